@@ -1,0 +1,29 @@
+"""Errors of the caller and the environment. Malformed *traffic* never raises: it becomes
+an anomaly event or a finding."""
+from __future__ import annotations
+
+__all__ = ["PcapSmtpError", "CaptureError", "BackendUnavailable", "UsageError"]
+
+
+class PcapSmtpError(Exception):
+    """Root of every exception pcapsmtp raises on purpose."""
+
+
+class CaptureError(PcapSmtpError):
+    """A capture cannot be read (any further). ``offset`` is the byte offset in the
+    (decompressed) file where the damage was found, or None when it does not apply."""
+
+    def __init__(self, path: str, offset: int | None, message: str) -> None:
+        self.path = path
+        self.offset = offset
+        self.message = message
+        where = f"{path}" if offset is None else f"{path}: at byte offset {offset}"
+        super().__init__(f"{where}: {message}")
+
+
+class BackendUnavailable(PcapSmtpError):
+    """A tool or privilege the requested mode needs is missing (tshark, root, an interface)."""
+
+
+class UsageError(PcapSmtpError):
+    """The command line asks for something that cannot be done."""

@@ -1,0 +1,103 @@
+"""The vocabulary every layer shares: sides, endpoints, spans and TCP segments.
+
+Nothing here does I/O. The capture layer produces ``TcpSegment`` objects; the TCP layer
+turns them into per-side byte streams whose positions are ``Span`` offsets; the SMTP core
+and the analysis speak only in sides and spans; the pipeline maps spans back to frame
+numbers (Wireshark's ``frame.number``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntFlag, StrEnum
+
+__all__ = ["Side", "Endpoint", "Span", "TcpFlags", "TcpSegment", "SMTP_PORTS"]
+
+#: Ports on which a TCP conversation is treated as SMTP without looking at its content.
+SMTP_PORTS: frozenset[int] = frozenset({25, 465, 587, 2525})
+
+
+class Side(StrEnum):
+    """Which peer sent a byte, an event or is blamed by a finding."""
+
+    CLIENT = "client"
+    SERVER = "server"
+
+    @property
+    def other(self) -> Side:
+        return Side.SERVER if self is Side.CLIENT else Side.CLIENT
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One end of a TCP conversation. ``ip`` is the textual address (IPv6 compressed)."""
+
+    ip: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A half-open byte range ``[start, end)`` in one side's reassembled stream."""
+
+    side: Side
+    start: int
+    end: int
+
+
+class TcpFlags(IntFlag):
+    FIN = 0x01
+    SYN = 0x02
+    RST = 0x04
+    PSH = 0x08
+    ACK = 0x10
+    URG = 0x20
+    ECE = 0x40
+    CWR = 0x80
+
+
+class TcpSegment:
+    """One captured TCP segment, as every capture adapter hands it to the reassembler.
+
+    A plain slotted class rather than a dataclass: it is built once per packet on the hot path.
+
+    - ``frame``: 1-based number of the capture record, equal to Wireshark's ``frame.number``.
+    - ``ts_ns``: capture timestamp in integer nanoseconds since the epoch.
+    - ``src``/``dst``: textual IP addresses; ``sport``/``dport``: ports.
+    - ``seq``/``ack``: raw 32-bit sequence and acknowledgement numbers.
+    - ``flags``: the TCP flag byte (``TcpFlags`` values).
+    - ``payload``: the captured TCP payload bytes.
+    - ``missing``: payload bytes that were on the wire but not captured (snaplen cut);
+      they follow ``payload`` in sequence space and must be reported as a gap.
+    """
+
+    __slots__ = ("frame", "ts_ns", "src", "sport", "dst", "dport", "seq", "ack", "flags", "payload",
+                 "missing")
+
+    def __init__(self, frame: int, ts_ns: int, src: str, sport: int, dst: str, dport: int,
+                 seq: int, ack: int, flags: int, payload: bytes, missing: int = 0) -> None:
+        self.frame = frame
+        self.ts_ns = ts_ns
+        self.src = src
+        self.sport = sport
+        self.dst = dst
+        self.dport = dport
+        self.seq = seq
+        self.ack = ack
+        self.flags = flags
+        self.payload = payload
+        self.missing = missing
+
+    def __repr__(self) -> str:
+        return (f"TcpSegment(frame={self.frame}, {self.src}:{self.sport} > {self.dst}:{self.dport}, "
+                f"seq={self.seq}, ack={self.ack}, flags={TcpFlags(self.flags)!r}, "
+                f"len={len(self.payload)}, missing={self.missing})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TcpSegment):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]

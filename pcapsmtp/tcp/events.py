@@ -1,0 +1,96 @@
+"""What the reassembler tells the pipeline. All events carry the conversation's ``stream``
+(Wireshark's ``tcp.stream`` index), and are returned in capture order."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pcapsmtp.model import Endpoint, Side
+
+__all__ = ["FlowInfo", "FlowOpened", "StreamData", "StreamGap", "OverlapConflict", "StreamEnd",
+           "FlowClosed", "FlowEvent"]
+
+
+@dataclass(slots=True)
+class FlowInfo:
+    """A conversation the reassembler follows (an SMTP candidate)."""
+
+    stream: int                #: Wireshark's tcp.stream index
+    client: Endpoint
+    server: Endpoint
+    first_frame: int           #: first frame of the TCP conversation (SYN if captured)
+    first_ts_ns: int
+    side_evidence: str         #: "syn", "port" or "content": how client and server were told apart
+    midstream: bool            #: no SYN seen for at least one direction
+    handshake_seen: bool       #: SYN (and SYN-ACK) captured
+
+
+@dataclass(frozen=True, slots=True)
+class FlowOpened:
+    flow: FlowInfo
+
+
+@dataclass(frozen=True, slots=True)
+class StreamData:
+    """New in-order bytes of one side. ``offset`` counts from 0 at the side's first payload
+    byte (the byte after the SYN when the SYN was seen). ``frame`` carried these bytes."""
+
+    stream: int
+    side: Side
+    offset: int
+    data: bytes
+    frame: int
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamGap:
+    """``length`` bytes at ``offset`` were never captured. ``frame`` is the frame whose
+    bytes follow the hole (or the last frame of the side when the gap is at the end)."""
+
+    stream: int
+    side: Side
+    offset: int
+    length: int
+    frame: int
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class OverlapConflict:
+    """A later copy of ``length`` bytes at ``offset`` differs from what was already
+    delivered. The first copy (``first_frame``) wins; ``second_frame`` carried the other."""
+
+    stream: int
+    side: Side
+    offset: int
+    length: int
+    first_frame: int
+    second_frame: int
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """One side ended: FIN (``reset`` False) or RST (``reset`` True), or the capture/flow
+    ended without either (``truncated`` True, ``frame`` is the side's last frame or 0)."""
+
+    stream: int
+    side: Side
+    reset: bool
+    truncated: bool
+    frame: int
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlowClosed:
+    """The reassembler forgets the conversation: ``reason`` is "closed" (both sides ended),
+    "idle" (idle timeout in capture time), "evicted" (flow table full), "reused" (a new SYN
+    took the 4-tuple) or "end" (end of capture)."""
+
+    stream: int
+    reason: str
+    ts_ns: int
+
+
+FlowEvent = FlowOpened | StreamData | StreamGap | OverlapConflict | StreamEnd | FlowClosed
