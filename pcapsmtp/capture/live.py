@@ -22,6 +22,7 @@ import os
 import select
 import socket
 import struct
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -77,11 +78,11 @@ def interface_names() -> list[str]:
 
 def privilege_message(iface: str) -> str:
     """The one line shown when the process may not open a packet socket."""
+    python = os.path.realpath(sys.executable or "python3")
     return (f"pcapsmtp live: capturing on {iface!r} needs root or the CAP_NET_RAW capability, "
-            "which this process lacks; run it as root, or grant the capability: "
-            "`sudo setcap cap_net_raw+eip \"$(readlink -f \"$(command -v python3)\")\"` "
-            "(better on a dedicated venv's interpreter copy) or AmbientCapabilities=CAP_NET_RAW "
-            "in a systemd unit (see docs/live.md)")
+            f"which this process lacks: run it as root, or grant it with "
+            f"`sudo setcap cap_net_raw+eip {python}` (on a dedicated interpreter copy), or "
+            "AmbientCapabilities=CAP_NET_RAW in its systemd unit (see docs/live.md)")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,414 @@
+"""``pcapsmtp live``: sniff an interface and print each conversation's verdict as soon as it
+is decided.
+
+Capture (``capture.live.LiveSource``) -> ``capture.decode.Decoder`` -> ``pipeline.Analyzer``
+-> renderers, exactly as for files. The receive loop wakes up at least every 0.2 s, closes
+idle flows with ``Analyzer.tick`` and prints what was decided, so a verdict appears within
+a second of the packet that decided it. JSON Lines are flushed line by line.
+
+Frame numbers and ``file`` in the verdicts: with ``--write`` they refer to the written
+pcapng; with ``--rotate-mb`` each file counts from frame 1 and ``file`` names the file in
+which the conversation's first frame lies (see docs/live.md for conversations that cross
+a rotation). Without ``--write``, ``file`` is ``live:IFACE`` and frames count the packets
+analysed since the start.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any, TextIO
+
+from pcapsmtp.errors import PcapSmtpError, UsageError
+from pcapsmtp.model import SMTP_PORTS
+
+__all__ = ["add_parser", "run", "main", "build_bpf", "FrameMapper"]
+
+#: Wake-up period of the receive loop (seconds): bounds verdict latency and stop latency.
+POLL_TIMEOUT = 0.2
+#: Idle flows are closed (``Analyzer.tick``) at least this often, even under steady traffic.
+TICK_EVERY_NS = 1_000_000_000
+
+# Non-first IP fragments carry no TCP header, so ``tcp port N`` cannot match them; let them
+# through so that the decoder can reassemble fragmented segments.
+_FRAGMENTS = "(ip[6:2] & 0x1fff != 0) or (ip6 and ip6[6] == 44)"
+
+
+def build_bpf(ports: Sequence[int] | frozenset[int]) -> str:
+    """The default kernel filter: the SMTP ports plus IP fragments."""
+    tcp = " or ".join(f"tcp port {p}" for p in sorted(set(ports)))
+    return f"{tcp} or {_FRAGMENTS}"
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``live`` on the CLI's subparsers; dispatch to ``run(args)``."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "live", help="sniff an interface and print verdicts as they are decided",
+        description="Sniff an interface (needs root or CAP_NET_RAW) and print each SMTP "
+                    "conversation's STARTTLS verdict as soon as it is decided. A summary is "
+                    "printed at the end and on SIGINT/SIGTERM.")
+    _add_arguments(p)
+    p.set_defaults(func=run, command="live")
+    return p
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--interface", dest="interface", required=True, metavar="IFACE",
+                   help="interface to sniff (e.g. eth0, lo)")
+    p.add_argument("-f", "--filter", dest="bpf", metavar="BPF", default=None,
+                   help="kernel capture filter (default: the SMTP ports and IP fragments)")
+    p.add_argument("--port", dest="ports", type=_port, action="append", default=[],
+                   metavar="N", help="also treat TCP port N as SMTP (repeatable; 25, 465, 587 "
+                                     "and 2525 always are)")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="table (default) or JSON Lines, one object per conversation")
+    p.add_argument("-w", "--write", metavar="FILE.pcapng", default=None,
+                   help="save the analysed packets to this pcapng; verdict frame numbers "
+                        "refer to it")
+    p.add_argument("--rotate-mb", type=_positive, default=None, metavar="MB",
+                   help="with --write: start a new file after MB million bytes")
+    p.add_argument("--rotate-keep", type=_positive, default=None, metavar="N",
+                   help="with --rotate-mb: keep only the newest N files")
+    p.add_argument("-c", "--count", type=_positive, default=None, metavar="COUNT",
+                   help="stop after COUNT packets")
+    p.add_argument("--duration", type=_seconds, default=None, metavar="S",
+                   help="stop after S seconds")
+    p.add_argument("-s", "--snaplen", type=_positive, default=262144, metavar="BYTES",
+                   help="bytes kept of each packet (default 262144)")
+    p.add_argument("--promisc", action="store_true",
+                   help="put the interface in promiscuous mode (for a mirror/SPAN port)")
+
+
+# ---------------------------------------------------------------------------------------------
+# frame numbers and stream indexes of rotated files
+
+_FRAME_KEYS = frozenset({"frame", "frames", "first_frame"})
+
+
+def _is_frame_key(key: str) -> bool:
+    return key in _FRAME_KEYS or key.endswith("_frame") or key.endswith("_frames")
+
+
+class FrameMapper:
+    """Rewrites the run's global frame numbers in a verdict into the numbers of the file
+    the conversation starts in, and ``stream`` into that file's ``tcp.stream`` index.
+
+    ``note_segment`` must see every decoded segment in order: per written file it numbers
+    TCP conversations the way Wireshark does (a new index per new address/port 4-tuple, and
+    for a SYN without ACK that reuses a 4-tuple with a different initial sequence number).
+    Only the first frame of each conversation is remembered (bounded by ``max_entries``).
+    """
+
+    def __init__(self, locate: Callable[[int], tuple[str, int]],
+                 file_start: Callable[[str], int | None], *, max_entries: int = 200_000) -> None:
+        self._locate = locate
+        self._file_start = file_start
+        self._file: str | None = None
+        self._tuples: dict[tuple[str, int, str, int], tuple[int, int | None]] = {}
+        self._next = 0
+        self._opened: OrderedDict[int, int] = OrderedDict()   # global first frame -> stream
+        self._max = max_entries
+
+    def note_segment(self, number: int, src: str, sport: int, dst: str, dport: int,
+                     flags: int, seq: int) -> None:
+        path, _ = self._locate(number)
+        if path != self._file:                 # a new file: Wireshark numbers from 0 again
+            self._file = path
+            self._tuples.clear()
+            self._next = 0
+        a, b = (src, sport), (dst, dport)
+        key = (*a, *b) if a <= b else (*b, *a)
+        syn_only = flags & 0x12 == 0x02
+        known = self._tuples.get(key)
+        if known is not None and not (syn_only and known[1] is not None and known[1] != seq):
+            return
+        self._tuples[key] = (self._next, seq if syn_only else None)
+        self._opened[number] = self._next
+        self._next += 1
+        while len(self._opened) > self._max:
+            self._opened.popitem(last=False)
+
+    def rewrite(self, conv: dict[str, Any]) -> dict[str, Any]:
+        first = conv.get("first_frame")
+        if not isinstance(first, int):
+            return conv
+        path, local = self._locate(first)
+        offset = first - local                 # global = local + offset, within this file
+        out = _shift(conv, offset)
+        out["file"] = path
+        start = self._file_start(path)
+        if start is not None and start > 1:    # a rotated file: our own stream numbering
+            stream = self._opened.get(first)
+            if stream is not None:
+                out["stream"] = stream
+        last = _max_frame(conv)
+        if last is not None:
+            last_path, _ = self._locate(last)
+            if last_path != path:
+                out["continued_in"] = last_path
+        self._opened.pop(first, None)
+        return out
+
+
+def _shift(value: Any, offset: int, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _shift(v, offset, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shift(v, offset, key) for v in value]
+    if offset and _is_frame_key(key) and isinstance(value, int) and not isinstance(value, bool):
+        return value - offset
+    return value
+
+
+def _max_frame(value: Any, key: str = "") -> int | None:
+    best: int | None = None
+    if isinstance(value, dict):
+        items: list[tuple[str, Any]] = list(value.items())
+    elif isinstance(value, list):
+        items = [(key, v) for v in value]
+    else:
+        if _is_frame_key(key) and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        return None
+    for k, v in items:
+        m = _max_frame(v, k)
+        if m is not None and (best is None or m > best):
+            best = m
+    return best
+
+
+# ---------------------------------------------------------------------------------------------
+# output
+
+
+class _Printer:
+    """Writes verdicts and the summary to ``out``, flushing every line."""
+
+    def __init__(self, out: TextIO, fmt: str) -> None:
+        self.out = out
+        self.fmt = fmt
+        self._headers_done = False
+        self._widths: list[int] = []
+
+    def conversation(self, conv: dict[str, Any]) -> None:
+        if self.fmt == "json":
+            try:
+                from pcapsmtp.render.text import render_jsonl
+                line = render_jsonl(conv).rstrip("\n")
+            except ImportError:
+                line = json.dumps(conv, sort_keys=True, separators=(",", ":"))
+            self.out.write(line + "\n")
+        else:
+            self._row(conv)
+        self.out.flush()
+
+    def _row(self, conv: dict[str, Any]) -> None:
+        try:
+            from pcapsmtp.render.text import TABLE_HEADERS, table_row
+            headers = [str(h) for h in TABLE_HEADERS]
+            cells = [str(c) for c in table_row(conv)]
+        except ImportError:
+            headers = ["file", "stream", "client", "server", "outcome", "caused_by", "reason"]
+            cells = [str(conv.get("file", "")), str(conv.get("stream", "")),
+                     _ep(conv.get("client")), _ep(conv.get("server")),
+                     str(conv.get("outcome", "")), str(conv.get("caused_by", "")),
+                     str(conv.get("reason", ""))]
+        if not self._headers_done:
+            self._widths = [max(len(h), 6) for h in headers]
+            self.out.write(self._fmt(headers) + "\n")
+            self.out.write("  ".join("-" * w for w in self._widths) + "\n")
+            self._headers_done = True
+        for i, c in enumerate(cells[:len(self._widths)]):
+            self._widths[i] = max(self._widths[i], min(len(c), 40))
+        self.out.write(self._fmt(cells) + "\n")
+
+    def _fmt(self, cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, self._widths)).rstrip()
+
+    def summary(self, analysis: dict[str, Any], capture: dict[str, Any]) -> None:
+        if self.fmt == "json":
+            self.out.write(json.dumps({"summary": {**analysis, "capture": capture}},
+                                      sort_keys=True, separators=(",", ":")) + "\n")
+        else:
+            lines = [
+                "",
+                f"capture: {capture['received']} packets seen on {capture['interface']}, "
+                f"{capture['dropped_by_kernel']} dropped by the kernel",
+            ]
+            if capture.get("files"):
+                lines.append("written: " + ", ".join(capture["files"]))
+            try:
+                from pcapsmtp.render.text import render_summary
+                lines.append(render_summary(analysis).rstrip("\n"))
+            except ImportError:
+                lines.append(json.dumps(analysis, sort_keys=True, indent=2))
+            self.out.write("\n".join(lines) + "\n")
+        self.out.flush()
+
+
+def _ep(value: Any) -> str:
+    if isinstance(value, dict):
+        ip, port = value.get("ip", ""), value.get("port", "")
+        return f"[{ip}]:{port}" if ":" in str(ip) else f"{ip}:{port}"
+    return ""
+
+
+def _lost_tls(conv: dict[str, Any]) -> bool:
+    """Exit status 1 material: mail or the session went on without TLS, or a finding."""
+    return conv.get("outcome") in ("plaintext", "aborted") or bool(conv.get("findings"))
+
+
+# ---------------------------------------------------------------------------------------------
+# the command
+
+
+def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run ``pcapsmtp live``. Exit status as for ``analyze``: 0 nothing lost TLS and no
+    finding, 1 at least one did, 2 bad usage or the capture cannot be opened."""
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    try:
+        return _run(args, out)
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0
+    except PcapSmtpError as exc:
+        print(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, file=err)
+        return 2
+
+
+def _quiet_stdout() -> None:
+    """The reader went away (``| head``): silence the interpreter's final flush."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
+    from pcapsmtp.capture.live import LiveSource
+
+    if args.rotate_mb and not args.write:
+        raise UsageError("pcapsmtp live: --rotate-mb needs --write FILE.pcapng")
+    if args.rotate_keep and not args.rotate_mb:
+        raise UsageError("pcapsmtp live: --rotate-keep needs --rotate-mb")
+    ports = frozenset(SMTP_PORTS | set(args.ports))
+    bpf = args.bpf if args.bpf is not None else build_bpf(ports)
+
+    source = LiveSource(args.interface, bpf, write=args.write, rotate_mb=args.rotate_mb,
+                        rotate_keep=args.rotate_keep, snaplen=args.snaplen,
+                        promisc=args.promisc, timeout=POLL_TIMEOUT)
+    printer = _Printer(out, args.format)
+    lost = False
+    previous: dict[int, Any] = {}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        source.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, on_signal)
+    try:
+        # Imported once the capture is open, so that privilege and interface errors come fast.
+        from pcapsmtp.capture.decode import Decoder
+        from pcapsmtp.pipeline import AnalysisConfig, Analyzer
+
+        file_label = args.write or f"live:{args.interface}"
+        analyzer = Analyzer(AnalysisConfig(ports=ports), file=file_label)
+        decoder = Decoder()
+        writer = source.writer
+        mapper = (FrameMapper(source.locate, writer.file_start)
+                  if writer is not None and writer.limit is not None else None)
+
+        def emit(convs: list[dict[str, Any]]) -> None:
+            nonlocal lost
+            if not convs:
+                return
+            source.flush()          # the frames a verdict names are on disk before it is shown
+            for conv in convs:
+                if mapper is not None:
+                    conv = mapper.rewrite(conv)
+                lost = lost or _lost_tls(conv)
+                printer.conversation(conv)
+
+        deadline = (time.monotonic() + args.duration) if args.duration else None
+        next_tick = time.time_ns() + TICK_EVERY_NS
+        count = args.count
+        seen = 0
+        for frame in source.frames():
+            if frame is not None:
+                seen += 1
+                seg = decoder.decode(frame)
+                if seg is not None:
+                    if mapper is not None:
+                        mapper.note_segment(seg.frame, seg.src, seg.sport, seg.dst, seg.dport,
+                                            seg.flags, seg.seq)
+                    emit(analyzer.feed(seg))
+                if count is not None and seen >= count:
+                    source.stop()
+            now = time.time_ns()
+            if frame is None or now >= next_tick:
+                emit(analyzer.tick(now))
+                source.flush()
+                next_tick = now + TICK_EVERY_NS
+            if deadline is not None and time.monotonic() >= deadline:
+                source.stop()
+        emit(analyzer.finish())
+        source.close()
+        capture = source.stats()
+        capture["undecodable"] = decoder.undecodable
+        if decoder.notes:
+            capture["notes"] = list(decoder.notes)
+        printer.summary(analyzer.summary(), capture)
+    finally:
+        source.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 1 if lost else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Stand-alone entry (``python -m pcapsmtp.live_cmd -i lo``), same options as the
+    ``live`` subcommand."""
+    parser = argparse.ArgumentParser(prog="pcapsmtp live")
+    _add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
