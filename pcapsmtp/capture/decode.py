@@ -1,0 +1,360 @@
+"""Link layer -> IPv4/IPv6 -> TCP: the one place that turns a captured frame into a
+``TcpSegment``.
+
+Public API
+----------
+``Decoder()`` keeps the state decoding needs across frames (IP fragment reassembly,
+notes, counters):
+
+- ``decode_raw(linktype, data, wirelen, number, ts_ns) -> TcpSegment | None``: the hot
+  path. **The pipeline should call this one** (with the fields of ``iter_records``
+  tuples, or let ``pcapfile.iter_segments`` do it): it avoids building a ``RawFrame``.
+- ``decode(frame: RawFrame) -> TcpSegment | None``: the same for a ``RawFrame``.
+- ``notes: list[str]``: one-line notes, each kind of problem noted once (first frame).
+- counters ``frames`` (frames seen), ``tcp_segments`` (segments returned) and
+  ``undecodable`` (frames that could not be decoded as far as needed: unknown link type,
+  cut or bogus link/IP/TCP headers, fragments that cannot be reassembled).
+
+Non-IP and non-TCP frames simply return ``None`` (they are not "undecodable").
+
+Link types: Ethernet (1) with any depth of 802.1Q / 802.1ad (0x88a8) / 0x9100 tags, Linux
+cooked v1 (113) and v2 (276), raw IP (101, 12, 14), IPv4 (228), IPv6 (229), BSD NULL (0,
+host byte order family) and LOOP (108, network order).
+
+Lengths: the IP total length (IPv6 payload length) is trusted over the frame length, so
+Ethernet padding, trailers and FCS never become payload. When the frame was cut by the
+snapshot length, ``payload`` is what was captured and ``missing`` counts the TCP payload
+bytes the IP header announces beyond it (bounded by the frame's wire length). An IP
+total length of 0 (TSO on the capturing host) means "up to the end of the frame".
+
+IP fragments (TCP only): IPv4 and IPv6 datagrams are reassembled (at most
+``MAX_PENDING_DATAGRAMS`` pending, ``MAX_DATAGRAM`` bytes each, dropped after
+``FRAGMENT_TIMEOUT_NS`` of capture time); the segment carries the frame number and
+timestamp of the fragment that completed it, as Wireshark shows the reassembled packet.
+"""
+from __future__ import annotations
+
+import socket
+import struct
+
+from pcapsmtp.capture.base import RawFrame
+from pcapsmtp.model import TcpSegment
+
+__all__ = ["Decoder", "MAX_PENDING_DATAGRAMS", "MAX_DATAGRAM", "FRAGMENT_TIMEOUT_NS"]
+
+MAX_PENDING_DATAGRAMS = 256
+MAX_DATAGRAM = 65535 + 8       # largest IPv4 datagram; IPv6 fragmentable part is bounded the same
+FRAGMENT_TIMEOUT_NS = 60 * 1_000_000_000
+
+_H = struct.Struct("!H").unpack_from
+_HH = struct.Struct("!HH").unpack_from
+_TCP = struct.Struct("!HHIIBB").unpack_from
+_V4 = struct.Struct("!BxHHHBB").unpack_from    # ver_ihl, total_len, id, flags_frag, ttl, proto
+_V6 = struct.Struct("!HB").unpack_from         # payload_len, next_header (at +4)
+
+_VLAN_TYPES = frozenset((0x8100, 0x88A8, 0x9100))
+_IPV6_EXT = frozenset((0, 43, 60, 51, 44))
+_RAW_LINKTYPES = frozenset((101, 12, 14))
+_NULL_V6 = frozenset((24, 28, 30))
+_LINK_NAMES = {1: "Ethernet", 113: "Linux cooked (SLL)", 276: "Linux cooked v2 (SLL2)",
+               0: "BSD NULL", 108: "LOOP"}
+
+_inet_ntoa = socket.inet_ntoa
+_inet_ntop = socket.inet_ntop
+_AF_INET6 = socket.AF_INET6
+
+
+class _Datagram:
+    """Fragments of one IP datagram being reassembled."""
+
+    __slots__ = ("first_ts", "parts", "total", "next_header", "have")
+
+    def __init__(self, first_ts: int) -> None:
+        self.first_ts = first_ts
+        self.parts: dict[int, bytes] = {}
+        self.total = -1            # known once the last fragment (MF=0) arrived
+        self.next_header = -1      # IPv6: next header after the fragment header of offset 0
+        self.have = 0
+
+
+class Decoder:
+    """Stateful frame decoder; see the module docstring."""
+
+    __slots__ = ("notes", "frames", "tcp_segments", "undecodable", "_noted", "_frags",
+                 "_addr4", "_addr6")
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+        self.frames = 0
+        self.tcp_segments = 0
+        self.undecodable = 0
+        self._noted: set[object] = set()
+        self._frags: dict[tuple[object, ...], _Datagram] = {}
+        self._addr4: dict[bytes, str] = {}
+        self._addr6: dict[bytes, str] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def _note(self, key: object, text: str) -> None:
+        if key not in self._noted:
+            self._noted.add(key)
+            self.notes.append(text)
+
+    def _bad(self, number: int, kind: str, text: str) -> None:
+        self.undecodable += 1
+        self._note(kind, f"frame {number}: {text}; such frames are skipped")
+
+    def _a4(self, b: bytes) -> str:
+        cache = self._addr4
+        s = cache.get(b)
+        if s is None:
+            if len(cache) > 65536:
+                cache.clear()
+            s = cache[b] = _inet_ntoa(b)
+        return s
+
+    def _a6(self, b: bytes) -> str:
+        cache = self._addr6
+        s = cache.get(b)
+        if s is None:
+            if len(cache) > 65536:
+                cache.clear()
+            s = cache[b] = _inet_ntop(_AF_INET6, b)
+        return s
+
+    # ------------------------------------------------------------------ entry points
+    def decode(self, frame: RawFrame) -> TcpSegment | None:
+        """Decode one ``RawFrame``."""
+        return self.decode_raw(frame.linktype, frame.data, frame.wirelen, frame.number,
+                               frame.ts_ns)
+
+    def decode_raw(self, linktype: int, data: bytes, wirelen: int, number: int,
+                   ts_ns: int) -> TcpSegment | None:
+        """Decode one frame given as its parts (the fast path)."""
+        self.frames += 1
+        n = len(data)
+        # ---- link layer: find (ethertype-like value, offset of the network header)
+        if linktype == 1:
+            if n < 14:
+                self._bad(number, "short-link", "frame too short for its link-layer header")
+                return None
+            et = (data[12] << 8) | data[13]
+            off = 14
+        elif linktype == 113:
+            if n < 16:
+                self._bad(number, "short-link", "frame too short for its link-layer header")
+                return None
+            et = (data[14] << 8) | data[15]
+            off = 16
+        elif linktype == 276:
+            if n < 20:
+                self._bad(number, "short-link", "frame too short for its link-layer header")
+                return None
+            et = (data[0] << 8) | data[1]
+            off = 20
+        elif linktype in _RAW_LINKTYPES or linktype == 228 or linktype == 229:
+            if n < 1:
+                self._bad(number, "short-link", "frame too short for its link-layer header")
+                return None
+            v = data[0] >> 4
+            et = 0x0800 if v == 4 else 0x86DD if v == 6 else -1
+            if (linktype == 228 and v != 4) or (linktype == 229 and v != 6):
+                et = -1
+            off = 0
+        elif linktype == 0 or linktype == 108:
+            if n < 4:
+                self._bad(number, "short-link", "frame too short for its link-layer header")
+                return None
+            if linktype == 108:
+                fam = struct.unpack_from("!I", data, 0)[0]
+            else:
+                fam = struct.unpack_from("<I", data, 0)[0]
+                if fam > 0xFFFF:    # written by a big-endian host
+                    fam = struct.unpack_from(">I", data, 0)[0]
+            et = 0x0800 if fam == 2 else 0x86DD if fam in _NULL_V6 else -1
+            off = 4
+        else:
+            self.undecodable += 1
+            self._note(("linktype", linktype),
+                       f"frame {number}: link type {linktype} not decoded; such frames are "
+                       f"skipped")
+            return None
+        if et in _VLAN_TYPES:
+            while et in _VLAN_TYPES:
+                if off + 4 > n:
+                    self._bad(number, "short-vlan", "frame cut inside a VLAN tag")
+                    return None
+                et = (data[off + 2] << 8) | data[off + 3]
+                off += 4
+        # ---- network layer
+        if et == 0x0800:
+            if off + 20 > n:
+                self._bad(number, "short-ip", "frame cut inside the IPv4 header")
+                return None
+            vihl, tot, ident, ff, _ttl, proto = _V4(data, off)
+            if proto != 6:
+                return None
+            ihl = (vihl & 0x0F) << 2
+            if vihl >> 4 != 4 or ihl < 20:
+                self._bad(number, "bad-ip", "bogus IPv4 header (version or header length)")
+                return None
+            hend = off + ihl
+            if hend > n:
+                self._bad(number, "short-ip", "frame cut inside the IPv4 header")
+                return None
+            if tot == 0:                       # TSO: length not filled in
+                ip_end = max(n, wirelen)
+            else:
+                if tot < ihl:
+                    self._bad(number, "bad-ip", "bogus IPv4 header (total length too small)")
+                    return None
+                ip_end = off + tot
+            src = self._a4(data[off + 12:off + 16])
+            dst = self._a4(data[off + 16:off + 20])
+            if ff & 0x3FFF:                    # MF set or offset != 0: a fragment
+                return self._fragment((4, src, dst, ident), ff & 0x2000, (ff & 0x1FFF) << 3,
+                                      data, hend, ip_end, wirelen, 6, src, dst, number, ts_ns)
+            o = hend
+        elif et == 0x86DD:
+            if off + 40 > n:
+                self._bad(number, "short-ip", "frame cut inside the IPv6 header")
+                return None
+            if data[off] >> 4 != 6:
+                self._bad(number, "bad-ip", "bogus IPv6 header (version)")
+                return None
+            plen, nh = _V6(data, off + 4)
+            o = off + 40
+            ip_end = o + plen if plen else max(n, wirelen)
+            src = self._a6(data[off + 8:off + 24])
+            dst = self._a6(data[off + 24:off + 40])
+            while nh != 6:
+                if nh not in _IPV6_EXT:
+                    return None
+                if o + 8 > n:
+                    self._bad(number, "short-ip", "frame cut inside an IPv6 extension header")
+                    return None
+                if nh == 44:
+                    fo = _H(data, o + 2)[0]
+                    if fo & 0xFFF9:            # offset != 0 or M set: a real fragment
+                        ident = struct.unpack_from("!I", data, o + 4)[0]
+                        return self._fragment((6, src, dst, ident), fo & 1, fo & 0xFFF8,
+                                              data, o + 8, ip_end, wirelen, data[o], src, dst,
+                                              number, ts_ns)
+                    nh = data[o]
+                    o += 8
+                elif nh == 51:
+                    nh, hl = data[o], (data[o + 1] + 2) << 2
+                    o += hl
+                else:
+                    nh, hl = data[o], (data[o + 1] + 1) << 3
+                    o += hl
+                if o > ip_end:
+                    self._bad(number, "bad-ip", "bogus IPv6 extension header length")
+                    return None
+        else:
+            return None
+        # ---- TCP
+        if o + 20 > n:
+            self._bad(number, "short-tcp", "TCP header not captured (snaplen)")
+            return None
+        sport, dport, seq, ack, doff, flags = _TCP(data, o)
+        doff = (doff >> 4) << 2
+        pstart = o + doff
+        if doff < 20 or pstart > ip_end:
+            self._bad(number, "bad-tcp", "bogus TCP header length")
+            return None
+        if pstart > n:
+            self._bad(number, "short-tcp", "TCP header not captured (snaplen)")
+            return None
+        if ip_end <= n:
+            self.tcp_segments += 1
+            return TcpSegment(number, ts_ns, src, sport, dst, dport, seq, ack, flags,
+                              data[pstart:ip_end])
+        # snaplen cut: what was on the wire is bounded by the frame's wire length
+        wire_end = ip_end if ip_end <= wirelen else max(wirelen, n)
+        self.tcp_segments += 1
+        return TcpSegment(number, ts_ns, src, sport, dst, dport, seq, ack, flags, data[pstart:n],
+                          wire_end - n)
+
+    # ------------------------------------------------------------------ fragments
+    def _fragment(self, key: tuple[object, ...], more: int, foff: int, data: bytes, start: int,
+                  ip_end: int, wirelen: int, next_header: int, src: str, dst: str,
+                  number: int, ts_ns: int) -> TcpSegment | None:
+        """Store one fragment (its fragmentable part is ``data[start:ip_end]``); return the
+        segment when the datagram is complete."""
+        frags = self._frags
+        # expire old datagrams (fragments are rare: a scan is cheap)
+        if frags:
+            limit = ts_ns - FRAGMENT_TIMEOUT_NS
+            for k in [k for k, d in frags.items() if d.first_ts < limit]:
+                del frags[k]
+                self._note("frag-timeout", f"frame {number}: an incomplete fragmented IP "
+                                           f"datagram was dropped after 60 s")
+        if ip_end > len(data):
+            self.undecodable += 1
+            frags.pop(key, None)
+            self._note("frag-cut", f"frame {number}: IP fragment cut by the snapshot length; "
+                                   f"its datagram cannot be reassembled and is skipped")
+            return None
+        chunk = data[start:ip_end]
+        end = foff + len(chunk)
+        if end > MAX_DATAGRAM or (more and len(chunk) & 7):
+            self.undecodable += 1
+            frags.pop(key, None)
+            self._note("frag-bad", f"frame {number}: bogus IP fragment (too large or misaligned);"
+                                   f" its datagram is skipped")
+            return None
+        dg = frags.get(key)
+        if dg is None:
+            if len(frags) >= MAX_PENDING_DATAGRAMS:
+                del frags[next(iter(frags))]
+                self._note("frag-limit", f"frame {number}: more than {MAX_PENDING_DATAGRAMS} "
+                                         f"fragmented IP datagrams pending; the oldest was "
+                                         f"dropped")
+            dg = frags[key] = _Datagram(ts_ns)
+        if foff not in dg.parts:               # first copy wins
+            dg.parts[foff] = chunk
+        if foff == 0:
+            dg.next_header = next_header
+        if not more:
+            dg.total = end
+        if dg.total < 0 or dg.next_header < 0:
+            return None
+        # complete? walk the parts in offset order
+        pos = 0
+        pieces = []
+        for fo in sorted(dg.parts):
+            part = dg.parts[fo]
+            if fo > pos:
+                return None                    # a hole
+            if fo + len(part) > pos:
+                pieces.append(part[pos - fo:])
+                pos = fo + len(part)
+        if pos < dg.total:
+            return None
+        del frags[key]
+        payload = b"".join(pieces)[:dg.total]
+        return self._reassembled(key[0] == 6, dg.next_header, payload, src, dst, number, ts_ns)
+
+    def _reassembled(self, v6: bool, nh: int, p: bytes, src: str, dst: str, number: int,
+                     ts_ns: int) -> TcpSegment | None:
+        o = 0
+        n = len(p)
+        if v6:
+            while nh != 6:
+                if nh not in (0, 43, 60, 51) or o + 8 > n:
+                    return None
+                hl = (p[o + 1] + 2) << 2 if nh == 51 else (p[o + 1] + 1) << 3
+                nh = p[o]
+                o += hl
+        elif nh != 6:
+            return None
+        if o + 20 > n:
+            self._bad(number, "bad-tcp", "reassembled datagram too short for a TCP header")
+            return None
+        sport, dport, seq, ack, doff, flags = _TCP(p, o)
+        doff = (doff >> 4) << 2
+        if doff < 20 or o + doff > n:
+            self._bad(number, "bad-tcp", "bogus TCP header length")
+            return None
+        self.tcp_segments += 1
+        return TcpSegment(number, ts_ns, src, sport, dst, dport, seq, ack, flags, p[o + doff:])
