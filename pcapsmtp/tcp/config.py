@@ -1,0 +1,66 @@
+"""Configuration and counters of the TCP reassembler."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from pcapsmtp.model import SMTP_PORTS
+
+__all__ = ["ReassemblyConfig", "ReassemblyStats"]
+
+
+@dataclass(frozen=True)
+class ReassemblyConfig:
+    smtp_ports: frozenset[int] = SMTP_PORTS
+    """A conversation with one of these ports on either side is an SMTP candidate."""
+    detect_by_content: bool = True
+    """Also follow conversations whose first payload is an SMTP greeting or EHLO/HELO/LHLO."""
+    max_flows: int = 100_000
+    """SMTP candidate flows followed at once; the least recently active one is evicted."""
+    max_tracked: int = 1_000_000
+    """Light entries (4-tuple -> tcp.stream) kept for stream numbering, LRU-evicted."""
+    idle_timeout_ns: int = 600 * 10**9
+    """A flow silent for this long in capture time is flushed and closed ("idle")."""
+    max_ooo_bytes: int = 256 * 1024
+    """Out-of-order bytes buffered per direction before the first hole is declared a gap."""
+    retain_bytes: int = 16 * 1024
+    """Delivered bytes kept per direction to compare retransmissions against (overlap
+    conflicts). Older retransmitted bytes are dropped without comparison."""
+    idle_check_every: int = 4096
+    """Segments between two idle-timeout sweeps."""
+
+
+@dataclass(slots=True)
+class ReassemblyStats:
+    segments: int = 0
+    """TcpSegments fed."""
+    flows_seen: int = 0
+    """TCP conversations numbered (tcp.stream indexes handed out)."""
+    candidates: int = 0
+    """SMTP candidate flows opened (FlowOpened events)."""
+    reused: int = 0
+    """Conversations that got a new stream index because a SYN reused their 4-tuple."""
+    evicted: int = 0
+    """Light entries evicted because the table held max_tracked entries."""
+    flows_evicted: int = 0
+    """Candidate flows closed because the flow table was full (or their light entry went)."""
+    idle_closed: int = 0
+    """Candidate flows closed by the idle timeout."""
+    ooo_dropped_bytes: int = 0
+    """Bytes declared a gap because the out-of-order buffer bound forced delivery on."""
+    retransmitted_bytes: int = 0
+    """Payload bytes dropped because they had already been delivered (or buffered)."""
+    conflicts: int = 0
+    """OverlapConflict events."""
+    keepalives: int = 0
+    """Keep-alive segments ignored."""
+    after_fin_bytes: int = 0
+    """Payload bytes at or past a side's FIN, or after the side ended; ignored."""
+    after_close_segments: int = 0
+    """Segments of a candidate conversation that arrived after its flow was closed."""
+    gaps: int = 0
+    """StreamGap events."""
+    gap_bytes: int = 0
+    """Bytes reported missing by StreamGap events."""
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -1,0 +1,360 @@
+"""One direction of a TCP conversation: sequence numbers in, ordered bytes and gaps out.
+
+Offsets count from 0 at the side's first payload byte: the byte after the SYN when the SYN
+was seen, else the first payload byte captured. Offsets are unbounded Python ints; sequence
+numbers are unwrapped against the next expected sequence number, so a wrap past 2**32 inside
+the conversation is invisible to the caller.
+
+Policy:
+- in-order bytes are delivered at once (no copy), never accumulated;
+- out-of-order pieces wait in a sorted buffer bounded by ``max_ooo_bytes``; past the bound
+  the first hole is declared a ``StreamGap`` and delivery goes on;
+- overlaps: the first copy wins. Where a later copy disagrees on the overlapping bytes an
+  ``OverlapConflict`` names both frames. Delivered bytes are compared against a bounded
+  history (``retain_bytes``);
+- keep-alives (0 or 1 byte at next-1) are neither data nor conflicts;
+- bytes past the FIN, or after the side ended, are ignored (counted);
+- ``missing`` bytes (snaplen cut) become a ``StreamGap`` at their offset; nothing is zero-filled.
+"""
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import deque
+from operator import itemgetter
+
+from pcapsmtp.model import Side
+from pcapsmtp.tcp.config import ReassemblyStats
+from pcapsmtp.tcp.events import FlowEvent, OverlapConflict, StreamData, StreamEnd, StreamGap
+
+__all__ = ["HalfStream"]
+
+_MASK = 0xFFFFFFFF
+_MOD = 1 << 32
+_HALF = 1 << 31
+_key0 = itemgetter(0)
+
+# A buffered piece: (offset, end, data or None for known-missing bytes, frame, ts_ns)
+_Piece = tuple[int, int, "bytes | None", int, int]
+
+
+class HalfStream:
+    """Reassembly state of one side (the bytes that side sent)."""
+
+    __slots__ = ("stream", "side", "stats", "max_ooo", "retain", "base", "next_off", "next_seq",
+                 "ooo", "ooo_bytes", "history", "history_bytes", "fin_off", "fin_frame",
+                 "fin_ts", "ended", "max_ack_off", "last_frame", "last_ts", "syn_seen")
+
+    def __init__(self, stream: int, side: Side, stats: ReassemblyStats, max_ooo: int,
+                 retain: int) -> None:
+        self.stream = stream
+        self.side = side
+        self.stats = stats
+        self.max_ooo = max_ooo
+        self.retain = retain
+        self.base: int | None = None       #: sequence number of offset 0
+        self.next_off = 0                  #: next offset to deliver
+        self.next_seq = 0                  #: (base + next_off) mod 2**32
+        self.ooo: list[_Piece] = []
+        self.ooo_bytes = 0
+        self.history: deque[tuple[int, bytes, int]] = deque()
+        self.history_bytes = 0
+        self.fin_off: int | None = None
+        self.fin_frame = 0
+        self.fin_ts = 0
+        self.ended = False
+        self.max_ack_off: int | None = None  #: highest offset the peer acknowledged
+        self.last_frame = 0
+        self.last_ts = 0
+        self.syn_seen = False
+
+    # -- sequence space -------------------------------------------------------------------
+    def _off(self, seq: int) -> int:
+        d = (seq - self.next_seq) & _MASK
+        if d >= _HALF:
+            d -= _MOD
+        return self.next_off + d
+
+    def _set_base(self, seq: int) -> None:
+        self.base = seq & _MASK
+        self.next_seq = self.base
+        self.next_off = 0
+
+    def syn(self, seq: int) -> None:
+        """A SYN (or SYN-ACK) of this side: offset 0 is the byte after it."""
+        self.syn_seen = True
+        if self.base is None:
+            self._set_base(seq + 1)
+
+    def note_ack(self, ack: int) -> None:
+        """The peer acknowledged up to ``ack`` (for gap detection at the end)."""
+        if self.base is None:
+            return
+        off = self._off(ack)
+        if self.fin_off is not None and off > self.fin_off:
+            off = self.fin_off
+        if self.max_ack_off is None or off > self.max_ack_off:
+            # an ACK wildly beyond what we delivered is more likely garbage than loss
+            if off - self.next_off < (1 << 30):
+                self.max_ack_off = off
+
+    # -- data -------------------------------------------------------------------------------
+    def data(self, seq: int, payload: bytes, missing: int, frame: int, ts: int,
+             out: list[FlowEvent]) -> None:
+        """Payload bytes of this side at ``seq`` (``missing`` uncaptured bytes follow)."""
+        n = len(payload)
+        total = n + missing
+        self.last_frame = frame
+        self.last_ts = ts
+        if self.base is None:
+            self._set_base(seq)
+        if self.ended:
+            self.stats.after_fin_bytes += total
+            return
+        nxt = self.next_off
+        d = (seq - self.next_seq) & _MASK
+        if d >= _HALF:
+            d -= _MOD
+        off = nxt + d
+        end = off + total
+        fin_off = self.fin_off
+        if fin_off is not None and end > fin_off:
+            if off >= fin_off:
+                self.stats.after_fin_bytes += total
+                return
+            cut = end - fin_off
+            self.stats.after_fin_bytes += cut
+            if cut <= missing:
+                missing -= cut
+            else:
+                payload = payload[:n - (cut - missing)]
+                missing = 0
+                n = len(payload)
+            total = n + missing
+            end = fin_off
+        # fast path: the next bytes, nothing waiting
+        if off == nxt and not self.ooo:
+            self._deliver(off, payload, missing, frame, ts, out)
+            return
+        if end <= nxt:
+            if total <= 1 and off == nxt - 1:
+                self.stats.keepalives += 1
+                return
+            self._compare_old(off, payload, frame, ts, out)
+            self.stats.retransmitted_bytes += total
+            return
+        if off < nxt:
+            k = nxt - off
+            if k <= n:
+                self._compare_old(off, payload[:k], frame, ts, out)
+                payload = payload[k:]
+            else:
+                self._compare_old(off, payload, frame, ts, out)
+                missing -= k - n
+                payload = b""
+            self.stats.retransmitted_bytes += k
+            off = nxt
+            n = len(payload)
+        if off == nxt and not self.ooo:
+            self._deliver(off, payload, missing, frame, ts, out)
+            return
+        if n:
+            self._insert(off, off + n, payload, frame, ts, out)
+        if missing:
+            self._insert(off + n, off + n + missing, None, frame, ts, out)
+        self._drain(out)
+        while self.ooo_bytes > self.max_ooo and self.ooo:
+            p = self.ooo[0]
+            hole = p[0] - self.next_off
+            self.stats.ooo_dropped_bytes += hole
+            self._gap(self.next_off, hole, p[3], p[4], out)
+            self._advance(p[0])
+            self._drain(out)
+
+    def fin(self, seq_after: int, frame: int, ts: int, out: list[FlowEvent]) -> None:
+        """A FIN whose sequence number (after any payload) is ``seq_after``."""
+        self.last_frame = frame
+        self.last_ts = ts
+        if self.ended:
+            return
+        if self.base is None:
+            self._set_base(seq_after)
+        if self.fin_off is None:
+            off = self._off(seq_after)
+            if off < self.next_off:
+                off = self.next_off       # a FIN below what we delivered: end here
+            self.fin_off = off
+            self.fin_frame = frame
+            self.fin_ts = ts
+            # anything buffered beyond the FIN is not data
+            while self.ooo and self.ooo[-1][1] > off:
+                p = self.ooo.pop()
+                self.ooo_bytes -= p[1] - p[0]
+                if p[0] < off:
+                    self.ooo.append((p[0], off, None if p[2] is None else p[2][:off - p[0]],
+                                     p[3], p[4]))
+                    self.ooo_bytes += off - p[0]
+                    self.stats.after_fin_bytes += p[1] - off
+                else:
+                    self.stats.after_fin_bytes += p[1] - p[0]
+        self._check_fin(out)
+
+    def _check_fin(self, out: list[FlowEvent]) -> None:
+        if self.fin_off is not None and self.next_off >= self.fin_off and not self.ended:
+            self.ended = True
+            self._release()
+            out.append(StreamEnd(self.stream, self.side, False, False, self.fin_frame,
+                                 self.fin_ts))
+
+    def reset(self, frame: int, ts: int, out: list[FlowEvent]) -> None:
+        """A RST from this side: deliver what is buffered (holes become gaps) and end."""
+        self.last_frame = frame
+        self.last_ts = ts
+        if self.ended:
+            return
+        self._flush_buffer(out)
+        if self.fin_off is not None and self.next_off < self.fin_off:
+            self._gap(self.next_off, self.fin_off - self.next_off, frame, ts, out)
+            self._advance(self.fin_off)
+        self.ended = True
+        self._release()
+        out.append(StreamEnd(self.stream, self.side, True, False, frame, ts))
+
+    def flush(self, out: list[FlowEvent]) -> None:
+        """The flow is being closed: holes before received data (or before the FIN, or
+        before what the peer acknowledged) become gaps, then the side ends."""
+        if self.ended:
+            return
+        self._flush_buffer(out)
+        limit = self.fin_off
+        if limit is None and self.max_ack_off is not None:
+            # an ACK one past the data is most likely the ACK of an uncaptured FIN
+            limit = self.max_ack_off if self.max_ack_off - self.next_off > 1 else None
+        if limit is not None and limit > self.next_off:
+            self._gap(self.next_off, limit - self.next_off, self.last_frame, self.last_ts, out)
+            self._advance(limit)
+        self.ended = True
+        self._release()
+        if self.fin_off is not None:
+            out.append(StreamEnd(self.stream, self.side, False, False, self.fin_frame,
+                                 self.fin_ts))
+        else:
+            out.append(StreamEnd(self.stream, self.side, False, True, self.last_frame,
+                                 self.last_ts))
+
+    # -- internals ----------------------------------------------------------------------------
+    def _release(self) -> None:
+        self.ooo.clear()
+        self.ooo_bytes = 0
+        self.history.clear()
+        self.history_bytes = 0
+
+    def _advance(self, off: int) -> None:
+        self.next_seq = (self.next_seq + off - self.next_off) & _MASK
+        self.next_off = off
+
+    def _gap(self, off: int, length: int, frame: int, ts: int, out: list[FlowEvent]) -> None:
+        if length <= 0:
+            return
+        self.stats.gaps += 1
+        self.stats.gap_bytes += length
+        out.append(StreamGap(self.stream, self.side, off, length, frame, ts))
+
+    def _deliver(self, off: int, payload: bytes, missing: int, frame: int, ts: int,
+                 out: list[FlowEvent]) -> None:
+        n = len(payload)
+        if n:
+            out.append(StreamData(self.stream, self.side, off, payload, frame, ts))
+            if self.retain:
+                h = self.history
+                h.append((off, payload, frame))
+                self.history_bytes += n
+                while self.history_bytes - len(h[0][1]) >= self.retain:
+                    self.history_bytes -= len(h.popleft()[1])
+        if missing:
+            self._gap(off + n, missing, frame, ts, out)
+        self.next_off = off + n + missing
+        self.next_seq = (self.next_seq + n + missing) & _MASK
+        if self.fin_off is not None:
+            self._check_fin(out)
+
+    def _compare_old(self, off: int, payload: bytes, frame: int, ts: int,
+                     out: list[FlowEvent]) -> None:
+        """Compare a retransmitted copy with the delivered bytes still in the history."""
+        n = len(payload)
+        if not n:
+            return
+        end = off + n
+        for hoff, hdata, hframe in reversed(self.history):
+            hend = hoff + len(hdata)
+            if hend <= off:
+                break
+            if hoff >= end:
+                continue
+            s = max(off, hoff)
+            e = min(end, hend)
+            if payload[s - off:e - off] != hdata[s - hoff:e - hoff]:
+                self.stats.conflicts += 1
+                out.append(OverlapConflict(self.stream, self.side, s, e - s, hframe, frame, ts))
+
+    def _insert(self, s: int, e: int, data: bytes | None, frame: int, ts: int,
+                out: list[FlowEvent]) -> None:
+        """Buffer ``[s, e)`` except where earlier pieces already cover it (first copy wins)."""
+        ooo = self.ooo
+        i = bisect_right(ooo, s, key=_key0)
+        if i > 0 and ooo[i - 1][1] > s:
+            i -= 1
+        cur = s
+        new: list[_Piece] = []
+        while cur < e:
+            if i < len(ooo) and ooo[i][0] < e:
+                p = ooo[i]
+                if p[0] > cur:
+                    new.append((cur, p[0], None if data is None else data[cur - s:p[0] - s],
+                                frame, ts))
+                    cur = p[0]
+                oe = min(e, p[1])
+                if data is not None and p[2] is not None and oe > cur:
+                    if data[cur - s:oe - s] != p[2][cur - p[0]:oe - p[0]]:
+                        self.stats.conflicts += 1
+                        out.append(OverlapConflict(self.stream, self.side, cur, oe - cur, p[3],
+                                                   frame, ts))
+                self.stats.retransmitted_bytes += max(0, oe - cur)
+                cur = oe
+                i += 1
+            else:
+                if cur == s:
+                    new.append((s, e, data, frame, ts))
+                else:
+                    new.append((cur, e, None if data is None else data[cur - s:], frame, ts))
+                cur = e
+        for p in new:
+            j = bisect_right(ooo, p[0], key=_key0)
+            ooo.insert(j, p)
+            self.ooo_bytes += p[1] - p[0]
+
+    def _drain(self, out: list[FlowEvent]) -> None:
+        ooo = self.ooo
+        while ooo and ooo[0][0] <= self.next_off and not self.ended:
+            p = ooo.pop(0)
+            self.ooo_bytes -= p[1] - p[0]
+            if p[1] <= self.next_off:
+                continue
+            if p[2] is None:
+                self._gap(self.next_off, p[1] - self.next_off, p[3], p[4], out)
+                self._advance(p[1])
+                if self.fin_off is not None:
+                    self._check_fin(out)
+            else:
+                data = p[2]
+                if p[0] < self.next_off:
+                    data = data[self.next_off - p[0]:]
+                self._deliver(self.next_off, data, 0, p[3], p[4], out)
+
+    def _flush_buffer(self, out: list[FlowEvent]) -> None:
+        """Deliver everything buffered, declaring each hole before it a gap."""
+        while self.ooo:
+            p = self.ooo[0]
+            if p[0] > self.next_off:
+                self._gap(self.next_off, p[0] - self.next_off, p[3], p[4], out)
+                self._advance(p[0])
+            self._drain(out)
