@@ -1,0 +1,1065 @@
+"""What a passive observer can read of TLS, sans-I/O.
+
+After ``STARTTLS`` is answered ``220`` (or from the first byte on port 465) each side's bytes
+should be TLS records. The SMTP core creates one :class:`TlsObserver` per side and feeds it that
+side's bytes with their stream offsets; the observer answers with :class:`TlsEvent` objects (data,
+never exceptions) whose ``span`` is the record's bytes in the side's stream.
+
+Usage::
+
+    obs = TlsObserver(Side.CLIENT)
+    events = obs.feed(data, offset, frame)   # any fragmentation: 1-byte feeds give the same events
+    events += obs.gap(lost)                  # bytes the reassembler never saw
+    events += obs.end()                      # FIN/RST/end of capture
+
+What is read (all bounded: at most one record (<= 18 KiB) and one handshake message (<= 64 KiB)
+are buffered per side, application data is never kept):
+
+- ClientHello: versions offered, SNI, ALPN, cipher count (GREASE values are left out).
+- ServerHello: the selected version (``supported_versions`` wins over ``legacy_version``, so
+  TLS 1.3 reads 0x0304) and cipher; a HelloRetryRequest is told apart by its magic random.
+- Certificate (TLS <= 1.2 only: in TLS 1.3 it is encrypted): subject, SANs, issuer, validity,
+  self-signed, SHA-256, through ``cryptography`` (imported lazily, in :func:`parse_certificate`).
+- Alerts: in clear (a type-21 record of length 2) they carry level and description. A type-21
+  record of any other length is encrypted (TLS <= 1.2 after ChangeCipherSpec). In TLS 1.3 an
+  encrypted alert travels as an outer type-23 record of 19 bytes (2 alert bytes, 1 inner type,
+  16 tag bytes with AES-GCM/ChaCha20/AES-CCM) or 11 (AES-CCM-8). On a side that is in TLS 1.3
+  (the server after selecting 0x0304; the client after offering 0x0304 and showing nothing that
+  only TLS <= 1.2 sends) such a record is reported as ``TlsAlert(encrypted=True, content_type=23)``
+  (a size heuristic: 2 bytes of application data look the same). It still counts as an
+  application-data record.
+- A side is "encrypted" after its own ChangeCipherSpec (TLS <= 1.2) or after it sent a TLS 1.3
+  ServerHello; its later type-22 records are :class:`TlsEncryptedHandshake`. Exception: a clear
+  ClientHello after a compatibility ChangeCipherSpec (TLS 1.3 HelloRetryRequest flow) is parsed.
+
+Limits and end states (documented choices):
+
+- :class:`TlsApplicationData` events: the first ``max_app_data_events`` (8) per side; the rest are
+  only counted (``app_data_records``, ``app_data_bytes``).
+- At most ``max_events`` events per observer; the last slot holds
+  ``TlsStopped(reason="event_limit")``; framing and counters go on silently after it.
+- Bytes that are not a TLS record: :class:`TlsNotTls` with up to 64 bytes of preview. To give the
+  same events whatever the fragmentation, the event is emitted once 64 bytes are there, or at
+  :meth:`TlsObserver.gap`/:meth:`TlsObserver.end`; :attr:`TlsObserver.is_tls` turns False at once.
+  After it the side is no longer parsed (``bytes`` still counts).
+- A handshake message over 64 KiB: ``TlsStopped(reason="handshake_too_large")``; records are
+  still framed and counted, handshake messages are no longer read.
+- Gaps: inside a record's body the framing survives (the record is reported if its content was
+  not needed, e.g. application data; a damaged handshake record is dropped and handshake parsing
+  resumes at the next record that starts with a plausible message header). Otherwise the observer
+  looks for two consecutive plausible record headers in the next ~36 KiB:
+  :class:`TlsResynchronised` (bytes skipped) or ``TlsStopped(reason="gap")``.
+- At :meth:`TlsObserver.end` an incomplete record or handshake message gives one
+  :class:`TlsTruncated` each (``what`` = ``"record"`` or ``"handshake"``).
+- Every event's ``frame`` is the ``frame`` given to the feed that completed it (None if none was
+  given); it is the only field that depends on how the bytes were chunked.
+"""
+from __future__ import annotations
+
+import calendar
+import hashlib
+import ipaddress
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Final
+
+from pcapsmtp.model import Side, Span
+
+__all__ = [
+    "ALERT_NAMES", "HANDSHAKE_NAMES", "VERSION_NAMES", "CONTENT_TYPE_NAMES", "MAX_RECORD_LENGTH",
+    "MAX_HANDSHAKE_BUFFER", "sniff_tls", "version_name", "alert_name", "handshake_name",
+    "tls13_encrypted_alert_length", "looks_like_encrypted_alert", "is_grease",
+    "CertInfo", "parse_certificate", "cert_matches_host", "cert_expired", "cert_not_yet_valid",
+    "TlsEvent", "TlsClientHello", "TlsServerHello", "TlsHelloRetryRequest", "TlsCertificate",
+    "TlsAlert", "TlsChangeCipherSpec", "TlsApplicationData", "TlsHandshakeOther",
+    "TlsEncryptedHandshake", "TlsNotTls", "TlsTruncated", "TlsStopped", "TlsResynchronised",
+    "TlsObserver",
+]
+
+# --------------------------------------------------------------------------------------------
+# Names and numbers
+# --------------------------------------------------------------------------------------------
+
+CT_CHANGE_CIPHER_SPEC: Final = 20
+CT_ALERT: Final = 21
+CT_HANDSHAKE: Final = 22
+CT_APPLICATION_DATA: Final = 23
+CT_HEARTBEAT: Final = 24
+
+CONTENT_TYPE_NAMES: Final[dict[int, str]] = {
+    20: "change_cipher_spec", 21: "alert", 22: "handshake", 23: "application_data", 24: "heartbeat",
+}
+
+#: RFC 8446 5.1: 2^14 plaintext bytes; ciphertext may add up to 2048 (RFC 5246 6.2.3).
+MAX_RECORD_LENGTH: Final = 2**14 + 2048
+#: Upper bound of one reassembled handshake message (header included).
+MAX_HANDSHAKE_BUFFER: Final = 64 * 1024
+_PREVIEW: Final = 64
+_RESYNC_WINDOW: Final = 2 * (5 + MAX_RECORD_LENGTH) + 5
+_MAX_CERTS: Final = 16
+
+#: TLS alert descriptions, IANA "TLS Alerts" registry (the ``_RESERVED`` suffix left off).
+ALERT_NAMES: Final[dict[int, str]] = {
+    0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 21: "decryption_failed",
+    22: "record_overflow", 30: "decompression_failure", 40: "handshake_failure",
+    41: "no_certificate", 42: "bad_certificate", 43: "unsupported_certificate",
+    44: "certificate_revoked", 45: "certificate_expired", 46: "certificate_unknown",
+    47: "illegal_parameter", 48: "unknown_ca", 49: "access_denied", 50: "decode_error",
+    51: "decrypt_error", 52: "too_many_cids_requested", 60: "export_restriction",
+    70: "protocol_version", 71: "insufficient_security", 80: "internal_error",
+    86: "inappropriate_fallback", 90: "user_canceled", 100: "no_renegotiation",
+    109: "missing_extension", 110: "unsupported_extension", 111: "certificate_unobtainable",
+    112: "unrecognized_name", 113: "bad_certificate_status_response",
+    114: "bad_certificate_hash_value", 115: "unknown_psk_identity", 116: "certificate_required",
+    117: "general_error", 120: "no_application_protocol", 121: "ech_required",
+}
+
+#: TLS handshake message types, IANA "TLS HandshakeType" registry.
+HANDSHAKE_NAMES: Final[dict[int, str]] = {
+    0: "hello_request", 1: "client_hello", 2: "server_hello", 3: "hello_verify_request",
+    4: "new_session_ticket", 5: "end_of_early_data", 6: "hello_retry_request",
+    8: "encrypted_extensions", 9: "request_connection_id", 10: "new_connection_id",
+    11: "certificate", 12: "server_key_exchange", 13: "certificate_request",
+    14: "server_hello_done", 15: "certificate_verify", 16: "client_key_exchange",
+    17: "client_certificate_request", 20: "finished", 21: "certificate_url",
+    22: "certificate_status", 23: "supplemental_data", 24: "key_update",
+    25: "compressed_certificate", 26: "ekt_key", 254: "message_hash",
+}
+
+VERSION_NAMES: Final[dict[int, str]] = {
+    0x0002: "SSL 2.0", 0x0300: "SSL 3.0", 0x0301: "TLS 1.0", 0x0302: "TLS 1.1",
+    0x0303: "TLS 1.2", 0x0304: "TLS 1.3",
+}
+
+#: RFC 8446 4.1.3: the ServerHello.random of a HelloRetryRequest (SHA-256 of "HelloRetryRequest").
+HRR_RANDOM: Final = bytes.fromhex(
+    "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+
+_EXT_SERVER_NAME: Final = 0
+_EXT_ALPN: Final = 16
+_EXT_SUPPORTED_VERSIONS: Final = 43
+
+
+def is_grease(value: int) -> bool:
+    """RFC 8701 GREASE values (0x0a0a, 0x1a1a, ... 0xfafa)."""
+    return (value & 0x0F0F) == 0x0A0A and (value >> 8) == (value & 0xFF)
+
+
+def version_name(version: int) -> str:
+    if version in VERSION_NAMES:
+        return VERSION_NAMES[version]
+    if 0x7F00 <= version <= 0x7FFF:
+        return f"TLS 1.3 draft {version & 0xFF}"
+    if is_grease(version):
+        return "GREASE"
+    return f"unknown 0x{version:04x}"
+
+
+def alert_name(description: int) -> str:
+    return ALERT_NAMES.get(description, f"unknown_{description}")
+
+
+def handshake_name(handshake_type: int) -> str:
+    return HANDSHAKE_NAMES.get(handshake_type, f"unknown_{handshake_type}")
+
+
+def tls13_encrypted_alert_length(tag_length: int = 16) -> int:
+    """Length of a TLS 1.3 record that carries one encrypted alert and no padding.
+
+    The inner plaintext is the 2 alert bytes plus the 1-byte inner content type (21); the AEAD
+    adds its tag: 16 bytes for AES-GCM, ChaCha20-Poly1305 and AES-CCM (so 19), 8 for AES-CCM-8
+    (so 11). The outer record says type 23 (application_data), as every TLS 1.3 encrypted record.
+    """
+    return 2 + 1 + tag_length
+
+
+def looks_like_encrypted_alert(length: int) -> bool:
+    """True when a TLS 1.3 outer type-23 record of ``length`` bytes has an encrypted alert's size."""
+    return length in (tls13_encrypted_alert_length(16), tls13_encrypted_alert_length(8))
+
+
+def sniff_tls(data: bytes | bytearray | memoryview) -> bool | None:
+    """Does ``data`` start with a TLS record?
+
+    True: a plausible record header (type 20..24, major version 3, minor 0..4, length <= 2^14 +
+    2048) or an SSLv2-compatible ClientHello (first byte has 0x80 set, message type 1, version
+    3.x or 0.2). False: certainly not. None: fewer than 5 bytes and the prefix is plausible.
+    """
+    n = len(data)
+    if n == 0:
+        return None
+    b0 = data[0]
+    if b0 & 0x80:
+        if n >= 3 and data[2] != 1:
+            return False
+        if n >= 4 and data[3] not in (0, 3):
+            return False
+        if n >= 5:
+            return data[4] <= 4 if data[3] == 3 else data[4] == 2
+        return None
+    if not CT_CHANGE_CIPHER_SPEC <= b0 <= CT_HEARTBEAT:
+        return False
+    if n >= 2 and data[1] != 3:
+        return False
+    if n >= 3 and data[2] > 4:
+        return False
+    if n >= 4 and (data[3] << 8) > MAX_RECORD_LENGTH:
+        return False
+    if n < 5:
+        return None
+    return ((data[3] << 8) | data[4]) <= MAX_RECORD_LENGTH
+
+
+# --------------------------------------------------------------------------------------------
+# Certificates
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertInfo:
+    """What a passive observer reads of one X.509 certificate. On a parse failure ``error`` says
+    why and the other fields hold what could be read (empty strings otherwise)."""
+
+    subject: str                       #: RFC 4514 string
+    common_name: str | None
+    sans: tuple[str, ...]              #: subjectAltName DNS names, as written
+    issuer: str                        #: RFC 4514 string
+    not_before: str                    #: ISO 8601 UTC, "YYYY-MM-DDTHH:MM:SSZ"
+    not_after: str
+    self_signed: bool
+    sha256: str                        #: hex of SHA-256 over the DER
+    error: str | None = None
+    ip_sans: tuple[str, ...] = ()      #: subjectAltName IP addresses
+
+
+def _iso(dt: datetime) -> str:
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_certificate(der: bytes) -> CertInfo:
+    """Parse one DER certificate. Never raises: failures land in ``CertInfo.error``."""
+    digest = hashlib.sha256(der).hexdigest()
+    fields: dict[str, object] = {
+        "subject": "", "common_name": None, "sans": (), "issuer": "", "not_before": "",
+        "not_after": "", "self_signed": False, "sha256": digest, "ip_sans": (),
+    }
+    try:
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+    except ImportError as exc:  # pragma: no cover - cryptography is an install requirement
+        return CertInfo(error=f"cryptography unavailable: {exc}", **fields)  # type: ignore[arg-type]
+    errors: list[str] = []
+    try:
+        cert = x509.load_der_x509_certificate(bytes(der))
+    except Exception as exc:  # noqa: BLE001 - any parse failure is data
+        return CertInfo(error=f"not a certificate: {exc}", **fields)  # type: ignore[arg-type]
+    try:
+        fields["subject"] = cert.subject.rfc4514_string()
+        cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        if cns:
+            value = cns[0].value
+            fields["common_name"] = value if isinstance(value, str) else value.decode("latin-1")
+    except Exception as exc:  # noqa: BLE001
+        errors.append(f"subject: {exc}")
+    try:
+        fields["issuer"] = cert.issuer.rfc4514_string()
+    except Exception as exc:  # noqa: BLE001
+        errors.append(f"issuer: {exc}")
+    try:
+        nb = getattr(cert, "not_valid_before_utc", None) or cert.not_valid_before
+        na = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after
+        fields["not_before"] = _iso(nb)
+        fields["not_after"] = _iso(na)
+    except Exception as exc:  # noqa: BLE001
+        errors.append(f"validity: {exc}")
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        fields["sans"] = tuple(san.get_values_for_type(x509.DNSName))
+        fields["ip_sans"] = tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress))
+    except x509.ExtensionNotFound:
+        pass
+    except Exception as exc:  # noqa: BLE001
+        errors.append(f"subjectAltName: {exc}")
+    try:
+        if cert.issuer == cert.subject:
+            try:
+                cert.verify_directly_issued_by(cert)
+                fields["self_signed"] = True
+            except Exception as exc:  # noqa: BLE001
+                # InvalidSignature: the names match but the key did not sign it. Anything else
+                # (unsupported algorithm, old cryptography): cannot check cheaply, trust names.
+                fields["self_signed"] = type(exc).__name__ != "InvalidSignature"
+    except Exception as exc:  # noqa: BLE001
+        errors.append(f"self-signed check: {exc}")
+    return CertInfo(error="; ".join(errors) or None, **fields)  # type: ignore[arg-type]
+
+
+def _norm_name(name: str) -> str:
+    name = name.strip().rstrip(".").lower()
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            pass
+    return name
+
+
+def _match_pattern(pattern: str, host: str) -> bool:
+    pattern = _norm_name(pattern)
+    if not pattern or not host:
+        return False
+    if "*" not in pattern:
+        return pattern == host
+    p_labels = pattern.split(".")
+    h_labels = host.split(".")
+    # RFC 6125 6.4.3 as browsers and Python's ssl apply it: only a whole left-most label "*",
+    # matching exactly one non-empty label, and at least two labels after it (no "*.com").
+    if p_labels[0] != "*" or any("*" in label for label in p_labels[1:]):
+        return False
+    if len(p_labels) < 3 or len(p_labels) != len(h_labels) or not h_labels[0]:
+        return False
+    return p_labels[1:] == h_labels[1:]
+
+
+def cert_matches_host(cert: CertInfo, host: str) -> bool:
+    """RFC 6125 name check: DNS SANs (a single left-most wildcard label allowed); the subject CN
+    only when the certificate has no DNS SAN. An IP address matches only an IP SAN."""
+    try:
+        ip = ipaddress.ip_address(host.strip().strip("[]"))
+    except ValueError:
+        ip = None
+    if ip is not None:
+        for candidate in cert.ip_sans:
+            try:
+                if ipaddress.ip_address(candidate) == ip:
+                    return True
+            except ValueError:
+                continue
+        return False
+    wanted = _norm_name(host)
+    if not wanted or "*" in wanted:
+        return False
+    names: tuple[str, ...] = cert.sans
+    if not names and not cert.ip_sans and cert.common_name:
+        names = (cert.common_name,)
+    return any(_match_pattern(name, wanted) for name in names)
+
+
+def _epoch_ns(iso: str) -> int | None:
+    try:
+        dt = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return None
+    return calendar.timegm(dt.timetuple()) * 1_000_000_000
+
+
+def cert_expired(cert: CertInfo, at_ns: int) -> bool:
+    """True when ``at_ns`` (the capture time, ns since the epoch) is after ``not_after``."""
+    end = _epoch_ns(cert.not_after)
+    return end is not None and at_ns > end + 999_999_999
+
+
+def cert_not_yet_valid(cert: CertInfo, at_ns: int) -> bool:
+    """True when ``at_ns`` is before ``not_before``."""
+    start = _epoch_ns(cert.not_before)
+    return start is not None and at_ns < start
+
+
+# --------------------------------------------------------------------------------------------
+# Events
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsEvent:
+    """Base of every event. ``span`` covers the record(s) that carried it in ``side``'s stream;
+    ``frame`` is the frame of the feed that completed it (None if the caller gave none)."""
+
+    side: Side
+    span: Span
+    frame: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsClientHello(TlsEvent):
+    record_version: int
+    legacy_version: int
+    supported_versions: tuple[int, ...]   #: from the extension, GREASE left out; () if absent
+    sni: str | None
+    cipher_suites: int                    #: how many offered (GREASE left out)
+    alpn: tuple[str, ...]
+    sslv2: bool = False                   #: SSLv2-compatible ClientHello (record_version 0x0002)
+    error: str | None = None              #: malformed: the fields hold what was read before
+
+    @property
+    def max_version(self) -> int:
+        return max(self.supported_versions) if self.supported_versions else self.legacy_version
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsServerHello(TlsEvent):
+    record_version: int
+    legacy_version: int
+    selected_version: int                 #: supported_versions extension if present, else legacy
+    cipher_suite: int
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsHelloRetryRequest(TlsEvent):
+    """A ServerHello whose random is the HelloRetryRequest magic (TLS 1.3)."""
+
+    record_version: int
+    selected_version: int
+    cipher_suite: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsCertificate(TlsEvent):
+    """A clear Certificate message (TLS <= 1.2), leaf first."""
+
+    certificates: tuple[CertInfo, ...]
+    error: str | None = None              #: the message itself was malformed or cut at 16 certs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsAlert(TlsEvent):
+    """``encrypted``: level and description are -1 and ``name`` is ``"encrypted"``.
+    ``content_type`` 23 means inferred from a TLS 1.3 record's size (see module doc)."""
+
+    level: int
+    description: int
+    name: str
+    encrypted: bool
+    content_type: int = CT_ALERT
+
+    @property
+    def fatal(self) -> bool:
+        return self.level == 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsChangeCipherSpec(TlsEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsApplicationData(TlsEvent):
+    length: int                           #: record body length (ciphertext)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsHandshakeOther(TlsEvent):
+    handshake_type: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsEncryptedHandshake(TlsEvent):
+    length: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsNotTls(TlsEvent):
+    preview: bytes                        #: up to 64 bytes from the position that is not TLS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsTruncated(TlsEvent):
+    """At end(): ``what`` = "record" (``content_type`` -1 if the header itself was cut) or
+    "handshake" (a message whose records ended early); ``expected`` -1 when unknown."""
+
+    what: str
+    content_type: int
+    expected: int
+    received: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsStopped(TlsEvent):
+    """Parsing stopped: ``reason`` is "event_limit", "handshake_too_large" or "gap"."""
+
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsResynchronised(TlsEvent):
+    """After a gap, record framing was found again; ``span`` covers the ``skipped`` bytes."""
+
+    skipped: int
+
+
+# --------------------------------------------------------------------------------------------
+# Message parsers (private: they raise _Short on malformed input, the observer catches it)
+# --------------------------------------------------------------------------------------------
+
+class _Short(Exception):
+    """A length field runs past its container."""
+
+
+class _Reader:
+    __slots__ = ("buf", "pos", "end")
+
+    def __init__(self, buf: bytes, pos: int = 0, end: int | None = None) -> None:
+        self.buf = buf
+        self.pos = pos
+        self.end = len(buf) if end is None else end
+
+    def left(self) -> int:
+        return self.end - self.pos
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > self.end:
+            raise _Short(f"need {n} bytes, {self.end - self.pos} left")
+        out = self.buf[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def uint(self, n: int) -> int:
+        return int.from_bytes(self.take(n), "big")
+
+    def sub(self, len_bytes: int) -> _Reader:
+        n = self.uint(len_bytes)
+        r = _Reader(self.buf, self.pos, self.pos + n)
+        if r.end > self.end:
+            raise _Short(f"vector of {n} bytes, {self.end - self.pos} left")
+        self.pos += n
+        return r
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("ascii", errors="replace")
+
+
+def _extensions(r: _Reader) -> list[tuple[int, _Reader]]:
+    if r.left() == 0:          # extensions are optional before TLS 1.2
+        return []
+    exts = r.sub(2)
+    out = []
+    while exts.left():
+        etype = exts.uint(2)
+        out.append((etype, exts.sub(2)))
+    return out
+
+
+def _parse_client_hello(body: bytes, fields: dict[str, object]) -> None:
+    r = _Reader(body)
+    fields["legacy_version"] = r.uint(2)
+    r.take(32)
+    r.sub(1)
+    suites = r.sub(2)
+    count = 0
+    while suites.left() >= 2:
+        if not is_grease(suites.uint(2)):
+            count += 1
+    fields["cipher_suites"] = count
+    r.sub(1)                               # compression methods
+    for etype, ext in _extensions(r):
+        if etype == _EXT_SERVER_NAME and fields["sni"] is None:
+            names = ext.sub(2)
+            while names.left():
+                name_type = names.uint(1)
+                name = names.sub(2)
+                if name_type == 0:
+                    fields["sni"] = _text(name.take(name.left()))
+                    break
+        elif etype == _EXT_ALPN:
+            protos = ext.sub(2)
+            out = []
+            while protos.left():
+                p = protos.sub(1)
+                out.append(_text(p.take(p.left())))
+            fields["alpn"] = tuple(out)
+        elif etype == _EXT_SUPPORTED_VERSIONS:
+            versions = ext.sub(1)
+            vs = []
+            while versions.left() >= 2:
+                v = versions.uint(2)
+                if not is_grease(v):
+                    vs.append(v)
+            fields["supported_versions"] = tuple(vs)
+
+
+def _parse_server_hello(body: bytes, fields: dict[str, object]) -> bytes:
+    """Fills fields; returns the server random."""
+    r = _Reader(body)
+    fields["legacy_version"] = fields["selected_version"] = r.uint(2)
+    random = r.take(32)
+    r.sub(1)
+    fields["cipher_suite"] = r.uint(2)
+    r.uint(1)
+    for etype, ext in _extensions(r):
+        if etype == _EXT_SUPPORTED_VERSIONS and ext.left() >= 2:
+            fields["selected_version"] = ext.uint(2)
+    return random
+
+
+def _parse_certificates(body: bytes) -> tuple[tuple[CertInfo, ...], str | None]:
+    certs: list[CertInfo] = []
+    try:
+        r = _Reader(body)
+        chain = r.sub(3)
+        while chain.left():
+            if len(certs) >= _MAX_CERTS:
+                return tuple(certs), f"more than {_MAX_CERTS} certificates; the rest skipped"
+            der = chain.sub(3)
+            certs.append(parse_certificate(der.take(der.left())))
+    except _Short as exc:
+        return tuple(certs), f"malformed Certificate message: {exc}"
+    return tuple(certs), None
+
+
+# --------------------------------------------------------------------------------------------
+# The observer
+# --------------------------------------------------------------------------------------------
+
+class TlsObserver:
+    """Reads one side's TLS records passively. See the module docstring for the rules.
+
+    Counters (always updated, whatever the state): ``bytes`` (every byte fed, overlaps
+    excepted), ``records`` (complete records framed), ``app_data_records``/``app_data_bytes``
+    (outer type 23).
+    """
+
+    def __init__(self, side: Side, *, max_events: int = 64, max_app_data_events: int = 8) -> None:
+        if max_events < 1:
+            raise ValueError("max_events must be at least 1")
+        self.side = side
+        self.records = 0
+        self.bytes = 0
+        self.app_data_records = 0
+        self.app_data_bytes = 0
+        self._max_events = max_events
+        self._max_app_events = max_app_data_events
+        self._emitted = 0
+        self._app_events = 0
+        self._muted = False
+        self._pos: int | None = None        # next expected stream offset
+        self._frame: int | None = None
+        self._out: list[TlsEvent] = []
+        self._dead = False                  # not TLS / unrecoverable / ended: count bytes only
+        self._ended = False
+        self._is_tls: bool | None = None
+        # record layer
+        self._hdr = bytearray()
+        self._rec_start = 0
+        self._rec_type = -1
+        self._rec_version = -1
+        self._rec_len = 0
+        self._rec_have = 0
+        self._rec_hdr_len = 5
+        self._body: bytearray | None = None
+        self._in_body = False
+        self._damaged = False
+        self._first_record = True
+        # not-TLS preview collection
+        self._nt_buf: bytearray | None = None
+        self._nt_start = 0
+        # resynchronisation after a gap
+        self._resync = False
+        self._rbuf = bytearray()
+        self._rstart = 0
+        self._rscan = 0
+        # handshake layer
+        self._hs = bytearray()
+        self._hs_start = 0
+        self._hs_dead = False
+        self._hs_resync = False
+        self._encrypted = False
+        self._sent_ccs = False
+        self._offered_tls13 = False
+        self._tls12_evidence = False
+        self._server_tls13 = False
+
+    # ---------------------------------------------------------------- public surface
+
+    @property
+    def is_tls(self) -> bool | None:
+        """None until decided; True once a record parsed; False as soon as bytes prove not-TLS
+        (before the :class:`TlsNotTls` event, which waits for its 64-byte preview)."""
+        return self._is_tls
+
+    @property
+    def encrypted(self) -> bool:
+        """This side's handshake records are encrypted now."""
+        return self._encrypted
+
+    @property
+    def tls13(self) -> bool:
+        """This side looks like TLS 1.3: sent a ServerHello selecting 0x0304, or offered 0x0304
+        in its ClientHello and has shown nothing only TLS <= 1.2 sends."""
+        return self._server_tls13 or (self._offered_tls13 and not self._tls12_evidence)
+
+    def feed(self, data: bytes | bytearray | memoryview, offset: int,
+             frame: int | None = None) -> list[TlsEvent]:
+        self._out = []
+        data = bytes(data)
+        if not data or self._ended:
+            return []
+        if self._pos is None:
+            self._pos = offset
+        elif offset > self._pos:
+            self._do_gap(offset - self._pos)
+        elif offset < self._pos:
+            skip = self._pos - offset
+            if skip >= len(data):
+                return self._take()
+            data = data[skip:]
+            offset = self._pos
+        self.bytes += len(data)
+        self._pos = offset + len(data)
+        self._frame = frame
+        if self._nt_buf is not None:        # collecting the preview of a not-TLS position
+            self._nt_buf += data[:_PREVIEW - len(self._nt_buf)]
+            if len(self._nt_buf) >= _PREVIEW:
+                self._flush_not_tls()
+        elif not self._dead:
+            try:
+                self._consume(data, offset)
+            except Exception as exc:  # noqa: BLE001 - bad traffic never raises
+                self._emit(TlsStopped, Span(self.side, offset, offset + len(data)),
+                           reason="internal_error", detail=f"{type(exc).__name__}: {exc}")
+                self._dead = True
+        return self._take()
+
+    def gap(self, length: int) -> list[TlsEvent]:
+        self._out = []
+        if length > 0 and not self._ended:
+            self._do_gap(length)
+        return self._take()
+
+    def end(self) -> list[TlsEvent]:
+        self._out = []
+        if self._ended:
+            return []
+        self._ended = True
+        pos = self._pos if self._pos is not None else 0
+        self._flush_not_tls()
+        if self._dead:
+            return self._take()
+        if self._resync:
+            if self._rbuf:
+                self._emit(TlsStopped, Span(self.side, self._rstart, pos), reason="gap",
+                           detail="no record framing found after the gap")
+        elif self._in_body:
+            self._emit(TlsTruncated, Span(self.side, self._rec_start, pos), what="record",
+                       content_type=self._rec_type, expected=self._rec_hdr_len + self._rec_len,
+                       received=self._rec_hdr_len + self._rec_have)
+        elif self._hdr:
+            self._emit(TlsTruncated, Span(self.side, self._rec_start, pos), what="record",
+                       content_type=self._hdr[0] if len(self._hdr) >= 1 else -1, expected=-1,
+                       received=len(self._hdr))
+        if self._hs and not self._hs_dead:
+            expected = 4 + int.from_bytes(self._hs[1:4], "big") if len(self._hs) >= 4 else -1
+            self._emit(TlsTruncated, Span(self.side, self._hs_start, pos), what="handshake",
+                       content_type=self._hs[0], expected=expected, received=len(self._hs))
+        self._dead = True
+        self._hs.clear()
+        self._body = None
+        return self._take()
+
+    # ---------------------------------------------------------------- event plumbing
+
+    def _take(self) -> list[TlsEvent]:
+        out, self._out = self._out, []
+        return out
+
+    def _emit(self, cls: type[TlsEvent], span: Span, **kw: object) -> None:
+        if self._muted:
+            return
+        if self._emitted >= self._max_events - 1 and cls is not TlsStopped:
+            self._out.append(TlsStopped(side=self.side, span=span, frame=self._frame,
+                                        reason="event_limit",
+                                        detail=f"{self._max_events} events per side"))
+            self._emitted += 1
+            self._muted = True
+            return
+        self._out.append(cls(side=self.side, span=span, frame=self._frame, **kw))  # type: ignore[arg-type]
+        self._emitted += 1
+        if self._emitted >= self._max_events:
+            self._muted = True
+
+    # ---------------------------------------------------------------- gaps and not-TLS
+
+    def _flush_not_tls(self) -> None:
+        if self._nt_buf is not None:
+            preview = bytes(self._nt_buf)
+            self._emit(TlsNotTls, Span(self.side, self._nt_start, self._nt_start + len(preview)),
+                       preview=preview)
+            self._nt_buf = None
+
+    def _not_tls(self, start: int, first: bytes) -> None:
+        self._is_tls = False
+        self._dead = True
+        self._nt_start = start
+        self._nt_buf = bytearray(first[:_PREVIEW])
+        if len(self._nt_buf) >= _PREVIEW:
+            self._flush_not_tls()
+
+    def _do_gap(self, length: int) -> None:
+        start = self._pos if self._pos is not None else 0
+        if self._pos is not None:
+            self._pos += length
+        self._flush_not_tls()
+        if self._dead:
+            return
+        if self._resync:
+            # Lost bytes inside the resync window: start searching afresh after them.
+            self._rbuf.clear()
+            self._rscan = 0
+            return
+        if self._in_body and self._rec_len - self._rec_have >= length:
+            self._rec_have += length
+            self._damaged = True
+            if self._rec_have == self._rec_len:
+                self._finish_record(start + length)
+            return
+        # Lost framing: the header (or the bytes after this record) are gone.
+        self._resync = True
+        self._rbuf.clear()
+        self._rscan = 0
+        self._hdr.clear()
+        self._in_body = False
+        self._body = None
+        self._hs.clear()
+        self._hs_resync = True
+
+    def _try_resync(self) -> None:
+        buf = self._rbuf
+        p = self._rscan
+        n = len(buf)
+        while p + 5 <= n:
+            if self._first_plausible(buf, p):
+                length = (buf[p + 3] << 8) | buf[p + 4]
+                q = p + 5 + length
+                if q + 5 > n:
+                    break                   # wait for the second header
+                if self._first_plausible(buf, q) and buf[q + 1:q + 3] == buf[p + 1:p + 3]:
+                    self._resync = False
+                    self._rscan = 0
+                    rest = bytes(buf[p:])
+                    start = self._rstart
+                    buf.clear()
+                    if p:
+                        self._emit(TlsResynchronised, Span(self.side, start, start + p), skipped=p)
+                    self._consume(rest, start + p)
+                    return
+            p += 1
+        self._rscan = p
+        if n > _RESYNC_WINDOW:
+            self._emit(TlsStopped, Span(self.side, self._rstart, self._rstart + n), reason="gap",
+                       detail=f"no record framing in {n} bytes after the gap")
+            self._resync = False
+            self._dead = True
+            buf.clear()
+
+    @staticmethod
+    def _first_plausible(buf: bytearray, p: int) -> bool:
+        return (CT_CHANGE_CIPHER_SPEC <= buf[p] <= CT_APPLICATION_DATA and buf[p + 1] == 3
+                and buf[p + 2] <= 4 and ((buf[p + 3] << 8) | buf[p + 4]) <= MAX_RECORD_LENGTH)
+
+    # ---------------------------------------------------------------- record layer
+
+    def _consume(self, data: bytes, offset: int) -> None:
+        if self._resync:
+            if not self._rbuf:
+                self._rstart = offset
+            self._rbuf += data
+            self._try_resync()
+            return
+        i = 0
+        n = len(data)
+        while i < n and not self._dead and not self._resync:
+            if not self._in_body:
+                if not self._hdr:
+                    self._rec_start = offset + i
+                need = 5 - len(self._hdr)   # SSLv2 too: its 2-byte header + 3 sniffed bytes
+                chunk = data[i:i + need]
+                self._hdr += chunk
+                i += len(chunk)
+                verdict = sniff_tls(self._hdr)
+                if verdict is True and self._hdr[0] & 0x80:
+                    sslv2_len = ((self._hdr[0] & 0x7F) << 8) | self._hdr[1]
+                    if not self._first_record or sslv2_len < 9:
+                        verdict = False
+                if verdict is False:
+                    self._not_tls(self._rec_start, bytes(self._hdr) + data[i:i + _PREVIEW])
+                    return
+                if verdict is None:
+                    continue
+                self._start_record()
+                if self._rec_len == self._rec_have:
+                    self._finish_record(offset + i)
+                continue
+            take = min(self._rec_len - self._rec_have, n - i)
+            if self._body is not None and not self._damaged:   # keep only the pre-gap prefix
+                self._body += data[i:i + take]
+            self._rec_have += take
+            i += take
+            if self._rec_have == self._rec_len:
+                self._finish_record(offset + i)
+
+    def _start_record(self) -> None:
+        hdr = self._hdr
+        self._is_tls = True
+        if hdr[0] & 0x80:                   # SSLv2 record: 2-byte header, 3 body bytes sniffed
+            self._rec_type = 1
+            self._rec_version = 0x0002
+            self._rec_hdr_len = 2
+            self._rec_len = ((hdr[0] & 0x7F) << 8) | hdr[1]
+            self._body = bytearray(hdr[2:])
+            self._rec_have = 3
+        else:
+            self._rec_type = hdr[0]
+            self._rec_version = (hdr[1] << 8) | hdr[2]
+            self._rec_hdr_len = 5
+            self._rec_len = (hdr[3] << 8) | hdr[4]
+            self._rec_have = 0
+            keep = self._rec_type == CT_HANDSHAKE or (self._rec_type == CT_ALERT
+                                                      and self._rec_len == 2)
+            self._body = bytearray() if keep else None
+        self._in_body = True
+        self._damaged = False
+        self._first_record = False
+
+    def _finish_record(self, end: int) -> None:
+        span = Span(self.side, self._rec_start, end)
+        ctype, length, body, damaged = self._rec_type, self._rec_len, self._body, self._damaged
+        self._hdr.clear()
+        self._in_body = False
+        self._body = None
+        self._damaged = False
+        self.records += 1
+        if self._rec_hdr_len == 2:
+            if body is not None and not damaged:
+                self._sslv2_hello(bytes(body), span)
+            return
+        if ctype == CT_APPLICATION_DATA:
+            self.app_data_records += 1
+            self.app_data_bytes += length
+            if self.tls13 and looks_like_encrypted_alert(length):
+                self._emit(TlsAlert, span, level=-1, description=-1, name="encrypted",
+                           encrypted=True, content_type=CT_APPLICATION_DATA)
+            elif self._app_events < self._max_app_events:
+                self._app_events += 1
+                self._emit(TlsApplicationData, span, length=length)
+        elif ctype == CT_CHANGE_CIPHER_SPEC:
+            self._sent_ccs = True
+            self._encrypted = True
+            self._emit(TlsChangeCipherSpec, span)
+        elif ctype == CT_ALERT:
+            if length == 2 and body is not None and not damaged:
+                self._emit(TlsAlert, span, level=body[0], description=body[1],
+                           name=alert_name(body[1]), encrypted=False)
+            elif length != 2:
+                self._emit(TlsAlert, span, level=-1, description=-1, name="encrypted",
+                           encrypted=True)
+        elif ctype == CT_HANDSHAKE:
+            self._handshake_record(bytes(body or b""), span, length, damaged)
+        # heartbeat (24): counted only
+
+    def _sslv2_hello(self, body: bytes, span: Span) -> None:
+        fields: dict[str, object] = {"legacy_version": 0, "cipher_suites": 0}
+        error = None
+        try:
+            r = _Reader(body)
+            r.uint(1)                       # message type 1 (checked by sniff_tls)
+            fields["legacy_version"] = r.uint(2)
+            spec_len = r.uint(2)
+            r.uint(2)
+            r.uint(2)
+            fields["cipher_suites"] = spec_len // 3
+        except _Short as exc:
+            error = f"malformed SSLv2 ClientHello: {exc}"
+        self._emit(TlsClientHello, span, record_version=0x0002, supported_versions=(), sni=None,
+                   alpn=(), sslv2=True, error=error, **fields)
+
+    # ---------------------------------------------------------------- handshake layer
+
+    def _handshake_record(self, body: bytes, span: Span, length: int, damaged: bool) -> None:
+        if self._encrypted:
+            # A clear ClientHello after a TLS 1.3 compatibility CCS (HelloRetryRequest flow).
+            if (len(body) >= 6 and body[0] == 1 and not self._hs
+                    and int.from_bytes(body[1:4], "big") == len(body) - 4 and body[4] == 3):
+                pass
+            else:
+                if self._sent_ccs:
+                    self._tls12_evidence = True
+                self._emit(TlsEncryptedHandshake, span, length=length)
+                return
+        if self._hs_dead:
+            return
+        if self._hs_resync:
+            if len(body) >= 4 and body[0] in HANDSHAKE_NAMES:
+                self._hs_resync = False
+            else:
+                return
+        if not self._hs:
+            self._hs_start = span.start
+        self._hs += body
+        while len(self._hs) >= 4:
+            mlen = int.from_bytes(self._hs[1:4], "big")
+            if 4 + mlen > MAX_HANDSHAKE_BUFFER:
+                self._emit(TlsStopped, Span(self.side, self._hs_start, span.end),
+                           reason="handshake_too_large",
+                           detail=f"{handshake_name(self._hs[0])} of {mlen} bytes")
+                self._hs_dead = True
+                self._hs.clear()
+                return
+            if len(self._hs) < 4 + mlen:
+                break
+            mtype = self._hs[0]
+            msg = bytes(self._hs[4:4 + mlen])
+            del self._hs[:4 + mlen]
+            self._message(mtype, msg, Span(self.side, self._hs_start, span.end))
+            self._hs_start = span.start
+            if self._encrypted and self._hs:
+                # Bytes after a TLS 1.3 ServerHello in the same record cannot be clear.
+                self._hs.clear()
+                break
+        if damaged:
+            # ``body`` was the part before the gap: the message in progress is lost.
+            self._hs.clear()
+            self._hs_resync = True
+
+    def _message(self, mtype: int, body: bytes, span: Span) -> None:
+        if mtype == 1:
+            fields: dict[str, object] = {"legacy_version": 0, "supported_versions": (),
+                                         "sni": None, "cipher_suites": 0, "alpn": ()}
+            error = None
+            try:
+                _parse_client_hello(body, fields)
+            except _Short as exc:
+                error = f"malformed ClientHello: {exc}"
+            versions = fields["supported_versions"]
+            if isinstance(versions, tuple) and 0x0304 in versions:
+                self._offered_tls13 = True
+            self._emit(TlsClientHello, span, record_version=self._rec_version, error=error,
+                       **fields)
+        elif mtype == 2:
+            fields = {"legacy_version": 0, "selected_version": 0, "cipher_suite": 0}
+            error = None
+            random = b""
+            try:
+                random = _parse_server_hello(body, fields)
+            except _Short as exc:
+                error = f"malformed ServerHello: {exc}"
+            if random == HRR_RANDOM:
+                self._emit(TlsHelloRetryRequest, span, record_version=self._rec_version,
+                           selected_version=fields["selected_version"],
+                           cipher_suite=fields["cipher_suite"])
+                return
+            self._emit(TlsServerHello, span, record_version=self._rec_version, error=error,
+                       **fields)
+            if fields["selected_version"] == 0x0304 and error is None:
+                self._server_tls13 = True
+                self._encrypted = True
+        elif mtype == 11:
+            self._tls12_evidence = True
+            certs, error = _parse_certificates(body)
+            self._emit(TlsCertificate, span, certificates=certs, error=error)
+        else:
+            if mtype in (15, 16):
+                self._tls12_evidence = True
+            self._emit(TlsHandshakeOther, span, handshake_type=mtype, name=handshake_name(mtype))
