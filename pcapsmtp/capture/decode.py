@@ -51,6 +51,11 @@ _HH = struct.Struct("!HH").unpack_from
 _TCP = struct.Struct("!HHIIBB").unpack_from
 _V4 = struct.Struct("!BxHHHBB").unpack_from    # ver_ihl, total_len, id, flags_frag, ttl, proto
 _V6 = struct.Struct("!HB").unpack_from         # payload_len, next_header (at +4)
+# IPv4 without options + TCP in one call: ver_ihl, total_len, flags_frag, proto,
+# src+dst (8 bytes), sport, dport, seq, ack, data offset, flags
+_V4TCP = struct.Struct("!BxH2xHxB2x8sHHIIBB").unpack_from
+# IPv6 without extension headers + TCP: payload_len, src+dst (32 bytes), then TCP as above
+_V6TCP = struct.Struct("!4xH2x32sHHIIBB").unpack_from
 
 _VLAN_TYPES = frozenset((0x8100, 0x88A8, 0x9100))
 _IPV6_EXT = frozenset((0, 43, 60, 51, 44))
@@ -81,7 +86,7 @@ class Decoder:
     """Stateful frame decoder; see the module docstring."""
 
     __slots__ = ("notes", "frames", "tcp_segments", "undecodable", "_noted", "_frags",
-                 "_addr4", "_addr6")
+                 "_addr4", "_addr6", "_pairs")
 
     def __init__(self) -> None:
         self.notes: list[str] = []
@@ -92,6 +97,7 @@ class Decoder:
         self._frags: dict[tuple[object, ...], _Datagram] = {}
         self._addr4: dict[bytes, str] = {}
         self._addr6: dict[bytes, str] = {}
+        self._pairs: dict[bytes, tuple[str, str]] = {}
 
     # ------------------------------------------------------------------ helpers
     def _note(self, key: object, text: str) -> None:
@@ -132,6 +138,49 @@ class Decoder:
         """Decode one frame given as its parts (the fast path)."""
         self.frames += 1
         n = len(data)
+        # Fast path: Ethernet, IPv4 without options, not a fragment, TCP, not cut.
+        if linktype == 1 and n >= 54 and data[12] == 8 and data[13] == 0 and data[14] == 0x45:
+            _vihl, tot, ff, proto, addrs, sport, dport, seq, ack, doff, flags = _V4TCP(data, 14)
+            ip_end = 14 + tot
+            pstart = 34 + ((doff >> 4) << 2)
+            if proto == 6 and not ff & 0x3FFF and ip_end <= n and 54 <= pstart <= ip_end:
+                pair = self._pairs.get(addrs)
+                if pair is None:
+                    pair = self._pair4(addrs)
+                self.tcp_segments += 1
+                return TcpSegment(number, ts_ns, pair[0], sport, pair[1], dport, seq, ack, flags,
+                                  data[pstart:ip_end])
+        elif (linktype == 1 and n >= 74 and data[12] == 0x86 and data[13] == 0xDD
+              and data[20] == 6 and data[14] >> 4 == 6):
+            plen, addrs, sport, dport, seq, ack, doff, flags = _V6TCP(data, 14)
+            ip_end = 54 + plen
+            pstart = 54 + ((doff >> 4) << 2)
+            if plen and ip_end <= n and 74 <= pstart <= ip_end:
+                pair = self._pairs.get(addrs)
+                if pair is None:
+                    pair = self._pair6(addrs)
+                self.tcp_segments += 1
+                return TcpSegment(number, ts_ns, pair[0], sport, pair[1], dport, seq, ack, flags,
+                                  data[pstart:ip_end])
+        return self._decode(linktype, data, n, wirelen, number, ts_ns)
+
+    def _pair4(self, addrs: bytes) -> tuple[str, str]:
+        pairs = self._pairs
+        if len(pairs) > 65536:
+            pairs.clear()
+        pair = pairs[addrs] = (self._a4(addrs[:4]), self._a4(addrs[4:]))
+        return pair
+
+    def _pair6(self, addrs: bytes) -> tuple[str, str]:
+        pairs = self._pairs
+        if len(pairs) > 65536:
+            pairs.clear()
+        pair = pairs[addrs] = (self._a6(addrs[:16]), self._a6(addrs[16:]))
+        return pair
+
+    def _decode(self, linktype: int, data: bytes, n: int, wirelen: int, number: int,
+                ts_ns: int) -> TcpSegment | None:
+        """Every case the fast path does not take."""
         # ---- link layer: find (ethertype-like value, offset of the network header)
         if linktype == 1:
             if n < 14:
