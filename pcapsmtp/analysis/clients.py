@@ -372,7 +372,7 @@ CLIENTS: tuple[ClientRule, ...] = (
         plaintext_after_454=_ERR, opportunistic_setting="Tls::Opportunistic",
     ),
     ClientRule(
-        name="cisco-esa", title="Cisco ESA (AsyncOS)", version="AsyncOS, support article 212587",
+        name="cisco-esa", title="Cisco ESA (AsyncOS)", version="AsyncOS (support article 212587)",
         source="Cisco support article 212587 'STARTTLS available but TLS negotiation fails' "
                "(documentation; no public source)",
         confidence=Confidence.DOC, line_ending=LineEnding.LF, line_re=LINE_DEFAULT,

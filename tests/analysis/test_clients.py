@@ -278,3 +278,10 @@ def test_bytes_after_a_complete_reply_never_change_the_cell(
 @given(st.sampled_from(list(CASES.values())))
 def test_sees_starttls_agrees_with_matrix(data: bytes) -> None:
     assert [sees_starttls(rule, data) for rule in CLIENTS] == [c for _, c, _ in matrix(data)]
+
+
+def test_repo_doc_lists_every_rule() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "clients.md").read_text()
+    for rule in CLIENTS:
+        assert f"| {rule.name} |" in doc and rule.version in doc, rule.name
+    assert "Exchange" in doc
