@@ -55,14 +55,16 @@ def _scapy_records(path: Path) -> list[tuple[bytes, int, int, int]]:
     """(data, ts_ns, wirelen, linktype) per record, from scapy's raw readers."""
     from scapy.utils import RawPcapNgReader, RawPcapReader
     out = []
+    last_ts = 0
     reader = RawPcapReader(str(path))   # dispatches to RawPcapNgReader on pcapng magic
     try:
         for data, meta in reader:
             if isinstance(reader, RawPcapNgReader):
-                if meta.tshigh is None:
-                    ts = None
+                if meta.tshigh is None:   # SPB: no timestamp; we repeat the previous one
+                    ts = last_ts
                 else:
                     ts = (((meta.tshigh << 32) | meta.tslow) * 1_000_000_000) // meta.tsresol
+                last_ts = ts
                 out.append((data, ts, meta.wirelen, meta.linktype))
             else:
                 mult = 1 if reader.nano else 1000
