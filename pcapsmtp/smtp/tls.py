@@ -174,7 +174,8 @@ def tls13_encrypted_alert_length(tag_length: int = 16) -> int:
 
 
 def looks_like_encrypted_alert(length: int) -> bool:
-    """True when a TLS 1.3 outer type-23 record of ``length`` bytes has an encrypted alert's size."""
+    """True when a TLS 1.3 outer type-23 record of ``length`` bytes has the size of an
+    encrypted alert."""
     return length in (tls13_encrypted_alert_length(16), tls13_encrypted_alert_length(8))
 
 
@@ -485,7 +486,8 @@ class TlsStopped(TlsEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TlsResynchronised(TlsEvent):
-    """After a gap, record framing was found again; ``span`` covers the ``skipped`` bytes."""
+    """After a gap that lost the record framing, framing was found again; ``span`` covers the
+    ``skipped`` bytes (empty when the bytes after the gap began with a record)."""
 
     skipped: int
 
@@ -676,8 +678,8 @@ class TlsObserver:
 
     @property
     def is_tls(self) -> bool | None:
-        """None until decided; True once a record parsed; False as soon as bytes prove not-TLS
-        (before the :class:`TlsNotTls` event, which waits for its 64-byte preview)."""
+        """None until decided; True once a plausible record header was read; False as soon as
+        bytes prove not-TLS        (before the :class:`TlsNotTls` event, which waits for its 64-byte preview)."""
         return self._is_tls
 
     @property
@@ -738,22 +740,27 @@ class TlsObserver:
         self._flush_not_tls()
         if self._dead:
             return self._take()
-        if self._resync:
-            if self._rbuf:
-                self._emit(TlsStopped, Span(self.side, self._rstart, pos), reason="gap",
-                           detail="no record framing found after the gap")
-        elif self._in_body:
+        if self._resync and self._rbuf and not self._resync_at_end():
+            self._emit(TlsStopped, Span(self.side, self._rstart, pos), reason="gap",
+                       detail="no record framing found after the gap")
+            self._dead = True
+        self._flush_not_tls()               # resynchronising may have met non-TLS bytes
+        if self._dead or self._resync:
+            return self._finish_end()
+        if self._in_body:
             self._emit(TlsTruncated, Span(self.side, self._rec_start, pos), what="record",
                        content_type=self._rec_type, expected=self._rec_hdr_len + self._rec_len,
                        received=self._rec_hdr_len + self._rec_have)
         elif self._hdr:
             self._emit(TlsTruncated, Span(self.side, self._rec_start, pos), what="record",
-                       content_type=self._hdr[0] if len(self._hdr) >= 1 else -1, expected=-1,
-                       received=len(self._hdr))
+                       content_type=self._hdr[0], expected=-1, received=len(self._hdr))
         if self._hs and not self._hs_dead:
             expected = 4 + int.from_bytes(self._hs[1:4], "big") if len(self._hs) >= 4 else -1
             self._emit(TlsTruncated, Span(self.side, self._hs_start, pos), what="handshake",
                        content_type=self._hs[0], expected=expected, received=len(self._hs))
+        return self._finish_end()
+
+    def _finish_end(self) -> list[TlsEvent]:
         self._dead = True
         self._hs.clear()
         self._body = None
@@ -775,7 +782,7 @@ class TlsObserver:
             self._emitted += 1
             self._muted = True
             return
-        self._out.append(cls(side=self.side, span=span, frame=self._frame, **kw))  # type: ignore[arg-type]
+        self._out.append(cls(side=self.side, span=span, frame=self._frame, **kw))
         self._emitted += 1
         if self._emitted >= self._max_events:
             self._muted = True
@@ -836,14 +843,7 @@ class TlsObserver:
                 if q + 5 > n:
                     break                   # wait for the second header
                 if self._first_plausible(buf, q) and buf[q + 1:q + 3] == buf[p + 1:p + 3]:
-                    self._resync = False
-                    self._rscan = 0
-                    rest = bytes(buf[p:])
-                    start = self._rstart
-                    buf.clear()
-                    if p:
-                        self._emit(TlsResynchronised, Span(self.side, start, start + p), skipped=p)
-                    self._consume(rest, start + p)
+                    self._resynced_at(p)
                     return
             p += 1
         self._rscan = p
@@ -853,6 +853,32 @@ class TlsObserver:
             self._resync = False
             self._dead = True
             buf.clear()
+
+    def _resynced_at(self, p: int) -> None:
+        buf = self._rbuf
+        self._resync = False
+        self._rscan = 0
+        rest = bytes(buf[p:])
+        start = self._rstart
+        buf.clear()
+        self._emit(TlsResynchronised, Span(self.side, start, start + p), skipped=p)
+        self._consume(rest, start + p)
+
+    def _resync_at_end(self) -> bool:
+        """At end of stream, accept the first position from which plausible headers (same
+        version) chain exactly to the end of the bytes, or into a cut final record."""
+        buf = self._rbuf
+        n = len(buf)
+        for p in range(min(n, _RESYNC_WINDOW)):
+            q, hops = p, 0
+            while q + 5 <= n and hops < 64 and self._first_plausible(buf, q) \
+                    and buf[q + 1:q + 3] == buf[p + 1:p + 3]:
+                q += 5 + ((buf[q + 3] << 8) | buf[q + 4])
+                hops += 1
+            if hops and (q == n or (q > n and hops >= 2)):
+                self._resynced_at(p)
+                return True
+        return False
 
     @staticmethod
     def _first_plausible(buf: bytearray, p: int) -> bool:

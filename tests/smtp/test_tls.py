@@ -351,6 +351,18 @@ def test_gap_over_record_boundary_resynchronises() -> None:
     assert events[2].span == Span(C, len(r1 + r2), len(r1 + r2 + r3))
 
 
+def test_gap_then_a_single_record_resynchronises_at_end() -> None:
+    obs = TlsObserver(C)
+    events = obs.feed(rec(22, client_hello()), 0) + obs.gap(300)
+    at = obs.bytes + 300
+    events += obs.feed(rec(21, b"\x02\x30"), at)
+    assert kinds(events) == ["TlsClientHello"]          # one header is not enough mid-stream
+    events += obs.end()
+    assert kinds(events) == ["TlsClientHello", "TlsResynchronised", "TlsAlert"]
+    assert events[1].span == Span(C, at, at) and events[2].span == Span(C, at, at + 7)
+    assert isinstance(events[2], TlsAlert) and events[2].name == "unknown_ca"
+
+
 def test_gap_without_framing_afterwards_stops() -> None:
     obs = TlsObserver(C)
     events = obs.feed(rec(23, b"x" * 10), 0) + obs.gap(7) + obs.feed(b"\x00" * 100, 22) + obs.end()
@@ -739,6 +751,55 @@ def test_arbitrary_bytes_never_raise_and_chunking_does_not_matter(
     assert obs.bytes == obs2.bytes == len(data)
     assert not any(isinstance(e, TlsStopped) and e.reason == "internal_error" for e in bulk)
     assert len(bulk) <= 64
+
+
+_HS_MESSAGES = st.one_of(
+    st.builds(lambda sni, vs: client_hello(sni=sni, versions=vs),
+              st.one_of(st.none(), st.text("abc.-", min_size=1, max_size=20)),
+              st.lists(st.sampled_from([0x0301, 0x0303, 0x0304, 0x7F1C]), max_size=4)),
+    st.builds(lambda sel, hrr: server_hello(selected=sel, random=HRR_RANDOM if hrr else b"\x33" * 32),
+              st.sampled_from([None, 0x0303, 0x0304]), st.booleans()),
+    st.builds(lambda t, body: hs(t, body), st.sampled_from([0, 4, 11, 12, 13, 14, 16, 20, 99]),
+              st.binary(max_size=60)),
+)
+
+
+@st.composite
+def tls_streams(draw: st.DrawFn) -> bytes:
+    """Mostly well-formed record sequences: handshake messages cut over records at random,
+    CCS, alerts, application data, now and then a stray byte."""
+    out = bytearray()
+    for _ in range(draw(st.integers(1, 12))):
+        kind = draw(st.sampled_from(["hs", "hs", "hs", "ccs", "alert", "app", "app", "junk"]))
+        if kind == "hs":
+            msgs = b"".join(draw(st.lists(_HS_MESSAGES, min_size=1, max_size=3)))
+            cuts = sorted(draw(st.lists(st.integers(0, len(msgs)), max_size=3)))
+            for a, b in zip([0] + cuts, cuts + [len(msgs)]):
+                if b > a:
+                    out += rec(22, msgs[a:b])
+        elif kind == "ccs":
+            out += rec(20, b"\x01")
+        elif kind == "alert":
+            out += rec(21, draw(st.sampled_from([b"\x02\x30", b"\x01\x00", b"\x15" * 26])))
+        elif kind == "app":
+            out += rec(23, bytes(draw(st.sampled_from([1, 11, 19, 25, 300]))))
+        else:
+            out += draw(st.binary(min_size=1, max_size=3))
+    return bytes(out)
+
+
+@given(data=tls_streams(), cuts=st.lists(st.integers(1, 200), max_size=40),
+       side=st.sampled_from([C, S]))
+@settings(max_examples=300, deadline=None)
+def test_record_streams_parse_the_same_in_any_chunking(data: bytes, cuts: list[int],
+                                                        side: Side) -> None:
+    bulk, obs = observe(side, data)
+    chunked, _ = observe(side, data, chunks=cuts)
+    single, _ = observe(side, data, chunks=[1] * len(data))
+    assert bulk == chunked == single
+    assert obs.bytes == len(data)
+    assert not any(isinstance(e, TlsStopped) and e.reason == "internal_error" for e in bulk)
+    assert all(e.span.start < e.span.end <= len(data) for e in bulk)
 
 
 @given(ops=st.lists(st.one_of(st.tuples(st.just("feed"), st.binary(max_size=400)),
