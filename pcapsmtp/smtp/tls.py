@@ -679,7 +679,8 @@ class TlsObserver:
     @property
     def is_tls(self) -> bool | None:
         """None until decided; True once a plausible record header was read; False as soon as
-        bytes prove not-TLS        (before the :class:`TlsNotTls` event, which waits for its 64-byte preview)."""
+        bytes prove not-TLS (before the :class:`TlsNotTls` event, which waits for its 64-byte
+        preview)."""
         return self._is_tls
 
     @property
