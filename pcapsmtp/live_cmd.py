@@ -301,7 +301,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     try:
-        return _run(args, out)
+        return _run(args, out, err)
     except BrokenPipeError:
         _quiet_stdout()
         return 0
@@ -320,7 +320,7 @@ def _quiet_stdout() -> None:
         pass
 
 
-def _run(args: argparse.Namespace, out: TextIO) -> int:
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pcapsmtp.capture.live import LiveSource
 
     if args.rotate_mb and not args.write:
@@ -334,6 +334,11 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
                         rotate_keep=args.rotate_keep, snaplen=args.snaplen,
                         promisc=args.promisc, timeout=POLL_TIMEOUT)
     printer = _Printer(out, args.format)
+    names = {1: "EN10MB (Ethernet)", 101: "RAW (raw IP)"}
+    print(f"pcapsmtp live: listening on {args.interface}, link-type "
+          f"{names.get(source.linktype, source.linktype)}, snapshot length {args.snaplen} bytes, "
+          f"filter: {bpf}" + (f", writing {args.write}" if args.write else ""),
+          file=err, flush=True)
     lost = False
     previous: dict[int, Any] = {}
 
@@ -348,7 +353,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         from pcapsmtp.pipeline import AnalysisConfig, Analyzer
 
         file_label = args.write or f"live:{args.interface}"
-        analyzer = Analyzer(AnalysisConfig(ports=ports), file=file_label)
+        analyzer = Analyzer(AnalysisConfig(ports=ports, early=True), file=file_label)
         decoder = Decoder()
         writer = source.writer
         mapper = (FrameMapper(source.locate, writer.file_start)

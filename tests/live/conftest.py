@@ -244,6 +244,12 @@ def live_command() -> list[str]:
     return [sys.executable, "-m", "pcapsmtp.live_cmd"]
 
 
+@pytest.fixture
+def live_argv() -> list[str]:
+    """The argv prefix that starts ``pcapsmtp live``."""
+    return live_command()
+
+
 class LiveProc:
     """``pcapsmtp live`` as a child process; stdout lines land in ``lines``."""
 
