@@ -770,7 +770,8 @@ SEED_EXPECT = Expect("plaintext", "server", "starttls-misplaced", "misplaced",
                      findings=[("ehlo-keyword-as-domain", "server", "ehlo_reply")])
 DID_NOT_REQUEST = Expect("plaintext", "client", "client-did-not-request", "valid")
 NOT_OFFERED = Expect("plaintext", "server", "starttls-not-offered", "absent")
-INCOMPLETE = Expect("incomplete", "unknown", "incomplete", "unknown")
+ALERT_SERVER_EXPECT = Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                             [("tls-alert", "server", "alert")])
 TLS_OK = Expect("tls", "none", "tls-established", "valid", True, 220)
 
 
@@ -835,7 +836,7 @@ def scenarios() -> list[Capture]:
 
     c = Conv(cport=40315)
     c.s(BANNER, tag="banner").c(b"HELO client.example.org\r\n", tag="greeting")
-    c.s(b"250 mx.example.com\r\n", tag="ehlo_reply")
+    c.s(b"250 mx.example.com\r\n", tag="helo_reply")
     add(Capture("client-used-helo.pcap", "the client greets with HELO (no extensions); mail in clear",
                 [(mail_in_clear(c), Expect("plaintext", "client", "client-used-helo", "unknown"))]))
 
@@ -893,18 +894,19 @@ def scenarios() -> list[Capture]:
 
     add(Capture("tls-alert-server.pcap",
                 "STARTTLS, 220, ClientHello; the server answers a fatal handshake_failure(40) alert and closes",
-                [(tls_alert_server_conv(cport=40325),
-                  Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220))]))
+                [(tls_alert_server_conv(cport=40325), ALERT_SERVER_EXPECT)]))
 
     c = opening(Conv(cport=40326, close=("rst", "C")))
     c.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
     c.c(client_hello("alert-client", "mx.example.com"), tag="client_hello")
-    c.s(server_flight_tls12("alert-client", "other.example.net", self_signed=True)[0], tag="server_hello")
+    flight, sh_len = server_flight_tls12("alert-client", "other.example.net", self_signed=True)
+    c.s(flight, tag="server_hello", marks={"certificate": sh_len})
     c.c(alert(48), tag="alert")
     add(Capture("tls-alert-client.pcap",
                 "TLS 1.2: the server presents a self-signed certificate for other.example.net; the client sends "
                 "a fatal unknown_ca(48) alert and resets",
-                [(c, Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220))]))
+                [(c, Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
+                            [("tls-certificate", "server", "certificate"), ("tls-alert", "client", "alert")]))]))
 
     c = opening(Conv(cport=40327, close=("fin", "C")))
     c.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
@@ -921,14 +923,14 @@ def scenarios() -> list[Capture]:
     add(Capture("tls13-client-refuses.pcap",
                 "TLS 1.3: ServerHello (supported_versions 0x0304), CCS and the encrypted flight; the client "
                 "answers CCS and one 19-byte encrypted record (an alert by its size) and closes",
-                [(c, Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220))]))
+                [(c, Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
+                            [("tls-alert", "client", "alert")]))]))
 
     c2 = did_not_request_conv(cport=40329, isn=(0x22334455, 0x66778899), start_offset_ms=2000)
     add(Capture("tls-fallback.pcap",
                 "stream 0 as tls-alert-server.pcap; 2 s later stream 1 from another port: valid offer, no "
                 "STARTTLS, mail in clear (the MTA's plaintext retry)",
-                [(tls_alert_server_conv(cport=40328),
-                  Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220)),
+                [(tls_alert_server_conv(cport=40328), ALERT_SERVER_EXPECT),
                  (c2, Expect("plaintext", "server", "tls-fallback", "valid"))]))
 
     c = Conv(cport=40330, sport=465)
@@ -1074,10 +1076,9 @@ def scenarios() -> list[Capture]:
                 "20 bytes into the EHLO reply)", [(seed_conv(isn=(c_isn, s_isn)), SEED_EXPECT)]))
 
     add(Capture("seed-snaplen.pcap", "seed dialogue captured with snaplen 96: every payload beyond 42 bytes is "
-                "cut, the end of the EHLO reply among them (its first segment, with the misplaced line, is whole)",
+                "cut, the end of the EHLO reply among them (no verdict on a reply seen in part)",
                 [(seed_conv(), Expect("incomplete", "unknown", "incomplete", "unknown",
-                                      findings=[("tcp-gap", "capture", "cuts"),
-                                                ("ehlo-keyword-as-domain", "server", "ehlo_reply")]))],
+                                      findings=[("tcp-gap", "capture", "cuts")]))],
                 snaplen=96))
 
     add(Capture("port-reuse.pcap", "two complete conversations on the same 4-tuple, one after the other, with "
@@ -1087,7 +1088,9 @@ def scenarios() -> list[Capture]:
                   NOT_OFFERED)]))
 
     add(Capture("one-sided-client.pcap", "client-did-not-request.pcap with only the client->server packets",
-                [(did_not_request_conv(cport=40351, only_side="C"), INCOMPLETE)]))
+                [(did_not_request_conv(cport=40351, only_side="C"),
+                  Expect("incomplete", "unknown", "incomplete", "unknown",
+                         findings=[("one-sided", "capture", "first_frame")]))]))
 
     c = Conv(cport=40352)
     opening(c, EHLO_OK, conflict=(0, EHLO_OK.replace(b"STARTTLS", b"XXXXXXXA")))
