@@ -210,15 +210,17 @@ def deliver_smtplib(host: str, port: int) -> int:
     return cport
 
 
-def deliver_swaks(host: str, port: int) -> int:
-    """swaks with opportunistic TLS (``--tls-optional``). Returns the client's source port."""
+def deliver_swaks(host: str, port: int, local: str | None = None) -> int:
+    """swaks with opportunistic TLS (``--tls-optional``), from address ``local`` (default:
+    ``host``). Returns the client's source port."""
+    local = local or host
     swaks = shutil.which("swaks")
     assert swaks, "swaks is not installed (apt-get install swaks)"
     last = ""
     for _ in range(5):
-        lport = free_port(host)
+        lport = free_port(local)
         r = subprocess.run(
-            [swaks, "--server", host, "--port", str(port), "--local-interface", host,
+            [swaks, "--server", host, "--port", str(port), "--local-interface", local,
              "--local-port", str(lport), "--from", "sender@client.example.test",
              "--to", "rcpt@mx.example.test", "--helo", "client.example.test",
              "--tls-optional", "--timeout", "10"],
@@ -253,13 +255,14 @@ def live_argv() -> list[str]:
 class LiveProc:
     """``pcapsmtp live`` as a child process; stdout lines land in ``lines``."""
 
-    def __init__(self, args: list[str], *, env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: list[str], *, env: dict[str, str] | None = None,
+                 prefix: list[str] | None = None) -> None:
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
         full_env["PYTHONUNBUFFERED"] = "1"
         if env:
             full_env.update(env)
-        self.argv = [*live_command(), *args]
+        self.argv = [*(prefix or []), *live_command(), *args]
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, cwd=str(REPO), env=full_env)
         self.lines: list[str] = []
@@ -349,8 +352,9 @@ class LiveProc:
 def start_live() -> Iterator[Any]:
     procs: list[LiveProc] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> LiveProc:
-        p = LiveProc(list(args), env=env)
+    def start(*args: str, env: dict[str, str] | None = None,
+              prefix: list[str] | None = None) -> LiveProc:
+        p = LiveProc(list(args), env=env, prefix=prefix)
         procs.append(p)
         return p
 
