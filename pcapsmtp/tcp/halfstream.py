@@ -212,6 +212,8 @@ class HalfStream:
         if self.ended:
             return
         self._flush_buffer(out)
+        if self.ended:              # the buffer completed the stream up to its FIN
+            return
         if self.fin_off is not None and self.next_off < self.fin_off:
             self._gap(self.next_off, self.fin_off - self.next_off, frame, ts, out)
             self._advance(self.fin_off)
@@ -225,6 +227,8 @@ class HalfStream:
         if self.ended:
             return
         self._flush_buffer(out)
+        if self.ended:
+            return
         limit = self.fin_off
         if limit is None and self.max_ack_off is not None:
             # an ACK one past the data is most likely the ACK of an uncaptured FIN
