@@ -1,0 +1,127 @@
+"""Everything the SMTP core observes, as data.
+
+Each event carries the ``side`` that sent the bytes and the ``span`` of those bytes in that
+side's reassembled stream; the pipeline maps spans to frame numbers. Events are frozen and
+never hold message bodies or credentials.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pcapsmtp.model import Side, Span
+
+__all__ = ["Event", "ReplyLine", "Command", "Reply", "MessageBody", "AuthExchange",
+           "PlaintextAfterStartTls", "StreamGap", "StreamEnded", "Anomaly", "AnomalyCode",
+           "ImplicitTls"]
+
+
+class AnomalyCode(StrEnum):
+    """Closed catalogue of protocol deviations the core records (stable names)."""
+
+    BARE_LF = "bare_lf"                          #: a line ended in LF without CR
+    LINE_TOO_LONG = "line_too_long"              #: a line longer than the core keeps
+    MALFORMED_REPLY_LINE = "malformed_reply_line"  #: a server line that is not `ddd[ -]text`
+    REPLY_CODE_MISMATCH = "reply_code_mismatch"  #: a continuation line with another code
+    REPLY_WITHOUT_COMMAND = "reply_without_command"  #: a reply no pending command can own
+    TOO_MANY_PENDING = "too_many_pending_commands"  #: the pending-command queue hit its bound
+    TOO_MANY_REPLY_LINES = "too_many_reply_lines"  #: a reply longer than the bound
+    STARTTLS_COMMAND_INJECTION = "starttls_command_injection"  #: client plaintext after STARTTLS, before 220
+    STARTTLS_RESPONSE_INJECTION = "starttls_response_injection"  #: server plaintext after its 220
+    NUL_BYTE = "nul_byte"                        #: a NUL in a command or reply line
+    DATA_AFTER_QUIT = "data_after_quit"          #: client bytes after QUIT was answered
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    side: Side
+    span: Span
+    ts_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplyLine:
+    """One server line as sent: its own code and separator are kept, not normalised."""
+
+    code: int | None        #: the line's 3-digit code, None when the line has none
+    sep: str                #: "-" (continues), " " (last), "" (code alone), or the odd character seen
+    text: str               #: the text after code and separator, decoded for display
+    raw: bytes              #: the line as sent, line ending included (bounded by the line limit)
+    span: Span
+    bare_lf: bool = False   #: ended in LF without CR
+    octets: int = 0         #: length on the wire including the line ending
+    truncated: bool = False  #: the line was longer than the core keeps
+
+    @property
+    def continued(self) -> bool:
+        return self.sep == "-"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command(Event):
+    """A client command line outside DATA/BDAT content and outside an AUTH exchange."""
+
+    verb: str               #: upper-cased first word ("EHLO", "STARTTLS", ...)
+    argument: str           #: the rest of the line (for AUTH: the mechanism only)
+    raw_verb: str           #: the verb as sent (case kept)
+    bare_lf: bool = False
+    octets: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reply(Event):
+    """A complete server reply (one or more lines), matched to the command it answers."""
+
+    code: int | None                 #: the code of the last line (what clients act on)
+    lines: tuple[ReplyLine, ...]
+    answers: Command | None          #: None for the greeting and for unsolicited replies
+    greeting: bool = False           #: the first reply of the conversation
+    damaged: bool = False            #: bytes of this reply were lost (gap) or cut (limit)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageBody(Event):
+    """DATA or BDAT content: only its size is kept."""
+
+    octets: int
+    bdat: bool = False
+    complete: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthExchange(Event):
+    """Client lines of a SASL exchange. Their content is credentials and is never kept."""
+
+    lines: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImplicitTls(Event):
+    """The client's first bytes are a TLS record: TLS from the first byte (SMTPS)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaintextAfterStartTls(Event):
+    """Bytes that are not TLS where TLS was expected (after a 220 to STARTTLS)."""
+
+    preview: str            #: at most 64 bytes, decoded for display
+    smtp_like: bool         #: the bytes read as an SMTP command (client) or reply (server)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamGap(Event):
+    """``length`` bytes of this side were never captured."""
+
+    length: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamEnded(Event):
+    reset: bool = False
+    truncated: bool = False  #: the capture (or flow tracking) ended, no FIN or RST seen
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Anomaly(Event):
+    code: AnomalyCode
+    detail: str = ""

@@ -1,0 +1,129 @@
+"""Per-side line framing with hard limits (no I/O)."""
+from __future__ import annotations
+
+__all__ = ["LineBuffer", "Line"]
+
+
+class Line:
+    """A framed line: ``raw`` includes its ending (LF or CRLF) unless ``eol`` is False."""
+
+    __slots__ = ("raw", "start", "end", "bare_lf", "truncated", "eol")
+
+    def __init__(self, raw: bytes, start: int, end: int, bare_lf: bool, truncated: bool,
+                 eol: bool) -> None:
+        self.raw = raw
+        self.start = start
+        self.end = end
+        self.bare_lf = bare_lf
+        self.truncated = truncated
+        self.eol = eol
+
+    @property
+    def content(self) -> bytes:
+        """The line without its ending."""
+        raw = self.raw
+        if self.truncated or not self.eol:
+            return raw.rstrip(b"\r\n") if self.eol else raw
+        return raw[:-1] if self.bare_lf else raw[:-2]
+
+
+class LineBuffer:
+    """Accumulates one side's bytes and hands out complete lines.
+
+    ``start`` is the stream offset of the first byte still buffered. A line longer than
+    ``max_line`` is cut: the first ``max_line`` bytes are returned with ``truncated`` set
+    when its end arrives, and the rest is skipped without being stored. The search offset is
+    remembered so that a line arriving one byte at a time costs linear time.
+    """
+
+    __slots__ = ("buf", "start", "max_line", "_scan", "_skipping", "_skip_start", "_skip_head")
+
+    def __init__(self, max_line: int, start: int = 0) -> None:
+        self.buf = bytearray()
+        self.start = start
+        self.max_line = max_line
+        self._scan = 0
+        self._skipping = False
+        self._skip_start = 0
+        self._skip_head = b""
+
+    def __len__(self) -> int:
+        return len(self.buf)
+
+    def push(self, data: bytes) -> None:
+        self.buf += data
+
+    def next_line(self) -> Line | None:
+        buf = self.buf
+        if self._skipping:
+            i = buf.find(b"\n")
+            if i < 0:
+                self.start += len(buf)
+                del buf[:]
+                return None
+            end_off = self.start + i + 1
+            del buf[:i + 1]
+            self.start = end_off
+            self._skipping = False
+            head, self._skip_head = self._skip_head, b""
+            return Line(head, self._skip_start, end_off, False, True, True)
+        i = buf.find(b"\n", self._scan)
+        if i < 0:
+            if len(buf) > self.max_line:
+                # Keep the head for the record, drop the rest until the next LF.
+                self._skip_head = bytes(buf[:self.max_line])
+                self._skip_start = self.start
+                self.start += len(buf)
+                del buf[:]
+                self._scan = 0
+                self._skipping = True
+            else:
+                self._scan = len(buf)
+            return None
+        self._scan = 0
+        raw = bytes(buf[:i + 1])
+        del buf[:i + 1]
+        start = self.start
+        self.start = start + i + 1
+        bare_lf = i == 0 or raw[i - 1] != 0x0D
+        if len(raw) > self.max_line:
+            return Line(raw[:self.max_line], start, self.start, bare_lf, True, True)
+        return Line(raw, start, self.start, bare_lf, False, True)
+
+    def take_rest(self) -> tuple[bytes, int]:
+        """Remove and return everything buffered (for a switch to body, TLS or a flush)."""
+        data = bytes(self.buf)
+        start = self.start
+        self.start += len(data)
+        del self.buf[:]
+        self._scan = 0
+        if self._skipping:
+            self._skipping = False
+            data = self._skip_head + data
+            start = self._skip_start
+            self._skip_head = b""
+        return data, start
+
+    def skip(self, length: int) -> None:
+        """Forget ``length`` bytes (lost or not ours) after what is buffered: the buffer is
+        dropped too, as a partial line cannot be completed across a hole."""
+        self.start += len(self.buf) + length
+        del self.buf[:]
+        self._scan = 0
+        self._skipping = False
+        self._skip_head = b""
+
+    def flush(self) -> Line | None:
+        """At end of stream: the unterminated remainder as a line without ending."""
+        if self._skipping:
+            self._skipping = False
+            head, self._skip_head = self._skip_head, b""
+            end = self.start + len(self.buf)
+            self.start = end
+            del self.buf[:]
+            return Line(head, self._skip_start, end, False, True, False)
+        if not self.buf:
+            return None
+        raw, start = self.take_rest()
+        truncated = len(raw) > self.max_line
+        return Line(raw[:self.max_line], start, start + len(raw), False, truncated, False)

@@ -1,0 +1,609 @@
+"""``SmtpSession``: the sans-I/O SMTP conversation parser.
+
+Push each side's bytes in capture order with ``receive``; report holes with ``receive_gap``
+and the end of a side with ``receive_eof``. Each call returns the events it completed. The
+session never raises on traffic: whatever is odd becomes an ``Anomaly``.
+
+How the sides are followed:
+- Client bytes are command lines, except DATA content (from the 354 reply to the end-of-data
+  line), BDAT chunks (by their announced size), SASL lines after a 334 (never kept), and TLS.
+- After DATA or STARTTLS the client's further bytes are held (bounded) until the server's
+  reply is seen in capture order: it decides whether they are a body, TLS, commands, or
+  injected plaintext.
+- Server bytes are reply lines grouped into replies (``ddd-`` continues, anything else ends)
+  and matched first-in first-out to the pending commands.
+"""
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+
+from pcapsmtp.model import Side, Span
+from pcapsmtp.smtp.events import (
+    Anomaly, AnomalyCode, AuthExchange, Command, Event, ImplicitTls, MessageBody,
+    PlaintextAfterStartTls, Reply, ReplyLine, StreamEnded, StreamGap,
+)
+from pcapsmtp.smtp.lines import Line, LineBuffer
+from pcapsmtp.smtp.tls import TlsObserver, sniff_tls
+
+__all__ = ["SmtpSession", "SessionConfig", "decode_text"]
+
+_END_OF_DATA = re.compile(rb"\n\.\r?\n")
+_VERB = re.compile(rb"[A-Za-z]{3,12}(?=[ \r\n]|$)")
+_SMTP_COMMAND_START = re.compile(rb"(?i)(EHLO|HELO|LHLO|MAIL|RCPT|DATA|RSET|NOOP|QUIT|AUTH|VRFY|"
+                                 rb"EXPN|HELP|STARTTLS|BDAT)\b")
+_REPLY_START = re.compile(rb"[2-5][0-9][0-9](?:[ -]|\r?\n)")
+_EOM = "."  # verb of the pseudo-command that the reply after a message body answers
+_SASL = "*SASL"  # verb of the pseudo-command answered after a SASL line
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    max_line_length: int = 4096      #: longer lines are cut (RFC 5321 limits are 512/1000)
+    max_pending_commands: int = 1000  #: pipelined commands awaiting a reply
+    max_reply_lines: int = 1000      #: lines kept per reply (the rest are counted)
+    max_held_bytes: int = 65536      #: client bytes held while a DATA/STARTTLS reply is due
+
+
+class _Mode(Enum):
+    LINES = "lines"            # command lines (client) or reply lines (server)
+    HOLD = "hold"              # client: waiting for the reply to DATA or STARTTLS
+    BODY = "body"              # client: DATA content
+    BDAT = "bdat"              # client: a BDAT chunk
+    SASL = "sasl"              # client: next line is a SASL response
+    TLS_EXPECTED = "tls-expected"
+    TLS = "tls"
+    STOPPED = "stopped"
+
+
+def decode_text(raw: bytes) -> str:
+    """Bytes from the wire as text for display: UTF-8 where valid, escapes elsewhere."""
+    return raw.decode("utf-8", "backslashreplace")
+
+
+class _SideState:
+    __slots__ = ("side", "lines", "mode", "tls", "held_start", "body_start", "body_octets",
+                 "body_tail", "bdat_left", "bdat_cmd_end", "ended", "seen_bytes", "first_seen",
+                 "after_gap")
+
+    def __init__(self, side: Side, max_line: int) -> None:
+        self.side = side
+        self.lines = LineBuffer(max_line)
+        self.mode = _Mode.LINES
+        self.tls: TlsObserver | None = None
+        self.held_start = 0
+        self.body_start = 0
+        self.body_octets = 0
+        self.body_tail = b""
+        self.bdat_left = 0
+        self.bdat_cmd_end = 0
+        self.ended = False
+        self.seen_bytes = 0
+        self.first_seen = False
+        self.after_gap = False
+
+
+class SmtpSession:
+    """One SMTP conversation seen from the outside. See the module docstring."""
+
+    def __init__(self, config: SessionConfig | None = None) -> None:
+        self.config = config or SessionConfig()
+        m = self.config.max_line_length
+        self._c = _SideState(Side.CLIENT, m)
+        self._s = _SideState(Side.SERVER, m)
+        self._pending: deque[Command] = deque()
+        self._reply_lines: list[ReplyLine] = []
+        self._reply_extra = 0
+        self._reply_damaged = False
+        self._greeted = False
+        self._hold_for: Command | None = None
+        self._starttls_accepted = False
+        self._client_spoke_after_220 = False
+        self._decrypted = False
+        self._ts = 0
+        self._out: list[Event] = []
+        self._warned: set[AnomalyCode] = set()
+        self._commands_seen = 0
+        self._reply_began_at = 0
+
+    # ------------------------------------------------------------------ public API
+
+    def receive(self, side: Side, data: bytes, ts_ns: int = 0) -> list[Event]:
+        """Feed in-order bytes of ``side``; returns the events they completed."""
+        self._out = out = []
+        self._ts = ts_ns
+        if not data:
+            return out
+        st = self._c if side is Side.CLIENT else self._s
+        if st.ended or st.mode is _Mode.STOPPED:
+            st.seen_bytes += len(data)
+            return out
+        st.seen_bytes += len(data)
+        st.lines.push(data)
+        if not st.first_seen:
+            if side is Side.CLIENT:
+                head = sniff_tls(bytes(st.lines.buf[:5]))
+                if head is None:
+                    return out  # too few bytes to tell TLS from a command yet
+                st.first_seen = True
+                if head:
+                    self._implicit_tls(st)
+                    return out
+            st.first_seen = True
+        self._drain(st)
+        return out
+
+    def receive_gap(self, side: Side, length: int, ts_ns: int = 0) -> list[Event]:
+        """``length`` bytes of ``side`` were lost at the current position."""
+        self._out = out = []
+        self._ts = ts_ns
+        st = self._c if side is Side.CLIENT else self._s
+        start = st.lines.start + len(st.lines)
+        self._emit(StreamGap(side=side, span=Span(side, start, start + length), length=length))
+        st.first_seen = True
+        if st.mode is _Mode.TLS and st.tls is not None:
+            self._emit_all(st.tls.gap(length))
+            st.lines.skip(length)
+            return out
+        if st.mode is _Mode.BODY:
+            st.body_octets += len(st.lines) + length
+            st.body_tail = b""
+            st.lines.skip(length)
+            return out
+        if st.mode is _Mode.BDAT:
+            used = min(length, st.bdat_left)
+            st.bdat_left -= used
+            st.lines.skip(length)
+            if st.bdat_left == 0:
+                st.mode = _Mode.LINES
+            return out
+        if st.mode is _Mode.HOLD:
+            # The held bytes and the hole: the pending reply decides nothing reliable now.
+            st.lines.skip(length)
+            return out
+        # Reply or command lines: the partial line is lost; resynchronise at the next line.
+        st.lines.skip(length)
+        st.after_gap = True
+        if side is Side.SERVER and self._reply_lines:
+            # The open reply lost its middle or its end. What follows the hole continues it
+            # unless the client has sent a command since (then it answers that command).
+            self._reply_damaged = True
+        return out
+
+    def receive_eof(self, side: Side, *, reset: bool = False, truncated: bool = False,
+                    ts_ns: int = 0) -> list[Event]:
+        """``side`` ended: FIN (default), RST (``reset``), or the capture stopped (``truncated``)."""
+        self._out = out = []
+        self._ts = ts_ns
+        st = self._c if side is Side.CLIENT else self._s
+        if st.ended:
+            return out
+        if st.mode in (_Mode.LINES, _Mode.SASL):
+            line = st.lines.flush()
+            if line is not None and line.raw.strip():
+                self._line(st, line)
+        elif st.mode is _Mode.BODY:
+            rest, _ = st.lines.take_rest()
+            self._emit(MessageBody(side=side, span=Span(side, st.body_start,
+                                                        st.body_start + st.body_octets + len(rest)),
+                                   octets=st.body_octets + len(rest), complete=False))
+        elif st.mode is _Mode.HOLD:
+            data, start = st.lines.take_rest()
+            if data:
+                self._held_without_reply(data, start)
+        elif st.mode is _Mode.TLS and st.tls is not None:
+            self._emit_all(st.tls.end())
+        elif st.mode is _Mode.TLS_EXPECTED:
+            data, start = st.lines.take_rest()
+            if data:
+                self._not_tls(st, data, start)
+        if side is Side.SERVER and self._reply_lines:
+            self._finish_reply()
+        st.ended = True
+        pos = st.lines.start + len(st.lines)
+        self._emit(StreamEnded(side=side, span=Span(side, pos, pos), reset=reset, truncated=truncated))
+        return out
+
+    def low_water(self, side: Side) -> int:
+        """The lowest stream offset of ``side`` that a future event may still refer to."""
+        st = self._c if side is Side.CLIENT else self._s
+        low = st.lines.start
+        if side is Side.SERVER and self._reply_lines:
+            low = min(low, self._reply_lines[0].span.start)
+        return low
+
+    @property
+    def pending(self) -> tuple[Command, ...]:
+        return tuple(self._pending)
+
+    # ------------------------------------------------------------------ internals
+
+    def _emit(self, ev: Event) -> None:
+        if isinstance(ev, Event) and not ev.ts_ns:
+            object.__setattr__(ev, "ts_ns", self._ts)
+        self._out.append(ev)
+
+    def _emit_all(self, evs: list) -> None:  # type: ignore[type-arg]
+        for ev in evs:
+            self._emit(ev)
+
+    def _anomaly(self, side: Side, span: Span, code: AnomalyCode, detail: str = "",
+                 once: bool = False) -> None:
+        if once:
+            if code in self._warned:
+                return
+            self._warned.add(code)
+        self._emit(Anomaly(side=side, span=span, code=code, detail=detail))
+
+    def _implicit_tls(self, st: _SideState) -> None:
+        """SMTPS: a TLS record as the client's first bytes."""
+        st.mode = _Mode.TLS
+        st.tls = TlsObserver(Side.CLIENT)
+        start = st.lines.start
+        self._emit(ImplicitTls(side=Side.CLIENT, span=Span(Side.CLIENT, start, start)))
+        if self._s.mode is _Mode.LINES and not self._greeted and not self._reply_lines:
+            self._s.mode = _Mode.TLS_EXPECTED
+        self._drain(st)
+
+    def _drain(self, st: _SideState) -> None:
+        while True:
+            mode = st.mode
+            if mode is _Mode.LINES or mode is _Mode.SASL:
+                line = st.lines.next_line()
+                if line is None:
+                    return
+                self._line(st, line)
+            elif mode is _Mode.BODY:
+                if not self._body(st):
+                    return
+            elif mode is _Mode.BDAT:
+                if not self._bdat(st):
+                    return
+            elif mode is _Mode.HOLD:
+                if len(st.lines) > self.config.max_held_bytes:
+                    self._release_hold_unanswered()
+                    continue
+                return
+            elif mode is _Mode.TLS_EXPECTED:
+                if not self._tls_expected(st):
+                    return
+            elif mode is _Mode.TLS:
+                data, start = st.lines.take_rest()
+                if data and st.tls is not None:
+                    self._emit_all(st.tls.feed(data, start))
+                return
+            else:  # STOPPED
+                st.lines.take_rest()
+                return
+
+    # --- client ---------------------------------------------------------------
+
+    def _line(self, st: _SideState, line: Line) -> None:
+        if st.side is Side.CLIENT:
+            self._client_line(st, line)
+        else:
+            self._server_line(st, line)
+
+    def _client_line(self, st: _SideState, line: Line) -> None:
+        span = Span(Side.CLIENT, line.start, line.end)
+        if line.truncated:
+            self._anomaly(Side.CLIENT, span, AnomalyCode.LINE_TOO_LONG,
+                          f"command line of {line.end - line.start} octets")
+        if st.mode is _Mode.SASL:
+            st.mode = _Mode.LINES
+            self._emit(AuthExchange(side=Side.CLIENT, span=span, lines=1))
+            self._push_pending(Command(side=Side.CLIENT, span=span, verb=_SASL, argument="",
+                                       raw_verb="", ts_ns=self._ts))
+            return
+        content = line.content
+        if st.after_gap:
+            st.after_gap = False
+            if not _VERB.match(content):
+                return  # the tail of a line cut by the hole
+        if not content.strip():
+            return
+        if b"\x00" in content:
+            self._anomaly(Side.CLIENT, span, AnomalyCode.NUL_BYTE, once=True)
+        if line.bare_lf:
+            self._anomaly(Side.CLIENT, span, AnomalyCode.BARE_LF, "command line ended in bare LF",
+                          once=True)
+        raw_verb, _, arg = content.partition(b" ")
+        if not raw_verb and arg:  # leading space
+            raw_verb, _, arg = arg.lstrip(b" ").partition(b" ")
+        raw_verb_s = decode_text(raw_verb[:32])
+        verb = raw_verb_s.upper()
+        argument = decode_text(arg.strip()[:1024])
+        if verb == "AUTH":
+            argument = argument.split(" ", 1)[0]  # the mechanism; never the initial response
+        cmd = Command(side=Side.CLIENT, span=span, verb=verb, argument=argument, raw_verb=raw_verb_s,
+                      bare_lf=line.bare_lf, octets=line.end - line.start, ts_ns=self._ts)
+        self._emit(cmd)
+        self._commands_seen += 1
+        self._push_pending(cmd)
+        if verb == "DATA" or verb == "STARTTLS":
+            st.mode = _Mode.HOLD
+            st.held_start = st.lines.start
+            self._hold_for = cmd
+        elif verb == "BDAT":
+            parts = argument.split()
+            size = int(parts[0]) if parts and parts[0].isdigit() else -1
+            if size > 0:
+                st.mode = _Mode.BDAT
+                st.bdat_left = size
+                st.body_start = st.lines.start
+                st.body_octets = 0
+                st.bdat_cmd_end = line.end
+
+    def _push_pending(self, cmd: Command) -> None:
+        if len(self._pending) >= self.config.max_pending_commands:
+            self._anomaly(Side.CLIENT, cmd.span, AnomalyCode.TOO_MANY_PENDING,
+                          f"more than {self.config.max_pending_commands} commands await a reply",
+                          once=True)
+            self._pending.popleft()
+        self._pending.append(cmd)
+
+    def _body(self, st: _SideState) -> bool:
+        data, start = st.lines.take_rest()
+        if not data:
+            return False
+        window = st.body_tail + data
+        m = _END_OF_DATA.search(window)
+        if m is None:
+            st.body_octets += len(data)
+            st.body_tail = window[-4:]
+            return False
+        used = m.end() - len(st.body_tail)
+        st.body_octets += used
+        end = start + used
+        self._emit(MessageBody(side=Side.CLIENT, span=Span(Side.CLIENT, st.body_start, end),
+                               octets=st.body_octets))
+        self._push_pending(Command(side=Side.CLIENT, span=Span(Side.CLIENT, end - 3, end), verb=_EOM,
+                                   argument="", raw_verb=".", ts_ns=self._ts))
+        st.mode = _Mode.LINES
+        st.body_tail = b""
+        rest = data[used:]
+        st.lines.start = end
+        if rest:
+            st.lines.push(rest)
+        return True
+
+    def _bdat(self, st: _SideState) -> bool:
+        data, start = st.lines.take_rest()
+        if not data:
+            return False
+        used = min(len(data), st.bdat_left)
+        st.bdat_left -= used
+        st.body_octets += used
+        if st.bdat_left == 0:
+            self._emit(MessageBody(side=Side.CLIENT,
+                                   span=Span(Side.CLIENT, st.body_start, start + used),
+                                   octets=st.body_octets, bdat=True))
+            st.mode = _Mode.LINES
+        rest = data[used:]
+        st.lines.start = start + used
+        if rest:
+            st.lines.push(rest)
+        return True
+
+    def _release_hold(self, reply: Reply) -> None:
+        """The reply to the held DATA/STARTTLS arrived: decide what the held bytes were."""
+        st = self._c
+        cmd = self._hold_for
+        self._hold_for = None
+        if st.mode is not _Mode.HOLD or cmd is None:
+            return
+        code = reply.code
+        if cmd.verb == "DATA":
+            if code == 354:
+                st.mode = _Mode.BODY
+                st.body_start = st.lines.start
+                st.body_octets = 0
+                st.body_tail = b"\n"  # the first line may already be the lone dot
+            else:
+                st.mode = _Mode.LINES
+        else:  # STARTTLS
+            if code == 220:
+                self._starttls_accepted = True
+                data, start = st.lines.take_rest()
+                st.mode = _Mode.TLS_EXPECTED
+                if data:
+                    if sniff_tls(data) is False:
+                        self._anomaly(Side.CLIENT, Span(Side.CLIENT, start, start + len(data)),
+                                      AnomalyCode.STARTTLS_COMMAND_INJECTION,
+                                      "client sent " + repr(_preview(data)) + " after STARTTLS, "
+                                      "before the server's 220")
+                    else:
+                        st.lines.push(data)
+                        st.lines.start = start
+            else:
+                st.mode = _Mode.LINES
+        if st.ended:
+            return
+        self._drain(st)
+
+    def _release_hold_unanswered(self) -> None:
+        """Too many bytes held and still no reply: assume the usual next step (body, TLS)."""
+        st = self._c
+        cmd = self._hold_for
+        self._hold_for = None
+        if cmd is not None and cmd.verb == "DATA":
+            st.mode = _Mode.BODY
+            st.body_start = st.lines.start
+            st.body_octets = 0
+            st.body_tail = b"\n"
+        else:
+            st.mode = _Mode.TLS_EXPECTED
+
+    def _held_without_reply(self, data: bytes, start: int) -> None:
+        cmd = self._hold_for
+        if cmd is not None and cmd.verb == "STARTTLS" and sniff_tls(data) is False:
+            self._anomaly(Side.CLIENT, Span(Side.CLIENT, start, start + len(data)),
+                          AnomalyCode.STARTTLS_COMMAND_INJECTION,
+                          "client sent " + repr(_preview(data)) + " after STARTTLS, before any reply")
+
+    # --- server ---------------------------------------------------------------
+
+    def _server_line(self, st: _SideState, line: Line) -> None:
+        span = Span(Side.SERVER, line.start, line.end)
+        content = line.content
+        if st.after_gap:
+            st.after_gap = False
+            if self._reply_lines and self._commands_seen != self._reply_began_at:
+                self._finish_reply()
+            self._reply_damaged = True
+            if not _REPLY_START.match(line.raw):
+                return  # the tail of a line cut by the hole
+        if not content and not self._reply_lines:
+            return  # stray empty line between replies
+        code: int | None = None
+        sep = ""
+        text = content
+        if len(content) >= 3 and content[:3].isdigit():
+            code = int(content[:3])
+            if len(content) > 3:
+                sep = chr(content[3])
+                text = content[4:]
+            else:
+                text = b""
+        if code is None or (sep not in ("-", " ", "")):
+            self._anomaly(Side.SERVER, span, AnomalyCode.MALFORMED_REPLY_LINE,
+                          repr(_preview(content)))
+        if line.truncated:
+            self._anomaly(Side.SERVER, span, AnomalyCode.LINE_TOO_LONG,
+                          f"reply line of {line.end - line.start} octets")
+        if line.bare_lf:
+            self._anomaly(Side.SERVER, span, AnomalyCode.BARE_LF, "reply line ended in bare LF",
+                          once=True)
+        if b"\x00" in content:
+            self._anomaly(Side.SERVER, span, AnomalyCode.NUL_BYTE, once=True)
+        rl = ReplyLine(code=code, sep=sep, text=decode_text(text), raw=line.raw, span=span,
+                       bare_lf=line.bare_lf, octets=line.end - line.start, truncated=line.truncated)
+        if self._reply_lines:
+            first = self._reply_lines[0].code
+            if code is not None and first is not None and code != first:
+                self._anomaly(Side.SERVER, span, AnomalyCode.REPLY_CODE_MISMATCH,
+                              f"line with code {code} inside a {first} reply")
+        if not self._reply_lines:
+            self._reply_began_at = self._commands_seen
+        if len(self._reply_lines) < self.config.max_reply_lines:
+            self._reply_lines.append(rl)
+        else:
+            self._reply_extra += 1
+            self._anomaly(Side.SERVER, span, AnomalyCode.TOO_MANY_REPLY_LINES,
+                          f"reply longer than {self.config.max_reply_lines} lines", once=True)
+            self._reply_damaged = True
+        # A line continues the reply only as `ddd-`; a line without a code continues an open
+        # reply (as Postfix and Go read it) but cannot start one.
+        if sep == "-" or (code is None and len(self._reply_lines) > 1 and line.eol):
+            return
+        self._finish_reply(last=rl)
+
+    def _finish_reply(self, last: ReplyLine | None = None) -> None:
+        lines = tuple(self._reply_lines)
+        self._reply_lines = []
+        self._reply_extra = 0
+        damaged = self._reply_damaged
+        self._reply_damaged = False
+        if not lines:
+            return
+        last = last or lines[-1]
+        span = Span(Side.SERVER, lines[0].span.start, last.span.end)
+        # The first reply is the greeting, unless the capture started late and the client's
+        # command came first (then it is that command's answer).
+        greeting = not self._greeted and (
+            not self._pending or (last.code in (220, 421, 554) and self._pending[0].verb in
+                                  ("EHLO", "HELO", "LHLO")))
+        if not self._greeted and not greeting:
+            self._greeted = True
+        answers: Command | None = None
+        if greeting:
+            self._greeted = True
+        elif self._pending:
+            answers = self._pending.popleft()
+        else:
+            self._anomaly(Side.SERVER, span, AnomalyCode.REPLY_WITHOUT_COMMAND,
+                          f"reply {last.code} arrived with no command pending")
+        reply = Reply(side=Side.SERVER, span=span, code=last.code, lines=lines, answers=answers,
+                      greeting=greeting, damaged=damaged)
+        self._emit(reply)
+        if answers is None:
+            return
+        verb = answers.verb
+        if verb == "AUTH" or verb == _SASL:
+            if reply.code == 334:
+                self._c.mode = _Mode.SASL
+        elif answers is self._hold_for:
+            if verb == "STARTTLS" and reply.code == 220:
+                self._server_after_220()
+            self._release_hold(reply)
+
+    def _server_after_220(self) -> None:
+        st = self._s
+        data, start = st.lines.take_rest()
+        st.mode = _Mode.TLS_EXPECTED
+        self._client_spoke_after_220 = False
+        if data:
+            if sniff_tls(data) is False:
+                self._anomaly(Side.SERVER, Span(Side.SERVER, start, start + len(data)),
+                              AnomalyCode.STARTTLS_RESPONSE_INJECTION,
+                              "server sent " + repr(_preview(data)) + " after its 220 to STARTTLS")
+            else:
+                st.lines.push(data)
+                st.lines.start = start
+
+    # --- after STARTTLS ---------------------------------------------------------
+
+    def _tls_expected(self, st: _SideState) -> bool:
+        buf = bytes(st.lines.buf[:5])
+        if not buf:
+            return False
+        if st.side is Side.CLIENT:
+            self._client_spoke_after_220 = True
+        verdict = sniff_tls(buf)
+        if verdict is None:
+            return False
+        if verdict:
+            st.mode = _Mode.TLS
+            st.tls = TlsObserver(st.side)
+            return True
+        data, start = st.lines.take_rest()
+        if st.side is Side.SERVER and not self._client_spoke_after_220 and not self._decrypted \
+                and self._starttls_accepted:
+            self._anomaly(Side.SERVER, Span(Side.SERVER, start, start + len(data)),
+                          AnomalyCode.STARTTLS_RESPONSE_INJECTION,
+                          "server sent " + repr(_preview(data)) + " after its 220, before any "
+                          "client byte")
+            return False
+        st.lines.push(data)
+        st.lines.start = start
+        data = bytes(st.lines.buf)
+        self._not_tls(st, data, start)
+        return True
+
+    def _not_tls(self, st: _SideState, data: bytes, start: int) -> None:
+        side = st.side
+        if side is Side.CLIENT:
+            self._client_spoke_after_220 = True
+            smtp_like = _SMTP_COMMAND_START.match(data) is not None
+        else:
+            smtp_like = _REPLY_START.match(data) is not None
+        self._emit(PlaintextAfterStartTls(side=side, span=Span(side, start, start + len(data)),
+                                          preview=decode_text(_preview(data)), smtp_like=smtp_like))
+        if smtp_like and (side is Side.CLIENT or self._decrypted or not self._starttls_accepted):
+            # A capture taken behind a TLS terminator (or an implicit-TLS port answered in
+            # plaintext): the dialogue goes on readable. Parse it as SMTP again.
+            if side is Side.CLIENT:
+                self._decrypted = True
+                self._pending.clear()
+                if self._s.mode is _Mode.TLS_EXPECTED:
+                    self._s.mode = _Mode.LINES
+            st.mode = _Mode.LINES
+        else:
+            st.mode = _Mode.STOPPED
+            st.lines.take_rest()
+
+
+def _preview(data: bytes, n: int = 64) -> bytes:
+    return bytes(data[:n])
