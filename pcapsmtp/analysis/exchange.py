@@ -1,0 +1,123 @@
+"""The exchange of one conversation as lines for a person (for ``explain``), with each line's
+frame and the findings that point at it. Bodies and credentials are never included."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pcapsmtp.analysis.verdict import Item, Overlap, Transcript
+from pcapsmtp.smtp.events import (
+    Anomaly, AuthExchange, Command, ImplicitTls, MessageBody, PlaintextAfterStartTls, Reply,
+    StreamEnded, StreamGap,
+)
+from pcapsmtp.smtp.tls import (
+    TlsAlert, TlsApplicationData, TlsCertificate, TlsChangeCipherSpec, TlsClientHello,
+    TlsEncryptedHandshake, TlsEvent, TlsHandshakeOther, TlsNotTls, TlsServerHello, version_name,
+)
+
+__all__ = ["ExchangeLine", "build_exchange"]
+
+MAX_LINES = 400
+
+
+@dataclass(slots=True)
+class ExchangeLine:
+    frame: int | None
+    side: str            #: "C", "S" or "!" (the capture)
+    text: str
+    marks: list[str]     #: finding/verdict texts pointing at this line
+    offset: int | None = None   #: the line's offset in its side's stream
+
+
+def _tls_text(ev: TlsEvent) -> str:
+    if isinstance(ev, TlsClientHello):
+        vers = ", ".join(version_name(v) for v in ev.supported_versions) or version_name(ev.legacy_version)
+        return f"[TLS ClientHello: versions {vers}" + (f", SNI {ev.sni}" if ev.sni else "") + "]"
+    if isinstance(ev, TlsServerHello):
+        return f"[TLS ServerHello: {version_name(ev.selected_version)}, cipher 0x{ev.cipher_suite:04x}]"
+    if isinstance(ev, TlsCertificate):
+        leaf = ev.certificates[0] if ev.certificates else None
+        return ("[TLS Certificate: " + (f"{leaf.subject}, valid {leaf.not_before} to {leaf.not_after}"
+                                        if leaf else "empty") + "]")
+    if isinstance(ev, TlsAlert):
+        if ev.encrypted:
+            return "[TLS alert, encrypted (alert-sized record)]"
+        return f"[TLS alert: {'fatal' if ev.level == 2 else 'warning'} {ev.name} ({ev.description})]"
+    if isinstance(ev, TlsChangeCipherSpec):
+        return "[TLS ChangeCipherSpec]"
+    if isinstance(ev, TlsApplicationData):
+        return f"[TLS encrypted record, {ev.length} bytes]"
+    if isinstance(ev, TlsEncryptedHandshake):
+        return f"[TLS encrypted handshake, {ev.length} bytes]"
+    if isinstance(ev, TlsHandshakeOther):
+        return f"[TLS {ev.name}]"
+    if isinstance(ev, TlsNotTls):
+        return f"[not TLS: {ev.preview[:40]!r}]"
+    return f"[TLS {type(ev).__name__.removeprefix('Tls')}]"
+
+
+def build_exchange(t: Transcript, conv: dict[str, Any]) -> list[ExchangeLine]:
+    out: list[ExchangeLine] = []
+    for it in t.items:
+        if len(out) >= MAX_LINES:
+            out.append(ExchangeLine(None, "!", f"[... {len(t.items)} events, the rest not shown]", []))
+            break
+        _lines(it, out)
+    # Mark the lines the findings and the verdict point at.
+    marks: list[tuple[int | None, str, str]] = []
+    for f in conv["findings"]:
+        side = {"client": "C", "server": "S"}.get(f["side"], "")
+        marks.append((f["frame"], side, f"{f['code']}: {f['message']}"))
+    if conv.get("evidence_frame") is not None:
+        marks.append((conv["evidence_frame"], "", f"verdict {conv['reason']}: {conv.get('detail', '')}"))
+    line_marks: dict[tuple[str, int], list[str]] = conv.get("_line_marks") or {}
+    for frame, side, text in marks:
+        if frame is None:
+            continue
+        code = text.split(":", 1)[0]
+        target = next((ln for ln in out if ln.offset is not None and ln.side == "S"
+                       and code in line_marks.get(("server", ln.offset), ())), None)
+        target = target or next((ln for ln in out if ln.frame == frame and (not side or ln.side == side)), None)
+        target = target or next((ln for ln in out if ln.frame == frame), None)
+        if target is not None and text not in target.marks:
+            target.marks.append(text)
+    return out
+
+
+def _lines(it: Item, out: list[ExchangeLine]) -> None:
+    ev = it.event
+    fr = it.frames[0] if it.frames else None
+    if isinstance(ev, Reply):
+        for ln in ev.lines:
+            lf = (it.line_frames or {}).get(ln.span.start, fr)
+            code = "" if ln.code is None else str(ln.code)
+            out.append(ExchangeLine(lf, "S", f"{code}{ln.sep}{ln.text}", [], ln.span.start))
+    elif isinstance(ev, Command):
+        if ev.verb == ".":
+            return
+        text = ev.raw_verb + (" " + ev.argument if ev.argument else "")
+        if ev.verb == "AUTH":
+            text += " [credentials not shown]"
+        out.append(ExchangeLine(fr, "C", text, []))
+    elif isinstance(ev, MessageBody):
+        out.append(ExchangeLine(fr, "C", f"[message content: {ev.octets} octets, not shown]", []))
+    elif isinstance(ev, AuthExchange):
+        out.append(ExchangeLine(fr, "C", "[SASL response: not shown]", []))
+    elif isinstance(ev, StreamGap):
+        out.append(ExchangeLine(fr, "!", f"[{ev.length} bytes from the {ev.side} missing in the capture]", []))
+    elif isinstance(ev, StreamEnded):
+        how = "RST" if ev.reset else ("capture ends" if ev.truncated else "FIN")
+        out.append(ExchangeLine(fr, "C" if ev.side.value == "client" else "S", f"[{how}]", []))
+    elif isinstance(ev, ImplicitTls):
+        out.append(ExchangeLine(fr, "C", "[TLS from the first byte]", []))
+    elif isinstance(ev, PlaintextAfterStartTls):
+        out.append(ExchangeLine(fr, "C" if ev.side.value == "client" else "S",
+                                f"[readable where TLS was expected: {ev.preview[:60]!r}]", []))
+    elif isinstance(ev, Overlap):
+        out.append(ExchangeLine(ev.second_frame, "!",
+                                f"[frame {ev.second_frame} resends {ev.length} bytes of frame "
+                                f"{ev.first_frame} with other content]", []))
+    elif isinstance(ev, Anomaly):
+        return
+    elif isinstance(ev, TlsEvent):
+        out.append(ExchangeLine(fr, "C" if ev.side.value == "client" else "S", _tls_text(ev), []))

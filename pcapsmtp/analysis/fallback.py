@@ -1,0 +1,49 @@
+"""``tls-fallback``: a later conversation between the same client and server that skips
+STARTTLS after a failed handshake or a refusal (Postfix, Exim and OpenSMTPD retry like this)."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+__all__ = ["FallbackTracker", "FAILURES", "SKIPPED"]
+
+#: reasons of a conversation whose TLS attempt failed
+FAILURES = frozenset({"tls-handshake-failed", "tls-not-started", "starttls-refused"})
+#: reasons of a later plaintext conversation that did not try STARTTLS
+SKIPPED = frozenset({"client-did-not-request", "starttls-not-offered", "client-used-helo"})
+
+
+class FallbackTracker:
+    """Remembers the last TLS failure per (client IP, server IP), bounded, within a window of
+    capture time; ``observe`` rewrites a later plaintext conversation's verdict in place."""
+
+    def __init__(self, window_ns: int, max_pairs: int = 65536) -> None:
+        self.window_ns = window_ns
+        self.max_pairs = max_pairs
+        self._last: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+
+    def observe(self, conv: dict[str, Any]) -> None:
+        key = (conv["client"]["ip"], conv["server"]["ip"])
+        reason = conv["reason"]
+        if reason in FAILURES:
+            self._last[key] = {"stream": conv["stream"], "caused_by": conv["caused_by"],
+                               "reason": reason, "ended_ns": conv.get("ended_ns") or 0,
+                               "file": conv.get("file"), "frame": conv.get("evidence_frame")}
+            self._last.move_to_end(key)
+            while len(self._last) > self.max_pairs:
+                self._last.popitem(last=False)
+            return
+        if reason not in SKIPPED or conv["outcome"] != "plaintext":
+            return
+        prev = self._last.get(key)
+        if prev is None or prev.get("file") != conv.get("file"):
+            return
+        started = conv.get("started_ns") or 0
+        if started - prev["ended_ns"] > self.window_ns or prev["stream"] == conv["stream"]:
+            return
+        conv["fallback_of"] = {"stream": prev["stream"], "reason": prev["reason"],
+                               "frame": prev["frame"], "previous_reason": reason}
+        conv["reason"] = "tls-fallback"
+        conv["caused_by"] = prev["caused_by"]
+        conv["detail"] = (f"the sender came back without STARTTLS after the {prev['reason']} of "
+                          f"stream {prev['stream']} (this conversation alone reads as {reason})")

@@ -1,0 +1,605 @@
+"""The verdict for one conversation: outcome, the side that caused it, a reason code, and
+findings with their evidence frames.
+
+``judge(t)`` reads a ``Transcript`` (the SMTP core's events in capture order, each with the
+frames that carried it) and returns the conversation as the output contract's dict. It is a
+pure function: no I/O, and nothing here knows how the frames were captured.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pcapsmtp.analysis.ehlo import EhloCheck, check_ehlo, is_masked_banner
+from pcapsmtp.analysis.reasons import FINDINGS, REASONS, TLSRPT_RESULT
+from pcapsmtp.model import Endpoint, Side
+from pcapsmtp.smtp.events import (
+    Anomaly, AnomalyCode, Command, ImplicitTls, PlaintextAfterStartTls, Reply, StreamEnded,
+    StreamGap,
+)
+from pcapsmtp.smtp.tls import (
+    TlsAlert, TlsApplicationData, TlsCertificate, TlsChangeCipherSpec, TlsClientHello,
+    TlsEncryptedHandshake, TlsEvent, TlsNotTls, TlsServerHello, cert_expired, cert_matches_host,
+    looks_like_encrypted_alert, version_name,
+)
+
+__all__ = ["Transcript", "Item", "Overlap", "judge"]
+
+
+@dataclass(frozen=True, slots=True)
+class Overlap:
+    """A TCP retransmission whose bytes differ from the first copy (from the reassembler)."""
+
+    side: Side
+    offset: int
+    length: int
+    first_frame: int
+    second_frame: int
+
+
+@dataclass(slots=True)
+class Item:
+    """One observation: an SMTP/TLS event or an overlap, with the frames that carried it."""
+
+    event: Any
+    frames: tuple[int, ...]
+    ts_ns: int
+    line_frames: dict[int, int] | None = None   #: for replies: line start offset -> frame
+
+
+@dataclass(slots=True)
+class Transcript:
+    file: str
+    stream: int
+    client: Endpoint
+    server: Endpoint
+    first_frame: int
+    first_ts_ns: int
+    midstream: bool = False
+    side_evidence: str = "syn"
+    handshake_seen: bool = True
+    items: list[Item] = field(default_factory=list)
+    dropped_events: int = 0
+    client_bytes: int = 0
+    server_bytes: int = 0
+    last_ts_ns: int = 0
+
+
+def _frame(item: Item | None) -> int | None:
+    return item.frames[0] if item is not None and item.frames else None
+
+
+class _Facts:
+    """What judge() extracts from the transcript in one pass."""
+
+    def __init__(self, t: Transcript) -> None:
+        self.t = t
+        self.greeting: Item | None = None
+        self.hellos: list[Item] = []                 # EHLO/HELO/LHLO commands
+        self.replies: dict[int, Item] = {}           # id(command) -> reply item
+        self.stray_after: dict[int, Item] = {}       # id(EHLO reply event) -> stray reply item
+        self.starttls: Item | None = None
+        self.mail: Item | None = None                # first MAIL in the clear
+        self.gaps: list[tuple[int, Item]] = []       # (index, item)
+        self.overlaps: list[Item] = []
+        self.anomalies: list[Item] = []
+        self.tls: list[Item] = []
+        self.after_tls: list[Item] = []              # PlaintextAfterStartTls
+        self.ends: dict[Side, Item] = {}
+        self.implicit: Item | None = None
+        self.index: dict[int, int] = {}              # id(event) -> position
+        self.auth = False
+        self.commands: list[Item] = []
+        prev_reply: Item | None = None
+        for i, it in enumerate(t.items):
+            ev = it.event
+            self.index[id(ev)] = i
+            if isinstance(ev, Reply):
+                if ev.greeting and self.greeting is None:
+                    self.greeting = it
+                if ev.answers is not None:
+                    self.replies.setdefault(id(ev.answers), it)
+                if (prev_reply is not None and isinstance(prev_reply.event, Reply)
+                        and prev_reply.event.answers is not None
+                        and prev_reply.event.answers.verb == "EHLO"
+                        and (ev.answers is None or (it.frames and prev_reply.frames
+                                                    and it.frames[0] == prev_reply.frames[-1]))):
+                    self.stray_after.setdefault(id(prev_reply.event), it)
+                prev_reply = it
+            elif isinstance(ev, Command):
+                self.commands.append(it)
+                if ev.verb in ("EHLO", "HELO", "LHLO"):
+                    self.hellos.append(it)
+                elif ev.verb == "STARTTLS" and self.starttls is None:
+                    self.starttls = it
+                elif ev.verb == "MAIL" and self.mail is None:
+                    self.mail = it
+                elif ev.verb == "AUTH":
+                    self.auth = True
+            elif isinstance(ev, StreamGap):
+                self.gaps.append((i, it))
+            elif isinstance(ev, Overlap):
+                self.overlaps.append(it)
+            elif isinstance(ev, Anomaly):
+                self.anomalies.append(it)
+            elif isinstance(ev, PlaintextAfterStartTls):
+                self.after_tls.append(it)
+            elif isinstance(ev, StreamEnded):
+                self.ends.setdefault(ev.side, it)
+            elif isinstance(ev, ImplicitTls):
+                self.implicit = it
+            elif isinstance(ev, TlsEvent):
+                self.tls.append(it)
+
+    def pos(self, it: Item | None) -> int:
+        return self.index.get(id(it.event), 1 << 60) if it is not None else 1 << 60
+
+    def reply_to(self, cmd_item: Item | None) -> Item | None:
+        if cmd_item is None:
+            return None
+        return self.replies.get(id(cmd_item.event))
+
+    def gap_before(self, pos: int) -> Item | None:
+        for i, it in self.gaps:
+            if i < pos:
+                return it
+        return None
+
+
+class _Verdict:
+    def __init__(self) -> None:
+        self.outcome = "incomplete"
+        self.caused_by = "unknown"
+        self.reason = "incomplete"
+        self.evidence: int | None = None
+        self.detail = ""
+        self.findings: list[dict[str, Any]] = []
+        self.extra: dict[str, Any] = {}
+        self.marks: dict[tuple[str, int], list[str]] = {}   # (side, line offset) -> finding codes
+
+    def set(self, outcome: str, caused_by: str, reason: str, evidence: int | None,
+            detail: str = "") -> None:
+        self.outcome, self.caused_by, self.reason = outcome, caused_by, reason
+        self.evidence, self.detail = evidence, detail
+
+    def finding(self, code: str, side: str, frame: int | None, message: str, rfc: str | None = None,
+                confidence: str | None = None, at: tuple[str, int] | None = None) -> None:
+        if at is not None:
+            self.marks.setdefault(at, []).append(code)
+        f: dict[str, Any] = {"code": code, "side": str(side), "frame": frame,
+                             "rfc": rfc if rfc is not None else FINDINGS.get(code, ("", "", ""))[1],
+                             "message": message}
+        if confidence and confidence != "high":
+            f["confidence"] = confidence
+        if not any(x["code"] == code and x["frame"] == frame for x in self.findings):
+            self.findings.append(f)
+
+
+def _lines_text(reply: Reply) -> list[str]:
+    return [ln.text for ln in reply.lines]
+
+
+def _tls_summary(f: _Facts, after: int) -> dict[str, Any]:
+    """What the TLS records after position ``after`` show."""
+    out: dict[str, Any] = {"client_hello": None, "server_hello": None, "alert": None,
+                           "ccs": {Side.CLIENT: None, Side.SERVER: None},
+                           "data": {Side.CLIENT: [], Side.SERVER: []},
+                           "certificate": None, "version": None, "sni": None, "not_tls": None}
+    for it in f.tls:
+        if f.pos(it) < after:
+            continue
+        ev = it.event
+        if isinstance(ev, TlsClientHello) and out["client_hello"] is None:
+            out["client_hello"] = it
+            out["sni"] = ev.sni
+        elif isinstance(ev, TlsServerHello) and out["server_hello"] is None:
+            out["server_hello"] = it
+            out["version"] = ev.selected_version
+        elif isinstance(ev, TlsAlert) and out["alert"] is None and (ev.fatal or ev.encrypted):
+            out["alert"] = it
+        elif isinstance(ev, TlsChangeCipherSpec):
+            out["ccs"][ev.side] = out["ccs"][ev.side] or it
+        elif isinstance(ev, (TlsApplicationData, TlsEncryptedHandshake)):
+            out["data"][ev.side].append(it)
+        elif isinstance(ev, TlsCertificate) and out["certificate"] is None:
+            out["certificate"] = it
+        elif isinstance(ev, TlsNotTls) and out["not_tls"] is None:
+            out["not_tls"] = it
+    return out
+
+
+def _established(ts: dict[str, Any]) -> bool:
+    sh = ts["server_hello"]
+    if sh is None:
+        return False
+    if ts["alert"] is not None and not ts["alert"].event.encrypted:
+        return False
+    cdata = ts["data"][Side.CLIENT]
+    sdata = ts["data"][Side.SERVER]
+    if ts["version"] == 0x0304:
+        # TLS 1.3: the client's Finished (53/69 bytes) and more encrypted records both ways.
+        real = [it for it in cdata if not looks_like_encrypted_alert(getattr(it.event, "length", 0))]
+        if ts["alert"] is not None and ts["alert"].event.side is Side.CLIENT and not real:
+            return False
+        return bool(real) and bool(sdata)
+    return (ts["ccs"][Side.CLIENT] is not None and ts["ccs"][Side.SERVER] is not None
+            and bool(cdata) and bool(sdata))
+
+
+def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
+                       implicit: bool) -> bool:
+    """Attribute a TLS handshake that did not complete. Returns False if the capture cannot tell."""
+    t = f.t
+    alert = ts["alert"]
+    if alert is not None:
+        ev = alert.event
+        side = str(ev.side)
+        name = ev.name if not ev.encrypted else "an encrypted alert"
+        if ev.encrypted:
+            msg = (f"the {side} answered the handshake with {name} (a {getattr(ev, 'content_type', 21)}"
+                   f"-type record of alert size) and closed: it refused the handshake, typically "
+                   "the certificate")
+        else:
+            msg = f"the {side} sent the fatal TLS alert {name} ({ev.description}) during the handshake"
+        v.finding("tls-alert", side, _frame(alert), msg)
+        v.set("aborted", side, "tls-handshake-failed", _frame(alert), msg)
+        return True
+    # Plaintext where the TLS answer should be.
+    for it in f.after_tls:
+        ev = it.event
+        if f.pos(it) < after:
+            continue
+        if ev.side is Side.SERVER and (ts["client_hello"] is not None or implicit):
+            msg = ("the server answered the ClientHello in plaintext: it does not speak TLS on "
+                   "this connection")
+            if implicit:
+                v.finding("implicit-tls-plaintext-reply", "server", _frame(it),
+                          "the client opened with a TLS ClientHello, the server answered in "
+                          f"plaintext SMTP: {ev.preview!r}")
+                v.set("aborted", "server", "implicit-tls-mismatch", _frame(it), msg)
+            else:
+                v.set("aborted", "server", "tls-handshake-failed", _frame(it), msg)
+            return True
+    # Who closed or reset first, before the handshake completed.
+    ends = sorted((f.pos(it), it) for it in f.ends.values()
+                  if f.pos(it) > after and not it.event.truncated)
+    if ends:
+        _, it = ends[0]
+        ev = it.event
+        side = str(ev.side)
+        how = "reset" if ev.reset else "closed"
+        stage = ("before the ServerHello" if ts["server_hello"] is None else "after the ServerHello")
+        if ts["client_hello"] is None and ev.side is Side.CLIENT and not implicit:
+            msg = f"the client {how} the connection after the 220 without starting TLS"
+            v.set("aborted", "client", "tls-not-started", _frame(it), msg)
+            return True
+        msg = f"the {side} {how} the connection {stage}, before the handshake completed"
+        v.set("aborted", side, "tls-handshake-failed", _frame(it), msg)
+        return True
+    return False
+
+
+def _check_certificates(f: _Facts, v: _Verdict, ts: dict[str, Any], names: list[str]) -> None:
+    it = ts["certificate"]
+    if it is None or not it.event.certificates:
+        return
+    leaf = it.event.certificates[0]
+    when = it.ts_ns or f.t.first_ts_ns
+    info: dict[str, Any] = {"subject": leaf.subject, "issuer": leaf.issuer, "sans": list(leaf.sans),
+                            "not_before": leaf.not_before, "not_after": leaf.not_after,
+                            "self_signed": leaf.self_signed, "sha256": leaf.sha256}
+    problems = []
+    if leaf.error:
+        info["error"] = leaf.error
+    else:
+        if cert_expired(leaf, when):
+            problems.append(("certificate-expired", f"the server's certificate expired on {leaf.not_after}"))
+        host = next((n for n in names if n and "." in n), None)
+        if host and not cert_matches_host(leaf, host):
+            problems.append(("certificate-host-mismatch",
+                             f"the server's certificate does not name {host} (it names "
+                             f"{', '.join(leaf.sans[:3]) or leaf.common_name})"))
+        if leaf.self_signed:
+            problems.append(("certificate-not-trusted", "the server's certificate is self-signed"))
+    info["problems"] = [p for p, _ in problems]
+    v.extra["certificate"] = info
+    for code, msg in problems:
+        v.finding("tls-certificate", "server", _frame(it), msg + f" ({code})")
+        v.extra.setdefault("tlsrpt_result", code)
+
+
+def judge(t: Transcript) -> dict[str, Any]:
+    """The verdict for one conversation, as the output contract's dict."""
+    f = _Facts(t)
+    v = _Verdict()
+    greeting_ev: Reply | None = f.greeting.event if f.greeting else None
+
+    # ---- capture quality findings
+    if t.midstream and t.side_evidence != "syn":
+        v.finding("midstream", "capture", t.first_frame,
+                  "the capture starts in the middle of this conversation (no SYN)")
+    if t.client_bytes == 0 or t.server_bytes == 0:
+        if t.client_bytes or t.server_bytes:
+            only = "client" if t.client_bytes else "server"
+            v.finding("one-sided", "capture", t.first_frame,
+                      f"only the {only}'s direction was captured")
+    for _, it in f.gaps:
+        ev = it.event
+        v.finding("tcp-gap", "capture", _frame(it),
+                  f"{ev.length} byte(s) of the {ev.side} direction are missing from the capture")
+    for it in f.overlaps:
+        ev = it.event
+        v.finding("tcp-overlap-conflict", "capture", ev.second_frame,
+                  f"frame {ev.second_frame} retransmits {ev.length} byte(s) of the {ev.side} "
+                  f"direction first sent in frame {ev.first_frame} with different content; the "
+                  "first copy was used")
+    for it in f.anomalies:
+        ev = it.event
+        if ev.code is AnomalyCode.STARTTLS_COMMAND_INJECTION:
+            v.finding("starttls-command-injection", "client", _frame(it),
+                      f"{ev.detail}: a vulnerable server runs such commands inside TLS "
+                      "(CVE-2011-0411 class)")
+        elif ev.code is AnomalyCode.STARTTLS_RESPONSE_INJECTION:
+            v.finding("starttls-response-injection", "server", _frame(it),
+                      f"{ev.detail}: a vulnerable client reads it as a reply inside TLS")
+        elif ev.code in (AnomalyCode.TOO_MANY_PENDING, AnomalyCode.TOO_MANY_REPLY_LINES):
+            v.finding("limit-reached", "capture", _frame(it), ev.detail)
+    if greeting_ev is not None and greeting_ev.lines and is_masked_banner(greeting_ev.lines[0].text):
+        v.finding("banner-masked", "middlebox", _frame(f.greeting),
+                  "the banner's characters are asterisks except '2' and '0': Cisco ESMTP "
+                  "inspection (mask-banner) rewrites this conversation")
+
+    # ---- the EHLO exchange
+    ehlo_item = next((h for h in f.hellos if h.event.verb in ("EHLO", "LHLO")), None)
+    first_hello = f.hellos[0] if f.hellos else None
+    ehlo_reply = f.reply_to(ehlo_item)
+    chk: EhloCheck | None = None
+    offered = "unknown"
+    stray_item: Item | None = None
+    if ehlo_reply is not None and ehlo_reply.event.code is not None and 200 <= ehlo_reply.event.code < 300 \
+            and not ehlo_reply.event.damaged and f.gap_before(f.pos(ehlo_reply) + 1) is None:
+        stray_item = f.stray_after.get(id(ehlo_reply.event))
+        stray = stray_item.event.lines if stray_item is not None else ()
+        chk = check_ehlo(ehlo_reply.event.lines, stray)
+        offered = chk.offered
+        for lf in chk.findings:
+            frame = _frame_of_line(ehlo_reply, stray_item, lf.line)
+            v.finding(lf.code, str(lf.side), frame, lf.message, lf.rfc, lf.confidence,
+                      at=("server", lf.line.span.start))
+    ehlo_refused = (ehlo_reply is not None and ehlo_reply.event.code is not None
+                    and ehlo_reply.event.code >= 400)
+    if ehlo_refused:
+        offered = "absent"
+
+    st_item = f.starttls
+    st_reply = f.reply_to(st_item)
+    st_code = st_reply.event.code if st_reply is not None else None
+    if st_item is not None:
+        if st_item.event.argument:
+            v.finding("starttls-with-parameter", "client", _frame(st_item),
+                      f"STARTTLS takes no parameter, the client sent {st_item.event.argument[:40]!r}")
+        if offered == "absent" and not ehlo_refused and chk is not None:
+            v.finding("starttls-not-advertised-but-used", "client", _frame(st_item),
+                      "the client sent STARTTLS although the EHLO reply did not offer it")
+    names = [greeting_ev.lines[0].text.split(" ", 1)[0] if greeting_ev and greeting_ev.lines else "",
+             chk.domain if chk else ""]
+
+    # ---- deciding
+    decided = False
+    implicit = f.implicit is not None
+    if implicit:
+        ts = _tls_summary(f, 0)
+        if _established(ts) or not _handshake_failure(f, v, ts, 0, True):
+            v.set("tls", "none", "implicit-tls", _frame(f.implicit) or t.first_frame,
+                  "TLS from the first byte")
+        _check_certificates(f, v, ts, names)
+        _attach_tls(v, ts)
+        decided = True
+    if not decided and st_item is not None and st_code == 220:
+        after = f.pos(st_reply)
+        ts = _tls_summary(f, after)
+        decrypted = next((it for it in f.after_tls if it.event.side is Side.CLIENT
+                          and it.event.smtp_like and f.pos(it) > after), None)
+        garbage = next((it for it in f.after_tls if it.event.side is Side.CLIENT
+                        and not it.event.smtp_like and f.pos(it) > after), None)
+        if _established(ts):
+            v.set("tls", "none", "tls-established", _frame(ts["data"][Side.CLIENT][0]
+                                                            if ts["data"][Side.CLIENT] else st_reply),
+                  f"STARTTLS answered 220 and the TLS handshake completed"
+                  + (f" ({version_name(ts['version'])})" if ts["version"] else ""))
+            decided = True
+        elif decrypted is not None:
+            v.finding("plaintext-after-starttls", "capture", _frame(decrypted),
+                      "after the 220 the client goes on in readable SMTP: this capture was "
+                      "taken behind a TLS terminator (or the dialogue was decrypted)")
+            v.set("tls", "none", "tls-decrypted", _frame(decrypted),
+                  "the conversation continues readable after the 220: a decrypted capture")
+            decided = True
+        elif garbage is not None:
+            v.finding("plaintext-after-starttls", "client", _frame(garbage),
+                      f"after the 220 the client sent bytes that are neither TLS nor SMTP: "
+                      f"{garbage.event.preview[:40]!r}")
+            v.set("aborted", "client", "tls-not-started", _frame(garbage),
+                  "the client did not start the TLS handshake after the 220")
+            decided = True
+        elif _handshake_failure(f, v, ts, after, False):
+            decided = True
+        else:
+            v.set("incomplete", "unknown", "incomplete", _frame(st_reply),
+                  "the capture ends before the TLS handshake completes")
+            decided = True
+        _check_certificates(f, v, ts, names)
+        _attach_tls(v, ts)
+    if not decided and st_item is not None and st_reply is not None and st_code != 220:
+        mail_after = f.mail is not None and f.pos(f.mail) > f.pos(st_reply)
+        outcome = "plaintext" if mail_after else "aborted"
+        text = " / ".join(_lines_text(st_reply.event))[:120]
+        if offered == "masked" or (st_code == 500 and "#5.5.1" in text):
+            v.set(outcome, "middlebox", "starttls-masked", _frame(st_reply),
+                  f"STARTTLS answered {st_code} ({text}) after a masked offer: the ESMTP "
+                  "inspection of a firewall refuses the command")
+        else:
+            v.set(outcome, "server", "starttls-refused", _frame(st_reply),
+                  f"the server answered STARTTLS with {st_code} {text}")
+        decided = True
+    if not decided and st_item is not None and st_reply is None:
+        end = f.ends.get(Side.SERVER)
+        if end is not None and not end.event.truncated and f.gap_before(f.pos(end)) is None:
+            v.set("aborted", "server", "starttls-refused", _frame(end),
+                  "the server closed the connection instead of answering STARTTLS")
+        else:
+            v.set("incomplete", "unknown", "incomplete", _frame(st_item),
+                  "the capture does not show the answer to STARTTLS")
+        decided = True
+
+    if not decided:
+        _judge_plaintext(f, v, offered, chk, ehlo_item, ehlo_reply, first_hello, ehlo_refused,
+                         greeting_ev)
+
+    # ---- the contract's dict
+    hello_item = ehlo_item or first_hello
+    hello_ev: Command | None = hello_item.event if hello_item is not None else None
+    ehlo_lines = _lines_text(ehlo_reply.event) if ehlo_reply is not None else []
+    if stray_item is not None:
+        ehlo_lines += _lines_text(stray_item.event)
+    raw_reply = b"".join(ln.raw for ln in ehlo_reply.event.lines) if ehlo_reply else b""
+    if stray_item is not None:
+        raw_reply += b"".join(ln.raw for ln in stray_item.event.lines)
+    tls = v.extra.get("tls", {"client_hello_frame": None, "server_hello_frame": None, "alert": None,
+                              "established": False})
+    conv: dict[str, Any] = {
+        "file": t.file,
+        "stream": t.stream,
+        "client": {"ip": t.client.ip, "port": t.client.port},
+        "server": {"ip": t.server.ip, "port": t.server.port},
+        "first_frame": t.first_frame,
+        "banner": (f"{greeting_ev.code} " + greeting_ev.lines[0].text) if greeting_ev and
+        greeting_ev.lines and greeting_ev.code is not None else
+        (greeting_ev.lines[0].text if greeting_ev and greeting_ev.lines else None),
+        "greeting": ({"command": hello_ev.verb, "argument": hello_ev.argument,
+                      "frame": _frame(hello_item)} if hello_ev is not None else None),
+        "ehlo_reply": ({"code": ehlo_reply.event.code, "frames": list(_frames_of(ehlo_reply, stray_item)),
+                        "lines": ehlo_lines} if ehlo_reply is not None else None),
+        "starttls": {"offered": offered, "requested": st_item is not None,
+                     "reply_code": st_code, "frame": _frame(st_item)},
+        "tls": tls,
+        "outcome": v.outcome,
+        "caused_by": v.caused_by,
+        "reason": v.reason,
+        "findings": sorted(v.findings, key=lambda x: (x["frame"] or 0, x["code"])),
+        "evidence_frame": v.evidence,
+        "detail": v.detail,
+        "server_name": (chk.domain if chk and chk.offered != "misplaced" else None) or
+        (names[0] or None),
+        "mail": _frame(f.mail) is not None,
+        "auth": f.auth,
+        "started_ns": t.first_ts_ns,
+        "ended_ns": t.last_ts_ns,
+    }
+    if v.extra.get("certificate"):
+        conv["certificate"] = v.extra["certificate"]
+    res = v.extra.get("tlsrpt_result") or TLSRPT_RESULT.get(v.reason)
+    if res and v.outcome != "tls":
+        conv["tlsrpt_result"] = res
+    info = REASONS.get(v.reason)
+    if info is not None:
+        conv["explanation"] = {"client_does": info.client_does, "ask": info.remedy}
+    conv["_raw_ehlo_reply"] = raw_reply
+    conv["_line_marks"] = v.marks
+    return conv
+
+
+def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None,
+                     ehlo_item: Item | None, ehlo_reply: Item | None, first_hello: Item | None,
+                     ehlo_refused: bool, greeting_ev: Reply | None) -> None:
+    t = f.t
+    mail = f.mail
+    end_pos = 1 << 60
+    if greeting_ev is not None and greeting_ev.code in (421, 554) and mail is None:
+        v.set("aborted", "server", "greeting-refused", _frame(f.greeting),
+              f"the server's greeting refused the connection ({greeting_ev.code})")
+        return
+    decisive = f.pos(mail) if mail is not None else end_pos
+    gap = f.gap_before(decisive)
+    started_late = (f.greeting is None or first_hello is None or
+                    (first_hello is not None and f.pos(first_hello) > f.pos(f.commands[0])
+                     if f.commands else False))
+    if t.midstream and first_hello is None:
+        started_late = True
+    if gap is not None or started_late or (t.client_bytes == 0 or t.server_bytes == 0):
+        why = ("bytes of the decisive exchange were lost" if gap is not None else
+               "the capture does not show the greeting and the EHLO exchange" if started_late else
+               "only one direction was captured")
+        if mail is not None or gap is not None or started_late or t.client_bytes == 0 \
+                or t.server_bytes == 0:
+            v.set("incomplete", "unknown", "incomplete", _frame(gap) or t.first_frame, why)
+            return
+    if mail is None:
+        truncated = any(it.event.truncated for it in f.ends.values()) or len(f.ends) == 0
+        if truncated and offered in ("valid", "unknown") and not ehlo_refused:
+            v.set("incomplete", "unknown", "incomplete", _frame(ehlo_reply) or t.first_frame,
+                  "the capture ends before the client's next step")
+            return
+        # No mail went anywhere; name why the client gave up where the server caused it.
+        v.set("aborted", "none", "no-mail-transaction", None,
+              "the conversation ended without a mail transaction")
+        return
+    frame = _frame(mail)
+    hello = first_hello.event if first_hello is not None else None
+    if ehlo_refused:
+        v.set("plaintext", "server", "ehlo-rejected", _frame(ehlo_reply),
+              f"the server refused EHLO with {ehlo_reply.event.code if ehlo_reply else '?'}; "
+              "the HELO fallback has no extensions")
+        return
+    if hello is not None and hello.verb == "HELO" and ehlo_item is None:
+        v.set("plaintext", "client", "client-used-helo", _frame(first_hello),
+              "the client greeted with HELO, which cannot negotiate STARTTLS")
+        return
+    if offered == "valid":
+        v.set("plaintext", "client", "client-did-not-request", frame,
+              "STARTTLS was validly offered; the client went on in plaintext")
+    elif offered == "misplaced":
+        assert chk is not None
+        where = {"domain": "in the domain slot of the first EHLO line",
+                 "code": "on a line with another reply code",
+                 "stray": "after the premature end of the EHLO reply"}.get(chk.starttls_where, "")
+        v.set("plaintext", "server", "starttls-misplaced", _frame(ehlo_reply),
+              f"the server offered STARTTLS only {where}, where a strict client cannot see it")
+    elif offered == "masked":
+        v.set("plaintext", "middlebox", "starttls-masked", _frame(ehlo_reply),
+              "a middlebox masked the STARTTLS keyword in the EHLO reply")
+    elif offered == "absent":
+        v.set("plaintext", "server", "starttls-not-offered", _frame(ehlo_reply),
+              "the EHLO reply is well formed and does not offer STARTTLS")
+    else:
+        v.set("incomplete", "unknown", "incomplete", frame, "the EHLO reply is not in the capture")
+
+
+def _attach_tls(v: _Verdict, ts: dict[str, Any]) -> None:
+    alert = ts["alert"]
+    v.extra["tls"] = {
+        "client_hello_frame": _frame(ts["client_hello"]),
+        "server_hello_frame": _frame(ts["server_hello"]),
+        "alert": ({"side": str(alert.event.side), "level": alert.event.level,
+                   "description": alert.event.description, "name": alert.event.name,
+                   "encrypted": alert.event.encrypted, "frame": _frame(alert)} if alert else None),
+        "established": _established(ts),
+        "version": version_name(ts["version"]) if ts["version"] else None,
+        "sni": ts["sni"],
+    }
+
+
+def _frames_of(reply: Item, stray: Item | None) -> tuple[int, ...]:
+    frames = list(reply.frames)
+    if stray is not None:
+        frames += [x for x in stray.frames if x not in frames]
+    return tuple(frames)
+
+
+def _frame_of_line(reply: Item, stray: Item | None, line: Any) -> int | None:
+    """The frame carrying the first byte of ``line``."""
+    for it in (reply, stray):
+        if it is not None and it.line_frames and line.span.start in it.line_frames \
+                and any(ln is line for ln in it.event.lines):
+            return it.line_frames[line.span.start]
+    return _frame(reply)
