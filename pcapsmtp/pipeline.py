@@ -1,0 +1,380 @@
+"""The glue: capture segments -> reassembly -> SMTP core -> verdicts.
+
+This is the only module that knows every layer. ``Analyzer`` is incremental (the live mode
+feeds it packet by packet); ``analyze_path`` runs it over a file.
+"""
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+from pcapsmtp.analysis.clients import predict
+from pcapsmtp.analysis.exchange import build_exchange
+from pcapsmtp.analysis.fallback import FallbackTracker
+from pcapsmtp.flowid import community_id
+from pcapsmtp.render.wireshark import conversation_filter, frames_filter
+from pcapsmtp.analysis.summary import Summary
+from pcapsmtp.analysis.verdict import Item, Overlap, Transcript, judge
+from pcapsmtp.model import SMTP_PORTS, Side, TcpSegment
+from pcapsmtp.smtp.events import Command, MessageBody, Reply, StreamEnded
+from pcapsmtp.smtp.events import StreamGap as SmtpStreamGap
+from pcapsmtp.smtp.session import SessionConfig, SmtpSession
+from pcapsmtp.smtp.tls import TlsAlert, TlsApplicationData, TlsEvent
+from pcapsmtp.tcp.config import ReassemblyConfig
+from pcapsmtp.tcp.events import (
+    FlowClosed, FlowInfo, FlowOpened, OverlapConflict, StreamData, StreamEnd, StreamGap,
+)
+from pcapsmtp.tcp.reassembler import TcpReassembler
+
+__all__ = ["AnalysisConfig", "Analyzer", "analyze_path", "analyze_segments"]
+
+_FIFTEEN_MINUTES = 15 * 60 * 10**9
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    ports: frozenset[int] = SMTP_PORTS
+    detect_by_content: bool = True
+    fallback_window_ns: int = _FIFTEEN_MINUTES
+    max_events: int = 2000            #: events kept per conversation (the rest are counted)
+    max_flows: int = 100_000
+    max_tracked: int = 1_000_000
+    idle_timeout_ns: int = 600 * 10**9
+    early: bool = False               #: emit a verdict as soon as it is decided (live mode)
+    keep_exchange: bool = False       #: keep the exchange lines for ``explain``
+    session: SessionConfig = field(default_factory=SessionConfig)
+
+
+class _FrameIndex:
+    """Per side: which frame carried which stream offset, trimmed to what events may still
+    refer to (message bodies are never indexed for long)."""
+
+    __slots__ = ("offs", "frames")
+
+    def __init__(self) -> None:
+        self.offs: list[int] = []
+        self.frames: list[int] = []
+
+    def add(self, offset: int, frame: int) -> None:
+        if self.frames and self.frames[-1] == frame and self.offs[-1] <= offset:
+            return
+        self.offs.append(offset)
+        self.frames.append(frame)
+
+    def trim(self, low: int) -> None:
+        i = bisect_right(self.offs, low) - 1
+        if i > 64:
+            del self.offs[:i]
+            del self.frames[:i]
+
+    def at(self, offset: int) -> int | None:
+        i = bisect_right(self.offs, offset) - 1
+        return self.frames[i] if i >= 0 else (self.frames[0] if self.frames else None)
+
+    def covering(self, start: int, end: int) -> tuple[int, ...]:
+        if not self.offs:
+            return ()
+        i = max(bisect_right(self.offs, start) - 1, 0)
+        j = bisect_right(self.offs, max(end - 1, start))
+        return tuple(sorted(set(self.frames[i:j])))
+
+
+class _Conv:
+    __slots__ = ("info", "session", "index", "transcript", "emitted", "closed", "decided_early")
+
+    def __init__(self, info: FlowInfo, file: str, cfg: AnalysisConfig) -> None:
+        self.info = info
+        self.session = SmtpSession(cfg.session)
+        self.index = {Side.CLIENT: _FrameIndex(), Side.SERVER: _FrameIndex()}
+        self.transcript = Transcript(
+            file=file, stream=info.stream, client=info.client, server=info.server,
+            first_frame=info.first_frame, first_ts_ns=info.first_ts_ns, midstream=info.midstream,
+            side_evidence=info.side_evidence, handshake_seen=info.handshake_seen,
+            last_ts_ns=info.first_ts_ns)
+        self.emitted = False
+        self.closed = False
+        self.decided_early = False
+
+
+_ALWAYS_KEEP = (Reply, StreamEnded, TlsAlert)
+
+
+class Analyzer:
+    """Feed TCP segments in capture order; get the conversations' verdicts (contract dicts)."""
+
+    def __init__(self, config: AnalysisConfig | None = None, *, file: str = "") -> None:
+        self.config = cfg = config or AnalysisConfig()
+        self.file = file
+        self.reassembler = TcpReassembler(ReassemblyConfig(
+            smtp_ports=cfg.ports, detect_by_content=cfg.detect_by_content, max_flows=cfg.max_flows,
+            max_tracked=cfg.max_tracked, idle_timeout_ns=cfg.idle_timeout_ns))
+        self._convs: dict[int, _Conv] = {}
+        self._fallback = FallbackTracker(cfg.fallback_window_ns)
+        self._summary = Summary()
+        self.packets = 0
+
+    # ------------------------------------------------------------------ feeding
+
+    def feed(self, seg: TcpSegment) -> list[dict[str, Any]]:
+        self.packets += 1
+        events = self.reassembler.feed(seg)
+        if not events:
+            return []
+        return self._route(events)
+
+    def tick(self, now_ns: int) -> list[dict[str, Any]]:
+        """Close flows idle since before ``now_ns - idle_timeout`` (live mode)."""
+        out: list[Any] = []
+        sweep = getattr(self.reassembler, "tick", None)
+        if sweep is not None:
+            out = sweep(now_ns)
+        else:
+            self.reassembler._sweep_idle(now_ns, out)  # noqa: SLF001
+        return self._route(out) if out else []
+
+    def finish(self) -> list[dict[str, Any]]:
+        return self._route(self.reassembler.finish())
+
+    def summary(self) -> dict[str, Any]:
+        s = self._summary.as_dict()
+        s["packets"] = self.packets
+        s["reassembly"] = self.reassembler.stats.as_dict()
+        return s
+
+    # ------------------------------------------------------------------ routing
+
+    def _route(self, events: Iterable[Any]) -> list[dict[str, Any]]:
+        done: list[dict[str, Any]] = []
+        convs = self._convs
+        for ev in events:
+            if isinstance(ev, StreamData):
+                c = convs.get(ev.stream)
+                if c is None:
+                    continue
+                idx = c.index[ev.side]
+                idx.add(ev.offset, ev.frame)
+                t = c.transcript
+                if ev.side is Side.CLIENT:
+                    t.client_bytes += len(ev.data)
+                else:
+                    t.server_bytes += len(ev.data)
+                t.last_ts_ns = ev.ts_ns
+                self._record(c, c.session.receive(ev.side, ev.data, ev.ts_ns))
+                if len(idx.offs) > 256:
+                    idx.trim(c.session.low_water(ev.side))
+            elif isinstance(ev, FlowOpened):
+                convs[ev.flow.stream] = _Conv(ev.flow, self.file, self.config)
+                continue
+            elif isinstance(ev, StreamGap):
+                c = convs.get(ev.stream)
+                if c is None:
+                    continue
+                c.index[ev.side].add(ev.offset + ev.length, ev.frame)
+                self._record(c, c.session.receive_gap(ev.side, ev.length, ev.ts_ns))
+            elif isinstance(ev, StreamEnd):
+                c = convs.get(ev.stream)
+                if c is None:
+                    continue
+                if ev.frame:
+                    c.transcript.last_ts_ns = max(c.transcript.last_ts_ns, ev.ts_ns)
+                    pos = c.session.low_water(ev.side)
+                    c.index[ev.side].add(1 << 62, ev.frame)
+                    del pos
+                self._record(c, c.session.receive_eof(ev.side, reset=ev.reset,
+                                                      truncated=ev.truncated, ts_ns=ev.ts_ns))
+            elif isinstance(ev, OverlapConflict):
+                c = convs.get(ev.stream)
+                if c is None:
+                    continue
+                ov = Overlap(ev.side, ev.offset, ev.length, ev.first_frame, ev.second_frame)
+                c.transcript.items.append(Item(ov, (ev.second_frame,), ev.ts_ns))
+            elif isinstance(ev, FlowClosed):
+                c = convs.pop(ev.stream, None)
+                if c is None:
+                    continue
+                c.closed = True
+                if not c.emitted:
+                    done.append(self._conclude(c))
+                continue
+            else:
+                continue
+            if self.config.early and not c.emitted and self._decided(c):
+                done.append(self._conclude(c))
+        return done
+
+    def _record(self, c: _Conv, evs: list[Any]) -> None:
+        if not evs:
+            return
+        t = c.transcript
+        items = t.items
+        for ev in evs:
+            if len(items) >= self.config.max_events and not isinstance(ev, _ALWAYS_KEEP):
+                t.dropped_events += 1
+                continue
+            if isinstance(ev, (MessageBody,)):
+                items.append(Item(ev, (), getattr(ev, "ts_ns", 0)))
+                continue
+            sp = ev.span
+            idx = c.index[sp.side]
+            if isinstance(ev, Reply):
+                frames = idx.covering(sp.start, sp.end)
+                lf = {ln.span.start: idx.at(ln.span.start) for ln in ev.lines[:64]}
+                items.append(Item(ev, frames, ev.ts_ns, {k: v for k, v in lf.items() if v}))
+            elif isinstance(ev, SmtpStreamGap):
+                fr = idx.at(sp.end)
+                items.append(Item(ev, (fr,) if fr else (), ev.ts_ns))
+            elif isinstance(ev, StreamEnded):
+                fr = idx.frames[-1] if idx.frames else None
+                items.append(Item(ev, (fr,) if fr else (), ev.ts_ns))
+            else:
+                if sp.end > sp.start:
+                    frames = idx.covering(sp.start, sp.end)
+                else:
+                    fr = idx.at(sp.start)
+                    frames = (fr,) if fr else ()
+                items.append(Item(ev, frames, getattr(ev, "ts_ns", 0) or t.last_ts_ns))
+
+    def _decided(self, c: _Conv) -> bool:
+        """Live mode: is the verdict already settled (TLS up, refusal seen, mail in clear)?"""
+        items = c.transcript.items
+        if not items:
+            return False
+        ev = items[-1].event
+        if isinstance(ev, Command) and ev.verb == "MAIL":
+            return True
+        if isinstance(ev, Reply) and ev.answers is not None and ev.answers.verb == "STARTTLS" \
+                and ev.code != 220:
+            return True
+        if isinstance(ev, TlsApplicationData) and ev.side is Side.CLIENT:
+            conv = judge(c.transcript)
+            return conv["reason"] in ("tls-established", "implicit-tls")
+        return False
+
+    def _conclude(self, c: _Conv) -> dict[str, Any]:
+        c.emitted = True
+        conv = judge(c.transcript)
+        if c.transcript.dropped_events:
+            conv["findings"].append({
+                "code": "limit-reached", "side": "capture", "frame": None, "rfc": "",
+                "message": f"{c.transcript.dropped_events} later events of this conversation were "
+                           "not kept (per-conversation bound)"})
+        raw = conv.pop("_raw_ehlo_reply", b"")
+        if raw:
+            conv["clients"] = predict(raw)
+        _add_references(conv)
+        if self.config.keep_exchange:
+            conv["_exchange"] = build_exchange(c.transcript, conv)
+            conv["_raw_ehlo_reply_kept"] = raw
+        else:
+            conv.pop("_line_marks", None)
+        if self.config.early:
+            self.post(conv)
+        return conv
+
+    def post(self, conv: dict[str, Any]) -> None:
+        """Cross-conversation steps, in order of first frame (offline) or of decision (live):
+        the plaintext retry after a failure, and the per-server summary."""
+        self._fallback.observe(conv)
+        self._summary.add(conv)
+
+
+def _add_references(conv: dict[str, Any]) -> None:
+    """Community ID and Wireshark display filters for the conversation and each finding."""
+    cl, sv = conv["client"], conv["server"]
+    conv["community_id"] = community_id(cl["ip"], cl["port"], sv["ip"], sv["port"])
+    conv["wireshark_filter"] = conversation_filter(cl["ip"], cl["port"], sv["ip"], sv["port"])
+    frames = set()
+    for f in conv["findings"]:
+        if f.get("frame"):
+            f["wireshark_filter"] = f"frame.number == {f['frame']}"
+            frames.add(f["frame"])
+    if conv.get("evidence_frame"):
+        frames.add(conv["evidence_frame"])
+    conv["evidence_filter"] = frames_filter(frames) if frames else None
+
+
+def analyze_segments(segments: Iterable[TcpSegment], *, file: str = "",
+                     config: AnalysisConfig | None = None) -> Iterator[dict[str, Any]]:
+    """Run the whole analysis over segments; yields conversations in order of first frame."""
+    an = Analyzer(config, file=file)
+    done: list[dict[str, Any]] = []
+    feed = an.feed
+    for seg in segments:
+        r = feed(seg)
+        if r:
+            done.extend(r)
+    done.extend(an.finish())
+    done.sort(key=lambda c: (c["first_frame"], c["stream"]))
+    for conv in done:
+        an.post(conv)
+        yield conv
+    analyze_segments.last_summary = an.summary()  # type: ignore[attr-defined]
+
+
+def analyze_path(path: str, config: AnalysisConfig | None = None) -> list[dict[str, Any]]:
+    """Every SMTP conversation of a capture file, as the output contract's dicts."""
+    from pcapsmtp.capture.pcapfile import iter_segments
+    return list(analyze_segments(iter_segments(path), file=path, config=config))
+
+
+@dataclass
+class FileResult:
+    """What one capture file gave: its conversations (in order of first frame), the summary,
+    notes from decoding, and the error that stopped reading early, if any."""
+
+    path: str
+    conversations: list[dict[str, Any]]
+    summary: dict[str, Any]
+    notes: list[str]
+    error: Exception | None = None
+
+
+def analyze_file(path: str, config: AnalysisConfig | None = None, *, engine: str = "scapy",
+                 stdin: Any = None) -> FileResult:
+    """Analyse one capture. A damaged file still gives every conversation decided before the
+    damage (the reassembler is flushed); the error is returned, not raised."""
+    from pcapsmtp.errors import CaptureError
+
+    an = Analyzer(config, file=path)
+    notes: list[str] = []
+    done: list[dict[str, Any]] = []
+    error: Exception | None = None
+    frames = 0
+    if engine == "tshark":
+        from pcapsmtp.capture.tshark import TsharkSource
+        src = TsharkSource(path)
+        segments: Iterable[TcpSegment] = src.segments()
+    else:
+        from pcapsmtp.capture.decode import Decoder
+        from pcapsmtp.capture.pcapfile import iter_records
+        dec = Decoder()
+        decode_raw = dec.decode_raw
+
+        def _segs() -> Iterator[TcpSegment]:
+            nonlocal frames
+            for number, ts_ns, linktype, data, wirelen, _off, _if in iter_records(path, stdin=stdin):
+                frames = number
+                seg = decode_raw(linktype, data, wirelen, number, ts_ns)
+                if seg is not None:
+                    yield seg
+        segments = _segs()
+    feed = an.feed
+    try:
+        for seg in segments:
+            r = feed(seg)
+            if r:
+                done.extend(r)
+    except CaptureError as exc:
+        error = exc
+    done.extend(an.finish())
+    done.sort(key=lambda c: (c["first_frame"], c["stream"]))
+    for conv in done:
+        an.post(conv)
+    summary = an.summary()
+    if engine != "tshark":
+        summary["frames"] = frames
+        notes.extend(dec.notes)
+    else:
+        notes.extend(getattr(src, "notes", []))
+    return FileResult(path, done, summary, notes, error)

@@ -1,0 +1,80 @@
+"""``pcapsmtp explain``: the exchange as text with the guilty line marked, two sentences (what a
+strict client does, what to ask of whom), the client table and the Wireshark references."""
+from __future__ import annotations
+
+from typing import Any
+
+from pcapsmtp.render.text import safe
+from pcapsmtp.render.wireshark import tshark_command
+
+__all__ = ["render_explain", "render_clients"]
+
+
+def _ep(e: dict[str, Any]) -> str:
+    return f"[{e['ip']}]:{e['port']}" if ":" in e["ip"] else f"{e['ip']}:{e['port']}"
+
+
+def render_clients(clients: dict[str, list[str]] | None, matrix: list[tuple[str, str, str]] | None = None
+                   ) -> str:
+    if matrix:
+        from tabulate import tabulate
+        return tabulate([[n, {"Y": "sees STARTTLS", "N": "downgrades", "X": "error, no mail"}[c],
+                          safe(w)] for n, c, w in matrix],
+                        headers=["client", "with this reply", "why"], tablefmt="simple")
+    if not clients:
+        return ""
+    parts = []
+    for key, label in (("see_starttls", "would see STARTTLS"), ("downgrade", "would downgrade"),
+                       ("error", "would fail")):
+        if clients.get(key):
+            parts.append(f"  {label}: {', '.join(clients[key])}")
+    return "\n".join(parts)
+
+
+def render_explain(conv: dict[str, Any], *, path: str | None = None) -> str:
+    out: list[str] = []
+    out.append(f"stream {conv['stream']}: {_ep(conv['client'])} -> {_ep(conv['server'])}, "
+               f"first frame {conv['first_frame']}")
+    ex = conv.get("_exchange") or []
+    width = max((len(str(x.frame)) for x in ex if x.frame is not None), default=1)
+    for ln in ex:
+        frame = str(ln.frame) if ln.frame is not None else ""
+        arrow = {"C": "C:", "S": "S:", "!": "  "}.get(ln.side, "  ")
+        text = safe(ln.text)
+        if len(text) > 160:
+            text = text[:157] + "..."
+        row = f"  {frame:>{width}}  {arrow} {text}"
+        if ln.marks:
+            row += "   <--- " + safe(ln.marks[0])
+            out.append(row)
+            for m in ln.marks[1:]:
+                out.append(" " * (width + 8) + "<--- " + safe(m))
+        else:
+            out.append(row)
+    caused = conv["caused_by"]
+    who = {"none": "nobody", "unknown": "unknown"}.get(caused, f"the {caused}")
+    out.append("")
+    out.append(f"Verdict: {conv['outcome']}, caused by {who} ({conv['reason']})"
+               + (f": {safe(conv['detail'])}" if conv.get("detail") else ""))
+    if conv.get("fallback_of"):
+        fb = conv["fallback_of"]
+        out.append(f"  This retry follows the {fb['reason']} of stream {fb['stream']}"
+                   + (f" (frame {fb['frame']})" if fb.get("frame") else "") + ".")
+    exp = conv.get("explanation")
+    if exp:
+        out.append(f"What a strict client does: {exp['client_does']}")
+        out.append(f"What to ask, and of whom: {exp['ask']}")
+    if conv.get("tlsrpt_result"):
+        out.append(f"TLS-RPT (RFC 8460) result type: {conv['tlsrpt_result']}")
+    cl = conv.get("_clients_matrix")
+    if cl or conv.get("clients"):
+        out.append("")
+        out.append("Known clients facing this EHLO reply:")
+        out.append(render_clients(conv.get("clients"), cl))
+    out.append("")
+    out.append(f"Wireshark: {conv.get('wireshark_filter', '')}")
+    if conv.get("evidence_filter"):
+        out.append(f"Evidence frames: {conv['evidence_filter']}")
+        if path and path != "-":
+            out.append(f"  {tshark_command(path, conv['evidence_filter'])}")
+    return "\n".join(out)

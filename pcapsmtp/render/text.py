@@ -1,0 +1,140 @@
+"""Table, JSON Lines, CSV and summary output: pure functions of the conversation dicts.
+
+Text from a capture is untrusted: every control character is escaped before it reaches a
+terminal (``safe``)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from typing import Any, Iterable
+
+__all__ = ["safe", "render_jsonl", "render_table", "table_row", "TABLE_HEADERS", "render_csv",
+           "CSV_FIELDS", "render_summary", "json_ready"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    c = m.group(0)
+    return {"\r": "\\r", "\n": "\\n", "\t": "\\t"}.get(c, f"\\x{ord(c):02x}" if ord(c) < 256
+                                                     else f"\\u{ord(c):04x}")
+
+
+def safe(text: Any) -> str:
+    """``text`` with every control character (ESC, CR, BS, BEL, bidi overrides...) escaped."""
+    s = "" if text is None else str(text)
+    return _CONTROL.sub(_escape_char, s)
+
+
+def json_ready(conv: dict[str, Any]) -> dict[str, Any]:
+    """The conversation without internal keys (those starting with '_')."""
+    return {k: v for k, v in conv.items() if not k.startswith("_")}
+
+
+def render_jsonl(conv: dict[str, Any]) -> str:
+    """One JSON object on one line (non-ASCII escaped, so no control character survives)."""
+    return json.dumps(json_ready(conv), ensure_ascii=True, separators=(", ", ": "),
+                      default=str)
+
+
+TABLE_HEADERS = ["stream", "client", "server", "server name", "STARTTLS offered", "requested",
+                 "answer", "outcome", "caused by", "reason"]
+
+
+def _ep(e: dict[str, Any]) -> str:
+    ip = e["ip"]
+    return f"[{ip}]:{e['port']}" if ":" in ip else f"{ip}:{e['port']}"
+
+
+def table_row(conv: dict[str, Any]) -> list[str]:
+    st = conv["starttls"]
+    return [str(conv["stream"]), _ep(conv["client"]), _ep(conv["server"]),
+            safe(conv.get("server_name") or "-")[:40], st["offered"],
+            "yes" if st["requested"] else "no",
+            str(st["reply_code"]) if st["reply_code"] is not None else "-",
+            conv["outcome"], conv["caused_by"], conv["reason"]]
+
+
+def render_table(convs: Iterable[dict[str, Any]], *, with_file: bool = False) -> str:
+    from tabulate import tabulate
+    rows = []
+    headers = (["file"] if with_file else []) + TABLE_HEADERS
+    for c in convs:
+        rows.append(([safe(c["file"])] if with_file else []) + table_row(c))
+    if not rows:
+        return "no SMTP conversation found"
+    return tabulate(rows, headers=headers, tablefmt="simple")
+
+
+def render_findings(convs: Iterable[dict[str, Any]]) -> str:
+    from tabulate import tabulate
+    rows = []
+    for c in convs:
+        for f in c["findings"]:
+            rows.append([str(c["stream"]), f["code"], f["side"],
+                         str(f["frame"]) if f["frame"] is not None else "-",
+                         safe(f.get("rfc") or ""), safe(f["message"])[:110]])
+    if not rows:
+        return ""
+    return tabulate(rows, headers=["stream", "finding", "side", "frame", "RFC", "what"],
+                    tablefmt="simple")
+
+
+CSV_FIELDS = ["file", "stream", "first_frame", "client_ip", "client_port", "server_ip",
+              "server_port", "server_name", "banner", "greeting", "starttls_offered",
+              "starttls_requested", "starttls_reply_code", "tls_established", "outcome",
+              "caused_by", "reason", "evidence_frame", "findings", "wireshark_filter"]
+
+
+def render_csv(convs: Iterable[dict[str, Any]], *, header: bool = True) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    if header:
+        w.writerow(CSV_FIELDS)
+    for c in convs:
+        g = c.get("greeting") or {}
+        w.writerow([
+            safe(c["file"]), c["stream"], c["first_frame"], c["client"]["ip"], c["client"]["port"],
+            c["server"]["ip"], c["server"]["port"], safe(c.get("server_name") or ""),
+            safe(c.get("banner") or ""),
+            safe(f"{g.get('command', '')} {g.get('argument', '')}".strip()),
+            c["starttls"]["offered"], str(c["starttls"]["requested"]).lower(),
+            c["starttls"]["reply_code"] if c["starttls"]["reply_code"] is not None else "",
+            str(c["tls"]["established"]).lower(), c["outcome"], c["caused_by"], c["reason"],
+            c.get("evidence_frame") if c.get("evidence_frame") is not None else "",
+            ";".join(f"{f['code']}@{f['frame']}" for f in c["findings"]),
+            c.get("wireshark_filter", ""),
+        ])
+    return buf.getvalue()
+
+
+def render_summary(summary: dict[str, Any]) -> str:
+    from tabulate import tabulate
+    lines = [f"{summary.get('conversations', 0)} SMTP conversation(s): " +
+             (", ".join(f"{k} {v}" for k, v in sorted(summary.get("outcomes", {}).items())) or "none")]
+    if summary.get("reasons"):
+        lines.append("by reason: " + ", ".join(f"{k} {v}" for k, v in
+                                              sorted(summary["reasons"].items())))
+    rows = []
+    for s in summary.get("servers", []):
+        down = s["downgraded"]
+        if not down and not s["inconsistent_offer"]:
+            continue
+        rows.append([s["ip"], safe(", ".join(s["names"]))[:40], s["conversations"], s["protected"],
+                     ", ".join(f"{k} {v}" for k, v in sorted(down.items())) or "-",
+                     "yes" if s["inconsistent_offer"] else ""])
+    if rows:
+        lines.append("")
+        lines.append(tabulate(rows, headers=["server", "names", "conversations", "protected",
+                                             "downgraded", "offer varies"], tablefmt="simple"))
+    for key in ("packets", "frames"):
+        if key in summary:
+            lines.append(f"{key}: {summary[key]}")
+    r = summary.get("reassembly") or {}
+    notes = [f"{k.replace('_', ' ')} {v}" for k, v in r.items()
+             if k in ("evicted", "flows_evicted", "idle_closed", "ooo_dropped_bytes") and v]
+    if notes:
+        lines.append("reassembly: " + ", ".join(notes))
+    return "\n".join(lines)
