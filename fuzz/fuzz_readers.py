@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 if __name__ == "__main__":
-    import atheris
+    import atheris  # type: ignore[import-untyped]
 
     # coverage feedback from pcapsmtp only (instrumenting everything is slow)
     with atheris.instrument_imports(include=["pcapsmtp"]):

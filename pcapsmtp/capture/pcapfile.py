@@ -44,6 +44,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from pcapsmtp.capture.base import RawFrame
+from pcapsmtp.capture.decode import Decoder
 from pcapsmtp.errors import CaptureError
 from pcapsmtp.model import TcpSegment
 
@@ -108,7 +109,7 @@ class _Input:
                 f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
             except OSError as exc:
                 raise CaptureError(path, None, _os_message(exc)) from None
-            self._close = f  # type: ignore[assignment]
+            self._close = f
             self._read = f.read
 
     def raw_read(self, n: int) -> bytes:
@@ -204,12 +205,13 @@ def _fill(src: _Input | _GzipInput, buf: bytes, pos: int, need: int) -> bytes:
 def iter_records(path: str, *, stdin: BinaryIO | None = None) -> Iterator[RecordTuple]:
     """Yield every packet record of a pcap/pcapng file (optionally gzip-compressed) as a
     ``RecordTuple``. ``path == "-"`` reads ``stdin`` (default ``sys.stdin.buffer``)."""
-    src: _Input | _GzipInput = _Input(path, stdin)
+    plain = _Input(path, stdin)
+    src: _Input | _GzipInput = plain
     try:
         head = _fill(src, b"", 0, 4)
         if head[:2] == _GZIP_MAGIC:
-            src.unread(head)  # type: ignore[union-attr]
-            src = _GzipInput(src)  # type: ignore[arg-type]
+            plain.unread(head)
+            src = _GzipInput(plain)
             head = _fill(src, b"", 0, 4)
         if not head:
             raise CaptureError(path, 0, "empty file: no capture header")
@@ -238,12 +240,10 @@ def open_frames(path: str, *, stdin: BinaryIO | None = None) -> Iterator[RawFram
 
 
 def iter_segments(path: str, *, stdin: BinaryIO | None = None,
-                  decoder: object | None = None) -> Iterator[TcpSegment]:
+                  decoder: Decoder | None = None) -> Iterator[TcpSegment]:
     """Read ``path`` and decode every frame; yield the TCP segments. Pass your own
     ``Decoder`` to read its ``notes`` and counters afterwards."""
-    from pcapsmtp.capture.decode import Decoder
-    dec = decoder if isinstance(decoder, Decoder) else Decoder()
-    decode_raw = dec.decode_raw
+    decode_raw = (decoder if decoder is not None else Decoder()).decode_raw
     for number, ts_ns, linktype, data, wirelen, _off, _if in iter_records(path, stdin=stdin):
         seg = decode_raw(linktype, data, wirelen, number, ts_ns)
         if seg is not None:
@@ -343,6 +343,7 @@ def _read_pcapng(src: _Input | _GzipInput, buf: bytes, path: str) -> Iterator[Re
     ifaces: list[tuple[int, int, int, int, int, int]] = []
     last_ts = 0
     u2 = struct.Struct("<II").unpack_from
+    u5 = struct.Struct("<IIIII").unpack_from
     blen = len(buf)
     while True:
         # ---- block header
@@ -356,7 +357,8 @@ def _read_pcapng(src: _Input | _GzipInput, buf: bytes, path: str) -> Iterator[Re
             if blen < 8:
                 raise CaptureError(path, base, f"capture ends in the middle of a block header "
                                                f"({blen} of 8 bytes present)")
-        if buf[pos:pos + 4] == _PCAPNG_MAGIC:
+        btype, blocklen = u2(buf, pos)
+        if btype == 0x0A0D0D0A:        # the same value in both byte orders
             # Section Header Block: the byte-order magic decides how to read its length.
             if pos + 12 > blen:
                 buf = _fill(src, buf, pos, 12)
@@ -375,14 +377,12 @@ def _read_pcapng(src: _Input | _GzipInput, buf: bytes, path: str) -> Iterator[Re
                 raise CaptureError(path, base + pos, f"pcapng section header block has a bad "
                                                      f"byte-order magic {bom.hex(' ')}")
             u2 = struct.Struct(e + "II").unpack_from
-            btype = 0x0A0D0D0A
+            u5 = struct.Struct(e + "IIIII").unpack_from
             blocklen = u2(buf, pos)[1]
             ifaces = []
             if blocklen < 28:
                 raise CaptureError(path, base + pos, f"pcapng section header block length "
                                                      f"{blocklen} is less than 28")
-        else:
-            btype, blocklen = u2(buf, pos)
         # ---- validate length
         if blocklen < 12 or blocklen & 3:
             raise CaptureError(path, base + pos,
@@ -419,7 +419,7 @@ def _read_pcapng(src: _Input | _GzipInput, buf: bytes, path: str) -> Iterator[Re
             if blocklen < 32:
                 raise CaptureError(path, base + pos, f"enhanced packet block too short "
                                                      f"({blocklen} bytes)")
-            ifid, tsh, tsl, caplen, wirelen = struct.unpack_from(e + "IIIII", buf, pos + 8)
+            ifid, tsh, tsl, caplen, wirelen = u5(buf, pos + 8)
             if caplen > blocklen - 32:
                 raise CaptureError(path, base + pos,
                                    f"packet {number + 1}: captured length {caplen} does not fit "
