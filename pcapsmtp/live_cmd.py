@@ -167,7 +167,7 @@ class FrameMapper:
             return conv
         path, local = self._locate(first)
         offset = first - local                 # global = local + offset, within this file
-        out = _shift(conv, offset)
+        out: dict[str, Any] = _shift(conv, offset)
         out["file"] = path
         start = self._file_start(path)
         if start is not None and start > 1:    # a rotated file: our own stream numbering
@@ -340,7 +340,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
           f"filter: {bpf}" + (f", writing {args.write}" if args.write else ""),
           file=err, flush=True)
     lost = False
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         source.stop()
