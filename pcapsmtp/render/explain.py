@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pcapsmtp.render.text import endpoint as _ep
 from pcapsmtp.render.text import safe
 from pcapsmtp.render.wireshark import tshark_command
 
 __all__ = ["render_explain", "render_clients"]
-
-
-def _ep(e: dict[str, Any]) -> str:
-    return f"[{e['ip']}]:{e['port']}" if ":" in e["ip"] else f"{e['ip']}:{e['port']}"
 
 
 def render_clients(clients: dict[str, list[str]] | None, matrix: list[tuple[str, str, str]] | None = None

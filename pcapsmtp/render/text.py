@@ -43,14 +43,15 @@ TABLE_HEADERS = ["stream", "client", "server", "server name", "STARTTLS offered"
                  "answer", "outcome", "caused by", "reason"]
 
 
-def _ep(e: dict[str, Any]) -> str:
+def endpoint(e: dict[str, Any]) -> str:
+    """``ip:port`` (``[ip]:port`` for IPv6) of a contract endpoint dict."""
     ip = e["ip"]
     return f"[{ip}]:{e['port']}" if ":" in ip else f"{ip}:{e['port']}"
 
 
 def table_row(conv: dict[str, Any]) -> list[str]:
     st = conv["starttls"]
-    return [str(conv["stream"]), _ep(conv["client"]), _ep(conv["server"]),
+    return [str(conv["stream"]), endpoint(conv["client"]), endpoint(conv["server"]),
             safe(conv.get("server_name") or "-")[:40], st["offered"],
             "yes" if st["requested"] else "no",
             str(st["reply_code"]) if st["reply_code"] is not None else "-",
