@@ -241,10 +241,8 @@ class Analyzer:
         if not items:
             return False
         ev = items[-1].event
-        if isinstance(ev, Command) and ev.verb == "MAIL":
-            return True
-        if isinstance(ev, Reply) and ev.answers is not None and ev.answers.verb == "STARTTLS" \
-                and ev.code != 220:
+        # A refused STARTTLS is settled by the client's next step: MAIL (plaintext) or QUIT.
+        if isinstance(ev, Command) and ev.verb in ("MAIL", "QUIT"):
             return True
         if isinstance(ev, TlsApplicationData) and ev.side is Side.CLIENT:
             conv = judge(c.transcript)
