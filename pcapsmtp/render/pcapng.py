@@ -29,8 +29,10 @@ written to a temporary file in the output's directory and moved into place with
 decompressed bytes) leaves no output file behind, and an existing ``OUT`` is never half
 overwritten. ``OUT`` naming the same file as ``IN`` raises ``UsageError``.
 
-Frame numbers count enhanced, simple and obsolete packet blocks and systemd journal export
-blocks, as Wireshark does; comments for frame numbers the file does not have are ignored
+Frame numbers count enhanced, simple and obsolete packet blocks, systemd journal export
+blocks and custom blocks (0x00000BAD, 0x40000BAD), as Wireshark 4.0 does (custom blocks
+show as frames of protocol "data"; they cannot carry our comments, since their options
+cannot be told from their data); comments for frame numbers the file does not have are ignored
 (``write_annotated`` returns how many frames were commented).
 
 Comment texts are written as UTF-8 with control characters escaped (``\\r``, ``\\n``,
@@ -60,7 +62,11 @@ _PB = 2
 _SPB = 3
 _EPB = 6
 _SJEB = 9
-_PACKET_BLOCKS = frozenset({_PB, _SPB, _EPB, _SJEB})
+_CB_COPY = 0x00000BAD
+_CB_NO_COPY = 0x40000BAD
+#: Blocks Wireshark 4.0 shows as frames (checked with tshark 4.0.17: custom blocks are
+#: frames of protocol "data"; ISB, NRB and DSB are not).
+_PACKET_BLOCKS = frozenset({_PB, _SPB, _EPB, _SJEB, _CB_COPY, _CB_NO_COPY})
 _BOM = 0x1A2B3C4D
 _MAX_BLOCK = 64 * 1024 * 1024
 _MAX_CAPLEN = 262144
@@ -371,7 +377,9 @@ def _copy_pcapng(rd: _Reader, out: _Writer, comments: Mapping[int, list[bytes]])
             out.write(_block(e, _EPB, new_body))
             commented += 1
             continue
-        out.write(head + rest)      # SPB without comment, systemd journal export block
+        # SPB without comment; systemd journal export and custom blocks (Wireshark frames
+        # too, but their options cannot be told from their data: never commented)
+        out.write(head + rest)
 
 
 # ----------------------------------------------------------------------------- public
