@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="add the per-server summary (a final JSON line with \"summary\" in json)")
     a.add_argument("--findings", action="store_true", help="table format: list the findings too")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress or notes on stderr")
+    a.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="analyse N files in parallel (output identical to a serial run, in input "
+                   "order)")
     _common(a)
 
     e = sub.add_parser("explain", help="the exchange of one or all conversations, the guilty line "
@@ -134,8 +137,8 @@ def _cmd_analyze(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     summaries = []
     if args.files.count("-") > 1:
         raise UsageError("standard input ('-') can be read only once")
-    for path in args.files:
-        res = analyze_file(path, cfg, engine=args.engine)
+    for res in _results(args, cfg, err):
+        path = res.path
         convs = res.conversations
         if args.format == "json":
             for conv in convs:
@@ -175,6 +178,61 @@ def _cmd_analyze(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(text.render_summary(merged) + "\n")
     out.flush()
     return status
+
+
+class _Progress:
+    """A progress line on stderr for files that take more than a couple of seconds (only when
+    stderr is a terminal and --quiet is not given)."""
+
+    def __init__(self, path: str, err: TextIO) -> None:
+        import time
+        self.path = path
+        self.err = err
+        self.clock = time.monotonic
+        self.start = self.clock()
+        self.shown = False
+        try:
+            self.size = os.path.getsize(path) if path != "-" else 0
+        except OSError:
+            self.size = 0
+
+    def __call__(self, frames: int, offset: int) -> None:
+        if self.clock() - self.start < 2.0:
+            return
+        from pcapsmtp.render.text import safe
+        pct = f" {min(99, offset * 100 // self.size)}%" if self.size and offset <= self.size else ""
+        self.err.write(f"\rpcapsmtp: {safe(self.path)}:{pct} {frames:,} frames")
+        self.err.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            self.err.write("\r\x1b[K")
+            self.err.flush()
+
+
+def _analyze_one(job: tuple[str, Any, str]) -> Any:
+    from pcapsmtp.pipeline import analyze_file
+    path, cfg, engine = job
+    return analyze_file(path, cfg, engine=engine)
+
+
+def _results(args: argparse.Namespace, cfg: Any, err: TextIO) -> Any:
+    """FileResults in input order; with -j N the files are analysed by N processes."""
+    from pcapsmtp.pipeline import analyze_file
+    files = list(args.files)
+    jobs = max(1, min(args.jobs, len(files)))
+    if jobs == 1 or "-" in files:
+        for path in files:
+            prog = _Progress(path, err) if (not args.quiet and err.isatty()) else None
+            res = analyze_file(path, cfg, engine=args.engine, progress=prog)
+            if prog is not None:
+                prog.done()
+            yield res
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        yield from pool.map(_analyze_one, [(p, cfg, args.engine) for p in files])
 
 
 def _merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:

@@ -20,6 +20,9 @@ class CaptureError(PcapSmtpError):
         where = f"{path}" if offset is None else f"{path}: at byte offset {offset}"
         super().__init__(f"{where}: {message}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, int | None, str]]:  # picklable for -j
+        return (type(self), (self.path, self.offset, self.message))
+
 
 class BackendUnavailable(PcapSmtpError):
     """A tool or privilege the requested mode needs is missing (tshark, root, an interface)."""

@@ -329,7 +329,7 @@ class FileResult:
 
 
 def analyze_file(path: str, config: AnalysisConfig | None = None, *, engine: str = "scapy",
-                 stdin: Any = None) -> FileResult:
+                 stdin: Any = None, progress: Any = None) -> FileResult:
     """Analyse one capture. A damaged file still gives every conversation decided before the
     damage (the reassembler is flushed); the error is returned, not raised."""
     from pcapsmtp.errors import CaptureError
@@ -351,11 +351,24 @@ def analyze_file(path: str, config: AnalysisConfig | None = None, *, engine: str
 
         def _segs() -> Iterator[TcpSegment]:
             nonlocal frames
-            for number, ts_ns, linktype, data, wirelen, _off, _if in iter_records(path, stdin=stdin):
+            number = 0
+            try:
+                if progress is None:
+                    for number, ts_ns, linktype, data, wirelen, _off, _if in iter_records(
+                            path, stdin=stdin):
+                        seg = decode_raw(linktype, data, wirelen, number, ts_ns)
+                        if seg is not None:
+                            yield seg
+                else:
+                    for number, ts_ns, linktype, data, wirelen, off, _if in iter_records(
+                            path, stdin=stdin):
+                        if not number & 0xFFFF:
+                            progress(number, off)
+                        seg = decode_raw(linktype, data, wirelen, number, ts_ns)
+                        if seg is not None:
+                            yield seg
+            finally:
                 frames = number
-                seg = decode_raw(linktype, data, wirelen, number, ts_ns)
-                if seg is not None:
-                    yield seg
         segments = _segs()
     feed = an.feed
     try:
