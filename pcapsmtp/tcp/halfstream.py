@@ -42,7 +42,7 @@ class HalfStream:
 
     __slots__ = ("stream", "side", "stats", "max_ooo", "retain", "base", "next_off", "next_seq",
                  "ooo", "ooo_bytes", "history", "history_bytes", "fin_off", "fin_frame",
-                 "fin_ts", "ended", "max_ack_off", "last_frame", "last_ts", "syn_seen")
+                 "fin_ts", "ended", "ack_seq", "last_frame", "last_ts", "syn_seen")
 
     def __init__(self, stream: int, side: Side, stats: ReassemblyStats, max_ooo: int,
                  retain: int) -> None:
@@ -62,7 +62,7 @@ class HalfStream:
         self.fin_frame = 0
         self.fin_ts = 0
         self.ended = False
-        self.max_ack_off: int | None = None  #: highest offset the peer acknowledged
+        self.ack_seq: int | None = None    #: highest sequence number the peer acknowledged
         self.last_frame = 0
         self.last_ts = 0
         self.syn_seen = False
@@ -86,16 +86,20 @@ class HalfStream:
             self._set_base(seq + 1)
 
     def note_ack(self, ack: int) -> None:
-        """The peer acknowledged up to ``ack`` (for gap detection at the end)."""
-        if self.base is None:
-            return
-        off = self._off(ack)
-        if self.fin_off is not None and off > self.fin_off:
-            off = self.fin_off
-        if self.max_ack_off is None or off > self.max_ack_off:
-            # an ACK wildly beyond what we delivered is more likely garbage than loss
-            if off - self.next_off < (1 << 30):
-                self.max_ack_off = off
+        """The peer acknowledged up to ``ack`` (kept raw; used for gap detection at the end).
+        The reassembler inlines this on its hot path."""
+        a = self.ack_seq
+        if a is None or ((ack - a) & _MASK) < _HALF:
+            self.ack_seq = ack
+
+    def _max_ack_off(self) -> int | None:
+        if self.ack_seq is None or self.base is None:
+            return None
+        off = self._off(self.ack_seq)
+        # an ACK wildly beyond what we delivered is more likely garbage than loss
+        if off - self.next_off >= (1 << 30):
+            return None
+        return off
 
     # -- data -------------------------------------------------------------------------------
     def data(self, seq: int, payload: bytes, missing: int, frame: int, ts: int,
@@ -230,9 +234,11 @@ class HalfStream:
         if self.ended:
             return
         limit = self.fin_off
-        if limit is None and self.max_ack_off is not None:
+        if limit is None:
+            acked = self._max_ack_off()
             # an ACK one past the data is most likely the ACK of an uncaptured FIN
-            limit = self.max_ack_off if self.max_ack_off - self.next_off > 1 else None
+            if acked is not None and acked - self.next_off > 1:
+                limit = acked
         if limit is not None and limit > self.next_off:
             self._gap(self.next_off, limit - self.next_off, self.last_frame, self.last_ts, out)
             self._advance(limit)

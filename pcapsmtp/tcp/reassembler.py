@@ -33,6 +33,7 @@ from pcapsmtp.tcp.halfstream import HalfStream
 __all__ = ["ReassemblyConfig", "ReassemblyStats", "TcpReassembler", "Flow", "is_smtp_start"]
 
 _MASK = 0xFFFFFFFF
+_HALF = 1 << 31
 _FIN = 0x01
 _SYN = 0x02
 _RST = 0x04
@@ -324,7 +325,10 @@ class TcpReassembler:
             return
         seq = seg.seq
         if flags & _ACK:
-            flow.halves[1 - d].note_ack(seg.ack)
+            peer = flow.halves[1 - d]
+            a = peer.ack_seq
+            if a is None or ((seg.ack - a) & _MASK) < _HALF:
+                peer.ack_seq = seg.ack
         if flags & _SYN:
             half.syn(seq)
             seq = (seq + 1) & _MASK
