@@ -6,6 +6,7 @@ feeds it packet by packet); ``analyze_path`` runs it over a file.
 from __future__ import annotations
 
 from bisect import bisect_right
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
@@ -259,7 +260,7 @@ class Analyzer:
                            "not kept (per-conversation bound)"})
         raw = conv.pop("_raw_ehlo_reply", b"")
         if raw:
-            conv["clients"] = predict(raw)
+            conv["clients"] = {k: list(v) for k, v in _predict(raw).items()}
         _add_references(conv)
         if self.config.keep_exchange:
             conv["_exchange"] = build_exchange(c.transcript, conv)
@@ -275,6 +276,10 @@ class Analyzer:
         the plaintext retry after a failure, and the per-server summary."""
         self._fallback.observe(conv)
         self._summary.add(conv)
+
+
+# The same server sends the same EHLO reply to every client: predict once per distinct reply.
+_predict = lru_cache(maxsize=4096)(predict)
 
 
 def _add_references(conv: dict[str, Any]) -> None:
