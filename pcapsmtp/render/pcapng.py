@@ -491,6 +491,9 @@ def _verdict_text(conv: Mapping[str, Any]) -> str:
     if isinstance(client, Mapping) and isinstance(server, Mapping):
         text += (f", {client.get('ip')}:{client.get('port')} -> "
                  f"{server.get('ip')}:{server.get('port')}")
+    detail = conv.get("detail")
+    if detail:
+        text += f": {detail}"
     return escape_comment(text)
 
 
@@ -498,7 +501,7 @@ def comments_from_conversations(convs: Iterable[Mapping[str, Any]]) -> dict[int,
     """Packet comments from JSON-contract conversation dicts: one per finding on its
     ``frame`` (``pcapsmtp: CODE (SIDE): MESSAGE [RFC]``), and one for the verdict on
     ``evidence_frame`` when the conversation has it (``pcapsmtp: verdict REASON (CAUSED_BY):
-    outcome OUTCOME, CLIENT -> SERVER``). Frames are sorted; a frame never gets the same text
+    outcome OUTCOME, CLIENT -> SERVER: DETAIL``, parts left out when the keys are missing). Frames are sorted; a frame never gets the same text
     twice; findings without an integer frame are left out."""
     out: dict[int, list[str]] = {}
 

@@ -277,7 +277,7 @@ def test_comments_from_conversations() -> None:
         "client": {"ip": "192.0.2.10", "port": 40312},
         "server": {"ip": "198.51.100.25", "port": 25},
         "outcome": "plaintext", "caused_by": "server", "reason": "starttls-misplaced",
-        "evidence_frame": 8,
+        "evidence_frame": 8, "detail": "the server offered STARTTLS only in the domain slot",
         "findings": [
             {"code": "ehlo-keyword-as-domain", "side": "server", "frame": 8,
              "rfc": "RFC 5321 4.1.1.1",
@@ -296,7 +296,7 @@ def test_comments_from_conversations() -> None:
         "pcapsmtp: ehlo-keyword-as-domain (server): first EHLO reply line carries STARTTLS "
         "where the server's domain belongs [RFC 5321 4.1.1.1]",
         "pcapsmtp: verdict starttls-misplaced (server): outcome plaintext, "
-        "192.0.2.10:40312 -> 198.51.100.25:25",
+        "192.0.2.10:40312 -> 198.51.100.25:25: the server offered STARTTLS only in the domain slot",
     ]
     assert all(t.startswith("pcapsmtp: ") for ts in got.values() for t in ts)
     assert comments_from_conversations([{k: v for k, v in conv.items()
