@@ -149,6 +149,14 @@ class TcpReassembler:
         self._segment(seg, out)
         return out
 
+    def tick(self, now_ns: int) -> list[FlowEvent]:
+        """Close the flows idle since before ``now_ns - idle_timeout_ns`` (for live capture,
+        where time passes without segments)."""
+        out: list[FlowEvent] = []
+        if self._flows:
+            self._sweep_idle(now_ns, out)
+        return out
+
     def number(self, seg: TcpSegment) -> int:
         """Feed ``seg`` and return its tcp.stream index, dropping the events (for callers
         that only want the numbering)."""

@@ -384,3 +384,14 @@ def test_events_per_flow_start_opened_end_closed() -> None:
                 == stream]
         assert isinstance(mine[0], FlowOpened) and isinstance(mine[-1], FlowClosed)
         assert len(of(mine, FlowClosed)) == 1
+
+
+def test_tick_closes_idle_flows_without_segments() -> None:
+    r = TcpReassembler(ReassemblyConfig(idle_timeout_ns=10**9))
+    c = Conv()
+    for s in c.handshake() + [c.s(1, GREETING, ack=1)]:
+        r.feed(s)
+    assert r.tick(c.ts) == []
+    ev = r.tick(c.ts + 2 * 10**9)
+    assert kinds(ev) == ["StreamEnd", "StreamEnd", "FlowClosed"] and ev[-1].reason == "idle"
+    assert r.finish() == []
