@@ -336,6 +336,11 @@ ZEEK_SMTP = ct.zeek_conns(CORPUS, SESSIONS, "smtp.log")
 ZEEK_SSL = ct.zeek_conns(CORPUS, SESSIONS, "ssl.log")
 
 
+def _zid(z: ct.ZeekConn) -> str:
+    m = re.search(r"\.([^.]+)__\w+\.log$", z.baseline)
+    return f"{m.group(1) if m else z.baseline}-{z.orig[1]}"
+
+
 def _conv_for(results: dict[str, FileResult], rel: str, orig: tuple[str, int]) -> list[dict[str, Any]]:
     return [c for c in _convs(results, rel) if _ep(c["client"]) == (_ip(orig[0]), orig[1])]
 
@@ -350,7 +355,7 @@ def test_zeek_baselines_found() -> None:
                       "mail-transactions-invalid-disable-analyzer__smtp.log"}, unused
 
 
-@pytest.mark.parametrize("z", ZEEK_SMTP, ids=lambda z: f"{z.baseline.split('.')[-1]}-{z.orig[1]}")
+@pytest.mark.parametrize("z", ZEEK_SMTP, ids=_zid)
 def test_zeek_smtp_log_tls(z: ct.ZeekConn, results: dict[str, FileResult]) -> None:
     """Zeek smtp.log ``tls=T`` <-> pcapsmtp saw STARTTLS answered 220."""
     found = _conv_for(results, z.trace, z.orig)
@@ -363,7 +368,7 @@ def test_zeek_smtp_log_tls(z: ct.ZeekConn, results: dict[str, FileResult]) -> No
         assert (c.get("greeting") or {}).get("argument") == z.values["helo"][0]
 
 
-@pytest.mark.parametrize("z", ZEEK_SSL, ids=lambda z: f"{z.baseline.split('.')[-1]}-{z.orig[1]}")
+@pytest.mark.parametrize("z", ZEEK_SSL, ids=_zid)
 def test_zeek_ssl_log_established(z: ct.ZeekConn, results: dict[str, FileResult]) -> None:
     """Zeek ssl.log ``established`` <-> pcapsmtp's ``tls.established``."""
     found = _conv_for(results, z.trace, z.orig)
