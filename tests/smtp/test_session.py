@@ -1,0 +1,630 @@
+"""SmtpSession: table-driven conversations (h11 SIMPLE_CASES style), focused tests of spans,
+body sizes, credentials and STARTTLS aftermath, and Hypothesis properties (chunking
+invariance, never raising on arbitrary bytes, linear time and bounded memory)."""
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from builders import (  # noqa: E402
+    C, S, Dialogue, app_data, client_hello, normalise, server_hello,
+)
+
+from pcapsmtp.model import Side, Span  # noqa: E402
+from pcapsmtp.smtp.events import (  # noqa: E402
+    Anomaly, AnomalyCode, AuthExchange, Command, Event, ImplicitTls, MessageBody,
+    PlaintextAfterStartTls, Reply, StreamEnded, StreamGap,
+)
+from pcapsmtp.smtp.session import SessionConfig, SmtpSession  # noqa: E402
+from pcapsmtp.smtp.tls import TlsClientHello, TlsEvent, TlsServerHello  # noqa: E402
+
+
+def summary(ev: Any) -> tuple[Any, ...]:
+    """A compact, chunking-independent view of one event for the case table."""
+    if isinstance(ev, Reply):
+        return ("reply", ev.code, ev.answers.verb if ev.answers else None,
+                tuple((ln.code, ln.sep, ln.text) for ln in ev.lines))
+    if isinstance(ev, Command):
+        return ("cmd", ev.verb, ev.argument)
+    if isinstance(ev, Anomaly):
+        return ("anomaly", ev.side.value, ev.code.value)
+    if isinstance(ev, MessageBody):
+        return ("body", ev.octets, ev.bdat, ev.complete)
+    if isinstance(ev, AuthExchange):
+        return ("auth", ev.lines)
+    if isinstance(ev, StreamGap):
+        return ("gap", ev.side.value, ev.length)
+    if isinstance(ev, StreamEnded):
+        return ("end", ev.side.value, ev.reset, ev.truncated)
+    if isinstance(ev, PlaintextAfterStartTls):
+        return ("plain", ev.side.value, ev.smtp_like)
+    if isinstance(ev, ImplicitTls):
+        return ("implicit",)
+    if isinstance(ev, TlsEvent):
+        return ("tls", ev.side.value, type(ev).__name__)
+    return ("?", type(ev).__name__)
+
+
+GREETING = ("reply", 220, None, ((220, " ", "mx.example.com ESMTP"),))
+EHLO = ("cmd", "EHLO", "client.example.org")
+EHLO_OK = ("reply", 250, "EHLO", ((250, "-", "mx.example.com"), (250, " ", "STARTTLS")))
+
+
+def _hello(d: Dialogue | None = None) -> Dialogue:
+    d = d or Dialogue()
+    d.s("220 mx.example.com ESMTP")
+    d.c("EHLO client.example.org")
+    d.s("250-mx.example.com", "250 STARTTLS")
+    return d
+
+
+def _mail(d: Dialogue) -> Dialogue:
+    d.c("MAIL FROM:<a@example.org>")
+    d.s("250 ok")
+    return d
+
+
+CH = client_hello(sni="mx.example.com")
+SH = server_hello()
+
+# name -> (dialogue factory, expected event summaries)
+Case = tuple[Callable[[], Dialogue], list[tuple[Any, ...]]]
+CASES: dict[str, Case] = {
+    "banner": (lambda: Dialogue().s("220 mx.example.com ESMTP"), [GREETING]),
+    "ehlo-multiline": (lambda: Dialogue().s("220 mx.example.com ESMTP").c("EHLO client.example.org")
+                       .s("250-mx.example.com", "250-PIPELINING", "250-SIZE 1000", "250 STARTTLS"),
+                       [GREETING, EHLO,
+                        ("reply", 250, "EHLO", ((250, "-", "mx.example.com"), (250, "-", "PIPELINING"),
+                                                (250, "-", "SIZE 1000"), (250, " ", "STARTTLS")))]),
+    "premature-end": (lambda: _mail(Dialogue().s("220 mx.example.com ESMTP")
+                                    .c("EHLO client.example.org")
+                                    .s("250 mx.example.com", "250-STARTTLS", "250 SIZE 1000")),
+                      [GREETING, EHLO, ("reply", 250, "EHLO", ((250, " ", "mx.example.com"),)),
+                       ("anomaly", "server", "reply_without_command"),
+                       ("reply", 250, None, ((250, "-", "STARTTLS"), (250, " ", "SIZE 1000"))),
+                       ("cmd", "MAIL", "FROM:<a@example.org>"),
+                       ("reply", 250, "MAIL", ((250, " ", "ok"),))]),
+    "mixed-codes": (lambda: Dialogue().s("220 mx.example.com ESMTP").c("EHLO client.example.org")
+                    .s("250-mx.example.com", "220-STARTTLS", "250 SIZE 1000"),
+                    [GREETING, EHLO, ("anomaly", "server", "reply_code_mismatch"),
+                     ("reply", 250, "EHLO", ((250, "-", "mx.example.com"), (220, "-", "STARTTLS"),
+                                             (250, " ", "SIZE 1000")))]),
+    "bare-lf": (lambda: Dialogue().s(b"220 mx.example.com ESMTP\n").c(b"EHLO client.example.org\n")
+                .s(b"250-mx.example.com\n250 STARTTLS\n"),
+                [("anomaly", "server", "bare_lf"), GREETING,
+                 ("anomaly", "client", "bare_lf"), EHLO, EHLO_OK]),
+    "pipelined-fifo": (lambda: _hello().c("MAIL FROM:<a@example.org>", "RCPT TO:<b@example.com>",
+                                          "RCPT TO:<c@example.com>", "DATA")
+                       .s("250 2.1.0 ok", "550 no such user", "250 2.1.5 ok", "354 go ahead")
+                       .c("Subject: hi", "", "body", ".").s("250 queued").c("QUIT").s("221 bye"),
+                       [GREETING, EHLO, EHLO_OK,
+                        ("cmd", "MAIL", "FROM:<a@example.org>"), ("cmd", "RCPT", "TO:<b@example.com>"),
+                        ("cmd", "RCPT", "TO:<c@example.com>"), ("cmd", "DATA", ""),
+                        ("reply", 250, "MAIL", ((250, " ", "2.1.0 ok"),)),
+                        ("reply", 550, "RCPT", ((550, " ", "no such user"),)),
+                        ("reply", 250, "RCPT", ((250, " ", "2.1.5 ok"),)),
+                        ("reply", 354, "DATA", ((354, " ", "go ahead"),)),
+                        ("body", len(b"Subject: hi\r\n\r\nbody\r\n.\r\n"), False, True),
+                        ("reply", 250, ".", ((250, " ", "queued"),)),
+                        ("cmd", "QUIT", ""), ("reply", 221, "QUIT", ((221, " ", "bye"),))]),
+    "data-refused": (lambda: _hello().c("DATA", "MAIL FROM:<a@example.org>")
+                     .s("554 no valid recipients", "250 ok"),
+                     [GREETING, EHLO, EHLO_OK, ("cmd", "DATA", ""),
+                      ("reply", 554, "DATA", ((554, " ", "no valid recipients"),)),
+                      ("cmd", "MAIL", "FROM:<a@example.org>"),
+                      ("reply", 250, "MAIL", ((250, " ", "ok"),))]),
+    "bdat-last": (lambda: _mail(_hello()).c(b"BDAT 14 LAST\r\n" + b"QUIT\r\n\r\n.\r\nx\r\n", "QUIT")
+                  .s("250 2.0.0 queued", "221 bye"),
+                  [GREETING, EHLO, EHLO_OK, ("cmd", "MAIL", "FROM:<a@example.org>"),
+                   ("reply", 250, "MAIL", ((250, " ", "ok"),)), ("cmd", "BDAT", "14 LAST"),
+                   ("body", 14, True, True), ("cmd", "QUIT", ""),
+                   ("reply", 250, "BDAT", ((250, " ", "2.0.0 queued"),)),
+                   ("reply", 221, "QUIT", ((221, " ", "bye"),))]),
+    "auth-plain-initial-response": (lambda: _hello().c("AUTH PLAIN AGFsaWNlAHMzY3IzdA==")
+                                    .s("235 2.7.0 ok"),
+                                    [GREETING, EHLO, EHLO_OK, ("cmd", "AUTH", "PLAIN"),
+                                     ("reply", 235, "AUTH", ((235, " ", "2.7.0 ok"),))]),
+    "auth-login": (lambda: _mail(_hello().c("AUTH LOGIN").s("334 VXNlcm5hbWU6").c("YWxpY2U=")
+                                 .s("334 UGFzc3dvcmQ6").c("czNjcjN0").s("235 ok")),
+                   [GREETING, EHLO, EHLO_OK, ("cmd", "AUTH", "LOGIN"),
+                    ("reply", 334, "AUTH", ((334, " ", "VXNlcm5hbWU6"),)), ("auth", 1),
+                    ("reply", 334, "*SASL", ((334, " ", "UGFzc3dvcmQ6"),)), ("auth", 1),
+                    ("reply", 235, "*SASL", ((235, " ", "ok"),)),
+                    ("cmd", "MAIL", "FROM:<a@example.org>"), ("reply", 250, "MAIL", ((250, " ", "ok"),))]),
+    "starttls-tls": (lambda: _hello().c("STARTTLS").s("220 2.0.0 go ahead").c(CH).s(SH),
+                     [GREETING, EHLO, EHLO_OK, ("cmd", "STARTTLS", ""),
+                      ("reply", 220, "STARTTLS", ((220, " ", "2.0.0 go ahead"),)),
+                      ("tls", "client", "TlsClientHello"), ("tls", "server", "TlsServerHello")]),
+    "starttls-hello-before-220": (lambda: _hello().c(b"STARTTLS\r\n" + CH).s("220 go").s(SH),
+                                  [GREETING, EHLO, EHLO_OK, ("cmd", "STARTTLS", ""),
+                                   ("reply", 220, "STARTTLS", ((220, " ", "go"),)),
+                                   ("tls", "client", "TlsClientHello"),
+                                   ("tls", "server", "TlsServerHello")]),
+    "starttls-command-injection": (lambda: _hello().c("STARTTLS", "MAIL FROM:<evil@example.org>")
+                                   .s("220 go").c(CH),
+                                   [GREETING, EHLO, EHLO_OK, ("cmd", "STARTTLS", ""),
+                                    ("reply", 220, "STARTTLS", ((220, " ", "go"),)),
+                                    ("anomaly", "client", "starttls_command_injection"),
+                                    ("tls", "client", "TlsClientHello")]),
+    "starttls-response-injection": (lambda: _hello().c("STARTTLS").s("220 go", "250 injected").c(CH),
+                                    [GREETING, EHLO, EHLO_OK, ("cmd", "STARTTLS", ""),
+                                     ("reply", 220, "STARTTLS", ((220, " ", "go"),)),
+                                     ("anomaly", "server", "starttls_response_injection"),
+                                     ("tls", "client", "TlsClientHello")]),
+    "starttls-454": (lambda: _mail(_hello().c("STARTTLS").s("454 4.7.0 TLS not available")),
+                     [GREETING, EHLO, EHLO_OK, ("cmd", "STARTTLS", ""),
+                      ("reply", 454, "STARTTLS", ((454, " ", "4.7.0 TLS not available"),)),
+                      ("cmd", "MAIL", "FROM:<a@example.org>"), ("reply", 250, "MAIL", ((250, " ", "ok"),))]),
+    "starttls-decrypted": (lambda: _mail(_hello().c("STARTTLS").s("220 go").c("EHLO client.example.org")
+                                         .s("250-mx.example.com", "250 SIZE 1000")),
+                           [GREETING, EHLO, EHLO_OK, ("cmd", "STARTTLS", ""),
+                            ("reply", 220, "STARTTLS", ((220, " ", "go"),)),
+                            ("plain", "client", True), EHLO,
+                            ("reply", 250, "EHLO", ((250, "-", "mx.example.com"), (250, " ", "SIZE 1000"))),
+                            ("cmd", "MAIL", "FROM:<a@example.org>"),
+                            ("reply", 250, "MAIL", ((250, " ", "ok"),))]),
+    "implicit-tls": (lambda: Dialogue().c(CH).s(SH).c(app_data(53)).s(app_data(200)),
+                     [("implicit",), ("tls", "client", "TlsClientHello"),
+                      ("tls", "server", "TlsServerHello"), ("tls", "client", "TlsApplicationData"),
+                      ("tls", "server", "TlsApplicationData")]),
+    "server-gap-in-ehlo-reply": (lambda: Dialogue().s("220 mx.example.com ESMTP").c("EHLO client.example.org")
+                                 .s("250-mx.example.com", b"250-PIPE").gap(S, 12)
+                                 .s(b"NING\r\n250 STARTTLS\r\n"),
+                                 [GREETING, EHLO, ("gap", "server", 12),
+                                  ("reply", 250, "EHLO", ((250, "-", "mx.example.com"),
+                                                          (250, " ", "STARTTLS")))]),
+    "client-gap": (lambda: _hello().c(b"MAIL FROM:<a@exa").gap(C, 8).c(b".org>\r\nRCPT TO:<b@example.com>\r\n"),
+                   [GREETING, EHLO, EHLO_OK, ("gap", "client", 8),
+                    ("cmd", "RCPT", "TO:<b@example.com>")]),
+    "eof-mid-line": (lambda: _hello().c("MAIL FROM:<a@example.org>", b"RCPT TO:<b@exa").s("250 ok", b"250 par")
+                     .eof(C, truncated=True).eof(S, truncated=True),
+                     [GREETING, EHLO, EHLO_OK, ("cmd", "MAIL", "FROM:<a@example.org>"),
+                      ("reply", 250, "MAIL", ((250, " ", "ok"),)),
+                      ("cmd", "RCPT", "TO:<b@exa"), ("end", "client", False, True),
+                      ("reply", 250, "RCPT", ((250, " ", "par"),)), ("end", "server", False, True)]),
+    "reset": (lambda: _hello().c("STARTTLS").s("220 go").c(CH).eof(S, reset=True),
+              [GREETING, EHLO, EHLO_OK, ("cmd", "STARTTLS", ""),
+               ("reply", 220, "STARTTLS", ((220, " ", "go"),)), ("tls", "client", "TlsClientHello"),
+               ("end", "server", True, False)]),
+    "eof-in-data": (lambda: _hello().c("DATA").s("354 go").c("Subject: x", b"partial")
+                    .eof(C, truncated=True),
+                    [GREETING, EHLO, EHLO_OK, ("cmd", "DATA", ""),
+                     ("reply", 354, "DATA", ((354, " ", "go"),)),
+                     ("body", len(b"Subject: x\r\npartial"), False, False), ("end", "client", False, True)]),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_case_table(name: str) -> None:
+    make, expected = CASES[name]
+    got = [summary(e) for e in make().events()]
+    assert got == expected
+
+
+@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7])
+def test_case_table_any_chunking(name: str, chunk: int) -> None:
+    """Splitting every flight into pieces (down to single bytes) changes nothing but timing."""
+    make, _ = CASES[name]
+    d = make()
+    assert normalise(d.events(chunk)) == normalise(d.events())
+
+
+# ------------------------------------------------------------------------------------------
+# Focused checks: spans, fields, sizes
+# ------------------------------------------------------------------------------------------
+
+def _of(events: list[Any], cls: type) -> list[Any]:
+    return [e for e in events if isinstance(e, cls)]
+
+
+def test_greeting_and_ehlo_lines_keep_their_own_code_separator_and_span() -> None:
+    d = _hello()
+    events = d.events()
+    greet, ehlo = _of(events, Reply)
+    assert greet.greeting and greet.answers is None and greet.code == 220
+    assert greet.span == Span(S, 0, len(b"220 mx.example.com ESMTP\r\n"))
+    first, last = ehlo.lines
+    start = greet.span.end
+    assert (first.code, first.sep, first.text, first.continued) == (250, "-", "mx.example.com", True)
+    assert first.raw == b"250-mx.example.com\r\n" and first.span == Span(S, start, start + 20)
+    assert (last.code, last.sep, last.text, last.continued) == (250, " ", "STARTTLS", False)
+    assert last.span == Span(S, start + 20, start + 34) and last.octets == 14
+    assert ehlo.span == Span(S, start, start + 34)
+    cmd = _of(events, Command)[0]
+    assert ehlo.answers == cmd and cmd.span == Span(C, 0, len(b"EHLO client.example.org\r\n"))
+    assert cmd.raw_verb == "EHLO" and cmd.octets == 25
+
+
+def test_lowercase_verb_is_upper_cased_and_raw_kept() -> None:
+    d = Dialogue().s("220 mx").c("ehlo me").s("250 mx")
+    cmd = _of(d.events(), Command)[0]
+    assert (cmd.verb, cmd.raw_verb, cmd.argument) == ("EHLO", "ehlo", "me")
+
+
+def test_bare_lf_flagged_on_line_and_reported_per_side() -> None:
+    """Each side's first bare-LF line gives an anomaly of that side."""
+    d = Dialogue().s(b"220 mx\n").c(b"EHLO me\n").s(b"250-mx\n250 STARTTLS\n")
+    events = d.events()
+    sides = {a.side for a in _of(events, Anomaly) if a.code is AnomalyCode.BARE_LF}
+    assert sides == {S, C}
+    ehlo = _of(events, Reply)[1]
+    assert all(ln.bare_lf for ln in ehlo.lines) and ehlo.lines[1].octets == len(b"250 STARTTLS\n")
+    assert _of(events, Command)[0].bare_lf
+
+
+def test_over_long_reply_line_is_cut_flagged_and_damages_the_reply() -> None:
+    cfg = SessionConfig(max_line_length=64)
+    long_line = "250-" + "Y" * 300
+    d = Dialogue(cfg).s("220 mx").c("EHLO me").s("250-mx", long_line, "250 STARTTLS")
+    events = d.events()
+    anomalies = [a for a in _of(events, Anomaly) if a.code is AnomalyCode.LINE_TOO_LONG]
+    assert len(anomalies) == 1 and anomalies[0].side is S
+    ehlo = _of(events, Reply)[1]
+    cut = ehlo.lines[1]
+    assert cut.truncated and len(cut.raw) <= 64 and cut.octets == len(long_line) + 2
+    assert cut.span.end - cut.span.start == len(long_line) + 2
+    assert ehlo.lines[2].text == "STARTTLS"     # framing survives the cut
+    # events.py: Reply.damaged = "bytes of this reply were lost (gap) or cut (limit)"
+    assert ehlo.damaged
+
+
+def test_over_long_command_line_is_cut_and_flagged() -> None:
+    cfg = SessionConfig(max_line_length=64)
+    d = Dialogue(cfg).s("220 mx").c("EHLO " + "x" * 500, "QUIT")
+    events = d.events()
+    assert [a.code for a in _of(events, Anomaly)] == [AnomalyCode.LINE_TOO_LONG]
+    ehlo, quit_ = _of(events, Command)
+    assert ehlo.verb == "EHLO" and len(ehlo.argument) < 64 and ehlo.octets == 507
+    assert quit_.verb == "QUIT" and quit_.span.start == 507
+
+
+def test_message_body_octets_and_spans_exact() -> None:
+    body = b"Subject: x\r\n\r\n..leading dot stuffed\r\n.\r\n"
+    d = _hello().c("DATA").s("354 go").c(body).s("250 queued").c("QUIT").s("221 bye")
+    events = d.events()
+    mb = _of(events, MessageBody)[0]
+    data_cmd = [c for c in _of(events, Command) if c.verb == "DATA"][0]
+    assert mb.octets == len(body) and mb.complete and not mb.bdat
+    assert mb.span == Span(C, data_cmd.span.end, data_cmd.span.end + len(body))
+    queued = [r for r in _of(events, Reply) if r.code == 250 and r.answers and r.answers.verb == "."][0]
+    assert queued.answers.span == Span(C, mb.span.end - 3, mb.span.end)
+    quit_ = [c for c in _of(events, Command) if c.verb == "QUIT"][0]
+    assert quit_.span.start == mb.span.end
+
+
+def test_message_body_lone_dot_first_line() -> None:
+    d = _hello().c("DATA").s("354 go").c(".", "QUIT").s("250 empty message", "221 bye")
+    events = d.events()
+    assert _of(events, MessageBody)[0].octets == 3
+    assert [c.verb for c in _of(events, Command)][-1] == "QUIT"
+
+
+def test_dot_stuffed_lines_do_not_end_the_body() -> None:
+    body = [".. not the end", "..", ". also not", ".x", "\t."]
+    d = _hello().c("DATA").s("354 go").c(*body).c(".", "QUIT").s("250 ok", "221 bye")
+    events = d.events()
+    (mb,) = _of(events, MessageBody)
+    assert mb.octets == sum(len(x) + 2 for x in body) + 3
+    assert [c.verb for c in _of(events, Command)] == ["EHLO", "DATA", "QUIT"]
+
+
+@pytest.mark.parametrize("cut", [b"abc\r", b"abc\r\n", b"abc\r\n.", b"abc\r\n.\r"])
+def test_end_of_data_split_across_receives(cut: bytes) -> None:
+    whole = b"abc\r\n.\r\n"
+    d = _hello().c("DATA").s("354 go").c(cut).c(whole[len(cut):] + b"QUIT\r\n").s("250 ok", "221 bye")
+    events = d.events()
+    assert _of(events, MessageBody)[0].octets == len(whole)
+    assert [c.verb for c in _of(events, Command)] == ["EHLO", "DATA", "QUIT"]
+
+
+def test_data_refused_held_bytes_are_commands() -> None:
+    d = _hello().c("DATA", "RSET", "QUIT").s("503 need RCPT", "250 ok", "221 bye")
+    events = d.events()
+    assert not _of(events, MessageBody)
+    assert [(r.code, r.answers.verb) for r in _of(events, Reply)[2:]] == [
+        (503, "DATA"), (250, "RSET"), (221, "QUIT")]
+
+
+def test_bdat_chunks_skipped_by_size_with_binary_content() -> None:
+    chunk1 = b"\x00\xff\r\n.\r\nQUIT\r\n"
+    chunk2 = b"MAIL FROM:<x>\r\n"
+    d = _mail(_hello()).c(f"BDAT {len(chunk1)}".encode() + b"\r\n" + chunk1)
+    d.c(f"BDAT {len(chunk2)} LAST".encode() + b"\r\n" + chunk2 + b"QUIT\r\n")
+    d.s("250 1 ok", "250 2 ok", "221 bye")
+    events = d.events()
+    bodies = _of(events, MessageBody)
+    assert [(b.octets, b.bdat) for b in bodies] == [(len(chunk1), True), (len(chunk2), True)]
+    assert [c.verb for c in _of(events, Command)] == ["EHLO", "MAIL", "BDAT", "BDAT", "QUIT"]
+    assert not _of(events, Anomaly)
+
+
+SECRET_USER = "alice@example.org"
+SECRET_PASS = "Tr0ub4dor&3-horse"
+
+
+def _b64(s: str) -> str:
+    import base64
+    return base64.b64encode(s.encode()).decode()
+
+
+@pytest.mark.parametrize("chunk", [None, 1])
+def test_no_credential_bytes_in_any_event(chunk: int | None) -> None:
+    plain = _b64(f"\0{SECRET_USER}\0{SECRET_PASS}")
+    d = _hello().c(f"AUTH PLAIN {plain}").s("535 bad")
+    d.c("AUTH LOGIN").s("334 VXNlcm5hbWU6").c(_b64(SECRET_USER)).s("334 UGFzc3dvcmQ6")
+    d.c(_b64(SECRET_PASS)).s("235 ok")
+    d.c("AUTH LOGIN " + _b64(SECRET_USER)).s("334 UGFzc3dvcmQ6").c(_b64(SECRET_PASS)).s("235 ok")
+    d.c("AUTH PLAIN").s("334 ").c(plain).s("235 ok")
+    d.c("AUTH CRAM-MD5").s("334 PDQxOTI5NDIzNDEuMTI4Mjg0NzJAc291cmNlZm91ci5hbmRyZXcuY211LmVkdT4=")
+    d.c(_b64(f"{SECRET_USER} {SECRET_PASS}")).s("235 ok")
+    d.c("AUTH LOGIN").s("334 VXNlcm5hbWU6").c("*").s("501 cancelled")
+    _mail(d).close()
+    events = d.events(chunk)
+    text = repr(events)
+    for secret in (SECRET_USER, SECRET_PASS, plain, _b64(SECRET_USER), _b64(SECRET_PASS),
+                   _b64(f"{SECRET_USER} {SECRET_PASS}")):
+        assert secret not in text
+    assert [c.argument for c in _of(events, Command) if c.verb == "AUTH"] == [
+        "PLAIN", "LOGIN", "LOGIN", "PLAIN", "CRAM-MD5", "LOGIN"]
+    assert len(_of(events, AuthExchange)) == 6
+    assert _of(events, Command)[-1].verb == "MAIL"
+
+
+def test_starttls_client_hello_event_fields() -> None:
+    d = _hello().c("STARTTLS").s("220 go").c(CH)
+    events = d.events()
+    (ch,) = _of(events, TlsClientHello)
+    reply_220 = _of(events, Reply)[-1]
+    starttls = _of(events, Command)[-1]
+    assert ch.sni == "mx.example.com" and ch.max_version == 0x0304 and ch.error is None
+    assert ch.span == Span(C, starttls.span.end, starttls.span.end + len(CH))
+    assert reply_220.answers is starttls
+
+
+def test_command_injection_anomaly_span_covers_the_injected_bytes() -> None:
+    injected = b"MAIL FROM:<evil@example.org>\r\n"
+    d = _hello().c(b"STARTTLS\r\n" + injected).s("220 go").c(CH)
+    events = d.events()
+    (a,) = _of(events, Anomaly)
+    starttls = _of(events, Command)[-1]
+    assert a.code is AnomalyCode.STARTTLS_COMMAND_INJECTION and a.side is C
+    assert a.span == Span(C, starttls.span.end, starttls.span.end + len(injected))
+    assert not [c for c in _of(events, Command) if c.verb == "MAIL"]
+    assert _of(events, TlsClientHello)[0].span.start == a.span.end
+
+
+def test_response_injection_anomaly_span() -> None:
+    d = _hello().c("STARTTLS").s("220 go", "250 injected").c(CH).s(SH)
+    events = d.events()
+    (a,) = _of(events, Anomaly)
+    reply_220 = _of(events, Reply)[-1]
+    assert a.code is AnomalyCode.STARTTLS_RESPONSE_INJECTION and a.side is S
+    assert a.span == Span(S, reply_220.span.end, reply_220.span.end + len(b"250 injected\r\n"))
+    assert len(_of(events, Reply)) == 3
+
+
+def test_starttls_refused_then_commands_continue() -> None:
+    d = _mail(_hello().c("STARTTLS").s("454 4.7.0 TLS not available"))
+    events = d.events()
+    assert not _of(events, PlaintextAfterStartTls) and not _of(events, Anomaly)
+    assert [c.verb for c in _of(events, Command)] == ["EHLO", "STARTTLS", "MAIL"]
+
+
+def test_decrypted_capture_parses_commands_again() -> None:
+    d = _mail(_hello().c("STARTTLS").s("220 go").c("EHLO client.example.org")
+              .s("250-mx.example.com", "250 SIZE 1000"))
+    events = d.events()
+    (p,) = _of(events, PlaintextAfterStartTls)
+    assert p.side is C and p.smtp_like and p.preview.startswith("EHLO client")
+    assert [c.verb for c in _of(events, Command)] == ["EHLO", "STARTTLS", "EHLO", "MAIL"]
+    assert [r.answers.verb for r in _of(events, Reply)[1:]] == ["EHLO", "STARTTLS", "EHLO", "MAIL"]
+
+
+def test_garbage_after_220_stops_the_side() -> None:
+    d = _hello().c("STARTTLS").s("220 go").c(b"\x01\x02\x03 garbage that is not TLS\r\n")
+    d.c("MAIL FROM:<a@example.org>")
+    events = d.events()
+    (p,) = _of(events, PlaintextAfterStartTls)
+    assert p.side is C and not p.smtp_like
+    assert [c.verb for c in _of(events, Command)] == ["EHLO", "STARTTLS"]
+
+
+def test_implicit_tls_first_bytes() -> None:
+    events = Dialogue().c(CH).s(SH).events()
+    assert isinstance(events[0], ImplicitTls) and events[0].span == Span(C, 0, 0)
+    assert isinstance(events[1], TlsClientHello) and isinstance(events[2], TlsServerHello)
+    assert not _of(events, Reply) and not _of(events, Command)
+
+
+def test_implicit_tls_answered_in_plaintext() -> None:
+    events = Dialogue().c(CH).s("220 mx.example.com ESMTP").events()
+    (p,) = _of(events, PlaintextAfterStartTls)
+    assert p.side is S and p.smtp_like
+
+
+def test_gap_in_reply_marks_it_damaged_and_gap_span() -> None:
+    make, _ = CASES["server-gap-in-ehlo-reply"]
+    events = make().events()
+    (g,) = _of(events, StreamGap)
+    ehlo = _of(events, Reply)[1]
+    assert ehlo.damaged and not _of(events, Reply)[0].damaged
+    before = len(b"220 mx.example.com ESMTP\r\n250-mx.example.com\r\n250-PIPE")
+    assert g.span == Span(S, before, before + 12)
+    assert ehlo.lines[-1].span.start == before + 12 + len(b"NING\r\n")
+
+
+def test_gap_on_client_drops_the_cut_line_only() -> None:
+    make, _ = CASES["client-gap"]
+    events = make().events()
+    (g,) = _of(events, StreamGap)
+    rcpt = _of(events, Command)[-1]
+    assert g.side is C and g.length == 8
+    assert rcpt.span.start == g.span.end + len(b".org>\r\n")
+
+
+def test_gap_in_body_counts_the_lost_octets() -> None:
+    d = _hello().c("DATA").s("354 go").c(b"abc\r\n").gap(C, 100).c(b"def\r\n.\r\nQUIT\r\n")
+    d.s("250 ok", "221 bye")
+    events = d.events()
+    (mb,) = _of(events, MessageBody)
+    assert mb.octets == 5 + 100 + 8
+    assert _of(events, Command)[-1].verb == "QUIT"
+
+
+def test_eof_mid_line_flushes_the_partial_line_with_its_span() -> None:
+    make, _ = CASES["eof-mid-line"]
+    events = make().events()
+    rcpt = _of(events, Command)[-1]
+    end_c = [e for e in _of(events, StreamEnded) if e.side is C][0]
+    assert rcpt.span.end == end_c.span.start == rcpt.span.start + len(b"RCPT TO:<b@exa")
+
+
+def test_reset_and_eof_once_per_side_and_bytes_after_eof_ignored() -> None:
+    s = SmtpSession()
+    s.receive(S, b"220 mx\r\n")
+    assert [type(e) for e in s.receive_eof(C, reset=True)] == [StreamEnded]
+    assert s.receive_eof(C) == []
+    assert s.receive(C, b"EHLO me\r\n") == []
+    (end,) = s.receive_eof(S)
+    assert end.side is S and not end.reset and end.span == Span(S, 8, 8)
+
+
+# ------------------------------------------------------------------------------------------
+# Hypothesis properties
+# ------------------------------------------------------------------------------------------
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(sorted(CASES)),
+       sizes=st.lists(st.integers(min_value=1, max_value=24), min_size=1, max_size=8))
+def test_property_rechunking_gives_the_same_events(name: str, sizes: list[int]) -> None:
+    make, _ = CASES[name]
+    d = make()
+    assert normalise(d.events(sizes)) == normalise(d.events())
+
+
+VOCAB = [b"220 mx ESMTP\r\n", b"EHLO me\r\n", b"250-mx\r\n", b"250 STARTTLS\r\n", b"STARTTLS\r\n",
+         b"220 go\r\n", b"DATA\r\n", b"354 go\r\n", b"\r\n.\r\n", b"BDAT 7 LAST\r\n", b"AUTH LOGIN\r\n",
+         b"334 x\r\n", b"MAIL FROM:<a>\r\n", b"454 no\r\n", b"\n", b"\r", b"250-", b"\x16\x03\x01",
+         CH, SH, app_data(19), b"QUIT\r\n", b"221 bye\r\n", b"5" * 600, b"\x00"]
+
+_data = st.one_of(st.binary(max_size=200), st.sampled_from(VOCAB),
+                  st.lists(st.sampled_from(VOCAB), max_size=4).map(b"".join))
+_op = st.one_of(
+    st.tuples(st.just("data"), st.sampled_from([C, S]), _data),
+    st.tuples(st.just("gap"), st.sampled_from([C, S]), st.integers(min_value=1, max_value=3000)),
+    st.tuples(st.just("eof"), st.sampled_from([C, S]), st.sampled_from([(False, False), (True, False),
+                                                                        (False, True)])),
+)
+
+
+def _check_event(ev: Any) -> None:
+    assert isinstance(ev, (Event, TlsEvent))
+    assert isinstance(ev.side, Side) and ev.span.side is ev.side
+    assert 0 <= ev.span.start <= ev.span.end
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(_op, max_size=25), small=st.booleans())
+def test_property_arbitrary_bytes_never_raise(ops: list[tuple[Any, ...]], small: bool) -> None:
+    cfg = SessionConfig(max_line_length=64, max_pending_commands=4, max_reply_lines=3,
+                        max_held_bytes=128) if small else None
+    s = SmtpSession(cfg)
+    for kind, side, arg in ops:
+        if kind == "data":
+            evs = s.receive(side, arg)
+        elif kind == "gap":
+            evs = s.receive_gap(side, arg)
+        else:
+            evs = s.receive_eof(side, reset=arg[0], truncated=arg[1])
+        for ev in evs:
+            _check_event(ev)
+            if isinstance(ev, Reply):
+                assert len(ev.lines) <= s.config.max_reply_lines
+        assert len(s.pending) <= s.config.max_pending_commands
+    for side in (C, S):
+        for ev in s.receive_eof(side, truncated=True):
+            _check_event(ev)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(flights=st.lists(st.tuples(st.sampled_from([C, S]), st.lists(st.sampled_from(VOCAB), min_size=1,
+                                                                     max_size=3).map(b"".join)),
+                        max_size=12),
+       sizes=st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=5))
+def test_property_rechunking_random_dialogues(flights: list[tuple[Side, bytes]], sizes: list[int]) -> None:
+    d = Dialogue()
+    for side, data in flights:
+        d.send(side, data)
+    d.eof(C, truncated=True).eof(S, truncated=True)
+    assert normalise(d.events(sizes)) == normalise(d.events())
+
+
+# ------------------------------------------------------------------------------------------
+# Linear time, bounded memory
+# ------------------------------------------------------------------------------------------
+
+def _huge_ehlo(lines: int, block: int = 1000) -> tuple[float, SmtpSession, list[Any], int]:
+    s = SmtpSession()
+    t0 = time.perf_counter()
+    s.receive(S, b"220 mx\r\n")
+    s.receive(C, b"EHLO me\r\n")
+    flight = b"250-KEYWORD PARAM\r\n" * block
+    events: list[Any] = []
+    peak = 0
+    for _ in range(lines // block):
+        events += s.receive(S, flight)
+        peak = max(peak, len(s._s.lines), len(s._reply_lines))  # noqa: SLF001
+    events += s.receive(S, b"250 LAST\r\n")
+    return time.perf_counter() - t0, s, events, peak
+
+
+def test_huge_ehlo_reply_linear_time_bounded_memory() -> None:
+    cfg = SessionConfig()
+    small_t, *_ = _huge_ehlo(25_000)
+    big_t, s, events, peak = _huge_ehlo(200_000)
+    replies = _of(events, Reply)
+    assert len(replies) == 1
+    (reply,) = replies
+    assert len(reply.lines) == cfg.max_reply_lines and reply.damaged
+    assert peak <= cfg.max_reply_lines and len(s._s.lines) == 0  # noqa: SLF001
+    limit = [a for a in _of(events, Anomaly) if a.code is AnomalyCode.TOO_MANY_REPLY_LINES]
+    assert len(limit) == 1
+    # 8x the input: linear is ~8x the time; quadratic would be ~64x.
+    assert big_t < max(small_t, 0.01) * 24, (small_t, big_t)
+
+
+@pytest.mark.parametrize("side", [S, C])
+def test_ten_megabyte_line_without_crlf_bounded(side: Side) -> None:
+    cfg = SessionConfig()
+    s = SmtpSession()
+    s.receive(S, b"220 mx\r\n")
+    s.receive(C, b"EHLO me\r\n")
+    s.receive(S, b"250 mx\r\n")
+    st_ = s._s if side is S else s._c  # noqa: SLF001
+    block = (b"5" if side is S else b"X") * 65536
+    t0 = time.perf_counter()
+    peak = 0
+    for _ in range(160):
+        s.receive(side, block)
+        peak = max(peak, len(st_.lines.buf))
+    events = s.receive(side, b"\r\n")
+    assert time.perf_counter() - t0 < 10
+    assert peak <= cfg.max_line_length + len(block)
+    assert len(st_.lines.buf) == 0
+    too_long = [a for a in events if isinstance(a, Anomaly) and a.code is AnomalyCode.LINE_TOO_LONG]
+    assert len(too_long) == 1 and too_long[0].span.end - too_long[0].span.start == 160 * 65536 + 2
+    held = [e for e in events if isinstance(e, (Reply, Command))]
+    assert held and all(len(getattr(e, "raw", b"") or b"") <= cfg.max_line_length for e in held)
+    for e in held:
+        if isinstance(e, Reply):
+            assert all(len(ln.raw) <= cfg.max_line_length for ln in e.lines)
