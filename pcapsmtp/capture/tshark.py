@@ -103,7 +103,7 @@ def _hex(value: str | None) -> bytes:
 
 @functools.lru_cache(maxsize=4)
 def _tshark_version(tshark_path: str | None) -> Any:
-    from pyshark.tshark.tshark import get_tshark_version
+    from pyshark.tshark.tshark import get_tshark_version  # type: ignore[import-untyped]
     return get_tshark_version(tshark_path)
 
 
@@ -119,7 +119,7 @@ class TsharkSource:
         if shutil.which("tshark") is None:
             raise BackendUnavailable(_MISSING_MSG)
         try:
-            import pyshark  # noqa: F401  (lazy: an optional backend)
+            import pyshark  # type: ignore[import-untyped]  # noqa: F401  (lazy: optional backend)
         except ImportError as exc:  # pragma: no cover - pyshark is an install requirement
             raise BackendUnavailable(f"pyshark is not installed ({exc}): pip install pyshark, "
                                      "or use --engine scapy") from exc
@@ -131,7 +131,9 @@ class TsharkSource:
 
     def _capture(self) -> Any:
         import pyshark
-        from pyshark.tshark.output_parser.tshark_ek import TsharkEkJsonParser
+        from pyshark.tshark.output_parser.tshark_ek import (  # type: ignore[import-untyped]
+            TsharkEkJsonParser,
+        )
 
         class _FlatEkParser(TsharkEkJsonParser):  # type: ignore[misc]
             """pyshark's EK line splitter; each line becomes the flat ``layers`` dict."""
@@ -159,7 +161,7 @@ class TsharkSource:
 
     def segments(self) -> Iterator[TcpSegment]:
         """Yield one ``TcpSegment`` per TCP frame, in frame order."""
-        from pyshark.capture.capture import TSharkCrashException
+        from pyshark.capture.capture import TSharkCrashException  # type: ignore[import-untyped]
 
         self.notes = []
         self.skipped = 0

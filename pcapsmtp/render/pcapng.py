@@ -47,7 +47,7 @@ import struct
 import tempfile
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from pcapsmtp.errors import CaptureError, UsageError
 
@@ -111,10 +111,14 @@ def _option(e: str, code: int, value: bytes) -> bytes:
 # ----------------------------------------------------------------------------- input
 
 
+class _Readable(Protocol):
+    def read(self, n: int, /) -> bytes: ...
+
+
 class _Reader:
     """Exact reads with the current offset in the (decompressed) input."""
 
-    def __init__(self, path: str, fh: IO[bytes]) -> None:
+    def __init__(self, path: str, fh: _Readable) -> None:
         self.path = path
         self.fh = fh
         self.offset = 0
@@ -139,7 +143,7 @@ class _Reader:
         return CaptureError(self.path, offset, message)
 
 
-def _open_input(path: str) -> tuple[BinaryIO, IO[bytes]]:
+def _open_input(path: str) -> tuple[BinaryIO, BinaryIO | gzip.GzipFile]:
     try:
         raw: BinaryIO = open(path, "rb")
     except OSError as exc:
@@ -425,8 +429,7 @@ def write_annotated(in_path: str, out_path: str, comments: Mapping[int, Sequence
                 e, nano = _PCAP_MAGICS[magic]
                 commented = _convert_pcap(rd, out, e, nano, encoded)
             elif magic == b"\x0a\x0d\x0d\x0a":
-                fh_any: Any = fh
-                rd = _Reader(in_path, _Prepend(magic, fh_any))
+                rd = _Reader(in_path, _Prepend(magic, fh))
                 commented = _copy_pcapng(rd, out, encoded)
             elif len(magic) < 4:
                 raise CaptureError(in_path, 0, "file too short to be a capture")
@@ -450,7 +453,7 @@ def write_annotated(in_path: str, out_path: str, comments: Mapping[int, Sequence
 class _Prepend:
     """A read() over ``head`` followed by ``fh`` (to re-read the bytes of a sniffed magic)."""
 
-    def __init__(self, head: bytes, fh: Any) -> None:
+    def __init__(self, head: bytes, fh: _Readable) -> None:
         self.head = head
         self.fh = fh
 
@@ -460,8 +463,7 @@ class _Prepend:
             if len(part) < n:
                 part += self.fh.read(n - len(part))
             return bytes(part)
-        data: bytes = self.fh.read(n)
-        return data
+        return self.fh.read(n)
 
 
 def _finding_text(f: Mapping[str, Any]) -> str:
