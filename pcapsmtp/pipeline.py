@@ -18,7 +18,7 @@ from pcapsmtp.render.wireshark import conversation_filter, frames_filter
 from pcapsmtp.analysis.summary import Summary
 from pcapsmtp.analysis.verdict import Item, Overlap, Transcript, judge
 from pcapsmtp.model import SMTP_PORTS, Side, TcpSegment
-from pcapsmtp.smtp.events import Command, MessageBody, Reply, StreamEnded
+from pcapsmtp.smtp.events import Command, ImplicitTls, MessageBody, Reply, StreamEnded
 from pcapsmtp.smtp.events import StreamGap as SmtpStreamGap
 from pcapsmtp.smtp.session import SessionConfig, SmtpSession
 from pcapsmtp.smtp.tls import TlsAlert, TlsApplicationData, TlsEvent
@@ -99,6 +99,8 @@ class _Conv:
 
 
 _ALWAYS_KEEP = (Reply, StreamEnded, TlsAlert)
+#: commands no other line protocol on a 220-greeting port (FTP, ...) uses
+_SMTP_ONLY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "STARTTLS", "BDAT"})
 
 
 class Analyzer:
@@ -195,12 +197,12 @@ class Analyzer:
                 if c is None:
                     continue
                 c.closed = True
-                if not c.emitted:
+                if not c.emitted and self._is_smtp(c):
                     done.append(self._conclude(c))
                 continue
             else:
                 continue
-            if self.config.early and not c.emitted and self._decided(c):
+            if self.config.early and not c.emitted and self._decided(c) and self._is_smtp(c):
                 done.append(self._conclude(c))
         return done
 
@@ -235,6 +237,28 @@ class Analyzer:
                     fr = idx.at(sp.start)
                     frames = (fr,) if fr else ()
                 items.append(Item(ev, frames, getattr(ev, "ts_ns", 0) or t.last_ts_ns))
+
+    def _is_smtp(self, c: _Conv) -> bool:
+        """A conversation found by its content (not by port) must show SMTP itself: a 220
+        greeting is also FTP's, so the client must use an SMTP-only command, or, if it sent
+        nothing, the greeting must speak of (E)SMTP or mail."""
+        info = c.info
+        ports = self.config.ports
+        if info.server.port in ports or info.client.port in ports:
+            return True
+        greeting = None
+        for it in c.transcript.items:
+            ev = it.event
+            if isinstance(ev, Command):
+                if ev.verb in _SMTP_ONLY_VERBS:
+                    return True
+            elif isinstance(ev, Reply) and ev.greeting and greeting is None:
+                greeting = " ".join(ln.text for ln in ev.lines).upper()
+            elif isinstance(ev, ImplicitTls):
+                return False
+        has_commands = any(isinstance(it.event, Command) for it in c.transcript.items)
+        return not has_commands and greeting is not None and (
+            "SMTP" in greeting or "MAIL" in greeting)
 
     def _decided(self, c: _Conv) -> bool:
         """Live mode: is the verdict already settled (TLS up, refusal seen, mail in clear)?"""

@@ -350,7 +350,10 @@ def judge(t: Transcript) -> dict[str, Any]:
                   "inspection (mask-banner) rewrites this conversation")
 
     # ---- the EHLO exchange
-    ehlo_item = next((h for h in f.hellos if h.event.verb in ("EHLO", "LHLO")), None)
+    # The EHLO that matters is the first one before the first mail transaction: a later EHLO
+    # cannot change how that mail travelled.
+    ehlo_item = next((h for h in f.hellos if h.event.verb in ("EHLO", "LHLO")
+                      and (f.mail is None or f.pos(h) < f.pos(f.mail))), None)
     first_hello = f.hellos[0] if f.hellos else None
     ehlo_reply = f.reply_to(ehlo_item)
     chk: EhloCheck | None = None
@@ -457,7 +460,7 @@ def judge(t: Transcript) -> dict[str, Any]:
                          greeting_ev)
 
     # ---- the contract's dict
-    hello_item = ehlo_item or first_hello
+    hello_item = first_hello
     hello_ev: Command | None = hello_item.event if hello_item is not None else None
     ehlo_lines = _lines_text(ehlo_reply.event) if ehlo_reply is not None else []
     if stray_item is not None:
