@@ -241,7 +241,7 @@ def test_custom_block_counts_as_a_frame(tmp_path: Path) -> None:
     from ws_support import ng_block, ng_epb, ng_idb, ng_shb
 
     pkt = bytes(Ether() / IP(src="10.1.1.1", dst="10.2.2.2") / TCP(sport=4, dport=25, flags="S"))
-    custom = ng_block("<", 0x40000BAD, struct.pack("<I", 32473) + b"opaque")
+    custom = ng_block("<", 0x40000BAD, struct.pack("<I", 32473) + b"opaque!!")
     path = tmp_path / "custom.pcapng"
     path.write_bytes(ng_shb("<") + ng_idb("<") + ng_epb("<", 0, 1, pkt) + custom
                      + ng_epb("<", 0, 2, pkt))
