@@ -37,8 +37,9 @@ from typing import Any, Callable
 
 __all__ = ["Redactor"]
 
-_ADDRESS = re.compile(r"(?<![\w.+-])([\w.+=!#$%&'*/?^`{|}~-]{1,128})@([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*)",
-                      re.ASCII)
+_PATH = re.compile(r"(?i)((?:MAIL\s*FROM|RCPT\s*TO)\s*:\s*<)([^<>]{1,512})(>)")
+_ADDRESS = re.compile(r"(?<![^\s<>(\[,;:\"'])([^\s<>@,;:\"()\[\]]{1,128}|\"[^\"]{1,128}\")@"
+                      r"([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*|\[[^\]]{1,64}\])")
 _DOMAIN = re.compile(r"(?<![\w.@-])((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
                      r"[A-Za-z][A-Za-z0-9-]{0,62}[A-Za-z0-9])(?![\w-])\.?", re.ASCII)
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
@@ -163,6 +164,7 @@ class Redactor:
                  if ip_map else None)
 
         def sub(text: str, quoted: bool) -> str:
+            text = _PATH.sub(lambda m: m.group(1) + self.address(m.group(2)) + m.group(3), text)
             text = _ADDRESS.sub(lambda m: self.address(m.group(0)), text)
             if name_re is not None:
                 text = name_re.sub(lambda m: lower.get(m.group(1).lower(), m.group(1)), text)
