@@ -6,6 +6,7 @@ fallback adapter kept here so that the TCP tests run either way.
 from __future__ import annotations
 
 import gzip
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,22 @@ def capture_files() -> list[Path]:
     return found
 
 
+#: What the scapy fallback cannot do that the project's reader does (file name -> reason).
+FALLBACK_LIMITS = {
+    "seed-ipv4-fragments.pcap": "the scapy fallback adapter does not reassemble IP fragments",
+}
+
+
+def using_fallback() -> bool:
+    if os.environ.get("PCAPSMTP_TCP_TESTS_SCAPY") == "1":
+        return True
+    try:
+        import pcapsmtp.capture.pcapfile  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
 def scapy_segments(path: Path) -> Iterator[TcpSegment]:
     """Fallback adapter: scapy's readers, the first TCP layer of each frame, frames from 1."""
     from scapy.layers.inet import IP, TCP
@@ -63,6 +80,8 @@ def scapy_segments(path: Path) -> Iterator[TcpSegment]:
             if tcp is None or type(tcp) is not TCP:
                 continue
             ip = tcp.underlayer
+            while ip is not None and not isinstance(ip, (IP, IPv6)):
+                ip = ip.underlayer            # IPv6 extension headers
             raw = bytes(tcp)
             hdr = (tcp.dataofs or 5) * 4
             if isinstance(ip, IP):
@@ -71,7 +90,8 @@ def scapy_segments(path: Path) -> Iterator[TcpSegment]:
                 plen = (ip.len or 0) - ip.ihl * 4 - hdr
                 src, dst = ip.src, ip.dst
             elif isinstance(ip, IPv6):
-                plen = (ip.plen or 0) - hdr
+                ext = len(bytes(ip.payload)) - len(raw)
+                plen = (ip.plen or 0) - ext - hdr
                 src, dst = ip.src, ip.dst
             else:
                 continue
@@ -84,8 +104,11 @@ def scapy_segments(path: Path) -> Iterator[TcpSegment]:
 
 
 def segments(path: Path, *, fallback: bool = False) -> Iterator[TcpSegment]:
-    """The project's reader when it exists (``fallback=False``), else the scapy adapter.
+    """The project's reader when it exists (``fallback=False``), else the scapy adapter
+    (forced with PCAPSMTP_TCP_TESTS_SCAPY=1).
     A capture that turns out corrupt ends where the damage starts (as in tshark)."""
+    if os.environ.get("PCAPSMTP_TCP_TESTS_SCAPY") == "1":
+        fallback = True
     try:
         from pcapsmtp.capture.pcapfile import iter_segments
     except ImportError:

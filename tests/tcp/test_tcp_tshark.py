@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from _tcp_corpus import CORPUS, REPO, capture_files, segments, tshark_follow
+from _tcp_corpus import (CORPUS, FALLBACK_LIMITS, REPO, capture_files, segments, tshark_follow,
+                         using_fallback)
 from pcapsmtp.model import Side
 from pcapsmtp.tcp.events import FlowEvent, FlowInfo, FlowOpened, StreamData, StreamGap
 from pcapsmtp.tcp.reassembler import TcpReassembler
@@ -64,6 +65,8 @@ def _tshark_frames(path: Path) -> dict[int, tuple[int, str]]:
 
 def _xfail(request: pytest.FixtureRequest, table: dict[str, str], path: Path) -> None:
     reason = table.get(path.name)
+    if not reason and using_fallback():
+        reason = FALLBACK_LIMITS.get(path.name)
     if reason:
         request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
 
