@@ -1,0 +1,610 @@
+"""``pcapsmtp diff``: the same deliveries seen on both sides of a middlebox, paired and compared.
+
+Pure logic on conversation dicts (the output contract's, analysed with
+``AnalysisConfig(keep_exchange=True)`` so that each carries ``_exchange``, its dialogue line
+by line). No file, socket or clock is touched here; ``pcapsmtp.diff_cmd`` reads the captures.
+
+Three steps:
+
+1. **Pairing** (``pair_conversations``). Addresses and ports may differ on the two sides
+   (NAT, a proxy with its own upstream connection), segment boundaries differ and the two
+   capture clocks may be offset. A candidate pair is scored on content: the envelope (MAIL
+   FROM, RCPT TO), the message sizes, the banner (a masked banner still matches by length
+   and by its '2'/'0' positions), the EHLO argument, the start time after the clock offset
+   (estimated from the pairs whose envelope agrees), and the 4-tuple when it is the same on
+   both sides. Pairs are accepted greedily by score, each conversation at most once; below
+   ``DiffConfig.threshold`` a conversation stays unpaired.
+2. **Comparison** (``compare_dialogues``), per direction: what the sender wrote (the server
+   inside, the client outside) against what the receiver got, line by line. Every
+   difference is ``rewritten``, ``masked`` (same length, characters replaced by a fill such as
+   ``*`` or ``X``), ``removed`` (the receiver never got it) or ``added`` (the sender never
+   wrote it: the box did), with the frame on each side.
+3. **Joint verdict** (``joint_verdict``): ``caused_by: middlebox`` with ``starttls-masked``,
+   ``starttls-stripped`` or ``starttls-refused`` when a difference touches STARTTLS,
+   beside the two single-side verdicts that each file alone gives.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from typing import Any, Iterable, Sequence
+
+__all__ = [
+    "DiffConfig", "Features", "features", "score_pair", "estimate_clock_offset",
+    "pair_conversations", "compare_dialogues", "joint_verdict", "diff_conversations",
+    "banner_compatible", "is_masked", "tampered",
+]
+
+SERVER_TO_CLIENT = "server->client"
+CLIENT_TO_SERVER = "client->server"
+
+#: Lines of the exchange that describe the capture, not the dialogue (they legitimately
+#: differ between two capture points).
+_NOT_DIALOGUE = re.compile(r"^\[(FIN|RST|capture ends|\d+ bytes from the .* missing in the capture|"
+                           r"frame \d+ resends .*|\.\.\. .*)\]$")
+_ADDR = re.compile(r"<([^>]*)>")
+_SIZE = re.compile(r"^\[message content: (\d+) octets")
+_KEYWORD_STARTTLS = re.compile(r"^\d{3}[- ]STARTTLS\s*$", re.IGNORECASE)
+_REFUSAL = re.compile(r"^[45]\d\d[ -]")
+_MASK_FILL = frozenset("*Xx#?._-0")
+
+
+@dataclass(frozen=True, slots=True)
+class DiffConfig:
+    threshold: float = 0.5            #: minimum score for a pair
+    tolerance_s: float = 10.0         #: start times may differ this much after the clock offset
+    clock_offset_s: float | None = None   #: inside clock minus outside clock; None: estimate it
+    max_differences: int = 100        #: differences kept per pair
+
+
+# ------------------------------------------------------------------------------------ features
+
+@dataclass(slots=True)
+class Features:
+    """What pairing looks at in one conversation."""
+
+    banner: str | None
+    ehlo: str | None
+    senders: list[str]
+    recipients: list[str]
+    sizes: list[int]
+    start_ns: int
+    end_ns: int
+    endpoints: tuple[str, int, str, int]
+    lines: dict[str, list[tuple[str, int | None]]] = field(default_factory=dict)  #: "C"/"S" -> (text, frame)
+
+
+def _dialogue(conv: dict[str, Any]) -> dict[str, list[tuple[str, int | None]]]:
+    out: dict[str, list[tuple[str, int | None]]] = {"C": [], "S": []}
+    for ln in conv.get("_exchange") or ():
+        side = getattr(ln, "side", None)
+        text = getattr(ln, "text", "")
+        if side not in out or _NOT_DIALOGUE.match(text):
+            continue
+        out[side].append((text, getattr(ln, "frame", None)))
+    return out
+
+
+def features(conv: dict[str, Any]) -> Features:
+    lines = _dialogue(conv)
+    senders: list[str] = []
+    recipients: list[str] = []
+    sizes: list[int] = []
+    for text, _fr in lines["C"]:
+        up = text[:9].upper()
+        if up.startswith("MAIL FROM"):
+            m = _ADDR.search(text)
+            senders.append((m.group(1) if m else text[10:].strip()).lower())
+        elif up.startswith("RCPT TO"):
+            m = _ADDR.search(text)
+            recipients.append((m.group(1) if m else text[8:].strip()).lower())
+        else:
+            m = _SIZE.match(text)
+            if m:
+                sizes.append(int(m.group(1)))
+    greeting = conv.get("greeting") or {}
+    cl, sv = conv.get("client") or {}, conv.get("server") or {}
+    return Features(
+        banner=conv.get("banner"),
+        ehlo=(greeting.get("argument") or "").lower() or None,
+        senders=senders, recipients=recipients, sizes=sizes,
+        start_ns=int(conv.get("started_ns") or 0),
+        end_ns=int(conv.get("ended_ns") or conv.get("started_ns") or 0),
+        endpoints=(str(cl.get("ip", "")), int(cl.get("port", 0)), str(sv.get("ip", "")), int(sv.get("port", 0))),
+        lines=lines)
+
+
+def banner_compatible(outside: str, inside: str) -> bool:
+    """A banner masked by ESMTP inspection: same length, the code kept, every character
+    that is not '2' or '0' replaced by '*' (and the '2'/'0' in the same places)."""
+    if len(outside) != len(inside) or outside[:4] != inside[:4]:
+        return False
+    for a, b in zip(outside[4:], inside[4:]):
+        if a == b:
+            continue
+        if a != "*" or b in "20":
+            return False
+    return "*" in outside
+
+
+def is_masked(sent: str, received: str) -> bool:
+    """``received`` is ``sent`` with characters overwritten by a fill (``XXXXXXXA``, ``***``):
+    same length, and most changed characters are one fill character."""
+    if len(sent) != len(received) or sent == received:
+        return False
+    changed = [r for s, r in zip(sent, received) if s != r]
+    fill, n = Counter(changed).most_common(1)[0]
+    return fill in _MASK_FILL and n * 10 >= len(changed) * 6
+
+
+def _same_list(a: Sequence[Any], b: Sequence[Any]) -> float:
+    if not a and not b:
+        return 1.0
+    sa, sb = Counter(a), Counter(b)
+    common = sum((sa & sb).values())
+    return common / max(len(a), len(b))
+
+
+def _content_parts(a: Features, b: Features) -> list[tuple[str, float, float, str]]:
+    """(name, weight, similarity 0..1, evidence) for the content features, outside ``a`` and
+    inside ``b``. A feature seen on neither side is left out; on one side only it counts at
+    half weight as a disagreement."""
+    parts: list[tuple[str, float, float, str]] = []
+
+    def one_sided(name: str, w: float, has_a: bool, has_b: bool) -> bool:
+        if has_a and has_b:
+            return False
+        if has_a or has_b:
+            parts.append((name, w / 2, 0.0, f"{name} seen on the {'outside' if has_a else 'inside'} only"))
+        return True
+
+    if not one_sided("sender", 3.0, bool(a.senders), bool(b.senders)):
+        s = _same_list(a.senders, b.senders)
+        parts.append(("sender", 3.0, s, f"MAIL FROM <{', '.join(a.senders)}>" + (" on both sides" if s == 1.0
+                      else f" vs <{', '.join(b.senders)}>")))
+    if not one_sided("recipients", 3.0, bool(a.recipients), bool(b.recipients)):
+        s = _same_list(sorted(a.recipients), sorted(b.recipients))
+        parts.append(("recipients", 3.0, s, f"RCPT TO {len(a.recipients)} / {len(b.recipients)}, "
+                      f"{round(s * 100)}% in common"))
+    if not one_sided("size", 2.0, bool(a.sizes), bool(b.sizes)):
+        if a.sizes == b.sizes:
+            parts.append(("size", 2.0, 1.0, f"message size {'+'.join(map(str, a.sizes))} octets on both sides"))
+        else:
+            ta, tb = sum(a.sizes), sum(b.sizes)
+            close = len(a.sizes) == len(b.sizes) and abs(ta - tb) <= max(1024, max(ta, tb) // 50)
+            parts.append(("size", 2.0, 0.7 if close else 0.0,
+                          f"message size {ta} vs {tb} octets" + (" (close)" if close else "")))
+    if a.banner is not None and b.banner is not None:
+        if a.banner == b.banner:
+            parts.append(("banner", 1.0, 1.0, "banner identical"))
+        elif banner_compatible(a.banner, b.banner):
+            parts.append(("banner", 1.0, 0.9, "banner masked on the outside (same length, '2'/'0' agree)"))
+        else:
+            parts.append(("banner", 1.0, 0.0, "banners differ"))
+    if a.ehlo is not None and b.ehlo is not None:
+        same = a.ehlo == b.ehlo
+        parts.append(("ehlo", 1.5, 1.0 if same else 0.0,
+                      f"EHLO {a.ehlo}" + (" on both sides" if same else f" vs {b.ehlo}")))
+    if a.endpoints == b.endpoints and a.endpoints[1]:
+        parts.append(("addresses", 2.0, 1.0, "same addresses and ports on both sides"))
+    return parts
+
+
+def _envelope_conflict(a: Features, b: Features) -> bool:
+    """Both sides saw a sender and no sender agrees, or both saw recipients and none agrees:
+    not the same delivery (a middlebox does not rewrite the envelope)."""
+    return ((bool(a.senders) and bool(b.senders) and _same_list(a.senders, b.senders) == 0.0)
+            or (bool(a.recipients) and bool(b.recipients)
+                and _same_list(sorted(a.recipients), sorted(b.recipients)) == 0.0))
+
+
+def _weighted(parts: Iterable[tuple[str, float, float, str]]) -> float:
+    parts = list(parts)
+    total = sum(w for _n, w, _s, _e in parts)
+    return sum(w * s for _n, w, s, _e in parts) / total if total else 0.0
+
+
+def _time_gap(a: Features, b: Features, offset_ns: int) -> int:
+    """How far apart in time (ns, after the offset): the closer of the starts and the ends
+    (a proxy may open its upstream connection late, or hold the reply until the end)."""
+    return min(abs(b.start_ns - a.start_ns - offset_ns), abs(b.end_ns - a.end_ns - offset_ns))
+
+
+def score_pair(a: Features, b: Features, offset_ns: int, cfg: DiffConfig) -> tuple[float, list[str]]:
+    """Score 0..1 that outside ``a`` and inside ``b`` are the same delivery, and the evidence."""
+    parts = _content_parts(a, b)
+    dt = _time_gap(a, b, offset_ns) / 1e9
+    tol = max(cfg.tolerance_s, 1e-3)
+    ts = max(0.0, 1.0 - dt / tol)
+    parts.append(("time", 2.0, ts, f"{dt:.3f} s apart in time after the clock offset"))
+    score = _weighted(parts)
+    evidence = [e for _n, _w, _s, e in parts]
+    if dt > tol:
+        score *= 0.5
+        evidence.append(f"further apart in time than the tolerance ({cfg.tolerance_s:g} s)")
+    if _envelope_conflict(a, b):
+        score *= 0.4
+        evidence.append("different envelopes: not the same delivery")
+    if not any(n in ("sender", "recipients", "banner", "ehlo", "addresses") and s > 0.5
+               for n, _w, s, _e in parts):
+        score = min(score, 0.45)          # time alone never pairs
+        evidence.append("no content in common")
+    return round(score, 3), evidence
+
+
+def estimate_clock_offset(outside: Sequence[Features], inside: Sequence[Features], cfg: DiffConfig,
+                          candidates: Iterable[tuple[int, int]] | None = None) -> tuple[int, int]:
+    """(inside clock minus outside clock in ns, number of anchor pairs that support it).
+
+    Anchors are the candidate pairs whose content agrees strongly (envelope, or addresses,
+    banner and EHLO); the offset is the median of the largest cluster of their start-time
+    differences, so that repeated deliveries of one envelope vote for the right offset."""
+    if cfg.clock_offset_s is not None:
+        return int(cfg.clock_offset_s * 1e9), 0
+    anchors: list[tuple[int, float]] = []
+    if candidates is None:
+        candidates = _candidates(outside, inside)
+    for i, j in candidates:
+        a, b = outside[i], inside[j]
+        if _envelope_conflict(a, b):
+            continue
+        parts = _content_parts(a, b)
+        strong = any(n in ("sender", "recipients") and s == 1.0 for n, _w, s, _e in parts) or sum(
+            1 for n, _w, s, _e in parts if n in ("banner", "ehlo", "addresses") and s >= 0.9) >= 2
+        score = _weighted(parts)
+        if strong and score >= 0.75:
+            anchors.append((b.start_ns - a.start_ns, score))
+            if b.end_ns - a.end_ns != b.start_ns - a.start_ns:
+                anchors.append((b.end_ns - a.end_ns, score / 2))
+    if not anchors:
+        return 0, 0
+    anchors.sort()
+    window = int(min(cfg.tolerance_s, 2.0) * 1e9)
+    # Densest window of width 2*window centred on an anchor (two pointers over the sorted list).
+    best_key: tuple[float, int] | None = None
+    best_span = (0, 0)
+    lo = hi = 0
+    total = 0.0
+    for k, (d, _s) in enumerate(anchors):
+        while hi < len(anchors) and anchors[hi][0] <= d + window:
+            total += anchors[hi][1]
+            hi += 1
+        while anchors[lo][0] < d - window:
+            total -= anchors[lo][1]
+            lo += 1
+        key = (round(total, 6), -abs(d))
+        if best_key is None or key > best_key:
+            best_key, best_span = key, (lo, hi)
+    members = [d for d, _s in anchors[best_span[0]:best_span[1]]]
+    median = members[len(members) // 2]
+    return median, len(members)
+
+
+def _confidence(score: float, margin: float) -> str:
+    if score >= 0.8 and margin >= 0.2:
+        return "high"
+    if score >= 0.6 and margin >= 0.1:
+        return "medium"
+    return "low"
+
+
+def _keys(f: Features) -> set[tuple[str, Any]]:
+    """Blocking keys: only conversations that share one are scored against each other (the
+    envelope when there is one, otherwise EHLO name, banner length and addresses)."""
+    if f.senders or f.recipients:
+        return {("s", x) for x in f.senders} | {("r", x) for x in f.recipients}
+    keys: set[tuple[str, Any]] = {("ep", f.endpoints)}
+    if f.ehlo:
+        keys.add(("e", f.ehlo))
+    if f.banner is not None:
+        keys.add(("b", len(f.banner)))
+    return keys
+
+
+def _candidates(fa: Sequence[Features], fb: Sequence[Features]) -> list[tuple[int, int]]:
+    index: dict[tuple[str, Any], list[int]] = {}
+    for j, b in enumerate(fb):
+        for k in _keys(b):
+            index.setdefault(k, []).append(j)
+    out: set[tuple[int, int]] = set()
+    for i, a in enumerate(fa):
+        for k in _keys(a):
+            out.update((i, j) for j in index.get(k, ()))
+    return sorted(out)
+
+
+def _top2(values: dict[int, list[tuple[float, int]]], key: int, exclude: int) -> float:
+    return max((v for v, other in values.get(key, ()) if other != exclude), default=0.0)
+
+
+def pair_conversations(outside: Sequence[dict[str, Any]], inside: Sequence[dict[str, Any]],
+                       cfg: DiffConfig | None = None
+                       ) -> tuple[list[tuple[int, int, dict[str, Any]]], list[int], list[int], int, int]:
+    """Greedy 1:1 assignment by score. Returns (pairs as (outside index, inside index, match),
+    unpaired outside indexes, unpaired inside indexes, clock offset ns, anchors)."""
+    cfg = cfg or DiffConfig()
+    fa = [features(c) for c in outside]
+    fb = [features(c) for c in inside]
+    cands = _candidates(fa, fb)
+    offset, anchors = estimate_clock_offset(fa, fb, cfg, cands)
+    scored: list[tuple[float, int, int, int, list[str]]] = []
+    rows: dict[int, list[tuple[float, int]]] = {}
+    cols: dict[int, list[tuple[float, int]]] = {}
+    for i, j in cands:
+        a, b = fa[i], fb[j]
+        s, ev = score_pair(a, b, offset, cfg)
+        scored.append((s, _time_gap(a, b, offset), i, j, ev))
+        for table, k, other in ((rows, i, j), (cols, j, i)):
+            top = table.setdefault(k, [])
+            top.append((s, other))
+            top.sort(reverse=True)
+            del top[2:]
+    scored.sort(key=lambda x: (-x[0], x[1], x[2], x[3]))
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    pairs: list[tuple[int, int, dict[str, Any]]] = []
+    for s, _dt, i, j, ev in scored:
+        if s < cfg.threshold:
+            break
+        if i in used_a or j in used_b:
+            continue
+        used_a.add(i)
+        used_b.add(j)
+        runner = max(_top2(rows, i, j), _top2(cols, j, i))
+        margin = round(s - runner, 3)
+        method = "addresses" if fa[i].endpoints == fb[j].endpoints and fa[i].endpoints[1] else "content"
+        pairs.append((i, j, {"method": method, "score": s, "confidence": _confidence(s, margin),
+                             "runner_up": runner, "evidence": ev}))
+    pairs.sort(key=lambda p: (outside[p[0]].get("first_frame") or 0, p[0]))
+    return (pairs, [i for i in range(len(fa)) if i not in used_a],
+            [j for j in range(len(fb)) if j not in used_b], offset, anchors)
+
+
+# ---------------------------------------------------------------------------------- comparison
+
+def _similar(x: str, y: str) -> float:
+    if len(x) == len(y) and is_masked(x, y):
+        return 0.95
+    r = SequenceMatcher(None, x, y, autojunk=False).ratio()
+    if x[:4] == y[:4] or x.split(" ", 1)[0].upper() == y.split(" ", 1)[0].upper():
+        r = max(r, 0.5) + 0.1
+    return r
+
+
+def _align(a: list[str], b: list[str]) -> list[tuple[int | None, int | None]]:
+    """Monotonic alignment of two small blocks of unequal length, pairing similar lines."""
+    n, m = len(a), len(b)
+    if n * m > 2500:
+        k = min(n, m)
+        return ([(x, x) for x in range(k)] + [(x, None) for x in range(k, n)]
+                + [(None, y) for y in range(k, m)])
+    best = [[0.0] * (m + 1) for _ in range(n + 1)]
+    for x in range(n - 1, -1, -1):
+        for y in range(m - 1, -1, -1):
+            sim = _similar(a[x], b[y])
+            take = best[x + 1][y + 1] + sim if sim >= 0.55 else -1.0
+            best[x][y] = max(take, best[x + 1][y], best[x][y + 1])
+    out: list[tuple[int | None, int | None]] = []
+    x = y = 0
+    while x < n and y < m:
+        sim = _similar(a[x], b[y])
+        if sim >= 0.55 and best[x][y] == best[x + 1][y + 1] + sim:
+            out.append((x, y))
+            x += 1
+            y += 1
+        elif best[x][y] == best[x + 1][y]:
+            out.append((x, None))
+            x += 1
+        else:
+            out.append((None, y))
+            y += 1
+    out += [(k, None) for k in range(x, n)] + [(None, k) for k in range(y, m)]
+    return out
+
+
+def _frame_near(lines: list[tuple[str, int | None]], k: int) -> int | None:
+    """Frame of line ``k`` (where a missing line would have been), or the last one before."""
+    for idx in list(range(k, len(lines))) + list(range(min(k, len(lines)) - 1, -1, -1)):
+        if lines[idx][1] is not None:
+            return lines[idx][1]
+    return None
+
+
+def _direction(sent: list[tuple[str, int | None]], got: list[tuple[str, int | None]],
+               direction: str, sender_is_outside: bool) -> list[dict[str, Any]]:
+    a = [t for t, _f in sent]
+    b = [t for t, _f in got]
+    out: list[dict[str, Any]] = []
+
+    def emit(x: int | None, y: int | None, kind: str, xs: int, ys: int) -> None:
+        s_line = a[x] if x is not None else None
+        g_line = b[y] if y is not None else None
+        s_frame = sent[x][1] if x is not None else _frame_near(sent, xs)
+        g_frame = got[y][1] if y is not None else _frame_near(got, ys)
+        o_line, i_line = (s_line, g_line) if sender_is_outside else (g_line, s_line)
+        o_frame, i_frame = (s_frame, g_frame) if sender_is_outside else (g_frame, s_frame)
+        out.append({"direction": direction, "kind": kind, "outside_frame": o_frame, "inside_frame": i_frame,
+                    "outside_line": o_line, "inside_line": i_line})
+
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        if tag == "delete":
+            for x in range(i1, i2):
+                emit(x, None, "removed", x, j1)
+            continue
+        if tag == "insert":
+            for y in range(j1, j2):
+                emit(None, y, "added", i1, y)
+            continue
+        if i2 - i1 == j2 - j1:
+            pairs: list[tuple[int | None, int | None]] = list(zip(range(i1, i2), range(j1, j2)))
+        else:
+            pairs = [(None if x is None else x + i1, None if y is None else y + j1)
+                     for x, y in _align(a[i1:i2], b[j1:j2])]
+        nx, ny = i1, j1
+        for px, py in pairs:
+            if px is not None and py is not None:
+                emit(px, py, "masked" if is_masked(a[px], b[py]) else "rewritten", px, py)
+            elif px is not None:
+                emit(px, None, "removed", px, ny)
+            elif py is not None:
+                emit(None, py, "added", nx, py)
+            nx = px + 1 if px is not None else nx
+            ny = py + 1 if py is not None else ny
+    return out
+
+
+def compare_dialogues(outside: dict[str, Any], inside: dict[str, Any], max_differences: int = 100
+                      ) -> list[dict[str, Any]]:
+    """Every line that differs, per direction, in dialogue order. Server->client compares what
+    the server wrote (inside) with what the client got (outside); client->server the other way."""
+    lo, li = _dialogue(outside), _dialogue(inside)
+    diffs = (_direction(li["S"], lo["S"], SERVER_TO_CLIENT, False)
+             + _direction(lo["C"], li["C"], CLIENT_TO_SERVER, True))
+    big = 1 << 62
+    diffs.sort(key=lambda d: (d["outside_frame"] if d["outside_frame"] is not None else big,
+                              d["inside_frame"] if d["inside_frame"] is not None else big,
+                              d["direction"]))
+    return diffs[:max_differences]
+
+
+# -------------------------------------------------------------------------------------- verdict
+
+def _is_starttls_cmd(line: str | None) -> bool:
+    return line is not None and line.strip().upper() == "STARTTLS"
+
+
+def _offers_starttls(line: str | None) -> bool:
+    return line is not None and bool(_KEYWORD_STARTTLS.match(line.strip()))
+
+
+def _answer_to_starttls(conv: dict[str, Any]) -> tuple[str, int | None] | None:
+    """The first server line after the client's STARTTLS, as the client got it."""
+    seen: int | None = None
+    for ln in conv.get("_exchange") or ():
+        side, text, frame = getattr(ln, "side", ""), getattr(ln, "text", ""), getattr(ln, "frame", None)
+        if seen is None:
+            if side == "C" and _is_starttls_cmd(text):
+                seen = frame if frame is not None else 0
+        elif side == "S" and not _NOT_DIALOGUE.match(text):
+            return text, frame
+    return None
+
+
+def _side(conv: dict[str, Any]) -> dict[str, Any]:
+    return {"file": conv.get("file"), "stream": conv.get("stream"), "first_frame": conv.get("first_frame"),
+            "client": conv.get("client"), "server": conv.get("server"), "outcome": conv.get("outcome"),
+            "caused_by": conv.get("caused_by"), "reason": conv.get("reason")}
+
+
+def _quote(line: str | None) -> str:
+    return "(nothing)" if line is None else repr(line)
+
+
+def _describe(d: dict[str, Any]) -> str:
+    o, i = d["outside_frame"], d["inside_frame"]
+    if d["direction"] == SERVER_TO_CLIENT:
+        sent, got, sf, gf = d["inside_line"], d["outside_line"], i, o
+        who_s, who_g = "the server sent", "the client got"
+        fs, fg = "inside", "outside"
+    else:
+        sent, got, sf, gf = d["outside_line"], d["inside_line"], o, i
+        who_s, who_g = "the client sent", "the server got"
+        fs, fg = "outside", "inside"
+    if d["kind"] == "removed":
+        return f"{who_s} {_quote(sent)} ({fs} frame {sf}); it never arrived ({fg} frame {gf})"
+    if d["kind"] == "added":
+        return f"{who_g} {_quote(got)} ({fg} frame {gf}), which {who_s[:-5]} never sent ({fs} frame {sf})"
+    return f"{who_s} {_quote(sent)} ({fs} frame {sf}); {who_g} {_quote(got)} ({fg} frame {gf}): {d['kind']}"
+
+
+def joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
+                  differences: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The verdict of a pair. ``caused_by: middlebox`` when a difference touches STARTTLS:
+    ``starttls-masked`` (the keyword or the command overwritten with a fill),
+    ``starttls-stripped`` (the server's offer or the client's command removed or rewritten),
+    ``starttls-refused`` (the client got a refusal of STARTTLS that the server never sent)."""
+    views = (f"outside alone: {outside.get('caused_by')} ({outside.get('reason')}); "
+             f"inside alone: {inside.get('caused_by')} ({inside.get('reason')})")
+    outcome = outside.get("outcome")
+    if outcome in (None, "incomplete"):
+        outcome = inside.get("outcome") or outcome
+    if not differences:
+        base = outside if outside.get("caused_by") != "middlebox" else inside
+        return {"outcome": outcome, "caused_by": base.get("caused_by"), "reason": base.get("reason"),
+                "message": "the dialogue is identical on both sides: the box changed nothing; " + views}
+    masked = stripped = refused = None
+    answer = _answer_to_starttls(outside)
+    refusal = next((d for d in differences if d["direction"] == SERVER_TO_CLIENT and d["kind"] != "removed"
+                    and answer is not None and (d["outside_line"], d["outside_frame"]) == answer
+                    and _REFUSAL.match(d["outside_line"] or "")), None)
+    for d in differences:
+        if d["direction"] == SERVER_TO_CLIENT:
+            if _offers_starttls(d["inside_line"]) and not _offers_starttls(d["outside_line"]):
+                if d["kind"] == "masked":
+                    masked = masked or d
+                else:
+                    stripped = stripped or d
+        elif _is_starttls_cmd(d["outside_line"]) and not _is_starttls_cmd(d["inside_line"]):
+            if d["kind"] == "masked":
+                masked = masked or d
+            else:
+                stripped = stripped or d
+    if masked is None and refusal is not None and (stripped is None or stripped["direction"] == CLIENT_TO_SERVER):
+        refused, stripped = stripped or refusal, None
+    if masked is not None:
+        reason, hit = "starttls-masked", masked
+        what = "the box overwrote STARTTLS with a fill (ESMTP inspection)"
+    elif stripped is not None:
+        reason, hit = "starttls-stripped", stripped
+        what = ("the box removed the server's STARTTLS offer" if stripped["direction"] == SERVER_TO_CLIENT
+                else "the box kept the client's STARTTLS from the server")
+    elif refused is not None and refusal is not None:
+        reason, hit = "starttls-refused", refused
+        if refused is refusal:
+            what = "the box turned the server's answer to STARTTLS into a refusal"
+        else:
+            what = ("the client's STARTTLS never reached the server and the box answered it itself: "
+                    f"{_describe(refusal)}; and")
+    else:
+        base = outside if outside.get("caused_by") != "middlebox" else inside
+        n = len(differences)
+        return {"outcome": outcome, "caused_by": base.get("caused_by"), "reason": base.get("reason"),
+                "message": f"the box changed {n} line{'s' if n != 1 else ''} without touching STARTTLS "
+                           f"(first: {_describe(differences[0])}); " + views}
+    return {"outcome": outcome, "caused_by": "middlebox", "reason": reason,
+            "message": f"{what}: {_describe(hit)}; {views}"}
+
+
+def tampered(pair: dict[str, Any]) -> bool:
+    return not pair["identical"]
+
+
+def diff_conversations(outside: Sequence[dict[str, Any]], inside: Sequence[dict[str, Any]],
+                       cfg: DiffConfig | None = None) -> dict[str, Any]:
+    """The whole comparison of two captures' conversations (the ``diff --format json`` object,
+    without the file names, which the caller adds)."""
+    cfg = cfg or DiffConfig()
+    pairs, un_o, un_i, offset, anchors = pair_conversations(outside, inside, cfg)
+    out_pairs: list[dict[str, Any]] = []
+    for i, j, match in pairs:
+        o, n = outside[i], inside[j]
+        diffs = compare_dialogues(o, n, cfg.max_differences)
+        out_pairs.append({"outside": _side(o), "inside": _side(n), "match": match,
+                          "identical": not diffs, "differences": diffs,
+                          "verdict": joint_verdict(o, n, diffs)})
+    unpaired = ([dict(_side(outside[i]), side="outside") for i in un_o]
+                + [dict(_side(inside[j]), side="inside") for j in un_i])
+    n_t = sum(1 for p in out_pairs if tampered(p))
+    return {
+        "clock_offset_s": round(offset / 1e9, 3),
+        "clock_offset_anchors": anchors,
+        "pairs": out_pairs,
+        "unpaired": unpaired,
+        "summary": {"pairs": len(out_pairs), "identical": len(out_pairs) - n_t, "tampered": n_t,
+                    "middlebox": sum(1 for p in out_pairs if p["verdict"]["caused_by"] == "middlebox"),
+                    "unpaired_outside": len(un_o), "unpaired_inside": len(un_i)},
+    }

@@ -1,0 +1,421 @@
+"""``pcapsmtp diff``: pairing, line-by-line comparison and the joint verdict.
+
+(a) the generated pairs (captures/pairs, ground truth in expected.json, written by captures/generate_pairs.py):
+    the pairing, every difference with both frames, the verdicts, the unpaired decoys;
+(b) no wrong partner: with the true partner removed, a delivery stays unpaired;
+(c) real traffic from the public corpus passed through a box made here (NAT, a clock offset, and a stripping
+    box that removes ``250-STARTTLS`` and fixes the TCP sequence numbers): untampered deliveries are identical
+    and stripped ones are blamed on the box with the removed line named;
+(d) the pure functions (masking, alignment, verdict rules) on hand-written dialogues;
+(e) the command: exit status, JSON shape, table, unreadable input; tshark reads the generated pairs.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pcapsmtp.analysis.exchange import ExchangeLine
+from pcapsmtp.diff import (
+    DiffConfig, banner_compatible, compare_dialogues, diff_conversations, is_masked, joint_verdict,
+)
+from pcapsmtp.pipeline import AnalysisConfig, analyze_file
+
+REPO = Path(__file__).resolve().parents[1]
+PAIRS = REPO / "captures" / "pairs"
+EXPECTED: dict[str, Any] = json.loads((PAIRS / "expected.json").read_text())
+CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus" / "public"
+DECRYPTED = CORPUS / "arkime__arkime" / "tests__pcap__smtp-decrypted.pcap"
+
+_CACHE: dict[str, list[dict[str, Any]]] = {}
+
+
+def convs(path: Path | str) -> list[dict[str, Any]]:
+    key = str(path)
+    if key not in _CACHE:
+        res = analyze_file(key, AnalysisConfig(keep_exchange=True))
+        assert res.error is None, res.error
+        _CACHE[key] = res.conversations
+    return _CACHE[key]
+
+
+def run_pair(name: str, **cfg: Any) -> dict[str, Any]:
+    e = EXPECTED[name]
+    return diff_conversations(convs(PAIRS / e["outside"]), convs(PAIRS / e["inside"]), DiffConfig(**cfg))
+
+
+def _diff_tuple(d: dict[str, Any]) -> tuple[Any, ...]:
+    return (d["direction"], d["kind"], d["outside_frame"], d["inside_frame"], d["outside_line"], d["inside_line"])
+
+
+# ------------------------------------------------------------------------------------------------- (a)
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_pairs_match_ground_truth(name: str) -> None:
+    e = EXPECTED[name]
+    r = run_pair(name)
+    got = [(p["outside"]["stream"], p["inside"]["stream"]) for p in r["pairs"]]
+    assert got == [(p["outside_stream"], p["inside_stream"]) for p in e["pairs"]]
+    for p, w in zip(r["pairs"], e["pairs"]):
+        assert p["identical"] is w["identical"]
+        assert p["outside"]["first_frame"] == w["outside_first_frame"]
+        assert p["inside"]["first_frame"] == w["inside_first_frame"]
+        assert [_diff_tuple(d) for d in p["differences"]] == [_diff_tuple(d) for d in w["differences"]]
+        assert (p["verdict"]["caused_by"], p["verdict"]["reason"]) == (w["caused_by"], w["reason"])
+        # the two single-side verdicts beside the joint one: why each file alone blames someone else
+        assert p["outside"]["reason"] == w["outside_reason"]
+        assert p["inside"]["reason"] == w["inside_reason"]
+        assert p["match"]["score"] >= 0.5 and p["match"]["confidence"] in ("high", "medium")
+    unpaired = {(u["side"], u["stream"]) for u in r["unpaired"]}
+    assert unpaired == ({("outside", s) for s in e["unpaired_outside"]}
+                        | {("inside", s) for s in e["unpaired_inside"]})
+    assert (r["summary"]["tampered"] > 0) is e["tampered"]
+    assert r["clock_offset_s"] == pytest.approx(e["clock_offset_s"], abs=0.5)
+
+
+def test_verdict_names_the_lines_and_both_views() -> None:
+    p = run_pair("silent-strip")["pairs"][0]
+    msg = p["verdict"]["message"]
+    assert "'250-STARTTLS'" in msg and "inside frame 9" in msg and "outside frame 8" in msg
+    assert "outside alone: server (starttls-not-offered)" in msg
+    assert "inside alone: client (client-did-not-request)" in msg
+    assert p["match"]["method"] == "content"          # NAT: nothing but the content pairs them
+
+
+def test_transparent_box_pairs_by_addresses() -> None:
+    r = run_pair("untampered")
+    assert [p["match"]["method"] for p in r["pairs"]] == ["addresses", "addresses"]
+    assert all(p["identical"] and p["verdict"]["caused_by"] != "middlebox" for p in r["pairs"])
+
+
+def test_proxy_with_its_own_banner_pairs_on_the_envelope() -> None:
+    m = run_pair("never-arrived")["pairs"][0]["match"]
+    assert "banners differ" in m["evidence"]
+    assert any("EHLO client.example.org vs gw.example.net" in ev for ev in m["evidence"])
+    assert any("MAIL FROM <alice@example.org> on both sides" in ev for ev in m["evidence"])
+
+
+def test_clock_offset_is_estimated_and_can_be_forced() -> None:
+    assert run_pair("clock-offset")["clock_offset_s"] == pytest.approx(37.0, abs=0.05)
+    # Forcing a wrong offset of 0 s pairs by time the wrong way round or not at all: never as the truth says.
+    wrong = run_pair("clock-offset", clock_offset_s=0.0)
+    truth = [(p["outside_stream"], p["inside_stream"]) for p in EXPECTED["clock-offset"]["pairs"]]
+    assert [(p["outside"]["stream"], p["inside"]["stream"]) for p in wrong["pairs"]] != truth
+
+
+@pytest.mark.parametrize("shift_s", [-3600.0, -0.5, 12.25, 86400.0])
+def test_pairing_does_not_depend_on_the_clock(shift_s: float) -> None:
+    e = EXPECTED["clock-offset"]
+    inside = [dict(c, started_ns=c["started_ns"] + int(shift_s * 1e9), ended_ns=c["ended_ns"] + int(shift_s * 1e9))
+              for c in convs(PAIRS / e["inside"])]
+    r = diff_conversations(convs(PAIRS / e["outside"]), inside)
+    assert [(p["outside"]["stream"], p["inside"]["stream"]) for p in r["pairs"]] == [
+        (p["outside_stream"], p["inside_stream"]) for p in e["pairs"]]
+    assert r["clock_offset_s"] == pytest.approx(37.0 + shift_s, abs=0.05)
+
+
+def test_input_order_does_not_change_the_pairs() -> None:
+    e = EXPECTED["clock-offset"]
+    o, i = convs(PAIRS / e["outside"]), convs(PAIRS / e["inside"])
+    r = diff_conversations(list(reversed(o)), list(reversed(i)))
+    assert sorted((p["outside"]["stream"], p["inside"]["stream"]) for p in r["pairs"]) == sorted(
+        (p["outside_stream"], p["inside_stream"]) for p in e["pairs"])
+
+
+# ------------------------------------------------------------------------------------------------- (b)
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("drop", ["inside", "outside"])
+def test_no_wrong_partner_when_the_true_one_is_missing(name: str, drop: str) -> None:
+    e = EXPECTED[name]
+    o, i = convs(PAIRS / e["outside"]), convs(PAIRS / e["inside"])
+    for truth in e["pairs"]:
+        gone = truth[f"{drop}_stream"]
+        if drop == "inside":
+            r = diff_conversations(o, [c for c in i if c["stream"] != gone])
+            partner = [p for p in r["pairs"] if p["outside"]["stream"] == truth["outside_stream"]]
+        else:
+            r = diff_conversations([c for c in o if c["stream"] != gone], i)
+            partner = [p for p in r["pairs"] if p["inside"]["stream"] == truth["inside_stream"]]
+        assert partner == [], (name, truth, partner[0]["match"] if partner else None)
+
+
+# ------------------------------------------------------------------------------------------------- (c)
+
+def _through_box(src: Path, dst: Path, *, strip: bytes | None = None, streams: set[int] | None = None,
+                 clock_s: float = 0.0, nat: bool = False) -> None:
+    """Write ``src`` as another capture point would see it: optionally NAT (new client address and port,
+    new server address), a clock offset, and a stripping box that removes ``strip`` from the server's bytes
+    of the TCP conversations numbered in ``streams`` (all if None), fixing the sequence and
+    acknowledgement numbers that follow, as a proxy that rewrites a stream must."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.packet import Raw
+    from scapy.utils import rdpcap, wrpcap
+
+    pkts = rdpcap(str(src))
+    order: dict[tuple[Any, ...], int] = {}
+    cuts: dict[tuple[Any, ...], list[tuple[int, int]]] = {}     # flow -> [(server seq of the cut, length)]
+    out = []
+    for p in pkts:
+        if IP in p and TCP in p:
+            ip, tcp = p[IP], p[TCP]
+            to_server = tcp.dport in (25, 2525, 587)
+            cli = (ip.src, tcp.sport) if to_server else (ip.dst, tcp.dport)
+            srv = (ip.dst, tcp.dport) if to_server else (ip.src, tcp.sport)
+            flow = (cli, srv)
+            if flow not in order:
+                order[flow] = len(order)
+            active = streams is None or order[flow] in streams
+            if strip and active:
+                fcuts = cuts.setdefault(flow, [])
+                if not to_server and Raw in p:
+                    data = bytes(p[Raw].load)
+                    k = data.find(strip)
+                    if k >= 0:
+                        at = (tcp.seq + k) & 0xFFFFFFFF
+                        if all(c != at for c, _n in fcuts):
+                            fcuts.append((at, len(strip)))
+                        p[Raw].load = data[:k] + data[k + len(strip):]
+                if not to_server:
+                    tcp.seq = (tcp.seq - sum(n for c, n in fcuts if ((tcp.seq - c) & 0xFFFFFFFF) < 1 << 31
+                                             and tcp.seq != c)) & 0xFFFFFFFF
+                elif tcp.flags & 0x10:
+                    tcp.ack = (tcp.ack - sum(n for c, n in fcuts if ((tcp.ack - c) & 0xFFFFFFFF) < 1 << 31
+                                             and tcp.ack != c)) & 0xFFFFFFFF
+            if nat:
+                n = order[flow]
+                new_cli, new_srv = ("10.99.0.1", 61000 + n), ("10.99.0.25", srv[1])
+                if to_server:
+                    ip.src, tcp.sport, ip.dst = new_cli[0], new_cli[1], new_srv[0]
+                else:
+                    ip.dst, tcp.dport, ip.src = new_cli[0], new_cli[1], new_srv[0]
+            del ip.len, ip.chksum, tcp.chksum
+            p = p.__class__(bytes(p))
+            p.time = pkts[len(out)].time
+        p.time = p.time + clock_s
+        out.append(p)
+    wrpcap(str(dst), out)
+
+
+def _corpus() -> Path:
+    if not DECRYPTED.exists():
+        pytest.skip(f"the public corpus is not at {CORPUS} (needs {DECRYPTED.name})")
+    return DECRYPTED
+
+
+def test_real_traffic_through_nat_and_clock_offset_is_identical(tmp_path: Path) -> None:
+    src = _corpus()
+    inside = tmp_path / "inside.pcap"
+    _through_box(src, inside, nat=True, clock_s=37.0)
+    o, i = convs(src), analyze_file(str(inside), AnalysisConfig(keep_exchange=True)).conversations
+    assert len(o) == len(i) == 4
+    r = diff_conversations(o, i)
+    assert [(p["outside"]["stream"], p["inside"]["stream"]) for p in r["pairs"]] == [(0, 0), (1, 1), (2, 2), (3, 3)]
+    assert all(p["identical"] and p["match"]["method"] == "content" for p in r["pairs"])
+    assert r["unpaired"] == [] and r["summary"]["tampered"] == 0
+    assert r["clock_offset_s"] == pytest.approx(37.0, abs=0.01)
+
+
+def test_real_traffic_through_a_stripping_box(tmp_path: Path) -> None:
+    src = _corpus()
+    outside = tmp_path / "outside.pcap"
+    # Streams 0 and 2 lose their offer; 1 and 3 pass untouched. Streams 1 and 2 have the same client, EHLO
+    # name and banner: only the envelope and the time keep them apart.
+    _through_box(src, outside, strip=b"250-STARTTLS\r\n", streams={0, 2}, nat=True, clock_s=-5.0)
+    o = analyze_file(str(outside), AnalysisConfig(keep_exchange=True)).conversations
+    r = diff_conversations(o, convs(src))
+    assert [(p["outside"]["stream"], p["inside"]["stream"]) for p in r["pairs"]] == [(0, 0), (1, 1), (2, 2), (3, 3)]
+    for p in r["pairs"]:
+        if p["outside"]["stream"] in (0, 2):
+            assert not p["identical"]
+            assert [(d["direction"], d["kind"], d["outside_line"], d["inside_line"]) for d in p["differences"]] == [
+                ("server->client", "removed", None, "250-STARTTLS")]
+            assert (p["verdict"]["caused_by"], p["verdict"]["reason"]) == ("middlebox", "starttls-stripped")
+            assert "'250-STARTTLS'" in p["verdict"]["message"]
+        else:
+            assert p["identical"] and p["verdict"]["caused_by"] != "middlebox"
+    assert r["summary"] == {"pairs": 4, "identical": 2, "tampered": 2, "middlebox": 2,
+                            "unpaired_outside": 0, "unpaired_inside": 0}
+
+
+def test_real_capture_against_itself_is_identical() -> None:
+    src = _corpus()
+    r = diff_conversations(convs(src), convs(src))
+    assert [(p["outside"]["stream"], p["inside"]["stream"]) for p in r["pairs"]] == [(0, 0), (1, 1), (2, 2), (3, 3)]
+    assert all(p["identical"] and p["match"]["method"] == "addresses" for p in r["pairs"])
+
+
+# ------------------------------------------------------------------------------------------------- (d)
+
+def test_masking_rules() -> None:
+    banner = "220 mx1.example.net ESMTP Sendmail 8.14.4/8.14.4; Thu, 1 Jan 2026 10:00:00 GMT"
+    masked = banner[:4] + "".join(ch if ch in "20" else "*" for ch in banner[4:])
+    assert banner_compatible(masked, banner)
+    assert not banner_compatible(masked[:-1] + "0", banner)          # a '0' where the original has no '0'
+    assert not banner_compatible(banner, banner)
+    assert is_masked("250-STARTTLS", "250-XXXXXXXA")
+    assert is_masked(banner, masked)
+    assert is_masked("STARTTLS", "XXXXXXXX")
+    assert not is_masked("250-STARTTLS", "250-STARTTLZ")              # length-preserving, but not a fill
+    assert not is_masked("250-STARTTLS", "250-XXXXXXX")               # not the same length
+
+
+def _conv(lines: list[tuple[str, str]], **kw: Any) -> dict[str, Any]:
+    ex = [ExchangeLine(n + 1, side, text, []) for n, (side, text) in enumerate(lines)]
+    base = {"outcome": "plaintext", "caused_by": "server", "reason": "starttls-not-offered", "_exchange": ex}
+    base.update(kw)
+    return base
+
+
+EHLO_IN = [("S", "220 mx"), ("C", "EHLO c"), ("S", "250-mx"), ("S", "250-SIZE 1000"), ("S", "250 STARTTLS"),
+           ("C", "MAIL FROM:<a@b>"), ("S", "250 ok")]
+
+
+def test_last_line_strip_rewrites_the_line_before() -> None:
+    # A box that drops the final "250 STARTTLS" must turn "250-SIZE" into "250 SIZE": a rewrite plus a removal.
+    outside = [("S", "220 mx"), ("C", "EHLO c"), ("S", "250-mx"), ("S", "250 SIZE 1000"), ("C", "MAIL FROM:<a@b>"),
+               ("S", "250 ok")]
+    o, i = _conv(outside), _conv(EHLO_IN, caused_by="client", reason="client-did-not-request")
+    diffs = compare_dialogues(o, i)
+    assert [(d["kind"], d["outside_line"], d["inside_line"]) for d in diffs] == [
+        ("rewritten", "250 SIZE 1000", "250-SIZE 1000"), ("removed", None, "250 STARTTLS")]
+    assert diffs[1]["inside_frame"] == 5 and diffs[1]["outside_frame"] == 6   # where it would have been
+    v = joint_verdict(o, i, diffs)
+    assert (v["caused_by"], v["reason"]) == ("middlebox", "starttls-stripped")
+
+
+def test_length_preserving_non_mask_rewrite_is_found() -> None:
+    outside = [x if x[1] != "250 STARTTLS" else ("S", "250 STARTTLZ") for x in EHLO_IN]
+    diffs = compare_dialogues(_conv(outside), _conv(EHLO_IN))
+    assert [(d["kind"], d["outside_line"], d["inside_line"]) for d in diffs] == [
+        ("rewritten", "250 STARTTLZ", "250 STARTTLS")]
+    assert joint_verdict(_conv(outside), _conv(EHLO_IN), diffs)["reason"] == "starttls-stripped"
+
+
+def test_server_go_ahead_rewritten_into_a_refusal() -> None:
+    inside = [("S", "220 mx"), ("C", "EHLO c"), ("S", "250 STARTTLS"), ("C", "STARTTLS"), ("S", "220 go ahead"),
+              ("C", "[TLS ClientHello: versions TLS 1.3]")]
+    outside = [("S", "220 mx"), ("C", "EHLO c"), ("S", "250 STARTTLS"), ("C", "STARTTLS"),
+               ("S", "454 TLS not available"), ("C", "MAIL FROM:<a@b>")]
+    o, i = _conv(outside), _conv(inside)
+    diffs = compare_dialogues(o, i)
+    kinds = {(d["direction"], d["kind"]) for d in diffs}
+    assert ("server->client", "rewritten") in kinds
+    v = joint_verdict(o, i, diffs)
+    assert (v["caused_by"], v["reason"]) == ("middlebox", "starttls-refused")
+    assert "into a refusal" in v["message"]
+
+
+def test_changes_that_do_not_touch_starttls_keep_the_single_side_verdict() -> None:
+    outside = [x if x[1] != "220 mx" else ("S", "220 proxy") for x in EHLO_IN]
+    o = _conv(outside, caused_by="client", reason="client-did-not-request")
+    i = _conv(EHLO_IN, caused_by="client", reason="client-did-not-request")
+    diffs = compare_dialogues(o, i)
+    assert [(d["kind"], d["outside_line"]) for d in diffs] == [("rewritten", "220 proxy")]
+    v = joint_verdict(o, i, diffs)
+    assert (v["caused_by"], v["reason"]) == ("client", "client-did-not-request")
+    assert "without touching STARTTLS" in v["message"]
+
+
+def test_capture_lines_are_not_dialogue() -> None:
+    o = _conv(EHLO_IN + [("S", "[FIN]")])
+    i = _conv(EHLO_IN + [("C", "[RST]"), ("!", "[12 bytes from the server missing in the capture]")])
+    assert compare_dialogues(o, i) == []
+
+
+def test_one_conversation_is_never_paired_twice() -> None:
+    e = EXPECTED["same-envelope"]
+    o = convs(PAIRS / e["outside"])
+    r = diff_conversations(o + o, convs(PAIRS / e["inside"]))
+    ins = [p["inside"]["stream"] for p in r["pairs"]]
+    assert len(ins) == len(set(ins)) == 2
+    assert len(r["unpaired"]) == 2
+
+
+# ------------------------------------------------------------------------------------------------- (e)
+
+def _args(*argv: str) -> argparse.Namespace:
+    from pcapsmtp import diff_cmd
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="command")
+    diff_cmd.add_parser(sub)
+    return ap.parse_args(["diff", *argv])
+
+
+def _run(*argv: str) -> tuple[int, str, str]:
+    from pcapsmtp import diff_cmd
+    out, err = io.StringIO(), io.StringIO()
+    rc = diff_cmd.run(_args(*argv), out=out, err=err)
+    return rc, out.getvalue(), err.getvalue()
+
+
+def test_cli_json_and_exit_status() -> None:
+    e = EXPECTED["box-454"]
+    rc, out, _err = _run(str(PAIRS / e["outside"]), str(PAIRS / e["inside"]), "--format", "json")
+    assert rc == 1
+    doc = json.loads(out)
+    p = doc["pairs"][0]
+    assert set(p) >= {"outside", "inside", "match", "identical", "differences", "verdict"}
+    assert set(p["outside"]) >= {"file", "stream", "client", "server", "outcome", "caused_by", "reason"}
+    assert set(p["match"]) >= {"method", "score", "evidence"}
+    assert set(p["verdict"]) == {"outcome", "caused_by", "reason", "message"}
+    assert set(p["differences"][0]) == {"direction", "outside_frame", "inside_frame", "outside_line",
+                                        "inside_line", "kind"}
+    assert doc["outside_file"].endswith("box-454.outside.pcap")
+    assert {u["side"] for u in doc["unpaired"]} == {"outside", "inside"}
+    e = EXPECTED["untampered"]
+    rc, out, _err = _run(str(PAIRS / e["outside"]), str(PAIRS / e["inside"]))
+    assert rc == 0
+    assert "identical: every line arrived as it was sent" in out
+
+
+def test_cli_table_names_the_difference() -> None:
+    e = EXPECTED["asa-masked"]
+    rc, out, _err = _run(str(PAIRS / e["outside"]), str(PAIRS / e["inside"]))
+    assert rc == 1
+    assert "starttls-masked" in out and "250-XXXXXXXA" in out and "250-STARTTLS" in out
+    assert "CHANGED BY THE BOX" in out
+
+
+def test_cli_unreadable_capture_is_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"this is not a capture at all")
+    rc, out, err = _run(str(bad), str(PAIRS / EXPECTED["untampered"]["inside"]))
+    assert rc == 2 and out == ""
+    assert "bad.pcap" in err and err.count("\n") == 1
+    rc, _out, err = _run(str(tmp_path / "missing.pcap"), str(bad))
+    assert rc == 2 and "missing.pcap" in err
+
+
+def test_generator_is_deterministic(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(REPO / "captures" / "generate_pairs.py"), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    written = sorted(p.name for p in tmp_path.iterdir())
+    committed = sorted(p.name for p in PAIRS.iterdir() if p.suffix in (".pcap", ".json"))
+    assert written == committed
+    for name in written:
+        assert (tmp_path / name).read_bytes() == (PAIRS / name).read_bytes(), name
+
+
+@pytest.mark.tshark
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_tshark_reads_the_pairs(name: str) -> None:
+    e = EXPECTED[name]
+    for side in ("outside", "inside"):
+        proc = subprocess.run(["tshark", "-r", str(PAIRS / e[side]), "-T", "fields", "-e", "frame.number",
+                               "-e", "tcp.stream"], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        rows = [ln.split("\t") for ln in proc.stdout.splitlines()]
+        assert len(rows) == e[f"{side}_frame_count"]
+        first = {int(s): int(f) for f, s in reversed(rows)}        # tcp.stream -> its first frame
+        for p in e["pairs"]:
+            assert first[p[f"{side}_stream"]] == p[f"{side}_first_frame"]
