@@ -187,9 +187,30 @@ def _content_parts(a: Features, b: Features) -> list[tuple[str, float, float, st
         same = a.ehlo == b.ehlo
         parts.append(("ehlo", 1.5, 1.0 if same else 0.0,
                       f"EHLO {a.ehlo}" + (" on both sides" if same else f" vs {b.ehlo}")))
+    ta, tb = _tls_lines(a), _tls_lines(b)
+    if ta and tb:
+        sim = 1.0 if ta == tb else SequenceMatcher(None, ta, tb, autojunk=False).ratio() * 0.8
+        parts.append(("tls", 2.0, sim, f"TLS records {'identical' if ta == tb else 'differ'} "
+                      f"({len(ta)} / {len(tb)})"))
+    elif ta or tb:
+        parts.append(("tls", 1.0, 0.0, f"TLS seen on the {'outside' if ta else 'inside'} only"))
+    la, lb = _all_lines(a), _all_lines(b)
+    if la and lb:
+        sm = SequenceMatcher(None, la, lb, autojunk=False)
+        sim = sm.ratio() if sm.quick_ratio() >= 0.5 else 0.0
+        parts.append(("dialogue", 1.0, sim, f"{round(sim * 100)}% of the dialogue lines alike"))
     if a.endpoints == b.endpoints and a.endpoints[1]:
         parts.append(("addresses", 2.0, 1.0, "same addresses and ports on both sides"))
     return parts
+
+
+def _tls_lines(f: Features) -> list[str]:
+    """The TLS records of both directions in order (a spliced session keeps them all)."""
+    return [f"{side}{t}" for side in ("C", "S") for t, _fr in f.lines.get(side, ()) if t.startswith("[TLS")]
+
+
+def _all_lines(f: Features) -> list[str]:
+    return [f"{side}{t}" for side in ("C", "S") for t, _fr in f.lines.get(side, ())]
 
 
 def _envelope_conflict(a: Features, b: Features) -> bool:
@@ -227,7 +248,8 @@ def score_pair(a: Features, b: Features, offset_ns: int, cfg: DiffConfig) -> tup
     if _envelope_conflict(a, b):
         score *= 0.4
         evidence.append("different envelopes: not the same delivery")
-    if not any(n in ("sender", "recipients", "banner", "ehlo", "addresses") and s > 0.5
+    if not any(n in ("sender", "recipients", "banner", "ehlo", "addresses", "tls") and s > 0.5
+               or n == "dialogue" and s >= 0.9
                for n, _w, s, _e in parts):
         score = min(score, 0.45)          # time alone never pairs
         evidence.append("no content in common")
@@ -252,12 +274,18 @@ def estimate_clock_offset(outside: Sequence[Features], inside: Sequence[Features
             continue
         parts = _content_parts(a, b)
         strong = any(n in ("sender", "recipients") and s == 1.0 for n, _w, s, _e in parts) or sum(
-            1 for n, _w, s, _e in parts if n in ("banner", "ehlo", "addresses") and s >= 0.9) >= 2
+            1 for n, _w, s, _e in parts if n in ("banner", "ehlo", "addresses", "tls", "dialogue")
+            and s >= 0.9) >= 2
         score = _weighted(parts)
         if strong and score >= 0.75:
-            anchors.append((b.start_ns - a.start_ns, score))
+            # Each strong pair votes (the end half as much as the start), weighed by its content
+            # score without the dialogue lines: a tampered delivery differs in its dialogue from an
+            # untouched look-alike and must not lose the vote for that. Equal votes go to the
+            # smaller offset.
+            vote = round(_weighted(x for x in parts if x[0] != "dialogue"), 2)
+            anchors.append((b.start_ns - a.start_ns, vote))
             if b.end_ns - a.end_ns != b.start_ns - a.start_ns:
-                anchors.append((b.end_ns - a.end_ns, score / 2))
+                anchors.append((b.end_ns - a.end_ns, vote / 2))
     if not anchors:
         return 0, 0
     anchors.sort()
@@ -293,9 +321,10 @@ def _confidence(score: float, margin: float) -> str:
 def _keys(f: Features) -> set[tuple[str, Any]]:
     """Blocking keys: only conversations that share one are scored against each other (the
     envelope when there is one, otherwise EHLO name, banner length and addresses)."""
+    first = tuple(next((t for t, _fr in f.lines.get(side, ())), None) for side in ("C", "S"))
     if f.senders or f.recipients:
-        return {("s", x) for x in f.senders} | {("r", x) for x in f.recipients}
-    keys: set[tuple[str, Any]] = {("ep", f.endpoints)}
+        return {("s", x) for x in f.senders} | {("r", x) for x in f.recipients} | {("l", first)}
+    keys: set[tuple[str, Any]] = {("ep", f.endpoints), ("l", first)}
     if f.ehlo:
         keys.add(("e", f.ehlo))
     if f.banner is not None:
