@@ -117,10 +117,17 @@ def check_ehlo(lines: tuple[ReplyLine, ...], stray: tuple[ReplyLine, ...] = ()) 
                 where = "code"
             continue
         if ln.text.startswith(" ") and word:
-            # `250- STARTTLS`: several clients read an empty keyword.
+            # `250- STARTTLS`: not an ehlo-line by the grammar; Exim, Go, Sendmail, OpenSMTPD,
+            # MailKit, swaks, curl, msmtp, Haraka and Angus read an empty or odd keyword.
             chk.findings.append(LineFinding(
                 "ehlo-bad-keyword", Side.SERVER, ln, RFC_EHLO,
-                f"EHLO reply line {i + 1} has a space after the separator"))
+                f"EHLO reply line {i + 1} has a space after the separator"
+                + ("; most clients then do not see STARTTLS" if word.upper() == "STARTTLS" else "")))
+            if word.upper() == "STARTTLS":
+                if starttls_elsewhere is None:
+                    starttls_elsewhere = ln
+                    where = "space"
+                continue
         if masked_keyword(word):
             chk.masked_keywords.append(word)
             if word == "XXXXXXXA" or (len(word) == 8 and chk.starttls_line is None):

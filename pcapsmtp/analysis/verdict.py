@@ -565,7 +565,8 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
         assert chk is not None
         where = {"domain": "in the domain slot of the first EHLO line",
                  "code": "on a line with another reply code",
-                 "stray": "after the premature end of the EHLO reply"}.get(chk.starttls_where, "")
+                 "stray": "after the premature end of the EHLO reply",
+                 "space": "after a space that follows the line's separator"}.get(chk.starttls_where, "")
         v.set("plaintext", "server", "starttls-misplaced", _frame(ehlo_reply),
               f"the server offered STARTTLS only {where}, where a strict client cannot see it")
     elif offered == "masked":

@@ -36,7 +36,8 @@ class LineBuffer:
     remembered so that a line arriving one byte at a time costs linear time.
     """
 
-    __slots__ = ("buf", "start", "max_line", "_scan", "_skipping", "_skip_start", "_skip_head")
+    __slots__ = ("buf", "start", "max_line", "_scan", "_skipping", "_skip_start", "_skip_head",
+                 "_skip_last")
 
     def __init__(self, max_line: int, start: int = 0) -> None:
         self.buf = bytearray()
@@ -46,6 +47,7 @@ class LineBuffer:
         self._skipping = False
         self._skip_start = 0
         self._skip_head = b""
+        self._skip_last = 0
 
     def __len__(self) -> int:
         return len(self.buf)
@@ -58,20 +60,24 @@ class LineBuffer:
         if self._skipping:
             i = buf.find(b"\n")
             if i < 0:
+                if buf:
+                    self._skip_last = buf[-1]
                 self.start += len(buf)
                 del buf[:]
                 return None
+            before = buf[i - 1] if i > 0 else self._skip_last
             end_off = self.start + i + 1
             del buf[:i + 1]
             self.start = end_off
             self._skipping = False
             head, self._skip_head = self._skip_head, b""
-            return Line(head, self._skip_start, end_off, False, True, True)
+            return Line(head, self._skip_start, end_off, before != 0x0D, True, True)
         i = buf.find(b"\n", self._scan)
         if i < 0:
             if len(buf) > self.max_line:
                 # Keep the head for the record, drop the rest until the next LF.
                 self._skip_head = bytes(buf[:self.max_line])
+                self._skip_last = buf[-1]
                 self._skip_start = self.start
                 self.start += len(buf)
                 del buf[:]

@@ -104,7 +104,8 @@ class SmtpSession:
         self._decrypted = False
         self._ts = 0
         self._out: list[Event] = []
-        self._warned: set[AnomalyCode] = set()
+        self._warned: set[tuple[Side, AnomalyCode]] = set()
+        self._injection_reported = False
         self._commands_seen = 0
         self._reply_began_at = 0
 
@@ -119,6 +120,8 @@ class SmtpSession:
         st = self._c if side is Side.CLIENT else self._s
         if st.ended or st.mode is _Mode.STOPPED:
             st.seen_bytes += len(data)
+            if not st.ended:
+                st.lines.start += len(data)
             return out
         st.seen_bytes += len(data)
         st.lines.push(data)
@@ -195,10 +198,15 @@ class SmtpSession:
                 self._held_without_reply(data, start)
         elif st.mode is _Mode.TLS and st.tls is not None:
             self._emit_all(st.tls.end())
-        elif st.mode is _Mode.TLS_EXPECTED:
-            data, start = st.lines.take_rest()
-            if data:
-                self._not_tls(st, data, start)
+        elif st.mode is _Mode.TLS_EXPECTED and len(st.lines):
+            buf = st.lines.buf
+            if sniff_tls(bytes(buf[:5])) is False:
+                self._not_tls(st, bytes(buf[:buf.find(b"\n") + 1 or 64]), st.lines.start)
+                if st.mode is _Mode.LINES:
+                    self._drain(st)
+                    line = st.lines.flush()
+                    if line is not None and line.raw.strip():
+                        self._line(st, line)
         if side is Side.SERVER and self._reply_lines:
             self._finish_reply()
         st.ended = True
@@ -232,9 +240,9 @@ class SmtpSession:
     def _anomaly(self, side: Side, span: Span, code: AnomalyCode, detail: str = "",
                  once: bool = False) -> None:
         if once:
-            if code in self._warned:
+            if (side, code) in self._warned:
                 return
-            self._warned.add(code)
+            self._warned.add((side, code))
         self._emit(Anomaly(side=side, span=span, code=code, detail=detail))
 
     def _implicit_tls(self, st: _SideState) -> None:
@@ -471,6 +479,7 @@ class SmtpSession:
             self._anomaly(Side.SERVER, span, AnomalyCode.MALFORMED_REPLY_LINE,
                           repr(_preview(content)))
         if line.truncated:
+            self._reply_damaged = True
             self._anomaly(Side.SERVER, span, AnomalyCode.LINE_TOO_LONG,
                           f"reply line of {line.end - line.start} octets")
         if line.bare_lf:
@@ -540,18 +549,10 @@ class SmtpSession:
             self._release_hold(reply)
 
     def _server_after_220(self) -> None:
-        st = self._s
-        data, start = st.lines.take_rest()
-        st.mode = _Mode.TLS_EXPECTED
+        """The server's bytes after its 220 must be TLS; ``_tls_expected`` judges them (those
+        sent before any client byte are response injection)."""
+        self._s.mode = _Mode.TLS_EXPECTED
         self._client_spoke_after_220 = False
-        if data:
-            if sniff_tls(data) is False:
-                self._anomaly(Side.SERVER, Span(Side.SERVER, start, start + len(data)),
-                              AnomalyCode.STARTTLS_RESPONSE_INJECTION,
-                              "server sent " + repr(_preview(data)) + " after its 220 to STARTTLS")
-            else:
-                st.lines.push(data)
-                st.lines.start = start
 
     # --- after STARTTLS ---------------------------------------------------------
 
@@ -568,18 +569,25 @@ class SmtpSession:
             st.mode = _Mode.TLS
             st.tls = TlsObserver(st.side)
             return True
-        data, start = st.lines.take_rest()
-        if st.side is Side.SERVER and not self._client_spoke_after_220 and not self._decrypted \
-                and self._starttls_accepted:
-            self._anomaly(Side.SERVER, Span(Side.SERVER, start, start + len(data)),
-                          AnomalyCode.STARTTLS_RESPONSE_INJECTION,
-                          "server sent " + repr(_preview(data)) + " after its 220, before any "
-                          "client byte")
+        # Judge a whole line (or 64 bytes), whatever the segmentation.
+        buf = st.lines.buf
+        cut = buf.find(b"\n") + 1 or (64 if len(buf) >= 64 else 0)
+        if not cut:
             return False
-        st.lines.push(data)
-        st.lines.start = start
-        data = bytes(st.lines.buf)
-        self._not_tls(st, data, start)
+        first = bytes(buf[:cut])
+        start = st.lines.start
+        if (st.side is Side.SERVER and not self._client_spoke_after_220 and not self._decrypted
+                and self._starttls_accepted):
+            del buf[:cut]
+            st.lines.start = start + cut
+            if not self._injection_reported:
+                self._injection_reported = True
+                self._anomaly(Side.SERVER, Span(Side.SERVER, start, start + cut),
+                              AnomalyCode.STARTTLS_RESPONSE_INJECTION,
+                              "server sent " + repr(_preview(first)) + " after its 220, before "
+                              "any client byte")
+            return True
+        self._not_tls(st, first, start)
         return True
 
     def _not_tls(self, st: _SideState, data: bytes, start: int) -> None:
