@@ -101,7 +101,7 @@ class Redactor:
         names = self._names(out)
         ip_map = self._ip_map(out) if self.ips else {}
         sub = self._substituter(names, ip_map)
-        out = self._walk(out, sub, quoted=False, key="")   # endpoints' "ip" included
+        out = dict(self._walk(out, sub, quoted=False, key=""))   # endpoints' "ip" included
         if self.ips:
             cl, sv = out.get("client"), out.get("server")
             if isinstance(cl, dict) and isinstance(sv, dict) and "community_id" in out:
