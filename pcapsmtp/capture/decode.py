@@ -181,6 +181,8 @@ class Decoder:
     def _decode(self, linktype: int, data: bytes, n: int, wirelen: int, number: int,
                 ts_ns: int) -> TcpSegment | None:
         """Every case the fast path does not take."""
+        if linktype < 0:
+            return None  # a frame without a packet (pcapng custom block)
         # ---- link layer: find (ethertype-like value, offset of the network header)
         if linktype == 1:
             if n < 14:

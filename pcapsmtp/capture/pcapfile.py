@@ -55,6 +55,9 @@ __all__ = ["open_frames", "iter_records", "iter_segments", "RecordTuple", "MAX_C
 RecordTuple = tuple[int, int, int, bytes, int, int, int]
 
 #: Largest captured length of one record accepted (Wireshark's WTAP_MAX_PACKET_SIZE_STANDARD).
+#: link type of a record that is a frame for Wireshark but carries no packet (custom block)
+LINKTYPE_NO_PACKET = -1
+
 MAX_CAPLEN = 262144
 #: Largest pcapng block accepted (Wireshark's MAX_BLOCK_SIZE is 16 MiB as well).
 MAX_BLOCK = 16 * 1024 * 1024
@@ -474,5 +477,9 @@ def _read_pcapng(src: _Input | _GzipInput, buf: bytes, path: str) -> Iterator[Re
                 raise CaptureError(path, base + pos, f"interface description block too short "
                                                      f"({blocklen} bytes)")
             ifaces.append(_parse_idb(buf[pos + 8:end - 4], e))
-        # every other block type (SHB body, NRB, ISB, DSB, custom, ...) is skipped
+        elif btype == 0x00000BAD or btype == 0x40000BAD:
+            # Wireshark 4.0 shows a custom block as a frame: count it so numbers stay equal.
+            number += 1
+            yield (number, last_ts, LINKTYPE_NO_PACKET, b"", 0, base + pos, 0)
+        # every other block type (SHB body, NRB, ISB, DSB, ...) is skipped
         pos = end

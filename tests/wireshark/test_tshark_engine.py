@@ -229,8 +229,6 @@ def test_parse_epoch_ns() -> None:
     assert parse_epoch_ns("1999999999.123456789") == 1999999999123456789
 
 
-@pytest.mark.xfail(reason="pcapfile does not count pcapng custom blocks (0xBAD, 0x40000BAD) as "
-                          "frames; Wireshark 4.0 does (reported to the lead)", strict=False)
 def test_custom_block_counts_as_a_frame(tmp_path: Path) -> None:
     import struct
 
