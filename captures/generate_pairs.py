@@ -345,8 +345,9 @@ def scenarios() -> list[Scenario]:
     b3 = conv("clock in 3", 61022, [("S", BANNER), ("C", EHLO), ("S", EHLO_NO_TLS), *env])
     d_out, d_in = decoys(45.0, off)
     sc.append(Scenario(
-        "clock-offset", "the inside capture's clock is 37 s ahead of the outside one; three deliveries (two "
-        "with one envelope, 30 s apart; the first stripped) plus one-sided decoys; NAT of both ends",
+        "clock-offset", "the inside capture's clock is 37 s ahead of the outside one; three deliveries 30 s "
+        "apart, all from one sender to one recipient (the first two also of one size; the first stripped), "
+        "plus one-sided decoys; NAT of both ends",
         [Placed("first", a1, CLIENT, PUBLIC_MX, t(0.0)), Placed("second", a2, CLIENT, PUBLIC_MX, t(30.0)),
          Placed("third", a3, CLIENT, PUBLIC_MX, t(60.0)), *d_out],
         [Placed("first", b1, BOX_INSIDE, SERVER, t(off + 0.004)),

@@ -147,7 +147,7 @@ def _same_list(a: Sequence[Any], b: Sequence[Any]) -> float:
     return common / max(len(a), len(b))
 
 
-def _content_parts(a: Features, b: Features) -> list[tuple[str, float, float, str]]:
+def _content_parts(a: Features, b: Features, dialogue: bool = True) -> list[tuple[str, float, float, str]]:
     """(name, weight, similarity 0..1, evidence) for the content features, outside ``a`` and
     inside ``b``. A feature seen on neither side is left out; on one side only it counts at
     half weight as a disagreement."""
@@ -194,7 +194,7 @@ def _content_parts(a: Features, b: Features) -> list[tuple[str, float, float, st
                       f"({len(ta)} / {len(tb)})"))
     elif ta or tb:
         parts.append(("tls", 1.0, 0.0, f"TLS seen on the {'outside' if ta else 'inside'} only"))
-    la, lb = _all_lines(a), _all_lines(b)
+    la, lb = (_all_lines(a), _all_lines(b)) if dialogue else ([], [])
     if la and lb:
         sm = SequenceMatcher(None, la, lb, autojunk=False)
         sim = sm.ratio() if sm.quick_ratio() >= 0.5 else 0.0
@@ -256,6 +256,11 @@ def score_pair(a: Features, b: Features, offset_ns: int, cfg: DiffConfig) -> tup
     return round(score, 3), evidence
 
 
+def _strong(parts: Sequence[tuple[str, float, float, str]]) -> bool:
+    return any(n in ("sender", "recipients") and s == 1.0 for n, _w, s, _e in parts) or sum(
+        1 for n, _w, s, _e in parts if n in ("banner", "ehlo", "addresses", "tls", "dialogue") and s >= 0.9) >= 2
+
+
 def estimate_clock_offset(outside: Sequence[Features], inside: Sequence[Features], cfg: DiffConfig,
                           candidates: Iterable[tuple[int, int]] | None = None) -> tuple[int, int]:
     """(inside clock minus outside clock in ns, number of anchor pairs that support it).
@@ -272,10 +277,11 @@ def estimate_clock_offset(outside: Sequence[Features], inside: Sequence[Features
         a, b = outside[i], inside[j]
         if _envelope_conflict(a, b):
             continue
-        parts = _content_parts(a, b)
-        strong = any(n in ("sender", "recipients") and s == 1.0 for n, _w, s, _e in parts) or sum(
-            1 for n, _w, s, _e in parts if n in ("banner", "ehlo", "addresses", "tls", "dialogue")
-            and s >= 0.9) >= 2
+        parts = _content_parts(a, b, dialogue=False)
+        strong = _strong(parts)
+        if not strong and not (a.senders or a.recipients):
+            parts = _content_parts(a, b)
+            strong = _strong(parts)
         score = _weighted(parts)
         if strong and score >= 0.75:
             # Each strong pair votes (the end half as much as the start), weighed by its content
@@ -361,8 +367,11 @@ def pair_conversations(outside: Sequence[dict[str, Any]], inside: Sequence[dict[
     scored: list[tuple[float, int, int, int, list[str]]] = []
     rows: dict[int, list[tuple[float, int]]] = {}
     cols: dict[int, list[tuple[float, int]]] = {}
+    tol_ns = int(cfg.tolerance_s * 1e9)
     for i, j in cands:
         a, b = fa[i], fb[j]
+        if cfg.threshold >= 0.5 and _time_gap(a, b, offset) > tol_ns:
+            continue      # halved for time: below 0.5 whatever the content (see score_pair)
         s, ev = score_pair(a, b, offset, cfg)
         scored.append((s, _time_gap(a, b, offset), i, j, ev))
         for table, k, other in ((rows, i, j), (cols, j, i)):
