@@ -53,6 +53,26 @@ def _minutes(text: str) -> int:
     return int(m * 60 * 10**9)
 
 
+def _redaction(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--redact-addresses", action="store_true",
+                   help="replace envelope addresses, EHLO names and host names with stable "
+                   "pseudonyms, for sharing a report")
+    p.add_argument("--redact-key", metavar="KEY", default=None,
+                   help="with --redact-addresses: the key of the pseudonyms, so that two reports "
+                   "can be compared (default: a random key per run)")
+    p.add_argument("--redact-ips", action="store_true",
+                   help="with --redact-addresses: replace IP addresses too")
+
+
+def _redactor(args: argparse.Namespace) -> Any:
+    if not getattr(args, "redact_addresses", False):
+        if getattr(args, "redact_key", None) or getattr(args, "redact_ips", False):
+            raise UsageError("--redact-key and --redact-ips go with --redact-addresses")
+        return None
+    from pcapsmtp.redact import Redactor
+    return Redactor(args.redact_key.encode() if args.redact_key else None, ips=args.redact_ips)
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", dest="ports", type=_port, action="append", default=[],
                    metavar="N", help="also treat TCP port N as SMTP (repeatable; 25, 465, 587 "
@@ -83,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--summary", action="store_true",
                    help="add the per-server summary (a final JSON line with \"summary\" in json)")
     a.add_argument("--findings", action="store_true", help="table format: list the findings too")
+    _redaction(a)
     a.add_argument("-q", "--quiet", action="store_true", help="no progress or notes on stderr")
     a.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                    help="analyse N files in parallel (output identical to a serial run, in input "
@@ -94,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("file", metavar="FILE")
     e.add_argument("--stream", type=int, default=None, metavar="N",
                    help="only the conversation with this tcp.stream index")
+    _redaction(e)
     _common(e)
 
     n = sub.add_parser("annotate", help="write the capture back as pcapng with a packet comment "
@@ -131,6 +153,7 @@ def _cmd_analyze(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pcapsmtp.pipeline import analyze_file
     from pcapsmtp.render import text
     cfg = _config(args)
+    redactor = _redactor(args)
     status = 0
     allconv: list[dict[str, Any]] = []
     header_done = False
@@ -140,6 +163,9 @@ def _cmd_analyze(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for res in _results(args, cfg, err):
         path = res.path
         convs = res.conversations
+        if redactor is not None:
+            convs = [redactor.redact(c) for c in convs]
+            res.summary = redactor.redact_summary(res.summary)
         if args.format == "json":
             for conv in convs:
                 out.write(text.render_jsonl(conv) + "\n")
@@ -256,8 +282,11 @@ def _cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pcapsmtp.analysis.clients import matrix
     from pcapsmtp.pipeline import analyze_file
     from pcapsmtp.render.explain import render_explain
+    redactor = _redactor(args)
     res = analyze_file(args.file, _config(args, keep_exchange=True), engine=args.engine)
     convs = res.conversations
+    if redactor is not None:
+        convs = [redactor.redact(c) for c in convs]
     if args.stream is not None:
         convs = [c for c in convs if c["stream"] == args.stream]
         if not convs and res.error is None:

@@ -98,7 +98,18 @@ class _Conv:
         self.decided_early = False
 
 
-_ALWAYS_KEEP = (Reply, StreamEnded, TlsAlert)
+def _key_event(ev: Any) -> bool:
+    """Past the per-conversation bound, only what a verdict may still turn on is kept (up to
+    twice the bound): the end of each side, TLS alerts, and replies to the greeting, EHLO/HELO,
+    STARTTLS, AUTH and MAIL."""
+    if isinstance(ev, (StreamEnded, TlsAlert)):
+        return True
+    if isinstance(ev, Reply):
+        return ev.greeting or (ev.answers is not None and ev.answers.verb in _KEY_VERBS)
+    return isinstance(ev, Command) and ev.verb in _KEY_VERBS
+
+
+_KEY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "STARTTLS", "AUTH", "MAIL"})
 #: commands no other line protocol on a 220-greeting port (FTP, ...) uses
 _SMTP_ONLY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "STARTTLS", "BDAT"})
 
@@ -211,8 +222,9 @@ class Analyzer:
             return
         t = c.transcript
         items = t.items
+        bound = self.config.max_events
         for ev in evs:
-            if len(items) >= self.config.max_events and not isinstance(ev, _ALWAYS_KEEP):
+            if len(items) >= bound and not (len(items) < 2 * bound and _key_event(ev)):
                 t.dropped_events += 1
                 continue
             if isinstance(ev, (MessageBody,)):

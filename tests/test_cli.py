@@ -148,3 +148,18 @@ def test_corrupt_file_keeps_results_before_the_damage() -> None:
     assert len(convs) == 1 and convs[0]["greeting"]["command"] in ("EHLO", "HELO")
     (line,) = p.stderr.splitlines()
     assert "byte offset 3695" in line and "smtp-to-comma" in line
+
+
+def test_redact_addresses_hides_names_and_envelope() -> None:
+    plain = run("analyze", "--format", "json", str(SEED)).stdout
+    assert "mail.domain1.com" in plain
+    for cmd in (("analyze", "--format", "json"), ("analyze",), ("explain",)):
+        p = run(*cmd, "--redact-addresses", "--redact-key", "k1", str(SEED))
+        assert p.returncode == 1, p.stderr
+        for secret in ("mail.domain1.com", "ESA.com", "alice@", "bob@", "example.org"):
+            assert secret not in p.stdout, (cmd, secret)
+    a = run("analyze", "--format", "json", "--redact-addresses", "--redact-key", "k1", str(SEED))
+    b = run("analyze", "--format", "json", "--redact-addresses", "--redact-key", "k1", str(SEED))
+    assert a.stdout == b.stdout  # the same key gives the same pseudonyms
+    bad = run("analyze", "--redact-key", "k1", str(SEED))
+    assert bad.returncode == 2 and "--redact-addresses" in bad.stderr

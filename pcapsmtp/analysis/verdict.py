@@ -344,6 +344,12 @@ def judge(t: Transcript) -> dict[str, Any]:
                       f"{ev.detail}: a vulnerable client reads it as a reply inside TLS")
         elif ev.code in (AnomalyCode.TOO_MANY_PENDING, AnomalyCode.TOO_MANY_REPLY_LINES):
             v.finding("limit-reached", "capture", _frame(it), ev.detail)
+        elif ev.code is AnomalyCode.LINE_TOO_LONG and not any(
+                x["code"] == "limit-reached" and x["side"] == "capture"
+                and str(ev.side) in x["message"] for x in v.findings):
+            v.finding("limit-reached", "capture", _frame(it),
+                      f"a {ev.side} line too long to keep ({ev.detail}); its head was kept, the "
+                      "rest skipped")
     if greeting_ev is not None and greeting_ev.lines and is_masked_banner(greeting_ev.lines[0].text):
         v.finding("banner-masked", "middlebox", _frame(f.greeting),
                   "the banner's characters are asterisks except '2' and '0': Cisco ESMTP "

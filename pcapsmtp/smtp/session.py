@@ -106,6 +106,7 @@ class SmtpSession:
         self._out: list[Event] = []
         self._warned: set[tuple[Side, AnomalyCode]] = set()
         self._injection_reported = False
+        self._auth_open = False
         self._commands_seen = 0
         self._reply_began_at = 0
 
@@ -312,6 +313,14 @@ class SmtpSession:
                 return  # the tail of a line cut by the hole
         if not content.strip():
             return
+        if self._auth_open and _looks_like_sasl(content):
+            # After AUTH and before its final reply, a line that is no command is a SASL
+            # response, even if the server's 334 was not seen (lost, one-sided capture, or a
+            # client that does not wait): never keep it.
+            self._emit(AuthExchange(side=Side.CLIENT, span=span, lines=1))
+            self._push_pending(Command(side=Side.CLIENT, span=span, verb=_SASL, argument="",
+                                       raw_verb="", ts_ns=self._ts))
+            return
         if b"\x00" in content:
             self._anomaly(Side.CLIENT, span, AnomalyCode.NUL_BYTE, once=True)
         if line.bare_lf:
@@ -325,6 +334,7 @@ class SmtpSession:
         argument = decode_text(arg.strip()[:1024])
         if verb == "AUTH":
             argument = argument.split(" ", 1)[0]  # the mechanism; never the initial response
+            self._auth_open = True
         cmd = Command(side=Side.CLIENT, span=span, verb=verb, argument=argument, raw_verb=raw_verb_s,
                       bare_lf=line.bare_lf, octets=line.end - line.start, ts_ns=self._ts)
         self._emit(cmd)
@@ -543,6 +553,8 @@ class SmtpSession:
         if verb == "AUTH" or verb == _SASL:
             if reply.code == 334:
                 self._c.mode = _Mode.SASL
+            else:
+                self._auth_open = False
         elif answers is self._hold_for:
             if verb == "STARTTLS" and reply.code == 220:
                 self._server_after_220()
@@ -611,6 +623,17 @@ class SmtpSession:
         else:
             st.mode = _Mode.STOPPED
             st.lines.take_rest()
+
+
+_BARE_VERBS = frozenset({b"QUIT", b"RSET", b"NOOP", b"DATA", b"HELP", b"STARTTLS", b"EHLO",
+                         b"HELO", b"TURN", b"ETRN"})
+
+
+def _looks_like_sasl(content: bytes) -> bool:
+    """A client line during an AUTH exchange that is not a command: base64, '*' or '='."""
+    if b" " in content or b":" in content:
+        return False
+    return content.upper() not in _BARE_VERBS
 
 
 def _preview(data: bytes, n: int = 64) -> bytes:
