@@ -187,13 +187,14 @@ def _content_parts(a: Features, b: Features, dialogue: bool = True) -> list[tupl
         same = a.ehlo == b.ehlo
         parts.append(("ehlo", 1.5, 1.0 if same else 0.0,
                       f"EHLO {a.ehlo}" + (" on both sides" if same else f" vs {b.ehlo}")))
-    ta, tb = _tls_lines(a), _tls_lines(b)
-    if ta and tb:
-        sim = 1.0 if ta == tb else SequenceMatcher(None, ta, tb, autojunk=False).ratio() * 0.8
-        parts.append(("tls", 2.0, sim, f"TLS records {'identical' if ta == tb else 'differ'} "
-                      f"({len(ta)} / {len(tb)})"))
-    elif ta or tb:
-        parts.append(("tls", 1.0, 0.0, f"TLS seen on the {'outside' if ta else 'inside'} only"))
+    tls_a, tls_b = _tls_lines(a), _tls_lines(b)
+    if tls_a and tls_b:
+        same_tls = tls_a == tls_b
+        sim = 1.0 if same_tls else SequenceMatcher(None, tls_a, tls_b, autojunk=False).ratio() * 0.8
+        parts.append(("tls", 2.0, sim, f"TLS records {'identical' if same_tls else 'differ'} "
+                      f"({len(tls_a)} / {len(tls_b)})"))
+    elif tls_a or tls_b:
+        parts.append(("tls", 1.0, 0.0, f"TLS seen on the {'outside' if tls_a else 'inside'} only"))
     la, lb = (_all_lines(a), _all_lines(b)) if dialogue else ([], [])
     if la and lb:
         sm = SequenceMatcher(None, la, lb, autojunk=False)

@@ -162,7 +162,7 @@ def _through_box(src: Path, dst: Path, *, strip: bytes | None = None, streams: s
     pkts = rdpcap(str(src))
     order: dict[tuple[Any, ...], int] = {}
     cuts: dict[tuple[Any, ...], list[tuple[int, int]]] = {}     # flow -> [(server seq of the cut, length)]
-    out = []
+    out: list[Any] = []
     for p in pkts:
         if IP in p and TCP in p:
             ip, tcp = p[IP], p[TCP]
@@ -199,7 +199,7 @@ def _through_box(src: Path, dst: Path, *, strip: bytes | None = None, streams: s
             del ip.len, ip.chksum, tcp.chksum
             p = p.__class__(bytes(p))
             p.time = pkts[len(out)].time
-        p.time = p.time + clock_s
+        p.time = float(p.time) + clock_s
         out.append(p)
     wrpcap(str(dst), out)
 
@@ -429,3 +429,165 @@ def test_tshark_reads_the_pairs(name: str) -> None:
         first = {int(s): int(f) for f, s in reversed(rows)}        # tcp.stream -> its first frame
         for p in e["pairs"]:
             assert first[p[f"{side}_stream"]] == p[f"{side}_first_frame"]
+
+
+# ------------------------------------------------------------------------------------------------- (f)
+# Real peers on loopback: swaks (a real client) delivering through a stripping proxy to an aiosmtpd server that
+# offers real STARTTLS, captured on both sides of the proxy with tcpdump.
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _self_signed(d: Path) -> tuple[Path, Path]:
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx.example.test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    c, k = d / "cert.pem", d / "key.pem"
+    c.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    k.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+    return c, k
+
+
+class _StrippingProxy:
+    """A TCP relay on 127.0.0.1 that opens its own upstream connection from 127.0.0.3 (so addresses and ports
+    differ on the two sides) and, on the connections numbered in ``strip``, removes ``250-STARTTLS`` from the
+    server's bytes. Everything else, TLS included, is relayed byte for byte."""
+
+    def __init__(self, upstream: int, strip: set[int]) -> None:
+        import socket
+        import threading
+        self.upstream, self.strip = upstream, strip
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = int(self.sock.getsockname()[1])
+        self.count = 0
+        self.threads: list[threading.Thread] = []
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+        while True:
+            try:
+                down, _addr = self.sock.accept()
+            except OSError:
+                return
+            n, self.count = self.count, self.count + 1
+            up = socket.socket()
+            up.bind(("127.0.0.3", 0))
+            up.connect(("127.0.0.1", self.upstream))
+            for src, dst, strip in ((down, up, False), (up, down, n in self.strip)):
+                th = threading.Thread(target=self._pump, args=(src, dst, strip), daemon=True)
+                th.start()
+                self.threads.append(th)
+
+    @staticmethod
+    def _pump(src: Any, dst: Any, strip: bool) -> None:
+        import socket
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if strip:
+                    data = data.replace(b"250-STARTTLS\r\n", b"")
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (dst, src):
+                try:
+                    s.shutdown(socket.SHUT_WR if s is dst else socket.SHUT_RD)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _swaks(port: int) -> None:
+    r = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(port), "--from", "alice@client.example.test",
+                        "--to", "bob@mx.example.test", "--helo", "client.example.test", "--tls-optional",
+                        "--timeout", "10"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+@pytest.mark.live
+@pytest.mark.skipif(shutil.which("tcpdump") is None or shutil.which("swaks") is None,
+                    reason="needs tcpdump and swaks (apt-get install tcpdump swaks)")
+def test_real_client_through_a_stripping_proxy_to_a_real_server(tmp_path: Path) -> None:
+    import os
+    import signal
+    import ssl
+    import time
+    if os.geteuid() != 0:
+        pytest.skip("capturing on the loopback needs root (CI runs as root)")
+    aiosmtpd = pytest.importorskip("aiosmtpd.controller")
+
+    class Sink:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            return "250 2.0.0 Ok: queued"
+
+    cert, key = _self_signed(tmp_path)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(cert), str(key))
+    sport = _free_port()
+    server = aiosmtpd.Controller(Sink(), hostname="127.0.0.1", port=sport, server_hostname="mx.example.test",
+                                 tls_context=ctx, require_starttls=False, ident="ESMTP test")
+    server.start()
+    proxy = _StrippingProxy(sport, strip={0, 2})
+    outside, inside = tmp_path / "outside.pcap", tmp_path / "inside.pcap"
+    dumps = [subprocess.Popen(["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-s", "0", "-w", str(path),
+                               f"tcp port {port}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for path, port in ((outside, proxy.port), (inside, sport))]
+    try:
+        for d in dumps:                 # tcpdump says "listening on" once it captures
+            assert d.stderr is not None
+            line = d.stderr.readline().decode()
+            assert "listening" in line, line
+        for _ in range(3):              # delivery 0 and 2 stripped, 1 untouched (STARTTLS and TLS 1.3 spliced)
+            _swaks(proxy.port)
+            time.sleep(0.3)
+        _swaks(sport)                   # a decoy straight to the server: inside only
+        time.sleep(0.5)
+    finally:
+        for d in dumps:
+            d.send_signal(signal.SIGINT)
+            d.wait(timeout=10)
+        proxy.close()
+        server.stop()
+    rc, out, err = _run(str(outside), str(inside), "--format", "json")
+    doc = json.loads(out)
+    assert rc == 1, err
+    pairs = doc["pairs"]
+    assert len(pairs) == 3 and [p["outside"]["stream"] for p in pairs] == [0, 1, 2]
+    assert [p["inside"]["stream"] for p in pairs] == [0, 1, 2]      # time order, one envelope for all
+    for n, p in enumerate(pairs):
+        assert p["match"]["method"] == "content"
+        if n in (0, 2):
+            assert not p["identical"]
+            assert (p["verdict"]["caused_by"], p["verdict"]["reason"]) == ("middlebox", "starttls-stripped")
+            assert [(d["direction"], d["kind"], d["inside_line"]) for d in p["differences"]] == [
+                ("server->client", "removed", "250-STARTTLS")]
+            assert p["outside"]["reason"] == "starttls-not-offered"
+            assert p["inside"]["reason"] == "client-did-not-request"
+        else:
+            assert p["identical"] and p["verdict"]["reason"] == "tls-established", p
+    assert [(u["side"], u["stream"]) for u in doc["unpaired"]] == [("inside", 3)]
