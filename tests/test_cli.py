@@ -163,3 +163,10 @@ def test_redact_addresses_hides_names_and_envelope() -> None:
     assert a.stdout == b.stdout  # the same key gives the same pseudonyms
     bad = run("analyze", "--redact-key", "k1", str(SEED))
     assert bad.returncode == 2 and "--redact-addresses" in bad.stderr
+
+
+def test_findings_table_carries_display_filters() -> None:
+    p = run("analyze", "--findings", str(SEED))
+    assert "frame.number == 8" in p.stdout
+    assert "ip.addr == 192.0.2.10 && tcp.port == 40312" in p.stdout
+    assert "frame.number in {8}" in p.stdout

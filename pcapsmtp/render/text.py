@@ -70,17 +70,26 @@ def render_table(convs: Iterable[dict[str, Any]], *, with_file: bool = False) ->
 
 
 def render_findings(convs: Iterable[dict[str, Any]]) -> str:
+    """The findings of every conversation, then each conversation's Wireshark filter."""
     from tabulate import tabulate
+    convs = list(convs)
     rows = []
     for c in convs:
         for f in c["findings"]:
             rows.append([str(c["stream"]), f["code"], f["side"],
                          str(f["frame"]) if f["frame"] is not None else "-",
-                         safe(f.get("rfc") or ""), safe(f["message"])[:110]])
-    if not rows:
-        return ""
-    return tabulate(rows, headers=["stream", "finding", "side", "frame", "RFC", "what"],
-                    tablefmt="simple")
+                         safe(f.get("rfc") or ""), safe(f["message"])[:100],
+                         f.get("wireshark_filter", "")])
+    out = []
+    if rows:
+        out.append(tabulate(rows, headers=["stream", "finding", "side", "frame", "RFC", "what",
+                                           "display filter"], tablefmt="simple"))
+    flt = [[str(c["stream"]), c.get("wireshark_filter", ""), c.get("evidence_filter") or ""]
+           for c in convs]
+    if flt:
+        out.append(tabulate(flt, headers=["stream", "conversation filter", "evidence frames"],
+                            tablefmt="simple"))
+    return "\n\n".join(out)
 
 
 CSV_FIELDS = ["file", "stream", "first_frame", "client_ip", "client_port", "server_ip",
