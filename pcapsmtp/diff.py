@@ -48,7 +48,7 @@ _ADDR = re.compile(r"<([^>]*)>")
 _SIZE = re.compile(r"^\[message content: (\d+) octets")
 _KEYWORD_STARTTLS = re.compile(r"^\d{3}[- ]STARTTLS\s*$", re.IGNORECASE)
 _REFUSAL = re.compile(r"^[45]\d\d[ -]")
-_MASK_FILL = frozenset("*Xx#?._-0")
+_MASK_FILL = frozenset("*Xx#?")
 
 
 @dataclass(frozen=True, slots=True)

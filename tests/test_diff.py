@@ -275,6 +275,7 @@ def test_masking_rules() -> None:
     assert is_masked("STARTTLS", "XXXXXXXX")
     assert not is_masked("250-STARTTLS", "250-STARTTLZ")              # length-preserving, but not a fill
     assert not is_masked("250-STARTTLS", "250-XXXXXXX")               # not the same length
+    assert not is_masked("250 2.1.0 Ok", "250 2.0.0 Ok")              # a changed digit is a rewrite
 
 
 def _conv(lines: list[tuple[str, str]], **kw: Any) -> dict[str, Any]:
