@@ -129,11 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("file", nargs="?", default="-", metavar="FILE",
                    help="a text file with the reply lines ('-' or nothing: standard input)")
 
-    try:
-        from pcapsmtp import live_cmd
-        live_cmd.add_parser(sub)
-    except ImportError:  # pragma: no cover
-        pass
+    from pcapsmtp import diff_cmd, live_cmd
+    live_cmd.add_parser(sub)
+    diff_cmd.add_parser(sub)
     return ap
 
 

@@ -170,3 +170,13 @@ def test_findings_table_carries_display_filters() -> None:
     assert "frame.number == 8" in p.stdout
     assert "ip.addr == 192.0.2.10 && tcp.port == 40312" in p.stdout
     assert "frame.number in {8}" in p.stdout
+
+
+def test_diff_is_a_subcommand() -> None:
+    pairs = CAPTURES / "pairs"
+    p = run("diff", "--format", "json", str(pairs / "asa-masked.outside.pcap"),
+            str(pairs / "asa-masked.inside.pcap"))
+    assert p.returncode == 1, p.stderr
+    rep = json.loads(p.stdout)
+    (pair,) = rep["pairs"]
+    assert (pair["verdict"]["caused_by"], pair["verdict"]["reason"]) == ("middlebox", "starttls-masked")
