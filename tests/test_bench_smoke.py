@@ -15,7 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 sys.path.insert(0, str(BENCH))
-import generate  # noqa: E402  (bench/generate.py)
+import mixgen as generate  # noqa: E402  (bench/mixgen.py)
 
 
 def test_generator_is_deterministic_for_a_seed(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Seeded generator of a realistic capture for the pcapsmtp benchmark, with its ground truth.
 
-    python bench/generate.py --packets 1000000 --seed 1 -o bench/out/mixed-1000000.pcap
-    python bench/generate.py --packets 250000 --seed 1 --all-smtp -o bench/out/allsmtp-250000.pcap
+    python bench/mixgen.py --packets 1000000 --seed 1 -o bench/out/mixed-1000000.pcap
+    python bench/mixgen.py --packets 250000 --seed 1 --all-smtp -o bench/out/allsmtp-250000.pcap
 
 Writes a classic pcap (Ethernet, microsecond timestamps) and ``<name>.truth.json`` next to it.
 
@@ -676,7 +676,7 @@ def generate(out: Path, packets: int, seed: int, all_smtp: bool = False) -> dict
                 conv.frames = []
         f.write(b"".join(buf))
     doc: dict[str, Any] = {
-        "generator": "bench/generate.py",
+        "generator": "bench/mixgen.py",
         "seed": seed,
         "requested_packets": packets,
         "packets": frame_no,
