@@ -398,7 +398,15 @@ def judge(t: Transcript) -> dict[str, Any]:
     implicit = f.implicit is not None
     if implicit:
         ts = _tls_summary(f, 0)
-        if _established(ts) or not _handshake_failure(f, v, ts, 0, True):
+        if f.greeting is not None and ts["server_hello"] is None:
+            # The server spoke plaintext SMTP (before or after the ClientHello): SMTPS client,
+            # plaintext server.
+            v.finding("implicit-tls-plaintext-reply", "server", _frame(f.greeting),
+                      "the client spoke TLS from its first byte, the server answered in "
+                      f"plaintext SMTP: {' '.join(_lines_text(f.greeting.event))[:80]!r}")
+            v.set("aborted", "server", "implicit-tls-mismatch", _frame(f.greeting),
+                  "the server speaks plaintext SMTP on this connection, the client TLS")
+        elif _established(ts) or not _handshake_failure(f, v, ts, 0, True):
             v.set("tls", "none", "implicit-tls", _frame(f.implicit) or t.first_frame,
                   "TLS from the first byte")
         _check_certificates(f, v, ts, names)
@@ -533,8 +541,8 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
     started_late = (f.greeting is None or first_hello is None or
                     (first_hello is not None and f.pos(first_hello) > f.pos(f.commands[0])
                      if f.commands else False))
-    if t.midstream and first_hello is None:
-        started_late = True
+    if first_hello is None and f.greeting is not None and not t.midstream:
+        started_late = False  # the whole start is there: the client just never greeted
     if gap is not None or started_late or (t.client_bytes == 0 or t.server_bytes == 0):
         why = ("bytes of the decisive exchange were lost" if gap is not None else
                "the capture does not show the greeting and the EHLO exchange" if started_late else
@@ -544,7 +552,8 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
             v.set("incomplete", "unknown", "incomplete", _frame(gap) or t.first_frame, why)
             return
     if mail is None:
-        truncated = any(it.event.truncated for it in f.ends.values()) or len(f.ends) == 0
+        client_end = f.ends.get(Side.CLIENT)
+        truncated = client_end is None or client_end.event.truncated
         if truncated and offered in ("valid", "unknown") and not ehlo_refused:
             v.set("incomplete", "unknown", "incomplete", _frame(ehlo_reply) or t.first_frame,
                   "the capture ends before the client's next step")

@@ -532,8 +532,8 @@ class SmtpSession:
         # The first reply is the greeting, unless the capture started late and the client's
         # command came first (then it is that command's answer).
         greeting = not self._greeted and (
-            not self._pending or (last.code in (220, 421, 554) and self._pending[0].verb in
-                                  ("EHLO", "HELO", "LHLO")))
+            not self._pending or (last.code in (220, 421, 554)
+                                  and self._pending[0].verb != "STARTTLS"))
         if not self._greeted and not greeting:
             self._greeted = True
         answers: Command | None = None

@@ -457,3 +457,22 @@ def test_catalogue_consistency() -> None:
     for info in REASONS.values():
         assert info.outcome in ("tls", "plaintext", "aborted", "incomplete")
         assert info.caused_by in ("none", "client", "server", "middlebox", "unknown")
+
+
+def test_implicit_tls_client_after_a_plaintext_banner_is_a_mismatch() -> None:
+    # smtperr stream 3 in the corpus: the server greets in plaintext on 465, then the client
+    # sends a ClientHello and the server answers "command not recognized".
+    d = Dialogue().s("220 mx.example.com ESMTP Postfix").c(client_hello())
+    d.s("502 5.5.2 Error: command not recognized").close()
+    conv = J(d, server=Endpoint("198.51.100.25", 465))
+    assert verdict(conv) == ("aborted", "server", "implicit-tls-mismatch", 1)
+    assert findings(conv) == [("implicit-tls-plaintext-reply", "server", 1)]
+
+
+def test_junk_before_the_banner_then_close_is_no_mail_not_incomplete() -> None:
+    # smtperr stream 0: binary junk from the client, the server greets and refuses each line.
+    d = Dialogue().c(b"\x8f\x01junk\x02\r\n").s("220 mx.example.com ESMTP")
+    d.s("500 5.5.1 Command unrecognized").close()
+    conv = J(d)
+    assert verdict(conv)[:3] == ("aborted", "none", "no-mail-transaction")
+    assert conv["banner"] == "220 mx.example.com ESMTP"
