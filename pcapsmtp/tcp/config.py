@@ -45,6 +45,8 @@ class ReassemblyStats:
     """Candidate flows closed because the flow table was full (or their light entry went)."""
     idle_closed: int = 0
     """Candidate flows closed by the idle timeout."""
+    acked_gap_bytes: int = 0
+    """Bytes declared a gap as soon as the peer acknowledged them (lost by the capture)."""
     ooo_dropped_bytes: int = 0
     """Bytes declared a gap because the out-of-order buffer bound forced delivery on."""
     retransmitted_bytes: int = 0

@@ -14,7 +14,13 @@ Policy:
   history (``retain_bytes``);
 - keep-alives (0 or 1 byte at next-1) are neither data nor conflicts;
 - bytes past the FIN, or after the side ended, are ignored (counted);
-- ``missing`` bytes (snaplen cut) become a ``StreamGap`` at their offset; nothing is zero-filled.
+- ``missing`` bytes (snaplen cut) become a ``StreamGap`` at their offset; nothing is zero-filled;
+- a hole the peer has acknowledged is a gap at once (Zeek's "ACK above hole"): the peer
+  received those bytes, so they were sent and only the capture lost them. ``catch_up`` declares
+  it and delivers what became contiguous, before the peer's own payload is processed, so the
+  two sides' events keep the capture's order. The last acknowledged byte may be a FIN rather
+  than data: while nothing proves otherwise (buffered data beyond it, the FIN itself, or the
+  peer sending payload of its own) that last hole waits.
 """
 from __future__ import annotations
 
@@ -32,6 +38,8 @@ _MASK = 0xFFFFFFFF
 _MOD = 1 << 32
 _HALF = 1 << 31
 _key0 = itemgetter(0)
+#: an acknowledgement further than this beyond the delivered data is taken for garbage
+_ACK_SANE = 1 << 30
 
 # A buffered piece: (offset, end, data or None for known-missing bytes, frame, ts_ns)
 _Piece = tuple[int, int, "bytes | None", int, int]
@@ -92,12 +100,50 @@ class HalfStream:
         if a is None or ((ack - a) & _MASK) < _HALF:
             self.ack_seq = ack
 
+    def catch_up(self, strict: bool, frame: int, ts: int, out: list[FlowEvent]) -> None:
+        """Declare as gaps the holes below what the peer acknowledged (``ack_seq``) and deliver
+        the buffered data that becomes contiguous. ``frame``/``ts`` name the segment that proved
+        the loss; a hole followed by buffered bytes is reported at their frame instead.
+
+        Without data known beyond the acknowledged range and without the FIN, the last
+        acknowledged byte could be an uncaptured FIN: then the hole waits unless ``strict``
+        (the peer is sending payload now, which must not overtake this side's bytes)."""
+        a = self.ack_seq
+        if a is None or self.base is None or self.ended:
+            return
+        k = (a - self.next_seq) & _MASK
+        if k == 0 or k >= _ACK_SANE:
+            return                  # nothing new, an old ACK, or garbage
+        limit = self.next_off + k
+        fin_off = self.fin_off
+        if fin_off is not None and limit > fin_off:
+            limit = fin_off
+        ooo = self.ooo
+        while self.next_off < limit and not self.ended:
+            nxt = self.next_off
+            if ooo:
+                p = ooo[0]
+                if p[0] <= limit:
+                    end, gframe, gts = p[0], p[3], p[4]
+                else:
+                    end, gframe, gts = limit, frame, ts
+            elif strict or fin_off is not None:
+                end, gframe, gts = limit, frame, ts
+            else:
+                return
+            self.stats.acked_gap_bytes += end - nxt
+            self._gap(nxt, end - nxt, gframe, gts, out)
+            self._advance(end)
+            self._drain(out)
+            if fin_off is not None:
+                self._check_fin(out)
+
     def _max_ack_off(self) -> int | None:
         if self.ack_seq is None or self.base is None:
             return None
         off = self._off(self.ack_seq)
         # an ACK wildly beyond what we delivered is more likely garbage than loss
-        if off - self.next_off >= (1 << 30):
+        if off - self.next_off >= _ACK_SANE:
             return None
         return off
 
@@ -166,6 +212,8 @@ class HalfStream:
         if missing:
             self._insert(off + n, off + n + missing, None, frame, ts, out)
         self._drain(out)
+        if self.ack_seq is not None and self.ooo:
+            self.catch_up(False, frame, ts, out)      # bytes the peer already acknowledged
         while self.ooo_bytes > self.max_ooo and self.ooo:
             p = self.ooo[0]
             hole = p[0] - self.next_off
@@ -200,6 +248,8 @@ class HalfStream:
                     self.stats.after_fin_bytes += p[1] - off
                 else:
                     self.stats.after_fin_bytes += p[1] - p[0]
+            if self.ack_seq is not None:
+                self.catch_up(False, frame, ts, out)  # the peer acknowledged up to the FIN
         self._check_fin(out)
 
     def _check_fin(self, out: list[FlowEvent]) -> None:

@@ -34,6 +34,7 @@ __all__ = ["ReassemblyConfig", "ReassemblyStats", "TcpReassembler", "Flow", "is_
 
 _MASK = 0xFFFFFFFF
 _HALF = 1 << 31
+_ACK_SANE = 1 << 30      #: an ACK further ahead than this is garbage (as in HalfStream)
 _FIN = 0x01
 _SYN = 0x02
 _RST = 0x04
@@ -332,16 +333,20 @@ class TcpReassembler:
             self._close(flow, "closed", ts, out)
             return
         seq = seg.seq
+        payload = seg.payload
+        missing = seg.missing
         if flags & _ACK:
             peer = flow.halves[1 - d]
             a = peer.ack_seq
             if a is None or ((seg.ack - a) & _MASK) < _HALF:
-                peer.ack_seq = seg.ack
+                peer.ack_seq = a = seg.ack
+            # the peer's bytes this ACK covers were received: a hole there is a capture loss,
+            # declared now, before this segment's own bytes (capture order between the sides)
+            if 0 < ((a - peer.next_seq) & _MASK) < _ACK_SANE and peer.base is not None:
+                peer.catch_up(bool(payload or missing), seg.frame, ts, out)
         if flags & _SYN:
             half.syn(seq)
             seq = (seq + 1) & _MASK
-        payload = seg.payload
-        missing = seg.missing
         if payload or missing:
             half.data(seq, payload, missing, seg.frame, ts, out)
         else:
