@@ -11,6 +11,7 @@ import sys
 from typing import Any, Sequence, TextIO
 
 from pcapsmtp import __version__
+from pcapsmtp.argtypes import minutes_ns, port, positive_int
 from pcapsmtp.errors import BackendUnavailable, CaptureError, PcapSmtpError, UsageError
 
 __all__ = ["main", "lost_tls", "violations"]
@@ -33,24 +34,8 @@ def violations(conv: dict[str, Any]) -> bool:
                for f in conv["findings"])
 
 
-def _port(text: str) -> int:
-    try:
-        p = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 1 <= p <= 65535:
-        raise argparse.ArgumentTypeError(f"port out of range: {p}")
-    return p
 
 
-def _minutes(text: str) -> int:
-    try:
-        m = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of minutes: {text!r}") from None
-    if m < 0:
-        raise argparse.ArgumentTypeError("the window cannot be negative")
-    return int(m * 60 * 10**9)
 
 
 def _redaction(p: argparse.ArgumentParser) -> None:
@@ -74,7 +59,7 @@ def _redactor(args: argparse.Namespace) -> Any:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", dest="ports", type=_port, action="append", default=[],
+    p.add_argument("--port", dest="ports", type=port, action="append", default=[],
                    metavar="N", help="also treat TCP port N as SMTP (repeatable; 25, 465, 587 "
                    "and 2525 always are, and any port whose server speaks first with 220)")
     p.add_argument("--no-content-detection", action="store_true",
@@ -82,7 +67,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=("scapy", "tshark"), default="scapy",
                    help="how packets are decoded: pcapsmtp's own reader (default) or tshark's "
                    "dissection through pyshark (for GRE, VXLAN, MPLS... encapsulations)")
-    p.add_argument("--fallback-window", type=_minutes, default=15 * 60 * 10**9, metavar="MIN",
+    p.add_argument("--fallback-window", type=minutes_ns, default=15 * 60 * 10**9, metavar="MIN",
                    help="a plaintext retry within MIN minutes (capture time) of a failed TLS "
                    "attempt between the same hosts is reported as tls-fallback (default 15)")
 
@@ -105,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--findings", action="store_true", help="table format: list the findings too")
     _redaction(a)
     a.add_argument("-q", "--quiet", action="store_true", help="no progress or notes on stderr")
-    a.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+    a.add_argument("-j", "--jobs", type=positive_int, default=1, metavar="N",
                    help="analyse N files in parallel (output identical to a serial run, in input "
                    "order)")
     _common(a)

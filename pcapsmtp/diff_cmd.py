@@ -10,37 +10,17 @@ import argparse
 import sys
 from typing import Any, TextIO
 
+from pcapsmtp.argtypes import port, score, seconds
 from pcapsmtp.errors import PcapSmtpError, UsageError
 from pcapsmtp.model import SMTP_PORTS
 
 __all__ = ["add_parser", "run"]
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}") from None
-    if not 0 < value <= 65535:
-        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
-    return value
 
 
-def _seconds(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
 
 
-def _score(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a score: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"a score is between 0 and 1: {text!r}")
-    return value
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -56,15 +36,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("inside", metavar="INSIDE", help="capture between the box and the server")
     p.add_argument("--format", choices=("table", "json"), default="table",
                    help="a report for a person (default) or one JSON object")
-    p.add_argument("--clock-offset", type=_seconds, default=None, metavar="S",
+    p.add_argument("--clock-offset", type=seconds, default=None, metavar="S",
                    help="the inside capture's clock minus the outside one's, in seconds (default: "
                         "estimated from the deliveries whose envelope agrees)")
-    p.add_argument("--tolerance", type=_seconds, default=10.0, metavar="S",
+    p.add_argument("--tolerance", type=seconds, default=10.0, metavar="S",
                    help="paired deliveries start or end within S seconds of each other after the "
                         "clock offset (default 10)")
-    p.add_argument("--threshold", type=_score, default=0.5, metavar="SCORE",
+    p.add_argument("--threshold", type=score, default=0.5, metavar="SCORE",
                    help="minimum match score (0..1) to pair two conversations (default 0.5)")
-    p.add_argument("--port", dest="ports", type=_port, action="append", default=[], metavar="N",
+    p.add_argument("--port", dest="ports", type=port, action="append", default=[], metavar="N",
                    help="also treat TCP port N as SMTP (repeatable; 25, 465, 587, 2525 always are)")
     p.add_argument("--engine", choices=("scapy", "tshark"), default="scapy",
                    help="how packets are decoded (as for analyze)")

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, TextIO
 
+from pcapsmtp.argtypes import port, positive_int, positive_seconds
 from pcapsmtp.errors import PcapSmtpError, UsageError
 from pcapsmtp.model import SMTP_PORTS
 
@@ -58,31 +59,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
 
 
-def _port(text: str) -> int:
-    value = _positive(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
-    return value
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
@@ -90,7 +70,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help="interface to sniff (e.g. eth0, lo)")
     p.add_argument("-f", "--filter", dest="bpf", metavar="BPF", default=None,
                    help="kernel capture filter (default: the SMTP ports and IP fragments)")
-    p.add_argument("--port", dest="ports", type=_port, action="append", default=[],
+    p.add_argument("--port", dest="ports", type=port, action="append", default=[],
                    metavar="N", help="also treat TCP port N as SMTP (repeatable; 25, 465, 587 "
                                      "and 2525 always are)")
     p.add_argument("--format", choices=("table", "json"), default="table",
@@ -98,15 +78,15 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-w", "--write", metavar="FILE.pcapng", default=None,
                    help="save the analysed packets to this pcapng; verdict frame numbers "
                         "refer to it")
-    p.add_argument("--rotate-mb", type=_positive, default=None, metavar="MB",
+    p.add_argument("--rotate-mb", type=positive_int, default=None, metavar="MB",
                    help="with --write: start a new file after MB million bytes")
-    p.add_argument("--rotate-keep", type=_positive, default=None, metavar="N",
+    p.add_argument("--rotate-keep", type=positive_int, default=None, metavar="N",
                    help="with --rotate-mb: keep only the newest N files")
-    p.add_argument("-c", "--count", type=_positive, default=None, metavar="COUNT",
+    p.add_argument("-c", "--count", type=positive_int, default=None, metavar="COUNT",
                    help="stop after COUNT packets")
-    p.add_argument("--duration", type=_seconds, default=None, metavar="S",
+    p.add_argument("--duration", type=positive_seconds, default=None, metavar="S",
                    help="stop after S seconds")
-    p.add_argument("-s", "--snaplen", type=_positive, default=262144, metavar="BYTES",
+    p.add_argument("-s", "--snaplen", type=positive_int, default=262144, metavar="BYTES",
                    help="bytes kept of each packet (default 262144)")
     p.add_argument("--promisc", action="store_true",
                    help="put the interface in promiscuous mode (for a mirror/SPAN port)")
