@@ -14,10 +14,21 @@ class ReassemblyConfig:
     """A conversation with one of these ports on either side is an SMTP candidate."""
     detect_by_content: bool = True
     """Also follow conversations whose first payload is an SMTP greeting or EHLO/HELO/LHLO."""
+    tunnel_limit: int = 4096
+    """Bytes per side watched for a proxy handshake (HTTP CONNECT, SOCKS5) on other ports
+    before giving up on finding SMTP inside."""
     max_flows: int = 100_000
     """SMTP candidate flows followed at once; the least recently active one is evicted."""
-    max_tracked: int = 1_000_000
-    """Light entries (4-tuple -> tcp.stream) kept for stream numbering, LRU-evicted."""
+    max_tracked: int = 65_536
+    """Light entries (4-tuple -> tcp.stream) kept for stream numbering. Past the bound the
+    entries not touched for the longest are evicted (two generations, close to an LRU).
+    An entry costs ~200 bytes (packed int, key tuple and dict slot; ~330 bytes of RSS under
+    a scan of new 4-tuples, address strings included), so the default bounds the table at
+    ~21 MiB, within the 64 MiB target for a whole run. Trade-off: a conversation that stays
+    silent while this many newer conversations start is forgotten; if it comes back it is a
+    new conversation with a new stream index, and from then on our tcp.stream numbers are
+    one higher than Wireshark's (whose table has no bound). An ordinary 1M-packet capture
+    has ~50k conversations in all and never evicts."""
     idle_timeout_ns: int = 600 * 10**9
     """A flow silent for this long in capture time is flushed and closed ("idle")."""
     max_ooo_bytes: int = 256 * 1024

@@ -93,6 +93,12 @@ class HalfStream:
         if self.base is None:
             self._set_base(seq + 1)
 
+    def start_at(self, seq: int) -> None:
+        """Offset 0 is the byte at ``seq`` (a stream that starts inside the conversation, e.g.
+        after a proxy handshake). Only before any byte of this side was seen."""
+        if self.base is None:
+            self._set_base(seq)
+
     def note_ack(self, ack: int) -> None:
         """The peer acknowledged up to ``ack`` (kept raw; used for gap detection at the end).
         The reassembler inlines this on its hot path."""

@@ -2,10 +2,19 @@
 
 Two tables:
 
-- the *light* table numbers every TCP conversation of the capture, SMTP or not. One entry per
-  4-tuple (canonical order), LRU-bounded by ``max_tracked``. It keeps what Wireshark 4.0
-  uses to decide that a SYN starts a new conversation on a known 4-tuple: the base sequence
-  number of each direction. A non-candidate segment costs one dict lookup and a few compares.
+- the *light* table numbers every TCP conversation of the capture, SMTP or not: one entry per
+  4-tuple (canonical order), bounded by ``max_tracked``. It keeps what Wireshark 4.0 uses to
+  decide that a SYN starts a new conversation on a known 4-tuple: the base sequence number of
+  each direction. Entries that are not (yet) SMTP candidates are one packed ``int`` each
+  (layout below, ~200 bytes with the key and the dict slot, against ~420 for an object);
+  a segment of such a conversation costs one dict lookup and a few bit tests.
+  Candidates and the few tunnels being watched are ``_Conv`` objects.
+  The bound is kept by two generations (plain dicts, no per-entry LRU links): lookups try the
+  young one, then the old one (a hit there moves the entry to the young one); when the table
+  is full a new entry evicts one of the old generation, and when the old one is empty the
+  young one becomes old. So an entry touched at least once per ``max_tracked`` new
+  conversations stays, as with an LRU; an entry that is evicted and comes back is a new
+  conversation for us, with a new stream index (numbering then differs from Wireshark).
 - the *flow* table holds the SMTP candidates (``Flow``: sides, two ``HalfStream``),
   LRU-bounded by ``max_flows`` and swept for idleness every ``idle_check_every`` segments.
 
@@ -20,6 +29,12 @@ Wireshark 4.0's tcp.stream rules, as read in packet-tcp.c and checked with tshar
    Same ``seq``: a retransmission, same conversation — even after FIN or RST both ways.
 4. A SYN-ACK never starts a conversation, whatever its seq; neither does a SYN whose
    direction had no segment yet in the conversation.
+
+Tunnels (content detection on other ports): a conversation whose first payload is an HTTP
+``CONNECT`` request or a SOCKS5 greeting stays undecided while the proxy handshake runs (at
+most ``tunnel_limit`` bytes per side). It becomes a candidate when the proxy accepted (HTTP
+``200``, SOCKS5 reply ``00``) and the server's first bytes after that are an SMTP greeting;
+each side's stream then starts (offset 0) at its first byte after the proxy handshake.
 """
 from __future__ import annotations
 
@@ -30,7 +45,8 @@ from pcapsmtp.tcp.config import ReassemblyConfig, ReassemblyStats
 from pcapsmtp.tcp.events import FlowClosed, FlowEvent, FlowInfo, FlowOpened
 from pcapsmtp.tcp.halfstream import HalfStream
 
-__all__ = ["ReassemblyConfig", "ReassemblyStats", "TcpReassembler", "Flow", "is_smtp_start"]
+__all__ = ["ReassemblyConfig", "ReassemblyStats", "TcpReassembler", "Flow", "is_smtp_start",
+           "parse_tunnel", "TUNNEL_PENDING", "TUNNEL_FAILED", "TUNNEL_OPEN"]
 
 _MASK = 0xFFFFFFFF
 _HALF = 1 << 31
@@ -39,12 +55,41 @@ _FIN = 0x01
 _SYN = 0x02
 _RST = 0x04
 _ACK = 0x10
+_SYNACK = _SYN | _ACK
 
-# light-entry states
+# Light-entry states. Packed ints hold _UNDECIDED, _IGNORED or _CLOSED; _Conv objects _FLOW,
+# _TUNNEL or _CLOSED (a closed flow's entry is packed again as soon as it closes).
 _UNDECIDED = 0
 _FLOW = 1
 _IGNORED = 2
 _CLOSED = 3
+_TUNNEL = 4
+
+# Packed light entry (a Python int):
+#   bits 0-1   state (_UNDECIDED, _IGNORED, _CLOSED)
+#   bit  2/3   base sequence number of direction 0/1 known
+#   bit  4/5   SYN (ACK clear) seen in direction 0/1 (its seq is that direction's base)
+#   bit  6/7   SYN-ACK seen in direction 0/1 with seq equal to that direction's base
+#   bits 8-39  base of direction 0;  bits 40-71  base of direction 1
+#   bits 72-111  stream index (tcp.stream)
+#   undecided only: bits 112-151 first frame number, bits 152-  first timestamp (ns, signed)
+_ST = 3
+_HAS0 = 0x04
+_HAS1 = 0x08
+_SYN0 = 0x10
+_SYN1 = 0x20
+_SA0 = 0x40
+_SA1 = 0x80
+_B0 = 8
+_B1 = 40
+_S_SHIFT = 72
+_F_SHIFT = 112
+_T_SHIFT = 152
+_M40 = (1 << 40) - 1
+_LOW = (1 << _S_SHIFT) - 1
+_FAST_MASK = _ST | _HAS0 | _HAS1
+_FAST_IGNORED = _IGNORED | _HAS0 | _HAS1
+_KEEP_IGNORED = _HAS0 | _HAS1 | (_MASK << _B0) | (_MASK << _B1)   # what outlives a decision
 
 _SERVER_STARTS = frozenset({b"220 ", b"220-", b"421 ", b"421-", b"554 ", b"554-"})
 _CLIENT_VERBS = frozenset({b"EHLO", b"HELO", b"LHLO"})
@@ -61,29 +106,187 @@ def is_smtp_start(payload: bytes) -> Side | None:
     return None
 
 
+# --------------------------------------------------------------------------- tunnels
+
+#: ``parse_tunnel`` results
+TUNNEL_PENDING = 0
+TUNNEL_FAILED = 1
+TUNNEL_OPEN = 2
+
+_HTTP = 1
+_SOCKS5 = 2
+
+
+def _tunnel_kind(first: bytes) -> int:
+    """The proxy protocol a conversation's first payload (client to proxy) starts, or 0."""
+    if first[:8] == b"CONNECT ":
+        return _HTTP
+    if len(first) >= 3 and first[0] == 5 and 1 <= first[1] <= 16:
+        return _SOCKS5
+    return 0
+
+
+def _head_end(b: bytes) -> int:
+    """Index after the blank line ending an HTTP head, or -1."""
+    i = b.find(b"\r\n\r\n")
+    if i >= 0:
+        j = b.find(b"\n\n", 0, i)
+        return j + 2 if j >= 0 else i + 4
+    i = b.find(b"\n\n")
+    return i + 2 if i >= 0 else -1
+
+
+def _socks_addr_end(b: bytes, i: int) -> int:
+    """End of the ATYP/address/port at ``b[i:]`` of a SOCKS5 request or reply; -1 when more
+    bytes are needed, -2 for an unknown address type."""
+    if len(b) <= i:
+        return -1
+    atyp = b[i]
+    if atyp == 1:
+        end = i + 1 + 4 + 2
+    elif atyp == 4:
+        end = i + 1 + 16 + 2
+    elif atyp == 3:
+        if len(b) <= i + 1:
+            return -1
+        end = i + 2 + b[i + 1] + 2
+    else:
+        return -2
+    return end if len(b) >= end else -1
+
+
+def _parse_socks5(c: bytes, s: bytes) -> tuple[int, int, int]:
+    if len(c) < 2 or c[0] != 5 or not 1 <= c[1] <= 16:
+        return TUNNEL_FAILED, 0, 0
+    i = 2 + c[1]                                # client greeting: VER NMETHODS METHODS
+    if len(c) < i or len(s) < 2:
+        return TUNNEL_PENDING, 0, 0
+    if s[0] != 5:
+        return TUNNEL_FAILED, 0, 0
+    j = 2                                       # server choice: VER METHOD
+    if s[1] == 2:                               # username/password (RFC 1929)
+        if len(c) < i + 2:
+            return TUNNEL_PENDING, 0, 0
+        if c[i] != 1:
+            return TUNNEL_FAILED, 0, 0
+        k = i + 2 + c[i + 1]
+        if len(c) <= k:
+            return TUNNEL_PENDING, 0, 0
+        i = k + 1 + c[k]
+        if len(c) < i or len(s) < 4:
+            return TUNNEL_PENDING, 0, 0
+        if s[2] != 1 or s[3] != 0:
+            return TUNNEL_FAILED, 0, 0
+        j = 4
+    elif s[1] != 0:
+        return TUNNEL_FAILED, 0, 0
+    if len(c) < i + 3:                          # request: VER CMD=CONNECT RSV ATYP ADDR PORT
+        return TUNNEL_PENDING, 0, 0
+    if c[i] != 5 or c[i + 1] != 1:
+        return TUNNEL_FAILED, 0, 0
+    cend = _socks_addr_end(c, i + 3)
+    if cend == -2:
+        return TUNNEL_FAILED, 0, 0
+    if cend < 0 or len(s) < j + 3:
+        return TUNNEL_PENDING, 0, 0
+    if s[j] != 5 or s[j + 1] != 0:              # reply: VER REP=succeeded RSV ATYP ADDR PORT
+        return TUNNEL_FAILED, 0, 0
+    send = _socks_addr_end(s, j + 3)
+    if send == -2:
+        return TUNNEL_FAILED, 0, 0
+    if send < 0:
+        return TUNNEL_PENDING, 0, 0
+    return TUNNEL_OPEN, cend, send
+
+
+def _parse_http(c: bytes, s: bytes) -> tuple[int, int, int]:
+    if c[:8] != b"CONNECT ":
+        return TUNNEL_FAILED, 0, 0
+    if len(s) < 12:
+        if s[:7] != b"HTTP/1."[:len(s)]:
+            return TUNNEL_FAILED, 0, 0
+        return TUNNEL_PENDING, 0, 0
+    if s[:7] != b"HTTP/1." or s[8:12] != b" 200":
+        return TUNNEL_FAILED, 0, 0
+    send = _head_end(s)
+    cend = _head_end(c)
+    if send < 0 or cend < 0:
+        return TUNNEL_PENDING, 0, 0
+    return TUNNEL_OPEN, cend, send
+
+
+def parse_tunnel(client: bytes, server: bytes) -> tuple[int, int, int]:
+    """Where an HTTP CONNECT or SOCKS5 proxy handshake ends and the tunnelled bytes start.
+
+    ``client``/``server``: the first bytes of each side, in order. Returns ``(status,
+    client_start, server_start)``: ``TUNNEL_OPEN`` with the offsets of each side's first
+    tunnelled byte, once the proxy accepted and the server's first tunnelled bytes are an SMTP
+    greeting; ``TUNNEL_PENDING`` while more bytes are needed; ``TUNNEL_FAILED`` otherwise
+    (not a proxy handshake, refused, or something other than SMTP inside)."""
+    kind = _tunnel_kind(client)
+    if kind == _HTTP:
+        st, cend, send = _parse_http(client, server)
+    elif kind == _SOCKS5:
+        st, cend, send = _parse_socks5(client, server)
+    else:
+        return TUNNEL_FAILED, 0, 0
+    if st != TUNNEL_OPEN:
+        return st, 0, 0
+    rest = server[send:send + 4]
+    if len(rest) < 4:
+        return TUNNEL_PENDING, 0, 0
+    if is_smtp_start(rest) is not Side.SERVER:
+        return TUNNEL_FAILED, 0, 0
+    return TUNNEL_OPEN, cend, send
+
+
+class _Tunnel:
+    """A proxy handshake being watched: each side's first bytes in sequence order, and the
+    pieces they came in (direction, sequence number, bytes, frame, ts) for the replay."""
+
+    __slots__ = ("cdir", "data", "start", "nxt", "pieces")
+
+    def __init__(self, cdir: int) -> None:
+        self.cdir = cdir
+        self.data = (bytearray(), bytearray())
+        self.start: list[int | None] = [None, None]     # seq of each direction's first byte
+        self.nxt: list[int] = [0, 0]
+        self.pieces: list[tuple[int, int, bytes, int, int]] = []
+
+
+# --------------------------------------------------------------------------- entries
+
 class _Conv:
-    """Light entry: one TCP conversation (tcp.stream) of a 4-tuple ``key = (a_ip, a_port,
-    b_ip, b_port)``. Direction 0 is a -> b, direction 1 is b -> a."""
+    """Light entry held as an object: an SMTP candidate (``flow``) or a watched tunnel, of the
+    4-tuple ``key = (a_ip, b_ip, a_port << 16 | b_port)``. Direction 0 is a -> b."""
 
     __slots__ = ("key", "stream", "base0", "base1", "state", "flow", "first_frame", "first_ts",
-                 "port_cand", "syn0", "syn1", "synack0", "synack1")
+                 "syn0", "syn1", "synack0", "synack1", "tunnel")
 
-    def __init__(self, key: tuple[str, int, str, int], stream: int, frame: int, ts: int,
-                 port_cand: bool) -> None:
+    def __init__(self, key: tuple[str, str, int], v: int) -> None:
+        """From a packed undecided entry."""
         self.key = key
-        self.stream = stream
-        self.base0: int | None = None
-        self.base1: int | None = None
+        self.stream = (v >> _S_SHIFT) & _M40
+        self.base0: int | None = (v >> _B0) & _MASK if v & _HAS0 else None
+        self.base1: int | None = (v >> _B1) & _MASK if v & _HAS1 else None
         self.state = _UNDECIDED
         self.flow: Flow | None = None
-        self.first_frame = frame
-        self.first_ts = ts
-        self.port_cand = port_cand
-        # pre-payload handshake memory (seq of SYN / SYN-ACK per direction)
-        self.syn0: int | None = None
-        self.syn1: int | None = None
-        self.synack0: int | None = None
-        self.synack1: int | None = None
+        self.first_frame = (v >> _F_SHIFT) & _M40
+        self.first_ts = v >> _T_SHIFT
+        # handshake memory (seq of SYN / SYN-ACK per direction), until the flow opens
+        self.syn0 = self.base0 if v & _SYN0 else None
+        self.syn1 = self.base1 if v & _SYN1 else None
+        self.synack0 = self.base0 if v & _SA0 else None
+        self.synack1 = self.base1 if v & _SA1 else None
+        self.tunnel: _Tunnel | None = None
+
+    def packed(self, state: int) -> int:
+        v = state | (self.stream << _S_SHIFT)
+        if self.base0 is not None:
+            v |= _HAS0 | (self.base0 << _B0)
+        if self.base1 is not None:
+            v |= _HAS1 | (self.base1 << _B1)
+        return v
 
 
 class Flow:
@@ -102,6 +305,12 @@ class Flow:
         self.last_frame = info.first_frame
 
 
+def _key(src: str, sport: int, dst: str, dport: int) -> tuple[tuple[str, str, int], int]:
+    if sport < dport or (sport == dport and src < dst):
+        return (src, dst, sport << 16 | dport), 0
+    return (dst, src, dport << 16 | sport), 1
+
+
 class TcpReassembler:
     """Feed TcpSegments in capture order; get FlowEvents in capture order.
 
@@ -111,7 +320,9 @@ class TcpReassembler:
     def __init__(self, config: ReassemblyConfig = ReassemblyConfig()) -> None:
         self.config = config
         self.stats = ReassemblyStats()
-        self._table: OrderedDict[tuple[str, int, str, int], _Conv] = OrderedDict()
+        self._young: dict[tuple[str, str, int], int | _Conv] = {}
+        self._old: dict[tuple[str, str, int], int | _Conv] = {}
+        self._max_tracked = max(1, config.max_tracked)
         self._flows: OrderedDict[int, Flow] = OrderedDict()   # by stream index, LRU order
         self._next_stream = 0
         self._ports = config.smtp_ports
@@ -122,7 +333,7 @@ class TcpReassembler:
     @property
     def tracked(self) -> int:
         """Light entries held now (<= max_tracked)."""
-        return len(self._table)
+        return len(self._young) + len(self._old)
 
     @property
     def active_flows(self) -> int:
@@ -131,11 +342,15 @@ class TcpReassembler:
 
     def stream_of(self, src: str, sport: int, dst: str, dport: int) -> int | None:
         """The tcp.stream index the 4-tuple maps to now (None if unknown or evicted)."""
-        if sport < dport or (sport == dport and src < dst):
-            conv = self._table.get((src, sport, dst, dport))
-        else:
-            conv = self._table.get((dst, dport, src, sport))
-        return None if conv is None else conv.stream
+        key = _key(src, sport, dst, dport)[0]
+        v = self._young.get(key)
+        if v is None:
+            v = self._old.get(key)
+            if v is None:
+                return None
+        if isinstance(v, int):
+            return (v >> _S_SHIFT) & _M40
+        return v.stream
 
     def feed(self, seg: TcpSegment) -> list[FlowEvent]:
         """Process one segment; returns the events it caused (often none)."""
@@ -180,42 +395,151 @@ class TcpReassembler:
         dst = seg.dst
         dport = seg.dport
         if sport < dport or (sport == dport and src < dst):
-            key = (src, sport, dst, dport)
+            key = (src, dst, sport << 16 | dport)
             d = 0
         else:
-            key = (dst, dport, src, sport)
+            key = (dst, src, dport << 16 | sport)
             d = 1
-        table = self._table
+        young = self._young
+        v = young.get(key)
+        if v is None:
+            v = self._old.pop(key, None)
+            if v is None:
+                v = self._new_entry(key, seg, out)
+            young = self._young
+            young[key] = v
         flags = seg.flags
-        conv = table.get(key)
-        if conv is None:
-            conv = self._new_conv(key, seg, out)
-        else:
-            table.move_to_end(key)
-            if flags & (_SYN | _ACK) == _SYN:
-                base = conv.base0 if d == 0 else conv.base1
-                if base is not None and base != seg.seq:
-                    self.stats.reused += 1
-                    if conv.flow is not None:
-                        self._close(conv.flow, "reused", seg.ts_ns, out)
-                    conv = self._new_conv(key, seg, out)
+        if v.__class__ is int:
+            # packed: undecided, ignored or closed
+            if v & _FAST_MASK == _FAST_IGNORED and not flags & _SYN:
+                return          # the common case: not SMTP, both directions known, no SYN
+            if d == 0:
+                has, sh = _HAS0, _B0
+            else:
+                has, sh = _HAS1, _B1
+            if v & has:
+                if flags & _SYNACK == _SYN and (v >> sh) & _MASK != seg.seq:
+                    v = self._reuse(key, seg, None, out) | has | (seg.seq << sh)
+                    self._young[key] = v
+            else:
+                v |= has | ((seg.seq if flags & _SYN else (seg.seq - 1) & _MASK) << sh)
+                young[key] = v
+            state = v & _ST
+            if state == _IGNORED:
+                return
+            if state == _CLOSED:
+                self.stats.after_close_segments += 1
+                return
+            self._undecided(key, v, d, seg, out)
+            return
+        conv: _Conv = v     # type: ignore[assignment]
+        if flags & _SYNACK == _SYN:
+            base = conv.base0 if d == 0 else conv.base1
+            if base is not None and base != seg.seq:
+                v = self._reuse(key, seg, conv, out) | (_HAS0 | (seg.seq << _B0) if d == 0
+                                                         else _HAS1 | (seg.seq << _B1))
+                self._young[key] = v
+                self._undecided(key, v, d, seg, out)
+                return
         if d == 0:
             if conv.base0 is None:
                 conv.base0 = seg.seq if flags & _SYN else (seg.seq - 1) & _MASK
         elif conv.base1 is None:
             conv.base1 = seg.seq if flags & _SYN else (seg.seq - 1) & _MASK
-        state = conv.state
-        if state == _IGNORED:
-            return
-        if state == _FLOW:
+        if conv.state == _FLOW:
             flow = conv.flow
             assert flow is not None
             self._flow_segment(flow, d, seg, out)
-            return
-        if state == _CLOSED:
+        elif conv.state == _TUNNEL:
+            self._tunnel_segment(key, conv, d, seg, out)
+        else:
             self.stats.after_close_segments += 1
-            return
-        # undecided: remember the handshake, decide at the first payload
+
+    def _new_entry(self, key: tuple[str, str, int], seg: TcpSegment,
+                   out: list[FlowEvent]) -> int:
+        """A new conversation: the next stream index, as a packed undecided entry (not yet
+        inserted). Evicts an old-generation entry when the table is full."""
+        if len(self._young) + len(self._old) >= self._max_tracked:
+            if not self._old:
+                self._old = self._young
+                self._young = {}
+            if self._old:
+                _, victim = self._old.popitem()
+                self.stats.evicted += 1
+                if not isinstance(victim, int) and victim.flow is not None:
+                    self.stats.flows_evicted += 1
+                    self._close(victim.flow, "evicted", seg.ts_ns, out)
+        stream = self._next_stream
+        self._next_stream += 1
+        self.stats.flows_seen += 1
+        return (stream << _S_SHIFT) | ((seg.frame & _M40) << _F_SHIFT) | (seg.ts_ns << _T_SHIFT)
+
+    def _reuse(self, key: tuple[str, str, int], seg: TcpSegment, conv: _Conv | None,
+               out: list[FlowEvent]) -> int:
+        """A SYN with a new ISN took the 4-tuple: the old conversation ends (its flow closes
+        "reused"), a new one starts. Returns the new packed entry (the caller stores it)."""
+        self.stats.reused += 1
+        if conv is not None and conv.flow is not None:
+            self._close(conv.flow, "reused", seg.ts_ns, out)
+        self._young.pop(key, None)          # the key stays where it was: re-inserted by caller
+        stream = self._next_stream
+        self._next_stream += 1
+        self.stats.flows_seen += 1
+        return (stream << _S_SHIFT) | ((seg.frame & _M40) << _F_SHIFT) | (seg.ts_ns << _T_SHIFT)
+
+    def _undecided(self, key: tuple[str, str, int], v: int, d: int, seg: TcpSegment,
+                   out: list[FlowEvent]) -> None:
+        """A segment of a conversation not decided yet: remember the handshake, decide at the
+        first payload. ``v`` (packed, bases already set) is in the young generation."""
+        flags = seg.flags
+        if flags & _SYN:
+            if flags & _ACK:
+                if (v >> (_B0 if d == 0 else _B1)) & _MASK == seg.seq:
+                    v |= _SA0 if d == 0 else _SA1
+            else:
+                v |= _SYN0 if d == 0 else _SYN1
+            self._young[key] = v
+        payload = seg.payload
+        ports = self._ports
+        pp = key[2]
+        port_cand = (pp >> 16) in ports or (pp & 0xFFFF) in ports
+        if payload or seg.missing:
+            detect = self.config.detect_by_content
+            content = is_smtp_start(payload) if detect else None
+            if port_cand or content is not None:
+                conv = _Conv(key, v)
+                self._young[key] = conv
+                flow = self._open(conv, d, seg, content, out)
+                self._flow_segment(flow, d, seg, out)
+            elif detect and not seg.missing and _tunnel_kind(payload):
+                conv = _Conv(key, v)
+                conv.state = _TUNNEL
+                conv.tunnel = _Tunnel(d)
+                self._young[key] = conv
+                self._tunnel_segment(key, conv, d, seg, out)
+            else:
+                self._young[key] = (v & _KEEP_IGNORED) | _IGNORED | (
+                    ((v >> _S_SHIFT) & _M40) << _S_SHIFT)
+        elif port_cand and flags & (_FIN | _RST):
+            conv = _Conv(key, v)
+            self._young[key] = conv
+            flow = self._open(conv, d, seg, None, out)
+            self._flow_segment(flow, d, seg, out)
+
+    def _set(self, key: tuple[str, str, int], conv: _Conv, value: int | _Conv) -> None:
+        """Replace ``conv``'s table entry (if it still has one) by ``value``."""
+        if self._young.get(key) is conv:
+            self._young[key] = value
+        elif self._old.get(key) is conv:
+            self._old[key] = value
+
+    # -- tunnels ------------------------------------------------------------------------------
+    def _tunnel_segment(self, key: tuple[str, str, int], conv: _Conv, d: int, seg: TcpSegment,
+                        out: list[FlowEvent]) -> None:
+        t = conv.tunnel
+        assert t is not None
+        flags = seg.flags
+        payload = seg.payload
         if flags & _SYN:
             if flags & _ACK:
                 if d == 0:
@@ -228,50 +552,91 @@ class TcpReassembler:
                     conv.syn0 = seg.seq
             elif conv.syn1 is None:
                 conv.syn1 = seg.seq
-        payload = seg.payload
-        if payload or seg.missing:
-            content = is_smtp_start(payload) if self.config.detect_by_content else None
-            if conv.port_cand or content is not None:
-                flow = self._open(conv, d, seg, content, out)
-                self._flow_segment(flow, d, seg, out)
-            else:
-                conv.state = _IGNORED
-                conv.syn0 = conv.syn1 = conv.synack0 = conv.synack1 = None
-        elif conv.port_cand and flags & (_FIN | _RST):
-            flow = self._open(conv, d, seg, None, out)
-            self._flow_segment(flow, d, seg, out)
+            return
+        if payload:
+            if seg.missing:
+                self._tunnel_give_up(key, conv)
+                return
+            seq = seg.seq
+            buf = t.data[d]
+            if t.start[d] is None:
+                t.start[d] = seq
+                t.nxt[d] = seq
+            k = (t.nxt[d] - seq) & _MASK        # bytes of this segment already held
+            if k >= _HALF:
+                self._tunnel_give_up(key, conv)  # a hole in the handshake: cannot follow it
+                return
+            if k < len(payload):
+                new = payload[k:]
+                if len(buf) + len(new) > self.config.tunnel_limit:
+                    self._tunnel_give_up(key, conv)
+                    return
+                t.pieces.append((d, (seq + k) & _MASK, bytes(new), seg.frame, seg.ts_ns))
+                buf += new
+                t.nxt[d] = (seq + len(payload)) & _MASK
+                c, s = t.data[t.cdir], t.data[1 - t.cdir]
+                status, cend, send = parse_tunnel(bytes(c), bytes(s))
+                if status == TUNNEL_FAILED:
+                    self._tunnel_give_up(key, conv)
+                    return
+                if status == TUNNEL_OPEN:
+                    self._tunnel_open(conv, t, cend, send, d, seg, out)
+                    return
+        if flags & (_FIN | _RST):
+            self._tunnel_give_up(key, conv)
 
-    def _new_conv(self, key: tuple[str, int, str, int], seg: TcpSegment,
-                  out: list[FlowEvent]) -> _Conv:
-        table = self._table
-        if key in table:
-            del table[key]
-        elif len(table) >= self.config.max_tracked:
-            _, old = table.popitem(last=False)
-            self.stats.evicted += 1
-            if old.flow is not None:
-                self.stats.flows_evicted += 1
-                self._close(old.flow, "evicted", seg.ts_ns, out)
-        ports = self._ports
-        conv = _Conv(key, self._next_stream, seg.frame, seg.ts_ns,
-                     key[1] in ports or key[3] in ports)
-        self._next_stream += 1
-        self.stats.flows_seen += 1
-        table[key] = conv
-        return conv
+    def _tunnel_give_up(self, key: tuple[str, str, int], conv: _Conv) -> None:
+        conv.tunnel = None
+        conv.state = _IGNORED
+        self._set(key, conv, conv.packed(_IGNORED))
 
+    def _tunnel_open(self, conv: _Conv, t: _Tunnel, cend: int, send: int, d: int,
+                     seg: TcpSegment, out: list[FlowEvent]) -> None:
+        """The proxy handshake is over and the server greets in SMTP: open the flow with each
+        side starting at its first tunnelled byte, then replay the bytes held past it."""
+        cdir = t.cdir
+        starts = [0, 0]
+        for dd, end in ((cdir, cend), (1 - cdir, send)):
+            st = t.start[dd]
+            starts[dd] = 0 if st is None else (st + end) & _MASK
+        conv.tunnel = None
+        flow = self._open(conv, d, seg, Side.CLIENT if d == cdir else Side.SERVER, out,
+                          tunnel=(cdir, starts[0] if t.start[0] is not None else None,
+                                  starts[1] if t.start[1] is not None else None))
+        for dd, seq, data, frame, ts in t.pieces:
+            if frame == seg.frame:
+                continue
+            k = (starts[dd] - seq) & _MASK
+            if k < _HALF and k < len(data):
+                flow.halves[dd].data((seq + k) & _MASK, data[k:], 0, frame, ts, out)
+            elif k >= _HALF:
+                flow.halves[dd].data(seq, data, 0, frame, ts, out)
+        k = (starts[d] - seg.seq) & _MASK
+        if k >= _HALF or k > len(seg.payload):
+            k = 0
+        cut = TcpSegment(seg.frame, seg.ts_ns, seg.src, seg.sport, seg.dst, seg.dport,
+                         (seg.seq + k) & _MASK, seg.ack, seg.flags & ~_SYN, seg.payload[k:],
+                         seg.missing)
+        self._flow_segment(flow, d, cut, out)
+
+    # -- candidates ---------------------------------------------------------------------------
     def _open(self, conv: _Conv, d: int, seg: TcpSegment, content: Side | None,
-              out: list[FlowEvent]) -> Flow:
+              out: list[FlowEvent], tunnel: tuple[int, int | None, int | None] | None = None
+              ) -> Flow:
         """Promote an undecided conversation to a candidate flow; ``seg`` (direction ``d``)
-        is the segment that decided it."""
+        is the segment that decided it. ``tunnel``: (client direction, start sequence number
+        of direction 0 and 1) of a proxied conversation."""
         flows = self._flows
         if len(flows) >= self.config.max_flows:
             self.stats.flows_evicted += 1
             self._close(next(iter(flows.values())), "evicted", seg.ts_ns, out)
         ports = self._ports
-        key = conv.key
+        a_ip, b_ip, pp = conv.key
+        a_port, b_port = pp >> 16, pp & 0xFFFF
         # client direction: 0 means a -> b is client -> server
-        if conv.syn0 is not None and conv.syn1 is None:
+        if tunnel is not None:
+            cdir, evidence = tunnel[0], "content"
+        elif conv.syn0 is not None and conv.syn1 is None:
             cdir, evidence = 0, "syn"
         elif conv.syn1 is not None and conv.syn0 is None:
             cdir, evidence = 1, "syn"
@@ -279,8 +644,8 @@ class TcpReassembler:
             cdir, evidence = 0, "syn"
         elif conv.synack0 is not None and conv.synack1 is None:
             cdir, evidence = 1, "syn"
-        elif (key[3] in ports) != (key[1] in ports):
-            cdir, evidence = (0 if key[3] in ports else 1), "port"
+        elif (b_port in ports) != (a_port in ports):
+            cdir, evidence = (0 if b_port in ports else 1), "port"
         elif content is not None:
             cdir = d if content is Side.CLIENT else 1 - d
             evidence = "content"
@@ -292,26 +657,32 @@ class TcpReassembler:
         if server_syn is None:
             server_syn = conv.syn0 if sdir == 0 else conv.syn1
         if cdir == 0:
-            client = Endpoint(key[0], key[1])
-            server = Endpoint(key[2], key[3])
+            client = Endpoint(a_ip, a_port)
+            server = Endpoint(b_ip, b_port)
         else:
-            client = Endpoint(key[2], key[3])
-            server = Endpoint(key[0], key[1])
+            client = Endpoint(b_ip, b_port)
+            server = Endpoint(a_ip, a_port)
         info = FlowInfo(stream=conv.stream, client=client, server=server,
                         first_frame=conv.first_frame, first_ts_ns=conv.first_ts,
                         side_evidence=evidence,
-                        midstream=client_syn is None or server_syn is None,
+                        midstream=tunnel is None and (client_syn is None or server_syn is None),
                         handshake_seen=client_syn is not None and server_syn is not None)
         cfg = self.config
         sides = (Side.CLIENT, Side.SERVER) if cdir == 0 else (Side.SERVER, Side.CLIENT)
         h0 = HalfStream(conv.stream, sides[0], self.stats, cfg.max_ooo_bytes, cfg.retain_bytes)
         h1 = HalfStream(conv.stream, sides[1], self.stats, cfg.max_ooo_bytes, cfg.retain_bytes)
-        s0 = conv.syn0 if conv.syn0 is not None else conv.synack0
-        s1 = conv.syn1 if conv.syn1 is not None else conv.synack1
-        if s0 is not None:
-            h0.syn(s0)
-        if s1 is not None:
-            h1.syn(s1)
+        if tunnel is not None:
+            if tunnel[1] is not None:
+                h0.start_at(tunnel[1])
+            if tunnel[2] is not None:
+                h1.start_at(tunnel[2])
+        else:
+            s0 = conv.syn0 if conv.syn0 is not None else conv.synack0
+            s1 = conv.syn1 if conv.syn1 is not None else conv.synack1
+            if s0 is not None:
+                h0.syn(s0)
+            if s1 is not None:
+                h1.syn(s1)
         flow = Flow(info, conv, (h0, h1), sides)
         conv.flow = flow
         conv.state = _FLOW
@@ -371,6 +742,7 @@ class TcpReassembler:
         conv = flow.conv
         conv.flow = None
         conv.state = _CLOSED
+        self._set(conv.key, conv, conv.packed(_CLOSED))     # compact again
         if reason == "idle":
             self.stats.idle_closed += 1
         out.append(FlowClosed(flow.info.stream, reason, ts))

@@ -14,7 +14,7 @@ from _tcp_corpus import (CORPUS, FALLBACK_LIMITS, REPO, capture_files, segments,
                          using_fallback)
 from pcapsmtp.model import Side
 from pcapsmtp.tcp.events import FlowEvent, FlowInfo, FlowOpened, StreamData, StreamGap
-from pcapsmtp.tcp.reassembler import TcpReassembler
+from pcapsmtp.tcp.reassembler import TUNNEL_OPEN, TcpReassembler, parse_tunnel
 
 pytestmark = [
     pytest.mark.tshark,
@@ -33,6 +33,10 @@ pytestmark = [
 #:   the same marker at each StreamGap, which checks gap offsets and lengths too.
 EXPECTED_NUMBERING_FAILURES: dict[str, str] = {}
 EXPECTED_BYTES_FAILURES: dict[str, str] = {}
+
+#: captures whose SMTP runs inside an HTTP CONNECT or SOCKS5 tunnel on a non-SMTP port
+TUNNELLED = {"testing__btest__Traces__http__connect-with-smtp.pcap",
+             "tests__pcap__socks5-smtp-503.pcap"}
 
 TLS_RECORD = re.compile(rb"[\x14-\x17]\x03")
 
@@ -128,11 +132,22 @@ def test_flow_bytes_equal_tshark_follow(path: Path, request: pytest.FixtureReque
         pytest.skip("no SMTP candidate flow in this capture")
     follow = tshark_follow(path, sorted(flows))
     bad = []
+    tunnels: list[int] = []
     for stream, info in flows.items():
         nodes = follow.get(stream, {})
-        for side, ep in ((Side.CLIENT, info.client), (Side.SERVER, info.server)):
+        full = {Side.CLIENT: nodes.get(str(info.client), b""),
+                Side.SERVER: nodes.get(str(info.server), b"")}
+        status, cstart, sstart = parse_tunnel(full[Side.CLIENT], full[Side.SERVER])
+        if status == TUNNEL_OPEN and info.side_evidence == "content":
+            # SMTP inside an HTTP CONNECT / SOCKS5 tunnel: our streams start after the proxy
+            # handshake, tshark's at the first byte of the conversation
+            full = {Side.CLIENT: full[Side.CLIENT][cstart:], Side.SERVER: full[Side.SERVER][sstart:]}
+            tunnels.append(stream)
+        for side in (Side.CLIENT, Side.SERVER):
             ours = _until_tls(bytes(data[(stream, side)]))
-            theirs = _until_tls(nodes.get(str(ep), b""))
+            theirs = _until_tls(full[side])
             if ours != theirs:
                 bad.append((stream, side.value, len(ours), len(theirs)))
     assert not bad, f"(stream, side, our length, tshark length): {bad}"
+    if path.name in TUNNELLED:
+        assert tunnels, "the SMTP inside the proxy tunnel was not found"
