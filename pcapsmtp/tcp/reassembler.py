@@ -119,9 +119,9 @@ _SOCKS5 = 2
 
 def _tunnel_kind(first: bytes) -> int:
     """The proxy protocol a conversation's first payload (client to proxy) starts, or 0."""
-    if first[:8] == b"CONNECT ":
-        return _HTTP
-    if len(first) >= 3 and first[0] == 5 and 1 <= first[1] <= 16:
+    if first and first[:8] == b"CONNECT "[:len(first)]:
+        return _HTTP                # (or the start of it: a request cut into small segments)
+    if first[:1] == b"\x05" and (len(first) < 2 or 1 <= first[1] <= 16):
         return _SOCKS5
     return 0
 
@@ -156,7 +156,9 @@ def _socks_addr_end(b: bytes, i: int) -> int:
 
 
 def _parse_socks5(c: bytes, s: bytes) -> tuple[int, int, int]:
-    if len(c) < 2 or c[0] != 5 or not 1 <= c[1] <= 16:
+    if len(c) < 2:
+        return (TUNNEL_PENDING if c == b"\x05" else TUNNEL_FAILED), 0, 0
+    if c[0] != 5 or not 1 <= c[1] <= 16:
         return TUNNEL_FAILED, 0, 0
     i = 2 + c[1]                                # client greeting: VER NMETHODS METHODS
     if len(c) < i or len(s) < 2:
@@ -201,7 +203,7 @@ def _parse_socks5(c: bytes, s: bytes) -> tuple[int, int, int]:
 
 def _parse_http(c: bytes, s: bytes) -> tuple[int, int, int]:
     if c[:8] != b"CONNECT ":
-        return TUNNEL_FAILED, 0, 0
+        return (TUNNEL_PENDING if b"CONNECT ".startswith(c) else TUNNEL_FAILED), 0, 0
     if len(s) < 12:
         if s[:7] != b"HTTP/1."[:len(s)]:
             return TUNNEL_FAILED, 0, 0

@@ -2,13 +2,19 @@
 becomes a candidate at the server's greeting, each side starting after the proxy handshake."""
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from _tcp_builder import Conv, F, R, side_bytes
 from pcapsmtp.model import Side, TcpSegment
-from pcapsmtp.tcp.events import FlowEvent, FlowOpened, StreamData, StreamGap
+from pcapsmtp.tcp.events import FlowClosed, FlowEvent, FlowOpened, StreamData, StreamGap
 from pcapsmtp.tcp.reassembler import (TUNNEL_FAILED, TUNNEL_OPEN, TUNNEL_PENDING, ReassemblyConfig,
                                       TcpReassembler, parse_tunnel)
+
+N = int(os.environ.get("TCP_PROPERTY_EXAMPLES", "150"))
 
 CONNECT = b"CONNECT mx.example.org:25 HTTP/1.0\r\nUser-Agent: x\r\n\r\n"
 OK200 = b"HTTP/1.0 200 Connection established\r\n\r\n"
@@ -188,3 +194,74 @@ def test_smtp_port_keeps_deciding_at_the_first_payload() -> None:
     c = Conv(sport=25)
     ev = feed_all(TcpReassembler(), c.handshake() + [c.c(1, CONNECT, ack=1)])
     assert isinstance(ev[0], FlowOpened) and side_bytes(ev, Side.CLIENT) == CONNECT
+
+
+# ------------------------------------------------------------------------------ properties
+
+@st.composite
+def _pieces(draw: st.DrawFn, data: bytes) -> list[tuple[int, bytes]]:
+    cuts = sorted(set(draw(st.lists(st.integers(1, max(1, len(data) - 1)), max_size=6))))
+    bounds = [0] + [c for c in cuts if 0 < c < len(data)] + [len(data)]
+    return [(a, data[a:b]) for a, b in zip(bounds, bounds[1:])]
+
+
+@settings(max_examples=N, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.booleans(), st.data())
+def test_any_segmentation_of_the_proxy_handshake(socks: bool, data: st.DataObject) -> None:
+    c = Conv(sport=1080 if socks else 8080, cisn=data.draw(st.integers(0, 0xFFFFFFFF)),
+             sisn=data.draw(st.integers(0, 0xFFFFFFFF)))
+    phases = ([(True, S5_HELLO), (False, S5_CHOICE), (True, S5_REQ), (False, S5_REP + GREETING)]
+              if socks else [(True, CONNECT), (False, OK200 + GREETING)])
+    phases += [(True, EHLO), (False, b"250 ok\r\n")]
+    sent = {True: 0, False: 0}
+    segs = c.handshake()
+    for is_client, chunk in phases:
+        for off, piece in data.draw(_pieces(chunk)):
+            mk = c.c if is_client else c.s
+            segs.append(mk(1 + sent[is_client] + off, piece, ack=1 + sent[not is_client]))
+            if data.draw(st.booleans()):      # a retransmission now and then
+                segs.append(mk(1 + sent[is_client] + off, piece, ack=1 + sent[not is_client]))
+        sent[is_client] += len(chunk)
+    ev = feed_all(TcpReassembler(), segs)
+    opened = [e for e in ev if isinstance(e, FlowOpened)]
+    assert len(opened) == 1 and opened[0].flow.side_evidence == "content"
+    assert side_bytes(ev, Side.SERVER) == GREETING + b"250 ok\r\n"
+    assert side_bytes(ev, Side.CLIENT) == EHLO
+    assert not [e for e in ev if isinstance(e, StreamGap)]
+
+
+@settings(max_examples=N, deadline=None)
+@given(st.binary(max_size=64), st.binary(max_size=64), st.booleans())
+def test_parse_tunnel_never_raises(client: bytes, server: bytes, socks: bool) -> None:
+    head = S5_HELLO if socks else b"CONNECT "
+    st_, cs, ss = parse_tunnel(head + client, server)
+    assert st_ in (TUNNEL_PENDING, TUNNEL_FAILED, TUNNEL_OPEN)
+    if st_ == TUNNEL_OPEN:
+        assert 0 < cs <= len(head + client) and 0 < ss < len(server)
+
+
+@settings(max_examples=N, deadline=None)
+@given(st.lists(st.tuples(st.booleans(),
+                          st.sampled_from([CONNECT, OK200, GREETING, EHLO, S5_HELLO, S5_CHOICE,
+                                           S5_REQ, S5_REP, b"", b"\x05", b"C", b"HTTP/1.1 200 "]),
+                          st.integers(0, 200), st.sampled_from([0, 0x10, 0x11, 0x12, 0x02, 0x14])),
+                max_size=30), st.sampled_from([1080, 8080]))
+def test_tunnel_soup_never_raises_and_frames_flows(pieces: list, port: int) -> None:
+    c = Conv(sport=port)
+    r = TcpReassembler(ReassemblyConfig(tunnel_limit=200, max_tracked=4))
+    ev: list[FlowEvent] = []
+    for is_client, payload, rel, flags in pieces:
+        seg = (c.c if is_client else c.s)(rel, payload, flags=flags & ~0x10,
+                                          ack=rel if flags & 0x10 else None)
+        ev += r.feed(seg)
+    ev += r.finish()
+    open_: set[int] = set()
+    for e in ev:
+        if isinstance(e, FlowOpened):
+            assert e.flow.stream not in open_
+            open_.add(e.flow.stream)
+        elif isinstance(e, FlowClosed):
+            open_.remove(e.stream)
+        else:
+            assert e.stream in open_
+    assert not open_
