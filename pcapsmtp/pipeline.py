@@ -5,7 +5,6 @@ feeds it packet by packet); ``analyze_path`` runs it over a file.
 """
 from __future__ import annotations
 
-from bisect import bisect_right
 from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -13,15 +12,15 @@ from typing import Any, Iterable, Iterator
 from pcapsmtp.analysis.clients import predict
 from pcapsmtp.analysis.exchange import build_exchange
 from pcapsmtp.analysis.fallback import FallbackTracker
+from pcapsmtp.analysis.frames import FrameIndex, make_item
 from pcapsmtp.flowid import community_id
 from pcapsmtp.render.wireshark import conversation_filter, frames_filter
 from pcapsmtp.analysis.summary import Summary
 from pcapsmtp.analysis.verdict import Item, Overlap, Transcript, judge
 from pcapsmtp.model import SMTP_PORTS, Side, TcpSegment
 from pcapsmtp.smtp.events import Command, ImplicitTls, MessageBody, Reply, StreamEnded
-from pcapsmtp.smtp.events import StreamGap as SmtpStreamGap
 from pcapsmtp.smtp.session import SessionConfig, SmtpSession
-from pcapsmtp.smtp.tls import TlsAlert, TlsApplicationData, TlsEvent
+from pcapsmtp.smtp.tls import TlsAlert, TlsApplicationData
 from pcapsmtp.tcp.config import ReassemblyConfig
 from pcapsmtp.tcp.events import (
     FlowClosed, FlowInfo, FlowOpened, OverlapConflict, StreamData, StreamEnd, StreamGap,
@@ -47,47 +46,13 @@ class AnalysisConfig:
     session: SessionConfig = field(default_factory=SessionConfig)
 
 
-class _FrameIndex:
-    """Per side: which frame carried which stream offset, trimmed to what events may still
-    refer to (message bodies are never indexed for long)."""
-
-    __slots__ = ("offs", "frames")
-
-    def __init__(self) -> None:
-        self.offs: list[int] = []
-        self.frames: list[int] = []
-
-    def add(self, offset: int, frame: int) -> None:
-        if self.frames and self.frames[-1] == frame and self.offs[-1] <= offset:
-            return
-        self.offs.append(offset)
-        self.frames.append(frame)
-
-    def trim(self, low: int) -> None:
-        i = bisect_right(self.offs, low) - 1
-        if i > 64:
-            del self.offs[:i]
-            del self.frames[:i]
-
-    def at(self, offset: int) -> int | None:
-        i = bisect_right(self.offs, offset) - 1
-        return self.frames[i] if i >= 0 else (self.frames[0] if self.frames else None)
-
-    def covering(self, start: int, end: int) -> tuple[int, ...]:
-        if not self.offs:
-            return ()
-        i = max(bisect_right(self.offs, start) - 1, 0)
-        j = bisect_right(self.offs, max(end - 1, start))
-        return tuple(sorted(set(self.frames[i:j])))
-
-
 class _Conv:
     __slots__ = ("info", "session", "index", "transcript", "emitted", "closed", "decided_early")
 
     def __init__(self, info: FlowInfo, file: str, cfg: AnalysisConfig) -> None:
         self.info = info
         self.session = SmtpSession(cfg.session)
-        self.index = {Side.CLIENT: _FrameIndex(), Side.SERVER: _FrameIndex()}
+        self.index = {Side.CLIENT: FrameIndex(), Side.SERVER: FrameIndex()}
         self.transcript = Transcript(
             file=file, stream=info.stream, client=info.client, server=info.server,
             first_frame=info.first_frame, first_ts_ns=info.first_ts_ns, midstream=info.midstream,
@@ -109,6 +74,7 @@ def _key_event(ev: Any) -> bool:
     return isinstance(ev, Command) and ev.verb in _KEY_VERBS
 
 
+_NO_INDEX = FrameIndex()
 _KEY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "STARTTLS", "AUTH", "MAIL"})
 #: commands no other line protocol on a 220-greeting port (FTP, ...) uses
 _SMTP_ONLY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "STARTTLS", "BDAT"})
@@ -192,9 +158,7 @@ class Analyzer:
                     continue
                 if ev.frame:
                     c.transcript.last_ts_ns = max(c.transcript.last_ts_ns, ev.ts_ns)
-                    pos = c.session.low_water(ev.side)
                     c.index[ev.side].add(1 << 62, ev.frame)
-                    del pos
                 self._record(c, c.session.receive_eof(ev.side, reset=ev.reset,
                                                       truncated=ev.truncated, ts_ns=ev.ts_ns))
             elif isinstance(ev, OverlapConflict):
@@ -227,28 +191,8 @@ class Analyzer:
             if len(items) >= bound and not (len(items) < 2 * bound and _key_event(ev)):
                 t.dropped_events += 1
                 continue
-            if isinstance(ev, (MessageBody,)):
-                items.append(Item(ev, (), getattr(ev, "ts_ns", 0)))
-                continue
-            sp = ev.span
-            idx = c.index[sp.side]
-            if isinstance(ev, Reply):
-                frames = idx.covering(sp.start, sp.end)
-                lf = {ln.span.start: idx.at(ln.span.start) for ln in ev.lines[:64]}
-                items.append(Item(ev, frames, ev.ts_ns, {k: v for k, v in lf.items() if v}))
-            elif isinstance(ev, SmtpStreamGap):
-                fr = idx.at(sp.end)
-                items.append(Item(ev, (fr,) if fr else (), ev.ts_ns))
-            elif isinstance(ev, StreamEnded):
-                fr = idx.frames[-1] if idx.frames else None
-                items.append(Item(ev, (fr,) if fr else (), ev.ts_ns))
-            else:
-                if sp.end > sp.start:
-                    frames = idx.covering(sp.start, sp.end)
-                else:
-                    fr = idx.at(sp.start)
-                    frames = (fr,) if fr else ()
-                items.append(Item(ev, frames, getattr(ev, "ts_ns", 0) or t.last_ts_ns))
+            items.append(make_item(ev, c.index[ev.span.side] if not isinstance(ev, MessageBody)
+                                   else _NO_INDEX, t.last_ts_ns))
 
     def _is_smtp(self, c: _Conv) -> bool:
         """A conversation found by its content (not by port) must show SMTP itself: a 220

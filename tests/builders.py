@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pcapsmtp.analysis.verdict import Item, Transcript
+from pcapsmtp.analysis.frames import FrameIndex, make_item
+from pcapsmtp.analysis.verdict import Transcript
 from pcapsmtp.model import Endpoint, Side
-from pcapsmtp.smtp.events import Event, MessageBody, Reply, StreamEnded, StreamGap
+from pcapsmtp.smtp.events import Event, Reply
 from pcapsmtp.smtp.session import SessionConfig, SmtpSession
 from pcapsmtp.smtp.tls import TlsEvent
 
@@ -78,31 +78,6 @@ def split(data: bytes, chunk: int | Sequence[int] | None) -> list[bytes]:
         pos += n
         i += 1
     return out
-
-
-class _FrameIndex:
-    """Per side: stream offset -> frame, as the pipeline keeps it."""
-
-    def __init__(self) -> None:
-        self.offs: list[int] = []
-        self.frames: list[int] = []
-
-    def add(self, offset: int, frame: int) -> None:
-        if self.frames and self.frames[-1] == frame and self.offs[-1] <= offset:
-            return
-        self.offs.append(offset)
-        self.frames.append(frame)
-
-    def at(self, offset: int) -> int | None:
-        i = bisect_right(self.offs, offset) - 1
-        return self.frames[i] if i >= 0 else (self.frames[0] if self.frames else None)
-
-    def covering(self, start: int, end: int) -> tuple[int, ...]:
-        if not self.offs:
-            return ()
-        i = max(bisect_right(self.offs, start) - 1, 0)
-        j = bisect_right(self.offs, max(end - 1, start))
-        return tuple(sorted(set(self.frames[i:j])))
 
 
 class Dialogue:
@@ -185,7 +160,7 @@ class Dialogue:
         t = Transcript(**kw)
         sess = SmtpSession(self.config)
         self.session = sess
-        index = {C: _FrameIndex(), S: _FrameIndex()}
+        index = {C: FrameIndex(), S: FrameIndex()}
         pos = {C: 0, S: 0}
         for i, op in enumerate(self.ops):
             frame = first_frame + i
@@ -207,31 +182,11 @@ class Dialogue:
         return t
 
 
-def _record(t: Transcript, index: dict[Side, _FrameIndex], evs: Iterable[Any], ts: int) -> None:
-    """pcapsmtp.pipeline.Analyzer._record in miniature."""
+def _record(t: Transcript, index: dict[Side, FrameIndex], evs: Iterable[Any], ts: int) -> None:
+    """What pcapsmtp.pipeline.Analyzer._record does, with the same helper."""
     for ev in evs:
-        if isinstance(ev, MessageBody):
-            t.items.append(Item(ev, (), ev.ts_ns))
-            continue
-        sp = ev.span
-        idx = index[sp.side]
-        if isinstance(ev, Reply):
-            frames = idx.covering(sp.start, sp.end)
-            lf = {ln.span.start: idx.at(ln.span.start) for ln in ev.lines[:64]}
-            t.items.append(Item(ev, frames, ev.ts_ns, {k: v for k, v in lf.items() if v}))
-        elif isinstance(ev, StreamGap):
-            fr = idx.at(sp.end)
-            t.items.append(Item(ev, (fr,) if fr else (), ev.ts_ns))
-        elif isinstance(ev, StreamEnded):
-            fr = idx.frames[-1] if idx.frames else None
-            t.items.append(Item(ev, (fr,) if fr else (), ev.ts_ns))
-        else:
-            if sp.end > sp.start:
-                frames = idx.covering(sp.start, sp.end)
-            else:
-                fr = idx.at(sp.start)
-                frames = (fr,) if fr else ()
-            t.items.append(Item(ev, frames, getattr(ev, "ts_ns", 0) or ts))
+        idx = index[ev.span.side] if hasattr(ev, "span") else FrameIndex()
+        t.items.append(make_item(ev, idx, ts))
 
 
 def normalise(events: Iterable[Any]) -> list[Any]:

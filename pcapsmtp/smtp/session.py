@@ -202,7 +202,7 @@ class SmtpSession:
         elif st.mode is _Mode.TLS_EXPECTED and len(st.lines):
             buf = st.lines.buf
             if sniff_tls(bytes(buf[:5])) is False:
-                self._not_tls(st, bytes(buf[:buf.find(b"\n") + 1 or 64]), st.lines.start)
+                self._not_tls(st, bytes(buf[:buf.find(b"\n", 0, 64) + 1 or 64]), st.lines.start)
                 if st.mode is _Mode.LINES:
                     self._drain(st)
                     line = st.lines.flush()
@@ -583,7 +583,7 @@ class SmtpSession:
             return True
         # Judge a whole line (or 64 bytes), whatever the segmentation.
         buf = st.lines.buf
-        cut = buf.find(b"\n") + 1 or (64 if len(buf) >= 64 else 0)
+        cut = buf.find(b"\n", 0, 64) + 1 or (64 if len(buf) >= 64 else 0)
         if not cut:
             return False
         first = bytes(buf[:cut])
