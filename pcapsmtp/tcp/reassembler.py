@@ -72,7 +72,7 @@ _TUNNEL = 4
 #   bit  6/7   SYN-ACK seen in direction 0/1 with seq equal to that direction's base
 #   bits 8-39  base of direction 0;  bits 40-71  base of direction 1
 #   bits 72-111  stream index (tcp.stream)
-#   undecided only: bits 112-151 first frame number, bits 152-  first timestamp (ns, signed)
+#   undecided only: bits 112-159 first frame number, bits 160-  first timestamp (ns, signed)
 _ST = 3
 _HAS0 = 0x04
 _HAS1 = 0x08
@@ -84,8 +84,9 @@ _B0 = 8
 _B1 = 40
 _S_SHIFT = 72
 _F_SHIFT = 112
-_T_SHIFT = 152
+_T_SHIFT = 160
 _M40 = (1 << 40) - 1
+_M48 = (1 << 48) - 1
 _LOW = (1 << _S_SHIFT) - 1
 _FAST_MASK = _ST | _HAS0 | _HAS1
 _FAST_IGNORED = _IGNORED | _HAS0 | _HAS1
@@ -273,7 +274,7 @@ class _Conv:
         self.base1: int | None = (v >> _B1) & _MASK if v & _HAS1 else None
         self.state = _UNDECIDED
         self.flow: Flow | None = None
-        self.first_frame = (v >> _F_SHIFT) & _M40
+        self.first_frame = (v >> _F_SHIFT) & _M48
         self.first_ts = v >> _T_SHIFT
         # handshake memory (seq of SYN / SYN-ACK per direction), until the flow opens
         self.syn0 = self.base0 if v & _SYN0 else None
@@ -474,7 +475,7 @@ class TcpReassembler:
         stream = self._next_stream
         self._next_stream += 1
         self.stats.flows_seen += 1
-        return (stream << _S_SHIFT) | ((seg.frame & _M40) << _F_SHIFT) | (seg.ts_ns << _T_SHIFT)
+        return (stream << _S_SHIFT) | ((seg.frame & _M48) << _F_SHIFT) | (seg.ts_ns << _T_SHIFT)
 
     def _reuse(self, key: tuple[str, str, int], seg: TcpSegment, conv: _Conv | None,
                out: list[FlowEvent]) -> int:
@@ -487,7 +488,7 @@ class TcpReassembler:
         stream = self._next_stream
         self._next_stream += 1
         self.stats.flows_seen += 1
-        return (stream << _S_SHIFT) | ((seg.frame & _M40) << _F_SHIFT) | (seg.ts_ns << _T_SHIFT)
+        return (stream << _S_SHIFT) | ((seg.frame & _M48) << _F_SHIFT) | (seg.ts_ns << _T_SHIFT)
 
     def _undecided(self, key: tuple[str, str, int], v: int, d: int, seg: TcpSegment,
                    out: list[FlowEvent]) -> None:

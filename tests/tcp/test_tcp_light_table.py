@@ -137,3 +137,14 @@ def test_max_tracked_one_never_raises() -> None:
         r.feed(_seg(i, 25, int(A), GREETING))
         assert r.tracked == 1
     r.finish()
+
+
+def test_packed_entry_keeps_negative_timestamps_and_big_frame_numbers() -> None:
+    r = TcpReassembler()
+    f = (1 << 41) + 5
+    r.feed(TcpSegment(f, -123_456_789, "10.0.0.1", 40000, "10.0.0.2", 25, 100, 0, int(S), b""))
+    r.feed(TcpSegment(f + 1, -123, "10.0.0.2", 25, "10.0.0.1", 40000, 500, 101, int(S | A), b""))
+    ev = r.feed(TcpSegment(f + 2, -100, "10.0.0.2", 25, "10.0.0.1", 40000, 501, 101, int(A),
+                           GREETING))
+    info = ev[0].flow
+    assert (info.first_frame, info.first_ts_ns, info.handshake_seen) == (f, -123_456_789, True)
