@@ -39,7 +39,7 @@ class AnalysisConfig:
     fallback_window_ns: int = _FIFTEEN_MINUTES
     max_events: int = 2000            #: events kept per conversation (the rest are counted)
     max_flows: int = 100_000
-    max_tracked: int = 1_000_000
+    max_tracked: int = ReassemblyConfig.max_tracked   #: light entries for stream numbering
     idle_timeout_ns: int = 600 * 10**9
     early: bool = False               #: emit a verdict as soon as it is decided (live mode)
     keep_exchange: bool = False       #: keep the exchange lines for ``explain``
