@@ -180,3 +180,14 @@ def test_diff_is_a_subcommand() -> None:
     rep = json.loads(p.stdout)
     (pair,) = rep["pairs"]
     assert (pair["verdict"]["caused_by"], pair["verdict"]["reason"]) == ("middlebox", "starttls-masked")
+
+
+def test_explain_fallback_marks_and_explains_the_final_verdict() -> None:
+    p = run("explain", str(CAPTURES / "tls-fallback.pcap"), "--stream", "1")
+    marked = [ln for ln in p.stdout.splitlines() if "<--- verdict" in ln]
+    assert len(marked) == 1 and "MAIL FROM" in marked[0] and "tls-fallback" in marked[0]
+    assert "client-did-not-request:" not in p.stdout.split("Verdict:")[1].split("What to ask")[0]
+    assert "sender came back without STARTTLS" in p.stdout
+    j = jsonl(run("analyze", "--format", "json", str(CAPTURES / "tls-fallback.pcap")).stdout)
+    assert j[1]["fallback_of"]["stream"] == 0 and j[1]["tlsrpt_result"] == "validation-failure"
+    assert "After a failed handshake" in j[1]["explanation"]["client_does"]

@@ -68,8 +68,6 @@ def build_exchange(t: Transcript, conv: dict[str, Any]) -> list[ExchangeLine]:
     for f in conv["findings"]:
         side = {"client": "C", "server": "S"}.get(f["side"], "")
         marks.append((f["frame"], side, f"{f['code']}: {f['message']}"))
-    if conv.get("evidence_frame") is not None:
-        marks.append((conv["evidence_frame"], "", f"verdict {conv['reason']}: {conv.get('detail', '')}"))
     line_marks: dict[tuple[str, int], list[str]] = conv.get("_line_marks") or {}
     for frame, side, text in marks:
         if frame is None:

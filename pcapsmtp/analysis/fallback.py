@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+from pcapsmtp.analysis.reasons import REASONS, TLSRPT_RESULT
+
 __all__ = ["FallbackTracker", "FAILURES", "SKIPPED"]
 
 #: reasons of a conversation whose TLS attempt failed
@@ -45,5 +47,8 @@ class FallbackTracker:
                                "frame": prev["frame"], "previous_reason": reason}
         conv["reason"] = "tls-fallback"
         conv["caused_by"] = prev["caused_by"]
+        info = REASONS["tls-fallback"]
+        conv["explanation"] = {"client_does": info.client_does, "ask": info.remedy}
+        conv["tlsrpt_result"] = TLSRPT_RESULT["tls-fallback"]
         conv["detail"] = (f"the sender came back without STARTTLS after the {prev['reason']} of "
                           f"stream {prev['stream']} (this conversation alone reads as {reason})")

@@ -13,6 +13,9 @@ __all__ = ["render_explain", "render_clients"]
 
 def render_clients(clients: dict[str, list[str]] | None, matrix: list[tuple[str, str, str]] | None = None
                    ) -> str:
+    if matrix and len({cell for _, cell, _ in matrix}) == 1:
+        what = {"Y": "see STARTTLS", "N": "downgrade", "X": "fail"}[matrix[0][1]]
+        return f"  all {len(matrix)} known clients {what} with this reply"
     if matrix:
         from tabulate import tabulate
         return tabulate([[n, {"Y": "sees STARTTLS", "N": "downgrades", "X": "error, no mail"}[c],
@@ -33,6 +36,11 @@ def render_explain(conv: dict[str, Any], *, path: str | None = None) -> str:
     out.append(f"stream {conv['stream']}: {_ep(conv['client'])} -> {_ep(conv['server'])}, "
                f"first frame {conv['first_frame']}")
     ex = conv.get("_exchange") or []
+    # The verdict is marked here, not when the exchange was built: a later step (tls-fallback)
+    # may have changed it.
+    verdict_mark = f"verdict {conv['reason']}: {conv.get('detail', '')}"
+    target = next((ln for ln in ex if conv.get("evidence_frame") is not None
+                   and ln.frame == conv["evidence_frame"]), None)
     width = max((len(str(x.frame)) for x in ex if x.frame is not None), default=1)
     for ln in ex:
         frame = str(ln.frame) if ln.frame is not None else ""
@@ -41,10 +49,11 @@ def render_explain(conv: dict[str, Any], *, path: str | None = None) -> str:
         if len(text) > 160:
             text = text[:157] + "..."
         row = f"  {frame:>{width}}  {arrow} {text}"
-        if ln.marks:
-            row += "   <--- " + safe(ln.marks[0])
+        marks = ln.marks + ([verdict_mark] if ln is target else [])
+        if marks:
+            row += "   <--- " + safe(marks[0])
             out.append(row)
-            for m in ln.marks[1:]:
+            for m in marks[1:]:
                 out.append(" " * (width + 8) + "<--- " + safe(m))
         else:
             out.append(row)
