@@ -1,0 +1,590 @@
+"""Harness for the real-client tests: a byte-exact SMTP server, tcpdump, and the real clients.
+
+- :class:`ByteServer`: an asyncio SMTP server on 127.0.0.1 (its own thread and loop) that answers
+  EHLO with exactly the bytes it is given (shapes C1..C10 of clients.md, or a reply without
+  STARTTLS) and STARTTLS with one of: a real TLS upgrade (``tls``), ``454``, 220 then an
+  immediate close (``close``), or 220 then a fatal TLS alert after the ClientHello (``alert``).
+  Every connection is recorded (:class:`ConnRecord`): STARTTLS received, TLS established, mail
+  accepted.
+- :func:`make_cert`: a self-signed certificate for 127.0.0.1 / localhost, made with
+  ``cryptography``; clients are given it as their trust anchor, so verifying clients succeed.
+- :class:`Tcpdump`: ``tcpdump -i lo -U --immediate-mode`` started, waited for, stopped with SIGINT.
+- ``run_*``: one delivery with each real client in its opportunistic mode; each returns a
+  :class:`ClientRun` (exit status and output).
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+BANNER = b"220 mx.example.com ESMTP realclients\r\n"
+SHAPES: dict[str, bytes] = {
+    "C1": b"250-mx.example.com\r\n250-8BITMIME\r\n250 STARTTLS\r\n",
+    "C2": b"250-STARTTLS\r\n250-mx.example.com\r\n250 SIZE 1000\r\n",
+    "C3": b"250 STARTTLS\r\n",
+    "C4": b"250 mx.example.com\r\n250-STARTTLS\r\n250 SIZE 1000\r\n",
+    "C5": b"250-mx.example.com\n250-8BITMIME\n250 STARTTLS\n",
+    "C6": b"250-mx.example.com\r\n250 starttls\r\n",
+    "C7": b"250-mx.example.com\r\n250 STARTTLS foo\r\n",
+    "C8": b"250-mx.example.com\r\n250 XXXXXXXA\r\n",
+    "C9": b"250-mx.example.com\r\n220-STARTTLS\r\n250 SIZE 1000\r\n",
+    "C10": b"250-mx.example.com\r\n250- STARTTLS\r\n250 SIZE 1000\r\n",
+    "none": b"250-mx.example.com\r\n250-8BITMIME\r\n250 SIZE 1000\r\n",
+}
+AFTER_TLS_EHLO = b"250-mx.example.com\r\n250-8BITMIME\r\n250 SIZE 1000\r\n"
+#: a fatal handshake_failure alert (TLS 1.2 record layer)
+FATAL_ALERT = b"\x15\x03\x03\x00\x02\x02\x28"
+
+MAIL_FROM = "alice@example.org"
+RCPT_TO = "bob@example.net"
+MESSAGE = (f"From: {MAIL_FROM}\r\nTo: {RCPT_TO}\r\nSubject: realclients\r\n"
+           "Message-ID: <realclients@example.org>\r\n\r\nhello from a real client\r\n")
+
+
+# --------------------------------------------------------------------------------------- cert
+
+def make_cert(d: Path) -> tuple[Path, Path]:
+    """A self-signed EC P-256 certificate for 127.0.0.1 and localhost (also usable as a CA file)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    d.mkdir(parents=True, exist_ok=True)
+    certfile, keyfile = d / "cert.pem", d / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return certfile, keyfile
+
+
+# ------------------------------------------------------------------------------------- server
+
+@dataclass
+class ConnRecord:
+    """What the server saw on one connection."""
+
+    commands: list[str] = field(default_factory=list)
+    starttls: bool = False
+    tls: bool = False
+    tls_error: str = ""
+    mail: bool = False        #: a message was accepted (250 after DATA's final dot)
+    mail_in_tls: bool = False
+
+
+@dataclass
+class Behaviour:
+    ehlo: bytes = SHAPES["C1"]
+    on_starttls: str = "tls"  #: tls | 454 | close | alert
+    #: when set, only the first ``fail_first`` STARTTLS get ``on_starttls``; later ones get ``tls``
+    fail_first: int | None = None
+
+
+class ByteServer:
+    """An SMTP server that sends exactly the configured bytes; see the module docstring."""
+
+    def __init__(self, behaviour: Behaviour, certfile: Path, keyfile: Path) -> None:
+        self.behaviour = behaviour
+        self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ctx.load_cert_chain(str(certfile), str(keyfile))
+        self.conns: list[ConnRecord] = []
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._server: asyncio.base_events.Server | None = None
+        self._starttls_seen = 0
+
+    def reset(self, behaviour: Behaviour) -> None:
+        """New behaviour and an empty record (for a server shared by several tests)."""
+        self.behaviour = behaviour
+        self.conns = []
+        self._starttls_seen = 0
+
+    # lifecycle
+    def start(self) -> "ByteServer":
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("test SMTP server did not start")
+        return self
+
+    def stop(self) -> None:
+        async def _close() -> None:
+            if self._server is not None:
+                self._server.close()
+        if self._loop.is_running():
+            asyncio.run_coroutine_threadsafe(_close(), self._loop).result(5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+
+        async def _start() -> None:
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            self.port = self._server.sockets[0].getsockname()[1]
+        self._loop.run_until_complete(_start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    # one connection
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        rec = ConnRecord()
+        self.conns.append(rec)
+        try:
+            await self._dialogue(rec, reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError, TimeoutError) as exc:
+            rec.tls_error = rec.tls_error or repr(exc)
+        finally:
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+
+    async def _dialogue(self, rec: ConnRecord, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> None:
+        b = self.behaviour
+        writer.write(BANNER)
+        await writer.drain()
+        in_tls = False
+        while True:
+            line = await asyncio.wait_for(reader.readline(), 30)
+            if not line:
+                return
+            text = line.decode("latin-1").rstrip("\r\n")
+            rec.commands.append(text)
+            verb = text.split(" ", 1)[0].upper()
+            if verb == "EHLO":
+                writer.write(AFTER_TLS_EHLO if in_tls else b.ehlo)
+            elif verb == "HELO":
+                writer.write(b"250 mx.example.com\r\n")
+            elif verb == "STARTTLS" and not in_tls:
+                rec.starttls = True
+                self._starttls_seen += 1
+                mode = b.on_starttls
+                if b.fail_first is not None and self._starttls_seen > b.fail_first:
+                    mode = "tls"
+                if mode == "454":
+                    writer.write(b"454 4.7.0 TLS not available due to temporary reason\r\n")
+                elif mode == "close":
+                    writer.write(b"220 2.0.0 Ready to start TLS\r\n")
+                    await writer.drain()
+                    return
+                elif mode == "alert":
+                    writer.write(b"220 2.0.0 Ready to start TLS\r\n")
+                    await writer.drain()
+                    await asyncio.wait_for(reader.read(5), 10)  # the ClientHello's record header
+                    writer.write(FATAL_ALERT)
+                    await writer.drain()
+                    return
+                else:
+                    writer.write(b"220 2.0.0 Ready to start TLS\r\n")
+                    await writer.drain()
+                    try:
+                        await asyncio.wait_for(writer.start_tls(self.ctx), 15)
+                    except Exception as exc:  # noqa: BLE001 - the client ended the handshake
+                        rec.tls_error = repr(exc)
+                        return
+                    rec.tls = in_tls = True
+                    continue
+            elif verb == "MAIL":
+                writer.write(b"250 2.1.0 Ok\r\n")
+            elif verb == "RCPT":
+                writer.write(b"250 2.1.5 Ok\r\n")
+            elif verb == "DATA":
+                writer.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                await writer.drain()
+                while True:
+                    body = await asyncio.wait_for(reader.readline(), 30)
+                    if not body:
+                        return
+                    if body.rstrip(b"\r\n") == b".":
+                        break
+                rec.mail = True
+                rec.mail_in_tls = in_tls
+                writer.write(b"250 2.0.0 Ok: queued\r\n")
+            elif verb in ("RSET", "NOOP"):
+                writer.write(b"250 2.0.0 Ok\r\n")
+            elif verb == "QUIT":
+                writer.write(b"221 2.0.0 Bye\r\n")
+                await writer.drain()
+                return
+            else:
+                writer.write(b"502 5.5.2 Error: command not recognized\r\n")
+            await writer.drain()
+
+
+# ------------------------------------------------------------------------------------ tcpdump
+
+class Tcpdump:
+    """``tcpdump -i lo`` for one port, written to ``path``; a context manager."""
+
+    def __init__(self, path: Path, port: int, extra_ports: tuple[int, ...] = ()) -> None:
+        self.path = path
+        ports = " or ".join(f"port {p}" for p in (port, *extra_ports))
+        self.argv = ["tcpdump", "-i", "lo", "-n", "-s", "0", "-U", "--immediate-mode",
+                     "-w", str(path), f"tcp and ({ports})"]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> "Tcpdump":
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert self.proc.stderr is not None
+        deadline = time.monotonic() + 15
+        seen = b""
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            seen += line
+            if b"listening on" in line:
+                break
+            if not line and self.proc.poll() is not None:
+                raise RuntimeError(f"tcpdump failed: {seen.decode(errors='replace')}")
+        else:
+            self.stop()
+            raise RuntimeError("tcpdump did not start listening")
+        time.sleep(0.2)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        time.sleep(0.5)                        # let the last packets reach the buffer
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# ------------------------------------------------------------------------------------ clients
+
+@dataclass
+class ClientRun:
+    client: str
+    returncode: int
+    output: str
+
+
+def _run(client: str, argv: list[str], *, stdin: str | None = None, env: dict[str, str] | None = None,
+         timeout: float = 40, cwd: Path | None = None) -> ClientRun:
+    try:
+        p = subprocess.run(argv, input=stdin.encode() if stdin is not None else None,
+                           capture_output=True, timeout=timeout, env=env, cwd=cwd)
+        out = (p.stdout + p.stderr).decode("utf-8", "replace")
+        return ClientRun(client, p.returncode, out)
+    except subprocess.TimeoutExpired as exc:
+        out = ((exc.stdout or b"") + (exc.stderr or b"")).decode("utf-8", "replace")
+        return ClientRun(client, -999, out + "\n[timeout]")
+
+
+SMTPLIB_SCRIPT = r"""
+import smtplib, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+msg = sys.stdin.read()
+with smtplib.SMTP("127.0.0.1", port, local_hostname="client.example.org", timeout=20) as s:
+    s.ehlo()
+    if s.has_extn("starttls"):
+        s.starttls(context=ssl.create_default_context(cafile=ca or None))
+        s.ehlo()
+    s.sendmail(sys.argv[3], [sys.argv[4]], msg)
+print("sent")
+"""
+
+
+def run_smtplib(port: int, ca: Path | None, tmp: Path) -> ClientRun:
+    """``ca`` None: the system trust store (the test certificate is then rejected by the client)."""
+    return _run("python-smtplib", [sys.executable, "-c", SMTPLIB_SCRIPT, str(port), str(ca or ""),
+                                   MAIL_FROM, RCPT_TO], stdin=MESSAGE)
+
+
+def run_swaks(port: int, ca: Path | None, tmp: Path) -> ClientRun:
+    """swaks does not verify certificates: ``ca`` is ignored."""
+    return _run("swaks", ["swaks", "--server", "127.0.0.1", "--port", str(port), "--tls-optional",
+                          "--helo", "client.example.org", "--from", MAIL_FROM, "--to", RCPT_TO,
+                          "--timeout", "20", "--data", MESSAGE.replace("\r\n", "\n")])
+
+
+def run_curl(port: int, ca: Path | None, tmp: Path) -> ClientRun:
+    msg = tmp / "message.eml"
+    msg.write_text(MESSAGE)
+    argv = ["curl", "-sS", "-v", "--ssl", "--max-time", "20", f"smtp://127.0.0.1:{port}/client.example.org",
+            "--mail-from", MAIL_FROM, "--mail-rcpt", RCPT_TO, "-T", str(msg)]
+    if ca is not None:
+        argv[1:1] = ["--cacert", str(ca)]
+    return _run("curl", argv)
+
+
+def run_msmtp(port: int, ca: Path | None, tmp: Path) -> ClientRun:
+    conf = tmp / "msmtprc"
+    conf.write_text("")
+    conf.chmod(0o600)
+    return _run("msmtp", ["msmtp", f"--file={conf}", "--host=127.0.0.1", f"--port={port}",
+                          "--tls=on", "--tls-starttls=on", f"--tls-trust-file={ca or 'system'}", "--auth=off",
+                          "--domain=client.example.org", f"--from={MAIL_FROM}", "--timeout=20",
+                          RCPT_TO], stdin=MESSAGE)
+
+
+GO_SOURCE = r"""package main
+
+import (
+	"fmt"
+	"net/smtp"
+	"os"
+)
+
+func main() {
+	msg, _ := os.ReadFile(os.Args[2])
+	err := smtp.SendMail("127.0.0.1:"+os.Args[1], nil, os.Args[3], []string{os.Args[4]}, msg)
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println("sent")
+}
+"""
+
+
+def build_go(tmp: Path) -> Path | None:
+    """Compiles the tiny net/smtp SendMail program; None when Go is missing or the build fails."""
+    go = shutil.which("go")
+    if go is None:
+        return None
+    src = tmp / "gosend"
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "main.go").write_text(GO_SOURCE)
+    (src / "go.mod").write_text("module gosend\n\ngo 1.19\n")
+    env = {**os.environ, "GOCACHE": str(tmp / "gocache"), "GOPATH": str(tmp / "gopath"),
+           "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+    p = subprocess.run([go, "build", "-o", str(src / "gosend"), "."], cwd=src, env=env,
+                       capture_output=True, timeout=300)
+    return src / "gosend" if p.returncode == 0 else None
+
+
+def run_go(binary: Path, port: int, ca: Path | None, tmp: Path) -> ClientRun:
+    msg = tmp / "message.eml"
+    msg.write_text(MESSAGE)
+    env = dict(os.environ)
+    if ca is not None:
+        env.update(SSL_CERT_FILE=str(ca), SSL_CERT_DIR=str(tmp / "no-certs"))
+    return _run("go-net-smtp", [str(binary), str(port), str(msg), MAIL_FROM, RCPT_TO], env=env)
+
+
+NODE_SCRIPT = r"""
+const nodemailer = require('nodemailer');
+const fs = require('fs');
+const [port, ca, from, to, msgfile] = process.argv.slice(2);
+const t = nodemailer.createTransport({
+  host: '127.0.0.1', port: Number(port), secure: false, opportunisticTLS: true,
+  name: 'client.example.org', tls: ca ? { ca: [fs.readFileSync(ca)], servername: 'localhost' } : {},
+  connectionTimeout: 20000, greetingTimeout: 20000, socketTimeout: 20000,
+});
+t.sendMail({ envelope: { from, to: [to] }, raw: fs.readFileSync(msgfile) })
+  .then(info => { console.log('sent', JSON.stringify(info.response)); process.exit(0); })
+  .catch(err => { console.log('error:', err && err.message); process.exit(1); });
+"""
+
+
+def nodemailer_dir() -> Path | None:
+    """Where ``node_modules/nodemailer`` lives: $REALCLIENTS_NODE_PREFIX, tests/realclients/.node,
+    or npm's global root."""
+    cands = [os.environ.get("REALCLIENTS_NODE_PREFIX", ""), str(HERE / ".node")]
+    npm = shutil.which("npm")
+    if npm:
+        try:
+            root = subprocess.run([npm, "root", "-g"], capture_output=True, timeout=20).stdout.decode().strip()
+            if root:
+                cands.append(str(Path(root).parent))
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    for c in cands:
+        if c and (Path(c) / "node_modules" / "nodemailer" / "package.json").is_file():
+            return Path(c)
+    return None
+
+
+def run_nodemailer(prefix: Path, port: int, ca: Path | None, tmp: Path) -> ClientRun:
+    msg = tmp / "message.eml"
+    msg.write_text(MESSAGE)
+    script = tmp / "send.js"
+    script.write_text(NODE_SCRIPT)
+    env = {**os.environ, "NODE_PATH": str(prefix / "node_modules")}
+    return _run("nodemailer", ["node", str(script), str(port), str(ca or ""), MAIL_FROM, RCPT_TO, str(msg)],
+                env=env)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ------------------------------------------------------------------------------------ postfix
+
+POSTFIX_MASTER_CF = """\
+{inject} inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+POSTFIX_MAIN_CF = """\
+compatibility_level = 3.6
+queue_directory = {d}/queue
+data_directory = {d}/data
+maillog_file = {d}/maillog
+maillog_file_prefixes = {d}
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = client.example.org
+mydomain = example.org
+myorigin = $myhostname
+mydestination =
+local_recipient_maps =
+alias_maps =
+alias_database =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
+relayhost = [127.0.0.1]:{relay}
+smtp_tls_security_level = may
+smtp_tls_loglevel = 1
+smtp_connection_cache_on_demand = no
+smtputf8_enable = no
+biff = no
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+"""
+
+
+class PostfixInstance:
+    """A throwaway Postfix (``postfix -c DIR``) that accepts mail on 127.0.0.1:``inject`` and relays
+    everything to ``[127.0.0.1]:relay`` with ``smtp_tls_security_level = may``. Never touches
+    /etc/postfix or port 25; :meth:`stop` kills the master whatever happens."""
+
+    def __init__(self, d: Path, relay: int) -> None:
+        self.dir = d
+        self.relay = relay
+        self.inject = free_port()
+        self.started = False
+
+    def start(self) -> None:
+        d = self.dir
+        d.mkdir(parents=True, exist_ok=True)
+        for sub in ("queue", "data"):
+            (d / sub).mkdir(exist_ok=True)
+        shutil.chown(d / "data", "postfix")
+        (d / "main.cf").write_text(POSTFIX_MAIN_CF.format(d=d, relay=self.relay))
+        (d / "master.cf").write_text(POSTFIX_MASTER_CF.format(inject=f"127.0.0.1:{self.inject}"))
+        (d / "maillog").touch()
+        p = subprocess.run(["postfix", "-c", str(d), "start"], capture_output=True, timeout=60)
+        self.started = True
+        if p.returncode != 0:
+            raise RuntimeError("postfix start failed: " + (p.stdout + p.stderr).decode(errors="replace"))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.inject), 1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("postfix smtpd did not listen:\n" + self.log())
+
+    def submit(self) -> None:
+        import smtplib
+        with smtplib.SMTP("127.0.0.1", self.inject, local_hostname="submitter.example.org", timeout=20) as s:
+            s.sendmail(MAIL_FROM, [RCPT_TO], MESSAGE)
+
+    def log(self) -> str:
+        try:
+            return (self.dir / "maillog").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def statuses(self) -> list[str]:
+        """The delivery status lines logged so far (``status=sent|deferred|bounced``)."""
+        return [ln for ln in self.log().splitlines() if " status=" in ln]
+
+    def wait_status(self, before: int, want: str = "", timeout: float = 30) -> list[str]:
+        """Waits until more than ``before`` status lines exist (and, with ``want``, one of the new
+        ones contains it); returns the new ones."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            new = self.statuses()[before:]
+            if new and (not want or any(want in ln for ln in new)):
+                return new
+            time.sleep(0.2)
+        return self.statuses()[before:]
+
+    def purge(self) -> None:
+        """Deletes every queued message (a deferred one would retry into the next test)."""
+        subprocess.run(["postsuper", "-c", str(self.dir), "-d", "ALL"], capture_output=True, timeout=30)
+
+    def stop(self) -> None:
+        if not self.started:
+            return
+        subprocess.run(["postfix", "-c", str(self.dir), "abort"], capture_output=True, timeout=60)
+        pidfile = self.dir / "queue" / "pid" / "master.pid"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                pid = int(pidfile.read_text().split()[0])
+                os.kill(pid, 0)
+            except (OSError, ValueError, IndexError):
+                break
+            time.sleep(0.2)
+        else:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        self.started = False
