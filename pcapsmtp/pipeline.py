@@ -247,6 +247,7 @@ class Analyzer:
             conv["_raw_ehlo_reply_kept"] = raw
         else:
             conv.pop("_line_marks", None)
+            conv.pop("_evidence_at", None)
         if self.config.early:
             self.post(conv)
         return conv

@@ -18,6 +18,7 @@ from pcapsmtp.smtp.tls import (
 __all__ = ["ExchangeLine", "build_exchange"]
 
 MAX_LINES = 400
+_SIDE = {"C": "client", "S": "server", "!": "capture"}
 
 
 @dataclass(slots=True)
@@ -73,8 +74,8 @@ def build_exchange(t: Transcript, conv: dict[str, Any]) -> list[ExchangeLine]:
         if frame is None:
             continue
         code = text.split(":", 1)[0]
-        target = next((ln for ln in out if ln.offset is not None and ln.side == "S"
-                       and code in line_marks.get(("server", ln.offset), ())), None)
+        target = next((ln for ln in out if ln.offset is not None
+                       and code in line_marks.get((_SIDE[ln.side], ln.offset), ())), None)
         target = target or next((ln for ln in out if ln.frame == frame and (not side or ln.side == side)), None)
         target = target or next((ln for ln in out if ln.frame == frame), None)
         if target is not None and text not in target.marks:
@@ -96,7 +97,7 @@ def _lines(it: Item, out: list[ExchangeLine]) -> None:
         text = ev.raw_verb + (" " + ev.argument if ev.argument else "")
         if ev.verb == "AUTH":
             text += " [credentials not shown]"
-        out.append(ExchangeLine(fr, "C", text, []))
+        out.append(ExchangeLine(fr, "C", text, [], ev.span.start))
     elif isinstance(ev, MessageBody):
         out.append(ExchangeLine(fr, "C", f"[message content: {ev.octets} octets, not shown]", []))
     elif isinstance(ev, AuthExchange):
@@ -110,7 +111,8 @@ def _lines(it: Item, out: list[ExchangeLine]) -> None:
         out.append(ExchangeLine(fr, "C", "[TLS from the first byte]", []))
     elif isinstance(ev, PlaintextAfterStartTls):
         out.append(ExchangeLine(fr, "C" if ev.side.value == "client" else "S",
-                                f"[readable where TLS was expected: {ev.preview[:60]!r}]", []))
+                                f"[readable where TLS was expected: {ev.preview[:60]!r}]", [],
+                                ev.span.start))
     elif isinstance(ev, Overlap):
         out.append(ExchangeLine(ev.second_frame, "!",
                                 f"[frame {ev.second_frame} resends {ev.length} bytes of frame "
@@ -118,4 +120,5 @@ def _lines(it: Item, out: list[ExchangeLine]) -> None:
     elif isinstance(ev, Anomaly):
         return
     elif isinstance(ev, TlsEvent):
-        out.append(ExchangeLine(fr, "C" if ev.side.value == "client" else "S", _tls_text(ev), []))
+        out.append(ExchangeLine(fr, "C" if ev.side.value == "client" else "S", _tls_text(ev), [],
+                                ev.span.start))

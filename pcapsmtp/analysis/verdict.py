@@ -156,11 +156,14 @@ class _Verdict:
         self.findings: list[dict[str, Any]] = []
         self.extra: dict[str, Any] = {}
         self.marks: dict[tuple[str, int], list[str]] = {}   # (side, line offset) -> finding codes
+        self.evidence_at: tuple[str, int] | None = None
 
     def set(self, outcome: str, caused_by: str, reason: str, evidence: int | None,
-            detail: str = "") -> None:
+            detail: str = "", item: Item | None = None) -> None:
+        """The verdict; ``item`` is the evidence event (its frame, and its line for explain)."""
         self.outcome, self.caused_by, self.reason = outcome, caused_by, reason
         self.evidence, self.detail = evidence, detail
+        self.evidence_at = _at(item)
 
     def finding(self, code: str, side: str, frame: int | None, message: str, rfc: str | None = None,
                 confidence: str | None = None, at: tuple[str, int] | None = None) -> None:
@@ -173,6 +176,14 @@ class _Verdict:
             f["confidence"] = confidence
         if not any(x["code"] == code and x["frame"] == frame for x in self.findings):
             self.findings.append(f)
+
+
+def _at(item: Item | None) -> tuple[str, int] | None:
+    """(side, offset) of an event, to find its line in the exchange."""
+    if item is None or not hasattr(item.event, "span"):
+        return None
+    sp = item.event.span
+    return (str(sp.side), sp.start)
 
 
 def _lines_text(reply: Reply) -> list[str]:
@@ -241,8 +252,8 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
                    "the certificate")
         else:
             msg = f"the {side} sent the fatal TLS alert {name} ({ev.description}) during the handshake"
-        v.finding("tls-alert", side, _frame(alert), msg)
-        v.set("aborted", side, "tls-handshake-failed", _frame(alert), msg)
+        v.finding("tls-alert", side, _frame(alert), msg, at=_at(alert))
+        v.set("aborted", side, "tls-handshake-failed", _frame(alert), msg, alert)
         return True
     # Plaintext where the TLS answer should be.
     for it in f.after_tls:
@@ -304,7 +315,7 @@ def _check_certificates(f: _Facts, v: _Verdict, ts: dict[str, Any], names: list[
     info["problems"] = [p for p, _ in problems]
     v.extra["certificate"] = info
     for code, msg in problems:
-        v.finding("tls-certificate", "server", _frame(it), msg + f" ({code})")
+        v.finding("tls-certificate", "server", _frame(it), msg + f" ({code})", at=_at(it))
         v.extra.setdefault("tlsrpt_result", code)
 
 
@@ -523,6 +534,7 @@ def judge(t: Transcript) -> dict[str, Any]:
         conv["explanation"] = {"client_does": info.client_does, "ask": info.remedy}
     conv["_raw_ehlo_reply"] = raw_reply
     conv["_line_marks"] = v.marks
+    conv["_evidence_at"] = v.evidence_at
     return conv
 
 

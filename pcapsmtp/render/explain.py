@@ -39,8 +39,12 @@ def render_explain(conv: dict[str, Any], *, path: str | None = None) -> str:
     # The verdict is marked here, not when the exchange was built: a later step (tls-fallback)
     # may have changed it.
     verdict_mark = f"verdict {conv['reason']}: {conv.get('detail', '')}"
-    target = next((ln for ln in ex if conv.get("evidence_frame") is not None
-                   and ln.frame == conv["evidence_frame"]), None)
+    at = conv.get("_evidence_at")
+    side = {"client": "C", "server": "S"}.get(at[0], "") if at else ""
+    target = next((ln for ln in ex if at and ln.offset == at[1] and ln.side == side
+                   and ln.frame == conv.get("evidence_frame")), None)
+    target = target or next((ln for ln in ex if conv.get("evidence_frame") is not None
+                             and ln.frame == conv["evidence_frame"]), None)
     width = max((len(str(x.frame)) for x in ex if x.frame is not None), default=1)
     for ln in ex:
         frame = str(ln.frame) if ln.frame is not None else ""
