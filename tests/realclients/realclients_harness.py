@@ -511,8 +511,11 @@ class PostfixInstance:
     everything to ``[127.0.0.1]:relay`` with ``smtp_tls_security_level = may``. Never touches
     /etc/postfix or port 25; :meth:`stop` kills the master whatever happens."""
 
-    def __init__(self, d: Path, relay: int) -> None:
-        self.dir = d
+    def __init__(self, relay: int) -> None:
+        # Postfix's unprivileged daemons must reach the queue: not under pytest's 0700 tmp tree.
+        import tempfile
+        self.dir = Path(tempfile.mkdtemp(prefix="pcapsmtp-realclients-postfix-"))
+        self.dir.chmod(0o755)
         self.relay = relay
         self.inject = free_port()
         self.started = False
@@ -529,7 +532,8 @@ class PostfixInstance:
         p = subprocess.run(["postfix", "-c", str(d), "start"], capture_output=True, timeout=60)
         self.started = True
         if p.returncode != 0:
-            raise RuntimeError("postfix start failed: " + (p.stdout + p.stderr).decode(errors="replace"))
+            raise RuntimeError("postfix start failed: " + (p.stdout + p.stderr).decode(errors="replace")
+                               + "\n" + self.log()[-3000:])
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -588,3 +592,8 @@ class PostfixInstance:
             except OSError:
                 pass
         self.started = False
+
+    def remove(self) -> None:
+        """Deletes the instance directory (after :meth:`stop`)."""
+        if not self.started:
+            shutil.rmtree(self.dir, ignore_errors=True)

@@ -105,6 +105,7 @@ def analyze(pcap: Path, port: int) -> list[dict[str, Any]]:
 
 def deliver(run: Runner, behaviour: h.Behaviour, cert: tuple[Path, Path], tmp: Path,
             trust: bool = True) -> Delivery:
+    tmp.mkdir(parents=True, exist_ok=True)
     srv = h.ByteServer(behaviour, *cert).start()
     pcap = tmp / "capture.pcap"
     try:
@@ -178,7 +179,7 @@ def test_nodemailer_delivers_despite_c4_desync(runner: Callable[[str], Runner], 
     d = deliver(runner("nodemailer"), h.Behaviour(ehlo=h.SHAPES["C4"]), cert, tmp_path)
     assert d.conns[0].mail and not d.conns[0].starttls, describe(d)
     assert verdict(d.convs[0]) == ("plaintext", "server", "starttls-misplaced")
-    d2 = deliver(runner("python-smtplib"), h.Behaviour(ehlo=h.SHAPES["C4"]), cert, tmp_path / "s")
+    d2 = deliver(runner("python-smtplib"), h.Behaviour(ehlo=h.SHAPES["C4"]), cert, tmp_path / "smtplib")
     assert not d2.conns[0].mail and d2.run.returncode != 0, describe(d2)
     assert verdict(d2.convs[0]) == ("plaintext", "server", "starttls-misplaced")
 
@@ -258,13 +259,15 @@ def postfix_rig(cert: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactor
                     "then apt-get install postfix)")
     tmp = tmp_path_factory.mktemp("realclients-postfix")
     srv = h.ByteServer(h.Behaviour(), *cert).start()
-    pf = h.PostfixInstance(tmp / "instance", srv.port)
+    pf = h.PostfixInstance(srv.port)
     try:
         pf.start()
         yield PostfixRig(srv, pf, tmp)
     finally:
+        (tmp / "maillog").write_text(pf.log())
         pf.stop()
         srv.stop()
+        pf.remove()
 
 
 def postfix_deliver(rig: PostfixRig, behaviour: h.Behaviour, name: str,
