@@ -315,9 +315,13 @@ class FileResult:
 
 
 def analyze_file(path: str, config: AnalysisConfig | None = None, *, engine: str = "scapy",
-                 stdin: Any = None, progress: Any = None) -> FileResult:
+                 stdin: Any = None, progress: Any = None, fast: bool = True) -> FileResult:
     """Analyse one capture. A damaged file still gives every conversation decided before the
-    damage (the reassembler is flushed); the error is returned, not raised."""
+    damage (the reassembler is flushed); the error is returned, not raised.
+
+    ``fast`` (file engine): the fused loop of ``pcapsmtp.fastpath``, which builds a segment
+    only for what the reassembler needs; ``False`` decodes every frame into a ``TcpSegment``
+    (the reference the fused loop is tested against; both give the same result)."""
     from pcapsmtp.errors import CaptureError
 
     an = Analyzer(config, file=path)
@@ -329,6 +333,17 @@ def analyze_file(path: str, config: AnalysisConfig | None = None, *, engine: str
         from pcapsmtp.capture.tshark import TsharkSource
         src = TsharkSource(path)
         segments: Iterable[TcpSegment] = src.segments()
+    elif fast:
+        from pcapsmtp.capture.decode import Decoder
+        from pcapsmtp.fastpath import FusedLoop
+        dec = Decoder()
+        loop = FusedLoop(an, dec, done)
+        try:
+            loop.run(path, stdin=stdin, progress=progress)
+        except CaptureError as exc:
+            error = exc
+        frames = loop.frames
+        segments = ()
     else:
         from pcapsmtp.capture.decode import Decoder
         from pcapsmtp.capture.pcapfile import iter_records

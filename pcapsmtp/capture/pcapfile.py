@@ -40,7 +40,7 @@ import os
 import struct
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from pcapsmtp.capture.base import RawFrame
@@ -205,9 +205,10 @@ def _fill(src: _Input | _GzipInput, buf: bytes, pos: int, need: int) -> bytes:
     return b"".join(parts)
 
 
-def iter_records(path: str, *, stdin: BinaryIO | None = None) -> Iterator[RecordTuple]:
-    """Yield every packet record of a pcap/pcapng file (optionally gzip-compressed) as a
-    ``RecordTuple``. ``path == "-"`` reads ``stdin`` (default ``sys.stdin.buffer``)."""
+def _open_source(path: str, stdin: BinaryIO | None) -> tuple[_Input | _GzipInput, bytes]:
+    """Open ``path`` (gzip detected by magic); -> (source, first bytes: at least the 4-byte
+    magic of a pcap or pcapng file). Raises ``CaptureError`` for anything else; the source
+    is closed then."""
     plain = _Input(path, stdin)
     src: _Input | _GzipInput = plain
     try:
@@ -219,17 +220,31 @@ def iter_records(path: str, *, stdin: BinaryIO | None = None) -> Iterator[Record
         if not head:
             raise CaptureError(path, 0, "empty file: no capture header")
         magic = head[:4]
-        if magic in _PCAP_MAGICS:
-            yield from _read_pcap(src, head, path)
-        elif magic == _PCAPNG_MAGIC:
-            yield from _read_pcapng(src, head, path)
-        elif len(head) < 4:
+        if magic in _PCAP_MAGICS or magic == _PCAPNG_MAGIC:
+            return src, head
+        if len(head) < 4:
             raise CaptureError(path, 0, f"file too short for a capture header "
                                         f"({len(head)} bytes)")
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in magic)
+        raise CaptureError(path, 0, f"not a pcap or pcapng file: it starts with bytes "
+                                    f"{magic.hex(' ')} ({text!r})")
+    except BaseException:
+        src.close()
+        raise
+
+
+def iter_records(path: str, *, stdin: BinaryIO | None = None) -> Iterator[RecordTuple]:
+    """Yield every packet record of a pcap/pcapng file (optionally gzip-compressed) as a
+    ``RecordTuple``. ``path == "-"`` reads ``stdin`` (default ``sys.stdin.buffer``)."""
+    try:
+        src, head = _open_source(path, stdin)
+    except MemoryError:
+        raise CaptureError(path, None, "out of memory while reading the capture") from None
+    try:
+        if head[:4] in _PCAP_MAGICS:
+            yield from _read_pcap(src, head, path)
         else:
-            text = "".join(chr(b) if 32 <= b < 127 else "." for b in magic)
-            raise CaptureError(path, 0, f"not a pcap or pcapng file: it starts with bytes "
-                                        f"{magic.hex(' ')} ({text!r})")
+            yield from _read_pcapng(src, head, path)
     except MemoryError:
         raise CaptureError(path, None, "out of memory while reading the capture") from None
     finally:
@@ -255,14 +270,51 @@ def iter_segments(path: str, *, stdin: BinaryIO | None = None,
 
 # --------------------------------------------------------------------------- pcap
 
-def _read_pcap(src: _Input | _GzipInput, buf: bytes, path: str) -> Iterator[RecordTuple]:
+def _pcap_header(src: _Input | _GzipInput, buf: bytes, path: str
+                 ) -> tuple[bytes, Callable[[bytes, int], tuple[int, ...]], int, int]:
+    """Read the pcap file header; -> (buffer holding at least the header, record-header
+    unpacker (sec, frac, caplen, wirelen), nanoseconds per ``frac`` unit, link type)."""
     endian, mult = _PCAP_MAGICS[buf[:4]]
     buf = _fill(src, buf, 0, 24)
     if len(buf) < 24:
         raise CaptureError(path, 0, f"truncated pcap file header ({len(buf)} of 24 bytes)")
     _maj, _min, _zone, _sig, _snaplen, network = struct.unpack_from(endian + "HHiIII", buf, 4)
     linktype = network & 0x03FFFFFF  # upper 6 bits: FCS flag and length (LT_LINKTYPE)
-    unpack = struct.Struct(endian + "IIII").unpack_from
+    return buf, struct.Struct(endian + "IIII").unpack_from, mult, linktype
+
+
+def _pcap_short_header(src: _Input | _GzipInput, buf: bytes, pos: int, base: int, number: int,
+                       path: str) -> tuple[bytes, int]:
+    """The record header at ``pos`` is not all in ``buf``: refill. -> (new buffer starting at
+    that record, its stream offset); an empty buffer at the clean end of the file."""
+    buf = _fill(src, buf, pos, 16)
+    base += pos
+    blen = len(buf)
+    if 0 < blen < 16:
+        raise CaptureError(path, base, f"capture ends in the middle of the header of "
+                                       f"packet {number + 1} ({blen} of 16 bytes present)")
+    return buf, base
+
+
+def _pcap_short_body(src: _Input | _GzipInput, buf: bytes, pos: int, base: int, number: int,
+                     caplen: int, path: str) -> tuple[bytes, int]:
+    """The record at ``pos`` (its header is in ``buf``) is not all in ``buf``, or claims too
+    many bytes: refill or raise. -> (new buffer starting at that record, its offset)."""
+    if caplen > MAX_CAPLEN:
+        raise CaptureError(path, base + pos,
+                           f"packet {number + 1}: record header says {caplen} captured "
+                           f"bytes, more than the maximum of {MAX_CAPLEN} (corrupt file)")
+    buf = _fill(src, buf, pos, 16 + caplen)
+    base += pos
+    if 16 + caplen > len(buf):
+        raise CaptureError(path, base, f"capture ends in the middle of packet "
+                                       f"{number + 1} (record header says {caplen} "
+                                       f"bytes, {len(buf) - 16} present)")
+    return buf, base
+
+
+def _read_pcap(src: _Input | _GzipInput, buf: bytes, path: str) -> Iterator[RecordTuple]:
+    buf, unpack, mult, linktype = _pcap_header(src, buf, path)
     base = 0        # stream offset of buf[0]
     pos = 24
     blen = len(buf)
@@ -271,38 +323,20 @@ def _read_pcap(src: _Input | _GzipInput, buf: bytes, path: str) -> Iterator[Reco
     while True:
         hend = pos + 16
         if hend > blen:
-            buf = _fill(src, buf, pos, 16)
-            base += pos
+            buf, base = _pcap_short_header(src, buf, pos, base, number, path)
             pos = 0
             hend = 16
             blen = len(buf)
-            if blen < 16:
-                if blen == 0:
-                    return
-                raise CaptureError(path, base, f"capture ends in the middle of the header of "
-                                               f"packet {number + 1} ({blen} of 16 bytes "
-                                               f"present)")
+            if blen == 0:
+                return
         sec, frac, caplen, wirelen = unpack(buf, pos)
         end = hend + caplen
-        if end > blen:
-            if caplen > maxcap:
-                raise CaptureError(path, base + pos,
-                                   f"packet {number + 1}: record header says {caplen} captured "
-                                   f"bytes, more than the maximum of {maxcap} (corrupt file)")
-            buf = _fill(src, buf, pos, 16 + caplen)
-            base += pos
+        if end > blen or caplen > maxcap:
+            buf, base = _pcap_short_body(src, buf, pos, base, number, caplen, path)
             pos = 0
             hend = 16
             end = 16 + caplen
             blen = len(buf)
-            if end > blen:
-                raise CaptureError(path, base, f"capture ends in the middle of packet "
-                                               f"{number + 1} (record header says {caplen} "
-                                               f"bytes, {blen - 16} present)")
-        elif caplen > maxcap:
-            raise CaptureError(path, base + pos,
-                               f"packet {number + 1}: record header says {caplen} captured "
-                               f"bytes, more than the maximum of {maxcap} (corrupt file)")
         number += 1
         yield (number, sec * 1_000_000_000 + frac * mult, linktype, buf[hend:end], wirelen,
                base + pos, 0)

@@ -38,7 +38,9 @@ each side's stream then starts (offset 0) at its first byte after the proxy hand
 """
 from __future__ import annotations
 
+import socket
 from collections import OrderedDict
+from typing import Union
 
 from pcapsmtp.model import Endpoint, Side, TcpSegment
 from pcapsmtp.tcp.config import ReassemblyConfig, ReassemblyStats
@@ -46,7 +48,8 @@ from pcapsmtp.tcp.events import FlowClosed, FlowEvent, FlowInfo, FlowOpened
 from pcapsmtp.tcp.halfstream import HalfStream
 
 __all__ = ["ReassemblyConfig", "ReassemblyStats", "TcpReassembler", "Flow", "is_smtp_start",
-           "parse_tunnel", "TUNNEL_PENDING", "TUNNEL_FAILED", "TUNNEL_OPEN"]
+           "parse_tunnel", "TUNNEL_PENDING", "TUNNEL_FAILED", "TUNNEL_OPEN", "KeyedSegment",
+           "int_key", "PEEK_MASK", "PEEK_IGNORED", "PEEK_UNDECIDED", "PEEK_CLOSED"]
 
 _MASK = 0xFFFFFFFF
 _HALF = 1 << 31
@@ -91,6 +94,20 @@ _LOW = (1 << _S_SHIFT) - 1
 _FAST_MASK = _ST | _HAS0 | _HAS1
 _FAST_IGNORED = _IGNORED | _HAS0 | _HAS1
 _KEEP_IGNORED = _HAS0 | _HAS1 | (_MASK << _B0) | (_MASK << _B1)   # what outlives a decision
+
+#: For a caller that peeks at the light table before building a segment (the fused file loop,
+#: ``pcapsmtp.fastpath``): ``entry & PEEK_MASK`` of a packed entry equal to
+#: - ``PEEK_IGNORED``: not SMTP, both directions' bases known; a segment without SYN changes
+#:   nothing but ``stats.segments``;
+#: - ``PEEK_UNDECIDED``: undecided, both bases known; a segment without SYN, FIN, RST and
+#:   payload changes nothing but ``stats.segments``;
+#: - ``PEEK_CLOSED``: a closed candidate, both bases known; a segment without SYN only adds
+#:   to ``stats.after_close_segments``.
+PEEK_MASK = _FAST_MASK
+PEEK_IGNORED = _FAST_IGNORED
+PEEK_UNDECIDED = _UNDECIDED | _HAS0 | _HAS1
+PEEK_CLOSED = _CLOSED | _HAS0 | _HAS1
+_V6KEY = 1 << 290
 
 _SERVER_STARTS = frozenset({b"220 ", b"220-", b"421 ", b"421-", b"554 ", b"554-"})
 _CLIENT_VERBS = frozenset({b"EHLO", b"HELO", b"LHLO"})
@@ -243,6 +260,58 @@ def parse_tunnel(client: bytes, server: bytes) -> tuple[int, int, int]:
     return TUNNEL_OPEN, cend, send
 
 
+# --------------------------------------------------------------------------- keys
+
+#: a light-table key: ``(a_ip, b_ip, a_port << 16 | b_port)`` for plain segments, an ``int``
+#: (``int_key``) for ``KeyedSegment``s
+_Key = Union[tuple[str, str, int], int]
+
+def int_key(src: int, sport: int, dst: int, dport: int, v6: bool = False) -> tuple[int, int]:
+    """The light-table key of a 4-tuple given as integer addresses (what ``struct`` gives
+    for the raw header bytes), and the direction of ``src -> dst`` in it. Canonical order:
+    lower port first, then lower address (any total order works: the reassembler treats the
+    two directions alike). IPv4 keys are below 2**96, IPv6 keys have bit 290 set."""
+    if sport < dport or (sport == dport and src < dst):
+        k = src << 64 | dst << 32 | sport << 16 | dport if not v6 else (
+            _V6KEY | src << 160 | dst << 32 | sport << 16 | dport)
+        return k, 0
+    k = dst << 64 | src << 32 | dport << 16 | sport if not v6 else (
+        _V6KEY | dst << 160 | src << 32 | dport << 16 | sport)
+    return k, 1
+
+
+class KeyedSegment(TcpSegment):
+    """A ``TcpSegment`` that carries its light-table key (from ``int_key``) and direction,
+    computed by a caller that has the raw address bytes: the reassembler then skips building
+    the text key. One reassembler must be fed either only keyed or only plain segments."""
+
+    __slots__ = ("key", "d")
+
+    def __init__(self, frame: int, ts_ns: int, src: str, sport: int, dst: str, dport: int,
+                 seq: int, ack: int, flags: int, payload: bytes, missing: int, key: int,
+                 d: int) -> None:
+        self.frame = frame
+        self.ts_ns = ts_ns
+        self.src = src
+        self.sport = sport
+        self.dst = dst
+        self.dport = dport
+        self.seq = seq
+        self.ack = ack
+        self.flags = flags
+        self.payload = payload
+        self.missing = missing
+        self.key = key
+        self.d = d
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TcpSegment):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in TcpSegment.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 class _Tunnel:
     """A proxy handshake being watched: each side's first bytes in sequence order, and the
     pieces they came in (direction, sequence number, bytes, frame, ts) for the replay."""
@@ -266,7 +335,7 @@ class _Conv:
     __slots__ = ("key", "stream", "base0", "base1", "state", "flow", "first_frame", "first_ts",
                  "syn0", "syn1", "synack0", "synack1", "tunnel")
 
-    def __init__(self, key: tuple[str, str, int], v: int) -> None:
+    def __init__(self, key: _Key, v: int) -> None:
         """From a packed undecided entry."""
         self.key = key
         self.stream = (v >> _S_SHIFT) & _M40
@@ -308,7 +377,7 @@ class Flow:
         self.last_frame = info.first_frame
 
 
-def _key(src: str, sport: int, dst: str, dport: int) -> tuple[tuple[str, str, int], int]:
+def _key(src: str, sport: int, dst: str, dport: int) -> tuple[_Key, int]:
     if sport < dport or (sport == dport and src < dst):
         return (src, dst, sport << 16 | dport), 0
     return (dst, src, dport << 16 | sport), 1
@@ -323,8 +392,8 @@ class TcpReassembler:
     def __init__(self, config: ReassemblyConfig = ReassemblyConfig()) -> None:
         self.config = config
         self.stats = ReassemblyStats()
-        self._young: dict[tuple[str, str, int], int | _Conv] = {}
-        self._old: dict[tuple[str, str, int], int | _Conv] = {}
+        self._young: dict[_Key, int | _Conv] = {}
+        self._old: dict[_Key, int | _Conv] = {}
         self._max_tracked = max(1, config.max_tracked)
         self._flows: OrderedDict[int, Flow] = OrderedDict()   # by stream index, LRU order
         self._next_stream = 0
@@ -345,12 +414,23 @@ class TcpReassembler:
 
     def stream_of(self, src: str, sport: int, dst: str, dport: int) -> int | None:
         """The tcp.stream index the 4-tuple maps to now (None if unknown or evicted)."""
-        key = _key(src, sport, dst, dport)[0]
+        key: _Key = _key(src, sport, dst, dport)[0]
         v = self._young.get(key)
         if v is None:
             v = self._old.get(key)
-            if v is None:
+        if v is None:               # a table fed with KeyedSegments
+            try:
+                v6 = ":" in src
+                fam = socket.AF_INET6 if v6 else socket.AF_INET
+                key = int_key(int.from_bytes(socket.inet_pton(fam, src), "big"), sport,
+                              int.from_bytes(socket.inet_pton(fam, dst), "big"), dport, v6)[0]
+            except (OSError, ValueError):
                 return None
+            v = self._young.get(key)
+            if v is None:
+                v = self._old.get(key)
+                if v is None:
+                    return None
         if isinstance(v, int):
             return (v >> _S_SHIFT) & _M40
         return v.stream
@@ -367,6 +447,65 @@ class TcpReassembler:
                 self._sweep_idle(seg.ts_ns, out)
         self._segment(seg, out)
         return out
+
+    def light(self, key: int, d: int, seq: int, flags: int, head: bytes, frame: int,
+              ts_ns: int) -> bool:
+        """The light-table part of a segment given as raw fields (``key``/``d`` from
+        ``int_key``; ``head``: the first 8 payload bytes, ``b""`` without payload), for a
+        caller that has not built a ``KeyedSegment``. Returns False, having changed nothing,
+        when the segment may concern a candidate (SMTP port, payload that could start SMTP or
+        a tunnel, an entry held as an object or in the old generation, a full table): the
+        caller then feeds the segment. Returns True when done; the caller still counts the
+        segment (``stats.segments``, last timestamp, idle-sweep countdown) as ``feed`` would.
+        Only for reassemblers fed with ``KeyedSegment``s."""
+        pp = key & 0xFFFFFFFF
+        ports = self._ports
+        if (pp >> 16) in ports or (pp & 0xFFFF) in ports:
+            return False
+        if head and self.config.detect_by_content and (
+                is_smtp_start(head) is not None or _tunnel_kind(head)):
+            return False
+        young = self._young
+        v = young.get(key)
+        if v is None:
+            if key in self._old or len(young) + len(self._old) >= self._max_tracked:
+                return False
+            stream = self._next_stream
+            self._next_stream += 1
+            self.stats.flows_seen += 1
+            v = (stream << _S_SHIFT) | ((frame & _M48) << _F_SHIFT) | (ts_ns << _T_SHIFT)
+        elif v.__class__ is not int:
+            return False
+        if d == 0:
+            has, sh = _HAS0, _B0
+        else:
+            has, sh = _HAS1, _B1
+        if v & has:         # type: ignore[operator]
+            if flags & _SYNACK == _SYN and (v >> sh) & _MASK != seq:   # type: ignore[operator]
+                self.stats.reused += 1
+                young.pop(key, None)
+                stream = self._next_stream
+                self._next_stream += 1
+                self.stats.flows_seen += 1
+                v = ((stream << _S_SHIFT) | ((frame & _M48) << _F_SHIFT) | (ts_ns << _T_SHIFT)
+                     | has | (seq << sh))
+        else:
+            v |= has | ((seq if flags & _SYN else (seq - 1) & _MASK) << sh)  # type: ignore[operator]
+        assert isinstance(v, int)
+        state = v & _ST
+        if state == _UNDECIDED:
+            if flags & _SYN:
+                if flags & _ACK:
+                    if (v >> sh) & _MASK == seq:
+                        v |= _SA0 if d == 0 else _SA1
+                else:
+                    v |= _SYN0 if d == 0 else _SYN1
+            if head:
+                v = (v & _KEEP_IGNORED) | _IGNORED | (((v >> _S_SHIFT) & _M40) << _S_SHIFT)
+        elif state == _CLOSED:
+            self.stats.after_close_segments += 1
+        young[key] = v
+        return True
 
     def tick(self, now_ns: int) -> list[FlowEvent]:
         """Close the flows idle since before ``now_ns - idle_timeout_ns`` (for live capture,
@@ -393,16 +532,21 @@ class TcpReassembler:
 
     # -- the per-segment path ---------------------------------------------------------------
     def _segment(self, seg: TcpSegment, out: list[FlowEvent]) -> None:
-        src = seg.src
-        sport = seg.sport
-        dst = seg.dst
-        dport = seg.dport
-        if sport < dport or (sport == dport and src < dst):
-            key = (src, dst, sport << 16 | dport)
-            d = 0
+        key: _Key
+        if seg.__class__ is KeyedSegment:
+            key = seg.key      # type: ignore[attr-defined]
+            d = seg.d          # type: ignore[attr-defined]
         else:
-            key = (dst, src, dport << 16 | sport)
-            d = 1
+            src = seg.src
+            sport = seg.sport
+            dst = seg.dst
+            dport = seg.dport
+            if sport < dport or (sport == dport and src < dst):
+                key = (src, dst, sport << 16 | dport)
+                d = 0
+            else:
+                key = (dst, src, dport << 16 | sport)
+                d = 1
         young = self._young
         v = young.get(key)
         if v is None:
@@ -458,7 +602,7 @@ class TcpReassembler:
         else:
             self.stats.after_close_segments += 1
 
-    def _new_entry(self, key: tuple[str, str, int], seg: TcpSegment,
+    def _new_entry(self, key: _Key, seg: TcpSegment,
                    out: list[FlowEvent]) -> int:
         """A new conversation: the next stream index, as a packed undecided entry (not yet
         inserted). Evicts an old-generation entry when the table is full."""
@@ -477,7 +621,7 @@ class TcpReassembler:
         self.stats.flows_seen += 1
         return (stream << _S_SHIFT) | ((seg.frame & _M48) << _F_SHIFT) | (seg.ts_ns << _T_SHIFT)
 
-    def _reuse(self, key: tuple[str, str, int], seg: TcpSegment, conv: _Conv | None,
+    def _reuse(self, key: _Key, seg: TcpSegment, conv: _Conv | None,
                out: list[FlowEvent]) -> int:
         """A SYN with a new ISN took the 4-tuple: the old conversation ends (its flow closes
         "reused"), a new one starts. Returns the new packed entry (the caller stores it)."""
@@ -490,7 +634,7 @@ class TcpReassembler:
         self.stats.flows_seen += 1
         return (stream << _S_SHIFT) | ((seg.frame & _M48) << _F_SHIFT) | (seg.ts_ns << _T_SHIFT)
 
-    def _undecided(self, key: tuple[str, str, int], v: int, d: int, seg: TcpSegment,
+    def _undecided(self, key: _Key, v: int, d: int, seg: TcpSegment,
                    out: list[FlowEvent]) -> None:
         """A segment of a conversation not decided yet: remember the handshake, decide at the
         first payload. ``v`` (packed, bases already set) is in the young generation."""
@@ -504,8 +648,7 @@ class TcpReassembler:
             self._young[key] = v
         payload = seg.payload
         ports = self._ports
-        pp = key[2]
-        port_cand = (pp >> 16) in ports or (pp & 0xFFFF) in ports
+        port_cand = seg.sport in ports or seg.dport in ports
         if payload or seg.missing:
             detect = self.config.detect_by_content
             content = is_smtp_start(payload) if detect else None
@@ -529,7 +672,7 @@ class TcpReassembler:
             flow = self._open(conv, d, seg, None, out)
             self._flow_segment(flow, d, seg, out)
 
-    def _set(self, key: tuple[str, str, int], conv: _Conv, value: int | _Conv) -> None:
+    def _set(self, key: _Key, conv: _Conv, value: int | _Conv) -> None:
         """Replace ``conv``'s table entry (if it still has one) by ``value``."""
         if self._young.get(key) is conv:
             self._young[key] = value
@@ -537,7 +680,7 @@ class TcpReassembler:
             self._old[key] = value
 
     # -- tunnels ------------------------------------------------------------------------------
-    def _tunnel_segment(self, key: tuple[str, str, int], conv: _Conv, d: int, seg: TcpSegment,
+    def _tunnel_segment(self, key: _Key, conv: _Conv, d: int, seg: TcpSegment,
                         out: list[FlowEvent]) -> None:
         t = conv.tunnel
         assert t is not None
@@ -588,7 +731,7 @@ class TcpReassembler:
         if flags & (_FIN | _RST):
             self._tunnel_give_up(key, conv)
 
-    def _tunnel_give_up(self, key: tuple[str, str, int], conv: _Conv) -> None:
+    def _tunnel_give_up(self, key: _Key, conv: _Conv) -> None:
         conv.tunnel = None
         conv.state = _IGNORED
         self._set(key, conv, conv.packed(_IGNORED))
@@ -634,8 +777,11 @@ class TcpReassembler:
             self.stats.flows_evicted += 1
             self._close(next(iter(flows.values())), "evicted", seg.ts_ns, out)
         ports = self._ports
-        a_ip, b_ip, pp = conv.key
-        a_port, b_port = pp >> 16, pp & 0xFFFF
+        # endpoint a is the source of direction 0 (the text addresses come from the segment)
+        if d == 0:
+            a_ip, a_port, b_ip, b_port = seg.src, seg.sport, seg.dst, seg.dport
+        else:
+            a_ip, a_port, b_ip, b_port = seg.dst, seg.dport, seg.src, seg.sport
         # client direction: 0 means a -> b is client -> server
         if tunnel is not None:
             cdir, evidence = tunnel[0], "content"

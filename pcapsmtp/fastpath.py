@@ -1,0 +1,278 @@
+"""The fused file loop: read, decode and number every TCP segment of a capture, building a
+``TcpSegment`` only for the segments the reassembler needs to see.
+
+Most packets of a relay capture are not SMTP. For each of them the reassembler only keeps
+Wireshark's ``tcp.stream`` numbering, and once a conversation is known not to be SMTP (its
+light-table entry is "ignored" with both directions' base sequence numbers set) a segment
+without SYN changes nothing in it but a counter. This loop reads pcap records in place (no
+per-record tuple), unpacks the Ethernet/IPv4/TCP header fields of the common case with one
+``struct`` call at fixed offsets, computes the light-table key from the raw address integers
+(``tcp.reassembler.int_key``), and peeks at the table: an ignored, an undecided (no payload,
+no SYN/FIN/RST) or a closed conversation's segment is counted and dropped there. Every other
+segment, and every frame the fixed-offset unpack does not cover (VLAN, SLL, IPv6, IP options,
+fragments, cut frames, other link types, pcapng), goes through ``Decoder.decode_raw`` and
+``Analyzer.feed`` exactly as in the general path, as a ``KeyedSegment``.
+
+What the general path keeps that this one keeps too: frame numbers (every record counts),
+the reassembler's idle sweep every ``idle_check_every`` TCP segments (same segment, same
+timestamp), ``stats.segments``, ``stats.after_close_segments``, ``Analyzer.packets``, the
+reassembler's last timestamp and the decoder's counters and notes.
+``tests/perf/test_fastpath_equivalence.py`` checks that both paths give the same events and
+the same conversations on every capture of the repository and of the public corpus.
+"""
+from __future__ import annotations
+
+import gc
+import socket
+import struct
+from typing import Any, BinaryIO, Callable
+
+from pcapsmtp.capture.decode import Decoder
+from pcapsmtp.capture.pcapfile import (
+    _PCAP_MAGICS, _open_source, _pcap_header, _pcap_short_body, _pcap_short_header,
+    _read_pcapng,
+)
+from pcapsmtp.errors import CaptureError
+from pcapsmtp.model import TcpSegment
+from pcapsmtp.tcp.reassembler import (
+    PEEK_CLOSED, PEEK_IGNORED, PEEK_MASK, PEEK_UNDECIDED, KeyedSegment, int_key,
+)
+
+__all__ = ["FusedLoop", "keyed"]
+
+# Ethernet (from byte 12) + IPv4 without options + TCP: ethertype, version/IHL, total length,
+# flags/fragment offset, protocol, src, dst (as integers), sport, dport, seq, ack, data
+# offset, flags. Needs 54 bytes of frame.
+_ETH4 = struct.Struct("!HBxH2xHxB2xIIHHIIBB").unpack_from
+
+_SYN = 0x02
+_FIN_RST = 0x05
+_NS = 1_000_000_000
+
+
+class _AddrInts:
+    """Text address -> integer, cached (for segments decoded by ``Decoder.decode_raw``)."""
+
+    __slots__ = ("_cache",)
+
+    def __init__(self) -> None:
+        self._cache: dict[str, int] = {}
+
+    def get(self, text: str) -> int:
+        v = self._cache.get(text)
+        if v is None:
+            if len(self._cache) > 65536:
+                self._cache.clear()
+            fam = socket.AF_INET6 if ":" in text else socket.AF_INET
+            v = self._cache[text] = int.from_bytes(socket.inet_pton(fam, text), "big")
+        return v
+
+
+def keyed(seg: TcpSegment, addrs: _AddrInts) -> KeyedSegment:
+    """``seg`` with its integer light-table key (the decoder's text addresses are always
+    valid ``inet_ntop`` output)."""
+    key, d = int_key(addrs.get(seg.src), seg.sport, addrs.get(seg.dst), seg.dport,
+                     ":" in seg.src)
+    return KeyedSegment(seg.frame, seg.ts_ns, seg.src, seg.sport, seg.dst, seg.dport, seg.seq,
+                        seg.ack, seg.flags, seg.payload, seg.missing, key, d)
+
+
+class FusedLoop:
+    """Feed every TCP segment of one capture file into ``analyzer`` (a fresh
+    ``pipeline.Analyzer``), appending the conversations it returns to ``done``.
+
+    ``frames`` is the number of the last record read, also after a ``CaptureError`` (which
+    ``run`` lets through once every record before the damage has been fed)."""
+
+    def __init__(self, analyzer: Any, decoder: Decoder, done: list[dict[str, Any]]) -> None:
+        self.an = analyzer
+        self.dec = decoder
+        self.done = done
+        self.frames = 0
+        self._addrs = _AddrInts()
+
+    def run(self, path: str, *, stdin: BinaryIO | None = None,
+            progress: Callable[[int, int], None] | None = None) -> None:
+        gc_was = gc.isenabled()
+        # The loop allocates millions of short-lived objects and no reference cycles of its
+        # own; the collector would only rescan the (large, long-lived) tables.
+        gc.disable()
+        try:
+            try:
+                src, head = _open_source(path, stdin)
+            except MemoryError:
+                raise CaptureError(path, None, "out of memory while reading the capture") \
+                    from None
+            try:
+                if head[:4] in _PCAP_MAGICS:
+                    self._pcap(src, head, path, progress)
+                else:
+                    self._records(_read_pcapng(src, head, path), progress)
+            except MemoryError:
+                raise CaptureError(path, None, "out of memory while reading the capture") \
+                    from None
+            finally:
+                src.close()
+        finally:
+            if gc_was:
+                gc.enable()
+
+    # ------------------------------------------------------------------ the general records
+    def _records(self, records: Any, progress: Callable[[int, int], None] | None) -> None:
+        """Any record source: every frame through ``decode_raw`` (pcapng, other link types)."""
+        an_feed = self.an.feed
+        decode_raw = self.dec.decode_raw
+        addrs = self._addrs
+        done = self.done
+        for number, ts_ns, linktype, data, wirelen, off, _if in records:
+            self.frames = number
+            if progress is not None and not number & 0xFFFF:
+                progress(number, off)
+            seg = decode_raw(linktype, data, wirelen, number, ts_ns)
+            if seg is not None:
+                r = an_feed(keyed(seg, addrs))
+                if r:
+                    done.extend(r)
+
+    # ------------------------------------------------------------------ pcap, fused
+    def _pcap(self, src: Any, buf: bytes, path: str,
+              progress: Callable[[int, int], None] | None) -> None:
+        buf, unpack, mult, linktype = _pcap_header(src, buf, path)
+        if linktype != 1:
+            from pcapsmtp.capture.pcapfile import _read_pcap
+            self._records(_read_pcap(src, buf, path), progress)
+            return
+        an = self.an
+        an_feed = an.feed
+        reasm = an.reassembler
+        stats = reasm.stats
+        light = reasm.light
+        dec = self.dec
+        decode_raw = dec.decode_raw
+        pairs = dec._pairs                       # noqa: SLF001 - bytes -> (src, dst) text
+        pair4 = dec._pair4                       # noqa: SLF001
+        addrs = self._addrs
+        done = self.done
+        eth4 = _ETH4
+        maxcap = 262144
+        base = 0
+        pos = 24
+        blen = len(buf)
+        number = 0
+        # counts not yet handed to their owners (flushed before every call that reads them)
+        skipped = 0          # TCP segments dropped here: Analyzer.packets, stats.segments
+        after_close = 0      # ... of closed candidates: stats.after_close_segments
+        fast_frames = 0      # frames decoded here: Decoder.frames
+        fast_tcp = 0         # TCP segments decoded here: Decoder.tcp_segments
+        last_sec = last_frac = -1   # timestamp of the last segment dropped here
+        cd = reasm._countdown    # noqa: SLF001 - the reassembler's idle-sweep countdown
+        try:
+            while True:
+                hend = pos + 16
+                if hend > blen:
+                    buf, base = _pcap_short_header(src, buf, pos, base, number, path)
+                    pos = 0
+                    hend = 16
+                    blen = len(buf)
+                    if blen == 0:
+                        return
+                sec, frac, caplen, wirelen = unpack(buf, pos)
+                end = hend + caplen
+                if end > blen or caplen > maxcap:
+                    buf, base = _pcap_short_body(src, buf, pos, base, number, caplen, path)
+                    pos = 0
+                    hend = 16
+                    end = 16 + caplen
+                    blen = len(buf)
+                number += 1
+                if progress is not None and not number & 0xFFFF:
+                    progress(number, base + pos)
+                pos = end
+                if caplen >= 54:
+                    (et, vihl, tot, ff, proto, sa, da, sport, dport, seq, ack, doff,
+                     flags) = eth4(buf, hend + 12)
+                    if et == 0x0800 and vihl == 0x45:
+                        if proto != 6:
+                            fast_frames += 1     # not TCP: nothing to decode
+                            continue
+                        ip_end = hend + 14 + tot
+                        pstart = hend + 34 + ((doff >> 4) << 2)
+                        if not ff & 0x3FFF and ip_end <= end and hend + 54 <= pstart <= ip_end:
+                            fast_frames += 1
+                            fast_tcp += 1
+                            if sport < dport or (sport == dport and sa < da):
+                                key = sa << 64 | da << 32 | sport << 16 | dport
+                                d = 0
+                            else:
+                                key = da << 64 | sa << 32 | dport << 16 | sport
+                                d = 1
+                            cd -= 1
+                            if cd > 0 and not flags & _SYN:
+                                v = reasm._young.get(key)    # noqa: SLF001
+                                if v.__class__ is int:
+                                    m = v & PEEK_MASK
+                                    if m == PEEK_IGNORED or (
+                                            m == PEEK_UNDECIDED and pstart == ip_end
+                                            and not flags & _FIN_RST):
+                                        skipped += 1
+                                        last_sec = sec
+                                        last_frac = frac
+                                        continue
+                                    if m == PEEK_CLOSED:
+                                        skipped += 1
+                                        after_close += 1
+                                        last_sec = sec
+                                        last_frac = frac
+                                        continue
+                            if cd > 0 and light(key, d, seq, flags, buf[pstart:pstart + 8]
+                                                if pstart < ip_end else b"", number,
+                                                sec * _NS + frac * mult):
+                                skipped += 1
+                                last_sec = sec
+                                last_frac = frac
+                                continue
+                            # the reassembler must see it
+                            a8 = buf[hend + 26:hend + 34]
+                            pair = pairs.get(a8)
+                            if pair is None:
+                                pair = pair4(a8)
+                            seg: TcpSegment = KeyedSegment(
+                                number, sec * _NS + frac * mult, pair[0], sport, pair[1], dport,
+                                seq, ack, flags, buf[pstart:ip_end], 0, key, d)
+                            if skipped:
+                                an.packets += skipped
+                                stats.segments += skipped
+                                stats.after_close_segments += after_close
+                                skipped = after_close = 0
+                            last_sec = -1
+                            reasm._countdown = cd + 1       # noqa: SLF001 - feed counts it
+                            r = an_feed(seg)
+                            cd = reasm._countdown           # noqa: SLF001
+                            if r:
+                                done.extend(r)
+                            continue
+                # everything else: the general decoder
+                seg2 = decode_raw(1, buf[hend:end], wirelen, number, sec * _NS + frac * mult)
+                if seg2 is not None:
+                    if skipped:
+                        an.packets += skipped
+                        stats.segments += skipped
+                        stats.after_close_segments += after_close
+                        skipped = after_close = 0
+                    last_sec = -1
+                    cd -= 1
+                    reasm._countdown = cd + 1               # noqa: SLF001
+                    r = an_feed(keyed(seg2, addrs))
+                    cd = reasm._countdown                   # noqa: SLF001
+                    if r:
+                        done.extend(r)
+        finally:
+            self.frames = number
+            an.packets += skipped
+            stats.segments += skipped
+            stats.after_close_segments += after_close
+            dec.frames += fast_frames
+            dec.tcp_segments += fast_tcp
+            reasm._countdown = cd                           # noqa: SLF001
+            if last_sec >= 0:
+                reasm._last_ts = last_sec * _NS + last_frac * mult   # noqa: SLF001

@@ -1,0 +1,144 @@
+"""The fused file loop (pcapsmtp.fastpath) must give exactly what the general path gives:
+the same conversations (as JSON, byte for byte), the same summary (reassembly counters,
+packets, frames), the same decoder notes and the same error, on every capture of the
+repository and of the public corpus, and on the same files cut short or gzip-compressed.
+No timing here: the benchmark is bench/run."""
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from pcapsmtp.capture.decode import Decoder
+from pcapsmtp.capture.pcapfile import iter_segments
+from pcapsmtp.fastpath import _AddrInts, keyed
+from pcapsmtp.pipeline import AnalysisConfig, FileResult, analyze_file
+from pcapsmtp.tcp.reassembler import KeyedSegment, TcpReassembler, int_key
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = REPO / ".." / "shared" / "corpus" / "public"
+_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",
+           b"\x0a\x0d\x0d\x0a", b"\x1f\x8b\x08\x00"[:2])
+
+
+def _captures(root: Path) -> list[Path]:
+    out = []
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            with p.open("rb") as f:
+                head = f.read(4)
+            if head[:4] in _MAGICS or head[:2] == b"\x1f\x8b":
+                out.append(p)
+    return out
+
+
+REPO_CAPTURES = _captures(REPO / "captures")
+CORPUS_CAPTURES = _captures(CORPUS) if CORPUS.is_dir() else []
+
+
+def _dump(res: FileResult) -> str:
+    return json.dumps({"conversations": res.conversations, "summary": res.summary,
+                       "notes": res.notes, "error": None if res.error is None else str(res.error)},
+                      default=repr)
+
+
+def _same(path: str, config: AnalysisConfig | None = None) -> None:
+    general = _dump(analyze_file(path, config, fast=False))
+    fast = _dump(analyze_file(path, config, fast=True))
+    assert fast == general
+
+
+def test_there_are_captures_to_compare() -> None:
+    assert len(REPO_CAPTURES) >= 50
+    assert any(p.suffix == ".pcapng" for p in REPO_CAPTURES)
+
+
+@pytest.mark.parametrize("path", REPO_CAPTURES, ids=lambda p: str(p.relative_to(REPO)))
+def test_repository_capture(path: Path) -> None:
+    _same(str(path))
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"public corpus not found at {CORPUS}")
+@pytest.mark.parametrize("path", CORPUS_CAPTURES, ids=lambda p: str(p.relative_to(CORPUS)))
+def test_corpus_capture(path: Path) -> None:
+    _same(str(path))
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"public corpus not found at {CORPUS}")
+def test_corpus_other_settings() -> None:
+    """Other ports, no content detection, a tiny light table (evictions, generations) and
+    a tiny flow table: the fused loop's peeks must follow every setting."""
+    configs = [AnalysisConfig(ports=frozenset({80, 443})),
+               AnalysisConfig(detect_by_content=False),
+               AnalysisConfig(max_tracked=3, max_flows=2)]
+    for path in CORPUS_CAPTURES[:: max(1, len(CORPUS_CAPTURES) // 40)]:
+        for cfg in configs:
+            _same(str(path), cfg)
+
+
+def test_cut_and_gzipped(tmp_path: Path) -> None:
+    """Damaged files stop at the same frame with the same error; gzip takes the same path."""
+    src = next(p for p in REPO_CAPTURES if p.suffix == ".pcap" and p.stat().st_size > 4000)
+    data = src.read_bytes()
+    for cut in (len(data) // 3, len(data) // 2 + 7, len(data) - 1, 30, 24):
+        p = tmp_path / f"cut{cut}.pcap"
+        p.write_bytes(data[:cut])
+        _same(str(p))
+        r = analyze_file(str(p))
+        assert (r.error is None) == (cut == 24)     # 24: the file header alone, no packet
+    gz = tmp_path / "whole.pcap.gz"
+    gz.write_bytes(gzip.compress(data))
+    _same(str(gz))
+    assert _dump(analyze_file(str(gz))).replace(str(gz), "X") == \
+        _dump(analyze_file(str(src))).replace(str(src), "X")
+
+
+def test_progress_sees_the_same_frames(tmp_path: Path) -> None:
+    src = max((p for p in REPO_CAPTURES + CORPUS_CAPTURES if p.suffix == ".pcap"),
+              key=lambda p: p.stat().st_size)
+    calls: dict[bool, list[tuple[int, int]]] = {True: [], False: []}
+    for fast in (True, False):
+        analyze_file(str(src), fast=fast, progress=lambda n, o, f=fast: calls[f].append((n, o)))
+    assert calls[True] == calls[False]
+
+
+@pytest.mark.parametrize("path", REPO_CAPTURES[:20], ids=lambda p: p.name)
+def test_keyed_segments_give_the_same_events(path: Path) -> None:
+    """The reassembler fed KeyedSegments (integer keys) emits exactly the events it emits
+    for plain segments (text keys), and numbers the same streams."""
+    plain, keyd = TcpReassembler(), TcpReassembler()
+    addrs = _AddrInts()
+    for seg in iter_segments(str(path), decoder=Decoder()):
+        k = keyed(seg, addrs)
+        assert isinstance(k, KeyedSegment) and k == seg
+        assert [repr(e) for e in plain.feed(seg)] == [repr(e) for e in keyd.feed(k)]
+        assert plain.stream_of(seg.src, seg.sport, seg.dst, seg.dport) == \
+            keyd.stream_of(seg.src, seg.sport, seg.dst, seg.dport)
+    assert [repr(e) for e in plain.finish()] == [repr(e) for e in keyd.finish()]
+    assert plain.stats == keyd.stats
+
+
+def test_int_key_is_symmetric() -> None:
+    a, b = 0x0A000001, 0xC0A80001
+    assert int_key(a, 1000, b, 25) == (int_key(b, 25, a, 1000)[0], 1 - int_key(b, 25, a, 1000)[1])
+    assert int_key(a, 25, b, 25)[0] == int_key(b, 25, a, 25)[0]
+    assert int_key(a, 25, b, 25)[1] != int_key(b, 25, a, 25)[1]
+    assert int_key(1, 1, 2, 2, v6=True)[0] != int_key(1, 1, 2, 2)[0]
+
+
+@pytest.mark.parametrize("args", [["--packets", "30000", "--seed", "3"],
+                                  ["--packets", "8000", "--seed", "4", "--all-smtp"]],
+                         ids=["mixed", "all-smtp"])
+def test_generated_benchmark_file(tmp_path: Path, args: list[str]) -> None:
+    """A file long enough for several idle sweeps (every 4096 segments) and thousands of
+    ignored conversations, from the benchmark's generator."""
+    import subprocess
+    import sys
+    out = tmp_path / "gen.pcap"
+    subprocess.run([sys.executable, str(REPO / "bench" / "mixgen.py"), *args, "-o", str(out)],
+                   check=True, capture_output=True)
+    _same(str(out))
+    _same(str(out), AnalysisConfig(max_tracked=500, max_flows=20))
+    _same(str(out), AnalysisConfig(idle_timeout_ns=50_000_000))     # sweeps close flows
