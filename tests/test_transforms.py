@@ -1,0 +1,429 @@
+"""Verdicts survive how a capture is cut, wrapped and saved (issue #3's "done means").
+
+Captures that real clients and servers produced (the public corpus) and the two seed captures
+are re-cut into 1-byte (and other) segments, reordered, duplicated, overlapped, wrapped in
+802.1Q / QinQ tags or Linux cooked v2 headers, moved to IPv6, given sequence numbers that wrap,
+saved as pcapng or gzip (``tests/transforms.py``), and ``pcapsmtp.pipeline.analyze_file`` must
+give every conversation the same verdict as on the original. Frame numbers and stream indices
+naturally differ; conversations are compared in (client port, server port) order.
+
+Losing a segment that carries a line of the EHLO reply must make the verdict ``incomplete`` /
+``unknown``, never a side; losing a segment of the message body must leave the verdict as it
+was, with a ``tcp-gap`` finding.
+
+The first part checks the transformations themselves (the byte streams are kept; tshark reads
+the files and follows the same streams), so that a verdict that changes is pcapsmtp's doing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import transforms as T  # noqa: E402
+
+from pcapsmtp.pipeline import analyze_file  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO / ".." / "shared" / "corpus" / "public"
+NO_CORPUS = "the public capture corpus (../shared/corpus/public next to the repo) is missing"
+
+#: captures made by real clients and servers (TRUTH.md), plus the two seeds of the repo
+CORPUS_CAPTURES = [
+    "zeek__zeek/testing__btest__Traces__smtp.pcap",
+    "zeek__zeek/testing__btest__Traces__tls__smtp-starttls.pcap",
+    "OISF__suricata-verify/tests__smtp-startssl__input.pcap",
+    "OISF__suricata-verify/tests__bug-7126__input.pcap",
+    "OISF__suricata-verify/tests__smtp-errors__smtperr.pcap",
+    "arkime__arkime/tests__pcap__smtp-starttls.pcap",
+    "arkime__arkime/tests__pcap__smtp-decrypted.pcap",
+    "chrissanders__packets/mail_sender_server_2.pcapng",
+    "chrissanders__packets/mail_sender_attachment.pcapng",
+    "chrissanders__packets/mail_receiver_server_3.pcapng",
+    "geddy11__netwiz/nw_pcap__tb__ipv6-smtp.pcapng",
+    "ntop__nDPI/tests__cfgs__default__pcap__smtp-starttls.pcap",
+]
+SEEDS = ["captures/seed-starttls-first-line.pcap", "captures/seed-compliant-twin.pcap"]
+CAPTURES = CORPUS_CAPTURES + SEEDS
+
+#: captures with at least one plaintext DATA body
+BODY_CAPTURES = [
+    "zeek__zeek/testing__btest__Traces__smtp.pcap",
+    "arkime__arkime/tests__pcap__smtp-decrypted.pcap",
+    "chrissanders__packets/mail_sender_server_2.pcapng",
+    "chrissanders__packets/mail_sender_attachment.pcapng",
+    "chrissanders__packets/mail_receiver_server_3.pcapng",
+    "captures/seed-starttls-first-line.pcap",
+]
+
+#: 1-byte re-cuts stop after this many bytes of each direction (big bodies would be slow)
+CUT = 4096
+
+SIDES = ("client", "server", "middlebox")
+
+TRANSFORMS: dict[str, Callable[[], list[T.Step]]] = {
+    "identity": lambda: [T.identity()],
+    "resegment-1": lambda: [T.resegment(1, max_bytes=CUT)],
+    "resegment-7": lambda: [T.resegment(7)],
+    "reorder": lambda: [T.reorder()],
+    "resegment-3+reorder": lambda: [T.resegment(3, max_bytes=CUT), T.reorder()],
+    "duplicate": lambda: [T.duplicate(2)],
+    "resegment-4+duplicate-all": lambda: [T.resegment(4, max_bytes=CUT), T.duplicate(1, lag=5)],
+    "partial-overlap": lambda: [T.partial_overlap(3, 2)],
+    "resegment-5+partial-overlap": lambda: [T.resegment(5, max_bytes=CUT), T.partial_overlap(3, 1)],
+    "vlan": lambda: [T.vlan((100,))],
+    "vlan-stacked": lambda: [T.vlan((10, 20))],
+    "qinq": lambda: [T.qinq()],
+    "sll2": lambda: [T.sll2()],
+    "ipv6": lambda: [T.to_ipv6()],
+    "pcapng": lambda: [T.to_pcapng()],
+    "gzip": lambda: [T.gzip()],
+    "seq-wrap": lambda: [T.shift_seq()],
+    "seq-wrap+resegment-1+reorder": lambda: [T.shift_seq(), T.resegment(1, max_bytes=CUT),
+                                             T.reorder()],
+    "resegment-1+reorder+duplicate": lambda: [T.resegment(1, max_bytes=CUT), T.reorder(),
+                                              T.duplicate(2)],
+    "vlan+ipv6+pcapng+gzip": lambda: [T.vlan((100,)), T.to_ipv6(), T.to_pcapng(), T.gzip()],
+    "sll2+ipv6+seq-wrap+partial-overlap": lambda: [T.sll2(), T.to_ipv6(), T.shift_seq(7),
+                                                   T.partial_overlap(2, 3)],
+}
+
+
+# ============================================================================== helpers
+
+def _path(name: str) -> Path:
+    if name.startswith("captures/"):
+        return REPO / name
+    if not CORPUS.is_dir():
+        pytest.skip(NO_CORPUS)
+    return CORPUS / name
+
+
+def _short(name: str) -> str:
+    return name.rsplit("/", 1)[-1].replace("testing__btest__Traces__", "").replace("tests__", "")
+
+
+@functools.lru_cache(maxsize=None)
+def _loaded(name: str) -> T.Capture:
+    return T.load(_path(name))
+
+
+@functools.lru_cache(maxsize=None)
+def _original(name: str) -> tuple[dict[str, Any], ...]:
+    res = analyze_file(str(_path(name)))
+    assert res.error is None, res.error
+    assert res.conversations, f"{name}: no conversation in the original"
+    return tuple(res.conversations)
+
+
+def _by_ports(convs: Any) -> list[dict[str, Any]]:
+    return sorted(convs, key=lambda c: (c["client"]["port"], c["server"]["port"]))
+
+
+def _verdict(c: dict[str, Any]) -> dict[str, Any]:
+    """What must not change: the verdict and the facts it rests on (no frame numbers)."""
+    g, e, st = c["greeting"], c["ehlo_reply"], c["starttls"]
+    return {
+        "ports": (c["client"]["port"], c["server"]["port"]),
+        "outcome": c["outcome"], "caused_by": c["caused_by"], "reason": c["reason"],
+        "starttls": (st["offered"], st["requested"], st["reply_code"]),
+        "greeting": (g["command"], g["argument"]) if g else None,
+        "ehlo_lines": list(e["lines"]) if e else None,
+        "banner": c["banner"],
+    }
+
+
+def _analyze(path: Path) -> list[dict[str, Any]]:
+    res = analyze_file(str(path))
+    assert res.error is None, f"{path.name}: {res.error}"
+    return _by_ports(res.conversations)
+
+
+def _streams(cap: T.Capture) -> dict[tuple[Any, str], bytes]:
+    """(client endpoint, side) -> that direction's reassembled bytes."""
+    return {(v.client, v.side): v.stream for v in T.data_segments(cap)}
+
+
+def _smtp_data(cap: T.Capture) -> list[T.Seg]:
+    return [v.seg for v in T.data_segments(cap)]
+
+
+def _tshark_missing() -> bool:
+    return shutil.which("tshark") is None
+
+
+# ============================================================================== the transformations
+
+SEED = "captures/seed-compliant-twin.pcap"
+
+
+def test_resegment_cuts_every_payload_and_keeps_the_streams() -> None:
+    cap = _loaded(SEED)
+    out = T.apply(cap, T.resegment(1))
+    assert all(len(s.payload) == 1 for s in _smtp_data(out))
+    assert len(_smtp_data(out)) == sum(len(s.payload) for s in _smtp_data(cap))
+    assert _streams(out) == _streams(cap)
+
+
+def test_resegment_max_bytes_leaves_the_rest_whole() -> None:
+    cap = _loaded(SEED)
+    out = T.apply(cap, T.resegment(1, max_bytes=100))
+    sizes = [len(v.seg.payload) for v in T.data_segments(out) if v.offset >= 100]
+    assert sizes and max(sizes) > 1
+    assert all(len(v.seg.payload) == 1 for v in T.data_segments(out) if v.offset < 100)
+    assert _streams(out) == _streams(cap)
+
+
+def test_reorder_swaps_adjacent_segments_of_one_direction() -> None:
+    cap = T.apply(_loaded(SEED), T.resegment(2))
+    out = T.apply(cap, T.reorder())
+    assert len(out.frames) == len(cap.frames)
+    moved = [i for i, (a, b) in enumerate(zip(cap.frames, out.frames)) if a != b]
+    assert len(moved) > 20
+    late = [i for i in moved if isinstance(out.frames[i], T.Seg) and i + 1 < len(out.frames)
+            and out.frames[i].seq == (out.frames[i + 1].seq + 2) % T.MOD]
+    assert late, "no segment arrives before its predecessor"
+    assert [f.ts_ns for f in out.frames] == [f.ts_ns for f in cap.frames]
+    assert _streams(out) == _streams(cap)
+
+
+def test_duplicate_adds_exact_copies_some_later() -> None:
+    cap = _loaded(SEED)
+    out = T.apply(cap, T.duplicate(1, lag=3))
+    data = _smtp_data(cap)
+    assert len(out.frames) == len(cap.frames) + len(data)
+    strip = [dataclasses.replace(s, ts_ns=0) for s in _smtp_data(out)]
+    for s in data:
+        assert strip.count(dataclasses.replace(s, ts_ns=0)) == 2
+    # at least one copy is not right behind its original
+    frames = list(out.frames)
+    assert any(frames[i + 1] != dataclasses.replace(f, ts_ns=frames[i + 1].ts_ns)
+               for i, f in enumerate(frames[:-1]) if isinstance(f, T.Seg) and f.payload)
+    assert _streams(out) == _streams(cap)
+
+
+def test_partial_overlap_resends_identical_bytes() -> None:
+    cap = T.apply(_loaded(SEED), T.resegment(10))
+    out = T.apply(cap, T.partial_overlap(3, 1))
+    before = {(s.src, s.sport, s.seq) for s in _smtp_data(cap)}
+    shifted = [s for s in _smtp_data(out) if (s.src, s.sport, s.seq) not in before]
+    assert len(shifted) > 10
+    views = {(v.seg.src, v.seg.sport, v.seg.seq): v for v in T.data_segments(out)}
+    for s in shifted:
+        v = views[(s.src, s.sport, s.seq)]
+        assert v.stream[v.offset:v.end] == s.payload     # the overlapped bytes are identical
+    assert _streams(out) == _streams(cap)
+
+
+def test_shift_seq_wraps_inside_the_exchange() -> None:
+    cap = _loaded(SEED)
+    out = T.apply(cap, T.shift_seq(wrap_after=40))
+    for side in ("client", "server"):
+        seqs = [v.seg.seq for v in T.data_segments(out) if v.side == side]
+        assert max(seqs) > T.MOD - 100 and min(seqs) < 10_000, side
+    assert _streams(out) == _streams(cap)
+
+
+def test_drop_segment_removes_the_bytes_and_their_copies() -> None:
+    cap = T.apply(_loaded(SEED), T.resegment(8), T.duplicate(1, lag=2))
+    out = T.apply(cap, T.drop_segment(T.ehlo_reply_line(keyword=b"STARTTLS")))
+    assert len(cap.frames) - len(out.frames) == 2   # the segment and its retransmission
+    before = next(v.stream for v in T.data_segments(cap) if v.side == "server")
+    after = next(v.stream for v in T.data_segments(out) if v.side == "server")
+    mid = before.index(b"250 STARTTLS") + 6               # the byte the predicate aims at
+    lost = [i for i in range(len(before)) if i >= len(after) or after[i] != before[i]]
+    assert len(lost) == 8 and lost[0] <= mid <= lost[-1]  # exactly that 8-byte segment
+    with pytest.raises(LookupError):
+        T.apply(cap, T.drop_segment(lambda v: False))
+
+
+def test_to_ipv6_maps_addresses_one_to_one() -> None:
+    cap = _loaded("captures/seed-starttls-first-line.pcap")
+    out = T.apply(cap, T.to_ipv6())
+    v4 = {a for s in cap.frames if isinstance(s, T.Seg) for a in (s.src, s.dst)}
+    v6 = {a for s in out.frames if isinstance(s, T.Seg) for a in (s.src, s.dst)}
+    assert len(v6) == len(v4) and all(a.startswith("2001:db8::") for a in v6)
+
+
+@pytest.mark.parametrize("steps,magic,linktype", [
+    ([], b"\xd4\xc3\xb2\xa1", 1),
+    ([T.sll2()], b"\xd4\xc3\xb2\xa1", 276),
+    ([T.to_pcapng()], b"\x0a\x0d\x0d\x0a", 1),
+    ([T.gzip()], b"\x1f\x8b", None),
+], ids=["pcap", "sll2", "pcapng", "gzip"])
+def test_saved_file_format(tmp_path: Path, steps: list[T.Step], magic: bytes,
+                           linktype: int | None) -> None:
+    p = T.transform(_loaded(SEED), tmp_path / "out", *steps)
+    data = p.read_bytes()
+    assert data.startswith(magic)
+    if linktype is not None and magic == b"\xd4\xc3\xb2\xa1":
+        assert struct.unpack_from("<I", data, 20)[0] == linktype
+    back = T.load(p)
+    assert [(s.seq, s.ack, s.flags, s.payload) for s in _smtp_data(back)] == \
+        [(s.seq, s.ack, s.flags, s.payload) for s in _smtp_data(_loaded(SEED))]
+
+
+def test_vlan_and_qinq_tags_are_written(tmp_path: Path) -> None:
+    for step, tpids in ((T.vlan((100,)), [0x8100]), (T.vlan((10, 20)), [0x8100, 0x8100]),
+                        (T.qinq(200, 100), [0x88A8, 0x8100])):
+        data = T.transform(_loaded(SEED), tmp_path / "v.pcap", step).read_bytes()
+        frame = data[24 + 16:]
+        got = [struct.unpack_from("!H", frame, 12 + 4 * i)[0] for i in range(len(tpids))]
+        assert got == tpids
+
+
+def test_saving_keeps_timestamps_monotonic(tmp_path: Path) -> None:
+    cap = T.apply(_loaded(SEED), T.resegment(1), T.reorder(), T.duplicate(2))
+    back = T.load(T.save(cap, tmp_path / "m.pcap"))
+    ts = [f.ts_ns for f in back.frames]
+    assert ts == sorted(ts)
+
+
+# ------------------------------------------------------------------------------ tshark agrees
+
+def _follow(path: Path, stream: int = 0) -> tuple[bytes, bytes]:
+    out = subprocess.run(["tshark", "-r", str(path), "-q", "-z", f"follow,tcp,raw,{stream}"],
+                         capture_output=True, text=True, check=True).stdout
+    body = out.split("=" * 67)[1].splitlines()[5:]
+    client = "".join(ln.strip() for ln in body if ln.strip() and not ln.startswith("\t"))
+    server = "".join(ln.strip() for ln in body if ln.startswith("\t"))
+    return bytes.fromhex(client), bytes.fromhex(server)
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("name", ["resegment-1", "resegment-3+reorder", "resegment-4+duplicate-all",
+                                  "resegment-5+partial-overlap", "seq-wrap+resegment-1+reorder",
+                                  "vlan+ipv6+pcapng+gzip", "sll2+ipv6+seq-wrap+partial-overlap",
+                                  "qinq"])
+def test_tshark_follows_the_same_streams(tmp_path: Path, name: str) -> None:
+    """tshark (its own reassembly) reads the transformed file, finds no bad checksum, and
+    follows the same bytes in both directions as in the original. (Its SMTP reassembly flags
+    identical overlaps as "New fragment overlaps old data": that is the point, not an error.)"""
+    if _tshark_missing():
+        pytest.skip("tshark is not installed")
+    p = T.transform(_loaded(SEED), tmp_path / "t.pcap", *TRANSFORMS[name]())
+    bad = subprocess.run(["tshark", "-r", str(p), "-o", "tcp.check_checksum:TRUE",
+                          "-o", "ip.check_checksum:TRUE", "-Y",
+                          "tcp.checksum.status == 2 || ip.checksum.status == 2",
+                          "-T", "fields", "-e", "frame.number"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert bad == []
+    assert _follow(p) == _follow(_path(SEED))
+
+
+# ============================================================================== verdicts kept
+
+@pytest.mark.parametrize("transform", list(TRANSFORMS))
+@pytest.mark.parametrize("capture", CAPTURES, ids=_short)
+def test_verdicts_survive(tmp_path: Path, capture: str, transform: str) -> None:
+    cap = _loaded(capture)
+    original = [_verdict(c) for c in _by_ports(_original(capture))]
+    out = T.apply(cap, *TRANSFORMS[transform]())
+    path = T.save(out, tmp_path / "x.pcap")
+    got = [_verdict(c) for c in _analyze(path)]
+    assert [g["ports"] for g in got] == [o["ports"] for o in original], out.notes
+    for o, g in zip(original, got):
+        diff = {k: (o[k], g[k]) for k in o if o[k] != g[k]}
+        assert not diff, f"{_short(capture)} after {out.notes}: conversation {o['ports']}: " \
+                         f"(original, transformed) = {diff}"
+
+
+# ============================================================================== losses
+
+RECUTS: dict[str, Callable[[], list[T.Step]]] = {
+    "as-captured": lambda: [],
+    "resegment-16": lambda: [T.resegment(16, max_bytes=CUT)],
+    "resegment-1": lambda: [T.resegment(1, max_bytes=CUT)],
+    "resegment-1+reorder+duplicate": lambda: [T.resegment(1, max_bytes=CUT), T.reorder(),
+                                              T.duplicate(2)],
+}
+
+
+def _gap_findings(conv: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for f in conv["findings"] if f["code"] == "tcp-gap"]
+
+
+@pytest.mark.parametrize("recut", list(RECUTS))
+@pytest.mark.parametrize("line", ["domain-line", "starttls-line"])
+@pytest.mark.parametrize("capture", CAPTURES, ids=_short)
+def test_lost_ehlo_reply_segment_blames_nobody(tmp_path: Path, capture: str, line: str,
+                                               recut: str) -> None:
+    """One segment carrying (the middle of) the EHLO reply's domain line or STARTTLS line is
+    lost, with every retransmission of its bytes. The capture no longer shows what the server
+    offered: the verdict is ``incomplete`` / ``unknown``. Where the original shows TLS
+    established after STARTTLS, keeping that verdict is also right (TLS was seen; nobody is
+    blamed). A side (client, server, middlebox) is never right."""
+    cap = T.apply(_loaded(capture), *RECUTS[recut]())
+    failures: list[str] = []
+    tried = 0
+    for orig in _by_ports(_original(capture)):
+        e = orig["ehlo_reply"]
+        if not e or not e["lines"]:
+            continue
+        if line == "starttls-line" and not any(ln.upper().startswith("STARTTLS") for ln in e["lines"]):
+            continue
+        cport = orig["client"]["port"]
+        pred = (T.ehlo_reply_line(0, client_port=cport) if line == "domain-line"
+                else T.ehlo_reply_line(keyword=b"STARTTLS", client_port=cport))
+        out = T.apply(cap, T.drop_segment(pred))
+        tried += 1
+        path = T.save(out, tmp_path / f"drop-{cport}.pcap")
+        conv = next((c for c in _analyze(path) if c["client"]["port"] == cport), None)
+        what = f"{_short(capture)} {out.notes}"
+        if conv is None:
+            failures.append(f"{what}: the conversation disappeared")
+            continue
+        got = (conv["outcome"], conv["caused_by"], conv["reason"])
+        allowed = {("incomplete", "unknown", "incomplete")}
+        if orig["outcome"] == "tls":
+            allowed.add((orig["outcome"], orig["caused_by"], orig["reason"]))
+        if got not in allowed or conv["caused_by"] in SIDES:
+            failures.append(f"{what}: was {orig['outcome']}/{orig['caused_by']}/{orig['reason']}, "
+                            f"now {'/'.join(got)} ({str(conv['detail'])[:70]!r}); expected one of "
+                            f"{sorted(allowed)}")
+        if not _gap_findings(conv):
+            failures.append(f"{what}: no tcp-gap finding")
+    assert tried, f"{capture}: no EHLO reply with a {line} (the case table is wrong)"
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("recut", ["as-captured", "resegment-64"])
+@pytest.mark.parametrize("capture", BODY_CAPTURES, ids=_short)
+def test_lost_body_segment_keeps_the_verdict(tmp_path: Path, capture: str, recut: str) -> None:
+    """A segment from the middle of the message body is lost (with its retransmissions): the
+    verdict was decided before the body and stays; the loss is reported as a ``tcp-gap``."""
+    cap = _loaded(capture)
+    if recut == "resegment-64":
+        cap = T.apply(cap, T.resegment(64))
+    failures: list[str] = []
+    tried = 0
+    for orig in _by_ports(_original(capture)):
+        cport = orig["client"]["port"]
+        try:
+            out = T.apply(cap, T.drop_segment(T.message_body(cport)))
+        except LookupError:
+            continue  # this conversation sent no plaintext body
+        tried += 1
+        path = T.save(out, tmp_path / f"body-{cport}.pcap")
+        conv = next((c for c in _analyze(path) if c["client"]["port"] == cport), None)
+        what = f"{_short(capture)} {out.notes}"
+        if conv is None:
+            failures.append(f"{what}: the conversation disappeared")
+            continue
+        o, g = _verdict(orig), _verdict(conv)
+        diff = {k: (o[k], g[k]) for k in o if o[k] != g[k]}
+        if diff:
+            failures.append(f"{what}: (original, after the loss) = {diff}")
+        gaps = _gap_findings(conv)
+        if not gaps or any(f["side"] != "capture" for f in gaps):
+            failures.append(f"{what}: tcp-gap findings {gaps}")
+    assert tried, f"{capture}: no conversation with a message body (the case table is wrong)"
+    assert not failures, "\n".join(failures)

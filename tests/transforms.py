@@ -1,0 +1,790 @@
+"""Capture transformations for the robustness tests (issue #3): re-cut, reorder, duplicate,
+overlap, drop and shift TCP segments of SMTP conversations, re-wrap the frames (Ethernet,
+802.1Q, QinQ, Linux cooked v2), move IPv4 to IPv6, save as pcap, pcapng or gzip.
+
+Tests only: reading uses scapy's ``rdpcap`` (pcap, pcapng, any link type scapy decodes);
+writing is done here with ``struct`` so that every field is under control.
+
+Model
+-----
+``load(path)`` gives a :class:`Capture`: a tuple of frames, each a :class:`Seg` (one TCP
+segment over IPv4/IPv6, with its options and payload) or a :class:`RawL3` (any other IP
+packet, kept byte for byte). Frames that are not IP (ARP, ...) are not kept. A *step* is a
+function ``Capture -> Capture``; the factories below build steps, and ``transform(src, dst,
+*steps)`` loads, applies and saves::
+
+    transform(src, out, resegment(1), reorder(), duplicate(2), vlan((100,)), to_pcapng(), gzip())
+
+TCP steps touch only conversations with a port in ``Capture.ports`` (25, 465, 587, 2525 by
+default); other traffic passes unchanged. Checksums (IPv4, TCP) are recomputed on writing;
+timestamps are made monotonic (non-decreasing) on writing, in capture order.
+
+Saving writes Ethernet frames (MAC addresses derived from the IP addresses) unless a link
+step chose 802.1Q/QinQ tags or Linux cooked v2 (linktype 276); pcap with microsecond
+timestamps unless ``to_pcapng()``; gzip-compressed if ``gzip()``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gzip as _gzip
+import hashlib
+import ipaddress
+import struct
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Union
+
+__all__ = [
+    "Seg", "RawL3", "Frame", "Capture", "SegmentView", "Step",
+    "load", "save", "transform", "apply",
+    "identity", "resegment", "reorder", "duplicate", "partial_overlap", "drop_segment",
+    "shift_seq", "vlan", "qinq", "sll2", "ethernet", "to_ipv6", "to_pcapng", "gzip",
+    "ehlo_reply_line", "message_body", "conversations", "data_segments",
+    "FIN", "SYN", "RST", "PSH", "ACK",
+]
+
+FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+MOD = 1 << 32
+DEFAULT_PORTS: frozenset[int] = frozenset({25, 465, 587, 2525})
+
+
+# ============================================================================== model
+
+@dataclass(frozen=True, slots=True)
+class Seg:
+    """One TCP segment. ``src``/``dst`` are textual IP addresses (IPv4 or IPv6)."""
+
+    ts_ns: int
+    src: str
+    dst: str
+    sport: int
+    dport: int
+    seq: int
+    ack: int
+    flags: int
+    window: int = 65535
+    options: bytes = b""
+    payload: bytes = b""
+    ttl: int = 64
+
+    @property
+    def version(self) -> int:
+        return 6 if ":" in self.src else 4
+
+    @property
+    def seq_len(self) -> int:
+        """Sequence space the segment occupies (payload, SYN and FIN count one each)."""
+        return len(self.payload) + bool(self.flags & SYN) + bool(self.flags & FIN)
+
+
+@dataclass(frozen=True, slots=True)
+class RawL3:
+    """Any other IP packet (UDP, ICMP, an IP fragment, ...), kept as captured."""
+
+    ts_ns: int
+    data: bytes
+
+
+Frame = Union[Seg, RawL3]
+
+
+@dataclass(frozen=True)
+class Capture:
+    frames: tuple[Frame, ...]
+    ports: frozenset[int] = DEFAULT_PORTS
+    link: str = "ether"                    #: "ether" or "sll2"
+    vlan_ids: tuple[int, ...] = ()         #: outermost first
+    qinq: bool = False                     #: outermost tag uses 802.1ad (0x88a8)
+    fmt: str = "pcap"                      #: "pcap" or "pcapng"
+    compress: bool = False
+    notes: tuple[str, ...] = ()            #: what the steps did (for test messages)
+
+    def with_frames(self, frames: Iterable[Frame], note: str | None = None) -> Capture:
+        notes = self.notes + ((note,) if note else ())
+        return dataclasses.replace(self, frames=tuple(frames), notes=notes)
+
+
+Step = Callable[[Capture], Capture]
+
+_EndPt = tuple[str, int]
+ConvKey = tuple[_EndPt, _EndPt]            #: (client, server)
+
+
+# ============================================================================== reading
+
+def load(path: str | Path, *, ports: Iterable[int] = DEFAULT_PORTS) -> Capture:
+    """Read a pcap/pcapng (gzip too, as scapy allows) into a :class:`Capture`."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.inet6 import IPv6
+    from scapy.utils import rdpcap
+
+    frames: list[Frame] = []
+    for pkt in rdpcap(str(path)):
+        ts_ns = _ts_ns(pkt.time)
+        if IP in pkt:
+            ip = pkt[IP]
+            raw = bytes(ip)
+            total = ip.len if ip.len else len(raw)
+            raw = raw[:total]
+            ihl = (raw[0] & 0x0F) * 4
+            frag = struct.unpack_from("!H", raw, 6)[0]
+            if raw[9] != 6 or frag & 0x3FFF:          # not TCP, or a fragment
+                frames.append(RawL3(ts_ns, raw))
+                continue
+            src = str(ipaddress.IPv4Address(raw[12:16]))
+            dst = str(ipaddress.IPv4Address(raw[16:20]))
+            frames.append(_seg_from_tcp(ts_ns, src, dst, raw[ihl:], ttl=raw[8]))
+        elif IPv6 in pkt:
+            ip6 = pkt[IPv6]
+            raw = bytes(ip6)
+            raw = raw[:40 + ip6.plen] if ip6.plen else raw
+            if TCP in ip6 and raw[6] == 6:
+                src = str(ipaddress.IPv6Address(raw[8:24]))
+                dst = str(ipaddress.IPv6Address(raw[24:40]))
+                frames.append(_seg_from_tcp(ts_ns, src, dst, raw[40:], ttl=raw[7]))
+            else:
+                frames.append(RawL3(ts_ns, raw))
+        # anything else (ARP, LLDP, ...) is not kept
+    return Capture(frames=tuple(frames), ports=frozenset(ports))
+
+
+def _ts_ns(t: object) -> int:
+    from decimal import Decimal
+    return int(Decimal(str(t)) * 1_000_000_000)
+
+
+def _seg_from_tcp(ts_ns: int, src: str, dst: str, tcp: bytes, *, ttl: int) -> Seg:
+    sport, dport, seq, ack, off, flags, window = struct.unpack_from("!HHIIBBH", tcp)
+    hl = (off >> 4) * 4
+    return Seg(ts_ns=ts_ns, src=src, dst=dst, sport=sport, dport=dport, seq=seq, ack=ack,
+               flags=flags, window=window, options=bytes(tcp[20:hl]), payload=bytes(tcp[hl:]),
+               ttl=ttl)
+
+
+# ============================================================================== writing
+
+def save(cap: Capture, path: str | Path) -> Path:
+    """Write ``cap`` as its link/format/compression settings say; returns the path."""
+    linktype = 276 if cap.link == "sll2" else 1
+    records: list[tuple[int, bytes]] = []
+    last = 0
+    ip_id = 0
+    for fr in cap.frames:
+        ts = max(fr.ts_ns, last)
+        last = ts
+        if isinstance(fr, Seg):
+            ip_id = (ip_id + 1) & 0xFFFF
+            l3 = _build_ip_tcp(fr, ip_id)
+            src, dst = fr.src, fr.dst
+        else:
+            l3 = fr.data
+            src, dst = _raw_addrs(l3)
+        records.append((ts, _link_header(cap, l3, src, dst) + l3))
+    if cap.fmt == "pcapng":
+        data = _pcapng(records, linktype)
+    else:
+        data = _pcap(records, linktype)
+    if cap.compress:
+        data = _gzip.compress(data, mtime=0)
+    out = Path(path)
+    out.write_bytes(data)
+    return out
+
+
+def _raw_addrs(l3: bytes) -> tuple[str, str]:
+    if l3 and l3[0] >> 4 == 6:
+        return str(ipaddress.IPv6Address(l3[8:24])), str(ipaddress.IPv6Address(l3[24:40]))
+    return str(ipaddress.IPv4Address(l3[12:16])), str(ipaddress.IPv4Address(l3[16:20]))
+
+
+def _mac(ip: str) -> bytes:
+    return b"\x02" + hashlib.sha1(ip.encode()).digest()[:5]
+
+
+def _link_header(cap: Capture, l3: bytes, src: str, dst: str) -> bytes:
+    ethertype = 0x86DD if l3[0] >> 4 == 6 else 0x0800
+    if cap.link == "sll2":
+        # protocol, reserved, ifindex, ARPHRD_ETHER, packet type (0 host / 4 outgoing), addr len, addr
+        pkttype = 4 if src < dst else 0
+        return struct.pack("!HHIHBB8s", ethertype, 0, 1, 1, pkttype, 6, _mac(src) + b"\0\0")
+    tags = b""
+    for i, vid in enumerate(cap.vlan_ids):
+        tpid = 0x88A8 if (cap.qinq and i == 0 and len(cap.vlan_ids) > 1) else 0x8100
+        tags += struct.pack("!HH", tpid, vid & 0x0FFF)
+    return _mac(dst) + _mac(src) + tags + struct.pack("!H", ethertype)
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def _build_ip_tcp(s: Seg, ip_id: int) -> bytes:
+    opts = s.options + b"\0" * (-len(s.options) % 4)
+    hl = 20 + len(opts)
+    tcp = struct.pack("!HHIIBBHHH", s.sport, s.dport, s.seq % MOD, s.ack % MOD, (hl // 4) << 4,
+                      s.flags & 0xFF, s.window, 0, 0) + opts + s.payload
+    if ":" in s.src:
+        sa = ipaddress.IPv6Address(s.src).packed
+        da = ipaddress.IPv6Address(s.dst).packed
+        pseudo = sa + da + struct.pack("!IxxxB", len(tcp), 6)
+        csum = _checksum(pseudo + tcp)
+        tcp = tcp[:16] + struct.pack("!H", csum) + tcp[18:]
+        return struct.pack("!IHBB", 6 << 28, len(tcp), 6, s.ttl) + sa + da + tcp
+    sa = ipaddress.IPv4Address(s.src).packed
+    da = ipaddress.IPv4Address(s.dst).packed
+    pseudo = sa + da + struct.pack("!xBH", 6, len(tcp))
+    csum = _checksum(pseudo + tcp)
+    tcp = tcp[:16] + struct.pack("!H", csum) + tcp[18:]
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), ip_id, 0x4000, s.ttl, 6, 0, sa, da)
+    hdr = hdr[:10] + struct.pack("!H", _checksum(hdr)) + hdr[12:]
+    return hdr + tcp
+
+
+def _pcap(records: list[tuple[int, bytes]], linktype: int) -> bytes:
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype)]
+    for ts, data in records:
+        us = ts // 1000
+        out.append(struct.pack("<IIII", us // 1_000_000, us % 1_000_000, len(data), len(data)))
+        out.append(data)
+    return b"".join(out)
+
+
+def _pcapng_block(btype: int, body: bytes) -> bytes:
+    body += b"\0" * (-len(body) % 4)
+    n = len(body) + 12
+    return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
+
+
+def _pcapng(records: list[tuple[int, bytes]], linktype: int) -> bytes:
+    shb = _pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    # if_tsresol = 9 (nanoseconds), then opt_endofopt
+    idb_opts = struct.pack("<HHB3x", 9, 1, 9) + struct.pack("<HH", 0, 0)
+    idb = _pcapng_block(1, struct.pack("<HHI", linktype, 0, 0) + idb_opts)
+    out = [shb, idb]
+    for ts, data in records:
+        out.append(_pcapng_block(6, struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF,
+                                                len(data), len(data)) + data))
+    return b"".join(out)
+
+
+# ============================================================================== composing
+
+def apply(cap: Capture, *steps: Step) -> Capture:
+    for step in steps:
+        cap = step(cap)
+    return cap
+
+
+def transform(src: str | Path | Capture, dst: str | Path, *steps: Step) -> Path:
+    """Load ``src`` (a path or an already loaded capture), apply ``steps``, save to ``dst``."""
+    cap = src if isinstance(src, Capture) else load(src)
+    return save(apply(cap, *steps), dst)
+
+
+def identity() -> Step:
+    """No change: loading and saving alone (the writer's own round trip)."""
+    return lambda cap: cap
+
+
+# ============================================================================== conversations
+
+def _is_smtp(s: Seg, ports: frozenset[int]) -> bool:
+    return s.sport in ports or s.dport in ports
+
+
+def conversations(cap: Capture) -> dict[frozenset[_EndPt], ConvKey]:
+    """Each SMTP-port conversation: its endpoint pair -> (client, server). The client is the
+    sender of a bare SYN when one is captured, else the side whose port is not an SMTP port."""
+    out: dict[frozenset[_EndPt], ConvKey] = {}
+    for s in cap.frames:
+        if not isinstance(s, Seg) or not _is_smtp(s, cap.ports):
+            continue
+        a, b = (s.src, s.sport), (s.dst, s.dport)
+        key = frozenset((a, b))
+        if s.flags & SYN and not s.flags & ACK:
+            out[key] = (a, b)
+        elif key not in out:
+            out[key] = (a, b) if s.dport in cap.ports and s.sport not in cap.ports else (b, a)
+    return out
+
+
+def _conv_key(s: Seg) -> frozenset[_EndPt]:
+    return frozenset(((s.src, s.sport), (s.dst, s.dport)))
+
+
+def _direction(s: Seg) -> tuple[_EndPt, _EndPt]:
+    return (s.src, s.sport), (s.dst, s.dport)
+
+
+def _sdiff(a: int, b: int) -> int:
+    """Signed difference a - b in 32-bit sequence space."""
+    d = (a - b) % MOD
+    return d - MOD if d >= MOD // 2 else d
+
+
+@dataclass
+class _Dir:
+    """One direction of one conversation: its base sequence number and reassembled bytes."""
+
+    base: int | None = None
+    data: bytearray = field(default_factory=bytearray)
+    have: bytearray = field(default_factory=bytearray)   # 1 where data[i] is known
+
+    def offset(self, seq: int) -> int:
+        assert self.base is not None
+        return _sdiff(seq, self.base)
+
+    def put(self, off: int, payload: bytes) -> None:
+        end = off + len(payload)
+        if off < 0:
+            return
+        if end > len(self.data):
+            grow = end - len(self.data)
+            self.data.extend(b"\0" * grow)
+            self.have.extend(b"\0" * grow)
+        for i, byte in enumerate(payload):           # first copy wins
+            if not self.have[off + i]:
+                self.data[off + i] = byte
+                self.have[off + i] = 1
+
+    def get(self, off: int, n: int) -> bytes | None:
+        if off < 0 or off + n > len(self.data) or not all(self.have[off:off + n]):
+            return None
+        return bytes(self.data[off:off + n])
+
+
+def _directions(frames: Iterable[Frame], ports: frozenset[int]) -> dict[tuple[_EndPt, _EndPt], _Dir]:
+    """Per direction: base = ISN+1 if the SYN is captured, else the lowest data sequence number
+    (in sequence space, so a wrap is fine); and the reassembled payload (first copy wins)."""
+    dirs: dict[tuple[_EndPt, _EndPt], _Dir] = {}
+    segs = [f for f in frames if isinstance(f, Seg) and _is_smtp(f, ports)]
+    with_syn = set()
+    for s in segs:
+        d = dirs.setdefault(_direction(s), _Dir())
+        if s.flags & SYN and _direction(s) not in with_syn:
+            d.base = (s.seq + 1) % MOD
+            with_syn.add(_direction(s))
+    for s in segs:
+        key = _direction(s)
+        if s.payload and key not in with_syn:
+            d = dirs[key]
+            if d.base is None or _sdiff(s.seq, d.base) < 0:
+                d.base = s.seq
+    for s in segs:
+        if s.payload:
+            d = dirs[_direction(s)]
+            d.put(d.offset(_data_start(s)), s.payload)
+    return dirs
+
+
+def _data_start(s: Seg) -> int:
+    return (s.seq + 1) % MOD if s.flags & SYN else s.seq
+
+
+@dataclass(frozen=True)
+class SegmentView:
+    """What a ``drop_segment`` predicate sees of one data segment."""
+
+    index: int                 #: position in ``Capture.frames``
+    seg: Seg
+    client: _EndPt
+    server: _EndPt
+    side: str                  #: "client" or "server": who sent it
+    offset: int                #: stream offset of its first payload byte in its direction
+    stream: bytes              #: that direction's reassembled bytes (unknown bytes as NUL)
+    peer: bytes                #: the other direction's reassembled bytes
+
+    @property
+    def end(self) -> int:
+        return self.offset + len(self.seg.payload)
+
+
+def data_segments(cap: Capture) -> Iterator[SegmentView]:
+    """Every SMTP-port segment that carries payload, with its stream context."""
+    convs = conversations(cap)
+    dirs = _directions(cap.frames, cap.ports)
+    streams = {k: bytes(d.data) for k, d in dirs.items()}
+    for i, s in enumerate(cap.frames):
+        if not isinstance(s, Seg) or not s.payload or not _is_smtp(s, cap.ports):
+            continue
+        client, server = convs[_conv_key(s)]
+        key = _direction(s)
+        yield SegmentView(i, s, client, server, "client" if key[0] == client else "server",
+                          dirs[key].offset(_data_start(s)), streams[key],
+                          streams.get(key[::-1], b""))
+
+
+# ============================================================================== TCP steps
+
+def resegment(size: int = 1, *, max_bytes: int | None = None) -> Step:
+    """Split every SMTP-port payload into segments of ``size`` bytes, each its own frame with the
+    right sequence number (same ACK, window and options). SYN stays on the first piece, FIN,
+    RST and PSH go to the last one. ``max_bytes``: only segments starting in the first
+    ``max_bytes`` of their direction's stream are re-cut (keeps 1-byte cuts of big bodies fast)."""
+    if size < 1:
+        raise ValueError("size must be >= 1")
+
+    def step(cap: Capture) -> Capture:
+        dirs = _directions(cap.frames, cap.ports) if max_bytes is not None else {}
+        out: list[Frame] = []
+        for f in cap.frames:
+            if (not isinstance(f, Seg) or len(f.payload) <= size or not _is_smtp(f, cap.ports)
+                    or f.flags & SYN):
+                out.append(f)
+                continue
+            if max_bytes is not None and dirs[_direction(f)].offset(f.seq) >= max_bytes:
+                out.append(f)
+                continue
+            n = len(f.payload)
+            for pos in range(0, n, size):
+                last = pos + size >= n
+                flags = f.flags if last else f.flags & ~(FIN | RST | PSH | URG)
+                out.append(replace(f, seq=(f.seq + pos) % MOD, flags=flags,
+                                   payload=f.payload[pos:pos + size]))
+        return cap.with_frames(out, f"resegment({size})")
+    return step
+
+
+def _adjacent_pairs(frames: tuple[Frame, ...], ports: frozenset[int]) -> list[int]:
+    """Indices i where frames i and i+1 are data segments of the same direction of an SMTP
+    conversation, in sequence order and contiguous (i+1 starts where i ends), and neither
+    carries SYN/FIN/RST."""
+    out = []
+    for i in range(len(frames) - 1):
+        a, b = frames[i], frames[i + 1]
+        if not (isinstance(a, Seg) and isinstance(b, Seg)) or not a.payload or not b.payload:
+            continue
+        if not _is_smtp(a, ports) or _direction(a) != _direction(b):
+            continue
+        if (a.flags | b.flags) & (SYN | FIN | RST):
+            continue
+        if (a.seq + len(a.payload)) % MOD == b.seq % MOD:
+            out.append(i)
+    return out
+
+
+def reorder(pairs: int | Iterable[int] | None = None) -> Step:
+    """Swap adjacent data segments of the same direction (consecutive frames, so no ACK of the
+    peer ever acknowledges bytes not yet seen). ``pairs``: ``None`` swaps every eligible pair
+    (non-overlapping, left to right); an int ``n`` swaps every n-th eligible pair; a collection
+    of ints swaps those eligible pairs (0-based). Frame timestamps stay with the positions."""
+    def step(cap: Capture) -> Capture:
+        frames = list(cap.frames)
+        cand = _adjacent_pairs(cap.frames, cap.ports)
+        chosen: list[int] = []
+        if isinstance(pairs, int):
+            picks = set(range(0, len(cand), pairs))
+        elif pairs is None:
+            picks = set(range(len(cand)))
+        else:
+            picks = set(pairs)
+        used = -2
+        for k, i in enumerate(cand):
+            if k in picks and i > used + 1:
+                chosen.append(i)
+                used = i
+        for i in chosen:
+            a, b = frames[i], frames[i + 1]
+            frames[i] = replace(b, ts_ns=a.ts_ns)
+            frames[i + 1] = replace(a, ts_ns=b.ts_ns)
+        return cap.with_frames(frames, f"reorder({len(chosen)} swaps)")
+    return step
+
+
+def _close_index(frames: list[Frame]) -> dict[frozenset[_EndPt], int]:
+    """Per conversation, the index of its first FIN or RST frame."""
+    out: dict[frozenset[_EndPt], int] = {}
+    for i, f in enumerate(frames):
+        if isinstance(f, Seg) and f.flags & (FIN | RST):
+            out.setdefault(_conv_key(f), i)
+    return out
+
+
+def duplicate(every: int = 2, *, lag: int = 3) -> Step:
+    """Retransmit every ``every``-th SMTP data segment as an exact copy: alternately right after
+    the original and ``lag`` frames later (never after the conversation's first FIN/RST, so a
+    late copy cannot open a new conversation)."""
+    def step(cap: Capture) -> Capture:
+        frames = list(cap.frames)
+        closes = _close_index(frames)
+        inserts: dict[int, list[Seg]] = {}     # insert after position -> copies
+        k = 0
+        n_data = 0
+        for i, f in enumerate(frames):
+            if not isinstance(f, Seg) or not f.payload or not _is_smtp(f, cap.ports):
+                continue
+            n_data += 1
+            if (n_data - 1) % every:
+                continue
+            later = k % 2 == 1
+            k += 1
+            pos = i
+            if later:
+                limit = closes.get(_conv_key(f), len(frames)) - 1
+                pos = max(i, min(i + lag, limit))
+            inserts.setdefault(pos, []).append(f)
+        out: list[Frame] = []
+        for i, f in enumerate(frames):
+            out.append(f)
+            for copy in inserts.get(i, ()):
+                out.append(replace(copy, ts_ns=f.ts_ns))
+        return cap.with_frames(out, f"duplicate({k} copies)")
+    return step
+
+
+def partial_overlap(overlap: int = 3, every: int = 2) -> Step:
+    """Every ``every``-th SMTP data segment that follows earlier bytes of its direction is
+    replaced by one that starts ``overlap`` bytes earlier (the overlapped bytes identical to the
+    ones already sent), as a retransmission that re-packetised the data would."""
+    def step(cap: Capture) -> Capture:
+        dirs = _directions(cap.frames, cap.ports)
+        out: list[Frame] = []
+        n_data = 0
+        changed = 0
+        for f in cap.frames:
+            if (isinstance(f, Seg) and f.payload and _is_smtp(f, cap.ports)
+                    and not f.flags & SYN):
+                n_data += 1
+                if (n_data - 1) % every == 0:
+                    d = dirs[_direction(f)]
+                    off = d.offset(f.seq)
+                    prev = d.get(off - overlap, overlap)
+                    if prev is not None:
+                        f = replace(f, seq=(f.seq - overlap) % MOD, payload=prev + f.payload)
+                        changed += 1
+            out.append(f)
+        return cap.with_frames(out, f"partial_overlap({changed} segments)")
+    return step
+
+
+def drop_segment(predicate: Callable[[SegmentView], bool], *, with_copies: bool = True) -> Step:
+    """Remove the first SMTP data segment for which ``predicate`` is true. With ``with_copies``
+    (default) every other segment of the same direction that carries any of its bytes
+    (retransmissions) goes too, so the bytes are really missing from the capture. Raises
+    ``LookupError`` if nothing matches (a test asking for an impossible drop must say so)."""
+    def step(cap: Capture) -> Capture:
+        victim: SegmentView | None = None
+        views = list(data_segments(cap))
+        for v in views:
+            if predicate(v):
+                victim = v
+                break
+        if victim is None:
+            raise LookupError("drop_segment: no data segment matches the predicate")
+        gone = {victim.index}
+        if with_copies:
+            for v in views:
+                if (_direction(v.seg) == _direction(victim.seg) and v.offset < victim.end
+                        and victim.offset < v.end):
+                    gone.add(v.index)
+        frames = [f for i, f in enumerate(cap.frames) if i not in gone]
+        note = (f"drop_segment({victim.side} bytes {victim.offset}..{victim.end} of "
+                f"{victim.client[1]}->{victim.server[1]}, {len(gone)} frame(s))")
+        return cap.with_frames(frames, note)
+    return step
+
+
+def shift_seq(delta: int | None = None, *, wrap_after: int = 40) -> Step:
+    """Move sequence numbers (and the peer's ACKs and SACK blocks with them). ``delta``: add
+    this to every SMTP direction. ``None``: per direction, put the first payload byte
+    ``wrap_after`` bytes below 2^32 so that the sequence numbers wrap inside the exchange."""
+    def step(cap: Capture) -> Capture:
+        dirs = _directions(cap.frames, cap.ports)
+        deltas: dict[tuple[_EndPt, _EndPt], int] = {}
+        for key, d in dirs.items():
+            if delta is not None:
+                deltas[key] = delta
+            elif d.base is not None:
+                deltas[key] = (MOD - wrap_after - d.base) % MOD
+            else:
+                deltas[key] = 0
+        out: list[Frame] = []
+        for f in cap.frames:
+            if isinstance(f, Seg) and _is_smtp(f, cap.ports):
+                fwd = deltas.get(_direction(f), 0)
+                back = deltas.get(_direction(f)[::-1], 0)
+                ack = (f.ack + back) % MOD if f.flags & ACK else f.ack
+                f = replace(f, seq=(f.seq + fwd) % MOD, ack=ack, options=_shift_sack(f.options, back))
+            out.append(f)
+        return cap.with_frames(out, "shift_seq")
+    return step
+
+
+def _shift_sack(options: bytes, delta: int) -> bytes:
+    if not delta or not options:
+        return options
+    out = bytearray(options)
+    i = 0
+    while i < len(out):
+        kind = out[i]
+        if kind == 0:
+            break
+        if kind == 1:
+            i += 1
+            continue
+        if i + 1 >= len(out) or out[i + 1] < 2:
+            break
+        length = out[i + 1]
+        if kind == 5:
+            for j in range(i + 2, min(i + length, len(out)) - 3, 4):
+                v = struct.unpack_from("!I", out, j)[0]
+                struct.pack_into("!I", out, j, (v + delta) % MOD)
+        i += length
+    return bytes(out)
+
+
+# ============================================================================== link, IP, format
+
+def ethernet() -> Step:
+    return lambda cap: dataclasses.replace(cap, link="ether", vlan_ids=(), qinq=False)
+
+
+def vlan(ids: tuple[int, ...] = (100,)) -> Step:
+    """802.1Q tags (outermost first) on every frame."""
+    return lambda cap: dataclasses.replace(cap, link="ether", vlan_ids=tuple(ids), qinq=False,
+                                           notes=cap.notes + (f"vlan{tuple(ids)}",))
+
+
+def qinq(outer: int = 200, inner: int = 100) -> Step:
+    """802.1ad outer tag (0x88a8) and 802.1Q inner tag on every frame."""
+    return lambda cap: dataclasses.replace(cap, link="ether", vlan_ids=(outer, inner), qinq=True,
+                                           notes=cap.notes + ("qinq",))
+
+
+def sll2() -> Step:
+    """Linux cooked capture v2 (linktype 276) instead of Ethernet."""
+    return lambda cap: dataclasses.replace(cap, link="sll2", vlan_ids=(), qinq=False,
+                                           notes=cap.notes + ("sll2",))
+
+
+def to_pcapng() -> Step:
+    return lambda cap: dataclasses.replace(cap, fmt="pcapng", notes=cap.notes + ("pcapng",))
+
+
+def gzip() -> Step:
+    return lambda cap: dataclasses.replace(cap, compress=True, notes=cap.notes + ("gzip",))
+
+
+def to_ipv6(prefix: str = "2001:db8::") -> Step:
+    """Carry every IPv4 TCP segment over IPv6: a.b.c.d becomes ``prefix`` + a.b.c.d (a
+    one-to-one map, so hosts stay distinct). Ports, sequence numbers and payloads are kept;
+    other IPv4 packets (UDP, ICMP, fragments) stay as they are."""
+    base = int(ipaddress.IPv6Address(prefix))
+
+    def conv(a: str) -> str:
+        if ":" in a:
+            return a
+        return str(ipaddress.IPv6Address(base | int(ipaddress.IPv4Address(a))))
+
+    def step(cap: Capture) -> Capture:
+        out = [replace(f, src=conv(f.src), dst=conv(f.dst)) if isinstance(f, Seg) else f
+               for f in cap.frames]
+        return cap.with_frames(out, "to_ipv6")
+    return step
+
+
+# ============================================================================== predicates
+
+def _lines(data: bytes, start: int = 0) -> list[tuple[int, int]]:
+    """(start, end) of each LF-terminated line from ``start`` (end excludes CR LF)."""
+    out = []
+    pos = start
+    while True:
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            break
+        end = nl - 1 if nl > pos and data[nl - 1] == 13 else nl
+        out.append((pos, end))
+        pos = nl + 1
+    return out
+
+
+def _replies(server: bytes) -> list[list[tuple[int, int]]]:
+    """Server stream -> replies, each a list of line ranges (``ddd-`` continues a reply)."""
+    replies: list[list[tuple[int, int]]] = []
+    cur: list[tuple[int, int]] = []
+    for a, b in _lines(server):
+        cur.append((a, b))
+        line = server[a:b]
+        if not (len(line) >= 4 and line[:3].isdigit() and line[3:4] == b"-"):
+            replies.append(cur)
+            cur = []
+    return replies
+
+
+def _ehlo_reply(client: bytes, server: bytes) -> list[tuple[int, int]] | None:
+    """The line ranges of the reply to the first EHLO: reply number 1 + the number of client
+    command lines before that EHLO (the greeting is reply 0; no client pipelines before EHLO)."""
+    k = None
+    for n, (a, b) in enumerate(_lines(client)):
+        if client[a:a + 4].upper() == b"EHLO":
+            k = n + 1
+            break
+    if k is None:
+        return None
+    replies = _replies(server)
+    if k >= len(replies) or not server[replies[k][0][0]:].startswith(b"250"):
+        return None
+    return replies[k]
+
+
+def ehlo_reply_line(index: int | None = None, *, keyword: bytes | None = None,
+                    client_port: int | None = None) -> Callable[[SegmentView], bool]:
+    """Predicate: the server segment that carries the middle byte of one line of the EHLO
+    reply: line ``index`` (0 = the domain line) or the first line whose text after the code
+    starts with ``keyword``. ``client_port`` restricts it to one conversation."""
+    cache: dict[tuple[_EndPt, _EndPt], int | None] = {}
+
+    def target(v: SegmentView, client_stream: bytes) -> int | None:
+        reply = _ehlo_reply(client_stream, v.stream)
+        if reply is None:
+            return None
+        for n, (a, b) in enumerate(reply):
+            text = v.stream[a + 4:b]
+            if (index is not None and n == index) or (
+                    keyword is not None and text.upper().startswith(keyword.upper())):
+                return (a + b) // 2
+        return None
+
+    def pred(v: SegmentView) -> bool:
+        if v.side != "server" or (client_port is not None and v.client[1] != client_port):
+            return False
+        key = (v.client, v.server)
+        if key not in cache:
+            cache[key] = target(v, v.peer)
+        t = cache[key]
+        return t is not None and v.offset <= t < v.end
+    return pred
+
+
+def message_body(client_port: int | None = None, *, where: float = 0.5,
+                 min_body: int = 16) -> Callable[[SegmentView], bool]:
+    """Predicate: the client segment that carries the byte at fraction ``where`` of the first
+    DATA message body (between the DATA line and CRLF.CRLF), if the body has at least
+    ``min_body`` bytes."""
+    cache: dict[tuple[_EndPt, _EndPt], int | None] = {}
+
+    def target(stream: bytes) -> int | None:
+        for a, b in _lines(stream):
+            if stream[a:b].strip().upper() == b"DATA":
+                start = stream.find(b"\n", b) + 1
+                end = stream.find(b"\r\n.\r\n", start - 2)
+                if end < 0 or end - start < min_body:
+                    return None
+                return start + int((end - start) * where)
+        return None
+
+    def pred(v: SegmentView) -> bool:
+        if v.side != "client" or (client_port is not None and v.client[1] != client_port):
+            return False
+        key = (v.client, v.server)
+        if key not in cache:
+            cache[key] = target(v.stream)
+        t = cache[key]
+        return t is not None and v.offset <= t < v.end
+    return pred
