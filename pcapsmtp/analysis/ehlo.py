@@ -135,6 +135,11 @@ def check_ehlo(lines: tuple[ReplyLine, ...], stray: tuple[ReplyLine, ...] = ()) 
             continue
         if word.upper() == "STARTTLS":
             chk.keywords.append(word)
+            if ln.text.strip() != word:
+                chk.findings.append(LineFinding(
+                    "ehlo-starttls-parameter", Side.SERVER, ln, "RFC 3207 4",
+                    f"the STARTTLS keyword carries a parameter ({ln.text.strip()[:40]!r}) though "
+                    "it takes none; OpenSMTPD, MailKit, swaks and Haraka then do not see it"))
             if not starttls_valid:
                 starttls_valid = True
                 chk.starttls_line = ln

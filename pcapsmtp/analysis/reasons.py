@@ -116,6 +116,7 @@ FINDINGS: dict[str, tuple[str, str, str]] = {
     "ehlo-bare-lf": ("server", "RFC 5321 2.3.8", "EHLO reply line ends in bare LF"),
     "ehlo-line-too-long": ("server", "RFC 5321 4.5.3.1.5", "EHLO reply line over 512 octets"),
     "ehlo-bad-keyword": ("server", "RFC 5321 4.1.1.1", "EHLO line without a valid keyword"),
+    "ehlo-starttls-parameter": ("server", "RFC 3207 4", "STARTTLS keyword with a parameter"),
     "ehlo-masked-keyword": ("middlebox", "RFC 5321 4.1.1.1", "masked EHLO keyword (low confidence)"),
     "starttls-with-parameter": ("client", "RFC 3207 4", "STARTTLS sent with a parameter"),
     "starttls-not-advertised-but-used": ("client", "RFC 3207 4", "STARTTLS used though not offered"),

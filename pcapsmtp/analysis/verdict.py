@@ -227,14 +227,17 @@ def _established(ts: dict[str, Any]) -> bool:
         return False
     cdata = ts["data"][Side.CLIENT]
     sdata = ts["data"][Side.SERVER]
+    # Encrypted data must flow from the client after its Finished: a client that completes
+    # the handshake and then closes (GnuTLS checks the certificate only afterwards) did not
+    # establish a session that carried anything.
+    capp = [it for it in cdata if isinstance(it.event, TlsApplicationData)
+            and not looks_like_encrypted_alert(it.event.length)]
     if ts["version"] == 0x0304:
-        # TLS 1.3: the client's Finished (53/69 bytes) and more encrypted records both ways.
-        real = [it for it in cdata if not looks_like_encrypted_alert(getattr(it.event, "length", 0))]
-        if ts["alert"] is not None and ts["alert"].event.side is Side.CLIENT and not real:
-            return False
-        return bool(real) and bool(sdata)
+        # TLS 1.3: every record after the ServerHello is type 23; the client's first one is
+        # its Finished (53/69 bytes), so it needs a second.
+        return len(capp) >= 2 and bool(sdata)
     return (ts["ccs"][Side.CLIENT] is not None and ts["ccs"][Side.SERVER] is not None
-            and bool(cdata) and bool(sdata))
+            and bool(capp) and bool(sdata))
 
 
 def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
