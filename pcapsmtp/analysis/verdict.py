@@ -219,6 +219,10 @@ def _tls_summary(f: _Facts, after: int) -> dict[str, Any]:
     return out
 
 
+def _server_gap_before(f: _Facts, pos: int) -> bool:
+    return any(i < pos and it.event.side is Side.SERVER for i, it in f.gaps)
+
+
 def _established(ts: dict[str, Any]) -> bool:
     sh = ts["server_hello"]
     if sh is None:
@@ -426,8 +430,15 @@ def judge(t: Transcript) -> dict[str, Any]:
         _check_certificates(f, v, ts, names)
         _attach_tls(v, ts)
         decided = True
-    if not decided and st_item is not None and st_code == 220:
-        after = f.pos(st_reply)
+    # A 220 lost in a hole still shows in what follows: TLS records after STARTTLS.
+    tls_after_starttls = st_item is not None and st_reply is None and any(
+        isinstance(it.event, (TlsClientHello, TlsServerHello)) and f.pos(it) > f.pos(st_item)
+        for it in f.tls)
+    st_unclear = st_reply is not None and (
+        st_code is None or st_reply.event.damaged
+        or f.gap_before(f.pos(st_reply)) is not None and _server_gap_before(f, f.pos(st_reply)))
+    if not decided and st_item is not None and (st_code == 220 or tls_after_starttls):
+        after = f.pos(st_reply) if st_reply is not None else f.pos(st_item)
         ts = _tls_summary(f, after)
         decrypted = next((it for it in f.after_tls if it.event.side is Side.CLIENT
                           and it.event.smtp_like and f.pos(it) > after), None)
@@ -461,6 +472,10 @@ def judge(t: Transcript) -> dict[str, Any]:
             decided = True
         _check_certificates(f, v, ts, names)
         _attach_tls(v, ts)
+    if not decided and st_unclear:
+        v.set("incomplete", "unknown", "incomplete", _frame(st_reply),
+              "bytes before the answer to STARTTLS were lost: which reply answers it is unsure")
+        decided = True
     if not decided and st_item is not None and st_reply is not None and st_code != 220:
         mail_after = f.mail is not None and f.pos(f.mail) > f.pos(st_reply)
         outcome = "plaintext" if mail_after else "aborted"

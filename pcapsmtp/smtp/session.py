@@ -107,6 +107,7 @@ class SmtpSession:
         self._warned: set[tuple[Side, AnomalyCode]] = set()
         self._injection_reported = False
         self._auth_open = False
+        self._server_gap_unmatched = False
         self._commands_seen = 0
         self._reply_began_at = 0
 
@@ -170,6 +171,8 @@ class SmtpSession:
         # Reply or command lines: the partial line is lost; resynchronise at the next line.
         st.lines.skip(length)
         st.after_gap = True
+        if side is Side.SERVER:
+            self._server_gap_unmatched = True
         if side is Side.SERVER and self._reply_lines:
             # The open reply lost its middle or its end. What follows the hole continues it
             # unless the client has sent a command since (then it answers that command).
@@ -259,6 +262,11 @@ class SmtpSession:
     def _drain(self, st: _SideState) -> None:
         while True:
             mode = st.mode
+            if (mode is _Mode.LINES and st.side is Side.SERVER and not self._reply_lines
+                    and self._hold_for is not None and self._hold_for.verb == "STARTTLS"
+                    and st.lines.buf[:1] == b"\x16" and sniff_tls(bytes(st.lines.buf[:5]))):
+                self._tls_without_220()
+                continue
             if mode is _Mode.LINES or mode is _Mode.SASL:
                 line = st.lines.next_line()
                 if line is None:
@@ -441,6 +449,20 @@ class SmtpSession:
             return
         self._drain(st)
 
+    def _tls_without_220(self) -> None:
+        """The server speaks TLS while STARTTLS awaits its reply: the 220 was lost in a hole.
+        Both sides go on as after a 220 (STARTTLS stays without a reply)."""
+        self._starttls_accepted = True
+        self._s.mode = _Mode.TLS
+        self._s.tls = TlsObserver(Side.SERVER)
+        self._client_spoke_after_220 = True
+        c = self._c
+        self._hold_for = None
+        if c.mode is _Mode.HOLD:
+            c.mode = _Mode.TLS_EXPECTED
+            if not c.ended:
+                self._drain(c)
+
     def _release_hold_unanswered(self) -> None:
         """Too many bytes held and still no reply: assume the usual next step (body, TLS)."""
         st = self._c
@@ -504,6 +526,11 @@ class SmtpSession:
             if code is not None and first is not None and code != first:
                 self._anomaly(Side.SERVER, span, AnomalyCode.REPLY_CODE_MISMATCH,
                               f"line with code {code} inside a {first} reply")
+        if (self._reply_lines and self._reply_damaged and code is not None
+                and self._reply_lines[0].code is not None and code != self._reply_lines[0].code):
+            # A reply damaged by a hole, then a line with another code: that line starts the
+            # next reply (the damaged one lost its end).
+            self._finish_reply()
         if not self._reply_lines:
             self._reply_began_at = self._commands_seen
         if len(self._reply_lines) < self.config.max_reply_lines:
@@ -540,10 +567,20 @@ class SmtpSession:
         if greeting:
             self._greeted = True
         elif self._pending:
+            if self._server_gap_unmatched and len(self._pending) > 1:
+                # Replies were lost in a hole: a code that only one pending command can get
+                # (220 STARTTLS, 354 DATA, 221 QUIT, 334 AUTH) shows which one this answers;
+                # the commands before it lost their replies.
+                want = _ONLY_ANSWERS.get(last.code or 0)
+                if want is not None:
+                    idx = next((i for i, c in enumerate(self._pending) if c.verb == want), 0)
+                    for _ in range(idx):
+                        self._pending.popleft()
             answers = self._pending.popleft()
         else:
             self._anomaly(Side.SERVER, span, AnomalyCode.REPLY_WITHOUT_COMMAND,
                           f"reply {last.code} arrived with no command pending")
+        self._server_gap_unmatched = False
         reply = Reply(side=Side.SERVER, span=span, code=last.code, lines=lines, answers=answers,
                       greeting=greeting, damaged=damaged)
         self._emit(reply)
@@ -624,6 +661,9 @@ class SmtpSession:
             st.mode = _Mode.STOPPED
             st.lines.take_rest()
 
+
+#: reply codes that only one command can get (to re-pair replies after a hole)
+_ONLY_ANSWERS = {220: "STARTTLS", 354: "DATA", 221: "QUIT", 334: "AUTH"}
 
 _BARE_VERBS = frozenset({b"QUIT", b"RSET", b"NOOP", b"DATA", b"HELP", b"STARTTLS", b"EHLO",
                          b"HELO", b"TURN", b"ETRN"})

@@ -628,3 +628,42 @@ def test_ten_megabyte_line_without_crlf_bounded(side: Side) -> None:
     for e in held:
         if isinstance(e, Reply):
             assert all(len(ln.raw) <= cfg.max_line_length for ln in e.lines)
+
+
+# ---- after a hole in the server's bytes (found by dropping segments of real captures) -------
+
+def _replies(events: list[Any]) -> list[tuple[int | None, str | None]]:
+    return [(e.code, e.answers.verb if e.answers else None) for e in events if isinstance(e, Reply)]
+
+
+def test_a_lost_ehlo_reply_does_not_pair_220_with_ehlo() -> None:
+    s = SmtpSession()
+    evs = s.receive(S, b"220 mx ESMTP\r\n") + s.receive(C, b"EHLO me\r\n")
+    evs += s.receive_gap(S, 40)                                  # the whole EHLO reply
+    evs += s.receive(C, b"STARTTLS\r\n") + s.receive(S, b"220 go ahead\r\n")
+    evs += s.receive(C, client_hello())
+    assert _replies(evs) == [(220, None), (220, "STARTTLS")]
+    assert any(isinstance(e, TlsClientHello) for e in evs)
+
+
+def test_tls_from_the_server_while_starttls_waits_means_the_220_was_lost() -> None:
+    s = SmtpSession()
+    evs = s.receive(S, b"220 mx ESMTP\r\n") + s.receive(C, b"EHLO me\r\n")
+    evs += s.receive(S, b"250-mx\r\n250 STARTTLS\r\n") + s.receive(C, b"STARTTLS\r\n")
+    evs += s.receive_gap(S, 30)                                  # "220 2.0.0 Ready..."
+    evs += s.receive(C, client_hello()) + s.receive(S, server_hello())
+    assert not any(isinstance(e, Reply) and e.answers is not None and e.answers.verb == "STARTTLS"
+                   for e in evs)
+    kinds = [type(e).__name__ for e in evs if isinstance(e, TlsEvent)]
+    assert "TlsClientHello" in kinds and "TlsServerHello" in kinds
+
+
+def test_a_damaged_reply_ends_at_a_line_with_another_code() -> None:
+    s = SmtpSession()
+    evs = s.receive(S, b"220 mx ESMTP\r\n") + s.receive(C, b"EHLO me\r\n")
+    evs += s.receive(S, b"250-mx\r\n250 STAR") + s.receive_gap(S, 1)
+    evs += s.receive(S, b"TLS\r\n") + s.receive(C, b"STARTTLS\r\n")
+    evs += s.receive(S, b"220 2.0.0 Ready\r\n")
+    assert _replies(evs) == [(220, None), (250, "EHLO"), (220, "STARTTLS")]
+    ehlo = [e for e in evs if isinstance(e, Reply) and e.code == 250][0]
+    assert ehlo.damaged
