@@ -41,7 +41,7 @@ import struct
 import sys
 import zlib
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from pcapsmtp.capture.base import RawFrame
 from pcapsmtp.capture.decode import Decoder
@@ -94,7 +94,7 @@ class _Input:
     OS and gzip errors into ``CaptureError``. ``prefix`` holds bytes already read (the magic
     sniffing) that must be returned first."""
 
-    __slots__ = ("path", "_read", "_prefix", "_close")
+    __slots__ = ("path", "_read", "_prefix", "_close", "readinto")
 
     def __init__(self, path: str, stdin: BinaryIO | None) -> None:
         self.path = path
@@ -114,6 +114,13 @@ class _Input:
                 raise CaptureError(path, None, _os_message(exc)) from None
             self._close = f
             self._read = f.read
+            self.readinto = self._readinto      # (not for pipes: read1 streams, this waits)
+
+    def _readinto(self, buf: memoryview) -> int:
+        try:
+            return self._close.readinto(buf) or 0    # type: ignore[union-attr]
+        except OSError as exc:
+            raise CaptureError(self.path, None, _os_message(exc)) from None
 
     def raw_read(self, n: int) -> bytes:
         if self._prefix:
@@ -192,9 +199,9 @@ class _GzipInput:
         self._src.close()
 
 
-def _fill(src: _Input | _GzipInput, buf: bytes, pos: int, need: int) -> bytes:
+def _fill(src: _Input | _GzipInput, buf: bytes | bytearray, pos: int, need: int) -> bytes:
     """Return ``buf[pos:]`` extended by reads until it holds ``need`` bytes or the input ends."""
-    parts = [buf[pos:]]
+    parts = [bytes(buf[pos:])]
     have = len(parts[0])
     while have < need:
         data = src.raw_read(max(CHUNK_SIZE, need - have))
@@ -271,7 +278,7 @@ def iter_segments(path: str, *, stdin: BinaryIO | None = None,
 # --------------------------------------------------------------------------- pcap
 
 def _pcap_header(src: _Input | _GzipInput, buf: bytes, path: str
-                 ) -> tuple[bytes, Callable[[bytes, int], tuple[int, ...]], int, int]:
+                 ) -> tuple[bytes, Callable[[bytes | bytearray, int], tuple[int, ...]], int, int]:
     """Read the pcap file header; -> (buffer holding at least the header, record-header
     unpacker (sec, frac, caplen, wirelen), nanoseconds per ``frac`` unit, link type)."""
     endian, mult = _PCAP_MAGICS[buf[:4]]
@@ -283,34 +290,65 @@ def _pcap_header(src: _Input | _GzipInput, buf: bytes, path: str
     return buf, struct.Struct(endian + "IIII").unpack_from, mult, linktype
 
 
-def _pcap_short_header(src: _Input | _GzipInput, buf: bytes, pos: int, base: int, number: int,
-                       path: str) -> tuple[bytes, int]:
+def _refill(src: _Input | _GzipInput, buf: bytes | bytearray, pos: int, blen: int, need: int,
+            inplace: bool) -> tuple[bytes | bytearray, int]:
+    """``buf[pos:blen]`` followed by more input until it holds ``need`` bytes or the input
+    ends; -> (buffer, number of valid bytes at its start). ``inplace`` (a plain file only):
+    read into a reused ``bytearray`` instead of allocating a new chunk each time (which costs
+    a page fault per 4 KiB); the caller must then copy what it keeps (``bytes(...)``)."""
+    readinto = getattr(src, "readinto", None) if inplace else None
+    if readinto is None:
+        b = _fill(src, buf[:blen] if blen < len(buf) else buf, pos, need)
+        return b, len(b)
+    k = blen - pos
+    size = max(CHUNK_SIZE, need)
+    if isinstance(buf, bytearray) and len(buf) >= size:
+        ba = buf
+        if k:
+            ba[:k] = ba[pos:blen]
+    else:
+        ba = bytearray(size)
+        ba[:k] = buf[pos:blen]
+    with memoryview(ba) as mv:
+        while k < need:
+            n = readinto(mv[k:])
+            if not n:
+                break
+            k += n
+    return ba, k
+
+
+def _pcap_short_header(src: _Input | _GzipInput, buf: bytes | bytearray, pos: int, blen: int,
+                       base: int, number: int, path: str, inplace: bool = False
+                       ) -> tuple[bytes | bytearray, int, int]:
     """The record header at ``pos`` is not all in ``buf``: refill. -> (new buffer starting at
-    that record, its stream offset); an empty buffer at the clean end of the file."""
-    buf = _fill(src, buf, pos, 16)
+    that record, its stream offset, valid bytes); 0 valid bytes at the clean end of the
+    file."""
+    buf, blen = _refill(src, buf, pos, blen, 16, inplace)
     base += pos
-    blen = len(buf)
     if 0 < blen < 16:
         raise CaptureError(path, base, f"capture ends in the middle of the header of "
                                        f"packet {number + 1} ({blen} of 16 bytes present)")
-    return buf, base
+    return buf, base, blen
 
 
-def _pcap_short_body(src: _Input | _GzipInput, buf: bytes, pos: int, base: int, number: int,
-                     caplen: int, path: str) -> tuple[bytes, int]:
+def _pcap_short_body(src: _Input | _GzipInput, buf: bytes | bytearray, pos: int, blen: int,
+                     base: int, number: int, caplen: int, path: str, inplace: bool = False
+                     ) -> tuple[bytes | bytearray, int, int]:
     """The record at ``pos`` (its header is in ``buf``) is not all in ``buf``, or claims too
-    many bytes: refill or raise. -> (new buffer starting at that record, its offset)."""
+    many bytes: refill or raise. -> (new buffer starting at that record, its offset, valid
+    bytes)."""
     if caplen > MAX_CAPLEN:
         raise CaptureError(path, base + pos,
                            f"packet {number + 1}: record header says {caplen} captured "
                            f"bytes, more than the maximum of {MAX_CAPLEN} (corrupt file)")
-    buf = _fill(src, buf, pos, 16 + caplen)
+    buf, blen = _refill(src, buf, pos, blen, 16 + caplen, inplace)
     base += pos
-    if 16 + caplen > len(buf):
+    if 16 + caplen > blen:
         raise CaptureError(path, base, f"capture ends in the middle of packet "
                                        f"{number + 1} (record header says {caplen} "
-                                       f"bytes, {len(buf) - 16} present)")
-    return buf, base
+                                       f"bytes, {blen - 16} present)")
+    return buf, base, blen
 
 
 def _read_pcap(src: _Input | _GzipInput, buf: bytes, path: str) -> Iterator[RecordTuple]:
@@ -323,20 +361,20 @@ def _read_pcap(src: _Input | _GzipInput, buf: bytes, path: str) -> Iterator[Reco
     while True:
         hend = pos + 16
         if hend > blen:
-            buf, base = _pcap_short_header(src, buf, pos, base, number, path)
+            b, base, blen = _pcap_short_header(src, buf, pos, blen, base, number, path)
+            buf = cast(bytes, b)        # (not in place: bytes)
             pos = 0
             hend = 16
-            blen = len(buf)
             if blen == 0:
                 return
         sec, frac, caplen, wirelen = unpack(buf, pos)
         end = hend + caplen
         if end > blen or caplen > maxcap:
-            buf, base = _pcap_short_body(src, buf, pos, base, number, caplen, path)
+            b, base, blen = _pcap_short_body(src, buf, pos, blen, base, number, caplen, path)
+            buf = cast(bytes, b)
             pos = 0
             hend = 16
             end = 16 + caplen
-            blen = len(buf)
         number += 1
         yield (number, sec * 1_000_000_000 + frac * mult, linktype, buf[hend:end], wirelen,
                base + pos, 0)

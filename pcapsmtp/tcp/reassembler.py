@@ -474,14 +474,14 @@ class TcpReassembler:
             self._next_stream += 1
             self.stats.flows_seen += 1
             v = (stream << _S_SHIFT) | ((frame & _M48) << _F_SHIFT) | (ts_ns << _T_SHIFT)
-        elif v.__class__ is not int:
+        elif not isinstance(v, int):
             return False
         if d == 0:
             has, sh = _HAS0, _B0
         else:
             has, sh = _HAS1, _B1
-        if v & has:         # type: ignore[operator]
-            if flags & _SYNACK == _SYN and (v >> sh) & _MASK != seq:   # type: ignore[operator]
+        if v & has:
+            if flags & _SYNACK == _SYN and (v >> sh) & _MASK != seq:
                 self.stats.reused += 1
                 young.pop(key, None)
                 stream = self._next_stream
@@ -490,8 +490,7 @@ class TcpReassembler:
                 v = ((stream << _S_SHIFT) | ((frame & _M48) << _F_SHIFT) | (ts_ns << _T_SHIFT)
                      | has | (seq << sh))
         else:
-            v |= has | ((seq if flags & _SYN else (seq - 1) & _MASK) << sh)  # type: ignore[operator]
-        assert isinstance(v, int)
+            v |= has | ((seq if flags & _SYN else (seq - 1) & _MASK) << sh)
         state = v & _ST
         if state == _UNDECIDED:
             if flags & _SYN:
