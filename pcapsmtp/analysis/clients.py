@@ -327,6 +327,19 @@ CLIENTS: tuple[ClientRule, ...] = (
         notes=((Note.FOLDED, "curl 7.88.1 was observed comparing case-sensitively: N there"),),
     ),
     ClientRule(
+        name="curl-7.88", title="curl / libcurl smtp 7.88 (Debian 12)", version="7.88.1 (observed)",
+        source="lib/smtp.c:493-534 (smtp_endofresp), 1200-1290 (smtp_state_ehlo_resp, STARTTLS "
+               "1224-1226); lib/pingpong.c:~289",
+        confidence=Confidence.OBS, line_ending=LineEnding.LF, line_re=LINE_SEP_REQUIRED, malformed=Malformed.SKIP,
+        mixed_codes=MixedCodes.IGNORE, status_from=StatusFrom.LAST, single_line_keywords=True,
+        scan_first_line=True, match=Match.PREFIX, case_fold=False, trim_leading=False,
+        trim_trailing=False,
+        fallback_after_handshake_failure=False, fallback_setting="none",
+        plaintext_after_454=_SC, opportunistic_setting="--ssl (CURLUSESSL_TRY)",
+        notes=((Note.CASE_MISS, "curl 7.88.1 was observed comparing the keyword case-sensitively "
+                                 "(by pcapsmtp's real-client tests); the 8.22 source folds case"),),
+    ),
+    ClientRule(
         name="msmtp", title="msmtp", version="git 933d35be8ab6 (2026-07-19)",
         source="src/smtp.c:157-240 (smtp_get_msg), 376-470 (smtp_init, STARTTLS 458-460); "
                "src/msmtp.c:226-240, 404-419",
