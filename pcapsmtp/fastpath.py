@@ -37,7 +37,7 @@ from pcapsmtp.tcp.reassembler import (
     PEEK_CLOSED, PEEK_IGNORED, PEEK_MASK, PEEK_UNDECIDED, KeyedSegment, int_key,
 )
 
-__all__ = ["FusedLoop", "keyed"]
+__all__ = ["FusedLoop", "OrderedEmitter", "keyed"]
 
 # Ethernet (from byte 12) + IPv4 without options + TCP: ethertype, version/IHL, total length,
 # flags/fragment offset, protocol, src, dst (as integers), sport, dport, seq, ack, data
@@ -76,6 +76,50 @@ def keyed(seg: TcpSegment, addrs: _AddrInts) -> KeyedSegment:
                         seg.ack, seg.flags, seg.payload, seg.missing, key, d)
 
 
+def _order(conv: dict[str, Any]) -> tuple[int, int]:
+    return conv["first_frame"], conv["stream"]
+
+
+class OrderedEmitter:
+    """Hands conversations to ``emit`` in the pipeline's output order (first frame, then
+    stream) as soon as no conversation that could still be reported can come before them,
+    so a run need not hold every conversation of a big file. ``check(done)`` takes the
+    concluded conversations out of ``done`` when it is safe (the analyzer's ``post`` runs on
+    each, in order, as in the batch path); ``finish(done)`` the rest, at the end."""
+
+    def __init__(self, analyzer: Any, emit: Callable[[dict[str, Any]], None]) -> None:
+        self.an = analyzer
+        self.emit = emit
+        self.threshold = 64
+
+    def check(self, done: list[dict[str, Any]]) -> None:
+        if len(done) < self.threshold:
+            return
+        bound = self.an.reassembler.earliest_pending_frame()
+        done.sort(key=_order)
+        k = len(done)
+        if bound is not None:
+            k = 0
+            while k < len(done) and done[k]["first_frame"] < bound:
+                k += 1
+        post = self.an.post
+        for conv in done[:k]:
+            post(conv)
+            self.emit(conv)
+        del done[:k]
+        # a long-undecided conversation holds the rest back: look again when twice as many
+        # wait (the walk over the light table is amortised)
+        self.threshold = max(64, 2 * len(done))
+
+    def finish(self, done: list[dict[str, Any]]) -> None:
+        done.sort(key=_order)
+        post = self.an.post
+        for conv in done:
+            post(conv)
+            self.emit(conv)
+        done.clear()
+
+
 class FusedLoop:
     """Feed every TCP segment of one capture file into ``analyzer`` (a fresh
     ``pipeline.Analyzer``), appending the conversations it returns to ``done``.
@@ -83,12 +127,14 @@ class FusedLoop:
     ``frames`` is the number of the last record read, also after a ``CaptureError`` (which
     ``run`` lets through once every record before the damage has been fed)."""
 
-    def __init__(self, analyzer: Any, decoder: Decoder, done: list[dict[str, Any]]) -> None:
+    def __init__(self, analyzer: Any, decoder: Decoder, done: list[dict[str, Any]],
+                 emitter: OrderedEmitter | None = None) -> None:
         self.an = analyzer
         self.dec = decoder
         self.done = done
         self.frames = 0
         self._addrs = _AddrInts()
+        self._check = emitter.check if emitter is not None else None
 
     def run(self, path: str, *, stdin: BinaryIO | None = None,
             progress: Callable[[int, int], None] | None = None) -> None:
@@ -124,6 +170,8 @@ class FusedLoop:
                 r = an_feed(keyed(seg, addrs))
                 if r:
                     done.extend(r)
+                    if self._check is not None:
+                        self._check(done)
 
     # ------------------------------------------------------------------ pcap, fused
     def _pcap(self, src: Any, buf: bytes | bytearray, path: str,
@@ -145,6 +193,7 @@ class FusedLoop:
         pair4 = dec._pair4                       # noqa: SLF001
         addrs = self._addrs
         done = self.done
+        check = self._check
         eth4 = _ETH4
         maxcap = 262144
         base = 0
@@ -243,6 +292,8 @@ class FusedLoop:
                             cd = reasm._countdown           # noqa: SLF001
                             if r:
                                 done.extend(r)
+                                if check is not None:
+                                    check(done)
                             continue
                 # everything else: the general decoder
                 seg2 = decode_raw(1, bytes(buf[hend:end]), wirelen, number,
@@ -260,6 +311,8 @@ class FusedLoop:
                     cd = reasm._countdown                   # noqa: SLF001
                     if r:
                         done.extend(r)
+                        if check is not None:
+                            check(done)
         finally:
             self.frames = number
             an.packets += skipped

@@ -315,20 +315,29 @@ class FileResult:
 
 
 def analyze_file(path: str, config: AnalysisConfig | None = None, *, engine: str = "scapy",
-                 stdin: Any = None, progress: Any = None, fast: bool = True) -> FileResult:
+                 stdin: Any = None, progress: Any = None, fast: bool = True,
+                 emit: Any = None) -> FileResult:
     """Analyse one capture. A damaged file still gives every conversation decided before the
     damage (the reassembler is flushed); the error is returned, not raised.
 
     ``fast`` (file engine): the fused loop of ``pcapsmtp.fastpath``, which builds a segment
     only for what the reassembler needs; ``False`` decodes every frame into a ``TcpSegment``
-    (the reference the fused loop is tested against; both give the same result)."""
+    (the reference the fused loop is tested against; both give the same result).
+
+    ``emit(conv)``: called for each conversation, in the same order and with the same dict
+    as ``FileResult.conversations`` would hold, as soon as no earlier conversation can still
+    come; the result's list is then empty. Memory then stays flat with the file's length
+    (as long as conversations end: a conversation still undecided holds back the later
+    ones)."""
     from pcapsmtp.errors import CaptureError
+    from pcapsmtp.fastpath import OrderedEmitter
 
     an = Analyzer(config, file=path)
     notes: list[str] = []
     done: list[dict[str, Any]] = []
     error: Exception | None = None
     frames = 0
+    emitter = OrderedEmitter(an, emit) if emit is not None else None
     if engine == "tshark":
         from pcapsmtp.capture.tshark import TsharkSource
         src = TsharkSource(path)
@@ -337,7 +346,7 @@ def analyze_file(path: str, config: AnalysisConfig | None = None, *, engine: str
         from pcapsmtp.capture.decode import Decoder
         from pcapsmtp.fastpath import FusedLoop
         dec = Decoder()
-        loop = FusedLoop(an, dec, done)
+        loop = FusedLoop(an, dec, done, emitter)
         try:
             loop.run(path, stdin=stdin, progress=progress)
         except CaptureError as exc:
@@ -377,12 +386,17 @@ def analyze_file(path: str, config: AnalysisConfig | None = None, *, engine: str
             r = feed(seg)
             if r:
                 done.extend(r)
+                if emitter is not None:
+                    emitter.check(done)
     except CaptureError as exc:
         error = exc
     done.extend(an.finish())
-    done.sort(key=lambda c: (c["first_frame"], c["stream"]))
-    for conv in done:
-        an.post(conv)
+    if emitter is not None:
+        emitter.finish(done)
+    else:
+        done.sort(key=lambda c: (c["first_frame"], c["stream"]))
+        for conv in done:
+            an.post(conv)
     summary = an.summary()
     if engine != "tshark":
         summary["frames"] = frames

@@ -506,6 +506,31 @@ class TcpReassembler:
         young[key] = v
         return True
 
+    def earliest_pending_frame(self) -> int | None:
+        """The first frame of the earliest conversation that may still become (or is) an SMTP
+        candidate: open flows, watched tunnels and undecided light entries. None if there is
+        none. A conversation numbered later starts at a later frame. O(light entries)."""
+        best: int | None = None
+        for table in (self._young, self._old):
+            for v in table.values():
+                if isinstance(v, int):
+                    if v & _ST != _UNDECIDED:
+                        continue
+                    f = (v >> _F_SHIFT) & _M48
+                elif v.state == _UNDECIDED or v.state == _TUNNEL:
+                    f = v.first_frame
+                elif v.state == _FLOW and v.flow is not None:
+                    f = v.flow.info.first_frame
+                else:
+                    continue
+                if best is None or f < best:
+                    best = f
+        for flow in self._flows.values():       # (an evicted light entry's flow is closed)
+            f = flow.info.first_frame
+            if best is None or f < best:
+                best = f
+        return best
+
     def tick(self, now_ns: int) -> list[FlowEvent]:
         """Close the flows idle since before ``now_ns - idle_timeout_ns`` (for live capture,
         where time passes without segments)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +49,12 @@ def _same(path: str, config: AnalysisConfig | None = None) -> None:
     general = _dump(analyze_file(path, config, fast=False))
     fast = _dump(analyze_file(path, config, fast=True))
     assert fast == general
+    # streamed: the same conversations in the same order, none left in the result
+    got: list[dict[str, Any]] = []
+    res = analyze_file(path, config, emit=got.append)
+    assert res.conversations == []
+    res.conversations = got
+    assert _dump(res) == general
 
 
 def test_there_are_captures_to_compare() -> None:
@@ -142,3 +149,43 @@ def test_generated_benchmark_file(tmp_path: Path, args: list[str]) -> None:
     _same(str(out))
     _same(str(out), AnalysisConfig(max_tracked=500, max_flows=20))
     _same(str(out), AnalysisConfig(idle_timeout_ns=50_000_000))     # sweeps close flows
+
+
+def test_streaming_emits_before_the_end(tmp_path: Path) -> None:
+    """On a long file most conversations are handed out while the file is still read."""
+    import subprocess
+    import sys
+    out = tmp_path / "gen.pcap"
+    subprocess.run([sys.executable, str(REPO / "bench" / "mixgen.py"), "--packets", "40000",
+                    "--seed", "5", "-o", str(out)], check=True, capture_output=True)
+    seen_at: list[int] = []
+    during_read = 0
+
+    def emit(conv: dict[str, Any]) -> None:
+        nonlocal during_read
+        seen_at.append(conv["first_frame"])
+        f: Any = sys._getframe(1)
+        while f is not None:
+            if f.f_code.co_name == "_pcap":       # called from inside the reading loop
+                during_read += 1
+                break
+            f = f.f_back
+
+    res = analyze_file(str(out), emit=emit)
+    assert res.conversations == [] and len(seen_at) > 100
+    assert during_read > len(seen_at) // 2
+    assert seen_at == sorted(seen_at)
+    batch = analyze_file(str(out))
+    assert [c["first_frame"] for c in batch.conversations] == seen_at
+
+
+def test_earliest_pending_frame() -> None:
+    from pcapsmtp.model import TcpSegment
+    r = TcpReassembler()
+    assert r.earliest_pending_frame() is None
+    r.feed(TcpSegment(1, 0, "10.0.0.1", 40000, "10.0.0.2", 80, 100, 0, 0x02, b""))  # SYN: undecided
+    r.feed(TcpSegment(2, 0, "10.0.0.3", 40001, "10.0.0.2", 25, 7, 0, 0x02, b""))
+    assert r.earliest_pending_frame() == 1
+    r.feed(TcpSegment(3, 0, "10.0.0.2", 80, "10.0.0.1", 40000, 900, 101, 0x12, b""))
+    r.feed(TcpSegment(4, 0, "10.0.0.1", 40000, "10.0.0.2", 80, 101, 901, 0x18, b"GET / HTTP/1.1\r\n"))
+    assert r.earliest_pending_frame() == 2            # the HTTP one is decided: not SMTP
