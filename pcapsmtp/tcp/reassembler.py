@@ -38,7 +38,7 @@ each side's stream then starts (offset 0) at its first byte after the proxy hand
 """
 from __future__ import annotations
 
-import socket
+import ipaddress
 from collections import OrderedDict
 from typing import Union
 
@@ -420,12 +420,10 @@ class TcpReassembler:
             v = self._old.get(key)
         if v is None:               # a table fed with KeyedSegments
             try:
-                v6 = ":" in src
-                fam = socket.AF_INET6 if v6 else socket.AF_INET
-                key = int_key(int.from_bytes(socket.inet_pton(fam, src), "big"), sport,
-                              int.from_bytes(socket.inet_pton(fam, dst), "big"), dport, v6)[0]
-            except (OSError, ValueError):
+                a, b = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+            except ValueError:
                 return None
+            key = int_key(int(a), sport, int(b), dport, a.version == 6)[0]
             v = self._young.get(key)
             if v is None:
                 v = self._old.get(key)
