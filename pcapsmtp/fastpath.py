@@ -154,24 +154,119 @@ class FusedLoop:
         finally:
             src.close()
 
-    # ------------------------------------------------------------------ the general records
+    # ------------------------------------------------------------------ any record source
     def _records(self, records: Any, progress: Callable[[int, int], None] | None) -> None:
-        """Any record source: every frame through ``decode_raw`` (pcapng, other link types)."""
-        an_feed = self.an.feed
-        decode_raw = self.dec.decode_raw
+        """Record tuples (pcapng, pcap of another link type): the same peek as ``_pcap`` for
+        Ethernet records (the link type is per record in pcapng), ``decode_raw`` for the
+        rest. Kept in step with ``_pcap`` by hand; both are tested against the general path."""
+        an = self.an
+        an_feed = an.feed
+        reasm = an.reassembler
+        stats = reasm.stats
+        light = reasm.light
+        dec = self.dec
+        decode_raw = dec.decode_raw
+        pairs = dec._pairs                       # noqa: SLF001
+        pair4 = dec._pair4                       # noqa: SLF001
         addrs = self._addrs
         done = self.done
-        for number, ts_ns, linktype, data, wirelen, off, _if in records:
+        check = self._check
+        eth4 = _ETH4
+        skipped = after_close = fast_frames = fast_tcp = 0
+        last_ts: int | None = None
+        number = 0
+        cd = reasm._countdown                    # noqa: SLF001
+        try:
+            for number, ts_ns, linktype, data, wirelen, off, _if in records:
+                if progress is not None and not number & 0xFFFF:
+                    progress(number, off)
+                n = len(data)
+                if linktype == 1 and n >= 54:
+                    (et, vihl, tot, ff, proto, sa, da, sport, dport, seq, ack, doff,
+                     flags) = eth4(data, 12)
+                    if et == 0x0800 and vihl == 0x45:
+                        if proto != 6:
+                            fast_frames += 1
+                            continue
+                        ip_end = 14 + tot
+                        pstart = 34 + ((doff >> 4) << 2)
+                        if not ff & 0x3FFF and ip_end <= n and 54 <= pstart <= ip_end:
+                            fast_frames += 1
+                            fast_tcp += 1
+                            if sport < dport or (sport == dport and sa < da):
+                                key = sa << 64 | da << 32 | sport << 16 | dport
+                                d = 0
+                            else:
+                                key = da << 64 | sa << 32 | dport << 16 | sport
+                                d = 1
+                            cd -= 1
+                            if cd > 0 and not flags & _SYN:
+                                v = reasm._young.get(key)    # noqa: SLF001
+                                if v.__class__ is int:
+                                    m = v & PEEK_MASK
+                                    if m == PEEK_IGNORED or (
+                                            m == PEEK_UNDECIDED and pstart == ip_end
+                                            and not flags & _FIN_RST):
+                                        skipped += 1
+                                        last_ts = ts_ns
+                                        continue
+                                    if m == PEEK_CLOSED:
+                                        skipped += 1
+                                        after_close += 1
+                                        last_ts = ts_ns
+                                        continue
+                            if cd > 0 and light(key, d, seq, flags, data[pstart:pstart + 8]
+                                                if pstart < ip_end else b"", number, ts_ns):
+                                skipped += 1
+                                last_ts = ts_ns
+                                continue
+                            a8 = data[26:34]
+                            pair = pairs.get(a8)
+                            if pair is None:
+                                pair = pair4(a8)
+                            seg: TcpSegment = KeyedSegment(
+                                number, ts_ns, pair[0], sport, pair[1], dport, seq, ack, flags,
+                                data[pstart:ip_end], 0, key, d)
+                            if skipped:
+                                an.packets += skipped
+                                stats.segments += skipped
+                                stats.after_close_segments += after_close
+                                skipped = after_close = 0
+                            last_ts = None
+                            reasm._countdown = cd + 1       # noqa: SLF001
+                            r = an_feed(seg)
+                            cd = reasm._countdown           # noqa: SLF001
+                            if r:
+                                done.extend(r)
+                                if check is not None:
+                                    check(done)
+                            continue
+                seg2 = decode_raw(linktype, data, wirelen, number, ts_ns)
+                if seg2 is not None:
+                    if skipped:
+                        an.packets += skipped
+                        stats.segments += skipped
+                        stats.after_close_segments += after_close
+                        skipped = after_close = 0
+                    last_ts = None
+                    cd -= 1
+                    reasm._countdown = cd + 1               # noqa: SLF001
+                    r = an_feed(keyed(seg2, addrs))
+                    cd = reasm._countdown                   # noqa: SLF001
+                    if r:
+                        done.extend(r)
+                        if check is not None:
+                            check(done)
+        finally:
             self.frames = number
-            if progress is not None and not number & 0xFFFF:
-                progress(number, off)
-            seg = decode_raw(linktype, data, wirelen, number, ts_ns)
-            if seg is not None:
-                r = an_feed(keyed(seg, addrs))
-                if r:
-                    done.extend(r)
-                    if self._check is not None:
-                        self._check(done)
+            an.packets += skipped
+            stats.segments += skipped
+            stats.after_close_segments += after_close
+            dec.frames += fast_frames
+            dec.tcp_segments += fast_tcp
+            reasm._countdown = cd                           # noqa: SLF001
+            if last_ts is not None:
+                reasm._last_ts = last_ts                    # noqa: SLF001
 
     # ------------------------------------------------------------------ pcap, fused
     def _pcap(self, src: Any, buf: bytes | bytearray, path: str,
