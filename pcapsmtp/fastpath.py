@@ -34,7 +34,7 @@ from pcapsmtp.capture.pcapfile import (
 from pcapsmtp.errors import CaptureError
 from pcapsmtp.model import TcpSegment
 from pcapsmtp.tcp.reassembler import (
-    PEEK_CLOSED, PEEK_IGNORED, PEEK_MASK, PEEK_UNDECIDED, KeyedSegment, int_key,
+    PEEK_CLOSED, PEEK_IGNORED, PEEK_MASK, PEEK_UNDECIDED, V6KEY, KeyedSegment, int_key,
 )
 
 __all__ = ["FusedLoop", "OrderedEmitter", "keyed"]
@@ -43,6 +43,10 @@ __all__ = ["FusedLoop", "OrderedEmitter", "keyed"]
 # flags/fragment offset, protocol, src, dst (as integers), sport, dport, seq, ack, data
 # offset, flags. Needs 54 bytes of frame.
 _ETH4 = struct.Struct("!HBxH2xHxB2xIIHHIIBB").unpack_from
+
+# Ethernet IPv6 without extension headers + TCP, from byte 14: version/traffic class, payload
+# length, next header, src and dst (two 64-bit halves each), then TCP as above. Needs 74 bytes.
+_ETH6 = struct.Struct("!B3xHBxQQQQHHIIBB").unpack_from
 
 _SYN = 0x02
 _FIN_RST = 0x05
@@ -286,10 +290,12 @@ class FusedLoop:
         decode_raw = dec.decode_raw
         pairs = dec._pairs                       # noqa: SLF001 - bytes -> (src, dst) text
         pair4 = dec._pair4                       # noqa: SLF001
+        pair6 = dec._pair6                       # noqa: SLF001
         addrs = self._addrs
         done = self.done
         check = self._check
         eth4 = _ETH4
+        eth6 = _ETH6
         maxcap = 262144
         base = 0
         pos = 24
@@ -327,6 +333,7 @@ class FusedLoop:
                 if caplen >= 54:
                     (et, vihl, tot, ff, proto, sa, da, sport, dport, seq, ack, doff,
                      flags) = eth4(buf, hend + 12)
+                    ok = False
                     if et == 0x0800 and vihl == 0x45:
                         if proto != 6:
                             fast_frames += 1     # not TCP: nothing to decode
@@ -334,62 +341,86 @@ class FusedLoop:
                         ip_end = hend + 14 + tot
                         pstart = hend + 34 + ((doff >> 4) << 2)
                         if not ff & 0x3FFF and ip_end <= end and hend + 54 <= pstart <= ip_end:
-                            fast_frames += 1
-                            fast_tcp += 1
+                            ok = True
                             if sport < dport or (sport == dport and sa < da):
                                 key = sa << 64 | da << 32 | sport << 16 | dport
                                 d = 0
                             else:
                                 key = da << 64 | sa << 32 | dport << 16 | sport
                                 d = 1
-                            cd -= 1
-                            if cd > 0 and not flags & _SYN:
-                                v = reasm._young.get(key)    # noqa: SLF001
-                                if v.__class__ is int:
-                                    m = v & PEEK_MASK
-                                    if m == PEEK_IGNORED or (
-                                            m == PEEK_UNDECIDED and pstart == ip_end
-                                            and not flags & _FIN_RST):
-                                        skipped += 1
-                                        last_sec = sec
-                                        last_frac = frac
-                                        continue
-                                    if m == PEEK_CLOSED:
-                                        skipped += 1
-                                        after_close += 1
-                                        last_sec = sec
-                                        last_frac = frac
-                                        continue
-                            if cd > 0 and light(key, d, seq, flags,
-                                                bytes(buf[pstart:pstart + 8])
-                                                if pstart < ip_end else b"", number,
-                                                sec * _NS + frac * mult):
-                                skipped += 1
-                                last_sec = sec
-                                last_frac = frac
-                                continue
-                            # the reassembler must see it
-                            a8 = bytes(buf[hend + 26:hend + 34])
-                            pair = pairs.get(a8)
-                            if pair is None:
-                                pair = pair4(a8)
-                            seg: TcpSegment = KeyedSegment(
-                                number, sec * _NS + frac * mult, pair[0], sport, pair[1], dport,
-                                seq, ack, flags, bytes(buf[pstart:ip_end]), 0, key, d)
-                            if skipped:
-                                an.packets += skipped
-                                stats.segments += skipped
-                                stats.after_close_segments += after_close
-                                skipped = after_close = 0
-                            last_sec = -1
-                            reasm._countdown = cd + 1       # noqa: SLF001 - feed counts it
-                            r = an_feed(seg)
-                            cd = reasm._countdown           # noqa: SLF001
-                            if r:
-                                done.extend(r)
-                                if check is not None:
-                                    check(done)
+                            a0 = hend + 26
+                            a1 = hend + 34
+                            pairf = pair4
+                    elif et == 0x86DD and caplen >= 74:
+                        (vtc, plen, nh, s1, s2, d1, d2, sport, dport, seq, ack, doff,
+                         flags) = eth6(buf, hend + 14)
+                        if nh == 6 and vtc >> 4 == 6 and plen:
+                            ip_end = hend + 54 + plen
+                            pstart = hend + 54 + ((doff >> 4) << 2)
+                            if ip_end <= end and hend + 74 <= pstart <= ip_end:
+                                ok = True
+                                sa = s1 << 64 | s2
+                                da = d1 << 64 | d2
+                                if sport < dport or (sport == dport and sa < da):
+                                    key = V6KEY | sa << 160 | da << 32 | sport << 16 | dport
+                                    d = 0
+                                else:
+                                    key = V6KEY | da << 160 | sa << 32 | dport << 16 | sport
+                                    d = 1
+                                a0 = hend + 22
+                                a1 = hend + 54
+                                pairf = pair6
+                    if ok:
+                        fast_frames += 1
+                        fast_tcp += 1
+                        cd -= 1
+                        if cd > 0 and not flags & _SYN:
+                            v = reasm._young.get(key)    # noqa: SLF001
+                            if v.__class__ is int:
+                                m = v & PEEK_MASK
+                                if m == PEEK_IGNORED or (
+                                        m == PEEK_UNDECIDED and pstart == ip_end
+                                        and not flags & _FIN_RST):
+                                    skipped += 1
+                                    last_sec = sec
+                                    last_frac = frac
+                                    continue
+                                if m == PEEK_CLOSED:
+                                    skipped += 1
+                                    after_close += 1
+                                    last_sec = sec
+                                    last_frac = frac
+                                    continue
+                        if cd > 0 and light(key, d, seq, flags,
+                                            bytes(buf[pstart:pstart + 8])
+                                            if pstart < ip_end else b"", number,
+                                            sec * _NS + frac * mult):
+                            skipped += 1
+                            last_sec = sec
+                            last_frac = frac
                             continue
+                        # the reassembler must see it
+                        aa = bytes(buf[a0:a1])          # the addresses' bytes
+                        pair = pairs.get(aa)
+                        if pair is None:
+                            pair = pairf(aa)
+                        seg: TcpSegment = KeyedSegment(
+                            number, sec * _NS + frac * mult, pair[0], sport, pair[1], dport,
+                            seq, ack, flags, bytes(buf[pstart:ip_end]), 0, key, d)
+                        if skipped:
+                            an.packets += skipped
+                            stats.segments += skipped
+                            stats.after_close_segments += after_close
+                            skipped = after_close = 0
+                        last_sec = -1
+                        reasm._countdown = cd + 1       # noqa: SLF001 - feed counts it
+                        r = an_feed(seg)
+                        cd = reasm._countdown           # noqa: SLF001
+                        if r:
+                            done.extend(r)
+                            if check is not None:
+                                check(done)
+                        continue
                 # everything else: the general decoder
                 seg2 = decode_raw(1, bytes(buf[hend:end]), wirelen, number,
                                   sec * _NS + frac * mult)

@@ -64,6 +64,10 @@ _NULL_V6 = frozenset((24, 28, 30))
 _LINK_NAMES = {1: "Ethernet", 113: "Linux cooked (SLL)", 276: "Linux cooked v2 (SLL2)",
                0: "BSD NULL", 108: "LOOP"}
 
+#: entries per address cache (text of an address, of an address pair); a full cache is
+#: cleared. 65,536 held ~4 MiB on the 4 M-packet benchmark file; a miss costs ~0.3 us.
+_CACHE_MAX = 4096
+
 _inet_ntoa = socket.inet_ntoa
 _inet_ntop = socket.inet_ntop
 _AF_INET6 = socket.AF_INET6
@@ -113,7 +117,7 @@ class Decoder:
         cache = self._addr4
         s = cache.get(b)
         if s is None:
-            if len(cache) > 65536:
+            if len(cache) > _CACHE_MAX:
                 cache.clear()
             s = cache[b] = _inet_ntoa(b)
         return s
@@ -122,7 +126,7 @@ class Decoder:
         cache = self._addr6
         s = cache.get(b)
         if s is None:
-            if len(cache) > 65536:
+            if len(cache) > _CACHE_MAX:
                 cache.clear()
             s = cache[b] = _inet_ntop(_AF_INET6, b)
         return s
@@ -166,14 +170,14 @@ class Decoder:
 
     def _pair4(self, addrs: bytes) -> tuple[str, str]:
         pairs = self._pairs
-        if len(pairs) > 65536:
+        if len(pairs) > _CACHE_MAX:
             pairs.clear()
         pair = pairs[addrs] = (self._a4(addrs[:4]), self._a4(addrs[4:]))
         return pair
 
     def _pair6(self, addrs: bytes) -> tuple[str, str]:
         pairs = self._pairs
-        if len(pairs) > 65536:
+        if len(pairs) > _CACHE_MAX:
             pairs.clear()
         pair = pairs[addrs] = (self._a6(addrs[:16]), self._a6(addrs[16:]))
         return pair

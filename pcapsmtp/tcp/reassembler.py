@@ -49,7 +49,7 @@ from pcapsmtp.tcp.halfstream import HalfStream
 
 __all__ = ["ReassemblyConfig", "ReassemblyStats", "TcpReassembler", "Flow", "is_smtp_start",
            "parse_tunnel", "TUNNEL_PENDING", "TUNNEL_FAILED", "TUNNEL_OPEN", "KeyedSegment",
-           "int_key", "PEEK_MASK", "PEEK_IGNORED", "PEEK_UNDECIDED", "PEEK_CLOSED"]
+           "int_key", "V6KEY", "PEEK_MASK", "PEEK_IGNORED", "PEEK_UNDECIDED", "PEEK_CLOSED"]
 
 _MASK = 0xFFFFFFFF
 _HALF = 1 << 31
@@ -107,7 +107,7 @@ PEEK_MASK = _FAST_MASK
 PEEK_IGNORED = _FAST_IGNORED
 PEEK_UNDECIDED = _UNDECIDED | _HAS0 | _HAS1
 PEEK_CLOSED = _CLOSED | _HAS0 | _HAS1
-_V6KEY = 1 << 290
+V6KEY = 1 << 290       #: set in every IPv6 key of ``int_key``
 
 _SERVER_STARTS = frozenset({b"220 ", b"220-", b"421 ", b"421-", b"554 ", b"554-"})
 _CLIENT_VERBS = frozenset({b"EHLO", b"HELO", b"LHLO"})
@@ -273,10 +273,10 @@ def int_key(src: int, sport: int, dst: int, dport: int, v6: bool = False) -> tup
     two directions alike). IPv4 keys are below 2**96, IPv6 keys have bit 290 set."""
     if sport < dport or (sport == dport and src < dst):
         k = src << 64 | dst << 32 | sport << 16 | dport if not v6 else (
-            _V6KEY | src << 160 | dst << 32 | sport << 16 | dport)
+            V6KEY | src << 160 | dst << 32 | sport << 16 | dport)
         return k, 0
     k = dst << 64 | src << 32 | dport << 16 | sport if not v6 else (
-        _V6KEY | dst << 160 | src << 32 | dport << 16 | sport)
+        V6KEY | dst << 160 | src << 32 | dport << 16 | sport)
     return k, 1
 
 
