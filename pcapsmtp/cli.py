@@ -133,37 +133,48 @@ def _err(msg: str, err: TextIO) -> None:
 
 
 def _cmd_analyze(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from pcapsmtp.pipeline import analyze_file
     from pcapsmtp.render import text
     cfg = _config(args)
     redactor = _redactor(args)
     status = 0
-    allconv: list[dict[str, Any]] = []
+    allconv: list[dict[str, Any]] = []   # only for the formats that need every row at the end
+    keep_all = args.format in ("table", "tlsrpt")
     header_done = False
     summaries = []
     if args.files.count("-") > 1:
         raise UsageError("standard input ('-') can be read only once")
-    for res in _results(args, cfg, err):
-        path = res.path
-        convs = res.conversations
+
+    def write(conv: dict[str, Any]) -> None:
+        """One conversation, written as soon as it is final (JSON Lines and CSV stream)."""
+        nonlocal status, header_done
         if redactor is not None:
-            convs = [redactor.redact(c) for c in convs]
-            res.summary = redactor.redact_summary(res.summary)
+            conv = redactor.redact(conv)
+        if lost_tls(conv) or violations(conv):
+            status = max(status, 1)
         if args.format == "json":
-            for conv in convs:
-                out.write(text.render_jsonl(conv) + "\n")
-            out.flush()
+            out.write(text.render_jsonl(conv) + "\n")
         elif args.format == "csv":
-            out.write(text.render_csv(convs, header=not header_done))
+            out.write(text.render_csv([conv], header=not header_done))
             header_done = True
-            out.flush()
-        allconv.extend(convs)
+        if not keep_all:
+            out.flush()   # `tcpdump -w - | pcapsmtp analyze --format json - | jq` sees it now
+        else:
+            allconv.append(conv)
+
+    for res in _results(args, cfg, err, None if keep_all else write):
+        path = res.path
+        for conv in res.conversations:
+            write(conv)
+        if args.format == "csv" and not header_done:
+            out.write(text.render_csv([], header=True))
+            header_done = True
+        out.flush()
+        if redactor is not None:
+            res.summary = redactor.redact_summary(res.summary)
         summaries.append(res.summary)
         if not args.quiet:
             for note in res.notes:
                 print(f"pcapsmtp: note: {text.safe(path)}: {text.safe(note)}", file=err)
-        if any(lost_tls(c) or violations(c) for c in convs):
-            status = max(status, 1)
         if res.error is not None:
             _err(text.safe(str(res.error)), err)
             status = 2
@@ -226,15 +237,17 @@ def _analyze_one(job: tuple[str, Any, str]) -> Any:
     return analyze_file(path, cfg, engine=engine)
 
 
-def _results(args: argparse.Namespace, cfg: Any, err: TextIO) -> Any:
-    """FileResults in input order; with -j N the files are analysed by N processes."""
+def _results(args: argparse.Namespace, cfg: Any, err: TextIO, emit: Any = None) -> Any:
+    """FileResults in input order; with -j N the files are analysed by N processes. With
+    ``emit`` (serial runs), each conversation goes to it as soon as it is final and the
+    results' lists stay empty: memory does not grow with the number of conversations."""
     from pcapsmtp.pipeline import analyze_file
     files = list(args.files)
     jobs = max(1, min(args.jobs, len(files)))
     if jobs == 1 or "-" in files:
         for path in files:
             prog = _Progress(path, err) if (not args.quiet and err.isatty()) else None
-            res = analyze_file(path, cfg, engine=args.engine, progress=prog)
+            res = analyze_file(path, cfg, engine=args.engine, progress=prog, emit=emit)
             if prog is not None:
                 prog.done()
             yield res

@@ -240,7 +240,7 @@ class Analyzer:
                            "not kept (per-conversation bound)"})
         raw = conv.pop("_raw_ehlo_reply", b"")
         if raw:
-            conv["clients"] = {k: list(v) for k, v in _predict(raw).items()}
+            conv["clients"] = {k: list(v) for k, v in _predict(_prediction_key(raw)).items()}
         _add_references(conv)
         if self.config.keep_exchange:
             conv["_exchange"] = build_exchange(c.transcript, conv)
@@ -262,6 +262,20 @@ class Analyzer:
 # The same server sends the same EHLO reply to every client: predict once per distinct reply.
 _predict = lru_cache(maxsize=4096)(predict)
 
+
+def _prediction_key(raw: bytes) -> bytes:
+    """The reply as the clients' rules see it, without what varies per client: the greeting
+    text after the domain on line one ("Hello client.example [192.0.2.1]") is reduced to a
+    placeholder unless it mentions STARTTLS (a whole-reply matcher such as Nodemailer's could
+    see it there)."""
+    nl = raw.find(b"\n")
+    first, rest = (raw, b"") if nl < 0 else (raw[:nl + 1], raw[nl + 1:])
+    if b"STARTTLS" in first.upper() or len(first) < 5:
+        return raw
+    end = b"\r\n" if first.endswith(b"\r\n") else (b"\n" if first.endswith(b"\n") else b"")
+    body = first[4:len(first) - len(end)]
+    word, _, more = body.partition(b" ")
+    return first[:4] + word + (b" x" if more else b"") + end + rest
 
 def _add_references(conv: dict[str, Any]) -> None:
     """Community ID and Wireshark display filters for the conversation and each finding."""
