@@ -7,7 +7,6 @@ MiB more than a run over a tenth of it, because the stream-numbering table is bo
 """
 from __future__ import annotations
 
-import os
 import struct
 import subprocess
 import sys
@@ -46,14 +45,24 @@ def write_syn_flood(path: Path, count: int) -> None:
             fh.write(frame)
 
 
+# A child's ru_maxrss counts the pages it shared with its parent when it was forked: measured
+# straight from a big pytest process it would report pytest's size. A tiny Python wrapper
+# forks pcapsmtp instead and reports its child's peak.
+_WRAPPER = (
+    "import os, subprocess, sys\n"
+    "p = subprocess.Popen(sys.argv[1:])\n"
+    "_, status, usage = os.wait4(p.pid, 0)\n"
+    "sys.stderr.write(f'PEAK_RSS_KIB={usage.ru_maxrss}\\n')\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n")
+
+
 def peak_rss_mib(args: list[str]) -> tuple[int, float, bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "pcapsmtp", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert not err.strip() or b"Traceback" not in err, err
-    return proc.returncode, usage.ru_maxrss / 1024, out
+    proc = subprocess.run([sys.executable, "-c", _WRAPPER, sys.executable, "-m", "pcapsmtp", *args],
+                          cwd=ROOT, capture_output=True, timeout=600)
+    err = proc.stderr
+    assert b"Traceback" not in err, err
+    kib = int(err.rsplit(b"PEAK_RSS_KIB=", 1)[1].split()[0])
+    return proc.returncode, kib / 1024, proc.stdout
 
 
 @pytest.mark.slow
