@@ -22,7 +22,7 @@ _PREFIX = re.compile(rb"^\s*(?:<-+\s*|<~\s*|<<<\s*|<\s+|S:\s*|\[?\d\d:\d\d:\d\d[
 def normalise_paste(data: bytes) -> bytes:
     """One reply line per input line, log prefixes removed, every line ending in CRLF (a paste
     cannot show bare LFs, so none is assumed). Lines before the first reply line are dropped."""
-    out = []
+    out: list[bytes] = []
     for raw in data.splitlines():
         line = _PREFIX.sub(b"", raw).rstrip(b"\r\n")
         if not line.strip():
@@ -51,7 +51,7 @@ def check_pasted_reply(data: bytes) -> tuple[str, bool]:
         return "no complete reply in the pasted text", True
     reply = replies[0]
     stray = tuple(ln for r in replies[1:] for ln in r.lines)
-    out = []
+    out: list[str] = []
     if reply.code is None or not 200 <= reply.code < 300:
         out.append(f"The reply is not a positive EHLO answer (code {reply.code}): the client falls "
                    "back to HELO, which has no extensions.")

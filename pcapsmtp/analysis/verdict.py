@@ -247,7 +247,6 @@ def _established(ts: dict[str, Any]) -> bool:
 def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
                        implicit: bool) -> bool:
     """Attribute a TLS handshake that did not complete. Returns False if the capture cannot tell."""
-    t = f.t
     alert = ts["alert"]
     if alert is not None:
         ev = alert.event
@@ -447,7 +446,7 @@ def judge(t: Transcript) -> dict[str, Any]:
         if _established(ts):
             v.set("tls", "none", "tls-established", _frame(ts["data"][Side.CLIENT][0]
                                                             if ts["data"][Side.CLIENT] else st_reply),
-                  f"STARTTLS answered 220 and the TLS handshake completed"
+                  "STARTTLS answered 220 and the TLS handshake completed"
                   + (f" ({version_name(ts['version'])})" if ts["version"] else ""))
             decided = True
         elif decrypted is not None:

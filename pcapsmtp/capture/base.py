@@ -1,8 +1,6 @@
 """The record a capture reader yields before link-layer decoding."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 __all__ = ["RawFrame", "LINKTYPE"]
 
 #: libpcap LINKTYPE_* values pcapsmtp decodes.

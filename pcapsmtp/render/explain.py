@@ -18,9 +18,9 @@ def render_clients(clients: dict[str, list[str]] | None, matrix: list[tuple[str,
         return f"  all {len(matrix)} known clients {what} with this reply"
     if matrix:
         from tabulate import tabulate
-        return tabulate([[n, {"Y": "sees STARTTLS", "N": "downgrades", "X": "error, no mail"}[c],
-                          safe(w)] for n, c, w in matrix],
-                        headers=["client", "with this reply", "why"], tablefmt="simple")
+        return str(tabulate([[n, {"Y": "sees STARTTLS", "N": "downgrades", "X": "error, no mail"}[c],
+                              safe(w)] for n, c, w in matrix],
+                            headers=["client", "with this reply", "why"], tablefmt="simple"))
     if not clients:
         return ""
     parts = []

@@ -66,7 +66,7 @@ def render_table(convs: Iterable[dict[str, Any]], *, with_file: bool = False) ->
         rows.append(([safe(c["file"])] if with_file else []) + table_row(c))
     if not rows:
         return "no SMTP conversation found"
-    return tabulate(rows, headers=headers, tablefmt="simple")
+    return str(tabulate(rows, headers=headers, tablefmt="simple"))
 
 
 def render_findings(convs: Iterable[dict[str, Any]]) -> str:

@@ -19,7 +19,7 @@ def render_tlsrpt(convs: Iterable[dict[str, Any]]) -> str:
     (result type, sending IP, receiving IP, HELO name, reason)."""
     convs = list(convs)
     starts = [c["started_ns"] for c in convs if c.get("started_ns")]
-    ends = [c.get("ended_ns") or c.get("started_ns") for c in convs if c.get("started_ns")]
+    ends = [int(c.get("ended_ns") or c["started_ns"]) for c in convs if c.get("started_ns")]
     per_server: dict[str, dict[str, Any]] = {}
     fails: dict[tuple[str, ...], int] = defaultdict(int)
     for c in convs:

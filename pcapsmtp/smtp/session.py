@@ -115,7 +115,8 @@ class SmtpSession:
 
     def receive(self, side: Side, data: bytes, ts_ns: int = 0) -> list[Event]:
         """Feed in-order bytes of ``side``; returns the events they completed."""
-        self._out = out = []
+        out: list[Event] = []
+        self._out = out
         self._ts = ts_ns
         if not data:
             return out
@@ -142,7 +143,8 @@ class SmtpSession:
 
     def receive_gap(self, side: Side, length: int, ts_ns: int = 0) -> list[Event]:
         """``length`` bytes of ``side`` were lost at the current position."""
-        self._out = out = []
+        out: list[Event] = []
+        self._out = out
         self._ts = ts_ns
         st = self._c if side is Side.CLIENT else self._s
         start = st.lines.start + len(st.lines)
@@ -182,7 +184,8 @@ class SmtpSession:
     def receive_eof(self, side: Side, *, reset: bool = False, truncated: bool = False,
                     ts_ns: int = 0) -> list[Event]:
         """``side`` ended: FIN (default), RST (``reset``), or the capture stopped (``truncated``)."""
-        self._out = out = []
+        out: list[Event] = []
+        self._out = out
         self._ts = ts_ns
         st = self._c if side is Side.CLIENT else self._s
         if st.ended:
@@ -203,10 +206,11 @@ class SmtpSession:
         elif st.mode is _Mode.TLS and st.tls is not None:
             self._emit_all(st.tls.end())
         elif st.mode is _Mode.TLS_EXPECTED and len(st.lines):
-            buf = st.lines.buf
-            if sniff_tls(bytes(buf[:5])) is False:
-                self._not_tls(st, bytes(buf[:buf.find(b"\n", 0, 64) + 1 or 64]), st.lines.start)
-                if st.mode is _Mode.LINES:
+            pending = st.lines.buf
+            if sniff_tls(bytes(pending[:5])) is False:
+                self._not_tls(st, bytes(pending[:pending.find(b"\n", 0, 64) + 1 or 64]),
+                              st.lines.start)
+                if _mode_of(st) is _Mode.LINES:
                     self._drain(st)
                     line = st.lines.flush()
                     if line is not None and line.raw.strip():
@@ -619,15 +623,15 @@ class SmtpSession:
             st.tls = TlsObserver(st.side)
             return True
         # Judge a whole line (or 64 bytes), whatever the segmentation.
-        buf = st.lines.buf
-        cut = buf.find(b"\n", 0, 64) + 1 or (64 if len(buf) >= 64 else 0)
+        held = st.lines.buf
+        cut = held.find(b"\n", 0, 64) + 1 or (64 if len(held) >= 64 else 0)
         if not cut:
             return False
-        first = bytes(buf[:cut])
+        first = bytes(held[:cut])
         start = st.lines.start
         if (st.side is Side.SERVER and not self._client_spoke_after_220 and not self._decrypted
                 and self._starttls_accepted):
-            del buf[:cut]
+            del held[:cut]
             st.lines.start = start + cut
             if not self._injection_reported:
                 self._injection_reported = True
@@ -674,6 +678,12 @@ def _looks_like_sasl(content: bytes) -> bool:
     if b" " in content or b":" in content:
         return False
     return content.upper() not in _BARE_VERBS
+
+
+def _mode_of(st: _SideState) -> _Mode:
+    """The side's mode now (a call, so that type checkers do not narrow it across calls that
+    change it)."""
+    return st.mode
 
 
 def _preview(data: bytes, n: int = 64) -> bytes:
