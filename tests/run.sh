@@ -23,9 +23,14 @@ if [ ${#need[@]} -gt 0 ]; then
         printf '%s\n' "wireshark-common wireshark-common/install-setuid boolean false" \
             "postfix postfix/main_mailer_type select Local only" \
             "postfix postfix/mailname string pcapsmtp.invalid" | debconf-set-selections 2>/dev/null || true
+        pkgs="tshark tcpdump tcpflow swaks iproute2 libcap2-bin time curl ca-certificates msmtp
+              golang-go postfix"
+        # Node.js: this machine kind ships it (with npm); Debian's npm conflicts with that build,
+        # so Debian's packages are only a fallback where node is absent.
+        command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
         apt-get update -qq
-        apt-get install -y -qq --no-install-recommends tshark tcpdump tcpflow swaks iproute2 \
-            libcap2-bin time curl ca-certificates msmtp golang-go nodejs npm postfix >/dev/null
+        # shellcheck disable=SC2086
+        apt-get install -y -qq --no-install-recommends --no-upgrade $pkgs >/dev/null
         # nothing of ours may listen on port 25: the tests start their own Postfix
         postfix stop >/dev/null 2>&1 || service postfix stop >/dev/null 2>&1 || true
     fi
