@@ -12,7 +12,6 @@ root, so they run there.
 """
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import queue
@@ -28,6 +27,9 @@ import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/: the shared helpers
+from certs import self_signed  # noqa: E402
 from typing import Any
 
 import pytest
@@ -68,27 +70,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def make_cert(d: Path) -> tuple[Path, Path]:
     """A throwaway self-signed certificate for mx.example.test (EC P-256) in ``d``."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx.example.test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("mx.example.test")]),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
-    certfile, keyfile = d / "cert.pem", d / "key.pem"
-    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    return certfile, keyfile
+    return self_signed(d, cn="mx.example.test", dns=("mx.example.test",))
 
 
 # ---------------------------------------------------------------------------------------------

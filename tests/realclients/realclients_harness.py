@@ -15,8 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import os
 import shutil
 import signal
@@ -28,6 +26,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/: the shared helpers
+from certs import self_signed  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -59,30 +60,7 @@ MESSAGE = (f"From: {MAIL_FROM}\r\nTo: {RCPT_TO}\r\nSubject: realclients\r\n"
 
 def make_cert(d: Path) -> tuple[Path, Path]:
     """A self-signed EC P-256 certificate for 127.0.0.1 and localhost (also usable as a CA file)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    d.mkdir(parents=True, exist_ok=True)
-    certfile, keyfile = d / "cert.pem", d / "key.pem"
-    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    return certfile, keyfile
+    return self_signed(d, cn="localhost", dns=("localhost",), ips=("127.0.0.1",), ca=True)
 
 
 # ------------------------------------------------------------------------------------- server
