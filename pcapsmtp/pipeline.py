@@ -1,7 +1,7 @@
 """The glue: capture segments -> reassembly -> SMTP core -> verdicts.
 
 This is the only module that knows every layer. ``Analyzer`` is incremental (the live mode
-feeds it packet by packet); ``analyze_path`` runs it over a file.
+feeds it packet by packet); ``analyze_file`` runs it over a file.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from pcapsmtp.tcp.events import (
 )
 from pcapsmtp.tcp.reassembler import TcpReassembler
 
-__all__ = ["AnalysisConfig", "Analyzer", "analyze_path", "analyze_segments"]
+__all__ = ["AnalysisConfig", "Analyzer", "FileResult", "analyze_file", "analyze_path"]
 
 _FIFTEEN_MINUTES = 15 * 60 * 10**9
 
@@ -47,7 +47,7 @@ class AnalysisConfig:
 
 
 class _Conv:
-    __slots__ = ("info", "session", "index", "transcript", "emitted", "closed", "decided_early")
+    __slots__ = ("info", "session", "index", "transcript", "emitted")
 
     def __init__(self, info: FlowInfo, file: str, cfg: AnalysisConfig) -> None:
         self.info = info
@@ -59,8 +59,6 @@ class _Conv:
             side_evidence=info.side_evidence, handshake_seen=info.handshake_seen,
             last_ts_ns=info.first_ts_ns)
         self.emitted = False
-        self.closed = False
-        self.decided_early = False
 
 
 def _key_event(ev: Any) -> bool:
@@ -105,12 +103,7 @@ class Analyzer:
 
     def tick(self, now_ns: int) -> list[dict[str, Any]]:
         """Close flows idle since before ``now_ns - idle_timeout`` (live mode)."""
-        out: list[Any] = []
-        sweep = getattr(self.reassembler, "tick", None)
-        if sweep is not None:
-            out = sweep(now_ns)
-        else:
-            self.reassembler._sweep_idle(now_ns, out)  # noqa: SLF001
+        out = self.reassembler.tick(now_ns)
         return self._route(out) if out else []
 
     def finish(self) -> list[dict[str, Any]]:
@@ -171,7 +164,6 @@ class Analyzer:
                 c = convs.pop(ev.stream, None)
                 if c is None:
                     continue
-                c.closed = True
                 if not c.emitted and self._is_smtp(c):
                     done.append(self._conclude(c))
                 continue
@@ -292,28 +284,13 @@ def _add_references(conv: dict[str, Any]) -> None:
     conv["evidence_filter"] = frames_filter(frames) if frames else None
 
 
-def analyze_segments(segments: Iterable[TcpSegment], *, file: str = "",
-                     config: AnalysisConfig | None = None) -> Iterator[dict[str, Any]]:
-    """Run the whole analysis over segments; yields conversations in order of first frame."""
-    an = Analyzer(config, file=file)
-    done: list[dict[str, Any]] = []
-    feed = an.feed
-    for seg in segments:
-        r = feed(seg)
-        if r:
-            done.extend(r)
-    done.extend(an.finish())
-    done.sort(key=lambda c: (c["first_frame"], c["stream"]))
-    for conv in done:
-        an.post(conv)
-        yield conv
-    analyze_segments.last_summary = an.summary()  # type: ignore[attr-defined]
-
-
 def analyze_path(path: str, config: AnalysisConfig | None = None) -> list[dict[str, Any]]:
-    """Every SMTP conversation of a capture file, as the output contract's dicts."""
-    from pcapsmtp.capture.pcapfile import iter_segments
-    return list(analyze_segments(iter_segments(path), file=path, config=config))
+    """Every SMTP conversation of a capture file, as the output contract's dicts. Unlike
+    ``analyze_file`` it raises the ``CaptureError`` of a damaged file."""
+    res = analyze_file(path, config)
+    if res.error is not None:
+        raise res.error
+    return res.conversations
 
 
 @dataclass
