@@ -64,8 +64,8 @@ def decode_text(raw: bytes) -> str:
 
 
 class _SideState:
-    __slots__ = ("side", "lines", "mode", "tls", "held_start", "body_start", "body_octets",
-                 "body_tail", "bdat_left", "bdat_cmd_end", "ended", "seen_bytes", "first_seen",
+    __slots__ = ("side", "lines", "mode", "tls", "body_start", "body_octets",
+                 "body_tail", "bdat_left", "ended", "first_seen",
                  "after_gap")
 
     def __init__(self, side: Side, max_line: int) -> None:
@@ -73,14 +73,11 @@ class _SideState:
         self.lines = LineBuffer(max_line)
         self.mode = _Mode.LINES
         self.tls: TlsObserver | None = None
-        self.held_start = 0
         self.body_start = 0
         self.body_octets = 0
         self.body_tail = b""
         self.bdat_left = 0
-        self.bdat_cmd_end = 0
         self.ended = False
-        self.seen_bytes = 0
         self.first_seen = False
         self.after_gap = False
 
@@ -95,7 +92,6 @@ class SmtpSession:
         self._s = _SideState(Side.SERVER, m)
         self._pending: deque[Command] = deque()
         self._reply_lines: list[ReplyLine] = []
-        self._reply_extra = 0
         self._reply_damaged = False
         self._greeted = False
         self._hold_for: Command | None = None
@@ -122,11 +118,9 @@ class SmtpSession:
             return out
         st = self._c if side is Side.CLIENT else self._s
         if st.ended or st.mode is _Mode.STOPPED:
-            st.seen_bytes += len(data)
             if not st.ended:
                 st.lines.start += len(data)
             return out
-        st.seen_bytes += len(data)
         st.lines.push(data)
         if not st.first_seen:
             if side is Side.CLIENT:
@@ -354,7 +348,6 @@ class SmtpSession:
         self._push_pending(cmd)
         if verb == "DATA" or verb == "STARTTLS":
             st.mode = _Mode.HOLD
-            st.held_start = st.lines.start
             self._hold_for = cmd
         elif verb == "BDAT":
             parts = argument.split()
@@ -364,7 +357,6 @@ class SmtpSession:
                 st.bdat_left = size
                 st.body_start = st.lines.start
                 st.body_octets = 0
-                st.bdat_cmd_end = line.end
 
     def _push_pending(self, cmd: Command) -> None:
         if len(self._pending) >= self.config.max_pending_commands:
@@ -540,7 +532,6 @@ class SmtpSession:
         if len(self._reply_lines) < self.config.max_reply_lines:
             self._reply_lines.append(rl)
         else:
-            self._reply_extra += 1
             self._anomaly(Side.SERVER, span, AnomalyCode.TOO_MANY_REPLY_LINES,
                           f"reply longer than {self.config.max_reply_lines} lines", once=True)
             self._reply_damaged = True
@@ -553,7 +544,6 @@ class SmtpSession:
     def _finish_reply(self, last: ReplyLine | None = None) -> None:
         lines = tuple(self._reply_lines)
         self._reply_lines = []
-        self._reply_extra = 0
         damaged = self._reply_damaged
         self._reply_damaged = False
         if not lines:
