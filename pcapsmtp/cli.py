@@ -13,30 +13,9 @@ from typing import Any, Sequence, TextIO
 from pcapsmtp import __version__
 from pcapsmtp.argtypes import minutes_ns, port, positive_int
 from pcapsmtp.errors import BackendUnavailable, CaptureError, PcapSmtpError, UsageError
+from pcapsmtp.status import lost_tls, needs_attention, violations
 
 __all__ = ["main", "lost_tls", "violations"]
-
-_FAILED = {"plaintext"}
-_FAILED_ABORTS = {"starttls-refused", "tls-handshake-failed", "tls-not-started",
-                  "implicit-tls-mismatch", "ehlo-rejected", "starttls-masked"}
-
-
-def lost_tls(conv: dict[str, Any]) -> bool:
-    """The conversation lost TLS: mail in the clear, or a TLS attempt that failed."""
-    return conv["outcome"] in _FAILED or (conv["outcome"] == "aborted"
-                                          and conv["reason"] in _FAILED_ABORTS)
-
-
-def violations(conv: dict[str, Any]) -> bool:
-    """An RFC violation by a peer or a middlebox (capture problems do not count)."""
-    return any(f["side"] in ("client", "server", "middlebox") and f.get("confidence") != "low"
-               and f["code"] not in ("tls-alert", "tls-certificate")
-               for f in conv["findings"])
-
-
-
-
-
 
 def _redaction(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redact-addresses", action="store_true",
@@ -149,7 +128,7 @@ def _cmd_analyze(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         nonlocal status, header_done
         if redactor is not None:
             conv = redactor.redact(conv)
-        if lost_tls(conv) or violations(conv):
+        if needs_attention(conv):
             status = max(status, 1)
         if args.format == "json":
             out.write(text.render_jsonl(conv) + "\n")
@@ -297,7 +276,7 @@ def _cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if i:
             out.write("\n" + "-" * 78 + "\n")
         out.write(render_explain(conv, path=args.file) + "\n")
-        if lost_tls(conv) or violations(conv):
+        if needs_attention(conv):
             status = 1
     if not convs and res.error is None:
         out.write("no SMTP conversation found\n")
@@ -323,7 +302,7 @@ def _cmd_annotate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     n = write_annotated(args.file, args.output, comments)
     print(f"pcapsmtp: wrote {safe(args.output)}: {n} frame(s) commented in "
           f"{len(res.conversations)} SMTP conversation(s)", file=err)
-    return 1 if any(lost_tls(c) or violations(c) for c in res.conversations) else 0
+    return 1 if any(needs_attention(c) for c in res.conversations) else 0
 
 
 def _cmd_check_ehlo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

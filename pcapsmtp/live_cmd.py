@@ -26,6 +26,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from pcapsmtp.argtypes import port, positive_int, positive_seconds
+from pcapsmtp.status import needs_attention
 from pcapsmtp.errors import PcapSmtpError, UsageError
 from pcapsmtp.model import SMTP_PORTS
 
@@ -266,11 +267,6 @@ def _ep(value: Any) -> str:
     return ""
 
 
-def _lost_tls(conv: dict[str, Any]) -> bool:
-    """Exit status 1 material: mail or the session went on without TLS, or a finding."""
-    return conv.get("outcome") in ("plaintext", "aborted") or bool(conv.get("findings"))
-
-
 # ---------------------------------------------------------------------------------------------
 # the command
 
@@ -347,7 +343,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             for conv in convs:
                 if mapper is not None:
                     conv = mapper.rewrite(conv)
-                lost = lost or _lost_tls(conv)
+                lost = lost or needs_attention(conv)
                 printer.conversation(conv)
 
         deadline = (time.monotonic() + args.duration) if args.duration else None
