@@ -1042,6 +1042,24 @@ def scenarios() -> list[Capture]:
     add(Capture("smtp-odd-port.pcap", "as client-did-not-request.pcap on server port 10025 (found by content)",
                 [(did_not_request_conv(cport=40345, sport=10025), DID_NOT_REQUEST)]))
 
+    # 34 -- found by real clients and the capture transformations (added after the first set)
+    reply = EHLO_OK.replace(b"250-STARTTLS\r\n", b"250-STARTTLS now\r\n")
+    c = opening(Conv(cport=40360), reply, marks={"param": b"250-STARTTLS now"})
+    add(Capture("ehlo-starttls-parameter.pcap", "EHLO reply line 250-STARTTLS now (the keyword takes no "
+                "parameter: swaks, OpenSMTPD, MailKit and Haraka miss it); the client does not request it",
+                [(mail_in_clear(c), Expect("plaintext", "client", "client-did-not-request", "valid",
+                                           findings=[("ehlo-starttls-parameter", "server", "param")]))]))
+
+    c = Conv(cport=40361, sport=465)
+    c.s(b"220 mx.example.com ESMTP Postfix\r\n", tag="banner")
+    c.c(client_hello("after-banner", "mx.example.com"), tag="client_hello")
+    c.s(b"502 5.5.2 Error: command not recognized\r\n")
+    add(Capture("implicit-tls-after-banner.pcap",
+                "port 465: the server greets in plaintext first, then the client sends a ClientHello and "
+                "gets 'command not recognized'",
+                [(c, Expect("aborted", "server", "implicit-tls-mismatch", "unknown",
+                            findings=[("implicit-tls-plaintext-reply", "server", "banner")]))]))
+
     # 33 -- transport and format variants of the seed
     seed_variants: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
         ("seed-1byte-segments.pcap", "every payload byte in its own segment", {"one_byte": True}, {}),
