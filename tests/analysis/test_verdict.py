@@ -476,3 +476,14 @@ def test_junk_before_the_banner_then_close_is_no_mail_not_incomplete() -> None:
     conv = J(d)
     assert verdict(conv)[:3] == ("aborted", "none", "no-mail-transaction")
     assert conv["banner"] == "220 mx.example.com ESMTP"
+
+
+def test_tls13_client_finished_then_close_is_a_refusal_not_established() -> None:
+    # msmtp 1.8.23 (GnuTLS) in tests/realclients: it completes the TLS 1.3 handshake, checks the
+    # certificate only then, and closes without an alert and without a byte of SMTP inside TLS.
+    d = starttls(hello())
+    d.c(client_hello()).s(server_hello(selected=0x0304) + app_data(1500))   # 6, 7
+    d.c(ccs() + app_data(53)).s(app_data(300)).close()                      # 8, 9, 10 (client FIN)
+    conv = J(d)
+    assert verdict(conv) == ("aborted", "client", "tls-handshake-failed", 10)
+    assert conv["tls"]["established"] is False and conv["tls"]["server_hello_frame"] == 7
