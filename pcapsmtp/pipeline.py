@@ -5,6 +5,7 @@ feeds it packet by packet); ``analyze_file`` runs it over a file.
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -256,10 +257,15 @@ _predict = lru_cache(maxsize=4096)(predict)
 
 
 def _prediction_key(raw: bytes) -> bytes:
-    """The reply as the clients' rules see it, without what varies per client: the greeting
-    text after the domain on line one ("Hello client.example [192.0.2.1]") is reduced to a
-    placeholder unless it mentions STARTTLS (a whole-reply matcher such as Nodemailer's could
-    see it there)."""
+    """The reply as the clients' rules decide on it (``predict`` returns only which clients
+    see STARTTLS, miss it or fail, not why), without what varies per client or per server
+    name: the greeting text after the domain on line one ("Hello client.example
+    [192.0.2.1]") is reduced to a placeholder, and so is the domain itself when it is a
+    plain name or address literal (no rule reads it: it is only ever quoted when line one
+    is malformed or mentions STARTTLS). Line one is kept whole when it mentions STARTTLS (a
+    whole-reply matcher such as Nodemailer's could see it there). Keyword lines other than
+    STARTTLS keep only their code, separator and line ending, so servers that differ only
+    in SIZE limits or extension sets share a cache entry."""
     nl = raw.find(b"\n")
     first, rest = (raw, b"") if nl < 0 else (raw[:nl + 1], raw[nl + 1:])
     if b"STARTTLS" in first.upper() or len(first) < 5:
@@ -267,7 +273,27 @@ def _prediction_key(raw: bytes) -> bytes:
     end = b"\r\n" if first.endswith(b"\r\n") else (b"\n" if first.endswith(b"\n") else b"")
     body = first[4:len(first) - len(end)]
     word, _, more = body.partition(b" ")
+    if _PLAIN_DOMAIN.fullmatch(word):
+        word = b"d.example"
+    if rest:
+        rest = _PLAIN_LINE.sub(_plain_line, rest)
     return first[:4] + word + (b" x" if more else b"") + end + rest
+
+
+def _plain_line(m: re.Match[bytes]) -> bytes:
+    # a keyword line that cannot be STARTTLS: only its code, separator and ending matter
+    return m.group(0) if b"STARTTLS" in m.group(2).upper() else m.group(1) + b"K" + m.group(3)
+
+
+#: A domain or address literal as servers write it on line one: nothing a rule could read
+#: as a keyword (a keyword has no dot) and nothing a malformed-line check could trip on.
+#: A keyword line as servers write it ("250-SIZE 52428800"): code, separator, a keyword and
+#: single-space separated printable parameters, LF or CRLF. Every rule accepts such a line,
+#: and none reads its text unless it contains STARTTLS.
+_PLAIN_LINE = re.compile(rb"^([0-9]{3}[- ])([A-Za-z0-9][A-Za-z0-9-]*(?: [\x21-\x7e]+)*)(\r?\n)",
+                         re.MULTILINE)
+_PLAIN_DOMAIN = re.compile(rb"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\.?|\[[0-9A-Fa-f:.]+\]|"
+                           rb"\[IPv6:[0-9A-Fa-f:.]+\]")
 
 def _add_references(conv: dict[str, Any]) -> None:
     """Community ID and Wireshark display filters for the conversation and each finding."""

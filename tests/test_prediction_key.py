@@ -9,13 +9,29 @@ from pcapsmtp.analysis.clients import predict
 from pcapsmtp.pipeline import _prediction_key
 
 LINES = ["250-PIPELINING", "250-STARTTLS", "250-starttls", "250-8BITMIME", "250 SIZE 1000",
-         "250 STARTTLS", "220-STARTTLS", "250- STARTTLS", "250 HELP", "250-XXXXXXXA"]
+         "250 STARTTLS", "220-STARTTLS", "250- STARTTLS", "250 HELP", "250-XXXXXXXA",
+         "250-AUTH PLAIN LOGIN", "250-AUTH  PLAIN", "250-STARTTLS foo", "250-X-STARTTLS",
+         "250-2.0.0 STARTTLS", "250-2.0.0 SIZE", "250-#STARTTLS", "250\tSTARTTLS", "250 ",
+         "250-SIZE\t1", "250-starttlsx", "250STARTTLS", "550-STARTTLS", "250-SIZE ", "junk",
+         "250-size=1", "250-\x00STARTTLS"]
+PRINTABLE_LINE = st.builds(lambda code, sep, text: f"{code}{sep}{text}",
+                           st.sampled_from(["250", "220", "550", "25"]),
+                           st.sampled_from(["-", " ", ""]),
+                           st.text(st.characters(min_codepoint=9, max_codepoint=126), max_size=20))
 GREETING = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60)
 
 
-@settings(max_examples=300, deadline=None)
-@given(domain=st.sampled_from(["mx.example.com", "STARTTLS", "mail"]), greet=GREETING,
-       rest=st.lists(st.sampled_from(LINES), max_size=5), sep=st.sampled_from(["-", " "]),
+@settings(max_examples=1500, deadline=None)
+@given(domain=st.one_of(st.sampled_from(["mx.example.com", "STARTTLS", "mail", "mx.STARTTLS.example",
+                                         "[192.0.2.1]", "[IPv6:2001:db8::1]", "a.b.", "-.-",
+                                         "mx.example.com\t", "mx\x00.example"]),
+                        st.text(st.characters(min_codepoint=32, max_codepoint=126,
+                                              blacklist_characters=" "), max_size=40),
+                        st.from_regex(r"[A-Za-z0-9-]{1,10}(\.[A-Za-z0-9-]{1,10}){1,3}",
+                                      fullmatch=True)),
+       greet=GREETING,
+       rest=st.lists(st.one_of(st.sampled_from(LINES), PRINTABLE_LINE), max_size=6),
+       sep=st.sampled_from(["-", " "]),
        eol=st.sampled_from(["\r\n", "\n"]))
 def test_key_predicts_like_the_reply(domain: str, greet: str, rest: list[str], sep: str,
                                      eol: str) -> None:
@@ -28,3 +44,20 @@ def test_key_drops_the_client_specific_greeting() -> None:
     a = b"250-mx.example.com Hello a.example [192.0.2.1]\r\n250 STARTTLS\r\n"
     b = b"250-mx.example.com Hello b.example [192.0.2.2]\r\n250 STARTTLS\r\n"
     assert _prediction_key(a) == _prediction_key(b) != a
+
+
+def test_key_drops_the_server_name_and_plain_keywords_but_keeps_what_rules_read() -> None:
+    a = b"250-mx1.example.com Hello a.example\r\n250-PIPELINING\r\n250 STARTTLS\r\n"
+    b = b"250-relay-7.example.net\r\n250-PIPELINING\r\n250 STARTTLS\r\n"
+    lit = b"250-[192.0.2.7]\r\n250-PIPELINING\r\n250 STARTTLS\r\n"
+    assert _prediction_key(a) == b"250-d.example x\r\n250-K\r\n250 STARTTLS\r\n"
+    assert _prediction_key(b) == b"250-d.example\r\n250-K\r\n250 STARTTLS\r\n"
+    # keyword lines other than STARTTLS keep only their code, separator and ending
+    c = b"250-d.example\r\n250-SIZE 1000\r\n250-8BITMIME\n250 AUTH  PLAIN\r\n"
+    assert _prediction_key(c) == b"250-d.example\r\n250-K\r\n250-K\n250 AUTH  PLAIN\r\n"
+    assert _prediction_key(lit) == _prediction_key(b)
+    # a word that is no plain name stays: a rule may quote or trip on it
+    odd = b"250-mx_1\r\n250 STARTTLS\r\n"
+    assert _prediction_key(odd) == odd
+    first_line_keyword = b"250-STARTTLS\r\n250 mx.example.com\r\n"
+    assert _prediction_key(first_line_keyword) == first_line_keyword
