@@ -57,6 +57,7 @@ Limits and end states (documented choices):
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import ipaddress
 from dataclasses import dataclass
@@ -597,6 +598,11 @@ def _parse_server_hello(body: bytes, fields: dict[str, object]) -> bytes:
     return random
 
 
+# A relay sees the same few server certificates in conversation after conversation: parse
+# each once (CertInfo is immutable). Bounded: 256 entries of a few KiB each.
+_parse_certificate_cached = functools.lru_cache(maxsize=256)(parse_certificate)
+
+
 def _parse_certificates(body: bytes) -> tuple[tuple[CertInfo, ...], str | None]:
     certs: list[CertInfo] = []
     try:
@@ -606,7 +612,7 @@ def _parse_certificates(body: bytes) -> tuple[tuple[CertInfo, ...], str | None]:
             if len(certs) >= _MAX_CERTS:
                 return tuple(certs), f"more than {_MAX_CERTS} certificates; the rest skipped"
             der = chain.sub(3)
-            certs.append(parse_certificate(der.take(der.left())))
+            certs.append(_parse_certificate_cached(bytes(der.take(der.left()))))
     except _Short as exc:
         return tuple(certs), f"malformed Certificate message: {exc}"
     return tuple(certs), None
