@@ -4,11 +4,15 @@
 Most packets of a relay capture are not SMTP. For each of them the reassembler only keeps
 Wireshark's ``tcp.stream`` numbering, and once a conversation is known not to be SMTP (its
 light-table entry is "ignored" with both directions' base sequence numbers set) a segment
-without SYN changes nothing in it but a counter. This loop reads pcap records in place (no
+without SYN changes nothing in it but a counter, unless it carries the FIN or RST that closes
+the conversation (the reassembler must see that: a closed conversation is forgotten after a
+grace, ``ReassemblyConfig.closed_grace_ns``). This loop reads pcap records in place (no
 per-record tuple), unpacks the Ethernet/IPv4/TCP header fields of the common case with one
 ``struct`` call at fixed offsets, computes the light-table key from the raw address integers
-(``tcp.reassembler.int_key``), and peeks at the table: an ignored, an undecided (no payload,
-no SYN/FIN/RST) or a closed conversation's segment is counted and dropped there. Every other
+(``tcp.reassembler.int_key``), and peeks at the table: an ignored (no FIN/RST, or closed
+already), an undecided (no payload, no SYN/FIN/RST) or a closed candidate's segment is
+counted and dropped there, after setting the closing bits of an ignored conversation's
+FIN/RST in its entry as ``TcpReassembler.light`` would. Every other
 segment, and every frame the fixed-offset unpack does not cover (VLAN, SLL, IPv6, IP options,
 fragments, cut frames, other link types, pcapng), goes through ``Decoder.decode_raw`` and
 ``Analyzer.feed`` exactly as in the general path, as a ``KeyedSegment``.
@@ -34,7 +38,8 @@ from pcapsmtp.capture.pcapfile import (
 from pcapsmtp.errors import CaptureError
 from pcapsmtp.model import TcpSegment
 from pcapsmtp.tcp.reassembler import (
-    PEEK_CLOSED, PEEK_IGNORED, PEEK_MASK, PEEK_UNDECIDED, V6KEY, KeyedSegment, int_key,
+    PEEK_CLOSED, PEEK_ENDED, PEEK_FIN0, PEEK_FIN1, PEEK_IGNORED, PEEK_MASK, PEEK_UNDECIDED, V6KEY,
+    KeyedSegment, int_key,
 )
 
 __all__ = ["FusedLoop", "OrderedEmitter", "keyed"]
@@ -50,6 +55,7 @@ _ETH6 = struct.Struct("!B3xHBxQQQQHHIIBB").unpack_from
 
 _SYN = 0x02
 _FIN_RST = 0x05
+_RST = 0x04
 _NS = 1_000_000_000
 
 
@@ -168,6 +174,7 @@ class FusedLoop:
         reasm = an.reassembler
         stats = reasm.stats
         light = reasm.light
+        ended = reasm._ended                     # noqa: SLF001
         dec = self.dec
         decode_raw = dec.decode_raw
         pairs = dec._pairs                       # noqa: SLF001
@@ -205,11 +212,22 @@ class FusedLoop:
                                 d = 1
                             cd -= 1
                             if cd > 0 and not flags & _SYN:
-                                v = reasm._young.get(key)    # noqa: SLF001
+                                young = reasm._young         # noqa: SLF001
+                                v = young.get(key)
                                 if v.__class__ is int:
                                     m = v & PEEK_MASK
-                                    if m == PEEK_IGNORED or (
-                                            m == PEEK_UNDECIDED and pstart == ip_end
+                                    if m == PEEK_IGNORED:
+                                        if flags & _FIN_RST:    # as light() would do
+                                            e = v | (PEEK_ENDED if flags & _RST else
+                                                     PEEK_FIN1 if d else PEEK_FIN0)
+                                            if e != v:
+                                                young[key] = e
+                                                if e & PEEK_ENDED == PEEK_ENDED:
+                                                    ended(key, e, ts_ns)
+                                        skipped += 1
+                                        last_ts = ts_ns
+                                        continue
+                                    if (m == PEEK_UNDECIDED and pstart == ip_end
                                             and not flags & _FIN_RST):
                                         skipped += 1
                                         last_ts = ts_ns
@@ -286,6 +304,7 @@ class FusedLoop:
         reasm = an.reassembler
         stats = reasm.stats
         light = reasm.light
+        ended = reasm._ended                     # noqa: SLF001
         dec = self.dec
         decode_raw = dec.decode_raw
         pairs = dec._pairs                       # noqa: SLF001 - bytes -> (src, dst) text
@@ -375,11 +394,23 @@ class FusedLoop:
                         fast_tcp += 1
                         cd -= 1
                         if cd > 0 and not flags & _SYN:
-                            v = reasm._young.get(key)    # noqa: SLF001
+                            young = reasm._young         # noqa: SLF001
+                            v = young.get(key)
                             if v.__class__ is int:
                                 m = v & PEEK_MASK
-                                if m == PEEK_IGNORED or (
-                                        m == PEEK_UNDECIDED and pstart == ip_end
+                                if m == PEEK_IGNORED:
+                                    if flags & _FIN_RST:    # its closing bits, as light() would
+                                        e = v | (PEEK_ENDED if flags & _RST else
+                                                 PEEK_FIN1 if d else PEEK_FIN0)
+                                        if e != v:
+                                            young[key] = e
+                                            if e & PEEK_ENDED == PEEK_ENDED:
+                                                ended(key, e, sec * _NS + frac * mult)
+                                    skipped += 1
+                                    last_sec = sec
+                                    last_frac = frac
+                                    continue
+                                if (m == PEEK_UNDECIDED and pstart == ip_end
                                         and not flags & _FIN_RST):
                                     skipped += 1
                                     last_sec = sec

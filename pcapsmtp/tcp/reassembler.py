@@ -15,6 +15,20 @@ Two tables:
   young one becomes old. So an entry touched at least once per ``max_tracked`` new
   conversations stays, as with an LRU; an entry that is evicted and comes back is a new
   conversation for us, with a new stream index (numbering then differs from Wireshark).
+- closed conversations leave the light table: once a conversation has *closed* (an RST in
+  either direction, or a FIN in each direction; for a candidate, its flow closed by FIN/RST,
+  not by idleness, eviction or reuse) its entry is deleted ``closed_grace_ns`` of capture
+  time later, if the entry has not *changed* since (its packed value is still the one it
+  had when it closed). Segments that change nothing (ACKs, retransmitted FINs) do not
+  extend the grace; a change (a SYN with a new ISN: a new conversation; a first payload
+  deciding an undecided conversation; the first segment of a direction not seen yet) keeps
+  the entry, and if it is still closed its grace starts again. A FIFO of (close time, key,
+  value at close), in the order of the closes, is checked whenever a new conversation is
+  created (amortised O(1), at most ``max_tracked`` items); time is the newest capture
+  timestamp seen at closes and creations, so a capture slightly out of time order forgets
+  nothing early. A segment of the 4-tuple without SYN after the grace starts a new
+  conversation (new stream index; numbering then differs from Wireshark's, as after an
+  eviction): the ``closed_grace_ns`` trade-off.
 - the *flow* table holds the SMTP candidates (``Flow``: sides, two ``HalfStream``),
   LRU-bounded by ``max_flows`` and swept for idleness every ``idle_check_every`` segments.
 
@@ -39,7 +53,7 @@ each side's stream then starts (offset 0) at its first byte after the proxy hand
 from __future__ import annotations
 
 import ipaddress
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Union
 
 from pcapsmtp.model import Endpoint, Side, TcpSegment
@@ -49,7 +63,8 @@ from pcapsmtp.tcp.halfstream import HalfStream
 
 __all__ = ["ReassemblyConfig", "ReassemblyStats", "TcpReassembler", "Flow", "is_smtp_start",
            "parse_tunnel", "TUNNEL_PENDING", "TUNNEL_FAILED", "TUNNEL_OPEN", "KeyedSegment",
-           "int_key", "V6KEY", "PEEK_MASK", "PEEK_IGNORED", "PEEK_UNDECIDED", "PEEK_CLOSED"]
+           "int_key", "V6KEY", "PEEK_MASK", "PEEK_IGNORED", "PEEK_UNDECIDED", "PEEK_CLOSED",
+           "PEEK_ENDED", "PEEK_FIN0", "PEEK_FIN1"]
 
 _MASK = 0xFFFFFFFF
 _HALF = 1 << 31
@@ -73,9 +88,11 @@ _TUNNEL = 4
 #   bit  2/3   base sequence number of direction 0/1 known
 #   bit  4/5   SYN (ACK clear) seen in direction 0/1 (its seq is that direction's base)
 #   bit  6/7   SYN-ACK seen in direction 0/1 with seq equal to that direction's base
-#   bits 8-39  base of direction 0;  bits 40-71  base of direction 1
-#   bits 72-111  stream index (tcp.stream)
-#   undecided only: bits 112-159 first frame number, bits 160-  first timestamp (ns, signed)
+#   bit  8/9   FIN seen in direction 0/1 (an RST in either direction sets both); both set:
+#              the conversation has closed (_ENDED), see "Closed conversations" above
+#   bits 10-41  base of direction 0;  bits 42-73  base of direction 1
+#   bits 74-113  stream index (tcp.stream)
+#   undecided only: bits 114-161 first frame number, bits 162-  first timestamp (ns, signed)
 _ST = 3
 _HAS0 = 0x04
 _HAS1 = 0x08
@@ -83,22 +100,32 @@ _SYN0 = 0x10
 _SYN1 = 0x20
 _SA0 = 0x40
 _SA1 = 0x80
-_B0 = 8
-_B1 = 40
-_S_SHIFT = 72
-_F_SHIFT = 112
-_T_SHIFT = 160
+_FIN0 = 0x100
+_FIN1 = 0x200
+_ENDED = _FIN0 | _FIN1
+_B0 = 10
+_B1 = 42
+_S_SHIFT = 74
+_F_SHIFT = 114
+_T_SHIFT = 162
 _M40 = (1 << 40) - 1
 _M48 = (1 << 48) - 1
 _LOW = (1 << _S_SHIFT) - 1
 _FAST_MASK = _ST | _HAS0 | _HAS1
 _FAST_IGNORED = _IGNORED | _HAS0 | _HAS1
-_KEEP_IGNORED = _HAS0 | _HAS1 | (_MASK << _B0) | (_MASK << _B1)   # what outlives a decision
+_KEEP_IGNORED = (_HAS0 | _HAS1 | _ENDED | (_MASK << _B0)
+                 | (_MASK << _B1))                  # what outlives a decision (+ stream index)
+_FIN_RST = _FIN | _RST
+_SYN_FIN_RST = _SYN | _FIN | _RST
+_NEVER = -(1 << 62)      #: "no timestamp yet" for the newest-timestamp clock
 
 #: For a caller that peeks at the light table before building a segment (the fused file loop,
 #: ``pcapsmtp.fastpath``): ``entry & PEEK_MASK`` of a packed entry equal to
 #: - ``PEEK_IGNORED``: not SMTP, both directions' bases known; a segment without SYN changes
-#:   nothing but ``stats.segments``;
+#:   nothing but ``stats.segments`` and, if it has FIN or RST, the entry's closing bits: it
+#:   gets ``PEEK_ENDED`` (RST) or ``PEEK_FIN0``/``PEEK_FIN1`` (FIN in direction 0/1) or'ed
+#:   in; when that changes the entry and it then has both (``entry & PEEK_ENDED ==
+#:   PEEK_ENDED``: closed), the caller must store it and call ``_ended(key, entry, ts)``;
 #: - ``PEEK_UNDECIDED``: undecided, both bases known; a segment without SYN, FIN, RST and
 #:   payload changes nothing but ``stats.segments``;
 #: - ``PEEK_CLOSED``: a closed candidate, both bases known; a segment without SYN only adds
@@ -107,6 +134,9 @@ PEEK_MASK = _FAST_MASK
 PEEK_IGNORED = _FAST_IGNORED
 PEEK_UNDECIDED = _UNDECIDED | _HAS0 | _HAS1
 PEEK_CLOSED = _CLOSED | _HAS0 | _HAS1
+PEEK_ENDED = _ENDED
+PEEK_FIN0 = _FIN0
+PEEK_FIN1 = _FIN1
 V6KEY = 1 << 290       #: set in every IPv6 key of ``int_key``
 
 _SERVER_STARTS = frozenset({b"220 ", b"220-", b"421 ", b"421-", b"554 ", b"554-"})
@@ -324,7 +354,7 @@ class _Conv:
     4-tuple ``key = (a_ip, b_ip, a_port << 16 | b_port)``. Direction 0 is a -> b."""
 
     __slots__ = ("key", "stream", "base0", "base1", "state", "flow", "first_frame", "first_ts",
-                 "syn0", "syn1", "synack0", "synack1", "tunnel")
+                 "syn0", "syn1", "synack0", "synack1", "tunnel", "fins")
 
     def __init__(self, key: _Key, v: int) -> None:
         """From a packed undecided entry."""
@@ -342,6 +372,7 @@ class _Conv:
         self.synack0 = self.base0 if v & _SA0 else None
         self.synack1 = self.base1 if v & _SA1 else None
         self.tunnel: _Tunnel | None = None
+        self.fins = v & _ENDED          # FIN/RST bits, kept for a tunnel that gives up
 
     def packed(self, state: int) -> int:
         v = state | (self.stream << _S_SHIFT)
@@ -391,6 +422,14 @@ class TcpReassembler:
         self._ports = config.smtp_ports
         self._countdown = config.idle_check_every
         self._last_ts = 0
+        # closed entries waiting for their grace: flat FIFO of (close time, key, packed value
+        # at close) triples, close times non-decreasing; at most max_tracked triples
+        self._grace = config.closed_grace_ns
+        self._closed: deque[int | _Key] = deque()
+        self._closed_cap = 3 * self._max_tracked
+        self._newest = _NEVER       # newest capture timestamp seen at a close or a creation
+        self._stamp = _NEVER        # the close time recorded last (rounded up)
+        self._quantum = max(1, (self._grace or 0) >> 6)
 
     # -- public ---------------------------------------------------------------------------
     @property
@@ -441,12 +480,14 @@ class TcpReassembler:
               ts_ns: int) -> bool:
         """The light-table part of a segment given as raw fields (``key``/``d`` from
         ``int_key``; ``head``: the first 8 payload bytes, ``b""`` without payload), for a
-        caller that has not built a ``KeyedSegment``. Returns False, having changed nothing,
-        when the segment may concern a candidate (SMTP port, payload that could start SMTP or
-        a tunnel, an entry held as an object or in the old generation, a full table): the
-        caller then feeds the segment. Returns True when done; the caller still counts the
-        segment (``stats.segments``, last timestamp, idle-sweep countdown) as ``feed`` would.
-        Only for reassemblers fed with ``KeyedSegment``s."""
+        caller that has not built a ``KeyedSegment``. Returns False when the segment may
+        concern a candidate (SMTP port, payload that could start SMTP or a tunnel, an entry
+        held as an object or in the old generation, a full table): the caller then feeds the
+        segment. Nothing has changed then, except that closed entries past their grace may
+        have been forgotten, as ``feed`` would do for this segment too. Returns True when
+        done; the caller still counts the segment (``stats.segments``, last timestamp,
+        idle-sweep countdown) as ``feed`` would. Only for reassemblers fed with
+        ``KeyedSegment``s."""
         pp = key & 0xFFFFFFFF
         ports = self._ports
         if (pp >> 16) in ports or (pp & 0xFFFF) in ports:
@@ -457,14 +498,21 @@ class TcpReassembler:
         young = self._young
         v = young.get(key)
         if v is None:
-            if key in self._old or len(young) + len(self._old) >= self._max_tracked:
+            if key in self._old:
+                return False
+            if self._closed:
+                self._forget(ts_ns)
+            if len(young) + len(self._old) >= self._max_tracked:
                 return False
             stream = self._next_stream
             self._next_stream += 1
             self.stats.flows_seen += 1
             v = (stream << _S_SHIFT) | ((frame & _M48) << _F_SHIFT) | (ts_ns << _T_SHIFT)
-        elif not isinstance(v, int):
+            v0 = -1
+        elif v.__class__ is not int:
             return False
+        else:
+            v0 = v
         if d == 0:
             has, sh = _HAS0, _B0
         else:
@@ -481,19 +529,71 @@ class TcpReassembler:
         else:
             v |= has | ((seq if flags & _SYN else (seq - 1) & _MASK) << sh)
         state = v & _ST
-        if state == _UNDECIDED:
-            if flags & _SYN:
-                if flags & _ACK:
-                    if (v >> sh) & _MASK == seq:
-                        v |= _SA0 if d == 0 else _SA1
-                else:
-                    v |= _SYN0 if d == 0 else _SYN1
-            if head:
-                v = (v & _KEEP_IGNORED) | _IGNORED | (((v >> _S_SHIFT) & _M40) << _S_SHIFT)
-        elif state == _CLOSED:
+        if state == _CLOSED:
             self.stats.after_close_segments += 1
-        young[key] = v
+        else:
+            if state == _UNDECIDED:
+                if flags & _SYN:
+                    if flags & _ACK:
+                        if (v >> sh) & _MASK == seq:
+                            v |= _SA0 if d == 0 else _SA1
+                    else:
+                        v |= _SYN0 if d == 0 else _SYN1
+                if head:
+                    v = (v & _KEEP_IGNORED) | _IGNORED | (((v >> _S_SHIFT) & _M40) << _S_SHIFT)
+            if flags & _FIN_RST:
+                v |= _ENDED if flags & _RST else (_FIN0 if d == 0 else _FIN1)
+        if v != v0:
+            young[key] = v
+            if v & _ENDED == _ENDED:
+                self._ended(key, v, ts_ns)
         return True
+
+    def _ended(self, key: _Key, v: int, ts: int) -> None:
+        """The entry of ``key`` is now ``v``, closed (both FIN bits): forget it once
+        ``closed_grace_ns`` has passed, if it is still ``v`` then."""
+        if self._grace is None:
+            return
+        t = self._newest
+        if ts > t:
+            self._newest = t = ts
+        if t >= self._stamp:
+            # the close time, rounded up to a multiple of grace/64: one int object for the
+            # many closes of a tick (memory), forgotten at most grace/64 late
+            q = self._quantum
+            self._stamp = t - t % q + q
+        fifo = self._closed
+        if len(fifo) >= self._closed_cap:   # more closures than the table holds: the oldest
+            fifo.popleft()                  # is left to the LRU bound
+            fifo.popleft()
+            fifo.popleft()
+        fifo.append(self._stamp)
+        fifo.append(key)
+        fifo.append(v)
+
+    def _forget(self, ts: int) -> None:
+        """Delete the closed entries whose grace has passed by ``ts`` (or by the newest
+        timestamp seen, if later) and that have not changed since they closed."""
+        t = self._newest
+        if ts > t:
+            self._newest = t = ts
+        assert self._grace is not None
+        limit = t - self._grace
+        fifo = self._closed
+        young = self._young
+        old = self._old
+        n = 0
+        while fifo and fifo[0] <= limit:    # type: ignore[operator]
+            fifo.popleft()
+            key = fifo.popleft()
+            v = fifo.popleft()
+            if young.get(key) == v:         # (an object entry never equals an int)
+                del young[key]
+                n += 1
+            elif old.get(key) == v:
+                del old[key]
+                n += 1
+        self.stats.forgotten += n
 
     def earliest_pending_frame(self) -> int | None:
         """The first frame of the earliest conversation that may still become (or is) an SMTP
@@ -571,8 +671,9 @@ class TcpReassembler:
         flags = seg.flags
         if v.__class__ is int:
             # packed: undecided, ignored or closed
-            if v & _FAST_MASK == _FAST_IGNORED and not flags & _SYN:
+            if v & _FAST_MASK == _FAST_IGNORED and not flags & _SYN_FIN_RST:
                 return          # the common case: not SMTP, both directions known, no SYN
+            v0 = v
             if d == 0:
                 has, sh = _HAS0, _B0
             else:
@@ -580,17 +681,20 @@ class TcpReassembler:
             if v & has:
                 if flags & _SYNACK == _SYN and (v >> sh) & _MASK != seg.seq:
                     v = self._reuse(key, seg, None, out) | has | (seg.seq << sh)
-                    self._young[key] = v
             else:
                 v |= has | ((seg.seq if flags & _SYN else (seg.seq - 1) & _MASK) << sh)
-                young[key] = v
             state = v & _ST
-            if state == _IGNORED:
+            if state == _UNDECIDED:
+                self._undecided(key, v, v0, d, seg, out)
                 return
             if state == _CLOSED:
                 self.stats.after_close_segments += 1
-                return
-            self._undecided(key, v, d, seg, out)
+            elif flags & _FIN_RST:
+                v |= _ENDED if flags & _RST else (_FIN0 if d == 0 else _FIN1)
+            if v != v0:
+                self._young[key] = v
+                if v & _ENDED == _ENDED:
+                    self._ended(key, v, seg.ts_ns)
             return
         conv: _Conv = v     # type: ignore[assignment]
         if flags & _SYNACK == _SYN:
@@ -598,8 +702,7 @@ class TcpReassembler:
             if base is not None and base != seg.seq:
                 v = self._reuse(key, seg, conv, out) | (_HAS0 | (seg.seq << _B0) if d == 0
                                                          else _HAS1 | (seg.seq << _B1))
-                self._young[key] = v
-                self._undecided(key, v, d, seg, out)
+                self._undecided(key, v, -1, d, seg, out)
                 return
         if d == 0:
             if conv.base0 is None:
@@ -618,7 +721,10 @@ class TcpReassembler:
     def _new_entry(self, key: _Key, seg: TcpSegment,
                    out: list[FlowEvent]) -> int:
         """A new conversation: the next stream index, as a packed undecided entry (not yet
-        inserted). Evicts an old-generation entry when the table is full."""
+        inserted). First forgets the closed entries past their grace, then evicts an
+        old-generation entry if the table is still full."""
+        if self._closed:
+            self._forget(seg.ts_ns)
         if len(self._young) + len(self._old) >= self._max_tracked:
             if not self._old:
                 self._old = self._young
@@ -647,10 +753,11 @@ class TcpReassembler:
         self.stats.flows_seen += 1
         return (stream << _S_SHIFT) | ((seg.frame & _M48) << _F_SHIFT) | (seg.ts_ns << _T_SHIFT)
 
-    def _undecided(self, key: _Key, v: int, d: int, seg: TcpSegment,
+    def _undecided(self, key: _Key, v: int, v0: int, d: int, seg: TcpSegment,
                    out: list[FlowEvent]) -> None:
         """A segment of a conversation not decided yet: remember the handshake, decide at the
-        first payload. ``v`` (packed, bases already set) is in the young generation."""
+        first payload. ``v``: the packed entry with the bases set, ``v0``: the one in the
+        table (-1 if none): ``v`` is stored only if it differs."""
         flags = seg.flags
         if flags & _SYN:
             if flags & _ACK:
@@ -658,7 +765,6 @@ class TcpReassembler:
                     v |= _SA0 if d == 0 else _SA1
             else:
                 v |= _SYN0 if d == 0 else _SYN1
-            self._young[key] = v
         payload = seg.payload
         ports = self._ports
         port_cand = seg.sport in ports or seg.dport in ports
@@ -670,27 +776,38 @@ class TcpReassembler:
                 self._young[key] = conv
                 flow = self._open(conv, d, seg, content, out)
                 self._flow_segment(flow, d, seg, out)
-            elif detect and not seg.missing and _tunnel_kind(payload):
+                return
+            if detect and not seg.missing and _tunnel_kind(payload):
                 conv = _Conv(key, v)
                 conv.state = _TUNNEL
                 conv.tunnel = _Tunnel(d)
                 self._young[key] = conv
                 self._tunnel_segment(key, conv, d, seg, out)
-            else:
-                self._young[key] = (v & _KEEP_IGNORED) | _IGNORED | (
-                    ((v >> _S_SHIFT) & _M40) << _S_SHIFT)
-        elif port_cand and flags & (_FIN | _RST):
+                return
+            v = (v & _KEEP_IGNORED) | _IGNORED | (((v >> _S_SHIFT) & _M40) << _S_SHIFT)
+        elif port_cand and flags & _FIN_RST:
             conv = _Conv(key, v)
             self._young[key] = conv
             flow = self._open(conv, d, seg, None, out)
             self._flow_segment(flow, d, seg, out)
+            return
+        if flags & _FIN_RST:
+            v |= _ENDED if flags & _RST else (_FIN0 if d == 0 else _FIN1)
+        if v != v0:
+            self._young[key] = v
+            if v & _ENDED == _ENDED:
+                self._ended(key, v, seg.ts_ns)
 
-    def _set(self, key: _Key, conv: _Conv, value: int | _Conv) -> None:
-        """Replace ``conv``'s table entry (if it still has one) by ``value``."""
+    def _set(self, key: _Key, conv: _Conv, value: int | _Conv) -> bool:
+        """Replace ``conv``'s table entry (if it still has one) by ``value``; False if it had
+        none."""
         if self._young.get(key) is conv:
             self._young[key] = value
         elif self._old.get(key) is conv:
             self._old[key] = value
+        else:
+            return False
+        return True
 
     # -- tunnels ------------------------------------------------------------------------------
     def _tunnel_segment(self, key: _Key, conv: _Conv, d: int, seg: TcpSegment,
@@ -698,6 +815,8 @@ class TcpReassembler:
         t = conv.tunnel
         assert t is not None
         flags = seg.flags
+        if flags & _FIN_RST:
+            conv.fins |= _ENDED if flags & _RST else (_FIN0 if d == 0 else _FIN1)
         payload = seg.payload
         if flags & _SYN:
             if flags & _ACK:
@@ -714,7 +833,7 @@ class TcpReassembler:
             return
         if payload:
             if seg.missing:
-                self._tunnel_give_up(key, conv)
+                self._tunnel_give_up(key, conv, seg.ts_ns)
                 return
             seq = seg.seq
             buf = t.data[d]
@@ -723,12 +842,13 @@ class TcpReassembler:
                 t.nxt[d] = seq
             k = (t.nxt[d] - seq) & _MASK        # bytes of this segment already held
             if k >= _HALF:
-                self._tunnel_give_up(key, conv)  # a hole in the handshake: cannot follow it
+                # a hole in the handshake: cannot follow it
+                self._tunnel_give_up(key, conv, seg.ts_ns)
                 return
             if k < len(payload):
                 new = payload[k:]
                 if len(buf) + len(new) > self.config.tunnel_limit:
-                    self._tunnel_give_up(key, conv)
+                    self._tunnel_give_up(key, conv, seg.ts_ns)
                     return
                 t.pieces.append((d, (seq + k) & _MASK, bytes(new), seg.frame, seg.ts_ns))
                 buf += new
@@ -736,18 +856,20 @@ class TcpReassembler:
                 c, s = t.data[t.cdir], t.data[1 - t.cdir]
                 status, cend, send = parse_tunnel(bytes(c), bytes(s))
                 if status == TUNNEL_FAILED:
-                    self._tunnel_give_up(key, conv)
+                    self._tunnel_give_up(key, conv, seg.ts_ns)
                     return
                 if status == TUNNEL_OPEN:
                     self._tunnel_open(conv, t, cend, send, d, seg, out)
                     return
         if flags & (_FIN | _RST):
-            self._tunnel_give_up(key, conv)
+            self._tunnel_give_up(key, conv, seg.ts_ns)
 
-    def _tunnel_give_up(self, key: _Key, conv: _Conv) -> None:
+    def _tunnel_give_up(self, key: _Key, conv: _Conv, ts: int) -> None:
         conv.tunnel = None
         conv.state = _IGNORED
-        self._set(key, conv, conv.packed(_IGNORED))
+        v = conv.packed(_IGNORED) | conv.fins
+        if self._set(key, conv, v) and v & _ENDED == _ENDED:
+            self._ended(key, v, ts)
 
     def _tunnel_open(self, conv: _Conv, t: _Tunnel, cend: int, send: int, d: int,
                      seg: TcpSegment, out: list[FlowEvent]) -> None:
@@ -904,7 +1026,12 @@ class TcpReassembler:
         conv = flow.conv
         conv.flow = None
         conv.state = _CLOSED
-        self._set(conv.key, conv, conv.packed(_CLOSED))     # compact again
+        if reason == "closed":          # by FIN both ways or RST: forgotten after the grace
+            v = conv.packed(_CLOSED) | _ENDED
+            if self._set(conv.key, conv, v):
+                self._ended(conv.key, v, ts)
+        else:
+            self._set(conv.key, conv, conv.packed(_CLOSED))     # compact again
         if reason == "idle":
             self.stats.idle_closed += 1
         out.append(FlowClosed(flow.info.stream, reason, ts))
