@@ -500,8 +500,10 @@ class TcpReassembler:
         if v is None:
             if key in self._old:
                 return False
+            if ts_ns > self._newest:
+                self._newest = ts_ns
             if self._closed:
-                self._forget(ts_ns)
+                self._forget()
             if len(young) + len(self._old) >= self._max_tracked:
                 return False
             stream = self._next_stream
@@ -571,14 +573,11 @@ class TcpReassembler:
         fifo.append(key)
         fifo.append(v)
 
-    def _forget(self, ts: int) -> None:
-        """Delete the closed entries whose grace has passed by ``ts`` (or by the newest
-        timestamp seen, if later) and that have not changed since they closed."""
-        t = self._newest
-        if ts > t:
-            self._newest = t = ts
+    def _forget(self) -> None:
+        """Delete the closed entries whose grace has passed by the newest timestamp seen and
+        that have not changed since they closed."""
         assert self._grace is not None
-        limit = t - self._grace
+        limit = self._newest - self._grace
         fifo = self._closed
         young = self._young
         old = self._old
@@ -723,8 +722,10 @@ class TcpReassembler:
         """A new conversation: the next stream index, as a packed undecided entry (not yet
         inserted). First forgets the closed entries past their grace, then evicts an
         old-generation entry if the table is still full."""
+        if seg.ts_ns > self._newest:
+            self._newest = seg.ts_ns
         if self._closed:
-            self._forget(seg.ts_ns)
+            self._forget()
         if len(self._young) + len(self._old) >= self._max_tracked:
             if not self._old:
                 self._old = self._young
