@@ -5,7 +5,7 @@ import argparse
 from collections.abc import Callable
 
 __all__ = ["number", "port", "positive_int", "positive_seconds", "seconds", "score",
-           "minutes_ns"]
+           "minutes_ns", "grace_ns"]
 
 
 def number(kind: str, convert: Callable[[str], float] = float, *, low: float | None = None,
@@ -37,3 +37,10 @@ _minutes = number("a number of minutes", low=0)
 def minutes_ns(text: str) -> int:
     """Minutes, as integer nanoseconds."""
     return int(_minutes(text) * 60 * 10**9)
+
+
+def grace_ns(text: str) -> int | None:
+    """Seconds as integer nanoseconds, or ``never`` (None)."""
+    if text.strip().lower() == "never":
+        return None
+    return int(positive_seconds(text) * 10**9)

@@ -11,9 +11,10 @@ import sys
 from typing import Any, Sequence, TextIO
 
 from pcapsmtp import __version__
-from pcapsmtp.argtypes import minutes_ns, port, positive_int
+from pcapsmtp.argtypes import grace_ns, minutes_ns, port, positive_int
 from pcapsmtp.errors import BackendUnavailable, CaptureError, PcapSmtpError, UsageError
 from pcapsmtp.status import lost_tls, needs_attention, violations
+from pcapsmtp.tcp.config import ReassemblyConfig
 
 __all__ = ["main", "lost_tls", "violations"]
 
@@ -49,6 +50,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fallback-window", type=minutes_ns, default=15 * 60 * 10**9, metavar="MIN",
                    help="a plaintext retry within MIN minutes (capture time) of a failed TLS "
                    "attempt between the same hosts is reported as tls-fallback (default 15)")
+    p.add_argument("--closed-grace", type=grace_ns, default=ReassemblyConfig.closed_grace_ns,
+                   metavar="SEC|never",
+                   help="forget a closed TCP conversation (FIN both ways, or RST) SEC seconds of "
+                   "capture time after it closed, so memory stays flat on long captures "
+                   f"(default {(ReassemblyConfig.closed_grace_ns or 0) // 10**9}); 'never' keeps tcp.stream equal to Wireshark's even for "
+                   "packets that come later, at the cost of memory")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,7 +111,8 @@ def _config(args: argparse.Namespace, **kw: Any) -> Any:
     from pcapsmtp.pipeline import AnalysisConfig
     return AnalysisConfig(ports=frozenset(SMTP_PORTS | set(args.ports)),
                           detect_by_content=not args.no_content_detection,
-                          fallback_window_ns=args.fallback_window, **kw)
+                          fallback_window_ns=args.fallback_window,
+                          closed_grace_ns=args.closed_grace, **kw)
 
 
 def _err(msg: str, err: TextIO) -> None:

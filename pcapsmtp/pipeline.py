@@ -41,6 +41,8 @@ class AnalysisConfig:
     max_events: int = 2000            #: events kept per conversation (the rest are counted)
     max_flows: int = 100_000
     max_tracked: int = ReassemblyConfig.max_tracked   #: light entries for stream numbering
+    #: closed conversations leave the numbering table after this much capture time (None: never)
+    closed_grace_ns: int | None = ReassemblyConfig.closed_grace_ns
     idle_timeout_ns: int = 600 * 10**9
     early: bool = False               #: emit a verdict as soon as it is decided (live mode)
     keep_exchange: bool = False       #: keep the exchange lines for ``explain``
@@ -87,7 +89,8 @@ class Analyzer:
         self.file = file
         self.reassembler = TcpReassembler(ReassemblyConfig(
             smtp_ports=cfg.ports, detect_by_content=cfg.detect_by_content, max_flows=cfg.max_flows,
-            max_tracked=cfg.max_tracked, idle_timeout_ns=cfg.idle_timeout_ns))
+            max_tracked=cfg.max_tracked, idle_timeout_ns=cfg.idle_timeout_ns,
+            closed_grace_ns=cfg.closed_grace_ns))
         self._convs: dict[int, _Conv] = {}
         self._fallback = FallbackTracker(cfg.fallback_window_ns)
         self._summary = Summary()
