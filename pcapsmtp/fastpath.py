@@ -86,6 +86,12 @@ def keyed(seg: TcpSegment, addrs: _AddrInts) -> KeyedSegment:
                         seg.ack, seg.flags, seg.payload, seg.missing, key, d)
 
 
+#: A conversation on another port that has carried no payload for this long (capture time)
+#: no longer holds back the output: an SMTP client waits 5 minutes for the greeting
+#: (RFC 5321 4.5.3.2.1), so it is very unlikely to turn into SMTP.
+GREETING_WAIT_NS = 300 * 10**9
+
+
 def _order(conv: dict[str, Any]) -> tuple[int, int]:
     return conv["first_frame"], conv["stream"]
 
@@ -95,7 +101,10 @@ class OrderedEmitter:
     stream) as soon as no conversation that could still be reported can come before them,
     so a run need not hold every conversation of a big file. ``check(done)`` takes the
     concluded conversations out of ``done`` when it is safe (the analyzer's ``post`` runs on
-    each, in order, as in the batch path); ``finish(done)`` the rest, at the end."""
+    each, in order, as in the batch path); ``finish(done)`` the rest, at the end.
+    A conversation on another port still without payload after ``GREETING_WAIT_NS`` no
+    longer holds the others back; in the unlikely case it then turns into SMTP, its result
+    comes after later ones (the batch formats still sort it into place)."""
 
     def __init__(self, analyzer: Any, emit: Callable[[dict[str, Any]], None]) -> None:
         self.an = analyzer
@@ -105,7 +114,9 @@ class OrderedEmitter:
     def check(self, done: list[dict[str, Any]]) -> None:
         if len(done) < self.threshold:
             return
-        bound = self.an.reassembler.earliest_pending_frame()
+        reasm = self.an.reassembler
+        now = reasm.clock_ns
+        bound = reasm.earliest_pending_frame(None if now is None else now - GREETING_WAIT_NS)
         done.sort(key=_order)
         k = len(done)
         if bound is not None:

@@ -594,18 +594,34 @@ class TcpReassembler:
                 n += 1
         self.stats.forgotten += n
 
-    def earliest_pending_frame(self) -> int | None:
+    @property
+    def clock_ns(self) -> int | None:
+        """The newest capture timestamp seen at a conversation's creation or close (None
+        before the first)."""
+        return None if self._newest == _NEVER else self._newest
+
+    def earliest_pending_frame(self, stale_before_ns: int | None = None) -> int | None:
         """The first frame of the earliest conversation that may still become (or is) an SMTP
         candidate: open flows, watched tunnels and undecided light entries. None if there is
-        none. A conversation numbered later starts at a later frame. O(light entries)."""
+        none. A conversation numbered later starts at a later frame. O(light entries).
+
+        With ``stale_before_ns``, undecided conversations (no payload yet) that began before
+        it are left out: one that stays silent (a stray ACK, the ACK-only direction of an
+        asymmetric route, a keepalive) would otherwise hold back every later conversation.
+        If such a one does turn into SMTP later, its result comes after later ones."""
         best: int | None = None
+        stale = stale_before_ns
         for table in (self._young, self._old):
             for v in table.values():
                 if isinstance(v, int):
                     if v & _ST != _UNDECIDED:
                         continue
+                    if stale is not None and v >> _T_SHIFT < stale:
+                        continue
                     f = (v >> _F_SHIFT) & _M48
                 elif v.state == _UNDECIDED or v.state == _TUNNEL:
+                    if stale is not None and v.state == _UNDECIDED and v.first_ts < stale:
+                        continue
                     f = v.first_frame
                 elif v.state == _FLOW and v.flow is not None:
                     f = v.flow.info.first_frame
