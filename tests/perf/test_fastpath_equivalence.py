@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from _emit_probe import EmitProbe
 from pcapsmtp.capture.decode import Decoder
 from pcapsmtp.capture.pcapfile import iter_segments
 from pcapsmtp.fastpath import _AddrInts, keyed
@@ -191,22 +192,11 @@ def test_streaming_emits_before_the_end(tmp_path: Path) -> None:
     out = tmp_path / "gen.pcap"
     subprocess.run([sys.executable, str(REPO / "bench" / "mixgen.py"), "--packets", "40000",
                     "--seed", "5", "-o", str(out)], check=True, capture_output=True)
-    seen_at: list[int] = []
-    during_read = 0
-
-    def emit(conv: dict[str, Any]) -> None:
-        nonlocal during_read
-        seen_at.append(conv["first_frame"])
-        f: Any = sys._getframe(1)
-        while f is not None:
-            if f.f_code.co_name == "_pcap":       # called from inside the reading loop
-                during_read += 1
-                break
-            f = f.f_back
-
-    res = analyze_file(str(out), emit=emit)
+    probe = EmitProbe()
+    res = analyze_file(str(out), emit=probe)
+    seen_at = probe.first_frames
     assert res.conversations == [] and len(seen_at) > 100
-    assert during_read > len(seen_at) // 2
+    assert probe.during_read > len(seen_at) // 2
     assert seen_at == sorted(seen_at)
     batch = analyze_file(str(out))
     assert [c["first_frame"] for c in batch.conversations] == seen_at

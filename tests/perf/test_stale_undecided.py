@@ -3,7 +3,6 @@ hold back the streamed output for the rest of the file: after 5 minutes of captu
 no longer counts as a possible SMTP start (pcapsmtp.fastpath.GREETING_WAIT_NS)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ from scapy.layers.inet import IP, TCP
 from scapy.packet import Raw
 from scapy.utils import wrpcap
 
+from _emit_probe import EmitProbe
 from pcapsmtp.fastpath import GREETING_WAIT_NS
 from pcapsmtp.model import TcpSegment
 from pcapsmtp.pipeline import analyze_file
@@ -59,23 +59,12 @@ def test_a_silent_conversation_does_not_hold_back_the_output(tmp_path: Path) -> 
     path = tmp_path / "stray.pcap"
     wrpcap(str(path), pkts)
 
-    seen: list[int] = []
-    during_read = 0
-
-    def emit(conv: dict[str, Any]) -> None:
-        nonlocal during_read
-        seen.append(conv["first_frame"])
-        f: Any = sys._getframe(1)
-        while f is not None:
-            if f.f_code.co_name == "_pcap":     # handed out from inside the reading loop
-                during_read += 1
-                break
-            f = f.f_back
-
-    res = analyze_file(str(path), emit=emit)
+    probe = EmitProbe()
+    res = analyze_file(str(path), emit=probe)
+    seen = probe.first_frames
     assert res.conversations == [] and len(seen) == 150
     # everything older than 300 s before the last conversations is out before the end
-    assert during_read >= 150 - 300 // 3 - 64 and during_read > 0
+    assert probe.during_read >= 150 - 300 // 3 - 64 and probe.during_read > 0
     assert seen == sorted(seen)
     assert [c["first_frame"] for c in analyze_file(str(path)).conversations] == seen
 
