@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import ssl
 import struct
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -13,10 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pcapsmtp.model import Side, Span
-from pcapsmtp.smtp.tls import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from builders import ext, hs, rec, vec  # noqa: E402
+from pcapsmtp.model import Side, Span  # noqa: E402
+from pcapsmtp.smtp.tls import (  # noqa: E402
     ALERT_NAMES, HANDSHAKE_NAMES, VERSION_NAMES, CertInfo, TlsAlert, TlsApplicationData,
-    TlsCertificate, TlsChangeCipherSpec, TlsClientHello, TlsEncryptedHandshake, TlsEvent,
+    TlsCertificate, TlsClientHello, TlsEncryptedHandshake, TlsEvent,
     TlsHandshakeOther, TlsHelloRetryRequest, TlsNotTls, TlsObserver, TlsResynchronised,
     TlsServerHello, TlsStopped, TlsTruncated, cert_expired, cert_matches_host, cert_not_yet_valid,
     looks_like_encrypted_alert, parse_certificate, sniff_tls, tls13_encrypted_alert_length,
@@ -32,20 +36,7 @@ C, S = Side.CLIENT, Side.SERVER
 # A tiny TLS builder
 # ------------------------------------------------------------------------------------------
 
-def rec(ctype: int, body: bytes, version: int = 0x0303) -> bytes:
-    return struct.pack("!BHH", ctype, version, len(body)) + body
-
-
-def hs(htype: int, body: bytes) -> bytes:
-    return bytes([htype]) + len(body).to_bytes(3, "big") + body
-
-
-def vec(n: int, body: bytes) -> bytes:
-    return len(body).to_bytes(n, "big") + body
-
-
-def ext(etype: int, data: bytes) -> bytes:
-    return struct.pack("!H", etype) + vec(2, data)
+# rec, hs, vec, ext: tests/builders.py
 
 
 def client_hello(*, sni: str | None = "mx.example.org", versions: Sequence[int] = (0x0304, 0x0303),

@@ -1,8 +1,11 @@
 """Hand-built TcpSegments for the reassembler tests: a tiny two-endpoint conversation builder."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pcapsmtp.model import TcpFlags, TcpSegment
-from pcapsmtp.tcp.events import FlowEvent, StreamData, StreamGap
+from pcapsmtp.tcp.events import FlowClosed, FlowEvent, FlowOpened, StreamData, StreamGap
+from pcapsmtp.tcp.reassembler import TcpReassembler
 
 F, S, R, P, A = TcpFlags.FIN, TcpFlags.SYN, TcpFlags.RST, TcpFlags.PSH, TcpFlags.ACK
 MASK = 0xFFFFFFFF
@@ -65,9 +68,23 @@ def side_bytes(events: list[FlowEvent], side: str) -> bytes:
     return bytes(out)
 
 
-def feed_all(reasm, segs) -> list[FlowEvent]:  # type: ignore[no-untyped-def]
+def feed_all(reasm: TcpReassembler, segs: Iterable[TcpSegment]) -> list[FlowEvent]:
     out: list[FlowEvent] = []
     for s in segs:
         out.extend(reasm.feed(s))
     out.extend(reasm.finish())
     return out
+
+
+def assert_bracketed(ev: list[FlowEvent]) -> None:
+    """Every flow's events come between its FlowOpened and its FlowClosed, and all close."""
+    open_: set[int] = set()
+    for e in ev:
+        if isinstance(e, FlowOpened):
+            assert e.flow.stream not in open_
+            open_.add(e.flow.stream)
+        elif isinstance(e, FlowClosed):
+            open_.remove(e.stream)
+        else:
+            assert e.stream in open_
+    assert not open_

@@ -8,7 +8,7 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from _tcp_builder import MASK, Conv, F, S, A, side_bytes
+from _tcp_builder import MASK, Conv, F, S, A, assert_bracketed, side_bytes
 from pcapsmtp.model import Side, TcpSegment
 from pcapsmtp.tcp.events import (FlowClosed, FlowEvent, FlowOpened, OverlapConflict, StreamEnd,
                                  StreamGap)
@@ -124,13 +124,4 @@ def test_random_flags_never_raise_and_frame_flows(pieces: list, cisn: int, sisn:
                                                  ack=(i * 11) % 50)
         ev += r.feed(seg)
     ev += r.finish()
-    open_: set[int] = set()
-    for e in ev:
-        if isinstance(e, FlowOpened):
-            assert e.flow.stream not in open_
-            open_.add(e.flow.stream)
-        elif isinstance(e, FlowClosed):
-            open_.remove(e.stream)
-        else:
-            assert e.stream in open_
-    assert not open_
+    assert_bracketed(ev)

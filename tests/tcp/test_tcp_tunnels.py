@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from _tcp_builder import Conv, F, R, side_bytes
+from _tcp_builder import Conv, F, R, assert_bracketed, feed_all, side_bytes
 from pcapsmtp.model import Side, TcpSegment
-from pcapsmtp.tcp.events import FlowClosed, FlowEvent, FlowOpened, StreamData, StreamGap
+from pcapsmtp.tcp.events import FlowEvent, FlowOpened, StreamData, StreamGap
 from pcapsmtp.tcp.reassembler import (TUNNEL_FAILED, TUNNEL_OPEN, TUNNEL_PENDING, ReassemblyConfig,
                                       TcpReassembler, parse_tunnel)
 
@@ -24,13 +24,6 @@ S5_HELLO = b"\x05\x01\x00"
 S5_CHOICE = b"\x05\x00"
 S5_REQ = b"\x05\x01\x00\x03\x0emx.example.org\x00\x19"
 S5_REP = b"\x05\x00\x00\x01\x0a\x00\x00\x01\xd1\xcd"
-
-
-def feed_all(r: TcpReassembler, segs: list[TcpSegment]) -> list[FlowEvent]:
-    out: list[FlowEvent] = []
-    for s in segs:
-        out += r.feed(s)
-    return out + r.finish()
 
 
 # ------------------------------------------------------------------------------ parse_tunnel
@@ -255,13 +248,4 @@ def test_tunnel_soup_never_raises_and_frames_flows(pieces: list, port: int) -> N
                                           ack=rel if flags & 0x10 else None)
         ev += r.feed(seg)
     ev += r.finish()
-    open_: set[int] = set()
-    for e in ev:
-        if isinstance(e, FlowOpened):
-            assert e.flow.stream not in open_
-            open_.add(e.flow.stream)
-        elif isinstance(e, FlowClosed):
-            open_.remove(e.stream)
-        else:
-            assert e.stream in open_
-    assert not open_
+    assert_bracketed(ev)
