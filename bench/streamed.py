@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pcapsmtp.pipeline import analyze_file  # noqa: E402
+from pcapsmtp.engine.analyzer import analyze_file  # noqa: E402
 from pcapsmtp.render.text import render_jsonl  # noqa: E402
 
 

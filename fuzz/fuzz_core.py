@@ -41,7 +41,7 @@ if __name__ == "__main__" and "--seeds" not in sys.argv:
     with atheris.instrument_imports(include=["pcapsmtp"]):
         from pcapsmtp.capture.decode import Decoder
         from pcapsmtp.model import Side, TcpSegment
-        from pcapsmtp.pipeline import AnalysisConfig, Analyzer
+        from pcapsmtp.engine.analyzer import AnalysisConfig, Analyzer
         from pcapsmtp.render.explain import render_explain
         from pcapsmtp.render.text import render_csv, render_jsonl, render_table
         from pcapsmtp.smtp.session import SessionConfig, SmtpSession
@@ -50,7 +50,7 @@ if __name__ == "__main__" and "--seeds" not in sys.argv:
 else:
     from pcapsmtp.capture.decode import Decoder
     from pcapsmtp.model import Side, TcpSegment
-    from pcapsmtp.pipeline import AnalysisConfig, Analyzer
+    from pcapsmtp.engine.analyzer import AnalysisConfig, Analyzer
     from pcapsmtp.render.explain import render_explain
     from pcapsmtp.render.text import render_csv, render_jsonl, render_table
     from pcapsmtp.smtp.session import SessionConfig, SmtpSession

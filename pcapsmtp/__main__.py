@@ -2,6 +2,6 @@ from __future__ import annotations
 
 import sys
 
-from pcapsmtp.cli import main
+from pcapsmtp.commands.main import main
 
 sys.exit(main())

@@ -183,7 +183,7 @@ class Dialogue:
 
 
 def _record(t: Transcript, index: dict[Side, FrameIndex], evs: Iterable[Any], ts: int) -> None:
-    """What pcapsmtp.pipeline.Analyzer._record does, with the same helper."""
+    """What pcapsmtp.engine.analyzer.Analyzer._record does, with the same helper."""
     for ev in evs:
         idx = index[ev.span.side] if hasattr(ev, "span") else FrameIndex()
         t.items.append(make_item(ev, idx, ts))

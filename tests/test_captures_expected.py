@@ -2,7 +2,7 @@
 
 (a) ``captures/generate.py --out TMP`` rewrites every file byte for byte (determinism);
 (b) tshark reads every capture without complaint, with the frame count and ``tcp.stream`` count of expected.json;
-(c) ``pcapsmtp.pipeline.analyze_path`` gives, per conversation in order of first frame, the expected verdict,
+(c) ``pcapsmtp.engine.analyzer.analyze_path`` gives, per conversation in order of first frame, the expected verdict,
     findings and evidence frames.
 """
 from __future__ import annotations
@@ -113,7 +113,7 @@ def test_tshark_sees_the_seed_exchange() -> None:
 
 def _analyze() -> Any:
     try:
-        from pcapsmtp.pipeline import analyze_path
+        from pcapsmtp.engine.analyzer import analyze_path
     except ImportError as exc:
         pytest.skip(f"pipeline not available ({exc})")
     return analyze_path

@@ -13,7 +13,7 @@ from scapy.layers.inet import IP, TCP
 from scapy.packet import Raw
 from scapy.utils import wrpcap
 
-from pcapsmtp.cli import main
+from pcapsmtp.commands.main import main
 
 C, S = "192.0.2.10", "198.51.100.25"
 

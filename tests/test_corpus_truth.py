@@ -35,7 +35,7 @@ if not (CORPUS / "TRUTH.md").is_file():
     pytest.skip(f"public capture corpus not found at {CORPUS} (expected ../shared/corpus/public "
                 "next to the repository)", allow_module_level=True)
 
-from pcapsmtp.pipeline import FileResult, analyze_file  # noqa: E402
+from pcapsmtp.engine.analyzer import FileResult, analyze_file  # noqa: E402
 
 CAPTURES: list[Path] = ct.capture_files(CORPUS)
 REL: list[str] = [p.relative_to(CORPUS).as_posix() for p in CAPTURES]
@@ -207,7 +207,7 @@ def test_cli_single_capture(rel: str, results: dict[str, FileResult]) -> None:
     truth = sorted(s.stream for s in SESSIONS if s.file == rel)
     assert sorted(o["stream"] for o in objs) == truth
     # Exit status 1 exactly when a conversation lost TLS or broke an RFC (contract).
-    from pcapsmtp.cli import lost_tls, violations
+    from pcapsmtp.commands.main import lost_tls, violations
     assert proc.returncode == (1 if any(lost_tls(o) or violations(o) for o in objs) else 0)
 
 

@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 
 from pcapsmtp.analysis.exchange import ExchangeLine
-from pcapsmtp.diff import (
+from pcapsmtp.analysis.vantage import (
     DiffConfig, banner_compatible, compare_dialogues, diff_conversations, is_masked, joint_verdict,
 )
-from pcapsmtp.pipeline import AnalysisConfig, analyze_file
+from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
 
 REPO = Path(__file__).resolve().parents[1]
 PAIRS = REPO / "captures" / "pairs"
@@ -353,7 +353,7 @@ def test_one_conversation_is_never_paired_twice() -> None:
 # ------------------------------------------------------------------------------------------------- (e)
 
 def _args(*argv: str) -> argparse.Namespace:
-    from pcapsmtp import diff_cmd
+    from pcapsmtp.commands import diff as diff_cmd
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="command")
     diff_cmd.add_parser(sub)
@@ -361,7 +361,7 @@ def _args(*argv: str) -> argparse.Namespace:
 
 
 def _run(*argv: str) -> tuple[int, str, str]:
-    from pcapsmtp import diff_cmd
+    from pcapsmtp.commands import diff as diff_cmd
     out, err = io.StringIO(), io.StringIO()
     rc = diff_cmd.run(_args(*argv), out=out, err=err)
     return rc, out.getvalue(), err.getvalue()

@@ -143,7 +143,7 @@ def test_broken_file_other_formats_still_one_error_line(fmt: str, tmp_path: Path
 
 _MEASURE = r"""
 import io, json, resource, sys, time
-from pcapsmtp.cli import main
+from pcapsmtp.commands.main import main
 t = time.perf_counter()
 out = io.StringIO()
 rc = main(["analyze", "--format", "json", "-q", sys.argv[1]], out=out, err=sys.stderr)

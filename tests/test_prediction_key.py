@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pcapsmtp.analysis.clients import predict
-from pcapsmtp.pipeline import _prediction_key
+from pcapsmtp.engine.analyzer import _prediction_key
 
 LINES = ["250-PIPELINING", "250-STARTTLS", "250-starttls", "250-8BITMIME", "250 SIZE 1000",
          "250 STARTTLS", "220-STARTTLS", "250- STARTTLS", "250 HELP", "250-XXXXXXXA",

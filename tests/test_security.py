@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO / "captures"))
 
 from generate_hostile import secrets  # noqa: E402
 
-from pcapsmtp.cli import main  # noqa: E402
-from pcapsmtp.redact import Redactor  # noqa: E402
+from pcapsmtp.commands.main import main  # noqa: E402
+from pcapsmtp.render.redact import Redactor  # noqa: E402
 
 CAPTURES = sorted(p for p in HOSTILE.glob("*.pcap") if p.stat().st_size < 100_000)
 AUTH = [p for p in CAPTURES if p.name.startswith("auth-")]
@@ -130,7 +130,7 @@ def test_annotate_comments_hold_no_secret_and_no_control(path: Path, tmp_path: P
 # ----------------------------------------------------------------------------- redaction
 
 def _conv(path: Path, **kw: Any) -> dict[str, Any]:
-    from pcapsmtp.pipeline import AnalysisConfig, analyze_file
+    from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
     return analyze_file(str(path), AnalysisConfig(keep_exchange=True, **kw)).conversations[0]
 
 

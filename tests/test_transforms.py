@@ -3,7 +3,7 @@
 Captures that real clients and servers produced (the public corpus) and the two seed captures
 are re-cut into 1-byte (and other) segments, reordered, duplicated, overlapped, wrapped in
 802.1Q / QinQ tags or Linux cooked v2 headers, moved to IPv6, given sequence numbers that wrap,
-saved as pcapng or gzip (``tests/transforms.py``), and ``pcapsmtp.pipeline.analyze_file`` must
+saved as pcapng or gzip (``tests/transforms.py``), and ``pcapsmtp.engine.analyzer.analyze_file`` must
 give every conversation the same verdict as on the original. Frame numbers and stream indices
 naturally differ; conversations are compared in (client port, server port) order.
 
@@ -30,7 +30,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import transforms as T  # noqa: E402
 
-from pcapsmtp.pipeline import analyze_file  # noqa: E402
+from pcapsmtp.engine.analyzer import analyze_file  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / ".." / "shared" / "corpus" / "public"

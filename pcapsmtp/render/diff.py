@@ -1,5 +1,5 @@
 """Output of ``pcapsmtp diff``: a JSON document or a text report for a person. Pure
-functions of the report dict that ``pcapsmtp.diff.diff_conversations`` builds (plus the two
+functions of the report dict that ``pcapsmtp.analysis.vantage.diff_conversations`` builds (plus the two
 file names). Text from a capture is escaped before it reaches a terminal."""
 from __future__ import annotations
 

@@ -120,7 +120,7 @@ _SYN_FIN_RST = _SYN | _FIN | _RST
 _NEVER = -(1 << 62)      #: "no timestamp yet" for the newest-timestamp clock
 
 #: For a caller that peeks at the light table before building a segment (the fused file loop,
-#: ``pcapsmtp.fastpath``): ``entry & PEEK_MASK`` of a packed entry equal to
+#: ``pcapsmtp.engine.fileloop``): ``entry & PEEK_MASK`` of a packed entry equal to
 #: - ``PEEK_IGNORED``: not SMTP, both directions' bases known; a segment without SYN changes
 #:   nothing but ``stats.segments`` and, if it has FIN or RST, the entry's closing bits: it
 #:   gets ``PEEK_ENDED`` (RST) or ``PEEK_FIN0``/``PEEK_FIN1`` (FIN in direction 0/1) or'ed

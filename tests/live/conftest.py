@@ -220,12 +220,8 @@ def deliver_swaks(host: str, port: int, local: str | None = None) -> int:
 
 
 def live_command() -> list[str]:
-    """How to start ``pcapsmtp live``: through the package CLI once it offers ``live``,
-    otherwise through the command module itself (same options)."""
-    cli = REPO / "pcapsmtp" / "cli.py"
-    if cli.exists() and "live_cmd" in cli.read_text(encoding="utf-8", errors="replace"):
-        return [sys.executable, "-m", "pcapsmtp", "live"]
-    return [sys.executable, "-m", "pcapsmtp.live_cmd"]
+    """How to start ``pcapsmtp live``: through the package CLI."""
+    return [sys.executable, "-m", "pcapsmtp", "live"]
 
 
 @pytest.fixture

@@ -231,7 +231,7 @@ def test_without_cap_net_raw_one_line_says_what_is_missing(tmp_path: Path) -> No
         pytest.skip("capsh (libcap2-bin) is needed to drop CAP_NET_RAW")
     env = dict(os.environ, PYTHONPATH=str(REPO))
     r = subprocess.run([capsh, "--drop=cap_net_raw", "--", "-c",
-                        f"exec {sys.executable} -m pcapsmtp.live_cmd -i lo --duration 1"],
+                        f"exec {sys.executable} -m pcapsmtp.commands.live -i lo --duration 1"],
                        capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
@@ -242,7 +242,7 @@ def test_without_cap_net_raw_one_line_says_what_is_missing(tmp_path: Path) -> No
 
 def test_unknown_interface_via_the_command() -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    r = subprocess.run([sys.executable, "-m", "pcapsmtp.live_cmd", "-i", "nosuchif0"],
+    r = subprocess.run([sys.executable, "-m", "pcapsmtp.commands.live", "-i", "nosuchif0"],
                        capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()

@@ -153,7 +153,7 @@ def test_verdicts_as_they_happen_then_summary_on_sigint(smtp_servers: Any, smtp_
     summary = live.summary()
     _check_summary(summary, pcap, len(deliveries))
     # the live verdicts are those of the file path over the packets it wrote
-    from pcapsmtp.pipeline import analyze_path
+    from pcapsmtp.engine.analyzer import analyze_path
 
     offline = {c["client"]["port"]: c for c in analyze_path(str(pcap))}
     for cport, c in convs.items():

@@ -1,4 +1,4 @@
-"""The fused file loop (pcapsmtp.fastpath) must give exactly what the general path gives:
+"""The fused file loop (pcapsmtp.engine.fileloop) must give exactly what the general path gives:
 the same conversations (as JSON, byte for byte), the same summary (reassembly counters,
 packets, frames), the same decoder notes and the same error, on every capture of the
 repository and of the public corpus, and on the same files cut short or gzip-compressed.
@@ -15,8 +15,8 @@ import pytest
 from _emit_probe import EmitProbe
 from pcapsmtp.capture.decode import Decoder
 from pcapsmtp.capture.pcapfile import iter_segments
-from pcapsmtp.fastpath import _AddrInts, keyed
-from pcapsmtp.pipeline import AnalysisConfig, FileResult, analyze_file
+from pcapsmtp.engine.fileloop import _AddrInts, keyed
+from pcapsmtp.engine.analyzer import AnalysisConfig, FileResult, analyze_file
 from pcapsmtp.tcp.reassembler import KeyedSegment, TcpReassembler, int_key
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
 """A conversation on another port that never carries payload (here one stray ACK) must not
 hold back the streamed output for the rest of the file: after 5 minutes of capture time it
-no longer counts as a possible SMTP start (pcapsmtp.fastpath.GREETING_WAIT_NS)."""
+no longer counts as a possible SMTP start (pcapsmtp.engine.fileloop.GREETING_WAIT_NS)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,9 +11,9 @@ from scapy.packet import Raw
 from scapy.utils import wrpcap
 
 from _emit_probe import EmitProbe
-from pcapsmtp.fastpath import GREETING_WAIT_NS
+from pcapsmtp.engine.fileloop import GREETING_WAIT_NS
 from pcapsmtp.model import TcpSegment
-from pcapsmtp.pipeline import analyze_file
+from pcapsmtp.engine.analyzer import analyze_file
 from pcapsmtp.tcp.reassembler import TcpReassembler
 
 C, S = "192.0.2.10", "198.51.100.25"

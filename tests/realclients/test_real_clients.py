@@ -30,7 +30,7 @@ import pytest
 import realclients_harness as h
 from pcapsmtp.analysis.clients import After454, client, retrying_clients, sees_starttls
 from pcapsmtp.model import SMTP_PORTS
-from pcapsmtp.pipeline import AnalysisConfig, analyze_file
+from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
 
 pytestmark = pytest.mark.live
 

@@ -448,7 +448,7 @@ def _busy_capture() -> list[TcpSegment]:
 @pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
 def test_fused_loop_and_general_path_agree(tmp_path: Path, fmt: str) -> None:
     import json
-    from pcapsmtp.pipeline import AnalysisConfig, analyze_file
+    from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
 
     def dump(res: Any) -> str:
         return json.dumps({"conversations": res.conversations, "summary": res.summary,

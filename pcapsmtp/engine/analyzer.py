@@ -14,7 +14,7 @@ from pcapsmtp.analysis.clients import predict
 from pcapsmtp.analysis.exchange import build_exchange
 from pcapsmtp.analysis.fallback import FallbackTracker
 from pcapsmtp.analysis.frames import FrameIndex, make_item
-from pcapsmtp.flowid import community_id
+from pcapsmtp.engine.flowid import community_id
 from pcapsmtp.render.wireshark import conversation_filter, frames_filter
 from pcapsmtp.analysis.summary import Summary
 from pcapsmtp.analysis.verdict import Item, Overlap, Transcript, judge
@@ -340,7 +340,7 @@ def analyze_file(path: str, config: AnalysisConfig | None = None, *, engine: str
     """Analyse one capture. A damaged file still gives every conversation decided before the
     damage (the reassembler is flushed); the error is returned, not raised.
 
-    ``fast`` (file engine): the fused loop of ``pcapsmtp.fastpath``, which builds a segment
+    ``fast`` (file engine): the fused loop of ``pcapsmtp.engine.fileloop``, which builds a segment
     only for what the reassembler needs; ``False`` decodes every frame into a ``TcpSegment``
     (the reference the fused loop is tested against; both give the same result).
 
@@ -350,7 +350,7 @@ def analyze_file(path: str, config: AnalysisConfig | None = None, *, engine: str
     (as long as conversations end: a conversation still undecided holds back the later
     ones)."""
     from pcapsmtp.errors import CaptureError
-    from pcapsmtp.fastpath import OrderedEmitter
+    from pcapsmtp.engine.fileloop import OrderedEmitter
 
     an = Analyzer(config, file=path)
     notes: list[str] = []
@@ -364,7 +364,7 @@ def analyze_file(path: str, config: AnalysisConfig | None = None, *, engine: str
         segments: Iterable[TcpSegment] = src.segments()
     elif fast:
         from pcapsmtp.capture.decode import Decoder
-        from pcapsmtp.fastpath import FusedLoop
+        from pcapsmtp.engine.fileloop import FusedLoop
         dec = Decoder()
         loop = FusedLoop(an, dec, done, emitter)
         try:

@@ -2,7 +2,7 @@
 
 Pure logic on conversation dicts (the output contract's, analysed with
 ``AnalysisConfig(keep_exchange=True)`` so that each carries ``_exchange``, its dialogue line
-by line). No file, socket or clock is touched here; ``pcapsmtp.diff_cmd`` reads the captures.
+by line). No file, socket or clock is touched here; ``pcapsmtp.commands.diff`` reads the captures.
 
 Three steps:
 

@@ -1,5 +1,5 @@
 """``pcapsmtp diff OUTSIDE INSIDE``: read the captures taken on both sides of a middlebox,
-pair the deliveries and print what the box changed (``pcapsmtp.diff`` does the work).
+pair the deliveries and print what the box changed (``pcapsmtp.analysis.vantage`` does the work).
 
 Exit status: 0 every paired delivery is identical on both sides, 1 the box changed at least
 one (tampering found), 2 bad usage or an unreadable capture (one line on stderr naming the
@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from pcapsmtp.argtypes import port, score, seconds
+from pcapsmtp.commands.args import port, score, seconds
 from pcapsmtp.errors import PcapSmtpError, UsageError
 from pcapsmtp.model import SMTP_PORTS
 
@@ -67,8 +67,8 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from pcapsmtp.diff import DiffConfig, diff_conversations
-    from pcapsmtp.pipeline import AnalysisConfig, analyze_file
+    from pcapsmtp.analysis.vantage import DiffConfig, diff_conversations
+    from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
     from pcapsmtp.render.diff import render_json, render_table
 
     if args.tolerance <= 0:
@@ -92,7 +92,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m pcapsmtp.diff_cmd OUTSIDE INSIDE``) until the CLI wires it."""
+    """Stand-alone entry (``python -m pcapsmtp.commands.diff OUTSIDE INSIDE``) until the CLI wires it."""
     ap = argparse.ArgumentParser(prog="pcapsmtp")
     sub = ap.add_subparsers(dest="command", required=True)
     add_parser(sub)

@@ -105,7 +105,7 @@ class Redactor:
         if self.ips:
             cl, sv = out.get("client"), out.get("server")
             if isinstance(cl, dict) and isinstance(sv, dict) and "community_id" in out:
-                from pcapsmtp.flowid import community_id
+                from pcapsmtp.engine.flowid import community_id
                 out["community_id"] = community_id(cl["ip"], cl["port"], sv["ip"], sv["port"])
         raw = out.get("_raw_ehlo_reply_kept")
         if isinstance(raw, (bytes, bytearray)) and raw:

@@ -2,10 +2,15 @@
 (from a log, a telnet or swaks session), no capture needed."""
 from __future__ import annotations
 
+import argparse
+import sys
+from typing import Any, TextIO
+
 import re
 
 from pcapsmtp.analysis.clients import matrix
 from pcapsmtp.analysis.ehlo import check_ehlo
+from pcapsmtp.errors import CaptureError
 from pcapsmtp.model import Side
 from pcapsmtp.render.explain import render_clients
 from pcapsmtp.render.text import safe
@@ -71,3 +76,28 @@ def check_pasted_reply(data: bytes) -> tuple[str, bool]:
     out.append(render_clients(None, matrix(reply_bytes)))
     bad = chk.offered != "valid" or any(f.confidence != "low" for f in chk.findings)
     return "\n".join(out), bad
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    c = sub.add_parser("check-ehlo", help="check an EHLO reply pasted as text (from a log or a "
+                       "telnet session); no capture needed")
+    c.add_argument("file", nargs="?", default="-", metavar="FILE",
+                   help="a text file with the reply lines ('-' or nothing: standard input)")
+    c.set_defaults(func=run)
+    return c
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from pcapsmtp.render.text import safe
+    if args.file == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            with open(args.file, "rb") as fh:
+                data = fh.read(1 << 20)
+        except OSError as exc:
+            raise CaptureError(args.file, None, exc.strerror or str(exc)) from None
+    report, bad = check_pasted_reply(data)
+    out.write(report + "\n")
+    del safe
+    return 1 if bad else 0

@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, TextIO
 
-from pcapsmtp.argtypes import port, positive_int, positive_seconds
-from pcapsmtp.status import needs_attention
+from pcapsmtp.commands.args import port, positive_int, positive_seconds
+from pcapsmtp.commands.status import needs_attention
 from pcapsmtp.errors import PcapSmtpError, UsageError
 from pcapsmtp.model import SMTP_PORTS
 
@@ -326,7 +326,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         # Imported once the capture is open, so that privilege and interface errors come fast.
         from pcapsmtp.capture.decode import Decoder
-        from pcapsmtp.pipeline import AnalysisConfig, Analyzer
+        from pcapsmtp.engine.analyzer import AnalysisConfig, Analyzer
 
         file_label = args.write or f"live:{args.interface}"
         analyzer = Analyzer(AnalysisConfig(ports=ports, early=True), file=file_label)
@@ -383,7 +383,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry (``python -m pcapsmtp.live_cmd -i lo``), same options as the
+    """Stand-alone entry (``python -m pcapsmtp.commands.live -i lo``), same options as the
     ``live`` subcommand."""
     parser = argparse.ArgumentParser(prog="pcapsmtp live")
     _add_arguments(parser)

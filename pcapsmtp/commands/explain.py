@@ -1,0 +1,56 @@
+"""``pcapsmtp explain``: the exchange of one or all conversations, the guilty line marked."""
+from __future__ import annotations
+
+import argparse
+from typing import Any, TextIO
+
+from pcapsmtp.commands.common import add_common, add_redaction, config, err_line, make_redactor
+from pcapsmtp.commands.status import needs_attention
+from pcapsmtp.errors import UsageError
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    e = sub.add_parser("explain", help="the exchange of one or all conversations, the guilty line "
+                       "marked and explained")
+    e.add_argument("file", metavar="FILE")
+    e.add_argument("--stream", type=int, default=None, metavar="N",
+                   help="only the conversation with this tcp.stream index")
+    add_redaction(e)
+    add_common(e)
+    e.set_defaults(func=run)
+    return e
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from pcapsmtp.analysis.clients import matrix
+    from pcapsmtp.engine.analyzer import analyze_file
+    from pcapsmtp.render.explain import render_explain
+    redactor = make_redactor(args)
+    res = analyze_file(args.file, config(args, keep_exchange=True), engine=args.engine)
+    convs = res.conversations
+    if redactor is not None:
+        convs = [redactor.redact(c) for c in convs]
+    if args.stream is not None:
+        convs = [c for c in convs if c["stream"] == args.stream]
+        if not convs and res.error is None:
+            known = ", ".join(str(c["stream"]) for c in res.conversations) or "none"
+            raise UsageError(f"{args.file}: no SMTP conversation with tcp.stream {args.stream} "
+                             f"(SMTP streams: {known})")
+    status = 0
+    for i, conv in enumerate(convs):
+        raw = conv.get("_raw_ehlo_reply_kept")
+        if raw:
+            conv["_clients_matrix"] = matrix(raw)
+        if i:
+            out.write("\n" + "-" * 78 + "\n")
+        out.write(render_explain(conv, path=args.file) + "\n")
+        if needs_attention(conv):
+            status = 1
+    if not convs and res.error is None:
+        out.write("no SMTP conversation found\n")
+    out.flush()
+    if res.error is not None:
+        from pcapsmtp.render.text import safe
+        err_line(safe(str(res.error)), err)
+        return 2
+    return status
