@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"
-CORPUS = ROOT.parent / "shared" / "corpus" / "public"
+CORPUS = ROOT / "tests" / "corpus"
 SEED = CAPTURES / "seed-starttls-first-line.pcap"
 TWIN = CAPTURES / "seed-compliant-twin.pcap"
 

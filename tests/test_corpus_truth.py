@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus_truth as ct  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = (REPO / ".." / "shared" / "corpus" / "public").resolve()
+CORPUS = (REPO / "tests" / "corpus").resolve()
 
 if not (CORPUS / "TRUTH.md").is_file():
     pytest.skip(f"public capture corpus not found at {CORPUS} (expected ../shared/corpus/public "

@@ -31,7 +31,7 @@ from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
 REPO = Path(__file__).resolve().parents[1]
 PAIRS = REPO / "captures" / "pairs"
 EXPECTED: dict[str, Any] = json.loads((PAIRS / "expected.json").read_text())
-CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus" / "public"
+CORPUS = Path(__file__).resolve().parent / "corpus"
 DECRYPTED = CORPUS / "arkime__arkime" / "tests__pcap__smtp-decrypted.pcap"
 
 _CACHE: dict[str, list[dict[str, Any]]] = {}

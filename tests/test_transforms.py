@@ -33,7 +33,7 @@ import transforms as T  # noqa: E402
 from pcapsmtp.engine.analyzer import analyze_file  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO / ".." / "shared" / "corpus" / "public"
+CORPUS = REPO / "tests" / "corpus"
 NO_CORPUS = "the public capture corpus (../shared/corpus/public next to the repo) is missing"
 
 #: captures made by real clients and servers (TRUTH.md), plus the two seeds of the repo

@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "public"
+CORPUS = Path(__file__).resolve().parents[1].parent / "tests" / "corpus"
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".pcap.gz", ".pcapng.gz")
 
 

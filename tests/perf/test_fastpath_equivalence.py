@@ -20,7 +20,7 @@ from pcapsmtp.engine.analyzer import AnalysisConfig, FileResult, analyze_file
 from pcapsmtp.tcp.reassembler import KeyedSegment, TcpReassembler, int_key
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO / ".." / "shared" / "corpus" / "public"
+CORPUS = REPO / "tests" / "corpus"
 _MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",
            b"\x0a\x0d\x0d\x0a", b"\x1f\x8b\x08\x00"[:2])
 

@@ -27,7 +27,7 @@ from pcapsmtp.smtp.tls import (  # noqa: E402
     version_name,
 )
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "public"
+CORPUS = Path(__file__).resolve().parents[1].parent / "tests" / "corpus"
 HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
 C, S = Side.CLIENT, Side.SERVER
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from pcapsmtp.model import TcpSegment
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO / ".." / "shared" / "corpus" / "public"
+CORPUS = REPO / "tests" / "corpus"
 GENERATED = REPO / "captures"
 
 _MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",

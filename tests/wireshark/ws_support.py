@@ -12,7 +12,7 @@ import pytest
 from pcapsmtp.model import TcpSegment
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO / ".." / "shared" / "corpus" / "public"
+CORPUS = REPO / "tests" / "corpus"
 CAPTURES = REPO / "captures"
 
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None,
