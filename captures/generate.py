@@ -1116,6 +1116,19 @@ def scenarios() -> list[Capture]:
                 "carries XXXXXXXA instead of STARTTLS; the first copy wins",
                 [(mail_in_clear(c), Expect("plaintext", "client", "client-did-not-request", "valid",
                                            findings=[("tcp-overlap-conflict", "capture", "label:conflict")]))]))
+    caps.extend(topic_scenarios())
+    return caps
+
+
+def topic_scenarios() -> list[Capture]:
+    """Scenarios kept in ``captures/scenarios_<topic>.py`` (one module per theme, each with a
+    ``scenarios()`` that returns Captures built with this module's helpers), in name order."""
+    import importlib
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    caps: list[Capture] = []
+    for path in sorted(HERE.glob("scenarios_*.py")):
+        caps.extend(importlib.import_module(path.stem).scenarios())
     return caps
 
 
