@@ -35,7 +35,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 # --------------------------------------------------------------------------------------------- scenario table
 
@@ -137,12 +137,14 @@ class Conv:
 class Tcp:
     """Builds one TCP conversation frame by frame; side 0 is the client, side 1 the server."""
 
-    def __init__(self, g: "Generator", cli: bytes, cport: int, srv: bytes, sport: int, t0: int, rtt: int) -> None:
+    def __init__(self, g: "Generator", cli: bytes, cport: int, srv: bytes, sport: int, t0: int,
+                 rtt: int) -> None:
         rng = g.rng
         self.g, self.rng = g, rng
         cmac = b"\x02\x00" + cli[-4:]
         gw = b"\x00\x1b\x21\x3a\x4f\x01"
-        self.p = (Path1(cmac, gw, cli, srv, 64, rng.getrandbits(16)), Path1(gw, cmac, srv, cli, 52, rng.getrandbits(16)))
+        self.p = (Path1(cmac, gw, cli, srv, 64, rng.getrandbits(16)),
+                  Path1(gw, cmac, srv, cli, 52, rng.getrandbits(16)))
         self.ports = ((cport, sport), (sport, cport))
         self.nxt = [rng.getrandbits(32), rng.getrandbits(32)]
         self.t = t0
@@ -443,7 +445,8 @@ class Generator:
         cmac = b"\x02\x00" + cli[-4:]
         gw = b"\x00\x1b\x21\x3a\x4f\x01"
         up, down = Path1(cmac, gw, cli, res, 64, rng.getrandbits(16)), Path1(gw, cmac, res, cli, 60, 0)
-        name = f"{rng.choice(['www', 'api', 'cdn', 'mail', 'static'])}{rng.randrange(1000)}.example{rng.randrange(50)}.com"
+        host = rng.choice(['www', 'api', 'cdn', 'mail', 'static'])
+        name = f"{host}{rng.randrange(1000)}.example{rng.randrange(50)}.com"
         qname = b"".join(_vec(label.encode(), 1) for label in name.split(".")) + b"\x00"
         qtype = 28 if v6 else 1
         qid = rng.getrandbits(16)
@@ -468,7 +471,8 @@ class Generator:
         c = Tcp(self, cli, self.port(cli), srv, 80, t0, self.rtt())
         c.handshake()
         for i in range(rng.choice([1, 1, 1, 2, 3])):
-            path = f"/{rng.choice(['index.html', 'img', 'static/app.js', 'api/v1/items', 'style.css'])}/{rng.randrange(10**6)}"
+            top = rng.choice(['index.html', 'img', 'static/app.js', 'api/v1/items', 'style.css'])
+            path = f"/{top}/{rng.randrange(10**6)}"
             req = (f"GET {path} HTTP/1.1\r\nHost: www{rng.randrange(100)}.example.com\r\n"
                    f"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n"
                    f"Accept: */*\r\nAccept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\n\r\n").encode()

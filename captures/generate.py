@@ -40,7 +40,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from scapy.layers.inet import IP, TCP, fragment as ip_fragment
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop
@@ -503,7 +503,7 @@ def render(cap: Capture) -> tuple[bytes, dict[str, Any]]:
     for ci, (conv, exp) in enumerate(cap.convs):
         marks = conv_marks[ci]
 
-        def frame_of(ref: str) -> int | None:
+        def frame_of(ref: str, ci: int = ci, marks: dict[str, tuple[str, int]] = marks) -> int | None:
             if ref == "first_frame":
                 return min(conv_frames[ci])
             if ref.startswith("label:"):

@@ -721,7 +721,7 @@ def _ehlo_reply(client: bytes, server: bytes) -> list[tuple[int, int]] | None:
     """The line ranges of the reply to the first EHLO: reply number 1 + the number of client
     command lines before that EHLO (the greeting is reply 0; no client pipelines before EHLO)."""
     k = None
-    for n, (a, b) in enumerate(_lines(client)):
+    for n, (a, _b) in enumerate(_lines(client)):
         if client[a:a + 4].upper() == b"EHLO":
             k = n + 1
             break

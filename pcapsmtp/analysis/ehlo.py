@@ -29,7 +29,7 @@ KNOWN_KEYWORDS = frozenset({
     "LIMITS", "ATRN", "NO-SOLICITING", "FUTURERELEASE", "CONPERM", "CONNEG", "MT-PRIORITY", "RRVS",
     "SUBMITTER", "BURL", "CHECKPOINT", "VERB", "ONEX", "XEXCH50", "X-EXPS", "X-LINK2STATE",
     "XCLIENT", "XFORWARD", "TURN", "SEND", "SOML", "SAML", "UTF8SMTP", "X-ANONYMOUSTLS", "XSHADOW",
-    "XRDST", "XUSR", "XOORG", "CLIENTID", "SMTPUTF8",
+    "XRDST", "XUSR", "XOORG", "CLIENTID",
 })
 
 _KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*\Z")
@@ -91,7 +91,7 @@ def check_ehlo(lines: tuple[ReplyLine, ...], stray: tuple[ReplyLine, ...] = ()) 
         if domain.upper() == "STARTTLS":
             starttls_elsewhere = first
             where = "domain"
-    for i, ln in enumerate(lines):
+    for ln in lines:
         if ln.bare_lf:
             chk.findings.append(LineFinding(
                 "ehlo-bare-lf", Side.SERVER, ln, RFC_CRLF,

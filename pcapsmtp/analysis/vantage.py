@@ -302,7 +302,7 @@ def estimate_clock_offset(outside: Sequence[Features], inside: Sequence[Features
     best_span = (0, 0)
     lo = hi = 0
     total = 0.0
-    for k, (d, _s) in enumerate(anchors):
+    for d, _s in anchors:
         while hi < len(anchors) and anchors[hi][0] <= d + window:
             total += anchors[hi][1]
             hi += 1

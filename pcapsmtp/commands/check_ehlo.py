@@ -62,9 +62,9 @@ def check_pasted_reply(data: bytes) -> tuple[str, bool]:
                    "back to HELO, which has no extensions.")
         return "\n".join(out), True
     chk = check_ehlo(reply.lines, stray)
-    out.append(f"STARTTLS offered: {chk.offered}" + (
-        f" ({ {'domain': 'in the domain slot of line 1', 'code': 'on a line with another code', 'stray': 'after the premature end of the reply'}.get(chk.starttls_where, '')})"
-        if chk.offered == "misplaced" else ""))
+    where = {"domain": "in the domain slot of line 1", "code": "on a line with another code",
+             "stray": "after the premature end of the reply"}.get(chk.starttls_where, "")
+    out.append(f"STARTTLS offered: {chk.offered}" + (f" ({where})" if chk.offered == "misplaced" else ""))
     out.append(f"server domain (line 1): {safe(chk.domain)}")
     for f in chk.findings:
         idx = next((i for i, ln in enumerate(reply.lines + stray) if ln is f.line), 0)

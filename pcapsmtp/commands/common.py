@@ -45,8 +45,8 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    metavar="SEC|never",
                    help="forget a closed TCP conversation (FIN both ways, or RST) SEC seconds of "
                    "capture time after it closed, so memory stays flat on long captures "
-                   f"(default {(ReassemblyConfig.closed_grace_ns or 0) // 10**9}); 'never' keeps tcp.stream equal to Wireshark's even for "
-                   "packets that come later, at the cost of memory")
+                   f"(default {(ReassemblyConfig.closed_grace_ns or 0) // 10**9}); 'never' keeps tcp.stream "
+                   "equal to Wireshark's even for packets that come later, at the cost of memory")
 
 
 def config(args: argparse.Namespace, **kw: Any) -> Any:

@@ -503,8 +503,9 @@ def comments_from_conversations(convs: Iterable[Mapping[str, Any]]) -> dict[int,
     """Packet comments from JSON-contract conversation dicts: one per finding on its
     ``frame`` (``pcapsmtp: CODE (SIDE): MESSAGE [RFC]``), and one for the verdict on
     ``evidence_frame`` when the conversation has it (``pcapsmtp: verdict REASON (CAUSED_BY):
-    outcome OUTCOME, CLIENT -> SERVER: DETAIL``, parts left out when the keys are missing). Frames are sorted; a frame never gets the same text
-    twice; findings without an integer frame are left out."""
+    outcome OUTCOME, CLIENT -> SERVER: DETAIL``, parts left out when the keys are missing). Frames
+    are sorted; a frame never gets the same text twice; findings without an integer frame are
+    left out."""
     out: dict[int, list[str]] = {}
 
     def add(frame: Any, text: str) -> None:

@@ -306,10 +306,10 @@ class LiveProc:
             self.proc.send_signal(sig)
         try:
             rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError("pcapsmtp live did not stop on " + signal.Signals(sig).name)
+            raise AssertionError("pcapsmtp live did not stop on " + signal.Signals(sig).name) from exc
         for t in self._threads:        # the pumps end with the pipes
             t.join(timeout=10)
         self._drain()

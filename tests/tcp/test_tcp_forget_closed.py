@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from _tcp_builder import A, Conv, F, R, S
+from _tcp_builder import Conv, F, R, S
 from pcapsmtp.model import TcpSegment
 from pcapsmtp.tcp.config import ReassemblyConfig
 from pcapsmtp.tcp.events import FlowClosed, FlowOpened
