@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"
@@ -139,7 +138,6 @@ def test_missing_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert p.stderr.count("\n") == 1 and "nope.pcap" in p.stderr and "Traceback" not in p.stderr
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus/public is not present")
 def test_corrupt_file_keeps_results_before_the_damage() -> None:
     bad = CORPUS / "OISF__suricata-verify" / "tests__smtp-to-comma__10.7.29.101_49898-178.63.41.150_25.pcap"
     p = run("analyze", "--format", "json", str(bad))

@@ -205,8 +205,7 @@ def _through_box(src: Path, dst: Path, *, strip: bytes | None = None, streams: s
 
 
 def _corpus() -> Path:
-    if not DECRYPTED.exists():
-        pytest.skip(f"the public corpus is not at {CORPUS} (needs {DECRYPTED.name})")
+    assert DECRYPTED.is_file(), f"corpus file missing: {DECRYPTED}"
     return DECRYPTED
 
 
@@ -220,8 +219,7 @@ REAL_STARTTLS = ["arkime__arkime/tests__pcap__smtp-decrypted.pcap",
 @pytest.mark.parametrize("rel", REAL_STARTTLS)
 def test_real_traffic_through_nat_and_clock_offset_is_identical(rel: str, tmp_path: Path) -> None:
     src = CORPUS / rel
-    if not src.exists():
-        pytest.skip(f"the public corpus is not at {CORPUS} (needs {rel})")
+    assert src.is_file(), f"corpus file missing: {src}"
     inside = tmp_path / "inside.pcap"
     _through_box(src, inside, nat=True, clock_s=37.0)
     o, i = convs(src), analyze_file(str(inside), AnalysisConfig(keep_exchange=True)).conversations
@@ -539,7 +537,7 @@ def test_real_client_through_a_stripping_proxy_to_a_real_server(tmp_path: Path) 
     import time
     if os.geteuid() != 0:
         pytest.skip("capturing on the loopback needs root (CI runs as root)")
-    aiosmtpd = pytest.importorskip("aiosmtpd.controller")
+    import aiosmtpd.controller as aiosmtpd  # the test extra installs it
 
     class Sink:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:

@@ -34,7 +34,63 @@ def test_every_code_the_code_emits_is_in_the_table() -> None:
 
 
 def test_readme_names_the_two_quick_start_commands() -> None:
+    """The quick start works on a fresh Debian: a virtual environment (Debian's Python refuses a
+    bare ``pip install``), the main job on a shipped capture, and the test script CI runs."""
     text = (ROOT / "README.md").read_text()
-    assert "pip install . && pcapsmtp explain captures/seed-starttls-first-line.pcap" in text
-    assert "bash tests/run.sh" in text
+    first = next(ln.strip() for ln in text.splitlines() if "python3 -m venv .venv" in ln)
+    assert "python3-venv" in first and ".venv/bin/pip install ." in first
+    shipped = re.search(r"\.venv/bin/pcapsmtp \w+ (captures/\S+)", first)
+    assert shipped and (ROOT / shipped.group(1)).is_file(), first
+    assert "    bash tests/run.sh\n" in text
     assert "tests/run.sh" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_no_doc_tells_users_to_install_an_unpublished_package() -> None:
+    """pcapsmtp is not on PyPI: ``pip install pcapsmtp`` would fetch nothing (or someone else's)."""
+    for md in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        assert not re.search(r"pip\S* install\s+(-\S+\s+)*pcapsmtp\b", md.read_text()), md
+
+
+def _markdown_links(md: Path) -> list[str]:
+    return re.findall(r"\]\(([^)\s]+)\)", md.read_text())
+
+
+def test_relative_links_resolve_inside_the_repository() -> None:
+    """Every relative link of README.md, docs/, captures/ and tests/corpus points at a file of the
+    repository (not at a sibling folder of the clone, not at a machine path)."""
+    mds = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+           *sorted((ROOT / "captures").glob("*.md")), *sorted((ROOT / "tests" / "corpus").glob("*.md"))]
+    bad = []
+    for md in mds:
+        for link in _markdown_links(md):
+            if re.match(r"[a-z]+:", link) or link.startswith("#"):
+                continue
+            target = (md.parent / link.split("#", 1)[0]).resolve()
+            if not target.exists() or ROOT.resolve() not in target.parents:
+                bad.append(f"{md.relative_to(ROOT)}: {link}")
+    assert not bad, bad
+
+
+#: spelled in two pieces so that this file does not match itself
+MACHINE_PATHS = (".." + "/shared", "/wo" + "rk/")
+
+
+def test_no_file_refers_to_the_machine_it_was_written_on() -> None:
+    """No test, doc, comment or script points at the sibling folder of the old layout (dot-dot
+    slash shared) or at an absolute path of the machine it was written on: a clone must be the
+    whole project."""
+    import subprocess
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    bad = []
+    for name in files.decode().split("\0"):
+        path = ROOT / name
+        if not name or not path.is_file() or name.startswith("tests/corpus/"):
+            continue
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            continue
+        for n, line in enumerate(text.splitlines(), 1):
+            if any(m in line for m in MACHINE_PATHS):
+                bad.append(f"{name}:{n}: {line.strip()}")
+    assert not bad, "\n".join(bad)

@@ -34,7 +34,7 @@ from pcapsmtp.engine.analyzer import analyze_file  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "tests" / "corpus"
-NO_CORPUS = "the public capture corpus (../shared/corpus/public next to the repo) is missing"
+NO_CORPUS = "the public capture corpus (tests/corpus) is missing"
 
 #: captures made by real clients and servers (TRUTH.md), plus the two seeds of the repo
 CORPUS_CAPTURES = [
@@ -102,8 +102,7 @@ TRANSFORMS: dict[str, Callable[[], list[T.Step]]] = {
 def _path(name: str) -> Path:
     if name.startswith("captures/"):
         return REPO / name
-    if not CORPUS.is_dir():
-        pytest.skip(NO_CORPUS)
+    assert CORPUS.is_dir(), NO_CORPUS
     return CORPUS / name
 
 

@@ -1,6 +1,6 @@
 """Which known SMTP clients would see STARTTLS in a given EHLO reply.
 
-Each client's EHLO parser, as read in its own source code (``/work/shared/docs/clients.md``), is
+Each client's EHLO parser, as read in its own source code (``docs/clients.md``: the matrix, sources), is
 written down as DATA: one frozen :class:`ClientRule` per client in :data:`CLIENTS`. A single
 interpreter, :func:`sees_starttls`, applies any rule to the raw bytes of a reply. Adding or
 correcting a client means editing a row, never the interpreter.
@@ -399,7 +399,7 @@ CLIENTS: tuple[ClientRule, ...] = (
     ),
 )
 
-#: Clients the shared research names but for which no parsing rule is known.
+#: Clients the research (docs/clients.md) names but for which no parsing rule is known.
 CLIENTS_WITHOUT_RULE: tuple[str, ...] = ("Microsoft Exchange / Exchange Online",)
 
 

@@ -1,4 +1,4 @@
-"""The client rules reproduce /work/shared/docs/clients.md cell by cell, and never raise."""
+"""The client rules reproduce the matrix of docs/clients.md cell by cell, and never raise."""
 from __future__ import annotations
 
 import ast

@@ -1,4 +1,4 @@
-"""check_ehlo on the ten reply shapes of /work/shared/docs/clients.md (C1..C10) and more: where
+"""check_ehlo on the ten reply shapes of docs/clients.md (C1..C10) and more: where
 STARTTLS is offered (valid / misplaced / masked / absent) and the exact findings with the line
 that is their evidence. Reply lines come from the SMTP core, as in the pipeline."""
 from __future__ import annotations

@@ -19,7 +19,7 @@ from scapy.layers.ipsec import AH
 from scapy.layers.l2 import ARP, CookedLinux, CookedLinuxV2, Ether
 from scapy.packet import Raw
 
-from capture_synth import CORPUS, corpus_files, pcap_file
+from capture_synth import corpus_files, pcap_file
 from pcapsmtp.capture.base import RawFrame
 from pcapsmtp.capture.decode import Decoder
 from pcapsmtp.capture.pcapfile import iter_segments, open_frames
@@ -72,7 +72,6 @@ def _scapy_key(linktype: int, data: bytes) -> tuple[object, ...] | None:
             raw.load if raw is not None else b"")
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"public corpus not found at {CORPUS}")
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_decoder_matches_scapy(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Keep scapy from dissecting TCP payloads as DNS/NetBIOS/...: the payload stays one Raw

@@ -75,12 +75,10 @@ def _scapy_records(path: Path) -> list[tuple[bytes, int, int, int]]:
     return out
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"public corpus not found at {CORPUS}")
 def test_corpus_is_present() -> None:
     assert len(FILES) >= 120, "expected the ~131 captures of the public corpus"
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"public corpus not found at {CORPUS}")
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_reader_matches_scapy(path: Path) -> None:
     expected = _scapy_records(path)
@@ -101,8 +99,6 @@ def test_reader_matches_scapy(path: Path) -> None:
         assert frame.linktype == lt
 
 
-@pytest.mark.skipif(not (CORPUS / "OISF__suricata-verify" / CORRUPT).is_file(),
-                    reason="corrupt corpus file not present")
 def test_corrupt_corpus_file_yields_18_frames_then_error() -> None:
     got, err = _frames_until_error(str(CORPUS / "OISF__suricata-verify" / CORRUPT))
     assert [f.number for f in got] == list(range(1, 19))

@@ -4,7 +4,7 @@ process runs, SIGINT/SIGTERM end it with a summary, frame numbers refer to the w
 Servers (aiosmtpd, see conftest): ``compliant`` (real STARTTLS), ``cisco`` (``250-STARTTLS``
 first, the domain second), ``refuse`` (454 to STARTTLS). Clients: smtplib (opportunistic) and
 swaks (``--tls-optional``). smtplib never looks for keywords on the first EHLO line, swaks
-does (see /work/shared/docs/clients.md, column C2).
+does (see docs/clients.md, column C2).
 """
 from __future__ import annotations
 

@@ -68,13 +68,11 @@ def test_repository_capture(path: Path) -> None:
     _same(str(path))
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"public corpus not found at {CORPUS}")
 @pytest.mark.parametrize("path", CORPUS_CAPTURES, ids=lambda p: str(p.relative_to(CORPUS)))
 def test_corpus_capture(path: Path) -> None:
     _same(str(path))
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"public corpus not found at {CORPUS}")
 def test_corpus_other_settings() -> None:
     """Other ports, no content detection, a tiny light table (evictions, generations) and
     a tiny flow table: the fused loop's peeks must follow every setting."""

@@ -72,8 +72,7 @@ def test_conversation_filter_selects_exactly_the_conversation(tmp_path: Path) ->
                                   "seed-starttls-first-line.pcap", "port-reuse.pcap"])
 def test_conversation_filter_matches_tshark_streams(name: str) -> None:
     path = NDPI if name.startswith("ndpi") else CAPTURES / name
-    if not path.is_file():
-        pytest.skip(f"capture not there: {path}")
+    assert path.is_file(), f"capture missing: {path}"
     streams = _streams(path)
     assert streams
     by_key: dict[frozenset[tuple[str, int]], list[int]] = defaultdict(list)
