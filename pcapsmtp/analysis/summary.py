@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-__all__ = ["Summary"]
+__all__ = ["Summary", "merge_summaries"]
 
 
 class Summary:
@@ -47,7 +47,59 @@ class Summary:
                 "ip": srv["ip"], "names": sorted(srv["names"]),
                 "conversations": srv["conversations"], "protected": srv["protected"],
                 "downgraded": dict(srv["downgraded"]),
+                "offered": dict(offered),
                 "inconsistent_offer": offered["valid"] > 0 and offered["absent"] > 0,
             })
         return {"conversations": self.conversations, "outcomes": dict(self.outcomes),
                 "reasons": dict(self.reasons), "servers": servers}
+
+
+def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The summaries of several capture files as one. Counts add up; a server (by IP) seen in
+    several files is one entry, its names united, and its STARTTLS offer is inconsistent when
+    it was valid on some connection and absent on another, in whichever files. Other numeric
+    keys (``packets``, ``frames``) and the counters of ``reassembly`` add up too."""
+    if len(summaries) == 1:
+        return summaries[0]
+    merged: dict[str, Any] = {"conversations": 0}
+    outcomes: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    reassembly: Counter[str] = Counter()
+    servers: dict[str, dict[str, Any]] = {}
+    for s in summaries:
+        merged["conversations"] += s.get("conversations", 0)
+        outcomes.update(s.get("outcomes", {}))
+        reasons.update(s.get("reasons", {}))
+        reassembly.update(s.get("reassembly", {}))
+        for key in ("packets", "frames"):
+            if key in s:
+                merged[key] = merged.get(key, 0) + s[key]
+        for srv in s.get("servers", []):
+            m = servers.get(srv["ip"])
+            if m is None:
+                m = servers[srv["ip"]] = {"ip": srv["ip"], "names": set(), "conversations": 0,
+                                          "protected": 0, "downgraded": Counter(),
+                                          "offered": Counter()}
+            m["names"].update(srv.get("names", ()))
+            m["conversations"] += srv.get("conversations", 0)
+            m["protected"] += srv.get("protected", 0)
+            m["downgraded"].update(srv.get("downgraded", {}))
+            m["offered"].update(srv.get("offered", {}))
+            if srv.get("inconsistent_offer"):
+                m["inconsistent"] = True
+    out: dict[str, Any] = {"conversations": merged["conversations"], "outcomes": dict(outcomes),
+                           "reasons": dict(reasons)}
+    out["servers"] = [{
+        "ip": m["ip"], "names": sorted(m["names"]), "conversations": m["conversations"],
+        "protected": m["protected"], "downgraded": dict(m["downgraded"]),
+        "offered": dict(m["offered"]),
+        "inconsistent_offer": bool(m.get("inconsistent")) or (
+            m["offered"]["valid"] > 0 and m["offered"]["absent"] > 0),
+    } for m in servers.values()]
+    if "packets" in merged:
+        out["packets"] = merged["packets"]
+    if reassembly:
+        out["reassembly"] = dict(reassembly)
+    if "frames" in merged:
+        out["frames"] = merged["frames"]
+    return out

@@ -9,6 +9,7 @@ from pcapsmtp.commands.args import positive_int
 from pcapsmtp.commands.common import add_common, add_redaction, config, err_line, make_redactor
 from pcapsmtp.commands.status import needs_attention
 from pcapsmtp.errors import UsageError
+from pcapsmtp.render.fit import output_width
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -76,24 +77,27 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if res.error is not None:
             err_line(text.safe(str(res.error)), err)
             status = 2
+    width = output_width(out)
+    several = len(args.files) > 1
     if args.format == "table":
-        out.write(text.render_table(allconv, with_file=len(args.files) > 1) + "\n")
+        out.write(text.render_table(allconv, with_file=several, width=width) + "\n")
         if args.findings:
-            f = text.render_findings(allconv)
+            f = text.render_findings(allconv, with_file=several, width=width)
             if f:
                 out.write("\n" + f + "\n")
     elif args.format == "tlsrpt":
         from pcapsmtp.render.tlsrpt import render_tlsrpt
         out.write(render_tlsrpt(allconv) + "\n")
     if args.summary:
-        merged = _merge_summaries(summaries)
+        from pcapsmtp.analysis.summary import merge_summaries
+        merged = merge_summaries(summaries)
         if args.format == "json":
             import json
             out.write(json.dumps({"summary": merged}, default=str) + "\n")
         elif args.format == "table":
-            out.write("\n" + text.render_summary(merged) + "\n")
+            out.write("\n" + text.render_summary(merged, width=width) + "\n")
         else:
-            err.write(text.render_summary(merged) + "\n")
+            err.write(text.render_summary(merged, width=output_width(err)) + "\n")
     out.flush()
     return status
 
@@ -153,20 +157,3 @@ def _results(args: argparse.Namespace, cfg: Any, err: TextIO, emit: Any = None) 
     from concurrent.futures import ProcessPoolExecutor
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         yield from pool.map(_analyze_one, [(p, cfg, args.engine) for p in files])
-
-
-def _merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
-    if len(summaries) == 1:
-        return summaries[0]
-    from collections import Counter
-    merged: dict[str, Any] = {"conversations": 0, "outcomes": Counter(), "reasons": Counter(),
-                              "servers": [], "packets": 0}
-    for s in summaries:
-        merged["conversations"] += s.get("conversations", 0)
-        merged["outcomes"].update(s.get("outcomes", {}))
-        merged["reasons"].update(s.get("reasons", {}))
-        merged["servers"].extend(s.get("servers", []))
-        merged["packets"] += s.get("packets", 0)
-    merged["outcomes"] = dict(merged["outcomes"])
-    merged["reasons"] = dict(merged["reasons"])
-    return merged
