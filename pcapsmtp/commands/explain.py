@@ -25,6 +25,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pcapsmtp.analysis.clients import matrix
     from pcapsmtp.engine.analyzer import analyze_file
     from pcapsmtp.render.explain import render_explain
+    from pcapsmtp.render.fit import output_width
     redactor = make_redactor(args)
     res = analyze_file(args.file, config(args, keep_exchange=True), engine=args.engine)
     convs = res.conversations
@@ -37,13 +38,14 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise UsageError(f"{args.file}: no SMTP conversation with tcp.stream {args.stream} "
                              f"(SMTP streams: {known})")
     status = 0
+    width = output_width(out)
     for i, conv in enumerate(convs):
         raw = conv.get("_raw_ehlo_reply_kept")
         if raw:
             conv["_clients_matrix"] = matrix(raw)
         if i:
-            out.write("\n" + "-" * 78 + "\n")
-        out.write(render_explain(conv, path=args.file) + "\n")
+            out.write("\n" + "-" * min(78, (width or 79) - 1) + "\n")
+        out.write(render_explain(conv, path=args.file, width=width) + "\n")
         if needs_attention(conv):
             status = 1
     if not convs and res.error is None:

@@ -29,6 +29,7 @@ from pcapsmtp.commands.args import port, positive_int, positive_seconds
 from pcapsmtp.commands.status import needs_attention
 from pcapsmtp.errors import PcapSmtpError, UsageError
 from pcapsmtp.model import SMTP_PORTS
+from pcapsmtp.render.fit import Layout
 
 __all__ = ["add_parser", "run", "main", "build_bpf", "FrameMapper"]
 
@@ -195,14 +196,19 @@ def _max_frame(value: Any, key: str = "") -> int | None:
 # output
 
 
+#: The widest values a live verdict row usually has: the table is laid out for these before the
+#: first verdict is known.
+_TYPICAL_ROW = ["99999", "203.0.113.254:65535", "203.0.113.254:65535", "mx12.mail.example.com",
+                "misplaced", "yes", "454", "incomplete", "middlebox", "client-did-not-request"]
+
+
 class _Printer:
     """Writes verdicts and the summary to ``out``, flushing every line."""
 
     def __init__(self, out: TextIO, fmt: str) -> None:
         self.out = out
         self.fmt = fmt
-        self._headers_done = False
-        self._widths: list[int] = []
+        self._layout: Layout | None = None
 
     def conversation(self, conv: dict[str, Any]) -> None:
         if self.fmt == "json":
@@ -217,27 +223,17 @@ class _Printer:
         self.out.flush()
 
     def _row(self, conv: dict[str, Any]) -> None:
-        try:
-            from pcapsmtp.render.text import TABLE_HEADERS, table_row
-            headers = [str(h) for h in TABLE_HEADERS]
-            cells = [str(c) for c in table_row(conv)]
-        except ImportError:
-            headers = ["file", "stream", "client", "server", "outcome", "caused_by", "reason"]
-            cells = [str(conv.get("file", "")), str(conv.get("stream", "")),
-                     _ep(conv.get("client")), _ep(conv.get("server")),
-                     str(conv.get("outcome", "")), str(conv.get("caused_by", "")),
-                     str(conv.get("reason", ""))]
-        if not self._headers_done:
-            self._widths = [max(len(h), 6) for h in headers]
-            self.out.write(self._fmt(headers) + "\n")
-            self.out.write("  ".join("-" * w for w in self._widths) + "\n")
-            self._headers_done = True
-        for i, c in enumerate(cells[:len(self._widths)]):
-            self._widths[i] = max(self._widths[i], min(len(c), 40))
-        self.out.write(self._fmt(cells) + "\n")
-
-    def _fmt(self, cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, self._widths)).rstrip()
+        """One table row per verdict, as it comes. The columns are laid out once, before the
+        first row, for the terminal's width and for the widest values a verdict usually has
+        (a longer value wraps inside its column), so every row lines up with the header."""
+        from pcapsmtp.render.fit import layout, output_width, render_rows
+        from pcapsmtp.render.text import TABLE_COLS, table_row
+        if self._layout is None:
+            self._layout = layout(TABLE_COLS, [_TYPICAL_ROW], output_width(self.out))
+            for line in render_rows(TABLE_COLS, self._layout, []):
+                self.out.write(line + "\n")
+        for line in render_rows(TABLE_COLS, self._layout, [table_row(conv)], header=False):
+            self.out.write(line + "\n")
 
     def summary(self, analysis: dict[str, Any], capture: dict[str, Any]) -> None:
         if self.fmt == "json":
@@ -251,20 +247,11 @@ class _Printer:
             ]
             if capture.get("files"):
                 lines.append("written: " + ", ".join(capture["files"]))
-            try:
-                from pcapsmtp.render.text import render_summary
-                lines.append(render_summary(analysis).rstrip("\n"))
-            except ImportError:
-                lines.append(json.dumps(analysis, sort_keys=True, indent=2))
+            from pcapsmtp.render.fit import output_width
+            from pcapsmtp.render.text import render_summary
+            lines.append(render_summary(analysis, width=output_width(self.out)).rstrip("\n"))
             self.out.write("\n".join(lines) + "\n")
         self.out.flush()
-
-
-def _ep(value: Any) -> str:
-    if isinstance(value, dict):
-        ip, port = value.get("ip", ""), value.get("port", "")
-        return f"[{ip}]:{port}" if ":" in str(ip) else f"{ip}:{port}"
-    return ""
 
 
 # ---------------------------------------------------------------------------------------------

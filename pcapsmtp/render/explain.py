@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pcapsmtp.render.fit import Col, fit_table, wrap_text
 from pcapsmtp.render.text import endpoint as _ep
 from pcapsmtp.render.text import safe
 from pcapsmtp.render.wireshark import tshark_command
@@ -11,27 +12,27 @@ from pcapsmtp.render.wireshark import tshark_command
 __all__ = ["render_explain", "render_clients"]
 
 
-def render_clients(clients: dict[str, list[str]] | None, matrix: list[tuple[str, str, str]] | None = None
-                   ) -> str:
+def render_clients(clients: dict[str, list[str]] | None, matrix: list[tuple[str, str, str]] | None = None,
+                   *, width: int | None = None) -> str:
     if matrix and len({cell for _, cell, _ in matrix}) == 1:
         what = {"Y": "see STARTTLS", "N": "downgrade", "X": "fail"}[matrix[0][1]]
         return f"  all {len(matrix)} known clients {what} with this reply"
     if matrix:
-        from tabulate import tabulate
-        return str(tabulate([[n, {"Y": "sees STARTTLS", "N": "downgrades", "X": "error, no mail"}[c],
-                              safe(w)] for n, c, w in matrix],
-                            headers=["client", "with this reply", "why"], tablefmt="simple"))
+        return fit_table([Col("client"), Col("with this reply"), Col("why", wrap=24)],
+                         [[n, {"Y": "sees STARTTLS", "N": "downgrades", "X": "error, no mail"}[c],
+                           safe(w)] for n, c, w in matrix], width)
     if not clients:
         return ""
     parts = []
     for key, label in (("see_starttls", "would see STARTTLS"), ("downgrade", "would downgrade"),
                        ("error", "would fail")):
         if clients.get(key):
-            parts.append(f"  {label}: {', '.join(clients[key])}")
+            parts.append(wrap_text(f"  {label}: {', '.join(clients[key])}", width, "    "))
     return "\n".join(parts)
 
 
-def render_explain(conv: dict[str, Any], *, path: str | None = None) -> str:
+def render_explain(conv: dict[str, Any], *, path: str | None = None, width: int | None = None) -> str:
+    """The exchange, the verdict and what to do, for a person; lines wrap at ``width`` (None: never)."""
     out: list[str] = []
     out.append(f"stream {conv['stream']}: {_ep(conv['client'])} -> {_ep(conv['server'])}, "
                f"first frame {conv['first_frame']}")
@@ -45,46 +46,52 @@ def render_explain(conv: dict[str, Any], *, path: str | None = None) -> str:
                    and ln.frame == conv.get("evidence_frame")), None)
     target = target or next((ln for ln in ex if conv.get("evidence_frame") is not None
                              and ln.frame == conv["evidence_frame"]), None)
-    width = max((len(str(x.frame)) for x in ex if x.frame is not None), default=1)
+    fw = max((len(str(x.frame)) for x in ex if x.frame is not None), default=1)
     for ln in ex:
         frame = str(ln.frame) if ln.frame is not None else ""
         arrow = {"C": "C:", "S": "S:", "!": "  "}.get(ln.side, "  ")
         text = safe(ln.text)
         if len(text) > 160:
             text = text[:157] + "..."
-        row = f"  {frame:>{width}}  {arrow} {text}"
+        row = f"  {frame:>{fw}}  {arrow} {text}"
+        hang = " " * (fw + 7)
         marks = ln.marks + ([verdict_mark] if ln is target else [])
-        if marks:
-            row += "   <--- " + safe(marks[0])
-            out.append(row)
+        if marks and width is not None and len(row) + 8 + len(safe(marks[0])) > width:
+            # a narrow terminal: the dialogue line whole, each mark on its own lines below it
+            out.append(wrap_text(row, width, hang))
+            for m in marks:
+                out.append(wrap_text(hang + "<--- " + safe(m), width, hang + "     "))
+        elif marks:
+            out.append(row + "   <--- " + safe(marks[0]))
             for m in marks[1:]:
-                out.append(" " * (width + 8) + "<--- " + safe(m))
+                out.append(" " * (fw + 8) + "<--- " + safe(m))
         else:
-            out.append(row)
+            out.append(wrap_text(row, width, hang))
     caused = conv["caused_by"]
     who = {"none": "nobody", "unknown": "unknown"}.get(caused, f"the {caused}")
     out.append("")
-    out.append(f"Verdict: {conv['outcome']}, caused by {who} ({conv['reason']})"
-               + (f": {safe(conv['detail'])}" if conv.get("detail") else ""))
+    out.append(wrap_text(f"Verdict: {conv['outcome']}, caused by {who} ({conv['reason']})"
+                         + (f": {safe(conv['detail'])}" if conv.get("detail") else ""), width, "  "))
     if conv.get("fallback_of"):
         fb = conv["fallback_of"]
-        out.append(f"  This retry follows the {fb['reason']} of stream {fb['stream']}"
-                   + (f" (frame {fb['frame']})" if fb.get("frame") else "") + ".")
+        out.append(wrap_text(f"  This retry follows the {fb['reason']} of stream {fb['stream']}"
+                             + (f" (frame {fb['frame']})" if fb.get("frame") else "") + ".", width,
+                             "  "))
     exp = conv.get("explanation")
     if exp:
-        out.append(f"What a strict client does: {exp['client_does']}")
-        out.append(f"What to ask, and of whom: {exp['ask']}")
+        out.append(wrap_text(f"What a strict client does: {exp['client_does']}", width, "  "))
+        out.append(wrap_text(f"What to ask, and of whom: {exp['ask']}", width, "  "))
     if conv.get("tlsrpt_result"):
         out.append(f"TLS-RPT (RFC 8460) result type: {conv['tlsrpt_result']}")
     cl = conv.get("_clients_matrix")
     if cl or conv.get("clients"):
         out.append("")
         out.append("Known clients facing this EHLO reply:")
-        out.append(render_clients(conv.get("clients"), cl))
+        out.append(render_clients(conv.get("clients"), cl, width=width))
     out.append("")
-    out.append(f"Wireshark: {conv.get('wireshark_filter', '')}")
+    out.append(wrap_text(f"Wireshark: {conv.get('wireshark_filter', '')}", width, "  "))
     if conv.get("evidence_filter"):
         out.append(f"Evidence frames: {conv['evidence_filter']}")
         if path and path != "-":
-            out.append(f"  {tshark_command(path, conv['evidence_filter'])}")
+            out.append(wrap_text(f"  {tshark_command(path, conv['evidence_filter'])}", width, "    "))
     return "\n".join(out)

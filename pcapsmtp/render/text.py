@@ -10,8 +10,10 @@ import json
 import re
 from typing import Any, Iterable
 
-__all__ = ["safe", "render_jsonl", "render_table", "table_row", "TABLE_HEADERS", "render_csv",
-           "CSV_FIELDS", "render_summary", "json_ready"]
+from pcapsmtp.render.fit import Col, fit_table, wrap_text
+
+__all__ = ["safe", "render_jsonl", "render_table", "table_row", "TABLE_HEADERS", "TABLE_COLS",
+           "render_csv", "CSV_FIELDS", "render_summary", "render_findings", "json_ready"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -42,6 +44,14 @@ def render_jsonl(conv: dict[str, Any]) -> str:
 TABLE_HEADERS = ["stream", "client", "server", "server name", "STARTTLS offered", "requested",
                  "answer", "outcome", "caused by", "reason"]
 
+#: The conversation table's columns; on a narrow terminal ``requested``, ``answer``, ``client``,
+#: ``server name`` and then ``STARTTLS offered`` are left out, in that order (docs/output.md).
+TABLE_COLS = [Col("stream", right=True), Col("client", drop=3), Col("server"),
+              Col("server name", drop=2, wrap=12), Col("STARTTLS offered", drop=1),
+              Col("requested", drop=5), Col("answer", drop=4, right=True), Col("outcome"),
+              Col("caused by"), Col("reason", wrap=14)]
+FILE_COL = Col("file", wrap=14)
+
 
 def endpoint(e: dict[str, Any]) -> str:
     """``ip:port`` (``[ip]:port`` for IPv6) of a contract endpoint dict."""
@@ -58,37 +68,45 @@ def table_row(conv: dict[str, Any]) -> list[str]:
             conv["outcome"], conv["caused_by"], conv["reason"]]
 
 
-def render_table(convs: Iterable[dict[str, Any]], *, with_file: bool = False) -> str:
-    from tabulate import tabulate
+def render_table(convs: Iterable[dict[str, Any]], *, with_file: bool = False,
+                 width: int | None = None) -> str:
+    """One row per conversation, fitted to ``width`` columns (None: every column whole)."""
     rows = []
-    headers = (["file"] if with_file else []) + TABLE_HEADERS
+    cols = ([FILE_COL] if with_file else []) + TABLE_COLS
     for c in convs:
         rows.append(([safe(c["file"])] if with_file else []) + table_row(c))
     if not rows:
         return "no SMTP conversation found"
-    return str(tabulate(rows, headers=headers, tablefmt="simple"))
+    return fit_table(cols, rows, width)
 
 
-def render_findings(convs: Iterable[dict[str, Any]]) -> str:
-    """The findings of every conversation, then each conversation's Wireshark filter."""
-    from tabulate import tabulate
+def render_findings(convs: Iterable[dict[str, Any]], *, with_file: bool = False,
+                    width: int | None = None) -> str:
+    """The findings of every conversation, then each conversation's Wireshark filter; with
+    ``with_file`` each row names its capture file."""
     convs = list(convs)
+    lead = [FILE_COL] if with_file else []
     rows = []
     for c in convs:
         for f in c["findings"]:
-            rows.append([str(c["stream"]), f["code"], f["side"],
-                         str(f["frame"]) if f["frame"] is not None else "-",
-                         safe(f.get("rfc") or ""), safe(f["message"])[:100],
-                         f.get("wireshark_filter", "")])
+            rows.append(([safe(c["file"])] if with_file else []) + [
+                str(c["stream"]), f["code"], f["side"],
+                str(f["frame"]) if f["frame"] is not None else "-",
+                safe(f.get("rfc") or ""), safe(f["message"]),
+                f.get("wireshark_filter", "")])
     out = []
     if rows:
-        out.append(tabulate(rows, headers=["stream", "finding", "side", "frame", "RFC", "what",
-                                           "display filter"], tablefmt="simple"))
-    flt = [[str(c["stream"]), c.get("wireshark_filter", ""), c.get("evidence_filter") or ""]
+        out.append(fit_table(lead + [
+            Col("stream", right=True), Col("finding", wrap=16), Col("side", drop=1),
+            Col("frame", right=True), Col("RFC", drop=2, wrap=8), Col("what", wrap=20),
+            Col("display filter", drop=3, wrap=14)], rows, width))
+    flt = [([safe(c["file"])] if with_file else []) +
+           [str(c["stream"]), c.get("wireshark_filter", ""), c.get("evidence_filter") or ""]
            for c in convs]
     if flt:
-        out.append(tabulate(flt, headers=["stream", "conversation filter", "evidence frames"],
-                            tablefmt="simple"))
+        out.append(fit_table(lead + [Col("stream", right=True),
+                                     Col("conversation filter", wrap=24),
+                                     Col("evidence frames", wrap=14)], flt, width))
     return "\n\n".join(out)
 
 
@@ -120,25 +138,30 @@ def render_csv(convs: Iterable[dict[str, Any]], *, header: bool = True) -> str:
     return buf.getvalue()
 
 
-def render_summary(summary: dict[str, Any]) -> str:
-    from tabulate import tabulate
-    lines = [f"{summary.get('conversations', 0)} SMTP conversation(s): " +
-             (", ".join(f"{k} {v}" for k, v in sorted(summary.get("outcomes", {}).items())) or "none")]
+def render_summary(summary: dict[str, Any], *, width: int | None = None) -> str:
+    """The summary for a person: totals, reasons, and the servers that downgraded or whose
+    offer varies, fitted to ``width``."""
+    lines = [wrap_text(f"{summary.get('conversations', 0)} SMTP conversation(s): " +
+                       (", ".join(f"{k} {v}" for k, v in sorted(summary.get("outcomes", {}).items()))
+                        or "none"), width, "  ")]
     if summary.get("reasons"):
-        lines.append("by reason: " + ", ".join(f"{k} {v}" for k, v in
-                                              sorted(summary["reasons"].items())))
+        lines.append(wrap_text("by reason: " + ", ".join(f"{k} {v}" for k, v in
+                                                         sorted(summary["reasons"].items())),
+                               width, "  "))
     rows = []
     for s in summary.get("servers", []):
         down = s["downgraded"]
         if not down and not s["inconsistent_offer"]:
             continue
-        rows.append([s["ip"], safe(", ".join(s["names"]))[:40], s["conversations"], s["protected"],
-                     ", ".join(f"{k} {v}" for k, v in sorted(down.items())) or "-",
+        rows.append([safe(s["ip"]), safe(", ".join(s["names"]))[:40], s["conversations"],
+                     s["protected"], ", ".join(f"{k} {v}" for k, v in sorted(down.items())) or "-",
                      "yes" if s["inconsistent_offer"] else ""])
     if rows:
         lines.append("")
-        lines.append(tabulate(rows, headers=["server", "names", "conversations", "protected",
-                                             "downgraded", "offer varies"], tablefmt="simple"))
+        lines.append(fit_table([Col("server"), Col("names", drop=2, wrap=16),
+                                Col("conversations", right=True), Col("protected", right=True),
+                                Col("downgraded", wrap=20), Col("offer varies", drop=1)],
+                               rows, width))
     for key in ("packets", "frames"):
         if key in summary:
             lines.append(f"{key}: {summary[key]}")
@@ -146,5 +169,5 @@ def render_summary(summary: dict[str, Any]) -> str:
     notes = [f"{k.replace('_', ' ')} {v}" for k, v in r.items()
              if k in ("evicted", "flows_evicted", "idle_closed", "ooo_dropped_bytes") and v]
     if notes:
-        lines.append("reassembly: " + ", ".join(notes))
+        lines.append(wrap_text("reassembly: " + ", ".join(notes), width, "  "))
     return "\n".join(lines)
