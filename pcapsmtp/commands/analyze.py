@@ -24,8 +24,23 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_redaction(a)
     a.add_argument("-q", "--quiet", action="store_true", help="no progress or notes on stderr")
     a.add_argument("-j", "--jobs", type=positive_int, default=1, metavar="N",
-                   help="analyse N files in parallel (output identical to a serial run, in input "
-                   "order)")
+                   help="analyse with N processes: several files side by side, and a file (or a "
+                   "rotated set) cut by conversation when there are fewer files than N; the "
+                   "output is identical to a serial run (docs/scale.md)")
+    a.add_argument("--rotated", action="store_true",
+                   help="the files are consecutive pieces of one capture (tcpdump -C/-G, a "
+                   "dumpcap ring buffer): read in order of first packet as one, conversations "
+                   "followed across the boundaries; every frame reference names its file")
+    a.add_argument("--allow-overlap", action="store_true",
+                   help="with --rotated: accept files that overlap in time (read in order of "
+                   "first packet)")
+    a.add_argument("--allow-mixed-links", action="store_true",
+                   help="with --rotated: accept files of different link types")
+    a.add_argument("--dask", metavar="tcp://HOST:PORT", default=None,
+                   help="run the analysis on a Dask distributed cluster (the scheduler's "
+                   "address; the files must be readable at the same paths on every worker; "
+                   "pip install 'pcapsmtp[dask]'); the work is cut as for -j, by default into "
+                   "as many tasks as the cluster has worker threads")
     add_common(a)
     a.set_defaults(func=run)
     return a
@@ -133,27 +148,42 @@ class _Progress:
             self.err.flush()
 
 
-def _analyze_one(job: tuple[str, Any, str]) -> Any:
-    from pcapsmtp.engine.analyzer import analyze_file
-    path, cfg, engine = job
-    return analyze_file(path, cfg, engine=engine)
+def _units(args: argparse.Namespace) -> list[tuple[str, ...]]:
+    """What one serial analyzer reads: each file, or the rotated set (in capture order)."""
+    files = list(args.files)
+    if not args.rotated:
+        if args.allow_overlap or args.allow_mixed_links:
+            raise UsageError("--allow-overlap and --allow-mixed-links go with --rotated")
+        return [(p,) for p in files]
+    from pcapsmtp.engine.rotated import order_pieces
+    pieces = order_pieces(files, allow_overlap=args.allow_overlap,
+                          allow_mixed_links=args.allow_mixed_links)
+    return [tuple(pc.path for pc in pieces)]
 
 
 def _results(args: argparse.Namespace, cfg: Any, err: TextIO, emit: Any = None) -> Any:
-    """FileResults in input order; with -j N the files are analysed by N processes. With
-    ``emit`` (serial runs), each conversation goes to it as soon as it is final and the
-    results' lists stay empty: memory does not grow with the number of conversations."""
-    from pcapsmtp.engine.analyzer import analyze_file
-    files = list(args.files)
-    jobs = max(1, min(args.jobs, len(files)))
-    if jobs == 1 or "-" in files:
-        for path in files:
-            prog = _Progress(path, err) if (not args.quiet and err.isatty()) else None
-            res = analyze_file(path, cfg, engine=args.engine, progress=prog, emit=emit)
+    """FileResults in input order (one per file, or one for a rotated set). With -j N or
+    --dask the work is cut into tasks (whole files, or buckets of conversations of a file:
+    ``engine.partition``) and merged back into the serial run's output. With ``emit``
+    (serial runs), each conversation goes to it as soon as it is final and the results'
+    lists stay empty: memory does not grow with the number of conversations."""
+    from pcapsmtp.engine.analyzer import analyze_files
+    units = _units(args)
+    if args.dask:
+        if "-" in args.files:
+            raise UsageError("--dask reads files every worker can open, not standard input")
+        from pcapsmtp.engine.distributed import run_dask
+        yield from run_dask(units, cfg, args.dask, jobs=args.jobs if args.jobs > 1 else None,
+                            engine=args.engine, err=None if args.quiet else err)
+        return
+    if args.jobs == 1 or "-" in args.files:
+        for paths in units:
+            prog = _Progress(paths[0], err) if (not args.quiet and err.isatty()) else None
+            res = analyze_files(list(paths), cfg, engine=args.engine, progress=prog, emit=emit)
             if prog is not None:
                 prog.done()
             yield res
         return
-    from concurrent.futures import ProcessPoolExecutor
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        yield from pool.map(_analyze_one, [(p, cfg, args.engine) for p in files])
+    from pcapsmtp.engine.partition import plan, run_local
+    tasks = plan(units, cfg, args.jobs, args.engine)
+    yield from run_local(tasks, args.jobs)

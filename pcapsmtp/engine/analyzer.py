@@ -28,7 +28,8 @@ from pcapsmtp.tcp.events import (
 )
 from pcapsmtp.tcp.reassembler import TcpReassembler
 
-__all__ = ["AnalysisConfig", "Analyzer", "FileResult", "analyze_file", "analyze_path"]
+__all__ = ["AnalysisConfig", "Analyzer", "FileResult", "analyze_file", "analyze_files",
+           "analyze_path"]
 
 _FIFTEEN_MINUTES = 15 * 60 * 10**9
 
@@ -47,6 +48,9 @@ class AnalysisConfig:
     early: bool = False               #: emit a verdict as soon as it is decided (live mode)
     keep_exchange: bool = False       #: keep the exchange lines for ``explain``
     session: SessionConfig = field(default_factory=SessionConfig)
+    #: ``(bucket, buckets)``: a parallel worker's share of the conversations (by flow hash,
+    #: ``tcp.partition.flow_bucket``); every conversation is still numbered. None: all.
+    partition: tuple[int, int] | None = None
 
 
 class _Conv:
@@ -90,7 +94,7 @@ class Analyzer:
         self.reassembler = TcpReassembler(ReassemblyConfig(
             smtp_ports=cfg.ports, detect_by_content=cfg.detect_by_content, max_flows=cfg.max_flows,
             max_tracked=cfg.max_tracked, idle_timeout_ns=cfg.idle_timeout_ns,
-            closed_grace_ns=cfg.closed_grace_ns))
+            closed_grace_ns=cfg.closed_grace_ns, partition=cfg.partition))
         self._convs: dict[int, _Conv] = {}
         self._fallback = FallbackTracker(cfg.fallback_window_ns)
         self._summary = Summary()
@@ -324,19 +328,24 @@ def analyze_path(path: str, config: AnalysisConfig | None = None) -> list[dict[s
 
 @dataclass
 class FileResult:
-    """What one capture file gave: its conversations (in order of first frame), the summary,
-    notes from decoding, and the error that stopped reading early, if any."""
+    """What one capture file (or one rotated set) gave: its conversations (in order of first
+    frame), the summary, notes from decoding, and the error that stopped reading early, if
+    any. ``pieces``: for a rotated set, ``(number of its first frame in the set, path)`` of
+    each file, in order (frame numbers are the set's until ``engine.rotated.localise``);
+    ``posted``: the cross-conversation steps (tls-fallback, summary) have run."""
 
     path: str
     conversations: list[dict[str, Any]]
     summary: dict[str, Any]
     notes: list[str]
     error: Exception | None = None
+    pieces: list[tuple[int, str]] = field(default_factory=list)
+    posted: bool = True
 
 
 def analyze_file(path: str, config: AnalysisConfig | None = None, *, engine: str = "scapy",
                  stdin: Any = None, progress: Any = None, fast: bool = True,
-                 emit: Any = None) -> FileResult:
+                 emit: Any = None, post: bool = True) -> FileResult:
     """Analyse one capture. A damaged file still gives every conversation decided before the
     damage (the reassembler is flushed); the error is returned, not raised.
 
@@ -348,16 +357,45 @@ def analyze_file(path: str, config: AnalysisConfig | None = None, *, engine: str
     as ``FileResult.conversations`` would hold, as soon as no earlier conversation can still
     come; the result's list is then empty. Memory then stays flat with the file's length
     (as long as conversations end: a conversation still undecided holds back the later
-    ones)."""
+    ones).
+
+    ``post=False`` (a parallel worker): the conversations are sorted but the
+    cross-conversation steps are left to ``engine.partition.merge``."""
+    return analyze_files([path], config, engine=engine, stdin=stdin, progress=progress,
+                         fast=fast, emit=emit, post=post)
+
+
+def analyze_files(paths: list[str], config: AnalysisConfig | None = None, *,
+                  engine: str = "scapy", stdin: Any = None, progress: Any = None,
+                  fast: bool = True, emit: Any = None, post: bool = True) -> FileResult:
+    """``analyze_file`` over one file, or over the consecutive pieces of one rotated capture
+    (``paths`` in capture order, checked by ``engine.rotated.order_pieces``): one analyzer
+    reads them in turn, numbering frames through the whole set; with ``post`` the result's
+    frame references are then translated back to (file, frame number in it)."""
     from pcapsmtp.errors import CaptureError
     from pcapsmtp.engine.fileloop import OrderedEmitter
 
+    rotated = len(paths) > 1
+    path = paths[0]
     an = Analyzer(config, file=path)
     notes: list[str] = []
     done: list[dict[str, Any]] = []
     error: Exception | None = None
     frames = 0
-    emitter = OrderedEmitter(an, emit) if emit is not None else None
+    pieces: list[tuple[int, str]] = []
+    locate: Any = None
+    if rotated:
+        from pcapsmtp.engine.rotated import localiser
+        if engine == "tshark":
+            from pcapsmtp.errors import UsageError
+            raise UsageError("--rotated reads the files with pcapsmtp's own reader; "
+                             "--engine tshark is not supported with it")
+    if emit is not None and post and rotated:
+        user_emit = emit
+
+        def emit(conv: dict[str, Any]) -> None:
+            user_emit(locate(conv))
+    emitter = OrderedEmitter(an, emit) if emit is not None and post else None
     if engine == "tshark":
         from pcapsmtp.capture.tshark import TsharkSource
         src = TsharkSource(path)
@@ -367,11 +405,18 @@ def analyze_file(path: str, config: AnalysisConfig | None = None, *, engine: str
         from pcapsmtp.engine.fileloop import FusedLoop
         dec = Decoder()
         loop = FusedLoop(an, dec, done, emitter)
-        try:
-            loop.run(path, stdin=stdin, progress=progress)
-        except CaptureError as exc:
-            error = exc
-        frames = loop.frames
+        for p in paths:
+            pieces.append((frames + 1, p))
+            if rotated:
+                locate = localiser(pieces)
+            loop.frame_base = frames
+            try:
+                loop.run(p, stdin=stdin, progress=progress)
+            except CaptureError as exc:
+                error = exc
+            frames = loop.frames
+            if error is not None:
+                break
         segments = ()
     else:
         from pcapsmtp.capture.decode import Decoder
@@ -380,25 +425,23 @@ def analyze_file(path: str, config: AnalysisConfig | None = None, *, engine: str
         decode_raw = dec.decode_raw
 
         def _segs() -> Iterator[TcpSegment]:
-            nonlocal frames
-            number = 0
-            try:
-                if progress is None:
-                    for number, ts_ns, linktype, data, wirelen, _off, _if in iter_records(
-                            path, stdin=stdin):
-                        seg = decode_raw(linktype, data, wirelen, number, ts_ns)
-                        if seg is not None:
-                            yield seg
-                else:
+            nonlocal frames, locate
+            for p in paths:
+                base = frames
+                pieces.append((base + 1, p))
+                if rotated:
+                    locate = localiser(pieces)
+                number = 0
+                try:
                     for number, ts_ns, linktype, data, wirelen, off, _if in iter_records(
-                            path, stdin=stdin):
-                        if not number & 0xFFFF:
+                            p, stdin=stdin):
+                        if progress is not None and not number & 0xFFFF:
                             progress(number, off)
-                        seg = decode_raw(linktype, data, wirelen, number, ts_ns)
+                        seg = decode_raw(linktype, data, wirelen, base + number, ts_ns)
                         if seg is not None:
                             yield seg
-            finally:
-                frames = number
+                finally:
+                    frames = base + number
         segments = _segs()
     feed = an.feed
     try:
@@ -415,12 +458,15 @@ def analyze_file(path: str, config: AnalysisConfig | None = None, *, engine: str
         emitter.finish(done)
     else:
         done.sort(key=lambda c: (c["first_frame"], c["stream"]))
-        for conv in done:
-            an.post(conv)
+        if post:
+            for conv in done:
+                an.post(conv)
+            if rotated:
+                done[:] = [locate(conv) for conv in done]
     summary = an.summary()
     if engine != "tshark":
         summary["frames"] = frames
         notes.extend(dec.notes)
     else:
         notes.extend(getattr(src, "notes", []))
-    return FileResult(path, done, summary, notes, error)
+    return FileResult(path, done, summary, notes, error, pieces if rotated else [], post)

@@ -141,6 +141,13 @@ class OrderedEmitter:
         done.clear()
 
 
+def _rebase(records: Any, base: int) -> Any:
+    """Records numbered from ``base + 1`` (a later piece of a rotated set)."""
+    if not base:
+        return records
+    return ((number + base, *rest) for number, *rest in records)
+
+
 class FusedLoop:
     """Feed every TCP segment of one capture file into ``analyzer`` (a fresh
     ``pipeline.Analyzer``), appending the conversations it returns to ``done``.
@@ -154,6 +161,9 @@ class FusedLoop:
         self.dec = decoder
         self.done = done
         self.frames = 0
+        #: frames of the earlier pieces of a rotated set: this file's record n is frame
+        #: ``frame_base + n`` for the analyzer (``engine.rotated`` translates back)
+        self.frame_base = 0
         self._addrs = _AddrInts()
         self._check = emitter.check if emitter is not None else None
 
@@ -169,7 +179,8 @@ class FusedLoop:
             if head[:4] in _PCAP_MAGICS:
                 self._pcap(src, head, path, progress)
             else:
-                self._records(_read_pcapng(src, head, path), progress)
+                self._records(_rebase(_read_pcapng(src, head, path), self.frame_base),
+                              progress)
         except MemoryError:
             raise CaptureError(path, None, "out of memory while reading the capture") from None
         finally:
@@ -196,7 +207,7 @@ class FusedLoop:
         eth4 = _ETH4
         skipped = after_close = fast_frames = fast_tcp = 0
         last_ts: int | None = None
-        number = 0
+        number = self.frame_base
         cd = reasm._countdown                    # noqa: SLF001
         try:
             for number, ts_ns, linktype, data, wirelen, off, _if in records:
@@ -307,7 +318,7 @@ class FusedLoop:
         head, unpack, mult, linktype = _pcap_header(src, bytes(buf), path)
         if linktype != 1:
             from pcapsmtp.capture.pcapfile import _read_pcap
-            self._records(_read_pcap(src, head, path), progress)
+            self._records(_rebase(_read_pcap(src, head, path), self.frame_base), progress)
             return
         buf = head
         an = self.an
@@ -330,7 +341,7 @@ class FusedLoop:
         base = 0
         pos = 24
         blen = len(buf)
-        number = 0
+        number = self.frame_base
         # counts not yet handed to their owners (flushed before every call that reads them)
         skipped = 0          # TCP segments dropped here: Analyzer.packets, stats.segments
         after_close = 0      # ... of closed candidates: stats.after_close_segments

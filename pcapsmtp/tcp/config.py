@@ -58,6 +58,10 @@ class ReassemblyConfig:
     conflicts). Older retransmitted bytes are dropped without comparison."""
     idle_check_every: int = 4096
     """Segments between two idle-timeout sweeps."""
+    partition: tuple[int, int] | None = None
+    """``(bucket, buckets)``: follow only the candidates whose flow hash
+    (``tcp.partition.flow_bucket``) is ``bucket``; the others are numbered and then treated
+    as not SMTP. For parallel workers over the same capture; None: follow every candidate."""
 
 
 @dataclass(slots=True)

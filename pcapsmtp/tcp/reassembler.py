@@ -60,6 +60,7 @@ from pcapsmtp.model import Endpoint, Side, TcpSegment
 from pcapsmtp.tcp.config import ReassemblyConfig, ReassemblyStats
 from pcapsmtp.tcp.events import FlowClosed, FlowEvent, FlowInfo, FlowOpened
 from pcapsmtp.tcp.halfstream import HalfStream
+from pcapsmtp.tcp.partition import flow_bucket
 
 __all__ = ["ReassemblyConfig", "ReassemblyStats", "TcpReassembler", "Flow", "is_smtp_start",
            "parse_tunnel", "TUNNEL_PENDING", "TUNNEL_FAILED", "TUNNEL_OPEN", "KeyedSegment",
@@ -430,6 +431,15 @@ class TcpReassembler:
         self._newest = _NEVER       # newest capture timestamp seen at a close or a creation
         self._stamp = _NEVER        # the close time recorded last (rounded up)
         self._quantum = max(1, (self._grace or 0) >> 6)
+        self._partition = config.partition
+
+    def _mine(self, seg: TcpSegment) -> bool:
+        """The partition hook: is this conversation followed by this reassembler? Asked once
+        per conversation, where an undecided one would become a candidate (or a watched
+        tunnel); a conversation of another bucket is treated from then on as not SMTP."""
+        part = self._partition
+        return part is None or flow_bucket(seg.src, seg.sport, seg.dst, seg.dport,
+                                           part[1]) == part[0]
 
     # -- public ---------------------------------------------------------------------------
     @property
@@ -788,13 +798,14 @@ class TcpReassembler:
         if payload or seg.missing:
             detect = self.config.detect_by_content
             content = is_smtp_start(payload) if detect else None
-            if port_cand or content is not None:
+            mine = self._partition is None or self._mine(seg)
+            if (port_cand or content is not None) and mine:
                 conv = _Conv(key, v)
                 self._young[key] = conv
                 flow = self._open(conv, d, seg, content, out)
                 self._flow_segment(flow, d, seg, out)
                 return
-            if detect and not seg.missing and _tunnel_kind(payload):
+            if detect and not seg.missing and mine and _tunnel_kind(payload):
                 conv = _Conv(key, v)
                 conv.state = _TUNNEL
                 conv.tunnel = _Tunnel(d)
@@ -802,7 +813,7 @@ class TcpReassembler:
                 self._tunnel_segment(key, conv, d, seg, out)
                 return
             v = (v & _KEEP_IGNORED) | _IGNORED | (((v >> _S_SHIFT) & _M40) << _S_SHIFT)
-        elif port_cand and flags & _FIN_RST:
+        elif port_cand and flags & _FIN_RST and (self._partition is None or self._mine(seg)):
             conv = _Conv(key, v)
             self._young[key] = conv
             flow = self._open(conv, d, seg, None, out)

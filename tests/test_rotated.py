@@ -1,0 +1,197 @@
+"""``analyze --rotated``: the pieces of a capture cut by ``editcap -c`` (packet count) or
+``editcap -i`` (time) give the verdicts of the file they were cut from, with every frame
+reference naming the piece that holds the frame and its number there (the same packet's
+bytes); conversations cross the boundaries; overlaps and mixed link types are refused."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pcapsmtp.capture.pcapfile import iter_records
+from pcapsmtp.engine.analyzer import analyze_file, analyze_files
+from pcapsmtp.engine.rotated import order_pieces
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mixedcap import make_mixed
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPTURES = sorted((ROOT / "captures").glob("*.pcap"))
+
+pytestmark = pytest.mark.skipif(shutil.which("editcap") is None,
+                                reason="editcap (tshark's package) is not installed")
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_mixed(tmp_path_factory.mktemp("mixed"))
+
+
+def cut(src: Path, out: Path, *how: str) -> list[Path]:
+    """editcap's pieces of ``src`` (named <out>_NNNNN_<time>.pcap), in name order."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["editcap", *how, str(src), str(out)], check=True, capture_output=True,
+                   timeout=120)
+    return sorted(out.parent.glob(out.stem + "_*"))
+
+
+def records(path: Path) -> list[bytes]:
+    return [r[3] for r in iter_records(str(path))]
+
+
+_FRAME_FIELDS = [  # (where the frame is, where its file is) in a rotated verdict
+    (("first_frame",), ("file",)),
+    (("evidence_frame",), ("evidence_file",)),
+    (("greeting", "frame"), ("greeting", "file")),
+    (("starttls", "frame"), ("starttls", "file")),
+    (("fallback_of", "frame"), ("fallback_of", "file")),
+    (("tls", "client_hello_frame"), ("tls", "client_hello_file")),
+    (("tls", "server_hello_frame"), ("tls", "server_hello_file")),
+    (("tls", "alert", "frame"), ("tls", "alert", "file")),
+]
+
+
+def _get(d: Any, path: tuple[str, ...]) -> Any:
+    for k in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return d
+
+
+def frame_refs(conv: dict[str, Any], rotated: bool) -> list[tuple[str | None, int]]:
+    refs: list[tuple[str | None, int]] = []
+    for fpath, filepath in _FRAME_FIELDS:
+        n = _get(conv, fpath)
+        if isinstance(n, int):
+            refs.append((_get(conv, filepath) if rotated else None, n))
+    ehlo = conv.get("ehlo_reply") or {}
+    for i, n in enumerate(ehlo.get("frames") or ()):
+        refs.append((ehlo["files"][i] if rotated else None, n))
+    for f in conv["findings"]:
+        if f.get("frame"):
+            refs.append((f["file"] if rotated else None, f["frame"]))
+            assert f["wireshark_filter"] == f"frame.number == {f['frame']}"
+    return refs
+
+
+def check_same(whole: Path, pieces: list[Path], *, min_crossing: int = 0) -> None:
+    """The rotated analysis of ``pieces`` equals that of ``whole``, reference by reference."""
+    one = analyze_file(str(whole))
+    ordered = [pc.path for pc in order_pieces([str(p) for p in reversed(pieces)])]
+    assert ordered == [str(p) for p in pieces]
+    rot = analyze_files(ordered)
+    assert rot.error is None and one.error is None
+    assert len(rot.conversations) == len(one.conversations)
+    whole_records = records(whole)
+    piece_records = {str(p): records(p) for p in pieces}
+    assert sum(len(r) for r in piece_records.values()) == len(whole_records)
+    crossing = 0
+    for a, b in zip(one.conversations, rot.conversations):
+        for k in ("stream", "outcome", "caused_by", "reason", "client", "server", "banner",
+                  "started_ns", "ended_ns", "detail"):
+            assert a[k] == b[k], (whole, k, a, b)
+        assert [f["code"] for f in a["findings"]] == [f["code"] for f in b["findings"]]
+        ra, rb = frame_refs(a, False), frame_refs(b, True)
+        assert len(ra) == len(rb)
+        for (_, n), (file, local) in zip(ra, rb):
+            assert file in piece_records, file
+            # the same packet: the bytes of frame n of the whole file
+            assert piece_records[file][local - 1] == whole_records[n - 1]
+        if len({f for f, _ in rb}) > 1:
+            crossing += 1
+    assert crossing >= min_crossing
+    # the summary covers the whole set as it covers the whole file
+    for k in ("conversations", "outcomes", "reasons", "servers", "packets", "reassembly",
+              "frames"):
+        assert rot.summary[k] == one.summary[k], k
+
+
+def test_repository_captures_cut_in_pieces(tmp_path: Path) -> None:
+    """Every capture cut every 3 packets (handshakes, replies and TLS attempts split over
+    files; tls-fallback.pcap's two conversations in different files)."""
+    for cap in CAPTURES:
+        pieces = cut(cap, tmp_path / cap.stem / "p.pcap", "-c", "3")
+        if len(pieces) > 1:
+            check_same(cap, pieces)
+    fb = analyze_files([str(p) for p in sorted((tmp_path / "tls-fallback").glob("p_*"))])
+    assert [c["reason"] for c in fb.conversations][-1] == "tls-fallback"
+    assert fb.conversations[-1]["fallback_of"]["file"] != fb.conversations[-1]["file"]
+
+
+def test_mixed_capture_cut_by_count(mixed: Path, tmp_path: Path) -> None:
+    check_same(mixed, cut(mixed, tmp_path / "c" / "c.pcap", "-c", "4000"), min_crossing=10)
+
+
+def test_mixed_capture_cut_by_time(mixed: Path, tmp_path: Path) -> None:
+    check_same(mixed, cut(mixed, tmp_path / "t" / "t.pcap", "-i", "1"), min_crossing=10)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pcapsmtp", "analyze", *args],
+                          check=False, capture_output=True, text=True, timeout=600)
+
+
+def test_cli_rotated_jobs_identical_and_in_capture_order(mixed: Path, tmp_path: Path) -> None:
+    pieces = [str(p) for p in cut(mixed, tmp_path / "c" / "c.pcap", "-c", "7000")]
+    serial = _cli("--rotated", "--format", "json", "--summary", *reversed(pieces))
+    assert serial.returncode == 1, serial.stderr
+    par = _cli("--rotated", "--format", "json", "--summary", "-j", "2", *pieces)
+    assert par.stdout == serial.stdout and par.stderr == serial.stderr
+    convs = [json.loads(ln) for ln in serial.stdout.splitlines()[:-1]]
+    assert {c["file"] for c in convs} == set(pieces)
+    # without --rotated every file is its own capture: conversations cut in two
+    alone = _cli("--format", "json", *pieces)
+    assert len(alone.stdout.splitlines()) > len(convs)
+
+
+def test_overlap_and_link_types_are_one_line_errors(tmp_path: Path) -> None:
+    a = str(ROOT / "captures" / "tls-fallback.pcap")
+    b = str(ROOT / "captures" / "client-did-not-request.pcap")
+    bad = _cli("--rotated", a, b)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert len(bad.stderr.splitlines()) == 1
+    assert "overlap" in bad.stderr and "--allow-overlap" in bad.stderr
+    ok = _cli("--rotated", "--allow-overlap", "--format", "json", a, b)
+    assert ok.returncode in (0, 1), ok.stderr
+    # a raw-IP copy of one capture next to the Ethernet original
+    raw = tmp_path / "raw.pcap"
+    subprocess.run(["editcap", "-T", "rawip", "-C", "14", a, str(raw)], check=True,
+                   capture_output=True, timeout=60)
+    mixed_links = _cli("--rotated", "--allow-overlap", a, str(raw))
+    assert mixed_links.returncode == 2 and len(mixed_links.stderr.splitlines()) == 1
+    assert "link type" in mixed_links.stderr and "--allow-mixed-links" in mixed_links.stderr
+    assert _cli("--rotated", "--allow-overlap", "--allow-mixed-links", a,
+                str(raw)).returncode in (0, 1)
+    assert _cli("--rotated", a, a).returncode == 2
+    assert _cli("--allow-overlap", a).returncode == 2
+
+
+def test_rotated_keys_are_documented(tmp_path: Path) -> None:
+    """Every key path of rotated output is in docs/output.md (the output contract)."""
+    doc = (ROOT / "docs" / "output.md").read_text(encoding="utf-8")
+    keys: set[str] = set()
+
+    def walk(v: Any, prefix: str) -> None:
+        if isinstance(v, dict):
+            for k, x in v.items():
+                path = f"{prefix}.{k}" if prefix else k
+                keys.add(path)
+                walk(x, path)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x, prefix + "[]")
+
+    for name in ("tls-fallback", "starttls-refused", "tls-established", "ehlo-bad-keyword"):
+        cap = ROOT / "captures" / f"{name}.pcap"
+        pieces = cut(cap, tmp_path / name / "p.pcap", "-c", "4")
+        for c in analyze_files([str(p) for p in pieces]).conversations:
+            walk(json.loads(render_jsonl(c)), "")
+    assert {"evidence_file", "greeting.file", "findings[].file", "ehlo_reply.files"} <= keys
+    missing = sorted(k for k in keys if f"`{k}`" not in doc)
+    assert not missing, f"not in docs/output.md: {missing}"
