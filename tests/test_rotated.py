@@ -15,7 +15,7 @@ import pytest
 
 from pcapsmtp.capture.pcapfile import iter_records
 from pcapsmtp.engine.analyzer import analyze_file, analyze_files
-from pcapsmtp.engine.rotated import order_pieces
+from pcapsmtp.engine.rotated import _scan_pcap, order_pieces
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mixedcap import make_mixed
@@ -125,7 +125,15 @@ def test_repository_captures_cut_in_pieces(tmp_path: Path) -> None:
 
 
 def test_mixed_capture_cut_by_count(mixed: Path, tmp_path: Path) -> None:
-    check_same(mixed, cut(mixed, tmp_path / "c" / "c.pcap", "-c", "4000"), min_crossing=10)
+    """pcap pieces (editcap writes pcapng unless told): the header walk of scan_piece."""
+    pieces = cut(mixed, tmp_path / "c" / "c.pcap", "-F", "pcap", "-c", "4000")
+    check_same(mixed, pieces, min_crossing=10)
+    for p in pieces:
+        quick = _scan_pcap(str(p))
+        assert quick is not None
+        recs = list(iter_records(str(p)))
+        assert quick.frames == len(recs) and quick.linktypes == {1}
+        assert quick.first_ts == recs[0][1] and quick.last_ts == max(r[1] for r in recs)
 
 
 def test_mixed_capture_cut_by_time(mixed: Path, tmp_path: Path) -> None:

@@ -11,6 +11,8 @@ there, so each one opens in Wireshark as it is (docs/output.md, "Rotated capture
 """
 from __future__ import annotations
 
+import os
+import struct
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,23 +38,72 @@ class Piece:
 
 def scan_piece(path: str) -> Piece:
     """Read ``path``'s record headers once (a damaged file stops at the damage: its error
-    comes again, with the results before it, when the set is analysed)."""
+    comes again, with the results before it, when the set is analysed). An uncompressed pcap
+    is walked header to header without reading the packets."""
+    quick = _scan_pcap(path)
+    if quick is not None:
+        return quick
     from pcapsmtp.capture.pcapfile import iter_records
     first = last = None
     links: set[int] = set()
     n = 0
+    records = iter_records(path)
     try:
-        for n, ts, linktype, _d, _w, _o, _i in iter_records(path):
+        for rec in records:
+            n = rec[0]
+            ts = rec[1]
             if first is None:
                 first = ts
             if last is None or ts > last:
                 last = ts
-            if linktype >= 0:
-                links.add(linktype)
+            if rec[2] >= 0:
+                links.add(rec[2])
     except CaptureError:
         if n == 0:
             raise
     return Piece(path, first, last, frozenset(links), n)
+
+
+_MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1000), b"\xa1\xb2\xc3\xd4": (">", 1000),
+           b"\x4d\x3c\xb2\xa1": ("<", 1), b"\xa1\xb2\x3c\x4d": (">", 1)}
+
+
+def _scan_pcap(path: str) -> Piece | None:
+    """``scan_piece`` of an uncompressed pcap file; None for anything else (pcapng, gzip,
+    damage: the general reader then says what is wrong)."""
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError:
+        return None
+    with fh:
+        head = fh.read(24)
+        kind = _MAGICS.get(head[:4])
+        if kind is None or len(head) < 24:
+            return None
+        endian, mult = kind
+        linktype = struct.unpack(endian + "I", head[20:24])[0] & 0x03FFFFFF
+        unpack = struct.Struct(endian + "IIII").unpack
+        size = os.fstat(fh.fileno()).st_size
+        pos = 24
+        n = 0
+        first = last = None
+        read, seek = fh.read, fh.seek
+        while pos < size:
+            rec = read(16)
+            if len(rec) < 16:
+                return None
+            sec, frac, caplen, _wire = unpack(rec)
+            pos += 16 + caplen
+            if pos > size or caplen > 262144:
+                return None
+            ts = sec * 1_000_000_000 + frac * mult
+            if first is None:
+                first = ts
+            if last is None or ts > last:
+                last = ts
+            n += 1
+            seek(pos)
+    return Piece(path, first, last, frozenset({linktype}) if n else frozenset(), n)
 
 
 def _name(linktype: int) -> str:
