@@ -16,6 +16,7 @@ import pytest
 from pcapsmtp.capture.pcapfile import iter_records
 from pcapsmtp.engine.analyzer import analyze_file, analyze_files
 from pcapsmtp.engine.rotated import _scan_pcap, order_pieces
+from pcapsmtp.render.text import render_jsonl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mixedcap import make_mixed
@@ -195,7 +196,8 @@ def test_rotated_keys_are_documented(tmp_path: Path) -> None:
             for x in v:
                 walk(x, prefix + "[]")
 
-    for name in ("tls-fallback", "starttls-refused", "tls-established", "ehlo-bad-keyword"):
+    for name in ("tls-fallback", "starttls-refused-454", "implicit-tls-465", "ehlo-bad-keyword",
+                 "tls-alert-server", "seed-starttls-first-line"):
         cap = ROOT / "captures" / f"{name}.pcap"
         pieces = cut(cap, tmp_path / name / "p.pcap", "-c", "4")
         for c in analyze_files([str(p) for p in pieces]).conversations:
