@@ -874,12 +874,14 @@ def scenarios() -> list[Capture]:
                 [(mail_in_clear(c), Expect("plaintext", "middlebox", "starttls-masked", "masked", True, 500,
                                            MASKED_EXPECT.findings))]))
 
-    c = opening(Conv(cport=40322), lines("250 mx.example.com", "250-STARTTLS", "250 SIZE 1000"))
+    c = opening(Conv(cport=40322), lines("250 mx.example.com", "250-STARTTLS", "250 SIZE 1000"),
+                marks={"stray": b"250-STARTTLS"})
     add(Capture("ehlo-premature-end.pcap",
                 "EHLO reply ends on its first line ('250 '); the stray lines 250-STARTTLS / 250 SIZE 1000 sit "
                 "in the client's buffer and answer its MAIL FROM; the mail goes through in clear",
                 [(mail_in_clear(c), Expect("plaintext", "server", "starttls-misplaced", "misplaced",
-                                           findings=[("ehlo-premature-end", "server", "ehlo_reply")]))]))
+                                           findings=[("ehlo-premature-end", "server", "ehlo_reply"),
+                                                     ("reply-out-of-step", "server", "stray")]))]))
 
     c = opening(Conv(cport=40323), lines("250-mx.example.com", "220-STARTTLS", "250 SIZE 1000"),
                 marks={"mixed": b"220-STARTTLS"})

@@ -32,7 +32,7 @@ from enum import StrEnum
 __all__ = [
     "LineEnding", "Malformed", "MixedCodes", "StatusFrom", "Match", "After454", "Confidence", "Note",
     "ClientRule", "CLIENTS", "CLIENTS_WITHOUT_RULE", "client", "sees_starttls", "explain",
-    "predict", "matrix", "retrying_clients",
+    "predict", "matrix", "retrying_clients", "banner_matrix", "predict_banner",
 ]
 
 KEYWORD = b"STARTTLS"
@@ -158,6 +158,9 @@ class ClientRule:
     opportunistic_setting: str
     """The setting under which a missing STARTTLS means silent plaintext."""
     notes: tuple[tuple[Note, str], ...] = ()
+    masked_banner_helo: str = ""
+    """Non-empty: after a banner masked with asterisks (Cisco mask-banner) the client takes the
+    server for a PIX firewall and greets with HELO, not EHLO; the text says where that is set."""
 
     @property
     def family(self) -> int:
@@ -186,6 +189,8 @@ CLIENTS: tuple[ClientRule, ...] = (
         fallback_setting="smtp_tls_security_level=may, no REQUIRETLS, no SASL (smtp.h:594-607, "
                          "smtp_proto.c:1248-1277)",
         plaintext_after_454=_SC, opportunistic_setting="smtp_tls_security_level=may",
+        masked_banner_helo="smtp_pix_workarounds (default disable_esmtp, delay_dotcrlf); "
+                           "observed with Postfix 3.7",
     ),
     ClientRule(
         name="exim", title="Exim smtp transport", version="git 13835a3c1e05 (2025-12-29)",
@@ -646,6 +651,34 @@ def predict(reply: bytes) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {"see_starttls": [], "downgrade": [], "error": []}
     key = {"Y": "see_starttls", "N": "downgrade", "X": "error"}
     for name, cell, _why in matrix(reply):
+        out[key[cell]].append(name)
+    return out
+
+
+def banner_matrix() -> list[tuple[str, str, str]]:
+    """``(client name, cell, why)`` for a conversation greeted by a banner masked with asterisks
+    (Cisco mask-banner) and answered with HELO, so without an EHLO reply to read: a client with
+    PIX workarounds greets with HELO and cannot learn of STARTTLS (``"N"``); the others ignore
+    the banner and send EHLO, and what they would see depends on an EHLO reply this
+    conversation does not have (``"?"``)."""
+    out: list[tuple[str, str, str]] = []
+    for rule in CLIENTS:
+        if rule.masked_banner_helo:
+            why = ("takes the masked banner for a PIX firewall and greets with "
+                   f"HELO ({rule.masked_banner_helo}): no extensions, no STARTTLS")
+            out.append((rule.name, "N", why))
+        else:
+            why = ("ignores the banner and sends EHLO: it depends on the EHLO reply, which this "
+                   "conversation does not show")
+            out.append((rule.name, "?", why))
+    return out
+
+
+def predict_banner() -> dict[str, list[str]]:
+    """:func:`banner_matrix` grouped like :func:`predict`, with ``unknown`` for the ``"?"`` cells."""
+    out: dict[str, list[str]] = {"see_starttls": [], "downgrade": [], "error": [], "unknown": []}
+    key = {"Y": "see_starttls", "N": "downgrade", "X": "error", "?": "unknown"}
+    for name, cell, _why in banner_matrix():
         out[key[cell]].append(name)
     return out
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pcapsmtp.analysis.verdict import Item, Overlap, Transcript
 from pcapsmtp.smtp.events import (
-    Anomaly, AuthExchange, Command, ImplicitTls, MessageBody, PlaintextAfterStartTls, Reply,
+    EOM_VERB, SASL_VERB, Anomaly, AuthExchange, Command, ImplicitTls, MessageBody, PlaintextAfterStartTls, Reply,
     StreamEnded, StreamGap,
 )
 from pcapsmtp.smtp.tls import (
@@ -87,12 +87,13 @@ def _lines(it: Item, out: list[ExchangeLine]) -> None:
     ev = it.event
     fr = it.frames[0] if it.frames else None
     if isinstance(ev, Reply):
-        for ln in ev.lines:
+        for k, ln in enumerate(ev.lines):
             lf = (it.line_frames or {}).get(ln.span.start, fr)
             code = "" if ln.code is None else str(ln.code)
-            out.append(ExchangeLine(lf, "S", f"{code}{ln.sep}{ln.text}", [], ln.span.start))
+            marks = [_pairing_note(ev)] if k == 0 and ev.out_of_step else []
+            out.append(ExchangeLine(lf, "S", f"{code}{ln.sep}{ln.text}", marks, ln.span.start))
     elif isinstance(ev, Command):
-        if ev.verb == ".":
+        if ev.verb == EOM_VERB:
             return
         text = ev.raw_verb + (" " + ev.argument if ev.argument else "")
         if ev.verb == "AUTH":
@@ -122,3 +123,19 @@ def _lines(it: Item, out: list[ExchangeLine]) -> None:
     elif isinstance(ev, TlsEvent):
         out.append(ExchangeLine(fr, "C" if ev.side.value == "client" else "S", _tls_text(ev), [],
                                 ev.span.start))
+
+
+def _name(cmd: Command | None) -> str:
+    if cmd is None:
+        return "the greeting"
+    return {EOM_VERB: "the end of data", SASL_VERB: "a SASL line"}.get(cmd.verb, cmd.raw_verb)
+
+
+def _pairing_note(ev: Reply) -> str:
+    """Where the client's pairing and the server's part (the reply is shown where the client
+    read it: after the command it answered for the client)."""
+    meant = (f"the rest of the server's reply to {_name(ev.server_answers)}" if ev.stray
+             else f"the server's answer to {_name(ev.server_answers)}")
+    if ev.answers is None:
+        return f"pairing: {meant}; no command of the client read it"
+    return f"pairing: the client reads this as the answer to {_name(ev.answers)}; it is {meant}"

@@ -122,6 +122,7 @@ FINDINGS: dict[str, tuple[str, str, str]] = {
     "starttls-not-advertised-but-used": ("client", "RFC 3207 4", "STARTTLS used though not offered"),
     "starttls-masked": ("middlebox", "RFC 3207 4", "STARTTLS keyword masked by a middlebox"),
     "banner-masked": ("middlebox", "RFC 5321 4.3.1", "banner masked with asterisks"),
+    "reply-out-of-step": ("server", "RFC 5321 4.2", "a reply no command awaited: later replies one behind"),
     "starttls-command-injection": ("client", "RFC 3207 4.2", "plaintext after STARTTLS before the 220"),
     "starttls-response-injection": ("server", "RFC 3207 4.2", "plaintext after the 220 to STARTTLS"),
     "starttls-offered-again": ("server", "RFC 3207 4.2", "STARTTLS offered again after TLS"),

@@ -14,7 +14,7 @@ from pcapsmtp.analysis.ehlo import EhloCheck, check_ehlo, is_masked_banner
 from pcapsmtp.analysis.reasons import FINDINGS, REASONS, TLSRPT_RESULT
 from pcapsmtp.model import Endpoint, Side
 from pcapsmtp.smtp.events import (
-    Anomaly, AnomalyCode, Command, ImplicitTls, PlaintextAfterStartTls, Reply, StreamEnded,
+    EOM_VERB, SASL_VERB, Anomaly, AnomalyCode, Command, ImplicitTls, PlaintextAfterStartTls, Reply, StreamEnded,
     StreamGap,
 )
 from pcapsmtp.smtp.tls import (
@@ -76,8 +76,11 @@ class _Facts:
         self.t = t
         self.greeting: Item | None = None
         self.hellos: list[Item] = []                 # EHLO/HELO/LHLO commands
-        self.replies: dict[int, Item] = {}           # id(command) -> reply item
-        self.stray_after: dict[int, Item] = {}       # id(EHLO reply event) -> stray reply item
+        self.replies: dict[int, Item] = {}           # id(command) -> reply item (client's pairing)
+        self.stray_after: dict[int, list[Item]] = {}  # id(reply event) -> the stray replies after it
+        self.out_of_step: Item | None = None         # the first stray reply a command read
+        self.masked_command: Item | None = None      # a command overwritten with X (firewall)
+        self.delivered = False                       # DATA got 354 and the end of data 2xx, for the client
         self.starttls: Item | None = None
         self.mail: Item | None = None                # first MAIL in the clear
         self.gaps: list[tuple[int, Item]] = []       # (index, item)
@@ -90,7 +93,7 @@ class _Facts:
         self.index: dict[int, int] = {}              # id(event) -> position
         self.auth = False
         self.commands: list[Item] = []
-        prev_reply: Item | None = None
+        meant: dict[int, Item] = {}                  # id(command) -> the reply the server meant
         for i, it in enumerate(t.items):
             ev = it.event
             self.index[id(ev)] = i
@@ -99,15 +102,27 @@ class _Facts:
                     self.greeting = it
                 if ev.answers is not None:
                     self.replies.setdefault(id(ev.answers), it)
-                if (prev_reply is not None and isinstance(prev_reply.event, Reply)
-                        and prev_reply.event.answers is not None
-                        and prev_reply.event.answers.verb == "EHLO"
-                        and (ev.answers is None or (it.frames and prev_reply.frames
-                                                    and it.frames[0] == prev_reply.frames[-1]))):
-                    self.stray_after.setdefault(id(prev_reply.event), it)
-                prev_reply = it
+                    code = ev.code or 0
+                    if (ev.answers.verb == EOM_VERB or (ev.answers.verb == "BDAT"
+                                                   and "LAST" in ev.answers.argument.upper())) \
+                            and 200 <= code < 300:
+                        self.delivered = True
+                srv = ev.server_answers
+                if srv is not None and not ev.stray:
+                    meant.setdefault(id(srv), it)
+                elif ev.stray:
+                    # The rest of a reply that ended early: with the reply it continues.
+                    head = meant.get(id(srv)) if srv is not None else self.greeting
+                    if head is not None:
+                        self.stray_after.setdefault(id(head.event), []).append(it)
+                    if (self.out_of_step is None and ev.answers is not None
+                            and ev.code != 421):
+                        self.out_of_step = it
             elif isinstance(ev, Command):
                 self.commands.append(it)
+                if (self.masked_command is None and len(ev.raw_verb) >= 4
+                        and set(ev.raw_verb) == {"X"}):
+                    self.masked_command = it
                 if ev.verb in ("EHLO", "HELO", "LHLO"):
                     self.hellos.append(it)
                 elif ev.verb == "STARTTLS" and self.starttls is None:
@@ -371,6 +386,16 @@ def judge(t: Transcript) -> dict[str, Any]:
         v.finding("banner-masked", "middlebox", _frame(f.greeting),
                   "the banner's characters are asterisks except '2' and '0': Cisco ESMTP "
                   "inspection (mask-banner) rewrites this conversation")
+    if f.out_of_step is not None:
+        oos = f.out_of_step.event
+        meant = oos.server_answers.verb if oos.server_answers is not None else "the greeting"
+        first_line = oos.lines[0]
+        v.finding("reply-out-of-step", "server", _frame_of_line(f.out_of_step, None, first_line),
+                  f"the server sent {_show_line(first_line)} after its reply to {meant} had "
+                  f"ended, with no command awaiting it; the client reads it as the answer to its "
+                  f"next command, {_verb(oos.answers)}, and every later reply as the answer to the "
+                  "command after the one the server meant",
+                  at=("server", first_line.span.start))
 
     # ---- the EHLO exchange
     # The EHLO that matters is the first one before the first mail transaction: a later EHLO
@@ -381,15 +406,15 @@ def judge(t: Transcript) -> dict[str, Any]:
     ehlo_reply = f.reply_to(ehlo_item)
     chk: EhloCheck | None = None
     offered = "unknown"
-    stray_item: Item | None = None
+    strays: list[Item] = []
     if ehlo_reply is not None and ehlo_reply.event.code is not None and 200 <= ehlo_reply.event.code < 300 \
             and not ehlo_reply.event.damaged and f.gap_before(f.pos(ehlo_reply) + 1) is None:
-        stray_item = f.stray_after.get(id(ehlo_reply.event))
-        stray = stray_item.event.lines if stray_item is not None else ()
+        strays = f.stray_after.get(id(ehlo_reply.event), [])
+        stray = tuple(ln for it in strays for ln in it.event.lines)
         chk = check_ehlo(ehlo_reply.event.lines, stray)
         offered = chk.offered
         for lf in chk.findings:
-            frame = _frame_of_line(ehlo_reply, stray_item, lf.line)
+            frame = _frame_of_line(ehlo_reply, strays, lf.line)
             v.finding(lf.code, str(lf.side), frame, lf.message, lf.rfc, lf.confidence,
                       at=("server", lf.line.span.start))
     ehlo_refused = (ehlo_reply is not None and ehlo_reply.event.code is not None
@@ -398,13 +423,25 @@ def judge(t: Transcript) -> dict[str, Any]:
         offered = "absent"
 
     st_item = f.starttls
+    masked_cmd = False
+    if st_item is None and f.masked_command is not None and len(f.masked_command.event.raw_verb) == 8:
+        # Seen on the server's side of a Cisco ESMTP inspection: the client's STARTTLS arrives
+        # overwritten with X of the same length, and the server refuses the unknown command.
+        st_item = f.masked_command
+        masked_cmd = True
     st_reply = f.reply_to(st_item)
     st_code = st_reply.event.code if st_reply is not None else None
     if st_item is not None:
         if st_item.event.argument:
             v.finding("starttls-with-parameter", "client", _frame(st_item),
                       f"STARTTLS takes no parameter, the client sent {st_item.event.argument[:40]!r}")
-        if offered == "absent" and not ehlo_refused and chk is not None:
+        if masked_cmd:
+            v.finding("starttls-masked", "middlebox", _frame(st_item),
+                      f"the client's command arrived as {st_item.event.raw_verb}: a firewall's ESMTP "
+                      "inspection overwrote STARTTLS with X of the same length"
+                      + (f" and the server answered {st_code}" if st_code is not None else ""),
+                      at=_at(st_item))
+        elif offered == "absent" and not ehlo_refused and chk is not None:
             v.finding("starttls-not-advertised-but-used", "client", _frame(st_item),
                       "the client sent STARTTLS although the EHLO reply did not offer it")
     names = [greeting_ev.lines[0].text.split(" ", 1)[0] if greeting_ev and greeting_ev.lines else "",
@@ -479,10 +516,22 @@ def judge(t: Transcript) -> dict[str, Any]:
         mail_after = f.mail is not None and f.pos(f.mail) > f.pos(st_reply)
         outcome = "plaintext" if mail_after else "aborted"
         text = " / ".join(_lines_text(st_reply.event))[:120]
-        if offered == "masked" or (st_code == 500 and "#5.5.1" in text):
+        if masked_cmd:
+            v.set(outcome, "middlebox", "starttls-masked", _frame(st_item),
+                  f"the client's STARTTLS reached the server as {st_item.event.raw_verb} (a "
+                  f"firewall's ESMTP inspection masks commands it does not allow) and the server "
+                  f"answered {st_code} ({text})", st_item)
+        elif offered == "masked" or (st_code == 500 and "#5.5.1" in text):
             v.set(outcome, "middlebox", "starttls-masked", _frame(st_reply),
                   f"STARTTLS answered {st_code} ({text}) after a masked offer: the ESMTP "
                   "inspection of a firewall refuses the command")
+        elif st_reply.event.out_of_step:
+            meant = st_reply.event.server_answers
+            v.set(outcome, "server", "starttls-refused", _frame(st_reply),
+                  f"in the client's pairing STARTTLS was answered {st_code} ({text}), a reply the "
+                  f"server sent for {_verb(meant) if meant is not None else 'the greeting'}: the "
+                  "replies are one behind, the server's 220 came too late to be read as the "
+                  "answer", st_reply)
         else:
             v.set(outcome, "server", "starttls-refused", _frame(st_reply),
                   f"the server answered STARTTLS with {st_code} {text}")
@@ -505,11 +554,11 @@ def judge(t: Transcript) -> dict[str, Any]:
     hello_item = first_hello
     hello_ev: Command | None = hello_item.event if hello_item is not None else None
     ehlo_lines = _lines_text(ehlo_reply.event) if ehlo_reply is not None else []
-    if stray_item is not None:
-        ehlo_lines += _lines_text(stray_item.event)
+    for it in strays:
+        ehlo_lines += _lines_text(it.event)
     raw_reply = b"".join(ln.raw for ln in ehlo_reply.event.lines) if ehlo_reply else b""
-    if stray_item is not None:
-        raw_reply += b"".join(ln.raw for ln in stray_item.event.lines)
+    for it in strays:
+        raw_reply += b"".join(ln.raw for ln in it.event.lines)
     tls = v.extra.get("tls", {"client_hello_frame": None, "server_hello_frame": None, "alert": None,
                               "established": False})
     conv: dict[str, Any] = {
@@ -523,7 +572,7 @@ def judge(t: Transcript) -> dict[str, Any]:
         (greeting_ev.lines[0].text if greeting_ev and greeting_ev.lines else None),
         "greeting": ({"command": hello_ev.verb, "argument": hello_ev.argument,
                       "frame": _frame(hello_item)} if hello_ev is not None else None),
-        "ehlo_reply": ({"code": ehlo_reply.event.code, "frames": list(_frames_of(ehlo_reply, stray_item)),
+        "ehlo_reply": ({"code": ehlo_reply.event.code, "frames": list(_frames_of(ehlo_reply, strays)),
                         "lines": ehlo_lines} if ehlo_reply is not None else None),
         "starttls": {"offered": offered, "requested": st_item is not None,
                      "reply_code": st_code, "frame": _frame(st_item)},
@@ -537,6 +586,7 @@ def judge(t: Transcript) -> dict[str, Any]:
         "server_name": (chk.domain if chk and chk.offered != "misplaced" else None) or
         (names[0] or None),
         "mail": _frame(f.mail) is not None,
+        "delivered": f.delivered,
         "auth": f.auth,
         "started_ns": t.first_ts_ns,
         "ended_ns": t.last_ts_ns,
@@ -550,6 +600,9 @@ def judge(t: Transcript) -> dict[str, Any]:
     if info is not None:
         conv["explanation"] = {"client_does": info.client_does, "ask": info.remedy}
     conv["_raw_ehlo_reply"] = raw_reply
+    conv["_masked_banner_helo"] = (ehlo_reply is None and hello_ev is not None and hello_ev.verb == "HELO"
+                                   and greeting_ev is not None and bool(greeting_ev.lines)
+                                   and is_masked_banner(greeting_ev.lines[0].text))
     conv["_line_marks"] = v.marks
     conv["_evidence_at"] = v.evidence_at
     return conv
@@ -598,6 +651,14 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
               f"the server refused EHLO with {ehlo_reply.event.code if ehlo_reply else '?'}; "
               "the HELO fallback has no extensions")
         return
+    if hello is not None and hello.verb == "HELO" and ehlo_item is None and greeting_ev is not None \
+            and greeting_ev.lines and is_masked_banner(greeting_ev.lines[0].text):
+        v.set("plaintext", "middlebox", "starttls-masked", _frame(f.greeting),
+              f"the banner was masked with asterisks (Cisco ESMTP inspection, mask-banner); a client "
+              f"that takes that for a PIX firewall (Postfix: smtp_pix_workarounds disable_esmtp) "
+              f"greets with HELO (frame {_frame(first_hello)}), which cannot negotiate STARTTLS",
+              f.greeting)
+        return
     if hello is not None and hello.verb == "HELO" and ehlo_item is None:
         v.set("plaintext", "client", "client-used-helo", _frame(first_hello),
               "the client greeted with HELO, which cannot negotiate STARTTLS")
@@ -637,17 +698,28 @@ def _attach_tls(v: _Verdict, ts: dict[str, Any]) -> None:
     }
 
 
-def _frames_of(reply: Item, stray: Item | None) -> tuple[int, ...]:
+def _frames_of(reply: Item, strays: list[Item]) -> tuple[int, ...]:
     frames = list(reply.frames)
-    if stray is not None:
-        frames += [x for x in stray.frames if x not in frames]
+    for it in strays:
+        frames += [x for x in it.frames if x not in frames]
     return tuple(frames)
 
 
-def _frame_of_line(reply: Item, stray: Item | None, line: Any) -> int | None:
+def _frame_of_line(reply: Item, strays: list[Item] | None, line: Any) -> int | None:
     """The frame carrying the first byte of ``line``."""
-    for it in (reply, stray):
-        if it is not None and it.line_frames and line.span.start in it.line_frames \
+    for it in (reply, *(strays or ())):
+        if it.line_frames and line.span.start in it.line_frames \
                 and any(ln is line for ln in it.event.lines):
             return it.line_frames[line.span.start]
     return _frame(reply)
+
+
+def _verb(cmd: Command | None) -> str:
+    if cmd is None:
+        return "none"
+    return {EOM_VERB: "the end of data", SASL_VERB: "a SASL line"}.get(cmd.verb, cmd.verb)
+
+
+def _show_line(line: Any) -> str:
+    code = "" if line.code is None else str(line.code)
+    return repr(f"{code}{line.sep}{line.text}"[:60])

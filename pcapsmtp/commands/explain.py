@@ -22,7 +22,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from pcapsmtp.analysis.clients import matrix
+    from pcapsmtp.analysis.clients import banner_matrix, matrix
     from pcapsmtp.engine.analyzer import analyze_file
     from pcapsmtp.render.explain import render_explain
     from pcapsmtp.render.fit import output_width
@@ -43,6 +43,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raw = conv.get("_raw_ehlo_reply_kept")
         if raw:
             conv["_clients_matrix"] = matrix(raw)
+        elif conv.get("_masked_banner_helo"):
+            conv["_clients_matrix"] = banner_matrix()
         if i:
             out.write("\n" + "-" * min(78, (width or 79) - 1) + "\n")
         out.write(render_explain(conv, path=args.file, width=width) + "\n")

@@ -10,7 +10,7 @@ from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
-from pcapsmtp.analysis.clients import predict
+from pcapsmtp.analysis.clients import predict, predict_banner
 from pcapsmtp.analysis.exchange import build_exchange
 from pcapsmtp.analysis.fallback import FallbackTracker
 from pcapsmtp.analysis.frames import FrameIndex, make_item
@@ -241,6 +241,8 @@ class Analyzer:
         raw = conv.pop("_raw_ehlo_reply", b"")
         if raw:
             conv["clients"] = {k: list(v) for k, v in _predict(_prediction_key(raw)).items()}
+        elif conv.get("_masked_banner_helo"):
+            conv["clients"] = predict_banner()
         _add_references(conv)
         if self.config.keep_exchange:
             conv["_exchange"] = build_exchange(c.transcript, conv)

@@ -15,17 +15,19 @@ __all__ = ["render_explain", "render_clients"]
 def render_clients(clients: dict[str, list[str]] | None, matrix: list[tuple[str, str, str]] | None = None,
                    *, width: int | None = None) -> str:
     if matrix and len({cell for _, cell, _ in matrix}) == 1:
-        what = {"Y": "see STARTTLS", "N": "downgrade", "X": "fail"}[matrix[0][1]]
+        what = {"Y": "see STARTTLS", "N": "downgrade", "X": "fail",
+                "?": "depend on an EHLO reply not in the capture"}[matrix[0][1]]
         return f"  all {len(matrix)} known clients {what} with this reply"
     if matrix:
         return fit_table([Col("client"), Col("with this reply"), Col("why", wrap=24)],
-                         [[n, {"Y": "sees STARTTLS", "N": "downgrades", "X": "error, no mail"}[c],
+                         [[n, {"Y": "sees STARTTLS", "N": "downgrades", "X": "error, no mail",
+                               "?": "unknown"}[c],
                            safe(w)] for n, c, w in matrix], width)
     if not clients:
         return ""
     parts = []
     for key, label in (("see_starttls", "would see STARTTLS"), ("downgrade", "would downgrade"),
-                       ("error", "would fail")):
+                       ("error", "would fail"), ("unknown", "cannot tell from this capture")):
         if clients.get(key):
             parts.append(wrap_text(f"  {label}: {', '.join(clients[key])}", width, "    "))
     return "\n".join(parts)
@@ -86,7 +88,8 @@ def render_explain(conv: dict[str, Any], *, path: str | None = None, width: int 
     cl = conv.get("_clients_matrix")
     if cl or conv.get("clients"):
         out.append("")
-        out.append("Known clients facing this EHLO reply:")
+        out.append("Known clients facing this banner:" if conv.get("_masked_banner_helo")
+                   else "Known clients facing this EHLO reply:")
         out.append(render_clients(conv.get("clients"), cl, width=width))
     out.append("")
     out.append(wrap_text(f"Wireshark: {conv.get('wireshark_filter', '')}", width, "  "))

@@ -13,7 +13,12 @@ from pcapsmtp.model import Side, Span
 
 __all__ = ["Event", "ReplyLine", "Command", "Reply", "MessageBody", "AuthExchange",
            "PlaintextAfterStartTls", "StreamGap", "StreamEnded", "Anomaly", "AnomalyCode",
-           "ImplicitTls"]
+           "ImplicitTls", "EOM_VERB", "SASL_VERB"]
+
+#: verb of the pseudo-command the reply after a message body (DATA content) answers
+EOM_VERB = "*EOM"
+#: verb of the pseudo-command the reply after a SASL response line answers
+SASL_VERB = "*SASL"
 
 
 class AnomalyCode(StrEnum):
@@ -70,13 +75,29 @@ class Command(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reply(Event):
-    """A complete server reply (one or more lines), matched to the command it answers."""
+    """A complete server reply (one or more lines), matched to the command it answers.
+
+    A client takes the lines up to the first final line as one reply and pairs it with its
+    oldest unanswered command: ``answers`` is that pairing, the one the client acted on. The
+    server meant the reply for ``server_answers``. The two differ after a ``stray`` reply (one
+    the server sent with no command awaiting an answer, such as the rest of an EHLO reply that
+    ended early): the client reads it as the answer to its next command, and every later reply
+    one behind. A reply that waits in the client's buffer for that next command is emitted
+    after the command, where the client reads it."""
 
     code: int | None                 #: the code of the last line (what clients act on)
     lines: tuple[ReplyLine, ...]
-    answers: Command | None          #: None for the greeting and for unsolicited replies
+    answers: Command | None          #: the client's pairing; None for the greeting and unclaimed replies
     greeting: bool = False           #: the first reply of the conversation
     damaged: bool = False            #: bytes of this reply were lost (gap) or cut (limit)
+    server_answers: Command | None = None  #: the command the server sent it for (for a stray: the
+    #: command whose reply it continues; None for the greeting and its continuation)
+    stray: bool = False              #: sent while no command awaited an answer (server's view)
+
+    @property
+    def out_of_step(self) -> bool:
+        """The client pairs this reply with another command than the server meant."""
+        return not self.greeting and self.answers is not self.server_answers
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,7 +11,13 @@ How the sides are followed:
   reply is seen in capture order: it decides whether they are a body, TLS, commands, or
   injected plaintext.
 - Server bytes are reply lines grouped into replies (``ddd-`` continues, anything else ends)
-  and matched first-in first-out to the pending commands.
+  and paired as the client pairs them: each reply with the client's oldest unanswered
+  command. A reply the server sends while no command awaits one (the rest of an EHLO reply
+  that ended early, a second greeting line) waits in the client's buffer and answers the
+  client's *next* command; every later reply is then one behind. Such a reply is emitted
+  after that command, with ``answers`` (the client's pairing) and ``server_answers`` (what the
+  server meant). The client's pairing decides what the client's next bytes are (a body after
+  354, TLS after 220, commands otherwise); the server's decides what the server's are.
 """
 from __future__ import annotations
 
@@ -22,8 +28,8 @@ from enum import Enum
 
 from pcapsmtp.model import Side, Span
 from pcapsmtp.smtp.events import (
-    Anomaly, AnomalyCode, AuthExchange, Command, Event, ImplicitTls, MessageBody,
-    PlaintextAfterStartTls, Reply, ReplyLine, StreamEnded, StreamGap,
+    EOM_VERB, SASL_VERB, Anomaly, AnomalyCode, AuthExchange, Command, Event, ImplicitTls,
+    MessageBody, PlaintextAfterStartTls, Reply, ReplyLine, StreamEnded, StreamGap,
 )
 from pcapsmtp.smtp.lines import Line, LineBuffer
 from pcapsmtp.smtp.tls import TlsObserver, sniff_tls
@@ -35,8 +41,8 @@ _VERB = re.compile(rb"[A-Za-z]{3,12}(?=[ \r\n]|$)")
 _SMTP_COMMAND_START = re.compile(rb"(?i)(EHLO|HELO|LHLO|MAIL|RCPT|DATA|RSET|NOOP|QUIT|AUTH|VRFY|"
                                  rb"EXPN|HELP|STARTTLS|BDAT)\b")
 _REPLY_START = re.compile(rb"[2-5][0-9][0-9](?:[ -]|\r?\n)")
-_EOM = "."  # verb of the pseudo-command that the reply after a message body answers
-_SASL = "*SASL"  # verb of the pseudo-command answered after a SASL line
+_EOM = EOM_VERB    # the pseudo-command that the reply after a message body answers
+_SASL = SASL_VERB  # the pseudo-command answered after a SASL line
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +96,11 @@ class SmtpSession:
         m = self.config.max_line_length
         self._c = _SideState(Side.CLIENT, m)
         self._s = _SideState(Side.SERVER, m)
-        self._pending: deque[Command] = deque()
+        self._pending: deque[Command] = deque()       # the client's unanswered commands
+        self._srv_pending: deque[Command] = deque()   # the server's unanswered commands
+        self._unclaimed: deque[Reply] = deque()       # replies in the client's buffer, no command yet
+        self._srv_last: Command | None = None         # the command the server answered last
+        self._srv_in_data = False                     # the server reads the client's lines as content
         self._reply_lines: list[ReplyLine] = []
         self._reply_damaged = False
         self._greeted = False
@@ -212,6 +222,8 @@ class SmtpSession:
         if side is Side.SERVER and self._reply_lines:
             self._finish_reply()
         st.ended = True
+        if side is Side.CLIENT or self._c.ended:
+            self._flush_unclaimed()   # no command will ever read them
         pos = st.lines.start + len(st.lines)
         self._emit(StreamEnded(side=side, span=Span(side, pos, pos), reset=reset, truncated=truncated))
         return out
@@ -222,6 +234,8 @@ class SmtpSession:
         low = st.lines.start
         if side is Side.SERVER and self._reply_lines:
             low = min(low, self._reply_lines[0].span.start)
+        if side is Side.SERVER and self._unclaimed:
+            low = min(low, self._unclaimed[0].span.start)
         return low
 
     @property
@@ -311,6 +325,7 @@ class SmtpSession:
             self._emit(AuthExchange(side=Side.CLIENT, span=span, lines=1))
             self._push_pending(Command(side=Side.CLIENT, span=span, verb=_SASL, argument="",
                                        raw_verb="", ts_ns=self._ts))
+            self._claim()
             return
         content = line.content
         if st.after_gap:
@@ -326,6 +341,7 @@ class SmtpSession:
             self._emit(AuthExchange(side=Side.CLIENT, span=span, lines=1))
             self._push_pending(Command(side=Side.CLIENT, span=span, verb=_SASL, argument="",
                                        raw_verb="", ts_ns=self._ts))
+            self._claim()
             return
         if b"\x00" in content:
             self._anomaly(Side.CLIENT, span, AnomalyCode.NUL_BYTE, once=True)
@@ -357,6 +373,7 @@ class SmtpSession:
                 st.bdat_left = size
                 st.body_start = st.lines.start
                 st.body_octets = 0
+        self._claim()
 
     def _push_pending(self, cmd: Command) -> None:
         if len(self._pending) >= self.config.max_pending_commands:
@@ -365,6 +382,42 @@ class SmtpSession:
                           once=True)
             self._pending.popleft()
         self._pending.append(cmd)
+        self._srv_push(cmd)
+
+    def _srv_push(self, cmd: Command) -> None:
+        """A command as the server reads it: after its own 354 to DATA the server takes the
+        client's lines as message content up to a lone dot, whatever the client meant."""
+        if self._srv_in_data:
+            if cmd.verb == _EOM or cmd.raw_verb == ".":
+                self._srv_in_data = False
+                if cmd.verb != _EOM:
+                    cmd = Command(side=Side.CLIENT, span=cmd.span, verb=_EOM, argument="",
+                                  raw_verb=".", ts_ns=cmd.ts_ns)
+            else:
+                return
+        if len(self._srv_pending) >= self.config.max_pending_commands:
+            self._srv_pending.popleft()
+        self._srv_pending.append(cmd)
+
+    def _claim(self) -> None:
+        """Replies waiting in the client's buffer answer its oldest unanswered commands (the
+        client reads them after sending those commands)."""
+        while self._unclaimed and self._pending:
+            held = self._unclaimed.popleft()
+            cmd = self._pending.popleft()
+            reply = Reply(side=Side.SERVER, span=held.span, code=held.code, lines=held.lines,
+                          answers=cmd, damaged=held.damaged, server_answers=held.server_answers,
+                          stray=held.stray, ts_ns=held.ts_ns)
+            self._emit(reply)
+            self._client_reads(reply, drain=False)
+
+    def _flush_unclaimed(self) -> None:
+        """Replies no command of the client will read: out unpaired."""
+        while self._unclaimed:
+            held = self._unclaimed.popleft()
+            self._anomaly(Side.SERVER, held.span, AnomalyCode.REPLY_WITHOUT_COMMAND,
+                          f"reply {held.code} arrived with no command pending")
+            self._emit(held)
 
     def _body(self, st: _SideState) -> bool:
         data, start = st.lines.take_rest()
@@ -384,6 +437,7 @@ class SmtpSession:
         self._push_pending(Command(side=Side.CLIENT, span=Span(Side.CLIENT, end - 3, end), verb=_EOM,
                                    argument="", raw_verb=".", ts_ns=self._ts))
         st.mode = _Mode.LINES
+        self._claim()
         st.body_tail = b""
         rest = data[used:]
         st.lines.start = end
@@ -409,7 +463,7 @@ class SmtpSession:
             st.lines.push(rest)
         return True
 
-    def _release_hold(self, reply: Reply) -> None:
+    def _release_hold(self, reply: Reply, drain: bool = True) -> None:
         """The reply to the held DATA/STARTTLS arrived: decide what the held bytes were."""
         st = self._c
         cmd = self._hold_for
@@ -431,7 +485,9 @@ class SmtpSession:
                 data, start = st.lines.take_rest()
                 st.mode = _Mode.TLS_EXPECTED
                 if data:
-                    if sniff_tls(data) is False:
+                    # (a reply the client had in its buffer before it sent STARTTLS was read
+                    # before its next bytes: those cannot be injected ahead of the 220)
+                    if sniff_tls(data) is False and drain:
                         self._anomaly(Side.CLIENT, Span(Side.CLIENT, start, start + len(data)),
                                       AnomalyCode.STARTTLS_COMMAND_INJECTION,
                                       "client sent " + repr(_preview(data)) + " after STARTTLS, "
@@ -441,7 +497,7 @@ class SmtpSession:
                         st.lines.start = start
             else:
                 st.mode = _Mode.LINES
-        if st.ended:
+        if st.ended or not drain:
             return
         self._drain(st)
 
@@ -558,26 +614,70 @@ class SmtpSession:
         if not self._greeted and not greeting:
             self._greeted = True
         answers: Command | None = None
+        server_answers: Command | None = None
+        stray = False
         if greeting:
             self._greeted = True
-        elif self._pending:
-            if self._server_gap_unmatched and len(self._pending) > 1:
+        elif self._srv_pending:
+            if self._server_gap_unmatched and len(self._srv_pending) > 1:
                 # Replies were lost in a hole: a code that only one pending command can get
                 # (220 STARTTLS, 354 DATA, 221 QUIT, 334 AUTH) shows which one this answers;
                 # the commands before it lost their replies.
                 want = _ONLY_ANSWERS.get(last.code or 0)
                 if want is not None:
-                    idx = next((i for i, c in enumerate(self._pending) if c.verb == want), 0)
+                    idx = next((i for i, c in enumerate(self._srv_pending) if c.verb == want), 0)
                     for _ in range(idx):
-                        self._pending.popleft()
-            answers = self._pending.popleft()
+                        lost = self._srv_pending.popleft()
+                        if self._pending and self._pending[0] is lost and not self._unclaimed:
+                            self._pending.popleft()
+            server_answers = self._srv_pending.popleft()
         else:
-            self._anomaly(Side.SERVER, span, AnomalyCode.REPLY_WITHOUT_COMMAND,
-                          f"reply {last.code} arrived with no command pending")
+            # Sent with no command awaiting an answer: to the server, the rest of its last reply.
+            server_answers = self._srv_last
+            stray = True
+        if server_answers is not None and not stray:
+            self._srv_last = server_answers
+        if not greeting and not self._unclaimed and self._pending:
+            answers = self._pending.popleft()
+        gap_unmatched = self._server_gap_unmatched
         self._server_gap_unmatched = False
         reply = Reply(side=Side.SERVER, span=span, code=last.code, lines=lines, answers=answers,
-                      greeting=greeting, damaged=damaged)
+                      greeting=greeting, damaged=damaged, server_answers=server_answers,
+                      stray=stray, ts_ns=self._ts)
+        if (server_answers is not None and not stray and server_answers.verb == "STARTTLS"
+                and reply.code == 220):
+            self._server_after_220()   # the server speaks TLS next, whatever the client read
+        elif (server_answers is not None and not stray and server_answers.verb == "DATA"
+              and reply.code == 354):
+            # The server reads what follows DATA as content, whatever the client meant.
+            self._srv_in_data = True
+            rest = list(self._srv_pending)
+            self._srv_pending.clear()
+            for cmd in rest:
+                self._srv_push(cmd)
+        if greeting:
+            self._emit(reply)
+            return
+        if answers is None:
+            if self._c.ended or gap_unmatched or damaged:
+                # No command will read it (or a hole makes the pairing a guess): unpaired.
+                self._anomaly(Side.SERVER, span, AnomalyCode.REPLY_WITHOUT_COMMAND,
+                              f"reply {last.code} arrived with no command pending")
+                self._emit(reply)
+                return
+            if len(self._unclaimed) >= self.config.max_pending_commands:
+                self._anomaly(Side.SERVER, span, AnomalyCode.TOO_MANY_PENDING,
+                              f"more than {self.config.max_pending_commands} replies await a "
+                              "command", once=True)
+                self._flush_unclaimed()
+            self._unclaimed.append(reply)   # in the client's buffer until its next command
+            return
         self._emit(reply)
+        self._client_reads(reply)
+
+    def _client_reads(self, reply: Reply, drain: bool = True) -> None:
+        """The client acts on ``reply`` as the answer to ``reply.answers``."""
+        answers = reply.answers
         if answers is None:
             return
         verb = answers.verb
@@ -587,9 +687,7 @@ class SmtpSession:
             else:
                 self._auth_open = False
         elif answers is self._hold_for:
-            if verb == "STARTTLS" and reply.code == 220:
-                self._server_after_220()
-            self._release_hold(reply)
+            self._release_hold(reply, drain)
 
     def _server_after_220(self) -> None:
         """The server's bytes after its 220 must be TLS; ``_tls_expected`` judges them (those
@@ -648,6 +746,9 @@ class SmtpSession:
             if side is Side.CLIENT:
                 self._decrypted = True
                 self._pending.clear()
+                self._srv_pending.clear()
+                self._srv_in_data = False
+                self._flush_unclaimed()
                 if self._s.mode is _Mode.TLS_EXPECTED:
                     self._s.mode = _Mode.LINES
             st.mode = _Mode.LINES

@@ -23,6 +23,7 @@ def ehlo(*lines: str, eol: bytes = b"\r\n") -> tuple[tuple[ReplyLine, ...], tupl
     """The EHLO reply's lines and the stray lines after a premature end, as the core reads them."""
     d = Dialogue().s("220 mx.example.com ESMTP").c("EHLO client.example.org")
     d.s(b"".join(x.encode("latin-1") + eol for x in lines))
+    d.eof(Side.CLIENT)   # stray lines wait for a next command; with none they come out unpaired
     replies = [e for e in d.events() if isinstance(e, Reply)]
     assert replies[1].answers is not None and replies[1].answers.verb == "EHLO"
     stray = replies[2].lines if len(replies) > 2 else ()

@@ -1,0 +1,145 @@
+"""Replies paired as the client pairs them (issue 13, item 1): properties over generated
+dialogues, against a reference written from clients.md ("a client takes the lines up to the
+first final line as one reply and pairs it with its oldest unanswered command").
+
+The reference knows, for every reply the server sends, which command the server meant it for
+(``stray`` replies continue the server's previous reply) and derives the client's pairing as
+nth reply <-> nth command. The session must give exactly that, however each side's bytes are
+split into segments, and the client's pairing must not depend on how the two directions
+interleave.
+"""
+from __future__ import annotations
+
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pcapsmtp.model import Side
+from pcapsmtp.smtp.events import Command, Reply
+from pcapsmtp.smtp.session import SmtpSession
+
+C, S = Side.CLIENT, Side.SERVER
+
+# Commands that do not change what the next bytes of either side are (no DATA, STARTTLS, AUTH).
+_VERBS = ["MAIL FROM:<a@example.org>", "RCPT TO:<b@example.com>", "NOOP", "RSET", "VRFY bob",
+          "HELP"]
+
+
+@dataclass
+class Sent:
+    """One reply as the server sent it: for which command index (or -1: the greeting) and whether
+    it is a stray (no command awaited it: the rest of the reply before it)."""
+
+    meant: int
+    stray: bool
+    data: bytes
+
+
+@st.composite
+def dialogues(draw: st.DrawFn) -> tuple[list[bytes], list[list[int]], list[list[Sent]], bytes]:
+    """Commands in batches (a batch is one pipelined flight; size 1 is lockstep), and per batch
+    the server's replies: one per command, maybe stray replies after the batch's last reply."""
+    n = draw(st.integers(min_value=1, max_value=8))
+    cmds = [b"EHLO client.example.org\r\n"] + [
+        draw(st.sampled_from(_VERBS)).encode() + b"\r\n" for _ in range(n)]
+    batches: list[list[int]] = []
+    i = 0
+    while i < len(cmds):
+        size = draw(st.integers(min_value=1, max_value=3))
+        batches.append(list(range(i, min(i + size, len(cmds)))))
+        i += size
+    replies: list[list[Sent]] = []
+    for batch in batches:
+        out = [Sent(k, False, b"250 ok %d\r\n" % k if k else b"250-mx.example.com\r\n250 SIZE 1000\r\n")
+               for k in batch]
+        for j in range(draw(st.integers(min_value=0, max_value=2))):
+            multi = draw(st.booleans())
+            out.append(Sent(batch[-1], True,
+                            (b"250-STARTTLS\r\n" if multi else b"") + b"250 stray %d.%d\r\n" % (batch[-1], j)))
+        replies.append(out)
+    greeting = b"220 mx.example.com ESMTP\r\n"
+    return cmds, batches, replies, greeting
+
+
+def _reference(cmds: list[bytes], replies: list[list[Sent]]) -> list[tuple[int | None, int, bool]]:
+    """Per reply after the greeting, in server order: (client's command index or None, the
+    server's, stray)."""
+    flat = [r for batch in replies for r in batch]
+    return [(k if k < len(cmds) else None, r.meant, r.stray) for k, r in enumerate(flat)]
+
+
+def _split(data: bytes, rnd: random.Random) -> list[bytes]:
+    cuts = sorted(rnd.sample(range(1, len(data)), min(len(data) - 1, rnd.randint(0, 4))))
+    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+
+
+def _run(ops: list[tuple[Side, bytes]], cmds: list[bytes]) -> list[tuple[int | None, int | None, bool]]:
+    s = SmtpSession()
+    evs = []
+    for side, data in ops:
+        evs += s.receive(side, data)
+    evs += s.receive_eof(S) + s.receive_eof(C)
+    index: dict[int, int] = {}
+    out = []
+    for ev in evs:
+        if isinstance(ev, Command):
+            index[id(ev)] = len(index)
+        elif isinstance(ev, Reply) and not ev.greeting:
+            def num(c: Command | None) -> int | None:
+                return index[id(c)] if c is not None else None
+            out.append((ev.span.start, num(ev.answers), num(ev.server_answers), ev.stray))
+    out.sort()   # server order (replies a command read later are emitted after that command)
+    return [x[1:] for x in out]
+
+
+def _causal_ops(cmds: list[bytes], batches: list[list[int]], replies: list[list[Sent]], greeting: bytes,
+                rnd: random.Random) -> list[tuple[Side, bytes]]:
+    ops: list[tuple[Side, bytes]] = [(S, seg) for seg in _split(greeting, rnd)]
+    for batch, reps in zip(batches, replies):
+        ops += [(C, seg) for seg in _split(b"".join(cmds[k] for k in batch), rnd)]
+        ops += [(S, seg) for seg in _split(b"".join(r.data for r in reps), rnd)]
+    return ops
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(d=dialogues(), seed=st.integers(min_value=0, max_value=2**32 - 1))
+def test_pairing_matches_reference_however_segmented(
+        d: tuple[list[bytes], list[list[int]], list[list[Sent]], bytes], seed: int) -> None:
+    cmds, batches, replies, greeting = d
+    got = _run(_causal_ops(cmds, batches, replies, greeting, random.Random(seed)), cmds)
+    assert got == _reference(cmds, replies)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(d=dialogues(), seeds=st.lists(st.integers(min_value=0, max_value=2**32 - 1), min_size=2, max_size=2))
+def test_splitting_the_server_stream_never_changes_the_pairing(
+        d: tuple[list[bytes], list[list[int]], list[list[Sent]], bytes], seeds: list[int]) -> None:
+    """The same capture order of flights, the server's bytes cut at other places."""
+    cmds, batches, replies, greeting = d
+    a = _run(_causal_ops(cmds, batches, replies, greeting, random.Random(seeds[0])), cmds)
+    b = _run(_causal_ops(cmds, batches, replies, greeting, random.Random(seeds[1])), cmds)
+    assert a == b
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(d=dialogues(), seed=st.integers(min_value=0, max_value=2**32 - 1))
+def test_client_pairing_does_not_depend_on_cross_direction_order(
+        d: tuple[list[bytes], list[list[int]], list[list[Sent]], bytes], seed: int) -> None:
+    """Any merge of the two directions (the greeting first) gives the client's pairing: nth
+    reply, nth command. (The server's pairing needs causal order: it is not checked here.)"""
+    cmds, _, replies, greeting = d
+    rnd = random.Random(seed)
+    client = [seg for seg in _split(b"".join(cmds), rnd)]
+    server = [seg for seg in _split(b"".join(r.data for reps in replies for r in reps), rnd)]
+    ops: list[tuple[Side, bytes]] = [(S, greeting)]
+    while client or server:
+        src = client if (client and (not server or rnd.random() < 0.5)) else server
+        ops.append((C if src is client else S, src.pop(0)))
+    got = [g[0] for g in _run(ops, cmds)]
+    assert got == [r[0] for r in _reference(cmds, replies)]
