@@ -2,7 +2,7 @@
 an anomaly event or a finding."""
 from __future__ import annotations
 
-__all__ = ["PcapSmtpError", "CaptureError", "BackendUnavailable", "UsageError"]
+__all__ = ["PcapSmtpError", "CaptureError", "BackendUnavailable", "UsageError", "os_message"]
 
 
 class PcapSmtpError(Exception):
@@ -30,3 +30,15 @@ class BackendUnavailable(PcapSmtpError):
 
 class UsageError(PcapSmtpError):
     """The command line asks for something that cannot be done."""
+
+
+def os_message(exc: OSError, what: str = "a capture file") -> str:
+    """One wording, in every command, for an input that cannot be opened: the same words as
+    the capture reader's (pcapsmtp/capture/pcapfile.py)."""
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, IsADirectoryError):
+        return f"is a directory, not {what}"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return f"cannot read: {exc.strerror or exc}"

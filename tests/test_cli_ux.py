@@ -196,3 +196,156 @@ def test_live_rows_line_up_with_the_header() -> None:
             assert all(i >= len(ln) or ln[i] == " " for i in gaps), (columns, ln, rule)
         assert len(body) >= 3    # the second row wrapped inside its columns
         assert any("plaintext" in ln for ln in body)
+
+
+# ----------------------------------------------------------------------- check-ehlo on a paste
+
+TELNET = """Trying 198.51.100.25...
+Connected to mx.example.com.
+Escape character is '^]'.
+220 mx.example.com ESMTP Postfix
+ehlo me
+250-mx.example.com
+250-PIPELINING
+250-SIZE 10240000
+250-STARTTLS
+250 8BITMIME
+quit
+221 2.0.0 Bye
+Connection closed by foreign host.
+"""
+
+SWAKS = """=== Trying mx.example.com:25...
+=== Connected to mx.example.com.
+<-  220 mx.example.com ESMTP
+ -> EHLO client.example
+<-  250-STARTTLS
+<-  250-mx.example.com
+<-  250 SIZE 1000
+ -> STARTTLS
+<-  220 2.0.0 Ready to start TLS
+=== TLS started with cipher TLS_AES_256_GCM_SHA384
+ ~> EHLO client.example
+<~  250-mx.example.com
+<~  250 SIZE 1000
+"""
+
+
+def _check(text: str) -> subprocess.CompletedProcess[str]:
+    return run("check-ehlo", stdin=text)
+
+
+def test_check_ehlo_reads_a_telnet_session_lf_or_crlf() -> None:
+    """Banner and typed command are not part of the reply; the reply ends at QUIT."""
+    for paste in (TELNET, TELNET.replace("\n", "\r\n")):
+        p = _check(paste)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "STARTTLS offered: valid" in p.stdout
+        assert "server domain (line 1): mx.example.com" in p.stdout
+        assert "no RFC 5321 finding" in p.stdout
+
+
+def test_check_ehlo_reads_a_swaks_session() -> None:
+    """swaks' <- / -> prefixes; the first EHLO's reply, not the one after TLS."""
+    p = _check(SWAKS)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "STARTTLS offered: misplaced (in the domain slot of line 1)" in p.stdout
+    assert "line 1: ehlo-keyword-as-domain" in p.stdout
+
+
+def test_check_ehlo_without_the_command_skips_the_banner() -> None:
+    p = _check("220 mx.example.com ESMTP\n250-mx.example.com\n250 STARTTLS\n")
+    assert p.returncode == 0 and "server domain (line 1): mx.example.com" in p.stdout, p.stdout
+    only = _check("250-mx.example.com\r\n250-8BITMIME\r\n250 STARTTLS\r\n")
+    assert only.returncode == 0 and "STARTTLS offered: valid" in only.stdout
+
+
+def test_check_ehlo_keeps_lines_after_a_premature_end() -> None:
+    """C4: the reply ends at line 1; the lines after it are stray, and STARTTLS among them is
+    misplaced (a swaks paste's ``<-`` prefixes removed)."""
+    p = _check("<-  220 mx ESMTP\n -> EHLO me\n<-  250 mx.example.com\n<-  250-STARTTLS\n"
+               "<-  250 SIZE 1000\n")
+    assert p.returncode == 1
+    assert "STARTTLS offered: misplaced (after the premature end of the reply)" in p.stdout
+
+
+def test_check_ehlo_garbage_or_empty_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    for paste in ("", "\n\n", "hello world\nthis is not smtp\n", "ehlo me\n"):
+        p = _check(paste)
+        assert p.returncode == 2, (paste, p.stdout, p.stderr)
+        assert p.stdout == "" and p.stderr.count("\n") == 1, (paste, p.stderr)
+        assert p.stderr.startswith("pcapsmtp: error: standard input: no EHLO reply found")
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(bytes(range(256)) * 4)
+    p = run("check-ehlo", str(junk))
+    assert p.returncode == 2 and p.stdout == "" and p.stderr.count("\n") == 1
+    assert str(junk) in p.stderr
+
+
+# ------------------------------------------------------------- one wording for the same error
+
+COMMANDS = [["analyze"], ["analyze", "--format", "json"], ["analyze", "--format", "csv"],
+            ["analyze", "--summary"], ["explain"], ["check-ehlo"],
+            ["annotate", "-o", "/dev/null/never"], ["diff", str(SEED)]]
+
+
+def _bad_input(cmd: list[str], path: Path, prefix: list[str] | None = None
+               ) -> subprocess.CompletedProcess[str]:
+    args = [*cmd[:1], str(path), *cmd[1:]] if cmd[0] != "diff" else ["diff", str(path), cmd[1]]
+    return subprocess.run([*(prefix or []), sys.executable, "-m", "pcapsmtp", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_missing_file_and_directory_same_words_everywhere(tmp_path: Path) -> None:
+    for path, words in ((tmp_path / "nope.pcap", "no such file"),
+                        (tmp_path, "is a directory, not a")):
+        for cmd in COMMANDS:
+            p = _bad_input(cmd, path)
+            assert p.returncode == 2, (cmd, p.stderr)
+            assert p.stdout == "", (cmd, p.stdout)
+            assert p.stderr == f"pcapsmtp: error: {path}: {words}" + p.stderr.split(words, 1)[1], cmd
+            assert p.stderr.count("\n") == 1, (cmd, p.stderr)
+
+
+def test_permission_denied_same_words_everywhere(tmp_path: Path) -> None:
+    """An unreadable file. Root reads any file, so as root the commands run without the
+    capabilities that let it (capsh, as CI has it)."""
+    import os
+    import shutil
+    locked = tmp_path / "locked.pcap"
+    locked.write_bytes(SEED.read_bytes())
+    locked.chmod(0)
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        capsh = shutil.which("capsh")
+        assert capsh, "capsh (libcap2-bin, installed by tests/run.sh) is needed as root"
+        prefix = [capsh, "--drop=cap_dac_override,cap_dac_read_search", "--", "-c",
+                  'exec "$@"', "sh"]
+    for cmd in COMMANDS:
+        p = _bad_input(cmd, locked, prefix)
+        assert (p.returncode, p.stdout) == (2, ""), (cmd, p.stdout, p.stderr)
+        assert p.stderr == f"pcapsmtp: error: {locked}: permission denied\n", (cmd, p.stderr)
+
+
+# -------------------------------------------------------------------------------- annotate
+
+def test_annotate_writes_with_the_umask_and_exits_0(tmp_path: Path) -> None:
+    import os
+    import stat
+    out = tmp_path / "seed.annotated.pcapng"
+    p = subprocess.run(["sh", "-c", f'umask 022 && exec "{sys.executable}" -m pcapsmtp annotate '
+                        f'"{SEED}" -o "{out}"'], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr          # the seed downgrades, but the file was written
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+    assert p.stdout == "" and "wrote" in p.stderr
+    out.chmod(0o640)                            # an existing file keeps its mode
+    assert run("annotate", str(SEED), "-o", str(out)).returncode == 0
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o640
+
+
+def test_annotate_refuses_a_directory_as_output(tmp_path: Path) -> None:
+    p = run("annotate", str(SEED), "-o", str(tmp_path))
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.count("\n") == 1 and f"{tmp_path}: is a directory" in p.stderr, p.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -245,7 +245,7 @@ def test_offline_commands_contact_nothing(no_network: _Network, args: list[str])
 def test_annotate_contacts_nothing(no_network: _Network, tmp_path: Path) -> None:
     out, err = io.StringIO(), io.StringIO()
     rc = main(["annotate", str(MASKED), "-o", str(tmp_path / "a.pcapng")], out=out, err=err)
-    assert rc == 1, err.getvalue()
+    assert rc == 0, err.getvalue()     # annotate's status is about writing the file
     assert (tmp_path / "a.pcapng").stat().st_size > 0
     assert no_network.calls == []
 

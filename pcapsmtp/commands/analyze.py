@@ -75,11 +75,14 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         else:
             allconv.append(conv)
 
+    read_any = False   # nothing goes to stdout when no input could be read at all
     for res in _results(args, cfg, err, None if keep_all else write):
         path = res.path
         for conv in res.conversations:
             write(conv)
-        if args.format == "csv" and not header_done:
+        if not _unreadable(res):
+            read_any = True
+        if args.format == "csv" and not header_done and read_any:
             out.write(text.render_csv([], header=True))
             header_done = True
         out.flush()
@@ -94,16 +97,17 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             status = 2
     width = output_width(out)
     several = len(args.files) > 1
-    if args.format == "table":
+    shown = read_any or bool(allconv)
+    if shown and args.format == "table":
         out.write(text.render_table(allconv, with_file=several, width=width) + "\n")
         if args.findings:
             f = text.render_findings(allconv, with_file=several, width=width)
             if f:
                 out.write("\n" + f + "\n")
-    elif args.format == "tlsrpt":
+    elif shown and args.format == "tlsrpt":
         from pcapsmtp.render.tlsrpt import render_tlsrpt
         out.write(render_tlsrpt(allconv) + "\n")
-    if args.summary:
+    if args.summary and shown:
         from pcapsmtp.analysis.summary import merge_summaries
         merged = merge_summaries(summaries)
         if args.format == "json":
@@ -115,6 +119,13 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(text.render_summary(merged, width=output_width(err)) + "\n")
     out.flush()
     return status
+
+
+def _unreadable(res: Any) -> bool:
+    """The file could not be read at all: opening it failed, or its first bytes are no capture
+    (a file damaged further on still counts as read, its results kept)."""
+    err = res.error
+    return err is not None and not res.conversations and not getattr(err, "offset", None)
 
 
 class _Progress:
