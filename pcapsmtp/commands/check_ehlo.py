@@ -72,6 +72,9 @@ def check_pasted_reply(data: bytes, width: int | None = None) -> tuple[str, bool
     s.receive(Side.SERVER, b"220 pasted ESMTP\r\n")
     s.receive(Side.CLIENT, b"EHLO pcapsmtp.invalid\r\n")
     events = s.receive(Side.SERVER, reply_bytes)
+    # the session hands out lines after a premature end of the reply when the client reads
+    # them, that is with its next command
+    events += s.receive(Side.CLIENT, b"QUIT\r\n")
     events += s.receive_eof(Side.SERVER, truncated=True)
     replies = [e for e in events if isinstance(e, Reply)]
     if not replies:
