@@ -28,6 +28,7 @@ class ExchangeLine:
     text: str
     marks: list[str]     #: finding/verdict texts pointing at this line
     offset: int | None = None   #: the line's offset in its side's stream
+    ts_ns: int | None = None    #: capture time of the event that carried the line (the HTML ladder)
 
 
 def _tls_text(ev: TlsEvent) -> str:
@@ -84,6 +85,13 @@ def build_exchange(t: Transcript, conv: dict[str, Any]) -> list[ExchangeLine]:
 
 
 def _lines(it: Item, out: list[ExchangeLine]) -> None:
+    start = len(out)
+    _event_lines(it, out)
+    for ln in out[start:]:
+        ln.ts_ns = it.ts_ns or None
+
+
+def _event_lines(it: Item, out: list[ExchangeLine]) -> None:
     ev = it.event
     fr = it.frames[0] if it.frames else None
     if isinstance(ev, Reply):
