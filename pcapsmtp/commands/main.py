@@ -1,4 +1,4 @@
-"""Command line: ``pcapsmtp analyze|explain|annotate|check-ehlo|diff|live``.
+"""Command line: ``pcapsmtp analyze|explain|annotate|check-ehlo|diff|live|report``.
 
 Each command is a module of ``pcapsmtp.commands`` with ``add_parser(sub)``, which sets
 ``func``; this module builds the parser and turns errors into one line and exit status 2.
@@ -14,7 +14,7 @@ import sys
 from typing import Sequence, TextIO
 
 from pcapsmtp import __version__
-from pcapsmtp.commands import analyze, annotate, check_ehlo, diff, explain, live
+from pcapsmtp.commands import analyze, annotate, check_ehlo, diff, explain, live, report
 from pcapsmtp.commands.common import err_line
 from pcapsmtp.commands.status import lost_tls, violations
 from pcapsmtp.errors import BackendUnavailable, CaptureError, PcapSmtpError, UsageError
@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
                     "captures alone: pcapsmtp never connects to a server or resolves a name.")
     ap.add_argument("--version", action="version", version=f"pcapsmtp {__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
-    for mod in (analyze, explain, annotate, check_ehlo, live, diff):
+    for mod in (analyze, explain, annotate, check_ehlo, live, diff, report):
         mod.add_parser(sub)
     return ap
 
