@@ -34,8 +34,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                     "starttls-refused). Exit 1 when the box changed a delivery.")
     p.add_argument("outside", metavar="OUTSIDE", help="capture between the clients and the box")
     p.add_argument("inside", metavar="INSIDE", help="capture between the box and the server")
-    p.add_argument("--format", choices=("table", "json"), default="table",
-                   help="a report for a person (default) or one JSON object")
+    p.add_argument("--format", choices=("table", "json", "html"), default="table",
+                   help="a report for a person (default), one JSON object, or a self-contained "
+                        "HTML page with both vantage points' ladder diagrams side by side")
+    p.add_argument("-o", "--output", metavar="FILE", default=None,
+                   help="write the report to FILE instead of standard output (with --format html: "
+                        "the page to attach to a ticket)")
     p.add_argument("--clock-offset", type=seconds, default=None, metavar="S",
                    help="the inside capture's clock minus the outside one's, in seconds (default: "
                         "estimated from the deliveries whose envelope agrees)")
@@ -86,8 +90,22 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     report = diff_conversations(sides[0], sides[1], DiffConfig(
         threshold=args.threshold, tolerance_s=args.tolerance, clock_offset_s=args.clock_offset))
     report = {"outside_file": args.outside, "inside_file": args.inside, **report}
-    out.write((render_json(report) if args.format == "json" else render_table(report)) + "\n")
-    out.flush()
+    if args.format == "html":
+        from pcapsmtp.commands.report import add_clients_matrix, write_html
+        from pcapsmtp.render.html import diff_data, render_diff
+        for convs in sides:
+            add_clients_matrix(convs)
+        html = render_diff(diff_data(report, sides[0], sides[1]),
+                           title=f"pcapsmtp diff: {args.outside} / {args.inside}"[:240])
+        write_html(args.output or "-", html, out)
+    else:
+        text = (render_json(report) if args.format == "json" else render_table(report)) + "\n"
+        if args.output:
+            from pcapsmtp.commands.report import write_html
+            write_html(args.output, text, out)
+        else:
+            out.write(text)
+            out.flush()
     return 1 if report["summary"]["tampered"] else 0
 
 
