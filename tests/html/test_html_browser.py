@@ -28,8 +28,8 @@ ARTIFACTS = REPO / "tests" / "artifacts"
 SEED = CAPTURES / "seed-starttls-first-line.pcap"
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(CAPTURES))
-import html_browser
-import scenarios_html
+import html_browser  # noqa: E402
+import scenarios_html  # noqa: E402
 
 why_not = html_browser.available()
 pytestmark = pytest.mark.skipif(why_not is not None, reason=why_not or "")

@@ -27,7 +27,7 @@ CAPTURES = REPO / "captures"
 SEED = CAPTURES / "seed-starttls-first-line.pcap"
 HOSTILE = CAPTURES / "xss-html-injection.pcap"
 sys.path.insert(0, str(CAPTURES))
-import scenarios_html
+import scenarios_html  # noqa: E402
 
 HOSTILE_STRINGS = [scenarios_html.HOSTILE_EHLO, scenarios_html.HOSTILE_BANNER_NAME,
                    scenarios_html.HOSTILE_SENDER, scenarios_html.HOSTILE_RECIPIENT]
