@@ -18,6 +18,8 @@ Building blocks (dev-only; nothing in ``pcapsmtp`` imports this file):
   multi), ``ipv`` (4 or 6), ``fmt`` (pcap, pcap-ns, pcap-be, pcapng, pcapng-multi, pcapng-spb; ``gz``),
   ``snaplen``, ``fragment`` (a step tag whose segment is sent as 3 IPv4 fragments).
 - ``Expect``: the verdict of one conversation; frame numbers are computed from the records written.
+  ``Expect(reason="no-payload")`` marks a TCP connection that carries no payload (a scan): it is a
+  ``tcp.stream`` but no conversation (listed under ``no_payload_streams``).
 
 Frame conventions (used for every number in expected.json):
 - a byte's frame is the first record, in file order, whose captured TCP payload holds that byte (so the
@@ -500,7 +502,12 @@ def render(cap: Capture) -> tuple[bytes, dict[str, Any]]:
             conv_frames.setdefault(nxt.conv, []).append(num)
 
     conversations = []
+    no_payload: list[int] = []
     for ci, (conv, exp) in enumerate(cap.convs):
+        if exp.reason == "no-payload":
+            # a TCP connection without a byte of payload: a tcp.stream, but no SMTP conversation
+            no_payload.append(ci)
+            continue
         marks = conv_marks[ci]
 
         def frame_of(ref: str, ci: int = ci, marks: dict[str, tuple[str, int]] = marks) -> int | None:
@@ -546,6 +553,8 @@ def render(cap: Capture) -> tuple[bytes, dict[str, Any]]:
             "frames": frames_d,
         })
     entry = {"description": cap.description, "frame_count": len(frames), "conversations": conversations}
+    if no_payload:
+        entry["no_payload_streams"] = no_payload
     return serialize(cap, frames), entry
 
 
@@ -846,7 +855,7 @@ def scenarios() -> list[Capture]:
     c = opening(Conv(cport=40317), b"500 5.5.1 Command unrecognized\r\n")
     c.c(b"HELO client.example.org\r\n").s(b"250 mx.example.com\r\n")
     add(Capture("ehlo-rejected.pcap", "EHLO answered 500, HELO fallback (no extensions); mail in clear",
-                [(mail_in_clear(c), Expect("plaintext", "server", "ehlo-rejected", "absent"))]))
+                [(mail_in_clear(c), Expect("plaintext", "server", "ehlo-rejected", "unknown"))]))
 
     refused = b"454 4.7.0 TLS not available due to temporary reason\r\n"
     c = opening(Conv(cport=40318))

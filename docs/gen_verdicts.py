@@ -10,7 +10,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pcapsmtp.analysis.reasons import FINDINGS, REASONS, TLSRPT_RESULT  # noqa: E402
+from pcapsmtp.analysis.reasons import (  # noqa: E402
+    FINDINGS,
+    GIVE_UP_REASONS,
+    REASONS,
+    TLSRPT_RESULT,
+)
 
 
 def examples() -> tuple[dict[str, str], dict[str, str]]:
@@ -19,6 +24,10 @@ def examples() -> tuple[dict[str, str], dict[str, str]]:
     by_finding: dict[str, str] = {}
     for name, cap in sorted(exp.items()):
         for conv in cap["conversations"]:
+            if conv["reason"] in GIVE_UP_REASONS and conv["outcome"] == "aborted":
+                by_reason.setdefault("give-up:" + conv["reason"],
+                                     f"captures/{name} (stream {conv['stream']})")
+                continue
             by_reason.setdefault(conv["reason"], f"captures/{name} (stream {conv['stream']})")
             for f in conv["findings"]:
                 by_finding.setdefault(f["code"], f"captures/{name} (frame {f['frame']})")
@@ -38,7 +47,10 @@ def render() -> str:
         out.append("")
         out.append(f"{r.title}. Usual outcome `{r.outcome}`, caused by `{r.caused_by}`"
                    + (" (or the side that ended the handshake)" if code in ("tls-handshake-failed",) else "")
-                   + (" (the side of the earlier failure)" if code == "tls-fallback" else "") + ".")
+                   + (" (the side of the earlier failure)" if code == "tls-fallback" else "") + "."
+                   + (" Outcome `aborted` (same side, same reason) when the client then leaves "
+                      "without mail or credentials: a client that requires TLS gives up there."
+                      if code in GIVE_UP_REASONS else ""))
         out.append("")
         out.append(f"- What a strict client does: {r.client_does}")
         out.append(f"- What to ask, and of whom: {r.remedy}")
@@ -46,6 +58,8 @@ def render() -> str:
             out.append(f"- TLS-RPT (RFC 8460) result type: `{TLSRPT_RESULT[code]}`")
         if code in by_reason:
             out.append(f"- Example: `{by_reason[code]}`")
+        if "give-up:" + code in by_reason:
+            out.append(f"- Example of a client giving up: `{by_reason['give-up:' + code]}`")
         out.append("")
     out += ["## Findings", "", "| code | side | RFC | what | example |", "|---|---|---|---|---|"]
     for code, (side, rfc, title) in FINDINGS.items():

@@ -34,6 +34,9 @@ KNOWN_KEYWORDS = frozenset({
 
 _KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*\Z")
 _MASKED = re.compile(r"X{2,}[A-Z]?\Z")
+#: ``AUTH=LOGIN PLAIN``: the keyword form of drafts before RFC 2554 that old servers still send
+#: beside ``AUTH`` for old clients (Outlook Express, Netscape); harmless, not a violation
+_LEGACY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*=[\x21-\x7e]*\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,13 @@ def check_ehlo(lines: tuple[ReplyLine, ...], stray: tuple[ReplyLine, ...] = ()) 
             continue
         if word:
             chk.keywords.append(ln.text.strip())
+        if word and _LEGACY.match(word):
+            chk.findings.append(LineFinding(
+                "ehlo-legacy-keyword", Side.SERVER, ln, RFC_EHLO,
+                f"EHLO reply line {i + 1} uses the legacy X=Y keyword form ({word[:40]!r}) that old "
+                "servers send for old clients; clients ignore a line they do not know (a note, not a "
+                "violation)"))
+            continue
         if word and not _KEYWORD.match(word) and not (i == 1 and starttls_elsewhere is first):
             # (the domain pushed to line 2 by a keyword on line 1 is the same fault, not another)
             chk.findings.append(LineFinding(

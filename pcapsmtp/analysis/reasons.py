@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ReasonInfo", "REASONS", "FINDINGS", "TLSRPT_RESULT"]
+__all__ = ["ReasonInfo", "REASONS", "FINDINGS", "TLSRPT_RESULT", "GIVE_UP_REASONS"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +96,14 @@ REASONS: dict[str, ReasonInfo] = {
         "Point the client at the server's SMTPS port, or use STARTTLS on port 25/587."),
     "greeting-refused": ReasonInfo(
         "aborted", "server", "server refused the connection in its greeting",
-        "The server's first reply was a refusal (554/421); no mail could be sent.",
+        "The server's first reply was a refusal (554/421), or it closed or reset the connection "
+        "without a greeting; no mail could be sent.",
         "Ask the receiving server's admin why the sender is refused."),
     "no-mail-transaction": ReasonInfo(
         "aborted", "none", "conversation ended without mail",
-        "The client left (or the capture shows it leaving) before any mail transaction.",
+        "The client left (QUIT, close or reset) before any mail transaction and without sending "
+        "credentials, after a valid STARTTLS offer or before asking for anything (a probe, a "
+        "monitoring check, a scanner that closes before the banner).",
         "Nothing went in plaintext; nothing to do for TLS."),
     "incomplete": ReasonInfo(
         "incomplete", "unknown", "the capture does not show enough",
@@ -117,6 +120,8 @@ FINDINGS: dict[str, tuple[str, str, str]] = {
     "ehlo-line-too-long": ("server", "RFC 5321 4.5.3.1.5", "EHLO reply line over 512 octets"),
     "ehlo-bad-keyword": ("server", "RFC 5321 4.1.1.1", "EHLO line without a valid keyword"),
     "ehlo-starttls-parameter": ("server", "RFC 3207 4", "STARTTLS keyword with a parameter"),
+    "ehlo-legacy-keyword": ("server", "RFC 5321 4.1.1.1",
+                            "legacy X=Y keyword form such as AUTH=LOGIN (informational)"),
     "ehlo-masked-keyword": ("middlebox", "RFC 5321 4.1.1.1", "masked EHLO keyword (low confidence)"),
     "starttls-with-parameter": ("client", "RFC 3207 4", "STARTTLS sent with a parameter"),
     "starttls-not-advertised-but-used": ("client", "RFC 3207 4", "STARTTLS used though not offered"),
@@ -137,6 +142,11 @@ FINDINGS: dict[str, tuple[str, str, str]] = {
     "smtp-anomaly": ("server", "RFC 5321", "protocol deviation"),
     "limit-reached": ("capture", "", "a size limit of the parser was reached"),
 }
+
+#: reasons of an EHLO exchange whose defect a client that requires TLS (msmtp ``tls on``, dma,
+#: s-nail ``smtp-use-starttls``, an MTA with a TLS-required policy, Cisco ESA "TLS Required")
+#: gives up on: the outcome is then ``aborted`` with the same blame and reason.
+GIVE_UP_REASONS = ("starttls-not-offered", "starttls-misplaced", "starttls-masked", "ehlo-rejected")
 
 #: reason -> RFC 8460 result type, where one applies.
 TLSRPT_RESULT: dict[str, str] = {

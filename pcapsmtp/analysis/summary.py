@@ -11,10 +11,17 @@ __all__ = ["Summary", "merge_summaries"]
 class Summary:
     def __init__(self, max_servers: int = 10000) -> None:
         self.conversations = 0
+        #: TCP connections to an SMTP port that never carried a byte of payload (half-open and
+        #: connect scans, probes): not conversations, counted here instead
+        self.no_payload_attempts = 0
         self.outcomes: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
         self.max_servers = max_servers
         self.servers: dict[str, dict[str, Any]] = {}
+
+    def add_attempt(self) -> None:
+        """A connection attempt without payload (it gets no verdict)."""
+        self.no_payload_attempts += 1
 
     def add(self, conv: dict[str, Any]) -> None:
         self.conversations += 1
@@ -51,7 +58,8 @@ class Summary:
                 "inconsistent_offer": offered["valid"] > 0 and offered["absent"] > 0,
             })
         return {"conversations": self.conversations, "outcomes": dict(self.outcomes),
-                "reasons": dict(self.reasons), "servers": servers}
+                "reasons": dict(self.reasons), "servers": servers,
+                "no_payload_attempts": self.no_payload_attempts}
 
 
 def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -61,13 +69,14 @@ def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     keys (``packets``, ``frames``) and the counters of ``reassembly`` add up too."""
     if len(summaries) == 1:
         return summaries[0]
-    merged: dict[str, Any] = {"conversations": 0}
+    merged: dict[str, Any] = {"conversations": 0, "no_payload_attempts": 0}
     outcomes: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     reassembly: Counter[str] = Counter()
     servers: dict[str, dict[str, Any]] = {}
     for s in summaries:
         merged["conversations"] += s.get("conversations", 0)
+        merged["no_payload_attempts"] += s.get("no_payload_attempts", 0)
         outcomes.update(s.get("outcomes", {}))
         reasons.update(s.get("reasons", {}))
         reassembly.update(s.get("reassembly", {}))
@@ -88,7 +97,8 @@ def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
             if srv.get("inconsistent_offer"):
                 m["inconsistent"] = True
     out: dict[str, Any] = {"conversations": merged["conversations"], "outcomes": dict(outcomes),
-                           "reasons": dict(reasons)}
+                           "reasons": dict(reasons),
+                           "no_payload_attempts": merged["no_payload_attempts"]}
     out["servers"] = [{
         "ip": m["ip"], "names": sorted(m["names"]), "conversations": m["conversations"],
         "protected": m["protected"], "downgraded": dict(m["downgraded"]),

@@ -83,6 +83,7 @@ class _Facts:
         self.delivered = False                       # DATA got 354 and the end of data 2xx, for the client
         self.starttls: Item | None = None
         self.mail: Item | None = None                # first MAIL in the clear
+        self.transaction: Item | None = None         # first MAIL, DATA or BDAT in the clear
         self.gaps: list[tuple[int, Item]] = []       # (index, item)
         self.overlaps: list[Item] = []
         self.anomalies: list[Item] = []
@@ -92,6 +93,8 @@ class _Facts:
         self.implicit: Item | None = None
         self.index: dict[int, int] = {}              # id(event) -> position
         self.auth = False
+        self.auth_item: Item | None = None           # first AUTH (in the clear when a Command)
+        self.quit: Item | None = None
         self.commands: list[Item] = []
         meant: dict[int, Item] = {}                  # id(command) -> the reply the server meant
         for i, it in enumerate(t.items):
@@ -131,6 +134,10 @@ class _Facts:
                     self.mail = it
                 elif ev.verb == "AUTH":
                     self.auth = True
+                    if self.auth_item is None:
+                        self.auth_item = it
+                elif ev.verb == "QUIT" and self.quit is None:
+                    self.quit = it
             elif isinstance(ev, StreamGap):
                 self.gaps.append((i, it))
             elif isinstance(ev, Overlap):
@@ -145,6 +152,44 @@ class _Facts:
                 self.implicit = it
             elif isinstance(ev, TlsEvent):
                 self.tls.append(it)
+
+        # A server hole that fell between two replies and is shorter than any reply, followed
+        # right away by a whole reply, cannot change what the client read: it is reported,
+        # but it spoils no verdict.
+        self.all_gaps = self.gaps
+        self.harmless_gaps = [it for i, it in self.gaps if self._harmless(i, it)]
+        self.gaps = [(i, it) for i, it in self.gaps if it not in self.harmless_gaps]
+        # A mail transaction in the clear: MAIL, BDAT (its chunk follows the command), or DATA
+        # answered 354 (some clients send DATA without MAIL; a refused DATA carried nothing).
+        for it in self.commands:
+            verb = it.event.verb
+            if verb in ("MAIL", "BDAT") or verb == "DATA" and (
+                    (r := self.replies.get(id(it.event))) is not None and r.event.code == 354):
+                self.transaction = it
+                break
+
+    def _harmless(self, i: int, it: Item) -> bool:
+        ev = it.event
+        if ev.side is not Side.SERVER or ev.length >= 4:
+            return False
+        nxt = next((x for x in self.t.items[i + 1:] if isinstance(x.event, Reply)), None)
+        return (nxt is not None and nxt.event.span.start == ev.span.end
+                and not nxt.event.damaged and nxt.event.code is not None)
+
+    @property
+    def clear(self) -> Item | None:
+        """The first event that put something worth protecting on the wire in the clear: a
+        mail transaction (MAIL, or DATA/BDAT, which some clients send without MAIL) or an AUTH
+        (credentials), whichever came first."""
+        cands = [it for it in (self.transaction, self.auth_item) if it is not None]
+        return min(cands, key=self.pos) if cands else None
+
+    def present(self, side: Side) -> bool:
+        """The side's packets are in the capture: it sent bytes, or a FIN or RST (a side that
+        only closed was there; only a side with no packet at all is missing)."""
+        sent = self.t.client_bytes if side is Side.CLIENT else self.t.server_bytes
+        end = self.ends.get(side)
+        return bool(sent) or (end is not None and not end.event.truncated)
 
     def pos(self, it: Item | None) -> int:
         return self.index.get(id(it.event), 1 << 60) if it is not None else 1 << 60
@@ -350,15 +395,17 @@ def judge(t: Transcript) -> dict[str, Any]:
     if t.midstream and t.side_evidence != "syn":
         v.finding("midstream", "capture", t.first_frame,
                   "the capture starts in the middle of this conversation (no SYN)")
-    if t.client_bytes == 0 or t.server_bytes == 0:
+    if not (f.present(Side.CLIENT) and f.present(Side.SERVER)):
         if t.client_bytes or t.server_bytes:
             only = "client" if t.client_bytes else "server"
             v.finding("one-sided", "capture", t.first_frame,
                       f"only the {only}'s direction was captured")
-    for _, it in f.gaps:
+    for _, it in f.all_gaps:
         ev = it.event
         v.finding("tcp-gap", "capture", _frame(it),
-                  f"{ev.length} byte(s) of the {ev.side} direction are missing from the capture")
+                  f"{ev.length} byte(s) of the {ev.side} direction are missing from the capture"
+                  + ("; they fell between two whole replies and are too few to hold one, so they "
+                     "cannot change the verdict" if it in f.harmless_gaps else ""))
     for it in f.overlaps:
         ev = it.event
         v.finding("tcp-overlap-conflict", "capture", ev.second_frame,
@@ -400,8 +447,9 @@ def judge(t: Transcript) -> dict[str, Any]:
     # ---- the EHLO exchange
     # The EHLO that matters is the first one before the first mail transaction: a later EHLO
     # cannot change how that mail travelled.
+    clear = f.clear
     ehlo_item = next((h for h in f.hellos if h.event.verb in ("EHLO", "LHLO")
-                      and (f.mail is None or f.pos(h) < f.pos(f.mail))), None)
+                      and (clear is None or f.pos(h) < f.pos(clear))), None)
     first_hello = f.hellos[0] if f.hellos else None
     ehlo_reply = f.reply_to(ehlo_item)
     chk: EhloCheck | None = None
@@ -419,8 +467,8 @@ def judge(t: Transcript) -> dict[str, Any]:
                       at=("server", lf.line.span.start))
     ehlo_refused = (ehlo_reply is not None and ehlo_reply.event.code is not None
                     and ehlo_reply.event.code >= 400)
-    if ehlo_refused:
-        offered = "absent"
+    # A refused EHLO sent no extension list: whether STARTTLS would have been offered is not
+    # known (``unknown``, not ``absent``).
 
     st_item = f.starttls
     masked_cmd = False
@@ -513,7 +561,7 @@ def judge(t: Transcript) -> dict[str, Any]:
               "bytes before the answer to STARTTLS were lost: which reply answers it is unsure")
         decided = True
     if not decided and st_item is not None and st_reply is not None and st_code != 220:
-        mail_after = f.mail is not None and f.pos(f.mail) > f.pos(st_reply)
+        mail_after = clear is not None and f.pos(clear) > f.pos(st_reply)
         outcome = "plaintext" if mail_after else "aborted"
         text = " / ".join(_lines_text(st_reply.event))[:120]
         if masked_cmd:
@@ -599,7 +647,8 @@ def judge(t: Transcript) -> dict[str, Any]:
     info = REASONS.get(v.reason)
     if info is not None:
         conv["explanation"] = {"client_does": info.client_does, "ask": info.remedy}
-    conv["_raw_ehlo_reply"] = raw_reply
+    # The clients' prediction reads an extension list: a refused EHLO sent none.
+    conv["_raw_ehlo_reply"] = raw_reply if chk is not None else b""
     conv["_masked_banner_helo"] = (ehlo_reply is None and hello_ev is not None and hello_ev.verb == "HELO"
                                    and greeting_ev is not None and bool(greeting_ev.lines)
                                    and is_masked_banner(greeting_ev.lines[0].text))
@@ -612,76 +661,137 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
                      ehlo_item: Item | None, ehlo_reply: Item | None, first_hello: Item | None,
                      ehlo_refused: bool, greeting_ev: Reply | None) -> None:
     t = f.t
-    mail = f.mail
+    # What went in the clear: a mail transaction, or credentials (AUTH outside TLS), whichever
+    # came first. Either makes the conversation plaintext.
+    clear = f.clear
     end_pos = 1 << 60
-    if greeting_ev is not None and greeting_ev.code in (421, 554) and mail is None:
+    if greeting_ev is not None and greeting_ev.code in (421, 554) and clear is None:
         v.set("aborted", "server", "greeting-refused", _frame(f.greeting),
               f"the server's greeting refused the connection ({greeting_ev.code})")
         return
-    decisive = f.pos(mail) if mail is not None else end_pos
+    decisive = f.pos(clear) if clear is not None else end_pos
     gap = f.gap_before(decisive)
     started_late = (f.greeting is None or first_hello is None or
                     (first_hello is not None and f.pos(first_hello) > f.pos(f.commands[0])
                      if f.commands else False))
     if first_hello is None and f.greeting is not None and not t.midstream:
         started_late = False  # the whole start is there: the client just never greeted
-    if gap is not None or started_late or (t.client_bytes == 0 or t.server_bytes == 0):
+    if f.greeting is None and not t.server_bytes and f.present(Side.SERVER) and not t.midstream:
+        started_late = False  # the server closed or reset without a greeting: nothing is missing
+    one_sided = not (f.present(Side.CLIENT) and f.present(Side.SERVER))
+    server_end, client_end = f.ends.get(Side.SERVER), f.ends.get(Side.CLIENT)
+    if (f.greeting is None and not t.server_bytes and clear is None and not t.midstream
+            and server_end is not None and not server_end.event.truncated
+            and (client_end is None or client_end.event.truncated
+                 or f.pos(server_end) < f.pos(client_end))):
+        how = "reset" if server_end.event.reset else "closed"
+        v.set("aborted", "server", "greeting-refused", _frame(server_end),
+              f"the server {how} the connection without a greeting", server_end)
+        return
+    if gap is not None or started_late or one_sided:
         why = ("bytes of the decisive exchange were lost" if gap is not None else
                "the capture does not show the greeting and the EHLO exchange" if started_late else
                "only one direction was captured")
-        if mail is not None or gap is not None or started_late or t.client_bytes == 0 \
-                or t.server_bytes == 0:
-            v.set("incomplete", "unknown", "incomplete", _frame(gap) or t.first_frame, why)
-            return
-    if mail is None:
-        client_end = f.ends.get(Side.CLIENT)
-        truncated = client_end is None or client_end.event.truncated
-        if truncated and offered in ("valid", "unknown") and not ehlo_refused:
+        v.set("incomplete", "unknown", "incomplete", _frame(gap) or t.first_frame, why)
+        return
+    hello = first_hello.event if first_hello is not None else None
+    # Postfix takes a banner masked with asterisks for a PIX firewall and greets with HELO: the
+    # box's doing (issue 13 item 3), a defect of the EHLO exchange like a masked keyword.
+    masked_helo = (hello is not None and hello.verb == "HELO" and ehlo_item is None
+                   and greeting_ev is not None and bool(greeting_ev.lines)
+                   and is_masked_banner(greeting_ev.lines[0].text))
+    if clear is None:
+        # No mail and no credentials went anywhere. Did the client leave (QUIT, FIN, RST), or
+        # does the capture end before its next step?
+        left = f.quit is not None or any(
+            end is not None and not end.event.truncated
+            for end in (f.ends.get(Side.CLIENT), f.ends.get(Side.SERVER)))
+        if not left:
             v.set("incomplete", "unknown", "incomplete", _frame(ehlo_reply) or t.first_frame,
                   "the capture ends before the client's next step")
             return
-        # No mail went anywhere; name why the client gave up where the server caused it.
-        v.set("aborted", "none", "no-mail-transaction", None,
-              "the conversation ended without a mail transaction")
+        if masked_helo:
+            v.set("aborted", "middlebox", "starttls-masked", _frame(f.greeting),
+                  "the banner was masked with asterisks (Cisco ESMTP inspection, mask-banner) and "
+                  f"the client greeted with HELO (frame {_frame(first_hello)}), which cannot "
+                  "negotiate STARTTLS" + _GIVE_UP, f.greeting)
+            return
+        _judge_give_up(f, v, offered, chk, ehlo_reply, ehlo_refused)
         return
-    frame = _frame(mail)
-    hello = first_hello.event if first_hello is not None else None
+    frame = _frame(clear)
+    what = ("" if clear is not f.auth_item else
+            f"; the client sent AUTH {_mechanism(clear)} in the clear (frame {frame}): its "
+            "credentials crossed unprotected")
     if ehlo_refused:
         v.set("plaintext", "server", "ehlo-rejected", _frame(ehlo_reply),
               f"the server refused EHLO with {ehlo_reply.event.code if ehlo_reply else '?'}; "
-              "the HELO fallback has no extensions")
+              "the HELO fallback has no extensions" + what)
         return
-    if hello is not None and hello.verb == "HELO" and ehlo_item is None and greeting_ev is not None \
-            and greeting_ev.lines and is_masked_banner(greeting_ev.lines[0].text):
+    if masked_helo:
         v.set("plaintext", "middlebox", "starttls-masked", _frame(f.greeting),
               f"the banner was masked with asterisks (Cisco ESMTP inspection, mask-banner); a client "
               f"that takes that for a PIX firewall (Postfix: smtp_pix_workarounds disable_esmtp) "
-              f"greets with HELO (frame {_frame(first_hello)}), which cannot negotiate STARTTLS",
-              f.greeting)
+              f"greets with HELO (frame {_frame(first_hello)}), which cannot negotiate STARTTLS"
+              + what, f.greeting)
         return
     if hello is not None and hello.verb == "HELO" and ehlo_item is None:
         v.set("plaintext", "client", "client-used-helo", _frame(first_hello),
-              "the client greeted with HELO, which cannot negotiate STARTTLS")
+              "the client greeted with HELO, which cannot negotiate STARTTLS" + what)
         return
     if offered == "valid":
         v.set("plaintext", "client", "client-did-not-request", frame,
-              "STARTTLS was validly offered; the client went on in plaintext")
-    elif offered == "misplaced":
+              "STARTTLS was validly offered; the client went on in plaintext" + what)
+    elif offered in ("misplaced", "masked", "absent"):
         assert chk is not None
+        _set_defect(v, "plaintext", offered, chk, ehlo_reply, what)
+    else:
+        v.set("incomplete", "unknown", "incomplete", frame, "the EHLO reply is not in the capture")
+
+
+def _mechanism(it: Item) -> str:
+    """The SASL mechanism of an AUTH command (never its initial response: credentials)."""
+    word = str(getattr(it.event, "argument", "") or "").split(" ", 1)[0].upper()
+    return "".join(ch for ch in word if ch.isalnum() or ch in "-_")[:20] or "(no mechanism)"
+
+
+def _set_defect(v: _Verdict, outcome: str, offered: str, chk: EhloCheck, ehlo_reply: Item | None,
+                tail: str = "") -> None:
+    """The verdict of an EHLO reply whose STARTTLS offer no strict client can use."""
+    if offered == "misplaced":
         where = {"domain": "in the domain slot of the first EHLO line",
                  "code": "on a line with another reply code",
                  "stray": "after the premature end of the EHLO reply",
                  "space": "after a space that follows the line's separator"}.get(chk.starttls_where, "")
-        v.set("plaintext", "server", "starttls-misplaced", _frame(ehlo_reply),
-              f"the server offered STARTTLS only {where}, where a strict client cannot see it")
+        v.set(outcome, "server", "starttls-misplaced", _frame(ehlo_reply),
+              f"the server offered STARTTLS only {where}, where a strict client cannot see it" + tail)
     elif offered == "masked":
-        v.set("plaintext", "middlebox", "starttls-masked", _frame(ehlo_reply),
-              "a middlebox masked the STARTTLS keyword in the EHLO reply")
-    elif offered == "absent":
-        v.set("plaintext", "server", "starttls-not-offered", _frame(ehlo_reply),
-              "the EHLO reply is well formed and does not offer STARTTLS")
+        v.set(outcome, "middlebox", "starttls-masked", _frame(ehlo_reply),
+              "a middlebox masked the STARTTLS keyword in the EHLO reply" + tail)
     else:
-        v.set("incomplete", "unknown", "incomplete", frame, "the EHLO reply is not in the capture")
+        v.set(outcome, "server", "starttls-not-offered", _frame(ehlo_reply),
+              "the EHLO reply is well formed and does not offer STARTTLS" + tail)
+
+
+_GIVE_UP = ("; the client then left without a mail transaction, as a client that requires TLS "
+            "(msmtp tls on, dma, s-nail smtp-use-starttls, an MTA with a TLS-required policy) does")
+
+
+def _judge_give_up(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None,
+                   ehlo_reply: Item | None, ehlo_refused: bool) -> None:
+    """The client left without mail or credentials. After a defective EHLO exchange (EHLO
+    refused, STARTTLS not offered, misplaced or masked) that defect is why: a client that
+    requires TLS gives up exactly there. After a valid offer (or none asked for) the client
+    simply had nothing to send: a probe, a monitoring check, a sender that changed its mind."""
+    if ehlo_refused and ehlo_reply is not None:
+        v.set("aborted", "server", "ehlo-rejected", _frame(ehlo_reply),
+              f"the server refused EHLO with {ehlo_reply.event.code}, so STARTTLS could not be "
+              "negotiated" + _GIVE_UP, ehlo_reply)
+        return
+    if chk is not None and offered in ("misplaced", "masked", "absent"):
+        _set_defect(v, "aborted", offered, chk, ehlo_reply, _GIVE_UP)
+        return
+    v.set("aborted", "none", "no-mail-transaction", None,
+          "the conversation ended without a mail transaction")
 
 
 def _attach_tls(v: _Verdict, ts: dict[str, Any]) -> None:

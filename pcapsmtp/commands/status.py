@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["lost_tls", "violations", "needs_attention"]
+__all__ = ["lost_tls", "violations", "needs_attention", "INFORMATIONAL"]
 
 _FAILED_ABORTS = frozenset({"starttls-refused", "tls-handshake-failed", "tls-not-started",
-                            "implicit-tls-mismatch", "ehlo-rejected", "starttls-masked"})
+                            "implicit-tls-mismatch", "ehlo-rejected", "starttls-masked",
+                            # a client that requires TLS gave up on a defective offer
+                            "starttls-not-offered", "starttls-misplaced"})
+#: findings that are notes, not violations (they never set exit status 1)
+INFORMATIONAL = frozenset({"ehlo-legacy-keyword"})
 
 
 def lost_tls(conv: dict[str, Any]) -> bool:
@@ -19,7 +23,7 @@ def lost_tls(conv: dict[str, Any]) -> bool:
 def violations(conv: dict[str, Any]) -> bool:
     """An RFC violation by a peer or a middlebox (capture problems do not count)."""
     return any(f["side"] in ("client", "server", "middlebox") and f.get("confidence") != "low"
-               and f["code"] not in ("tls-alert", "tls-certificate")
+               and f["code"] not in ("tls-alert", "tls-certificate") and f["code"] not in INFORMATIONAL
                for f in conv["findings"])
 
 

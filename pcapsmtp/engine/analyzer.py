@@ -20,6 +20,7 @@ from pcapsmtp.analysis.summary import Summary
 from pcapsmtp.analysis.verdict import Item, Overlap, Transcript, judge
 from pcapsmtp.model import SMTP_PORTS, Side, TcpSegment
 from pcapsmtp.smtp.events import Command, ImplicitTls, MessageBody, Reply, StreamEnded
+from pcapsmtp.smtp.events import StreamGap as SmtpStreamGap
 from pcapsmtp.smtp.session import SessionConfig, SmtpSession
 from pcapsmtp.smtp.tls import TlsAlert, TlsApplicationData
 from pcapsmtp.tcp.config import ReassemblyConfig
@@ -83,6 +84,12 @@ _NO_INDEX = FrameIndex()
 _KEY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "STARTTLS", "AUTH", "MAIL"})
 #: commands no other line protocol on a 220-greeting port (FTP, ...) uses
 _SMTP_ONLY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "STARTTLS", "BDAT"})
+
+
+def _no_payload(t: Transcript) -> bool:
+    """The connection never carried a byte of payload either way (nor lost any in a hole)."""
+    return not t.client_bytes and not t.server_bytes and not any(
+        isinstance(it.event, SmtpStreamGap) for it in t.items)
 
 
 class Analyzer:
@@ -172,7 +179,13 @@ class Analyzer:
                 c = convs.pop(ev.stream, None)
                 if c is None:
                     continue
-                if not c.emitted and self._is_smtp(c):
+                if c.emitted:
+                    continue
+                if _no_payload(c.transcript):
+                    # A scan or probe (SYN answered by RST, connect and close): no SMTP
+                    # conversation, only a connection attempt, counted in the summary.
+                    self._summary.add_attempt()
+                elif self._is_smtp(c):
                     done.append(self._conclude(c))
                 continue
             else:

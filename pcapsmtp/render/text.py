@@ -148,6 +148,10 @@ def render_summary(summary: dict[str, Any], *, width: int | None = None) -> str:
         lines.append(wrap_text("by reason: " + ", ".join(f"{k} {v}" for k, v in
                                                          sorted(summary["reasons"].items())),
                                width, "  "))
+    if summary.get("no_payload_attempts"):
+        lines.append(wrap_text(f"{summary['no_payload_attempts']} connection attempt(s) to an SMTP "
+                               "port without payload (scans, probes): no conversation, no verdict",
+                               width, "  "))
     rows = []
     for s in summary.get("servers", []):
         down = s["downgraded"]

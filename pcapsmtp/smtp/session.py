@@ -69,10 +69,14 @@ def decode_text(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
+#: the shortest possible reply: a code and a bare LF
+_SHORTEST_REPLY = len(b"250\n")
+
+
 class _SideState:
     __slots__ = ("side", "lines", "mode", "tls", "body_start", "body_octets",
                  "body_tail", "bdat_left", "ended", "first_seen",
-                 "after_gap")
+                 "after_gap", "small_gap")
 
     def __init__(self, side: Side, max_line: int) -> None:
         self.side = side
@@ -86,6 +90,7 @@ class _SideState:
         self.ended = False
         self.first_seen = False
         self.after_gap = False
+        self.small_gap = False   #: the hole fell between replies and cannot hold one
 
 
 class SmtpSession:
@@ -175,9 +180,15 @@ class SmtpSession:
             st.lines.skip(length)
             return out
         # Reply or command lines: the partial line is lost; resynchronise at the next line.
+        # A server hole between two replies (no line begun, no reply open) shorter than the
+        # shortest reply ("250\n") cannot have held one: if a reply line starts right after
+        # it, nothing the client read was lost (``_server_line`` checks that).
+        small = (side is Side.SERVER and not len(st.lines) and not self._reply_lines
+                 and length < _SHORTEST_REPLY)
         st.lines.skip(length)
         st.after_gap = True
-        if side is Side.SERVER:
+        st.small_gap = small
+        if side is Side.SERVER and not small:
             self._server_gap_unmatched = True
         if side is Side.SERVER and self._reply_lines:
             # The open reply lost its middle or its end. What follows the hole continues it
@@ -542,11 +553,17 @@ class SmtpSession:
         content = line.content
         if st.after_gap:
             st.after_gap = False
-            if self._reply_lines and self._commands_seen != self._reply_began_at:
-                self._finish_reply()
-            self._reply_damaged = True
-            if not _REPLY_START.match(line.raw):
-                return  # the tail of a line cut by the hole
+            if st.small_gap and _REPLY_START.match(line.raw):
+                st.small_gap = False   # bytes between two replies: the reply is whole
+            else:
+                if st.small_gap:
+                    self._server_gap_unmatched = True   # the hole took a line's head
+                st.small_gap = False
+                if self._reply_lines and self._commands_seen != self._reply_began_at:
+                    self._finish_reply()
+                self._reply_damaged = True
+                if not _REPLY_START.match(line.raw):
+                    return  # the tail of a line cut by the hole
         if not content and not self._reply_lines:
             return  # stray empty line between replies
         code: int | None = None

@@ -1,0 +1,115 @@
+"""The generated captures of captures/scenarios_giveup.py and captures/scenarios_wild.py
+(issue 13, items 2 and 8) through the real pipeline and the CLI: exact outcome, caused_by,
+reason and evidence frame, the frames cross-checked against tshark where it sees the same
+thing, the no-payload attempts counted in both summaries, and the exit status."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pcapsmtp.engine.analyzer import analyze_file, analyze_path
+
+REPO = Path(__file__).resolve().parents[1]
+CAPTURES = REPO / "captures"
+EXPECTED: dict[str, Any] = json.loads((CAPTURES / "expected.json").read_text())
+
+#: capture -> (outcome, caused_by, reason, evidence: a tshark display filter whose first match is
+#: the evidence frame, or None when the verdict names no frame)
+CASES: dict[str, tuple[str, str, str, str | None]] = {
+    "giveup-not-offered-quit.pcap": ("aborted", "server", "starttls-not-offered", "smtp.response.code == 250"),
+    "giveup-misplaced-quit.pcap": ("aborted", "server", "starttls-misplaced", "smtp.response.code == 250"),
+    "giveup-masked-rst.pcap": ("aborted", "middlebox", "starttls-masked", "smtp.response.code == 250"),
+    "giveup-ehlo-rejected-close.pcap": ("aborted", "server", "ehlo-rejected", "smtp.response.code == 502"),
+    "giveup-ehlo-rejected-helo-quit.pcap": ("aborted", "server", "ehlo-rejected", "smtp.response.code == 500"),
+    "giveup-valid-offer-close.pcap": ("aborted", "none", "no-mail-transaction", None),
+    "wild-auth-login-not-offered.pcap": ("plaintext", "server", "starttls-not-offered",
+                                         "smtp.response.code == 250"),
+    "wild-auth-plain-valid-offer.pcap": ("plaintext", "client", "client-did-not-request",
+                                         'smtp.req.command == "AUTH"'),
+    "wild-auth-cram-md5-helo.pcap": ("plaintext", "client", "client-used-helo", 'smtp.req.command == "HELO"'),
+    "wild-client-closes-before-banner.pcap": ("aborted", "none", "no-mail-transaction", None),
+    "wild-server-closes-without-greeting.pcap": ("aborted", "server", "greeting-refused",
+                                                 "tcp.srcport == 25 && tcp.flags.fin == 1"),
+    "wild-harmless-hole.pcap": ("plaintext", "client", "client-did-not-request", 'smtp.req.command == "MAIL"'),
+    "wild-auth-equals-legacy.pcap": ("plaintext", "client", "client-did-not-request",
+                                     'smtp.req.command == "MAIL"'),
+}
+
+
+def test_every_generated_giveup_and_wild_capture_is_covered() -> None:
+    names = {n for n in EXPECTED if n.startswith(("giveup-", "wild-"))}
+    assert names == set(CASES) | {"wild-scan-probes.pcap"}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_verdict_and_evidence_frame(name: str) -> None:
+    outcome, caused_by, reason, evidence = CASES[name]
+    (conv,) = analyze_path(str(CAPTURES / name))
+    want = EXPECTED[name]["conversations"][0]
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == (outcome, caused_by, reason)
+    assert (want["outcome"], want["caused_by"], want["reason"]) == (outcome, caused_by, reason)
+    if evidence is None:
+        assert conv["evidence_frame"] is None
+        return
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    proc = subprocess.run(["tshark", "-n", "-r", str(CAPTURES / name), "-Y", evidence, "-T", "fields",
+                           "-e", "frame.number"], capture_output=True, text=True, timeout=60, check=False)
+    frames = [int(x) for x in proc.stdout.split()]
+    assert frames and conv["evidence_frame"] == frames[0], (frames, conv["evidence_frame"])
+
+
+def test_giveup_ehlo_frames_agree_with_expected() -> None:
+    for name in CASES:
+        (conv,) = analyze_path(str(CAPTURES / name))
+        want = EXPECTED[name]["conversations"][0]["frames"]
+        if conv["reason"] in ("starttls-not-offered", "starttls-misplaced", "starttls-masked",
+                              "ehlo-rejected"):
+            assert conv["evidence_frame"] == want["ehlo_reply"][0], name
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pcapsmtp", *args], capture_output=True, text=True,
+                          timeout=120, cwd=str(REPO), check=False)
+
+
+def test_no_payload_attempts_are_counted_not_reported() -> None:
+    path = str(CAPTURES / "wild-scan-probes.pcap")
+    res = analyze_file(path)
+    assert [(c["stream"], c["reason"]) for c in res.conversations] == [(2, "starttls-not-offered")]
+    assert res.summary["no_payload_attempts"] == 2
+    assert res.summary["conversations"] == 1
+    assert EXPECTED["wild-scan-probes.pcap"]["no_payload_streams"] == [0, 1]
+
+    proc = _cli("analyze", "--format", "json", "--summary", path)
+    objs = [json.loads(ln) for ln in proc.stdout.splitlines()]
+    assert [o["stream"] for o in objs if "summary" not in o] == [2]
+    assert objs[-1]["summary"]["no_payload_attempts"] == 2
+    assert not any(o.get("reason") == "incomplete" for o in objs)
+    assert proc.returncode == 1          # the real conversation went in plaintext
+
+    table = _cli("analyze", "--summary", path).stdout
+    assert "2 connection attempt(s) to an SMTP port without payload" in table
+    assert "incomplete" not in table and "Capture again" not in table
+
+    # Two files: the merged summary adds the counts.
+    merged = _cli("analyze", "--format", "json", "--summary", path, path).stdout.splitlines()
+    assert json.loads(merged[-1])["summary"]["no_payload_attempts"] == 4
+
+
+def test_exit_status_of_a_give_up_is_1_and_of_a_probe_after_a_valid_offer_0() -> None:
+    assert _cli("analyze", str(CAPTURES / "giveup-not-offered-quit.pcap")).returncode == 1
+    assert _cli("analyze", str(CAPTURES / "giveup-valid-offer-close.pcap")).returncode == 0
+    assert _cli("analyze", str(CAPTURES / "wild-client-closes-before-banner.pcap")).returncode == 0
+
+
+def test_explain_after_refused_ehlo_describes_no_clients() -> None:
+    out = _cli("explain", str(CAPTURES / "giveup-ehlo-rejected-close.pcap")).stdout
+    assert "ehlo-rejected" in out
+    assert "Known clients" not in out and "downgrade with this reply" not in out
