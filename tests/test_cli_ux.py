@@ -349,3 +349,18 @@ def test_annotate_refuses_a_directory_as_output(tmp_path: Path) -> None:
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.count("\n") == 1 and f"{tmp_path}: is a directory" in p.stderr, p.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_diff_and_check_ehlo_fit_80_and_use_200_columns() -> None:
+    pair = [str(CAPTURES / "pairs" / f"box-454.{side}.pcap") for side in ("outside", "inside")]
+    for columns in (80, 200):
+        rc, out, err = run_tty(["diff", *pair], columns)
+        assert rc == 1, err
+        assert _widest(out) <= columns, [ln for ln in out.splitlines() if len(ln) > columns]
+        assert "starttls-refused" in out and "client->server" in out
+        rc, out, err = run_tty(["check-ehlo"], columns, stdin=SWAKS)
+        assert rc == 1, err
+        assert _widest(out) <= columns, [ln for ln in out.splitlines() if len(ln) > columns]
+        assert "ehlo-keyword-as-domain" in out and "postfix" in out
+    rc, wide, _ = run_tty(["diff", *pair], 200)
+    assert any("454 4.7.0 TLS not available due to local problem" in ln for ln in wide.splitlines())

@@ -99,7 +99,9 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                            title=f"pcapsmtp diff: {args.outside} / {args.inside}"[:240])
         write_html(args.output or "-", html, out)
     else:
-        text = (render_json(report) if args.format == "json" else render_table(report)) + "\n"
+        from pcapsmtp.render.fit import output_width
+        width = None if args.output else output_width(out)    # a file gets whole lines
+        text = (render_json(report) if args.format == "json" else render_table(report, width)) + "\n"
         if args.output:
             from pcapsmtp.commands.report import write_html
             write_html(args.output, text, out)

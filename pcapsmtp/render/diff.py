@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pcapsmtp.render.fit import Col, fit_table, wrap_text
 from pcapsmtp.render.text import endpoint, safe
 
 __all__ = ["render_json", "render_table"]
@@ -29,37 +30,39 @@ def _line(text: str | None) -> str:
     return "-" if text is None else safe(text)
 
 
-def render_table(report: dict[str, Any]) -> str:
-    from tabulate import tabulate
-
+def render_table(report: dict[str, Any], width: int | None = None) -> str:
+    """The report for a person, lines wrapped and tables fitted to ``width`` (None: whole)."""
     out: list[str] = [f"outside: {safe(report.get('outside_file'))}",
                       f"inside:  {safe(report.get('inside_file'))}",
                       f"clock offset (inside - outside): {report['clock_offset_s']:+.3f} s"
                       + (f" (estimated from {report['clock_offset_anchors']} anchor(s))"
                          if report.get("clock_offset_anchors") else "")]
     s = report["summary"]
-    out.append(f"{s['pairs']} paired deliver{'y' if s['pairs'] == 1 else 'ies'}: {s['identical']} identical, "
-               f"{s['tampered']} changed by the box ({s['middlebox']} blamed on it); unpaired: "
-               f"{s['unpaired_outside']} outside, {s['unpaired_inside']} inside")
+    out.append(wrap_text(f"{s['pairs']} paired deliver{'y' if s['pairs'] == 1 else 'ies'}: "
+                         f"{s['identical']} identical, {s['tampered']} changed by the box "
+                         f"({s['middlebox']} blamed on it); unpaired: {s['unpaired_outside']} "
+                         f"outside, {s['unpaired_inside']} inside", width, "  "))
     for n, p in enumerate(report["pairs"], 1):
         m, v = p["match"], p["verdict"]
         out.append("")
         out.append(f"pair {n}: outside {_conv(p['outside'])}")
         out.append(f"        inside  {_conv(p['inside'])}")
-        out.append(f"  match: {m['method']}, score {m['score']:.2f} ({m['confidence']}; runner-up "
-                   f"{m['runner_up']:.2f}): " + "; ".join(safe(e) for e in m["evidence"]))
-        out.append(f"  verdict: {v['outcome']}, caused by {v['caused_by']}, {v['reason']}"
-                   + ("" if p["identical"] else "  [CHANGED BY THE BOX]"))
-        out.append(f"    {safe(v['message'])}")
-        out.append(f"  outside alone: {p['outside']['caused_by']} ({p['outside']['reason']}); "
-                   f"inside alone: {p['inside']['caused_by']} ({p['inside']['reason']})")
+        out.append(wrap_text(f"  match: {m['method']}, score {m['score']:.2f} ({m['confidence']}; "
+                             f"runner-up {m['runner_up']:.2f}): "
+                             + "; ".join(safe(e) for e in m["evidence"]), width, "    "))
+        out.append(wrap_text(f"  verdict: {v['outcome']}, caused by {v['caused_by']}, {v['reason']}"
+                             + ("" if p["identical"] else "  [CHANGED BY THE BOX]"), width, "    "))
+        out.append(wrap_text(f"    {safe(v['message'])}", width, "    "))
+        out.append(wrap_text(f"  outside alone: {p['outside']['caused_by']} "
+                             f"({p['outside']['reason']}); inside alone: "
+                             f"{p['inside']['caused_by']} ({p['inside']['reason']})", width, "    "))
         if p["differences"]:
             rows = [[d["direction"], d["kind"], d["outside_frame"] if d["outside_frame"] is not None else "-",
-                     _line(d["outside_line"])[:60], d["inside_frame"] if d["inside_frame"] is not None else "-",
-                     _line(d["inside_line"])[:60]] for d in p["differences"]]
-            table = tabulate(rows, headers=["direction", "kind", "out frame", "outside line", "in frame",
-                                            "inside line"], tablefmt="simple")
-            out += ["  " + ln for ln in table.splitlines()]
+                     _line(d["outside_line"]), d["inside_frame"] if d["inside_frame"] is not None else "-",
+                     _line(d["inside_line"])] for d in p["differences"]]
+            out.append(fit_table([Col("direction", drop=1), Col("kind"), Col("out frame", right=True),
+                                  Col("outside line", wrap=16), Col("in frame", right=True),
+                                  Col("inside line", wrap=16)], rows, width, indent=2))
         else:
             out.append("  identical: every line arrived as it was sent, both ways")
     if report["unpaired"]:
@@ -67,7 +70,7 @@ def render_table(report: dict[str, Any]) -> str:
         out.append("unpaired (seen on one side only):")
         rows = [[u["side"], u["stream"], _ep(u["client"]), _ep(u["server"]), u["first_frame"], u["outcome"],
                  u["caused_by"], u["reason"]] for u in report["unpaired"]]
-        table = tabulate(rows, headers=["side", "stream", "client", "server", "frame", "outcome", "caused by",
-                                        "reason"], tablefmt="simple")
-        out += ["  " + ln for ln in table.splitlines()]
+        out.append(fit_table([Col("side"), Col("stream", right=True), Col("client", drop=2),
+                              Col("server", drop=1), Col("frame", right=True), Col("outcome"),
+                              Col("caused by"), Col("reason", wrap=14)], rows, width, indent=2))
     return "\n".join(out)
