@@ -364,3 +364,34 @@ def test_diff_and_check_ehlo_fit_80_and_use_200_columns() -> None:
         assert "ehlo-keyword-as-domain" in out and "postfix" in out
     rc, wide, _ = run_tty(["diff", *pair], 200)
     assert any("454 4.7.0 TLS not available due to local problem" in ln for ln in wide.splitlines())
+
+
+# ----------------------------------------------------------------------------------- --help
+
+def test_every_command_and_option_has_a_help_text() -> None:
+    """Walk the real parser: every command has a one-line summary (the list of commands) and a
+    description (its own --help), and every argument and option says what it is for."""
+    import argparse
+    from pcapsmtp.commands.main import _parser
+    top = _parser()
+    sub = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    summaries = {ch.dest: ch.help for ch in sub._choices_actions}
+    assert {"analyze", "explain", "annotate", "check-ehlo", "diff", "live"} <= set(sub.choices)
+    missing = []
+    for name, parser in sub.choices.items():
+        if not (summaries.get(name) or "").strip() or "\n" in summaries[name]:
+            missing.append(f"{name}: one-line summary")
+        if not (parser.description or "").strip():
+            missing.append(f"{name}: description")
+        for act in parser._actions:
+            if isinstance(act, argparse._HelpAction):
+                continue
+            if not (act.help or "").strip() or act.help == argparse.SUPPRESS:
+                missing.append(f"{name}: {'/'.join(act.option_strings) or act.dest}")
+    assert not missing, missing
+
+
+def test_help_of_every_command_runs_and_exits_0() -> None:
+    for cmd in ("analyze", "explain", "annotate", "check-ehlo", "diff", "live"):
+        p = run(cmd, "--help")
+        assert p.returncode == 0 and p.stdout.startswith(f"usage: pcapsmtp {cmd}"), (cmd, p.stderr)

@@ -16,8 +16,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="every SMTP conversation in the captures, with its verdict",
                        description="Read pcap/pcapng files (gzip too; '-' is standard input) and "
                        "give one verdict per SMTP conversation.")
-    a.add_argument("files", nargs="+", metavar="FILE")
-    a.add_argument("--format", choices=("table", "json", "csv", "tlsrpt"), default="table")
+    a.add_argument("files", nargs="+", metavar="FILE",
+                   help="capture files: pcap or pcapng, gzip of either, '-' for standard input")
+    a.add_argument("--format", choices=("table", "json", "csv", "tlsrpt"), default="table",
+                   help="a table for a person (default, fitted to the terminal), JSON Lines or "
+                   "CSV for scripts (docs/output.md), or one RFC 8460 TLS-RPT report")
     a.add_argument("--summary", action="store_true",
                    help="add the per-server summary (a final JSON line with \"summary\" in json)")
     a.add_argument("--findings", action="store_true", help="table format: list the findings too")

@@ -11,8 +11,13 @@ from pcapsmtp.errors import UsageError
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     e = sub.add_parser("explain", help="the exchange of one or all conversations, the guilty line "
-                       "marked and explained")
-    e.add_argument("file", metavar="FILE")
+                       "marked and explained",
+                       description="Print the SMTP exchange of one or all conversations with the "
+                       "guilty line marked, what a strict client does with it, what to ask of "
+                       "whom, which known clients would downgrade, and the Wireshark filter and "
+                       "tshark command to see the evidence.")
+    e.add_argument("file", metavar="FILE", help="the capture (pcap, pcapng, gzip; '-' for "
+                   "standard input)")
     e.add_argument("--stream", type=int, default=None, metavar="N",
                    help="only the conversation with this tcp.stream index")
     add_redaction(e)
