@@ -395,3 +395,18 @@ def test_help_of_every_command_runs_and_exits_0() -> None:
     for cmd in ("analyze", "explain", "annotate", "check-ehlo", "diff", "live"):
         p = run(cmd, "--help")
         assert p.returncode == 0 and p.stdout.startswith(f"usage: pcapsmtp {cmd}"), (cmd, p.stderr)
+
+
+def test_live_any_says_in_one_line_that_it_is_not_supported() -> None:
+    """Checked before any socket is opened, so it holds without root too."""
+    p = run("live", "-i", "any", "--duration", "1")
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.count("\n") == 1 and "-i any is not supported" in p.stderr, p.stderr
+    assert "tcpdump -i any -w FILE" in p.stderr
+
+
+def test_a_cooked_capture_of_any_is_read_by_analyze() -> None:
+    """What the message proposes works: tcpdump -i any writes Linux cooked (SLL) frames."""
+    p = run("analyze", "--format", "json", str(CAPTURES / "seed-sll.pcap"))
+    assert p.returncode in (0, 1), p.stderr
+    assert [json.loads(ln)["reason"] for ln in p.stdout.splitlines()] == ["starttls-misplaced"]

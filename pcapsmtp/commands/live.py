@@ -69,7 +69,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-i", "--interface", dest="interface", required=True, metavar="IFACE",
-                   help="interface to sniff (e.g. eth0, lo)")
+                   help="interface to sniff (e.g. eth0, lo; not 'any')")
     p.add_argument("-f", "--filter", dest="bpf", metavar="BPF", default=None,
                    help="kernel capture filter (default: the SMTP ports and IP fragments)")
     p.add_argument("--port", dest="ports", type=port, action="append", default=[],
@@ -286,6 +286,11 @@ def _quiet_stdout() -> None:
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pcapsmtp.capture.live import LiveSource
 
+    if args.interface == "any":
+        # Linux's "any" mixes the link layers of every interface; libpcap rewrites each packet
+        # into a cooked (SLL) header, which this reader does not do.
+        raise UsageError("pcapsmtp live: -i any is not supported; name one interface, or run "
+                         "'tcpdump -i any -w FILE' and then 'pcapsmtp analyze FILE'")
     if args.rotate_mb and not args.write:
         raise UsageError("pcapsmtp live: --rotate-mb needs --write FILE.pcapng")
     if args.rotate_keep and not args.rotate_mb:
