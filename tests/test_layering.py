@@ -29,7 +29,7 @@ FORBIDDEN_STDLIB = frozenset({
     "zipfile", "tarfile", "pickle", "shelve", "sqlite3", "fcntl", "random",
 })
 #: (relative path, module): third-party imports tolerated inside a function only.
-LAZY_ALLOWED = {("smtp/tls.py", "cryptography")}
+LAZY_ALLOWED = {("smtp/certificates.py", "cryptography")}
 #: Calls that read files, open sockets or read the clock.
 FORBIDDEN_CALLS = {"open", "now", "utcnow", "today", "time", "time_ns", "perf_counter",
                    "monotonic", "socket", "create_connection", "urlopen", "read_bytes",
@@ -144,7 +144,7 @@ def test_import_scan_can_fail() -> None:
             from cryptography import x509
             import scapy.all
     """)
-    bad = import_violations(src, "smtp/tls.py")
+    bad = import_violations(src, "smtp/certificates.py")
     assert [b.split(": ", 1)[1] for b in bad] == [
         "imports socket (I/O, clock or process)",
         "imports time (I/O, clock or process)",
@@ -197,3 +197,41 @@ def test_core_module_starts_with_future_annotations(path: Path) -> None:
     first = body[0]
     assert isinstance(first, ast.ImportFrom) and first.module == "__future__" and \
         [a.name for a in first.names] == ["annotations"], path
+
+
+# ---------------------------------------------------------------------------------------------
+# Public seams: no module reaches into another module's private names (issue 15). A layer
+# offers what others need as public functions, methods and attributes (the capture layer's
+# record views, the TCP layer's StreamTable.classify, the decoder's addresses()).
+
+def private_reaches(src: str, rel: str) -> list[str]:
+    """``from pcapsmtp.X import _name`` and ``obj._name`` on anything but ``self``/``cls``."""
+    out = []
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pcapsmtp"):
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    out.append(f"{rel}:{node.lineno}: imports private {node.module}.{alias.name}")
+        elif (isinstance(node, ast.Attribute) and node.attr.startswith("_")
+              and not node.attr.startswith("__")
+              and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+            out.append(f"{rel}:{node.lineno}: touches private {ast.unparse(node)}")
+    return out
+
+
+@pytest.mark.parametrize("path", sorted(PKG.rglob("*.py")), ids=lambda p: str(p.relative_to(PKG)))
+def test_no_private_reaches(path: Path) -> None:
+    assert private_reaches(path.read_text(), str(path.relative_to(PKG))) == []
+
+
+def test_private_reach_scan_can_fail() -> None:
+    src = textwrap.dedent("""
+        from pcapsmtp.capture.pcapfile import _open_source, iter_views
+        def f(reasm, self):
+            reasm._countdown -= 1
+            self._ok = reasm.table.young
+    """)
+    assert private_reaches(src, "engine/x.py") == [
+        "engine/x.py:2: imports private pcapsmtp.capture.pcapfile._open_source",
+        "engine/x.py:4: touches private reasm._countdown",
+    ]

@@ -168,6 +168,20 @@ class Decoder:
                                   data[pstart:ip_end])
         return self._decode(linktype, data, n, wirelen, number, ts_ns)
 
+    def addresses(self, addrs: bytes) -> tuple[str, str]:
+        """(source, destination) as text from the raw address bytes of an IPv4 (8 bytes) or
+        IPv6 (32 bytes) header, cached (for a caller that parsed the header itself)."""
+        pair = self._pairs.get(addrs)
+        if pair is None:
+            pair = self._pair4(addrs) if len(addrs) == 8 else self._pair6(addrs)
+        return pair
+
+    def count(self, frames: int, tcp_segments: int) -> None:
+        """``frames`` frames, ``tcp_segments`` of them TCP, were decoded by a caller that
+        parsed their headers itself: count them as ``decode_raw`` would."""
+        self.frames += frames
+        self.tcp_segments += tcp_segments
+
     def _pair4(self, addrs: bytes) -> tuple[str, str]:
         pairs = self._pairs
         if len(pairs) > _CACHE_MAX:

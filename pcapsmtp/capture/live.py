@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pcapsmtp.capture.base import LINKTYPE, RawFrame
+from pcapsmtp.capture.pcapng import PcapngWriter
 from pcapsmtp.errors import BackendUnavailable, UsageError
 
 __all__ = ["LiveSource", "PcapngWriter", "RotatingWriter", "default_bpf", "interface_names",
@@ -86,58 +87,7 @@ def privilege_message(iface: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# pcapng writing
-
-
-def _pad4(n: int) -> int:
-    return (4 - n % 4) % 4
-
-
-def _option(code: int, value: bytes) -> bytes:
-    return struct.pack("<HH", code, len(value)) + value + b"\x00" * _pad4(len(value))
-
-
-def _block(block_type: int, body: bytes) -> bytes:
-    total = 12 + len(body)
-    return struct.pack("<II", block_type, total) + body + struct.pack("<I", total)
-
-
-class PcapngWriter:
-    """A minimal pcapng writer: one Section Header Block, one Interface Description Block
-    (nanosecond timestamps, ``if_tsresol`` = 9) and one Enhanced Packet Block per frame."""
-
-    def __init__(self, path: str, linktype: int, snaplen: int, iface: str) -> None:
-        self.path = path
-        self._fh = open(path, "wb")  # noqa: SIM115 - closed in close()
-        self.frames = 0
-        shb_opts = _option(4, b"pcapsmtp live") + _option(0, b"")   # shb_userappl, opt_endofopt
-        shb = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + shb_opts
-        idb_opts = (_option(2, iface.encode("utf-8", "replace"))       # if_name
-                    + _option(9, b"\x09")                              # if_tsresol: 10^-9
-                    + _option(0, b""))
-        idb = struct.pack("<HHI", linktype, 0, snaplen) + idb_opts
-        head = _block(0x0A0D0D0A, shb) + _block(1, idb)
-        self._fh.write(head)
-        self.size = len(head)
-
-    def write(self, ts_ns: int, data: bytes, wirelen: int) -> int:
-        """Append one frame; returns its frame number in this file (from 1)."""
-        caplen = len(data)
-        body = (struct.pack("<IIIII", 0, (ts_ns >> 32) & 0xFFFFFFFF, ts_ns & 0xFFFFFFFF,
-                            caplen, wirelen)
-                + data + b"\x00" * _pad4(caplen))
-        blk = _block(6, body)
-        self._fh.write(blk)
-        self.size += len(blk)
-        self.frames += 1
-        return self.frames
-
-    def flush(self) -> None:
-        self._fh.flush()
-
-    def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
+# pcapng writing: ``PcapngWriter`` (capture/pcapng.py), rotated here
 
 
 class RotatingWriter:

@@ -11,8 +11,15 @@ Public API
 - ``iter_records(path, *, stdin=None) -> Iterator[RecordTuple]``: the same records as plain
   tuples ``(number, ts_ns, linktype, data, wirelen, offset, interface)`` (the positional
   order of ``RawFrame.__init__``); about 25 % faster, used by ``iter_segments``.
+- ``iter_views(path, *, stdin=None) -> Iterator[RecordView]``: the same records without a
+  copy of their bytes: ``(number, ts_ns, linktype, buf, start, end, wirelen, offset)``, the
+  record's captured bytes being ``buf[start:end]``. ``buf`` is only valid until the next
+  record is asked for (a pcap file is read into one reused buffer): copy what you keep. What
+  the file loops of ``pcapsmtp.engine`` read.
 - ``iter_segments(path, *, stdin=None, decoder=None) -> Iterator[TcpSegment]``: reader and
-  ``Decoder`` chained (the fast path the pipeline should use for files).
+  ``Decoder`` chained.
+- ``open_source(path, stdin) -> (source, head)``: the input opened (gzip detected), for a
+  caller that reads blocks itself (``capture.pcapng.BlockReader``, ``annotate``).
 
 Formats: pcap (both byte orders, microsecond and nanosecond magic), pcapng (several
 sections of either byte order, several interfaces with their own link type,
@@ -40,27 +47,31 @@ import os
 import struct
 import sys
 import zlib
-from collections.abc import Callable, Iterator
-from typing import BinaryIO, cast
+from collections.abc import Iterator
+from typing import BinaryIO, NamedTuple, Union
 
 from pcapsmtp.capture.base import RawFrame
 from pcapsmtp.capture.decode import Decoder
+from pcapsmtp.capture.pcapng import (
+    CB_COPY, CB_NO_COPY, EPB, IDB, PB, SHB, SPB, Interface, iter_blocks, parse_idb,
+)
 from pcapsmtp.errors import CaptureError
 from pcapsmtp.model import TcpSegment
 
-__all__ = ["open_frames", "iter_records", "iter_segments", "RecordTuple", "MAX_CAPLEN",
-           "CHUNK_SIZE"]
+__all__ = ["open_frames", "iter_records", "iter_views", "iter_segments", "open_source",
+           "pcap_header", "read_pcap", "is_pcap", "RecordTuple", "RecordView", "PcapHeader", "MAX_CAPLEN",
+           "CHUNK_SIZE", "Source"]
 
 #: (number, ts_ns, linktype, data, wirelen, offset, interface): ``RawFrame``'s argument order.
 RecordTuple = tuple[int, int, int, bytes, int, int, int]
+#: (number, ts_ns, linktype, buf, start, end, wirelen, offset): the record is buf[start:end]
+RecordView = tuple[int, int, int, "bytes | bytearray", int, int, int, int]
 
 #: Largest captured length of one record accepted (Wireshark's WTAP_MAX_PACKET_SIZE_STANDARD).
 #: link type of a record that is a frame for Wireshark but carries no packet (custom block)
 LINKTYPE_NO_PACKET = -1
 
 MAX_CAPLEN = 262144
-#: Largest pcapng block accepted (Wireshark's MAX_BLOCK_SIZE is 16 MiB as well).
-MAX_BLOCK = 16 * 1024 * 1024
 #: Read size.
 CHUNK_SIZE = 1 << 20
 
@@ -72,12 +83,6 @@ _PCAP_MAGICS = {
 }
 _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _GZIP_MAGIC = b"\x1f\x8b"
-
-_BLOCK_NAMES = {1: "an interface description block", 2: "a packet block",
-                3: "a simple packet block", 4: "a name resolution block",
-                5: "an interface statistics block", 6: "an enhanced packet block",
-                10: "a decryption secrets block", 0x0A0D0D0A: "a section header block"}
-
 
 def _os_message(exc: OSError) -> str:
     if isinstance(exc, FileNotFoundError):
@@ -212,7 +217,16 @@ def _fill(src: _Input | _GzipInput, buf: bytes | bytearray, pos: int, need: int)
     return b"".join(parts)
 
 
-def _open_source(path: str, stdin: BinaryIO | None) -> tuple[_Input | _GzipInput, bytes]:
+#: an opened input: ``raw_read(n)`` returns up to ``n`` bytes, ``b""`` at the end
+Source = Union[_Input, _GzipInput]
+
+
+def is_pcap(head: bytes) -> bool:
+    """Do these first bytes (from ``open_source``) start a pcap file (else pcapng)?"""
+    return head[:4] in _PCAP_MAGICS
+
+
+def open_source(path: str, stdin: BinaryIO | None = None) -> tuple[Source, bytes]:
     """Open ``path`` (gzip detected by magic); -> (source, first bytes: at least the 4-byte
     magic of a pcap or pcapng file). Raises ``CaptureError`` for anything else; the source
     is closed then."""
@@ -244,7 +258,7 @@ def iter_records(path: str, *, stdin: BinaryIO | None = None) -> Iterator[Record
     """Yield every packet record of a pcap/pcapng file (optionally gzip-compressed) as a
     ``RecordTuple``. ``path == "-"`` reads ``stdin`` (default ``sys.stdin.buffer``)."""
     try:
-        src, head = _open_source(path, stdin)
+        src, head = open_source(path, stdin)
     except MemoryError:
         raise CaptureError(path, None, "out of memory while reading the capture") from None
     try:
@@ -252,6 +266,27 @@ def iter_records(path: str, *, stdin: BinaryIO | None = None) -> Iterator[Record
             yield from _read_pcap(src, head, path)
         else:
             yield from _read_pcapng(src, head, path)
+    except MemoryError:
+        raise CaptureError(path, None, "out of memory while reading the capture") from None
+    finally:
+        src.close()
+
+
+def iter_views(path: str, *, stdin: BinaryIO | None = None,
+               number_base: int = 0) -> Iterator[RecordView]:
+    """Yield every packet record as a ``RecordView``; see the module docstring. A pcap file
+    (not gzip, not a pipe) is read into one reused buffer. ``number_base``: the records are
+    numbered from ``number_base + 1`` (a later piece of a rotated set)."""
+    try:
+        src, head = open_source(path, stdin)
+    except MemoryError:
+        raise CaptureError(path, None, "out of memory while reading the capture") from None
+    try:
+        if head[:4] in _PCAP_MAGICS:
+            yield from _pcap_views(src, head, path, True, None, number_base)
+        else:
+            for number, ts, lt, data, wirelen, off, _if in _read_pcapng(src, head, path):
+                yield number + number_base, ts, lt, data, 0, len(data), wirelen, off
     except MemoryError:
         raise CaptureError(path, None, "out of memory while reading the capture") from None
     finally:
@@ -277,17 +312,26 @@ def iter_segments(path: str, *, stdin: BinaryIO | None = None,
 
 # --------------------------------------------------------------------------- pcap
 
-def _pcap_header(src: _Input | _GzipInput, buf: bytes, path: str
-                 ) -> tuple[bytes, Callable[[bytes | bytearray, int], tuple[int, ...]], int, int]:
-    """Read the pcap file header; -> (buffer holding at least the header, record-header
-    unpacker (sec, frac, caplen, wirelen), nanoseconds per ``frac`` unit, link type)."""
-    endian, mult = _PCAP_MAGICS[buf[:4]]
-    buf = _fill(src, buf, 0, 24)
+class PcapHeader(NamedTuple):
+    """A pcap file header: ``endian`` ("<" or ">"), nanoseconds per fraction unit (1000 for
+    a microsecond file, 1 for a nanosecond one), snapshot length, the link-type field as
+    written (upper 6 bits: FCS flag and length) and the link type."""
+    endian: str
+    mult: int
+    snaplen: int
+    network: int
+    linktype: int
+
+
+def pcap_header(src: Source, head: bytes, path: str) -> tuple[bytes, PcapHeader]:
+    """Read the pcap file header (``head`` from ``open_source``); -> (buffer holding at least
+    the 24-byte header, the header)."""
+    endian, mult = _PCAP_MAGICS[head[:4]]
+    buf = _fill(src, head, 0, 24)
     if len(buf) < 24:
         raise CaptureError(path, 0, f"truncated pcap file header ({len(buf)} of 24 bytes)")
-    _maj, _min, _zone, _sig, _snaplen, network = struct.unpack_from(endian + "HHiIII", buf, 4)
-    linktype = network & 0x03FFFFFF  # upper 6 bits: FCS flag and length (LT_LINKTYPE)
-    return buf, struct.Struct(endian + "IIII").unpack_from, mult, linktype
+    _maj, _min, _zone, _sig, snaplen, network = struct.unpack_from(endian + "HHiIII", buf, 4)
+    return buf, PcapHeader(endian, mult, snaplen, network, network & 0x03FFFFFF)
 
 
 def _refill(src: _Input | _GzipInput, buf: bytes | bytearray, pos: int, blen: int, need: int,
@@ -351,18 +395,40 @@ def _pcap_short_body(src: _Input | _GzipInput, buf: bytes | bytearray, pos: int,
     return buf, base, blen
 
 
-def _read_pcap(src: _Input | _GzipInput, buf: bytes, path: str) -> Iterator[RecordTuple]:
-    buf, unpack, mult, linktype = _pcap_header(src, buf, path)
+def _read_pcap(src: Source, buf: bytes, path: str) -> Iterator[RecordTuple]:
+    for number, ts, lt, b, start, end, wirelen, off in _pcap_views(src, buf, path, False):
+        yield number, ts, lt, bytes(b[start:end]), wirelen, off, 0
+
+
+def read_pcap(src: Source, head: bytes, path: str, *, inplace: bool = False
+              ) -> tuple[PcapHeader, Iterator[RecordView]]:
+    """A pcap file opened by ``open_source``: its header, and its records as views
+    (``inplace``: into one reused buffer where the source allows it)."""
+    buf, h = pcap_header(src, head, path)
+    return h, _pcap_views(src, buf, path, inplace, h)
+
+
+def _pcap_views(src: Source, buf: bytes | bytearray, path: str, inplace: bool,
+                h: PcapHeader | None = None, number_base: int = 0) -> Iterator[RecordView]:
+    """The records of a pcap file as views into the read buffer (``inplace``: one reused
+    ``bytearray`` where the source allows it, else fresh ``bytes`` chunks). ``h``: the
+    header, already read into ``buf``."""
+    if h is None:
+        buf, h = pcap_header(src, bytes(buf), path)
+    unpack = struct.Struct(h.endian + "IIII").unpack_from
+    mult = h.mult
+    linktype = h.linktype
     base = 0        # stream offset of buf[0]
     pos = 24
     blen = len(buf)
-    number = 0
+    number = number_base
     maxcap = MAX_CAPLEN
+    ns = 1_000_000_000
     while True:
         hend = pos + 16
         if hend > blen:
-            b, base, blen = _pcap_short_header(src, buf, pos, blen, base, number, path)
-            buf = cast(bytes, b)        # (not in place: bytes)
+            buf, base, blen = _pcap_short_header(src, buf, pos, blen, base, number, path,
+                                                 inplace)
             pos = 0
             hend = 16
             if blen == 0:
@@ -370,188 +436,85 @@ def _read_pcap(src: _Input | _GzipInput, buf: bytes, path: str) -> Iterator[Reco
         sec, frac, caplen, wirelen = unpack(buf, pos)
         end = hend + caplen
         if end > blen or caplen > maxcap:
-            b, base, blen = _pcap_short_body(src, buf, pos, blen, base, number, caplen, path)
-            buf = cast(bytes, b)
+            buf, base, blen = _pcap_short_body(src, buf, pos, blen, base, number, caplen, path,
+                                               inplace)
             pos = 0
             hend = 16
             end = 16 + caplen
         number += 1
-        yield (number, sec * 1_000_000_000 + frac * mult, linktype, buf[hend:end], wirelen,
-               base + pos, 0)
+        yield number, sec * ns + frac * mult, linktype, buf, hend, end, wirelen, base + pos
         pos = end
 
 
 # --------------------------------------------------------------------------- pcapng
 
-def _parse_idb(body: bytes, e: str) -> tuple[int, int, int, int, int, int]:
-    """-> (linktype, snaplen, mul, div, shift, offset_ns): ts_ns = ((raw*mul) >> shift) // div
-    + offset_ns."""
-    linktype, _res, snaplen = struct.unpack_from(e + "HHI", body, 0)
-    mul, div, shift, off_ns = 1000, 1, 0, 0       # default resolution: microseconds
-    o = 8
-    n = len(body)
-    while o + 4 <= n:
-        code, olen = struct.unpack_from(e + "HH", body, o)
-        o += 4
-        if code == 0:
-            break
-        val = body[o:o + olen]
-        if code == 9 and len(val) >= 1:
-            r = val[0]
-            if r & 0x80:
-                mul, div, shift = 1_000_000_000, 1, r & 0x7F
-            elif r <= 9:
-                mul, div, shift = 10 ** (9 - r), 1, 0
-            else:
-                mul, div, shift = 1, 10 ** (r - 9), 0
-        elif code == 14 and len(val) >= 8:
-            off_ns = struct.unpack_from(e + "q", val, 0)[0] * 1_000_000_000
-        o += (olen + 3) & ~3
-    return linktype, snaplen, mul, div, shift, off_ns
-
-
-def _read_pcapng(src: _Input | _GzipInput, buf: bytes, path: str) -> Iterator[RecordTuple]:
-    base = 0
-    pos = 0
-    number = 0
-    e = "<"
-    ifaces: list[tuple[int, int, int, int, int, int]] = []
+def _read_pcapng(src: Source, buf: bytes, path: str) -> Iterator[RecordTuple]:
+    number = [0]            # (shared with iter_blocks for its messages)
+    ifaces: list[Interface] = []
     last_ts = 0
-    u2 = struct.Struct("<II").unpack_from
-    u5 = struct.Struct("<IIIII").unpack_from
-    blen = len(buf)
-    while True:
-        # ---- block header
-        if pos + 8 > blen:
-            buf = _fill(src, buf, pos, 12)
-            base += pos
-            pos = 0
-            blen = len(buf)
-            if blen == 0:
-                return
-            if blen < 8:
-                raise CaptureError(path, base, f"capture ends in the middle of a block header "
-                                               f"({blen} of 8 bytes present)")
-        btype, blocklen = u2(buf, pos)
-        if btype == 0x0A0D0D0A:        # the same value in both byte orders
-            # Section Header Block: the byte-order magic decides how to read its length.
-            if pos + 12 > blen:
-                buf = _fill(src, buf, pos, 12)
-                base += pos
-                pos = 0
-                blen = len(buf)
-                if blen < 12:
-                    raise CaptureError(path, base, f"truncated pcapng section header block "
-                                                   f"({blen} of at least 28 bytes)")
-            bom = buf[pos + 8:pos + 12]
-            if bom == b"\x4d\x3c\x2b\x1a":
-                e = "<"
-            elif bom == b"\x1a\x2b\x3c\x4d":
-                e = ">"
-            else:
-                raise CaptureError(path, base + pos, f"pcapng section header block has a bad "
-                                                     f"byte-order magic {bom.hex(' ')}")
-            u2 = struct.Struct(e + "II").unpack_from
-            u5 = struct.Struct(e + "IIIII").unpack_from
-            blocklen = u2(buf, pos)[1]
-            ifaces = []
-            if blocklen < 28:
-                raise CaptureError(path, base + pos, f"pcapng section header block length "
-                                                     f"{blocklen} is less than 28")
-        # ---- validate length
-        if blocklen < 12 or blocklen & 3:
-            raise CaptureError(path, base + pos,
-                               f"pcapng block of type {btype:#x} has an invalid length {blocklen}"
-                               + (" (less than 12)" if blocklen < 12 else
-                                  " (not a multiple of 4)"))
-        if blocklen > MAX_BLOCK:
-            raise CaptureError(path, base + pos,
-                               f"pcapng block of type {btype:#x} claims {blocklen} bytes, more "
-                               f"than the maximum of {MAX_BLOCK} (corrupt file)")
-        end = pos + blocklen
-        if end > blen:
-            buf = _fill(src, buf, pos, blocklen)
-            base += pos
-            pos = 0
-            end = blocklen
-            blen = len(buf)
-            if end > blen:
-                if btype in (6, 3, 2):
-                    raise CaptureError(path, base, f"capture ends in the middle of packet "
-                                                   f"{number + 1} (block length says {blocklen} "
-                                                   f"bytes, {blen} present)")
-                name = _BLOCK_NAMES.get(btype, f"a block of type {btype:#x}")
-                raise CaptureError(path, base, f"capture ends in the middle of {name} "
-                                               f"(block length says {blocklen} bytes, {blen} "
-                                               f"present)")
-        trail = u2(buf, end - 8)[1]
-        if trail != blocklen:
-            raise CaptureError(path, base + pos,
-                               f"pcapng block of type {btype:#x}: trailing length {trail} differs "
-                               f"from leading length {blocklen}")
-        # ---- dispatch
-        if btype == 6:
+    for btype, e, b, pos, end, off in iter_blocks(src, buf, path, number):
+        blocklen = end - pos
+        if btype == EPB:
             if blocklen < 32:
-                raise CaptureError(path, base + pos, f"enhanced packet block too short "
-                                                     f"({blocklen} bytes)")
-            ifid, tsh, tsl, caplen, wirelen = u5(buf, pos + 8)
+                raise CaptureError(path, off, f"enhanced packet block too short "
+                                              f"({blocklen} bytes)")
+            ifid, tsh, tsl, caplen, wirelen = struct.unpack_from(e + "IIIII", b, pos + 8)
             if caplen > blocklen - 32:
-                raise CaptureError(path, base + pos,
-                                   f"packet {number + 1}: captured length {caplen} does not fit "
-                                   f"in its {blocklen}-byte block")
+                raise CaptureError(path, off,
+                                   f"packet {number[0] + 1}: captured length {caplen} does not "
+                                   f"fit in its {blocklen}-byte block")
             if ifid >= len(ifaces):
-                raise CaptureError(path, base + pos,
-                                   f"packet {number + 1} refers to interface {ifid}, but "
+                raise CaptureError(path, off,
+                                   f"packet {number[0] + 1} refers to interface {ifid}, but "
                                    f"{len(ifaces)} interface(s) are defined in this section")
-            lt, _snap, mul, div, shift, off_ns = ifaces[ifid]
-            raw = (tsh << 32) | tsl
-            if shift == 0 and div == 1:
-                last_ts = raw * mul + off_ns
-            else:
-                last_ts = ((raw * mul) >> shift) // div + off_ns
-            number += 1
-            yield (number, last_ts, lt, buf[pos + 28:pos + 28 + caplen], wirelen, base + pos, ifid)
-        elif btype == 3:
+            ifc = ifaces[ifid]
+            last_ts = ifc.ts_ns((tsh << 32) | tsl)
+            number[0] += 1
+            yield (number[0], last_ts, ifc.linktype, bytes(b[pos + 28:pos + 28 + caplen]),
+                   wirelen, off, ifid)
+        elif btype == SPB:
             if blocklen < 16:
-                raise CaptureError(path, base + pos, f"simple packet block too short "
-                                                     f"({blocklen} bytes)")
+                raise CaptureError(path, off, f"simple packet block too short "
+                                              f"({blocklen} bytes)")
             if not ifaces:
-                raise CaptureError(path, base + pos,
-                                   f"packet {number + 1} (simple packet block) refers to "
+                raise CaptureError(path, off,
+                                   f"packet {number[0] + 1} (simple packet block) refers to "
                                    f"interface 0, but no interface is defined in this section")
-            wirelen = struct.unpack_from(e + "I", buf, pos + 8)[0]
-            lt, snap = ifaces[0][0], ifaces[0][1]
+            wirelen = struct.unpack_from(e + "I", b, pos + 8)[0]
+            lt, snap = ifaces[0].linktype, ifaces[0].snaplen
             caplen = min(wirelen, blocklen - 16)
             if snap:
                 caplen = min(caplen, snap)
-            number += 1
-            yield (number, last_ts, lt, buf[pos + 12:pos + 12 + caplen], wirelen, base + pos, 0)
-        elif btype == 2:
+            number[0] += 1
+            yield (number[0], last_ts, lt, bytes(b[pos + 12:pos + 12 + caplen]), wirelen, off, 0)
+        elif btype == PB:
             if blocklen < 32:
-                raise CaptureError(path, base + pos, f"packet block too short ({blocklen} bytes)")
-            ifid, _drops, tsh, tsl, caplen, wirelen = struct.unpack_from(e + "HHIIII", buf,
+                raise CaptureError(path, off, f"packet block too short ({blocklen} bytes)")
+            ifid, _drops, tsh, tsl, caplen, wirelen = struct.unpack_from(e + "HHIIII", b,
                                                                           pos + 8)
             if caplen > blocklen - 32:
-                raise CaptureError(path, base + pos,
-                                   f"packet {number + 1}: captured length {caplen} does not fit "
-                                   f"in its {blocklen}-byte block")
+                raise CaptureError(path, off,
+                                   f"packet {number[0] + 1}: captured length {caplen} does not "
+                                   f"fit in its {blocklen}-byte block")
             if ifid >= len(ifaces):
-                raise CaptureError(path, base + pos,
-                                   f"packet {number + 1} refers to interface {ifid}, but "
+                raise CaptureError(path, off,
+                                   f"packet {number[0] + 1} refers to interface {ifid}, but "
                                    f"{len(ifaces)} interface(s) are defined in this section")
-            lt, _snap, mul, div, shift, off_ns = ifaces[ifid]
+            ifc = ifaces[ifid]
             raw = (tsh << 32) | tsl
-            last_ts = ((raw * mul) >> shift) // div + off_ns
-            number += 1
-            yield (number, last_ts, lt, buf[pos + 28:pos + 28 + caplen], wirelen, base + pos, ifid)
-        elif btype == 1:
+            last_ts = ((raw * ifc.mul) >> ifc.shift) // ifc.div + ifc.off_ns
+            number[0] += 1
+            yield (number[0], last_ts, ifc.linktype, bytes(b[pos + 28:pos + 28 + caplen]),
+                   wirelen, off, ifid)
+        elif btype == IDB:
             if blocklen < 20:
-                raise CaptureError(path, base + pos, f"interface description block too short "
-                                                     f"({blocklen} bytes)")
-            ifaces.append(_parse_idb(buf[pos + 8:end - 4], e))
-        elif btype == 0x00000BAD or btype == 0x40000BAD:
+                raise CaptureError(path, off, f"interface description block too short "
+                                              f"({blocklen} bytes)")
+            ifaces.append(parse_idb(b[pos + 8:end - 4], e))
+        elif btype == SHB:
+            ifaces = []
+        elif btype == CB_COPY or btype == CB_NO_COPY:
             # Wireshark 4.0 shows a custom block as a frame: count it so numbers stay equal.
-            number += 1
-            yield (number, last_ts, LINKTYPE_NO_PACKET, b"", 0, base + pos, 0)
-        # every other block type (SHB body, NRB, ISB, DSB, ...) is skipped
-        pos = end
+            number[0] += 1
+            yield (number[0], last_ts, LINKTYPE_NO_PACKET, b"", 0, off, 0)
+        # every other block type (NRB, ISB, DSB, ...) is skipped

@@ -53,92 +53,35 @@ each side's stream then starts (offset 0) at its first byte after the proxy hand
 from __future__ import annotations
 
 import ipaddress
-from collections import OrderedDict, deque
-from typing import Union
+from collections import OrderedDict
 
 from pcapsmtp.model import Endpoint, Side, TcpSegment
 from pcapsmtp.tcp.config import ReassemblyConfig, ReassemblyStats
 from pcapsmtp.tcp.events import FlowClosed, FlowEvent, FlowInfo, FlowOpened
 from pcapsmtp.tcp.halfstream import HalfStream
 from pcapsmtp.tcp.partition import flow_bucket
+from pcapsmtp.tcp.streams import (
+    ACK, B0, B1, CLOSED, ENDED, F_SHIFT, FIN, FIN0, FIN1, FIN_RST, FLOW, HAS0, HAS1, IGNORED,
+    KEEP_IGNORED, KNOWN_IGNORED, KNOWN_MASK, M40, M48, MASK32, RST, S_SHIFT, SA0, SA1, ST, SYN,
+    SYN0, SYN1, SYN_FIN_RST, SYNACK, T_SHIFT, TUNNEL, UNDECIDED, V6KEY, Key, KeyedSegment,
+    StreamTable, int_key, text_key,
+)
 
 __all__ = ["ReassemblyConfig", "ReassemblyStats", "TcpReassembler", "Flow", "is_smtp_start",
            "parse_tunnel", "TUNNEL_PENDING", "TUNNEL_FAILED", "TUNNEL_OPEN", "KeyedSegment",
-           "int_key", "V6KEY", "PEEK_MASK", "PEEK_IGNORED", "PEEK_UNDECIDED", "PEEK_CLOSED",
-           "PEEK_ENDED", "PEEK_FIN0", "PEEK_FIN1"]
+           "int_key", "V6KEY"]
 
-_MASK = 0xFFFFFFFF
+_MASK = MASK32
 _HALF = 1 << 31
 _ACK_SANE = 1 << 30      #: an ACK further ahead than this is garbage (as in HalfStream)
-_FIN = 0x01
-_SYN = 0x02
-_RST = 0x04
-_ACK = 0x10
-_SYNACK = _SYN | _ACK
-
-# Light-entry states. Packed ints hold _UNDECIDED, _IGNORED or _CLOSED; _Conv objects _FLOW,
-# _TUNNEL or _CLOSED (a closed flow's entry is packed again as soon as it closes).
-_UNDECIDED = 0
-_FLOW = 1
-_IGNORED = 2
-_CLOSED = 3
-_TUNNEL = 4
-
-# Packed light entry (a Python int):
-#   bits 0-1   state (_UNDECIDED, _IGNORED, _CLOSED)
-#   bit  2/3   base sequence number of direction 0/1 known
-#   bit  4/5   SYN (ACK clear) seen in direction 0/1 (its seq is that direction's base)
-#   bit  6/7   SYN-ACK seen in direction 0/1 with seq equal to that direction's base
-#   bit  8/9   FIN seen in direction 0/1 (an RST in either direction sets both); both set:
-#              the conversation has closed (_ENDED), see "Closed conversations" above
-#   bits 10-41  base of direction 0;  bits 42-73  base of direction 1
-#   bits 74-113  stream index (tcp.stream)
-#   undecided only: bits 114-161 first frame number, bits 162-  first timestamp (ns, signed)
-_ST = 3
-_HAS0 = 0x04
-_HAS1 = 0x08
-_SYN0 = 0x10
-_SYN1 = 0x20
-_SA0 = 0x40
-_SA1 = 0x80
-_FIN0 = 0x100
-_FIN1 = 0x200
-_ENDED = _FIN0 | _FIN1
-_B0 = 10
-_B1 = 42
-_S_SHIFT = 74
-_F_SHIFT = 114
-_T_SHIFT = 162
-_M40 = (1 << 40) - 1
-_M48 = (1 << 48) - 1
-_LOW = (1 << _S_SHIFT) - 1
-_FAST_MASK = _ST | _HAS0 | _HAS1
-_FAST_IGNORED = _IGNORED | _HAS0 | _HAS1
-_KEEP_IGNORED = (_HAS0 | _HAS1 | _ENDED | (_MASK << _B0)
-                 | (_MASK << _B1))                  # what outlives a decision (+ stream index)
-_FIN_RST = _FIN | _RST
-_SYN_FIN_RST = _SYN | _FIN | _RST
-_NEVER = -(1 << 62)      #: "no timestamp yet" for the newest-timestamp clock
-
-#: For a caller that peeks at the light table before building a segment (the fused file loop,
-#: ``pcapsmtp.engine.fileloop``): ``entry & PEEK_MASK`` of a packed entry equal to
-#: - ``PEEK_IGNORED``: not SMTP, both directions' bases known; a segment without SYN changes
-#:   nothing but ``stats.segments`` and, if it has FIN or RST, the entry's closing bits: it
-#:   gets ``PEEK_ENDED`` (RST) or ``PEEK_FIN0``/``PEEK_FIN1`` (FIN in direction 0/1) or'ed
-#:   in; when that changes the entry and it then has both (``entry & PEEK_ENDED ==
-#:   PEEK_ENDED``: closed), the caller must store it and call ``_ended(key, entry, ts)``;
-#: - ``PEEK_UNDECIDED``: undecided, both bases known; a segment without SYN, FIN, RST and
-#:   payload changes nothing but ``stats.segments``;
-#: - ``PEEK_CLOSED``: a closed candidate, both bases known; a segment without SYN only adds
-#:   to ``stats.after_close_segments``.
-PEEK_MASK = _FAST_MASK
-PEEK_IGNORED = _FAST_IGNORED
-PEEK_UNDECIDED = _UNDECIDED | _HAS0 | _HAS1
-PEEK_CLOSED = _CLOSED | _HAS0 | _HAS1
-PEEK_ENDED = _ENDED
-PEEK_FIN0 = _FIN0
-PEEK_FIN1 = _FIN1
-V6KEY = 1 << 290       #: set in every IPv6 key of ``int_key``
+# (the packed-entry layout and its names live in tcp/streams.py)
+_FIN, _SYN, _RST, _ACK, _SYNACK = FIN, SYN, RST, ACK, SYNACK
+_UNDECIDED, _FLOW, _IGNORED, _CLOSED, _TUNNEL = UNDECIDED, FLOW, IGNORED, CLOSED, TUNNEL
+_ST, _HAS0, _HAS1, _SYN0, _SYN1, _SA0, _SA1 = ST, HAS0, HAS1, SYN0, SYN1, SA0, SA1
+_FIN0, _FIN1, _ENDED, _B0, _B1 = FIN0, FIN1, ENDED, B0, B1
+_S_SHIFT, _F_SHIFT, _T_SHIFT, _M40, _M48 = S_SHIFT, F_SHIFT, T_SHIFT, M40, M48
+_FAST_MASK, _FAST_IGNORED, _KEEP_IGNORED = KNOWN_MASK, KNOWN_IGNORED, KEEP_IGNORED
+_FIN_RST, _SYN_FIN_RST = FIN_RST, SYN_FIN_RST
 
 _SERVER_STARTS = frozenset({b"220 ", b"220-", b"421 ", b"421-", b"554 ", b"554-"})
 _CLIENT_VERBS = frozenset({b"EHLO", b"HELO", b"LHLO"})
@@ -291,48 +234,15 @@ def parse_tunnel(client: bytes, server: bytes) -> tuple[int, int, int]:
     return TUNNEL_OPEN, cend, send
 
 
+def _could_start(head: bytes) -> bool:
+    """Could a conversation whose first payload starts with ``head`` (up to 8 bytes) become
+    a candidate by its content (SMTP, or a proxy handshake to watch)?"""
+    return is_smtp_start(head) is not None or bool(_tunnel_kind(head))
+
+
 # --------------------------------------------------------------------------- keys
 
-#: a light-table key: ``(a_ip, b_ip, a_port << 16 | b_port)`` for plain segments, an ``int``
-#: (``int_key``) for ``KeyedSegment``s
-_Key = Union[tuple[str, str, int], int]
-
-def int_key(src: int, sport: int, dst: int, dport: int, v6: bool = False) -> tuple[int, int]:
-    """The light-table key of a 4-tuple given as integer addresses (what ``struct`` gives
-    for the raw header bytes), and the direction of ``src -> dst`` in it. Canonical order:
-    lower port first, then lower address (any total order works: the reassembler treats the
-    two directions alike). IPv4 keys are below 2**96, IPv6 keys have bit 290 set."""
-    if sport < dport or (sport == dport and src < dst):
-        k = src << 64 | dst << 32 | sport << 16 | dport if not v6 else (
-            V6KEY | src << 160 | dst << 32 | sport << 16 | dport)
-        return k, 0
-    k = dst << 64 | src << 32 | dport << 16 | sport if not v6 else (
-        V6KEY | dst << 160 | src << 32 | dport << 16 | sport)
-    return k, 1
-
-
-class KeyedSegment(TcpSegment):
-    """A ``TcpSegment`` that carries its light-table key (from ``int_key``) and direction,
-    computed by a caller that has the raw address bytes: the reassembler then skips building
-    the text key. One reassembler must be fed either only keyed or only plain segments."""
-
-    __slots__ = ("key", "d")
-
-    def __init__(self, frame: int, ts_ns: int, src: str, sport: int, dst: str, dport: int,
-                 seq: int, ack: int, flags: int, payload: bytes, missing: int, key: int,
-                 d: int) -> None:
-        TcpSegment.__init__(self, frame, ts_ns, src, sport, dst, dport, seq, ack, flags, payload,
-                            missing)
-        self.key = key
-        self.d = d
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, TcpSegment):
-            return NotImplemented
-        return all(getattr(self, k) == getattr(other, k) for k in TcpSegment.__slots__)
-
-    __hash__ = None  # type: ignore[assignment]
-
+_Key = Key
 
 class _Tunnel:
     """A proxy handshake being watched: each side's first bytes in sequence order, and the
@@ -400,10 +310,7 @@ class Flow:
         self.last_frame = info.first_frame
 
 
-def _key(src: str, sport: int, dst: str, dport: int) -> tuple[_Key, int]:
-    if sport < dport or (sport == dport and src < dst):
-        return (src, dst, sport << 16 | dport), 0
-    return (dst, src, dport << 16 | sport), 1
+_key = text_key
 
 
 class TcpReassembler:
@@ -415,22 +322,16 @@ class TcpReassembler:
     def __init__(self, config: ReassemblyConfig = ReassemblyConfig()) -> None:
         self.config = config
         self.stats = ReassemblyStats()
-        self._young: dict[_Key, int | _Conv] = {}
-        self._old: dict[_Key, int | _Conv] = {}
-        self._max_tracked = max(1, config.max_tracked)
+        #: the stream-numbering table (tcp/streams.py): public for a caller that classifies
+        #: raw segments itself (``StreamTable.classify``) before building a segment
+        self.table = StreamTable(config, self.stats,
+                                 _could_start if config.detect_by_content else None)
         self._flows: OrderedDict[int, Flow] = OrderedDict()   # by stream index, LRU order
-        self._next_stream = 0
         self._ports = config.smtp_ports
-        self._countdown = config.idle_check_every
+        #: segments until the next idle sweep; a caller that counts segments itself
+        #: (``skipped``) decrements it too
+        self.countdown = config.idle_check_every
         self._last_ts = 0
-        # closed entries waiting for their grace: flat FIFO of (close time, key, packed value
-        # at close) triples, close times non-decreasing; at most max_tracked triples
-        self._grace = config.closed_grace_ns
-        self._closed: deque[int | _Key] = deque()
-        self._closed_cap = 3 * self._max_tracked
-        self._newest = _NEVER       # newest capture timestamp seen at a close or a creation
-        self._stamp = _NEVER        # the close time recorded last (rounded up)
-        self._quantum = max(1, (self._grace or 0) >> 6)
         self._partition = config.partition
 
     def _mine(self, seg: TcpSegment) -> bool:
@@ -445,7 +346,7 @@ class TcpReassembler:
     @property
     def tracked(self) -> int:
         """Light entries held now (<= max_tracked)."""
-        return len(self._young) + len(self._old)
+        return len(self.table)
 
     @property
     def active_flows(self) -> int:
@@ -455,20 +356,15 @@ class TcpReassembler:
     def stream_of(self, src: str, sport: int, dst: str, dport: int) -> int | None:
         """The tcp.stream index the 4-tuple maps to now (None if unknown or evicted)."""
         key: _Key = _key(src, sport, dst, dport)[0]
-        v = self._young.get(key)
-        if v is None:
-            v = self._old.get(key)
+        v = self.table.get(key)
         if v is None:               # a table fed with KeyedSegments
             try:
                 a, b = ipaddress.ip_address(src), ipaddress.ip_address(dst)
             except ValueError:
                 return None
-            key = int_key(int(a), sport, int(b), dport, a.version == 6)[0]
-            v = self._young.get(key)
+            v = self.table.get(int_key(int(a), sport, int(b), dport, a.version == 6)[0])
             if v is None:
-                v = self._old.get(key)
-                if v is None:
-                    return None
+                return None
         if isinstance(v, int):
             return (v >> _S_SHIFT) & _M40
         return v.stream
@@ -477,138 +373,28 @@ class TcpReassembler:
         """Process one segment; returns the events it caused (often none)."""
         self.stats.segments += 1
         self._last_ts = seg.ts_ns
-        self._countdown -= 1
+        self.countdown -= 1
         out: list[FlowEvent] = []
-        if self._countdown <= 0:
-            self._countdown = self.config.idle_check_every
+        if self.countdown <= 0:
+            self.countdown = self.config.idle_check_every
             if self._flows:
                 self._sweep_idle(seg.ts_ns, out)
         self._segment(seg, out)
         return out
 
-    def light(self, key: int, d: int, seq: int, flags: int, head: bytes, frame: int,
-              ts_ns: int) -> bool:
-        """The light-table part of a segment given as raw fields (``key``/``d`` from
-        ``int_key``; ``head``: the first 8 payload bytes, ``b""`` without payload), for a
-        caller that has not built a ``KeyedSegment``. Returns False when the segment may
-        concern a candidate (SMTP port, payload that could start SMTP or a tunnel, an entry
-        held as an object or in the old generation, a full table): the caller then feeds the
-        segment. Nothing has changed then, except that closed entries past their grace may
-        have been forgotten, as ``feed`` would do for this segment too. Returns True when
-        done; the caller still counts the segment (``stats.segments``, last timestamp,
-        idle-sweep countdown) as ``feed`` would. Only for reassemblers fed with
-        ``KeyedSegment``s."""
-        pp = key & 0xFFFFFFFF
-        ports = self._ports
-        if (pp >> 16) in ports or (pp & 0xFFFF) in ports:
-            return False
-        if head and self.config.detect_by_content and (
-                is_smtp_start(head) is not None or _tunnel_kind(head)):
-            return False
-        young = self._young
-        v = young.get(key)
-        if v is None:
-            if key in self._old:
-                return False
-            if ts_ns > self._newest:
-                self._newest = ts_ns
-            if self._closed:
-                self._forget()
-            if len(young) + len(self._old) >= self._max_tracked:
-                return False
-            stream = self._next_stream
-            self._next_stream += 1
-            self.stats.flows_seen += 1
-            v = (stream << _S_SHIFT) | ((frame & _M48) << _F_SHIFT) | (ts_ns << _T_SHIFT)
-            v0 = -1
-        elif v.__class__ is not int:
-            return False
-        else:
-            v0 = v
-        if d == 0:
-            has, sh = _HAS0, _B0
-        else:
-            has, sh = _HAS1, _B1
-        if v & has:
-            if flags & _SYNACK == _SYN and (v >> sh) & _MASK != seq:
-                self.stats.reused += 1
-                young.pop(key, None)
-                stream = self._next_stream
-                self._next_stream += 1
-                self.stats.flows_seen += 1
-                v = ((stream << _S_SHIFT) | ((frame & _M48) << _F_SHIFT) | (ts_ns << _T_SHIFT)
-                     | has | (seq << sh))
-        else:
-            v |= has | ((seq if flags & _SYN else (seq - 1) & _MASK) << sh)
-        state = v & _ST
-        if state == _CLOSED:
-            self.stats.after_close_segments += 1
-        else:
-            if state == _UNDECIDED:
-                if flags & _SYN:
-                    if flags & _ACK:
-                        if (v >> sh) & _MASK == seq:
-                            v |= _SA0 if d == 0 else _SA1
-                    else:
-                        v |= _SYN0 if d == 0 else _SYN1
-                if head:
-                    v = (v & _KEEP_IGNORED) | _IGNORED | (((v >> _S_SHIFT) & _M40) << _S_SHIFT)
-            if flags & _FIN_RST:
-                v |= _ENDED if flags & _RST else (_FIN0 if d == 0 else _FIN1)
-        if v != v0:
-            young[key] = v
-            if v & _ENDED == _ENDED:
-                self._ended(key, v, ts_ns)
-        return True
-
-    def _ended(self, key: _Key, v: int, ts: int) -> None:
-        """The entry of ``key`` is now ``v``, closed (both FIN bits): forget it once
-        ``closed_grace_ns`` has passed, if it is still ``v`` then."""
-        if self._grace is None:
-            return
-        t = self._newest
-        if ts > t:
-            self._newest = t = ts
-        if t >= self._stamp:
-            # the close time, rounded up to a multiple of grace/64: one int object for the
-            # many closes of a tick (memory), forgotten at most grace/64 late
-            q = self._quantum
-            self._stamp = t - t % q + q
-        fifo = self._closed
-        if len(fifo) >= self._closed_cap:   # more closures than the table holds: the oldest
-            fifo.popleft()                  # is left to the LRU bound
-            fifo.popleft()
-            fifo.popleft()
-        fifo.append(self._stamp)
-        fifo.append(key)
-        fifo.append(v)
-
-    def _forget(self) -> None:
-        """Delete the closed entries whose grace has passed by the newest timestamp seen and
-        that have not changed since they closed."""
-        assert self._grace is not None
-        limit = self._newest - self._grace
-        fifo = self._closed
-        young = self._young
-        old = self._old
-        n = 0
-        while fifo and fifo[0] <= limit:    # type: ignore[operator]
-            fifo.popleft()
-            key = fifo.popleft()
-            v = fifo.popleft()
-            if young.get(key) == v:         # (an object entry never equals an int)
-                del young[key]
-                n += 1
-            elif old.get(key) == v:
-                del old[key]
-                n += 1
-        self.stats.forgotten += n
+    def skipped(self, n: int, last_ts: int | None) -> None:
+        """``n`` segments were handled by ``table.classify`` alone (``SKIPPED``), the last at
+        ``last_ts`` (None: no change): count them as ``feed`` would. The caller keeps
+        ``countdown`` itself (one less per segment, fed or not)."""
+        self.stats.segments += n
+        if last_ts is not None:
+            self._last_ts = last_ts
 
     @property
     def clock_ns(self) -> int | None:
         """The newest capture timestamp seen at a conversation's creation or close (None
         before the first)."""
-        return None if self._newest == _NEVER else self._newest
+        return self.table.clock_ns
 
     def earliest_pending_frame(self, stale_before_ns: int | None = None) -> int | None:
         """The first frame of the earliest conversation that may still become (or is) an SMTP
@@ -621,7 +407,7 @@ class TcpReassembler:
         If such a one does turn into SMTP later, its result comes after later ones."""
         best: int | None = None
         stale = stale_before_ns
-        for table in (self._young, self._old):
+        for table in (self.table.young, self.table.old):
             for v in table.values():
                 if isinstance(v, int):
                     if v & _ST != _UNDECIDED:
@@ -685,14 +471,13 @@ class TcpReassembler:
             else:
                 key = (dst, src, dport << 16 | sport)
                 d = 1
-        young = self._young
-        v = young.get(key)
+        table = self.table
+        v = table.young.get(key)
         if v is None:
-            v = self._old.pop(key, None)
+            v = table.old.pop(key, None)
             if v is None:
                 v = self._new_entry(key, seg, out)
-            young = self._young
-            young[key] = v
+            table.young[key] = v
         flags = seg.flags
         if v.__class__ is int:
             # packed: undecided, ignored or closed
@@ -717,9 +502,9 @@ class TcpReassembler:
             elif flags & _FIN_RST:
                 v |= _ENDED if flags & _RST else (_FIN0 if d == 0 else _FIN1)
             if v != v0:
-                self._young[key] = v
+                table.young[key] = v
                 if v & _ENDED == _ENDED:
-                    self._ended(key, v, seg.ts_ns)
+                    table.ended(key, v, seg.ts_ns)
             return
         conv: _Conv = v     # type: ignore[assignment]
         if flags & _SYNACK == _SYN:
@@ -748,24 +533,13 @@ class TcpReassembler:
         """A new conversation: the next stream index, as a packed undecided entry (not yet
         inserted). First forgets the closed entries past their grace, then evicts an
         old-generation entry if the table is still full."""
-        if seg.ts_ns > self._newest:
-            self._newest = seg.ts_ns
-        if self._closed:
-            self._forget()
-        if len(self._young) + len(self._old) >= self._max_tracked:
-            if not self._old:
-                self._old = self._young
-                self._young = {}
-            if self._old:
-                _, victim = self._old.popitem()
-                self.stats.evicted += 1
-                if not isinstance(victim, int) and victim.flow is not None:
-                    self.stats.flows_evicted += 1
-                    self._close(victim.flow, "evicted", seg.ts_ns, out)
-        stream = self._next_stream
-        self._next_stream += 1
-        self.stats.flows_seen += 1
-        return (stream << _S_SHIFT) | ((seg.frame & _M48) << _F_SHIFT) | (seg.ts_ns << _T_SHIFT)
+        table = self.table
+        table.creation_time(seg.ts_ns)
+        victim = table.make_room()
+        if victim is not None and not isinstance(victim, int) and victim.flow is not None:
+            self.stats.flows_evicted += 1
+            self._close(victim.flow, "evicted", seg.ts_ns, out)
+        return table.new_stream(seg.frame, seg.ts_ns)
 
     def _reuse(self, key: _Key, seg: TcpSegment, conv: _Conv | None,
                out: list[FlowEvent]) -> int:
@@ -774,11 +548,8 @@ class TcpReassembler:
         self.stats.reused += 1
         if conv is not None and conv.flow is not None:
             self._close(conv.flow, "reused", seg.ts_ns, out)
-        self._young.pop(key, None)          # the key stays where it was: re-inserted by caller
-        stream = self._next_stream
-        self._next_stream += 1
-        self.stats.flows_seen += 1
-        return (stream << _S_SHIFT) | ((seg.frame & _M48) << _F_SHIFT) | (seg.ts_ns << _T_SHIFT)
+        self.table.young.pop(key, None)     # the key stays where it was: re-inserted by caller
+        return self.table.new_stream(seg.frame, seg.ts_ns)
 
     def _undecided(self, key: _Key, v: int, v0: int, d: int, seg: TcpSegment,
                    out: list[FlowEvent]) -> None:
@@ -795,13 +566,14 @@ class TcpReassembler:
         payload = seg.payload
         ports = self._ports
         port_cand = seg.sport in ports or seg.dport in ports
+        young = self.table.young
         if payload or seg.missing:
             detect = self.config.detect_by_content
             content = is_smtp_start(payload) if detect else None
             mine = self._partition is None or self._mine(seg)
             if (port_cand or content is not None) and mine:
                 conv = _Conv(key, v)
-                self._young[key] = conv
+                young[key] = conv
                 flow = self._open(conv, d, seg, content, out)
                 self._flow_segment(flow, d, seg, out)
                 return
@@ -809,33 +581,27 @@ class TcpReassembler:
                 conv = _Conv(key, v)
                 conv.state = _TUNNEL
                 conv.tunnel = _Tunnel(d)
-                self._young[key] = conv
+                young[key] = conv
                 self._tunnel_segment(key, conv, d, seg, out)
                 return
             v = (v & _KEEP_IGNORED) | _IGNORED | (((v >> _S_SHIFT) & _M40) << _S_SHIFT)
         elif port_cand and flags & _FIN_RST and (self._partition is None or self._mine(seg)):
             conv = _Conv(key, v)
-            self._young[key] = conv
+            young[key] = conv
             flow = self._open(conv, d, seg, None, out)
             self._flow_segment(flow, d, seg, out)
             return
         if flags & _FIN_RST:
             v |= _ENDED if flags & _RST else (_FIN0 if d == 0 else _FIN1)
         if v != v0:
-            self._young[key] = v
+            young[key] = v
             if v & _ENDED == _ENDED:
-                self._ended(key, v, seg.ts_ns)
+                self.table.ended(key, v, seg.ts_ns)
 
     def _set(self, key: _Key, conv: _Conv, value: int | _Conv) -> bool:
         """Replace ``conv``'s table entry (if it still has one) by ``value``; False if it had
         none."""
-        if self._young.get(key) is conv:
-            self._young[key] = value
-        elif self._old.get(key) is conv:
-            self._old[key] = value
-        else:
-            return False
-        return True
+        return self.table.replace(key, conv, value)
 
     # -- tunnels ------------------------------------------------------------------------------
     def _tunnel_segment(self, key: _Key, conv: _Conv, d: int, seg: TcpSegment,
@@ -897,7 +663,7 @@ class TcpReassembler:
         conv.state = _IGNORED
         v = conv.packed(_IGNORED) | conv.fins
         if self._set(key, conv, v) and v & _ENDED == _ENDED:
-            self._ended(key, v, ts)
+            self.table.ended(key, v, ts)
 
     def _tunnel_open(self, conv: _Conv, t: _Tunnel, cend: int, send: int, d: int,
                      seg: TcpSegment, out: list[FlowEvent]) -> None:
@@ -1057,7 +823,7 @@ class TcpReassembler:
         if reason == "closed":          # by FIN both ways or RST: forgotten after the grace
             v = conv.packed(_CLOSED) | _ENDED
             if self._set(conv.key, conv, v):
-                self._ended(conv.key, v, ts)
+                self.table.ended(conv.key, v, ts)
         else:
             self._set(conv.key, conv, conv.packed(_CLOSED))     # compact again
         if reason == "idle":

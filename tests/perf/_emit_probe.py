@@ -1,5 +1,6 @@
 """Records what ``analyze_file(emit=...)`` hands out, and how much of it came while the file
-was still being read (from inside the fused loop's ``_pcap``), for the streaming tests."""
+was still being read (from ``OrderedEmitter.check``, which the file loop calls while it
+reads, not from ``finish`` at the end), for the streaming tests."""
 from __future__ import annotations
 
 import sys
@@ -15,7 +16,7 @@ class EmitProbe:
         self.first_frames.append(conv["first_frame"])
         f: Any = sys._getframe(1)
         while f is not None:
-            if f.f_code.co_name == "_pcap":      # handed out from inside the reading loop
+            if f.f_code.co_name == "check":      # handed out from inside the reading loop
                 self.during_read += 1
                 break
             f = f.f_back

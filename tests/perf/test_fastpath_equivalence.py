@@ -15,7 +15,7 @@ import pytest
 from _emit_probe import EmitProbe
 from pcapsmtp.capture.decode import Decoder
 from pcapsmtp.capture.pcapfile import iter_segments
-from pcapsmtp.engine.fileloop import _AddrInts, keyed
+from pcapsmtp.engine.fileloop import AddrInts, keyed
 from pcapsmtp.engine.analyzer import AnalysisConfig, FileResult, analyze_file
 from pcapsmtp.tcp.reassembler import KeyedSegment, TcpReassembler, int_key
 
@@ -115,7 +115,7 @@ def test_keyed_segments_give_the_same_events(path: Path) -> None:
     """The reassembler fed KeyedSegments (integer keys) emits exactly the events it emits
     for plain segments (text keys), and numbers the same streams."""
     plain, keyd = TcpReassembler(), TcpReassembler()
-    addrs = _AddrInts()
+    addrs = AddrInts()
     for seg in iter_segments(str(path), decoder=Decoder()):
         k = keyed(seg, addrs)
         assert isinstance(k, KeyedSegment) and k == seg

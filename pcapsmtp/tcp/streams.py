@@ -1,0 +1,390 @@
+"""The stream-numbering ("light") table: every TCP conversation of a capture, SMTP or not,
+numbered as Wireshark's ``tcp.stream``, in bounded memory.
+
+One entry per 4-tuple (canonical order, ``int_key``). An entry that is not (yet) an SMTP
+candidate is one packed ``int`` (layout below, ~200 bytes with its key and dict slot); the
+reassembler stores its own objects for candidates and watched tunnels (``TcpReassembler``'s
+``_Conv``) and reads their state from them.
+
+Bounded by two generations (plain dicts, no per-entry LRU links): lookups try ``young``, then
+``old`` (the reassembler moves a hit there to ``young``); when the table is full a new entry
+evicts one of ``old``, and when ``old`` is empty ``young`` becomes old. Closed conversations
+(an RST, or a FIN each way) are forgotten ``closed_grace_ns`` of capture time after they
+closed if their entry did not change since (``ended``, ``forget``): see
+``ReassemblyConfig.closed_grace_ns`` and ``docs/performance.md``.
+
+Public operations for a caller that has the raw header fields and has not built a segment
+(the file loop of ``pcapsmtp.engine``, compiled or not): ``int_key`` (the key and direction),
+``StreamTable.classify`` (is this segment only numbering work? then it is done here, and the
+caller just counts it) and ``KeyedSegment`` (a segment that carries its key, for the ones the
+reassembler must see).
+
+Packed entry (a Python int):
+  bits 0-1   state (``UNDECIDED``, ``IGNORED``, ``CLOSED``)
+  bit  2/3   base sequence number of direction 0/1 known
+  bit  4/5   SYN (ACK clear) seen in direction 0/1 (its seq is that direction's base)
+  bit  6/7   SYN-ACK seen in direction 0/1 with seq equal to that direction's base
+  bit  8/9   FIN seen in direction 0/1 (an RST in either direction sets both); both set:
+             the conversation has closed (``ENDED``)
+  bits 10-41  base of direction 0;  bits 42-73  base of direction 1
+  bits 74-113  stream index (tcp.stream)
+  undecided only: bits 114-161 first frame number, bits 162-  first timestamp (ns, signed)
+"""
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Union
+
+from pcapsmtp.model import TcpSegment
+from pcapsmtp.tcp.config import ReassemblyConfig, ReassemblyStats
+
+__all__ = [
+    "FEED",
+    "SKIPPED",
+    "V6KEY",
+    "Key",
+    "KeyedSegment",
+    "StreamTable",
+    "int_key",
+    "stream_index",
+    "text_key",
+]
+
+MASK32 = 0xFFFFFFFF
+FIN = 0x01
+SYN = 0x02
+RST = 0x04
+ACK = 0x10
+SYNACK = SYN | ACK
+FIN_RST = FIN | RST
+SYN_FIN_RST = SYN | FIN | RST
+
+# Entry states. Packed ints hold UNDECIDED, IGNORED or CLOSED; the reassembler's objects
+# FLOW, TUNNEL or CLOSED.
+UNDECIDED = 0
+FLOW = 1
+IGNORED = 2
+CLOSED = 3
+TUNNEL = 4
+
+ST = 3
+HAS0 = 0x04
+HAS1 = 0x08
+SYN0 = 0x10
+SYN1 = 0x20
+SA0 = 0x40
+SA1 = 0x80
+FIN0 = 0x100
+FIN1 = 0x200
+ENDED = FIN0 | FIN1
+B0 = 10
+B1 = 42
+S_SHIFT = 74
+F_SHIFT = 114
+T_SHIFT = 162
+M40 = (1 << 40) - 1
+M48 = (1 << 48) - 1
+#: state and "both bases known": the bits that tell whether a segment is numbering work only
+KNOWN_MASK = ST | HAS0 | HAS1
+KNOWN_IGNORED = IGNORED | HAS0 | HAS1
+KNOWN_UNDECIDED = UNDECIDED | HAS0 | HAS1
+KNOWN_CLOSED = CLOSED | HAS0 | HAS1
+#: what outlives the decision "not SMTP" (+ the stream index)
+KEEP_IGNORED = HAS0 | HAS1 | ENDED | (MASK32 << B0) | (MASK32 << B1)
+NEVER = -(1 << 62)       #: "no timestamp yet" for the newest-timestamp clock
+V6KEY = 1 << 290         #: set in every IPv6 key of ``int_key``
+
+#: ``StreamTable.classify`` results
+FEED = 0        #: the reassembler must see the segment (build and feed it)
+SKIPPED = 1     #: numbering work only, done; count it (``TcpReassembler.skipped``)
+
+#: a table key: ``(a_ip, b_ip, a_port << 16 | b_port)`` for plain segments, an ``int``
+#: (``int_key``) for ``KeyedSegment``s
+Key = Union[tuple[str, str, int], int]  # noqa: UP007 (a runtime alias)
+
+
+def int_key(src: int, sport: int, dst: int, dport: int, v6: bool = False) -> tuple[int, int]:
+    """The table key of a 4-tuple given as integer addresses (what ``struct`` gives for the
+    raw header bytes), and the direction of ``src -> dst`` in it. Canonical order: lower port
+    first, then lower address (any total order works: the two directions are alike). IPv4
+    keys are below 2**96, IPv6 keys have bit 290 set."""
+    if sport < dport or (sport == dport and src < dst):
+        k = src << 64 | dst << 32 | sport << 16 | dport if not v6 else (
+            V6KEY | src << 160 | dst << 32 | sport << 16 | dport)
+        return k, 0
+    k = dst << 64 | src << 32 | dport << 16 | sport if not v6 else (
+        V6KEY | dst << 160 | src << 32 | dport << 16 | sport)
+    return k, 1
+
+
+def text_key(src: str, sport: int, dst: str, dport: int) -> tuple[Key, int]:
+    """The table key of a 4-tuple given as text addresses (plain ``TcpSegment``s)."""
+    if sport < dport or (sport == dport and src < dst):
+        return (src, dst, sport << 16 | dport), 0
+    return (dst, src, dport << 16 | sport), 1
+
+
+class KeyedSegment(TcpSegment):
+    """A ``TcpSegment`` that carries its table key (from ``int_key``) and direction, computed
+    by a caller that has the raw address bytes: the reassembler then skips building the text
+    key. One reassembler must be fed either only keyed or only plain segments."""
+
+    __slots__ = ("d", "key")
+
+    def __init__(self, frame: int, ts_ns: int, src: str, sport: int, dst: str, dport: int,
+                 seq: int, ack: int, flags: int, payload: bytes, missing: int, key: int,
+                 d: int) -> None:
+        TcpSegment.__init__(self, frame, ts_ns, src, sport, dst, dport, seq, ack, flags, payload,
+                            missing)
+        self.key = key
+        self.d = d
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TcpSegment):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in TcpSegment.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def stream_index(v: int) -> int:
+    """The stream index of a packed entry."""
+    return (v >> S_SHIFT) & M40
+
+
+class StreamTable:
+    """The light table (see the module docstring). ``young``/``old``: the two generations,
+    key -> packed int or the reassembler's object. ``could_start(head)``: whether a first
+    payload could make a conversation on another port an SMTP candidate (content
+    detection); None when content detection is off."""
+
+    __slots__ = (
+        "_closed",
+        "_closed_cap",
+        "_quantum",
+        "_stamp",
+        "could_start",
+        "grace",
+        "max_tracked",
+        "newest",
+        "next_stream",
+        "old",
+        "ports",
+        "stats",
+        "young",
+    )
+
+    def __init__(self, config: ReassemblyConfig, stats: ReassemblyStats,
+                 could_start: Callable[[bytes], bool] | None) -> None:
+        self.young: dict[Key, Any] = {}
+        self.old: dict[Key, Any] = {}
+        self.stats = stats
+        self.max_tracked = max(1, config.max_tracked)
+        self.next_stream = 0
+        self.ports = config.smtp_ports
+        self.could_start = could_start
+        # closed entries waiting for their grace: flat FIFO of (close time, key, packed value
+        # at close) triples, close times non-decreasing; at most max_tracked triples
+        self.grace = config.closed_grace_ns
+        self._closed: deque[Any] = deque()
+        self._closed_cap = 3 * self.max_tracked
+        self.newest = NEVER          # newest capture timestamp seen at a close or a creation
+        self._stamp = NEVER          # the close time recorded last (rounded up)
+        self._quantum = max(1, (self.grace or 0) >> 6)
+
+    def __len__(self) -> int:
+        return len(self.young) + len(self.old)
+
+    @property
+    def pending_closes(self) -> int:
+        """Closed conversations waiting for their grace (at most ``max_tracked``)."""
+        return len(self._closed) // 3
+
+    def get(self, key: Key) -> Any:
+        """The entry of ``key`` (young generation first), or None."""
+        v = self.young.get(key)
+        if v is None:
+            v = self.old.get(key)
+        return v
+
+    @property
+    def clock_ns(self) -> int | None:
+        """The newest capture timestamp seen at a conversation's creation or close (None
+        before the first)."""
+        return None if self.newest == NEVER else self.newest
+
+    def values(self) -> list[Any]:
+        """Every entry, both generations."""
+        return [*self.young.values(), *self.old.values()]
+
+    # -- creating entries ---------------------------------------------------------------
+    def new_stream(self, frame: int, ts_ns: int) -> int:
+        """The next stream index, as a packed undecided entry (not inserted)."""
+        stream = self.next_stream
+        self.next_stream = stream + 1
+        self.stats.flows_seen += 1
+        return (stream << S_SHIFT) | ((frame & M48) << F_SHIFT) | (ts_ns << T_SHIFT)
+
+    def creation_time(self, ts_ns: int) -> None:
+        """A conversation is being created at ``ts_ns``: move the clock, forget the closed
+        entries past their grace."""
+        self.newest = max(self.newest, ts_ns)
+        if self._closed:
+            self.forget()
+
+    def make_room(self) -> Any:
+        """If the table is full, evict one entry of the old generation (turning the young one
+        old first if needed) and return it (None if nothing was evicted)."""
+        if len(self.young) + len(self.old) < self.max_tracked:
+            return None
+        if not self.old:
+            self.old = self.young
+            self.young = {}
+        if self.old:
+            _, victim = self.old.popitem()
+            self.stats.evicted += 1
+            return victim
+        return None
+
+    def replace(self, key: Key, entry: Any, value: Any) -> bool:
+        """Replace ``entry`` (an object) as ``key``'s entry by ``value``, in whichever
+        generation holds it; False if it is no longer there."""
+        if self.young.get(key) is entry:
+            self.young[key] = value
+        elif self.old.get(key) is entry:
+            self.old[key] = value
+        else:
+            return False
+        return True
+
+    # -- closing and forgetting ---------------------------------------------------------
+    def ended(self, key: Key, v: int, ts: int) -> None:
+        """The entry of ``key`` is now ``v``, closed (both FIN bits): forget it once
+        ``closed_grace_ns`` has passed, if it is still ``v`` then."""
+        if self.grace is None:
+            return
+        t = self.newest
+        if ts > t:
+            self.newest = t = ts
+        if t >= self._stamp:
+            # the close time, rounded up to a multiple of grace/64: one int object for the
+            # many closes of a tick (memory), forgotten at most grace/64 late
+            q = self._quantum
+            self._stamp = t - t % q + q
+        fifo = self._closed
+        if len(fifo) >= self._closed_cap:   # more closures than the table holds: the oldest
+            fifo.popleft()                  # is left to the LRU bound
+            fifo.popleft()
+            fifo.popleft()
+        fifo.append(self._stamp)
+        fifo.append(key)
+        fifo.append(v)
+
+    def forget(self) -> None:
+        """Delete the closed entries whose grace has passed by the newest timestamp seen and
+        that have not changed since they closed."""
+        assert self.grace is not None
+        limit = self.newest - self.grace
+        fifo = self._closed
+        young = self.young
+        old = self.old
+        n = 0
+        while fifo and fifo[0] <= limit:
+            fifo.popleft()
+            key = fifo.popleft()
+            v = fifo.popleft()
+            if young.get(key) == v:         # (an object entry never equals an int)
+                del young[key]
+                n += 1
+            elif old.get(key) == v:
+                del old[key]
+                n += 1
+        self.stats.forgotten += n
+
+    # -- the raw-field classification ---------------------------------------------------
+    def classify(self, key: int, d: int, seq: int, flags: int, buf: Any, pstart: int,
+                 pend: int, frame: int, ts_ns: int) -> int:
+        """The table's part of a segment given as raw fields (``key``/``d`` from ``int_key``;
+        its payload is ``buf[pstart:pend]``), for a caller that has not built a segment.
+
+        Returns ``FEED`` when the segment may concern a candidate (an SMTP port, a payload
+        that could start SMTP or a tunnel, an entry held as an object or in the old
+        generation, a full table): the caller then feeds it as a ``KeyedSegment``. Nothing
+        has changed then, except that closed entries past their grace may have been
+        forgotten, as feeding it does too. Otherwise the segment was numbering work only and
+        is done (``SKIPPED``; a closed candidate's segment counted in
+        ``stats.after_close_segments``), and the caller still counts it
+        (``TcpReassembler.skipped``) as ``feed`` would.
+
+        Cheapest first: a known conversation that is not SMTP (both bases known) and a
+        segment without SYN changes nothing but, with FIN or RST, its closing bits; an
+        undecided one with neither payload nor SYN/FIN/RST changes nothing. Only for
+        reassemblers fed with ``KeyedSegment``s."""
+        young = self.young
+        v = young.get(key)
+        if v.__class__ is int and not flags & SYN:
+            m = v & KNOWN_MASK
+            if m == KNOWN_IGNORED:
+                if flags & FIN_RST:
+                    e = v | (ENDED if flags & RST else FIN1 if d else FIN0)
+                    if e != v:
+                        young[key] = e
+                        if e & ENDED == ENDED:
+                            self.ended(key, e, ts_ns)
+                return SKIPPED
+            if m == KNOWN_UNDECIDED and pstart == pend and not flags & FIN_RST:
+                return SKIPPED
+            if m == KNOWN_CLOSED:
+                self.stats.after_close_segments += 1
+                return SKIPPED
+        pp = key & 0xFFFFFFFF
+        ports = self.ports
+        if (pp >> 16) in ports or (pp & 0xFFFF) in ports:
+            return FEED
+        head = bytes(buf[pstart:min(pend, pstart + 8)]) if pstart < pend else b""
+        if head and self.could_start is not None and self.could_start(head):
+            return FEED
+        if v is None:
+            if key in self.old:
+                return FEED
+            self.creation_time(ts_ns)
+            if len(young) + len(self.old) >= self.max_tracked:
+                return FEED
+            v = self.new_stream(frame, ts_ns)
+            v0 = -1
+        elif v.__class__ is not int:
+            return FEED
+        else:
+            v0 = v
+        if d == 0:
+            has, sh = HAS0, B0
+        else:
+            has, sh = HAS1, B1
+        if v & has:
+            if flags & SYNACK == SYN and (v >> sh) & MASK32 != seq:
+                self.stats.reused += 1
+                young.pop(key, None)
+                v = self.new_stream(frame, ts_ns) | has | (seq << sh)
+        else:
+            v |= has | ((seq if flags & SYN else (seq - 1) & MASK32) << sh)
+        state = v & ST
+        if state == CLOSED:
+            self.stats.after_close_segments += 1
+        else:
+            if state == UNDECIDED:
+                if flags & SYN:
+                    if flags & ACK:
+                        if (v >> sh) & MASK32 == seq:
+                            v |= SA0 if d == 0 else SA1
+                    else:
+                        v |= SYN0 if d == 0 else SYN1
+                if head:
+                    v = (v & KEEP_IGNORED) | IGNORED | (((v >> S_SHIFT) & M40) << S_SHIFT)
+            if flags & FIN_RST:
+                v |= ENDED if flags & RST else (FIN0 if d == 0 else FIN1)
+        if v != v0:
+            young[key] = v
+            if v & ENDED == ENDED:
+                self.ended(key, v, ts_ns)
+        return SKIPPED
