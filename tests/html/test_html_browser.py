@@ -107,15 +107,19 @@ def test_every_conversation_listed_and_drawn(browser: html_browser.Browser, tmp_
     page.evaluate("() => document.querySelectorAll('tr.conv').forEach(tr => tr.click())")
     drawn = page.evaluate("""() => Array.from(document.querySelectorAll('tr.detail svg.ladder')).map(s => ({
         lines: Number(s.getAttribute('data-lines')), rows: s.querySelectorAll('g.row').length,
-        guilty: Array.from(s.querySelectorAll("g[data-guilty='1']")).map(g => g.getAttribute('data-frame'))}))""")
+        guilty: Array.from(s.querySelectorAll("g[data-guilty='1']")).map(g => g.getAttribute('data-frame')),
+        evidence: Array.from(s.querySelectorAll("g[data-evidence='1']")).map(g => g.getAttribute('data-frame'))}))""")
     assert len(drawn) == len(convs)
     data = json.loads(page.text_content("#report-data") or "{}")
     for d, c, drawn_one in zip(data["convs"], convs, drawn):
         assert drawn_one["lines"] == drawn_one["rows"] == len(c["_exchange"])
-        expected_guilty = [str(r[0]) for r in d["L"] if r[6]]
-        assert drawn_one["guilty"] == expected_guilty
+        assert drawn_one["guilty"] == [str(r[0]) for r in d["L"] if r[6] == 1]
+        assert drawn_one["evidence"] == [str(r[0]) for r in d["L"] if r[6] == 2]
         if c.get("evidence_frame") is not None and any(ln.frame == c["evidence_frame"] for ln in c["_exchange"]):
-            assert drawn_one["guilty"] == [str(c["evidence_frame"])], (c["file"], c["stream"])
+            # red where the verdict blames a side; otherwise marked as the deciding line, not as guilt
+            blames = c["caused_by"] in ("client", "server", "middlebox")
+            assert drawn_one["guilty" if blames else "evidence"] == [str(c["evidence_frame"])], (c["file"], c["stream"])
+            assert drawn_one["evidence" if blames else "guilty"] == []
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("() => document.querySelectorAll('tr.conv.open').forEach(tr => tr.click())")
     page.evaluate("() => window.scrollTo(0, 0)")

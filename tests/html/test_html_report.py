@@ -149,7 +149,7 @@ def test_redacted_report_names_no_one(tmp_path: Path) -> None:
     assert re.fullmatch(r"host-[0-9a-f]{6}\.example", c["sn"])
     assert c["r"] == "starttls-misplaced"
     # the pseudonymised line is still the guilty one
-    guilty = [ln for ln in c["L"] if ln[6]]
+    guilty = [ln for ln in c["L"] if ln[6] == 1]
     assert [data["shared"]["t"][ln[2]] for ln in guilty] == ["250-STARTTLS"]
 
 
@@ -182,7 +182,7 @@ def test_seed_ladder_data_marks_the_first_ehlo_line() -> None:
     conv = _convs(SEED)[0]
     d = conversation_data(conv, 0, 0, conv["started_ns"], str(SEED))
     rows = d["L"]
-    guilty = [r for r in rows if r[6]]
+    guilty = [r for r in rows if r[6] == 1]
     assert len(guilty) == 1
     frame, side, text, ms, kind, marks, _ = guilty[0]
     assert (frame, side, text, kind) == (8, "S", "250-STARTTLS", "smtp")
@@ -205,7 +205,7 @@ def test_seed_ladder_data_marks_the_first_ehlo_line() -> None:
 def test_masked_verdict_points_at_the_masked_keyword_and_draws_the_box() -> None:
     conv = _convs(CAPTURES / "starttls-masked.pcap")[0]
     d = conversation_data(conv, 0, 0, conv["started_ns"])
-    guilty = [r for r in d["L"] if r[6]]
+    guilty = [r for r in d["L"] if r[6] == 1]
     assert [(r[0], r[2]) for r in guilty] == [(8, "250-XXXXXXXA")]
     assert d["mb"] == 1
 
@@ -217,9 +217,11 @@ def test_gap_is_a_break_in_the_ladder() -> None:
     assert len(gaps) == 1 and gaps[0][1] == "!" and "missing in the capture" in gaps[0][2]
 
 
-def test_tls_handshake_lines_are_tls_arrows() -> None:
+def test_tls_handshake_lines_are_tls_arrows_and_nobody_is_guilty() -> None:
     conv = _convs(CAPTURES / "seed-compliant-twin.pcap")[0]
     d = conversation_data(conv, 0, 0, conv["started_ns"])
+    assert [r[6] for r in d["L"] if r[6]] == [2]            # the deciding line, not a guilty one
+    assert [r[0] for r in d["L"] if r[6]] == [conv["evidence_frame"]]
     tls = [(r[1], r[2]) for r in d["L"] if r[4] == "tls"]
     assert tls[0][0] == "C" and tls[0][1].startswith("[TLS ClientHello")
     assert tls[1][0] == "S" and tls[1][1].startswith("[TLS ServerHello")

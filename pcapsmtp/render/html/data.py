@@ -79,9 +79,13 @@ def conversation_data(conv: dict[str, Any], index: int, file_index: int, t0_ns: 
     """One conversation, compact (short keys: the page may hold 10,000 of them).
 
     ``L`` holds the ladder: ``[frame, side, text, ms since the conversation's start, kind,
-    findings on the line, 1 if the verdict points at it]``."""
+    findings on the line, 1 if the verdict blames a side with this line, 2 if it is the line
+    that decided a verdict blaming no one, else 0]``."""
     ex = conv.get("_exchange") or []
     target = _target(conv, ex)
+    # 1: the verdict blames a side and this line is the proof (drawn red); 2: the line that
+    # decided a verdict that blames nobody (tls) or cannot blame (incomplete).
+    verdict_flag = 1 if conv.get("caused_by") in ("client", "server", "middlebox") else 2
     start = int(conv.get("started_ns") or 0)
     lines = []
     for ln in ex:
@@ -89,7 +93,7 @@ def conversation_data(conv: dict[str, Any], index: int, file_index: int, t0_ns: 
         ms = round((ts - start) / 1e6, 3) if ts and start else None
         text = _cut(ln.text)
         lines.append([ln.frame, ln.side, text, ms, _kind(ln.side, ln.text),
-                      [_cut(m, 400) for m in ln.marks], 1 if ln is target else 0])
+                      [_cut(m, 400) for m in ln.marks], verdict_flag if ln is target else 0])
     st = conv.get("starttls") or {}
     g = conv.get("greeting") or {}
     ef = conv.get("evidence_filter")

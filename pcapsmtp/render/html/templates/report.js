@@ -76,7 +76,7 @@
       g.appendChild(sv("polygon", {"class": "tip " + cls, points: p.join(" ")}));
     }
 
-    for (var gi = 0; gi < L.length; gi++) { if (L[gi][6]) { guiltyIdx = gi; break; } }
+    for (var gi = 0; gi < L.length; gi++) { if (L[gi][6] === 1) { guiltyIdx = gi; break; } }
     // the consequence: where the dialogue went on in plaintext (or in TLS)
     var bandFrom = -1, bandText = "", bandCls = "", bandY = 0;
     if (conv.o === "plaintext") {
@@ -105,9 +105,11 @@
       }
       var r = L[i], frame = r[0], side = r[1], text = lineText(r), ms = r[3], kind = r[4], marks = r[5] || [],
           verdict = r[6], diffKind = r[7] || "";
-      var g = sv("g", {"class": "row " + kind + (verdict ? " guilty" : (marks.length ? " marked" : "")),
+      var okCls = conv.cb === "none" ? " evidence-ok" : " evidence-unk";
+      var g = sv("g", {"class": "row " + kind + (verdict === 1 ? " guilty" : (verdict === 2 ? okCls : (marks.length ? " marked" : ""))),
                        "data-frame": frame === null ? "" : frame, "data-side": side});
-      if (verdict) { g.setAttribute("data-guilty", "1"); }
+      if (verdict === 1) { g.setAttribute("data-guilty", "1"); }
+      if (verdict === 2) { g.setAttribute("data-evidence", "1"); }
       if (diffKind) { g.setAttribute("data-changed", diffKind); g.classList.add("changed"); }
       var from = side === "C" ? xL : xR, to = side === "C" ? xR : xL;
       var dir = to > from ? 1 : -1;
@@ -117,7 +119,7 @@
         g.appendChild(sv("text", {"class": "changed-t", x: xR + 14, y: y + 4}, "\u270E box " + diffKind));
       }
       if (verdict) {
-        g.appendChild(sv("rect", {"class": "guilty-band", x: 4, y: y - ROW + 6, width: W - 8, height: ROW}));
+        g.appendChild(sv("rect", {"class": verdict === 1 ? "guilty-band" : "evidence-band", x: 4, y: y - ROW + 6, width: W - 8, height: ROW}));
       }
       if (frame !== null) { g.appendChild(sv("text", {"class": "fr", x: 8, y: y + 4}, "#" + frame)); }
       if (ms !== null && ms !== undefined) { g.appendChild(sv("text", {"class": "fr", x: 58, y: y + 4}, fmtMs(ms))); }
@@ -170,18 +172,19 @@
       var notes = marks.slice();
       if (verdict && conv.de && notes.length === 0) { notes.push("verdict " + conv.r + ": " + conv.de); }
       if (notes.length) {
-        var amber = !verdict;
+        var amber = verdict !== 1, calloutCls = verdict === 1 ? "" : (verdict === 2 && conv.cb === "none" ? " ok" : " amber");
         var textLines = [];
-        var perLine = Math.floor((W - 200) / 7.0);
+        var bx = xL - 30, bw = (xR + 30) - bx;
+        var perLine = Math.floor((bw - 24) / 7.7);
         for (var m = 0; m < notes.length; m++) {
           var ws = wrap((frame !== null && m === 0 ? "\u26A0 frame " + frame + " \u2014 " : "\u26A0 ") + notes[m], perLine);
           for (var q = 0; q < ws.length; q++) { textLines.push([ws[q], q === 0]); }
         }
-        var bx = xL - 30, bw = (xR + 30) - bx, bh = textLines.length * 16 + 10;
+        var bh = textLines.length * 16 + 10;
         var cg = sv("g", {"class": "finding" + (amber ? " amber" : "")});
-        cg.appendChild(sv("rect", {"class": "callout" + (amber ? " amber" : ""), x: bx, y: y - 10, width: bw, height: bh, rx: 4}));
+        cg.appendChild(sv("rect", {"class": "callout" + calloutCls, x: bx, y: y - 10, width: bw, height: bh, rx: 4}));
         for (var k2 = 0; k2 < textLines.length; k2++) {
-          cg.appendChild(sv("text", {"class": "callout-t" + (amber ? " amber" : "") + (textLines[k2][1] ? " callout-h" : ""),
+          cg.appendChild(sv("text", {"class": "callout-t" + calloutCls + (textLines[k2][1] ? " callout-h" : ""),
                                      x: bx + 10, y: y + 6 + k2 * 16}, textLines[k2][0]));
         }
         gRows.appendChild(cg);
