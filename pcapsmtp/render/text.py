@@ -45,7 +45,7 @@ TABLE_HEADERS = ["stream", "client", "server", "server name", "STARTTLS offered"
                  "answer", "outcome", "caused by", "reason"]
 
 #: The conversation table's columns; on a narrow terminal ``requested``, ``answer``, ``client``,
-#: ``server name`` and then ``STARTTLS offered`` are left out, in that order (docs/output.md).
+#: ``server name`` and then ``STARTTLS offered`` are left out, in that order (README.md).
 TABLE_COLS = [Col("stream", right=True), Col("client", drop=3), Col("server"),
               Col("server name", drop=2, wrap=12), Col("STARTTLS offered", drop=1),
               Col("requested", drop=5), Col("answer", drop=4, right=True), Col("outcome"),
