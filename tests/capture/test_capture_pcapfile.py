@@ -412,14 +412,30 @@ def test_directory(tmp_path: Path) -> None:
     assert ei.value.message == "is a directory, not a capture file"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read a chmod 000 file")
 def test_unreadable_file(tmp_path: Path) -> None:
     p = tmp_path / "secret.pcap"
     p.write_bytes(GOOD)
     p.chmod(0)
-    with pytest.raises(CaptureError) as ei:
-        list(open_frames(str(p)))
-    assert ei.value.message == "permission denied"
+    if os.geteuid() != 0:
+        with pytest.raises(CaptureError) as ei:
+            list(open_frames(str(p)))
+        assert ei.value.message == "permission denied"
+        return
+    # root reads any file: check in a process without the capabilities that allow it (as CI
+    # runs as root; capsh comes with libcap2-bin, which tests/run.sh installs)
+    import shutil
+    import subprocess
+    import sys
+    capsh = shutil.which("capsh")
+    assert capsh, "capsh (libcap2-bin) is needed to test an unreadable file as root"
+    code = ("import sys\nfrom pcapsmtp.capture.pcapfile import open_frames\n"
+            "from pcapsmtp.errors import CaptureError\n"
+            "try:\n    list(open_frames(sys.argv[1]))\nexcept CaptureError as e:\n"
+            "    print(e.message)\n")
+    r = subprocess.run([capsh, "--drop=cap_dac_override,cap_dac_read_search", "--", "-c",
+                        'exec "$@"', "sh", sys.executable, "-c", code, str(p)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "permission denied", r.stdout + r.stderr
 
 
 def test_read_error_midway_is_converted() -> None:
