@@ -4,7 +4,8 @@ its own file, list every conversation, draw a conversation's ladder when it is o
 guilty line marked, filter, and show hostile text as text.
 
 Screenshots for people to look at are written to tests/artifacts/ (git-ignored):
-``seed-ladder.png`` (the seed capture's ladder), ``overview.png``, ``diff-asa-masked.png``."""
+``seed-ladder.png`` (the seed capture's ladder), ``overview.png``, ``diff-asa-masked.png``,
+``report-printed.pdf`` (a page with an open ladder, printed)."""
 from __future__ import annotations
 
 import io
@@ -185,6 +186,10 @@ def test_timeline_opens_and_servers_sort(browser: html_browser.Browser, tmp_path
     page.emulate_media(media="print")
     assert page.locator(".controls").evaluate("e => getComputedStyle(e).display") == "none"
     assert page.locator("tr.detail svg.ladder").is_visible()
+    pdf = page.pdf(format="A4", print_background=True)
+    assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "report-printed.pdf").write_bytes(pdf)
     page.emulate_media(media="screen")
     _clean(o, path)
 

@@ -23,6 +23,7 @@ __all__ = [
     "OUTCOMES",
     "conversation_data",
     "counts",
+    "reason_causes",
     "diff_data",
     "report_data",
     "server_rows",
@@ -141,6 +142,14 @@ def counts(convs: Sequence[dict[str, Any]]) -> dict[str, list[tuple[str, int]]]:
     return out
 
 
+def reason_causes(convs: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """The side each reason most often blames (the colour of its bar)."""
+    by: dict[str, Counter[str]] = {}
+    for x in convs:
+        by.setdefault(str(x.get("reason")), Counter())[str(x.get("caused_by"))] += 1
+    return {r: c.most_common(1)[0][0] for r, c in by.items()}
+
+
 def span(convs: Sequence[dict[str, Any]]) -> tuple[int, int]:
     starts = [int(c["started_ns"]) for c in convs if c.get("started_ns")]
     ends = [int(c.get("ended_ns") or c["started_ns"]) for c in convs if c.get("started_ns")]
@@ -256,6 +265,7 @@ def report_data(files: Sequence[dict[str, Any]], convs: Sequence[dict[str, Any]]
         "seconds": round((t1 - t0) / 1e9, 3) if t0 else 0,
         "packets": sum(int(f.get("packets") or 0) for f in files),
         "counts": counts(convs),
+        "reason_cause": reason_causes(convs),
         "servers": server_rows(convs),
         "timeline": timeline(convs),
         "convs": [shared.intern(conversation_data(c, k, index.get(c.get("file"), 0), t0, c.get("file")))
@@ -328,5 +338,6 @@ def diff_data(report: dict[str, Any], outside: Sequence[dict[str, Any]],
         "clock_offset_s": report.get("clock_offset_s"), "anchors": report.get("clock_offset_anchors"),
         "summary": report.get("summary"),
         "counts": counts([{"outcome": p["o"], "caused_by": p["cb"], "reason": p["r"]} for p in pairs]),
+        "reason_cause": reason_causes([{"caused_by": p["cb"], "reason": p["r"]} for p in pairs]),
         "pairs": pairs, "unpaired": unpaired, "shared": shared.tables,
     }

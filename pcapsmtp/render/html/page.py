@@ -11,7 +11,7 @@ from typing import Any
 __all__ = ["csp", "embed_json", "render_diff", "render_report"]
 
 #: Parts of the data the template draws itself (not needed again in the embedded JSON).
-_DRAWN_BY_TEMPLATE = frozenset({"timeline", "servers"})
+_DRAWN_BY_TEMPLATE = frozenset({"timeline", "servers", "reason_cause"})
 _HERE = Path(__file__).resolve().parent / "templates"
 COLORS = {"tls": "#2e7d32", "plaintext": "#d84315", "aborted": "#8e24aa", "incomplete": "#757575",
           "none": "#2e7d32", "client": "#1565c0", "server": "#d84315", "middlebox": "#6a1b9a",
