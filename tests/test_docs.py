@@ -46,9 +46,11 @@ def test_readme_names_the_two_quick_start_commands() -> None:
 
 
 def test_no_doc_tells_users_to_install_an_unpublished_package() -> None:
-    """pcapsmtp is not on PyPI: ``pip install pcapsmtp`` would fetch nothing (or someone else's)."""
-    for md in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        assert not re.search(r"pip\S* install\s+(-\S+\s+)*pcapsmtp\b", md.read_text()), md
+    """pcapsmtp is not on PyPI: ``pip install pcapsmtp`` (or ``'pcapsmtp[extra]'``) would fetch
+    nothing, or someone else's package. Docs, help texts and messages say to install the clone."""
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+                 *sorted((ROOT / "pcapsmtp").rglob("*.py"))]:
+        assert not re.search(r"pip\S* install\s+(-\S+\s+)*['\"]?pcapsmtp\b", path.read_text()), path
 
 
 def _markdown_links(md: Path) -> list[str]:

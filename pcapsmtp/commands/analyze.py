@@ -42,7 +42,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     a.add_argument("--dask", metavar="tcp://HOST:PORT", default=None,
                    help="run the analysis on a Dask distributed cluster (the scheduler's "
                    "address; the files must be readable at the same paths on every worker; "
-                   "pip install 'pcapsmtp[dask]'); the work is cut as for -j, by default into "
+                   "pip install '.[dask]' in the clone); the work is cut as for -j, by default into "
                    "as many tasks as the cluster has worker threads")
     add_common(a)
     a.set_defaults(func=run)

@@ -31,7 +31,7 @@ def _client(address: str) -> Any:
         from distributed import Client
     except ImportError:
         raise BackendUnavailable("--dask needs the Dask distributed package: "
-                                 "pip install 'pcapsmtp[dask]'") from None
+                                 "pip install '.[dask]' in pcapsmtp's clone") from None
     try:
         return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
