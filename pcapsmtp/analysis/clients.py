@@ -32,7 +32,7 @@ from enum import StrEnum
 __all__ = [
     "LineEnding", "Malformed", "MixedCodes", "StatusFrom", "Match", "After454", "Confidence", "Note",
     "ClientRule", "CLIENTS", "CLIENTS_WITHOUT_RULE", "client", "sees_starttls", "explain",
-    "predict", "matrix", "retrying_clients", "banner_matrix", "predict_banner",
+    "predict", "matrix", "retrying_clients", "banner_matrix", "predict_banner", "BANNER_IGNORED",
 ]
 
 KEYWORD = b"STARTTLS"
@@ -655,6 +655,11 @@ def predict(reply: bytes) -> dict[str, list[str]]:
     return out
 
 
+#: Clients observed to ignore a masked banner and send EHLO (docs/clients.md, "Masked banner").
+BANNER_IGNORED = frozenset({"exim", "opensmtpd", "python-smtplib", "go-net-smtp", "swaks", "curl",
+                            "curl-7.88", "msmtp", "ruby-net-smtp", "nodemailer"})
+
+
 def banner_matrix() -> list[tuple[str, str, str]]:
     """``(client name, cell, why)`` for a conversation greeted by a banner masked with asterisks
     (Cisco mask-banner) and answered with HELO, so without an EHLO reply to read: a client with
@@ -663,7 +668,10 @@ def banner_matrix() -> list[tuple[str, str, str]]:
     conversation does not have (``"?"``)."""
     out: list[tuple[str, str, str]] = []
     for rule in CLIENTS:
-        if rule.masked_banner_helo:
+        if rule.name not in BANNER_IGNORED and not rule.masked_banner_helo:
+            out.append((rule.name, "?", "not observed after a masked banner; if it sends EHLO, it "
+                        "depends on the EHLO reply, which this conversation does not show"))
+        elif rule.masked_banner_helo:
             why = ("takes the masked banner for a PIX firewall and greets with "
                    f"HELO ({rule.masked_banner_helo}): no extensions, no STARTTLS")
             out.append((rule.name, "N", why))
