@@ -19,7 +19,7 @@ from hypothesis import given, settings, strategies as st
 from pcapsmtp.analysis.vantage import diff_conversations
 from pcapsmtp.commands.main import main
 from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
-from pcapsmtp.render.html.data import conversation_data, diff_data, server_rows
+from pcapsmtp.render.html.data import _cut, conversation_data, diff_data, server_rows
 from pcapsmtp.render.html.page import embed_json
 
 REPO = Path(__file__).resolve().parents[2]
@@ -267,3 +267,38 @@ def test_diff_format_html(tmp_path: Path) -> None:
     data = json.loads(page.inline["script"][0])
     assert data["kind"] == "diff" and data["summary"]["tampered"] == 1
     assert main(["diff", "a.pcap", "b.pcap", "--format", "svg"], out=out, err=err) == 2
+
+
+_SEED_CONV = None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
+                | st.sampled_from(["<script>alert(1)</script>", "\"'><img src=x onerror=alert(1)>",
+                                   "</script><!--", "]]><svg onload=alert(1)>", "{{ 7*7 }}{% raw %}"]),
+                min_size=5, max_size=5))
+def test_any_capture_text_stays_text(texts: list[str]) -> None:
+    """Whatever a capture says, in any field the page shows, the page's markup is only its own."""
+    global _SEED_CONV
+    import copy
+    import dataclasses
+
+    from pcapsmtp.render.html import render_report, report_data
+    if _SEED_CONV is None:
+        _SEED_CONV = _convs(SEED)[0]
+    conv = copy.deepcopy(_SEED_CONV)
+    conv["server_name"] = texts[0]
+    conv["greeting"]["argument"] = texts[1]
+    conv["detail"] = texts[2]
+    conv["findings"][0]["message"] = texts[3]
+    conv["file"] = texts[4] or "x"
+    conv["_exchange"] = [dataclasses.replace(ln, text=texts[k % 5] + ln.text, marks=[texts[3]] if ln.marks else [])
+                         for k, ln in enumerate(conv["_exchange"])]
+    html = render_report(report_data([{"path": conv["file"], "packets": 1, "conversations": 1, "error": texts[2]}],
+                                     [conv]))
+    page = _parse(html)
+    assert {t for t, _ in page.tags} <= PAGE_TAGS
+    assert [(t, k) for t, a in page.tags for k in a if k.lower().startswith("on")] == []
+    assert [t for t, _ in page.tags].count("script") == 2
+    data = json.loads(page.inline["script"][0])
+    assert data["convs"][0]["h"] == _cut(texts[1], 120)          # the text itself, as data
