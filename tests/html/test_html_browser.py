@@ -152,6 +152,8 @@ def test_filters(browser: html_browser.Browser, tmp_path: Path) -> None:
     assert shown() == sum(1 for c in convs if c["outcome"] == "plaintext" and c["caused_by"] == "server")
     page.click("#f-clear")
     assert shown() == len(convs)
+    page.fill("#f-text", "no-such-server.invalid")
+    assert shown() == 0 and page.locator("tr.none").text_content() == "no conversation matches these filters"
     page.fill("#f-text", "2001:db8:0:2::25")
     assert shown() == sum(1 for c in convs if c["server"]["ip"] == "2001:db8:0:2::25") > 0
     page.fill("#f-text", "mail.domain1.com")

@@ -169,6 +169,15 @@ def test_report_exit_status_and_damaged_input(tmp_path: Path) -> None:
                 out=out, err=err2) == 2
 
 
+def test_capture_without_smtp(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(SEED.read_bytes()[:24])            # the file header only
+    rc, html, err = _report(tmp_path, str(empty))
+    assert (rc, err) == (0, "")
+    assert "No SMTP conversation was found in this capture." in html
+    assert json.loads(_parse(html).inline["script"][0])["convs"] == []
+
+
 def test_report_to_standard_output() -> None:
     r = subprocess.run([sys.executable, "-m", "pcapsmtp", "report", str(SEED), "-o", "-"],
                        capture_output=True, text=True, timeout=120, cwd=REPO, check=False)

@@ -420,6 +420,11 @@
       frag.appendChild(R.tr);
       if (R.open && R.detail) { frag.appendChild(R.detail); }
     }
+    if (!shownIdx.length) {
+      var none = el("tr", {"class": "none"});
+      none.appendChild(el("td", {"colspan": ncols}, ROWS.length ? "no conversation matches these filters" : "no SMTP conversation"));
+      frag.appendChild(none);
+    }
     body.textContent = "";
     body.appendChild(frag);
     pager.textContent = "";
