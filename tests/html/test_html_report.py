@@ -217,6 +217,13 @@ def test_masked_verdict_points_at_the_masked_keyword_and_draws_the_box() -> None
     guilty = [r for r in d["L"] if r[6] == 1]
     assert [(r[0], r[2]) for r in guilty] == [(8, "250-XXXXXXXA")]
     assert d["mb"] == 1
+    # a box named only by a finding still gets its lifeline, without the verdict's blame
+    import copy
+    other = copy.deepcopy(conv)
+    other["caused_by"] = "client"
+    assert conversation_data(other, 0, 0, conv["started_ns"])["mb"] == 2
+    del other["findings"][:]
+    assert conversation_data(other, 0, 0, conv["started_ns"])["mb"] == 0
 
 
 def test_gap_is_a_break_in_the_ladder() -> None:

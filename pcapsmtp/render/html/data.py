@@ -99,8 +99,10 @@ def conversation_data(conv: dict[str, Any], index: int, file_index: int, t0_ns: 
     g = conv.get("greeting") or {}
     ef = conv.get("evidence_filter")
     cmx = conv.get("_clients_matrix")
-    blames_box = conv.get("caused_by") == "middlebox" or any(
-        f.get("side") == "middlebox" for f in conv.get("findings") or ())
+    # a middlebox lifeline: 1 when the verdict blames one, 2 when only a finding names one
+    box = 1 if conv.get("caused_by") == "middlebox" else (
+        2 if any(f.get("side") == "middlebox" for f in conv.get("findings") or ()) else 0)
+    exp = conv.get("explanation")
     return {
         "i": index, "f": file_index, "s": conv.get("stream"), "ff": conv.get("first_frame"),
         "c": endpoint(conv["client"]), "sv": endpoint(conv["server"]), "sip": conv["server"]["ip"],
@@ -112,7 +114,8 @@ def conversation_data(conv: dict[str, Any], index: int, file_index: int, t0_ns: 
         "o": conv.get("outcome"), "cb": conv.get("caused_by"), "r": conv.get("reason"),
         "de": _cut(conv.get("detail") or "", 600),
         "of": st.get("offered"), "rq": bool(st.get("requested")), "rc": st.get("reply_code"),
-        "x": conv.get("explanation"), "tr": conv.get("tlsrpt_result"),
+        "x": {k: safe(v) for k, v in exp.items()} if isinstance(exp, dict) else None,
+        "tr": conv.get("tlsrpt_result"),
         "fb": conv.get("fallback_of"),
         "fi": [{"code": f.get("code"), "frame": f.get("frame"), "side": f.get("side"),
                 "message": _cut(f.get("message"), 600), "rfc": f.get("rfc")}
@@ -123,7 +126,7 @@ def conversation_data(conv: dict[str, Any], index: int, file_index: int, t0_ns: 
         and not ef and path and path != "-" else None,
         "cm": [[n, c, _cut(w, 200)] for n, c, w in cmx] if cmx else None,
         "cl": None if cmx else conv.get("clients"),
-        "mb": 1 if blames_box else 0,
+        "mb": box,
         "L": lines,
     }
 

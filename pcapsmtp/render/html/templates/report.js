@@ -202,7 +202,7 @@
     gLife.appendChild(sv("line", {"class": "life" + (opts.leftIsBox ? " mid" : ""), x1: xL, y1: 48, x2: xL, y2: bottom}));
     gLife.appendChild(sv("line", {"class": "life" + (opts.rightIsBox ? " mid" : ""), x1: xR, y1: 48, x2: xR, y2: bottom}));
     if (xM !== null) {
-      head(xM, opts.mid, "blamed by the verdict", "mid");
+      head(xM, opts.mid, opts.midSub || "blamed by the verdict", "mid");
       gLife.appendChild(sv("line", {"class": "life mid", x1: xM, y1: 48, x2: xM, y2: bottom}));
     }
     if (!L.length) {
@@ -325,7 +325,7 @@
     wrapDiv.appendChild(ladder(c, {
       left: "client " + c.c, leftSub: c.h ? (c.hc || "EHLO") + " " + c.h : null,
       right: "server " + c.sv, rightSub: c.sn || null,
-      mid: c.mb ? "middlebox" : null, width: 1000}));
+      mid: c.mb ? "middlebox" : null, midSub: c.mb === 2 ? "named by a finding" : null, width: 1000}));
     box.appendChild(wrapDiv);
     box.appendChild(el("p", {"class": "hint"}, "stream " + c.s + " of " + (f.path || "?") + ", first frame " + c.ff +
                        (c.ts ? ", " + c.ts : "") + ". Hover a line for its full text."));
