@@ -11,6 +11,7 @@ import sys
 from typing import Any, TextIO
 
 from pcapsmtp.commands.args import port, score, seconds
+from pcapsmtp.commands.common import add_redaction, make_redactor
 from pcapsmtp.errors import PcapSmtpError, UsageError
 from pcapsmtp.model import SMTP_PORTS
 
@@ -48,6 +49,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "clock offset (default 10)")
     p.add_argument("--threshold", type=score, default=0.5, metavar="SCORE",
                    help="minimum match score (0..1) to pair two conversations (default 0.5)")
+    add_redaction(p)
     p.add_argument("--port", dest="ports", type=port, action="append", default=[], metavar="N",
                    help="also treat TCP port N as SMTP (repeatable; 25, 465, 587, 2525 always are)")
     p.add_argument("--engine", choices=("scapy", "tshark"), default="scapy",
@@ -75,6 +77,9 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
     from pcapsmtp.render.diff import render_json, render_table
 
+    redactor = make_redactor(args)
+    if redactor is not None and args.format != "html":
+        raise UsageError("pcapsmtp diff: --redact-addresses goes with --format html")
     if args.tolerance <= 0:
         raise UsageError("pcapsmtp diff: --tolerance must be positive")
     if "-" in (args.outside, args.inside):
@@ -95,7 +100,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from pcapsmtp.render.html import diff_data, render_diff
         for convs in sides:
             add_clients_matrix(convs)
-        html = render_diff(diff_data(report, sides[0], sides[1]),
+        html = render_diff(diff_data(report, sides[0], sides[1], redactor),
                            title=f"pcapsmtp diff: {args.outside} / {args.inside}"[:240])
         write_html(args.output or "-", html, out)
     else:

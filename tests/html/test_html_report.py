@@ -318,3 +318,26 @@ def test_any_capture_text_stays_text(texts: list[str]) -> None:
     assert [t for t, _ in page.tags].count("script") == 2
     data = json.loads(page.inline["script"][0])
     assert data["convs"][0]["h"] == _cut(texts[1], 120)          # the text itself, as data
+
+
+def test_diff_html_redacted(tmp_path: Path, capsys: Any) -> None:
+    dest = tmp_path / "diff.html"
+    pair = [str(CAPTURES / "pairs" / "asa-masked.outside.pcap"), str(CAPTURES / "pairs" / "asa-masked.inside.pcap")]
+    out, err = io.StringIO(), io.StringIO()
+    rc = main(["diff", *pair, "--format", "html", "-o", str(dest), "--redact-addresses", "--redact-ips"],
+              out=out, err=err)
+    assert (rc, err.getvalue()) == (1, "")
+    html = dest.read_text()
+    for secret in ("alice@example.org", "bob@example.com", "mx1.example.net", "client.example.org",
+                   "203.0.113.5", "10.0.0.25", "198.51.100.25"):
+        assert secret not in html, secret
+    data = json.loads(_parse(html).inline["script"][0])
+    (p,) = data["pairs"]
+    texts = data["shared"]["t"]
+    # the box's changes were found on the real lines and are still marked on the pseudonymised ones
+    assert (8, "250-XXXXXXXA", "masked") in [(r[0], texts[r[2]], r[7]) for r in p["views"][0]["L"] if r[7]]
+    assert (9, "250-STARTTLS", "masked") in [(r[0], texts[r[2]], r[7]) for r in p["views"][1]["L"] if r[7]]
+    assert p["diffs"][0]["il"].startswith("220 host-") and p["r"] == "starttls-masked"
+    capsys.readouterr()
+    assert main(["diff", *pair, "--redact-addresses"]) == 2
+    assert "--redact-addresses goes with --format html" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from datetime import datetime, UTC
 from typing import Any
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from pcapsmtp.render.text import endpoint, safe
 from pcapsmtp.render.wireshark import tshark_command
@@ -287,10 +287,30 @@ def _diff_marks(diffs: Sequence[dict[str, Any]], prefix: str) -> dict[tuple[int 
     return out
 
 
+def _text_redactor(redactor: Any, *convs: dict[str, Any] | None) -> Callable[[Any], Any]:
+    """Pseudonyms for text quoted from a pair (difference lines, the verdict, the pairing's
+    evidence), with the names both sides' conversations give (``render.redact.Redactor``)."""
+    if redactor is None:
+        return lambda text: text
+    keys = ("greeting", "banner", "server_name", "ehlo_reply", "client", "server")
+    contexts = [{k: c.get(k) for k in keys if k in c} for c in convs if c is not None]
+
+    def red(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        for ctx in contexts:
+            text = redactor.redact(dict(ctx, lines=[text]))["lines"][0]
+        return text
+    return red
+
+
 def diff_data(report: dict[str, Any], outside: Sequence[dict[str, Any]],
-              inside: Sequence[dict[str, Any]]) -> dict[str, Any]:
+              inside: Sequence[dict[str, Any]], redactor: Any = None) -> dict[str, Any]:
     """The ``diff`` page: each pair with both vantage points' ladders; the lines the box changed
-    carry the kind of change (``rewritten``, ``masked``, ``removed``, ``added``)."""
+    carry the kind of change (``rewritten``, ``masked``, ``removed``, ``added``).
+
+    ``redactor`` (a ``render.redact.Redactor``): the page shows pseudonyms; the pairing and the
+    changed lines were found on the real text, which the page does not hold."""
     def find(convs: Sequence[dict[str, Any]], side: dict[str, Any]) -> dict[str, Any] | None:
         return next((c for c in convs if c.get("stream") == side.get("stream")
                      and c.get("first_frame") == side.get("first_frame")), None)
@@ -301,14 +321,16 @@ def diff_data(report: dict[str, Any], outside: Sequence[dict[str, Any]],
     pairs = []
     for n, p in enumerate(report.get("pairs") or ()):
         o, i = find(outside, p["outside"]), find(inside, p["inside"])
+        red = _text_redactor(redactor, o, i)
         views: list[dict[str, Any] | None] = []
         for which, conv, file in (("outside", o, report.get("outside_file")),
                                   ("inside", i, report.get("inside_file"))):
             if conv is None:
                 views.append(None)
                 continue
-            d = conversation_data(conv, n, 0 if which == "outside" else 1, t0, file)
-            marks = _diff_marks(p.get("differences") or (), which)
+            shown = redactor.redact(conv) if redactor is not None else conv
+            d = conversation_data(shown, n, 0 if which == "outside" else 1, t0, file)
+            marks = _diff_marks(p.get("differences") or (), which)   # found on the real lines
             for ln, src in zip(d["L"], conv.get("_exchange") or ()):
                 ln[6] = 0   # one side alone may blame someone else: the pair's verdict rules here
                 kind = marks.get((src.frame, src.text))
@@ -317,19 +339,27 @@ def diff_data(report: dict[str, Any], outside: Sequence[dict[str, Any]],
         v = p["verdict"]
         pairs.append({
             "n": n, "identical": p["identical"], "o": v.get("outcome"), "cb": v.get("caused_by"),
-            "r": v.get("reason"), "msg": _cut(v.get("message"), 1200),
+            "r": v.get("reason"), "msg": _cut(red(v.get("message")), 1200),
             "match": {"method": p["match"].get("method"), "score": p["match"].get("score"),
                       "confidence": p["match"].get("confidence"),
-                      "evidence": [_cut(e, 300) for e in p["match"].get("evidence") or ()]},
+                      "evidence": [_cut(red(e), 300) for e in p["match"].get("evidence") or ()]},
             "diffs": [{"direction": d["direction"], "kind": d["kind"],
-                       "of": d["outside_frame"], "ol": None if d["outside_line"] is None else _cut(d["outside_line"]),
-                       "if": d["inside_frame"], "il": None if d["inside_line"] is None else _cut(d["inside_line"])}
+                       "of": d["outside_frame"],
+                       "ol": None if d["outside_line"] is None else _cut(red(d["outside_line"])),
+                       "if": d["inside_frame"],
+                       "il": None if d["inside_line"] is None else _cut(red(d["inside_line"]))}
                       for d in p.get("differences") or ()],
             "views": views,
         })
+    def ep(e: Any) -> str:
+        if not isinstance(e, dict) or "ip" not in e:
+            return "?"
+        if redactor is not None and redactor.ips:
+            e = dict(e, ip=redactor.ip(e["ip"]))
+        return endpoint(e)
+
     unpaired = [{"side": u["side"], "s": u.get("stream"), "ff": u.get("first_frame"),
-                 "c": endpoint(u["client"]) if u.get("client") else "?",
-                 "sv": endpoint(u["server"]) if u.get("server") else "?",
+                 "c": ep(u.get("client")), "sv": ep(u.get("server")),
                  "o": u.get("outcome"), "cb": u.get("caused_by"), "r": u.get("reason")}
                 for u in report.get("unpaired") or ()]
     return {
