@@ -1,5 +1,7 @@
-"""``tls-fallback``: a later conversation between the same client and server that skips
-STARTTLS after a failed handshake or a refusal (Postfix, Exim and OpenSMTPD retry like this)."""
+"""``tls-fallback``: a later conversation between the same client and server whose client
+skips an offered STARTTLS (or greets with HELO) after a failed handshake or a refusal
+(Postfix, Exim and OpenSMTPD retry like this). Where the server offered nothing, the client
+chose nothing: that verdict stands and its ``detail`` names the earlier failure."""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -11,8 +13,11 @@ __all__ = ["FallbackTracker", "FAILURES", "SKIPPED"]
 
 #: reasons of a conversation whose TLS attempt failed
 FAILURES = frozenset({"tls-handshake-failed", "tls-not-started", "starttls-refused"})
-#: reasons of a later plaintext conversation that did not try STARTTLS
-SKIPPED = frozenset({"client-did-not-request", "starttls-not-offered", "client-used-helo"})
+#: reasons of a later plaintext conversation whose client *chose* to skip STARTTLS: the server
+#: offered it validly (or the client greeted with HELO, so it never asked): only these become
+#: ``tls-fallback``. A later conversation whose server offered nothing (or hid the offer) keeps
+#: its own reason; the earlier failure is mentioned in its ``detail``.
+SKIPPED = frozenset({"client-did-not-request", "client-used-helo"})
 
 
 class FallbackTracker:
@@ -35,13 +40,19 @@ class FallbackTracker:
             while len(self._last) > self.max_pairs:
                 self._last.popitem(last=False)
             return
-        if reason not in SKIPPED or conv["outcome"] != "plaintext":
+        if conv["outcome"] != "plaintext":
             return
         prev = self._last.get(key)
         if prev is None or prev.get("file") != conv.get("file"):
             return
         started = conv.get("started_ns") or 0
         if started - prev["ended_ns"] > self.window_ns or prev["stream"] == conv["stream"]:
+            return
+        if reason not in SKIPPED:
+            # Not the client's choice: the server did not offer STARTTLS this time (or its
+            # offer could not be seen). The verdict stands; the earlier failure is context.
+            conv["detail"] = (f"{conv.get('detail') or ''}; an earlier attempt (stream "
+                              f"{prev['stream']}) failed with {prev['reason']}").lstrip("; ")
             return
         conv["fallback_of"] = {"stream": prev["stream"], "reason": prev["reason"],
                                "frame": prev["frame"], "previous_reason": reason}

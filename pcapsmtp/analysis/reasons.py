@@ -86,7 +86,9 @@ REASONS: dict[str, ReasonInfo] = {
     "tls-fallback": ReasonInfo(
         "plaintext", "server", "plaintext retry after a failed TLS attempt",
         "After a failed handshake or refusal on an earlier connection, the sender came back "
-        "without STARTTLS (Postfix, Exim and OpenSMTPD do this).",
+        "and skipped STARTTLS although the server offered it (or greeted with HELO, which "
+        "cannot ask for it): Postfix, Exim and OpenSMTPD do this. When the server offered "
+        "nothing the second time, the verdict stays starttls-not-offered.",
         "Fix the earlier failure (see the referenced stream); require TLS for this destination "
         "if plaintext is not acceptable."),
     "implicit-tls-mismatch": ReasonInfo(

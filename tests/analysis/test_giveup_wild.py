@@ -85,6 +85,16 @@ def test_leaving_after_a_valid_offer_stays_no_mail_transaction(how: str) -> None
     assert not needs_attention(conv)
 
 
+def test_give_up_after_helo_that_a_masked_banner_caused() -> None:
+    """Postfix greets a banner of asterisks with HELO (PIX workarounds): the box's defect; a
+    client that requires TLS then leaves."""
+    d = Dialogue().s("220 ****************************2***0*****").c("HELO client.example.org")
+    d.s("250 mx.example.com")
+    conv = J(leave(d, "quit"))
+    assert verdict(conv) == ("aborted", "middlebox", "starttls-masked", 1)
+    assert "left without a mail transaction" in conv["detail"]
+
+
 def test_capture_that_ends_before_the_clients_next_step_is_incomplete_whatever_the_offer() -> None:
     for reply in (OK_TLS, NO_TLS, MISPLACED, ("502 no",)):
         d = hello(*reply).eof(C, truncated=True).eof(S, truncated=True)
