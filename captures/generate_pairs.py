@@ -377,6 +377,27 @@ def scenarios() -> list[Scenario]:
         [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
         [PairTruth("delivery", "delivery", False, "middlebox", "starttls-masked", "starttls-refused",
                    "starttls-masked", [Diff("client->server", "masked", "STARTTLS", "XXXXXXXX")])]))
+
+    # 9 -- tampered, yet TLS: the box strips 250-STARTTLS, but the client requires TLS and sends STARTTLS
+    # anyway (swaks --tls, an MTA with a TLS-required policy); the server answers 220 and TLS 1.2 follows. The
+    # joint verdict stays tls/none/tls-established (outcome tls implies caused_by none); the stripping is
+    # reported beside it (tampered, differences). NAT of both ends.
+    def forced_tls(label: str, reply: bytes, cport: int) -> gen.Conv:
+        c = gen.Conv(cport=cport, isn=isn(label))
+        c.s(BANNER).c(EHLO).s(reply)
+        return gen.starttls_ok(c, "pairs strip but tls")
+
+    d_out, d_in = decoys(3.0)
+    sc.append(Scenario(
+        "strip-but-tls", "a box removes the 250-STARTTLS line, but the client requires TLS and sends STARTTLS "
+        "anyway; the server answers 220 and TLS 1.2 follows: tampered, not the cause. NAT of both ends",
+        [Placed("delivery", forced_tls("strip tls out", EHLO_OK.replace(b"250-STARTTLS\r\n", b""), 40900),
+                CLIENT, PUBLIC_MX, t(0.0)), *d_out],
+        [Placed("delivery", forced_tls("strip tls in", EHLO_OK, 61009), BOX_INSIDE, SERVER, t(0.003)), *d_in],
+        [PairTruth("delivery", "delivery", False, "none", "tls-established", "tls-established",
+                   "tls-established", [
+                       Diff("server->client", "removed", None, "250-STARTTLS",
+                            outside_anchor="250-ENHANCEDSTATUSCODES")])]))
     return sc
 
 

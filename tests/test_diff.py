@@ -245,11 +245,17 @@ def test_real_traffic_through_a_stripping_box(tmp_path: Path) -> None:
             assert not p["identical"]
             assert [(d["direction"], d["kind"], d["outside_line"], d["inside_line"]) for d in p["differences"]] == [
                 ("server->client", "removed", None, "250-STARTTLS")]
-            assert (p["verdict"]["caused_by"], p["verdict"]["reason"]) == ("middlebox", "starttls-stripped")
+            # The client sent STARTTLS all the same and the conversation went on protected (this
+            # corpus capture is a decrypted one): TLS happened, so the box tampered but is not the
+            # cause (outcome tls implies caused_by none); the stripping is reported beside it.
+            assert (p["verdict"]["outcome"], p["verdict"]["caused_by"], p["verdict"]["reason"]) == (
+                "tls", "none", "tls-decrypted")
+            assert p["verdict"]["tampered"] is True
             assert "'250-STARTTLS'" in p["verdict"]["message"]
         else:
             assert p["identical"] and p["verdict"]["caused_by"] != "middlebox"
-    assert r["summary"] == {"pairs": 4, "identical": 2, "tampered": 2, "middlebox": 2,
+            assert p["verdict"]["tampered"] is False
+    assert r["summary"] == {"pairs": 4, "identical": 2, "tampered": 2, "middlebox": 0, "tampered_but_tls": 2,
                             "unpaired_outside": 0, "unpaired_inside": 0}
 
 
@@ -374,7 +380,7 @@ def test_cli_json_and_exit_status() -> None:
     assert set(p) >= {"outside", "inside", "match", "identical", "differences", "verdict"}
     assert set(p["outside"]) >= {"file", "stream", "client", "server", "outcome", "caused_by", "reason"}
     assert set(p["match"]) >= {"method", "score", "evidence"}
-    assert set(p["verdict"]) == {"outcome", "caused_by", "reason", "message"}
+    assert set(p["verdict"]) == {"outcome", "caused_by", "reason", "message", "tampered"}
     assert set(p["differences"][0]) == {"direction", "outside_frame", "inside_frame", "outside_line",
                                         "inside_line", "kind"}
     assert doc["outside_file"].endswith("box-454.outside.pcap")

@@ -565,7 +565,26 @@ def joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
     """The verdict of a pair. ``caused_by: middlebox`` when a difference touches STARTTLS:
     ``starttls-masked`` (the keyword or the command overwritten with a fill),
     ``starttls-stripped`` (the server's offer or the client's command removed or rewritten),
-    ``starttls-refused`` (the client got a refusal of STARTTLS that the server never sent)."""
+    ``starttls-refused`` (the client got a refusal of STARTTLS that the server never sent).
+
+    ``tampered`` says whether the box changed the dialogue at all. One invariant holds for
+    every verdict pcapsmtp gives: ``outcome: tls`` implies ``caused_by: none``. A box that
+    tampered with the dialogue while TLS still happened (it stripped the offer, yet the client
+    asked anyway) is reported beside the verdict (``tampered`` and the pair's
+    ``differences``), never as its cause."""
+    v = _joint_verdict(outside, inside, differences)
+    v["tampered"] = bool(differences)
+    if v["outcome"] == "tls" and v["caused_by"] != "none":
+        base = outside if outside.get("outcome") == "tls" else inside
+        reason = base.get("reason") if base.get("outcome") == "tls" else "tls-established"
+        v = {"outcome": "tls", "caused_by": "none", "reason": reason, "tampered": v["tampered"],
+             "message": "TLS was established all the same, so the box is not the cause; what it "
+                        f"changed is reported beside the verdict: {v['message']}"}
+    return v
+
+
+def _joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
+                   differences: Sequence[dict[str, Any]]) -> dict[str, Any]:
     views = (f"outside alone: {outside.get('caused_by')} ({outside.get('reason')}); "
              f"inside alone: {inside.get('caused_by')} ({inside.get('reason')})")
     outcome = outside.get("outcome")
@@ -645,5 +664,7 @@ def diff_conversations(outside: Sequence[dict[str, Any]], inside: Sequence[dict[
         "unpaired": unpaired,
         "summary": {"pairs": len(out_pairs), "identical": len(out_pairs) - n_t, "tampered": n_t,
                     "middlebox": sum(1 for p in out_pairs if p["verdict"]["caused_by"] == "middlebox"),
+                    "tampered_but_tls": sum(1 for p in out_pairs
+                                            if tampered(p) and p["verdict"]["outcome"] == "tls"),
                     "unpaired_outside": len(un_o), "unpaired_inside": len(un_i)},
     }

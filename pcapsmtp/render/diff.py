@@ -51,7 +51,9 @@ def render_table(report: dict[str, Any], width: int | None = None) -> str:
                              f"runner-up {m['runner_up']:.2f}): "
                              + "; ".join(safe(e) for e in m["evidence"]), width, "    "))
         out.append(wrap_text(f"  verdict: {v['outcome']}, caused by {v['caused_by']}, {v['reason']}"
-                             + ("" if p["identical"] else "  [CHANGED BY THE BOX]"), width, "    "))
+                             + ("" if p["identical"] else
+                                "  [CHANGED BY THE BOX, TLS all the same: not the cause]"
+                                if v["outcome"] == "tls" else "  [CHANGED BY THE BOX]"), width, "    "))
         out.append(wrap_text(f"    {safe(v['message'])}", width, "    "))
         out.append(wrap_text(f"  outside alone: {p['outside']['caused_by']} "
                              f"({p['outside']['reason']}); inside alone: "
