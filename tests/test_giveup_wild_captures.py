@@ -113,3 +113,25 @@ def test_explain_after_refused_ehlo_describes_no_clients() -> None:
     out = _cli("explain", str(CAPTURES / "giveup-ehlo-rejected-close.pcap")).stdout
     assert "ehlo-rejected" in out
     assert "Known clients" not in out and "downgrade with this reply" not in out
+
+
+def test_check_ehlo_legacy_auth_equals_is_a_note_with_exit_0() -> None:
+    reply = "250-mx.example.com\r\n250-AUTH LOGIN PLAIN\r\n250-AUTH=LOGIN PLAIN\r\n250 STARTTLS\r\n"
+    proc = subprocess.run([sys.executable, "-m", "pcapsmtp", "check-ehlo", "-"], input=reply,
+                          capture_output=True, text=True, timeout=60, cwd=str(REPO), check=False)
+    assert "ehlo-legacy-keyword" in proc.stdout and "ehlo-bad-keyword" not in proc.stdout
+    assert proc.returncode == 0, proc.stdout
+    bad = reply.replace("AUTH=LOGIN PLAIN", "_X!BAD")
+    proc = subprocess.run([sys.executable, "-m", "pcapsmtp", "check-ehlo", "-"], input=bad,
+                          capture_output=True, text=True, timeout=60, cwd=str(REPO), check=False)
+    assert "ehlo-bad-keyword" in proc.stdout and proc.returncode == 1
+
+
+def test_legacy_keyword_capture_exit_status_comes_from_the_plaintext_mail_only() -> None:
+    """wild-auth-equals-legacy.pcap went in plaintext (exit 1 for that); its note is no violation."""
+    from pcapsmtp.commands.status import violations
+    (conv,) = analyze_path(str(CAPTURES / "wild-auth-equals-legacy.pcap"))
+    assert [f["code"] for f in conv["findings"]] == ["ehlo-legacy-keyword"]
+    assert conv["findings"][0]["frame"] == EXPECTED["wild-auth-equals-legacy.pcap"]["conversations"][0][
+        "findings"][0]["frame"]
+    assert not violations(conv)

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from pcapsmtp.analysis.clients import matrix
 from pcapsmtp.analysis.ehlo import check_ehlo
 from pcapsmtp.errors import CaptureError, UsageError, os_message
+from pcapsmtp.commands.status import INFORMATIONAL
 from pcapsmtp.model import Side
 from pcapsmtp.render.explain import render_clients
 from pcapsmtp.render.fit import output_width, wrap_text
@@ -100,7 +101,8 @@ def check_pasted_reply(data: bytes, width: int | None = None) -> tuple[str, bool
     out.append("")
     out.append("Known clients facing this reply:")
     out.append(render_clients(None, matrix(reply_bytes), width=width))
-    bad = chk.offered != "valid" or any(f.confidence != "low" for f in chk.findings)
+    bad = chk.offered != "valid" or any(f.confidence != "low" and f.code not in INFORMATIONAL
+                                        for f in chk.findings)
     return "\n".join(out), bad
 
 
