@@ -19,6 +19,8 @@
 #   iproute2 libcap2-bin time   network namespaces, capsh (running without CAP_NET_RAW), GNU time
 #   chromium fonts-liberation   the headless browser of the HTML report tests (Playwright drives
 #                               it); the fonts are only a Recommends of chromium
+#   gcc python3-dev             to build the optional compiled file loop (pip builds it in place;
+#                               without them pcapsmtp installs and runs its pure-Python loop)
 # Then, in the virtual environment .venv/ at the repository root (created if absent, ignored by
 # git), pcapsmtp itself (editable) with the `test` extra of setup.cfg: pytest, hypothesis,
 # aiosmtpd, atheris, ruff, mypy, types-tabulate and what other tests declare there.
@@ -42,7 +44,8 @@ phase() {   # phase NAME: report the previous phase's time, announce the next
 
 # ------------------------------------------------------------------------------------ apt packages
 apt_pkgs=(python3 python3-venv tshark tcpdump tcpflow swaks libnet-ssleay-perl msmtp curl
-          ca-certificates golang-go postfix iproute2 libcap2-bin time chromium fonts-liberation)
+          ca-certificates golang-go postfix iproute2 libcap2-bin time chromium fonts-liberation
+          gcc python3-dev)
 command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs npm)
 
 missing=()
@@ -86,6 +89,12 @@ fi
 venv_py=$PWD/.venv/bin/python
 echo "tests/run.sh: pip install -e '.[test]' into .venv"
 "$venv_py" -m pip install -q --disable-pip-version-check -e '.[test]'
+# the compiled file loop must have been built in place when a compiler is there: its equality
+# test with the pure-Python loop (tests/perf/test_compiled_equivalence.py) then fails instead of
+# skipping, and the rest of the suite runs on the compiled path
+if command -v gcc >/dev/null 2>&1; then
+    export PCAPSMTP_REQUIRE_EXTENSIONS=1
+fi
 
 if command -v npm >/dev/null 2>&1 && [ ! -d tests/realclients/.node/node_modules/nodemailer ]; then
     phase "npm install nodemailer (tests/realclients/.node)"

@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="pcapsmtp",
         description="Why did STARTTLS not happen, and whose fault was it? Answered from packet "
                     "captures alone: pcapsmtp never connects to a server or resolves a name.")
-    ap.add_argument("--version", action="version", version=f"pcapsmtp {__version__}")
+    from pcapsmtp.engine.accel import describe
+    ap.add_argument("--version", action="version",
+                    version=f"pcapsmtp {__version__} ({describe()})")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     for mod in (analyze, explain, annotate, check_ehlo, live, diff, report):
         mod.add_parser(sub)

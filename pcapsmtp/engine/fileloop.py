@@ -23,26 +23,16 @@ the same conversations on every capture of the repository and of the public corp
 from __future__ import annotations
 
 import socket
-import struct
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from pcapsmtp.capture.decode import Decoder
 from pcapsmtp.capture.pcapfile import RecordView, iter_views
+from pcapsmtp.engine.accel import hot_loop
 from pcapsmtp.errors import CaptureError
-from pcapsmtp.model import TcpSegment
-from pcapsmtp.tcp.streams import V6KEY, KeyedSegment, int_key
+from pcapsmtp.engine.hotloop import keyed
 
 __all__ = ["FusedLoop", "OrderedEmitter", "AddrInts", "keyed"]
-
-# Ethernet (from byte 12) + IPv4 without options + TCP: ethertype, version/IHL, total length,
-# flags/fragment offset, protocol, src, dst (as integers), sport, dport, seq, ack, data
-# offset, flags. Needs 54 bytes of frame.
-_ETH4 = struct.Struct("!HBxH2xHxB2xIIHHIIBB").unpack_from
-
-# Ethernet IPv6 without extension headers + TCP, from byte 14: version/traffic class, payload
-# length, next header, src and dst (two 64-bit halves each), then TCP as above. Needs 74 bytes.
-_ETH6 = struct.Struct("!B3xHBxQQQQHHIIBB").unpack_from
 
 class AddrInts:
     """Text address -> integer, cached (for segments decoded by ``Decoder.decode_raw``)."""
@@ -60,15 +50,6 @@ class AddrInts:
             fam = socket.AF_INET6 if ":" in text else socket.AF_INET
             v = self._cache[text] = int.from_bytes(socket.inet_pton(fam, text), "big")
         return v
-
-
-def keyed(seg: TcpSegment, addrs: AddrInts) -> KeyedSegment:
-    """``seg`` with its integer light-table key (the decoder's text addresses are always
-    valid ``inet_ntop`` output)."""
-    key, d = int_key(addrs.get(seg.src), seg.sport, addrs.get(seg.dst), seg.dport,
-                     ":" in seg.src)
-    return KeyedSegment(seg.frame, seg.ts_ns, seg.src, seg.sport, seg.dst, seg.dport, seg.seq,
-                        seg.ack, seg.flags, seg.payload, seg.missing, key, d)
 
 
 #: A conversation on another port that has carried no payload for this long (capture time)
@@ -147,8 +128,10 @@ class FusedLoop:
         #: frames of the earlier pieces of a rotated set: this file's record n is frame
         #: ``frame_base + n`` for the analyzer (``engine.rotated`` translates back)
         self.frame_base = 0
-        self._addrs = AddrInts()
-        self._check = emitter.check if emitter is not None else None
+        #: text address -> int cache, for the segments the general decoder builds
+        self.addrs = AddrInts()
+        #: ``OrderedEmitter.check`` (None: no streaming), called after each new conclusion
+        self.check = emitter.check if emitter is not None else None
 
     def run(self, path: str, *, stdin: BinaryIO | None = None,
             progress: Callable[[int, int], None] | None = None) -> None:
@@ -161,109 +144,6 @@ class FusedLoop:
 
     def loop(self, views: Iterator[RecordView],
              progress: Callable[[int, int], None] | None = None) -> None:
-        """The loop itself, over any source of record views."""
-        an = self.an
-        an_feed = an.feed
-        reasm = an.reassembler
-        classify = reasm.table.classify
-        dec = self.dec
-        decode_raw = dec.decode_raw
-        addresses = dec.addresses
-        addrs = self._addrs
-        done = self.done
-        check = self._check
-        eth4 = _ETH4
-        eth6 = _ETH6
-        number = self.frame_base
-        # counts not yet handed to their owners (flushed before every call that reads them)
-        skipped = 0          # TCP segments done by classify: Analyzer.packets, stats.segments
-        fast_frames = 0      # frames decoded here: Decoder.frames
-        fast_tcp = 0         # TCP segments decoded here: Decoder.tcp_segments
-        last_ts: int | None = None      # timestamp of the last segment skipped here
-        cd = reasm.countdown            # the reassembler's idle-sweep countdown
-        try:
-            for number, ts_ns, lt, buf, hend, end, wirelen, off in views:
-                if progress is not None and not number & 0xFFFF:
-                    progress(number, off)
-                if lt == 1 and end - hend >= 54:
-                    (et, vihl, tot, ff, proto, sa, da, sport, dport, seq, ack, doff,
-                     flags) = eth4(buf, hend + 12)
-                    ok = False
-                    if et == 0x0800 and vihl == 0x45:
-                        if proto != 6:
-                            fast_frames += 1     # not TCP: nothing to decode
-                            continue
-                        ip_end = hend + 14 + tot
-                        pstart = hend + 34 + ((doff >> 4) << 2)
-                        if not ff & 0x3FFF and ip_end <= end and hend + 54 <= pstart <= ip_end:
-                            ok = True
-                            if sport < dport or (sport == dport and sa < da):
-                                key = sa << 64 | da << 32 | sport << 16 | dport
-                                d = 0
-                            else:
-                                key = da << 64 | sa << 32 | dport << 16 | sport
-                                d = 1
-                            a0 = hend + 26
-                            a1 = hend + 34
-                    elif et == 0x86DD and end - hend >= 74:
-                        (vtc, plen, nh, s1, s2, d1, d2, sport, dport, seq, ack, doff,
-                         flags) = eth6(buf, hend + 14)
-                        if nh == 6 and vtc >> 4 == 6 and plen:
-                            ip_end = hend + 54 + plen
-                            pstart = hend + 54 + ((doff >> 4) << 2)
-                            if ip_end <= end and hend + 74 <= pstart <= ip_end:
-                                ok = True
-                                sa = s1 << 64 | s2
-                                da = d1 << 64 | d2
-                                if sport < dport or (sport == dport and sa < da):
-                                    key = V6KEY | sa << 160 | da << 32 | sport << 16 | dport
-                                    d = 0
-                                else:
-                                    key = V6KEY | da << 160 | sa << 32 | dport << 16 | sport
-                                    d = 1
-                                a0 = hend + 22
-                                a1 = hend + 54
-                    if ok:
-                        fast_frames += 1
-                        fast_tcp += 1
-                        cd -= 1
-                        if cd > 0 and classify(key, d, seq, flags, buf, pstart, ip_end, number,
-                                               ts_ns):
-                            skipped += 1
-                            last_ts = ts_ns
-                            continue
-                        # the reassembler must see it
-                        pair = addresses(bytes(buf[a0:a1]))
-                        seg: TcpSegment = KeyedSegment(
-                            number, ts_ns, pair[0], sport, pair[1], dport, seq, ack, flags,
-                            bytes(buf[pstart:ip_end]), 0, key, d)
-                    else:
-                        seg2 = decode_raw(1, bytes(buf[hend:end]), wirelen, number, ts_ns)
-                        if seg2 is None:
-                            continue
-                        cd -= 1
-                        seg = keyed(seg2, addrs)
-                else:
-                    seg2 = decode_raw(lt, bytes(buf[hend:end]), wirelen, number, ts_ns)
-                    if seg2 is None:
-                        continue
-                    cd -= 1
-                    seg = keyed(seg2, addrs)
-                if skipped:
-                    an.packets += skipped
-                    reasm.skipped(skipped, None)
-                    skipped = 0
-                last_ts = None
-                reasm.countdown = cd + 1        # feed counts it
-                r = an_feed(seg)
-                cd = reasm.countdown
-                if r:
-                    done.extend(r)
-                    if check is not None:
-                        check(done)
-        finally:
-            self.frames = number
-            an.packets += skipped
-            reasm.skipped(skipped, last_ts)
-            dec.count(fast_frames, fast_tcp)
-            reasm.countdown = cd
+        """The loop itself, over any source of record views: the compiled one when it is
+        built and allowed (``engine.accel``), else its pure-Python twin (``engine.hotloop``)."""
+        hot_loop()(self, views, progress)

@@ -1,0 +1,71 @@
+"""Which file loop runs: the compiled one (``engine/hotloop_c.pyx``, built by ``pip install``
+when a C compiler is there) or its pure-Python twin (``engine/hotloop.py``).
+
+The compiled loop is optional: an install without a compiler, or a build that failed, has
+only the pure-Python one, and gives the same results, more slowly. ``PCAPSMTP_NO_EXTENSIONS``
+set to anything but "" or "0" forces the pure-Python loop (as aiohttp, yarl and multidict
+do). ``pcapsmtp --version`` says which one is active (``describe``).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["hot_loop", "compiled", "describe", "select"]
+
+_chosen: tuple[Callable[..., None], str] | None = None
+
+
+def _disabled() -> bool:
+    return os.environ.get("PCAPSMTP_NO_EXTENSIONS", "") not in ("", "0")
+
+
+def _choose() -> tuple[Callable[..., None], str]:
+    global _chosen
+    if _chosen is None:
+        from pcapsmtp.engine import hotloop
+        why = "PCAPSMTP_NO_EXTENSIONS is set"
+        fn: Any = hotloop.loop
+        if not _disabled():
+            try:
+                from pcapsmtp.engine import hotloop_c  # type: ignore[attr-defined]
+            except ImportError:
+                why = "the compiled extension is not built"
+            else:
+                fn = hotloop_c.loop
+                why = ""
+        _chosen = (fn, why)
+    return _chosen
+
+
+def hot_loop() -> Callable[..., None]:
+    """The loop function to run: ``loop(file_loop, views, progress)``."""
+    return _choose()[0]
+
+
+def compiled() -> bool:
+    """Is the compiled loop active?"""
+    return not _choose()[1]
+
+
+def describe() -> str:
+    """One line for ``--version``."""
+    why = _choose()[1]
+    return "file loop: compiled (Cython)" if not why else f"file loop: pure Python ({why})"
+
+
+def select(use_compiled: bool | None) -> None:
+    """Choose the loop for this process: True the compiled one (``ImportError`` if it is not
+    built), False the pure-Python one, None as at start (environment and what is built).
+    For the equivalence tests and benchmarks."""
+    global _chosen
+    _chosen = None
+    if use_compiled is None:
+        return
+    from pcapsmtp.engine import hotloop
+    if use_compiled:
+        from pcapsmtp.engine import hotloop_c  # type: ignore[attr-defined]
+        _chosen = (hotloop_c.loop, "")
+    else:
+        _chosen = (hotloop.loop, "selected in-process")
