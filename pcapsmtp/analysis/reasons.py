@@ -143,6 +143,7 @@ FINDINGS: dict[str, tuple[str, str, str]] = {
     "one-sided": ("capture", "", "only one direction captured"),
     "smtp-anomaly": ("server", "RFC 5321", "protocol deviation"),
     "limit-reached": ("capture", "", "a size limit of the parser was reached"),
+    "capture-loss": ("capture", "", "the capture dropped packets while the conversation was open"),
 }
 
 #: reasons of an EHLO exchange whose defect a client that requires TLS (msmtp ``tls on``, dma,

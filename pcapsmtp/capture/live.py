@@ -185,7 +185,7 @@ class LiveSource:
     def __init__(self, iface: str, bpf: str, *, write: str | None = None,
                  rotate_mb: int | None = None, rotate_keep: int | None = None,
                  snaplen: int = DEFAULT_SNAPLEN, promisc: bool = False,
-                 timeout: float = 0.2) -> None:
+                 timeout: float = 0.2, rcvbuf: int = _RCVBUF) -> None:
         self.iface = iface
         self.bpf = bpf
         self.snaplen = snaplen
@@ -194,6 +194,10 @@ class LiveSource:
         self._received = 0
         self._kernel_received = 0
         self._kernel_dropped = 0
+        #: (after_ns, until_ns, dropped): windows of wall-clock time (the timestamps' clock)
+        #: in which the kernel dropped packets, not yet taken by ``take_losses``
+        self._losses: list[tuple[int, int, int]] = []
+        self._polled_ns = time.time_ns()
         self._drop_outgoing = False
         self._sock: Any = None
         self.writer: RotatingWriter | None = None
@@ -217,7 +221,7 @@ class LiveSource:
             self._drop_outgoing = hatype == _ARPHRD_LOOPBACK
             for opt in (_SO_RCVBUFFORCE, socket.SO_RCVBUF):
                 try:
-                    self._ins.setsockopt(socket.SOL_SOCKET, opt, _RCVBUF)
+                    self._ins.setsockopt(socket.SOL_SOCKET, opt, rcvbuf)
                     break
                 except OSError:
                     continue
@@ -226,6 +230,7 @@ class LiveSource:
             self._ins.setblocking(False)
             self._read_kernel_stats()      # drop what the kernel counted before the filter was set
             self._kernel_received = self._kernel_dropped = 0
+            self._polled_ns = time.time_ns()
             if write:
                 self.writer = RotatingWriter(write, linktype, snaplen, iface,
                                              rotate_mb=rotate_mb, keep=rotate_keep)
@@ -288,8 +293,10 @@ class LiveSource:
             except InterruptedError:       # pragma: no cover - PEP 475 retries for us
                 ready = []
             if not ready:
+                self.poll_drops()
                 yield None
                 continue
+            self.poll_drops()        # once per batch: a loss is known before what follows it
             for _ in range(_BATCH):
                 if self._stopped:
                     break
@@ -338,13 +345,34 @@ class LiveSource:
         self._kernel_received += packets     # the kernel resets its counters on every read
         self._kernel_dropped += drops
 
+    def poll_drops(self) -> int:
+        """Read the kernel's counters now; the packets dropped since the last read (also
+        remembered, with the time window they fell in, for ``take_losses``)."""
+        before = self._kernel_dropped
+        if self._sock is not None and not getattr(self._sock, "closed", False):
+            self._read_kernel_stats()
+        now = time.time_ns()
+        new = self._kernel_dropped - before
+        if new > 0:
+            self._losses.append((self._polled_ns, now, new))
+        self._polled_ns = now
+        return new
+
+    @property
+    def losses_pending(self) -> bool:
+        return bool(self._losses)
+
+    def take_losses(self) -> list[tuple[int, int, int]]:
+        """The drop windows found since the last call: ``(after_ns, until_ns, dropped)``."""
+        out, self._losses = self._losses, []
+        return out
+
     def stats(self) -> dict[str, Any]:
         """``received``: frames that passed the filter and were handed on; ``dropped_by_kernel``:
         frames the kernel had to drop (receive buffer full) since the start;
         ``kernel_received``: what the kernel counted (on loopback every packet twice);
         ``written`` / ``files``: the pcapng output, if any."""
-        if self._sock is not None and not getattr(self._sock, "closed", False):
-            self._read_kernel_stats()
+        self.poll_drops()
         out: dict[str, Any] = {
             "interface": self.iface,
             "filter": self.bpf,
@@ -371,7 +399,8 @@ class LiveSource:
     def close(self) -> None:
         if self._sock is not None:
             try:
-                self._read_kernel_stats()
+                if not getattr(self._sock, "closed", False):
+                    self.poll_drops()
             except Exception:      # noqa: BLE001 - closing must not fail
                 pass
             try:

@@ -90,6 +90,10 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help="stop after S seconds")
     p.add_argument("-s", "--snaplen", type=positive_int, default=262144, metavar="BYTES",
                    help="bytes kept of each packet (default 262144)")
+    p.add_argument("-B", "--buffer-size", type=positive_int, default=16384, metavar="KIB",
+                   help="the kernel's receive buffer for the capture, in KiB (default 16384); "
+                        "packets that arrive while it is full are dropped by the kernel, "
+                        "counted and reported")
     p.add_argument("--promisc", action="store_true",
                    help="put the interface in promiscuous mode (for a mirror/SPAN port)")
 
@@ -254,6 +258,38 @@ class _Printer:
         self.out.flush()
 
 
+class _LossReporter:
+    """Says on stderr when the kernel dropped packets: at once for the first loss, then at
+    most every ``every_ns`` (a sum of what came meanwhile), and a total at the end."""
+
+    def __init__(self, err: TextIO, every_ns: int = 5 * 10**9) -> None:
+        self.err = err
+        self.every_ns = every_ns
+        self.pending = 0
+        self.total = 0
+        self.last_ns: int | None = None
+
+    def add(self, dropped: int, now_ns: int) -> None:
+        self.pending += dropped
+        self.total += dropped
+        if self.last_ns is None or now_ns - self.last_ns >= self.every_ns:
+            self._say(now_ns)
+
+    def _say(self, now_ns: int) -> None:
+        clock = time.strftime("%H:%M:%S", time.localtime(now_ns // 10**9))
+        print(f"pcapsmtp live: {clock}: the kernel dropped {self.pending:,} packets "
+              f"({self.total:,} since the start): the capture cannot keep up; conversations "
+              "open then get a capture-loss finding and no blame from what follows the loss",
+              file=self.err, flush=True)
+        self.pending = 0
+        self.last_ns = now_ns
+
+    def done(self, total: int) -> None:
+        if total:
+            print(f"pcapsmtp live: the kernel dropped {total:,} packets of the capture in all",
+                  file=self.err, flush=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # the command
 
@@ -300,7 +336,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     source = LiveSource(args.interface, bpf, write=args.write, rotate_mb=args.rotate_mb,
                         rotate_keep=args.rotate_keep, snaplen=args.snaplen,
-                        promisc=args.promisc, timeout=POLL_TIMEOUT)
+                        promisc=args.promisc, timeout=POLL_TIMEOUT,
+                        rcvbuf=args.buffer_size * 1024)
     printer = _Printer(out, args.format)
     names = {1: "EN10MB (Ethernet)", 101: "RAW (raw IP)"}
     print(f"pcapsmtp live: listening on {args.interface}, link-type "
@@ -338,11 +375,20 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 lost = lost or needs_attention(conv)
                 printer.conversation(conv)
 
+        loss = _LossReporter(err)
+
+        def note_losses() -> None:
+            for after, until, dropped in source.take_losses():
+                analyzer.note_loss(after, until, dropped)
+                loss.add(dropped, until)
+
         deadline = (time.monotonic() + args.duration) if args.duration else None
         next_tick = time.time_ns() + TICK_EVERY_NS
         count = args.count
         seen = 0
         for frame in source.frames():
+            if source.losses_pending:
+                note_losses()
             if frame is not None:
                 seen += 1
                 seg = decoder.decode(frame)
@@ -360,9 +406,12 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 next_tick = now + TICK_EVERY_NS
             if deadline is not None and time.monotonic() >= deadline:
                 source.stop()
+        source.poll_drops()
+        note_losses()
         emit(analyzer.finish())
         source.close()
         capture = source.stats()
+        loss.done(capture["dropped_by_kernel"])
         capture["undecodable"] = decoder.undecodable
         if decoder.notes:
             capture["notes"] = list(decoder.notes)

@@ -14,6 +14,7 @@ from pcapsmtp.analysis.clients import predict, predict_banner
 from pcapsmtp.analysis.exchange import build_exchange
 from pcapsmtp.analysis.fallback import FallbackTracker
 from pcapsmtp.analysis.frames import FrameIndex, make_item
+from pcapsmtp.analysis.loss import Loss, apply_losses
 from pcapsmtp.engine.flowid import community_id
 from pcapsmtp.render.wireshark import conversation_filter, frames_filter
 from pcapsmtp.analysis.summary import Summary
@@ -106,6 +107,8 @@ class Analyzer:
         self._fallback = FallbackTracker(cfg.fallback_window_ns)
         self._summary = Summary()
         self.packets = 0
+        #: what the capture lost (live: the kernel's drop counters), newest last, bounded
+        self.losses: list[Loss] = []
 
     # ------------------------------------------------------------------ feeding
 
@@ -123,6 +126,16 @@ class Analyzer:
 
     def finish(self) -> list[dict[str, Any]]:
         return self._route(self.reassembler.finish())
+
+    def note_loss(self, after_ns: int, until_ns: int, dropped: int) -> None:
+        """The capture lost ``dropped`` packets between these capture times (live mode):
+        conversations open then get a ``capture-loss`` finding and are not blamed on bytes
+        after it (``analysis.loss``)."""
+        self.losses.append(Loss(after_ns, until_ns, dropped))
+        if len(self.losses) > 4096:          # merge the oldest half into one window
+            old = self.losses[:2048]
+            self.losses[:2048] = [Loss(old[0].after_ns, old[-1].until_ns,
+                                       sum(x.dropped for x in old))]
 
     def summary(self) -> dict[str, Any]:
         s = self._summary.as_dict()
@@ -251,6 +264,8 @@ class Analyzer:
                 "code": "limit-reached", "side": "capture", "frame": None, "rfc": "",
                 "message": f"{c.transcript.dropped_events} later events of this conversation were "
                            "not kept (per-conversation bound)"})
+        if self.losses:
+            apply_losses(conv, c.transcript, self.losses)
         raw = conv.pop("_raw_ehlo_reply", b"")
         if raw:
             conv["clients"] = {k: list(v) for k, v in _predict(_prediction_key(raw)).items()}

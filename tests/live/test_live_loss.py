@@ -1,0 +1,160 @@
+"""``pcapsmtp live`` under a replayed relay's traffic: ``tcpreplay`` on one end of a veth pair
+between two network namespaces made here, ``pcapsmtp live`` on the other.
+
+- at a rate it sustains, live gives the offline verdict of the same file for every
+  conversation, and reports no drop;
+- with a receive buffer too small to keep up (``-B 128``: 128 KiB); without the
+  capture-loss rule this run blames sides offline analysis does not (implicit-tls-mismatch,
+  tls-handshake-failed, client-used-helo from a lost greeting or EHLO exchange), the kernel drops packets: live says
+  so on stderr and in the JSON summary, the conversations it touched carry a
+  ``capture-loss`` finding, and no conversation is blamed on a side where the offline
+  analysis of the same file does not blame it so.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.live, pytest.mark.netns]
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE.parent))
+from mixedcap import make_mixed  # noqa: E402
+
+BLAME = {"client", "server", "middlebox"}
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=30)
+
+
+@pytest.fixture
+def veth() -> Iterator[tuple[str, str]]:
+    """(namespace of the capture, namespace of the replay), joined by pcsl0 <-> pcsl1."""
+    for tool in ("ip", "tcpreplay", "tcpdump"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    tag = f"{os.getpid() % 100000}"
+    cap, rep = f"pcs-lcap-{tag}", f"pcs-lrep-{tag}"
+    try:
+        _ip("netns", "add", cap)
+    except subprocess.CalledProcessError as exc:
+        pytest.skip(f"cannot create a network namespace here: {exc.stderr.strip()}")
+    try:
+        _ip("netns", "add", rep)
+        _ip("link", "add", "pcsl0", "netns", cap, "type", "veth", "peer", "name", "pcsl1",
+            "netns", rep)
+        _ip("-n", cap, "link", "set", "pcsl0", "up")
+        _ip("-n", rep, "link", "set", "pcsl1", "up")
+        yield cap, rep
+    finally:
+        _ip("netns", "del", cap, check=False)
+        _ip("netns", "del", rep, check=False)
+
+
+@pytest.fixture(scope="module")
+def relay_pcap(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A relay's view: the SMTP packets of a generated mixed capture (HTTP, TLS, DNS, SMTP)."""
+    d = tmp_path_factory.mktemp("relay")
+    mixed = make_mixed(d, packets=200000, seed=17)
+    out = d / "smtp.pcap"
+    subprocess.run(["tcpdump", "-r", str(mixed), "-w", str(out),
+                    "tcp port 25 or tcp port 465 or tcp port 587 or tcp port 2525"],
+                   check=True, capture_output=True, timeout=120)
+    return out
+
+
+def _verdicts(lines: list[str]) -> tuple[dict[tuple[Any, ...], list[dict[str, Any]]],
+                                         dict[str, Any]]:
+    convs: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    summary: dict[str, Any] = {}
+    for ln in lines:
+        d = json.loads(ln)
+        if "summary" in d:
+            summary = d["summary"]
+            continue
+        k = (d["client"]["ip"], d["client"]["port"], d["server"]["ip"], d["server"]["port"])
+        convs.setdefault(k, []).append(d)
+    return convs, summary
+
+
+def _key(c: dict[str, Any]) -> tuple[str, str, str]:
+    return c["outcome"], c["caused_by"], c["reason"]
+
+
+def _replay(veth: tuple[str, str], pcap: Path, tmp: Path, speed: list[str],
+            *live_args: str) -> tuple[list[str], str]:
+    cap, rep = veth
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = tmp / "live.json"
+    with open(out, "w") as fh:           # a file, not a pipe: a full pipe would stall live
+        live = subprocess.Popen(["ip", "netns", "exec", cap, sys.executable, "-m", "pcapsmtp",
+                                 "live", "-i", "pcsl0", "--format", "json", *live_args],
+                                stdout=fh, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            assert live.stderr is not None
+            assert "listening on pcsl0" in live.stderr.readline()
+            r = subprocess.run(["ip", "netns", "exec", rep, "tcpreplay", "-i", "pcsl1", *speed,
+                                str(pcap)], capture_output=True, text=True, timeout=300)
+            assert r.returncode == 0, r.stderr
+            # let live drain its buffer, then stop it as an admin would
+            import time
+            time.sleep(3)
+            live.send_signal(signal.SIGINT)
+            _, err = live.communicate(timeout=120)
+        finally:
+            if live.poll() is None:
+                live.kill()
+                live.wait(10)
+    return out.read_text().splitlines(), err
+
+
+def _offline(pcap: Path) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    r = subprocess.run([sys.executable, "-m", "pcapsmtp", "analyze", "--format", "json",
+                        str(pcap)], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)))
+    return _verdicts(r.stdout.splitlines())[0]
+
+
+def test_sustained_rate_gives_the_offline_verdicts(veth: tuple[str, str], relay_pcap: Path,
+                                                    tmp_path: Path) -> None:
+    offline = _offline(relay_pcap)
+    assert len(offline) > 50
+    lines, err = _replay(veth, relay_pcap, tmp_path, ["--pps=2000"])
+    live, summary = _verdicts(lines)
+    assert summary["capture"]["dropped_by_kernel"] == 0, err
+    assert "dropped" not in err
+    assert {k: [_key(c) for c in v] for k, v in live.items()} == \
+        {k: [_key(c) for c in v] for k, v in offline.items()}
+
+
+def test_drops_are_reported_and_blame_nobody(veth: tuple[str, str], relay_pcap: Path,
+                                            tmp_path: Path) -> None:
+    offline = _offline(relay_pcap)
+    lines, err = _replay(veth, relay_pcap, tmp_path, ["--topspeed"], "-B", "128")
+    live, summary = _verdicts(lines)
+    dropped = summary["capture"]["dropped_by_kernel"]
+    assert dropped > 0, "the tiny buffer should have overflowed"
+    assert "the kernel dropped" in err and f"{dropped:,} packets of the capture in all" in err
+    touched = 0
+    for k, convs in live.items():
+        want = [_key(c) for c in offline.get(k, [])]
+        for c in convs:
+            lost = any(f["code"] == "capture-loss" for f in c["findings"])
+            touched += lost
+            if c["caused_by"] in BLAME:
+                # blamed: exactly as offline blames it
+                assert _key(c) in want, (k, _key(c), want)
+            if _key(c) not in want:
+                assert lost or c["outcome"] == "incomplete", (k, _key(c), want)
+    assert touched > 0, (dropped, len(live), err)
