@@ -36,6 +36,10 @@ __all__ = ["Task", "buckets_for", "merge", "plan", "run_local", "run_task"]
 #: conversation); the others count per followed conversation and are added up.
 SHARED_COUNTERS = frozenset({"segments", "flows_seen", "reused", "evicted", "forgotten"})
 
+#: Summary counts each worker makes of its own conversations outside the verdicts (the
+#: verdicts' counts are rebuilt by the merge): added up.
+SUMMED = frozenset({"no_payload_attempts"})
+
 
 @dataclass(frozen=True)
 class Task:
@@ -95,6 +99,8 @@ def merge(parts: list[FileResult], config: AnalysisConfig) -> FileResult:
             summary[key] = {name: (count if name in SHARED_COUNTERS
                                    else sum(p.summary[key][name] for p in parts))
                             for name, count in value.items()}
+        elif key in SUMMED:
+            summary[key] = sum(p.summary.get(key, 0) for p in parts)
         elif key not in ("conversations", "outcomes", "reasons", "servers"):
             summary[key] = value            # packets, frames: every worker counts them all
     return FileResult(first.path, convs, summary, list(first.notes), first.error,
