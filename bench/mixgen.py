@@ -361,10 +361,11 @@ EXTS = ["PIPELINING", "SIZE 52428800", "ETRN", "ENHANCEDSTATUSCODES", "8BITMIME"
 
 
 class Generator:
-    def __init__(self, seed: int, all_smtp: bool) -> None:
+    def __init__(self, seed: int, all_smtp: bool, relay: bool = False) -> None:
         self.rng = random.Random(seed)
         self.seed = seed
-        self.all_smtp = all_smtp
+        self.all_smtp = all_smtp or relay
+        self.big = all_smtp and not relay      # 100 kB - 2 MB messages (else ordinary mail)
         self.tls = TlsBytes(random.Random(seed ^ 0x5A5A))
         self.pool = self.rng.randbytes(1 << 21)  # HTTP body bytes
         text = base64.encodebytes(self.rng.randbytes(3 << 20))  # 76-char lines, LF
@@ -546,7 +547,7 @@ class Generator:
         domain = f"mx{srv_host}.mail{ki}.example.net"
         helo_name = f"out{rng.randrange(100)}.sender{rng.randrange(1000)}.example.org"
         sender, rcpt = f"alerts@sender{rng.randrange(1000)}.example.org", f"ops{rng.randrange(1000)}@{domain[5:]}"
-        size = rng.randint(100_000, 2_000_000) if self.all_smtp else self.body_size(8.0, 0.9, 30_000)
+        size = rng.randint(100_000, 2_000_000) if self.big else self.body_size(8.0, 0.9, 30_000)
         trouble = rng.random()
         split_ehlo = trouble < 0.35
         reorder_ehlo = split_ehlo and trouble < 0.12
@@ -637,11 +638,14 @@ class Generator:
         return self.account(conv, True)
 
 
-def generate(out: Path, packets: int, seed: int, all_smtp: bool = False) -> dict[str, Any]:
-    """Write ``out`` (pcap) and ``out.with_suffix('.truth.json')``; return the truth document."""
-    g = Generator(seed, all_smtp)
+def generate(out: Path, packets: int, seed: int, all_smtp: bool = False,
+             relay: bool = False) -> dict[str, Any]:
+    """Write ``out`` (pcap) and ``out.with_suffix('.truth.json')``; return the truth document.
+    ``relay``: SMTP only with ordinary messages (a relay's port-25 capture: ~40 packets per
+    conversation)."""
+    g = Generator(seed, all_smtp, relay)
     t_start = 1_717_000_000_000_000 + (seed % 1000) * 86_400_000_000  # µs; mid-2024
-    mean_gap = 14_000.0 if all_smtp else 700.0  # µs between conversation starts
+    mean_gap = 14_000.0 if all_smtp else 1_400.0 if relay else 700.0  # µs between conversation starts
     heap: list[tuple[int, int, int, Conv | None]] = [(t_start, 0, 0, None)]  # (ts, order, index, conv); None = spawner
     order = 1
     frame_no = 0
@@ -703,10 +707,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--packets", type=int, default=10_000, help="at least this many packets (default 10000)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--all-smtp", action="store_true", help="SMTP only, with 100 kB - 2 MB messages")
+    ap.add_argument("--relay", action="store_true",
+                    help="SMTP only, ordinary messages (a relay's port-25 capture, ~40 packets a conversation)")
     ap.add_argument("-o", "--output", type=Path, required=True, help="the pcap to write")
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
-    doc = generate(a.output, a.packets, a.seed, a.all_smtp)
+    doc = generate(a.output, a.packets, a.seed, a.all_smtp, a.relay)
     dt = time.perf_counter() - t0
     print(f"{a.output}: {doc['packets']} packets, {a.output.stat().st_size / 1e6:.1f} MB, "
           f"{doc['tcp_streams']} TCP streams, {len(doc['conversations'])} SMTP conversations, "

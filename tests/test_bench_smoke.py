@@ -86,11 +86,13 @@ def test_bench_run_quick_prints_the_table(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr[-2000:]
     out = p.stdout
     assert "== mixed: mixed-2000-s1.pcap" in out
-    assert "== all-SMTP: allsmtp-1000-s1.pcap" in out
-    for col in ("tool", "median s", "peak RSS MiB", "tool time / pcapsmtp", "target", "result"):
+    assert "== all-SMTP: relay-1000-s1.pcap" in out
+    for col in ("tool", "median s", "CPU s", "peak RSS MiB", "tool time / pcapsmtp", "CPU / pcapsmtp", "target",
+                "result"):
         assert col in out
-    for label in ("pcapsmtp", "tshark -Y smtp", "tcpflow", "tcpdump floor"):
+    for label in ("pcapsmtp", "pcapsmtp (pure Py)", "tshark -Y smtp", "tcpflow", "tcpdump floor"):
         assert label in out
+    assert "pcapsmtp under test: pcapsmtp" in out and "load average" in out
     assert "pcapsmtp answers vs generator truth" in out
     assert "targets:" in out
     res = json.loads((tmp_path / "results-2000.json").read_text())
