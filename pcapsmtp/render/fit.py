@@ -6,8 +6,10 @@ messages, codes) narrow down to their floor, and only then are the least useful 
 out, in the order the caller gave. Without a width (output piped to a file or a program) every
 column keeps its natural width, so scripts and ``grep`` see whole rows.
 
-The look is tabulate's "simple" format: two spaces between columns, a dashed rule under the
-headers, numbers right-aligned."""
+Whole tables are drawn by tabulate (our users' choice for tables) in the look of its "simple"
+format: two spaces between columns, a dashed rule under the headers, numbers right-aligned.
+``live`` prints one row at a time as verdicts arrive, so it lines its rows up itself with
+``render_rows`` on a layout fixed when it starts."""
 from __future__ import annotations
 
 import shutil
@@ -122,10 +124,25 @@ def render_rows(cols: Sequence[Col], lay: Layout, rows: Iterable[Sequence[str]],
 
 def fit_table(cols: Sequence[Col], rows: Sequence[Sequence[Any]], width: int | None = None,
               indent: int = 0) -> str:
-    """The whole table, fitted to ``width`` (None: natural widths)."""
+    """The whole table, fitted to ``width`` (None: natural widths): the layout decides which
+    columns stay and where cells wrap, tabulate draws it. The headers go in as the first rows
+    (bottom-aligned, so they sit on the rule) rather than as tabulate's headers, which would pad
+    them by two columns the layout did not count."""
+    from tabulate import tabulate
     text_rows = [[str(c) for c in r] for r in rows]
     lay = layout(cols, text_rows, width, indent)
-    return "\n".join(render_rows(cols, lay, text_rows, indent=indent))
+    heads = [_wrap(cols[i].header, w) if len(cols[i].header) > w else [cols[i].header]
+             for i, w in zip(lay.keep, lay.widths)]
+    height = max((len(h) for h in heads), default=1)
+    head_row = ["\n".join([""] * (height - len(h)) + h) for h in heads]
+    body = [["\n".join(_wrap(r[i], w)) for i, w in zip(lay.keep, lay.widths)] for r in text_rows]
+    drawn = tabulate([head_row] + body, tablefmt="plain", disable_numparse=True,
+                     colalign=["right" if cols[i].right else "left" for i in lay.keep])
+    lines = [" " * indent + ln.rstrip() if ln.strip() else "" for ln in drawn.split("\n")]
+    widths = [max(len(ln) for c in cell_col for ln in c.split("\n"))
+              for cell_col in zip(head_row, *body)] if lay.keep else []
+    rule = " " * indent + (" " * GAP).join("-" * w for w in widths)
+    return "\n".join(lines[:height] + [rule] + lines[height:])
 
 
 def wrap_text(text: str, width: int | None, indent: str = "") -> str:
