@@ -125,6 +125,26 @@ def postfix_starttls_stray() -> Capture:
                               ("reply-out-of-step", "server", "stray")]))])
 
 
+def double_greeting() -> Capture:
+    """A TCP load balancer greets on its own, then passes the server's greeting through: two
+    final 220 lines. Postfix reads the second as the answer to EHLO (2xx, no extensions: no
+    STARTTLS, no PIPELINING), the real EHLO reply as MAIL's answer, and so on: DATA reads RCPT's
+    250, Postfix QUITs."""
+    c = Conv(cport=40606, close=("fin", "C"))
+    c.s(b"220 lb.example.net ESMTP ready\r\n", tag="banner")
+    # the server's greeting: what the client reads as its EHLO reply
+    c.s(BANNER, tag="ehlo_reply", marks={"second": 0})
+    c.c(EHLO_POSTFIX, tag="greeting")
+    c.s(lines("250-mx.example.com", "250-PIPELINING", "250-STARTTLS", "250 8BITMIME"), tag="server_ehlo")
+    c.c(MAIL).s(OK_MAIL).c(RCPT).s(OK_RCPT).c(DATA).s(GO_AHEAD).c(QUIT)
+    return Capture(
+        "pairing-double-greeting.pcap",
+        "a load balancer's own 220 greeting, then the server's 220 in another segment: Postfix reads the "
+        "second greeting as the answer to EHLO (no extensions), the server's EHLO reply (with STARTTLS) as "
+        "MAIL's; DATA reads RCPT's 250 and Postfix QUITs: STARTTLS offered where the client cannot see it",
+        [(c, Expect(*MISPLACED, findings=[("reply-out-of-step", "server", "second")]))])
+
+
 def scenarios() -> list[Capture]:
     return [postfix_pipelining(), smtplib_lockstep(), quit_after_data_5xx(), go_starttls_stray(),
-            postfix_starttls_stray()]
+            postfix_starttls_stray(), double_greeting()]

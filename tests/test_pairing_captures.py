@@ -22,7 +22,7 @@ CAPTURES = REPO / "captures"
 EXPECTED: dict[str, Any] = json.loads((CAPTURES / "expected.json").read_text())
 
 PAIRING = ["pairing-postfix-pipelining.pcap", "pairing-smtplib.pcap", "pairing-quit-after-data-5xx.pcap",
-           "pairing-go-starttls-stray.pcap", "pairing-postfix-starttls-stray.pcap"]
+           "pairing-go-starttls-stray.pcap", "pairing-postfix-starttls-stray.pcap", "pairing-double-greeting.pcap"]
 FIREWALL = ["firewall-masked-banner-helo.pcap", "firewall-command-masked.pcap",
             "firewall-command-masked-quit.pcap"]
 
@@ -77,6 +77,7 @@ def test_verdict_and_frames_as_expected(name: str) -> None:
     ("firewall-command-masked.pcap", True),       # 354, then 250 after the end of data
     ("firewall-masked-banner-helo.pcap", True),
     ("ehlo-premature-end.pcap", False),           # the lock-step client's body lines are commands
+    ("pairing-double-greeting.pcap", False),
     ("client-did-not-request.pcap", True),
 ])
 def test_delivered_follows_the_client_pairing(name: str, delivered: bool) -> None:
@@ -184,3 +185,17 @@ def test_helo_after_a_plain_banner_stays_the_client_s_choice() -> None:
     conv = _conv("client-used-helo.pcap")
     assert (conv["caused_by"], conv["reason"]) == ("client", "client-used-helo")
     assert "clients" not in conv
+
+
+def test_second_greeting_is_read_as_the_ehlo_reply() -> None:
+    """tshark sees two 220 replies; the second is the reply-out-of-step and, for the client,
+    the answer to EHLO; the server's real EHLO reply (with STARTTLS) answers MAIL for it."""
+    name = "pairing-double-greeting.pcap"
+    conv = _conv(name)
+    greetings = _tshark_frames(name, "smtp.response.code == 220")
+    assert len(greetings) == 2
+    assert _finding(conv, "reply-out-of-step") == greetings[1] == conv["evidence_frame"]
+    assert conv["ehlo_reply"] == {"code": 220, "frames": [greetings[1]],
+                                  "lines": ["mx.example.com ESMTP Postfix"]}
+    assert (conv["starttls"]["offered"], conv["reason"]) == ("misplaced", "starttls-misplaced")
+    assert "which the client read as the answer to its next command" in conv["detail"]

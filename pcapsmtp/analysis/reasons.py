@@ -65,7 +65,10 @@ REASONS: dict[str, ReasonInfo] = {
         "454 means a temporary local problem."),
     "starttls-masked": ReasonInfo(
         "plaintext", "middlebox", "a middlebox rewrote STARTTLS",
-        "The keyword reached the client as XXXXXXXA (or similar): no client recognises it.",
+        "The keyword reached the client as XXXXXXXA (or similar), the client's STARTTLS reached "
+        "the server as XXXXXXXX, or a banner masked with asterisks made the client take the "
+        "server for a PIX firewall and greet with HELO (Postfix): no client negotiates TLS "
+        "through the box.",
         "Ask the network team to turn off ESMTP inspection's STARTTLS masking (Cisco ASA/PIX: "
         "`no inspect esmtp` or allow-tls in the ESMTP policy map)."),
     "starttls-stripped": ReasonInfo(

@@ -97,6 +97,7 @@ class _Facts:
         self.quit: Item | None = None
         self.commands: list[Item] = []
         meant: dict[int, Item] = {}                  # id(command) -> the reply the server meant
+        self.meant = meant
         for i, it in enumerate(t.items):
             ev = it.event
             self.index[id(ev)] = i
@@ -465,6 +466,15 @@ def judge(t: Transcript) -> dict[str, Any]:
             frame = _frame_of_line(ehlo_reply, strays, lf.line)
             v.finding(lf.code, str(lf.side), frame, lf.message, lf.rfc, lf.confidence,
                       at=("server", lf.line.span.start))
+    if chk is not None and ehlo_item is not None and ehlo_reply is not None \
+            and ehlo_reply.event.out_of_step and offered != "valid":
+        # The client read another reply as the answer to EHLO (a stray line before it): the
+        # server's own EHLO reply reached it as the answer to its next command.
+        real = f.meant.get(id(ehlo_item.event))
+        if real is not None and real is not ehlo_reply and not real.event.damaged \
+                and check_ehlo(real.event.lines).offered == "valid":
+            offered = chk.offered = "misplaced"
+            chk.starttls_where = "shifted"
     ehlo_refused = (ehlo_reply is not None and ehlo_reply.event.code is not None
                     and ehlo_reply.event.code >= 400)
     # A refused EHLO sent no extension list: whether STARTTLS would have been offered is not
@@ -761,7 +771,10 @@ def _set_defect(v: _Verdict, outcome: str, offered: str, chk: EhloCheck, ehlo_re
         where = {"domain": "in the domain slot of the first EHLO line",
                  "code": "on a line with another reply code",
                  "stray": "after the premature end of the EHLO reply",
-                 "space": "after a space that follows the line's separator"}.get(chk.starttls_where, "")
+                 "space": "after a space that follows the line's separator",
+                 "shifted": "in its reply to EHLO, which the client read as the answer to its next "
+                            "command (a stray reply before it put the replies one behind)"}.get(
+                     chk.starttls_where, "")
         v.set(outcome, "server", "starttls-misplaced", _frame(ehlo_reply),
               f"the server offered STARTTLS only {where}, where a strict client cannot see it" + tail)
     elif offered == "masked":

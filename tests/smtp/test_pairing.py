@@ -143,3 +143,29 @@ def test_client_pairing_does_not_depend_on_cross_direction_order(
         ops.append((C if src is client else S, src.pop(0)))
     got = [g[0] for g in _run(ops, cmds)]
     assert got == [r[0] for r in _reference(cmds, replies)]
+
+
+def test_after_its_354_the_server_reads_the_client_s_commands_as_content() -> None:
+    """A lock-step client one reply behind: DATA reads RCPT's 250, so its next lines are
+    commands; the server, which answered DATA 354, takes them as content up to the lone dot
+    and answers the end of data. Each reply carries both pairings."""
+    s = SmtpSession()
+    evs = []
+    for side, data in [(S, b"220 mx ESMTP\r\n"), (C, b"EHLO c\r\n"), (S, b"250 mx\r\n250 SIZE 1\r\n"),
+                       (C, b"MAIL FROM:<a@b>\r\n"), (S, b"250 mail ok\r\n"), (C, b"RCPT TO:<c@d>\r\n"),
+                       (S, b"250 rcpt ok\r\n"), (C, b"DATA\r\n"), (S, b"354 go\r\n"),
+                       (C, b"Subject: x\r\n\r\nhello\r\n.\r\n"), (S, b"250 queued\r\n"),
+                       (C, b"QUIT\r\n"), (S, b"221 bye\r\n")]:
+        evs += s.receive(side, data)
+    evs += s.receive_eof(C) + s.receive_eof(S)
+    pairs = [(r.lines[0].text, r.answers.raw_verb if r.answers else None,
+              r.server_answers.verb if r.server_answers else None, r.stray)
+             for r in evs if isinstance(r, Reply) and not r.greeting]
+    assert pairs == [("mx", "EHLO", "EHLO", False),
+                     ("SIZE 1", "MAIL", "EHLO", True),
+                     ("mail ok", "RCPT", "MAIL", False),
+                     ("rcpt ok", "DATA", "RCPT", False),
+                     ("go", "Subject:", "DATA", False),
+                     ("queued", "hello", "*EOM", False),
+                     ("bye", ".", "QUIT", False)]
+    assert not any(type(e).__name__ == "MessageBody" for e in evs)
