@@ -95,5 +95,7 @@ def test_bench_run_quick_prints_the_table(tmp_path: Path) -> None:
     assert "pcapsmtp under test: pcapsmtp" in out and "load average" in out
     assert "pcapsmtp answers vs generator truth" in out
     assert "targets:" in out
+    assert "== -j N" in out and "same output" in out and "OUTPUT DIFFERS" not in out
+    assert "critical path: -j 1:" in out
     res = json.loads((tmp_path / "results-2000.json").read_text())
     assert set(res["files"]) == {"mixed", "allsmtp", "small"}
