@@ -199,3 +199,17 @@ def test_second_greeting_is_read_as_the_ehlo_reply() -> None:
                                   "lines": ["mx.example.com ESMTP Postfix"]}
     assert (conv["starttls"]["offered"], conv["reason"]) == ("misplaced", "starttls-misplaced")
     assert "which the client read as the answer to its next command" in conv["detail"]
+
+
+@pytest.mark.parametrize("name", ["pairing-smtplib.pcap", "pairing-double-greeting.pcap"])
+def test_live_decides_at_the_command_that_reads_a_buffered_reply(name: str) -> None:
+    """Live mode settles a plaintext verdict at MAIL. Here MAIL reads a reply that waited in
+    the client's buffer (emitted right after it): the verdict still comes at MAIL, not at the
+    end of the connection, and it is the offline one."""
+    from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
+    offline = _conv(name)
+    early = analyze_file(str(CAPTURES / name), AnalysisConfig(early=True)).conversations
+    assert len(early) == 1
+    assert (early[0]["outcome"], early[0]["caused_by"], early[0]["reason"]) == (
+        offline["outcome"], offline["caused_by"], offline["reason"])
+    assert early[0]["ended_ns"] < offline["ended_ns"]

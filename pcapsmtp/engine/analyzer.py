@@ -248,6 +248,9 @@ class Analyzer:
         if not items:
             return False
         ev = items[-1].event
+        if isinstance(ev, Reply) and len(items) > 1 and ev.answers is items[-2].event:
+            # a reply that waited in the client's buffer, read by the command just sent
+            ev = items[-2].event
         # A refused STARTTLS is settled by the client's next step: MAIL (plaintext) or QUIT.
         if isinstance(ev, Command) and ev.verb in ("MAIL", "QUIT"):
             return True
