@@ -119,8 +119,11 @@ class _Facts:
                     head = meant.get(id(srv)) if srv is not None else self.greeting
                     if head is not None:
                         self.stray_after.setdefault(id(head.event), []).append(it)
+                    # (a 421 may come at any time before the server closes; a "command" of
+                    # binary junk says nothing of how a client pairs replies)
                     if (self.out_of_step is None and ev.answers is not None
-                            and ev.code != 421):
+                            and ev.code != 421 and (ev.answers.verb.isascii()
+                                                    and ev.answers.verb.lstrip("*").isalpha())):
                         self.out_of_step = it
             elif isinstance(ev, Command):
                 self.commands.append(it)
