@@ -169,3 +169,36 @@ def test_after_its_354_the_server_reads_the_client_s_commands_as_content() -> No
                      ("queued", "hello", "*EOM", False),
                      ("bye", ".", "QUIT", False)]
     assert not any(type(e).__name__ == "MessageBody" for e in evs)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(strays=st.integers(min_value=0, max_value=2), data_code=st.sampled_from([354, 250, 451, 503, 554]),
+       seed=st.integers(min_value=0, max_value=2**32 - 1))
+def test_data_is_a_message_only_if_the_client_read_354(strays: int, data_code: int, seed: int) -> None:
+    """A lock-step client after an EHLO reply with ``strays`` stray replies: its DATA reads the
+    reply ``strays`` behind. Only when that reply is 354 do its next lines form a message;
+    otherwise they are commands (QUIT), however the bytes are cut."""
+    rnd = random.Random(seed)
+    replies = [b"250 mail ok\r\n", b"250 rcpt ok\r\n", b"%d data\r\n" % data_code]
+    ehlo = b"250 mx\r\n" + b"".join(b"250 stray %d\r\n" % k for k in range(strays))
+    flights = [(S, b"220 mx ESMTP\r\n"), (C, b"EHLO c\r\n"), (S, ehlo), (C, b"MAIL FROM:<a@b>\r\n"),
+               (S, replies[0]), (C, b"RCPT TO:<c@d>\r\n"), (S, replies[1]), (C, b"DATA\r\n"), (S, replies[2])]
+    # What the client read as DATA's answer decides what it sends next.
+    read = replies[2 - strays]
+    client_got_354 = read.startswith(b"354")
+    flights.append((C, b"Subject: x\r\n\r\nhi\r\n.\r\n" if client_got_354 else b"QUIT\r\n"))
+    s = SmtpSession()
+    evs = []
+    for side, data in flights:
+        for seg in _split(data, rnd):
+            evs += s.receive(side, seg)
+    evs += s.receive_eof(C) + s.receive_eof(S)
+    data_reply = next(e for e in evs if isinstance(e, Reply) and e.answers is not None
+                      and e.answers.verb == "DATA")
+    assert data_reply.lines[0].raw == read
+    bodies = [e for e in evs if type(e).__name__ == "MessageBody"]
+    cmds = [e.verb for e in evs if isinstance(e, Command)]
+    if client_got_354:
+        assert len(bodies) == 1 and cmds == ["EHLO", "MAIL", "RCPT", "DATA"]
+    else:
+        assert bodies == [] and cmds == ["EHLO", "MAIL", "RCPT", "DATA", "QUIT"]
