@@ -83,9 +83,12 @@ def split(data: bytes, chunk: int | Sequence[int] | None) -> list[bytes]:
 class Dialogue:
     """What each side sent, in capture order. See the module docstring."""
 
-    def __init__(self, config: SessionConfig | None = None) -> None:
+    def __init__(self, config: SessionConfig | None = None, *, late_start: bool = False) -> None:
+        """``late_start``: the capture joins the conversation late (no SYN): the session is
+        told so, and the transcript says ``midstream``."""
         self.ops: list[Op] = []
         self.config = config
+        self.late_start = late_start
         self.session: SmtpSession | None = None
 
     # ------------------------------------------------------------------ building
@@ -127,7 +130,7 @@ class Dialogue:
     def run(self, chunk: int | Sequence[int] | None = None
             ) -> list[tuple[int, list[Event | TlsEvent]]]:
         """Run a fresh session; per operation, the events it returned."""
-        sess = SmtpSession(self.config)
+        sess = SmtpSession(self.config, late_start=self.late_start)
         self.session = sess
         out: list[tuple[int, list[Event | TlsEvent]]] = []
         for i, op in enumerate(self.ops):
@@ -156,9 +159,11 @@ class Dialogue:
             server=Endpoint("198.51.100.25", 25), first_frame=first_frame, first_ts_ns=BASE_TS,
             client_bytes=client_bytes, server_bytes=server_bytes,
             last_ts_ns=BASE_TS + max(len(self.ops) - 1, 0) * STEP_NS)
+        if self.late_start:
+            kw.update(midstream=True, side_evidence="port", handshake_seen=False)
         kw.update(overrides)
         t = Transcript(**kw)
-        sess = SmtpSession(self.config)
+        sess = SmtpSession(self.config, late_start=self.late_start)
         self.session = sess
         index = {C: FrameIndex(), S: FrameIndex()}
         pos = {C: 0, S: 0}

@@ -60,7 +60,7 @@ class _Conv:
 
     def __init__(self, info: FlowInfo, file: str, cfg: AnalysisConfig) -> None:
         self.info = info
-        self.session = SmtpSession(cfg.session)
+        self.session = SmtpSession(cfg.session, late_start=info.midstream)
         self.index = {Side.CLIENT: FrameIndex(), Side.SERVER: FrameIndex()}
         self.transcript = Transcript(
             file=file, stream=info.stream, client=info.client, server=info.server,

@@ -13,7 +13,7 @@ from pcapsmtp.model import Side, Span
 
 __all__ = ["Event", "ReplyLine", "Command", "Reply", "MessageBody", "AuthExchange",
            "PlaintextAfterStartTls", "StreamGap", "StreamEnded", "Anomaly", "AnomalyCode",
-           "ImplicitTls", "EOM_VERB", "SASL_VERB"]
+           "ImplicitTls", "TlsInProgress", "EOM_VERB", "SASL_VERB"]
 
 #: verb of the pseudo-command the reply after a message body (DATA content) answers
 EOM_VERB = "*EOM"
@@ -119,6 +119,13 @@ class AuthExchange(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ImplicitTls(Event):
     """The client's first bytes are a TLS record: TLS from the first byte (SMTPS)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsInProgress(Event):
+    """The capture starts inside TLS on this side: its first captured bytes are TLS (or
+    binary that is not SMTP), and how TLS began (STARTTLS or TLS from the first byte) is not
+    in the capture. Not an event of the conversation: a fact about the capture."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,6 +18,11 @@ How the sides are followed:
   after that command, with ``answers`` (the client's pairing) and ``server_answers`` (what the
   server meant). The client's pairing decides what the client's next bytes are (a body after
   354, TLS after 220, commands otherwise); the server's decides what the server's are.
+- A conversation whose start is not in the capture (``late_start``) has no greeting: the
+  first reply seen answers a command before the capture. Each side's first bytes are TLS
+  (``TlsInProgress``, then the TLS records), or SMTP text from the first line that looks
+  like a reply or a command. The same holds after a hole: binary bytes never become a
+  banner, a reply or a command.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from pcapsmtp.model import Side, Span
 from pcapsmtp.smtp.events import (
     EOM_VERB, SASL_VERB, Anomaly, AnomalyCode, AuthExchange, Command, Event, ImplicitTls,
     MessageBody, PlaintextAfterStartTls, Reply, ReplyLine, StreamEnded, StreamGap,
+    TlsInProgress,
 )
 from pcapsmtp.smtp.lines import Line, LineBuffer
 from pcapsmtp.smtp.tls import TlsObserver, sniff_tls
@@ -96,7 +102,9 @@ class _SideState:
 class SmtpSession:
     """One SMTP conversation seen from the outside. See the module docstring."""
 
-    def __init__(self, config: SessionConfig | None = None) -> None:
+    def __init__(self, config: SessionConfig | None = None, *, late_start: bool = False) -> None:
+        """``late_start``: the capture does not show the start of the conversation (no SYN):
+        see the module docstring."""
         self.config = config or SessionConfig()
         m = self.config.max_line_length
         self._c = _SideState(Side.CLIENT, m)
@@ -121,6 +129,10 @@ class SmtpSession:
         self._server_gap_unmatched = False
         self._commands_seen = 0
         self._reply_began_at = 0
+        self._late = late_start
+        if late_start:
+            self._greeted = True            # the greeting, if any, was before the capture
+            self._c.after_gap = self._s.after_gap = True   # may start inside a line
 
     # ------------------------------------------------------------------ public API
 
@@ -137,7 +149,10 @@ class SmtpSession:
                 st.lines.start += len(data)
             return out
         st.lines.push(data)
-        if not st.first_seen:
+        if not st.first_seen and self._late:
+            if not self._late_first_bytes(st):
+                return out
+        elif not st.first_seen:
             if side is Side.CLIENT:
                 head = sniff_tls(bytes(st.lines.buf[:5]))
                 if head is None:
@@ -178,6 +193,16 @@ class SmtpSession:
         if st.mode is _Mode.HOLD:
             # The held bytes and the hole: the pending reply decides nothing reliable now.
             st.lines.skip(length)
+            return out
+        if st.mode is _Mode.TLS_EXPECTED:
+            # TLS was due: what follows the hole is TLS whose record framing must be found
+            # again, never plaintext to judge.
+            if side is Side.CLIENT:
+                self._client_spoke_after_220 = True
+            st.lines.take_rest()
+            st.lines.skip(length)
+            st.mode = _Mode.TLS
+            st.tls = TlsObserver(side, framed=False)
             return out
         # Reply or command lines: the partial line is lost; resynchronise at the next line.
         # A server hole between two replies (no line begun, no reply open) shorter than the
@@ -272,6 +297,35 @@ class SmtpSession:
             self._warned.add((side, code))
         self._emit(Anomaly(side=side, span=span, code=code, detail=detail))
 
+    def _late_first_bytes(self, st: _SideState) -> bool:
+        """The first bytes of a side whose start is not captured: TLS, binary, or text.
+        Returns False while too few bytes are there to tell."""
+        buf = st.lines.buf
+        head = sniff_tls(bytes(buf[:5]))
+        if head is None:
+            return False
+        st.first_seen = True
+        if head:
+            self._tls_in_progress(st, framed=True)
+            return False
+        nl = buf.find(b"\n", 0, 512)
+        first = bytes(buf[:nl + 1 if nl >= 0 else 512])
+        if not _is_text(first.rstrip(b"\r\n")):
+            if nl < 0 and len(buf) < 512 and _is_text(bytes(buf)):
+                st.first_seen = False       # a text line still arriving: wait for its end
+                return False
+            self._tls_in_progress(st, framed=False)
+            return False
+        return True
+
+    def _tls_in_progress(self, st: _SideState, *, framed: bool) -> None:
+        """A late side whose bytes are TLS (or binary): TLS from here on, start unknown."""
+        st.mode = _Mode.TLS
+        st.tls = TlsObserver(st.side, framed=framed)
+        start = st.lines.start
+        self._emit(TlsInProgress(side=st.side, span=Span(st.side, start, start)))
+        self._drain(st)
+
     def _implicit_tls(self, st: _SideState) -> None:
         """SMTPS: a TLS record as the client's first bytes."""
         st.mode = _Mode.TLS
@@ -290,6 +344,16 @@ class SmtpSession:
                     and st.lines.buf[:1] == b"\x16" and sniff_tls(bytes(st.lines.buf[:5]))):
                 self._tls_without_220()
                 continue
+            if mode is _Mode.LINES and self._late and st.lines.buf[:1] \
+                    and 20 <= st.lines.buf[0] <= 24:
+                head = sniff_tls(bytes(st.lines.buf[:5]))
+                if head is None:
+                    return      # wait for a record header's 5 bytes
+                if head:
+                    # A late start: a TLS record where a line begins (after a 220 to a
+                    # STARTTLS the capture missed): TLS from here, never lines.
+                    self._tls_in_progress(st, framed=True)
+                    return
             if mode is _Mode.LINES or mode is _Mode.SASL:
                 line = st.lines.next_line()
                 if line is None:
@@ -340,9 +404,9 @@ class SmtpSession:
             return
         content = line.content
         if st.after_gap:
+            if not _VERB.match(content) or not _is_text(content):
+                return  # the tail of a line cut by the hole, or binary: not a command
             st.after_gap = False
-            if not _VERB.match(content):
-                return  # the tail of a line cut by the hole
         if not content.strip():
             return
         if self._auth_open and _looks_like_sasl(content):
@@ -552,9 +616,9 @@ class SmtpSession:
         span = Span(Side.SERVER, line.start, line.end)
         content = line.content
         if st.after_gap:
-            st.after_gap = False
-            if st.small_gap and _REPLY_START.match(line.raw):
+            if st.small_gap and _REPLY_START.match(line.raw) and _is_text(content):
                 st.small_gap = False   # bytes between two replies: the reply is whole
+                st.after_gap = False
             else:
                 if st.small_gap:
                     self._server_gap_unmatched = True   # the hole took a line's head
@@ -562,8 +626,9 @@ class SmtpSession:
                 if self._reply_lines and self._commands_seen != self._reply_began_at:
                     self._finish_reply()
                 self._reply_damaged = True
-                if not _REPLY_START.match(line.raw):
-                    return  # the tail of a line cut by the hole
+                if not _REPLY_START.match(line.raw) or not _is_text(content):
+                    return  # the tail of a line cut by the hole, or binary: not a reply
+                st.after_gap = False
         if not content and not self._reply_lines:
             return  # stray empty line between replies
         code: int | None = None
@@ -676,8 +741,9 @@ class SmtpSession:
             self._emit(reply)
             return
         if answers is None:
-            if self._c.ended or gap_unmatched or damaged:
-                # No command will read it (or a hole makes the pairing a guess): unpaired.
+            if self._c.ended or gap_unmatched or damaged or (self._late and not self._commands_seen):
+                # No command will read it (or a hole makes the pairing a guess, or it answers
+                # a command from before a late start): unpaired.
                 self._anomaly(Side.SERVER, span, AnomalyCode.REPLY_WITHOUT_COMMAND,
                               f"reply {last.code} arrived with no command pending")
                 self._emit(reply)
@@ -779,6 +845,22 @@ _ONLY_ANSWERS = {220: "STARTTLS", 354: "DATA", 221: "QUIT", 334: "AUTH"}
 
 _BARE_VERBS = frozenset({b"QUIT", b"RSET", b"NOOP", b"DATA", b"HELP", b"STARTTLS", b"EHLO",
                          b"HELO", b"TURN", b"ETRN"})
+
+
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _is_text(content: bytes) -> bool:
+    """Could this be an SMTP command or reply line (printable, UTF-8)? Used where the
+    position in the stream is unsure (a late start, after a hole), so that binary, TLS
+    records above all, never becomes SMTP."""
+    if _CONTROL.search(content):
+        return False
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _looks_like_sasl(content: bytes) -> bool:

@@ -468,7 +468,11 @@ class TlsObserver:
     (outer type 23).
     """
 
-    def __init__(self, side: Side, *, max_events: int = 64, max_app_data_events: int = 8) -> None:
+    def __init__(self, side: Side, *, max_events: int = 64, max_app_data_events: int = 8,
+                 framed: bool = True) -> None:
+        """``framed=False``: the first bytes fed may start inside a record (a capture that
+        starts in the middle of a TLS session, or after a hole); the observer first looks for
+        the record framing, as it does after a gap."""
         if max_events < 1:
             raise ValueError("max_events must be at least 1")
         self.side = side
@@ -517,6 +521,9 @@ class TlsObserver:
         self._offered_tls13 = False
         self._tls12_evidence = False
         self._server_tls13 = False
+        if not framed:
+            self._resync = True
+            self._hs_resync = True
 
     # ---------------------------------------------------------------- public surface
 

@@ -691,3 +691,36 @@ def test_a_damaged_reply_ends_at_a_line_with_another_code() -> None:
     assert _replies(evs) == [(220, None), (250, "EHLO"), (220, "STARTTLS")]
     ehlo = [e for e in evs if isinstance(e, Reply) and e.code == 250][0]
     assert ehlo.damaged
+
+
+# ----------------------------------------------------------------- late start and holes (issue 18)
+
+def _replies_and_commands(evs: list[Any]) -> list[Any]:
+    return [ev for ev in evs if isinstance(ev, (Reply, Command))]
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 7])
+def test_late_start_tls_first_is_tls_in_progress_never_a_banner(chunk: int | None) -> None:
+    from pcapsmtp.smtp.events import TlsInProgress
+    d = Dialogue(late_start=True).s(app_data(130)).c(app_data(50)).s(app_data(30)).close()
+    evs = d.events(chunk)
+    assert _replies_and_commands(evs) == []
+    assert {ev.side for ev in evs if isinstance(ev, TlsInProgress)} == {Side.CLIENT, Side.SERVER}
+    assert not any(isinstance(ev, ImplicitTls) for ev in evs)
+
+
+@pytest.mark.parametrize("chunk", [None, 1])
+def test_binary_after_a_hole_never_becomes_a_reply_or_command(chunk: int | None) -> None:
+    noise = bytes(range(256)) * 3 + b"\r\n250 fake\x01\r\n"
+    d = Dialogue().s("220 mx ESMTP").c("EHLO a").gap(S, 10).s(noise).gap(C, 5).c(noise)
+    d.s("250 2.0.0 real\r\n").close()
+    got = [(type(ev).__name__, getattr(ev, "code", None) or getattr(ev, "verb", None))
+           for ev in _replies_and_commands(d.events(chunk))]
+    assert got == [("Reply", 220), ("Command", "EHLO"), ("Reply", 250)]
+
+
+def test_a_hole_where_tls_is_due_is_tls_not_plaintext() -> None:
+    d = Dialogue().s("220 mx ESMTP").c("EHLO a").s("250 STARTTLS").c("STARTTLS")
+    d.s("220 go ahead").gap(S, 7).s(b"\x99" * 3 + app_data(40)).close()
+    evs = d.events()
+    assert not any(isinstance(ev, PlaintextAfterStartTls) for ev in evs)
