@@ -8,7 +8,7 @@ from typing import Any
 from pcapsmtp.analysis.verdict import Item, Overlap, Transcript
 from pcapsmtp.smtp.events import (
     EOM_VERB, SASL_VERB, Anomaly, AuthExchange, Command, ImplicitTls, MessageBody, PlaintextAfterStartTls, Reply,
-    StreamEnded, StreamGap,
+    StreamEnded, StreamGap, TlsInProgress,
 )
 from pcapsmtp.smtp.tls import (
     TlsAlert, TlsApplicationData, TlsCertificate, TlsChangeCipherSpec, TlsClientHello,
@@ -118,6 +118,10 @@ def _event_lines(it: Item, out: list[ExchangeLine]) -> None:
         out.append(ExchangeLine(fr, "C" if ev.side.value == "client" else "S", f"[{how}]", []))
     elif isinstance(ev, ImplicitTls):
         out.append(ExchangeLine(fr, "C", "[TLS from the first byte]", []))
+    elif isinstance(ev, TlsInProgress):
+        out.append(ExchangeLine(fr, "C" if ev.side.value == "client" else "S",
+                                "[TLS already under way: the capture starts inside it, how TLS "
+                                "began is not in the capture]", [], ev.span.start))
     elif isinstance(ev, PlaintextAfterStartTls):
         out.append(ExchangeLine(fr, "C" if ev.side.value == "client" else "S",
                                 f"[readable where TLS was expected: {ev.preview[:60]!r}]", [],

@@ -32,7 +32,7 @@ class FallbackTracker:
     def observe(self, conv: dict[str, Any]) -> None:
         key = (conv["client"]["ip"], conv["server"]["ip"])
         reason = conv["reason"]
-        if reason in FAILURES:
+        if reason in FAILURES or _unsure_attempt(conv):
             self._last[key] = {"stream": conv["stream"], "caused_by": conv["caused_by"],
                                "reason": reason, "ended_ns": conv.get("ended_ns") or 0,
                                "file": conv.get("file"), "frame": conv.get("evidence_frame")}
@@ -47,6 +47,10 @@ class FallbackTracker:
             return
         started = conv.get("started_ns") or 0
         if started - prev["ended_ns"] > self.window_ns or prev["stream"] == conv["stream"]:
+            return
+        if prev["reason"] == "incomplete":
+            if reason in SKIPPED:
+                _unsure_fallback(conv, prev)
             return
         if reason not in SKIPPED:
             # Not the client's choice: the server did not offer STARTTLS this time (or its
@@ -63,3 +67,24 @@ class FallbackTracker:
         conv["tlsrpt_result"] = TLSRPT_RESULT["tls-fallback"]
         conv["detail"] = (f"the sender came back without STARTTLS after the {prev['reason']} of "
                           f"stream {prev['stream']} (this conversation alone reads as {reason})")
+
+
+def _unsure_attempt(conv: dict[str, Any]) -> bool:
+    """A conversation whose TLS attempt, if any, the capture cannot judge: it asked for
+    STARTTLS and the capture does not show how that ended, or a hole left it incomplete (the
+    hole may hide a STARTTLS and its failure)."""
+    return conv["reason"] == "incomplete" and (
+        bool(conv["starttls"].get("requested"))
+        or any(f["code"] == "tcp-gap" for f in conv["findings"]))
+
+
+def _unsure_fallback(conv: dict[str, Any], prev: dict[str, Any]) -> None:
+    """Evidence before blame: a later plaintext conversation between the same hosts may be the
+    retry after a failure the capture does not show; then its own reason cannot blame anyone."""
+    conv["detail"] = (f"stream {prev['stream']} between the same hosts asked for STARTTLS and the "
+                      "capture does not show how that ended: this conversation may be a retry in "
+                      f"plaintext after a failure (alone it reads as {conv['reason']})")
+    conv["outcome"], conv["caused_by"], conv["reason"] = "incomplete", "unknown", "incomplete"
+    info = REASONS["incomplete"]
+    conv["explanation"] = {"client_does": info.client_does, "ask": info.remedy}
+    conv.pop("tlsrpt_result", None)

@@ -25,6 +25,13 @@ REASONS: dict[str, ReasonInfo] = {
         "tls", "none", "TLS from the first byte (SMTPS)",
         "The client spoke TLS from its first byte; nothing went in the clear.",
         "Nothing to do."),
+    "tls-start-not-captured": ReasonInfo(
+        "tls", "none", "TLS already under way when the capture started",
+        "The capture starts inside an established TLS session in both directions: how TLS "
+        "began (STARTTLS or TLS from the first byte) is not in the capture, but the "
+        "conversation is encrypted.",
+        "Nothing to do for TLS; capture from the start of the connection to see the "
+        "handshake."),
     "tls-decrypted": ReasonInfo(
         "tls", "none", "capture taken behind a TLS terminator",
         "After the 220 the dialogue goes on as readable SMTP: the capture point sees the "

@@ -15,7 +15,7 @@ from pcapsmtp.analysis.reasons import FINDINGS, REASONS, TLSRPT_RESULT
 from pcapsmtp.model import Endpoint, Side
 from pcapsmtp.smtp.events import (
     EOM_VERB, SASL_VERB, Anomaly, AnomalyCode, Command, ImplicitTls, PlaintextAfterStartTls, Reply, StreamEnded,
-    StreamGap,
+    StreamGap, TlsInProgress,
 )
 from pcapsmtp.smtp.tls import (
     TlsAlert, TlsApplicationData, TlsCertificate, TlsChangeCipherSpec, TlsClientHello,
@@ -91,6 +91,7 @@ class _Facts:
         self.after_tls: list[Item] = []              # PlaintextAfterStartTls
         self.ends: dict[Side, Item] = {}
         self.implicit: Item | None = None
+        self.in_progress: dict[Side, Item] = {}      # TlsInProgress: capture starts inside TLS
         self.index: dict[int, int] = {}              # id(event) -> position
         self.auth = False
         self.auth_item: Item | None = None           # first AUTH (in the clear when a Command)
@@ -154,6 +155,8 @@ class _Facts:
                 self.ends.setdefault(ev.side, it)
             elif isinstance(ev, ImplicitTls):
                 self.implicit = it
+            elif isinstance(ev, TlsInProgress):
+                self.in_progress.setdefault(ev.side, it)
             elif isinstance(ev, TlsEvent):
                 self.tls.append(it)
 
@@ -206,6 +209,14 @@ class _Facts:
     def gap_before(self, pos: int) -> Item | None:
         for i, it in self.gaps:
             if i < pos:
+                return it
+        return None
+
+    def gap_between(self, lo: int, hi: int, side: Side | None = None) -> Item | None:
+        """The first hole (of ``side``, or of either side) strictly between two positions:
+        bytes that could hide what decides a verdict placed after ``lo``."""
+        for i, it in self.gaps:
+            if lo < i < hi and (side is None or it.event.side is side):
                 return it
         return None
 
@@ -308,9 +319,23 @@ def _established(ts: dict[str, Any]) -> bool:
             and bool(capp) and bool(sdata))
 
 
+def _hole_hides(f: _Facts, v: _Verdict, after: int, it: Item) -> bool:
+    """Evidence before blame: a hole in either direction between the start of TLS and the
+    event that would decide who ended the handshake could hide what really ended it (an
+    alert, a reply, a close of the other side). Then the verdict is incomplete."""
+    hole = f.gap_between(after, f.pos(it))
+    if hole is None:
+        return False
+    v.set("incomplete", "unknown", "incomplete", _frame(hole),
+          f"bytes of the {hole.event.side} direction were lost (frame {_frame(hole)}) during the "
+          "TLS handshake, before what ended it: who ended it cannot be told")
+    return True
+
+
 def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
                        implicit: bool) -> bool:
-    """Attribute a TLS handshake that did not complete. Returns False if the capture cannot tell."""
+    """Attribute a TLS handshake that did not complete. Returns False if the capture cannot
+    tell; True when it set the verdict (incomplete when a hole hides the cause)."""
     alert = ts["alert"]
     if alert is not None:
         ev = alert.event
@@ -323,7 +348,8 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         else:
             msg = f"the {side} sent the fatal TLS alert {name} ({ev.description}) during the handshake"
         v.finding("tls-alert", side, _frame(alert), msg, at=_at(alert))
-        v.set("aborted", side, "tls-handshake-failed", _frame(alert), msg, alert)
+        if not _hole_hides(f, v, after, alert):
+            v.set("aborted", side, "tls-handshake-failed", _frame(alert), msg, alert)
         return True
     # Plaintext where the TLS answer should be.
     for it in f.after_tls:
@@ -331,6 +357,8 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         if f.pos(it) < after:
             continue
         if ev.side is Side.SERVER and (ts["client_hello"] is not None or implicit):
+            if _hole_hides(f, v, after, it):
+                return True
             msg = ("the server answered the ClientHello in plaintext: it does not speak TLS on "
                    "this connection")
             if implicit:
@@ -346,6 +374,8 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
                   if f.pos(it) > after and not it.event.truncated)
     if ends:
         _, it = ends[0]
+        if _hole_hides(f, v, after, it):
+            return True
         ev = it.event
         side = str(ev.side)
         how = "reset" if ev.reset else "closed"
@@ -513,7 +543,9 @@ def judge(t: Transcript) -> dict[str, Any]:
     implicit = f.implicit is not None
     if implicit:
         ts = _tls_summary(f, 0)
-        if f.greeting is not None and ts["server_hello"] is None:
+        server_tls = any(it.event.side is Side.SERVER for it in f.tls)
+        if f.greeting is not None and ts["server_hello"] is None \
+                and f.gap_between(-1, f.pos(f.greeting), Side.SERVER) is None:
             # The server spoke plaintext SMTP (before or after the ClientHello): SMTPS client,
             # plaintext server.
             v.finding("implicit-tls-plaintext-reply", "server", _frame(f.greeting),
@@ -521,11 +553,25 @@ def judge(t: Transcript) -> dict[str, Any]:
                       f"plaintext SMTP: {' '.join(_lines_text(f.greeting.event))[:80]!r}")
             v.set("aborted", "server", "implicit-tls-mismatch", _frame(f.greeting),
                   "the server speaks plaintext SMTP on this connection, the client TLS")
-        elif _established(ts) or not _handshake_failure(f, v, ts, 0, True):
+        elif _established(ts):
             v.set("tls", "none", "implicit-tls", _frame(f.implicit) or t.first_frame,
                   "TLS from the first byte")
+        elif _handshake_failure(f, v, ts, 0, True):
+            pass
+        elif server_tls:
+            v.set("tls", "none", "implicit-tls", _frame(f.implicit) or t.first_frame,
+                  "TLS from the first byte")
+        else:
+            # Neither established nor ended, and the server showed no TLS: its answer (TLS
+            # or a plaintext SMTP banner) is not in the capture.
+            v.set("incomplete", "unknown", "incomplete", _frame(f.implicit) or t.first_frame,
+                  "the client spoke TLS from its first byte; the server's answer is not in the "
+                  "capture")
         _check_certificates(f, v, ts, names)
         _attach_tls(v, ts)
+        decided = True
+    if not decided and len(f.in_progress) == 2 and st_item is None:
+        _judge_in_progress(f, v)
         decided = True
     # A 220 lost in a hole still shows in what follows: TLS records after STARTTLS.
     tls_after_starttls = st_item is not None and st_reply is None and any(
@@ -577,7 +623,11 @@ def judge(t: Transcript) -> dict[str, Any]:
         mail_after = clear is not None and f.pos(clear) > f.pos(st_reply)
         outcome = "plaintext" if mail_after else "aborted"
         text = " / ".join(_lines_text(st_reply.event))[:120]
-        if masked_cmd:
+        next_step = None if mail_after else _client_left(f, f.pos(st_reply))
+        if not mail_after and next_step is not None:
+            v.set("incomplete", "unknown", "incomplete", _frame(st_reply),
+                  f"the server answered STARTTLS with {st_code} {text}; {next_step}")
+        elif masked_cmd:
             v.set(outcome, "middlebox", "starttls-masked", _frame(st_item),
                   f"the client's STARTTLS reached the server as {st_item.event.raw_verb} (a "
                   f"firewall's ESMTP inspection masks commands it does not allow) and the server "
@@ -678,7 +728,8 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
     # came first. Either makes the conversation plaintext.
     clear = f.clear
     end_pos = 1 << 60
-    if greeting_ev is not None and greeting_ev.code in (421, 554) and clear is None:
+    if greeting_ev is not None and greeting_ev.code in (421, 554) and clear is None \
+            and f.gap_between(-1, f.pos(f.greeting), Side.SERVER) is None:
         v.set("aborted", "server", "greeting-refused", _frame(f.greeting),
               f"the server's greeting refused the connection ({greeting_ev.code})")
         return
@@ -808,6 +859,52 @@ def _judge_give_up(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None,
         return
     v.set("aborted", "none", "no-mail-transaction", None,
           "the conversation ended without a mail transaction")
+
+
+def _client_left(f: _Facts, after: int) -> str | None:
+    """None when the capture shows the client leaving after position ``after`` without mail
+    (QUIT, or its FIN or RST with no hole in its direction since); otherwise why the capture
+    cannot tell that no mail followed."""
+    hole = f.gap_between(after, 1 << 60, Side.CLIENT)
+    quit_ = next((it for it in f.commands if it.event.verb == "QUIT" and f.pos(it) > after), None)
+    end = f.ends.get(Side.CLIENT)
+    left = quit_ or (end if end is not None and not end.event.truncated else None)
+    if left is None:
+        return "the capture ends before the client's next step"
+    if hole is not None and f.pos(hole) < f.pos(left):
+        return (f"bytes the client sent next were lost (frame {_frame(hole)}): whether mail "
+                "followed cannot be told")
+    return None
+
+
+def _judge_in_progress(f: _Facts, v: _Verdict) -> None:
+    """The capture starts inside TLS in both directions: the start (STARTTLS or TLS from the
+    first byte) is not in the capture. TLS is known when the records show an established
+    session; nothing else is (not an implicit-TLS mismatch, not a failed handshake)."""
+    ts = _tls_summary(f, 0)
+    if ts["server_hello"] is not None:
+        ok = _established(ts)
+    else:
+        capp = [it for it in ts["data"][Side.CLIENT] if isinstance(it.event, TlsApplicationData)
+                and not looks_like_encrypted_alert(it.event.length)]
+        sapp = [it for it in ts["data"][Side.SERVER]
+                if not looks_like_encrypted_alert(it.event.length)]
+        clear_alert = ts["alert"] is not None and not ts["alert"].event.encrypted
+        # Two client records beyond alert size: a TLS 1.3 client's Finished alone (then a
+        # close) is a refused handshake, not a session.
+        ok = len(capp) >= 2 and bool(sapp) and not clear_alert
+    if ok:
+        first = ts["data"][Side.CLIENT][0] if ts["data"][Side.CLIENT] else None
+        v.set("tls", "none", "tls-start-not-captured", _frame(first),
+              "the capture starts inside an established TLS session in both directions; how "
+              "TLS began (STARTTLS or TLS from the first byte) is not in the capture")
+        _attach_tls(v, ts)
+        v.extra["tls"]["established"] = True
+        return
+    v.set("incomplete", "unknown", "incomplete", _frame(f.in_progress.get(Side.CLIENT)),
+          "the capture starts inside TLS and does not show enough of it to tell whether a "
+          "session was established")
+    _attach_tls(v, ts)
 
 
 def _attach_tls(v: _Verdict, ts: dict[str, Any]) -> None:

@@ -778,6 +778,17 @@ class TcpReassembler:
         flags = seg.flags
         half = flow.halves[d]
         if flags & _RST:
+            if flags & _ACK:
+                # The peer's bytes an RST acknowledges were received: a hole there is a
+                # capture loss, declared before the reset (the last byte may be a FIN).
+                peer = flow.halves[1 - d]
+                a = peer.ack_seq
+                if a is None or ((seg.ack - a) & _MASK) < _HALF:
+                    peer.ack_seq = a = seg.ack
+                if peer.base is not None:
+                    k = (a - peer.next_seq) & _MASK
+                    if 0 < k < _ACK_SANE:
+                        peer.catch_up(k > 1, seg.frame, ts, out)
             half.reset(seg.frame, ts, out)
             self._close(flow, "closed", ts, out)
             return

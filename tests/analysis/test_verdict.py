@@ -21,6 +21,7 @@ from builders import (  # noqa: E402
 from pcapsmtp.analysis.reasons import FINDINGS, REASONS, TLSRPT_RESULT  # noqa: E402
 from pcapsmtp.analysis.verdict import Item, Overlap, judge  # noqa: E402
 from pcapsmtp.model import Endpoint, Side  # noqa: E402
+from pcapsmtp.smtp.events import Reply  # noqa: E402
 from pcapsmtp.smtp.session import SessionConfig  # noqa: E402
 
 SINGLE_CONVERSATION_REASONS = set(REASONS) - {"tls-fallback", "starttls-stripped"}
@@ -434,6 +435,97 @@ def test_certificate_problems_are_findings_of_the_server() -> None:
     assert set(conv["certificate"]["problems"]) == {
         "certificate-expired", "certificate-host-mismatch", "certificate-not-trusted"}
     assert conv["certificate"]["sans"] == ["other.example.net"]
+
+
+# ------------------------------------------------------------------------------------------
+# late start and holes (issue 18): evidence before blame
+# ------------------------------------------------------------------------------------------
+
+def test_late_start_inside_tls_both_ways_is_tls_start_not_captured() -> None:
+    d = Dialogue(late_start=True)
+    d.c(app_data(60)).s(app_data(130)).c(app_data(50)).s(app_data(30)).c(app_data(70))  # 1..5
+    d.close()
+    conv = J(d)
+    assert verdict(conv) == ("tls", "none", "tls-start-not-captured", 1)
+    assert conv["banner"] is None and conv["greeting"] is None
+    assert conv["starttls"] == {"offered": "unknown", "requested": False, "reply_code": None,
+                                "frame": None}
+    assert conv["tls"]["established"] is True and conv["tls"]["client_hello_frame"] is None
+    assert findings(conv) == [("midstream", "capture", 1)]
+
+
+def test_late_start_with_the_server_record_first_is_the_same() -> None:
+    """The issue's "one frame later": the server's record first; never a handshake failure."""
+    d = Dialogue(late_start=True)
+    d.s(app_data(130)).c(app_data(50)).s(app_data(30)).c(app_data(70)).close()   # 1..4
+    assert verdict(J(d)) == ("tls", "none", "tls-start-not-captured", 2)
+
+
+def test_late_start_at_the_220_to_starttls_makes_no_banner_and_no_lines_of_tls() -> None:
+    h = tls12_handshake()
+    d = Dialogue(late_start=True).s("220 2.0.0 Ready to start TLS")                # 1
+    d.c(h["client_hello"]).s(h["server_flight"]).c(h["client_finish"]).s(h["server_finish"])
+    d.c(app_data()).s(app_data()).c(app_data()).close()                            # 6, 7, 8
+    conv = J(d)
+    assert verdict(conv)[:3] == ("tls", "none", "tls-start-not-captured")
+    assert conv["banner"] is None and conv["tls"]["client_hello_frame"] == 2
+    assert all(not isinstance(it.event, Reply) or it.frames == (1,)
+               for it in d.transcript().items)
+
+
+def test_late_start_inside_tls_that_shows_too_little_is_incomplete() -> None:
+    """A server flight and one Finished-sized client record, then a close: a TLS 1.3 client
+    refusing the certificate looks like this; no side is blamed without the handshake."""
+    d = Dialogue(late_start=True).s(app_data(1200)).c(app_data(53)).close()
+    assert verdict(J(d))[:3] == ("incomplete", "unknown", "incomplete")
+
+
+def test_late_start_in_plaintext_has_no_greeting_and_blames_nobody() -> None:
+    d = Dialogue(late_start=True).s("554 5.7.1 rejected").c("QUIT").s("221 bye").close()
+    conv = J(d)
+    assert verdict(conv)[:3] == ("incomplete", "unknown", "incomplete")
+    assert conv["banner"] is None
+
+
+def test_implicit_tls_without_the_servers_answer_is_incomplete() -> None:
+    d = Dialogue().c(client_hello()).eof(C, truncated=True).eof(S, truncated=True)
+    conv = J(d, server=Endpoint("198.51.100.25", 465))
+    assert verdict(conv) == ("incomplete", "unknown", "incomplete", 1)
+
+
+def test_hole_in_the_handshake_before_a_close_blames_nobody() -> None:
+    h = tls12_handshake()
+    d = starttls(hello()).c(h["client_hello"]).gap(S, 900)                     # 6, 7
+    d.eof(C, reset=True)                                                       # 8
+    conv = J(d)
+    assert verdict(conv) == ("incomplete", "unknown", "incomplete", 7)
+    assert ("tcp-gap", "capture", 7) in findings(conv)
+
+
+def test_hole_of_the_other_side_before_an_alert_blames_nobody() -> None:
+    h = tls12_handshake()
+    d = starttls(hello()).c(h["client_hello"]).gap(C, 30).s(alert(40)).close()  # 6, 7, 8
+    conv = J(d)
+    assert verdict(conv) == ("incomplete", "unknown", "incomplete", 7)
+    assert ("tls-alert", "server", 8) in findings(conv)
+
+
+def test_refused_starttls_then_the_capture_ends_is_incomplete() -> None:
+    d = starttls(hello(), "454 4.7.0 TLS not available").eof(C, truncated=True)
+    d.eof(S, truncated=True)
+    conv = J(d)
+    assert verdict(conv) == ("incomplete", "unknown", "incomplete", 5)
+    assert "next step" in conv["detail"]
+
+
+def test_refused_starttls_then_quit_is_aborted_by_the_server() -> None:
+    d = starttls(hello(), "454 4.7.0 TLS not available").c("QUIT").eof(C, truncated=True)
+    assert verdict(J(d)) == ("aborted", "server", "starttls-refused", 5)
+
+
+def test_refused_starttls_then_a_client_hole_is_incomplete() -> None:
+    d = starttls(hello(), "454 4.7.0 TLS not available").gap(C, 28).close()
+    assert verdict(J(d))[:3] == ("incomplete", "unknown", "incomplete")
 
 
 # ------------------------------------------------------------------------------------------
