@@ -1,0 +1,145 @@
+"""Starting a capture at any frame, ending it at any frame, or losing any one data segment can
+make pcapsmtp less sure, never wrong about who caused a downgrade (issue 18).
+
+Over every capture of ``captures/`` (pairs/ and hostile/ included) and of the public corpus:
+
+- *late start*: the capture cut to start at frame k gives, for each conversation still in it,
+  the full capture's verdict, or incomplete/unknown, or tls/none when the full verdict was TLS;
+  a ``tls-fallback`` whose earlier failure was cut away may read as the conversation alone
+  does (its ``fallback_of.previous_reason``);
+- *loss*: the capture without one data segment (and its retransmitted copies) gives the full
+  verdict or incomplete/unknown (or tls/none when the full verdict was TLS: losing the 220
+  before a client's injected plaintext may read as a decrypted capture; no one is blamed);
+- *early end*: the capture cut to end at frame k blames a side only where the full capture
+  blames the same one for the same reason, and says TLS only where the full capture does.
+
+Blame is compared by endpoint, not by role: a cut without the SYN may see the roles the other
+way round. Every frame k is tried in captures of up to ``EXHAUSTIVE`` frames (frames with a TCP
+segment for the cuts, data segments for the loss) whose cuts together stay within ``BUDGET``
+bytes of payload; larger captures get a fixed-seed sample of ``SAMPLE`` frames (fewer for
+the few captures of megabytes, down to ``MIN_SAMPLE``), so the run stays bounded
+(``CUT_SAMPLE`` overrides ``SAMPLE``).
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cuts
+
+EXHAUSTIVE = 80
+SAMPLE = int(os.environ.get("CUT_SAMPLE", "40"))
+MIN_SAMPLE = 6
+BUDGET = 8 << 20
+PATHS = cuts.capture_paths()
+IDS = [p.relative_to(cuts.REPO).as_posix() for p in PATHS]
+
+
+def _frames(cap: cuts.Loaded, candidates: list[int], salt: str) -> list[int]:
+    size = max(1, sum(len(s.payload) for s in cap.segments))
+    if len(candidates) <= EXHAUSTIVE and len(candidates) * size <= BUDGET:
+        return candidates
+    n = min(len(candidates), max(MIN_SAMPLE, min(SAMPLE, BUDGET // size)))
+    rng = random.Random(f"{cap.name} {salt}")
+    return sorted(rng.sample(candidates, n))
+
+
+class _Case:
+    """A capture, its full verdicts, and the check of one cut."""
+
+    def __init__(self, path: Path) -> None:
+        self.cap = cuts.load(path)
+        self.full = cuts.analyze(self.cap.segments, self.cap.name)
+        self.streams = cuts.stream_of_frames(self.cap.segments)
+        self.bad: list[str] = []
+
+    def each(self, k: int, segments: list[Any]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+        return [(c, cuts.match(self.full, c, self.streams))
+                for c in cuts.analyze(segments, self.cap.name)]
+
+    def fail(self, how: str, k: int, cut: dict[str, Any], full: dict[str, Any] | None) -> None:
+        self.bad.append(f"{how} {k}: {cuts.describe(cut)} where the full capture has "
+                        + (cuts.describe(full) if full is not None else "no such conversation"))
+
+
+def _tls_both(cut: dict[str, Any], full: dict[str, Any]) -> bool:
+    return full["outcome"] == "tls" and cut["outcome"] == "tls" and cut["caused_by"] == "none"
+
+
+def _alone(cut: dict[str, Any], full: dict[str, Any]) -> bool:
+    """A tls-fallback read without its earlier failure: as the conversation alone reads."""
+    fb = full.get("fallback_of")
+    if full["reason"] != "tls-fallback" or not fb:
+        return False
+    if (cut["outcome"], cut["reason"]) != (full["outcome"], fb["previous_reason"]):
+        return False
+    role = cuts.REASON_SIDE.get(fb["previous_reason"])
+    if role is None or cut["caused_by"] not in ("client", "server"):
+        return False
+    return cuts.blamed(cut) == (full[role]["ip"], full[role]["port"])
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_late_start_never_blames_a_new_side(path: Path) -> None:
+    case = _Case(path)
+    if not case.full:
+        pytest.skip("no SMTP conversation")
+    frames = sorted({s.frame for s in case.cap.segments})
+    for k in _frames(case.cap, frames, "start"):
+        for cut, full in case.each(k, cuts.start_at(case.cap, k)):
+            if full is None:
+                if cut["caused_by"] in cuts.BLAMES:
+                    case.fail("start at", k, cut, None)
+                continue
+            if not (cuts.same_verdict(cut, full) or cuts.unsure(cut) or _tls_both(cut, full)
+                    or _alone(cut, full)):
+                case.fail("start at", k, cut, full)
+    assert not case.bad, "\n".join(case.bad[:20])
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_one_lost_segment_never_blames_another_side(path: Path) -> None:
+    case = _Case(path)
+    if not case.full:
+        pytest.skip("no SMTP conversation")
+    for k in _frames(case.cap, case.cap.data_frames(), "loss"):
+        for cut, full in case.each(k, cuts.without(case.cap, k)):
+            if full is None:
+                if cut["caused_by"] in cuts.BLAMES:
+                    case.fail("without frame", k, cut, None)
+                continue
+            if not (cuts.same_verdict(cut, full) or cuts.unsure(cut) or _tls_both(cut, full)):
+                case.fail("without frame", k, cut, full)
+    assert not case.bad, "\n".join(case.bad[:20])
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_early_end_blames_only_what_it_saw(path: Path) -> None:
+    case = _Case(path)
+    if not case.full:
+        pytest.skip("no SMTP conversation")
+    frames = sorted({s.frame for s in case.cap.segments})
+    for k in _frames(case.cap, frames, "end"):
+        for cut, full in case.each(k, cuts.end_at(case.cap, k)):
+            blames = cut["caused_by"] in cuts.BLAMES
+            if full is None:
+                if blames:
+                    case.fail("end at", k, cut, None)
+                continue
+            if (blames and not cuts.same_verdict(cut, full)) or (
+                    cut["outcome"] == "tls" and full["outcome"] != "tls"):
+                case.fail("end at", k, cut, full)
+    assert not case.bad, "\n".join(case.bad[:20])
+
+
+def test_every_capture_is_covered() -> None:
+    """The three properties run over captures/ (with pairs/ and hostile/) and the corpus."""
+    names = set(IDS)
+    assert any(n.startswith("captures/pairs/") for n in names)
+    assert any(n.startswith("captures/hostile/") for n in names)
+    assert any(n.startswith("captures/latestart-") for n in names)
+    assert sum(n.startswith("tests/corpus/") for n in names) >= 100
