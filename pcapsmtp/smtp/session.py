@@ -130,6 +130,7 @@ class SmtpSession:
         self._commands_seen = 0
         self._reply_began_at = 0
         self._late = late_start
+        self._client_hole = False       # client bytes lost since its last command
         if late_start:
             self._greeted = True            # the greeting, if any, was before the capture
             self._c.after_gap = self._s.after_gap = True   # may start inside a line
@@ -204,6 +205,8 @@ class SmtpSession:
             st.mode = _Mode.TLS
             st.tls = TlsObserver(side, framed=False)
             return out
+        if side is Side.CLIENT:
+            self._client_hole = True    # commands may be lost in it
         # Reply or command lines: the partial line is lost; resynchronise at the next line.
         # A server hole between two replies (no line begun, no reply open) shorter than the
         # shortest reply ("250\n") cannot have held one: if a reply line starts right after
@@ -436,6 +439,7 @@ class SmtpSession:
                       bare_lf=line.bare_lf, octets=line.end - line.start, ts_ns=self._ts)
         self._emit(cmd)
         self._commands_seen += 1
+        self._client_hole = False
         self._push_pending(cmd)
         if verb == "DATA" or verb == "STARTTLS":
             st.mode = _Mode.HOLD
@@ -741,9 +745,11 @@ class SmtpSession:
             self._emit(reply)
             return
         if answers is None:
-            if self._c.ended or gap_unmatched or damaged or (self._late and not self._commands_seen):
-                # No command will read it (or a hole makes the pairing a guess, or it answers
-                # a command from before a late start): unpaired.
+            if (self._c.ended or gap_unmatched or damaged or self._client_hole
+                    or (self._late and not self._commands_seen)):
+                # No command will read it (or a hole makes the pairing a guess: it may answer
+                # a command lost in the client's hole, or one from before a late start):
+                # unpaired.
                 self._anomaly(Side.SERVER, span, AnomalyCode.REPLY_WITHOUT_COMMAND,
                               f"reply {last.code} arrived with no command pending")
                 self._emit(reply)
