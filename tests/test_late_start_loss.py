@@ -143,3 +143,35 @@ def test_every_capture_is_covered() -> None:
     assert any(n.startswith("captures/hostile/") for n in names)
     assert any(n.startswith("captures/latestart-") for n in names)
     assert sum(n.startswith("tests/corpus/") for n in names) >= 100
+
+
+LATE = sorted(p for p in PATHS if p.name.startswith("latestart-"))
+
+
+@pytest.mark.parametrize("path", LATE, ids=[p.name for p in LATE])
+def test_latestart_scenarios_name_the_frames_that_decide(path: Path) -> None:
+    """captures/scenarios_latestart.py: beyond expected.json (verdict, findings, first frame),
+    the evidence frame is the client's first encrypted record of a TLS seen from the middle, the hole's
+    frame for a hole, and the ClientHello is named only where the capture holds it."""
+    import json
+
+    from pcapsmtp.engine.analyzer import analyze_path
+    want = json.loads((cuts.REPO / "captures" / "expected.json").read_text())[path.name]
+    (conv,) = analyze_path(str(path))
+    (w,) = want["conversations"]
+    cap = cuts.load(path)
+    client = (conv["client"]["ip"], conv["client"]["port"])
+    hello = w["frames"]["client_hello"] or 0
+    # the client's first encrypted record: after its ClientHello when that is in view
+    first_client_data = next(s.frame for s in cap.segments
+                             if s.payload and (s.src, s.sport) == client and s.frame > hello)
+    assert conv["tls"]["client_hello_frame"] == w["frames"]["client_hello"]
+    assert conv["banner"] is None or w["frames"]["banner"] is not None
+    if conv["reason"] == "tls-start-not-captured":
+        assert conv["evidence_frame"] == first_client_data
+        assert conv["tls"]["established"] is True
+    elif any(f["code"] == "tcp-gap" for f in conv["findings"]):
+        assert conv["evidence_frame"] == next(f["frame"] for f in conv["findings"]
+                                              if f["code"] == "tcp-gap")
+    else:
+        assert conv["evidence_frame"] == w["frames"]["first_frame"]
