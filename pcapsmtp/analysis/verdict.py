@@ -580,6 +580,16 @@ def judge(t: Transcript) -> dict[str, Any]:
     st_unclear = st_reply is not None and (
         st_code is None or st_reply.event.damaged
         or f.gap_before(f.pos(st_reply)) is not None and _server_gap_before(f, f.pos(st_reply)))
+    # Which reply the client read as the answer to STARTTLS rests on every reply before it:
+    # a hole before it (either side), a reply cut by a hole, or a late start without the
+    # whole EHLO reply, leaves that pairing unsure (the rest of a reply that ended early may
+    # be what the client read).
+    pairing_unsure = st_reply is not None and (
+        f.gap_before(f.pos(st_reply)) is not None
+        or (t.midstream and (ehlo_reply is None or ehlo_reply.event.damaged))
+        or any(isinstance(it.event, Reply) and f.pos(it) < f.pos(st_reply)
+               and (it.event.damaged or (it.event.answers is None and not it.event.greeting))
+               for it in t.items))
     if not decided and st_item is not None and (st_code == 220 or tls_after_starttls):
         after = f.pos(st_reply) if st_reply is not None else f.pos(st_item)
         ts = _tls_summary(f, after)
@@ -592,6 +602,11 @@ def judge(t: Transcript) -> dict[str, Any]:
                                                             if ts["data"][Side.CLIENT] else st_reply),
                   "STARTTLS answered 220 and the TLS handshake completed"
                   + (f" ({version_name(ts['version'])})" if ts["version"] else ""))
+            decided = True
+        elif pairing_unsure:
+            v.set("incomplete", "unknown", "incomplete", _frame(st_reply),
+                  "replies before the 220 to STARTTLS are not all in the capture (a hole or a "
+                  "late start): which reply the client read as its answer is unsure")
             decided = True
         elif decrypted is not None:
             v.finding("plaintext-after-starttls", "capture", _frame(decrypted),
