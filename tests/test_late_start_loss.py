@@ -175,3 +175,18 @@ def test_latestart_scenarios_name_the_frames_that_decide(path: Path) -> None:
                                               if f["code"] == "tcp-gap")
     else:
         assert conv["evidence_frame"] == w["frames"]["first_frame"]
+
+
+def test_a_retry_after_an_attempt_spoiled_by_a_hole_blames_nobody() -> None:
+    """tls-fallback.pcap without the client's STARTTLS segment: stream 0 cannot tell how its
+    TLS attempt went, so stream 1 (alone: client-did-not-request) may be the retry after a
+    failure the capture does not show; it blames nobody and says why."""
+    cap = cuts.load(cuts.REPO / "captures" / "tls-fallback.pcap")
+    full = cuts.analyze(cap.segments)
+    assert [c["reason"] for c in full] == ["tls-handshake-failed", "tls-fallback"]
+    starttls = next(s.frame for s in cap.segments if s.payload == b"STARTTLS\r\n")
+    first, retry = cuts.analyze(cuts.without(cap, starttls))
+    assert cuts.unsure(first) and any(f["code"] == "tcp-gap" for f in first["findings"])
+    assert cuts.verdict(retry) == ("incomplete", "unknown", "incomplete")
+    assert "stream 0" in retry["detail"] and "client-did-not-request" in retry["detail"]
+    assert "tlsrpt_result" not in retry and "fallback_of" not in retry

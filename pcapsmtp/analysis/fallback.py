@@ -71,11 +71,11 @@ class FallbackTracker:
 
 def _unsure_attempt(conv: dict[str, Any]) -> bool:
     """A conversation whose TLS attempt, if any, the capture cannot judge: it asked for
-    STARTTLS and the capture does not show how that ended, or a hole left it incomplete (the
-    hole may hide a STARTTLS and its failure)."""
+    STARTTLS and the capture does not show how that ended, or a hole (or packets the capture
+    dropped, live) left it incomplete: they may hide a STARTTLS and its failure."""
     return conv["reason"] == "incomplete" and (
         bool(conv["starttls"].get("requested"))
-        or any(f["code"] == "tcp-gap" for f in conv["findings"]))
+        or any(f["code"] in ("tcp-gap", "capture-loss") for f in conv["findings"]))
 
 
 def _unsure_fallback(conv: dict[str, Any], prev: dict[str, Any]) -> None:
