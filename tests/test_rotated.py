@@ -205,3 +205,62 @@ def test_rotated_keys_are_documented(tmp_path: Path) -> None:
     assert {"evidence_file", "greeting.file", "findings[].file", "ehlo_reply.files"} <= keys
     missing = sorted(k for k in keys if f"`{k}`" not in doc)
     assert not missing, f"not in docs/output.md: {missing}"
+
+
+def _cmd(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pcapsmtp", *args], check=False,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture
+def fallback_pieces(tmp_path: Path) -> list[str]:
+    """tls-fallback.pcap cut every 4 packets: the failed attempt and the plaintext retry, and
+    inside each the EHLO exchange, STARTTLS and the alert, in different files."""
+    return [str(p) for p in cut(ROOT / "captures" / "tls-fallback.pcap",
+                                tmp_path / "fb" / "p.pcap", "-c", "4")]
+
+
+def test_explain_rotated_names_the_file_of_each_line(fallback_pieces: list[str]) -> None:
+    p = _cmd("explain", "--rotated", *reversed(fallback_pieces))
+    assert p.returncode == 1, p.stderr
+    name = Path(fallback_pieces[1]).name
+    assert f"{name}:2  C: EHLO client.example.org" in p.stdout
+    assert "verdict tls-fallback" in p.stdout and "verdict tls-handshake-failed" in p.stdout
+    one = _cmd("explain", *fallback_pieces[:2])
+    assert one.returncode == 2 and "--rotated" in one.stderr and len(one.stderr.splitlines()) == 1
+
+
+def test_annotate_rotated_comments_each_piece(fallback_pieces: list[str], tmp_path: Path) -> None:
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    out = tmp_path / "ann"
+    out.mkdir()
+    p = _cmd("annotate", "--rotated", *fallback_pieces, "-o", str(out))
+    assert p.returncode == 0, p.stderr
+    want: set[tuple[str, int]] = set()
+    for c in analyze_files(fallback_pieces).conversations:
+        want |= {(f["file"], f["frame"]) for f in c["findings"] if f.get("frame")}
+        if c.get("evidence_frame"):
+            want.add((c["evidence_file"], c["evidence_frame"]))
+    got: set[tuple[str, int]] = set()
+    for piece in fallback_pieces:
+        ann = out / (Path(piece).stem + ".pcapng")
+        assert ann.exists()
+        r = subprocess.run(["tshark", "-r", str(ann), "-Y", "frame.comment", "-T", "fields",
+                            "-e", "frame.number"], capture_output=True, text=True, check=True,
+                           timeout=60)
+        got |= {(piece, int(n)) for n in r.stdout.split()}
+        assert records(ann) == records(Path(piece))      # the same packets, commented
+    assert got == want and len(want) >= 2
+    assert _cmd("annotate", "--rotated", *fallback_pieces, "-o",
+                str(tmp_path / "x.pcapng")).returncode == 2
+
+
+def test_report_rotated_lists_every_piece(fallback_pieces: list[str], tmp_path: Path) -> None:
+    html = tmp_path / "r.html"
+    p = _cmd("report", "--rotated", *fallback_pieces, "-o", str(html))
+    assert p.returncode == 1, p.stderr
+    page = html.read_text(encoding="utf-8")
+    for piece in fallback_pieces:
+        assert Path(piece).name in page
+    assert "tls-fallback" in page

@@ -29,6 +29,7 @@ class ExchangeLine:
     marks: list[str]     #: finding/verdict texts pointing at this line
     offset: int | None = None   #: the line's offset in its side's stream
     ts_ns: int | None = None    #: capture time of the event that carried the line (the HTML ladder)
+    file: str | None = None     #: the file holding ``frame`` (rotated sets only)
 
 
 def _tls_text(ev: TlsEvent) -> str:

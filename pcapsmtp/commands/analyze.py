@@ -6,7 +6,15 @@ import os
 from typing import Any, TextIO
 
 from pcapsmtp.commands.args import positive_int
-from pcapsmtp.commands.common import add_common, add_redaction, config, err_line, make_redactor
+from pcapsmtp.commands.common import (
+    add_common,
+    add_redaction,
+    add_rotation,
+    config,
+    err_line,
+    make_redactor,
+    rotated_set,
+)
 from pcapsmtp.commands.status import needs_attention
 from pcapsmtp.errors import UsageError
 from pcapsmtp.render.fit import output_width
@@ -30,15 +38,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="analyse with N processes: several files side by side, and a file (or a "
                    "rotated set) cut by conversation when there are fewer files than N; the "
                    "output is identical to a serial run (docs/scale.md)")
-    a.add_argument("--rotated", action="store_true",
-                   help="the files are consecutive pieces of one capture (tcpdump -C/-G, a "
-                   "dumpcap ring buffer): read in order of first packet as one, conversations "
-                   "followed across the boundaries; every frame reference names its file")
-    a.add_argument("--allow-overlap", action="store_true",
-                   help="with --rotated: accept files that overlap in time (read in order of "
-                   "first packet)")
-    a.add_argument("--allow-mixed-links", action="store_true",
-                   help="with --rotated: accept files of different link types")
+    add_rotation(a)
     a.add_argument("--dask", metavar="tcp://HOST:PORT", default=None,
                    help="run the analysis on a Dask distributed cluster (the scheduler's "
                    "address; the files must be readable at the same paths on every worker; "
@@ -164,15 +164,8 @@ class _Progress:
 
 def _units(args: argparse.Namespace) -> list[tuple[str, ...]]:
     """What one serial analyzer reads: each file, or the rotated set (in capture order)."""
-    files = list(args.files)
-    if not args.rotated:
-        if args.allow_overlap or args.allow_mixed_links:
-            raise UsageError("--allow-overlap and --allow-mixed-links go with --rotated")
-        return [(p,) for p in files]
-    from pcapsmtp.engine.rotated import order_pieces
-    pieces = order_pieces(files, allow_overlap=args.allow_overlap,
-                          allow_mixed_links=args.allow_mixed_links)
-    return [tuple(pc.path for pc in pieces)]
+    files = rotated_set(args, args.files)
+    return [tuple(files)] if args.rotated else [(p,) for p in files]
 
 
 def _results(args: argparse.Namespace, cfg: Any, err: TextIO, emit: Any = None) -> Any:

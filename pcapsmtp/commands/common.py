@@ -60,3 +60,28 @@ def config(args: argparse.Namespace, **kw: Any) -> Any:
 
 def err_line(msg: str, err: TextIO) -> None:
     print(f"pcapsmtp: error: {msg}", file=err, flush=True)
+
+
+def add_rotation(p: argparse.ArgumentParser) -> None:
+    """--rotated and its two escapes (analyze, explain, annotate, report)."""
+    p.add_argument("--rotated", action="store_true",
+                   help="the files are consecutive pieces of one capture (tcpdump -C/-G, a "
+                   "dumpcap ring buffer): read in order of first packet as one, conversations "
+                   "followed across the boundaries; every frame reference names its file")
+    p.add_argument("--allow-overlap", action="store_true",
+                   help="with --rotated: accept files that overlap in time (read in order of "
+                   "first packet)")
+    p.add_argument("--allow-mixed-links", action="store_true",
+                   help="with --rotated: accept files of different link types")
+
+
+def rotated_set(args: argparse.Namespace, files: list[str]) -> list[str]:
+    """The files of a rotated set in capture order (checked: one-line UsageError), or the
+    files as given without --rotated."""
+    if not args.rotated:
+        if args.allow_overlap or args.allow_mixed_links:
+            raise UsageError("--allow-overlap and --allow-mixed-links go with --rotated")
+        return list(files)
+    from pcapsmtp.engine.rotated import order_pieces
+    return [pc.path for pc in order_pieces(list(files), allow_overlap=args.allow_overlap,
+                                           allow_mixed_links=args.allow_mixed_links)]

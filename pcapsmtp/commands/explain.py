@@ -4,7 +4,15 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from pcapsmtp.commands.common import add_common, add_redaction, config, err_line, make_redactor
+from pcapsmtp.commands.common import (
+    add_common,
+    add_redaction,
+    add_rotation,
+    config,
+    err_line,
+    make_redactor,
+    rotated_set,
+)
 from pcapsmtp.commands.status import needs_attention
 from pcapsmtp.errors import UsageError
 
@@ -16,11 +24,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                        "guilty line marked, what a strict client does with it, what to ask of "
                        "whom, which known clients would downgrade, and the Wireshark filter and "
                        "tshark command to see the evidence.")
-    e.add_argument("file", metavar="FILE", help="the capture (pcap, pcapng, gzip; '-' for "
-                   "standard input)")
+    e.add_argument("files", metavar="FILE", nargs="+", help="the capture (pcap, pcapng, gzip; "
+                   "'-' for standard input); several only with --rotated")
     e.add_argument("--stream", type=int, default=None, metavar="N",
                    help="only the conversation with this tcp.stream index")
     add_redaction(e)
+    add_rotation(e)
     add_common(e)
     e.set_defaults(func=run)
     return e
@@ -28,11 +37,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pcapsmtp.analysis.clients import banner_matrix, matrix
-    from pcapsmtp.engine.analyzer import analyze_file
+    from pcapsmtp.engine.analyzer import analyze_files
     from pcapsmtp.render.explain import render_explain
     from pcapsmtp.render.fit import output_width
     redactor = make_redactor(args)
-    res = analyze_file(args.file, config(args, keep_exchange=True), engine=args.engine)
+    if len(args.files) > 1 and not args.rotated:
+        raise UsageError("explain reads one capture; several files only as the pieces of one "
+                         "(--rotated)")
+    files = rotated_set(args, args.files)
+    args.file = files[0]
+    res = analyze_files(files, config(args, keep_exchange=True), engine=args.engine)
     convs = res.conversations
     if redactor is not None:
         convs = [redactor.redact(c) for c in convs]
@@ -52,7 +66,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             conv["_clients_matrix"] = banner_matrix()
         if i:
             out.write("\n" + "-" * min(78, (width or 79) - 1) + "\n")
-        out.write(render_explain(conv, path=args.file, width=width) + "\n")
+        out.write(render_explain(conv, path=conv.get("file") if args.rotated else args.file,
+                                 width=width) + "\n")
         if needs_attention(conv):
             status = 1
     if not convs and res.error is None:

@@ -10,7 +10,15 @@ import argparse
 import os
 from typing import Any, TextIO
 
-from pcapsmtp.commands.common import add_common, add_redaction, config, err_line, make_redactor
+from pcapsmtp.commands.common import (
+    add_common,
+    add_redaction,
+    add_rotation,
+    config,
+    err_line,
+    make_redactor,
+    rotated_set,
+)
 from pcapsmtp.commands.status import needs_attention
 from pcapsmtp.errors import UsageError
 
@@ -29,6 +37,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="the HTML file to write ('-' for standard output)")
     p.add_argument("--title", default=None, help="the page's title (default: the capture names)")
     add_redaction(p)
+    add_rotation(p)
     add_common(p)
     p.set_defaults(func=run)
     return p
@@ -68,7 +77,7 @@ def add_clients_matrix(convs: list[dict[str, Any]]) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from pcapsmtp.engine.analyzer import analyze_file
+    from pcapsmtp.engine.analyzer import analyze_files
     from pcapsmtp.render.html import render_report, report_data
     from pcapsmtp.render.text import safe
 
@@ -79,13 +88,23 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     files: list[dict[str, Any]] = []
     convs: list[dict[str, Any]] = []
     errors: list[str] = []
-    for path in args.files:
-        res = analyze_file(path, cfg, engine=args.engine)
+    units = [[p] for p in args.files]
+    if args.rotated:       # one analysis of the set; one entry per piece, as for separate files
+        units = [rotated_set(args, args.files)]
+    for paths in units:
+        res = analyze_files(paths, cfg, engine=args.engine)
         got = res.conversations
         if redactor is not None:
             got = [redactor.redact(c) for c in got]
-        files.append({"path": path, "packets": res.summary.get("frames"), "conversations": len(got),
-                      "error": str(res.error) if res.error is not None else None})
+        starts = [s for s, _ in res.pieces] or [1]
+        for k, path in enumerate(paths):
+            frames = res.summary.get("frames")
+            if res.pieces and frames is not None:
+                frames = (starts[k + 1] - 1 if k + 1 < len(starts) else frames) - starts[k] + 1
+            files.append({"path": path, "packets": frames,
+                          "conversations": sum(1 for c in got if c.get("file") == path),
+                          "error": str(res.error) if res.error is not None and (
+                              getattr(res.error, "path", path) == path) else None})
         convs.extend(got)
         if res.error is not None:
             errors.append(safe(str(res.error)))

@@ -198,8 +198,8 @@ def localiser(pieces: list[tuple[int, str]]) -> Callable[[dict[str, Any]], dict[
             home = where(evidence[-1] if conv.get("evidence_frame") else evidence[0])[0]
             conv["evidence_filter"] = frames_filter(
                 n for p, n in (where(f) for f in evidence) if p == home)
-        for ex in conv.get("_exchange") or ():
-            if getattr(ex, "frame", None):
+        for ex in conv.get("_exchange") or ():      # explain's and the report's lines
+            if ex.frame:
                 ex.file, ex.frame = where(ex.frame)
         return conv
 

@@ -2,6 +2,7 @@
 strict client does, what to ask of whom), the client table and the Wireshark references."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pcapsmtp.render.fit import Col, fit_table, wrap_text
@@ -48,9 +49,17 @@ def render_explain(conv: dict[str, Any], *, path: str | None = None, width: int 
                    and ln.frame == conv.get("evidence_frame")), None)
     target = target or next((ln for ln in ex if conv.get("evidence_frame") is not None
                              and ln.frame == conv["evidence_frame"]), None)
-    fw = max((len(str(x.frame)) for x in ex if x.frame is not None), default=1)
+    def label(ln: Any) -> str:
+        # a rotated set: a frame in another file than the conversation's first is FILE:N
+        if ln.frame is None:
+            return ""
+        if ln.file and ln.file != conv.get("file"):
+            return f"{safe(os.path.basename(ln.file))}:{ln.frame}"
+        return str(ln.frame)
+
+    fw = max((len(label(x)) for x in ex if x.frame is not None), default=1)
     for ln in ex:
-        frame = str(ln.frame) if ln.frame is not None else ""
+        frame = label(ln)
         arrow = {"C": "C:", "S": "S:", "!": "  "}.get(ln.side, "  ")
         text = safe(ln.text)
         if len(text) > 160:
