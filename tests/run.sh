@@ -17,6 +17,7 @@
 #   postfix                     its plaintext retry after a failed handshake (the tests run a
 #                               private instance; the system one is stopped)
 #   iproute2 libcap2-bin time   network namespaces, capsh (running without CAP_NET_RAW), GNU time
+#   tcpreplay                   replays a relay's traffic into a veth pair (live loss tests)
 #   chromium fonts-liberation   the headless browser of the HTML report tests (Playwright drives
 #                               it); the fonts are only a Recommends of chromium
 #   gcc python3-dev             to build the optional compiled file loop (pip builds it in place;
@@ -45,7 +46,7 @@ phase() {   # phase NAME: report the previous phase's time, announce the next
 # ------------------------------------------------------------------------------------ apt packages
 apt_pkgs=(python3 python3-venv tshark tcpdump tcpflow swaks libnet-ssleay-perl msmtp curl
           ca-certificates golang-go postfix iproute2 libcap2-bin time chromium fonts-liberation
-          gcc python3-dev)
+          gcc python3-dev tcpreplay)
 command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs npm)
 
 missing=()
