@@ -256,7 +256,7 @@ class Analyzer:
             return True
         if isinstance(ev, TlsApplicationData) and ev.side is Side.CLIENT:
             conv = judge(c.transcript)
-            return conv["reason"] in ("tls-established", "implicit-tls")
+            return conv["reason"] in ("tls-established", "implicit-tls", "tls-start-not-captured")
         return False
 
     def _conclude(self, c: _Conv) -> dict[str, Any]:

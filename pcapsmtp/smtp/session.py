@@ -312,9 +312,10 @@ class SmtpSession:
             self._tls_in_progress(st, framed=True)
             return False
         nl = buf.find(b"\n", 0, 512)
-        first = bytes(buf[:nl + 1 if nl >= 0 else 512])
+        # the capture may start inside a UTF-8 character: its continuation bytes are text
+        first = _lstrip_continuation(bytes(buf[:nl + 1 if nl >= 0 else 512]))
         if not _is_text(first.rstrip(b"\r\n")):
-            if nl < 0 and len(buf) < 512 and _is_text(bytes(buf)):
+            if nl < 0 and len(buf) < 512 and _is_text(_lstrip_continuation(bytes(buf))):
                 st.first_seen = False       # a text line still arriving: wait for its end
                 return False
             self._tls_in_progress(st, framed=False)
@@ -867,6 +868,14 @@ def _is_text(content: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _lstrip_continuation(data: bytes) -> bytes:
+    """``data`` without up to 3 leading UTF-8 continuation bytes (a cut character)."""
+    k = 0
+    while k < 3 and k < len(data) and 0x80 <= data[k] < 0xC0:
+        k += 1
+    return data[k:]
 
 
 def _looks_like_sasl(content: bytes) -> bool:

@@ -523,6 +523,24 @@ def test_refused_starttls_then_quit_is_aborted_by_the_server() -> None:
     assert verdict(J(d)) == ("aborted", "server", "starttls-refused", 5)
 
 
+def test_a_hole_after_the_deciding_bytes_spoils_nothing() -> None:
+    """A hole in the message body, after MAIL in the clear, cannot change who skipped STARTTLS."""
+    d = hello().c("MAIL FROM:<a@example.org>").s("250 ok").c("RCPT TO:<b@example.com>")  # 4..6
+    d.s("250 ok").c("DATA").s("354 go").c("Subject: x\r\n\r\nbody")                     # 7..10
+    d.gap(C, 400).c("more body\r\n.\r\n").s("250 queued").c("QUIT").s("221 bye").close()
+    conv = J(d)
+    assert verdict(conv) == ("plaintext", "client", "client-did-not-request", 4)
+    assert ("tcp-gap", "capture", 11) in findings(conv)
+
+
+def test_a_hole_in_tls_after_it_was_established_spoils_nothing() -> None:
+    h = tls12_handshake()
+    d = starttls(hello())
+    d.c(h["client_hello"]).s(h["server_flight"]).c(h["client_finish"]).s(h["server_finish"])  # 6..9
+    d.c(app_data()).s(app_data()).gap(C, 300).c(app_data()).close()                           # 10..13
+    assert verdict(J(d))[:3] == ("tls", "none", "tls-established")
+
+
 def test_refused_starttls_then_a_client_hole_is_incomplete() -> None:
     d = starttls(hello(), "454 4.7.0 TLS not available").gap(C, 28).close()
     assert verdict(J(d))[:3] == ("incomplete", "unknown", "incomplete")

@@ -724,3 +724,11 @@ def test_a_hole_where_tls_is_due_is_tls_not_plaintext() -> None:
     d.s("220 go ahead").gap(S, 7).s(b"\x99" * 3 + app_data(40)).close()
     evs = d.events()
     assert not any(isinstance(ev, PlaintextAfterStartTls) for ev in evs)
+
+
+def test_a_late_start_inside_a_utf8_character_is_still_text() -> None:
+    d = Dialogue(late_start=True).c("\u00e9t\u00e9 body line".encode()[1:] + b"\r\nQUIT\r\n")
+    d.s("221 bye").close()
+    got = [(type(ev).__name__, getattr(ev, "verb", None)) for ev in d.events()
+           if isinstance(ev, Command)]
+    assert got == [("Command", "QUIT")]
