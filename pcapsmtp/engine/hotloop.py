@@ -103,7 +103,7 @@ def loop(fl: Any, views: Iterator[RecordView],
                     fast_tcp += 1
                     cd -= 1
                     if cd > 0 and classify(key, d, seq, flags, buf, pstart, ip_end, number,
-                                           ts_ns):
+                                           ts_ns, ack):
                         skipped += 1
                         last_ts = ts_ns
                         continue

@@ -161,7 +161,7 @@ def loop(fl, views, progress=None):
                                     skip = 1
                         if not skip:
                             skip = classify(key, d, seq, flags, buf, pstart, ip_end, number,
-                                            ts_ns)
+                                            ts_ns, ack)
                         if skip:
                             skipped += 1
                             last_ts = ts_ns

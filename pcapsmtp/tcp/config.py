@@ -14,6 +14,23 @@ class ReassemblyConfig:
     """A conversation with one of these ports on either side is an SMTP candidate."""
     detect_by_content: bool = True
     """Also follow conversations whose first payload is an SMTP greeting or EHLO/HELO/LHLO."""
+    detect_segments: int = 64
+    """Segments held per conversation on another port while its first bytes do not decide yet
+    whether it is SMTP (a greeting cut into 1-byte segments, or whose first bytes arrive after
+    later ones); past the bound it is decided from the bytes known then."""
+    detect_bytes: int = 4096
+    """Payload bytes held per such conversation (same rule)."""
+    max_pending: int = 4096
+    """Such undecided conversations held at once; a new one past the bound decides the oldest."""
+    causal_window_ns: int = 2 * 10**9
+    """Causal order between the two directions: a segment whose acknowledgement covers bytes
+    of the other side not seen yet waits for them (they are late, not lost: captures merged
+    from two taps, ``-i any`` on a multi-queue NIC) until a segment of the conversation comes
+    this much capture time later ..."""
+    causal_window_segments: int = 1024
+    """... or this many segments of the conversation later, or the segments waiting hold more
+    than ``max_ooo_bytes`` of payload (whichever comes first); the bytes still missing then
+    are a gap (lost by the capture). The conversation's end releases them too."""
     tunnel_limit: int = 4096
     """Bytes per side watched for a proxy handshake (HTTP CONNECT, SOCKS5) on other ports
     before giving up on finding SMTP inside."""
@@ -82,6 +99,12 @@ class ReassemblyStats:
     """Candidate flows closed because the flow table was full (or their light entry went)."""
     idle_closed: int = 0
     """Candidate flows closed by the idle timeout."""
+    pending: int = 0
+    """Conversations on other ports held until their first bytes decided (see detect_segments)."""
+    causal_held: int = 0
+    """Segments that acknowledged bytes of the other side not seen yet, held until they came."""
+    causal_late: int = 0
+    """... of which the awaited bytes arrived within the window (late, not lost)."""
     acked_gap_bytes: int = 0
     """Bytes declared a gap as soon as the peer acknowledged them (lost by the capture)."""
     ooo_dropped_bytes: int = 0

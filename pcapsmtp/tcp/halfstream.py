@@ -15,12 +15,14 @@ Policy:
 - keep-alives (0 or 1 byte at next-1) are neither data nor conflicts;
 - bytes past the FIN, or after the side ended, are ignored (counted);
 - ``missing`` bytes (snaplen cut) become a ``StreamGap`` at their offset; nothing is zero-filled;
-- a hole the peer has acknowledged is a gap at once (Zeek's "ACK above hole"): the peer
-  received those bytes, so they were sent and only the capture lost them. ``catch_up`` declares
-  it and delivers what became contiguous, before the peer's own payload is processed, so the
-  two sides' events keep the capture's order. The last acknowledged byte may be a FIN rather
-  than data: while nothing proves otherwise (buffered data beyond it, the FIN itself, or the
-  peer sending payload of its own) that last hole waits.
+- a hole the peer has acknowledged is a gap (Zeek's "ACK above hole"): the peer received
+  those bytes, so they were sent and only the capture lost them. ``catch_up`` declares it and
+  delivers what became contiguous, before the peer's own payload is processed. The
+  reassembler calls it only once the acknowledging segment's causal wait is over (the bytes
+  did not arrive late within the window, see ``TcpReassembler._flow_segment``). The last
+  acknowledged byte may be a FIN rather than data: while nothing proves otherwise (buffered
+  data beyond it, the FIN itself, or the peer sending payload of its own) that last hole
+  waits.
 """
 from __future__ import annotations
 
@@ -133,6 +135,9 @@ class HalfStream:
                     end, gframe, gts = p[0], p[3], p[4]
                 else:
                     end, gframe, gts = limit, frame, ts
+            elif fin_off is not None and limit >= fin_off:
+                # the hole ends at the FIN: reported at the FIN's frame, the one after it
+                end, gframe, gts = limit, self.fin_frame, self.fin_ts
             elif strict or fin_off is not None:
                 end, gframe, gts = limit, frame, ts
             else:

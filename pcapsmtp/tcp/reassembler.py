@@ -57,6 +57,11 @@ from collections import OrderedDict
 
 from pcapsmtp.model import Endpoint, Side, TcpSegment
 from pcapsmtp.tcp.config import ReassemblyConfig, ReassemblyStats
+from pcapsmtp.tcp.detect import (
+    HEAD_BYTES, START_CLIENT, START_MORE, START_OTHER, START_SERVER, START_TUNNEL,
+    TUNNEL_FAILED, TUNNEL_OPEN, TUNNEL_PENDING, classify_start, is_smtp_start, may_matter,
+    parse_tunnel,
+)
 from pcapsmtp.tcp.events import FlowClosed, FlowEvent, FlowInfo, FlowOpened
 from pcapsmtp.tcp.halfstream import HalfStream
 from pcapsmtp.tcp.partition import flow_bucket
@@ -77,185 +82,107 @@ _ACK_SANE = 1 << 30      #: an ACK further ahead than this is garbage (as in Hal
 # (the packed-entry layout and its names live in tcp/streams.py)
 _FIN, _SYN, _RST, _ACK, _SYNACK = FIN, SYN, RST, ACK, SYNACK
 _UNDECIDED, _FLOW, _IGNORED, _CLOSED, _TUNNEL = UNDECIDED, FLOW, IGNORED, CLOSED, TUNNEL
+_PENDING = 5     # an object entry whose content does not decide yet (``_Pending``, tcp.detect)
 _ST, _HAS0, _HAS1, _SYN0, _SYN1, _SA0, _SA1 = ST, HAS0, HAS1, SYN0, SYN1, SA0, SA1
 _FIN0, _FIN1, _ENDED, _B0, _B1 = FIN0, FIN1, ENDED, B0, B1
 _S_SHIFT, _F_SHIFT, _T_SHIFT, _M40, _M48 = S_SHIFT, F_SHIFT, T_SHIFT, M40, M48
 _FAST_MASK, _FAST_IGNORED, _KEEP_IGNORED = KNOWN_MASK, KNOWN_IGNORED, KEEP_IGNORED
 _FIN_RST, _SYN_FIN_RST = FIN_RST, SYN_FIN_RST
 
-_SERVER_STARTS = frozenset({b"220 ", b"220-", b"421 ", b"421-", b"554 ", b"554-"})
-_CLIENT_VERBS = frozenset({b"EHLO", b"HELO", b"LHLO"})
-_VERB_ENDS = frozenset({b" ", b"\r", b"\n", b"\t", b""})
-
-
-def is_smtp_start(payload: bytes) -> Side | None:
-    """The side whose first payload this looks like: a server greeting (220/421/554 line
-    start) or a client hello (EHLO/HELO/LHLO, case-insensitive). None otherwise."""
-    if payload[:4] in _SERVER_STARTS:
-        return Side.SERVER
-    if payload[:4].upper() in _CLIENT_VERBS and payload[4:5] in _VERB_ENDS:
-        return Side.CLIENT
-    return None
-
-
-# --------------------------------------------------------------------------- tunnels
-
-#: ``parse_tunnel`` results
-TUNNEL_PENDING = 0
-TUNNEL_FAILED = 1
-TUNNEL_OPEN = 2
-
-_HTTP = 1
-_SOCKS5 = 2
-
-
-def _tunnel_kind(first: bytes) -> int:
-    """The proxy protocol a conversation's first payload (client to proxy) starts, or 0."""
-    if first and first[:8] == b"CONNECT "[:len(first)]:
-        return _HTTP                # (or the start of it: a request cut into small segments)
-    if first[:1] == b"\x05" and (len(first) < 2 or 1 <= first[1] <= 16):
-        return _SOCKS5
-    return 0
-
-
-def _head_end(b: bytes) -> int:
-    """Index after the blank line ending an HTTP head, or -1."""
-    i = b.find(b"\r\n\r\n")
-    if i >= 0:
-        j = b.find(b"\n\n", 0, i)
-        return j + 2 if j >= 0 else i + 4
-    i = b.find(b"\n\n")
-    return i + 2 if i >= 0 else -1
-
-
-def _socks_addr_end(b: bytes, i: int) -> int:
-    """End of the ATYP/address/port at ``b[i:]`` of a SOCKS5 request or reply; -1 when more
-    bytes are needed, -2 for an unknown address type."""
-    if len(b) <= i:
-        return -1
-    atyp = b[i]
-    if atyp == 1:
-        end = i + 1 + 4 + 2
-    elif atyp == 4:
-        end = i + 1 + 16 + 2
-    elif atyp == 3:
-        if len(b) <= i + 1:
-            return -1
-        end = i + 2 + b[i + 1] + 2
-    else:
-        return -2
-    return end if len(b) >= end else -1
-
-
-def _parse_socks5(c: bytes, s: bytes) -> tuple[int, int, int]:
-    if len(c) < 2:
-        return (TUNNEL_PENDING if c == b"\x05" else TUNNEL_FAILED), 0, 0
-    if c[0] != 5 or not 1 <= c[1] <= 16:
-        return TUNNEL_FAILED, 0, 0
-    i = 2 + c[1]                                # client greeting: VER NMETHODS METHODS
-    if len(c) < i or len(s) < 2:
-        return TUNNEL_PENDING, 0, 0
-    if s[0] != 5:
-        return TUNNEL_FAILED, 0, 0
-    j = 2                                       # server choice: VER METHOD
-    if s[1] == 2:                               # username/password (RFC 1929)
-        if len(c) < i + 2:
-            return TUNNEL_PENDING, 0, 0
-        if c[i] != 1:
-            return TUNNEL_FAILED, 0, 0
-        k = i + 2 + c[i + 1]
-        if len(c) <= k:
-            return TUNNEL_PENDING, 0, 0
-        i = k + 1 + c[k]
-        if len(c) < i or len(s) < 4:
-            return TUNNEL_PENDING, 0, 0
-        if s[2] != 1 or s[3] != 0:
-            return TUNNEL_FAILED, 0, 0
-        j = 4
-    elif s[1] != 0:
-        return TUNNEL_FAILED, 0, 0
-    if len(c) < i + 3:                          # request: VER CMD=CONNECT RSV ATYP ADDR PORT
-        return TUNNEL_PENDING, 0, 0
-    if c[i] != 5 or c[i + 1] != 1:
-        return TUNNEL_FAILED, 0, 0
-    cend = _socks_addr_end(c, i + 3)
-    if cend == -2:
-        return TUNNEL_FAILED, 0, 0
-    if cend < 0 or len(s) < j + 3:
-        return TUNNEL_PENDING, 0, 0
-    if s[j] != 5 or s[j + 1] != 0:              # reply: VER REP=succeeded RSV ATYP ADDR PORT
-        return TUNNEL_FAILED, 0, 0
-    send = _socks_addr_end(s, j + 3)
-    if send == -2:
-        return TUNNEL_FAILED, 0, 0
-    if send < 0:
-        return TUNNEL_PENDING, 0, 0
-    return TUNNEL_OPEN, cend, send
-
-
-def _parse_http(c: bytes, s: bytes) -> tuple[int, int, int]:
-    if c[:8] != b"CONNECT ":
-        return (TUNNEL_PENDING if b"CONNECT ".startswith(c) else TUNNEL_FAILED), 0, 0
-    if len(s) < 12:
-        if s[:7] != b"HTTP/1."[:len(s)]:
-            return TUNNEL_FAILED, 0, 0
-        return TUNNEL_PENDING, 0, 0
-    if s[:7] != b"HTTP/1." or s[8:12] != b" 200":
-        return TUNNEL_FAILED, 0, 0
-    send = _head_end(s)
-    cend = _head_end(c)
-    if send < 0 or cend < 0:
-        return TUNNEL_PENDING, 0, 0
-    return TUNNEL_OPEN, cend, send
-
-
-def parse_tunnel(client: bytes, server: bytes) -> tuple[int, int, int]:
-    """Where an HTTP CONNECT or SOCKS5 proxy handshake ends and the tunnelled bytes start.
-
-    ``client``/``server``: the first bytes of each side, in order. Returns ``(status,
-    client_start, server_start)``: ``TUNNEL_OPEN`` with the offsets of each side's first
-    tunnelled byte, once the proxy accepted and the server's first tunnelled bytes are an SMTP
-    greeting; ``TUNNEL_PENDING`` while more bytes are needed; ``TUNNEL_FAILED`` otherwise
-    (not a proxy handshake, refused, or something other than SMTP inside)."""
-    kind = _tunnel_kind(client)
-    if kind == _HTTP:
-        st, cend, send = _parse_http(client, server)
-    elif kind == _SOCKS5:
-        st, cend, send = _parse_socks5(client, server)
-    else:
-        return TUNNEL_FAILED, 0, 0
-    if st != TUNNEL_OPEN:
-        return st, 0, 0
-    rest = server[send:send + 4]
-    if len(rest) < 4:
-        return TUNNEL_PENDING, 0, 0
-    if is_smtp_start(rest) is not Side.SERVER:
-        return TUNNEL_FAILED, 0, 0
-    return TUNNEL_OPEN, cend, send
-
-
-def _could_start(head: bytes) -> bool:
-    """Could a conversation whose first payload starts with ``head`` (up to 8 bytes) become
-    a candidate by its content (SMTP, or a proxy handshake to watch)?"""
-    return is_smtp_start(head) is not None or bool(_tunnel_kind(head))
-
-
 # --------------------------------------------------------------------------- keys
 
 _Key = Key
 
 class _Tunnel:
-    """A proxy handshake being watched: each side's first bytes in sequence order, and the
-    pieces they came in (direction, sequence number, bytes, frame, ts) for the replay."""
+    """A proxy handshake being watched: its segments with payload (capture order, for the
+    replay) and where each direction starts (its SYN, else the lowest sequence number seen);
+    each side's first bytes are put together in sequence order, whatever the capture order."""
 
-    __slots__ = ("cdir", "data", "start", "nxt", "pieces")
+    __slots__ = ("cdir", "fixed", "nbytes", "segs", "start")
 
-    def __init__(self, cdir: int) -> None:
+    def __init__(self, cdir: int, conv: _Conv) -> None:
         self.cdir = cdir
-        self.data = (bytearray(), bytearray())
         self.start: list[int | None] = [None, None]     # seq of each direction's first byte
-        self.nxt: list[int] = [0, 0]
-        self.pieces: list[tuple[int, int, bytes, int, int]] = []
+        self.fixed = [False, False]
+        for d, sn in ((0, conv.syn0 if conv.syn0 is not None else conv.synack0),
+                      (1, conv.syn1 if conv.syn1 is not None else conv.synack1)):
+            if sn is not None:
+                self.start[d] = (sn + 1) & _MASK
+                self.fixed[d] = True
+        self.segs: list[tuple[int, TcpSegment]] = []
+        self.nbytes = 0
+
+    def prefix(self, d: int) -> bytes:
+        """Direction ``d``'s bytes from its start, as far as they are contiguous."""
+        st = self.start[d]
+        if st is None:
+            return b""
+        pieces = sorted(((s.seq - st) & _MASK, s.payload) for dd, s in self.segs
+                        if dd == d and s.payload and ((s.seq - st) & _MASK) < _HALF)
+        out = bytearray()
+        for off, data in pieces:
+            if off > len(out):
+                break
+            if off + len(data) > len(out):
+                out += data[len(out) - off:]
+        return bytes(out)
+
+
+class _Pending:
+    """A conversation on another port whose first bytes do not decide yet (``tcp.detect``): its
+    segments, held in capture order for the replay, and each direction's first ``HEAD_BYTES``
+    put together in sequence order. ``start[d]``: sequence number of direction ``d``'s first
+    byte: fixed by its SYN, else the lowest seen so far (a segment up to 64 KiB before it
+    moves it back: its bytes arrived late)."""
+
+    __slots__ = ("segs", "nbytes", "start", "fixed", "head", "have", "cut", "late")
+
+    def __init__(self) -> None:
+        self.segs: list[tuple[int, TcpSegment]] = []
+        self.nbytes = 0
+        self.start: list[int | None] = [None, None]
+        self.fixed = [False, False]
+        self.head = (bytearray(HEAD_BYTES), bytearray(HEAD_BYTES))
+        self.have = [0, 0]              # bit i: head byte i known
+        self.cut = False                # snaplen-cut bytes seen (no tunnel then)
+        #: direction d has sent bytes not in ``head`` yet (some seen, or acknowledged by the
+        #: other side): it may still decide
+        self.late = [False, False]
+
+    def add(self, d: int, seq: int, payload: bytes) -> None:
+        st = self.start[d]
+        if st is None:
+            self.start[d] = st = seq
+        off = (seq - st) & _MASK
+        if off >= _HALF:
+            back = (st - seq) & _MASK
+            if self.fixed[d] or back > 0xFFFF:
+                return                  # before the SYN, or garbage
+            self.start[d] = seq
+            h = self.head[d]
+            old = bytes(h)
+            h[:] = bytes(HEAD_BYTES)
+            have = self.have[d]
+            self.have[d] = 0
+            for i in range(HEAD_BYTES - back):
+                if have >> i & 1:
+                    h[i + back] = old[i]
+                    self.have[d] |= 1 << (i + back)
+            off = 0
+        if off >= HEAD_BYTES:
+            return
+        h = self.head[d]
+        for i, b in enumerate(payload[:HEAD_BYTES - off]):
+            if not self.have[d] >> (off + i) & 1:          # first copy wins
+                h[off + i] = b
+                self.have[d] |= 1 << (off + i)
+
+    def prefix(self, d: int) -> bytes:
+        have = self.have[d]
+        n = 0
+        while n < HEAD_BYTES and have >> n & 1:
+            n += 1
+        return bytes(self.head[d][:n])
 
 
 # --------------------------------------------------------------------------- entries
@@ -265,7 +192,7 @@ class _Conv:
     4-tuple ``key = (a_ip, b_ip, a_port << 16 | b_port)``. Direction 0 is a -> b."""
 
     __slots__ = ("key", "stream", "base0", "base1", "state", "flow", "first_frame", "first_ts",
-                 "syn0", "syn1", "synack0", "synack1", "tunnel", "fins")
+                 "syn0", "syn1", "synack0", "synack1", "tunnel", "fins", "pending")
 
     def __init__(self, key: _Key, v: int) -> None:
         """From a packed undecided entry."""
@@ -283,6 +210,7 @@ class _Conv:
         self.synack0 = self.base0 if v & _SA0 else None
         self.synack1 = self.base1 if v & _SA1 else None
         self.tunnel: _Tunnel | None = None
+        self.pending: _Pending | None = None
         self.fins = v & _ENDED          # FIN/RST bits, kept for a tunnel that gives up
 
     def packed(self, state: int) -> int:
@@ -298,7 +226,8 @@ class Flow:
     """An SMTP candidate conversation being reassembled. ``halves[d]`` is the HalfStream of
     light-entry direction ``d``; ``sides[d]`` its Side."""
 
-    __slots__ = ("info", "conv", "halves", "sides", "last_ts", "last_frame")
+    __slots__ = ("info", "conv", "halves", "sides", "last_ts", "last_frame", "held", "count",
+                 "held_bytes")
 
     def __init__(self, info: FlowInfo, conv: _Conv, halves: tuple[HalfStream, HalfStream],
                  sides: tuple[Side, Side]) -> None:
@@ -308,6 +237,25 @@ class Flow:
         self.sides = sides
         self.last_ts = info.first_ts_ns
         self.last_frame = info.first_frame
+        #: segments waiting for the other side's bytes they acknowledge (causal order):
+        #: (direction, segment, ``count`` when held)
+        self.held: list[tuple[int, TcpSegment, int]] = []
+        self.count = 0                  #: segments of the flow so far
+        self.held_bytes = 0             #: payload bytes in ``held``
+
+
+def _waits_for_held(held: list[tuple[int, TcpSegment, int]], d: int, nxt: int,
+                    ack: int) -> bool:
+    """Whether a held segment of the other direction than ``d`` carries its sequence space from
+    ``nxt`` (its next byte to deliver) up to ``ack`` (the bytes acknowledged are in the
+    capture, held themselves)."""
+    for pd, ps, _ in held:
+        if pd != d and ((nxt - ps.seq) & _MASK) < _HALF:
+            end = ps.seq + len(ps.payload) + ps.missing + (ps.flags & _FIN) + (
+                (ps.flags & _SYN) >> 1)
+            if ((end - ack) & _MASK) < _HALF:
+                return True
+    return False
 
 
 _key = text_key
@@ -325,8 +273,9 @@ class TcpReassembler:
         #: the stream-numbering table (tcp/streams.py): public for a caller that classifies
         #: raw segments itself (``StreamTable.classify``) before building a segment
         self.table = StreamTable(config, self.stats,
-                                 _could_start if config.detect_by_content else None)
+                                 may_matter if config.detect_by_content else None)
         self._flows: OrderedDict[int, Flow] = OrderedDict()   # by stream index, LRU order
+        self._pending: dict[_Key, _Conv] = {}       # undecided by content, oldest first
         self._ports = config.smtp_ports
         #: segments until the next idle sweep; a caller that counts segments itself
         #: (``skipped``) decrements it too
@@ -415,7 +364,7 @@ class TcpReassembler:
                     if stale is not None and v >> _T_SHIFT < stale:
                         continue
                     f = (v >> _F_SHIFT) & _M48
-                elif v.state == _UNDECIDED or v.state == _TUNNEL:
+                elif v.state == _UNDECIDED or v.state == _TUNNEL or v.state == _PENDING:
                     if stale is not None and v.state == _UNDECIDED and v.first_ts < stale:
                         continue
                     f = v.first_frame
@@ -432,11 +381,15 @@ class TcpReassembler:
         return best
 
     def tick(self, now_ns: int) -> list[FlowEvent]:
-        """Close the flows idle since before ``now_ns - idle_timeout_ns`` (for live capture,
-        where time passes without segments)."""
+        """Close the flows idle since before ``now_ns - idle_timeout_ns``, and hand on the
+        segments that waited for the other side's bytes past the causal window (for live
+        capture, where time passes without segments)."""
         out: list[FlowEvent] = []
         if self._flows:
             self._sweep_idle(now_ns, out)
+            for flow in [f for f in self._flows.values() if f.held]:
+                if self._flows.get(flow.info.stream) is flow:
+                    self._release(flow, now_ns, out)
         return out
 
     def number(self, seg: TcpSegment) -> int:
@@ -450,8 +403,13 @@ class TcpReassembler:
         """End of capture: every open flow is flushed (holes before known data become gaps,
         sides without FIN/RST end truncated) and closed with reason "end"."""
         out: list[FlowEvent] = []
+        for key, conv in list(self._pending.items()):
+            self._pending_decide(key, conv, True, out)
         for flow in list(self._flows.values()):
-            self._close(flow, "end", self._last_ts, out)
+            if flow.held:       # (may close it: FIN both ways)
+                self._release(flow, self._last_ts, out, force=True)
+            if self._flows.get(flow.info.stream) is flow:
+                self._close(flow, "end", self._last_ts, out)
         return out
 
     # -- the per-segment path ---------------------------------------------------------------
@@ -525,6 +483,8 @@ class TcpReassembler:
             self._flow_segment(flow, d, seg, out)
         elif conv.state == _TUNNEL:
             self._tunnel_segment(key, conv, d, seg, out)
+        elif conv.state == _PENDING:
+            self._pending_segment(key, conv, d, seg, out)
         else:
             self.stats.after_close_segments += 1
 
@@ -536,6 +496,8 @@ class TcpReassembler:
         table = self.table
         table.creation_time(seg.ts_ns)
         victim = table.make_room()
+        if victim is not None and not isinstance(victim, int) and victim.state == _PENDING:
+            self._pending.pop(victim.key, None)
         if victim is not None and not isinstance(victim, int) and victim.flow is not None:
             self.stats.flows_evicted += 1
             self._close(victim.flow, "evicted", seg.ts_ns, out)
@@ -546,6 +508,8 @@ class TcpReassembler:
         """A SYN with a new ISN took the 4-tuple: the old conversation ends (its flow closes
         "reused"), a new one starts. Returns the new packed entry (the caller stores it)."""
         self.stats.reused += 1
+        if conv is not None and conv.state == _PENDING:
+            self._pending.pop(key, None)
         if conv is not None and conv.flow is not None:
             self._close(conv.flow, "reused", seg.ts_ns, out)
         self.table.young.pop(key, None)     # the key stays where it was: re-inserted by caller
@@ -566,35 +530,69 @@ class TcpReassembler:
         payload = seg.payload
         ports = self._ports
         port_cand = seg.sport in ports or seg.dport in ports
-        young = self.table.young
         if payload or seg.missing:
             detect = self.config.detect_by_content
-            content = is_smtp_start(payload) if detect else None
             mine = self._partition is None or self._mine(seg)
-            if (port_cand or content is not None) and mine:
+            if port_cand and mine:
                 conv = _Conv(key, v)
-                young[key] = conv
-                flow = self._open(conv, d, seg, content, out)
+                self.table.young[key] = conv
+                flow = self._open(conv, d, seg, is_smtp_start(payload) if detect else None, out)
                 self._flow_segment(flow, d, seg, out)
                 return
-            if detect and not seg.missing and mine and _tunnel_kind(payload):
-                conv = _Conv(key, v)
-                conv.state = _TUNNEL
-                conv.tunnel = _Tunnel(d)
-                young[key] = conv
-                self._tunnel_segment(key, conv, d, seg, out)
-                return
+            if detect and mine:
+                # decided now when this payload is the start of its direction and says enough
+                if (v & (_SYN0 | _SA0 if d == 0 else _SYN1 | _SA1) and not flags & _SYN
+                        and seg.seq != ((v >> (_B0 if d == 0 else _B1)) + 1) & _MASK):
+                    cls = START_MORE                # earlier bytes of this side are late
+                elif (flags & _ACK and v & (_SYN1 | _SA1 if d == 0 else _SYN0 | _SA0)
+                      and seg.ack != ((v >> (_B1 if d == 0 else _B0)) + 1) & _MASK):
+                    cls = START_MORE                # it answers bytes of the other side: late
+                else:
+                    cls = classify_start(payload[:HEAD_BYTES])
+                if cls == START_SERVER or cls == START_CLIENT:
+                    conv = _Conv(key, v)
+                    self.table.young[key] = conv
+                    flow = self._open(conv, d, seg,
+                                      Side.SERVER if cls == START_SERVER else Side.CLIENT, out)
+                    self._flow_segment(flow, d, seg, out)
+                    return
+                if cls == START_TUNNEL and not seg.missing:
+                    conv = _Conv(key, v)
+                    conv.state = _TUNNEL
+                    conv.tunnel = _Tunnel(d, conv)
+                    self.table.young[key] = conv
+                    self._tunnel_segment(key, conv, d, seg, out)
+                    return
+                if cls == START_MORE or (cls == START_TUNNEL and seg.missing):
+                    conv = _Conv(key, v)
+                    conv.state = _PENDING
+                    conv.pending = _Pending()
+                    s0 = conv.syn0 if conv.syn0 is not None else conv.synack0
+                    s1 = conv.syn1 if conv.syn1 is not None else conv.synack1
+                    for dd, sn in ((0, s0), (1, s1)):
+                        if sn is not None:
+                            conv.pending.start[dd] = (sn + 1) & _MASK
+                            conv.pending.fixed[dd] = True
+                    self.table.young[key] = conv
+                    pend = self._pending
+                    if len(pend) >= self.config.max_pending:
+                        okey = next(iter(pend))
+                        self._pending_decide(okey, pend[okey], True, out)
+                    pend[key] = conv
+                    self.stats.pending += 1
+                    self._pending_segment(key, conv, d, seg, out)
+                    return
             v = (v & _KEEP_IGNORED) | _IGNORED | (((v >> _S_SHIFT) & _M40) << _S_SHIFT)
         elif port_cand and flags & _FIN_RST and (self._partition is None or self._mine(seg)):
             conv = _Conv(key, v)
-            young[key] = conv
+            self.table.young[key] = conv
             flow = self._open(conv, d, seg, None, out)
             self._flow_segment(flow, d, seg, out)
             return
         if flags & _FIN_RST:
             v |= _ENDED if flags & _RST else (_FIN0 if d == 0 else _FIN1)
         if v != v0:
-            young[key] = v
+            self.table.young[key] = v
             if v & _ENDED == _ENDED:
                 self.table.ended(key, v, seg.ts_ns)
 
@@ -626,39 +624,124 @@ class TcpReassembler:
                 conv.syn1 = seg.seq
             return
         if payload:
-            if seg.missing:
+            if seg.missing or t.nbytes + len(payload) > 2 * self.config.tunnel_limit:
                 self._tunnel_give_up(key, conv, seg.ts_ns)
                 return
             seq = seg.seq
-            buf = t.data[d]
-            if t.start[d] is None:
+            st = t.start[d]
+            if st is None:
                 t.start[d] = seq
-                t.nxt[d] = seq
-            k = (t.nxt[d] - seq) & _MASK        # bytes of this segment already held
-            if k >= _HALF:
-                # a hole in the handshake: cannot follow it
+            elif not t.fixed[d] and 0 < ((st - seq) & _MASK) <= 0xFFFF:
+                t.start[d] = seq                # earlier bytes of this side came late
+            t.segs.append((d, seg))
+            t.nbytes += len(payload)
+            c = t.prefix(t.cdir)
+            if not c:
+                return                          # the request's first bytes are late
+            status, cend, send = parse_tunnel(c, t.prefix(1 - t.cdir))
+            if status == TUNNEL_FAILED:
                 self._tunnel_give_up(key, conv, seg.ts_ns)
                 return
-            if k < len(payload):
-                new = payload[k:]
-                if len(buf) + len(new) > self.config.tunnel_limit:
-                    self._tunnel_give_up(key, conv, seg.ts_ns)
-                    return
-                t.pieces.append((d, (seq + k) & _MASK, bytes(new), seg.frame, seg.ts_ns))
-                buf += new
-                t.nxt[d] = (seq + len(payload)) & _MASK
-                c, s = t.data[t.cdir], t.data[1 - t.cdir]
-                status, cend, send = parse_tunnel(bytes(c), bytes(s))
-                if status == TUNNEL_FAILED:
-                    self._tunnel_give_up(key, conv, seg.ts_ns)
-                    return
-                if status == TUNNEL_OPEN:
-                    self._tunnel_open(conv, t, cend, send, d, seg, out)
-                    return
+            if status == TUNNEL_OPEN:
+                self._tunnel_open(conv, t, cend, send, d, seg, out)
+                return
         if flags & (_FIN | _RST):
             self._tunnel_give_up(key, conv, seg.ts_ns)
 
+    def _pending_segment(self, key: _Key, conv: _Conv, d: int, seg: TcpSegment,
+                         out: list[FlowEvent]) -> None:
+        p = conv.pending
+        assert p is not None
+        flags = seg.flags
+        seq = seg.seq
+        if flags & _FIN_RST:
+            conv.fins |= _ENDED if flags & _RST else (_FIN0 if d == 0 else _FIN1)
+        if flags & _SYN:
+            if flags & _ACK:
+                if d == 0:
+                    if conv.synack0 is None:
+                        conv.synack0 = seq
+                elif conv.synack1 is None:
+                    conv.synack1 = seq
+            elif d == 0:
+                if conv.syn0 is None:
+                    conv.syn0 = seq
+            elif conv.syn1 is None:
+                conv.syn1 = seq
+            if not p.fixed[d] and p.start[d] is None:
+                p.start[d] = (seq + 1) & _MASK
+                p.fixed[d] = True
+            seq = (seq + 1) & _MASK
+        p.segs.append((d, seg))
+        payload = seg.payload
+        p.nbytes += len(payload)
+        pst = p.start[1 - d]
+        if flags & _ACK and pst is not None and 0 < ((seg.ack - pst) & _MASK) < _ACK_SANE:
+            p.late[1 - d] = True                # the other side sent bytes before this ACK
+        if payload:
+            p.late[d] = True
+        if seg.missing:
+            p.cut = True
+        if payload:
+            p.add(d, seq, payload)
+        cfg = self.config
+        final = bool(flags & _FIN_RST) or len(p.segs) >= cfg.detect_segments or (
+            p.nbytes >= cfg.detect_bytes)
+        if payload or final:
+            self._pending_decide(key, conv, final, out)
+
+    def _pending_decide(self, key: _Key, conv: _Conv, final: bool,
+                        out: list[FlowEvent]) -> None:
+        """Decide a pending conversation if a direction's first bytes say enough (``final``:
+        no more bytes will be waited for): open it (SMTP), watch it (tunnel) or ignore it,
+        replaying the held segments in capture order."""
+        p = conv.pending
+        assert p is not None
+        classes = [classify_start(p.prefix(dd), final) if p.start[dd] is not None
+                   else START_MORE if not final else START_OTHER for dd in (0, 1)]
+        smtp = [dd for dd in (0, 1) if classes[dd] in (START_SERVER, START_CLIENT)]
+        # a side whose first bytes are still to come (late, or cut small) may decide yet
+        waiting = any(classes[dd] == START_MORE and p.late[dd] for dd in (0, 1))
+        if smtp:
+            dd = smtp[0]
+            content = Side.SERVER if classes[dd] == START_SERVER else Side.CLIENT
+        elif START_TUNNEL in classes and not p.cut:
+            dd = classes.index(START_TUNNEL)
+            content = None
+        elif final or (START_OTHER in classes and not waiting):
+            self._pending.pop(key, None)
+            conv.pending = None
+            self._give_up(key, conv, p.segs[-1][1].ts_ns if p.segs else self._last_ts)
+            return
+        else:
+            return
+        self._pending.pop(key, None)
+        conv.pending = None
+        segs = p.segs
+        if not segs:
+            return
+        ld, last = segs[-1]
+        if content is not None:
+            if ld != dd:                    # _open reads ``content`` for ``last``'s direction
+                content = Side.CLIENT if content is Side.SERVER else Side.SERVER
+            starts = [None if p.fixed[k] else p.start[k] for k in (0, 1)]
+            self._open(conv, ld, last, content, out, starts=(starts[0], starts[1]))
+        else:
+            conv.state = _TUNNEL
+            conv.tunnel = _Tunnel(dd, conv)
+        for sd, s in segs:                    # the replay, as if followed from the start
+            if conv.state == _FLOW and conv.flow is not None:
+                self._flow_segment(conv.flow, sd, s, out)
+            elif conv.state == _TUNNEL:
+                self._tunnel_segment(key, conv, sd, s, out)
+            else:
+                break
+
     def _tunnel_give_up(self, key: _Key, conv: _Conv, ts: int) -> None:
+        self._give_up(key, conv, ts)
+
+    def _give_up(self, key: _Key, conv: _Conv, ts: int) -> None:
+        """Not SMTP after all: the entry is packed again, ignored (closed if it was)."""
         conv.tunnel = None
         conv.state = _IGNORED
         v = conv.packed(_IGNORED) | conv.fins
@@ -668,39 +751,38 @@ class TcpReassembler:
     def _tunnel_open(self, conv: _Conv, t: _Tunnel, cend: int, send: int, d: int,
                      seg: TcpSegment, out: list[FlowEvent]) -> None:
         """The proxy handshake is over and the server greets in SMTP: open the flow with each
-        side starting at its first tunnelled byte, then replay the bytes held past it."""
+        side starting at its first tunnelled byte, then replay the segments held, cut to the
+        bytes past the handshake, in capture order (the causal order applies to them)."""
         cdir = t.cdir
-        starts = [0, 0]
+        starts: list[int | None] = [None, None]
         for dd, end in ((cdir, cend), (1 - cdir, send)):
             st = t.start[dd]
-            starts[dd] = 0 if st is None else (st + end) & _MASK
+            starts[dd] = None if st is None else (st + end) & _MASK
         conv.tunnel = None
         flow = self._open(conv, d, seg, Side.CLIENT if d == cdir else Side.SERVER, out,
-                          tunnel=(cdir, starts[0] if t.start[0] is not None else None,
-                                  starts[1] if t.start[1] is not None else None))
-        for dd, seq, data, frame, ts in t.pieces:
-            if frame == seg.frame:
-                continue
-            k = (starts[dd] - seq) & _MASK
-            if k < _HALF and k < len(data):
-                flow.halves[dd].data((seq + k) & _MASK, data[k:], 0, frame, ts, out)
-            elif k >= _HALF:
-                flow.halves[dd].data(seq, data, 0, frame, ts, out)
-        k = (starts[d] - seg.seq) & _MASK
-        if k >= _HALF or k > len(seg.payload):
-            k = 0
-        cut = TcpSegment(seg.frame, seg.ts_ns, seg.src, seg.sport, seg.dst, seg.dport,
-                         (seg.seq + k) & _MASK, seg.ack, seg.flags & ~_SYN, seg.payload[k:],
-                         seg.missing)
-        self._flow_segment(flow, d, cut, out)
+                          tunnel=(cdir, starts[0], starts[1]))
+        for dd, s in t.segs:
+            st = starts[dd]
+            if st is not None and s.payload:
+                k = (st - s.seq) & _MASK
+                if k < _HALF:                   # it starts in the handshake
+                    if k >= len(s.payload):
+                        continue
+                    s = TcpSegment(s.frame, s.ts_ns, s.src, s.sport, s.dst, s.dport,
+                                   (s.seq + k) & _MASK, s.ack, s.flags & ~_SYN, s.payload[k:],
+                                   s.missing)
+            if conv.flow is not flow:
+                break
+            self._flow_segment(flow, dd, s, out)
 
     # -- candidates ---------------------------------------------------------------------------
     def _open(self, conv: _Conv, d: int, seg: TcpSegment, content: Side | None,
-              out: list[FlowEvent], tunnel: tuple[int, int | None, int | None] | None = None
-              ) -> Flow:
+              out: list[FlowEvent], tunnel: tuple[int, int | None, int | None] | None = None,
+              starts: tuple[int | None, int | None] = (None, None)) -> Flow:
         """Promote an undecided conversation to a candidate flow; ``seg`` (direction ``d``)
         is the segment that decided it. ``tunnel``: (client direction, start sequence number
-        of direction 0 and 1) of a proxied conversation."""
+        of direction 0 and 1) of a proxied conversation. ``starts``: sequence number of the
+        first byte of direction 0 and 1 where no SYN says it (found by content detection)."""
         flows = self._flows
         if len(flows) >= self.config.max_flows:
             self.stats.flows_evicted += 1
@@ -761,6 +843,10 @@ class TcpReassembler:
                 h0.syn(s0)
             if s1 is not None:
                 h1.syn(s1)
+            if starts[0] is not None:
+                h0.start_at(starts[0])
+            if starts[1] is not None:
+                h1.start_at(starts[1])
         flow = Flow(info, conv, (h0, h1), sides)
         conv.flow = flow
         conv.state = _FLOW
@@ -771,10 +857,74 @@ class TcpReassembler:
         return flow
 
     def _flow_segment(self, flow: Flow, d: int, seg: TcpSegment, out: list[FlowEvent]) -> None:
+        """A segment of a candidate, in causal order between the two directions: a segment
+        that acknowledges bytes of the other side not seen yet waits for them (they are late:
+        captures merged from two taps, ``-i any`` on a multi-queue NIC), at most
+        ``causal_window_ns`` of capture time, ``causal_window_segments`` segments of the flow
+        or ``max_ooo_bytes`` held; then the bytes still missing are a gap."""
         self._flows.move_to_end(flow.info.stream)
-        ts = seg.ts_ns
-        flow.last_ts = ts
+        flow.count += 1
+        flow.last_ts = seg.ts_ns
         flow.last_frame = seg.frame
+        flags = seg.flags
+        if flags & _ACK:
+            peer = flow.halves[1 - d]
+            if 0 < ((seg.ack - peer.next_seq) & _MASK) < _ACK_SANE and peer.base is not None \
+                    and not peer.ended:
+                # ahead of the other side: wait for its bytes
+                held = flow.held
+                held.append((d, seg, flow.count))
+                flow.held_bytes += len(seg.payload)
+                self.stats.causal_held += 1
+                if flow.count - held[0][2] > self.config.causal_window_segments or (
+                        seg.ts_ns - held[0][1].ts_ns > self.config.causal_window_ns
+                        or flow.held_bytes > self.config.max_ooo_bytes):
+                    self._release(flow, seg.ts_ns, out)
+                return
+        if flow.held and flags & _RST:
+            self._release(flow, seg.ts_ns, out, force=True)
+            if self._flows.get(flow.info.stream) is not flow:
+                return
+        self._process(flow, d, seg, out)
+        if flow.held:
+            self._release(flow, seg.ts_ns, out)
+
+    def _release(self, flow: Flow, now: int, out: list[FlowEvent], force: bool = False) -> None:
+        """Process the held segments whose awaited bytes have come, in capture order; the
+        oldest one past the window (every one with ``force``) goes anyway: what it
+        acknowledges and is still missing is a gap."""
+        held = flow.held
+        halves = flow.halves
+        cfg = self.config
+        while held:
+            for i, (d, s, _) in enumerate(held):
+                peer = halves[1 - d]
+                if not (0 < ((s.ack - peer.next_seq) & _MASK) < _ACK_SANE) or peer.ended:
+                    del held[i]
+                    flow.held_bytes -= len(s.payload)
+                    self.stats.causal_late += 1
+                    break
+            else:
+                d, s, c = held[0]
+                if _waits_for_held(held, d, halves[1 - d].next_seq, s.ack):
+                    # the bytes it waits for are held too, waiting for it (FINs that cross,
+                    # each acknowledging the other): capture order breaks the tie, and its
+                    # acknowledgement declares no gap (the bytes are there)
+                    del held[0]
+                    flow.held_bytes -= len(s.payload)
+                    self._process(flow, d, s, out, gaps=False)
+                    continue
+                if not (force or flow.count - c > cfg.causal_window_segments
+                        or now - s.ts_ns > cfg.causal_window_ns
+                        or flow.held_bytes > cfg.max_ooo_bytes):
+                    return
+                del held[0]
+                flow.held_bytes -= len(s.payload)
+            self._process(flow, d, s, out)
+
+    def _process(self, flow: Flow, d: int, seg: TcpSegment, out: list[FlowEvent],
+                 gaps: bool = True) -> None:
+        ts = seg.ts_ns
         flags = seg.flags
         half = flow.halves[d]
         if flags & _RST:
@@ -802,7 +952,7 @@ class TcpReassembler:
                 peer.ack_seq = a = seg.ack
             # the peer's bytes this ACK covers were received: a hole there is a capture loss,
             # declared now, before this segment's own bytes (capture order between the sides)
-            if 0 < ((a - peer.next_seq) & _MASK) < _ACK_SANE and peer.base is not None:
+            if 0 < ((a - peer.next_seq) & _MASK) < _ACK_SANE and peer.base is not None and gaps:
                 peer.catch_up(bool(payload or missing), seg.frame, ts, out)
         if flags & _SYN:
             half.syn(seq)
@@ -823,6 +973,12 @@ class TcpReassembler:
         """Flush both sides and forget the flow."""
         if self._flows.pop(flow.info.stream, None) is None:
             return
+        if flow.held:           # what they acknowledge and is still missing is lost
+            held = flow.held
+            flow.held = []
+            flow.held_bytes = 0
+            for d, s, _ in held:
+                self._process(flow, d, s, out)
         h0, h1 = flow.halves
         # client side first, for a stable order
         first, second = (h0, h1) if flow.sides[0] is Side.CLIENT else (h1, h0)

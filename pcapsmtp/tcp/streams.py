@@ -38,6 +38,7 @@ from typing import Any, Union
 
 from pcapsmtp.model import TcpSegment
 from pcapsmtp.tcp.config import ReassemblyConfig, ReassemblyStats
+from pcapsmtp.tcp.detect import HEAD_BYTES
 
 __all__ = [
     "FEED",
@@ -304,7 +305,7 @@ class StreamTable:
 
     # -- the raw-field classification ---------------------------------------------------
     def classify(self, key: int, d: int, seq: int, flags: int, buf: Any, pstart: int,
-                 pend: int, frame: int, ts_ns: int) -> int:
+                 pend: int, frame: int, ts_ns: int, ack: int | None = None) -> int:
         """The table's part of a segment given as raw fields (``key``/``d`` from ``int_key``;
         its payload is ``buf[pstart:pend]``), for a caller that has not built a segment.
 
@@ -320,7 +321,9 @@ class StreamTable:
         Cheapest first: a known conversation that is not SMTP (both bases known) and a
         segment without SYN changes nothing but, with FIN or RST, its closing bits; an
         undecided one with neither payload nor SYN/FIN/RST changes nothing. Only for
-        reassemblers fed with ``KeyedSegment``s."""
+        reassemblers fed with ``KeyedSegment``s. ``ack``: the acknowledgement number (None:
+        not at hand, and a first payload of a conversation whose other side's SYN was seen
+        is then fed: it may answer bytes of that side that come late, see tcp/detect.py)."""
         young = self.young
         v = young.get(key)
         if v.__class__ is int and not flags & SYN:
@@ -342,7 +345,7 @@ class StreamTable:
         ports = self.ports
         if (pp >> 16) in ports or (pp & 0xFFFF) in ports:
             return FEED
-        head = bytes(buf[pstart:min(pend, pstart + 8)]) if pstart < pend else b""
+        head = bytes(buf[pstart:min(pend, pstart + HEAD_BYTES)]) if pstart < pend else b""
         if head and self.could_start is not None and self.could_start(head):
             return FEED
         if v is None:
@@ -361,6 +364,15 @@ class StreamTable:
             has, sh = HAS0, B0
         else:
             has, sh = HAS1, B1
+        if head and v & ST == UNDECIDED and self.could_start is not None:
+            # a first payload whose direction's start (its SYN) is before it, or that answers
+            # bytes of the other side not seen yet: earlier bytes are late, content decides
+            if (v & (SYN0 | SA0 if d == 0 else SYN1 | SA1) and not flags & SYN
+                    and seq != ((v >> sh) + 1) & MASK32):
+                return FEED
+            if flags & ACK and v & (SYN1 | SA1 if d == 0 else SYN0 | SA0) and (
+                    ack is None or ack != ((v >> (B1 if d == 0 else B0)) + 1) & MASK32):
+                return FEED
         if v & has:
             if flags & SYNACK == SYN and (v >> sh) & MASK32 != seq:
                 self.stats.reused += 1

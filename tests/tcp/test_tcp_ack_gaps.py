@@ -1,5 +1,9 @@
-"""A hole the peer has acknowledged is declared a gap at once, before the peer's own bytes, so
-the two directions' events keep the capture's order (Zeek's "ACK above hole")."""
+"""A hole the peer has acknowledged is a gap (Zeek's "ACK above hole"), declared before the
+peer's bytes that acknowledge it: the two directions come out in causal order. The bytes may
+only be late (captures merged from two taps, ``-i any`` on a multi-queue NIC): the
+acknowledging segment waits for them, up to ``causal_window_segments`` segments of the
+conversation or ``causal_window_ns`` of capture time, or the end of the capture; bytes that
+arrive within the window are no gap at all."""
 from __future__ import annotations
 
 import os
@@ -10,7 +14,7 @@ from hypothesis import strategies as st
 from _tcp_builder import MASK, Conv, F, side_bytes
 from pcapsmtp.model import Side, TcpSegment
 from pcapsmtp.tcp.events import FlowEvent, OverlapConflict, StreamData, StreamEnd, StreamGap
-from pcapsmtp.tcp.reassembler import TcpReassembler
+from pcapsmtp.tcp.reassembler import ReassemblyConfig, TcpReassembler
 
 N = int(os.environ.get("TCP_PROPERTY_EXAMPLES", "150"))
 
@@ -39,7 +43,9 @@ def where(e: FlowEvent) -> tuple[str, Side | None, int, int]:
 
 
 def test_lost_middle_of_reply_is_a_gap_before_the_next_command() -> None:
-    """captures/gap-in-ehlo-reply.pcap in small: R2 lost, the client ACKs R3 and sends MAIL."""
+    """captures/gap-in-ehlo-reply.pcap in small: R2 lost, the client ACKs R3 and sends MAIL.
+    MAIL waits for R2 (it could be late); when the capture ends without it, R2 is a gap,
+    declared before MAIL (and at the frame after the hole)."""
     c = Conv()
     a, b = len(R1), len(R2)
     segs = c.handshake() + [
@@ -49,9 +55,10 @@ def test_lost_middle_of_reply_is_a_gap_before_the_next_command() -> None:
         c.c(9, MAIL, ack=1 + a + b + len(R3)),        # 7
     ]
     chunks = per_segment(TcpReassembler(), segs)
-    assert [where(e) for e in chunks[6]] == [
+    assert chunks[6] == []                            # MAIL waits for the bytes it acks
+    assert [where(e) for e in chunks[7] if isinstance(e, (StreamData, StreamGap))] == [
         ("gap", Side.SERVER, a, 6), ("data", Side.SERVER, a + b, 6), ("data", Side.CLIENT, 8, 7)]
-    gap = next(e for e in chunks[6] if isinstance(e, StreamGap))
+    gap = next(e for e in chunks[7] if isinstance(e, StreamGap))
     assert gap.length == b and gap.ts_ns == segs[5].ts_ns
 
 
@@ -64,8 +71,9 @@ def test_pure_ack_waits_then_the_peers_payload_forces_the_gap() -> None:
     segs = c.handshake() + [c.s(1, R1, ack=1), c.c(1, ack=end), c.c(1, MAIL, ack=end)]
     r = TcpReassembler()
     chunks = per_segment(r, segs)
-    assert chunks[4] == []
-    assert [where(e) for e in chunks[5]] == [("gap", Side.SERVER, a, 6), ("data", Side.CLIENT, 0, 6)]
+    assert chunks[4] == [] and chunks[5] == []
+    assert [where(e) for e in chunks[6][:2]] == [("gap", Side.SERVER, a, 6),
+                                                 ("data", Side.CLIENT, 0, 6)]
     assert r.stats.acked_gap_bytes == len(R3)
 
 
@@ -76,8 +84,8 @@ def test_ack_of_a_seen_fin_covers_data_only() -> None:
                             c.s(1 + len(GREETING) + len(bye), flags=F, ack=1),   # 5: FIN
                             c.c(1, ack=2 + len(GREETING) + len(bye))]            # 6: ACK of FIN
     chunks = per_segment(TcpReassembler(), segs)
-    assert [where(e) for e in chunks[5]] == [("gap", Side.SERVER, len(GREETING), 6),
-                                             ("StreamEnd", Side.SERVER, 0, 5)]
+    assert [where(e) for e in flat(chunks) if isinstance(e, (StreamGap, StreamEnd))][:2] == [
+        ("gap", Side.SERVER, len(GREETING), 5), ("StreamEnd", Side.SERVER, 0, 5)]
     (gap,) = [e for e in flat(chunks) if isinstance(e, StreamGap)]
     assert gap.length == len(bye)
 
@@ -98,8 +106,8 @@ def test_fin_after_an_ack_that_covered_lost_data_declares_the_gap_at_the_fin() -
                             c.s(1 + n, flags=F, ack=1)]                          # 6: FIN
     chunks = per_segment(TcpReassembler(), segs)
     assert chunks[4] == []
-    assert [where(e) for e in chunks[5]] == [("gap", Side.SERVER, len(GREETING), 6),
-                                             ("StreamEnd", Side.SERVER, 0, 6)]
+    assert [where(e) for e in flat(chunks) if isinstance(e, (StreamGap, StreamEnd))][:2] == [
+        ("gap", Side.SERVER, len(GREETING), 6), ("StreamEnd", Side.SERVER, 0, 6)]
 
 
 def test_later_data_of_the_side_after_a_waiting_ack_declares_the_gap() -> None:
@@ -109,8 +117,8 @@ def test_later_data_of_the_side_after_a_waiting_ack_declares_the_gap() -> None:
                             c.s(1 + a + len(R2), R3, ack=1)]                     # 6
     chunks = per_segment(TcpReassembler(), segs)
     assert chunks[4] == []
-    assert [where(e) for e in chunks[5]] == [("gap", Side.SERVER, a, 6),
-                                             ("data", Side.SERVER, a + len(R2), 6)]
+    assert [where(e) for e in flat(chunks) if isinstance(e, (StreamData, StreamGap))][1:] == [
+        ("gap", Side.SERVER, a, 6), ("data", Side.SERVER, a + len(R2), 6)]
 
 
 def test_midstream_peer_base_unknown_ack_is_ignored() -> None:
@@ -168,9 +176,10 @@ def test_snaplen_cut_piece_below_the_ack() -> None:
     c = Conv()
     segs = c.handshake() + [c.s(1, b"abc", ack=1), c.s(11, b"kl", missing=5, ack=1),
                             c.c(1, MAIL, ack=18)]
-    chunks = per_segment(TcpReassembler(), segs)
-    assert [(e.offset, e.length) for e in chunks[5] if isinstance(e, StreamGap)] == [(3, 7), (12, 5)]
-    assert [where(e)[0] for e in chunks[5]] == ["gap", "data", "gap", "data"]
+    ev = [e for e in flat(per_segment(TcpReassembler(), segs))
+          if isinstance(e, (StreamData, StreamGap))]
+    assert [(e.offset, e.length) for e in ev if isinstance(e, StreamGap)] == [(3, 7), (12, 5)]
+    assert [where(e)[0] for e in ev] == ["data", "gap", "data", "gap", "data"]
 
 
 GREETING = b"220 mx.example.org ESMTP\r\n"
@@ -230,29 +239,94 @@ def test_dropped_segment_gap_comes_at_the_first_later_peer_segment(sc: tuple, da
     whole = b"".join(d for c, d in turns if c == is_client)
     assert side_bytes(ev, side) == whole[:off] + whole[off + length:]
     assert side_bytes(ev, side.other) == b"".join(d for c, d in turns if c != is_client)
-    # position: fed segment k (index in ``kept``) whose events hold the gap
-    k = next(i for i, c in enumerate(chunks) if any(isinstance(e, StreamGap) for e in c))
-    peer_src = segs[idx].dst
-    later_peer_data = [i for i in range(idx, len(kept)) if kept[i].src == peer_src
-                       and kept[i].payload]
-    same_side_later = [i for i in range(idx, len(kept)) if kept[i].src != peer_src
-                       and kept[i].payload]
-    if same_side_later and (not later_peer_data or same_side_later[0] < later_peer_data[0]):
-        # the side's next segment was buffered: the first peer segment after it (a pure ACK,
-        # data or its FIN) declares the gap, reported at that buffered segment's frame
-        j = same_side_later[0]
-        assert k == next(i for i in range(j, len(kept)) if kept[i].src == peer_src)
-        assert gaps[0].frame == kept[j].frame
-    elif later_peer_data:
-        # nothing of the side after the hole yet: the peer's next payload forces it
-        assert k == later_peer_data[0]
-        assert gaps[0].frame == kept[k].frame
-    else:
-        # dropped at the very end: the FINs settle it
-        assert k >= len(kept) - 3
-    if k < len(kept):
-        mine = chunks[k]
-        pos = mine.index(gaps[0])
-        assert not any(isinstance(e, StreamData) and e.side is side.other for e in mine[:pos])
+    # causal order: every byte of the other side sent after the lost one (its segment acks
+    # past the hole) comes after the gap
+    hole_end = off + length
+    by_frame = {sg.frame: sg for sg in kept}
+    base = segs[idx].seq - off
+    gi = ev.index(gaps[0])
+    for i, e in enumerate(ev):
+        if isinstance(e, StreamData) and e.side is side.other:
+            sg = by_frame[e.frame]
+            if ((sg.ack - base - hole_end) & MASK) < (1 << 31):
+                assert i > gi, (e, gaps[0])
     ends = [e for e in ev if isinstance(e, StreamEnd)]
     assert sorted(e.side for e in ends) == [Side.CLIENT, Side.SERVER]
+
+
+# ---------------------------------------------------------------------------- late, not lost
+
+def test_reply_captured_before_its_command_is_late_not_lost() -> None:
+    """Two taps merged out of order: the server's reply (it acks the EHLO) comes before the
+    EHLO in the capture. The reply waits for the EHLO; no gap; each byte keeps its frame."""
+    c = Conv()
+    g = len(GREETING)
+    ehlo = b"EHLO x\r\n"
+    hs = c.handshake()
+    greet = c.s(1, GREETING, ack=1)                                  # 4
+    reply = c.s(1 + g, R3, ack=1 + len(ehlo))                        # 5 (answers frame 6)
+    cmd = c.c(1, ehlo, ack=1 + g)                                    # 6
+    segs = hs + [greet, reply, cmd, c.c(1 + len(ehlo), MAIL, ack=1 + g + len(R3))]
+    r = TcpReassembler()
+    chunks = per_segment(r, segs)
+    assert chunks[4] == []
+    assert [where(e) for e in chunks[5]] == [("data", Side.CLIENT, 0, 6),
+                                             ("data", Side.SERVER, g, 5)]
+    ev = flat(chunks)
+    assert not [e for e in ev if isinstance(e, StreamGap)]
+    assert r.stats.causal_held == 1 and r.stats.causal_late == 1
+
+
+def test_crossing_fins_that_ack_each_other_close_without_a_gap() -> None:
+    c = Conv()
+    segs = c.handshake() + [c.s(1, GREETING, ack=1),
+                            c.c(1, flags=F, ack=2 + len(GREETING)),          # acks the server FIN
+                            c.s(1 + len(GREETING), flags=F, ack=2)]          # acks the client FIN
+    ev = flat(per_segment(TcpReassembler(), segs))
+    assert not [e for e in ev if isinstance(e, StreamGap)]
+    assert ev[-1].reason == "closed"
+
+
+def _lost_r2(c: Conv) -> list[TcpSegment]:
+    a, b = len(R1), len(R2)
+    return c.handshake() + [c.c(1, b"EHLO x\r\n", ack=1), c.s(1, R1, ack=9),
+                            c.s(1 + a + b, R3, ack=9),                        # 6 (R2 lost)
+                            c.c(9, MAIL, ack=1 + a + b + len(R3))]            # 7: waits
+
+
+def test_the_window_in_segments_bounds_the_wait() -> None:
+    c = Conv()
+    end = 1 + len(R1) + len(R2) + len(R3)
+    segs = _lost_r2(c) + [c.c(9 + len(MAIL), ack=end) for _ in range(3)]     # 8, 9, 10
+    r = TcpReassembler(ReassemblyConfig(causal_window_segments=2))
+    chunks = per_segment(r, segs)
+    got = [i for i, ch in enumerate(chunks) if any(isinstance(e, StreamGap) for e in ch)]
+    assert got == [9]           # frame 10: the third segment after MAIL's (window 2)
+    assert [where(e) for e in chunks[9][:3]] == [
+        ("gap", Side.SERVER, len(R1), 6), ("data", Side.SERVER, len(R1) + len(R2), 6),
+        ("data", Side.CLIENT, 8, 7)]
+
+
+def test_the_window_in_capture_time_bounds_the_wait() -> None:
+    c = Conv()
+    end = 1 + len(R1) + len(R2) + len(R3)
+    segs = _lost_r2(c)
+    c.ts += 3 * 10**9                                                         # 3 s later
+    segs.append(c.c(9 + len(MAIL), ack=end))                                  # 8
+    r = TcpReassembler(ReassemblyConfig(causal_window_ns=2 * 10**9))
+    chunks = per_segment(r, segs)
+    got = [i for i, ch in enumerate(chunks) if any(isinstance(e, StreamGap) for e in ch)]
+    assert got == [7]
+
+
+def test_live_tick_ends_the_wait_without_a_new_segment() -> None:
+    c = Conv()
+    segs = _lost_r2(c)
+    r = TcpReassembler(ReassemblyConfig(causal_window_ns=2 * 10**9))
+    for s in segs:
+        r.feed(s)
+    assert not [e for e in r.tick(segs[-1].ts_ns + 10**9) if isinstance(e, StreamGap)]
+    got = r.tick(segs[-1].ts_ns + 3 * 10**9)
+    assert [where(e) for e in got if isinstance(e, (StreamGap, StreamData))] == [
+        ("gap", Side.SERVER, len(R1), 6), ("data", Side.SERVER, len(R1) + len(R2), 6),
+        ("data", Side.CLIENT, 8, 7)]

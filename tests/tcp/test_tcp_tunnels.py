@@ -249,3 +249,36 @@ def test_tunnel_soup_never_raises_and_frames_flows(pieces: list, port: int) -> N
         ev += r.feed(seg)
     ev += r.finish()
     assert_bracketed(ev)
+
+
+# ------------------------------------------------------------------------------ arrival order
+
+def test_connect_request_cut_and_reordered() -> None:
+    """The request's second segment comes first: the handshake is read in sequence order."""
+    c = Conv(sport=8080)
+    a = len(CONNECT)
+    hs = c.handshake()
+    late_half = c.c(11, CONNECT[10:], ack=1)
+    segs = hs + [late_half, c.c(1, CONNECT[:10], ack=1), c.s(1, OK200 + GREETING, ack=1 + a),
+                 c.c(1 + a, EHLO, ack=1 + len(OK200 + GREETING))]
+    ev = feed_all(TcpReassembler(), segs)
+    assert side_bytes(ev, Side.SERVER) == GREETING
+    assert side_bytes(ev, Side.CLIENT) == EHLO
+    assert not [e for e in ev if isinstance(e, StreamGap)]
+
+
+def test_proxy_reply_captured_before_the_request() -> None:
+    """Two taps merged out of order: the proxy's 200 and the greeting (they acknowledge the
+    CONNECT) come before the CONNECT. The reply is not taken for the start of a non-SMTP
+    conversation: the request's bytes are late."""
+    c = Conv(sport=8080)
+    a = len(CONNECT)
+    hs = c.handshake()
+    reply = c.s(1, OK200 + GREETING, ack=1 + a)                       # 4
+    req = c.c(1, CONNECT, ack=1)                                      # 5
+    segs = hs + [reply, req, c.c(1 + a, EHLO, ack=1 + len(OK200 + GREETING))]
+    ev = feed_all(TcpReassembler(), segs)
+    assert [e for e in ev if isinstance(e, FlowOpened)][0].flow.client.port == 40000
+    data = [(e.side, e.offset, e.frame) for e in ev if isinstance(e, StreamData)]
+    assert data == [(Side.SERVER, 0, 4), (Side.CLIENT, 0, 6)]
+    assert not [e for e in ev if isinstance(e, StreamGap)]
