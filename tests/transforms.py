@@ -37,7 +37,8 @@ from typing import Callable, Iterable, Iterator, Union
 __all__ = [
     "Seg", "RawL3", "Frame", "Capture", "SegmentView", "Step",
     "load", "save", "transform", "apply",
-    "identity", "resegment", "reorder", "duplicate", "partial_overlap", "drop_segment",
+    "identity", "resegment", "reorder", "swap_directions", "duplicate", "partial_overlap",
+    "drop_segment", "with_ports",
     "shift_seq", "vlan", "qinq", "sll2", "ethernet", "to_ipv6", "to_pcapng", "gzip",
     "ehlo_reply_line", "message_body", "conversations", "data_segments",
     "FIN", "SYN", "RST", "PSH", "ACK",
@@ -327,6 +328,9 @@ def _sdiff(a: int, b: int) -> int:
     return d - MOD if d >= MOD // 2 else d
 
 
+_FAR = 1 << 26     #: stream offsets beyond this are not kept (64 MiB)
+
+
 @dataclass
 class _Dir:
     """One direction of one conversation: its base sequence number and reassembled bytes."""
@@ -341,8 +345,8 @@ class _Dir:
 
     def put(self, off: int, payload: bytes) -> None:
         end = off + len(payload)
-        if off < 0:
-            return
+        if off < 0 or off > _FAR:
+            return                  # (another conversation on the same 4-tuple, another ISN)
         if end > len(self.data):
             grow = end - len(self.data)
             self.data.extend(b"\0" * grow)
@@ -494,6 +498,50 @@ def reorder(pairs: int | Iterable[int] | None = None) -> Step:
             frames[i + 1] = replace(a, ts_ns=b.ts_ns)
         return cap.with_frames(frames, f"reorder({len(chosen)} swaps)")
     return step
+
+
+def swap_directions(window: int = 3) -> Step:
+    """What a capture merged from two taps (or taken with ``-i any`` on a multi-queue NIC) shows:
+    a segment of one direction of an SMTP conversation comes before a segment of the other
+    direction that preceded it by at most ``window`` frames (a server reply before the command
+    it answers, a client command before the reply it follows). Left to right, each segment
+    other than a SYN or RST jumps ahead of the nearest earlier segment of the other direction
+    within the window (the frames in between move back by one); a moved frame is not moved
+    again. Each frame keeps its timestamp; saving makes them non-decreasing, so the frames
+    that fall behind take the time of the one that jumped ahead (as when one tap's clock runs
+    ahead of the other's: the early segment is at most that skew early)."""
+    if window < 1:
+        raise ValueError("window must be >= 1")
+
+    def step(cap: Capture) -> Capture:
+        frames = list(cap.frames)
+        fixed = [False] * len(frames)
+        swaps = 0
+        for i in range(1, len(frames)):
+            b = frames[i]
+            if (fixed[i] or not isinstance(b, Seg) or not _is_smtp(b, cap.ports)
+                    or b.flags & (SYN | RST)):
+                continue
+            for j in range(i - 1, max(-1, i - 1 - window), -1):
+                a = frames[j]
+                if fixed[j] or not isinstance(a, Seg) or _conv_key(a) != _conv_key(b):
+                    continue
+                if _direction(a) == _direction(b):
+                    continue
+                if a.flags & (SYN | RST):
+                    break
+                frames[j:i + 1] = [b] + frames[j:i]
+                fixed[j:i + 1] = [True] * (i + 1 - j)
+                swaps += 1
+                break
+        return cap.with_frames(frames, f"swap_directions({swaps} swaps, window {window})")
+    return step
+
+
+def with_ports(ports: Iterable[int]) -> Step:
+    """Also treat these ports as SMTP ports (for conversations pcapsmtp finds by content)."""
+    extra = frozenset(ports)
+    return lambda cap: dataclasses.replace(cap, ports=cap.ports | extra)
 
 
 def _close_index(frames: list[Frame]) -> dict[frozenset[_EndPt], int]:
