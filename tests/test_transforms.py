@@ -454,12 +454,7 @@ ORDERINGS: dict[str, Callable[[], list[T.Step]]] = {
 
 
 #: verdicts that still depend on how the bytes arrive, with the reason (strict: a fix shows)
-ORDERING_FAILURES = {
-    "OISF__suricata-verify/tests__protocol-change-failed-event__input.pcap":
-        "the SMTP session reads a server's '220 2tart' twice as one EHLO reply when both lines "
-        "come in one segment, as two replies when cut (ehlo-premature-end is found only in the "
-        "first case): reply pairing, issue 13 item 1",
-}
+ORDERING_FAILURES: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("capture", EVERY_CAPTURE, ids=_short)
