@@ -504,10 +504,11 @@ def swap_directions(window: int = 3) -> Step:
     """What a capture merged from two taps (or taken with ``-i any`` on a multi-queue NIC) shows:
     a segment of one direction of an SMTP conversation comes before a segment of the other
     direction that preceded it by at most ``window`` frames (a server reply before the command
-    it answers, a client command before the reply it follows). Left to right, each segment
-    other than a SYN or RST jumps ahead of the nearest earlier segment of the other direction
-    within the window (the frames in between move back by one); a moved frame is not moved
-    again. Each frame keeps its timestamp; saving makes them non-decreasing, so the frames
+    it answers, a client command before the reply it follows), each direction keeping its own
+    order (each tap's). Left to right, each segment other than a SYN or RST jumps ahead of the
+    nearest earlier segment of the other direction within the window, if no segment of its own
+    direction is in between (the frames in between move back by one); a moved frame is not
+    moved again. Each frame keeps its timestamp; saving makes them non-decreasing, so the frames
     that fall behind take the time of the one that jumped ahead (as when one tap's clock runs
     ahead of the other's: the early segment is at most that skew early)."""
     if window < 1:
@@ -526,10 +527,8 @@ def swap_directions(window: int = 3) -> Step:
                 a = frames[j]
                 if fixed[j] or not isinstance(a, Seg) or _conv_key(a) != _conv_key(b):
                     continue
-                if _direction(a) == _direction(b):
-                    continue
-                if a.flags & (SYN | RST):
-                    break
+                if _direction(a) == _direction(b) or a.flags & (SYN | RST):
+                    break           # each tap keeps its own direction's order
                 frames[j:i + 1] = [b] + frames[j:i]
                 fixed[j:i + 1] = [True] * (i + 1 - j)
                 swaps += 1
