@@ -424,6 +424,8 @@ def _pcap_views(src: Source, buf: bytes | bytearray, path: str, inplace: bool,
     number = number_base
     maxcap = MAX_CAPLEN
     ns = 1_000_000_000
+    last_sec = -1
+    sec_ns = 0          # last_sec in nanoseconds (the seconds change rarely between records)
     while True:
         hend = pos + 16
         if hend > blen:
@@ -442,7 +444,10 @@ def _pcap_views(src: Source, buf: bytes | bytearray, path: str, inplace: bool,
             hend = 16
             end = 16 + caplen
         number += 1
-        yield number, sec * ns + frac * mult, linktype, buf, hend, end, wirelen, base + pos
+        if sec != last_sec:
+            last_sec = sec
+            sec_ns = sec * ns
+        yield number, sec_ns + frac * mult, linktype, buf, hend, end, wirelen, base + pos
         pos = end
 
 
