@@ -189,3 +189,13 @@ def test_explain_fallback_marks_and_explains_the_final_verdict() -> None:
     j = jsonl(run("analyze", "--format", "json", str(CAPTURES / "tls-fallback.pcap")).stdout)
     assert j[1]["fallback_of"]["stream"] == 0 and j[1]["tlsrpt_result"] == "validation-failure"
     assert "After a failed handshake" in j[1]["explanation"]["client_does"]
+
+
+def test_explain_marks_the_verdict_on_the_line_its_finding_points_at() -> None:
+    """The masked keyword shares frame 8 with the whole EHLO reply: the verdict goes to the
+    250-XXXXXXXA line its finding names, not to the frame's first line."""
+    p = run("explain", str(CAPTURES / "starttls-masked.pcap"))
+    lines = p.stdout.splitlines()
+    at = next(i for i, ln in enumerate(lines) if "<--- verdict starttls-masked" in ln)
+    owner = next(ln for ln in reversed(lines[:at + 1]) if " S: " in ln)
+    assert "250-XXXXXXXA" in owner, owner
