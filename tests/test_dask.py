@@ -32,8 +32,9 @@ def _free_port() -> int:
 
 
 def _dask_cmd() -> list[str]:
-    exe = shutil.which("dask")
-    return [exe] if exe else [sys.executable, "-m", "dask"]
+    # the interpreter running the tests, not a `dask` found on PATH: another environment's
+    # dask would differ in its packages and the client warns of the mismatch
+    return [sys.executable, "-m", "dask"]
 
 
 class Cluster:

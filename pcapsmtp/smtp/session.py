@@ -308,6 +308,12 @@ class SmtpSession:
         if head is None:
             return False
         st.first_seen = True
+        if head and st.side is Side.SERVER and buf[:1] == b"\x16" and not self._reply_lines \
+                and self._hold_for is not None and self._hold_for.verb == "STARTTLS":
+            # the capture shows the client's STARTTLS but not the 220: the server's handshake
+            # answers it, as after a 220 lost in a hole (_drain takes it from here), and the
+            # client's held bytes are its side of the handshake, not lost
+            return True
         if head:
             self._tls_in_progress(st, framed=True)
             return False

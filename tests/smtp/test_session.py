@@ -732,3 +732,17 @@ def test_a_late_start_inside_a_utf8_character_is_still_text() -> None:
     got = [(type(ev).__name__, getattr(ev, "verb", None)) for ev in d.events()
            if isinstance(ev, Command)]
     assert got == [("Command", "QUIT")]
+
+
+def test_late_start_at_starttls_keeps_the_clients_handshake() -> None:
+    """A capture that starts at the client's STARTTLS, without the server's 220: the server's
+    handshake answers the STARTTLS, and the client's bytes held for that answer are its side of
+    the handshake (they were dropped, and the server's closing alert then read as a refusal)."""
+    s = SmtpSession(late_start=True)
+    evs = s.receive(Side.CLIENT, b"STARTTLS\r\n")
+    evs += s.receive(Side.CLIENT, client_hello())
+    evs += s.receive(Side.SERVER, server_hello())
+    evs += s.receive(Side.CLIENT, app_data())
+    client_tls = [e for e in evs if isinstance(e, TlsEvent) and e.side is Side.CLIENT]
+    assert any(isinstance(e, TlsClientHello) for e in client_tls), evs
+    assert any(isinstance(e, TlsServerHello) for e in evs), evs
