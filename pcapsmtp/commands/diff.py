@@ -11,7 +11,7 @@ import sys
 from typing import Any, TextIO
 
 from pcapsmtp.commands.args import port, score, seconds
-from pcapsmtp.commands.common import add_redaction, make_redactor
+from pcapsmtp.commands.common import add_redaction, err_line, make_redactor
 from pcapsmtp.errors import PcapSmtpError, UsageError
 from pcapsmtp.model import SMTP_PORTS
 
@@ -67,8 +67,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
         return 0
     except PcapSmtpError as exc:
         from pcapsmtp.render.text import safe
-        print(f"pcapsmtp: error: {safe(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}",
-              file=err)
+        err_line(safe(str(exc).splitlines()[0] if str(exc) else type(exc).__name__), err)
         return 2
 
 
