@@ -31,11 +31,10 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))
 from mixedcap import make_mixed  # noqa: E402
 
+sys.path.insert(0, str(HERE))
+from vethns import ip, veth_namespaces  # noqa: E402
+
 BLAME = {"client", "server", "middlebox"}
-
-
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=30)
 
 
 @pytest.fixture
@@ -45,21 +44,10 @@ def veth() -> Iterator[tuple[str, str]]:
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed")
     tag = f"{os.getpid() % 100000}"
-    cap, rep = f"pcs-lcap-{tag}", f"pcs-lrep-{tag}"
-    try:
-        _ip("netns", "add", cap)
-    except subprocess.CalledProcessError as exc:
-        pytest.skip(f"cannot create a network namespace here: {exc.stderr.strip()}")
-    try:
-        _ip("netns", "add", rep)
-        _ip("link", "add", "pcsl0", "netns", cap, "type", "veth", "peer", "name", "pcsl1",
-            "netns", rep)
-        _ip("-n", cap, "link", "set", "pcsl0", "up")
-        _ip("-n", rep, "link", "set", "pcsl1", "up")
+    with veth_namespaces((f"pcs-lcap-{tag}", f"pcs-lrep-{tag}"), ("pcsl0", "pcsl1")) as (cap, rep):
+        ip("-n", cap, "link", "set", "pcsl0", "up")
+        ip("-n", rep, "link", "set", "pcsl1", "up")
         yield cap, rep
-    finally:
-        _ip("netns", "del", cap, check=False)
-        _ip("netns", "del", rep, check=False)
 
 
 @pytest.fixture(scope="module")

@@ -22,37 +22,25 @@ pytestmark = [pytest.mark.live, pytest.mark.netns]
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+from vethns import ip, veth_namespaces  # noqa: E402
+
 RELAY_IP, MX_IP = "10.231.7.1", "10.231.7.2"
-
-
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
 
 
 @pytest.fixture
 def namespaces(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2 (ip) is not installed")
     tag = f"{os.getpid() % 100000}"
-    relay, mx = f"pcs-relay-{tag}", f"pcs-mx-{tag}"
     try:
-        _ip("netns", "add", relay)
-    except subprocess.CalledProcessError as exc:
-        pytest.skip(f"cannot create a network namespace here: {exc.stderr.strip()}")
-    try:
-        _ip("netns", "add", mx)
-        _ip("link", "add", "pcsr0", "netns", relay, "type", "veth", "peer", "name", "pcsm0",
-            "netns", mx)
-        for ns, dev, addr in ((relay, "pcsr0", RELAY_IP), (mx, "pcsm0", MX_IP)):
-            _ip("-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
-            _ip("-n", ns, "link", "set", dev, "up")
-            _ip("-n", ns, "link", "set", "lo", "up")
-        yield relay, mx
+        names = (f"pcs-relay-{tag}", f"pcs-mx-{tag}")
+        with veth_namespaces(names, ("pcsr0", "pcsm0")) as (relay, mx):
+            for ns, dev, addr in ((relay, "pcsr0", RELAY_IP), (mx, "pcsm0", MX_IP)):
+                ip("-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
+                ip("-n", ns, "link", "set", dev, "up")
+                ip("-n", ns, "link", "set", "lo", "up")
+            yield relay, mx
     except subprocess.CalledProcessError as exc:
         pytest.skip(f"cannot build the veth pair: {exc.stderr.strip()}")
-    finally:
-        _ip("netns", "del", relay, check=False)
-        _ip("netns", "del", mx, check=False)
 
 
 _SERVER = textwrap.dedent("""
