@@ -31,6 +31,12 @@ def examples() -> tuple[dict[str, str], dict[str, str]]:
             by_reason.setdefault(conv["reason"], f"captures/{name} (stream {conv['stream']})")
             for f in conv["findings"]:
                 by_finding.setdefault(f["code"], f"captures/{name} (frame {f['frame']})")
+    # Reasons only the two-vantage diff gives (starttls-stripped): an example from captures/pairs/.
+    pairs = json.loads((ROOT / "captures" / "pairs" / "expected.json").read_text())
+    for _name, sc in sorted(pairs.items()):
+        for p in sc["pairs"]:
+            by_reason.setdefault(p["reason"], f"captures/pairs/{sc['outside']} + {sc['inside']} "
+                                              f"(pcapsmtp diff, outside stream {p['outside_stream']})")
     return by_reason, by_finding
 
 
