@@ -207,10 +207,8 @@ class _Facts:
         return self.replies.get(id(cmd_item.event))
 
     def gap_before(self, pos: int) -> Item | None:
-        for i, it in self.gaps:
-            if i < pos:
-                return it
-        return None
+        """The first hole (of either side) before a position."""
+        return self.gap_between(-1, pos)
 
     def gap_between(self, lo: int, hi: int, side: Side | None = None) -> Item | None:
         """The first hole (of ``side``, or of either side) strictly between two positions:
@@ -292,10 +290,6 @@ def _tls_summary(f: _Facts, after: int) -> dict[str, Any]:
         elif isinstance(ev, TlsNotTls) and out["not_tls"] is None:
             out["not_tls"] = it
     return out
-
-
-def _server_gap_before(f: _Facts, pos: int) -> bool:
-    return any(i < pos and it.event.side is Side.SERVER for i, it in f.gaps)
 
 
 def _established(ts: dict[str, Any]) -> bool:
@@ -579,7 +573,7 @@ def judge(t: Transcript) -> dict[str, Any]:
         for it in f.tls)
     st_unclear = st_reply is not None and (
         st_code is None or st_reply.event.damaged
-        or f.gap_before(f.pos(st_reply)) is not None and _server_gap_before(f, f.pos(st_reply)))
+        or f.gap_between(-1, f.pos(st_reply), Side.SERVER) is not None)
     # Which reply the client read as the answer to STARTTLS rests on every reply before it:
     # a hole before it (either side), a reply cut by a hole, or a late start without the
     # whole EHLO reply, leaves that pairing unsure (the rest of a reply that ended early may
