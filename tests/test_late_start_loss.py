@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -61,6 +62,17 @@ class _Case:
         return [(c, cuts.match(self.full, c, self.streams))
                 for c in cuts.analyze(segments, self.cap.name)]
 
+    def check(self, how: str, k: int, segments: list[Any],
+              ok: Callable[[dict[str, Any], dict[str, Any]], bool]) -> None:
+        """Each conversation of the cut ``segments``: one the full capture lacks must blame no
+        side; one it has must pass ``ok(cut, full)``."""
+        for cut, full in self.each(k, segments):
+            if full is None:
+                if cut["caused_by"] in cuts.BLAMES:
+                    self.fail(how, k, cut, None)
+            elif not ok(cut, full):
+                self.fail(how, k, cut, full)
+
     def fail(self, how: str, k: int, cut: dict[str, Any], full: dict[str, Any] | None) -> None:
         self.bad.append(f"{how} {k}: {cuts.describe(cut)} where the full capture has "
                         + (cuts.describe(full) if full is not None else "no such conversation"))
@@ -89,14 +101,9 @@ def test_late_start_never_blames_a_new_side(path: Path) -> None:
     # a capture without SMTP (a negative control) still holds: no cut may invent a blame
     frames = sorted({s.frame for s in case.cap.segments})
     for k in _frames(case.cap, frames, "start"):
-        for cut, full in case.each(k, cuts.start_at(case.cap, k)):
-            if full is None:
-                if cut["caused_by"] in cuts.BLAMES:
-                    case.fail("start at", k, cut, None)
-                continue
-            if not (cuts.same_verdict(cut, full) or cuts.unsure(cut) or _tls_both(cut, full)
-                    or _alone(cut, full)):
-                case.fail("start at", k, cut, full)
+        case.check("start at", k, cuts.start_at(case.cap, k),
+                   lambda cut, full: (cuts.same_verdict(cut, full) or cuts.unsure(cut)
+                                      or _tls_both(cut, full) or _alone(cut, full)))
     assert not case.bad, "\n".join(case.bad[:20])
 
 
@@ -105,13 +112,9 @@ def test_one_lost_segment_never_blames_another_side(path: Path) -> None:
     case = _Case(path)
     # a capture without SMTP (a negative control) still holds: no cut may invent a blame
     for k in _frames(case.cap, case.cap.data_frames(), "loss"):
-        for cut, full in case.each(k, cuts.without(case.cap, k)):
-            if full is None:
-                if cut["caused_by"] in cuts.BLAMES:
-                    case.fail("without frame", k, cut, None)
-                continue
-            if not (cuts.same_verdict(cut, full) or cuts.unsure(cut) or _tls_both(cut, full)):
-                case.fail("without frame", k, cut, full)
+        case.check("without frame", k, cuts.without(case.cap, k),
+                   lambda cut, full: (cuts.same_verdict(cut, full) or cuts.unsure(cut)
+                                      or _tls_both(cut, full)))
     assert not case.bad, "\n".join(case.bad[:20])
 
 
@@ -121,15 +124,10 @@ def test_early_end_blames_only_what_it_saw(path: Path) -> None:
     # a capture without SMTP (a negative control) still holds: no cut may invent a blame
     frames = sorted({s.frame for s in case.cap.segments})
     for k in _frames(case.cap, frames, "end"):
-        for cut, full in case.each(k, cuts.end_at(case.cap, k)):
-            blames = cut["caused_by"] in cuts.BLAMES
-            if full is None:
-                if blames:
-                    case.fail("end at", k, cut, None)
-                continue
-            if (blames and not cuts.same_verdict(cut, full)) or (
-                    cut["outcome"] == "tls" and full["outcome"] != "tls"):
-                case.fail("end at", k, cut, full)
+        case.check("end at", k, cuts.end_at(case.cap, k),
+                   lambda cut, full: not (
+                       (cut["caused_by"] in cuts.BLAMES and not cuts.same_verdict(cut, full))
+                       or (cut["outcome"] == "tls" and full["outcome"] != "tls")))
     assert not case.bad, "\n".join(case.bad[:20])
 
 
