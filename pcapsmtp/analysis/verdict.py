@@ -93,7 +93,6 @@ class _Facts:
         self.implicit: Item | None = None
         self.in_progress: dict[Side, Item] = {}      # TlsInProgress: capture starts inside TLS
         self.index: dict[int, int] = {}              # id(event) -> position
-        self.auth = False
         self.auth_item: Item | None = None           # first AUTH (in the clear when a Command)
         self.quit: Item | None = None
         self.commands: list[Item] = []
@@ -137,10 +136,8 @@ class _Facts:
                     self.starttls = it
                 elif ev.verb == "MAIL" and self.mail is None:
                     self.mail = it
-                elif ev.verb == "AUTH":
-                    self.auth = True
-                    if self.auth_item is None:
-                        self.auth_item = it
+                elif ev.verb == "AUTH" and self.auth_item is None:
+                    self.auth_item = it
                 elif ev.verb == "QUIT" and self.quit is None:
                     self.quit = it
             elif isinstance(ev, StreamGap):
@@ -707,7 +704,7 @@ def judge(t: Transcript) -> dict[str, Any]:
         (names[0] or None),
         "mail": _frame(f.mail) is not None,
         "delivered": f.delivered,
-        "auth": f.auth,
+        "auth": f.auth_item is not None,
         "started_ns": t.first_ts_ns,
         "ended_ns": t.last_ts_ns,
     }
