@@ -101,13 +101,6 @@ class HalfStream:
         if self.base is None:
             self._set_base(seq)
 
-    def note_ack(self, ack: int) -> None:
-        """The peer acknowledged up to ``ack`` (kept raw; used for gap detection at the end).
-        The reassembler inlines this on its hot path."""
-        a = self.ack_seq
-        if a is None or ((ack - a) & _MASK) < _HALF:
-            self.ack_seq = ack
-
     def catch_up(self, strict: bool, frame: int, ts: int, out: list[FlowEvent]) -> None:
         """Declare as gaps the holes below what the peer acknowledged (``ack_seq``) and deliver
         the buffered data that becomes contiguous. ``frame``/``ts`` name the segment that proved
