@@ -182,7 +182,8 @@ def scenarios() -> list[Capture]:
 # Large cases for the tests (not committed): a plain Ethernet/IPv4/TCP pcap written with struct
 # --------------------------------------------------------------------------------------------------
 
-def _csum(data: bytes) -> int:
+def ip_checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of ``data``, as IPv4 and TCP headers carry it."""
     if len(data) % 2:
         data += b"\0"
     s = sum(struct.unpack(f"!{len(data) // 2}H", data))
@@ -211,7 +212,7 @@ def fast_pcap(steps: Sequence[tuple[str, bytes]], *, mss: int = 1460, cport: int
         ident[0] += 1
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(payload), ident[0] & 0xFFFF,
                          0x4000, 64, 6, 0, src, dst)
-        ip = ip[:10] + struct.pack("!H", _csum(ip)) + ip[12:]
+        ip = ip[:10] + struct.pack("!H", ip_checksum(ip)) + ip[12:]
         eth = b"\x02\0\0\0\0\x19\x02\0\0\0\0\x0a\x08\x00"
         frame = eth + ip + tcp + payload
         out.append(struct.pack("<IIII", t // 1_000_000, t % 1_000_000, len(frame), len(frame)) + frame)

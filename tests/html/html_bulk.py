@@ -4,7 +4,11 @@ conversation is one of a few kinds with a known verdict, so the test can count t
 from __future__ import annotations
 
 import struct
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "captures"))
+from generate_hostile import ip_checksum  # noqa: E402
 
 T0_US = 1_767_261_600_000_000   # 2026-01-01T10:00:00Z
 
@@ -20,15 +24,6 @@ KINDS: list[tuple[bytes, str, str, str]] = [
     (b"250-mx.example.net\r\n250-STARTTLS\r\n250 SIZE 1000\r\n", "plaintext", "client", "client-did-not-request"),
     (b"250-mx.example.net\r\n250 SIZE 1000\r\n", "plaintext", "server", "starttls-not-offered"),
 ]
-
-
-def _csum(b: bytes) -> int:
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def write_many(path: Path, n: int, *, servers: int = 40) -> list[tuple[str, str, str]]:
@@ -58,7 +53,7 @@ def write_many(path: Path, n: int, *, servers: int = 40) -> list[tuple[str, str,
                 ident = (ident + 1) & 0xFFFF
                 ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(payload), ident, 0x4000,
                                  64, 6, 0, src, dst)
-                ip = ip[:10] + struct.pack("!H", _csum(ip)) + ip[12:]
+                ip = ip[:10] + struct.pack("!H", ip_checksum(ip)) + ip[12:]
                 frame = b"\x02\0\0\0\0\x19\x02\0\0\0\0\x0a\x08\x00" + ip + tcp + payload
                 fh.write(struct.pack("<IIII", t // 1_000_000, t % 1_000_000, len(frame), len(frame)) + frame)
                 t += 100
