@@ -53,7 +53,7 @@ from typing import BinaryIO, NamedTuple, Union
 from pcapsmtp.capture.base import RawFrame
 from pcapsmtp.capture.decode import Decoder
 from pcapsmtp.capture.pcapng import (
-    CB_COPY, CB_NO_COPY, EPB, IDB, PB, SHB, SPB, Interface, iter_blocks, parse_idb,
+    CB_COPY, CB_NO_COPY, EPB, IDB, PB, SHB, SPB, Interface, fill, iter_blocks, parse_idb,
 )
 from pcapsmtp.errors import CaptureError
 from pcapsmtp.model import TcpSegment
@@ -204,19 +204,6 @@ class _GzipInput:
         self._src.close()
 
 
-def _fill(src: _Input | _GzipInput, buf: bytes | bytearray, pos: int, need: int) -> bytes:
-    """Return ``buf[pos:]`` extended by reads until it holds ``need`` bytes or the input ends."""
-    parts = [bytes(buf[pos:])]
-    have = len(parts[0])
-    while have < need:
-        data = src.raw_read(max(CHUNK_SIZE, need - have))
-        if not data:
-            break
-        parts.append(data)
-        have += len(data)
-    return b"".join(parts)
-
-
 #: an opened input: ``raw_read(n)`` returns up to ``n`` bytes, ``b""`` at the end
 Source = Union[_Input, _GzipInput]
 
@@ -233,11 +220,11 @@ def open_source(path: str, stdin: BinaryIO | None = None) -> tuple[Source, bytes
     plain = _Input(path, stdin)
     src: _Input | _GzipInput = plain
     try:
-        head = _fill(src, b"", 0, 4)
+        head = fill(src, b"", 0, 4)
         if head[:2] == _GZIP_MAGIC:
             plain.unread(head)
             src = _GzipInput(plain)
-            head = _fill(src, b"", 0, 4)
+            head = fill(src, b"", 0, 4)
         if not head:
             raise CaptureError(path, 0, "empty file: no capture header")
         magic = head[:4]
@@ -327,7 +314,7 @@ def pcap_header(src: Source, head: bytes, path: str) -> tuple[bytes, PcapHeader]
     """Read the pcap file header (``head`` from ``open_source``); -> (buffer holding at least
     the 24-byte header, the header)."""
     endian, mult = _PCAP_MAGICS[head[:4]]
-    buf = _fill(src, head, 0, 24)
+    buf = fill(src, head, 0, 24)
     if len(buf) < 24:
         raise CaptureError(path, 0, f"truncated pcap file header ({len(buf)} of 24 bytes)")
     _maj, _min, _zone, _sig, snaplen, network = struct.unpack_from(endian + "HHiIII", buf, 4)
@@ -342,7 +329,7 @@ def _refill(src: _Input | _GzipInput, buf: bytes | bytearray, pos: int, blen: in
     a page fault per 4 KiB); the caller must then copy what it keeps (``bytes(...)``)."""
     readinto = getattr(src, "readinto", None) if inplace else None
     if readinto is None:
-        b = _fill(src, buf[:blen] if blen < len(buf) else buf, pos, need)
+        b = fill(src, buf[:blen] if blen < len(buf) else buf, pos, need)
         return b, len(b)
     k = blen - pos
     size = max(CHUNK_SIZE, need)

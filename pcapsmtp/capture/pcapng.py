@@ -201,7 +201,8 @@ class Block(NamedTuple):
     offset: int
 
 
-def _fill(src: Any, buf: Any, pos: int, need: int) -> bytes:
+def fill(src: Any, buf: Any, pos: int, need: int) -> bytes:
+    """Return ``buf[pos:]`` extended by reads until it holds ``need`` bytes or the input ends."""
     parts = [bytes(buf[pos:])]
     have = len(parts[0])
     while have < need:
@@ -227,7 +228,7 @@ def iter_blocks(src: Any, buf: bytes, path: str,
     while True:
         # ---- block header
         if pos + 8 > blen:
-            buf = _fill(src, buf, pos, 12)
+            buf = fill(src, buf, pos, 12)
             base += pos
             pos = 0
             blen = len(buf)
@@ -240,7 +241,7 @@ def iter_blocks(src: Any, buf: bytes, path: str,
         if btype == SHB:        # the same value in both byte orders
             # Section Header Block: the byte-order magic decides how to read its length.
             if pos + 12 > blen:
-                buf = _fill(src, buf, pos, 12)
+                buf = fill(src, buf, pos, 12)
                 base += pos
                 pos = 0
                 blen = len(buf)
@@ -272,7 +273,7 @@ def iter_blocks(src: Any, buf: bytes, path: str,
                                f"than the maximum of {MAX_BLOCK} (corrupt file)")
         end = pos + blocklen
         if end > blen:
-            buf = _fill(src, buf, pos, blocklen)
+            buf = fill(src, buf, pos, blocklen)
             base += pos
             pos = 0
             end = blocklen
