@@ -188,6 +188,13 @@ class _Facts:
         cands = [it for it in (self.transaction, self.auth_item) if it is not None]
         return min(cands, key=self.pos) if cands else None
 
+    @property
+    def greeting_whole(self) -> bool:
+        """A greeting was captured and no server hole came before it (a hole there could
+        hide what the server really said first)."""
+        return (self.greeting is not None
+                and self.gap_between(-1, self.pos(self.greeting), Side.SERVER) is None)
+
     def present(self, side: Side) -> bool:
         """The side's packets are in the capture: it sent bytes, or a FIN or RST (a side that
         only closed was there; only a side with no packet at all is missing)."""
@@ -535,8 +542,7 @@ def judge(t: Transcript) -> dict[str, Any]:
     if implicit:
         ts = _tls_summary(f, 0)
         server_tls = any(it.event.side is Side.SERVER for it in f.tls)
-        if f.greeting is not None and ts["server_hello"] is None \
-                and f.gap_between(-1, f.pos(f.greeting), Side.SERVER) is None:
+        if f.greeting is not None and f.greeting_whole and ts["server_hello"] is None:
             # The server spoke plaintext SMTP (before or after the ClientHello): SMTPS client,
             # plaintext server.
             v.finding("implicit-tls-plaintext-reply", "server", _frame(f.greeting),
@@ -735,7 +741,7 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
     clear = f.clear
     end_pos = 1 << 60
     if greeting_ev is not None and greeting_ev.code in (421, 554) and clear is None \
-            and f.gap_between(-1, f.pos(f.greeting), Side.SERVER) is None:
+            and f.greeting_whole:
         v.set("aborted", "server", "greeting-refused", _frame(f.greeting),
               f"the server's greeting refused the connection ({greeting_ev.code})")
         return
