@@ -3,6 +3,7 @@ frame and the findings that point at it. Bodies and credentials are never includ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from pcapsmtp.analysis.verdict import Item, Overlap, Transcript
@@ -152,3 +153,25 @@ def _pairing_note(ev: Reply) -> str:
     if ev.answers is None:
         return f"pairing: {meant}; no command of the client read it"
     return f"pairing: the client reads this as the answer to {_name(ev.answers)}; it is {meant}"
+
+
+def verdict_line(conv: dict[str, Any], lines: Sequence[ExchangeLine]) -> ExchangeLine | None:
+    """The exchange line the verdict points at, for every renderer: the exact line the verdict
+    names; else, in the evidence frame, the line marked with the reason's own finding, then a
+    line marked with another finding of that frame; else the frame's first line."""
+    at = conv.get("_evidence_at")
+    side = {"client": "C", "server": "S"}.get(at[0], "") if at else ""
+    ev = conv.get("evidence_frame")
+    hit = next((ln for ln in lines if at and ln.offset == at[1] and ln.side == side
+                and ln.frame == ev), None)
+    if hit is not None or ev is None:
+        return hit
+    on_frame = [ln for ln in lines if ln.frame == ev]
+    codes = {f.get("code") for f in conv.get("findings") or () if f.get("frame") == ev}
+
+    def marked(ln: ExchangeLine, wanted: set[Any]) -> bool:
+        return any(m.split(":", 1)[0] in wanted for m in ln.marks)
+
+    return (next((ln for ln in on_frame if marked(ln, {conv.get("reason")} & codes)), None)
+            or next((ln for ln in on_frame if marked(ln, codes)), None)
+            or next(iter(on_frame), None))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from pcapsmtp.analysis.exchange import verdict_line
 from pcapsmtp.render.fit import Col, fit_table, wrap_text
 from pcapsmtp.render.text import endpoint as _ep
 from pcapsmtp.render.text import safe
@@ -43,18 +44,7 @@ def render_explain(conv: dict[str, Any], *, path: str | None = None, width: int 
     # The verdict is marked here, not when the exchange was built: a later step (tls-fallback)
     # may have changed it.
     verdict_mark = f"verdict {conv['reason']}: {conv.get('detail', '')}"
-    at = conv.get("_evidence_at")
-    side = {"client": "C", "server": "S"}.get(at[0], "") if at else ""
-    target = next((ln for ln in ex if at and ln.offset == at[1] and ln.side == side
-                   and ln.frame == conv.get("evidence_frame")), None)
-    # else the line of the evidence frame that a finding points at (the reason's own finding
-    # first), and only then the frame's first line
-    on_frame = [ln for ln in ex if conv.get("evidence_frame") is not None
-                and ln.frame == conv["evidence_frame"]]
-    target = target or next((ln for ln in on_frame
-                             if any(m.startswith(conv["reason"] + ":") for m in ln.marks)), None)
-    target = target or next((ln for ln in on_frame if ln.marks), None)
-    target = target or next(iter(on_frame), None)
+    target = verdict_line(conv, ex)
     def label(ln: Any) -> str:
         # a rotated set: a frame in another file than the conversation's first is FILE:N
         if ln.frame is None:

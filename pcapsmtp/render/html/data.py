@@ -14,6 +14,7 @@ from datetime import datetime, UTC
 from typing import Any
 from collections.abc import Callable, Iterable, Sequence
 
+from pcapsmtp.analysis.exchange import verdict_line
 from pcapsmtp.render.text import endpoint, safe
 from pcapsmtp.render.wireshark import tshark_command
 
@@ -45,21 +46,6 @@ def _cut(text: Any, limit: int = MAX_TEXT) -> str:
     return s
 
 
-def _target(conv: dict[str, Any], ex: Sequence[Any]) -> Any:
-    """The exchange line the verdict points at (the same choice as ``explain``)."""
-    at = conv.get("_evidence_at")
-    side = {"client": "C", "server": "S"}.get(at[0], "") if at else ""
-    ev = conv.get("evidence_frame")
-    hit = next((ln for ln in ex if at and ln.offset == at[1] and ln.side == side and ln.frame == ev), None)
-    if hit is None and ev is not None:
-        # In the evidence frame, the line a finding of that frame points at (the masked keyword
-        # rather than the first line of the reply), else the frame's first line.
-        codes = {f.get("code") for f in conv.get("findings") or () if f.get("frame") == ev}
-        hit = next((ln for ln in ex if ln.frame == ev
-                    and any(m.split(":", 1)[0] in codes for m in ln.marks)), None)
-    return hit or next((ln for ln in ex if ev is not None and ln.frame == ev), None)
-
-
 def _kind(side: str, text: str) -> str:
     """How the ladder draws a line: an SMTP arrow, a TLS arrow, a body, a close, a break."""
     if side == "!":
@@ -83,7 +69,7 @@ def conversation_data(conv: dict[str, Any], index: int, file_index: int, t0_ns: 
     findings on the line, 1 if the verdict blames a side with this line, 2 if it is the line
     that decided a verdict blaming no one, else 0]``."""
     ex = conv.get("_exchange") or []
-    target = _target(conv, ex)
+    target = verdict_line(conv, ex)
     # 1: the verdict blames a side and this line is the proof (drawn red); 2: the line that
     # decided a verdict that blames nobody (tls) or cannot blame (incomplete).
     verdict_flag = 1 if conv.get("caused_by") in ("client", "server", "middlebox") else 2
