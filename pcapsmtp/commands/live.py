@@ -305,7 +305,9 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
         _quiet_stdout()
         return 0
     except PcapSmtpError as exc:
-        print(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, file=err)
+        from pcapsmtp.commands.common import err_line
+        from pcapsmtp.render.text import safe
+        err_line(safe(str(exc).splitlines()[0] if str(exc) else type(exc).__name__), err)
         return 2
 
 
