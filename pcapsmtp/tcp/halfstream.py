@@ -33,11 +33,11 @@ from operator import itemgetter
 from pcapsmtp.model import Side
 from pcapsmtp.tcp.config import ReassemblyStats
 from pcapsmtp.tcp.events import FlowEvent, OverlapConflict, StreamData, StreamEnd, StreamGap
+from pcapsmtp.tcp.seq import SEQ_MASK as _MASK
+from pcapsmtp.tcp.seq import SEQ_MOD as _MOD
 
 __all__ = ["HalfStream"]
 
-_MASK = 0xFFFFFFFF
-_MOD = 1 << 32
 _HALF = 1 << 31
 _key0 = itemgetter(0)
 #: an acknowledgement further than this beyond the delivered data is taken for garbage
