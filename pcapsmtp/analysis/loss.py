@@ -15,13 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pcapsmtp.analysis.reasons import REASONS
+from pcapsmtp.analysis.reasons import BLAMED, REASONS
 from pcapsmtp.analysis.verdict import Transcript
 
 __all__ = ["Loss", "BLAMED", "apply_losses"]
-
-#: the sides a verdict can blame
-BLAMED = frozenset({"client", "server", "middlebox"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: the sides a verdict or a finding can blame (capture problems and 'none' are not blame)
+BLAMED = frozenset({"client", "server", "middlebox"})
+
 __all__ = ["ReasonInfo", "REASONS", "FINDINGS", "TLSRPT_RESULT", "GIVE_UP_REASONS"]
 
 

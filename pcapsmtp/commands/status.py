@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pcapsmtp.analysis.reasons import BLAMED
+
 __all__ = ["lost_tls", "violations", "needs_attention", "INFORMATIONAL"]
 
 _FAILED_ABORTS = frozenset({"starttls-refused", "tls-handshake-failed", "tls-not-started",
@@ -22,7 +24,7 @@ def lost_tls(conv: dict[str, Any]) -> bool:
 
 def violations(conv: dict[str, Any]) -> bool:
     """An RFC violation by a peer or a middlebox (capture problems do not count)."""
-    return any(f["side"] in ("client", "server", "middlebox") and f.get("confidence") != "low"
+    return any(f["side"] in BLAMED and f.get("confidence") != "low"
                and f["code"] not in ("tls-alert", "tls-certificate") and f["code"] not in INFORMATIONAL
                for f in conv["findings"])
 

@@ -15,6 +15,7 @@ from typing import Any
 from collections.abc import Callable, Iterable, Sequence
 
 from pcapsmtp.analysis.exchange import verdict_line
+from pcapsmtp.analysis.reasons import BLAMED
 from pcapsmtp.render.text import endpoint, safe
 from pcapsmtp.render.wireshark import tshark_command
 
@@ -72,7 +73,7 @@ def conversation_data(conv: dict[str, Any], index: int, file_index: int, t0_ns: 
     target = verdict_line(conv, ex)
     # 1: the verdict blames a side and this line is the proof (drawn red); 2: the line that
     # decided a verdict that blames nobody (tls) or cannot blame (incomplete).
-    verdict_flag = 1 if conv.get("caused_by") in ("client", "server", "middlebox") else 2
+    verdict_flag = 1 if conv.get("caused_by") in BLAMED else 2
     start = int(conv.get("started_ns") or 0)
     lines = []
     for ln in ex:
