@@ -16,7 +16,7 @@ import pytest
 from pcapsmtp.analysis.reasons import FINDINGS, REASONS
 from pcapsmtp.analysis.summary import merge_summaries
 from pcapsmtp.engine.analyzer import analyze_file
-from pcapsmtp.render.text import CSV_FIELDS, render_jsonl
+from pcapsmtp.render.text import CSV_FIELDS, ROTATED_CSV_FIELDS, render_jsonl
 from pcapsmtp.tcp.config import ReassemblyStats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +81,11 @@ def test_every_reason_and_finding_code_has_its_row() -> None:
 
 
 def test_csv_columns_and_reassembly_counters_are_documented() -> None:
-    assert all(_documented(c) for c in CSV_FIELDS), [c for c in CSV_FIELDS if not _documented(c)]
+    csv_doc = _section("CSV (`--format csv`)")
+    listed = re.findall(r"`([a-z_]+)`", csv_doc[:csv_doc.index("\n\n", 40)])
+    assert listed[:len(CSV_FIELDS)] == CSV_FIELDS, "docs/output.md: the CSV columns, in order"
+    extra = [c for c in ROTATED_CSV_FIELDS if c not in CSV_FIELDS]
+    assert extra and all(f"`{c}`" in csv_doc for c in extra), "docs/output.md: rotated CSV columns"
     counters = [f.name for f in fields(ReassemblyStats)]
     assert all(_documented(c) for c in counters), [c for c in counters if not _documented(c)]
 

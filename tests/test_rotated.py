@@ -4,6 +4,8 @@ reference naming the piece that holds the frame and its number there (the same p
 bytes); conversations cross the boundaries; overlaps and mixed link types are refused."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import subprocess
@@ -16,7 +18,7 @@ import pytest
 from pcapsmtp.capture.pcapfile import iter_records
 from pcapsmtp.engine.analyzer import analyze_file, analyze_files
 from pcapsmtp.engine.rotated import _scan_pcap, order_pieces
-from pcapsmtp.render.text import render_jsonl
+from pcapsmtp.render.text import CSV_FIELDS, ROTATED_CSV_FIELDS, render_jsonl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mixedcap import make_mixed
@@ -264,3 +266,46 @@ def test_report_rotated_lists_every_piece(fallback_pieces: list[str], tmp_path: 
     for piece in fallback_pieces:
         assert Path(piece).name in page
     assert "tls-fallback" in page
+
+
+def _csv(*args: str) -> tuple[list[str], list[dict[str, str]]]:
+    p = _cli("--format", "csv", *args)
+    assert p.returncode in (0, 1), p.stderr
+    rows = list(csv.reader(io.StringIO(p.stdout)))
+    return rows[0], [dict(zip(rows[0], r)) for r in rows[1:]]
+
+
+def test_csv_rotated_names_the_file_of_every_frame(fallback_pieces: list[str]) -> None:
+    """The CSV of a rotated set: ``evidence_file`` next to ``evidence_frame`` and
+    ``code@FILE:frame`` findings, each naming the piece that holds the same packet as the
+    whole file's frame; one file under --rotated keeps the plain columns."""
+    whole = ROOT / "captures" / "tls-fallback.pcap"
+    head1, plain = _csv(str(whole))
+    assert head1 == CSV_FIELDS
+    head, rot = _csv("--rotated", *reversed(fallback_pieces))
+    assert head == ROTATED_CSV_FIELDS and head.index("evidence_file") == head.index("evidence_frame") + 1
+    assert _csv("--rotated", "-j", "2", *fallback_pieces) == (head, rot)
+    whole_records = records(whole)
+    piece_records = {p: records(Path(p)) for p in fallback_pieces}
+    assert len(rot) == len(plain) == 2
+    files_named = set()
+    for a, b in zip(plain, rot):
+        assert piece_records[b["file"]][int(b["first_frame"]) - 1] == \
+            whole_records[int(a["first_frame"]) - 1]
+        assert b["evidence_file"] in piece_records and b["evidence_file"] != b["file"]
+        assert piece_records[b["evidence_file"]][int(b["evidence_frame"]) - 1] == \
+            whole_records[int(a["evidence_frame"]) - 1]
+        files_named.add(b["evidence_file"])
+        fa = [x.split("@") for x in a["findings"].split(";") if x]
+        fb = [x.split("@", 1) for x in b["findings"].split(";") if x]
+        assert [c for c, _ in fa] == [c for c, _ in fb]
+        for (_, n), (_, ref) in zip(fa, fb):
+            file, _, local = ref.rpartition(":")
+            assert piece_records[file][int(local) - 1] == whole_records[int(n) - 1]
+            files_named.add(file)
+        assert {k: v for k, v in a.items() if k not in ("file", "first_frame", "evidence_frame",
+                                                           "findings")} == \
+            {k: v for k, v in b.items() if k in a and k not in (
+                "file", "first_frame", "evidence_frame", "findings")}
+    assert len(files_named) >= 2 and any(r["findings"] for r in rot)
+    assert _csv("--rotated", str(whole)) == (head1, plain)

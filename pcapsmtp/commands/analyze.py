@@ -60,6 +60,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     summaries = []
     if args.files.count("-") > 1:
         raise UsageError("standard input ('-') can be read only once")
+    # a rotated set's frame references name their files: its CSV has the evidence_file column
+    rotated = bool(args.rotated) and len(args.files) > 1
 
     def write(conv: dict[str, Any]) -> None:
         """One conversation, written as soon as it is final (JSON Lines and CSV stream)."""
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.format == "json":
             out.write(text.render_jsonl(conv) + "\n")
         elif args.format == "csv":
-            out.write(text.render_csv([conv], header=not header_done))
+            out.write(text.render_csv([conv], header=not header_done, rotated=rotated))
             header_done = True
         if not keep_all:
             out.flush()   # `tcpdump -w - | pcapsmtp analyze --format json - | jq` sees it now
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if not _unreadable(res):
             read_any = True
         if args.format == "csv" and not header_done and read_any:
-            out.write(text.render_csv([], header=True))
+            out.write(text.render_csv([], header=True, rotated=rotated))
             header_done = True
         out.flush()
         if redactor is not None:

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 from pcapsmtp.render.fit import Col, fit_table, wrap_text
 
 __all__ = ["safe", "render_jsonl", "render_table", "table_row", "TABLE_HEADERS", "TABLE_COLS",
-           "render_csv", "CSV_FIELDS", "render_summary", "render_findings", "json_ready"]
+           "render_csv", "CSV_FIELDS", "ROTATED_CSV_FIELDS", "render_summary", "render_findings", "json_ready"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -116,14 +116,31 @@ CSV_FIELDS = ["file", "stream", "first_frame", "client_ip", "client_port", "serv
               "caused_by", "reason", "evidence_frame", "findings", "wireshark_filter"]
 
 
-def render_csv(convs: Iterable[dict[str, Any]], *, header: bool = True) -> str:
+#: The columns of a rotated set (``analyze --rotated`` over several files): ``evidence_file``
+#: names the file of ``evidence_frame``, as the JSON's key of that name does.
+ROTATED_CSV_FIELDS = CSV_FIELDS[:CSV_FIELDS.index("evidence_frame") + 1] + ["evidence_file"] + \
+    CSV_FIELDS[CSV_FIELDS.index("evidence_frame") + 1:]
+
+
+def _csv_finding(f: dict[str, Any]) -> str:
+    """``code@frame``, or ``code@FILE:frame`` when the frame's file is named (a rotated set)."""
+    if f.get("file") is not None:
+        return f"{f['code']}@{safe(f['file'])}:{f['frame']}"
+    return f"{f['code']}@{f['frame']}"
+
+
+def render_csv(convs: Iterable[dict[str, Any]], *, header: bool = True,
+               rotated: bool = False) -> str:
+    """CSV rows (docs/output.md). ``rotated``: the conversations come from a rotated set
+    (their frame references carry files): the ``evidence_file`` column is added and each
+    finding names its file."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     if header:
-        w.writerow(CSV_FIELDS)
+        w.writerow(ROTATED_CSV_FIELDS if rotated else CSV_FIELDS)
     for c in convs:
         g = c.get("greeting") or {}
-        w.writerow([
+        row = [
             safe(c["file"]), c["stream"], c["first_frame"], c["client"]["ip"], c["client"]["port"],
             c["server"]["ip"], c["server"]["port"], safe(c.get("server_name") or ""),
             safe(c.get("banner") or ""),
@@ -132,9 +149,12 @@ def render_csv(convs: Iterable[dict[str, Any]], *, header: bool = True) -> str:
             c["starttls"]["reply_code"] if c["starttls"]["reply_code"] is not None else "",
             str(c["tls"]["established"]).lower(), c["outcome"], c["caused_by"], c["reason"],
             c.get("evidence_frame") if c.get("evidence_frame") is not None else "",
-            ";".join(f"{f['code']}@{f['frame']}" for f in c["findings"]),
+            ";".join(_csv_finding(f) for f in c["findings"]),
             c.get("wireshark_filter", ""),
-        ])
+        ]
+        if rotated:
+            row.insert(ROTATED_CSV_FIELDS.index("evidence_file"), safe(c.get("evidence_file") or ""))
+        w.writerow(row)
     return buf.getvalue()
 
 

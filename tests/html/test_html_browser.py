@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -20,7 +22,7 @@ from collections.abc import Iterator
 import pytest
 
 from pcapsmtp.commands.main import main
-from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
+from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file, analyze_files
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -93,6 +95,62 @@ def test_seed_ladder_shows_the_guilty_first_line(browser: html_browser.Browser, 
     page.wait_for_function("() => document.querySelector('tr.detail button.copy').textContent !== 'copy'")
     page.click("tr.conv[data-i='0']")                            # closes again
     assert page.locator("tr.detail").count() == 0
+    # one file: no frame names a file (the rotated set's headings and attributes are absent)
+    page.click("tr.conv[data-i='0']")
+    assert page.locator("tr.detail g.file-sep").count() == 0
+    assert page.locator("tr.detail g.row[data-file]").count() == 0
+    _clean(o, path)
+
+
+@pytest.mark.skipif(shutil.which("editcap") is None, reason="editcap (tshark's package) is not installed")
+def test_rotated_ladder_names_the_file_of_every_frame(browser: html_browser.Browser, tmp_path: Path) -> None:
+    """``report --rotated`` over tls-fallback.pcap cut every 4 packets (editcap -c 4): each
+    ladder line carries the piece that holds its frame, a heading names the file wherever the
+    conversation crosses into the next piece, and the callouts, findings and the earlier
+    attempt say "frame N of FILE", all as the analysis of the set localised them."""
+    src = CAPTURES / "tls-fallback.pcap"
+    subprocess.run(["editcap", "-c", "4", str(src), str(tmp_path / "p.pcap")], check=True,
+                   capture_output=True, timeout=60)
+    pieces = sorted(str(p) for p in tmp_path.glob("p_*.pcap"))
+    assert len(pieces) > 4
+    path = _report(tmp_path, *pieces, extra=("--rotated",))
+    convs = analyze_files(pieces, AnalysisConfig(keep_exchange=True)).conversations
+    assert [c["reason"] for c in convs] == ["tls-handshake-failed", "tls-fallback"]
+    o = browser.open(path)
+    page = o.page
+    page.evaluate("() => document.querySelectorAll('tr.conv').forEach(tr => tr.click())")
+    drawn = page.evaluate("""() => Array.from(document.querySelectorAll('tr.detail .detail-box')).map(b => ({
+        rows: Array.from(b.querySelectorAll('svg.ladder g.row')).map(g => [
+            g.getAttribute('data-file'), g.getAttribute('data-frame'),
+            g.querySelector(':scope > title') ? g.querySelector(':scope > title').textContent : null]),
+        heads: Array.from(b.querySelectorAll('svg.ladder g.file-sep')).map(g => g.textContent),
+        callouts: Array.from(b.querySelectorAll('svg.ladder g.finding')).map(g => g.textContent),
+        findings: Array.from(b.querySelectorAll('ul.findings li')).map(li => li.textContent),
+        facts: b.querySelector('dl.facts-grid').textContent}))""")
+    assert len(drawn) == len(convs)
+    name = os.path.basename
+    for c, d in zip(convs, drawn):
+        want = [(name(ln.file), str(ln.frame)) for ln in c["_exchange"] if ln.frame is not None]
+        assert [(f, n) for f, n, _ in d["rows"] if n] == want
+        assert all(f is None for f, n, _ in d["rows"] if not n)
+        titled = [(f, n, t) for f, n, t in d["rows"] if n and t]
+        assert len(titled) > len(want) // 2
+        assert all(t.startswith(f"frame {n} of {f}: ") for f, n, t in titled)
+        # a heading for the first file and for each crossing into the next one, in order
+        crossings = [f for k, (f, _) in enumerate(want) if k == 0 or want[k - 1][0] != f]
+        assert d["heads"] == [f"file {f}" for f in crossings] and len(crossings) > 1
+        for f in c["findings"]:
+            ref = f"frame {f['frame']} of {name(f['file'])}"
+            assert any(li.startswith(ref + ", ") and f["code"] in li for li in d["findings"])
+            assert any(ref in t and f["code"] in t for t in d["callouts"])
+        if c.get("evidence_frame") is not None:
+            assert f"evidence (in {name(c['evidence_file'])}):" in d["facts"]
+        if c.get("fallback_of"):
+            fb = c["fallback_of"]
+            assert f"frame {fb['frame']} of {name(fb['file'])}" in d["facts"]
+    assert any(c["findings"] for c in convs) and convs[1].get("fallback_of")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("tr.detail .detail-box").first.screenshot(path=str(ARTIFACTS / "rotated-ladder.png"))
     _clean(o, path)
 
 

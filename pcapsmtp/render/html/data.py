@@ -63,12 +63,18 @@ def _kind(side: str, text: str) -> str:
 
 
 def conversation_data(conv: dict[str, Any], index: int, file_index: int, t0_ns: int,
-                      path: str | None = None) -> dict[str, Any]:
+                      path: str | None = None,
+                      files: dict[str, int] | None = None) -> dict[str, Any]:
     """One conversation, compact (short keys: the page may hold 10,000 of them).
 
     ``L`` holds the ladder: ``[frame, side, text, ms since the conversation's start, kind,
     findings on the line, 1 if the verdict blames a side with this line, 2 if it is the line
-    that decided a verdict blaming no one, else 0]``."""
+    that decided a verdict blaming no one, else 0]``.
+
+    A conversation of a rotated set (its frame references name their files) has, with
+    ``files`` (path -> index in the page's file list), the file of every frame: ``lf`` per
+    ladder line (None for a line without a frame), ``fl`` per finding, ``eff`` of the
+    evidence frame, ``fbf`` of the earlier attempt's frame. A single file has none of them."""
     ex = conv.get("_exchange") or []
     target = verdict_line(conv, ex)
     # 1: the verdict blames a side and this line is the proof (drawn red); 2: the line that
@@ -90,7 +96,9 @@ def conversation_data(conv: dict[str, Any], index: int, file_index: int, t0_ns: 
     box = 1 if conv.get("caused_by") == "middlebox" else (
         2 if any(f.get("side") == "middlebox" for f in conv.get("findings") or ()) else 0)
     exp = conv.get("explanation")
-    return {
+    located = files is not None and any(getattr(ln, "file", None) for ln in ex)
+    evidence_path = conv.get("evidence_file") or path
+    data = {
         "i": index, "f": file_index, "s": conv.get("stream"), "ff": conv.get("first_frame"),
         "c": endpoint(conv["client"]), "sv": endpoint(conv["server"]), "sip": conv["server"]["ip"],
         "sn": _cut(conv.get("server_name") or "", 120), "h": _cut(g.get("argument") or "", 120),
@@ -108,7 +116,7 @@ def conversation_data(conv: dict[str, Any], index: int, file_index: int, t0_ns: 
                 "message": _cut(f.get("message"), 600), "rfc": f.get("rfc")}
                for f in conv.get("findings") or ()],
         "ef": conv.get("evidence_frame"), "wf": conv.get("wireshark_filter"), "evf": ef,
-        "tc": tshark_command(path, ef) if ef and path and path != "-" else None,
+        "tc": tshark_command(evidence_path, ef) if ef and evidence_path and path != "-" else None,
         "tca": tshark_command(path, conv["wireshark_filter"]) if conv.get("wireshark_filter")
         and not ef and path and path != "-" else None,
         "cm": [[n, c, _cut(w, 200)] for n, c, w in cmx] if cmx else None,
@@ -116,6 +124,16 @@ def conversation_data(conv: dict[str, Any], index: int, file_index: int, t0_ns: 
         "mb": box,
         "L": lines,
     }
+    if located and files is not None:
+        def at(p: Any) -> int | None:
+            return files.get(p) if isinstance(p, str) else None
+        data["lf"] = [at(getattr(ln, "file", None)) if ln.frame is not None else None for ln in ex]
+        for f, src in zip(data["fi"], conv.get("findings") or ()):
+            f["fl"] = at(src.get("file"))
+        data["eff"] = at(conv.get("evidence_file"))
+        if isinstance(conv.get("fallback_of"), dict):
+            data["fbf"] = at(conv["fallback_of"].get("file"))
+    return data
 
 
 def _iso(ns: int) -> str:
@@ -258,7 +276,8 @@ def report_data(files: Sequence[dict[str, Any]], convs: Sequence[dict[str, Any]]
         "reason_cause": reason_causes(convs),
         "servers": server_rows(convs),
         "timeline": timeline(convs),
-        "convs": [shared.intern(conversation_data(c, k, index.get(c.get("file"), 0), t0, c.get("file")))
+        "convs": [shared.intern(conversation_data(c, k, index.get(c.get("file"), 0), t0,
+                                                  c.get("file"), index))
                   for k, c in enumerate(convs)],
         "shared": shared.tables,
     }

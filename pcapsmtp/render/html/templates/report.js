@@ -27,6 +27,14 @@
     if (text !== undefined && text !== null) { e.textContent = String(text); }
     return e;
   }
+  /* a rotated set: the file (its name) holding a frame, by index in D.files */
+  function fileName(k) {
+    var f = (k === null || k === undefined) ? null : (D.files || [])[k];
+    if (!f || f.path === null || f.path === undefined) { return null; }
+    var p = String(f.path);
+    return p.slice(Math.max(p.lastIndexOf("/"), p.lastIndexOf("\\")) + 1);
+  }
+  function frameRef(n, k) { var fn = fileName(k); return "frame " + n + (fn ? " of " + fn : ""); }
   function chip(o) { return el("span", {"class": "chip o-" + o}, o); }
   function cut(s, n) { s = String(s); return s.length > n ? s.slice(0, Math.max(n - 1, 1)) + "\u2026" : s; }
   function wrap(s, n) {
@@ -54,7 +62,7 @@
     var xL = opts.narrow ? 140 : 170, xR = W - (opts.narrow ? 125 : 200);
     var xM = opts.mid ? Math.round((xL + xR) / 2) : null;
     var charW = 7.6;
-    var L = conv.L || [];
+    var L = conv.L || [], LF = conv.lf || null, curFile = null;
     var svg = sv("svg", {"class": "ladder", "xmlns": SVGNS, "width": W, "role": "img",
                          "data-stream": conv.s, "data-lines": L.length});
     var gBand = sv("g", {"class": "bands"}), gLife = sv("g", {"class": "lifelines"}), gRows = sv("g", {"class": "rows"});
@@ -94,6 +102,16 @@
       if (bandFrom >= 0) { bandCls = "tls"; bandText = "\u25BC encrypted from here (TLS)"; }
     }
     for (var i = 0; i < L.length; i++) {
+      var fk = LF ? LF[i] : null;
+      if (fk !== null && fk !== undefined && fk !== curFile && fileName(fk)) {
+        // a rotated set: a heading names the file of the frames below it
+        curFile = fk;
+        var fh = sv("g", {"class": "file-sep", "data-file": fileName(fk)});
+        fh.appendChild(sv("line", {"class": "file-sep-l", x1: 4, y1: y - 12, x2: W - 4, y2: y - 12}));
+        fh.appendChild(sv("text", {"class": "file-sep-t", x: 8, y: y + 2}, "file " + cut(fileName(fk), 110)));
+        gRows.appendChild(fh);
+        y += 22;
+      }
       if (i === bandFrom) {
         bandY = y - 16;
         var bls = wrap(bandText, Math.floor((xR - xL) / 7.4));
@@ -103,11 +121,12 @@
           y += bq + 1 < bls.length ? 16 : 22;
         }
       }
-      var r = L[i], frame = r[0], side = r[1], text = lineText(r), ms = r[3], kind = r[4], marks = r[5] || [],
+      var r = L[i], frame = r[0], fref = frame !== null ? frameRef(frame, fk) : null, side = r[1], text = lineText(r), ms = r[3], kind = r[4], marks = r[5] || [],
           verdict = r[6], diffKind = r[7] || "";
       var okCls = conv.cb === "none" ? " evidence-ok" : " evidence-unk";
       var g = sv("g", {"class": "row " + kind + (verdict === 1 ? " guilty" : (verdict === 2 ? okCls : (marks.length ? " marked" : ""))),
-                       "data-frame": frame === null ? "" : frame, "data-side": side});
+                       "data-frame": frame === null ? "" : frame, "data-side": side,
+                       "data-file": LF && frame !== null ? fileName(fk) : null});
       if (verdict === 1) { g.setAttribute("data-guilty", "1"); }
       if (verdict === 2) { g.setAttribute("data-evidence", "1"); }
       if (diffKind) { g.setAttribute("data-changed", diffKind); g.classList.add("changed"); }
@@ -160,7 +179,7 @@
         }
         var maxc = Math.floor(span / charW);
         var t = sv("text", {"class": "lbl", x: (xL + xR) / 2, y: y - 5, "text-anchor": "middle"}, cut(label, maxc));
-        g.insertBefore(sv("title", null, (frame !== null ? "frame " + frame + ": " : "") + text), g.firstChild);
+        g.insertBefore(sv("title", null, (frame !== null ? fref + ": " : "") + text), g.firstChild);
         g.appendChild(t);
         if (verdict && boxX !== null) {
           g.appendChild(sv("rect", {"class": "box-mark", x: boxX - 9, y: y - 9, width: 18, height: 18, rx: 3}));
@@ -177,7 +196,7 @@
         var bx = xL - 30, bw = (xR + 30) - bx;
         var perLine = Math.floor((bw - 24) / 7.7);
         for (var m = 0; m < notes.length; m++) {
-          var ws = wrap((frame !== null && m === 0 ? "\u26A0 frame " + frame + " \u2014 " : "\u26A0 ") + notes[m], perLine);
+          var ws = wrap((frame !== null && m === 0 ? "\u26A0 " + fref + " \u2014 " : "\u26A0 ") + notes[m], perLine);
           for (var q = 0; q < ws.length; q++) { textLines.push([ws[q], q === 0]); }
         }
         var bh = textLines.length * 16 + 10;
@@ -300,18 +319,18 @@
     if (c.fi && c.fi.length) {
       var ul = el("ul", {"class": "findings"});
       c.fi.forEach(function (f) {
-        ul.appendChild(el("li", null, (f.frame !== null ? "frame " + f.frame + ", " : "") + f.side + ": " + f.code +
+        ul.appendChild(el("li", null, (f.frame !== null ? frameRef(f.frame, f.fl) + ", " : "") + f.side + ": " + f.code +
                           " \u2014 " + f.message + (f.rfc ? " (" + f.rfc + ")" : "")));
       });
       dt(dl, "Findings", ul);
     }
-    if (c.fb) { dt(dl, "Fallback of", "stream " + c.fb.stream + " (" + c.fb.reason + (c.fb.frame ? ", frame " + c.fb.frame : "") + ")"); }
+    if (c.fb) { dt(dl, "Fallback of", "stream " + c.fb.stream + " (" + c.fb.reason + (c.fb.frame ? ", " + frameRef(c.fb.frame, c.fbf) : "") + ")"); }
     if (c.tr) { dt(dl, "TLS-RPT result", c.tr); }
     var cb = clientsBlock(c);
     if (cb) { dt(dl, "Known clients facing this EHLO reply", cb); }
     var ws = el("div");
     if (c.wf) { ws.appendChild(copyLine("conversation:", c.wf)); }
-    if (c.evf) { ws.appendChild(copyLine("evidence:", c.evf)); }
+    if (c.evf) { ws.appendChild(copyLine(fileName(c.eff) ? "evidence (in " + fileName(c.eff) + "):" : "evidence:", c.evf)); }
     if (c.tc) { ws.appendChild(copyLine("tshark:", c.tc)); }
     else if (c.tca) { ws.appendChild(copyLine("tshark:", c.tca)); }
     dt(dl, "Wireshark", ws);
