@@ -154,7 +154,6 @@ FINDINGS: dict[str, tuple[str, str, str]] = {
     "tcp-overlap-conflict": ("capture", "", "retransmission with different bytes"),
     "midstream": ("capture", "", "capture starts in the middle of the conversation"),
     "one-sided": ("capture", "", "only one direction captured"),
-    "smtp-anomaly": ("server", "RFC 5321", "protocol deviation"),
     "limit-reached": ("capture", "", "a size limit of the parser was reached"),
     "capture-loss": ("capture", "", "the capture dropped packets while the conversation was open"),
 }
