@@ -33,6 +33,16 @@ def test_every_code_the_code_emits_is_in_the_table() -> None:
     assert findings <= set(FINDINGS), findings - set(FINDINGS)
 
 
+def test_every_catalogued_finding_is_emitted_somewhere() -> None:
+    """No dead codes: a finding listed in reasons.py (and so documented) is written by the
+    code, in the analysis (v.finding, LineFinding) or as a finding dict elsewhere."""
+    src = "\n".join(p.read_text() for p in (ROOT / "pcapsmtp").rglob("*.py")
+                    if p.name != "reasons.py")
+    emitted = set(re.findall(r'(?:v\.finding|LineFinding)\(\s*"([a-z0-9-]+)"', src))
+    emitted |= set(re.findall(r'"code":\s*"([a-z0-9-]+)"', src))
+    assert set(FINDINGS) - emitted == set()
+
+
 def test_readme_names_the_two_quick_start_commands() -> None:
     """The quick start works on a fresh Debian: a virtual environment (Debian's Python refuses a
     bare ``pip install``), the main job on a shipped capture, and the test script CI runs."""

@@ -611,6 +611,7 @@ def judge(t: Transcript) -> dict[str, Any]:
                       "taken behind a TLS terminator (or the dialogue was decrypted)")
             v.set("tls", "none", "tls-decrypted", _frame(decrypted),
                   "the conversation continues readable after the 220: a decrypted capture")
+            _offered_again(f, v, after)
             decided = True
         elif garbage is not None:
             v.finding("plaintext-after-starttls", "client", _frame(garbage),
@@ -822,6 +823,26 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
         _set_defect(v, "plaintext", offered, chk, ehlo_reply, what)
     else:
         v.set("incomplete", "unknown", "incomplete", frame, "the EHLO reply is not in the capture")
+
+
+def _offered_again(f: _Facts, v: _Verdict, after: int) -> None:
+    """In a capture that shows the dialogue inside TLS (decrypted, or behind a terminator), an
+    EHLO reply after the 220 to STARTTLS that offers STARTTLS again breaks RFC 3207 4.2: the
+    first such reply, at the frame of its STARTTLS line."""
+    for it in f.hellos:
+        if f.pos(it) <= after or it.event.verb not in ("EHLO", "LHLO"):
+            continue
+        reply = f.reply_to(it)
+        if reply is None or reply.event.damaged or not 200 <= (reply.event.code or 0) < 300:
+            continue
+        chk = check_ehlo(reply.event.lines)
+        line = chk.starttls_line
+        if chk.offered in ("valid", "misplaced") and line is not None:
+            v.finding("starttls-offered-again", "server", _frame_of_line(reply, None, line),
+                      f"the EHLO reply after the start of TLS offers STARTTLS again "
+                      f"({_show_line(line)}), which a server must not do once TLS is under way: a "
+                      "client may send STARTTLS a second time inside TLS", at=("server", line.span.start))
+        return
 
 
 def _mechanism(it: Item) -> str:
