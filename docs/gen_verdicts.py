@@ -18,6 +18,24 @@ from pcapsmtp.analysis.reasons import (  # noqa: E402
 )
 
 
+#: findings no file capture can show: (the example column, how the finding is produced and tested)
+NO_CAPTURE: dict[str, tuple[str, str]] = {
+    "capture-loss": (
+        "`live` only (below)",
+        "Only `pcapsmtp live` knows that packets were lost: it reads the kernel's drop counters "
+        "(`PACKET_STATISTICS`), and every conversation open during a window between two reads in "
+        "which they rose gets this finding (frame null: a loss is known as a window of time, not "
+        "a frame); a verdict that would blame a side on bytes at or after the loss becomes "
+        "`incomplete`/`unknown` (docs/live.md). A capture file records no drops, so `analyze` "
+        "never emits it and no file here can show it. Tested by "
+        "`tests/analysis/test_capture_loss.py` (the rule: losses noted on the analyzer while "
+        "generated captures are fed) and `tests/live/test_live_loss.py` (a relay's traffic "
+        "replayed with `tcpreplay` into a veth pair while `live` runs with a 128 KiB buffer: the "
+        "drops are reported, the conversations they touch carry the finding, and none is blamed "
+        "on a side where the offline analysis of the same file does not blame it)."),
+}
+
+
 def examples() -> tuple[dict[str, str], dict[str, str]]:
     exp = json.loads((ROOT / "captures" / "expected.json").read_text())
     by_reason: dict[str, str] = {}
@@ -68,8 +86,14 @@ def render() -> str:
             out.append(f"- Example of a client giving up: `{by_reason['give-up:' + code]}`")
         out.append("")
     out += ["## Findings", "", "| code | side | RFC | what | example |", "|---|---|---|---|---|"]
-    for code, (side, rfc, title) in FINDINGS.items():
-        out.append(f"| `{code}` | {side} | {rfc or '-'} | {title} | {by_finding.get(code, '-')} |")
+    for code, info in FINDINGS.items():
+        example = by_finding.get(code) or NO_CAPTURE.get(code, ("-", ""))[0]
+        out.append(f"| `{code}` | {info.side} | {info.rfc or '-'} | {info.title} | {example} |")
+    out += ["", "### What to do about each finding", ""]
+    for code, info in FINDINGS.items():
+        out.append(f"- `{code}`: {info.action}")
+    for code, (_, how) in NO_CAPTURE.items():
+        out += ["", f"### `{code}`: no example capture", "", how]
     out.append("")
     return "\n".join(out)
 

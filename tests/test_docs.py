@@ -43,6 +43,20 @@ def test_every_catalogued_finding_is_emitted_somewhere() -> None:
     assert set(FINDINGS) - emitted == set()
 
 
+def test_every_finding_has_an_action_and_an_example_or_a_reason_for_none() -> None:
+    """docs/verdicts.md tells the admin what to do about every finding, and names an example
+    capture for each, or says why no capture can show it and how it is tested instead."""
+    gen = _gen()
+    _, by_finding = gen.examples()
+    text = (ROOT / "docs" / "verdicts.md").read_text()
+    for code, info in FINDINGS.items():
+        assert info.action.strip() and info.action.rstrip().endswith((".", ")")), code
+        assert f"- `{code}`: {info.action}" in text, code
+        assert (code in by_finding) != (code in gen.NO_CAPTURE), code
+    for code, (_, how) in gen.NO_CAPTURE.items():
+        assert "tests/" in how, code
+
+
 def test_readme_names_the_two_quick_start_commands() -> None:
     """The quick start works on a fresh Debian: a virtual environment (Debian's Python refuses a
     bare ``pip install``), the main job on a shipped capture, and the test script CI runs."""

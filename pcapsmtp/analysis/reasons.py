@@ -3,11 +3,12 @@ what the admin should ask of whom. docs/verdicts.md is written from this table."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 #: the sides a verdict or a finding can blame (capture problems and 'none' are not blame)
 BLAMED = frozenset({"client", "server", "middlebox"})
 
-__all__ = ["ReasonInfo", "REASONS", "FINDINGS", "TLSRPT_RESULT", "GIVE_UP_REASONS"]
+__all__ = ["ReasonInfo", "FindingInfo", "REASONS", "FINDINGS", "TLSRPT_RESULT", "GIVE_UP_REASONS"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,36 +127,136 @@ REASONS: dict[str, ReasonInfo] = {
         "Capture again from the start of the connection (`tcpdump -s 0`), in both directions."),
 }
 
-#: finding code -> (default side, RFC reference, short title)
-FINDINGS: dict[str, tuple[str, str, str]] = {
-    "ehlo-keyword-as-domain": ("server", "RFC 5321 4.1.1.1", "keyword in the domain slot of the EHLO reply"),
-    "ehlo-premature-end": ("server", "RFC 5321 4.2.1", "EHLO reply ends before its last line"),
-    "ehlo-mixed-codes": ("server", "RFC 5321 4.2.1", "EHLO reply lines with different codes"),
-    "ehlo-bare-lf": ("server", "RFC 5321 2.3.8", "EHLO reply line ends in bare LF"),
-    "ehlo-line-too-long": ("server", "RFC 5321 4.5.3.1.5", "EHLO reply line over 512 octets"),
-    "ehlo-bad-keyword": ("server", "RFC 5321 4.1.1.1", "EHLO line without a valid keyword"),
-    "ehlo-starttls-parameter": ("server", "RFC 3207 4", "STARTTLS keyword with a parameter"),
-    "ehlo-legacy-keyword": ("server", "RFC 5321 4.1.1.1",
-                            "legacy X=Y keyword form such as AUTH=LOGIN (informational)"),
-    "ehlo-masked-keyword": ("middlebox", "RFC 5321 4.1.1.1", "masked EHLO keyword (low confidence)"),
-    "starttls-with-parameter": ("client", "RFC 3207 4", "STARTTLS sent with a parameter"),
-    "starttls-not-advertised-but-used": ("client", "RFC 3207 4", "STARTTLS used though not offered"),
-    "starttls-masked": ("middlebox", "RFC 3207 4", "STARTTLS keyword masked by a middlebox"),
-    "banner-masked": ("middlebox", "RFC 5321 4.3.1", "banner masked with asterisks"),
-    "reply-out-of-step": ("server", "RFC 5321 4.2", "a reply no command awaited: later replies one behind"),
-    "starttls-command-injection": ("client", "RFC 3207 4.2", "plaintext after STARTTLS before the 220"),
-    "starttls-response-injection": ("server", "RFC 3207 4.2", "plaintext after the 220 to STARTTLS"),
-    "starttls-offered-again": ("server", "RFC 3207 4.2", "STARTTLS offered again after TLS"),
-    "plaintext-after-starttls": ("capture", "RFC 3207 4", "readable bytes where TLS was expected"),
-    "implicit-tls-plaintext-reply": ("server", "RFC 8314 3.3", "ClientHello answered in plaintext"),
-    "tls-alert": ("server", "RFC 8446 6", "TLS alert during the handshake"),
-    "tls-certificate": ("server", "RFC 8460 4.3", "certificate problem visible in the handshake"),
-    "tcp-gap": ("capture", "", "bytes missing from the capture"),
-    "tcp-overlap-conflict": ("capture", "", "retransmission with different bytes"),
-    "midstream": ("capture", "", "capture starts in the middle of the conversation"),
-    "one-sided": ("capture", "", "only one direction captured"),
-    "limit-reached": ("capture", "", "a size limit of the parser was reached"),
-    "capture-loss": ("capture", "", "the capture dropped packets while the conversation was open"),
+class FindingInfo(NamedTuple):
+    """One finding code: its usual side, the RFC section, a short title, and what the admin
+    should do about it (docs/verdicts.md)."""
+
+    side: str
+    rfc: str
+    title: str
+    action: str
+
+
+_ASK_SERVER = "Ask the receiving server's admin to "
+
+#: finding code -> (default side, RFC reference, short title, what to do)
+FINDINGS: dict[str, FindingInfo] = {
+    "ehlo-keyword-as-domain": FindingInfo(
+        "server", "RFC 5321 4.1.1.1", "keyword in the domain slot of the EHLO reply",
+        _ASK_SERVER + "send the server's own name on the first EHLO reply line (`250-mx.example.com`) "
+        "and each keyword on a line of its own after it."),
+    "ehlo-premature-end": FindingInfo(
+        "server", "RFC 5321 4.2.1", "EHLO reply ends before its last line",
+        _ASK_SERVER + "end the EHLO reply once, on its last line: `250-` on every line before it, "
+        "`250 ` on the last (lines appended after the end are often added by a filter or proxy)."),
+    "ehlo-mixed-codes": FindingInfo(
+        "server", "RFC 5321 4.2.1", "EHLO reply lines with different codes",
+        _ASK_SERVER + "send every line of the EHLO reply with the same code (250)."),
+    "ehlo-bare-lf": FindingInfo(
+        "server", "RFC 5321 2.3.8", "EHLO reply line ends in bare LF",
+        _ASK_SERVER + "end every reply line with CRLF, not a bare LF."),
+    "ehlo-line-too-long": FindingInfo(
+        "server", "RFC 5321 4.5.3.1.5", "EHLO reply line over 512 octets",
+        _ASK_SERVER + "keep every reply line within 512 octets (shorten the extension's parameter "
+        "list, or drop the extension)."),
+    "ehlo-bad-keyword": FindingInfo(
+        "server", "RFC 5321 4.1.1.1", "EHLO line without a valid keyword",
+        _ASK_SERVER + "fix or remove the line: a keyword follows `250-` directly, with no space, "
+        "and is made of letters, digits and hyphens."),
+    "ehlo-starttls-parameter": FindingInfo(
+        "server", "RFC 3207 4", "STARTTLS keyword with a parameter",
+        _ASK_SERVER + "send the line as `250-STARTTLS`, with nothing after the keyword."),
+    "ehlo-legacy-keyword": FindingInfo(
+        "server", "RFC 5321 4.1.1.1", "legacy X=Y keyword form such as AUTH=LOGIN (informational)",
+        "Nothing to do: a note. Clients ignore the line; the server's admin may drop it once no "
+        "old client needs it."),
+    "ehlo-masked-keyword": FindingInfo(
+        "middlebox", "RFC 5321 4.1.1.1", "masked EHLO keyword (low confidence)",
+        "Ask the network team whether an ESMTP-inspecting firewall sits in front of the server "
+        "(Cisco ASA/PIX `inspect esmtp` masks extensions it does not allow); capture behind it too "
+        "and run `pcapsmtp diff`. STARTTLS itself is not affected when it is offered validly."),
+    "starttls-with-parameter": FindingInfo(
+        "client", "RFC 3207 4", "STARTTLS sent with a parameter",
+        "Ask the sending side's admin to send the command as a bare `STARTTLS`: a strict server "
+        "refuses it with a parameter (501)."),
+    "starttls-not-advertised-but-used": FindingInfo(
+        "client", "RFC 3207 4", "STARTTLS used though not offered",
+        "If the server answered 220, the offer was probably removed on the way: capture in front "
+        "of the server too and run `pcapsmtp diff`. Otherwise ask the sending side's admin why it "
+        "sends STARTTLS to a server that does not offer it."),
+    "starttls-masked": FindingInfo(
+        "middlebox", "RFC 3207 4", "STARTTLS keyword masked by a middlebox",
+        "Ask the network team to turn off the STARTTLS masking of its ESMTP inspection (Cisco "
+        "ASA/PIX: `no inspect esmtp`, or allow-tls in the ESMTP policy map)."),
+    "banner-masked": FindingInfo(
+        "middlebox", "RFC 5321 4.3.1", "banner masked with asterisks",
+        "Ask the network team to turn off banner masking (Cisco ASA/PIX: `mask-banner` in the "
+        "ESMTP policy map, or `no inspect esmtp`): Postfix takes a masked banner for a PIX and "
+        "greets with HELO, which cannot ask for STARTTLS."),
+    "reply-out-of-step": FindingInfo(
+        "server", "RFC 5321 4.2", "a reply no command awaited: later replies one behind",
+        _ASK_SERVER + "send exactly one reply per command (or whoever runs the proxy or load "
+        "balancer in front of it, when that adds a greeting of its own): here a reply ended early "
+        "or came twice, and clients read every later reply one command late."),
+    "starttls-command-injection": FindingInfo(
+        "client", "RFC 3207 4.2", "plaintext after STARTTLS before the 220",
+        "Ask the sending side's admin to fix or update the client (it must wait for the 220), "
+        "and the receiving server's admin to check that the server discards bytes sent before "
+        "the handshake (CVE-2011-0411 class)."),
+    "starttls-response-injection": FindingInfo(
+        "server", "RFC 3207 4.2", "plaintext after the 220 to STARTTLS",
+        _ASK_SERVER + "send nothing after the 220 to STARTTLS but the TLS handshake; check that "
+        "the clients discard bytes received before it."),
+    "starttls-offered-again": FindingInfo(
+        "server", "RFC 3207 4.2", "STARTTLS offered again after TLS",
+        _ASK_SERVER + "leave STARTTLS out of the EHLO reply once TLS is under way; behind a TLS "
+        "terminator, the server must be told the session is already encrypted."),
+    "plaintext-after-starttls": FindingInfo(
+        "capture", "RFC 3207 4", "readable bytes where TLS was expected",
+        "Readable SMTP: the capture point sees a decrypted side; capture in front of the TLS "
+        "terminator to see the handshake. Bytes that are neither TLS nor SMTP: ask the side that "
+        "sent them (the verdict names it) why it did not start TLS."),
+    "implicit-tls-plaintext-reply": FindingInfo(
+        "server", "RFC 8314 3.3", "ClientHello answered in plaintext",
+        "Point the client at the server's SMTPS port (465), or configure it for STARTTLS on "
+        "port 25 or 587; or ask the server's admin to speak TLS from the first byte on this port."),
+    "tls-alert": FindingInfo(
+        "server", "RFC 8446 6", "TLS alert during the handshake",
+        "Ask the side that sent the alert (the finding names it) what it refused: "
+        "`protocol_version` or `handshake_failure`: align TLS versions and ciphers; "
+        "`bad_certificate`, `unknown_ca`, `certificate_expired`: fix the certificate or the "
+        "sender's trust store."),
+    "tls-certificate": FindingInfo(
+        "server", "RFC 8460 4.3", "certificate problem visible in the handshake",
+        "Ask the receiving server's admin for a certificate that is valid now, names the host "
+        "the sender connects to (the MX name) and chains to a trusted CA (or publish DANE TLSA "
+        "records for it)."),
+    "tcp-gap": FindingInfo(
+        "capture", "", "bytes missing from the capture",
+        "Capture again with the whole packet (`tcpdump -s 0`) and a bigger buffer (`-B`), where "
+        "both directions pass; nobody is blamed on bytes the capture lost."),
+    "tcp-overlap-conflict": FindingInfo(
+        "capture", "", "retransmission with different bytes",
+        "Two copies of the same bytes differ (the first was used): capture at another point to "
+        "see which copy the receiver got; if they differ there too, something on the path "
+        "rewrites packets."),
+    "midstream": FindingInfo(
+        "capture", "", "capture starts in the middle of the conversation",
+        "Start the capture before the connection opens, so that the SYN, the greeting and the "
+        "EHLO exchange are in it."),
+    "one-sided": FindingInfo(
+        "capture", "", "only one direction captured",
+        "Capture where both directions pass (not on one leg of an asymmetric route), with a "
+        "filter that keeps both (`tcp port 25`, not `dst port 25`)."),
+    "limit-reached": FindingInfo(
+        "capture", "", "a size limit of the parser was reached",
+        "Usually nothing: the verdict rests on what was kept. A line, a reply or a run of "
+        "pipelined commands that long is odd in itself: look at it in Wireshark at the "
+        "finding's frame."),
+    "capture-loss": FindingInfo(
+        "capture", "", "the capture dropped packets while the conversation was open",
+        "Give `pcapsmtp live` a bigger receive buffer (`-B KIB`), a narrower filter, or a less "
+        "loaded machine; a verdict that would rest on bytes after the loss stays `incomplete`."),
 }
 
 #: reasons of an EHLO exchange whose defect a client that requires TLS (msmtp ``tls on``, dma,
