@@ -13,6 +13,7 @@ sys.path.insert(0, str(ROOT))
 from pcapsmtp.analysis.reasons import (  # noqa: E402
     FINDINGS,
     GIVE_UP_REASONS,
+    REASON_CASES,
     REASONS,
     TLSRPT_RESULT,
 )
@@ -47,6 +48,9 @@ def examples() -> tuple[dict[str, str], dict[str, str]]:
                                      f"captures/{name} (stream {conv['stream']})")
                 continue
             by_reason.setdefault(conv["reason"], f"captures/{name} (stream {conv['stream']})")
+            for (reason, case), info in REASON_CASES.items():
+                if conv["reason"] == reason and any(f["code"] == info.finding for f in conv["findings"]):
+                    by_reason.setdefault(f"case:{reason}:{case}", f"captures/{name} (stream {conv['stream']})")
             for f in conv["findings"]:
                 by_finding.setdefault(f["code"], f"captures/{name} (frame {f['frame']})")
     # Reasons only the two-vantage diff gives (starttls-stripped): an example from captures/pairs/.
@@ -84,6 +88,15 @@ def render() -> str:
             out.append(f"- Example: `{by_reason[code]}`")
         if "give-up:" + code in by_reason:
             out.append(f"- Example of a client giving up: `{by_reason['give-up:' + code]}`")
+        for (reason, case), cinfo in REASON_CASES.items():
+            if reason != code:
+                continue
+            out += ["", f"Case `{case}`: {cinfo.title} (with a `{cinfo.finding}` finding; the "
+                        "conversation's `explanation` is this case's).", "",
+                    f"- What a strict client does: {cinfo.client_does}",
+                    f"- What to ask, and of whom: {cinfo.remedy}"]
+            if f"case:{reason}:{case}" in by_reason:
+                out.append(f"- Example: `{by_reason[f'case:{reason}:{case}']}`")
         out.append("")
     out += ["## Findings", "", "| code | side | RFC | what | example |", "|---|---|---|---|---|"]
     for code, info in FINDINGS.items():

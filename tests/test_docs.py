@@ -57,6 +57,15 @@ def test_every_finding_has_an_action_and_an_example_or_a_reason_for_none() -> No
         assert "tests/" in how, code
 
 
+def test_every_reason_case_is_documented_with_an_example() -> None:
+    from pcapsmtp.analysis.reasons import REASON_CASES
+    text = (ROOT / "docs" / "verdicts.md").read_text()
+    for (reason, case), info in REASON_CASES.items():
+        assert reason in REASONS and info.finding in FINDINGS, (reason, case)
+        assert f"Case `{case}`: {info.title}" in text and info.remedy in text, (reason, case)
+        assert f"case:{reason}:{case}" in _gen().examples()[0], (reason, case)
+
+
 def test_readme_names_the_two_quick_start_commands() -> None:
     """The quick start works on a fresh Debian: a virtual environment (Debian's Python refuses a
     bare ``pip install``), the main job on a shipped capture, and the test script CI runs."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from pcapsmtp.analysis.reasons import REASON_CASES
 from pcapsmtp.engine.analyzer import analyze_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -149,7 +150,12 @@ def test_starttls_answered_by_a_stray_line_is_the_server_s_doing() -> None:
         starttls = _tshark_frames(name, 'tcp.dstport == 25 && tcp.payload == "STARTTLS\\r\\n"')
         assert conv["starttls"]["frame"] == starttls[0]
         assert conv["tls"]["client_hello_frame"] is None
-        assert "the server's 220 came too late" in conv["detail"]
+        server_220 = _tshark_frames(name, "smtp.response.code == 220")[1]   # [0] is the banner
+        assert conv["detail"].endswith(f"the server's 220 came too late to be read as the answer "
+                                       f"(frame {server_220})")
+        # what to ask is the stray line's fix, not the TLS setup's
+        case = REASON_CASES[("starttls-refused", "stray-answer")]
+        assert conv["explanation"] == {"client_does": case.client_does, "ask": case.remedy}
 
 
 def test_masked_command_frame_agrees_with_tshark() -> None:

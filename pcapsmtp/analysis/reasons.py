@@ -8,7 +8,8 @@ from typing import NamedTuple
 #: the sides a verdict or a finding can blame (capture problems and 'none' are not blame)
 BLAMED = frozenset({"client", "server", "middlebox"})
 
-__all__ = ["ReasonInfo", "FindingInfo", "REASONS", "FINDINGS", "TLSRPT_RESULT", "GIVE_UP_REASONS"]
+__all__ = ["ReasonInfo", "ReasonCase", "FindingInfo", "REASONS", "REASON_CASES", "FINDINGS", "TLSRPT_RESULT",
+           "GIVE_UP_REASONS"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,33 @@ REASONS: dict[str, ReasonInfo] = {
         "The capture starts too late, ends too early, or lost bytes of the decisive exchange.",
         "Capture again from the start of the connection (`tcpdump -s 0`), in both directions."),
 }
+
+@dataclass(frozen=True, slots=True)
+class ReasonCase:
+    """A case of a reason whose cause, and so whose remedy, differs from the reason's usual
+    one: the verdict names it, and the conversation's ``explanation`` is the case's."""
+
+    title: str
+    finding: str        #: the finding every conversation of this case carries
+    client_does: str
+    remedy: str
+
+
+#: (reason, case) -> the case's texts
+REASON_CASES: dict[tuple[str, str], ReasonCase] = {
+    ("starttls-refused", "stray-answer"): ReasonCase(
+        "STARTTLS answered by a stray line", "reply-out-of-step",
+        "The server sent a reply no command awaited before STARTTLS (the rest of an EHLO reply "
+        "that ended early, a second greeting), so the client read it as the answer to STARTTLS: "
+        "it is not 220, so to the client the server refused. Opportunistic clients (Postfix "
+        "'may') go on in plaintext, others (Go net/smtp) give up; the server's own answer to "
+        "STARTTLS came one reply late and was never read as the answer.",
+        "Ask the receiving server's admin (or whoever runs the proxy or load balancer in front of "
+        "it) to send exactly one reply per command: the reply the `reply-out-of-step` finding "
+        "points at ended early or came twice. Whether TLS itself works shows in the server's own "
+        "answer to STARTTLS, which `detail` names (a 220 there: it does)."),
+}
+
 
 class FindingInfo(NamedTuple):
     """One finding code: its usual side, the RFC section, a short title, and what the admin

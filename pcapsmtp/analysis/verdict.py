@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pcapsmtp.analysis.ehlo import EhloCheck, check_ehlo, is_masked_banner
-from pcapsmtp.analysis.reasons import FINDINGS, REASONS, TLSRPT_RESULT
+from pcapsmtp.analysis.reasons import FINDINGS, REASON_CASES, REASONS, TLSRPT_RESULT
 from pcapsmtp.model import Endpoint, Side
 from pcapsmtp.smtp.events import (
     EOM_VERB, SASL_VERB, Anomaly, AnomalyCode, Command, ImplicitTls, PlaintextAfterStartTls, Reply, StreamEnded,
@@ -234,6 +234,7 @@ class _Verdict:
         self.extra: dict[str, Any] = {}
         self.marks: dict[tuple[str, int], list[str]] = {}   # (side, line offset) -> finding codes
         self.evidence_at: tuple[str, int] | None = None
+        self.case = ""      # a case of the reason with its own explanation (REASON_CASES)
 
     def set(self, outcome: str, caused_by: str, reason: str, evidence: int | None,
             detail: str = "", item: Item | None = None) -> None:
@@ -241,6 +242,7 @@ class _Verdict:
         self.outcome, self.caused_by, self.reason = outcome, caused_by, reason
         self.evidence, self.detail = evidence, detail
         self.evidence_at = _at(item)
+        self.case = ""
 
     def finding(self, code: str, side: str, frame: int | None, message: str, rfc: str | None = None,
                 confidence: str | None = None, at: tuple[str, int] | None = None) -> None:
@@ -595,10 +597,17 @@ def judge(t: Transcript) -> dict[str, Any]:
         garbage = next((it for it in f.after_tls if it.event.side is Side.CLIENT
                         and not it.event.smtp_like and f.pos(it) > after), None)
         if _established(ts):
+            if st_reply is not None:
+                how = "STARTTLS answered 220 and the TLS handshake completed"
+            else:
+                # The 220 itself is not in the capture: say what is.
+                hole = f.gap_between(f.pos(st_item), 1 << 60, Side.SERVER)
+                how = ("the server's answer to STARTTLS is not in the capture"
+                       + (f" (bytes of the server were lost, frame {_frame(hole)})" if hole else "")
+                       + ", but the TLS handshake that followed STARTTLS completed")
             v.set("tls", "none", "tls-established", _frame(ts["data"][Side.CLIENT][0]
                                                             if ts["data"][Side.CLIENT] else st_reply),
-                  "STARTTLS answered 220 and the TLS handshake completed"
-                  + (f" ({version_name(ts['version'])})" if ts["version"] else ""))
+                  how + (f" ({version_name(ts['version'])})" if ts["version"] else ""))
             decided = True
         elif pairing_unsure:
             v.set("incomplete", "unknown", "incomplete", _frame(st_reply),
@@ -651,11 +660,19 @@ def judge(t: Transcript) -> dict[str, Any]:
                   "inspection of a firewall refuses the command")
         elif st_reply.event.out_of_step:
             meant = st_reply.event.server_answers
+            sent_for = _verb(meant) if meant is not None else "the greeting"
+            sent_as = (f"as more of its reply to {sent_for}, after that reply had ended"
+                       if st_reply.event.stray else f"as its reply to {sent_for}")
+            own = f.meant.get(id(st_item.event))
+            own_text = ("the server's own answer to STARTTLS is not in the capture" if own is None
+                        else f"the server's 220 came too late to be read as the answer (frame "
+                             f"{_frame(own)})" if own.event.code == 220
+                        else f"the server's own answer, {own.event.code} (frame {_frame(own)}), "
+                             "came one reply late")
             v.set(outcome, "server", "starttls-refused", _frame(st_reply),
-                  f"in the client's pairing STARTTLS was answered {st_code} ({text}), a reply the "
-                  f"server sent for {_verb(meant) if meant is not None else 'the greeting'}: the "
-                  "replies are one behind, the server's 220 came too late to be read as the "
-                  "answer", st_reply)
+                  f"the client read {st_code} ({text}) as the answer to STARTTLS; the server sent "
+                  f"it {sent_as}: the replies are one behind, {own_text}", st_reply)
+            v.case = "stray-answer"
         else:
             v.set(outcome, "server", "starttls-refused", _frame(st_reply),
                   f"the server answered STARTTLS with {st_code} {text}")
@@ -720,7 +737,7 @@ def judge(t: Transcript) -> dict[str, Any]:
     res = v.extra.get("tlsrpt_result") or TLSRPT_RESULT.get(v.reason)
     if res and v.outcome != "tls":
         conv["tlsrpt_result"] = res
-    info = REASONS.get(v.reason)
+    info = REASON_CASES.get((v.reason, v.case)) or REASONS.get(v.reason)
     if info is not None:
         conv["explanation"] = {"client_does": info.client_does, "ask": info.remedy}
     # The clients' prediction reads an extension list: a refused EHLO sent none.

@@ -18,7 +18,7 @@ from builders import (  # noqa: E402
     tls12_handshake, vec,
 )
 
-from pcapsmtp.analysis.reasons import FINDINGS, REASONS, TLSRPT_RESULT  # noqa: E402
+from pcapsmtp.analysis.reasons import FINDINGS, REASON_CASES, REASONS, TLSRPT_RESULT  # noqa: E402
 from pcapsmtp.analysis.verdict import Item, Overlap, judge  # noqa: E402
 from pcapsmtp.model import Endpoint, Side  # noqa: E402
 from pcapsmtp.smtp.events import Reply  # noqa: E402
@@ -544,6 +544,41 @@ def test_a_hole_in_tls_after_it_was_established_spoils_nothing() -> None:
 def test_refused_starttls_then_a_client_hole_is_incomplete() -> None:
     d = starttls(hello(), "454 4.7.0 TLS not available").gap(C, 28).close()
     assert verdict(J(d))[:3] == ("incomplete", "unknown", "incomplete")
+
+
+def test_a_220_lost_in_a_hole_is_not_claimed_in_the_detail() -> None:
+    """The handshake after STARTTLS proves the 220, but the capture does not hold it: the
+    detail says what the capture shows, not that STARTTLS was answered 220."""
+    h = tls12_handshake()
+    d = hello().c("STARTTLS").gap(S, 30)                                                       # 4, 5
+    d.c(h["client_hello"]).s(h["server_flight"]).c(h["client_finish"]).s(h["server_finish"])  # 6..9
+    d.c(app_data()).s(app_data()).close()
+    conv = J(d)
+    assert verdict(conv) == ("tls", "none", "tls-established", 8)
+    assert conv["starttls"]["reply_code"] is None
+    assert "answered 220" not in conv["detail"]
+    assert conv["detail"] == ("the server's answer to STARTTLS is not in the capture (bytes of the server "
+                              "were lost, frame 5), but the TLS handshake that followed STARTTLS "
+                              "completed (TLS 1.2)")
+
+
+@pytest.mark.parametrize("own", ["220 2.0.0 Ready to start TLS", "454 4.7.0 TLS not available"])
+def test_starttls_answered_by_a_stray_line_says_what_the_server_meant(own: str) -> None:
+    """The stray line is the server's doing, not its TLS setup: the detail names the server's
+    own answer (frame 6) and the explanation is the stray-answer case's, not 'fix its TLS'."""
+    d = Dialogue().s("220 mx.example.com ESMTP").c("EHLO client.example.org")
+    d.s("250-mx.example.com", "250 STARTTLS").s("250 SIZE 1000")         # 3, 4 (the stray line)
+    d.c("STARTTLS").s(own).c("QUIT").s("221 bye").close()                # 5, 6, 7, 8
+    conv = J(d)
+    assert verdict(conv) == ("aborted", "server", "starttls-refused", 4)
+    assert findings(conv) == [("ehlo-premature-end", "server", 3), ("reply-out-of-step", "server", 4)]
+    assert conv["detail"].startswith("the client read 250 (SIZE 1000) as the answer to STARTTLS; the "
+                                     "server sent it as more of its reply to EHLO, after that reply had ended")
+    assert conv["detail"].endswith("(frame 6)" if own.startswith("220") else
+                                   "the server's own answer, 454 (frame 6), came one reply late")
+    case = REASON_CASES[("starttls-refused", "stray-answer")]
+    assert conv["explanation"] == {"client_does": case.client_does, "ask": case.remedy}
+    assert "TLS setup" not in conv["explanation"]["ask"].split(".")[0]
 
 
 # ------------------------------------------------------------------------------------------
