@@ -151,7 +151,7 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "Ask the receiving server's admin (or whoever runs the proxy or load balancer in front of "
         "it) to send exactly one reply per command: the reply the `reply-out-of-step` finding "
         "points at ended early or came twice. Whether TLS itself works shows in the server's own "
-        "answer to STARTTLS, which `detail` names (a 220 there: it does)."),
+        "answer to STARTTLS, which the verdict's detail names (a 220 there: it does)."),
 }
 
 
