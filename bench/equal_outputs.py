@@ -6,7 +6,8 @@ For speed work that must leave the output byte for byte as it was:
     bench/equal_outputs.py save DIR [FILES...]      # on the code before the change
     bench/equal_outputs.py compare DIR [FILES...]   # after each change: lists what differs
 
-Without FILES: every captures/*.pcap and every capture under tests/corpus. Each file is run
+Without FILES, ``save`` takes every captures/*.pcap and every capture under tests/corpus, and
+``compare`` every file saved in DIR. Each file is run
 in this process (``pcapsmtp.commands.main.main``) as ``analyze --format json --summary``,
 ``analyze --format csv`` and ``explain`` (``--report`` adds ``report``, the HTML page); the
 outputs go to DIR as ``<n>.<kind>`` with an index ``files.txt``. Run it with the checkout under
@@ -64,15 +65,15 @@ def main() -> int:
     ap.add_argument("files", nargs="*")
     ap.add_argument("--report", action="store_true", help="also the HTML report")
     a = ap.parse_args()
-    files = a.files or _default_files()
     os.makedirs(a.dir, exist_ok=True)
     index = os.path.join(a.dir, "files.txt")
     if a.mode == "save":
+        files = a.files or _default_files()
         with open(index, "w", encoding="utf-8") as fh:
             fh.write("".join(f + "\n" for f in files))
-    else:
+    else:               # the files saved (or those of FILES among them)
         saved = open(index, encoding="utf-8").read().split("\n")[:-1]
-        files = [f for f in files if f in saved]
+        files = [f for f in saved if not a.files or f in a.files]
     known = open(index, encoding="utf-8").read().split("\n")[:-1]
     bad = 0
     for f in files:

@@ -161,7 +161,9 @@ class Analyzer:
                 else:
                     t.server_bytes += len(ev.data)
                 t.last_ts_ns = ev.ts_ns
-                self._record(c, c.session.receive(ev.side, ev.data, ev.ts_ns))
+                evs = c.session.receive(ev.side, ev.data, ev.ts_ns)
+                if evs:
+                    self._record(c, evs)
                 if len(idx.offs) > 256:
                     idx.trim(c.session.low_water(ev.side))
             elif isinstance(ev, FlowOpened):

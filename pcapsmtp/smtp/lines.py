@@ -110,6 +110,16 @@ class LineBuffer:
             self._skip_head = b""
         return data, start
 
+    def advance(self, length: int) -> int | None:
+        """Account for ``length`` bytes handed straight to another parser (TLS records) when
+        nothing is buffered: returns their stream offset. None, and nothing done, when bytes
+        are buffered (then they go through ``push`` and ``take_rest``)."""
+        if self.buf or self._skipping:
+            return None
+        start = self.start
+        self.start = start + length
+        return start
+
     def skip(self, length: int) -> None:
         """Forget ``length`` bytes (lost or not ours) after what is buffered: the buffer is
         dropped too, as a partial line cannot be completed across a hole."""

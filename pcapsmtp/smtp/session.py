@@ -149,6 +149,19 @@ class SmtpSession:
             if not st.ended:
                 st.lines.start += len(data)
             return out
+        mode = st.mode
+        if (mode is _Mode.TLS or mode is _Mode.BODY) and st.first_seen:
+            # TLS records or message content: straight to the observer or the end-of-data
+            # search, as ``_drain`` would hand them, without the round trip through the line
+            # buffer (nothing is buffered in these modes between two calls)
+            start = st.lines.advance(len(data))
+            if start is not None:
+                if mode is _Mode.BODY:
+                    if self._body_data(st, data, start):
+                        self._drain(st)         # the lines after the end-of-data marker
+                elif st.tls is not None:
+                    self._emit_all(st.tls.feed(data, start))
+                return out
         st.lines.push(data)
         if not st.first_seen and self._late:
             if not self._late_first_bytes(st):
@@ -507,6 +520,12 @@ class SmtpSession:
 
     def _body(self, st: _SideState) -> bool:
         data, start = st.lines.take_rest()
+        return self._body_data(st, data, start)
+
+    def _body_data(self, st: _SideState, data: bytes, start: int) -> bool:
+        """Message content at stream offset ``start``: counted, searched for the end-of-data
+        marker (never split into lines). True when the marker was found (the bytes after it
+        are buffered again as command lines)."""
         if not data:
             return False
         window = st.body_tail + data

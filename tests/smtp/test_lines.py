@@ -213,3 +213,22 @@ def test_property_chunking_invariant_and_contiguous(data: bytes, cuts: list[int]
             assert data[start:end] == raw
         pos = end
     assert pos == len(data)
+
+
+def test_advance_hands_bytes_past_an_empty_buffer_only() -> None:
+    """``advance``: bytes that bypass the buffer (TLS records, message content) move ``start``
+    when nothing is buffered; with bytes buffered, or a long line being skipped, it refuses
+    and changes nothing (the caller then pushes them)."""
+    lb = LineBuffer(8)
+    lb.push(b"EHLO\r\n")
+    assert drain(lb)[0].end == 6
+    assert lb.advance(100) == 6 and lb.start == 106
+    assert lb.advance(0) == 106 and lb.start == 106
+    lb.push(b"QU")
+    assert lb.advance(5) is None and lb.start == 106 and len(lb) == 2
+    assert lb.take_rest() == (b"QU", 106) and lb.advance(3) == 108 and lb.start == 111
+    lb.push(b"0123456789abc")                   # longer than max_line, no LF: skipping
+    assert lb.next_line() is None and len(lb) == 0
+    assert lb.advance(4) is None and lb.start == 124
+    line = lb.next_line() if lb.push(b"\n") is None else None
+    assert line is not None and line.truncated and (line.start, line.end) == (111, 125)

@@ -746,3 +746,24 @@ def test_late_start_at_starttls_keeps_the_clients_handshake() -> None:
     client_tls = [e for e in evs if isinstance(e, TlsEvent) and e.side is Side.CLIENT]
     assert any(isinstance(e, TlsClientHello) for e in client_tls), evs
     assert any(isinstance(e, TlsServerHello) for e in evs), evs
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 5, 1000])
+def test_tls_and_body_bytes_bypass_the_line_buffer_with_the_same_offsets(chunk: int | None) -> None:
+    """TLS records after STARTTLS's 220 and message content after 354 go straight to the
+    TLS observer and the end-of-data search (nothing is buffered in those modes): the events,
+    their spans and what the session still refers to (``low_water``) are those of any other
+    chunking, also with the end-of-data marker and a record header cut across chunks."""
+    body = b"Subject: x\r\n\r\n" + b"line of text\r\n" * 300 + b".\r\n"
+    d = _mail(_hello()).c("RCPT TO:<b@example.net>").s("250 ok").c("DATA").s("354 go")
+    d.c(body).s("250 queued").c("STARTTLS").s("220 ready").c(CH)
+    d.s(server_hello(selected=0x0303, suite=0xC02F), app_data(40) * 3).c(app_data(30) * 5)
+    d.close()
+    evs = d.events(chunk)
+    assert normalise(evs) == normalise(d.events())
+    bodies = [ev for ev in evs if isinstance(ev, MessageBody)]
+    assert [(b.octets, b.complete) for b in bodies] == [(len(body), True)]
+    client_bytes = sum(len(op.data) for op in d.ops if op.side is C and op.data)
+    assert d.session is not None and d.session.low_water(C) == client_bytes
+    ends = [ev for ev in evs if isinstance(ev, StreamEnded) and ev.side is C]
+    assert ends and ends[0].span.start == client_bytes
