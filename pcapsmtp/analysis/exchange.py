@@ -175,3 +175,14 @@ def verdict_line(conv: dict[str, Any], lines: Sequence[ExchangeLine]) -> Exchang
     return (next((ln for ln in on_frame if marked(ln, {conv.get("reason")} & codes)), None)
             or next((ln for ln in on_frame if marked(ln, codes)), None)
             or next(iter(on_frame), None))
+
+
+def middlebox_role(conv: dict[str, Any]) -> str | None:
+    """What the verdict says of a middlebox, as one fact for every renderer (the HTML ladder
+    draws its lifeline from it): ``"blamed"`` when the verdict blames one, ``"named"`` when
+    only a finding names one (the verdict blames another side or no one), else None."""
+    if conv.get("caused_by") == "middlebox":
+        return "blamed"
+    if any(f.get("side") == "middlebox" for f in conv.get("findings") or ()):
+        return "named"
+    return None

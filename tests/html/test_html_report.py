@@ -16,6 +16,7 @@ from typing import Any
 
 from hypothesis import given, settings, strategies as st
 
+from pcapsmtp.analysis.exchange import middlebox_role
 from pcapsmtp.analysis.vantage import diff_conversations
 from pcapsmtp.commands.main import main
 from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
@@ -222,8 +223,10 @@ def test_masked_verdict_points_at_the_masked_keyword_and_draws_the_box() -> None
     other = copy.deepcopy(conv)
     other["caused_by"] = "client"
     assert conversation_data(other, 0, 0, conv["started_ns"])["mb"] == 2
+    assert (middlebox_role(conv), middlebox_role(other)) == ("blamed", "named")
     del other["findings"][:]
     assert conversation_data(other, 0, 0, conv["started_ns"])["mb"] == 0
+    assert middlebox_role(other) is None
 
 
 def test_gap_is_a_break_in_the_ladder() -> None:

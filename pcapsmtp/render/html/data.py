@@ -14,7 +14,7 @@ from datetime import datetime, UTC
 from typing import Any
 from collections.abc import Callable, Iterable, Sequence
 
-from pcapsmtp.analysis.exchange import verdict_line
+from pcapsmtp.analysis.exchange import middlebox_role, verdict_line
 from pcapsmtp.analysis.reasons import BLAMED
 from pcapsmtp.render.text import endpoint, safe
 from pcapsmtp.render.wireshark import tshark_command
@@ -38,6 +38,8 @@ CAUSES = ("none", "client", "server", "middlebox", "unknown")
 #: Characters of one quoted line kept in the page (the rest is counted).
 MAX_TEXT = 240
 _OFFERED = ("valid", "misplaced", "masked", "absent", "unknown")
+#: ``analysis.exchange.middlebox_role`` -> the page's ``mb`` (the ladder's middlebox lifeline)
+_BOX: dict[str | None, int] = {"blamed": 1, "named": 2}
 
 
 def _cut(text: Any, limit: int = MAX_TEXT) -> str:
@@ -93,8 +95,7 @@ def conversation_data(conv: dict[str, Any], index: int, file_index: int, t0_ns: 
     ef = conv.get("evidence_filter")
     cmx = conv.get("_clients_matrix")
     # a middlebox lifeline: 1 when the verdict blames one, 2 when only a finding names one
-    box = 1 if conv.get("caused_by") == "middlebox" else (
-        2 if any(f.get("side") == "middlebox" for f in conv.get("findings") or ()) else 0)
+    box = _BOX.get(middlebox_role(conv), 0)
     exp = conv.get("explanation")
     located = files is not None and any(getattr(ln, "file", None) for ln in ex)
     evidence_path = conv.get("evidence_file") or path
