@@ -23,8 +23,11 @@ Public API
 
 Formats: pcap (both byte orders, microsecond and nanosecond magic), pcapng (several
 sections of either byte order, several interfaces with their own link type,
-``if_tsresol`` and ``if_tsoffset``; EPB, SPB and the obsolete PB; every other block type
-is skipped by its length), and either of them gzip-compressed (detected by magic, also on
+``if_tsresol`` and ``if_tsoffset``; EPB, SPB and the obsolete PB, decoded by
+``capture.pcapng.iter_packets``, which ``annotate`` uses too; custom and systemd journal
+export blocks are frames without a packet, link type ``LINKTYPE_NO_PACKET``, as Wireshark
+numbers them; every other block type is skipped by its length), and either of them
+gzip-compressed (detected by magic, also on
 standard input).
 
 Frame numbers count every packet record from 1, as Wireshark's ``frame.number``. SPBs
@@ -52,15 +55,13 @@ from typing import BinaryIO, NamedTuple, Union
 
 from pcapsmtp.capture.base import RawFrame
 from pcapsmtp.capture.decode import Decoder
-from pcapsmtp.capture.pcapng import (
-    CB_COPY, CB_NO_COPY, EPB, IDB, PB, SHB, SPB, Interface, fill, iter_blocks, parse_idb,
-)
+from pcapsmtp.capture.pcapng import LINKTYPE_NO_PACKET, RECORDS, VIEWS, fill, iter_packets
 from pcapsmtp.errors import CaptureError
 from pcapsmtp.model import TcpSegment
 
 __all__ = ["open_frames", "iter_records", "iter_views", "iter_segments", "open_source",
            "pcap_header", "read_pcap", "is_pcap", "RecordTuple", "RecordView", "PcapHeader", "MAX_CAPLEN",
-           "CHUNK_SIZE", "Source"]
+           "CHUNK_SIZE", "Source", "LINKTYPE_NO_PACKET"]
 
 #: (number, ts_ns, linktype, data, wirelen, offset, interface): ``RawFrame``'s argument order.
 RecordTuple = tuple[int, int, int, bytes, int, int, int]
@@ -68,9 +69,6 @@ RecordTuple = tuple[int, int, int, bytes, int, int, int]
 RecordView = tuple[int, int, int, "bytes | bytearray", int, int, int, int]
 
 #: Largest captured length of one record accepted (Wireshark's WTAP_MAX_PACKET_SIZE_STANDARD).
-#: link type of a record that is a frame for Wireshark but carries no packet (custom block)
-LINKTYPE_NO_PACKET = -1
-
 MAX_CAPLEN = 262144
 #: Read size.
 CHUNK_SIZE = 1 << 20
@@ -272,8 +270,7 @@ def iter_views(path: str, *, stdin: BinaryIO | None = None,
         if head[:4] in _PCAP_MAGICS:
             yield from _pcap_views(src, head, path, True, None, number_base)
         else:
-            for number, ts, lt, data, wirelen, off, _if in _read_pcapng(src, head, path):
-                yield number + number_base, ts, lt, data, 0, len(data), wirelen, off
+            yield from iter_packets(src, head, path, VIEWS, number_base)
     except MemoryError:
         raise CaptureError(path, None, "out of memory while reading the capture") from None
     finally:
@@ -441,72 +438,6 @@ def _pcap_views(src: Source, buf: bytes | bytearray, path: str, inplace: bool,
 # --------------------------------------------------------------------------- pcapng
 
 def _read_pcapng(src: Source, buf: bytes, path: str) -> Iterator[RecordTuple]:
-    number = [0]            # (shared with iter_blocks for its messages)
-    ifaces: list[Interface] = []
-    last_ts = 0
-    for btype, e, b, pos, end, off in iter_blocks(src, buf, path, number):
-        blocklen = end - pos
-        if btype == EPB:
-            if blocklen < 32:
-                raise CaptureError(path, off, f"enhanced packet block too short "
-                                              f"({blocklen} bytes)")
-            ifid, tsh, tsl, caplen, wirelen = struct.unpack_from(e + "IIIII", b, pos + 8)
-            if caplen > blocklen - 32:
-                raise CaptureError(path, off,
-                                   f"packet {number[0] + 1}: captured length {caplen} does not "
-                                   f"fit in its {blocklen}-byte block")
-            if ifid >= len(ifaces):
-                raise CaptureError(path, off,
-                                   f"packet {number[0] + 1} refers to interface {ifid}, but "
-                                   f"{len(ifaces)} interface(s) are defined in this section")
-            ifc = ifaces[ifid]
-            last_ts = ifc.ts_ns((tsh << 32) | tsl)
-            number[0] += 1
-            yield (number[0], last_ts, ifc.linktype, bytes(b[pos + 28:pos + 28 + caplen]),
-                   wirelen, off, ifid)
-        elif btype == SPB:
-            if blocklen < 16:
-                raise CaptureError(path, off, f"simple packet block too short "
-                                              f"({blocklen} bytes)")
-            if not ifaces:
-                raise CaptureError(path, off,
-                                   f"packet {number[0] + 1} (simple packet block) refers to "
-                                   f"interface 0, but no interface is defined in this section")
-            wirelen = struct.unpack_from(e + "I", b, pos + 8)[0]
-            lt, snap = ifaces[0].linktype, ifaces[0].snaplen
-            caplen = min(wirelen, blocklen - 16)
-            if snap:
-                caplen = min(caplen, snap)
-            number[0] += 1
-            yield (number[0], last_ts, lt, bytes(b[pos + 12:pos + 12 + caplen]), wirelen, off, 0)
-        elif btype == PB:
-            if blocklen < 32:
-                raise CaptureError(path, off, f"packet block too short ({blocklen} bytes)")
-            ifid, _drops, tsh, tsl, caplen, wirelen = struct.unpack_from(e + "HHIIII", b,
-                                                                          pos + 8)
-            if caplen > blocklen - 32:
-                raise CaptureError(path, off,
-                                   f"packet {number[0] + 1}: captured length {caplen} does not "
-                                   f"fit in its {blocklen}-byte block")
-            if ifid >= len(ifaces):
-                raise CaptureError(path, off,
-                                   f"packet {number[0] + 1} refers to interface {ifid}, but "
-                                   f"{len(ifaces)} interface(s) are defined in this section")
-            ifc = ifaces[ifid]
-            raw = (tsh << 32) | tsl
-            last_ts = ((raw * ifc.mul) >> ifc.shift) // ifc.div + ifc.off_ns
-            number[0] += 1
-            yield (number[0], last_ts, ifc.linktype, bytes(b[pos + 28:pos + 28 + caplen]),
-                   wirelen, off, ifid)
-        elif btype == IDB:
-            if blocklen < 20:
-                raise CaptureError(path, off, f"interface description block too short "
-                                              f"({blocklen} bytes)")
-            ifaces.append(parse_idb(b[pos + 8:end - 4], e))
-        elif btype == SHB:
-            ifaces = []
-        elif btype == CB_COPY or btype == CB_NO_COPY:
-            # Wireshark 4.0 shows a custom block as a frame: count it so numbers stay equal.
-            number[0] += 1
-            yield (number[0], last_ts, LINKTYPE_NO_PACKET, b"", 0, off, 0)
-        # every other block type (NRB, ISB, DSB, ...) is skipped
+    """The records of a pcapng stream (``capture.pcapng.iter_packets``, the one decoder of
+    packet blocks)."""
+    return iter_packets(src, buf, path, RECORDS)

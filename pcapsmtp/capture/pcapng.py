@@ -13,6 +13,13 @@ truncated block raises ``CaptureError(path, offset, message)``, offset in the
 (decompressed) stream. The block bodies are the caller's: ``parse_idb`` reads an interface
 description, ``split_options`` a packet block's options.
 
+Packets: ``iter_packets(src, head, path, shape)`` is the one decoder of packet blocks (EPB,
+SPB, the obsolete PB, and the blocks Wireshark numbers as frames without a packet: custom
+blocks and systemd journal export blocks), with the interfaces of each section, their
+timestamp units and every check of a packet block (one message for one fault, whoever
+reads): the file reader takes its records as views or tuples, ``annotate``'s copier every
+block with its packet.
+
 Writing: ``option``, ``block``, ``shb``, ``idb`` and ``epb`` build blocks; ``PcapngWriter``
 writes a one-interface file (the live tee).
 """
@@ -24,9 +31,10 @@ from typing import Any, NamedTuple
 
 from pcapsmtp.errors import CaptureError
 
-__all__ = ["Block", "Interface", "PcapngWriter", "iter_blocks", "parse_idb", "split_options",
-           "option", "block", "shb", "idb", "epb", "MAGIC", "SHB", "IDB", "PB", "SPB", "EPB",
-           "SJEB", "CB_COPY", "CB_NO_COPY", "MAX_BLOCK"]
+__all__ = ["Block", "Interface", "Packet", "PcapngWriter", "iter_blocks", "iter_packets",
+           "parse_idb", "split_options", "option", "block", "shb", "idb", "epb", "MAGIC", "SHB",
+           "IDB", "PB", "SPB", "EPB", "SJEB", "CB_COPY", "CB_NO_COPY", "MAX_BLOCK",
+           "LINKTYPE_NO_PACKET", "VIEWS", "RECORDS", "BLOCKS"]
 
 MAGIC = b"\x0a\x0d\x0d\x0a"
 SHB = 0x0A0D0D0A
@@ -295,3 +303,125 @@ def iter_blocks(src: Any, buf: bytes, path: str,
                                f"from leading length {blocklen}")
         yield Block(btype, e, buf, pos, end, base + pos)
         pos = end
+
+
+# ----------------------------------------------------------------------------- packets
+
+#: Link type of a frame without a packet (a custom block, a systemd journal export block):
+#: Wireshark numbers it, so it is counted, and nothing in it is decoded.
+LINKTYPE_NO_PACKET = -1
+
+#: What ``iter_packets`` yields. VIEWS: ``(number, ts_ns, linktype, buf, start, end, wirelen,
+#: offset)`` per packet, its bytes ``buf[start:end]`` (``buf`` valid until the next one is
+#: asked for). RECORDS: ``(number, ts_ns, linktype, bytes, wirelen, offset, interface)`` per
+#: packet. BLOCKS: ``(Block, Packet or None)`` for every block.
+VIEWS, RECORDS, BLOCKS = 0, 1, 2
+
+_NO_FRAME_BLOCKS = frozenset({CB_COPY, CB_NO_COPY, SJEB})
+
+
+class Packet(NamedTuple):
+    """The packet of a packet block (``iter_packets(..., BLOCKS)``): its frame number, time
+    (an SPB's is the previous packet's, as Wireshark shows it), interface (None for a frame
+    without a packet), interface id, where its captured bytes are in the block's buffer,
+    and its original length."""
+    number: int
+    ts_ns: int
+    iface: Interface | None
+    ifid: int
+    start: int
+    end: int
+    wirelen: int
+
+
+def iter_packets(src: Any, head: bytes, path: str, shape: int = VIEWS,
+                 number_base: int = 0) -> Iterator[Any]:
+    """The packets of the pcapng stream ``src`` (``head``: its bytes already read, from
+    ``capture.pcapfile.open_source``), numbered from ``number_base + 1`` as Wireshark's
+    ``frame.number`` (every EPB, SPB, PB, custom and systemd journal export block), in the
+    form ``shape`` says (VIEWS, RECORDS, BLOCKS above). A damaged block raises
+    ``CaptureError(path, offset, message)`` after every packet before it (the messages name
+    the packet by its number in this stream)."""
+    number = [0]                # shared with iter_blocks for its messages
+    # per interface of the section: (link type, ns per tick or 0 for the general formula,
+    # offset ns, snapshot length, Interface)
+    ifaces: list[tuple[int, int, int, int, Interface]] = []
+    last_ts = 0
+    u5 = struct.Struct("<IIIII").unpack_from
+    mk = Block
+    for btype, e, b, pos, end, off in iter_blocks(src, head, path, number):
+        if btype == EPB:
+            blocklen = end - pos
+            if blocklen < 32:
+                raise CaptureError(path, off, f"enhanced packet block too short ({blocklen} bytes)")
+            ifid, tsh, tsl, caplen, wirelen = u5(b, pos + 8)
+            if caplen > blocklen - 32:
+                raise CaptureError(path, off, f"packet {number[0] + 1}: captured length {caplen} "
+                                              f"does not fit in its {blocklen}-byte block")
+            try:
+                lt, mul, off_ns, _snap, ifc = ifaces[ifid]
+            except IndexError:
+                raise CaptureError(path, off, _no_iface(number[0] + 1, ifid, len(ifaces))) from None
+            last_ts = ((tsh << 32) | tsl) * mul + off_ns if mul else ifc.ts_ns((tsh << 32) | tsl)
+            start = pos + 28
+        elif btype == SPB:
+            blocklen = end - pos
+            if blocklen < 16:
+                raise CaptureError(path, off, f"simple packet block too short ({blocklen} bytes)")
+            if not ifaces:
+                raise CaptureError(path, off,
+                                   f"packet {number[0] + 1} (simple packet block) refers to "
+                                   f"interface 0, but no interface is defined in this section")
+            lt, _mul, _off, snap, ifc = ifaces[0]
+            ifid = 0
+            wirelen = struct.unpack_from(e + "I", b, pos + 8)[0]
+            caplen = min(wirelen, blocklen - 16)
+            if snap:
+                caplen = min(caplen, snap)
+            start = pos + 12
+        elif btype == PB:
+            blocklen = end - pos
+            if blocklen < 32:
+                raise CaptureError(path, off, f"packet block too short ({blocklen} bytes)")
+            ifid, _drops, tsh, tsl, caplen, wirelen = struct.unpack_from(e + "HHIIII", b, pos + 8)
+            if caplen > blocklen - 32:
+                raise CaptureError(path, off, f"packet {number[0] + 1}: captured length {caplen} "
+                                              f"does not fit in its {blocklen}-byte block")
+            if ifid >= len(ifaces):
+                raise CaptureError(path, off, _no_iface(number[0] + 1, ifid, len(ifaces)))
+            lt, _mul, _off, _snap, ifc = ifaces[ifid]
+            last_ts = ifc.ts_ns((tsh << 32) | tsl)
+            start = pos + 28
+        elif btype in _NO_FRAME_BLOCKS:
+            # Wireshark 4.0 shows these as frames: count them so numbers stay equal
+            lt, ifid, caplen, wirelen, start, ifc = LINKTYPE_NO_PACKET, 0, 0, 0, pos, None
+        else:
+            if btype == IDB:
+                if end - pos < 20:
+                    raise CaptureError(path, off, f"interface description block too short "
+                                                  f"({end - pos} bytes)")
+                i = parse_idb(b[pos + 8:end - 4], e)
+                fast = i.mul if i.shift == 0 and i.div == 1 else 0
+                ifaces.append((i.linktype, fast, i.off_ns, i.snaplen, i))
+            elif btype == SHB:
+                ifaces = []
+                u5 = struct.Struct(e + "IIIII").unpack_from
+            # every other block type (NRB, ISB, DSB, ...) carries no frame
+            if shape == BLOCKS:
+                yield mk(btype, e, b, pos, end, off), None
+            continue
+        number[0] += 1
+        if shape == VIEWS:
+            yield number[0] + number_base, last_ts, lt, b, start, start + caplen, wirelen, off
+        elif shape == RECORDS:
+            yield (number[0] + number_base, last_ts, lt, bytes(b[start:start + caplen]), wirelen,
+                   off, ifid)
+        else:
+            yield (mk(btype, e, b, pos, end, off),
+                   Packet(number[0] + number_base, last_ts, ifc, ifid, start, start + caplen,
+                          wirelen))
+
+
+def _no_iface(n: int, ifid: int, defined: int) -> str:
+    return (f"packet {n} refers to interface {ifid}, but {defined} interface(s) are defined in "
+            f"this section")

@@ -24,7 +24,9 @@ written to a temporary file in the output's directory and moved into place with
 decompressed bytes) leaves no output file behind, and an existing ``OUT`` is never half
 overwritten. ``OUT`` naming the same file as ``IN`` raises ``UsageError``.
 
-Frame numbers count enhanced, simple and obsolete packet blocks, systemd journal export
+The packet blocks are decoded by ``capture.pcapng.iter_packets``, the reader's own decoder, so
+the frame numbers are the analysis's and a damaged block gets the reader's message. Frame
+numbers count enhanced, simple and obsolete packet blocks, systemd journal export
 blocks and custom blocks (0x00000BAD, 0x40000BAD), as Wireshark 4.0 does (custom blocks
 show as frames of protocol "data"; they cannot carry our comments, since their options
 cannot be told from their data); comments for frame numbers the file does not have are ignored
@@ -40,16 +42,11 @@ from typing import BinaryIO
 
 from pcapsmtp.capture.pcapfile import Source, is_pcap, open_source, read_pcap
 from pcapsmtp.capture.pcapng import (
-    CB_COPY, CB_NO_COPY, EPB, IDB, PB, SHB, SJEB, SPB, Interface, block, epb, idb,
-    iter_blocks, option, parse_idb, shb, split_options,
+    BLOCKS, EPB, PB, SHB, SPB, block, epb, idb, iter_packets, option, shb, split_options,
 )
 from pcapsmtp.errors import CaptureError, UsageError
 
 __all__ = ["write_with_comments"]
-
-#: Blocks Wireshark 4.0 shows as frames (checked with tshark 4.0.17: custom blocks are
-#: frames of protocol "data"; ISB, NRB and DSB are not).
-_PACKET_BLOCKS = frozenset({PB, SPB, EPB, SJEB, CB_COPY, CB_NO_COPY})
 
 
 # ----------------------------------------------------------------------------- output
@@ -95,10 +92,9 @@ def _convert_pcap(src: Source, head: bytes, path: str, out: _Writer,
 
 def _copy_pcapng(src: Source, head: bytes, path: str, out: _Writer,
                  comments: Mapping[int, list[bytes]]) -> int:
-    ifaces: list[Interface] = []
-    number = [0]
+    """Every block copied; the packets (``capture.pcapng.iter_packets``, the reader's own
+    decoder: the same frame numbers and the same checks) that get comments rewritten."""
     commented = 0
-    prev_ts_ns = 0
     shb_len_pos: int | None = None      # where the current section's length field was written
     section_start = 0
     e = "<"
@@ -107,77 +103,37 @@ def _copy_pcapng(src: Source, head: bytes, path: str, out: _Writer,
         if shb_len_pos is not None:
             out.patch(shb_len_pos, struct.pack(e + "q", out.pos - section_start))
 
-    for btype, be, buf, pos, end, at in iter_blocks(src, head, path, number):
+    for (btype, be, buf, pos, end, at), pkt in iter_packets(src, head, path, BLOCKS):
         if btype == SHB:
             close_section()
             e = be
-            ifaces = []
             (sec_len,) = struct.unpack_from(e + "q", buf, pos + 16)
             shb_len_pos = out.pos + 16 if sec_len != -1 else None
             out.write(bytes(buf[pos:end]))
             section_start = out.pos
             continue
-        body = bytes(buf[pos + 8:end - 4])
-        if btype == IDB:
-            if len(body) < 8:
-                raise CaptureError(path, at, "interface description block too short")
-            ifaces.append(parse_idb(body, e))
+        texts = comments.get(pkt.number) if pkt is not None else None
+        if not texts or btype not in (EPB, PB, SPB):
+            # uncommented, not a packet, or a frame that cannot take a comment (systemd
+            # journal export and custom blocks: their options cannot be told from their data)
             out.write(bytes(buf[pos:end]))
             continue
-        if btype not in _PACKET_BLOCKS:
-            out.write(bytes(buf[pos:end]))
-            continue
-        number[0] += 1
-        texts = comments.get(number[0])
-        if btype in (EPB, PB):
-            if len(body) < 20:
-                raise CaptureError(path, at, "packet block too short")
-            if btype == EPB:
-                iface, ts_hi, ts_lo, caplen, _wl = struct.unpack_from(e + "IIIII", body, 0)
-            else:
-                iface, _drops, ts_hi, ts_lo, caplen, _wl = struct.unpack_from(e + "HHIIII", body, 0)
-            data_end = 20 + caplen + (-caplen % 4)
-            if data_end > len(body):
-                raise CaptureError(path, at, f"packet data ({caplen} bytes) runs past the end "
-                                             "of its block")
-            if iface >= len(ifaces):
-                raise CaptureError(path, at, f"packet on interface {iface}, which is not "
-                                             "described")
-            ifc = ifaces[iface]
-            ticks = (ts_hi << 32) | ts_lo
-            prev_ts_ns = ticks * 1_000_000_000 // ifc.units + ifc.offset_s * 1_000_000_000
-            if not texts:
-                out.write(bytes(buf[pos:end]))
-                continue
-            try:
-                opts = split_options(body[data_end:], e)
-            except ValueError as exc:
-                raise CaptureError(path, at, str(exc)) from None
-            new_body = body[:data_end] + opts + b"".join(option(e, 1, t) for t in texts) \
-                + option(e, 0, b"")
-            out.write(block(e, btype, new_body))
-            commented += 1
-            continue
-        if btype == SPB and texts:
-            if len(body) < 4:
-                raise CaptureError(path, at, "simple packet block too short")
-            if not ifaces:
-                raise CaptureError(path, at, "simple packet block before any interface "
-                                             "description")
-            (wirelen,) = struct.unpack_from(e + "I", body, 0)
-            ifc = ifaces[0]
-            caplen = min(wirelen, ifc.snaplen) if ifc.snaplen else wirelen
-            caplen = min(caplen, len(body) - 4)
-            data = body[4:4 + caplen]
-            rel_ns = prev_ts_ns - ifc.offset_s * 1_000_000_000
+        assert pkt is not None and pkt.iface is not None
+        opt = b"".join(option(e, 1, t) for t in texts) + option(e, 0, b"")
+        if btype == SPB:
+            # no timestamp of its own: the previous packet's, in interface 0's units
+            ifc = pkt.iface
+            rel_ns = pkt.ts_ns - ifc.offset_s * 1_000_000_000
             ticks = max(0, rel_ns * ifc.units // 1_000_000_000)
-            opts = b"".join(option(e, 1, t) for t in texts) + option(e, 0, b"")
-            out.write(epb(0, ticks, data, wirelen, opts, e))
-            commented += 1
-            continue
-        # SPB without comment; systemd journal export and custom blocks (Wireshark frames
-        # too, but their options cannot be told from their data: never commented)
-        out.write(bytes(buf[pos:end]))
+            out.write(epb(0, ticks, bytes(buf[pkt.start:pkt.end]), pkt.wirelen, opt, e))
+        else:
+            data_end = pkt.end + (-(pkt.end - pkt.start) % 4)      # the data, padded
+            try:
+                opts = split_options(bytes(buf[data_end:end - 4]), e)
+            except ValueError as exc:
+                raise CaptureError(path, at, f"packet {pkt.number}: {exc}") from None
+            out.write(block(e, btype, bytes(buf[pos + 8:data_end]) + opts + opt))
+        commented += 1
     close_section()
     return commented
 
