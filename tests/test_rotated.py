@@ -309,3 +309,19 @@ def test_csv_rotated_names_the_file_of_every_frame(fallback_pieces: list[str]) -
                 "file", "first_frame", "evidence_frame", "findings")}
     assert len(files_named) >= 2 and any(r["findings"] for r in rot)
     assert _csv("--rotated", str(whole)) == (head1, plain)
+
+
+def test_findings_table_rotated_names_the_file_of_each_frame(fallback_pieces: list[str]) -> None:
+    """``--findings``: a finding's row names the piece holding its frame (where its display
+    filter applies), and the evidence filter says which piece it opens in."""
+    p = _cli("--rotated", "--findings", *fallback_pieces)
+    assert p.returncode == 1, p.stderr
+    convs = analyze_files(fallback_pieces).conversations
+    found = [(f["file"], f["code"], f["frame"]) for c in convs for f in c["findings"]]
+    assert found and any(file != c["file"] for c in convs for file, _, _ in found)
+    for file, code, frame in found:
+        assert any(ln.startswith(file) and f" {code} " in ln and f"frame.number == {frame}" in ln
+                   for ln in p.stdout.splitlines())
+    for c in convs:
+        if c["evidence_file"] != c["file"]:
+            assert f"{c['evidence_filter']} (in {c['evidence_file']})" in p.stdout

@@ -83,13 +83,14 @@ def render_table(convs: Iterable[dict[str, Any]], *, with_file: bool = False,
 def render_findings(convs: Iterable[dict[str, Any]], *, with_file: bool = False,
                     width: int | None = None) -> str:
     """The findings of every conversation, then each conversation's Wireshark filter; with
-    ``with_file`` each row names its capture file."""
+    ``with_file`` each row names its capture file: in a rotated set, the file of the
+    finding's frame (where its display filter applies), and the evidence frames' file."""
     convs = list(convs)
     lead = [FILE_COL] if with_file else []
     rows = []
     for c in convs:
         for f in c["findings"]:
-            rows.append(([safe(c["file"])] if with_file else []) + [
+            rows.append(([safe(f.get("file") or c["file"])] if with_file else []) + [
                 str(c["stream"]), f["code"], f["side"],
                 str(f["frame"]) if f["frame"] is not None else "-",
                 safe(f.get("rfc") or ""), safe(f["message"]),
@@ -101,13 +102,22 @@ def render_findings(convs: Iterable[dict[str, Any]], *, with_file: bool = False,
             Col("frame", right=True), Col("RFC", drop=2, wrap=8), Col("what", wrap=20),
             Col("display filter", drop=3, wrap=14)], rows, width))
     flt = [([safe(c["file"])] if with_file else []) +
-           [str(c["stream"]), c.get("wireshark_filter", ""), c.get("evidence_filter") or ""]
+           [str(c["stream"]), c.get("wireshark_filter", ""), _evidence_cell(c)]
            for c in convs]
     if flt:
         out.append(fit_table(lead + [Col("stream", right=True),
                                      Col("conversation filter", wrap=24),
                                      Col("evidence frames", wrap=14)], flt, width))
     return "\n\n".join(out)
+
+
+def _evidence_cell(c: dict[str, Any]) -> str:
+    """The evidence frames' display filter, with the file it applies to when that is not the
+    row's (a rotated set whose conversation crosses into another piece)."""
+    ef = c.get("evidence_filter") or ""
+    if ef and c.get("evidence_file") and c["evidence_file"] != c["file"]:
+        return f"{ef} (in {safe(c['evidence_file'])})"
+    return ef
 
 
 CSV_FIELDS = ["file", "stream", "first_frame", "client_ip", "client_port", "server_ip",
