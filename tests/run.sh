@@ -22,6 +22,8 @@
 #                               it); the fonts are only a Recommends of chromium
 #   gcc python3-dev             to build the optional compiled file loop (pip builds it in place;
 #                               without them pcapsmtp installs and runs its pure-Python loop)
+#   git                         the docs and install tests list the repository's files with
+#                               `git ls-files` (a minimal Debian 12 has no git)
 # Then, in the virtual environment .venv/ at the repository root (created if absent, ignored by
 # git), pcapsmtp itself (editable) with the `test` extra of setup.cfg: pytest, hypothesis,
 # aiosmtpd, atheris, ruff, mypy, types-tabulate and what other tests declare there.
@@ -46,7 +48,7 @@ phase() {   # phase NAME: report the previous phase's time, announce the next
 # ------------------------------------------------------------------------------------ apt packages
 apt_pkgs=(python3 python3-venv tshark tcpdump tcpflow swaks libnet-ssleay-perl msmtp curl
           ca-certificates golang-go postfix iproute2 libcap2-bin time chromium fonts-liberation
-          gcc python3-dev tcpreplay)
+          gcc python3-dev tcpreplay git)
 command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs npm)
 
 missing=()
