@@ -6,6 +6,7 @@ import hashlib
 import ipaddress
 import socket
 import struct
+from functools import lru_cache
 
 __all__ = ["community_id"]
 
@@ -21,6 +22,8 @@ def community_id(src_ip: str, sport: int, dst_ip: str, dport: int, *, seed: int 
     return "1:" + base64.b64encode(hashlib.sha1(data).digest()).decode()
 
 
+# The conversations of a capture share few addresses: each is packed once (bounded).
+@lru_cache(maxsize=1024)
 def _packed(ip: str) -> bytes:
     """The address's network-order bytes (``inet_pton`` for the decoders' canonical text,
     ``ipaddress`` for anything else, e.g. a scoped IPv6 address)."""

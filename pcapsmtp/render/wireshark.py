@@ -18,10 +18,14 @@ from __future__ import annotations
 import ipaddress
 import shlex
 from collections.abc import Iterable
+from functools import lru_cache
 
 __all__ = ["conversation_filter", "frames_filter", "tshark_command"]
 
 
+# The conversations of a capture share few addresses (a relay's own, its peers'): each is
+# parsed once, not twice per conversation. Bounded; a bad address raises and is not cached.
+@lru_cache(maxsize=1024)
 def _addr_field(ip: str) -> tuple[str, str]:
     """(field, normalized address) for a textual IPv4/IPv6 address."""
     try:
