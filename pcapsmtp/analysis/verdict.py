@@ -98,10 +98,14 @@ class _Facts:
         self.commands: list[Item] = []
         meant: dict[int, Item] = {}                  # id(command) -> the reply the server meant
         self.meant = meant
+        index = self.index
         for i, it in enumerate(t.items):
             ev = it.event
-            self.index[id(ev)] = i
-            if isinstance(ev, Reply):
+            index[id(ev)] = i
+            if isinstance(ev, TlsEvent):
+                # first: after STARTTLS, TLS records are most of a conversation's events
+                self.tls.append(it)
+            elif isinstance(ev, Reply):
                 if ev.greeting and self.greeting is None:
                     self.greeting = it
                 if ev.answers is not None:
@@ -154,8 +158,6 @@ class _Facts:
                 self.implicit = it
             elif isinstance(ev, TlsInProgress):
                 self.in_progress.setdefault(ev.side, it)
-            elif isinstance(ev, TlsEvent):
-                self.tls.append(it)
 
         # A server hole that fell between two replies and is shorter than any reply, followed
         # right away by a whole reply, cannot change what the client read: it is reported,
@@ -579,16 +581,20 @@ def judge(t: Transcript) -> dict[str, Any]:
     st_unclear = st_reply is not None and (
         st_code is None or st_reply.event.damaged
         or f.gap_between(-1, f.pos(st_reply), Side.SERVER) is not None)
-    # Which reply the client read as the answer to STARTTLS rests on every reply before it:
-    # a hole before it (either side), a reply cut by a hole, or a late start without the
-    # whole EHLO reply, leaves that pairing unsure (the rest of a reply that ended early may
-    # be what the client read).
-    pairing_unsure = st_reply is not None and (
-        f.gap_before(f.pos(st_reply)) is not None
-        or (t.midstream and (ehlo_reply is None or ehlo_reply.event.damaged))
-        or any(isinstance(it.event, Reply) and f.pos(it) < f.pos(st_reply)
-               and (it.event.damaged or (it.event.answers is None and not it.event.greeting))
-               for it in t.items))
+
+    def pairing_unsure() -> bool:
+        # Which reply the client read as the answer to STARTTLS rests on every reply before
+        # it: a hole before it (either side), a reply cut by a hole, or a late start without
+        # the whole EHLO reply, leaves that pairing unsure (the rest of a reply that ended
+        # early may be what the client read). (A function: only a handshake that did not
+        # complete asks, and it walks every event.)
+        return st_reply is not None and (
+            f.gap_before(f.pos(st_reply)) is not None
+            or (t.midstream and (ehlo_reply is None or ehlo_reply.event.damaged))
+            or any(isinstance(it.event, Reply) and f.pos(it) < f.pos(st_reply)
+                   and (it.event.damaged or (it.event.answers is None and not it.event.greeting))
+                   for it in t.items))
+
     if not decided and st_item is not None and (st_code == 220 or tls_after_starttls):
         after = f.pos(st_reply) if st_reply is not None else f.pos(st_item)
         ts = _tls_summary(f, after)
@@ -609,7 +615,7 @@ def judge(t: Transcript) -> dict[str, Any]:
                                                             if ts["data"][Side.CLIENT] else st_reply),
                   how + (f" ({version_name(ts['version'])})" if ts["version"] else ""))
             decided = True
-        elif pairing_unsure:
+        elif pairing_unsure():
             v.set("incomplete", "unknown", "incomplete", _frame(st_reply),
                   "replies before the 220 to STARTTLS are not all in the capture (a hole or a "
                   "late start): which reply the client read as its answer is unsure")

@@ -147,6 +147,9 @@ def cert_matches_host(cert: CertInfo, host: str) -> bool:
     return any(_match_pattern(name, wanted) for name in names)
 
 
+# A relay sees the same few certificates in conversation after conversation, and strptime
+# is slow: each validity date is converted once (bounded).
+@functools.lru_cache(maxsize=512)
 def _epoch_ns(iso: str) -> int | None:
     try:
         dt = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")
