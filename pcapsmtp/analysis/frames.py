@@ -39,10 +39,14 @@ class FrameIndex:
         return self.frames[i] if i >= 0 else (self.frames[0] if self.frames else None)
 
     def covering(self, start: int, end: int) -> tuple[int, ...]:
-        if not self.offs:
+        offs = self.offs
+        if not offs:
             return ()
-        i = max(bisect_right(self.offs, start) - 1, 0)
-        j = bisect_right(self.offs, max(end - 1, start))
+        i = max(bisect_right(offs, start) - 1, 0)
+        j = bisect_right(offs, max(end - 1, start))
+        if j == i + 1:
+            # most events come in one segment: no set to build, nothing to sort
+            return (self.frames[i],)
         return tuple(sorted(set(self.frames[i:j])))
 
 
@@ -54,9 +58,12 @@ def make_item(ev: Any, idx: FrameIndex, ts_default: int) -> Item:
         return Item(ev, (), ev.ts_ns)
     sp = ev.span
     if isinstance(ev, Reply):
-        lf = {ln.span.start: idx.at(ln.span.start) for ln in ev.lines[:64]}
-        return Item(ev, idx.covering(sp.start, sp.end), ev.ts_ns,
-                    {k: v for k, v in lf.items() if v})
+        lf = {}
+        for ln in ev.lines[:64]:
+            fr = idx.at(ln.span.start)
+            if fr:
+                lf[ln.span.start] = fr
+        return Item(ev, idx.covering(sp.start, sp.end), ev.ts_ns, lf)
     if isinstance(ev, StreamGap):
         fr = idx.at(sp.end)
     elif isinstance(ev, StreamEnded):
