@@ -35,10 +35,13 @@ def json_ready(conv: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in conv.items() if not k.startswith("_")}
 
 
+#: One encoder for every line (``json.dumps`` with options builds a new one per call).
+_JSONL = json.JSONEncoder(ensure_ascii=True, separators=(", ", ": "), default=str)
+
+
 def render_jsonl(conv: dict[str, Any]) -> str:
     """One JSON object on one line (non-ASCII escaped, so no control character survives)."""
-    return json.dumps(json_ready(conv), ensure_ascii=True, separators=(", ", ": "),
-                      default=str)
+    return _JSONL.encode(json_ready(conv))
 
 
 TABLE_HEADERS = ["stream", "client", "server", "server name", "STARTTLS offered", "requested",
