@@ -12,7 +12,6 @@ from pcapsmtp.analysis.ehlo import check_ehlo
 from pcapsmtp.errors import CaptureError, UsageError, os_message
 from pcapsmtp.commands.status import INFORMATIONAL
 from pcapsmtp.model import Side
-from pcapsmtp.render.explain import render_clients
 from pcapsmtp.render.fit import output_width, wrap_text
 from pcapsmtp.render.text import safe
 from pcapsmtp.smtp.events import Reply
@@ -100,6 +99,7 @@ def check_pasted_reply(data: bytes, width: int | None = None) -> tuple[str, bool
         out.append("no RFC 5321 finding")
     out.append("")
     out.append("Known clients facing this reply:")
+    from pcapsmtp.render.explain import render_clients   # not imported by the other commands
     out.append(render_clients(None, matrix(reply_bytes), width=width))
     bad = chk.offered != "valid" or any(f.confidence != "low" and f.code not in INFORMATIONAL
                                         for f in chk.findings)

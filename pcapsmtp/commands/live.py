@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import time
 from collections import OrderedDict
@@ -347,6 +346,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
           f"filter: {bpf}" + (f", writing {args.write}" if args.write else ""),
           file=err, flush=True)
     lost = False
+    import signal   # here, not at the top: building its enums costs every other command's start
     previous: dict[signal.Signals, Any] = {}
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

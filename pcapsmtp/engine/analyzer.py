@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 from pcapsmtp.analysis.clients import predict, predict_banner
-from pcapsmtp.analysis.exchange import build_exchange
 from pcapsmtp.analysis.fallback import FallbackTracker
 from pcapsmtp.analysis.frames import FrameIndex, make_item
 from pcapsmtp.analysis.loss import Loss, apply_losses
@@ -278,6 +277,8 @@ class Analyzer:
             conv["clients"] = predict_banner()
         _add_references(conv)
         if self.config.keep_exchange:
+            # (imported here: only explain and the HTML report keep the exchange)
+            from pcapsmtp.analysis.exchange import build_exchange
             conv["_exchange"] = build_exchange(c.transcript, conv)
             conv["_raw_ehlo_reply_kept"] = raw
         else:
