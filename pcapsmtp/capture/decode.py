@@ -24,7 +24,8 @@ host byte order family) and LOOP (108, network order).
 Lengths: the IP total length (IPv6 payload length) is trusted over the frame length, so
 Ethernet padding, trailers and FCS never become payload. When the frame was cut by the
 snapshot length, ``payload`` is what was captured and ``missing`` counts the TCP payload
-bytes the IP header announces beyond it (bounded by the frame's wire length). An IP
+bytes the IP header announces beyond it (bounded by the frame's wire length), and
+``on_cut(captured length)`` is called when set. An IP
 total length of 0 (TSO on the capturing host) means "up to the end of the frame".
 
 IP fragments (TCP only): IPv4 and IPv6 datagrams are reassembled (at most
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Callable
 
 from pcapsmtp.capture.base import RawFrame
 from pcapsmtp.model import TcpSegment
@@ -89,7 +91,7 @@ class _Datagram:
 class Decoder:
     """Stateful frame decoder; see the module docstring."""
 
-    __slots__ = ("notes", "frames", "tcp_segments", "undecodable", "_noted", "_frags",
+    __slots__ = ("notes", "frames", "tcp_segments", "undecodable", "on_cut", "_noted", "_frags",
                  "_addr4", "_addr6", "_pairs")
 
     def __init__(self) -> None:
@@ -97,6 +99,9 @@ class Decoder:
         self.frames = 0
         self.tcp_segments = 0
         self.undecodable = 0
+        #: called with the captured length of each TCP frame the snap length cut (its segment
+        #: has ``missing`` bytes): what the capture's snap length was, as the frames show it
+        self.on_cut: Callable[[int], None] | None = None
         self._noted: set[object] = set()
         self._frags: dict[tuple[object, ...], _Datagram] = {}
         self._addr4: dict[bytes, str] = {}
@@ -341,6 +346,8 @@ class Decoder:
         # snaplen cut: what was on the wire is bounded by the frame's wire length
         wire_end = ip_end if ip_end <= wirelen else max(wirelen, n)
         self.tcp_segments += 1
+        if self.on_cut is not None and wire_end > n:
+            self.on_cut(n)
         return TcpSegment(number, ts_ns, src, sport, dst, dport, seq, ack, flags, data[pstart:n],
                           wire_end - n)
 

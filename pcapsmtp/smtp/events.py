@@ -138,9 +138,11 @@ class PlaintextAfterStartTls(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StreamGap(Event):
-    """``length`` bytes of this side were never captured."""
+    """``length`` bytes of this side were never captured. ``cut``: they were on the wire in a
+    frame the capture's snap length cut (its tail), not lost with a whole packet."""
 
     length: int
+    cut: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -179,14 +179,16 @@ class SmtpSession:
         self._drain(st)
         return out
 
-    def receive_gap(self, side: Side, length: int, ts_ns: int = 0) -> list[Event]:
-        """``length`` bytes of ``side`` were lost at the current position."""
+    def receive_gap(self, side: Side, length: int, ts_ns: int = 0, cut: bool = False) -> list[Event]:
+        """``length`` bytes of ``side`` were lost at the current position (``cut``: cut off
+        their frame by the capture's snap length)."""
         out: list[Event] = []
         self._out = out
         self._ts = ts_ns
         st = self._c if side is Side.CLIENT else self._s
         start = st.lines.start + len(st.lines)
-        self._emit(StreamGap(side=side, span=Span(side, start, start + length), length=length))
+        self._emit(StreamGap(side=side, span=Span(side, start, start + length), length=length,
+                             cut=cut))
         st.first_seen = True
         if st.mode is _Mode.TLS and st.tls is not None:
             self._emit_all(st.tls.gap(length))

@@ -123,6 +123,11 @@ class ReassemblyStats:
     """StreamGap events."""
     gap_bytes: int = 0
     """Bytes reported missing by StreamGap events."""
+    snaplen_cut_segments: int = 0
+    """Segments of a followed conversation whose frame the snap length cut (payload bytes on
+    the wire but not captured)."""
+    snaplen_gap_bytes: int = 0
+    """... of ``gap_bytes``: bytes cut by the snap length (``GapCause.SNAPLEN``), not lost."""
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

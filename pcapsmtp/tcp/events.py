@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from pcapsmtp.model import Endpoint, Side
 
-__all__ = ["FlowInfo", "FlowOpened", "StreamData", "StreamGap", "OverlapConflict", "StreamEnd",
+__all__ = ["GapCause", "FlowInfo", "FlowOpened", "StreamData", "StreamGap", "OverlapConflict", "StreamEnd",
            "FlowClosed", "FlowEvent"]
 
 
@@ -42,10 +43,21 @@ class StreamData:
     ts_ns: int
 
 
+class GapCause(StrEnum):
+    """Why the bytes of a ``StreamGap`` are not in the capture."""
+
+    LOST = "lost"
+    """Never seen: the capture dropped the packets that carried them (or gave up waiting)."""
+    SNAPLEN = "snaplen"
+    """Seen on the wire but cut: the frame that carried them is longer than what the capture
+    kept of it (its snap length); the TCP segment is known, only its tail was not stored."""
+
+
 @dataclass(frozen=True, slots=True)
 class StreamGap:
     """``length`` bytes at ``offset`` were never captured. ``frame`` is the frame whose
-    bytes follow the hole (or the last frame of the side when the gap is at the end)."""
+    bytes follow the hole (or the last frame of the side when the gap is at the end); for a
+    ``GapCause.SNAPLEN`` gap it is the cut frame itself, whose tail the bytes are."""
 
     stream: int
     side: Side
@@ -53,6 +65,7 @@ class StreamGap:
     length: int
     frame: int
     ts_ns: int
+    cause: GapCause = GapCause.LOST
 
 
 @dataclass(frozen=True, slots=True)

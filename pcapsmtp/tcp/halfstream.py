@@ -14,7 +14,10 @@ Policy:
   history (``retain_bytes``);
 - keep-alives (0 or 1 byte at next-1) are neither data nor conflicts;
 - bytes past the FIN, or after the side ended, are ignored (counted);
-- ``missing`` bytes (snaplen cut) become a ``StreamGap`` at their offset; nothing is zero-filled;
+- ``missing`` bytes (snaplen cut) become a ``StreamGap`` at their offset with cause
+  ``GapCause.SNAPLEN`` (named at the cut frame); nothing is zero-filled. Every other hole
+  (never seen: acknowledged, given up at the buffer bound, or left at the end) is
+  ``GapCause.LOST``. A cut tail and a hole next to it stay two gaps;
 - a hole the peer has acknowledged is a gap (Zeek's "ACK above hole"): the peer received
   those bytes, so they were sent and only the capture lost them. ``catch_up`` declares it and
   delivers what became contiguous, before the peer's own payload is processed. The
@@ -32,7 +35,9 @@ from operator import itemgetter
 
 from pcapsmtp.model import Side
 from pcapsmtp.tcp.config import ReassemblyStats
-from pcapsmtp.tcp.events import FlowEvent, OverlapConflict, StreamData, StreamEnd, StreamGap
+from pcapsmtp.tcp.events import (
+    FlowEvent, GapCause, OverlapConflict, StreamData, StreamEnd, StreamGap,
+)
 from pcapsmtp.tcp.seq import SEQ_MASK as _MASK
 from pcapsmtp.tcp.seq import SEQ_MOD as _MOD
 
@@ -316,12 +321,15 @@ class HalfStream:
         self.next_seq = (self.next_seq + off - self.next_off) & _MASK
         self.next_off = off
 
-    def _gap(self, off: int, length: int, frame: int, ts: int, out: list[FlowEvent]) -> None:
+    def _gap(self, off: int, length: int, frame: int, ts: int, out: list[FlowEvent],
+             cause: GapCause = GapCause.LOST) -> None:
         if length <= 0:
             return
         self.stats.gaps += 1
         self.stats.gap_bytes += length
-        out.append(StreamGap(self.stream, self.side, off, length, frame, ts))
+        if cause is GapCause.SNAPLEN:
+            self.stats.snaplen_gap_bytes += length
+        out.append(StreamGap(self.stream, self.side, off, length, frame, ts, cause))
 
     def _deliver(self, off: int, payload: bytes, missing: int, frame: int, ts: int,
                  out: list[FlowEvent]) -> None:
@@ -335,7 +343,7 @@ class HalfStream:
                 while self.history_bytes - len(h[0][1]) >= self.retain:
                     self.history_bytes -= len(h.popleft()[1])
         if missing:
-            self._gap(off + n, missing, frame, ts, out)
+            self._gap(off + n, missing, frame, ts, out, GapCause.SNAPLEN)
         self.next_off = off + n + missing
         self.next_seq = (self.next_seq + n + missing) & _MASK
         if self.fin_off is not None:
@@ -403,8 +411,8 @@ class HalfStream:
             self.ooo_bytes -= p[1] - p[0]
             if p[1] <= self.next_off:
                 continue
-            if p[2] is None:
-                self._gap(self.next_off, p[1] - self.next_off, p[3], p[4], out)
+            if p[2] is None:        # the cut tail of frame p[3]
+                self._gap(self.next_off, p[1] - self.next_off, p[3], p[4], out, GapCause.SNAPLEN)
                 self._advance(p[1])
                 if self.fin_off is not None:
                     self._check_fin(out)

@@ -945,6 +945,8 @@ class TcpReassembler:
         seq = seg.seq
         payload = seg.payload
         missing = seg.missing
+        if missing:
+            self.stats.snaplen_cut_segments += 1
         if flags & _ACK:
             peer = flow.halves[1 - d]
             a = peer.ack_seq

@@ -5,8 +5,8 @@ import pytest
 
 from _tcp_builder import MASK, A, Conv, F, R, S, feed_all, side_bytes
 from pcapsmtp.model import Side, TcpSegment
-from pcapsmtp.tcp.events import (FlowClosed, FlowEvent, FlowOpened, OverlapConflict, StreamData,
-                                 StreamEnd, StreamGap)
+from pcapsmtp.tcp.events import (FlowClosed, FlowEvent, FlowOpened, GapCause, OverlapConflict,
+                                 StreamData, StreamEnd, StreamGap)
 from pcapsmtp.tcp.reassembler import ReassemblyConfig, TcpReassembler, is_smtp_start
 
 GREETING = b"220 mx.example.org ESMTP\r\n"
@@ -209,6 +209,32 @@ def test_snaplen_cut_reports_missing_bytes() -> None:
     assert (gap.offset, gap.length, gap.frame) == (4, 20, 4)
     data = of(ev, StreamData)
     assert [(d.offset, d.data) for d in data] == [(0, b"220 "), (24, b"250 ok")]
+
+
+def test_snaplen_cut_gap_says_snaplen_and_a_lost_segment_says_lost() -> None:
+    """Bytes a frame carried but the capture cut (its tail) and bytes of a segment never
+    captured are both gaps; the cause tells them apart."""
+    c = Conv()
+    r = TcpReassembler()
+    segs = c.handshake() + [c.s(1, b"220 ", missing=20, ack=1),   # frame 4: tail cut
+                            c.s(31, b"250 ok", ack=1),              # 25..30 never captured
+                            c.c(1, b"QUIT\r\n", ack=37)]
+    gaps = of(feed_all(r, segs), StreamGap)
+    assert [(g.offset, g.length, g.frame, g.cause) for g in gaps] == [
+        (4, 20, 4, GapCause.SNAPLEN), (24, 6, 5, GapCause.LOST)]
+    assert (r.stats.snaplen_cut_segments, r.stats.snaplen_gap_bytes, r.stats.gap_bytes) == (
+        1, 20, 26)
+
+
+def test_snaplen_cut_out_of_order_is_named_at_the_cut_frame() -> None:
+    """A cut frame that arrives before the bytes ahead of it waits in the buffer; its tail
+    is still a snap-length gap named at that frame when the buffer drains."""
+    c = Conv()
+    segs = c.handshake() + [c.s(5, b"ok", missing=10, ack=1), c.s(1, b"220 ", ack=1),
+                            c.s(17, b"x\r\n", ack=1)]
+    gaps = of(feed_all(TcpReassembler(), segs), StreamGap)
+    assert [(g.offset, g.length, g.frame, g.cause) for g in gaps] == [
+        (6, 10, 4, GapCause.SNAPLEN)]
 
 
 def test_keepalives_are_not_data_or_conflicts() -> None:
