@@ -27,8 +27,8 @@ Frame conventions (used for every number in expected.json):
 - an IPv4-fragmented segment belongs to its last fragment (where Wireshark dissects TCP);
 - a step's frame (``banner``, ``greeting``, ...) is the frame of its first byte; ``ehlo_reply`` lists
   the frames of all its bytes; a finding's frame is the frame of the first byte of the proving line or record;
-- a ``tcp-gap`` is reported at the frame carrying the first byte after the hole, and for a snaplen cut at
-  the cut frame itself.
+- a ``tcp-gap`` is reported at the frame carrying the first byte after the hole; frames cut by the snap
+  length give one ``capture-truncated`` per conversation, at its first cut frame (ref ``first_cut``).
 """
 from __future__ import annotations
 
@@ -528,6 +528,9 @@ def render(cap: Capture) -> tuple[bytes, dict[str, Any]]:
         for code, side, ref in exp.findings:
             if ref == "cuts":
                 findings += [{"code": code, "side": side, "frame": n} for n in cuts.get(ci, [])]
+                continue
+            if ref == "first_cut":
+                findings.append({"code": code, "side": side, "frame": cuts[ci][0]})
                 continue
             f = frame_of(ref)
             assert f is not None, (cap.name, code, ref)
@@ -1107,7 +1110,7 @@ def scenarios() -> list[Capture]:
     add(Capture("seed-snaplen.pcap", "seed dialogue captured with snaplen 96: every payload beyond 42 bytes is "
                 "cut, the end of the EHLO reply among them (no verdict on a reply seen in part)",
                 [(seed_conv(), Expect("incomplete", "unknown", "incomplete", "unknown",
-                                      findings=[("tcp-gap", "capture", "cuts")]))],
+                                      findings=[("capture-truncated", "capture", "first_cut")]))],
                 snaplen=96))
 
     add(Capture("port-reuse.pcap", "two complete conversations on the same 4-tuple, one after the other, with "

@@ -114,7 +114,9 @@ def _event_lines(it: Item, out: list[ExchangeLine]) -> None:
     elif isinstance(ev, AuthExchange):
         out.append(ExchangeLine(fr, "C", "[SASL response: not shown]", []))
     elif isinstance(ev, StreamGap):
-        out.append(ExchangeLine(fr, "!", f"[{ev.length} bytes from the {ev.side} missing in the capture]", []))
+        how = " cut by the snap length," if ev.cut else ""
+        out.append(ExchangeLine(fr, "!", f"[{ev.length} bytes from the {ev.side}{how} missing in the capture]",
+                                []))
     elif isinstance(ev, StreamEnded):
         how = "RST" if ev.reset else ("capture ends" if ev.truncated else "FIN")
         out.append(ExchangeLine(fr, "C" if ev.side.value == "client" else "S", f"[{how}]", []))

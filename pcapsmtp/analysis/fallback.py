@@ -75,7 +75,8 @@ def _unsure_attempt(conv: dict[str, Any]) -> bool:
     dropped, live) left it incomplete: they may hide a STARTTLS and its failure."""
     return conv["reason"] == "incomplete" and (
         bool(conv["starttls"].get("requested"))
-        or any(f["code"] in ("tcp-gap", "capture-loss") for f in conv["findings"]))
+        or any(f["code"] in ("tcp-gap", "capture-truncated", "capture-loss")
+               for f in conv["findings"]))
 
 
 def _unsure_fallback(conv: dict[str, Any], prev: dict[str, Any]) -> None:

@@ -263,6 +263,12 @@ FINDINGS: dict[str, FindingInfo] = {
         "capture", "", "bytes missing from the capture",
         "Capture again with the whole packet (`tcpdump -s 0`) and a bigger buffer (`-B`), where "
         "both directions pass; nobody is blamed on bytes the capture lost."),
+    "capture-truncated": FindingInfo(
+        "capture", "", "frames cut by the capture's snap length",
+        "The capture stored only the first bytes of each frame (its snap length: old tcpdump "
+        "defaults of 68 or 96 bytes, `-s 128`, appliances that keep headers only). Capture "
+        "again with the whole frame: `tcpdump -s 0` (262144 bytes), `tshark -s 0`, or the "
+        "appliance's full-packet setting; nobody is blamed on bytes the capture did not keep."),
     "tcp-overlap-conflict": FindingInfo(
         "capture", "", "retransmission with different bytes",
         "Two copies of the same bytes differ (the first was used): capture at another point to "

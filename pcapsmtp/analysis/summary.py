@@ -66,7 +66,8 @@ def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     """The summaries of several capture files as one. Counts add up; a server (by IP) seen in
     several files is one entry, its names united, and its STARTTLS offer is inconsistent when
     it was valid on some connection and absent on another, in whichever files. Other numeric
-    keys (``packets``, ``frames``) and the counters of ``reassembly`` add up too."""
+    keys (``packets``, ``frames``, ``snaplen_cut_frames``) and the counters of ``reassembly`` add
+    up too; ``snaplen`` is the smallest of the files' (each file's is the one its frames show)."""
     if len(summaries) == 1:
         return summaries[0]
     merged: dict[str, Any] = {"conversations": 0, "no_payload_attempts": 0}
@@ -83,6 +84,11 @@ def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         for key in ("packets", "frames"):
             if key in s:
                 merged[key] = merged.get(key, 0) + s[key]
+        if "snaplen_cut_frames" in s:
+            merged["snaplen_cut_frames"] = (merged.get("snaplen_cut_frames", 0)
+                                            + s["snaplen_cut_frames"])
+        if s.get("snaplen"):
+            merged["snaplen"] = min(merged.get("snaplen") or s["snaplen"], s["snaplen"])
         for srv in s.get("servers", []):
             m = servers.get(srv["ip"])
             if m is None:
@@ -112,4 +118,7 @@ def merge_summaries(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         out["reassembly"] = dict(reassembly)
     if "frames" in merged:
         out["frames"] = merged["frames"]
+    for key in ("snaplen_cut_frames", "snaplen"):
+        if key in merged:
+            out[key] = merged[key]
     return out

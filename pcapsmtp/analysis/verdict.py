@@ -63,10 +63,26 @@ class Transcript:
     client_bytes: int = 0
     server_bytes: int = 0
     last_ts_ns: int = 0
+    #: the capture's snap length (captured length of a frame it cut), when a gap of this
+    #: conversation is the cut tail of a frame; 0 when not known
+    snaplen: int = 0
 
 
 def _frame(item: Item | None) -> int | None:
     return item.frames[0] if item is not None and item.frames else None
+
+
+def _snap(t: Transcript) -> str:
+    """The capture's snap length, for a text: " (N bytes)" when known."""
+    return f" ({t.snaplen} bytes)" if t.snaplen else ""
+
+
+def _went(hole: Item, t: Transcript) -> str:
+    """How the bytes of a hole went missing, for a detail text: lost with their packets, or
+    cut off the tail of their frame by the capture's snap length."""
+    if hole.event.cut:
+        return f"were cut off frame {_frame(hole)} by the capture's snap length{_snap(t)}"
+    return f"were lost (frame {_frame(hole)})"
 
 
 class _Facts:
@@ -329,7 +345,7 @@ def _hole_hides(f: _Facts, v: _Verdict, after: int, it: Item) -> bool:
     if hole is None:
         return False
     v.set("incomplete", "unknown", "incomplete", _frame(hole),
-          f"bytes of the {hole.event.side} direction were lost (frame {_frame(hole)}) during the "
+          f"bytes of the {hole.event.side} direction {_went(hole, f.t)} during the "
           "TLS handshake, before what ended it: who ended it cannot be told")
     return True
 
@@ -421,6 +437,28 @@ def _check_certificates(f: _Facts, v: _Verdict, ts: dict[str, Any], names: list[
         v.extra.setdefault("tlsrpt_result", code)
 
 
+def _cut_finding(v: _Verdict, t: Transcript, cut: list[Item]) -> None:
+    """One finding for the frames of this conversation the snap length cut, at the first."""
+    frames: list[int] = []
+    for it in cut:
+        fr = _frame(it)
+        if fr is not None and fr not in frames:
+            frames.append(fr)
+    by_side = {side: sum(it.event.length for it in cut if it.event.side is side)
+               for side in (Side.CLIENT, Side.SERVER)}
+    lost = " and ".join(f"{n} byte(s) of the {side} direction" for side, n in by_side.items() if n)
+    keeps = (f"the capture keeps only the first {t.snaplen} bytes of each frame (snap length "
+             f"{t.snaplen})" if t.snaplen else "the capture's snap length cut frames short")
+    if len(frames) == 1:
+        which = f"frame {frames[0]} was cut"
+    else:
+        which = ("frames " + ", ".join(str(x) for x in frames[:6])
+                 + (f" and {len(frames) - 6} more" if len(frames) > 6 else "") + " were cut")
+    v.finding("capture-truncated", "capture", frames[0] if frames else None,
+              f"{keeps}: {which}; {lost} were on the wire but are not in the capture "
+              "(capture again with `tcpdump -s 0`)")
+
+
 def judge(t: Transcript) -> dict[str, Any]:
     """The verdict for one conversation, as the output contract's dict."""
     f = _Facts(t)
@@ -436,8 +474,13 @@ def judge(t: Transcript) -> dict[str, Any]:
             only = "client" if t.client_bytes else "server"
             v.finding("one-sided", "capture", t.first_frame,
                       f"only the {only}'s direction was captured")
+    cut = [it for _, it in f.all_gaps if it.event.cut]
+    if cut:
+        _cut_finding(v, t, cut)
     for _, it in f.all_gaps:
         ev = it.event
+        if ev.cut:
+            continue        # not lost: the capture-truncated finding names it
         v.finding("tcp-gap", "capture", _frame(it),
                   f"{ev.length} byte(s) of the {ev.side} direction are missing from the capture"
                   + ("; they fell between two whole replies and are too few to hold one, so they "
@@ -644,8 +687,11 @@ def judge(t: Transcript) -> dict[str, Any]:
         _check_certificates(f, v, ts, names)
         _attach_tls(v, ts)
     if not decided and st_unclear:
+        hole = f.gap_between(-1, f.pos(st_reply), Side.SERVER)
         v.set("incomplete", "unknown", "incomplete", _frame(st_reply),
-              "bytes before the answer to STARTTLS were lost: which reply answers it is unsure")
+              (f"bytes before the answer to STARTTLS {_went(hole, t)}" if hole is not None
+               and hole.event.cut else "bytes before the answer to STARTTLS were lost")
+              + ": which reply answers it is unsure")
         decided = True
     if not decided and st_item is not None and st_reply is not None and st_code != 220:
         mail_after = clear is not None and f.pos(clear) > f.pos(st_reply)
@@ -689,8 +735,11 @@ def judge(t: Transcript) -> dict[str, Any]:
             v.set("aborted", "server", "starttls-refused", _frame(end),
                   "the server closed the connection instead of answering STARTTLS")
         else:
+            hole = f.gap_between(f.pos(st_item), 1 << 60, Side.SERVER)
             v.set("incomplete", "unknown", "incomplete", _frame(st_item),
-                  "the capture does not show the answer to STARTTLS")
+                  "the capture does not show the answer to STARTTLS"
+                  + (f": bytes of the server {_went(hole, t)}"
+                     if hole is not None and hole.event.cut else ""))
         decided = True
 
     if not decided:
@@ -789,7 +838,9 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
               f"the server {how} the connection without a greeting", server_end)
         return
     if gap is not None or started_late or one_sided:
-        why = ("bytes of the decisive exchange were lost" if gap is not None else
+        why = (f"the capture's snap length{_snap(t)} cut the decisive exchange: frame "
+               f"{_frame(gap)} is not in the capture whole" if gap is not None and gap.event.cut else
+               "bytes of the decisive exchange were lost" if gap is not None else
                "the capture does not show the greeting and the EHLO exchange" if started_late else
                "only one direction was captured")
         v.set("incomplete", "unknown", "incomplete", _frame(gap) or t.first_frame, why)
@@ -928,7 +979,7 @@ def _client_left(f: _Facts, after: int) -> str | None:
     if left is None:
         return "the capture ends before the client's next step"
     if hole is not None and f.pos(hole) < f.pos(left):
-        return (f"bytes the client sent next were lost (frame {_frame(hole)}): whether mail "
+        return (f"bytes the client sent next {_went(hole, f.t)}: whether mail "
                 "followed cannot be told")
     return None
 

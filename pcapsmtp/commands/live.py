@@ -362,6 +362,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         file_label = args.write or f"live:{args.interface}"
         analyzer = Analyzer(AnalysisConfig(ports=ports, early=True), file=file_label)
         decoder = Decoder()
+        decoder.on_cut = analyzer.saw_cut
         writer = source.writer
         mapper = (FrameMapper(source.locate, writer.file_start)
                   if writer is not None and writer.limit is not None else None)

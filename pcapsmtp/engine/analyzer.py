@@ -25,7 +25,7 @@ from pcapsmtp.smtp.session import SessionConfig, SmtpSession
 from pcapsmtp.smtp.tls import TlsAlert, TlsApplicationData
 from pcapsmtp.tcp.config import ReassemblyConfig
 from pcapsmtp.tcp.events import (
-    FlowClosed, FlowInfo, FlowOpened, OverlapConflict, StreamData, StreamEnd, StreamGap,
+    FlowClosed, FlowInfo, FlowOpened, GapCause, OverlapConflict, StreamData, StreamEnd, StreamGap,
 )
 from pcapsmtp.tcp.reassembler import TcpReassembler
 
@@ -108,6 +108,11 @@ class Analyzer:
         self.packets = 0
         #: what the capture lost (live: the kernel's drop counters), newest last, bounded
         self.losses: list[Loss] = []
+        #: the capture's snap length as its frames show it: the captured length of the first
+        #: frame found cut (``saw_cut``, called by the decoder); 0 while none was
+        self.snaplen = 0
+        #: the first frame of a followed conversation whose tail the snap length cut (0: none)
+        self.first_cut_frame = 0
 
     # ------------------------------------------------------------------ feeding
 
@@ -126,6 +131,12 @@ class Analyzer:
     def finish(self) -> list[dict[str, Any]]:
         return self._route(self.reassembler.finish())
 
+    def saw_cut(self, caplen: int) -> None:
+        """A frame of the capture was cut by the snap length after ``caplen`` bytes (the
+        decoder's ``on_cut``; called before the frame's segment is fed)."""
+        if not self.snaplen:
+            self.snaplen = caplen
+
     def note_loss(self, after_ns: int, until_ns: int, dropped: int) -> None:
         """The capture lost ``dropped`` packets between these capture times (live mode):
         conversations open then get a ``capture-loss`` finding and are not blamed on bytes
@@ -139,8 +150,22 @@ class Analyzer:
     def summary(self) -> dict[str, Any]:
         s = self._summary.as_dict()
         s["packets"] = self.packets
-        s["reassembly"] = self.reassembler.stats.as_dict()
+        s["reassembly"] = stats = self.reassembler.stats.as_dict()
+        s["snaplen_cut_frames"] = stats["snaplen_cut_segments"]
+        if self.snaplen and stats["snaplen_cut_segments"]:
+            s["snaplen"] = self.snaplen
         return s
+
+    def cut_note(self) -> str | None:
+        """The one note for a capture whose snap length cut frames of SMTP conversations."""
+        k = self.reassembler.stats.snaplen_cut_segments
+        if not k:
+            return None
+        snap = (f"keeps only the first {self.snaplen} bytes of each frame (snap length "
+                f"{self.snaplen})" if self.snaplen else "cuts frames short (its snap length)")
+        first = f" (first: frame {self.first_cut_frame})" if self.first_cut_frame else ""
+        return (f"the capture {snap}: {k} frame(s) of SMTP conversations were cut{first}, and "
+                "no verdict rests on the bytes cut off; capture again with `tcpdump -s 0`")
 
     # ------------------------------------------------------------------ routing
 
@@ -173,7 +198,13 @@ class Analyzer:
                 if c is None:
                     continue
                 c.index[ev.side].add(ev.offset + ev.length, ev.frame)
-                self._record(c, c.session.receive_gap(ev.side, ev.length, ev.ts_ns))
+                cut = ev.cause is GapCause.SNAPLEN
+                if cut:
+                    if not c.transcript.snaplen:
+                        c.transcript.snaplen = self.snaplen
+                    if not self.first_cut_frame:
+                        self.first_cut_frame = ev.frame
+                self._record(c, c.session.receive_gap(ev.side, ev.length, ev.ts_ns, cut))
             elif isinstance(ev, StreamEnd):
                 c = convs.get(ev.stream)
                 if c is None:
@@ -457,6 +488,7 @@ def analyze_files(paths: list[str], config: AnalysisConfig | None = None, *,
         from pcapsmtp.capture.decode import Decoder
         from pcapsmtp.engine.fileloop import FusedLoop
         dec = Decoder()
+        dec.on_cut = an.saw_cut
         loop = FusedLoop(an, dec, done, emitter)
         for p in paths:
             pieces.append((frames + 1, p))
@@ -475,6 +507,7 @@ def analyze_files(paths: list[str], config: AnalysisConfig | None = None, *,
         from pcapsmtp.capture.decode import Decoder
         from pcapsmtp.capture.pcapfile import iter_records
         dec = Decoder()
+        dec.on_cut = an.saw_cut
         decode_raw = dec.decode_raw
 
         def _segs() -> Iterator[TcpSegment]:
@@ -522,4 +555,7 @@ def analyze_files(paths: list[str], config: AnalysisConfig | None = None, *,
         notes.extend(dec.notes)
     else:
         notes.extend(getattr(src, "notes", []))
+    cut = an.cut_note()
+    if cut is not None:
+        notes.append(cut)
     return FileResult(path, done, summary, notes, error, pieces if rotated else [], post)

@@ -202,6 +202,11 @@ def render_summary(summary: dict[str, Any], *, width: int | None = None) -> str:
     for key in ("packets", "frames"):
         if key in summary:
             lines.append(f"{key}: {summary[key]}")
+    if summary.get("snaplen_cut_frames"):
+        snap = f" (snap length {summary['snaplen']})" if summary.get("snaplen") else ""
+        lines.append(wrap_text(f"{summary['snaplen_cut_frames']} frame(s) of SMTP conversations "
+                               f"cut by the capture's snap length{snap}: capture again with "
+                               "`tcpdump -s 0`", width, "  "))
     r = summary.get("reassembly") or {}
     notes = [f"{k.replace('_', ' ')} {v}" for k, v in r.items()
              if k in ("evicted", "flows_evicted", "idle_closed", "ooo_dropped_bytes") and v]
