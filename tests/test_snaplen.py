@@ -22,7 +22,9 @@ import pytest
 
 from pcapsmtp.capture.decode import Decoder
 from pcapsmtp.capture.pcapfile import open_frames
-from pcapsmtp.engine.analyzer import Analyzer, analyze_file
+from pcapsmtp.engine.analyzer import AnalysisConfig, Analyzer, analyze_file
+from pcapsmtp.engine.partition import merged, plan, run_task
+from pcapsmtp.render.text import render_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTURES = REPO / "captures"
@@ -105,10 +107,10 @@ def test_cli_note_once_per_file_and_summary() -> None:
     notes = [ln for ln in p.stderr.splitlines() if "snap length" in ln]
     assert notes == [
         f"pcapsmtp: note: {files[0]}: the capture keeps only the first 200 bytes of each frame (snap "
-        "length 200): 12 frame(s) of SMTP conversations were cut (first: frame 30), and no verdict rests "
+        "length 200): 12 frame(s) of SMTP conversations were cut, and no verdict rests "
         "on the bytes cut off; capture again with `tcpdump -s 0`",
         f"pcapsmtp: note: {files[1]}: the capture keeps only the first 96 bytes of each frame (snap "
-        "length 96): 2 frame(s) of SMTP conversations were cut (first: frame 8), and no verdict rests "
+        "length 96): 2 frame(s) of SMTP conversations were cut, and no verdict rests "
         "on the bytes cut off; capture again with `tcpdump -s 0`"]
     summary = json.loads(p.stdout.splitlines()[-1])["summary"]
     assert (summary["snaplen_cut_frames"], summary["snaplen"]) == (14, 96)
@@ -138,9 +140,24 @@ def test_live_loop_decoder_reports_the_snap_length() -> None:
             done += an.feed(seg)
     done += an.finish()
     (conv,) = done
-    assert an.snaplen == 96 and an.first_cut_frame == 8
+    assert an.snaplen == 96
     assert [(f["code"], f["frame"]) for f in conv["findings"]] == [("capture-truncated", 8)]
     assert "(96 bytes)" in conv["detail"]
+
+
+@pytest.mark.parametrize("buckets", [2, 3])
+def test_parallel_run_counts_and_notes_as_the_serial_one(buckets: int) -> None:
+    """Workers follow only their share of the conversations: the merged summary adds their cut
+    frames up and the unit gets one note, as in the serial run."""
+    for name in sorted(SNAP):
+        path = str(CAPTURES / name)
+        serial = analyze_file(path)
+        tasks = plan([(path,)], AnalysisConfig(), buckets)
+        par = next(merged(tasks, [run_task(t) for t in tasks]))
+        assert [render_jsonl(c) for c in par.conversations] == [
+            render_jsonl(c) for c in serial.conversations], name
+        assert json.dumps(par.summary, default=str) == json.dumps(serial.summary, default=str), name
+        assert par.notes == serial.notes and sum("snap length" in n for n in par.notes) == 1, name
 
 
 @pytest.mark.skipif(not shutil.which("editcap"), reason="editcap not installed")

@@ -111,8 +111,6 @@ class Analyzer:
         #: the capture's snap length as its frames show it: the captured length of the first
         #: frame found cut (``saw_cut``, called by the decoder); 0 while none was
         self.snaplen = 0
-        #: the first frame of a followed conversation whose tail the snap length cut (0: none)
-        self.first_cut_frame = 0
 
     # ------------------------------------------------------------------ feeding
 
@@ -156,17 +154,6 @@ class Analyzer:
             s["snaplen"] = self.snaplen
         return s
 
-    def cut_note(self) -> str | None:
-        """The one note for a capture whose snap length cut frames of SMTP conversations."""
-        k = self.reassembler.stats.snaplen_cut_segments
-        if not k:
-            return None
-        snap = (f"keeps only the first {self.snaplen} bytes of each frame (snap length "
-                f"{self.snaplen})" if self.snaplen else "cuts frames short (its snap length)")
-        first = f" (first: frame {self.first_cut_frame})" if self.first_cut_frame else ""
-        return (f"the capture {snap}: {k} frame(s) of SMTP conversations were cut{first}, and "
-                "no verdict rests on the bytes cut off; capture again with `tcpdump -s 0`")
-
     # ------------------------------------------------------------------ routing
 
     def _route(self, events: Iterable[Any]) -> list[dict[str, Any]]:
@@ -199,11 +186,8 @@ class Analyzer:
                     continue
                 c.index[ev.side].add(ev.offset + ev.length, ev.frame)
                 cut = ev.cause is GapCause.SNAPLEN
-                if cut:
-                    if not c.transcript.snaplen:
-                        c.transcript.snaplen = self.snaplen
-                    if not self.first_cut_frame:
-                        self.first_cut_frame = ev.frame
+                if cut and not c.transcript.snaplen:
+                    c.transcript.snaplen = self.snaplen
                 self._record(c, c.session.receive_gap(ev.side, ev.length, ev.ts_ns, cut))
             elif isinstance(ev, StreamEnd):
                 c = convs.get(ev.stream)
@@ -410,6 +394,19 @@ def analyze_path(path: str, config: AnalysisConfig | None = None) -> list[dict[s
     return res.conversations
 
 
+def snaplen_note(summary: dict[str, Any]) -> str | None:
+    """The one note for a capture (file or rotated set) whose snap length cut frames of SMTP
+    conversations, from its summary (so that a merged parallel run says the same)."""
+    k = summary.get("snaplen_cut_frames", 0)
+    if not k:
+        return None
+    snap = summary.get("snaplen")
+    how = (f"keeps only the first {snap} bytes of each frame (snap length {snap})" if snap
+           else "cuts frames short (its snap length)")
+    return (f"the capture {how}: {k} frame(s) of SMTP conversations were cut, and no verdict "
+            "rests on the bytes cut off; capture again with `tcpdump -s 0`")
+
+
 @dataclass
 class FileResult:
     """What one capture file (or one rotated set) gave: its conversations (in order of first
@@ -555,7 +552,7 @@ def analyze_files(paths: list[str], config: AnalysisConfig | None = None, *,
         notes.extend(dec.notes)
     else:
         notes.extend(getattr(src, "notes", []))
-    cut = an.cut_note()
+    cut = snaplen_note(summary)
     if cut is not None:
         notes.append(cut)
     return FileResult(path, done, summary, notes, error, pieces if rotated else [], post)

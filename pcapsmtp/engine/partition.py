@@ -28,7 +28,9 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from pcapsmtp.engine.analyzer import AnalysisConfig, Analyzer, FileResult, analyze_files
+from pcapsmtp.engine.analyzer import (
+    AnalysisConfig, Analyzer, FileResult, analyze_files, snaplen_note,
+)
 
 __all__ = ["Task", "buckets_for", "merge", "plan", "run_local", "run_task"]
 
@@ -38,7 +40,7 @@ SHARED_COUNTERS = frozenset({"segments", "flows_seen", "reused", "evicted", "for
 
 #: Summary counts each worker makes of its own conversations outside the verdicts (the
 #: verdicts' counts are rebuilt by the merge): added up.
-SUMMED = frozenset({"no_payload_attempts"})
+SUMMED = frozenset({"no_payload_attempts", "snaplen_cut_frames"})
 
 
 @dataclass(frozen=True)
@@ -101,9 +103,20 @@ def merge(parts: list[FileResult], config: AnalysisConfig) -> FileResult:
                             for name, count in value.items()}
         elif key in SUMMED:
             summary[key] = sum(p.summary.get(key, 0) for p in parts)
-        elif key not in ("conversations", "outcomes", "reasons", "servers"):
+            if key == "snaplen_cut_frames":
+                # every worker decodes every frame: those that cut frames saw the same length
+                snaps = [p.summary["snaplen"] for p in parts if p.summary.get("snaplen")]
+                if snaps:
+                    summary["snaplen"] = min(snaps)
+        elif key not in ("conversations", "outcomes", "reasons", "servers", "snaplen"):
             summary[key] = value            # packets, frames: every worker counts them all
-    return FileResult(first.path, convs, summary, list(first.notes), first.error,
+    # the decoder's notes are every worker's; the snap-length note is of the whole unit
+    own = snaplen_note(first.summary)
+    notes = [n for n in first.notes if n != own]
+    cut = snaplen_note(summary)
+    if cut is not None:
+        notes.append(cut)
+    return FileResult(first.path, convs, summary, notes, first.error,
                       list(first.pieces), True)
 
 
