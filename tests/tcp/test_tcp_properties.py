@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from _tcp_builder import MASK, Conv, F, S, A, assert_bracketed, side_bytes
 from pcapsmtp.model import Side, TcpSegment
-from pcapsmtp.tcp.events import (FlowClosed, FlowEvent, FlowOpened, OverlapConflict, StreamEnd,
-                                 StreamGap)
+from pcapsmtp.tcp.events import (FlowClosed, FlowEvent, FlowOpened, GapCause, OverlapConflict,
+                                 StreamData, StreamEnd, StreamGap)
 from pcapsmtp.tcp.reassembler import TcpReassembler
 
 #: raise for a deeper local run, e.g. TCP_PROPERTY_EXAMPLES=5000
@@ -125,3 +125,42 @@ def test_random_flags_never_raise_and_frame_flows(pieces: list, cisn: int, sisn:
         ev += r.feed(seg)
     ev += r.finish()
     assert_bracketed(ev)
+
+
+@settings(max_examples=N, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_snaplen_cut_bytes_are_snaplen_gaps_and_only_they(data: st.DataObject) -> None:
+    """Segments each cut after a random number of bytes (the snap length), delivered in any
+    order within the buffer bound, one maybe dropped: the cut tails come out as
+    ``GapCause.SNAPLEN`` gaps at their offsets, named at their own frames, the dropped
+    segment as one ``GapCause.LOST`` gap, and the captured bytes exactly once."""
+    conv = Conv(cisn=data.draw(ISNS), sisn=data.draw(ISNS))
+    sizes = data.draw(st.lists(st.integers(1, 120), min_size=2, max_size=12))
+    keep = [data.draw(st.integers(0, n)) for n in sizes]
+    drop = data.draw(st.one_of(st.none(), st.integers(0, len(sizes) - 2)))
+    segs = conv.handshake()
+    pieces: list[tuple[int, int, int, TcpSegment]] = []     # (offset, kept, cut, segment)
+    off = 0
+    for k, (n, kept) in enumerate(zip(sizes, keep)):
+        seg = conv.s(1 + off, bytes((off + i) & 0xFF for i in range(kept)), missing=n - kept)
+        if k != drop:
+            pieces.append((off, kept, n - kept, seg))
+        off += n
+    order = data.draw(st.permutations(pieces))
+    r = TcpReassembler()
+    ev: list[FlowEvent] = []
+    for s in segs + [p[3] for p in order]:
+        ev += r.feed(s)
+    ev += r.finish()
+    gaps = [e for e in ev if isinstance(e, StreamGap)]
+    want = sorted((o + kept, cut, p.frame) for o, kept, cut, p in pieces if cut)
+    assert sorted((g.offset, g.length, g.frame) for g in gaps if g.cause is GapCause.SNAPLEN) == want
+    lost = [(g.offset, g.length) for g in gaps if g.cause is GapCause.LOST]
+    if drop is None:
+        assert lost == []
+    else:
+        assert lost == [(sum(sizes[:drop]), sizes[drop])]
+    got = {(e.offset + i): b for e in ev if isinstance(e, StreamData) and e.side is Side.SERVER
+           for i, b in enumerate(e.data)}
+    assert got == {o + i: (o + i) & 0xFF for o, kept, _, _ in pieces for i in range(kept)}
+    assert r.stats.snaplen_cut_segments == sum(1 for p in pieces if p[2])
