@@ -239,6 +239,19 @@ def test_snaplen_cut_payload_reports_missing() -> None:
     assert seg is not None and seg.payload == b"A" * 100 and seg.missing == 900
 
 
+def test_on_cut_gets_the_captured_length_of_cut_tcp_frames_only() -> None:
+    """``on_cut`` learns the snap length from the frames: called with the captured length of
+    each TCP frame whose payload was cut, not for whole frames."""
+    seen: list[int] = []
+    dec = Decoder()
+    dec.on_cut = seen.append
+    full = _eth(0x0800, bytes(V4 / _tcp(b"A" * 1000)))
+    _dec(1, full[:96], wirelen=len(full), dec=dec)
+    _dec(1, full, dec=dec)
+    _dec(1, _eth(0x0800, bytes(V4 / _tcp(b"B" * 10)))[:96], dec=dec)   # shorter than 96: whole
+    assert seen == [96]
+
+
 def test_snaplen_cut_missing_is_bounded_by_wire_length() -> None:
     full = bytes(V6 / _tcp(b"A" * 1000))
     seg = _dec(101, full[:40 + 20 + 10], wirelen=40 + 20 + 500)   # IP header overstates
