@@ -88,6 +88,14 @@ class _Datagram:
         self.have = 0
 
 
+def _short_tcp(n: int, wirelen: int) -> str:
+    """The note for a frame that ends inside its TCP header."""
+    if wirelen > n:
+        return (f"TCP header not captured: the capture kept {n} of the frame's {wirelen} bytes "
+                f"(snap length {n}; capture again with `tcpdump -s 0`)")
+    return "TCP header not captured (the frame ends inside it)"
+
+
 class Decoder:
     """Stateful frame decoder; see the module docstring."""
 
@@ -328,7 +336,7 @@ class Decoder:
             return None
         # ---- TCP
         if o + 20 > n:
-            self._bad(number, "short-tcp", "TCP header not captured (snaplen)")
+            self._bad(number, "short-tcp", _short_tcp(n, wirelen))
             return None
         sport, dport, seq, ack, doff, flags = _TCP(data, o)
         doff = (doff >> 4) << 2
@@ -337,7 +345,7 @@ class Decoder:
             self._bad(number, "bad-tcp", "bogus TCP header length")
             return None
         if pstart > n:
-            self._bad(number, "short-tcp", "TCP header not captured (snaplen)")
+            self._bad(number, "short-tcp", _short_tcp(n, wirelen))
             return None
         if ip_end <= n:
             self.tcp_segments += 1

@@ -252,6 +252,19 @@ def test_on_cut_gets_the_captured_length_of_cut_tcp_frames_only() -> None:
     assert seen == [96]
 
 
+def test_tcp_header_cut_by_the_snap_length_says_so() -> None:
+    full = _eth(0x0800, bytes(V4 / _tcp(b"A" * 100)))
+    dec = Decoder()
+    assert _dec(1, full[:44], wirelen=len(full), dec=dec) is None
+    assert dec.notes == [f"frame 1: TCP header not captured: the capture kept 44 of the frame's "
+                         f"{len(full)} bytes (snap length 44; capture again with `tcpdump -s 0`); "
+                         "such frames are skipped"]
+    dec = Decoder()
+    assert _dec(1, full[:44], dec=dec) is None         # a frame that really ends there
+    assert dec.notes == ["frame 1: TCP header not captured (the frame ends inside it); such "
+                         "frames are skipped"]
+
+
 def test_snaplen_cut_missing_is_bounded_by_wire_length() -> None:
     full = bytes(V6 / _tcp(b"A" * 1000))
     seg = _dec(101, full[:40 + 20 + 10], wirelen=40 + 20 + 500)   # IP header overstates
