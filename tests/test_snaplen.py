@@ -185,3 +185,16 @@ def test_recut_captures_never_move_blame(tmp_path: Path, snap: int) -> None:
             assert _codes(a).count("capture-truncated") <= 1, what
             if "tcp-gap" in _codes(a):
                 assert "tcp-gap" in _codes(b), what
+
+
+@pytest.mark.skipif(not shutil.which("tshark"), reason="tshark not installed")
+@pytest.mark.parametrize("name", sorted(SNAP))
+def test_tshark_engine_names_the_same_snap_length(name: str) -> None:
+    """``--engine tshark`` learns the snap length from ``frame.cap_len``: the same findings,
+    detail, count and snap length as pcapsmtp's own reader."""
+    own = analyze_file(str(CAPTURES / name))
+    ts = analyze_file(str(CAPTURES / name), engine="tshark")
+    assert [(c["detail"], c["findings"]) for c in ts.conversations] == [
+        (c["detail"], c["findings"]) for c in own.conversations]
+    assert (ts.summary["snaplen_cut_frames"], ts.summary["snaplen"]) == (
+        own.summary["snaplen_cut_frames"], own.summary["snaplen"])

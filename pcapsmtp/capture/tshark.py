@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import functools
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pcapsmtp.errors import BackendUnavailable, CaptureError
@@ -126,6 +126,9 @@ class TsharkSource:
         self.path = path
         self.notes: list[str] = []
         self.skipped = 0
+        #: called with the captured length (``frame.cap_len``) of each TCP frame whose payload
+        #: the snap length cut, as ``Decoder.on_cut``
+        self.on_cut: Callable[[int], None] | None = None
 
     # -- pyshark plumbing -------------------------------------------------------------------
 
@@ -222,6 +225,8 @@ class TsharkSource:
         if not payload and tcp_len:
             payload = _hex(_first(layers, "tcp_segment_data"))
         missing = max(0, tcp_len - len(payload))
+        if missing and self.on_cut is not None:
+            self.on_cut(int(_first(layers, "frame_cap_len") or "0"))
         assert src is not None and dst is not None and sport is not None
         assert dport is not None and seq is not None and flags is not None
         return TcpSegment(number, parse_epoch_ns(_first(layers, "frame_time_epoch") or "0"),

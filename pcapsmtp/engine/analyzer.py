@@ -480,6 +480,7 @@ def analyze_files(paths: list[str], config: AnalysisConfig | None = None, *,
     if engine == "tshark":
         from pcapsmtp.capture.tshark import TsharkSource
         src = TsharkSource(path)
+        src.on_cut = an.saw_cut
         segments: Iterable[TcpSegment] = src.segments()
     elif fast:
         from pcapsmtp.capture.decode import Decoder
