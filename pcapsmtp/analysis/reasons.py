@@ -261,8 +261,9 @@ FINDINGS: dict[str, FindingInfo] = {
         "records for it)."),
     "tcp-gap": FindingInfo(
         "capture", "", "bytes missing from the capture",
-        "Capture again with the whole packet (`tcpdump -s 0`) and a bigger buffer (`-B`), where "
-        "both directions pass; nobody is blamed on bytes the capture lost."),
+        "Segments that crossed the wire never reached the capture (kernel or mirror-port drops, "
+        "asymmetric routing): capture again with a bigger buffer (`tcpdump -B 16384`), on the host "
+        "itself or where both directions pass; nobody is blamed on bytes the capture lost."),
     "capture-truncated": FindingInfo(
         "capture", "", "frames cut by the capture's snap length",
         "The capture stored only the first bytes of each frame (its snap length: old tcpdump "
