@@ -4,14 +4,13 @@ frames of expected.json, and its frame is where tshark sees the same line."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pcapsmtp.engine.analyzer import analyze_path
+from tsharkfilter import frames_matching
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTURES = REPO / "captures"
@@ -26,12 +25,7 @@ def _conv(name: str) -> dict[str, Any]:
 
 
 def _tshark_frames(name: str, display_filter: str) -> list[int]:
-    if shutil.which("tshark") is None:
-        pytest.skip("tshark is not installed")
-    proc = subprocess.run(["tshark", "-n", "-r", str(CAPTURES / name), "-Y", display_filter, "-T", "fields",
-                           "-e", "frame.number"], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return [int(x) for x in proc.stdout.split()]
+    return frames_matching(CAPTURES / name, display_filter)
 
 
 def _finding(conv: dict[str, Any], code: str) -> dict[str, Any]:
