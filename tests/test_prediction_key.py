@@ -74,6 +74,16 @@ def test_key_keeps_one_copy_of_a_run_of_plain_keyword_lines() -> None:
     assert _prediction_key(lf_run) == b"250-d.example\r\n250-K\n250-K\n250 K\r\n"
 
 
+def test_key_is_the_reply_itself_when_lines_are_not_plain() -> None:
+    # a first line without a separator after its code (it was cut as if it had one), and a
+    # lone CR (a line end for LF-or-CR clients only): the reply is its own key
+    for raw in (b"250\r\n", b"255\r\n255\r\n250 SIZE 100\r\n",
+                b"250-mx.example.com\r\n250-SIZE 1\r250 STARTTLS\r\n",
+                b"25\tSIZE 100\r25\tSIZE 100\r"):
+        assert _prediction_key(raw) == raw
+        assert predict(_prediction_key(raw)) == predict(raw)
+
+
 def test_key_drops_the_client_specific_greeting() -> None:
     a = b"250-mx.example.com Hello a.example [192.0.2.1]\r\n250 STARTTLS\r\n"
     b = b"250-mx.example.com Hello b.example [192.0.2.2]\r\n250 STARTTLS\r\n"

@@ -327,7 +327,10 @@ def _prediction_key(raw: bytes) -> bytes:
     cache entry."""
     nl = raw.find(b"\n")
     first, rest = (raw, b"") if nl < 0 else (raw[:nl + 1], raw[nl + 1:])
-    if len(first) < 5:
+    if len(first) < 5 or first[3:4] not in (b"-", b" ") or raw.count(b"\r") != raw.count(b"\r\n"):
+        # No reduction: a first line without a separator after its code, and a lone CR, which
+        # ends a line for some clients (Java's LineInputStream) and not for others, would make
+        # the line-by-line reductions below wrong.
         return raw
     end = b"\r\n" if first.endswith(b"\r\n") else (b"\n" if first.endswith(b"\n") else b"")
     if b"STARTTLS" not in first.upper():
