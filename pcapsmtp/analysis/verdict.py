@@ -55,7 +55,7 @@ class Transcript:
     server: Endpoint
     first_frame: int
     first_ts_ns: int
-    midstream: bool = False
+    midstream: bool = False     #: a late start: TCP does not tell where both streams start
     side_evidence: str = "syn"
     handshake_seen: bool = True
     items: list[Item] = field(default_factory=list)

@@ -103,8 +103,8 @@ class SmtpSession:
     """One SMTP conversation seen from the outside. See the module docstring."""
 
     def __init__(self, config: SessionConfig | None = None, *, late_start: bool = False) -> None:
-        """``late_start``: the capture does not show the start of the conversation (no SYN):
-        see the module docstring."""
+        """``late_start``: the capture does not show the start of the conversation (TCP does
+        not tell where both streams start: ``FlowInfo.midstream``): see the module docstring."""
         self.config = config or SessionConfig()
         m = self.config.max_line_length
         self._c = _SideState(Side.CLIENT, m)

@@ -21,8 +21,20 @@ class FlowInfo:
     first_frame: int           #: first frame of the TCP conversation (SYN if captured)
     first_ts_ns: int
     side_evidence: str         #: "syn", "port" or "content": how client and server were told apart
-    midstream: bool            #: no SYN seen for at least one direction
+    midstream: bool
+    """A late start: the start of at least one side's stream is not known (``client_start``
+    or ``server_start`` is None), so the conversation's beginning may not be in the capture."""
     handshake_seen: bool       #: SYN (and SYN-ACK) captured
+    client_start: int | None = None
+    """Sequence number of the client's first byte (its ISN+1) when TCP tells it: from the
+    client's SYN, or from the server's SYN-ACK (its ack field) when the SYN was not captured.
+    For a tunnelled conversation, its first byte after the proxy handshake. None: unknown."""
+    server_start: int | None = None
+    """Sequence number of the server's first byte (its ISN+1): from the SYN-ACK, or, when only
+    the client's SYN was captured, from the client's handshake ACK (its first segment after
+    the SYN that carries ACK, no payload and seq ISN+1, seen before any segment of the
+    server). Bytes before a known start do not exist; a side whose first captured byte is
+    after it has a hole at its start (a ``StreamGap`` at offset 0). None: unknown."""
 
 
 @dataclass(frozen=True, slots=True)

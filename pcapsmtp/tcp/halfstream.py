@@ -57,7 +57,8 @@ class HalfStream:
 
     __slots__ = ("stream", "side", "stats", "max_ooo", "retain", "base", "next_off", "next_seq",
                  "ooo", "ooo_bytes", "history", "history_bytes", "fin_off", "fin_frame",
-                 "fin_ts", "ended", "ack_seq", "last_frame", "last_ts", "syn_seen")
+                 "fin_ts", "ended", "ack_seq", "last_frame", "last_ts", "syn_seen",
+                 "begin")
 
     def __init__(self, stream: int, side: Side, stats: ReassemblyStats, max_ooo: int,
                  retain: int) -> None:
@@ -81,6 +82,8 @@ class HalfStream:
         self.last_frame = 0
         self.last_ts = 0
         self.syn_seen = False
+        #: where this side's stream starts when the other side told it (``expect_start``)
+        self.begin: int | None = None
 
     # -- sequence space -------------------------------------------------------------------
     def _off(self, seq: int) -> int:
@@ -99,6 +102,14 @@ class HalfStream:
         self.syn_seen = True
         if self.base is None:
             self._set_base(seq + 1)
+
+    def expect_start(self, seq: int) -> None:
+        """This side's stream starts at ``seq`` (its ISN+1, known from the other side's
+        acknowledgement): bytes before it do not exist, and a first captured byte after it
+        follows a hole. Takes effect at this side's first segment: a side of which the
+        capture holds no segment at all (a one-sided capture) declares no holes."""
+        if self.base is None:
+            self.begin = seq & _MASK
 
     def start_at(self, seq: int) -> None:
         """Offset 0 is the byte at ``seq`` (a stream that starts inside the conversation, e.g.
@@ -165,7 +176,7 @@ class HalfStream:
         self.last_frame = frame
         self.last_ts = ts
         if self.base is None:
-            self._set_base(seq)
+            self._set_base(seq if self.begin is None else self.begin)
         if self.ended:
             self.stats.after_fin_bytes += total
             return
@@ -238,7 +249,7 @@ class HalfStream:
         if self.ended:
             return
         if self.base is None:
-            self._set_base(seq_after)
+            self._set_base(seq_after if self.begin is None else self.begin)
         if self.fin_off is None:
             off = self._off(seq_after)
             if off < self.next_off:

@@ -69,8 +69,9 @@ from pcapsmtp.tcp.streams import (
     ACK, B0, B1, CLOSED, ENDED, F_SHIFT, FIN, FIN0, FIN1, FIN_RST, FLOW, HAS0, HAS1, IGNORED,
     KEEP_IGNORED, KNOWN_IGNORED, KNOWN_MASK, M40, M48, MASK32, RST, S_SHIFT, SA0, SA1, ST, SYN,
     SYN0, SYN1, SYN_FIN_RST, SYNACK, T_SHIFT, TUNNEL, UNDECIDED, V6KEY, Key, KeyedSegment,
-    StreamTable, int_key, text_key,
+    StreamTable, int_key, late_for_acked, note_start, text_key,
 )
+from pcapsmtp.tcp.streams import AK, AK_SHIFT, AKD
 
 __all__ = ["ReassemblyConfig", "ReassemblyStats", "TcpReassembler", "Flow", "is_smtp_start",
            "parse_tunnel", "TUNNEL_PENDING", "TUNNEL_FAILED", "TUNNEL_OPEN", "KeyedSegment",
@@ -192,7 +193,7 @@ class _Conv:
     4-tuple ``key = (a_ip, b_ip, a_port << 16 | b_port)``. Direction 0 is a -> b."""
 
     __slots__ = ("key", "stream", "base0", "base1", "state", "flow", "first_frame", "first_ts",
-                 "syn0", "syn1", "synack0", "synack1", "tunnel", "fins", "pending")
+                 "syn0", "syn1", "synack0", "synack1", "acked", "tunnel", "fins", "pending")
 
     def __init__(self, key: _Key, v: int) -> None:
         """From a packed undecided entry."""
@@ -209,6 +210,10 @@ class _Conv:
         self.syn1 = self.base1 if v & _SYN1 else None
         self.synack0 = self.base0 if v & _SA0 else None
         self.synack1 = self.base1 if v & _SA1 else None
+        #: (direction, sequence number of its first byte) known from the other direction's
+        #: SYN-ACK or handshake ACK (``tcp.streams.note_start``), else None
+        self.acked: tuple[int, int] | None = (
+            (1 if v & AKD else 0, (v >> AK_SHIFT) & _MASK) if v & AK else None)
         self.tunnel: _Tunnel | None = None
         self.pending: _Pending | None = None
         self.fins = v & _ENDED          # FIN/RST bits, kept for a tunnel that gives up
@@ -528,6 +533,8 @@ class TcpReassembler:
             else:
                 v |= _SYN0 if d == 0 else _SYN1
         payload = seg.payload
+        if flags & _ACK:
+            v = note_start(v, d, flags, seg.seq, seg.ack, bool(payload or seg.missing))
         ports = self._ports
         port_cand = seg.sport in ports or seg.dport in ports
         if payload or seg.missing:
@@ -547,6 +554,8 @@ class TcpReassembler:
                 elif (flags & _ACK and v & (_SYN1 | _SA1 if d == 0 else _SYN0 | _SA0)
                       and seg.ack != ((v >> (_B1 if d == 0 else _B0)) + 1) & _MASK):
                     cls = START_MORE                # it answers bytes of the other side: late
+                elif v & AK and late_for_acked(v, d, flags, seg.seq, seg.ack):
+                    cls = START_MORE                # the same, by a start known from an ACK
                 else:
                     cls = classify_start(payload[:HEAD_BYTES])
                 if cls == START_SERVER or cls == START_CLIENT:
@@ -572,6 +581,9 @@ class TcpReassembler:
                     for dd, sn in ((0, s0), (1, s1)):
                         if sn is not None:
                             conv.pending.start[dd] = (sn + 1) & _MASK
+                            conv.pending.fixed[dd] = True
+                        elif conv.acked is not None and conv.acked[0] == dd:
+                            conv.pending.start[dd] = conv.acked[1]
                             conv.pending.fixed[dd] = True
                     self.table.young[key] = conv
                     pend = self._pending
@@ -816,6 +828,22 @@ class TcpReassembler:
         server_syn = conv.synack0 if sdir == 0 else conv.synack1
         if server_syn is None:
             server_syn = conv.syn0 if sdir == 0 else conv.syn1
+        # where each side's stream starts (its ISN+1), when TCP says it: its own SYN/SYN-ACK,
+        # else the other side's acknowledgement of it (``tcp.streams.note_start``)
+        begins: list[int | None] = [None, None]
+        for dd in (0, 1):
+            sn = conv.syn0 if dd == 0 else conv.syn1
+            if sn is None:
+                sn = conv.synack0 if dd == 0 else conv.synack1
+            if sn is not None:
+                begins[dd] = (sn + 1) & _MASK
+            elif conv.acked is not None and conv.acked[0] == dd:
+                begins[dd] = conv.acked[1]
+        if tunnel is not None:
+            client_start = tunnel[1 + cdir]
+            server_start = tunnel[1 + sdir]
+        else:
+            client_start, server_start = begins[cdir], begins[sdir]
         if cdir == 0:
             client = Endpoint(a_ip, a_port)
             server = Endpoint(b_ip, b_port)
@@ -825,8 +853,10 @@ class TcpReassembler:
         info = FlowInfo(stream=conv.stream, client=client, server=server,
                         first_frame=conv.first_frame, first_ts_ns=conv.first_ts,
                         side_evidence=evidence,
-                        midstream=tunnel is None and (client_syn is None or server_syn is None),
-                        handshake_seen=client_syn is not None and server_syn is not None)
+                        midstream=tunnel is None and (client_start is None
+                                                      or server_start is None),
+                        handshake_seen=client_syn is not None and server_syn is not None,
+                        client_start=client_start, server_start=server_start)
         cfg = self.config
         sides = (Side.CLIENT, Side.SERVER) if cdir == 0 else (Side.SERVER, Side.CLIENT)
         h0 = HalfStream(conv.stream, sides[0], self.stats, cfg.max_ooo_bytes, cfg.retain_bytes)
@@ -841,8 +871,12 @@ class TcpReassembler:
             s1 = conv.syn1 if conv.syn1 is not None else conv.synack1
             if s0 is not None:
                 h0.syn(s0)
+            elif begins[0] is not None:
+                h0.expect_start(begins[0])  # bytes before it do not exist
             if s1 is not None:
                 h1.syn(s1)
+            elif begins[1] is not None:
+                h1.expect_start(begins[1])
             if starts[0] is not None:
                 h0.start_at(starts[0])
             if starts[1] is not None:
@@ -851,6 +885,7 @@ class TcpReassembler:
         conv.flow = flow
         conv.state = _FLOW
         conv.syn0 = conv.syn1 = conv.synack0 = conv.synack1 = None
+        conv.acked = None
         flows[conv.stream] = flow
         self.stats.candidates += 1
         out.append(FlowOpened(info))
@@ -964,6 +999,8 @@ class TcpReassembler:
         else:
             half.last_frame = seg.frame
             half.last_ts = ts
+            if half.base is None and half.begin is not None:
+                half.start_at(half.begin)   # the side is in the capture: its start counts
         if flags & _FIN:
             half.fin((seq + len(payload) + missing) & _MASK, seg.frame, ts, out)
         other = flow.halves[1 - d]

@@ -28,7 +28,11 @@ Packed entry (a Python int):
              the conversation has closed (``ENDED``)
   bits 10-41  base of direction 0;  bits 42-73  base of direction 1
   bits 74-113  stream index (tcp.stream)
-  undecided only: bits 114-161 first frame number, bits 162-  first timestamp (ns, signed)
+  undecided only: bits 114-161 first frame number,
+             bit 162 (``AK``) the start of one direction is known from the other's
+             acknowledgement (``note_start``), bit 163 (``AKD``) that direction is 1, bits
+             164-195 the sequence number of its first byte,
+             bits 196-  first timestamp (ns, signed)
 """
 from __future__ import annotations
 
@@ -48,6 +52,8 @@ __all__ = [
     "KeyedSegment",
     "StreamTable",
     "int_key",
+    "late_for_acked",
+    "note_start",
     "stream_index",
     "text_key",
 ]
@@ -83,7 +89,10 @@ B0 = 10
 B1 = 42
 S_SHIFT = 74
 F_SHIFT = 114
-T_SHIFT = 162
+AK = 1 << 162
+AKD = 1 << 163
+AK_SHIFT = 164
+T_SHIFT = 196
 M40 = (1 << 40) - 1
 M48 = (1 << 48) - 1
 #: state and "both bases known": the bits that tell whether a segment is numbering work only
@@ -124,6 +133,46 @@ def text_key(src: str, sport: int, dst: str, dport: int) -> tuple[Key, int]:
     if sport < dport or (sport == dport and src < dst):
         return (src, dst, sport << 16 | dport), 0
     return (dst, src, dport << 16 | sport), 1
+
+
+def note_start(v: int, d: int, flags: int, seq: int, ack: int, payload: bool) -> int:
+    """The packed undecided entry ``v`` after a segment of direction ``d`` (its SYN/SYN-ACK
+    bits already noted): where the *other* direction's stream starts, when this segment tells
+    it by TCP facts and nothing told it yet (``AK``):
+
+    - a SYN-ACK (its seq the direction's base) acknowledges the client's ISN+1, the sequence
+      number of the client's first byte, also when the client's SYN is not in the capture;
+    - the handshake ACK: the client's first segment after its SYN that carries ACK, without
+      payload, at ISN+1, while no segment of the server was seen (no SYN-ACK, no payload: a
+      server's first byte cannot come before it, accept() returns only after it) acknowledges
+      the server's ISN+1, when its SYN-ACK is not in the capture.
+
+    Anything else changes nothing (a SYN-ACK and a SYN of both sides decide by themselves)."""
+    if v & AK or not flags & ACK or flags & (FIN | RST):
+        return v
+    if d == 0:
+        mine_syn, mine_sa, other_syn, other_has, sh, known = SYN0, SA0, SYN1, HAS1, B0, AKD
+    else:
+        mine_syn, mine_sa, other_syn, other_has, sh, known = SYN1, SA1, SYN0, HAS0, B1, 0
+    if flags & SYN:
+        if v & mine_sa and not v & other_syn:
+            return v | AK | known | ((ack & MASK32) << AK_SHIFT)
+        return v
+    if (not payload and v & mine_syn and not v & other_has
+            and seq == ((v >> sh) + 1) & MASK32):
+        return v | AK | known | ((ack & MASK32) << AK_SHIFT)
+    return v
+
+
+def late_for_acked(v: int, d: int, flags: int, seq: int, ack: int) -> bool:
+    """Whether a first payload of direction ``d`` of the undecided entry ``v`` (which has
+    ``AK``) is not the start of what it should be: this direction's start known from an ACK
+    and the payload is not at it, or it acknowledges bytes of the other direction past that
+    one's known start (earlier bytes are late, content decides later)."""
+    known = (v >> AK_SHIFT) & MASK32
+    if (1 if v & AKD else 0) == d:
+        return not flags & SYN and seq != known
+    return bool(flags & ACK) and ack != known
 
 
 class KeyedSegment(TcpSegment):
@@ -373,6 +422,8 @@ class StreamTable:
             if flags & ACK and v & (SYN1 | SA1 if d == 0 else SYN0 | SA0) and (
                     ack is None or ack != ((v >> (B1 if d == 0 else B0)) + 1) & MASK32):
                 return FEED
+            if v & AK and (ack is None or late_for_acked(v, d, flags, seq, ack)):
+                return FEED
         if v & has:
             if flags & SYNACK == SYN and (v >> sh) & MASK32 != seq:
                 self.stats.reused += 1
@@ -391,6 +442,8 @@ class StreamTable:
                             v |= SA0 if d == 0 else SA1
                     else:
                         v |= SYN0 if d == 0 else SYN1
+                if ack is not None and flags & ACK:
+                    v = note_start(v, d, flags, seq, ack, pstart < pend)
                 if head:
                     v = (v & KEEP_IGNORED) | IGNORED | (((v >> S_SHIFT) & M40) << S_SHIFT)
             if flags & FIN_RST:

@@ -303,13 +303,19 @@ def test_connection_refused_on_smtp_port_is_a_flow() -> None:
 
 
 def test_one_sided_capture() -> None:
+    """Only the client's direction: its SYN and its handshake ACK tell where the server's
+    stream starts (the ACK's ack, ISN+1), but no segment of the server is in the capture, so
+    no hole is claimed for it (a one-sided capture)."""
     c = Conv()
     segs = [c.c(0, flags=S), c.c(1, ack=1), c.c(1, EHLO, ack=27)]
     ev = feed_all(TcpReassembler(), segs)
     assert side_bytes(ev, Side.CLIENT) == EHLO
     server_end = [e for e in of(ev, StreamEnd) if e.side is Side.SERVER]
     assert server_end[0].truncated and server_end[0].frame == 0
-    assert ev[0].flow.midstream is True and ev[-1].reason == "end"
+    info = ev[0].flow
+    assert info.midstream is False and ev[-1].reason == "end"
+    assert (info.client_start, info.server_start) == (c.cisn + 1, c.sisn + 1)
+    assert not of(ev, StreamGap)
 
 
 def test_idle_timeout_in_capture_time() -> None:
