@@ -1,0 +1,125 @@
+"""The captures of captures/scenarios_recut.py (handshake packets lost), cross-checked against
+tshark: the conversation is tshark's ``tcp.stream``; the handshake packet left tells the start
+of the side whose own packet was lost (tshark's raw ``tcp.ack`` of the SYN-ACK, or of the
+client's handshake ACK, is that side's first sequence number); each frame we name carries, by
+tshark's raw sequence numbers, the byte at the offset we say from that start; and the hole at
+a known start has the length tshark's raw numbers give. The verdicts themselves are checked
+against expected.json by tests/test_captures_expected.py."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pcapsmtp.engine.analyzer import analyze_path
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+MASK = 0xFFFFFFFF
+
+pytestmark = pytest.mark.tshark
+
+
+class Row:
+    def __init__(self, f: list[str]) -> None:
+        self.frame, self.stream, self.sport = int(f[0]), int(f[1]), int(f[2])
+        self.flags = int(f[3], 16)
+        self.seq, self.ack = int(f[4]), int(f[5])
+        self.payload = bytes.fromhex(f[6].replace(":", ""))
+        self.hs_types = {int(t) for t in f[7].split(",") if t}
+
+
+def _tshark(path: Path) -> list[Row]:
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    out = subprocess.run(
+        ["tshark", "-n", "-r", str(path), "-o", "tcp.desegment_tcp_streams:FALSE",
+         "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,", "-e", "frame.number",
+         "-e", "tcp.stream", "-e", "tcp.srcport", "-e", "tcp.flags", "-e", "tcp.seq_raw",
+         "-e", "tcp.ack_raw", "-e", "tcp.payload", "-e", "tls.handshake.type"],
+        capture_output=True, text=True, check=True).stdout
+    return [Row(line.split("\t")) for line in out.splitlines()]
+
+
+def _start(rows: list[Row], port: int, other: int) -> int:
+    """Where the side sending from ``port`` starts, from tshark's fields: its SYN (seq+1), else
+    the other side's SYN-ACK or first ACK (the ack field)."""
+    for r in rows:
+        if r.sport == port and r.flags & 0x02:
+            return (r.seq + 1) & MASK
+    r = next(r for r in rows if r.sport == other and r.flags & 0x10)
+    return r.ack
+
+
+def _byte_frame(rows: list[Row], port: int, start: int, off: int) -> int:
+    """The first frame (file order) from ``port`` carrying the byte at ``off`` from ``start``."""
+    for r in rows:
+        if r.sport == port and r.payload:
+            k = (start + off - r.seq) & MASK
+            if k < len(r.payload):
+                return r.frame
+    raise AssertionError(f"no frame carries offset {off}")
+
+
+def _one(name: str) -> tuple[dict[str, Any], list[Row], int, int, int, int]:
+    path = CAPTURES / name
+    (conv,) = analyze_path(str(path))
+    rows = _tshark(path)
+    assert {r.stream for r in rows} == {conv["stream"]}
+    cport, sport = conv["client"]["port"], conv["server"]["port"]
+    return conv, rows, cport, sport, _start(rows, cport, sport), _start(rows, sport, cport)
+
+
+@pytest.mark.parametrize("name", ["recut-not-offered-no-syn.pcap", "recut-tls-no-synack.pcap",
+                                  "recut-content-10025-no-synack.pcap"])
+def test_dialogue_frames_agree_with_tshark(name: str) -> None:
+    conv, rows, cport, sport, cstart, sstart = _one(name)
+    assert not any(r.flags & 0x12 == 0x12 for r in rows) or not any(
+        r.flags & 0x12 == 0x02 for r in rows), "one handshake packet is lost"
+    assert conv["greeting"]["frame"] == _byte_frame(rows, cport, cstart, 0)
+    # the server's first byte, by tshark's numbers from the start the other side told, is
+    # the banner's (also where its segments arrive swapped)
+    banner = next(r for r in rows if r.frame == _byte_frame(rows, sport, sstart, 0))
+    assert banner.payload[:1] == b"2" and banner.seq == sstart
+    assert conv["banner"].startswith("220 ")
+    banner_len = len(conv["banner"]) + 2
+    assert conv["ehlo_reply"]["frames"][0] == _byte_frame(rows, sport, sstart, banner_len)
+    if conv["starttls"]["requested"]:
+        assert conv["starttls"]["frame"] == _byte_frame(rows, cport, cstart,
+                                                        len(b"EHLO client.example.org\r\n"))
+    if conv["tls"]["client_hello_frame"] is not None:
+        assert conv["tls"]["client_hello_frame"] == next(r.frame for r in rows if 1 in r.hs_types)
+        assert conv["tls"]["server_hello_frame"] == next(r.frame for r in rows if 2 in r.hs_types)
+
+
+def test_implicit_tls_without_the_syn_starts_at_the_client_hello() -> None:
+    conv, rows, cport, sport, cstart, sstart = _one("recut-implicit-465-no-syn.pcap")
+    hello = next(r for r in rows if 1 in r.hs_types)
+    assert hello.sport == cport and hello.seq == cstart          # the client's first byte
+    assert conv["tls"]["client_hello_frame"] == hello.frame
+    assert conv["tls"]["server_hello_frame"] == next(r.frame for r in rows if 2 in r.hs_types)
+    assert conv["reason"] == "implicit-tls"
+
+
+def test_the_hole_at_the_client_start_has_tsharks_length() -> None:
+    conv, rows, cport, sport, cstart, sstart = _one("recut-hole-at-client-start.pcap")
+    first = next(r for r in rows if r.sport == cport and r.payload)
+    hole = (first.seq - cstart) & MASK
+    assert hole == len(b"EHLO client.example.org\r\n")
+    # reported at the server's first payload that acknowledges the lost bytes
+    proof = next(r for r in rows if r.sport == sport and r.payload
+                 and 0 < (r.ack - cstart) & MASK <= hole)
+    gaps = [f for f in conv["findings"] if f["code"] == "tcp-gap"]
+    assert [f["frame"] for f in gaps] == [proof.frame]
+    assert conv["greeting"] is None or conv["greeting"]["frame"] is None
+
+
+def test_without_syn_and_synack_it_stays_a_late_start() -> None:
+    conv, rows, cport, sport, _c, _s = _one("recut-seed-no-handshake.pcap")
+    assert not any(r.flags & 0x02 for r in rows)                 # no SYN, no SYN-ACK
+    first = rows[0]
+    assert first.sport == cport and first.flags == 0x10 and not first.payload
+    assert {(f["code"], f["frame"]) for f in conv["findings"]} >= {("midstream", first.frame)}
+    assert (conv["outcome"], conv["caused_by"]) == ("incomplete", "unknown")
