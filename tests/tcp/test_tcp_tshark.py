@@ -3,6 +3,7 @@
 bytes (up to the first TLS record) against ``follow,tcp,raw``."""
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 
 from _tcp_corpus import (FALLBACK_LIMITS, REPO, capture_files, segments, tshark_follow,
                          using_fallback)
-from pcapsmtp.model import Side
+from pcapsmtp.model import Side, TcpSegment
 from pcapsmtp.tcp.events import FlowEvent, FlowInfo, FlowOpened, StreamData, StreamGap
 from pcapsmtp.tcp.reassembler import TUNNEL_OPEN, TcpReassembler, parse_tunnel
 
@@ -113,6 +114,46 @@ def _per_side(events: list[FlowEvent], cut_frames: set[int]
     return flows, data
 
 
+def _from_tshark_base(events: list[FlowEvent], segs: list[TcpSegment]) -> list[FlowEvent]:
+    """tshark starts a direction at its first captured segment (its SYN's seq+1, else that
+    segment's seq). Where we know a side's start from the other side's acknowledgement
+    (``FlowInfo.client_start``/``server_start``, no SYN of its own captured) and its first
+    captured segment comes later in sequence space (a hole at its start, or its first bytes
+    arriving after later ones), tshark's follow lacks the bytes before that segment: our
+    events of that side are cut to start where tshark's do."""
+    cut: dict[tuple[int, Side], int] = {}
+    for e in events:
+        if not isinstance(e, FlowOpened):
+            continue
+        info = e.flow
+        for side, ep, start in ((Side.CLIENT, info.client, info.client_start),
+                                (Side.SERVER, info.server, info.server_start)):
+            peer = info.server if side is Side.CLIENT else info.client
+            own = [x for x in segs if (x.src, x.sport) == (ep.ip, ep.port)
+                   and (x.dst, x.dport) == (peer.ip, peer.port)]
+            if start is None or not own or any(x.flags & 0x02 for x in own):
+                continue
+            k = (own[0].seq - start) & 0xFFFFFFFF
+            if 0 < k < 1 << 31:
+                cut[(info.stream, side)] = k
+    if not cut:
+        return events
+    out: list[FlowEvent] = []
+    for e in events:
+        if isinstance(e, (StreamData, StreamGap)) and (e.stream, e.side) in cut:
+            k = cut[(e.stream, e.side)]
+            n = len(e.data) if isinstance(e, StreamData) else e.length
+            if e.offset + n <= k:
+                continue
+            if e.offset < k:
+                d = k - e.offset
+                e = (dataclasses.replace(e, offset=k, data=e.data[d:])
+                     if isinstance(e, StreamData) else
+                     dataclasses.replace(e, offset=k, length=e.length - d))
+        out.append(e)
+    return out
+
+
 #: The corpus's negative controls: STARTTLS in other protocols (TRUTH.md). No SMTP candidate
 #: flow may come out of them; every other capture has at least one.
 NOT_SMTP = frozenset(f"testing__btest__Traces__{n}.pcap" for n in (
@@ -131,6 +172,7 @@ def test_flow_bytes_equal_tshark_follow(path: Path, request: pytest.FixtureReque
             cut_frames.add(seg.frame)
         events += r.feed(seg)
     events += r.finish()
+    events = _from_tshark_base(events, list(segments(path)))
     flows, data = _per_side(events, cut_frames)
     if path.name in NOT_SMTP or not flows:
         assert path.name in NOT_SMTP and not flows, f"SMTP candidate flows: {sorted(flows)}"
