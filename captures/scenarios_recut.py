@@ -141,8 +141,8 @@ def scenarios() -> list[Capture]:
                 "content detection waits for the first one",
                 [(mail_in_clear(c), DID_NOT_REQUEST)]))
 
-    c = HandshakeLost(lost=(SYN, HS_ACK), lost_tags=("greeting",), cport=40395)
-    opening(c, EHLO_NO_TLS)
+    c = HandshakeLost(lost=(SYN, HS_ACK), lost_tags=("lost_ehlo",), cport=40395)
+    c.s(BANNER, tag="banner").c(EHLO, tag="lost_ehlo").s(EHLO_NO_TLS, tag="reply")
     c.c(b"MAIL FROM:<alice@client.example.org>\r\n")
     c.s(b"250 2.1.0 Ok\r\n").extend(QUIT_STEPS)
     add(Capture("recut-hole-at-client-start.pcap",
@@ -150,5 +150,5 @@ def scenarios() -> list[Capture]:
                 "known from the SYN-ACK, its first captured byte (MAIL FROM) is after it: a hole at "
                 "the start of its stream",
                 [(c, Expect("incomplete", "unknown", "incomplete", "unknown",
-                            findings=[("tcp-gap", "capture", "ehlo_reply")]))]))
+                            findings=[("tcp-gap", "capture", "reply")]))]))
     return caps

@@ -34,7 +34,8 @@ class FlowInfo:
     the client's SYN was captured, from the client's handshake ACK (its first segment after
     the SYN that carries ACK, no payload and seq ISN+1, seen before any segment of the
     server). Bytes before a known start do not exist; a side whose first captured byte is
-    after it has a hole at its start (a ``StreamGap`` at offset 0). None: unknown."""
+    after it has a hole at its start (a ``StreamGap`` at offset 0), except a side the capture
+    holds no segment of (a one-sided capture), which claims no hole. None: unknown."""
 
 
 @dataclass(frozen=True, slots=True)

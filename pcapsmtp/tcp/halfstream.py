@@ -57,8 +57,7 @@ class HalfStream:
 
     __slots__ = ("stream", "side", "stats", "max_ooo", "retain", "base", "next_off", "next_seq",
                  "ooo", "ooo_bytes", "history", "history_bytes", "fin_off", "fin_frame",
-                 "fin_ts", "ended", "ack_seq", "last_frame", "last_ts", "syn_seen",
-                 "begin")
+                 "fin_ts", "ended", "ack_seq", "last_frame", "last_ts", "syn_seen")
 
     def __init__(self, stream: int, side: Side, stats: ReassemblyStats, max_ooo: int,
                  retain: int) -> None:
@@ -82,8 +81,6 @@ class HalfStream:
         self.last_frame = 0
         self.last_ts = 0
         self.syn_seen = False
-        #: where this side's stream starts when the other side told it (``expect_start``)
-        self.begin: int | None = None
 
     # -- sequence space -------------------------------------------------------------------
     def _off(self, seq: int) -> int:
@@ -103,14 +100,6 @@ class HalfStream:
         if self.base is None:
             self._set_base(seq + 1)
 
-    def expect_start(self, seq: int) -> None:
-        """This side's stream starts at ``seq`` (its ISN+1, known from the other side's
-        acknowledgement): bytes before it do not exist, and a first captured byte after it
-        follows a hole. Takes effect at this side's first segment: a side of which the
-        capture holds no segment at all (a one-sided capture) declares no holes."""
-        if self.base is None:
-            self.begin = seq & _MASK
-
     def start_at(self, seq: int) -> None:
         """Offset 0 is the byte at ``seq`` (a stream that starts inside the conversation, e.g.
         after a proxy handshake). Only before any byte of this side was seen."""
@@ -126,8 +115,8 @@ class HalfStream:
         acknowledged byte could be an uncaptured FIN: then the hole waits unless ``strict``
         (the peer is sending payload now, which must not overtake this side's bytes)."""
         a = self.ack_seq
-        if a is None or self.base is None or self.ended:
-            return
+        if a is None or self.base is None or self.ended or not (self.syn_seen or self.last_frame):
+            return      # (a side the capture holds no segment of claims no hole: one-sided)
         k = (a - self.next_seq) & _MASK
         if k == 0 or k >= _ACK_SANE:
             return                  # nothing new, an old ACK, or garbage
@@ -176,7 +165,7 @@ class HalfStream:
         self.last_frame = frame
         self.last_ts = ts
         if self.base is None:
-            self._set_base(seq if self.begin is None else self.begin)
+            self._set_base(seq)
         if self.ended:
             self.stats.after_fin_bytes += total
             return
@@ -249,7 +238,7 @@ class HalfStream:
         if self.ended:
             return
         if self.base is None:
-            self._set_base(seq_after if self.begin is None else self.begin)
+            self._set_base(seq_after)
         if self.fin_off is None:
             off = self._off(seq_after)
             if off < self.next_off:
@@ -304,7 +293,7 @@ class HalfStream:
         if self.ended:
             return
         limit = self.fin_off
-        if limit is None:
+        if limit is None and (self.syn_seen or self.last_frame):
             acked = self._max_ack_off()
             # an ACK one past the data is most likely the ACK of an uncaptured FIN
             if acked is not None and acked - self.next_off > 1:

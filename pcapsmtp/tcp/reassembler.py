@@ -872,11 +872,11 @@ class TcpReassembler:
             if s0 is not None:
                 h0.syn(s0)
             elif begins[0] is not None:
-                h0.expect_start(begins[0])  # bytes before it do not exist
+                h0.start_at(begins[0])      # bytes before it do not exist
             if s1 is not None:
                 h1.syn(s1)
             elif begins[1] is not None:
-                h1.expect_start(begins[1])
+                h1.start_at(begins[1])
             if starts[0] is not None:
                 h0.start_at(starts[0])
             if starts[1] is not None:
@@ -999,8 +999,6 @@ class TcpReassembler:
         else:
             half.last_frame = seg.frame
             half.last_ts = ts
-            if half.base is None and half.begin is not None:
-                half.start_at(half.begin)   # the side is in the capture: its start counts
         if flags & _FIN:
             half.fin((seq + len(payload) + missing) & _MASK, seg.frame, ts, out)
         other = flow.halves[1 - d]
