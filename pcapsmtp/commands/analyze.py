@@ -15,6 +15,7 @@ from pcapsmtp.commands.common import (
     make_redactor,
     rotated_set,
 )
+from pcapsmtp.commands.selection import SELECTION_HELP, add_selection, selection
 from pcapsmtp.commands.status import needs_attention
 from pcapsmtp.errors import UsageError
 from pcapsmtp.render.fit import output_width
@@ -23,7 +24,7 @@ from pcapsmtp.render.fit import output_width
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     a = sub.add_parser("analyze", help="every SMTP conversation in the captures, with its verdict",
                        description="Read pcap/pcapng files (gzip too; '-' is standard input) and "
-                       "give one verdict per SMTP conversation.")
+                       "give one verdict per SMTP conversation. " + SELECTION_HELP)
     a.add_argument("files", nargs="+", metavar="FILE",
                    help="capture files: pcap or pcapng, gzip of either, '-' for standard input")
     a.add_argument("--format", choices=("table", "json", "csv", "tlsrpt"), default="table",
@@ -45,6 +46,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    "pip install '.[dask]' in the clone); the work is cut as for -j, by default into "
                    "as many tasks as the cluster has worker threads")
     add_common(a)
+    add_selection(a)
     a.set_defaults(func=run)
     return a
 
@@ -53,6 +55,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pcapsmtp.render import text
     cfg = config(args)
     redactor = make_redactor(args)
+    sel = selection(args)
+    seen = 0            # with a selection: the conversations read, selected or not
+    picked: Any = None  # with a selection: the summary of the unit's selected conversations
+    if sel is not None:
+        from pcapsmtp.analysis.summary import Summary
+        picked = Summary()
     status = 0
     allconv: list[dict[str, Any]] = []   # only for the formats that need every row at the end
     keep_all = args.format in ("table", "tlsrpt")
@@ -65,7 +73,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     def write(conv: dict[str, Any]) -> None:
         """One conversation, written as soon as it is final (JSON Lines and CSV stream)."""
-        nonlocal status, header_done
+        nonlocal status, header_done, seen
+        if sel is not None:
+            seen += 1
+            if not sel.matches(conv):
+                return
+            picked.add(conv)
         if redactor is not None:
             conv = redactor.redact(conv)
         if needs_attention(conv):
@@ -91,6 +104,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.write(text.render_csv([], header=True, rotated=rotated))
             header_done = True
         out.flush()
+        if sel is not None:
+            res.summary = _selected_summary(res.summary, picked.as_dict())
+            picked = Summary()
         if redactor is not None:
             res.summary = redactor.redact_summary(res.summary)
         summaries.append(res.summary)
@@ -115,6 +131,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.summary and shown:
         from pcapsmtp.analysis.summary import merge_summaries
         merged = merge_summaries(summaries)
+        if sel is not None:
+            merged = dict(merged, selected_from=seen)
         if args.format == "json":
             import json
             out.write(json.dumps({"summary": merged}, default=str) + "\n")
@@ -124,6 +142,16 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(text.render_summary(merged, width=output_width(err)) + "\n")
     out.flush()
     return status
+
+
+def _selected_summary(whole: dict[str, Any], picked: dict[str, Any]) -> dict[str, Any]:
+    """A unit's summary under a selection: the conversation counts and the per-server table
+    are the selected conversations'; the capture's own counters (packets, frames, reassembly,
+    snap length, connection attempts without payload) stay the whole capture's."""
+    out = dict(whole)
+    for key in ("conversations", "outcomes", "reasons", "servers"):
+        out[key] = picked[key]
+    return out
 
 
 def _unreadable(res: Any) -> bool:

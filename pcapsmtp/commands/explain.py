@@ -13,6 +13,7 @@ from pcapsmtp.commands.common import (
     make_redactor,
     rotated_set,
 )
+from pcapsmtp.commands.selection import SELECTION_HELP, add_selection, selection
 from pcapsmtp.commands.status import needs_attention
 from pcapsmtp.errors import UsageError
 
@@ -23,7 +24,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                        description="Print the SMTP exchange of one or all conversations with the "
                        "guilty line marked, what a strict client does with it, what to ask of "
                        "whom, which known clients would downgrade, and the Wireshark filter and "
-                       "tshark command to see the evidence.")
+                       "tshark command to see the evidence. --stream and the selection options "
+                       "combine (all must match). " + SELECTION_HELP)
     e.add_argument("files", metavar="FILE", nargs="+", help="the capture (pcap, pcapng, gzip; "
                    "'-' for standard input); several only with --rotated")
     e.add_argument("--stream", type=int, default=None, metavar="N",
@@ -31,6 +33,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_redaction(e)
     add_rotation(e)
     add_common(e)
+    add_selection(e)
     e.set_defaults(func=run)
     return e
 
@@ -41,6 +44,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pcapsmtp.render.explain import render_explain
     from pcapsmtp.render.fit import output_width
     redactor = make_redactor(args)
+    sel = selection(args)
     if len(args.files) > 1 and not args.rotated:
         raise UsageError("explain reads one capture; several files only as the pieces of one "
                          "(--rotated)")
@@ -48,14 +52,16 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     args.file = files[0]
     res = analyze_files(files, config(args, keep_exchange=True), engine=args.engine)
     convs = res.conversations
-    if redactor is not None:
-        convs = [redactor.redact(c) for c in convs]
     if args.stream is not None:
         convs = [c for c in convs if c["stream"] == args.stream]
         if not convs and res.error is None:
             known = ", ".join(str(c["stream"]) for c in res.conversations) or "none"
             raise UsageError(f"{args.file}: no SMTP conversation with tcp.stream {args.stream} "
                              f"(SMTP streams: {known})")
+    if sel is not None:
+        convs = [c for c in convs if sel.matches(c)]
+    if redactor is not None:
+        convs = [redactor.redact(c) for c in convs]
     status = 0
     width = output_width(out)
     for i, conv in enumerate(convs):
@@ -71,7 +77,11 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if needs_attention(conv):
             status = 1
     if not convs and res.error is None:
-        out.write("no SMTP conversation found\n")
+        if sel is not None and res.conversations:
+            out.write(f"no SMTP conversation matches the selection ({len(res.conversations)} "
+                      "found)\n")
+        else:
+            out.write("no SMTP conversation found\n")
     out.flush()
     if res.error is not None:
         from pcapsmtp.render.text import safe

@@ -19,6 +19,7 @@ from pcapsmtp.commands.common import (
     make_redactor,
     rotated_set,
 )
+from pcapsmtp.commands.selection import SELECTION_HELP, add_selection, selection
 from pcapsmtp.commands.status import needs_attention
 from pcapsmtp.errors import UsageError
 
@@ -31,7 +32,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description="Write one HTML file (no network access when opened, works from file://) with "
                     "the capture's overview, the per-server table and every SMTP conversation: "
                     "a ladder diagram of the exchange with the guilty line in red, the verdict, "
-                    "what to ask of whom and the Wireshark filters.")
+                    "what to ask of whom and the Wireshark filters. With a selection the page "
+                    "(overview, charts, timeline, servers, conversations) holds the selected "
+                    "conversations only, and its title says so; the packet counts stay the "
+                    "captures'. " + SELECTION_HELP)
     p.add_argument("files", metavar="FILE", nargs="+", help="pcap or pcapng captures (gzip too)")
     p.add_argument("-o", "--output", metavar="OUT.html", required=True,
                    help="the HTML file to write ('-' for standard output)")
@@ -39,6 +43,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_redaction(p)
     add_rotation(p)
     add_common(p)
+    add_selection(p)
     p.set_defaults(func=run)
     return p
 
@@ -76,12 +81,24 @@ def add_clients_matrix(convs: list[dict[str, Any]]) -> None:
             conv["_clients_matrix"] = cache[key]
 
 
+def _described(args: argparse.Namespace) -> str:
+    """The selection as given on the command line, for the page's title (escaped there)."""
+    parts = []
+    for opt, dest in (("--server", "server"), ("--client", "client"), ("--outcome", "outcome"),
+                      ("--caused-by", "caused_by"), ("--reason", "reason"),
+                      ("--server-name", "server_name")):
+        parts += [f"{opt} {v}" for v in getattr(args, dest)]
+    return " ".join(parts)[:300]
+
+
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pcapsmtp.engine.analyzer import analyze_files
     from pcapsmtp.render.html import render_report, report_data
     from pcapsmtp.render.text import safe
 
     redactor = make_redactor(args)
+    sel = selection(args)
+    seen = 0
     if args.files.count("-") > 1:
         raise UsageError("standard input ('-') can be read only once")
     cfg = config(args, keep_exchange=True)
@@ -94,6 +111,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for paths in units:
         res = analyze_files(paths, cfg, engine=args.engine)
         got = res.conversations
+        seen += len(got)
+        if sel is not None:
+            got = [c for c in got if sel.matches(c)]
         if redactor is not None:
             got = [redactor.redact(c) for c in got]
         starts = [s for s, _ in res.pieces] or [1]
@@ -110,6 +130,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             errors.append(safe(str(res.error)))
     add_clients_matrix(convs)
     title = args.title or ("pcapsmtp report: " + ", ".join(os.path.basename(p) for p in args.files)[:200])
+    if sel is not None and not args.title:
+        # the selected addresses and names would undo --redact-addresses: only the counts then
+        what = "" if redactor is not None else f": {_described(args)}"
+        title += f" ({len(convs)} selected of {seen} conversations{what})"
     write_html(args.output, render_report(report_data(files, convs), title=title), out)
     for e in errors:
         err_line(e, err)

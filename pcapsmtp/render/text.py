@@ -174,7 +174,8 @@ def render_csv(convs: Iterable[dict[str, Any]], *, header: bool = True,
 def render_summary(summary: dict[str, Any], *, width: int | None = None) -> str:
     """The summary for a person: totals, reasons, and the servers that downgraded or whose
     offer varies, fitted to ``width``."""
-    lines = [wrap_text(f"{summary.get('conversations', 0)} SMTP conversation(s): " +
+    of = (f" selected of {summary['selected_from']}" if "selected_from" in summary else "")
+    lines = [wrap_text(f"{summary.get('conversations', 0)}{of} SMTP conversation(s): " +
                        (", ".join(f"{k} {v}" for k, v in sorted(summary.get("outcomes", {}).items()))
                         or "none"), width, "  ")]
     if summary.get("reasons"):
