@@ -302,3 +302,25 @@ def test_docs_and_help_say_what_a_selection_covers(capsys: pytest.CaptureFixture
         assert "the exit status, --summary (its per-server table included) and the TLS-RPT " \
                "report describe the selected conversations only" in text, cmd
         assert "--server ADDR[:PORT]" in text and "never a name" in text, cmd
+
+
+def test_rotated_pieces_select_as_the_whole_file(mixed: tuple[str, list[dict[str, Any]]],
+                                                 tmp_path: Path) -> None:
+    """The pieces of the capture (editcap -c), read --rotated, serially and with -j 2, select
+    the conversations the whole file selects."""
+    import shutil
+    import subprocess
+    if shutil.which("editcap") is None:
+        pytest.skip("editcap (tshark's package) is not installed")
+    path, allc = mixed
+    subprocess.run(["editcap", "-c", "7000", path, str(tmp_path / "piece.pcap")], check=True,
+                   capture_output=True, timeout=120)
+    pieces = [str(p) for p in sorted(tmp_path.glob("piece_*"))]
+    assert len(pieces) >= 4
+    argv = ["--summary", "--caused-by", "server", "--caused-by", "middlebox", "--server", "198.51.100.0/25"]
+    want = [(c["stream"], c["reason"]) for c in convs(run("analyze", "--format", "json", "-q", path, *argv)[1])]
+    serial = run("analyze", "--format", "json", "-q", "--rotated", *pieces, *argv)
+    assert [(c["stream"], c["reason"]) for c in convs(serial[1])] == want and len(want) > 3
+    assert run("analyze", "--format", "json", "-q", "-j", "2", "--rotated", *pieces, *argv) == serial
+    summ = json.loads(serial[1].splitlines()[-1])["summary"]
+    assert summ["conversations"] == len(want) and summ["selected_from"] == len(allc)
