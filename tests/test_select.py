@@ -324,3 +324,48 @@ def test_rotated_pieces_select_as_the_whole_file(mixed: tuple[str, list[dict[str
     assert run("analyze", "--format", "json", "-q", "-j", "2", "--rotated", *pieces, *argv) == serial
     summ = json.loads(serial[1].splitlines()[-1])["summary"]
     assert summ["conversations"] == len(want) and summ["selected_from"] == len(allc)
+
+
+@pytest.fixture(scope="module")
+def relay(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[dict[str, Any]]]:
+    """A relay's port-25 capture (bench/mixgen.py --relay, IPv4 and IPv6) and its generator's
+    truth: every conversation's stream, client and server, known without pcapsmtp."""
+    import subprocess
+    import sys
+    path = tmp_path_factory.mktemp("relay") / "relay.pcap"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "mixgen.py"), "--relay", "--packets",
+                    "30000", "--seed", "5", "-o", str(path)], check=True, capture_output=True,
+                   timeout=300)
+    truth = json.loads(path.with_suffix(".truth.json").read_text())["conversations"]
+    return str(path), truth
+
+
+def test_relay_ipv6_and_ipv4_servers_by_the_generators_truth(
+        relay: tuple[str, list[dict[str, Any]]]) -> None:
+    path, truth = relay
+    v6 = Counter((c["server"]["ip"], c["server"]["port"]) for c in truth if ":" in c["server"]["ip"])
+    assert v6, "the relay capture has IPv6 conversations"
+    (ip6, port6), _ = v6.most_common(1)[0]
+    v4 = next(c["client"]["ip"] for c in truth if ":" not in c["client"]["ip"])
+
+    def streams(pred: Any) -> list[int]:
+        return [c["stream"] for c in truth if pred(c)]
+
+    def ip_eq(a: str, b: str) -> bool:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    cases = [
+        ([f"[{ip6}]:{port6}"], streams(lambda c: ip_eq(c["server"]["ip"], ip6)
+                                       and c["server"]["port"] == port6)),
+        ([ip6], streams(lambda c: ip_eq(c["server"]["ip"], ip6))),
+        ([f"[{ip6}]", "--client", v4], []),   # AND: that IPv4 client never spoke IPv6
+        ([f"[{ip6}]:{port6}", "--server", "198.51.100.7:25"],
+         streams(lambda c: (ip_eq(c["server"]["ip"], ip6) and c["server"]["port"] == port6)
+                 or (c["server"]["ip"] == "198.51.100.7" and c["server"]["port"] == 25))),
+    ]
+    for argv, want in cases:
+        rc, out, _ = run("analyze", "--format", "json", "-q", path, "--server", *argv)
+        assert [c["stream"] for c in convs(out)] == want, argv
+        if argv[0] == ip6:
+            assert want and len(want) < len(truth)
+            assert run("analyze", "--format", "json", "-q", "-j", "2", path, "--server", *argv) == (
+                rc, out, "")
