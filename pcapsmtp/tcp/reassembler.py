@@ -249,18 +249,17 @@ class Flow:
         self.held_bytes = 0             #: payload bytes in ``held``
 
 
-def _waits_for_held(held: list[tuple[int, TcpSegment, int]], d: int, nxt: int,
-                    ack: int) -> bool:
-    """Whether a held segment of the other direction than ``d`` carries its sequence space from
-    ``nxt`` (its next byte to deliver) up to ``ack`` (the bytes acknowledged are in the
-    capture, held themselves)."""
-    for pd, ps, _ in held:
+def _carrier(held: list[tuple[int, TcpSegment, int]], d: int, nxt: int, ack: int) -> int | None:
+    """The index of a held segment of the other direction than ``d`` that carries that
+    direction's sequence space from ``nxt`` (its next byte to deliver) up to ``ack`` (the bytes
+    a segment of ``d`` acknowledges are in the capture, held themselves), else None."""
+    for i, (pd, ps, _) in enumerate(held):
         if pd != d and ((nxt - ps.seq) & _MASK) < _HALF:
             end = ps.seq + len(ps.payload) + ps.missing + (ps.flags & _FIN) + (
                 (ps.flags & _SYN) >> 1)
             if ((end - ack) & _MASK) < _HALF:
-                return True
-    return False
+                return i
+    return None
 
 
 _key = text_key
@@ -941,19 +940,28 @@ class TcpReassembler:
                     break
             else:
                 d, s, c = held[0]
-                if _waits_for_held(held, d, halves[1 - d].next_seq, s.ack):
-                    # the bytes it waits for are held too, waiting for it (FINs that cross,
-                    # each acknowledging the other): capture order breaks the tie, and its
-                    # acknowledgement declares no gap (the bytes are there)
-                    del held[0]
-                    flow.held_bytes -= len(s.payload)
-                    self._process(flow, d, s, out, gaps=False)
-                    continue
+                ci = _carrier(held, d, halves[1 - d].next_seq, s.ack)
+                if ci is not None:
+                    cd, cs, _ = held[ci]
+                    if _carrier(held, cd, halves[1 - cd].next_seq, cs.ack) is not None:
+                        # the bytes it waits for are held too, waiting for bytes held in
+                        # turn (FINs that cross, each acknowledging the other): capture order
+                        # breaks the tie, and its acknowledgement declares no gap (the bytes
+                        # are there)
+                        del held[0]
+                        flow.held_bytes -= len(s.payload)
+                        self._process(flow, d, s, out, gaps=False)
+                        continue
                 if not (force or flow.count - c > cfg.causal_window_segments
                         or now - s.ts_ns > cfg.causal_window_ns
                         or flow.held_bytes > cfg.max_ooo_bytes):
                     return
-                del held[0]
+                # the wait is over: first the oldest segment that waits for bytes held nowhere
+                # (they are lost: its acknowledgement declares the gap); a segment that waits
+                # for bytes held in another then follows them instead of declaring them lost
+                k = next((j for j, (hd, hs, _) in enumerate(held)
+                          if _carrier(held, hd, halves[1 - hd].next_seq, hs.ack) is None), 0)
+                d, s, c = held.pop(k)
                 flow.held_bytes -= len(s.payload)
             self._process(flow, d, s, out)
 

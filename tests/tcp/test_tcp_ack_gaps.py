@@ -11,7 +11,7 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from _tcp_builder import MASK, Conv, F, side_bytes
+from _tcp_builder import MASK, Conv, F, feed_all, side_bytes
 from pcapsmtp.model import Side, TcpSegment
 from pcapsmtp.tcp.events import FlowEvent, OverlapConflict, StreamData, StreamEnd, StreamGap
 from pcapsmtp.tcp.reassembler import ReassemblyConfig, TcpReassembler
@@ -330,3 +330,29 @@ def test_live_tick_ends_the_wait_without_a_new_segment() -> None:
     assert [where(e) for e in got if isinstance(e, (StreamGap, StreamData))] == [
         ("gap", Side.SERVER, len(R1), 6), ("data", Side.SERVER, len(R1) + len(R2), 6),
         ("data", Side.CLIENT, 8, 7)]
+
+
+def _order(events: list[FlowEvent]) -> list[tuple[str, int, int]]:
+    """(kind, side, offset) of the data and gap events, in the order they came out."""
+    return [("data" if isinstance(e, StreamData) else "gap", e.side, e.offset)
+            for e in events if isinstance(e, (StreamData, StreamGap))]
+
+
+def test_a_reply_that_waits_for_a_command_follows_it_when_the_command_waits_for_lost_bytes() -> None:
+    """Two taps merged out of order, and a lost server segment: the server's reply to MAIL
+    comes before MAIL, and MAIL acknowledges the lost bytes. The reply waits for MAIL, MAIL
+    waits for bytes held nowhere: when the wait is over the lost bytes are a gap declared by
+    MAIL's acknowledgement, then MAIL, then the reply (the reply did not declare MAIL's bytes
+    lost, nor was it read before the command it answers)."""
+    c = Conv()
+    segs = c.handshake() + [
+        c.s(1, b"220 mx\r\n", ack=1),                         # server bytes 0..8
+        c.c(1, b"EHLO a\r\n", ack=9),                         # client bytes 0..8
+        c.s(9, b"250-mx\r\n", ack=9),                         # server 8..16; 16..24 lost
+        c.s(25, b"250 2.1.0 Ok\r\n", ack=9 + 15),             # answers MAIL, before it
+        c.c(9, b"MAIL FROM:<a>\r\n", ack=25),                 # acknowledges the lost bytes
+    ]
+    events = feed_all(TcpReassembler(), segs)
+    server, client = Side.SERVER, Side.CLIENT
+    order = _order(events)
+    assert order[-3:] == [("gap", server, 16), ("data", client, 8), ("data", server, 24)], order
