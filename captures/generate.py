@@ -696,6 +696,18 @@ def close_notify(label: str) -> bytes:
     return record(21, det(label, 26))
 
 
+def implicit_465(conv: Conv) -> Conv:
+    """implicit-tls-465.pcap's dialogue: TLS 1.2 from the first byte, SMTP inside."""
+    flight, _ = server_flight_tls12("implicit", "mx.example.com")
+    conv.c(client_hello("implicit", "mx.example.com"), tag="client_hello").s(flight, tag="server_hello")
+    conv.c(client_finish_tls12("implicit")).s(server_finish_tls12("implicit"))
+    for k, (side, text) in enumerate([("S", BANNER), ("C", EHLO), ("S", EHLO_NO_TLS)] + MAIL_STEPS
+                                     + QUIT_STEPS):
+        conv.step(side, app_data(f"implicit appdata {k}", len(text)))
+    conv.c(close_notify("implicit client close")).s(close_notify("implicit server close"))
+    return conv
+
+
 def alert(desc: int, level: int = 2) -> bytes:
     return record(21, bytes([level, desc]))
 
@@ -947,14 +959,7 @@ def scenarios() -> list[Capture]:
                 [(tls_alert_server_conv(cport=40328), ALERT_SERVER_EXPECT),
                  (c2, Expect("plaintext", "server", "tls-fallback", "valid"))]))
 
-    c = Conv(cport=40330, sport=465)
-    flight, _ = server_flight_tls12("implicit", "mx.example.com")
-    c.c(client_hello("implicit", "mx.example.com"), tag="client_hello").s(flight, tag="server_hello")
-    c.c(client_finish_tls12("implicit")).s(server_finish_tls12("implicit"))
-    for k, (side, text) in enumerate([("S", BANNER), ("C", EHLO), ("S", EHLO_NO_TLS)] + MAIL_STEPS
-                                     + QUIT_STEPS):
-        c.step(side, app_data(f"implicit appdata {k}", len(text)))
-    c.c(close_notify("implicit client close")).s(close_notify("implicit server close"))
+    c = implicit_465(Conv(cport=40330, sport=465))
     add(Capture("implicit-tls-465.pcap", "port 465: TLS 1.2 from the first byte, SMTP inside",
                 [(c, Expect("tls", "none", "implicit-tls", "unknown"))]))
 

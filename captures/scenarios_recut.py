@@ -41,7 +41,6 @@ from generate import (
     DID_NOT_REQUEST,
     EHLO,
     EHLO_NO_TLS,
-    MAIL_STEPS,
     NOT_OFFERED,
     QUIT_STEPS,
     SEED_BANNER,
@@ -51,14 +50,9 @@ from generate import (
     Conv,
     Expect,
     Pkt,
-    app_data,
-    client_finish_tls12,
-    client_hello,
-    close_notify,
+    implicit_465,
     mail_in_clear,
     opening,
-    server_finish_tls12,
-    server_flight_tls12,
     starttls_ok,
 )
 
@@ -85,18 +79,6 @@ class HandshakeLost(Conv):
                 if p.side == side and p.off == off and p.payload:
                     p.captured = False
         return pkts, marks
-
-
-def implicit_465(conv: Conv) -> Conv:
-    """implicit-tls-465.pcap's dialogue: TLS 1.2 from the first byte, SMTP inside."""
-    flight, _ = server_flight_tls12("implicit", "mx.example.com")
-    conv.c(client_hello("implicit", "mx.example.com"), tag="client_hello").s(flight, tag="server_hello")
-    conv.c(client_finish_tls12("implicit")).s(server_finish_tls12("implicit"))
-    for k, (side, text) in enumerate([("S", BANNER), ("C", EHLO), ("S", EHLO_NO_TLS)] + MAIL_STEPS
-                                     + QUIT_STEPS):
-        conv.step(side, app_data(f"implicit appdata {k}", len(text)))
-    conv.c(close_notify("implicit client close")).s(close_notify("implicit server close"))
-    return conv
 
 
 def scenarios() -> list[Capture]:
