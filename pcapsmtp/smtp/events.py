@@ -34,7 +34,6 @@ class AnomalyCode(StrEnum):
     STARTTLS_COMMAND_INJECTION = "starttls_command_injection"  #: client plaintext after STARTTLS, before 220
     STARTTLS_RESPONSE_INJECTION = "starttls_response_injection"  #: server plaintext after its 220
     NUL_BYTE = "nul_byte"                        #: a NUL in a command or reply line
-    DATA_AFTER_QUIT = "data_after_quit"          #: client bytes after QUIT was answered
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -38,12 +38,12 @@ from pcapsmtp.tcp.config import ReassemblyStats
 from pcapsmtp.tcp.events import (
     FlowEvent, GapCause, OverlapConflict, StreamData, StreamEnd, StreamGap,
 )
+from pcapsmtp.tcp.seq import SEQ_HALF as _HALF
 from pcapsmtp.tcp.seq import SEQ_MASK as _MASK
 from pcapsmtp.tcp.seq import SEQ_MOD as _MOD
 
 __all__ = ["HalfStream"]
 
-_HALF = 1 << 31
 _key0 = itemgetter(0)
 #: an acknowledgement further than this beyond the delivered data is taken for garbage
 _ACK_SANE = 1 << 30

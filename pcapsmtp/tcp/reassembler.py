@@ -65,9 +65,10 @@ from pcapsmtp.tcp.detect import (
 from pcapsmtp.tcp.events import FlowClosed, FlowEvent, FlowInfo, FlowOpened
 from pcapsmtp.tcp.halfstream import HalfStream
 from pcapsmtp.tcp.partition import flow_bucket
+from pcapsmtp.tcp.seq import SEQ_HALF, SEQ_MASK
 from pcapsmtp.tcp.streams import (
     ACK, B0, B1, CLOSED, ENDED, F_SHIFT, FIN, FIN0, FIN1, FIN_RST, FLOW, HAS0, HAS1, IGNORED,
-    KEEP_IGNORED, KNOWN_IGNORED, KNOWN_MASK, M40, M48, MASK32, RST, S_SHIFT, SA0, SA1, ST, SYN,
+    KEEP_IGNORED, KNOWN_IGNORED, KNOWN_MASK, M40, M48, RST, S_SHIFT, SA0, SA1, ST, SYN,
     SYN0, SYN1, SYN_FIN_RST, SYNACK, T_SHIFT, TUNNEL, UNDECIDED, V6KEY, Key, KeyedSegment,
     StreamTable, int_key, late_for_acked, note_start, text_key,
 )
@@ -77,8 +78,8 @@ __all__ = ["ReassemblyConfig", "ReassemblyStats", "TcpReassembler", "Flow", "is_
            "parse_tunnel", "TUNNEL_PENDING", "TUNNEL_FAILED", "TUNNEL_OPEN", "KeyedSegment",
            "int_key", "V6KEY"]
 
-_MASK = MASK32
-_HALF = 1 << 31
+_MASK = SEQ_MASK
+_HALF = SEQ_HALF
 _ACK_SANE = 1 << 30      #: an ACK further ahead than this is garbage (as in HalfStream)
 # (the packed-entry layout and its names live in tcp/streams.py)
 _FIN, _SYN, _RST, _ACK, _SYNACK = FIN, SYN, RST, ACK, SYNACK

@@ -6,11 +6,12 @@ numbers are less than 2**31 apart (always true inside one TCP window).
 """
 from __future__ import annotations
 
-__all__ = ["SEQ_MOD", "SEQ_MASK", "seq_add", "seq_diff", "seq_lt", "seq_le", "seq_gt", "seq_ge"]
+__all__ = ["SEQ_MOD", "SEQ_MASK", "SEQ_HALF", "seq_add", "seq_diff", "seq_lt", "seq_le", "seq_gt", "seq_ge"]
 
 SEQ_MOD = 1 << 32
 SEQ_MASK = SEQ_MOD - 1
-_HALF = 1 << 31
+#: half the sequence space: a difference (masked) below it means "ahead", at or above it "behind"
+SEQ_HALF = 1 << 31
 
 
 def seq_add(seq: int, n: int) -> int:
@@ -21,7 +22,7 @@ def seq_add(seq: int, n: int) -> int:
 def seq_diff(a: int, b: int) -> int:
     """Signed distance ``a - b`` in sequence space, in ``[-2**31, 2**31)``."""
     d = (a - b) & SEQ_MASK
-    return d - SEQ_MOD if d >= _HALF else d
+    return d - SEQ_MOD if d >= SEQ_HALF else d
 
 
 def seq_lt(a: int, b: int) -> bool:

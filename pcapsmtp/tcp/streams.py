@@ -43,6 +43,7 @@ from typing import Any, Union
 from pcapsmtp.model import TcpSegment
 from pcapsmtp.tcp.config import ReassemblyConfig, ReassemblyStats
 from pcapsmtp.tcp.detect import HEAD_BYTES
+from pcapsmtp.tcp.seq import SEQ_MASK as MASK32  # the packed fields hold 32-bit sequence numbers
 
 __all__ = [
     "FEED",
@@ -58,7 +59,6 @@ __all__ = [
     "text_key",
 ]
 
-MASK32 = 0xFFFFFFFF
 FIN = 0x01
 SYN = 0x02
 RST = 0x04
