@@ -15,7 +15,8 @@ from pcapsmtp.commands.common import (
     make_redactor,
     rotated_set,
 )
-from pcapsmtp.commands.selection import SELECTION_HELP, add_selection, selection
+from pcapsmtp.commands.selection import (SELECTION_HELP, add_selection, selected_summary,
+                                         selection)
 from pcapsmtp.commands.status import needs_attention
 from pcapsmtp.errors import UsageError
 from pcapsmtp.render.fit import output_width
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             header_done = True
         out.flush()
         if sel is not None:
-            res.summary = _selected_summary(res.summary, picked.as_dict())
+            res.summary = selected_summary(res.summary, picked.as_dict())
             picked = Summary()
         if redactor is not None:
             res.summary = redactor.redact_summary(res.summary)
@@ -142,16 +143,6 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(text.render_summary(merged, width=output_width(err)) + "\n")
     out.flush()
     return status
-
-
-def _selected_summary(whole: dict[str, Any], picked: dict[str, Any]) -> dict[str, Any]:
-    """A unit's summary under a selection: the conversation counts and the per-server table
-    are the selected conversations'; the capture's own counters (packets, frames, reassembly,
-    snap length, connection attempts without payload) stay the whole capture's."""
-    out = dict(whole)
-    for key in ("conversations", "outcomes", "reasons", "servers"):
-        out[key] = picked[key]
-    return out
 
 
 def _unreadable(res: Any) -> bool:

@@ -25,6 +25,8 @@ from types import FrameType
 from typing import Any, TextIO
 
 from pcapsmtp.commands.args import port, positive_int, positive_seconds
+from pcapsmtp.commands.selection import (LIVE_SELECTION_HELP, add_selection, selected_summary,
+                                         selection)
 from pcapsmtp.commands.status import needs_attention
 from pcapsmtp.errors import PcapSmtpError, UsageError
 from pcapsmtp.model import SMTP_PORTS
@@ -54,7 +56,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "live", help="sniff an interface and print verdicts as they are decided",
         description="Sniff an interface (needs root or CAP_NET_RAW) and print each SMTP "
                     "conversation's STARTTLS verdict as soon as it is decided. A summary is "
-                    "printed at the end and on SIGINT/SIGTERM.")
+                    "printed at the end and on SIGINT/SIGTERM. The selection options keep "
+                    "only some conversations in the report, never in the capture written.")
     _add_arguments(p)
     p.set_defaults(func=run, command="live")
     return p
@@ -95,6 +98,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                         "counted and reported")
     p.add_argument("--promisc", action="store_true",
                    help="put the interface in promiscuous mode (for a mirror/SPAN port)")
+    add_selection(p, LIVE_SELECTION_HELP)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,7 +299,8 @@ class _LossReporter:
 
 def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run ``pcapsmtp live``. Exit status as for ``analyze``: 0 nothing lost TLS and no
-    finding, 1 at least one did, 2 bad usage or the capture cannot be opened."""
+    finding, 1 at least one did (under a selection: a selected one), 2 bad usage or the
+    capture cannot be opened."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     try:
@@ -332,6 +337,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError("pcapsmtp live: --rotate-mb needs --write FILE.pcapng")
     if args.rotate_keep and not args.rotate_mb:
         raise UsageError("pcapsmtp live: --rotate-keep needs --rotate-mb")
+    sel = selection(args)    # checked before the capture opens: a usage error comes first
     ports = frozenset(SMTP_PORTS | set(args.ports))
     bpf = args.bpf if args.bpf is not None else build_bpf(ports)
 
@@ -366,15 +372,28 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         writer = source.writer
         mapper = (FrameMapper(source.locate, writer.file_start)
                   if writer is not None and writer.limit is not None else None)
+        # Under a selection: the conversations decided (selected or not) and the summary of the
+        # selected ones. The selection filters the report only: the analyzer, the files written
+        # and the capture's counters see every packet.
+        seen = 0
+        picked: Any = None
+        if sel is not None:
+            from pcapsmtp.analysis.summary import Summary
+            picked = Summary()
 
         def emit(convs: list[dict[str, Any]]) -> None:
-            nonlocal lost
+            nonlocal lost, seen
             if not convs:
                 return
             source.flush()          # the frames a verdict names are on disk before it is shown
             for conv in convs:
                 if mapper is not None:
-                    conv = mapper.rewrite(conv)
+                    conv = mapper.rewrite(conv)   # every conversation: frees the mapper's entry
+                if sel is not None:
+                    seen += 1
+                    if not sel.matches(conv):
+                        continue
+                    picked.add(conv)
                 lost = lost or needs_attention(conv)
                 printer.conversation(conv)
 
@@ -388,19 +407,19 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         deadline = (time.monotonic() + args.duration) if args.duration else None
         next_tick = time.time_ns() + TICK_EVERY_NS
         count = args.count
-        seen = 0
+        packets = 0
         for frame in source.frames():
             if source.losses_pending:
                 note_losses()
             if frame is not None:
-                seen += 1
+                packets += 1
                 seg = decoder.decode(frame)
                 if seg is not None:
                     if mapper is not None:
                         mapper.note_segment(seg.frame, seg.src, seg.sport, seg.dst, seg.dport,
                                             seg.flags, seg.seq)
                     emit(analyzer.feed(seg))
-                if count is not None and seen >= count:
+                if count is not None and packets >= count:
                     source.stop()
             now = time.time_ns()
             if frame is None or now >= next_tick:
@@ -418,7 +437,10 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         capture["undecodable"] = decoder.undecodable
         if decoder.notes:
             capture["notes"] = list(decoder.notes)
-        printer.summary(analyzer.summary(), capture)
+        analysis = analyzer.summary()
+        if sel is not None:
+            analysis = dict(selected_summary(analysis, picked.as_dict()), selected_from=seen)
+        printer.summary(analysis, capture)
     finally:
         source.close()
         for sig, handler in previous.items():

@@ -1,11 +1,12 @@
-"""Which conversations ``analyze``, ``explain`` and ``report`` show: ``--server``, ``--client``,
+"""Which conversations ``analyze``, ``explain``, ``report`` and ``live`` show: ``--server``, ``--client``,
 ``--outcome``, ``--caused-by``, ``--reason``, ``--server-name``. AND across options, OR within
 one (a repeated option matches when any of its values does). Addresses are addresses only: a
 name is a usage error, never resolved.
 
 The selection is applied to final conversations (after the cross-conversation steps such as
 tls-fallback), before redaction, in the process that writes the output: a ``-j N``, ``--dask``
-or ``--rotated`` run selects exactly what its serial run selects."""
+or ``--rotated`` run selects exactly what its serial run selects. ``live`` selects each
+conversation as its verdict comes; what it writes to disk (``--write``) stays the whole capture."""
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,8 @@ from pcapsmtp.analysis.reasons import BLAMED, REASONS
 from pcapsmtp.errors import UsageError
 
 __all__ = ["OUTCOMES", "SIDES", "Endpoint", "Selection", "parse_endpoint", "add_selection",
-           "selection", "SELECTION_HELP"]
+           "selection", "selected_summary", "SELECTION_HELP",
+           "LIVE_SELECTION_HELP"]
 
 #: the outcomes and the sides a verdict can blame, from the catalogue of reasons (one list)
 OUTCOMES: tuple[str, ...] = tuple(dict.fromkeys(r.outcome for r in REASONS.values()))
@@ -117,10 +119,20 @@ class Selection:
         return True
 
 
-def add_selection(p: argparse.ArgumentParser) -> None:
+LIVE_SELECTION_HELP = ("With a selection, only the selected conversations are printed (table rows "
+                       "and JSON lines as their verdicts come), the exit status and the summary "
+                       "on exit describe the selected conversations only; the capture stays "
+                       "whole: --write/--rotate-mb files hold every packet, and the capture's "
+                       "counters (packets received, dropped by the kernel, reassembly) and the "
+                       "drop reports on stderr are the whole capture's.")
+
+
+def add_selection(p: argparse.ArgumentParser, scope: str = SELECTION_HELP) -> None:
+    """The selection options on ``p``; ``scope`` says what the selection covers for this
+    command (``SELECTION_HELP`` for the file commands, ``LIVE_SELECTION_HELP`` for ``live``)."""
     g = p.add_argument_group(
         "selection", "only the conversations that match every option given (a repeated option: "
-        "any of its values). " + SELECTION_HELP)
+        "any of its values). " + scope)
     g.add_argument("--server", action="append", default=[], metavar="ADDR[:PORT]",
                    help="the server's address (IPv4, IPv6; [IPv6]:PORT with a port; a network "
                    "such as 203.0.113.0/24 too); an address alone matches any port; never a name")
@@ -135,6 +147,17 @@ def add_selection(p: argparse.ArgumentParser) -> None:
     g.add_argument("--server-name", dest="server_name", action="append", default=[],
                    metavar="TEXT", help="the server's name (from its EHLO reply or banner) "
                    "contains TEXT, case-insensitively (matched before --redact-addresses)")
+
+
+def selected_summary(whole: dict[str, Any], picked: dict[str, Any]) -> dict[str, Any]:
+    """A summary under a selection: the conversation counts and the per-server table are the
+    selected conversations' (``picked``, a ``Summary.as_dict()`` of them); the capture's own
+    counters (packets, frames, reassembly, snap length, connection attempts without payload,
+    ``live``'s capture and drop counters) stay the whole capture's (``whole``)."""
+    out = dict(whole)
+    for key in ("conversations", "outcomes", "reasons", "servers"):
+        out[key] = picked[key]
+    return out
 
 
 def selection(args: argparse.Namespace) -> Selection | None:
