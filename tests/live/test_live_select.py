@@ -1,0 +1,196 @@
+"""``pcapsmtp live`` with a selection (``--outcome``, ``--server``, ...): ``tcpreplay`` replays a
+relay's SMTP traffic (bench/mixgen.py, a dozen conversations to different servers, IPv4 and
+IPv6) on one end of a veth pair between two network namespaces made here; ``pcapsmtp live``
+sniffs the other end.
+
+- exactly the selected conversations are printed (JSON lines, table rows), with the verdicts
+  ``analyze`` gives for the same file; what is selected is computed here from the offline
+  verdicts, independently of pcapsmtp's selection code;
+- the summary on exit counts the selected conversations (``selected_from``: all of them), the
+  capture's counters (packets received, dropped by the kernel, reassembly) stay the whole
+  capture's;
+- the exit status is 1 only when a *selected* conversation lost TLS or shows a violation;
+- ``--write`` keeps every packet: the file written analyses to every conversation.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.live, pytest.mark.netns]
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE.parent))
+from mixedcap import make_mixed  # noqa: E402
+
+sys.path.insert(0, str(HERE))
+from vethns import ip, veth_namespaces  # noqa: E402
+
+ENV = dict(os.environ, PYTHONPATH=str(REPO))
+
+
+@pytest.fixture
+def veth() -> Iterator[tuple[str, str]]:
+    """(namespace of the capture, namespace of the replay), joined by pcss0 <-> pcss1."""
+    for tool in ("ip", "tcpreplay", "tcpdump"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    tag = f"{os.getpid() % 100000}"
+    with veth_namespaces((f"pcs-scap-{tag}", f"pcs-srep-{tag}"), ("pcss0", "pcss1")) as (cap, rep):
+        # the relay's IPv6 segments carry 1460 bytes (1534-byte frames): above veth's default MTU
+        ip("-n", cap, "link", "set", "pcss0", "mtu", "9000", "up")
+        ip("-n", rep, "link", "set", "pcss1", "mtu", "9000", "up")
+        yield cap, rep
+
+
+@pytest.fixture(scope="module")
+def relay_pcap(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A relay's view: the SMTP packets of a small generated mixed capture."""
+    d = tmp_path_factory.mktemp("relay")
+    mixed = make_mixed(d, packets=4000, seed=17)
+    out = d / "smtp.pcap"
+    subprocess.run(["tcpdump", "-r", str(mixed), "-w", str(out),
+                    "tcp port 25 or tcp port 465 or tcp port 587 or tcp port 2525"],
+                   check=True, capture_output=True, timeout=120)
+    return out
+
+
+def _packets(pcap: Path) -> int:
+    r = subprocess.run(["tcpdump", "-nr", str(pcap)], capture_output=True, text=True,
+                       check=True, timeout=60)
+    return len(r.stdout.splitlines())
+
+
+def _analyze(pcap: Path, *args: str) -> tuple[list[dict[str, Any]], int]:
+    r = subprocess.run([sys.executable, "-m", "pcapsmtp", "analyze", "--format", "json", *args,
+                        str(pcap)], capture_output=True, text=True, timeout=300, env=ENV)
+    assert r.returncode in (0, 1), r.stderr
+    return [json.loads(x) for x in r.stdout.splitlines()], r.returncode
+
+
+def _replay(veth: tuple[str, str], pcap: Path, out: Path, *live_args: str) -> tuple[int, str]:
+    """Replay ``pcap`` while ``pcapsmtp live`` sniffs with ``live_args``; its stdout goes to
+    ``out`` (a file, not a pipe: a full pipe would stall live). Returns (exit status, stderr)."""
+    cap, rep = veth
+    with open(out, "w") as fh:
+        live = subprocess.Popen(["ip", "netns", "exec", cap, sys.executable, "-m", "pcapsmtp",
+                                 "live", "-i", "pcss0", *live_args],
+                                stdout=fh, stderr=subprocess.PIPE, text=True, env=ENV)
+        try:
+            assert live.stderr is not None
+            first = live.stderr.readline()
+            assert "listening on pcss0" in first, first + live.stderr.read()
+            r = subprocess.run(["ip", "netns", "exec", rep, "tcpreplay", "-i", "pcss1",
+                                "--pps=1000", str(pcap)], capture_output=True, text=True,
+                               timeout=300)
+            assert r.returncode == 0, r.stderr
+            time.sleep(3)                  # live drains its buffer; then the admin stops it
+            live.send_signal(signal.SIGINT)
+            _, err = live.communicate(timeout=120)
+        finally:
+            if live.poll() is None:
+                live.kill()
+                live.wait(10)
+    return live.returncode, err
+
+
+def _key(c: dict[str, Any]) -> tuple[Any, ...]:
+    return (c["client"]["ip"], c["client"]["port"], c["server"]["ip"], c["server"]["port"],
+            c["outcome"], c["caused_by"], c["reason"])
+
+
+def test_outcome_and_server_selection_json(veth: tuple[str, str], relay_pcap: Path,
+                                           tmp_path: Path) -> None:
+    offline, _ = _analyze(relay_pcap)
+    assert len(offline) >= 8
+    net = ipaddress.ip_network("198.51.100.0/25")
+    want = [c for c in offline if c["outcome"] in ("plaintext", "aborted")
+            and ipaddress.ip_address(c["server"]["ip"]) in net]
+    # the selection must keep some and drop some on each option, or it tests nothing
+    assert 0 < len(want) < len(offline)
+    assert any(c["outcome"] in ("plaintext", "aborted") and c not in want for c in offline)
+    assert any(ipaddress.ip_address(c["server"]["ip"]) in net and c not in want
+               for c in offline if ipaddress.ip_address(c["server"]["ip"]).version == 4)
+    written = tmp_path / "tee.pcapng"
+    out = tmp_path / "live.json"
+    rc, err = _replay(veth, relay_pcap, out, "--format", "json", "--write", str(written),
+                      "--outcome", "plaintext", "--outcome", "aborted",
+                      "--server", str(net))
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    convs = [x for x in lines if "summary" not in x]
+    summaries = [x["summary"] for x in lines if "summary" in x]
+    assert sorted(map(_key, convs)) == sorted(map(_key, want)), err
+    assert len(summaries) == 1 and "summary" in lines[-1]
+    s = summaries[0]
+    assert s["conversations"] == len(want)
+    assert s["selected_from"] == len(offline)
+    assert sum(s["outcomes"].values()) == len(want)
+    assert set(s["outcomes"]) <= {"plaintext", "aborted"}
+    assert {x["ip"] for x in s["servers"]} == {c["server"]["ip"] for c in want}
+    # the capture's counters are the whole capture's
+    assert s["capture"]["dropped_by_kernel"] == 0, err
+    assert s["capture"]["received"] == _packets(relay_pcap)
+    assert s["packets"] == _packets(relay_pcap)
+    assert s["reassembly"]["candidates"] >= len(offline)
+    # mail in the clear among the selected: exit status 1 (docs/output.md)
+    assert any(c["outcome"] == "plaintext" for c in want) and rc == 1
+    # the file written is the whole capture, not the selection
+    whole, _ = _analyze(written)
+    assert sorted(map(_key, whole)) == sorted(map(_key, offline))
+    # and analyze selects the same conversations from it
+    same, arc = _analyze(written, "--outcome", "plaintext", "--outcome", "aborted",
+                         "--server", str(net))
+    assert sorted(map(_key, same)) == sorted(map(_key, want)) and arc == rc
+
+
+def test_selection_of_sound_conversations_exits_0_table(veth: tuple[str, str],
+                                                        relay_pcap: Path,
+                                                        tmp_path: Path) -> None:
+    offline, whole_rc = _analyze(relay_pcap)
+    # TLS conversations whose only findings are about the certificate: no exit-1 material
+    want = [c for c in offline if c["outcome"] == "tls"]
+    assert want and all(f["code"] == "tls-certificate" for c in want for f in c["findings"])
+    assert whole_rc == 1, "the whole capture needs attention, the selection does not"
+    out = tmp_path / "live.txt"
+    rc, err = _replay(veth, relay_pcap, out, "--outcome", "tls", "--caused-by", "none")
+    assert rc == 0, err
+    text = out.read_text()
+    table, _, summary = text.partition("\n\n")
+    lines = table.splitlines()
+    assert lines[0].split()[:3] == ["stream", "client", "server"], text
+    # a row begins with its stream number; a value too long for its column wraps onto a
+    # continuation line whose stream column is blank
+    rows = {int(r[:6]): r for r in lines[2:] if r[:6].strip().isdigit()}
+    assert sorted(rows) == sorted(c["stream"] for c in want), text
+    for c in want:
+        assert rows[c["stream"]].split()[-3:] == ["tls", "none", c["reason"]], text
+    said = summary.splitlines()
+    assert said[0] == f"capture: {_packets(relay_pcap)} packets seen on pcss0, 0 dropped by the " \
+        "kernel", text
+    assert said[1].startswith(f"{len(want)} selected of {len(offline)} SMTP conversation(s): "), text
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--reason", "no-such-reason"], "--reason: unknown reason code 'no-such-reason'"),
+    (["--server", "mx.example.com"], "--server: not an IP address: 'mx.example.com'"),
+])
+def test_bad_selection_is_one_line_before_the_capture_opens(args: list[str], says: str) -> None:
+    """A bad selection is a usage error (exit 2, one line) found before the interface is
+    opened: no 'listening on' line, and the unknown interface is not what is reported."""
+    r = subprocess.run([sys.executable, "-m", "pcapsmtp", "live", "-i", "pcs-nosuch0", *args],
+                       capture_output=True, text=True, timeout=60, env=ENV)
+    assert r.returncode == 2 and r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and says in lines[0], r.stderr
