@@ -146,7 +146,8 @@ def add_selection(p: argparse.ArgumentParser, scope: str = SELECTION_HELP) -> No
                    help="the verdict's reason code (docs/verdicts.md)")
     g.add_argument("--server-name", dest="server_name", action="append", default=[],
                    metavar="TEXT", help="the server's name (from its EHLO reply or banner) "
-                   "contains TEXT, case-insensitively (matched before --redact-addresses)")
+                   "contains TEXT, case-insensitively" + (
+                       " (matched before --redact-addresses)" if scope == SELECTION_HELP else ""))
 
 
 def selected_summary(whole: dict[str, Any], picked: dict[str, Any]) -> dict[str, Any]:

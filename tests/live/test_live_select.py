@@ -194,3 +194,25 @@ def test_bad_selection_is_one_line_before_the_capture_opens(args: list[str], say
     assert r.returncode == 2 and r.stdout == ""
     lines = r.stderr.splitlines()
     assert len(lines) == 1 and says in lines[0], r.stderr
+
+
+def test_server_address_and_port_selection(veth: tuple[str, str], relay_pcap: Path,
+                                           tmp_path: Path) -> None:
+    """``--server [IPv6]:PORT`` and ``--server IPv4:PORT`` (OR): the port must match too; an
+    IPv4 server given with a port it was not reached on selects nothing of it."""
+    offline, _ = _analyze(relay_pcap)
+    v6 = next(c["server"] for c in offline if ":" in c["server"]["ip"])
+    v4 = next(c["server"] for c in offline if "." in c["server"]["ip"])
+    other_port = 2525 if v4["port"] != 2525 else 587
+    want = [c for c in offline if c["server"]["ip"] == v6["ip"] and c["server"]["port"] == v6["port"]]
+    assert want and any(c["server"]["ip"] == v4["ip"] for c in offline)
+    out = tmp_path / "live.json"
+    rc, err = _replay(veth, relay_pcap, out, "--format", "json",
+                      "--server", f"[{v6['ip']}]:{v6['port']}",
+                      "--server", f"{v4['ip']}:{other_port}")
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    convs = [x for x in lines if "summary" not in x]
+    assert sorted(map(_key, convs)) == sorted(map(_key, want)), err
+    s = lines[-1]["summary"]
+    assert s["conversations"] == len(want) and s["selected_from"] == len(offline)
+    assert [x["ip"] for x in s["servers"]] == [v6["ip"]]
