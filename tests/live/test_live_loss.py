@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,11 +27,8 @@ pytestmark = [pytest.mark.live, pytest.mark.netns]
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-sys.path.insert(0, str(HERE.parent))
-from mixedcap import make_mixed  # noqa: E402
-
 sys.path.insert(0, str(HERE))
-from vethns import ip, veth_namespaces  # noqa: E402
+from vethns import relay_capture, replay_link  # noqa: E402
 
 BLAME = {"client", "server", "middlebox"}
 
@@ -40,26 +36,15 @@ BLAME = {"client", "server", "middlebox"}
 @pytest.fixture
 def veth() -> Iterator[tuple[str, str]]:
     """(namespace of the capture, namespace of the replay), joined by pcsl0 <-> pcsl1."""
-    for tool in ("ip", "tcpreplay", "tcpdump"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
     tag = f"{os.getpid() % 100000}"
-    with veth_namespaces((f"pcs-lcap-{tag}", f"pcs-lrep-{tag}"), ("pcsl0", "pcsl1")) as (cap, rep):
-        ip("-n", cap, "link", "set", "pcsl0", "up")
-        ip("-n", rep, "link", "set", "pcsl1", "up")
-        yield cap, rep
+    with replay_link((f"pcs-lcap-{tag}", f"pcs-lrep-{tag}"), ("pcsl0", "pcsl1")) as link:
+        yield link
 
 
 @pytest.fixture(scope="module")
 def relay_pcap(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A relay's view: the SMTP packets of a generated mixed capture (HTTP, TLS, DNS, SMTP)."""
-    d = tmp_path_factory.mktemp("relay")
-    mixed = make_mixed(d, packets=200000, seed=17)
-    out = d / "smtp.pcap"
-    subprocess.run(["tcpdump", "-r", str(mixed), "-w", str(out),
-                    "tcp port 25 or tcp port 465 or tcp port 587 or tcp port 2525"],
-                   check=True, capture_output=True, timeout=120)
-    return out
+    """A relay's view: the SMTP packets of a generated mixed capture."""
+    return relay_capture(tmp_path_factory.mktemp("relay"), 200000, 17)
 
 
 def _verdicts(lines: list[str]) -> tuple[dict[tuple[Any, ...], list[dict[str, Any]]],

@@ -17,7 +17,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,11 +31,8 @@ pytestmark = [pytest.mark.live, pytest.mark.netns]
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-sys.path.insert(0, str(HERE.parent))
-from mixedcap import make_mixed  # noqa: E402
-
 sys.path.insert(0, str(HERE))
-from vethns import ip, veth_namespaces  # noqa: E402
+from vethns import relay_capture, replay_link  # noqa: E402
 
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
@@ -44,27 +40,15 @@ ENV = dict(os.environ, PYTHONPATH=str(REPO))
 @pytest.fixture
 def veth() -> Iterator[tuple[str, str]]:
     """(namespace of the capture, namespace of the replay), joined by pcss0 <-> pcss1."""
-    for tool in ("ip", "tcpreplay", "tcpdump"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
     tag = f"{os.getpid() % 100000}"
-    with veth_namespaces((f"pcs-scap-{tag}", f"pcs-srep-{tag}"), ("pcss0", "pcss1")) as (cap, rep):
-        # the relay's IPv6 segments carry 1460 bytes (1534-byte frames): above veth's default MTU
-        ip("-n", cap, "link", "set", "pcss0", "mtu", "9000", "up")
-        ip("-n", rep, "link", "set", "pcss1", "mtu", "9000", "up")
-        yield cap, rep
+    with replay_link((f"pcs-scap-{tag}", f"pcs-srep-{tag}"), ("pcss0", "pcss1")) as link:
+        yield link
 
 
 @pytest.fixture(scope="module")
 def relay_pcap(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A relay's view: the SMTP packets of a small generated mixed capture."""
-    d = tmp_path_factory.mktemp("relay")
-    mixed = make_mixed(d, packets=4000, seed=17)
-    out = d / "smtp.pcap"
-    subprocess.run(["tcpdump", "-r", str(mixed), "-w", str(out),
-                    "tcp port 25 or tcp port 465 or tcp port 587 or tcp port 2525"],
-                   check=True, capture_output=True, timeout=120)
-    return out
+    """A relay's view: the SMTP packets of a generated mixed capture."""
+    return relay_capture(tmp_path_factory.mktemp("relay"), 4000, 17)
 
 
 def _packets(pcap: Path) -> int:
