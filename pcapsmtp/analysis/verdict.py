@@ -113,6 +113,7 @@ class _Facts:
         self.quit: Item | None = None
         self.commands: list[Item] = []
         meant: dict[int, Item] = {}                  # id(command) -> the reply the server meant
+        harmless: set[int] = set()                   # id(hole) of the holes found harmless
         self.meant = meant
         index = self.index
         for i, it in enumerate(t.items):
@@ -131,6 +132,8 @@ class _Facts:
                                                    and "LAST" in ev.answers.argument.upper())) \
                             and 200 <= code < 300:
                         self.delivered = True
+                if ev.harmless_hole is not None:
+                    harmless.add(id(ev.harmless_hole))
                 srv = ev.server_answers
                 if srv is not None and not ev.stray:
                     meant.setdefault(id(srv), it)
@@ -175,12 +178,13 @@ class _Facts:
             elif isinstance(ev, TlsInProgress):
                 self.in_progress.setdefault(ev.side, it)
 
-        # A server hole that fell between two replies and is shorter than any reply, followed
-        # right away by a whole reply, cannot change what the client read: it is reported,
-        # but it spoils no verdict.
+        # A hole the session found harmless (``Reply.harmless_hole``: it fell between two
+        # replies and held nothing the client read) is reported, but it spoils no verdict.
+        # (The reply that says so must be among the items: past the event bound it may not be,
+        # and the hole then counts as any other.)
         self.all_gaps = self.gaps
-        self.harmless_gaps = [it for i, it in self.gaps if self._harmless(i, it)]
-        self.gaps = [(i, it) for i, it in self.gaps if it not in self.harmless_gaps]
+        self.harmless_gaps = [it for _, it in self.gaps if id(it.event) in harmless]
+        self.gaps = [(i, it) for i, it in self.gaps if id(it.event) not in harmless]
         # A mail transaction in the clear: MAIL, BDAT (its chunk follows the command), or DATA
         # answered 354 (some clients send DATA without MAIL; a refused DATA carried nothing).
         for it in self.commands:
@@ -189,14 +193,6 @@ class _Facts:
                     (r := self.replies.get(id(it.event))) is not None and r.event.code == 354):
                 self.transaction = it
                 break
-
-    def _harmless(self, i: int, it: Item) -> bool:
-        ev = it.event
-        if ev.side is not Side.SERVER or ev.length >= 4:
-            return False
-        nxt = next((x for x in self.t.items[i + 1:] if isinstance(x.event, Reply)), None)
-        return (nxt is not None and nxt.event.span.start == ev.span.end
-                and not nxt.event.damaged and nxt.event.code is not None)
 
     @property
     def clear(self) -> Item | None:

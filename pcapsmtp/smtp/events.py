@@ -92,6 +92,12 @@ class Reply(Event):
     server_answers: Command | None = None  #: the command the server sent it for (for a stray: the
     #: command whose reply it continues; None for the greeting and its continuation)
     stray: bool = False              #: sent while no command awaited an answer (server's view)
+    #: a server hole this reply shows harmless: the hole came right before it (no other reply
+    #: between), was shorter than the shortest reply ("250\n"), and this reply, whole and with
+    #: a code, starts where the hole ends; so the hole fell between two replies and held none
+    #: of what the client read. Set by the session when it emits the reply (the hole's own
+    #: event was out before the bytes after it were seen).
+    harmless_hole: StreamGap | None = None
 
     @property
     def out_of_step(self) -> bool:

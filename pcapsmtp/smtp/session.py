@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from pcapsmtp.model import Side, Span
@@ -127,6 +127,9 @@ class SmtpSession:
         self._injection_reported = False
         self._auth_open = False
         self._server_gap_unmatched = False
+        #: server holes shorter than any reply whose next reply is not out yet: that reply
+        #: tells whether they were harmless (``_judge_holes``)
+        self._short_holes: list[StreamGap] = []
         self._commands_seen = 0
         self._reply_began_at = 0
         self._late = late_start
@@ -187,8 +190,10 @@ class SmtpSession:
         self._ts = ts_ns
         st = self._c if side is Side.CLIENT else self._s
         start = st.lines.start + len(st.lines)
-        self._emit(StreamGap(side=side, span=Span(side, start, start + length), length=length,
-                             cut=cut))
+        gap = StreamGap(side=side, span=Span(side, start, start + length), length=length, cut=cut)
+        self._emit(gap)
+        if side is Side.SERVER and length < _SHORTEST_REPLY:
+            self._short_holes.append(gap)
         st.first_seen = True
         if st.mode is _Mode.TLS and st.tls is not None:
             self._emit_all(st.tls.gap(length))
@@ -225,7 +230,9 @@ class SmtpSession:
         # Reply or command lines: the partial line is lost; resynchronise at the next line.
         # A server hole between two replies (no line begun, no reply open) shorter than the
         # shortest reply ("250\n") cannot have held one: if a reply line starts right after
-        # it, nothing the client read was lost (``_server_line`` checks that).
+        # it, no reply was lost and the pairing goes on (``_server_line`` checks that). Whether
+        # it held nothing the client read at all is for the next reply to show, whole, when it
+        # is out (``_judge_holes``).
         small = (side is Side.SERVER and not len(st.lines) and not self._reply_lines
                  and length < _SHORTEST_REPLY)
         st.lines.skip(length)
@@ -299,9 +306,26 @@ class SmtpSession:
     # ------------------------------------------------------------------ internals
 
     def _emit(self, ev: Event) -> None:
+        if self._short_holes and isinstance(ev, Reply):
+            ev = self._judge_holes(ev)
         if isinstance(ev, Event) and not ev.ts_ns:
             object.__setattr__(ev, "ts_ns", self._ts)
         self._out.append(ev)
+
+    def _judge_holes(self, reply: Reply) -> Reply:
+        """``reply`` is the first reply out since the short server holes waiting: a hole it
+        starts right after, whole and with a code, fell between two replies (too short to
+        hold one) and cannot have held anything the client read; the reply says so
+        (``Reply.harmless_hole``). The others (a reply began before them, or lost its head or
+        its end) may have. Every waiting hole is judged now, once."""
+        holes = self._short_holes
+        self._short_holes = []
+        if reply.damaged or reply.code is None:
+            return reply
+        for gap in holes:
+            if gap.span.end == reply.span.start:
+                return replace(reply, harmless_hole=gap)
+        return reply
 
     def _emit_all(self, evs: list) -> None:  # type: ignore[type-arg]
         for ev in evs:

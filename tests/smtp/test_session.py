@@ -693,6 +693,45 @@ def test_a_damaged_reply_ends_at_a_line_with_another_code() -> None:
     assert ehlo.damaged
 
 
+def _harmless_holes(evs: list[Any]) -> list[StreamGap]:
+    return [e.harmless_hole for e in evs if isinstance(e, Reply) and e.harmless_hole is not None]
+
+
+def test_a_short_hole_between_two_replies_is_marked_harmless_by_the_reply_after_it() -> None:
+    # one byte lost between the greeting and the EHLO reply (wild-harmless-hole.pcap): the
+    # reply starts right where the hole ends and is whole, so the hole held nothing
+    s = SmtpSession()
+    evs = s.receive(S, b"220 mx ESMTP\r\n") + s.receive(C, b"EHLO me\r\n")
+    evs += s.receive_gap(S, 1)
+    evs += s.receive(S, b"250-mx\r\n250 STARTTLS\r\n") + s.receive(C, b"MAIL FROM:<a@b>\r\n")
+    gap = next(e for e in evs if isinstance(e, StreamGap))
+    ehlo = next(e for e in evs if isinstance(e, Reply) and e.code == 250)
+    assert ehlo.harmless_hole is gap and gap.span == Span(S, 14, 15)
+    assert not ehlo.damaged and ehlo.answers is not None and ehlo.answers.verb == "EHLO"
+    assert _harmless_holes(evs) == [gap]
+
+
+@pytest.mark.parametrize("case", ["inside-a-line", "long-enough-for-a-reply",
+                                  "reply-loses-its-end", "reply-open"])
+def test_a_hole_that_may_have_held_what_the_client_read_is_not_marked(case: str) -> None:
+    s = SmtpSession()
+    evs = s.receive(S, b"220 mx ESMTP\r\n") + s.receive(C, b"EHLO me\r\n")
+    if case == "inside-a-line":          # one byte of "STARTTLS" lost: the reply is damaged
+        evs += s.receive(S, b"250-mx\r\n250 STAR") + s.receive_gap(S, 1) + s.receive(S, b"TLS\r\n")
+    elif case == "long-enough-for-a-reply":   # four bytes may be a whole "250\n"
+        evs += s.receive_gap(S, 4) + s.receive(S, b"250-mx\r\n250 STARTTLS\r\n")
+    elif case == "reply-loses-its-end":  # short hole before the reply, a second hole inside it
+        evs += s.receive_gap(S, 1) + s.receive(S, b"250-mx\r\n250-PIPE")
+        evs += s.receive_gap(S, 3) + s.receive(S, b"LINING\r\n250 STARTTLS\r\n")
+    else:                                # the hole falls inside an open multi-line reply
+        evs += s.receive(S, b"250-mx\r\n") + s.receive_gap(S, 2)
+        evs += s.receive(S, b"250 STARTTLS\r\n")
+    evs += s.receive(C, b"MAIL FROM:<a@b>\r\n") + s.receive(S, b"250 2.1.0 ok\r\n")
+    assert any(isinstance(e, StreamGap) for e in evs)
+    assert any(isinstance(e, Reply) and e.code == 250 for e in evs)
+    assert _harmless_holes(evs) == []
+
+
 # ----------------------------------------------------------------- late start and holes (issue 18)
 
 def _replies_and_commands(evs: list[Any]) -> list[Any]:
