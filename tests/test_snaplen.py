@@ -90,6 +90,9 @@ def test_cut_that_decides_nothing_keeps_the_verdict() -> None:
     assert tls["detail"] == "STARTTLS answered 220 and the TLS handshake completed (TLS 1.2)"
     (body,) = analyze_file(str(CAPTURES / "snaplen-body-idb.pcapng")).conversations
     assert body["detail"] == "the EHLO reply is well formed and does not offer STARTTLS"
+    # the end-of-data marker was cut with the content: the server's 250 still says the mail
+    # went through (in clear)
+    assert (body["mail"], body["delivered"]) == (True, True)
 
 
 def test_a_lost_segment_stays_a_tcp_gap() -> None:

@@ -82,7 +82,7 @@ _SHORTEST_REPLY = len(b"250\n")
 class _SideState:
     __slots__ = ("side", "lines", "mode", "tls", "body_start", "body_octets",
                  "body_tail", "bdat_left", "ended", "first_seen",
-                 "after_gap", "small_gap")
+                 "after_gap", "small_gap", "body_hole")
 
     def __init__(self, side: Side, max_line: int) -> None:
         self.side = side
@@ -97,6 +97,7 @@ class _SideState:
         self.first_seen = False
         self.after_gap = False
         self.small_gap = False   #: the hole fell between replies and cannot hold one
+        self.body_hole = False   #: message content was lost: its end-of-data marker may be in it
 
 
 class SmtpSession:
@@ -203,6 +204,7 @@ class SmtpSession:
             st.body_octets += len(st.lines) + length
             st.body_tail = b""
             st.lines.skip(length)
+            st.body_hole = True
             return out
         if st.mode is _Mode.BDAT:
             used = min(length, st.bdat_left)
@@ -544,6 +546,23 @@ class SmtpSession:
                           f"reply {held.code} arrived with no command pending")
             self._emit(held)
 
+    def _body_ended_in_hole(self) -> None:
+        """A server reply while the client's message content has lost bytes: the server answers
+        only once it has read the end-of-data marker (or gives up on the message), so the
+        marker was in the hole. The content ends there (incomplete), the end of data is the
+        command this reply answers, and commands the client sent after it may be lost in the
+        same hole."""
+        st = self._c
+        end = st.body_start + st.body_octets
+        self._emit(MessageBody(side=Side.CLIENT, span=Span(Side.CLIENT, st.body_start, end),
+                               octets=st.body_octets, complete=False))
+        self._push_pending(Command(side=Side.CLIENT, span=Span(Side.CLIENT, end, end), verb=_EOM,
+                                   argument="", raw_verb=".", ts_ns=self._ts))
+        st.mode = _Mode.LINES
+        st.body_tail = b""
+        st.body_hole = False
+        self._client_hole = True
+
     def _body(self, st: _SideState) -> bool:
         data, start = st.lines.take_rest()
         return self._body_data(st, data, start)
@@ -607,6 +626,7 @@ class SmtpSession:
                 st.mode = _Mode.BODY
                 st.body_start = st.lines.start
                 st.body_octets = 0
+                st.body_hole = False
                 st.body_tail = b"\n"  # the first line may already be the lone dot
             else:
                 st.mode = _Mode.LINES
@@ -655,6 +675,7 @@ class SmtpSession:
             st.mode = _Mode.BODY
             st.body_start = st.lines.start
             st.body_octets = 0
+            st.body_hole = False
             st.body_tail = b"\n"
         else:
             st.mode = _Mode.TLS_EXPECTED
@@ -744,6 +765,8 @@ class SmtpSession:
             return
         last = last or lines[-1]
         span = Span(Side.SERVER, lines[0].span.start, last.span.end)
+        if self._c.mode is _Mode.BODY and self._c.body_hole and self._greeted:
+            self._body_ended_in_hole()
         # The first reply is the greeting, unless the capture started late and the client's
         # command came first (then it is that command's answer).
         greeting = not self._greeted and (

@@ -505,6 +505,36 @@ def test_gap_in_body_counts_the_lost_octets() -> None:
     assert _of(events, Command)[-1].verb == "QUIT"
 
 
+def test_a_reply_after_a_hole_in_the_content_answers_the_end_of_data_lost_in_it() -> None:
+    """The content lost its end (snap length, a drop): the server's 250 can only answer the
+    end-of-data marker, which was in the hole. The content ends there, the 250 answers the
+    end of data (the mail went through), and QUIT after it is read as a command again."""
+    d = _hello().c("DATA").s("354 go").c(b"abc\r\n").gap(C, 100)
+    d.s("250 2.0.0 queued").c("QUIT").s("221 bye")
+    events = d.events()
+    (mb,) = _of(events, MessageBody)
+    assert (mb.octets, mb.complete, mb.span.end) == (5 + 100, False, mb.span.start + 105)
+    assert _of(events, Command)[-1].verb == "QUIT"
+    replies = _of(events, Reply)
+    assert [(r.code, r.answers.verb if r.answers else None) for r in replies[-2:]] == [
+        (250, "*EOM"), (221, "QUIT")]
+    eom = replies[-2].answers
+    assert eom is not None and eom.span.start == eom.span.end == mb.span.end
+
+
+def test_a_reply_during_content_without_a_hole_does_not_end_it() -> None:
+    """Nothing lost: a reply in the middle of the content (a server giving up early) does not
+    end it; the content ends at the client's own marker, which the reply then answers (the
+    client reads it after sending the dot)."""
+    d = _hello().c("DATA").s("354 go").c(b"abc\r\n").s("451 local error").c(b"def\r\n.\r\n")
+    events = d.events()
+    (mb,) = _of(events, MessageBody)
+    assert (mb.octets, mb.complete) == (5 + 8, True)
+    (late,) = [r for r in _of(events, Reply) if r.code == 451]
+    assert late.answers is not None and late.answers.verb == "*EOM"
+    assert late.answers.span.end == mb.span.end
+
+
 def test_eof_mid_line_flushes_the_partial_line_with_its_span() -> None:
     make, _ = CASES["eof-mid-line"]
     events = make().events()
