@@ -9,6 +9,9 @@ or the SYN-ACK (a tcpdump started mid-handshake, one packet lost).
 
 - ``recut-not-offered-no-syn.pcap``: starttls-not-offered.pcap without the client's SYN: the
   SYN-ACK acknowledges the client's ISN+1 -> plaintext/server/starttls-not-offered, as whole.
+- ``lost-starttls-command.pcap``: a STARTTLS session whose STARTTLS segment alone is lost: the
+  server's 220 after the greeting can only answer STARTTLS (RFC 3207), so the session infers the
+  command (``Command.inferred``, no frame) and the completed handshake gives tls-established.
 - ``recut-tls-no-synack.pcap``: a STARTTLS session that completes TLS 1.2, without the
   SYN-ACK: the handshake ACK tells the server's start -> tls/none/tls-established.
 - ``recut-seed-no-handshake.pcap``: seed-starttls-first-line.pcap (``250-STARTTLS`` as the
@@ -97,6 +100,15 @@ def scenarios() -> list[Capture]:
                 "STARTTLS and a completed TLS 1.2 handshake, without the SYN-ACK: the client's "
                 "handshake ACK acknowledges the server's ISN+1",
                 [(c, TLS_OK)]))
+
+    c = HandshakeLost(lost=(), lost_tags=("starttls",), cport=40396)
+    starttls_ok(opening(c), "recut lost starttls")
+    add(Capture("lost-starttls-command.pcap",
+                "a STARTTLS session whose STARTTLS segment is not in the capture: the server's 220 "
+                "after the greeting answers only STARTTLS, and the TLS 1.2 handshake completes "
+                "(the hole is declared by the 220's acknowledgement of the client's bytes)",
+                [(c, Expect("tls", "none", "tls-established", "valid", True, 220,
+                            findings=[("tcp-gap", "capture", "starttls_reply")]))]))
 
     c = HandshakeLost(lost=(SYN, SYNACK), cport=40392)
     opening(c, SEED_REPLY, banner=SEED_BANNER, ehlo=b"EHLO ESA.com\r\n")

@@ -108,6 +108,10 @@ def _event_lines(it: Item, out: list[ExchangeLine]) -> None:
         text = ev.raw_verb + (" " + ev.argument if ev.argument else "")
         if ev.verb == "AUTH":
             text += " [credentials not shown]"
+        if ev.inferred:
+            out.append(ExchangeLine(None, "C", f"[{text}: lost in the hole above, known from the "
+                                    "server's 220]", [], ev.span.start))
+            return
         out.append(ExchangeLine(fr, "C", text, [], ev.span.start))
     elif isinstance(ev, MessageBody):
         out.append(ExchangeLine(fr, "C", f"[message content: {ev.octets} octets, not shown]", []))

@@ -642,7 +642,13 @@ def judge(t: Transcript) -> dict[str, Any]:
         garbage = next((it for it in f.after_tls if it.event.side is Side.CLIENT
                         and not it.event.smtp_like and f.pos(it) > after), None)
         if _established(ts):
-            if st_reply is not None:
+            if st_reply is not None and st_item.event.inferred:
+                # The client's STARTTLS is not in the capture: say what is.
+                hole = f.gap_between(-1, f.pos(st_reply), Side.CLIENT)
+                how = ("the client's STARTTLS is not in the capture"
+                       + (f" (bytes of the client were lost, frame {_frame(hole)})" if hole else "")
+                       + ", but the server answered 220 and the TLS handshake completed")
+            elif st_reply is not None:
                 how = "STARTTLS answered 220 and the TLS handshake completed"
             else:
                 # The 220 itself is not in the capture: say what is.
@@ -767,7 +773,9 @@ def judge(t: Transcript) -> dict[str, Any]:
         "ehlo_reply": ({"code": ehlo_reply.event.code, "frames": list(_frames_of(ehlo_reply, strays)),
                         "lines": ehlo_lines} if ehlo_reply is not None else None),
         "starttls": {"offered": offered, "requested": st_item is not None,
-                     "reply_code": st_code, "frame": _frame(st_item)},
+                     "reply_code": st_code,
+                     "frame": None if st_item is not None and st_item.event.inferred
+                     else _frame(st_item)},
         "tls": tls,
         "outcome": v.outcome,
         "caused_by": v.caused_by,

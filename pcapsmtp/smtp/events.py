@@ -70,6 +70,9 @@ class Command(Event):
     raw_verb: str           #: the verb as sent (case kept)
     bare_lf: bool = False
     octets: int = 0
+    #: not in the capture: lost in a hole of the client's bytes, known from the server's answer
+    #: (a 220 after the greeting answers only STARTTLS); its span is empty, at the hole's end
+    inferred: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

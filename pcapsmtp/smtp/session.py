@@ -652,6 +652,21 @@ class SmtpSession:
             return
         self._drain(st)
 
+    def _starttls_lost_in_hole(self) -> None:
+        """A 220 after the greeting answers only STARTTLS (RFC 3207 4, RFC 5321 4.2.3): with
+        client bytes lost since its last command and none awaiting a reply, the client's
+        STARTTLS was in the hole. It enters the transcript as inferred (an empty span at the
+        hole's end, no bytes of its own), the 220 answers it, and both sides go on as after any
+        STARTTLS: what follows decides (a TLS handshake, or plaintext the verdict judges)."""
+        st = self._c
+        pos = st.lines.start
+        cmd = Command(side=Side.CLIENT, span=Span(Side.CLIENT, pos, pos), verb="STARTTLS",
+                      argument="", raw_verb="STARTTLS", inferred=True, ts_ns=self._ts)
+        self._emit(cmd)
+        self._push_pending(cmd)
+        st.mode = _Mode.HOLD
+        self._hold_for = cmd
+
     def _tls_without_220(self) -> None:
         """The server speaks TLS while STARTTLS awaits its reply: the 220 was lost in a hole.
         Both sides go on as after a 220 (STARTTLS stays without a reply)."""
@@ -774,6 +789,10 @@ class SmtpSession:
                                   and self._pending[0].verb != "STARTTLS"))
         if not self._greeted and not greeting:
             self._greeted = True
+        if (not greeting and last.code == 220 and self._client_hole and not self._pending
+                and not self._unclaimed and self._c.mode is _Mode.LINES
+                and not self._starttls_accepted):
+            self._starttls_lost_in_hole()
         answers: Command | None = None
         server_answers: Command | None = None
         stray = False

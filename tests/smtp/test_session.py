@@ -535,6 +535,28 @@ def test_a_reply_during_content_without_a_hole_does_not_end_it() -> None:
     assert late.answers.span.end == mb.span.end
 
 
+def test_a_220_after_a_client_hole_answers_a_starttls_lost_in_it() -> None:
+    """The client's STARTTLS is lost (a hole), the server's 220 is not: after the greeting a
+    220 answers only STARTTLS, so the session infers the command (no bytes of its own, at the
+    hole's end), pairs the 220 with it, and reads the client's next bytes as TLS."""
+    d = _hello().gap(C, len(b"STARTTLS\r\n")).s("220 2.0.0 Ready").c(CH)
+    events = d.events()
+    cmd = _of(events, Command)[-1]
+    assert (cmd.verb, cmd.inferred) == ("STARTTLS", True)
+    assert cmd.span.start == cmd.span.end == len(b"EHLO client.example.org\r\nSTARTTLS\r\n")
+    ready = _of(events, Reply)[-1]
+    assert ready.code == 220 and ready.answers is cmd
+    assert any(isinstance(e, TlsClientHello) for e in events)
+
+
+def test_a_220_without_a_client_hole_infers_nothing() -> None:
+    """No client bytes lost: a 220 after the greeting with no command pending is a stray
+    reply, and no STARTTLS is made up for it."""
+    events = _hello().s("220 2.0.0 Ready").c("QUIT").events()
+    assert not any(isinstance(e, Command) and e.inferred for e in events)
+    assert [c.verb for c in _of(events, Command)] == ["EHLO", "QUIT"]
+
+
 def test_eof_mid_line_flushes_the_partial_line_with_its_span() -> None:
     make, _ = CASES["eof-mid-line"]
     events = make().events()
