@@ -49,7 +49,6 @@ MAX_DATAGRAM = 65535 + 8       # largest IPv4 datagram; IPv6 fragmentable part i
 FRAGMENT_TIMEOUT_NS = 60 * 1_000_000_000
 
 _H = struct.Struct("!H").unpack_from
-_HH = struct.Struct("!HH").unpack_from
 _TCP = struct.Struct("!HHIIBB").unpack_from
 _V4 = struct.Struct("!BxHHHBB").unpack_from    # ver_ihl, total_len, id, flags_frag, ttl, proto
 _V6 = struct.Struct("!HB").unpack_from         # payload_len, next_header (at +4)
@@ -63,8 +62,6 @@ _VLAN_TYPES = frozenset((0x8100, 0x88A8, 0x9100))
 _IPV6_EXT = frozenset((0, 43, 60, 51, 44))
 _RAW_LINKTYPES = frozenset((101, 12, 14))
 _NULL_V6 = frozenset((24, 28, 30))
-_LINK_NAMES = {1: "Ethernet", 113: "Linux cooked (SLL)", 276: "Linux cooked v2 (SLL2)",
-               0: "BSD NULL", 108: "LOOP"}
 
 #: entries per address cache (text of an address, of an address pair); a full cache is
 #: cleared. 65,536 held ~4 MiB on the 4 M-packet benchmark file; a miss costs ~0.3 us.
