@@ -16,6 +16,10 @@ Public API
   record's captured bytes being ``buf[start:end]``. ``buf`` is only valid until the next
   record is asked for (a pcap file is read into one reused buffer): copy what you keep. What
   the file loops of ``pcapsmtp.engine`` read.
+- ``open_views(path, *, stdin=None, number_base=0) -> Records``: the same, opened at once, as
+  a context manager; for a pcap stream its ``pcap`` attribute is the ``PcapRecords`` (read
+  buffer, position, ``more`` to refill), for a loop that walks the records itself (the
+  compiled file loop of ``pcapsmtp.engine``).
 - ``iter_segments(path, *, stdin=None, decoder=None) -> Iterator[TcpSegment]``: reader and
   ``Decoder`` chained.
 - ``open_source(path, stdin) -> (source, head)``: the input opened (gzip detected), for a
@@ -59,7 +63,8 @@ from pcapsmtp.capture.pcapng import LINKTYPE_NO_PACKET, RECORDS, VIEWS, fill, it
 from pcapsmtp.errors import CaptureError
 from pcapsmtp.model import TcpSegment
 
-__all__ = ["open_frames", "iter_records", "iter_views", "iter_segments", "open_source",
+__all__ = ["open_frames", "iter_records", "iter_views", "open_views", "Records", "PcapRecords",
+           "iter_segments", "open_source",
            "pcap_header", "read_pcap", "is_pcap", "RecordTuple", "RecordView", "PcapHeader", "MAX_CAPLEN",
            "CHUNK_SIZE", "Source", "LINKTYPE_NO_PACKET"]
 
@@ -263,18 +268,49 @@ def iter_views(path: str, *, stdin: BinaryIO | None = None,
     (not gzip, not a pipe) is read into one reused buffer. ``number_base``: the records are
     numbered from ``number_base + 1`` (a later piece of a rotated set)."""
     try:
-        src, head = open_source(path, stdin)
+        with open_views(path, stdin=stdin, number_base=number_base) as records:
+            yield from records
     except MemoryError:
         raise CaptureError(path, None, "out of memory while reading the capture") from None
+
+
+class Records:
+    """An opened capture's records (``open_views``): iterating gives ``RecordView``s. Use it
+    as a context manager (it closes the input). ``pcap`` is the ``PcapRecords`` of a pcap
+    stream, for a loop that walks its read buffer itself (the compiled file loop); None for
+    pcapng."""
+
+    __slots__ = ("src", "pcap", "_views")
+
+    def __init__(self, src: Source, pcap: PcapRecords | None,
+                 views: Iterator[RecordView]) -> None:
+        self.src = src
+        self.pcap = pcap
+        self._views = views
+
+    def __iter__(self) -> Iterator[RecordView]:
+        return self._views
+
+    def __enter__(self) -> Records:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.src.close()
+
+
+def open_views(path: str, *, stdin: BinaryIO | None = None, number_base: int = 0) -> Records:
+    """Open ``path`` for its records as views (what ``iter_views`` yields), numbered from
+    ``number_base + 1``. Raises ``CaptureError`` when the input cannot be opened or its
+    header is bad (``iter_views`` raises the same on the first ``next()``)."""
+    src, head = open_source(path, stdin)
     try:
         if head[:4] in _PCAP_MAGICS:
-            yield from _pcap_views(src, head, path, True, None, number_base)
-        else:
-            yield from iter_packets(src, head, path, VIEWS, number_base)
-    except MemoryError:
-        raise CaptureError(path, None, "out of memory while reading the capture") from None
-    finally:
+            pcap = PcapRecords(src, head, path, True, number_base)
+            return Records(src, pcap, pcap.views())
+        return Records(src, None, iter_packets(src, head, path, VIEWS, number_base))
+    except BaseException:
         src.close()
+        raise
 
 
 def open_frames(path: str, *, stdin: BinaryIO | None = None) -> Iterator[RawFrame]:
@@ -346,41 +382,114 @@ def _refill(src: _Input | _GzipInput, buf: bytes | bytearray, pos: int, blen: in
     return ba, k
 
 
-def _pcap_short_header(src: _Input | _GzipInput, buf: bytes | bytearray, pos: int, blen: int,
-                       base: int, number: int, path: str, inplace: bool = False
-                       ) -> tuple[bytes | bytearray, int, int]:
-    """The record header at ``pos`` is not all in ``buf``: refill. -> (new buffer starting at
-    that record, its stream offset, valid bytes); 0 valid bytes at the clean end of the
-    file."""
-    buf, blen = _refill(src, buf, pos, blen, 16, inplace)
-    base += pos
-    if 0 < blen < 16:
-        raise CaptureError(path, base, f"capture ends in the middle of the header of "
-                                       f"packet {number + 1} ({blen} of 16 bytes present)")
-    return buf, base, blen
+class PcapRecords:
+    """The records of a pcap stream, read chunk by chunk into one buffer: the part of the
+    reader a loop walking the records itself uses (the compiled file loop), and what
+    ``views`` (the readable reference) walks.
 
+    The records not handed out yet start at ``buf[pos]`` and the valid bytes end at
+    ``blen``; ``buf[0]`` is at offset ``base`` of the (decompressed) stream; ``number``
+    records were handed out before ``pos``. Each record is a 16-byte header (seconds,
+    fraction, captured length, wire length; 32-bit integers in ``header.endian``) and its
+    captured bytes. A walker that finds the record at ``pos`` not whole in the buffer, or
+    claiming more than ``MAX_CAPLEN`` bytes, calls ``more``, which refills (the record
+    then starts at ``pos`` 0) or raises ``CaptureError`` as the reader does. ``buf`` stays
+    valid until the next ``more``."""
 
-def _pcap_short_body(src: _Input | _GzipInput, buf: bytes | bytearray, pos: int, blen: int,
-                     base: int, number: int, caplen: int, path: str, inplace: bool = False
-                     ) -> tuple[bytes | bytearray, int, int]:
-    """The record at ``pos`` (its header is in ``buf``) is not all in ``buf``, or claims too
-    many bytes: refill or raise. -> (new buffer starting at that record, its offset, valid
-    bytes)."""
-    if caplen > MAX_CAPLEN:
-        raise CaptureError(path, base + pos,
-                           f"packet {number + 1}: record header says {caplen} captured "
-                           f"bytes, more than the maximum of {MAX_CAPLEN} (corrupt file)")
-    buf, blen = _refill(src, buf, pos, blen, 16 + caplen, inplace)
-    base += pos
-    if 16 + caplen > blen:
-        raise CaptureError(path, base, f"capture ends in the middle of packet "
-                                       f"{number + 1} (record header says {caplen} "
-                                       f"bytes, {blen - 16} present)")
-    return buf, base, blen
+    __slots__ = ("src", "path", "inplace", "header", "buf", "pos", "blen", "base", "number")
+
+    def __init__(self, src: Source, head: bytes, path: str, inplace: bool,
+                 number_base: int = 0, h: PcapHeader | None = None) -> None:
+        self.src = src
+        self.path = path
+        self.inplace = inplace
+        buf: bytes | bytearray = head
+        if h is None:
+            buf, h = pcap_header(src, head, path)
+        self.header = h
+        self.buf = buf
+        self.pos = 24
+        self.blen = len(buf)
+        self.base = 0
+        self.number = number_base
+
+    def more(self, caplen: int) -> int:
+        """The record at ``pos`` is not whole in ``buf`` (``caplen`` -1: not even its
+        header), or its header claims ``caplen`` > ``MAX_CAPLEN`` bytes: refill, so that
+        ``buf`` starts with it (``pos`` 0), or raise ``CaptureError``. -> ``blen``: 0 at
+        the clean end of the input (no byte after the last whole record)."""
+        pos = self.pos
+        if caplen > MAX_CAPLEN:
+            raise CaptureError(self.path, self.base + pos,
+                               f"packet {self.number + 1}: record header says {caplen} "
+                               f"captured bytes, more than the maximum of {MAX_CAPLEN} "
+                               "(corrupt file)")
+        need = 16 if caplen < 0 else 16 + caplen
+        self.buf, blen = _refill(self.src, self.buf, pos, self.blen, need, self.inplace)
+        self.base += pos
+        self.pos = 0
+        self.blen = blen
+        if caplen < 0:
+            if 0 < blen < 16:
+                raise CaptureError(self.path, self.base,
+                                   f"capture ends in the middle of the header of packet "
+                                   f"{self.number + 1} ({blen} of 16 bytes present)")
+        elif need > blen:
+            raise CaptureError(self.path, self.base,
+                               f"capture ends in the middle of packet {self.number + 1} "
+                               f"(record header says {caplen} bytes, {blen - 16} present)")
+        return blen
+
+    def views(self) -> Iterator[RecordView]:
+        """The records as views into the read buffer (``buf`` is reused when ``inplace``
+        and the source allows it, else fresh ``bytes`` chunks)."""
+        h = self.header
+        unpack = struct.Struct(h.endian + "IIII").unpack_from
+        mult = h.mult
+        linktype = h.linktype
+        maxcap = MAX_CAPLEN
+        ns = 1_000_000_000
+        last_sec = -1
+        sec_ns = 0          # last_sec in nanoseconds (the seconds change rarely)
+        buf = self.buf
+        pos = self.pos
+        blen = self.blen
+        base = self.base
+        number = self.number
+        while True:
+            hend = pos + 16
+            if hend > blen:
+                self.pos = pos
+                self.number = number
+                blen = self.more(-1)
+                if blen == 0:
+                    return
+                buf = self.buf
+                base = self.base
+                pos = 0
+                hend = 16
+            sec, frac, caplen, wirelen = unpack(buf, pos)
+            end = hend + caplen
+            if end > blen or caplen > maxcap:
+                self.pos = pos
+                self.number = number
+                blen = self.more(caplen)
+                buf = self.buf
+                base = self.base
+                pos = 0
+                hend = 16
+                end = 16 + caplen
+            number += 1
+            if sec != last_sec:
+                last_sec = sec
+                sec_ns = sec * ns
+            yield number, sec_ns + frac * mult, linktype, buf, hend, end, wirelen, base + pos
+            pos = end
 
 
 def _read_pcap(src: Source, buf: bytes, path: str) -> Iterator[RecordTuple]:
-    for number, ts, lt, b, start, end, wirelen, off in _pcap_views(src, buf, path, False):
+    for number, ts, lt, b, start, end, wirelen, off in PcapRecords(src, buf, path,
+                                                                   False).views():
         yield number, ts, lt, bytes(b[start:end]), wirelen, off, 0
 
 
@@ -388,51 +497,8 @@ def read_pcap(src: Source, head: bytes, path: str, *, inplace: bool = False
               ) -> tuple[PcapHeader, Iterator[RecordView]]:
     """A pcap file opened by ``open_source``: its header, and its records as views
     (``inplace``: into one reused buffer where the source allows it)."""
-    buf, h = pcap_header(src, head, path)
-    return h, _pcap_views(src, buf, path, inplace, h)
-
-
-def _pcap_views(src: Source, buf: bytes | bytearray, path: str, inplace: bool,
-                h: PcapHeader | None = None, number_base: int = 0) -> Iterator[RecordView]:
-    """The records of a pcap file as views into the read buffer (``inplace``: one reused
-    ``bytearray`` where the source allows it, else fresh ``bytes`` chunks). ``h``: the
-    header, already read into ``buf``."""
-    if h is None:
-        buf, h = pcap_header(src, bytes(buf), path)
-    unpack = struct.Struct(h.endian + "IIII").unpack_from
-    mult = h.mult
-    linktype = h.linktype
-    base = 0        # stream offset of buf[0]
-    pos = 24
-    blen = len(buf)
-    number = number_base
-    maxcap = MAX_CAPLEN
-    ns = 1_000_000_000
-    last_sec = -1
-    sec_ns = 0          # last_sec in nanoseconds (the seconds change rarely between records)
-    while True:
-        hend = pos + 16
-        if hend > blen:
-            buf, base, blen = _pcap_short_header(src, buf, pos, blen, base, number, path,
-                                                 inplace)
-            pos = 0
-            hend = 16
-            if blen == 0:
-                return
-        sec, frac, caplen, wirelen = unpack(buf, pos)
-        end = hend + caplen
-        if end > blen or caplen > maxcap:
-            buf, base, blen = _pcap_short_body(src, buf, pos, blen, base, number, caplen, path,
-                                               inplace)
-            pos = 0
-            hend = 16
-            end = 16 + caplen
-        number += 1
-        if sec != last_sec:
-            last_sec = sec
-            sec_ns = sec * ns
-        yield number, sec_ns + frac * mult, linktype, buf, hend, end, wirelen, base + pos
-        pos = end
+    r = PcapRecords(src, head, path, inplace)
+    return r.header, r.views()
 
 
 # --------------------------------------------------------------------------- pcapng

@@ -3,7 +3,8 @@
 
 Most packets of a relay capture are not SMTP. For each of them the reassembler only keeps
 Wireshark's ``tcp.stream`` numbering. This loop takes the records from the capture layer as
-views into its read buffer (``capture.pcapfile.iter_views``: one loop for pcap and pcapng),
+views into its read buffer (``capture.pcapfile.open_views``: one loop for pcap and pcapng; the
+compiled loop walks a pcap stream's buffer itself, ``capture.pcapfile.PcapRecords``),
 unpacks the Ethernet/IPv4 or IPv6/TCP header fields of the common case with one ``struct``
 call at fixed offsets, computes the table key from the raw address integers, and asks the TCP
 layer (``tcp.streams.StreamTable.classify``) whether the segment is numbering work only. If
@@ -23,11 +24,11 @@ the same conversations on every capture of the repository and of the public corp
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO
 
 from pcapsmtp.capture.decode import Decoder
-from pcapsmtp.capture.pcapfile import RecordView, iter_views
+from pcapsmtp.capture.pcapfile import RecordView, Records, open_views
 from pcapsmtp.engine.accel import hot_loop
 from pcapsmtp.errors import CaptureError
 from pcapsmtp.engine.hotloop import keyed
@@ -115,7 +116,7 @@ class FusedLoop:
     ``run`` lets through once every record before the damage has been fed).
 
     One loop for every format: the capture layer hands out record views
-    (``capture.pcapfile.iter_views``), the TCP layer classifies the raw fields
+    (``capture.pcapfile.open_views``), the TCP layer classifies the raw fields
     (``tcp.streams.StreamTable.classify``); only what the reassembler must see becomes a
     ``KeyedSegment``."""
 
@@ -137,12 +138,14 @@ class FusedLoop:
             progress: Callable[[int, int], None] | None = None) -> None:
         # (Disabling the cyclic GC during the loop was measured: no difference beyond noise
         # on the 1 M-packet benchmark file, so the collector stays on.)
+        self.frames = self.frame_base
         try:
-            self.loop(iter_views(path, stdin=stdin, number_base=self.frame_base), progress)
+            with open_views(path, stdin=stdin, number_base=self.frame_base) as records:
+                self.loop(records, progress)
         except MemoryError:
             raise CaptureError(path, None, "out of memory while reading the capture") from None
 
-    def loop(self, views: Iterator[RecordView],
+    def loop(self, views: Iterable[RecordView] | Records,
              progress: Callable[[int, int], None] | None = None) -> None:
         """The loop itself, over any source of record views: the compiled one when it is
         built and allowed (``engine.accel``), else its pure-Python twin (``engine.hotloop``)."""

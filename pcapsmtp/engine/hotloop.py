@@ -6,7 +6,7 @@ one of the two (``engine.accel``); see ``engine.fileloop`` for what the loop doe
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pcapsmtp.capture.pcapfile import RecordView
@@ -34,7 +34,7 @@ def keyed(seg: TcpSegment, addrs: Any) -> KeyedSegment:
                         seg.ack, seg.flags, seg.payload, seg.missing, key, d)
 
 
-def loop(fl: Any, views: Iterator[RecordView],
+def loop(fl: Any, views: Iterable[RecordView],
          progress: Callable[[int, int], None] | None = None) -> None:
     """Feed the records ``views`` through ``fl`` (a ``FusedLoop``)."""
     an = fl.an

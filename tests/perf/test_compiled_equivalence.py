@@ -11,12 +11,16 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import struct
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pcapsmtp.engine import accel
 from pcapsmtp.engine.analyzer import AnalysisConfig, FileResult, analyze_file
@@ -151,3 +155,105 @@ def test_command_line_output_is_byte_identical(tmp_path: Path) -> None:
         assert r.returncode in (0, 1), r.stderr
         outs[flag] = r.stdout
     assert outs["0"] == outs["1"] and outs["0"].count(b"\n") > 10
+
+
+def _rewrite_pcap(data: bytes, endian: str, nano: bool) -> bytes:
+    """The same pcap file in another byte order and/or with nanosecond timestamps."""
+    src_endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    src_nano = data[:4] in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+    magic = 0xA1B23C4D if nano else 0xA1B2C3D4
+    fields = struct.unpack_from(src_endian + "IHHiIII", data, 0)
+    out = [struct.pack(endian + "IHHiIII", magic, *fields[1:])]
+    pos = 24
+    while pos + 16 <= len(data):
+        sec, frac, caplen, wirelen = struct.unpack_from(src_endian + "IIII", data, pos)
+        if nano and not src_nano:
+            frac *= 1000
+        elif src_nano and not nano:
+            frac //= 1000
+        out.append(struct.pack(endian + "IIII", sec, frac, caplen, wirelen))
+        out.append(data[pos + 16:pos + 16 + caplen])
+        pos += 16 + caplen
+    return b"".join(out)
+
+
+def test_pcap_byte_orders_and_timestamp_units(tmp_path: Path) -> None:
+    """The compiled loop reads the record headers of a pcap file itself: big- and
+    little-endian files, microsecond and nanosecond magic give what the twin gives, and
+    the same conversations as the original file."""
+    src = _generated(tmp_path, 8000, 11)
+    data = src.read_bytes()
+    def convs(path: Path, compiled: bool) -> list[dict]:
+        out = json.loads(_run(str(path), compiled))["conversations"]
+        for c in out:
+            c.pop("file", None)
+        return out
+
+    base = convs(src, False)
+    assert len(base) > 5
+    for endian in ("<", ">"):
+        for nano in (False, True):
+            p = tmp_path / f"conv-{endian == '>'}-{nano}.pcap"
+            p.write_bytes(_rewrite_pcap(data, endian, nano))
+            _same(str(p))
+            assert convs(p, True) == base
+
+
+def test_damaged_record_headers(tmp_path: Path) -> None:
+    """A record header claiming more than the maximum captured length, a file cut inside a
+    record header and inside a record body: the same conversations before the damage and
+    the same error (file offset and message) from both loops."""
+    src = _generated(tmp_path, 6000, 12)
+    data = bytearray(src.read_bytes())
+    # the record headers' offsets
+    offs = []
+    pos = 24
+    while pos + 16 <= len(data):
+        offs.append(pos)
+        pos += 16 + struct.unpack_from("<I", data, pos + 8)[0]
+    mid = offs[len(offs) // 2]
+    bad = bytearray(data)
+    struct.pack_into("<I", bad, mid + 8, 262145)
+    cases = {"caplen": bytes(bad), "in-header": bytes(data[:mid + 7]),
+             "in-body": bytes(data[:mid + 16 + 20])}
+    for name, blob in cases.items():
+        p = tmp_path / f"damaged-{name}.pcap"
+        p.write_bytes(blob)
+        got = json.loads(_run(str(p), True))
+        assert got["error"] and f"{p}" in got["error"], (name, got["error"])
+        assert got["conversations"], name
+        _same(str(p))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cut=st.integers(min_value=0, max_value=1 << 20),
+       flips=st.lists(st.tuples(st.integers(min_value=0, max_value=1 << 20),
+                                st.integers(min_value=0, max_value=255)), max_size=6),
+       seed=st.sampled_from(["captures/seed-1byte-segments.pcap",
+                             "captures/implicit-tls-mismatch.pcap",
+                             "captures/limit-reached.pcap"]))
+def test_damaged_files_give_the_same_on_both_loops(cut: int, flips: list[tuple[int, int]],
+                                                   seed: str) -> None:
+    """Bytes flipped anywhere (record headers, frames) and the file cut anywhere: both loops
+    read the same records, give the same conversations and stop with the same error."""
+    data = bytearray((REPO / seed).read_bytes())
+    for at, value in flips:
+        if 24 <= at % len(data):            # (the file header stays a pcap header)
+            data[at % len(data)] = value
+    blob = bytes(data[:24 + cut % max(1, len(data) - 23)])
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, "damaged.pcap")
+        with open(p, "wb") as f:
+            f.write(blob)
+        _same(p)
+
+
+def test_progress_sees_the_same_frames_and_offsets(tmp_path: Path) -> None:
+    """``progress(frame, offset)`` every 65,536 records: the compiled pcap walker calls it at
+    the same records, with the same file offsets, as the twin's record views."""
+    src = _generated(tmp_path, 70000, 13)
+    calls: dict[bool, list[tuple[int, int]]] = {True: [], False: []}
+    for compiled in (True, False):
+        accel.select(compiled)
+        analyze_file(str(src), progress=lambda n, o, c=compiled: calls[c].append((n, o)))
+    assert calls[True] == calls[False] and calls[True][0][0] == 65536
