@@ -82,6 +82,9 @@ class OrderedEmitter:
         if len(done) < self.threshold:
             return
         reasm = self.an.reassembler
+        if len(done) < reasm.tracked >> 5:
+            # the walk below visits every light entry: at most 32 visits per conclusion
+            return
         now = reasm.clock_ns
         bound = reasm.earliest_pending_frame(None if now is None else now - GREETING_WAIT_NS)
         done.sort(key=_order)
