@@ -3,6 +3,7 @@
 byte, for one file and for a rotated set, also when a worker process is killed mid-run."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -125,6 +126,23 @@ def test_dask_output_is_byte_identical(cluster: Cluster, mixed: Path, tmp_path: 
             assert par.stderr == serial.stderr
             assert par.returncode == serial.returncode
             assert par.stdout == serial.stdout
+
+
+def test_dask_selection_is_the_serial_selection(cluster: Cluster, mixed: Path) -> None:
+    """A conversation selection (applied to what the workers send back) gives what the
+    serial run gives, byte for byte: the same conversations, summary and exit status."""
+    serial_all = _cli("--format", "json", str(mixed))
+    everything = [json.loads(line) for line in serial_all.stdout.splitlines()]
+    for sel in (["--outcome", "plaintext", "--caused-by", "server"],
+                ["--reason", "tls-established"]):
+        args = [*sel, "--format", "json", "--summary", str(mixed)]
+        serial = _cli(*args)
+        got = [json.loads(line) for line in serial.stdout.splitlines()]
+        picked = [c for c in got if "stream" in c]
+        assert picked and len(picked) < len(everything), sel
+        par = _cli("--dask", cluster.address, "-j", "3", *args)
+        assert (par.returncode, par.stdout, par.stderr) == \
+            (serial.returncode, serial.stdout, serial.stderr), sel
 
 
 def test_dask_rotated_set(cluster: Cluster, mixed: Path, tmp_path: Path) -> None:
