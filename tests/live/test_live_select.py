@@ -200,3 +200,45 @@ def test_server_address_and_port_selection(veth: tuple[str, str], relay_pcap: Pa
     s = lines[-1]["summary"]
     assert s["conversations"] == len(want) and s["selected_from"] == len(offline)
     assert [x["ip"] for x in s["servers"]] == [v6["ip"]]
+
+
+@pytest.fixture(scope="module")
+def big_relay_pcap(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A relay's view large enough (about 2.5 MB) for ``--rotate-mb 1`` to cut it twice."""
+    return relay_capture(tmp_path_factory.mktemp("bigrelay"), 120000, 23)
+
+
+def test_selection_with_rotated_files(veth: tuple[str, str], big_relay_pcap: Path,
+                                      tmp_path: Path) -> None:
+    """``--rotate-mb`` and a selection together: exactly the selected conversations, each
+    naming the rotated file that holds its first frame (``file``, ``first_frame``), as
+    ``analyze --rotated`` with the same selection reads the files written; the summary counts
+    the selection, and ``capture.files`` lists every file."""
+    offline, _ = _analyze(big_relay_pcap)
+    want = [c for c in offline if c["outcome"] in ("plaintext", "aborted")]
+    assert 0 < len(want) < len(offline)
+    written = tmp_path / "rot.pcapng"
+    out = tmp_path / "live.json"
+    rc, err = _replay(veth, big_relay_pcap, out, "--format", "json", "--write", str(written),
+                      "--rotate-mb", "1", "--outcome", "plaintext", "--outcome", "aborted")
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    convs = [x for x in lines if "summary" not in x]
+    s = lines[-1]["summary"]
+    files = s["capture"]["files"]
+    assert len(files) >= 3 and all(Path(f).is_file() for f in files), (files, err)
+    assert sorted(map(_key, convs)) == sorted(map(_key, want)), err
+    assert s["conversations"] == len(want) and s["selected_from"] == len(offline)
+    assert s["capture"]["dropped_by_kernel"] == 0, err
+    assert {c["file"] for c in convs} <= set(files) and len({c["file"] for c in convs}) >= 2
+    # the files written, read as one rotated set with the same selection: the same
+    # conversations, each in the same file at the same first frame
+    r = subprocess.run([sys.executable, "-m", "pcapsmtp", "analyze", "--rotated", "--format",
+                        "json", "--outcome", "plaintext", "--outcome", "aborted", *files],
+                       capture_output=True, text=True, timeout=300, env=ENV)
+    assert r.returncode == rc == 1, r.stderr
+    again = [json.loads(x) for x in r.stdout.splitlines()]
+
+    def placed(c: dict[str, Any]) -> tuple[Any, ...]:
+        return (*_key(c), c["file"], c["first_frame"])
+
+    assert sorted(map(placed, again)) == sorted(map(placed, convs))
