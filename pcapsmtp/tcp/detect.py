@@ -15,7 +15,7 @@ loop, a compiled loop) can call it:
 - ``may_matter(head)``: False only when ``head`` (a direction's first payload bytes) is
   decidedly none of the above: a caller may then forget the conversation as not SMTP.
 - ``is_smtp_start(payload)``: the side whose first bytes these are, or None (a whole first
-  segment; the older single-segment form of ``classify_start``).
+  segment: ``classify_start(payload, final=True)`` read as a side).
 - ``parse_tunnel(client, server)``: where an HTTP CONNECT or SOCKS5 handshake ends, once the
   proxy accepted and the server greets in SMTP inside.
 
@@ -55,13 +55,11 @@ _VERB_ENDS = frozenset({b" ", b"\r", b"\n", b"\t", b""})
 
 
 def is_smtp_start(payload: bytes) -> Side | None:
-    """The side whose first payload this looks like: a server greeting (220/421/554 line
-    start) or a client hello (EHLO/HELO/LHLO, case-insensitive). None otherwise."""
-    if payload[:4] in _SERVER_STARTS:
-        return Side.SERVER
-    if payload[:4].upper() in _CLIENT_VERBS and payload[4:5] in _VERB_ENDS:
-        return Side.CLIENT
-    return None
+    """The side whose first payload this looks like, when no more bytes of it will be seen:
+    a server greeting (220/421/554 line start) or a client hello (EHLO/HELO/LHLO, any case).
+    None otherwise. ``classify_start(payload, final=True)`` read as a side."""
+    cls = classify_start(payload[:HEAD_BYTES], True)
+    return Side.SERVER if cls == START_SERVER else Side.CLIENT if cls == START_CLIENT else None
 
 
 def classify_start(head: bytes, final: bool = False) -> int:

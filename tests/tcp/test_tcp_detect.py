@@ -13,7 +13,7 @@ from _tcp_builder import MASK, Conv, F, feed_all, side_bytes
 from pcapsmtp.model import Side, TcpSegment
 from pcapsmtp.tcp.detect import (
     HEAD_BYTES, START_CLIENT, START_MORE, START_OTHER, START_SERVER, START_TUNNEL,
-    classify_start, may_matter,
+    classify_start, is_smtp_start, may_matter,
 )
 from pcapsmtp.tcp.events import FlowOpened, StreamData, StreamGap
 from pcapsmtp.tcp.reassembler import ReassemblyConfig, TcpReassembler
@@ -50,6 +50,26 @@ def test_more_only_for_proper_prefixes(head: bytes) -> None:
         starts = [b"220 ", b"421 ", b"554 ", b"EHLO ", b"HELO ", b"LHLO "]
         assert any(s.startswith(head.upper()) and classify_start(s) in (START_SERVER, START_CLIENT)
                    for s in starts)
+
+
+@given(st.one_of(st.binary(max_size=12),
+                 st.sampled_from([b"220", b"220 ", b"421-", b"554", b"EHLO", b"ehlo", b"HeLo\t",
+                                  b"LHLO\n", b"EHLOX", b"CONNECT", b"\x05\x01"]).flatmap(
+                     lambda p: st.binary(max_size=6).map(lambda tail: p + tail))))
+def test_is_smtp_start_is_the_final_classification(payload: bytes) -> None:
+    """A whole first segment (nothing will follow) gives the side ``classify_start`` gives when
+    told so: the two never disagree, however short the payload (``EHLO`` alone is a hello,
+    ``220`` alone is nothing)."""
+    cls = classify_start(payload[:HEAD_BYTES], True)
+    want = {START_SERVER: Side.SERVER, START_CLIENT: Side.CLIENT}.get(cls)
+    assert is_smtp_start(payload) is want
+    if payload[:4] in (b"220 ", b"220-", b"421 ", b"421-", b"554 ", b"554-"):
+        assert want is Side.SERVER
+    elif payload[:4].upper() in (b"EHLO", b"HELO", b"LHLO") and payload[4:5] in (
+            b"", b" ", b"\r", b"\n", b"\t"):
+        assert want is Side.CLIENT
+    else:
+        assert want is None
 
 
 # ---------------------------------------------------------------------------- reassembler
