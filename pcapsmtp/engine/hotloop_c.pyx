@@ -67,6 +67,36 @@ cdef inline const unsigned char* _bytes_of(object buf):
     return <const unsigned char*>PyBytes_AS_STRING(buf)
 
 
+cdef inline object _table_key(const unsigned char* q, Py_ssize_t a, Py_ssize_t alen,
+                               Py_ssize_t t, int* d):
+    """The table key of a segment (the integer ``tcp.streams.int_key`` makes), from its
+    addresses at ``q[a:a + 2 * alen]`` (IPv4: 4 bytes each, IPv6: 16) and its TCP header at
+    ``q[t:]``; its direction (0: source first in the key) in ``d[0]``."""
+    cdef unsigned char kb[37]
+    cdef Py_ssize_t n = 0
+    cdef unsigned int sport = be16(q + t), dport = be16(q + t + 2)
+    cdef int dd
+    if sport < dport:
+        dd = 0
+    elif sport > dport:
+        dd = 1
+    else:
+        dd = 0 if memcmp(q + a, q + a + alen, alen) < 0 else 1
+    if alen == 16:
+        kb[0] = 0x04            # V6KEY: bit 290
+        n = 1
+    if dd == 0:
+        memcpy(kb + n, q + a, 2 * alen)
+        memcpy(kb + n + 2 * alen, q + t, 4)
+    else:
+        memcpy(kb + n, q + a + alen, alen)
+        memcpy(kb + n + alen, q + a, alen)
+        memcpy(kb + n + 2 * alen, q + t + 2, 2)
+        memcpy(kb + n + 2 * alen + 2, q + t, 2)
+    d[0] = dd
+    return _PyLong_FromByteArray(kb, n + 2 * alen + 4, 0, 0)
+
+
 cdef class _Loop:
     """The loop's state: one record at a time (``record``), whoever walks the records."""
     cdef object an, an_feed, reasm, table, classify, dec, decode_raw, addresses, addrs, done
@@ -98,18 +128,17 @@ cdef class _Loop:
                     object wirelen) except -1:
         """One record: ``p`` is ``buf``'s bytes, the record ``p[hend:end]``."""
         cdef const unsigned char* q
-        cdef Py_ssize_t ip_end, pstart, a0 = 0, a1 = 0
+        cdef Py_ssize_t ip_end, pstart, a0 = 0, a1 = 0, t = 0
         cdef unsigned int et, tot, ff, sport = 0, dport = 0, doff, flags = 0, plen
         cdef unsigned int seq = 0, ack = 0
-        cdef unsigned char kb[37]
         cdef int d = 0, ok, skip
         cdef unsigned long long m, bits
         cdef PyObject* pv
         self.number = number
+        ok = 0
         if lt == 1 and end - hend >= 54:
             q = p + hend
             et = be16(q + 12)
-            ok = 0
             if et == 0x0800 and q[14] == 0x45:
                 if q[23] != 6:
                     self.fast_frames += 1     # not TCP: nothing to decode
@@ -121,25 +150,8 @@ cdef class _Loop:
                 pstart = hend + 34 + ((doff >> 4) << 2)
                 if not ff & 0x3FFF and ip_end <= end and hend + 54 <= pstart <= ip_end:
                     ok = 1
-                    sport = be16(q + 34)
-                    dport = be16(q + 36)
-                    if sport < dport:
-                        d = 0
-                    elif sport > dport:
-                        d = 1
-                    else:
-                        d = 0 if be32(q + 26) < be32(q + 30) else 1
-                    if d == 0:
-                        memcpy(kb, q + 26, 8)
-                        kb[8] = q[34]; kb[9] = q[35]; kb[10] = q[36]; kb[11] = q[37]
-                    else:
-                        memcpy(kb, q + 30, 4)
-                        memcpy(kb + 4, q + 26, 4)
-                        kb[8] = q[36]; kb[9] = q[37]; kb[10] = q[34]; kb[11] = q[35]
-                    key = _PyLong_FromByteArray(kb, 12, 0, 0)
-                    seq = be32(q + 38)
-                    ack = be32(q + 42)
-                    flags = q[47]
+                    key = _table_key(q, 26, 4, 34, &d)
+                    t = 34
                     a0 = hend + 26
                     a1 = hend + 34
             elif et == 0x86DD and end - hend >= 74:
@@ -150,29 +162,16 @@ cdef class _Loop:
                     pstart = hend + 54 + ((doff >> 4) << 2)
                     if ip_end <= end and hend + 74 <= pstart <= ip_end:
                         ok = 1
-                        sport = be16(q + 54)
-                        dport = be16(q + 56)
-                        if sport < dport:
-                            d = 0
-                        elif sport > dport:
-                            d = 1
-                        else:
-                            d = 0 if memcmp(q + 22, q + 38, 16) < 0 else 1
-                        kb[0] = 0x04        # V6KEY: bit 290
-                        if d == 0:
-                            memcpy(kb + 1, q + 22, 32)
-                            kb[33] = q[54]; kb[34] = q[55]; kb[35] = q[56]; kb[36] = q[57]
-                        else:
-                            memcpy(kb + 1, q + 38, 16)
-                            memcpy(kb + 17, q + 22, 16)
-                            kb[33] = q[56]; kb[34] = q[57]; kb[35] = q[54]; kb[36] = q[55]
-                        key = _PyLong_FromByteArray(kb, 37, 0, 0)
-                        seq = be32(q + 58)
-                        ack = be32(q + 62)
-                        flags = q[67]
+                        key = _table_key(q, 22, 16, 54, &d)
+                        t = 54
                         a0 = hend + 22
                         a1 = hend + 54
             if ok:
+                sport = be16(q + t)
+                dport = be16(q + t + 2)
+                seq = be32(q + t + 4)
+                ack = be32(q + t + 8)
+                flags = q[t + 13]
                 self.fast_frames += 1
                 self.fast_tcp += 1
                 self.cd -= 1
@@ -215,15 +214,8 @@ cdef class _Loop:
                     number, ts_ns, pair[0], sport, pair[1], dport, seq, ack, flags,
                     PyBytes_FromStringAndSize(<const char*>p + pstart, ip_end - pstart), 0,
                     key, d)
-            else:
-                seg2 = self.decode_raw(1, PyBytes_FromStringAndSize(<const char*>p + hend,
-                                                                    end - hend),
-                                       wirelen, number, ts_ns)
-                if seg2 is None:
-                    return 0
-                self.cd -= 1
-                seg = keyed(seg2, self.addrs)
-        else:
+        if not ok:
+            # everything else: the general decoder
             seg2 = self.decode_raw(lt, PyBytes_FromStringAndSize(<const char*>p + hend,
                                                                  end - hend),
                                    wirelen, number, ts_ns)
