@@ -16,7 +16,7 @@ from pcapsmtp.smtp.tls import (
     TlsEncryptedHandshake, TlsEvent, TlsHandshakeOther, TlsNotTls, TlsServerHello, version_name,
 )
 
-__all__ = ["ExchangeLine", "build_exchange"]
+__all__ = ["ExchangeLine", "build_exchange", "in_dialogue_order"]
 
 MAX_LINES = 400
 _SIDE = {"C": "client", "S": "server", "!": "capture"}
@@ -31,6 +31,14 @@ class ExchangeLine:
     offset: int | None = None   #: the line's offset in its side's stream
     ts_ns: int | None = None    #: capture time of the event that carried the line (the HTML ladder)
     file: str | None = None     #: the file holding ``frame`` (rotated sets only)
+    #: where the line stands in the dialogue (read by ``in_dialogue_order``): the event it comes
+    #: from (its index in the transcript), the stream its bytes are in ("client"/"server") and
+    #: their offset there; for a reply's lines, the event of the command the client paired it with
+    event: int | None = None
+    stream: str | None = None
+    pos: int | None = None
+    reply: bool = False
+    answers: int | None = None
 
 
 def _tls_text(ev: TlsEvent) -> str:
@@ -62,11 +70,14 @@ def _tls_text(ev: TlsEvent) -> str:
 
 def build_exchange(t: Transcript, conv: dict[str, Any]) -> list[ExchangeLine]:
     out: list[ExchangeLine] = []
-    for it in t.items:
+    index: dict[int, int] = {}      # id(command) -> its event's index
+    for k, it in enumerate(t.items):
         if len(out) >= MAX_LINES:
             out.append(ExchangeLine(None, "!", f"[... {len(t.items)} events, the rest not shown]", []))
             break
-        _lines(it, out)
+        if isinstance(it.event, Command):
+            index[id(it.event)] = k
+        _lines(it, out, k, index)
     # Mark the lines the findings and the verdict point at.
     marks: list[tuple[int | None, str, str]] = []
     for f in conv["findings"]:
@@ -86,11 +97,22 @@ def build_exchange(t: Transcript, conv: dict[str, Any]) -> list[ExchangeLine]:
     return out
 
 
-def _lines(it: Item, out: list[ExchangeLine]) -> None:
+def _lines(it: Item, out: list[ExchangeLine], k: int, index: dict[int, int]) -> None:
     start = len(out)
     _event_lines(it, out)
+    ev = it.event
+    stream: str | None = None
+    pos: int | None = None
+    # (an overlap is listed where the retransmission came, not where its bytes are: by frame)
+    if not isinstance(ev, Overlap) and getattr(ev, "span", None) is not None:
+        stream, pos = ev.span.side.value, ev.span.start
+    reply = isinstance(ev, Reply)
+    answers = index.get(id(ev.answers)) if reply and ev.answers is not None else None
     for ln in out[start:]:
         ln.ts_ns = it.ts_ns or None
+        ln.event, ln.stream, ln.reply, ln.answers = k, stream, reply, answers
+        # a reply's lines each at its own offset
+        ln.pos = ln.offset if reply and ln.offset is not None else pos
 
 
 def _event_lines(it: Item, out: list[ExchangeLine]) -> None:
@@ -143,6 +165,77 @@ def _event_lines(it: Item, out: list[ExchangeLine]) -> None:
     elif isinstance(ev, TlsEvent):
         out.append(ExchangeLine(fr, "C" if ev.side.value == "client" else "S", _tls_text(ev), [],
                                 ev.span.start))
+
+
+def in_dialogue_order(lines: Sequence[ExchangeLine]) -> list[ExchangeLine]:
+    """The exchange in the order of the dialogue, for a person reading who said what when.
+
+    The lines come in the order the session concluded their events. A reply is concluded by its
+    final line, at once, except when the capture shows it over only later: a reply that lost
+    its end in a hole is over when the server's next line comes (after the hole and after the
+    client's next command, read meanwhile), a reply no command read when the conversation ends
+    (after the server's FIN). Such a reply goes back to where it starts: before each line that
+    comes later in the server's stream (by offset: the hole, the FIN) and before each other line
+    from a later frame (the client's next command), but never before the command the client
+    paired it with. So a reply the client read late, after its next command (the rest of a
+    reply that ended early), stays where the client read it (its pairing note says so). A hole
+    or other server-stream line the reply passes that lies within the reply's own bytes (a
+    hole in its middle) goes between its lines. The other lines keep their order."""
+    out: list[ExchangeLine] = []
+    i, n = 0, len(lines)
+    while i < n:
+        first = lines[i]
+        if not first.reply:
+            out.append(first)
+            i += 1
+            continue
+        j = i + 1
+        while j < n and lines[j].event == first.event:
+            j += 1
+        block = list(lines[i:j])
+        i = j
+        k = len(out)
+        while k and _belongs_after(out[k - 1], first):
+            k -= 1
+        passed = out[k:]
+        del out[k:]
+        # A passed line of the server's stream inside the reply's bytes (a hole in its middle)
+        # goes between its lines: the lines before it ahead of it, the lines after it right
+        # after it.
+        end = block[-1].pos
+        inside = [x for x in passed if x.stream == "server" and x.pos is not None
+                  and end is not None and x.pos < end]
+        b = _count_before(block, inside[0].pos if inside else None)
+        out.extend(block[:b])
+        for x in passed:
+            out.append(x)
+            if inside and x is inside[0]:
+                inside.pop(0)
+                e = b + _count_before(block[b:], inside[0].pos if inside else None)
+                out.extend(block[b:e])
+                b = e
+        out.extend(block[b:])
+    return out
+
+
+def _count_before(block: Sequence[ExchangeLine], limit: int | None) -> int:
+    """How many of ``block``'s first lines start before offset ``limit`` (None: all)."""
+    if limit is None:
+        return len(block)
+    for n, ln in enumerate(block):
+        if ln.pos is None or ln.pos >= limit:
+            return n
+    return len(block)
+
+
+def _belongs_after(x: ExchangeLine, reply: ExchangeLine) -> bool:
+    """Does line ``x``, listed before ``reply``'s first line, come after it in the dialogue?"""
+    if reply.answers is not None and x.event == reply.answers:
+        return False        # the command the client paired the reply with comes first
+    if x.stream == "server" and reply.stream == "server":
+        return x.pos is not None and reply.pos is not None and x.pos > reply.pos
+    return (x.frame is not None and reply.frame is not None and x.file == reply.file
+            and x.frame > reply.frame)
 
 
 def _name(cmd: Command | None) -> str:
