@@ -596,3 +596,16 @@ def test_real_client_through_a_stripping_proxy_to_a_real_server(tmp_path: Path) 
         else:
             assert p["identical"] and p["verdict"]["reason"] == "tls-established", p
     assert [(u["side"], u["stream"]) for u in doc["unpaired"]] == [("inside", 3)]
+
+
+def test_answer_to_starttls_is_the_reply_after_it_in_the_dialogue() -> None:
+    """An EHLO reply whose end a hole swallowed is concluded only when the 220 comes, after the
+    client's STARTTLS: the answer to STARTTLS the diff compares is still the 220 (frame 12 of
+    the capture; expected.json), not the EHLO reply's first line."""
+    from pcapsmtp.analysis.vantage import _answer_to_starttls
+
+    path = REPO / "captures" / "hole-closes-reply-starttls.pcap"
+    expected = json.loads((REPO / "captures" / "expected.json").read_text())
+    want_frame = expected[path.name]["conversations"][0]["frames"]["starttls_reply"]
+    conv = analyze_file(str(path), AnalysisConfig(keep_exchange=True)).conversations[0]
+    assert _answer_to_starttls(conv) == ("220 2.0.0 Ready to start TLS", want_frame)

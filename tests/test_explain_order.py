@@ -176,3 +176,19 @@ def test_every_shipped_capture_gives_an_order_by_stream_and_pairing(path: Path) 
     cap = cuts.load(path)
     for conv in cuts.analyze(cap.segments, cap.name, AnalysisConfig(keep_exchange=True)):
         _check(conv["_exchange"], f"{cap.name} stream {conv['stream']}")
+
+
+def test_the_html_ladder_lists_the_dialogue_order_too() -> None:
+    """The report's ladder reads the same exchange as explain: the EHLO reply a hole closed
+    late (frame 8) comes before the hole and before the client's MAIL FROM (frame 10)."""
+    from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
+    from pcapsmtp.render.html.data import conversation_data
+
+    path = REPO / "captures" / "hole-closes-reply-mail.pcap"
+    conv = analyze_file(str(path), AnalysisConfig(keep_exchange=True)).conversations[0]
+    ladder = [(row[0], row[1], row[2]) for row in conversation_data(conv, 0, 0, 0)["L"]]
+    reply = [i for i, (frame, side, _t) in enumerate(ladder) if frame == 8 and side == "S"]
+    mail = next(i for i, (_f, side, text) in enumerate(ladder)
+                if side == "C" and text.startswith("MAIL FROM"))
+    hole = next(i for i, (_f, _s, text) in enumerate(ladder) if "missing in the capture" in text)
+    assert len(reply) == 3 and max(reply) < hole < mail, ladder

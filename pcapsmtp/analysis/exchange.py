@@ -94,7 +94,9 @@ def build_exchange(t: Transcript, conv: dict[str, Any]) -> list[ExchangeLine]:
         target = target or next((ln for ln in out if ln.frame == frame), None)
         if target is not None and text not in target.marks:
             target.marks.append(text)
-    return out
+    # every reader (explain, the HTML ladder, diff) gets the dialogue's order; the marks were
+    # placed on the lines in the order the events were concluded
+    return in_dialogue_order(out)
 
 
 def _lines(it: Item, out: list[ExchangeLine], k: int, index: dict[int, int]) -> None:

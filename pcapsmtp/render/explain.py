@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pcapsmtp.analysis.exchange import in_dialogue_order, verdict_line
+from pcapsmtp.analysis.exchange import verdict_line
 from pcapsmtp.render.fit import Col, fit_table, wrap_text
 from pcapsmtp.render.text import endpoint as _ep
 from pcapsmtp.render.text import safe
@@ -40,8 +40,9 @@ def render_explain(conv: dict[str, Any], *, path: str | None = None, width: int 
     out: list[str] = []
     out.append(f"stream {conv['stream']}: {_ep(conv['client'])} -> {_ep(conv['server'])}, "
                f"first frame {conv['first_frame']}")
-    # in the order of the dialogue: a reply a hole closed late where it starts
-    ex = in_dialogue_order(conv.get("_exchange") or [])
+    # (in the order of the dialogue: build_exchange puts a reply a hole closed late where it
+    # starts)
+    ex = conv.get("_exchange") or []
     # The verdict is marked here, not when the exchange was built: a later step (tls-fallback)
     # may have changed it.
     verdict_mark = f"verdict {conv['reason']}: {conv.get('detail', '')}"
