@@ -70,7 +70,7 @@ from pcapsmtp.tcp.streams import (
     ACK, B0, B1, CLOSED, ENDED, F_SHIFT, FIN, FIN0, FIN1, FIN_RST, FLOW, HAS0, HAS1, IGNORED,
     KEEP_IGNORED, KNOWN_IGNORED, KNOWN_MASK, M40, M48, RST, S_SHIFT, SA0, SA1, ST, SYN,
     SYN0, SYN1, SYN_FIN_RST, SYNACK, T_SHIFT, TUNNEL, UNDECIDED, V6KEY, Key, KeyedSegment,
-    StreamTable, int_key, late_for_acked, note_start, text_key,
+    StreamTable, int_key, late_for_acked, note_start, start_awaits_ack, text_key,
 )
 from pcapsmtp.tcp.streams import AK, AK_SHIFT, AKD
 
@@ -131,13 +131,16 @@ class _Tunnel:
 
 
 class _Pending:
-    """A conversation on another port whose first bytes do not decide yet (``tcp.detect``): its
-    segments, held in capture order for the replay, and each direction's first ``HEAD_BYTES``
-    put together in sequence order. ``start[d]``: sequence number of direction ``d``'s first
-    byte: fixed by its SYN, else the lowest seen so far (a segment up to 64 KiB before it
-    moves it back: its bytes arrived late)."""
+    """A conversation on another port whose first bytes do not decide yet (``tcp.detect``), or
+    any conversation whose server start its client's handshake ACK may still tell
+    (``awaits``): its segments, held in capture order for the replay, and each direction's
+    first ``HEAD_BYTES`` put together in sequence order. ``start[d]``: sequence number of
+    direction ``d``'s first byte: fixed by its SYN (or the other side's acknowledgement of
+    it), else the lowest seen so far (a segment up to 64 KiB before it moves it back: its
+    bytes arrived late)."""
 
-    __slots__ = ("segs", "nbytes", "start", "fixed", "head", "have", "cut", "late")
+    __slots__ = ("segs", "nbytes", "start", "fixed", "head", "have", "cut", "late", "awaits",
+                 "low", "port")
 
     def __init__(self) -> None:
         self.segs: list[tuple[int, TcpSegment]] = []
@@ -150,6 +153,32 @@ class _Pending:
         #: direction d has sent bytes not in ``head`` yet (some seen, or acknowledged by the
         #: other side): it may still decide
         self.late = [False, False]
+        #: the direction whose start the other side's next segment may tell (its handshake
+        #: ACK, ``tcp.streams.start_awaits_ack``): nothing decides before it comes; else None
+        self.awaits: int | None = None
+        #: the lowest sequence number of ``awaits``'s segments seen (a handshake ACK
+        #: acknowledges none of them)
+        self.low: int | None = None
+        #: a conversation on an SMTP port, held only for ``awaits``: opened whatever its bytes
+        self.port = False
+
+    def move_start(self, d: int, seq: int) -> None:
+        """Direction ``d`` starts at ``seq``, before (or at) its start so far: the head bytes
+        known move up."""
+        st = self.start[d]
+        self.start[d] = seq
+        if st is None:
+            return
+        back = (st - seq) & _MASK
+        h = self.head[d]
+        old = bytes(h)
+        h[:] = bytes(HEAD_BYTES)
+        have = self.have[d]
+        self.have[d] = 0
+        for i in range(max(0, HEAD_BYTES - back)):
+            if have >> i & 1:
+                h[i + back] = old[i]
+                self.have[d] |= 1 << (i + back)
 
     def add(self, d: int, seq: int, payload: bytes) -> None:
         st = self.start[d]
@@ -160,16 +189,7 @@ class _Pending:
             back = (st - seq) & _MASK
             if self.fixed[d] or back > 0xFFFF:
                 return                  # before the SYN, or garbage
-            self.start[d] = seq
-            h = self.head[d]
-            old = bytes(h)
-            h[:] = bytes(HEAD_BYTES)
-            have = self.have[d]
-            self.have[d] = 0
-            for i in range(HEAD_BYTES - back):
-                if have >> i & 1:
-                    h[i + back] = old[i]
-                    self.have[d] |= 1 << (i + back)
+            self.move_start(d, seq)
             off = 0
         if off >= HEAD_BYTES:
             return
@@ -540,6 +560,11 @@ class TcpReassembler:
         if payload or seg.missing:
             detect = self.config.detect_by_content
             mine = self._partition is None or self._mine(seg)
+            # the other side's handshake ACK, still to come, may tell where this side starts
+            awaits = v0 != -1 and start_awaits_ack(v0, d, flags)
+            if port_cand and mine and awaits:
+                self._hold(key, v, d, seg, out, True, port=True)
+                return
             if port_cand and mine:
                 conv = _Conv(key, v)
                 self.table.young[key] = conv
@@ -556,6 +581,8 @@ class TcpReassembler:
                     cls = START_MORE                # it answers bytes of the other side: late
                 elif v & AK and late_for_acked(v, d, flags, seg.seq, seg.ack):
                     cls = START_MORE                # the same, by a start known from an ACK
+                elif awaits:
+                    cls = START_MORE                # where it starts is still to be told
                 else:
                     cls = classify_start(payload[:HEAD_BYTES])
                 if cls == START_SERVER or cls == START_CLIENT:
@@ -573,26 +600,7 @@ class TcpReassembler:
                     self._tunnel_segment(key, conv, d, seg, out)
                     return
                 if cls == START_MORE or (cls == START_TUNNEL and seg.missing):
-                    conv = _Conv(key, v)
-                    conv.state = _PENDING
-                    conv.pending = _Pending()
-                    s0 = conv.syn0 if conv.syn0 is not None else conv.synack0
-                    s1 = conv.syn1 if conv.syn1 is not None else conv.synack1
-                    for dd, sn in ((0, s0), (1, s1)):
-                        if sn is not None:
-                            conv.pending.start[dd] = (sn + 1) & _MASK
-                            conv.pending.fixed[dd] = True
-                        elif conv.acked is not None and conv.acked[0] == dd:
-                            conv.pending.start[dd] = conv.acked[1]
-                            conv.pending.fixed[dd] = True
-                    self.table.young[key] = conv
-                    pend = self._pending
-                    if len(pend) >= self.config.max_pending:
-                        okey = next(iter(pend))
-                        self._pending_decide(okey, pend[okey], True, out)
-                    pend[key] = conv
-                    self.stats.pending += 1
-                    self._pending_segment(key, conv, d, seg, out)
+                    self._hold(key, v, d, seg, out, awaits)
                     return
             v = (v & _KEEP_IGNORED) | _IGNORED | (((v >> _S_SHIFT) & _M40) << _S_SHIFT)
         elif port_cand and flags & _FIN_RST and (self._partition is None or self._mine(seg)):
@@ -607,6 +615,37 @@ class TcpReassembler:
             self.table.young[key] = v
             if v & _ENDED == _ENDED:
                 self.table.ended(key, v, seg.ts_ns)
+
+    def _hold(self, key: _Key, v: int, d: int, seg: TcpSegment, out: list[FlowEvent],
+              awaits: bool, port: bool = False) -> None:
+        """Hold the conversation (packed entry ``v``, with ``seg``'s bits) until its first
+        bytes decide (``_Pending``), ``seg`` first. ``awaits``: nothing decides before the
+        other side's next segment, which may be its handshake ACK (``start_awaits_ack``);
+        ``port``: an SMTP port's conversation held only for that."""
+        conv = _Conv(key, v)
+        conv.state = _PENDING
+        conv.pending = p = _Pending()
+        s0 = conv.syn0 if conv.syn0 is not None else conv.synack0
+        s1 = conv.syn1 if conv.syn1 is not None else conv.synack1
+        for dd, sn in ((0, s0), (1, s1)):
+            if sn is not None:
+                p.start[dd] = (sn + 1) & _MASK
+                p.fixed[dd] = True
+            elif conv.acked is not None and conv.acked[0] == dd:
+                p.start[dd] = conv.acked[1]
+                p.fixed[dd] = True
+        p.port = port
+        if awaits:
+            p.awaits = d
+        self.table.young[key] = conv
+        pend = self._pending
+        if len(pend) >= self.config.max_pending:
+            okey = next(iter(pend))
+            self._pending_decide(okey, pend[okey], True, out)
+        pend[key] = conv
+        if not port:
+            self.stats.pending += 1
+        self._pending_segment(key, conv, d, seg, out)
 
     def _set(self, key: _Key, conv: _Conv, value: int | _Conv) -> bool:
         """Replace ``conv``'s table entry (if it still has one) by ``value``; False if it had
@@ -684,6 +723,26 @@ class TcpReassembler:
                 p.start[d] = (seq + 1) & _MASK
                 p.fixed[d] = True
             seq = (seq + 1) & _MASK
+            if flags & _ACK and p.awaits == d:
+                p.awaits = None                 # its SYN-ACK: no ACK needed to tell
+        told = False
+        aw = p.awaits
+        if aw == d:
+            if p.low is None or ((seq - p.low) & _MASK) >= _HALF:
+                p.low = seq
+        elif aw is not None and not flags & _SYN:
+            # the other side's first segment since its SYN (each direction keeps its order):
+            # its handshake ACK if it is one (``tcp.streams.note_start``, and acknowledging
+            # none of the bytes seen of this side), else nothing will tell
+            isn = conv.syn0 if d == 0 else conv.syn1
+            if (flags & (_ACK | _FIN_RST) == _ACK and not seg.payload and not seg.missing
+                    and isn is not None and seq == (isn + 1) & _MASK
+                    and (p.low is None or ((p.low - seg.ack) & _MASK) < _ACK_SANE)):
+                conv.acked = (aw, seg.ack)
+                p.move_start(aw, seg.ack)
+                p.fixed[aw] = True
+            p.awaits = None
+            told = True
         p.segs.append((d, seg))
         payload = seg.payload
         p.nbytes += len(payload)
@@ -699,16 +758,32 @@ class TcpReassembler:
         cfg = self.config
         final = bool(flags & _FIN_RST) or len(p.segs) >= cfg.detect_segments or (
             p.nbytes >= cfg.detect_bytes)
-        if payload or final:
+        if payload or final or told:
             self._pending_decide(key, conv, final, out)
 
     def _pending_decide(self, key: _Key, conv: _Conv, final: bool,
                         out: list[FlowEvent]) -> None:
         """Decide a pending conversation if a direction's first bytes say enough (``final``:
         no more bytes will be waited for): open it (SMTP), watch it (tunnel) or ignore it,
-        replaying the held segments in capture order."""
+        replaying the held segments in capture order. Nothing decides while the other side's
+        handshake ACK may still come (``_Pending.awaits``), unless ``final``; a conversation
+        on an SMTP port held only for that then opens, as it would have at its first payload
+        had that ACK been seen first."""
         p = conv.pending
         assert p is not None
+        if p.awaits is not None and not final:
+            return
+        if p.port:
+            self._pending.pop(key, None)
+            conv.pending = None
+            fd, first = p.segs[0]
+            detect = self.config.detect_by_content
+            self._open(conv, fd, first, is_smtp_start(first.payload) if detect else None, out)
+            for sd, s in p.segs:
+                if conv.state != _FLOW or conv.flow is None:
+                    break
+                self._flow_segment(conv.flow, sd, s, out)
+            return
         classes = [classify_start(p.prefix(dd), final) if p.start[dd] is not None
                    else START_MORE if not final else START_OTHER for dd in (0, 1)]
         smtp = [dd for dd in (0, 1) if classes[dd] in (START_SERVER, START_CLIENT)]

@@ -55,6 +55,7 @@ __all__ = [
     "int_key",
     "late_for_acked",
     "note_start",
+    "start_awaits_ack",
     "stream_index",
     "text_key",
 ]
@@ -145,7 +146,9 @@ def note_start(v: int, d: int, flags: int, seq: int, ack: int, payload: bool) ->
     - the handshake ACK: the client's first segment after its SYN that carries ACK, without
       payload, at ISN+1, while no segment of the server was seen (no SYN-ACK, no payload: a
       server's first byte cannot come before it, accept() returns only after it) acknowledges
-      the server's ISN+1, when its SYN-ACK is not in the capture.
+      the server's ISN+1, when its SYN-ACK is not in the capture. (A server payload seen
+      first, two taps merged out of order, makes the reassembler hold the conversation as an
+      object, ``start_awaits_ack``: it reads the handshake ACK there, not in the entry.)
 
     Anything else changes nothing (a SYN-ACK and a SYN of both sides decide by themselves)."""
     if v & AK or not flags & ACK or flags & (FIN | RST):
@@ -162,6 +165,21 @@ def note_start(v: int, d: int, flags: int, seq: int, ack: int, payload: bool) ->
             and seq == ((v >> sh) + 1) & MASK32):
         return v | AK | known | ((ack & MASK32) << AK_SHIFT)
     return v
+
+
+def start_awaits_ack(v: int, d: int, flags: int) -> bool:
+    """Whether the start of direction ``d``, whose first segment (with payload, no SYN: flags
+    ``flags``) comes now, may
+    still be told by the other side's handshake ACK: ``v`` is the packed undecided entry
+    before this segment, with the other direction's SYN (ACK clear) and nothing of this one
+    (no SYN-ACK, no segment) and no start known from an acknowledgement (``AK``).
+
+    The server's first byte is sent after its accept() returned, so after the client's
+    handshake ACK; a capture merged from two taps (or ``-i any`` on a multi-queue NIC) can still
+    show it first. The client's next segment tells (each direction keeps its own order): its
+    handshake ACK when it is one (``TcpReassembler`` holds the conversation until then)."""
+    other_syn, mine = (SYN1, HAS0) if d == 0 else (SYN0, HAS1)
+    return bool(v & other_syn) and not v & (mine | AK) and not flags & SYN
 
 
 def late_for_acked(v: int, d: int, flags: int, seq: int, ack: int) -> bool:
@@ -424,6 +442,8 @@ class StreamTable:
                 return FEED
             if v & AK and (ack is None or late_for_acked(v, d, flags, seq, ack)):
                 return FEED
+            if start_awaits_ack(v, d, flags):
+                return FEED             # the other side's handshake ACK may still tell its start
         if v & has:
             if flags & SYNACK == SYN and (v >> sh) & MASK32 != seq:
                 self.stats.reused += 1

@@ -125,9 +125,12 @@ def test_port_reuse_of_an_ignored_conversation() -> None:
     r.feed(c.c(1, b"\x16\x03\x01", ack=1))
     r.feed(Conv(sport=443, cisn=77).c(0, flags=S))
     assert r.stats.reused == 1 and r.stream_of(c.cip, c.cport, c.sip, c.sport) == 1
-    # and the new conversation is judged on its own first payload
+    # and the new conversation is judged on its own first payload (after the client's
+    # handshake ACK, which tells where the server's stream starts)
+    assert r.feed(Conv(sport=443, cisn=77).c(1, ack=1)) == []
     ev = r.feed(Conv(sport=443, cisn=77).s(1, GREETING, ack=1))
     assert isinstance(ev[0], FlowOpened) and ev[0].flow.stream == 1
+    assert not ev[0].flow.midstream
 
 
 def test_max_tracked_one_never_raises() -> None:

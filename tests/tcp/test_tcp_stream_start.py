@@ -3,13 +3,15 @@
 The client's start (ISN+1) is known from its SYN or from the server's SYN-ACK (its ack); the
 server's from its SYN-ACK or, with the client's SYN captured and the SYN-ACK lost, from the
 client's handshake ACK (first segment after the SYN with ACK, no payload, seq ISN+1, before
-any segment of the server). A conversation is a late start (``midstream``) only when a side's
+any segment of the server, or after server payload whose bytes it does not acknowledge: two
+taps merged out of order; the conversation is held from the server's first payload until the
+client's next segment tells). A conversation is a late start (``midstream``) only when a side's
 start is not known. Bytes before a known start do not exist; a first captured byte after it
 follows a hole.
 """
 from __future__ import annotations
 
-from _tcp_builder import Conv, S, feed_all, side_bytes
+from _tcp_builder import Conv, F, S, feed_all, side_bytes
 from pcapsmtp.model import Side
 from pcapsmtp.tcp.events import FlowEvent, FlowInfo, FlowOpened, StreamData, StreamGap
 from pcapsmtp.tcp.reassembler import ReassemblyConfig, TcpReassembler
@@ -134,3 +136,61 @@ def test_content_detected_conversation_without_the_synack() -> None:
     info = _info(ev)
     assert (info.server_start, info.midstream) == (5001, False)
     assert side_bytes(ev, Side.SERVER) == GREETING
+
+
+def test_a_banner_before_the_handshake_ack_is_held_until_it_comes() -> None:
+    """Two taps merged out of order: the banner is seen before the handshake ACK. The ACK's
+    acknowledgement number (the server's ISN+1) is the banner's sequence number: the banner
+    starts the server's stream. Nothing opens before the ACK tells."""
+    for port in (25, 2600):
+        c = Conv(sport=port)
+        r = TcpReassembler(ReassemblyConfig(detect_by_content=True))
+        syn, banner, hs_ack = c.c(0, flags=S), c.s(1, GREETING, ack=1), c.c(1, ack=1)
+        assert r.feed(syn) == [] and r.feed(banner) == []
+        ev = r.feed(hs_ack) + feed_all(r, _dialogue(c)[1:])
+        info = _info(ev)
+        assert (info.client_start, info.server_start, info.midstream) == (1001, 5001, False), port
+        assert side_bytes(ev, Side.SERVER) == GREETING + b"250 ok\r\n"
+        assert not _gaps(ev, Side.SERVER) and not _gaps(ev, Side.CLIENT)
+        first = next(e for e in ev if isinstance(e, StreamData) and e.side is Side.SERVER)
+        assert (first.offset, first.frame) == (0, banner.frame)
+
+
+def test_a_greeting_segment_before_the_handshake_ack_and_its_first_bytes_after() -> None:
+    """Another port, found by content: the greeting's second segment, then the handshake ACK,
+    then its first segment. The ACK places the start before the segment seen first, so
+    detection waits for the first bytes and opens with the whole greeting."""
+    c = Conv(sport=2600)
+    segs = [c.c(0, flags=S), c.s(3, GREETING[2:], ack=1), c.c(1, ack=1),
+            c.s(1, GREETING[:2], ack=1), c.c(1, EHLO, ack=1 + G)]
+    ev = feed_all(TcpReassembler(ReassemblyConfig(detect_by_content=True)), segs)
+    info = _info(ev)
+    assert (info.server_start, info.midstream) == (5001, False)
+    assert side_bytes(ev, Side.SERVER) == GREETING and not _gaps(ev, Side.SERVER)
+
+
+def test_a_handshake_ack_below_the_banner_leaves_a_hole_at_the_start() -> None:
+    """The banner's first segment lost, its second seen before the handshake ACK: the ACK
+    says where the server starts, so the bytes before the segment seen are a hole."""
+    c = Conv()
+    tail = c.s(11, GREETING[10:], ack=1)
+    ev = feed_all(TcpReassembler(), [c.c(0, flags=S), tail, c.c(1, ack=1),
+                                     c.c(1, EHLO, ack=1 + G)])
+    info = _info(ev)
+    assert (info.server_start, info.midstream) == (5001, False)
+    assert _gaps(ev, Side.SERVER) == [(0, 10, tail.frame)]
+
+
+def test_a_client_segment_that_is_no_handshake_ack_ends_the_wait() -> None:
+    """The banner first, then a client segment that is no handshake ACK (it carries the EHLO,
+    or it acknowledges the banner, or is a FIN): nothing will tell the server's start, a late
+    start as when the banner came after it; so does the server's FIN, and the end of the
+    capture."""
+    for nxt in (lambda c: [c.c(1, EHLO, ack=1 + G)], lambda c: [c.c(1, ack=1 + G)],
+                lambda c: [c.c(1, flags=F, ack=1)], lambda c: [c.s(1 + G, flags=F, ack=1)],
+                lambda c: []):
+        c = Conv()
+        ev = feed_all(TcpReassembler(), [c.c(0, flags=S), c.s(1, GREETING, ack=1)] + nxt(c))
+        info = _info(ev)
+        assert (info.client_start, info.server_start, info.midstream) == (1001, None, True)
+        assert side_bytes(ev, Side.SERVER) == GREETING
