@@ -3,7 +3,8 @@ side's stream starts, not as a late start.
 
 A side's start (its ISN+1) is known from its own SYN / SYN-ACK, or from the other side's
 acknowledgement of it: the SYN-ACK's ack tells the client's, the client's handshake ACK (its
-first segment after the SYN with ACK, no payload, seq ISN+1, before any server segment) tells
+first segment after the SYN with ACK, no payload, seq ISN+1, before any server segment, or
+after server payload whose bytes it does not acknowledge: two taps merged out of order) tells
 the server's. With both starts known, the conversation is judged whole even without the SYN
 or the SYN-ACK (a tcpdump started mid-handshake, one packet lost).
 
@@ -34,6 +35,16 @@ or the SYN-ACK (a tcpdump started mid-handshake, one packet lost).
   EHLO reply: the server's first payload acknowledging the lost bytes proves the loss), not
   a clean start: incomplete/unknown/incomplete (the EHLO reply after the hole cannot be tied to
   what asked for it, so the offer reads ``unknown``).
+- ``recut-seed-banner-first.pcap``: seed-starttls-first-line.pcap without the SYN-ACK, and the
+  banner written before the client's handshake ACK (captures merged from two taps): the ACK's
+  acknowledgement number, the server's ISN+1, is the banner's sequence number, so the banner
+  is the server's first byte whatever the order -> plaintext/server/starttls-misplaced, as the
+  whole capture.
+- ``recut-content-10026-banner-first.pcap``: the same on port 10026, found by content (the
+  banner alone would decide; it waits for the handshake ACK to know it is the start).
+- ``recut-seed-banner-acked.pcap``: seed-starttls-first-line.pcap without the SYN-ACK and the
+  handshake ACK: the client's first segment after its SYN acknowledges the banner, so it
+  tells nothing of the server's start: a late start -> incomplete/unknown/incomplete.
 """
 from __future__ import annotations
 
@@ -47,6 +58,7 @@ from generate import (
     NOT_OFFERED,
     QUIT_STEPS,
     SEED_BANNER,
+    SEED_EXPECT,
     SEED_REPLY,
     TLS_OK,
     Capture,
@@ -64,13 +76,16 @@ SYN, SYNACK, HS_ACK = 0, 1, 2
 
 class HandshakeLost(Conv):
     """A conversation whose capture lost some of its handshake packets (``lost``: indexes into
-    SYN, SYN-ACK, handshake ACK), and optionally the packets of the steps tagged ``lost_tags``."""
+    SYN, SYN-ACK, handshake ACK), and optionally the packets of the steps tagged ``lost_tags``.
+    ``banner_first``: the server's first payload segment is written before the handshake ACK
+    (two taps merged out of order), the two swapping their timestamps."""
 
     def __init__(self, *, lost: tuple[int, ...], lost_tags: tuple[str, ...] = (),
-                 **kw: Any) -> None:
+                 banner_first: bool = False, **kw: Any) -> None:
         super().__init__(**kw)
         self.lost = lost
         self.lost_tags = lost_tags
+        self.banner_first = banner_first
 
     def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
         pkts, marks = super().emit(conv_index, t_start_ns)
@@ -81,6 +96,12 @@ class HandshakeLost(Conv):
             for p in pkts:
                 if p.side == side and p.off == off and p.payload:
                     p.captured = False
+        if self.banner_first:
+            ack = pkts[HS_ACK]
+            k = next(i for i, p in enumerate(pkts) if p.side == "S" and p.payload)
+            banner = pkts.pop(k)
+            ack.ts_ns, banner.ts_ns = banner.ts_ns, ack.ts_ns
+            pkts.insert(HS_ACK, banner)
         return pkts, marks
 
 
@@ -145,4 +166,29 @@ def scenarios() -> list[Capture]:
                 "the start of its stream",
                 [(c, Expect("incomplete", "unknown", "incomplete", "unknown",
                             findings=[("tcp-gap", "capture", "reply")]))]))
+
+    for sport, name, how in ((25, "recut-seed-banner-first.pcap", "on port 25"),
+                             (10026, "recut-content-10026-banner-first.pcap",
+                              "on port 10026 (found by content)")):
+        c = HandshakeLost(lost=(SYNACK,), banner_first=True, cport=40397 if sport == 25 else 40398,
+                          sport=sport)
+        opening(c, SEED_REPLY, banner=SEED_BANNER, ehlo=b"EHLO ESA.com\r\n")
+        add(Capture(name,
+                    f"seed-starttls-first-line.pcap {how} without the SYN-ACK, the banner written "
+                    "before the client's handshake ACK (two taps merged out of order): the ACK's "
+                    "acknowledgement number (the server's ISN+1) is the banner's sequence number, so "
+                    "the banner is the server's first byte and the misplaced STARTTLS is blamed as "
+                    "in the whole capture",
+                    [(mail_in_clear(c), SEED_EXPECT)]))
+
+    c = HandshakeLost(lost=(SYNACK, HS_ACK), cport=40399)
+    opening(c, SEED_REPLY, banner=SEED_BANNER, ehlo=b"EHLO ESA.com\r\n")
+    add(Capture("recut-seed-banner-acked.pcap",
+                "seed-starttls-first-line.pcap without the SYN-ACK and the handshake ACK: the "
+                "client's first segment after its SYN acknowledges the banner, so it tells nothing "
+                "of where the server's stream starts: a late start (the client's SYN seen, so no "
+                "midstream finding), nobody blamed",
+                [(mail_in_clear(c), Expect("incomplete", "unknown", "incomplete", "misplaced",
+                                           findings=[("ehlo-keyword-as-domain", "server",
+                                                      "ehlo_reply")]))]))
     return caps

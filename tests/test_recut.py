@@ -11,8 +11,9 @@ restated here from the segments, independently of ``pcapsmtp.tcp``):
 
 - the client's start: a client SYN left, or a SYN-ACK left (its ack is the client's ISN+1);
 - the server's start: a SYN-ACK left, or the client's SYN left and its handshake ACK (its
-  first segment after the SYN with ACK: no payload, no FIN/RST, seq ISN+1, before any
-  segment of the server).
+  first segment after the SYN with ACK: no payload, no FIN/RST, seq ISN+1), before any
+  segment of the server, or after server segments the first of which carries payload (two
+  taps merged out of order) when it acknowledges none of their sequence numbers.
 
 Where it does not (no SYN-ACK in the capture and the SYN dropped; a SYN-ACK dropped and the
 client's first ACK carrying data or following server bytes), the conversation is a late start
@@ -92,12 +93,20 @@ def starts_known(segs: list[TcpSegment], client: tuple[str, int]) -> bool:
         return True
     assert syn is not None
     after = segs[segs.index(syn) + 1:]
+    low: int | None = None              # the lowest seq of the server's segments seen
     for s in after:
         if (s.src, s.sport) != client:
-            return False                # a server segment before the handshake ACK
-        if s.flags & ACK and not s.flags & SYN:
-            return (not s.payload and not s.missing and not s.flags & (FIN | RST)
-                    and s.seq == (syn.seq + 1) & 0xFFFFFFFF)
+            if low is None and not (s.payload or s.missing):
+                return False            # the server's first segment says nothing of waiting
+            if low is None or (s.seq - low) & 0xFFFFFFFF >= 1 << 31:
+                low = s.seq
+            continue
+        if s.flags & SYN:
+            continue
+        if low is not None or s.flags & ACK:
+            return bool(s.flags & ACK and not s.payload and not s.missing
+                    and not s.flags & (FIN | RST) and s.seq == (syn.seq + 1) & 0xFFFFFFFF
+                    and (low is None or (low - s.ack) & 0xFFFFFFFF < 1 << 30))
     return False
 
 
@@ -187,6 +196,8 @@ def test_the_rule_knows_the_handshake_ack() -> None:
     """The test's own rule, on the generated captures that pin it down."""
     for name, known in (("recut-tls-no-synack.pcap", True),
                         ("recut-not-offered-no-syn.pcap", True),
+                        ("recut-seed-banner-first.pcap", True),
+                        ("recut-seed-banner-acked.pcap", False),
                         ("recut-seed-no-handshake.pcap", False)):
         cap = cuts.load(cuts.REPO / "captures" / name)
         (segs,) = _by_tuple(cap.segments).values()

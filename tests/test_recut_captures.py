@@ -73,7 +73,9 @@ def _one(name: str) -> tuple[dict[str, Any], list[Row], int, int, int, int]:
 
 
 @pytest.mark.parametrize("name", ["recut-not-offered-no-syn.pcap", "recut-tls-no-synack.pcap",
-                                  "recut-content-10025-no-synack.pcap"])
+                                  "recut-content-10025-no-synack.pcap",
+                                  "recut-seed-banner-first.pcap",
+                                  "recut-content-10026-banner-first.pcap"])
 def test_dialogue_frames_agree_with_tshark(name: str) -> None:
     conv, rows, cport, sport, cstart, sstart = _one(name)
     assert not any(r.flags & 0x12 == 0x12 for r in rows) or not any(
@@ -123,3 +125,54 @@ def test_without_syn_and_synack_it_stays_a_late_start() -> None:
     assert first.sport == cport and first.flags == 0x10 and not first.payload
     assert {(f["code"], f["frame"]) for f in conv["findings"]} >= {("midstream", first.frame)}
     assert (conv["outcome"], conv["caused_by"]) == ("incomplete", "unknown")
+
+
+@pytest.mark.parametrize("name", ["recut-seed-banner-first.pcap",
+                                  "recut-content-10026-banner-first.pcap"])
+def test_a_banner_before_the_handshake_ack_is_the_servers_first_byte(name: str) -> None:
+    """No SYN-ACK, and the banner in the file before the client's handshake ACK (two taps
+    merged out of order): the ACK's acknowledgement number is the banner's sequence number,
+    so the banner starts the server's stream and the seed's misplaced STARTTLS is blamed on
+    the server, with the frames of the whole capture (by tshark's raw numbers)."""
+    conv, rows, cport, sport, cstart, sstart = _one(name)
+    syn = next(r for r in rows if r.flags & 0x12 == 0x02)
+    assert not any(r.flags & 0x12 == 0x12 for r in rows)                 # no SYN-ACK
+    assert syn.sport == cport
+    hs_ack = next(r for r in rows if r.sport == cport and r.frame > syn.frame)
+    assert hs_ack.flags == 0x10 and not hs_ack.payload and hs_ack.seq == cstart
+    banner = next(r for r in rows if r.sport == sport and r.payload)
+    assert banner.frame < hs_ack.frame and banner.seq == hs_ack.ack == sstart
+    reply_start = len(conv["banner"]) + 2
+    lines = conv["ehlo_reply"]["lines"]
+    reply_len = sum(len(b"250-\r\n") + len(line) for line in lines)
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == (
+        "plaintext", "server", "starttls-misplaced")
+    assert conv["banner"] == "220 mail.domain1.com ESMTP Service ready"
+    assert conv["greeting"]["frame"] == _byte_frame(rows, cport, cstart, 0)
+    first_reply = _byte_frame(rows, sport, sstart, reply_start)
+    assert conv["ehlo_reply"]["frames"] == sorted(
+        {_byte_frame(rows, sport, sstart, reply_start + k) for k in range(reply_len)})
+    assert lines[0] == "STARTTLS"
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("ehlo-keyword-as-domain", "server", first_reply)]
+    assert conv["first_frame"] == syn.frame
+
+
+def test_an_ack_of_the_banner_tells_no_start() -> None:
+    """No SYN-ACK and no handshake ACK: the client's first segment after its SYN acknowledges
+    the whole banner (tshark's raw numbers), so it is no handshake ACK and the server's start
+    is not known: a late start, nobody blamed, no banner read."""
+    path = CAPTURES / "recut-seed-banner-acked.pcap"
+    (conv,) = analyze_path(str(path))
+    rows = _tshark(path)
+    cport, sport = conv["client"]["port"], conv["server"]["port"]
+    syn = next(r for r in rows if r.flags & 0x12 == 0x02)
+    assert syn.sport == cport and not any(r.flags & 0x12 == 0x12 for r in rows)
+    banner = next(r for r in rows if r.sport == sport and r.payload)
+    first = next(r for r in rows if r.sport == cport and r.frame > syn.frame)
+    assert banner.frame < first.frame and first.ack == (banner.seq + len(banner.payload)) & MASK
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == (
+        "incomplete", "unknown", "incomplete")
+    assert conv["banner"] is None
+    assert [(f["code"], f["side"]) for f in conv["findings"]] == [
+        ("ehlo-keyword-as-domain", "server")]

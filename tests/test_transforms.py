@@ -454,16 +454,14 @@ ORDERINGS: dict[str, Callable[[], list[T.Step]]] = {
 
 
 #: verdicts that still depend on how the bytes arrive, with the reason (strict: a fix shows)
-_HANDSHAKE_ACK_FIRST = (
-    "the server's start is known only from the client's handshake ACK, which counts only "
-    "before any server payload in capture order (after the banner, the client's ACK of the "
-    "banner looks the same); swapping the directions puts the banner first: a late start")
 ORDERING_FAILURES: dict[str, str] = {
-    "captures/recut-tls-no-synack.pcap": _HANDSHAKE_ACK_FIRST,
-    "captures/recut-content-10025-no-synack.pcap": _HANDSHAKE_ACK_FIRST,
     "captures/recut-seed-no-handshake.pcap": (
         "a late start (no SYN, no SYN-ACK): the first bytes seen start each stream, so which "
         "lines are read depends on the order of the first segments"),
+    "captures/recut-seed-banner-acked.pcap": (
+        "a late start of the server's stream (no SYN-ACK, no handshake ACK: the client's first "
+        "ACK acknowledges the banner): its first bytes seen start it, so which lines are read "
+        "depends on the order of its first segments"),
 }
 
 
