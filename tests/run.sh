@@ -16,6 +16,13 @@
 #                               node is already there (NodeSource's build conflicts with Debian's npm)
 #   postfix                     its plaintext retry after a failed handshake (the tests run a
 #                               private instance; the system one is stopped)
+#   libevent-2.1-7              a library of OpenSMTPD's smtpd, which is NOT installed: opensmtpd
+#                               conflicts with postfix (both provide mail-transport-agent), so the
+#                               package is only fetched (apt-get download) and unpacked with
+#                               dpkg-deb -x into tests/realclients/.opensmtpd (its other libraries
+#                               are already there); as root the script also creates what Debian's
+#                               postinst would: the system groups and users opensmtpd and opensmtpq
+#                               and the empty chroot directory /var/lib/opensmtpd/empty
 #   iproute2 libcap2-bin time   network namespaces, capsh (running without CAP_NET_RAW), GNU time
 #   tcpreplay                   replays a relay's traffic into a veth pair (live loss tests)
 #   chromium fonts-liberation   the headless browser of the HTML report tests (Playwright drives
@@ -48,7 +55,7 @@ phase() {   # phase NAME: report the previous phase's time, announce the next
 # ------------------------------------------------------------------------------------ apt packages
 apt_pkgs=(python3 python3-venv tshark tcpdump tcpflow swaks libnet-ssleay-perl msmtp curl
           ca-certificates golang-go postfix iproute2 libcap2-bin time chromium fonts-liberation
-          gcc python3-dev tcpreplay git)
+          gcc python3-dev tcpreplay git libevent-2.1-7)
 command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs npm)
 
 missing=()
@@ -103,6 +110,33 @@ if command -v npm >/dev/null 2>&1 && [ ! -d tests/realclients/.node/node_modules
     phase "npm install nodemailer (tests/realclients/.node)"
     npm install --silent --no-audit --no-fund --prefix tests/realclients/.node nodemailer >/dev/null 2>&1 \
         || echo "tests/run.sh: npm could not install nodemailer; its tests will be skipped" >&2
+fi
+
+# OpenSMTPD (tests/realclients/test_opensmtpd.py): fetched and unpacked, never installed (see above)
+osmtpd=tests/realclients/.opensmtpd
+if [ ! -x "$osmtpd/usr/sbin/smtpd" ] && command -v apt-get >/dev/null 2>&1; then
+    phase "OpenSMTPD: apt-get download opensmtpd, dpkg-deb -x into $osmtpd"
+    debdir=$(mktemp -d)
+    chmod 755 "$debdir"        # apt's download sandbox user (_apt) must be able to write there
+    command -v chown >/dev/null 2>&1 && chown _apt "$debdir" 2>/dev/null || true
+    if (cd "$debdir" && apt-get download -qq opensmtpd >/dev/null 2>&1) \
+            || { [ "$(id -u)" -eq 0 ] && apt-get update -qq \
+                 && (cd "$debdir" && apt-get download -qq opensmtpd >/dev/null 2>&1); }; then
+        mkdir -p "$osmtpd"
+        dpkg-deb -x "$debdir"/opensmtpd_*.deb "$osmtpd"
+    else
+        echo "tests/run.sh: apt-get download opensmtpd failed; its tests will be skipped" >&2
+    fi
+    rm -rf "$debdir"
+fi
+if [ "$(id -u)" -eq 0 ] && [ -x "$osmtpd/usr/sbin/smtpd" ]; then
+    # its privilege-separation users and chroot, as Debian's postinst makes them (idempotent)
+    for u in opensmtpd opensmtpq; do
+        getent group "$u" >/dev/null || groupadd --system "$u"
+        getent passwd "$u" >/dev/null || useradd --system --gid "$u" --home-dir /var/lib/opensmtpd/empty \
+            --no-create-home --shell /usr/sbin/nologin "$u"
+    done
+    mkdir -p /var/lib/opensmtpd/empty
 fi
 
 # ----------------------------------------------------------------------------------------- pytest

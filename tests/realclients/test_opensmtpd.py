@@ -1,0 +1,155 @@
+"""OpenSMTPD's relay client (``mta``, Debian 12's opensmtpd 6.8.0p2) against the byte-exact server.
+
+Each test relays one message through a fresh ``smtpd -d`` (see opensmtpd_rig.py: unpacked, never
+installed, its own queue in a private mount namespace) to ``smtp://127.0.0.1:PORT``, which is
+opportunistic STARTTLS, captures the relay port with tcpdump and checks:
+
+- what OpenSMTPD did against the client table (``client("opensmtpd")``, from clients.md): whether
+  it sent STARTTLS for each EHLO reply shape, plaintext on the same connection after 454, and an
+  immediate plaintext reconnection after a handshake the server broke;
+- pcapsmtp's verdict on every captured conversation (outcome, caused_by, reason).
+
+Needs root (tcpdump, privilege separation, the mount namespace): marked ``live``; ``slow`` too
+(OpenSMTPD keeps its last connection open 10 s before QUIT, so each test takes about 11 s).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import opensmtpd_rig as rig
+import realclients_harness as h
+from pcapsmtp.analysis.clients import After454, client, retrying_clients, sees_starttls
+from test_real_clients import FINDING, OFFERED, SHAPES, analyze, expected_verdict, verdict
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+RULE = client("opensmtpd")
+
+
+@pytest.fixture(scope="module")
+def smtpd() -> tuple[Path, str]:
+    """The unpacked smtpd and its version; skips with what is missing."""
+    why = rig.missing()
+    if why:
+        pytest.skip(why)
+    binary = rig.smtpd_binary()
+    assert binary is not None
+    return binary, rig.version(binary)
+
+
+def relay(smtpd: tuple[Path, str], behaviour: h.Behaviour, cert: tuple[Path, Path],
+          tmp: Path) -> tuple[rig.Relayed, list[dict[str, Any]]]:
+    run = rig.relay_once(smtpd[0], behaviour, cert, tmp)
+    convs = analyze(run.pcap, run.port)
+    assert len(convs) == len(run.conns), f"OpenSMTPD {smtpd[1]}: " + run.describe()
+    return run, convs
+
+
+def results(run: rig.Relayed) -> list[str]:
+    return [e.result for e in run.events if e.event == "delivery"]
+
+
+# ------------------------------------------------------------- (1) the ten reply shapes + none
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_opensmtpd_reply_shape(smtpd: tuple[Path, str], shape: str, cert: tuple[Path, Path],
+                               tmp_path: Path) -> None:
+    reply = h.SHAPES[shape]
+    run, convs = relay(smtpd, h.Behaviour(ehlo=reply, on_starttls="tls"), cert, tmp_path)
+    why = f"OpenSMTPD {smtpd[1]}: " + run.describe()
+    assert len(run.conns) == 1, why
+    conn, conv = run.conns[0], convs[0]
+
+    # the prediction, from the bytes and from the capture
+    cell = sees_starttls(RULE, reply)
+    assert cell in "YN", f"no X expected for OpenSMTPD on {shape}"
+    assert conn.starttls is (cell == "Y"), f"predicted {cell}; " + why
+    assert ("opensmtpd" in conv.get("clients", {}).get("see_starttls", [])) is (cell == "Y"), conv["clients"]
+
+    # the verdict
+    assert conv["starttls"]["offered"] == OFFERED[shape], why
+    if shape in FINDING:
+        assert FINDING[shape] in [f["code"] for f in conv["findings"]], conv["findings"]
+    assert verdict(conv) == expected_verdict(shape, conn), why
+    assert conv["starttls"]["requested"] is conn.starttls
+
+    if cell == "Y":
+        assert conn.tls and conn.mail_in_tls and results(run) == ["Ok"], why
+    elif shape == "C4":
+        # the stray lines came in the same segment as the one-line reply: OpenSMTPD finds them
+        # in its input buffer, drops the session before any command and defers the message
+        # (the client table's STRAY note); the capture shows EHLO only, so no mail transaction
+        assert conn.commands == ["EHLO client.example.org"] and not conn.mail, why
+        assert any(e.event == "error" and "Remote host sent too much data" in e.rest for e in run.events), why
+        assert results(run) == ["TempFail"], why
+        assert verdict(conv) == ("aborted", "server", "starttls-misplaced")
+    else:
+        assert conn.mail and not conn.mail_in_tls and results(run) == ["Ok"], why   # silent plaintext
+
+
+# ------------------------------------------------------------------------------ (2) STARTTLS 454
+
+def test_opensmtpd_454_goes_on_in_plaintext(smtpd: tuple[Path, str], cert: tuple[Path, Path],
+                                            tmp_path: Path) -> None:
+    """An opportunistic relay (no MTA_WANT_SECURE) takes any non-2xx answer to STARTTLS as "no
+    TLS here" and goes on in plaintext on the same connection."""
+    assert RULE.plaintext_after_454 is After454.SAME_CONNECTION
+    run, convs = relay(smtpd, h.Behaviour(on_starttls="454"), cert, tmp_path)
+    why = f"OpenSMTPD {smtpd[1]}: " + run.describe()
+    assert len(run.conns) == 1, why
+    conn = run.conns[0]
+    assert conn.starttls and not conn.tls and conn.mail, why
+    assert conn.commands[:3] == ["EHLO client.example.org", "STARTTLS", "MAIL FROM:<alice@example.org>"], why
+    assert results(run) == ["Ok"], why
+    assert convs[0]["starttls"]["reply_code"] == 454
+    assert verdict(convs[0]) == ("plaintext", "server", "starttls-refused"), why
+
+
+# ------------------------------------------------------------------ (3) failed TLS handshakes
+
+@pytest.mark.parametrize("mode", ["close", "alert"])
+def test_opensmtpd_plaintext_retry_is_tls_fallback(smtpd: tuple[Path, str], mode: str,
+                                                   cert: tuple[Path, Path], tmp_path: Path) -> None:
+    """220, then the server closes (``close``) or sends a fatal alert (``alert``). OpenSMTPD logs
+    "opportunistic TLS failed, downgrading to plain" and at once reconnects with smtp+notls in the
+    same mta session, without STARTTLS, and delivers: the first conversation is the server's
+    broken handshake, the second the fallback it caused."""
+    assert RULE.fallback_after_handshake_failure and "opensmtpd" in retrying_clients()
+    run, convs = relay(smtpd, h.Behaviour(on_starttls=mode), cert, tmp_path)
+    why = f"OpenSMTPD {smtpd[1]}: " + run.describe()
+    assert len(run.conns) == 2, why
+    tried, plain = run.conns
+    assert tried.starttls and not tried.tls and not tried.mail, why
+    assert tried.commands == ["EHLO client.example.org", "STARTTLS"], why
+    assert not plain.starttls and plain.mail, why
+    assert "opportunistic TLS failed, downgrading to plain" in run.log, why
+    assert [e.rest.split()[0] for e in run.events if e.event == "connecting"] == [
+        f"address=smtp://127.0.0.1:{run.port}", f"address=smtp+notls://127.0.0.1:{run.port}"], why
+    assert results(run) == ["Ok"], why
+
+    first, second = convs
+    assert verdict(first) == ("aborted", "server", "tls-handshake-failed"), why
+    assert first["starttls"]["reply_code"] == 220 and first["tls"]["established"] is False
+    assert ("tls-alert" in [f["code"] for f in first["findings"]]) is (mode == "alert"), first["findings"]
+    assert verdict(second) == ("plaintext", "server", "tls-fallback"), why
+    assert second["starttls"]["offered"] == "valid" and second["starttls"]["requested"] is False
+
+
+# -------------------------------------------------------------------------- (4) clean STARTTLS
+
+def test_opensmtpd_starttls_delivery(smtpd: tuple[Path, str], cert: tuple[Path, Path], tmp_path: Path) -> None:
+    """A working upgrade: the certificate is self-signed and not given to OpenSMTPD, which logs the
+    failed check and, being opportunistic, delivers inside TLS all the same."""
+    run, convs = relay(smtpd, h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls="tls"), cert, tmp_path)
+    why = f"OpenSMTPD {smtpd[1]}: " + run.describe()
+    assert len(run.conns) == 1, why
+    conn, conv = run.conns[0], convs[0]
+    assert conn.starttls and conn.tls and conn.mail_in_tls, why
+    assert conn.commands[-1] == "QUIT", why
+    assert any(e.event == "server-cert-check" and 'result="failure"' in e.rest for e in run.events), why
+    assert results(run) == ["Ok"], why
+    assert verdict(conv) == ("tls", "none", "tls-established"), why
+    assert conv["starttls"]["reply_code"] == 220 and conv["tls"]["established"] is True
