@@ -31,6 +31,8 @@
 #                               without them pcapsmtp installs and runs its pure-Python loop)
 #   git                         the docs and install tests list the repository's files with
 #                               `git ls-files` (a minimal Debian 12 has no git)
+# Exim (exim4-daemon-light) is downloaded and unpacked into tests/realclients/.exim, never
+# installed: it conflicts with postfix (see the Exim step below).
 # Then, in the virtual environment .venv/ at the repository root (created if absent, ignored by
 # git), pcapsmtp itself (editable) with the `test` extra of setup.cfg: pytest, hypothesis,
 # aiosmtpd, atheris, ruff, mypy, types-tabulate and what other tests declare there.
@@ -137,6 +139,49 @@ if [ "$(id -u)" -eq 0 ] && [ -x "$osmtpd/usr/sbin/smtpd" ]; then
             --no-create-home --shell /usr/sbin/nologin "$u"
     done
     mkdir -p /var/lib/opensmtpd/empty
+fi
+
+# Exim's smtp transport as a real client. exim4 and postfix both provide mail-transport-agent,
+# so `apt-get install exim4` would remove Postfix: exim4-daemon-light is only downloaded and
+# unpacked into tests/realclients/.exim (ignored by git; the setuid bit dropped, root runs it),
+# the libraries it depends on come from apt, and the system user Debian-exim that the binary has
+# compiled in is created the way exim4-base's postinst does.
+exim_bin=tests/realclients/.exim/usr/sbin/exim4
+if [ ! -x "$exim_bin" ] || ldd "$exim_bin" 2>/dev/null | grep -q 'not found' \
+        || ! getent passwd Debian-exim >/dev/null 2>&1; then
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "tests/run.sh: not root (or no apt), so Exim is not unpacked; its tests will be skipped" >&2
+    else
+        phase "Exim: exim4-daemon-light unpacked into tests/realclients/.exim"
+        exim_tmp=$(mktemp -d)
+        chmod 755 "$exim_tmp"     # apt-get download writes as _apt
+        if ! (cd "$exim_tmp" && apt-get download -qq exim4-daemon-light 2>"$exim_tmp/err"); then
+            apt-get update -qq || true
+            (cd "$exim_tmp" && apt-get download -qq exim4-daemon-light 2>"$exim_tmp/err") || true
+        fi
+        exim_deb=$(ls "$exim_tmp"/exim4-daemon-light_*.deb 2>/dev/null | head -n 1 || true)
+        if [ -z "$exim_deb" ]; then
+            cat "$exim_tmp/err" >&2
+            echo "tests/run.sh: apt-get download exim4-daemon-light failed; the Exim tests will be skipped" >&2
+        else
+            exim_libs=()
+            for p in $(dpkg-deb -f "$exim_deb" Depends | tr ',|' '\n\n' | sed -e 's/(.*)//' -e 's/[[:space:]]//g' \
+                       | grep '^lib' || true); do
+                dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || exim_libs+=("$p")
+            done
+            if [ ${#exim_libs[@]} -gt 0 ]; then
+                echo "tests/run.sh: apt-get install --no-install-recommends ${exim_libs[*]} (Exim's libraries)"
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --no-upgrade \
+                    "${exim_libs[@]}" >/dev/null
+            fi
+            rm -rf tests/realclients/.exim
+            dpkg-deb -x "$exim_deb" tests/realclients/.exim
+            chmod u-s,g-s "$exim_bin"
+            getent passwd Debian-exim >/dev/null 2>&1 || useradd --system --user-group --no-create-home \
+                --home-dir /var/spool/exim4 --shell /usr/sbin/nologin Debian-exim
+        fi
+        rm -rf "$exim_tmp"
+    fi
 fi
 
 # ----------------------------------------------------------------------------------------- pytest
