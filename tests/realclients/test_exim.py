@@ -1,0 +1,278 @@
+"""Exim 4.96 (Debian 12, its ``smtp`` transport with the default TLS settings) against the
+byte-exact server, captured with tcpdump and judged by pcapsmtp, the way Postfix is in
+test_real_clients.py.
+
+Exim runs from the unpacked Debian package (see exim_rig.py: apt would remove Postfix), one
+fresh private instance per delivery, delivering in the foreground (``-odf``).
+
+1. every EHLO reply shape: Exim sends STARTTLS exactly when the client table predicts
+   ``sees_starttls(client("exim"), reply) == "Y"``, and the verdict is ``expected_verdict``;
+2. STARTTLS answered 454: Exim goes on in plaintext on the same connection
+   (``plaintext / server / starttls-refused``);
+3. the server breaks the handshake (``close``, ``alert``): Exim's ``tls_tempfail_tryclear``
+   reconnects at once and delivers in clear; the broken conversation is
+   ``aborted / server / tls-handshake-failed`` and the clear one ``plaintext / server / tls-fallback``;
+4. a clean STARTTLS delivery: ``tls / none / tls-established``.
+
+Frame numbers (greeting, EHLO reply, STARTTLS, ClientHello, ServerHello, alert, 454, MAIL FROM
+and the findings) are cross-checked against tshark decoding the test port as SMTP.
+
+Needs root (tcpdump on lo, ``exim -C`` with privileges) and the unpacked package; otherwise
+every test is skipped with the reason.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import exim_rig as rig
+import realclients_harness as h
+from pcapsmtp.analysis.clients import After454, client, retrying_clients, sees_starttls
+from test_real_clients import FINDING, OFFERED, SHAPES, analyze, expected_verdict, verdict
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def exim() -> Iterator[Path]:
+    why = rig.skip_reason()
+    if why:
+        pytest.skip(why)
+    binary = rig.exim_binary()
+    assert binary is not None
+    yield binary
+
+
+@pytest.fixture(scope="module")
+def exim_version(exim: Path) -> str:
+    return rig.version(exim)
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+@dataclass
+class Row:
+    """One tshark row (the test port decoded as SMTP)."""
+
+    frame: int
+    stream: int
+    command: str
+    responses: list[int]
+    handshake: list[int]
+    alert_levels: list[int]
+
+
+@dataclass
+class EximDelivery:
+    run: h.ClientRun
+    conns: list[h.ConnRecord]
+    convs: list[dict[str, Any]]
+    log: str
+    deliveries: list[str]
+    pcap: Path
+    port: int
+    rows: list[Row] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return (f"exim exit {self.run.returncode}; server saw {[c.commands for c in self.conns]}; "
+                f"verdicts {[verdict(c) for c in self.convs]}\n{self.run.output[-1000:]}\n"
+                f"{self.log[-3000:]}")
+
+    def frames(self, stream: int, *, command: str = "", response: int = 0, handshake: int = 0,
+               fatal_alert: bool = False) -> list[int]:
+        """tshark's frames of one stream carrying the given command, reply code, TLS handshake
+        type or fatal alert."""
+        out = []
+        for r in self.rows:
+            if r.stream != stream:
+                continue
+            if ((command and r.command.upper().startswith(command))
+                    or (response and response in r.responses) or (handshake and handshake in r.handshake)
+                    or (fatal_alert and 2 in r.alert_levels)):
+                out.append(r.frame)
+        return out
+
+    def ehlo_reply_frame(self, stream: int) -> int:
+        """The first reply frame after the first EHLO (the EHLO reply arrives in one write)."""
+        greeting = self.frames(stream, command="EHLO")[0]
+        return min(r.frame for r in self.rows if r.stream == stream and r.responses and r.frame > greeting)
+
+
+def _ints(field_: str) -> list[int]:
+    return [int(x) for x in field_.split(",") if x.strip().isdigit()]
+
+
+def tshark_rows(pcap: Path, port: int) -> list[Row]:
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed (apt-get install tshark)")
+    p = subprocess.run(["tshark", "-n", "-r", str(pcap), "-d", f"tcp.port=={port},smtp", "-Y", "smtp || tls",
+                        "-T", "fields", "-E", "separator=\t", "-e", "frame.number", "-e", "tcp.stream",
+                        "-e", "smtp.req.command", "-e", "smtp.response.code", "-e", "tls.handshake.type",
+                        "-e", "tls.alert_message.level"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    rows = []
+    for line in p.stdout.splitlines():
+        f = (line.split("\t") + [""] * 6)[:6]
+        rows.append(Row(int(f[0]), int(f[1]), f[2], _ints(f[3]), _ints(f[4]), _ints(f[5])))
+    return rows
+
+
+def exim_deliver(binary: Path, behaviour: h.Behaviour, cert: tuple[Path, Path], tmp: Path) -> EximDelivery:
+    """One message through a fresh private Exim to a fresh ByteServer, captured on lo."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    srv = h.ByteServer(behaviour, *cert).start()
+    pcap = tmp / "capture.pcap"
+    inst: rig.EximInstance | None = None
+    try:
+        inst = rig.EximInstance(binary, srv.port, cert[0])
+        with h.Tcpdump(pcap, srv.port):
+            run = inst.deliver()
+            time.sleep(0.3)
+        log, deliveries = inst.log(), inst.deliveries()
+    finally:
+        srv.stop()
+        if inst is not None:
+            (tmp / "exim.log").write_text(inst.log())
+            inst.remove()
+    d = EximDelivery(run, list(srv.conns), analyze(pcap, srv.port), log, deliveries, pcap, srv.port)
+    d.rows = tshark_rows(pcap, srv.port)
+    return d
+
+
+def check_dialogue_frames(d: EximDelivery, conv: dict[str, Any]) -> None:
+    """The greeting and EHLO reply frames of one conversation are tshark's."""
+    s = conv["stream"]
+    assert conv["greeting"]["frame"] == d.frames(s, command="EHLO")[0]
+    assert conv["ehlo_reply"]["frames"] == [d.ehlo_reply_frame(s)]
+
+
+# ------------------------------------------------------------------- (1) every reply shape
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_exim_reply_shape(exim: Path, exim_version: str, shape: str, cert: tuple[Path, Path],
+                          tmp_path: Path) -> None:
+    reply = h.SHAPES[shape]
+    d = exim_deliver(exim, h.Behaviour(ehlo=reply, on_starttls="tls"), cert, tmp_path)
+    assert len(d.conns) == 1 and len(d.convs) == 1, d.describe()
+    conn, conv = d.conns[0], d.convs[0]
+
+    # the prediction, from the bytes and from the capture
+    cell = sees_starttls(client("exim"), reply)
+    assert cell in "YN", f"no X expected for exim on {shape}"
+    assert conn.starttls is (cell == "Y"), f"exim {exim_version}: predicted {cell}; " + d.describe()
+    assert ("exim" in conv.get("clients", {}).get("see_starttls", [])) is (cell == "Y"), conv["clients"]
+
+    # the verdict
+    assert conv["starttls"]["offered"] == OFFERED[shape], d.describe()
+    assert conv["starttls"]["requested"] is conn.starttls
+    assert verdict(conv) == expected_verdict(shape, conn), d.describe()
+    check_dialogue_frames(d, conv)
+    # in clear, the capture's delivered (DATA 354, end of data 2xx, in Exim's pairing of the
+    # replies) is what the server recorded; inside TLS pcapsmtp sees no mail
+    assert (conv["mail"], conv["delivered"]) == ((False, False) if conn.starttls else (True, conn.mail))
+    reply_frame = d.ehlo_reply_frame(conv["stream"])
+    if shape in FINDING:
+        assert (FINDING[shape], reply_frame) in [(f["code"], f["frame"]) for f in conv["findings"]], conv["findings"]
+
+    if cell == "Y":
+        assert conn.tls and conn.mail_in_tls, d.describe()
+        assert conv["starttls"]["frame"] == d.frames(conv["stream"], command="STAR")[0]
+        assert any(" => " in ln and " X=TLS" in ln for ln in d.deliveries), d.describe()
+    elif shape == "C4":
+        # Exim ends the reply at line 1; the stray lines answer MAIL FROM, so DATA reads RCPT's
+        # 250: Exim defers ("SMTP error from remote mail server after DATA: 250 2.1.5 Ok")
+        assert not conn.mail and "DATA" in conn.commands, d.describe()
+        assert any(" == " in ln and "after DATA: 250" in ln for ln in d.deliveries), d.describe()
+        assert "reply-out-of-step" in [f["code"] for f in conv["findings"]]
+    else:
+        assert conn.mail and not conn.mail_in_tls, d.describe()
+        assert any(" => " in ln and " X=" not in ln for ln in d.deliveries), d.describe()
+        if conv["reason"] == "client-did-not-request":
+            # the evidence is the first command sent in clear after the valid offer
+            assert conv["evidence_frame"] == d.frames(conv["stream"], command="MAIL")[0]
+
+
+# --------------------------------------------------------------------------- (2) STARTTLS 454
+
+def test_exim_454_goes_on_in_plaintext(exim: Path, cert: tuple[Path, Path], tmp_path: Path) -> None:
+    d = exim_deliver(exim, h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls="454"), cert, tmp_path)
+    assert client("exim").plaintext_after_454 is After454.SAME_CONNECTION
+    assert len(d.conns) == 1 and len(d.convs) == 1, d.describe()
+    conn, conv = d.conns[0], d.convs[0]
+    assert conn.starttls and not conn.tls and conn.mail, d.describe()
+    assert conn.commands[conn.commands.index("STARTTLS") + 1].startswith("MAIL FROM"), conn.commands
+    assert verdict(conv) == ("plaintext", "server", "starttls-refused"), d.describe()
+    assert conv["starttls"]["reply_code"] == 454 and conv["starttls"]["requested"] is True
+    assert conv["delivered"] is True
+    s = conv["stream"]
+    check_dialogue_frames(d, conv)
+    assert conv["starttls"]["frame"] == d.frames(s, command="STAR")[0]
+    assert conv["evidence_frame"] == d.frames(s, response=454)[0]
+    assert any(" => " in ln and " X=" not in ln for ln in d.deliveries), d.describe()
+
+
+# ------------------------------------------------------- (3) the server breaks the handshake
+
+@pytest.mark.parametrize("mode", ["close", "alert"])
+def test_exim_retry_in_clear_is_tls_fallback(exim: Path, mode: str, cert: tuple[Path, Path],
+                                             tmp_path: Path) -> None:
+    """220, then the server closes or sends a fatal alert. With ``tls_tempfail_tryclear`` (the
+    default) Exim logs "delivering unencrypted to H=... (not in hosts_require_tls)" and reconnects
+    in clear within the same delivery attempt (Postfix waits for a second attempt)."""
+    d = exim_deliver(exim, h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls=mode), cert, tmp_path)
+    assert "exim" in retrying_clients() and client("exim").fallback_after_handshake_failure
+    assert "delivering unencrypted to H=127.0.0.1" in d.log, d.describe()
+    assert len(d.conns) == 2 and len(d.convs) == 2, d.describe()
+    tried, clear = d.conns
+    assert tried.starttls and not tried.tls and not tried.mail, d.describe()
+    assert not clear.starttls and clear.mail, d.describe()
+
+    broken, fallback = sorted(d.convs, key=lambda c: c["first_frame"])
+    assert verdict(broken) == ("aborted", "server", "tls-handshake-failed"), d.describe()
+    assert broken["starttls"]["reply_code"] == 220
+    s = broken["stream"]
+    check_dialogue_frames(d, broken)
+    assert broken["starttls"]["frame"] == d.frames(s, command="STAR")[0]
+    assert broken["tls"]["client_hello_frame"] == d.frames(s, handshake=1)[0]
+    assert broken["tls"]["server_hello_frame"] is None and not d.frames(s, handshake=2)
+    if mode == "alert":
+        alert = d.frames(s, fatal_alert=True)
+        assert len(alert) == 1
+        assert [(f["code"], f["side"], f["frame"]) for f in broken["findings"]] == [("tls-alert", "server", alert[0])]
+        assert broken["evidence_frame"] == alert[0]
+
+    assert verdict(fallback) == ("plaintext", "server", "tls-fallback"), d.describe()
+    assert fallback["starttls"]["offered"] == "valid" and fallback["starttls"]["requested"] is False
+    assert (broken["delivered"], fallback["delivered"]) == (False, True)
+    check_dialogue_frames(d, fallback)
+    assert fallback["evidence_frame"] == d.frames(fallback["stream"], command="MAIL")[0]
+    assert any(" => " in ln and " X=" not in ln for ln in d.deliveries), d.describe()
+
+
+# ------------------------------------------------------------------ (4) a clean STARTTLS delivery
+
+def test_exim_starttls_delivery(exim: Path, exim_version: str, cert: tuple[Path, Path], tmp_path: Path) -> None:
+    d = exim_deliver(exim, h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls="tls"), cert, tmp_path)
+    assert len(d.conns) == 1 and len(d.convs) == 1, d.describe()
+    conn, conv = d.conns[0], d.convs[0]
+    assert conn.starttls and conn.tls and conn.mail_in_tls, d.describe()
+    assert conn.commands[:3] == ["EHLO client.example.org", "STARTTLS", "EHLO client.example.org"]
+    # verified against the copy of the test certificate given as tls_verify_certificates
+    assert any(" => " in ln and " X=TLS" in ln and " CV=yes" in ln for ln in d.deliveries), d.describe()
+    assert verdict(conv) == ("tls", "none", "tls-established"), d.describe()
+    assert conv["findings"] == []
+    assert conv["starttls"] == {"offered": "valid", "requested": True, "reply_code": 220,
+                                "frame": d.frames(conv["stream"], command="STAR")[0]}
+    assert conv["tls"]["established"] is True
+    s = conv["stream"]
+    check_dialogue_frames(d, conv)
+    assert conv["tls"]["client_hello_frame"] == d.frames(s, handshake=1)[0]
+    assert conv["tls"]["server_hello_frame"] == d.frames(s, handshake=2)[0]
+    assert exim_version.startswith("4."), exim_version
