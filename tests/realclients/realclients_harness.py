@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import socket
@@ -222,14 +223,21 @@ class ByteServer:
 # ------------------------------------------------------------------------------------ tcpdump
 
 class Tcpdump:
-    """``tcpdump -i lo`` for one port, written to ``path``; a context manager."""
+    """``tcpdump -i lo`` for one port, written to ``path``; a context manager.
+
+    ``-B 32768``: in immediate mode each slot of the kernel ring is sized for a frame of lo's
+    64 KiB MTU, and lo puts every packet in it twice (outgoing and incoming), so the default 2 MiB ring
+    held about 15 packets; on a busy machine a burst (a TLS handshake) then overflowed it and a
+    segment went missing from the capture ("2 packets dropped by kernel", a ``tcp-gap``).
+    :attr:`dropped` is tcpdump's own count, read when it stops."""
 
     def __init__(self, path: Path, port: int, extra_ports: tuple[int, ...] = ()) -> None:
         self.path = path
         ports = " or ".join(f"port {p}" for p in (port, *extra_ports))
-        self.argv = ["tcpdump", "-i", "lo", "-n", "-s", "0", "-U", "--immediate-mode",
+        self.argv = ["tcpdump", "-i", "lo", "-n", "-s", "0", "-B", "32768", "-U", "--immediate-mode",
                      "-w", str(path), f"tcp and ({ports})"]
         self.proc: subprocess.Popen[bytes] | None = None
+        self.dropped: int | None = None
 
     def __enter__(self) -> "Tcpdump":
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -259,6 +267,9 @@ class Tcpdump:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
+        if self.proc.stderr is not None:
+            m = re.search(rb"(\d+) packets? dropped by kernel", self.proc.stderr.read())
+            self.dropped = int(m.group(1)) if m else None
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
