@@ -192,3 +192,22 @@ def test_the_html_ladder_lists_the_dialogue_order_too() -> None:
                 if side == "C" and text.startswith("MAIL FROM"))
     hole = next(i for i, (_f, _s, text) in enumerate(ladder) if "missing in the capture" in text)
     assert len(reply) == 3 and max(reply) < hole < mail, ladder
+
+
+@pytest.mark.parametrize("name", ["lost-ehlo-starttls-tls.pcap", "lost-ehlo-starttls-alert.pcap"])
+def test_tls_after_a_hole_is_never_read_as_lines(name: str) -> None:
+    """STARTTLS after a hole that took the EHLO and the end of its reply: the TLS records of
+    both sides are TLS (``TlsInProgress(after_hole=True)`` then the records), never command or
+    reply lines, and the verdict takes the server's 220 as the answer the client read."""
+    from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
+
+    conv = analyze_file(str(REPO / "captures" / name),
+                        AnalysisConfig(keep_exchange=True)).conversations[0]
+    rows = [(ln.frame, ln.side, ln.text) for ln in conv["_exchange"]]
+    starttls = next(i for i, (_f, s, t) in enumerate(rows) if s == "C" and t == "STARTTLS")
+    after = [t for _f, s, t in rows[starttls + 1:] if s in ("C", "S")]
+    assert after[3] == "220 2.0.0 Ready to start TLS", rows
+    assert all(t.startswith("[") for t in after[4:]), rows
+    assert sum(t.startswith("[TLS from here: ") for t in after) == 2      # both sides
+    assert conv["starttls"]["reply_code"] == 220
+    assert conv["starttls"]["frame"] == 9

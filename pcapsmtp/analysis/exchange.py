@@ -152,6 +152,8 @@ def _event_lines(it: Item, out: list[ExchangeLine]) -> None:
         out.append(ExchangeLine(fr, "C", "[TLS from the first byte]", []))
     elif isinstance(ev, TlsInProgress):
         out.append(ExchangeLine(fr, "C" if ev.side.value == "client" else "S",
+                                "[TLS from here: a TLS record where a line would begin, after "
+                                "bytes lost before the answer to STARTTLS]" if ev.after_hole else
                                 "[TLS already under way: the capture starts inside it, how TLS "
                                 "began is not in the capture]", [], ev.span.start))
     elif isinstance(ev, PlaintextAfterStartTls):

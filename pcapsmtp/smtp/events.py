@@ -133,7 +133,13 @@ class ImplicitTls(Event):
 class TlsInProgress(Event):
     """The capture starts inside TLS on this side: its first captured bytes are TLS (or
     binary that is not SMTP), and how TLS began (STARTTLS or TLS from the first byte) is not
-    in the capture. Not an event of the conversation: a fact about the capture."""
+    in the capture. Not an event of the conversation: a fact about the capture.
+
+    ``after_hole``: not the capture's start but a hole before it: the client sent STARTTLS,
+    bytes were lost before its answer (so which reply the client read as that answer is a
+    guess), and this side's next bytes are a TLS record where a line would begin."""
+
+    after_hole: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

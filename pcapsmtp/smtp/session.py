@@ -135,6 +135,8 @@ class SmtpSession:
         self._reply_began_at = 0
         self._late = late_start
         self._client_hole = False       # client bytes lost since its last command
+        self._lost = False              # bytes of either side lost in a hole so far
+        self._starttls_sent = False     # the client sent STARTTLS (a visible command)
         if late_start:
             self._greeted = True            # the greeting, if any, was before the capture
             self._c.after_gap = self._s.after_gap = True   # may start inside a line
@@ -192,6 +194,7 @@ class SmtpSession:
         st = self._c if side is Side.CLIENT else self._s
         start = st.lines.start + len(st.lines)
         gap = StreamGap(side=side, span=Span(side, start, start + length), length=length, cut=cut)
+        self._lost = True
         self._emit(gap)
         if side is Side.SERVER and length < _SHORTEST_REPLY:
             self._short_holes.append(gap)
@@ -369,12 +372,14 @@ class SmtpSession:
             return False
         return True
 
-    def _tls_in_progress(self, st: _SideState, *, framed: bool) -> None:
-        """A late side whose bytes are TLS (or binary): TLS from here on, start unknown."""
+    def _tls_in_progress(self, st: _SideState, *, framed: bool, after_hole: bool = False) -> None:
+        """A late side whose bytes are TLS (or binary): TLS from here on, start unknown
+        (``after_hole``: unsure after a hole, see ``TlsInProgress``)."""
         st.mode = _Mode.TLS
         st.tls = TlsObserver(st.side, framed=framed)
         start = st.lines.start
-        self._emit(TlsInProgress(side=st.side, span=Span(st.side, start, start)))
+        self._emit(TlsInProgress(side=st.side, span=Span(st.side, start, start),
+                                 after_hole=after_hole))
         self._drain(st)
 
     def _implicit_tls(self, st: _SideState) -> None:
@@ -395,15 +400,16 @@ class SmtpSession:
                     and st.lines.buf[:1] == b"\x16" and sniff_tls(bytes(st.lines.buf[:5]))):
                 self._tls_without_220()
                 continue
-            if mode is _Mode.LINES and self._late and st.lines.buf[:1] \
-                    and 20 <= st.lines.buf[0] <= 24:
+            if mode is _Mode.LINES and (self._late or (self._lost and self._starttls_sent)) \
+                    and st.lines.buf[:1] and 20 <= st.lines.buf[0] <= 24:
                 head = sniff_tls(bytes(st.lines.buf[:5]))
                 if head is None:
                     return      # wait for a record header's 5 bytes
                 if head:
-                    # A late start: a TLS record where a line begins (after a 220 to a
-                    # STARTTLS the capture missed): TLS from here, never lines.
-                    self._tls_in_progress(st, framed=True)
+                    # A late start, or a STARTTLS after bytes were lost (which reply the
+                    # client read as its answer is then a guess): a TLS record where a line
+                    # begins is TLS from here, never lines.
+                    self._tls_in_progress(st, framed=True, after_hole=not self._late)
                     return
             if mode is _Mode.LINES or mode is _Mode.SASL:
                 line = st.lines.next_line()
@@ -492,6 +498,8 @@ class SmtpSession:
         if verb == "DATA" or verb == "STARTTLS":
             st.mode = _Mode.HOLD
             self._hold_for = cmd
+            if verb == "STARTTLS":
+                self._starttls_sent = True
         elif verb == "BDAT":
             parts = argument.split()
             size = int(parts[0]) if parts and parts[0].isdigit() else -1
