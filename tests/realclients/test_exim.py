@@ -67,6 +67,8 @@ class Row:
     responses: list[int]
     handshake: list[int]
     alert_levels: list[int]
+    src_port: int
+    fin_or_rst: bool
 
 
 @dataclass
@@ -99,6 +101,10 @@ class EximDelivery:
                 out.append(r.frame)
         return out
 
+    def server_close_frames(self, stream: int) -> list[int]:
+        """Frames of one stream in which the server sent FIN or RST."""
+        return [r.frame for r in self.rows if r.stream == stream and r.src_port == self.port and r.fin_or_rst]
+
     def ehlo_reply_frame(self, stream: int) -> int:
         """The first reply frame after the first EHLO (the EHLO reply arrives in one write)."""
         greeting = self.frames(stream, command="EHLO")[0]
@@ -112,15 +118,18 @@ def _ints(field_: str) -> list[int]:
 def tshark_rows(pcap: Path, port: int) -> list[Row]:
     if shutil.which("tshark") is None:
         pytest.skip("tshark is not installed (apt-get install tshark)")
-    p = subprocess.run(["tshark", "-n", "-r", str(pcap), "-d", f"tcp.port=={port},smtp", "-Y", "smtp || tls",
+    keep = "smtp || tls || tcp.flags.fin == 1 || tcp.flags.reset == 1"
+    p = subprocess.run(["tshark", "-n", "-r", str(pcap), "-d", f"tcp.port=={port},smtp", "-Y", keep,
                         "-T", "fields", "-E", "separator=\t", "-e", "frame.number", "-e", "tcp.stream",
                         "-e", "smtp.req.command", "-e", "smtp.response.code", "-e", "tls.handshake.type",
-                        "-e", "tls.alert_message.level"], capture_output=True, text=True, timeout=120)
+                        "-e", "tls.alert_message.level", "-e", "tcp.srcport", "-e", "tcp.flags.fin",
+                        "-e", "tcp.flags.reset"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     rows = []
     for line in p.stdout.splitlines():
-        f = (line.split("\t") + [""] * 6)[:6]
-        rows.append(Row(int(f[0]), int(f[1]), f[2], _ints(f[3]), _ints(f[4]), _ints(f[5])))
+        f = (line.split("\t") + [""] * 9)[:9]
+        rows.append(Row(int(f[0]), int(f[1]), f[2], _ints(f[3]), _ints(f[4]), _ints(f[5]), int(f[6]),
+                        "1" in (f[7], f[8]) or "True" in (f[7], f[8])))
     return rows
 
 
@@ -249,6 +258,10 @@ def test_exim_retry_in_clear_is_tls_fallback(exim: Path, mode: str, cert: tuple[
         assert len(alert) == 1
         assert [(f["code"], f["side"], f["frame"]) for f in broken["findings"]] == [("tls-alert", "server", alert[0])]
         assert broken["evidence_frame"] == alert[0]
+    else:
+        # the server's FIN, or its RST when the ClientHello was already in its unread buffer
+        assert broken["evidence_frame"] == d.server_close_frames(s)[0], d.describe()
+        assert broken["findings"] == []
 
     assert verdict(fallback) == ("plaintext", "server", "tls-fallback"), d.describe()
     assert fallback["starttls"]["offered"] == "valid" and fallback["starttls"]["requested"] is False
