@@ -211,3 +211,8 @@ def test_tls_after_a_hole_is_never_read_as_lines(name: str) -> None:
     assert sum(t.startswith("[TLS from here: ") for t in after) == 2      # both sides
     assert conv["starttls"]["reply_code"] == 220
     assert conv["starttls"]["frame"] == 9
+    # the 220's note says the verdict's reading, not the session's guessed pairing
+    ready = next(ln for ln in conv["_exchange"] if ln.text == "220 2.0.0 Ready to start TLS")
+    assert [m for m in ready.marks if m.startswith("pairing: ")] == [
+        "pairing: bytes were lost before it, so the client's pairing is a guess; its ClientHello "
+        "after this 220 shows it read it as the answer to STARTTLS"]

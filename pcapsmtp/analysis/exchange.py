@@ -84,6 +84,16 @@ def build_exchange(t: Transcript, conv: dict[str, Any]) -> list[ExchangeLine]:
         side = {"client": "C", "server": "S"}.get(f["side"], "")
         marks.append((f["frame"], side, f"{f['code']}: {f['message']}"))
     line_marks: dict[tuple[str, int], list[str]] = conv.get("_line_marks") or {}
+    read = conv.get("_answer_read")
+    if read is not None:
+        # the verdict took this reply as the answer to STARTTLS, not the session's guess
+        for ln in out:
+            if ln.offset is not None and (_SIDE[ln.side], ln.offset) == tuple(read):
+                ln.marks[:] = [m for m in ln.marks if not m.startswith("pairing: ")]
+                ln.marks.append("pairing: bytes were lost before it, so the client's pairing is a "
+                                "guess; its ClientHello after this 220 shows it read it as the "
+                                "answer to STARTTLS")
+                break
     for frame, side, text in marks:
         if frame is None:
             continue

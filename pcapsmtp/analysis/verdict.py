@@ -249,6 +249,9 @@ class _Verdict:
         self.marks: dict[tuple[str, int], list[str]] = {}   # (side, line offset) -> finding codes
         self.evidence_at: tuple[str, int] | None = None
         self.case = ""      # a case of the reason with its own explanation (REASON_CASES)
+        #: the reply taken as the answer to STARTTLS against the session's guessed pairing
+        #: (bytes lost before it): (side, line offset), for explain's note on it
+        self.answer_read: tuple[str, int] | None = None
 
     def set(self, outcome: str, caused_by: str, reason: str, evidence: int | None,
             detail: str = "", item: Item | None = None) -> None:
@@ -577,6 +580,7 @@ def judge(t: Transcript) -> dict[str, Any]:
                                     and x.event.side is Side.CLIENT and f.pos(x) > f.pos(real)
                                     for x in f.tls):
             st_reply, st_code, repaired = real, 220, True
+            v.answer_read = _at(real)
     if st_item is not None:
         if st_item.event.argument:
             v.finding("starttls-with-parameter", "client", _frame(st_item),
@@ -824,6 +828,8 @@ def judge(t: Transcript) -> dict[str, Any]:
                                    and is_masked_banner(greeting_ev.lines[0].text))
     conv["_line_marks"] = v.marks
     conv["_evidence_at"] = v.evidence_at
+    if v.answer_read is not None:
+        conv["_answer_read"] = v.answer_read
     return conv
 
 

@@ -299,6 +299,7 @@ class Analyzer:
         else:
             conv.pop("_line_marks", None)
             conv.pop("_evidence_at", None)
+            conv.pop("_answer_read", None)
         if self.config.early:
             self.post(conv)
         return conv
