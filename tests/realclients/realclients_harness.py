@@ -2,8 +2,9 @@
 
 - :class:`ByteServer`: an asyncio SMTP server on 127.0.0.1 (its own thread and loop) that answers
   EHLO with exactly the bytes it is given (shapes C1..C10 of clients.md, or a reply without
-  STARTTLS) and STARTTLS with one of: a real TLS upgrade (``tls``), ``454``, 220 then an
-  immediate close (``close``), or 220 then a fatal TLS alert after the ClientHello (``alert``).
+  STARTTLS) and STARTTLS with one of: a real TLS upgrade (``tls``), ``454``, ``502`` (offered
+  but not implemented), 220 then an immediate close (``close``), or 220 then a fatal TLS alert
+  after the ClientHello (``alert``).
   Every connection is recorded (:class:`ConnRecord`): STARTTLS received, TLS established, mail
   accepted.
 - :func:`make_cert`: a self-signed certificate for 127.0.0.1 / localhost, made with
@@ -81,7 +82,7 @@ class ConnRecord:
 @dataclass
 class Behaviour:
     ehlo: bytes = SHAPES["C1"]
-    on_starttls: str = "tls"  #: tls | 454 | close | alert
+    on_starttls: str = "tls"  #: tls | 454 | 502 | close | alert
     #: when set, only the first ``fail_first`` STARTTLS get ``on_starttls``; later ones get ``tls``
     fail_first: int | None = None
 
@@ -172,6 +173,8 @@ class ByteServer:
                     mode = "tls"
                 if mode == "454":
                     writer.write(b"454 4.7.0 TLS not available due to temporary reason\r\n")
+                elif mode == "502":
+                    writer.write(b"502 5.5.1 Command not implemented\r\n")
                 elif mode == "close":
                     writer.write(b"220 2.0.0 Ready to start TLS\r\n")
                     await writer.drain()

@@ -7,15 +7,15 @@ fresh private instance per delivery, delivering in the foreground (``-odf``).
 
 1. every EHLO reply shape: Exim sends STARTTLS exactly when the client table predicts
    ``sees_starttls(client("exim"), reply) == "Y"``, and the verdict is ``expected_verdict``;
-2. STARTTLS answered 454: Exim goes on in plaintext on the same connection
+2. STARTTLS answered 454 (or 502): Exim goes on in plaintext on the same connection
    (``plaintext / server / starttls-refused``);
 3. the server breaks the handshake (``close``, ``alert``): Exim's ``tls_tempfail_tryclear``
    reconnects at once and delivers in clear; the broken conversation is
    ``aborted / server / tls-handshake-failed`` and the clear one ``plaintext / server / tls-fallback``;
 4. a clean STARTTLS delivery: ``tls / none / tls-established``.
 
-Frame numbers (greeting, EHLO reply, STARTTLS, ClientHello, ServerHello, alert, 454, MAIL FROM
-and the findings) are cross-checked against tshark decoding the test port as SMTP.
+Frame numbers (greeting, EHLO reply, STARTTLS, ClientHello, ServerHello, alert, the server's
+FIN or RST, the refusal, MAIL FROM and the findings) are cross-checked against tshark decoding the test port as SMTP.
 
 Needs root (tcpdump on lo, ``exim -C`` with privileges) and the unpacked package; otherwise
 every test is skipped with the reason.
@@ -210,22 +210,26 @@ def test_exim_reply_shape(exim: Path, exim_version: str, shape: str, cert: tuple
             assert conv["evidence_frame"] == d.frames(conv["stream"], command="MAIL")[0]
 
 
-# --------------------------------------------------------------------------- (2) STARTTLS 454
+# ----------------------------------------------------------------- (2) STARTTLS 454 (and 502)
 
-def test_exim_454_goes_on_in_plaintext(exim: Path, cert: tuple[Path, Path], tmp_path: Path) -> None:
-    d = exim_deliver(exim, h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls="454"), cert, tmp_path)
+@pytest.mark.parametrize("code", [454, 502])
+def test_exim_refused_starttls_goes_on_in_plaintext(exim: Path, code: int, cert: tuple[Path, Path],
+                                                    tmp_path: Path) -> None:
+    """454, and 502 (offered, not implemented): Exim goes on in clear on the same connection
+    (clients.md: with tls_tempfail_tryclear a 4xx, and any 5xx, "continues in clear")."""
+    d = exim_deliver(exim, h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls=str(code)), cert, tmp_path)
     assert client("exim").plaintext_after_454 is After454.SAME_CONNECTION
     assert len(d.conns) == 1 and len(d.convs) == 1, d.describe()
     conn, conv = d.conns[0], d.convs[0]
     assert conn.starttls and not conn.tls and conn.mail, d.describe()
     assert conn.commands[conn.commands.index("STARTTLS") + 1].startswith("MAIL FROM"), conn.commands
     assert verdict(conv) == ("plaintext", "server", "starttls-refused"), d.describe()
-    assert conv["starttls"]["reply_code"] == 454 and conv["starttls"]["requested"] is True
+    assert conv["starttls"]["reply_code"] == code and conv["starttls"]["requested"] is True
     assert conv["delivered"] is True
     s = conv["stream"]
     check_dialogue_frames(d, conv)
     assert conv["starttls"]["frame"] == d.frames(s, command="STAR")[0]
-    assert conv["evidence_frame"] == d.frames(s, response=454)[0]
+    assert conv["evidence_frame"] == d.frames(s, response=code)[0]
     assert any(" => " in ln and " X=" not in ln for ln in d.deliveries), d.describe()
 
 
