@@ -10,7 +10,8 @@
 - :func:`make_cert`: a self-signed certificate for 127.0.0.1 / localhost, made with
   ``cryptography``; clients are given it as their trust anchor, so verifying clients succeed.
 - :class:`Tcpdump`: ``tcpdump -i lo -U --immediate-mode`` started, waited for, stopped with SIGINT.
-- ``run_*``: one delivery with each real client in its opportunistic mode; each returns a
+- ``run_*``: one delivery with each real client in its opportunistic mode (Ruby net-smtp the
+  way ActionMailer calls it, PHPMailer's SMTPAutoTLS path); each returns a
   :class:`ClientRun` (exit status and output).
 """
 from __future__ import annotations
@@ -432,6 +433,84 @@ def run_nodemailer(prefix: Path, port: int, ca: Path | None, tmp: Path) -> Clien
     env = {**os.environ, "NODE_PATH": str(prefix / "node_modules")}
     return _run("nodemailer", ["node", str(script), str(port), str(ca or ""), MAIL_FROM, RCPT_TO, str(msg)],
                 env=env)
+
+
+RUBY_SCRIPT = r"""
+# What the mail gem (ActionMailer's delivery_method :smtp, enable_starttls_auto: true, the
+# default) does: Net::SMTP.new, an SSL context from Net::SMTP.default_ssl_context with
+# openssl_verify_mode and ca_file, enable_starttls_auto(context), start(helo), send_message.
+require 'net/smtp'
+port, ca, from, to, msgfile = ARGV
+smtp = Net::SMTP.new('127.0.0.1', Integer(port))
+smtp.open_timeout = 20
+smtp.read_timeout = 20
+context = Net::SMTP.default_ssl_context
+context.verify_mode = OpenSSL::SSL::VERIFY_PEER
+context.ca_file = ca unless ca.empty?
+smtp.enable_starttls_auto(context)
+begin
+  smtp.start('client.example.org') { |s| s.send_message(File.binread(msgfile), from, [to]) }
+rescue StandardError => e
+  puts "error: #{e.class}: #{e.message}"
+  exit 1
+end
+puts 'sent'
+"""
+
+
+def run_ruby(port: int, ca: Path | None, tmp: Path) -> ClientRun:
+    """``ca`` None: the system trust store (the test certificate is then rejected by the client)."""
+    msg = tmp / "message.eml"
+    msg.write_text(MESSAGE)
+    script = tmp / "send.rb"
+    script.write_text(RUBY_SCRIPT)
+    return _run("ruby-net-smtp", ["ruby", str(script), str(port), str(ca or ""), MAIL_FROM, RCPT_TO, str(msg)])
+
+
+#: where Debian's libphp-phpmailer puts PHPMailer
+PHPMAILER_AUTOLOAD = Path("/usr/share/php/libphp-phpmailer/autoload.php")
+
+PHP_SCRIPT = r"""<?php
+// PHPMailer's automatic path: isSMTP(), SMTPSecure '' and SMTPAutoTLS true (both the defaults):
+// STARTTLS when the EHLO reply offers it. The test CA goes in SMTPOptions' ssl context.
+require $argv[1];
+use PHPMailer\PHPMailer\PHPMailer;
+use PHPMailer\PHPMailer\Exception;
+[, , $port, $ca, $from, $to] = $argv;
+$mail = new PHPMailer(true);
+try {
+    $mail->isSMTP();
+    $mail->Host = '127.0.0.1';
+    $mail->Port = (int) $port;
+    $mail->SMTPAuth = false;
+    $mail->SMTPSecure = '';
+    $mail->SMTPAutoTLS = true;
+    $mail->Helo = 'client.example.org';
+    $mail->Timeout = 20;
+    $mail->SMTPDebug = 3;            // the dialogue on stdout: the test's evidence
+    $mail->Debugoutput = 'echo';
+    if ($ca !== '') {
+        $mail->SMTPOptions = ['ssl' => ['verify_peer' => true, 'verify_peer_name' => true, 'cafile' => $ca]];
+    }
+    $mail->setFrom($from);
+    $mail->addAddress($to);
+    $mail->Subject = 'realclients';
+    $mail->Body = 'hello from a real client';
+    $mail->send();
+    echo "sent\n";
+} catch (Exception $e) {
+    echo 'error: ', $e->getMessage(), "\n";
+    exit(1);
+}
+"""
+
+
+def run_phpmailer(port: int, ca: Path | None, tmp: Path) -> ClientRun:
+    """``ca`` None: PHP's default verification against the system trust store."""
+    script = tmp / "send.php"
+    script.write_text(PHP_SCRIPT)
+    return _run("phpmailer", ["php", str(script), str(PHPMAILER_AUTOLOAD), str(port), str(ca or ""),
+                              MAIL_FROM, RCPT_TO])
 
 
 def free_port() -> int:

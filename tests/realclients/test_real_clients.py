@@ -11,6 +11,8 @@ For each (client, server behaviour) the test checks two things:
 Clients, each in its opportunistic mode: CPython smtplib (``has_extn`` then ``starttls``), swaks
 ``--tls-optional``, curl ``--ssl``, msmtp ``tls on`` (it has no opportunistic mode: a missing
 STARTTLS is a hard error), Go net/smtp ``SendMail``, Nodemailer ``opportunisticTLS``, and
+Ruby net-smtp as ActionMailer calls it (``enable_starttls_auto`` with an SSL context that trusts
+the test CA), PHPMailer's automatic path (``SMTPSecure = ''``, ``SMTPAutoTLS = true``), and
 Postfix smtp(8) ``smtp_tls_security_level = may`` (including its plaintext retry after a failed
 handshake, reported as ``tls-fallback``).
 
@@ -48,7 +50,7 @@ FINDING = {"C2": "ehlo-keyword-as-domain", "C3": "ehlo-keyword-as-domain", "C4":
 BLAME = {"valid": ("client", "client-did-not-request"), "misplaced": ("server", "starttls-misplaced"),
          "masked": ("middlebox", "starttls-masked"), "absent": ("server", "starttls-not-offered")}
 
-CLIENTS = ["python-smtplib", "swaks", "curl", "msmtp", "go-net-smtp", "nodemailer"]
+CLIENTS = ["python-smtplib", "swaks", "curl", "msmtp", "go-net-smtp", "nodemailer", "ruby-net-smtp", "phpmailer"]
 #: clients without an opportunistic mode: STARTTLS not seen means a hard error, no mail
 NO_OPPORTUNISTIC = {"msmtp"}
 
@@ -97,6 +99,14 @@ def runner(request: pytest.FixtureRequest, go_binary: Path | None,
                 pytest.skip("nodemailer not found (npm install --prefix tests/realclients/.node nodemailer, "
                             "or set REALCLIENTS_NODE_PREFIX)")
             return lambda port, ca, tmp: h.run_nodemailer(node_prefix, port, ca, tmp)
+        if name == "ruby-net-smtp":
+            if shutil.which("ruby") is None:
+                pytest.skip("Ruby is not installed (apt-get install ruby: its net-smtp gem comes with it)")
+            return h.run_ruby
+        if name == "phpmailer":
+            if shutil.which("php") is None or not h.PHPMAILER_AUTOLOAD.is_file():
+                pytest.skip("PHPMailer is not installed (apt-get install php-cli libphp-phpmailer)")
+            return h.run_phpmailer
         raise KeyError(name)
     return get
 
@@ -230,7 +240,8 @@ def test_server_breaks_handshake(name: str, mode: str, runner: Callable[[str], R
         assert "tls-alert" in [f["code"] for f in conv["findings"]]
 
 
-@pytest.mark.parametrize("name", ["python-smtplib", "curl", "go-net-smtp", "nodemailer", "msmtp"])
+@pytest.mark.parametrize("name", ["python-smtplib", "curl", "go-net-smtp", "nodemailer", "msmtp", "ruby-net-smtp",
+                                  "phpmailer"])
 def test_client_rejects_certificate(name: str, runner: Callable[[str], Runner], cert: tuple[Path, Path],
                                     versions: dict[str, str], tmp_path: Path,
                                     request: pytest.FixtureRequest) -> None:
