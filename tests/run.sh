@@ -12,6 +12,10 @@
 #                               it STARTTLS, without it the STARTTLS tests see plaintext
 #   msmtp curl ca-certificates  real SMTP clients of tests/realclients
 #   golang-go                   Go's net/smtp client (built with CGO_ENABLED=0: no gcc needed)
+#   ruby                        Ruby's net-smtp (a gem bundled with Debian's ruby3.1), the way
+#                               ActionMailer sends: a real client of tests/realclients
+#   php-cli libphp-phpmailer    PHPMailer (Debian's package, /usr/share/php/libphp-phpmailer) on
+#                               PHP's command line (its openssl is built in): a real client too
 #   nodejs npm                  Nodemailer (npm puts it in tests/realclients/.node); skipped when
 #                               node is already there (NodeSource's build conflicts with Debian's npm)
 #   postfix                     its plaintext retry after a failed handshake (the tests run a
@@ -57,7 +61,7 @@ phase() {   # phase NAME: report the previous phase's time, announce the next
 # ------------------------------------------------------------------------------------ apt packages
 apt_pkgs=(python3 python3-venv tshark tcpdump tcpflow swaks libnet-ssleay-perl msmtp curl
           ca-certificates golang-go postfix iproute2 libcap2-bin time chromium fonts-liberation
-          gcc python3-dev tcpreplay git libevent-2.1-7)
+          gcc python3-dev tcpreplay git libevent-2.1-7 ruby php-cli libphp-phpmailer)
 command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs npm)
 
 missing=()

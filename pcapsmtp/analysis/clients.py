@@ -296,7 +296,8 @@ CLIENTS: tuple[ClientRule, ...] = (
                             "'Unexpected Response'"),),
     ),
     ClientRule(
-        name="phpmailer", title="PHPMailer (SMTPAutoTLS)", version="4a489474e7ef (2026-07-21)",
+        name="phpmailer", title="PHPMailer (SMTPAutoTLS)",
+        version="4a489474e7ef (2026-07-21) (6.6.3 observed)",
         source="src/SMTP.php:944-977 (parseHelloFields), 1298-1318 (getServerExt), 1340-1420 "
                "(get_lines); src/PHPMailer.php:2410-2437",
         confidence=_T, line_ending=LineEnding.LF, line_re=LINE_DEFAULT, malformed=Malformed.INDEX3,
@@ -369,7 +370,8 @@ CLIENTS: tuple[ClientRule, ...] = (
         plaintext_after_454=_DEF, opportunistic_setting="enable_tls (default on)",
     ),
     ClientRule(
-        name="ruby-net-smtp", title="Ruby net-smtp (ActionMailer)", version="0.5.1",
+        name="ruby-net-smtp", title="Ruby net-smtp (ActionMailer)",
+        version="0.5.1 (0.3.1 observed)",
         source="lib/net/smtp.rb:1014-1022 (recv_response), 1102-1111 (capabilities), 296-303, 719-729",
         confidence=_T, line_ending=LineEnding.LF, line_re=LINE_DEFAULT, malformed=Malformed.INDEX3,
         mixed_codes=MixedCodes.IGNORE, status_from=StatusFrom.FIRST, single_line_keywords=False,

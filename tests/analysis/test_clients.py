@@ -35,7 +35,7 @@ CASES: dict[str, bytes] = {
 }
 
 # The summary matrix of the shared clients.md, typed cell by cell (confidence tags dropped; Go C6 is
-# the observed N, curl C6 the 8.22 code-reading Y, Ruby C5 the guessed Y).
+# the observed N, curl C6 the 8.22 code-reading Y, Ruby C5 the Y observed on net-smtp 0.3.1).
 #                        C1 C2 C3 C4 C5 C6 C7 C8 C9 C10
 EXPECTED_TEXT = """
 postfix                  Y  N  N  N  Y  Y  Y  N  Y  Y

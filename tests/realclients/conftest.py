@@ -71,8 +71,8 @@ def versions(node_prefix: Path | None) -> dict[str, str]:
         "nodemailer": "",
         "ruby-net-smtp": _version(["ruby", "-rnet/smtp", "-e", "print Net::SMTP::VERSION, ' ruby ', RUBY_VERSION"],
                                   r"^(.+)$") if shutil.which("ruby") else "",
-        "phpmailer": _version(["php", "-r", f"require '{h.PHPMAILER_AUTOLOAD}'; echo PHPMailer\\PHPMailer\\PHPMailer::VERSION,"
-                               " ' php ', PHP_VERSION;"], r"^(.+)$")
+        "phpmailer": _version(["php", "-r", f"require '{h.PHPMAILER_AUTOLOAD}'; "
+                               "echo PHPMailer\\PHPMailer\\PHPMailer::VERSION, ' php ', PHP_VERSION;"], r"^(.+)$")
                      if shutil.which("php") and h.PHPMAILER_AUTOLOAD.is_file() else "",
     }
     if node_prefix is not None:
