@@ -193,7 +193,7 @@ CLIENTS: tuple[ClientRule, ...] = (
                            "observed with Postfix 3.7",
     ),
     ClientRule(
-        name="exim", title="Exim smtp transport", version="git 13835a3c1e05 (2025-12-29)",
+        name="exim", title="Exim smtp transport", version="git 13835a3c1e05 (2025-12-29) (4.96 observed)",
         source="src/src/transports/smtp.c:266-284 (regex L273), 1969-1984, 2789; "
                "src/src/smtp_out.c:740-806, 836-916",
         confidence=_T, line_ending=LineEnding.LF, line_re=LINE_DEFAULT, malformed=Malformed.ERROR,
@@ -219,7 +219,8 @@ CLIENTS: tuple[ClientRule, ...] = (
         plaintext_after_454=_SC, opportunistic_setting="default tls_server ruleset",
     ),
     ClientRule(
-        name="opensmtpd", title="OpenSMTPD mta", version="portable 3153385b02a0 (2026-03-26)",
+        name="opensmtpd", title="OpenSMTPD mta",
+        version="portable 3153385b02a0 (2026-03-26) (6.8.0p2 observed)",
         source="usr.sbin/smtpd/mta_session.c:1245-1347 (keywords 1269-1290); "
                "usr.sbin/smtpd/util.c:714-737 (parse_smtp_response); usr.sbin/smtpd/iobuf.c:160",
         confidence=_T, line_ending=LineEnding.LF, line_re=LINE_OPENSMTPD, malformed=Malformed.ERROR,
