@@ -9,12 +9,8 @@ reply lines.
 """
 from __future__ import annotations
 
-from generate import (BANNER, READY, STARTTLS, Capture, Conv, Expect, alert, client_hello, lines,
-                      tls12_session)
-
-EHLO = b"EHLO client.example.org\r\n"
-REPLY_HEAD = lines("250-mx.example.com", "250-PIPELINING", "250-SIZE 10240000")
-REPLY_END = lines("250-STARTTLS", "250 8BITMIME")
+from generate import BANNER, READY, STARTTLS, Capture, Conv, Expect, alert, client_hello, tls12_session
+from scenarios_explain import EHLO, REPLY_END, REPLY_HEAD     # the same EHLO reply, cut the same way
 
 
 #: each hole is shown first by the other side's ACK of the lost bytes: the EHLO by the reply's
