@@ -36,7 +36,8 @@
 #   git                         the docs and install tests list the repository's files with
 #                               `git ls-files` (a minimal Debian 12 has no git)
 # Exim (exim4-daemon-light) is downloaded and unpacked into tests/realclients/.exim, never
-# installed: it conflicts with postfix (see the Exim step below).
+# installed: it conflicts with postfix (see the Exim step below). So is Sendmail (sendmail-bin,
+# sendmail-base, sendmail-cf) into tests/realclients/.sendmail (see the Sendmail step).
 # Then, in the virtual environment .venv/ at the repository root (created if absent, ignored by
 # git), pcapsmtp itself (editable) with the `test` extra of setup.cfg: pytest, hypothesis,
 # aiosmtpd, atheris, ruff, mypy, types-tabulate and what other tests declare there.
@@ -185,6 +186,52 @@ if [ ! -x "$exim_bin" ] || ldd "$exim_bin" 2>/dev/null | grep -q 'not found' \
                 --home-dir /var/spool/exim4 --shell /usr/sbin/nologin Debian-exim
         fi
         rm -rf "$exim_tmp"
+    fi
+fi
+
+# Sendmail's esmtp mailer as a real client. sendmail-bin and postfix both provide
+# mail-transport-agent, so it is not installed either: sendmail-bin, sendmail-base and sendmail-cf
+# are only downloaded and unpacked into tests/realclients/.sendmail (ignored by git; the setgid
+# bit dropped, root runs it), the lib* packages of sendmail-bin's Depends that are missing come
+# from apt (libwrap0 on a Debian 12 with Postfix), and m4, which makes the tests' sendmail.cf out
+# of the unpacked cf/ tree.
+sm_bin=tests/realclients/.sendmail/usr/libexec/sendmail/sendmail
+if [ ! -x "$sm_bin" ] || ! command -v m4 >/dev/null 2>&1 \
+        || ldd "$sm_bin" 2>/dev/null | grep -q 'not found'; then
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "tests/run.sh: not root (or no apt), so Sendmail is not unpacked; its tests will be skipped" >&2
+    else
+        phase "Sendmail: sendmail-bin, -base, -cf unpacked into tests/realclients/.sendmail"
+        sm_tmp=$(mktemp -d)
+        chmod 755 "$sm_tmp"       # apt-get download writes as _apt
+        sm_pkgs=(sendmail-bin sendmail-base sendmail-cf)
+        if ! (cd "$sm_tmp" && apt-get download -qq "${sm_pkgs[@]}" 2>"$sm_tmp/err"); then
+            apt-get update -qq || true
+            (cd "$sm_tmp" && apt-get download -qq "${sm_pkgs[@]}" 2>"$sm_tmp/err") || true
+        fi
+        sm_deb=$(ls "$sm_tmp"/sendmail-bin_*.deb 2>/dev/null | head -n 1 || true)
+        if [ -z "$sm_deb" ] || ! ls "$sm_tmp"/sendmail-base_*.deb "$sm_tmp"/sendmail-cf_*.deb >/dev/null 2>&1; then
+            cat "$sm_tmp/err" >&2
+            echo "tests/run.sh: apt-get download ${sm_pkgs[*]} failed; the Sendmail tests will be skipped" >&2
+        else
+            sm_libs=()
+            command -v m4 >/dev/null 2>&1 || sm_libs+=(m4)
+            for p in $(dpkg-deb -f "$sm_deb" Depends | tr ',|' '\n\n' | sed -e 's/(.*)//' -e 's/[[:space:]]//g' \
+                       | grep '^lib' || true); do
+                dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || sm_libs+=("$p")
+            done
+            if [ ${#sm_libs[@]} -gt 0 ]; then
+                echo "tests/run.sh: apt-get install --no-install-recommends ${sm_libs[*]} (Sendmail's libraries, m4)"
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --no-upgrade \
+                    "${sm_libs[@]}" >/dev/null
+            fi
+            rm -rf tests/realclients/.sendmail
+            for deb in "$sm_tmp"/sendmail-*.deb; do
+                dpkg-deb -x "$deb" tests/realclients/.sendmail
+            done
+            chmod g-s "$sm_bin"
+        fi
+        rm -rf "$sm_tmp"
     fi
 fi
 

@@ -146,12 +146,14 @@ class SendmailInstance:
     """One private Sendmail (its own sendmail.cf, queue, certificates and syslog) relaying
     everything to 127.0.0.1:``port``."""
 
-    def __init__(self, binary: Path, port: int, cert: tuple[Path, Path]) -> None:
+    def __init__(self, binary: Path, port: int, cert: tuple[Path, Path], ca: Path | None = None) -> None:
+        """``cert`` (certificate, key) is the client certificate, and the trust anchor unless
+        ``ca`` names another."""
         self.binary = binary
         self.dir = Path(tempfile.mkdtemp(prefix="pcapsmtp-realclients-sendmail-"))
         for sub in ("queue", "certs", "dev"):
             (self.dir / sub).mkdir(mode=0o700)
-        for name, src in (("ca.pem", cert[0]), ("client.pem", cert[0]), ("client.key", cert[1])):
+        for name, src in (("ca.pem", ca or cert[0]), ("client.pem", cert[0]), ("client.key", cert[1])):
             shutil.copyfile(src, self.dir / "certs" / name)
             (self.dir / "certs" / name).chmod(0o600)    # Sendmail refuses a key others may read
         (self.dir / "service.switch").write_text("hosts files\naliases files\n")

@@ -14,7 +14,8 @@ one fresh private instance per delivery, delivering in the foreground (``-odi``)
    failed.") after one connection, ``aborted / server / tls-handshake-failed``, and its next
    queue run tries STARTTLS again, with the same verdict;
 4. a clean STARTTLS delivery: ``tls / none / tls-established`` (Sendmail logs ``verify=OK``
-   against the test certificate it was given as CA).
+   against the test certificate it was given as CA); with another CA the check fails
+   (``verify=FAIL``) and, opportunistic, Sendmail delivers in TLS all the same.
 
 Frame numbers (greeting, EHLO reply, STARTTLS, ClientHello, ServerHello, alert, 454, MAIL FROM
 and the findings) are cross-checked against tshark decoding the test port as SMTP.
@@ -69,15 +70,16 @@ class SendmailDelivery(EximDelivery):
 
 
 def sendmail_deliver(binary: Path, behaviour: h.Behaviour, cert: tuple[Path, Path], tmp: Path,
-                     *, queue_runs: int = 0) -> tuple[SendmailDelivery, list[str]]:
+                     *, queue_runs: int = 0, ca: Path | None = None) -> tuple[SendmailDelivery, list[str]]:
     """One message through a fresh private Sendmail to a fresh ByteServer, captured on lo; then
-    ``queue_runs`` runs of its queue. Also returns what is left in the queue."""
+    ``queue_runs`` runs of its queue (``ca``: another trust anchor than the server's certificate).
+    Also returns what is left in the queue."""
     tmp.mkdir(parents=True, exist_ok=True)
     srv = h.ByteServer(behaviour, *cert).start()
     pcap = tmp / "capture.pcap"
     inst: rig.SendmailInstance | None = None
     try:
-        inst = rig.SendmailInstance(binary, srv.port, cert)
+        inst = rig.SendmailInstance(binary, srv.port, cert, ca)
         with h.Tcpdump(pcap, srv.port) as dump:
             run = inst.deliver()
             for _ in range(queue_runs):
@@ -235,3 +237,19 @@ def test_sendmail_starttls_delivery(sendmail: Path, sendmail_version: str, cert:
     assert conv["tls"]["client_hello_frame"] == d.frames(s, handshake=1)[0]
     assert conv["tls"]["server_hello_frame"] == d.frames(s, handshake=2)[0]
     assert sendmail_version.startswith("8."), sendmail_version
+
+
+def test_sendmail_unverified_certificate_still_tls(sendmail: Path, cert: tuple[Path, Path], tmp_path: Path) -> None:
+    """The server's certificate is not signed by Sendmail's CA: Sendmail's default rules (no
+    ``tls_server`` requirement) log the failed check and deliver inside TLS."""
+    other_ca, _ = h.make_cert(tmp_path / "other-ca")
+    d, queued = sendmail_deliver(sendmail, h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls="tls"), cert,
+                                 tmp_path, ca=other_ca)
+    assert len(d.conns) == 1 and len(d.convs) == 1, d.describe()
+    conn, conv = d.conns[0], d.convs[0]
+    assert conn.tls and conn.mail_in_tls, d.describe()
+    [line] = tls_lines(d)
+    assert "verify=FAIL" in line, d.describe()
+    assert [ln for ln in d.deliveries if "stat=Sent" in ln] and queued == [], d.describe()
+    assert verdict(conv) == ("tls", "none", "tls-established"), d.describe()
+    assert conv["findings"] == []
