@@ -206,7 +206,7 @@ CLIENTS: tuple[ClientRule, ...] = (
         plaintext_after_454=_SC, opportunistic_setting="default (hosts_try_tls)",
     ),
     ClientRule(
-        name="sendmail", title="Sendmail", version="8.18.0.2",
+        name="sendmail", title="Sendmail", version="8.18.0.2 (8.17.1.9 observed)",
         source="sendmail/usersmtp.c:449-519 (helo_options, STARTTLS 515-518), 3177-3486 (reply); "
                "sendmail/sendmail.h:2803-2807; sendmail/util.c:1113 (fixcrlf)",
         confidence=_T, line_ending=LineEnding.LF, line_re=LINE_DEFAULT, malformed=Malformed.SKIP,
