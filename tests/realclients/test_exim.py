@@ -166,32 +166,43 @@ def check_dialogue_frames(d: EximDelivery, conv: dict[str, Any]) -> None:
 
 # ------------------------------------------------------------------- (1) every reply shape
 
-@pytest.mark.parametrize("shape", SHAPES)
-def test_exim_reply_shape(exim: Path, exim_version: str, shape: str, cert: tuple[Path, Path],
-                          tmp_path: Path) -> None:
-    reply = h.SHAPES[shape]
-    d = exim_deliver(exim, h.Behaviour(ehlo=reply, on_starttls="tls"), cert, tmp_path)
+def check_reply_shape(name: str, version: str, shape: str,
+                      d: EximDelivery) -> tuple[h.ConnRecord, dict[str, Any], str, int | None]:
+    """What every MTA's reply-shape test checks (Exim's, Sendmail's): one connection and one
+    conversation; whether the MTA sent STARTTLS is the client table's prediction for ``name``
+    (from the bytes, and in the conversation's ``clients``); the verdict, the offer, the
+    dialogue frames (tshark's), mail and delivered, the shape's finding at the EHLO reply's
+    frame. -> (connection, conversation, the predicted cell, the EHLO reply's frame)."""
     assert len(d.conns) == 1 and len(d.convs) == 1, d.describe()
     conn, conv = d.conns[0], d.convs[0]
+    reply = h.SHAPES[shape]
 
     # the prediction, from the bytes and from the capture
-    cell = sees_starttls(client("exim"), reply)
-    assert cell in "YN", f"no X expected for exim on {shape}"
-    assert conn.starttls is (cell == "Y"), f"exim {exim_version}: predicted {cell}; " + d.describe()
-    assert ("exim" in conv.get("clients", {}).get("see_starttls", [])) is (cell == "Y"), conv["clients"]
+    cell = sees_starttls(client(name), reply)
+    assert cell in "YN", f"no X expected for {name} on {shape}"
+    assert conn.starttls is (cell == "Y"), f"{name} {version}: predicted {cell}; " + d.describe()
+    assert (name in conv.get("clients", {}).get("see_starttls", [])) is (cell == "Y"), conv["clients"]
 
     # the verdict
     assert conv["starttls"]["offered"] == OFFERED[shape], d.describe()
     assert conv["starttls"]["requested"] is conn.starttls
     assert verdict(conv) == expected_verdict(shape, conn), d.describe()
     check_dialogue_frames(d, conv)
-    # in clear, the capture's delivered (DATA 354, end of data 2xx, in Exim's pairing of the
+    # in clear, the capture's delivered (DATA 354, end of data 2xx, in the MTA's pairing of the
     # replies) is what the server recorded; inside TLS pcapsmtp sees no mail
     assert (conv["mail"], conv["delivered"]) == ((False, False) if conn.starttls else (True, conn.mail))
     reply_frame = d.ehlo_reply_frame(conv["stream"])
     if shape in FINDING:
         assert (FINDING[shape], reply_frame) in [(f["code"], f["frame"]) for f in conv["findings"]], conv["findings"]
+    return conn, conv, cell, reply_frame
 
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_exim_reply_shape(exim: Path, exim_version: str, shape: str, cert: tuple[Path, Path],
+                          tmp_path: Path) -> None:
+    reply = h.SHAPES[shape]
+    d = exim_deliver(exim, h.Behaviour(ehlo=reply, on_starttls="tls"), cert, tmp_path)
+    conn, conv, cell, reply_frame = check_reply_shape("exim", exim_version, shape, d)
     if cell == "Y":
         assert conn.tls and conn.mail_in_tls, d.describe()
         assert conv["starttls"]["frame"] == d.frames(conv["stream"], command="STAR")[0]

@@ -34,9 +34,9 @@ import pytest
 
 import realclients_harness as h
 import sendmail_rig as rig
-from pcapsmtp.analysis.clients import After454, client, retrying_clients, sees_starttls
-from test_exim import EximDelivery, check_dialogue_frames, tshark_rows
-from test_real_clients import FINDING, OFFERED, SHAPES, analyze, expected_verdict, verdict
+from pcapsmtp.analysis.clients import After454, client, retrying_clients
+from test_exim import EximDelivery, check_dialogue_frames, check_reply_shape, tshark_rows
+from test_real_clients import SHAPES, analyze, verdict
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -112,25 +112,7 @@ def test_sendmail_reply_shape(sendmail: Path, sendmail_version: str, shape: str,
                               tmp_path: Path) -> None:
     reply = h.SHAPES[shape]
     d, queued = sendmail_deliver(sendmail, h.Behaviour(ehlo=reply, on_starttls="tls"), cert, tmp_path)
-    assert len(d.conns) == 1 and len(d.convs) == 1, d.describe()
-    conn, conv = d.conns[0], d.convs[0]
-
-    # the prediction, from the bytes and from the capture
-    cell = sees_starttls(client("sendmail"), reply)
-    assert cell in "YN", f"no X expected for sendmail on {shape}"
-    assert conn.starttls is (cell == "Y"), f"sendmail {sendmail_version}: predicted {cell}; " + d.describe()
-    assert ("sendmail" in conv.get("clients", {}).get("see_starttls", [])) is (cell == "Y"), conv["clients"]
-
-    # the verdict
-    assert conv["starttls"]["offered"] == OFFERED[shape], d.describe()
-    assert conv["starttls"]["requested"] is conn.starttls
-    assert verdict(conv) == expected_verdict(shape, conn), d.describe()
-    check_dialogue_frames(d, conv)
-    assert (conv["mail"], conv["delivered"]) == ((False, False) if conn.starttls else (True, conn.mail))
-    reply_frame = d.ehlo_reply_frame(conv["stream"])
-    if shape in FINDING:
-        assert (FINDING[shape], reply_frame) in [(f["code"], f["frame"]) for f in conv["findings"]], conv["findings"]
-
+    conn, conv, cell, reply_frame = check_reply_shape("sendmail", sendmail_version, shape, d)
     if cell == "Y":
         assert conn.tls and conn.mail_in_tls, d.describe()
         assert conv["starttls"]["frame"] == d.frames(conv["stream"], command="STAR")[0]
