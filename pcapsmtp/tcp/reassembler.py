@@ -70,7 +70,7 @@ from pcapsmtp.tcp.streams import (
     ACK, B0, B1, CLOSED, ENDED, F_SHIFT, FIN, FIN0, FIN1, FIN_RST, FLOW, HAS0, HAS1, IGNORED,
     KEEP_IGNORED, KNOWN_IGNORED, KNOWN_MASK, M40, M48, RST, S_SHIFT, SA0, SA1, ST, SYN,
     SYN0, SYN1, SYN_FIN_RST, SYNACK, T_SHIFT, TUNNEL, UNDECIDED, V6KEY, Key, KeyedSegment,
-    StreamTable, int_key, late_for_acked, note_start, start_awaits_ack, text_key,
+    StreamTable, first_payload_late, int_key, note_start, start_awaits_ack, text_key,
 )
 from pcapsmtp.tcp.streams import AK, AK_SHIFT, AKD
 
@@ -573,14 +573,8 @@ class TcpReassembler:
                 return
             if detect and mine:
                 # decided now when this payload is the start of its direction and says enough
-                if (v & (_SYN0 | _SA0 if d == 0 else _SYN1 | _SA1) and not flags & _SYN
-                        and seg.seq != ((v >> (_B0 if d == 0 else _B1)) + 1) & _MASK):
-                    cls = START_MORE                # earlier bytes of this side are late
-                elif (flags & _ACK and v & (_SYN1 | _SA1 if d == 0 else _SYN0 | _SA0)
-                      and seg.ack != ((v >> (_B1 if d == 0 else _B0)) + 1) & _MASK):
-                    cls = START_MORE                # it answers bytes of the other side: late
-                elif v & AK and late_for_acked(v, d, flags, seg.seq, seg.ack):
-                    cls = START_MORE                # the same, by a start known from an ACK
+                if first_payload_late(v, d, flags, seg.seq, seg.ack):
+                    cls = START_MORE                # earlier bytes are late
                 elif awaits:
                     cls = START_MORE                # where it starts is still to be told
                 else:

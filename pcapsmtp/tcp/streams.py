@@ -54,6 +54,7 @@ __all__ = [
     "StreamTable",
     "int_key",
     "late_for_acked",
+    "first_payload_late",
     "note_start",
     "start_awaits_ack",
     "stream_index",
@@ -180,6 +181,24 @@ def start_awaits_ack(v: int, d: int, flags: int) -> bool:
     handshake ACK when it is one (``TcpReassembler`` holds the conversation until then)."""
     other_syn, mine = (SYN1, HAS0) if d == 0 else (SYN0, HAS1)
     return bool(v & other_syn) and not v & (mine | AK) and not flags & SYN
+
+
+def first_payload_late(v: int, d: int, flags: int, seq: int, ack: int | None) -> bool:
+    """Whether a first payload of direction ``d`` of the undecided entry ``v`` (bases set) is
+    not known to start its direction: this direction's SYN (or SYN-ACK) puts the start before
+    it; it acknowledges bytes of the other direction past that one's start from its SYN (or
+    SYN-ACK); or a start known from an acknowledgement says so (``late_for_acked``). Earlier
+    bytes are late then, and the content decides once they come. ``ack`` None: not at hand
+    (counts as late). The one test for ``StreamTable.classify`` and the reassembler."""
+    if d == 0:
+        mine, other, sh, osh = SYN0 | SA0, SYN1 | SA1, B0, B1
+    else:
+        mine, other, sh, osh = SYN1 | SA1, SYN0 | SA0, B1, B0
+    if v & mine and not flags & SYN and seq != ((v >> sh) + 1) & MASK32:
+        return True
+    if flags & ACK and v & other and (ack is None or ack != ((v >> osh) + 1) & MASK32):
+        return True
+    return bool(v & AK) and (ack is None or late_for_acked(v, d, flags, seq, ack))
 
 
 def late_for_acked(v: int, d: int, flags: int, seq: int, ack: int) -> bool:
@@ -432,18 +451,10 @@ class StreamTable:
         else:
             has, sh = HAS1, B1
         if head and v & ST == UNDECIDED and self.could_start is not None:
-            # a first payload whose direction's start (its SYN) is before it, or that answers
-            # bytes of the other side not seen yet: earlier bytes are late, content decides
-            if (v & (SYN0 | SA0 if d == 0 else SYN1 | SA1) and not flags & SYN
-                    and seq != ((v >> sh) + 1) & MASK32):
+            # earlier bytes are late (content decides once they come), or the other side's
+            # handshake ACK may still tell where this one starts
+            if first_payload_late(v, d, flags, seq, ack) or start_awaits_ack(v, d, flags):
                 return FEED
-            if flags & ACK and v & (SYN1 | SA1 if d == 0 else SYN0 | SA0) and (
-                    ack is None or ack != ((v >> (B1 if d == 0 else B0)) + 1) & MASK32):
-                return FEED
-            if v & AK and (ack is None or late_for_acked(v, d, flags, seq, ack)):
-                return FEED
-            if start_awaits_ack(v, d, flags):
-                return FEED             # the other side's handshake ACK may still tell its start
         if v & has:
             if flags & SYNACK == SYN and (v >> sh) & MASK32 != seq:
                 self.stats.reused += 1
