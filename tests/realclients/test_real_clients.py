@@ -203,12 +203,15 @@ def test_nodemailer_delivers_despite_c4_desync(runner: Callable[[str], Runner], 
     assert verdict(d2.convs[0]) == ("plaintext", "server", "starttls-misplaced")
 
 
-# ------------------------------------------------------------------------------ (2) STARTTLS 454
+# ------------------------------------------------------------- (2) STARTTLS refused: 454, 502
 
+@pytest.mark.parametrize("code", ["454", "502"])
 @pytest.mark.parametrize("name", CLIENTS)
-def test_starttls_refused(name: str, runner: Callable[[str], Runner], cert: tuple[Path, Path],
-                          tmp_path: Path) -> None:
-    d = deliver(runner(name), h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls="454"), cert, tmp_path)
+def test_starttls_refused(name: str, code: str, runner: Callable[[str], Runner],
+                          cert: tuple[Path, Path], tmp_path: Path) -> None:
+    """STARTTLS answered 454 (temporary) or 502 (offered, then not implemented): every client
+    here treats both alike, going on in plaintext on the same connection or stopping."""
+    d = deliver(runner(name), h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls=code), cert, tmp_path)
     assert len(d.conns) == 1 and d.conns[0].starttls, describe(d)
     conn, conv = d.conns[0], d.convs[0]
     rule = client(name)
@@ -216,7 +219,7 @@ def test_starttls_refused(name: str, runner: Callable[[str], Runner], cert: tupl
     # opportunisticTLS) go on in plaintext on the same connection
     plaintext = rule.plaintext_after_454 in (After454.SAME_CONNECTION, After454.CONFIG)
     assert conn.mail is plaintext, f"{name}: predicted {rule.plaintext_after_454}; " + describe(d)
-    assert conv["starttls"]["reply_code"] == 454
+    assert conv["starttls"]["reply_code"] == int(code)
     assert verdict(conv) == ("plaintext" if plaintext else "aborted", "server", "starttls-refused"), describe(d)
 
 
