@@ -239,6 +239,18 @@ class _Conv:
         self.pending: _Pending | None = None
         self.fins = v & _ENDED          # FIN/RST bits, kept for a tunnel that gives up
 
+    def starts(self) -> list[int | None]:
+        """Where each direction's stream starts (its ISN+1), when TCP says it: its own SYN or
+        SYN-ACK, else the other direction's acknowledgement of it (``acked``); None if not."""
+        out: list[int | None] = [None, None]
+        for d, syn, synack in ((0, self.syn0, self.synack0), (1, self.syn1, self.synack1)):
+            sn = syn if syn is not None else synack
+            if sn is not None:
+                out[d] = (sn + 1) & _MASK
+            elif self.acked is not None and self.acked[0] == d:
+                out[d] = self.acked[1]
+        return out
+
     def packed(self, state: int) -> int:
         v = state | (self.stream << _S_SHIFT)
         if self.base0 is not None:
@@ -619,14 +631,9 @@ class TcpReassembler:
         conv = _Conv(key, v)
         conv.state = _PENDING
         conv.pending = p = _Pending()
-        s0 = conv.syn0 if conv.syn0 is not None else conv.synack0
-        s1 = conv.syn1 if conv.syn1 is not None else conv.synack1
-        for dd, sn in ((0, s0), (1, s1)):
-            if sn is not None:
-                p.start[dd] = (sn + 1) & _MASK
-                p.fixed[dd] = True
-            elif conv.acked is not None and conv.acked[0] == dd:
-                p.start[dd] = conv.acked[1]
+        for dd, st in enumerate(conv.starts()):
+            if st is not None:
+                p.start[dd] = st
                 p.fixed[dd] = True
         p.port = port
         if awaits:
@@ -897,17 +904,8 @@ class TcpReassembler:
         server_syn = conv.synack0 if sdir == 0 else conv.synack1
         if server_syn is None:
             server_syn = conv.syn0 if sdir == 0 else conv.syn1
-        # where each side's stream starts (its ISN+1), when TCP says it: its own SYN/SYN-ACK,
-        # else the other side's acknowledgement of it (``tcp.streams.note_start``)
-        begins: list[int | None] = [None, None]
-        for dd in (0, 1):
-            sn = conv.syn0 if dd == 0 else conv.syn1
-            if sn is None:
-                sn = conv.synack0 if dd == 0 else conv.synack1
-            if sn is not None:
-                begins[dd] = (sn + 1) & _MASK
-            elif conv.acked is not None and conv.acked[0] == dd:
-                begins[dd] = conv.acked[1]
+        # where each side's stream starts, when TCP says it (``tcp.streams.note_start``)
+        begins = conv.starts()
         if tunnel is not None:
             client_start = tunnel[1 + cdir]
             server_start = tunnel[1 + sdir]
