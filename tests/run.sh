@@ -119,16 +119,50 @@ if command -v npm >/dev/null 2>&1 && [ ! -d tests/realclients/.node/node_modules
         || echo "tests/run.sh: npm could not install nodemailer; its tests will be skipped" >&2
 fi
 
+# MTAs that conflict with postfix are fetched and unpacked, never installed:
+# fetch_debs DIR PKG...: apt-get download the packages into DIR (writable by apt's _apt sandbox
+# user), running apt-get update once and retrying if the first try fails; success when every
+# PKG_*.deb is there (apt's messages are in DIR/err)
+fetch_debs() {
+    local dir=$1 p
+    shift
+    chmod 755 "$dir"
+    command -v chown >/dev/null 2>&1 && chown _apt "$dir" 2>/dev/null || true
+    if ! (cd "$dir" && apt-get download -qq "$@" 2>"$dir/err"); then
+        [ "$(id -u)" -eq 0 ] && apt-get update -qq || true
+        (cd "$dir" && apt-get download -qq "$@" 2>"$dir/err") || true
+    fi
+    for p in "$@"; do
+        ls "$dir/${p}"_*.deb >/dev/null 2>&1 || return 1
+    done
+}
+# install_missing_libs WHAT DEB [PKG...]: apt-get install the lib* packages of DEB's Depends
+# (and the PKGs) that are not installed
+install_missing_libs() {
+    local what=$1 deb=$2 p
+    shift 2
+    local want=("$@")
+    for p in $(dpkg-deb -f "$deb" Depends | tr ',|' '\n\n' | sed -e 's/(.*)//' -e 's/[[:space:]]//g' \
+               | grep '^lib' || true); do
+        want+=("$p")
+    done
+    local missing_libs=()
+    for p in "${want[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing_libs+=("$p")
+    done
+    if [ ${#missing_libs[@]} -gt 0 ]; then
+        echo "tests/run.sh: apt-get install --no-install-recommends ${missing_libs[*]} ($what)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --no-upgrade \
+            "${missing_libs[@]}" >/dev/null
+    fi
+}
+
 # OpenSMTPD (tests/realclients/test_opensmtpd.py): fetched and unpacked, never installed (see above)
 osmtpd=tests/realclients/.opensmtpd
 if [ ! -x "$osmtpd/usr/sbin/smtpd" ] && command -v apt-get >/dev/null 2>&1; then
     phase "OpenSMTPD: apt-get download opensmtpd, dpkg-deb -x into $osmtpd"
     debdir=$(mktemp -d)
-    chmod 755 "$debdir"        # apt's download sandbox user (_apt) must be able to write there
-    command -v chown >/dev/null 2>&1 && chown _apt "$debdir" 2>/dev/null || true
-    if (cd "$debdir" && apt-get download -qq opensmtpd >/dev/null 2>&1) \
-            || { [ "$(id -u)" -eq 0 ] && apt-get update -qq \
-                 && (cd "$debdir" && apt-get download -qq opensmtpd >/dev/null 2>&1); }; then
+    if fetch_debs "$debdir" opensmtpd; then
         mkdir -p "$osmtpd"
         dpkg-deb -x "$debdir"/opensmtpd_*.deb "$osmtpd"
     else
@@ -159,26 +193,12 @@ if [ ! -x "$exim_bin" ] || ldd "$exim_bin" 2>/dev/null | grep -q 'not found' \
     else
         phase "Exim: exim4-daemon-light unpacked into tests/realclients/.exim"
         exim_tmp=$(mktemp -d)
-        chmod 755 "$exim_tmp"     # apt-get download writes as _apt
-        if ! (cd "$exim_tmp" && apt-get download -qq exim4-daemon-light 2>"$exim_tmp/err"); then
-            apt-get update -qq || true
-            (cd "$exim_tmp" && apt-get download -qq exim4-daemon-light 2>"$exim_tmp/err") || true
-        fi
-        exim_deb=$(ls "$exim_tmp"/exim4-daemon-light_*.deb 2>/dev/null | head -n 1 || true)
-        if [ -z "$exim_deb" ]; then
+        if ! fetch_debs "$exim_tmp" exim4-daemon-light; then
             cat "$exim_tmp/err" >&2
             echo "tests/run.sh: apt-get download exim4-daemon-light failed; the Exim tests will be skipped" >&2
         else
-            exim_libs=()
-            for p in $(dpkg-deb -f "$exim_deb" Depends | tr ',|' '\n\n' | sed -e 's/(.*)//' -e 's/[[:space:]]//g' \
-                       | grep '^lib' || true); do
-                dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || exim_libs+=("$p")
-            done
-            if [ ${#exim_libs[@]} -gt 0 ]; then
-                echo "tests/run.sh: apt-get install --no-install-recommends ${exim_libs[*]} (Exim's libraries)"
-                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --no-upgrade \
-                    "${exim_libs[@]}" >/dev/null
-            fi
+            exim_deb=$(ls "$exim_tmp"/exim4-daemon-light_*.deb | head -n 1)
+            install_missing_libs "Exim's libraries" "$exim_deb"
             rm -rf tests/realclients/.exim
             dpkg-deb -x "$exim_deb" tests/realclients/.exim
             chmod u-s,g-s "$exim_bin"
@@ -203,28 +223,13 @@ if [ ! -x "$sm_bin" ] || ! command -v m4 >/dev/null 2>&1 \
     else
         phase "Sendmail: sendmail-bin, -base, -cf unpacked into tests/realclients/.sendmail"
         sm_tmp=$(mktemp -d)
-        chmod 755 "$sm_tmp"       # apt-get download writes as _apt
         sm_pkgs=(sendmail-bin sendmail-base sendmail-cf)
-        if ! (cd "$sm_tmp" && apt-get download -qq "${sm_pkgs[@]}" 2>"$sm_tmp/err"); then
-            apt-get update -qq || true
-            (cd "$sm_tmp" && apt-get download -qq "${sm_pkgs[@]}" 2>"$sm_tmp/err") || true
-        fi
-        sm_deb=$(ls "$sm_tmp"/sendmail-bin_*.deb 2>/dev/null | head -n 1 || true)
-        if [ -z "$sm_deb" ] || ! ls "$sm_tmp"/sendmail-base_*.deb "$sm_tmp"/sendmail-cf_*.deb >/dev/null 2>&1; then
+        if ! fetch_debs "$sm_tmp" "${sm_pkgs[@]}"; then
             cat "$sm_tmp/err" >&2
             echo "tests/run.sh: apt-get download ${sm_pkgs[*]} failed; the Sendmail tests will be skipped" >&2
         else
-            sm_libs=()
-            command -v m4 >/dev/null 2>&1 || sm_libs+=(m4)
-            for p in $(dpkg-deb -f "$sm_deb" Depends | tr ',|' '\n\n' | sed -e 's/(.*)//' -e 's/[[:space:]]//g' \
-                       | grep '^lib' || true); do
-                dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || sm_libs+=("$p")
-            done
-            if [ ${#sm_libs[@]} -gt 0 ]; then
-                echo "tests/run.sh: apt-get install --no-install-recommends ${sm_libs[*]} (Sendmail's libraries, m4)"
-                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --no-upgrade \
-                    "${sm_libs[@]}" >/dev/null
-            fi
+            sm_deb=$(ls "$sm_tmp"/sendmail-bin_*.deb | head -n 1)
+            install_missing_libs "Sendmail's libraries, m4" "$sm_deb" m4
             rm -rf tests/realclients/.sendmail
             for deb in "$sm_tmp"/sendmail-*.deb; do
                 dpkg-deb -x "$deb" tests/realclients/.sendmail
