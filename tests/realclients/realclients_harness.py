@@ -10,6 +10,8 @@
 - :func:`make_cert`: a self-signed certificate for 127.0.0.1 / localhost, made with
   ``cryptography``; clients are given it as their trust anchor, so verifying clients succeed.
 - :class:`Tcpdump`: ``tcpdump -i lo -U --immediate-mode`` started, waited for, stopped with SIGINT.
+- :func:`tshark_wire`: tshark's reading of a capture (the test port decoded as SMTP), the frames
+  that the tests compare pcapsmtp's with (:class:`Wire`).
 - ``run_*``: one delivery with each real client in its opportunistic mode (Ruby net-smtp the
   way ActionMailer calls it, PHPMailer's SMTPAutoTLS path); each returns a
   :class:`ClientRun` (exit status and output).
@@ -29,6 +31,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/: the shared helpers
 from certs import self_signed  # noqa: E402
@@ -277,6 +282,92 @@ class Tcpdump:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# ------------------------------------------------------------------------------------- tshark
+
+@dataclass
+class Row:
+    """One tshark row (the test port decoded as SMTP)."""
+
+    frame: int
+    stream: int
+    command: str
+    responses: list[int]
+    handshake: list[int]
+    alert_levels: list[int]
+    src_port: int
+    fin_or_rst: bool
+    opaque_types: list[int]      #: tls.record.opaque_type: TLS 1.3's encrypted records (23)
+    record_lengths: list[int]    #: tls.record.length of every record, encrypted or not
+
+
+@dataclass
+class Wire:
+    """tshark's frames of one capture, to cross-check pcapsmtp's frame numbers with."""
+
+    rows: list[Row]
+    port: int      #: the test server's port
+
+    def frames(self, stream: int, *, command: str = "", response: int = 0, handshake: int = 0,
+               fatal_alert: bool = False) -> list[int]:
+        """tshark's frames of one stream carrying the given command, reply code, TLS handshake
+        type or fatal alert."""
+        out = []
+        for r in self.rows:
+            if r.stream != stream:
+                continue
+            if ((command and r.command.upper().startswith(command))
+                    or (response and response in r.responses) or (handshake and handshake in r.handshake)
+                    or (fatal_alert and 2 in r.alert_levels)):
+                out.append(r.frame)
+        return out
+
+    def encrypted_alert_frames(self, stream: int, side: str) -> list[int]:
+        """Frames of one stream in which ``side`` (client or server) sent nothing but one encrypted
+        record of an alert's size: 19 bytes, the 2-byte alert, its content type and a 16-byte AEAD
+        tag (tshark cannot decrypt it, so this is its length only)."""
+        return [r.frame for r in self.rows if r.stream == stream and (r.src_port == self.port) is (side == "server")
+                and r.opaque_types == [23] and r.record_lengths == [19]]
+
+    def server_close_frames(self, stream: int) -> list[int]:
+        """Frames of one stream in which the server sent FIN or RST."""
+        return [r.frame for r in self.rows if r.stream == stream and r.src_port == self.port and r.fin_or_rst]
+
+    def ehlo_reply_frame(self, stream: int) -> int:
+        """The first reply frame after the first EHLO (the EHLO reply arrives in one write)."""
+        greeting = self.frames(stream, command="EHLO")[0]
+        return min(r.frame for r in self.rows if r.stream == stream and r.responses and r.frame > greeting)
+
+    def check_dialogue_frames(self, conv: dict[str, Any]) -> None:
+        """The greeting (the client's EHLO) and EHLO reply frames of one conversation are tshark's."""
+        s = conv["stream"]
+        assert conv["greeting"]["frame"] == self.frames(s, command="EHLO")[0]
+        assert conv["ehlo_reply"]["frames"] == [self.ehlo_reply_frame(s)]
+
+
+def _ints(field_: str) -> list[int]:
+    return [int(x) for x in field_.split(",") if x.strip().isdigit()]
+
+
+def tshark_wire(pcap: Path, port: int) -> Wire:
+    """Runs tshark on the capture with ``port`` decoded as SMTP (skips the test without tshark)."""
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed (apt-get install tshark)")
+    keep = "smtp || tls || tcp.flags.fin == 1 || tcp.flags.reset == 1"
+    p = subprocess.run(["tshark", "-n", "-r", str(pcap), "-d", f"tcp.port=={port},smtp", "-Y", keep,
+                        "-T", "fields", "-E", "separator=\t", "-e", "frame.number", "-e", "tcp.stream",
+                        "-e", "smtp.req.command", "-e", "smtp.response.code", "-e", "tls.handshake.type",
+                        "-e", "tls.alert_message.level", "-e", "tcp.srcport", "-e", "tcp.flags.fin",
+                        "-e", "tcp.flags.reset", "-e", "tls.record.opaque_type", "-e", "tls.record.length"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    rows = []
+    for line in p.stdout.splitlines():
+        f = (line.split("\t") + [""] * 11)[:11]
+        rows.append(Row(int(f[0]), int(f[1]), f[2], _ints(f[3]), _ints(f[4]), _ints(f[5]), int(f[6]),
+                        "1" in (f[7], f[8]) or "True" in (f[7], f[8]), _ints(f[9]), _ints(f[10])))
+    return Wire(rows, port)
 
 
 # ------------------------------------------------------------------------------------ clients

@@ -15,18 +15,17 @@ fresh private instance per delivery, delivering in the foreground (``-odf``).
 4. a clean STARTTLS delivery: ``tls / none / tls-established``.
 
 Frame numbers (greeting, EHLO reply, STARTTLS, ClientHello, ServerHello, alert, the server's
-FIN or RST, the refusal, MAIL FROM and the findings) are cross-checked against tshark decoding the test port as SMTP.
+FIN or RST, the refusal, MAIL FROM and the findings) are cross-checked against tshark decoding
+the test port as SMTP.
 
 Needs root (tcpdump on lo, ``exim -C`` with privileges) and the unpacked package; otherwise
 every test is skipped with the reason.
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,20 +57,6 @@ def exim_version(exim: Path) -> str:
 # ------------------------------------------------------------------------------------ helpers
 
 @dataclass
-class Row:
-    """One tshark row (the test port decoded as SMTP)."""
-
-    frame: int
-    stream: int
-    command: str
-    responses: list[int]
-    handshake: list[int]
-    alert_levels: list[int]
-    src_port: int
-    fin_or_rst: bool
-
-
-@dataclass
 class EximDelivery:
     run: h.ClientRun
     conns: list[h.ConnRecord]
@@ -80,57 +65,22 @@ class EximDelivery:
     deliveries: list[str]
     pcap: Path
     port: int
-    rows: list[Row] = field(default_factory=list)
+    wire: h.Wire   #: tshark's frames of the capture
 
     def describe(self) -> str:
         return (f"exim exit {self.run.returncode}; server saw {[c.commands for c in self.conns]}; "
                 f"verdicts {[verdict(c) for c in self.convs]}\n{self.run.output[-1000:]}\n"
                 f"{self.log[-3000:]}")
 
-    def frames(self, stream: int, *, command: str = "", response: int = 0, handshake: int = 0,
-               fatal_alert: bool = False) -> list[int]:
-        """tshark's frames of one stream carrying the given command, reply code, TLS handshake
-        type or fatal alert."""
-        out = []
-        for r in self.rows:
-            if r.stream != stream:
-                continue
-            if ((command and r.command.upper().startswith(command))
-                    or (response and response in r.responses) or (handshake and handshake in r.handshake)
-                    or (fatal_alert and 2 in r.alert_levels)):
-                out.append(r.frame)
-        return out
+    def frames(self, stream: int, **what: Any) -> list[int]:
+        """tshark's frames of one stream (see :meth:`realclients_harness.Wire.frames`)."""
+        return self.wire.frames(stream, **what)
 
     def server_close_frames(self, stream: int) -> list[int]:
-        """Frames of one stream in which the server sent FIN or RST."""
-        return [r.frame for r in self.rows if r.stream == stream and r.src_port == self.port and r.fin_or_rst]
+        return self.wire.server_close_frames(stream)
 
     def ehlo_reply_frame(self, stream: int) -> int:
-        """The first reply frame after the first EHLO (the EHLO reply arrives in one write)."""
-        greeting = self.frames(stream, command="EHLO")[0]
-        return min(r.frame for r in self.rows if r.stream == stream and r.responses and r.frame > greeting)
-
-
-def _ints(field_: str) -> list[int]:
-    return [int(x) for x in field_.split(",") if x.strip().isdigit()]
-
-
-def tshark_rows(pcap: Path, port: int) -> list[Row]:
-    if shutil.which("tshark") is None:
-        pytest.skip("tshark is not installed (apt-get install tshark)")
-    keep = "smtp || tls || tcp.flags.fin == 1 || tcp.flags.reset == 1"
-    p = subprocess.run(["tshark", "-n", "-r", str(pcap), "-d", f"tcp.port=={port},smtp", "-Y", keep,
-                        "-T", "fields", "-E", "separator=\t", "-e", "frame.number", "-e", "tcp.stream",
-                        "-e", "smtp.req.command", "-e", "smtp.response.code", "-e", "tls.handshake.type",
-                        "-e", "tls.alert_message.level", "-e", "tcp.srcport", "-e", "tcp.flags.fin",
-                        "-e", "tcp.flags.reset"], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr
-    rows = []
-    for line in p.stdout.splitlines():
-        f = (line.split("\t") + [""] * 9)[:9]
-        rows.append(Row(int(f[0]), int(f[1]), f[2], _ints(f[3]), _ints(f[4]), _ints(f[5]), int(f[6]),
-                        "1" in (f[7], f[8]) or "True" in (f[7], f[8])))
-    return rows
+        return self.wire.ehlo_reply_frame(stream)
 
 
 def exim_deliver(binary: Path, behaviour: h.Behaviour, cert: tuple[Path, Path], tmp: Path) -> EximDelivery:
@@ -152,16 +102,13 @@ def exim_deliver(binary: Path, behaviour: h.Behaviour, cert: tuple[Path, Path], 
         if inst is not None:
             (tmp / "exim.log").write_text(inst.log())
             inst.remove()
-    d = EximDelivery(run, list(srv.conns), analyze(pcap, srv.port), log, deliveries, pcap, srv.port)
-    d.rows = tshark_rows(pcap, srv.port)
-    return d
+    return EximDelivery(run, list(srv.conns), analyze(pcap, srv.port), log, deliveries, pcap, srv.port,
+                        h.tshark_wire(pcap, srv.port))
 
 
 def check_dialogue_frames(d: EximDelivery, conv: dict[str, Any]) -> None:
     """The greeting and EHLO reply frames of one conversation are tshark's."""
-    s = conv["stream"]
-    assert conv["greeting"]["frame"] == d.frames(s, command="EHLO")[0]
-    assert conv["ehlo_reply"]["frames"] == [d.ehlo_reply_frame(s)]
+    d.wire.check_dialogue_frames(conv)
 
 
 # ------------------------------------------------------------------- (1) every reply shape
@@ -306,3 +253,5 @@ def test_exim_starttls_delivery(exim: Path, exim_version: str, cert: tuple[Path,
     assert conv["tls"]["client_hello_frame"] == d.frames(s, handshake=1)[0]
     assert conv["tls"]["server_hello_frame"] == d.frames(s, handshake=2)[0]
     assert exim_version.startswith("4."), exim_version
+
+

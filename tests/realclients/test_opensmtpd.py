@@ -5,7 +5,7 @@ installed, its own queue in a private mount namespace) to ``smtp://127.0.0.1:POR
 opportunistic STARTTLS, captures the relay port with tcpdump and checks:
 
 - what OpenSMTPD did against the client table (``client("opensmtpd")``, from clients.md): whether
-  it sent STARTTLS for each EHLO reply shape, plaintext on the same connection after 454, and an
+  it sent STARTTLS for each EHLO reply shape, plaintext on the same connection after 454 or 502, and an
   immediate plaintext reconnection after a handshake the server broke;
 - pcapsmtp's verdict on every captured conversation (outcome, caused_by, reason).
 
@@ -90,22 +90,30 @@ def test_opensmtpd_reply_shape(smtpd: tuple[Path, str], shape: str, cert: tuple[
         assert conn.mail and not conn.mail_in_tls and results(run) == ["Ok"], why   # silent plaintext
 
 
-# ------------------------------------------------------------------------------ (2) STARTTLS 454
+# ----------------------------------------------------------------------- (2) STARTTLS 454, 502
 
-def test_opensmtpd_454_goes_on_in_plaintext(smtpd: tuple[Path, str], cert: tuple[Path, Path],
-                                            tmp_path: Path) -> None:
-    """An opportunistic relay (no MTA_WANT_SECURE) takes any non-2xx answer to STARTTLS as "no
-    TLS here" and goes on in plaintext on the same connection."""
+@pytest.mark.parametrize("code", [454, 502])
+def test_opensmtpd_refused_starttls_goes_on_in_plaintext(smtpd: tuple[Path, str], code: int,
+                                                         cert: tuple[Path, Path], tmp_path: Path) -> None:
+    """An opportunistic relay (no MTA_WANT_SECURE) takes any non-2xx answer to STARTTLS, the
+    temporary 454 as the 502 of a server that offered STARTTLS and does not implement it, as "no
+    TLS here" and goes on in plaintext on the same connection (no second EHLO)."""
     assert RULE.plaintext_after_454 is After454.SAME_CONNECTION
-    run, convs = relay(smtpd, h.Behaviour(on_starttls="454"), cert, tmp_path)
+    run, convs = relay(smtpd, h.Behaviour(on_starttls=str(code)), cert, tmp_path)
     why = f"OpenSMTPD {smtpd[1]}: " + run.describe()
     assert len(run.conns) == 1, why
-    conn = run.conns[0]
+    conn, conv = run.conns[0], convs[0]
     assert conn.starttls and not conn.tls and conn.mail, why
     assert conn.commands[:3] == ["EHLO client.example.org", "STARTTLS", "MAIL FROM:<alice@example.org>"], why
     assert results(run) == ["Ok"], why
-    assert convs[0]["starttls"]["reply_code"] == 454
-    assert verdict(convs[0]) == ("plaintext", "server", "starttls-refused"), why
+    assert verdict(conv) == ("plaintext", "server", "starttls-refused"), why
+    assert conv["starttls"]["reply_code"] == code and conv["starttls"]["requested"] is True
+    assert conv["delivered"] is True and conv["findings"] == []
+    # the frames, as tshark finds them with the relay port decoded as SMTP
+    wire, s = h.tshark_wire(run.pcap, run.port), conv["stream"]
+    wire.check_dialogue_frames(conv)
+    assert conv["starttls"]["frame"] == wire.frames(s, command="STAR")[0]
+    assert conv["evidence_frame"] == wire.frames(s, response=code)[0]
 
 
 # ------------------------------------------------------------------ (3) failed TLS handshakes

@@ -345,8 +345,24 @@ def test_postfix_reply_shape(postfix_rig: PostfixRig, shape: str) -> None:
 
 
 @pytest.mark.slow
-def test_postfix_454_goes_on_in_plaintext(postfix_rig: PostfixRig) -> None:
-    conns, convs, statuses = postfix_deliver(postfix_rig, h.Behaviour(on_starttls="454"), "refused")
+@pytest.mark.parametrize("code", [454, 502])
+def test_postfix_refused_starttls_goes_on_in_plaintext(postfix_rig: PostfixRig, code: int) -> None:
+    """454, and 502 (offered, then not implemented): at level ``may`` Postfix takes any non-2xx
+    answer to STARTTLS as "continue in plain-text mode" on the same connection."""
+    name = f"refused-{code}"
+    conns, convs, statuses = postfix_deliver(postfix_rig, h.Behaviour(on_starttls=str(code)), name,
+                                             want="status=sent")
     assert client("postfix").plaintext_after_454 is After454.SAME_CONNECTION
-    assert len(conns) == 1 and conns[0].starttls and conns[0].mail, statuses
-    assert verdict(convs[0]) == ("plaintext", "server", "starttls-refused")
+    assert len(conns) == 1 and len(convs) == 1, (statuses, [c.commands for c in conns])
+    conn, conv = conns[0], convs[0]
+    assert conn.starttls and not conn.tls and conn.mail, (statuses, conn.commands)
+    assert conn.commands[conn.commands.index("STARTTLS") + 1].startswith("MAIL FROM:"), conn.commands
+    assert any("status=sent" in st for st in statuses), statuses
+    assert verdict(conv) == ("plaintext", "server", "starttls-refused"), conv
+    assert conv["starttls"]["reply_code"] == code and conv["starttls"]["requested"] is True
+    assert conv["delivered"] is True and conv["findings"] == []
+    # the frames, as tshark finds them with the relay port decoded as SMTP
+    wire, s = h.tshark_wire(postfix_rig.tmp / f"{name}.pcap", postfix_rig.server.port), conv["stream"]
+    wire.check_dialogue_frames(conv)
+    assert conv["starttls"]["frame"] == wire.frames(s, command="STAR")[0]
+    assert conv["evidence_frame"] == wire.frames(s, response=code)[0]

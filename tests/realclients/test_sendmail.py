@@ -7,8 +7,8 @@ one fresh private instance per delivery, delivering in the foreground (``-odi``)
 
 1. every EHLO reply shape: Sendmail sends STARTTLS exactly when the client table predicts
    ``sees_starttls(client("sendmail"), reply) == "Y"``, and the verdict is ``expected_verdict``;
-2. STARTTLS answered 454: Sendmail goes on in plaintext on the same connection
-   (``plaintext / server / starttls-refused``);
+2. STARTTLS answered 454, or 502 (offered, then not implemented): Sendmail goes on in plaintext
+   on the same connection (``plaintext / server / starttls-refused``);
 3. the server breaks the handshake (``close``, ``alert``): Sendmail does not fall back to clear
    (no ``TLSFallbacktoClear``): it defers the message ("Deferred: 454 4.7.0 TLS handshake
    failed.") after one connection, ``aborted / server / tls-handshake-failed``, and its next
@@ -35,7 +35,7 @@ import pytest
 import realclients_harness as h
 import sendmail_rig as rig
 from pcapsmtp.analysis.clients import After454, client, retrying_clients
-from test_exim import EximDelivery, check_dialogue_frames, check_reply_shape, tshark_rows
+from test_exim import EximDelivery, check_dialogue_frames, check_reply_shape
 from test_real_clients import SHAPES, analyze, verdict
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
@@ -95,8 +95,8 @@ def sendmail_deliver(binary: Path, behaviour: h.Behaviour, cert: tuple[Path, Pat
             (tmp / "sendmail.log").write_text("\n".join(inst.log()))
             inst.remove()
     d = SendmailDelivery(run, list(srv.conns), analyze(pcap, srv.port), "\n".join(lines),
-                         [ln for ln in lines if " to=" in ln and " stat=" in ln], pcap, srv.port)
-    d.rows = tshark_rows(pcap, srv.port)
+                         [ln for ln in lines if " to=" in ln and " stat=" in ln], pcap, srv.port,
+                         h.tshark_wire(pcap, srv.port))
     return d, queued
 
 
@@ -137,23 +137,27 @@ def test_sendmail_reply_shape(sendmail: Path, sendmail_version: str, shape: str,
             assert conv["evidence_frame"] == d.frames(conv["stream"], command="MAIL")[0]
 
 
-# --------------------------------------------------------------------------- (2) STARTTLS 454
+# ---------------------------------------------------------------------- (2) STARTTLS 454, 502
 
-def test_sendmail_454_goes_on_in_plaintext(sendmail: Path, cert: tuple[Path, Path], tmp_path: Path) -> None:
-    d, queued = sendmail_deliver(sendmail, h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls="454"), cert, tmp_path)
+@pytest.mark.parametrize("code", [454, 502])
+def test_sendmail_refused_starttls_goes_on_in_plaintext(sendmail: Path, code: int, cert: tuple[Path, Path],
+                                                        tmp_path: Path) -> None:
+    """454, and 502 (offered, then not implemented): Sendmail's default rules go on in plaintext on
+    the same connection, MAIL FROM right after the refusal (no second EHLO)."""
+    d, queued = sendmail_deliver(sendmail, h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls=str(code)), cert,
+                                 tmp_path)
     assert client("sendmail").plaintext_after_454 is After454.SAME_CONNECTION
     assert len(d.conns) == 1 and len(d.convs) == 1, d.describe()
     conn, conv = d.conns[0], d.convs[0]
     assert conn.starttls and not conn.tls and conn.mail, d.describe()
-    # no second EHLO: MAIL FROM right after the 454
     assert conn.commands[conn.commands.index("STARTTLS") + 1].startswith("MAIL From:"), conn.commands
     assert verdict(conv) == ("plaintext", "server", "starttls-refused"), d.describe()
-    assert conv["starttls"]["reply_code"] == 454 and conv["starttls"]["requested"] is True
+    assert conv["starttls"]["reply_code"] == code and conv["starttls"]["requested"] is True
     assert conv["delivered"] is True
     s = conv["stream"]
     check_dialogue_frames(d, conv)
     assert conv["starttls"]["frame"] == d.frames(s, command="STAR")[0]
-    assert conv["evidence_frame"] == d.frames(s, response=454)[0]
+    assert conv["evidence_frame"] == d.frames(s, response=code)[0]
     assert [ln for ln in d.deliveries if "stat=Sent" in ln] and queued == [], d.describe()
     assert tls_lines(d) == []
 
