@@ -15,8 +15,10 @@ the logs. The configuration (passed with ``-C``, which root may use) has
 - ``exim_path`` = the unpacked binary: Exim re-executes itself (``-Mc``) to deliver;
 - one ``manualroute`` router, for the recipient's domain only, to 127.0.0.1 (``self = send``),
   and the ``smtp`` transport with the test server's port and ``allow_localhost``; Exim's TLS
-  defaults are kept (``hosts_try_tls = *``, ``tls_tempfail_tryclear = true``), and a copy of
-  the test certificate is its trust anchor;
+  defaults are kept (``hosts_try_tls = *``, ``tls_tempfail_tryclear = true``,
+  ``tls_try_verify_hosts = *``: verification is tried, not required), a copy of the test
+  certificate (or of another CA's) is its trust anchor, and a test may add transport options
+  (``tls_verify_hosts = *`` to require verification);
 - a fresh spool per delivery, so no retry record of an earlier test delays the next one; a bounce
   (to the sender's domain) has no route and stays frozen in that spool instead of reaching the
   server.
@@ -69,7 +71,7 @@ byteserver_smtp:
   port = {port}
   allow_localhost
   tls_verify_certificates = {ca}
-
+{extra}
 begin retry
 
 * * F,1m,1m
@@ -113,7 +115,9 @@ def version(binary: Path) -> str:
 class EximInstance:
     """One private Exim (its own configuration, spool and logs) relaying to 127.0.0.1:``port``."""
 
-    def __init__(self, binary: Path, port: int, ca: Path) -> None:
+    def __init__(self, binary: Path, port: int, ca: Path, transport_options: str = "") -> None:
+        """``ca``: the trust anchor (``tls_verify_certificates``); ``transport_options``: more
+        lines for the smtp transport (e.g. ``tls_verify_hosts = *``)."""
         self.binary = binary
         self.dir = Path(tempfile.mkdtemp(prefix="pcapsmtp-realclients-exim-"))
         self.dir.chmod(0o755)
@@ -128,7 +132,8 @@ class EximInstance:
         self.conf = self.dir / "exim.conf"
         self.conf.write_text(CONFIG.format(
             binary=binary, d=self.dir, user=EXIM_USER, group=EXIM_USER, port=port, ca=trust,
-            domain=h.RCPT_TO.split("@", 1)[1]))
+            domain=h.RCPT_TO.split("@", 1)[1],
+            extra="".join(f"  {ln.strip()}\n" for ln in transport_options.splitlines() if ln.strip())))
         self.conf.chmod(0o644)          # Exim refuses a -C file writable by others
 
     def deliver(self, timeout: float = 120) -> h.ClientRun:

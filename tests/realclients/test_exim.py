@@ -12,11 +12,15 @@ fresh private instance per delivery, delivering in the foreground (``-odf``).
 3. the server breaks the handshake (``close``, ``alert``): Exim's ``tls_tempfail_tryclear``
    reconnects at once and delivers in clear; the broken conversation is
    ``aborted / server / tls-handshake-failed`` and the clear one ``plaintext / server / tls-fallback``;
-4. a clean STARTTLS delivery: ``tls / none / tls-established``.
+4. a clean STARTTLS delivery: ``tls / none / tls-established``;
+5. verification required (``tls_verify_hosts = *``) and a certificate of another CA: Exim ends
+   the handshake with an encrypted alert (``aborted / client / tls-handshake-failed``) and
+   retries in clear at once (``plaintext / client / tls-fallback``), or, with
+   ``hosts_require_tls = *`` too, defers.
 
 Frame numbers (greeting, EHLO reply, STARTTLS, ClientHello, ServerHello, alert, the server's
 FIN or RST, the refusal, MAIL FROM and the findings) are cross-checked against tshark decoding
-the test port as SMTP.
+the test port as SMTP (an encrypted alert by its record's type and length only).
 
 Needs root (tcpdump on lo, ``exim -C`` with privileges) and the unpacked package; otherwise
 every test is skipped with the reason.
@@ -83,14 +87,17 @@ class EximDelivery:
         return self.wire.ehlo_reply_frame(stream)
 
 
-def exim_deliver(binary: Path, behaviour: h.Behaviour, cert: tuple[Path, Path], tmp: Path) -> EximDelivery:
-    """One message through a fresh private Exim to a fresh ByteServer, captured on lo."""
+def exim_deliver(binary: Path, behaviour: h.Behaviour, cert: tuple[Path, Path], tmp: Path, *,
+                 ca: Path | None = None, transport_options: str = "") -> EximDelivery:
+    """One message through a fresh private Exim to a fresh ByteServer, captured on lo (``ca``:
+    another trust anchor than the server's certificate; ``transport_options``: more lines for
+    the smtp transport)."""
     tmp.mkdir(parents=True, exist_ok=True)
     srv = h.ByteServer(behaviour, *cert).start()
     pcap = tmp / "capture.pcap"
     inst: rig.EximInstance | None = None
     try:
-        inst = rig.EximInstance(binary, srv.port, cert[0])
+        inst = rig.EximInstance(binary, srv.port, ca or cert[0], transport_options)
         with h.Tcpdump(pcap, srv.port) as dump:
             run = inst.deliver()
             time.sleep(0.3)
@@ -255,3 +262,61 @@ def test_exim_starttls_delivery(exim: Path, exim_version: str, cert: tuple[Path,
     assert exim_version.startswith("4."), exim_version
 
 
+
+# --------------------------------------------- (5) verification required: the certificate rejected
+
+#: the smtp transport's options that make Exim reject a certificate it cannot verify (by default
+#: it only tries: tls_try_verify_hosts = *, and delivers in TLS with CV=no); with
+#: hosts_require_tls as well, TLS itself is required, so no delivery in clear either
+REQUIRE_VERIFY = {"verify": "tls_verify_hosts = *", "verify+tls": "tls_verify_hosts = *\nhosts_require_tls = *"}
+
+
+@pytest.mark.parametrize("require", REQUIRE_VERIFY)
+def test_exim_rejects_untrusted_certificate(exim: Path, require: str, cert: tuple[Path, Path],
+                                            tmp_path: Path) -> None:
+    """The server's certificate is not signed by the CA Exim is given, and the transport requires
+    verification (``tls_verify_hosts = *``). Exim (GnuTLS) completes the TLS 1.3 handshake (its
+    Finished is sent), checks the certificate, sends an encrypted alert and closes: the client
+    ended the handshake, ``aborted / client / tls-handshake-failed`` with ``tls-alert`` (client)
+    at the alert's frame. Then, as for a handshake the server broke, ``tls_tempfail_tryclear``
+    (the default) reconnects at once in clear, "(not in hosts_require_tls)": ``plaintext /
+    client / tls-fallback``, the side of the earlier failure. With ``hosts_require_tls = *`` too,
+    the message is deferred after the one connection."""
+    other_ca, _ = h.make_cert(tmp_path / "other-ca")
+    d = exim_deliver(exim, h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls="tls"), cert, tmp_path,
+                     ca=other_ca, transport_options=REQUIRE_VERIFY[require])
+    clear_retry = require == "verify"
+    assert client("exim").fallback_after_handshake_failure
+    assert "TLS session: (certificate verification failed): certificate invalid" in d.log, d.describe()
+    assert len(d.conns) == len(d.convs) == (2 if clear_retry else 1), d.describe()
+    tried = d.conns[0]
+    assert tried.commands == ["EHLO client.example.org", "STARTTLS"] and not tried.mail, d.describe()
+
+    rejected = sorted(d.convs, key=lambda c: c["first_frame"])[0]
+    s = rejected["stream"]
+    assert verdict(rejected) == ("aborted", "client", "tls-handshake-failed"), d.describe()
+    assert rejected["starttls"] == {"offered": "valid", "requested": True, "reply_code": 220,
+                                    "frame": d.frames(s, command="STAR")[0]}
+    check_dialogue_frames(d, rejected)
+    assert rejected["tls"]["client_hello_frame"] == d.frames(s, handshake=1)[0]
+    assert rejected["tls"]["server_hello_frame"] == d.frames(s, handshake=2)[0]
+    assert rejected["tls"]["established"] is False
+    [alert] = d.wire.encrypted_alert_frames(s, "client")
+    assert [(f["code"], f["side"], f["frame"]) for f in rejected["findings"]] == [("tls-alert", "client", alert)]
+    assert rejected["evidence_frame"] == alert
+    assert (rejected["mail"], rejected["delivered"]) == (False, False)
+
+    if clear_retry:
+        assert "delivering unencrypted to H=127.0.0.1" in d.log, d.describe()
+        clear = d.conns[1]
+        assert not clear.starttls and clear.mail, d.describe()
+        fallback = sorted(d.convs, key=lambda c: c["first_frame"])[1]
+        assert verdict(fallback) == ("plaintext", "client", "tls-fallback"), d.describe()
+        assert fallback["starttls"]["offered"] == "valid" and fallback["starttls"]["requested"] is False
+        assert fallback["delivered"] is True
+        check_dialogue_frames(d, fallback)
+        assert fallback["evidence_frame"] == d.frames(fallback["stream"], command="MAIL")[0]
+        assert any(" => " in ln and " X=" not in ln for ln in d.deliveries), d.describe()
+    else:
+        assert [ln for ln in d.deliveries if " == " in ln and "certificate verification failed" in ln] \
+            == d.deliveries and len(d.deliveries) == 1, d.describe()
