@@ -13,7 +13,10 @@ and the privilege-separation users are ``opensmtpd`` and ``opensmtpq`` (Debian's
 a fresh directory of the instance is bind-mounted on ``/var/spool`` and another on ``/run``: every
 instance starts with an empty queue and its own control socket, and nothing outside the namespace
 sees either. The users and the (empty, root-owned) chroot directory must exist on the machine:
-``tests/run.sh`` creates them as root; :func:`missing` says what is missing.
+``tests/run.sh`` creates them as root; :func:`missing` says what is missing. Where no private
+mount namespace can be made (no CAP_SYS_ADMIN, or ``/`` is not a mount point, as in a plain
+chroot), :func:`namespace_problem` says so in one line, and the tests fail with it instead of
+skipping.
 
 The instance listens on a private loopback port, where :meth:`OpenSMTPDInstance.submit` injects
 the harness's message, and relays everything to ``smtp://127.0.0.1:PORT``: opportunistic STARTTLS
@@ -92,6 +95,13 @@ def missing() -> str:
     return ""
 
 
+def namespace_problem() -> str:
+    """Why the private mount namespace cannot be made here (empty when it can): not a reason to
+    skip, since CI must run these tests, but to fail with, in one line, before smtpd says
+    something confusing."""
+    return h.mount_namespace_problem("the OpenSMTPD rig (its queue on /var/spool, its control socket on /run)")
+
+
 # ------------------------------------------------------------------------------------ the log
 
 #: ``<session id> mta <event> ...`` lines of smtpd -d (one session = one connection)
@@ -124,6 +134,9 @@ class OpenSMTPDInstance:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        problem = namespace_problem()
+        if problem:
+            raise RuntimeError(problem)
         d = self.dir
         for sub in ("spool", "run"):
             (d / sub).mkdir(parents=True, exist_ok=True)
@@ -132,7 +145,7 @@ class OpenSMTPDInstance:
         conf.chmod(0o644)
         with open(self.logfile, "wb") as log:
             self.proc = subprocess.Popen(
-                ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", NAMESPACE_SCRIPT,
+                [*h.UNSHARE, "sh", "-c", NAMESPACE_SCRIPT,
                  "sh", str(d / "spool"), str(d / "run"), str(self.binary), str(conf)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 30

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import shutil
@@ -608,6 +609,52 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# ------------------------------------------------------------------ mount namespace (MTA rigs)
+
+#: what the OpenSMTPD and Sendmail rigs run their daemon under: a new mount namespace whose
+#: mounts are private, so that the bind mounts over the daemon's compiled-in paths stay in it
+UNSHARE = ["unshare", "--mount", "--propagation", "private", "--"]
+
+
+def root_is_mount_point(mountinfo: str) -> bool:
+    """Whether ``/`` (of this process) is a mount point, from /proc/self/mountinfo's text (field 5
+    is the mount point, relative to the process's root; in a plain chroot no line has ``/``)."""
+    return any(len(f) > 4 and f[4] == "/" for f in (ln.split() for ln in mountinfo.splitlines()))
+
+
+@functools.cache
+def mount_namespace_problem(rig: str) -> str:
+    """Why :data:`UNSHARE` cannot run here, in one line naming ``rig`` and what it needs (empty
+    when it can). Tried for real (``unshare ... true``), then explained: without CAP_SYS_ADMIN
+    (an unprivileged container) the kernel refuses the namespace; when ``/`` is not a mount
+    point (a plain chroot) unshare cannot make ``/`` private. The rig does not work around the
+    latter with ``--propagation unchanged``: the chroot's own files then sit in a mount outside
+    the chroot, usually shared with the host (systemd mounts ``/`` shared), so the rig's bind
+    mounts would appear in the host's copy of the chroot, and that mount cannot be made private
+    from inside the chroot, since its mount point is not there."""
+    try:
+        p = subprocess.run([*UNSHARE, "true"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{rig} needs {' '.join(UNSHARE[:-1])}, which did not run: {exc}"
+    if p.returncode == 0:
+        return ""
+    err = " ".join(p.stderr.split()) or f"exit status {p.returncode}"
+    try:
+        mountinfo = Path("/proc/self/mountinfo").read_text()
+    except OSError:
+        mountinfo = ""
+    if mountinfo and not root_is_mount_point(mountinfo):
+        return (f"{rig} runs its daemon in a private mount namespace ({' '.join(UNSHARE[:-1])}), but / is "
+                f"not a mount point here (a plain chroot?), so its mounts cannot be made private ({err}): "
+                "make the chroot's directory a mount point before entering it (mount --bind DIR DIR), "
+                "or run the tests in a VM or container")
+    if "not permitted" in err.lower():
+        return (f"{rig} runs its daemon in a private mount namespace ({' '.join(UNSHARE[:-1])}), which this "
+                f"process may not create ({err}): it needs root with CAP_SYS_ADMIN (a container: --privileged, "
+                "or --cap-add SYS_ADMIN with seccomp and AppArmor profiles that allow unshare and mount)")
+    return f"{rig} runs its daemon in a private mount namespace, which {' '.join(UNSHARE[:-1])} could not make: {err}"
 
 
 # ------------------------------------------------------------------------------------ postfix

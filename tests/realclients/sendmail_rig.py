@@ -33,7 +33,9 @@ mount namespace (``unshare --mount``), where the instance's hosts file (``client
 the machine's name) is bind-mounted on ``/etc/hosts`` and a small tmpfs ``/dev`` holds the
 devices Sendmail needs (bound from the real ``/dev``) and a ``/dev/log`` that is a link to the
 instance's datagram socket, read by a thread: :meth:`SendmailInstance.log`. Nothing outside the
-namespace sees either.
+namespace sees either. Where no private mount namespace can be made (no CAP_SYS_ADMIN, or ``/``
+is not a mount point, as in a plain chroot), :func:`namespace_problem` says so in one line, and
+the tests fail with it instead of skipping.
 
 :meth:`SendmailInstance.deliver` runs ``sendmail -C conf -odi -oi -v -f FROM TO < message``:
 reception and the delivery attempt in the foreground, so every connection is over when it
@@ -142,6 +144,13 @@ def skip_reason() -> str:
     return ""
 
 
+def namespace_problem() -> str:
+    """Why the private mount namespace cannot be made here (empty when it can): not a reason to
+    skip, since CI must run these tests, but to fail with, in one line, before Sendmail or mount
+    says something confusing."""
+    return h.mount_namespace_problem("the Sendmail rig (its /etc/hosts and its /dev with the log socket)")
+
+
 class SendmailInstance:
     """One private Sendmail (its own sendmail.cf, queue, certificates and syslog) relaying
     everything to 127.0.0.1:``port``."""
@@ -149,6 +158,9 @@ class SendmailInstance:
     def __init__(self, binary: Path, port: int, cert: tuple[Path, Path], ca: Path | None = None) -> None:
         """``cert`` (certificate, key) is the client certificate, and the trust anchor unless
         ``ca`` names another."""
+        problem = namespace_problem()
+        if problem:
+            raise RuntimeError(problem)
         self.binary = binary
         self.dir = Path(tempfile.mkdtemp(prefix="pcapsmtp-realclients-sendmail-"))
         for sub in ("queue", "certs", "dev"):
@@ -186,7 +198,7 @@ class SendmailInstance:
             self._log.append(SYSLOG_PREFIX.sub("", msg.decode("utf-8", "replace")).rstrip("\n"))
 
     def _run(self, args: list[str], stdin: str | None, timeout: float) -> h.ClientRun:
-        argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", NAMESPACE_SCRIPT,
+        argv = [*h.UNSHARE, "sh", "-c", NAMESPACE_SCRIPT,
                 str(self.dir), str(self.binary), "-C", str(self.conf), *args]
         return h._run("sendmail", argv, stdin=stdin, timeout=timeout, cwd=self.dir)
 
