@@ -45,7 +45,7 @@ OFFERED = {"C1": "valid", "C2": "misplaced", "C3": "misplaced", "C4": "misplaced
 #: the finding that names the defect of each shape
 FINDING = {"C2": "ehlo-keyword-as-domain", "C3": "ehlo-keyword-as-domain", "C4": "ehlo-premature-end",
            "C5": "ehlo-bare-lf", "C8": "starttls-masked", "C9": "ehlo-mixed-codes",
-           "C10": "ehlo-bad-keyword"}
+           "C7": "ehlo-starttls-parameter", "C10": "ehlo-bad-keyword"}
 #: who is blamed when the client went on in plaintext, by what the server offered
 BLAME = {"valid": ("client", "client-did-not-request"), "misplaced": ("server", "starttls-misplaced"),
          "masked": ("middlebox", "starttls-masked"), "absent": ("server", "starttls-not-offered")}
@@ -337,6 +337,8 @@ def test_postfix_reply_shape(postfix_rig: PostfixRig, shape: str) -> None:
     assert conn.starttls is (cell == "Y"), f"postfix: predicted {cell}; {[c.commands for c in conns]}"
     assert ("postfix" in conv.get("clients", {}).get("see_starttls", [])) is (cell == "Y")
     assert conv["starttls"]["offered"] == OFFERED[shape]
+    if shape in FINDING:
+        assert FINDING[shape] in [f["code"] for f in conv["findings"]], conv["findings"]
     assert verdict(conv) == expected_verdict(shape, conn), (conv, statuses)
     if cell == "Y":
         assert conn.mail_in_tls, statuses
