@@ -2,10 +2,10 @@
 
 The capture lost the client's EHLO and the second segment of the server's EHLO reply (both
 ACKed: the endpoints got them). What is left of the reply arrived before STARTTLS but ends only
-after it, so the client's pairing (which reply it took as the answer to STARTTLS) is a guess.
-What follows decides: after the greeting only STARTTLS gets a 220, and a ClientHello after the
-220 shows that the client read it as its answer. The TLS records are TLS, never command or
-reply lines.
+after it (at the server's next line): the server began it before it read STARTTLS, so it
+answers the lost EHLO, and STARTTLS gets the 220 (the session's pairing,
+captures/scenarios_pr.py has the same for other commands). The TLS records are TLS, never
+command or reply lines.
 """
 from __future__ import annotations
 

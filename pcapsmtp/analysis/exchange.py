@@ -84,16 +84,6 @@ def build_exchange(t: Transcript, conv: dict[str, Any]) -> list[ExchangeLine]:
         side = {"client": "C", "server": "S"}.get(f["side"], "")
         marks.append((f["frame"], side, f"{f['code']}: {f['message']}"))
     line_marks: dict[tuple[str, int], list[str]] = conv.get("_line_marks") or {}
-    read = conv.get("_answer_read")
-    if read is not None:
-        # the verdict took this reply as the answer to STARTTLS, not the session's guess
-        for ln in out:
-            if ln.offset is not None and (_SIDE[ln.side], ln.offset) == tuple(read):
-                ln.marks[:] = [m for m in ln.marks if not m.startswith("pairing: ")]
-                ln.marks.append("pairing: bytes were lost before it, so the client's pairing is a "
-                                "guess; its ClientHello after this 220 shows it read it as the "
-                                "answer to STARTTLS")
-                break
     for frame, side, text in marks:
         if frame is None:
             continue
@@ -134,7 +124,7 @@ def _event_lines(it: Item, out: list[ExchangeLine]) -> None:
         for k, ln in enumerate(ev.lines):
             lf = (it.line_frames or {}).get(ln.span.start, fr)
             code = "" if ln.code is None else str(ln.code)
-            marks = [_pairing_note(ev)] if k == 0 and ev.out_of_step else []
+            marks = [_pairing_note(ev)] if k == 0 and (ev.out_of_step or ev.lost_command) else []
             out.append(ExchangeLine(lf, "S", f"{code}{ln.sep}{ln.text}", marks, ln.span.start))
     elif isinstance(ev, Command):
         if ev.verb == EOM_VERB:
@@ -261,6 +251,10 @@ def _name(cmd: Command | None) -> str:
 def _pairing_note(ev: Reply) -> str:
     """Where the client's pairing and the server's part (the reply is shown where the client
     read it: after the command it answered for the client)."""
+    if ev.lost_command:
+        return ("pairing: the server began it before the client's next command, after bytes of "
+                "the client were lost: it answers a command lost there; no command of the client "
+                "in the capture read it")
     meant = (f"the rest of the server's reply to {_name(ev.server_answers)}" if ev.stray
              else f"the server's answer to {_name(ev.server_answers)}")
     if ev.answers is None:

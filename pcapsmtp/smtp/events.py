@@ -101,6 +101,10 @@ class Reply(Event):
     #: of what the client read. Set by the session when it emits the reply (the hole's own
     #: event was out before the bytes after it were seen).
     harmless_hole: StreamGap | None = None
+    #: it answers a command of the client lost in a hole: no visible command awaited it when
+    #: the server began it (the client had sent none since the hole, or sent its next one
+    #: after the reply began); ``answers`` and ``server_answers`` are then None
+    lost_command: bool = False
 
     @property
     def out_of_step(self) -> bool:

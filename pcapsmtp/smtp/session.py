@@ -18,6 +18,11 @@ How the sides are followed:
   after that command, with ``answers`` (the client's pairing) and ``server_answers`` (what the
   server meant). The client's pairing decides what the client's next bytes are (a body after
   354, TLS after 220, commands otherwise); the server's decides what the server's are.
+- After client bytes were lost, a reply the server began before the client's next visible
+  command (its first byte before that command, in the causal order both sides arrive in)
+  cannot answer it, however late the reply ends: it answers a command lost in the hole
+  (``Reply.lost_command``; no visible command reads it), and the next command gets the reply
+  after it.
 - A conversation whose start is not in the capture (``late_start``) has no greeting: the
   first reply seen answers a command before the capture. Each side's first bytes are TLS
   (``TlsInProgress``, then the TLS records), or SMTP text from the first line that looks
@@ -135,6 +140,10 @@ class SmtpSession:
         self._reply_began_at = 0
         self._late = late_start
         self._client_hole = False       # client bytes lost since its last command
+        #: the client's first visible command after a hole, and how many server bytes had been
+        #: seen when it came: a reply that began before it cannot answer it (``_answers_lost``)
+        self._hole_cmd: Command | None = None
+        self._hole_cmd_server_at = 0
         self._lost = False              # bytes of either side lost in a hole so far
         self._starttls_sent = False     # the client sent STARTTLS (a visible command)
         if late_start:
@@ -493,6 +502,9 @@ class SmtpSession:
                       bare_lf=line.bare_lf, octets=line.end - line.start, ts_ns=self._ts)
         self._emit(cmd)
         self._commands_seen += 1
+        if self._client_hole:
+            srv = self._s.lines
+            self._hole_cmd, self._hole_cmd_server_at = cmd, srv.start + len(srv)
         self._client_hole = False
         self._push_pending(cmd)
         if verb == "DATA" or verb == "STARTTLS":
@@ -804,8 +816,12 @@ class SmtpSession:
         answers: Command | None = None
         server_answers: Command | None = None
         stray = False
+        for_lost = not greeting and self._answers_lost(span.start)
         if greeting:
             self._greeted = True
+        elif for_lost and (not self._srv_pending or self._began_before_hole_cmd(
+                self._srv_pending[0], span.start)):
+            pass    # the server's answer to a command lost in the hole (none of those seen)
         elif self._srv_pending:
             if self._server_gap_unmatched and len(self._srv_pending) > 1:
                 # Replies were lost in a hole: a code that only one pending command can get
@@ -825,13 +841,13 @@ class SmtpSession:
             stray = True
         if server_answers is not None and not stray:
             self._srv_last = server_answers
-        if not greeting and not self._unclaimed and self._pending:
+        if not greeting and not self._unclaimed and self._pending and not for_lost:
             answers = self._pending.popleft()
         gap_unmatched = self._server_gap_unmatched
         self._server_gap_unmatched = False
         reply = Reply(side=Side.SERVER, span=span, code=last.code, lines=lines, answers=answers,
                       greeting=greeting, damaged=damaged, server_answers=server_answers,
-                      stray=stray, ts_ns=self._ts)
+                      stray=stray, lost_command=for_lost, ts_ns=self._ts)
         if (server_answers is not None and not stray and server_answers.verb == "STARTTLS"
                 and reply.code == 220):
             self._server_after_220()   # the server speaks TLS next, whatever the client read
@@ -847,6 +863,12 @@ class SmtpSession:
             self._emit(reply)
             return
         if answers is None:
+            if for_lost:
+                self._anomaly(Side.SERVER, span, AnomalyCode.REPLY_WITHOUT_COMMAND,
+                              f"reply {last.code} answers a command lost in a hole of the "
+                              "client's bytes")
+                self._emit(reply)
+                return
             if (self._c.ended or gap_unmatched or damaged or self._client_hole
                     or (self._late and not self._commands_seen)):
                 # No command will read it (or a hole makes the pairing a guess: it may answer
@@ -865,6 +887,25 @@ class SmtpSession:
             return
         self._emit(reply)
         self._client_reads(reply)
+
+    def _answers_lost(self, start: int) -> bool:
+        """Does the reply that begins at server offset ``start`` answer a command lost in a
+        hole of the client's bytes? It does when no visible command awaited it: the client
+        lost bytes and has sent no command since (none is pending), or the oldest pending
+        command is the first one after the hole and the reply began before it. The server
+        answers only what it has read, so bytes it sent before the command (the session sees
+        both sides in causal order) cannot answer it; after the hole, what they answer is the
+        command lost in it (or the rest of an earlier reply: which, the hole does not tell)."""
+        if self._unclaimed:
+            return False        # replies wait for the client's next command: it reads them
+        if not self._pending:
+            return self._client_hole
+        return self._began_before_hole_cmd(self._pending[0], start)
+
+    def _began_before_hole_cmd(self, cmd: Command, start: int) -> bool:
+        """``cmd`` is the client's first command after a hole and the reply at server offset
+        ``start`` began before it."""
+        return cmd is self._hole_cmd and start < self._hole_cmd_server_at
 
     def _client_reads(self, reply: Reply, drain: bool = True) -> None:
         """The client acts on ``reply`` as the answer to ``reply.answers``."""
