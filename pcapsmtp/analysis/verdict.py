@@ -249,9 +249,6 @@ class _Verdict:
         self.marks: dict[tuple[str, int], list[str]] = {}   # (side, line offset) -> finding codes
         self.evidence_at: tuple[str, int] | None = None
         self.case = ""      # a case of the reason with its own explanation (REASON_CASES)
-        #: the reply taken as the answer to STARTTLS against the session's guessed pairing
-        #: (bytes lost before it): (side, line offset), for explain's note on it
-        self.answer_read: tuple[str, int] | None = None
 
     def set(self, outcome: str, caused_by: str, reason: str, evidence: int | None,
             detail: str = "", item: Item | None = None) -> None:
@@ -566,21 +563,6 @@ def judge(t: Transcript) -> dict[str, Any]:
         masked_cmd = True
     st_reply = f.reply_to(st_item)
     st_code = st_reply.event.code if st_reply is not None else None
-    repaired = False        # the 220 taken as the answer instead of the client's guessed pairing
-    if st_reply is not None and st_code != 220 and not masked_cmd \
-            and f.gap_before(f.pos(st_reply)) is not None:
-        # Bytes lost before the reply paired with STARTTLS make that pairing a guess (the
-        # reply may answer a command lost in the hole). A 220 of the server after STARTTLS
-        # followed by the client's ClientHello is what the client read as its answer: after
-        # the greeting only STARTTLS gets a 220, and the client began TLS.
-        after = f.pos(st_item)
-        real = next((it for it in t.items if isinstance(it.event, Reply) and it.event.code == 220
-                     and not it.event.greeting and f.pos(it) > after), None)
-        if real is not None and any(isinstance(x.event, TlsClientHello)
-                                    and x.event.side is Side.CLIENT and f.pos(x) > f.pos(real)
-                                    for x in f.tls):
-            st_reply, st_code, repaired = real, 220, True
-            v.answer_read = _at(real)
     if st_item is not None:
         if st_item.event.argument:
             v.finding("starttls-with-parameter", "client", _frame(st_item),
@@ -666,10 +648,6 @@ def judge(t: Transcript) -> dict[str, Any]:
                 how = ("the client's STARTTLS is not in the capture"
                        + (f" (bytes of the client were lost, frame {_frame(hole)})" if hole else "")
                        + ", but the server answered 220 and the TLS handshake completed")
-            elif repaired:
-                how = ("bytes were lost before the answer to STARTTLS, but the client began TLS "
-                       f"after the server's 220 (frame {_frame(st_reply)}) and the TLS handshake "
-                       "completed")
             elif st_reply is not None:
                 how = "STARTTLS answered 220 and the TLS handshake completed"
             else:
@@ -828,8 +806,6 @@ def judge(t: Transcript) -> dict[str, Any]:
                                    and is_masked_banner(greeting_ev.lines[0].text))
     conv["_line_marks"] = v.marks
     conv["_evidence_at"] = v.evidence_at
-    if v.answer_read is not None:
-        conv["_answer_read"] = v.answer_read
     return conv
 
 

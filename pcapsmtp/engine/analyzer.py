@@ -299,7 +299,6 @@ class Analyzer:
         else:
             conv.pop("_line_marks", None)
             conv.pop("_evidence_at", None)
-            conv.pop("_answer_read", None)
         if self.config.early:
             self.post(conv)
         return conv
