@@ -79,6 +79,7 @@ class Step:
     lost: frozenset[int] = frozenset()
     conflict: tuple[int, bytes] | None = None              # (segment index, replacement bytes)
     delay_ms: float | None = None
+    fin: bool = False               # no bytes: the side closes its direction (FIN) here
 
     @property
     def data(self) -> bytes:
@@ -149,6 +150,13 @@ class Conv:
         self.steps.append(st)
         return self
 
+    def fin(self, side: str, *, tag: str | None = None) -> Conv:
+        """``side`` closes its direction here, before the dialogue's end (the final close then
+        sends only the other side's FIN)."""
+        assert side in ("C", "S")
+        self.steps.append(Step(side, [], tag, fin=True))
+        return self
+
     def c(self, data: bytes | Sequence[bytes], **kw: Any) -> Conv:
         return self.step("C", data, **kw)
 
@@ -190,6 +198,7 @@ class Conv:
 
         prev_side = "C"
         rtx_count = 0
+        finned: set[str] = set()
         for i, st in enumerate(self.steps):
             gap_ms = st.delay_ms if st.delay_ms is not None else (10.0 if st.side != prev_side else 1.0)
             t += int(gap_ms * 1_000_000)
@@ -197,6 +206,14 @@ class Conv:
             base = sent[side]
             if st.tag:
                 marks[st.tag] = (side, base)
+            if st.fin:
+                put(side, "FA")
+                nxt[side] = (nxt[side] + 1) % MOD
+                finned.add(side)
+                t += 1_000_000
+                put("S" if side == "C" else "C", "A")
+                prev_side = side
+                continue
             for name, rel in st.marks.items():
                 marks[name] = (side, base + rel)
             # segment list: (offset in step, bytes, captured, label)
@@ -248,12 +265,14 @@ class Conv:
             if kind == "rst":
                 put(closer, "RA")
             else:
-                put(closer, "FA")
-                nxt[closer] = (nxt[closer] + 1) % MOD
-                t += 10_000_000
-                put(other, "FA")
-                nxt[other] = (nxt[other] + 1) % MOD
-                t += 150_000
+                if closer not in finned:
+                    put(closer, "FA")
+                    nxt[closer] = (nxt[closer] + 1) % MOD
+                    t += 10_000_000
+                if other not in finned:
+                    put(other, "FA")
+                    nxt[other] = (nxt[other] + 1) % MOD
+                    t += 150_000
                 put(closer, "A")
         if self.only_side:
             pkts = [p for p in pkts if p.side == self.only_side]
