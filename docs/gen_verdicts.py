@@ -49,7 +49,8 @@ def examples() -> tuple[dict[str, str], dict[str, str]]:
                 continue
             by_reason.setdefault(conv["reason"], f"captures/{name} (stream {conv['stream']})")
             for (reason, case), info in REASON_CASES.items():
-                if conv["reason"] == reason and any(f["code"] == info.finding for f in conv["findings"]):
+                if (conv["reason"] == reason and conv["caused_by"] == info.caused_by
+                        and any(f["code"] == info.finding for f in conv["findings"])):
                     by_reason.setdefault(f"case:{reason}:{case}", f"captures/{name} (stream {conv['stream']})")
             for f in conv["findings"]:
                 by_finding.setdefault(f["code"], f"captures/{name} (frame {f['frame']})")

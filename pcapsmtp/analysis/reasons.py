@@ -137,6 +137,7 @@ class ReasonCase:
     finding: str        #: the finding every conversation of this case carries
     client_does: str
     remedy: str
+    caused_by: str      #: the side the case blames
 
 
 #: (reason, case) -> the case's texts
@@ -151,7 +152,23 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "Ask the receiving server's admin (or whoever runs the proxy or load balancer in front of "
         "it) to send exactly one reply per command: the reply the `reply-out-of-step` finding "
         "points at ended early or came twice. Whether TLS itself works shows in the server's own "
-        "answer to STARTTLS, which the verdict's detail names (a 220 there: it does)."),
+        "answer to STARTTLS, which the verdict's detail names (a 220 there: it does).", "server"),
+    ("tls-handshake-failed", "server-old-tls"): ReasonCase(
+        "the server chose a TLS version the client refuses", "tls-version-mismatch",
+        "The server answered a ClientHello that offered TLS 1.2 or later by choosing TLS 1.1 or "
+        "older, which RFC 8996 deprecates; current TLS libraries (OpenSSL 3 at its default "
+        "security level, Go, GnuTLS) refuse it, so the client ended the handshake although it "
+        "sent the alert or the close. Opportunistic MTAs (Postfix, Exim, OpenSMTPD) then retry "
+        "the server in plaintext.",
+        "Ask the receiving server's admin to enable TLS 1.2 and TLS 1.3 (update the TLS library "
+        "or the server's protocol settings); the client's side needs no change.", "server"),
+    ("tls-handshake-failed", "client-old-tls"): ReasonCase(
+        "the client offered only TLS versions the server refuses", "tls-version-mismatch",
+        "The client offered nothing newer than TLS 1.1 (RFC 8996 deprecates TLS 1.0 and 1.1) "
+        "and the server, which requires a newer version, refused the ClientHello: the server "
+        "sent the alert or the close, but the client's offer caused it.",
+        "Ask the sending side's admin to enable TLS 1.2 and TLS 1.3 in its MTA or TLS library "
+        "(an old OpenSSL or SChannel, or a configuration pinned to an old version).", "client"),
 }
 
 
@@ -254,6 +271,10 @@ FINDINGS: dict[str, FindingInfo] = {
         "`protocol_version` or `handshake_failure`: align TLS versions and ciphers; "
         "`bad_certificate`, `unknown_ca`, `certificate_expired`: fix the certificate or the "
         "sender's trust store."),
+    "tls-version-mismatch": FindingInfo(
+        "server", "RFC 8996", "no TLS version both sides accept",
+        "Enable TLS 1.2 and TLS 1.3 on the side the finding names: RFC 8996 deprecates TLS 1.0 "
+        "and 1.1, and current TLS libraries refuse them by default."),
     "tls-certificate": FindingInfo(
         "server", "RFC 8460 4.3", "certificate problem visible in the handshake",
         "Ask the receiving server's admin for a certificate that is valid now, names the host "

@@ -351,6 +351,18 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
     """Attribute a TLS handshake that did not complete. Returns False if the capture cannot
     tell; True when it set the verdict (incomplete when a hole hides the cause)."""
     alert = ts["alert"]
+    # Who closed or reset first, before the handshake completed.
+    ends = sorted((f.pos(it), it) for it in f.ends.values()
+                  if f.pos(it) > after and not it.event.truncated)
+    if alert is not None and ends and ends[0][0] < f.pos(alert) \
+            and ends[0][1].event.side is not alert.event.side:
+        # The other side closed first: the alert answers the close (OpenSSL's decode_error
+        # after a FIN in the middle of its handshake), the close ended the handshake.
+        ev = alert.event
+        v.finding("tls-alert", str(ev.side), _frame(alert),
+                  f"the {ev.side} sent the fatal TLS alert {ev.name} ({ev.description}) after the "
+                  f"{ends[0][1].event.side} had closed the connection", at=_at(alert))
+        alert = None
     if alert is not None:
         ev = alert.event
         side = str(ev.side)
@@ -362,6 +374,8 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         else:
             msg = f"the {side} sent the fatal TLS alert {name} ({ev.description}) during the handshake"
         v.finding("tls-alert", side, _frame(alert), msg, at=_at(alert))
+        if _version_refused(f, v, ts, after, alert):
+            return True
         if not _hole_hides(f, v, after, alert):
             v.set("aborted", side, "tls-handshake-failed", _frame(alert), msg, alert)
         return True
@@ -383,9 +397,6 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             else:
                 v.set("aborted", "server", "tls-handshake-failed", _frame(it), msg)
             return True
-    # Who closed or reset first, before the handshake completed.
-    ends = sorted((f.pos(it), it) for it in f.ends.values()
-                  if f.pos(it) > after and not it.event.truncated)
     if ends:
         _, it = ends[0]
         if _hole_hides(f, v, after, it):
@@ -398,8 +409,62 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             msg = f"the client {how} the connection after the 220 without starting TLS"
             v.set("aborted", "client", "tls-not-started", _frame(it), msg)
             return True
+        if _version_refused(f, v, ts, after, it):
+            return True
         msg = f"the {side} {how} the connection {stage}, before the handshake completed"
         v.set("aborted", side, "tls-handshake-failed", _frame(it), msg)
+        return True
+    return False
+
+
+#: TLS 1.2: RFC 8996 deprecates every version before it (TLS 1.0 and 1.1, SSL 3.0 before them)
+_TLS12 = 0x0303
+#: alerts about the certificate (bad_certificate .. certificate_unknown, unknown_ca,
+#: certificate_required): a refusal of the certificate, whatever the version
+_CERTIFICATE_ALERTS = frozenset({42, 43, 44, 45, 46, 48, 116})
+
+
+def _version_refused(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, ender: Item) -> bool:
+    """A handshake ended (by ``ender``: a fatal alert, a close or a reset) on a TLS version
+    RFC 8996 deprecates: the side stuck on it caused the failure, not the side that ended it.
+
+    - The server chose TLS 1.1 or older for a client that offered TLS 1.2 or later, and the
+      client ended the handshake at that ServerHello (before its own next flight, and not with
+      a certificate alert): current TLS libraries refuse the old version (OpenSSL 3 at its
+      default security level, Go, GnuTLS), so the server is at fault.
+    - The client offered nothing newer than TLS 1.1 and the server ended the handshake before
+      choosing (a protocol_version alert, or a close): the client is at fault.
+    - A server that refuses a ClientHello offering TLS 1.2 or later stays at fault, as the
+      alert says (this rule does not apply).
+
+    Returns True when it set the verdict (incomplete when a hole hides the cause)."""
+    ch, sh = ts["client_hello"], ts["server_hello"]
+    ev = ender.event
+    if isinstance(ev, TlsAlert) and (ev.encrypted or ev.description in _CERTIFICATE_ALERTS):
+        return False
+    offered = ch.event.max_version if ch is not None and ch.event.error is None else None
+    if sh is not None and ev.side is Side.CLIENT:
+        chosen = sh.event.selected_version
+        ccs = ts["ccs"][Side.CLIENT]
+        if (not 0 < chosen < _TLS12 or sh.event.error is not None
+                or (offered is not None and offered < _TLS12)
+                or (ccs is not None and f.pos(ccs) < f.pos(ender))):
+            return False
+        offer = f", although it offered up to {version_name(offered)}" if offered is not None else ""
+        msg = (f"the server chose {version_name(chosen)}, which RFC 8996 deprecates, and the client "
+               f"refused it{offer}")
+        v.finding("tls-version-mismatch", "server", _frame(sh), msg, at=_at(sh))
+        if not _hole_hides(f, v, after, ender):
+            v.set("aborted", "server", "tls-handshake-failed", _frame(sh), msg, sh)
+            v.case = "server-old-tls"
+        return True
+    if sh is None and ev.side is Side.SERVER and offered is not None and 0 < offered < _TLS12:
+        msg = (f"the client offered nothing newer than {version_name(offered)}, which RFC 8996 "
+               "deprecates, and the server refused it")
+        v.finding("tls-version-mismatch", "client", _frame(ch), msg, at=_at(ch))
+        if not _hole_hides(f, v, after, ender):
+            v.set("aborted", "client", "tls-handshake-failed", _frame(ch), msg, ch)
+            v.case = "client-old-tls"
         return True
     return False
 

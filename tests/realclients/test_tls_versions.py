@@ -1,0 +1,159 @@
+"""Real clients against a server stuck on TLS 1.0, and a client stuck on TLS 1.0 against a current
+server: the verdict blames the side on the old version (RFC 8996), whichever side ended the
+handshake (captures/scenarios_tlsversion.py has the generated twins of what is seen here).
+
+What the clients of Debian 12 do against a TLS 1.0-only server (OpenSSL 3.0 with
+``@SECLEVEL=0`` so that it can speak TLS 1.0 at all):
+
+- most offer only TLS 1.2 and 1.3, so the server refuses the ClientHello (asyncio's TLS closes
+  the connection; OpenSSL's own servers send ``protocol_version``): the server ended it, and is
+  blamed for it;
+- curl, swaks, Ruby and PHPMailer set their own minimum version, so their offer still reaches
+  down to TLS 1.0; the server chooses TLS 1.0 and their OpenSSL, at its default security level,
+  refuses the ServerHello (an ``internal_error`` alert): the client ended it, the server's old
+  TLS caused it, and the verdict says so (``tls-version-mismatch``). Before this rule these four
+  were blamed on the client;
+- msmtp (GnuTLS) still accepts TLS 1.0 and delivers through it.
+
+Needs root (tcpdump on lo): marked ``live``.
+"""
+from __future__ import annotations
+
+import ssl
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import realclients_harness as h
+import test_real_clients
+from test_real_clients import CLIENTS, Delivery, PostfixRig, Runner, analyze, describe, postfix_deliver, verdict
+
+runner = test_real_clients.runner    # the fixture that finds each client (or skips with its package)
+postfix_rig = test_real_clients.postfix_rig    # a private Postfix relaying to the test server
+
+pytestmark = pytest.mark.live
+
+TLS10_ONLY = "tls1.0-only"
+
+
+def _server_context(cert: tuple[Path, Path], limit: str | None) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert[0]), str(cert[1]))
+    if limit == TLS10_ONLY:
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1
+    return ctx
+
+
+def deliver_with(run: Runner, cert: tuple[Path, Path], tmp: Path, limit: str | None) -> Delivery:
+    tmp.mkdir(parents=True, exist_ok=True)
+    srv = h.ByteServer(h.Behaviour(ehlo=h.SHAPES["C1"]), *cert)
+    srv.ctx = _server_context(cert, limit)
+    srv.start()
+    pcap = tmp / "capture.pcap"
+    try:
+        with h.Tcpdump(pcap, srv.port):
+            result = run(srv.port, cert[0], tmp)
+            time.sleep(0.3)
+    finally:
+        srv.stop()
+    return Delivery(result, list(srv.conns), analyze(pcap, srv.port), srv.port)
+
+
+def _tls_frames(conv: dict[str, Any]) -> dict[str, Any]:
+    return {f["code"]: f for f in conv["findings"]}
+
+
+#: what each client does against the TLS 1.0-only server, as observed on Debian 12:
+#: "refuses-serverhello": its offer reaches down to TLS 1.0 (OpenSSL clients that set their own
+#: minimum version), the server chooses TLS 1.0 and OpenSSL's security level refuses the
+#: ServerHello (internal_error); "offer-refused": it offers only TLS 1.2 and 1.3 (the system's
+#: OpenSSL minimum, Go, Node.js) and the server closes at the ClientHello; "accepts": msmtp
+#: (GnuTLS 3.7.9's default priority still enables TLS 1.0) delivers through TLS 1.0
+AGAINST_TLS10 = {"python-smtplib": "offer-refused", "swaks": "refuses-serverhello", "curl": "refuses-serverhello",
+                 "msmtp": "accepts", "go-net-smtp": "offer-refused", "nodemailer": "offer-refused",
+                 "ruby-net-smtp": "refuses-serverhello", "phpmailer": "refuses-serverhello"}
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_server_stuck_on_tls10_is_blamed(name: str, runner: Callable[[str], Runner], cert: tuple[Path, Path],
+                                         tmp_path: Path) -> None:
+    with pytest.warns(DeprecationWarning):      # ssl.TLSVersion.TLSv1: the point of the test
+        d = deliver_with(runner(name), cert, tmp_path, TLS10_ONLY)
+    assert d.conns and d.conns[0].starttls, describe(d)
+    first = d.convs[0]
+    found = _tls_frames(first)
+    if AGAINST_TLS10[name] == "accepts":
+        assert d.conns[0].tls and verdict(first) == ("tls", "none", "tls-established"), describe(d)
+        assert first["detail"].endswith("(TLS 1.0)") and "tls-version-mismatch" not in found, describe(d)
+        return
+    assert not d.conns[0].tls and d.run.returncode != 0, describe(d)
+    assert verdict(first) == ("aborted", "server", "tls-handshake-failed"), describe(d)
+    if AGAINST_TLS10[name] == "refuses-serverhello":
+        # The client ended the handshake; the server's choice of TLS 1.0 caused it: the
+        # ServerHello is the evidence, the client's alert a finding of its own.
+        mismatch = found["tls-version-mismatch"]
+        assert mismatch["side"] == "server" and first["evidence_frame"] == mismatch["frame"], describe(d)
+        assert mismatch["message"].startswith("the server chose TLS 1.0"), describe(d)
+        assert found["tls-alert"]["side"] == "client" and found["tls-alert"]["frame"] > mismatch["frame"]
+        assert first["explanation"]["ask"].startswith("Ask the receiving server's admin to enable TLS 1.2")
+    else:
+        # The server closed at the ClientHello (asyncio's TLS sends no alert; an OpenSSL client
+        # answers the close with decode_error, which is not what ended the handshake).
+        assert first["detail"].startswith("the server closed the connection before the ServerHello"), describe(d)
+        assert "tls-version-mismatch" not in found, describe(d)
+        alert = found.get("tls-alert")
+        assert alert is None or (alert["side"] == "client" and "after the server had closed" in alert["message"])
+    assert len(d.convs) == 1, describe(d)     # no library retries in plaintext
+
+
+OLD_CLIENT_SCRIPT = r"""
+import smtplib, ssl, sys, warnings
+warnings.simplefilter("ignore", DeprecationWarning)
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1]), local_hostname="client.example.org", timeout=20) as s:
+    s.ehlo()
+    s.starttls(context=ctx)
+"""
+
+
+def test_client_stuck_on_tls10_is_blamed(cert: tuple[Path, Path], tmp_path: Path) -> None:
+    """CPython's smtplib with an OpenSSL context limited to TLS 1.0 against a current server
+    (TLS 1.2 and later): the server refuses the ClientHello (it closes, and the client answers
+    the close with an alert), the client's offer caused it."""
+    def run(port: int, ca: Path | None, tmp: Path) -> h.ClientRun:
+        return h._run("python-smtplib-tls1.0", [sys.executable, "-c", OLD_CLIENT_SCRIPT, str(port), str(ca)])
+    d = deliver_with(run, cert, tmp_path, None)
+    assert d.run.returncode != 0 and "SSL" in d.run.output, describe(d)
+    (conv,) = d.convs
+    assert verdict(conv) == ("aborted", "client", "tls-handshake-failed"), describe(d)
+    found = _tls_frames(conv)
+    assert found["tls-version-mismatch"]["side"] == "client", describe(d)
+    assert conv["evidence_frame"] == found["tls-version-mismatch"]["frame"], describe(d)
+    assert "nothing newer than TLS 1.0" in found["tls-version-mismatch"]["message"], describe(d)
+    assert conv["explanation"]["ask"].startswith("Ask the sending side's admin to enable TLS 1.2")
+
+
+@pytest.mark.slow
+def test_postfix_delivers_over_a_tls10_server(postfix_rig: PostfixRig, cert: tuple[Path, Path]) -> None:
+    """Postfix (smtp_tls_security_level = may) against the TLS 1.0-only server: its own cipher
+    and protocol settings (smtp_tls_protocols allows TLS 1.0, smtp_tls_ciphers = medium) accept
+    TLS 1.0, so it delivers over it, one connection, and the verdict is TLS (with the version)."""
+    usual = postfix_rig.server.ctx
+    with pytest.warns(DeprecationWarning):
+        postfix_rig.server.ctx = _server_context(cert, TLS10_ONLY)
+    try:
+        conns, convs, statuses = postfix_deliver(postfix_rig, h.Behaviour(), "tls10-only", want="status=sent")
+    finally:
+        postfix_rig.server.ctx = usual
+    log = postfix_rig.postfix.log()
+    assert any("status=sent" in st for st in statuses), log[-3000:]
+    assert len(conns) == 1 and conns[0].tls and conns[0].mail_in_tls, [c.commands for c in conns]
+    (conv,) = convs
+    assert verdict(conv) == ("tls", "none", "tls-established") and conv["detail"].endswith("(TLS 1.0)"), conv
