@@ -171,3 +171,32 @@ def test_starttls_after_the_hole_gets_the_220_and_tls_follows_it(name: str) -> N
     ready = next(ln for ln in conv["_exchange"] if ln.text == "220 2.0.0 Ready to start TLS")
     assert not [m for m in ready.marks if m.startswith("pairing: ")]
 
+
+
+def test_tls_after_a_guessed_starttls_pairing_is_still_tls() -> None:
+    """The guard the pairing above no longer needs for the captures, still there for what no
+    timing settles: the client's EHLO is lost and its STARTTLS comes before the server began the
+    EHLO reply (a client that did not wait), so STARTTLS reads the 250 and the 220 is left over.
+    Which reply the client read is a guess; its TLS records, and the server's, are TLS from
+    where a line would begin (``TlsInProgress(after_hole=True)``), never commands or replies."""
+    from builders import client_hello, server_hello
+
+    from pcapsmtp.smtp.events import TlsInProgress
+
+    s = SmtpSession()
+    evs: list[Any] = s.receive(Side.SERVER, BANNER)
+    evs += s.receive_gap(Side.CLIENT, len(b"EHLO c.example.org\r\n"))
+    evs += s.receive(Side.CLIENT, b"STARTTLS\r\n")
+    evs += s.receive(Side.SERVER, EHLO_REPLY)
+    evs += s.receive(Side.SERVER, b"220 2.0.0 Ready to start TLS\r\n")
+    evs += s.receive(Side.CLIENT, client_hello())
+    evs += s.receive(Side.SERVER, server_hello())
+    evs += s.receive_eof(Side.CLIENT) + s.receive_eof(Side.SERVER)
+    starttls = next(e for e in evs if isinstance(e, Command))
+    replies = [e for e in evs if isinstance(e, Reply)]
+    # (the 220 waits for a command of the client to read it; none comes: unpaired at the end)
+    assert [(r.code, r.answers is starttls, r.lost_command) for r in replies] == [
+        (220, False, False), (250, True, False), (220, False, False)]
+    assert [e.verb for e in evs if isinstance(e, Command)] == ["STARTTLS"]
+    assert sorted((e.side.value, e.after_hole) for e in evs if isinstance(e, TlsInProgress)) == [
+        ("client", True), ("server", True)]
