@@ -1,4 +1,5 @@
-"""A TLS handshake that ends on a version RFC 8996 deprecates (TLS 1.0 and 1.1).
+"""A TLS handshake that ends on TLS current libraries refuse: a version RFC 8996 deprecates
+(TLS 1.0 and 1.1), or a Diffie-Hellman group under 2048 bits.
 
 Observed with real TLS stacks on Debian 12 (OpenSSL 3.0, Go, curl): a server limited to TLS 1.0
 either refuses a modern ClientHello itself (a ``protocol_version`` alert: the server ended it and
@@ -7,6 +8,10 @@ chooses TLS 1.0 and the client refuses that ServerHello (``protocol_version``, o
 ``internal_error`` from OpenSSL's security level, or a plain close). A client limited to TLS 1.0
 gets a ``protocol_version`` alert from a current server. In both cases the side that ended the
 handshake is not the side stuck on the old version: the verdict blames the old version's side.
+
+A server that sends a 1024-bit Diffie-Hellman group (old servers' default) is refused by OpenSSL
+3 at its default security level ("dh key too small", a handshake_failure alert from the client):
+the server's group caused it.
 
 A close comes before the alert that answers it: the close ended the handshake.
 
@@ -17,8 +22,9 @@ for choosing it, and a server that refuses a modern offer stays at fault.
 from __future__ import annotations
 
 from generate import (
-    READY, STARTTLS, Capture, Conv, Expect, alert, certificate, client_hello, det, ext, handshake,
-    opening, record, u8, u16, u24,
+    EHLO, EHLO_NO_TLS, READY, STARTTLS, Capture, Conv, Expect, alert, app_data, certificate,
+    client_hello, det, ext, handshake, opening, record, server_finish_tls12,
+    u8, u16, u24,
 )
 
 TLS10, TLS11 = 0x0301, 0x0302
@@ -41,6 +47,21 @@ def old_server_flight(label: str, version: int = TLS10) -> bytes:
     chain = b"".join(u24(len(c)) + c for c in (certificate("mx.example.com"),))
     cert = record(22, handshake(11, u24(len(chain)) + chain), version=version)
     return sh + cert + record(22, handshake(14, b""), version=version)
+
+
+def dhe_server_flight(label: str, dh_bits: int) -> bytes:
+    """ServerHello (TLS 1.2, TLS_DHE_RSA_WITH_AES_128_GCM_SHA256), Certificate, a
+    ServerKeyExchange with a ``dh_bits`` prime (top bit set), generator 2 and a public value of
+    the same size, and ServerHelloDone. Nothing checks the signature, so it is random bytes."""
+    n = dh_bits // 8
+    prime = bytes([0x80 | det(label + " p", 1)[0]]) + det(label + " p rest", n - 2) + b"\xff"
+    sh = record(22, handshake(2, u16(0x0303) + det(label + " server random", 32) + u8(0)
+                              + u16(0x009E) + u8(0) + u16(5) + ext(0xFF01, u8(0))))
+    chain = u24(len(certificate("mx.example.com"))) + certificate("mx.example.com")
+    cert = record(22, handshake(11, u24(len(chain)) + chain))
+    params = u16(n) + prime + u16(1) + b"\x02" + u16(n) + det(label + " Ys", n)
+    ske = record(22, handshake(12, params + u16(0x0401) + u16(256) + det(label + " signature", 256)))
+    return sh + cert + ske + record(22, handshake(14, b""))
 
 
 def _starttls(cport: int, close: tuple[str, str] | None) -> Conv:
@@ -131,5 +152,50 @@ def close_then_alert() -> Capture:
                     [("tls-alert", "client", "alert")]))])
 
 
+def _weak_dh(cport: int, bits: int, how: str) -> Conv:
+    c = _starttls(cport, ("rst", "C") if how == "reset" else ("fin", "C"))
+    c.c(client_hello(f"dh {cport}", "mx.example.com", tls13=True), tag="client_hello")
+    c.s(dhe_server_flight(f"dh {cport}", bits), tag="server_hello",
+        marks={"key_exchange": b"\x16\x03\x03" + u16(4 + 2 + bits // 8 + 3 + 2 + bits // 8 + 4 + 256)})
+    if how == "alert":
+        c.c(alert(40), tag="alert")
+    return c
+
+
+def server_weak_dh() -> Capture:
+    return Capture(
+        "tls-server-weak-dh.pcap",
+        "two STARTTLS attempts: the server chooses a DHE suite and sends a 1024-bit Diffie-Hellman "
+        "group; the client ends the handshake with a handshake_failure alert (OpenSSL 3's 'dh key "
+        "too small'), then with a reset: the server's small group is the cause",
+        [(_weak_dh(40909, 1024, "alert"),
+          Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                 [("tls-weak-dh", "server", "key_exchange"), ("tls-alert", "client", "alert")])),
+         (_weak_dh(40910, 1024, "reset"),
+          Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                 [("tls-weak-dh", "server", "key_exchange")]))])
+
+
+def weak_dh_controls() -> Capture:
+    big = _weak_dh(40911, 2048, "alert")
+    accepted = _starttls(40912, ("fin", "C"))
+    accepted.c(client_hello("dh 40912", "mx.example.com", tls13=True), tag="client_hello")
+    accepted.s(dhe_server_flight("dh 40912", 1024), tag="server_hello")
+    cke = record(22, handshake(16, u16(128) + det("dh 40912 Yc", 128)))      # DHE: a 2-byte length
+    accepted.c(cke + record(20, b"\x01") + record(22, det("dh 40912 client finished", 40)))
+    accepted.s(server_finish_tls12("dh 40912"))
+    for k, (side, text) in enumerate([("C", EHLO), ("S", EHLO_NO_TLS), ("C", b"QUIT\r\n"),
+                                      ("S", b"221 2.0.0 Bye\r\n")]):
+        accepted.step(side, app_data(f"dh 40912 appdata {k}", len(text)))
+    return Capture(
+        "tls-weak-dh-controls.pcap",
+        "two DHE handshakes the Diffie-Hellman rule leaves alone: a 2048-bit group the client "
+        "still refuses (handshake_failure: the client ended it, as the alert says), and a 1024-bit "
+        "group a client accepts (the handshake completes: TLS)",
+        [(big, Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
+                      [("tls-alert", "client", "alert")])),
+         (accepted, Expect("tls", "none", "tls-established", "valid", True, 220))])
+
+
 def scenarios() -> list[Capture]:
-    return [server_old(), client_old(), controls(), close_then_alert()]
+    return [server_old(), client_old(), controls(), close_then_alert(), server_weak_dh(), weak_dh_controls()]

@@ -84,3 +84,29 @@ def test_a_close_before_the_alert_is_what_ended_the_handshake() -> None:
     (found,) = conv["findings"]
     assert (found["code"], found["side"], found["frame"]) == ("tls-alert", "client", alert)
     assert "after the server had closed" in found["message"]
+
+
+def test_server_with_a_1024_bit_group_is_blamed_at_its_key_exchange() -> None:
+    name = "tls-server-weak-dh.pcap"
+    convs = _convs(name)
+    kx = frames_matching(CAPTURES / name, "tls.handshake.type == 12 && tls.handshake.p_len == 128")
+    assert len(convs) == 2 and len(kx) == 2
+    for conv, frame in zip(convs, kx):
+        assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed")
+        assert conv["evidence_frame"] == frame
+        (weak,) = [f for f in conv["findings"] if f["code"] == "tls-weak-dh"]
+        assert (weak["side"], weak["frame"], weak["rfc"]) == ("server", frame, "RFC 7919")
+        assert weak["message"].startswith("the server's Diffie-Hellman group has 1024 bits")
+        _explains(conv, "server-weak-dh")
+
+
+def test_weak_dh_controls() -> None:
+    """A 2048-bit group refused anyway stays with the client that ended it; a 1024-bit group a
+    client accepted is TLS, with nothing to blame."""
+    name = "tls-weak-dh-controls.pcap"
+    big, accepted = _convs(name)
+    (alert,) = frames_matching(CAPTURES / name, "tls.alert_message")
+    assert frames_matching(CAPTURES / name, "tls.handshake.type == 12 && tls.handshake.p_len == 256")
+    assert _verdict(big) == ("aborted", "client", "tls-handshake-failed") and big["evidence_frame"] == alert
+    _explains(big, None)
+    assert _verdict(accepted) == ("tls", "none", "tls-established") and accepted["findings"] == []

@@ -13,7 +13,8 @@ from pcapsmtp.smtp.events import (
 )
 from pcapsmtp.smtp.tls import (
     TlsAlert, TlsApplicationData, TlsCertificate, TlsChangeCipherSpec, TlsClientHello,
-    TlsEncryptedHandshake, TlsEvent, TlsHandshakeOther, TlsNotTls, TlsServerHello, version_name,
+    TlsEncryptedHandshake, TlsEvent, TlsHandshakeOther, TlsNotTls, TlsServerHello, TlsServerKeyExchange,
+    version_name,
 )
 
 __all__ = ["ExchangeLine", "build_exchange", "in_dialogue_order"]
@@ -61,6 +62,8 @@ def _tls_text(ev: TlsEvent) -> str:
         return f"[TLS encrypted record, {ev.length} bytes]"
     if isinstance(ev, TlsEncryptedHandshake):
         return f"[TLS encrypted handshake, {ev.length} bytes]"
+    if isinstance(ev, TlsServerKeyExchange) and ev.dh_bits:
+        return f"[TLS {ev.name}: Diffie-Hellman group of {ev.dh_bits} bits]"
     if isinstance(ev, TlsHandshakeOther):
         return f"[TLS {ev.name}]"
     if isinstance(ev, TlsNotTls):

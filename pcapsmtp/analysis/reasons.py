@@ -162,6 +162,16 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "the server in plaintext.",
         "Ask the receiving server's admin to enable TLS 1.2 and TLS 1.3 (update the TLS library "
         "or the server's protocol settings); the client's side needs no change.", "server"),
+    ("tls-handshake-failed", "server-weak-dh"): ReasonCase(
+        "the server's Diffie-Hellman group is too small for the client", "tls-weak-dh",
+        "The server chose a DHE cipher suite and sent a finite-field Diffie-Hellman group under "
+        "2048 bits (often the 1024-bit default of old servers); OpenSSL 3 at its default "
+        "security level (Debian 12, RHEL 9) refuses it with 'dh key too small', so the client "
+        "ended the handshake although it sent the alert. Opportunistic MTAs then retry the "
+        "server in plaintext.",
+        "Ask the receiving server's admin for Diffie-Hellman parameters of 2048 bits or more "
+        "(or the RFC 7919 groups), or to prefer ECDHE cipher suites; the client's side needs no "
+        "change.", "server"),
     ("tls-handshake-failed", "client-old-tls"): ReasonCase(
         "the client offered only TLS versions the server refuses", "tls-version-mismatch",
         "The client offered nothing newer than TLS 1.1 (RFC 8996 deprecates TLS 1.0 and 1.1) "
@@ -275,6 +285,10 @@ FINDINGS: dict[str, FindingInfo] = {
         "server", "RFC 8996", "no TLS version both sides accept",
         "Enable TLS 1.2 and TLS 1.3 on the side the finding names: RFC 8996 deprecates TLS 1.0 "
         "and 1.1, and current TLS libraries refuse them by default."),
+    "tls-weak-dh": FindingInfo(
+        "server", "RFC 7919", "Diffie-Hellman group the client refuses (under 2048 bits)",
+        _ASK_SERVER + "use Diffie-Hellman parameters of 2048 bits or more (the RFC 7919 groups), or "
+        "prefer ECDHE cipher suites."),
     "tls-certificate": FindingInfo(
         "server", "RFC 8460 4.3", "certificate problem visible in the handshake",
         "Ask the receiving server's admin for a certificate that is valid now, names the host "

@@ -19,7 +19,8 @@ from pcapsmtp.smtp.events import (
 )
 from pcapsmtp.smtp.tls import (
     TlsAlert, TlsApplicationData, TlsCertificate, TlsChangeCipherSpec, TlsClientHello,
-    TlsEncryptedHandshake, TlsEvent, TlsNotTls, TlsServerHello, cert_expired, cert_matches_host,
+    TlsEncryptedHandshake, TlsEvent, TlsNotTls, TlsServerHello, TlsServerKeyExchange, cert_expired,
+    cert_matches_host,
     looks_like_encrypted_alert, version_name,
 )
 
@@ -288,7 +289,8 @@ def _tls_summary(f: _Facts, after: int) -> dict[str, Any]:
     out: dict[str, Any] = {"client_hello": None, "server_hello": None, "alert": None,
                            "ccs": {Side.CLIENT: None, Side.SERVER: None},
                            "data": {Side.CLIENT: [], Side.SERVER: []},
-                           "certificate": None, "version": None, "sni": None, "not_tls": None}
+                           "certificate": None, "version": None, "sni": None, "not_tls": None,
+                           "key_exchange": None}
     for it in f.tls:
         if f.pos(it) < after:
             continue
@@ -307,6 +309,8 @@ def _tls_summary(f: _Facts, after: int) -> dict[str, Any]:
             out["data"][ev.side].append(it)
         elif isinstance(ev, TlsCertificate) and out["certificate"] is None:
             out["certificate"] = it
+        elif isinstance(ev, TlsServerKeyExchange) and out["key_exchange"] is None:
+            out["key_exchange"] = it
         elif isinstance(ev, TlsNotTls) and out["not_tls"] is None:
             out["not_tls"] = it
     return out
@@ -374,7 +378,7 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         else:
             msg = f"the {side} sent the fatal TLS alert {name} ({ev.description}) during the handshake"
         v.finding("tls-alert", side, _frame(alert), msg, at=_at(alert))
-        if _version_refused(f, v, ts, after, alert):
+        if _outdated_tls(f, v, ts, after, alert):
             return True
         if not _hole_hides(f, v, after, alert):
             v.set("aborted", side, "tls-handshake-failed", _frame(alert), msg, alert)
@@ -409,7 +413,7 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             msg = f"the client {how} the connection after the 220 without starting TLS"
             v.set("aborted", "client", "tls-not-started", _frame(it), msg)
             return True
-        if _version_refused(f, v, ts, after, it):
+        if _outdated_tls(f, v, ts, after, it):
             return True
         msg = f"the {side} {how} the connection {stage}, before the handshake completed"
         v.set("aborted", side, "tls-handshake-failed", _frame(it), msg)
@@ -419,19 +423,23 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
 
 #: TLS 1.2: RFC 8996 deprecates every version before it (TLS 1.0 and 1.1, SSL 3.0 before them)
 _TLS12 = 0x0303
+#: the smallest finite-field Diffie-Hellman group current TLS libraries accept by default
+#: (OpenSSL 3 at security level 2, as Debian 12 and RHEL 9 ship it; RFC 7919's smallest group)
+_MIN_DH_BITS = 2048
 #: alerts about the certificate (bad_certificate .. certificate_unknown, unknown_ca,
 #: certificate_required): a refusal of the certificate, whatever the version
 _CERTIFICATE_ALERTS = frozenset({42, 43, 44, 45, 46, 48, 116})
 
 
-def _version_refused(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, ender: Item) -> bool:
-    """A handshake ended (by ``ender``: a fatal alert, a close or a reset) on a TLS version
-    RFC 8996 deprecates: the side stuck on it caused the failure, not the side that ended it.
+def _outdated_tls(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, ender: Item) -> bool:
+    """A handshake ended (by ``ender``: a fatal alert, a close or a reset) on TLS that current
+    libraries refuse by default: the side stuck on it caused the failure, not the side that
+    ended it.
 
-    - The server chose TLS 1.1 or older for a client that offered TLS 1.2 or later, and the
-      client ended the handshake at that ServerHello (before its own next flight, and not with
-      a certificate alert): current TLS libraries refuse the old version (OpenSSL 3 at its
-      default security level, Go, GnuTLS), so the server is at fault.
+    - The server chose TLS 1.1 or older (RFC 8996 deprecates them) for a client that offered
+      TLS 1.2 or later, or sent a Diffie-Hellman group under 2048 bits, and the client ended the
+      handshake there (before its own next flight, and not with a certificate alert): OpenSSL 3
+      at its default security level refuses both, so the server is at fault.
     - The client offered nothing newer than TLS 1.1 and the server ended the handshake before
       choosing (a protocol_version alert, or a close): the client is at fault.
     - A server that refuses a ClientHello offering TLS 1.2 or later stays at fault, as the
@@ -444,19 +452,28 @@ def _version_refused(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, end
         return False
     offered = ch.event.max_version if ch is not None and ch.event.error is None else None
     if sh is not None and ev.side is Side.CLIENT:
-        chosen = sh.event.selected_version
         ccs = ts["ccs"][Side.CLIENT]
-        if (not 0 < chosen < _TLS12 or sh.event.error is not None
-                or (offered is not None and offered < _TLS12)
-                or (ccs is not None and f.pos(ccs) < f.pos(ender))):
+        if sh.event.error is not None or (ccs is not None and f.pos(ccs) < f.pos(ender)):
             return False
-        offer = f", although it offered up to {version_name(offered)}" if offered is not None else ""
-        msg = (f"the server chose {version_name(chosen)}, which RFC 8996 deprecates, and the client "
-               f"refused it{offer}")
-        v.finding("tls-version-mismatch", "server", _frame(sh), msg, at=_at(sh))
+        chosen = sh.event.selected_version
+        kx = ts["key_exchange"]
+        if 0 < chosen < _TLS12 and not (offered is not None and offered < _TLS12):
+            offer = f", although it offered up to {version_name(offered)}" if offered is not None else ""
+            item, case = sh, "server-old-tls"
+            msg = (f"the server chose {version_name(chosen)}, which RFC 8996 deprecates, and the "
+                   f"client refused it{offer}")
+            v.finding("tls-version-mismatch", "server", _frame(item), msg, at=_at(item))
+        elif kx is not None and 0 < kx.event.dh_bits < _MIN_DH_BITS:
+            item, case = kx, "server-weak-dh"
+            msg = (f"the server's Diffie-Hellman group has {kx.event.dh_bits} bits, under the "
+                   f"{_MIN_DH_BITS} current TLS libraries accept by default, and the client ended "
+                   "the handshake")
+            v.finding("tls-weak-dh", "server", _frame(item), msg, at=_at(item))
+        else:
+            return False
         if not _hole_hides(f, v, after, ender):
-            v.set("aborted", "server", "tls-handshake-failed", _frame(sh), msg, sh)
-            v.case = "server-old-tls"
+            v.set("aborted", "server", "tls-handshake-failed", _frame(item), msg, item)
+            v.case = case
         return True
     if sh is None and ev.side is Side.SERVER and offered is not None and 0 < offered < _TLS12:
         msg = (f"the client offered nothing newer than {version_name(offered)}, which RFC 8996 "

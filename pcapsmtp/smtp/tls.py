@@ -71,7 +71,7 @@ __all__ = [
     "tls13_encrypted_alert_length", "looks_like_encrypted_alert", "is_grease",
     "CertInfo", "parse_certificate", "cert_matches_host", "cert_expired", "cert_not_yet_valid",
     "TlsEvent", "TlsClientHello", "TlsServerHello", "TlsHelloRetryRequest", "TlsCertificate",
-    "TlsAlert", "TlsChangeCipherSpec", "TlsApplicationData", "TlsHandshakeOther",
+    "TlsAlert", "TlsChangeCipherSpec", "TlsApplicationData", "TlsHandshakeOther", "TlsServerKeyExchange",
     "TlsEncryptedHandshake", "TlsNotTls", "TlsTruncated", "TlsStopped", "TlsResynchronised",
     "TlsObserver",
 ]
@@ -300,6 +300,16 @@ class TlsHandshakeOther(TlsEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TlsServerKeyExchange(TlsHandshakeOther):
+    """A clear ServerKeyExchange (TLS <= 1.2): the server's ephemeral key-exchange group.
+    ``dh_bits`` is the size of a finite-field (DHE, DH_anon) prime, ``curve`` the named group of
+    an ECDHE one; 0 when the message is of another kind or could not be read."""
+
+    dh_bits: int = 0
+    curve: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TlsEncryptedHandshake(TlsEvent):
     length: int
 
@@ -427,6 +437,33 @@ def _parse_client_hello(body: bytes, fields: dict[str, object]) -> None:
             fields["supported_versions"] = tuple(vs)
 
 
+#: cipher suites whose ServerKeyExchange starts with a finite-field Diffie-Hellman prime
+#: (DHE_DSS, DHE_RSA and DH_anon: RFC 5246 7.4.3, RFC 5288, RFC 5289 and RFC 7905 suites)
+DHE_SUITES: Final = frozenset({
+    0x0011, 0x0012, 0x0013, 0x0014, 0x0015, 0x0016, 0x0017, 0x0018, 0x0019, 0x001A, 0x001B,
+    0x0032, 0x0033, 0x0034, 0x0038, 0x0039, 0x003A, 0x0040, 0x0044, 0x0045, 0x0046, 0x0067,
+    0x006A, 0x006B, 0x006C, 0x006D, 0x0087, 0x0088, 0x0089, 0x0099, 0x009A, 0x009B, 0x009E,
+    0x009F, 0x00A2, 0x00A3, 0x00A6, 0x00A7, 0x00BD, 0x00BE, 0x00BF, 0x00C3, 0x00C4, 0x00C5,
+    0xC042, 0xC043, 0xC044, 0xC045, 0xC046, 0xC047, 0xC052, 0xC053, 0xC056, 0xC057, 0xC05A,
+    0xC05B, 0xC07C, 0xC07D, 0xC080, 0xC081, 0xC084, 0xC085, 0xC09E, 0xC09F, 0xC0A2, 0xC0A3,
+    0xCCAA,
+})
+_EC_NAMED_CURVE = 3
+
+
+def _parse_server_key_exchange(body: bytes, suite: int) -> tuple[int, int]:
+    """(dh_bits, curve) of a ServerKeyExchange under ``suite``: the bit length of a DHE prime
+    (leading zero bytes left out), or the named group of an ECDHE one."""
+    r = _Reader(body)
+    if suite in DHE_SUITES:
+        p = r.sub(2)
+        prime = p.take(p.left()).lstrip(b"\x00")
+        return (int.from_bytes(prime[:1], "big").bit_length() + 8 * (len(prime) - 1) if prime else 0), 0
+    if r.left() >= 3 and r.uint(1) == _EC_NAMED_CURVE:
+        return 0, r.uint(2)
+    return 0, 0
+
+
 def _parse_server_hello(body: bytes, fields: dict[str, object]) -> bytes:
     """Fills fields; returns the server random."""
     r = _Reader(body)
@@ -521,6 +558,7 @@ class TlsObserver:
         self._offered_tls13 = False
         self._tls12_evidence = False
         self._server_tls13 = False
+        self._suite = 0             # the cipher suite of the ServerHello (0 before it)
         if not framed:
             self._resync = True
             self._hs_resync = True
@@ -930,6 +968,7 @@ class TlsObserver:
                 return
             self._emit(TlsServerHello, span, record_version=self._rec_version, error=error,
                        **fields)
+            self._suite = int(fields["cipher_suite"])  # type: ignore[call-overload]
             if fields["selected_version"] == 0x0304 and error is None:
                 self._server_tls13 = True
                 self._encrypted = True
@@ -937,6 +976,13 @@ class TlsObserver:
             self._tls12_evidence = True
             certs, error = _parse_certificates(body)
             self._emit(TlsCertificate, span, certificates=certs, error=error)
+        elif mtype == 12:
+            try:
+                dh_bits, curve = _parse_server_key_exchange(body, self._suite)
+            except _Short:
+                dh_bits = curve = 0
+            self._emit(TlsServerKeyExchange, span, handshake_type=mtype, name=handshake_name(mtype),
+                       dh_bits=dh_bits, curve=curve)
         else:
             if mtype in (15, 16):
                 self._tls12_evidence = True

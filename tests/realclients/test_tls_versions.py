@@ -1,6 +1,7 @@
-"""Real clients against a server stuck on TLS 1.0, and a client stuck on TLS 1.0 against a current
-server: the verdict blames the side on the old version (RFC 8996), whichever side ended the
-handshake (captures/scenarios_tlsversion.py has the generated twins of what is seen here).
+"""Real clients against a server stuck on TLS 1.0 or on a 1024-bit Diffie-Hellman group, and a
+client stuck on TLS 1.0 against a current server: the verdict blames the side on the old TLS
+(RFC 8996, RFC 7919), whichever side ended the handshake
+(captures/scenarios_tlsversion.py has the generated twins of what is seen here).
 
 What the clients of Debian 12 do against a TLS 1.0-only server (OpenSSL 3.0 with
 ``@SECLEVEL=0`` so that it can speak TLS 1.0 at all):
@@ -14,6 +15,10 @@ What the clients of Debian 12 do against a TLS 1.0-only server (OpenSSL 3.0 with
   TLS caused it, and the verdict says so (``tls-version-mismatch``). Before this rule these four
   were blamed on the client;
 - msmtp (GnuTLS) still accepts TLS 1.0 and delivers through it.
+
+Against a server whose only key exchange is DHE over a 1024-bit group (RFC 2409's Oakley group
+2, old servers' usual one), the OpenSSL clients refuse the group ("dh key too small") and send the
+alert; the server's group caused it (``tls-weak-dh``). GnuTLS (msmtp) and Node.js accept it.
 
 Needs root (tcpdump on lo): marked ``live``.
 """
@@ -49,10 +54,11 @@ def _server_context(cert: tuple[Path, Path], limit: str | None) -> ssl.SSLContex
     return ctx
 
 
-def deliver_with(run: Runner, cert: tuple[Path, Path], tmp: Path, limit: str | None) -> Delivery:
+def deliver_with(run: Runner, cert: tuple[Path, Path], tmp: Path, limit: str | None,
+                 ctx: ssl.SSLContext | None = None) -> Delivery:
     tmp.mkdir(parents=True, exist_ok=True)
     srv = h.ByteServer(h.Behaviour(ehlo=h.SHAPES["C1"]), *cert)
-    srv.ctx = _server_context(cert, limit)
+    srv.ctx = ctx or _server_context(cert, limit)
     srv.start()
     pcap = tmp / "capture.pcap"
     try:
@@ -157,3 +163,109 @@ def test_postfix_delivers_over_a_tls10_server(postfix_rig: PostfixRig, cert: tup
     assert len(conns) == 1 and conns[0].tls and conns[0].mail_in_tls, [c.commands for c in conns]
     (conv,) = convs
     assert verdict(conv) == ("tls", "none", "tls-established") and conv["detail"].endswith("(TLS 1.0)"), conv
+
+
+# ------------------------------------------------------------------ a 1024-bit Diffie-Hellman group
+
+#: RFC 2409 6.2, the 1024-bit MODP group (Oakley group 2): old servers' usual DHE group
+OAKLEY_GROUP_2 = int(
+    "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A0879"
+    "8E3404DDEF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B"
+    "0BFF5CB6F406B7EDEE386BFB5A899FA5AE9F24117C4B1FE649286651ECE65381FFFFFFFFFFFFFFFF", 16)
+
+
+@pytest.fixture(scope="module")
+def weak_dh_server(tmp_path_factory: pytest.TempPathFactory) -> tuple[tuple[Path, Path], Path]:
+    """An RSA certificate (DHE_RSA suites need one) and the 1024-bit group as PKCS#3 PEM."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import dh, rsa
+    from cryptography.x509.oid import NameOID
+
+    d = tmp_path_factory.mktemp("realclients-weak-dh")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    (d / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (d / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    (d / "dh1024.pem").write_bytes(dh.DHParameterNumbers(OAKLEY_GROUP_2, 2).parameters().parameter_bytes(
+        serialization.Encoding.PEM, serialization.ParameterFormat.PKCS3))
+    return (d / "cert.pem", d / "key.pem"), d / "dh1024.pem"
+
+
+def _weak_dh_context(cert: tuple[Path, Path], params: Path) -> ssl.SSLContext:
+    """TLS 1.2 with DHE_RSA suites only, over the 1024-bit group (``@SECLEVEL=0`` lets the
+    server use it at all)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert[0]), str(cert[1]))
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-SHA:@SECLEVEL=0")
+    ctx.load_dh_params(str(params))
+    return ctx
+
+
+#: what each client does against the DHE-only server with the 1024-bit group, as observed on
+#: Debian 12: "refuses-group": OpenSSL 3 at its default security level ("dh key too small", a
+#: handshake_failure alert); "accepts": GnuTLS (msmtp) and Node.js's own OpenSSL settings
+#: (Nodemailer) take the 1024-bit group; "no-dhe": Go offers no DHE suite, so the server finds
+#: no shared cipher and ends the handshake itself
+AGAINST_DH1024 = {"python-smtplib": "refuses-group", "swaks": "refuses-group", "curl": "refuses-group",
+                  "msmtp": "accepts", "go-net-smtp": "no-dhe", "nodemailer": "accepts",
+                  "ruby-net-smtp": "refuses-group", "phpmailer": "refuses-group"}
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_server_with_a_1024_bit_group_is_blamed(name: str, runner: Callable[[str], Runner],
+                                                weak_dh_server: tuple[tuple[Path, Path], Path],
+                                                tmp_path: Path) -> None:
+    cert, params = weak_dh_server
+    d = deliver_with(runner(name), cert, tmp_path, None, _weak_dh_context(cert, params))
+    assert d.conns and d.conns[0].starttls and len(d.convs) == 1, describe(d)
+    (conv,) = d.convs
+    found = _tls_frames(conv)
+    if AGAINST_DH1024[name] == "accepts":
+        assert d.conns[0].tls and verdict(conv) == ("tls", "none", "tls-established"), describe(d)
+        assert "tls-weak-dh" not in found, describe(d)
+        return
+    assert not d.conns[0].tls and d.run.returncode != 0, describe(d)
+    assert verdict(conv) == ("aborted", "server", "tls-handshake-failed"), describe(d)
+    if AGAINST_DH1024[name] == "refuses-group":
+        # The client ended the handshake at the ServerKeyExchange; its 1024-bit group caused it.
+        weak = found["tls-weak-dh"]
+        assert weak["side"] == "server" and conv["evidence_frame"] == weak["frame"], describe(d)
+        assert weak["message"].startswith("the server's Diffie-Hellman group has 1024 bits"), describe(d)
+        assert found["tls-alert"]["side"] == "client" and "handshake_failure" in found["tls-alert"]["message"]
+        assert conv["explanation"]["ask"].startswith("Ask the receiving server's admin for Diffie-Hellman")
+    else:
+        assert "tls-weak-dh" not in found, describe(d)
+
+
+@pytest.mark.slow
+def test_postfix_accepts_a_1024_bit_group(postfix_rig: PostfixRig,
+                                          weak_dh_server: tuple[tuple[Path, Path], Path]) -> None:
+    """Postfix 3.7 (its own cipher settings, smtp_tls_ciphers = medium) takes the 1024-bit group
+    and delivers in TLS: nothing to blame, and no finding."""
+    cert, params = weak_dh_server
+    usual = postfix_rig.server.ctx
+    postfix_rig.server.ctx = _weak_dh_context(cert, params)
+    try:
+        conns, convs, statuses = postfix_deliver(postfix_rig, h.Behaviour(), "dh1024", want="status=sent")
+    finally:
+        postfix_rig.server.ctx = usual
+    assert any("status=sent" in st for st in statuses), postfix_rig.postfix.log()[-3000:]
+    assert len(conns) == 1 and conns[0].mail_in_tls, [c.commands for c in conns]
+    (conv,) = convs
+    assert verdict(conv) == ("tls", "none", "tls-established"), conv
+    assert "tls-weak-dh" not in _tls_frames(conv), conv

@@ -22,7 +22,7 @@ from pcapsmtp.smtp.tls import (  # noqa: E402
     ALERT_NAMES, HANDSHAKE_NAMES, VERSION_NAMES, CertInfo, TlsAlert, TlsApplicationData,
     TlsCertificate, TlsClientHello, TlsEncryptedHandshake, TlsEvent,
     TlsHandshakeOther, TlsHelloRetryRequest, TlsNotTls, TlsObserver, TlsResynchronised,
-    TlsServerHello, TlsStopped, TlsTruncated, cert_expired, cert_matches_host, cert_not_yet_valid,
+    TlsServerHello, TlsServerKeyExchange, TlsStopped, TlsTruncated, cert_expired, cert_matches_host, cert_not_yet_valid,
     looks_like_encrypted_alert, parse_certificate, sniff_tls, tls13_encrypted_alert_length,
     version_name,
 )
@@ -233,7 +233,7 @@ def test_handshake_message_across_records_and_coalesced_messages() -> None:
     r2 = rec(22, cert_msg[2:5])
     r3 = rec(22, cert_msg[5:] + hs(12, b"\x00" * 20) + hs(14, b""))
     events, obs = observe(S, r1 + r2 + r3)
-    assert kinds(events) == ["TlsServerHello", "TlsCertificate", "TlsHandshakeOther",
+    assert kinds(events) == ["TlsServerHello", "TlsCertificate", "TlsServerKeyExchange",
                              "TlsHandshakeOther"]
     total = len(r1 + r2 + r3)
     assert events[0].span == Span(S, 0, len(r1))
@@ -914,3 +914,37 @@ def test_zeek_smtp_starttls_capture_matches_zeek_x509_log() -> None:
     assert not any(c.self_signed for c in certs.certificates)
     assert "TlsChangeCipherSpec" in kinds(cev) and "TlsChangeCipherSpec" in kinds(sev)
     assert cobs.app_data_records > 0 and sobs.app_data_records > 0
+
+
+# ------------------------------------------------------------------------------------------
+# ServerKeyExchange: the size of the server's Diffie-Hellman group
+# ------------------------------------------------------------------------------------------
+
+def _server_flight_with_key_exchange(suite: int, params: bytes) -> bytes:
+    return rec(22, server_hello(suite=suite) + hs(12, params + b"\x04\x01" + vec(2, b"\x55" * 64))
+               + hs(14, b""))
+
+
+@settings(max_examples=60, deadline=None)
+@given(prime=st.binary(min_size=1, max_size=600), cuts=st.lists(st.integers(1, 300), max_size=8))
+def test_dhe_key_exchange_reports_the_prime_size(prime: bytes, cuts: list[int]) -> None:
+    """Under a DHE suite the first vector is the prime: its size in bits (leading zero bytes
+    left out) is what the event says, however the records are cut."""
+    params = vec(2, prime) + vec(2, b"\x02") + vec(2, b"\x07" * len(prime))
+    events, _ = observe(S, _server_flight_with_key_exchange(0x009E, params), chunks=cuts)
+    (kx,) = [e for e in events if isinstance(e, TlsServerKeyExchange)]
+    assert kx.dh_bits == int.from_bytes(prime, "big").bit_length() and kx.curve == 0
+    assert kx.name == "server_key_exchange" and isinstance(kx, TlsHandshakeOther)
+
+
+def test_ecdhe_key_exchange_reports_the_named_group() -> None:
+    params = b"\x03" + struct.pack("!H", 0x001D) + vec(1, b"\x09" * 32)
+    events, _ = observe(S, _server_flight_with_key_exchange(0xC02F, params))
+    (kx,) = [e for e in events if isinstance(e, TlsServerKeyExchange)]
+    assert (kx.dh_bits, kx.curve) == (0, 0x001D)
+
+
+def test_short_key_exchange_is_read_as_unknown() -> None:
+    events, _ = observe(S, _server_flight_with_key_exchange(0x0033, b"\x01"))
+    (kx,) = [e for e in events if isinstance(e, TlsServerKeyExchange)]
+    assert (kx.dh_bits, kx.curve) == (0, 0)
