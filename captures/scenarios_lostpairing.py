@@ -47,9 +47,9 @@ def handshake_refused() -> Capture:
         "lost-ehlo-starttls-alert.pcap",
         "the client's EHLO and the end of the EHLO reply are missing from the capture (ACKed); "
         "STARTTLS, 220, ClientHello, the server's fatal alert: what the client read before the "
-        "220 is unsure, so nobody is blamed for the failed handshake",
-        [(c, Expect("incomplete", "unknown", "incomplete", "unknown", True, 220,
-                    findings=_HOLES))])
+        "220 is unsure, but its ClientHello shows it began TLS, and the server ended the handshake",
+        [(c, Expect("aborted", "server", "tls-handshake-failed", "unknown", True, 220,
+                    findings=_HOLES + [("tls-alert", "server", "alert")]))])
 
 
 def scenarios() -> list[Capture]:

@@ -173,14 +173,18 @@ def test_latestart_scenarios_name_the_frames_that_decide(path: Path) -> None:
 
 
 def test_a_retry_after_an_attempt_spoiled_by_a_hole_blames_nobody() -> None:
-    """tls-fallback.pcap without the client's STARTTLS segment: stream 0 cannot tell how its
-    TLS attempt went, so stream 1 (alone: client-did-not-request) may be the retry after a
-    failure the capture does not show; it blames nobody and says why."""
+    """tls-fallback.pcap without the client's ClientHello segment: stream 0 cannot tell how its
+    TLS attempt went (bytes of the client were lost before the server's alert), so stream 1
+    (alone: client-did-not-request) may be the retry after a failure the capture does not show;
+    it blames nobody and says why. (Without the STARTTLS segment instead, the 220, the
+    ClientHello and the alert still show the failed attempt: both verdicts stay as in full.)"""
     cap = cuts.load(cuts.REPO / "captures" / "tls-fallback.pcap")
     full = cuts.analyze(cap.segments)
     assert [c["reason"] for c in full] == ["tls-handshake-failed", "tls-fallback"]
     starttls = next(s.frame for s in cap.segments if s.payload == b"STARTTLS\r\n")
-    first, retry = cuts.analyze(cuts.without(cap, starttls))
+    assert [cuts.verdict(c) for c in cuts.analyze(cuts.without(cap, starttls))] == [cuts.verdict(c) for c in full]
+    hello = next(s.frame for s in cap.segments if s.payload[:1] == b"\x16" and s.dport == 25)
+    first, retry = cuts.analyze(cuts.without(cap, hello))
     assert cuts.unsure(first) and any(f["code"] == "tcp-gap" for f in first["findings"])
     assert cuts.verdict(retry) == ("incomplete", "unknown", "incomplete")
     assert "stream 0" in retry["detail"] and "client-did-not-request" in retry["detail"]

@@ -742,7 +742,9 @@ def judge(t: Transcript) -> dict[str, Any]:
                                                             if ts["data"][Side.CLIENT] else st_reply),
                   how + (f" ({version_name(ts['version'])})" if ts["version"] else ""))
             decided = True
-        elif pairing_unsure():
+        elif pairing_unsure() and ts["client_hello"] is None:
+            # (A ClientHello after the 220 shows the client read an answer that let it start
+            # TLS: who ended the handshake no longer rests on the replies before the 220.)
             v.set("incomplete", "unknown", "incomplete", _frame(st_reply),
                   "replies before the 220 to STARTTLS are not all in the capture (a hole or a "
                   "late start): which reply the client read as its answer is unsure")
