@@ -291,7 +291,8 @@ class Expect:
     offered: str
     requested: bool = False
     reply_code: int | None = None
-    # (code, side, ref): ref is a mark/tag name, "first_frame", or "label:<record label>"
+    # (code, side, ref): ref is a mark/tag name, "first_frame", "label:<record label>", or
+    # "label:fin:C" / "label:fin:S" (that side's first FIN)
     findings: list[tuple[str, str, str]] = field(default_factory=list)
 
 
@@ -507,6 +508,8 @@ def render(cap: Capture) -> tuple[bytes, dict[str, Any]]:
         conv_frames.setdefault(p.conv, []).append(num)
         if p.label:
             labels.setdefault((p.conv, p.label), []).append(num)
+        if "F" in p.flags:
+            labels.setdefault((p.conv, "fin:" + p.side), []).append(num)
         if p.payload:
             got = max(0, min(len(fr.data), cap.snaplen) - fr.hdr_len)
             if got < len(p.payload):
