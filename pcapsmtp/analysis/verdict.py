@@ -678,7 +678,7 @@ def judge(t: Transcript) -> dict[str, Any]:
         elif _established(ts):
             v.set("tls", "none", "implicit-tls", _frame(f.implicit) or t.first_frame,
                   "TLS from the first byte")
-        elif _handshake_failure(f, v, ts, 0, True):
+        elif _handshake_failure(f, v, ts, -1, True):     # (-1: a hole before the first event counts)
             pass
         elif server_tls:
             v.set("tls", "none", "implicit-tls", _frame(f.implicit) or t.first_frame,
@@ -913,11 +913,14 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
                      if f.commands else False))
     if first_hello is None and f.greeting is not None and not t.midstream:
         started_late = False  # the whole start is there: the client just never greeted
-    if f.greeting is None and not t.server_bytes and f.present(Side.SERVER) and not t.midstream:
+    # The server sent nothing: no byte of it in the capture, and none lost (a hole of its
+    # direction, known from the client's ACKs or the server's FIN, means it did send).
+    server_silent = not t.server_bytes and f.gap_between(-1, end_pos, Side.SERVER) is None
+    if f.greeting is None and server_silent and f.present(Side.SERVER) and not t.midstream:
         started_late = False  # the server closed or reset without a greeting: nothing is missing
     one_sided = not (f.present(Side.CLIENT) and f.present(Side.SERVER))
     server_end, client_end = f.ends.get(Side.SERVER), f.ends.get(Side.CLIENT)
-    if (f.greeting is None and not t.server_bytes and clear is None and not t.midstream
+    if (f.greeting is None and server_silent and clear is None and not t.midstream
             and server_end is not None and not server_end.event.truncated
             and (client_end is None or client_end.event.truncated
                  or f.pos(server_end) < f.pos(client_end))):

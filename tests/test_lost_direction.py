@@ -1,0 +1,32 @@
+"""captures/scenarios_lostdirection.py: every byte of the server's direction is missing from the
+capture, though the client's ACKs and the server's FIN show it sent them. Such a server did not
+stay silent: the verdict is incomplete, never "closed without a greeting" (greeting-refused) or a
+handshake the client broke off; the two holes are named where tshark sees what proves them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pcapsmtp.engine.analyzer import analyze_path
+from tsharkfilter import frames_matching
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+
+
+@pytest.mark.parametrize(("name", "port", "first_proof"), [
+    ("lost-server-direction.pcap", 25, "smtp.req.command == \"QUIT\""),
+    ("lost-server-direction-465.pcap", 465, "tls.handshake.type == 1"),
+])
+def test_a_server_whose_bytes_were_all_lost_is_not_silent(name: str, port: int, first_proof: str) -> None:
+    path = CAPTURES / name
+    # the capture holds no payload of the server, but the client acknowledges its bytes
+    assert frames_matching(path, f"tcp.srcport == {port} && tcp.len > 0") == []
+    assert frames_matching(path, f"tcp.dstport == {port} && tcp.ack > 1 && tcp.len > 0")
+    (conv,) = analyze_path(str(path))          # 465 is an SMTP port too
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    gaps = [f["frame"] for f in conv["findings"] if f["code"] == "tcp-gap"]
+    (proof,) = frames_matching(path, first_proof)
+    (fin,) = frames_matching(path, f"tcp.srcport == {port} && tcp.flags.fin == 1")
+    assert gaps == [proof, fin] and conv["evidence_frame"] == proof
+    assert all(f["side"] == "capture" for f in conv["findings"])
