@@ -101,14 +101,14 @@ def end_at(cap: Loaded, k: int) -> list[TcpSegment]:
     return [s for s in cap.segments if s.frame <= k]
 
 
-def without(cap: Loaded, frame: int) -> list[TcpSegment]:
-    """The capture without the data segment of ``frame`` and its copies (retransmissions of
-    the same bytes: same direction, sequence number and length): the segment is lost, not
-    one copy of it."""
-    seg = next(s for s in cap.segments if s.frame == frame)
-    key = (seg.src, seg.sport, seg.dst, seg.dport, seg.seq, len(seg.payload))
+def without(cap: Loaded, *frames: int) -> list[TcpSegment]:
+    """The capture without the data segments of ``frames`` and their copies (retransmissions of
+    the same bytes: same direction, sequence number and length): the segments are lost, not
+    one copy of them."""
+    keys = {(s.src, s.sport, s.dst, s.dport, s.seq, len(s.payload))
+            for s in cap.segments if s.frame in frames}
     return [s for s in cap.segments
-            if (s.src, s.sport, s.dst, s.dport, s.seq, len(s.payload)) != key]
+            if (s.src, s.sport, s.dst, s.dport, s.seq, len(s.payload)) not in keys]
 
 
 def _pair(conv: dict[str, Any]) -> frozenset[tuple[str, int]]:
