@@ -8,6 +8,7 @@ against expected.json by tests/test_captures_expected.py."""
 from __future__ import annotations
 
 import shutil
+import sys
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -176,3 +177,36 @@ def test_an_ack_of_the_banner_tells_no_start() -> None:
     assert conv["banner"] is None
     assert [(f["code"], f["side"]) for f in conv["findings"]] == [
         ("ehlo-keyword-as-domain", "server")]
+
+
+def test_an_ack_seen_before_the_banner_it_acknowledges_is_no_handshake_ack() -> None:
+    """No SYN-ACK, no handshake ACK, and the client's ACK of the banner in the file before the
+    banner (two taps merged out of order): by tshark's raw numbers that ACK is the client's
+    first segment after its SYN, a pure ACK at its ISN+1, and acknowledges exactly the
+    banner's bytes. It is no handshake ACK (the banner lies before the start it would give):
+    the server's side is a late start as when the ACK comes after the banner (the same
+    verdict as recut-seed-banner-acked.pcap), and the banner is read at its frame, not
+    dropped as bytes before a start."""
+    name = "recut-seed-ack-before-banner.pcap"
+    conv, rows, cport, sport, cstart, _s = _one(name)
+    syn = next(r for r in rows if r.flags & 0x12 == 0x02)
+    assert syn.sport == cport and not any(r.flags & 0x12 == 0x12 for r in rows)
+    first = next(r for r in rows if r.sport == cport and r.frame > syn.frame)
+    banner = next(r for r in rows if r.sport == sport and r.payload)
+    assert first.flags == 0x10 and not first.payload and first.seq == cstart
+    assert first.frame < banner.frame
+    assert first.ack == (banner.seq + len(banner.payload)) & MASK
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == (
+        "incomplete", "unknown", "incomplete")
+    (twin,) = analyze_path(str(CAPTURES / "recut-seed-banner-acked.pcap"))
+    assert conv["starttls"] == twin["starttls"] and conv["banner"] is twin["banner"] is None
+    reply = [r for r in rows if r.sport == sport and r.payload and r.frame > banner.frame]
+    assert conv["ehlo_reply"]["frames"] == [reply[0].frame, reply[1].frame]
+    assert conv["ehlo_reply"]["lines"] == twin["ehlo_reply"]["lines"]
+    assert conv["greeting"]["frame"] == _byte_frame(rows, cport, cstart, 0)
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("ehlo-keyword-as-domain", "server", reply[0].frame)]
+    out = subprocess.run([sys.executable, "-m", "pcapsmtp", "explain", str(CAPTURES / name)],
+                         capture_output=True, text=True).stdout
+    text = banner.payload.decode().rstrip("\r\n")
+    assert f"{banner.frame:>4}  S: {text}" in out.splitlines()

@@ -70,7 +70,8 @@ from pcapsmtp.tcp.streams import (
     ACK, B0, B1, CLOSED, ENDED, F_SHIFT, FIN, FIN0, FIN1, FIN_RST, FLOW, HAS0, HAS1, IGNORED,
     KEEP_IGNORED, KNOWN_IGNORED, KNOWN_MASK, M40, M48, RST, S_SHIFT, SA0, SA1, ST, SYN,
     SYN0, SYN1, SYN_FIN_RST, SYNACK, T_SHIFT, TUNNEL, UNDECIDED, V6KEY, Key, KeyedSegment,
-    StreamTable, first_payload_late, int_key, note_start, start_awaits_ack, text_key,
+    StreamTable, first_payload_late, forget_ack_start, int_key, note_start, refutes_ack_start,
+    start_awaits_ack, text_key,
 )
 from pcapsmtp.tcp.streams import AK, AK_SHIFT, AKD
 
@@ -567,6 +568,8 @@ class TcpReassembler:
         payload = seg.payload
         if flags & _ACK:
             v = note_start(v, d, flags, seg.seq, seg.ack, bool(payload or seg.missing))
+        if (payload or seg.missing) and refutes_ack_start(v, d, flags, seg.seq):
+            v = forget_ack_start(v)     # that "handshake ACK" acknowledged these bytes
         ports = self._ports
         port_cand = seg.sport in ports or seg.dport in ports
         if payload or seg.missing:
@@ -726,6 +729,15 @@ class TcpReassembler:
             seq = (seq + 1) & _MASK
             if flags & _ACK and p.awaits == d:
                 p.awaits = None                 # its SYN-ACK: no ACK needed to tell
+        acked = conv.acked
+        if (acked is not None and acked[0] == d and (seg.payload or seg.missing)
+                and not flags & _SYN and (conv.syn1 if d == 0 else conv.syn0) is not None
+                and (conv.synack1 if d == 0 else conv.synack0) is None
+                and 0 < ((acked[1] - seq) & _MASK) <= 0xFFFF):
+            # bytes before the start the other side's handshake ACK gave: that ACK
+            # acknowledged them, it was no handshake ACK (``tcp.streams.refutes_ack_start``)
+            conv.acked = None
+            p.fixed[d] = False
         told = False
         aw = p.awaits
         if aw == d:

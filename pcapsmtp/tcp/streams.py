@@ -55,7 +55,9 @@ __all__ = [
     "int_key",
     "late_for_acked",
     "first_payload_late",
+    "forget_ack_start",
     "note_start",
+    "refutes_ack_start",
     "start_awaits_ack",
     "stream_index",
     "text_key",
@@ -166,6 +168,29 @@ def note_start(v: int, d: int, flags: int, seq: int, ack: int, payload: bool) ->
             and seq == ((v >> sh) + 1) & MASK32):
         return v | AK | known | ((ack & MASK32) << AK_SHIFT)
     return v
+
+
+def refutes_ack_start(v: int, d: int, flags: int, seq: int) -> bool:
+    """Whether a payload of direction ``d`` (not a SYN) at ``seq`` proves that the start of
+    ``d`` the packed undecided entry ``v`` took from the other side's *handshake ACK*
+    (``note_start``: a pure ACK at its ISN+1 before any segment of ``d``) was no handshake
+    ACK: the payload lies before that start (up to 64 KiB before: further is garbage), so the
+    ACK acknowledged bytes of ``d`` sent after its SYN-ACK; the capture showed that ACK
+    before the bytes it acknowledges (two taps merged out of order). A handshake ACK
+    acknowledges ISN+1, before which ``d`` has no byte. Where ``d`` starts is then unknown,
+    as when the ACK came after the bytes. A start from a SYN-ACK's ack is not refuted (the
+    SYN-ACK answers the SYN itself)."""
+    if not v & AK or flags & SYN or (1 if v & AKD else 0) != d:
+        return False
+    acker_syn, acker_sa = (SYN1, SA1) if d == 0 else (SYN0, SA0)
+    if not v & acker_syn or v & acker_sa:
+        return False
+    return 0 < (((v >> AK_SHIFT) - seq) & MASK32) <= 0xFFFF
+
+
+def forget_ack_start(v: int) -> int:
+    """``v`` without the start known from an acknowledgement (``refutes_ack_start``)."""
+    return v & ~(AK | AKD | (MASK32 << AK_SHIFT))
 
 
 def start_awaits_ack(v: int, d: int, flags: int) -> bool:
