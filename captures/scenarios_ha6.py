@@ -1,8 +1,22 @@
 """Where a stream starts when the capture shows its first packets out of order.
 
-An ACK that the capture shows before the bytes it acknowledges is no handshake ACK
-(``tcp.streams.refutes_ack_start``).
+A side whose start TCP does not tell (no SYN or SYN-ACK of it, no handshake ACK of the other
+side: a late start) starts at the lowest sequence number of its first segments, whatever order
+they arrive in (``tcp.halfstream``: its bytes wait until the other side sends more than a pure
+ACK of none of them); and an ACK that the capture shows before the bytes it acknowledges is no
+handshake ACK (``tcp.streams.refutes_ack_start``).
 
+- ``latestart-first-segments-swapped.pcap``: recut-seed-no-handshake.pcap (no SYN, no SYN-ACK:
+  a late start of both sides) with the banner and the EHLO each sent in two segments, the
+  second of each written first. Each stream still starts at its lowest sequence number: the
+  EHLO is read whole (its frame: the first in the file that carries any of its bytes, the one
+  with its second half, as for any event that spans frames) and
+  the verdict is the one of the capture in order -> incomplete/unknown/incomplete, the offer
+  ``misplaced``, with the ``midstream`` finding and the first-line keyword
+  (``ehlo-keyword-as-domain``).
+- ``latestart-banner-acked-swapped.pcap``: recut-seed-banner-acked.pcap (no SYN-ACK, no
+  handshake ACK: a late start of the server's side) with the banner in two segments, the
+  second written first -> incomplete/unknown/incomplete as in order.
 - ``recut-seed-ack-before-banner.pcap``: recut-seed-banner-acked.pcap with the client's ACK of
   the banner written before the banner (two taps merged out of order). That ACK is the
   client's first segment after its SYN, a pure ACK at its ISN+1, so while nothing of the
@@ -16,10 +30,13 @@ from __future__ import annotations
 from typing import Any
 
 from generate import SEED_BANNER, SEED_REPLY, Capture, Expect, Pkt, mail_in_clear, opening
-from scenarios_recut import HS_ACK, SYNACK, HandshakeLost
+from scenarios_recut import HS_ACK, SYN, SYNACK, HandshakeLost
 
 LATE = Expect("incomplete", "unknown", "incomplete", "misplaced",
               findings=[("ehlo-keyword-as-domain", "server", "ehlo_reply")])
+LATE_MIDSTREAM = Expect("incomplete", "unknown", "incomplete", "misplaced",
+                        findings=[("midstream", "capture", "first_frame"),
+                                  ("ehlo-keyword-as-domain", "server", "ehlo_reply")])
 
 
 def _swap(pkts: list[Pkt], i: int, j: int) -> None:
@@ -68,6 +85,23 @@ def _seed(c: Rearranged, banner: Any = SEED_BANNER, ehlo: Any = b"EHLO ESA.com\r
 def scenarios() -> list[Capture]:
     caps: list[Capture] = []
     add = caps.append
+    banner2 = [SEED_BANNER[:9], SEED_BANNER[9:]]            # "220 mail." / "domain1.com ..."
+
+    c = _seed(Rearranged(lost=(SYN, SYNACK), swap_first=("S", "C"), cport=40600),
+              banner=banner2, ehlo=[b"EHLO ", b"ESA.com\r\n"])
+    add(Capture("latestart-first-segments-swapped.pcap",
+                "recut-seed-no-handshake.pcap (a late start: no SYN, no SYN-ACK) with the banner and "
+                "the EHLO each in two segments, the second of each written first: each stream starts "
+                "at its lowest sequence number, so the EHLO is read whole and the verdict is the one "
+                "of the capture in order",
+                [(c, LATE_MIDSTREAM)]))
+
+    c = _seed(Rearranged(lost=(SYNACK, HS_ACK), swap_first=("S",), cport=40601), banner=banner2)
+    add(Capture("latestart-banner-acked-swapped.pcap",
+                "recut-seed-banner-acked.pcap (a late start of the server's side) with the banner in "
+                "two segments, the second written first: the server's stream starts at the lowest "
+                "sequence number, the verdict is the one of the capture in order",
+                [(c, LATE)]))
 
     c = _seed(Rearranged(lost=(SYNACK, HS_ACK), ack_first=True, cport=40602))
     add(Capture("recut-seed-ack-before-banner.pcap",

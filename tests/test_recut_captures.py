@@ -210,3 +210,55 @@ def test_an_ack_seen_before_the_banner_it_acknowledges_is_no_handshake_ack() -> 
                          capture_output=True, text=True).stdout
     text = banner.payload.decode().rstrip("\r\n")
     assert f"{banner.frame:>4}  S: {text}" in out.splitlines()
+
+
+@pytest.mark.parametrize("name,twin", [
+    ("latestart-first-segments-swapped.pcap", "recut-seed-no-handshake.pcap"),
+    ("latestart-banner-acked-swapped.pcap", "recut-seed-banner-acked.pcap")])
+def test_a_late_starts_first_segments_out_of_order(name: str, twin: str) -> None:
+    """A late start whose first segments are in the file out of order (by tshark's raw
+    numbers, the segment at a side's lowest sequence number comes after the next one): each
+    side starts at its lowest sequence number, so the dialogue read and the verdict are the
+    ones of the capture in order (``twin``); the frames are tshark's."""
+    (conv,) = analyze_path(str(CAPTURES / name))
+    (ref,) = analyze_path(str(CAPTURES / twin))
+    rows = _tshark(CAPTURES / name)
+    cport, sport = conv["client"]["port"], conv["server"]["port"]
+    swapped = 0
+    for port in (cport, sport):
+        data = [r for r in rows if r.sport == port and r.payload]
+        low = min(data, key=lambda r: (r.seq - data[0].seq + (1 << 31)) & MASK)
+        if low is not data[0]:
+            swapped += 1
+            assert data[0].seq == (low.seq + len(low.payload)) & MASK    # the next one
+    assert swapped == (2 if "no-handshake" in twin else 1)
+    for k in ("outcome", "caused_by", "reason", "starttls", "banner"):
+        assert conv[k] == ref[k], k
+    assert conv["greeting"]["command"] == ref["greeting"]["command"] == "EHLO"
+    assert conv["greeting"]["argument"] == ref["greeting"]["argument"]
+    assert conv["ehlo_reply"]["lines"] == ref["ehlo_reply"]["lines"]
+    assert [f["code"] for f in conv["findings"]] == [f["code"] for f in ref["findings"]]
+    # frames, by tshark's raw numbers from each side's lowest sequence number: the EHLO's
+    # frame is the first in the file carrying any of its bytes, the reply's every frame
+    # carrying its bytes
+    def lowest(port: int) -> int:
+        data = [r for r in rows if r.sport == port and r.payload]
+        return min(r.seq for r in data if all((r.seq - o.seq) & MASK == 0
+                                             or (o.seq - r.seq) & MASK < (1 << 31)
+                                             for o in data))
+
+    def frames(port: int, a: int, b: int) -> list[int]:
+        st = lowest(port)
+        return sorted({r.frame for r in rows if r.sport == port and r.payload
+                       for k in range(a, b) if (st + k - r.seq) & MASK < len(r.payload)})
+
+    ehlo = b"EHLO ESA.com\r\n"
+    assert conv["greeting"]["frame"] == frames(cport, 0, len(ehlo))[0]
+    banner_len = len(b"220 mail.domain1.com ESMTP Service ready\r\n")
+    reply_len = sum(len(b"250-\r\n") + len(line) for line in conv["ehlo_reply"]["lines"])
+    reply = frames(sport, banner_len, banner_len + reply_len)
+    assert conv["ehlo_reply"]["frames"] == reply
+    assert {(f["code"], f["frame"]) for f in conv["findings"]} >= {
+        ("ehlo-keyword-as-domain", reply[0])}
+    if "no-handshake" in twin:
+        assert ("midstream", rows[0].frame) in {(f["code"], f["frame"]) for f in conv["findings"]}

@@ -455,16 +455,11 @@ ORDERINGS: dict[str, Callable[[], list[T.Step]]] = {
 
 #: verdicts that still depend on how the bytes arrive, with the reason (strict: a fix shows)
 ORDERING_FAILURES: dict[str, str] = {
-    "captures/recut-seed-no-handshake.pcap": (
-        "a late start (no SYN, no SYN-ACK): the first bytes seen start each stream, so which "
-        "lines are read depends on the order of the first segments"),
-    "captures/recut-seed-banner-acked.pcap": (
-        "a late start of the server's stream (no SYN-ACK, no handshake ACK: the client's first "
-        "ACK acknowledges the banner): its first bytes seen start it, so which lines are read "
-        "depends on the order of its first segments"),
-    "captures/recut-seed-ack-before-banner.pcap": (
-        "the same late start of the server's stream (the client's ACK of the banner, seen before "
-        "it, is no handshake ACK): its first bytes seen start it"),
+    "captures/latestart-banner-acked-swapped.pcap": (
+        "swap-directions puts the client's EHLO, which acknowledges the whole banner, before any "
+        "byte of the server; the server's start is unknown (no SYN-ACK, no handshake ACK), so "
+        "nothing says the EHLO acknowledges bytes not seen yet (the causal order needs the "
+        "other side's start): it is delivered before the banner, which is then read as its reply"),
 }
 
 

@@ -17,16 +17,19 @@ class ReassemblyConfig:
     detect_segments: int = 64
     """Segments held per conversation on another port while its first bytes do not decide yet
     whether it is SMTP (a greeting cut into 1-byte segments, or whose first bytes arrive after
-    later ones); past the bound it is decided from the bytes known then."""
+    later ones); past the bound it is decided from the bytes known then. Also the bound of a
+    late start's first segments, per side, held to start it at their lowest sequence number
+    whatever their order (``HalfStream.soft``)."""
     detect_bytes: int = 4096
-    """Payload bytes held per such conversation (same rule)."""
+    """Payload bytes held per such conversation (same rule; per side for a late start)."""
     max_pending: int = 4096
     """Such undecided conversations held at once; a new one past the bound decides the oldest."""
     causal_window_ns: int = 2 * 10**9
     """Causal order between the two directions: a segment whose acknowledgement covers bytes
     of the other side not seen yet waits for them (they are late, not lost: captures merged
     from two taps, ``-i any`` on a multi-queue NIC) until a segment of the conversation comes
-    this much capture time later ..."""
+    this much capture time later ... (also how long a late start's first bytes wait at
+    most)"""
     causal_window_segments: int = 1024
     """... or this many segments of the conversation later, or the segments waiting hold more
     than ``max_ooo_bytes`` of payload (whichever comes first); the bytes still missing then
@@ -102,7 +105,8 @@ class ReassemblyStats:
     pending: int = 0
     """Conversations on other ports held until their first bytes decided (see detect_segments)."""
     causal_held: int = 0
-    """Segments that acknowledged bytes of the other side not seen yet, held until they came."""
+    """Segments that acknowledged bytes of the other side not delivered yet (not seen, or a
+    late start's first bytes still put in sequence order), held until they came."""
     causal_late: int = 0
     """... of which the awaited bytes arrived within the window (late, not lost)."""
     acked_gap_bytes: int = 0

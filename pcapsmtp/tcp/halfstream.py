@@ -25,7 +25,17 @@ Policy:
   did not arrive late within the window, see ``TcpReassembler._flow_segment``). The last
   acknowledged byte may be a FIN rather than data: while nothing proves otherwise (buffered
   data beyond it, the FIN itself, or the peer sending payload of its own) that last hole
-  waits.
+  waits;
+- a side whose start TCP does not tell (no SYN, no ``start_at``: a late start) starts at the
+  lowest sequence number of its first segments, whatever order they arrive in: its bytes are
+  buffered, not delivered, while it is *soft*, and a segment before them (up to 64 KiB) moves
+  the start back. The reassembler
+  settles it (``settle``) at the other side's first payload, FIN or RST (from there the two
+  sides keep the capture's order; a pure ACK of these bytes waits for them as any segment
+  that acknowledges bytes not delivered yet); this side settles it at its own FIN or RST, at
+  ``late_segments`` segments or ``late_bytes`` bytes buffered, at a segment
+  ``late_window_ns`` of capture time after its first one (``tick`` in live capture), when
+  the other side's acknowledgement declares a hole (``catch_up``), and at the end.
 """
 from __future__ import annotations
 
@@ -57,10 +67,13 @@ class HalfStream:
 
     __slots__ = ("stream", "side", "stats", "max_ooo", "retain", "base", "next_off", "next_seq",
                  "ooo", "ooo_bytes", "history", "history_bytes", "fin_off", "fin_frame",
-                 "fin_ts", "ended", "ack_seq", "last_frame", "last_ts", "syn_seen")
+                 "fin_ts", "ended", "ack_seq", "last_frame", "last_ts", "syn_seen", "soft",
+                 "soft_segs", "soft_ts", "soft_fixed", "late_segments", "late_bytes",
+                 "late_window_ns")
 
     def __init__(self, stream: int, side: Side, stats: ReassemblyStats, max_ooo: int,
-                 retain: int) -> None:
+                 retain: int, late_segments: int = 64, late_bytes: int = 4096,
+                 late_window_ns: int = 2 * 10**9) -> None:
         self.stream = stream
         self.side = side
         self.stats = stats
@@ -81,6 +94,15 @@ class HalfStream:
         self.last_frame = 0
         self.last_ts = 0
         self.syn_seen = False
+        #: the start is the lowest sequence number seen so far (no SYN told it): bytes are
+        #: buffered until ``settle``
+        self.soft = False
+        self.soft_segs = 0                 #: segments buffered while soft
+        self.soft_ts = 0                   #: capture time of the first of them
+        self.soft_fixed = False            #: an event named an offset: the start moves no more
+        self.late_segments = late_segments
+        self.late_bytes = late_bytes
+        self.late_window_ns = late_window_ns
 
     # -- sequence space -------------------------------------------------------------------
     def _off(self, seq: int) -> int:
@@ -114,6 +136,8 @@ class HalfStream:
         Without data known beyond the acknowledged range and without the FIN, the last
         acknowledged byte could be an uncaptured FIN: then the hole waits unless ``strict``
         (the peer is sending payload now, which must not overtake this side's bytes)."""
+        if self.soft:
+            self.settle(out)
         a = self.ack_seq
         if a is None or self.base is None or self.ended or not (self.syn_seen or self.last_frame):
             return      # (a side the capture holds no segment of claims no hole: one-sided)
@@ -166,6 +190,13 @@ class HalfStream:
         self.last_ts = ts
         if self.base is None:
             self._set_base(seq)
+            self.soft = True
+            self.soft_ts = ts
+        if self.soft:
+            if ts - self.soft_ts < self.late_window_ns:
+                self._soft_data(seq, payload, missing, frame, ts, out)
+                return
+            self.settle(out)
         if self.ended:
             self.stats.after_fin_bytes += total
             return
@@ -231,8 +262,60 @@ class HalfStream:
             self._advance(p[0])
             self._drain(out)
 
+    def _soft_data(self, seq: int, payload: bytes, missing: int, frame: int, ts: int,
+                   out: list[FlowEvent]) -> None:
+        """Bytes of a side whose start is not known yet (``soft``): buffered. A segment before
+        the lowest so far (up to 64 KiB before) moves the start back to its sequence number:
+        its bytes came late (a hole it leaves before the lowest waits as any hole does; an
+        acknowledgement of the other side that covers it says nothing: merged taps show ACKs
+        before the bytes they acknowledge); unless an event already named an offset (the
+        start moves no more: its bytes from the lowest count)."""
+        n = len(payload)
+        total = n + missing
+        base = self.base
+        assert base is not None
+        back = (base - seq) & _MASK
+        if 0 < back < _HALF:
+            if back > 0xFFFF or self.soft_fixed:
+                self.stats.retransmitted_bytes += min(total, back)
+                if back >= total:
+                    return
+                if back <= n:       # its bytes from the lowest on still count
+                    payload = payload[back:]
+                else:
+                    missing -= back - n
+                    payload = b""
+                seq = base
+                n = len(payload)
+            else:
+                self._set_base(seq)
+                self.ooo = [(o + back, e + back, d, f, t) for o, e, d, f, t in self.ooo]
+        off = self._off(seq)
+        conflicts = self.stats.conflicts
+        if n:
+            self._insert(off, off + n, payload, frame, ts, out)
+        if missing:
+            self._insert(off + n, off + n + missing, None, frame, ts, out)
+        if self.stats.conflicts != conflicts:
+            self.soft_fixed = True
+        self.soft_segs += 1
+        if self.soft_segs >= self.late_segments or self.ooo_bytes >= self.late_bytes:
+            self.settle(out)
+
+    def settle(self, out: list[FlowEvent]) -> None:
+        """The start of a soft side is where it is now (the lowest sequence number seen):
+        deliver the bytes buffered from there, as far as they are contiguous (a later hole
+        waits as any out-of-order piece does)."""
+        if not self.soft:
+            return
+        self.soft = False
+        if self.ooo:
+            self._drain(out)
+
     def fin(self, seq_after: int, frame: int, ts: int, out: list[FlowEvent]) -> None:
         """A FIN whose sequence number (after any payload) is ``seq_after``."""
+        if self.soft:
+            self.settle(out)
         self.last_frame = frame
         self.last_ts = ts
         if self.ended:
@@ -270,6 +353,7 @@ class HalfStream:
 
     def reset(self, frame: int, ts: int, out: list[FlowEvent]) -> None:
         """A RST from this side: deliver what is buffered (holes become gaps) and end."""
+        self.soft = False
         self.last_frame = frame
         self.last_ts = ts
         if self.ended:
@@ -287,6 +371,7 @@ class HalfStream:
     def flush(self, out: list[FlowEvent]) -> None:
         """The flow is being closed: holes before received data (or before the FIN, or
         before what the peer acknowledged) become gaps, then the side ends."""
+        self.soft = False
         if self.ended:
             return
         self._flush_buffer(out)

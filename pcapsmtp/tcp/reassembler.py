@@ -425,6 +425,11 @@ class TcpReassembler:
         out: list[FlowEvent] = []
         if self._flows:
             self._sweep_idle(now_ns, out)
+            late = now_ns - self.config.causal_window_ns
+            for flow in self._flows.values():
+                for h in flow.halves:
+                    if h.soft and h.soft_ts <= late:
+                        h.settle(out)       # a late start's first bytes waited long enough
             for flow in [f for f in self._flows.values() if f.held]:
                 if self._flows.get(flow.info.stream) is flow:
                     self._release(flow, now_ns, out)
@@ -938,8 +943,10 @@ class TcpReassembler:
                         client_start=client_start, server_start=server_start)
         cfg = self.config
         sides = (Side.CLIENT, Side.SERVER) if cdir == 0 else (Side.SERVER, Side.CLIENT)
-        h0 = HalfStream(conv.stream, sides[0], self.stats, cfg.max_ooo_bytes, cfg.retain_bytes)
-        h1 = HalfStream(conv.stream, sides[1], self.stats, cfg.max_ooo_bytes, cfg.retain_bytes)
+        h0 = HalfStream(conv.stream, sides[0], self.stats, cfg.max_ooo_bytes, cfg.retain_bytes,
+                        cfg.detect_segments, cfg.detect_bytes, cfg.causal_window_ns)
+        h1 = HalfStream(conv.stream, sides[1], self.stats, cfg.max_ooo_bytes, cfg.retain_bytes,
+                        cfg.detect_segments, cfg.detect_bytes, cfg.causal_window_ns)
         if tunnel is not None:
             if tunnel[1] is not None:
                 h0.start_at(tunnel[1])
@@ -981,8 +988,14 @@ class TcpReassembler:
         flow.last_ts = seg.ts_ns
         flow.last_frame = seg.frame
         flags = seg.flags
+        peer = flow.halves[1 - d]
+        if peer.soft and (seg.payload or seg.missing or flags & _FIN_RST):
+            # the other side's start was the lowest of its segments seen so far (a late
+            # start): it starts there, its bytes before this one's (HalfStream.soft). (A pure
+            # ACK of its bytes waits for them, as any segment acknowledging bytes not
+            # delivered: earlier ones may still come, the ACK does not say where they begin)
+            peer.settle(out)
         if flags & _ACK:
-            peer = flow.halves[1 - d]
             if 0 < ((seg.ack - peer.next_seq) & _MASK) < _ACK_SANE and peer.base is not None \
                     and not peer.ended:
                 # ahead of the other side: wait for its bytes

@@ -1,15 +1,26 @@
 """Where a stream starts when the capture shows its first packets out of order.
 
+- A side whose start TCP does not tell (a late start: no SYN or SYN-ACK of it, no handshake
+  ACK of the other side) starts at the lowest sequence number of its first segments, whatever
+  order they arrive in: its bytes wait (``HalfStream.soft``) until the other side sends more
+  than a pure ACK of none of them, its own FIN/RST, a bound, or the causal window in time.
 - An ACK that would be the handshake ACK (the client's first segment after its SYN, a pure ACK
   at ISN+1, nothing of the server seen) is not one when server bytes before the start it would
   give show up: it acknowledged them (``tcp.streams.refutes_ack_start``).
 """
 from __future__ import annotations
 
-from _tcp_builder import Conv, S, feed_all, side_bytes
+import os
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from _tcp_builder import MASK, Conv, F, S, feed_all, side_bytes
 from pcapsmtp.model import Side
 from pcapsmtp.tcp.events import FlowEvent, FlowInfo, FlowOpened, StreamData, StreamGap
 from pcapsmtp.tcp.reassembler import ReassemblyConfig, TcpReassembler
+
+N = int(os.environ.get("TCP_PROPERTY_EXAMPLES", "150"))
 
 GREETING = b"220 mx.example.org ESMTP\r\n"        # 26 bytes
 EHLO = b"EHLO client.example\r\n"                 # 21 bytes
@@ -77,3 +88,151 @@ def test_a_start_from_the_synack_is_not_refuted() -> None:
     ev = feed_all(TcpReassembler(), [hs[1], c.c(-2, b"xyz" + EHLO, ack=1)])
     assert _info(ev).client_start == 1001
     assert side_bytes(ev, Side.CLIENT) == EHLO
+
+
+# ------------------------------------------------------------------ a late start's lowest seq
+
+def _late(first_server: list[int], first_client: list[int], cut: int = 9
+          ) -> tuple[list[FlowEvent], dict[str, int]]:
+    """No SYN, no SYN-ACK: the client's handshake ACK, the banner in two segments (in the
+    order ``first_server`` gives), the client's ACK of it, the EHLO in two segments (order
+    ``first_client``), the reply. Returns the events and the frames of the pieces."""
+    c = Conv()
+    ack0 = c.c(1, ack=1)
+    b = [(1, GREETING[:cut]), (1 + cut, GREETING[cut:])]
+    e = [(1, EHLO[:5]), (6, EHLO[5:])]
+    bs = [c.s(b[i][0], b[i][1], ack=1) for i in first_server]
+    ack1 = c.c(1, ack=1 + G)
+    es = [c.c(e[i][0], e[i][1], ack=1 + G) for i in first_client]
+    reply = c.s(1 + G, REPLY, ack=1 + E)
+    frames = {f"b{i}": s.frame for i, s in zip(first_server, bs)}
+    frames.update({f"e{i}": s.frame for i, s in zip(first_client, es)})
+    return feed_all(TcpReassembler(), [ack0, *bs, ack1, *es, reply]), frames
+
+
+def test_a_late_start_starts_at_the_lowest_sequence_number_whatever_the_order() -> None:
+    """The banner's and the EHLO's second segments written first: each side still starts at
+    its lowest sequence number; each byte keeps the frame that carried it."""
+    ref, _ = _late([0, 1], [0, 1])
+    for order in ([0, 1], [1, 0]):
+        for corder in ([0, 1], [1, 0]):
+            ev, fr = _late(order, corder)
+            info = _info(ev)
+            assert (info.client_start, info.server_start, info.midstream) == (None, None, True)
+            assert side_bytes(ev, Side.SERVER) == GREETING + REPLY
+            assert side_bytes(ev, Side.CLIENT) == EHLO
+            assert _data(ev, Side.SERVER)[:2] == [(0, GREETING[:9], fr["b0"]),
+                                                  (9, GREETING[9:], fr["b1"])]
+            assert _data(ev, Side.CLIENT) == [(0, EHLO[:5], fr["e0"]), (5, EHLO[5:], fr["e1"])]
+            assert not _gaps(ev)
+            # the same events in the same order, but for the frames
+            strip = [(type(x).__name__, getattr(x, "side", None), getattr(x, "offset", None),
+                      getattr(x, "data", None)) for x in ev]
+            assert strip == [(type(x).__name__, getattr(x, "side", None),
+                              getattr(x, "offset", None), getattr(x, "data", None)) for x in ref]
+
+
+def test_a_soft_side_keeps_the_capture_order_with_the_other_sides_bytes() -> None:
+    """The client's bytes wait only until the server sends more than a pure ACK of none of
+    them: here its payload (a reply to an earlier command, not acknowledging the EHLO): the
+    EHLO is delivered first, as in the capture."""
+    c = Conv()
+    segs = [c.c(1, EHLO, ack=1), c.s(1, REPLY, ack=1), c.c(1 + E, b"QUIT\r\n", ack=1 + len(REPLY))]
+    ev = feed_all(TcpReassembler(), segs)
+    kinds = [(e.side, e.offset) for e in ev if isinstance(e, StreamData)]
+    assert kinds == [(Side.CLIENT, 0), (Side.SERVER, 0), (Side.CLIENT, E)]
+
+
+def test_an_ack_seen_before_a_soft_sides_bytes_does_not_fix_its_start() -> None:
+    """Merged taps: the client's EHLO (acknowledging the whole banner) before any server
+    byte, then the banner's second segment, then its first: the EHLO's acknowledgement does
+    not make the first segment older than the capture, it moves the start back."""
+    c = Conv()
+    segs = [c.c(0, flags=S), c.c(1, EHLO, ack=1 + G), c.s(11, GREETING[10:], ack=1),
+            c.c(1 + E, ack=1 + G), c.s(1, GREETING[:10], ack=1),
+            c.s(1 + G, REPLY, ack=1 + E), c.c(1 + E, b"QUIT\r\n", ack=1 + G + len(REPLY))]
+    ev = feed_all(TcpReassembler(), segs)
+    assert _info(ev).server_start is None
+    assert side_bytes(ev, Side.SERVER) == GREETING + REPLY
+    assert not _gaps(ev)
+
+
+def test_a_segment_far_before_the_lowest_is_not_moved_to() -> None:
+    """More than 64 KiB before a soft side's lowest sequence number: not its start (a
+    retransmission from long before, or garbage)."""
+    c = Conv()
+    segs = [c.s(1 + 70_000, GREETING, ack=1), c.s(1, b"x" * 10, ack=1),
+            c.c(1, EHLO, ack=1 + 70_000 + G)]
+    ev = feed_all(TcpReassembler(), segs)
+    assert _data(ev, Side.SERVER) == [(0, GREETING, segs[0].frame)]
+
+
+def test_the_start_moves_no_more_past_the_bound() -> None:
+    """Past ``detect_segments`` segments (or ``detect_bytes`` bytes) buffered, a soft side
+    settles: a segment before it that comes later is older, dropped."""
+    c = Conv()
+    pieces = [c.s(1 + k, GREETING[k:k + 1], ack=1) for k in range(3, G)]
+    late = c.s(1, GREETING[:3], ack=1)
+    for bound, want in ((len(pieces) + 1, GREETING), (len(pieces), GREETING[3:])):
+        ev = feed_all(TcpReassembler(ReassemblyConfig(detect_segments=bound)), pieces + [late])
+        assert side_bytes(ev, Side.SERVER) == want, bound
+
+
+def test_live_time_settles_a_soft_side() -> None:
+    """Live capture: no segment comes, time passes (``tick``): the soft side's bytes are
+    delivered once the causal window has passed since its first segment."""
+    c = Conv()
+    r = TcpReassembler()
+    seg = c.s(1, GREETING, ack=1)
+    ev = r.feed(seg)
+    assert not _data(ev, Side.SERVER)
+    assert not _data(r.tick(seg.ts_ns + r.config.causal_window_ns - 1), Side.SERVER)
+    assert _data(r.tick(seg.ts_ns + r.config.causal_window_ns), Side.SERVER) == [
+        (0, GREETING, seg.frame)]
+
+
+def test_a_fin_or_reset_settles_it() -> None:
+    for flags in (F, 0x04):
+        c = Conv()
+        ev = feed_all(TcpReassembler(), [c.s(11, GREETING[10:], ack=1),
+                                         c.s(1, GREETING[:10], ack=1),
+                                         c.s(1 + G, flags=flags, ack=1)])
+        assert side_bytes(ev, Side.SERVER) == GREETING
+
+
+# ------------------------------------------------------------------ property
+
+@st.composite
+def late_start(draw: st.DrawFn) -> tuple[bytes, bytes, Conv, list[int]]:
+    server = draw(st.binary(min_size=1, max_size=600))
+    client = draw(st.binary(min_size=1, max_size=300))
+    conv = Conv(cisn=draw(st.integers(0, MASK)), sisn=draw(st.integers(0, MASK)))
+    # at most 40 pieces (within the bound of 64 segments held)
+    cuts = sorted(set(draw(st.lists(st.integers(1, len(server) - 1), max_size=39))
+                      if len(server) > 1 else []))
+    order = draw(st.permutations(range(len(cuts) + 1)))
+    return server, client, conv, [0, *cuts, len(server)], list(order)  # type: ignore[return-value]
+
+
+@settings(max_examples=N, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(late_start())
+def test_a_late_starts_first_segments_in_any_order_give_the_same_stream(sc: tuple) -> None:
+    """No SYN, no SYN-ACK: the server's first segments (up to the client's first segment that
+    acknowledges them) in any order give the same stream, from the lowest sequence number,
+    without a gap; each byte keeps its frame."""
+    server, client, conv, bounds, order = sc
+    segs = [conv.c(1, ack=1)]
+    frame_of: dict[int, int] = {}
+    for k in order:
+        s = conv.s(1 + bounds[k], server[bounds[k]:bounds[k + 1]], ack=1)
+        frame_of[bounds[k]] = s.frame
+        segs.append(s)
+    segs += [conv.c(1, client, ack=1 + len(server)),
+             conv.s(1 + len(server), flags=F, ack=1 + len(client)),
+             conv.c(1 + len(client), flags=F, ack=2 + len(server))]
+    ev = feed_all(TcpReassembler(), segs)
+    assert side_bytes(ev, Side.SERVER) == server
+    assert side_bytes(ev, Side.CLIENT) == client
+    assert not _gaps(ev)
+    assert [(off, fr) for off, _, fr in _data(ev, Side.SERVER)] == [
+        (b, frame_of[b]) for b in bounds[:-1]]

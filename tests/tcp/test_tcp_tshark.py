@@ -120,7 +120,10 @@ def _from_tshark_base(events: list[FlowEvent], segs: list[TcpSegment]) -> list[F
     (``FlowInfo.client_start``/``server_start``, no SYN of its own captured) and its first
     captured segment comes later in sequence space (a hole at its start, or its first bytes
     arriving after later ones), tshark's follow lacks the bytes before that segment: our
-    events of that side are cut to start where tshark's do."""
+    events of that side are cut to start where tshark's do. So where a side's start is not
+    known (a late start) and its first captured segment is not at the lowest sequence number
+    of its first bytes (they arrived out of order): we start at the lowest (up to 64 KiB
+    before), tshark at that segment."""
     cut: dict[tuple[int, Side], int] = {}
     for e in events:
         if not isinstance(e, FlowOpened):
@@ -131,7 +134,13 @@ def _from_tshark_base(events: list[FlowEvent], segs: list[TcpSegment]) -> list[F
             peer = info.server if side is Side.CLIENT else info.client
             own = [x for x in segs if (x.src, x.sport) == (ep.ip, ep.port)
                    and (x.dst, x.dport) == (peer.ip, peer.port)]
-            if start is None or not own or any(x.flags & 0x02 for x in own):
+            if not own or any(x.flags & 0x02 for x in own):
+                continue
+            if start is None:
+                back = [(own[0].seq - x.seq) & 0xFFFFFFFF for x in own if x.payload]
+                back = [b for b in back if 0 < b <= 0xFFFF]
+                if back:
+                    cut[(info.stream, side)] = max(back)
                 continue
             k = (own[0].seq - start) & 0xFFFFFFFF
             if 0 < k < 1 << 31:
