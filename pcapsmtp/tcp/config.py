@@ -28,8 +28,8 @@ class ReassemblyConfig:
     """Causal order between the two directions: a segment whose acknowledgement covers bytes
     of the other side not seen yet waits for them (they are late, not lost: captures merged
     from two taps, ``-i any`` on a multi-queue NIC) until a segment of the conversation comes
-    this much capture time later ... (also how long a late start's first bytes wait at
-    most)"""
+    this much capture time later ... (also how long a late start's first bytes, and a
+    conversation held for its handshake ACK, wait at most)"""
     causal_window_segments: int = 1024
     """... or this many segments of the conversation later, or the segments waiting hold more
     than ``max_ooo_bytes`` of payload (whichever comes first); the bytes still missing then

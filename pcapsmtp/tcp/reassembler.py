@@ -421,8 +421,17 @@ class TcpReassembler:
     def tick(self, now_ns: int) -> list[FlowEvent]:
         """Close the flows idle since before ``now_ns - idle_timeout_ns``, and hand on the
         segments that waited for the other side's bytes past the causal window (for live
-        capture, where time passes without segments)."""
+        capture, where time passes without segments); a conversation held for the client's
+        handshake ACK (``_Pending.awaits``) waits no longer than the causal window either."""
         out: list[FlowEvent] = []
+        if self._pending:
+            late = now_ns - self.config.causal_window_ns
+            for key, conv in [kv for kv in self._pending.items()
+                              if kv[1].pending is not None and kv[1].pending.awaits is not None]:
+                p = conv.pending
+                if p is not None and p.segs and p.segs[0][1].ts_ns <= late:
+                    p.awaits = None
+                    self._pending_decide(key, conv, False, out)
         if self._flows:
             self._sweep_idle(now_ns, out)
             late = now_ns - self.config.causal_window_ns
@@ -744,6 +753,12 @@ class TcpReassembler:
             conv.acked = None
             p.fixed[d] = False
         told = False
+        if (p.awaits is not None and p.segs
+                and seg.ts_ns - p.segs[0][1].ts_ns >= self.config.causal_window_ns):
+            # the handshake ACK is awaited as long as any late segment of the other tap (the
+            # causal window, as ``tick`` does in live capture): past it, nothing tells
+            p.awaits = None
+            told = True
         aw = p.awaits
         if aw == d:
             if p.low is None or ((seq - p.low) & _MASK) >= _HALF:

@@ -236,3 +236,51 @@ def test_a_late_starts_first_segments_in_any_order_give_the_same_stream(sc: tupl
     assert not _gaps(ev)
     assert [(off, fr) for off, _, fr in _data(ev, Side.SERVER)] == [
         (b, frame_of[b]) for b in bounds[:-1]]
+
+
+# ------------------------------------------------------------------ the wait for a handshake ACK
+
+def test_the_clients_next_segment_ends_the_wait_at_once() -> None:
+    """No SYN-ACK, the banner before any client segment but the SYN: held for the client's
+    handshake ACK. The client's next segment decides at once: its EHLO, or its ACK of exactly
+    the banner, is no handshake ACK (a late start of the server's side), a pure ACK at its
+    ISN+1 acknowledging none of the banner is one. The banner comes out with the EHLO (the
+    client's first payload: a late start's bytes wait for the other side's payload, an ACK of
+    them waits for them), with the handshake ACK at once (its start is known)."""
+    for nxt, start, with_it in ((lambda c: [c.c(1, EHLO, ack=1 + G)], None, 0),
+                                (lambda c: [c.c(1, ack=1 + G), c.c(1, EHLO, ack=1 + G)], None, 1),
+                                (lambda c: [c.c(1, ack=1)], 5001, 0)):
+        c = Conv()
+        r = TcpReassembler()
+        banner = c.s(1, GREETING, ack=1)
+        assert r.feed(c.c(0, flags=S)) == [] and r.feed(banner) == []
+        segs = nxt(c)
+        ev = r.feed(segs[0])
+        assert _info(ev).server_start == start
+        if with_it:
+            assert not _data(ev, Side.SERVER)
+            ev = r.feed(segs[1])
+        assert _data(ev, Side.SERVER) == [(0, GREETING, banner.frame)]
+
+
+def test_a_held_banner_waits_no_longer_than_the_causal_window() -> None:
+    """The client stays silent after the banner (live capture: time passes without
+    segments): the wait for its handshake ACK ends after the causal window, as any wait for
+    the other tap's segments; the banner then starts the server's side (a late start). The
+    same bound in capture time: a handshake ACK that comes that late tells nothing."""
+    c = Conv()
+    r = TcpReassembler()
+    window = r.config.causal_window_ns
+    banner = c.s(1, GREETING, ack=1)
+    assert r.feed(c.c(0, flags=S)) == [] and r.feed(banner) == []
+    assert r.tick(banner.ts_ns + window - 1) == []
+    ev = r.tick(banner.ts_ns + window)
+    assert (_info(ev).server_start, _info(ev).midstream) == (None, True)
+    assert _data(ev, Side.SERVER) == [(0, GREETING, banner.frame)]
+    for delay, start in ((window - 1_000_000, 5001), (window, None)):
+        c = Conv()
+        syn, banner = c.c(0, flags=S), c.s(1, GREETING, ack=1)
+        c.ts = banner.ts_ns + delay
+        ev = feed_all(TcpReassembler(), [syn, banner, c.c(1, ack=1), c.c(1, EHLO, ack=1 + G)])
+        assert _info(ev).server_start == start, delay
+        assert side_bytes(ev, Side.SERVER) == GREETING
