@@ -30,7 +30,10 @@ pytestmark = [
 #:   26, 28-30, "fragmentation needed"). They must be ICMP, and numbering stays aligned.
 #: - tests__smtp-to-comma__...pcap is corrupt after packet 18; both tools stop there.
 #: - tshark's follow output marks a hole as "[N bytes missing in capture file]\0"; we insert
-#:   the same marker at each StreamGap, which checks gap offsets and lengths too.
+#:   the same marker at each StreamGap, which checks gap offsets and lengths too. A side of
+#:   which the capture holds no byte at all (every data segment lost, its start known from
+#:   the handshake, its holes proved by the other side's ACKs and its FIN) has no follow
+#:   output in tshark: there, ours must be those markers only.
 EXPECTED_NUMBERING_FAILURES: dict[str, str] = {}
 EXPECTED_BYTES_FAILURES: dict[str, str] = {}
 
@@ -39,6 +42,7 @@ TUNNELLED = {"testing__btest__Traces__http__connect-with-smtp.pcap",
              "tests__pcap__socks5-smtp-503.pcap"}
 
 TLS_RECORD = re.compile(rb"[\x14-\x17]\x03")
+MISSING = re.compile(rb"\[\d+ bytes missing in capture file\]\x00")
 
 FILES = capture_files()
 
@@ -202,6 +206,8 @@ def test_flow_bytes_equal_tshark_follow(path: Path, request: pytest.FixtureReque
         for side in (Side.CLIENT, Side.SERVER):
             ours = _until_tls(bytes(data[(stream, side)]))
             theirs = _until_tls(full[side])
+            if not theirs and not MISSING.sub(b"", ours):
+                continue            # nothing of this side captured: holes only
             if ours != theirs:
                 bad.append((stream, side.value, len(ours), len(theirs)))
     assert not bad, f"(stream, side, our length, tshark length): {bad}"
