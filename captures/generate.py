@@ -80,6 +80,7 @@ class Step:
     conflict: tuple[int, bytes] | None = None              # (segment index, replacement bytes)
     delay_ms: float | None = None
     fin: bool = False               # no bytes: the side closes its direction (FIN) here
+    acked: bool = True              # the receiver answers with a pure ACK (False: it does not)
 
     @property
     def data(self) -> bytes:
@@ -123,7 +124,7 @@ class Conv:
     def step(self, side: str, data: bytes | Sequence[bytes], *, tag: str | None = None,
              marks: dict[str, bytes | int] | None = None, split: int | Sequence[int] | None = None,
              lost: Iterable[int] = (), conflict: tuple[int, bytes] | None = None,
-             delay_ms: float | None = None) -> Conv:
+             delay_ms: float | None = None, acked: bool = True) -> Conv:
         assert side in ("C", "S")
         segs = [data] if isinstance(data, (bytes, bytearray)) else list(data)
         segs = [bytes(s) for s in segs]
@@ -138,7 +139,7 @@ class Conv:
                 pos += size
             if pos < len(whole):
                 segs.append(whole[pos:])
-        st = Step(side, segs, tag, {}, frozenset(lost), conflict, delay_ms)
+        st = Step(side, segs, tag, {}, frozenset(lost), conflict, delay_ms, acked=acked)
         whole = st.data
         for name, where in (marks or {}).items():
             if isinstance(where, int):
@@ -253,7 +254,7 @@ class Conv:
             nxt[side] = (isn[side] + 1 + sent[side]) % MOD
             last = i == len(self.steps) - 1
             receiver = "S" if side == "C" else "C"
-            if not (last and self.close and self.close[0] == "rst" and self.close[1] == receiver):
+            if st.acked and not (last and self.close and self.close[0] == "rst" and self.close[1] == receiver):
                 t += 1_000_000
                 put(receiver, "A")
             prev_side = side
