@@ -197,5 +197,26 @@ def weak_dh_controls() -> Capture:
          (accepted, Expect("tls", "none", "tls-established", "valid", True, 220))])
 
 
+def late_alert_answers_starttls() -> Capture:
+    """A capture that starts at the client's STARTTLS and misses the server's 220 (the server's
+    side starts late, at its first payload, the alert): the alert answers the client's
+    ClientHello as its handshake would, so the ClientHello held behind STARTTLS is read, and
+    the TLS 1.0 offer is the cause (it was read as a STARTTLS the server closed on)."""
+    c = Conv(cport=40915, handshake=False, close=("fin", "S"))
+    c.c(STARTTLS, tag="starttls", acked=False).s(READY, tag="starttls_reply", lost=[0])
+    c.c(old_client_hello("late-alert 40915"), tag="client_hello", acked=False)
+    c.s(alert(70), tag="alert")
+    return Capture(
+        "tls-late-alert-answers-starttls.pcap",
+        "the capture starts at the client's STARTTLS and misses the server's 220; the client "
+        "offers nothing newer than TLS 1.0 and the server's first bytes in the capture are a "
+        "protocol_version alert: TLS began, and the client's old offer caused the failure",
+        [(c, Expect("aborted", "client", "tls-handshake-failed", "unknown", True, None,
+                    [("midstream", "capture", "first_frame"),
+                     ("tls-version-mismatch", "client", "client_hello"),
+                     ("tls-alert", "server", "alert")]))])
+
+
 def scenarios() -> list[Capture]:
-    return [server_old(), client_old(), controls(), close_then_alert(), server_weak_dh(), weak_dh_controls()]
+    return [server_old(), client_old(), controls(), close_then_alert(), server_weak_dh(), weak_dh_controls(),
+            late_alert_answers_starttls()]

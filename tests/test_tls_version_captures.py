@@ -110,3 +110,23 @@ def test_weak_dh_controls() -> None:
     assert _verdict(big) == ("aborted", "client", "tls-handshake-failed") and big["evidence_frame"] == alert
     _explains(big, None)
     assert _verdict(accepted) == ("tls", "none", "tls-established") and accepted["findings"] == []
+
+
+def test_an_alert_as_the_servers_first_bytes_answers_the_held_clienthello() -> None:
+    """The capture starts at STARTTLS and lacks the 220: the server's first payload, a TLS
+    alert, answers the client's ClientHello held behind STARTTLS (as a ServerHello would), so
+    the ClientHello is read and the client's TLS 1.0 offer is the cause; before, the alert was
+    read as TLS already under way and the verdict was a STARTTLS the server closed on."""
+    name = "tls-late-alert-answers-starttls.pcap"
+    (conv,) = _convs(name)
+    # (tshark, without the 220, reads neither side as TLS: the record headers are matched)
+    server_payload = frames_matching(CAPTURES / name, "tcp.srcport == 25 && tcp.len > 0")
+    (alert,) = frames_matching(CAPTURES / name, "tcp.srcport == 25 && tcp.payload[0:3] == 15:03:03")
+    assert server_payload == [alert]                      # no 220 in the capture
+    (hello,) = frames_matching(CAPTURES / name, "tcp.dstport == 25 && tcp.payload[0:3] == 16:03:01")
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed")
+    assert conv["evidence_frame"] == hello
+    codes = {f["code"]: (f["side"], f["frame"]) for f in conv["findings"]}
+    assert codes == {"midstream": ("capture", 1), "tls-version-mismatch": ("client", hello),
+                     "tls-alert": ("server", alert)}
+    assert conv["starttls"]["requested"] is True and conv["starttls"]["reply_code"] is None

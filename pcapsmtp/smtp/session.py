@@ -361,11 +361,12 @@ class SmtpSession:
         if head is None:
             return False
         st.first_seen = True
-        if head and st.side is Side.SERVER and buf[:1] == b"\x16" and not self._reply_lines \
+        if head and st.side is Side.SERVER and buf[:1] in _HANDSHAKE_ANSWER and not self._reply_lines \
                 and self._hold_for is not None and self._hold_for.verb == "STARTTLS":
             # the capture shows the client's STARTTLS but not the 220: the server's handshake
-            # answers it, as after a 220 lost in a hole (_drain takes it from here), and the
-            # client's held bytes are its side of the handshake, not lost
+            # (or its alert refusing the client's) answers it, as after a 220 lost in a hole
+            # (_drain takes it from here), and the client's held bytes are its side of the
+            # handshake, not lost
             return True
         if head:
             self._tls_in_progress(st, framed=True)
@@ -406,7 +407,7 @@ class SmtpSession:
             mode = st.mode
             if (mode is _Mode.LINES and st.side is Side.SERVER and not self._reply_lines
                     and self._hold_for is not None and self._hold_for.verb == "STARTTLS"
-                    and st.lines.buf[:1] == b"\x16" and sniff_tls(bytes(st.lines.buf[:5]))):
+                    and st.lines.buf[:1] in _HANDSHAKE_ANSWER and sniff_tls(bytes(st.lines.buf[:5]))):
                 self._tls_without_220()
                 continue
             if mode is _Mode.LINES and (self._late or (self._lost and self._starttls_sent)) \
@@ -989,6 +990,9 @@ class SmtpSession:
             st.lines.take_rest()
 
 
+#: the first byte of a TLS record that answers a ClientHello: a handshake record (ServerHello)
+#: or an alert refusing it
+_HANDSHAKE_ANSWER = (b"\x15", b"\x16")
 #: reply codes that only one command can get (to re-pair replies after a hole)
 _ONLY_ANSWERS = {220: "STARTTLS", 354: "DATA", 221: "QUIT", 334: "AUTH"}
 
