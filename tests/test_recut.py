@@ -172,9 +172,24 @@ def _compare(cap: cuts.Loaded, which: str) -> tuple[list[str], int, int]:
 _TOTALS: dict[str, list[int]] = {"syn": [0, 0], "synack": [0, 0]}
 
 
+#: (capture, dropped packet) -> why its findings are known to differ (strict)
+HANDSHAKE_LOSS_FAILURES = {
+    (f"captures/{name}", "synack"): (
+        "every byte of the server is lost and so is its SYN-ACK: the client's ACKs prove holes "
+        "before any segment of the server is in the capture, which a capture of the client's "
+        "direction alone looks like too, so no hole is declared until the server's FIN, which "
+        "declares them as one (same verdict, the first hole's frame is missing)")
+    for name in ("lost-server-direction.pcap", "lost-server-direction-465.pcap")
+}
+
+
 @pytest.mark.parametrize("which", ["syn", "synack"])
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
-def test_a_lost_handshake_packet_changes_no_verdict(path: Path, which: str) -> None:
+def test_a_lost_handshake_packet_changes_no_verdict(path: Path, which: str,
+                                                     request: pytest.FixtureRequest) -> None:
+    why = HANDSHAKE_LOSS_FAILURES.get((path.relative_to(cuts.REPO).as_posix(), which))
+    if why is not None:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=why))
     cap = cuts.load(path)
     bad, exact, late = _compare(cap, which)
     _TOTALS[which][0] += exact

@@ -406,6 +406,17 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         if _hole_hides(f, v, after, it):
             return True
         ev = it.event
+        other = Side.SERVER if ev.side is Side.CLIENT else Side.CLIENT
+        lost = f.gap_between(after, 1 << 60, other)
+        if lost is not None and not any(x.event.side is other and f.pos(x) > after for x in f.tls):
+            # Nothing of the other side's TLS is in the capture and bytes of it were lost
+            # (proved only later, e.g. by its FIN): its answer, which may be what ended the
+            # handshake, is among them.
+            v.set("incomplete", "unknown", "incomplete", _frame(lost),
+                  f"bytes of the {other} direction {_went(lost, f.t)} and none of its TLS is in the "
+                  f"capture: whether it answered before the {ev.side} "
+                  f"{'reset' if ev.reset else 'closed'} the connection cannot be told")
+            return True
         side = str(ev.side)
         how = "reset" if ev.reset else "closed"
         stage = ("before the ServerHello" if ts["server_hello"] is None else "after the ServerHello")
