@@ -123,11 +123,16 @@ ONE_LOSS_FAILURES = {
 }
 
 
+def _known_failure(request: pytest.FixtureRequest, path: Path, failures: dict[str, str]) -> None:
+    """A strict xfail, with its reason, for a capture the table names."""
+    why = failures.get(path.relative_to(cuts.REPO).as_posix())
+    if why is not None:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=why))
+
+
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
 def test_one_lost_segment_never_blames_another_side(path: Path, request: pytest.FixtureRequest) -> None:
-    name = path.relative_to(cuts.REPO).as_posix()
-    if name in ONE_LOSS_FAILURES:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=ONE_LOSS_FAILURES[name]))
+    _known_failure(request, path, ONE_LOSS_FAILURES)
     case = _Case(path)
     # a capture without SMTP (a negative control) still holds: no cut may invent a blame
     for k in _frames(case.cap, case.cap.data_frames(), "loss"):
@@ -152,9 +157,7 @@ def test_two_lost_segments_never_blame_another_side(path: Path, request: pytest.
     """As one lost segment, for two at once (found: a server whose every byte was lost read as
     one that closed without a greeting). Every pair of data segments in captures with up to
     ``EXHAUSTIVE_PAIRS`` pairs, a fixed-seed sample of ``PAIR_SAMPLE`` in larger ones."""
-    name = path.relative_to(cuts.REPO).as_posix()
-    if name in TWO_LOSS_FAILURES:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=TWO_LOSS_FAILURES[name]))
+    _known_failure(request, path, TWO_LOSS_FAILURES)
     case = _Case(path)
     data = case.cap.data_frames()
     pairs = [(a, b) for i, a in enumerate(data) for b in data[i + 1:]]
