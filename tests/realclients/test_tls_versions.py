@@ -183,6 +183,24 @@ OAKLEY_GROUP_2 = int(
     "0BFF5CB6F406B7EDEE386BFB5A899FA5AE9F24117C4B1FE649286651ECE65381FFFFFFFFFFFFFFFF", 16)
 
 
+def _dh_params_pem(p: int, g: int) -> bytes:
+    """PKCS#3 DHParameter (SEQUENCE of the two INTEGERs) as PEM, written by hand: the
+    cryptography package deprecates finite-field Diffie-Hellman, which is the point here."""
+    import base64
+
+    def der(tag: int, body: bytes) -> bytes:
+        n, k = len(body), (len(body).bit_length() + 7) // 8
+        size = bytes([n]) if n < 128 else bytes([0x80 | k]) + n.to_bytes(k, "big")
+        return bytes([tag]) + size + body
+
+    def integer(v: int) -> bytes:
+        return der(0x02, v.to_bytes(v.bit_length() // 8 + 1, "big"))     # a leading 0: positive
+
+    b64 = base64.encodebytes(der(0x30, integer(p) + integer(g))).replace(b"\n", b"")
+    lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
+    return b"-----BEGIN DH PARAMETERS-----\n" + b"\n".join(lines) + b"\n-----END DH PARAMETERS-----\n"
+
+
 @pytest.fixture(scope="module")
 def weak_dh_server(tmp_path_factory: pytest.TempPathFactory) -> tuple[tuple[Path, Path], Path]:
     """An RSA certificate (DHE_RSA suites need one) and the 1024-bit group as PKCS#3 PEM."""
@@ -191,7 +209,7 @@ def weak_dh_server(tmp_path_factory: pytest.TempPathFactory) -> tuple[tuple[Path
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import dh, rsa
+    from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import NameOID
 
     d = tmp_path_factory.mktemp("realclients-weak-dh")
@@ -209,8 +227,7 @@ def weak_dh_server(tmp_path_factory: pytest.TempPathFactory) -> tuple[tuple[Path
     (d / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (d / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                   serialization.NoEncryption()))
-    (d / "dh1024.pem").write_bytes(dh.DHParameterNumbers(OAKLEY_GROUP_2, 2).parameters().parameter_bytes(
-        serialization.Encoding.PEM, serialization.ParameterFormat.PKCS3))
+    (d / "dh1024.pem").write_bytes(_dh_params_pem(OAKLEY_GROUP_2, 2))
     return (d / "cert.pem", d / "key.pem"), d / "dh1024.pem"
 
 
