@@ -9,15 +9,19 @@ __all__ = ["self_signed"]
 
 
 def self_signed(d: Path, *, cn: str, dns: tuple[str, ...] = (), ips: tuple[str, ...] = (),
-                ca: bool = False) -> tuple[Path, Path]:
+                ca: bool = False, rsa: bool = False) -> tuple[Path, Path]:
     """An EC P-256 certificate valid from an hour ago for two days, written as ``cert.pem`` and
-    ``key.pem`` in ``d``. ``ca``: also usable as the trust anchor (BasicConstraints CA)."""
+    ``key.pem`` in ``d``. ``ca``: also usable as the trust anchor (BasicConstraints CA).
+    ``rsa``: an RSA 2048 key instead (the DHE_RSA and ECDHE_RSA cipher suites need one)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric import rsa as rsa_keys
     from cryptography.x509.oid import NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
+    key: ec.EllipticCurvePrivateKey | rsa_keys.RSAPrivateKey = (
+        rsa_keys.generate_private_key(public_exponent=65537, key_size=2048) if rsa
+        else ec.generate_private_key(ec.SECP256R1()))
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     now = datetime.datetime.now(datetime.timezone.utc)
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns]

@@ -204,31 +204,12 @@ def _dh_params_pem(p: int, g: int) -> bytes:
 @pytest.fixture(scope="module")
 def weak_dh_server(tmp_path_factory: pytest.TempPathFactory) -> tuple[tuple[Path, Path], Path]:
     """An RSA certificate (DHE_RSA suites need one) and the 1024-bit group as PKCS#3 PEM."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
+    from certs import self_signed
 
     d = tmp_path_factory.mktemp("realclients-weak-dh")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    (d / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (d / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption()))
+    cert = self_signed(d, cn="localhost", dns=("localhost",), ips=("127.0.0.1",), ca=True, rsa=True)
     (d / "dh1024.pem").write_bytes(_dh_params_pem(OAKLEY_GROUP_2, 2))
-    return (d / "cert.pem", d / "key.pem"), d / "dh1024.pem"
+    return cert, d / "dh1024.pem"
 
 
 def _weak_dh_context(cert: tuple[Path, Path], params: Path) -> ssl.SSLContext:
