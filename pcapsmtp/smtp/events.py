@@ -13,12 +13,17 @@ from pcapsmtp.model import Side, Span
 
 __all__ = ["Event", "ReplyLine", "Command", "Reply", "MessageBody", "AuthExchange",
            "PlaintextAfterStartTls", "StreamGap", "StreamEnded", "Anomaly", "AnomalyCode",
-           "ImplicitTls", "TlsInProgress", "EOM_VERB", "SASL_VERB"]
+           "ImplicitTls", "TlsInProgress", "EOM_VERB", "SASL_VERB", "GAVE_UP_NS"]
 
 #: verb of the pseudo-command the reply after a message body (DATA content) answers
 EOM_VERB = "*EOM"
 #: verb of the pseudo-command the reply after a SASL response line answers
 SASL_VERB = "*SASL"
+#: how long a client waited, at least, for an answer before the bytes it sends next (or its
+#: close) count as giving up rather than as part of the same flight: real clients wait seconds
+#: to minutes (RFC 5321 4.5.3.2 suggests minutes), while a flight sent without waiting (pipelined
+#: or injected commands) leaves within a round trip
+GAVE_UP_NS = 1_000_000_000
 
 
 class AnomalyCode(StrEnum):

@@ -38,7 +38,7 @@ from enum import Enum
 
 from pcapsmtp.model import Side, Span
 from pcapsmtp.smtp.events import (
-    EOM_VERB, SASL_VERB, Anomaly, AnomalyCode, AuthExchange, Command, Event, ImplicitTls,
+    EOM_VERB, GAVE_UP_NS, SASL_VERB, Anomaly, AnomalyCode, AuthExchange, Command, Event, ImplicitTls,
     MessageBody, PlaintextAfterStartTls, Reply, ReplyLine, StreamEnded, StreamGap,
     TlsInProgress,
 )
@@ -177,6 +177,8 @@ class SmtpSession:
                 elif st.tls is not None:
                     self._emit_all(st.tls.feed(data, start))
                 return out
+        if mode is _Mode.HOLD and not len(st.lines) and self._gave_up_on_starttls(data, ts_ns):
+            st.mode = _Mode.LINES
         st.lines.push(data)
         if not st.first_seen and self._late:
             if not self._late_first_bytes(st):
@@ -715,6 +717,18 @@ class SmtpSession:
             st.body_tail = b"\n"
         else:
             st.mode = _Mode.TLS_EXPECTED
+
+    def _gave_up_on_starttls(self, data: bytes, ts_ns: int) -> bool:
+        """The client's first bytes after STARTTLS, no answer seen: plaintext sent at least
+        ``GAVE_UP_NS`` after the command is no injection in its flight but what the client did
+        once it stopped waiting (swaks --tls-optional goes on with MAIL FROM, others send QUIT):
+        commands again. STARTTLS stays unanswered (a late answer would still pair with it)."""
+        cmd = self._hold_for
+        if (cmd is None or cmd.verb != "STARTTLS" or not ts_ns or not cmd.ts_ns
+                or ts_ns - cmd.ts_ns < GAVE_UP_NS or sniff_tls(data[:5]) is not False):
+            return False
+        self._hold_for = None
+        return True
 
     def _held_without_reply(self, data: bytes, start: int) -> None:
         cmd = self._hold_for

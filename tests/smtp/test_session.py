@@ -858,3 +858,47 @@ def test_tls_and_body_bytes_bypass_the_line_buffer_with_the_same_offsets(chunk: 
     assert d.session is not None and d.session.low_water(C) == client_bytes
     ends = [ev for ev in evs if isinstance(ev, StreamEnded) and ev.side is C]
     assert ends and ends[0].span.start == client_bytes
+
+
+# --------------------------------------------- bytes after an unanswered STARTTLS, by when they came
+
+def _after_unanswered_starttls(later: bytes, wait_ns: int) -> list[Event]:
+    """Greeting, EHLO and its reply, STARTTLS at t = 1 s, no answer; ``later`` from the client
+    ``wait_ns`` after STARTTLS, then the client's FIN."""
+    s = SmtpSession()
+    t = 1_000_000_000
+    evs: list[Event] = []
+    evs += s.receive(Side.SERVER, b"220 mx.example.com ESMTP\r\n", t - 3_000_000)
+    evs += s.receive(Side.CLIENT, b"EHLO c.example.org\r\n", t - 2_000_000)
+    evs += s.receive(Side.SERVER, b"250-mx.example.com\r\n250 STARTTLS\r\n", t - 1_000_000)
+    evs += s.receive(Side.CLIENT, b"STARTTLS\r\n", t)
+    evs += s.receive(Side.CLIENT, later, t + wait_ns)
+    evs += s.receive_eof(Side.CLIENT, ts_ns=t + wait_ns + 1_000_000)
+    return evs
+
+
+@settings(max_examples=60, deadline=None)
+@given(wait_ns=st.integers(min_value=0, max_value=10_000_000_000),
+       later=st.sampled_from([b"QUIT\r\n", b"MAIL FROM:<a@example.org>\r\n", b"RSET\r\nQUIT\r\n"]))
+def test_plaintext_after_a_wait_for_starttls_is_commands_sooner_an_injection(wait_ns: int, later: bytes) -> None:
+    """A client that sent plaintext a second or more after an unanswered STARTTLS gave up waiting
+    (swaks --tls-optional goes on with MAIL FROM, others QUIT): its bytes are commands. Sooner,
+    they belong to the STARTTLS flight: a command injection, never commands."""
+    from pcapsmtp.smtp.events import GAVE_UP_NS
+    evs = _after_unanswered_starttls(later, wait_ns)
+    verbs = [e.verb for e in evs if isinstance(e, Command)]
+    injections = [e for e in evs if isinstance(e, Anomaly) and e.code is AnomalyCode.STARTTLS_COMMAND_INJECTION]
+    sent = [ln.split(b" ")[0].rstrip(b"\r\n").decode() for ln in later.splitlines()]
+    if wait_ns >= GAVE_UP_NS:
+        assert verbs == ["EHLO", "STARTTLS", *sent] and not injections
+        assert all(e.ts_ns == 1_000_000_000 + wait_ns for e in evs if isinstance(e, Command) and e.verb in sent)
+    else:
+        assert verbs == ["EHLO", "STARTTLS"] and len(injections) == 1
+
+
+def test_tls_after_a_wait_for_starttls_stays_held_for_the_answer() -> None:
+    """A ClientHello sent long after an unanswered STARTTLS is still the client's side of the
+    handshake, never a command."""
+    evs = _after_unanswered_starttls(client_hello(), 5_000_000_000)
+    assert [e.verb for e in evs if isinstance(e, Command)] == ["EHLO", "STARTTLS"]
+    assert not [e for e in evs if isinstance(e, Anomaly)]
