@@ -153,6 +153,27 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "it) to send exactly one reply per command: the reply the `reply-out-of-step` finding "
         "points at ended early or came twice. Whether TLS itself works shows in the server's own "
         "answer to STARTTLS, which the verdict's detail names (a 220 there: it does).", "server"),
+    ("starttls-refused", "no-answer"): ReasonCase(
+        "STARTTLS never answered", "no-answer",
+        "The server (or a firewall, IPS or DPI box in front of it that swallows the command) sent "
+        "nothing after STARTTLS, neither 220 nor an error, until the client gave up waiting: it "
+        "closed, sent QUIT, or (swaks --tls-optional) went on in plaintext on the same "
+        "connection. Opportunistic MTAs (Postfix 'may') then retry the server, in plaintext "
+        "when they can.",
+        "Ask the receiving server's admin why STARTTLS hangs (a TLS setup that blocks, a server "
+        "under load), and the network team whether a box in front of it drops the command: "
+        "capture in front of the server too and run `pcapsmtp diff`.", "server"),
+    ("tls-handshake-failed", "server-silent"): ReasonCase(
+        "the server never answered the ClientHello", "no-answer",
+        "The server answered STARTTLS with 220, the client sent its ClientHello, and nothing came "
+        "back (no ServerHello, no alert, no close) until the client gave up waiting and closed: "
+        "a server whose TLS stack hangs, or a firewall, IPS or DPI box in front of it that lets "
+        "SMTP through and black-holes TLS. Opportunistic MTAs (Postfix, Exim, OpenSMTPD) then "
+        "retry the server in plaintext.",
+        "Ask the receiving server's admin whether its TLS library hangs on this ClientHello, and "
+        "the network team whether a box in front of it drops TLS after STARTTLS (an IPS or DPI "
+        "policy, an MTU problem that drops the larger TLS packets): capture in front of the "
+        "server too and run `pcapsmtp diff`.", "server"),
     ("tls-handshake-failed", "server-old-tls"): ReasonCase(
         "the server chose a TLS version the client refuses", "tls-version-mismatch",
         "The server answered a ClientHello that offered TLS 1.2 or later by choosing TLS 1.1 or "
@@ -253,6 +274,12 @@ FINDINGS: dict[str, FindingInfo] = {
         _ASK_SERVER + "send exactly one reply per command (or whoever runs the proxy or load "
         "balancer in front of it, when that adds a greeting of its own): here a reply ended early "
         "or came twice, and clients read every later reply one command late."),
+    "no-answer": FindingInfo(
+        "server", "RFC 5321 4.5.3.2", "no answer until the client gave up waiting",
+        _ASK_SERVER + "find out why STARTTLS or the TLS handshake hangs (the finding names which "
+        "went unanswered, and how long the client waited), and the network team whether a "
+        "firewall, IPS or DPI box in front of the server drops the command or the TLS records: "
+        "capture in front of the server too and run `pcapsmtp diff`."),
     "starttls-command-injection": FindingInfo(
         "client", "RFC 3207 4.2", "plaintext after STARTTLS before the 220",
         "Ask the sending side's admin to fix or update the client (it must wait for the 220), "

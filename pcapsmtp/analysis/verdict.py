@@ -14,8 +14,8 @@ from pcapsmtp.analysis.ehlo import EhloCheck, check_ehlo, is_masked_banner
 from pcapsmtp.analysis.reasons import FINDINGS, REASON_CASES, REASONS, TLSRPT_RESULT
 from pcapsmtp.model import Endpoint, Side
 from pcapsmtp.smtp.events import (
-    EOM_VERB, SASL_VERB, Anomaly, AnomalyCode, Command, ImplicitTls, PlaintextAfterStartTls, Reply, StreamEnded,
-    StreamGap, TlsInProgress,
+    EOM_VERB, GAVE_UP_NS, SASL_VERB, Anomaly, AnomalyCode, Command, ImplicitTls, PlaintextAfterStartTls, Reply,
+    StreamEnded, StreamGap, TlsInProgress,
 )
 from pcapsmtp.smtp.tls import (
     TlsAlert, TlsApplicationData, TlsCertificate, TlsChangeCipherSpec, TlsClientHello,
@@ -424,12 +424,75 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             msg = f"the client {how} the connection after the 220 without starting TLS"
             v.set("aborted", "client", "tls-not-started", _frame(it), msg)
             return True
+        ch = ts["client_hello"]
+        if (ev.side is Side.CLIENT and ch is not None and ts["server_hello"] is None
+                and _server_silent(f, ch, it) and it.ts_ns - ch.ts_ns >= GAVE_UP_NS):
+            # The client closed because nothing came: the server (or a box in front of it that
+            # drops TLS) never answered its ClientHello.
+            msg = (f"the server sent nothing for {_seconds(it.ts_ns - ch.ts_ns)} after the "
+                   f"ClientHello: the client gave up waiting and {how} the connection (frame "
+                   f"{_frame(it)})")
+            v.finding("no-answer", "server", _frame(ch), msg, at=_at(ch))
+            v.set("aborted", "server", "tls-handshake-failed", _frame(ch), msg, ch)
+            v.case = "server-silent"
+            return True
         if _outdated_tls(f, v, ts, after, it):
             return True
         msg = f"the {side} {how} the connection {stage}, before the handshake completed"
         v.set("aborted", side, "tls-handshake-failed", _frame(it), msg)
         return True
     return False
+
+
+def _server_silent(f: _Facts, asked: Item, until: Item) -> bool:
+    """No byte of the server between ``asked`` and ``until`` in the capture, and none lost there
+    (a hole of its direction); its close or reset does not count."""
+    for it in f.t.items[f.pos(asked) + 1:f.pos(until)]:
+        if getattr(it.event, "side", None) is Side.SERVER and not isinstance(it.event, StreamEnded):
+            return False
+    return True
+
+
+def _seconds(ns: int) -> str:
+    return f"{ns / 1e9:.1f} s"
+
+
+def _next_client_step(f: _Facts, after: Item) -> Item | None:
+    """What the client did first after ``after``: a command, or its close or reset."""
+    pos = f.pos(after)
+    cmd = next((it for it in f.commands if f.pos(it) > pos), None)
+    end = f.ends.get(Side.CLIENT)
+    if end is None or end.event.truncated or f.pos(end) < pos:
+        end = None
+    steps = [x for x in (cmd, end) if x is not None]
+    return min(steps, key=f.pos) if steps else None
+
+
+def _starttls_unanswered(f: _Facts, v: _Verdict, st_item: Item, step: Item, clear: Item | None) -> None:
+    """STARTTLS got no answer and the client made the next move (a command, its close or its
+    reset) with nothing of the server in between. After ``GAVE_UP_NS`` or more that is a client
+    that gave up waiting: the server (or a firewall or DPI box in front of it that swallows
+    STARTTLS) caused it. Sooner, the client did not wait for an answer at all."""
+    ev = step.event
+    if isinstance(ev, Command):
+        what = (f"went on in plaintext on the same connection ({_verb(ev)}, frame {_frame(step)})"
+                if clear is not None and f.pos(clear) >= f.pos(step) else
+                f"sent {_verb(ev)} (frame {_frame(step)})")
+    else:
+        what = f"{'reset' if ev.reset else 'closed'} the connection (frame {_frame(step)})"
+    waited = step.ts_ns - st_item.ts_ns
+    if waited < GAVE_UP_NS:
+        v.set("aborted", "none", "no-mail-transaction", None,
+              f"{waited / 1e6:.0f} ms after STARTTLS the client {what}, without waiting for the "
+              "answer; the conversation ended without a mail transaction")
+        return
+    mail_after = clear is not None and f.pos(clear) > f.pos(st_item)
+    msg = (f"the server sent nothing for {_seconds(waited)} after STARTTLS: the client gave up "
+           f"waiting and {what}")
+    v.finding("no-answer", "server", _frame(st_item), msg, at=_at(st_item))
+    v.set("plaintext" if mail_after else "aborted", "server", "starttls-refused", _frame(st_item),
+          msg, st_item)
+    v.case = "no-answer"
 
 
 #: TLS 1.2: RFC 8996 deprecates every version before it (TLS 1.0 and 1.1, SSL 3.0 before them)
@@ -828,7 +891,13 @@ def judge(t: Transcript) -> dict[str, Any]:
         decided = True
     if not decided and st_item is not None and st_reply is None:
         end = f.ends.get(Side.SERVER)
-        if end is not None and not end.event.truncated and f.gap_before(f.pos(end)) is None:
+        if end is not None and end.event.truncated:
+            end = None
+        step = None if masked_cmd else _next_client_step(f, st_item)
+        if (step is not None and (end is None or f.pos(step) < f.pos(end))
+                and f.gap_before(f.pos(step)) is None and _server_silent(f, st_item, step)):
+            _starttls_unanswered(f, v, st_item, step, clear)
+        elif end is not None and f.gap_before(f.pos(end)) is None:
             v.set("aborted", "server", "starttls-refused", _frame(end),
                   "the server closed the connection instead of answering STARTTLS")
         else:
