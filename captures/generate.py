@@ -151,11 +151,12 @@ class Conv:
         self.steps.append(st)
         return self
 
-    def fin(self, side: str, *, tag: str | None = None) -> Conv:
+    def fin(self, side: str, *, tag: str | None = None, delay_ms: float | None = None) -> Conv:
         """``side`` closes its direction here, before the dialogue's end (the final close then
-        sends only the other side's FIN)."""
+        sends only the other side's FIN); ``delay_ms`` after the step before (a client that
+        gives up waiting closes seconds later)."""
         assert side in ("C", "S")
-        self.steps.append(Step(side, [], tag, fin=True))
+        self.steps.append(Step(side, [], tag, delay_ms=delay_ms, fin=True))
         return self
 
     def c(self, data: bytes | Sequence[bytes], **kw: Any) -> Conv:

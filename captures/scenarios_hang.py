@@ -1,0 +1,114 @@
+"""A server, or a firewall or DPI box in front of it, that hangs or resets around STARTTLS.
+
+What admins meet most often, in the three shapes the real-client tests drive
+(tests/realclients, ``Behaviour.on_starttls`` ``silent``, ``stall``, ``rst``):
+
+- STARTTLS never answered: the client waits, then closes, sends QUIT, or (swaks
+  --tls-optional) goes on with MAIL FROM in the clear on the same connection. The server caused
+  it (``starttls-refused``, case ``no-answer``, finding ``no-answer`` at STARTTLS); bytes the
+  client sends once it stopped waiting are commands, not a STARTTLS command injection.
+- 220, the ClientHello, then nothing until the client gives up and closes: the server caused it
+  (``tls-handshake-failed``, case ``server-silent``, finding ``no-answer`` at the ClientHello),
+  not the client that sent the close.
+- 220, then a reset once the ClientHello arrives: the server (``tls-handshake-failed``, at the
+  RST).
+A later plaintext retry by the same client (Postfix does it after a failed handshake) is
+``tls-fallback``, blamed on the server like the failure. Against each: a client that closes
+without waiting (5 ms) is no timeout, and the server is not blamed for it.
+"""
+from __future__ import annotations
+
+from generate import (
+    READY, STARTTLS, Capture, Conv, Expect, client_hello, did_not_request_conv, opening,
+)
+
+#: how long the clients of these captures wait before they give up (the real clients' tests use
+#: 2 s; Postfix's smtp_starttls_timeout is 300 s by default)
+WAIT_MS = 5000.0
+
+SILENT = Expect("aborted", "server", "starttls-refused", "valid", True, None,
+                [("no-answer", "server", "starttls")])
+STALL = Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+               [("no-answer", "server", "client_hello")])
+RST = Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220)
+FALLBACK = Expect("plaintext", "server", "tls-fallback", "valid")
+
+
+def silent_conv(cport: int, wait_ms: float = WAIT_MS) -> Conv:
+    """STARTTLS, no answer; the client closes ``wait_ms`` later, then the server."""
+    conv = opening(Conv(cport=cport, close=("fin", "C")))
+    conv.c(STARTTLS, tag="starttls")
+    return conv.fin("C", tag="client_fin", delay_ms=wait_ms)
+
+
+def stall_conv(cport: int, wait_ms: float = WAIT_MS) -> Conv:
+    """220 to STARTTLS, the ClientHello, nothing; the client closes ``wait_ms`` later."""
+    conv = opening(Conv(cport=cport, close=("fin", "C")))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(f"hang stall {cport}", "mx.example.com"), tag="client_hello")
+    return conv.fin("C", tag="client_fin", delay_ms=wait_ms)
+
+
+def rst_conv(cport: int) -> Conv:
+    """220 to STARTTLS, the ClientHello, and the server's RST."""
+    conv = opening(Conv(cport=cport, close=("rst", "S")))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    return conv.c(client_hello(f"hang rst {cport}", "mx.example.com"), tag="client_hello")
+
+
+def retry(cport: int) -> Conv:
+    """The same client, 1 s later, skips the offered STARTTLS and sends the mail in clear."""
+    return did_not_request_conv(cport=cport, isn=(0x0BADCAFE, 0x0DEFACED + cport), start_offset_ms=1000)
+
+
+def scenarios() -> list[Capture]:
+    caps: list[Capture] = []
+    add = caps.append
+
+    add(Capture("hang-starttls-silent.pcap",
+                "STARTTLS never answered; 5 s later the client closes, then the server",
+                [(silent_conv(47001), SILENT)]))
+    c = opening(Conv(cport=47002, close=("fin", "C")))
+    c.c(STARTTLS, tag="starttls").c(b"QUIT\r\n", tag="quit", delay_ms=2000)
+    c.fin("C", tag="client_fin", delay_ms=2000)
+    add(Capture("hang-starttls-silent-quit.pcap",
+                "STARTTLS never answered; 2 s later the client sends QUIT (no answer either), 2 s later "
+                "it closes: the QUIT is what it did after giving up, no command injection",
+                [(c, SILENT)]))
+    c = opening(Conv(cport=47003, close=("fin", "C")))
+    c.c(STARTTLS, tag="starttls").c(b"MAIL FROM:<alice@example.org>\r\n", tag="mail", delay_ms=2000)
+    c.c(b"QUIT\r\n", delay_ms=2000).fin("C", tag="client_fin", delay_ms=2000)
+    add(Capture("hang-starttls-silent-plaintext.pcap",
+                "STARTTLS never answered; 2 s later the client goes on in the clear on the same connection "
+                "(MAIL FROM, as swaks --tls-optional does), then QUIT and a close: plaintext, the server's doing",
+                [(c, Expect("plaintext", "server", "starttls-refused", "valid", True, None,
+                            [("no-answer", "server", "starttls")]))]))
+    add(Capture("hang-starttls-silent-fallback.pcap",
+                "stream 0 as hang-starttls-silent.pcap; 1 s later stream 1: the same client skips the offered "
+                "STARTTLS and sends the mail in clear (a retry in plaintext)",
+                [(silent_conv(47004), SILENT), (retry(47005), FALLBACK)]))
+    add(Capture("hang-starttls-no-wait.pcap",
+                "STARTTLS, and the client closes 5 ms later without waiting for the answer (a probe): "
+                "nobody is blamed, nothing went in clear",
+                [(silent_conv(47006, wait_ms=5), Expect("aborted", "none", "no-mail-transaction", "valid",
+                                                        True, None))]))
+
+    add(Capture("hang-tls-stall.pcap",
+                "STARTTLS, 220, the ClientHello, then nothing from the server; 5 s later the client closes "
+                "(a DPI box that black-holes TLS, or a hung TLS stack)",
+                [(stall_conv(47011), STALL)]))
+    add(Capture("hang-tls-stall-fallback.pcap",
+                "stream 0 as hang-tls-stall.pcap; 1 s later stream 1: the client retries in plaintext "
+                "(Postfix after a failed handshake)",
+                [(stall_conv(47012), STALL), (retry(47013), FALLBACK)]))
+    add(Capture("hang-tls-no-wait.pcap",
+                "STARTTLS, 220, the ClientHello, and the client closes 5 ms later, before the server could "
+                "answer: the client ended the handshake",
+                [(stall_conv(47014, wait_ms=5), Expect("aborted", "client", "tls-handshake-failed", "valid",
+                                                       True, 220))]))
+
+    add(Capture("hang-tls-rst.pcap",
+                "STARTTLS, 220, the ClientHello, and the server resets the connection (a firewall or IPS "
+                "that resets TLS looks the same); 1 s later the client retries in plaintext",
+                [(rst_conv(47021), RST), (retry(47022), Expect("plaintext", "server", "tls-fallback", "valid"))]))
+    return caps

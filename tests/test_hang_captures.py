@@ -1,0 +1,131 @@
+"""The captures of captures/scenarios_hang.py: a server (or a box in front of it) that never
+answers STARTTLS, that answers 220 and then never answers the ClientHello, or that resets the
+connection after the ClientHello. The server is blamed in all three, at the frame nothing
+answered (STARTTLS, the ClientHello) or at its RST, as tshark finds them; what the client sent
+after it gave up is commands, never a STARTTLS injection; a plaintext retry is tls-fallback; and
+a client that closes without waiting is not a timeout."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pcapsmtp.analysis.reasons import FINDINGS, REASON_CASES
+from pcapsmtp.engine.analyzer import analyze_path
+from tsharkfilter import frames_matching
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+STARTTLS = 'smtp.req.command == "STAR" || smtp.req.command == "STARTTLS"'
+CLIENT_FIN = "tcp.flags.fin == 1 && tcp.dstport == 25"
+
+
+def _convs(name: str) -> list[dict[str, Any]]:
+    return analyze_path(str(CAPTURES / name))
+
+
+def _verdict(c: dict[str, Any]) -> tuple[str, str, str]:
+    return c["outcome"], c["caused_by"], c["reason"]
+
+
+def _no_answer(conv: dict[str, Any], frame: int, reason: str, case: str) -> dict[str, Any]:
+    """The conversation names the unanswered frame as its evidence, with the no-answer finding
+    there and the case's explanation."""
+    assert conv["evidence_frame"] == frame
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [("no-answer", "server", frame)]
+    (finding,) = conv["findings"]
+    assert finding["rfc"] == FINDINGS["no-answer"].rfc == "RFC 5321 4.5.3.2"
+    info = REASON_CASES[(reason, case)]
+    assert conv["explanation"] == {"client_does": info.client_does, "ask": info.remedy}
+    assert info.caused_by == conv["caused_by"] == "server"
+    return finding
+
+
+def test_starttls_never_answered_is_the_servers_doing() -> None:
+    name = "hang-starttls-silent.pcap"
+    (conv,) = _convs(name)
+    (starttls,) = frames_matching(CAPTURES / name, STARTTLS)
+    (fin,) = frames_matching(CAPTURES / name, CLIENT_FIN)
+    assert _verdict(conv) == ("aborted", "server", "starttls-refused")
+    assert conv["starttls"] == {"offered": "valid", "requested": True, "reply_code": None, "frame": starttls}
+    finding = _no_answer(conv, starttls, "starttls-refused", "no-answer")
+    assert finding["message"] == conv["detail"] == (
+        f"the server sent nothing for 5.0 s after STARTTLS: the client gave up waiting and closed the "
+        f"connection (frame {fin})")
+
+
+def test_what_the_client_sends_after_giving_up_is_no_injection() -> None:
+    name = "hang-starttls-silent-quit.pcap"
+    (conv,) = _convs(name)
+    (starttls,) = frames_matching(CAPTURES / name, STARTTLS)
+    (quit_,) = frames_matching(CAPTURES / name, 'smtp.req.command == "QUIT"')
+    assert _verdict(conv) == ("aborted", "server", "starttls-refused")
+    finding = _no_answer(conv, starttls, "starttls-refused", "no-answer")
+    assert finding["message"].endswith(f"the client gave up waiting and sent QUIT (frame {quit_})")
+
+
+def test_plaintext_on_the_same_connection_after_the_wait() -> None:
+    """swaks --tls-optional: MAIL FROM in the clear once it stopped waiting."""
+    name = "hang-starttls-silent-plaintext.pcap"
+    (conv,) = _convs(name)
+    (starttls,) = frames_matching(CAPTURES / name, STARTTLS)
+    (mail,) = frames_matching(CAPTURES / name, 'smtp.req.command == "MAIL"')
+    assert _verdict(conv) == ("plaintext", "server", "starttls-refused")
+    assert conv["mail"] is True and conv["delivered"] is False
+    finding = _no_answer(conv, starttls, "starttls-refused", "no-answer")
+    assert finding["message"].endswith(
+        f"went on in plaintext on the same connection (MAIL, frame {mail})")
+
+
+def test_a_client_that_does_not_wait_is_no_timeout() -> None:
+    name = "hang-starttls-no-wait.pcap"
+    (conv,) = _convs(name)
+    (fin,) = frames_matching(CAPTURES / name, CLIENT_FIN)
+    assert _verdict(conv) == ("aborted", "none", "no-mail-transaction")
+    assert conv["findings"] == [] and conv["evidence_frame"] is None
+    assert conv["detail"].startswith(f"6 ms after STARTTLS the client closed the connection (frame {fin})")
+
+
+def test_clienthello_never_answered_is_the_servers_doing() -> None:
+    name = "hang-tls-stall.pcap"
+    (conv,) = _convs(name)
+    (hello,) = frames_matching(CAPTURES / name, "tls.handshake.type == 1")
+    (fin,) = frames_matching(CAPTURES / name, CLIENT_FIN)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed")
+    assert conv["tls"]["client_hello_frame"] == hello and conv["tls"]["server_hello_frame"] is None
+    finding = _no_answer(conv, hello, "tls-handshake-failed", "server-silent")
+    assert finding["message"] == conv["detail"] == (
+        f"the server sent nothing for 5.0 s after the ClientHello: the client gave up waiting and "
+        f"closed the connection (frame {fin})")
+
+
+def test_a_client_that_closes_right_after_its_clienthello_ended_the_handshake() -> None:
+    name = "hang-tls-no-wait.pcap"
+    (conv,) = _convs(name)
+    (fin,) = frames_matching(CAPTURES / name, CLIENT_FIN)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed")
+    assert conv["evidence_frame"] == fin and conv["findings"] == []
+
+
+def test_server_reset_after_the_clienthello() -> None:
+    name = "hang-tls-rst.pcap"
+    convs = _convs(name)
+    (rst,) = frames_matching(CAPTURES / name, "tcp.flags.reset == 1 && tcp.srcport == 25")
+    assert _verdict(convs[0]) == ("aborted", "server", "tls-handshake-failed")
+    assert convs[0]["evidence_frame"] == rst and convs[0]["findings"] == []
+    assert convs[0]["detail"] == ("the server reset the connection before the ServerHello, before the "
+                                  "handshake completed")
+
+
+def test_plaintext_retry_after_each_hang_is_tls_fallback() -> None:
+    """The retry is blamed on the server, like the failure it follows, with MAIL FROM as its
+    evidence."""
+    for name, reason in (("hang-starttls-silent-fallback.pcap", "starttls-refused"),
+                         ("hang-tls-stall-fallback.pcap", "tls-handshake-failed"),
+                         ("hang-tls-rst.pcap", "tls-handshake-failed")):
+        first, retry = _convs(name)
+        mails = frames_matching(CAPTURES / name, 'smtp.req.command == "MAIL"')
+        assert _verdict(first) == ("aborted", "server", reason), name
+        assert _verdict(retry) == ("plaintext", "server", "tls-fallback"), name
+        assert retry["fallback_of"] == {"stream": 0, "reason": reason, "frame": first["evidence_frame"],
+                                        "previous_reason": "client-did-not-request"}
+        assert retry["starttls"]["offered"] == "valid" and retry["starttls"]["requested"] is False
+        assert retry["evidence_frame"] == mails[0]
