@@ -9,6 +9,7 @@ import struct
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pcapsmtp.capture.decode import TUNNEL_IP_PROTOCOLS, TUNNEL_UDP_PORTS
 from pcapsmtp.capture.pcapfile import RecordView
 from pcapsmtp.model import TcpSegment
 from pcapsmtp.tcp.streams import V6KEY, KeyedSegment, int_key
@@ -49,6 +50,8 @@ def loop(fl: Any, views: Iterable[RecordView],
     check = fl.check
     eth4 = _ETH4
     eth6 = _ETH6
+    tunnel_protocols = TUNNEL_IP_PROTOCOLS     # (IPv4 packets the general decoder unwraps)
+    tunnel_ports = TUNNEL_UDP_PORTS
     number = fl.frame_base
     # counts not yet handed to their owners (flushed before every call that reads them)
     skipped = 0          # TCP segments done by classify: Analyzer.packets, stats.segments
@@ -66,11 +69,17 @@ def loop(fl: Any, views: Iterable[RecordView],
                 ok = False
                 if et == 0x0800 and vihl == 0x45:
                     if proto != 6:
-                        fast_frames += 1     # not TCP: nothing to decode
-                        continue
-                    ip_end = hend + 14 + tot
-                    pstart = hend + 34 + ((doff >> 4) << 2)
-                    if not ff & 0x3FFF and ip_end <= end and hend + 54 <= pstart <= ip_end:
+                        if (proto not in tunnel_protocols and (
+                                proto != 17 or (sport not in tunnel_ports
+                                                and dport not in tunnel_ports))):
+                            fast_frames += 1     # not TCP, no tunnel: nothing to decode
+                            continue
+                        # a tunnel: the general decoder
+                    else:
+                        ip_end = hend + 14 + tot
+                        pstart = hend + 34 + ((doff >> 4) << 2)
+                    if (proto == 6 and not ff & 0x3FFF and ip_end <= end
+                            and hend + 54 <= pstart <= ip_end):
                         ok = True
                         if sport < dport or (sport == dport and sa < da):
                             key = sa << 64 | da << 32 | sport << 16 | dport

@@ -30,6 +30,7 @@ from cpython.object cimport PyObject
 from libc.string cimport memcmp, memcpy
 
 from pcapsmtp.engine.hotloop import keyed
+from pcapsmtp.capture.decode import TUNNEL_IP_PROTOCOLS, TUNNEL_UDP_PORTS
 from pcapsmtp.capture.pcapfile import MAX_CAPLEN
 from pcapsmtp.tcp.streams import (ENDED, FIN0, FIN1, KNOWN_IGNORED, KNOWN_MASK,
                                   KNOWN_UNDECIDED, KeyedSegment)
@@ -46,6 +47,33 @@ cdef unsigned long long K_ENDED = ENDED
 cdef unsigned long long K_FIN0 = FIN0
 cdef unsigned long long K_FIN1 = FIN1
 cdef Py_ssize_t K_MAXCAP = MAX_CAPLEN
+
+# IPv4 packets that may carry a tunnel go to the general decoder (capture.decode's sets)
+cdef unsigned char TUNNEL_PROTO[256]
+cdef unsigned int TUNNEL_PORT[8]
+cdef int N_TUNNEL_PORTS = 0
+for _i in range(256):
+    TUNNEL_PROTO[_i] = _i in TUNNEL_IP_PROTOCOLS
+for _i in sorted(TUNNEL_UDP_PORTS)[:8]:
+    TUNNEL_PORT[N_TUNNEL_PORTS] = _i
+    N_TUNNEL_PORTS += 1
+
+
+cdef inline bint _tunnel4(const unsigned char* q) noexcept:
+    """An Ethernet frame ``q`` holding IPv4 without options (54 bytes at least), not TCP: may
+    it carry a tunnel?"""
+    cdef unsigned int sport, dport
+    cdef int i
+    if TUNNEL_PROTO[q[23]]:
+        return 1
+    if q[23] != 17:
+        return 0
+    sport = be16(q + 34)
+    dport = be16(q + 36)
+    for i in range(N_TUNNEL_PORTS):
+        if sport == TUNNEL_PORT[i] or dport == TUNNEL_PORT[i]:
+            return 1
+    return 0
 
 
 cdef inline unsigned int be16(const unsigned char* p) noexcept:
@@ -139,10 +167,12 @@ cdef class _Loop:
         if lt == 1 and end - hend >= 54:
             q = p + hend
             et = be16(q + 12)
-            if et == 0x0800 and q[14] == 0x45:
-                if q[23] != 6:
-                    self.fast_frames += 1     # not TCP: nothing to decode
+            if et == 0x0800 and q[14] == 0x45 and q[23] != 6:
+                if not _tunnel4(q):
+                    self.fast_frames += 1     # not TCP, no tunnel: nothing to decode
                     return 0
+                # a tunnel: the general decoder
+            elif et == 0x0800 and q[14] == 0x45:
                 tot = be16(q + 16)
                 ff = be16(q + 20)
                 doff = q[46]

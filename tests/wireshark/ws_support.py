@@ -41,7 +41,8 @@ def tshark(*args: str, check: bool = True) -> str:
 
 def plain_segments(path: str) -> Iterator[TcpSegment]:
     """The scapy-free file path when it is there (``pcapfile.iter_segments``), else the
-    scapy reference below. Both decode only TCP directly over the link's IP layer."""
+    scapy reference below (which decodes only TCP directly over the link's IP layer, where the
+    file path also unwraps tunnels)."""
     try:
         from pcapsmtp.capture.pcapfile import iter_segments
         import pcapsmtp.capture.decode  # noqa: F401  (iter_segments needs it)
@@ -61,7 +62,7 @@ def plain_path_name() -> str:
 
 def scapy_segments(path: str) -> Iterator[TcpSegment]:
     """Reference decoder on scapy: link layer, 802.1Q tags, one IPv4/IPv6 header (not a
-    fragment), TCP. Anything deeper (tunnels) yields nothing, like the plain path."""
+    fragment), TCP. Anything deeper (tunnels) yields nothing."""
     from scapy.layers.inet import IP, TCP
     from scapy.layers.inet6 import IPv6
     from scapy.utils import PcapReader

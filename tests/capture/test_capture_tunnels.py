@@ -1,0 +1,216 @@
+"""pcapsmtp.capture.decode: TCP inside tunnels and encapsulations.
+
+GRE (RFC 2784/2890, ERSPAN types I-III, Ethernet bridging, MPLS), VXLAN, Geneve, IP in IP
+(4 and 41), MPLS label stacks, PPPoE and Linux NFLOG. Each synthetic frame is decoded by
+``Decoder`` and, where it says so, by tshark: the inner TCP (addresses, ports, raw sequence
+number, payload length) must be the same. The seed-* captures in captures/ cover the same
+kinds through the whole analysis (tests/test_captures_expected.py); these frames cover the
+header variants and the limits.
+"""
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scapy.contrib.erspan import ERSPAN_III
+from scapy.contrib.geneve import GENEVE, GeneveOptions
+from scapy.contrib.mpls import MPLS
+from scapy.layers.inet import IP, TCP, UDP, fragment
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import GRE, Dot1Q, Ether
+from scapy.layers.ppp import PPP, PPPoE
+from scapy.layers.vxlan import VXLAN
+from scapy.packet import Packet, Raw
+
+from capture_synth import pcap_file
+from pcapsmtp.capture.decode import MAX_TUNNEL_DEPTH, Decoder
+from pcapsmtp.capture.pcapfile import iter_segments
+from pcapsmtp.model import TcpSegment
+
+PAYLOAD = b"EHLO client.example.org\r\n"
+INNER = IP(src="192.0.2.10", dst="198.51.100.25") / TCP(sport=40312, dport=25, flags="PA",
+                                                         seq=1000, ack=2000) / Raw(PAYLOAD)
+OUTER = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="172.16.0.1",
+                                                                     dst="172.16.0.2")
+ETH = Ether(src="02:00:00:00:01:01", dst="02:00:00:00:01:02")
+
+
+def _decode(frame: Packet | bytes, linktype: int = 1) -> tuple[TcpSegment | None, Decoder]:
+    data = bytes(frame)
+    dec = Decoder()
+    return dec.decode_raw(linktype, data, len(data), 1, 0), dec
+
+
+def _inner_ok(seg: TcpSegment | None) -> None:
+    assert seg is not None
+    assert (seg.src, seg.sport, seg.dst, seg.dport, seg.seq, seg.ack) == (
+        "192.0.2.10", 40312, "198.51.100.25", 25, 1000, 2000)
+    assert seg.payload == PAYLOAD and seg.missing == 0
+
+
+#: name -> frame: every one carries INNER, and tshark 4.0 finds it too
+DECODED: dict[str, Packet] = {
+    "gre": OUTER / GRE() / INNER,
+    "gre-checksum-key-seq": OUTER / GRE(chksum_present=1, key_present=1, key=9, seqnum_present=1) / INNER,
+    "gre-ethernet": OUTER / GRE(proto=0x6558) / ETH / INNER,
+    "gre-mpls": OUTER / GRE(proto=0x8847) / MPLS(label=16, s=1) / INNER,
+    "erspan1": OUTER / GRE(proto=0x88BE) / ETH / INNER,
+    "erspan3-platform": OUTER / GRE(seqnum_present=1, proto=0x22EB)
+    / ERSPAN_III(session_id=3, o=1) / (b"\x00" * 8) / ETH / INNER,
+    "vxlan-vlan-inside": OUTER / UDP(sport=49999, dport=4789) / VXLAN(vni=7) / ETH
+    / Dot1Q(vlan=30) / INNER,
+    "vxlan-source-port": OUTER / UDP(sport=4789, dport=4789) / VXLAN(vni=7) / ETH / INNER,
+    "geneve-options": OUTER / UDP(sport=49999, dport=6081)
+    / GENEVE(vni=7, proto=0x6558, options=[GeneveOptions(classid=0x0103, type=1, data=b"\x00" * 4)])
+    / ETH / INNER,
+    "geneve-ip": OUTER / UDP(sport=49999, dport=6081) / GENEVE(vni=7, proto=0x0800) / INNER,
+    "ipip-v6-outer": Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / INNER,
+    "mpls-3-labels": Ether(type=0x8847) / MPLS(label=1, s=0) / MPLS(label=2, s=0) / MPLS(label=3, s=1)
+    / INNER,
+    "vlan-pppoe": Ether() / Dot1Q(vlan=7) / PPPoE(sessionid=5) / PPP(proto=0x0021) / INNER,
+    "gre-in-vxlan": OUTER / UDP(sport=49999, dport=4789) / VXLAN(vni=7) / ETH
+    / IP(src="10.9.9.1", dst="10.9.9.2") / GRE() / INNER,
+}
+
+
+@pytest.mark.parametrize("name", sorted(DECODED))
+def test_inner_tcp_is_decoded(name: str) -> None:
+    seg, dec = _decode(DECODED[name])
+    _inner_ok(seg)
+    assert dec.notes == [] and dec.undecodable == 0
+
+
+#: frames that carry no TCP the decoder may take: skipped silently (as any non-TCP packet)
+NOT_DECODED: dict[str, Packet | bytes] = {
+    "gre-routing-present": OUTER / GRE(routing_present=1) / INNER,
+    # enhanced GRE of PPTP (version 1, key and sequence present) carrying PPP
+    "gre-version-1": Ether() / IP(src="172.16.0.1", dst="172.16.0.2", proto=47)
+    / Raw(b"\x30\x01\x88\x0b\x00\x1d\x00\x01\x00\x00\x00\x01" + bytes(PPP(proto=0x0021) / INNER)),
+    "vxlan-no-vni-flag": OUTER / UDP(sport=49999, dport=4789) / VXLAN(flags=0) / ETH / INNER,
+    "udp-other-port": OUTER / UDP(sport=49999, dport=4790) / VXLAN(vni=1) / ETH / INNER,
+    "mpls-not-ip": Ether(type=0x8847) / MPLS(label=1, s=1) / (b"\x00" * 4) / ETH / INNER,
+    "pppoe-lcp": Ether() / PPPoE(sessionid=5) / PPP(proto=0xC021) / b"\x01\x01\x00\x04",
+    "geneve-version-1": OUTER / UDP(sport=49999, dport=6081) / (b"\x40\x00\x65\x58" + b"\0" * 4) / ETH / INNER,
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_DECODED))
+def test_not_a_tunnel_we_decode(name: str) -> None:
+    seg, dec = _decode(NOT_DECODED[name])
+    assert seg is None and dec.undecodable == 0 and dec.notes == []
+
+
+def test_nesting_is_bounded() -> None:
+    """A packet nested deeper than MAX_TUNNEL_DEPTH tunnels is skipped, with one note: a crafted
+    capture cannot make the decoder recurse without end."""
+    pkt: Packet = INNER
+    for _ in range(MAX_TUNNEL_DEPTH):
+        pkt = IP(src="172.16.0.1", dst="172.16.0.2") / GRE() / pkt
+    seg, dec = _decode(Ether() / pkt)
+    _inner_ok(seg)
+    seg, dec = _decode(Ether() / IP(src="172.16.0.9", dst="172.16.0.8") / GRE() / pkt)
+    assert seg is None and dec.undecodable == 1
+    assert len(dec.notes) == 1 and f"more than {MAX_TUNNEL_DEPTH} tunnels" in dec.notes[0]
+
+
+def test_snaplen_cut_inside_a_tunnel_counts_missing_bytes() -> None:
+    """The inner IP length says how much TCP payload the snap length cut, as at the top."""
+    data = bytes(DECODED["vxlan-vlan-inside"])
+    dec = Decoder()
+    cut = len(data) - 10
+    seg = dec.decode_raw(1, data[:cut], len(data), 1, 0)
+    assert seg is not None and seg.payload == PAYLOAD[:-10] and seg.missing == 10
+
+
+def test_fragmented_gre_is_reassembled() -> None:
+    """An outer IPv4 datagram in fragments (a GRE packet over a smaller MTU) is put together
+    first, as tshark does by default."""
+    whole = IP(src="172.16.0.1", dst="172.16.0.2", id=77) / GRE() / INNER
+    frags = fragment(whole, fragsize=24)
+    assert len(frags) >= 3
+    dec = Decoder()
+    got = [dec.decode_raw(1, bytes(Ether() / f), len(bytes(Ether() / f)), i + 1, i) for i, f in enumerate(frags)]
+    assert got[:-1] == [None] * (len(frags) - 1)
+    _inner_ok(got[-1])
+    assert got[-1] is not None and got[-1].frame == len(frags)
+
+
+def test_fragmented_udp_is_not_taken_for_a_tunnel() -> None:
+    whole = IP(src="172.16.0.1", dst="172.16.0.2", id=78) / UDP(sport=49999, dport=4789) / VXLAN(vni=7) / ETH / INNER
+    dec = Decoder()
+    for i, f in enumerate(fragment(whole, fragsize=32)):
+        data = bytes(Ether() / f)
+        assert dec.decode_raw(1, data, len(data), i + 1, i) is None
+    assert dec.notes == []
+
+
+def _nflog(fam: int, packet: bytes, *, big: bool = False) -> bytes:
+    e = ">" if big else "<"
+    tlvs = struct.pack(e + "HH", 8, 1) + struct.pack("!HBx", 0x0800, 3)
+    tlvs += struct.pack(e + "HH", 4 + len(packet), 9) + packet
+    return bytes([fam, 0]) + b"\x00\x00" + tlvs
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_nflog(big: bool) -> None:
+    seg, dec = _decode(_nflog(2, bytes(INNER), big=big), linktype=239)
+    _inner_ok(seg)
+    seg, dec = _decode(_nflog(2, b"")[:-4], linktype=239)         # no payload TLV
+    assert seg is None
+
+
+# ---------------------------------------------------------------------------- against tshark
+
+def _tshark_rows(path: Path) -> list[list[str]]:
+    proc = subprocess.run(
+        ["tshark", "-n", "-r", str(path), "-o", "tcp.desegment_tcp_streams:FALSE", "-T", "fields",
+         "-E", "occurrence=l", "-e", "frame.number", "-e", "ip.src", "-e", "ip.dst", "-e", "tcp.srcport",
+         "-e", "tcp.dstport", "-e", "tcp.seq_raw", "-e", "tcp.len"],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return [ln.split("\t") for ln in proc.stdout.splitlines()]
+
+
+@pytest.mark.tshark
+def test_tshark_sees_the_same_inner_tcp(tmp_path: Path) -> None:
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    names = sorted(DECODED)
+    path = tmp_path / "tunnels.pcap"
+    path.write_bytes(pcap_file([(bytes(DECODED[n]), 1_700_000_000 + i, 0) for i, n in enumerate(names)]))
+    rows = _tshark_rows(path)
+    segs = list(iter_segments(str(path)))
+    assert len(rows) == len(names) and len(segs) == len(names)
+    for name, row, seg in zip(names, rows, segs):
+        assert row == [str(seg.frame), seg.src, seg.dst, str(seg.sport), str(seg.dport), str(seg.seq),
+                       str(len(seg.payload))], name
+    nf = tmp_path / "nflog.pcap"
+    nf.write_bytes(pcap_file([(_nflog(2, bytes(INNER)), 1_700_000_000, 0)], linktype=239))
+    (seg,) = list(iter_segments(str(nf)))
+    assert _tshark_rows(nf) == [["1", seg.src, seg.dst, str(seg.sport), str(seg.dport), str(seg.seq),
+                                 str(len(seg.payload))]]
+
+
+# ---------------------------------------------------------------------------- hostile bytes
+
+@settings(max_examples=400, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(sorted(DECODED) + ["nflog"]), cut=st.integers(min_value=0),
+       flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 7)), max_size=6))
+def test_damaged_tunnels_decode_or_skip(name: str, cut: int, flips: list[tuple[int, int]]) -> None:
+    """Cut and bit-flipped tunnel frames give a segment or None, never an exception; a
+    segment's payload lies inside the frame."""
+    linktype = 239 if name == "nflog" else 1
+    data = bytearray(_nflog(2, bytes(INNER)) if name == "nflog" else bytes(DECODED[name]))
+    for pos, bit in flips:
+        data[pos % len(data)] ^= 1 << bit
+    wirelen = len(data)
+    data = data[: cut % (len(data) + 1)]
+    dec = Decoder()
+    seg = dec.decode_raw(linktype, bytes(data), wirelen, 1, 0)
+    if seg is not None:
+        assert bytes(seg.payload) in bytes(data) and seg.missing <= wirelen
