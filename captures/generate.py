@@ -46,7 +46,13 @@ from typing import Any, Iterable, Sequence
 
 from scapy.layers.inet import IP, TCP, fragment as ip_fragment
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop
-from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Dot1AD, Dot1Q, Ether, Loopback
+from scapy.contrib.erspan import ERSPAN_II, ERSPAN_III
+from scapy.contrib.geneve import GENEVE
+from scapy.contrib.mpls import MPLS
+from scapy.layers.inet import UDP
+from scapy.layers.l2 import GRE, CookedLinux, CookedLinuxV2, Dot1AD, Dot1Q, Ether, Loopback
+from scapy.layers.ppp import PPP, PPPoE
+from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet, Raw
 
 HERE = Path(__file__).resolve().parent
@@ -58,7 +64,14 @@ CLIENT_IP4, SERVER_IP4 = "192.0.2.10", "198.51.100.25"
 CLIENT_IP6, SERVER_IP6 = "2001:db8:0:1::10", "2001:db8:0:2::25"
 CLIENT_MAC, SERVER_MAC = "02:00:00:00:00:0a", "02:00:00:00:00:19"
 
-LINKTYPES = {"ether": 1, "vlan": 1, "qinq": 1, "null": 0, "raw": 101, "sll": 113, "sll2": 276}
+LINKTYPES = {"ether": 1, "vlan": 1, "qinq": 1, "null": 0, "raw": 101, "sll": 113, "sll2": 276,
+             "gre": 1, "gre-key": 1, "gre6": 1, "ipip": 1, "erspan2": 1, "erspan3": 1, "vxlan": 1,
+             "geneve": 1, "mpls": 1, "pppoe": 1, "nflog": 239}
+#: outer addresses of the tunnels: GRE and IP-in-IP run between two routers (each direction
+#: its own way); ERSPAN, VXLAN and Geneve carry a mirror session from a switch to an analyzer
+TUNNEL_A4, TUNNEL_B4 = "172.16.0.1", "172.16.0.2"
+TUNNEL_A6, TUNNEL_B6 = "2001:db8:ffff::1", "2001:db8:ffff::2"
+ANALYZER_MAC, SWITCH_MAC = "02:00:5e:00:00:aa", "02:00:5e:00:00:bb"
 
 
 def det(label: str, n: int) -> bytes:
@@ -350,6 +363,43 @@ def _link(kind: str, side: str, l3: Packet, ipv: int) -> Packet | bytes:
                              lladdrlen=6, src=bytes.fromhex(smac.replace(":", "")) + b"\0\0") / l3
     if kind == "null":
         return Loopback(type=2 if ipv == 4 else 30) / l3
+    inner_eth = Ether(src=smac, dst=dmac, type=ethertype)
+    there, back = (TUNNEL_A4, TUNNEL_B4) if side == "C" else (TUNNEL_B4, TUNNEL_A4)
+    mirror = Ether(src=SWITCH_MAC, dst=ANALYZER_MAC) / IP(src=TUNNEL_A4, dst=TUNNEL_B4, ttl=63)
+    if kind == "gre":
+        return Ether(src=smac, dst=dmac) / IP(src=there, dst=back, ttl=63) / GRE() / l3
+    if kind == "gre-key":     # RFC 2890: checksum, key and sequence number present
+        return (Ether(src=smac, dst=dmac) / IP(src=there, dst=back, ttl=63)
+                / GRE(chksum_present=1, key_present=1, key=7, seqnum_present=1) / l3)
+    if kind == "gre6":
+        t6, b6 = (TUNNEL_A6, TUNNEL_B6) if side == "C" else (TUNNEL_B6, TUNNEL_A6)
+        return Ether(src=smac, dst=dmac) / IPv6(src=t6, dst=b6, hlim=63) / GRE() / l3
+    if kind == "ipip":        # IPv4 in IPv4 (protocol 4) or IPv6 in IPv4 (6in4, protocol 41)
+        return Ether(src=smac, dst=dmac) / IP(src=there, dst=back, ttl=63) / l3
+    if kind == "erspan2":
+        return (mirror / GRE(seqnum_present=1, proto=0x88BE)
+                / ERSPAN_II(session_id=7, vlan=100) / inner_eth / l3)
+    if kind == "erspan3":
+        return (mirror / GRE(seqnum_present=1, proto=0x22EB)
+                / ERSPAN_III(session_id=7, vlan=100) / inner_eth / l3)
+    if kind == "vxlan":
+        return mirror / UDP(sport=51000, dport=4789) / VXLAN(vni=42) / inner_eth / l3
+    if kind == "geneve":
+        return mirror / UDP(sport=51000, dport=6081) / GENEVE(vni=42, proto=0x6558) / inner_eth / l3
+    if kind == "mpls":
+        return (Ether(src=smac, dst=dmac, type=0x8847) / MPLS(label=1000, s=0, ttl=63)
+                / MPLS(label=2000, s=1, ttl=63) / l3)
+    if kind == "pppoe":
+        return (Ether(src=smac, dst=dmac) / PPPoE(sessionid=0x1234)
+                / PPP(proto=0x0021 if ipv == 4 else 0x0057) / l3)
+    if kind == "nflog":       # Linux NFLOG (linktype 239), TLVs little-endian as on x86
+        pkt = bytes(l3)
+        hdr = struct.pack("<HH", 8, 1) + struct.pack("!HBx", ethertype, 3)   # NFULA_PACKET_HDR
+        prefix = b"smtp\0"
+        tlv_prefix = struct.pack("<HH", 4 + len(prefix), 10) + prefix
+        tlv_prefix += b"\0" * (-len(tlv_prefix) % 4)
+        tlv_payload = struct.pack("<HH", 4 + len(pkt), 9) + pkt
+        return bytes([2 if ipv == 4 else 10, 0]) + struct.pack("!H", 0) + hdr + tlv_prefix + tlv_payload
     if kind == "raw":
         return l3
     raise ValueError(kind)
@@ -1125,6 +1175,22 @@ def scenarios() -> list[Capture]:
         ("seed-spb.pcapng", "pcapng with Simple Packet Blocks (no timestamps)", {}, {"fmt": "pcapng-spb"}),
         ("seed-ipv4-fragments.pcap", "the first EHLO reply segment sent as 3 IPv4 fragments", {},
          {"fragment": "ehlo_reply"}),
+        # tunnels and encapsulations (the TCP inside is what counts, as Wireshark numbers it)
+        ("seed-gre.pcap", "GRE (RFC 2784) between two routers, IPv4 inside IPv4", {}, {"link": "gre"}),
+        ("seed-gre-key.pcap", "GRE with checksum, key and sequence number (RFC 2890)", {}, {"link": "gre-key"}),
+        ("seed-gre6.pcap", "GRE over IPv6 carrying IPv4", {}, {"link": "gre6"}),
+        ("seed-ipip.pcap", "IPv4 in IPv4 (IP protocol 4)", {}, {"link": "ipip"}),
+        ("seed-6in4.pcap", "IPv6 in IPv4 (6in4, IP protocol 41)", {}, {"link": "ipip", "ipv": 6}),
+        ("seed-erspan2.pcap", "a switch's mirror session as ERSPAN type II (GRE 0x88BE) to an analyzer", {},
+         {"link": "erspan2"}),
+        ("seed-erspan3.pcap", "a switch's mirror session as ERSPAN type III (GRE 0x22EB)", {}, {"link": "erspan3"}),
+        ("seed-vxlan.pcap", "a mirror session in VXLAN (UDP 4789), as cloud traffic mirroring sends it", {},
+         {"link": "vxlan"}),
+        ("seed-geneve.pcap", "a mirror session in Geneve (UDP 6081)", {}, {"link": "geneve"}),
+        ("seed-mpls.pcap", "two MPLS labels (Ethernet type 0x8847)", {}, {"link": "mpls"}),
+        ("seed-pppoe.pcap", "PPPoE session (Ethernet type 0x8864, PPP protocol 0x0021)", {}, {"link": "pppoe"}),
+        ("seed-nflog.pcap", "Linux NFLOG (linktype 239: `tcpdump -i nflog:N` behind an iptables NFLOG rule)", {},
+         {"link": "nflog"}),
     ]
     for name, what, conv_kw, cap_kw in seed_variants:
         add(Capture(name, "seed-starttls-first-line dialogue; " + what, [(seed_conv(**conv_kw), SEED_EXPECT)],

@@ -36,8 +36,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-content-detection", action="store_true",
                    help="only follow the SMTP ports, not conversations recognised by content")
     p.add_argument("--engine", choices=("scapy", "tshark"), default="scapy",
-                   help="how packets are decoded: pcapsmtp's own reader (default) or tshark's "
-                   "dissection through pyshark (for GRE, VXLAN, MPLS... encapsulations)")
+                   help="how packets are decoded: pcapsmtp's own reader (default; it unwraps "
+                   "GRE, ERSPAN, VXLAN, Geneve, IP-in-IP, MPLS and PPPoE) or tshark's "
+                   "dissection through pyshark (whatever else Wireshark decodes)")
     p.add_argument("--fallback-window", type=minutes_ns, default=15 * 60 * 10**9, metavar="MIN",
                    help="a plaintext retry within MIN minutes (capture time) of a failed TLS "
                    "attempt between the same hosts is reported as tls-fallback (default 15)")
