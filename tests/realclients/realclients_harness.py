@@ -26,6 +26,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import threading
@@ -59,6 +60,17 @@ AFTER_TLS_EHLO = b"250-mx.example.com\r\n250-8BITMIME\r\n250 SIZE 1000\r\n"
 #: a fatal handshake_failure alert (TLS 1.2 record layer)
 FATAL_ALERT = b"\x15\x03\x03\x00\x02\x02\x28"
 
+#: what the server does with STARTTLS. The last three are the hangs admins meet most (a stuck
+#: server, or a firewall or DPI box in front of it that black-holes or resets TLS):
+#: ``silent`` never answers STARTTLS and keeps the connection open until the client leaves;
+#: ``stall`` answers 220, reads the ClientHello and then sends nothing until the client leaves;
+#: ``rst`` answers 220, reads the first bytes of the ClientHello and resets the connection (a
+#: close with SO_LINGER 0: a real RST on the wire).
+STARTTLS_MODES = ("tls", "454", "502", "close", "alert", "silent", "stall", "rst")
+#: how long a hanging server (``silent``, ``stall``) waits for the client to leave before it
+#: closes on its own (a client that never times out would otherwise hold the thread)
+HANG_LIMIT = 60.0
+
 MAIL_FROM = "alice@example.org"
 RCPT_TO = "bob@example.net"
 MESSAGE = (f"From: {MAIL_FROM}\r\nTo: {RCPT_TO}\r\nSubject: realclients\r\n"
@@ -89,7 +101,8 @@ class ConnRecord:
 @dataclass
 class Behaviour:
     ehlo: bytes = SHAPES["C1"]
-    on_starttls: str = "tls"  #: tls | 454 | 502 | close | alert
+    #: tls | 454 | 502 | close | alert | silent | stall | rst (:data:`STARTTLS_MODES`)
+    on_starttls: str = "tls"
     #: when set, only the first ``fail_first`` STARTTLS get ``on_starttls``; later ones get ``tls``
     fail_first: int | None = None
 
@@ -186,6 +199,22 @@ class ByteServer:
                     writer.write(b"220 2.0.0 Ready to start TLS\r\n")
                     await writer.drain()
                     return
+                elif mode == "silent":
+                    # No answer: whatever the client sends next (TLS, a QUIT after its timeout)
+                    # is read and dropped until it leaves.
+                    await _drain_until_eof(reader)
+                    return
+                elif mode == "stall":
+                    writer.write(b"220 2.0.0 Ready to start TLS\r\n")
+                    await writer.drain()
+                    await _drain_until_eof(reader)   # the ClientHello, then whatever follows
+                    return
+                elif mode == "rst":
+                    writer.write(b"220 2.0.0 Ready to start TLS\r\n")
+                    await writer.drain()
+                    await asyncio.wait_for(reader.read(5), 10)  # the ClientHello's record header
+                    _reset(writer)
+                    return
                 elif mode == "alert":
                     writer.write(b"220 2.0.0 Ready to start TLS\r\n")
                     await writer.drain()
@@ -228,6 +257,24 @@ class ByteServer:
             else:
                 writer.write(b"502 5.5.2 Error: command not recognized\r\n")
             await writer.drain()
+
+
+async def _drain_until_eof(reader: asyncio.StreamReader) -> None:
+    """Reads and drops the client's bytes until it closes (or :data:`HANG_LIMIT` passes)."""
+    deadline = time.monotonic() + HANG_LIMIT
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            if not await asyncio.wait_for(reader.read(65536), left):
+                return
+        except TimeoutError:
+            return
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Ends the connection with a RST: SO_LINGER on with a zero timeout, then close."""
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
 
 
 # ------------------------------------------------------------------------------------ tcpdump
@@ -351,12 +398,15 @@ def _ints(field_: str) -> list[int]:
     return [int(x) for x in field_.split(",") if x.strip().isdigit()]
 
 
-def tshark_wire(pcap: Path, port: int) -> Wire:
-    """Runs tshark on the capture with ``port`` decoded as SMTP (skips the test without tshark)."""
+def tshark_wire(pcap: Path, port: int, extra_ports: tuple[int, ...] = ()) -> Wire:
+    """Runs tshark on the capture with ``port`` (and ``extra_ports``: a capture of several test
+    servers) decoded as SMTP (skips the test without tshark). The :class:`Wire` is ``port``'s;
+    ``dataclasses.replace(wire, port=other)`` gives another server's."""
     if shutil.which("tshark") is None:
         pytest.skip("tshark is not installed (apt-get install tshark)")
     keep = "smtp || tls || tcp.flags.fin == 1 || tcp.flags.reset == 1"
-    p = subprocess.run(["tshark", "-n", "-r", str(pcap), "-d", f"tcp.port=={port},smtp", "-Y", keep,
+    decode = [a for p_ in (port, *extra_ports) for a in ("-d", f"tcp.port=={p_},smtp")]
+    p = subprocess.run(["tshark", "-n", "-r", str(pcap), *decode, "-Y", keep,
                         "-T", "fields", "-E", "separator=\t", "-e", "frame.number", "-e", "tcp.stream",
                         "-e", "smtp.req.command", "-e", "smtp.response.code", "-e", "tls.handshake.type",
                         "-e", "tls.alert_message.level", "-e", "tcp.srcport", "-e", "tcp.flags.fin",
@@ -376,27 +426,39 @@ def tshark_wire(pcap: Path, port: int) -> Wire:
 @dataclass
 class ClientRun:
     client: str
-    returncode: int
+    returncode: int     #: -999: still running at the run's limit, killed (SIGKILL)
     output: str
+    seconds: float = 0.0
+
+    @property
+    def killed(self) -> bool:
+        return self.returncode == KILLED
+
+
+#: :attr:`ClientRun.returncode` of a client killed at its run's limit
+KILLED = -999
 
 
 def _run(client: str, argv: list[str], *, stdin: str | None = None, env: dict[str, str] | None = None,
          timeout: float = 40, cwd: Path | None = None) -> ClientRun:
+    """Runs one client; at ``timeout`` seconds it is killed (SIGKILL: the kernel then closes its
+    connection with a FIN, as any supervisor's timeout would)."""
+    t0 = time.monotonic()
     try:
         p = subprocess.run(argv, input=stdin.encode() if stdin is not None else None,
                            capture_output=True, timeout=timeout, env=env, cwd=cwd)
         out = (p.stdout + p.stderr).decode("utf-8", "replace")
-        return ClientRun(client, p.returncode, out)
+        return ClientRun(client, p.returncode, out, time.monotonic() - t0)
     except subprocess.TimeoutExpired as exc:
         out = ((exc.stdout or b"") + (exc.stderr or b"")).decode("utf-8", "replace")
-        return ClientRun(client, -999, out + "\n[timeout]")
+        return ClientRun(client, KILLED, out + "\n[timeout]", time.monotonic() - t0)
 
 
 SMTPLIB_SCRIPT = r"""
 import smtplib, ssl, sys
 port, ca = int(sys.argv[1]), sys.argv[2]
 msg = sys.stdin.read()
-with smtplib.SMTP("127.0.0.1", port, local_hostname="client.example.org", timeout=20) as s:
+with smtplib.SMTP("127.0.0.1", port, local_hostname="client.example.org", timeout=float(sys.argv[5])) as s:
     s.ehlo()
     if s.has_extn("starttls"):
         s.starttls(context=ssl.create_default_context(cafile=ca or None))
@@ -406,50 +468,108 @@ print("sent")
 """
 
 
-def run_smtplib(port: int, ca: Path | None, tmp: Path) -> ClientRun:
-    """``ca`` None: the system trust store (the test certificate is then rejected by the client)."""
+def run_smtplib(port: int, ca: Path | None, tmp: Path, wait: float = 20, limit: float = 40) -> ClientRun:
+    """``ca`` None: the system trust store (the test certificate is then rejected by the client).
+    ``wait``: the socket timeout (every run_* takes the client's own timeout so, in seconds)."""
     return _run("python-smtplib", [sys.executable, "-c", SMTPLIB_SCRIPT, str(port), str(ca or ""),
-                                   MAIL_FROM, RCPT_TO], stdin=MESSAGE)
+                                   MAIL_FROM, RCPT_TO, str(wait)], stdin=MESSAGE, timeout=limit)
 
 
-def run_swaks(port: int, ca: Path | None, tmp: Path) -> ClientRun:
+def run_swaks(port: int, ca: Path | None, tmp: Path, wait: float = 20, limit: float = 40) -> ClientRun:
     """swaks does not verify certificates: ``ca`` is ignored."""
     return _run("swaks", ["swaks", "--server", "127.0.0.1", "--port", str(port), "--tls-optional",
                           "--helo", "client.example.org", "--from", MAIL_FROM, "--to", RCPT_TO,
-                          "--timeout", "20", "--data", MESSAGE.replace("\r\n", "\n")])
+                          "--timeout", f"{max(1, round(wait))}s", "--data", MESSAGE.replace("\r\n", "\n")],
+                timeout=limit)
 
 
-def run_curl(port: int, ca: Path | None, tmp: Path) -> ClientRun:
+def run_curl(port: int, ca: Path | None, tmp: Path, wait: float = 20, limit: float = 40) -> ClientRun:
     msg = tmp / "message.eml"
     msg.write_text(MESSAGE)
-    argv = ["curl", "-sS", "-v", "--ssl", "--max-time", "20", f"smtp://127.0.0.1:{port}/client.example.org",
+    argv = ["curl", "-sS", "-v", "--ssl", "--max-time", f"{wait:g}", f"smtp://127.0.0.1:{port}/client.example.org",
             "--mail-from", MAIL_FROM, "--mail-rcpt", RCPT_TO, "-T", str(msg)]
     if ca is not None:
         argv[1:1] = ["--cacert", str(ca)]
-    return _run("curl", argv)
+    return _run("curl", argv, timeout=limit)
 
 
-def run_msmtp(port: int, ca: Path | None, tmp: Path) -> ClientRun:
+def run_msmtp(port: int, ca: Path | None, tmp: Path, wait: float = 20, limit: float = 40) -> ClientRun:
     conf = tmp / "msmtprc"
     conf.write_text("")
     conf.chmod(0o600)
     return _run("msmtp", ["msmtp", f"--file={conf}", "--host=127.0.0.1", f"--port={port}",
                           "--tls=on", "--tls-starttls=on", f"--tls-trust-file={ca or 'system'}", "--auth=off",
-                          "--domain=client.example.org", f"--from={MAIL_FROM}", "--timeout=20",
-                          RCPT_TO], stdin=MESSAGE)
+                          "--domain=client.example.org", f"--from={MAIL_FROM}", f"--timeout={max(1, round(wait))}",
+                          RCPT_TO], stdin=MESSAGE, timeout=limit)
 
 
 GO_SOURCE = r"""package main
 
 import (
+	"crypto/tls"
 	"fmt"
+	"net"
 	"net/smtp"
 	"os"
+	"strconv"
+	"time"
 )
+
+// sendWithDeadline is smtp.SendMail's own sequence (Hello, STARTTLS when the EHLO reply offers
+// it, MAIL, RCPT, DATA, QUIT) on a connection with a deadline: SendMail has no timeout of its
+// own, and a deadline on the net.Conn is how a Go program bounds net/smtp.
+func sendWithDeadline(addr string, wait time.Duration, from string, to []string, msg []byte) error {
+	conn, err := net.DialTimeout("tcp", addr, wait)
+	if err != nil {
+		return err
+	}
+	conn.SetDeadline(time.Now().Add(wait))
+	host, _, _ := net.SplitHostPort(addr)
+	c, err := smtp.NewClient(conn, host)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	defer c.Close()
+	if err = c.Hello("localhost"); err != nil {
+		return err
+	}
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		if err = c.StartTLS(&tls.Config{ServerName: host}); err != nil {
+			return err
+		}
+	}
+	if err = c.Mail(from); err != nil {
+		return err
+	}
+	for _, addr := range to {
+		if err = c.Rcpt(addr); err != nil {
+			return err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err = w.Write(msg); err != nil {
+		return err
+	}
+	if err = w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
+}
 
 func main() {
 	msg, _ := os.ReadFile(os.Args[2])
-	err := smtp.SendMail("127.0.0.1:"+os.Args[1], nil, os.Args[3], []string{os.Args[4]}, msg)
+	var err error
+	if len(os.Args) > 5 {
+		secs, _ := strconv.ParseFloat(os.Args[5], 64)
+		err = sendWithDeadline("127.0.0.1:"+os.Args[1], time.Duration(secs*float64(time.Second)),
+			os.Args[3], []string{os.Args[4]}, msg)
+	} else {
+		err = smtp.SendMail("127.0.0.1:"+os.Args[1], nil, os.Args[3], []string{os.Args[4]}, msg)
+	}
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)
@@ -475,23 +595,28 @@ def build_go(tmp: Path) -> Path | None:
     return src / "gosend" if p.returncode == 0 else None
 
 
-def run_go(binary: Path, port: int, ca: Path | None, tmp: Path) -> ClientRun:
+def run_go(binary: Path, port: int, ca: Path | None, tmp: Path, wait: float | None = None,
+           limit: float = 40) -> ClientRun:
+    """``smtp.SendMail``, which has no timeout; with ``wait`` (seconds) the same steps on a
+    connection with that deadline (``net.Conn.SetDeadline``, Go's way to bound net/smtp)."""
     msg = tmp / "message.eml"
     msg.write_text(MESSAGE)
     env = dict(os.environ)
     if ca is not None:
         env.update(SSL_CERT_FILE=str(ca), SSL_CERT_DIR=str(tmp / "no-certs"))
-    return _run("go-net-smtp", [str(binary), str(port), str(msg), MAIL_FROM, RCPT_TO], env=env)
+    argv = [str(binary), str(port), str(msg), MAIL_FROM, RCPT_TO] + ([f"{wait:g}"] if wait is not None else [])
+    return _run("go-net-smtp", argv, env=env, timeout=limit)
 
 
 NODE_SCRIPT = r"""
 const nodemailer = require('nodemailer');
 const fs = require('fs');
-const [port, ca, from, to, msgfile] = process.argv.slice(2);
+const [port, ca, from, to, msgfile, wait] = process.argv.slice(2);
+const ms = Math.round(Number(wait || 20) * 1000);
 const t = nodemailer.createTransport({
   host: '127.0.0.1', port: Number(port), secure: false, opportunisticTLS: true,
   name: 'client.example.org', tls: ca ? { ca: [fs.readFileSync(ca)], servername: 'localhost' } : {},
-  connectionTimeout: 20000, greetingTimeout: 20000, socketTimeout: 20000,
+  connectionTimeout: ms, greetingTimeout: ms, socketTimeout: ms,
 });
 t.sendMail({ envelope: { from, to: [to] }, raw: fs.readFileSync(msgfile) })
   .then(info => { console.log('sent', JSON.stringify(info.response)); process.exit(0); })
@@ -517,14 +642,15 @@ def nodemailer_dir() -> Path | None:
     return None
 
 
-def run_nodemailer(prefix: Path, port: int, ca: Path | None, tmp: Path) -> ClientRun:
+def run_nodemailer(prefix: Path, port: int, ca: Path | None, tmp: Path, wait: float = 20,
+                   limit: float = 40) -> ClientRun:
     msg = tmp / "message.eml"
     msg.write_text(MESSAGE)
     script = tmp / "send.js"
     script.write_text(NODE_SCRIPT)
     env = {**os.environ, "NODE_PATH": str(prefix / "node_modules")}
-    return _run("nodemailer", ["node", str(script), str(port), str(ca or ""), MAIL_FROM, RCPT_TO, str(msg)],
-                env=env)
+    return _run("nodemailer", ["node", str(script), str(port), str(ca or ""), MAIL_FROM, RCPT_TO, str(msg),
+                                      f"{wait:g}"], env=env, timeout=limit)
 
 
 RUBY_SCRIPT = r"""
@@ -532,10 +658,10 @@ RUBY_SCRIPT = r"""
 # default) does: Net::SMTP.new, an SSL context from Net::SMTP.default_ssl_context with
 # openssl_verify_mode and ca_file, enable_starttls_auto(context), start(helo), send_message.
 require 'net/smtp'
-port, ca, from, to, msgfile = ARGV
+port, ca, from, to, msgfile, wait = ARGV
 smtp = Net::SMTP.new('127.0.0.1', Integer(port))
-smtp.open_timeout = 20
-smtp.read_timeout = 20
+smtp.open_timeout = Float(wait || 20)   # also bounds the TLS handshake after STARTTLS
+smtp.read_timeout = Float(wait || 20)
 context = Net::SMTP.default_ssl_context
 context.verify_mode = OpenSSL::SSL::VERIFY_PEER
 context.ca_file = ca unless ca.empty?
@@ -550,13 +676,14 @@ puts 'sent'
 """
 
 
-def run_ruby(port: int, ca: Path | None, tmp: Path) -> ClientRun:
+def run_ruby(port: int, ca: Path | None, tmp: Path, wait: float = 20, limit: float = 40) -> ClientRun:
     """``ca`` None: the system trust store (the test certificate is then rejected by the client)."""
     msg = tmp / "message.eml"
     msg.write_text(MESSAGE)
     script = tmp / "send.rb"
     script.write_text(RUBY_SCRIPT)
-    return _run("ruby-net-smtp", ["ruby", str(script), str(port), str(ca or ""), MAIL_FROM, RCPT_TO, str(msg)])
+    return _run("ruby-net-smtp", ["ruby", str(script), str(port), str(ca or ""), MAIL_FROM, RCPT_TO, str(msg),
+                                  f"{wait:g}"], timeout=limit)
 
 
 #: where Debian's libphp-phpmailer puts PHPMailer
@@ -568,7 +695,7 @@ PHP_SCRIPT = r"""<?php
 require $argv[1];
 use PHPMailer\PHPMailer\PHPMailer;
 use PHPMailer\PHPMailer\Exception;
-[, , $port, $ca, $from, $to] = $argv;
+[, , $port, $ca, $from, $to, $wait] = $argv;
 $mail = new PHPMailer(true);
 try {
     $mail->isSMTP();
@@ -578,7 +705,8 @@ try {
     $mail->SMTPSecure = '';
     $mail->SMTPAutoTLS = true;
     $mail->Helo = 'client.example.org';
-    $mail->Timeout = 20;
+    $mail->Timeout = (int) $wait;    // connect, and each read of the socket
+    $mail->getSMTPInstance()->Timelimit = (int) $wait;   // the wait for a whole reply (default 300 s)
     $mail->SMTPDebug = 3;            // the dialogue on stdout: the test's evidence
     $mail->Debugoutput = 'echo';
     if ($ca !== '') {
@@ -597,12 +725,12 @@ try {
 """
 
 
-def run_phpmailer(port: int, ca: Path | None, tmp: Path) -> ClientRun:
+def run_phpmailer(port: int, ca: Path | None, tmp: Path, wait: float = 20, limit: float = 40) -> ClientRun:
     """``ca`` None: PHP's default verification against the system trust store."""
     script = tmp / "send.php"
     script.write_text(PHP_SCRIPT)
     return _run("phpmailer", ["php", str(script), str(PHPMAILER_AUTOLOAD), str(port), str(ca or ""),
-                              MAIL_FROM, RCPT_TO])
+                              MAIL_FROM, RCPT_TO, str(max(1, round(wait)))], timeout=limit)
 
 
 def free_port() -> int:

@@ -16,6 +16,10 @@ the test CA), PHPMailer's automatic path (``SMTPSecure = ''``, ``SMTPAutoTLS = t
 Postfix smtp(8) ``smtp_tls_security_level = may`` (including its plaintext retry after a failed
 handshake, reported as ``tls-fallback``).
 
+Against a server that hangs or resets around STARTTLS (``silent``, ``stall``, ``rst``) every
+client runs with a 2 s timeout of its own and all of them at once under one tcpdump, so the
+three modes cost about 20 s.
+
 Needs root (tcpdump on lo): marked ``live``. Missing clients are skipped with the package name.
 """
 from __future__ import annotations
@@ -77,37 +81,47 @@ class Delivery:
     port: int
 
 
-Runner = Callable[[int, "Path | None", Path], h.ClientRun]
+#: one delivery: (port, CA or None, tmp) and optionally ``wait`` (the client's own timeout, s)
+#: and ``limit`` (when the harness kills it, s)
+Runner = Callable[..., h.ClientRun]
+
+
+def client_runner(name: str, go_binary: Path | None, node_prefix: Path | None) -> Runner | str:
+    """The run function of a client, or why it cannot run here (a skip reason)."""
+    if name == "python-smtplib":
+        return h.run_smtplib
+    if name in ("swaks", "curl", "msmtp"):
+        if shutil.which(name) is None:
+            return f"{name} is not installed (apt-get install {name})"
+        return {"swaks": h.run_swaks, "curl": h.run_curl, "msmtp": h.run_msmtp}[name]
+    if name == "go-net-smtp":
+        if go_binary is None:
+            return "Go is not installed or the net/smtp program did not build (apt-get install golang-go)"
+        return lambda port, ca, tmp, **kw: h.run_go(go_binary, port, ca, tmp, **kw)
+    if name == "nodemailer":
+        if node_prefix is None:
+            return ("nodemailer not found (npm install --prefix tests/realclients/.node nodemailer, "
+                    "or set REALCLIENTS_NODE_PREFIX)")
+        return lambda port, ca, tmp, **kw: h.run_nodemailer(node_prefix, port, ca, tmp, **kw)
+    if name == "ruby-net-smtp":
+        if shutil.which("ruby") is None:
+            return "Ruby is not installed (apt-get install ruby: its net-smtp gem comes with it)"
+        return h.run_ruby
+    if name == "phpmailer":
+        if shutil.which("php") is None or not h.PHPMAILER_AUTOLOAD.is_file():
+            return "PHPMailer is not installed (apt-get install php-cli libphp-phpmailer)"
+        return h.run_phpmailer
+    raise KeyError(name)
 
 
 @pytest.fixture()
 def runner(request: pytest.FixtureRequest, go_binary: Path | None,
            node_prefix: Path | None) -> Callable[[str], Runner]:
     def get(name: str) -> Runner:
-        if name == "python-smtplib":
-            return h.run_smtplib
-        if name in ("swaks", "curl", "msmtp"):
-            if shutil.which(name) is None:
-                pytest.skip(f"{name} is not installed (apt-get install {name})")
-            return {"swaks": h.run_swaks, "curl": h.run_curl, "msmtp": h.run_msmtp}[name]
-        if name == "go-net-smtp":
-            if go_binary is None:
-                pytest.skip("Go is not installed or the net/smtp program did not build (apt-get install golang-go)")
-            return lambda port, ca, tmp: h.run_go(go_binary, port, ca, tmp)
-        if name == "nodemailer":
-            if node_prefix is None:
-                pytest.skip("nodemailer not found (npm install --prefix tests/realclients/.node nodemailer, "
-                            "or set REALCLIENTS_NODE_PREFIX)")
-            return lambda port, ca, tmp: h.run_nodemailer(node_prefix, port, ca, tmp)
-        if name == "ruby-net-smtp":
-            if shutil.which("ruby") is None:
-                pytest.skip("Ruby is not installed (apt-get install ruby: its net-smtp gem comes with it)")
-            return h.run_ruby
-        if name == "phpmailer":
-            if shutil.which("php") is None or not h.PHPMAILER_AUTOLOAD.is_file():
-                pytest.skip("PHPMailer is not installed (apt-get install php-cli libphp-phpmailer)")
-            return h.run_phpmailer
-        raise KeyError(name)
+        run = client_runner(name, go_binary, node_prefix)
+        if isinstance(run, str):
+            pytest.skip(run)
+        return run
     return get
 
 
@@ -259,6 +273,142 @@ def test_client_rejects_certificate(name: str, runner: Callable[[str], Runner], 
     assert verdict(d.convs[0]) == ("aborted", "client", "tls-handshake-failed"), describe(d)
 
 
+# ------------------------------------------------- (3b) a server that hangs or resets around STARTTLS
+
+HANG_MODES = ["silent", "stall", "rst"]
+#: every client's own timeout here (seconds): short, so that a hang costs seconds
+HANG_WAIT = 2.0
+#: when the harness kills a client that is still running (seconds): swaks and msmtp have a
+#: timeout option that does not bound the TLS handshake, so under ``stall`` they would wait
+#: forever; killed, their socket is closed by the kernel (a FIN), as by any supervisor's timeout
+HANG_LIMIT = 10.0
+#: observed: whose timeout does not cover the TLS handshake (they block in it until killed)
+HANDSHAKE_NOT_TIMED = {"swaks", "msmtp"}
+#: observed: what a client does once STARTTLS went unanswered for its timeout, when it does more
+#: than close the connection: swaks --tls-optional goes on in plaintext on the same connection
+#: (MAIL FROM, unanswered too, then QUIT); PHPMailer sends QUIT (unanswered too); every other
+#: client closes
+AFTER_NO_ANSWER = {"swaks": ["MAIL", "QUIT"], "phpmailer": ["QUIT"]}
+
+
+@dataclass
+class HangRun:
+    """One client's run against one hanging server, in a capture shared by every client."""
+
+    run: h.ClientRun
+    conns: list[h.ConnRecord]
+    convs: list[dict[str, Any]]
+    wire: h.Wire
+
+
+@pytest.fixture(scope="module")
+def hang_runs(cert: tuple[Path, Path], go_binary: Path | None, node_prefix: Path | None,
+              tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[str, HangRun | str]]:
+    """Per mode, once: every available client against a server of its own, all at the same time
+    under one tcpdump (a hang then costs the longest client's wait, not the sum), one analysis
+    and one tshark pass. A client that cannot run here maps to its skip reason."""
+    import os
+    import threading
+    from dataclasses import replace
+    done: dict[str, dict[str, HangRun | str]] = {}
+
+    def get(mode: str) -> dict[str, HangRun | str]:
+        if mode in done:
+            return done[mode]
+        if os.geteuid() != 0 or shutil.which("tcpdump") is None:
+            pytest.skip("tcpdump on lo needs root and tcpdump (CI runs these as root)")
+        tmp = tmp_path_factory.mktemp(f"hang-{mode}")
+        runners = {n: client_runner(n, go_binary, node_prefix) for n in CLIENTS}
+        out: dict[str, HangRun | str] = {n: r for n, r in runners.items() if isinstance(r, str)}
+        names = [n for n in CLIENTS if n not in out]
+        servers = {n: h.ByteServer(h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls=mode), *cert).start()
+                   for n in names}
+        ports = [servers[n].port for n in names]
+        pcap = tmp / "capture.pcap"
+        runs: dict[str, h.ClientRun] = {}
+
+        def one(name: str) -> None:
+            (tmp / name).mkdir()
+            run = runners[name]
+            assert not isinstance(run, str)
+            runs[name] = run(servers[name].port, cert[0], tmp / name, wait=HANG_WAIT, limit=HANG_LIMIT)
+        try:
+            with h.Tcpdump(pcap, ports[0], tuple(ports[1:])):
+                threads = [threading.Thread(target=one, args=(n,)) for n in names]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                time.sleep(0.3)
+        finally:
+            for srv in servers.values():
+                srv.stop()
+        res = analyze_file(str(pcap), AnalysisConfig(ports=SMTP_PORTS | set(ports)))
+        assert res.error is None, res.error
+        wire = h.tshark_wire(pcap, ports[0], tuple(ports[1:]))
+        for n in names:
+            port = servers[n].port
+            out[n] = HangRun(runs[n], list(servers[n].conns),
+                             [c for c in res.conversations if c["server"]["port"] == port],
+                             replace(wire, port=port))
+        done[mode] = out
+        return out
+    return get
+
+
+def hang_describe(r: HangRun) -> str:
+    return (f"client exit {r.run.returncode} after {r.run.seconds:.1f} s; server saw "
+            f"{[c.commands for c in r.conns]}; verdicts {[verdict(c) for c in r.convs]}\n{r.run.output[-1500:]}")
+
+
+@pytest.mark.parametrize("mode", HANG_MODES)
+@pytest.mark.parametrize("name", CLIENTS)
+def test_server_hangs_or_resets_around_starttls(name: str, mode: str,
+                                                hang_runs: Callable[[str], dict[str, HangRun | str]]) -> None:
+    """``silent``: STARTTLS never answered; ``stall``: 220, then nothing after the ClientHello;
+    ``rst``: 220, then a reset after the ClientHello. Every client gives up (on its own timeout,
+    or killed where that does not cover the handshake), none retries on a new connection, and
+    pcapsmtp blames the server, at the frame nothing answered (tshark's STARTTLS or ClientHello)
+    or at the server's RST."""
+    got = hang_runs(mode)[name]
+    if isinstance(got, str):
+        pytest.skip(got)
+    r = got
+    assert len(r.conns) == 1 and r.conns[0].starttls and not r.conns[0].mail, hang_describe(r)
+    assert name not in retrying_clients(include_opt_in=True)
+    assert len(r.convs) == 1, hang_describe(r)            # no retry, in plaintext or not
+    assert r.run.returncode != 0, hang_describe(r)
+    conv, s = r.convs[0], r.convs[0]["stream"]
+    r.wire.check_dialogue_frames(conv)
+    (starttls,) = r.wire.frames(s, command="STAR")
+    assert conv["starttls"]["frame"] == starttls and conv["starttls"]["offered"] == "valid"
+    if mode == "rst":
+        assert r.run.seconds < HANG_WAIT and not r.run.killed, hang_describe(r)   # no wait at all
+        assert verdict(conv) == ("aborted", "server", "tls-handshake-failed"), hang_describe(r)
+        assert conv["evidence_frame"] == r.wire.server_close_frames(s)[0] and conv["findings"] == []
+        return
+    # silent and stall: the client waited for its timeout (or its kill) and gave up
+    killed = mode == "stall" and name in HANDSHAKE_NOT_TIMED
+    assert r.run.killed is killed, hang_describe(r)
+    assert r.run.seconds >= HANG_WAIT - 0.1, hang_describe(r)
+    codes = [(f["code"], f["side"], f["frame"]) for f in conv["findings"]]
+    if mode == "silent":
+        after = AFTER_NO_ANSWER.get(name, [])
+        # what it sent once it stopped waiting, as tshark reads it (nothing the server answered)
+        assert [v for v in ("MAIL", "QUIT") if r.wire.frames(s, command=v)] == after, hang_describe(r)
+        assert conv["mail"] is ("MAIL" in after), hang_describe(r)
+        outcome = "plaintext" if "MAIL" in after else "aborted"
+        assert verdict(conv) == (outcome, "server", "starttls-refused"), hang_describe(r)
+        assert conv["starttls"]["reply_code"] is None
+        assert codes == [("no-answer", "server", starttls)], hang_describe(r)    # no injection
+        assert conv["evidence_frame"] == starttls
+        return
+    (hello,) = r.wire.frames(s, handshake=1)
+    assert verdict(conv) == ("aborted", "server", "tls-handshake-failed"), hang_describe(r)
+    assert conv["starttls"]["reply_code"] == 220 and conv["tls"]["client_hello_frame"] == hello
+    assert codes == [("no-answer", "server", hello)] and conv["evidence_frame"] == hello, hang_describe(r)
+
+
 # --------------------------------------------------------------------------------- (4) Postfix
 
 @dataclass
@@ -368,3 +518,66 @@ def test_postfix_refused_starttls_goes_on_in_plaintext(postfix_rig: PostfixRig, 
     wire.check_dialogue_frames(conv)
     assert conv["starttls"]["frame"] == wire.frames(s, command="STAR")[0]
     assert conv["evidence_frame"] == wire.frames(s, response=code)[0]
+
+
+@pytest.fixture(scope="module")
+def postfix_short_starttls_timeout(postfix_rig: PostfixRig) -> Iterator[float]:
+    """``smtp_starttls_timeout`` (default 300 s: the wait for the answer to STARTTLS and for each
+    step of the TLS handshake) set to HANG_WAIT for the hang tests (the module's last), then back
+    to its default."""
+    d = str(postfix_rig.postfix.dir)
+
+    def set_and_reload(*args: str) -> None:
+        import subprocess
+        subprocess.run(["postconf", "-c", d, *args], check=True, capture_output=True, timeout=30)
+        subprocess.run(["postfix", "-c", d, "reload"], check=True, capture_output=True, timeout=30)
+        time.sleep(0.5)
+    set_and_reload("-e", f"smtp_starttls_timeout={HANG_WAIT:g}s")
+    try:
+        yield HANG_WAIT
+    finally:
+        set_and_reload("-X", "smtp_starttls_timeout")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", HANG_MODES)
+def test_postfix_against_a_server_that_hangs_or_resets(postfix_rig: PostfixRig, mode: str,
+                                                        postfix_short_starttls_timeout: float) -> None:
+    """``silent``: Postfix gives up after smtp_starttls_timeout and defers ("timed out while
+    receiving the STARTTLS response"): no plaintext retry, since its fallback follows a failed
+    handshake only; every attempt is the server's ``no-answer``. ``stall`` and ``rst``: a failed
+    handshake, so its second attempt reconnects at once in plaintext and delivers: the failures
+    are the server's and the retry is ``tls-fallback``, the server's too."""
+    name = f"hang-{mode}"
+    want = "STARTTLS response" if mode == "silent" else "status=sent"
+    conns, convs, statuses = postfix_deliver(postfix_rig, h.Behaviour(on_starttls=mode), name, want=want)
+    log = postfix_rig.postfix.log()
+    assert any(want in st for st in statuses), log[-3000:]
+    wire = h.tshark_wire(postfix_rig.tmp / f"{name}.pcap", postfix_rig.server.port)
+    # the capture stops once the awaited status is logged: a next attempt may be under way
+    judged = [c for c in convs if c["reason"] != "incomplete"]
+    assert judged and len(convs) - len(judged) <= 1, convs
+    if mode == "silent":
+        assert not any(c.mail for c in conns) and not any(c["outcome"] == "plaintext" for c in convs), statuses
+        for conv in judged:
+            assert verdict(conv) == ("aborted", "server", "starttls-refused"), conv
+            (starttls,) = wire.frames(conv["stream"], command="STAR")
+            assert conv["evidence_frame"] == starttls and conv["starttls"]["reply_code"] is None
+            assert [(f["code"], f["frame"]) for f in conv["findings"]] == [("no-answer", starttls)]
+        return
+    assert any("Cannot start TLS: handshake failure" in st for st in statuses), statuses
+    *failed, retry = judged
+    assert failed and all(c.starttls for c in conns[:-1]) and not conns[-1].starttls and conns[-1].mail
+    for conv in failed:
+        s = conv["stream"]
+        assert verdict(conv) == ("aborted", "server", "tls-handshake-failed"), conv
+        if mode == "stall":
+            (hello,) = wire.frames(s, handshake=1)
+            assert conv["evidence_frame"] == hello
+            assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [("no-answer", "server", hello)]
+        else:
+            assert conv["evidence_frame"] == wire.server_close_frames(s)[0] and conv["findings"] == []
+    assert verdict(retry) == ("plaintext", "server", "tls-fallback"), retry
+    assert retry["fallback_of"]["stream"] == failed[-1]["stream"]
+    assert retry["starttls"]["offered"] == "valid" and retry["starttls"]["requested"] is False
+    assert retry["evidence_frame"] == wire.frames(retry["stream"], command="MAIL")[0]
