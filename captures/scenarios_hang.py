@@ -19,7 +19,7 @@ without waiting (5 ms) is no timeout, and the server is not blamed for it.
 from __future__ import annotations
 
 from generate import (
-    READY, STARTTLS, Capture, Conv, Expect, client_hello, did_not_request_conv, opening,
+    READY, STARTTLS, Capture, Conv, Expect, alert, client_hello, did_not_request_conv, opening,
 )
 
 #: how long the clients of these captures wait before they give up (the real clients' tests use
@@ -101,6 +101,15 @@ def scenarios() -> list[Capture]:
                 "stream 0 as hang-tls-stall.pcap; 1 s later stream 1: the client retries in plaintext "
                 "(Postfix after a failed handshake)",
                 [(stall_conv(47012), STALL), (retry(47013), FALLBACK)]))
+    c = opening(Conv(cport=47015, close=("fin", "C")))
+    c.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    c.c(client_hello("hang stall alert", "mx.example.com"), tag="client_hello")
+    c.c(alert(80), tag="alert", delay_ms=WAIT_MS)
+    add(Capture("hang-tls-stall-alert.pcap",
+                "as hang-tls-stall.pcap, but the client ends its wait with a fatal internal_error(80) alert "
+                "before it closes: the alert is the client's, the silence that caused it the server's",
+                [(c, Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                            [("no-answer", "server", "client_hello"), ("tls-alert", "client", "alert")]))]))
     add(Capture("hang-tls-no-wait.pcap",
                 "STARTTLS, 220, the ClientHello, and the client closes 5 ms later, before the server could "
                 "answer: the client ended the handshake",

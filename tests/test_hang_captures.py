@@ -129,3 +129,18 @@ def test_plaintext_retry_after_each_hang_is_tls_fallback() -> None:
                                         "previous_reason": "client-did-not-request"}
         assert retry["starttls"]["offered"] == "valid" and retry["starttls"]["requested"] is False
         assert retry["evidence_frame"] == mails[0]
+
+
+def test_a_clients_alert_at_the_end_of_its_wait_is_still_the_servers_silence() -> None:
+    name = "hang-tls-stall-alert.pcap"
+    (conv,) = _convs(name)
+    (hello,) = frames_matching(CAPTURES / name, "tls.handshake.type == 1")
+    (alert,) = frames_matching(CAPTURES / name, "tls.alert_message.desc == 80 && tcp.dstport == 25")
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed")
+    assert conv["evidence_frame"] == hello and conv["tls"]["alert"]["frame"] == alert
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("no-answer", "server", hello), ("tls-alert", "client", alert)]
+    assert conv["detail"] == ("the server sent nothing for 5.0 s after the ClientHello: the client gave up "
+                              f"waiting and sent the fatal TLS alert internal_error (80) (frame {alert})")
+    info = REASON_CASES[("tls-handshake-failed", "server-silent")]
+    assert conv["explanation"] == {"client_does": info.client_does, "ask": info.remedy}

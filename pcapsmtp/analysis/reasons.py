@@ -166,7 +166,8 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
     ("tls-handshake-failed", "server-silent"): ReasonCase(
         "the server never answered the ClientHello", "no-answer",
         "The server answered STARTTLS with 220, the client sent its ClientHello, and nothing came "
-        "back (no ServerHello, no alert, no close) until the client gave up waiting and closed: "
+        "back (no ServerHello, no alert, no close) until the client gave up waiting (it closed, "
+        "reset, or sent an alert of its own): "
         "a server whose TLS stack hangs, or a firewall, IPS or DPI box in front of it that lets "
         "SMTP through and black-holes TLS. Opportunistic MTAs (Postfix, Exim, OpenSMTPD) then "
         "retry the server in plaintext.",

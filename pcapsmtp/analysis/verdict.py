@@ -380,6 +380,9 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         v.finding("tls-alert", side, _frame(alert), msg, at=_at(alert))
         if _outdated_tls(f, v, ts, after, alert):
             return True
+        if not ev.encrypted and _gave_up_on_clienthello(
+                f, v, ts, alert, f"sent the fatal TLS alert {name} ({ev.description}) (frame {_frame(alert)})"):
+            return True
         if not _hole_hides(f, v, after, alert):
             v.set("aborted", side, "tls-handshake-failed", _frame(alert), msg, alert)
         return True
@@ -424,17 +427,7 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             msg = f"the client {how} the connection after the 220 without starting TLS"
             v.set("aborted", "client", "tls-not-started", _frame(it), msg)
             return True
-        ch = ts["client_hello"]
-        if (ev.side is Side.CLIENT and ch is not None and ts["server_hello"] is None
-                and _server_silent(f, ch, it) and it.ts_ns - ch.ts_ns >= GAVE_UP_NS):
-            # The client closed because nothing came: the server (or a box in front of it that
-            # drops TLS) never answered its ClientHello.
-            msg = (f"the server sent nothing for {_seconds(it.ts_ns - ch.ts_ns)} after the "
-                   f"ClientHello: the client gave up waiting and {how} the connection (frame "
-                   f"{_frame(it)})")
-            v.finding("no-answer", "server", _frame(ch), msg, at=_at(ch))
-            v.set("aborted", "server", "tls-handshake-failed", _frame(ch), msg, ch)
-            v.case = "server-silent"
+        if _gave_up_on_clienthello(f, v, ts, it, f"{how} the connection (frame {_frame(it)})"):
             return True
         if _outdated_tls(f, v, ts, after, it):
             return True
@@ -450,6 +443,23 @@ def _server_silent(f: _Facts, asked: Item, until: Item) -> bool:
     for it in f.t.items[f.pos(asked) + 1:f.pos(until)]:
         if getattr(it.event, "side", None) is Side.SERVER and not isinstance(it.event, StreamEnded):
             return False
+    return True
+
+
+def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
+    """The client ended the handshake (``ender``: its close, reset or alert; ``what`` says which)
+    a second or more after its ClientHello, with no byte of the server since: it gave up waiting,
+    and the server (or a box in front of it that drops TLS) that never answered caused it.
+    Returns True when it set that verdict."""
+    ch = ts["client_hello"]
+    if (ch is None or ender.event.side is not Side.CLIENT or ts["server_hello"] is not None
+            or not _server_silent(f, ch, ender) or ender.ts_ns - ch.ts_ns < GAVE_UP_NS):
+        return False
+    msg = (f"the server sent nothing for {_seconds(ender.ts_ns - ch.ts_ns)} after the ClientHello: "
+           f"the client gave up waiting and {what}")
+    v.finding("no-answer", "server", _frame(ch), msg, at=_at(ch))
+    v.set("aborted", "server", "tls-handshake-failed", _frame(ch), msg, ch)
+    v.case = "server-silent"
     return True
 
 
