@@ -383,7 +383,8 @@ def test_server_hangs_or_resets_around_starttls(name: str, mode: str,
     (starttls,) = r.wire.frames(s, command="STAR")
     assert conv["starttls"]["frame"] == starttls and conv["starttls"]["offered"] == "valid"
     if mode == "rst":
-        assert r.run.seconds < HANG_WAIT and not r.run.killed, hang_describe(r)   # no wait at all
+        assert not r.run.killed, hang_describe(r)     # the reset ends it at once (no wall-clock bound: a
+        # loaded machine may take seconds to start a client)
         assert verdict(conv) == ("aborted", "server", "tls-handshake-failed"), hang_describe(r)
         assert conv["evidence_frame"] == r.wire.server_close_frames(s)[0] and conv["findings"] == []
         return
