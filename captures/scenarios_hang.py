@@ -34,16 +34,16 @@ RST = Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220)
 FALLBACK = Expect("plaintext", "server", "tls-fallback", "valid")
 
 
-def silent_conv(cport: int, wait_ms: float = WAIT_MS) -> Conv:
+def silent_conv(cport: int, wait_ms: float = WAIT_MS, only_side: str | None = None) -> Conv:
     """STARTTLS, no answer; the client closes ``wait_ms`` later, then the server."""
-    conv = opening(Conv(cport=cport, close=("fin", "C")))
+    conv = opening(Conv(cport=cport, close=("fin", "C"), only_side=only_side))
     conv.c(STARTTLS, tag="starttls")
     return conv.fin("C", tag="client_fin", delay_ms=wait_ms)
 
 
-def stall_conv(cport: int, wait_ms: float = WAIT_MS) -> Conv:
+def stall_conv(cport: int, wait_ms: float = WAIT_MS, only_side: str | None = None) -> Conv:
     """220 to STARTTLS, the ClientHello, nothing; the client closes ``wait_ms`` later."""
-    conv = opening(Conv(cport=cport, close=("fin", "C")))
+    conv = opening(Conv(cport=cport, close=("fin", "C"), only_side=only_side))
     conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
     conv.c(client_hello(f"hang stall {cport}", "mx.example.com"), tag="client_hello")
     return conv.fin("C", tag="client_fin", delay_ms=wait_ms)
@@ -115,6 +115,27 @@ def scenarios() -> list[Capture]:
                 "answer: the client ended the handshake",
                 [(stall_conv(47014, wait_ms=5), Expect("aborted", "client", "tls-handshake-failed", "valid",
                                                        True, 220))]))
+
+    # What is not silence: the answer lost from the capture, or the server's direction not captured
+    c = opening(Conv(cport=47031, close=("fin", "C")))
+    c.c(STARTTLS, tag="starttls").s(b"454 4.7.0 TLS not available due to temporary reason\r\n", lost=[0])
+    c.fin("C", tag="client_fin", delay_ms=WAIT_MS)
+    add(Capture("hang-starttls-answer-lost.pcap",
+                "STARTTLS answered 454, but that segment is not in the capture; 5 s later the client closes, "
+                "then the server (whose FIN proves the lost bytes): the answer may be in the hole, nobody is "
+                "blamed for a silence the capture cannot show",
+                [(c, Expect("incomplete", "unknown", "incomplete", "valid", True, None,
+                            [("tcp-gap", "capture", "label:fin:S")]))]))
+    add(Capture("hang-starttls-silent-one-sided.pcap",
+                "hang-starttls-silent.pcap with only the client->server packets (asymmetric routing, a "
+                "one-way tap): the server's answer is not in the capture, which shows no silence",
+                [(silent_conv(47032, only_side="C"), Expect("incomplete", "unknown", "incomplete", "unknown",
+                                                             True, None, [("one-sided", "capture", "first_frame")]))]))
+    add(Capture("hang-tls-stall-one-sided.pcap",
+                "hang-tls-stall.pcap with only the client->server packets: the ClientHello's answer is not in the "
+                "capture either",
+                [(stall_conv(47033, only_side="C"), Expect("incomplete", "unknown", "incomplete", "unknown",
+                                                            True, None, [("one-sided", "capture", "first_frame")]))]))
 
     add(Capture("hang-tls-rst.pcap",
                 "STARTTLS, 220, the ClientHello, and the server resets the connection (a firewall or IPS "

@@ -144,3 +144,19 @@ def test_a_clients_alert_at_the_end_of_its_wait_is_still_the_servers_silence() -
                               f"waiting and sent the fatal TLS alert internal_error (80) (frame {alert})")
     info = REASON_CASES[("tls-handshake-failed", "server-silent")]
     assert conv["explanation"] == {"client_does": info.client_does, "ask": info.remedy}
+
+
+def test_no_silence_where_the_capture_cannot_show_one() -> None:
+    """The server's answer lost from the capture (a hole its FIN proves, after the client's
+    close), or the server's direction not captured at all: no server is blamed for a silence,
+    the conversation is incomplete, as it was before the no-answer rule."""
+    name = "hang-starttls-answer-lost.pcap"
+    (conv,) = _convs(name)
+    (server_fin,) = frames_matching(CAPTURES / name, "tcp.flags.fin == 1 && tcp.srcport == 25")
+    assert _verdict(conv) == ("incomplete", "unknown", "incomplete")
+    assert [(f["code"], f["frame"]) for f in conv["findings"]] == [("tcp-gap", server_fin)]
+    for name in ("hang-starttls-silent-one-sided.pcap", "hang-tls-stall-one-sided.pcap"):
+        (conv,) = _convs(name)
+        assert _verdict(conv) == ("incomplete", "unknown", "incomplete"), name
+        assert [f["code"] for f in conv["findings"]] == ["one-sided"], name
+        assert frames_matching(CAPTURES / name, "tcp.srcport == 25") == [], name

@@ -112,15 +112,7 @@ def test_late_start_never_blames_a_new_side(path: Path) -> None:
 
 
 #: captures whose one-segment losses are known to blame wrongly, and why (strict)
-ONE_LOSS_FAILURES = {
-    "captures/tls-late-alert-answers-starttls.pcap": (
-        "a late start without the 220: without the server's alert too, the server closes with "
-        "nothing after STARTTLS, and the client's ClientHello held behind STARTTLS is never read "
-        "(a late-started server side may still be held back by the reassembler when the client "
-        "ends, so 'nothing of the server since STARTTLS' cannot be told there): the verdict reads "
-        "a STARTTLS the server closed on (server) where the full capture blames the client's "
-        "TLS 1.0 offer"),
-}
+ONE_LOSS_FAILURES: dict[str, str] = {}
 
 
 def _known_failure(request: pytest.FixtureRequest, path: Path, failures: dict[str, str]) -> None:

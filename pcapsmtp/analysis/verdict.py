@@ -437,9 +437,25 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
     return False
 
 
+def _server_stream_known(f: _Facts, before: Item) -> bool:
+    """Is where the server's byte stream starts known before ``before``: the capture holds the
+    connection's start, or bytes of the server came earlier? In a capture that starts later,
+    with nothing of the server before ``before``, a lost answer leaves no hole: the server's
+    next segment (its FIN) just starts its stream there."""
+    return not f.t.midstream or any(getattr(it.event, "side", None) is Side.SERVER
+                                    for it in f.t.items[:f.pos(before)])
+
+
 def _server_silent(f: _Facts, asked: Item, until: Item) -> bool:
-    """No byte of the server between ``asked`` and ``until`` in the capture, and none lost there
-    (a hole of its direction); its close or reset does not count."""
+    """No byte of the server between ``asked`` and ``until`` in the capture, and none lost after
+    ``asked`` (a hole of its direction anywhere later: the client's ACKs or the server's FIN
+    may prove it only after ``until``, and the bytes lost may be the answer); its close or reset
+    does not count. A capture without the server's direction (one-sided: no byte, FIN or RST of
+    it) shows no silence, only that nothing of it was captured."""
+    if not f.present(Side.SERVER) or f.gap_between(f.pos(asked), 1 << 62, Side.SERVER) is not None:
+        return False
+    if not _server_stream_known(f, asked):
+        return False
     for it in f.t.items[f.pos(asked) + 1:f.pos(until)]:
         if getattr(it.event, "side", None) is Side.SERVER and not isinstance(it.event, StreamEnded):
             return False
@@ -907,7 +923,8 @@ def judge(t: Transcript) -> dict[str, Any]:
         if (step is not None and (end is None or f.pos(step) < f.pos(end))
                 and f.gap_before(f.pos(step)) is None and _server_silent(f, st_item, step)):
             _starttls_unanswered(f, v, st_item, step, clear)
-        elif end is not None and f.gap_before(f.pos(end)) is None:
+        elif (end is not None and f.gap_before(f.pos(end)) is None
+              and _server_stream_known(f, st_item)):
             v.set("aborted", "server", "starttls-refused", _frame(end),
                   "the server closed the connection instead of answering STARTTLS")
         else:
