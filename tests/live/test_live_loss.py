@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ pytestmark = [pytest.mark.live, pytest.mark.netns]
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from vethns import relay_capture, replay_link  # noqa: E402
+from vethns import relay_capture, replay_link, sniff_replay  # noqa: E402
 
 BLAME = {"client", "server", "middlebox"}
 
@@ -67,28 +66,8 @@ def _key(c: dict[str, Any]) -> tuple[str, str, str]:
 
 def _replay(veth: tuple[str, str], pcap: Path, tmp: Path, speed: list[str],
             *live_args: str) -> tuple[list[str], str]:
-    cap, rep = veth
-    env = dict(os.environ, PYTHONPATH=str(REPO))
     out = tmp / "live.json"
-    with open(out, "w") as fh:           # a file, not a pipe: a full pipe would stall live
-        live = subprocess.Popen(["ip", "netns", "exec", cap, sys.executable, "-m", "pcapsmtp",
-                                 "live", "-i", "pcsl0", "--format", "json", *live_args],
-                                stdout=fh, stderr=subprocess.PIPE, text=True, env=env)
-        try:
-            assert live.stderr is not None
-            assert "listening on pcsl0" in live.stderr.readline()
-            r = subprocess.run(["ip", "netns", "exec", rep, "tcpreplay", "-i", "pcsl1", *speed,
-                                str(pcap)], capture_output=True, text=True, timeout=300)
-            assert r.returncode == 0, r.stderr
-            # let live drain its buffer, then stop it as an admin would
-            import time
-            time.sleep(3)
-            live.send_signal(signal.SIGINT)
-            _, err = live.communicate(timeout=120)
-        finally:
-            if live.poll() is None:
-                live.kill()
-                live.wait(10)
+    _, err = sniff_replay(veth, ("pcsl0", "pcsl1"), pcap, out, ("--format", "json", *live_args), speed)
     return out.read_text().splitlines(), err
 
 

@@ -17,10 +17,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ pytestmark = [pytest.mark.live, pytest.mark.netns]
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from vethns import relay_capture, replay_link  # noqa: E402
+from vethns import relay_capture, replay_link, sniff_replay  # noqa: E402
 
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
@@ -65,29 +63,9 @@ def _analyze(pcap: Path, *args: str) -> tuple[list[dict[str, Any]], int]:
 
 
 def _replay(veth: tuple[str, str], pcap: Path, out: Path, *live_args: str) -> tuple[int, str]:
-    """Replay ``pcap`` while ``pcapsmtp live`` sniffs with ``live_args``; its stdout goes to
-    ``out`` (a file, not a pipe: a full pipe would stall live). Returns (exit status, stderr)."""
-    cap, rep = veth
-    with open(out, "w") as fh:
-        live = subprocess.Popen(["ip", "netns", "exec", cap, sys.executable, "-m", "pcapsmtp",
-                                 "live", "-i", "pcss0", *live_args],
-                                stdout=fh, stderr=subprocess.PIPE, text=True, env=ENV)
-        try:
-            assert live.stderr is not None
-            first = live.stderr.readline()
-            assert "listening on pcss0" in first, first + live.stderr.read()
-            r = subprocess.run(["ip", "netns", "exec", rep, "tcpreplay", "-i", "pcss1",
-                                "--pps=1000", str(pcap)], capture_output=True, text=True,
-                               timeout=300)
-            assert r.returncode == 0, r.stderr
-            time.sleep(3)                  # live drains its buffer; then the admin stops it
-            live.send_signal(signal.SIGINT)
-            _, err = live.communicate(timeout=120)
-        finally:
-            if live.poll() is None:
-                live.kill()
-                live.wait(10)
-    return live.returncode, err
+    """Replay ``pcap`` while ``pcapsmtp live`` sniffs with ``live_args``; its stdout goes to ``out``.
+    Returns (exit status, stderr)."""
+    return sniff_replay(veth, ("pcss0", "pcss1"), pcap, out, live_args)
 
 
 def _key(c: dict[str, Any]) -> tuple[Any, ...]:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ pytestmark = [pytest.mark.live, pytest.mark.netns]
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from vethns import replay_link  # noqa: E402
+from vethns import replay_link, sniff_replay  # noqa: E402
 
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
 TUNNEL_FILTER = "proto gre or udp port 4789 or udp port 6081"
@@ -45,26 +43,11 @@ def test_live_unwraps_a_mirror_session(name: str, tmp_path: Path) -> None:
     offline = _analyze(pcap)
     assert len(offline) == 1
     tag = f"{os.getpid() % 100000}"
-    with replay_link((f"pcs-tcap-{tag}", f"pcs-trep-{tag}"), ("pcst0", "pcst1")) as (cap, rep):
+    with replay_link((f"pcs-tcap-{tag}", f"pcs-trep-{tag}"), ("pcst0", "pcst1")) as link:
         out = tmp_path / "live.jsonl"
-        with open(out, "w") as fh:
-            live = subprocess.Popen(["ip", "netns", "exec", cap, sys.executable, "-m", "pcapsmtp", "live",
-                                     "-i", "pcst0", "-f", TUNNEL_FILTER, "--format", "json"],
-                                    stdout=fh, stderr=subprocess.PIPE, text=True, env=ENV)
-            try:
-                assert live.stderr is not None
-                first = live.stderr.readline()
-                assert "listening on pcst0" in first and TUNNEL_FILTER in first, first
-                r = subprocess.run(["ip", "netns", "exec", rep, "tcpreplay", "-i", "pcst1", "--pps=200",
-                                    str(pcap)], capture_output=True, text=True, timeout=120)
-                assert r.returncode == 0, r.stderr
-                time.sleep(2)
-                live.send_signal(signal.SIGINT)
-                _, err = live.communicate(timeout=60)
-            finally:
-                if live.poll() is None:
-                    live.kill()
-                    live.wait(10)
+        _, err = sniff_replay(link, ("pcst0", "pcst1"), pcap, out,
+                              ("-f", TUNNEL_FILTER, "--format", "json"), ("--pps=200",), drain_s=2.0)
+    assert TUNNEL_FILTER in err.splitlines()[0]
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     got = [c for c in lines if "summary" not in c]
     (summary,) = [c["summary"] for c in lines if "summary" in c]

@@ -4,9 +4,12 @@ send across it."""
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +56,37 @@ def replay_link(names: tuple[str, str], devs: tuple[str, str]) -> Iterator[tuple
         ip("-n", cap, "link", "set", devs[0], "mtu", "9000", "up")
         ip("-n", rep, "link", "set", devs[1], "mtu", "9000", "up")
         yield cap, rep
+
+
+def sniff_replay(link: tuple[str, str], devs: tuple[str, str], pcap: Path, out: Path,
+                 live_args: tuple[str, ...] | list[str], replay_args: tuple[str, ...] | list[str] = ("--pps=1000",),
+                 drain_s: float = 3.0) -> tuple[int, str]:
+    """``tcpreplay`` sends ``pcap`` on ``devs[1]`` (in ``link[1]``) while ``pcapsmtp live -i devs[0]
+    *live_args`` sniffs in ``link[0]``; live's stdout goes to ``out`` (a file, not a pipe: a full
+    pipe would stall live). Once the replay ended and ``drain_s`` passed (live drains its buffer),
+    live is stopped with SIGINT, as an admin would. Returns live's (exit status, stderr)."""
+    cap, rep = link
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    with open(out, "w") as fh:
+        live = subprocess.Popen(["ip", "netns", "exec", cap, sys.executable, "-m", "pcapsmtp",
+                                 "live", "-i", devs[0], *live_args],
+                                stdout=fh, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            assert live.stderr is not None
+            first = live.stderr.readline()
+            assert f"listening on {devs[0]}" in first, first + live.stderr.read()
+            r = subprocess.run(["ip", "netns", "exec", rep, "tcpreplay", "-i", devs[1], *replay_args,
+                                str(pcap)], capture_output=True, text=True, timeout=300)
+            assert r.returncode == 0, r.stderr
+            time.sleep(drain_s)
+            live.send_signal(signal.SIGINT)
+            _, err = live.communicate(timeout=120)
+        finally:
+            if live.poll() is None:
+                live.kill()
+                live.wait(10)
+    return live.returncode, first + err
 
 
 def relay_capture(directory: Path, packets: int, seed: int) -> Path:
