@@ -51,6 +51,7 @@ from scapy.contrib.geneve import GENEVE
 from scapy.contrib.mpls import MPLS
 from scapy.layers.inet import UDP
 from scapy.layers.l2 import GRE, CookedLinux, CookedLinuxV2, Dot1AD, Dot1Q, Ether, Loopback
+from scapy.layers.pflog import PFLog
 from scapy.layers.ppp import PPP, PPPoE
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet, Raw
@@ -66,7 +67,7 @@ CLIENT_MAC, SERVER_MAC = "02:00:00:00:00:0a", "02:00:00:00:00:19"
 
 LINKTYPES = {"ether": 1, "vlan": 1, "qinq": 1, "null": 0, "raw": 101, "sll": 113, "sll2": 276,
              "gre": 1, "gre-key": 1, "gre6": 1, "ipip": 1, "erspan2": 1, "erspan3": 1, "vxlan": 1,
-             "geneve": 1, "mpls": 1, "pppoe": 1, "nflog": 239}
+             "geneve": 1, "mpls": 1, "pppoe": 1, "nflog": 239, "pflog": 117}
 #: outer addresses of the tunnels: GRE and IP-in-IP run between two routers (each direction
 #: its own way); ERSPAN, VXLAN and Geneve carry a mirror session from a switch to an analyzer
 TUNNEL_A4, TUNNEL_B4 = "172.16.0.1", "172.16.0.2"
@@ -392,6 +393,9 @@ def _link(kind: str, side: str, l3: Packet, ipv: int) -> Packet | bytes:
     if kind == "pppoe":
         return (Ether(src=smac, dst=dmac) / PPPoE(sessionid=0x1234)
                 / PPP(proto=0x0021 if ipv == 4 else 0x0057) / l3)
+    if kind == "pflog":       # pf's log device on OpenBSD: rule 3 passed it, logged on em0
+        return PFLog(addrfamily=2 if ipv == 4 else 24, action=0, reason=0, iface="em0", ruleset="",
+                     rulenumber=3, subrulenumber=0, direction=1 if side == "C" else 2) / l3
     if kind == "nflog":       # Linux NFLOG (linktype 239), TLVs little-endian as on x86
         pkt = bytes(l3)
         hdr = struct.pack("<HH", 8, 1) + struct.pack("!HBx", ethertype, 3)   # NFULA_PACKET_HDR
@@ -1189,6 +1193,9 @@ def scenarios() -> list[Capture]:
         ("seed-geneve.pcap", "a mirror session in Geneve (UDP 6081)", {}, {"link": "geneve"}),
         ("seed-mpls.pcap", "two MPLS labels (Ethernet type 0x8847)", {}, {"link": "mpls"}),
         ("seed-pppoe.pcap", "PPPoE session (Ethernet type 0x8864, PPP protocol 0x0021)", {}, {"link": "pppoe"}),
+        ("seed-pflog.pcap", "OpenBSD pflog (linktype 117: `tcpdump -i pflog0 -w`, the packets a pf `log` rule "
+         "passed)", {}, {"link": "pflog"}),
+        ("seed-pflog-ipv6.pcap", "OpenBSD pflog over IPv6 (address family 24)", {}, {"link": "pflog", "ipv": 6}),
         ("seed-nflog.pcap", "Linux NFLOG (linktype 239: `tcpdump -i nflog:N` behind an iptables NFLOG rule)", {},
          {"link": "nflog"}),
     ]

@@ -41,7 +41,7 @@ else:
     from pcapsmtp.capture.pcapfile import open_frames
     from pcapsmtp.errors import CaptureError
 
-LINKTYPES = (1, 0, 101, 108, 113, 228, 229, 276, 12, 14, 147, 239)
+LINKTYPES = (1, 0, 101, 108, 113, 228, 229, 276, 12, 14, 147, 239, 117)
 
 
 def check_one(data: bytes) -> None:

@@ -19,8 +19,8 @@ Non-IP and non-TCP frames simply return ``None`` (they are not "undecodable").
 
 Link types: Ethernet (1) with any depth of 802.1Q / 802.1ad (0x88a8) / 0x9100 tags, Linux
 cooked v1 (113) and v2 (276), raw IP (101, 12, 14), IPv4 (228), IPv6 (229), BSD NULL (0,
-host byte order family), LOOP (108, network order) and Linux NFLOG (239, the NFULA_PAYLOAD
-attribute).
+host byte order family), LOOP (108, network order), OpenBSD/FreeBSD pflog (117: `tcpdump -i
+pflog0`, the packets a pf rule logs) and Linux NFLOG (239, the NFULA_PAYLOAD attribute).
 
 Encapsulations (the TCP inside is the segment, with the inner addresses, as Wireshark's
 ``tcp.stream`` counts it): MPLS label stacks (0x8847/0x8848, an IPv4 or IPv6 packet after the
@@ -275,6 +275,13 @@ class Decoder:
                     fam = struct.unpack_from(">I", data, 0)[0]
             et = 0x0800 if fam == 2 else 0x86DD if fam in _NULL_V6 else -1
             off = 4
+        elif linktype == 117:               # pflog: header of data[0] bytes, word-aligned
+            if n < 4 or data[0] < 4:
+                self._bad(number, "short-link", "frame too short for its link-layer header")
+                return None
+            fam = data[1]
+            et = 0x0800 if fam == 2 else 0x86DD if fam in _NULL_V6 else -1
+            off = (data[0] + 3) & ~3
         elif linktype == 239:
             found = self._nflog(data, n, number)
             if found is None:
