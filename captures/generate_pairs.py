@@ -91,6 +91,7 @@ class Built:
     side_bytes: dict[tuple[str, str], bytes]       # (key, "C"/"S") -> the side's stream
     byte_frame: dict[tuple[str, str, int], int]    # (key, side, offset) -> first frame carrying it
     frame_count: int
+    ends: dict[tuple[str, str, str], int] = field(default_factory=dict)   # (key, side, "FIN"/"RST") -> frame
 
 
 def build_file(placed: Sequence[Placed]) -> Built:
@@ -104,6 +105,7 @@ def build_file(placed: Sequence[Placed]) -> Built:
     byte_frame: dict[tuple[str, str, int], int] = {}
     order: list[int] = []
     first_frames: dict[str, int] = {}
+    ends: dict[tuple[str, str, str], int] = {}
     for _ts, ci, _k, p in pkts:
         pl = placed[ci]
         if ci not in order:
@@ -118,6 +120,9 @@ def build_file(placed: Sequence[Placed]) -> Built:
         frames.append(gen.Frame(p.ts_ns, data, 0, 1, p, len(data) - len(p.payload)))
         num = len(frames)
         first_frames.setdefault(pl.key, num)
+        for flag, name in (("F", "FIN"), ("R", "RST")):
+            if flag in p.flags:
+                ends.setdefault((pl.key, p.side, name), num)
         if p.payload and p.off is not None:
             for j in range(len(p.payload)):
                 byte_frame.setdefault((pl.key, p.side, p.off + j), num)
@@ -126,7 +131,8 @@ def build_file(placed: Sequence[Placed]) -> Built:
         for side in ("C", "S"):
             side_bytes[(pl.key, side)] = b"".join(st.data for st in pl.conv.steps if st.side == side)
     streams = {placed[ci].key: n for n, ci in enumerate(order)}
-    return Built(gen.write_pcap(frames, 1, 262144), streams, first_frames, side_bytes, byte_frame, len(frames))
+    return Built(gen.write_pcap(frames, 1, 262144), streams, first_frames, side_bytes, byte_frame, len(frames),
+                 ends)
 
 
 def line_frame(b: Built, key: str, side: str, text: str, nth: int = 0) -> int:
@@ -142,6 +148,17 @@ def line_frame(b: Built, key: str, side: str, text: str, nth: int = 0) -> int:
     return b.byte_frame[(key, side, pos)]
 
 
+def ref_frame(b: Built, key: str, ref: tuple[str, bytes | str]) -> int:
+    """Frame of a reference that is no SMTP line: ``(side, b"...")`` the first record carrying the first byte
+    of those bytes (a TLS record) on that side, ``(side, "FIN")`` / ``(side, "RST")`` that side's close."""
+    side, what = ref
+    if isinstance(what, str):
+        return b.ends[(key, side, what)]
+    pos = b.side_bytes[(key, side)].find(what)
+    assert pos >= 0, (key, side, what[:16])
+    return b.byte_frame[(key, side, pos)]
+
+
 # --------------------------------------------------------------------------------------------------
 # Scenarios
 # --------------------------------------------------------------------------------------------------
@@ -154,6 +171,9 @@ class Diff:
     inside_line: str | None
     outside_anchor: str | None = None    # for a line missing outside: the next line in that direction there
     inside_anchor: str | None = None
+    #: instead of a line to look up, the frame of a TLS record's bytes or of a side's FIN/RST (see ref_frame)
+    outside_ref: tuple[str, bytes | str] | None = None
+    inside_ref: tuple[str, bytes | str] | None = None
 
 
 @dataclass
@@ -166,6 +186,12 @@ class PairTruth:
     outside_reason: str
     inside_reason: str
     diffs: list[Diff] = field(default_factory=list)
+    #: the box changed the dialogue (a difference both captures vouch for); None: not identical
+    tampered: bool | None = None
+
+    @property
+    def changed(self) -> bool:
+        return not self.identical if self.tampered is None else self.tampered
 
 
 @dataclass
@@ -398,6 +424,147 @@ def scenarios() -> list[Scenario]:
                    "tls-established", [
                        Diff("server->client", "removed", None, "250-STARTTLS",
                             outside_anchor="250-ENHANCEDSTATUSCODES")])]))
+    sc += tls_box_scenarios()
+    return sc
+
+
+# A firewall / IPS / DPI box that lets STARTTLS and its 220 through, then kills TLS. Each file alone blames an end
+# (outside: the server that never answered or reset; inside: the client that never started TLS or reset); together
+# they prove the box did it. The controls: TLS that works, a server that itself never answers the ClientHello
+# (the ClientHello arrives inside too), and an inside capture that simply stops earlier (no evidence).
+WAIT_MS = 5000.0
+CH = gen.client_hello
+CH_TEXT = "[TLS ClientHello: versions TLS 1.2, SNI mx.example.com]"
+
+
+def _to_220(c: gen.Conv) -> gen.Conv:
+    return c.s(BANNER).c(EHLO).s(EHLO_OK).c(STARTTLS).s(gen.READY)
+
+
+def _flight_lines(label: str) -> tuple[bytes, list[bytes]]:
+    """The server's TLS 1.2 answer to a ClientHello (ServerHello ... ServerHelloDone) and its records."""
+    flight, _ = gen.server_flight_tls12(label, "mx.example.com")
+    recs, pos = [], 0
+    while pos < len(flight):
+        n = 5 + int.from_bytes(flight[pos + 3:pos + 5], "big")
+        recs.append(flight[pos:pos + n])
+        pos += n
+    return flight, recs
+
+
+def tls_box_scenarios() -> list[Scenario]:
+    sc: list[Scenario] = []
+    fl_texts = ["[TLS ServerHello: TLS 1.2, cipher 0xc02b]", "[TLS Certificate: CN=mx.example.com,O=pcapsmtp "
+                "test, valid 2025-01-01T00:00:00Z to 2030-01-01T00:00:00Z]", "[TLS server_key_exchange]",
+                "[TLS server_hello_done]"]
+
+    # 10 -- the box drops the ClientHello: outside the client waits 5 s for an answer and closes; inside the
+    # server got the 220's STARTTLS and then nothing until the box passes the client's FIN on. NAT of both ends.
+    hello = CH("dpi drop hello", "mx.example.com")
+    o = _to_220(gen.Conv(cport=41000, isn=isn("dpi hello out"), close=("fin", "C")))
+    o.c(hello).fin("C", delay_ms=WAIT_MS)
+    i = _to_220(gen.Conv(cport=61040, isn=isn("dpi hello in"), close=("fin", "C")))
+    i.fin("C", delay_ms=WAIT_MS + 1.0)
+    d_out, d_in = decoys(2.0)
+    sc.append(Scenario(
+        "dpi-drop-clienthello", "a firewall / DPI box lets STARTTLS and the 220 through, then drops the "
+        "client's ClientHello: outside the client waits 5 s for an answer and closes (alone: the server "
+        "never answered), inside the server sees the 220 and then only the client's FIN (alone: the client "
+        "never started TLS). NAT of both ends",
+        [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
+        [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
+        [PairTruth("delivery", "delivery", False, "middlebox", "tls-handshake-failed", "tls-handshake-failed",
+                   "tls-not-started", [
+                       Diff("client->server", "removed", CH_TEXT, None, outside_ref=("C", hello),
+                            inside_ref=("C", "FIN"))])]))
+
+    # 11 -- the box drops the server's answer: inside the ServerHello flight goes out and the server waits;
+    # outside the client never gets it, waits 5 s and closes (the box passes the FIN on both ways). NAT.
+    hello = CH("dpi drop answer", "mx.example.com")
+    flight, recs = _flight_lines("dpi drop answer")
+    o = _to_220(gen.Conv(cport=41100, isn=isn("dpi answer out"), close=("fin", "C")))
+    o.c(hello).fin("C", delay_ms=WAIT_MS)
+    i = _to_220(gen.Conv(cport=61041, isn=isn("dpi answer in"), close=("fin", "C")))
+    i.c(hello).s(flight).fin("C", delay_ms=WAIT_MS)
+    d_out, d_in = decoys(2.5)
+    sc.append(Scenario(
+        "dpi-drop-answer", "the box passes the ClientHello but drops the server's answer (ServerHello, "
+        "Certificate, ServerKeyExchange, ServerHelloDone): outside the client waits 5 s and closes (alone: "
+        "the server never answered), inside the server answered and the client closed (alone: the client "
+        "ended the handshake). NAT of both ends",
+        [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
+        [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
+        [PairTruth("delivery", "delivery", False, "middlebox", "tls-handshake-failed", "tls-handshake-failed",
+                   "tls-handshake-failed", [
+                       Diff("server->client", "removed", None, text, outside_ref=("S", "FIN"),
+                            inside_ref=("S", rec)) for text, rec in zip(fl_texts, recs)])]))
+
+    # 12 -- the box resets the connection itself (an IPS in bridge mode: the same addresses on both sides):
+    # outside a RST "from the server" 5 ms after the ClientHello; inside the ClientHello arrived, the server
+    # answered, and the box reset the server's side instead.
+    hello = CH("dpi reset", "mx.example.com")
+    flight, recs = _flight_lines("dpi reset")
+    o = _to_220(gen.Conv(cport=41200, isn=isn("dpi reset out"), close=("rst", "S")))
+    o.c(hello)
+    i = _to_220(gen.Conv(cport=41200, isn=isn("dpi reset in"), close=("rst", "C")))
+    i.c(hello).s(flight)
+    d_out, d_in = decoys(3.0)
+    sc.append(Scenario(
+        "dpi-reset", "an IPS in bridge mode (same addresses and ports on both sides) lets STARTTLS and the 220 "
+        "through, then resets the connection once the ClientHello passes: outside a RST 'from the server' "
+        "(alone: the server reset), inside the server's answer to the ClientHello and the box's RST to the "
+        "server (alone: the client reset)",
+        [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
+        [Placed("delivery", i, CLIENT, PUBLIC_MX, t(0.001)), *d_in],
+        [PairTruth("delivery", "delivery", False, "middlebox", "tls-handshake-failed", "tls-handshake-failed",
+                   "tls-handshake-failed", [
+                       *[Diff("server->client", "removed", None, text, outside_ref=("S", "RST"),
+                              inside_ref=("S", rec)) for text, rec in zip(fl_texts, recs)],
+                       Diff("client->server", "added", None, "[RST]", outside_ref=("S", "RST"),
+                            inside_ref=("C", "RST")),
+                       Diff("server->client", "added", "[RST]", None, outside_ref=("S", "RST"),
+                            inside_ref=("C", "RST"))])]))
+
+    # 13 -- controls. (a) The server itself never answers the ClientHello: it arrives inside too, nothing
+    # comes back, the client gives up: identical on both sides, the server is blamed. (b) STARTTLS and TLS 1.2
+    # through the same box. NAT of both ends.
+    hello = CH("server silent", "mx.example.com")
+    o = _to_220(gen.Conv(cport=41300, isn=isn("silent out"), close=("fin", "C")))
+    o.c(hello).fin("C", delay_ms=WAIT_MS)
+    i = _to_220(gen.Conv(cport=61042, isn=isn("silent in"), close=("fin", "C")))
+    i.c(hello).fin("C", delay_ms=WAIT_MS)
+    ok_o = gen.starttls_ok(gen.Conv(cport=41301, isn=isn("tls ok out")).s(BANNER).c(EHLO).s(EHLO_OK), "pairs tls ok")
+    ok_i = gen.starttls_ok(gen.Conv(cport=61043, isn=isn("tls ok in")).s(BANNER).c(EHLO).s(EHLO_OK), "pairs tls ok")
+    d_out, d_in = decoys(12.0)
+    sc.append(Scenario(
+        "server-silent", "controls for a box that kills TLS: a server that itself never answers the ClientHello "
+        "(it arrives inside too; the client waits 5 s and closes): identical, the server is blamed; then a "
+        "delivery whose STARTTLS and TLS 1.2 pass untouched. NAT of both ends",
+        [Placed("silent", o, CLIENT, PUBLIC_MX, t(0.0)), Placed("tls", ok_o, CLIENT, PUBLIC_MX, t(8.0)), *d_out],
+        [Placed("silent", i, BOX_INSIDE, SERVER, t(0.003)), Placed("tls", ok_i, BOX_INSIDE, SERVER, t(8.003)),
+         *d_in],
+        [PairTruth("silent", "silent", True, "server", "tls-handshake-failed", "tls-handshake-failed",
+                   "tls-handshake-failed"),
+         PairTruth("tls", "tls", True, "none", "tls-established", "tls-established", "tls-established")]))
+
+    # 14 -- control: the inside capture simply stops after the 220 (no FIN, no RST: tcpdump was ended there).
+    # Nothing inside shows the client's direction after the 220, so the ClientHello missing there proves
+    # nothing (its frame inside is null) and the box is not blamed.
+    hello = CH("inside ends", "mx.example.com")
+    o = _to_220(gen.Conv(cport=41400, isn=isn("ends out"), close=("fin", "C")))
+    o.c(hello).fin("C", delay_ms=WAIT_MS)
+    i = _to_220(gen.Conv(cport=61044, isn=isn("ends in"), close=None))
+    d_out, d_in = decoys(2.0)
+    sc.append(Scenario(
+        "inside-ends-early", "control: outside as dpi-drop-clienthello, but the inside capture simply ends "
+        "after the 220 (no FIN or RST of the client's direction): the missing ClientHello is no evidence "
+        "against the box; the outside verdict stands. NAT of both ends",
+        [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
+        [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
+        [PairTruth("delivery", "delivery", False, "server", "tls-handshake-failed", "tls-handshake-failed",
+                   "incomplete", [
+                       Diff("client->server", "removed", CH_TEXT, None, outside_ref=("C", hello))],
+                   tampered=False)]))
     return sc
 
 
@@ -419,15 +586,20 @@ def render(s: Scenario) -> tuple[bytes, bytes, dict[str, Any]]:
         for d in p.diffs:
             o_text = d.outside_line if d.outside_line is not None else d.outside_anchor
             i_text = d.inside_line if d.inside_line is not None else d.inside_anchor
-            assert o_text is not None and i_text is not None
+            # neither a line, an anchor nor a ref: that capture shows nothing of the direction there (null)
             diffs.append({"direction": d.direction, "kind": d.kind,
-                          "outside_frame": frame(bo, p.outside, d.direction, True, o_text),
-                          "inside_frame": frame(bi, p.inside, d.direction, False, i_text),
+                          "outside_frame": (ref_frame(bo, p.outside, d.outside_ref) if d.outside_ref
+                                            else None if o_text is None
+                                            else frame(bo, p.outside, d.direction, True, o_text)),
+                          "inside_frame": (ref_frame(bi, p.inside, d.inside_ref) if d.inside_ref
+                                           else None if i_text is None
+                                           else frame(bi, p.inside, d.direction, False, i_text)),
                           "outside_line": d.outside_line, "inside_line": d.inside_line})
         pairs.append({"outside_stream": bo.streams[p.outside], "inside_stream": bi.streams[p.inside],
                       "outside_first_frame": bo.first_frames[p.outside],
                       "inside_first_frame": bi.first_frames[p.inside],
-                      "identical": p.identical, "caused_by": p.caused_by, "reason": p.reason,
+                      "identical": p.identical, "tampered": p.changed, "caused_by": p.caused_by,
+                      "reason": p.reason,
                       "outside_reason": p.outside_reason, "inside_reason": p.inside_reason,
                       "differences": diffs})
     paired_o = {p.outside for p in s.pairs}
@@ -440,7 +612,7 @@ def render(s: Scenario) -> tuple[bytes, bytes, dict[str, Any]]:
         "pairs": pairs,
         "unpaired_outside": sorted(bo.streams[k] for k in bo.streams if k not in paired_o),
         "unpaired_inside": sorted(bi.streams[k] for k in bi.streams if k not in paired_i),
-        "tampered": any(not p.identical for p in s.pairs),
+        "tampered": any(p.changed for p in s.pairs),
     }
     return bo.data, bi.data, entry
 

@@ -65,6 +65,7 @@ def test_pairs_match_ground_truth(name: str) -> None:
     assert got == [(p["outside_stream"], p["inside_stream"]) for p in e["pairs"]]
     for p, w in zip(r["pairs"], e["pairs"]):
         assert p["identical"] is w["identical"]
+        assert p["verdict"]["tampered"] is w["tampered"]
         assert p["outside"]["first_frame"] == w["outside_first_frame"]
         assert p["inside"]["first_frame"] == w["inside_first_frame"]
         assert [_diff_tuple(d) for d in p["differences"]] == [_diff_tuple(d) for d in w["differences"]]
@@ -609,3 +610,191 @@ def test_answer_to_starttls_is_the_reply_after_it_in_the_dialogue() -> None:
     want_frame = expected[path.name]["conversations"][0]["frames"]["starttls_reply"]
     conv = analyze_file(str(path), AnalysisConfig(keep_exchange=True)).conversations[0]
     assert _answer_to_starttls(conv) == ("220 2.0.0 Ready to start TLS", want_frame)
+
+
+# ------------------------------------------------------------------------------------------------- (g)
+# A firewall / IPS / DPI box that lets STARTTLS and its 220 through, then kills TLS: it drops the ClientHello, drops
+# the server's answer, or resets the connection itself. Each file alone blames an end; the pair blames the box,
+# and only on a difference the other capture vouches for.
+
+_TLS_KILLED = {
+    # case: (outside alone, inside alone, words of the joint verdict's message)
+    "dpi-drop-clienthello": (("server", "tls-handshake-failed"), ("client", "tls-not-started"),
+                             "the box dropped the client's ClientHello after letting STARTTLS and the 220 through"),
+    "dpi-drop-answer": (("server", "tls-handshake-failed"), ("client", "tls-handshake-failed"),
+                        "the box dropped the server's answer to the ClientHello (ServerHello, Certificate, "
+                        "server_key_exchange, server_hello_done)"),
+    "dpi-reset": (("server", "tls-handshake-failed"), ("client", "tls-handshake-failed"),
+                  "the box reset the connection itself during the TLS handshake"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_TLS_KILLED))
+def test_box_that_kills_tls_is_blamed(name: str) -> None:
+    alone_o, alone_i, words = _TLS_KILLED[name]
+    (p,) = run_pair(name)["pairs"]
+    v = p["verdict"]
+    assert (v["outcome"], v["caused_by"], v["reason"], v["tampered"]) == (
+        "aborted", "middlebox", "tls-handshake-failed", True)
+    assert (p["outside"]["caused_by"], p["outside"]["reason"]) == alone_o
+    assert (p["inside"]["caused_by"], p["inside"]["reason"]) == alone_i
+    assert v["message"].startswith(words), v["message"]
+    # every difference has a frame on both sides, and the message names the first one's
+    assert all(d["outside_frame"] is not None and d["inside_frame"] is not None for d in p["differences"])
+    assert f"outside frame {p['differences'][0]['outside_frame']}" in v["message"]
+    assert f"inside frame {p['differences'][0]['inside_frame']}" in v["message"]
+    assert v["message"].endswith(f"outside alone: {alone_o[0]} ({alone_o[1]}); "
+                                 f"inside alone: {alone_i[0]} ({alone_i[1]})")
+
+
+def test_reset_by_the_box_names_both_resets() -> None:
+    (p,) = run_pair("dpi-reset")["pairs"]
+    msg = p["verdict"]["message"]
+    assert "the client got '[RST]' (outside frame 15), which the server never sent (inside frame 17)" in msg
+    assert "the server got '[RST]' (inside frame 17), which the client never sent (outside frame 15)" in msg
+    assert "and it kept 4 TLS records from the other end (first: the server sent '[TLS ServerHello" in msg
+    assert p["match"]["method"] == "addresses"          # an IPS in bridge mode
+
+
+def test_server_that_never_answers_is_not_the_box() -> None:
+    """Negative controls: the ClientHello arrives inside too and nothing comes back (the server's own
+    silence), and STARTTLS with TLS through the same box: identical, the box is not blamed."""
+    silent, tls = run_pair("server-silent")["pairs"]
+    assert silent["identical"] and not silent["verdict"]["tampered"]
+    assert (silent["verdict"]["caused_by"], silent["verdict"]["reason"]) == ("server", "tls-handshake-failed")
+    assert (tls["verdict"]["outcome"], tls["verdict"]["caused_by"]) == ("tls", "none")
+
+
+def test_a_capture_that_stops_earlier_is_no_evidence() -> None:
+    (p,) = run_pair("inside-ends-early")["pairs"]
+    (d,) = p["differences"]
+    assert (d["kind"], d["outside_frame"], d["inside_frame"]) == ("removed", 14, None)
+    v = p["verdict"]
+    assert (v["caused_by"], v["reason"], v["tampered"]) == ("server", "tls-handshake-failed", False)
+    assert "no evidence that the box changed anything" in v["message"]
+    assert "the inside capture shows nothing of that direction after it" in v["message"]
+
+
+@pytest.mark.parametrize("name,cut", [("dpi-drop-clienthello", "inside"), ("dpi-drop-answer", "outside"),
+                                      ("dpi-reset", "outside"), ("server-silent", "inside"),
+                                      ("server-silent", "outside")])
+def test_no_blame_from_any_shorter_capture(name: str, cut: str) -> None:
+    """The capture that lacks the records, cut after every line before its proof (its FIN or RST): the box is
+    never blamed, since that capture no longer shows the direction past where the record would have been."""
+    e = EXPECTED[name]
+    o, i = convs(PAIRS / e["outside"]), convs(PAIRS / e["inside"])
+    truth = e["pairs"][0]
+    pick = {"outside": o, "inside": i}
+    conv = next(c for c in pick[cut] if c["stream"] == truth[f"{cut}_stream"])
+    ex = conv["_exchange"]
+    first_end = next(k for k, ln in enumerate(ex) if ln.text in ("[FIN]", "[RST]"))
+    for k in range(first_end + 1):
+        short = dict(conv, _exchange=ex[:k])
+        other = pick["inside" if cut == "outside" else "outside"]
+        oc = next(c for c in other if c["stream"] == truth[f"{'inside' if cut == 'outside' else 'outside'}_stream"])
+        pair = (short, oc) if cut == "outside" else (oc, short)
+        v = joint_verdict(pair[0], pair[1], compare_dialogues(*pair))
+        assert v["caused_by"] != "middlebox", (k, v["message"])
+
+
+def _tshark_frames(path: Path, stream: int, filt: str) -> list[int]:
+    proc = subprocess.run(["tshark", "-r", str(path), "-Y", f"tcp.stream == {stream} && ({filt})", "-T", "fields",
+                           "-e", "frame.number"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [int(x) for x in proc.stdout.split()]
+
+
+@pytest.mark.tshark
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+def test_tls_box_frames_agree_with_tshark() -> None:
+    """The frames the differences cite are those tshark finds: the ClientHello (handshake type 1), the
+    ServerHello (type 2), and the FIN/RST that close each direction (the box's, on the side it forged them)."""
+    def frames(name: str, side: str, filt: str) -> list[int]:
+        e = EXPECTED[name]
+        return _tshark_frames(PAIRS / e[side], e["pairs"][0][f"{side}_stream"], filt)
+
+    hello, answer = "tls.handshake.type == 1", "tls.handshake.type == 2"
+    from_server, to_server = "tcp.srcport == 25", "tcp.dstport == 25"
+
+    def diffs(name: str) -> list[tuple[Any, ...]]:
+        return [_diff_tuple(d) for d in run_pair(name)["pairs"][0]["differences"]]
+
+    # the ClientHello: outside only; the inside client direction ends in the (forwarded) FIN instead
+    assert frames("dpi-drop-clienthello", "inside", hello) == []
+    (d,) = diffs("dpi-drop-clienthello")
+    assert d[2:4] == (frames("dpi-drop-clienthello", "outside", hello)[0],
+                      frames("dpi-drop-clienthello", "inside", f"tcp.flags.fin == 1 && {to_server}")[0])
+    # the server's answer: inside only; the outside server direction ends in a FIN without it
+    assert frames("dpi-drop-answer", "outside", answer) == []
+    want = (frames("dpi-drop-answer", "outside", f"tcp.flags.fin == 1 && {from_server}")[0],
+            frames("dpi-drop-answer", "inside", answer)[0])
+    assert {x[2:4] for x in diffs("dpi-drop-answer")} == {want}
+    # the reset: outside "from the server", inside "from the client"; the ClientHello crossed, the answer did not
+    rst_o = frames("dpi-reset", "outside", f"tcp.flags.reset == 1 && {from_server}")
+    rst_i = frames("dpi-reset", "inside", f"tcp.flags.reset == 1 && {to_server}")
+    assert frames("dpi-reset", "outside", f"tcp.flags.reset == 1 && {to_server}") == []
+    assert frames("dpi-reset", "inside", f"tcp.flags.reset == 1 && {from_server}") == []
+    assert frames("dpi-reset", "outside", hello) and frames("dpi-reset", "inside", hello)
+    assert frames("dpi-reset", "outside", answer) == []
+    got = diffs("dpi-reset")
+    assert [x[2:4] for x in got if "[RST]" in x] == [(rst_o[0], rst_i[0])] * 2
+    assert {x[3] for x in got if x[5] and x[5].startswith("[TLS")} == set(frames("dpi-reset", "inside", answer))
+    # the control: the ClientHello crossed the box and the server never answered it, on both sides
+    for side in ("outside", "inside"):
+        assert len(frames("server-silent", side, hello)) == 1 and frames("server-silent", side, answer) == []
+
+
+# hand-written dialogues: what is compared in the handshake, and what proves nothing
+_TO_220 = [("S", "220 mx"), ("C", "EHLO c"), ("S", "250 STARTTLS"), ("C", "STARTTLS"), ("S", "220 go ahead")]
+_HELLO = ("C", "[TLS ClientHello: versions TLS 1.2]")
+
+
+def test_a_gap_in_the_direction_is_no_evidence() -> None:
+    """The ClientHello missing inside, but bytes of the client's direction were lost there: it may be in the hole."""
+    o = _conv(_TO_220 + [_HELLO, ("C", "[FIN]"), ("S", "[FIN]")], caused_by="server", reason="tls-handshake-failed")
+    i = _conv(_TO_220 + [("!", "[517 bytes from the client missing in the capture]"), ("C", "[FIN]"),
+                         ("S", "[FIN]")], caused_by="client", reason="tls-not-started")
+    (d,) = compare_dialogues(o, i)
+    assert (d["kind"], d["outside_frame"], d["inside_frame"]) == ("removed", 6, None)
+    v = joint_verdict(o, i, [d])
+    assert (v["caused_by"], v["tampered"]) == ("server", False)
+    # without the hole the FIN proves it (frame 7 inside: where the ClientHello would have been)
+    i2 = _conv(_TO_220 + [("C", "[FIN]"), ("S", "[FIN]")], caused_by="client", reason="tls-not-started")
+    (d,) = compare_dialogues(o, i2)
+    assert (d["inside_frame"], joint_verdict(o, i2, [d])["caused_by"]) == (6, "middlebox")
+
+
+def test_resets_outside_the_handshake_are_not_compared() -> None:
+    """A RST of the SMTP dialogue, or one after the session's first encrypted record, describes how each side's
+    connection ended (a proxy may close its two connections differently): not a difference."""
+    smtp = [("S", "220 mx"), ("C", "EHLO c"), ("S", "250 ok"), ("C", "QUIT"), ("S", "221 bye")]
+    assert compare_dialogues(_conv(smtp + [("S", "[RST]")]), _conv(smtp + [("C", "[FIN]")])) == []
+    done = _TO_220 + [_HELLO, ("S", "[TLS ServerHello: TLS 1.2, cipher 0xc02b]"),
+                      ("C", "[TLS encrypted record, 40 bytes]"), ("S", "[TLS encrypted record, 40 bytes]")]
+    assert compare_dialogues(_conv(done + [("S", "[RST]")], outcome="tls"),
+                             _conv(done + [("C", "[RST]")], outcome="tls")) == []
+
+
+def test_tls_all_the_same_is_never_the_box() -> None:
+    """Resets of the handshake that differ, in a pair whose outcome is tls all the same: listed, never the cause
+    (outcome tls implies caused_by none)."""
+    o = _conv(_TO_220 + [_HELLO, ("S", "[RST]")], outcome="tls", caused_by="none", reason="tls-established")
+    i = _conv(_TO_220 + [_HELLO, ("C", "[RST]")], outcome="tls", caused_by="none", reason="tls-established")
+    diffs = compare_dialogues(o, i)
+    assert {(d["direction"], d["kind"]) for d in diffs} == {("server->client", "added"), ("client->server", "added")}
+    v = joint_verdict(o, i, diffs)
+    assert (v["outcome"], v["caused_by"], v["reason"]) == ("tls", "none", "tls-established")
+
+
+def test_cli_a_capture_that_stops_earlier_is_not_tampering() -> None:
+    """The text report and the exit status: a line only one capture shows, where the other stopped, is listed but is
+    no change by the box (exit 0, no CHANGED tag); a box that killed TLS is (exit 1)."""
+    e = EXPECTED["inside-ends-early"]
+    rc, out, _err = _run(str(PAIRS / e["outside"]), str(PAIRS / e["inside"]))
+    assert rc == 0
+    assert "CHANGED BY THE BOX" not in out
+    assert "0 identical, 0 changed by the box (0 blamed on it), 1 with lines only one capture shows" in out
+    e = EXPECTED["dpi-drop-clienthello"]
+    rc, out, _err = _run(str(PAIRS / e["outside"]), str(PAIRS / e["inside"]))
+    assert rc == 1
+    assert "caused by middlebox, tls-handshake-failed  [CHANGED BY THE BOX]" in out

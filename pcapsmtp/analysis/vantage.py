@@ -46,6 +46,8 @@ _NOT_DIALOGUE = re.compile(r"^\[(FIN|RST|capture ends|\d+ bytes from the .* miss
                            r"frame \d+ resends .*|\.\.\. .*)\]$")
 _ADDR = re.compile(r"<([^>]*)>")
 _SIZE = re.compile(r"^\[message content: (\d+) octets")
+FIN_LINE, RST_LINE = "[FIN]", "[RST]"
+_APPDATA = "[TLS encrypted record"
 _KEYWORD_STARTTLS = re.compile(r"^\d{3}[- ]STARTTLS\s*$", re.IGNORECASE)
 _REFUSAL = re.compile(r"^[45]\d\d[ -]")
 _MASK_FILL = frozenset("*Xx#?")
@@ -77,14 +79,41 @@ class Features:
 
 
 def _dialogue(conv: dict[str, Any]) -> dict[str, list[tuple[str, int | None]]]:
+    """The lines of each side ("C", "S") with their frames. A ``[RST]`` of the TLS handshake (after
+    the client's STARTTLS, before the first encrypted record of the session) is dialogue: nothing
+    else can be read there, and a box that kills TLS by resetting the connection injects one on
+    one side that the other never sent. Other ends (``[FIN]``, a ``[RST]`` of the SMTP dialogue or
+    after the handshake) and gaps describe each capture and are not compared."""
     out: dict[str, list[tuple[str, int | None]]] = {"C": [], "S": []}
+    handshake = False
     for ln in conv.get("_exchange") or ():
         side = getattr(ln, "side", None)
         text = getattr(ln, "text", "")
-        if side not in out or _NOT_DIALOGUE.match(text):
+        if side == "C" and _is_starttls_cmd(text):
+            handshake = True
+        elif text.startswith(_APPDATA):
+            handshake = False
+        if side not in out or _NOT_DIALOGUE.match(text) and not (handshake and text == RST_LINE):
             continue
         out[side].append((text, getattr(ln, "frame", None)))
     return out
+
+
+def _direction_covered(conv: dict[str, Any], sender: str) -> int | None:
+    """The frame that shows ``conv``'s capture holds the direction from ``sender`` ("C"/"S") to its
+    end: that side's own FIN or RST, or a RST of the other side (nothing more can come on a reset
+    connection). None when the capture just stops (``[capture ends]``) or lost bytes of that
+    direction (what is missing may be in the hole): no line missing there proves anything."""
+    who = "client" if sender == "C" else "server"
+    end: int | None = None
+    for ln in conv.get("_exchange") or ():
+        side, text, frame = getattr(ln, "side", None), getattr(ln, "text", ""), getattr(ln, "frame", None)
+        if side == "!" and text.startswith("[") and f" bytes from the {who}" in text:
+            return None
+        if end is None and frame is not None and (
+                side == sender and text in (FIN_LINE, RST_LINE) or side in ("C", "S") and text == RST_LINE):
+            end = frame
+    return end
 
 
 def features(conv: dict[str, Any]) -> Features:
@@ -443,16 +472,20 @@ def _align(a: list[str], b: list[str]) -> list[tuple[int | None, int | None]]:
     return out
 
 
-def _frame_near(lines: list[tuple[str, int | None]], k: int) -> int | None:
-    """Frame of line ``k`` (where a missing line would have been), or the last one before."""
-    for idx in list(range(k, len(lines))) + list(range(min(k, len(lines)) - 1, -1, -1)):
+def _frame_near(lines: list[tuple[str, int | None]], k: int, tail: int | None) -> int | None:
+    """Where a line missing from ``lines`` would have been, at position ``k``: the frame of the
+    next line in that direction; past the last line, ``tail`` (the frame that shows the capture
+    holds that direction to its end: see ``_direction_covered``), or None when the capture does
+    not show that direction after its last line (it may just have stopped earlier)."""
+    for idx in range(k, len(lines)):
         if lines[idx][1] is not None:
             return lines[idx][1]
-    return None
+    return tail
 
 
 def _direction(sent: list[tuple[str, int | None]], got: list[tuple[str, int | None]],
-               direction: str, sender_is_outside: bool) -> list[dict[str, Any]]:
+               direction: str, sender_is_outside: bool, sent_tail: int | None = None,
+               got_tail: int | None = None) -> list[dict[str, Any]]:
     a = [t for t, _f in sent]
     b = [t for t, _f in got]
     out: list[dict[str, Any]] = []
@@ -460,8 +493,8 @@ def _direction(sent: list[tuple[str, int | None]], got: list[tuple[str, int | No
     def emit(x: int | None, y: int | None, kind: str, xs: int, ys: int) -> None:
         s_line = a[x] if x is not None else None
         g_line = b[y] if y is not None else None
-        s_frame = sent[x][1] if x is not None else _frame_near(sent, xs)
-        g_frame = got[y][1] if y is not None else _frame_near(got, ys)
+        s_frame = sent[x][1] if x is not None else _frame_near(sent, xs, sent_tail)
+        g_frame = got[y][1] if y is not None else _frame_near(got, ys, got_tail)
         o_line, i_line = (s_line, g_line) if sender_is_outside else (g_line, s_line)
         o_frame, i_frame = (s_frame, g_frame) if sender_is_outside else (g_frame, s_frame)
         out.append({"direction": direction, "kind": kind, "outside_frame": o_frame, "inside_frame": i_frame,
@@ -501,8 +534,10 @@ def compare_dialogues(outside: dict[str, Any], inside: dict[str, Any], max_diffe
     """Every line that differs, per direction, in dialogue order. Server->client compares what
     the server wrote (inside) with what the client got (outside); client->server the other way."""
     lo, li = _dialogue(outside), _dialogue(inside)
-    diffs = (_direction(li["S"], lo["S"], SERVER_TO_CLIENT, False)
-             + _direction(lo["C"], li["C"], CLIENT_TO_SERVER, True))
+    diffs = (_direction(li["S"], lo["S"], SERVER_TO_CLIENT, False,
+                        _direction_covered(inside, "S"), _direction_covered(outside, "S"))
+             + _direction(lo["C"], li["C"], CLIENT_TO_SERVER, True,
+                          _direction_covered(outside, "C"), _direction_covered(inside, "C")))
     big = 1 << 62
     diffs.sort(key=lambda d: (d["outside_frame"] if d["outside_frame"] is not None else big,
                               d["inside_frame"] if d["inside_frame"] is not None else big,
@@ -554,8 +589,14 @@ def _describe(d: dict[str, Any]) -> str:
         who_s, who_g = "the client sent", "the server got"
         fs, fg = "outside", "inside"
     if d["kind"] == "removed":
+        if gf is None:
+            return (f"{who_s} {_quote(sent)} ({fs} frame {sf}); the {fg} capture shows nothing of that "
+                    "direction after it (it may just have stopped earlier: no evidence)")
         return f"{who_s} {_quote(sent)} ({fs} frame {sf}); it never arrived ({fg} frame {gf})"
     if d["kind"] == "added":
+        if sf is None:
+            return (f"{who_g} {_quote(got)} ({fg} frame {gf}); the {fs} capture shows nothing of that "
+                    "direction after it (it may just have stopped earlier: no evidence)")
         return f"{who_g} {_quote(got)} ({fg} frame {gf}), which {who_s[:-5]} never sent ({fs} frame {sf})"
     return f"{who_s} {_quote(sent)} ({fs} frame {sf}); {who_g} {_quote(got)} ({fg} frame {gf}): {d['kind']}"
 
@@ -573,7 +614,7 @@ def joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
     asked anyway) is reported beside the verdict (``tampered`` and the pair's
     ``differences``), never as its cause."""
     v = _joint_verdict(outside, inside, differences)
-    v["tampered"] = bool(differences)
+    v["tampered"] = any(proven(d) for d in differences)
     if v["outcome"] == "tls" and v["caused_by"] != "none":
         base = outside if outside.get("outcome") == "tls" else inside
         reason = base.get("reason") if base.get("outcome") == "tls" else "tls-established"
@@ -594,6 +635,13 @@ def _joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
         base = outside if outside.get("caused_by") != "middlebox" else inside
         return {"outcome": outcome, "caused_by": base.get("caused_by"), "reason": base.get("reason"),
                 "message": "the dialogue is identical on both sides: the box changed nothing; " + views}
+    if not any(proven(d) for d in differences):
+        base = outside if outside.get("caused_by") != "middlebox" else inside
+        n = len(differences)
+        return {"outcome": outcome, "caused_by": base.get("caused_by"), "reason": base.get("reason"),
+                "message": f"{n} line{'s' if n != 1 else ''} seen on one side only, where the other capture "
+                           f"shows nothing of that direction (first: {_describe(differences[0])}): no "
+                           "evidence that the box changed anything; " + views}
     masked = stripped = refused = None
     answer = _answer_to_starttls(outside)
     refusal = next((d for d in differences if d["direction"] == SERVER_TO_CLIENT and d["kind"] != "removed"
@@ -628,6 +676,10 @@ def _joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
             what = ("the client's STARTTLS never reached the server and the box answered it itself: "
                     f"{_describe(refusal)}; and")
     else:
+        killed = _tls_killed(differences)
+        if killed is not None and outcome != "tls":
+            return {"outcome": outcome, "caused_by": "middlebox", "reason": "tls-handshake-failed",
+                    "message": f"{killed}; {views}"}
         base = outside if outside.get("caused_by") != "middlebox" else inside
         n = len(differences)
         return {"outcome": outcome, "caused_by": base.get("caused_by"), "reason": base.get("reason"),
@@ -637,8 +689,55 @@ def _joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
             "message": f"{what}: {_describe(hit)}; {views}"}
 
 
+def proven(d: dict[str, Any]) -> bool:
+    """A difference both captures vouch for: a line on each side, or a line missing on one side
+    whose capture shows that direction past where the line would have been (a later line, or
+    that direction's end). A line after the end of what the other capture holds proves nothing."""
+    return d["outside_frame"] is not None and d["inside_frame"] is not None
+
+
+def _is_tls_record(line: str | None) -> bool:
+    return line is not None and line.startswith("[TLS ")
+
+
+def _tls_killed(differences: Sequence[dict[str, Any]]) -> str | None:
+    """What a box that let STARTTLS and its 220 through did to the TLS handshake, from proven
+    differences only, or None: it reset the connection itself (the client got a RST the server
+    never sent, or the server one the client never sent), dropped the client's TLS records (the
+    ClientHello) or dropped the server's answer. The words name the records and both frames."""
+    proof = [d for d in differences if proven(d)]
+    to_client = next((d for d in proof if d["direction"] == SERVER_TO_CLIENT and d["kind"] == "added"
+                      and d["outside_line"] == RST_LINE), None)     # a RST "from the server", outside only
+    to_server = next((d for d in proof if d["direction"] == CLIENT_TO_SERVER and d["kind"] == "added"
+                      and d["inside_line"] == RST_LINE), None)      # a RST "from the client", inside only
+    dropped_c = [d for d in proof if d["direction"] == CLIENT_TO_SERVER and d["kind"] == "removed"
+                 and _is_tls_record(d["outside_line"])]
+    dropped_s = [d for d in proof if d["direction"] == SERVER_TO_CLIENT and d["kind"] == "removed"
+                 and _is_tls_record(d["inside_line"])]
+
+    def records(ds: list[dict[str, Any]], side: str) -> str:
+        return ", ".join((d[f"{side}_line"] or "")[5:].split(":", 1)[0].rstrip("]") for d in ds)
+
+    if to_client is not None or to_server is not None:
+        parts = [_describe(d) for d in (to_client, to_server) if d is not None]
+        lost = dropped_c + dropped_s
+        if lost:
+            parts.append(f"and it kept {len(lost)} TLS record{'s' if len(lost) != 1 else ''} from the other "
+                         f"end (first: {_describe(lost[0])})")
+        return "the box reset the connection itself during the TLS handshake: " + "; ".join(parts)
+    if dropped_c:
+        return (f"the box dropped the client's {records(dropped_c, 'outside')} after letting STARTTLS and "
+                f"the 220 through: {_describe(dropped_c[0])}")
+    if dropped_s:
+        return (f"the box dropped the server's answer to the ClientHello ({records(dropped_s, 'inside')}) "
+                f"after letting STARTTLS and the 220 through: {_describe(dropped_s[0])}")
+    return None
+
+
 def tampered(pair: dict[str, Any]) -> bool:
-    return not pair["identical"]
+    """The box changed the pair's dialogue: a proven difference (``proven``), not merely lines
+    one capture holds after the other stopped."""
+    return bool(pair["verdict"]["tampered"])
 
 
 def diff_conversations(outside: Sequence[dict[str, Any]], inside: Sequence[dict[str, Any]],
@@ -662,7 +761,8 @@ def diff_conversations(outside: Sequence[dict[str, Any]], inside: Sequence[dict[
         "clock_offset_anchors": anchors,
         "pairs": out_pairs,
         "unpaired": unpaired,
-        "summary": {"pairs": len(out_pairs), "identical": len(out_pairs) - n_t, "tampered": n_t,
+        "summary": {"pairs": len(out_pairs), "identical": sum(1 for p in out_pairs if p["identical"]),
+                    "tampered": n_t,
                     "middlebox": sum(1 for p in out_pairs if p["verdict"]["caused_by"] == "middlebox"),
                     "tampered_but_tls": sum(1 for p in out_pairs
                                             if tampered(p) and p["verdict"]["outcome"] == "tls"),

@@ -38,9 +38,12 @@ def render_table(report: dict[str, Any], width: int | None = None) -> str:
                       + (f" (estimated from {report['clock_offset_anchors']} anchor(s))"
                          if report.get("clock_offset_anchors") else "")]
     s = report["summary"]
+    unproven = s["pairs"] - s["identical"] - s["tampered"]
     out.append(wrap_text(f"{s['pairs']} paired deliver{'y' if s['pairs'] == 1 else 'ies'}: "
                          f"{s['identical']} identical, {s['tampered']} changed by the box "
-                         f"({s['middlebox']} blamed on it); unpaired: {s['unpaired_outside']} "
+                         f"({s['middlebox']} blamed on it)"
+                         + (f", {unproven} with lines only one capture shows (no evidence)" if unproven else "")
+                         + f"; unpaired: {s['unpaired_outside']} "
                          f"outside, {s['unpaired_inside']} inside", width, "  "))
     for n, p in enumerate(report["pairs"], 1):
         m, v = p["match"], p["verdict"]
@@ -51,7 +54,7 @@ def render_table(report: dict[str, Any], width: int | None = None) -> str:
                              f"runner-up {m['runner_up']:.2f}): "
                              + "; ".join(safe(e) for e in m["evidence"]), width, "    "))
         out.append(wrap_text(f"  verdict: {v['outcome']}, caused by {v['caused_by']}, {v['reason']}"
-                             + ("" if p["identical"] else
+                             + ("" if not v.get("tampered") else
                                 "  [CHANGED BY THE BOX, TLS all the same: not the cause]"
                                 if v["outcome"] == "tls" else "  [CHANGED BY THE BOX]"), width, "    "))
         out.append(wrap_text(f"    {safe(v['message'])}", width, "    "))

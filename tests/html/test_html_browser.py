@@ -355,3 +355,35 @@ def test_ten_thousand_conversations(browser: html_browser.Browser, tmp_path: Pat
         f"10000 conversations: {dest.stat().st_size} bytes, page ready in {elapsed:.1f} s "
         f"(script {page.get_attribute('body', 'data-build-ms')} ms)\n")
     _clean(o, dest)
+
+
+def test_diff_shows_what_a_tls_killing_box_did(browser: html_browser.Browser, tmp_path: Path) -> None:
+    """The new kinds of difference (TLS records dropped, a RST the box injected) are highlighted on both ladders."""
+    dest = tmp_path / "diff.html"
+    rc = main(["diff", str(CAPTURES / "pairs" / "dpi-reset.outside.pcap"),
+               str(CAPTURES / "pairs" / "dpi-reset.inside.pcap"), "--format", "html", "-o", str(dest)],
+              out=io.StringIO(), err=io.StringIO())
+    assert rc == 1
+    o = browser.open(dest)
+    page = o.page
+    page.click("tr.conv[data-i='0']")
+    outside = page.locator(".view-outside svg.ladder")
+    inside = page.locator(".view-inside svg.ladder")
+
+    def changed(ladder: Any) -> list[list[str]]:
+        return ladder.locator("g[data-changed]").evaluate_all(
+            "gs => gs.map(g => [g.getAttribute('data-frame'), g.querySelector('text.lbl').textContent,"
+            " g.getAttribute('data-changed')])")
+
+    # (the ladder labels drop the brackets of '[RST]', '[TLS ...]')
+    assert changed(outside) == [["15", "RST", "added"]]
+    got_in = changed(inside)
+    assert got_in[-1] == ["17", "RST", "added"]
+    assert [(r[0], r[1].split(":")[0], r[2]) for r in got_in[:-1]] == [
+        ("16", f"TLS {name}", "removed")
+        for name in ("ServerHello", "Certificate", "server_key_exchange", "server_hello_done")]
+    assert "tls-handshake-failed" in (page.locator("tr.detail p.verdict").text_content() or "")
+    assert "middlebox" in page.locator(".view .head-t").all_text_contents()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("tr.detail .detail-box").screenshot(path=str(ARTIFACTS / "diff-dpi-reset.png"))
+    _clean(o, dest)

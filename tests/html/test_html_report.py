@@ -264,6 +264,24 @@ def test_diff_data_marks_what_the_box_changed() -> None:
     assert not any(r[6] for v in pair["views"] for r in v["L"])
 
 
+def test_diff_data_marks_nothing_a_capture_only_lacks() -> None:
+    """A line only one capture shows, where the other simply stopped, is no change by the box: not highlighted,
+    and the pair is not counted as changed; a RST the box injected is."""
+    out_c = _convs(CAPTURES / "pairs" / "inside-ends-early.outside.pcap")
+    in_c = _convs(CAPTURES / "pairs" / "inside-ends-early.inside.pcap")
+    d = diff_data(dict(diff_conversations(out_c, in_c), outside_file="o", inside_file="i"), out_c, in_c)
+    (pair,) = d["pairs"]
+    assert pair["identical"] and len(pair["diffs"]) == 1 and pair["diffs"][0]["if"] is None
+    assert not any(r[7] for v in pair["views"] for r in v["L"])
+    out_c = _convs(CAPTURES / "pairs" / "dpi-reset.outside.pcap")
+    in_c = _convs(CAPTURES / "pairs" / "dpi-reset.inside.pcap")
+    d = diff_data(dict(diff_conversations(out_c, in_c), outside_file="o", inside_file="i"), out_c, in_c)
+    (pair,) = d["pairs"]
+    texts = d["shared"]["t"]
+    assert not pair["identical"] and (pair["cb"], pair["r"]) == ("middlebox", "tls-handshake-failed")
+    assert [(r[0], texts[r[2]], r[7]) for r in pair["views"][0]["L"] if r[7]] == [(15, "[RST]", "added")]
+
+
 def test_server_rows_flag_a_varying_offer() -> None:
     convs = (_convs(CAPTURES / "seed-starttls-first-line.pcap") + _convs(CAPTURES / "seed-compliant-twin.pcap")
              + _convs(CAPTURES / "client-did-not-request.pcap"))

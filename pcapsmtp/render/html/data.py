@@ -289,7 +289,8 @@ def _diff_marks(diffs: Sequence[dict[str, Any]], prefix: str) -> dict[tuple[int 
     out: dict[tuple[int | None, str], str] = {}
     for d in diffs:
         line = d.get(f"{prefix}_line")
-        if line is not None:
+        # a line the other capture shows nothing around (it stopped earlier) is no change by the box
+        if line is not None and d.get("outside_frame") is not None and d.get("inside_frame") is not None:
             out[(d.get(f"{prefix}_frame"), line)] = d["kind"]
     return out
 
@@ -345,7 +346,8 @@ def diff_data(report: dict[str, Any], outside: Sequence[dict[str, Any]],
             views.append(shared.intern(d))
         v = p["verdict"]
         pairs.append({
-            "n": n, "identical": p["identical"], "o": v.get("outcome"), "cb": v.get("caused_by"),
+            "n": n, "identical": not v.get("tampered", not p["identical"]), "o": v.get("outcome"),
+            "cb": v.get("caused_by"),
             "r": v.get("reason"), "msg": _cut(red(v.get("message")), 1200),
             "match": {"method": p["match"].get("method"), "score": p["match"].get("score"),
                       "confidence": p["match"].get("confidence"),
