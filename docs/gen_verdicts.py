@@ -75,7 +75,9 @@ def render() -> str:
         out.append(f"### `{code}`")
         out.append("")
         out.append(f"{r.title}. Usual outcome `{r.outcome}`, caused by `{r.caused_by}`"
-                   + (" (or the side that ended the handshake)" if code in ("tls-handshake-failed",) else "")
+                   + (" (or the side that ended the handshake; `middlebox` from `diff`, when a box between "
+                      "the two captures dropped the ClientHello or the server's answer, or reset the connection "
+                      "itself)" if code in ("tls-handshake-failed",) else "")
                    + (" (the side of the earlier failure)" if code == "tls-fallback" else "") + "."
                    + (" Outcome `aborted` (same side, same reason) when the client then leaves "
                       "without mail or credentials: a client that requires TLS gives up there."

@@ -19,9 +19,14 @@ Three steps:
    difference is ``rewritten``, ``masked`` (same length, characters replaced by a fill such as
    ``*`` or ``X``), ``removed`` (the receiver never got it) or ``added`` (the sender never
    wrote it: the box did), with the frame on each side.
+   TLS records are lines too, and so is a ``[RST]`` of the TLS handshake. A line missing on
+   one side has that side's frame of where it would have been, or None when that capture shows
+   nothing of the direction there (it stopped earlier): such a difference proves nothing.
 3. **Joint verdict** (``joint_verdict``): ``caused_by: middlebox`` with ``starttls-masked``,
-   ``starttls-stripped`` or ``starttls-refused`` when a difference touches STARTTLS,
-   beside the two single-side verdicts that each file alone gives.
+   ``starttls-stripped`` or ``starttls-refused`` when a difference touches STARTTLS, or
+   ``tls-handshake-failed`` when the box let STARTTLS and its 220 through and then dropped the
+   ClientHello or the server's answer or reset the connection itself (proven differences
+   only), beside the two single-side verdicts that each file alone gives.
 """
 from __future__ import annotations
 
@@ -606,7 +611,9 @@ def joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
     """The verdict of a pair. ``caused_by: middlebox`` when a difference touches STARTTLS:
     ``starttls-masked`` (the keyword or the command overwritten with a fill),
     ``starttls-stripped`` (the server's offer or the client's command removed or rewritten),
-    ``starttls-refused`` (the client got a refusal of STARTTLS that the server never sent).
+    ``starttls-refused`` (the client got a refusal of STARTTLS that the server never sent);
+    then ``tls-handshake-failed`` when STARTTLS passed and the box killed the handshake (see
+    ``_tls_killed``). Differences that are not ``proven`` blame no one.
 
     ``tampered`` says whether the box changed the dialogue at all. One invariant holds for
     every verdict pcapsmtp gives: ``outcome: tls`` implies ``caused_by: none``. A box that
