@@ -78,6 +78,14 @@ begin retry
 """
 
 
+def short_timeout(seconds: float) -> str:
+    """The smtp transport's option that bounds every wait for the server, as a transport option
+    line for :class:`EximInstance` (the hang tests: seconds, not minutes): ``command_timeout``
+    (default 5m) is the wait for each reply, the answer to STARTTLS included, and (observed)
+    for the GnuTLS handshake after it ("TLS session: (gnutls_handshake): timed out")."""
+    return f"command_timeout = {seconds:g}s"
+
+
 def exim_binary() -> Path | None:
     """$REALCLIENTS_EXIM, the package unpacked in tests/realclients/.exim, or an installed exim4."""
     for cand in (os.environ.get("REALCLIENTS_EXIM", ""), str(UNPACKED), shutil.which("exim4") or ""):

@@ -24,6 +24,8 @@ certificates and the syslog socket. The configuration has
 - ``FEATURE(nocanonify)``, a private hosts file and ``hosts files`` as service switch: no DNS;
 - ``confTO_QUIT`` 3 s instead of 2 minutes: after the C4 reply shape the server, still reading
   the message, never answers QUIT.
+- for the hang tests, ``mc_extra`` = :func:`short_starttls_timeout`: ``confTO_STARTTLS`` in
+  seconds instead of an hour.
 
 Sendmail qualifies the machine's own name before it reads its configuration, from ``/etc/hosts``,
 and sleeps 60 s ("My unqualified host name ... unknown; sleeping for retry") when the name has
@@ -81,7 +83,7 @@ define(`confCLIENT_KEY', `{d}/certs/client.key')dnl
 define(`confDONT_BLAME_SENDMAIL', `TrustStickyBit')dnl
 define(`confLOG_LEVEL', `14')dnl
 define(`confTO_QUIT', `3s')dnl
-FEATURE(`nocanonify')dnl
+{extra}FEATURE(`nocanonify')dnl
 MAILER(`smtp')dnl
 """
 
@@ -97,6 +99,13 @@ exec "$@"
 """
 
 SYSLOG_PREFIX = re.compile(r"^<\d+>\w{3} [ \d]\d \d\d:\d\d:\d\d sendmail\[\d+\]: ")
+
+
+def short_starttls_timeout(seconds: float) -> str:
+    """The ``.mc`` line (``mc_extra`` of :class:`SendmailInstance`) for ``Timeout.starttls``
+    (``confTO_STARTTLS``, default 1h): the wait for the answer to STARTTLS and for the TLS
+    handshake (the hang tests: seconds, not an hour). Sendmail rounds to whole seconds."""
+    return f"define(`confTO_STARTTLS', `{max(1, round(seconds))}s')dnl\n"
 
 
 def sendmail_binary() -> Path | None:
@@ -155,9 +164,11 @@ class SendmailInstance:
     """One private Sendmail (its own sendmail.cf, queue, certificates and syslog) relaying
     everything to 127.0.0.1:``port``."""
 
-    def __init__(self, binary: Path, port: int, cert: tuple[Path, Path], ca: Path | None = None) -> None:
+    def __init__(self, binary: Path, port: int, cert: tuple[Path, Path], ca: Path | None = None,
+                 mc_extra: str = "") -> None:
         """``cert`` (certificate, key) is the client certificate, and the trust anchor unless
-        ``ca`` names another."""
+        ``ca`` names another; ``mc_extra``: more ``define(...)dnl`` lines for the ``.mc`` (e.g.
+        :data:`SHORT_STARTTLS_TIMEOUT`)."""
         problem = namespace_problem()
         if problem:
             raise RuntimeError(problem)
@@ -171,7 +182,7 @@ class SendmailInstance:
         (self.dir / "service.switch").write_text("hosts files\naliases files\n")
         (self.dir / "hosts").write_text(f"127.0.0.1 localhost\n127.0.1.1 client.example.org {socket.gethostname()}\n")
         mc = self.dir / "sendmail.mc"
-        mc.write_text(MC.format(port=port, d=self.dir))
+        mc.write_text(MC.format(port=port, d=self.dir, extra=mc_extra))
         p = subprocess.run(["m4", f"-D_CF_DIR_={CF_DIR}/", str(CF_DIR / "m4" / "cf.m4"), str(mc)],
                            capture_output=True, text=True, timeout=60)
         if p.returncode != 0:

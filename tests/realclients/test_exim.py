@@ -17,6 +17,10 @@ fresh private instance per delivery, delivering in the foreground (``-odf``).
    the handshake with an encrypted alert (``aborted / client / tls-handshake-failed``) and
    retries in clear at once (``plaintext / client / tls-fallback``), or, with
    ``hosts_require_tls = *`` too, defers.
+6. the server hangs or resets around STARTTLS (the harness's ``silent``, ``stall``, ``rst``;
+   ``command_timeout = 2s``): an unanswered STARTTLS is deferred (``aborted / server /
+   starttls-refused``, case ``no-answer``), an unanswered ClientHello or a reset is a failed
+   handshake the server caused, followed at once by a retry in clear (``tls-fallback``).
 
 Frame numbers (greeting, EHLO reply, STARTTLS, ClientHello, ServerHello, alert, the server's
 FIN or RST, the refusal, MAIL FROM and the findings) are cross-checked against tshark decoding
@@ -38,7 +42,8 @@ import pytest
 import exim_rig as rig
 import realclients_harness as h
 from pcapsmtp.analysis.clients import After454, client, retrying_clients, sees_starttls
-from test_real_clients import FINDING, OFFERED, SHAPES, analyze, expected_verdict, verdict
+from pcapsmtp.analysis.reasons import REASON_CASES
+from test_real_clients import FINDING, HANG_MODES, HANG_WAIT, OFFERED, SHAPES, analyze, expected_verdict, verdict
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -320,3 +325,89 @@ def test_exim_rejects_untrusted_certificate(exim: Path, require: str, cert: tupl
     else:
         assert [ln for ln in d.deliveries if " == " in ln and "certificate verification failed" in ln] \
             == d.deliveries and len(d.deliveries) == 1, d.describe()
+
+
+# ---------------------------------------------- (6) a server that hangs or resets around STARTTLS
+
+def check_hung_attempt(wire: h.Wire, conv: dict[str, Any], mode: str, *, client_alert: bool = False) -> None:
+    """What every MTA's hang test checks on the conversation that met the hang (``silent``,
+    ``stall`` or ``rst``, :data:`test_real_clients.HANG_MODES`), the way the libraries' test
+    does: STARTTLS requested after a valid offer, no mail; ``silent``: ``aborted / server /
+    starttls-refused``, case ``no-answer``, finding ``no-answer`` at STARTTLS (the evidence
+    frame); ``stall``: ``aborted / server / tls-handshake-failed``, case ``server-silent``,
+    finding ``no-answer`` at the ClientHello (the evidence frame), plus the client's own fatal
+    alert as ``tls-alert`` when it sent one on giving up (``client_alert``: Exim's GnuTLS);
+    ``rst``: ``aborted / server / tls-handshake-failed`` at the server's RST, no finding. Every
+    frame is tshark's."""
+    s = conv["stream"]
+    wire.check_dialogue_frames(conv)
+    (starttls,) = wire.frames(s, command="STAR")
+    assert conv["starttls"]["frame"] == starttls, conv["starttls"]
+    assert conv["starttls"]["offered"] == "valid" and conv["starttls"]["requested"] is True
+    assert (conv["mail"], conv["delivered"]) == (False, False), conv
+    codes = [(f["code"], f["side"], f["frame"]) for f in conv["findings"]]
+    if mode == "silent":
+        assert verdict(conv) == ("aborted", "server", "starttls-refused"), conv
+        assert conv["starttls"]["reply_code"] is None
+        assert codes == [("no-answer", "server", starttls)] and conv["evidence_frame"] == starttls, codes
+        assert conv["explanation"]["client_does"] == REASON_CASES[("starttls-refused", "no-answer")].client_does
+        return
+    (hello,) = wire.frames(s, handshake=1)
+    assert verdict(conv) == ("aborted", "server", "tls-handshake-failed"), conv
+    assert conv["starttls"]["reply_code"] == 220 and conv["tls"]["client_hello_frame"] == hello
+    assert conv["tls"]["server_hello_frame"] is None and not wire.frames(s, handshake=2)
+    if mode == "rst":
+        assert conv["evidence_frame"] == wire.server_close_frames(s)[0] and codes == [], conv
+        return
+    # stall: the server sent nothing after its 220; what the client sent on giving up
+    alerts = [r.frame for r in wire.rows if r.stream == s and r.src_port != wire.port and 2 in r.alert_levels]
+    assert len(alerts) == (1 if client_alert else 0), alerts
+    assert codes == [("no-answer", "server", hello)] + [("tls-alert", "client", a) for a in alerts], codes
+    assert conv["evidence_frame"] == hello
+    assert conv["explanation"]["client_does"] == REASON_CASES[("tls-handshake-failed", "server-silent")].client_does
+
+
+def check_plaintext_retry(wire: h.Wire, failed: dict[str, Any], retry: dict[str, Any]) -> None:
+    """A reconnection in clear right after a failed handshake (Exim, OpenSMTPD): ``plaintext /
+    server / tls-fallback``, the failure's, with ``fallback_of`` naming the failed stream, no
+    STARTTLS although offered, delivered, MAIL FROM (tshark's) as the evidence."""
+    assert verdict(retry) == ("plaintext", "server", "tls-fallback"), retry
+    assert retry["fallback_of"]["stream"] == failed["stream"], retry["fallback_of"]
+    assert retry["fallback_of"]["reason"] == "tls-handshake-failed"
+    assert retry["starttls"]["offered"] == "valid" and retry["starttls"]["requested"] is False
+    assert retry["delivered"] is True
+    wire.check_dialogue_frames(retry)
+    assert retry["evidence_frame"] == wire.frames(retry["stream"], command="MAIL")[0]
+
+
+@pytest.mark.parametrize("mode", HANG_MODES)
+def test_exim_against_a_server_that_hangs_or_resets(exim: Path, mode: str, cert: tuple[Path, Path],
+                                                     tmp_path: Path) -> None:
+    """``command_timeout = 2s`` (rig.short_timeout), Exim's other defaults. ``silent``: Exim gives
+    up after command_timeout ("SMTP timeout after STARTTLS"), closes without QUIT and defers:
+    ``tls_tempfail_tryclear`` follows a failed handshake, not an unanswered command, so no
+    retry in clear. ``stall``: the GnuTLS handshake times out under the same timeout, Exim sends
+    a fatal alert (user_canceled) and closes, then, as after ``rst`` (at once) or a close,
+    "delivering unencrypted ... (not in hosts_require_tls)": a new connection in clear within
+    the same delivery attempt, which delivers."""
+    d = exim_deliver(exim, h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls=mode), cert, tmp_path,
+                     transport_options=rig.short_timeout(HANG_WAIT))
+    tried = d.conns[0]
+    assert tried.commands == ["EHLO client.example.org", "STARTTLS"] and not tried.mail, d.describe()
+    convs = sorted(d.convs, key=lambda c: c["first_frame"])
+    check_hung_attempt(d.wire, convs[0], mode, client_alert=mode == "stall")
+    if mode != "rst":
+        assert d.run.seconds >= HANG_WAIT - 0.1, d.describe()      # it waited its timeout
+    if mode == "silent":
+        assert len(d.conns) == len(d.convs) == 1, d.describe()
+        assert not d.wire.frames(convs[0]["stream"], command="QUIT"), d.describe()
+        [line] = d.deliveries
+        assert " == " in line and "SMTP timeout after STARTTLS" in line, d.describe()
+        return
+    assert "exim" in retrying_clients() and client("exim").fallback_after_handshake_failure
+    want = "(gnutls_handshake): timed out" if mode == "stall" else "(gnutls_handshake): Error in the pull function."
+    assert f"{want}: delivering unencrypted to H=127.0.0.1" in d.log, d.describe()
+    assert len(d.conns) == len(d.convs) == 2, d.describe()
+    assert not d.conns[1].starttls and d.conns[1].mail, d.describe()
+    check_plaintext_retry(d.wire, convs[0], convs[1])
+    assert any(" => " in ln and " X=" not in ln for ln in d.deliveries), d.describe()

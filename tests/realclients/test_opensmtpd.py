@@ -6,7 +6,10 @@ opportunistic STARTTLS, captures the relay port with tcpdump and checks:
 
 - what OpenSMTPD did against the client table (``client("opensmtpd")``, from clients.md): whether
   it sent STARTTLS for each EHLO reply shape, plaintext on the same connection after 454 or 502, and an
-  immediate plaintext reconnection after a handshake the server broke;
+  immediate plaintext reconnection after a handshake the server broke (a close, an alert, or a
+  reset after the ClientHello, the harness's ``rst``; its ``silent`` and ``stall`` hangs are not
+  run: the relay's wait for the server is 300 s, compiled in, ``io_set_timeout(s->io, 300000)``
+  in mta_session.c, and smtpd.conf(5) has no option for it);
 - pcapsmtp's verdict on every captured conversation (outcome, caused_by, reason).
 
 Needs root (tcpdump, privilege separation, the mount namespace): marked ``live``; ``slow`` too
@@ -22,6 +25,7 @@ import pytest
 import opensmtpd_rig as rig
 import realclients_harness as h
 from pcapsmtp.analysis.clients import After454, client, retrying_clients, sees_starttls
+from test_exim import check_hung_attempt, check_plaintext_retry
 from test_real_clients import FINDING, OFFERED, SHAPES, analyze, expected_verdict, verdict
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
@@ -121,13 +125,16 @@ def test_opensmtpd_refused_starttls_goes_on_in_plaintext(smtpd: tuple[Path, str]
 
 # ------------------------------------------------------------------ (3) failed TLS handshakes
 
-@pytest.mark.parametrize("mode", ["close", "alert"])
+@pytest.mark.parametrize("mode", ["close", "alert", "rst"])
 def test_opensmtpd_plaintext_retry_is_tls_fallback(smtpd: tuple[Path, str], mode: str,
                                                    cert: tuple[Path, Path], tmp_path: Path) -> None:
-    """220, then the server closes (``close``) or sends a fatal alert (``alert``). OpenSMTPD logs
+    """220, then the server closes (``close``), sends a fatal alert (``alert``) or resets the
+    connection after the ClientHello (``rst``, one of the harness's hangs). OpenSMTPD logs
     "opportunistic TLS failed, downgrading to plain" and at once reconnects with smtp+notls in the
     same mta session, without STARTTLS, and delivers: the first conversation is the server's
-    broken handshake, the second the fallback it caused."""
+    broken handshake, the second the fallback it caused. (The other two hangs, ``silent`` and
+    ``stall``, are not run: OpenSMTPD's relay waits 300 s for the server, a timeout compiled in
+    that no option changes.)"""
     assert RULE.fallback_after_handshake_failure and "opensmtpd" in retrying_clients()
     run, convs = relay(smtpd, h.Behaviour(on_starttls=mode), cert, tmp_path)
     why = f"OpenSMTPD {smtpd[1]}: " + run.describe()
@@ -147,6 +154,11 @@ def test_opensmtpd_plaintext_retry_is_tls_fallback(smtpd: tuple[Path, str], mode
     assert ("tls-alert" in [f["code"] for f in first["findings"]]) is (mode == "alert"), first["findings"]
     assert verdict(second) == ("plaintext", "server", "tls-fallback"), why
     assert second["starttls"]["offered"] == "valid" and second["starttls"]["requested"] is False
+    if mode == "rst":
+        # the frames, tshark's: the failure at the server's RST, the retry at its MAIL FROM
+        wire = h.tshark_wire(run.pcap, run.port)
+        check_hung_attempt(wire, first, mode)
+        check_plaintext_retry(wire, first, second)
 
 
 # -------------------------------------------------------------------------- (4) clean STARTTLS

@@ -16,6 +16,9 @@ one fresh private instance per delivery, delivering in the foreground (``-odi``)
 4. a clean STARTTLS delivery: ``tls / none / tls-established`` (Sendmail logs ``verify=OK``
    against the test certificate it was given as CA); with another CA the check fails
    (``verify=FAIL``) and, opportunistic, Sendmail delivers in TLS all the same.
+5. the server hangs or resets around STARTTLS (the harness's ``silent``, ``stall``, ``rst``;
+   ``confTO_STARTTLS`` 2 s): Sendmail defers each time after one connection, never in clear;
+   the verdicts are the libraries' (``no-answer``, ``server-silent``, the RST).
 
 Frame numbers (greeting, EHLO reply, STARTTLS, ClientHello, ServerHello, alert, 454, MAIL FROM
 and the findings) are cross-checked against tshark decoding the test port as SMTP.
@@ -35,8 +38,8 @@ import pytest
 import realclients_harness as h
 import sendmail_rig as rig
 from pcapsmtp.analysis.clients import After454, client, retrying_clients
-from test_exim import EximDelivery, check_dialogue_frames, check_reply_shape
-from test_real_clients import SHAPES, analyze, verdict
+from test_exim import EximDelivery, check_dialogue_frames, check_hung_attempt, check_reply_shape
+from test_real_clients import HANG_MODES, HANG_WAIT, SHAPES, analyze, verdict
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -73,16 +76,17 @@ class SendmailDelivery(EximDelivery):
 
 
 def sendmail_deliver(binary: Path, behaviour: h.Behaviour, cert: tuple[Path, Path], tmp: Path,
-                     *, queue_runs: int = 0, ca: Path | None = None) -> tuple[SendmailDelivery, list[str]]:
+                     *, queue_runs: int = 0, ca: Path | None = None,
+                     mc_extra: str = "") -> tuple[SendmailDelivery, list[str]]:
     """One message through a fresh private Sendmail to a fresh ByteServer, captured on lo; then
-    ``queue_runs`` runs of its queue (``ca``: another trust anchor than the server's certificate).
-    Also returns what is left in the queue."""
+    ``queue_runs`` runs of its queue (``ca``: another trust anchor than the server's certificate;
+    ``mc_extra``: more lines for its ``.mc``). Also returns what is left in the queue."""
     tmp.mkdir(parents=True, exist_ok=True)
     srv = h.ByteServer(behaviour, *cert).start()
     pcap = tmp / "capture.pcap"
     inst: rig.SendmailInstance | None = None
     try:
-        inst = rig.SendmailInstance(binary, srv.port, cert, ca)
+        inst = rig.SendmailInstance(binary, srv.port, cert, ca, mc_extra)
         with h.Tcpdump(pcap, srv.port) as dump:
             run = inst.deliver()
             for _ in range(queue_runs):
@@ -242,3 +246,37 @@ def test_sendmail_unverified_certificate_still_tls(sendmail: Path, cert: tuple[P
     assert [ln for ln in d.deliveries if "stat=Sent" in ln] and queued == [], d.describe()
     assert verdict(conv) == ("tls", "none", "tls-established"), d.describe()
     assert conv["findings"] == []
+
+
+# ---------------------------------------------- (5) a server that hangs or resets around STARTTLS
+
+@pytest.mark.parametrize("mode", HANG_MODES)
+def test_sendmail_against_a_server_that_hangs_or_resets(sendmail: Path, mode: str, cert: tuple[Path, Path],
+                                                         tmp_path: Path) -> None:
+    """``confTO_STARTTLS`` 2 s (rig.short_starttls_timeout; Timeout.starttls, default 1h, bounds
+    the answer to STARTTLS and the handshake), Sendmail's default rules otherwise. Each time it
+    closes without QUIT, defers and keeps the message; it never goes on in clear, on this
+    connection or a new one (no ``TLSFallbacktoClear``), as after a close or an alert.
+    ``silent``: "timeout waiting for input from [127.0.0.1]" (logged "during client EHLO"),
+    ``stat=Deferred`` (dsn 4.0.0). ``stall``: the handshake times out ("SSL_error=2, errno=11"),
+    then Sendmail waits another confTO_QUIT (3 s, "timeout waiting for input ... during
+    Draining Input") before it closes, sending no alert; ``rst``: at once ("SSL_error=5,
+    errno=104"). Both: "Deferred: 454 4.7.0 TLS handshake failed." """
+    d, queued = sendmail_deliver(sendmail, h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls=mode), cert, tmp_path,
+                                 mc_extra=rig.short_starttls_timeout(HANG_WAIT))
+    assert "sendmail" not in retrying_clients() and not client("sendmail").fallback_after_handshake_failure
+    assert len(d.conns) == len(d.convs) == 1, d.describe()
+    conn, conv = d.conns[0], d.convs[0]
+    assert conn.commands == ["EHLO client.example.org", "STARTTLS"] and not conn.mail, d.describe()
+    check_hung_attempt(d.wire, conv, mode)
+    assert not d.wire.frames(conv["stream"], command="QUIT"), d.describe()
+    assert len(queued) == 1 and len(d.deliveries) == 1, d.describe()
+    if mode == "silent":
+        assert "timeout waiting for input from [127.0.0.1]" in d.log, d.describe()
+        assert "dsn=4.0.0, stat=Deferred" in d.deliveries[0], d.describe()
+    else:
+        errno = "SSL_error=2, errno=11" if mode == "stall" else "SSL_error=5, errno=104"
+        assert f"STARTTLS=client, error: connect failed=-1, reason=unknown, {errno}" in d.log, d.describe()
+        assert "stat=Deferred: 454 4.7.0 TLS handshake failed." in d.deliveries[0], d.describe()
+    if mode != "rst":
+        assert d.run.seconds >= HANG_WAIT - 0.1, d.describe()      # it waited its timeout
