@@ -525,6 +525,30 @@ def tls_box_scenarios() -> list[Scenario]:
                        Diff("server->client", "added", "[RST]", None, outside_ref=("S", "RST"),
                             inside_ref=("C", "RST"))])]))
 
+    # 12b -- the box resets both ends as soon as it sees the ClientHello, without passing it on (a firewall with
+    # NAT): outside a RST "from the server" after the ClientHello; inside the 220 and then the box's RST to the
+    # server, no ClientHello.
+    hello = CH("dpi reset early", "mx.example.com")
+    o = _to_220(gen.Conv(cport=41250, isn=isn("dpi reset early out"), close=("rst", "S")))
+    o.c(hello)
+    i = _to_220(gen.Conv(cport=61045, isn=isn("dpi reset early in"), close=("rst", "C")))
+    d_out, d_in = decoys(3.0)
+    sc.append(Scenario(
+        "dpi-reset-early", "a firewall (NAT of both ends) lets STARTTLS and the 220 through and resets both ends "
+        "as soon as it sees the ClientHello, which it never passes on: outside a RST 'from the server' after the "
+        "ClientHello (alone: the server reset), inside the 220 and then the box's RST to the server (alone: the "
+        "client reset without starting TLS)",
+        [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
+        [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
+        [PairTruth("delivery", "delivery", False, "middlebox", "tls-handshake-failed", "tls-handshake-failed",
+                   "tls-not-started", [
+                       Diff("client->server", "removed", CH_TEXT, None, outside_ref=("C", hello),
+                            inside_ref=("C", "RST")),
+                       Diff("client->server", "added", None, "[RST]", outside_ref=("S", "RST"),
+                            inside_ref=("C", "RST")),
+                       Diff("server->client", "added", "[RST]", None, outside_ref=("S", "RST"),
+                            inside_ref=("C", "RST"))])]))
+
     # 13 -- controls. (a) The server itself never answers the ClientHello: it arrives inside too, nothing
     # comes back, the client gives up: identical on both sides, the server is blamed. (b) STARTTLS and TLS 1.2
     # through the same box. NAT of both ends.

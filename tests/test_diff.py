@@ -626,6 +626,8 @@ _TLS_KILLED = {
                         "server_key_exchange, server_hello_done)"),
     "dpi-reset": (("server", "tls-handshake-failed"), ("client", "tls-handshake-failed"),
                   "the box reset the connection itself during the TLS handshake"),
+    "dpi-reset-early": (("server", "tls-handshake-failed"), ("client", "tls-not-started"),
+                        "the box reset the connection itself during the TLS handshake"),
 }
 
 
@@ -676,7 +678,8 @@ def test_a_capture_that_stops_earlier_is_no_evidence() -> None:
 
 
 @pytest.mark.parametrize("name,cut", [("dpi-drop-clienthello", "inside"), ("dpi-drop-answer", "outside"),
-                                      ("dpi-reset", "outside"), ("server-silent", "inside"),
+                                      ("dpi-reset", "outside"), ("dpi-reset-early", "inside"),
+                                      ("server-silent", "inside"),
                                       ("server-silent", "outside")])
 def test_no_blame_from_any_shorter_capture(name: str, cut: str) -> None:
     """The capture that lacks the records, cut after every line before its proof (its FIN or RST): the box is
@@ -739,6 +742,15 @@ def test_tls_box_frames_agree_with_tshark() -> None:
     got = diffs("dpi-reset")
     assert [x[2:4] for x in got if "[RST]" in x] == [(rst_o[0], rst_i[0])] * 2
     assert {x[3] for x in got if x[5] and x[5].startswith("[TLS")} == set(frames("dpi-reset", "inside", answer))
+    # the early reset: the ClientHello never crossed; a RST each way, each on the side the box forged it
+    assert frames("dpi-reset-early", "inside", hello) == []
+    rst_o = frames("dpi-reset-early", "outside", f"tcp.flags.reset == 1 && {from_server}")
+    rst_i = frames("dpi-reset-early", "inside", f"tcp.flags.reset == 1 && {to_server}")
+    assert diffs("dpi-reset-early") == [
+        ("client->server", "removed", frames("dpi-reset-early", "outside", hello)[0], rst_i[0],
+         "[TLS ClientHello: versions TLS 1.2, SNI mx.example.com]", None),
+        ("client->server", "added", rst_o[0], rst_i[0], None, "[RST]"),
+        ("server->client", "added", rst_o[0], rst_i[0], "[RST]", None)]
     # the control: the ClientHello crossed the box and the server never answered it, on both sides
     for side in ("outside", "inside"):
         assert len(frames("server-silent", side, hello)) == 1 and frames("server-silent", side, answer) == []
@@ -798,3 +810,44 @@ def test_cli_a_capture_that_stops_earlier_is_not_tampering() -> None:
     rc, out, _err = _run(str(PAIRS / e["outside"]), str(PAIRS / e["inside"]))
     assert rc == 1
     assert "caused by middlebox, tls-handshake-failed  [CHANGED BY THE BOX]" in out
+
+
+def test_a_close_the_box_only_passed_on_as_a_reset_is_not_its_doing() -> None:
+    """An end that closed first and the box that turned its FIN into a RST on the other side: the RST is no
+    evidence (the server ended the handshake with an alert and its FIN; the client closed with a FIN)."""
+    alert = ("S", "[TLS alert: fatal handshake_failure (40)]")
+    o = _conv(_TO_220 + [_HELLO, alert, ("S", "[RST]")], outcome="aborted", caused_by="server",
+              reason="tls-handshake-failed")
+    i = _conv(_TO_220 + [_HELLO, alert, ("S", "[FIN]"), ("C", "[FIN]")], outcome="aborted", caused_by="server",
+              reason="tls-handshake-failed")
+    diffs = compare_dialogues(o, i)
+    assert [(d["direction"], d["kind"], d["outside_line"], d["inside_frame"]) for d in diffs] == [
+        ("server->client", "added", "[RST]", 8)]          # where it would have been: the server's FIN
+    assert joint_verdict(o, i, diffs)["caused_by"] == "server"
+    o = _conv(_TO_220 + [_HELLO, ("C", "[FIN]"), ("S", "[FIN]")], outcome="aborted", caused_by="client",
+              reason="tls-handshake-failed")
+    i = _conv(_TO_220 + [_HELLO, ("C", "[RST]")], outcome="aborted", caused_by="client",
+              reason="tls-handshake-failed")
+    diffs = compare_dialogues(o, i)
+    assert [(d["direction"], d["kind"], d["inside_line"]) for d in diffs] == [("client->server", "added", "[RST]")]
+    assert joint_verdict(o, i, diffs)["caused_by"] == "client"
+
+
+def test_a_dropped_alert_is_not_the_cause() -> None:
+    """The server ended the handshake with an alert the box kept from the client: the alert's sender ended it."""
+    alert = ("S", "[TLS alert: fatal handshake_failure (40)]")
+    o = _conv(_TO_220 + [_HELLO, ("S", "[FIN]"), ("C", "[FIN]")], outcome="aborted", caused_by="server",
+              reason="tls-handshake-failed")
+    i = _conv(_TO_220 + [_HELLO, alert, ("S", "[FIN]"), ("C", "[FIN]")], outcome="aborted", caused_by="server",
+              reason="tls-handshake-failed")
+    diffs = compare_dialogues(o, i)
+    assert [(d["kind"], d["inside_line"], d["outside_frame"]) for d in diffs] == [("removed", alert[1], 7)]
+    v = joint_verdict(o, i, diffs)
+    assert (v["caused_by"], v["tampered"]) == ("server", True)
+
+
+def test_a_record_and_the_reset_in_its_place_are_not_a_rewrite() -> None:
+    o = _conv(_TO_220 + [_HELLO, ("S", "[RST]")])
+    i = _conv(_TO_220 + [("C", "[RST]")])
+    assert [(d["direction"], d["kind"]) for d in compare_dialogues(o, i)] == [
+        ("client->server", "removed"), ("client->server", "added"), ("server->client", "added")]

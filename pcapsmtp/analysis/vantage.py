@@ -437,7 +437,16 @@ def pair_conversations(outside: Sequence[dict[str, Any]], inside: Sequence[dict[
 
 # ---------------------------------------------------------------------------------- comparison
 
+def _line_class(line: str) -> str:
+    """What a line is: a TLS record, a reset, or a line of the SMTP dialogue. A line of one class
+    never turns into one of another (a ClientHello the box dropped and a RST it sent in its
+    place are a removal and an addition, not a rewrite)."""
+    return "tls" if line.startswith("[TLS ") else "rst" if line == RST_LINE else "smtp"
+
+
 def _similar(x: str, y: str) -> float:
+    if _line_class(x) != _line_class(y):
+        return 0.0
     if len(x) == len(y) and is_masked(x, y):
         return 0.95
     r = SequenceMatcher(None, x, y, autojunk=False).ratio()
@@ -516,7 +525,8 @@ def _direction(sent: list[tuple[str, int | None]], got: list[tuple[str, int | No
             for y in range(j1, j2):
                 emit(None, y, "added", i1, y)
             continue
-        if i2 - i1 == j2 - j1:
+        if i2 - i1 == j2 - j1 and all(_line_class(a[x]) == _line_class(b[y])
+                                       for x, y in zip(range(i1, i2), range(j1, j2))):
             pairs: list[tuple[int | None, int | None]] = list(zip(range(i1, i2), range(j1, j2)))
         else:
             pairs = [(None if x is None else x + i1, None if y is None else y + j1)
@@ -683,7 +693,7 @@ def _joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
             what = ("the client's STARTTLS never reached the server and the box answered it itself: "
                     f"{_describe(refusal)}; and")
     else:
-        killed = _tls_killed(differences)
+        killed = _tls_killed(outside, inside, differences)
         if killed is not None and outcome != "tls":
             return {"outcome": outcome, "caused_by": "middlebox", "reason": "tls-handshake-failed",
                     "message": f"{killed}; {views}"}
@@ -704,23 +714,47 @@ def proven(d: dict[str, Any]) -> bool:
 
 
 def _is_tls_record(line: str | None) -> bool:
-    return line is not None and line.startswith("[TLS ")
+    """A TLS record of the handshake that a box which kills TLS keeps from the other end; an alert
+    is not one: an end that sent it had already ended the handshake, whatever became of it."""
+    return line is not None and line.startswith("[TLS ") and not line.startswith("[TLS alert")
 
 
-def _tls_killed(differences: Sequence[dict[str, Any]]) -> str | None:
-    """What a box that let STARTTLS and its 220 through did to the TLS handshake, from proven
-    differences only, or None: it reset the connection itself (the client got a RST the server
-    never sent, or the server one the client never sent), dropped the client's TLS records (the
-    ClientHello) or dropped the server's answer. The words name the records and both frames."""
+def _frames_of(conv: dict[str, Any], side: str) -> set[int]:
+    """The frames of ``side``'s lines in ``conv`` (its TLS records, its FIN or RST), not the
+    frame ``[capture ends]`` repeats."""
+    return {ln.frame for ln in conv.get("_exchange") or ()
+            if getattr(ln, "side", None) == side and ln.frame is not None and ln.text != "[capture ends]"}
+
+
+def _closed(conv: dict[str, Any], side: str) -> bool:
+    """``side`` closed or reset its direction somewhere in ``conv``'s capture."""
+    return any(getattr(ln, "side", None) == side and ln.text in (FIN_LINE, RST_LINE)
+               for ln in conv.get("_exchange") or ())
+
+
+def _tls_killed(outside: dict[str, Any], inside: dict[str, Any],
+                differences: Sequence[dict[str, Any]]) -> str | None:
+    """What a box that let STARTTLS and its 220 through did to the TLS handshake, or None. Only
+    proven differences count, and only where the evidence is the box's:
+
+    - a RST the client got "from the server" that the server never sent, where the inside
+      capture shows the server never closed its direction (else the box may only have turned
+      the server's own FIN into a RST), and the same for a RST the server got "from the client";
+    - the client's TLS records (the ClientHello) sent outside and missing inside, where the
+      client's direction goes on inside past them (a later line of it, or its FIN or RST: not
+      merely the server's reset, which may have come first); the same for the server's answer.
+
+    The words name the records and both frames."""
     proof = [d for d in differences if proven(d)]
     to_client = next((d for d in proof if d["direction"] == SERVER_TO_CLIENT and d["kind"] == "added"
-                      and d["outside_line"] == RST_LINE), None)     # a RST "from the server", outside only
+                      and d["outside_line"] == RST_LINE and not _closed(inside, "S")), None)
     to_server = next((d for d in proof if d["direction"] == CLIENT_TO_SERVER and d["kind"] == "added"
-                      and d["inside_line"] == RST_LINE), None)      # a RST "from the client", inside only
+                      and d["inside_line"] == RST_LINE and not _closed(outside, "C")), None)
+    c_in, s_out = _frames_of(inside, "C"), _frames_of(outside, "S")
     dropped_c = [d for d in proof if d["direction"] == CLIENT_TO_SERVER and d["kind"] == "removed"
-                 and _is_tls_record(d["outside_line"])]
+                 and _is_tls_record(d["outside_line"]) and d["inside_frame"] in c_in]
     dropped_s = [d for d in proof if d["direction"] == SERVER_TO_CLIENT and d["kind"] == "removed"
-                 and _is_tls_record(d["inside_line"])]
+                 and _is_tls_record(d["inside_line"]) and d["outside_frame"] in s_out]
 
     def records(ds: list[dict[str, Any]], side: str) -> str:
         return ", ".join((d[f"{side}_line"] or "")[5:].split(":", 1)[0].rstrip("]") for d in ds)
