@@ -67,7 +67,7 @@ class HalfStream:
 
     __slots__ = ("stream", "side", "stats", "max_ooo", "retain", "base", "next_off", "next_seq",
                  "ooo", "ooo_bytes", "history", "history_bytes", "fin_off", "fin_frame",
-                 "fin_ts", "ended", "ack_seq", "last_frame", "last_ts", "syn_seen", "soft",
+                 "fin_ts", "ended", "ack_seq", "last_frame", "last_ts", "syn_seen", "captured", "soft",
                  "soft_segs", "soft_ts", "soft_fixed", "late_segments", "late_bytes",
                  "late_window_ns")
 
@@ -94,6 +94,10 @@ class HalfStream:
         self.last_frame = 0
         self.last_ts = 0
         self.syn_seen = False
+        #: a segment of this side is in the capture, also one the reassembler saw before this
+        #: object existed (a pure ACK before the conversation was known to be SMTP); the
+        #: side's own SYN, payload, FIN or RST (``syn_seen``, ``last_frame``) say it too
+        self.captured = False
         #: the start is the lowest sequence number seen so far (no SYN told it): bytes are
         #: buffered until ``settle``
         self.soft = False
@@ -139,7 +143,8 @@ class HalfStream:
         if self.soft:
             self.settle(out)
         a = self.ack_seq
-        if a is None or self.base is None or self.ended or not (self.syn_seen or self.last_frame):
+        if (a is None or self.base is None or self.ended
+                or not (self.syn_seen or self.last_frame or self.captured)):
             return      # (a side the capture holds no segment of claims no hole: one-sided)
         k = (a - self.next_seq) & _MASK
         if k == 0 or k >= _ACK_SANE:
@@ -378,7 +383,7 @@ class HalfStream:
         if self.ended:
             return
         limit = self.fin_off
-        if limit is None and (self.syn_seen or self.last_frame):
+        if limit is None and (self.syn_seen or self.last_frame or self.captured):
             acked = self._max_ack_off()
             # an ACK one past the data is most likely the ACK of an uncaptured FIN
             if acked is not None and acked - self.next_off > 1:

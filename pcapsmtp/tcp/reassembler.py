@@ -982,6 +982,9 @@ class TcpReassembler:
                 h0.start_at(starts[0])
             if starts[1] is not None:
                 h1.start_at(starts[1])
+        # a segment of each direction before this one (a pure ACK, say) puts it in the capture
+        h0.captured = conv.base0 is not None
+        h1.captured = conv.base1 is not None
         flow = Flow(info, conv, (h0, h1), sides)
         conv.flow = flow
         conv.state = _FLOW

@@ -43,6 +43,9 @@ TUNNELLED = {"testing__btest__Traces__http__connect-with-smtp.pcap",
 
 TLS_RECORD = re.compile(rb"[\x14-\x17]\x03")
 MISSING = re.compile(rb"\[\d+ bytes missing in capture file\]\x00")
+#: holes at the very end of a side: tshark's follow marks a hole only before bytes it has, so a
+#: side whose last bytes were lost (before its FIN, or before nothing) ends without a marker
+TRAILING_MISSING = re.compile(rb"(?:\[\d+ bytes missing in capture file\]\x00)+$")
 
 FILES = capture_files()
 
@@ -208,7 +211,7 @@ def test_flow_bytes_equal_tshark_follow(path: Path, request: pytest.FixtureReque
             theirs = _until_tls(full[side])
             if not theirs and not MISSING.sub(b"", ours):
                 continue            # nothing of this side captured: holes only
-            if ours != theirs:
+            if ours != theirs and TRAILING_MISSING.sub(b"", ours) != theirs:
                 bad.append((stream, side.value, len(ours), len(theirs)))
     assert not bad, f"(stream, side, our length, tshark length): {bad}"
     if path.name in TUNNELLED:
