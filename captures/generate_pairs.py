@@ -478,6 +478,28 @@ def tls_box_scenarios() -> list[Scenario]:
                        Diff("client->server", "removed", CH_TEXT, None, outside_ref=("C", hello),
                             inside_ref=("C", "FIN"))])]))
 
+    # 10b -- a black hole: after the 220 the box drops everything the client sends (the ClientHello, its FIN);
+    # outside the client gives up after 5 s; inside nothing more of the client, and 300 s later the server's
+    # own timeout closes (Postfix smtpd's default), which the box passes on. Only time shows the ClientHello
+    # should have crossed by then. NAT of both ends.
+    hello = CH("dpi black hole", "mx.example.com")
+    o = _to_220(gen.Conv(cport=41050, isn=isn("dpi hole out"), close=("fin", "C")))
+    o.c(hello).fin("C", delay_ms=WAIT_MS).fin("S", delay_ms=300_000.0 - WAIT_MS)
+    i = _to_220(gen.Conv(cport=61046, isn=isn("dpi hole in"), close=None))
+    i.fin("S", delay_ms=300_000.0)
+    d_out, d_in = decoys(2.0)
+    sc.append(Scenario(
+        "dpi-blackhole", "after the 220 the box drops everything the client sends: outside the client waits 5 s "
+        "for an answer to its ClientHello and closes (alone: the server never answered); inside nothing more "
+        "comes from the client and the server's own timeout closes 300 s later (the box passes that FIN on). "
+        "NAT of both ends",
+        [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
+        [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
+        [PairTruth("delivery", "delivery", False, "middlebox", "tls-handshake-failed", "tls-handshake-failed",
+                   "tls-handshake-failed", [
+                       Diff("client->server", "removed", CH_TEXT, None, outside_ref=("C", hello),
+                            inside_ref=("S", "FIN"))])]))
+
     # 11 -- the box drops the server's answer: inside the ServerHello flight goes out and the server waits;
     # outside the client never gets it, waits 5 s and closes (the box passes the FIN on both ways). NAT.
     hello = CH("dpi drop answer", "mx.example.com")

@@ -621,6 +621,8 @@ _TLS_KILLED = {
     # case: (outside alone, inside alone, words of the joint verdict's message)
     "dpi-drop-clienthello": (("server", "tls-handshake-failed"), ("client", "tls-not-started"),
                              "the box dropped the client's ClientHello after letting STARTTLS and the 220 through"),
+    "dpi-blackhole": (("server", "tls-handshake-failed"), ("server", "tls-handshake-failed"),
+                      "the box dropped the client's ClientHello after letting STARTTLS and the 220 through"),
     "dpi-drop-answer": (("server", "tls-handshake-failed"), ("client", "tls-handshake-failed"),
                         "the box dropped the server's answer to the ClientHello (ServerHello, Certificate, "
                         "server_key_exchange, server_hello_done)"),
@@ -678,6 +680,7 @@ def test_a_capture_that_stops_earlier_is_no_evidence() -> None:
 
 
 @pytest.mark.parametrize("name,cut", [("dpi-drop-clienthello", "inside"), ("dpi-drop-answer", "outside"),
+                                      ("dpi-blackhole", "inside"),
                                       ("dpi-reset", "outside"), ("dpi-reset-early", "inside"),
                                       ("server-silent", "inside"),
                                       ("server-silent", "outside")])
@@ -686,6 +689,7 @@ def test_no_blame_from_any_shorter_capture(name: str, cut: str) -> None:
     never blamed, since that capture no longer shows the direction past where the record would have been."""
     e = EXPECTED[name]
     o, i = convs(PAIRS / e["outside"]), convs(PAIRS / e["inside"])
+    offset = int(run_pair(name)["clock_offset_s"] * 1e9)
     truth = e["pairs"][0]
     pick = {"outside": o, "inside": i}
     conv = next(c for c in pick[cut] if c["stream"] == truth[f"{cut}_stream"])
@@ -696,7 +700,7 @@ def test_no_blame_from_any_shorter_capture(name: str, cut: str) -> None:
         other = pick["inside" if cut == "outside" else "outside"]
         oc = next(c for c in other if c["stream"] == truth[f"{'inside' if cut == 'outside' else 'outside'}_stream"])
         pair = (short, oc) if cut == "outside" else (oc, short)
-        v = joint_verdict(pair[0], pair[1], compare_dialogues(*pair))
+        v = joint_verdict(pair[0], pair[1], compare_dialogues(*pair, offset_ns=offset), offset)
         assert v["caused_by"] != "middlebox", (k, v["message"])
 
 
@@ -742,6 +746,12 @@ def test_tls_box_frames_agree_with_tshark() -> None:
     got = diffs("dpi-reset")
     assert [x[2:4] for x in got if "[RST]" in x] == [(rst_o[0], rst_i[0])] * 2
     assert {x[3] for x in got if x[5] and x[5].startswith("[TLS")} == set(frames("dpi-reset", "inside", answer))
+    # the black hole: nothing of the client after the 220 inside; the server's own FIN 300 s later
+    assert frames("dpi-blackhole", "inside", hello) == []
+    assert diffs("dpi-blackhole") == [
+        ("client->server", "removed", frames("dpi-blackhole", "outside", hello)[0],
+         frames("dpi-blackhole", "inside", f"tcp.flags.fin == 1 && {from_server}")[0],
+         "[TLS ClientHello: versions TLS 1.2, SNI mx.example.com]", None)]
     # the early reset: the ClientHello never crossed; a RST each way, each on the side the box forged it
     assert frames("dpi-reset-early", "inside", hello) == []
     rst_o = frames("dpi-reset-early", "outside", f"tcp.flags.reset == 1 && {from_server}")
@@ -851,3 +861,29 @@ def test_a_record_and_the_reset_in_its_place_are_not_a_rewrite() -> None:
     i = _conv(_TO_220 + [("C", "[RST]")])
     assert [(d["direction"], d["kind"]) for d in compare_dialogues(o, i)] == [
         ("client->server", "removed"), ("client->server", "added"), ("server->client", "added")]
+
+
+def _timed(lines: list[tuple[str, str, float]], **kw: Any) -> dict[str, Any]:
+    ex = [ExchangeLine(n + 1, side, text, [], ts_ns=int(at * 1e9)) for n, (side, text, at) in enumerate(lines)]
+    return dict(_conv([]), _exchange=ex, **kw)
+
+
+@pytest.mark.parametrize("closes_after_s,blamed", [(0.5, False), (2.0, True), (300.0, True)])
+def test_the_conversation_going_on_later_shows_a_record_never_arrived(closes_after_s: float, blamed: bool) -> None:
+    """Nothing of the client's direction inside after the 220; the server's own FIN comes later. A second or more
+    after the ClientHello was sent outside (after the clock offset, here 7 s), that shows it never arrived; sooner,
+    it may still have been on its way (no evidence)."""
+    to_220 = [(side, text, k * 0.01) for k, (side, text) in enumerate(_TO_220)]
+    o = _timed(to_220 + [("C", _HELLO[1], 0.1), ("C", "[FIN]", 5.1), ("S", "[FIN]", 5.2)],
+               outcome="aborted", caused_by="server", reason="tls-handshake-failed")
+    i = _timed([(side, text, at + 7.0) for side, text, at in to_220] + [("S", "[FIN]", 7.1 + closes_after_s)],
+               outcome="aborted", caused_by="server", reason="tls-handshake-failed")
+    offset = 7 * 10**9
+    diffs = compare_dialogues(o, i, offset_ns=offset)
+    (d,) = diffs
+    assert (d["kind"], d["outside_frame"], d["inside_frame"]) == ("removed", 6, 6 if blamed else None)
+    v = joint_verdict(o, i, diffs, offset)
+    assert v["caused_by"] == ("middlebox" if blamed else "server"), v["message"]
+    assert v["tampered"] is blamed
+    # without the clock offset, time proves nothing
+    assert compare_dialogues(o, i)[0]["inside_frame"] is None

@@ -34,7 +34,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 __all__ = [
     "DiffConfig", "Features", "features", "score_pair", "estimate_clock_offset",
@@ -119,6 +119,42 @@ def _direction_covered(conv: dict[str, Any], sender: str) -> int | None:
                 side == sender and text in (FIN_LINE, RST_LINE) or side in ("C", "S") and text == RST_LINE):
             end = frame
     return end
+
+
+#: how much later (after the clock offset) a line of the same conversation must come for a
+#: capture to show that a record sent on the other side never arrived: the box's own delay and
+#: the error of the estimated offset are far smaller
+COVER_AFTER_NS = 1_000_000_000
+
+
+def _frame_times(conv: dict[str, Any]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for ln in conv.get("_exchange") or ():
+        frame, ts = getattr(ln, "frame", None), getattr(ln, "ts_ns", None)
+        if frame is not None and ts is not None:
+            out.setdefault(frame, ts)
+    return out
+
+
+def _covered_after(conv: dict[str, Any], sender: str, t_ns: int) -> int | None:
+    """The frame of ``conv``'s first line (of either side, a FIN or RST too) at ``t_ns`` or
+    later on that capture's clock, when the capture holds the direction from ``sender``: a line
+    of it was captured, and no bytes of it were lost. The conversation going on there that much
+    later without a record shows the record did not arrive; None: the capture does not show it."""
+    who = "client" if sender == "C" else "server"
+    lines = list(conv.get("_exchange") or ())
+    if any(getattr(ln, "side", None) == "!" and f" bytes from the {who}" in getattr(ln, "text", "")
+           for ln in lines):
+        return None
+    if not any(getattr(ln, "side", None) == sender and getattr(ln, "text", "") != "[capture ends]"
+               for ln in lines):
+        return None
+    for ln in lines:
+        ts, frame = getattr(ln, "ts_ns", None), getattr(ln, "frame", None)
+        if (getattr(ln, "side", None) in ("C", "S") and getattr(ln, "text", "") != "[capture ends]"
+                and ts is not None and frame is not None and ts >= t_ns):
+            return int(frame)
+    return None
 
 
 def features(conv: dict[str, Any]) -> Features:
@@ -497,9 +533,17 @@ def _frame_near(lines: list[tuple[str, int | None]], k: int, tail: int | None) -
     return tail
 
 
+_Late = Callable[[int | None], int | None]
+
+
 def _direction(sent: list[tuple[str, int | None]], got: list[tuple[str, int | None]],
                direction: str, sender_is_outside: bool, sent_tail: int | None = None,
-               got_tail: int | None = None) -> list[dict[str, Any]]:
+               got_tail: int | None = None, sent_late: _Late | None = None,
+               got_late: _Late | None = None) -> list[dict[str, Any]]:
+    """The differences of one direction. A line missing on one side gets that side's frame of
+    where it would have been (``_frame_near`` with that side's ``tail``), else, with
+    ``sent_late``/``got_late``, the frame of a line of that capture a while after the other
+    side's frame (``_covered_after``), else None."""
     a = [t for t, _f in sent]
     b = [t for t, _f in got]
     out: list[dict[str, Any]] = []
@@ -509,6 +553,10 @@ def _direction(sent: list[tuple[str, int | None]], got: list[tuple[str, int | No
         g_line = b[y] if y is not None else None
         s_frame = sent[x][1] if x is not None else _frame_near(sent, xs, sent_tail)
         g_frame = got[y][1] if y is not None else _frame_near(got, ys, got_tail)
+        if s_frame is None and x is None and sent_late is not None:
+            s_frame = sent_late(g_frame)
+        if g_frame is None and y is None and got_late is not None:
+            g_frame = got_late(s_frame)
         o_line, i_line = (s_line, g_line) if sender_is_outside else (g_line, s_line)
         o_frame, i_frame = (s_frame, g_frame) if sender_is_outside else (g_frame, s_frame)
         out.append({"direction": direction, "kind": kind, "outside_frame": o_frame, "inside_frame": i_frame,
@@ -544,15 +592,33 @@ def _direction(sent: list[tuple[str, int | None]], got: list[tuple[str, int | No
     return out
 
 
-def compare_dialogues(outside: dict[str, Any], inside: dict[str, Any], max_differences: int = 100
-                      ) -> list[dict[str, Any]]:
+def compare_dialogues(outside: dict[str, Any], inside: dict[str, Any], max_differences: int = 100,
+                      offset_ns: int | None = None) -> list[dict[str, Any]]:
     """Every line that differs, per direction, in dialogue order. Server->client compares what
-    the server wrote (inside) with what the client got (outside); client->server the other way."""
+    the server wrote (inside) with what the client got (outside); client->server the other way.
+    With the clock offset (inside minus outside), a line missing past the end of what one
+    capture shows of its direction gets the frame of that capture's conversation going on
+    ``COVER_AFTER_NS`` or more later (``_covered_after``)."""
     lo, li = _dialogue(outside), _dialogue(inside)
+    late: dict[tuple[str, str], _Late] = {}
+    if offset_ns is not None:
+        t_out, t_in = _frame_times(outside), _frame_times(inside)
+
+        def later(conv: dict[str, Any], sender: str, times: dict[int, int], shift: int) -> _Late:
+            def at(frame: int | None) -> int | None:
+                t = times.get(frame) if frame is not None else None
+                return None if t is None else _covered_after(conv, sender, t + shift + COVER_AFTER_NS)
+            return at
+
+        for side in ("C", "S"):
+            late[("inside", side)] = later(inside, side, t_out, offset_ns)
+            late[("outside", side)] = later(outside, side, t_in, -offset_ns)
     diffs = (_direction(li["S"], lo["S"], SERVER_TO_CLIENT, False,
-                        _direction_covered(inside, "S"), _direction_covered(outside, "S"))
+                        _direction_covered(inside, "S"), _direction_covered(outside, "S"),
+                        late.get(("inside", "S")), late.get(("outside", "S")))
              + _direction(lo["C"], li["C"], CLIENT_TO_SERVER, True,
-                          _direction_covered(outside, "C"), _direction_covered(inside, "C")))
+                          _direction_covered(outside, "C"), _direction_covered(inside, "C"),
+                          late.get(("outside", "C")), late.get(("inside", "C"))))
     big = 1 << 62
     diffs.sort(key=lambda d: (d["outside_frame"] if d["outside_frame"] is not None else big,
                               d["inside_frame"] if d["inside_frame"] is not None else big,
@@ -617,7 +683,7 @@ def _describe(d: dict[str, Any]) -> str:
 
 
 def joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
-                  differences: Sequence[dict[str, Any]]) -> dict[str, Any]:
+                  differences: Sequence[dict[str, Any]], offset_ns: int | None = None) -> dict[str, Any]:
     """The verdict of a pair. ``caused_by: middlebox`` when a difference touches STARTTLS:
     ``starttls-masked`` (the keyword or the command overwritten with a fill),
     ``starttls-stripped`` (the server's offer or the client's command removed or rewritten),
@@ -630,7 +696,7 @@ def joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
     tampered with the dialogue while TLS still happened (it stripped the offer, yet the client
     asked anyway) is reported beside the verdict (``tampered`` and the pair's
     ``differences``), never as its cause."""
-    v = _joint_verdict(outside, inside, differences)
+    v = _joint_verdict(outside, inside, differences, offset_ns)
     v["tampered"] = any(proven(d) for d in differences)
     if v["outcome"] == "tls" and v["caused_by"] != "none":
         base = outside if outside.get("outcome") == "tls" else inside
@@ -642,7 +708,7 @@ def joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
 
 
 def _joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
-                   differences: Sequence[dict[str, Any]]) -> dict[str, Any]:
+                   differences: Sequence[dict[str, Any]], offset_ns: int | None = None) -> dict[str, Any]:
     views = (f"outside alone: {outside.get('caused_by')} ({outside.get('reason')}); "
              f"inside alone: {inside.get('caused_by')} ({inside.get('reason')})")
     outcome = outside.get("outcome")
@@ -693,7 +759,7 @@ def _joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
             what = ("the client's STARTTLS never reached the server and the box answered it itself: "
                     f"{_describe(refusal)}; and")
     else:
-        killed = _tls_killed(outside, inside, differences)
+        killed = _tls_killed(outside, inside, differences, offset_ns)
         if killed is not None and outcome != "tls":
             return {"outcome": outcome, "caused_by": "middlebox", "reason": "tls-handshake-failed",
                     "message": f"{killed}; {views}"}
@@ -726,35 +792,67 @@ def _frames_of(conv: dict[str, Any], side: str) -> set[int]:
             if getattr(ln, "side", None) == side and ln.frame is not None and ln.text != "[capture ends]"}
 
 
-def _closed(conv: dict[str, Any], side: str) -> bool:
-    """``side`` closed or reset its direction somewhere in ``conv``'s capture."""
-    return any(getattr(ln, "side", None) == side and ln.text in (FIN_LINE, RST_LINE)
-               for ln in conv.get("_exchange") or ())
+def _closed_at(conv: dict[str, Any], side: str) -> int | None:
+    """When ``side`` first closed or reset its direction in ``conv``'s capture (its clock; -1
+    when the line has no time), or None: it never did there."""
+    for ln in conv.get("_exchange") or ():
+        if getattr(ln, "side", None) == side and ln.text in (FIN_LINE, RST_LINE):
+            return ln.ts_ns if getattr(ln, "ts_ns", None) is not None else -1
+    return None
 
 
 def _tls_killed(outside: dict[str, Any], inside: dict[str, Any],
-                differences: Sequence[dict[str, Any]]) -> str | None:
+                differences: Sequence[dict[str, Any]], offset_ns: int | None = None) -> str | None:
     """What a box that let STARTTLS and its 220 through did to the TLS handshake, or None. Only
     proven differences count, and only where the evidence is the box's:
 
     - a RST the client got "from the server" that the server never sent, where the inside
-      capture shows the server never closed its direction (else the box may only have turned
-      the server's own FIN into a RST), and the same for a RST the server got "from the client";
+      capture shows the server never closed its direction, or closed it ``COVER_AFTER_NS`` or
+      more later (else the box may only have turned the server's own FIN into a RST), and the
+      same for a RST the server got "from the client";
     - the client's TLS records (the ClientHello) sent outside and missing inside, where the
-      client's direction goes on inside past them (a later line of it, or its FIN or RST: not
-      merely the server's reset, which may have come first); the same for the server's answer.
+      client's direction goes on inside past them (a later line of it, or its FIN or RST), or
+      the conversation goes on there ``COVER_AFTER_NS`` or more later (not merely the server's
+      reset, which may have come first); the same for the server's answer.
 
-    The words name the records and both frames."""
+    Times are compared with the clock offset ``offset_ns`` (inside minus outside); without it,
+    only what the frames show alone counts. The words name the records and both frames."""
     proof = [d for d in differences if proven(d)]
+    t_out, t_in = _frame_times(outside), _frame_times(inside)
+
+    def well_after(late: tuple[str, int | None], early: tuple[str, int | None]) -> bool:
+        """The event ``late`` came COVER_AFTER_NS or more after ``early``; each is (the capture
+        whose clock its time is on, "outside"/"inside"; the time), compared on the outside clock."""
+        if offset_ns is None or late[1] is None or early[1] is None or late[1] < 0 or early[1] < 0:
+            return False
+        t_late = late[1] - (offset_ns if late[0] == "inside" else 0)
+        t_early = early[1] - (offset_ns if early[0] == "inside" else 0)
+        return t_late >= t_early + COVER_AFTER_NS
+
+    def never_or_later(conv: str, closed: int | None, reset: tuple[str, int | None]) -> bool:
+        """An end that never closed its direction in its capture, or closed it only well after
+        the reset the other end got: that reset was not its close passed on."""
+        return closed is None or well_after((conv, closed), reset)
+
     to_client = next((d for d in proof if d["direction"] == SERVER_TO_CLIENT and d["kind"] == "added"
-                      and d["outside_line"] == RST_LINE and not _closed(inside, "S")), None)
+                      and d["outside_line"] == RST_LINE
+                      and never_or_later("inside", _closed_at(inside, "S"),
+                                         ("outside", t_out.get(d["outside_frame"])))), None)
     to_server = next((d for d in proof if d["direction"] == CLIENT_TO_SERVER and d["kind"] == "added"
-                      and d["inside_line"] == RST_LINE and not _closed(outside, "C")), None)
+                      and d["inside_line"] == RST_LINE
+                      and never_or_later("outside", _closed_at(outside, "C"),
+                                         ("inside", t_in.get(d["inside_frame"])))), None)
     c_in, s_out = _frames_of(inside, "C"), _frames_of(outside, "S")
     dropped_c = [d for d in proof if d["direction"] == CLIENT_TO_SERVER and d["kind"] == "removed"
-                 and _is_tls_record(d["outside_line"]) and d["inside_frame"] in c_in]
+                 and _is_tls_record(d["outside_line"])
+                 and (d["inside_frame"] in c_in
+                      or well_after(("inside", t_in.get(d["inside_frame"])),
+                                    ("outside", t_out.get(d["outside_frame"]))))]
     dropped_s = [d for d in proof if d["direction"] == SERVER_TO_CLIENT and d["kind"] == "removed"
-                 and _is_tls_record(d["inside_line"]) and d["outside_frame"] in s_out]
+                 and _is_tls_record(d["inside_line"])
+                 and (d["outside_frame"] in s_out
+                      or well_after(("outside", t_out.get(d["outside_frame"])),
+                                    ("inside", t_in.get(d["inside_frame"]))))]
 
     def records(ds: list[dict[str, Any]], side: str) -> str:
         return ", ".join((d[f"{side}_line"] or "")[5:].split(":", 1)[0].rstrip("]") for d in ds)
@@ -766,12 +864,24 @@ def _tls_killed(outside: dict[str, Any], inside: dict[str, Any],
             parts.append(f"and it kept {len(lost)} TLS record{'s' if len(lost) != 1 else ''} from the other "
                          f"end (first: {_describe(lost[0])})")
         return "the box reset the connection itself during the TLS handshake: " + "; ".join(parts)
+    def went_on(d: dict[str, Any], missing: str) -> str:
+        """How the capture lacking the record shows it never arrived, when not by its direction."""
+        frames, t_miss, t_sent = ((c_in, t_in, t_out) if missing == "inside" else (s_out, t_out, t_in))
+        other = "outside" if missing == "inside" else "inside"
+        f_miss, f_sent = d[f"{missing}_frame"], d[f"{other}_frame"]
+        if f_miss in frames or offset_ns is None or t_miss.get(f_miss) is None or t_sent.get(f_sent) is None:
+            return ""
+        gap = (t_miss[f_miss] - t_sent[f_sent]) + (-offset_ns if missing == "inside" else offset_ns)
+        return (f" (the {missing} capture goes on without it: frame {f_miss} is {gap / 1e9:.1f} s after it was "
+                "sent)")
+
     if dropped_c:
         return (f"the box dropped the client's {records(dropped_c, 'outside')} after letting STARTTLS and "
-                f"the 220 through: {_describe(dropped_c[0])}")
+                f"the 220 through: {_describe(dropped_c[0])}{went_on(dropped_c[0], 'inside')}")
     if dropped_s:
         return (f"the box dropped the server's answer to the ClientHello ({records(dropped_s, 'inside')}) "
-                f"after letting STARTTLS and the 220 through: {_describe(dropped_s[0])}")
+                f"after letting STARTTLS and the 220 through: {_describe(dropped_s[0])}"
+                f"{went_on(dropped_s[0], 'outside')}")
     return None
 
 
@@ -790,10 +900,10 @@ def diff_conversations(outside: Sequence[dict[str, Any]], inside: Sequence[dict[
     out_pairs: list[dict[str, Any]] = []
     for i, j, match in pairs:
         o, n = outside[i], inside[j]
-        diffs = compare_dialogues(o, n, cfg.max_differences)
+        diffs = compare_dialogues(o, n, cfg.max_differences, offset)
         out_pairs.append({"outside": _side(o), "inside": _side(n), "match": match,
                           "identical": not diffs, "differences": diffs,
-                          "verdict": joint_verdict(o, n, diffs)})
+                          "verdict": joint_verdict(o, n, diffs, offset)})
     unpaired = ([dict(_side(outside[i]), side="outside") for i in un_o]
                 + [dict(_side(inside[j]), side="inside") for j in un_i])
     n_t = sum(1 for p in out_pairs if tampered(p))
