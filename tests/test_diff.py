@@ -887,3 +887,23 @@ def test_the_conversation_going_on_later_shows_a_record_never_arrived(closes_aft
     assert v["tampered"] is blamed
     # without the clock offset, time proves nothing
     assert compare_dialogues(o, i)[0]["inside_frame"] is None
+
+
+@pytest.mark.parametrize("shift_s", [-3600.0, -2.5, 0.75, 86400.0])
+@pytest.mark.parametrize("name", ["dpi-blackhole", "dpi-drop-clienthello", "dpi-reset", "server-silent"])
+def test_tls_verdicts_do_not_depend_on_the_clock(name: str, shift_s: float) -> None:
+    """The inside clock shifted by any amount (its conversations and every line of their dialogue): the offset is
+    estimated again, and the frames, verdicts and the time a record had to arrive in stay the same."""
+    import dataclasses
+
+    e = EXPECTED[name]
+    shift = int(shift_s * 1e9)
+    inside = [dict(c, started_ns=c["started_ns"] + shift, ended_ns=c["ended_ns"] + shift,
+                   _exchange=[dataclasses.replace(ln, ts_ns=None if ln.ts_ns is None else ln.ts_ns + shift)
+                              for ln in c["_exchange"]])
+              for c in convs(PAIRS / e["inside"])]
+    r = diff_conversations(convs(PAIRS / e["outside"]), inside)
+    assert r["clock_offset_s"] == pytest.approx(e["clock_offset_s"] + shift_s, abs=0.05)
+    for p, w in zip(r["pairs"], e["pairs"], strict=True):
+        assert [_diff_tuple(d) for d in p["differences"]] == [_diff_tuple(d) for d in w["differences"]]
+        assert (p["verdict"]["caused_by"], p["verdict"]["reason"]) == (w["caused_by"], w["reason"])

@@ -264,7 +264,7 @@ def _content_parts(a: Features, b: Features, dialogue: bool = True) -> list[tupl
         parts.append(("tls", 2.0, sim, f"TLS records {'identical' if same_tls else 'differ'} "
                       f"({len(tls_a)} / {len(tls_b)})"))
     elif tls_a or tls_b:
-        parts.append(("tls", 1.0, 0.0, f"TLS seen on the {'outside' if tls_a else 'inside'} only"))
+        parts.append(("tls-one-sided", 1.0, 0.0, f"TLS seen on the {'outside' if tls_a else 'inside'} only"))
     la, lb = (_all_lines(a), _all_lines(b)) if dialogue else ([], [])
     if la and lb:
         sm = SequenceMatcher(None, la, lb, autojunk=False)
@@ -348,10 +348,12 @@ def estimate_clock_offset(outside: Sequence[Features], inside: Sequence[Features
         a, b = outside[i], inside[j]
         if _envelope_conflict(a, b):
             continue
-        parts = _content_parts(a, b, dialogue=False)
+        # TLS seen on one side only is left out here, as the dialogue lines are from the vote: a box
+        # that drops the ClientHello makes it so, and the delivery must still anchor the offset
+        parts = [x for x in _content_parts(a, b, dialogue=False) if x[0] != "tls-one-sided"]
         strong = _strong(parts)
         if not strong and not (a.senders or a.recipients):
-            parts = _content_parts(a, b)
+            parts = [x for x in _content_parts(a, b) if x[0] != "tls-one-sided"]
             strong = _strong(parts)
         score = _weighted(parts)
         if strong and score >= 0.75:
