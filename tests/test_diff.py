@@ -7,7 +7,10 @@
     box that removes ``250-STARTTLS`` and fixes the TCP sequence numbers): untampered deliveries are identical
     and stripped ones are blamed on the box with the removed line named;
 (d) the pure functions (masking, alignment, verdict rules) on hand-written dialogues;
-(e) the command: exit status, JSON shape, table, unreadable input; tshark reads the generated pairs.
+(e) the command: exit status, JSON shape, table, unreadable input; tshark reads the generated pairs;
+(f) real peers on loopback (live, root): a stripping proxy, and a relay that black-holes TLS after the 220;
+(g) a box that lets STARTTLS and its 220 through and then kills TLS (drops the ClientHello or the server's answer,
+    or resets the connection itself): blamed only on differences the other capture vouches for.
 """
 from __future__ import annotations
 
@@ -473,10 +476,10 @@ class _StrippingProxy:
     differ on the two sides) and, on the connections numbered in ``strip``, removes ``250-STARTTLS`` from the
     server's bytes. Everything else, TLS included, is relayed byte for byte."""
 
-    def __init__(self, upstream: int, strip: set[int]) -> None:
+    def __init__(self, upstream: int, strip: set[int], drop_tls: frozenset[int] = frozenset()) -> None:
         import socket
         import threading
-        self.upstream, self.strip = upstream, strip
+        self.upstream, self.strip, self.drop_tls = upstream, strip, drop_tls
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -498,14 +501,17 @@ class _StrippingProxy:
             up = socket.socket()
             up.bind(("127.0.0.3", 0))
             up.connect(("127.0.0.1", self.upstream))
-            for src, dst, strip in ((down, up, False), (up, down, n in self.strip)):
-                th = threading.Thread(target=self._pump, args=(src, dst, strip), daemon=True)
+            for src, dst, strip, drop in ((down, up, False, n in self.drop_tls), (up, down, n in self.strip, False)):
+                th = threading.Thread(target=self._pump, args=(src, dst, strip, drop), daemon=True)
                 th.start()
                 self.threads.append(th)
 
     @staticmethod
-    def _pump(src: Any, dst: Any, strip: bool) -> None:
+    def _pump(src: Any, dst: Any, strip: bool, drop_tls: bool = False) -> None:
+        """``drop_tls``: from the first TLS record on (a ClientHello after the 220), the client's bytes are
+        swallowed, as a firewall or DPI box that black-holes TLS does; its close is still passed on."""
         import socket
+        dropping = False
         try:
             while True:
                 data = src.recv(65536)
@@ -513,7 +519,9 @@ class _StrippingProxy:
                     break
                 if strip:
                     data = data.replace(b"250-STARTTLS\r\n", b"")
-                dst.sendall(data)
+                dropping = dropping or (drop_tls and data[:1] == b"\x16")
+                if not dropping:
+                    dst.sendall(data)
         except OSError:
             pass
         finally:
@@ -907,3 +915,78 @@ def test_tls_verdicts_do_not_depend_on_the_clock(name: str, shift_s: float) -> N
     for p, w in zip(r["pairs"], e["pairs"], strict=True):
         assert [_diff_tuple(d) for d in p["differences"]] == [_diff_tuple(d) for d in w["differences"]]
         assert (p["verdict"]["caused_by"], p["verdict"]["reason"]) == (w["caused_by"], w["reason"])
+
+
+@pytest.mark.live
+@pytest.mark.skipif(shutil.which("tcpdump") is None, reason="needs tcpdump (apt-get install tcpdump)")
+def test_real_client_through_a_box_that_drops_tls_to_a_real_server(tmp_path: Path) -> None:
+    """CPython's smtplib (OpenSSL) through a relay that passes STARTTLS and the 220 but swallows the ClientHello
+    and all the client sends after it, to aiosmtpd with real STARTTLS, both sides captured with tcpdump. The client
+    waits 2 s for the ServerHello and closes; the relay passes the close on. Alone, outside blames the server and
+    inside the client; the pair blames the box. A second delivery through the same relay, untouched, gets TLS."""
+    import os
+    import signal
+    import smtplib
+    import ssl
+    import time
+    if os.geteuid() != 0:
+        pytest.skip("capturing on the loopback needs root (CI runs as root)")
+    import aiosmtpd.controller as aiosmtpd
+
+    class Sink:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            return "250 2.0.0 Ok: queued"
+
+    cert, key = _self_signed(tmp_path)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(cert), str(key))
+    sport = _free_port()
+    server = aiosmtpd.Controller(Sink(), hostname="127.0.0.1", port=sport, server_hostname="mx.example.test",
+                                 tls_context=ctx, require_starttls=False, ident="ESMTP test")
+    server.start()
+    proxy = _StrippingProxy(sport, strip=set(), drop_tls=frozenset({0}))
+    outside, inside = tmp_path / "outside.pcap", tmp_path / "inside.pcap"
+    dumps = [subprocess.Popen(["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-s", "0", "-w", str(path),
+                               f"tcp port {port}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for path, port in ((outside, proxy.port), (inside, sport))]
+    client_ctx = ssl.create_default_context()
+    client_ctx.check_hostname, client_ctx.verify_mode = False, ssl.CERT_NONE
+    try:
+        for d in dumps:
+            assert d.stderr is not None
+            line = d.stderr.readline().decode()
+            assert "listening" in line, line
+        c = smtplib.SMTP("127.0.0.1", proxy.port, local_hostname="client.example.test", timeout=2)
+        c.ehlo()
+        with pytest.raises((TimeoutError, OSError)):
+            c.starttls(context=client_ctx)          # the ServerHello never comes
+        c.close()
+        time.sleep(0.5)
+        with smtplib.SMTP("127.0.0.1", proxy.port, local_hostname="client.example.test", timeout=10) as c:
+            c.starttls(context=client_ctx)
+            c.sendmail("alice@client.example.test", ["bob@mx.example.test"], "Subject: t\r\n\r\nhi\r\n")
+        time.sleep(0.5)
+    finally:
+        for d in dumps:
+            d.send_signal(signal.SIGINT)
+            d.wait(timeout=10)
+        proxy.close()
+        server.stop()
+    rc, out, err = _run(str(outside), str(inside), "--format", "json")
+    doc = json.loads(out)
+    assert rc == 1, err
+    first, second = doc["pairs"]
+    assert (first["outside"]["stream"], first["inside"]["stream"]) == (0, 0)
+    assert (first["outside"]["caused_by"], first["outside"]["reason"]) == ("server", "tls-handshake-failed")
+    assert (first["inside"]["caused_by"], first["inside"]["reason"]) == ("client", "tls-not-started")
+    v = first["verdict"]
+    assert (v["outcome"], v["caused_by"], v["reason"]) == ("aborted", "middlebox", "tls-handshake-failed"), v
+    (d,) = first["differences"]
+    assert (d["direction"], d["kind"]) == ("client->server", "removed")
+    assert d["outside_line"].startswith("[TLS ClientHello") and d["inside_frame"] is not None
+    # the frames, as tshark sees them: the ClientHello outside, the client's FIN inside
+    if shutil.which("tshark"):
+        assert d["outside_frame"] == _tshark_frames(outside, 0, "tls.handshake.type == 1")[0]
+        assert d["inside_frame"] == _tshark_frames(inside, 0, f"tcp.flags.fin == 1 && tcp.dstport == {sport}")[0]
+    assert second["identical"] and second["verdict"]["reason"] == "tls-established"
