@@ -225,10 +225,17 @@ class Relayed:
         return f"server saw {[c.commands for c in self.conns]}; mta {evs}"
 
 
-def relay_once(binary: Path, behaviour: h.Behaviour, cert: tuple[Path, Path], tmp: Path) -> Relayed:
+#: OpenSMTPD's relay waits this long for the server (seconds), a value compiled in
+#: (``io_set_timeout(s->io, 300000)`` in mta_session.c's ``mta_connect``; smtpd.conf(5) has no
+#: option for it): what a hang costs it
+MTA_TIMEOUT = 300.0
+
+
+def relay_once(binary: Path, behaviour: h.Behaviour, cert: tuple[Path, Path], tmp: Path,
+               wait: float = 40) -> Relayed:
     """Starts a test server with ``behaviour`` and an instance relaying to it, captures the relay
-    port while one message goes through, and waits until OpenSMTPD has a delivery result and has
-    closed every connection; both are stopped whatever happens."""
+    port while one message goes through, and waits (up to ``wait`` seconds) until OpenSMTPD has a
+    delivery result and has closed every connection; both are stopped whatever happens."""
     tmp.mkdir(parents=True, exist_ok=True)
     srv = h.ByteServer(behaviour, *cert).start()
     inst = OpenSMTPDInstance(binary, srv.port, tmp / "opensmtpd")
@@ -237,7 +244,7 @@ def relay_once(binary: Path, behaviour: h.Behaviour, cert: tuple[Path, Path], tm
         inst.start()
         with h.Tcpdump(pcap, srv.port):
             inst.submit()
-            events = inst.wait_done()
+            events = inst.wait_done(wait)
     finally:
         inst.stop()
         srv.stop()

@@ -7,9 +7,9 @@ opportunistic STARTTLS, captures the relay port with tcpdump and checks:
 - what OpenSMTPD did against the client table (``client("opensmtpd")``, from clients.md): whether
   it sent STARTTLS for each EHLO reply shape, plaintext on the same connection after 454 or 502, and an
   immediate plaintext reconnection after a handshake the server broke (a close, an alert, or a
-  reset after the ClientHello, the harness's ``rst``; its ``silent`` and ``stall`` hangs are not
-  run: the relay's wait for the server is 300 s, compiled in, ``io_set_timeout(s->io, 300000)``
-  in mta_session.c, and smtpd.conf(5) has no option for it);
+  reset after the ClientHello, the harness's ``rst``; its ``silent`` and ``stall`` hangs cost
+  the relay's wait for the server, 300 s compiled in (``rig.MTA_TIMEOUT``), so that test runs
+  only with ``REALCLIENTS_SLOW_HANGS=1``);
 - pcapsmtp's verdict on every captured conversation (outcome, caused_by, reason).
 
 Needs root (tcpdump, privilege separation, the mount namespace): marked ``live``; ``slow`` too
@@ -17,6 +17,7 @@ Needs root (tcpdump, privilege separation, the mount namespace): marked ``live``
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,8 @@ def smtpd() -> tuple[Path, str]:
 
 
 def relay(smtpd: tuple[Path, str], behaviour: h.Behaviour, cert: tuple[Path, Path],
-          tmp: Path) -> tuple[rig.Relayed, list[dict[str, Any]]]:
-    run = rig.relay_once(smtpd[0], behaviour, cert, tmp)
+          tmp: Path, wait: float = 40) -> tuple[rig.Relayed, list[dict[str, Any]]]:
+    run = rig.relay_once(smtpd[0], behaviour, cert, tmp, wait)
     convs = analyze(run.pcap, run.port)
     assert len(convs) == len(run.conns), f"OpenSMTPD {smtpd[1]}: " + run.describe()
     return run, convs
@@ -133,8 +134,7 @@ def test_opensmtpd_plaintext_retry_is_tls_fallback(smtpd: tuple[Path, str], mode
     "opportunistic TLS failed, downgrading to plain" and at once reconnects with smtp+notls in the
     same mta session, without STARTTLS, and delivers: the first conversation is the server's
     broken handshake, the second the fallback it caused. (The other two hangs, ``silent`` and
-    ``stall``, are not run: OpenSMTPD's relay waits 300 s for the server, a timeout compiled in
-    that no option changes.)"""
+    ``stall``, cost OpenSMTPD's compiled-in 300 s wait: test_opensmtpd_waits_out_a_hang, opt-in.)"""
     assert RULE.fallback_after_handshake_failure and "opensmtpd" in retrying_clients()
     run, convs = relay(smtpd, h.Behaviour(on_starttls=mode), cert, tmp_path)
     why = f"OpenSMTPD {smtpd[1]}: " + run.describe()
@@ -176,3 +176,30 @@ def test_opensmtpd_starttls_delivery(smtpd: tuple[Path, str], cert: tuple[Path, 
     assert results(run) == ["Ok"], why
     assert verdict(conv) == ("tls", "none", "tls-established"), why
     assert conv["starttls"]["reply_code"] == 220 and conv["tls"]["established"] is True
+
+
+# ------------------------------------------------- (5) a server that hangs, waited out (opt-in)
+
+@pytest.mark.skipif(not os.environ.get("REALCLIENTS_SLOW_HANGS"),
+                    reason="5 min each: OpenSMTPD's relay waits 300 s for the server, compiled in (no option); "
+                           "REALCLIENTS_SLOW_HANGS=1 runs it")
+@pytest.mark.parametrize("mode", ["silent", "stall"])
+def test_opensmtpd_waits_out_a_hang(smtpd: tuple[Path, str], mode: str, cert: tuple[Path, Path],
+                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``silent`` and ``stall`` (the ``rst`` hang is in the fallback test above). OpenSMTPD waits
+    its 300 s, logs "error reason=Connection timeout", closes (no QUIT, no alert) and defers the
+    message ("TempFail", "Network error on destination MXs"). A timeout is not a failed TLS
+    handshake to it: no ``smtp+notls`` retry, whether the server hung on STARTTLS or on the
+    ClientHello. The verdicts are the libraries': ``no-answer`` at STARTTLS, ``server-silent``
+    with ``no-answer`` at the ClientHello."""
+    monkeypatch.setattr(h, "HANG_LIMIT", rig.MTA_TIMEOUT + 60)   # the server outwaits OpenSMTPD
+    run, convs = relay(smtpd, h.Behaviour(on_starttls=mode), cert, tmp_path, wait=rig.MTA_TIMEOUT + 40)
+    why = f"OpenSMTPD {smtpd[1]}: " + run.describe()
+    assert len(run.conns) == len(convs) == 1, why
+    assert run.conns[0].commands == ["EHLO client.example.org", "STARTTLS"] and not run.conns[0].mail, why
+    assert [e.rest.strip() for e in run.events if e.event == "error"] == ["reason=Connection timeout"], why
+    assert results(run) == ["TempFail"] and "Network error on destination MXs" in run.log, why
+    assert "downgrading to plain" not in run.log, why
+    wire = h.tshark_wire(run.pcap, run.port)
+    check_hung_attempt(wire, convs[0], mode)
+    assert not wire.frames(convs[0]["stream"], command="QUIT"), why
