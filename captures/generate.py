@@ -95,6 +95,9 @@ class Step:
     delay_ms: float | None = None
     fin: bool = False               # no bytes: the side closes its direction (FIN) here
     acked: bool = True              # the receiver answers with a pure ACK (False: it does not)
+    #: a black hole on the path: the receiver never gets these bytes (nor anything its side
+    #: sends later), so its ACKs stay before them; the sender resends them after each delay
+    resend_ms: tuple[float, ...] | None = None
 
     @property
     def data(self) -> bytes:
@@ -138,7 +141,8 @@ class Conv:
     def step(self, side: str, data: bytes | Sequence[bytes], *, tag: str | None = None,
              marks: dict[str, bytes | int] | None = None, split: int | Sequence[int] | None = None,
              lost: Iterable[int] = (), conflict: tuple[int, bytes] | None = None,
-             delay_ms: float | None = None, acked: bool = True) -> Conv:
+             delay_ms: float | None = None, acked: bool = True,
+             resend_ms: tuple[float, ...] | None = None) -> Conv:
         assert side in ("C", "S")
         segs = [data] if isinstance(data, (bytes, bytearray)) else list(data)
         segs = [bytes(s) for s in segs]
@@ -153,7 +157,8 @@ class Conv:
                 pos += size
             if pos < len(whole):
                 segs.append(whole[pos:])
-        st = Step(side, segs, tag, {}, frozenset(lost), conflict, delay_ms, acked=acked)
+        st = Step(side, segs, tag, {}, frozenset(lost), conflict, delay_ms, acked=acked and resend_ms is None,
+                  resend_ms=resend_ms)
         whole = st.data
         for name, where in (marks or {}).items():
             if isinstance(where, int):
@@ -194,10 +199,15 @@ class Conv:
         sent = {"C": 0, "S": 0}     # stream offsets
         t = t_start_ns
 
+        #: per side, where a black hole began in its stream (``Step.resend_ms``): the other side
+        #: acknowledges nothing from there on
+        hole: dict[str, int | None] = {"C": None, "S": None}
+
         def put(side: str, flags: str, payload: bytes = b"", off: int | None = None, **kw: Any) -> None:
             seq = (nxt[side] + (off - sent[side] if off is not None else 0)) % MOD
             other = "S" if side == "C" else "C"
-            pkts.append(Pkt(t, conv_index, side, flags, seq, nxt[other] if "A" in flags else 0,
+            ack = nxt[other] if hole[other] is None else hole[other]
+            pkts.append(Pkt(t, conv_index, side, flags, seq, ack if "A" in flags else 0,
                             payload, off, **kw))
 
         if self.handshake:
@@ -265,6 +275,16 @@ class Conv:
                 if j:
                     t += 50_000
                 put(side, "PA", b, base + o, label=lab, captured=cap)
+            if st.resend_ms is not None:
+                if hole[side] is None:
+                    hole[side] = nxt[side]
+                sent_at = t
+                for wait in st.resend_ms:
+                    t = sent_at + int(wait * 1_000_000)
+                    for j, (o, b, cap, _lab) in enumerate(segs):
+                        if j:
+                            t += 50_000
+                        put(side, "PA", b, base + o, label="retransmission", captured=cap)
             sent[side] += len(st.data)
             nxt[side] = (isn[side] + 1 + sent[side]) % MOD
             last = i == len(self.steps) - 1

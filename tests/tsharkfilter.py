@@ -17,3 +17,15 @@ def frames_matching(path: Path, display_filter: str) -> list[int]:
                            "-e", "frame.number"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return [int(x) for x in proc.stdout.split()]
+
+
+def tshark_fields(path: Path, display_filter: str, *fields: str) -> list[tuple[str, ...]]:
+    """The values of ``fields`` (as tshark prints them) for every frame ``display_filter`` keeps."""
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    args = ["tshark", "-n", "-r", str(path), "-Y", display_filter, "-T", "fields"]
+    for f in fields:
+        args += ["-e", f]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return [tuple(line.split("\t")) for line in proc.stdout.splitlines()]

@@ -175,6 +175,20 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "the network team whether a box in front of it drops TLS after STARTTLS (an IPS or DPI "
         "policy, an MTU problem that drops the larger TLS packets): capture in front of the "
         "server too and run `pcapsmtp diff`.", "server"),
+    ("tls-handshake-failed", "answer-lost"): ReasonCase(
+        "the server's answer never reached the client", "answer-not-received",
+        "The server answered the ClientHello (its ServerHello and certificate are in this capture, "
+        "taken on the server's side of the path), but the client never acknowledged them: its "
+        "ACKs stayed before the answer until it gave up waiting and closed or reset. What the "
+        "client saw is what a silent server looks like. The classic cause is a path MTU black "
+        "hole (the certificate needs full-size packets, and a link with a smaller MTU drops them "
+        "while a firewall blocks the ICMP 'fragmentation needed' that would tell the server), or "
+        "a firewall, IPS or DPI box that drops the server's TLS. Opportunistic MTAs then retry "
+        "the server in plaintext.",
+        "Ask the network team on the path between the two (both sides' firewalls, VPNs and "
+        "tunnels) to let ICMP 'fragmentation needed' / 'packet too big' through, or to clamp "
+        "the TCP MSS, and whether a box drops the server's TLS; capturing on the client's side "
+        "too and running `pcapsmtp diff` shows where the bytes vanish.", "middlebox"),
     ("tls-handshake-failed", "server-old-tls"): ReasonCase(
         "the server chose a TLS version the client refuses", "tls-version-mismatch",
         "The server answered a ClientHello that offered TLS 1.2 or later by choosing TLS 1.1 or "
@@ -275,6 +289,12 @@ FINDINGS: dict[str, FindingInfo] = {
         _ASK_SERVER + "send exactly one reply per command (or whoever runs the proxy or load "
         "balancer in front of it, when that adds a greeting of its own): here a reply ended early "
         "or came twice, and clients read every later reply one command late."),
+    "answer-not-received": FindingInfo(
+        "middlebox", "RFC 1191", "the server's answer never reached the client",
+        "Ask the network team on the path to let ICMP 'fragmentation needed' / 'packet too big' "
+        "through (or clamp the TCP MSS), and whether a firewall or IPS drops the server's TLS "
+        "records: the finding names the answer the client never acknowledged and how long it "
+        "waited."),
     "no-answer": FindingInfo(
         "server", "RFC 5321 4.5.3.2", "no answer until the client gave up waiting",
         _ASK_SERVER + "find out why STARTTLS or the TLS handshake hangs (the finding names which "

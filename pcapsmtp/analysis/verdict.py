@@ -67,6 +67,9 @@ class Transcript:
     #: the capture's snap length (captured length of a frame it cut), when a gap of this
     #: conversation is the cut tail of a frame; 0 when not known
     snaplen: int = 0
+    #: the offset in the server's stream up to which the client acknowledged it (its highest
+    #: ACK in the capture), once the conversation ended; None when unknown
+    server_acked: int | None = None
 
 
 def _frame(item: Item | None) -> int | None:
@@ -429,6 +432,8 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             return True
         if _gave_up_on_clienthello(f, v, ts, it, f"{how} the connection (frame {_frame(it)})"):
             return True
+        if _answer_not_received(f, v, ts, it, f"{how} the connection (frame {_frame(it)})"):
+            return True
         if _outdated_tls(f, v, ts, after, it):
             return True
         msg = f"the {side} {how} the connection {stage}, before the handshake completed"
@@ -476,6 +481,28 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     v.finding("no-answer", "server", _frame(ch), msg, at=_at(ch))
     v.set("aborted", "server", "tls-handshake-failed", _frame(ch), msg, ch)
     v.case = "server-silent"
+    return True
+
+
+def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
+    """The client ended the handshake (``ender``: its close or reset; ``what`` says which) a
+    second or more after the server's answer to its ClientHello, sending nothing of TLS since,
+    and its acknowledgements never reached the answer's first byte: the answer never arrived
+    at the client (a path MTU black hole, a box that drops the server's TLS). The path, not the
+    client and not the server, caused it. Returns True when it set that verdict."""
+    sh = ts["server_hello"]
+    acked = f.t.server_acked
+    if (sh is None or ender.event.side is not Side.CLIENT or acked is None
+            or acked > sh.event.span.start or ender.ts_ns - sh.ts_ns < GAVE_UP_NS
+            or any(x.event.side is Side.CLIENT and f.pos(x) > f.pos(sh) for x in f.tls)):
+        return False
+    msg = (f"the server answered the ClientHello (frame {_frame(sh)}), but the client never "
+           f"acknowledged a byte of that answer: {_seconds(ender.ts_ns - sh.ts_ns)} later it {what}; "
+           "the answer was lost on the path (a path MTU black hole, a box that drops the "
+           "server's TLS)")
+    v.finding("answer-not-received", "middlebox", _frame(sh), msg, at=_at(sh))
+    v.set("aborted", "middlebox", "tls-handshake-failed", _frame(sh), msg, sh)
+    v.case = "answer-lost"
     return True
 
 

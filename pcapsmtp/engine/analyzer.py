@@ -210,6 +210,7 @@ class Analyzer:
                     continue
                 if c.emitted:
                     continue
+                c.transcript.server_acked = ev.server_acked
                 if _no_payload(c.transcript):
                     # A scan or probe (SYN answered by RST, connect and close): no SMTP
                     # conversation, only a connection attempt, counted in the summary.

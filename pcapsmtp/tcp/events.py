@@ -112,11 +112,16 @@ class StreamEnd:
 class FlowClosed:
     """The reassembler forgets the conversation: ``reason`` is "closed" (both sides ended),
     "idle" (idle timeout in capture time), "evicted" (flow table full), "reused" (a new SYN
-    took the 4-tuple) or "end" (end of capture)."""
+    took the 4-tuple) or "end" (end of capture). ``client_acked`` / ``server_acked``: the
+    offset in the client's / server's stream up to which the other side acknowledged it (the
+    highest ACK captured), None when no ACK of the other side was captured or it made no
+    sense."""
 
     stream: int
     reason: str
     ts_ns: int
+    client_acked: int | None = None
+    server_acked: int | None = None
 
 
 FlowEvent = FlowOpened | StreamData | StreamGap | OverlapConflict | StreamEnd | FlowClosed

@@ -176,6 +176,11 @@ class HalfStream:
             if fin_off is not None:
                 self._check_fin(out)
 
+    def acked_offset(self) -> int | None:
+        """The offset up to which the peer acknowledged this side's bytes (its highest ACK
+        captured); None without one, or for an ACK wildly beyond the data (garbage)."""
+        return self._max_ack_off()
+
     def _max_ack_off(self) -> int | None:
         if self.ack_seq is None or self.base is None:
             return None

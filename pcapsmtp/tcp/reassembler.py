@@ -1151,7 +1151,7 @@ class TcpReassembler:
             self._set(conv.key, conv, conv.packed(_CLOSED))     # compact again
         if reason == "idle":
             self.stats.idle_closed += 1
-        out.append(FlowClosed(flow.info.stream, reason, ts))
+        out.append(FlowClosed(flow.info.stream, reason, ts, first.acked_offset(), second.acked_offset()))
 
     def _sweep_idle(self, now: int, out: list[FlowEvent]) -> None:
         cutoff = now - self.config.idle_timeout_ns

@@ -47,7 +47,10 @@ def test_clean_dialogue() -> None:
     ends = of(ev, StreamEnd)
     assert [(e.side, e.reset, e.truncated, e.frame) for e in ends] == \
         [(Side.CLIENT, False, False, 7), (Side.SERVER, False, False, 8)]
-    assert ev[-1] == FlowClosed(0, "closed", ev[-1].ts_ns)
+    # the flow closes at the second FIN (the server's): by then the server acknowledged the
+    # client's bytes and FIN (one past the last byte), the client the server's bytes only
+    assert ev[-1] == FlowClosed(0, "closed", ev[-1].ts_ns, client_acked=len(EHLO) + 1,
+                                server_acked=len(GREETING) + 8)
     assert not of(ev, StreamGap) and not of(ev, OverlapConflict)
     first = of(ev, StreamData)[0]
     assert (first.side, first.offset, first.frame) == (Side.SERVER, 0, 4)

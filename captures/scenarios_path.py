@@ -1,0 +1,52 @@
+"""The server's answer lost on the path: captured on the server's side, the server answers the
+ClientHello (ServerHello, certificate), resends it, and the client never acknowledges a byte of
+it until it gives up and closes: a path MTU black hole (the certificate needs full-size
+packets, a smaller link drops them and a firewall blocks the ICMP that would say so) or a box
+that drops the server's TLS. The client saw a silent server; the server did its part; the
+path caused it (``tls-handshake-failed``, ``middlebox``, case ``answer-lost``, finding
+``answer-not-received`` at the ServerHello). Against it, the same flight delivered (the client
+acknowledges it) and a client that then closes: that client ended the handshake.
+"""
+from __future__ import annotations
+
+from generate import (
+    READY, STARTTLS, Capture, Conv, Expect, client_hello, did_not_request_conv, opening,
+    server_flight_tls12,
+)
+
+#: the server's retransmission timeouts after its flight (as Linux's doubling RTO would send them)
+RESEND_MS = (1000.0, 3000.0)
+
+
+def answer_lost_conv(cport: int, *, resend: bool = True, wait_ms: float = 3000.0) -> Conv:
+    """STARTTLS, 220, the ClientHello, the server's flight (black-holed when ``resend``: resent,
+    never acknowledged), and the client's close ``wait_ms`` after the last copy."""
+    conv = opening(Conv(cport=cport, close=("fin", "C")))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(f"path {cport}", "mx.example.com"), tag="client_hello")
+    flight, _ = server_flight_tls12(f"path {cport}", "mx.example.com")
+    conv.s(flight, tag="flight", resend_ms=RESEND_MS if resend else None)
+    return conv.fin("C", tag="client_fin", delay_ms=wait_ms)
+
+
+def scenarios() -> list[Capture]:
+    lost = Expect("aborted", "middlebox", "tls-handshake-failed", "valid", True, 220,
+                  [("answer-not-received", "middlebox", "flight")])
+    return [
+        Capture("path-answer-lost.pcap",
+                "captured at the server: its ServerHello and certificate are resent twice and never "
+                "acknowledged; 3 s after the last copy the client closes (a path MTU black hole, or a box "
+                "dropping the server's TLS)",
+                [(answer_lost_conv(47301), lost)]),
+        Capture("path-answer-lost-fallback.pcap",
+                "stream 0 as path-answer-lost.pcap; 1 s later stream 1: the client retries in plaintext "
+                "(Postfix after a failed handshake)",
+                [(answer_lost_conv(47302), lost),
+                 (did_not_request_conv(cport=47303, isn=(0x0BADCAFE, 0x0DEFACED), start_offset_ms=9000),
+                  Expect("plaintext", "middlebox", "tls-fallback", "valid"))]),
+        Capture("path-answer-received.pcap",
+                "the same flight, delivered: the client acknowledges it, sends nothing and closes 3 s "
+                "later: the client ended the handshake",
+                [(answer_lost_conv(47304, resend=False),
+                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220))]),
+    ]

@@ -1,0 +1,69 @@
+"""The captures of captures/scenarios_path.py: taken on the server's side, the server's answer
+to the ClientHello is resent and never acknowledged, and the client gives up: the answer was
+lost on the path (a path MTU black hole, a box dropping the server's TLS), not refused by the
+client. tshark finds the frames (the ServerHello, its retransmissions, the client's FIN and
+its acknowledgement number) that the verdict names."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pcapsmtp.analysis.reasons import FINDINGS, REASON_CASES
+from pcapsmtp.engine.analyzer import analyze_path
+from tsharkfilter import frames_matching, tshark_fields
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+SERVER_HELLO = "tls.handshake.type == 2 && !tcp.analysis.retransmission"
+CLIENT_FIN = "tcp.flags.fin == 1 && tcp.dstport == 25"
+
+
+def _verdict(c: dict[str, Any]) -> tuple[str, str, str]:
+    return c["outcome"], c["caused_by"], c["reason"]
+
+
+def test_answer_lost_on_the_path_blames_the_path() -> None:
+    name = "path-answer-lost.pcap"
+    (conv,) = analyze_path(str(CAPTURES / name))
+    (sh,) = frames_matching(CAPTURES / name, SERVER_HELLO)
+    resent = frames_matching(CAPTURES / name, "tcp.analysis.retransmission && tcp.srcport == 25")
+    (fin,) = frames_matching(CAPTURES / name, CLIENT_FIN)
+    assert len(resent) == 2 and sh < resent[0] < resent[1] < fin
+    # the client's FIN acknowledges nothing of the answer: its ACK is the ServerHello's sequence number
+    ((fin_ack,),) = tshark_fields(CAPTURES / name, f"frame.number == {fin}", "tcp.ack_raw")
+    ((sh_seq,),) = tshark_fields(CAPTURES / name, f"frame.number == {sh}", "tcp.seq_raw")
+    assert fin_ack == sh_seq
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-handshake-failed")
+    assert conv["evidence_frame"] == sh
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [("answer-not-received", "middlebox", sh)]
+    (finding,) = conv["findings"]
+    assert finding["rfc"] == FINDINGS["answer-not-received"].rfc == "RFC 1191"
+    assert finding["message"] == conv["detail"] == (
+        f"the server answered the ClientHello (frame {sh}), but the client never acknowledged a byte of "
+        f"that answer: 6.0 s later it closed the connection (frame {fin}); the answer was lost on the "
+        "path (a path MTU black hole, a box that drops the server's TLS)")
+    info = REASON_CASES[("tls-handshake-failed", "answer-lost")]
+    assert conv["explanation"] == {"client_does": info.client_does, "ask": info.remedy}
+    assert info.caused_by == "middlebox"
+    assert conv["tls"]["server_hello_frame"] == sh
+
+
+def test_the_retry_in_plaintext_follows_the_path_failure() -> None:
+    first, retry = analyze_path(str(CAPTURES / "path-answer-lost-fallback.pcap"))
+    assert _verdict(first) == ("aborted", "middlebox", "tls-handshake-failed")
+    assert _verdict(retry) == ("plaintext", "middlebox", "tls-fallback")
+    assert retry["fallback_of"]["stream"] == first["stream"]
+
+
+def test_a_delivered_answer_makes_the_client_the_one_that_ended_it() -> None:
+    """The control: the same flight acknowledged by the client (its ACK and its FIN cover the
+    answer), then the client's close: the client ended the handshake."""
+    name = "path-answer-received.pcap"
+    (conv,) = analyze_path(str(CAPTURES / name))
+    (sh,) = frames_matching(CAPTURES / name, SERVER_HELLO)
+    (fin,) = frames_matching(CAPTURES / name, CLIENT_FIN)
+    assert frames_matching(CAPTURES / name, "tcp.analysis.retransmission") == []
+    ((fin_ack,),) = tshark_fields(CAPTURES / name, f"frame.number == {fin}", "tcp.ack_raw")
+    ((sh_seq,),) = tshark_fields(CAPTURES / name, f"frame.number == {sh}", "tcp.seq_raw")
+    assert int(fin_ack) > int(sh_seq)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed")
+    assert conv["evidence_frame"] == fin and conv["findings"] == []
