@@ -542,17 +542,13 @@ def _swaks(port: int) -> None:
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
 
 
-@pytest.mark.live
-@pytest.mark.skipif(shutil.which("tcpdump") is None or shutil.which("swaks") is None,
-                    reason="needs tcpdump and swaks (apt-get install tcpdump swaks)")
-def test_real_client_through_a_stripping_proxy_to_a_real_server(tmp_path: Path) -> None:
-    import os
-    import signal
+def _tls_sink(tmp_path: Path) -> tuple[Any, int]:
+    """A real SMTP server (aiosmtpd, from the test extra) on a free loopback port, offering
+    STARTTLS with a self-signed certificate and accepting every message; started. Returns it
+    (stop it with ``.stop()``) and its port."""
     import ssl
-    import time
-    if os.geteuid() != 0:
-        pytest.skip("capturing on the loopback needs root (CI runs as root)")
-    import aiosmtpd.controller as aiosmtpd  # the test extra installs it
+
+    import aiosmtpd.controller as aiosmtpd
 
     class Sink:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -565,6 +561,19 @@ def test_real_client_through_a_stripping_proxy_to_a_real_server(tmp_path: Path) 
     server = aiosmtpd.Controller(Sink(), hostname="127.0.0.1", port=sport, server_hostname="mx.example.test",
                                  tls_context=ctx, require_starttls=False, ident="ESMTP test")
     server.start()
+    return server, sport
+
+
+@pytest.mark.live
+@pytest.mark.skipif(shutil.which("tcpdump") is None or shutil.which("swaks") is None,
+                    reason="needs tcpdump and swaks (apt-get install tcpdump swaks)")
+def test_real_client_through_a_stripping_proxy_to_a_real_server(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+    if os.geteuid() != 0:
+        pytest.skip("capturing on the loopback needs root (CI runs as root)")
+    server, sport = _tls_sink(tmp_path)
     proxy = _StrippingProxy(sport, strip={0, 2})
     outside, inside = tmp_path / "outside.pcap", tmp_path / "inside.pcap"
     dumps = [subprocess.Popen(["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-s", "0", "-w", str(path),
@@ -931,19 +940,7 @@ def test_real_client_through_a_box_that_drops_tls_to_a_real_server(tmp_path: Pat
     import time
     if os.geteuid() != 0:
         pytest.skip("capturing on the loopback needs root (CI runs as root)")
-    import aiosmtpd.controller as aiosmtpd
-
-    class Sink:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            return "250 2.0.0 Ok: queued"
-
-    cert, key = _self_signed(tmp_path)
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(str(cert), str(key))
-    sport = _free_port()
-    server = aiosmtpd.Controller(Sink(), hostname="127.0.0.1", port=sport, server_hostname="mx.example.test",
-                                 tls_context=ctx, require_starttls=False, ident="ESMTP test")
-    server.start()
+    server, sport = _tls_sink(tmp_path)
     proxy = _StrippingProxy(sport, strip=set(), drop_tls=frozenset({0}))
     outside, inside = tmp_path / "outside.pcap", tmp_path / "inside.pcap"
     dumps = [subprocess.Popen(["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-s", "0", "-w", str(path),
