@@ -18,14 +18,21 @@ from generate import (
 RESEND_MS = (1000.0, 3000.0)
 
 
-def answer_lost_conv(cport: int, *, resend: bool = True, wait_ms: float = 3000.0) -> Conv:
+def answer_lost_conv(cport: int, *, resend: bool = True, wait_ms: float = 3000.0,
+                     hello_through: bool = False) -> Conv:
     """STARTTLS, 220, the ClientHello, the server's flight (black-holed when ``resend``: resent,
-    never acknowledged), and the client's close ``wait_ms`` after the last copy."""
+    never acknowledged; with ``hello_through`` its ServerHello record goes first in a small
+    segment of its own and gets through), and the client's close ``wait_ms`` after the last
+    copy."""
     conv = opening(Conv(cport=cport, close=("fin", "C")))
     conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
     conv.c(client_hello(f"path {cport}", "mx.example.com"), tag="client_hello")
-    flight, _ = server_flight_tls12(f"path {cport}", "mx.example.com")
-    conv.s(flight, tag="flight", resend_ms=RESEND_MS if resend else None)
+    flight, hello_len = server_flight_tls12(f"path {cport}", "mx.example.com")
+    if hello_through:
+        conv.s(flight[:hello_len], tag="flight")
+        conv.s(flight[hello_len:], tag="flight_rest", resend_ms=RESEND_MS if resend else None, delay_ms=0.1)
+    else:
+        conv.s(flight, tag="flight", resend_ms=RESEND_MS if resend else None)
     return conv.fin("C", tag="client_fin", delay_ms=wait_ms)
 
 
@@ -44,6 +51,11 @@ def scenarios() -> list[Capture]:
                 [(answer_lost_conv(47302), lost),
                  (did_not_request_conv(cport=47303, isn=(0x0BADCAFE, 0x0DEFACED), start_offset_ms=9000),
                   Expect("plaintext", "middlebox", "tls-fallback", "valid"))]),
+        Capture("path-answer-partly-lost.pcap",
+                "as path-answer-lost.pcap, but the ServerHello goes in a small segment of its own and gets "
+                "through (the client acknowledges it); the full-size segments of the certificate after it are "
+                "resent and never acknowledged: the classic path MTU black hole",
+                [(answer_lost_conv(47305, hello_through=True), lost)]),
         Capture("path-answer-received.pcap",
                 "the same flight, delivered: the client acknowledges it, sends nothing and closes 3 s "
                 "later: the client ended the handshake",

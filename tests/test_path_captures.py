@@ -67,3 +67,25 @@ def test_a_delivered_answer_makes_the_client_the_one_that_ended_it() -> None:
     assert int(fin_ack) > int(sh_seq)
     assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed")
     assert conv["evidence_frame"] == fin and conv["findings"] == []
+
+
+def test_a_black_hole_for_full_size_segments_only() -> None:
+    """The classic path MTU black hole: the ServerHello's small segment gets through (the
+    client acknowledges it), the certificate's full-size segments after it are resent and never
+    acknowledged: the answer was still lost on the path."""
+    name = "path-answer-partly-lost.pcap"
+    (conv,) = analyze_path(str(CAPTURES / name))
+    (sh,) = frames_matching(CAPTURES / name, SERVER_HELLO)
+    (fin,) = frames_matching(CAPTURES / name, CLIENT_FIN)
+    ((sh_seq, sh_len),) = tshark_fields(CAPTURES / name, f"frame.number == {sh}", "tcp.seq_raw", "tcp.len")
+    acks = {int(a) for (a,) in tshark_fields(CAPTURES / name, f"tcp.dstport == 25 && frame.number > {sh}",
+                                              "tcp.ack_raw")}
+    assert acks == {int(sh_seq) + int(sh_len)}     # the ServerHello's segment, nothing after it
+    assert len(frames_matching(CAPTURES / name, "tcp.analysis.retransmission && tcp.srcport == 25")) >= 2
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-handshake-failed")
+    assert conv["evidence_frame"] == sh
+    assert [(f["code"], f["frame"]) for f in conv["findings"]] == [("answer-not-received", sh)]
+    assert conv["detail"] == (
+        f"the server answered the ClientHello (frame {sh}), but the client acknowledged only {sh_len} of its "
+        f"913 bytes: 6.0 s later it closed the connection (frame {fin}); the answer was lost on the path (a "
+        "path MTU black hole, a box that drops the server's TLS)")

@@ -179,7 +179,8 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "the server's answer never reached the client", "answer-not-received",
         "The server answered the ClientHello (its ServerHello and certificate are in this capture, "
         "taken on the server's side of the path), but the client never acknowledged them: its "
-        "ACKs stayed before the answer until it gave up waiting and closed or reset. What the "
+        "ACKs stayed before the answer, or inside it after its first small segments, until it gave "
+        "up waiting and closed or reset. What the "
         "client saw is what a silent server looks like. The classic cause is a path MTU black "
         "hole (the certificate needs full-size packets, and a link with a smaller MTU drops them "
         "while a firewall blocks the ICMP 'fragmentation needed' that would tell the server), or "

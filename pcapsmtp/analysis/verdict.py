@@ -414,10 +414,13 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         ev = it.event
         other = Side.SERVER if ev.side is Side.CLIENT else Side.CLIENT
         lost = f.gap_between(after, 1 << 60, other)
-        if lost is not None and not any(x.event.side is other and f.pos(x) > after for x in f.tls):
+        if lost is not None and (ev.side is Side.CLIENT and ts["server_hello"] is not None
+                                 or not any(x.event.side is other and f.pos(x) > after for x in f.tls)):
             # Nothing of the other side's TLS is in the capture and bytes of it were lost
             # (proved only later, e.g. by its FIN): its answer, which may be what ended the
-            # handshake, is among them.
+            # handshake, is among them. Or the client ended after a ServerHello and bytes of
+            # the server's answer were lost: whether they held an alert, or ever reached the
+            # client (a black hole on the path), the capture cannot tell.
             v.set("incomplete", "unknown", "incomplete", _frame(lost),
                   f"bytes of the {other} direction {_went(lost, f.t)} and none of its TLS is in the "
                   f"capture: whether it answered before the {ev.side} "
@@ -487,19 +490,26 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
 def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
     """The client ended the handshake (``ender``: its close or reset; ``what`` says which) a
     second or more after the server's answer to its ClientHello, sending nothing of TLS since,
-    and its acknowledgements never reached the answer's first byte: the answer never arrived
+    and its acknowledgements never covered that answer (none of it, or only its first small
+    segments: a path MTU black hole drops the full-size ones): the answer never arrived whole
     at the client (a path MTU black hole, a box that drops the server's TLS). The path, not the
     client and not the server, caused it. Returns True when it set that verdict."""
     sh = ts["server_hello"]
     acked = f.t.server_acked
     if (sh is None or ender.event.side is not Side.CLIENT or acked is None
-            or acked > sh.event.span.start or ender.ts_ns - sh.ts_ns < GAVE_UP_NS
+            or ender.ts_ns - sh.ts_ns < GAVE_UP_NS
             or any(x.event.side is Side.CLIENT and f.pos(x) > f.pos(sh) for x in f.tls)):
         return False
-    msg = (f"the server answered the ClientHello (frame {_frame(sh)}), but the client never "
-           f"acknowledged a byte of that answer: {_seconds(ender.ts_ns - sh.ts_ns)} later it {what}; "
-           "the answer was lost on the path (a path MTU black hole, a box that drops the "
-           "server's TLS)")
+    # the server's answer: its TLS records from the ServerHello to the client's end
+    answer = [x for x in f.tls if x.event.side is Side.SERVER and f.pos(sh) <= f.pos(x) < f.pos(ender)]
+    start, end = sh.event.span.start, max(x.event.span.end for x in answer)
+    if acked >= end:
+        return False        # the client got all of it: it ended the handshake itself
+    got = ("never acknowledged a byte of that answer" if acked <= start else
+           f"acknowledged only {acked - start} of its {end - start} bytes")
+    msg = (f"the server answered the ClientHello (frame {_frame(sh)}), but the client {got}: "
+           f"{_seconds(ender.ts_ns - sh.ts_ns)} later it {what}; the answer was lost on the path "
+           "(a path MTU black hole, a box that drops the server's TLS)")
     v.finding("answer-not-received", "middlebox", _frame(sh), msg, at=_at(sh))
     v.set("aborted", "middlebox", "tls-handshake-failed", _frame(sh), msg, sh)
     v.case = "answer-lost"
