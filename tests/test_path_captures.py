@@ -89,3 +89,24 @@ def test_a_black_hole_for_full_size_segments_only() -> None:
         f"the server answered the ClientHello (frame {sh}), but the client acknowledged only {sh_len} of its "
         f"913 bytes: 6.0 s later it closed the connection (frame {fin}); the answer was lost on the path (a "
         "path MTU black hole, a box that drops the server's TLS)")
+
+
+def test_a_close_filed_before_the_answer_it_followed_is_no_crash(tmp_path: Path) -> None:
+    """A merged capture may file a frame before frames it came after: here the client's FIN,
+    6 s after the ServerHello by its timestamp, is filed before it. The answer-lost rule found
+    no server record between the two and crashed on an empty list (a traceback instead of a
+    verdict); it now leaves such a conversation to the general rule."""
+    from scapy.layers.inet import TCP
+    from scapy.utils import rdpcap, wrpcap
+
+    src = CAPTURES / "path-answer-lost.pcap"
+    (sh,) = frames_matching(src, SERVER_HELLO)
+    (fin,) = frames_matching(src, CLIENT_FIN)
+    pkts = list(rdpcap(str(src)))
+    order = [i for i in range(len(pkts)) if i != fin - 1]
+    order.insert(sh - 1, fin - 1)
+    moved = tmp_path / "fin-filed-early.pcap"
+    wrpcap(str(moved), [pkts[i] for i in order])
+    assert frames_matching(moved, CLIENT_FIN) == [sh] and pkts[fin - 1][TCP].flags & 1
+    (conv,) = analyze_path(str(moved))
+    assert conv["reason"] == "tls-handshake-failed" and conv["caused_by"] != "server"

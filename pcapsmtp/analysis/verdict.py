@@ -414,17 +414,20 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         ev = it.event
         other = Side.SERVER if ev.side is Side.CLIENT else Side.CLIENT
         lost = f.gap_between(after, 1 << 60, other)
-        if lost is not None and (ev.side is Side.CLIENT and ts["server_hello"] is not None
-                                 or not any(x.event.side is other and f.pos(x) > after for x in f.tls)):
+        other_tls = any(x.event.side is other and f.pos(x) > after for x in f.tls)
+        if lost is not None and (not other_tls or ev.side is Side.CLIENT and ts["server_hello"] is not None):
             # Nothing of the other side's TLS is in the capture and bytes of it were lost
             # (proved only later, e.g. by its FIN): its answer, which may be what ended the
             # handshake, is among them. Or the client ended after a ServerHello and bytes of
             # the server's answer were lost: whether they held an alert, or ever reached the
             # client (a black hole on the path), the capture cannot tell.
+            how = "reset" if ev.reset else "closed"
             v.set("incomplete", "unknown", "incomplete", _frame(lost),
                   f"bytes of the {other} direction {_went(lost, f.t)} and none of its TLS is in the "
-                  f"capture: whether it answered before the {ev.side} "
-                  f"{'reset' if ev.reset else 'closed'} the connection cannot be told")
+                  f"capture: whether it answered before the {ev.side} {how} the connection cannot be "
+                  "told" if not other_tls else
+                  f"bytes of the server's answer to the ClientHello {_went(lost, f.t)}: whether they "
+                  f"held an alert, or reached the client before it {how} the connection, cannot be told")
             return True
         side = str(ev.side)
         how = "reset" if ev.reset else "closed"
@@ -497,7 +500,7 @@ def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item
     sh = ts["server_hello"]
     acked = f.t.server_acked
     if (sh is None or ender.event.side is not Side.CLIENT or acked is None
-            or ender.ts_ns - sh.ts_ns < GAVE_UP_NS
+            or f.pos(sh) > f.pos(ender) or ender.ts_ns - sh.ts_ns < GAVE_UP_NS
             or any(x.event.side is Side.CLIENT and f.pos(x) > f.pos(sh) for x in f.tls)):
         return False
     # the server's answer: its TLS records from the ServerHello to the client's end
