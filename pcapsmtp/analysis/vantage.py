@@ -104,17 +104,25 @@ def _dialogue(conv: dict[str, Any]) -> dict[str, list[tuple[str, int | None]]]:
     return out
 
 
+def _lost_bytes_of(conv: dict[str, Any], sender: str) -> bool:
+    """Does ``conv``'s capture miss bytes of the direction from ``sender`` ("C"/"S") (a
+    ``[N bytes from the client/server missing ...]`` line)?"""
+    who = "client" if sender == "C" else "server"
+    return any(getattr(ln, "side", None) == "!" and getattr(ln, "text", "").startswith("[")
+               and f" bytes from the {who}" in getattr(ln, "text", "")
+               for ln in conv.get("_exchange") or ())
+
+
 def _direction_covered(conv: dict[str, Any], sender: str) -> int | None:
     """The frame that shows ``conv``'s capture holds the direction from ``sender`` ("C"/"S") to its
     end: that side's own FIN or RST, or a RST of the other side (nothing more can come on a reset
     connection). None when the capture just stops (``[capture ends]``) or lost bytes of that
     direction (what is missing may be in the hole): no line missing there proves anything."""
-    who = "client" if sender == "C" else "server"
+    if _lost_bytes_of(conv, sender):
+        return None
     end: int | None = None
     for ln in conv.get("_exchange") or ():
         side, text, frame = getattr(ln, "side", None), getattr(ln, "text", ""), getattr(ln, "frame", None)
-        if side == "!" and text.startswith("[") and f" bytes from the {who}" in text:
-            return None
         if end is None and frame is not None and (
                 side == sender and text in (FIN_LINE, RST_LINE) or side in ("C", "S") and text == RST_LINE):
             end = frame
@@ -141,11 +149,9 @@ def _covered_after(conv: dict[str, Any], sender: str, t_ns: int) -> int | None:
     later on that capture's clock, when the capture holds the direction from ``sender``: a line
     of it was captured, and no bytes of it were lost. The conversation going on there that much
     later without a record shows the record did not arrive; None: the capture does not show it."""
-    who = "client" if sender == "C" else "server"
-    lines = list(conv.get("_exchange") or ())
-    if any(getattr(ln, "side", None) == "!" and f" bytes from the {who}" in getattr(ln, "text", "")
-           for ln in lines):
+    if _lost_bytes_of(conv, sender):
         return None
+    lines = list(conv.get("_exchange") or ())
     if not any(getattr(ln, "side", None) == sender and getattr(ln, "text", "") != "[capture ends]"
                for ln in lines):
         return None
