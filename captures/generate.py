@@ -67,7 +67,7 @@ CLIENT_MAC, SERVER_MAC = "02:00:00:00:00:0a", "02:00:00:00:00:19"
 
 LINKTYPES = {"ether": 1, "vlan": 1, "qinq": 1, "null": 0, "raw": 101, "sll": 113, "sll2": 276,
              "gre": 1, "gre-key": 1, "gre6": 1, "ipip": 1, "erspan2": 1, "erspan3": 1, "vxlan": 1,
-             "geneve": 1, "mpls": 1, "pppoe": 1, "nflog": 239, "pflog": 117}
+             "vxlan6": 1, "geneve": 1, "mpls": 1, "pppoe": 1, "nflog": 239, "pflog": 117}
 #: outer addresses of the tunnels: GRE and IP-in-IP run between two routers (each direction
 #: its own way); ERSPAN, VXLAN and Geneve carry a mirror session from a switch to an analyzer
 TUNNEL_A4, TUNNEL_B4 = "172.16.0.1", "172.16.0.2"
@@ -343,6 +343,10 @@ class Capture:
     gz: bool = False
     snaplen: int = 262144
     fragment: str | None = None       # tag of a step whose (single) segment is sent as 3 IPv4 fragments
+    #: tunnel links: outer IP packets longer than this underlay MTU are sent as IP fragments,
+    #: the last fragment first when ``underlay_reversed`` (0: none is fragmented)
+    underlay_mtu: int = 0
+    underlay_reversed: bool = False
     ns_jitter: bool = False
 
 
@@ -405,6 +409,9 @@ def _link(kind: str, side: str, l3: Packet, ipv: int) -> Packet | bytes:
                 / ERSPAN_III(session_id=7, vlan=100) / inner_eth / l3)
     if kind == "vxlan":
         return mirror / UDP(sport=51000, dport=4789) / VXLAN(vni=42) / inner_eth / l3
+    if kind == "vxlan6":      # the mirror session's underlay is IPv6
+        return (Ether(src=SWITCH_MAC, dst=ANALYZER_MAC) / IPv6(src=TUNNEL_A6, dst=TUNNEL_B6, hlim=63)
+                / UDP(sport=51000, dport=4789) / VXLAN(vni=42) / inner_eth / l3)
     if kind == "geneve":
         return mirror / UDP(sport=51000, dport=6081) / GENEVE(vni=42, proto=0x6558) / inner_eth / l3
     if kind == "mpls":
@@ -427,6 +434,45 @@ def _link(kind: str, side: str, l3: Packet, ipv: int) -> Packet | bytes:
     if kind == "raw":
         return l3
     raise ValueError(kind)
+
+
+def _ip_checksum(header: bytes) -> int:
+    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def underlay_fragments(frame: bytes, mtu: int, ident: int) -> list[bytes]:
+    """An Ethernet frame whose IPv4 (without options) or IPv6 packet is longer than ``mtu``: its
+    IP fragments, in order (IPv6: a fragment header with identification ``ident`` after the fixed
+    header), as the tunnel endpoint sends them over an underlay of that MTU; else [frame]."""
+    eth, et = frame[:14], frame[12:14]
+    if et == b"\x08\x00":
+        hdr, payload = frame[14:34], frame[34:]
+        if 20 + len(payload) <= mtu:
+            return [frame]
+        size = (mtu - 20) // 8 * 8
+        out = []
+        for off in range(0, len(payload), size):
+            chunk = payload[off:off + size]
+            ff = off >> 3 | (0x2000 if off + size < len(payload) else 0)
+            h = hdr[:2] + struct.pack("!HHH", 20 + len(chunk), ident & 0xFFFF, ff) + hdr[8:10] + b"\0\0" + hdr[12:]
+            h = h[:10] + struct.pack("!H", _ip_checksum(h)) + h[12:]
+            out.append(eth + h + chunk)
+        return out
+    assert et == b"\x86\xdd", et
+    hdr, payload = frame[14:54], frame[54:]
+    if 40 + len(payload) <= mtu:
+        return [frame]
+    size = (mtu - 48) // 8 * 8
+    out = []
+    for off in range(0, len(payload), size):
+        chunk = payload[off:off + size]
+        more = 1 if off + size < len(payload) else 0
+        h = hdr[:4] + struct.pack("!HB", 8 + len(chunk), 44) + hdr[7:]
+        out.append(eth + h + struct.pack("!BxHI", hdr[6], off | more, ident) + chunk)
+    return out
 
 
 def build_frames(cap: Capture, pkts: list[Pkt], frag_pkt: Pkt | None) -> list[Frame]:
@@ -464,6 +510,15 @@ def build_frames(cap: Capture, pkts: list[Pkt], frag_pkt: Pkt | None) -> list[Fr
                                     p if last else None, len(data) - len(p.payload) if last else 0))
             continue
         data = bytes(_link(kind, p.side, l3, cap.ipv))
+        parts = underlay_fragments(data, cap.underlay_mtu, 0x5000 + len(frames)) if cap.underlay_mtu else [data]
+        if len(parts) > 1:
+            if cap.underlay_reversed:
+                parts.reverse()
+            for k, part in enumerate(parts):
+                last = k == len(parts) - 1
+                frames.append(Frame(p.ts_ns + k * 20_000, part, iface, LINKTYPES[kind], p if last else None,
+                                    len(part) - len(p.payload) if last else 0))
+            continue
         frames.append(Frame(p.ts_ns, data, iface, LINKTYPES[kind], p, len(data) - len(p.payload)))
     if cap.ns_jitter:
         for k, fr in enumerate(frames):

@@ -29,8 +29,10 @@ IPv6: IP in IP (protocols 4 and 41), GRE version 0 (protocol 47, RFC 2784/2890: 
 key and sequence fields; IPv4, IPv6, MPLS, Ethernet 0x6558, ERSPAN type I/II 0x88BE and
 type III 0x22EB with its platform subheader), VXLAN (UDP port 4789) and Geneve (UDP 6081,
 with options), on either UDP port. At most ``MAX_TUNNEL_DEPTH`` tunnels inside each other;
-deeper is skipped with a note. An outer IPv4 or IPv6 datagram of an IP tunnel in fragments
-is reassembled first; a tunnel in fragmented UDP is not. Headers of tunnels that make no
+deeper is skipped with a note. An outer IPv4 or IPv6 datagram of a tunnel in fragments (an IP
+tunnel, or VXLAN/Geneve whose full-size inner frame did not fit the underlay's MTU) is
+reassembled first, as tshark does; fragmented UDP of other ports is forgotten fragment by
+fragment as it comes (the first fragment's ports tell). Headers of tunnels that make no
 sense (GRE routing or version 1, VXLAN without its VNI flag, Geneve version 1) are not
 decoded further, silently, as any packet that is not TCP.
 
@@ -41,9 +43,10 @@ bytes the IP header announces beyond it (bounded by the frame's wire length), an
 ``on_cut(captured length)`` is called when set. An IP
 total length of 0 (TSO on the capturing host) means "up to the end of the frame".
 
-IP fragments (TCP only): IPv4 and IPv6 datagrams are reassembled (at most
-``MAX_PENDING_DATAGRAMS`` pending, ``MAX_DATAGRAM`` bytes each, dropped after
-``FRAGMENT_TIMEOUT_NS`` of capture time); the segment carries the frame number and
+IP fragments (of TCP and of tunnels): IPv4 and IPv6 datagrams are reassembled (at most
+``MAX_PENDING_DATAGRAMS`` pending, ignored UDP ones included, ``MAX_DATAGRAM`` bytes each,
+dropped after ``FRAGMENT_TIMEOUT_NS`` of capture time; IPv4 keyed by addresses, protocol and
+identification as RFC 791 says); the segment carries the frame number and
 timestamp of the fragment that completed it, as Wireshark shows the reassembled packet.
 """
 from __future__ import annotations
@@ -99,14 +102,17 @@ _AF_INET6 = socket.AF_INET6
 class _Datagram:
     """Fragments of one IP datagram being reassembled."""
 
-    __slots__ = ("first_ts", "parts", "total", "next_header", "have")
+    __slots__ = ("first_ts", "parts", "total", "next_header", "have", "ignored")
 
     def __init__(self, first_ts: int) -> None:
         self.first_ts = first_ts
         self.parts: dict[int, bytes] = {}
         self.total = -1            # known once the last fragment (MF=0) arrived
         self.next_header = -1      # IPv6: next header after the fragment header of offset 0
-        self.have = 0
+        self.have = 0              # bytes of distinct fragments seen (of an ignored datagram)
+        #: UDP on ports of no tunnel (the first fragment said so): its fragments are counted
+        #: (``parts`` keeps their offsets, not their bytes) until all arrived, then forgotten
+        self.ignored = False
 
 
 def _short_tcp(n: int, wirelen: int) -> str:
@@ -355,7 +361,7 @@ class Decoder:
             src = self._a4(data[off + 12:off + 16])
             dst = self._a4(data[off + 16:off + 20])
             if ff & 0x3FFF:                    # MF set or offset != 0: a fragment
-                return self._fragment((4, src, dst, ident), ff & 0x2000, (ff & 0x1FFF) << 3,
+                return self._fragment((4, src, dst, ident, 6), ff & 0x2000, (ff & 0x1FFF) << 3,
                                       data, hend, ip_end, wirelen, 6, src, dst, number, ts_ns)
             o = hend
         elif et == 0x86DD:
@@ -435,12 +441,11 @@ class Decoder:
             return None
         ip_end = off + tot if tot else max(n, wirelen)
         if ff & 0x3FFF:
-            if proto == 17:
-                return None        # a tunnel in fragmented UDP is not reassembled
             src = self._a4(data[off + 12:off + 16])
             dst = self._a4(data[off + 16:off + 20])
-            return self._fragment((4, src, dst, ident), ff & 0x2000, (ff & 0x1FFF) << 3, data,
-                                  hend, ip_end, wirelen, proto, src, dst, number, ts_ns, depth)
+            return self._fragment((4, src, dst, ident, proto), ff & 0x2000, (ff & 0x1FFF) << 3,
+                                  data, hend, ip_end, wirelen, proto, src, dst, number, ts_ns,
+                                  depth)
         return self._tunnel(proto, data, hend, ip_end, n, wirelen, number, ts_ns, depth)
 
     def _tunnel(self, proto: int, data: bytes, o: int, ip_end: int, n: int, wirelen: int,
@@ -547,9 +552,26 @@ class Decoder:
         if frags:
             limit = ts_ns - FRAGMENT_TIMEOUT_NS
             for k in [k for k, d in frags.items() if d.first_ts < limit]:
-                del frags[k]
-                self._note("frag-timeout", f"frame {number}: an incomplete fragmented IP "
-                                           f"datagram was dropped after 60 s")
+                if not frags.pop(k).ignored:
+                    self._note("frag-timeout", f"frame {number}: an incomplete fragmented IP "
+                                               f"datagram was dropped after 60 s")
+        dg = frags.get(key)
+        if next_header == 17:
+            # UDP: only a tunnel's matters. The first fragment's ports tell; the datagram of
+            # another UDP is forgotten (its other fragments too, as they come), silently.
+            if dg is not None and dg.ignored:
+                self._ignored_part(key, dg, more, foff, ip_end - start)
+                return None
+            if (foff == 0 and start + 4 <= len(data)
+                    and ((data[start] << 8) | data[start + 1]) not in TUNNEL_UDP_PORTS
+                    and ((data[start + 2] << 8) | data[start + 3]) not in TUNNEL_UDP_PORTS):
+                if dg is None:
+                    dg = self._new_datagram(key, ts_ns, number)
+                dg.ignored = True
+                dg.have = sum(len(p) for p in dg.parts.values())
+                dg.parts = dict.fromkeys(dg.parts, b"")
+                self._ignored_part(key, dg, more, foff, ip_end - start)
+                return None
         if ip_end > len(data):
             self.undecodable += 1
             frags.pop(key, None)
@@ -564,14 +586,8 @@ class Decoder:
             self._note("frag-bad", f"frame {number}: bogus IP fragment (too large or misaligned);"
                                    f" its datagram is skipped")
             return None
-        dg = frags.get(key)
         if dg is None:
-            if len(frags) >= MAX_PENDING_DATAGRAMS:
-                del frags[next(iter(frags))]
-                self._note("frag-limit", f"frame {number}: more than {MAX_PENDING_DATAGRAMS} "
-                                         f"fragmented IP datagrams pending; the oldest was "
-                                         f"dropped")
-            dg = frags[key] = _Datagram(ts_ns)
+            dg = self._new_datagram(key, ts_ns, number)
         if foff not in dg.parts:               # first copy wins
             dg.parts[foff] = chunk
         if foff == 0:
@@ -597,13 +613,34 @@ class Decoder:
         return self._reassembled(key[0] == 6, dg.next_header, payload, src, dst, number, ts_ns,
                                  depth)
 
+    def _new_datagram(self, key: tuple[object, ...], ts_ns: int, number: int) -> _Datagram:
+        frags = self._frags
+        if len(frags) >= MAX_PENDING_DATAGRAMS:
+            del frags[next(iter(frags))]
+            self._note("frag-limit", f"frame {number}: more than {MAX_PENDING_DATAGRAMS} "
+                                     f"fragmented IP datagrams pending; the oldest was dropped")
+        dg = frags[key] = _Datagram(ts_ns)
+        return dg
+
+    def _ignored_part(self, key: tuple[object, ...], dg: _Datagram, more: int, foff: int,
+                      size: int) -> None:
+        """One fragment of an ignored datagram: counted; all of them seen, it is forgotten
+        (so that a later datagram with the same IP identification is not ignored)."""
+        if foff not in dg.parts:
+            dg.parts[foff] = b""
+            dg.have += size
+        if not more:
+            dg.total = foff + size
+        if 0 <= dg.total <= dg.have:
+            del self._frags[key]
+
     def _reassembled(self, v6: bool, nh: int, p: bytes, src: str, dst: str, number: int,
                      ts_ns: int, depth: int) -> TcpSegment | None:
         o = 0
         n = len(p)
         if v6:
             while nh != 6:
-                if nh in TUNNEL_IP_PROTOCOLS:
+                if nh in TUNNEL_IP_PROTOCOLS or nh == 17:
                     return self._tunnel(nh, p, o, n, n, n, number, ts_ns, depth)
                 if nh not in (0, 43, 60, 51) or o + 8 > n:
                     return None
@@ -611,7 +648,7 @@ class Decoder:
                 nh = p[o]
                 o += hl
         elif nh != 6:
-            if nh in TUNNEL_IP_PROTOCOLS:
+            if nh in TUNNEL_IP_PROTOCOLS or nh == 17:
                 return self._tunnel(nh, p, 0, n, n, n, number, ts_ns, depth)
             return None
         if o + 20 > n:

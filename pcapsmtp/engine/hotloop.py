@@ -50,7 +50,9 @@ def loop(fl: Any, views: Iterable[RecordView],
     check = fl.check
     eth4 = _ETH4
     eth6 = _ETH6
-    tunnel_protocols = TUNNEL_IP_PROTOCOLS     # (IPv4 packets the general decoder unwraps)
+    # IPv4 packets the general decoder unwraps: tunnel protocols, UDP on a tunnel port, and
+    # every UDP fragment (the decoder reassembles those of a tunnel, forgets the others)
+    tunnel_protocols = TUNNEL_IP_PROTOCOLS
     tunnel_ports = TUNNEL_UDP_PORTS
     number = fl.frame_base
     # counts not yet handed to their owners (flushed before every call that reads them)
@@ -70,7 +72,7 @@ def loop(fl: Any, views: Iterable[RecordView],
                 if et == 0x0800 and vihl == 0x45:
                     if proto != 6:
                         if (proto not in tunnel_protocols and (
-                                proto != 17 or (sport not in tunnel_ports
+                                proto != 17 or (not ff & 0x3FFF and sport not in tunnel_ports
                                                 and dport not in tunnel_ports))):
                             fast_frames += 1     # not TCP, no tunnel: nothing to decode
                             continue

@@ -61,13 +61,15 @@ for _i in sorted(TUNNEL_UDP_PORTS)[:8]:
 
 cdef inline bint _tunnel4(const unsigned char* q) noexcept:
     """An Ethernet frame ``q`` holding IPv4 without options (54 bytes at least), not TCP: may
-    it carry a tunnel?"""
+    it carry a tunnel? (UDP fragments all may: the decoder reassembles a tunnel's.)"""
     cdef unsigned int sport, dport
     cdef int i
     if TUNNEL_PROTO[q[23]]:
         return 1
     if q[23] != 17:
         return 0
+    if be16(q + 20) & 0x3FFF:
+        return 1
     sport = be16(q + 34)
     dport = be16(q + 36)
     for i in range(N_TUNNEL_PORTS):

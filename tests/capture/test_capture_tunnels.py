@@ -21,14 +21,14 @@ from scapy.contrib.erspan import ERSPAN_III
 from scapy.contrib.geneve import GENEVE, GeneveOptions
 from scapy.contrib.mpls import MPLS
 from scapy.layers.inet import IP, TCP, UDP, fragment
-from scapy.layers.inet6 import IPv6
+from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment, fragment6
 from scapy.layers.l2 import GRE, Dot1Q, Ether
 from scapy.layers.ppp import PPP, PPPoE
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet, Raw
 
 from capture_synth import pcap_file
-from pcapsmtp.capture.decode import MAX_TUNNEL_DEPTH, Decoder
+from pcapsmtp.capture.decode import FRAGMENT_TIMEOUT_NS, MAX_PENDING_DATAGRAMS, MAX_TUNNEL_DEPTH, Decoder
 from pcapsmtp.capture.pcapfile import iter_segments
 from pcapsmtp.model import TcpSegment
 
@@ -38,6 +38,8 @@ INNER = IP(src="192.0.2.10", dst="198.51.100.25") / TCP(sport=40312, dport=25, f
 OUTER = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="172.16.0.1",
                                                                      dst="172.16.0.2")
 ETH = Ether(src="02:00:00:00:01:01", dst="02:00:00:00:01:02")
+#: the outer Ethernet header, addresses given (scapy would look them up for an IPv6 packet)
+OUTER_ETH = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
 
 
 def _decode(frame: Packet | bytes, linktype: int = 1) -> tuple[TcpSegment | None, Decoder]:
@@ -140,13 +142,78 @@ def test_fragmented_gre_is_reassembled() -> None:
     assert got[-1] is not None and got[-1].frame == len(frags)
 
 
-def test_fragmented_udp_is_not_taken_for_a_tunnel() -> None:
-    whole = IP(src="172.16.0.1", dst="172.16.0.2", id=78) / UDP(sport=49999, dport=4789) / VXLAN(vni=7) / ETH / INNER
+def _outer_fragments(inner: Packet, *, v6: bool, size: int, ident: int,
+                     dport: int = 4789) -> list[bytes]:
+    """A VXLAN (or other UDP) packet carrying ``inner`` over an outer IPv4 or IPv6 packet, in
+    fragments of ``size`` bytes of payload each, in order (Ethernet frames)."""
+    udp = UDP(sport=49999, dport=dport) / (VXLAN(vni=7) / ETH / inner if dport == 4789 else inner)
+    if v6:
+        whole = IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrFragment(id=ident) / udp
+        return [bytes(OUTER_ETH / f) for f in fragment6(whole, size + 48)]
+    return [bytes(OUTER_ETH / f) for f in fragment(IP(src="172.16.0.1", dst="172.16.0.2", id=ident) / udp,
+                                                   fragsize=size)]
+
+
+def _feed(dec: Decoder, frames: list[bytes], first: int = 1, ts: int = 0) -> list[TcpSegment | None]:
+    return [dec.decode_raw(1, f, len(f), first + i, ts + i) for i, f in enumerate(frames)]
+
+
+@pytest.mark.parametrize("v6", [False, True], ids=["ipv4", "ipv6"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "last-first"])
+def test_fragmented_udp_tunnel_is_reassembled(v6: bool, reverse: bool) -> None:
+    """VXLAN whose outer IPv4 or IPv6 packet was fragmented (a full-size mirrored frame over an
+    underlay of the same MTU) is put together first, in whatever order the fragments come; the
+    segment carries the frame number of the fragment that completed it, as tshark shows it."""
+    frames = _outer_fragments(INNER, v6=v6, size=32, ident=91)
+    assert len(frames) >= 3
+    if reverse:
+        frames.reverse()
     dec = Decoder()
-    for i, f in enumerate(fragment(whole, fragsize=32)):
-        data = bytes(Ether() / f)
-        assert dec.decode_raw(1, data, len(data), i + 1, i) is None
-    assert dec.notes == []
+    got = _feed(dec, frames)
+    assert got[:-1] == [None] * (len(frames) - 1)
+    _inner_ok(got[-1])
+    assert got[-1] is not None and got[-1].frame == len(frames)
+    assert dec.notes == [] and dec.undecodable == 0
+
+
+def test_fragmented_geneve_is_reassembled() -> None:
+    whole = IP(src="172.16.0.1", dst="172.16.0.2", id=93) / UDP(sport=49999, dport=6081) / GENEVE(
+        vni=7, proto=0x0800) / INNER
+    frames = [bytes(OUTER_ETH / f) for f in fragment(whole, fragsize=24)]
+    _inner_ok(_feed(Decoder(), frames)[-1])
+
+
+@pytest.mark.parametrize("v6", [False, True], ids=["ipv4", "ipv6"])
+def test_fragmented_udp_of_no_tunnel_is_forgotten(v6: bool) -> None:
+    """Fragmented UDP on other ports (DNS, NFS, syslog) is not kept: its fragments are dropped
+    as they come, in any order, without a note; once they all came the identification is free
+    again, so a tunnel's datagram that reuses it is reassembled."""
+    other = _outer_fragments(INNER, v6=v6, size=32, ident=95, dport=53)
+    tunnel = _outer_fragments(INNER, v6=v6, size=32, ident=95)
+    for order in (other, other[::-1], other[1:2] + other[:1] + other[2:]):
+        dec = Decoder()
+        assert _feed(dec, order) == [None] * len(order)
+        assert not dec._frags                       # nothing left pending
+        _inner_ok(_feed(dec, tunnel, first=10)[-1])
+        assert dec.notes == [] and dec.undecodable == 0
+    # a datagram of no tunnel whose last fragments never come expires without a note
+    dec = Decoder()
+    _feed(dec, other[:1])
+    _feed(dec, tunnel[:1], ts=FRAGMENT_TIMEOUT_NS + 1)
+    assert dec.notes == [] and len(dec._frags) == 1     # the tunnel's first fragment, pending
+
+
+def test_fragmented_udp_is_bounded_as_other_fragments() -> None:
+    """Hostile input: first fragments of UDP datagrams whose rest never comes hold at most
+    MAX_PENDING_DATAGRAMS entries (the oldest dropped, with the note fragments have), and a
+    tunnel's datagram is still reassembled after them."""
+    dec = Decoder()
+    for i in range(MAX_PENDING_DATAGRAMS + 10):     # DNS (forgotten) and VXLAN (kept) alike
+        frames = _outer_fragments(INNER, v6=False, size=32, ident=1000 + i, dport=(53, 4789)[i % 2])
+        _feed(dec, frames[:1], first=i)
+    assert len(dec._frags) == MAX_PENDING_DATAGRAMS
+    assert len(dec.notes) == 1 and "fragmented IP datagrams pending" in dec.notes[0]
+    _inner_ok(_feed(dec, _outer_fragments(INNER, v6=True, size=32, ident=7), first=999)[-1])
 
 
 def _nflog(fam: int, packet: bytes, *, big: bool = False) -> bytes:
@@ -194,6 +261,27 @@ def test_tshark_sees_the_same_inner_tcp(tmp_path: Path) -> None:
     (seg,) = list(iter_segments(str(nf)))
     assert _tshark_rows(nf) == [["1", seg.src, seg.dst, str(seg.sport), str(seg.dport), str(seg.seq),
                                  str(len(seg.payload))]]
+
+
+@pytest.mark.tshark
+def test_tshark_sees_the_same_inner_tcp_in_fragmented_tunnels(tmp_path: Path) -> None:
+    """VXLAN over fragmented IPv4 and IPv6, fragments in order and last first, mixed with a
+    fragmented DNS datagram: tshark (which reassembles by default) finds the inner TCP on the
+    same frames, with the same addresses, ports, raw sequence numbers and lengths."""
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    frames: list[bytes] = []
+    for ident, v6, reverse in ((301, False, False), (302, False, True), (303, True, False), (304, True, True)):
+        part = _outer_fragments(INNER, v6=v6, size=200 if ident % 2 else 24, ident=ident)
+        frames += part[::-1] if reverse else part
+        frames += _outer_fragments(INNER, v6=v6, size=24, ident=ident, dport=53)[::-1]
+    path = tmp_path / "fragments.pcap"
+    path.write_bytes(pcap_file([(f, 1_700_000_000, i) for i, f in enumerate(frames)]))
+    rows = [r for r in _tshark_rows(path) if r[3]]
+    segs = list(iter_segments(str(path)))
+    assert len(segs) == 4
+    assert rows == [[str(s.frame), s.src, s.dst, str(s.sport), str(s.dport), str(s.seq), str(len(s.payload))]
+                    for s in segs]
 
 
 # ---------------------------------------------------------------------------- hostile bytes
