@@ -28,13 +28,15 @@ bottom label), PPPoE sessions (0x8864, PPP protocols 0x0021 and 0x0057), and ins
 IPv6: IP in IP (protocols 4 and 41), GRE version 0 (protocol 47, RFC 2784/2890: checksum,
 key and sequence fields; IPv4, IPv6, MPLS, Ethernet 0x6558, ERSPAN type I/II 0x88BE and
 type III 0x22EB with its platform subheader), VXLAN (UDP port 4789) and Geneve (UDP 6081,
-with options), on either UDP port. At most ``MAX_TUNNEL_DEPTH`` tunnels inside each other;
-deeper is skipped with a note. An outer IPv4 or IPv6 datagram of a tunnel in fragments (an IP
-tunnel, or VXLAN/Geneve whose full-size inner frame did not fit the underlay's MTU) is
-reassembled first, as tshark does; fragmented UDP of other ports is forgotten fragment by
-fragment as it comes (the first fragment's ports tell). Headers of tunnels that make no
-sense (GRE routing or version 1, VXLAN without its VNI flag, Geneve version 1) are not
-decoded further, silently, as any packet that is not TCP.
+with options), on either UDP port unless the other one is lower and Wireshark's dissector for
+it takes the packet first (``_WIRESHARK_BEFORE_VXLAN``: a DNS reply to port 4789 is DNS). At
+most ``MAX_TUNNEL_DEPTH`` tunnels inside each other; deeper is skipped with a note. An outer
+IPv4 or IPv6 datagram of a tunnel in fragments (an IP tunnel, or VXLAN/Geneve whose
+full-size inner frame did not fit the underlay's MTU) is reassembled first, as tshark does;
+fragmented UDP of other ports is forgotten fragment by fragment as it comes (the first
+fragment's ports tell). Headers of tunnels that make no sense (GRE routing or version 1,
+VXLAN without its VNI flag, Geneve version 1) are not decoded further, silently, as any
+packet that is not TCP.
 
 Lengths: the IP total length (IPv6 payload length) is trusted over the frame length, so
 Ethernet padding, trailers and FCS never become payload. When the frame was cut by the
@@ -89,6 +91,29 @@ TUNNEL_UDP_PORTS = frozenset((4789, 6081))
 #: skipped, with a note): the bound a crafted capture meets
 MAX_TUNNEL_DEPTH = 4
 _GRE_INNER = {0x0800: 0x0800, 0x86DD: 0x86DD, 0x8847: 0x8847, 0x8848: 0x8848}
+#: UDP ports lower than VXLAN's (4789) and Geneve's (6081) whose Wireshark dissector takes a
+#: VXLAN or Geneve packet first: Wireshark tries the lower port of a UDP packet first, then the
+#: higher (packet-udp.c, decode_udp_ports), and these dissectors accept the tunnel's bytes (a
+#: dissector that rejects them, e.g. STUN's, lets VXLAN have the packet). Such a packet, e.g. a
+#: DNS reply from port 53 to a client whose ephemeral port happened to be 4789, is not a tunnel
+#: here either: the inner TCP and its tcp.stream numbers stay those of Wireshark. Measured with
+#: tshark 4.0.17 on every lower port (tests/capture/test_capture_tunnels.py checks it).
+_WIRESHARK_BEFORE_VXLAN = frozenset((
+    7, 13, 19, 37, 49, 53, 67, 68, 69, 111, 123, 137, 138, 173, 213, 319, 320, 389, 427,
+    434, 464, 496, 500, 513, 514, 520, 521, 524, 525, 546, 547, 631, 664, 701, 853, 854,
+    910, 921, 925, 1001, 1113, 1153, 1194, 1293, 1628, 1629, 1718, 1719, 1745, 1900, 2099,
+    2157, 2221, 2222, 2246, 2268, 2269, 2313, 2345, 2887, 2944, 2945, 2948, 2949, 3000,
+    3130, 3250, 3343, 3357, 3389, 3452, 3455, 3544, 3567, 3671, 3784, 3785, 3804, 3863,
+    3956, 4305, 4306, 4307, 4341, 4342, 4500, 4551, 4555, 4569, 4729, 4754, 4784))
+_WIRESHARK_BEFORE_GENEVE = frozenset((
+    7, 13, 19, 37, 49, 53, 67, 68, 69, 111, 123, 137, 138, 173, 213, 269, 319, 320, 389,
+    427, 434, 464, 496, 500, 513, 514, 520, 521, 524, 525, 546, 547, 631, 664, 698, 701,
+    853, 854, 910, 921, 925, 1001, 1113, 1153, 1194, 1293, 1628, 1629, 1718, 1719, 1745,
+    1900, 2099, 2157, 2221, 2222, 2246, 2268, 2269, 2313, 2345, 2887, 2944, 2945, 2948,
+    2949, 3000, 3130, 3250, 3343, 3357, 3389, 3452, 3455, 3544, 3567, 3671, 3784, 3785,
+    3804, 3863, 4305, 4306, 4307, 4341, 4342, 4500, 4551, 4555, 4569, 4729, 4754, 4784,
+    4790, 4791, 4991, 5031, 5072, 5246, 5247, 5350, 5351, 5353, 5355, 5404, 5405, 5436,
+    5567, 5683, 5684, 5868, 6073))
 
 #: entries per address cache (text of an address, of an address pair); a full cache is
 #: cleared. 65,536 held ~4 MiB on the 4 M-packet benchmark file; a miss costs ~0.3 us.
@@ -469,11 +494,13 @@ class Decoder:
             sport = (data[o] << 8) | data[o + 1]
             dport = (data[o + 2] << 8) | data[o + 3]
             if dport == 4789 or sport == 4789:          # VXLAN: 8 bytes, then Ethernet
-                if o + 16 > end or not data[o + 8] & 0x08:
+                if (o + 16 > end or not data[o + 8] & 0x08
+                        or (sport if dport == 4789 else dport) in _WIRESHARK_BEFORE_VXLAN):
                     return None
                 et, inner = -2, o + 16
             elif dport == 6081 or sport == 6081:        # Geneve: 8 bytes + options
-                if o + 16 > end or data[o + 8] >> 6:
+                if (o + 16 > end or data[o + 8] >> 6
+                        or (sport if dport == 6081 else dport) in _WIRESHARK_BEFORE_GENEVE):
                     return None
                 gtype = (data[o + 10] << 8) | data[o + 11]
                 inner = o + 16 + ((data[o + 8] & 0x3F) << 2)
