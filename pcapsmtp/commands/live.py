@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, TextIO
 
+from pcapsmtp.capture.decode import TUNNEL_IP_PROTOCOLS, TUNNEL_UDP_PORTS
 from pcapsmtp.commands.args import port, positive_int, positive_seconds
 from pcapsmtp.commands.selection import (LIVE_SELECTION_HELP, add_selection, selected_summary,
                                          selection)
@@ -32,7 +33,7 @@ from pcapsmtp.errors import PcapSmtpError, UsageError
 from pcapsmtp.model import SMTP_PORTS
 from pcapsmtp.render.fit import Layout
 
-__all__ = ["add_parser", "run", "main", "build_bpf", "FrameMapper"]
+__all__ = ["add_parser", "run", "main", "build_bpf", "FrameMapper", "TUNNEL_BPF"]
 
 #: Wake-up period of the receive loop (seconds): bounds verdict latency and stop latency.
 POLL_TIMEOUT = 0.2
@@ -43,11 +44,20 @@ TICK_EVERY_NS = 1_000_000_000
 # through so that the decoder can reassemble fragmented segments.
 _FRAGMENTS = "(ip[6:2] & 0x1fff != 0) or (ip6 and ip6[6] == 44)"
 
+#: ``--tunnels``: the packets of the tunnels the decoder unwraps (IP in IP, 6in4, GRE with
+#: ERSPAN, VXLAN, Geneve), whatever they carry: a mirror session sent to this host. Not in the
+#: default filter: on a host whose own overlay network is VXLAN or Geneve (Kubernetes, OVN),
+#: every packet of every workload would come up to be unwrapped (~10 us of CPU each,
+#: docs/live.md), where the kernel drops them for nothing.
+TUNNEL_BPF = " or ".join([f"proto {p}" for p in sorted(TUNNEL_IP_PROTOCOLS)]
+                         + [f"udp port {p}" for p in sorted(TUNNEL_UDP_PORTS)])
 
-def build_bpf(ports: Sequence[int] | frozenset[int]) -> str:
-    """The default kernel filter: the SMTP ports plus IP fragments."""
+
+def build_bpf(ports: Sequence[int] | frozenset[int], *, tunnels: bool = False) -> str:
+    """The default kernel filter: the SMTP ports, the tunnels with ``tunnels``, and IP
+    fragments (of a segment, or of a tunnel's outer packet)."""
     tcp = " or ".join(f"tcp port {p}" for p in sorted(set(ports)))
-    return f"{tcp} or {_FRAGMENTS}"
+    return f"{tcp} or {TUNNEL_BPF} or {_FRAGMENTS}" if tunnels else f"{tcp} or {_FRAGMENTS}"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -74,6 +84,10 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help="interface to sniff (e.g. eth0, lo; not 'any')")
     p.add_argument("-f", "--filter", dest="bpf", metavar="BPF", default=None,
                    help="kernel capture filter (default: the SMTP ports and IP fragments)")
+    p.add_argument("--tunnels", action="store_true",
+                   help="also capture the tunnels a mirror session arrives in (GRE/ERSPAN, "
+                        "VXLAN 4789, Geneve 6081, IP in IP) and unwrap them; with -f, they "
+                        "are added to that filter")
     p.add_argument("--port", dest="ports", type=port, action="append", default=[],
                    metavar="N", help="also treat TCP port N as SMTP (repeatable; 25, 465, 587 "
                                      "and 2525 always are)")
@@ -339,7 +353,12 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError("pcapsmtp live: --rotate-keep needs --rotate-mb")
     sel = selection(args)    # checked before the capture opens: a usage error comes first
     ports = frozenset(SMTP_PORTS | set(args.ports))
-    bpf = args.bpf if args.bpf is not None else build_bpf(ports)
+    if args.bpf is None:
+        bpf = build_bpf(ports, tunnels=args.tunnels)
+    elif args.tunnels:
+        bpf = f"({args.bpf}) or {TUNNEL_BPF} or {_FRAGMENTS}"
+    else:
+        bpf = args.bpf
 
     source = LiveSource(args.interface, bpf, write=args.write, rotate_mb=args.rotate_mb,
                         rotate_keep=args.rotate_keep, snaplen=args.snaplen,
