@@ -587,7 +587,7 @@ class Decoder:
             # UDP: only a tunnel's matters. The first fragment's ports tell; the datagram of
             # another UDP is forgotten (its other fragments too, as they come), silently.
             if dg is not None and dg.ignored:
-                self._ignored_part(key, dg, more, foff, ip_end - start)
+                self._ignored_part(key, dg, more, foff, max(0, ip_end - start))
                 return None
             if (foff == 0 and start + 4 <= len(data)
                     and ((data[start] << 8) | data[start + 1]) not in TUNNEL_UDP_PORTS
@@ -597,7 +597,7 @@ class Decoder:
                 dg.ignored = True
                 dg.have = sum(len(p) for p in dg.parts.values())
                 dg.parts = dict.fromkeys(dg.parts, b"")
-                self._ignored_part(key, dg, more, foff, ip_end - start)
+                self._ignored_part(key, dg, more, foff, max(0, ip_end - start))
                 return None
         if ip_end > len(data):
             self.undecodable += 1

@@ -176,6 +176,20 @@ def test_fragmented_udp_tunnel_is_reassembled(v6: bool, reverse: bool) -> None:
     assert dec.notes == [] and dec.undecodable == 0
 
 
+@settings(max_examples=200, deadline=None)
+@given(v6=st.booleans(), size=st.integers(1, 11), data=st.data())     # 96 bytes: one packet
+def test_fragments_in_any_order_give_the_segment_once(v6: bool, size: int, data: st.DataObject) -> None:
+    """Any order of a fragmented VXLAN datagram's fragments, some sent twice before it is
+    complete: exactly one segment, on the first frame by which every fragment has come."""
+    frames = _outer_fragments(INNER, v6=v6, size=8 * size, ident=97)
+    order = data.draw(st.lists(st.sampled_from(range(len(frames) - 1)), max_size=3))   # not the last
+    order += data.draw(st.permutations(range(len(frames))))
+    got = _feed(Decoder(), [frames[i] for i in order])
+    complete = max(order.index(i) for i in range(len(frames)))
+    assert [k for k, seg in enumerate(got) if seg is not None] == [complete]
+    _inner_ok(got[complete])
+
+
 def test_fragmented_geneve_is_reassembled() -> None:
     whole = IP(src="172.16.0.1", dst="172.16.0.2", id=93) / UDP(sport=49999, dport=6081) / GENEVE(
         vni=7, proto=0x0800) / INNER
