@@ -44,7 +44,15 @@ CHROOT = Path("/var/lib/opensmtpd/empty")
 SPOOL_PARENT = "/var/spool"
 RUN_DIR = "/run"
 
+#: ``mta limit session-keepalive 0``: after its last message an mta session "hangs on" for
+#: ``session-keepalive`` seconds (10 by default: limit.c's ``limit_mta_set_defaults``) in case more
+#: mail for the same relay comes, then sends QUIT (mta_session.c, state MTA_READY: "last
+#: connection: hanging on for %llds"). The test server gets no more mail, so the 10 s were idle
+#: time in every test; with 0 the session sends the same QUIT at once. The key is parse.y's
+#: ``mta limit`` grammar, read by ``limit_mta_set`` (not in smtpd.conf(5) of 6.8.0p2, but in its
+#: binary and source); it touches nothing of the STARTTLS decision, the downgrade or the timeouts.
 SMTPD_CONF = """\
+mta limit session-keepalive 0
 listen on 127.0.0.1 port {inject}
 action "relay" relay host smtp://127.0.0.1:{relay} helo client.example.org
 match from any for any action "relay"
@@ -182,8 +190,8 @@ class OpenSMTPDInstance:
 
     def wait_done(self, timeout: float = 40) -> list[MtaEvent]:
         """Waits for a delivery result and for every relay connection to have ended (logged as
-        ``disconnected``, or ``error`` when OpenSMTPD drops it; it keeps its last connection open
-        for 10 s in case more mail comes, then sends QUIT); returns the mta events."""
+        ``disconnected``, or ``error`` when OpenSMTPD drops it; after the last message it sends
+        QUIT at once, ``session-keepalive`` being 0 in :data:`SMTPD_CONF`); returns the mta events."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             evs = self.events()
