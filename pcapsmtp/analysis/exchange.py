@@ -40,6 +40,9 @@ class ExchangeLine:
     pos: int | None = None
     reply: bool = False
     answers: int | None = None
+    #: a gap line's (``side`` "!"): the peer acknowledged the missing bytes (it received them and
+    #: only the capture lost them); None for every other line
+    acked: bool | None = None
 
 
 def _tls_text(ev: TlsEvent) -> str:
@@ -147,7 +150,7 @@ def _event_lines(it: Item, out: list[ExchangeLine]) -> None:
     elif isinstance(ev, StreamGap):
         how = " cut by the snap length," if ev.cut else ""
         out.append(ExchangeLine(fr, "!", f"[{ev.length} bytes from the {ev.side}{how} missing in the capture]",
-                                []))
+                                [], acked=ev.acked))
     elif isinstance(ev, StreamEnded):
         how = "RST" if ev.reset else ("capture ends" if ev.truncated else "FIN")
         out.append(ExchangeLine(fr, "C" if ev.side.value == "client" else "S", f"[{how}]", []))

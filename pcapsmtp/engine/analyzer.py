@@ -188,7 +188,7 @@ class Analyzer:
                 cut = ev.cause is GapCause.SNAPLEN
                 if cut and not c.transcript.snaplen:
                     c.transcript.snaplen = self.snaplen
-                self._record(c, c.session.receive_gap(ev.side, ev.length, ev.ts_ns, cut))
+                self._record(c, c.session.receive_gap(ev.side, ev.length, ev.ts_ns, cut, ev.acked))
             elif isinstance(ev, StreamEnd):
                 c = convs.get(ev.stream)
                 if c is None:

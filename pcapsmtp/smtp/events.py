@@ -162,10 +162,13 @@ class PlaintextAfterStartTls(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StreamGap(Event):
     """``length`` bytes of this side were never captured. ``cut``: they were on the wire in a
-    frame the capture's snap length cut (its tail), not lost with a whole packet."""
+    frame the capture's snap length cut (its tail), not lost with a whole packet. ``acked``: the
+    peer acknowledged all of them, so it received them and only the capture lost them (the TCP
+    layer's ``StreamGap.acked``)."""
 
     length: int
     cut: bool = False
+    acked: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -196,15 +196,17 @@ class SmtpSession:
         self._drain(st)
         return out
 
-    def receive_gap(self, side: Side, length: int, ts_ns: int = 0, cut: bool = False) -> list[Event]:
+    def receive_gap(self, side: Side, length: int, ts_ns: int = 0, cut: bool = False,
+                    acked: bool = False) -> list[Event]:
         """``length`` bytes of ``side`` were lost at the current position (``cut``: cut off
-        their frame by the capture's snap length)."""
+        their frame by the capture's snap length; ``acked``: the peer acknowledged them, see
+        ``StreamGap.acked``)."""
         out: list[Event] = []
         self._out = out
         self._ts = ts_ns
         st = self._c if side is Side.CLIENT else self._s
         start = st.lines.start + len(st.lines)
-        gap = StreamGap(side=side, span=Span(side, start, start + length), length=length, cut=cut)
+        gap = StreamGap(side=side, span=Span(side, start, start + length), length=length, cut=cut, acked=acked)
         self._lost = True
         self._emit(gap)
         if side is Side.SERVER and length < _SHORTEST_REPLY:

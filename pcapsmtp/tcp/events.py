@@ -79,6 +79,14 @@ class StreamGap:
     frame: int
     ts_ns: int
     cause: GapCause = GapCause.LOST
+    acked: bool = False
+    """The peer acknowledged all of these bytes: its highest ACK captured by the time the gap
+    was declared covers them, so the peer received them and only the capture lost them. False:
+    no captured ACK covered them then. A hole below an ACK is declared when that ACK comes
+    (True); a hole before the side's FIN that no ACK covers waits until the flow closes or the
+    side resets, so its False is final; a hole given up at the out-of-order buffer's bound may be
+    acknowledged by an ACK captured after it was declared, and a ``GapCause.SNAPLEN`` cut is
+    declared as its frame comes, before any ACK of it."""
 
 
 @dataclass(frozen=True, slots=True)

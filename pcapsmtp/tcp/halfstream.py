@@ -424,7 +424,9 @@ class HalfStream:
         self.stats.gap_bytes += length
         if cause is GapCause.SNAPLEN:
             self.stats.snaplen_gap_bytes += length
-        out.append(StreamGap(self.stream, self.side, off, length, frame, ts, cause))
+        acked = self._max_ack_off()
+        out.append(StreamGap(self.stream, self.side, off, length, frame, ts, cause,
+                             acked is not None and acked >= off + length))
 
     def _deliver(self, off: int, payload: bytes, missing: int, frame: int, ts: int,
                  out: list[FlowEvent]) -> None:
