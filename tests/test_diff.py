@@ -907,7 +907,8 @@ def test_the_conversation_going_on_later_shows_a_record_never_arrived(closes_aft
 
 
 @pytest.mark.parametrize("shift_s", [-3600.0, -2.5, 0.75, 86400.0])
-@pytest.mark.parametrize("name", ["dpi-blackhole", "dpi-drop-clienthello", "dpi-reset", "server-silent"])
+@pytest.mark.parametrize("name", ["dpi-blackhole", "dpi-drop-clienthello", "dpi-reset", "server-silent",
+                                  "dpi-drop-answer"])
 def test_tls_verdicts_do_not_depend_on_the_clock(name: str, shift_s: float) -> None:
     """The inside clock shifted by any amount (its conversations and every line of their dialogue): the offset is
     estimated again, and the frames, verdicts and the time a record had to arrive in stay the same."""

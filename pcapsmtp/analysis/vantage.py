@@ -286,6 +286,17 @@ def _tls_lines(f: Features) -> list[str]:
     return [f"{side}{t}" for side in ("C", "S") for t, _fr in f.lines.get(side, ()) if t.startswith("[TLS")]
 
 
+def _records_dropped(a: Features, b: Features) -> bool:
+    """The TLS records of one side are those of the other with some left out, in the same order
+    (what a box that drops some of them leaves), and they are not the same."""
+    ta, tb = _tls_lines(a), _tls_lines(b)
+
+    def within(short: list[str], long: list[str]) -> bool:
+        it = iter(long)
+        return all(x in it for x in short)
+    return ta != tb and (within(ta, tb) or within(tb, ta))
+
+
 def _all_lines(f: Features) -> list[str]:
     return [f"{side}{t}" for side in ("C", "S") for t, _fr in f.lines.get(side, ())]
 
@@ -355,11 +366,16 @@ def estimate_clock_offset(outside: Sequence[Features], inside: Sequence[Features
         if _envelope_conflict(a, b):
             continue
         # TLS seen on one side only is left out here, as the dialogue lines are from the vote: a box
-        # that drops the ClientHello makes it so, and the delivery must still anchor the offset
-        parts = [x for x in _content_parts(a, b, dialogue=False) if x[0] != "tls-one-sided"]
+        # that drops the ClientHello makes it so, and the delivery must still anchor the offset; so
+        # are TLS records one side has only some of, in the same order (a box that drops the
+        # server's answer to the ClientHello)
+        dropped = _records_dropped(a, b)
+        parts = [x for x in _content_parts(a, b, dialogue=False)
+                 if x[0] != "tls-one-sided" and not (dropped and x[0] == "tls")]
         strong = _strong(parts)
         if not strong and not (a.senders or a.recipients):
-            parts = [x for x in _content_parts(a, b) if x[0] != "tls-one-sided"]
+            parts = [x for x in _content_parts(a, b)
+                     if x[0] != "tls-one-sided" and not (dropped and x[0] == "tls")]
             strong = _strong(parts)
         score = _weighted(parts)
         if strong and score >= 0.75:
