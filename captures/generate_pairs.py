@@ -113,6 +113,8 @@ def build_file(placed: Sequence[Placed]) -> Built:
         src, dst = (pl.client, pl.server) if p.side == "C" else (pl.server, pl.client)
         ident = ip_id.setdefault((ci, p.side), (0x3000 if p.side == "C" else 0x7000) + 0x100 * ci)
         ip_id[(ci, p.side)] = ident + 1
+        if not p.captured:      # sent, but not in this file (a box dropped it before this capture point)
+            continue
         l3 = IP(src=src, dst=dst, ttl=64 if p.side == "C" else 52, id=ident & 0xFFFF, flags="DF") / gen._tcp(
             p, (pl.conv.cport, pl.conv.sport))
         smac, dmac = (gen.CLIENT_MAC, gen.SERVER_MAC) if p.side == "C" else (gen.SERVER_MAC, gen.CLIENT_MAC)
@@ -425,6 +427,7 @@ def scenarios() -> list[Scenario]:
                        Diff("server->client", "removed", None, "250-STARTTLS",
                             outside_anchor="250-ENHANCEDSTATUSCODES")])]))
     sc += tls_box_scenarios()
+    sc += hole_scenarios()
     return sc
 
 
@@ -610,6 +613,108 @@ def tls_box_scenarios() -> list[Scenario]:
         [PairTruth("delivery", "delivery", False, "server", "tls-handshake-failed", "tls-handshake-failed",
                    "incomplete", [
                        Diff("client->server", "removed", CH_TEXT, None, outside_ref=("C", hello))],
+                   tampered=False)]))
+    return sc
+
+
+# A stateful firewall that is no proxy drops a segment and passes the later ones as they are: the FIN that follows
+# has a sequence number past the dropped bytes, so the capture behind the box holds a hole where they were. Whether
+# the receiver acknowledged the hole tells a capture's loss (acknowledged: the receiver got the bytes) from the box's
+# drop (never acknowledged, while the receiver's own later segments carry its ACK). The controls: a hole the receiver
+# acknowledged (the capture lost the line, the box did not), and a hole nothing of the receiver shows after.
+FL_TEXTS = ["[TLS ServerHello: TLS 1.2, cipher 0xc02b]", "[TLS Certificate: CN=mx.example.com,O=pcapsmtp test, "
+            "valid 2025-01-01T00:00:00Z to 2030-01-01T00:00:00Z]", "[TLS server_key_exchange]",
+            "[TLS server_hello_done]"]
+RESENDS_MS = (200.0, 600.0, 1400.0, 3000.0)     # a TCP sender's retransmissions of unacknowledged bytes
+
+
+def hole_scenarios() -> list[Scenario]:
+    sc: list[Scenario] = []
+
+    # 15 -- the box drops the ClientHello and every resend of it, and forwards the client's FIN as it is (its
+    # sequence number past the ClientHello). Inside: a hole of 166 bytes before the client's FIN, which the server
+    # never acknowledges (a duplicate ACK, then its own FIN 300 s later, Postfix's timeout, still before the hole).
+    # Outside: the client resends, gives up after 5 s and closes. NAT of both ends.
+    hello = CH("dpi drop hello fin", "mx.example.com")
+    o = _to_220(gen.Conv(cport=41060, isn=isn("dpi hello fin out"), close=None))
+    o.c(hello, resend_ms=RESENDS_MS).fin("C", delay_ms=WAIT_MS - RESENDS_MS[-1])
+    o.fin("S", delay_ms=300_000.0 - WAIT_MS)
+    i = _to_220(gen.Conv(cport=61047, isn=isn("dpi hello fin in"), close=None))
+    i.c(hello, lost={0}, resend_ms=()).fin("C", delay_ms=WAIT_MS).fin("S", delay_ms=300_000.0 - WAIT_MS)
+    d_out, d_in = decoys(2.0)
+    sc.append(Scenario(
+        "dpi-drop-clienthello-fin", "a stateful firewall (no proxy) lets STARTTLS and the 220 through, drops the "
+        "client's ClientHello and its resends, and forwards the client's FIN as it is: inside a hole the server "
+        "never acknowledges before that FIN (its duplicate ACK and its own FIN 300 s later stay before it; alone: "
+        "incomplete, the bytes may be a capture's loss); outside the client waits 5 s and closes (alone: the server "
+        "never answered). NAT of both ends",
+        [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
+        [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
+        [PairTruth("delivery", "delivery", False, "middlebox", "tls-handshake-failed", "tls-handshake-failed",
+                   "incomplete", [
+                       Diff("client->server", "removed", CH_TEXT, None, outside_ref=("C", hello),
+                            inside_ref=("C", "FIN"))])]))
+
+    # 16 -- the box drops the server's answer to the ClientHello and forwards the server's FIN as it is. Inside the
+    # server answers, resends its answer (the client never acknowledges it), and closes when the client gives up
+    # after 5 s; outside a hole before the server's FIN, which the client's FIN, 5 s after the answer was sent,
+    # does not acknowledge. NAT of both ends.
+    hello = CH("dpi drop answer fin", "mx.example.com")
+    flight, recs = _flight_lines("dpi drop answer fin")
+    o = _to_220(gen.Conv(cport=41110, isn=isn("dpi answer fin out"), close=("fin", "C")))
+    o.c(hello).s(flight, lost={0}, resend_ms=()).fin("C", delay_ms=WAIT_MS)
+    i = _to_220(gen.Conv(cport=61048, isn=isn("dpi answer fin in"), close=("fin", "C")))
+    i.c(hello).s(flight, resend_ms=RESENDS_MS).fin("C", delay_ms=WAIT_MS - RESENDS_MS[-1])
+    d_out, d_in = decoys(2.5)
+    sc.append(Scenario(
+        "dpi-drop-answer-fin", "a stateful firewall (no proxy) passes the ClientHello, drops the server's answer "
+        "(ServerHello ... ServerHelloDone) and its resends, and forwards the server's FIN as it is: outside a hole "
+        "before that FIN, which the client's FIN 5 s after the answer was sent does not acknowledge (alone: "
+        "incomplete); inside the server answered and the client never acknowledged it (alone: the answer was lost "
+        "on the path). NAT of both ends",
+        [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
+        [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
+        [PairTruth("delivery", "delivery", False, "middlebox", "tls-handshake-failed", "incomplete",
+                   "tls-handshake-failed", [
+                       Diff("server->client", "removed", None, text, outside_ref=("S", "FIN"),
+                            inside_ref=("S", rec)) for text, rec in zip(FL_TEXTS, recs)])]))
+
+    # 17 -- control: the outside capture lost the segment that carried 250-STARTTLS (the middle of the EHLO reply),
+    # which the client acknowledged: it reached the client, the box did not remove it. No evidence; the pair keeps
+    # the outside verdict (incomplete). NAT of both ends.
+    cut = EHLO_OK.index(b"250-STARTTLS")
+    reply = [EHLO_OK[:cut], EHLO_OK[cut:cut + 14], EHLO_OK[cut + 14:]]
+    env = mail("erin@example.org", "frank@example.com", body("lost segment", 400))
+    o = conv("capture lost out", 41500, [("S", BANNER), ("C", EHLO), ("S", reply, {"lost": {1}}), *env])
+    i = conv("capture lost in", 61049, [("S", BANNER), ("C", EHLO), ("S", reply), *env])
+    d_out, d_in = decoys(1.0)
+    sc.append(Scenario(
+        "capture-lost-offer", "control: the outside capture lost the segment that carried 250-STARTTLS, which the "
+        "client acknowledged (it got it, and did not ask for STARTTLS); the box changed nothing. The line missing "
+        "outside is no evidence against the box: the pair keeps the outside verdict. NAT of both ends",
+        [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
+        [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
+        [PairTruth("delivery", "delivery", False, "unknown", "incomplete", "incomplete", "client-did-not-request",
+                   [Diff("server->client", "removed", None, "250-STARTTLS")], tampered=False)]))
+
+    # 18 -- control: as dpi-drop-clienthello-fin, but both captures end 10 s after the client's FIN, before the
+    # server's own timeout: nothing of the server's after the hole but a pure ACK (not part of the dialogue), so
+    # nothing shows that the ClientHello did not reach it. No evidence; the pair keeps the outside verdict.
+    hello = CH("fin hole silent", "mx.example.com")
+    o = _to_220(gen.Conv(cport=41070, isn=isn("fin hole silent out"), close=None))
+    o.c(hello, resend_ms=RESENDS_MS).fin("C", delay_ms=WAIT_MS - RESENDS_MS[-1])
+    i = _to_220(gen.Conv(cport=61050, isn=isn("fin hole silent in"), close=None))
+    i.c(hello, lost={0}, resend_ms=()).fin("C", delay_ms=WAIT_MS)
+    d_out, d_in = decoys(2.0)
+    sc.append(Scenario(
+        "fin-hole-unproven", "control: the box of dpi-drop-clienthello-fin, but both captures end before the "
+        "server's own timeout: inside the hole before the client's FIN is never acknowledged, but nothing of the "
+        "server's but a pure ACK follows it, so nothing shows what the server had. No evidence against the box; the "
+        "outside verdict stands. NAT of both ends",
+        [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
+        [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
+        [PairTruth("delivery", "delivery", False, "server", "tls-handshake-failed", "tls-handshake-failed",
+                   "incomplete", [Diff("client->server", "removed", CH_TEXT, None, outside_ref=("C", hello))],
                    tampered=False)]))
     return sc
 

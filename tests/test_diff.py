@@ -10,7 +10,10 @@
 (e) the command: exit status, JSON shape, table, unreadable input; tshark reads the generated pairs;
 (f) real peers on loopback (live, root): a stripping proxy, and a relay that black-holes TLS after the 220;
 (g) a box that lets STARTTLS and its 220 through and then kills TLS (drops the ClientHello or the server's answer,
-    or resets the connection itself): blamed only on differences the other capture vouches for.
+    or resets the connection itself): blamed only on differences the other capture vouches for;
+(h) holes in a capture, weighed by what the receiver acknowledged: a hole the receiver acknowledged is a capture's
+    loss (no evidence against the box); a hole before the sender's FIN that the receiver never acknowledged, while
+    its own later segments carry its ACK, never reached it (the box dropped it).
 """
 from __future__ import annotations
 
@@ -647,6 +650,12 @@ _TLS_KILLED = {
                   "the box reset the connection itself during the TLS handshake"),
     "dpi-reset-early": (("server", "tls-handshake-failed"), ("client", "tls-not-started"),
                         "the box reset the connection itself during the TLS handshake"),
+    "dpi-drop-clienthello-fin": (("server", "tls-handshake-failed"), ("unknown", "incomplete"),
+                                 "the box dropped the client's ClientHello after letting STARTTLS and the 220 "
+                                 "through"),
+    "dpi-drop-answer-fin": (("unknown", "incomplete"), ("middlebox", "tls-handshake-failed"),
+                            "the box dropped the server's answer to the ClientHello (ServerHello, Certificate, "
+                            "server_key_exchange, server_hello_done)"),
 }
 
 
@@ -697,7 +706,8 @@ def test_a_capture_that_stops_earlier_is_no_evidence() -> None:
 
 
 @pytest.mark.parametrize("name,cut", [("dpi-drop-clienthello", "inside"), ("dpi-drop-answer", "outside"),
-                                      ("dpi-blackhole", "inside"),
+                                      ("dpi-blackhole", "inside"), ("dpi-drop-clienthello-fin", "inside"),
+                                      ("dpi-drop-answer-fin", "outside"),
                                       ("dpi-reset", "outside"), ("dpi-reset-early", "inside"),
                                       ("server-silent", "inside"),
                                       ("server-silent", "outside")])
@@ -786,6 +796,7 @@ def test_tls_box_frames_agree_with_tshark() -> None:
 # hand-written dialogues: what is compared in the handshake, and what proves nothing
 _TO_220 = [("S", "220 mx"), ("C", "EHLO c"), ("S", "250 STARTTLS"), ("C", "STARTTLS"), ("S", "220 go ahead")]
 _HELLO = ("C", "[TLS ClientHello: versions TLS 1.2]")
+CH_TEXT = "[TLS ClientHello: versions TLS 1.2, SNI mx.example.com]"
 
 
 def test_a_gap_in_the_direction_is_no_evidence() -> None:
@@ -908,7 +919,8 @@ def test_the_conversation_going_on_later_shows_a_record_never_arrived(closes_aft
 
 @pytest.mark.parametrize("shift_s", [-3600.0, -2.5, 0.75, 86400.0])
 @pytest.mark.parametrize("name", ["dpi-blackhole", "dpi-drop-clienthello", "dpi-reset", "server-silent",
-                                  "dpi-drop-answer"])
+                                  "dpi-drop-answer", "dpi-drop-clienthello-fin", "dpi-drop-answer-fin",
+                                  "fin-hole-unproven"])
 def test_tls_verdicts_do_not_depend_on_the_clock(name: str, shift_s: float) -> None:
     """The inside clock shifted by any amount (its conversations and every line of their dialogue): the offset is
     estimated again, and the frames, verdicts and the time a record had to arrive in stay the same."""
@@ -988,3 +1000,195 @@ def test_real_client_through_a_box_that_drops_tls_to_a_real_server(tmp_path: Pat
         assert d["outside_frame"] == _tshark_frames(outside, 0, "tls.handshake.type == 1")[0]
         assert d["inside_frame"] == _tshark_frames(inside, 0, f"tcp.flags.fin == 1 && tcp.dstport == {sport}")[0]
     assert second["identical"] and second["verdict"]["reason"] == "tls-established"
+
+
+# ------------------------------------------------------------------------------------------------- (h)
+
+def _gap_lines(conv: dict[str, Any]) -> list[ExchangeLine]:
+    return [ln for ln in conv["_exchange"] if ln.side == "!" and "missing in the capture" in ln.text]
+
+
+def _pair_convs(name: str) -> tuple[dict[str, Any], dict[str, Any], int]:
+    e = EXPECTED[name]
+    truth = e["pairs"][0]
+    o = next(c for c in convs(PAIRS / e["outside"]) if c["stream"] == truth["outside_stream"])
+    i = next(c for c in convs(PAIRS / e["inside"]) if c["stream"] == truth["inside_stream"])
+    return o, i, int(run_pair(name)["clock_offset_s"] * 1e9)
+
+
+def test_the_exchange_says_whether_the_receiver_acknowledged_a_hole() -> None:
+    """The TCP layer's fact reaches the dialogue diff reads: the firewall's hole inside, never acknowledged by the
+    server; the capture's loss outside, acknowledged by the client."""
+    o, i, _ = _pair_convs("dpi-drop-clienthello-fin")
+    assert [(g.frame, g.text, g.acked) for g in _gap_lines(i)] == [
+        (46, "[166 bytes from the client missing in the capture]", False)]
+    assert _gap_lines(o) == []
+    o, i, _ = _pair_convs("capture-lost-offer")
+    assert [(g.frame, g.text, g.acked) for g in _gap_lines(o)] == [
+        (9, "[14 bytes from the server missing in the capture]", True)]
+    o, _i, _ = _pair_convs("dpi-drop-answer-fin")
+    assert [(g.frame, g.text, g.acked) for g in _gap_lines(o)] == [
+        (50, "[913 bytes from the server missing in the capture]", False)]
+    # every other line has no such fact
+    assert {ln.acked for ln in o["_exchange"] if ln.side != "!"} == {None}
+
+
+def test_a_hole_the_receiver_never_acknowledged_is_the_box_dropping_it() -> None:
+    """The firewall forwarded the client's FIN past the ClientHello it dropped: the removal is proven at that FIN,
+    and the message says what the hole shows."""
+    (p,) = run_pair("dpi-drop-clienthello-fin")["pairs"]
+    v = p["verdict"]
+    assert (v["outcome"], v["caused_by"], v["reason"], v["tampered"]) == (
+        "aborted", "middlebox", "tls-handshake-failed", True)
+    assert [_diff_tuple(d) for d in p["differences"]] == [
+        ("client->server", "removed", 14, 46, CH_TEXT, None)]
+    assert ("it never arrived (inside frame 46: the inside capture has 166 bytes from the client missing there, "
+            "which the server never acknowledged in its later segments: they never reached it)") in v["message"]
+    (p,) = run_pair("dpi-drop-answer-fin")["pairs"]
+    v = p["verdict"]
+    assert (v["outcome"], v["caused_by"], v["reason"], v["tampered"]) == (
+        "aborted", "middlebox", "tls-handshake-failed", True)
+    assert {(d["outside_frame"], d["inside_frame"]) for d in p["differences"]} == {(50, 16)}
+    assert ("(outside frame 50: the outside capture has 913 bytes from the server missing there, which the client "
+            "never acknowledged in its later segments: they never reached it)") in v["message"]
+
+
+def test_a_hole_the_receiver_acknowledged_is_the_captures_loss() -> None:
+    """The outside capture lost the segment with 250-STARTTLS, which the client acknowledged: before, the next line
+    of the reply 'proved' the removal and the box was blamed for stripping STARTTLS."""
+    (p,) = run_pair("capture-lost-offer")["pairs"]
+    v = p["verdict"]
+    assert [_diff_tuple(d) for d in p["differences"]] == [
+        ("server->client", "removed", None, 9, None, "250-STARTTLS")]
+    assert (v["outcome"], v["caused_by"], v["reason"], v["tampered"]) == ("plaintext", "unknown", "incomplete", False)
+    assert ("the outside capture lost 14 bytes from the server, which the client acknowledged (they reached "
+            "it: only the capture lost them; the line may be among them): no evidence") in v["message"]
+    rc, out, _err = _run(str(PAIRS / EXPECTED["capture-lost-offer"]["outside"]),
+                         str(PAIRS / EXPECTED["capture-lost-offer"]["inside"]))
+    assert rc == 0 and "CHANGED BY THE BOX" not in out
+
+
+@pytest.mark.parametrize("acked", [True, None])
+def test_the_same_hole_acknowledged_or_unknown_is_no_evidence(acked: bool | None) -> None:
+    """dpi-drop-clienthello-fin with the one fact flipped: had the server acknowledged the hole, it got the bytes
+    (the capture lost them); a hole nothing says of (None) may be a loss too. Either way no evidence."""
+    import dataclasses
+
+    o, i, offset = _pair_convs("dpi-drop-clienthello-fin")
+    i2 = dict(i, _exchange=[dataclasses.replace(ln, acked=acked) if ln.side == "!" else ln for ln in i["_exchange"]])
+    (d,) = compare_dialogues(o, i2, offset_ns=offset)
+    assert (d["outside_frame"], d["inside_frame"]) == (14, None)
+    v = joint_verdict(o, i2, [d], offset)
+    assert (v["caused_by"], v["reason"], v["tampered"]) == ("server", "tls-handshake-failed", False)
+
+
+def test_a_hole_with_nothing_of_the_receiver_after_it_is_no_evidence() -> None:
+    """Without the server's FIN (the only segment of the server's after the hole that is part of the dialogue), the
+    unacknowledged hole proves nothing: the capture would show no ACK of it either way."""
+    o, i, offset = _pair_convs("dpi-drop-clienthello-fin")
+    i2 = dict(i, _exchange=[ln for ln in i["_exchange"] if not (ln.side == "S" and ln.text == "[FIN]")])
+    (d,) = compare_dialogues(o, i2, offset_ns=offset)
+    assert (d["outside_frame"], d["inside_frame"]) == (14, None)
+    assert joint_verdict(o, i2, [d], offset)["caused_by"] == "server"
+    (p,) = run_pair("fin-hole-unproven")["pairs"]
+    assert [_diff_tuple(d) for d in p["differences"]] == [("client->server", "removed", 14, None, CH_TEXT, None)]
+    assert (p["verdict"]["caused_by"], p["verdict"]["reason"], p["verdict"]["tampered"]) == (
+        "server", "tls-handshake-failed", False)
+    assert "the inside capture lost 166 bytes from the client, and nothing in it shows whether the server " \
+           "got them" in p["verdict"]["message"]
+
+
+def _gap(n: int, who: str, frame: int, at: float, acked: bool | None, cut: bool = False) -> ExchangeLine:
+    how = " cut by the snap length," if cut else ""
+    return ExchangeLine(frame, "!", f"[{n} bytes from the {who}{how} missing in the capture]", [],
+                        ts_ns=int(at * 1e9), acked=acked)
+
+
+@pytest.mark.parametrize("server_fin_s,offset,cut,blamed", [
+    (5.5, True, False, True),        # 5.4 s after the ClientHello was sent outside: it would have been acknowledged
+    (5.5, False, False, False),      # no clock offset, and only 0.4 s after the hole's next frame: may be on its way
+    (6.5, False, False, True),       # no clock offset, but 1.4 s after the client's FIN that follows the hole
+    (0.9, True, False, False),       # 0.8 s after it was sent outside: it may still have been on its way
+    (300.0, True, True, False),      # a snap-length cut: the bytes were on the wire at the capture point
+])
+def test_when_an_unacknowledged_hole_proves_a_drop(server_fin_s: float, offset: bool, cut: bool,
+                                                    blamed: bool) -> None:
+    """Hand-made timed dialogues (inside clock = outside + 7 s): the ClientHello sent outside at 0.1 s, inside a
+    hole of the client's direction before its FIN at 5.1 s, never acknowledged, and the server's FIN (which carries
+    its ACK) at ``server_fin_s``. That FIN proves the server never got the bytes only when it comes a second or more
+    after they were sent (by the outside capture's time of the ClientHello, or by the frame after the hole)."""
+    to_220 = [(side, text, k * 0.01) for k, (side, text) in enumerate(_TO_220)]
+    o = _timed(to_220 + [("C", _HELLO[1], 0.1), ("C", "[FIN]", 5.1)],
+               outcome="aborted", caused_by="server", reason="tls-handshake-failed")
+    i = _timed([(side, text, at + 7.0) for side, text, at in to_220], outcome="incomplete", caused_by="unknown",
+               reason="incomplete")
+    n = len(i["_exchange"])
+    i["_exchange"] += [_gap(166, "client", n + 1, 12.1, False, cut),
+                       ExchangeLine(n + 1, "C", "[FIN]", [], ts_ns=int(12.1 * 1e9)),
+                       ExchangeLine(n + 2, "S", "[FIN]", [], ts_ns=int((7.0 + server_fin_s) * 1e9))]
+    off = 7 * 10**9 if offset else None
+    (d,) = compare_dialogues(o, i, offset_ns=off)
+    assert (d["kind"], d["outside_frame"], d["inside_frame"]) == ("removed", 6, n + 1 if blamed else None)
+    v = joint_verdict(o, i, [d], off)
+    assert (v["caused_by"], v["tampered"]) == ("middlebox" if blamed else "server", blamed), v["message"]
+
+
+def test_a_reset_of_the_receiver_proves_nothing_of_a_hole() -> None:
+    """A RST may carry no ACK: the server's reset after the hole says nothing of what it had received."""
+    to_220 = [(side, text, k * 0.01) for k, (side, text) in enumerate(_TO_220)]
+    o = _timed(to_220 + [("C", _HELLO[1], 0.1), ("C", "[FIN]", 5.1)],
+               outcome="aborted", caused_by="server", reason="tls-handshake-failed")
+    i = _timed(to_220, outcome="incomplete", caused_by="unknown", reason="incomplete")
+    n = len(i["_exchange"])
+    i["_exchange"] += [_gap(166, "client", n + 1, 5.1, False),
+                       ExchangeLine(n + 1, "C", "[FIN]", [], ts_ns=5_100_000_000),
+                       ExchangeLine(n + 2, "S", "[RST]", [], ts_ns=300 * 10**9)]
+    diffs = compare_dialogues(o, i, offset_ns=0)
+    (d,) = [d for d in diffs if d["direction"] == "client->server"]
+    assert (d["kind"], d["outside_frame"], d["inside_frame"]) == ("removed", 6, None)
+
+
+def test_a_hole_on_the_senders_side_proves_no_addition() -> None:
+    """The server got a line the client's side capture lacks, where that capture has a hole of the client's bytes:
+    the line may be in the hole, whatever the server acknowledged; it is no evidence that the box added it."""
+    smtp = [("S", "220 mx"), ("C", "EHLO c"), ("S", "250 ok"), ("C", "MAIL FROM:<a@b>"), ("S", "250 ok")]
+    o = _conv(smtp)
+    n = len(o["_exchange"])
+    o["_exchange"] += [_gap(6, "client", n + 1, 0.0, False), ExchangeLine(n + 1, "C", "[FIN]", []),
+                       ExchangeLine(n + 2, "S", "[FIN]", [])]
+    i = _conv(smtp + [("C", "QUIT"), ("C", "[FIN]"), ("S", "[FIN]")])
+    (d,) = compare_dialogues(o, i)
+    assert (d["kind"], d["outside_frame"], d["inside_line"]) == ("added", None, "QUIT")
+
+
+@pytest.mark.tshark
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+def test_holes_agree_with_tshark() -> None:
+    """tshark's own analysis of the hole captures: the frame after the hole is the one it marks 'previous segment
+    not captured'; the receiver's ACKs never reach past the hole where diff says they never arrived, and do where it
+    says the capture lost them."""
+    def rows(name: str, side: str, fields: list[str], filt: str = "tcp") -> list[list[str]]:
+        e = EXPECTED[name]
+        proc = subprocess.run(["tshark", "-r", str(PAIRS / e[side]), "-Y",
+                               f"tcp.stream == {e['pairs'][0][f'{side}_stream']} && ({filt})", "-T", "fields",
+                               *[x for f in fields for x in ("-e", f)]], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return [line.split("\t") for line in proc.stdout.splitlines()]
+
+    to_server, from_server = "tcp.dstport == 25", "tcp.srcport == 25"
+    # the ClientHello dropped: inside, the client's FIN follows the hole; the server's ACKs stay before its seq
+    (fin,) = rows("dpi-drop-clienthello-fin", "inside", ["frame.number", "tcp.seq"],
+                  f"{to_server} && tcp.analysis.lost_segment")
+    assert int(fin[0]) == EXPECTED["dpi-drop-clienthello-fin"]["pairs"][0]["differences"][0]["inside_frame"]
+    acks = [int(a) for (a,) in rows("dpi-drop-clienthello-fin", "inside", ["tcp.ack"], from_server)]
+    assert max(acks) == int(fin[1]) - 166
+    # the answer dropped: outside, the server's segments after the hole; the client's ACKs stay before it
+    after = rows("dpi-drop-answer-fin", "outside", ["frame.number", "tcp.seq"], f"{from_server} && tcp.seq > 187")
+    assert [int(f) for f, _ in after][-1] == 50
+    acks = [int(a) for (a,) in rows("dpi-drop-answer-fin", "outside", ["tcp.ack"], to_server)]
+    assert max(acks) == int(after[0][1]) - 913
+    # the capture's loss: the client's ACK covers the segment after the hole
+    (nxt,) = rows("capture-lost-offer", "outside", ["frame.number", "tcp.seq", "tcp.len"],
+                  f"{from_server} && tcp.analysis.lost_segment")
+    acks = [int(a) for (a,) in rows("capture-lost-offer", "outside", ["tcp.ack"], to_server)]
+    assert max(acks) >= int(nxt[1]) + int(nxt[2])

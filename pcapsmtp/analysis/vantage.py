@@ -21,7 +21,11 @@ Three steps:
    wrote it: the box did), with the frame on each side.
    TLS records are lines too, and so is a ``[RST]`` of the TLS handshake. A line missing on
    one side has that side's frame of where it would have been, or None when that capture shows
-   nothing of the direction there (it stopped earlier): such a difference proves nothing.
+   nothing of the direction there (it stopped earlier, or lost bytes there that may hold the
+   line): such a difference proves nothing. A hole of the capture is weighed by what the
+   receiver acknowledged (``_unreceived``): bytes it acknowledged reached it (only the capture
+   lost them: no evidence against the box); bytes before the sender's FIN that it never
+   acknowledged, while its own later segments show what it had, never reached it.
 3. **Joint verdict** (``joint_verdict``): ``caused_by: middlebox`` with ``starttls-masked``,
    ``starttls-stripped`` or ``starttls-refused`` when a difference touches STARTTLS, or
    ``tls-handshake-failed`` when the box let STARTTLS and its 220 through and then dropped the
@@ -49,6 +53,7 @@ CLIENT_TO_SERVER = "client->server"
 #: differ between two capture points).
 _NOT_DIALOGUE = re.compile(r"^\[(FIN|RST|capture ends|\d+ bytes from the .* missing in the capture|"
                            r"frame \d+ resends .*|\.\.\. .*)\]$")
+_GAP_LINE = re.compile(r"^\[\d+ bytes from the (client|server)( cut by the snap length,)? missing in the capture\]$")
 _ADDR = re.compile(r"<([^>]*)>")
 _SIZE = re.compile(r"^\[message content: (\d+) octets")
 FIN_LINE, RST_LINE = "[FIN]", "[RST]"
@@ -84,12 +89,23 @@ class Features:
 
 
 def _dialogue(conv: dict[str, Any]) -> dict[str, list[tuple[str, int | None]]]:
-    """The lines of each side ("C", "S") with their frames. A ``[RST]`` of the TLS handshake (after
-    the client's STARTTLS, before the first encrypted record of the session) is dialogue: nothing
-    else can be read there, and a box that kills TLS by resetting the connection injects one on
-    one side that the other never sent. Other ends (``[FIN]``, a ``[RST]`` of the SMTP dialogue or
-    after the handshake) and gaps describe each capture and are not compared."""
+    """The lines of each side ("C", "S") with their frames (``_dialogue_and_holes``)."""
+    return _dialogue_and_holes(conv)[0]
+
+
+_Holes = dict[str, dict[int, list[Any]]]
+
+
+def _dialogue_and_holes(conv: dict[str, Any]) -> tuple[dict[str, list[tuple[str, int | None]]], _Holes]:
+    """The lines of each side ("C", "S") with their frames, and the holes of each side's stream
+    (its ``[N bytes from the ... missing in the capture]`` lines) by position: the number of that
+    side's lines before the hole. A ``[RST]`` of the TLS handshake (after the client's STARTTLS,
+    before the first encrypted record of the session) is dialogue: nothing else can be read
+    there, and a box that kills TLS by resetting the connection injects one on one side that the
+    other never sent. Other ends (``[FIN]``, a ``[RST]`` of the SMTP dialogue or after the
+    handshake) and gaps describe each capture and are not compared."""
     out: dict[str, list[tuple[str, int | None]]] = {"C": [], "S": []}
+    holes: _Holes = {"C": {}, "S": {}}
     handshake = False
     for ln in conv.get("_exchange") or ():
         side = getattr(ln, "side", None)
@@ -98,27 +114,79 @@ def _dialogue(conv: dict[str, Any]) -> dict[str, list[tuple[str, int | None]]]:
             handshake = True
         elif text.startswith(_APPDATA):
             handshake = False
+        gap = _GAP_LINE.match(text) if side == "!" else None
+        if gap is not None:
+            who = "C" if gap.group(1) == "client" else "S"
+            holes[who].setdefault(len(out[who]), []).append(ln)
+            continue
         if side not in out or _NOT_DIALOGUE.match(text) and not (handshake and text == RST_LINE):
             continue
         out[side].append((text, getattr(ln, "frame", None)))
-    return out
+    return out, holes
 
 
-def _lost_bytes_of(conv: dict[str, Any], sender: str) -> bool:
-    """Does ``conv``'s capture miss bytes of the direction from ``sender`` ("C"/"S") (a
-    ``[N bytes from the client/server missing ...]`` line)?"""
-    who = "client" if sender == "C" else "server"
-    return any(getattr(ln, "side", None) == "!" and getattr(ln, "text", "").startswith("[")
-               and f" bytes from the {who}" in getattr(ln, "text", "")
+def _unreceived(conv: dict[str, Any], hole: Any, sender: str, since_ns: int | None = None) -> bool:
+    """Did the bytes of ``hole`` (a gap line of ``sender``'s direction at its end: nothing of the
+    sender's but its FIN or RST after it) never reach the receiver? TCP acknowledges
+    cumulatively, and every segment of an open connection but a bare RST carries the ACK, so:
+
+    - bytes the receiver acknowledged (the gap's ``acked``) reached it: the capture lost them,
+      the box did not drop them; no evidence of anything;
+    - bytes cut by the snap length were on the wire where the capture was taken: not dropped
+      before it;
+    - bytes the receiver never acknowledged were sent all the same (the sender's FIN after them
+      has a sequence number past them), but they never reached the receiver if a segment of the
+      receiver that carries its ACK (its FIN or a line of its own; not a RST, which may carry
+      none) was captured a while (``COVER_AFTER_NS``) after they were sent: after the frame
+      that follows the hole (the sender had sent them by then), or after ``since_ns`` (the time
+      the other capture saw them sent, on this capture's clock, plus that while). Had they
+      arrived, that segment would acknowledge them (a capture that lost them would still show
+      the receiver's ACK of them): they were dropped before this capture point. Sooner, they
+      may still have been on their way; without such a segment (the capture ends first, or the
+      receiver stays silent), nothing shows what the receiver had."""
+    if getattr(hole, "acked", None) is not False:
+        return False            # acknowledged: received; None: not known (a line made by hand)
+    m = _GAP_LINE.match(getattr(hole, "text", ""))
+    if m is None or m.group(2):
+        return False
+    bounds = [t for t in (None if hole.ts_ns is None else hole.ts_ns + COVER_AFTER_NS, since_ns) if t is not None]
+    if not bounds:
+        return False
+    bound = min(bounds)
+    receiver = "S" if sender == "C" else "C"
+    return any(getattr(ln, "side", None) == receiver and ln.frame is not None and ln.ts_ns is not None
+               and ln.ts_ns >= bound and ln.text not in (RST_LINE, "[capture ends]")
                for ln in conv.get("_exchange") or ())
 
 
-def _direction_covered(conv: dict[str, Any], sender: str) -> int | None:
+def _hides(conv: dict[str, Any], sender: str, since_ns: int | None = None, receiving: bool = False,
+           at: int | None = None, seen: tuple[dict[str, list[tuple[str, int | None]]], _Holes] | None = None
+           ) -> bool:
+    """May ``conv``'s capture have lost bytes of the direction from ``sender`` ("C"/"S") that
+    may hold a line missing there (a hole at position ``at``, or anywhere)? On the receiver's
+    side of the box (``receiving``: the line is one the sender sent and this capture lacks), a
+    hole at the end of the direction whose bytes never reached the receiver (``_unreceived``)
+    hides nothing: the line, if it was there, did not arrive. On the sender's side, every hole
+    may hold what the sender sent. ``seen``: ``_dialogue_and_holes(conv)`` when known."""
+    lines, holes = seen if seen is not None else _dialogue_and_holes(conv)
+    end = len(lines[sender])
+    for pos, gaps in holes[sender].items():
+        if at is not None and pos != at:
+            continue
+        for h in gaps:
+            if not (receiving and pos == end and _unreceived(conv, h, sender, since_ns)):
+                return True
+    return False
+
+
+def _direction_covered(conv: dict[str, Any], sender: str, since_ns: int | None = None,
+                       receiving: bool = False) -> int | None:
     """The frame that shows ``conv``'s capture holds the direction from ``sender`` ("C"/"S") to its
     end: that side's own FIN or RST, or a RST of the other side (nothing more can come on a reset
     connection). None when the capture just stops (``[capture ends]``) or lost bytes of that
-    direction (what is missing may be in the hole): no line missing there proves anything."""
-    if _lost_bytes_of(conv, sender):
+    direction (what is missing may be in the hole; see ``_hides``): no line missing there proves
+    anything."""
+    if _hides(conv, sender, since_ns, receiving):
         return None
     end: int | None = None
     for ln in conv.get("_exchange") or ():
@@ -144,12 +212,13 @@ def _frame_times(conv: dict[str, Any]) -> dict[int, int]:
     return out
 
 
-def _covered_after(conv: dict[str, Any], sender: str, t_ns: int) -> int | None:
+def _covered_after(conv: dict[str, Any], sender: str, t_ns: int, receiving: bool = False) -> int | None:
     """The frame of ``conv``'s first line (of either side, a FIN or RST too) at ``t_ns`` or
     later on that capture's clock, when the capture holds the direction from ``sender``: a line
-    of it was captured, and no bytes of it were lost. The conversation going on there that much
-    later without a record shows the record did not arrive; None: the capture does not show it."""
-    if _lost_bytes_of(conv, sender):
+    of it was captured, and it hides no bytes of it (``_hides``, with ``t_ns`` as the time a line
+    had to arrive by). The conversation going on there that much later without a record shows
+    the record did not arrive; None: the capture does not show it."""
+    if _hides(conv, sender, t_ns, receiving):
         return None
     lines = list(conv.get("_exchange") or ())
     if not any(getattr(ln, "side", None) == sender and getattr(ln, "text", "") != "[capture ends]"
@@ -546,28 +615,47 @@ def _align(a: list[str], b: list[str]) -> list[tuple[int | None, int | None]]:
     return out
 
 
-def _frame_near(lines: list[tuple[str, int | None]], k: int, tail: int | None) -> int | None:
-    """Where a line missing from ``lines`` would have been, at position ``k``: the frame of the
-    next line in that direction; past the last line, ``tail`` (the frame that shows the capture
-    holds that direction to its end: see ``_direction_covered``), or None when the capture does
-    not show that direction after its last line (it may just have stopped earlier)."""
-    for idx in range(k, len(lines)):
-        if lines[idx][1] is not None:
-            return lines[idx][1]
-    return tail
+#: where a line missing from one capture's direction would have been: (its position there, the
+#: frame of the line on the other side) -> that capture's frame, or None
+_Near = Callable[[int, int | None], int | None]
 
 
-_Late = Callable[[int | None], int | None]
+def _near(conv: dict[str, Any], sender: str, receiving: bool, other_times: dict[int, int] | None,
+          shift: int) -> _Near:
+    """Where a line missing from ``conv``'s direction from ``sender`` would have been, at position
+    ``k`` among that direction's lines: the frame of the next line in that direction; past the
+    last line, the frame that shows the capture holds that direction to its end
+    (``_direction_covered``), else, with the clock offset (``other_times``, the other capture's
+    frame times, and ``shift``, to this capture's clock), the frame of a line of this capture a
+    while after the other side's frame (``_covered_after``); else None (the capture may just have
+    stopped earlier). None too when a hole of the capture lies where the line would have been
+    (between the lines around it) and may hold it (``_hides``): a capture that lost the line is
+    no evidence that the box removed it. ``receiving``: the capture is on the receiver's side of
+    the box for this direction (the line is one the sender sent); only there can a hole's bytes
+    be shown never to have arrived (``_unreceived``)."""
+    seen = _dialogue_and_holes(conv)
+    lines, holes = seen[0][sender], seen[1][sender]
+
+    def at(k: int, other: int | None) -> int | None:
+        since: int | None = None
+        if other_times is not None and other is not None and other in other_times:
+            since = other_times[other] + shift + COVER_AFTER_NS
+        for idx in range(k, len(lines) + 1):
+            if idx in holes and _hides(conv, sender, since, receiving, at=idx, seen=seen):
+                return None
+            if idx < len(lines) and lines[idx][1] is not None:
+                return lines[idx][1]
+        tail = _direction_covered(conv, sender, since, receiving)
+        if tail is None and since is not None:
+            tail = _covered_after(conv, sender, since, receiving)
+        return tail
+    return at
 
 
 def _direction(sent: list[tuple[str, int | None]], got: list[tuple[str, int | None]],
-               direction: str, sender_is_outside: bool, sent_tail: int | None = None,
-               got_tail: int | None = None, sent_late: _Late | None = None,
-               got_late: _Late | None = None) -> list[dict[str, Any]]:
+               direction: str, sender_is_outside: bool, sent_near: _Near, got_near: _Near) -> list[dict[str, Any]]:
     """The differences of one direction. A line missing on one side gets that side's frame of
-    where it would have been (``_frame_near`` with that side's ``tail``), else, with
-    ``sent_late``/``got_late``, the frame of a line of that capture a while after the other
-    side's frame (``_covered_after``), else None."""
+    where it would have been (``_near``), given the frame of the line on the other side."""
     a = [t for t, _f in sent]
     b = [t for t, _f in got]
     out: list[dict[str, Any]] = []
@@ -575,12 +663,12 @@ def _direction(sent: list[tuple[str, int | None]], got: list[tuple[str, int | No
     def emit(x: int | None, y: int | None, kind: str, xs: int, ys: int) -> None:
         s_line = a[x] if x is not None else None
         g_line = b[y] if y is not None else None
-        s_frame = sent[x][1] if x is not None else _frame_near(sent, xs, sent_tail)
-        g_frame = got[y][1] if y is not None else _frame_near(got, ys, got_tail)
-        if s_frame is None and x is None and sent_late is not None:
-            s_frame = sent_late(g_frame)
-        if g_frame is None and y is None and got_late is not None:
-            g_frame = got_late(s_frame)
+        s_frame = sent[x][1] if x is not None else None
+        g_frame = got[y][1] if y is not None else None
+        if x is None:
+            s_frame = sent_near(xs, g_frame)
+        if y is None:
+            g_frame = got_near(ys, s_frame)
         o_line, i_line = (s_line, g_line) if sender_is_outside else (g_line, s_line)
         o_frame, i_frame = (s_frame, g_frame) if sender_is_outside else (g_frame, s_frame)
         out.append({"direction": direction, "kind": kind, "outside_frame": o_frame, "inside_frame": i_frame,
@@ -622,27 +710,18 @@ def compare_dialogues(outside: dict[str, Any], inside: dict[str, Any], max_diffe
     the server wrote (inside) with what the client got (outside); client->server the other way.
     With the clock offset (inside minus outside), a line missing past the end of what one
     capture shows of its direction gets the frame of that capture's conversation going on
-    ``COVER_AFTER_NS`` or more later (``_covered_after``)."""
+    ``COVER_AFTER_NS`` or more later (``_covered_after``), and a hole at the end of the direction
+    on the receiver's side can be shown never to have arrived by the time the other capture saw
+    it sent (``_unreceived``)."""
     lo, li = _dialogue(outside), _dialogue(inside)
-    late: dict[tuple[str, str], _Late] = {}
-    if offset_ns is not None:
-        t_out, t_in = _frame_times(outside), _frame_times(inside)
-
-        def later(conv: dict[str, Any], sender: str, times: dict[int, int], shift: int) -> _Late:
-            def at(frame: int | None) -> int | None:
-                t = times.get(frame) if frame is not None else None
-                return None if t is None else _covered_after(conv, sender, t + shift + COVER_AFTER_NS)
-            return at
-
-        for side in ("C", "S"):
-            late[("inside", side)] = later(inside, side, t_out, offset_ns)
-            late[("outside", side)] = later(outside, side, t_in, -offset_ns)
+    t_out = _frame_times(outside) if offset_ns is not None else None
+    t_in = _frame_times(inside) if offset_ns is not None else None
+    shift = offset_ns or 0
+    # the server sends inside and the client receives outside; the client sends outside
     diffs = (_direction(li["S"], lo["S"], SERVER_TO_CLIENT, False,
-                        _direction_covered(inside, "S"), _direction_covered(outside, "S"),
-                        late.get(("inside", "S")), late.get(("outside", "S")))
+                        _near(inside, "S", False, t_out, shift), _near(outside, "S", True, t_in, -shift))
              + _direction(lo["C"], li["C"], CLIENT_TO_SERVER, True,
-                          _direction_covered(outside, "C"), _direction_covered(inside, "C"),
-                          late.get(("outside", "C")), late.get(("inside", "C"))))
+                          _near(outside, "C", False, t_in, -shift), _near(inside, "C", True, t_out, shift)))
     big = 1 << 62
     diffs.sort(key=lambda d: (d["outside_frame"] if d["outside_frame"] is not None else big,
                               d["inside_frame"] if d["inside_frame"] is not None else big,
@@ -683,23 +762,69 @@ def _quote(line: str | None) -> str:
     return "(nothing)" if line is None else repr(line)
 
 
-def _describe(d: dict[str, Any]) -> str:
+def _holes_of(conv: dict[str, Any] | None, sender: str, at_end: bool = False) -> list[Any]:
+    """The gap lines of ``conv``'s direction from ``sender``, in order (``at_end``: only those after
+    its last line)."""
+    if conv is None:
+        return []
+    lines, holes = _dialogue_and_holes(conv)
+    end = len(lines[sender])
+    return [h for pos, gaps in holes[sender].items() if not at_end or pos == end for h in gaps]
+
+
+def _hole_bytes(holes: Sequence[Any]) -> int:
+    return sum(int(h.text[1:].split(" ", 1)[0]) for h in holes)
+
+
+def _hole_words(holes: Sequence[Any], who: str, receiver: str) -> str:
+    """What the holes of ``who``'s direction say of a line missing there, for a person."""
+    what = f"{_hole_bytes(holes)} bytes from the {who}"
+    if any(getattr(h, "acked", None) for h in holes):
+        return (f"lost {what}, which the {receiver} acknowledged (they reached it: only the capture lost them; "
+                "the line may be among them)")
+    if any(" cut by the snap length," in h.text for h in holes):
+        return f"had {what} cut by the snap length (they were on the wire there; the line may be among them)"
+    return (f"lost {what}, and nothing in it shows whether the {receiver} got them (the line may be among "
+            "them)")
+
+
+def _describe(d: dict[str, Any], outside: dict[str, Any] | None = None,
+              inside: dict[str, Any] | None = None) -> str:
+    """A difference for a person, with both frames. With the pair's conversations, a line missing
+    where the capture lacking it has a hole says what the hole shows (``_unreceived``)."""
     o, i = d["outside_frame"], d["inside_frame"]
     if d["direction"] == SERVER_TO_CLIENT:
         sent, got, sf, gf = d["inside_line"], d["outside_line"], i, o
         who_s, who_g = "the server sent", "the client got"
         fs, fg = "inside", "outside"
+        sender, sent_conv, got_conv = "S", inside, outside
     else:
         sent, got, sf, gf = d["outside_line"], d["inside_line"], o, i
         who_s, who_g = "the client sent", "the server got"
         fs, fg = "outside", "inside"
+        sender, sent_conv, got_conv = "C", outside, inside
+    who, receiver = ("server", "client") if sender == "S" else ("client", "server")
     if d["kind"] == "removed":
+        holes = _holes_of(got_conv, sender)
         if gf is None:
+            if holes:
+                return (f"{who_s} {_quote(sent)} ({fs} frame {sf}); the {fg} capture "
+                        f"{_hole_words(holes, who, receiver)}: no evidence")
             return (f"{who_s} {_quote(sent)} ({fs} frame {sf}); the {fg} capture shows nothing of that "
                     "direction after it (it may just have stopped earlier: no evidence)")
-        return f"{who_s} {_quote(sent)} ({fs} frame {sf}); it never arrived ({fg} frame {gf})"
+        # the line would have been after the sender's last line there, where the hole is
+        past = got_conv is not None and gf not in {f for _t, f in _dialogue(got_conv)[sender]}
+        gone = [h for h in _holes_of(got_conv, sender, at_end=True) if past
+                and getattr(h, "acked", None) is False and " cut by the snap length," not in h.text]
+        why = (f": the {fg} capture has {_hole_bytes(gone)} bytes from the {who} missing there, which the "
+               f"{receiver} never acknowledged in its later segments: they never reached it" if gone else "")
+        return f"{who_s} {_quote(sent)} ({fs} frame {sf}); it never arrived ({fg} frame {gf}{why})"
     if d["kind"] == "added":
         if sf is None:
+            holes = _holes_of(sent_conv, sender)
+            if holes:
+                return (f"{who_g} {_quote(got)} ({fg} frame {gf}); the {fs} capture "
+                        f"{_hole_words(holes, who, receiver)}: no evidence")
             return (f"{who_g} {_quote(got)} ({fg} frame {gf}); the {fs} capture shows nothing of that "
                     "direction after it (it may just have stopped earlier: no evidence)")
         return f"{who_g} {_quote(got)} ({fg} frame {gf}), which {who_s[:-5]} never sent ({fs} frame {sf})"
@@ -747,8 +872,8 @@ def _joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
         n = len(differences)
         return {"outcome": outcome, "caused_by": base.get("caused_by"), "reason": base.get("reason"),
                 "message": f"{n} line{'s' if n != 1 else ''} seen on one side only, where the other capture "
-                           f"shows nothing of that direction (first: {_describe(differences[0])}): no "
-                           "evidence that the box changed anything; " + views}
+                           f"does not show that direction (first: {_describe(differences[0], outside, inside)}): "
+                           "no evidence that the box changed anything; " + views}
     masked = stripped = refused = None
     answer = _answer_to_starttls(outside)
     refusal = next((d for d in differences if d["direction"] == SERVER_TO_CLIENT and d["kind"] != "removed"
@@ -781,7 +906,7 @@ def _joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
             what = "the box turned the server's answer to STARTTLS into a refusal"
         else:
             what = ("the client's STARTTLS never reached the server and the box answered it itself: "
-                    f"{_describe(refusal)}; and")
+                    f"{_describe(refusal, outside, inside)}; and")
     else:
         killed = _tls_killed(outside, inside, differences, offset_ns)
         if killed is not None and outcome != "tls":
@@ -791,9 +916,9 @@ def _joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
         n = len(differences)
         return {"outcome": outcome, "caused_by": base.get("caused_by"), "reason": base.get("reason"),
                 "message": f"the box changed {n} line{'s' if n != 1 else ''} without touching STARTTLS "
-                           f"(first: {_describe(differences[0])}); " + views}
+                           f"(first: {_describe(differences[0], outside, inside)}); " + views}
     return {"outcome": outcome, "caused_by": "middlebox", "reason": reason,
-            "message": f"{what}: {_describe(hit)}; {views}"}
+            "message": f"{what}: {_describe(hit, outside, inside)}; {views}"}
 
 
 def proven(d: dict[str, Any]) -> bool:
@@ -835,7 +960,8 @@ def _tls_killed(outside: dict[str, Any], inside: dict[str, Any],
       more later (else the box may only have turned the server's own FIN into a RST), and the
       same for a RST the server got "from the client";
     - the client's TLS records (the ClientHello) sent outside and missing inside, where the
-      client's direction goes on inside past them (a later line of it, or its FIN or RST), or
+      client's direction goes on inside past them (a later line of it, or its FIN or RST; a hole
+      there that the server never acknowledged is their absence, ``_unreceived``), or
       the conversation goes on there ``COVER_AFTER_NS`` or more later (not merely the server's
       reset, which may have come first); the same for the server's answer.
 
@@ -882,11 +1008,11 @@ def _tls_killed(outside: dict[str, Any], inside: dict[str, Any],
         return ", ".join((d[f"{side}_line"] or "")[5:].split(":", 1)[0].rstrip("]") for d in ds)
 
     if to_client is not None or to_server is not None:
-        parts = [_describe(d) for d in (to_client, to_server) if d is not None]
+        parts = [_describe(d, outside, inside) for d in (to_client, to_server) if d is not None]
         lost = dropped_c + dropped_s
         if lost:
             parts.append(f"and it kept {len(lost)} TLS record{'s' if len(lost) != 1 else ''} from the other "
-                         f"end (first: {_describe(lost[0])})")
+                         f"end (first: {_describe(lost[0], outside, inside)})")
         return "the box reset the connection itself during the TLS handshake: " + "; ".join(parts)
     def went_on(d: dict[str, Any], missing: str) -> str:
         """How the capture lacking the record shows it never arrived, when not by its direction."""
@@ -901,10 +1027,10 @@ def _tls_killed(outside: dict[str, Any], inside: dict[str, Any],
 
     if dropped_c:
         return (f"the box dropped the client's {records(dropped_c, 'outside')} after letting STARTTLS and "
-                f"the 220 through: {_describe(dropped_c[0])}{went_on(dropped_c[0], 'inside')}")
+                f"the 220 through: {_describe(dropped_c[0], outside, inside)}{went_on(dropped_c[0], 'inside')}")
     if dropped_s:
         return (f"the box dropped the server's answer to the ClientHello ({records(dropped_s, 'inside')}) "
-                f"after letting STARTTLS and the 220 through: {_describe(dropped_s[0])}"
+                f"after letting STARTTLS and the 220 through: {_describe(dropped_s[0], outside, inside)}"
                 f"{went_on(dropped_s[0], 'outside')}")
     return None
 
