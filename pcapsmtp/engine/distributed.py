@@ -22,9 +22,6 @@ from pcapsmtp.errors import BackendUnavailable
 
 __all__ = ["dask_results", "run_dask"]
 
-#: seconds to wait for the scheduler to answer
-CONNECT_TIMEOUT = 20
-
 
 def _client(address: str) -> Any:
     try:
@@ -33,7 +30,10 @@ def _client(address: str) -> Any:
         raise BackendUnavailable("--dask needs the Dask distributed package: "
                                  "pip install '.[dask]' in pcapsmtp's clone") from None
     try:
-        return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        # how long to wait for the scheduler is Dask's own setting, distributed.comm.timeouts.connect
+        # (30 s unless set: DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=5s, or a dask YAML file), as
+        # for every other Dask client of the same cluster
+        return Client(address, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BackendUnavailable(f"--dask: cannot reach the scheduler at {address}: "
