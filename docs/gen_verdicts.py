@@ -95,7 +95,7 @@ def render() -> str:
             if reason != code:
                 continue
             out += ["", f"Case `{case}`: {cinfo.title} (with a `{cinfo.finding}` finding; the "
-                        "conversation's `explanation` is this case's).", "",
+                        f"conversation's `case` is `{case}` and its `explanation` is this case's).", "",
                     f"- What a strict client does: {cinfo.client_does}",
                     f"- What to ask, and of whom: {cinfo.remedy}"]
             if f"case:{reason}:{case}" in by_reason:

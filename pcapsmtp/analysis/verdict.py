@@ -1027,6 +1027,8 @@ def judge(t: Transcript) -> dict[str, Any]:
     res = v.extra.get("tlsrpt_result") or TLSRPT_RESULT.get(v.reason)
     if res and v.outcome != "tls":
         conv["tlsrpt_result"] = res
+    if v.case:
+        conv["case"] = v.case
     info = REASON_CASES.get((v.reason, v.case)) or REASONS.get(v.reason)
     if info is not None:
         conv["explanation"] = {"client_does": info.client_does, "ask": info.remedy}

@@ -1,0 +1,91 @@
+"""A conversation's ``case``: the case of its reason that the verdict names (docs/verdicts.md), in the
+JSON of ``analyze`` and in each side of a ``diff`` pair, so that a script can tell a server that never
+answered the ClientHello (``server-silent``) from one that refused it, without matching texts."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pcapsmtp.analysis.reasons import REASON_CASES, REASONS
+from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPTURES = ROOT / "captures"
+
+#: (capture, stream) -> (reason, case): every case of REASON_CASES, each at least twice
+CASES = {
+    ("hang-starttls-silent.pcap", 0): ("starttls-refused", "no-answer"),
+    ("hang-starttls-silent-quit.pcap", 0): ("starttls-refused", "no-answer"),
+    ("pairing-postfix-starttls-stray.pcap", 0): ("starttls-refused", "stray-answer"),
+    ("pairing-go-starttls-stray.pcap", 0): ("starttls-refused", "stray-answer"),
+    ("hang-tls-stall.pcap", 0): ("tls-handshake-failed", "server-silent"),
+    ("hang-tls-stall-alert.pcap", 0): ("tls-handshake-failed", "server-silent"),
+    ("path-answer-lost.pcap", 0): ("tls-handshake-failed", "answer-lost"),
+    ("path-answer-partly-lost.pcap", 0): ("tls-handshake-failed", "answer-lost"),
+    ("tls-server-old-version.pcap", 0): ("tls-handshake-failed", "server-old-tls"),
+    ("tls-server-old-version.pcap", 2): ("tls-handshake-failed", "server-old-tls"),
+    ("tls-server-weak-dh.pcap", 0): ("tls-handshake-failed", "server-weak-dh"),
+    ("tls-server-weak-dh.pcap", 1): ("tls-handshake-failed", "server-weak-dh"),
+    ("tls-client-old-version.pcap", 0): ("tls-handshake-failed", "client-old-tls"),
+    ("tls-late-alert-answers-starttls.pcap", 0): ("tls-handshake-failed", "client-old-tls"),
+}
+
+
+def _convs(name: str) -> list[dict[str, Any]]:
+    res = analyze_file(str(CAPTURES / name), AnalysisConfig())
+    assert res.error is None, res.error
+    return res.conversations
+
+
+def test_every_case_is_named_somewhere() -> None:
+    assert {v for v in CASES.values()} == set(REASON_CASES)
+
+
+@pytest.mark.parametrize("name,stream", sorted(CASES))
+def test_the_case_and_its_explanation(name: str, stream: int) -> None:
+    conv = next(c for c in _convs(name) if c["stream"] == stream)
+    reason, case = CASES[(name, stream)]
+    assert (conv["reason"], conv["case"]) == (reason, case)
+    info = REASON_CASES[(reason, case)]
+    assert conv["explanation"] == {"client_does": info.client_does, "ask": info.remedy}
+    assert conv["caused_by"] == info.caused_by
+    assert any(f["code"] == info.finding for f in conv["findings"])
+
+
+@pytest.mark.parametrize("name", ["seed-starttls-first-line.pcap", "tls-fallback.pcap", "hang-tls-stall.pcap",
+                                  "starttls-masked.pcap", "seed-compliant-twin.pcap"])
+def test_no_case_means_the_reasons_own_explanation(name: str) -> None:
+    """A verdict that names no case has no ``case`` key; its explanation is the reason's own (and with a case,
+    the case's): the key and the texts never disagree."""
+    for conv in _convs(name):
+        if "case" in conv:
+            info = REASON_CASES[(conv["reason"], conv["case"])]
+            assert conv["explanation"] == {"client_does": info.client_does, "ask": info.remedy}
+        elif conv["reason"] in REASONS:
+            info = REASONS[conv["reason"]]
+            assert conv["explanation"] == {"client_does": info.client_does, "ask": info.remedy}
+
+
+def test_the_json_of_analyze_carries_it() -> None:
+    proc = subprocess.run([sys.executable, "-m", "pcapsmtp", "analyze", "--format", "json",
+                           str(CAPTURES / "tls-server-old-version.pcap"), str(CAPTURES / "seed-compliant-twin.pcap")],
+                          capture_output=True, text=True, timeout=120)
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [(r["file"].rsplit("/", 1)[-1], r["stream"], r.get("case")) for r in rows] == [
+        ("tls-server-old-version.pcap", 0, "server-old-tls"), ("tls-server-old-version.pcap", 1, "server-old-tls"),
+        ("tls-server-old-version.pcap", 2, "server-old-tls"), ("seed-compliant-twin.pcap", 0, None)]
+    assert "case" not in rows[-1]
+
+
+def test_output_md_lists_the_cases() -> None:
+    """docs/output.md names every case the key can take, and only those."""
+    text = (ROOT / "docs" / "output.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| `case` |"))
+    named = set(re.findall(r"`([a-z-]+)`", row)) - {"case", "explanation", *REASONS}
+    assert named == {case for _reason, case in REASON_CASES}
