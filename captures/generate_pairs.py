@@ -190,6 +190,9 @@ class PairTruth:
     diffs: list[Diff] = field(default_factory=list)
     #: the box changed the dialogue (a difference both captures vouch for); None: not identical
     tampered: bool | None = None
+    #: the case of each single-side verdict (docs/verdicts.md), None when it names none
+    outside_case: str | None = None
+    inside_case: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -479,7 +482,7 @@ def tls_box_scenarios() -> list[Scenario]:
         [PairTruth("delivery", "delivery", False, "middlebox", "tls-handshake-failed", "tls-handshake-failed",
                    "tls-not-started", [
                        Diff("client->server", "removed", CH_TEXT, None, outside_ref=("C", hello),
-                            inside_ref=("C", "FIN"))])]))
+                            inside_ref=("C", "FIN"))], outside_case="server-silent")]))
 
     # 10b -- a black hole: after the 220 the box drops everything the client sends (the ClientHello, its FIN);
     # outside the client gives up after 5 s; inside nothing more of the client, and 300 s later the server's
@@ -501,7 +504,7 @@ def tls_box_scenarios() -> list[Scenario]:
         [PairTruth("delivery", "delivery", False, "middlebox", "tls-handshake-failed", "tls-handshake-failed",
                    "tls-handshake-failed", [
                        Diff("client->server", "removed", CH_TEXT, None, outside_ref=("C", hello),
-                            inside_ref=("S", "FIN"))])]))
+                            inside_ref=("S", "FIN"))], outside_case="server-silent")]))
 
     # 11 -- the box drops the server's answer: inside the ServerHello flight goes out and the server waits;
     # outside the client never gets it, waits 5 s and closes (the box passes the FIN on both ways). NAT.
@@ -522,7 +525,8 @@ def tls_box_scenarios() -> list[Scenario]:
         [PairTruth("delivery", "delivery", False, "middlebox", "tls-handshake-failed", "tls-handshake-failed",
                    "tls-handshake-failed", [
                        Diff("server->client", "removed", None, text, outside_ref=("S", "FIN"),
-                            inside_ref=("S", rec)) for text, rec in zip(fl_texts, recs)])]))
+                            inside_ref=("S", rec)) for text, rec in zip(fl_texts, recs)],
+                   outside_case="server-silent")]))
 
     # 12 -- the box resets the connection itself (an IPS in bridge mode: the same addresses on both sides):
     # outside a RST "from the server" 5 ms after the ClientHello; inside the ClientHello arrived, the server
@@ -593,7 +597,7 @@ def tls_box_scenarios() -> list[Scenario]:
         [Placed("silent", i, BOX_INSIDE, SERVER, t(0.003)), Placed("tls", ok_i, BOX_INSIDE, SERVER, t(8.003)),
          *d_in],
         [PairTruth("silent", "silent", True, "server", "tls-handshake-failed", "tls-handshake-failed",
-                   "tls-handshake-failed"),
+                   "tls-handshake-failed", outside_case="server-silent", inside_case="server-silent"),
          PairTruth("tls", "tls", True, "none", "tls-established", "tls-established", "tls-established")]))
 
     # 14 -- control: the inside capture simply stops after the 220 (no FIN, no RST: tcpdump was ended there).
@@ -613,7 +617,7 @@ def tls_box_scenarios() -> list[Scenario]:
         [PairTruth("delivery", "delivery", False, "server", "tls-handshake-failed", "tls-handshake-failed",
                    "incomplete", [
                        Diff("client->server", "removed", CH_TEXT, None, outside_ref=("C", hello))],
-                   tampered=False)]))
+                   tampered=False, outside_case="server-silent")]))
     return sc
 
 
@@ -653,7 +657,7 @@ def hole_scenarios() -> list[Scenario]:
         [PairTruth("delivery", "delivery", False, "middlebox", "tls-handshake-failed", "tls-handshake-failed",
                    "incomplete", [
                        Diff("client->server", "removed", CH_TEXT, None, outside_ref=("C", hello),
-                            inside_ref=("C", "FIN"))])]))
+                            inside_ref=("C", "FIN"))], outside_case="server-silent")]))
 
     # 16 -- the box drops the server's answer to the ClientHello and forwards the server's FIN as it is. Inside the
     # server answers, resends its answer (the client never acknowledges it), and closes when the client gives up
@@ -677,7 +681,8 @@ def hole_scenarios() -> list[Scenario]:
         [PairTruth("delivery", "delivery", False, "middlebox", "tls-handshake-failed", "incomplete",
                    "tls-handshake-failed", [
                        Diff("server->client", "removed", None, text, outside_ref=("S", "FIN"),
-                            inside_ref=("S", rec)) for text, rec in zip(FL_TEXTS, recs)])]))
+                            inside_ref=("S", rec)) for text, rec in zip(FL_TEXTS, recs)],
+                   inside_case="answer-lost")]))
 
     # 17 -- control: the outside capture lost the segment that carried 250-STARTTLS (the middle of the EHLO reply),
     # which the client acknowledged: it reached the client, the box did not remove it. No evidence; the pair keeps
@@ -715,7 +720,7 @@ def hole_scenarios() -> list[Scenario]:
         [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
         [PairTruth("delivery", "delivery", False, "server", "tls-handshake-failed", "tls-handshake-failed",
                    "incomplete", [Diff("client->server", "removed", CH_TEXT, None, outside_ref=("C", hello))],
-                   tampered=False)]))
+                   tampered=False, outside_case="server-silent")]))
     return sc
 
 
@@ -752,6 +757,7 @@ def render(s: Scenario) -> tuple[bytes, bytes, dict[str, Any]]:
                       "identical": p.identical, "tampered": p.changed, "caused_by": p.caused_by,
                       "reason": p.reason,
                       "outside_reason": p.outside_reason, "inside_reason": p.inside_reason,
+                      "outside_case": p.outside_case, "inside_case": p.inside_case,
                       "differences": diffs})
     paired_o = {p.outside for p in s.pairs}
     paired_i = {p.inside for p in s.pairs}

@@ -79,6 +79,8 @@ def test_pairs_match_ground_truth(name: str) -> None:
         # the two single-side verdicts beside the joint one: why each file alone blames someone else
         assert p["outside"]["reason"] == w["outside_reason"]
         assert p["inside"]["reason"] == w["inside_reason"]
+        # and the case of each (docs/verdicts.md), as a single conversation of that file carries it
+        assert (p["outside"]["case"], p["inside"]["case"]) == (w["outside_case"], w["inside_case"])
         assert p["match"]["score"] >= 0.5 and p["match"]["confidence"] in ("high", "medium")
     unpaired = {(u["side"], u["stream"]) for u in r["unpaired"]}
     assert unpaired == ({("outside", s) for s in e["unpaired_outside"]}
@@ -385,17 +387,37 @@ def test_cli_json_and_exit_status() -> None:
     doc = json.loads(out)
     p = doc["pairs"][0]
     assert set(p) >= {"outside", "inside", "match", "identical", "differences", "verdict"}
-    assert set(p["outside"]) >= {"file", "stream", "client", "server", "outcome", "caused_by", "reason"}
+    assert set(p["outside"]) == {"file", "stream", "first_frame", "client", "server", "outcome", "caused_by",
+                                 "reason", "case"}
     assert set(p["match"]) >= {"method", "score", "evidence"}
     assert set(p["verdict"]) == {"outcome", "caused_by", "reason", "message", "tampered"}
     assert set(p["differences"][0]) == {"direction", "outside_frame", "inside_frame", "outside_line",
                                         "inside_line", "kind"}
     assert doc["outside_file"].endswith("box-454.outside.pcap")
     assert {u["side"] for u in doc["unpaired"]} == {"outside", "inside"}
+    assert all(set(u) == set(p["outside"]) | {"side"} for u in doc["unpaired"])
     e = EXPECTED["untampered"]
     rc, out, _err = _run(str(PAIRS / e["outside"]), str(PAIRS / e["inside"]))
     assert rc == 0
     assert "identical: every line arrived as it was sent" in out
+
+
+def test_each_side_carries_the_case_of_its_verdict() -> None:
+    """The single-side verdicts of a pair name their case as ``analyze`` does for that conversation: the outside
+    of the dropped answer is the server that never answered the ClientHello, its inside the answer lost on the
+    path (each alone; the pair blames the box). JSON and the text report."""
+    e = EXPECTED["dpi-drop-answer-fin"]
+    rc, out, _err = _run(str(PAIRS / e["outside"]), str(PAIRS / e["inside"]), "--format", "json")
+    (p,) = json.loads(out)["pairs"]
+    alone = {side: next(c for c in convs(PAIRS / e[side]) if c["stream"] == p[side]["stream"])
+             for side in ("outside", "inside")}
+    assert [(p[s]["reason"], p[s]["case"], alone[s].get("case")) for s in ("outside", "inside")] == [
+        ("incomplete", None, None), ("tls-handshake-failed", "answer-lost", "answer-lost")]
+    e = EXPECTED["server-silent"]
+    rc, out, _err = _run(str(PAIRS / e["outside"]), str(PAIRS / e["inside"]))
+    assert ("outside alone: server (tls-handshake-failed, case server-silent); inside alone: server "
+            "(tls-handshake-failed, case server-silent)") in out
+    assert "outside alone: none (tls-established); inside alone: none (tls-established)" in out
 
 
 def test_cli_table_names_the_difference() -> None:

@@ -753,9 +753,11 @@ def _answer_to_starttls(conv: dict[str, Any]) -> tuple[str, int | None] | None:
 
 
 def _side(conv: dict[str, Any]) -> dict[str, Any]:
+    """One side of a pair (or an unpaired conversation): where it is, and the verdict that file
+    alone gives, with its case (null when the verdict names none)."""
     return {"file": conv.get("file"), "stream": conv.get("stream"), "first_frame": conv.get("first_frame"),
             "client": conv.get("client"), "server": conv.get("server"), "outcome": conv.get("outcome"),
-            "caused_by": conv.get("caused_by"), "reason": conv.get("reason")}
+            "caused_by": conv.get("caused_by"), "reason": conv.get("reason"), "case": conv.get("case")}
 
 
 def _quote(line: str | None) -> str:

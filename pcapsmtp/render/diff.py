@@ -26,6 +26,11 @@ def _conv(side: dict[str, Any]) -> str:
             f"(frame {side['first_frame']})")
 
 
+def _reason(side: dict[str, Any]) -> str:
+    """A side's reason, with the case the verdict names (``tls-handshake-failed, case server-silent``)."""
+    return str(side["reason"]) + (f", case {side['case']}" if side.get("case") else "")
+
+
 def _line(text: str | None) -> str:
     return "-" if text is None else safe(text)
 
@@ -58,9 +63,8 @@ def render_table(report: dict[str, Any], width: int | None = None) -> str:
                                 "  [CHANGED BY THE BOX, TLS all the same: not the cause]"
                                 if v["outcome"] == "tls" else "  [CHANGED BY THE BOX]"), width, "    "))
         out.append(wrap_text(f"    {safe(v['message'])}", width, "    "))
-        out.append(wrap_text(f"  outside alone: {p['outside']['caused_by']} "
-                             f"({p['outside']['reason']}); inside alone: "
-                             f"{p['inside']['caused_by']} ({p['inside']['reason']})", width, "    "))
+        out.append(wrap_text(f"  outside alone: {p['outside']['caused_by']} ({_reason(p['outside'])}); "
+                             f"inside alone: {p['inside']['caused_by']} ({_reason(p['inside'])})", width, "    "))
         if p["differences"]:
             rows = [[d["direction"], d["kind"], d["outside_frame"] if d["outside_frame"] is not None else "-",
                      _line(d["outside_line"]), d["inside_frame"] if d["inside_frame"] is not None else "-",
