@@ -387,3 +387,53 @@ def test_diff_shows_what_a_tls_killing_box_did(browser: html_browser.Browser, tm
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.locator("tr.detail .detail-box").screenshot(path=str(ARTIFACTS / "diff-dpi-reset.png"))
     _clean(o, dest)
+
+
+def _facts(page: Any) -> dict[str, Any]:
+    """The open pair's facts: each <dt> with the <dd> after it (text, and the rows of a table in it)."""
+    return page.locator("tr.detail dl.facts-grid").evaluate(
+        "dl => { const out = {}; dl.querySelectorAll('dt').forEach(dt => { const dd = dt.nextElementSibling;"
+        " out[dt.textContent] = {text: dd.textContent, rows: Array.from(dd.querySelectorAll('table > tbody > tr')).map("
+        "tr => Array.from(tr.children).map(td => td.textContent))}; }); return out; }")
+
+
+def test_diff_keeps_lines_one_capture_lacks_apart(browser: html_browser.Browser, tmp_path: Path) -> None:
+    """The outside capture lost the segment with 250-STARTTLS, which the client acknowledged: the line is listed
+    apart, as no evidence ("not shown" where that capture has no frame for it), never as a line the box changed;
+    the list says the box changed nothing, and nothing is highlighted. A box that killed TLS: its lines are the
+    ones it changed, and nothing is listed apart."""
+    dest = tmp_path / "diff.html"
+    rc = main(["diff", str(CAPTURES / "pairs" / "capture-lost-offer.outside.pcap"),
+               str(CAPTURES / "pairs" / "capture-lost-offer.inside.pcap"), "--format", "html", "-o", str(dest)],
+              out=io.StringIO(), err=io.StringIO())
+    assert rc == 0
+    o = browser.open(dest)
+    page = o.page
+    assert page.locator("tr.conv[data-i='0'] td").last.text_content() == "no (1 line on one side only, no evidence)"
+    assert "0 identical, 0 changed by the box (0 blamed on it), 1 with lines only one capture shows (no evidence)" \
+        in " ".join((page.locator("#overview p.facts").text_content() or "").split())
+    page.click("tr.conv[data-i='0']")
+    facts = _facts(page)
+    assert facts["Lines the box changed"] == {
+        "text": "none that both captures show (the lines below prove nothing)", "rows": []}
+    assert facts["Seen on one side only (no evidence)"]["rows"] == [
+        ["server->client", "removed", "not shown", "(nothing)", "9", "250-STARTTLS"]]
+    assert page.locator("tr.detail svg.ladder g[data-changed]").count() == 0
+    _clean(o, dest)
+
+    dest = tmp_path / "diff2.html"
+    rc = main(["diff", str(CAPTURES / "pairs" / "dpi-drop-clienthello-fin.outside.pcap"),
+               str(CAPTURES / "pairs" / "dpi-drop-clienthello-fin.inside.pcap"), "--format", "html", "-o",
+               str(dest)], out=io.StringIO(), err=io.StringIO())
+    assert rc == 1
+    o = browser.open(dest)
+    page = o.page
+    assert page.locator("tr.conv[data-i='0'] td").last.text_content() == "YES (1 line)"
+    page.click("tr.conv[data-i='0']")
+    facts = _facts(page)
+    assert facts["Lines the box changed"]["rows"] == [
+        ["client->server", "removed", "14", "[TLS ClientHello: versions TLS 1.2, SNI mx.example.com]", "46",
+         "(nothing)"]]
+    assert "Seen on one side only (no evidence)" not in facts
+    assert page.locator(".view-outside svg.ladder g[data-changed]").count() == 1
+    _clean(o, dest)

@@ -252,7 +252,8 @@ def test_diff_data_marks_what_the_box_changed() -> None:
     report = dict(diff_conversations(out_c, in_c), outside_file="o.pcap", inside_file="i.pcap")
     d = diff_data(report, out_c, in_c)
     (pair,) = d["pairs"]
-    assert (pair["cb"], pair["r"], pair["identical"]) == ("middlebox", "starttls-masked", False)
+    assert (pair["cb"], pair["r"], pair["tampered"]) == ("middlebox", "starttls-masked", True)
+    assert [x["pv"] for x in pair["diffs"]] == [True, True]
     texts = d["shared"]["t"]
     outside, inside = pair["views"]
     changed_o = [(r[0], texts[r[2]], r[7]) for r in outside["L"] if r[7]]
@@ -265,20 +266,25 @@ def test_diff_data_marks_what_the_box_changed() -> None:
 
 
 def test_diff_data_marks_nothing_a_capture_only_lacks() -> None:
-    """A line only one capture shows, where the other simply stopped, is no change by the box: not highlighted,
-    and the pair is not counted as changed; a RST the box injected is."""
-    out_c = _convs(CAPTURES / "pairs" / "inside-ends-early.outside.pcap")
-    in_c = _convs(CAPTURES / "pairs" / "inside-ends-early.inside.pcap")
-    d = diff_data(dict(diff_conversations(out_c, in_c), outside_file="o", inside_file="i"), out_c, in_c)
-    (pair,) = d["pairs"]
-    assert pair["identical"] and len(pair["diffs"]) == 1 and pair["diffs"][0]["if"] is None
-    assert not any(r[7] for v in pair["views"] for r in v["L"])
+    """A line only one capture shows, where the other simply stopped (or lost the bytes the receiver
+    acknowledged), is no change by the box: not highlighted, not proven, and the pair is not counted as changed
+    (the summary counts it apart); a RST the box injected is."""
+    for case in ("inside-ends-early", "capture-lost-offer"):
+        out_c = _convs(CAPTURES / "pairs" / f"{case}.outside.pcap")
+        in_c = _convs(CAPTURES / "pairs" / f"{case}.inside.pcap")
+        d = diff_data(dict(diff_conversations(out_c, in_c), outside_file="o", inside_file="i"), out_c, in_c)
+        (pair,) = d["pairs"]
+        assert not pair["tampered"] and [x["pv"] for x in pair["diffs"]] == [False]
+        assert None in (pair["diffs"][0]["of"], pair["diffs"][0]["if"])
+        assert not any(r[7] for v in pair["views"] for r in v["L"])
+        assert (d["summary"]["identical"], d["summary"]["tampered"], d["summary"]["unproven"]) == (0, 0, 1)
     out_c = _convs(CAPTURES / "pairs" / "dpi-reset.outside.pcap")
     in_c = _convs(CAPTURES / "pairs" / "dpi-reset.inside.pcap")
     d = diff_data(dict(diff_conversations(out_c, in_c), outside_file="o", inside_file="i"), out_c, in_c)
     (pair,) = d["pairs"]
     texts = d["shared"]["t"]
-    assert not pair["identical"] and (pair["cb"], pair["r"]) == ("middlebox", "tls-handshake-failed")
+    assert pair["tampered"] and (pair["cb"], pair["r"]) == ("middlebox", "tls-handshake-failed")
+    assert all(x["pv"] for x in pair["diffs"]) and d["summary"]["unproven"] == 0
     assert [(r[0], texts[r[2]], r[7]) for r in pair["views"][0]["L"] if r[7]] == [(15, "[RST]", "added")]
 
 

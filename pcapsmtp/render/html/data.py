@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from pcapsmtp.analysis.exchange import middlebox_role, verdict_line
 from pcapsmtp.analysis.reasons import BLAMED
+from pcapsmtp.analysis.vantage import proven
 from pcapsmtp.render.text import endpoint, safe
 from pcapsmtp.render.wireshark import tshark_command
 
@@ -285,14 +286,23 @@ def report_data(files: Sequence[dict[str, Any]], convs: Sequence[dict[str, Any]]
 
 
 def _diff_marks(diffs: Sequence[dict[str, Any]], prefix: str) -> dict[tuple[int | None, str], str]:
-    """(frame, line as in the exchange) -> kind, for the lines of one side that the box changed."""
+    """(frame, line as in the exchange) -> kind, for the lines of one side that the box changed: the
+    differences both captures vouch for (``analysis.vantage.proven``), not a line one capture lacks
+    where it shows nothing of that direction (it stopped earlier, or lost bytes there)."""
     out: dict[tuple[int | None, str], str] = {}
     for d in diffs:
         line = d.get(f"{prefix}_line")
-        # a line the other capture shows nothing around (it stopped earlier) is no change by the box
-        if line is not None and d.get("outside_frame") is not None and d.get("inside_frame") is not None:
+        if line is not None and proven(d):
             out[(d.get(f"{prefix}_frame"), line)] = d["kind"]
     return out
+
+
+def _diff_summary(s: dict[str, Any]) -> dict[str, Any]:
+    """The report's summary, with ``unproven``: the pairs that are neither identical nor changed by
+    the box (lines only one capture shows, no evidence), as the text report counts them."""
+    if not s:
+        return s
+    return dict(s, unproven=s.get("pairs", 0) - s.get("identical", 0) - s.get("tampered", 0))
 
 
 def _text_redactor(redactor: Any, *convs: dict[str, Any] | None) -> Callable[[Any], Any]:
@@ -315,7 +325,11 @@ def _text_redactor(redactor: Any, *convs: dict[str, Any] | None) -> Callable[[An
 def diff_data(report: dict[str, Any], outside: Sequence[dict[str, Any]],
               inside: Sequence[dict[str, Any]], redactor: Any = None) -> dict[str, Any]:
     """The ``diff`` page: each pair with both vantage points' ladders; the lines the box changed
-    carry the kind of change (``rewritten``, ``masked``, ``removed``, ``added``).
+    carry the kind of change (``rewritten``, ``masked``, ``removed``, ``added``). Per pair,
+    ``tampered``: the box changed at least one line (the joint verdict's ``tampered``); each
+    difference's ``pv``: both captures vouch for it (``analysis.vantage.proven``), else it is a
+    line one capture lacks where it does not show that direction, listed apart as no evidence.
+    The summary adds ``unproven``: the pairs with such lines only.
 
     ``redactor`` (a ``render.redact.Redactor``): the page shows pseudonyms; the pairing and the
     changed lines were found on the real text, which the page does not hold."""
@@ -346,7 +360,7 @@ def diff_data(report: dict[str, Any], outside: Sequence[dict[str, Any]],
             views.append(shared.intern(d))
         v = p["verdict"]
         pairs.append({
-            "n": n, "identical": not v.get("tampered", not p["identical"]), "o": v.get("outcome"),
+            "n": n, "tampered": bool(v.get("tampered")), "o": v.get("outcome"),
             "cb": v.get("caused_by"),
             "r": v.get("reason"), "msg": _cut(red(v.get("message")), 1200),
             "match": {"method": p["match"].get("method"), "score": p["match"].get("score"),
@@ -356,7 +370,8 @@ def diff_data(report: dict[str, Any], outside: Sequence[dict[str, Any]],
                        "of": d["outside_frame"],
                        "ol": None if d["outside_line"] is None else _cut(red(d["outside_line"])),
                        "if": d["inside_frame"],
-                       "il": None if d["inside_line"] is None else _cut(red(d["inside_line"]))}
+                       "il": None if d["inside_line"] is None else _cut(red(d["inside_line"])),
+                       "pv": proven(d)}
                       for d in p.get("differences") or ()],
             "views": views,
         })
@@ -378,7 +393,7 @@ def diff_data(report: dict[str, Any], outside: Sequence[dict[str, Any]],
                   {"path": safe(report.get("inside_file")), "role": "inside", "conversations": len(inside)}],
         "start": _iso(t0) if t0 else None, "end": _iso(t1) if t1 else None,
         "clock_offset_s": report.get("clock_offset_s"), "anchors": report.get("clock_offset_anchors"),
-        "summary": report.get("summary"),
+        "summary": _diff_summary(report.get("summary") or {}),
         "counts": counts([{"outcome": p["o"], "caused_by": p["cb"], "reason": p["r"]} for p in pairs]),
         "reason_cause": reason_causes([{"caused_by": p["cb"], "reason": p["r"]} for p in pairs]),
         "pairs": pairs, "unpaired": unpaired, "shared": shared.tables,

@@ -373,21 +373,37 @@
     box.appendChild(pair);
     var dl = el("dl", {"class": "facts-grid"});
     dt(dl, "Match", p.match.method + ", score " + Number(p.match.score).toFixed(2) + " (" + p.match.confidence + "): " + p.match.evidence.join("; "));
-    if (p.diffs.length) {
-      var t = el("table", {"class": "diffs"});
+    /* the differences both captures vouch for, and apart, the lines one capture lacks where it does not show
+       that direction (it stopped earlier, or lost bytes there): no evidence, never "changed by the box" */
+    function diffTable(ds, cls) {
+      var t = el("table", {"class": cls});
       var h = el("tr"); ["direction", "change", "outside frame", "outside line", "inside frame", "inside line"].forEach(function (x) { h.appendChild(el("th", null, x)); });
       t.appendChild(el("thead")).appendChild(h);
       var tb = el("tbody");
-      p.diffs.forEach(function (d) {
+      ds.forEach(function (d) {
         var tr = el("tr");
-        [d.direction, d.kind, d["of"] === null ? "-" : d["of"], d.ol === null ? "(nothing)" : d.ol,
-         d["if"] === null ? "-" : d["if"], d.il === null ? "(nothing)" : d.il].forEach(function (x) { tr.appendChild(el("td", null, x)); });
+        [d.direction, d.kind, d["of"] === null ? "not shown" : d["of"], d.ol === null ? "(nothing)" : d.ol,
+         d["if"] === null ? "not shown" : d["if"], d.il === null ? "(nothing)" : d.il].forEach(function (x) { tr.appendChild(el("td", null, x)); });
         tb.appendChild(tr);
       });
       t.appendChild(tb);
-      dt(dl, "Lines the box changed", t);
+      return t;
+    }
+    var changedDs = p.diffs.filter(function (d) { return d.pv; });
+    var unprovenDs = p.diffs.filter(function (d) { return !d.pv; });
+    if (changedDs.length) {
+      dt(dl, "Lines the box changed", diffTable(changedDs, "diffs"));
     } else {
-      dt(dl, "Lines the box changed", "none: every line arrived as it was sent, both ways");
+      dt(dl, "Lines the box changed", unprovenDs.length ? "none that both captures show (the lines below prove nothing)" :
+         "none: every line arrived as it was sent, both ways");
+    }
+    if (unprovenDs.length) {
+      var u = el("div");
+      u.appendChild(el("p", {"class": "hint"}, "A line sent on one side that the other capture does not show, where " +
+                         "that capture shows nothing of the direction (\u201cnot shown\u201d: it stopped earlier, or lost " +
+                         "bytes there that may hold the line): no evidence that the box changed anything."));
+      u.appendChild(diffTable(unprovenDs, "diffs unproven"));
+      dt(dl, "Seen on one side only (no evidence)", u);
     }
     if (p.views[0]) { dt(dl, "Outside, Wireshark", (function () { var d = el("div"); if (p.views[0].wf) { d.appendChild(copyLine("conversation:", p.views[0].wf)); } return d; })()); }
     if (p.views[1]) { dt(dl, "Inside, Wireshark", (function () { var d = el("div"); if (p.views[1].wf) { d.appendChild(copyLine("conversation:", p.views[1].wf)); } return d; })()); }
@@ -406,13 +422,19 @@
   var pager = el("div", {"class": "pager noprint"});
   document.getElementById("conv-table").parentNode.insertBefore(pager, document.getElementById("conv-table").nextSibling);
 
+  /* the list's "box changed" cell: the lines both captures vouch for; lines one capture lacks prove nothing */
+  function boxChanged(c) {
+    var n = c.diffs.filter(function (d) { return d.pv; }).length, u = c.diffs.length - n;
+    if (c.tampered) { return "YES (" + n + " line" + (n === 1 ? "" : "s") + ")"; }
+    return u ? "no (" + u + " line" + (u === 1 ? "" : "s") + " on one side only, no evidence)" : "no";
+  }
   function rowFor(c, k) {
     var tr = el("tr", {"class": "conv", "data-i": k, "tabindex": "0"});
     var cells;
     if (D.kind === "diff") {
       var o = c.views[0], n = c.views[1];
       cells = [k + 1, o ? "stream " + o.s + " " + o.c + " \u2192 " + o.sv : "?", n ? "stream " + n.s + " " + n.c + " \u2192 " + n.sv : "?",
-               null, c.cb, c.r, c.identical ? "no" : "YES (" + c.diffs.length + " line" + (c.diffs.length === 1 ? "" : "s") + ")"];
+               null, c.cb, c.r, boxChanged(c)];
     } else {
       cells = [k + 1, c.ts || "", multi ? (D.files[c.f] || {}).path : undefined, c.s, c.c, c.sv, c.sn, c.of, null, c.cb, c.r];
     }
