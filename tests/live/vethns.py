@@ -58,13 +58,54 @@ def replay_link(names: tuple[str, str], devs: tuple[str, str]) -> Iterator[tuple
         yield cap, rep
 
 
+def queued_bytes(pid: int) -> int | None:
+    """Bytes waiting in the receive queues of process ``pid``'s packet sockets: the ``Rmem``
+    column of ``/proc/PID/net/packet`` (the packet sockets of the process's network namespace)
+    for the sockets among its open files. None when there is none, or it cannot be read."""
+    try:
+        inodes = set()
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[len("socket:["):-1])
+        rows = Path(f"/proc/{pid}/net/packet").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    queued = [int(f[6]) for f in (row.split() for row in rows) if len(f) >= 9 and f[8] in inodes]
+    return sum(queued) if queued else None
+
+
+def wait_drained(pid: int, limit: float, settle: float = 0.2) -> bool:
+    """Waits until process ``pid`` has read everything its packet socket received: its queue
+    empty for ``settle`` seconds running (what veth still had in flight has arrived by then).
+    At most ``limit`` seconds; where the queue cannot be seen, the whole ``limit``."""
+    deadline = time.monotonic() + limit
+    empty_since: float | None = None
+    while (now := time.monotonic()) < deadline:
+        q = queued_bytes(pid)
+        if q is None:
+            time.sleep(max(0.0, deadline - now))
+            return False
+        if q:
+            empty_since = None
+        elif empty_since is None:
+            empty_since = now
+        elif now - empty_since >= settle:
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def sniff_replay(link: tuple[str, str], devs: tuple[str, str], pcap: Path, out: Path,
                  live_args: tuple[str, ...] | list[str], replay_args: tuple[str, ...] | list[str] = ("--pps=1000",),
                  drain_s: float = 3.0) -> tuple[int, str]:
     """``tcpreplay`` sends ``pcap`` on ``devs[1]`` (in ``link[1]``) while ``pcapsmtp live -i devs[0]
     *live_args`` sniffs in ``link[0]``; live's stdout goes to ``out`` (a file, not a pipe: a full
-    pipe would stall live). Once the replay ended and ``drain_s`` passed (live drains its buffer),
-    live is stopped with SIGINT, as an admin would. Returns live's (exit status, stderr)."""
+    pipe would stall live). Once the replay ended and live has read every packet the kernel
+    queued for it (:func:`wait_drained`, at most ``drain_s``: live stops reading at SIGINT, so
+    what is still queued then is never seen), live is stopped with SIGINT, as an admin would.
+    Returns live's (exit status, stderr)."""
     cap, rep = link
     repo = Path(__file__).resolve().parents[2]
     env = dict(os.environ, PYTHONPATH=str(repo))
@@ -79,7 +120,7 @@ def sniff_replay(link: tuple[str, str], devs: tuple[str, str], pcap: Path, out: 
             r = subprocess.run(["ip", "netns", "exec", rep, "tcpreplay", "-i", devs[1], *replay_args,
                                 str(pcap)], capture_output=True, text=True, timeout=300)
             assert r.returncode == 0, r.stderr
-            time.sleep(drain_s)
+            wait_drained(live.pid, drain_s)     # `ip netns exec` execs: live.pid is live's
             live.send_signal(signal.SIGINT)
             _, err = live.communicate(timeout=120)
         finally:
