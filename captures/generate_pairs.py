@@ -461,8 +461,8 @@ def _flight_lines(label: str) -> tuple[bytes, list[bytes]]:
 def tls_box_scenarios() -> list[Scenario]:
     sc: list[Scenario] = []
     fl_texts = ["[TLS ServerHello: TLS 1.2, cipher 0xc02b]", "[TLS Certificate: CN=mx.example.com,O=pcapsmtp "
-                "test, valid 2025-01-01T00:00:00Z to 2030-01-01T00:00:00Z]", "[TLS server_key_exchange]",
-                "[TLS server_hello_done]"]
+                "test, valid 2025-01-01T00:00:00Z to 2030-01-01T00:00:00Z]", "[TLS ServerKeyExchange]",
+                "[TLS ServerHelloDone]"]
 
     # 10 -- the box drops the ClientHello: outside the client waits 5 s for an answer and closes; inside the
     # server got the 220's STARTTLS and then nothing until the box passes the client's FIN on. NAT of both ends.
@@ -627,8 +627,8 @@ def tls_box_scenarios() -> list[Scenario]:
 # drop (never acknowledged, while the receiver's own later segments carry its ACK). The controls: a hole the receiver
 # acknowledged (the capture lost the line, the box did not), and a hole nothing of the receiver shows after.
 FL_TEXTS = ["[TLS ServerHello: TLS 1.2, cipher 0xc02b]", "[TLS Certificate: CN=mx.example.com,O=pcapsmtp test, "
-            "valid 2025-01-01T00:00:00Z to 2030-01-01T00:00:00Z]", "[TLS server_key_exchange]",
-            "[TLS server_hello_done]"]
+            "valid 2025-01-01T00:00:00Z to 2030-01-01T00:00:00Z]", "[TLS ServerKeyExchange]",
+            "[TLS ServerHelloDone]"]
 RESENDS_MS = (200.0, 600.0, 1400.0, 3000.0)     # a TCP sender's retransmissions of unacknowledged bytes
 
 

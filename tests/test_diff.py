@@ -667,7 +667,7 @@ _TLS_KILLED = {
                       "the box dropped the client's ClientHello after letting STARTTLS and the 220 through"),
     "dpi-drop-answer": (("server", "tls-handshake-failed"), ("client", "tls-handshake-failed"),
                         "the box dropped the server's answer to the ClientHello (ServerHello, Certificate, "
-                        "server_key_exchange, server_hello_done)"),
+                        "ServerKeyExchange, ServerHelloDone)"),
     "dpi-reset": (("server", "tls-handshake-failed"), ("client", "tls-handshake-failed"),
                   "the box reset the connection itself during the TLS handshake"),
     "dpi-reset-early": (("server", "tls-handshake-failed"), ("client", "tls-not-started"),
@@ -677,7 +677,7 @@ _TLS_KILLED = {
                                  "through"),
     "dpi-drop-answer-fin": (("unknown", "incomplete"), ("middlebox", "tls-handshake-failed"),
                             "the box dropped the server's answer to the ClientHello (ServerHello, Certificate, "
-                            "server_key_exchange, server_hello_done)"),
+                            "ServerKeyExchange, ServerHelloDone)"),
 }
 
 

@@ -17,7 +17,7 @@ from pcapsmtp.smtp.tls import (
     version_name,
 )
 
-__all__ = ["ExchangeLine", "build_exchange", "in_dialogue_order"]
+__all__ = ["ExchangeLine", "build_exchange", "in_dialogue_order", "message_name"]
 
 MAX_LINES = 400
 _SIDE = {"C": "client", "S": "server", "!": "capture"}
@@ -45,6 +45,23 @@ class ExchangeLine:
     acked: bool | None = None
 
 
+#: handshake messages whose name in the RFCs' prose is not their enum identifier's words run together
+_MESSAGE_NAME_EXCEPTIONS = {"certificate_url": "CertificateURL", "ekt_key": "EKTKey"}
+
+
+def message_name(name: str) -> str:
+    """A TLS handshake message as the RFCs' prose and Wireshark name it (``ServerKeyExchange``,
+    ``ServerHelloDone``, ``NewSessionTicket``), from the enum identifier the TLS layer gives it
+    (``server_key_exchange``), so that every record of the exchange is named in one style beside
+    ``ClientHello`` and ``ServerHello``; a type no RFC names is ``handshake type N``. (Alerts keep
+    their enum identifiers, ``handshake_failure``, as the RFCs and TLS libraries write them.)"""
+    if name in _MESSAGE_NAME_EXCEPTIONS:
+        return _MESSAGE_NAME_EXCEPTIONS[name]
+    if name.startswith("unknown_") and name[8:].isdigit():
+        return f"handshake type {name[8:]}"
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
 def _tls_text(ev: TlsEvent) -> str:
     if isinstance(ev, TlsClientHello):
         vers = ", ".join(version_name(v) for v in ev.supported_versions) or version_name(ev.legacy_version)
@@ -66,9 +83,9 @@ def _tls_text(ev: TlsEvent) -> str:
     if isinstance(ev, TlsEncryptedHandshake):
         return f"[TLS encrypted handshake, {ev.length} bytes]"
     if isinstance(ev, TlsServerKeyExchange) and ev.dh_bits:
-        return f"[TLS {ev.name}: Diffie-Hellman group of {ev.dh_bits} bits]"
+        return f"[TLS {message_name(ev.name)}: Diffie-Hellman group of {ev.dh_bits} bits]"
     if isinstance(ev, TlsHandshakeOther):
-        return f"[TLS {ev.name}]"
+        return f"[TLS {message_name(ev.name)}]"
     if isinstance(ev, TlsNotTls):
         return f"[not TLS: {ev.preview[:40]!r}]"
     return f"[TLS {type(ev).__name__.removeprefix('Tls')}]"

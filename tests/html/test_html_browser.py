@@ -381,7 +381,7 @@ def test_diff_shows_what_a_tls_killing_box_did(browser: html_browser.Browser, tm
     assert got_in[-1] == ["17", "RST", "added"]
     assert [(r[0], r[1].split(":")[0], r[2]) for r in got_in[:-1]] == [
         ("16", f"TLS {name}", "removed")
-        for name in ("ServerHello", "Certificate", "server_key_exchange", "server_hello_done")]
+        for name in ("ServerHello", "Certificate", "ServerKeyExchange", "ServerHelloDone")]
     assert "tls-handshake-failed" in (page.locator("tr.detail p.verdict").text_content() or "")
     assert "middlebox" in page.locator(".view .head-t").all_text_contents()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
