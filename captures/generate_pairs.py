@@ -621,68 +621,102 @@ def tls_box_scenarios() -> list[Scenario]:
     return sc
 
 
-# A stateful firewall that is no proxy drops a segment and passes the later ones as they are: the FIN that follows
+# A stateful firewall that is no proxy drops a segment and passes the later ones as they are: a FIN that follows
 # has a sequence number past the dropped bytes, so the capture behind the box holds a hole where they were. Whether
 # the receiver acknowledged the hole tells a capture's loss (acknowledged: the receiver got the bytes) from the box's
-# drop (never acknowledged, while the receiver's own later segments carry its ACK). The controls: a hole the receiver
-# acknowledged (the capture lost the line, the box did not), and a hole nothing of the receiver shows after.
+# drop (never acknowledged, while the receiver's own later segments carry its ACK). A real TCP sends such a FIN
+# only before its first retransmission timeout (about 200 ms on Linux): once that fired, its congestion window of
+# one segment holds the FIN back, and the FIN rides on the resent record, which the box drops too
+# (tests/test_diff.py's live test shows it with real Linux stacks). So here the end that gives up does so 0.1 s
+# after its record, and resends it, with the FIN, afterwards. The controls: a hole the receiver acknowledged (the
+# capture lost the line, the box did not), and holes nothing of the receiver's shows after.
 FL_TEXTS = ["[TLS ServerHello: TLS 1.2, cipher 0xc02b]", "[TLS Certificate: CN=mx.example.com,O=pcapsmtp test, "
             "valid 2025-01-01T00:00:00Z to 2030-01-01T00:00:00Z]", "[TLS ServerKeyExchange]",
             "[TLS ServerHelloDone]"]
-RESENDS_MS = (200.0, 600.0, 1400.0, 3000.0)     # a TCP sender's retransmissions of unacknowledged bytes
+RTO_MS = (200.0, 600.0, 1400.0)     # a TCP sender's resends of unacknowledged bytes (exponential backoff)
+GIVE_UP_MS = 100.0                  # before the first retransmission timeout
+
+
+class Resending(gen.Conv):
+    """A conversation whose ``side`` resends ``data`` (already sent, never acknowledged) together with its FIN,
+    ``after_ms`` after each first sending, as a TCP does after its retransmission timeout once it has closed: the
+    FIN joined to the resent bytes. ``captured``: whether this capture point sees the resends (a box before it
+    drops them)."""
+
+    def __init__(self, *, resend: tuple[str, bytes, tuple[float, ...], bool], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.resend = resend
+
+    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[gen.Pkt], dict[str, tuple[str, int]]]:
+        import dataclasses
+
+        pkts, marks = super().emit(conv_index, t_start_ns)
+        side, data, after_ms, captured = self.resend
+        first = next(p for p in pkts if p.side == side and p.payload == data)
+        for ms in after_ms:
+            ts = first.ts_ns + int(ms * MS)
+            ack = max((p for p in pkts if p.side == side and p.ts_ns <= ts), key=lambda p: p.ts_ns).ack
+            pkts.append(dataclasses.replace(first, ts_ns=ts, flags="FPA", ack=ack, label="retransmission",
+                                            captured=captured))
+        pkts.sort(key=lambda p: p.ts_ns)
+        return pkts, marks
 
 
 def hole_scenarios() -> list[Scenario]:
     sc: list[Scenario] = []
 
-    # 15 -- the box drops the ClientHello and every resend of it, and forwards the client's FIN as it is (its
-    # sequence number past the ClientHello). Inside: a hole of 166 bytes before the client's FIN, which the server
-    # never acknowledges (a duplicate ACK, then its own FIN 300 s later, Postfix's timeout, still before the hole).
-    # Outside: the client resends, gives up after 5 s and closes. NAT of both ends.
+    # 15 -- the box drops the ClientHello and forwards the client's FIN as it is. The client gives up 0.1 s after
+    # its ClientHello: the FIN leaves before any resend, its sequence number past the ClientHello, and crosses the
+    # box; the resends that follow carry the ClientHello (and the FIN), and the box drops them. Inside: a hole of
+    # the ClientHello's length before the client's FIN, which the server never acknowledges (a duplicate ACK, then
+    # its own FIN 300 s later, Postfix's timeout, still before the hole). NAT of both ends.
     hello = CH("dpi drop hello fin", "mx.example.com")
-    o = _to_220(gen.Conv(cport=41060, isn=isn("dpi hello fin out"), close=None))
-    o.c(hello, resend_ms=RESENDS_MS).fin("C", delay_ms=WAIT_MS - RESENDS_MS[-1])
-    o.fin("S", delay_ms=300_000.0 - WAIT_MS)
+    o = _to_220(Resending(cport=41060, isn=isn("dpi hello fin out"), close=None, resend=("C", hello, RTO_MS, True)))
+    o.c(hello, resend_ms=()).fin("C", delay_ms=GIVE_UP_MS).fin("S", delay_ms=300_000.0)
     i = _to_220(gen.Conv(cport=61047, isn=isn("dpi hello fin in"), close=None))
-    i.c(hello, lost={0}, resend_ms=()).fin("C", delay_ms=WAIT_MS).fin("S", delay_ms=300_000.0 - WAIT_MS)
+    i.c(hello, lost={0}, resend_ms=()).fin("C", delay_ms=GIVE_UP_MS).fin("S", delay_ms=300_000.0)
     d_out, d_in = decoys(2.0)
     sc.append(Scenario(
         "dpi-drop-clienthello-fin", "a stateful firewall (no proxy) lets STARTTLS and the 220 through, drops the "
-        "client's ClientHello and its resends, and forwards the client's FIN as it is: inside a hole the server "
-        "never acknowledges before that FIN (its duplicate ACK and its own FIN 300 s later stay before it; alone: "
-        "incomplete, the bytes may be a capture's loss); outside the client waits 5 s and closes (alone: the server "
-        "never answered). NAT of both ends",
+        "client's ClientHello and its resends, and forwards the client's FIN as it is; the client gives up 0.1 s "
+        "after its ClientHello, before its first resend, so its FIN crosses: inside a hole the server never "
+        "acknowledges before that FIN (its duplicate ACK and its own FIN 300 s later stay before it; alone: "
+        "incomplete, the bytes may be a capture's loss); outside the client closed 0.1 s after its ClientHello "
+        "(alone: the client ended the handshake). NAT of both ends",
         [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
         [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
         [PairTruth("delivery", "delivery", False, "middlebox", "tls-handshake-failed", "tls-handshake-failed",
                    "incomplete", [
                        Diff("client->server", "removed", CH_TEXT, None, outside_ref=("C", hello),
-                            inside_ref=("C", "FIN"))], outside_case="server-silent")]))
+                            inside_ref=("C", "FIN"))])]))
 
-    # 16 -- the box drops the server's answer to the ClientHello and forwards the server's FIN as it is. Inside the
-    # server answers, resends its answer (the client never acknowledges it), and closes when the client gives up
-    # after 5 s; outside a hole before the server's FIN, which the client's FIN, 5 s after the answer was sent,
-    # does not acknowledge. NAT of both ends.
+    # 16 -- the box drops the server's answer to the ClientHello and forwards the server's FIN as it is. The client
+    # gives up 0.1 s after the answer was sent, the server closes at once, before its first resend, and its FIN
+    # crosses: outside a hole before it that the client never acknowledges. But the client's only segment after
+    # the answer was sent is its FIN 0.1 s later (too soon: the answer may still have been on its way) and then
+    # pure ACKs, which are not part of the dialogue: no evidence, the pair keeps the outside verdict. Inside, the
+    # server resends its answer with its FIN. NAT of both ends.
     hello = CH("dpi drop answer fin", "mx.example.com")
     flight, recs = _flight_lines("dpi drop answer fin")
     o = _to_220(gen.Conv(cport=41110, isn=isn("dpi answer fin out"), close=("fin", "C")))
-    o.c(hello).s(flight, lost={0}, resend_ms=()).fin("C", delay_ms=WAIT_MS)
-    i = _to_220(gen.Conv(cport=61048, isn=isn("dpi answer fin in"), close=("fin", "C")))
-    i.c(hello).s(flight, resend_ms=RESENDS_MS).fin("C", delay_ms=WAIT_MS - RESENDS_MS[-1])
+    o.c(hello).s(flight, lost={0}, resend_ms=()).fin("C", delay_ms=GIVE_UP_MS)
+    i = _to_220(Resending(cport=61048, isn=isn("dpi answer fin in"), close=("fin", "C"),
+                          resend=("S", flight, RTO_MS, True)))
+    i.c(hello).s(flight, resend_ms=()).fin("C", delay_ms=GIVE_UP_MS)
     d_out, d_in = decoys(2.5)
     sc.append(Scenario(
-        "dpi-drop-answer-fin", "a stateful firewall (no proxy) passes the ClientHello, drops the server's answer "
-        "(ServerHello ... ServerHelloDone) and its resends, and forwards the server's FIN as it is: outside a hole "
-        "before that FIN, which the client's FIN 5 s after the answer was sent does not acknowledge (alone: "
-        "incomplete); inside the server answered and the client never acknowledged it (alone: the answer was lost "
-        "on the path). NAT of both ends",
+        "dpi-drop-answer-fin", "control: a stateful firewall (no proxy) passes the ClientHello, drops the server's "
+        "answer (ServerHello ... ServerHelloDone) and its resends, and forwards the server's FIN as it is, which "
+        "crosses because the client gave up 0.1 s after the answer was sent and the server closed before its first "
+        "resend: outside a hole before that FIN, never acknowledged, but nothing of the client's but its FIN 0.1 s "
+        "after the answer and pure ACKs follows it: no evidence (alone: incomplete); inside the client closed 0.1 s "
+        "after the answer (alone: the client ended the handshake). NAT of both ends",
         [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
         [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
-        [PairTruth("delivery", "delivery", False, "middlebox", "tls-handshake-failed", "incomplete",
+        [PairTruth("delivery", "delivery", False, "unknown", "incomplete", "incomplete",
                    "tls-handshake-failed", [
-                       Diff("server->client", "removed", None, text, outside_ref=("S", "FIN"),
-                            inside_ref=("S", rec)) for text, rec in zip(FL_TEXTS, recs)],
-                   inside_case="answer-lost")]))
+                       Diff("server->client", "removed", None, text, inside_ref=("S", rec))
+                       for text, rec in zip(FL_TEXTS, recs)], tampered=False)]))
 
     # 17 -- control: the outside capture lost the segment that carried 250-STARTTLS (the middle of the EHLO reply),
     # which the client acknowledged: it reached the client, the box did not remove it. No evidence; the pair keeps
@@ -702,14 +736,14 @@ def hole_scenarios() -> list[Scenario]:
         [PairTruth("delivery", "delivery", False, "unknown", "incomplete", "incomplete", "client-did-not-request",
                    [Diff("server->client", "removed", None, "250-STARTTLS")], tampered=False)]))
 
-    # 18 -- control: as dpi-drop-clienthello-fin, but both captures end 10 s after the client's FIN, before the
-    # server's own timeout: nothing of the server's after the hole but a pure ACK (not part of the dialogue), so
-    # nothing shows that the ClientHello did not reach it. No evidence; the pair keeps the outside verdict.
+    # 18 -- control: as dpi-drop-clienthello-fin, but both captures end 10 s later, before the server's own
+    # timeout: nothing of the server's after the hole but a pure ACK (not part of the dialogue), so nothing shows
+    # that the ClientHello did not reach it. No evidence; the pair keeps the outside verdict.
     hello = CH("fin hole silent", "mx.example.com")
-    o = _to_220(gen.Conv(cport=41070, isn=isn("fin hole silent out"), close=None))
-    o.c(hello, resend_ms=RESENDS_MS).fin("C", delay_ms=WAIT_MS - RESENDS_MS[-1])
+    o = _to_220(Resending(cport=41070, isn=isn("fin hole silent out"), close=None, resend=("C", hello, RTO_MS, True)))
+    o.c(hello, resend_ms=()).fin("C", delay_ms=GIVE_UP_MS)
     i = _to_220(gen.Conv(cport=61050, isn=isn("fin hole silent in"), close=None))
-    i.c(hello, lost={0}, resend_ms=()).fin("C", delay_ms=WAIT_MS)
+    i.c(hello, lost={0}, resend_ms=()).fin("C", delay_ms=GIVE_UP_MS)
     d_out, d_in = decoys(2.0)
     sc.append(Scenario(
         "fin-hole-unproven", "control: the box of dpi-drop-clienthello-fin, but both captures end before the "
@@ -718,9 +752,9 @@ def hole_scenarios() -> list[Scenario]:
         "outside verdict stands. NAT of both ends",
         [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
         [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
-        [PairTruth("delivery", "delivery", False, "server", "tls-handshake-failed", "tls-handshake-failed",
+        [PairTruth("delivery", "delivery", False, "client", "tls-handshake-failed", "tls-handshake-failed",
                    "incomplete", [Diff("client->server", "removed", CH_TEXT, None, outside_ref=("C", hello))],
-                   tampered=False, outside_case="server-silent")]))
+                   tampered=False)]))
     return sc
 
 

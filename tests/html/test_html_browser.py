@@ -432,7 +432,7 @@ def test_diff_keeps_lines_one_capture_lacks_apart(browser: html_browser.Browser,
     page.click("tr.conv[data-i='0']")
     facts = _facts(page)
     assert facts["Lines the box changed"]["rows"] == [
-        ["client->server", "removed", "14", "[TLS ClientHello: versions TLS 1.2, SNI mx.example.com]", "46",
+        ["client->server", "removed", "14", "[TLS ClientHello: versions TLS 1.2, SNI mx.example.com]", "14",
          "(nothing)"]]
     assert "Seen on one side only (no evidence)" not in facts
     assert page.locator(".view-outside svg.ladder g[data-changed]").count() == 1
