@@ -286,15 +286,30 @@ class Tcpdump:
     64 KiB MTU, and lo puts every packet in it twice (outgoing and incoming), so the default 2 MiB ring
     held about 15 packets; on a busy machine a burst (a TLS handshake) then overflowed it and a
     segment went missing from the capture ("2 packets dropped by kernel", a ``tcp-gap``).
-    :attr:`dropped` is tcpdump's own count, read when it stops."""
+    :attr:`dropped` is tcpdump's own count, read when it stops.
+
+    Capturing starts before tcpdump says "listening on" (the socket is bound and its filter set
+    by then). :meth:`stop` waits for two real conditions instead of a fixed half second: the
+    conversations on the captured ports are over (:func:`tcp_settled`: no socket of theirs left
+    but in TIME_WAIT or listening, so every FIN and its ACK has been sent), and tcpdump has
+    written every packet the kernel queued for it (:meth:`caught_up`); tcpdump stops reading at
+    SIGINT, so what is still queued then would be missing from the file."""
+
+    #: the longest :meth:`stop` waits for the conversations to end (seconds): the fixed wait it
+    #: replaces, so a capture that ends with a connection still open is what it was
+    SETTLE_LIMIT = 0.5
+    #: the longest it waits for tcpdump to catch up (seconds)
+    CATCH_UP_LIMIT = 5.0
 
     def __init__(self, path: Path, port: int, extra_ports: tuple[int, ...] = ()) -> None:
         self.path = path
-        ports = " or ".join(f"port {p}" for p in (port, *extra_ports))
+        self.ports = (port, *extra_ports)
+        ports = " or ".join(f"port {p}" for p in self.ports)
         self.argv = ["tcpdump", "-i", "lo", "-n", "-s", "0", "-B", "32768", "-U", "--immediate-mode",
                      "-w", str(path), f"tcp and ({ports})"]
         self.proc: subprocess.Popen[bytes] | None = None
         self.dropped: int | None = None
+        self._err = b""
 
     def __enter__(self) -> "Tcpdump":
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -311,13 +326,45 @@ class Tcpdump:
         else:
             self.stop()
             raise RuntimeError("tcpdump did not start listening")
-        time.sleep(0.2)
         return self
+
+    def _stats_line(self, timeout: float) -> bytes:
+        """The next line on tcpdump's stderr (empty after ``timeout`` seconds or at its end)."""
+        import select
+        assert self.proc is not None and self.proc.stderr is not None
+        ready, _, _ = select.select([self.proc.stderr], [], [], timeout)
+        line = self.proc.stderr.readline() if ready else b""
+        self._err += line
+        return line
+
+    def caught_up(self) -> bool | None:
+        """Has tcpdump written every packet its filter let through? It prints its counters on
+        SIGUSR1; on lo every packet is received twice (outgoing and incoming) and written once,
+        so it has when twice the packets captured are the packets received by the filter. None
+        when that cannot be told (the kernel dropped packets: they count as received)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGUSR1)
+        m = re.search(rb"(\d+) packets? captured, (\d+) packets? received by filter, "
+                      rb"(\d+) packets? dropped by kernel", self._stats_line(5.0))
+        if m is None or int(m.group(3)):
+            return None
+        return 2 * int(m.group(1)) == int(m.group(2))
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
-        time.sleep(0.5)                        # let the last packets reach the buffer
+        deadline = time.monotonic() + self.SETTLE_LIMIT
+        while not tcp_settled(self.ports) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        deadline = time.monotonic() + self.CATCH_UP_LIMIT
+        while time.monotonic() < deadline:
+            done = self.caught_up()
+            if done is None:                   # cannot tell: the margin of old
+                time.sleep(0.5)
+                break
+            if done:
+                break
+            time.sleep(0.02)
         self.proc.send_signal(signal.SIGINT)
         try:
             self.proc.wait(10)
@@ -325,11 +372,35 @@ class Tcpdump:
             self.proc.kill()
             self.proc.wait(5)
         if self.proc.stderr is not None:
-            m = re.search(rb"(\d+) packets? dropped by kernel", self.proc.stderr.read())
-            self.dropped = int(m.group(1)) if m else None
+            self._err += self.proc.stderr.read()
+            counts = re.findall(rb"(\d+) packets? dropped by kernel", self._err)
+            self.dropped = int(counts[-1]) if counts else None      # the last: on exit
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+#: /proc/net/tcp states in which a connection is over as far as the wire goes: TIME_WAIT (its
+#: last ACK sent), CLOSE; and LISTEN, a server's socket
+_SETTLED = {"06", "07", "0A"}
+
+
+def tcp_settled(ports: tuple[int, ...]) -> bool:
+    """No TCP socket with a local or remote port in ``ports`` is in a state other than
+    TIME_WAIT, CLOSE or LISTEN: every conversation on them has ended on the wire (both FINs
+    acknowledged, or a reset), none is being opened."""
+    want = {f"{p:04X}" for p in ports}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            f = row.split()
+            if len(f) > 3 and (f[1].rsplit(":", 1)[1] in want or f[2].rsplit(":", 1)[1] in want) \
+                    and f[3] not in _SETTLED:
+                return False
+    return True
 
 
 # ------------------------------------------------------------------------------------- tshark
