@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 __all__ = [
-    "LineEnding", "Malformed", "MixedCodes", "StatusFrom", "Match", "After454", "Confidence", "Note",
+    "LineEnding", "Malformed", "MixedCodes", "StatusFrom", "Match", "After454", "AfterTimeout",
+    "Confidence", "Note",
     "ClientRule", "CLIENTS", "CLIENTS_WITHOUT_RULE", "client", "sees_starttls", "explain",
     "predict", "matrix", "retrying_clients", "banner_matrix", "predict_banner", "BANNER_IGNORED",
 ]
@@ -90,6 +91,21 @@ class After454(StrEnum):
     ERROR = "error"                      #: fails the delivery/session
     DEFER = "defer"                      #: temp-fails and retries later
     CONFIG = "config"                    #: a setting decides between plaintext and error
+    UNKNOWN = "unknown"
+
+
+class AfterTimeout(StrEnum):
+    """What the client does, in its opportunistic mode, when the server stops answering around
+    STARTTLS: no reply to STARTTLS, or a 220 and then no answer to its ClientHello. Observed in
+    tests/realclients (docs/realclients.md), each client with a 2 s timeout of its own (OpenSMTPD
+    with its relay's 300 s, compiled in); rows never observed say ``unknown``."""
+
+    GIVES_UP = "gives-up"                #: its timeout ends the session; no mail, no retry
+    SAME_CONNECTION = "same-connection"  #: goes on in plaintext on the same connection
+    DEFER = "defer"                      #: defers the message; its next attempt tries STARTTLS again
+    RETRY_PLAINTEXT = "retry-plaintext"  #: reconnects at once in plaintext (same delivery attempt)
+    RETRY_NEXT_ATTEMPT = "retry-next-attempt"  #: defers; its next attempt goes in plaintext
+    NO_TIMEOUT = "no-timeout"            #: no timeout of its own covers it: it waits until killed
     UNKNOWN = "unknown"
 
 
@@ -157,6 +173,12 @@ class ClientRule:
     plaintext_after_454: After454
     opportunistic_setting: str
     """The setting under which a missing STARTTLS means silent plaintext."""
+    after_starttls_timeout: AfterTimeout = AfterTimeout.UNKNOWN
+    """What it does when STARTTLS goes unanswered until its timeout (observed)."""
+    after_handshake_timeout: AfterTimeout = AfterTimeout.UNKNOWN
+    """What it does when, after the server's 220, its ClientHello goes unanswered (observed). Not
+    the same as after a failed handshake (``fallback_after_handshake_failure``): OpenSMTPD
+    reconnects in plaintext after a reset, a close or an alert, but defers after a timeout."""
     notes: tuple[tuple[Note, str], ...] = ()
     masked_banner_helo: str = ""
     """Non-empty: after a banner masked with asterisks (Cisco mask-banner) the client takes the
@@ -175,6 +197,7 @@ class ClientRule:
 
 _T = Confidence.CR
 _SC, _ERR, _DEF, _CFG = (After454.SAME_CONNECTION, After454.ERROR, After454.DEFER, After454.CONFIG)
+_GU = AfterTimeout.GIVES_UP
 
 CLIENTS: tuple[ClientRule, ...] = (
     ClientRule(
@@ -191,6 +214,8 @@ CLIENTS: tuple[ClientRule, ...] = (
         plaintext_after_454=_SC, opportunistic_setting="smtp_tls_security_level=may",
         masked_banner_helo="smtp_pix_workarounds (default disable_esmtp, delay_dotcrlf); "
                            "observed with Postfix 3.7",
+        after_starttls_timeout=AfterTimeout.DEFER,
+        after_handshake_timeout=AfterTimeout.RETRY_NEXT_ATTEMPT,
     ),
     ClientRule(
         name="exim", title="Exim smtp transport", version="git 13835a3c1e05 (2025-12-29) (4.96 observed)",
@@ -204,6 +229,7 @@ CLIENTS: tuple[ClientRule, ...] = (
         fallback_setting="tls_tempfail_tryclear (default true), host not in hosts_require_tls "
                          "(smtp.c:6185-6210)",
         plaintext_after_454=_SC, opportunistic_setting="default (hosts_try_tls)",
+        after_starttls_timeout=AfterTimeout.DEFER, after_handshake_timeout=AfterTimeout.RETRY_PLAINTEXT,
     ),
     ClientRule(
         name="sendmail", title="Sendmail", version="8.18.0.2 (8.17.1.9 observed)",
@@ -217,6 +243,7 @@ CLIENTS: tuple[ClientRule, ...] = (
         fallback_setting="only with TLSFallbacktoClear or a per-host FB2CLR flag (deliver.c:3919-3942, "
                          "3989-4000)",
         plaintext_after_454=_SC, opportunistic_setting="default tls_server ruleset",
+        after_starttls_timeout=AfterTimeout.DEFER, after_handshake_timeout=AfterTimeout.DEFER,
     ),
     ClientRule(
         name="opensmtpd", title="OpenSMTPD mta",
@@ -232,6 +259,7 @@ CLIENTS: tuple[ClientRule, ...] = (
         plaintext_after_454=_SC, opportunistic_setting="relay without tls/smtps in the URL",
         notes=((Note.STRAY, "if the stray lines arrive with the reply, OpenSMTPD drops the session "
                             "('Remote host sent too much data')"),),
+        after_starttls_timeout=AfterTimeout.DEFER, after_handshake_timeout=AfterTimeout.DEFER,
     ),
     ClientRule(
         name="python-smtplib", title="CPython smtplib", version="3.11.7 / main",
@@ -245,6 +273,7 @@ CLIENTS: tuple[ClientRule, ...] = (
         opportunistic_setting="application code that calls starttls() only if has_extn('starttls')",
         notes=((Note.NOT_SEEN, "smtplib leaves it to the app: has_extn() first means plaintext, "
                                "starttls() anyway means SMTPNotSupportedError"),),
+        after_starttls_timeout=_GU, after_handshake_timeout=_GU,
     ),
     ClientRule(
         name="go-net-smtp", title="Go net/smtp", version="1.19.8 (observed; same logic at 07858f11a8fc)",
@@ -258,6 +287,7 @@ CLIENTS: tuple[ClientRule, ...] = (
         plaintext_after_454=_ERR, opportunistic_setting="smtp.SendMail (STARTTLS only if advertised)",
         notes=((Note.CASE_MISS, "keys are stored as sent and looked up upper-cased; observed on Go "
                                 "1.19.8 smtp.SendMail"),),
+        after_starttls_timeout=_GU, after_handshake_timeout=_GU,
     ),
     ClientRule(
         name="angus-mail", title="Jakarta/Angus Mail SMTPTransport", version="eca8e08baa56 (2025-09-19)",
@@ -295,6 +325,7 @@ CLIENTS: tuple[ClientRule, ...] = (
                                                          "with opportunisticTLS: true",
         notes=((Note.STRAY, "with no command pending, Nodemailer fails with EPROTOCOL "
                             "'Unexpected Response'"),),
+        after_starttls_timeout=_GU, after_handshake_timeout=_GU,
     ),
     ClientRule(
         name="phpmailer", title="PHPMailer (SMTPAutoTLS)",
@@ -308,6 +339,7 @@ CLIENTS: tuple[ClientRule, ...] = (
         fallback_after_handshake_failure=False, fallback_setting="none (next host is tried)",
         plaintext_after_454=_ERR, opportunistic_setting="SMTPAutoTLS=true, SMTPSecure=''",
         notes=((Note.NOT_SEEN, "with SMTPSecure='tls' PHPMailer sends STARTTLS anyway"),),
+        after_starttls_timeout=_GU, after_handshake_timeout=_GU,
     ),
     ClientRule(
         name="swaks", title="swaks", version="20240103.0",
@@ -320,6 +352,8 @@ CLIENTS: tuple[ClientRule, ...] = (
         fallback_after_handshake_failure=False, fallback_setting="none",
         plaintext_after_454=_CFG, opportunistic_setting="--tls-optional (454: plaintext; "
                                                          "--tls-optional-strict: error)",
+        after_starttls_timeout=AfterTimeout.SAME_CONNECTION,
+        after_handshake_timeout=AfterTimeout.NO_TIMEOUT,
     ),
     ClientRule(
         name="curl", title="curl / libcurl smtp", version="8.22.0-DEV (5c61e168698a)",
@@ -345,6 +379,7 @@ CLIENTS: tuple[ClientRule, ...] = (
         plaintext_after_454=_SC, opportunistic_setting="--ssl (CURLUSESSL_TRY)",
         notes=((Note.CASE_MISS, "curl 7.88.1 was observed comparing the keyword case-sensitively "
                                  "(by pcapsmtp's real-client tests); the 8.22 source folds case"),),
+        after_starttls_timeout=_GU, after_handshake_timeout=_GU,
     ),
     ClientRule(
         name="msmtp", title="msmtp", version="git 933d35be8ab6 (2026-07-19)",
@@ -357,6 +392,7 @@ CLIENTS: tuple[ClientRule, ...] = (
         fallback_after_handshake_failure=False, fallback_setting="none",
         plaintext_after_454=_ERR, opportunistic_setting="none (tls on requires it, tls off never asks)",
         notes=((Note.NOT_SEEN, "msmtp has no opportunistic mode: with 'tls on' this is a hard error"),),
+        after_starttls_timeout=AfterTimeout.GIVES_UP, after_handshake_timeout=AfterTimeout.NO_TIMEOUT,
     ),
     ClientRule(
         name="haraka", title="Haraka outbound", version="3.1.6",
@@ -380,6 +416,7 @@ CLIENTS: tuple[ClientRule, ...] = (
         trim_trailing=True,
         fallback_after_handshake_failure=False, fallback_setting="none",
         plaintext_after_454=_ERR, opportunistic_setting="starttls: :auto (default)",
+        after_starttls_timeout=_GU, after_handshake_timeout=_GU,
     ),
     ClientRule(
         name="lettre", title="Rust lettre", version="0.11.21",

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from pcapsmtp.analysis import clients as mod
 from pcapsmtp.analysis.clients import (
-    CLIENTS, CLIENTS_WITHOUT_RULE, After454, ClientRule, Confidence, Match, client, explain, matrix,
-    predict, retrying_clients, sees_starttls,
+    CLIENTS, CLIENTS_WITHOUT_RULE, After454, AfterTimeout, ClientRule, Confidence, Match, client, explain,
+    matrix, predict, retrying_clients, sees_starttls,
 )
 
 
@@ -287,3 +287,53 @@ def test_repo_doc_lists_every_rule() -> None:
     for rule in CLIENTS:
         assert f"| {rule.name} |" in doc and rule.version in doc, rule.name
     assert "Exchange" in doc
+
+
+# ------------------------------------------------------------------ after a timeout around STARTTLS
+
+def _after_timeout_table() -> dict[str, tuple[str, str]]:
+    """The last two columns of docs/clients.md's "After the STARTTLS decision" table."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "clients.md").read_text()
+    section = text.split("### After the STARTTLS decision", 1)[1]
+    rows = [ln for ln in section.splitlines() if ln.startswith("| ")][1:]   # the header dropped
+    out = {}
+    for ln in rows:
+        cells = [c.strip() for c in ln.strip().strip("|").split("|")]
+        out[cells[0]] = (cells[-2], cells[-1])
+    return out
+
+
+def test_after_timeout_is_what_was_observed() -> None:
+    """The two timeout fields are observations (tests/realclients checks each against the client
+    it ran): every MTA defers after an unanswered STARTTLS; after an unanswered ClientHello
+    Exim reconnects in clear at once, Postfix at its next attempt, Sendmail and OpenSMTPD defer;
+    the libraries give up, except swaks (plaintext on the same connection after STARTTLS) and
+    swaks and msmtp, whose timeout does not bound the handshake. Docs and code agree."""
+    got = {r.name: (r.after_starttls_timeout, r.after_handshake_timeout) for r in CLIENTS}
+    assert {n: (a.value, b.value) for n, (a, b) in got.items()} == _after_timeout_table()
+    T = AfterTimeout
+    assert got["postfix"] == (T.DEFER, T.RETRY_NEXT_ATTEMPT)
+    assert got["exim"] == (T.DEFER, T.RETRY_PLAINTEXT)
+    assert got["sendmail"] == got["opensmtpd"] == (T.DEFER, T.DEFER)
+    assert got["swaks"] == (T.SAME_CONNECTION, T.NO_TIMEOUT)
+    assert got["msmtp"] == (T.GIVES_UP, T.NO_TIMEOUT)
+    for name in ("python-smtplib", "go-net-smtp", "nodemailer", "phpmailer", "curl-7.88", "ruby-net-smtp"):
+        assert got[name] == (T.GIVES_UP, T.GIVES_UP), name
+    # never observed: unknown, never guessed
+    for name in ("angus-mail", "mailkit", "curl", "haraka", "lettre", "cisco-esa"):
+        assert got[name] == (T.UNKNOWN, T.UNKNOWN), name
+
+
+def test_a_timeout_is_not_a_failed_handshake_to_opensmtpd() -> None:
+    """OpenSMTPD retries in clear after a failed handshake but not after a timeout; no client
+    retries in clear after an unanswered STARTTLS; and a retry in clear after a handshake
+    timeout comes only from a client that also retries after a failed handshake."""
+    osmtpd = client("opensmtpd")
+    assert osmtpd.fallback_after_handshake_failure and "opensmtpd" in retrying_clients()
+    assert osmtpd.after_handshake_timeout is AfterTimeout.DEFER
+    retry = {AfterTimeout.RETRY_PLAINTEXT, AfterTimeout.RETRY_NEXT_ATTEMPT}
+    for r in CLIENTS:
+        assert r.after_starttls_timeout not in retry, r.name
+        if r.after_handshake_timeout in retry:
+            assert r.fallback_after_handshake_failure, r.name
+    assert [r.name for r in CLIENTS if r.after_handshake_timeout in retry] == ["postfix", "exim"]

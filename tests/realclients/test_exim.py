@@ -41,7 +41,7 @@ import pytest
 
 import exim_rig as rig
 import realclients_harness as h
-from pcapsmtp.analysis.clients import After454, client, retrying_clients, sees_starttls
+from pcapsmtp.analysis.clients import After454, AfterTimeout, client, retrying_clients, sees_starttls
 from pcapsmtp.analysis.reasons import REASON_CASES
 from test_real_clients import FINDING, HANG_MODES, HANG_WAIT, OFFERED, SHAPES, analyze, expected_verdict, verdict
 
@@ -399,11 +399,14 @@ def test_exim_against_a_server_that_hangs_or_resets(exim: Path, mode: str, cert:
     if mode != "rst":
         assert d.run.seconds >= HANG_WAIT - 0.1, d.describe()      # it waited its timeout
     if mode == "silent":
+        assert client("exim").after_starttls_timeout is AfterTimeout.DEFER
         assert len(d.conns) == len(d.convs) == 1, d.describe()
         assert not d.wire.frames(convs[0]["stream"], command="QUIT"), d.describe()
         [line] = d.deliveries
         assert " == " in line and "SMTP timeout after STARTTLS" in line, d.describe()
         return
+    if mode == "stall":
+        assert client("exim").after_handshake_timeout is AfterTimeout.RETRY_PLAINTEXT
     assert "exim" in retrying_clients() and client("exim").fallback_after_handshake_failure
     want = "(gnutls_handshake): timed out" if mode == "stall" else "(gnutls_handshake): Error in the pull function."
     assert f"{want}: delivering unencrypted to H=127.0.0.1" in d.log, d.describe()

@@ -27,7 +27,7 @@ import pytest
 
 import opensmtpd_rig as rig
 import realclients_harness as h
-from pcapsmtp.analysis.clients import After454, client, retrying_clients, sees_starttls
+from pcapsmtp.analysis.clients import After454, AfterTimeout, client, retrying_clients, sees_starttls
 from test_exim import check_hung_attempt, check_plaintext_retry
 from test_real_clients import FINDING, OFFERED, SHAPES, analyze, expected_verdict, verdict
 
@@ -204,6 +204,9 @@ def test_opensmtpd_waits_out_a_hang(smtpd: tuple[Path, str], mode: str, cert: tu
     assert [e.rest.strip() for e in run.events if e.event == "error"] == ["reason=Connection timeout"], why
     assert results(run) == ["TempFail"] and "Network error on destination MXs" in run.log, why
     assert "downgrading to plain" not in run.log, why
+    # the client table: a timeout is no failed handshake to it (which it would retry in clear)
+    assert (RULE.after_starttls_timeout if mode == "silent" else RULE.after_handshake_timeout) \
+        is AfterTimeout.DEFER and RULE.fallback_after_handshake_failure
     wire = h.tshark_wire(run.pcap, run.port)
     check_hung_attempt(wire, convs[0], mode)
     assert not wire.frames(convs[0]["stream"], command="QUIT"), why

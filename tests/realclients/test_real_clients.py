@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 import realclients_harness as h
-from pcapsmtp.analysis.clients import After454, client, retrying_clients, sees_starttls
+from pcapsmtp.analysis.clients import After454, AfterTimeout, client, retrying_clients, sees_starttls
 from pcapsmtp.model import SMTP_PORTS
 from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
 
@@ -371,7 +371,7 @@ def hang_describe(r: HangRun) -> str:
 
 @pytest.mark.parametrize("mode", HANG_MODES)
 @pytest.mark.parametrize("name", CLIENTS)
-def test_server_hangs_or_resets_around_starttls(name: str, mode: str,
+def test_server_hangs_or_resets_around_starttls(name: str, mode: str, versions: dict[str, str],
                                                 hang_runs: Callable[[str], dict[str, HangRun | str]]) -> None:
     """``silent``: STARTTLS never answered; ``stall``: 220, then nothing after the ClientHello;
     ``rst``: 220, then a reset after the ClientHello. Every client gives up (on its own timeout,
@@ -410,9 +410,14 @@ def test_server_hangs_or_resets_around_starttls(name: str, mode: str,
         assert verdict(conv) == (outcome, "server", "starttls-refused"), hang_describe(r)
         assert conv["starttls"]["reply_code"] is None
         assert codes == [("no-answer", "server", starttls)], hang_describe(r)    # no injection
+        # the client table says what was seen: plaintext on the same connection, or giving up
+        seen = AfterTimeout.SAME_CONNECTION if "MAIL" in after else AfterTimeout.GIVES_UP
+        assert client(rule_name(name, versions)).after_starttls_timeout is seen
         assert conv["evidence_frame"] == starttls
         return
     (hello,) = r.wire.frames(s, handshake=1)
+    seen = AfterTimeout.NO_TIMEOUT if r.run.killed else AfterTimeout.GIVES_UP
+    assert client(rule_name(name, versions)).after_handshake_timeout is seen
     assert verdict(conv) == ("aborted", "server", "tls-handshake-failed"), hang_describe(r)
     assert conv["starttls"]["reply_code"] == 220 and conv["tls"]["client_hello_frame"] == hello
     assert codes == [("no-answer", "server", hello)] and conv["evidence_frame"] == hello, hang_describe(r)
@@ -567,6 +572,7 @@ def test_postfix_against_a_server_that_hangs_or_resets(postfix_rig: PostfixRig, 
     judged = [c for c in convs if c["reason"] != "incomplete"]
     assert judged and len(convs) - len(judged) <= 1, convs
     if mode == "silent":
+        assert client("postfix").after_starttls_timeout is AfterTimeout.DEFER
         assert not any(c.mail for c in conns) and not any(c["outcome"] == "plaintext" for c in convs), statuses
         for conv in judged:
             assert verdict(conv) == ("aborted", "server", "starttls-refused"), conv
@@ -575,6 +581,8 @@ def test_postfix_against_a_server_that_hangs_or_resets(postfix_rig: PostfixRig, 
             assert [(f["code"], f["frame"]) for f in conv["findings"]] == [("no-answer", starttls)]
         return
     assert any("Cannot start TLS: handshake failure" in st for st in statuses), statuses
+    if mode == "stall":
+        assert client("postfix").after_handshake_timeout is AfterTimeout.RETRY_NEXT_ATTEMPT
     *failed, retry = judged
     assert failed and all(c.starttls for c in conns[:-1]) and not conns[-1].starttls and conns[-1].mail
     for conv in failed:

@@ -37,7 +37,7 @@ import pytest
 
 import realclients_harness as h
 import sendmail_rig as rig
-from pcapsmtp.analysis.clients import After454, client, retrying_clients
+from pcapsmtp.analysis.clients import After454, AfterTimeout, client, retrying_clients
 from test_exim import EximDelivery, check_dialogue_frames, check_hung_attempt, check_reply_shape
 from test_real_clients import HANG_MODES, HANG_WAIT, SHAPES, analyze, verdict
 
@@ -271,6 +271,10 @@ def test_sendmail_against_a_server_that_hangs_or_resets(sendmail: Path, mode: st
     check_hung_attempt(d.wire, conv, mode)
     assert not d.wire.frames(conv["stream"], command="QUIT"), d.describe()
     assert len(queued) == 1 and len(d.deliveries) == 1, d.describe()
+    if mode != "rst":
+        rule = client("sendmail")
+        assert (rule.after_starttls_timeout if mode == "silent" else rule.after_handshake_timeout) \
+            is AfterTimeout.DEFER
     if mode == "silent":
         assert "timeout waiting for input from [127.0.0.1]" in d.log, d.describe()
         assert "dsn=4.0.0, stat=Deferred" in d.deliveries[0], d.describe()
