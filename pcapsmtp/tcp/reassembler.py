@@ -71,7 +71,7 @@ from pcapsmtp.tcp.streams import (
     KEEP_IGNORED, KNOWN_IGNORED, KNOWN_MASK, M40, M48, RST, S_SHIFT, SA0, SA1, ST, SYN,
     SYN0, SYN1, SYN_FIN_RST, SYNACK, T_SHIFT, TUNNEL, UNDECIDED, V6KEY, Key, KeyedSegment,
     StreamTable, first_payload_late, forget_ack_start, int_key, note_start, refutes_ack_start,
-    start_awaits_ack, text_key,
+    stale_for_syn, start_awaits_ack, synack_awaited, text_key,
 )
 from pcapsmtp.tcp.streams import AK, AK_SHIFT, AKD
 
@@ -141,7 +141,7 @@ class _Pending:
     bytes arrived late)."""
 
     __slots__ = ("segs", "nbytes", "start", "fixed", "head", "have", "cut", "late", "awaits",
-                 "low", "port")
+                 "own", "low", "port")
 
     def __init__(self) -> None:
         self.segs: list[tuple[int, TcpSegment]] = []
@@ -157,6 +157,9 @@ class _Pending:
         #: the direction whose start the other side's next segment may tell (its handshake
         #: ACK, ``tcp.streams.start_awaits_ack``): nothing decides before it comes; else None
         self.awaits: int | None = None
+        #: ``awaits``'s start is told by its own next segment, its SYN-ACK if it is one
+        #: (``tcp.streams.synack_awaited``), not by the other side's handshake ACK
+        self.own = False
         #: the lowest sequence number of ``awaits``'s segments seen (a handshake ACK
         #: acknowledges none of them)
         self.low: int | None = None
@@ -501,6 +504,9 @@ class TcpReassembler:
             if v & has:
                 if flags & _SYNACK == _SYN and (v >> sh) & _MASK != seg.seq:
                     v = self._reuse(key, seg, None, out) | has | (seg.seq << sh)
+            elif v & _ST == _UNDECIDED and stale_for_syn(v, d, flags, seg.ack):
+                self.stats.after_close_segments += 1    # the old conversation's, after the reuse
+                return
             else:
                 v |= has | ((seg.seq if flags & _SYN else (seg.seq - 1) & _MASK) << sh)
             state = v & _ST
@@ -589,10 +595,12 @@ class TcpReassembler:
         if payload or seg.missing:
             detect = self.config.detect_by_content
             mine = self._partition is None or self._mine(seg)
-            # the other side's handshake ACK, still to come, may tell where this side starts
+            # the other side's handshake ACK, still to come, may tell where this side starts;
+            # or the other side's SYN-ACK, which this segment acknowledges, where that one does
             awaits = v0 != -1 and start_awaits_ack(v0, d, flags)
-            if port_cand and mine and awaits:
-                self._hold(key, v, d, seg, out, True, port=True)
+            peer = not awaits and synack_awaited(v, d, flags)
+            if port_cand and mine and (awaits or peer):
+                self._hold(key, v, d, seg, out, True, port=True, peer=peer)
                 return
             if port_cand and mine:
                 conv = _Conv(key, v)
@@ -608,6 +616,11 @@ class TcpReassembler:
                     cls = START_MORE                # where it starts is still to be told
                 else:
                     cls = classify_start(payload[:HEAD_BYTES])
+                    if peer and (cls == START_SERVER or cls == START_CLIENT):
+                        # SMTP: where the other side starts is still to be told (its SYN-ACK);
+                        # anything else is decided now (``classify`` feeds only bytes that
+                        # could start SMTP, so it agrees)
+                        cls = START_MORE
                 if cls == START_SERVER or cls == START_CLIENT:
                     conv = _Conv(key, v)
                     self.table.young[key] = conv
@@ -623,7 +636,7 @@ class TcpReassembler:
                     self._tunnel_segment(key, conv, d, seg, out)
                     return
                 if cls == START_MORE or (cls == START_TUNNEL and seg.missing):
-                    self._hold(key, v, d, seg, out, awaits)
+                    self._hold(key, v, d, seg, out, awaits or peer, peer=peer)
                     return
             v = (v & _KEEP_IGNORED) | _IGNORED | (((v >> _S_SHIFT) & _M40) << _S_SHIFT)
         elif port_cand and flags & _FIN_RST and (self._partition is None or self._mine(seg)):
@@ -640,10 +653,11 @@ class TcpReassembler:
                 self.table.ended(key, v, seg.ts_ns)
 
     def _hold(self, key: _Key, v: int, d: int, seg: TcpSegment, out: list[FlowEvent],
-              awaits: bool, port: bool = False) -> None:
+              awaits: bool, port: bool = False, peer: bool = False) -> None:
         """Hold the conversation (packed entry ``v``, with ``seg``'s bits) until its first
         bytes decide (``_Pending``), ``seg`` first. ``awaits``: nothing decides before the
-        other side's next segment, which may be its handshake ACK (``start_awaits_ack``);
+        other side's next segment, which may be its handshake ACK (``start_awaits_ack``), or
+        with ``peer`` its SYN-ACK, which tells where that side starts (``synack_awaited``);
         ``port``: an SMTP port's conversation held only for that."""
         conv = _Conv(key, v)
         conv.state = _PENDING
@@ -653,7 +667,10 @@ class TcpReassembler:
                 p.start[dd] = st
                 p.fixed[dd] = True
         p.port = port
-        if awaits:
+        if peer:
+            p.awaits = 1 - d
+            p.own = True
+        elif awaits:
             p.awaits = d
         self.table.young[key] = conv
         pend = self._pending
@@ -723,6 +740,7 @@ class TcpReassembler:
         assert p is not None
         flags = seg.flags
         seq = seg.seq
+        told = False
         if flags & _FIN_RST:
             conv.fins |= _ENDED if flags & _RST else (_FIN0 if d == 0 else _FIN1)
         if flags & _SYN:
@@ -743,6 +761,13 @@ class TcpReassembler:
             seq = (seq + 1) & _MASK
             if flags & _ACK and p.awaits == d:
                 p.awaits = None                 # its SYN-ACK: no ACK needed to tell
+                told = p.own
+                if told and not p.fixed[1 - d]:
+                    # it acknowledges the other side's ISN+1, where that side starts, also
+                    # when its SYN is not in the capture (``tcp.streams.note_start``)
+                    conv.acked = (1 - d, seg.ack)
+                    p.move_start(1 - d, seg.ack)
+                    p.fixed[1 - d] = True
         acked = conv.acked
         if (acked is not None and acked[0] == d and (seg.payload or seg.missing)
                 and not flags & _SYN and (conv.syn1 if d == 0 else conv.syn0) is not None
@@ -752,7 +777,6 @@ class TcpReassembler:
             # acknowledged them, it was no handshake ACK (``tcp.streams.refutes_ack_start``)
             conv.acked = None
             p.fixed[d] = False
-        told = False
         if (p.awaits is not None and p.segs
                 and seg.ts_ns - p.segs[0][1].ts_ns >= self.config.causal_window_ns):
             # the handshake ACK is awaited as long as any late segment of the other tap (the
@@ -760,7 +784,13 @@ class TcpReassembler:
             p.awaits = None
             told = True
         aw = p.awaits
-        if aw == d:
+        if aw is not None and p.own:
+            if aw == d:
+                # its first segment is no SYN-ACK (that one is not in the capture): nothing
+                # will tell where it starts
+                p.awaits = None
+                told = True
+        elif aw == d:
             if p.low is None or ((seq - p.low) & _MASK) >= _HALF:
                 p.low = seq
         elif aw is not None and not flags & _SYN:
@@ -1027,6 +1057,16 @@ class TcpReassembler:
                     self._release(flow, seg.ts_ns, out)
                 return
         if flow.held and flags & _RST:
+            last = next((h for h in reversed(flow.held) if h[0] == d), None)
+            if last is not None:
+                # each direction keeps its own order: a reset waits behind its side's held
+                # segments (a capture merged from two taps can show it before the other tap's
+                # bytes those wait for), released with the last of them (its acknowledgement)
+                flow.held.append((d, TcpSegment(seg.frame, seg.ts_ns, seg.src, seg.sport,
+                                                seg.dst, seg.dport, seg.seq, last[1].ack,
+                                                flags, seg.payload, seg.missing), flow.count))
+                self.stats.causal_held += 1
+                return
             self._release(flow, seg.ts_ns, out, force=True)
             if self._flows.get(flow.info.stream) is not flow:
                 return

@@ -59,6 +59,8 @@ __all__ = [
     "note_start",
     "refutes_ack_start",
     "start_awaits_ack",
+    "synack_awaited",
+    "stale_for_syn",
     "stream_index",
     "text_key",
 ]
@@ -206,6 +208,40 @@ def start_awaits_ack(v: int, d: int, flags: int) -> bool:
     handshake ACK when it is one (``TcpReassembler`` holds the conversation until then)."""
     other_syn, mine = (SYN1, HAS0) if d == 0 else (SYN0, HAS1)
     return bool(v & other_syn) and not v & (mine | AK) and not flags & SYN
+
+
+def stale_for_syn(v: int, d: int, flags: int, ack: int) -> bool:
+    """Whether a segment of direction ``d`` (with ACK, no SYN; ``ack`` its acknowledgement
+    number) belongs to an *earlier* conversation of the 4-tuple, not to the one the packed
+    undecided entry ``v`` holds: ``v`` has the other direction's SYN (ACK clear) and nothing
+    of ``d``, and ``ack`` is not within 2**30 after that SYN's ISN+1. Every segment with ACK
+    of the new connection acknowledges at least its SYN; a last ACK or FIN of the old one,
+    which a capture merged from two taps shows after the SYN that reused the 4-tuple,
+    acknowledges the old sequence numbers. It must not give ``d`` its start."""
+    if flags & (SYN | ACK) != ACK:
+        return False
+    other_syn, mine, osh = (SYN1, HAS0, B1) if d == 0 else (SYN0, HAS1, B0)
+    if not v & other_syn or v & mine:
+        return False
+    return ((ack - (v >> osh) - 1) & MASK32) >= 1 << 30
+
+
+def synack_awaited(v: int, d: int, flags: int) -> bool:
+    """Whether the other direction's start, and this one's, may still be told by the other
+    side's SYN-ACK: ``v`` (the packed undecided entry with this segment's bits) has nothing
+    of the other direction and no start known from an acknowledgement, and this segment of
+    ``d`` (a payload, no SYN) carries ACK.
+
+    A segment with ACK acknowledges at least the other side's SYN, so that side's SYN-ACK (if
+    this is the client) was sent before it; a capture merged from two taps (the client's tap
+    ahead of the server's) can still show the client's first bytes first, and without the
+    client's SYN in the capture nothing else tells where it starts. The other side's next
+    segment tells (each direction keeps its own order): its SYN-ACK if it is one, which says
+    where both start (``TcpReassembler`` holds the conversation until then). A capture that
+    starts late shows the other side's next segment soon; one that holds a single direction
+    waits out the causal window, the segment bound or a FIN."""
+    other = HAS1 if d == 0 else HAS0
+    return not v & (other | AK) and flags & (ACK | SYN) == ACK
 
 
 def first_payload_late(v: int, d: int, flags: int, seq: int, ack: int | None) -> bool:
@@ -475,6 +511,10 @@ class StreamTable:
             has, sh = HAS0, B0
         else:
             has, sh = HAS1, B1
+        if (ack is not None and not v & has and v & ST == UNDECIDED
+                and stale_for_syn(v, d, flags, ack)):
+            self.stats.after_close_segments += 1    # the old conversation's, after the reuse
+            return SKIPPED
         if head and v & ST == UNDECIDED and self.could_start is not None:
             # earlier bytes are late (content decides once they come), or the other side's
             # handshake ACK may still tell where this one starts
