@@ -33,6 +33,7 @@ Frame conventions (used for every number in expected.json):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -348,6 +349,10 @@ class Capture:
     underlay_mtu: int = 0
     underlay_reversed: bool = False
     ns_jitter: bool = False
+    #: two taps merged by time, one per direction, the client's clock this much ahead (negative:
+    #: behind) of the server's: every client packet's timestamp moves by it, and the records are
+    #: written in timestamp order (each tap keeps its own order), as ``mergecap`` merges them
+    client_skew_ms: float = 0.0
 
 
 @dataclass
@@ -621,6 +626,10 @@ def render(cap: Capture) -> tuple[bytes, dict[str, Any]]:
             off[st.side] += len(st.data)
         tag_ranges.append(ranges)
         t = (ps[-1].ts_ns if ps else t) + 1_000_000
+    if cap.client_skew_ms:
+        skew = int(cap.client_skew_ms * 1_000_000)
+        pkts = sorted((dataclasses.replace(p, ts_ns=p.ts_ns + skew) if p.side == "C" else p
+                       for p in pkts), key=lambda p: p.ts_ns)
     frag_pkt = None
     if cap.fragment:
         side, start = conv_marks[0][cap.fragment]

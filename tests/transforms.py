@@ -41,7 +41,8 @@ from generate_hostile import ip_checksum as _checksum  # noqa: E402  (the one RF
 __all__ = [
     "Seg", "RawL3", "Frame", "Capture", "SegmentView", "Step",
     "load", "save", "transform", "apply",
-    "identity", "resegment", "reorder", "swap_directions", "duplicate", "partial_overlap",
+    "identity", "resegment", "reorder", "swap_directions", "skew_client", "duplicate",
+    "partial_overlap",
     "drop_segment", "with_ports",
     "shift_seq", "vlan", "qinq", "sll2", "ethernet", "to_ipv6", "to_pcapng", "gzip",
     "ehlo_reply_line", "message_body", "conversations", "data_segments",
@@ -529,6 +530,30 @@ def swap_directions(window: int = 3) -> Step:
                 swaps += 1
                 break
         return cap.with_frames(frames, f"swap_directions({swaps} swaps, window {window})")
+    return step
+
+
+def skew_client(ns: int) -> Step:
+    """Two taps merged by time, one per direction, whose clocks differ (``mergecap`` of a tap
+    pair, or of one SPAN session per direction): every client-to-server segment of an SMTP
+    conversation is ``ns`` nanoseconds later (negative: earlier) than captured, and the frames
+    are sorted by time, stably (each tap keeps its own order). Across the two directions a
+    segment can then come many frames before the segment that caused it, a SYN-ACK after the
+    client's first bytes, a reset before the other side's last bytes. Other frames keep their
+    time."""
+    def step(cap: Capture) -> Capture:
+        convs = conversations(cap)
+        out: list[Frame] = []
+        moved = 0
+        for f in cap.frames:
+            if isinstance(f, Seg) and _is_smtp(f, cap.ports):
+                key = convs.get(_conv_key(f))
+                if key is not None and (f.src, f.sport) == key[0]:
+                    f = replace(f, ts_ns=f.ts_ns + ns)
+                    moved += 1
+            out.append(f)
+        out.sort(key=lambda f: f.ts_ns)
+        return cap.with_frames(out, f"skew_client({ns} ns, {moved} segments)")
     return step
 
 
