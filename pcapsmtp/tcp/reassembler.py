@@ -71,7 +71,7 @@ from pcapsmtp.tcp.streams import (
     KEEP_IGNORED, KNOWN_IGNORED, KNOWN_MASK, M40, M48, RST, S_SHIFT, SA0, SA1, ST, SYN,
     SYN0, SYN1, SYN_FIN_RST, SYNACK, T_SHIFT, TUNNEL, UNDECIDED, V6KEY, Key, KeyedSegment,
     StreamTable, first_payload_late, forget_ack_start, int_key, note_start, refutes_ack_start,
-    stale_for_syn, start_awaits_ack, synack_awaited, text_key,
+    stale_for_syn, start_awaits_ack, starts_anew, synack_awaited, text_key,
 )
 from pcapsmtp.tcp.streams import AK, AK_SHIFT, AKD
 
@@ -502,7 +502,7 @@ class TcpReassembler:
             else:
                 has, sh = _HAS1, _B1
             if v & has:
-                if flags & _SYNACK == _SYN and (v >> sh) & _MASK != seg.seq:
+                if flags & _SYN and starts_anew(v, flags, (v >> sh) & _MASK, seg.seq):
                     v = self._reuse(key, seg, None, out) | has | (seg.seq << sh)
             elif v & _ST == _UNDECIDED and stale_for_syn(v, d, flags, seg.ack):
                 self.stats.after_close_segments += 1    # the old conversation's, after the reuse

@@ -61,6 +61,7 @@ __all__ = [
     "start_awaits_ack",
     "synack_awaited",
     "stale_for_syn",
+    "starts_anew",
     "stream_index",
     "text_key",
 ]
@@ -208,6 +209,16 @@ def start_awaits_ack(v: int, d: int, flags: int) -> bool:
     handshake ACK when it is one (``TcpReassembler`` holds the conversation until then)."""
     other_syn, mine = (SYN1, HAS0) if d == 0 else (SYN0, HAS1)
     return bool(v & other_syn) and not v & (mine | AK) and not flags & SYN
+
+
+def starts_anew(v: int, flags: int, base: int, seq: int) -> bool:
+    """Whether a SYN of a direction whose base (ISN) in the packed entry ``v`` is ``base``, at
+    sequence number ``seq``, starts a new conversation on the 4-tuple: a SYN with another
+    ISN; a SYN-ACK with another ISN too once the conversation ended (FIN both ways or RST) or
+    was closed (a capture merged from two taps can show the server's SYN-ACK of the new
+    conversation before the client's SYN)."""
+    return bool(flags & SYN) and base != seq and (
+        not flags & ACK or v & ENDED == ENDED or v & ST == CLOSED)
 
 
 def stale_for_syn(v: int, d: int, flags: int, ack: int) -> bool:
@@ -521,7 +532,7 @@ class StreamTable:
             if first_payload_late(v, d, flags, seq, ack) or start_awaits_ack(v, d, flags):
                 return FEED
         if v & has:
-            if flags & SYNACK == SYN and (v >> sh) & MASK32 != seq:
+            if starts_anew(v, flags, (v >> sh) & MASK32, seq):
                 self.stats.reused += 1
                 young.pop(key, None)
                 v = self.new_stream(frame, ts_ns) | has | (seq << sh)
