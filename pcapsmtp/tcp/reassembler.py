@@ -819,8 +819,20 @@ class TcpReassembler:
         if payload:
             p.add(d, seq, payload)
         cfg = self.config
-        final = bool(flags & _FIN_RST) or len(p.segs) >= cfg.detect_segments or (
-            p.nbytes >= cfg.detect_bytes)
+        if p.port:
+            # held only until the other side's next segment tells where a side starts: a
+            # causal wait, bounded in segments as a flow's (``_flow_segment``; a first flight
+            # cut in 1-byte segments), in bytes by a quarter of its (a one-sided capture holds
+            # every conversation that long)
+            full = (len(p.segs) >= cfg.causal_window_segments
+                    or p.nbytes >= cfg.max_ooo_bytes // 4)
+        else:
+            full = len(p.segs) >= cfg.detect_segments or p.nbytes >= cfg.detect_bytes
+        final = full or bool(flags & _FIN_RST)
+        if final and not full and p.own and p.awaits is not None and d != p.awaits:
+            # this side's close does not end the wait for the other side's first segment (the
+            # other tap's, late): only the window and the bounds do
+            final = False
         if payload or final or told:
             self._pending_decide(key, conv, final, out)
 
