@@ -288,15 +288,38 @@ class Flow:
 
 def _carrier(held: list[tuple[int, TcpSegment, int]], d: int, nxt: int, ack: int) -> int | None:
     """The index of a held segment of the other direction than ``d`` that carries that
-    direction's sequence space from ``nxt`` (its next byte to deliver) up to ``ack`` (the bytes
-    a segment of ``d`` acknowledges are in the capture, held themselves), else None."""
+    direction's sequence space from ``nxt`` (its next byte to deliver) on, when held segments
+    of that direction together carry it up to ``ack`` (the bytes a segment of ``d``
+    acknowledges are in the capture, held themselves, perhaps in several segments), else
+    None. Offsets are taken relative to ``nxt`` (signed, within 2**31)."""
+    want = (ack - nxt) & _MASK
+    if not 0 < want < _HALF:
+        return None
+    spans = []
     for i, (pd, ps, _) in enumerate(held):
-        if pd != d and ((nxt - ps.seq) & _MASK) < _HALF:
+        if pd != d:
+            lo = (ps.seq - nxt) & _MASK
             end = ps.seq + len(ps.payload) + ps.missing + (ps.flags & _FIN) + (
                 (ps.flags & _SYN) >> 1)
-            if ((end - ack) & _MASK) < _HALF:
-                return i
-    return None
+            hi = (end - nxt) & _MASK
+            spans.append((lo - (1 << 32) if lo >= _HALF else lo,
+                          hi - (1 << 32) if hi >= _HALF else hi, i))
+    spans.sort()
+    first: int | None = None
+    pos = 0
+    k = 0
+    while pos < want:
+        reach, who = pos, None
+        while k < len(spans) and spans[k][0] <= pos:
+            if spans[k][1] > reach:
+                reach, who = spans[k][1], spans[k][2]
+            k += 1
+        if who is None:
+            return None
+        if first is None:
+            first = who
+        pos = reach
+    return first
 
 
 _key = text_key
