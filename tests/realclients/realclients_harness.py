@@ -293,7 +293,10 @@ class Tcpdump:
     conversations on the captured ports are over (:func:`tcp_settled`: no socket of theirs left
     but in TIME_WAIT or listening, so every FIN and its ACK has been sent), and tcpdump has
     written every packet the kernel queued for it (:meth:`caught_up`); tcpdump stops reading at
-    SIGINT, so what is still queued then would be missing from the file."""
+    SIGINT, so what is still queued then would be missing from the file.
+
+    ``direction`` ``"dst"`` keeps only the packets sent to the ports (the clients' direction),
+    ``"src"`` only those sent from them (the servers'): one tap of a tap pair each."""
 
     #: the longest :meth:`stop` waits for the conversations to end (seconds): the fixed wait it
     #: replaces, so a capture that ends with a connection still open is what it was
@@ -301,10 +304,12 @@ class Tcpdump:
     #: the longest it waits for tcpdump to catch up (seconds)
     CATCH_UP_LIMIT = 5.0
 
-    def __init__(self, path: Path, port: int, extra_ports: tuple[int, ...] = ()) -> None:
+    def __init__(self, path: Path, port: int, extra_ports: tuple[int, ...] = (),
+                 direction: str = "") -> None:
+        assert direction in ("", "src", "dst"), direction
         self.path = path
         self.ports = (port, *extra_ports)
-        ports = " or ".join(f"port {p}" for p in self.ports)
+        ports = " or ".join(f"{direction} port {p}".lstrip() for p in self.ports)
         self.argv = ["tcpdump", "-i", "lo", "-n", "-s", "0", "-B", "32768", "-U", "--immediate-mode",
                      "-w", str(path), f"tcp and ({ports})"]
         self.proc: subprocess.Popen[bytes] | None = None
