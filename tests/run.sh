@@ -6,7 +6,9 @@
 # packages is missing (with --no-install-recommends, so every recommend the tests need is listed):
 #   python3 python3-venv        Python 3.11+ and its venv module: Debian's Python refuses
 #                               `pip install` outside a virtual environment (PEP 668)
-#   tshark                      the tshark engine and the frame-number cross-checks
+#   tshark                      the tshark engine and the frame-number cross-checks; it Depends on
+#                               wireshark-common, which brings editcap and mergecap (the merged
+#                               two-tap captures of tests/test_real_taps.py)
 #   tcpdump tcpflow             live capture in the tests; the benchmark's peers
 #   swaks libnet-ssleay-perl    a real SMTP client; Net::SSLeay (only a Recommends of swaks) gives
 #                               it STARTTLS, without it the STARTTLS tests see plaintext
