@@ -7,11 +7,13 @@ first bytes before the server's SYN-ACK, a client's reset before the server's la
 
 Everything here is real: the SMTP sessions are real clients (Python smtplib, swaks, curl, msmtp)
 against the real-client harness's server (tests/realclients/realclients_harness.py) in several
-STARTTLS modes and a plaintext-only one, on loopback. Three tcpdumps run at once: one keeps the
-packets sent to the servers' ports (the client's tap), one those sent from them (the server's
-tap), one both directions (the reference, what one capture point in the path would see). The
-client's file is shifted with ``editcap -t``, both merged with ``mergecap -w`` (time order), and
-``pcapsmtp analyze --format json`` reads the merged file and the reference.
+STARTTLS modes and a plaintext-only one. Three tcpdumps run at once: the client's tap, the
+server's tap, and one of both directions (the reference, what one capture point in the path
+would see). On loopback the taps keep the packets sent to the servers' ports and those sent
+from them; over a veth pair between two network namespaces (smtplib and swaks as the live tests
+run them) they are ``tcpdump -Q in`` and ``-Q out`` on the server's end. The client's file is
+shifted with ``editcap -t``, both merged with ``mergecap -w`` (time order), and ``pcapsmtp
+analyze --format json`` reads the merged file and the reference.
 
 Frames have other numbers in the merged file, so every frame number of the output (``frame``,
 ``frames``, ``*_frame``) is compared through the packet it names: its direction, raw TCP sequence
@@ -159,9 +161,8 @@ def by_packet(value: Any, packet: dict[int, tuple[Any, ...]], key: str = "") -> 
 @dataclass
 class Taps:
     dir: Path
-    ports: dict[str, int]                               #: mode -> its server's port
-    runs: dict[tuple[str, str], h.ClientRun]            #: (mode, client) -> the client's run
-    client_port: dict[tuple[str, str], int]             #: (mode, client) -> its source port
+    cases: dict[tuple[str, str], tuple[int, int]]       #: (mode, client) -> (client port, server port)
+    outputs: dict[tuple[str, str], str]                 #: (mode, client) -> what the client said
     reference: Reading
     c2s: Path                                           #: the client's tap (to the servers)
     s2c: Path                                           #: the server's tap (from the servers)
@@ -180,47 +181,144 @@ class Taps:
         return self.merged[skew]
 
 
-@pytest.fixture(scope="module")
-def taps(tmp_path_factory: pytest.TempPathFactory) -> Taps:
+def _tools() -> None:
     if os.geteuid() != 0:
-        pytest.skip("tcpdump on lo needs root (CI runs these as root)")
+        pytest.skip("tcpdump needs root (CI runs these as root)")
     for tool in ("tcpdump", "tshark", "editcap", "mergecap"):
         _tool(tool)
+
+
+def _taps(d: Path, ports: dict[str, int], clients: list[str], outputs: dict[tuple[str, str], str],
+          taps: tuple[h.Tcpdump, h.Tcpdump, h.Tcpdump]) -> Taps:
+    """The session's :class:`Taps`, from the three tcpdumps (both directions, the client's, the
+    server's), once they stopped. The clients connected one after the other, in the order of
+    ``clients``: a server's conversations in the reference's order are its clients'."""
+    for t in taps:
+        assert not t.dropped, f"{t.path.name}: tcpdump dropped {t.dropped} packets"
+    reference = read(taps[0].path)
+    cases: dict[tuple[str, str], tuple[int, int]] = {}
+    for mode, port in ports.items():
+        convs = sorted((c for c in reference.conversations if c["server"]["port"] == port),
+                       key=lambda c: c["first_frame"])
+        assert len(convs) == len(clients), f"{mode}: {len(convs)} conversations in the reference"
+        for name, conv in zip(clients, convs):
+            cases[(mode, name)] = (conv["client"]["port"], port)
+    return Taps(d, cases, outputs, reference, taps[1].path, taps[2].path)
+
+
+@pytest.fixture(scope="module")
+def taps(tmp_path_factory: pytest.TempPathFactory) -> Taps:
+    """Loopback: the taps keep the packets to the servers' ports and from them (a BPF filter)."""
+    _tools()
     clients = {n: f for n, f in CLIENTS.items() if not TOOLS[n] or shutil.which(TOOLS[n])}
     if len(clients) < 2:
         pytest.skip("fewer than two of the real clients are installed (swaks, curl, msmtp)")
     d = tmp_path_factory.mktemp("taps")
     cert = h.make_cert(d / "cert")
     servers = {m: h.ByteServer(b, *cert).start() for m, b in MODES.items()}
-    runs: dict[tuple[str, str], h.ClientRun] = {}
+    outputs: dict[tuple[str, str], str] = {}
     try:
         ports = {m: s.port for m, s in servers.items()}
         first, *rest = ports.values()
-        both, c2s, s2c = d / "both.pcap", d / "c2s.pcap", d / "s2c.pcap"
-        with h.Tcpdump(both, first, tuple(rest)) as tb, \
-                h.Tcpdump(c2s, first, tuple(rest), direction="dst") as tc, \
-                h.Tcpdump(s2c, first, tuple(rest), direction="src") as ts:
+        with h.Tcpdump(d / "both.pcap", first, tuple(rest)) as tb, \
+                h.Tcpdump(d / "c2s.pcap", first, tuple(rest), direction="dst") as tc, \
+                h.Tcpdump(d / "s2c.pcap", first, tuple(rest), direction="src") as ts:
             for mode, port in ports.items():
                 for name, run in clients.items():
-                    runs[(mode, name)] = run(port, cert[0], d, wait=5, limit=20)
-        for t in (tb, tc, ts):
-            assert not t.dropped, f"{t.path.name}: tcpdump dropped {t.dropped} packets"
+                    outputs[(mode, name)] = run(port, cert[0], d, wait=5, limit=20).output
         for mode, s in servers.items():
             assert len(s.conns) == len(clients), f"{mode}: {len(s.conns)} connections, {len(clients)} clients"
     finally:
         for s in servers.values():
             s.stop()
-    reference = read(both)
-    # The clients connected one after the other, in the order of ``runs``: a server's
-    # conversations in the reference's order are its clients'.
-    client_port: dict[tuple[str, str], int] = {}
-    for mode, port in ports.items():
-        convs = sorted((c for c in reference.conversations if c["server"]["port"] == port),
-                       key=lambda c: c["first_frame"])
-        assert len(convs) == len(clients), f"{mode}: {len(convs)} conversations in the reference"
-        for name, conv in zip(clients, convs):
-            client_port[(mode, name)] = conv["client"]["port"]
-    return Taps(d, ports, runs, client_port, reference, c2s, s2c)
+    return _taps(d, ports, list(clients), outputs, (tb, tc, ts))
+
+
+# --------------------------------------------------------------------------- over a veth pair
+
+CLIENT_NS, SERVER_NS = "10.231.9.1", "10.231.9.2"
+#: the modes served over the veth pair, and its clients (tests/live/conftest.py's)
+VETH_MODES = ("tls", "454", "alert", "plaintext")
+VETH_CLIENTS = ("smtplib", "swaks")
+
+#: in the server's namespace: the harness's servers on its address; their ports on stdout, then
+#: they serve until stdin closes
+SERVE = r"""
+import json, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+import realclients_harness as h
+modes = json.loads(sys.argv[4])
+servers = {m: h.ByteServer(h.Behaviour(ehlo=h.SHAPES[e], on_starttls=o), Path(sys.argv[2]), Path(sys.argv[3]),
+                           host=sys.argv[5]).start() for m, (e, o) in modes.items()}
+print(json.dumps({m: s.port for m, s in servers.items()}), flush=True)
+sys.stdin.read()
+print(json.dumps({m: len(s.conns) for m, s in servers.items()}), flush=True)
+for s in servers.values():
+    s.stop()
+"""
+
+#: in the client's namespace: the live tests' smtplib and swaks deliveries to each port in turn
+DELIVER = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from conftest import deliver_smtplib, deliver_swaks
+for port in json.loads(sys.argv[4]):
+    for name, send in (("smtplib", lambda p: deliver_smtplib(sys.argv[2], p)),
+                       ("swaks", lambda p: deliver_swaks(sys.argv[2], p, sys.argv[3]))):
+        try:
+            print(name, port, "sent from", send(port), flush=True)
+        except (Exception, AssertionError) as exc:
+            print(name, port, "failed:", repr(exc)[:300], flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def veth_taps(tmp_path_factory: pytest.TempPathFactory) -> Taps:
+    """A client namespace and a server namespace joined by a veth pair (a real Ethernet link);
+    the taps are ``tcpdump -Q in`` and ``-Q out`` on the server's end, the reference a tcpdump
+    of both there."""
+    _tools()
+    if shutil.which("swaks") is None:
+        pytest.skip("swaks is not installed (apt-get install swaks)")
+    sys.path.insert(0, str(REPO / "tests" / "live"))
+    from vethns import ip, veth_namespaces
+    d = tmp_path_factory.mktemp("veth-taps")
+    cert = h.make_cert(d / "cert")
+    tag = os.getpid() % 100000
+    names, devs = (f"tapc{tag}", f"taps{tag}"), (f"tapc{tag}", f"taps{tag}")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (os.environ.get("PYTHONPATH"), str(REPO)))))
+    with veth_namespaces(names, devs) as (cns, sns):
+        for ns, dev, addr in ((cns, devs[0], CLIENT_NS), (sns, devs[1], SERVER_NS)):
+            ip("-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
+            ip("-n", ns, "link", "set", dev, "up")
+            ip("-n", ns, "link", "set", "lo", "up")
+        modes = {m: ("none" if m == "plaintext" else "C1", "tls" if m == "plaintext" else m) for m in VETH_MODES}
+        server = subprocess.Popen(["ip", "netns", "exec", sns, sys.executable, "-c", SERVE,
+                                   str(REPO / "tests" / "realclients"), *map(str, cert), json.dumps(modes),
+                                   SERVER_NS], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        try:
+            assert server.stdout is not None and server.stdin is not None
+            ports: dict[str, int] = json.loads(server.stdout.readline())
+            first, *rest = ports.values()
+            dev = devs[1]
+            with h.Tcpdump(d / "both.pcap", first, tuple(rest), iface=dev, netns=sns) as tb, \
+                    h.Tcpdump(d / "c2s.pcap", first, tuple(rest), iface=dev, netns=sns, inout="in") as tc, \
+                    h.Tcpdump(d / "s2c.pcap", first, tuple(rest), iface=dev, netns=sns, inout="out") as ts:
+                p = subprocess.run(["ip", "netns", "exec", cns, sys.executable, "-c", DELIVER,
+                                    str(REPO / "tests" / "live"), SERVER_NS, CLIENT_NS,
+                                    json.dumps(list(ports.values()))],
+                                   capture_output=True, text=True, timeout=120, env=env)
+            assert p.returncode == 0, p.stderr[-3000:]
+            server.stdin.close()
+            conns = json.loads(server.stdout.readline())
+            assert conns == {m: len(VETH_CLIENTS) for m in ports}, (conns, p.stdout)
+        finally:
+            if server.poll() is None:
+                server.kill()
+            server.wait(10)
+    outputs = {(m, c): p.stdout for m in ports for c in VETH_CLIENTS}
+    return _taps(d, ports, list(VETH_CLIENTS), outputs, (tb, tc, ts))
 
 
 CASES = [(m, c) for m in MODES for c in CLIENTS]
@@ -260,9 +358,9 @@ def named(value: Any) -> set[tuple[Any, ...]]:
 
 
 def _case(taps: Taps, mode: str, client: str) -> tuple[int, int]:
-    if (mode, client) not in taps.runs:
+    if (mode, client) not in taps.cases:
         pytest.skip(f"{client} is not installed")
-    return taps.client_port[(mode, client)], taps.ports[mode]
+    return taps.cases[(mode, client)]
 
 
 def keep(into: Path, taps: Taps, merged: Reading, skew: float, case: str, ports: tuple[int, int],
@@ -288,30 +386,17 @@ def keep(into: Path, taps: Taps, merged: Reading, skew: float, case: str, ports:
 
 # ----------------------------------------------------------------------------------------- tests
 
-def test_the_two_taps_hold_what_the_reference_holds(taps: Taps) -> None:
-    """The unshifted merge has the reference's packets, each once: a tap saw all of its direction."""
-    merged = taps.merge(0.0)
-    assert sorted(merged.packet.values()) == sorted(taps.reference.packet.values())
-
-
-@pytest.mark.parametrize("mode,client", CASES)
-def test_reference(taps: Taps, mode: str, client: str) -> None:
-    """What each case is about, in the reference capture of both directions."""
+def check_reference(taps: Taps, mode: str, client: str) -> None:
     conv = taps.reference.conversation(*_case(taps, mode, client))
     caused_by, reason, codes, outcomes = EXPECTED[mode]
-    run = taps.runs[(mode, client)]
+    output = taps.outputs[(mode, client)][-1500:]
     assert (conv["caused_by"], conv["reason"], [f["code"] for f in conv["findings"]]) == \
-        (caused_by, reason, codes), run.output[-1500:]
+        (caused_by, reason, codes), output
     assert conv["outcome"] in outcomes
-    assert conv["mail"] is (conv["outcome"] == "plaintext"), run.output[-1500:]
+    assert conv["mail"] is (conv["outcome"] == "plaintext"), output
 
 
-@pytest.mark.parametrize("client", CLIENTS)
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("skew", SKEWS, ids=lambda s: f"{s * 1000:+g}ms")
-def test_skewed_taps_keep_the_verdict(taps: Taps, skew: float, mode: str, client: str) -> None:
-    """The merged file of two skewed taps gives the conversation the reference gives it: verdict,
-    STARTTLS and TLS facts, findings with their sides and packets, the same packets as evidence."""
+def check_skewed(taps: Taps, skew: float, mode: str, client: str) -> None:
     ports = _case(taps, mode, client)
     merged = taps.merge(skew)
     ref, got = taps.reference.conversation(*ports), merged.conversation(*ports)
@@ -329,7 +414,8 @@ def test_skewed_taps_keep_the_verdict(taps: Taps, skew: float, mode: str, client
         [(f["code"], f["side"]) for f in want["findings"]]
     diff = {k: (want.get(k), have.get(k)) for k in want.keys() | have.keys() if want.get(k) != have.get(k)}
     if diff and os.environ.get("TAPS_KEEP"):
-        keep(Path(os.environ["TAPS_KEEP"]), taps, merged, skew, f"{skew:+g}s-{mode}-{client}", ports, diff)
+        keep(Path(os.environ["TAPS_KEEP"]), taps, merged, skew, f"{taps.dir.name}-{skew:+g}s-{mode}-{client}",
+             ports, diff)
     unread = provoked_after_reset(merged, ports) & named(want)
     if unread:
         # Whose session ends so depends on timing (whether the peer's segment reached the socket
@@ -341,10 +427,7 @@ def test_skewed_taps_keep_the_verdict(taps: Taps, skew: float, mode: str, client
     assert not diff, f"(reference, merged {skew:+g} s) = {diff}"
 
 
-@pytest.mark.parametrize("skew", SKEWS, ids=lambda s: f"{s * 1000:+g}ms")
-def test_tshark_numbers_the_merged_streams_as_we_do(taps: Taps, skew: float) -> None:
-    """Each conversation's ``stream`` is tshark's ``tcp.stream`` of its packets in the merged file,
-    its ``first_frame`` the first of them, and analyze's exit status is the reference's."""
+def check_streams(taps: Taps, skew: float) -> None:
     merged = taps.merge(skew)
     assert len(merged.conversations) == len(taps.reference.conversations)
     for conv in merged.conversations:
@@ -353,6 +436,36 @@ def test_tshark_numbers_the_merged_streams_as_we_do(taps: Taps, skew: float) -> 
         assert {merged.stream[f] for f in frames} == {conv["stream"]}, ends
         assert conv["first_frame"] == frames[0], ends
     assert merged.status == taps.reference.status
+
+
+SKEW_IDS = {"ids": lambda s: f"{s * 1000:+g}ms"}
+
+
+def test_the_two_taps_hold_what_the_reference_holds(taps: Taps) -> None:
+    """The unshifted merge has the reference's packets, each once: a tap saw all of its direction."""
+    assert sorted(taps.merge(0.0).packet.values()) == sorted(taps.reference.packet.values())
+
+
+@pytest.mark.parametrize("mode,client", CASES)
+def test_reference(taps: Taps, mode: str, client: str) -> None:
+    """What each case is about, in the reference capture of both directions."""
+    check_reference(taps, mode, client)
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("skew", SKEWS, **SKEW_IDS)
+def test_skewed_taps_keep_the_verdict(taps: Taps, skew: float, mode: str, client: str) -> None:
+    """The merged file of two skewed taps gives the conversation the reference gives it: verdict,
+    STARTTLS and TLS facts, findings with their sides and packets, the same packets as evidence."""
+    check_skewed(taps, skew, mode, client)
+
+
+@pytest.mark.parametrize("skew", SKEWS, **SKEW_IDS)
+def test_tshark_numbers_the_merged_streams_as_we_do(taps: Taps, skew: float) -> None:
+    """Each conversation's ``stream`` is tshark's ``tcp.stream`` of its packets in the merged file,
+    its ``first_frame`` the first of them, and analyze's exit status is the reference's."""
+    check_streams(taps, skew)
 
 
 @pytest.mark.parametrize("skew", (-3.0, 3.0), ids=lambda s: f"{s:+g}s")
@@ -364,3 +477,30 @@ def test_beyond_the_causal_window_no_side_is_blamed_wrongly(taps: Taps, skew: fl
     for ref in taps.reference.conversations:
         got = merged.conversation(ref["client"]["port"], ref["server"]["port"])
         assert got["caused_by"] in (ref["caused_by"], "unknown"), (ref["reason"], got["reason"], got["detail"])
+
+
+VETH_CASES = [(m, c) for m in VETH_MODES for c in VETH_CLIENTS]
+
+
+def test_veth_taps_hold_what_the_reference_holds(veth_taps: Taps) -> None:
+    """``-Q in`` and ``-Q out`` on one veth end split its packets: together, the reference's."""
+    assert sorted(veth_taps.merge(0.0).packet.values()) == sorted(veth_taps.reference.packet.values())
+
+
+@pytest.mark.parametrize("mode,client", VETH_CASES)
+def test_veth_reference(veth_taps: Taps, mode: str, client: str) -> None:
+    check_reference(veth_taps, mode, client)
+
+
+@pytest.mark.parametrize("client", VETH_CLIENTS)
+@pytest.mark.parametrize("mode", VETH_MODES)
+@pytest.mark.parametrize("skew", SKEWS, **SKEW_IDS)
+def test_veth_skewed_taps_keep_the_verdict(veth_taps: Taps, skew: float, mode: str, client: str) -> None:
+    """As over loopback, on an Ethernet link, with taps that split by the interface's direction,
+    not by port."""
+    check_skewed(veth_taps, skew, mode, client)
+
+
+@pytest.mark.parametrize("skew", SKEWS, **SKEW_IDS)
+def test_veth_tshark_numbers_the_merged_streams_as_we_do(veth_taps: Taps, skew: float) -> None:
+    check_streams(veth_taps, skew)

@@ -110,8 +110,9 @@ class Behaviour:
 class ByteServer:
     """An SMTP server that sends exactly the configured bytes; see the module docstring."""
 
-    def __init__(self, behaviour: Behaviour, certfile: Path, keyfile: Path) -> None:
+    def __init__(self, behaviour: Behaviour, certfile: Path, keyfile: Path, host: str = "127.0.0.1") -> None:
         self.behaviour = behaviour
+        self.host = host              #: the address it listens on (another one in a namespace)
         self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ctx.load_cert_chain(str(certfile), str(keyfile))
         self.conns: list[ConnRecord] = []
@@ -148,7 +149,7 @@ class ByteServer:
         asyncio.set_event_loop(self._loop)
 
         async def _start() -> None:
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            self._server = await asyncio.start_server(self._handle, self.host, 0)
             self.port = self._server.sockets[0].getsockname()[1]
         self._loop.run_until_complete(_start())
         self._ready.set()
@@ -295,8 +296,12 @@ class Tcpdump:
     written every packet the kernel queued for it (:meth:`caught_up`); tcpdump stops reading at
     SIGINT, so what is still queued then would be missing from the file.
 
-    ``direction`` ``"dst"`` keeps only the packets sent to the ports (the clients' direction),
-    ``"src"`` only those sent from them (the servers'): one tap of a tap pair each."""
+    One tap of a tap pair each: ``direction`` ``"dst"`` keeps only the packets sent to the ports
+    (the clients' direction), ``"src"`` only those sent from them (the servers'); or, on an
+    interface ``iface`` of network namespace ``netns`` (a veth end), ``inout`` ``"in"`` or
+    ``"out"`` only the packets it receives or sends (``tcpdump -Q``). Off lo neither condition
+    of :meth:`stop` can be told from here (the sockets are in the other namespaces, and a packet
+    is received once, not twice): it keeps the margin of old."""
 
     #: the longest :meth:`stop` waits for the conversations to end (seconds): the fixed wait it
     #: replaces, so a capture that ends with a connection still open is what it was
@@ -305,13 +310,15 @@ class Tcpdump:
     CATCH_UP_LIMIT = 5.0
 
     def __init__(self, path: Path, port: int, extra_ports: tuple[int, ...] = (),
-                 direction: str = "") -> None:
-        assert direction in ("", "src", "dst"), direction
+                 direction: str = "", *, iface: str = "lo", netns: str = "", inout: str = "") -> None:
+        assert direction in ("", "src", "dst") and inout in ("", "in", "out"), (direction, inout)
         self.path = path
+        self.iface = iface
         self.ports = (port, *extra_ports)
         ports = " or ".join(f"{direction} port {p}".lstrip() for p in self.ports)
-        self.argv = ["tcpdump", "-i", "lo", "-n", "-s", "0", "-B", "32768", "-U", "--immediate-mode",
-                     "-w", str(path), f"tcp and ({ports})"]
+        self.argv = [*(["ip", "netns", "exec", netns] if netns else []),
+                     "tcpdump", "-i", iface, *(["-Q", inout] if inout else []), "-n", "-s", "0", "-B", "32768",
+                     "-U", "--immediate-mode", "-w", str(path), f"tcp and ({ports})"]
         self.proc: subprocess.Popen[bytes] | None = None
         self.dropped: int | None = None
         self._err = b""
@@ -348,6 +355,8 @@ class Tcpdump:
         so it has when twice the packets captured are the packets received by the filter. None
         when that cannot be told (the kernel dropped packets: they count as received)."""
         assert self.proc is not None
+        if self.iface != "lo":
+            return None
         self.proc.send_signal(signal.SIGUSR1)
         m = re.search(rb"(\d+) packets? captured, (\d+) packets? received by filter, "
                       rb"(\d+) packets? dropped by kernel", self._stats_line(5.0))
@@ -359,7 +368,7 @@ class Tcpdump:
         if self.proc is None or self.proc.poll() is not None:
             return
         deadline = time.monotonic() + self.SETTLE_LIMIT
-        while not tcp_settled(self.ports) and time.monotonic() < deadline:
+        while self.iface == "lo" and not tcp_settled(self.ports) and time.monotonic() < deadline:
             time.sleep(0.02)
         deadline = time.monotonic() + self.CATCH_UP_LIMIT
         while time.monotonic() < deadline:
