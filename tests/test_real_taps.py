@@ -373,8 +373,10 @@ def keep(into: Path, taps: Taps, merged: Reading, skew: float, case: str, ports:
         shutil.copy(f, d / f.name)
     where = {r.path.name: {v: k for k, v in r.packet.items()} for r in (taps.reference, merged)}
     packets = sorted(set().union(*(named(v) for pair in diff.values() for v in pair)))
+    ref = taps.reference.conversation(*ports)
     (d / "NOTE.txt").write_text(
-        f"conversation 127.0.0.1:{ports[0]} -> 127.0.0.1:{ports[1]}; the client's tap {skew:+g} s off\n"
+        f"conversation {ref['client']['ip']}:{ports[0]} -> {ref['server']['ip']}:{ports[1]}; "
+        f"the client's tap {skew:+g} s off\n"
         f"reference: {taps.reference.path.name}; merged: {merged.path.name} "
         f"(editcap -t {skew:g} {taps.c2s.name}, then mergecap -w with {taps.s2c.name})\n"
         "differences (reference, merged), a frame as (sport, dport, seq_raw, ack_raw, flags, len, nth):\n"
