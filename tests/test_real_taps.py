@@ -442,7 +442,8 @@ def check_skewed(taps: Taps, skew: float, mode: str, client: str) -> None:
         # differs must be what those packets carry.
         assert diff, f"XPASS (strict): remove RESET_BEFORE_ITS_CAUSE: {RESET_BEFORE_ITS_CAUSE}"
         assert all(named(want[k]) & unread for k in diff), diff
-        pytest.xfail(f"{RESET_BEFORE_ITS_CAUSE}: (reference, merged {skew:+g} s) = {diff}")
+        pytest.xfail(f"RESET_BEFORE_ITS_CAUSE: {', '.join(sorted(diff))} lack(s) packets after a reset "
+                     "without ACK that answers them")
     assert not diff, f"(reference, merged {skew:+g} s) = {diff}"
 
 
