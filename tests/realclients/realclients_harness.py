@@ -303,9 +303,10 @@ class Tcpdump:
     of :meth:`stop` can be told from here (the sockets are in the other namespaces, and a packet
     is received once, not twice): it keeps the margin of old."""
 
-    #: the longest :meth:`stop` waits for the conversations to end (seconds): the fixed wait it
-    #: replaces, so a capture that ends with a connection still open is what it was
-    SETTLE_LIMIT = 0.5
+    #: the longest :meth:`stop` waits for the conversations to end (seconds): at least the fixed
+    #: waits it replaces (0.5 s here, plus 0.3 or 0.5 s in the callers), so a capture that ends
+    #: with a connection still open is what it was
+    SETTLE_LIMIT = 1.0
     #: the longest it waits for tcpdump to catch up (seconds)
     CATCH_UP_LIMIT = 5.0
 

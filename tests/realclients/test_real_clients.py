@@ -139,7 +139,6 @@ def deliver(run: Runner, behaviour: h.Behaviour, cert: tuple[Path, Path], tmp: P
     try:
         with h.Tcpdump(pcap, srv.port):
             result = run(srv.port, cert[0] if trust else None, tmp)
-            time.sleep(0.3)
     finally:
         srv.stop()
     return Delivery(result, list(srv.conns), analyze(pcap, srv.port), srv.port)
@@ -347,7 +346,6 @@ def hang_runs(cert: tuple[Path, Path], go_binary: Path | None, node_prefix: Path
                     t.start()
                 for t in threads:
                     t.join()
-                time.sleep(0.3)
         finally:
             for srv in servers.values():
                 srv.stop()
@@ -462,7 +460,6 @@ def postfix_deliver(rig: PostfixRig, behaviour: h.Behaviour, name: str,
     with h.Tcpdump(pcap, rig.server.port):
         rig.postfix.submit()
         statuses = rig.postfix.wait_status(before, want)
-        time.sleep(0.5)
     rig.postfix.purge()
     return list(rig.server.conns), analyze(pcap, rig.server.port), statuses
 

@@ -28,7 +28,6 @@ otherwise every test is skipped with the reason.
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +91,6 @@ def sendmail_deliver(binary: Path, behaviour: h.Behaviour, cert: tuple[Path, Pat
             for _ in range(queue_runs):
                 q = inst.queue_run()
                 run = h.ClientRun(run.client, q.returncode, run.output + "\n--- queue run\n" + q.output)
-            time.sleep(0.3)
         # a packet lost by the capture would be judged as a hole (tcp-gap), not Sendmail's doing
         assert dump.dropped in (0, None), f"tcpdump dropped {dump.dropped} packets"
         lines, queued = inst.log(), inst.queued()

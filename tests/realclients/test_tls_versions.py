@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import ssl
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,7 +63,6 @@ def deliver_with(run: Runner, cert: tuple[Path, Path], tmp: Path, limit: str | N
     try:
         with h.Tcpdump(pcap, srv.port):
             result = run(srv.port, cert[0], tmp)
-            time.sleep(0.3)
     finally:
         srv.stop()
     return Delivery(result, list(srv.conns), analyze(pcap, srv.port), srv.port)
