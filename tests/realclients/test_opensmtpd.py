@@ -13,7 +13,7 @@ opportunistic STARTTLS, captures the relay port with tcpdump and checks:
 - pcapsmtp's verdict on every captured conversation (outcome, caused_by, reason).
 
 Needs root (tcpdump, privilege separation, the mount namespace): marked ``live``; ``slow`` too
-(a fresh smtpd and tcpdump per test, about 1.2 s each: the rig sets ``mta limit session-keepalive
+(a fresh smtpd and tcpdump per test, about 0.5 s each: the rig sets ``mta limit session-keepalive
 0``, so OpenSMTPD sends QUIT after its last message at once instead of holding the connection
 10 s for more mail).
 """
