@@ -123,13 +123,21 @@ class FlowClosed:
     took the 4-tuple) or "end" (end of capture). ``client_acked`` / ``server_acked``: the
     offset in the client's / server's stream up to which the other side acknowledged it (the
     highest ACK captured), None when no ACK of the other side was captured or it made no
-    sense."""
+    sense. ``client_last_ns`` / ``server_last_ns``: the capture time of that side's last
+    segment (an acknowledgement after a time proves what had arrived by then), None when the
+    capture holds none. ``client_resent`` / ``server_resent``: the end offset of the furthest
+    bytes that side sent again after they had been delivered (a TCP retransmission), 0 when
+    none."""
 
     stream: int
     reason: str
     ts_ns: int
     client_acked: int | None = None
     server_acked: int | None = None
+    client_last_ns: int | None = None
+    server_last_ns: int | None = None
+    client_resent: int = 0
+    server_resent: int = 0
 
 
 FlowEvent = FlowOpened | StreamData | StreamGap | OverlapConflict | StreamEnd | FlowClosed

@@ -69,7 +69,7 @@ class HalfStream:
                  "ooo", "ooo_bytes", "history", "history_bytes", "fin_off", "fin_frame",
                  "fin_ts", "ended", "ack_seq", "last_frame", "last_ts", "syn_seen", "captured", "soft",
                  "soft_segs", "soft_ts", "soft_fixed", "late_segments", "late_bytes",
-                 "late_window_ns")
+                 "late_window_ns", "resent_end")
 
     def __init__(self, stream: int, side: Side, stats: ReassemblyStats, max_ooo: int,
                  retain: int, late_segments: int = 64, late_bytes: int = 4096,
@@ -93,6 +93,9 @@ class HalfStream:
         self.ack_seq: int | None = None    #: highest sequence number the peer acknowledged
         self.last_frame = 0
         self.last_ts = 0
+        #: the end offset of the furthest bytes this side sent again after they were
+        #: delivered (a TCP retransmission: no acknowledgement had come back in time); 0: none
+        self.resent_end = 0
         self.syn_seen = False
         #: a segment of this side is in the capture, also one the reassembler saw before this
         #: object existed (a pure ACK before the conversation was known to be SMTP); the
@@ -241,6 +244,8 @@ class HalfStream:
                 return
             self._compare_old(off, payload, frame, ts, out)
             self.stats.retransmitted_bytes += total
+            if end > self.resent_end:
+                self.resent_end = end
             return
         if off < nxt:
             k = nxt - off
@@ -252,6 +257,8 @@ class HalfStream:
                 missing -= k - n
                 payload = b""
             self.stats.retransmitted_bytes += k
+            if nxt > self.resent_end:
+                self.resent_end = nxt
             off = nxt
             n = len(payload)
         if off == nxt and not self.ooo:

@@ -1226,7 +1226,9 @@ class TcpReassembler:
             self._set(conv.key, conv, conv.packed(_CLOSED))     # compact again
         if reason == "idle":
             self.stats.idle_closed += 1
-        out.append(FlowClosed(flow.info.stream, reason, ts, first.acked_offset(), second.acked_offset()))
+        out.append(FlowClosed(flow.info.stream, reason, ts, first.acked_offset(), second.acked_offset(),
+                              first.last_ts or None, second.last_ts or None,
+                              first.resent_end, second.resent_end))
 
     def _sweep_idle(self, now: int, out: list[FlowEvent]) -> None:
         cutoff = now - self.config.idle_timeout_ns

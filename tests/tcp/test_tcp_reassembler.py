@@ -35,7 +35,8 @@ def smtp_dialogue(c: Conv) -> list[TcpSegment]:
 
 def test_clean_dialogue() -> None:
     c = Conv()
-    ev = feed_all(TcpReassembler(), smtp_dialogue(c))
+    segs = list(smtp_dialogue(c))
+    ev = feed_all(TcpReassembler(), segs)
     assert isinstance(ev[0], FlowOpened)
     info = ev[0].flow
     assert (info.stream, info.side_evidence, info.midstream, info.handshake_seen) == \
@@ -49,8 +50,13 @@ def test_clean_dialogue() -> None:
         [(Side.CLIENT, False, False, 7), (Side.SERVER, False, False, 8)]
     # the flow closes at the second FIN (the server's): by then the server acknowledged the
     # client's bytes and FIN (one past the last byte), the client the server's bytes only
+    # and each side's last segment until then (a pure ACK counts; the client's ACK of the
+    # server's FIN comes after the close)
+    last = {side: max(sg.ts_ns for sg in segs if (sg.src == "10.0.0.1") == (side is Side.CLIENT)
+                      and sg.ts_ns <= ev[-1].ts_ns) for side in Side}
     assert ev[-1] == FlowClosed(0, "closed", ev[-1].ts_ns, client_acked=len(EHLO) + 1,
-                                server_acked=len(GREETING) + 8)
+                                server_acked=len(GREETING) + 8, client_last_ns=last[Side.CLIENT],
+                                server_last_ns=last[Side.SERVER])
     assert not of(ev, StreamGap) and not of(ev, OverlapConflict)
     first = of(ev, StreamData)[0]
     assert (first.side, first.offset, first.frame) == (Side.SERVER, 0, 4)
