@@ -36,6 +36,27 @@ def answer_lost_conv(cport: int, *, resend: bool = True, wait_ms: float = 3000.0
     return conv.fin("C", tag="client_fin", delay_ms=wait_ms)
 
 
+def request_lost_conv(cport: int, *, what: str, through: bool = False,
+                      wait_ms: float = 3000.0) -> Conv:
+    """Captured on the client's side: ``what`` ("starttls" or "hello") is sent, resent and
+    never acknowledged by the server (its ACKs after it stay before it; with ``through`` the
+    ClientHello's first 60 bytes go in a segment of their own and get through), and the client
+    closes ``wait_ms`` after the last copy; the server acknowledges the FIN's arrival with its
+    duplicate ACK (it cannot take the FIN after the bytes it lacks, so it does not close)."""
+    conv = opening(Conv(cport=cport, close=None))
+    if what == "starttls":
+        conv.c(STARTTLS, tag="starttls", resend_ms=RESEND_MS)
+        return conv.fin("C", tag="client_fin", delay_ms=wait_ms)
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    hello = client_hello(f"path {cport}", "mx.example.com")
+    if through:
+        conv.c(hello[:60], tag="client_hello")
+        conv.c(hello[60:], tag="hello_rest", resend_ms=RESEND_MS, delay_ms=0.1)
+    else:
+        conv.c(hello, tag="client_hello", resend_ms=RESEND_MS)
+    return conv.fin("C", tag="client_fin", delay_ms=wait_ms)
+
+
 def scenarios() -> list[Capture]:
     lost = Expect("aborted", "middlebox", "tls-handshake-failed", "valid", True, 220,
                   [("answer-not-received", "middlebox", "flight")])
@@ -56,6 +77,26 @@ def scenarios() -> list[Capture]:
                 "through (the client acknowledges it); the full-size segments of the certificate after it are "
                 "resent and never acknowledged: the classic path MTU black hole",
                 [(answer_lost_conv(47305, hello_through=True), lost)]),
+        Capture("path-hello-lost.pcap",
+                "captured at the client: after the 220 to STARTTLS its ClientHello is resent twice and "
+                "never acknowledged (the server's duplicate ACK after the client's FIN stays before "
+                "it); 3 s after the last copy the client closes: the ClientHello never reached the "
+                "server (a path MTU black hole, a box dropping TLS), no server hang",
+                [(request_lost_conv(47306, what="hello"),
+                  Expect("aborted", "middlebox", "tls-handshake-failed", "valid", True, 220,
+                         [("request-not-received", "middlebox", "client_hello")]))]),
+        Capture("path-hello-partly-lost.pcap",
+                "as path-hello-lost.pcap, but the ClientHello's first 60 bytes go in a small segment "
+                "of their own and are acknowledged; the rest is resent and never acknowledged",
+                [(request_lost_conv(47307, what="hello", through=True),
+                  Expect("aborted", "middlebox", "tls-handshake-failed", "valid", True, 220,
+                         [("request-not-received", "middlebox", "client_hello")]))]),
+        Capture("path-starttls-lost.pcap",
+                "captured at the client: STARTTLS is resent twice and never acknowledged; 3 s after "
+                "the last copy the client closes: the command never reached the server",
+                [(request_lost_conv(47308, what="starttls"),
+                  Expect("aborted", "middlebox", "starttls-refused", "valid", True, None,
+                         [("request-not-received", "middlebox", "starttls")]))]),
         Capture("path-answer-received.pcap",
                 "the same flight, delivered: the client acknowledges it, sends nothing and closes 3 s "
                 "later: the client ended the handshake",

@@ -110,3 +110,73 @@ def test_a_close_filed_before_the_answer_it_followed_is_no_crash(tmp_path: Path)
     assert frames_matching(moved, CLIENT_FIN) == [sh] and pkts[fin - 1][TCP].flags & 1
     (conv,) = analyze_path(str(moved))
     assert conv["reason"] == "tls-handshake-failed" and conv["caused_by"] != "server"
+
+
+# ------------------------------------------------------------------- the client's request lost
+
+CLIENT_HELLO = "tls.handshake.type == 1 && !tcp.analysis.retransmission"
+STARTTLS = 'tcp.payload contains "STARTTLS" && tcp.dstport == 25 && !tcp.analysis.retransmission'
+
+
+def _lost_request(name: str, first: str) -> tuple[dict[str, Any], int, int, int]:
+    """The conversation of ``name``, the frame of its (first copy of the) request, the client's
+    FIN, and the server's last acknowledgement number minus the request's first sequence number
+    (tshark's raw numbers)."""
+    (conv,) = analyze_path(str(CAPTURES / name))
+    (req,) = frames_matching(CAPTURES / name, first)
+    (fin,) = frames_matching(CAPTURES / name, CLIENT_FIN)
+    resent = frames_matching(CAPTURES / name, "tcp.analysis.retransmission && tcp.dstport == 25")
+    assert len(resent) == 2 and req < resent[0] < resent[1] < fin
+    ((req_seq,),) = tshark_fields(CAPTURES / name, f"frame.number == {req}", "tcp.seq_raw")
+    last_ack = tshark_fields(CAPTURES / name, "tcp.srcport == 25", "tcp.ack_raw")[-1][0]
+    return conv, req, fin, (int(last_ack) - int(req_seq)) % (1 << 32)
+
+
+def test_a_clienthello_that_never_reached_the_server_blames_the_path() -> None:
+    """Captured at the client: the server's last ACK (its duplicate ACK after the client's FIN)
+    is still the ClientHello's first sequence number: TCP never got it to the server, so the
+    server's TLS did not hang; the path dropped it."""
+    conv, ch, fin, acked = _lost_request("path-hello-lost.pcap", CLIENT_HELLO)
+    assert acked == 0
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-handshake-failed")
+    assert conv["case"] == "hello-lost" and conv["evidence_frame"] == ch
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("request-not-received", "middlebox", ch)]
+    assert conv["detail"] == (
+        "the ClientHello never reached the server: the server's acknowledgements after it never "
+        f"covered a byte of it; 6.0 s after it the client gave up waiting and closed the connection "
+        f"(frame {fin}) (a path MTU black hole, a box that drops the client's TLS)")
+    info = REASON_CASES[("tls-handshake-failed", "hello-lost")]
+    assert conv["explanation"] == {"client_does": info.client_does, "ask": info.remedy}
+    assert FINDINGS["request-not-received"].side == "middlebox"
+
+
+def test_a_clienthello_acknowledged_in_part_is_a_black_hole_for_full_size_segments() -> None:
+    # tshark names the ClientHello at its second segment, where the record completes: the
+    # first, acknowledged one is the 60-byte segment before it
+    conv, rest, _fin, acked = _lost_request("path-hello-partly-lost.pcap", CLIENT_HELLO)
+    (ch,) = frames_matching(CAPTURES / "path-hello-partly-lost.pcap", "tcp.dstport == 25 && tcp.len == 60")
+    assert ch < rest and acked == 0
+    assert (_verdict(conv), conv["case"]) == (("aborted", "middlebox", "tls-handshake-failed"), "hello-lost")
+    assert "the server acknowledged only its first 60 of 166 bytes" in conv["detail"]
+    assert [(f["code"], f["frame"]) for f in conv["findings"]] == [("request-not-received", ch)]
+
+
+def test_a_starttls_that_never_reached_the_server_blames_the_path() -> None:
+    conv, st, _fin, acked = _lost_request("path-starttls-lost.pcap", STARTTLS)
+    assert acked == 0
+    assert _verdict(conv) == ("aborted", "middlebox", "starttls-refused")
+    assert conv["case"] == "command-lost" and conv["starttls"]["requested"] is True
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("request-not-received", "middlebox", st)]
+
+
+def test_an_acknowledged_request_left_unanswered_is_the_servers_silence() -> None:
+    """The control: the same wait where the server's TCP acknowledged the ClientHello (and
+    STARTTLS): it arrived, and the server kept silent."""
+    for name, reason, case in (("hang-tls-stall-alert.pcap", "tls-handshake-failed", "server-silent"),
+                               ("hang-starttls-silent-fallback.pcap", "starttls-refused", "no-answer")):
+        conv = analyze_path(str(CAPTURES / name))[0]
+        assert (conv["caused_by"], conv["reason"], conv["case"]) == ("server", reason, case), name
+        codes = [f["code"] for f in conv["findings"]]
+        assert "no-answer" in codes and "request-not-received" not in codes, name

@@ -175,6 +175,31 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "the network team whether a box in front of it drops TLS after STARTTLS (an IPS or DPI "
         "policy, an MTU problem that drops the larger TLS packets): capture in front of the "
         "server too and run `pcapsmtp diff`.", "server"),
+    ("starttls-refused", "command-lost"): ReasonCase(
+        "STARTTLS never reached the server", "request-not-received",
+        "The client sent STARTTLS and waited; the server's acknowledgements after it never "
+        "covered the command, so it never arrived: TCP acknowledges every byte that reaches the "
+        "server whatever its SMTP software does (a server that hangs still acknowledges). A "
+        "firewall, IPS or DPI box on the path dropped it (some ESMTP inspections drop STARTTLS "
+        "rather than mask it), until the client gave up waiting; opportunistic clients then "
+        "go on or retry in plaintext.",
+        "Ask the network team which firewall, IPS or DPI box on the path drops the STARTTLS "
+        "command (an ESMTP inspection policy), and to let it through; capturing in front of the "
+        "server too and running `pcapsmtp diff` shows where it vanishes.", "middlebox"),
+    ("tls-handshake-failed", "hello-lost"): ReasonCase(
+        "the ClientHello never reached the server", "request-not-received",
+        "The server answered STARTTLS with 220 and the client sent its ClientHello, but the "
+        "server's acknowledgements after it never covered it (or covered only its first small "
+        "segment), until the client gave up waiting: the ClientHello never arrived whole. TCP "
+        "acknowledges every byte that reaches the server, whatever its TLS library does, so "
+        "this is no server hang but the path: a path MTU black hole (a ClientHello with large "
+        "key shares needs full-size packets, and a link with a smaller MTU drops them while a "
+        "firewall blocks the ICMP that would say so), or a firewall, IPS or DPI box that drops "
+        "TLS after STARTTLS. Opportunistic MTAs then retry the server in plaintext.",
+        "Ask the network team on the path between the two (both sides' firewalls, VPNs and "
+        "tunnels) to let ICMP 'fragmentation needed' / 'packet too big' through, or to clamp "
+        "the TCP MSS, and whether a box drops TLS after STARTTLS; capturing in front of the "
+        "server too and running `pcapsmtp diff` shows where the bytes vanish.", "middlebox"),
     ("tls-handshake-failed", "answer-lost"): ReasonCase(
         "the server's answer never reached the client", "answer-not-received",
         "The server answered the ClientHello (its ServerHello and certificate are in this capture, "
@@ -296,6 +321,12 @@ FINDINGS: dict[str, FindingInfo] = {
         "through (or clamp the TCP MSS), and whether a firewall or IPS drops the server's TLS "
         "records: the finding names the answer the client never acknowledged and how long it "
         "waited."),
+    "request-not-received": FindingInfo(
+        "middlebox", "RFC 9293 3.4", "the client's STARTTLS or ClientHello never reached the server",
+        "Ask the network team on the path which firewall, IPS or DPI box drops the client's "
+        "STARTTLS or TLS (or, for a ClientHello, to let ICMP 'fragmentation needed' / 'packet "
+        "too big' through, or clamp the TCP MSS): the finding names what the server never "
+        "acknowledged and how long the client waited."),
     "no-answer": FindingInfo(
         "server", "RFC 5321 4.5.3.2", "no answer until the client gave up waiting",
         _ASK_SERVER + "find out why STARTTLS or the TLS handshake hangs (the finding names which "

@@ -70,6 +70,13 @@ class Transcript:
     #: the offset in the server's stream up to which the client acknowledged it (its highest
     #: ACK in the capture), once the conversation ended; None when unknown
     server_acked: int | None = None
+    #: the same for the client's stream, acknowledged by the server
+    client_acked: int | None = None
+    #: the capture time of the server's last segment (its acknowledgements until then are
+    #: in ``client_acked``); None when unknown
+    server_last_ns: int | None = None
+    #: the end offset of the furthest bytes the client sent again (TCP retransmission); 0: none
+    client_resent: int = 0
 
 
 def _frame(item: Item | None) -> int | None:
@@ -482,12 +489,46 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     if (ch is None or ender.event.side is not Side.CLIENT or ts["server_hello"] is not None
             or not _server_silent(f, ch, ender) or ender.ts_ns - ch.ts_ns < GAVE_UP_NS):
         return False
+    lost = _not_received(f, ch)
+    if lost is not None:
+        msg = (f"the ClientHello never reached the server: {lost}; "
+               f"{_seconds(ender.ts_ns - ch.ts_ns)} after it the client gave up waiting and {what} "
+               "(a path MTU black hole, a box that drops the client's TLS)")
+        v.finding("request-not-received", "middlebox", _frame(ch), msg, at=_at(ch))
+        v.set("aborted", "middlebox", "tls-handshake-failed", _frame(ch), msg, ch)
+        v.case = "hello-lost"
+        return True
     msg = (f"the server sent nothing for {_seconds(ender.ts_ns - ch.ts_ns)} after the ClientHello: "
            f"the client gave up waiting and {what}")
     v.finding("no-answer", "server", _frame(ch), msg, at=_at(ch))
     v.set("aborted", "server", "tls-handshake-failed", _frame(ch), msg, ch)
     v.case = "server-silent"
     return True
+
+
+def _not_received(f: _Facts, asked: Item) -> str | None:
+    """Whether the client's bytes of ``asked`` (its STARTTLS or its ClientHello) never reached
+    the server, and how that shows. TCP acknowledges every byte that arrives, whatever the
+    application does with it: a server whose TLS or SMTP hangs still acknowledges them. So
+    they did not arrive when a segment of the server captured after them carries an
+    acknowledgement that does not cover them, or when no segment of the server came after
+    them at all while the client sent them again (a TCP retransmission: no acknowledgement
+    had come back to it). None when the capture does not show it: their acknowledgement
+    covers them (they arrived: the server kept silent), or the server sent nothing after them
+    and the client did not resend them (nothing tells)."""
+    acked, last = f.t.client_acked, f.t.server_last_ns
+    span = asked.event.span
+    if acked is not None and acked >= span.end:
+        return None
+    if acked is not None and last is not None and last > asked.ts_ns:
+        if acked <= span.start:
+            return "the server's acknowledgements after it never covered a byte of it"
+        return (f"the server acknowledged only its first {acked - span.start} of "
+                f"{span.end - span.start} bytes")
+    if f.t.client_resent > span.start:
+        return ("the client sent it again (a TCP retransmission) and no segment of the "
+                "server came back")
+    return None
 
 
 def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
@@ -553,6 +594,15 @@ def _starttls_unanswered(f: _Facts, v: _Verdict, st_item: Item, step: Item, clea
               "answer; the conversation ended without a mail transaction")
         return
     mail_after = clear is not None and f.pos(clear) > f.pos(st_item)
+    lost = _not_received(f, st_item)
+    if lost is not None:
+        msg = (f"STARTTLS never reached the server: {lost}; {_seconds(waited)} after it the "
+               f"client gave up waiting and {what} (a box that drops the command)")
+        v.finding("request-not-received", "middlebox", _frame(st_item), msg, at=_at(st_item))
+        v.set("plaintext" if mail_after else "aborted", "middlebox", "starttls-refused",
+              _frame(st_item), msg, st_item)
+        v.case = "command-lost"
+        return
     msg = (f"the server sent nothing for {_seconds(waited)} after STARTTLS: the client gave up "
            f"waiting and {what}")
     v.finding("no-answer", "server", _frame(st_item), msg, at=_at(st_item))
