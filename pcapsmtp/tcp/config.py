@@ -122,9 +122,7 @@ class ReassemblyStats:
     after_fin_bytes: int = 0
     """Payload bytes at or past a side's FIN, or after the side ended; ignored."""
     after_close_segments: int = 0
-    """Segments of a candidate conversation that arrived after its flow was closed (also a
-    segment of a 4-tuple's earlier conversation that arrived after the SYN that reused it:
-    ``tcp.streams.stale_for_syn``)."""
+    """Segments of a candidate conversation that arrived after its flow was closed."""
     gaps: int = 0
     """StreamGap events."""
     gap_bytes: int = 0

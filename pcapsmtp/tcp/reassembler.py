@@ -528,8 +528,7 @@ class TcpReassembler:
                 if flags & _SYN and starts_anew(v, flags, (v >> sh) & _MASK, seg.seq):
                     v = self._reuse(key, seg, None, out) | has | (seg.seq << sh)
             elif v & _ST == _UNDECIDED and stale_for_syn(v, d, flags, seg.ack):
-                self.stats.after_close_segments += 1    # the old conversation's, after the reuse
-                return
+                return      # the old conversation's, after the reuse: numbering work only
             else:
                 v |= has | ((seg.seq if flags & _SYN else (seg.seq - 1) & _MASK) << sh)
             state = v & _ST

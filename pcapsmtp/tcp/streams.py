@@ -524,8 +524,7 @@ class StreamTable:
             has, sh = HAS1, B1
         if (ack is not None and not v & has and v & ST == UNDECIDED
                 and stale_for_syn(v, d, flags, ack)):
-            self.stats.after_close_segments += 1    # the old conversation's, after the reuse
-            return SKIPPED
+            return SKIPPED      # the old conversation's, after the reuse: numbering work only
         if head and v & ST == UNDECIDED and self.could_start is not None:
             # earlier bytes are late (content decides once they come), or the other side's
             # handshake ACK may still tell where this one starts
