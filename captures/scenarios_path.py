@@ -97,6 +97,14 @@ def scenarios() -> list[Capture]:
                 [(request_lost_conv(47308, what="starttls"),
                   Expect("aborted", "middlebox", "starttls-refused", "valid", True, None,
                          [("request-not-received", "middlebox", "starttls")]))]),
+        Capture("path-starttls-lost-fallback.pcap",
+                "stream 0 as path-starttls-lost.pcap; 1 s later stream 1: the client retries in plaintext "
+                "(an opportunistic MTA after a STARTTLS that timed out)",
+                [(request_lost_conv(47309, what="starttls"),
+                  Expect("aborted", "middlebox", "starttls-refused", "valid", True, None,
+                         [("request-not-received", "middlebox", "starttls")])),
+                 (did_not_request_conv(cport=47310, isn=(0x0BADCAFE, 0x0DEFACED), start_offset_ms=1000),
+                  Expect("plaintext", "middlebox", "tls-fallback", "valid"))]),
         Capture("path-answer-received.pcap",
                 "the same flight, delivered: the client acknowledges it, sends nothing and closes 3 s "
                 "later: the client ended the handshake",
