@@ -494,16 +494,22 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
         msg = (f"the ClientHello never reached the server: {lost}; "
                f"{_seconds(ender.ts_ns - ch.ts_ns)} after it the client gave up waiting and {what} "
                "(a path MTU black hole, a box that drops the client's TLS)")
-        v.finding("request-not-received", "middlebox", _frame(ch), msg, at=_at(ch))
-        v.set("aborted", "middlebox", "tls-handshake-failed", _frame(ch), msg, ch)
-        v.case = "hello-lost"
+        _unanswered(v, ch, "request-not-received", "middlebox", "aborted", "tls-handshake-failed",
+                    "hello-lost", msg)
         return True
     msg = (f"the server sent nothing for {_seconds(ender.ts_ns - ch.ts_ns)} after the ClientHello: "
            f"the client gave up waiting and {what}")
-    v.finding("no-answer", "server", _frame(ch), msg, at=_at(ch))
-    v.set("aborted", "server", "tls-handshake-failed", _frame(ch), msg, ch)
-    v.case = "server-silent"
+    _unanswered(v, ch, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent", msg)
     return True
+
+
+def _unanswered(v: _Verdict, it: Item, code: str, side: str, outcome: str, reason: str, case: str,
+                msg: str) -> None:
+    """The verdict of a client that gave up waiting: one finding (``code``) at ``it``, what went
+    unanswered or undelivered, and the verdict resting on it, with its ``case``."""
+    v.finding(code, side, _frame(it), msg, at=_at(it))
+    v.set(outcome, side, reason, _frame(it), msg, it)
+    v.case = case
 
 
 def _not_received(f: _Facts, asked: Item) -> str | None:
@@ -554,9 +560,8 @@ def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item
     msg = (f"the server answered the ClientHello (frame {_frame(sh)}), but the client {got}: "
            f"{_seconds(ender.ts_ns - sh.ts_ns)} later it {what}; the answer was lost on the path "
            "(a path MTU black hole, a box that drops the server's TLS)")
-    v.finding("answer-not-received", "middlebox", _frame(sh), msg, at=_at(sh))
-    v.set("aborted", "middlebox", "tls-handshake-failed", _frame(sh), msg, sh)
-    v.case = "answer-lost"
+    _unanswered(v, sh, "answer-not-received", "middlebox", "aborted", "tls-handshake-failed",
+                "answer-lost", msg)
     return True
 
 
@@ -598,17 +603,13 @@ def _starttls_unanswered(f: _Facts, v: _Verdict, st_item: Item, step: Item, clea
     if lost is not None:
         msg = (f"STARTTLS never reached the server: {lost}; {_seconds(waited)} after it the "
                f"client gave up waiting and {what} (a box that drops the command)")
-        v.finding("request-not-received", "middlebox", _frame(st_item), msg, at=_at(st_item))
-        v.set("plaintext" if mail_after else "aborted", "middlebox", "starttls-refused",
-              _frame(st_item), msg, st_item)
-        v.case = "command-lost"
+        _unanswered(v, st_item, "request-not-received", "middlebox",
+                    "plaintext" if mail_after else "aborted", "starttls-refused", "command-lost", msg)
         return
     msg = (f"the server sent nothing for {_seconds(waited)} after STARTTLS: the client gave up "
            f"waiting and {what}")
-    v.finding("no-answer", "server", _frame(st_item), msg, at=_at(st_item))
-    v.set("plaintext" if mail_after else "aborted", "server", "starttls-refused", _frame(st_item),
-          msg, st_item)
-    v.case = "no-answer"
+    _unanswered(v, st_item, "no-answer", "server", "plaintext" if mail_after else "aborted",
+                "starttls-refused", "no-answer", msg)
 
 
 #: TLS 1.2: RFC 8996 deprecates every version before it (TLS 1.0 and 1.1, SSL 3.0 before them)
