@@ -474,25 +474,42 @@ def test_every_capture_keeps_its_verdicts_however_the_bytes_arrive(
     snaplen-cut payloads as complete segments."""
     if capture in ORDERING_FAILURES:
         request.applymarker(pytest.mark.xfail(strict=True, reason=ORDERING_FAILURES[capture]))
-    base = T.load(_path(capture))
-    found = _analyze(T.save(base, tmp_path / "identity.pcap"))
-    ports = {c["server"]["port"] for c in found}
-    cap = T.apply(base, T.with_ports(ports))
-    reference = [_verdict(c) for c in found]
+    cap, reference = _reference(capture, tmp_path)
     failures = []
     for name, steps in ORDERINGS.items():
-        out = T.apply(cap, *steps())
-        got = [_verdict(c) for c in _analyze(T.save(out, tmp_path / f"{name}.pcap"))]
-        if [g["ports"] for g in got] != [r["ports"] for r in reference]:
-            failures.append(f"{name} {out.notes}: conversations {[r['ports'] for r in reference]} "
-                            f"became {[g['ports'] for g in got]}")
-            continue
-        for r, g in zip(reference, got):
-            diff = {k: (r[k], g[k]) for k in r if r[k] != g[k]}
-            if diff:
-                failures.append(f"{name} {out.notes}: conversation {r['ports']}: (reference, "
-                                f"transformed) = {diff}")
+        failures += _moved(reference, T.apply(cap, *steps()), tmp_path / f"{name}.pcap", name)
     assert not failures, f"{_short(capture)}:\n" + "\n".join(failures)
+
+
+def _reference(capture: str, tmp_path: Path) -> tuple[T.Capture, list[dict[str, Any]]]:
+    """``capture`` loaded (with the ports of the conversations found by content) and the
+    verdicts of the capture as this module writes it back unchanged."""
+    base = T.load(_path(capture))
+    found = _analyze(T.save(base, tmp_path / "identity.pcap"))
+    cap = T.apply(base, T.with_ports({c["server"]["port"] for c in found}))
+    return cap, [_verdict(c) for c in found]
+
+
+def _moved(reference: list[dict[str, Any]], out: T.Capture, path: Path, name: str,
+           exact: bool = True) -> list[str]:
+    """What changed from ``reference`` in the verdicts of ``out`` (saved to ``path``): with
+    ``exact`` every fact of ``_verdict``, else only a blame moved to another side."""
+    got = [_verdict(c) for c in _analyze(T.save(out, path))]
+    if [g["ports"] for g in got] != [r["ports"] for r in reference]:
+        return [f"{name} {out.notes}: conversations {[r['ports'] for r in reference]} "
+                f"became {[g['ports'] for g in got]}"]
+    failures = []
+    for r, g in zip(reference, got):
+        if exact:
+            diff = {k: (r[k], g[k]) for k in r if r[k] != g[k]}
+        elif g["caused_by"] not in (r["caused_by"], "unknown"):
+            diff = {k: (r[k], g[k]) for k in ("outcome", "caused_by", "reason")}
+        else:
+            diff = {}
+        if diff:
+            failures.append(f"{name} {out.notes}: conversation {r['ports']}: (reference, "
+                            f"transformed) = {diff}")
+    return failures
 
 
 # ============================================================================== two skewed taps
@@ -543,27 +560,10 @@ def test_two_skewed_taps_keep_every_verdict(tmp_path: Path, capture: str,
     ``incomplete``, but a skew never moves the blame to another side."""
     if capture in SKEW_FAILURES:
         request.applymarker(pytest.mark.xfail(strict=True, reason=SKEW_FAILURES[capture]))
-    base = T.load(_path(capture))
-    found = _analyze(T.save(base, tmp_path / "identity.pcap"))
-    cap = T.apply(base, T.with_ports({c["server"]["port"] for c in found}))
-    reference = [_verdict(c) for c in found]
+    cap, reference = _reference(capture, tmp_path)
     exact = _handshakes(cap)
     failures = []
     for ns in (-SKEW_NS, SKEW_NS):
-        out = T.apply(cap, T.skew_client(ns))
-        got = [_verdict(c) for c in _analyze(T.save(out, tmp_path / f"skew{ns}.pcap"))]
-        if [g["ports"] for g in got] != [r["ports"] for r in reference]:
-            failures.append(f"{out.notes}: conversations {[r['ports'] for r in reference]} "
-                            f"became {[g['ports'] for g in got]}")
-            continue
-        for r, g in zip(reference, got):
-            if exact:
-                diff = {k: (r[k], g[k]) for k in r if r[k] != g[k]}
-            elif g["caused_by"] not in (r["caused_by"], "unknown"):
-                diff = {k: (r[k], g[k]) for k in ("outcome", "caused_by", "reason")}
-            else:
-                diff = {}
-            if diff:
-                failures.append(f"{out.notes}: conversation {r['ports']}: (reference, "
-                                f"skewed) = {diff}")
+        failures += _moved(reference, T.apply(cap, T.skew_client(ns)), tmp_path / f"skew{ns}.pcap",
+                           "skew", exact)
     assert not failures, f"{_short(capture)}:\n" + "\n".join(failures)
