@@ -249,8 +249,10 @@ def synack_awaited(v: int, d: int, flags: int) -> bool:
     client's SYN in the capture nothing else tells where it starts. The other side's next
     segment tells (each direction keeps its own order): its SYN-ACK if it is one, which says
     where both start (``TcpReassembler`` holds the conversation until then). A capture that
-    starts late shows the other side's next segment soon; one that holds a single direction
-    waits out the causal window, the segment bound or a FIN."""
+    starts late shows the other side's next segment soon. One that holds a single direction
+    and no handshake ACK (that ACK tells the other side's start by itself) waits until its own
+    segments span the causal window (``tick``, in live capture: the clock), the segment or
+    byte bound, or the end of the capture: its own FIN or RST does not end the wait."""
     other = HAS1 if d == 0 else HAS0
     return not v & (other | AK) and flags & (ACK | SYN) == ACK
 
