@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterable, Sequence
 __all__ = [
     "DiffConfig", "Features", "features", "score_pair", "estimate_clock_offset",
     "pair_conversations", "compare_dialogues", "joint_verdict", "diff_conversations",
-    "banner_compatible", "is_masked", "tampered",
+    "banner_compatible", "is_masked", "tampered", "proven", "unproven_pairs",
 ]
 
 SERVER_TO_CLIENT = "server->client"
@@ -928,6 +928,12 @@ def proven(d: dict[str, Any]) -> bool:
     whose capture shows that direction past where the line would have been (a later line, or
     that direction's end). A line after the end of what the other capture holds proves nothing."""
     return d["outside_frame"] is not None and d["inside_frame"] is not None
+
+
+def unproven_pairs(summary: dict[str, Any]) -> int:
+    """The pairs of a report's ``summary`` that are neither identical nor changed by the box:
+    their differences are lines only one capture shows, no evidence (``proven``)."""
+    return int(summary["pairs"] - summary["identical"] - summary["tampered"])
 
 
 def _is_tls_record(line: str | None) -> bool:

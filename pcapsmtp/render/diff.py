@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pcapsmtp.analysis.vantage import unproven_pairs
 from pcapsmtp.render.fit import Col, fit_table, wrap_text
 from pcapsmtp.render.text import endpoint, safe
 
@@ -43,7 +44,7 @@ def render_table(report: dict[str, Any], width: int | None = None) -> str:
                       + (f" (estimated from {report['clock_offset_anchors']} anchor(s))"
                          if report.get("clock_offset_anchors") else "")]
     s = report["summary"]
-    unproven = s["pairs"] - s["identical"] - s["tampered"]
+    unproven = unproven_pairs(s)
     out.append(wrap_text(f"{s['pairs']} paired deliver{'y' if s['pairs'] == 1 else 'ies'}: "
                          f"{s['identical']} identical, {s['tampered']} changed by the box "
                          f"({s['middlebox']} blamed on it)"

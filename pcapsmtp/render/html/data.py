@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from pcapsmtp.analysis.exchange import middlebox_role, verdict_line
 from pcapsmtp.analysis.reasons import BLAMED
-from pcapsmtp.analysis.vantage import proven
+from pcapsmtp.analysis.vantage import proven, unproven_pairs
 from pcapsmtp.render.text import endpoint, safe
 from pcapsmtp.render.wireshark import tshark_command
 
@@ -302,7 +302,7 @@ def _diff_summary(s: dict[str, Any]) -> dict[str, Any]:
     the box (lines only one capture shows, no evidence), as the text report counts them."""
     if not s:
         return s
-    return dict(s, unproven=s.get("pairs", 0) - s.get("identical", 0) - s.get("tampered", 0))
+    return dict(s, unproven=unproven_pairs(s))
 
 
 def _text_redactor(redactor: Any, *convs: dict[str, Any] | None) -> Callable[[Any], Any]:
