@@ -2,7 +2,8 @@
 an anomaly event or a finding."""
 from __future__ import annotations
 
-__all__ = ["PcapSmtpError", "CaptureError", "BackendUnavailable", "UsageError", "os_message"]
+__all__ = ["PcapSmtpError", "CaptureError", "ForeignCapture", "BackendUnavailable", "UsageError",
+           "os_message"]
 
 
 class PcapSmtpError(Exception):
@@ -22,6 +23,19 @@ class CaptureError(PcapSmtpError):
 
     def __reduce__(self) -> tuple[type, tuple[str, int | None, str]]:  # picklable for -j
         return (type(self), (self.path, self.offset, self.message))
+
+
+class ForeignCapture(CaptureError):
+    """A capture file in a format pcapsmtp's own reader does not read (Solaris snoop, Microsoft
+    Network Monitor, ...) but Wireshark does: ``kind`` names the format. Raised at offset 0,
+    before any record, so reading the file again with tshark loses nothing."""
+
+    def __init__(self, path: str, offset: int | None, message: str, kind: str = "") -> None:
+        super().__init__(path, offset, message)
+        self.kind = kind
+
+    def __reduce__(self) -> tuple[type, tuple[str, int | None, str, str]]:  # type: ignore[override]
+        return (type(self), (self.path, self.offset, self.message, self.kind))
 
 
 class BackendUnavailable(PcapSmtpError):

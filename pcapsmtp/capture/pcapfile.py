@@ -60,7 +60,7 @@ from typing import BinaryIO, NamedTuple, Union
 from pcapsmtp.capture.base import RawFrame
 from pcapsmtp.capture.decode import Decoder
 from pcapsmtp.capture.pcapng import LINKTYPE_NO_PACKET, RECORDS, VIEWS, fill, iter_packets
-from pcapsmtp.errors import CaptureError
+from pcapsmtp.errors import CaptureError, ForeignCapture
 from pcapsmtp.model import TcpSegment
 
 __all__ = ["open_frames", "iter_records", "iter_views", "open_views", "Records", "PcapRecords",
@@ -86,6 +86,51 @@ _PCAP_MAGICS = {
 }
 _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _GZIP_MAGIC = b"\x1f\x8b"
+
+#: Other capture formats, by the bytes they start with (checked against files written by
+#: ``editcap -F`` of Wireshark 4.0, except iptrace, whose header is from Wireshark's reader):
+#: pcapsmtp's reader does not read them, tshark does (``--engine tshark``).
+FOREIGN_MAGICS: tuple[tuple[bytes, str], ...] = (
+    (b"snoop\0\0\0", "Solaris snoop"),
+    (b"RTSS", "Microsoft Network Monitor 1.x"),
+    (b"GMBU", "Microsoft Network Monitor 2.x"),
+    (b"TRSNIFF data    \x1a", "Sniffer (DOS)"),
+    (b"XCP\0", "NetXRay / Windows Sniffer"),
+    (b"ObserverPktBufferVersion", "Viavi Observer"),
+    (b"TR\0d", "HP-UX nettl"),
+    (b"iptrace 1.0", "AIX iptrace"),
+    (b"iptrace 2.0", "AIX iptrace"),
+    (b"\x05VNF", "Visual Networks"),
+    (b"\xaa\xaa\xaa\xaa", "5Views"),
+    (b"\x34\xcd\xb2\xa1", "modified (Kuznetsov) pcap"),
+    (b"\xa1\xb2\xcd\x34", "modified (Kuznetsov) pcap"),
+)
+
+
+def foreign_format(head: bytes) -> str | None:
+    """The name of the capture format ``head`` (a file's first bytes) starts, when it is one
+    of ``FOREIGN_MAGICS``, else None."""
+    for magic, name in FOREIGN_MAGICS:
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """Printable UTF-8 text and line breaks only, in the first 256 bytes (at least 16 of
+    them): a capture printed as text (``tcpdump -A``, tshark's summary lines with their arrows)
+    rather than written with ``-w``."""
+    sample = head[:256]
+    if len(sample) < 16:
+        return False
+    for cut in range(4):                # a character cut at the sample's end
+        try:
+            text = sample[:len(sample) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return all(c.isprintable() or c in "\t\r\n" for c in text)
+    return False
+
 
 def _os_message(exc: OSError) -> str:
     if isinstance(exc, FileNotFoundError):
@@ -236,7 +281,17 @@ def open_source(path: str, stdin: BinaryIO | None = None) -> tuple[Source, bytes
         if len(head) < 4:
             raise CaptureError(path, 0, f"file too short for a capture header "
                                         f"({len(head)} bytes)")
+        kind = foreign_format(head)
+        if kind is not None:
+            raise ForeignCapture(path, 0, f"a {kind} capture, not pcap or pcapng: read it with "
+                                          "--engine tshark, or convert it with "
+                                          "'editcap -F pcapng FILE OUT.pcapng'", kind)
         text = "".join(chr(b) if 32 <= b < 127 else "." for b in magic)
+        if _looks_like_text(head):
+            line = head[:256].split(b"\n", 1)[0].decode("utf-8", "replace").strip()[:40].rstrip()
+            raise CaptureError(path, 0, f"a text file, not a capture: it starts with {line!r} "
+                                        "(a capture printed as text cannot be read; write it "
+                                        "with 'tcpdump -w FILE')")
         raise CaptureError(path, 0, f"not a pcap or pcapng file: it starts with bytes "
                                     f"{magic.hex(' ')} ({text!r})")
     except BaseException:

@@ -29,6 +29,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pcapsmtp.engine.analyzer import analyze_file
     from pcapsmtp.render.pcapng import comments_from_conversations
+    from pcapsmtp.errors import ForeignCapture
     from pcapsmtp.render.text import safe
     if "-" in args.files:
         raise UsageError("annotate needs a file: it reads the capture twice")
@@ -46,7 +47,14 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err_line(safe(str(res.error)), err)
         return 2
     comments = comments_from_conversations(res.conversations)
-    n = _write(args.file, args.output, comments)
+    try:
+        n = _write(args.file, args.output, comments)
+    except ForeignCapture as exc:
+        # analysed through tshark, but the annotated copy is written record by record
+        err_line(safe(f"{exc.path}: a {exc.kind} capture: annotate copies the records of a pcap "
+                      "or pcapng file; convert it first ('editcap -F pcapng FILE OUT.pcapng')"),
+                 err)
+        return 2
     print(f"pcapsmtp: wrote {safe(args.output)}: {n} frame(s) commented in "
           f"{len(res.conversations)} SMTP conversation(s)", file=err)
     # the exit status is about writing the file; the verdicts are in it (and in `analyze`)

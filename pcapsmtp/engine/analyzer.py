@@ -459,7 +459,29 @@ def analyze_files(paths: list[str], config: AnalysisConfig | None = None, *,
     """``analyze_file`` over one file, or over the consecutive pieces of one rotated capture
     (``paths`` in capture order, checked by ``engine.rotated.order_pieces``): one analyzer
     reads them in turn, numbering frames through the whole set; with ``post`` the result's
-    frame references are then translated back to (file, frame number in it)."""
+    frame references are then translated back to (file, frame number in it).
+
+    One file in a capture format pcapsmtp's reader does not read but Wireshark does (Solaris
+    snoop, Microsoft Network Monitor, ...: ``ForeignCapture``, found before any record) is read
+    again with tshark when tshark is installed, with a note saying so."""
+    import shutil
+    from pcapsmtp.errors import ForeignCapture
+
+    res = _analyze_files(paths, config, engine=engine, stdin=stdin, progress=progress, fast=fast,
+                         emit=emit, post=post)
+    exc = res.error
+    if isinstance(exc, ForeignCapture) and engine != "tshark" and len(paths) == 1 \
+            and paths[0] != "-" and not res.conversations and shutil.which("tshark") is not None:
+        res = _analyze_files(paths, config, engine="tshark", progress=progress, fast=fast,
+                             emit=emit, post=post)
+        res.notes.insert(0, f"a {exc.kind} capture, not pcap or pcapng: read with tshark "
+                            "(--engine tshark)")
+    return res
+
+
+def _analyze_files(paths: list[str], config: AnalysisConfig | None = None, *,
+                   engine: str = "scapy", stdin: Any = None, progress: Any = None,
+                   fast: bool = True, emit: Any = None, post: bool = True) -> FileResult:
     from pcapsmtp.errors import CaptureError
     from pcapsmtp.engine.fileloop import OrderedEmitter
 
