@@ -68,7 +68,9 @@ CLIENT_MAC, SERVER_MAC = "02:00:00:00:00:0a", "02:00:00:00:00:19"
 
 LINKTYPES = {"ether": 1, "vlan": 1, "qinq": 1, "null": 0, "raw": 101, "sll": 113, "sll2": 276,
              "gre": 1, "gre-key": 1, "gre6": 1, "ipip": 1, "erspan2": 1, "erspan3": 1, "vxlan": 1,
-             "vxlan6": 1, "geneve": 1, "mpls": 1, "pppoe": 1, "nflog": 239, "pflog": 117}
+             "vxlan6": 1, "geneve": 1, "mpls": 1, "pppoe": 1, "nflog": 239, "pflog": 117,
+             "ppp": 9, "ppp-hdlc": 50, "chdlc": 104, "ppp-dir": 204, "enc": 109, "ipnet": 226,
+             "pktap": 258, "erf": 197}
 #: outer addresses of the tunnels: GRE and IP-in-IP run between two routers (each direction
 #: its own way); ERSPAN, VXLAN and Geneve carry a mirror session from a switch to an analyzer
 TUNNEL_A4, TUNNEL_B4 = "172.16.0.1", "172.16.0.2"
@@ -438,6 +440,28 @@ def _link(kind: str, side: str, l3: Packet, ipv: int) -> Packet | bytes:
         return bytes([2 if ipv == 4 else 10, 0]) + struct.pack("!H", 0) + hdr + tlv_prefix + tlv_payload
     if kind == "raw":
         return l3
+    pkt = bytes(l3)
+    ppp_proto = struct.pack("!H", 0x0021 if ipv == 4 else 0x0057)
+    if kind in ("ppp", "ppp-hdlc"):        # a dial-up or serial link: RFC 1662 framing bytes
+        return b"\xff\x03" + ppp_proto + pkt
+    if kind == "ppp-dir":      # pppd's capture with the direction byte (1: sent by this host)
+        return bytes([1 if side == "C" else 0]) + b"\xff\x03" + ppp_proto + pkt
+    if kind == "chdlc":        # a Cisco serial interface: address (unicast), control, type
+        return b"\x0f\x00" + struct.pack("!H", ethertype) + pkt
+    if kind == "enc":          # OpenBSD enc0: the packets an IPsec SA carries, before encryption
+        return struct.pack("<III", 2 if ipv == 4 else 24, 0x1000, 0x0400) + pkt
+    if kind == "ipnet":        # Solaris 11 ipnet (snoop -I net0): 24-byte header, family 2/26
+        return struct.pack("!BBHIIIII", 1, 2 if ipv == 4 else 26, 0, len(pkt), 2, 0, 0, 0) + pkt
+    if kind == "pktap":        # macOS `tcpdump -i any`: a 108-byte PKTAP header, Ethernet inside
+        hdr = struct.pack("<III24sIIIIi", 108, 1, 1, b"en0", 0, 2 if ipv == 4 else 30, 0, 0, 321)
+        hdr += b"Postfix".ljust(20, b"\0")
+        hdr += struct.pack("<HHi", 6, 0, 321).ljust(32, b"\0")
+        return hdr[:108].ljust(108, b"\0") + bytes(Ether(src=smac, dst=dmac, type=ethertype) / l3)
+    if kind == "erf":          # an Endace DAG card: ERF Ethernet record, 2 bytes of padding
+        eth = bytes(Ether(src=smac, dst=dmac, type=ethertype) / l3)
+        # timestamp (filled in by the caller), type 2, flags 0x04 (varying length), record
+        # length, loss counter, wire length
+        return bytes(8) + struct.pack("!BBHHH", 2, 0x04, 16 + 2 + len(eth), 0, len(eth)) + b"\0\0" + eth
     raise ValueError(kind)
 
 
@@ -515,6 +539,10 @@ def build_frames(cap: Capture, pkts: list[Pkt], frag_pkt: Pkt | None) -> list[Fr
                                     p if last else None, len(data) - len(p.payload) if last else 0))
             continue
         data = bytes(_link(kind, p.side, l3, cap.ipv))
+        if kind == "erf":      # the record's own timestamp, which Wireshark shows: seconds in the
+            # high 32 bits, a binary fraction in the low ones, little-endian
+            sec, ns = divmod(p.ts_ns, 10**9)
+            data = struct.pack("<Q", (sec << 32) | (ns << 32) // 10**9) + data[8:]
         parts = underlay_fragments(data, cap.underlay_mtu, 0x5000 + len(frames)) if cap.underlay_mtu else [data]
         if len(parts) > 1:
             if cap.underlay_reversed:
@@ -1282,6 +1310,19 @@ def scenarios() -> list[Capture]:
         ("seed-pflog-ipv6.pcap", "OpenBSD pflog over IPv6 (address family 24)", {}, {"link": "pflog", "ipv": 6}),
         ("seed-nflog.pcap", "Linux NFLOG (linktype 239: `tcpdump -i nflog:N` behind an iptables NFLOG rule)", {},
          {"link": "nflog"}),
+        ("seed-ppp.pcap", "PPP (linktype 9) with RFC 1662 address and control bytes: a dial-up or serial "
+         "link, pppd", {}, {"link": "ppp"}),
+        ("seed-ppp-ipv6.pcap", "PPP (linktype 9) carrying IPv6 (protocol 0x0057)", {}, {"link": "ppp", "ipv": 6}),
+        ("seed-ppp-hdlc.pcap", "PPP in HDLC-like framing (linktype 50)", {}, {"link": "ppp-hdlc"}),
+        ("seed-ppp-dir.pcap", "PPP with a direction byte (linktype 204)", {}, {"link": "ppp-dir"}),
+        ("seed-chdlc.pcap", "Cisco HDLC (linktype 104): a router's serial interface", {}, {"link": "chdlc"}),
+        ("seed-enc.pcap", "OpenBSD enc0 (linktype 109): SMTP inside an IPsec tunnel, before encryption", {},
+         {"link": "enc"}),
+        ("seed-ipnet.pcap", "Solaris 11 ipnet (linktype 226: `snoop -I net0`)", {}, {"link": "ipnet"}),
+        ("seed-ipnet-ipv6.pcap", "Solaris 11 ipnet carrying IPv6 (family 26)", {}, {"link": "ipnet", "ipv": 6}),
+        ("seed-pktap.pcap", "Apple PKTAP (linktype 258: macOS `tcpdump -i any`), Ethernet inside", {},
+         {"link": "pktap"}),
+        ("seed-erf.pcap", "Endace ERF Ethernet records (linktype 197: a DAG capture card)", {}, {"link": "erf"}),
     ]
     for name, what, conv_kw, cap_kw in seed_variants:
         add(Capture(name, "seed-starttls-first-line dialogue; " + what, [(seed_conv(**conv_kw), SEED_EXPECT)],

@@ -20,7 +20,11 @@ Non-IP and non-TCP frames simply return ``None`` (they are not "undecodable").
 Link types: Ethernet (1) with any depth of 802.1Q / 802.1ad (0x88a8) / 0x9100 tags, Linux
 cooked v1 (113) and v2 (276), raw IP (101, 12, 14), IPv4 (228), IPv6 (229), BSD NULL (0,
 host byte order family), LOOP (108, network order), OpenBSD/FreeBSD pflog (117: `tcpdump -i
-pflog0`, the packets a pf rule logs) and Linux NFLOG (239, the NFULA_PAYLOAD attribute).
+pflog0`, the packets a pf rule logs), Linux NFLOG (239, the NFULA_PAYLOAD attribute), PPP (9,
+with or without HDLC address/control bytes; 204 after a direction byte), PPP in HDLC framing
+and Cisco HDLC (50, 104), OpenBSD enc (109), Solaris ipnet (226), Apple PKTAP (258: macOS
+`tcpdump -i any`, Ethernet/NULL/raw inside) and Endace ERF records (197: Ethernet and IP types,
+extension headers skipped).
 
 Encapsulations (the TCP inside is the segment, with the inner addresses, as Wireshark's
 ``tcp.stream`` counts it): MPLS label stacks (0x8847/0x8848, an IPv4 or IPv6 packet after the
@@ -80,6 +84,11 @@ _V6TCP = struct.Struct("!4xH2x32sHHIIBB").unpack_from
 _VLAN_TYPES = frozenset((0x8100, 0x88A8, 0x9100))
 _IPV6_EXT = frozenset((0, 43, 60, 51, 44))
 _RAW_LINKTYPES = frozenset((101, 12, 14))
+#: PPP protocol numbers -> Ethernet types (RFC 1332 IPv4, RFC 5072 IPv6)
+_PPP_TYPES = {0x0021: 0x0800, 0x0057: 0x86DD}
+#: ERF record types carrying Ethernet (ETH, COLOR_ETH, DSM_COLOR_ETH, COLOR_HASH_ETH) or IP
+_ERF_ETHERNET = frozenset((2, 10, 16, 20))
+_ERF_IP = {22: 0x0800, 23: 0x86DD}
 _NULL_V6 = frozenset((24, 28, 30))
 
 #: IP protocols that carry a packet decoded further: IPv4 in IP (4), IPv6 in IP (41, 6in4),
@@ -146,6 +155,92 @@ def _short_tcp(n: int, wirelen: int) -> str:
         return (f"TCP header not captured: the capture kept {n} of the frame's {wirelen} bytes "
                 f"(snap length {n}; capture again with `tcpdump -s 0`)")
     return "TCP header not captured (the frame ends inside it)"
+
+
+def _ppp(data: bytes, off: int, n: int) -> tuple[int, int] | None:
+    """PPP from ``off`` (RFC 1661, with or without the RFC 1662 address and control bytes
+    0xFF 0x03, protocol field of two bytes or compressed to one): (Ethernet type of IPv4/IPv6,
+    or -1; offset of the network header)."""
+    if off + 2 <= n and data[off] == 0xFF and data[off + 1] == 0x03:
+        off += 2
+    if off < n and data[off] & 1:                      # compressed protocol field
+        return _PPP_TYPES.get(data[off], -1), off + 1
+    if off + 2 > n:
+        return None
+    return _PPP_TYPES.get((data[off] << 8) | data[off + 1], -1), off + 2
+
+
+def _other_link(linktype: int, data: bytes, n: int) -> tuple[int, int] | None:
+    """The less common link types (``_OTHER_LINKS``): (Ethernet type of what follows, or -1
+    for a packet that is not IP; offset of the network header), None for a frame too short
+    for its header. Layouts from tcpdump.org's link-layer header types."""
+    if linktype == 9:                                   # PPP
+        return _ppp(data, 0, n)
+    if linktype == 204:                                 # PPP after a direction byte
+        return _ppp(data, 1, n) if n >= 1 else None
+    if linktype == 50 or linktype == 104:               # PPP in HDLC framing, Cisco HDLC
+        if n < 4:
+            return None
+        if data[0] == 0xFF:
+            return _ppp(data, 0, n)
+        return (data[2] << 8) | data[3], 4              # Cisco: address, control, Ethernet type
+    if linktype == 226:                                 # Solaris ipnet: 24-byte header
+        if n < 24:
+            return None
+        fam = data[1]
+        return (0x0800 if fam == 2 else 0x86DD if fam == 26 else -1), 24
+    if linktype == 109:                                 # OpenBSD enc(4): 12-byte header
+        if n < 13:
+            return None
+        v = data[12] >> 4
+        return (0x0800 if v == 4 else 0x86DD if v == 6 else -1), 12
+    if linktype == 258:                                 # Apple PKTAP (macOS tcpdump -i any/pktap)
+        if n < 12:
+            return None
+        hlen, dlt = struct.unpack_from("<I4xI", data, 0)
+        if hlen < 12 or hlen > n:
+            return None
+        if dlt == 1:
+            if hlen + 14 > n:
+                return None
+            return (data[hlen + 12] << 8) | data[hlen + 13], hlen + 14
+        if dlt == 0:
+            if hlen + 4 > n:
+                return None
+            fam = struct.unpack_from("<I", data, hlen)[0]
+            return (0x0800 if fam == 2 else 0x86DD if fam in _NULL_V6 else -1), hlen + 4
+        if dlt == 12 or dlt == 14:
+            if hlen >= n:
+                return None
+            v = data[hlen] >> 4
+            return (0x0800 if v == 4 else 0x86DD if v == 6 else -1), hlen
+        return -1, hlen
+    if linktype == 197:                                 # Endace ERF record
+        if n < 16:
+            return None
+        rtype = data[8]
+        off = 16
+        if rtype & 0x80:                                # extension headers, 8 bytes each
+            while True:
+                if off + 8 > n:
+                    return None
+                more = data[off] & 0x80
+                off += 8
+                if not more:
+                    break
+        rtype &= 0x7F
+        if rtype in _ERF_ETHERNET:                      # 2 bytes of padding, then Ethernet
+            if off + 16 > n:
+                return None
+            return (data[off + 14] << 8) | data[off + 15], off + 16
+        return _ERF_IP.get(rtype, -1), off
+    return -1, 0
+
+
+#: link types ``_other_link`` decodes: PPP (9), PPP in HDLC framing (50), OpenBSD enc (109),
+#: Cisco HDLC (104), Endace ERF (197), PPP with direction (204), Solaris ipnet (226), Apple
+#: PKTAP (258)
+_OTHER_LINKS = frozenset((9, 50, 104, 109, 197, 204, 226, 258))
 
 
 class Decoder:
@@ -318,11 +413,17 @@ class Decoder:
             if found is None:
                 return None
             et, off = found
+        elif linktype in _OTHER_LINKS:
+            found = _other_link(linktype, data, n)
+            if found is None:
+                self._bad(number, "short-link", "frame too short for its link-layer header")
+                return None
+            et, off = found
         else:
             self.undecodable += 1
             self._note(("linktype", linktype),
                        f"frame {number}: link type {linktype} not decoded; such frames are "
-                       f"skipped")
+                       f"skipped (--engine tshark decodes every link type Wireshark knows)")
             return None
         return self._network(et, data, off, n, wirelen, number, ts_ns, 0)
 
