@@ -102,6 +102,25 @@ def test_seed_ladder_shows_the_guilty_first_line(browser: html_browser.Browser, 
     _clean(o, path)
 
 
+def test_verdict_names_the_case(browser: html_browser.Browser, tmp_path: Path) -> None:
+    """A verdict with a case (the ClientHello never reached the server) names it beside the
+    reason, as `analyze` JSON's `case`; a verdict without one names none."""
+    path = _report(tmp_path, CAPTURES / "path-hello-lost.pcap", SEED)
+    o = browser.open(path)
+    page = o.page
+    texts = {}
+    for i in range(page.locator("tr.conv").count()):
+        page.click(f"tr.conv[data-i='{i}']")
+        texts[i] = page.locator("tr.detail p.verdict").text_content() or ""
+        page.click(f"tr.conv[data-i='{i}']")
+    lost = [t for t in texts.values() if "tls-handshake-failed" in t]
+    seed = [t for t in texts.values() if "starttls-misplaced" in t]
+    assert len(lost) == 1 and len(seed) == 1
+    assert "caused by the middlebox (tls-handshake-failed, case hello-lost)" in lost[0]
+    assert "(starttls-misplaced)" in seed[0] and "case" not in seed[0].split(":")[0]
+    _clean(o, path)
+
+
 @pytest.mark.skipif(shutil.which("editcap") is None, reason="editcap (tshark's package) is not installed")
 def test_rotated_ladder_names_the_file_of_every_frame(browser: html_browser.Browser, tmp_path: Path) -> None:
     """``report --rotated`` over tls-fallback.pcap cut every 4 packets (editcap -c 4): each

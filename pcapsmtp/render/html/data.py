@@ -109,6 +109,7 @@ def conversation_data(conv: dict[str, Any], index: int, file_index: int, t0_ns: 
         "d": round((int(conv.get("ended_ns") or start) - start) / 1e9, 6) if start else None,
         "ts": _iso(start) if start else None,
         "o": conv.get("outcome"), "cb": conv.get("caused_by"), "r": conv.get("reason"),
+        "ca": conv.get("case"),
         "de": _cut(conv.get("detail") or "", 600),
         "of": st.get("offered"), "rq": bool(st.get("requested")), "rc": st.get("reply_code"),
         "x": {k: safe(v) for k, v in exp.items()} if isinstance(exp, dict) else None,

@@ -12,7 +12,7 @@
   function shared(key, v) { return typeof v === "number" ? SHARED[key][v] : v; }
   function verdictText(c) {
     var who = c.cb === "none" ? "nobody" : (c.cb === "unknown" ? "unknown" : "the " + c.cb);
-    return c.o + ", caused by " + who + " (" + c.r + ")" + (c.de ? ": " + c.de : "");
+    return c.o + ", caused by " + who + " (" + c.r + (c.ca ? ", case " + c.ca : "") + ")" + (c.de ? ": " + c.de : "");
   }
 
   function el(tag, attrs, text) {
