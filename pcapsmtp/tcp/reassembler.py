@@ -269,7 +269,7 @@ class Flow:
     light-entry direction ``d``; ``sides[d]`` its Side."""
 
     __slots__ = ("info", "conv", "halves", "sides", "last_ts", "last_frame", "held", "count",
-                 "held_bytes")
+                 "held_bytes", "nheld")
 
     def __init__(self, info: FlowInfo, conv: _Conv, halves: tuple[HalfStream, HalfStream],
                  sides: tuple[Side, Side]) -> None:
@@ -279,11 +279,13 @@ class Flow:
         self.sides = sides
         self.last_ts = info.first_ts_ns
         self.last_frame = info.first_frame
-        #: segments waiting for the other side's bytes they acknowledge (causal order):
-        #: (direction, segment, ``count`` when held)
+        #: segments waiting for the other side's bytes they acknowledge (causal order), and
+        #: behind them the later segments of their own direction (each direction keeps its
+        #: order): (direction, segment, ``count`` when held), in capture order
         self.held: list[tuple[int, TcpSegment, int]] = []
         self.count = 0                  #: segments of the flow so far
         self.held_bytes = 0             #: payload bytes in ``held``
+        self.nheld = [0, 0]             #: segments of each direction in ``held``
 
 
 def _carrier(held: list[tuple[int, TcpSegment, int]], d: int, nxt: int, ack: int) -> int | None:
@@ -320,6 +322,24 @@ def _carrier(held: list[tuple[int, TcpSegment, int]], d: int, nxt: int, ack: int
             first = who
         pos = reach
     return first
+
+
+def _waits(flow: Flow, d: int, s: TcpSegment) -> bool:
+    """Whether held segment ``s`` of direction ``d`` still waits for bytes of the other side
+    it acknowledges and that were not delivered."""
+    if s.flags & _ACK:
+        peer = flow.halves[1 - d]
+        return 0 < ((s.ack - peer.next_seq) & _MASK) < _ACK_SANE and peer.base is not None \
+            and not peer.ended
+    return False
+
+
+def _awaited(held: list[tuple[int, TcpSegment, int]], halves: tuple[HalfStream, HalfStream],
+             d: int, s: TcpSegment) -> int | None:
+    """The index of a held segment of the other direction that carries the bytes held segment
+    ``s`` (direction ``d``, waiting) acknowledges (``_carrier``), None when they are held
+    nowhere."""
+    return _carrier(held, d, halves[1 - d].next_seq, s.ack)
 
 
 _key = text_key
@@ -1064,7 +1084,8 @@ class TcpReassembler:
         that acknowledges bytes of the other side not seen yet waits for them (they are late:
         captures merged from two taps, ``-i any`` on a multi-queue NIC), at most
         ``causal_window_ns`` of capture time, ``causal_window_segments`` segments of the flow
-        or ``max_ooo_bytes`` held; then the bytes still missing are a gap."""
+        or ``max_ooo_bytes`` held; then the bytes still missing are a gap. The later segments
+        of its side wait behind it (``_release``: each direction keeps its order)."""
         self._flows.move_to_end(flow.info.stream)
         flow.count += 1
         flow.last_ts = seg.ts_ns
@@ -1077,30 +1098,30 @@ class TcpReassembler:
             # ACK of its bytes waits for them, as any segment acknowledging bytes not
             # delivered: earlier ones may still come, the ACK does not say where they begin)
             peer.settle(out)
-        if flags & _ACK:
-            if 0 < ((seg.ack - peer.next_seq) & _MASK) < _ACK_SANE and peer.base is not None \
-                    and not peer.ended:
-                # ahead of the other side: wait for its bytes
-                held = flow.held
-                held.append((d, seg, flow.count))
-                flow.held_bytes += len(seg.payload)
-                self.stats.causal_held += 1
-                if flow.count - held[0][2] > self.config.causal_window_segments or (
-                        seg.ts_ns - held[0][1].ts_ns > self.config.causal_window_ns
-                        or flow.held_bytes > self.config.max_ooo_bytes):
-                    self._release(flow, seg.ts_ns, out)
-                return
-        if flow.held and flags & _RST:
-            last = next((h for h in reversed(flow.held) if h[0] == d), None)
-            if last is not None:
-                # each direction keeps its own order: a reset waits behind its side's held
-                # segments (a capture merged from two taps can show it before the other tap's
-                # bytes those wait for), released with the last of them (its acknowledgement)
-                flow.held.append((d, TcpSegment(seg.frame, seg.ts_ns, seg.src, seg.sport,
-                                                seg.dst, seg.dport, seg.seq, last[1].ack,
-                                                flags, seg.payload, seg.missing), flow.count))
-                self.stats.causal_held += 1
-                return
+            if flow.held:
+                # the held segments' wait may be over (they go before this one, which may
+                # be behind them)
+                self._release(flow, seg.ts_ns, out)
+                if self._flows.get(flow.info.stream) is not flow:
+                    return
+        held = flow.held
+        # ahead of the other side: wait for its bytes
+        wait = bool(flags & _ACK) and 0 < ((seg.ack - peer.next_seq) & _MASK) < _ACK_SANE \
+            and peer.base is not None and not peer.ended
+        if wait or flow.nheld[d]:
+            # (each direction keeps its order: a segment behind its side's held ones waits too)
+            held.append((d, seg, flow.count))
+            flow.nheld[d] += 1
+            flow.held_bytes += len(seg.payload)
+            self.stats.causal_held += 1
+            if flow.count - held[0][2] > self.config.causal_window_segments or (
+                    seg.ts_ns - held[0][1].ts_ns > self.config.causal_window_ns
+                    or flow.held_bytes > self.config.max_ooo_bytes):
+                self._release(flow, seg.ts_ns, out)
+            return
+        if held and flags & _RST:
+            # a reset with nothing of its side held ends the conversation: what the other
+            # side's held segments acknowledge and is still missing is lost
             self._release(flow, seg.ts_ns, out, force=True)
             if self._flows.get(flow.info.stream) is not flow:
                 return
@@ -1109,31 +1130,40 @@ class TcpReassembler:
             self._release(flow, seg.ts_ns, out)
 
     def _release(self, flow: Flow, now: int, out: list[FlowEvent], force: bool = False) -> None:
-        """Process the held segments whose awaited bytes have come, in capture order; the
-        oldest one past the window (every one with ``force``) goes anyway: what it
-        acknowledges and is still missing is a gap."""
+        """Process the held segments whose wait is over, each direction in its capture order
+        (a direction's segments come from one tap with one clock: a held segment goes only
+        after every earlier held segment of its side, so only the first held segment of each
+        direction, its *head*, may go); the oldest head past the window (every one with
+        ``force``) goes anyway: what it acknowledges and is still missing is a gap.
+
+        O(len(held)) per segment processed (finding the heads; ``_carrier`` on the two heads
+        only when the wait is over), held segments bounded by ``causal_window_segments``."""
         held = flow.held
         halves = flow.halves
+        nheld = flow.nheld
         cfg = self.config
         while held:
-            for i, (d, s, _) in enumerate(held):
-                peer = halves[1 - d]
-                if not (0 < ((s.ack - peer.next_seq) & _MASK) < _ACK_SANE) or peer.ended:
+            d0 = held[0][0]
+            heads = (0,) if not nheld[1 - d0] else (
+                0, next(j for j, h in enumerate(held) if h[0] != d0))
+            for i in heads:
+                d, s, _ = held[i]
+                if not _waits(flow, d, s):
                     del held[i]
+                    nheld[d] -= 1
                     flow.held_bytes -= len(s.payload)
                     self.stats.causal_late += 1
                     break
             else:
                 d, s, c = held[0]
-                ci = _carrier(held, d, halves[1 - d].next_seq, s.ack)
-                if ci is not None:
-                    cd, cs, _ = held[ci]
-                    if _carrier(held, cd, halves[1 - cd].next_seq, cs.ack) is not None:
-                        # the bytes it waits for are held too, waiting for bytes held in
-                        # turn (FINs that cross, each acknowledging the other): capture order
-                        # breaks the tie, and its acknowledgement declares no gap (the bytes
-                        # are there)
+                if len(heads) == 2 and _awaited(held, halves, d, s) is not None:
+                    hd, hs, _ = held[heads[1]]
+                    if _awaited(held, halves, hd, hs) is not None:
+                        # the two heads each wait for bytes held behind the other (FINs that
+                        # cross, each acknowledging the other): capture order breaks the tie,
+                        # and its acknowledgement declares no gap (the bytes are there)
                         del held[0]
+                        nheld[d] -= 1
                         flow.held_bytes -= len(s.payload)
                         self._process(flow, d, s, out, gaps=False)
                         continue
@@ -1141,12 +1171,12 @@ class TcpReassembler:
                         or now - s.ts_ns > cfg.causal_window_ns
                         or flow.held_bytes > cfg.max_ooo_bytes):
                     return
-                # the wait is over: first the oldest segment that waits for bytes held nowhere
-                # (they are lost: its acknowledgement declares the gap); a segment that waits
-                # for bytes held in another then follows them instead of declaring them lost
-                k = next((j for j, (hd, hs, _) in enumerate(held)
-                          if _carrier(held, hd, halves[1 - hd].next_seq, hs.ack) is None), 0)
+                # the wait is over: first the oldest head that waits for nothing held (bytes
+                # lost: its acknowledgement declares the gap); a head that waits for bytes
+                # held behind the other head then follows them instead of declaring them lost
+                k = next((i for i in heads if _awaited(held, halves, held[i][0], held[i][1]) is None), 0)
                 d, s, c = held.pop(k)
+                nheld[d] -= 1
                 flow.held_bytes -= len(s.payload)
             self._process(flow, d, s, out)
 
@@ -1207,6 +1237,7 @@ class TcpReassembler:
             held = flow.held
             flow.held = []
             flow.held_bytes = 0
+            flow.nheld = [0, 0]
             for d, s, _ in held:
                 self._process(flow, d, s, out)
         h0, h1 = flow.halves
