@@ -269,7 +269,7 @@ class Flow:
     light-entry direction ``d``; ``sides[d]`` its Side."""
 
     __slots__ = ("info", "conv", "halves", "sides", "last_ts", "last_frame", "held", "count",
-                 "held_bytes", "nheld")
+                 "held_bytes", "nheld", "data_ack", "data_end")
 
     def __init__(self, info: FlowInfo, conv: _Conv, halves: tuple[HalfStream, HalfStream],
                  sides: tuple[Side, Side]) -> None:
@@ -286,6 +286,11 @@ class Flow:
         self.count = 0                  #: segments of the flow so far
         self.held_bytes = 0             #: payload bytes in ``held``
         self.nheld = [0, 0]             #: segments of each direction in ``held``
+        #: of each direction's segments with payload processed so far, the highest
+        #: acknowledgement number and the highest sequence number after the payload (what a
+        #: reset without ACK of the other side answers, ``_unanswered``)
+        self.data_ack: list[int | None] = [None, None]
+        self.data_end: list[int | None] = [None, None]
 
 
 def _carrier(held: list[tuple[int, TcpSegment, int]], d: int, nxt: int, ack: int) -> int | None:
@@ -324,22 +329,64 @@ def _carrier(held: list[tuple[int, TcpSegment, int]], d: int, nxt: int, ack: int
     return first
 
 
+def _unanswered(flow: Flow, d: int, seq: int) -> bool:
+    """Whether a reset without ACK of direction ``d`` at ``seq`` answers a segment of the other
+    side not read yet. A socket that was closed (its FIN sent) answers a segment bringing data
+    it did not acknowledge with a reset without ACK whose sequence number is that segment's
+    ACK field (RFC 9293 3.10.7); such a reset from a side whose FIN was read, at a sequence
+    number up to that FIN's end, answers a segment with payload beyond what that side
+    acknowledged, acknowledging up to ``seq``. If the other side's segments read so far hold
+    none (no payload acknowledging up to ``seq``, or none beyond the resetting side's last
+    acknowledgement), that segment is late (captures merged from two taps whose clocks
+    differ), unless the other side ended (no payload can come). A capture of both directions
+    at one point sees the segment before the reset that answers it: nothing waits there
+    (unless the capture lost the segment: the wait then ends with the causal window)."""
+    half = flow.halves[d]
+    fin = half.fin_off
+    other = flow.halves[1 - d]
+    if fin is None or half.base is None or other.ended:
+        return False
+    if ((half.base + fin + 1 - seq) & _MASK) >= _HALF:
+        return False                    # past its FIN: it answers nothing of this conversation
+    a, end = flow.data_ack[1 - d], flow.data_end[1 - d]
+    if a is None or end is None or 0 < ((seq - a) & _MASK) < _ACK_SANE:
+        return True
+    acked = other.ack_seq
+    return acked is not None and not 0 < ((end - acked) & _MASK) < _ACK_SANE
+
+
+def _answers(seq: int, acked: int | None, d: int, hd: int, hs: TcpSegment) -> bool:
+    """Whether segment ``hs`` of direction ``hd`` may be the one a reset without ACK of
+    direction ``d`` at ``seq`` answers (``_unanswered``): the other direction's, with payload
+    beyond ``acked`` (what the resetting side acknowledged), acknowledging up to ``seq``."""
+    if hd == d or not (hs.payload or hs.missing) or not hs.flags & _ACK \
+            or 0 < ((seq - hs.ack) & _MASK) < _ACK_SANE:
+        return False
+    end = hs.seq + len(hs.payload) + hs.missing
+    return acked is None or 0 < ((end - acked) & _MASK) < _ACK_SANE
+
+
 def _waits(flow: Flow, d: int, s: TcpSegment) -> bool:
-    """Whether held segment ``s`` of direction ``d`` still waits for bytes of the other side
-    it acknowledges and that were not delivered."""
+    """Whether held segment ``s`` of direction ``d`` still waits: for bytes of the other side
+    it acknowledges and that were not delivered, or (a reset without ACK) for the segment it
+    answers (``_unanswered``)."""
     if s.flags & _ACK:
         peer = flow.halves[1 - d]
         return 0 < ((s.ack - peer.next_seq) & _MASK) < _ACK_SANE and peer.base is not None \
             and not peer.ended
-    return False
+    return bool(s.flags & _RST) and _unanswered(flow, d, s.seq)
 
 
 def _awaited(held: list[tuple[int, TcpSegment, int]], halves: tuple[HalfStream, HalfStream],
              d: int, s: TcpSegment) -> int | None:
-    """The index of a held segment of the other direction that carries the bytes held segment
-    ``s`` (direction ``d``, waiting) acknowledges (``_carrier``), None when they are held
-    nowhere."""
-    return _carrier(held, d, halves[1 - d].next_seq, s.ack)
+    """The index of a held segment of the other direction that held segment ``s`` (direction
+    ``d``, waiting) waits for: one that carries the bytes it acknowledges (``_carrier``), or,
+    for a reset without ACK, the segment it answers (``_answers``); None when what it waits
+    for is held nowhere."""
+    if s.flags & _ACK:
+        return _carrier(held, d, halves[1 - d].next_seq, s.ack)
+    seq, acked = s.seq, halves[1 - d].ack_seq
+    return next((j for j, (hd, hs, _) in enumerate(held) if _answers(seq, acked, d, hd, hs)), None)
 
 
 _key = text_key
@@ -1105,9 +1152,15 @@ class TcpReassembler:
                 if self._flows.get(flow.info.stream) is not flow:
                     return
         held = flow.held
-        # ahead of the other side: wait for its bytes
-        wait = bool(flags & _ACK) and 0 < ((seg.ack - peer.next_seq) & _MASK) < _ACK_SANE \
-            and peer.base is not None and not peer.ended
+        if flags & _ACK:
+            # ahead of the other side: wait for its bytes
+            wait = 0 < ((seg.ack - peer.next_seq) & _MASK) < _ACK_SANE and peer.base is not None \
+                and not peer.ended
+        else:
+            # a reset without ACK before the segment it answers: wait for it (one held
+            # already is in the capture: the reset follows it, as below)
+            wait = bool(flags & _RST) and _unanswered(flow, d, seg.seq) and not any(
+                _answers(seg.seq, peer.ack_seq, d, hd, hs) for hd, hs, _ in held)
         if wait or flow.nheld[d]:
             # (each direction keeps its order: a segment behind its side's held ones waits too)
             held.append((d, seg, flow.count))
@@ -1210,6 +1263,14 @@ class TcpReassembler:
             a = peer.ack_seq
             if a is None or ((seg.ack - a) & _MASK) < _HALF:
                 peer.ack_seq = a = seg.ack
+            if payload or missing:
+                da = flow.data_ack[d]
+                if da is None or ((seg.ack - da) & _MASK) < _HALF:
+                    flow.data_ack[d] = seg.ack
+                end = (seq + (flags & _SYN) // _SYN + len(payload) + missing) & _MASK
+                de = flow.data_end[d]
+                if de is None or ((end - de) & _MASK) < _HALF:
+                    flow.data_end[d] = end
             # the peer's bytes this ACK covers were received: a hole there is a capture loss,
             # declared now, before this segment's own bytes (capture order between the sides)
             if 0 < ((a - peer.next_seq) & _MASK) < _ACK_SANE and peer.base is not None and gaps:

@@ -13,7 +13,7 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from _tcp_builder import A, Conv, R, feed_all
+from _tcp_builder import A, Conv, F, R, feed_all
 from pcapsmtp.model import Side, TcpSegment
 from pcapsmtp.tcp.events import FlowClosed, FlowEvent, StreamData, StreamEnd, StreamGap
 from pcapsmtp.tcp.reassembler import TcpReassembler
@@ -94,8 +94,9 @@ def test_a_later_segment_never_declares_lost_what_an_earlier_one_of_its_side_wai
 @st.composite
 def dialogue(draw: st.DrawFn) -> tuple[list[TcpSegment], list[bool]]:
     """A dialogue in causal order (each command acknowledges the replies before it, each reply
-    the command it answers), ended by one side's reset (with or without ACK): its segments in
-    that order, and for each whether the client sent it."""
+    the command it answers), ended by one side's reset (with or without ACK), or by one side's
+    FIN, data of the other side and the closed socket's answer, a reset without ACK: its
+    segments in that order, and for each whether the client sent it."""
     c = Conv(cisn=draw(st.integers(0, 2**32 - 1)), sisn=draw(st.integers(0, 2**32 - 1)))
     segs = c.handshake()
     cpos = spos = 1
@@ -112,9 +113,21 @@ def dialogue(draw: st.DrawFn) -> tuple[list[TcpSegment], list[bool]]:
             data = draw(st.binary(min_size=1, max_size=30))
             segs.append(c.s(spos, data, ack=cpos))
             spos += len(data)
-    client_resets = draw(st.booleans())
+    client_ends = draw(st.booleans())
     with_ack = draw(st.booleans())
-    if client_resets:
+    if draw(st.booleans()):
+        # the closer's FIN, the other side's data (sent after the FIN came, or before), which
+        # reaches the closed socket: its kernel answers with a reset without ACK whose sequence
+        # number is that data's ACK field
+        mine, theirs = (c.c, c.s) if client_ends else (c.s, c.c)
+        pos, other = (cpos, spos) if client_ends else (spos, cpos)
+        segs.append(mine(pos, flags=F, ack=other))
+        acked = pos + 1 if with_ack else pos
+        if with_ack and draw(st.booleans()):
+            segs.append(theirs(other, ack=acked))           # a pure ACK of the FIN first
+        segs.append(theirs(other, draw(st.binary(min_size=1, max_size=30)), ack=acked))
+        segs.append(mine(acked, flags=R))
+    elif client_ends:
         segs.append(c.c(cpos, ack=spos))                    # the client acknowledges the last reply
         segs.append(c.c(cpos, flags=R, ack=spos if with_ack else None))
     else:
@@ -127,8 +140,9 @@ def dialogue(draw: st.DrawFn) -> tuple[list[TcpSegment], list[bool]]:
 def test_any_merge_of_the_two_directions_gives_the_events_of_the_causal_order(
         sc: tuple[list[TcpSegment], list[bool]], data: st.DataObject) -> None:
     """Two taps merged with any clock offset: any interleaving of the two directions that keeps
-    each direction's order, within the causal window, gives the same stream events (sides,
-    offsets, lengths, frames, the reset last) as the dialogue in causal order."""
+    each direction's order, within the causal window, gives each side the stream events
+    (offsets, lengths, frames, the reset last) of the dialogue in causal order: also when a
+    closed socket's reset comes before the data it answers, which is read."""
     hs, segs, client = sc[0][:3], sc[0][3:], sc[1][3:]
     base = hs[-1].ts_ns
     reference = feed_all(TcpReassembler(), hs + segs)
@@ -142,7 +156,18 @@ def test_any_merge_of_the_two_directions_gives_the_events_of_the_causal_order(
         # time order of the merged file (the frames keep their numbers: they name the packet)
         merged.append(TcpSegment(s.frame, base + (len(merged) + 1) * 1000, s.src, s.sport, s.dst,
                                  s.dport, s.seq, s.ack, s.flags, s.payload, s.missing))
-    got = events(feed_all(TcpReassembler(), hs + merged))
-    assert got == events(reference)
-    reset = ("end", C if client[-1] else S, 0, 1, segs[-1].frame)
-    assert reset in got and not [e for e in got[got.index(reset):] if e[0] != "end"]
+    ev = feed_all(TcpReassembler(), hs + merged)
+    got = events(ev)
+    # each side's events as in causal order (across the sides, segments that crossed, neither
+    # acknowledging the other, may come either way)
+    for side in (C, S):
+        assert [e for e in got if e[1] == side] == [e for e in events(reference) if e[1] == side]
+    closed = ev[-1]
+    assert isinstance(closed, FlowClosed) and closed.reason == "closed"
+    last = segs[-2]
+    if last.payload:            # the data a closed socket's reset answered is read
+        (i,) = [i for i, e in enumerate(got) if e[0] == "data" and e[4] == last.frame]
+        assert not [e for e in got[i + 1:] if e[0] != "end"]
+    else:
+        reset = ("end", C if client[-1] else S, 0, 1, segs[-1].frame)
+        assert reset in got and not [e for e in got[got.index(reset):] if e[0] != "end"]
