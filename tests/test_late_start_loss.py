@@ -101,8 +101,21 @@ def _alone(cut: dict[str, Any], full: dict[str, Any]) -> bool:
     return cuts.blamed(cut) == (full[role]["ip"], full[role]["port"])
 
 
+#: captures whose late starts are known to give another verdict, and why (strict)
+LATE_START_FAILURES: dict[str, str] = {
+    "captures/order-close-reset-before-clienthello.pcap": (
+        "two taps merged with the client's 20 ms late, cut after the handshake: the client's "
+        "start is not known until its first bytes, so the server's EHLO reply, which "
+        "acknowledges the EHLO and comes before it, cannot wait for it (no sequence number to "
+        "wait for); the session pairs the 220 to STARTTLS with the EHLO and reads "
+        "aborted/server/starttls-refused instead of tls-handshake-failed (same side; a late "
+        "start with a skew, not the reset's wait: the code before it reads the same)"),
+}
+
+
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
-def test_late_start_never_blames_a_new_side(path: Path) -> None:
+def test_late_start_never_blames_a_new_side(path: Path, request: pytest.FixtureRequest) -> None:
+    _known_failure(request, path, LATE_START_FAILURES)
     case = _Case(path)
     # a capture without SMTP (a negative control) still holds: no cut may invent a blame
     frames = sorted({s.frame for s in case.cap.segments})
