@@ -71,13 +71,18 @@ class TcpSegment:
     - ``payload``: the captured TCP payload bytes.
     - ``missing``: payload bytes that were on the wire but not captured (snaplen cut);
       they follow ``payload`` in sequence space and must be reported as a gap.
+    - ``ttl``: the IPv4 TTL or IPv6 hop limit of the innermost IP header that carried the
+      segment (inside a tunnel: the tunnelled packet's), as captured; 0 when not known. A host
+      sends every packet of a connection with one initial value over one path, so they arrive
+      with one value: a reset with another was sent by something else on the path.
     """
 
     __slots__ = ("frame", "ts_ns", "src", "sport", "dst", "dport", "seq", "ack", "flags", "payload",
-                 "missing")
+                 "missing", "ttl")
 
     def __init__(self, frame: int, ts_ns: int, src: str, sport: int, dst: str, dport: int,
-                 seq: int, ack: int, flags: int, payload: bytes, missing: int = 0) -> None:
+                 seq: int, ack: int, flags: int, payload: bytes, missing: int = 0,
+                 ttl: int = 0) -> None:
         self.frame = frame
         self.ts_ns = ts_ns
         self.src = src
@@ -89,11 +94,12 @@ class TcpSegment:
         self.flags = flags
         self.payload = payload
         self.missing = missing
+        self.ttl = ttl
 
     def __repr__(self) -> str:
         return (f"TcpSegment(frame={self.frame}, {self.src}:{self.sport} > {self.dst}:{self.dport}, "
                 f"seq={self.seq}, ack={self.ack}, flags={TcpFlags(self.flags)!r}, "
-                f"len={len(self.payload)}, missing={self.missing})")
+                f"len={len(self.payload)}, missing={self.missing}, ttl={self.ttl})")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TcpSegment):

@@ -313,7 +313,7 @@ class Decoder:
                     pair = self._pair4(addrs)
                 self.tcp_segments += 1
                 return TcpSegment(number, ts_ns, pair[0], sport, pair[1], dport, seq, ack, flags,
-                                  data[pstart:ip_end])
+                                  data[pstart:ip_end], 0, data[22])
         elif (linktype == 1 and n >= 74 and data[12] == 0x86 and data[13] == 0xDD
               and data[20] == 6 and data[14] >> 4 == 6):
             plen, addrs, sport, dport, seq, ack, doff, flags = _V6TCP(data, 14)
@@ -325,7 +325,7 @@ class Decoder:
                     pair = self._pair6(addrs)
                 self.tcp_segments += 1
                 return TcpSegment(number, ts_ns, pair[0], sport, pair[1], dport, seq, ack, flags,
-                                  data[pstart:ip_end])
+                                  data[pstart:ip_end], 0, data[21])
         return self._decode(linktype, data, n, wirelen, number, ts_ns)
 
     def addresses(self, addrs: bytes) -> tuple[str, str]:
@@ -463,7 +463,7 @@ class Decoder:
             if off + 20 > n:
                 self._bad(number, "short-ip", "frame cut inside the IPv4 header")
                 return None
-            vihl, tot, ident, ff, _ttl, proto = _V4(data, off)
+            vihl, tot, ident, ff, ttl, proto = _V4(data, off)
             if proto != 6:
                 if proto in TUNNEL_IP_PROTOCOLS or proto == 17:
                     return self._ip4_tunnel(data, off, vihl, tot, ident, ff, proto, n, wirelen,
@@ -488,7 +488,8 @@ class Decoder:
             dst = self._a4(data[off + 16:off + 20])
             if ff & 0x3FFF:                    # MF set or offset != 0: a fragment
                 return self._fragment((4, src, dst, ident, 6), ff & 0x2000, (ff & 0x1FFF) << 3,
-                                      data, hend, ip_end, wirelen, 6, src, dst, number, ts_ns)
+                                      data, hend, ip_end, wirelen, 6, src, dst, number, ts_ns,
+                                      0, ttl)
             o = hend
         elif et == 0x86DD:
             if off + 40 > n:
@@ -498,6 +499,7 @@ class Decoder:
                 self._bad(number, "bad-ip", "bogus IPv6 header (version)")
                 return None
             plen, nh = _V6(data, off + 4)
+            ttl = data[off + 7]
             o = off + 40
             ip_end = o + plen if plen else max(n, wirelen)
             src = self._a6(data[off + 8:off + 24])
@@ -516,7 +518,7 @@ class Decoder:
                         ident = struct.unpack_from("!I", data, o + 4)[0]
                         return self._fragment((6, src, dst, ident), fo & 1, fo & 0xFFF8,
                                               data, o + 8, ip_end, wirelen, data[o], src, dst,
-                                              number, ts_ns, depth)
+                                              number, ts_ns, depth, ttl)
                     nh = data[o]
                     o += 8
                 elif nh == 51:
@@ -546,14 +548,14 @@ class Decoder:
         if ip_end <= n:
             self.tcp_segments += 1
             return TcpSegment(number, ts_ns, src, sport, dst, dport, seq, ack, flags,
-                              data[pstart:ip_end])
+                              data[pstart:ip_end], 0, ttl)
         # snaplen cut: what was on the wire is bounded by the frame's wire length
         wire_end = ip_end if ip_end <= wirelen else max(wirelen, n)
         self.tcp_segments += 1
         if self.on_cut is not None and wire_end > n:
             self.on_cut(n)
         return TcpSegment(number, ts_ns, src, sport, dst, dport, seq, ack, flags, data[pstart:n],
-                          wire_end - n)
+                          wire_end - n, ttl)
 
     # ------------------------------------------------------------------ tunnels
     def _ip4_tunnel(self, data: bytes, off: int, vihl: int, tot: int, ident: int, ff: int,
@@ -672,9 +674,10 @@ class Decoder:
     # ------------------------------------------------------------------ fragments
     def _fragment(self, key: tuple[object, ...], more: int, foff: int, data: bytes, start: int,
                   ip_end: int, wirelen: int, next_header: int, src: str, dst: str,
-                  number: int, ts_ns: int, depth: int = 0) -> TcpSegment | None:
+                  number: int, ts_ns: int, depth: int = 0, ttl: int = 0) -> TcpSegment | None:
         """Store one fragment (its fragmentable part is ``data[start:ip_end]``); return the
-        segment when the datagram is complete."""
+        segment when the datagram is complete (with ``ttl``, the TTL or hop limit of the
+        fragment that completed it, as Wireshark shows the reassembled packet's)."""
         frags = self._frags
         # expire old datagrams (fragments are rare: a scan is cheap)
         if frags:
@@ -739,7 +742,7 @@ class Decoder:
         del frags[key]
         payload = b"".join(pieces)[:dg.total]
         return self._reassembled(key[0] == 6, dg.next_header, payload, src, dst, number, ts_ns,
-                                 depth)
+                                 depth, ttl)
 
     def _new_datagram(self, key: tuple[object, ...], ts_ns: int, number: int) -> _Datagram:
         frags = self._frags
@@ -763,7 +766,7 @@ class Decoder:
             del self._frags[key]
 
     def _reassembled(self, v6: bool, nh: int, p: bytes, src: str, dst: str, number: int,
-                     ts_ns: int, depth: int) -> TcpSegment | None:
+                     ts_ns: int, depth: int, ttl: int = 0) -> TcpSegment | None:
         o = 0
         n = len(p)
         if v6:
@@ -788,4 +791,5 @@ class Decoder:
             self._bad(number, "bad-tcp", "bogus TCP header length")
             return None
         self.tcp_segments += 1
-        return TcpSegment(number, ts_ns, src, sport, dst, dport, seq, ack, flags, p[o + doff:])
+        return TcpSegment(number, ts_ns, src, sport, dst, dport, seq, ack, flags, p[o + doff:], 0,
+                          ttl)

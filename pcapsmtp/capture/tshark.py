@@ -21,7 +21,8 @@ How tshark is driven (checked on tshark 4.0.17):
 - Fields: ``frame.number``, ``frame.time_epoch`` (a decimal string with 9 fraction digits,
   parsed to integer nanoseconds without a float), ``frame.protocols`` (the layer list, used
   to pick the IP layer right before the TCP layer: the innermost one), ``ip.src/dst``,
-  ``ipv6.src/dst`` (one value per occurrence, outer first), ``tcp.srcport/dstport``,
+  ``ipv6.src/dst`` and ``ip.ttl``/``ipv6.hlim`` (one value per occurrence, outer first: the
+  segment's TTL is the innermost header's), ``tcp.srcport/dstport``,
   ``tcp.seq_raw``, ``tcp.ack_raw`` (present on every frame in 4.0, also without ACK),
   ``tcp.flags`` (hex; the low 8 bits are the flag byte), ``tcp.len`` (payload length from
   the IP length) and ``tcp.payload`` (hex).
@@ -51,7 +52,7 @@ __all__ = ["TsharkSource", "TSHARK_FIELDS", "TSHARK_PREFS", "parse_epoch_ns"]
 #: Fields asked from tshark, in this order.
 TSHARK_FIELDS: tuple[str, ...] = (
     "frame.number", "frame.time_epoch", "frame.protocols", "frame.len", "frame.cap_len",
-    "ip.src", "ip.dst", "ipv6.src", "ipv6.dst",
+    "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "ip.ttl", "ipv6.hlim",
     "tcp.srcport", "tcp.dstport", "tcp.seq_raw", "tcp.ack_raw", "tcp.flags", "tcp.len",
     "tcp.payload", "tcp.segment_data",
 )
@@ -267,13 +268,14 @@ class TsharkSource:
         if not payload and tcp_len:
             payload = _hex(_first(layers, "tcp_segment_data"))
         missing = max(0, tcp_len - len(payload))
+        ttl = _nth(layers, "ip_ttl" if ip_layer == "ip" else "ipv6_hlim", occ)
         if missing and self.on_cut is not None:
             self.on_cut(int(_first(layers, "frame_cap_len") or "0"))
         assert src is not None and dst is not None and sport is not None
         assert dport is not None and seq is not None and flags is not None
         return TcpSegment(number, parse_epoch_ns(_first(layers, "frame_time_epoch") or "0"),
                           src, int(sport), dst, int(dport), int(seq), int(ack),
-                          int(flags, 16) & 0xFF, payload, missing)
+                          int(flags, 16) & 0xFF, payload, missing, int(ttl) if ttl else 0)
 
     def _crash(self, cap: Any, exc: Exception) -> CaptureError:
         """tshark exited non-zero (a damaged file): every frame before the damage has been

@@ -32,7 +32,7 @@ def keyed(seg: TcpSegment, addrs: Any) -> KeyedSegment:
     key, d = int_key(addrs.get(seg.src), seg.sport, addrs.get(seg.dst), seg.dport,
                      ":" in seg.src)
     return KeyedSegment(seg.frame, seg.ts_ns, seg.src, seg.sport, seg.dst, seg.dport, seg.seq,
-                        seg.ack, seg.flags, seg.payload, seg.missing, key, d)
+                        seg.ack, seg.flags, seg.payload, seg.missing, key, d, seg.ttl)
 
 
 def loop(fl: Any, views: Iterable[RecordView],
@@ -118,11 +118,13 @@ def loop(fl: Any, views: Iterable[RecordView],
                         skipped += 1
                         last_ts = ts_ns
                         continue
-                    # the reassembler must see it
+                    # the reassembler must see it (with the TTL, IPv4, or the hop limit, IPv6,
+                    # just before the addresses)
                     pair = addresses(bytes(buf[a0:a1]))
                     seg: TcpSegment = KeyedSegment(
                         number, ts_ns, pair[0], sport, pair[1], dport, seq, ack, flags,
-                        bytes(buf[pstart:ip_end]), 0, key, d)
+                        bytes(buf[pstart:ip_end]), 0, key, d,
+                        buf[a0 - 4] if a1 - a0 == 8 else buf[a0 - 1])
                 else:
                     seg2 = decode_raw(1, bytes(buf[hend:end]), wirelen, number, ts_ns)
                     if seg2 is None:

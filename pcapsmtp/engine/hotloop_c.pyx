@@ -240,12 +240,13 @@ cdef class _Loop:
                         self.skipped += 1
                         self.last_ts = ts_ns
                         return 0
-                # the reassembler must see it
+                # the reassembler must see it (with the TTL, IPv4, or the hop limit, IPv6,
+                # just before the addresses)
                 pair = self.addresses(PyBytes_FromStringAndSize(<const char*>p + a0, a1 - a0))
                 seg = KeyedSegment(
                     number, ts_ns, pair[0], sport, pair[1], dport, seq, ack, flags,
                     PyBytes_FromStringAndSize(<const char*>p + pstart, ip_end - pstart), 0,
-                    key, d)
+                    key, d, p[a0 - 4] if a1 - a0 == 8 else p[a0 - 1])
         if not ok:
             # everything else: the general decoder
             seg2 = self.decode_raw(lt, PyBytes_FromStringAndSize(<const char*>p + hend,

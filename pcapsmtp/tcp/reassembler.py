@@ -1021,7 +1021,7 @@ class TcpReassembler:
                         continue
                     s = TcpSegment(s.frame, s.ts_ns, s.src, s.sport, s.dst, s.dport,
                                    (s.seq + k) & _MASK, s.ack, s.flags & ~_SYN, s.payload[k:],
-                                   s.missing)
+                                   s.missing, s.ttl)
             if conv.flow is not flow:
                 break
             self._flow_segment(flow, dd, s, out)

@@ -295,9 +295,9 @@ class KeyedSegment(TcpSegment):
 
     def __init__(self, frame: int, ts_ns: int, src: str, sport: int, dst: str, dport: int,
                  seq: int, ack: int, flags: int, payload: bytes, missing: int, key: int,
-                 d: int) -> None:
+                 d: int, ttl: int = 0) -> None:
         TcpSegment.__init__(self, frame, ts_ns, src, sport, dst, dport, seq, ack, flags, payload,
-                            missing)
+                            missing, ttl)
         self.key = key
         self.d = d
 

@@ -100,7 +100,8 @@ def scapy_segments(path: Path) -> Iterator[TcpSegment]:
             payload = raw[hdr:hdr + plen]
             ts_ns = int(round(float(pkt.time) * 1e9))
             yield TcpSegment(frame, ts_ns, src, tcp.sport, dst, tcp.dport, tcp.seq, tcp.ack,
-                             int(tcp.flags), payload, plen - len(payload))
+                             int(tcp.flags), payload, plen - len(payload),
+                             ip.ttl if isinstance(ip, IP) else ip.hlim)
 
 
 def segments(path: Path, *, fallback: bool = False) -> Iterator[TcpSegment]:

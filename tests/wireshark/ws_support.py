@@ -99,7 +99,7 @@ def scapy_segments(path: str) -> Iterator[TcpSegment]:
             payload = raw[hdr:hdr + tcp_len]
             yield TcpSegment(number, int(pkt.time * 1_000_000_000), src, tcp.sport, dst,
                              tcp.dport, tcp.seq, tcp.ack, int(tcp.flags) & 0xFF, payload,
-                             tcp_len - len(payload))
+                             tcp_len - len(payload), ip.ttl if isinstance(ip, IP) else ip.hlim)
 
 
 # --------------------------------------------------------------------------- capture builders
