@@ -106,7 +106,12 @@ class OverlapConflict:
 @dataclass(frozen=True, slots=True)
 class StreamEnd:
     """One side ended: FIN (``reset`` False) or RST (``reset`` True), or the capture/flow
-    ended without either (``truncated`` True, ``frame`` is the side's last frame or 0)."""
+    ended without either (``truncated`` True, ``frame`` is the side's last frame or 0).
+
+    For a reset, what tells whether the side's own stack sent it: a host sends every packet of a
+    connection with one initial TTL (IPv4) or hop limit (IPv6) over one path, so they arrive with
+    one value, and a box on the path that forges a reset with the side's address gives it its
+    own. The TCP layer reports the facts; the analysis decides."""
 
     stream: int
     side: Side
@@ -114,6 +119,18 @@ class StreamEnd:
     truncated: bool
     frame: int
     ts_ns: int
+    ttl: int = 0
+    """The reset's TTL (IPv4) or hop limit (IPv6); 0 when not known, and for a FIN or a
+    truncated end."""
+    side_ttl: tuple[int, int] | None = None
+    """For a reset: the lowest and highest TTL of this side's segments captured before it after
+    the handshake (not its SYN or SYN-ACK, and not a pure ACK before the other side sent a byte,
+    such as the handshake's ACK: a SYN proxy or a DDoS scrubber answers the handshake with its
+    own); None when none of them carried one."""
+    side_ttl_segments: int = 0
+    """How many segments ``side_ttl`` was taken from."""
+    side_ttl_frames: tuple[int, int] | None = None
+    """The first and the last of those segments' frames."""
 
 
 @dataclass(frozen=True, slots=True)

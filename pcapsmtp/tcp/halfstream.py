@@ -69,7 +69,8 @@ class HalfStream:
                  "ooo", "ooo_bytes", "history", "history_bytes", "fin_off", "fin_frame",
                  "fin_ts", "ended", "ack_seq", "last_frame", "last_ts", "syn_seen", "captured", "soft",
                  "soft_segs", "soft_ts", "soft_fixed", "late_segments", "late_bytes",
-                 "late_window_ns", "resent_end")
+                 "late_window_ns", "resent_end", "ttl_lo", "ttl_hi", "ttl_n", "ttl_first",
+                 "ttl_last")
 
     def __init__(self, stream: int, side: Side, stats: ReassemblyStats, max_ooo: int,
                  retain: int, late_segments: int = 64, late_bytes: int = 4096,
@@ -110,6 +111,13 @@ class HalfStream:
         self.late_segments = late_segments
         self.late_bytes = late_bytes
         self.late_window_ns = late_window_ns
+        #: the TTL (hop limit) range of this side's segments after the handshake (``note_ttl``),
+        #: how many carried one, the first and last of their frames
+        self.ttl_lo = 0
+        self.ttl_hi = 0
+        self.ttl_n = 0
+        self.ttl_first = 0
+        self.ttl_last = 0
 
     # -- sequence space -------------------------------------------------------------------
     def _off(self, seq: int) -> int:
@@ -128,6 +136,20 @@ class HalfStream:
         self.syn_seen = True
         if self.base is None:
             self._set_base(seq + 1)
+
+    def note_ttl(self, ttl: int, frame: int) -> None:
+        """A segment of this side after the handshake (not a SYN, not a reset) came with TTL or
+        hop limit ``ttl`` (not 0): the range a reset of this side's own stack lies in."""
+        if self.ttl_n:
+            if ttl < self.ttl_lo:
+                self.ttl_lo = ttl
+            elif ttl > self.ttl_hi:
+                self.ttl_hi = ttl
+        else:
+            self.ttl_lo = self.ttl_hi = ttl
+            self.ttl_first = frame
+        self.ttl_n += 1
+        self.ttl_last = frame
 
     def start_at(self, seq: int) -> None:
         """Offset 0 is the byte at ``seq`` (a stream that starts inside the conversation, e.g.
@@ -368,8 +390,10 @@ class HalfStream:
             out.append(StreamEnd(self.stream, self.side, False, False, self.fin_frame,
                                  self.fin_ts))
 
-    def reset(self, frame: int, ts: int, out: list[FlowEvent]) -> None:
-        """A RST from this side: deliver what is buffered (holes become gaps) and end."""
+    def reset(self, frame: int, ts: int, out: list[FlowEvent], ttl: int = 0) -> None:
+        """A RST from this side (its TTL or hop limit ``ttl``, 0: unknown): deliver what is
+        buffered (holes become gaps) and end. The ``StreamEnd`` carries the reset's TTL and the
+        range of this side's other segments (``note_ttl``)."""
         self.soft = False
         self.last_frame = frame
         self.last_ts = ts
@@ -383,7 +407,10 @@ class HalfStream:
             self._advance(self.fin_off)
         self.ended = True
         self._release()
-        out.append(StreamEnd(self.stream, self.side, True, False, frame, ts))
+        n = self.ttl_n
+        out.append(StreamEnd(self.stream, self.side, True, False, frame, ts, ttl,
+                             (self.ttl_lo, self.ttl_hi) if n else None, n,
+                             (self.ttl_first, self.ttl_last) if n else None))
 
     def flush(self, out: list[FlowEvent]) -> None:
         """The flow is being closed: holes before received data (or before the FIN, or

@@ -1250,12 +1250,17 @@ class TcpReassembler:
                     k = (a - peer.next_seq) & _MASK
                     if 0 < k < _ACK_SANE:
                         peer.catch_up(k > 1, seg.frame, ts, out)
-            half.reset(seg.frame, ts, out)
+            half.reset(seg.frame, ts, out, seg.ttl)
             self._close(flow, "closed", ts, out)
             return
         seq = seg.seq
         payload = seg.payload
         missing = seg.missing
+        if seg.ttl and not flags & _SYN and (payload or missing or flags & _FIN
+                                             or flow.halves[1 - d].next_off):
+            # the TTL a reset of this side's own stack would carry (not the handshake's: a SYN
+            # proxy answers it with its own, nor a pure ACK before the other side's first byte)
+            half.note_ttl(seg.ttl, seg.frame)
         if missing:
             self.stats.snaplen_cut_segments += 1
         if flags & _ACK:
