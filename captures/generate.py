@@ -11,12 +11,15 @@ Building blocks (dev-only; nothing in ``pcapsmtp`` imports this file):
   ``Conv(..., steps=[("S", b"220 ..."), ("C", [b"seg1", b"seg2"])])``. A list of bytes is one flight split
   into several segments. Options per step: ``tag`` (names the step for ``frames``), ``marks`` (named byte
   positions: the evidence frame is the one carrying that byte), ``lost`` (segment indexes missing from the
-  capture), ``conflict`` (a retransmission of one segment with other bytes), ``delay_ms``.
+  capture), ``conflict`` (a retransmission of one segment with other bytes), ``delay_ms``, ``ttl`` (the
+  segments' IPv4 TTL / IPv6 hop limit). ``Conv.rst(side, ttl=...)``: a RST with the side's addresses (a box
+  on the path forging it gives it another TTL).
   Options per conversation: ``handshake``, ``close``, ``isn``, ``one_byte``, ``reorder``, ``retransmit``,
   ``only_side``.
 - ``Capture``: one file: conversations in time order, ``link`` (ether, vlan, qinq, sll, sll2, raw, null,
   multi), ``ipv`` (4 or 6), ``fmt`` (pcap, pcap-ns, pcap-be, pcapng, pcapng-multi, pcapng-spb; ``gz``),
-  ``snaplen``, ``fragment`` (a step tag whose segment is sent as 3 IPv4 fragments).
+  ``snaplen``, ``fragment`` (a step tag whose segment is sent as 3 IPv4 fragments), ``ttl`` (the client's
+  and the server's TTL / hop limit as captured: 64 and 52 unless given).
 - ``Expect``: the verdict of one conversation; frame numbers are computed from the records written.
   ``Expect(reason="no-payload")`` marks a TCP connection that carries no payload (a scan): it is a
   ``tcp.stream`` but no conversation (listed under ``no_payload_streams``).
@@ -101,6 +104,10 @@ class Step:
     #: a black hole on the path: the receiver never gets these bytes (nor anything its side
     #: sends later), so its ACKs stay before them; the sender resends them after each delay
     resend_ms: tuple[float, ...] | None = None
+    #: the IPv4 TTL (IPv6 hop limit) of this step's segments (None: the capture's for the side)
+    ttl: int | None = None
+    rst: bool = False               # no bytes: a RST with the side's addresses (``Conv.rst``)
+    label: str | None = None        # the record label of that RST
 
     @property
     def data(self) -> bytes:
@@ -122,6 +129,7 @@ class Pkt:
     label: str | None = None
     captured: bool = True
     syn_options: bool = False
+    ttl: int | None = None          # the IPv4 TTL / IPv6 hop limit (None: the capture's for the side)
 
 
 class Conv:
@@ -145,7 +153,7 @@ class Conv:
              marks: dict[str, bytes | int] | None = None, split: int | Sequence[int] | None = None,
              lost: Iterable[int] = (), conflict: tuple[int, bytes] | None = None,
              delay_ms: float | None = None, acked: bool = True,
-             resend_ms: tuple[float, ...] | None = None) -> Conv:
+             resend_ms: tuple[float, ...] | None = None, ttl: int | None = None) -> Conv:
         assert side in ("C", "S")
         segs = [data] if isinstance(data, (bytes, bytearray)) else list(data)
         segs = [bytes(s) for s in segs]
@@ -161,7 +169,7 @@ class Conv:
             if pos < len(whole):
                 segs.append(whole[pos:])
         st = Step(side, segs, tag, {}, frozenset(lost), conflict, delay_ms, acked=acked and resend_ms is None,
-                  resend_ms=resend_ms)
+                  resend_ms=resend_ms, ttl=ttl)
         whole = st.data
         for name, where in (marks or {}).items():
             if isinstance(where, int):
@@ -179,6 +187,15 @@ class Conv:
         gives up waiting closes seconds later)."""
         assert side in ("C", "S")
         self.steps.append(Step(side, [], tag, delay_ms=delay_ms, fin=True))
+        return self
+
+    def rst(self, side: str, *, ttl: int | None = None, label: str = "rst",
+            delay_ms: float | None = None) -> Conv:
+        """A RST (with ACK) carrying ``side``'s addresses and sequence numbers here, with TTL (hop
+        limit) ``ttl`` (None: the side's own; a box on the path that forges it gives it its own),
+        recorded under ``label``; nothing answers it (the conversation's ``close`` is then None)."""
+        assert side in ("C", "S")
+        self.steps.append(Step(side, [], delay_ms=delay_ms, ttl=ttl, rst=True, label=label))
         return self
 
     def c(self, data: bytes | Sequence[bytes], **kw: Any) -> Conv:
@@ -235,6 +252,10 @@ class Conv:
             base = sent[side]
             if st.tag:
                 marks[st.tag] = (side, base)
+            if st.rst:
+                put(side, "RA", ttl=st.ttl, label=st.label)
+                prev_side = side
+                continue
             if st.fin:
                 put(side, "FA")
                 nxt[side] = (nxt[side] + 1) % MOD
@@ -277,7 +298,7 @@ class Conv:
             for j, (o, b, cap, lab) in enumerate(segs):
                 if j:
                     t += 50_000
-                put(side, "PA", b, base + o, label=lab, captured=cap)
+                put(side, "PA", b, base + o, label=lab, captured=cap, ttl=st.ttl)
             if st.resend_ms is not None:
                 if hole[side] is None:
                     hole[side] = nxt[side]
@@ -287,7 +308,7 @@ class Conv:
                     for j, (o, b, cap, _lab) in enumerate(segs):
                         if j:
                             t += 50_000
-                        put(side, "PA", b, base + o, label="retransmission", captured=cap)
+                        put(side, "PA", b, base + o, label="retransmission", captured=cap, ttl=st.ttl)
             sent[side] += len(st.data)
             nxt[side] = (isn[side] + 1 + sent[side]) % MOD
             last = i == len(self.steps) - 1
@@ -355,6 +376,9 @@ class Capture:
     #: behind) of the server's: every client packet's timestamp moves by it, and the records are
     #: written in timestamp order (each tap keeps its own order), as ``mergecap`` merges them
     client_skew_ms: float = 0.0
+    #: the IPv4 TTL (IPv6 hop limit) of the client's and the server's packets as captured (a
+    #: packet's own ``ttl`` overrides it)
+    ttl: tuple[int, int] = (64, 52)
 
 
 @dataclass
@@ -515,7 +539,7 @@ def build_frames(cap: Capture, pkts: list[Pkt], frag_pkt: Pkt | None) -> list[Fr
         seg = _tcp(p, (conv.cport, conv.sport))
         c_ip, s_ip = (CLIENT_IP4, SERVER_IP4) if cap.ipv == 4 else (CLIENT_IP6, SERVER_IP6)
         src, dst = (c_ip, s_ip) if p.side == "C" else (s_ip, c_ip)
-        ttl = 64 if p.side == "C" else 52
+        ttl = p.ttl if p.ttl is not None else cap.ttl[0 if p.side == "C" else 1]
         if cap.ipv == 4:
             l3: Packet = IP(src=src, dst=dst, ttl=ttl, id=ip_id[p.side] & 0xFFFF, flags="DF") / seg
         else:

@@ -1,30 +1,42 @@
 """Resets forged by a box on the path: the IPv4 TTL / IPv6 hop limit of a reset against the other
-segments of its side.
+segments of its side (docs/output.md, "Forged resets").
 
 First the carriage: every adapter hands the reassembler the TTL (or hop limit) of the innermost IP
 header that carried the segment, as tshark shows it (``ip.ttl``, ``ipv6.hlim``): the general decoder,
-both file loops (pure Python and compiled) and the tshark engine.
+both file loops (pure Python and compiled) and the tshark engine. Then the verdict on the generated
+captures (captures/scenarios_forged.py: exact outcome, caused_by, reason, case and frames, the reset
+frames and TTLs cross-checked with tshark), and the rule over any TTLs (hypothesis) through the
+reassembler and the analysis. tests/test_forged_reset_real.py puts a real injector between real
+Linux TCP stacks.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.layers.inet import IP, TCP, fragment
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import GRE, Dot1Q, Ether
 from scapy.packet import Raw
 from scapy.utils import wrpcap
 
+from pcapsmtp.analysis.reasons import REASON_CASES
+from pcapsmtp.analysis.verdict import RESET_TTL_SEGMENTS, RESET_TTL_SLACK
 from pcapsmtp.capture.decode import Decoder
 from pcapsmtp.capture.pcapfile import iter_segments
 from pcapsmtp.engine import accel
-from pcapsmtp.engine.analyzer import Analyzer
+from pcapsmtp.engine.analyzer import AnalysisConfig, Analyzer, analyze_file
 from pcapsmtp.engine.fileloop import FusedLoop
 from pcapsmtp.model import TcpSegment
+from pcapsmtp.tcp.events import StreamEnd
+from pcapsmtp.tcp.reassembler import TcpReassembler
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -139,3 +151,186 @@ def test_a_segment_built_without_it_has_none() -> None:
     seg = TcpSegment(1, 0, _C4, 40312, _S4, 25, 1, 0, 0x02, b"")
     assert seg.ttl == 0
     assert seg != TcpSegment(1, 0, _C4, 40312, _S4, 25, 1, 0, 0x02, b"", 0, 64)
+
+
+# ------------------------------------------------------------------------------------------------
+# The verdict: a reset whose TTL lies outside its side's is the box's doing
+# ------------------------------------------------------------------------------------------------
+
+CAPTURES = ROOT / "captures"
+
+#: (capture, stream) -> outcome, caused_by, reason, case, the reset's frame, its TTL, the TTLs of
+#: the side whose address it carries (its segments after the handshake, lowest and highest)
+VERDICTS: dict[tuple[str, int], tuple[str, str, str, str | None, int, int, tuple[int, int] | None]] = {
+    ("tcp-reset-forged-starttls.pcap", 0):
+        ("aborted", "middlebox", "starttls-refused", "reset-forged", 11, 250, (52, 52)),
+    ("tcp-reset-forged-starttls-ipv6.pcap", 0):
+        ("aborted", "middlebox", "starttls-refused", "reset-forged", 11, 62, (52, 52)),
+    ("tcp-reset-forged-hello.pcap", 0):
+        ("aborted", "middlebox", "tls-handshake-failed", "reset-forged", 15, 61, (52, 52)),
+    ("tcp-reset-forged-hello-ipv6.pcap", 0):
+        ("aborted", "middlebox", "tls-handshake-failed", "reset-forged", 15, 250, (52, 52)),
+    ("tcp-reset-forged-hello-server-side.pcap", 0):
+        ("aborted", "middlebox", "tls-not-started", "reset-forged", 14, 250, (49, 49)),
+    ("tcp-reset-forged-hello-server-side-ipv6.pcap", 0):
+        ("aborted", "middlebox", "tls-not-started", "reset-forged", 14, 58, (49, 49)),
+    ("tcp-reset-forged-starttls-server-side.pcap", 0):
+        ("aborted", "middlebox", "no-mail-transaction", "reset-forged", 10, 250, (49, 49)),
+    ("tcp-reset-forged-ehlo.pcap", 0):
+        ("aborted", "middlebox", "no-mail-transaction", "reset-forged", 8, 255, (52, 52)),
+    ("tcp-reset-ttl-bounds.pcap", 0):
+        ("aborted", "middlebox", "tls-handshake-failed", "reset-forged", 15, 54, (52, 52)),
+    ("tcp-reset-ttl-bounds.pcap", 1):
+        ("aborted", "middlebox", "tls-handshake-failed", "reset-forged", 30, 50, (52, 52)),
+    ("tcp-reset-ttl-bounds.pcap", 2):
+        ("aborted", "middlebox", "tls-handshake-failed", "reset-forged", 45, 55, (52, 53)),
+    # controls: the side's own
+    ("tcp-reset-own.pcap", 0): ("aborted", "server", "tls-handshake-failed", None, 15, 52, (52, 52)),
+    ("tcp-reset-own.pcap", 1): ("aborted", "server", "tls-handshake-failed", None, 30, 53, (52, 53)),
+    ("tcp-reset-own.pcap", 2): ("aborted", "server", "tls-handshake-failed", None, 45, 53, (52, 52)),
+    ("tcp-reset-own.pcap", 3): ("aborted", "server", "tls-handshake-failed", None, 60, 51, (52, 52)),
+    ("tcp-reset-ttl-unknown.pcap", 0): ("aborted", "server", "tls-handshake-failed", None, 15, 0, (52, 52)),
+    ("tcp-reset-ttl-unknown.pcap", 1): ("aborted", "server", "tls-handshake-failed", None, 20, 250, None),
+}
+
+
+def _conv(name: str, stream: int) -> dict[str, Any]:
+    res = analyze_file(str(CAPTURES / name), AnalysisConfig())
+    assert res.error is None, res.error
+    return next(c for c in res.conversations if c["stream"] == stream)
+
+
+@pytest.mark.parametrize("name,stream", sorted(VERDICTS))
+def test_the_verdict(name: str, stream: int) -> None:
+    outcome, caused_by, reason, case, rst, ttl, side = VERDICTS[(name, stream)]
+    conv = _conv(name, stream)
+    assert (conv["outcome"], conv["caused_by"], conv["reason"], conv.get("case")) == (
+        outcome, caused_by, reason, case)
+    forged = [f for f in conv["findings"] if f["code"] == "reset-forged"]
+    if case is None:
+        assert forged == []
+        return
+    assert conv["evidence_frame"] == rst and side is not None
+    lo, hi = side
+    assert [(f["side"], f["frame"]) for f in forged] == [("middlebox", rst)]
+    word = "hop limit" if ":" in conv["client"]["ip"] else "TTL"
+    own = f"{word} {lo}" if lo == hi else f"{word}s {lo} to {hi}"
+    assert f"came with {word} {ttl}, " in forged[0]["message"]
+    assert f"came with {own} (" in forged[0]["message"]
+    info = REASON_CASES[(reason, case)]
+    assert conv["explanation"] == {"client_does": info.client_does, "ask": info.remedy}
+    assert f"frame {rst}" in conv["detail"] and f"{word} {ttl}" in conv["detail"]
+
+
+def _tshark_fields(path: Path) -> list[list[str]]:
+    out = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-E", "separator=/t", "-e", "frame.number",
+                          "-e", "tcp.stream", "-e", "tcp.srcport", "-e", "tcp.flags.syn", "-e", "tcp.flags.reset",
+                          "-e", "ip.ttl", "-e", "ipv6.hlim"],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    return [line.split("\t") for line in out.splitlines()]
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+@pytest.mark.parametrize("name", sorted({n for n, _ in VERDICTS}))
+def test_tshark_shows_the_resets_and_the_ttls(name: str) -> None:
+    """The reset frames and TTLs, and the TTLs of the segments of the side whose address each
+    reset carries (not its SYN), are those tshark shows."""
+    rows = _tshark_fields(CAPTURES / name)
+    for (n, stream), (_o, _c, _r, _case, rst, ttl, side) in VERDICTS.items():
+        if n != name:
+            continue
+        mine = [r for r in rows if int(r[1]) == stream]
+        resets = [r for r in mine if r[4] in ("1", "True")]
+        assert [int(r[0]) for r in resets] == [rst]
+        value = lambda r: int(r[6] or r[5])  # noqa: E731
+        assert value(resets[0]) == ttl
+        port = resets[0][2]
+        own = [value(r) for r in mine if r[2] == port and r[3] not in ("1", "True")
+               and r[4] not in ("1", "True")]
+        assert ((min(own), max(own)) if own else None) == side
+
+
+def test_the_json_names_the_case_and_the_evidence() -> None:
+    proc = subprocess.run([sys.executable, "-m", "pcapsmtp", "analyze", "--format", "json",
+                           str(CAPTURES / "tcp-reset-forged-starttls.pcap")], capture_output=True, text=True,
+                          timeout=120)
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [(r["stream"], r["caused_by"], r["reason"], r.get("case"), r["evidence_frame"]) for r in rows] == [
+        (0, "middlebox", "starttls-refused", "reset-forged", 11), (1, "middlebox", "tls-fallback", None, 21)]
+    assert rows[1]["fallback_of"]["stream"] == 0
+    assert proc.returncode == 1
+
+
+def test_explain_shows_the_evidence() -> None:
+    out = subprocess.run([sys.executable, "-m", "pcapsmtp", "explain", str(CAPTURES / "tcp-reset-forged-hello.pcap")],
+                         capture_output=True, text=True, timeout=120).stdout
+    rst_line = next(line for line in out.splitlines() if "[RST]" in line)
+    assert rst_line.split()[0] == "15" and "reset-forged:" in rst_line
+    assert "came with TTL 61" in rst_line and "came with TTL 52 (frames 4 to 12)" in rst_line
+    assert "Verdict: aborted, caused by the middlebox (tls-handshake-failed)" in out
+
+
+# ---- the rule over any TTLs, through the reassembler and the analysis (no capture file)
+
+_CIP, _SIP = "192.0.2.10", "198.51.100.25"
+
+
+def _segments(server_ttls: list[int], rst_ttl: int, synack_ttl: int) -> list[TcpSegment]:
+    """Captured at the client: handshake (the SYN-ACK at ``synack_ttl``), then the server's
+    banner, EHLO reply and the ACK of STARTTLS one after the other at ``server_ttls`` (the
+    banner and the EHLO reply first; more server segments are ACKs of STARTTLS), and the server's
+    reset at ``rst_ttl`` instead of the answer to STARTTLS."""
+    cisn, sisn = 1000, 5000
+    segs: list[TcpSegment] = []
+    ts = 1_767_261_600 * 10**9
+
+    def seg(client: bool, seq: int, ack: int, flags: int, data: bytes = b"", ttl: int = 64) -> None:
+        nonlocal ts
+        src, sp, dst, dp = (_CIP, 40000, _SIP, 25) if client else (_SIP, 25, _CIP, 40000)
+        segs.append(TcpSegment(len(segs) + 1, ts, src, sp, dst, dp, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
+                               flags, data, 0, ttl))
+        ts += 1_000_000
+
+    banner, ehlo = b"220 mx ESMTP\r\n", b"EHLO c\r\n"
+    reply, starttls = b"250-mx\r\n250 STARTTLS\r\n", b"STARTTLS\r\n"
+    seg(True, cisn, 0, 0x02)
+    seg(False, sisn, cisn + 1, 0x12, ttl=synack_ttl)
+    seg(True, cisn + 1, sisn + 1, 0x10)
+    c, s = cisn + 1, sisn + 1
+    seg(False, s, c, 0x18, banner, server_ttls[0])
+    s += len(banner)
+    seg(True, c, s, 0x18, ehlo)
+    c += len(ehlo)
+    seg(False, s, c, 0x18, reply, server_ttls[1])
+    s += len(reply)
+    seg(True, c, s, 0x18, starttls)
+    c += len(starttls)
+    for ttl in server_ttls[2:]:
+        seg(False, s, c, 0x10, ttl=ttl)
+    seg(False, s, c, 0x14, ttl=rst_ttl)
+    return segs
+
+
+_TTL = st.integers(min_value=1, max_value=255)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_TTL, min_size=2, max_size=6), st.integers(min_value=0, max_value=255), _TTL)
+def test_the_rule_over_any_ttls(server_ttls: list[int], rst_ttl: int, synack_ttl: int) -> None:
+    segs = _segments(server_ttls, rst_ttl, synack_ttl)
+    # the TCP layer: the reset's TTL and the range of the server's segments (not its SYN-ACK)
+    reasm = TcpReassembler()
+    ends = [ev for s in segs for ev in reasm.feed(s) if isinstance(ev, StreamEnd) and ev.reset]
+    own = [s.frame for s in segs if s.src == _SIP and not s.flags & 0x06]
+    assert [(e.frame, e.ttl, e.side_ttl, e.side_ttl_segments, e.side_ttl_frames) for e in ends] == [
+        (len(segs), rst_ttl, (min(server_ttls), max(server_ttls)), len(server_ttls), (own[0], own[-1]))]
+    # the analysis: the box is blamed exactly when the reset lies outside, by more than the slack
+    an = Analyzer()
+    done = [conv for s in segs for conv in an.feed(s)] + an.finish()
+    (conv,) = done
+    assert conv["reason"] == "starttls-refused"
+    lo, hi = min(server_ttls), max(server_ttls)
+    forged = rst_ttl != 0 and not lo - RESET_TTL_SLACK <= rst_ttl <= hi + RESET_TTL_SLACK
+    assert len(server_ttls) >= RESET_TTL_SEGMENTS
+    assert (conv["caused_by"], conv.get("case")) == (("middlebox", "reset-forged") if forged else ("server", None))
+

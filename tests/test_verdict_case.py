@@ -38,6 +38,14 @@ CASES = {
     ("tls-server-weak-dh.pcap", 1): ("tls-handshake-failed", "server-weak-dh"),
     ("tls-client-old-version.pcap", 0): ("tls-handshake-failed", "client-old-tls"),
     ("tls-late-alert-answers-starttls.pcap", 0): ("tls-handshake-failed", "client-old-tls"),
+    ("tcp-reset-forged-starttls.pcap", 0): ("starttls-refused", "reset-forged"),
+    ("tcp-reset-forged-starttls-ipv6.pcap", 0): ("starttls-refused", "reset-forged"),
+    ("tcp-reset-forged-hello.pcap", 0): ("tls-handshake-failed", "reset-forged"),
+    ("tcp-reset-forged-hello-ipv6.pcap", 0): ("tls-handshake-failed", "reset-forged"),
+    ("tcp-reset-forged-hello-server-side.pcap", 0): ("tls-not-started", "reset-forged"),
+    ("tcp-reset-forged-hello-server-side-ipv6.pcap", 0): ("tls-not-started", "reset-forged"),
+    ("tcp-reset-forged-starttls-server-side.pcap", 0): ("no-mail-transaction", "reset-forged"),
+    ("tcp-reset-forged-ehlo.pcap", 0): ("no-mail-transaction", "reset-forged"),
 }
 
 

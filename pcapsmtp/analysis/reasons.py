@@ -241,6 +241,50 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "sent the alert or the close, but the client's offer caused it.",
         "Ask the sending side's admin to enable TLS 1.2 and TLS 1.3 in its MTA or TLS library "
         "(an old OpenSSL or SChannel, or a configuration pinned to an old version).", "client"),
+    ("starttls-refused", "reset-forged"): ReasonCase(
+        "a box on the path reset the connection at STARTTLS", "reset-forged",
+        "Instead of the server's answer to STARTTLS the client got a reset with the server's "
+        "address, but not from the server: its TTL (hop limit) is not the one every other segment "
+        "of the server came with, so a box at another distance, or with another initial TTL, "
+        "sent it (an IPS or firewall whose policy resets STARTTLS, often to both ends). To the "
+        "client the server refused TLS; opportunistic MTAs then retry in plaintext.",
+        "Ask the network team which firewall, IPS or DPI box on the path resets connections at "
+        "STARTTLS (an ESMTP inspection or an IPS signature with a reset action), and to let "
+        "STARTTLS through; the server's admin has nothing to fix. Capturing in front of the server "
+        "too and running `pcapsmtp diff` shows that the server never sent that reset.", "middlebox"),
+    ("tls-handshake-failed", "reset-forged"): ReasonCase(
+        "a box on the path reset the TLS handshake", "reset-forged",
+        "The handshake ended in a reset with the address of one side, but not from that side: its "
+        "TTL (hop limit) is not the one every other segment of that side came with, so a box at "
+        "another distance, or with another initial TTL, sent it, typically a DPI box or firewall "
+        "that reads the ClientHello's server name (SNI) and resets the connection, to both ends. "
+        "Opportunistic MTAs then retry in plaintext.",
+        "Ask the network team which firewall, IPS or DPI box on the path inspects TLS after "
+        "STARTTLS and resets it (an SNI or TLS policy with a reset action), and to let it through; "
+        "neither end's admin has anything to fix. Capturing on the other side of the box too and "
+        "running `pcapsmtp diff` shows the reset the other side never sent.", "middlebox"),
+    ("tls-not-started", "reset-forged"): ReasonCase(
+        "a box on the path reset the connection after the 220", "reset-forged",
+        "After the server's 220 to STARTTLS, a reset with the client's address came instead of its "
+        "ClientHello, but not from the client: its TTL (hop limit) is not the one every other "
+        "segment of the client came with (a capture on the server's side of a DPI box or firewall "
+        "that dropped the ClientHello and reset both ends). The client did not break off; it "
+        "was cut off.",
+        "Ask the network team which firewall, IPS or DPI box on the path inspects TLS after "
+        "STARTTLS and resets it (an SNI or TLS policy with a reset action), and to let it through; "
+        "the sending side has nothing to fix. Capturing on the client's side of the box too and "
+        "running `pcapsmtp diff` shows the reset the client never sent.", "middlebox"),
+    ("no-mail-transaction", "reset-forged"): ReasonCase(
+        "a box on the path reset the connection before any mail", "reset-forged",
+        "The conversation ended in a reset with the address of one side, but not from that side: "
+        "its TTL (hop limit) is not the one every other segment of that side came with, so a box "
+        "at another distance, or with another initial TTL, sent it (an ESMTP inspection that "
+        "resets the session, an IPS that resets STARTTLS as it passes, seen from the server's "
+        "side). Neither end left: the box cut them off before any mail.",
+        "Ask the network team which firewall, IPS or DPI box on the path resets SMTP sessions "
+        "(ESMTP inspection, an IPS signature on STARTTLS or EHLO with a reset action), and to let "
+        "them through. Capturing on the other side of the box too and running `pcapsmtp diff` "
+        "shows the reset that side never sent.", "middlebox"),
 }
 
 
@@ -333,6 +377,14 @@ FINDINGS: dict[str, FindingInfo] = {
         "went unanswered, and how long the client waited), and the network team whether a "
         "firewall, IPS or DPI box in front of the server drops the command or the TLS records: "
         "capture in front of the server too and run `pcapsmtp diff`."),
+    "reset-forged": FindingInfo(
+        "middlebox", "", "a reset the side whose address it carries did not send",
+        "Ask the network team which firewall, IPS or DPI box on the path resets the connection (an "
+        "IPS 'reset' or 'reset-both' action on the STARTTLS command or on the ClientHello's server "
+        "name, an ESMTP inspection that resets the session, a national firewall), and to let SMTP "
+        "and its TLS through: the finding names the reset's frame and TTL (hop limit) and those of "
+        "the side's own segments; capturing on the other side of the box too and running "
+        "`pcapsmtp diff` shows the reset that side never sent."),
     "starttls-command-injection": FindingInfo(
         "client", "RFC 3207 4.2", "plaintext after STARTTLS before the 220",
         "Ask the sending side's admin to fix or update the client (it must wait for the 220), "

@@ -24,7 +24,7 @@ from pcapsmtp.smtp.tls import (
     looks_like_encrypted_alert, version_name,
 )
 
-__all__ = ["Transcript", "Item", "Overlap", "judge"]
+__all__ = ["Transcript", "Item", "Overlap", "ResetTtl", "judge", "RESET_TTL_SLACK", "RESET_TTL_SEGMENTS"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,20 @@ class Overlap:
     length: int
     first_frame: int
     second_frame: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResetTtl:
+    """A side's reset and what tells whether that side's own stack sent it (the TCP layer's
+    ``StreamEnd``): its TTL (IPv4) or hop limit (IPv6), 0 when not known, and the range of the
+    side's other segments after the handshake (None when none carried one), how many they were,
+    and the first and last of their frames."""
+
+    frame: int
+    ttl: int
+    side_ttl: tuple[int, int] | None
+    segments: int
+    frames: tuple[int, int] | None
 
 
 @dataclass(slots=True)
@@ -77,6 +91,8 @@ class Transcript:
     server_last_ns: int | None = None
     #: the end offset of the furthest bytes the client sent again (TCP retransmission); 0: none
     client_resent: int = 0
+    #: each side's reset, with its TTL and its side's (the first reset of the side)
+    resets: dict[Side, ResetTtl] = field(default_factory=dict)
 
 
 def _frame(item: Item | None) -> int | None:
@@ -260,6 +276,8 @@ class _Verdict:
         self.marks: dict[tuple[str, int], list[str]] = {}   # (side, line offset) -> finding codes
         self.evidence_at: tuple[str, int] | None = None
         self.case = ""      # a case of the reason with its own explanation (REASON_CASES)
+        #: the reset the verdict rests on, and what it ended ("before the ServerHello, ...")
+        self.reset: tuple[Item, str] | None = None
 
     def set(self, outcome: str, caused_by: str, reason: str, evidence: int | None,
             detail: str = "", item: Item | None = None) -> None:
@@ -268,6 +286,14 @@ class _Verdict:
         self.evidence, self.detail = evidence, detail
         self.evidence_at = _at(item)
         self.case = ""
+        self.reset = None
+
+    def by_reset(self, end: Item, what: str) -> None:
+        """The verdict just set rests on ``end``, a side's end: when it is a reset, the side
+        whose address it carries is blamed for what it ended (``what``), unless that side's
+        stack did not send it (``_forged_reset``)."""
+        if isinstance(end.event, StreamEnded) and end.event.reset:
+            self.reset = (end, what)
 
     def finding(self, code: str, side: str, frame: int | None, message: str, rfc: str | None = None,
                 confidence: str | None = None, at: tuple[str, int] | None = None) -> None:
@@ -442,6 +468,7 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         if ts["client_hello"] is None and ev.side is Side.CLIENT and not implicit:
             msg = f"the client {how} the connection after the 220 without starting TLS"
             v.set("aborted", "client", "tls-not-started", _frame(it), msg)
+            v.by_reset(it, "after the 220, before the client's ClientHello")
             return True
         if _gave_up_on_clienthello(f, v, ts, it, f"{how} the connection (frame {_frame(it)})"):
             return True
@@ -451,6 +478,7 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             return True
         msg = f"the {side} {how} the connection {stage}, before the handshake completed"
         v.set("aborted", side, "tls-handshake-failed", _frame(it), msg)
+        v.by_reset(it, f"{stage}, before the handshake completed")
         return True
     return False
 
@@ -565,6 +593,53 @@ def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item
     return True
 
 
+#: how many hops a reset's TTL (hop limit) may lie outside the range of its side's other
+#: segments and still be that side's own: a route that changes by a hop during the
+#: conversation (a reset further out was sent by something else on the path)
+RESET_TTL_SLACK = 1
+#: how many segments of the side after the handshake must carry a TTL for its range to count: one
+#: (a host sends them all with one value; a count of more would turn on how the side's bytes were
+#: cut into segments, not on what they show); a reset before any stays the side's
+RESET_TTL_SEGMENTS = 1
+
+
+def _forged_reset(f: _Facts, v: _Verdict) -> None:
+    """The verdict rests on a side's reset (``_Verdict.by_reset``): when that reset's TTL (hop
+    limit) is known and lies more than ``RESET_TTL_SLACK`` outside the range of the side's own
+    segments after the handshake (at least ``RESET_TTL_SEGMENTS`` of them), the side's stack
+    did not send it: a host sends every packet of a connection with one initial TTL over one
+    path, so they arrive with one value, and a box elsewhere on the path (an IPS or DPI box, a
+    firewall) that forges a reset with the side's address gives it its own (Weaver, Sommer,
+    Paxson, NDSS 2009). The box is blamed for what the reset ended (``reset-forged``, case
+    ``reset-forged`` where the reason has it); the reason and the outcome stay."""
+    if v.reset is None:
+        return
+    end, what = v.reset
+    side = end.event.side
+    r = f.t.resets.get(side)
+    if r is None or not r.ttl or r.side_ttl is None or r.segments < RESET_TTL_SEGMENTS:
+        return
+    lo, hi = r.side_ttl
+    if lo - RESET_TTL_SLACK <= r.ttl <= hi + RESET_TTL_SLACK:
+        return
+    word = "hop limit" if ":" in f.t.client.ip else "TTL"
+    own = f"{word} {lo}" if lo == hi else f"{word}s {lo} to {hi}"
+    assert r.frames is not None
+    first, last = r.frames
+    where = f"frame {first}" if first == last else f"frames {first} to {last}"
+    msg = (f"the reset (frame {r.frame}) carries the {side}'s address but came with {word} {r.ttl}, "
+           f"while the {side}'s {r.segments} segments after the handshake came with {own} ({where}): "
+           f"the {side}'s stack did not send it; a box on the path (a firewall, IPS or DPI box) forged it")
+    v.finding("reset-forged", "middlebox", r.frame, msg, at=_at(end))
+    v.caused_by = "middlebox"
+    v.evidence, v.evidence_at = r.frame, _at(end)
+    v.detail = (f"a box on the path reset the connection {what}: the reset (frame {r.frame}) carries "
+                f"the {side}'s address, but its {word} {r.ttl} is not the {own} of the {side}'s own "
+                "segments")
+    if (v.reason, "reset-forged") in REASON_CASES:
+        v.case = "reset-forged"
+
+
 def _seconds(ns: int) -> str:
     return f"{ns / 1e9:.1f} s"
 
@@ -597,6 +672,7 @@ def _starttls_unanswered(f: _Facts, v: _Verdict, st_item: Item, step: Item, clea
         v.set("aborted", "none", "no-mail-transaction", None,
               f"{waited / 1e6:.0f} ms after STARTTLS the client {what}, without waiting for the "
               "answer; the conversation ended without a mail transaction")
+        v.by_reset(step, "right after STARTTLS")
         return
     mail_after = clear is not None and f.pos(clear) > f.pos(st_item)
     lost = _not_received(f, st_item)
@@ -1018,6 +1094,7 @@ def judge(t: Transcript) -> dict[str, Any]:
               and _server_stream_known(f, st_item)):
             v.set("aborted", "server", "starttls-refused", _frame(end),
                   "the server closed the connection instead of answering STARTTLS")
+            v.by_reset(end, "instead of the server's answer to STARTTLS")
         else:
             hole = f.gap_between(f.pos(st_item), 1 << 60, Side.SERVER)
             v.set("incomplete", "unknown", "incomplete", _frame(st_item),
@@ -1029,6 +1106,7 @@ def judge(t: Transcript) -> dict[str, Any]:
     if not decided:
         _judge_plaintext(f, v, offered, chk, ehlo_item, ehlo_reply, first_hello, ehlo_refused,
                          greeting_ev)
+    _forged_reset(f, v)
 
     # ---- the contract's dict
     hello_item = first_hello
@@ -1120,7 +1198,7 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
         started_late = False  # the server closed or reset without a greeting: nothing is missing
     one_sided = not (f.present(Side.CLIENT) and f.present(Side.SERVER))
     server_end, client_end = f.ends.get(Side.SERVER), f.ends.get(Side.CLIENT)
-    if (f.greeting is None and server_silent and clear is None and not t.midstream
+    if (f.greeting is None and server_silent and clear is None and not t.midstream and gap is None
             and server_end is not None and not server_end.event.truncated
             and (client_end is None or client_end.event.truncated
                  or f.pos(server_end) < f.pos(client_end))):
@@ -1257,6 +1335,9 @@ def _judge_give_up(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None,
         return
     v.set("aborted", "none", "no-mail-transaction", None,
           "the conversation ended without a mail transaction")
+    ends = [e for e in f.ends.values() if not e.event.truncated]
+    if ends and f.quit is None:
+        v.by_reset(min(ends, key=f.pos), "before any mail transaction")
 
 
 def _client_left(f: _Facts, after: int) -> str | None:

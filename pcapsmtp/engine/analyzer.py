@@ -17,7 +17,7 @@ from pcapsmtp.analysis.loss import Loss, apply_losses
 from pcapsmtp.engine.flowid import community_id
 from pcapsmtp.render.wireshark import conversation_filter, frames_filter
 from pcapsmtp.analysis.summary import Summary
-from pcapsmtp.analysis.verdict import Item, Overlap, Transcript, judge
+from pcapsmtp.analysis.verdict import Item, Overlap, ResetTtl, Transcript, judge
 from pcapsmtp.model import SMTP_PORTS, Side, TcpSegment
 from pcapsmtp.smtp.events import Command, ImplicitTls, MessageBody, Reply, StreamEnded
 from pcapsmtp.smtp.events import StreamGap as SmtpStreamGap
@@ -196,6 +196,9 @@ class Analyzer:
                 if ev.frame:
                     c.transcript.last_ts_ns = max(c.transcript.last_ts_ns, ev.ts_ns)
                     c.index[ev.side].add(1 << 62, ev.frame)
+                if ev.reset:
+                    c.transcript.resets.setdefault(ev.side, ResetTtl(
+                        ev.frame, ev.ttl, ev.side_ttl, ev.side_ttl_segments, ev.side_ttl_frames))
                 self._record(c, c.session.receive_eof(ev.side, reset=ev.reset,
                                                       truncated=ev.truncated, ts_ns=ev.ts_ns))
             elif isinstance(ev, OverlapConflict):
