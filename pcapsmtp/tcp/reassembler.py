@@ -1300,8 +1300,8 @@ class TcpReassembler:
         if self._flows.pop(flow.info.stream, None) is None:
             return
         if flow.held:           # what they acknowledge and is still missing is lost
-            held = flow.held
-            flow.held = []
+            held = flow.held[:]
+            flow.held.clear()   # (emptied in place: a ``_release`` under way stops with it)
             flow.held_bytes = 0
             flow.nheld = [0, 0]
             for d, s, _ in held:

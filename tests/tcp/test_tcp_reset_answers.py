@@ -154,3 +154,19 @@ def test_a_reset_without_ack_whose_cause_is_held_already_does_not_wait() -> None
         ("end", C, 0, 0, 8)]
     assert isinstance(ev[-1], FlowClosed) and ev[-1].reason == "closed"
     assert r.feed(c.c(21, ack=FIN_END)) == []       # after the close
+
+
+def test_held_segments_left_at_the_close_are_processed_once() -> None:
+    """Two resets, each the closed socket's answer to one client segment, both before them: the
+    first goes with the QUIT it answers and ends the conversation; the second, still held, is
+    handed on by the close, once (the release under way stops), and the data it answers comes
+    after the close."""
+    c = Conv()
+    hs = c.handshake()
+    banner, fin = c.s(1, BANNER, ack=1), c.s(9, flags=F, ack=1)                # 4, 5
+    quit_, more = c.c(1, b"QUIT\r\n", ack=10), c.c(7, b"more\r\n", ack=10)   # 6, 7
+    resets = [c.s(10, flags=R), c.s(10, flags=R)]                            # 8, 9
+    r, ev = _feed(hs, [banner, fin, *resets, quit_, more])
+    assert events(ev) == [("data", S, 0, len(BANNER), 4), ("end", S, 0, 0, 5),
+                          ("data", C, 0, 6, 6), ("end", C, 0, 0, 6)]
+    assert (r.stats.causal_held, r.stats.causal_late, r.stats.after_close_segments) == (2, 1, 1)
