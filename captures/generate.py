@@ -372,9 +372,12 @@ class Capture:
     underlay_mtu: int = 0
     underlay_reversed: bool = False
     ns_jitter: bool = False
-    #: two taps merged by time, one per direction, the client's clock this much ahead (negative:
-    #: behind) of the server's: every client packet's timestamp moves by it, and the records are
-    #: written in timestamp order (each tap keeps its own order), as ``mergecap`` merges them
+    #: two taps merged by time, one per direction: every client packet's timestamp moves by
+    #: this much (positive: the client tap's clock runs that far ahead of the server tap's;
+    #: negative: behind, so the client's packets are stamped earlier and come *ahead* of the
+    #: server's in the file, the sense of the ``*-client-ahead`` captures),
+    #: and the records are written in timestamp order (each tap keeps its own order), as
+    #: ``mergecap`` merges them
     client_skew_ms: float = 0.0
     #: the IPv4 TTL (IPv6 hop limit) of the client's and the server's packets as captured (a
     #: packet's own ``ttl`` overrides it)
