@@ -89,6 +89,9 @@ class Transcript:
     #: the capture time of the server's last segment (its acknowledgements until then are
     #: in ``client_acked``); None when unknown
     server_last_ns: int | None = None
+    #: the same for the client's last segment (its acknowledgements until then are in
+    #: ``server_acked``)
+    client_last_ns: int | None = None
     #: the end offset of the furthest bytes the client sent again (TCP retransmission); 0: none
     client_resent: int = 0
     #: each side's reset, with its TTL and its side's (the first reset of the side)
@@ -540,29 +543,59 @@ def _unanswered(v: _Verdict, it: Item, code: str, side: str, outcome: str, reaso
     v.case = case
 
 
+@dataclass(frozen=True, slots=True)
+class _Unreceived:
+    """Bytes of one side that never reached the other whole (``_unreceived``): the receiver
+    acknowledged only the first ``got`` of ``total``; ``resent``: what shows it is the sender's
+    retransmission of them, no segment of the receiver having come back."""
+
+    got: int
+    total: int
+    resent: bool = False
+
+
+def _unreceived(f: _Facts, sender: Side, start: int, end: int, since_ns: int | None,
+                resend: bool = False) -> _Unreceived | None:
+    """Did the bytes ``start``..``end`` of ``sender``'s stream never reach the receiver whole,
+    as the receiver's acknowledgements after ``since_ns`` show? TCP acknowledges every byte that
+    arrives, whatever the application does with it (a server whose TLS or SMTP hangs still
+    acknowledges), cumulatively: the receiver's highest acknowledgement in the capture
+    (``client_acked`` / ``server_acked``) is what it had received by its last segment. So they did
+    not arrive when that acknowledgement stays short of their end while a segment of the receiver
+    was captured after ``since_ns`` (None: the caller knows one was, e.g. the receiver's own
+    close after them), or, with ``resend``, when no such segment came at all while the client
+    sent them again (a TCP retransmission: no acknowledgement had come back to it). None when
+    the capture does not show it: their acknowledgement covers them (they arrived), or nothing
+    of the receiver came after ``since_ns`` (nothing tells)."""
+    t = f.t
+    acked, last = ((t.client_acked, t.server_last_ns) if sender is Side.CLIENT
+                   else (t.server_acked, t.client_last_ns))
+    if acked is not None and acked >= end:
+        return None
+    if acked is not None and (since_ns is None or last is not None and last > since_ns):
+        return _Unreceived(max(0, acked - start), end - start)
+    if resend and sender is Side.CLIENT and t.client_resent > start:
+        return _Unreceived(0, end - start, resent=True)
+    return None
+
+
 def _not_received(f: _Facts, asked: Item) -> str | None:
     """Whether the client's bytes of ``asked`` (its STARTTLS or its ClientHello) never reached
-    the server, and how that shows. TCP acknowledges every byte that arrives, whatever the
-    application does with it: a server whose TLS or SMTP hangs still acknowledges them. So
-    they did not arrive when a segment of the server captured after them carries an
-    acknowledgement that does not cover them, or when no segment of the server came after
-    them at all while the client sent them again (a TCP retransmission: no acknowledgement
-    had come back to it). None when the capture does not show it: their acknowledgement
-    covers them (they arrived: the server kept silent), or the server sent nothing after them
-    and the client did not resend them (nothing tells)."""
-    acked, last = f.t.client_acked, f.t.server_last_ns
+    the server, and how that shows (``_unreceived``: a segment of the server captured after
+    them acknowledges the client's stream only up to before them or into them, or none came
+    back while the client sent them again). None when the capture does not show it: their
+    acknowledgement covers them (they arrived: the server kept silent), or the server sent
+    nothing after them and the client did not resend them (nothing tells)."""
     span = asked.event.span
-    if acked is not None and acked >= span.end:
+    lost = _unreceived(f, Side.CLIENT, span.start, span.end, asked.ts_ns, resend=True)
+    if lost is None:
         return None
-    if acked is not None and last is not None and last > asked.ts_ns:
-        if acked <= span.start:
-            return "the server's acknowledgements after it never covered a byte of it"
-        return (f"the server acknowledged only its first {acked - span.start} of "
-                f"{span.end - span.start} bytes")
-    if f.t.client_resent > span.start:
+    if lost.resent:
         return ("the client sent it again (a TCP retransmission) and no segment of the "
                 "server came back")
-    return None
+    if not lost.got:
+        return "the server's acknowledgements after it never covered a byte of it"
+    return f"the server acknowledged only its first {lost.got} of {lost.total} bytes"
 
 
 def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
@@ -573,18 +606,19 @@ def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item
     at the client (a path MTU black hole, a box that drops the server's TLS). The path, not the
     client and not the server, caused it. Returns True when it set that verdict."""
     sh = ts["server_hello"]
-    acked = f.t.server_acked
-    if (sh is None or ender.event.side is not Side.CLIENT or acked is None
-            or f.pos(sh) > f.pos(ender) or ender.ts_ns - sh.ts_ns < GAVE_UP_NS
+    if (sh is None or ender.event.side is not Side.CLIENT or f.pos(sh) > f.pos(ender)
+            or ender.ts_ns - sh.ts_ns < GAVE_UP_NS
             or any(x.event.side is Side.CLIENT and f.pos(x) > f.pos(sh) for x in f.tls)):
         return False
     # the server's answer: its TLS records from the ServerHello to the client's end
     answer = [x for x in f.tls if x.event.side is Side.SERVER and f.pos(sh) <= f.pos(x) < f.pos(ender)]
     start, end = sh.event.span.start, max(x.event.span.end for x in answer)
-    if acked >= end:
-        return False        # the client got all of it: it ended the handshake itself
-    got = ("never acknowledged a byte of that answer" if acked <= start else
-           f"acknowledged only {acked - start} of its {end - start} bytes")
+    # (the client's end is a segment of its own after the answer: None, no other one needed)
+    lost = _unreceived(f, Side.SERVER, start, end, None)
+    if lost is None:
+        return False        # the client got all of it (or nothing tells): it ended the handshake itself
+    got = ("never acknowledged a byte of that answer" if not lost.got else
+           f"acknowledged only {lost.got} of its {lost.total} bytes")
     msg = (f"the server answered the ClientHello (frame {_frame(sh)}), but the client {got}: "
            f"{_seconds(ender.ts_ns - sh.ts_ns)} later it {what}; the answer was lost on the path "
            "(a path MTU black hole, a box that drops the server's TLS)")

@@ -216,6 +216,7 @@ class Analyzer:
                 c.transcript.server_acked = ev.server_acked
                 c.transcript.client_acked = ev.client_acked
                 c.transcript.server_last_ns = ev.server_last_ns
+                c.transcript.client_last_ns = ev.client_last_ns
                 c.transcript.client_resent = ev.client_resent
                 if _no_payload(c.transcript):
                     # A scan or probe (SYN answered by RST, connect and close): no SMTP
