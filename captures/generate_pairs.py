@@ -681,14 +681,16 @@ def hole_scenarios() -> list[Scenario]:
         "client's ClientHello and its resends, and forwards the client's FIN as it is; the client gives up 0.1 s "
         "after its ClientHello, before its first resend, so its FIN crosses: inside a hole the server never "
         "acknowledges before that FIN (its duplicate ACK and its own FIN 300 s later stay before it; alone: "
-        "incomplete, the bytes may be a capture's loss); outside the client closed 0.1 s after its ClientHello "
-        "(alone: the client ended the handshake). NAT of both ends",
+        "the path dropped the ClientHello, case hello-lost: the server's FIN 300 s later still acknowledges "
+        "nothing of it); outside the client closed 0.1 s after its ClientHello, "
+        "but the server's FIN 300 s later still acknowledges nothing of it (alone: hello-lost too: the client's TCP "
+        "resent it after the close and it never arrived). NAT of both ends",
         [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
         [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
         [PairTruth("delivery", "delivery", False, "middlebox", "tls-handshake-failed", "tls-handshake-failed",
-                   "incomplete", [
+                   "tls-handshake-failed", [
                        Diff("client->server", "removed", CH_TEXT, None, outside_ref=("C", hello),
-                            inside_ref=("C", "FIN"))])]))
+                            inside_ref=("C", "FIN"))], outside_case="hello-lost", inside_case="hello-lost")]))
 
     # 16 -- the box drops the server's answer to the ClientHello and forwards the server's FIN as it is. The client
     # gives up 0.1 s after the answer was sent, the server closes at once, before its first resend, and its FIN
@@ -749,10 +751,11 @@ def hole_scenarios() -> list[Scenario]:
         "fin-hole-unproven", "control: the box of dpi-drop-clienthello-fin, but both captures end before the "
         "server's own timeout: inside the hole before the client's FIN is never acknowledged, but nothing of the "
         "server's but a pure ACK follows it, so nothing shows what the server had. No evidence against the box; the "
-        "outside verdict stands. NAT of both ends",
+        "outside verdict stands: incomplete too (the client closed 0.1 s after a ClientHello the server had not "
+        "acknowledged, and nothing of the server's later shows whether it ever arrived). NAT of both ends",
         [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
         [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
-        [PairTruth("delivery", "delivery", False, "client", "tls-handshake-failed", "tls-handshake-failed",
+        [PairTruth("delivery", "delivery", False, "unknown", "incomplete", "incomplete",
                    "incomplete", [Diff("client->server", "removed", CH_TEXT, None, outside_ref=("C", hello))],
                    tampered=False)]))
     return sc

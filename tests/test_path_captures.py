@@ -2,11 +2,14 @@
 to the ClientHello is resent and never acknowledged, and the client gives up: the answer was
 lost on the path (a path MTU black hole, a box dropping the server's TLS), not refused by the
 client. tshark finds the frames (the ServerHello, its retransmissions, the client's FIN and
-its acknowledgement number) that the verdict names."""
+its acknowledgement number) that the verdict names. Then those of captures/scenarios_gapack.py:
+the same requests and answers missing from the capture too (a hole) and never acknowledged."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from pcapsmtp.analysis.reasons import FINDINGS, REASON_CASES
 from pcapsmtp.engine.analyzer import analyze_path
@@ -180,3 +183,141 @@ def test_an_acknowledged_request_left_unanswered_is_the_servers_silence() -> Non
         assert (conv["caused_by"], conv["reason"], conv["case"]) == ("server", reason, case), name
         codes = [f["code"] for f in conv["findings"]]
         assert "no-answer" in codes and "request-not-received" not in codes, name
+
+
+# ------------------------------------------- holes: bytes the capture lost that never arrived
+#
+# captures/scenarios_gapack.py: the bytes are not in the capture (a hole), and the receiver never
+# acknowledged them while a segment of its own a second or more after the sender's next segment
+# stays before them. tshark shows the same: the frame after the hole is its "previous segment not
+# captured" (tcp.analysis.lost_segment), and no acknowledgement of the receiver reaches past the
+# hole's first byte.
+
+HOLE_TEXT = {
+    "client": "the server's acknowledgements up to its last segment ({s} s after frame {f}) never covered a byte "
+              "of them",
+    "server": "the client's acknowledgements up to its last segment ({s} s after frame {f}) never covered a byte "
+              "of them",
+}
+
+
+def _hole(name: str, sender_port: str) -> tuple[dict[str, Any], int, int, float]:
+    """The conversation of ``name``, the frame after its hole (tshark's lost_segment) in the direction from
+    ``sender_port`` ("tcp.srcport == 25" or "tcp.dstport == 25"), the hole's length (its first sequence number:
+    the highest acknowledgement of the receiver, which never reaches past it) and how long after that frame the
+    receiver's last segment came."""
+    path = CAPTURES / name
+    (conv,) = analyze_path(str(path))
+    ((after, seq),) = tshark_fields(path, f"tcp.analysis.lost_segment && {sender_port}", "frame.number",
+                                    "tcp.seq_raw")
+    receiver = "tcp.dstport == 25" if sender_port == "tcp.srcport == 25" else "tcp.srcport == 25"
+    acks = [(int(a), float(t)) for a, t in tshark_fields(path, f"{receiver} && tcp.flags.ack == 1", "tcp.ack_raw",
+                                                          "frame.time_epoch")]
+    ((t_after,),) = tshark_fields(path, f"frame.number == {after}", "frame.time_epoch")
+    top = max(a for a, _ in acks)
+    hole = (int(seq) - top) % (1 << 32)
+    assert 0 < hole < 2000
+    return conv, int(after), hole, round(acks[-1][1] - float(t_after), 1)
+
+
+def test_a_clienthello_dropped_before_the_capture_point_is_hello_lost() -> None:
+    """Captured behind the box: the ClientHello is a hole before the client's FIN; the server's duplicate ACK and
+    its FIN 10 s later acknowledge nothing of it (as in captures/pairs/dpi-drop-clienthello-fin.inside.pcap)."""
+    conv, after, hole, later = _hole("pathhole-hello-fin.pcap", "tcp.dstport == 25")
+    assert (later, hole) == (10.0, 166)
+    (fin,) = frames_matching(CAPTURES / "pathhole-hello-fin.pcap", CLIENT_FIN)
+    assert after == fin
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-handshake-failed")
+    assert (conv["case"], conv["evidence_frame"]) == ("hello-lost", fin)
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("request-not-received", "middlebox", fin), ("tcp-gap", "capture", fin)]
+    assert conv["detail"] == conv["findings"][0]["message"] == (
+        f"the ClientHello never reached the server: the client's 166 bytes after the 220, where its ClientHello "
+        f"begins, are missing from the capture before frame {fin}, and "
+        + HOLE_TEXT["client"].format(s="10.0", f=fin)
+        + " (a path MTU black hole, a box that drops the client's TLS)")
+    info = REASON_CASES[("tls-handshake-failed", "hello-lost")]
+    assert conv["explanation"] == {"client_does": info.client_does, "ask": info.remedy}
+    assert conv["starttls"]["requested"] is True and conv["tls"]["client_hello_frame"] is None
+
+
+def test_a_clienthello_whose_full_size_segment_was_dropped_is_hello_lost() -> None:
+    """A path MTU black hole seen at the server: the ClientHello's small last segment arrives (a hole before it,
+    a duplicate ACK), the client's FIN 3 s later is acknowledged only up to the hole."""
+    conv, after, hole, later = _hole("pathhole-hello-mtu.pcap", "tcp.dstport == 25")
+    assert (later, hole) == (3.0, 106)
+    ((length,),) = tshark_fields(CAPTURES / "pathhole-hello-mtu.pcap", f"frame.number == {after}", "tcp.len")
+    assert length == "60"
+    assert (_verdict(conv), conv["case"], conv["evidence_frame"]) == (
+        ("aborted", "middlebox", "tls-handshake-failed"), "hello-lost", after)
+    assert [(f["code"], f["frame"]) for f in conv["findings"]] == [("request-not-received", after),
+                                                                   ("tcp-gap", after)]
+    assert HOLE_TEXT["client"].format(s="3.0", f=after) in conv["detail"]
+
+
+def test_a_starttls_dropped_before_the_capture_point_is_command_lost() -> None:
+    """The client's next 10 bytes after a valid offer (STARTTLS and its CRLF) are a hole; 3 s later its QUIT and
+    FIN, the server's duplicate ACKs and its FIN 10 s later stay before them."""
+    conv, after, hole, later = _hole("pathhole-starttls-quit.pcap", "tcp.dstport == 25")
+    assert (later, hole) == (10.0, 10)
+    (quit_,) = frames_matching(CAPTURES / "pathhole-starttls-quit.pcap", 'tcp.payload contains "QUIT"')
+    assert after == quit_
+    assert _verdict(conv) == ("aborted", "middlebox", "starttls-refused")
+    assert (conv["case"], conv["evidence_frame"]) == ("command-lost", quit_)
+    assert conv["starttls"] == {"offered": "valid", "requested": True, "reply_code": None, "frame": None}
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("request-not-received", "middlebox", quit_), ("tcp-gap", "capture", quit_)]
+    assert conv["detail"] == (
+        f"STARTTLS never reached the server: the client's next 10 bytes after the EHLO reply that offered it "
+        f"(STARTTLS and its CRLF) are missing from the capture before frame {quit_}, and "
+        + HOLE_TEXT["client"].format(s="10.0", f=quit_)
+        + f"; 3.0 s after the EHLO reply the client gave up waiting and sent QUIT (frame {quit_}) (a box that "
+        "drops the command)")
+
+
+def test_a_server_answer_dropped_before_the_capture_point_is_answer_lost() -> None:
+    """Captured at the client behind a path MTU black hole: the server's answer is a hole but for its small last
+    segment; the client's ACKs stay before it and it closes 3 s after its ClientHello."""
+    name = "pathhole-answer-lost.pcap"
+    conv, after, hole, later = _hole(name, "tcp.srcport == 25")
+    assert (later, hole) == (3.0, 853)
+    (fin,) = frames_matching(CAPTURES / name, CLIENT_FIN)
+    (ch,) = frames_matching(CAPTURES / name, CLIENT_HELLO)
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-handshake-failed")
+    assert (conv["case"], conv["evidence_frame"]) == ("answer-lost", after)
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("answer-not-received", "middlebox", after), ("tcp-gap", "capture", after)]
+    assert conv["detail"] == (
+        f"the server's answer to the ClientHello never reached the client: the server's 853 bytes after it are "
+        f"missing from the capture before frame {after}, and " + HOLE_TEXT["server"].format(s="3.0", f=after)
+        + f"; 3.0 s after its ClientHello the client closed the connection (frame {fin}) (a path MTU black hole, "
+        "a box that drops the server's TLS)")
+    assert conv["tls"]["client_hello_frame"] == ch and conv["tls"]["server_hello_frame"] is None
+    info = REASON_CASES[("tls-handshake-failed", "answer-lost")]
+    assert conv["explanation"] == {"client_does": info.client_does, "ask": info.remedy}
+
+
+@pytest.mark.parametrize("name,sender", [
+    ("pathhole-hello-acked.pcap", "tcp.dstport == 25"), ("pathhole-starttls-acked.pcap", "tcp.dstport == 25"),
+    ("pathhole-answer-acked.pcap", "tcp.srcport == 25")])
+def test_a_hole_the_receiver_acknowledged_is_the_captures_loss(name: str, sender: str) -> None:
+    """The controls: the same holes, acknowledged by the receiver (tshark sees its ACK past them): the capture
+    lost the bytes, the path did not; what they held may decide, so the verdict stays incomplete."""
+    path = CAPTURES / name
+    (conv,) = analyze_path(str(path))
+    ((after, seq),) = tshark_fields(path, f"tcp.analysis.lost_segment && {sender}", "frame.number", "tcp.seq_raw")
+    receiver = "tcp.dstport == 25" if sender == "tcp.srcport == 25" else "tcp.srcport == 25"
+    top = max(int(a) for (a,) in tshark_fields(path, f"{receiver} && tcp.flags.ack == 1", "tcp.ack_raw"))
+    assert (top - int(seq)) % (1 << 32) < 1 << 31        # the receiver's ACK reaches the bytes after the hole
+    assert _verdict(conv) == ("incomplete", "unknown", "incomplete") and "case" not in conv
+    assert [(f["code"], f["frame"]) for f in conv["findings"]] == [("tcp-gap", int(after))]
+
+
+@pytest.mark.parametrize("name", ["pathhole-hello-ends.pcap", "pathhole-starttls-ends.pcap"])
+def test_a_hole_with_only_an_immediate_duplicate_ack_after_it_proves_nothing(name: str) -> None:
+    """The capture ends right after the receiver's duplicate ACK: the bytes were not there yet, but a segment sent
+    before the one after the hole may still have been on its way. No evidence: incomplete."""
+    conv, after, _hole_len, later = _hole(name, "tcp.dstport == 25")
+    assert later < 1.0
+    assert _verdict(conv) == ("incomplete", "unknown", "incomplete") and "case" not in conv
+    assert [(f["code"], f["frame"]) for f in conv["findings"]] == [("tcp-gap", after)]

@@ -182,7 +182,10 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "server whatever its SMTP software does (a server that hangs still acknowledges). A "
         "firewall, IPS or DPI box on the path dropped it (some ESMTP inspections drop STARTTLS "
         "rather than mask it), until the client gave up waiting; opportunistic clients then "
-        "go on or retry in plaintext.",
+        "go on or retry in plaintext. The command may be missing from the capture too (taken "
+        "behind the box): a hole of exactly its length where the client's next command after a "
+        "valid offer goes, which the server's acknowledgements a second or more after the "
+        "client's next segment never covered.",
         "Ask the network team which firewall, IPS or DPI box on the path drops the STARTTLS "
         "command (an ESMTP inspection policy), and to let it through; capturing in front of the "
         "server too and running `pcapsmtp diff` shows where it vanishes.", "middlebox"),
@@ -195,14 +198,19 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "this is no server hang but the path: a path MTU black hole (a ClientHello with large "
         "key shares needs full-size packets, and a link with a smaller MTU drops them while a "
         "firewall blocks the ICMP that would say so), or a firewall, IPS or DPI box that drops "
-        "TLS after STARTTLS. Opportunistic MTAs then retry the server in plaintext.",
+        "TLS after STARTTLS. Opportunistic MTAs then retry the server in plaintext. The "
+        "ClientHello may be missing from the capture too (taken behind the box): a hole where "
+        "the client's first bytes after the 220 go, which the server's acknowledgements a second "
+        "or more after the client's next segment never covered; and a client that closed sooner "
+        "than a second after it is no cause when the server's acknowledgements a second or more "
+        "later still do not cover it (its TCP goes on resending it after the close).",
         "Ask the network team on the path between the two (both sides' firewalls, VPNs and "
         "tunnels) to let ICMP 'fragmentation needed' / 'packet too big' through, or to clamp "
         "the TCP MSS, and whether a box drops TLS after STARTTLS; capturing in front of the "
         "server too and running `pcapsmtp diff` shows where the bytes vanish.", "middlebox"),
     ("tls-handshake-failed", "answer-lost"): ReasonCase(
         "the server's answer never reached the client", "answer-not-received",
-        "The server answered the ClientHello (its ServerHello and certificate are in this capture, "
+        "The server answered the ClientHello (its ServerHello and certificate, in a capture "
         "taken on the server's side of the path), but the client never acknowledged them: its "
         "ACKs stayed before the answer, or inside it after its first small segments, until it gave "
         "up waiting and closed or reset. What the "
@@ -210,7 +218,10 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "hole (the certificate needs full-size packets, and a link with a smaller MTU drops them "
         "while a firewall blocks the ICMP 'fragmentation needed' that would tell the server), or "
         "a firewall, IPS or DPI box that drops the server's TLS. Opportunistic MTAs then retry "
-        "the server in plaintext.",
+        "the server in plaintext. Taken on the client's side, the answer is missing from the "
+        "capture too: a hole where the server's first bytes after the ClientHello go (longer than "
+        "one alert record), which the client's acknowledgements a second or more after the "
+        "server's next segment never covered.",
         "Ask the network team on the path between the two (both sides' firewalls, VPNs and "
         "tunnels) to let ICMP 'fragmentation needed' / 'packet too big' through, or to clamp "
         "the TCP MSS, and whether a box drops the server's TLS; capturing on the client's side "

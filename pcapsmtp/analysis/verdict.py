@@ -445,6 +445,10 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             return True
     if ends:
         _, it = ends[0]
+        # A hole the receiver never got hides nothing it could have answered: the bytes of the
+        # client's ClientHello, or of the server's answer, lost on the path.
+        if not implicit and (_hello_hole_lost(f, v, ts, after) or _answer_hole_lost(f, v, ts)):
+            return True
         if _hole_hides(f, v, after, it):
             return True
         ev = it.event
@@ -515,11 +519,43 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     """The client ended the handshake (``ender``: its close, reset or alert; ``what`` says which)
     a second or more after its ClientHello, with no byte of the server since: it gave up waiting,
     and the server (or a box in front of it that drops TLS) that never answered caused it.
-    Returns True when it set that verdict."""
+    Sooner, the client did not wait (False: the general rule blames the side that closed) when
+    the server acknowledged the ClientHello; when the ClientHello never arrived at all (a segment
+    of the server captured ``HOLE_PROOF_NS`` or more after it still acknowledges it only up to
+    before it, or into it), the client's TCP goes on sending it after the close, so however
+    long the client had waited, the server would not have got it: the path caused it, as when
+    the bytes are a hole (``_hello_hole_lost``); and when the server had not acknowledged it
+    but nothing of the server's comes that late, which of the two it was cannot be told:
+    incomplete. Returns True when it set a verdict."""
     ch = ts["client_hello"]
     if (ch is None or ender.event.side is not Side.CLIENT or ts["server_hello"] is not None
-            or not _server_silent(f, ch, ender) or ender.ts_ns - ch.ts_ns < GAVE_UP_NS):
+            or not _server_silent(f, ch, ender)):
         return False
+    if ender.ts_ns - ch.ts_ns < GAVE_UP_NS:
+        span = ch.event.span
+        never = _unreceived(f, Side.CLIENT, span.start, span.end, ch.ts_ns + HOLE_PROOF_NS)
+        if never is None:
+            acked = f.t.client_acked
+            if acked is not None and acked >= span.end:
+                return False        # it arrived: the client ended the handshake without waiting
+            # Not acknowledged, and nothing of the server's late enough to show it never
+            # arrived: a drop on the path (its TCP resending it in vain) or a client that closed
+            # before it could arrive cannot be told apart.
+            v.set("incomplete", "unknown", "incomplete", _frame(ender),
+                  f"the client {what} {_seconds(ender.ts_ns - ch.ts_ns)} after its ClientHello (frame "
+                  f"{_frame(ch)}), which the server had not acknowledged: whether it ever reached the "
+                  "server (a drop on the path) cannot be told", ender)
+            return True
+        last = f.t.server_last_ns or ch.ts_ns
+        got = ("never covered a byte of it" if not never.got else
+               f"covered only its first {never.got} of {never.total} bytes")
+        msg = (f"the ClientHello never reached the server: the server's acknowledgements up to its last "
+               f"segment ({_seconds(last - ch.ts_ns)} after it) {got}; the client {what} "
+               f"{_seconds(ender.ts_ns - ch.ts_ns)} after it, but its TCP goes on sending it after a close "
+               "(a path MTU black hole, a box that drops the client's TLS)")
+        _unanswered(v, ch, "request-not-received", "middlebox", "aborted", "tls-handshake-failed",
+                    "hello-lost", msg)
+        return True
     lost = _not_received(f, ch)
     if lost is not None:
         msg = (f"the ClientHello never reached the server: {lost}; "
@@ -579,6 +615,42 @@ def _unreceived(f: _Facts, sender: Side, start: int, end: int, since_ns: int | N
     return None
 
 
+#: how long after the sender's segment that follows a hole a segment of the receiver must be
+#: captured for its acknowledgement to show that the hole's bytes never arrived: sooner they may
+#: still have been on their way (a segment sent after them can overtake them on the path)
+HOLE_PROOF_NS = GAVE_UP_NS
+
+
+def _hole_unreceived(f: _Facts, hole: Item) -> _Unreceived | None:
+    """Did the bytes of ``hole`` (a ``StreamGap``: they are not in the capture) never reach the
+    receiver? Wherever the capture was taken, bytes the receiver never acknowledged, while a
+    segment of its own captured ``HOLE_PROOF_NS`` or more after the sender's segment that
+    follows the hole (its duplicate ACK of a later segment, its close, anything carrying its
+    ACK) stays short of their end, never reached it: the path dropped them (a capture that lost
+    them too changes nothing: the receiver still never got them). None when the capture cannot
+    tell: bytes cut by the snap length, a hole the receiver acknowledged (the capture's own
+    loss), or no segment of the receiver that late (the capture ends first, or it is one-sided)."""
+    ev = hole.event
+    if ev.cut or ev.acked:
+        return None
+    return _unreceived(f, ev.side, ev.span.start, ev.span.end, _hole_sent_by(f, hole)[0] + HOLE_PROOF_NS)
+
+
+def _hole_sent_by(f: _Facts, hole: Item) -> tuple[int, int | None]:
+    """The capture time by which the bytes of ``hole`` had been sent, and its frame: that of the
+    segment after it (the gap's own), or of the sender's next event after it (its next bytes,
+    its FIN), whichever is earlier (a hole found only when the flow closed carries the time of
+    the sender's last segment, which may be a pure ACK long after its FIN)."""
+    side, when, frame = hole.event.side, hole.ts_ns, _frame(hole)
+    for it in f.t.items[f.pos(hole) + 1:]:
+        ev = it.event
+        if getattr(ev, "side", None) is side and not isinstance(ev, StreamGap):
+            if not (isinstance(ev, StreamEnded) and ev.truncated) and it.ts_ns and it.ts_ns < when:
+                when, frame = it.ts_ns, _frame(it)
+            break
+    return when, frame
+
+
 def _not_received(f: _Facts, asked: Item) -> str | None:
     """Whether the client's bytes of ``asked`` (its STARTTLS or its ClientHello) never reached
     the server, and how that shows (``_unreceived``: a segment of the server captured after
@@ -596,6 +668,19 @@ def _not_received(f: _Facts, asked: Item) -> str | None:
     if not lost.got:
         return "the server's acknowledgements after it never covered a byte of it"
     return f"the server acknowledged only its first {lost.got} of {lost.total} bytes"
+
+
+def _hole_words(f: _Facts, hole: Item, lost: _Unreceived) -> str:
+    """How the capture shows that the bytes of ``hole`` never reached the receiver."""
+    receiver = "server" if hole.event.side is Side.CLIENT else "client"
+    last = f.t.server_last_ns if receiver == "server" else f.t.client_last_ns
+    sent_by, frame = _hole_sent_by(f, hole)
+    later = f" ({_seconds(last - sent_by)} after frame {frame})" if last is not None else ""
+    if not lost.got:
+        return (f"the {receiver}'s acknowledgements up to its last segment{later} never covered a "
+                "byte of them")
+    return (f"the {receiver}'s acknowledgements up to its last segment{later} covered only their "
+            f"first {lost.got} of {lost.total} bytes")
 
 
 def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
@@ -672,6 +757,119 @@ def _forged_reset(f: _Facts, v: _Verdict) -> None:
                 "segments")
     if (v.reason, "reset-forged") in REASON_CASES:
         v.case = "reset-forged"
+
+
+#: the size of one TLS alert record (5 bytes of header, 2 of alert): a hole of the server's no
+#: longer than this, where its answer to a ClientHello goes, may hold a refusal rather than the
+#: ServerHello
+_ALERT_RECORD = 7
+
+
+def _data_between(f: _Facts, side: Side, lo: int, hi: int) -> bool:
+    """Did ``side`` send anything captured (a line, a TLS record, other bytes) strictly between
+    two positions? Its holes and its end do not count."""
+    return any(getattr(it.event, "side", None) is side
+               and not isinstance(it.event, (StreamGap, StreamEnded))
+               for it in f.t.items[lo + 1:hi])
+
+
+def _hello_hole_lost(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int) -> bool:
+    """After the 220 to STARTTLS (at position ``after``) the client's next bytes are its
+    ClientHello: a hole of the client's direction right there (nothing of the client captured
+    between the 220 and it) holds it, or its first part. When the server never acknowledged
+    those bytes (``_hole_unreceived``), the ClientHello never reached the server, wherever the
+    capture was taken: the path dropped it (case ``hello-lost``), whoever closed afterwards.
+    (A client that sent something else than TLS there is not told apart: its bytes are not in
+    the capture; nor did they arrive.) Returns True when it set that verdict."""
+    hole = f.gap_between(after, 1 << 60, Side.CLIENT)
+    if (hole is None or ts["server_hello"] is not None
+            or _data_between(f, Side.CLIENT, after, f.pos(hole))):
+        return False
+    lost = _hole_unreceived(f, hole)
+    if lost is None:
+        return False
+    msg = (f"the ClientHello never reached the server: the client's {hole.event.length} bytes after "
+           f"the 220, where its ClientHello begins, are missing from the capture before frame {_frame(hole)}, "
+           f"and {_hole_words(f, hole, lost)} (a path MTU black hole, a box that drops the client's TLS)")
+    _unanswered(v, hole, "request-not-received", "middlebox", "aborted", "tls-handshake-failed",
+                "hello-lost", msg)
+    return True
+
+
+def _answer_hole_lost(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
+    """The server's next bytes after the client's ClientHello are its answer: a hole of the
+    server's direction right there (nothing of the server captured between the ClientHello and
+    it), longer than one alert record (a refusal alone), holds its ServerHello. When the client
+    never acknowledged those bytes (``_hole_unreceived``), sent nothing of TLS after its
+    ClientHello and closed or reset a second or more after it, the answer never reached the
+    client, wherever the capture was taken: the path dropped it (case ``answer-lost``).
+    Returns True when it set that verdict."""
+    ch, end = ts["client_hello"], f.ends.get(Side.CLIENT)
+    if ch is None or end is None or end.event.truncated or ts["server_hello"] is not None:
+        return False
+    hole = f.gap_between(f.pos(ch), 1 << 60, Side.SERVER)
+    if (hole is None or hole.event.length <= _ALERT_RECORD or end.ts_ns - ch.ts_ns < GAVE_UP_NS
+            or _data_between(f, Side.SERVER, f.pos(ch), f.pos(hole))
+            or any(x.event.side is Side.CLIENT and f.pos(x) > f.pos(ch) for x in f.tls)):
+        return False
+    lost = _hole_unreceived(f, hole)
+    if lost is None:
+        return False
+    how = "reset" if end.event.reset else "closed"
+    msg = (f"the server's answer to the ClientHello never reached the client: the server's "
+           f"{hole.event.length} bytes after it are missing from the capture before frame "
+           f"{_frame(hole)}, and {_hole_words(f, hole, lost)}; "
+           f"{_seconds(end.ts_ns - ch.ts_ns)} after its ClientHello the client {how} the connection "
+           f"(frame {_frame(end)}) (a path MTU black hole, a box that drops the server's TLS)")
+    _unanswered(v, hole, "answer-not-received", "middlebox", "aborted", "tls-handshake-failed",
+                "answer-lost", msg)
+    return True
+
+
+#: the client's STARTTLS command as it goes on the wire
+_STARTTLS_LEN = len(b"STARTTLS\r\n")
+
+
+def _starttls_hole_lost(f: _Facts, v: _Verdict, offered: str, ehlo_reply: Item | None,
+                        clear: Item | None) -> Item | None:
+    """A client that saw STARTTLS validly offered sends it as its next command: a hole of the
+    client's direction right after the EHLO reply (no command of the client captured between),
+    of exactly the length of ``STARTTLS<CRLF>``, holds it. When the server never acknowledged
+    it (``_hole_unreceived``), sent nothing after the EHLO reply and the client made its next
+    move (a command, its close or reset) a second or more after the EHLO reply (it had sent
+    STARTTLS when the reply came, and gave up waiting), STARTTLS never reached the server: the
+    path dropped it (case ``command-lost``). Returns the hole when it set that verdict."""
+    if offered != "valid" or ehlo_reply is None:
+        return None
+    at = f.pos(ehlo_reply)
+    hole = f.gap_between(at, 1 << 60, Side.CLIENT)
+    if (hole is None or hole.event.length != _STARTTLS_LEN
+            or _data_between(f, Side.CLIENT, at, f.pos(hole))
+            or _data_between(f, Side.SERVER, at, 1 << 60)
+            or f.gap_between(at, 1 << 60, Side.SERVER) is not None
+            or f.gap_between(at, f.pos(hole)) is not None):
+        return None
+    step = _next_client_step(f, hole)
+    if step is None or step.ts_ns - ehlo_reply.ts_ns < GAVE_UP_NS:
+        return None
+    lost = _hole_unreceived(f, hole)
+    if lost is None:
+        return None
+    ev = step.event
+    mail_after = clear is not None and f.pos(clear) >= f.pos(step)
+    if isinstance(ev, Command):
+        what = (f"went on in plaintext on the same connection ({_verb(ev)}, frame {_frame(step)})"
+                if mail_after else f"sent {_verb(ev)} (frame {_frame(step)})")
+    else:
+        what = f"{'reset' if ev.reset else 'closed'} the connection (frame {_frame(step)})"
+    msg = (f"STARTTLS never reached the server: the client's next {hole.event.length} bytes after "
+           f"the EHLO reply that offered it (STARTTLS and its CRLF) are missing from the capture "
+           f"before frame {_frame(hole)}, and {_hole_words(f, hole, lost)}; "
+           f"{_seconds(step.ts_ns - ehlo_reply.ts_ns)} after the EHLO reply the client gave up waiting "
+           f"and {what} (a box that drops the command)")
+    _unanswered(v, hole, "request-not-received", "middlebox", "plaintext" if mail_after else "aborted",
+                "starttls-refused", "command-lost", msg)
+    return hole
 
 
 def _seconds(ns: int) -> str:
@@ -1137,6 +1335,10 @@ def judge(t: Transcript) -> dict[str, Any]:
                      if hole is not None and hole.event.cut else ""))
         decided = True
 
+    starttls_hole = None
+    if not decided and st_item is None:
+        starttls_hole = _starttls_hole_lost(f, v, offered, ehlo_reply, clear)
+        decided = starttls_hole is not None
     if not decided:
         _judge_plaintext(f, v, offered, chk, ehlo_item, ehlo_reply, first_hello, ehlo_refused,
                          greeting_ev)
@@ -1166,7 +1368,7 @@ def judge(t: Transcript) -> dict[str, Any]:
                       "frame": _frame(hello_item)} if hello_ev is not None else None),
         "ehlo_reply": ({"code": ehlo_reply.event.code, "frames": list(_frames_of(ehlo_reply, strays)),
                         "lines": ehlo_lines} if ehlo_reply is not None else None),
-        "starttls": {"offered": offered, "requested": st_item is not None,
+        "starttls": {"offered": offered, "requested": st_item is not None or starttls_hole is not None,
                      "reply_code": st_code,
                      "frame": None if st_item is not None and st_item.event.inferred
                      else _frame(st_item)},
