@@ -696,8 +696,9 @@ def hole_scenarios() -> list[Scenario]:
     # gives up 0.1 s after the answer was sent, the server closes at once, before its first resend, and its FIN
     # crosses: outside a hole before it that the client never acknowledges. But the client's only segment after
     # the answer was sent is its FIN 0.1 s later (too soon: the answer may still have been on its way) and then
-    # pure ACKs, which are not part of the dialogue: no evidence, the pair keeps the outside verdict. Inside, the
-    # server resends its answer with its FIN. NAT of both ends.
+    # pure ACKs, which are not part of the dialogue: no evidence against the box. The outside alone is incomplete, the
+    # inside alone decided (the client closed 0.1 s after the answer, too soon to have waited for it): the pair takes
+    # the decided one. Inside, the server resends its answer with its FIN. NAT of both ends.
     hello = CH("dpi drop answer fin", "mx.example.com")
     flight, recs = _flight_lines("dpi drop answer fin")
     o = _to_220(gen.Conv(cport=41110, isn=isn("dpi answer fin out"), close=("fin", "C")))
@@ -712,17 +713,19 @@ def hole_scenarios() -> list[Scenario]:
         "crosses because the client gave up 0.1 s after the answer was sent and the server closed before its first "
         "resend: outside a hole before that FIN, never acknowledged, but nothing of the client's but its FIN 0.1 s "
         "after the answer and pure ACKs follows it: no evidence (alone: incomplete); inside the client closed 0.1 s "
-        "after the answer (alone: the client ended the handshake). NAT of both ends",
+        "after the answer (alone: the client ended the handshake), which the pair takes, the outside being "
+        "incomplete. NAT of both ends",
         [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
         [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
-        [PairTruth("delivery", "delivery", False, "unknown", "incomplete", "incomplete",
+        [PairTruth("delivery", "delivery", False, "client", "tls-handshake-failed", "incomplete",
                    "tls-handshake-failed", [
                        Diff("server->client", "removed", None, text, inside_ref=("S", rec))
                        for text, rec in zip(FL_TEXTS, recs)], tampered=False)]))
 
     # 17 -- control: the outside capture lost the segment that carried 250-STARTTLS (the middle of the EHLO reply),
-    # which the client acknowledged: it reached the client, the box did not remove it. No evidence; the pair keeps
-    # the outside verdict (incomplete). NAT of both ends.
+    # which the client acknowledged: it reached the client, the box did not remove it. No evidence against the box;
+    # the outside verdict is incomplete, the inside's decided (the client did not ask): the pair takes the inside's.
+    # NAT of both ends.
     cut = EHLO_OK.index(b"250-STARTTLS")
     reply = [EHLO_OK[:cut], EHLO_OK[cut:cut + 14], EHLO_OK[cut + 14:]]
     env = mail("erin@example.org", "frank@example.com", body("lost segment", 400))
@@ -732,10 +735,12 @@ def hole_scenarios() -> list[Scenario]:
     sc.append(Scenario(
         "capture-lost-offer", "control: the outside capture lost the segment that carried 250-STARTTLS, which the "
         "client acknowledged (it got it, and did not ask for STARTTLS); the box changed nothing. The line missing "
-        "outside is no evidence against the box: the pair keeps the outside verdict. NAT of both ends",
+        "outside is no evidence against the box; the outside verdict is incomplete, so the pair takes the inside's "
+        "(the client did not request STARTTLS). NAT of both ends",
         [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
         [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
-        [PairTruth("delivery", "delivery", False, "unknown", "incomplete", "incomplete", "client-did-not-request",
+        [PairTruth("delivery", "delivery", False, "client", "client-did-not-request", "incomplete",
+                   "client-did-not-request",
                    [Diff("server->client", "removed", None, "250-STARTTLS")], tampered=False)]))
 
     # 18 -- control: as dpi-drop-clienthello-fin, but both captures end 10 s later, before the server's own

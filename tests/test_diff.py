@@ -30,7 +30,7 @@ import pytest
 
 from pcapsmtp.analysis.exchange import ExchangeLine
 from pcapsmtp.analysis.vantage import (
-    DiffConfig, banner_compatible, compare_dialogues, diff_conversations, is_masked, joint_verdict,
+    DiffConfig, banner_compatible, compare_dialogues, diff_conversations, is_masked, joint_verdict, proven,
 )
 from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
 
@@ -1075,13 +1075,37 @@ def test_the_answer_dropped_before_a_quick_close_is_no_evidence() -> None:
     """The server's answer dropped, its FIN forwarded past it (it crossed because the client gave up 0.1 s after
     the answer was sent, before the server's first resend): the client never acknowledged the hole, but its only
     segments after it are its FIN 0.1 s after the answer (which may still have been on its way) and pure ACKs.
-    No evidence: the pair keeps the outside verdict."""
+    No evidence against the box; the outside alone is incomplete, so the pair takes the inside's decided verdict (the
+    client closed 0.1 s after the answer, too soon to have waited for it)."""
     (p,) = run_pair("dpi-drop-answer-fin")["pairs"]
     v = p["verdict"]
-    assert (v["outcome"], v["caused_by"], v["reason"], v["tampered"]) == ("aborted", "unknown", "incomplete", False)
+    assert (p["outside"]["outcome"], p["inside"]["caused_by"]) == ("incomplete", "client")
+    assert (v["outcome"], v["caused_by"], v["reason"], v["tampered"]) == (
+        "aborted", "client", "tls-handshake-failed", False)
     assert {(d["outside_frame"], d["inside_frame"]) for d in p["differences"]} == {(None, 16)}
     assert ("the outside capture lost 913 bytes from the server, and nothing in it shows whether the client got "
             "them (the line may be among them): no evidence") in v["message"]
+
+
+def test_with_nothing_proven_an_incomplete_outside_gives_way_to_a_decided_inside() -> None:
+    """When the two captures prove no change by the box, the pair keeps a single-capture verdict: the outside's,
+    unless it blames a middlebox or is incomplete while the inside's is decided (the outside lost or missed what
+    decides, the inside shows it). Over every generated pair, and at least the two controls whose outside lost the
+    decisive bytes (capture-lost-offer, dpi-drop-answer-fin)."""
+    took_inside = []
+    for name in sorted(EXPECTED):
+        for p in run_pair(name)["pairs"]:
+            if any(proven(d) for d in p["differences"]):
+                continue
+            o, i, v = p["outside"], p["inside"], p["verdict"]
+            if o["caused_by"] == "middlebox" or (o["outcome"] == "incomplete" and i["outcome"] != "incomplete"):
+                assert (v["caused_by"], v["reason"]) == (i["caused_by"], i["reason"]), name
+                if o["outcome"] == "incomplete":
+                    took_inside.append(name)
+            else:
+                assert (v["caused_by"], v["reason"]) == (o["caused_by"], o["reason"]), name
+            assert v["tampered"] is False
+    assert {"capture-lost-offer", "dpi-drop-answer-fin"} <= set(took_inside)
 
 
 def test_a_hole_the_receiver_acknowledged_is_the_captures_loss() -> None:
@@ -1091,7 +1115,10 @@ def test_a_hole_the_receiver_acknowledged_is_the_captures_loss() -> None:
     v = p["verdict"]
     assert [_diff_tuple(d) for d in p["differences"]] == [
         ("server->client", "removed", None, 9, None, "250-STARTTLS")]
-    assert (v["outcome"], v["caused_by"], v["reason"], v["tampered"]) == ("plaintext", "unknown", "incomplete", False)
+    # no evidence against the box; the outside alone is incomplete (the line is in its hole), the inside shows the
+    # offer and a client that did not ask: the pair takes the inside's
+    assert (v["outcome"], v["caused_by"], v["reason"], v["tampered"]) == (
+        "plaintext", "client", "client-did-not-request", False)
     assert ("the outside capture lost 14 bytes from the server, which the client acknowledged (they reached "
             "it: only the capture lost them; the line may be among them): no evidence") in v["message"]
     rc, out, _err = _run(str(PAIRS / EXPECTED["capture-lost-offer"]["outside"]),

@@ -858,6 +858,24 @@ def joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
     return v
 
 
+def _single(outside: dict[str, Any], inside: dict[str, Any]) -> dict[str, Any]:
+    """The single-capture verdict a pair keeps when the two captures prove no change by the box
+    (no difference, none ``proven``, or none touching STARTTLS or TLS): the outside capture's, the
+    client's side, where the delivery's fate shows (a downgrade, a refusal the client read), unless
+
+    - it blames a middlebox: the pair shows no such change by the box between the two capture
+      points, so the inside's view is taken;
+    - it is ``incomplete`` while the inside's is decided: the outside capture lost or missed what
+      decides (a hole, an early end, a late start) and the inside capture shows it; with nothing
+      proven different between the two, what the inside shows is what happened.
+    """
+    if outside.get("caused_by") == "middlebox":
+        return inside
+    if outside.get("outcome") in (None, "incomplete") and inside.get("outcome") not in (None, "incomplete"):
+        return inside
+    return outside
+
+
 def _joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
                    differences: Sequence[dict[str, Any]], offset_ns: int | None = None) -> dict[str, Any]:
     views = (f"outside alone: {outside.get('caused_by')} ({outside.get('reason')}); "
@@ -866,11 +884,11 @@ def _joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
     if outcome in (None, "incomplete"):
         outcome = inside.get("outcome") or outcome
     if not differences:
-        base = outside if outside.get("caused_by") != "middlebox" else inside
+        base = _single(outside, inside)
         return {"outcome": outcome, "caused_by": base.get("caused_by"), "reason": base.get("reason"),
                 "message": "the dialogue is identical on both sides: the box changed nothing; " + views}
     if not any(proven(d) for d in differences):
-        base = outside if outside.get("caused_by") != "middlebox" else inside
+        base = _single(outside, inside)
         n = len(differences)
         return {"outcome": outcome, "caused_by": base.get("caused_by"), "reason": base.get("reason"),
                 "message": f"{n} line{'s' if n != 1 else ''} seen on one side only, where the other capture "
@@ -914,7 +932,7 @@ def _joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
         if killed is not None and outcome != "tls":
             return {"outcome": outcome, "caused_by": "middlebox", "reason": "tls-handshake-failed",
                     "message": f"{killed}; {views}"}
-        base = outside if outside.get("caused_by") != "middlebox" else inside
+        base = _single(outside, inside)
         n = len(differences)
         return {"outcome": outcome, "caused_by": base.get("caused_by"), "reason": base.get("reason"),
                 "message": f"the box changed {n} line{'s' if n != 1 else ''} without touching STARTTLS "
