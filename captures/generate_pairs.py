@@ -697,8 +697,9 @@ def hole_scenarios() -> list[Scenario]:
     # crosses: outside a hole before it that the client never acknowledges. But the client's only segment after
     # the answer was sent is its FIN 0.1 s later (too soon: the answer may still have been on its way) and then
     # pure ACKs, which are not part of the dialogue: no evidence against the box. The outside alone is incomplete, the
-    # inside alone decided (the client closed 0.1 s after the answer, too soon to have waited for it): the pair takes
-    # the decided one. Inside, the server resends its answer with its FIN. NAT of both ends.
+    # inside alone decided (the client closed 0.1 s after the answer, too soon to have waited for it); the pair stays
+    # incomplete (the answer may never have reached the client). Inside, the server resends its answer with its
+    # FIN. NAT of both ends.
     hello = CH("dpi drop answer fin", "mx.example.com")
     flight, recs = _flight_lines("dpi drop answer fin")
     o = _to_220(gen.Conv(cport=41110, isn=isn("dpi answer fin out"), close=("fin", "C")))
@@ -713,11 +714,12 @@ def hole_scenarios() -> list[Scenario]:
         "crosses because the client gave up 0.1 s after the answer was sent and the server closed before its first "
         "resend: outside a hole before that FIN, never acknowledged, but nothing of the client's but its FIN 0.1 s "
         "after the answer and pure ACKs follows it: no evidence (alone: incomplete); inside the client closed 0.1 s "
-        "after the answer (alone: the client ended the handshake), which the pair takes, the outside being "
-        "incomplete. NAT of both ends",
+        "after the answer (alone: the client ended the handshake). The pair stays incomplete: the answer the "
+        "inside shows lies, outside, in bytes nothing shows reached the client, so the inside's verdict may rest "
+        "on what the client never got. NAT of both ends",
         [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
         [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
-        [PairTruth("delivery", "delivery", False, "client", "tls-handshake-failed", "incomplete",
+        [PairTruth("delivery", "delivery", False, "unknown", "incomplete", "incomplete",
                    "tls-handshake-failed", [
                        Diff("server->client", "removed", None, text, inside_ref=("S", rec))
                        for text, rec in zip(FL_TEXTS, recs)], tampered=False)]))

@@ -858,22 +858,38 @@ def joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
     return v
 
 
-def _single(outside: dict[str, Any], inside: dict[str, Any]) -> dict[str, Any]:
+def _single(outside: dict[str, Any], inside: dict[str, Any],
+            differences: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """The single-capture verdict a pair keeps when the two captures prove no change by the box
     (no difference, none ``proven``, or none touching STARTTLS or TLS): the outside capture's, the
     client's side, where the delivery's fate shows (a downgrade, a refusal the client read), unless
 
     - it blames a middlebox: the pair shows no such change by the box between the two capture
       points, so the inside's view is taken;
-    - it is ``incomplete`` while the inside's is decided: the outside capture lost or missed what
-      decides (a hole, an early end, a late start) and the inside capture shows it; with nothing
-      proven different between the two, what the inside shows is what happened.
+    - it is ``incomplete`` while the inside's is decided, and each line one capture lacks
+      (``differences``, none proven) lies in bytes its receiver acknowledged there
+      (``_reached``): the outside capture lost or missed what decides (a hole, an early end, a
+      late start) and the inside capture shows it; what the inside shows is what happened. A
+      line in bytes that nothing shows reached the receiver (a server's answer the client never
+      acknowledged) may be what a box kept from it: the outside's ``incomplete`` stays.
     """
     if outside.get("caused_by") == "middlebox":
         return inside
-    if outside.get("outcome") in (None, "incomplete") and inside.get("outcome") not in (None, "incomplete"):
+    if outside.get("outcome") in (None, "incomplete") and inside.get("outcome") not in (None, "incomplete") \
+            and all(_reached(d, outside, inside) for d in differences):
         return inside
     return outside
+
+
+def _reached(d: dict[str, Any], outside: dict[str, Any], inside: dict[str, Any]) -> bool:
+    """Did the line of difference ``d`` (seen in one capture only) reach its receiver, as far as
+    the capture lacking it shows: that capture has holes in the sender's direction, and its
+    receiver acknowledged every one of them (the capture lost the bytes, the box did not)."""
+    removed = d["kind"] == "removed"
+    sender = "S" if d["direction"] == SERVER_TO_CLIENT else "C"
+    lacking = (outside if sender == "S" else inside) if removed else (inside if sender == "S" else outside)
+    holes = _holes_of(lacking, sender)
+    return bool(holes) and all(getattr(h, "acked", None) for h in holes)
 
 
 def _joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
@@ -888,7 +904,9 @@ def _joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
         return {"outcome": outcome, "caused_by": base.get("caused_by"), "reason": base.get("reason"),
                 "message": "the dialogue is identical on both sides: the box changed nothing; " + views}
     if not any(proven(d) for d in differences):
-        base = _single(outside, inside)
+        base = _single(outside, inside, differences)
+        if base is outside and outside.get("outcome") == "incomplete":
+            outcome = "incomplete"      # what the inside shows may not have reached the client
         n = len(differences)
         return {"outcome": outcome, "caused_by": base.get("caused_by"), "reason": base.get("reason"),
                 "message": f"{n} line{'s' if n != 1 else ''} seen on one side only, where the other capture "
