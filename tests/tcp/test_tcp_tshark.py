@@ -46,6 +46,9 @@ MISSING = re.compile(rb"\[\d+ bytes missing in capture file\]\x00")
 #: holes at the very end of a side: tshark's follow marks a hole only before bytes it has, so a
 #: side whose last bytes were lost (before its FIN, or before nothing) ends without a marker
 TRAILING_MISSING = re.compile(rb"(?:\[\d+ bytes missing in capture file\]\x00)+$")
+#: tshark's follow puts out the bytes after a hole once the receiver's acknowledgement passes it;
+#: after a hole the receiver never acknowledged (``StreamGap.acked`` False: bytes a box dropped,
+#: the ``pathhole-*`` captures) it shows nothing more of that side
 
 FILES = capture_files()
 
@@ -190,6 +193,7 @@ def test_flow_bytes_equal_tshark_follow(path: Path, request: pytest.FixtureReque
     events += r.finish()
     events = _from_tshark_base(events, list(segments(path)))
     flows, data = _per_side(events, cut_frames)
+    unacked = {(e.stream, e.side) for e in events if isinstance(e, StreamGap) and e.acked is False}
     if path.name in NOT_SMTP or not flows:
         assert path.name in NOT_SMTP and not flows, f"SMTP candidate flows: {sorted(flows)}"
         return
@@ -211,7 +215,9 @@ def test_flow_bytes_equal_tshark_follow(path: Path, request: pytest.FixtureReque
             theirs = _until_tls(full[side])
             if not theirs and not MISSING.sub(b"", ours):
                 continue            # nothing of this side captured: holes only
-            if ours != theirs and TRAILING_MISSING.sub(b"", ours) != theirs:
+            if ours != theirs and TRAILING_MISSING.sub(b"", ours) != theirs and not (
+                    (stream, side) in unacked and ours.startswith(theirs)
+                    and MISSING.match(ours, len(theirs))):
                 bad.append((stream, side.value, len(ours), len(theirs)))
     assert not bad, f"(stream, side, our length, tshark length): {bad}"
     if path.name in TUNNELLED:
