@@ -23,7 +23,7 @@ import smtplib
 import ssl
 import struct
 import sys
-from typing import Any
+from typing import Any, Callable
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
@@ -70,7 +70,11 @@ def starts_tls_record(frame: bytes, sport: int) -> bool:
     return payload < 14 + total and frame[payload] == 0x16
 
 
-def bridge(outside: str, inside: str, drop_sport: int) -> None:
+def forward(outside: str, inside: str,
+            intercept: Callable[[bytes, socket.socket, socket.socket], bool]) -> None:
+    """Bridge the two devices until killed: every frame goes through, except the client's
+    frames (from ``outside``) that ``intercept(frame, outside_socket, inside_socket)`` takes
+    (it returns True: it dropped the frame, or sent something else instead)."""
     socks = {}
     for dev in (outside, inside):
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
@@ -86,9 +90,14 @@ def bridge(outside: str, inside: str, drop_sport: int) -> None:
             if addr[2] == PACKET_OUTGOING:
                 continue            # what this bridge itself wrote
             dev = by_sock[s]
-            if dev == outside and starts_tls_record(frame, drop_sport):
-                continue            # the box drops the client's ClientHello (and its resends)
+            if dev == outside and intercept(frame, socks[outside], socks[inside]):
+                continue
             other[dev].send(fix_checksums(frame))
+
+
+def bridge(outside: str, inside: str, drop_sport: int) -> None:
+    # the box drops the client's ClientHello (and its resends)
+    forward(outside, inside, lambda frame, _o, _i: starts_tls_record(frame, drop_sport))
 
 
 def _lines(f: Any) -> bytes:

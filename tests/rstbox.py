@@ -19,14 +19,13 @@ Run as a script in a namespace (``ip netns exec NS python3 rstbox.py ROLE ...``)
 """
 from __future__ import annotations
 
-import select
 import smtplib
 import socket
 import ssl
 import struct
 import sys
 
-from finbox import ETH_P_ALL, PACKET_OUTGOING, _lines, fix_checksums
+from finbox import _lines, fix_checksums, forward
 
 _RST_ACK = 0x14
 
@@ -77,27 +76,14 @@ def forged_resets(frame: bytes, ttl: int) -> tuple[bytes, bytes]:
 
 
 def bridge(outside: str, inside: str, ttl: int, watch: dict[int, str]) -> None:
-    socks = {}
-    for dev in (outside, inside):
-        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-        s.bind((dev, 0))
-        socks[dev] = s
-    other = {outside: socks[inside], inside: socks[outside]}
-    by_sock = {s: dev for dev, s in socks.items()}
-    print("ready", flush=True)
-    while True:
-        ready, _, _ = select.select(list(socks.values()), [], [])
-        for s in ready:
-            frame, addr = s.recvfrom(65535)
-            if addr[2] == PACKET_OUTGOING:
-                continue            # what this bridge itself wrote
-            dev = by_sock[s]
-            if dev == outside and matches(frame, watch):
-                to_client, to_server = forged_resets(frame, ttl)
-                socks[outside].send(to_client)
-                socks[inside].send(to_server)
-                continue            # the segment itself never reaches the server
-            other[dev].send(fix_checksums(frame))
+    def intercept(frame: bytes, to_outside: socket.socket, to_inside: socket.socket) -> bool:
+        if not matches(frame, watch):
+            return False
+        to_client, to_server = forged_resets(frame, ttl)
+        to_outside.send(to_client)
+        to_inside.send(to_server)
+        return True                 # the segment itself never reaches the server
+    forward(outside, inside, intercept)
 
 
 def server(address: str, cert: str, key: str, n: int, reset_port: int) -> None:

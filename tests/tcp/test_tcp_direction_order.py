@@ -13,26 +13,15 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _stream_events import events
 from _tcp_builder import A, Conv, F, R, feed_all
 from pcapsmtp.model import Side, TcpSegment
-from pcapsmtp.tcp.events import FlowClosed, FlowEvent, StreamData, StreamEnd, StreamGap
+from pcapsmtp.tcp.events import FlowClosed
 from pcapsmtp.tcp.reassembler import TcpReassembler
 
 N = int(os.environ.get("TCP_PROPERTY_EXAMPLES", "150"))
 C, S = Side.CLIENT, Side.SERVER
 
-
-def events(ev: list[FlowEvent]) -> list[tuple[str, Side, int, int, int]]:
-    """(kind, side, offset or 0, length or reset flag, frame) of the stream events, in order."""
-    out = []
-    for e in ev:
-        if isinstance(e, StreamData):
-            out.append(("data", e.side, e.offset, len(e.data), e.frame))
-        elif isinstance(e, StreamGap):
-            out.append(("gap", e.side, e.offset, e.length, e.frame))
-        elif isinstance(e, StreamEnd):
-            out.append(("end", e.side, 0, int(e.reset), e.frame))
-    return out
 
 
 BANNER = b"220 mx\r\n"

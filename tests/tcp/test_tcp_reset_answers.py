@@ -7,9 +7,10 @@ of the other side with payload acknowledging up to it is read, so that segment's
 before the conversation ends. A capture at one point sees the segment first: nothing waits."""
 from __future__ import annotations
 
+from _stream_events import events
 from _tcp_builder import Conv, F, R, feed_all
 from pcapsmtp.model import Side, TcpSegment
-from pcapsmtp.tcp.events import FlowClosed, FlowEvent, StreamData, StreamEnd, StreamGap
+from pcapsmtp.tcp.events import FlowClosed, FlowEvent
 from pcapsmtp.tcp.reassembler import ReassemblyConfig, TcpReassembler
 
 C, S = Side.CLIENT, Side.SERVER
@@ -19,18 +20,6 @@ READY = b"220 go\r\n"                    # server bytes 8..16; its FIN at 16
 HELLO = b"\x16\x03\x01\x00\x05hello"     # client bytes 10..20
 FIN_END = 1 + len(BANNER) + len(READY) + 1      # the server's sequence space after its FIN
 
-
-def events(ev: list[FlowEvent]) -> list[tuple[str, Side, int, int, int]]:
-    """(kind, side, offset or 0, length or reset flag, frame) of the stream events, in order."""
-    out: list[tuple[str, Side, int, int, int]] = []
-    for e in ev:
-        if isinstance(e, StreamData):
-            out.append(("data", e.side, e.offset, len(e.data), e.frame))
-        elif isinstance(e, StreamGap):
-            out.append(("gap", e.side, e.offset, e.length, e.frame))
-        elif isinstance(e, StreamEnd):
-            out.append(("end", e.side, 0, int(e.reset), e.frame))
-    return out
 
 
 def _close() -> tuple[list[TcpSegment], dict[str, TcpSegment]]:
