@@ -107,7 +107,9 @@ def _lines(f: Any) -> bytes:
     return line
 
 
-def server(address: str, cert: str, key: str, wait_s: float, n: int) -> None:
+def listen(address: str, cert: str, key: str) -> tuple[ssl.SSLContext, socket.socket]:
+    """The server's TLS context (OpenSSL through Python's ssl) and its socket listening on port 25;
+    says ``ready`` on standard output."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     ls = socket.socket()
@@ -115,6 +117,11 @@ def server(address: str, cert: str, key: str, wait_s: float, n: int) -> None:
     ls.bind((address, 25))
     ls.listen(4)
     print("ready", flush=True)
+    return ctx, ls
+
+
+def server(address: str, cert: str, key: str, wait_s: float, n: int) -> None:
+    ctx, ls = listen(address, cert, key)
     for _ in range(n):
         conn, _peer = ls.accept()
         try:

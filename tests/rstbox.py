@@ -25,7 +25,7 @@ import ssl
 import struct
 import sys
 
-from finbox import _lines, fix_checksums, forward
+from finbox import _lines, fix_checksums, forward, listen
 
 _RST_ACK = 0x14
 
@@ -87,13 +87,7 @@ def bridge(outside: str, inside: str, ttl: int, watch: dict[int, str]) -> None:
 
 
 def server(address: str, cert: str, key: str, n: int, reset_port: int) -> None:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert, key)
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((address, 25))
-    ls.listen(4)
-    print("ready", flush=True)
+    ctx, ls = listen(address, cert, key)
     for _ in range(n):
         conn, peer = ls.accept()
         f = None

@@ -1285,69 +1285,29 @@ def test_real_stacks_behind_a_firewall_that_forwards_the_fin(tmp_path: Path) -> 
     window of one segment holds the FIN back and joins it to the resent ClientHello, which such a box drops too;
     then no FIN crosses, and the server's own FIN 4 s later shows the rest, as in dpi-blackhole.)"""
     import os
-    import signal
     import time
+
+    from boxnet import BoxNet
 
     if os.geteuid() != 0:
         pytest.skip("network namespaces and captures need root (CI runs as root)")
-    tag = f"dpf{os.getpid() % 100000}"
-    cli, box, srv = f"{tag}c", f"{tag}b", f"{tag}s"
-
-    def ip(*args: str, check: bool = True) -> None:
-        subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=30)
-
-    try:
-        ip("netns", "add", cli)
-    except subprocess.CalledProcessError as exc:
-        pytest.skip(f"cannot create a network namespace here: {exc.stderr.strip()}")
-    procs: list[subprocess.Popen[bytes]] = []
     outside, inside = tmp_path / "outside.pcap", tmp_path / "inside.pcap"
     finbox = str(REPO / "tests" / "finbox.py")
     cert, key = _self_signed(tmp_path)
-
-    def start(ns: str, *argv: str, ready: str | None = None) -> subprocess.Popen[bytes]:
-        p = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        procs.append(p)
-        if ready is not None:
-            stream = p.stderr if ready == "listening" else p.stdout
-            assert stream is not None
-            line = stream.readline().decode()
-            assert ready in line, (line, p.stderr.read().decode() if ready != "listening" and p.stderr else "")
-        return p
-
-    try:
-        ip("netns", "add", box)
-        ip("netns", "add", srv)
-        ip("link", "add", "c0", "netns", cli, "type", "veth", "peer", "name", "c1", "netns", box)
-        ip("link", "add", "s1", "netns", box, "type", "veth", "peer", "name", "s0", "netns", srv)
-        ip("-n", cli, "addr", "add", "10.9.0.1/24", "dev", "c0")
-        ip("-n", srv, "addr", "add", "10.9.0.2/24", "dev", "s0")
-        for ns, dev in ((cli, "c0"), (box, "c1"), (box, "s1"), (srv, "s0"), (cli, "lo"), (srv, "lo")):
-            ip("-n", ns, "link", "set", dev, "up")
-        for path, dev in ((outside, "c1"), (inside, "s1")):
-            start(box, "tcpdump", "-i", dev, "-U", "--immediate-mode", "-s", "0", "-w", str(path), "tcp port 25",
-                  ready="listening")
-        start(box, sys.executable, finbox, "bridge", "c1", "s1", "40001", ready="ready")
-        server = start(srv, sys.executable, finbox, "server", "10.9.0.2", str(cert), str(key), "4", "2", ready="ready")
-        first = subprocess.run(["ip", "netns", "exec", cli, sys.executable, finbox, "client", "10.9.0.2", "40001",
-                                "0.1"], capture_output=True, text=True, timeout=60)
+    with BoxNet(f"dpf{os.getpid() % 100000}", "10.9.0.1", "10.9.0.2") as net:
+        for path, dev in ((outside, net.c1), (inside, net.s1)):
+            net.start(net.box, "tcpdump", "-i", dev, "-U", "--immediate-mode", "-s", "0", "-w", str(path),
+                      "tcp port 25", ready="listening")
+        net.start(net.box, sys.executable, finbox, "bridge", net.c1, net.s1, "40001", ready="ready")
+        server = net.start(net.srv, sys.executable, finbox, "server", "10.9.0.2", str(cert), str(key), "4", "2",
+                           ready="ready")
+        first = net.run(net.cli, sys.executable, finbox, "client", "10.9.0.2", "40001", "0.1")
         assert first.stdout.strip() == "gave up", first.stderr
         time.sleep(4.5)                                  # the server's own timeout closes its side
-        second = subprocess.run(["ip", "netns", "exec", cli, sys.executable, finbox, "client", "10.9.0.2", "40002",
-                                 "10"], capture_output=True, text=True, timeout=60)
+        second = net.run(net.cli, sys.executable, finbox, "client", "10.9.0.2", "40002", "10")
         assert second.stdout.strip() == "tls", second.stderr
         server.wait(timeout=30)
         time.sleep(0.5)
-    finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT if p.args[4:5] == ["tcpdump"] else signal.SIGTERM)
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        for ns in (cli, box, srv):
-            ip("netns", "del", ns, check=False)
     rc, out, err = _run(str(outside), str(inside), "--format", "json")
     doc = json.loads(out)
     assert rc == 1, err

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from boxnet import BoxNet
 from certs import self_signed
 from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
 
@@ -47,10 +47,6 @@ PORTS: dict[int, tuple[str, str, tuple[str, str, str, str | None], tuple[str, st
 RESET_BY_SERVER = 40103
 
 
-def _ip(*args: str, check: bool = True) -> None:
-    subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=30)
-
-
 def _client_argv(kind: str, port: int) -> list[str] | None:
     if kind == "smtplib":
         return [sys.executable, RSTBOX, "client", SERVER_IP, str(port)]
@@ -73,63 +69,27 @@ def captured(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if shutil.which("tcpdump") is None or shutil.which("ip") is None:
         pytest.skip("needs tcpdump and ip (apt-get install tcpdump iproute2)")
     tmp = tmp_path_factory.mktemp("rstbox")
-    tag = f"frs{os.getpid() % 100000}"
-    cli, box, srv = f"{tag}c", f"{tag}b", f"{tag}s"
-    try:
-        _ip("netns", "add", cli)
-    except subprocess.CalledProcessError as exc:
-        pytest.skip(f"cannot create a network namespace here: {exc.stderr.strip()}")
-    procs: list[subprocess.Popen[bytes]] = []
     at_client, at_server = tmp / "client.pcap", tmp / "server.pcap"
     cert, key = self_signed(tmp, cn="mx.example.test")
-    c0, c1, s1, s0 = f"{tag}c0", f"{tag}c1", f"{tag}s1", f"{tag}s0"
     outputs: dict[int, str] = {}
-
-    def start(ns: str, *argv: str, ready: str) -> subprocess.Popen[bytes]:
-        p = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        procs.append(p)
-        stream = p.stderr if ready == "listening" else p.stdout
-        assert stream is not None
-        line = stream.readline().decode()
-        assert ready in line, (line, p.stderr.read().decode() if ready != "listening" and p.stderr else "")
-        return p
-
     started = time.monotonic()
-    try:
-        _ip("netns", "add", box)
-        _ip("netns", "add", srv)
-        _ip("link", "add", c0, "netns", cli, "type", "veth", "peer", "name", c1, "netns", box)
-        _ip("link", "add", s1, "netns", box, "type", "veth", "peer", "name", s0, "netns", srv)
-        _ip("-n", cli, "addr", "add", f"{CLIENT_IP}/24", "dev", c0)
-        _ip("-n", srv, "addr", "add", f"{SERVER_IP}/24", "dev", s0)
-        for ns, dev in ((cli, c0), (box, c1), (box, s1), (srv, s0), (cli, "lo"), (srv, "lo")):
-            _ip("-n", ns, "link", "set", dev, "up")
-        subprocess.run(["ip", "netns", "exec", srv, "sysctl", "-qw", f"net.ipv4.ip_default_ttl={SERVER_TTL}"],
-                       check=True, timeout=30)
-        for ns, dev, path in ((cli, c0, at_client), (srv, s0, at_server)):
-            start(ns, "tcpdump", "-i", dev, "-U", "--immediate-mode", "-s", "0", "-w", str(path), "tcp port 25",
-                  ready="listening")
+    with BoxNet(f"frs{os.getpid() % 100000}", CLIENT_IP, SERVER_IP) as net:
+        r = net.run(net.srv, "sysctl", "-qw", f"net.ipv4.ip_default_ttl={SERVER_TTL}", timeout=30)
+        assert r.returncode == 0, r.stderr
+        for ns, dev, path in ((net.cli, net.c0, at_client), (net.srv, net.s0, at_server)):
+            net.start(ns, "tcpdump", "-i", dev, "-U", "--immediate-mode", "-s", "0", "-w", str(path),
+                      "tcp port 25", ready="listening")
         watch = [f"{port}:{what}" for port, (what, *_rest) in PORTS.items() if what]
-        start(box, sys.executable, RSTBOX, "bridge", c1, s1, str(BOX_TTL), *watch, ready="ready")
+        net.start(net.box, sys.executable, RSTBOX, "bridge", net.c1, net.s1, str(BOX_TTL), *watch, ready="ready")
         runs = {port: _client_argv(client, port) for port, (_w, client, *_r) in PORTS.items()}
-        server = start(srv, sys.executable, RSTBOX, "server", SERVER_IP, str(cert), str(key),
-                       str(sum(1 for argv in runs.values() if argv)), str(RESET_BY_SERVER), ready="ready")
+        server = net.start(net.srv, sys.executable, RSTBOX, "server", SERVER_IP, str(cert), str(key),
+                           str(sum(1 for argv in runs.values() if argv)), str(RESET_BY_SERVER), ready="ready")
         for port, argv in runs.items():
             if argv is None:
                 continue
-            res = subprocess.run(["ip", "netns", "exec", cli, *argv], capture_output=True, text=True, timeout=60)
+            res = net.run(net.cli, *argv)
             outputs[port] = f"{res.returncode} {res.stdout} {res.stderr}"
         server.wait(timeout=30)
-    finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT if p.args[4:5] == ["tcpdump"] else signal.SIGTERM)
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        for ns in (cli, box, srv):
-            _ip("netns", "del", ns, check=False)
     by_port = {}
     for where, path in (("client", at_client), ("server", at_server)):
         res = analyze_file(str(path), AnalysisConfig())
