@@ -547,10 +547,8 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
                   "server (a drop on the path) cannot be told", ender)
             return True
         last = f.t.server_last_ns or ch.ts_ns
-        got = ("never covered a byte of it" if not never.got else
-               f"covered only its first {never.got} of {never.total} bytes")
         msg = (f"the ClientHello never reached the server: the server's acknowledgements up to its last "
-               f"segment ({_seconds(last - ch.ts_ns)} after it) {got}; the client {what} "
+               f"segment ({_seconds(last - ch.ts_ns)} after it) {never.covered()}; the client {what} "
                f"{_seconds(ender.ts_ns - ch.ts_ns)} after it, but its TCP goes on sending it after a close "
                "(a path MTU black hole, a box that drops the client's TLS)")
         _unanswered(v, ch, "request-not-received", "middlebox", "aborted", "tls-handshake-failed",
@@ -588,6 +586,13 @@ class _Unreceived:
     got: int
     total: int
     resent: bool = False
+
+    def covered(self, them: str = "it", their: str = "its") -> str:
+        """What the receiver's acknowledgements did with the bytes, for a message ("never
+        covered a byte of it", "covered only its first 512 of 1500 bytes")."""
+        if not self.got:
+            return f"never covered a byte of {them}"
+        return f"covered only {their} first {self.got} of {self.total} bytes"
 
 
 def _unreceived(f: _Facts, sender: Side, start: int, end: int, since_ns: int | None,
@@ -666,7 +671,7 @@ def _not_received(f: _Facts, asked: Item) -> str | None:
         return ("the client sent it again (a TCP retransmission) and no segment of the "
                 "server came back")
     if not lost.got:
-        return "the server's acknowledgements after it never covered a byte of it"
+        return f"the server's acknowledgements after it {lost.covered()}"
     return f"the server acknowledged only its first {lost.got} of {lost.total} bytes"
 
 
@@ -676,11 +681,8 @@ def _hole_words(f: _Facts, hole: Item, lost: _Unreceived) -> str:
     last = f.t.server_last_ns if receiver == "server" else f.t.client_last_ns
     sent_by, frame = _hole_sent_by(f, hole)
     later = f" ({_seconds(last - sent_by)} after frame {frame})" if last is not None else ""
-    if not lost.got:
-        return (f"the {receiver}'s acknowledgements up to its last segment{later} never covered a "
-                "byte of them")
-    return (f"the {receiver}'s acknowledgements up to its last segment{later} covered only their "
-            f"first {lost.got} of {lost.total} bytes")
+    return (f"the {receiver}'s acknowledgements up to its last segment{later} "
+            f"{lost.covered('them', 'their')}")
 
 
 def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
