@@ -6,10 +6,9 @@ never hold message bodies or credentials.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
-from pcapsmtp.model import Side, Span
+from pcapsmtp.model import Side, Span, frozen
 
 __all__ = ["Event", "ReplyLine", "Command", "Reply", "MessageBody", "AuthExchange",
            "PlaintextAfterStartTls", "StreamGap", "StreamEnded", "Anomaly", "AnomalyCode",
@@ -41,14 +40,14 @@ class AnomalyCode(StrEnum):
     NUL_BYTE = "nul_byte"                        #: a NUL in a command or reply line
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class Event:
     side: Side
     span: Span
     ts_ns: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class ReplyLine:
     """One server line as sent: its own code and separator are kept, not normalised."""
 
@@ -66,7 +65,7 @@ class ReplyLine:
         return self.sep == "-"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class Command(Event):
     """A client command line outside DATA/BDAT content and outside an AUTH exchange."""
 
@@ -80,7 +79,7 @@ class Command(Event):
     inferred: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class Reply(Event):
     """A complete server reply (one or more lines), matched to the command it answers.
 
@@ -117,7 +116,7 @@ class Reply(Event):
         return not self.greeting and self.answers is not self.server_answers
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class MessageBody(Event):
     """DATA or BDAT content: only its size is kept."""
 
@@ -126,19 +125,19 @@ class MessageBody(Event):
     complete: bool = True
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class AuthExchange(Event):
     """Client lines of a SASL exchange. Their content is credentials and is never kept."""
 
     lines: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class ImplicitTls(Event):
     """The client's first bytes are a TLS record: TLS from the first byte (SMTPS)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class TlsInProgress(Event):
     """The capture starts inside TLS on this side: its first captured bytes are TLS (or
     binary that is not SMTP), and how TLS began (STARTTLS or TLS from the first byte) is not
@@ -151,7 +150,7 @@ class TlsInProgress(Event):
     after_hole: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class PlaintextAfterStartTls(Event):
     """Bytes that are not TLS where TLS was expected (after a 220 to STARTTLS)."""
 
@@ -159,7 +158,7 @@ class PlaintextAfterStartTls(Event):
     smtp_like: bool         #: the bytes read as an SMTP command (client) or reply (server)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class StreamGap(Event):
     """``length`` bytes of this side were never captured. ``cut``: they were on the wire in a
     frame the capture's snap length cut (its tail), not lost with a whole packet. ``acked``: the
@@ -171,13 +170,13 @@ class StreamGap(Event):
     acked: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class StreamEnded(Event):
     reset: bool = False
     truncated: bool = False  #: the capture (or flow tracking) ended, no FIN or RST seen
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class Anomaly(Event):
     code: AnomalyCode
     detail: str = ""

@@ -56,10 +56,9 @@ Limits and end states (documented choices):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
-from pcapsmtp.model import Side, Span
+from pcapsmtp.model import Side, Span, frozen
 from pcapsmtp.smtp.certificates import (
     CertInfo, cert_expired, cert_matches_host, cert_not_yet_valid, parse_certificate,
     parse_certificate_cached,
@@ -215,7 +214,7 @@ def sniff_tls(data: bytes | bytearray | memoryview) -> bool | None:
 # Events
 # --------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class TlsEvent:
     """Base of every event. ``span`` covers the record(s) that carried it in ``side``'s stream;
     ``frame`` is the frame of the feed that completed it (None if the caller gave none)."""
@@ -225,7 +224,7 @@ class TlsEvent:
     frame: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class TlsClientHello(TlsEvent):
     record_version: int
     legacy_version: int
@@ -241,7 +240,7 @@ class TlsClientHello(TlsEvent):
         return max(self.supported_versions) if self.supported_versions else self.legacy_version
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class TlsServerHello(TlsEvent):
     record_version: int
     legacy_version: int
@@ -250,7 +249,7 @@ class TlsServerHello(TlsEvent):
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class TlsHelloRetryRequest(TlsEvent):
     """A ServerHello whose random is the HelloRetryRequest magic (TLS 1.3)."""
 
@@ -259,7 +258,7 @@ class TlsHelloRetryRequest(TlsEvent):
     cipher_suite: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class TlsCertificate(TlsEvent):
     """A clear Certificate message (TLS <= 1.2), leaf first."""
 
@@ -267,7 +266,7 @@ class TlsCertificate(TlsEvent):
     error: str | None = None              #: the message itself was malformed or cut at 16 certs
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class TlsAlert(TlsEvent):
     """``encrypted``: level and description are -1 and ``name`` is ``"encrypted"``.
     ``content_type`` 23 means inferred from a TLS 1.3 record's size (see module doc)."""
@@ -283,23 +282,23 @@ class TlsAlert(TlsEvent):
         return self.level == 2
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class TlsChangeCipherSpec(TlsEvent):
     pass
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class TlsApplicationData(TlsEvent):
     length: int                           #: record body length (ciphertext)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class TlsHandshakeOther(TlsEvent):
     handshake_type: int
     name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class TlsServerKeyExchange(TlsHandshakeOther):
     """A clear ServerKeyExchange (TLS <= 1.2): the server's ephemeral key-exchange group.
     ``dh_bits`` is the size of a finite-field (DHE, DH_anon) prime, ``curve`` the named group of
@@ -309,17 +308,17 @@ class TlsServerKeyExchange(TlsHandshakeOther):
     curve: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class TlsEncryptedHandshake(TlsEvent):
     length: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class TlsNotTls(TlsEvent):
     preview: bytes                        #: up to 64 bytes from the position that is not TLS
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class TlsTruncated(TlsEvent):
     """At end(): ``what`` = "record" (``content_type`` -1 if the header itself was cut) or
     "handshake" (a message whose records ended early); ``expected`` -1 when unknown."""
@@ -330,7 +329,7 @@ class TlsTruncated(TlsEvent):
     received: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class TlsStopped(TlsEvent):
     """Parsing stopped: ``reason`` is "event_limit", "handshake_too_large" or "gap"."""
 
@@ -338,7 +337,7 @@ class TlsStopped(TlsEvent):
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class TlsResynchronised(TlsEvent):
     """After a gap that lost the record framing, framing was found again; ``span`` covers the
     ``skipped`` bytes (empty when the bytes after the gap began with a record)."""

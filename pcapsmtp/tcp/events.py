@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pcapsmtp.model import Endpoint, Side
+from pcapsmtp.model import Endpoint, Side, frozen
 
 __all__ = ["GapCause", "FlowInfo", "FlowOpened", "StreamData", "StreamGap", "OverlapConflict", "StreamEnd",
            "FlowClosed", "FlowEvent"]
@@ -38,12 +38,12 @@ class FlowInfo:
     holds no segment of (a one-sided capture), which claims no hole. None: unknown."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class FlowOpened:
     flow: FlowInfo
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class StreamData:
     """New in-order bytes of one side. ``offset`` counts from 0 at the side's first payload
     byte (the byte after the SYN when the SYN was seen). ``frame`` carried these bytes."""
@@ -66,7 +66,7 @@ class GapCause(StrEnum):
     kept of it (its snap length); the TCP segment is known, only its tail was not stored."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class StreamGap:
     """``length`` bytes at ``offset`` were never captured. ``frame`` is the frame whose
     bytes follow the hole (or the last frame of the side when the gap is at the end); for a
@@ -89,7 +89,7 @@ class StreamGap:
     declared as its frame comes, before any ACK of it."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class OverlapConflict:
     """A later copy of ``length`` bytes at ``offset`` differs from what was already
     delivered. The first copy (``first_frame``) wins; ``second_frame`` carried the other."""
@@ -103,7 +103,7 @@ class OverlapConflict:
     ts_ns: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class StreamEnd:
     """One side ended: FIN (``reset`` False) or RST (``reset`` True), or the capture/flow
     ended without either (``truncated`` True, ``frame`` is the side's last frame or 0).
@@ -133,7 +133,7 @@ class StreamEnd:
     """The first and the last of those segments' frames."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class FlowClosed:
     """The reassembler forgets the conversation: ``reason`` is "closed" (both sides ended),
     "idle" (idle timeout in capture time), "evicted" (flow table full), "reused" (a new SYN
