@@ -34,7 +34,6 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass, replace
-from enum import Enum
 
 from pcapsmtp.model import Side, Span
 from pcapsmtp.smtp.events import (
@@ -52,6 +51,9 @@ _VERB = re.compile(rb"[A-Za-z]{3,12}(?=[ \r\n]|$)")
 _SMTP_COMMAND_START = re.compile(rb"(?i)(EHLO|HELO|LHLO|MAIL|RCPT|DATA|RSET|NOOP|QUIT|AUTH|VRFY|"
                                  rb"EXPN|HELP|STARTTLS|BDAT)\b")
 _REPLY_START = re.compile(rb"[2-5][0-9][0-9](?:[ -]|\r?\n)")
+#: the sides as module constants: a lookup of ``Side.CLIENT`` goes through Python 3.11's
+#: ``EnumType.__getattr__`` hook, about ten times the cost of a global, several times per line
+_CLIENT, _SERVER = Side.CLIENT, Side.SERVER
 _EOM = EOM_VERB    # the pseudo-command that the reply after a message body answers
 _SASL = SASL_VERB  # the pseudo-command answered after a SASL line
 
@@ -64,7 +66,11 @@ class SessionConfig:
     max_held_bytes: int = 65536      #: client bytes held while a DATA/STARTTLS reply is due
 
 
-class _Mode(Enum):
+class _Mode:
+    """What a side's next bytes are. Plain constants, compared by identity, not an ``Enum``:
+    in Python 3.11 every lookup of an enum member (``EnumType.__getattr__``) costs about five
+    times a class attribute's, and the session reads the mode several times per line."""
+
     LINES = "lines"            # command lines (client) or reply lines (server)
     HOLD = "hold"              # client: waiting for the reply to DATA or STARTTLS
     BODY = "body"              # client: DATA content
@@ -113,8 +119,8 @@ class SmtpSession:
         not tell where both streams start: ``FlowInfo.midstream``): see the module docstring."""
         self.config = config or SessionConfig()
         m = self.config.max_line_length
-        self._c = _SideState(Side.CLIENT, m)
-        self._s = _SideState(Side.SERVER, m)
+        self._c = _SideState(_CLIENT, m)
+        self._s = _SideState(_SERVER, m)
         self._pending: deque[Command] = deque()       # the client's unanswered commands
         self._srv_pending: deque[Command] = deque()   # the server's unanswered commands
         self._unclaimed: deque[Reply] = deque()       # replies in the client's buffer, no command yet
@@ -159,7 +165,7 @@ class SmtpSession:
         self._ts = ts_ns
         if not data:
             return out
-        st = self._c if side is Side.CLIENT else self._s
+        st = self._c if side is _CLIENT else self._s
         if st.ended or st.mode is _Mode.STOPPED:
             if not st.ended:
                 st.lines.start += len(data)
@@ -184,7 +190,7 @@ class SmtpSession:
             if not self._late_first_bytes(st):
                 return out
         elif not st.first_seen:
-            if side is Side.CLIENT:
+            if side is _CLIENT:
                 head = sniff_tls(bytes(st.lines.buf[:5]))
                 if head is None:
                     return out  # too few bytes to tell TLS from a command yet
@@ -204,12 +210,12 @@ class SmtpSession:
         out: list[Event] = []
         self._out = out
         self._ts = ts_ns
-        st = self._c if side is Side.CLIENT else self._s
+        st = self._c if side is _CLIENT else self._s
         start = st.lines.start + len(st.lines)
         gap = StreamGap(side=side, span=Span(side, start, start + length), length=length, cut=cut, acked=acked)
         self._lost = True
         self._emit(gap)
-        if side is Side.SERVER and length < _SHORTEST_REPLY:
+        if side is _SERVER and length < _SHORTEST_REPLY:
             self._short_holes.append(gap)
         st.first_seen = True
         if st.mode is _Mode.TLS and st.tls is not None:
@@ -236,14 +242,14 @@ class SmtpSession:
         if st.mode is _Mode.TLS_EXPECTED:
             # TLS was due: what follows the hole is TLS whose record framing must be found
             # again, never plaintext to judge.
-            if side is Side.CLIENT:
+            if side is _CLIENT:
                 self._client_spoke_after_220 = True
             st.lines.take_rest()
             st.lines.skip(length)
             st.mode = _Mode.TLS
             st.tls = TlsObserver(side, framed=False)
             return out
-        if side is Side.CLIENT:
+        if side is _CLIENT:
             self._client_hole = True    # commands may be lost in it
         # Reply or command lines: the partial line is lost; resynchronise at the next line.
         # A server hole between two replies (no line begun, no reply open) shorter than the
@@ -251,14 +257,14 @@ class SmtpSession:
         # it, no reply was lost and the pairing goes on (``_server_line`` checks that). Whether
         # it held nothing the client read at all is for the next reply to show, whole, when it
         # is out (``_judge_holes``).
-        small = (side is Side.SERVER and not len(st.lines) and not self._reply_lines
+        small = (side is _SERVER and not len(st.lines) and not self._reply_lines
                  and length < _SHORTEST_REPLY)
         st.lines.skip(length)
         st.after_gap = True
         st.small_gap = small
-        if side is Side.SERVER and not small:
+        if side is _SERVER and not small:
             self._server_gap_unmatched = True
-        if side is Side.SERVER and self._reply_lines:
+        if side is _SERVER and self._reply_lines:
             # The open reply lost its middle or its end. What follows the hole continues it
             # unless the client has sent a command since (then it answers that command).
             self._reply_damaged = True
@@ -270,7 +276,7 @@ class SmtpSession:
         out: list[Event] = []
         self._out = out
         self._ts = ts_ns
-        st = self._c if side is Side.CLIENT else self._s
+        st = self._c if side is _CLIENT else self._s
         if st.ended:
             return out
         if st.mode in (_Mode.LINES, _Mode.SASL):
@@ -298,10 +304,10 @@ class SmtpSession:
                     line = st.lines.flush()
                     if line is not None and line.raw.strip():
                         self._line(st, line)
-        if side is Side.SERVER and self._reply_lines:
+        if side is _SERVER and self._reply_lines:
             self._finish_reply()
         st.ended = True
-        if side is Side.CLIENT or self._c.ended:
+        if side is _CLIENT or self._c.ended:
             self._flush_unclaimed()   # no command will ever read them
         pos = st.lines.start + len(st.lines)
         self._emit(StreamEnded(side=side, span=Span(side, pos, pos), reset=reset, truncated=truncated))
@@ -309,11 +315,11 @@ class SmtpSession:
 
     def low_water(self, side: Side) -> int:
         """The lowest stream offset of ``side`` that a future event may still refer to."""
-        st = self._c if side is Side.CLIENT else self._s
+        st = self._c if side is _CLIENT else self._s
         low = st.lines.start
-        if side is Side.SERVER and self._reply_lines:
+        if side is _SERVER and self._reply_lines:
             low = min(low, self._reply_lines[0].span.start)
-        if side is Side.SERVER and self._unclaimed:
+        if side is _SERVER and self._unclaimed:
             low = min(low, self._unclaimed[0].span.start)
         return low
 
@@ -365,7 +371,7 @@ class SmtpSession:
         if head is None:
             return False
         st.first_seen = True
-        if head and st.side is Side.SERVER and buf[:1] in _HANDSHAKE_ANSWER and not self._reply_lines \
+        if head and st.side is _SERVER and buf[:1] in _HANDSHAKE_ANSWER and not self._reply_lines \
                 and self._hold_for is not None and self._hold_for.verb == "STARTTLS":
             # the capture shows the client's STARTTLS but not the 220: the server's handshake
             # (or its alert refusing the client's) answers it, as after a 220 lost in a hole
@@ -399,9 +405,9 @@ class SmtpSession:
     def _implicit_tls(self, st: _SideState) -> None:
         """SMTPS: a TLS record as the client's first bytes."""
         st.mode = _Mode.TLS
-        st.tls = TlsObserver(Side.CLIENT)
+        st.tls = TlsObserver(_CLIENT)
         start = st.lines.start
-        self._emit(ImplicitTls(side=Side.CLIENT, span=Span(Side.CLIENT, start, start)))
+        self._emit(ImplicitTls(side=_CLIENT, span=Span(_CLIENT, start, start)))
         if self._s.mode is _Mode.LINES and not self._greeted and not self._reply_lines:
             self._s.mode = _Mode.TLS_EXPECTED
         self._drain(st)
@@ -409,7 +415,7 @@ class SmtpSession:
     def _drain(self, st: _SideState) -> None:
         while True:
             mode = st.mode
-            if (mode is _Mode.LINES and st.side is Side.SERVER and not self._reply_lines
+            if (mode is _Mode.LINES and st.side is _SERVER and not self._reply_lines
                     and self._hold_for is not None and self._hold_for.verb == "STARTTLS"
                     and st.lines.buf[:1] in _HANDSHAKE_ANSWER and sniff_tls(bytes(st.lines.buf[:5]))):
                 self._tls_without_220()
@@ -456,20 +462,20 @@ class SmtpSession:
     # --- client ---------------------------------------------------------------
 
     def _line(self, st: _SideState, line: Line) -> None:
-        if st.side is Side.CLIENT:
+        if st.side is _CLIENT:
             self._client_line(st, line)
         else:
             self._server_line(st, line)
 
     def _client_line(self, st: _SideState, line: Line) -> None:
-        span = Span(Side.CLIENT, line.start, line.end)
+        span = Span(_CLIENT, line.start, line.end)
         if line.truncated:
-            self._anomaly(Side.CLIENT, span, AnomalyCode.LINE_TOO_LONG,
+            self._anomaly(_CLIENT, span, AnomalyCode.LINE_TOO_LONG,
                           f"command line of {line.end - line.start} octets")
         if st.mode is _Mode.SASL:
             st.mode = _Mode.LINES
-            self._emit(AuthExchange(side=Side.CLIENT, span=span, lines=1))
-            self._push_pending(Command(side=Side.CLIENT, span=span, verb=_SASL, argument="",
+            self._emit(AuthExchange(side=_CLIENT, span=span, lines=1))
+            self._push_pending(Command(side=_CLIENT, span=span, verb=_SASL, argument="",
                                        raw_verb="", ts_ns=self._ts))
             self._claim()
             return
@@ -484,15 +490,15 @@ class SmtpSession:
             # After AUTH and before its final reply, a line that is no command is a SASL
             # response, even if the server's 334 was not seen (lost, one-sided capture, or a
             # client that does not wait): never keep it.
-            self._emit(AuthExchange(side=Side.CLIENT, span=span, lines=1))
-            self._push_pending(Command(side=Side.CLIENT, span=span, verb=_SASL, argument="",
+            self._emit(AuthExchange(side=_CLIENT, span=span, lines=1))
+            self._push_pending(Command(side=_CLIENT, span=span, verb=_SASL, argument="",
                                        raw_verb="", ts_ns=self._ts))
             self._claim()
             return
         if b"\x00" in content:
-            self._anomaly(Side.CLIENT, span, AnomalyCode.NUL_BYTE, once=True)
+            self._anomaly(_CLIENT, span, AnomalyCode.NUL_BYTE, once=True)
         if line.bare_lf:
-            self._anomaly(Side.CLIENT, span, AnomalyCode.BARE_LF, "command line ended in bare LF",
+            self._anomaly(_CLIENT, span, AnomalyCode.BARE_LF, "command line ended in bare LF",
                           once=True)
         raw_verb, _, arg = content.partition(b" ")
         if not raw_verb and arg:  # leading space
@@ -503,7 +509,7 @@ class SmtpSession:
         if verb == "AUTH":
             argument = argument.split(" ", 1)[0]  # the mechanism; never the initial response
             self._auth_open = True
-        cmd = Command(side=Side.CLIENT, span=span, verb=verb, argument=argument, raw_verb=raw_verb_s,
+        cmd = Command(side=_CLIENT, span=span, verb=verb, argument=argument, raw_verb=raw_verb_s,
                       bare_lf=line.bare_lf, octets=line.end - line.start, ts_ns=self._ts)
         self._emit(cmd)
         self._commands_seen += 1
@@ -529,7 +535,7 @@ class SmtpSession:
 
     def _push_pending(self, cmd: Command) -> None:
         if len(self._pending) >= self.config.max_pending_commands:
-            self._anomaly(Side.CLIENT, cmd.span, AnomalyCode.TOO_MANY_PENDING,
+            self._anomaly(_CLIENT, cmd.span, AnomalyCode.TOO_MANY_PENDING,
                           f"more than {self.config.max_pending_commands} commands await a reply",
                           once=True)
             self._pending.popleft()
@@ -543,7 +549,7 @@ class SmtpSession:
             if cmd.verb == _EOM or cmd.raw_verb == ".":
                 self._srv_in_data = False
                 if cmd.verb != _EOM:
-                    cmd = Command(side=Side.CLIENT, span=cmd.span, verb=_EOM, argument="",
+                    cmd = Command(side=_CLIENT, span=cmd.span, verb=_EOM, argument="",
                                   raw_verb=".", ts_ns=cmd.ts_ns)
             else:
                 return
@@ -557,7 +563,7 @@ class SmtpSession:
         while self._unclaimed and self._pending:
             held = self._unclaimed.popleft()
             cmd = self._pending.popleft()
-            reply = Reply(side=Side.SERVER, span=held.span, code=held.code, lines=held.lines,
+            reply = Reply(side=_SERVER, span=held.span, code=held.code, lines=held.lines,
                           answers=cmd, damaged=held.damaged, server_answers=held.server_answers,
                           stray=held.stray, ts_ns=held.ts_ns)
             self._emit(reply)
@@ -567,7 +573,7 @@ class SmtpSession:
         """Replies no command of the client will read: out unpaired."""
         while self._unclaimed:
             held = self._unclaimed.popleft()
-            self._anomaly(Side.SERVER, held.span, AnomalyCode.REPLY_WITHOUT_COMMAND,
+            self._anomaly(_SERVER, held.span, AnomalyCode.REPLY_WITHOUT_COMMAND,
                           f"reply {held.code} arrived with no command pending")
             self._emit(held)
 
@@ -579,9 +585,9 @@ class SmtpSession:
         same hole."""
         st = self._c
         end = st.body_start + st.body_octets
-        self._emit(MessageBody(side=Side.CLIENT, span=Span(Side.CLIENT, st.body_start, end),
+        self._emit(MessageBody(side=_CLIENT, span=Span(_CLIENT, st.body_start, end),
                                octets=st.body_octets, complete=False))
-        self._push_pending(Command(side=Side.CLIENT, span=Span(Side.CLIENT, end, end), verb=_EOM,
+        self._push_pending(Command(side=_CLIENT, span=Span(_CLIENT, end, end), verb=_EOM,
                                    argument="", raw_verb=".", ts_ns=self._ts))
         st.mode = _Mode.LINES
         st.body_tail = b""
@@ -607,9 +613,9 @@ class SmtpSession:
         used = m.end() - len(st.body_tail)
         st.body_octets += used
         end = start + used
-        self._emit(MessageBody(side=Side.CLIENT, span=Span(Side.CLIENT, st.body_start, end),
+        self._emit(MessageBody(side=_CLIENT, span=Span(_CLIENT, st.body_start, end),
                                octets=st.body_octets))
-        self._push_pending(Command(side=Side.CLIENT, span=Span(Side.CLIENT, end - 3, end), verb=_EOM,
+        self._push_pending(Command(side=_CLIENT, span=Span(_CLIENT, end - 3, end), verb=_EOM,
                                    argument="", raw_verb=".", ts_ns=self._ts))
         st.mode = _Mode.LINES
         self._claim()
@@ -628,8 +634,8 @@ class SmtpSession:
         st.bdat_left -= used
         st.body_octets += used
         if st.bdat_left == 0:
-            self._emit(MessageBody(side=Side.CLIENT,
-                                   span=Span(Side.CLIENT, st.body_start, start + used),
+            self._emit(MessageBody(side=_CLIENT,
+                                   span=Span(_CLIENT, st.body_start, start + used),
                                    octets=st.body_octets, bdat=True))
             st.mode = _Mode.LINES
         rest = data[used:]
@@ -664,7 +670,7 @@ class SmtpSession:
                     # (a reply the client had in its buffer before it sent STARTTLS was read
                     # before its next bytes: those cannot be injected ahead of the 220)
                     if sniff_tls(data) is False and drain:
-                        self._anomaly(Side.CLIENT, Span(Side.CLIENT, start, start + len(data)),
+                        self._anomaly(_CLIENT, Span(_CLIENT, start, start + len(data)),
                                       AnomalyCode.STARTTLS_COMMAND_INJECTION,
                                       "client sent " + repr(_preview(data)) + " after STARTTLS, "
                                       "before the server's 220")
@@ -685,7 +691,7 @@ class SmtpSession:
         STARTTLS: what follows decides (a TLS handshake, or plaintext the verdict judges)."""
         st = self._c
         pos = st.lines.start
-        cmd = Command(side=Side.CLIENT, span=Span(Side.CLIENT, pos, pos), verb="STARTTLS",
+        cmd = Command(side=_CLIENT, span=Span(_CLIENT, pos, pos), verb="STARTTLS",
                       argument="", raw_verb="STARTTLS", inferred=True, ts_ns=self._ts)
         self._emit(cmd)
         self._push_pending(cmd)
@@ -697,7 +703,7 @@ class SmtpSession:
         Both sides go on as after a 220 (STARTTLS stays without a reply)."""
         self._starttls_accepted = True
         self._s.mode = _Mode.TLS
-        self._s.tls = TlsObserver(Side.SERVER)
+        self._s.tls = TlsObserver(_SERVER)
         self._client_spoke_after_220 = True
         c = self._c
         self._hold_for = None
@@ -735,14 +741,14 @@ class SmtpSession:
     def _held_without_reply(self, data: bytes, start: int) -> None:
         cmd = self._hold_for
         if cmd is not None and cmd.verb == "STARTTLS" and sniff_tls(data) is False:
-            self._anomaly(Side.CLIENT, Span(Side.CLIENT, start, start + len(data)),
+            self._anomaly(_CLIENT, Span(_CLIENT, start, start + len(data)),
                           AnomalyCode.STARTTLS_COMMAND_INJECTION,
                           "client sent " + repr(_preview(data)) + " after STARTTLS, before any reply")
 
     # --- server ---------------------------------------------------------------
 
     def _server_line(self, st: _SideState, line: Line) -> None:
-        span = Span(Side.SERVER, line.start, line.end)
+        span = Span(_SERVER, line.start, line.end)
         content = line.content
         if st.after_gap:
             if st.small_gap and _REPLY_START.match(line.raw) and _is_text(content):
@@ -771,23 +777,23 @@ class SmtpSession:
             else:
                 text = b""
         if code is None or (sep not in ("-", " ", "")):
-            self._anomaly(Side.SERVER, span, AnomalyCode.MALFORMED_REPLY_LINE,
+            self._anomaly(_SERVER, span, AnomalyCode.MALFORMED_REPLY_LINE,
                           repr(_preview(content)))
         if line.truncated:
             self._reply_damaged = True
-            self._anomaly(Side.SERVER, span, AnomalyCode.LINE_TOO_LONG,
+            self._anomaly(_SERVER, span, AnomalyCode.LINE_TOO_LONG,
                           f"reply line of {line.end - line.start} octets")
         if line.bare_lf:
-            self._anomaly(Side.SERVER, span, AnomalyCode.BARE_LF, "reply line ended in bare LF",
+            self._anomaly(_SERVER, span, AnomalyCode.BARE_LF, "reply line ended in bare LF",
                           once=True)
         if b"\x00" in content:
-            self._anomaly(Side.SERVER, span, AnomalyCode.NUL_BYTE, once=True)
+            self._anomaly(_SERVER, span, AnomalyCode.NUL_BYTE, once=True)
         rl = ReplyLine(code=code, sep=sep, text=decode_text(text), raw=line.raw, span=span,
                        bare_lf=line.bare_lf, octets=line.end - line.start, truncated=line.truncated)
         if self._reply_lines:
             first = self._reply_lines[0].code
             if code is not None and first is not None and code != first:
-                self._anomaly(Side.SERVER, span, AnomalyCode.REPLY_CODE_MISMATCH,
+                self._anomaly(_SERVER, span, AnomalyCode.REPLY_CODE_MISMATCH,
                               f"line with code {code} inside a {first} reply")
         if (self._reply_lines and self._reply_damaged and code is not None
                 and self._reply_lines[0].code is not None and code != self._reply_lines[0].code):
@@ -799,7 +805,7 @@ class SmtpSession:
         if len(self._reply_lines) < self.config.max_reply_lines:
             self._reply_lines.append(rl)
         else:
-            self._anomaly(Side.SERVER, span, AnomalyCode.TOO_MANY_REPLY_LINES,
+            self._anomaly(_SERVER, span, AnomalyCode.TOO_MANY_REPLY_LINES,
                           f"reply longer than {self.config.max_reply_lines} lines", once=True)
             self._reply_damaged = True
         # A line continues the reply only as `ddd-`; a line without a code continues an open
@@ -816,7 +822,7 @@ class SmtpSession:
         if not lines:
             return
         last = last or lines[-1]
-        span = Span(Side.SERVER, lines[0].span.start, last.span.end)
+        span = Span(_SERVER, lines[0].span.start, last.span.end)
         if self._c.mode is _Mode.BODY and self._c.body_hole and self._greeted:
             self._body_ended_in_hole()
         # The first reply is the greeting, unless the capture started late and the client's
@@ -862,7 +868,7 @@ class SmtpSession:
             answers = self._pending.popleft()
         gap_unmatched = self._server_gap_unmatched
         self._server_gap_unmatched = False
-        reply = Reply(side=Side.SERVER, span=span, code=last.code, lines=lines, answers=answers,
+        reply = Reply(side=_SERVER, span=span, code=last.code, lines=lines, answers=answers,
                       greeting=greeting, damaged=damaged, server_answers=server_answers,
                       stray=stray, lost_command=for_lost, ts_ns=self._ts)
         if (server_answers is not None and not stray and server_answers.verb == "STARTTLS"
@@ -881,7 +887,7 @@ class SmtpSession:
             return
         if answers is None:
             if for_lost:
-                self._anomaly(Side.SERVER, span, AnomalyCode.REPLY_WITHOUT_COMMAND,
+                self._anomaly(_SERVER, span, AnomalyCode.REPLY_WITHOUT_COMMAND,
                               f"reply {last.code} answers a command lost in a hole of the "
                               "client's bytes")
                 self._emit(reply)
@@ -891,12 +897,12 @@ class SmtpSession:
                 # No command will read it (or a hole makes the pairing a guess: it may answer
                 # a command lost in the client's hole, or one from before a late start):
                 # unpaired.
-                self._anomaly(Side.SERVER, span, AnomalyCode.REPLY_WITHOUT_COMMAND,
+                self._anomaly(_SERVER, span, AnomalyCode.REPLY_WITHOUT_COMMAND,
                               f"reply {last.code} arrived with no command pending")
                 self._emit(reply)
                 return
             if len(self._unclaimed) >= self.config.max_pending_commands:
-                self._anomaly(Side.SERVER, span, AnomalyCode.TOO_MANY_PENDING,
+                self._anomaly(_SERVER, span, AnomalyCode.TOO_MANY_PENDING,
                               f"more than {self.config.max_pending_commands} replies await a "
                               "command", once=True)
                 self._flush_unclaimed()
@@ -950,7 +956,7 @@ class SmtpSession:
         buf = bytes(st.lines.buf[:5])
         if not buf:
             return False
-        if st.side is Side.CLIENT:
+        if st.side is _CLIENT:
             self._client_spoke_after_220 = True
         verdict = sniff_tls(buf)
         if verdict is None:
@@ -966,13 +972,13 @@ class SmtpSession:
             return False
         first = bytes(held[:cut])
         start = st.lines.start
-        if (st.side is Side.SERVER and not self._client_spoke_after_220 and not self._decrypted
+        if (st.side is _SERVER and not self._client_spoke_after_220 and not self._decrypted
                 and self._starttls_accepted):
             del held[:cut]
             st.lines.start = start + cut
             if not self._injection_reported:
                 self._injection_reported = True
-                self._anomaly(Side.SERVER, Span(Side.SERVER, start, start + cut),
+                self._anomaly(_SERVER, Span(_SERVER, start, start + cut),
                               AnomalyCode.STARTTLS_RESPONSE_INJECTION,
                               "server sent " + repr(_preview(first)) + " after its 220, before "
                               "any client byte")
@@ -982,17 +988,17 @@ class SmtpSession:
 
     def _not_tls(self, st: _SideState, data: bytes, start: int) -> None:
         side = st.side
-        if side is Side.CLIENT:
+        if side is _CLIENT:
             self._client_spoke_after_220 = True
             smtp_like = _SMTP_COMMAND_START.match(data) is not None
         else:
             smtp_like = _REPLY_START.match(data) is not None
         self._emit(PlaintextAfterStartTls(side=side, span=Span(side, start, start + len(data)),
                                           preview=decode_text(_preview(data)), smtp_like=smtp_like))
-        if smtp_like and (side is Side.CLIENT or self._decrypted or not self._starttls_accepted):
+        if smtp_like and (side is _CLIENT or self._decrypted or not self._starttls_accepted):
             # A capture taken behind a TLS terminator (or an implicit-TLS port answered in
             # plaintext): the dialogue goes on readable. Parse it as SMTP again.
-            if side is Side.CLIENT:
+            if side is _CLIENT:
                 self._decrypted = True
                 self._pending.clear()
                 self._srv_pending.clear()
@@ -1047,7 +1053,7 @@ def _looks_like_sasl(content: bytes) -> bool:
     return content.upper() not in _BARE_VERBS
 
 
-def _mode_of(st: _SideState) -> _Mode:
+def _mode_of(st: _SideState) -> str:
     """The side's mode now (a call, so that type checkers do not narrow it across calls that
     change it)."""
     return st.mode
