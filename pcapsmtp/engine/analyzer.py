@@ -81,6 +81,8 @@ def _key_event(ev: Any) -> bool:
 
 
 _NO_INDEX = FrameIndex()
+#: (a global: ``Side.CLIENT`` is a lookup through Python 3.11's ``EnumType.__getattr__``)
+_CLIENT = Side.CLIENT
 _KEY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "STARTTLS", "AUTH", "MAIL"})
 #: commands no other line protocol on a 220-greeting port (FTP, ...) uses
 _SMTP_ONLY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "STARTTLS", "BDAT"})
@@ -167,7 +169,7 @@ class Analyzer:
                 idx = c.index[ev.side]
                 idx.add(ev.offset, ev.frame)
                 t = c.transcript
-                if ev.side is Side.CLIENT:
+                if ev.side is _CLIENT:
                     t.client_bytes += len(ev.data)
                 else:
                     t.server_bytes += len(ev.data)

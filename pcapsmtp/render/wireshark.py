@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
+import socket
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -28,6 +29,15 @@ __all__ = ["conversation_filter", "frames_filter", "tshark_command"]
 @lru_cache(maxsize=1024)
 def _addr_field(ip: str) -> tuple[str, str]:
     """(field, normalized address) for a textual IPv4/IPv6 address."""
+    if ":" not in ip:
+        # the decoders' dotted quad (``inet_ntop``) is already ``ipaddress``'s form: an
+        # address that comes back unchanged needs no parse (a relay's clients each have
+        # their own address, so the cache rarely helps them)
+        try:
+            if socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, ip)) == ip:
+                return "ip.addr", ip
+        except OSError:
+            pass
     try:
         addr = ipaddress.ip_address(ip.strip().strip("[]"))
     except ValueError as exc:

@@ -372,7 +372,11 @@ class _Reader:
         return out
 
     def uint(self, n: int) -> int:
-        return int.from_bytes(self.take(n), "big")
+        pos = self.pos          # (``take`` written out: the parsers read many small fields)
+        if n < 0 or pos + n > self.end:
+            raise _Short(f"need {n} bytes, {self.end - pos} left")
+        self.pos = pos + n
+        return int.from_bytes(self.buf[pos:pos + n], "big")
 
     def sub(self, len_bytes: int) -> _Reader:
         n = self.uint(len_bytes)

@@ -296,8 +296,20 @@ class KeyedSegment(TcpSegment):
     def __init__(self, frame: int, ts_ns: int, src: str, sport: int, dst: str, dport: int,
                  seq: int, ack: int, flags: int, payload: bytes, missing: int, key: int,
                  d: int, ttl: int = 0) -> None:
-        TcpSegment.__init__(self, frame, ts_ns, src, sport, dst, dport, seq, ack, flags, payload,
-                            missing, ttl)
+        # (the fields stored here rather than through ``TcpSegment.__init__``: one call less
+        # for each segment the reassembler is fed)
+        self.frame = frame
+        self.ts_ns = ts_ns
+        self.src = src
+        self.sport = sport
+        self.dst = dst
+        self.dport = dport
+        self.seq = seq
+        self.ack = ack
+        self.flags = flags
+        self.payload = payload
+        self.missing = missing
+        self.ttl = ttl
         self.key = key
         self.d = d
 
