@@ -454,20 +454,44 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         ev = it.event
         other = Side.SERVER if ev.side is Side.CLIENT else Side.CLIENT
         lost = f.gap_between(after, 1 << 60, other)
-        other_tls = any(x.event.side is other and f.pos(x) > after for x in f.tls)
-        if lost is not None and (not other_tls or ev.side is Side.CLIENT and ts["server_hello"] is not None):
-            # Nothing of the other side's TLS is in the capture and bytes of it were lost
-            # (proved only later, e.g. by its FIN): its answer, which may be what ended the
-            # handshake, is among them. Or the client ended after a ServerHello and bytes of
-            # the server's answer were lost: whether they held an alert, or ever reached the
-            # client (a black hole on the path), the capture cannot tell.
+        # The other side's TLS records in its stream before that hole (a record read only
+        # after it, once the TLS reader resynchronised, says nothing of how its answer began).
+        other_tls = [x for x in f.tls if x.event.side is other and f.pos(x) > after]
+        before = [x for x in other_tls
+                  if lost is not None and x.event.span.end <= lost.event.span.start]
+        # How long the side that ended it had waited for the other's next step when it did: the
+        # client since its ClientHello, the server since its 220.
+        since = (ts["client_hello"] if ev.side is Side.CLIENT and ts["client_hello"] is not None
+                 else f.t.items[after] if after >= 0 else None)
+        waited = since is not None and it.ts_ns - since.ts_ns >= GAVE_UP_NS
+        if lost is not None and (not other_tls or not before and (waited or lost.event.acked)
+                                 or ev.side is Side.CLIENT and ts["server_hello"] is not None):
+            # Bytes of the other side were lost (proved only later, e.g. by its FIN) and none of
+            # its TLS is in the capture: its answer, which may be what ended the handshake, is
+            # among them. So too when its TLS is in the capture only after the hole (read once
+            # the TLS reader found the record framing again), wherever the capture files the hole
+            # (one nobody acknowledged is declared when the flow closes; two taps may file the
+            # close first): the start of its TLS is in the hole, and the side that ended the
+            # handshake had waited a second or more for it (it may have been dropped on the path,
+            # or slow) or acknowledged those bytes (it had them: they may hold what it ended on).
+            # A side that ended sooner, never having had them, did not wait: the general rule
+            # below. Or the client ended after a ServerHello and bytes of the server's answer were
+            # lost: whether they held an alert, or ever reached the client (a black hole on the
+            # path), the capture cannot tell.
             how = "reset" if ev.reset else "closed"
-            v.set("incomplete", "unknown", "incomplete", _frame(lost),
-                  f"bytes of the {other} direction {_went(lost, f.t)} and none of its TLS is in the "
-                  f"capture: whether it answered before the {ev.side} {how} the connection cannot be "
-                  "told" if not other_tls else
-                  f"bytes of the server's answer to the ClientHello {_went(lost, f.t)}: whether they "
-                  f"held an alert, or reached the client before it {how} the connection, cannot be told")
+            if not other_tls:
+                msg = (f"bytes of the {other} direction {_went(lost, f.t)} and none of its TLS is in "
+                       f"the capture: whether it answered before the {ev.side} {how} the connection "
+                       "cannot be told")
+            elif not before:
+                msg = (f"bytes of the {other} direction {_went(lost, f.t)} before any of its TLS in "
+                       f"the capture: what its TLS began with, and whether the {ev.side} had it when "
+                       f"it {how} the connection, cannot be told")
+            else:
+                msg = (f"bytes of the server's answer to the ClientHello {_went(lost, f.t)}: whether "
+                       f"they held an alert, or reached the client before it {how} the connection, "
+                       "cannot be told")
+            v.set("incomplete", "unknown", "incomplete", _frame(lost), msg)
             return True
         side = str(ev.side)
         how = "reset" if ev.reset else "closed"
