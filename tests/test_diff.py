@@ -1133,6 +1133,40 @@ def test_a_hole_the_receiver_acknowledged_is_the_captures_loss() -> None:
     assert rc == 0 and "CHANGED BY THE BOX" not in out
 
 
+@pytest.mark.parametrize("second_acked", [False, None, True])
+def test_the_message_and_the_verdict_ask_the_same_of_the_holes(second_acked: bool | None) -> None:
+    """The outside lacks '250 STARTTLS' and has two holes of the server's: the first acknowledged by the client,
+    the second not (or nothing says), or both acknowledged. The pair takes the inside's decided verdict only when
+    the client acknowledged every hole (the line reached it); the message says "they reached it" only then too,
+    and otherwise which bytes reached the client and which nothing shows it got."""
+    outside = [ExchangeLine(1, "S", "220 mx", []),
+               ExchangeLine(2, "!", "[10 bytes from the server missing in the capture]", [], acked=True),
+               ExchangeLine(2, "C", "EHLO c", []), ExchangeLine(3, "S", "250-mx", []),
+               ExchangeLine(3, "S", "250-SIZE 1000", []),
+               ExchangeLine(5, "!", "[14 bytes from the server missing in the capture]", [], acked=second_acked),
+               ExchangeLine(4, "C", "MAIL FROM:<a@b>", []), ExchangeLine(5, "S", "250 ok", [])]
+    o = dict(_conv([]), _exchange=outside, outcome="incomplete", caused_by="unknown", reason="incomplete")
+    i = _conv(EHLO_IN, caused_by="client", reason="client-did-not-request")
+    (d,) = compare_dialogues(o, i)
+    assert (d["direction"], d["kind"], d["outside_frame"], d["inside_frame"], d["inside_line"]) == (
+        "server->client", "removed", None, 5, "250 STARTTLS")
+    v = joint_verdict(o, i, [d])
+    if second_acked:
+        assert (v["outcome"], v["caused_by"], v["reason"], v["tampered"]) == (
+            "plaintext", "client", "client-did-not-request", False)
+        words = ("lost 24 bytes from the server, which the client acknowledged (they reached it: only the capture "
+                 "lost them; the line may be among them)")
+    else:
+        assert (v["outcome"], v["caused_by"], v["reason"], v["tampered"]) == (
+            "incomplete", "unknown", "incomplete", False)
+        words = ("lost 24 bytes from the server; the client acknowledged 10 of them (they reached it), and nothing "
+                 "in it shows whether it got the other 14 (the line may be among them)")
+    assert v["message"] == (
+        "1 line seen on one side only, where the other capture does not show that direction (first: the server "
+        f"sent '250 STARTTLS' (inside frame 5); the outside capture {words}: no evidence): no evidence that the "
+        "box changed anything; outside alone: unknown (incomplete); inside alone: client (client-did-not-request)")
+
+
 @pytest.mark.parametrize("acked", [True, None])
 def test_the_same_hole_acknowledged_or_unknown_is_no_evidence(acked: bool | None) -> None:
     """dpi-drop-clienthello-fin with the one fact flipped: had the server acknowledged the hole, it got the bytes

@@ -778,14 +778,28 @@ def _hole_bytes(holes: Sequence[Any]) -> int:
     return sum(int(h.text[1:].split(" ", 1)[0]) for h in holes)
 
 
+def _holes_reached(holes: Sequence[Any]) -> bool:
+    """Did the bytes of ``holes`` (the gap lines of one direction) all reach their receiver, as the
+    capture shows: there are some, and the receiver acknowledged every one (the capture lost
+    them, not the path). One it did not acknowledge (or that nothing says of) may hold the line
+    a box kept from it. The one test of both the pair's verdict (``_reached``) and its message
+    (``_hole_words``)."""
+    return bool(holes) and all(getattr(h, "acked", None) for h in holes)
+
+
 def _hole_words(holes: Sequence[Any], who: str, receiver: str) -> str:
     """What the holes of ``who``'s direction say of a line missing there, for a person."""
     what = f"{_hole_bytes(holes)} bytes from the {who}"
-    if any(getattr(h, "acked", None) for h in holes):
+    if _holes_reached(holes):
         return (f"lost {what}, which the {receiver} acknowledged (they reached it: only the capture lost them; "
                 "the line may be among them)")
     if any(" cut by the snap length," in h.text for h in holes):
         return f"had {what} cut by the snap length (they were on the wire there; the line may be among them)"
+    acked = [h for h in holes if getattr(h, "acked", None)]
+    if acked:
+        return (f"lost {what}; the {receiver} acknowledged {_hole_bytes(acked)} of them (they reached it), and "
+                f"nothing in it shows whether it got the other {_hole_bytes(holes) - _hole_bytes(acked)} (the line "
+                "may be among them)")
     return (f"lost {what}, and nothing in it shows whether the {receiver} got them (the line may be among "
             "them)")
 
@@ -888,8 +902,7 @@ def _reached(d: dict[str, Any], outside: dict[str, Any], inside: dict[str, Any])
     removed = d["kind"] == "removed"
     sender = "S" if d["direction"] == SERVER_TO_CLIENT else "C"
     lacking = (outside if sender == "S" else inside) if removed else (inside if sender == "S" else outside)
-    holes = _holes_of(lacking, sender)
-    return bool(holes) and all(getattr(h, "acked", None) for h in holes)
+    return _holes_reached(_holes_of(lacking, sender))
 
 
 def _joint_verdict(outside: dict[str, Any], inside: dict[str, Any],
