@@ -110,9 +110,20 @@ def _short(name: str) -> str:
     return name.rsplit("/", 1)[-1].replace("testing__btest__Traces__", "").replace("tests__", "")
 
 
+def _load(name: str) -> T.Capture:
+    """``name`` as ``T.load`` reads it: a capture in which no frame decodes to a TCP segment
+    would leave every TCP step a no-op and every comparison equal (a test that cannot fail),
+    so that is an error."""
+    cap = T.load(_path(name))
+    assert any(isinstance(f, T.Seg) for f in cap.frames), (
+        f"{name}: no frame decodes to a TCP segment ({len(cap.frames)} IP frames kept): the transforms "
+        "would change nothing")
+    return cap
+
+
 @functools.lru_cache(maxsize=None)
 def _loaded(name: str) -> T.Capture:
-    return T.load(_path(name))
+    return _load(name)
 
 
 @functools.lru_cache(maxsize=None)
@@ -251,6 +262,45 @@ def test_to_ipv6_maps_addresses_one_to_one() -> None:
     v4 = {a for s in cap.frames if isinstance(s, T.Seg) for a in (s.src, s.dst)}
     v6 = {a for s in out.frames if isinstance(s, T.Seg) for a in (s.src, s.dst)}
     assert len(v6) == len(v4) and all(a.startswith("2001:db8::") for a in v6)
+
+
+#: the seed captures (captures/seed-*) hold the conversation of seed-starttls-first-line.pcap in every link
+#: type, tunnel and record format pcapsmtp reads, but these
+OTHER_SEEDS = {
+    "captures/seed-compliant-twin.pcap": "another conversation (a compliant server, STARTTLS and TLS)",
+    "captures/seed-snaplen.pcap": "the same conversation with every frame cut by a 96-byte snap length: the bytes "
+                                  "past it are not in the capture",
+    "captures/seed-vxlan-fragments.pcap": "a longer conversation in VXLAN whose outer IPv4 datagrams are fragmented",
+    "captures/seed-vxlan6-fragments.pcap": "a longer conversation in VXLAN whose outer IPv6 datagrams are "
+                                           "fragmented",
+}
+SEED_CAPTURES = sorted(f"captures/{p.name}" for p in (REPO / "captures").glob("seed-*"))
+
+
+@pytest.mark.parametrize("name", SEED_CAPTURES, ids=_short)
+def test_load_reads_the_tcp_inside_every_seed(name: str) -> None:
+    """Link types scapy does not know (Cisco HDLC 104, OpenBSD enc 109, ERF 197, ipnet 226, NFLOG 239,
+    PKTAP 258: it hands them over as raw bytes), tunnels, IPv6 extension headers and IP fragments: ``T.load``
+    finds the TCP segments inside (through pcapsmtp's decoder), so the transforms have something to move. Each
+    seed holds the two byte streams of seed-starttls-first-line.pcap, or (``OTHER_SEEDS``) two of its own."""
+    streams = {side: data for (_client, side), data in _streams(_load(name)).items()}
+    if name in OTHER_SEEDS:
+        assert set(streams) == {"client", "server"} and all(streams.values()), OTHER_SEEDS[name]
+    else:
+        ref = {side: data for (_client, side), data in _streams(_loaded("captures/seed-starttls-first-line.pcap"))
+               .items()}
+        assert streams == ref
+
+
+def test_a_capture_without_tcp_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check of ``_load`` can fail: a capture of one UDP datagram (kept, as IP) has no TCP segment."""
+    udp = bytes.fromhex("4500001c0001000040110000c0000201c0000202"  # IPv4, UDP, 192.0.2.1 -> 192.0.2.2
+                        "003500350008" "0000")
+    path = T.save(T.Capture(frames=(T.RawL3(1_000_000_000, udp),)), tmp_path / "udp.pcap")
+    assert [type(f) for f in T.load(path).frames] == [T.RawL3]
+    monkeypatch.setattr(sys.modules[__name__], "_path", lambda name: path)
+    with pytest.raises(AssertionError, match="no frame decodes to a TCP segment"):
+        _load("udp")
 
 
 @pytest.mark.parametrize("steps,magic,linktype", [
@@ -490,7 +540,7 @@ def test_every_capture_keeps_its_verdicts_however_the_bytes_arrive(
 def _reference(capture: str, tmp_path: Path) -> tuple[T.Capture, list[dict[str, Any]]]:
     """``capture`` loaded (with the ports of the conversations found by content) and the
     verdicts of the capture as this module writes it back unchanged."""
-    base = T.load(_path(capture))
+    base = _load(capture)
     found = _analyze(T.save(base, tmp_path / "identity.pcap"))
     cap = T.apply(base, T.with_ports({c["server"]["port"] for c in found}))
     return cap, [_verdict(c) for c in found]

@@ -2,16 +2,18 @@
 overlap, drop and shift TCP segments of SMTP conversations, re-wrap the frames (Ethernet,
 802.1Q, QinQ, Linux cooked v2), move IPv4 to IPv6, save as pcap, pcapng or gzip.
 
-Tests only: reading uses scapy's ``rdpcap`` (pcap, pcapng, any link type scapy decodes);
-writing is done here with ``struct`` so that every field is under control.
+Tests only: reading uses scapy's ``rdpcap`` (pcap, pcapng, the link types scapy decodes) and,
+for the frames scapy gives no TCP segment of (other link types, tunnels, IPv6 extension headers,
+IP fragments), pcapsmtp's own decoder (``load``); writing is done here with ``struct`` so that
+every field is under control.
 
 Model
 -----
 ``load(path)`` gives a :class:`Capture`: a tuple of frames, each a :class:`Seg` (one TCP
-segment over IPv4/IPv6, with its options and payload) or a :class:`RawL3` (any other IP
-packet, kept byte for byte). Frames that are not IP (ARP, ...) are not kept. A *step* is a
-function ``Capture -> Capture``; the factories below build steps, and ``transform(src, dst,
-*steps)`` loads, applies and saves::
+segment over IPv4/IPv6, with its options and payload; a tunnelled one with its inner addresses)
+or a :class:`RawL3` (any other IP packet, kept byte for byte). Frames that are not IP (ARP,
+...) are not kept. A *step* is a function ``Capture -> Capture``; the factories below build
+steps, and ``transform(src, dst, *steps)`` loads, applies and saves::
 
     transform(src, out, resegment(1), reorder(), duplicate(2), vlan((100,)), to_pcapng(), gzip())
 
@@ -119,14 +121,46 @@ ConvKey = tuple[_EndPt, _EndPt]            #: (client, server)
 # ============================================================================== reading
 
 def load(path: str | Path, *, ports: Iterable[int] = DEFAULT_PORTS) -> Capture:
-    """Read a pcap/pcapng (gzip too, as scapy allows) into a :class:`Capture`."""
+    """Read a pcap/pcapng (gzip too) into a :class:`Capture`.
+
+    scapy reads the frames of the link types it knows (Ethernet, Linux cooked, raw IP, ...):
+    an IPv4 or IPv6 packet carrying TCP directly, not a fragment, is a :class:`Seg`. Every other
+    frame (a link type scapy does not know, such as Cisco HDLC 104, OpenBSD enc 109, ERF 197,
+    ipnet 226, NFLOG 239 or PKTAP 258, which it hands over as raw bytes; an IPv6 packet with
+    extension headers; a tunnel: IP in IP, GRE, ERSPAN, VXLAN, Geneve; IP fragments) goes to
+    pcapsmtp's own decoder (``pcapsmtp.capture.decode``, what the analysis reads), and the TCP
+    segment it finds there (the tunnelled one, the reassembled datagram at its last fragment)
+    is the :class:`Seg`, written back as plain IP (its TCP options and window are not known:
+    none and 65535, which the analysis does not read). Other IP packets (UDP, ICMP) are kept
+    as :class:`RawL3` byte for byte, fragments but of a TCP datagram the decoder completed are
+    dropped, and frames that are not IP (ARP, ...) are not kept."""
+    import logging
+
     from scapy.layers.inet import IP, TCP
     from scapy.layers.inet6 import IPv6
     from scapy.utils import rdpcap
 
+    from pcapsmtp.capture.decode import Decoder
+    from pcapsmtp.errors import CaptureError
+    from pcapsmtp.capture.pcapfile import RecordTuple, iter_records
+
+    logging.getLogger("scapy.runtime").setLevel(logging.ERROR)   # "unknown LL type": decoded below
+    decoder = Decoder()
     frames: list[Frame] = []
-    for pkt in rdpcap(str(path)):
+    packets = rdpcap(str(path))
+    records: list[RecordTuple] = []
+    try:
+        records.extend(iter_records(str(path)))
+    except CaptureError:
+        # a damaged file: scapy may read records past the damage that pcapsmtp stops at (as
+        # the analysis does); those are read as scapy reads them
+        assert len(records) <= len(packets), path
+    else:
+        assert len(records) == len(packets), f"{path}: scapy reads {len(packets)} records, pcapsmtp {len(records)}"
+    for k, pkt in enumerate(packets):
         ts_ns = _ts_ns(pkt.time)
+        raw_l3: RawL3 | None = None
+        fragment = False
         if IP in pkt:
             ip = pkt[IP]
             raw = bytes(ip)
@@ -134,12 +168,12 @@ def load(path: str | Path, *, ports: Iterable[int] = DEFAULT_PORTS) -> Capture:
             raw = raw[:total]
             ihl = (raw[0] & 0x0F) * 4
             frag = struct.unpack_from("!H", raw, 6)[0]
-            if raw[9] != 6 or frag & 0x3FFF:          # not TCP, or a fragment
-                frames.append(RawL3(ts_ns, raw))
+            if raw[9] == 6 and not frag & 0x3FFF:
+                src = str(ipaddress.IPv4Address(raw[12:16]))
+                dst = str(ipaddress.IPv4Address(raw[16:20]))
+                frames.append(_seg_from_tcp(ts_ns, src, dst, raw[ihl:], ttl=raw[8]))
                 continue
-            src = str(ipaddress.IPv4Address(raw[12:16]))
-            dst = str(ipaddress.IPv4Address(raw[16:20]))
-            frames.append(_seg_from_tcp(ts_ns, src, dst, raw[ihl:], ttl=raw[8]))
+            raw_l3, fragment = RawL3(ts_ns, raw), bool(frag & 0x3FFF)
         elif IPv6 in pkt:
             ip6 = pkt[IPv6]
             raw = bytes(ip6)
@@ -148,10 +182,28 @@ def load(path: str | Path, *, ports: Iterable[int] = DEFAULT_PORTS) -> Capture:
                 src = str(ipaddress.IPv6Address(raw[8:24]))
                 dst = str(ipaddress.IPv6Address(raw[24:40]))
                 frames.append(_seg_from_tcp(ts_ns, src, dst, raw[40:], ttl=raw[7]))
-            else:
-                frames.append(RawL3(ts_ns, raw))
-        # anything else (ARP, LLDP, ...) is not kept
+                continue
+            raw_l3, fragment = RawL3(ts_ns, raw), 44 in _ip6_headers(raw)
+        seg = None
+        if k < len(records):
+            number, rec_ts, linktype, data, wirelen, _off, _iface = records[k]
+            seg = decoder.decode_raw(linktype, data, wirelen, number, rec_ts)
+        if seg is not None:
+            frames.append(Seg(ts_ns=ts_ns, src=seg.src, dst=seg.dst, sport=seg.sport, dport=seg.dport,
+                              seq=seg.seq, ack=seg.ack, flags=seg.flags, payload=bytes(seg.payload),
+                              ttl=seg.ttl))
+        elif raw_l3 is not None and not fragment:
+            frames.append(raw_l3)
     return Capture(frames=tuple(frames), ports=frozenset(ports))
+
+
+def _ip6_headers(raw: bytes) -> list[int]:
+    """The next-header values of an IPv6 packet's extension header chain (fragment: 44)."""
+    out, nh, pos = [], raw[6], 40
+    while nh in (0, 43, 44, 60) and pos + 8 <= len(raw):
+        out.append(nh)
+        nh, pos = raw[pos], pos + (8 if nh == 44 else (raw[pos + 1] + 1) * 8)
+    return out + [nh]
 
 
 def _ts_ns(t: object) -> int:
