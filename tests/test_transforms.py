@@ -256,6 +256,27 @@ def test_drop_segment_removes_the_bytes_and_their_copies() -> None:
         T.apply(cap, T.drop_segment(lambda v: False))
 
 
+def test_jitter_swaps_directions_within_its_bound_and_keeps_each_tap_in_order() -> None:
+    cap = _loaded(SEED)
+    out = T.apply(cap, T.jitter(JITTER_NS, 0))
+    assert len(out.frames) == len(cap.frames)
+    moved = {dataclasses.replace(f, ts_ns=0): f.ts_ns for f in out.frames}
+    assert all(0 <= moved[dataclasses.replace(f, ts_ns=0)] - f.ts_ns <= JITTER_NS for f in cap.frames)
+    assert [f.ts_ns for f in out.frames] == sorted(f.ts_ns for f in out.frames)
+
+    def key(f: T.Frame) -> tuple[str, int]:
+        assert isinstance(f, T.Seg)
+        return f.src, f.sport
+
+    for side in {key(f) for f in cap.frames}:     # each direction (each tap) in its order
+        assert [dataclasses.replace(f, ts_ns=0) for f in out.frames if key(f) == side] == \
+            [dataclasses.replace(f, ts_ns=0) for f in cap.frames if key(f) == side]
+    before = [key(f) for f in cap.frames]
+    after = [key(f) for f in out.frames]
+    assert before != after                         # segments of the two directions changed places
+    assert _streams(out) == _streams(cap)
+
+
 def test_to_ipv6_maps_addresses_one_to_one() -> None:
     cap = _loaded("captures/seed-starttls-first-line.pcap")
     out = T.apply(cap, T.to_ipv6())
@@ -516,6 +537,12 @@ ORDERING_FAILURES: dict[str, str] = {
         "hole is then as late as the server's last segment, so nothing of the server's comes a "
         "second after it to show the ClientHello never arrived (incomplete; right for the capture "
         "so rewritten: the proof is a time, and the rewrite moves it by 10 s)"),
+    "captures/jitter-answer-hole-one-tap.pcap": (
+        "swap-directions moves the server's segment after the hole, 3 s after the ClientHello, ahead of "
+        "the client's ClientHello within its window, and the ClientHello takes its time: the client's "
+        "FIN then comes 3 ms after its ClientHello, a client that did not wait (aborted/client; right "
+        "for the capture so rewritten: how long the client waited is a time, and the rewrite moves it "
+        "by 3 s)"),
 }
 
 
@@ -594,6 +621,29 @@ SKEW_FAILURES: dict[str, str] = {
         "first segment, is decidedly not a start, and the conversation is taken for one that "
         "is not SMTP before anything of the client says otherwise"),
 }
+
+
+#: how late each tap may stamp a packet (``T.jitter``): the generated captures' round trip (10 ms), so
+#: a command and the reply to it, or the client's ACK and the next reply, come in either order
+JITTER_NS = 10_000_000
+#: the random draws tried per capture (each one more analysis of every capture: the run stays short)
+JITTER_SEEDS = (0,)
+
+
+@pytest.mark.parametrize("capture", EVERY_CAPTURE, ids=_short)
+def test_two_jittered_taps_keep_every_verdict(tmp_path: Path, capture: str) -> None:
+    """Two taps merged by time, each stamping its packets up to 10 ms late at random, each in its own order
+    (``T.jitter``): segments of the two directions come in either order, the time between any two moves by
+    10 ms at most (less than any one-second proof the verdicts rest on). A conversation whose handshake is in
+    the capture keeps its verdict and the facts it rests on (the causal order comes from sequence and
+    acknowledgement numbers); one without may become ``incomplete``, but never blames another side."""
+    cap, reference = _reference(capture, tmp_path)
+    exact = _handshakes(cap)
+    failures = []
+    for seed in JITTER_SEEDS:
+        failures += _moved(reference, T.apply(cap, T.jitter(JITTER_NS, seed)), tmp_path / f"jitter{seed}.pcap",
+                           "jitter", exact)
+    assert not failures, f"{_short(capture)}:\n" + "\n".join(failures)
 
 
 def _handshakes(cap: T.Capture) -> bool:

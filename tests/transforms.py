@@ -43,7 +43,7 @@ from generate_hostile import ip_checksum as _checksum  # noqa: E402  (the one RF
 __all__ = [
     "Seg", "RawL3", "Frame", "Capture", "SegmentView", "Step",
     "load", "save", "transform", "apply",
-    "identity", "resegment", "reorder", "swap_directions", "skew_client", "duplicate",
+    "identity", "resegment", "reorder", "swap_directions", "skew_client", "jitter", "duplicate",
     "partial_overlap",
     "drop_segment", "with_ports",
     "shift_seq", "vlan", "qinq", "sll2", "ethernet", "to_ipv6", "to_pcapng", "gzip",
@@ -606,6 +606,31 @@ def skew_client(ns: int) -> Step:
             out.append(f)
         out.sort(key=lambda f: f.ts_ns)
         return cap.with_frames(out, f"skew_client({ns} ns, {moved} segments)")
+    return step
+
+
+def jitter(max_ns: int, seed: int = 0) -> Step:
+    """Two taps merged by time, one per direction, each stamping its packets a random delay of up
+    to ``max_ns`` late (buffering in the tap, the NIC, the capturing host), in its own order:
+    every segment of an SMTP conversation is stamped later by a delay drawn from ``seed``, no
+    earlier than the segment of its direction before it (each tap keeps its order), and the frames
+    are sorted by time, stably. Segments of the two directions less than ``max_ns`` apart come
+    in either order; no timestamp moves by more than ``max_ns``. Other frames keep their time."""
+    import random
+
+    def step(cap: Capture) -> Capture:
+        rnd = random.Random(seed)
+        last: dict[tuple[str, int, str, int], int] = {}
+        out: list[Frame] = []
+        for f in cap.frames:
+            if isinstance(f, Seg) and _is_smtp(f, cap.ports):
+                d = (f.src, f.sport, f.dst, f.dport)
+                ts = max(f.ts_ns + rnd.randrange(max_ns + 1), last.get(d, 0))
+                last[d] = ts
+                f = replace(f, ts_ns=ts)
+            out.append(f)
+        out.sort(key=lambda f: f.ts_ns)
+        return cap.with_frames(out, f"jitter({max_ns} ns, seed {seed})")
     return step
 
 
