@@ -45,6 +45,26 @@ class SwappedConv(Conv):
             i += 1
         return out, marks
 
+class AckOvertakesDataConv(SwappedConv):
+    """``SwappedConv`` whose client direction is reordered too: each client data segment comes
+    after the client's next pure ACK (an ACK of the server's reply, sent after the data, that
+    overtook it on the way to the tap). The data's sequence numbers end where the ACK's start:
+    it was sent first."""
+
+    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
+        out, marks = super().emit(conv_index, t_start_ns)
+        i = 0
+        while i < len(out):
+            p = out[i]
+            if p.side == "C" and p.payload and not set(p.flags) & {"S", "F", "R"}:
+                j = next((k for k in range(i + 1, len(out)) if out[k].side == "C"), None)
+                if j is not None and not out[j].payload and set(out[j].flags) == {"A"}:
+                    out[i], out[j] = _at(out[j], p.ts_ns), _at(p, out[j].ts_ns)
+                    i = j
+            i += 1
+        return out, marks
+
+
 def _at(p: Pkt, ts_ns: int) -> Pkt:
     return Pkt(ts_ns, p.conv, p.side, p.flags, p.seq, p.ack, p.payload, p.off, p.label, p.captured,
                p.syn_options)
@@ -103,6 +123,17 @@ def scenarios() -> list[Capture]:
                 "two tap directions merged out of order: every server segment that acknowledges a client "
                 "segment appears before it (the STARTTLS reply 220 before STARTTLS, the EHLO reply "
                 "before EHLO); in causal order it is a plain STARTTLS and TLS 1.2",
+                [(c, TLS_OK)]))
+
+    # the same, and the client's own direction reordered: its ACK of a reply before its command
+    c = AckOvertakesDataConv(cport=40384)
+    opening(c)
+    starttls_ok(c, "ack-overtakes-data")
+    add(Capture("merged-ack-overtakes-data.pcap",
+                "merged-swapped-directions.pcap with the client's direction reordered too: each "
+                "client command comes after the client's ACK of the reply it gets (sent after it, "
+                "its sequence number where the command ends); the command is read before that "
+                "ACK, which waits for the reply: a plain STARTTLS and TLS 1.2",
                 [(c, TLS_OK)]))
 
     # item 7: whole command/reply pairs swapped; a refusal that must stay paired with STARTTLS

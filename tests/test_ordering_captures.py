@@ -16,7 +16,8 @@ from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_path
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 NAMES = ["content-1byte-greeting-2600.pcap", "content-reordered-greeting-10025.pcap",
-         "merged-swapped-directions.pcap", "merged-reply-before-command.pcap"]
+         "merged-swapped-directions.pcap", "merged-reply-before-command.pcap",
+         "merged-ack-overtakes-data.pcap"]
 
 
 def _tshark(path: Path) -> dict[int, tuple[int, int, int, bytes]]:

@@ -366,6 +366,22 @@ def _answers(seq: int, acked: int | None, d: int, hd: int, hs: TcpSegment) -> bo
     return acked is None or 0 < ((end - acked) & _MASK) < _ACK_SANE
 
 
+def _sent_before(held: list[tuple[int, TcpSegment, int]], d: int, seg: TcpSegment) -> bool:
+    """Whether data segment ``seg`` of direction ``d``, captured after held segments of its own
+    direction, was sent before all of them: its bytes end at or below each one's sequence
+    number (a pure ACK or data sent after those bytes). Its direction was reordered on the way
+    to the capture (a network path, a tap aggregating links): it need not wait behind them,
+    and when it acknowledges nothing not delivered it declares no gap. A SYN, FIN or reset
+    keeps its place."""
+    if seg.flags & (_SYN | _FIN | _RST):
+        return False
+    n = len(seg.payload) + seg.missing
+    if not n:
+        return False
+    end = (seg.seq + n) & _MASK
+    return all(((hs.seq - end) & _MASK) < _ACK_SANE for hd, hs, _ in held if hd == d)
+
+
 def _waits(flow: Flow, d: int, s: TcpSegment) -> bool:
     """Whether held segment ``s`` of direction ``d`` still waits: for bytes of the other side
     it acknowledges and that were not delivered, or (a reset without ACK) for the segment it
@@ -1161,8 +1177,9 @@ class TcpReassembler:
             # already is in the capture: the reset follows it, as below)
             wait = bool(flags & _RST) and _unanswered(flow, d, seg.seq) and not any(
                 _answers(seg.seq, peer.ack_seq, d, hd, hs) for hd, hs, _ in held)
-        if wait or flow.nheld[d]:
-            # (each direction keeps its order: a segment behind its side's held ones waits too)
+        if wait or flow.nheld[d] and not _sent_before(held, d, seg):
+            # (each direction keeps its order: a segment behind its side's held ones waits too,
+            # unless its sequence numbers say it was sent before them)
             held.append((d, seg, flow.count))
             flow.nheld[d] += 1
             flow.held_bytes += len(seg.payload)
@@ -1285,7 +1302,7 @@ class TcpReassembler:
             seq = (seq + 1) & _MASK
         if payload or missing:
             half.data(seq, payload, missing, seg.frame, ts, out)
-        else:
+        elif seg.frame >= half.last_frame:    # (a data segment sent before it may have passed it)
             half.last_frame = seg.frame
             half.last_ts = ts
         if flags & _FIN:

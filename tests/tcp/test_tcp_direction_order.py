@@ -5,7 +5,9 @@ their true order. A held segment (one that acknowledges bytes of the other side 
 yet) holds the later segments of its side behind it, and of the held segments only the first
 of each direction may go: a reset waits behind its side's earlier segments, and when the wait
 is over a later segment of a side never goes before an earlier one (it would declare lost the
-bytes the earlier one waits for, held in the other direction)."""
+bytes the earlier one waits for, held in the other direction). A data segment whose sequence
+numbers say it was sent before its side's held segments (its direction reordered on the way
+to the tap) does not wait behind them."""
 from __future__ import annotations
 
 import os
@@ -76,6 +78,44 @@ def test_a_later_segment_never_declares_lost_what_an_earlier_one_of_its_side_wai
         ("gap", C, 0, len(EHLO), 7), ("data", S, 8, len(R250), 7),
         ("data", C, 8, len(MAIL), 5),
         ("gap", S, 16, len(OK), 6), ("data", C, 8 + len(MAIL), len(RCPT), 6)]
+
+
+def test_a_data_segment_sent_before_its_sides_held_ack_goes_before_it() -> None:
+    """The client's direction reordered on the way to the tap (and the taps merged): the EHLO
+    reply comes first (it waits for the EHLO), then the client's ACK of it (it waits for the
+    reply), then the EHLO, whose bytes end at the ACK's sequence number: sent before the ACK,
+    it goes at once instead of waiting behind it (the two waits would block each other until
+    the window ends, and capture order would hand the reply to the session before the EHLO it
+    answers). Then the reply, then the ACK; MAIL after them; no gap."""
+    c = Conv()
+    hs = c.handshake()
+    banner = c.s(1, BANNER, ack=1)                                            # 4
+    reply = c.s(9, R250, ack=9)                                               # 5: waits (EHLO)
+    ack = c.c(9, ack=9 + len(R250))                                           # 6: waits (reply)
+    ehlo = c.c(1, EHLO, ack=9)                                                # 7: sent before 6
+    mail = c.c(9, MAIL, ack=9 + len(R250))                                    # 8
+    r = TcpReassembler()
+    ev = feed_all(r, hs + [banner, reply, ack, ehlo, mail])
+    assert [e for e in events(ev) if e[0] != "end"] == [
+        ("data", S, 0, len(BANNER), 4), ("data", C, 0, len(EHLO), 7),
+        ("data", S, 8, len(R250), 5), ("data", C, 8, len(MAIL), 8)]
+    assert r.stats.causal_held == 2 and r.stats.causal_late == 2
+
+
+def test_a_data_segment_after_its_sides_held_ones_in_sequence_still_waits() -> None:
+    """The control: a data segment whose bytes come after those of its side's held segment
+    (MAIL after a held EHLO that waits for the banner) was sent after it and waits behind it."""
+    c = Conv()
+    hs = c.handshake()
+    ehlo = c.c(1, EHLO, ack=9)                                                # 4: waits (banner)
+    mail = c.c(9, MAIL, ack=9)                                                # 5: behind 4
+    banner = c.s(1, BANNER, ack=1)                                            # 6
+    r = TcpReassembler()
+    ev = feed_all(r, hs + [ehlo, mail, banner])
+    assert [e for e in events(ev) if e[0] != "end"] == [
+        ("data", S, 0, len(BANNER), 6), ("data", C, 0, len(EHLO), 4),
+        ("data", C, 8, len(MAIL), 5)]
+    assert r.stats.causal_held == 2
 
 
 # ----------------------------------------------------------------------------- the property
