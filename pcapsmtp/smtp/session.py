@@ -435,7 +435,10 @@ class SmtpSession:
                 line = st.lines.next_line()
                 if line is None:
                     return
-                self._line(st, line)
+                if st.side is _CLIENT:      # (``_line`` written out: once per line)
+                    self._client_line(st, line)
+                else:
+                    self._server_line(st, line)
             elif mode is _Mode.BODY:
                 if not self._body(st):
                     return
