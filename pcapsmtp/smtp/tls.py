@@ -172,10 +172,14 @@ def tls13_encrypted_alert_length(tag_length: int = 16) -> int:
     return 2 + 1 + tag_length
 
 
+#: the sizes of a TLS 1.3 record carrying one encrypted alert (16- and 8-byte AEAD tags)
+_ENCRYPTED_ALERT_LENGTHS = (tls13_encrypted_alert_length(16), tls13_encrypted_alert_length(8))
+
+
 def looks_like_encrypted_alert(length: int) -> bool:
     """True when a TLS 1.3 outer type-23 record of ``length`` bytes has the size of an
     encrypted alert."""
-    return length in (tls13_encrypted_alert_length(16), tls13_encrypted_alert_length(8))
+    return length in _ENCRYPTED_ALERT_LENGTHS
 
 
 def sniff_tls(data: bytes | bytearray | memoryview) -> bool | None:
@@ -857,7 +861,7 @@ class TlsObserver:
         if ctype == CT_APPLICATION_DATA:
             self.app_data_records += 1
             self.app_data_bytes += length
-            if self.tls13 and looks_like_encrypted_alert(length):
+            if looks_like_encrypted_alert(length) and self.tls13:
                 self._emit(TlsAlert, span, level=-1, description=-1, name="encrypted",
                            encrypted=True, content_type=CT_APPLICATION_DATA)
             elif self._app_events < self._max_app_events:
