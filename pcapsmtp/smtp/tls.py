@@ -137,6 +137,9 @@ HRR_RANDOM: Final = bytes.fromhex(
 _EXT_SERVER_NAME: Final = 0
 _EXT_ALPN: Final = 16
 _EXT_SUPPORTED_VERSIONS: Final = 43
+#: the extensions each hello parser reads (the others are only checked for length)
+_CLIENT_HELLO_EXTENSIONS: Final = frozenset({_EXT_SERVER_NAME, _EXT_ALPN, _EXT_SUPPORTED_VERSIONS})
+_SERVER_HELLO_EXTENSIONS: Final = frozenset({_EXT_SUPPORTED_VERSIONS})
 
 
 def is_grease(value: int) -> bool:
@@ -383,26 +386,40 @@ class _Reader:
         return int.from_bytes(self.buf[pos:pos + n], "big")
 
     def sub(self, len_bytes: int) -> _Reader:
+        start = self._vector(len_bytes)
+        return _Reader(self.buf, start, self.pos)
+
+    def skip(self, len_bytes: int) -> None:
+        """Pass over a vector (as ``sub``, without a reader of it)."""
+        self._vector(len_bytes)
+
+    def _vector(self, len_bytes: int) -> int:
+        """Read a vector's length field and move past the vector; returns where it starts."""
         n = self.uint(len_bytes)
-        r = _Reader(self.buf, self.pos, self.pos + n)
-        if r.end > self.end:
-            raise _Short(f"vector of {n} bytes, {self.end - self.pos} left")
-        self.pos += n
-        return r
+        start = self.pos
+        if start + n > self.end:
+            raise _Short(f"vector of {n} bytes, {self.end - start} left")
+        self.pos = start + n
+        return start
 
 
 def _text(raw: bytes) -> str:
     return raw.decode("ascii", errors="replace")
 
 
-def _extensions(r: _Reader) -> list[tuple[int, _Reader]]:
+def _extensions(r: _Reader, wanted: frozenset[int]) -> list[tuple[int, _Reader]]:
+    """The extensions of a hello whose type is in ``wanted``, each with a reader of its body
+    (every extension's length is checked)."""
     if r.left() == 0:          # extensions are optional before TLS 1.2
         return []
     exts = r.sub(2)
     out = []
     while exts.left():
         etype = exts.uint(2)
-        out.append((etype, exts.sub(2)))
+        if etype in wanted:
+            out.append((etype, exts.sub(2)))
+        else:
+            exts.skip(2)
     return out
 
 
@@ -410,15 +427,15 @@ def _parse_client_hello(body: bytes, fields: dict[str, object]) -> None:
     r = _Reader(body)
     fields["legacy_version"] = r.uint(2)
     r.take(32)
-    r.sub(1)
+    r.skip(1)                              # session id
     suites = r.sub(2)
-    count = 0
-    while suites.left() >= 2:
-        if not is_grease(suites.uint(2)):
-            count += 1
-    fields["cipher_suites"] = count
-    r.sub(1)                               # compression methods
-    for etype, ext in _extensions(r):
+    raw = suites.take(suites.left())
+    # each 2-byte suite that is not GREASE (``is_grease``: both bytes equal, their low nibble
+    # 0xA), read from the bytes at once; a stray odd byte at the end is not a suite
+    fields["cipher_suites"] = sum(1 for k in range(0, len(raw) - 1, 2)
+                                  if raw[k] != raw[k + 1] or raw[k] & 0x0F != 0x0A)
+    r.skip(1)                              # compression methods
+    for etype, ext in _extensions(r, _CLIENT_HELLO_EXTENSIONS):
         if etype == _EXT_SERVER_NAME and fields["sni"] is None:
             names = ext.sub(2)
             while names.left():
@@ -476,10 +493,10 @@ def _parse_server_hello(body: bytes, fields: dict[str, object]) -> bytes:
     r = _Reader(body)
     fields["legacy_version"] = fields["selected_version"] = r.uint(2)
     random = r.take(32)
-    r.sub(1)
+    r.skip(1)                              # session id
     fields["cipher_suite"] = r.uint(2)
     r.uint(1)
-    for etype, ext in _extensions(r):
+    for etype, ext in _extensions(r, _SERVER_HELLO_EXTENSIONS):
         if etype == _EXT_SUPPORTED_VERSIONS and ext.left() >= 2:
             fields["selected_version"] = ext.uint(2)
     return random
