@@ -1,8 +1,9 @@
 """Everything the SMTP core observes, as data.
 
 Each event carries the ``side`` that sent the bytes and the ``span`` of those bytes in that
-side's reassembled stream; the pipeline maps spans to frame numbers. Events are frozen and
-never hold message bodies or credentials.
+side's reassembled stream; the pipeline maps spans to frame numbers. Events are frozen
+(``model.frozen``: the type checker rejects any assignment to a field) and never hold message
+bodies or credentials.
 """
 from __future__ import annotations
 
