@@ -138,7 +138,10 @@ def scenarios() -> list[Capture]:
                                                             True, None, [("one-sided", "capture", "first_frame")]))]))
 
     add(Capture("hang-tls-rst.pcap",
-                "STARTTLS, 220, the ClientHello, and the server resets the connection (a firewall or IPS "
-                "that resets TLS looks the same); 1 s later the client retries in plaintext",
+                "STARTTLS, 220, the ClientHello, and the server resets the connection, with its own TTL, and "
+                "sends nothing after (a box that resets TLS with the server's TTL, whose server then stays "
+                "silent, looks the same; one whose reset has another TTL, or after whose reset the server "
+                "goes on sending, is reset-forged: tcp-reset-forged-hello.pcap, tcp-reset-race-hello.pcap); "
+                "1 s later the client retries in plaintext",
                 [(rst_conv(47021), RST), (retry(47022), Expect("plaintext", "server", "tls-fallback", "valid"))]))
     return caps

@@ -71,10 +71,12 @@ def starts_tls_record(frame: bytes, sport: int) -> bool:
 
 
 def forward(outside: str, inside: str,
-            intercept: Callable[[bytes, socket.socket, socket.socket], bool]) -> None:
+            intercept: Callable[[bytes, socket.socket, socket.socket], bool],
+            observe: Callable[[bytes], None] | None = None) -> None:
     """Bridge the two devices until killed: every frame goes through, except the client's
     frames (from ``outside``) that ``intercept(frame, outside_socket, inside_socket)`` takes
-    (it returns True: it dropped the frame, or sent something else instead)."""
+    (it returns True: it dropped the frame, or sent something else instead). ``observe`` sees
+    every frame of either side first."""
     socks = {}
     for dev in (outside, inside):
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
@@ -90,6 +92,8 @@ def forward(outside: str, inside: str,
             if addr[2] == PACKET_OUTGOING:
                 continue            # what this bridge itself wrote
             dev = by_sock[s]
+            if observe is not None:
+                observe(frame)
             if dev == outside and intercept(frame, socks[outside], socks[inside]):
                 continue
             other[dev].send(fix_checksums(frame))

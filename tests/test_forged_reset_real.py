@@ -9,10 +9,17 @@ and its own TTL, 255 (an IPS "reset-both"). Real clients (CPython's smtplib, cur
 (OpenSSL through Python's ssl), tcpdump captures at the client and at the server. One conversation goes through
 untouched, and the server resets it itself at STARTTLS (SO_LINGER 0): that reset is the server's. Both captures
 are judged: at the client the resets with the server's address, at the server those with the client's.
+
+On three more ports the box copies the TTL of the end it imitates, so that the TTL tells nothing: it resets only
+the client and lets the segment through (the server's real answer reaches the client after "its" reset, and the
+client's kernel answers it with a reset), or drops the segment and resets only the server (the client, which got
+no reset, sends it again 200 ms later, and the server's kernel answers with a reset). The side that went on after
+its reset gives the box away where the capture sees it; the other capture shows a real end's reset.
 """
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,7 +50,18 @@ PORTS: dict[int, tuple[str, str, tuple[str, str, str, str | None], tuple[str, st
             ("aborted", "middlebox", "tls-not-started", "reset-forged")),
     40105: ("starttls", "swaks", ("aborted", "middlebox", "starttls-refused", "reset-forged"),
             ("aborted", "middlebox", "no-mail-transaction", "reset-forged")),
+    # (at the server: the client's kernel answered the server's 220 or ServerHello with a reset, its own)
+    40106: ("starttls", "smtplib", ("aborted", "middlebox", "starttls-refused", "reset-forged"),
+            ("aborted", "client", "tls-not-started", None)),
+    40107: ("hello", "curl", ("aborted", "middlebox", "tls-handshake-failed", "reset-forged"),
+            ("aborted", "client", "tls-handshake-failed", None)),
+    # (at the client: the server's kernel answered the client's STARTTLS, sent again, with a reset, its own)
+    40108: ("starttls", "smtplib", ("aborted", "server", "starttls-refused", None),
+            ("aborted", "middlebox", "no-mail-transaction", "reset-forged")),
 }
+#: the ports whose box copies the TTL of the end it imitates, and the end it resets: ``client`` (the segment
+#: goes through) or ``server`` (it is dropped)
+COPYING: dict[int, str] = {40106: "client", 40107: "client", 40108: "server"}
 RESET_BY_SERVER = 40103
 
 
@@ -79,7 +97,8 @@ def captured(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         for ns, dev, path in ((net.cli, net.c0, at_client), (net.srv, net.s0, at_server)):
             net.start(ns, "tcpdump", "-i", dev, "-U", "--immediate-mode", "-s", "0", "-w", str(path),
                       "tcp port 25", ready="listening")
-        watch = [f"{port}:{what}" for port, (what, *_rest) in PORTS.items() if what]
+        watch = [f"{port}:{what}" + (f":{COPYING[port]}:copy" if port in COPYING else "")
+                 for port, (what, *_rest) in PORTS.items() if what]
         net.start(net.box, sys.executable, RSTBOX, "bridge", net.c1, net.s1, str(BOX_TTL), *watch, ready="ready")
         runs = {port: _client_argv(client, port) for port, (_w, client, *_r) in PORTS.items()}
         server = net.start(net.srv, sys.executable, RSTBOX, "server", SERVER_IP, str(cert), str(key),
@@ -130,10 +149,16 @@ def test_the_verdict(captured: dict[str, Any], port: int, where: str) -> None:
         assert forged == []
         return
     (f,) = forged
-    # the box's TTL on the reset; the other end's own, as the kernel of its namespace sends it
-    other = SERVER_TTL if where == "client" else CLIENT_TTL
-    assert f"came with TTL {BOX_TTL}, " in f["message"] and f"came with TTL {other} (" in f["message"], f["message"]
     assert conv["evidence_frame"] == f["frame"]
+    other = SERVER_TTL if where == "client" else CLIENT_TTL
+    if port in COPYING:
+        # the TTL is the imitated end's: what gives the box away is that end going on after "its" reset
+        assert "came with" not in f["message"], f["message"]
+        assert f"the {'server' if where == 'client' else 'client'} went on sending after it (its bytes in frame " \
+            in f["message"], f["message"]
+        return
+    # the box's TTL on the reset; the other end's own, as the kernel of its namespace sends it
+    assert f"came with TTL {BOX_TTL}, " in f["message"] and f"came with TTL {other} (" in f["message"], f["message"]
 
 
 @pytest.mark.live
@@ -149,9 +174,36 @@ def test_tshark_sees_the_same_resets(captured: dict[str, Any], where: str) -> No
         mine = [r for r in rows if port in (int(r[1]), int(r[2]))]
         forged = [f for f in conv["findings"] if f["code"] == "reset-forged"]
         if forged:
-            assert [(int(r[0]), int(r[3])) for r in mine][:1] == [(forged[0]["frame"], BOX_TTL)]
+            ttl = BOX_TTL if port not in COPYING else SERVER_TTL if where == "client" else CLIENT_TTL
+            assert [(int(r[0]), int(r[3])) for r in mine][:1] == [(forged[0]["frame"], ttl)]
         elif port == RESET_BY_SERVER and where == "client":
             assert [int(r[3]) for r in mine] == [SERVER_TTL]
+
+
+@pytest.mark.live
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+@pytest.mark.parametrize("where", ["client", "server"])
+def test_tshark_sees_the_side_go_on(captured: dict[str, Any], where: str) -> None:
+    """Where the box copied the TTL, the frame the finding names after the reset is, as tshark shows it, a
+    segment of the side whose address the reset carries, with bytes beyond the reset's sequence number."""
+    path = captured["paths"][where]
+    out = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "frame.number", "-e", "tcp.srcport",
+                          "-e", "tcp.seq_raw", "-e", "tcp.len", "-e", "tcp.flags.reset"],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    rows = {int(r[0]): r for r in (line.split("\t") for line in out.splitlines())}
+    checked = 0
+    for port, conv in captured["convs"][where].items():
+        forged = [f for f in conv["findings"] if f["code"] == "reset-forged"]
+        if port not in COPYING or not forged:
+            continue
+        m = re.search(r"its bytes in frame (\d+)", forged[0]["message"])
+        assert m is not None, forged[0]["message"]
+        rst, went = rows[forged[0]["frame"]], rows[int(m.group(1))]
+        assert rst[4] in ("1", "True") and went[1] == rst[1] and int(went[0]) > int(rst[0])
+        assert 0 < (int(went[2]) + int(went[3]) - int(rst[2])) % (1 << 32) < 1 << 30
+        checked += 1
+    assert checked == sum(1 for p in COPYING if p in captured["outputs"]
+                          and PORTS[p][2 if where == "client" else 3][3] is not None)
 
 
 @pytest.mark.live

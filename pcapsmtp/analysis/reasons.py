@@ -257,7 +257,8 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "Instead of the server's answer to STARTTLS the client got a reset with the server's "
         "address, but not from the server: its TTL (hop limit) is not the one every other segment "
         "of the server came with, so a box at another distance, or with another initial TTL, "
-        "sent it (an IPS or firewall whose policy resets STARTTLS, often to both ends). To the "
+        "sent it, or the server went on sending after it, which a stack that reset the connection "
+        "never does (an IPS or firewall whose policy resets STARTTLS, often to both ends). To the "
         "client the server refused TLS; opportunistic MTAs then retry in plaintext.",
         "Ask the network team which firewall, IPS or DPI box on the path resets connections at "
         "STARTTLS (an ESMTP inspection or an IPS signature with a reset action), and to let "
@@ -267,7 +268,8 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "a box on the path reset the TLS handshake", "reset-forged",
         "The handshake ended in a reset with the address of one side, but not from that side: its "
         "TTL (hop limit) is not the one every other segment of that side came with, so a box at "
-        "another distance, or with another initial TTL, sent it, typically a DPI box or firewall "
+        "another distance, or with another initial TTL, sent it, or that side went on sending after "
+        "it, which a stack that reset the connection never does; typically a DPI box or firewall "
         "that reads the ClientHello's server name (SNI) and resets the connection, to both ends. "
         "Opportunistic MTAs then retry in plaintext.",
         "Ask the network team which firewall, IPS or DPI box on the path inspects TLS after "
@@ -278,8 +280,9 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "a box on the path reset the connection after the 220", "reset-forged",
         "After the server's 220 to STARTTLS, a reset with the client's address came instead of its "
         "ClientHello, but not from the client: its TTL (hop limit) is not the one every other "
-        "segment of the client came with (a capture on the server's side of a DPI box or firewall "
-        "that dropped the ClientHello and reset both ends). The client did not break off; it "
+        "segment of the client came with, or the client went on sending after it, its ClientHello "
+        "again (a capture on the server's side of a DPI box or firewall that dropped the ClientHello "
+        "and reset both ends). The client did not break off; it "
         "was cut off.",
         "Ask the network team which firewall, IPS or DPI box on the path inspects TLS after "
         "STARTTLS and resets it (an SNI or TLS policy with a reset action), and to let it through; "
@@ -289,7 +292,8 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "a box on the path reset the connection before any mail", "reset-forged",
         "The conversation ended in a reset with the address of one side, but not from that side: "
         "its TTL (hop limit) is not the one every other segment of that side came with, so a box "
-        "at another distance, or with another initial TTL, sent it (an ESMTP inspection that "
+        "at another distance, or with another initial TTL, sent it, or that side went on sending "
+        "after it, which a stack that reset the connection never does (an ESMTP inspection that "
         "resets the session, an IPS that resets STARTTLS as it passes, seen from the server's "
         "side). Neither end left: the box cut them off before any mail.",
         "Ask the network team which firewall, IPS or DPI box on the path resets SMTP sessions "
@@ -394,8 +398,9 @@ FINDINGS: dict[str, FindingInfo] = {
         "IPS 'reset' or 'reset-both' action on the STARTTLS command or on the ClientHello's server "
         "name, an ESMTP inspection that resets the session, a national firewall), and to let SMTP "
         "and its TLS through: the finding names the reset's frame and TTL (hop limit) and those of "
-        "the side's own segments; capturing on the other side of the box too and running "
-        "`pcapsmtp diff` shows the reset that side never sent."),
+        "the side's own segments, or the side's first segment after the reset; capturing on the "
+        "other side of the box too and running `pcapsmtp diff` shows the reset that side never "
+        "sent."),
     "starttls-command-injection": FindingInfo(
         "client", "RFC 3207 4.2", "plaintext after STARTTLS before the 220",
         "Ask the sending side's admin to fix or update the client (it must wait for the 220), "

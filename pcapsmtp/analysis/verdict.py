@@ -24,7 +24,7 @@ from pcapsmtp.smtp.tls import (
     looks_like_encrypted_alert, version_name,
 )
 
-__all__ = ["Transcript", "Item", "Overlap", "ResetTtl", "judge", "RESET_TTL_SLACK", "RESET_TTL_SEGMENTS"]
+__all__ = ["Transcript", "Item", "Overlap", "ResetTtl", "WentOn", "judge", "RESET_TTL_SLACK", "RESET_TTL_SEGMENTS"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +39,33 @@ class Overlap:
 
 
 @dataclass(frozen=True, slots=True)
+class WentOn:
+    """The side went on sending on the connection after its reset (the TCP layer's
+    ``SentAfterReset``): segments its stack cannot have sent had it sent the reset. ``kind``:
+    what the first carried ("data", "FIN" or "ACK"); the first and last of their frames; how
+    many they were."""
+
+    kind: str
+    first: int
+    last: int
+    segments: int
+
+
+@dataclass(frozen=True, slots=True)
 class ResetTtl:
     """A side's reset and what tells whether that side's own stack sent it (the TCP layer's
-    ``StreamEnd``): its TTL (IPv4) or hop limit (IPv6), 0 when not known, and the range of the
-    side's other segments after the handshake (None when none carried one), how many they were,
-    and the first and last of their frames."""
+    ``StreamEnd`` and ``SentAfterReset``): its TTL (IPv4) or hop limit (IPv6), 0 when not known,
+    and the range of the side's other segments after the handshake (None when none carried one),
+    how many they were, and the first and last of their frames; ``went_on``: the side's
+    segments after the reset, when it went on sending (None: it did not, as far as the capture
+    shows)."""
 
     frame: int
     ttl: int
     side_ttl: tuple[int, int] | None
     segments: int
     frames: tuple[int, int] | None
+    went_on: WentOn | None = None
 
 
 @dataclass(slots=True)
@@ -749,38 +765,65 @@ RESET_TTL_SEGMENTS = 1
 
 
 def _forged_reset(f: _Facts, v: _Verdict) -> None:
-    """The verdict rests on a side's reset (``_Verdict.by_reset``): when that reset's TTL (hop
-    limit) is known and lies more than ``RESET_TTL_SLACK`` outside the range of the side's own
-    segments after the handshake (at least ``RESET_TTL_SEGMENTS`` of them), the side's stack
-    did not send it: a host sends every packet of a connection with one initial TTL over one
-    path, so they arrive with one value, and a box elsewhere on the path (an IPS or DPI box, a
-    firewall) that forges a reset with the side's address gives it its own (Weaver, Sommer,
-    Paxson, NDSS 2009). The box is blamed for what the reset ended (``reset-forged``, case
-    ``reset-forged`` where the reason has it); the reason and the outcome stay."""
+    """The verdict rests on a side's reset (``_Verdict.by_reset``): the side's stack did not send
+    it when
+
+    - its TTL (hop limit) is known and lies more than ``RESET_TTL_SLACK`` outside the range of
+      the side's own segments after the handshake (at least ``RESET_TTL_SEGMENTS`` of them): a
+      host sends every packet of a connection with one initial TTL over one path, so they arrive
+      with one value, and a box elsewhere on the path (an IPS or DPI box, a firewall) that forges
+      a reset with the side's address gives it its own (Weaver, Sommer, Paxson, NDSS 2009);
+    - or the side went on sending after it (``ResetTtl.went_on``, the TCP layer's
+      ``SentAfterReset``): a stack that resets a connection sends nothing more on it, while the
+      real end behind a forged reset goes on (its reply or retransmission racing the reset, its
+      acknowledgements, its FIN), also when the box copied the side's TTL.
+
+    The box is blamed for what the reset ended (``reset-forged``, case ``reset-forged`` where the
+    reason has it); the reason and the outcome stay."""
     if v.reset is None:
         return
     end, what = v.reset
     side = end.event.side
     r = f.t.resets.get(side)
-    if r is None or not r.ttl or r.side_ttl is None or r.segments < RESET_TTL_SEGMENTS:
-        return
-    lo, hi = r.side_ttl
-    if lo - RESET_TTL_SLACK <= r.ttl <= hi + RESET_TTL_SLACK:
+    if r is None:
         return
     word = "hop limit" if ":" in f.t.client.ip else "TTL"
-    own = f"{word} {lo}" if lo == hi else f"{word}s {lo} to {hi}"
-    assert r.frames is not None
-    first, last = r.frames
-    where = f"frame {first}" if first == last else f"frames {first} to {last}"
-    msg = (f"the reset (frame {r.frame}) carries the {side}'s address but came with {word} {r.ttl}, "
-           f"while the {side}'s {r.segments} segments after the handshake came with {own} ({where}): "
-           f"the {side}'s stack did not send it; a box on the path (a firewall, IPS or DPI box) forged it")
+    ttl_msg = ttl_detail = ""
+    if r.ttl and r.side_ttl is not None and r.segments >= RESET_TTL_SEGMENTS:
+        lo, hi = r.side_ttl
+        if not lo - RESET_TTL_SLACK <= r.ttl <= hi + RESET_TTL_SLACK:
+            own = f"{word} {lo}" if lo == hi else f"{word}s {lo} to {hi}"
+            assert r.frames is not None
+            first, last = r.frames
+            where = f"frame {first}" if first == last else f"frames {first} to {last}"
+            ttl_msg = (f"came with {word} {r.ttl}, while the {side}'s {r.segments} segments after the "
+                       f"handshake came with {own} ({where})")
+            ttl_detail = f"its {word} {r.ttl} is not the {own} of the {side}'s own segments"
+    went = r.went_on
+    went_msg = went_detail = ""
+    if went is not None:
+        what_went = {"data": "bytes", "FIN": "FIN", "ACK": "acknowledgement"}.get(went.kind, went.kind)
+        more = ("" if went.segments == 1 else
+                f", {went.segments} segments to frame {went.last}")
+        went_msg = (f"the {side} went on sending after it (its {what_went} in frame {went.first}{more}, "
+                    "at the reset's sequence number or beyond), which a stack that sent a reset "
+                    "never does")
+        went_detail = f"the {side} went on sending after it (frame {went.first})"
+    if not ttl_msg and not went_msg:
+        return
+    if ttl_msg and went_msg:
+        why, detail = f"{ttl_msg}, and {went_msg}", f"{ttl_detail}, and {went_detail}"
+    elif ttl_msg:
+        why, detail = ttl_msg, ttl_detail
+    else:
+        why, detail = went_msg, went_detail
+    msg = (f"the reset (frame {r.frame}) carries the {side}'s address but {why}: the {side}'s stack "
+           "did not send it; a box on the path (a firewall, IPS or DPI box) forged it")
     v.finding("reset-forged", "middlebox", r.frame, msg, at=_at(end))
     v.caused_by = "middlebox"
     v.evidence, v.evidence_at = r.frame, _at(end)
     v.detail = (f"a box on the path reset the connection {what}: the reset (frame {r.frame}) carries "
-                f"the {side}'s address, but its {word} {r.ttl} is not the {own} of the {side}'s own "
-                "segments")
+                f"the {side}'s address, but {detail}")
     if (v.reason, "reset-forged") in REASON_CASES:
         v.case = "reset-forged"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator
 
 from pcapsmtp.analysis.clients import predict, predict_banner
@@ -17,7 +17,7 @@ from pcapsmtp.analysis.loss import Loss, apply_losses
 from pcapsmtp.engine.flowid import community_id
 from pcapsmtp.render.wireshark import conversation_filter, frames_filter
 from pcapsmtp.analysis.summary import Summary
-from pcapsmtp.analysis.verdict import Item, Overlap, ResetTtl, Transcript, judge
+from pcapsmtp.analysis.verdict import Item, Overlap, ResetTtl, Transcript, WentOn, judge
 from pcapsmtp.model import SMTP_PORTS, Side, TcpSegment
 from pcapsmtp.smtp.events import Command, ImplicitTls, MessageBody, Reply, StreamEnded
 from pcapsmtp.smtp.events import StreamGap as SmtpStreamGap
@@ -25,7 +25,8 @@ from pcapsmtp.smtp.session import SessionConfig, SmtpSession
 from pcapsmtp.smtp.tls import TlsAlert, TlsApplicationData
 from pcapsmtp.tcp.config import ReassemblyConfig
 from pcapsmtp.tcp.events import (
-    FlowClosed, FlowInfo, FlowOpened, GapCause, OverlapConflict, StreamData, StreamEnd, StreamGap,
+    FlowClosed, FlowInfo, FlowOpened, GapCause, OverlapConflict, SentAfterReset, StreamData,
+    StreamEnd, StreamGap,
 )
 from pcapsmtp.tcp.reassembler import TcpReassembler
 
@@ -209,6 +210,15 @@ class Analyzer:
                     continue
                 ov = Overlap(ev.side, ev.offset, ev.length, ev.first_frame, ev.second_frame)
                 c.transcript.items.append(Item(ov, (ev.second_frame,), ev.ts_ns))
+            elif isinstance(ev, SentAfterReset):
+                c = convs.get(ev.stream)
+                if c is None:
+                    continue
+                r = c.transcript.resets.get(ev.side)
+                if r is not None and r.frame == ev.reset_frame:
+                    c.transcript.resets[ev.side] = replace(r, went_on=WentOn(
+                        ev.kind, ev.frame, ev.last_frame, ev.segments))
+                continue
             elif isinstance(ev, FlowClosed):
                 c = convs.pop(ev.stream, None)
                 if c is None:

@@ -69,6 +69,13 @@ class ReassemblyConfig:
     200 ms (12.6 s) and the ACKs a TIME_WAIT side sends for them; on the benchmark the
     latest segment after a close comes 0.21 s after it. A close is forgotten up to
     grace/64 later than the grace (close times are kept rounded up, to share one int)."""
+    reset_watch_ns: int = 3 * 10**9
+    """After a reset closed a candidate, the resetting side's segments of the same connection are
+    watched this much capture time longer (``SentAfterReset``: a side that goes on sending after
+    its reset did not send it): the other side's reply or retransmission racing the reset (within
+    a round trip, or a retransmission timeout: 200 ms to 1 s, doubled each time) comes within
+    it. The conversation's ``FlowClosed`` (and so its verdict) waits for it; a SYN that reuses the
+    4-tuple and the capture's end end it early. 0: no watch."""
     idle_timeout_ns: int = 600 * 10**9
     """A flow silent for this long in capture time is flushed and closed ("idle")."""
     max_ooo_bytes: int = 256 * 1024

@@ -8,7 +8,7 @@ from enum import StrEnum
 from pcapsmtp.model import Endpoint, Side, frozen
 
 __all__ = ["GapCause", "FlowInfo", "FlowOpened", "StreamData", "StreamGap", "OverlapConflict", "StreamEnd",
-           "FlowClosed", "FlowEvent"]
+           "SentAfterReset", "FlowClosed", "FlowEvent"]
 
 
 @dataclass(slots=True)
@@ -134,8 +134,44 @@ class StreamEnd:
 
 
 @frozen
+class SentAfterReset:
+    """The side whose reset ended the conversation (its ``StreamEnd``, frame ``reset_frame``)
+    went on sending on it afterwards: segments of that side captured after the reset, within
+    ``ReassemblyConfig.reset_watch_ns`` of capture time, that its own stack cannot have sent if
+    it had sent the reset. A stack that resets a connection forgets it: it sends nothing more on
+    that 4-tuple but a reset answering a segment of the peer (a second reset: not counted) or a
+    new SYN (a new conversation); and the reset carries its next sequence number, so every byte
+    it sent before lies below it. Counted are, of the side's sequence space (within 1 MiB of
+    where its stream stood and, with an acknowledgement, of where the peer's stood):
+
+    - payload ending beyond the reset's sequence number (new data, or data the reset claims was
+      never sent: the real stack's reply or retransmission racing a reset a box forged);
+    - a FIN at or beyond it;
+    - an acknowledgement at or beyond it acknowledging more of the peer than the reset did (a
+      reset with ACK: it told how far its sender had received).
+
+    Not counted, as the side's stack may have sent them before its reset (captures merged from
+    two taps, ``-i any`` reorder a direction): payload that ends at or below the reset's sequence
+    number, a FIN or an acknowledgement below it, and any acknowledgement after a reset
+    without ACK. Emitted once, when the watch ends (its time is up, a SYN reuses the 4-tuple,
+    or the capture ends), just before the conversation's ``FlowClosed``."""
+
+    stream: int
+    side: Side
+    reset_frame: int
+    kind: str
+    """What the first such segment carried: "data", "FIN" or "ACK"."""
+    frame: int                  #: the first such segment's frame
+    ts_ns: int                  #: its capture time
+    last_frame: int             #: the last such segment's frame
+    segments: int               #: how many there were
+
+
+@frozen
 class FlowClosed:
-    """The reassembler forgets the conversation: ``reason`` is "closed" (both sides ended),
+    """The reassembler forgets the conversation: ``reason`` is "closed" (both sides ended; after
+    a reset this comes when the watch for the resetting side's later segments ends,
+    ``SentAfterReset``, with the values of the reset's time),
     "idle" (idle timeout in capture time), "evicted" (flow table full), "reused" (a new SYN
     took the 4-tuple) or "end" (end of capture). ``client_acked`` / ``server_acked``: the
     offset in the client's / server's stream up to which the other side acknowledged it (the
@@ -157,4 +193,5 @@ class FlowClosed:
     server_resent: int = 0
 
 
-FlowEvent = FlowOpened | StreamData | StreamGap | OverlapConflict | StreamEnd | FlowClosed
+FlowEvent = (FlowOpened | StreamData | StreamGap | OverlapConflict | StreamEnd | SentAfterReset
+             | FlowClosed)

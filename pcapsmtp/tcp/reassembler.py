@@ -62,7 +62,7 @@ from pcapsmtp.tcp.detect import (
     TUNNEL_FAILED, TUNNEL_OPEN, TUNNEL_PENDING, classify_start, is_smtp_start, may_matter,
     parse_tunnel,
 )
-from pcapsmtp.tcp.events import FlowClosed, FlowEvent, FlowInfo, FlowOpened
+from pcapsmtp.tcp.events import FlowClosed, FlowEvent, FlowInfo, FlowOpened, SentAfterReset
 from pcapsmtp.tcp.halfstream import HalfStream
 from pcapsmtp.tcp.partition import flow_bucket
 from pcapsmtp.tcp.seq import SEQ_HALF, SEQ_MASK
@@ -293,6 +293,77 @@ class Flow:
         self.data_end: list[int | None] = [None, None]
 
 
+#: how far from where a side's (and its peer's) stream stood at its reset a later segment's
+#: sequence (acknowledgement) number may lie and still be of the same connection
+_WATCH_SPAN = 1 << 20
+
+
+class _ResetWatch:
+    """A candidate closed by a reset of direction ``d``: its ``FlowClosed`` waits (``closed``)
+    while the resetting side's later segments are checked (``_went_on``), until ``deadline``."""
+
+    __slots__ = ("stream", "d", "side", "first_frame", "reset_frame", "deadline", "closed",
+                 "rst_seq", "rst_ack", "own", "peer", "kind", "frame", "ts", "last", "n")
+
+    def __init__(self, flow: Flow, d: int, rst: TcpSegment, deadline: int,
+                 closed: FlowClosed) -> None:
+        self.stream = flow.info.stream
+        self.d = d
+        self.side = flow.sides[d]
+        self.first_frame = flow.info.first_frame
+        self.reset_frame = rst.frame
+        self.deadline = deadline
+        self.closed = closed
+        self.rst_seq = rst.seq
+        #: how far the resetting side had received the peer's bytes (a reset with ACK), else None
+        self.rst_ack = rst.ack if rst.flags & _ACK else None
+        h, p = flow.halves[d], flow.halves[1 - d]
+        self.own = h.next_seq if h.base is not None else None
+        self.peer = p.next_seq if p.base is not None else None
+        self.kind = ""
+        self.frame = self.ts = self.last = self.n = 0
+
+    def check(self, seg: TcpSegment) -> None:
+        """A segment of the resetting side after its reset."""
+        kind = _went_on(self, seg)
+        if kind is not None:
+            if not self.n:
+                self.kind, self.frame, self.ts = kind, seg.frame, seg.ts_ns
+            self.n += 1
+            self.last = seg.frame
+
+    def events(self, out: list[FlowEvent]) -> None:
+        if self.n:
+            out.append(SentAfterReset(self.stream, self.side, self.reset_frame, self.kind,
+                                      self.frame, self.ts, self.last, self.n))
+        out.append(self.closed)
+
+
+def _near(x: int, anchor: int | None) -> bool:
+    return anchor is None or ((x - anchor + _WATCH_SPAN) & _MASK) < 2 * _WATCH_SPAN
+
+
+def _went_on(w: _ResetWatch, seg: TcpSegment) -> str | None:
+    """What ``seg``, of the side that reset (after its reset), carries that the stack which sent
+    that reset cannot have sent ("data", "FIN", "ACK"), or None (``SentAfterReset``)."""
+    flags = seg.flags
+    if flags & (_SYN | _RST):
+        return None         # a new conversation; a reset answering the peer
+    seq = seg.seq
+    if not _near(seq, w.own) or (flags & _ACK and not _near(seg.ack, w.peer)):
+        return None         # not this connection's sequence space
+    rst = w.rst_seq
+    n = len(seg.payload) + seg.missing
+    if n and 0 < ((seq + n - rst) & _MASK) < _ACK_SANE:
+        return "data"       # bytes beyond the reset's next sequence number
+    if flags & _FIN and ((seq + n - rst) & _MASK) < _ACK_SANE:
+        return "FIN"
+    if (not n and flags & _ACK and w.rst_ack is not None and ((seq - rst) & _MASK) < _ACK_SANE
+            and 0 < ((seg.ack - w.rst_ack) & _MASK) < _ACK_SANE):
+        return "ACK"        # received more of the peer than the reset said
+    return None
+
+
 def _carrier(held: list[tuple[int, TcpSegment, int]], d: int, nxt: int, ack: int) -> int | None:
     """The index of a held segment of the other direction than ``d`` that carries that
     direction's sequence space from ``nxt`` (its next byte to deliver) on, when held segments
@@ -429,6 +500,9 @@ class TcpReassembler:
         self.countdown = config.idle_check_every
         self._last_ts = 0
         self._partition = config.partition
+        #: conversations closed by a reset whose resetting side is watched (``_ResetWatch``), by
+        #: 4-tuple, in the order of their resets; shared with the table (``StreamTable.watched``)
+        self._watch: dict[_Key, _ResetWatch] = self.table.watched
 
     def _mine(self, seg: TcpSegment) -> bool:
         """The partition hook: is this conversation followed by this reassembler? Asked once
@@ -475,6 +549,8 @@ class TcpReassembler:
             self.countdown = self.config.idle_check_every
             if self._flows:
                 self._sweep_idle(seg.ts_ns, out)
+            if self._watch:
+                self._watch_until(seg.ts_ns, out)
         self._segment(seg, out)
         return out
 
@@ -525,14 +601,21 @@ class TcpReassembler:
             f = flow.info.first_frame
             if best is None or f < best:
                 best = f
+        for w in self._watch.values():          # closed by a reset, not concluded yet
+            f = w.first_frame
+            if best is None or f < best:
+                best = f
         return best
 
     def tick(self, now_ns: int) -> list[FlowEvent]:
         """Close the flows idle since before ``now_ns - idle_timeout_ns``, and hand on the
         segments that waited for the other side's bytes past the causal window (for live
         capture, where time passes without segments); a conversation held for the client's
-        handshake ACK (``_Pending.awaits``) waits no longer than the causal window either."""
+        handshake ACK (``_Pending.awaits``) waits no longer than the causal window either; the
+        watches after a reset whose time is up end (``SentAfterReset``, ``FlowClosed``)."""
         out: list[FlowEvent] = []
+        if self._watch:
+            self._watch_until(now_ns, out)
         if self._pending:
             late = now_ns - self.config.causal_window_ns
             for key, conv in [kv for kv in self._pending.items()
@@ -562,7 +645,8 @@ class TcpReassembler:
 
     def finish(self) -> list[FlowEvent]:
         """End of capture: every open flow is flushed (holes before known data become gaps,
-        sides without FIN/RST end truncated) and closed with reason "end"."""
+        sides without FIN/RST end truncated) and closed with reason "end"; every watch after a
+        reset ends (its conversation's ``FlowClosed`` comes)."""
         out: list[FlowEvent] = []
         for key, conv in list(self._pending.items()):
             self._pending_decide(key, conv, True, out)
@@ -571,6 +655,9 @@ class TcpReassembler:
                 self._release(flow, self._last_ts, out, force=True)
             if self._flows.get(flow.info.stream) is flow:
                 self._close(flow, "end", self._last_ts, out)
+        watch = self._watch
+        while watch:
+            watch.pop(next(iter(watch))).events(out)
         return out
 
     # -- the per-segment path ---------------------------------------------------------------
@@ -620,6 +707,14 @@ class TcpReassembler:
                 return
             if state == _CLOSED:
                 self.stats.after_close_segments += 1
+                if self._watch:
+                    w = self._watch.get(key)
+                    if w is not None:
+                        if seg.ts_ns > w.deadline:
+                            del self._watch[key]
+                            w.events(out)
+                        elif d == w.d:
+                            w.check(seg)
             elif flags & _FIN_RST:
                 v |= _ENDED if flags & _RST else (_FIN0 if d == 0 else _FIN1)
             if v != v0:
@@ -657,6 +752,10 @@ class TcpReassembler:
         inserted). First forgets the closed entries past their grace, then evicts an
         old-generation entry if the table is still full."""
         table = self.table
+        if self._watch:
+            w = self._watch.pop(key, None)
+            if w is not None:
+                w.events(out)   # the 4-tuple's closed entry was forgotten: its watch ends too
         table.creation_time(seg.ts_ns)
         victim = table.make_room()
         if victim is not None and not isinstance(victim, int) and victim.state == _PENDING:
@@ -671,6 +770,9 @@ class TcpReassembler:
         """A SYN with a new ISN took the 4-tuple: the old conversation ends (its flow closes
         "reused"), a new one starts. Returns the new packed entry (the caller stores it)."""
         self.stats.reused += 1
+        w = self._watch.pop(key, None) if self._watch else None
+        if w is not None:
+            w.events(out)       # the old conversation's watch ends with it
         if conv is not None and conv.state == _PENDING:
             self._pending.pop(key, None)
         if conv is not None and conv.flow is not None:
@@ -1268,7 +1370,7 @@ class TcpReassembler:
                     if 0 < k < _ACK_SANE:
                         peer.catch_up(k > 1, seg.frame, ts, out)
             half.reset(seg.frame, ts, out, seg.ttl)
-            self._close(flow, "closed", ts, out)
+            self._close(flow, "closed", ts, out, (d, seg))
             return
         seq = seg.seq
         payload = seg.payload
@@ -1312,10 +1414,14 @@ class TcpReassembler:
             # both sides sent FIN: holes left now are gaps (no retransmission expected)
             self._close(flow, "closed", ts, out)
 
-    def _close(self, flow: Flow, reason: str, ts: int, out: list[FlowEvent]) -> None:
-        """Flush both sides and forget the flow."""
+    def _close(self, flow: Flow, reason: str, ts: int, out: list[FlowEvent],
+               reset: tuple[int, TcpSegment] | None = None) -> None:
+        """Flush both sides and forget the flow. ``reset``: the reset (its direction) that
+        closes it: its ``FlowClosed`` waits while that side's later segments are watched
+        (``_ResetWatch``)."""
         if self._flows.pop(flow.info.stream, None) is None:
             return
+        held: list[tuple[int, TcpSegment, int]] = []
         if flow.held:           # what they acknowledge and is still missing is lost
             held = flow.held[:]
             flow.held.clear()   # (emptied in place: a ``_release`` under way stops with it)
@@ -1339,9 +1445,32 @@ class TcpReassembler:
             self._set(conv.key, conv, conv.packed(_CLOSED))     # compact again
         if reason == "idle":
             self.stats.idle_closed += 1
-        out.append(FlowClosed(flow.info.stream, reason, ts, first.acked_offset(), second.acked_offset(),
-                              first.last_ts or None, second.last_ts or None,
-                              first.resent_end, second.resent_end))
+        closed = FlowClosed(flow.info.stream, reason, ts, first.acked_offset(), second.acked_offset(),
+                            first.last_ts or None, second.last_ts or None,
+                            first.resent_end, second.resent_end)
+        if reset is None or self.config.reset_watch_ns <= 0:
+            out.append(closed)
+            return
+        rd, rst = reset
+        w = _ResetWatch(flow, rd, rst, ts + self.config.reset_watch_ns, closed)
+        for d, s, _ in held:
+            if d == rd:     # (its segments held behind the reset came after it)
+                w.check(s)
+        old = self._watch.pop(conv.key, None)
+        if old is not None:
+            old.events(out)
+        self._watch[conv.key] = w
+
+    def _watch_until(self, now: int, out: list[FlowEvent]) -> None:
+        """End the watches whose time is up by ``now`` (in the order of their resets)."""
+        watch = self._watch
+        while watch:
+            key = next(iter(watch))
+            w = watch[key]
+            if w.deadline >= now:
+                return
+            del watch[key]
+            w.events(out)
 
     def _sweep_idle(self, now: int, out: list[FlowEvent]) -> None:
         cutoff = now - self.config.idle_timeout_ns

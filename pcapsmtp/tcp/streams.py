@@ -345,6 +345,7 @@ class StreamTable:
         "old",
         "ports",
         "stats",
+        "watched",
         "young",
     )
 
@@ -365,6 +366,9 @@ class StreamTable:
         self.newest = NEVER          # newest capture timestamp seen at a close or a creation
         self._stamp = NEVER          # the close time recorded last (rounded up)
         self._quantum = max(1, (self.grace or 0) >> 6)
+        #: the 4-tuples the reassembler watches after a reset closed them (its
+        #: ``TcpReassembler._watch``, shared): their segments are fed, not skipped
+        self.watched: dict[Key, Any] = {}
 
     def __len__(self) -> int:
         return len(self.young) + len(self.old)
@@ -511,6 +515,8 @@ class StreamTable:
             if m == KNOWN_UNDECIDED and pstart == pend and not flags & FIN_RST:
                 return SKIPPED
             if m == KNOWN_CLOSED:
+                if self.watched and key in self.watched:
+                    return FEED     # after a reset: the reassembler watches the 4-tuple
                 self.stats.after_close_segments += 1
                 return SKIPPED
         pp = key & 0xFFFFFFFF
@@ -521,14 +527,14 @@ class StreamTable:
         if head and self.could_start is not None and self.could_start(head):
             return FEED
         if v is None:
-            if key in self.old:
+            if key in self.old or (self.watched and key in self.watched):
                 return FEED
             self.creation_time(ts_ns)
             if len(young) + len(self.old) >= self.max_tracked:
                 return FEED
             v = self.new_stream(frame, ts_ns)
             v0 = -1
-        elif v.__class__ is not int:
+        elif v.__class__ is not int or (self.watched and key in self.watched):
             return FEED
         else:
             v0 = v

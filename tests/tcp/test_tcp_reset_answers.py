@@ -74,7 +74,7 @@ def test_the_wait_ends_when_the_segment_it_answers_arrives() -> None:
     """The reset is handed on with the ClientHello's events (the feed of the ClientHello), not
     at the end of the capture."""
     hs, g = _close()
-    r = TcpReassembler()
+    r = TcpReassembler(ReassemblyConfig(reset_watch_ns=0))    # (its FlowClosed with the reset)
     for s in hs + [g[k] for k in ("banner", "starttls", "ready", "fin", "rst", "ack_fin")]:
         r.feed(s)
     out = r.feed(g["hello"])
@@ -87,7 +87,7 @@ def test_a_reset_whose_cause_never_comes_waits_no_longer_than_the_causal_window(
     and the conversation closes then."""
     hs, g = _close()
     window = 2 * 10**9
-    r = TcpReassembler(ReassemblyConfig(causal_window_ns=window))
+    r = TcpReassembler(ReassemblyConfig(causal_window_ns=window, reset_watch_ns=0))
     for s in hs + [g[k] for k in ("banner", "starttls", "ready", "fin", "ack_fin", "rst")]:
         r.feed(s)
     assert r.tick(g["rst"].ts_ns + window) == []
