@@ -25,7 +25,7 @@ from pcapsmtp.analysis.reasons import REASON_CASES
 from pcapsmtp.engine.analyzer import AnalysisConfig, Analyzer, analyze_file
 from pcapsmtp.model import Side, TcpSegment
 from pcapsmtp.tcp.config import ReassemblyConfig
-from pcapsmtp.tcp.events import FlowClosed, FlowOpened, SentAfterReset
+from pcapsmtp.tcp.events import FlowClosed, FlowOpened, SentAfterReset, StreamEnd, StreamGap
 from pcapsmtp.tcp.reassembler import TcpReassembler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,6 +116,24 @@ def test_the_real_reply_after_a_forged_reset_counts() -> None:
     assert kinds.index(SentAfterReset) == kinds.index(FlowClosed) - 1
     closed = next(e for e in events if isinstance(e, FlowClosed))
     assert (closed.reason, closed.ts_ns) == ("closed", rst.ts_ns)
+
+
+def test_two_taps_put_the_answer_before_the_forged_reset() -> None:
+    """Captures merged from two taps, the client's ahead: the client's reset answering the
+    server's 220 (it acknowledges it) comes before the forged reset and the 220 it answers. In
+    causal order it is after both: it waits, the forged reset ends the conversation where it
+    comes, the 220 is the server going on after it, and the client's reset is after the close:
+    no hole declared in the server's stream, the reset at the client's side not taken for the
+    end."""
+    d = _Dialogue().opening()
+    answer = d.seg(True, d.c, d.s + len(_READY), 0x14)
+    rst = d.seg(False, d.s, d.c, 0x14)
+    ready = d.data(False, _READY, 0.3)
+    events = _events(_renumber(d.segs))
+    assert [(e.frame, e.kind) for e in _after(events)] == [(ready.frame, "data")]
+    ends = [(e.side, e.reset, e.truncated, e.frame) for e in events if isinstance(e, StreamEnd)]
+    assert ends == [(Side.SERVER, True, False, rst.frame), (Side.CLIENT, False, True, answer.frame - 1)]
+    assert not any(isinstance(e, StreamGap) for e in events)
 
 
 @pytest.mark.parametrize("flags,ack_more,kind", [(0x11, 0, "FIN"), (0x10, 5, "ACK"), (0x10, 0, None)])

@@ -364,6 +364,14 @@ def _went_on(w: _ResetWatch, seg: TcpSegment) -> str | None:
     return None
 
 
+def _past_reset(s: TcpSegment, rst: TcpSegment) -> bool:
+    """Whether ``s``, of the other side than ``rst``'s, acknowledges bytes of that side past the
+    reset's sequence number: bytes it sent after its reset (or never), so ``s`` comes after the
+    reset in causal order (a capture merged from two taps can put it before): it is not read
+    as the conversation's, what it acknowledges is no loss."""
+    return bool(s.flags & _ACK) and 0 < ((s.ack - rst.seq) & _MASK) < _ACK_SANE
+
+
 def _carrier(held: list[tuple[int, TcpSegment, int]], d: int, nxt: int, ack: int) -> int | None:
     """The index of a held segment of the other direction than ``d`` that carries that
     direction's sequence space from ``nxt`` (its next byte to deliver) on, when held segments
@@ -1291,9 +1299,10 @@ class TcpReassembler:
                     or flow.held_bytes > self.config.max_ooo_bytes):
                 self._release(flow, seg.ts_ns, out)
             return
-        if held and flags & _RST:
+        if held and flags & _RST and not all(_past_reset(hs, seg) for _, hs, _ in held):
             # a reset with nothing of its side held ends the conversation: what the other
-            # side's held segments acknowledge and is still missing is lost
+            # side's held segments acknowledge and is still missing is lost (unless they all
+            # wait for bytes past the reset: those come after it, ``_close``)
             self._release(flow, seg.ts_ns, out, force=True)
             if self._flows.get(flow.info.stream) is not flow:
                 return
@@ -1428,6 +1437,11 @@ class TcpReassembler:
             flow.held_bytes = 0
             flow.nheld = [0, 0]
             for d, s, _ in held:
+                if reset is not None and (d == reset[0] or _past_reset(s, reset[1])):
+                    # after the reset: its side's later segments (each direction keeps its
+                    # order), the other side's that wait for its bytes past the reset
+                    self.stats.after_close_segments += 1
+                    continue
                 self._process(flow, d, s, out)
         h0, h1 = flow.halves
         # client side first, for a stable order
