@@ -806,8 +806,8 @@ def _forged_reset(f: _Facts, v: _Verdict) -> None:
         more = ("" if went.segments == 1 else
                 f", {went.segments} segments to frame {went.last}")
         went_msg = (f"the {side} went on sending after it (its {what_went} in frame {went.first}{more}, "
-                    "at the reset's sequence number or beyond), which a stack that sent a reset "
-                    "never does")
+                    "at the reset's sequence number or beyond), which a stack that reset the connection "
+                    "does not do")
         went_detail = f"the {side} went on sending after it (frame {went.first})"
     if not ttl_msg and not went_msg:
         return
