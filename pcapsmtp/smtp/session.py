@@ -132,6 +132,7 @@ class SmtpSession:
         self._hold_for: Command | None = None
         self._starttls_accepted = False
         self._client_spoke_after_220 = False
+        self._ready_ns = 0              # when the server's 220 to STARTTLS came
         self._decrypted = False
         self._ts = 0
         self._out: list[Event] = []
@@ -952,6 +953,7 @@ class SmtpSession:
         sent before any client byte are response injection)."""
         self._s.mode = _Mode.TLS_EXPECTED
         self._client_spoke_after_220 = False
+        self._ready_ns = self._ts
 
     # --- after STARTTLS ---------------------------------------------------------
 
@@ -975,8 +977,12 @@ class SmtpSession:
             return False
         first = bytes(held[:cut])
         start = st.lines.start
+        # (Plaintext of the server a second or more after its 220, no client byte since, is no
+        # injection in the 220's flight but a server that gave up waiting for the ClientHello:
+        # its timeout's 421, RFC 5321 3.8.)
         if (st.side is _SERVER and not self._client_spoke_after_220 and not self._decrypted
-                and self._starttls_accepted):
+                and self._starttls_accepted
+                and not (self._ready_ns and self._ts - self._ready_ns >= GAVE_UP_NS)):
             del held[:cut]
             st.lines.start = start + cut
             if not self._injection_reported:

@@ -902,3 +902,33 @@ def test_tls_after_a_wait_for_starttls_stays_held_for_the_answer() -> None:
     evs = _after_unanswered_starttls(client_hello(), 5_000_000_000)
     assert [e.verb for e in evs if isinstance(e, Command)] == ["EHLO", "STARTTLS"]
     assert not [e for e in evs if isinstance(e, Anomaly)]
+
+
+# ------------------------------------ the server's plaintext after its 220, by when it came
+
+@settings(max_examples=60, deadline=None)
+@given(wait_ns=st.integers(min_value=0, max_value=700_000_000_000))
+def test_server_plaintext_after_its_220_is_an_injection_only_in_its_flight(wait_ns: int) -> None:
+    """A server's plaintext after its 220 to STARTTLS, no client byte since: sooner than a second
+    after the 220 it rode the 220's flight (a response injection); later it is a server that gave up
+    waiting for the ClientHello (Exim's command timeout sends its 421 in plaintext): plaintext
+    after STARTTLS, never an injection."""
+    from pcapsmtp.smtp.events import GAVE_UP_NS
+    s = SmtpSession()
+    t = 1_000_000_000
+    evs: list[Event] = []
+    evs += s.receive(Side.SERVER, b"220 mx.example.net ESMTP Exim 4.96\r\n", t)
+    evs += s.receive(Side.CLIENT, b"EHLO c.example.org\r\n", t + 1_000_000)
+    evs += s.receive(Side.SERVER, b"250-mx.example.net\r\n250 STARTTLS\r\n", t + 2_000_000)
+    evs += s.receive(Side.CLIENT, b"STARTTLS\r\n", t + 3_000_000)
+    evs += s.receive(Side.SERVER, b"220 TLS go ahead\r\n", t + 4_000_000)
+    late = b"421 mx.example.net: SMTP command timeout - closing connection\r\n"
+    evs += s.receive(Side.SERVER, late, t + 4_000_000 + wait_ns)
+    evs += s.receive_eof(Side.SERVER, ts_ns=t + 5_000_000 + wait_ns)
+    injections = [e for e in evs if isinstance(e, Anomaly) and e.code is AnomalyCode.STARTTLS_RESPONSE_INJECTION]
+    plain = [e for e in evs if isinstance(e, PlaintextAfterStartTls)]
+    if wait_ns >= GAVE_UP_NS:
+        assert not injections and [(p.side, p.smtp_like) for p in plain] == [(Side.SERVER, True)]
+        assert plain[0].preview.startswith("421 mx.example.net: SMTP command timeout")
+    else:
+        assert len(injections) == 1 and not plain
