@@ -181,12 +181,14 @@ class Conv:
         self.steps.append(st)
         return self
 
-    def fin(self, side: str, *, tag: str | None = None, delay_ms: float | None = None) -> Conv:
+    def fin(self, side: str, *, tag: str | None = None, delay_ms: float | None = None,
+            acked: bool = True) -> Conv:
         """``side`` closes its direction here, before the dialogue's end (the final close then
         sends only the other side's FIN); ``delay_ms`` after the step before (a client that
-        gives up waiting closes seconds later)."""
+        gives up waiting closes seconds later). ``acked=False``: the other side sends no pure
+        ACK of it (its acknowledgement rides on its own next segment, e.g. its FIN)."""
         assert side in ("C", "S")
-        self.steps.append(Step(side, [], tag, delay_ms=delay_ms, fin=True))
+        self.steps.append(Step(side, [], tag, delay_ms=delay_ms, fin=True, acked=acked))
         return self
 
     def rst(self, side: str, *, ttl: int | None = None, label: str = "rst",
@@ -261,7 +263,8 @@ class Conv:
                 nxt[side] = (nxt[side] + 1) % MOD
                 finned.add(side)
                 t += 1_000_000
-                put("S" if side == "C" else "C", "A")
+                if st.acked:
+                    put("S" if side == "C" else "C", "A")
                 prev_side = side
                 continue
             for name, rel in st.marks.items():

@@ -227,10 +227,16 @@ def test_late_start_with_a_lost_segment_never_blames_another_side(path: Path) ->
 
 
 def _loss_proven_later(full: dict[str, Any], k: int) -> bool:
-    """The full capture is ``incomplete`` for a loss that only frames after ``k`` prove (its
-    evidence frame, where the hole shows, comes after the cut): a capture that ends at ``k``
-    cannot see it, and judges by what it holds."""
-    return full["outcome"] == "incomplete" and (full.get("evidence_frame") or 0) > k
+    """The full capture's verdict rests on a loss that only frames after ``k`` prove (its
+    evidence frame, where the hole shows, comes after the cut): ``incomplete``, or bytes the
+    path dropped (a hole there that the receiver never acknowledged: the client's FIN after a
+    server's timeout shows it, scenarios_holes.py). A capture that ends at ``k`` cannot see it,
+    and judges by what it holds."""
+    ev = full.get("evidence_frame") or 0
+    return ev > k and (full["outcome"] == "incomplete" or any(
+        f["code"] == "tcp-gap" and f["frame"] == ev for f in full["findings"]) and any(
+        f["code"] in ("request-not-received", "answer-not-received") and f["frame"] == ev
+        for f in full["findings"]))
 
 
 @pytest.mark.parametrize("path", PATHS, ids=IDS)

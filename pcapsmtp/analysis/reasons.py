@@ -185,13 +185,20 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "go on or retry in plaintext. The command may be missing from the capture too (taken "
         "behind the box): a hole of exactly its length where the client's next command after a "
         "valid offer goes, which the server's acknowledgements a second or more after the "
-        "client's next segment never covered.",
+        "client's next segment never covered; or which the server never acknowledged until its "
+        "command timeout, a second or more after the offer, ended the session (Postfix's "
+        "'421 4.4.2 ... Error: timeout exceeded' after smtpd_timeout, Exim's '421 ...: SMTP command "
+        "timeout - closing connection', or a close): the server waited for a command that never "
+        "came, and the client read that 421 or close as the end. A 421 whose acknowledgement "
+        "covers the command instead is the server's answer to it (starttls-refused, the "
+        "server's).",
         "Ask the network team which firewall, IPS or DPI box on the path drops the STARTTLS "
         "command (an ESMTP inspection policy), and to let it through; capturing in front of the "
         "server too and running `pcapsmtp diff` shows where it vanishes.", "middlebox"),
     ("tls-handshake-failed", "hello-lost"): ReasonCase(
         "the ClientHello never reached the server", "request-not-received",
-        "The server answered STARTTLS with 220 and the client sent its ClientHello, but the "
+        "The server answered STARTTLS with 220 (or, on the SMTPS port 465, accepted the "
+        "connection) and the client sent its ClientHello, but the "
         "server's acknowledgements after it never covered it (or covered only its first small "
         "segment), until the client gave up waiting: the ClientHello never arrived whole. TCP "
         "acknowledges every byte that reaches the server, whatever its TLS library does, so "
@@ -200,10 +207,15 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "firewall blocks the ICMP that would say so), or a firewall, IPS or DPI box that drops "
         "TLS after STARTTLS. Opportunistic MTAs then retry the server in plaintext. The "
         "ClientHello may be missing from the capture too (taken behind the box): a hole where "
-        "the client's first bytes after the 220 go, which the server's acknowledgements a second "
-        "or more after the client's next segment never covered; and a client that closed sooner "
-        "than a second after it is no cause when the server's acknowledgements a second or more "
-        "later still do not cover it (its TCP goes on resending it after the close).",
+        "the client's first bytes after the 220 go (on port 465: the client's first bytes, before "
+        "anything of the server, which waits for them), which the server's acknowledgements a "
+        "second or more after the client's next segment never covered, or which the server never "
+        "acknowledged until its handshake timeout, a second or more after the 220 (or the "
+        "connection's start), closed the connection (Postfix closes without a word; Exim, reading "
+        "plaintext again, sends its command timeout's 421): the server waited for a ClientHello "
+        "that never came, which is what an SMTPS server does without one; and a client that closed "
+        "sooner than a second after it is no cause when the server's acknowledgements a second or "
+        "more later still do not cover it (its TCP goes on resending it after the close).",
         "Ask the network team on the path between the two (both sides' firewalls, VPNs and "
         "tunnels) to let ICMP 'fragmentation needed' / 'packet too big' through, or to clamp "
         "the TCP MSS, and whether a box drops TLS after STARTTLS; capturing in front of the "
@@ -221,7 +233,9 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "the server in plaintext. Taken on the client's side, the answer is missing from the "
         "capture too: a hole where the server's first bytes after the ClientHello go (longer than "
         "one alert record), which the client's acknowledgements a second or more after the "
-        "server's next segment never covered.",
+        "server's next segment never covered, or never covered up to the client's close a second "
+        "or more after its ClientHello (the server's close after it shows the hole). The same on "
+        "the SMTPS port 465.",
         "Ask the network team on the path between the two (both sides' firewalls, VPNs and "
         "tunnels) to let ICMP 'fragmentation needed' / 'packet too big' through, or to clamp "
         "the TCP MSS, and whether a box drops the server's TLS; capturing on the client's side "
@@ -385,7 +399,8 @@ FINDINGS: dict[str, FindingInfo] = {
         "Ask the network team on the path which firewall, IPS or DPI box drops the client's "
         "STARTTLS or TLS (or, for a ClientHello, to let ICMP 'fragmentation needed' / 'packet "
         "too big' through, or clamp the TCP MSS): the finding names what the server never "
-        "acknowledged and how long the client waited."),
+        "acknowledged and how long the client waited (or the server, when its timeout ended the "
+        "session first)."),
     "no-answer": FindingInfo(
         "server", "RFC 5321 4.5.3.2", "no answer until the client gave up waiting",
         _ASK_SERVER + "find out why STARTTLS or the TLS handshake hangs (the finding names which "

@@ -184,9 +184,11 @@ class _Facts:
                 if srv is not None and not ev.stray:
                     meant.setdefault(id(srv), it)
                 elif ev.stray:
-                    # The rest of a reply that ended early: with the reply it continues.
+                    # The rest of a reply that ended early: with the reply it continues. (Not a
+                    # 421: a server sends it on its own, when its timeout expires or it shuts
+                    # down, RFC 5321 3.8; it is a reply of its own, not more of the last one.)
                     head = meant.get(id(srv)) if srv is not None else self.greeting
-                    if head is not None:
+                    if head is not None and ev.code != 421:
                         self.stray_after.setdefault(id(head.event), []).append(it)
                     # (a 421 may come at any time before the server closes; a "command" of
                     # binary junk says nothing of how a client pairs replies)
@@ -463,7 +465,7 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         _, it = ends[0]
         # A hole the receiver never got hides nothing it could have answered: the bytes of the
         # client's ClientHello, or of the server's answer, lost on the path.
-        if not implicit and (_hello_hole_lost(f, v, ts, after) or _answer_hole_lost(f, v, ts)):
+        if (not implicit and _hello_hole_lost(f, v, ts, after)) or _answer_hole_lost(f, v, ts):
             return True
         if _hole_hides(f, v, after, it):
             return True
@@ -517,6 +519,11 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             v.set("aborted", "client", "tls-not-started", _frame(it), msg)
             v.by_reset(it, "after the 220, before the client's ClientHello")
             return True
+        if (ts["client_hello"] is None and ev.side is Side.SERVER and not implicit and after >= 0
+                and it.ts_ns - f.t.items[after].ts_ns >= GAVE_UP_NS
+                and not _data_between(f, Side.CLIENT, after, 1 << 60)):
+            _server_gave_up_on_clienthello(f, v, after, it)
+            return True
         if _gave_up_on_clienthello(f, v, ts, it, f"{how} the connection (frame {_frame(it)})"):
             return True
         if _answer_not_received(f, v, ts, it, f"{how} the connection (frame {_frame(it)})"):
@@ -528,6 +535,30 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         v.by_reset(it, f"{stage}, before the handshake completed")
         return True
     return False
+
+
+def _server_gave_up_on_clienthello(f: _Facts, v: _Verdict, after: int, end: Item) -> None:
+    """The server closed or reset the connection a second or more after its 220 to STARTTLS (at
+    position ``after``), with nothing of the client since and no hole of its: its TLS handshake
+    timeout (Postfix's smtpd_starttls_timeout closes without a word), waiting for a ClientHello
+    that, as far as the capture shows, never came. When the client's own close follows with
+    nothing lost before it, the client never started TLS (``tls-not-started``, the client's).
+    When the capture ends first, the client's next segment, which would show a ClientHello the
+    path dropped (a hole the server never acknowledged: ``_hello_hole_lost``), is not in it:
+    ``incomplete``. Either way not the server's: it waited."""
+    waited = _seconds(end.ts_ns - f.t.items[after].ts_ns)
+    how = "reset" if end.event.reset else "closed"
+    client_end = f.ends.get(Side.CLIENT)
+    if client_end is None or client_end.event.truncated:
+        v.set("incomplete", "unknown", "incomplete", _frame(end),
+              f"the server {how} the connection {waited} after its 220 with nothing of the client since "
+              "(its TLS handshake timeout): whether the client never sent its ClientHello or the path "
+              "dropped it cannot be told, the capture ends before the client's next segment", end)
+        return
+    v.set("aborted", "client", "tls-not-started", _frame(end),
+          f"the client sent nothing for {waited} after the 220: the server gave up waiting for its "
+          f"ClientHello and {how} the connection (frame {_frame(end)}), and the client closed without "
+          f"having sent a byte (frame {_frame(client_end)})", end)
 
 
 def _server_stream_known(f: _Facts, before: Item) -> bool:
@@ -626,6 +657,12 @@ class _Unreceived:
     got: int
     total: int
     resent: bool = False
+    #: the receiver's act that shows it (``_gave_up_waiting``): it ended the conversation while
+    #: it waited for the bytes (its timeout reply, its close); None when a segment of its own a
+    #: second or more after the sender's next one shows it
+    gave_up: Item | None = None
+    #: then how long after the bytes were due it acted (ns)
+    waited: int = 0
 
     def covered(self, them: str = "it", their: str = "its") -> str:
         """What the receiver's acknowledgements did with the bytes, for a message ("never
@@ -666,19 +703,66 @@ def _unreceived(f: _Facts, sender: Side, start: int, end: int, since_ns: int | N
 HOLE_PROOF_NS = GAVE_UP_NS
 
 
-def _hole_unreceived(f: _Facts, hole: Item) -> _Unreceived | None:
+def _hole_unreceived(f: _Facts, hole: Item, due: tuple[int, int] | None = None) -> _Unreceived | None:
     """Did the bytes of ``hole`` (a ``StreamGap``: they are not in the capture) never reach the
     receiver? Wherever the capture was taken, bytes the receiver never acknowledged, while a
     segment of its own captured ``HOLE_PROOF_NS`` or more after the sender's segment that
     follows the hole (its duplicate ACK of a later segment, its close, anything carrying its
     ACK) stays short of their end, never reached it: the path dropped them (a capture that lost
-    them too changes nothing: the receiver still never got them). None when the capture cannot
-    tell: bytes cut by the snap length, a hole the receiver acknowledged (the capture's own
-    loss), or no segment of the receiver that late (the capture ends first, or it is one-sided)."""
+    them too changes nothing: the receiver still never got them). So too, when the bytes are the
+    sender's answer to what the receiver sent at ``due`` (its position and capture time: the
+    reply that offered STARTTLS, the 220, the ClientHello, an SMTPS connection's start), when
+    the receiver ended the conversation while it waited for them (``_gave_up_waiting``: its
+    timeout reply, its close, ``HOLE_PROOF_NS`` or more after ``due``) and its acknowledgements
+    never covered them. None when the capture cannot tell: bytes cut by the snap length, a hole
+    the receiver acknowledged (the capture's own loss), or no segment of the receiver that late
+    (the capture ends first, or it is one-sided)."""
     ev = hole.event
     if ev.cut or ev.acked:
         return None
-    return _unreceived(f, ev.side, ev.span.start, ev.span.end, _hole_sent_by(f, hole)[0] + HOLE_PROOF_NS)
+    lost = _unreceived(f, ev.side, ev.span.start, ev.span.end, _hole_sent_by(f, hole)[0] + HOLE_PROOF_NS)
+    if lost is not None or due is None:
+        return lost
+    act = _gave_up_waiting(f, hole, *due)
+    if act is None:
+        return None
+    # (the act is a segment of the receiver after the bytes were due: its highest acknowledgement)
+    lost = _unreceived(f, ev.side, ev.span.start, ev.span.end, None)
+    return None if lost is None else _Unreceived(lost.got, lost.total, gave_up=act,
+                                                  waited=act.ts_ns - due[1])
+
+
+def _gave_up_waiting(f: _Facts, hole: Item, due_pos: int, due_ns: int) -> Item | None:
+    """The receiver of the bytes of ``hole`` ended the conversation while it waited for them.
+    They are the sender's answer to what the receiver sent at position ``due_pos`` (captured at
+    ``due_ns``), which a sender sends as soon as that arrives (STARTTLS after a valid offer, the
+    ClientHello after the 220 or at an SMTPS connection's start, the server's answer to the
+    ClientHello); the receiver's first act after it, ``HOLE_PROOF_NS`` or more later, is its
+    close, or a reply no command awaited before its close (RFC 5321 3.8: a server sends 421 on
+    its own when its command or TLS timeout expires, or when it shuts down), and it sent nothing
+    else: no command, no TLS. Its segments then carry its acknowledgement of what it got: one
+    that still stays before the bytes shows they never arrived, a second or more after they were
+    due (a reply to a later command would show they were read: TCP delivers in order). Returns
+    the act (None: the receiver did not end the conversation, did something else, or acted
+    sooner)."""
+    receiver = Side.SERVER if hole.event.side is Side.CLIENT else Side.CLIENT
+    end = f.ends.get(receiver)
+    if end is None or end.event.truncated or f.pos(end) <= due_pos:
+        return None
+    acts = []
+    for it in f.t.items[due_pos + 1:]:
+        ev = it.event
+        if getattr(ev, "side", None) is not receiver or isinstance(ev, (StreamGap, Anomaly)):
+            continue
+        if isinstance(ev, Reply) and ev.answers is None and not ev.greeting:
+            acts.append(it)
+        elif isinstance(ev, PlaintextAfterStartTls) and ev.smtp_like or it is end:
+            acts.append(it)
+        else:
+            return None         # a command, TLS, a reply the client read as an answer
+    # (a reply no command read may be held until the client's next move: the first act by frame)
+    act = min(acts, key=lambda it: (_frame(it) or 0, f.pos(it)))
+    return act if act.ts_ns - due_ns >= HOLE_PROOF_NS else None
 
 
 def _hole_sent_by(f: _Facts, hole: Item) -> tuple[int, int | None]:
@@ -715,9 +799,26 @@ def _not_received(f: _Facts, asked: Item) -> str | None:
     return f"the server acknowledged only its first {lost.got} of {lost.total} bytes"
 
 
-def _hole_words(f: _Facts, hole: Item, lost: _Unreceived) -> str:
-    """How the capture shows that the bytes of ``hole`` never reached the receiver."""
+def _hole_words(f: _Facts, hole: Item, lost: _Unreceived, due: str = "") -> str:
+    """How the capture shows that the bytes of ``hole`` never reached the receiver (``due``: what
+    they answer, for a receiver that gave up waiting for them: "the EHLO reply")."""
     receiver = "server" if hole.event.side is Side.CLIENT else "client"
+    if lost.gave_up is not None:
+        act = lost.gave_up
+        end = f.ends[Side(receiver)]
+        how = "reset" if end.event.reset else "closed"
+        ev = act.event
+        if isinstance(ev, Reply):
+            did = (f"sent {ev.code} (frame {_frame(act)}: {_show_line(ev.lines[0], 80)}) and {how} the "
+                   f"connection (frame {_frame(end)})")
+        elif isinstance(ev, PlaintextAfterStartTls):
+            did = (f"sent {ev.preview.rstrip()[:80]!r} in plaintext (frame {_frame(act)}) and {how} the connection "
+                   f"(frame {_frame(end)})")
+        else:
+            did = f"{how} the connection (frame {_frame(end)})"
+        return (f"the {receiver}'s acknowledgements {lost.covered('them', 'their')}: "
+                f"{_seconds(lost.waited)} after {due} the {receiver} gave up waiting "
+                f"and {did}")
     last = f.t.server_last_ns if receiver == "server" else f.t.client_last_ns
     sent_by, frame = _hole_sent_by(f, hole)
     later = f" ({_seconds(last - sent_by)} after frame {frame})" if last is not None else ""
@@ -854,12 +955,13 @@ def _hello_hole_lost(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int) -> 
     if (hole is None or ts["server_hello"] is not None
             or _data_between(f, Side.CLIENT, after, f.pos(hole))):
         return False
-    lost = _hole_unreceived(f, hole)
+    lost = _hole_unreceived(f, hole, (after, f.t.items[after].ts_ns) if after >= 0 else None)
     if lost is None:
         return False
     msg = (f"the ClientHello never reached the server: the client's {hole.event.length} bytes after "
            f"the 220, where its ClientHello begins, are missing from the capture before frame {_frame(hole)}, "
-           f"and {_hole_words(f, hole, lost)} (a path MTU black hole, a box that drops the client's TLS)")
+           f"and {_hole_words(f, hole, lost, 'the 220')} (a path MTU black hole, a box that drops the "
+           "client's TLS)")
     _unanswered(v, hole, "request-not-received", "middlebox", "aborted", "tls-handshake-failed",
                 "hello-lost", msg)
     return True
@@ -881,17 +983,58 @@ def _answer_hole_lost(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
             or _data_between(f, Side.SERVER, f.pos(ch), f.pos(hole))
             or any(x.event.side is Side.CLIENT and f.pos(x) > f.pos(ch) for x in f.tls)):
         return False
-    lost = _hole_unreceived(f, hole)
+    lost = _hole_unreceived(f, hole, (f.pos(ch), ch.ts_ns))
     if lost is None:
         return False
     how = "reset" if end.event.reset else "closed"
+    then = ("" if lost.gave_up is not None else
+            f"; {_seconds(end.ts_ns - ch.ts_ns)} after its ClientHello the client {how} the connection "
+            f"(frame {_frame(end)})")
     msg = (f"the server's answer to the ClientHello never reached the client: the server's "
            f"{hole.event.length} bytes after it are missing from the capture before frame "
-           f"{_frame(hole)}, and {_hole_words(f, hole, lost)}; "
-           f"{_seconds(end.ts_ns - ch.ts_ns)} after its ClientHello the client {how} the connection "
-           f"(frame {_frame(end)}) (a path MTU black hole, a box that drops the server's TLS)")
+           f"{_frame(hole)}, and {_hole_words(f, hole, lost, 'its ClientHello')}{then} (a path MTU black "
+           "hole, a box that drops the server's TLS)")
     _unanswered(v, hole, "answer-not-received", "middlebox", "aborted", "tls-handshake-failed",
                 "answer-lost", msg)
+    return True
+
+
+#: the ports of implicit TLS, where the client speaks first, with its ClientHello, and the server
+#: waits for it (RFC 8314 3.3: 465, SMTP submission over TLS; MTAs relay there too)
+IMPLICIT_TLS_PORTS = frozenset({465})
+
+
+def _smtps_hello_hole_lost(f: _Facts, v: _Verdict) -> bool:
+    """On an implicit-TLS port (``IMPLICIT_TLS_PORTS``) the client's first bytes are its
+    ClientHello, and the server sends nothing before it (a plaintext SMTP server greets first,
+    RFC 5321 3.1; an SMTPS server waits). A hole at the very start of the client's stream, in a
+    capture that holds the connection's start, with no byte of the server (and none lost), holds
+    that ClientHello, or its first part. When the server never acknowledged those bytes
+    (``_hole_unreceived``: a segment of the server a second or more after the client's next one,
+    or the server's close a second or more after the connection's start, its handshake timeout,
+    still acknowledging nothing of them), the ClientHello never reached the server, wherever the
+    capture was taken: the path dropped it (``tls-handshake-failed``, case ``hello-lost``), not
+    the server, whose silence and close are what an SMTPS server does without one. Returns True
+    when it set that verdict."""
+    t = f.t
+    if (f.implicit is not None or t.midstream or t.server.port not in IMPLICIT_TLS_PORTS
+            or t.server_bytes or f.greeting is not None or f.commands):
+        return False
+    hole = f.gap_between(-1, 1 << 60, Side.CLIENT)
+    if (hole is None or hole.event.span.start != 0 or f.gap_between(-1, 1 << 60, Side.SERVER) is not None
+            or _data_between(f, Side.CLIENT, -1, f.pos(hole))):
+        return False
+    lost = _hole_unreceived(f, hole, (-1, t.first_ts_ns))
+    if lost is None:
+        return False
+    msg = (f"the ClientHello never reached the server: the client's first {hole.event.length} bytes on the "
+           f"SMTPS port {t.server.port}, where its ClientHello goes (TLS from the first byte: the server "
+           f"sends nothing before it), are missing from the capture before frame {_frame(hole)}, and "
+           f"{_hole_words(f, hole, lost, 'the connection opened')} (a path MTU black hole, a box that drops "
+           "the client's TLS)")
+    _unanswered(v, hole, "request-not-received", "middlebox", "aborted", "tls-handshake-failed",
+                "hello-lost", msg)
+    _attach_tls(v, _tls_summary(f, 0))
     return True
 
 
@@ -904,26 +1047,37 @@ def _starttls_hole_lost(f: _Facts, v: _Verdict, offered: str, ehlo_reply: Item |
     """A client that saw STARTTLS validly offered sends it as its next command: a hole of the
     client's direction right after the EHLO reply (no command of the client captured between),
     of exactly the length of ``STARTTLS<CRLF>``, holds it. When the server never acknowledged
-    it (``_hole_unreceived``), sent nothing after the EHLO reply and the client made its next
-    move (a command, its close or reset) a second or more after the EHLO reply (it had sent
-    STARTTLS when the reply came, and gave up waiting), STARTTLS never reached the server: the
-    path dropped it (case ``command-lost``). Returns the hole when it set that verdict."""
+    it (``_hole_unreceived``), STARTTLS never reached the server: the path dropped it (case
+    ``command-lost``). That shows in two ways. The server sent nothing after the EHLO reply and
+    the client made its next move (a command, its close or reset) a second or more after the
+    EHLO reply (it had sent STARTTLS when the reply came, and gave up waiting), a segment of the
+    server a second or more after the client's still before the hole. Or the server gave up
+    waiting first (``_gave_up_waiting``): its command timeout's 421 (Postfix's ``timeout
+    exceeded``, Exim's ``SMTP command timeout``), or its close, a second or more after the EHLO
+    reply, acknowledging nothing of the hole: that reply answers no command, the client's next
+    move answers it. A reply to anything sent after the hole would show its bytes were read.
+    When the server did acknowledge the hole (only the capture lost it) and answered it with
+    421 and its close, the server ended the session itself (``_starttls_hole_answered``).
+    Returns the hole when it set a verdict."""
     if offered != "valid" or ehlo_reply is None:
         return None
     at = f.pos(ehlo_reply)
     hole = f.gap_between(at, 1 << 60, Side.CLIENT)
     if (hole is None or hole.event.length != _STARTTLS_LEN
             or _data_between(f, Side.CLIENT, at, f.pos(hole))
-            or _data_between(f, Side.SERVER, at, 1 << 60)
             or f.gap_between(at, 1 << 60, Side.SERVER) is not None
             or f.gap_between(at, f.pos(hole)) is not None):
         return None
     step = _next_client_step(f, hole)
-    if step is None or step.ts_ns - ehlo_reply.ts_ns < GAVE_UP_NS:
+    if step is None:
         return None
-    lost = _hole_unreceived(f, hole)
-    if lost is None:
+    if hole.event.acked:
+        return _starttls_hole_answered(f, v, hole, ehlo_reply, clear)
+    if step.ts_ns - ehlo_reply.ts_ns < GAVE_UP_NS:
         return None
+    lost = _hole_unreceived(f, hole, (at, ehlo_reply.ts_ns))
+    if lost is None or lost.gave_up is None and _data_between(f, Side.SERVER, at, 1 << 60):
+        return None     # (server bytes after the EHLO reply: only its giving up tells)
     ev = step.event
     mail_after = clear is not None and f.pos(clear) >= f.pos(step)
     if isinstance(ev, Command):
@@ -931,13 +1085,49 @@ def _starttls_hole_lost(f: _Facts, v: _Verdict, offered: str, ehlo_reply: Item |
                 if mail_after else f"sent {_verb(ev)} (frame {_frame(step)})")
     else:
         what = f"{'reset' if ev.reset else 'closed'} the connection (frame {_frame(step)})"
+    then = ("" if lost.gave_up is not None else
+            f"; {_seconds(step.ts_ns - ehlo_reply.ts_ns)} after the EHLO reply the client gave up waiting "
+            f"and {what}")
     msg = (f"STARTTLS never reached the server: the client's next {hole.event.length} bytes after "
            f"the EHLO reply that offered it (STARTTLS and its CRLF) are missing from the capture "
-           f"before frame {_frame(hole)}, and {_hole_words(f, hole, lost)}; "
-           f"{_seconds(step.ts_ns - ehlo_reply.ts_ns)} after the EHLO reply the client gave up waiting "
-           f"and {what} (a box that drops the command)")
+           f"before frame {_frame(hole)}, and {_hole_words(f, hole, lost, 'the EHLO reply')}{then} (a box "
+           "that drops the command)")
     _unanswered(v, hole, "request-not-received", "middlebox", "plaintext" if mail_after else "aborted",
                 "starttls-refused", "command-lost", msg)
+    return hole
+
+
+def _starttls_hole_answered(f: _Facts, v: _Verdict, hole: Item, ehlo_reply: Item,
+                            clear: Item | None) -> Item | None:
+    """The control of ``_starttls_hole_lost``: the server acknowledged the hole where STARTTLS
+    goes (only the capture lost it), and its only bytes after the EHLO reply are a 421 that
+    answers the command lost in the hole (the session's pairing), then it closed or reset the
+    connection, with no mail before: the command reached the server, which answered it by
+    ending the session (RFC 5321 3.8: 421, closing, whatever the command was; another code
+    would depend on what the hole held, a STARTTLS a box masked for one): ``starttls-refused``,
+    the server's."""
+    at = f.pos(ehlo_reply)
+    end = f.ends.get(Side.SERVER)
+    if end is None or end.event.truncated or clear is not None:
+        return None
+    replies = [it for it in f.t.items[at + 1:]
+               if getattr(it.event, "side", None) is Side.SERVER
+               and not isinstance(it.event, (StreamGap, StreamEnded, Anomaly))]
+    if len(replies) != 1:
+        return None
+    reply = replies[0]
+    ev = reply.event
+    if not isinstance(ev, Reply) or not ev.lost_command or ev.code != 421:
+        return None
+    how = "reset" if end.event.reset else "closed"
+    v.set("aborted", "server", "starttls-refused", _frame(reply),
+          f"the client's next {hole.event.length} bytes after the EHLO reply that offered STARTTLS (its "
+          f"length, with its CRLF) are missing from the capture before frame {_frame(hole)}, but the "
+          f"server acknowledged them: they reached it; {_seconds(reply.ts_ns - ehlo_reply.ts_ns)} after the "
+          f"EHLO reply it answered {ev.code} (frame {_frame(reply)}: {_show_line(ev.lines[0], 80)}) and {how} "
+          f"the connection (frame {_frame(end)})", reply)
+    v.by_reset(end, "instead of the server's answer to STARTTLS")
+    v.extra["starttls_reply_code"] = ev.code
     return hole
 
 
@@ -1248,9 +1438,15 @@ def judge(t: Transcript) -> dict[str, Any]:
                   "TLS from the first byte")
         elif _handshake_failure(f, v, ts, -1, True):     # (-1: a hole before the first event counts)
             pass
-        elif server_tls:
+        elif server_tls and not f.gaps:
+            # (a hole may hold what ended the handshake: the server's answer lost on the path)
             v.set("tls", "none", "implicit-tls", _frame(f.implicit) or t.first_frame,
                   "TLS from the first byte")
+        elif server_tls:
+            first_hole = f.gaps[0][1]
+            v.set("incomplete", "unknown", "incomplete", _frame(first_hole),
+                  f"bytes of the {first_hole.event.side} direction {_went(first_hole, t)} during the TLS handshake, "
+                  "which the capture does not show completed or ended")
         else:
             # Neither established nor ended, and the server showed no TLS: its answer (TLS
             # or a plaintext SMTP banner) is not in the capture.
@@ -1407,7 +1603,7 @@ def judge(t: Transcript) -> dict[str, Any]:
     starttls_hole = None
     if not decided and st_item is None:
         starttls_hole = _starttls_hole_lost(f, v, offered, ehlo_reply, clear)
-        decided = starttls_hole is not None
+        decided = starttls_hole is not None or _smtps_hello_hole_lost(f, v)
     if not decided:
         _judge_plaintext(f, v, offered, chk, ehlo_item, ehlo_reply, first_hello, ehlo_refused,
                          greeting_ev)
@@ -1438,7 +1634,7 @@ def judge(t: Transcript) -> dict[str, Any]:
         "ehlo_reply": ({"code": ehlo_reply.event.code, "frames": list(_frames_of(ehlo_reply, strays)),
                         "lines": ehlo_lines} if ehlo_reply is not None else None),
         "starttls": {"offered": offered, "requested": st_item is not None or starttls_hole is not None,
-                     "reply_code": st_code,
+                     "reply_code": st_code if st_code is not None else v.extra.get("starttls_reply_code"),
                      "frame": None if st_item is not None and st_item.event.inferred
                      else _frame(st_item)},
         "tls": tls,
@@ -1727,6 +1923,6 @@ def _verb(cmd: Command | None) -> str:
     return {EOM_VERB: "the end of data", SASL_VERB: "a SASL line"}.get(cmd.verb, cmd.verb)
 
 
-def _show_line(line: Any) -> str:
+def _show_line(line: Any, width: int = 60) -> str:
     code = "" if line.code is None else str(line.code)
-    return repr(f"{code}{line.sep}{line.text}"[:60])
+    return repr(f"{code}{line.sep}{line.text}"[:width])
