@@ -737,7 +737,9 @@ def _gave_up_waiting(f: _Facts, hole: Item, due_pos: int, due_ns: int) -> Item |
     They are the sender's answer to what the receiver sent at position ``due_pos`` (captured at
     ``due_ns``), which a sender sends as soon as that arrives (STARTTLS after a valid offer, the
     ClientHello after the 220 or at an SMTPS connection's start, the server's answer to the
-    ClientHello); the receiver's first act after it, ``HOLE_PROOF_NS`` or more later, is its
+    ClientHello), and the last bytes it sent (nothing of it after them but its close: what shows
+    the hole is its reaction to the receiver's act); the receiver's first act after ``due_pos``,
+    ``HOLE_PROOF_NS`` or more later, is its
     close, or a reply no command awaited before its close (RFC 5321 3.8: a server sends 421 on
     its own when its command or TLS timeout expires, or when it shuts down), and it sent nothing
     else: no command, no TLS. Its segments then carry its acknowledgement of what it got: one
@@ -745,9 +747,19 @@ def _gave_up_waiting(f: _Facts, hole: Item, due_pos: int, due_ns: int) -> Item |
     due (a reply to a later command would show they were read: TCP delivers in order). Returns
     the act (None: the receiver did not end the conversation, did something else, or acted
     sooner)."""
-    receiver = Side.SERVER if hole.event.side is Side.CLIENT else Side.CLIENT
+    sender = hole.event.side
+    receiver = Side.SERVER if sender is Side.CLIENT else Side.CLIENT
     end = f.ends.get(receiver)
     if end is None or end.event.truncated or f.pos(end) <= due_pos:
+        return None
+    # The hole must be the last of the sender's bytes (only its close, or nothing, after it): more
+    # of its flight after the hole (a path MTU black hole's small last segment) shows when it sent
+    # them, maybe late (a slow server, a client that took its time), and then only a segment of the
+    # receiver a second after that one tells (``_hole_unreceived``).
+    if any(getattr(it.event, "side", None) is sender
+           and not isinstance(it.event, (StreamGap, StreamEnded, Anomaly))
+           and getattr(it.event, "span", None) is not None and it.event.span.start >= hole.event.span.end
+           for it in f.t.items):
         return None
     acts = []
     for it in f.t.items[due_pos + 1:]:
