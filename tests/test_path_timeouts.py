@@ -3,7 +3,7 @@ acknowledged, as in the pathhole captures of scenarios_gapack.py), where the rec
 first: the server's command timeout's 421 (Postfix, Exim) or its close after the 220 or on the
 SMTPS port, the client's close on a server answer that never came. The sender's next segment (the
 client's FIN after the 421) is what shows the hole, and no segment of the receiver comes a second
-later: what shows the bytes never arrived is the receiver's giving up, a second or more after they
+later: what shows the bytes never arrived is the receiver's giving up, ten seconds or more after they
 were due, with acknowledgements that still stay before them.
 
 tshark sees the same: the frame after the hole is its "previous segment not captured"
@@ -283,3 +283,30 @@ def test_the_servers_fin_alone_after_a_long_wait_blames_nobody(tmp_path: Path) -
         "the server closed the connection 300.0 s after its 220 with nothing of the client since (its TLS "
         "handshake timeout): whether the client never sent its ClientHello or the path dropped it cannot be "
         "told, the capture ends before the client's next segment")
+
+
+@pytest.mark.parametrize("wait_s,lost", [(3.0, False), (9.5, False), (10.5, True), (60.0, True)])
+def test_the_servers_giving_up_proves_the_drop_only_after_a_wait_no_working_client_needs(
+        tmp_path: Path, wait_s: float, lost: bool) -> None:
+    """pathhole-starttls-postfix421.pcap with the 421, and all after it, moved to ``wait_s`` after the EHLO reply:
+    sooner than verdict.GAVE_UP_PROOF_NS (10 s) a client merely slow to send STARTTLS, its bytes lost by the
+    capture, may have crossed the 421 (incomplete); later it would have been broken itself (command-lost)."""
+    from scapy.utils import rdpcap, wrpcap
+
+    from pcapsmtp.analysis.verdict import GAVE_UP_PROOF_NS
+    assert GAVE_UP_PROOF_NS == 10_000_000_000
+    name = "pathhole-starttls-postfix421.pcap"
+    ((ehlo_reply,),) = tshark_fields(CAPTURES / name, 'smtp.rsp.parameter contains "STARTTLS"', "frame.number")
+    ((reply,),) = tshark_fields(CAPTURES / name, "smtp.response.code == 421", "frame.number")
+    pkts = list(rdpcap(str(CAPTURES / name)))
+    shift = pkts[int(reply) - 1].time - pkts[int(ehlo_reply) - 1].time - wait_s
+    for p in pkts[int(reply) - 1:]:
+        p.time -= shift
+    moved = tmp_path / "moved.pcap"
+    wrpcap(str(moved), pkts)
+    (conv,) = analyze_path(str(moved))
+    if lost:
+        assert _verdict(conv) == ("aborted", "middlebox", "starttls-refused", "command-lost")
+        assert f"{wait_s:.1f} s after the EHLO reply the server gave up waiting" in conv["detail"]
+    else:
+        assert _verdict(conv) == ("incomplete", "unknown", "incomplete", None)

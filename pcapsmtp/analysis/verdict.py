@@ -701,6 +701,13 @@ def _unreceived(f: _Facts, sender: Side, start: int, end: int, since_ns: int | N
 #: captured for its acknowledgement to show that the hole's bytes never arrived: sooner they may
 #: still have been on their way (a segment sent after them can overtake them on the path)
 HOLE_PROOF_NS = GAVE_UP_NS
+#: how long a receiver must have waited for bytes due at once (STARTTLS after a valid offer, the
+#: ClientHello after the 220, the server's answer to it) before its giving up, with its
+#: acknowledgements still before them, shows they never arrived (``_gave_up_waiting``): a sender
+#: that is merely slow (a loaded TLS stack, a client that takes its time) sends within seconds, and
+#: its bytes, lost by the capture, may have crossed the receiver's act; one silent for longer would
+#: have been broken itself (RFC 5321 4.5.3.2 gives a peer minutes; Postfix and Exim wait 300 s)
+GAVE_UP_PROOF_NS = 10 * GAVE_UP_NS
 
 
 def _hole_unreceived(f: _Facts, hole: Item, due: tuple[int, int] | None = None) -> _Unreceived | None:
@@ -713,7 +720,7 @@ def _hole_unreceived(f: _Facts, hole: Item, due: tuple[int, int] | None = None) 
     sender's answer to what the receiver sent at ``due`` (its position and capture time: the
     reply that offered STARTTLS, the 220, the ClientHello, an SMTPS connection's start), when
     the receiver ended the conversation while it waited for them (``_gave_up_waiting``: its
-    timeout reply, its close, ``HOLE_PROOF_NS`` or more after ``due``) and its acknowledgements
+    timeout reply, its close, ``GAVE_UP_PROOF_NS`` or more after ``due``) and its acknowledgements
     never covered them. None when the capture cannot tell: bytes cut by the snap length, a hole
     the receiver acknowledged (the capture's own loss), or no segment of the receiver that late
     (the capture ends first, or it is one-sided)."""
@@ -739,11 +746,11 @@ def _gave_up_waiting(f: _Facts, hole: Item, due_pos: int, due_ns: int) -> Item |
     ClientHello after the 220 or at an SMTPS connection's start, the server's answer to the
     ClientHello), and the last bytes it sent (nothing of it after them but its close: what shows
     the hole is its reaction to the receiver's act); the receiver's first act after ``due_pos``,
-    ``HOLE_PROOF_NS`` or more later, is its
+    ``GAVE_UP_PROOF_NS`` or more later, is its
     close, or a reply no command awaited before its close (RFC 5321 3.8: a server sends 421 on
     its own when its command or TLS timeout expires, or when it shuts down), and it sent nothing
     else: no command, no TLS. Its segments then carry its acknowledgement of what it got: one
-    that still stays before the bytes shows they never arrived, a second or more after they were
+    that still stays before the bytes shows they never arrived, so long after they were
     due (a reply to a later command would show they were read: TCP delivers in order). Returns
     the act (None: the receiver did not end the conversation, did something else, or acted
     sooner)."""
@@ -774,7 +781,7 @@ def _gave_up_waiting(f: _Facts, hole: Item, due_pos: int, due_ns: int) -> Item |
             return None         # a command, TLS, a reply the client read as an answer
     # (a reply no command read may be held until the client's next move: the first act by frame)
     act = min(acts, key=lambda it: (_frame(it) or 0, f.pos(it)))
-    return act if act.ts_ns - due_ns >= HOLE_PROOF_NS else None
+    return act if act.ts_ns - due_ns >= GAVE_UP_PROOF_NS else None
 
 
 def _hole_sent_by(f: _Facts, hole: Item) -> tuple[int, int | None]:
@@ -1023,7 +1030,7 @@ def _smtps_hello_hole_lost(f: _Facts, v: _Verdict) -> bool:
     capture that holds the connection's start, with no byte of the server (and none lost), holds
     that ClientHello, or its first part. When the server never acknowledged those bytes
     (``_hole_unreceived``: a segment of the server a second or more after the client's next one,
-    or the server's close a second or more after the connection's start, its handshake timeout,
+    or the server's close ``GAVE_UP_PROOF_NS`` or more after the connection's start, its handshake timeout,
     still acknowledging nothing of them), the ClientHello never reached the server, wherever the
     capture was taken: the path dropped it (``tls-handshake-failed``, case ``hello-lost``), not
     the server, whose silence and close are what an SMTPS server does without one. Returns True
@@ -1065,7 +1072,7 @@ def _starttls_hole_lost(f: _Facts, v: _Verdict, offered: str, ehlo_reply: Item |
     EHLO reply (it had sent STARTTLS when the reply came, and gave up waiting), a segment of the
     server a second or more after the client's still before the hole. Or the server gave up
     waiting first (``_gave_up_waiting``): its command timeout's 421 (Postfix's ``timeout
-    exceeded``, Exim's ``SMTP command timeout``), or its close, a second or more after the EHLO
+    exceeded``, Exim's ``SMTP command timeout``), or its close, ``GAVE_UP_PROOF_NS`` or more after the EHLO
     reply, acknowledging nothing of the hole: that reply answers no command, the client's next
     move answers it. A reply to anything sent after the hole would show its bytes were read.
     When the server did acknowledge the hole (only the capture lost it) and answered it with
