@@ -125,6 +125,18 @@ def smtps_hello_conv(cport: int, *, dropped: bool = True, client_first: bool = F
     return _timeout(conv, None, SERVER_TIMEOUT_MS)
 
 
+def smtps_mtu_conv(cport: int) -> Conv:
+    """Port 465, a path MTU black hole captured at the server: the ClientHello's full-size first
+    segment is dropped, its small last segment (60 bytes) arrives; the client gives up 60 s later and
+    closes, the server's own timeout closes 240 s after that, its ACKs still at the hole."""
+    conv = Conv(cport=cport, sport=465, close=None)
+    hello = client_hello(f"holes smtps mtu {cport}", "mx.example.com")
+    conv.c([hello[:-60], hello[-60:]], tag="client_hello", lost={0}, resend_ms=(),
+           marks={"after_hole": len(hello) - 60})
+    conv.fin("C", tag="client_fin", delay_ms=CLIENT_TIMEOUT_MS)
+    return conv.fin("S", tag="server_fin", delay_ms=SERVER_TIMEOUT_MS - CLIENT_TIMEOUT_MS)
+
+
 def smtps_answer_conv(cport: int) -> Conv:
     """Port 465, captured at the client behind a path MTU black hole: the ClientHello gets
     through, the server's answer is dropped but for its small last segment (60 bytes), which the
@@ -189,6 +201,14 @@ def scenarios() -> list[Capture]:
                   Expect("aborted", "middlebox", "tls-handshake-failed", "unknown", False, None,
                          [("request-not-received", "middlebox", "label:fin:C"),
                           ("tcp-gap", "capture", "label:fin:C")]))], ipv=6),
+        Capture("pathhole-smtps-hello-mtu.pcap",
+                "SMTPS (port 465), a path MTU black hole captured at the server: the ClientHello's full-size "
+                "segment never arrives, its 60-byte tail does; the client closes 60 s later and the server's ACKs, "
+                "and its close 240 s after, stay before the hole (hello-lost)",
+                [(smtps_mtu_conv(47509),
+                  Expect("aborted", "middlebox", "tls-handshake-failed", "unknown", False, None,
+                         [("request-not-received", "middlebox", "after_hole"),
+                          ("tcp-gap", "capture", "after_hole")]))]),
         Capture("pathhole-smtps-answer-lost.pcap",
                 "SMTPS (port 465) over IPv6, captured at the client behind a path MTU black hole: the server's "
                 "answer to the ClientHello is not in the capture but for its small last segment, which the "

@@ -183,7 +183,7 @@ def test_an_smtps_clienthello_dropped_until_the_servers_timeout_is_hello_lost() 
     assert _frames(conv) == [("request-not-received", "middlebox", after), ("tcp-gap", "capture", after)]
     assert conv["detail"] == (
         f"the ClientHello never reached the server: the client's first 166 bytes on the SMTPS port 465, where its "
-        f"ClientHello goes (TLS from the first byte: the server sends nothing before it), are missing from the "
+        f"ClientHello begins (TLS from the first byte: the server sends nothing before it), are missing from the "
         f"capture before frame {after}, and the server's acknowledgements never covered a byte of them: 300.0 s "
         f"after the connection opened the server gave up waiting and closed the connection (frame "
         f"{_server_fin(name)}) (a path MTU black hole, a box that drops the client's TLS)")
@@ -310,3 +310,20 @@ def test_the_servers_giving_up_proves_the_drop_only_after_a_wait_no_working_clie
         assert f"{wait_s:.1f} s after the EHLO reply the server gave up waiting" in conv["detail"]
     else:
         assert _verdict(conv) == ("incomplete", "unknown", "incomplete", None)
+
+
+def test_an_smtps_clienthello_whose_full_size_segment_was_dropped_is_hello_lost() -> None:
+    """A path MTU black hole at an SMTPS server: the ClientHello's full-size first segment never arrives, its
+    60-byte tail does (the server's ACKs stay at the hole); the client closes 60 s later, the server 240 s after."""
+    name = "pathhole-smtps-hello-mtu.pcap"
+    conv, after, hole, _top = _hole(name, TO_SERVER)
+    assert hole == 106
+    ((length,),) = tshark_fields(CAPTURES / name, f"frame.number == {after}", "tcp.len")
+    assert length == "60"
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-handshake-failed", "hello-lost")
+    assert _frames(conv) == [("request-not-received", "middlebox", after), ("tcp-gap", "capture", after)]
+    assert conv["detail"].startswith(
+        "the ClientHello never reached the server: the client's first 106 bytes on the SMTPS port 465, where its "
+        f"ClientHello begins (TLS from the first byte: the server sends nothing before it), are missing from the "
+        f"capture before frame {after}, and the server's acknowledgements up to its last segment (300.0 s after "
+        f"frame {after}) never covered a byte of them")

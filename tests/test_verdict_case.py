@@ -43,6 +43,7 @@ CASES = {
     ("pathhole-answer-client-timeout.pcap", 0): ("tls-handshake-failed", "answer-lost"),
     ("pathhole-smtps-hello.pcap", 0): ("tls-handshake-failed", "hello-lost"),
     ("pathhole-smtps-hello-v6.pcap", 0): ("tls-handshake-failed", "hello-lost"),
+    ("pathhole-smtps-hello-mtu.pcap", 0): ("tls-handshake-failed", "hello-lost"),
     ("pathhole-smtps-answer-lost.pcap", 0): ("tls-handshake-failed", "answer-lost"),
     ("pairs/dpi-drop-clienthello-fin.inside.pcap", 0): ("tls-handshake-failed", "hello-lost"),
     ("tls-server-old-version.pcap", 0): ("tls-handshake-failed", "server-old-tls"),

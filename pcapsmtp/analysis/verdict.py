@@ -1047,7 +1047,7 @@ def _smtps_hello_hole_lost(f: _Facts, v: _Verdict) -> bool:
     if lost is None:
         return False
     msg = (f"the ClientHello never reached the server: the client's first {hole.event.length} bytes on the "
-           f"SMTPS port {t.server.port}, where its ClientHello goes (TLS from the first byte: the server "
+           f"SMTPS port {t.server.port}, where its ClientHello begins (TLS from the first byte: the server "
            f"sends nothing before it), are missing from the capture before frame {_frame(hole)}, and "
            f"{_hole_words(f, hole, lost, 'the connection opened')} (a path MTU black hole, a box that drops "
            "the client's TLS)")
