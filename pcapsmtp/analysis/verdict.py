@@ -618,20 +618,15 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
                   "server (a drop on the path) cannot be told", ender)
             return True
         last = f.t.server_last_ns or ch.ts_ns
-        msg = (f"the ClientHello never reached the server: the server's acknowledgements up to its last "
-               f"segment ({_seconds(last - ch.ts_ns)} after it) {never.covered()}; the client {what} "
-               f"{_seconds(ender.ts_ns - ch.ts_ns)} after it, but its TCP goes on sending it after a close "
-               "(a path MTU black hole, a box that drops the client's TLS)")
-        _unanswered(v, ch, "request-not-received", "middlebox", "aborted", "tls-handshake-failed",
-                    "hello-lost", msg)
+        _hello_lost(v, ch, f"the server's acknowledgements up to its last segment "
+                           f"({_seconds(last - ch.ts_ns)} after it) {never.covered()}; the client {what} "
+                           f"{_seconds(ender.ts_ns - ch.ts_ns)} after it, but its TCP goes on sending "
+                           "it after a close")
         return True
     lost = _not_received(f, ch)
     if lost is not None:
-        msg = (f"the ClientHello never reached the server: {lost}; "
-               f"{_seconds(ender.ts_ns - ch.ts_ns)} after it the client gave up waiting and {what} "
-               "(a path MTU black hole, a box that drops the client's TLS)")
-        _unanswered(v, ch, "request-not-received", "middlebox", "aborted", "tls-handshake-failed",
-                    "hello-lost", msg)
+        _hello_lost(v, ch, f"{lost}; {_seconds(ender.ts_ns - ch.ts_ns)} after it the client gave up "
+                           f"waiting and {what}")
         return True
     msg = (f"the server sent nothing for {_seconds(ender.ts_ns - ch.ts_ns)} after the ClientHello: "
            f"the client gave up waiting and {what}")
@@ -646,6 +641,14 @@ def _unanswered(v: _Verdict, it: Item, code: str, side: str, outcome: str, reaso
     v.finding(code, side, _frame(it), msg, at=_at(it))
     v.set(outcome, side, reason, _frame(it), msg, it)
     v.case = case
+
+
+def _hello_lost(v: _Verdict, it: Item, why: str) -> None:
+    """The ClientHello (at ``it``, or the hole where it begins) never reached the server: the
+    path's (``hello-lost``), for the reason ``why`` gives."""
+    _unanswered(v, it, "request-not-received", "middlebox", "aborted", "tls-handshake-failed",
+                "hello-lost", f"the ClientHello never reached the server: {why} (a path MTU black "
+                "hole, a box that drops the client's TLS)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -977,12 +980,9 @@ def _hello_hole_lost(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int) -> 
     lost = _hole_unreceived(f, hole, (after, f.t.items[after].ts_ns) if after >= 0 else None)
     if lost is None:
         return False
-    msg = (f"the ClientHello never reached the server: the client's {hole.event.length} bytes after "
-           f"the 220, where its ClientHello begins, are missing from the capture before frame {_frame(hole)}, "
-           f"and {_hole_words(f, hole, lost, 'the 220')} (a path MTU black hole, a box that drops the "
-           "client's TLS)")
-    _unanswered(v, hole, "request-not-received", "middlebox", "aborted", "tls-handshake-failed",
-                "hello-lost", msg)
+    _hello_lost(v, hole, f"the client's {hole.event.length} bytes after the 220, where its ClientHello "
+                         f"begins, are missing from the capture before frame {_frame(hole)}, and "
+                         f"{_hole_words(f, hole, lost, 'the 220')}")
     return True
 
 
@@ -1046,13 +1046,10 @@ def _smtps_hello_hole_lost(f: _Facts, v: _Verdict) -> bool:
     lost = _hole_unreceived(f, hole, (-1, t.first_ts_ns))
     if lost is None:
         return False
-    msg = (f"the ClientHello never reached the server: the client's first {hole.event.length} bytes on the "
-           f"SMTPS port {t.server.port}, where its ClientHello begins (TLS from the first byte: the server "
-           f"sends nothing before it), are missing from the capture before frame {_frame(hole)}, and "
-           f"{_hole_words(f, hole, lost, 'the connection opened')} (a path MTU black hole, a box that drops "
-           "the client's TLS)")
-    _unanswered(v, hole, "request-not-received", "middlebox", "aborted", "tls-handshake-failed",
-                "hello-lost", msg)
+    _hello_lost(v, hole, f"the client's first {hole.event.length} bytes on the SMTPS port "
+                         f"{t.server.port}, where its ClientHello begins (TLS from the first byte: the "
+                         f"server sends nothing before it), are missing from the capture before frame "
+                         f"{_frame(hole)}, and {_hole_words(f, hole, lost, 'the connection opened')}")
     _attach_tls(v, _tls_summary(f, 0))
     return True
 
