@@ -6,13 +6,13 @@ even where the plain reader (``pcapsmtp.capture.pcapfile``) sees only the outer 
 
 How tshark is driven (checked on tshark 4.0.17):
 
-- pyshark's ``FileCapture`` starts and reaps the tshark process with ``use_ek=True``
-  (``tshark -l -n -T ek``) plus ``-e FIELD`` for each field below. With ``-e``, every EK
-  line is flat: ``{"timestamp": ..., "layers": {"frame_number": ["1"], "ip_src": [...]}}``.
-  pyshark's own EK packet builder expects full layers, so a small subclass replaces only
-  the output parser; pyshark still owns parameters, the subprocess and its cleanup.
-  (``-T fields`` cannot be used: pyshark always passes its own ``-T`` and tshark refuses
-  a second one.)
+- pyshark's ``FileCapture`` builds the command line with ``use_ek=True`` (``tshark -n -T
+  ek``) plus ``-e FIELD`` for each field below; pcapsmtp runs it as a plain child process
+  and reads its standard output line by line (``TsharkSource.command``, ``_layers``). With
+  ``-e``, every EK line is flat: ``{"timestamp": ..., "layers": {"frame_number": ["1"],
+  "ip_src": [...]}}``. (pyshark's own runner is not used: its asyncio child watchers lost a
+  finished tshark's exit status now and then, and its EK packet builder expects full
+  layers.)
 - ``-Y tcp`` keeps only frames with a TCP layer (pyshark's ``display_filter``).
 - ``-o tcp.desegment_tcp_streams:FALSE``: otherwise a segment that tshark folds into a
   reassembled SMTP/TLS PDU carries ``tcp.segment_data`` instead of ``tcp.payload``. With
@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import functools
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from pcapsmtp.errors import BackendUnavailable, CaptureError
@@ -102,45 +102,6 @@ def _hex(value: str | None) -> bytes:
     return bytes.fromhex(value.replace(":", ""))
 
 
-def _event_loop() -> Any:
-    """The event loop pyshark runs tshark on, with a child watcher that cannot lose tshark's
-    exit status.
-
-    pyshark (0.6) installs a new ``SafeChildWatcher`` for each capture: its SIGCHLD handler
-    reaps with ``waitpid``, and on a busy machine a tshark that ended well was now and then
-    reported as "Unknown child process pid N, will report returncode 255", which pyshark turns
-    into a crash: a spurious "tshark stopped reading" error, exit 2 (seen twice in about 2,400
-    runs under load, once in the test suite; rare enough that the runs since, 0 in about 1,500
-    with this watcher, prove little). A ``PidfdChildWatcher`` (Linux 5.3 and later) waits on a
-    descriptor of the process itself, with no signal handler to race: the design Python 3.12
-    adopted as its default. Elsewhere (3.12 and later, no pidfd, not the main thread) the
-    usual choice stands (pyshark's, or Python's own)."""
-    import asyncio
-    import os
-    import sys
-    import threading
-
-    try:
-        loop = asyncio.get_event_loop_policy().get_event_loop()
-    except RuntimeError:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-    if (sys.version_info < (3, 12) and os.name == "posix" and hasattr(os, "pidfd_open")
-            and threading.current_thread() is threading.main_thread()):
-        watcher = asyncio.get_child_watcher()
-        if not isinstance(watcher, asyncio.PidfdChildWatcher):
-            try:
-                os.close(os.pidfd_open(os.getpid()))
-            except OSError:           # the kernel has no pidfd: keep pyshark's watcher
-                asyncio.set_child_watcher(asyncio.SafeChildWatcher())
-                asyncio.get_child_watcher().attach_loop(loop)
-                return loop
-            watcher = asyncio.PidfdChildWatcher()
-            asyncio.set_child_watcher(watcher)
-        watcher.attach_loop(loop)
-    return loop
-
-
 @functools.lru_cache(maxsize=4)
 def _tshark_version(tshark_path: str | None) -> Any:
     from pyshark.tshark.tshark import get_tshark_version  # type: ignore[import-untyped]
@@ -170,27 +131,20 @@ class TsharkSource:
         #: the snap length cut, as ``Decoder.on_cut``
         self.on_cut: Callable[[int], None] | None = None
 
-    # -- pyshark plumbing -------------------------------------------------------------------
+    # -- the tshark process -----------------------------------------------------------------
 
-    def _capture(self) -> Any:
+    def command(self) -> list[str]:
+        """The tshark command line, as pyshark builds it for ``FileCapture`` (EK output, the
+        ``-e`` fields, the preferences, ``-Y tcp``, ``-r FILE``), without ``-l``: a file is
+        read to its end, so a flush per packet buys nothing and costs tshark time."""
         import pyshark
-        from pyshark.tshark.output_parser.tshark_ek import (  # type: ignore[import-untyped]
-            TsharkEkJsonParser,
-        )
+        from pyshark.tshark.tshark import get_process_path  # type: ignore[import-untyped]
 
-        class _FlatEkParser(TsharkEkJsonParser):  # type: ignore[misc]
-            """pyshark's EK line splitter; each line becomes the flat ``layers`` dict."""
-
-            def _parse_single_packet(self, packet: bytes) -> Any:
-                import json
-                return json.loads(packet).get("layers", {})
-
-        class _FieldsCapture(pyshark.FileCapture):  # type: ignore[misc]
-            def _setup_tshark_output_parser(self) -> Any:
-                return _FlatEkParser()
+        class _Parameters(pyshark.FileCapture):  # type: ignore[misc]
+            """pyshark's parameters only; this capture never starts a process."""
 
             def _setup_eventloop(self) -> None:
-                self.eventloop = _event_loop()
+                self.eventloop = None
 
             def _get_tshark_version(self) -> Any:
                 # pyshark runs ``tshark -v`` once per capture; once per process is enough.
@@ -199,35 +153,68 @@ class TsharkSource:
         params: list[str] = []
         for field in TSHARK_FIELDS:
             params += ["-e", field]
-        return _FieldsCapture(self.path, keep_packets=False, display_filter="tcp",
-                              use_ek=True, override_prefs=dict(TSHARK_PREFS),
-                              custom_parameters=params)
+        cap = _Parameters(self.path, keep_packets=False, display_filter="tcp", use_ek=True,
+                          override_prefs=dict(TSHARK_PREFS), custom_parameters=params)
+        return [get_process_path(cap.tshark_path), "-n", "-T", "ek"] + cap.get_parameters()
+
+    def _layers(self) -> Generator[dict[str, Any], None, None]:
+        """The ``layers`` of each EK packet line, in frame order; then, if tshark exited
+        non-zero (a damaged file), a ``CaptureError`` with its last error line, after every
+        frame before the damage.
+
+        tshark runs as a plain child process, waited for with its own ``waitpid``. (pyshark
+        runs it under asyncio, whose child watchers reap through SIGCHLD handlers or a loop
+        that runs only while pyshark reads: a finished tshark's exit status was now and then
+        lost and reported as 255, a spurious "tshark stopped reading".) Its errors go to a
+        temporary file, so a tshark with much to say never blocks on a full pipe."""
+        import json
+        import subprocess
+        import tempfile
+
+        try:
+            cmd = self.command()
+        except FileNotFoundError as exc:
+            raise CaptureError(self.path, None, f"cannot open: {exc}") from exc
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=errors)
+            assert proc.stdout is not None
+            finished = False
+            try:
+                for line in proc.stdout:
+                    if line.startswith(b'{"index"'):     # EK's bulk-index line before each packet
+                        continue
+                    layers = json.loads(line).get("layers")
+                    if layers is not None:
+                        yield layers
+                finished = True
+            finally:
+                if not finished and proc.poll() is None:
+                    proc.kill()                # the reader stopped early: tshark is not needed
+                proc.stdout.close()
+                code = proc.wait()
+            if code != 0:
+                errors.seek(0)
+                lines = [ln.strip() for ln in errors.read().decode("utf-8", "replace").splitlines()]
+                said = [ln for ln in lines if ln and not ln.startswith("Running as user")]
+                last = said[-1] if said else f"tshark exited with status {code}"
+                raise CaptureError(self.path, None, f"tshark stopped reading: {last}")
 
     # -- public -----------------------------------------------------------------------------
 
     def segments(self) -> Iterator[TcpSegment]:
         """Yield one ``TcpSegment`` per TCP frame, in frame order."""
-        from pyshark.capture.capture import TSharkCrashException  # type: ignore[import-untyped]
-
         self.notes = []
         self.skipped = 0
         icmp_frames: list[int] = []
+        frames = self._layers()
         try:
-            cap = self._capture()
-        except FileNotFoundError as exc:
-            raise CaptureError(self.path, None, f"cannot open: {exc}") from exc
-        try:
-            for layers in cap:
+            for layers in frames:
                 seg = self._segment(layers, icmp_frames)
                 if seg is not None:
                     yield seg
-        except TSharkCrashException as exc:
-            raise self._crash(cap, exc) from exc
         finally:
-            try:
-                cap.close()
-            except TSharkCrashException as exc:
-                raise self._crash(cap, exc) from exc
+            frames.close()                     # a reader that stops early ends tshark now
         if icmp_frames:
             shown = ", ".join(map(str, icmp_frames[:20])) + (" ..." if len(icmp_frames) > 20 else "")
             self.notes.append(f"{len(icmp_frames)} frame(s) carry a TCP header quoted in an ICMP "
@@ -276,15 +263,6 @@ class TsharkSource:
         return TcpSegment(number, parse_epoch_ns(_first(layers, "frame_time_epoch") or "0"),
                           src, int(sport), dst, int(dport), int(seq), int(ack),
                           int(flags, 16) & 0xFF, payload, missing, int(ttl) if ttl else 0)
-
-    def _crash(self, cap: Any, exc: Exception) -> CaptureError:
-        """tshark exited non-zero (a damaged file): every frame before the damage has been
-        yielded. Forget the process so pyshark's ``__del__`` does not raise again."""
-        running = getattr(cap, "_running_processes", None)
-        if isinstance(running, set):
-            running.clear()
-        last = (getattr(cap, "_last_error_line", "") or str(exc).splitlines()[0]).strip()
-        return CaptureError(self.path, None, f"tshark stopped reading: {last}")
 
     def _skip(self, number: int, why: str) -> None:
         self.skipped += 1
