@@ -55,9 +55,16 @@ TUNNEL_BPF = " or ".join([f"proto {p}" for p in sorted(TUNNEL_IP_PROTOCOLS)]
 
 def build_bpf(ports: Sequence[int] | frozenset[int], *, tunnels: bool = False) -> str:
     """The default kernel filter: the SMTP ports, the tunnels with ``tunnels``, and IP
-    fragments (of a segment, or of a tunnel's outer packet)."""
+    fragments (of a segment, or of a tunnel's outer packet); the same behind VLAN tags.
+
+    Linux takes a frame's outer VLAN tag out of the data before a packet socket's filter
+    runs, so the plain expression matches a single tag; a second tag (QinQ, a mirror port
+    that keeps the customer's tag inside the provider's) stays in the data and needs
+    ``vlan and (...)``: libpcap's ``vlan`` reads the tag from the metadata first and shifts
+    the offsets past a tag in the data."""
     tcp = " or ".join(f"tcp port {p}" for p in sorted(set(ports)))
-    return f"{tcp} or {TUNNEL_BPF} or {_FRAGMENTS}" if tunnels else f"{tcp} or {_FRAGMENTS}"
+    plain = f"{tcp} or {TUNNEL_BPF} or {_FRAGMENTS}" if tunnels else f"{tcp} or {_FRAGMENTS}"
+    return f"{plain} or (vlan and ({plain}))"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
