@@ -26,6 +26,12 @@ from pcapsmtp.smtp.tls import (
 
 __all__ = ["Transcript", "Item", "Overlap", "ResetTtl", "WentOn", "judge", "RESET_TTL_SLACK", "RESET_TTL_SEGMENTS"]
 
+#: The sides as module constants: in Python 3.11 every ``Side.CLIENT`` goes through the slow
+#: attribute path of a class whose metaclass has ``__getattr__`` (``EnumType``), about 0.07 us
+#: against 0.005 us for a global, and a verdict reads them tens of times per conversation.
+_CLIENT = Side.CLIENT
+_SERVER = Side.SERVER
+
 
 @dataclass(frozen=True, slots=True)
 class Overlap:
@@ -255,12 +261,12 @@ class _Facts:
         """A greeting was captured and no server hole came before it (a hole there could
         hide what the server really said first)."""
         return (self.greeting is not None
-                and self.gap_between(-1, self.pos(self.greeting), Side.SERVER) is None)
+                and self.gap_between(-1, self.pos(self.greeting), _SERVER) is None)
 
     def present(self, side: Side) -> bool:
         """The side's packets are in the capture: it sent bytes, or a FIN or RST (a side that
         only closed was there; only a side with no packet at all is missing)."""
-        sent = self.t.client_bytes if side is Side.CLIENT else self.t.server_bytes
+        sent = self.t.client_bytes if side is _CLIENT else self.t.server_bytes
         end = self.ends.get(side)
         return bool(sent) or (end is not None and not end.event.truncated)
 
@@ -344,8 +350,8 @@ def _lines_text(reply: Reply) -> list[str]:
 def _tls_summary(f: _Facts, after: int) -> dict[str, Any]:
     """What the TLS records after position ``after`` show."""
     out: dict[str, Any] = {"client_hello": None, "server_hello": None, "alert": None,
-                           "ccs": {Side.CLIENT: None, Side.SERVER: None},
-                           "data": {Side.CLIENT: [], Side.SERVER: []},
+                           "ccs": {_CLIENT: None, _SERVER: None},
+                           "data": {_CLIENT: [], _SERVER: []},
                            "certificate": None, "version": None, "sni": None, "not_tls": None,
                            "key_exchange": None}
     for it in f.tls:
@@ -379,8 +385,8 @@ def _established(ts: dict[str, Any]) -> bool:
         return False
     if ts["alert"] is not None and not ts["alert"].event.encrypted:
         return False
-    cdata = ts["data"][Side.CLIENT]
-    sdata = ts["data"][Side.SERVER]
+    cdata = ts["data"][_CLIENT]
+    sdata = ts["data"][_SERVER]
     # Encrypted data must flow from the client after its Finished: a client that completes
     # the handshake and then closes (GnuTLS checks the certificate only afterwards) did not
     # establish a session that carried anything.
@@ -390,7 +396,7 @@ def _established(ts: dict[str, Any]) -> bool:
         # TLS 1.3: every record after the ServerHello is type 23; the client's first one is
         # its Finished (53/69 bytes), so it needs a second.
         return len(capp) >= 2 and bool(sdata)
-    return (ts["ccs"][Side.CLIENT] is not None and ts["ccs"][Side.SERVER] is not None
+    return (ts["ccs"][_CLIENT] is not None and ts["ccs"][_SERVER] is not None
             and bool(capp) and bool(sdata))
 
 
@@ -448,7 +454,7 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         ev = it.event
         if f.pos(it) < after:
             continue
-        if ev.side is Side.SERVER and (ts["client_hello"] is not None or implicit):
+        if ev.side is _SERVER and (ts["client_hello"] is not None or implicit):
             if _hole_hides(f, v, after, it):
                 return True
             msg = ("the server answered the ClientHello in plaintext: it does not speak TLS on "
@@ -470,7 +476,7 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         if _hole_hides(f, v, after, it):
             return True
         ev = it.event
-        other = Side.SERVER if ev.side is Side.CLIENT else Side.CLIENT
+        other = _SERVER if ev.side is _CLIENT else _CLIENT
         lost = f.gap_between(after, 1 << 60, other)
         # The other side's TLS records in its stream before that hole (a record read only
         # after it, once the TLS reader resynchronised, says nothing of how its answer began).
@@ -479,11 +485,11 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
                   if lost is not None and x.event.span.end <= lost.event.span.start]
         # How long the side that ended it had waited for the other's next step when it did: the
         # client since its ClientHello, the server since its 220.
-        since = (ts["client_hello"] if ev.side is Side.CLIENT and ts["client_hello"] is not None
+        since = (ts["client_hello"] if ev.side is _CLIENT and ts["client_hello"] is not None
                  else f.t.items[after] if after >= 0 else None)
         waited = since is not None and it.ts_ns - since.ts_ns >= GAVE_UP_NS
         if lost is not None and (not other_tls or not before and (waited or lost.event.acked)
-                                 or ev.side is Side.CLIENT and ts["server_hello"] is not None):
+                                 or ev.side is _CLIENT and ts["server_hello"] is not None):
             # Bytes of the other side were lost (proved only later, e.g. by its FIN) and none of
             # its TLS is in the capture: its answer, which may be what ended the handshake, is
             # among them. So too when its TLS is in the capture only after the hole (read once
@@ -514,14 +520,14 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         side = str(ev.side)
         how = "reset" if ev.reset else "closed"
         stage = ("before the ServerHello" if ts["server_hello"] is None else "after the ServerHello")
-        if ts["client_hello"] is None and ev.side is Side.CLIENT and not implicit:
+        if ts["client_hello"] is None and ev.side is _CLIENT and not implicit:
             msg = f"the client {how} the connection after the 220 without starting TLS"
             v.set("aborted", "client", "tls-not-started", _frame(it), msg)
             v.by_reset(it, "after the 220, before the client's ClientHello")
             return True
-        if (ts["client_hello"] is None and ev.side is Side.SERVER and not implicit and after >= 0
+        if (ts["client_hello"] is None and ev.side is _SERVER and not implicit and after >= 0
                 and it.ts_ns - f.t.items[after].ts_ns >= GAVE_UP_NS
-                and not _data_between(f, Side.CLIENT, after, 1 << 60)):
+                and not _data_between(f, _CLIENT, after, 1 << 60)):
             _server_gave_up_on_clienthello(f, v, after, it)
             return True
         if _gave_up_on_clienthello(f, v, ts, it, f"{how} the connection (frame {_frame(it)})"):
@@ -548,7 +554,7 @@ def _server_gave_up_on_clienthello(f: _Facts, v: _Verdict, after: int, end: Item
     ``incomplete``. Either way not the server's: it waited."""
     waited = _seconds(end.ts_ns - f.t.items[after].ts_ns)
     how = "reset" if end.event.reset else "closed"
-    client_end = f.ends.get(Side.CLIENT)
+    client_end = f.ends.get(_CLIENT)
     if client_end is None or client_end.event.truncated:
         v.set("incomplete", "unknown", "incomplete", _frame(end),
               f"the server {how} the connection {waited} after its 220 with nothing of the client since "
@@ -566,7 +572,7 @@ def _server_stream_known(f: _Facts, before: Item) -> bool:
     connection's start, or bytes of the server came earlier? In a capture that starts later,
     with nothing of the server before ``before``, a lost answer leaves no hole: the server's
     next segment (its FIN) just starts its stream there."""
-    return not f.t.midstream or any(getattr(it.event, "side", None) is Side.SERVER
+    return not f.t.midstream or any(getattr(it.event, "side", None) is _SERVER
                                     for it in f.t.items[:f.pos(before)])
 
 
@@ -576,12 +582,12 @@ def _server_silent(f: _Facts, asked: Item, until: Item) -> bool:
     may prove it only after ``until``, and the bytes lost may be the answer); its close or reset
     does not count. A capture without the server's direction (one-sided: no byte, FIN or RST of
     it) shows no silence, only that nothing of it was captured."""
-    if not f.present(Side.SERVER) or f.gap_between(f.pos(asked), 1 << 62, Side.SERVER) is not None:
+    if not f.present(_SERVER) or f.gap_between(f.pos(asked), 1 << 62, _SERVER) is not None:
         return False
     if not _server_stream_known(f, asked):
         return False
     for it in f.t.items[f.pos(asked) + 1:f.pos(until)]:
-        if getattr(it.event, "side", None) is Side.SERVER and not isinstance(it.event, StreamEnded):
+        if getattr(it.event, "side", None) is _SERVER and not isinstance(it.event, StreamEnded):
             return False
     return True
 
@@ -599,12 +605,12 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     but nothing of the server's comes that late, which of the two it was cannot be told:
     incomplete. Returns True when it set a verdict."""
     ch = ts["client_hello"]
-    if (ch is None or ender.event.side is not Side.CLIENT or ts["server_hello"] is not None
+    if (ch is None or ender.event.side is not _CLIENT or ts["server_hello"] is not None
             or not _server_silent(f, ch, ender)):
         return False
     if ender.ts_ns - ch.ts_ns < GAVE_UP_NS:
         span = ch.event.span
-        never = _unreceived(f, Side.CLIENT, span.start, span.end, ch.ts_ns + HOLE_PROOF_NS)
+        never = _unreceived(f, _CLIENT, span.start, span.end, ch.ts_ns + HOLE_PROOF_NS)
         if never is None:
             acked = f.t.client_acked
             if acked is not None and acked >= span.end:
@@ -689,13 +695,13 @@ def _unreceived(f: _Facts, sender: Side, start: int, end: int, since_ns: int | N
     the capture does not show it: their acknowledgement covers them (they arrived), or nothing
     of the receiver came after ``since_ns`` (nothing tells)."""
     t = f.t
-    acked, last = ((t.client_acked, t.server_last_ns) if sender is Side.CLIENT
+    acked, last = ((t.client_acked, t.server_last_ns) if sender is _CLIENT
                    else (t.server_acked, t.client_last_ns))
     if acked is not None and acked >= end:
         return None
     if acked is not None and (since_ns is None or last is not None and last > since_ns):
         return _Unreceived(max(0, acked - start), end - start)
-    if resend and sender is Side.CLIENT and t.client_resent > start:
+    if resend and sender is _CLIENT and t.client_resent > start:
         return _Unreceived(0, end - start, resent=True)
     return None
 
@@ -758,7 +764,7 @@ def _gave_up_waiting(f: _Facts, hole: Item, due_pos: int, due_ns: int) -> Item |
     the act (None: the receiver did not end the conversation, did something else, or acted
     sooner)."""
     sender = hole.event.side
-    receiver = Side.SERVER if sender is Side.CLIENT else Side.CLIENT
+    receiver = _SERVER if sender is _CLIENT else _CLIENT
     end = f.ends.get(receiver)
     if end is None or end.event.truncated or f.pos(end) <= due_pos:
         return None
@@ -810,7 +816,7 @@ def _not_received(f: _Facts, asked: Item) -> str | None:
     acknowledgement covers them (they arrived: the server kept silent), or the server sent
     nothing after them and the client did not resend them (nothing tells)."""
     span = asked.event.span
-    lost = _unreceived(f, Side.CLIENT, span.start, span.end, asked.ts_ns, resend=True)
+    lost = _unreceived(f, _CLIENT, span.start, span.end, asked.ts_ns, resend=True)
     if lost is None:
         return None
     if lost.resent:
@@ -824,7 +830,7 @@ def _not_received(f: _Facts, asked: Item) -> str | None:
 def _hole_words(f: _Facts, hole: Item, lost: _Unreceived, due: str = "") -> str:
     """How the capture shows that the bytes of ``hole`` never reached the receiver (``due``: what
     they answer, for a receiver that gave up waiting for them: "the EHLO reply")."""
-    receiver = "server" if hole.event.side is Side.CLIENT else "client"
+    receiver = "server" if hole.event.side is _CLIENT else "client"
     if lost.gave_up is not None:
         act = lost.gave_up
         end = f.ends[Side(receiver)]
@@ -856,15 +862,15 @@ def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item
     at the client (a path MTU black hole, a box that drops the server's TLS). The path, not the
     client and not the server, caused it. Returns True when it set that verdict."""
     sh = ts["server_hello"]
-    if (sh is None or ender.event.side is not Side.CLIENT or f.pos(sh) > f.pos(ender)
+    if (sh is None or ender.event.side is not _CLIENT or f.pos(sh) > f.pos(ender)
             or ender.ts_ns - sh.ts_ns < GAVE_UP_NS
-            or any(x.event.side is Side.CLIENT and f.pos(x) > f.pos(sh) for x in f.tls)):
+            or any(x.event.side is _CLIENT and f.pos(x) > f.pos(sh) for x in f.tls)):
         return False
     # the server's answer: its TLS records from the ServerHello to the client's end
-    answer = [x for x in f.tls if x.event.side is Side.SERVER and f.pos(sh) <= f.pos(x) < f.pos(ender)]
+    answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(sh) <= f.pos(x) < f.pos(ender)]
     start, end = sh.event.span.start, max(x.event.span.end for x in answer)
     # (the client's end is a segment of its own after the answer: None, no other one needed)
-    lost = _unreceived(f, Side.SERVER, start, end, None)
+    lost = _unreceived(f, _SERVER, start, end, None)
     if lost is None:
         return False        # the client got all of it (or nothing tells): it ended the handshake itself
     got = ("never acknowledged a byte of that answer" if not lost.got else
@@ -973,9 +979,9 @@ def _hello_hole_lost(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int) -> 
     capture was taken: the path dropped it (case ``hello-lost``), whoever closed afterwards.
     (A client that sent something else than TLS there is not told apart: its bytes are not in
     the capture; nor did they arrive.) Returns True when it set that verdict."""
-    hole = f.gap_between(after, 1 << 60, Side.CLIENT)
+    hole = f.gap_between(after, 1 << 60, _CLIENT)
     if (hole is None or ts["server_hello"] is not None
-            or _data_between(f, Side.CLIENT, after, f.pos(hole))):
+            or _data_between(f, _CLIENT, after, f.pos(hole))):
         return False
     lost = _hole_unreceived(f, hole, (after, f.t.items[after].ts_ns) if after >= 0 else None)
     if lost is None:
@@ -994,13 +1000,13 @@ def _answer_hole_lost(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
     ClientHello and closed or reset a second or more after it, the answer never reached the
     client, wherever the capture was taken: the path dropped it (case ``answer-lost``).
     Returns True when it set that verdict."""
-    ch, end = ts["client_hello"], f.ends.get(Side.CLIENT)
+    ch, end = ts["client_hello"], f.ends.get(_CLIENT)
     if ch is None or end is None or end.event.truncated or ts["server_hello"] is not None:
         return False
-    hole = f.gap_between(f.pos(ch), 1 << 60, Side.SERVER)
+    hole = f.gap_between(f.pos(ch), 1 << 60, _SERVER)
     if (hole is None or hole.event.length <= _ALERT_RECORD or end.ts_ns - ch.ts_ns < GAVE_UP_NS
-            or _data_between(f, Side.SERVER, f.pos(ch), f.pos(hole))
-            or any(x.event.side is Side.CLIENT and f.pos(x) > f.pos(ch) for x in f.tls)):
+            or _data_between(f, _SERVER, f.pos(ch), f.pos(hole))
+            or any(x.event.side is _CLIENT and f.pos(x) > f.pos(ch) for x in f.tls)):
         return False
     lost = _hole_unreceived(f, hole, (f.pos(ch), ch.ts_ns))
     if lost is None:
@@ -1039,9 +1045,9 @@ def _smtps_hello_hole_lost(f: _Facts, v: _Verdict) -> bool:
     if (f.implicit is not None or t.midstream or t.server.port not in IMPLICIT_TLS_PORTS
             or t.server_bytes or f.greeting is not None or f.commands):
         return False
-    hole = f.gap_between(-1, 1 << 60, Side.CLIENT)
-    if (hole is None or hole.event.span.start != 0 or f.gap_between(-1, 1 << 60, Side.SERVER) is not None
-            or _data_between(f, Side.CLIENT, -1, f.pos(hole))):
+    hole = f.gap_between(-1, 1 << 60, _CLIENT)
+    if (hole is None or hole.event.span.start != 0 or f.gap_between(-1, 1 << 60, _SERVER) is not None
+            or _data_between(f, _CLIENT, -1, f.pos(hole))):
         return False
     lost = _hole_unreceived(f, hole, (-1, t.first_ts_ns))
     if lost is None:
@@ -1078,10 +1084,10 @@ def _starttls_hole_lost(f: _Facts, v: _Verdict, offered: str, ehlo_reply: Item |
     if offered != "valid" or ehlo_reply is None:
         return None
     at = f.pos(ehlo_reply)
-    hole = f.gap_between(at, 1 << 60, Side.CLIENT)
+    hole = f.gap_between(at, 1 << 60, _CLIENT)
     if (hole is None or hole.event.length != _STARTTLS_LEN
-            or _data_between(f, Side.CLIENT, at, f.pos(hole))
-            or f.gap_between(at, 1 << 60, Side.SERVER) is not None
+            or _data_between(f, _CLIENT, at, f.pos(hole))
+            or f.gap_between(at, 1 << 60, _SERVER) is not None
             or f.gap_between(at, f.pos(hole)) is not None):
         return None
     step = _next_client_step(f, hole)
@@ -1092,7 +1098,7 @@ def _starttls_hole_lost(f: _Facts, v: _Verdict, offered: str, ehlo_reply: Item |
     if step.ts_ns - ehlo_reply.ts_ns < GAVE_UP_NS:
         return None
     lost = _hole_unreceived(f, hole, (at, ehlo_reply.ts_ns))
-    if lost is None or lost.gave_up is None and _data_between(f, Side.SERVER, at, 1 << 60):
+    if lost is None or lost.gave_up is None and _data_between(f, _SERVER, at, 1 << 60):
         return None     # (server bytes after the EHLO reply: only its giving up tells)
     ev = step.event
     mail_after = clear is not None and f.pos(clear) >= f.pos(step)
@@ -1123,11 +1129,11 @@ def _starttls_hole_answered(f: _Facts, v: _Verdict, hole: Item, ehlo_reply: Item
     would depend on what the hole held, a STARTTLS a box masked for one): ``starttls-refused``,
     the server's."""
     at = f.pos(ehlo_reply)
-    end = f.ends.get(Side.SERVER)
+    end = f.ends.get(_SERVER)
     if end is None or end.event.truncated or clear is not None:
         return None
     replies = [it for it in f.t.items[at + 1:]
-               if getattr(it.event, "side", None) is Side.SERVER
+               if getattr(it.event, "side", None) is _SERVER
                and not isinstance(it.event, (StreamGap, StreamEnded, Anomaly))]
     if len(replies) != 1:
         return None
@@ -1155,7 +1161,7 @@ def _next_client_step(f: _Facts, after: Item) -> Item | None:
     """What the client did first after ``after``: a command, or its close or reset."""
     pos = f.pos(after)
     cmd = next((it for it in f.commands if f.pos(it) > pos), None)
-    end = f.ends.get(Side.CLIENT)
+    end = f.ends.get(_CLIENT)
     if end is None or end.event.truncated or f.pos(end) < pos:
         end = None
     steps = [x for x in (cmd, end) if x is not None]
@@ -1225,8 +1231,8 @@ def _outdated_tls(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, ender:
     if isinstance(ev, TlsAlert) and (ev.encrypted or ev.description in _CERTIFICATE_ALERTS):
         return False
     offered = ch.event.max_version if ch is not None and ch.event.error is None else None
-    if sh is not None and ev.side is Side.CLIENT:
-        ccs = ts["ccs"][Side.CLIENT]
+    if sh is not None and ev.side is _CLIENT:
+        ccs = ts["ccs"][_CLIENT]
         if sh.event.error is not None or (ccs is not None and f.pos(ccs) < f.pos(ender)):
             return False
         chosen = sh.event.selected_version
@@ -1249,7 +1255,7 @@ def _outdated_tls(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, ender:
             v.set("aborted", "server", "tls-handshake-failed", _frame(item), msg, item)
             v.case = case
         return True
-    if sh is None and ev.side is Side.SERVER and offered is not None and 0 < offered < _TLS12:
+    if sh is None and ev.side is _SERVER and offered is not None and 0 < offered < _TLS12:
         msg = (f"the client offered nothing newer than {version_name(offered)}, which RFC 8996 "
                "deprecates, and the server refused it")
         v.finding("tls-version-mismatch", "client", _frame(ch), msg, at=_at(ch))
@@ -1297,7 +1303,7 @@ def _cut_finding(v: _Verdict, t: Transcript, cut: list[Item]) -> None:
         if fr is not None and fr not in frames:
             frames.append(fr)
     by_side = {side: sum(it.event.length for it in cut if it.event.side is side)
-               for side in (Side.CLIENT, Side.SERVER)}
+               for side in (_CLIENT, _SERVER)}
     lost = " and ".join(f"{n} byte(s) of the {side} direction" for side, n in by_side.items() if n)
     keeps = (f"the capture keeps only the first {t.snaplen} bytes of each frame (snap length "
              f"{t.snaplen})" if t.snaplen else "the capture's snap length cut frames short")
@@ -1321,7 +1327,7 @@ def judge(t: Transcript) -> dict[str, Any]:
     if t.midstream and t.side_evidence != "syn":
         v.finding("midstream", "capture", t.first_frame,
                   "the capture starts in the middle of this conversation (no SYN)")
-    if not (f.present(Side.CLIENT) and f.present(Side.SERVER)):
+    if not (f.present(_CLIENT) and f.present(_SERVER)):
         if t.client_bytes or t.server_bytes:
             only = "client" if t.client_bytes else "server"
             v.finding("one-sided", "capture", t.first_frame,
@@ -1440,7 +1446,7 @@ def judge(t: Transcript) -> dict[str, Any]:
     implicit = f.implicit is not None
     if implicit:
         ts = _tls_summary(f, 0)
-        server_tls = any(it.event.side is Side.SERVER for it in f.tls)
+        server_tls = any(it.event.side is _SERVER for it in f.tls)
         if f.greeting is not None and f.greeting_whole and ts["server_hello"] is None:
             # The server spoke plaintext SMTP (before or after the ClientHello): SMTPS client,
             # plaintext server.
@@ -1481,7 +1487,7 @@ def judge(t: Transcript) -> dict[str, Any]:
         for it in f.tls)
     st_unclear = st_reply is not None and (
         st_code is None or st_reply.event.damaged
-        or f.gap_between(-1, f.pos(st_reply), Side.SERVER) is not None)
+        or f.gap_between(-1, f.pos(st_reply), _SERVER) is not None)
 
     def pairing_unsure() -> bool:
         # Which reply the client read as the answer to STARTTLS rests on every reply before
@@ -1499,14 +1505,14 @@ def judge(t: Transcript) -> dict[str, Any]:
     if not decided and st_item is not None and (st_code == 220 or tls_after_starttls):
         after = f.pos(st_reply) if st_reply is not None else f.pos(st_item)
         ts = _tls_summary(f, after)
-        decrypted = next((it for it in f.after_tls if it.event.side is Side.CLIENT
+        decrypted = next((it for it in f.after_tls if it.event.side is _CLIENT
                           and it.event.smtp_like and f.pos(it) > after), None)
-        garbage = next((it for it in f.after_tls if it.event.side is Side.CLIENT
+        garbage = next((it for it in f.after_tls if it.event.side is _CLIENT
                         and not it.event.smtp_like and f.pos(it) > after), None)
         if _established(ts):
             if st_reply is not None and st_item.event.inferred:
                 # The client's STARTTLS is not in the capture: say what is.
-                hole = f.gap_between(-1, f.pos(st_reply), Side.CLIENT)
+                hole = f.gap_between(-1, f.pos(st_reply), _CLIENT)
                 how = ("the client's STARTTLS is not in the capture"
                        + (f" (bytes of the client were lost, frame {_frame(hole)})" if hole else "")
                        + ", but the server answered 220 and the TLS handshake completed")
@@ -1514,12 +1520,12 @@ def judge(t: Transcript) -> dict[str, Any]:
                 how = "STARTTLS answered 220 and the TLS handshake completed"
             else:
                 # The 220 itself is not in the capture: say what is.
-                hole = f.gap_between(f.pos(st_item), 1 << 60, Side.SERVER)
+                hole = f.gap_between(f.pos(st_item), 1 << 60, _SERVER)
                 how = ("the server's answer to STARTTLS is not in the capture"
                        + (f" (bytes of the server were lost, frame {_frame(hole)})" if hole else "")
                        + ", but the TLS handshake that followed STARTTLS completed")
-            v.set("tls", "none", "tls-established", _frame(ts["data"][Side.CLIENT][0]
-                                                            if ts["data"][Side.CLIENT] else st_reply),
+            v.set("tls", "none", "tls-established", _frame(ts["data"][_CLIENT][0]
+                                                            if ts["data"][_CLIENT] else st_reply),
                   how + (f" ({version_name(ts['version'])})" if ts["version"] else ""))
             decided = True
         elif pairing_unsure() and ts["client_hello"] is None:
@@ -1553,7 +1559,7 @@ def judge(t: Transcript) -> dict[str, Any]:
         _check_certificates(f, v, ts, names)
         _attach_tls(v, ts)
     if not decided and st_unclear:
-        hole = f.gap_between(-1, f.pos(st_reply), Side.SERVER)
+        hole = f.gap_between(-1, f.pos(st_reply), _SERVER)
         v.set("incomplete", "unknown", "incomplete", _frame(st_reply),
               (f"bytes before the answer to STARTTLS {_went(hole, t)}" if hole is not None
                and hole.event.cut else "bytes before the answer to STARTTLS were lost")
@@ -1596,7 +1602,7 @@ def judge(t: Transcript) -> dict[str, Any]:
                   f"the server answered STARTTLS with {st_code} {text}")
         decided = True
     if not decided and st_item is not None and st_reply is None:
-        end = f.ends.get(Side.SERVER)
+        end = f.ends.get(_SERVER)
         if end is not None and end.event.truncated:
             end = None
         step = None if masked_cmd else _next_client_step(f, st_item)
@@ -1609,7 +1615,7 @@ def judge(t: Transcript) -> dict[str, Any]:
                   "the server closed the connection instead of answering STARTTLS")
             v.by_reset(end, "instead of the server's answer to STARTTLS")
         else:
-            hole = f.gap_between(f.pos(st_item), 1 << 60, Side.SERVER)
+            hole = f.gap_between(f.pos(st_item), 1 << 60, _SERVER)
             v.set("incomplete", "unknown", "incomplete", _frame(st_item),
                   "the capture does not show the answer to STARTTLS"
                   + (f": bytes of the server {_went(hole, t)}"
@@ -1710,11 +1716,11 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
         started_late = False  # the whole start is there: the client just never greeted
     # The server sent nothing: no byte of it in the capture, and none lost (a hole of its
     # direction, known from the client's ACKs or the server's FIN, means it did send).
-    server_silent = not t.server_bytes and f.gap_between(-1, end_pos, Side.SERVER) is None
-    if f.greeting is None and server_silent and f.present(Side.SERVER) and not t.midstream:
+    server_silent = not t.server_bytes and f.gap_between(-1, end_pos, _SERVER) is None
+    if f.greeting is None and server_silent and f.present(_SERVER) and not t.midstream:
         started_late = False  # the server closed or reset without a greeting: nothing is missing
-    one_sided = not (f.present(Side.CLIENT) and f.present(Side.SERVER))
-    server_end, client_end = f.ends.get(Side.SERVER), f.ends.get(Side.CLIENT)
+    one_sided = not (f.present(_CLIENT) and f.present(_SERVER))
+    server_end, client_end = f.ends.get(_SERVER), f.ends.get(_CLIENT)
     if (f.greeting is None and server_silent and clear is None and not t.midstream and gap is None
             and server_end is not None and not server_end.event.truncated
             and (client_end is None or client_end.event.truncated
@@ -1742,7 +1748,7 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
         # does the capture end before its next step?
         left = f.quit is not None or any(
             end is not None and not end.event.truncated
-            for end in (f.ends.get(Side.CLIENT), f.ends.get(Side.SERVER)))
+            for end in (f.ends.get(_CLIENT), f.ends.get(_SERVER)))
         if not left:
             v.set("incomplete", "unknown", "incomplete", _frame(ehlo_reply) or t.first_frame,
                   "the capture ends before the client's next step")
@@ -1861,9 +1867,9 @@ def _client_left(f: _Facts, after: int) -> str | None:
     """None when the capture shows the client leaving after position ``after`` without mail
     (QUIT, or its FIN or RST with no hole in its direction since); otherwise why the capture
     cannot tell that no mail followed."""
-    hole = f.gap_between(after, 1 << 60, Side.CLIENT)
+    hole = f.gap_between(after, 1 << 60, _CLIENT)
     quit_ = next((it for it in f.commands if it.event.verb == "QUIT" and f.pos(it) > after), None)
-    end = f.ends.get(Side.CLIENT)
+    end = f.ends.get(_CLIENT)
     left = quit_ or (end if end is not None and not end.event.truncated else None)
     if left is None:
         return "the capture ends before the client's next step"
@@ -1881,23 +1887,23 @@ def _judge_in_progress(f: _Facts, v: _Verdict) -> None:
     if ts["server_hello"] is not None:
         ok = _established(ts)
     else:
-        capp = [it for it in ts["data"][Side.CLIENT] if isinstance(it.event, TlsApplicationData)
+        capp = [it for it in ts["data"][_CLIENT] if isinstance(it.event, TlsApplicationData)
                 and not looks_like_encrypted_alert(it.event.length)]
-        sapp = [it for it in ts["data"][Side.SERVER]
+        sapp = [it for it in ts["data"][_SERVER]
                 if not looks_like_encrypted_alert(it.event.length)]
         clear_alert = ts["alert"] is not None and not ts["alert"].event.encrypted
         # Two client records beyond alert size: a TLS 1.3 client's Finished alone (then a
         # close) is a refused handshake, not a session.
         ok = len(capp) >= 2 and bool(sapp) and not clear_alert
     if ok:
-        first = ts["data"][Side.CLIENT][0] if ts["data"][Side.CLIENT] else None
+        first = ts["data"][_CLIENT][0] if ts["data"][_CLIENT] else None
         v.set("tls", "none", "tls-start-not-captured", _frame(first),
               "the capture starts inside an established TLS session in both directions; how "
               "TLS began (STARTTLS or TLS from the first byte) is not in the capture")
         _attach_tls(v, ts)
         v.extra["tls"]["established"] = True
         return
-    v.set("incomplete", "unknown", "incomplete", _frame(f.in_progress.get(Side.CLIENT)),
+    v.set("incomplete", "unknown", "incomplete", _frame(f.in_progress.get(_CLIENT)),
           "the capture starts inside TLS and does not show enough of it to tell whether a "
           "session was established")
     _attach_tls(v, ts)
