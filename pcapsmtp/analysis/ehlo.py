@@ -37,6 +37,12 @@ _MASKED = re.compile(r"X{2,}[A-Z]?\Z")
 #: ``AUTH=LOGIN PLAIN``: the keyword form of drafts before RFC 2554 that old servers still send
 #: beside ``AUTH`` for old clients (Outlook Express, Netscape); harmless, not a violation
 _LEGACY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*=[\x21-\x7e]*\Z")
+#: A keyword line with nothing to report, as nearly every server writes every line after the
+#: first ("SIZE 52428800"): a valid keyword at the start, then a space or the end, that is
+#: neither STARTTLS (any case) nor a masked keyword (``XX...``). ``check_ehlo`` only records
+#: such a line (when its code is the reply's); every other line takes the full checks.
+_PLAIN_KEYWORD = re.compile(r"(?!XX)(?![Ss][Tt][Aa][Rr][Tt][Tt][Ll][Ss](?: |\Z))"
+                            r"[A-Za-z0-9][A-Za-z0-9-]*(?: |\Z)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +114,9 @@ def check_ehlo(lines: tuple[ReplyLine, ...], stray: tuple[ReplyLine, ...] = ()) 
                 f"EHLO reply line is {ln.octets} octets, over the 512 a client must accept"))
             break
     for i, ln in enumerate(lines[1:], start=1):
+        if ln.code == code and _PLAIN_KEYWORD.match(ln.text):
+            chk.keywords.append(ln.text.strip())
+            continue
         word = _first_word(ln.text)
         if ln.code != code:
             chk.findings.append(LineFinding(

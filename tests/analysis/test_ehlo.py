@@ -3,10 +3,13 @@ STARTTLS is offered (valid / misplaced / masked / absent) and the exact findings
 that is their evidence. Reply lines come from the SMTP core, as in the pipeline."""
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -15,7 +18,7 @@ from builders import Dialogue  # noqa: E402
 from pcapsmtp.analysis.ehlo import (  # noqa: E402
     RFC_EHLO, RFC_REPLY, check_ehlo, is_masked_banner, masked_keyword,
 )
-from pcapsmtp.model import Side  # noqa: E402
+from pcapsmtp.model import Side, Span  # noqa: E402
 from pcapsmtp.smtp.events import Reply, ReplyLine  # noqa: E402
 
 
@@ -210,3 +213,51 @@ def test_is_masked_banner(text: str, masked: bool) -> None:
 ])
 def test_masked_keyword(word: str, masked: bool) -> None:
     assert masked_keyword(word) is masked
+
+
+# ``check_ehlo`` takes a keyword line with nothing to report ("250-SIZE 52428800") on a short
+# path (``_PLAIN_KEYWORD``). The short path must decide every line exactly as the full checks
+# do: the same result with it as without it (a pattern that never matches), on lines built from
+# the pieces the checks turn on (STARTTLS in any case, masks, legacy keywords, leading spaces,
+# tabs, look-alike letters, other codes).
+_WORDS = ["SIZE", "8BITMIME", "STARTTLS", "starttls", "StartTLS", "STARTTLSX", "XXXXXXXA",
+          "XXXXXXXX", "XX", "X", "XCLIENT", "****", "AUTH=LOGIN", "AUTH", "-DASH", "ſIZE", "K",
+          "a-b", "=", "", "mx.example.com", "250"]
+_TAILS = ["", " ", "  ", " 52428800", " PLAIN LOGIN", "\t", "\tx", " STARTTLS", "=x"]
+_LINE = st.tuples(st.sampled_from([250, 250, 250, 220, None]), st.sampled_from(["", " ", "  ", "\t"]),
+                  st.sampled_from(_WORDS), st.sampled_from(_TAILS))
+
+
+def _reply_line(i: int, code: int | None, text: str) -> ReplyLine:
+    raw = f"{code if code is not None else ''}-{text}\r\n".encode("utf-8")
+    return ReplyLine(code=code, sep="-", text=text, raw=raw, span=Span(Side.SERVER, 100 * i, 100 * i + len(raw)),
+                     octets=len(raw))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_LINE, min_size=1, max_size=6), st.lists(_LINE, max_size=2))
+def test_short_path_for_plain_keyword_lines_decides_as_the_full_checks(
+        lines: list[tuple[int | None, str, str, str]], stray: list[tuple[int | None, str, str, str]]) -> None:
+    import pcapsmtp.analysis.ehlo as ehlo_mod
+    reply = tuple(_reply_line(i, c, lead + w + tail) for i, (c, lead, w, tail) in enumerate(lines))
+    more = tuple(_reply_line(10 + i, c, lead + w + tail) for i, (c, lead, w, tail) in enumerate(stray))
+    fast = check_ehlo(reply, more)
+    saved = ehlo_mod._PLAIN_KEYWORD
+    ehlo_mod._PLAIN_KEYWORD = re.compile(r"(?!)")     # never matches: every line takes the full checks
+    try:
+        full = check_ehlo(reply, more)
+    finally:
+        ehlo_mod._PLAIN_KEYWORD = saved
+    assert fast == full
+    assert (fast.starttls_line is None) == (full.starttls_line is None)
+    if fast.starttls_line is not None:
+        assert fast.starttls_line is full.starttls_line
+
+
+def test_short_path_takes_the_plain_lines_only() -> None:
+    from pcapsmtp.analysis.ehlo import _PLAIN_KEYWORD
+    for text in ("SIZE 52428800", "8BITMIME", "AUTH PLAIN LOGIN", "X", "XCLIENT ADDR", "a-b"):
+        assert _PLAIN_KEYWORD.match(text), text
+    for text in ("STARTTLS", "starttls", "StartTls x", "XXXXXXXA", "XX", " SIZE", "AUTH=LOGIN",
+                 "ſIZE", "SIZE\t1", "-SIZE", "", "SIZE=1"):
+        assert not _PLAIN_KEYWORD.match(text), text
