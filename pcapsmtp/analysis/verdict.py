@@ -7,6 +7,7 @@ pure function: no I/O, and nothing here knows how the frames were captured.
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,6 +138,25 @@ def _went(hole: Item, t: Transcript) -> str:
     return f"were lost (frame {_frame(hole)})"
 
 
+#: What ``_Facts`` files an event under, by its class: the first of these it is an instance of
+#: (the order of the tests the pass made one by one). Filled per class on first sight
+#: (``_kind_of``): one dictionary look-up per event instead of up to ten ``isinstance`` calls.
+_KIND_ORDER: tuple[tuple[type, str], ...] = (
+    (TlsEvent, "tls"), (Reply, "reply"), (Command, "command"), (StreamGap, "gap"),
+    (Overlap, "overlap"), (Anomaly, "anomaly"), (PlaintextAfterStartTls, "after-tls"),
+    (StreamEnded, "end"), (ImplicitTls, "implicit"), (TlsInProgress, "in-progress"))
+_K_TLS, _K_REPLY, _K_COMMAND, _K_GAP, _K_OVERLAP, _K_ANOMALY, _K_AFTER_TLS, _K_END, _K_IMPLICIT, \
+    _K_IN_PROGRESS = (k for _, k in _KIND_ORDER)
+_K_OTHER = "other"
+_KINDS: dict[type, str] = {}
+
+
+def _kind_of(cls: type) -> str:
+    kind = next((k for base, k in _KIND_ORDER if issubclass(cls, base)), _K_OTHER)
+    _KINDS[cls] = kind
+    return kind
+
+
 class _Facts:
     """What judge() extracts from the transcript in one pass."""
 
@@ -156,6 +176,7 @@ class _Facts:
         self.overlaps: list[Item] = []
         self.anomalies: list[Item] = []
         self.tls: list[Item] = []
+        self.tls_pos: list[int] = []                 # the positions of ``tls``, ascending
         self.after_tls: list[Item] = []              # PlaintextAfterStartTls
         self.ends: dict[Side, Item] = {}
         self.implicit: Item | None = None
@@ -168,13 +189,19 @@ class _Facts:
         harmless: set[int] = set()                   # id(hole) of the holes found harmless
         self.meant = meant
         index = self.index
+        tls, tls_pos = self.tls, self.tls_pos
+        kinds = _KINDS
         for i, it in enumerate(t.items):
             ev = it.event
             index[id(ev)] = i
-            if isinstance(ev, TlsEvent):
+            kind = kinds.get(type(ev))
+            if kind is None:
+                kind = _kind_of(type(ev))
+            if kind is _K_TLS:
                 # first: after STARTTLS, TLS records are most of a conversation's events
-                self.tls.append(it)
-            elif isinstance(ev, Reply):
+                tls.append(it)
+                tls_pos.append(i)
+            elif kind is _K_REPLY:
                 if ev.greeting and self.greeting is None:
                     self.greeting = it
                 if ev.answers is not None:
@@ -202,7 +229,7 @@ class _Facts:
                             and ev.code != 421 and (ev.answers.verb.isascii()
                                                     and ev.answers.verb.lstrip("*").isalpha())):
                         self.out_of_step = it
-            elif isinstance(ev, Command):
+            elif kind is _K_COMMAND:
                 self.commands.append(it)
                 if (self.masked_command is None and len(ev.raw_verb) >= 4
                         and set(ev.raw_verb) == {"X"}):
@@ -217,19 +244,19 @@ class _Facts:
                     self.auth_item = it
                 elif ev.verb == "QUIT" and self.quit is None:
                     self.quit = it
-            elif isinstance(ev, StreamGap):
+            elif kind is _K_GAP:
                 self.gaps.append((i, it))
-            elif isinstance(ev, Overlap):
+            elif kind is _K_OVERLAP:
                 self.overlaps.append(it)
-            elif isinstance(ev, Anomaly):
+            elif kind is _K_ANOMALY:
                 self.anomalies.append(it)
-            elif isinstance(ev, PlaintextAfterStartTls):
+            elif kind is _K_AFTER_TLS:
                 self.after_tls.append(it)
-            elif isinstance(ev, StreamEnded):
+            elif kind is _K_END:
                 self.ends.setdefault(ev.side, it)
-            elif isinstance(ev, ImplicitTls):
+            elif kind is _K_IMPLICIT:
                 self.implicit = it
-            elif isinstance(ev, TlsInProgress):
+            elif kind is _K_IN_PROGRESS:
                 self.in_progress.setdefault(ev.side, it)
 
         # A hole the session found harmless (``Reply.harmless_hole``: it fell between two
@@ -354,11 +381,16 @@ def _tls_summary(f: _Facts, after: int) -> dict[str, Any]:
                            "data": {_CLIENT: [], _SERVER: []},
                            "certificate": None, "version": None, "sni": None, "not_tls": None,
                            "key_exchange": None}
-    for it in f.tls:
-        if f.pos(it) < after:
-            continue
+    data, ccs = out["data"], out["ccs"]
+    # (``f.tls`` is in capture order: the records from ``after`` on are a tail of it; the
+    # record classes tested are disjoint, the most frequent first)
+    for it in f.tls[bisect_left(f.tls_pos, after):]:
         ev = it.event
-        if isinstance(ev, TlsClientHello) and out["client_hello"] is None:
+        if isinstance(ev, (TlsApplicationData, TlsEncryptedHandshake)):
+            data[ev.side].append(it)
+        elif isinstance(ev, TlsChangeCipherSpec):
+            ccs[ev.side] = ccs[ev.side] or it
+        elif isinstance(ev, TlsClientHello) and out["client_hello"] is None:
             out["client_hello"] = it
             out["sni"] = ev.sni
         elif isinstance(ev, TlsServerHello) and out["server_hello"] is None:
@@ -366,10 +398,6 @@ def _tls_summary(f: _Facts, after: int) -> dict[str, Any]:
             out["version"] = ev.selected_version
         elif isinstance(ev, TlsAlert) and out["alert"] is None and (ev.fatal or ev.encrypted):
             out["alert"] = it
-        elif isinstance(ev, TlsChangeCipherSpec):
-            out["ccs"][ev.side] = out["ccs"][ev.side] or it
-        elif isinstance(ev, (TlsApplicationData, TlsEncryptedHandshake)):
-            out["data"][ev.side].append(it)
         elif isinstance(ev, TlsCertificate) and out["certificate"] is None:
             out["certificate"] = it
         elif isinstance(ev, TlsServerKeyExchange) and out["key_exchange"] is None:
