@@ -319,6 +319,7 @@ class Analyzer:
         else:
             conv.pop("_line_marks", None)
             conv.pop("_evidence_at", None)
+            conv.pop("_masked_banner_helo", None)   # (read above, and by explain, which keeps them)
         if self.config.early:
             self.post(conv)
         return conv

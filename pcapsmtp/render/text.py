@@ -27,6 +27,10 @@ def _escape_char(m: re.Match[str]) -> str:
 def safe(text: Any) -> str:
     """``text`` with every control character (ESC, CR, BS, BEL, bidi overrides...) escaped."""
     s = "" if text is None else str(text)
+    if s.isascii() and s.isprintable():
+        # (the usual case, tested in C: an ASCII text is printable exactly when it has none of
+        # the ASCII characters of ``_CONTROL``, and ``_CONTROL``'s others are not ASCII)
+        return s
     return _CONTROL.sub(_escape_char, s)
 
 
@@ -35,13 +39,19 @@ def json_ready(conv: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in conv.items() if not k.startswith("_")}
 
 
-#: One encoder for every line (``json.dumps`` with options builds a new one per call).
-_JSONL = json.JSONEncoder(ensure_ascii=True, separators=(", ", ": "), default=str)
+#: One encoder for every line (``json.dumps`` with options builds a new one per call). A
+#: conversation is a tree of fresh dicts and lists (no value refers back to its container), so
+#: the encoder does not check for cycles (a set of every container's id per line).
+_JSONL = json.JSONEncoder(ensure_ascii=True, separators=(", ", ": "), default=str,
+                          check_circular=False)
 
 
 def render_jsonl(conv: dict[str, Any]) -> str:
     """One JSON object on one line (non-ASCII escaped, so no control character survives)."""
-    return _JSONL.encode(json_ready(conv))
+    # No key that sorts at or after "a" starts with "_": when none sorts before (every key of
+    # the contract starts with a small letter), there is no internal key to leave out and the
+    # dict is encoded as it is, without a copy.
+    return _JSONL.encode(conv if min(conv, default="a") >= "a" else json_ready(conv))
 
 
 TABLE_HEADERS = ["stream", "client", "server", "server name", "STARTTLS offered", "requested",
