@@ -2,6 +2,8 @@
 must be the same as on the full reply."""
 from __future__ import annotations
 
+import re
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -106,3 +108,41 @@ def test_key_drops_the_server_name_and_plain_keywords_but_keeps_what_rules_read(
     # a first line that mentions STARTTLS is kept whole; the lines after it are reduced
     first_line_keyword = b"250-STARTTLS\r\n250-mx.example.com\r\n250-DSN\r\n250 SIZE 1\r\n"
     assert _prediction_key(first_line_keyword) == b"250-STARTTLS\r\n250-K\r\n250 K\r\n"
+
+
+# The key's line reductions as first written: a regex for the whole line and a Python call per
+# line that keeps a line holding STARTTLS. ``_prediction_key`` finds the same texts with a
+# regex that looks at the code, separator and line ending without matching them, so that a
+# literal replaces them; the key must stay the same, byte for byte.
+_WHOLE_LINE = re.compile(rb"^([0-9]{3}[- ])([A-Za-z0-9][A-Za-z0-9.-]*(?: [\x21-\x7e]+)*)(\r?\n)",
+                         re.MULTILINE)
+
+
+def _reference_rest(rest: bytes, crlf: bool) -> bytes:
+    rest = _WHOLE_LINE.sub(lambda m: m.group(0) if b"STARTTLS" in m.group(2).upper()
+                           else m.group(1) + b"K" + m.group(3), rest)
+    return re.sub(rb"(?:^|(?<=\r\n))([0-9]{3}[- ]K\r\n)\1+", rb"\1", rest) if crlf else rest
+
+
+_TEXT = st.one_of(st.sampled_from(["SIZE 1", "STARTTLS", "sTaRtTlS x", "x STARTTLS", "XSTARTTLSX",
+                                   "a.b-c", "AUTH  PLAIN", "AUTH PLAIN", "K", "-x", ".x", "",
+                                   " SIZE", "SIZE ", "START TLS", "STARTTL", "\x00STARTTLS",
+                                   "S\xe9ZE", "SIZE\t1"]),
+                  st.text(st.characters(min_codepoint=0, max_codepoint=0xff), max_size=12))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(lines=st.lists(st.tuples(st.sampled_from(["250", "251", "220", "25", "2500", ""]),
+                                st.sampled_from(["-", " ", "", "\t"]), _TEXT,
+                                st.sampled_from(["\r\n", "\n", "\r\n", ""])), max_size=7),
+       crlf=st.booleans())
+def test_key_reduces_lines_as_first_written(lines: list[tuple[str, str, str, str]],
+                                            crlf: bool) -> None:
+    first = b"250-mx.example.com\r\n" if crlf else b"250-mx.example.com\n"
+    rest = b"".join((c + s + t + e).encode("latin-1") for c, s, t, e in lines)
+    raw = first + rest
+    if raw.count(b"\r") != raw.count(b"\r\n"):
+        assert _prediction_key(raw) == raw
+    else:
+        assert _prediction_key(raw) == b"250-d.example" + first[-2 if crlf else -1:] + \
+            _reference_rest(rest, crlf)

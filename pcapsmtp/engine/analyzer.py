@@ -5,6 +5,7 @@ feeds it packet by packet); ``analyze_file`` runs it over a file.
 """
 from __future__ import annotations
 
+import operator
 import re
 from functools import lru_cache
 from dataclasses import dataclass, field, replace
@@ -361,26 +362,29 @@ def _prediction_key(raw: bytes) -> bytes:
             word = b"d.example"
         first = first[:4] + word + (b" x" if more else b"") + end
     if rest:
-        rest = _PLAIN_LINE.sub(_plain_line, rest)
+        # (a literal replacement and a C callable: no Python call per line)
+        rest = _PLAIN_TEXT.sub(b"K", rest)
         if end == b"\r\n":
-            rest = _REPEATED_LINE.sub(rb"\1", rest)
+            rest = _REPEATED_LINE.sub(_first_copy, rest)
     return first + rest
 
 
-def _plain_line(m: re.Match[bytes]) -> bytes:
-    # a keyword line that cannot be STARTTLS: only its code, separator and ending matter
-    return m.group(0) if b"STARTTLS" in m.group(2).upper() else m.group(1) + b"K" + m.group(3)
+#: the first of a run of equal lines (``_REPEATED_LINE``'s group), as a C callable
+_first_copy = operator.itemgetter(1)
 
 
-#: A domain or address literal as servers write it on line one: nothing a rule could read
-#: as a keyword (a keyword has no dot) and nothing a malformed-line check could trip on.
 #: A keyword line as servers write it ("250-SIZE 52428800"), or a server name where a
 #: keyword would be (the line after a first line that holds STARTTLS): code, separator, a
 #: word of letters, digits, '-' and '.', and single-space separated printable parameters,
 #: LF or CRLF. Every rule accepts such a line, and none reads its text unless it contains
-#: STARTTLS.
-_PLAIN_LINE = re.compile(rb"^([0-9]{3}[- ])([A-Za-z0-9][A-Za-z0-9.-]*(?: [\x21-\x7e]+)*)(\r?\n)",
-                         re.MULTILINE)
+#: STARTTLS. ``_PLAIN_TEXT`` finds the text of such a line (after its code and separator,
+#: before its line ending) that does not contain STARTTLS in any case: what the key reduces to
+#: "K". The code, separator and line ending are looked at, not matched, so that a literal
+#: replaces the text (no Python call per line).
+_PLAIN_TEXT = re.compile(rb"(?<=^[0-9]{3}[- ])(?![\x20-\x7e]*?(?i:STARTTLS))"
+                         rb"[A-Za-z0-9][A-Za-z0-9.-]*(?: [\x21-\x7e]+)*(?=\r?\n)", re.MULTILINE)
+#: A domain or address literal as servers write it on line one: nothing a rule could read
+#: as a keyword (a keyword has no dot) and nothing a malformed-line check could trip on.
 _PLAIN_DOMAIN = re.compile(rb"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\.?|\[[0-9A-Fa-f:.]+\]|"
                            rb"\[IPv6:[0-9A-Fa-f:.]+\]")
 #: A run of identical reduced keyword lines ending in CRLF, after a line ending in CRLF: every
