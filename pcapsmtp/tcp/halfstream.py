@@ -26,6 +26,18 @@ Policy:
   acknowledged byte may be a FIN rather than data: while nothing proves otherwise (buffered
   data beyond it, the FIN itself, or the peer sending payload of its own) that last hole
   waits;
+- a hole the side's own later sequence number lies past is a gap too (tshark's
+  ``tcp.analysis.lost_segment``, "previous segment not captured"): its stack had sent the bytes
+  between. A pure ACK (``sent``: the reassembler's one comparison with ``next_seq``, made only
+  on the pure-ACK path) buffers a zero-length *proof* piece at its offset, behind what is
+  buffered: the hole before it is declared as any hole before buffered data (``flush``,
+  ``catch_up``, the buffer bound), at the proof's frame, and a data segment that arrives later
+  (its direction reordered on the way) still fills it. A FIN past a hole reports it at the FIN.
+  A reset past the side's bytes (``reset_past``) is held by the reassembler as a segment
+  acknowledging bytes not delivered, then declares what is still missing at its frame
+  (``reset``). Neither counts one past the next byte (the ACK or reset after an uncaptured FIN,
+  as for an acknowledgement), at or before it (keep-alives, window probes), beyond
+  ``_SENT_SANE`` (garbage), nor a reset whose TTL lies outside the side's range (forged);
 - a side whose start TCP does not tell (no SYN, no ``start_at``: a late start) starts at the
   lowest sequence number of its first segments, whatever order they arrive in: its bytes are
   buffered, not delivered, while it is *soft*, and a segment before them (up to 64 KiB) moves
@@ -57,6 +69,9 @@ __all__ = ["HalfStream"]
 _key0 = itemgetter(0)
 #: an acknowledgement further than this beyond the delivered data is taken for garbage
 _ACK_SANE = 1 << 30
+#: a side's own sequence number (a pure ACK, a reset) further than this past its next byte is
+#: taken for garbage, not for bytes it sent (more than a scaled TCP window in flight)
+_SENT_SANE = 1 << 24
 
 # A buffered piece: (offset, end, data or None for known-missing bytes, frame, ts_ns)
 _Piece = tuple[int, int, "bytes | None", int, int]
@@ -156,6 +171,47 @@ class HalfStream:
         after a proxy handshake). Only before any byte of this side was seen."""
         if self.base is None:
             self._set_base(seq)
+
+    def sent(self, seq: int, frame: int, ts: int) -> None:
+        """A segment of this side without payload, FIN or SYN (a pure ACK) whose sequence number
+        ``seq`` is not the next one expected (the caller's one comparison). Past it (tshark's
+        "previous segment not captured"), the side's stack had sent the bytes between: a
+        zero-length *proof* piece at its offset is buffered behind what is buffered, so the
+        hole before it is declared as any hole before buffered data (``flush``, ``catch_up``,
+        the buffer bound), at this frame, while a data segment that arrives late (reordered on
+        the way) still fills it. One past the next byte is most likely the ACK after an
+        uncaptured FIN (as for an acknowledgement); at or before it (a keep-alive, a window
+        probe's) or too far past (``_SENT_SANE``) it proves nothing; nor does it within or one past
+        the bytes buffered already (they prove the holes before them themselves)."""
+        if self.base is None or self.ended or self.fin_off is not None:
+            return
+        k = (seq - self.next_seq) & _MASK
+        if k <= 1 or k >= _SENT_SANE:
+            return
+        off = self.next_off + k
+        ooo = self.ooo
+        if off - (ooo[-1][1] if ooo else self.next_off) > 1:    # past what is buffered too
+            ooo.append((off, off, b"", frame, ts))
+
+    def reset_past(self, seq: int, ttl: int) -> bool:
+        """Whether a reset of this side at ``seq`` with TTL ``ttl`` proves bytes sent that were
+        not delivered: it lies more than one past the next byte (one past: an uncaptured
+        FIN's), within ``_SENT_SANE``, the side ended neither by FIN nor otherwise, a segment of
+        its own is in the capture, and its TTL lies in the range of the side's other segments
+        (a reset forged by a box on the path knows no more of the side's stack than the
+        capture). Buffered bytes and holes before them do not count: this is about the side's
+        last bytes. The reassembler holds such a reset as long as a segment acknowledging
+        bytes not delivered (a data segment reordered behind it still comes first)."""
+        if (self.base is None or self.ended or self.fin_off is not None
+                or not (self.syn_seen or self.captured or self.next_off or self.ooo)
+                or (ttl and self.ttl_n and not self.ttl_lo <= ttl <= self.ttl_hi)):
+            return False
+        k = (seq - self.next_seq) & _MASK
+        if k >= _SENT_SANE:
+            return False
+        if self.ooo:
+            k -= self.ooo[-1][1] - self.next_off
+        return k > 1
 
     def catch_up(self, strict: bool, frame: int, ts: int, out: list[FlowEvent]) -> None:
         """Declare as gaps the holes below what the peer acknowledged (``ack_seq``) and deliver
@@ -390,10 +446,16 @@ class HalfStream:
             out.append(StreamEnd(self.stream, self.side, False, False, self.fin_frame,
                                  self.fin_ts))
 
-    def reset(self, frame: int, ts: int, out: list[FlowEvent], ttl: int = 0) -> None:
-        """A RST from this side (its TTL or hop limit ``ttl``, 0: unknown): deliver what is
-        buffered (holes become gaps) and end. The ``StreamEnd`` carries the reset's TTL and the
-        range of this side's other segments (``note_ttl``)."""
+    def reset(self, frame: int, ts: int, out: list[FlowEvent], ttl: int = 0,
+              seq: int | None = None) -> None:
+        """A RST from this side (its TTL or hop limit ``ttl``, 0: unknown; its sequence number
+        ``seq``): deliver what is buffered (holes become gaps) and end. A reset whose sequence
+        number lies past what was delivered (more than one past: an uncaptured FIN's, and
+        within ``_SENT_SANE``) proves the bytes between sent: a gap at the reset's frame,
+        unless its TTL is outside the range of the side's other segments (a reset forged by a
+        box on the path knows no more of the side's stack than the capture). The
+        ``StreamEnd`` carries the reset's TTL and the range of this side's other segments
+        (``note_ttl``)."""
         self.soft = False
         self.last_frame = frame
         self.last_ts = ts
@@ -402,9 +464,14 @@ class HalfStream:
         self._flush_buffer(out)
         if self.ended:              # the buffer completed the stream up to its FIN
             return
-        if self.fin_off is not None and self.next_off < self.fin_off:
-            self._gap(self.next_off, self.fin_off - self.next_off, frame, ts, out)
-            self._advance(self.fin_off)
+        if self.fin_off is not None:
+            if self.next_off < self.fin_off:
+                self._gap(self.next_off, self.fin_off - self.next_off, frame, ts, out)
+                self._advance(self.fin_off)
+        elif seq is not None and self.reset_past(seq, ttl):
+            k = (seq - self.next_seq) & _MASK
+            self._gap(self.next_off, k, frame, ts, out)
+            self._advance(self.next_off + k)
         self.ended = True
         self._release()
         n = self.ttl_n
@@ -428,7 +495,11 @@ class HalfStream:
             if acked is not None and acked - self.next_off > 1:
                 limit = acked
         if limit is not None and limit > self.next_off:
-            self._gap(self.next_off, limit - self.next_off, self.last_frame, self.last_ts, out)
+            if limit == self.fin_off:   # at the FIN, the side's first segment past the hole
+                self._gap(self.next_off, limit - self.next_off, self.fin_frame, self.fin_ts, out)
+            else:
+                self._gap(self.next_off, limit - self.next_off, self.last_frame, self.last_ts,
+                          out)
             self._advance(limit)
         self.ended = True
         self._release()
@@ -511,6 +582,9 @@ class HalfStream:
         while cur < e:
             if i < len(ooo) and ooo[i][0] < e:
                 p = ooo[i]
+                if p[0] == p[1]:        # a proof (``sent``): no bytes, nothing to split at
+                    i += 1
+                    continue
                 if p[0] > cur:
                     new.append((cur, p[0], None if data is None else data[cur - s:p[0] - s],
                                 frame, ts))

@@ -464,7 +464,10 @@ def _sent_before(held: list[tuple[int, TcpSegment, int]], d: int, seg: TcpSegmen
 def _waits(flow: Flow, d: int, s: TcpSegment) -> bool:
     """Whether held segment ``s`` of direction ``d`` still waits: for bytes of the other side
     it acknowledges and that were not delivered, or (a reset without ACK) for the segment it
-    answers (``_unanswered``)."""
+    answers (``_unanswered``), or (a reset past its side's bytes) for bytes of its own side
+    (``HalfStream.reset_past``)."""
+    if s.flags & _RST and flow.halves[d].reset_past(s.seq, s.ttl):
+        return True
     if s.flags & _ACK:
         peer = flow.halves[1 - d]
         return 0 < ((s.ack - peer.next_seq) & _MASK) < _ACK_SANE and peer.base is not None \
@@ -1287,6 +1290,12 @@ class TcpReassembler:
             # already is in the capture: the reset follows it, as below)
             wait = bool(flags & _RST) and _unanswered(flow, d, seg.seq) and not any(
                 _answers(seg.seq, peer.ack_seq, d, hd, hs) for hd, hs, _ in held)
+        if flags & _RST and not wait and flow.halves[d].reset_past(seg.seq, seg.ttl):
+            # a reset past its side's bytes: those may be late (a data segment of its side sent
+            # before it, reordered behind it on the way to the capture): it waits for them as
+            # a segment acknowledging bytes not delivered; when the wait is over the bytes
+            # still missing are a gap (HalfStream.reset)
+            wait = True
         if wait or flow.nheld[d] and not _sent_before(held, d, seg):
             # (each direction keeps its order: a segment behind its side's held ones waits too,
             # unless its sequence numbers say it was sent before them)
@@ -1378,7 +1387,7 @@ class TcpReassembler:
                     k = (a - peer.next_seq) & _MASK
                     if 0 < k < _ACK_SANE:
                         peer.catch_up(k > 1, seg.frame, ts, out)
-            half.reset(seg.frame, ts, out, seg.ttl)
+            half.reset(seg.frame, ts, out, seg.ttl, seg.seq)
             self._close(flow, "closed", ts, out, (d, seg))
             return
         seq = seg.seq
@@ -1413,9 +1422,14 @@ class TcpReassembler:
             seq = (seq + 1) & _MASK
         if payload or missing:
             half.data(seq, payload, missing, seg.frame, ts, out)
-        elif seg.frame >= half.last_frame:    # (a data segment sent before it may have passed it)
-            half.last_frame = seg.frame
-            half.last_ts = ts
+        else:
+            if seg.frame >= half.last_frame:  # (a data segment sent before it may have passed it)
+                half.last_frame = seg.frame
+                half.last_ts = ts
+            if seq != half.next_seq and not flags & (_SYN | _FIN):
+                # a pure ACK (not a keep-alive) past the side's next byte: its stack had sent
+                # the bytes between (HalfStream.sent)
+                half.sent(seq, seg.frame, ts)
         if flags & _FIN:
             half.fin((seq + len(payload) + missing) & _MASK, seg.frame, ts, out)
         other = flow.halves[1 - d]

@@ -112,15 +112,28 @@ def test_a_reset_from_a_side_that_did_not_close_does_not_wait() -> None:
 
 
 def test_a_reset_after_the_other_side_ended_does_not_wait() -> None:
-    """The client's FIN was read: no payload of the client can come, the reset ends at once."""
+    """The client's FIN was read: no payload of the client can come, the reset does not wait
+    for the client. It waits for its own side's bytes below its sequence number (READY, sent
+    before it, captured after it: ``HalfStream.reset_past``) and then ends the conversation;
+    the server's FIN behind it in the capture is not read."""
     c = Conv()
     hs = c.handshake()
     segs = [c.s(1, BANNER, ack=1), c.c(1, STARTTLS, ack=9),
             c.c(11, flags=F, ack=9),                                  # 6: the client closes
             c.s(9, READY, ack=12), c.s(17, flags=F, ack=12)]          # 7, 8: both FINs: closed
     r, ev = _feed(hs, segs[:3] + [c.s(18, flags=R)] + segs[3:])
+    assert r.stats.causal_held == 1             # the reset (READY releases it)
+    assert events(ev)[-2:] == [("data", S, 8, len(READY), 7), ("end", S, 0, 1, 9)]
+    assert r.stats.gaps == 0
+
+    # the same reset in capture order: nothing of either side to wait for
+    c = Conv()
+    hs = c.handshake()
+    segs = [c.s(1, BANNER, ack=1), c.c(1, STARTTLS, ack=9), c.c(11, flags=F, ack=9),
+            c.s(9, READY, ack=12), c.s(17, flags=R)]
+    r, ev = _feed(hs, segs)
     assert r.stats.causal_held == 0
-    assert events(ev)[-1] == ("end", S, 0, 1, 9)
+    assert events(ev)[-1] == ("end", S, 0, 1, 8)
 
 
 def test_a_reset_without_ack_whose_cause_is_held_already_does_not_wait() -> None:
