@@ -30,7 +30,10 @@ Frame conventions (used for every number in expected.json):
 - an IPv4-fragmented segment belongs to its last fragment (where Wireshark dissects TCP);
 - a step's frame (``banner``, ``greeting``, ...) is the frame of its first byte; ``ehlo_reply`` lists
   the frames of all its bytes; a finding's frame is the frame of the first byte of the proving line or record;
-- a ``tcp-gap`` is reported at the frame carrying the first byte after the hole; frames cut by the snap
+- a ``tcp-gap`` is reported at the frame carrying the first byte after the hole, or at the side's first
+  segment past it when that comes earlier (a pure ACK or FIN whose sequence number lies past the hole: ref
+  ``lost_segment:S``, the frame tshark flags ``tcp.analysis.lost_segment``; ``lost_segment:S:2`` the
+  second); frames cut by the snap
   length give one ``capture-truncated`` per conversation, at its first cut frame (ref ``first_cut``).
 """
 from __future__ import annotations
@@ -715,6 +718,20 @@ def render(cap: Capture) -> tuple[bytes, dict[str, Any]]:
             assert p.off is not None
             for k in range(min(got, len(p.payload))):
                 first.setdefault((p.conv, p.side, p.off + k), num)
+    # tshark's tcp.analysis.lost_segment: a segment of a side (not a reset) whose sequence number
+    # lies past that side's next sequence number as far as its earlier records in the file go
+    lost_seg: dict[tuple[int, str], list[int]] = {}
+    nxt_seq: dict[tuple[int, str], int] = {}
+    for num, fr in enumerate(frames, 1):
+        p = fr.pkt
+        if p is None:
+            continue
+        k = (p.conv, p.side)
+        if k in nxt_seq and "R" not in p.flags and 0 < (p.seq - nxt_seq[k]) % MOD < 1 << 31:
+            lost_seg.setdefault(k, []).append(num)
+        end = (p.seq + len(p.payload) + ("S" in p.flags) + ("F" in p.flags)) % MOD
+        if k not in nxt_seq or 0 < (end - nxt_seq[k]) % MOD < 1 << 31:
+            nxt_seq[k] = end
     # leading fragments belong to the same conversation as their last fragment
     for num, fr in enumerate(frames, 1):
         if fr.pkt is None:
@@ -735,6 +752,9 @@ def render(cap: Capture) -> tuple[bytes, dict[str, Any]]:
                 return min(conv_frames[ci])
             if ref.startswith("label:"):
                 return labels[(ci, ref[6:])][0]
+            if ref.startswith("lost_segment:"):         # lost_segment:S (the first), :S:2 ...
+                parts = ref.split(":")
+                return lost_seg[(ci, parts[1])][int(parts[2]) - 1 if len(parts) > 2 else 0]
             if ref not in marks:
                 return None
             side, off = marks[ref]

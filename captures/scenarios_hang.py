@@ -122,10 +122,10 @@ def scenarios() -> list[Capture]:
     c.fin("C", tag="client_fin", delay_ms=WAIT_MS)
     add(Capture("hang-starttls-answer-lost.pcap",
                 "STARTTLS answered 454, but that segment is not in the capture; 5 s later the client closes, "
-                "then the server (whose FIN proves the lost bytes): the answer may be in the hole, nobody is "
-                "blamed for a silence the capture cannot show",
+                "then the server (whose ACK of the client's FIN, and its own FIN, prove the lost bytes): the "
+                "answer may be in the hole, nobody is blamed for a silence the capture cannot show",
                 [(c, Expect("incomplete", "unknown", "incomplete", "valid", True, None,
-                            [("tcp-gap", "capture", "label:fin:S")]))]))
+                            [("tcp-gap", "capture", "lost_segment:S")]))]))
     add(Capture("hang-starttls-silent-one-sided.pcap",
                 "hang-starttls-silent.pcap with only the client->server packets (asymmetric routing, a "
                 "one-way tap): the server's answer is not in the capture, which shows no silence",
