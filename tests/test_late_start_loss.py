@@ -231,8 +231,14 @@ def _loss_proven_later(full: dict[str, Any], k: int) -> bool:
     evidence frame, where the hole shows, comes after the cut): ``incomplete``, or bytes the
     path dropped (a hole there that the receiver never acknowledged: the client's FIN after a
     server's timeout shows it, scenarios_holes.py). A capture that ends at ``k`` cannot see it,
-    and judges by what it holds."""
+    and judges by what it holds. An ``incomplete`` verdict whose holes all show after the cut
+    (the first ``tcp-gap`` after ``k``: e.g. a server's later pure ACK whose sequence number
+    proves its lost answer, scenarios_ackhole.py) rests on such a loss too, wherever its
+    evidence frame is."""
     ev = full.get("evidence_frame") or 0
+    gaps = [f["frame"] for f in full["findings"] if f["code"] == "tcp-gap"]
+    if full["outcome"] == "incomplete" and gaps and min(gaps) > k:
+        return True
     return ev > k and (full["outcome"] == "incomplete" or any(
         f["code"] == "tcp-gap" and f["frame"] == ev for f in full["findings"]) and any(
         f["code"] in ("request-not-received", "answer-not-received") and f["frame"] == ev

@@ -199,19 +199,14 @@ class HalfStream:
         FIN's), within ``_SENT_SANE``, the side ended neither by FIN nor otherwise, a segment of
         its own is in the capture, and its TTL lies in the range of the side's other segments
         (a reset forged by a box on the path knows no more of the side's stack than the
-        capture). Buffered bytes and holes before them do not count: this is about the side's
-        last bytes. The reassembler holds such a reset as long as a segment acknowledging
-        bytes not delivered (a data segment reordered behind it still comes first)."""
+        capture). Bytes buffered below it count as not delivered: a hole before them may still
+        be filled. The reassembler holds such a reset as long as a segment acknowledging bytes
+        not delivered (a data segment reordered behind it still comes first)."""
         if (self.base is None or self.ended or self.fin_off is not None
                 or not (self.syn_seen or self.captured or self.next_off or self.ooo)
                 or (ttl and self.ttl_n and not self.ttl_lo <= ttl <= self.ttl_hi)):
             return False
-        k = (seq - self.next_seq) & _MASK
-        if k >= _SENT_SANE:
-            return False
-        if self.ooo:
-            k -= self.ooo[-1][1] - self.next_off
-        return k > 1
+        return 1 < (seq - self.next_seq) & _MASK < _SENT_SANE
 
     def catch_up(self, strict: bool, frame: int, ts: int, out: list[FlowEvent]) -> None:
         """Declare as gaps the holes below what the peer acknowledged (``ack_seq``) and deliver

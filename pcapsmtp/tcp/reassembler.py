@@ -1299,7 +1299,12 @@ class TcpReassembler:
         if wait or flow.nheld[d] and not _sent_before(held, d, seg):
             # (each direction keeps its order: a segment behind its side's held ones waits too,
             # unless its sequence numbers say it was sent before them)
-            held.append((d, seg, flow.count))
+            if wait and flow.nheld[d] and _sent_before(held, d, seg):
+                # it waits itself, but was sent before its side's held segments: it goes
+                # before them (a reset waiting for its side's bytes must not wait behind it)
+                held.insert(next(j for j, h in enumerate(held) if h[0] == d), (d, seg, flow.count))
+            else:
+                held.append((d, seg, flow.count))
             flow.nheld[d] += 1
             flow.held_bytes += len(seg.payload)
             self.stats.causal_held += 1

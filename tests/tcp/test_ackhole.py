@@ -389,3 +389,42 @@ def test_reordering_never_creates_a_hole(case: tuple[bytes, list[tuple[int, int,
     _, ev = run(segs)
     assert gaps(ev) == []
     assert side_bytes(ev, S) == data
+
+
+def test_reset_waits_for_its_sides_data_that_waits_itself() -> None:
+    """Two taps, the client's behind: the server's reset, then its READY (sent before it), both
+    acknowledging the client's STARTTLS, which comes last. READY waits for STARTTLS and goes
+    before the reset (it was sent before it): read, no gap."""
+    c = Conv()
+    segs = c.handshake() + [c.s(1, BANNER, ack=1), c.c(1, EHLO, ack=1 + B),
+                            c.s(1 + B, R1 + R2, ack=1 + E)]                     # 4-6
+    rst = c.s(S_AFTER, flags=R, ack=C_HELLO)                                    # 7
+    ready = c.s(S_READY, READY, ack=C_HELLO)                                    # 8
+    starttls = c.c(1 + E, STARTTLS, ack=S_READY)                                # 9
+    _, ev = run(segs + [rst, ready, starttls])
+    assert gaps(ev) == []
+    assert side_bytes(ev, S) == BANNER + R1 + R2 + READY
+    ev_s = events(ev)
+    assert ev_s.index(("data", C, E, T, 9)) < ev_s.index(("data", S, S_READY - 1, RD, 8)) \
+        < ev_s.index(("end", S, 0, 1, 7))
+
+
+def test_reset_waits_for_a_hole_before_buffered_bytes() -> None:
+    """READY's second half, then the reset past it, then READY's first half (late): the reset
+    waits for the hole before the buffered half too; no gap."""
+    c = Conv()
+    head = opening(c)
+    h = RD // 2
+    tail = c.s(S_READY + h, READY[h:], ack=C_HELLO)          # 9
+    rst = c.s(S_AFTER, flags=R, ack=C_HELLO)                 # 10
+    first = c.s(S_READY, READY[:h], ack=C_HELLO)             # 11
+    _, ev = run(head + [tail, rst, first])
+    assert gaps(ev) == []
+    assert side_bytes(ev, S) == BANNER + R1 + R2 + READY
+    # and without the late half: the hole before the buffered one is a gap at the close
+    c = Conv()
+    head = opening(c)
+    tail = c.s(S_READY + h, READY[h:], ack=C_HELLO)          # 9
+    rst = c.s(S_AFTER, flags=R, ack=C_HELLO)                 # 10
+    _, ev = run(head + [tail, rst])
+    assert gaps(ev) == [(S, S_READY - 1, h, 9)]
