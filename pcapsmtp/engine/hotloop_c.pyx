@@ -12,12 +12,14 @@ how the work is done:
   record headers are read here, the buffer is refilled by the capture layer's ``more``),
   instead of taking a Python tuple per record from its ``views`` generator; pcapng comes as
   record views, as in the twin;
-- the cases of ``StreamTable.classify`` decided by the table entry alone are answered from
-  the entry (the table's documented contract, ``KNOWN_MASK``) without calling it: a known
-  conversation that is not SMTP and a segment without SYN (with FIN or RST, its closing bits
-  are set as ``classify`` sets them); an undecided one and an empty segment with none of
-  SYN/FIN/RST; an entry held as an object (a candidate: always fed). Every other segment
-  calls ``classify``.
+- ``StreamTable.classify`` (the table's part of a segment: numbering work only, or feed it)
+  is done here in C, ``TableClassifier``: the packed entry (tcp/streams.py's layout, wider
+  than 64 bits) is read into five 64-bit words, its fields are tested and set there, and the
+  result is one new ``int``. Same decisions, same table, statistics and closing bookkeeping
+  (``tests/perf/test_compiled_classify.py`` drives both with the same random segments); the
+  table's own ``ended`` and ``creation_time`` are called as ``classify`` calls them. What the
+  words cannot hold (a timestamp or stream counter past 63 bits) goes to
+  ``StreamTable.classify`` itself.
 
 Everything else (the decoder for other frames, the reassembler, the SMTP analysis) is the same
 Python code for both loops.
@@ -27,13 +29,16 @@ from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.dict cimport PyDict_GetItem
 from cpython.long cimport PyLong_CheckExact, PyLong_FromLongLong, PyLong_FromUnsignedLongLong
 from cpython.object cimport PyObject
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcmp, memcpy, memset
 
 from pcapsmtp.engine.hotloop import keyed
 from pcapsmtp.capture.decode import TUNNEL_IP_PROTOCOLS, TUNNEL_UDP_PORTS
 from pcapsmtp.capture.pcapfile import MAX_CAPLEN
-from pcapsmtp.tcp.streams import (ENDED, FIN0, FIN1, KNOWN_IGNORED, KNOWN_MASK,
-                                  KNOWN_UNDECIDED, KeyedSegment)
+from pcapsmtp.tcp.detect import HEAD_BYTES, may_matter
+from pcapsmtp.tcp.streams import (
+    AK, AK_SHIFT, AKD, B0, B1, CLOSED, ENDED, F_SHIFT, FIN0, FIN1, HAS0, HAS1, IGNORED,
+    KEEP_IGNORED, KNOWN_CLOSED, KNOWN_IGNORED, KNOWN_MASK, KNOWN_UNDECIDED, M40, M48, S_SHIFT,
+    SA0, SA1, ST, SYN0, SYN1, T_SHIFT, UNDECIDED, KeyedSegment)
 
 cdef extern from "Python.h":
     object _PyLong_FromByteArray(const unsigned char* data, size_t n, int little_endian,
@@ -127,9 +132,445 @@ cdef inline object _table_key(const unsigned char* q, Py_ssize_t a, Py_ssize_t a
     return _PyLong_FromByteArray(kb, n + 2 * alen + 4, 0, 0)
 
 
+# --------------------------------------------------------------------------------------------
+# StreamTable.classify in C
+
+cdef extern from *:
+    """
+    static int pcapsmtp_long_words(PyObject *v, unsigned char *out, size_t n) {
+    #if PY_VERSION_HEX >= 0x030D0000
+        return _PyLong_AsByteArray((PyLongObject *)v, out, n, 1, 1, 1);
+    #else
+        return _PyLong_AsByteArray((PyLongObject *)v, out, n, 1, 1);
+    #endif
+    }
+    """
+    int pcapsmtp_long_words(object v, unsigned char* out, size_t n)
+
+from cpython.exc cimport PyErr_Clear
+from cpython.dict cimport PyDict_Contains
+from cpython.long cimport PyLong_AsLongLongAndOverflow
+
+# A packed entry (tcp/streams.py's layout) as NW little-endian 64-bit words, two's complement
+# (the first-timestamp field is signed and open-ended: its sign fills the top word).
+cdef enum:
+    NW = 5
+ctypedef unsigned long long u64
+
+cdef int P_B0 = B0, P_B1 = B1, P_S = S_SHIFT, P_F = F_SHIFT, P_AKS = AK_SHIFT, P_T = T_SHIFT
+cdef int P_AK = AK.bit_length() - 1, P_AKD = AKD.bit_length() - 1
+cdef u64 C_ST = ST, C_HAS0 = HAS0, C_HAS1 = HAS1, C_SYN0 = SYN0, C_SYN1 = SYN1
+cdef u64 C_SA0 = SA0, C_SA1 = SA1, C_UNDECIDED = UNDECIDED, C_IGNORED = IGNORED
+cdef u64 C_CLOSED = CLOSED, C_KCLOSED = KNOWN_CLOSED
+cdef u64 C_M40 = M40, C_M48 = M48
+cdef Py_ssize_t C_HEAD = HEAD_BYTES
+cdef u64 C_KEEP[NW]
+cdef u64 C_KEEP_S[NW]          # KEEP_IGNORED and the stream index field
+
+# the layout this code assumes (tcp/streams.py's docstring): checked once, at import
+assert max(ST, HAS0, HAS1, SYN0, SYN1, SA0, SA1, ENDED) < 1 << 10 <= 1 << B0
+assert B0 + 32 <= B1 and B1 + 32 <= S_SHIFT and S_SHIFT + 40 <= F_SHIFT
+assert F_SHIFT + 48 <= P_AK < P_AKD < AK_SHIFT and AK_SHIFT + 32 <= T_SHIFT
+assert T_SHIFT + 64 < NW * 64 and T_SHIFT % 64 + 64 > 64 and 0 < HEAD_BYTES <= 64
+assert M40 == (1 << 40) - 1 and M48 == (1 << 48) - 1 and 0 <= KEEP_IGNORED < 1 << (S_SHIFT)
+
+
+cdef inline void _store(const u64* w, unsigned char* b) noexcept:
+    cdef int i, j
+    for i in range(NW):
+        for j in range(8):
+            b[8 * i + j] = <unsigned char>(w[i] >> (8 * j))
+
+
+cdef inline void _load(u64* w, const unsigned char* b) noexcept:
+    cdef int i, j
+    for i in range(NW):
+        w[i] = 0
+        for j in range(8):
+            w[i] |= (<u64>b[8 * i + j]) << (8 * j)
+
+
+cdef inline u64 _get(const u64* w, int off, int n) noexcept:
+    """The ``n``-bit field (n < 64) at bit ``off`` of the packed entry ``w``."""
+    cdef int i = off >> 6, s = off & 63
+    cdef u64 x = w[i] >> s
+    if s and s + n > 64:
+        x |= w[i + 1] << (64 - s)
+    return x & ((<u64>1 << n) - 1)
+
+
+cdef inline void _or(u64* w, int off, u64 val) noexcept:
+    """``w |= val << off`` (``val`` below 2**64, its field inside the words)."""
+    cdef int i = off >> 6, s = off & 63
+    w[i] |= val << s
+    if s and i + 1 < NW:
+        w[i + 1] |= val >> (64 - s)
+
+
+cdef inline bint _bit(const u64* w, int pos) noexcept:
+    return (w[pos >> 6] >> (pos & 63)) & 1
+
+
+cdef inline object _to_int(const u64* w):
+    cdef unsigned char b[NW * 8]
+    _store(w, b)
+    return _PyLong_FromByteArray(b, NW * 8, 1, 1)
+
+
+cdef int _from_int(object v, u64* w) except -1:
+    """``w`` from the packed entry ``v``: 0, or 1 when it does not fit (the Python code
+    then decides)."""
+    cdef unsigned char b[NW * 8]
+    if pcapsmtp_long_words(v, b, NW * 8) < 0:
+        PyErr_Clear()
+        return 1
+    _load(w, b)
+    return 0
+
+
+_tmp = KEEP_IGNORED
+for _i in range(NW):
+    C_KEEP[_i] = _tmp & 0xFFFFFFFFFFFFFFFF
+    C_KEEP_S[_i] = C_KEEP[_i]
+    _tmp >>= 64
+_or(C_KEEP_S, P_S, C_M40)
+
+
+cdef bint _server_start(const unsigned char* h) noexcept:
+    """``h[:4]`` is one of detect's server starts: 220, 421 or 554, then space or dash."""
+    return ((h[3] == 0x20 or h[3] == 0x2D)
+            and ((h[0] == 0x32 and h[1] == 0x32 and h[2] == 0x30)
+                 or (h[0] == 0x34 and h[1] == 0x32 and h[2] == 0x31)
+                 or (h[0] == 0x35 and h[1] == 0x35 and h[2] == 0x34)))
+
+
+cdef inline unsigned char _up(unsigned char c) noexcept:
+    return c - 32 if 0x61 <= c <= 0x7A else c
+
+
+cdef bint _client_prefix(const unsigned char* h, Py_ssize_t n) noexcept:
+    """``h[:n].upper()`` (n <= 4) is a prefix of EHLO, HELO or LHLO."""
+    cdef const char* verbs = b"EHLOHELOLHLO"
+    cdef int v
+    cdef Py_ssize_t i
+    for v in range(3):
+        for i in range(n):
+            if _up(h[i]) != <unsigned char>verbs[4 * v + i]:
+                break
+        else:
+            return 1
+    return 0
+
+
+cdef bint _may_matter(const unsigned char* h, Py_ssize_t n) noexcept:
+    """``tcp.detect.may_matter(h[:n])`` for 1 <= n <= HEAD_BYTES (the same rules:
+    ``classify_start(head) != START_OTHER``; ``tests/perf/test_compiled_classify.py``)."""
+    cdef const char* conn = b"CONNECT "
+    cdef Py_ssize_t i
+    cdef const char* servers = b"220421554"
+    cdef int k
+    if n >= 4:
+        if _server_start(h):
+            return 1
+        if _client_prefix(h, 4):
+            if n >= 5:
+                return h[4] == 0x20 or h[4] == 0x0D or h[4] == 0x0A or h[4] == 0x09
+            return 1
+    else:
+        for k in range(3):          # a proper prefix of a server start (digits only)
+            for i in range(n):
+                if h[i] != <unsigned char>servers[3 * k + i]:
+                    break
+            else:
+                return 1
+        if _client_prefix(h, n):
+            return 1
+    # tunnel_kind: the start of an HTTP CONNECT request, or a SOCKS5 greeting
+    for i in range(n if n < 8 else 8):
+        if h[i] != <unsigned char>conn[i]:
+            break
+    else:
+        return 1
+    return h[0] == 5 and (n < 2 or 1 <= h[1] <= 16)
+
+
+def head_may_matter(bytes head):
+    """``tcp.detect.may_matter(head)`` as the compiled loop reads it (``head``: 1 to
+    ``HEAD_BYTES`` bytes), for the tests."""
+    if not 1 <= len(head) <= C_HEAD:
+        raise ValueError("head_may_matter takes 1 to HEAD_BYTES bytes")
+    return bool(_may_matter(<const unsigned char*>PyBytes_AS_STRING(head), len(head)))
+
+
+cdef class TableClassifier:
+    """``StreamTable.classify`` (tcp/streams.py, the readable reference) done in C on the
+    packed entries, for one table: the same decision and the same changes to the table, its
+    statistics and its closing bookkeeping (``ended``, ``creation_time``, which stay the
+    table's own Python methods). What it cannot represent (an entry or a timestamp wider than
+    its words, a stream index past its field) it hands to ``StreamTable.classify`` itself.
+    ``could_start`` when it is ``tcp.detect.may_matter`` is read in C (``_may_matter``),
+    any other one is called. The table's ``ports`` are read once."""
+    cdef object table, stats, classify_py
+    cdef unsigned char portbits[8192]
+    cdef bint ports_any           # ports not all small ints: ask the set
+
+    def __cinit__(self, table):
+        self.table = table
+        self.stats = table.stats
+        self.classify_py = table.classify
+        self.ports_any = 0
+        memset(self.portbits, 0, sizeof(self.portbits))
+        for p in table.ports:
+            if type(p) is int and 0 <= p < 65536:
+                self.portbits[p >> 3] |= 1 << (p & 7)
+            else:
+                self.ports_any = 1
+
+    cdef inline bint _port(self, unsigned int port):
+        if self.ports_any:
+            return port in self.table.ports
+        return (self.portbits[port >> 3] >> (port & 7)) & 1
+
+    def classify(self, key, int d, unsigned int seq, unsigned int flags, buf, Py_ssize_t pstart,
+                 Py_ssize_t pend, frame, ts_ns, ack):
+        """``StreamTable.classify``'s signature and result (``ack`` a 32-bit int), for the
+        tests."""
+        b = bytes(buf)
+        cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(b)
+        return self.run(key, d, seq, flags, p + pstart, pend - pstart, b, pstart, frame,
+                        ts_ns, ack, (key & 0xFFFFFFFF) >> 16, key & 0xFFFF)
+
+    cdef int run(self, object key, int d, unsigned int seq, unsigned int flags,
+                 const unsigned char* pay, Py_ssize_t plen, object buf, Py_ssize_t pstart,
+                 object frame, object ts_ns, unsigned int ack, unsigned int port_a,
+                 unsigned int port_b) except -1:
+        """1 (``SKIPPED``) or 0 (``FEED``), as ``StreamTable.classify`` for the segment whose
+        payload ``pay[:plen]`` is ``buf[pstart:pstart + plen]``; ``port_a``/``port_b``: its
+        two ports."""
+        cdef PyObject* pv
+        cdef u64 lo, m, bits, has
+        cdef u64 w[NW]
+        cdef u64 w0[NW]
+        cdef int sh, osh, overflow = 0, i
+        cdef bint new, changed, st_undecided
+        cdef long long tsl
+        cdef unsigned int base
+        cdef Py_ssize_t hlen
+        table = self.table
+        young = table.young
+        pv = PyDict_GetItem(young, key)
+        if pv is NULL:
+            v = None
+        else:
+            v = <object>pv              # (a reference of its own: Python code runs below)
+            if not PyLong_CheckExact(v):
+                return 0                # an object: the reassembler's candidate or tunnel
+        if v is not None and not flags & 0x02:
+            lo = PyLong_AsUnsignedLongLongMask(v)
+            m = lo & K_MASK
+            if m == K_IGNORED:
+                if flags & 0x05:        # FIN or RST: its closing bits
+                    bits = K_ENDED if flags & 0x04 else K_FIN1 if d else K_FIN0
+                    if lo & bits != bits:
+                        e = v | bits
+                        young[key] = e
+                        if PyLong_AsUnsignedLongLongMask(e) & K_ENDED == K_ENDED:
+                            table.ended(key, e, ts_ns)
+                return 1
+            if m == K_UNDECIDED and plen == 0 and not flags & 0x05:
+                return 1
+            if m == C_KCLOSED:
+                watched = table.watched
+                if watched and PyDict_Contains(watched, key):
+                    return 0            # after a reset: the reassembler watches the 4-tuple
+                self.stats.after_close_segments += 1
+                return 1
+        if self._port(port_a) or self._port(port_b):
+            return 0
+        hlen = plen if plen < C_HEAD else C_HEAD
+        cs = None
+        if hlen:
+            cs = table.could_start
+            if cs is not None:
+                if cs is may_matter:
+                    if _may_matter(pay, hlen):
+                        return 0
+                elif cs(PyBytes_FromStringAndSize(<const char*>pay, hlen)):
+                    return 0
+        # what the words cannot hold goes to the Python code (nothing has changed yet)
+        tsl = PyLong_AsLongLongAndOverflow(ts_ns, &overflow)
+        if overflow:
+            return self.classify_py(key, d, seq, flags, buf, pstart, pstart + plen, frame,
+                                    ts_ns, ack)
+        if v is None:
+            if PyDict_Contains(table.old, key):
+                return 0
+            watched = table.watched
+            if watched and PyDict_Contains(watched, key):
+                return 0
+            if not self._stream_fits():
+                return self.classify_py(key, d, seq, flags, buf, pstart, pstart + plen, frame,
+                                        ts_ns, ack)
+            table.creation_time(ts_ns)
+            if len(young) + len(table.old) >= table.max_tracked:
+                return 0
+            self._new_stream(w, frame, tsl)
+            new = 1
+        else:
+            watched = table.watched
+            if watched and PyDict_Contains(watched, key):
+                return 0
+            if _from_int(v, w):
+                return self.classify_py(key, d, seq, flags, buf, pstart, pstart + plen, frame,
+                                        ts_ns, ack)
+            new = 0
+        memcpy(w0, w, sizeof(w))
+        if d == 0:
+            has, sh, osh = C_HAS0, P_B0, P_B1
+        else:
+            has, sh, osh = C_HAS1, P_B1, P_B0
+        st_undecided = w[0] & C_ST == C_UNDECIDED
+        # stale_for_syn: the old conversation's, after the reuse: numbering work only
+        if (not w[0] & has and st_undecided and flags & 0x12 == 0x10
+                and w[0] & (C_SYN1 if d == 0 else C_SYN0)
+                and (<unsigned int>(ack - <unsigned int>_get(w, osh, 32) - 1)) >= 1u << 30):
+            return 1
+        if hlen and st_undecided and cs is not None:
+            # first_payload_late, start_awaits_ack
+            if _late(w, d, flags, seq, ack) or _awaits_ack(w, d, flags):
+                return 0
+        if w[0] & has:
+            base = <unsigned int>_get(w, sh, 32)
+            # starts_anew
+            if (flags & 0x02 and base != seq
+                    and (not flags & 0x10 or w[0] & K_ENDED == K_ENDED
+                         or w[0] & C_ST == C_CLOSED)):
+                if not self._stream_fits():     # (nothing has changed yet)
+                    return self.classify_py(key, d, seq, flags, buf, pstart, pstart + plen,
+                                            frame, ts_ns, ack)
+                self.stats.reused += 1
+                young.pop(key, None)
+                self._new_stream(w, frame, tsl)
+                w[0] |= has
+                _or(w, sh, seq)
+        else:
+            w[0] |= has
+            _or(w, sh, seq if flags & 0x02 else <unsigned int>(seq - 1))
+        if w[0] & C_ST == C_CLOSED:
+            self.stats.after_close_segments += 1
+        else:
+            if w[0] & C_ST == C_UNDECIDED:
+                if flags & 0x02:
+                    if flags & 0x10:
+                        if _get(w, sh, 32) == seq:
+                            w[0] |= C_SA0 if d == 0 else C_SA1
+                    else:
+                        w[0] |= C_SYN0 if d == 0 else C_SYN1
+                if flags & 0x10:
+                    _note_start(w, d, flags, seq, ack, plen > 0)
+                if hlen:
+                    for i in range(NW):
+                        w[i] &= C_KEEP_S[i]
+                    w[0] |= C_IGNORED
+            if flags & 0x05:
+                w[0] |= K_ENDED if flags & 0x04 else (K_FIN0 if d == 0 else K_FIN1)
+        if new:
+            changed = 0
+            for i in range(NW):
+                if w[i] != 0xFFFFFFFFFFFFFFFF:
+                    changed = 1
+        else:
+            changed = memcmp(w, w0, sizeof(w)) != 0
+        if changed:
+            e = _to_int(w)
+            young[key] = e
+            if w[0] & K_ENDED == K_ENDED:
+                table.ended(key, e, ts_ns)
+        return 1
+
+    cdef bint _stream_fits(self) except -1:
+        """Whether the next stream index is a non-negative 63-bit int (``_new_stream``)."""
+        cdef int overflow = 0
+        ns = self.table.next_stream
+        return (PyLong_CheckExact(ns) and PyLong_AsLongLongAndOverflow(ns, &overflow) >= 0
+                and not overflow)
+
+    cdef int _new_stream(self, u64* w, object frame, long long ts) except -1:
+        """``StreamTable.new_stream`` (the next index, counted in ``flows_seen``) into ``w``."""
+        cdef int i
+        table = self.table
+        stream = table.next_stream
+        table.next_stream = stream + 1
+        self.stats.flows_seen += 1
+        memset(w, 0, NW * sizeof(u64))
+        _or(w, P_S, <u64>stream)
+        _or(w, P_F, PyLong_AsUnsignedLongLongMask(frame) & C_M48)
+        # ts << T_SHIFT, signed: the sign fills the words above
+        w[P_T >> 6] |= (<u64>ts) << (P_T & 63)
+        w[(P_T >> 6) + 1] |= <u64>(ts >> (64 - (P_T & 63)))
+        for i in range((P_T >> 6) + 2, NW):
+            w[i] = 0xFFFFFFFFFFFFFFFF if ts < 0 else 0
+        return 0
+
+
+cdef inline bint _late(const u64* w, int d, unsigned int flags, unsigned int seq,
+                       unsigned int ack) noexcept:
+    """``streams.first_payload_late`` (ack at hand)."""
+    cdef u64 mine, other
+    cdef int sh, osh
+    cdef unsigned int known
+    if d == 0:
+        mine, other, sh, osh = C_SYN0 | C_SA0, C_SYN1 | C_SA1, P_B0, P_B1
+    else:
+        mine, other, sh, osh = C_SYN1 | C_SA1, C_SYN0 | C_SA0, P_B1, P_B0
+    if w[0] & mine and not flags & 0x02 and seq != <unsigned int>(_get(w, sh, 32) + 1):
+        return 1
+    if flags & 0x10 and w[0] & other and ack != <unsigned int>(_get(w, osh, 32) + 1):
+        return 1
+    if not _bit(w, P_AK):
+        return 0
+    # late_for_acked
+    known = <unsigned int>_get(w, P_AKS, 32)
+    if _bit(w, P_AKD) == d:
+        return not flags & 0x02 and seq != known
+    return flags & 0x10 and ack != known
+
+
+cdef inline bint _awaits_ack(const u64* w, int d, unsigned int flags) noexcept:
+    """``streams.start_awaits_ack``."""
+    cdef u64 other_syn = C_SYN1 if d == 0 else C_SYN0
+    cdef u64 mine = C_HAS0 if d == 0 else C_HAS1
+    return (w[0] & other_syn) != 0 and not w[0] & mine and not _bit(w, P_AK) and not flags & 0x02
+
+
+cdef inline void _note_start(u64* w, int d, unsigned int flags, unsigned int seq,
+                             unsigned int ack, bint payload) noexcept:
+    """``streams.note_start`` (flags has ACK)."""
+    cdef u64 mine_syn, mine_sa, other_syn, other_has
+    cdef int sh
+    cdef bint known
+    if _bit(w, P_AK) or flags & 0x05:
+        return
+    if d == 0:
+        mine_syn, mine_sa, other_syn, other_has, sh, known = C_SYN0, C_SA0, C_SYN1, C_HAS1, P_B0, 1
+    else:
+        mine_syn, mine_sa, other_syn, other_has, sh, known = C_SYN1, C_SA1, C_SYN0, C_HAS0, P_B1, 0
+    if flags & 0x02:
+        if not (w[0] & mine_sa and not w[0] & other_syn):
+            return
+    elif not (not payload and w[0] & mine_syn and not w[0] & other_has
+              and seq == <unsigned int>(_get(w, sh, 32) + 1)):
+        return
+    _or(w, P_AK, 1)
+    if known:
+        _or(w, P_AKD, 1)
+    _or(w, P_AKS, ack)
+
+
 cdef class _Loop:
     """The loop's state: one record at a time (``record``), whoever walks the records."""
-    cdef object an, an_feed, reasm, table, classify, dec, decode_raw, addresses, addrs, done
+    cdef object an, an_feed, reasm, table, dec, decode_raw, addresses, addrs, done
+    cdef TableClassifier tc
     cdef object check, last_ts, number
     cdef Py_ssize_t skipped, fast_frames, fast_tcp
     cdef long cd
@@ -139,7 +580,7 @@ cdef class _Loop:
         self.an_feed = self.an.feed
         self.reasm = self.an.reassembler
         self.table = self.reasm.table
-        self.classify = self.table.classify
+        self.tc = TableClassifier(self.table)
         self.dec = fl.dec
         self.decode_raw = self.dec.decode_raw
         self.addresses = self.dec.addresses
@@ -161,9 +602,7 @@ cdef class _Loop:
         cdef Py_ssize_t ip_end, pstart, a0 = 0, a1 = 0, t = 0
         cdef unsigned int et, tot, ff, sport = 0, dport = 0, doff, flags = 0, plen
         cdef unsigned int seq = 0, ack = 0
-        cdef int d = 0, ok, skip
-        cdef unsigned long long m, bits
-        cdef PyObject* pv
+        cdef int d = 0, ok
         self.number = number
         ok = 0
         if lt == 1 and end - hend >= 54:
@@ -208,35 +647,8 @@ cdef class _Loop:
                 self.fast_tcp += 1
                 self.cd -= 1
                 if self.cd > 0:
-                    # 1: skipped; 0: ask classify; -1: feed (an object entry)
-                    skip = 0
-                    if not flags & 0x02:                # no SYN
-                        young = self.table.young
-                        pv = PyDict_GetItem(young, key)
-                        if pv is not NULL:
-                            if not PyLong_CheckExact(<object>pv):
-                                skip = -1
-                            else:
-                                m = PyLong_AsUnsignedLongLongMask(<object>pv) & K_MASK
-                                if m == K_IGNORED:
-                                    skip = 1
-                                    if flags & 0x05:        # FIN or RST: its closing bits
-                                        bits = (K_ENDED if flags & 0x04
-                                                else K_FIN1 if d else K_FIN0)
-                                        if (PyLong_AsUnsignedLongLongMask(<object>pv) & bits
-                                                != bits):
-                                            e = (<object>pv) | bits
-                                            young[key] = e
-                                            if (PyLong_AsUnsignedLongLongMask(e) & K_ENDED
-                                                    == K_ENDED):
-                                                self.table.ended(key, e, ts_ns)
-                                elif (m == K_UNDECIDED and pstart == ip_end
-                                        and not flags & 0x05):
-                                    skip = 1
-                    if skip == 0:
-                        skip = self.classify(key, d, seq, flags, buf, pstart, ip_end, number,
-                                             ts_ns, ack)
-                    if skip > 0:
+                    if self.tc.run(key, d, seq, flags, p + pstart, ip_end - pstart, buf, pstart,
+                                   number, ts_ns, ack, sport, dport):
                         self.skipped += 1
                         self.last_ts = ts_ns
                         return 0

@@ -17,7 +17,10 @@ Public operations for a caller that has the raw header fields and has not built 
 (the file loop of ``pcapsmtp.engine``, compiled or not): ``int_key`` (the key and direction),
 ``StreamTable.classify`` (is this segment only numbering work? then it is done here, and the
 caller just counts it) and ``KeyedSegment`` (a segment that carries its key, for the ones the
-reassembler must see).
+reassembler must see). The compiled file loop has a C twin of ``classify`` working on the
+packed layout below (``engine/hotloop_c.pyx``, ``TableClassifier``; it imports the layout's
+constants): a change to ``classify``, its helpers or the layout is made there too, and
+``tests/perf/test_compiled_classify.py`` compares the two on random segments.
 
 Packed entry (a Python int):
   bits 0-1   state (``UNDECIDED``, ``IGNORED``, ``CLOSED``)
