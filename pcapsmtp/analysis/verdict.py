@@ -232,7 +232,7 @@ class _Facts:
             elif kind is _K_COMMAND:
                 self.commands.append(it)
                 if (self.masked_command is None and len(ev.raw_verb) >= 4
-                        and set(ev.raw_verb) == {"X"}):
+                        and not ev.raw_verb.strip("X")):     # (X only)
                     self.masked_command = it
                 if ev.verb in ("EHLO", "HELO", "LHLO"):
                     self.hellos.append(it)
@@ -274,14 +274,13 @@ class _Facts:
                     (r := self.replies.get(id(it.event))) is not None and r.event.code == 354):
                 self.transaction = it
                 break
-
-    @property
-    def clear(self) -> Item | None:
-        """The first event that put something worth protecting on the wire in the clear: a
-        mail transaction (MAIL, or DATA/BDAT, which some clients send without MAIL) or an AUTH
-        (credentials), whichever came first."""
-        cands = [it for it in (self.transaction, self.auth_item) if it is not None]
-        return min(cands, key=self.pos) if cands else None
+        #: The first event that put something worth protecting on the wire in the clear: a
+        #: mail transaction (MAIL, or DATA/BDAT, which some clients send without MAIL) or an
+        #: AUTH (credentials), whichever came first.
+        self.clear: Item | None = self.transaction
+        if self.auth_item is not None and (self.clear is None
+                                           or self.pos(self.auth_item) < self.pos(self.clear)):
+            self.clear = self.auth_item
 
     @property
     def greeting_whole(self) -> bool:
@@ -404,10 +403,13 @@ def _tls_summary(f: _Facts, after: int) -> dict[str, Any]:
             out["key_exchange"] = it
         elif isinstance(ev, TlsNotTls) and out["not_tls"] is None:
             out["not_tls"] = it
+    # (the verdict and the "tls" object both ask: decided once)
+    out["established"] = _established(out)
     return out
 
 
 def _established(ts: dict[str, Any]) -> bool:
+    """Do the records of ``_tls_summary`` show an established session (``ts["established"]``)?"""
     sh = ts["server_hello"]
     if sh is None:
         return False
@@ -1483,7 +1485,7 @@ def judge(t: Transcript) -> dict[str, Any]:
                       f"plaintext SMTP: {' '.join(_lines_text(f.greeting.event))[:80]!r}")
             v.set("aborted", "server", "implicit-tls-mismatch", _frame(f.greeting),
                   "the server speaks plaintext SMTP on this connection, the client TLS")
-        elif _established(ts):
+        elif ts["established"]:
             v.set("tls", "none", "implicit-tls", _frame(f.implicit) or t.first_frame,
                   "TLS from the first byte")
         elif _handshake_failure(f, v, ts, -1, True):     # (-1: a hole before the first event counts)
@@ -1537,7 +1539,7 @@ def judge(t: Transcript) -> dict[str, Any]:
                           and it.event.smtp_like and f.pos(it) > after), None)
         garbage = next((it for it in f.after_tls if it.event.side is _CLIENT
                         and not it.event.smtp_like and f.pos(it) > after), None)
-        if _established(ts):
+        if ts["established"]:
             if st_reply is not None and st_item.event.inferred:
                 # The client's STARTTLS is not in the capture: say what is.
                 hole = f.gap_between(-1, f.pos(st_reply), _CLIENT)
@@ -1665,11 +1667,8 @@ def judge(t: Transcript) -> dict[str, Any]:
     ehlo_lines = _lines_text(ehlo_reply.event) if ehlo_reply is not None else []
     for it in strays:
         ehlo_lines += _lines_text(it.event)
-    raw_reply = b"".join(ln.raw for ln in ehlo_reply.event.lines) if ehlo_reply else b""
-    for it in strays:
-        raw_reply += b"".join(ln.raw for ln in it.event.lines)
-    tls = v.extra.get("tls", {"client_hello_frame": None, "server_hello_frame": None, "alert": None,
-                              "established": False})
+    tls = v.extra["tls"] if "tls" in v.extra else {
+        "client_hello_frame": None, "server_hello_frame": None, "alert": None, "established": False}
     conv: dict[str, Any] = {
         "file": t.file,
         "stream": t.stream,
@@ -1713,7 +1712,12 @@ def judge(t: Transcript) -> dict[str, Any]:
     if info is not None:
         conv["explanation"] = {"client_does": info.client_does, "ask": info.remedy}
     # The clients' prediction reads an extension list: a refused EHLO sent none.
-    conv["_raw_ehlo_reply"] = raw_reply if chk is not None else b""
+    raw_reply = b""
+    if chk is not None and ehlo_reply is not None:
+        raw_reply = b"".join([ln.raw for ln in ehlo_reply.event.lines])
+        for it in strays:
+            raw_reply += b"".join([ln.raw for ln in it.event.lines])
+    conv["_raw_ehlo_reply"] = raw_reply
     conv["_masked_banner_helo"] = (ehlo_reply is None and hello_ev is not None and hello_ev.verb == "HELO"
                                    and greeting_ev is not None and bool(greeting_ev.lines)
                                    and is_masked_banner(greeting_ev.lines[0].text))
@@ -1913,7 +1917,7 @@ def _judge_in_progress(f: _Facts, v: _Verdict) -> None:
     session; nothing else is (not an implicit-TLS mismatch, not a failed handshake)."""
     ts = _tls_summary(f, 0)
     if ts["server_hello"] is not None:
-        ok = _established(ts)
+        ok = ts["established"]
     else:
         capp = [it for it in ts["data"][_CLIENT] if isinstance(it.event, TlsApplicationData)
                 and not looks_like_encrypted_alert(it.event.length)]
@@ -1945,7 +1949,7 @@ def _attach_tls(v: _Verdict, ts: dict[str, Any]) -> None:
         "alert": ({"side": str(alert.event.side), "level": alert.event.level,
                    "description": alert.event.description, "name": alert.event.name,
                    "encrypted": alert.event.encrypted, "frame": _frame(alert)} if alert else None),
-        "established": _established(ts),
+        "established": ts["established"],
         "version": version_name(ts["version"]) if ts["version"] else None,
         "sni": ts["sni"],
     }
