@@ -191,12 +191,11 @@ class _Facts:
         index = self.index
         tls, tls_pos = self.tls, self.tls_pos
         kinds = _KINDS
+        replies = self.replies
         for i, it in enumerate(t.items):
             ev = it.event
             index[id(ev)] = i
-            kind = kinds.get(type(ev))
-            if kind is None:
-                kind = _kind_of(type(ev))
+            kind = kinds.get(type(ev)) or _kind_of(type(ev))
             if kind is _K_TLS:
                 # first: after STARTTLS, TLS records are most of a conversation's events
                 tls.append(it)
@@ -204,12 +203,12 @@ class _Facts:
             elif kind is _K_REPLY:
                 if ev.greeting and self.greeting is None:
                     self.greeting = it
-                if ev.answers is not None:
-                    self.replies.setdefault(id(ev.answers), it)
-                    code = ev.code or 0
-                    if (ev.answers.verb == EOM_VERB or (ev.answers.verb == "BDAT"
-                                                   and "LAST" in ev.answers.argument.upper())) \
-                            and 200 <= code < 300:
+                answers = ev.answers
+                if answers is not None:
+                    replies.setdefault(id(answers), it)
+                    verb = answers.verb
+                    if (verb == EOM_VERB or (verb == "BDAT" and "LAST" in answers.argument.upper())) \
+                            and 200 <= (ev.code or 0) < 300:
                         self.delivered = True
                 if ev.harmless_hole is not None:
                     harmless.add(id(ev.harmless_hole))

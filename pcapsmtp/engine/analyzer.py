@@ -62,7 +62,7 @@ class _Conv:
     def __init__(self, info: FlowInfo, file: str, cfg: AnalysisConfig) -> None:
         self.info = info
         self.session = SmtpSession(cfg.session, late_start=info.midstream)
-        self.index = {Side.CLIENT: FrameIndex(), Side.SERVER: FrameIndex()}
+        self.index = {_CLIENT: FrameIndex(), _SERVER: FrameIndex()}
         self.transcript = Transcript(
             file=file, stream=info.stream, client=info.client, server=info.server,
             first_frame=info.first_frame, first_ts_ns=info.first_ts_ns, midstream=info.midstream,
@@ -83,8 +83,9 @@ def _key_event(ev: Any) -> bool:
 
 
 _NO_INDEX = FrameIndex()
-#: (a global: ``Side.CLIENT`` is a lookup through Python 3.11's ``EnumType.__getattr__``)
+#: (globals: ``Side.CLIENT`` is a lookup through Python 3.11's ``EnumType.__getattr__``)
 _CLIENT = Side.CLIENT
+_SERVER = Side.SERVER
 _KEY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "STARTTLS", "AUTH", "MAIL"})
 #: commands no other line protocol on a 220-greeting port (FTP, ...) uses
 _SMTP_ONLY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "STARTTLS", "BDAT"})

@@ -74,7 +74,7 @@ def frames_filter(frames: Iterable[int]) -> str:
         if j - i >= 2:
             parts.append(f"{nums[i]}..{nums[j]}")
         else:
-            parts.extend(str(n) for n in nums[i:j + 1])
+            parts.extend(map(str, nums[i:j + 1]))
         i = j + 1
     return "frame.number in {" + ", ".join(parts) + "}"
 
