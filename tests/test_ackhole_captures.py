@@ -43,7 +43,7 @@ VERDICTS: dict[str, tuple[str, str, str, int | None, list[int]]] = {
     "lost-segment-keepalive.pcap": ("tls", "none", "tls-established", 220, []),
     "lost-segment-window-probe.pcap": ("tls", "none", "tls-established", 220, []),
     "lost-segment-reordered.pcap": ("tls", "none", "tls-established", 220, []),
-    "lost-segment-reset-overtakes.pcap": ("incomplete", "unknown", "incomplete", 454, []),
+    "lost-segment-reset-overtakes.pcap": ("aborted", "server", "starttls-refused", 454, []),
 }
 
 #: captures whose server gaps tshark flags the same way (and one more found elsewhere)

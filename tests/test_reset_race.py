@@ -267,8 +267,8 @@ VERDICTS: dict[tuple[str, int], tuple[str, str, str, str | None, int, int | None
     # controls: the side's own
     ("tcp-reset-race-controls.pcap", 0): ("aborted", "server", "starttls-refused", None, 11, None, "server"),
     # (its 421, captured after the reset and below its sequence number, is read before it: the
-    # verdict of the same packets in capture order, never a box's)
-    ("tcp-reset-race-controls.pcap", 1): ("incomplete", "unknown", "incomplete", None, 22, None, "server"),
+    # verdict of the same packets in capture order, the server's refusal, never a box's)
+    ("tcp-reset-race-controls.pcap", 1): ("aborted", "server", "starttls-refused", None, 22, None, "server"),
     ("tcp-reset-race-crossed.pcap", 0): ("aborted", "none", "no-mail-transaction", None, 10, None, "server"),
     ("tcp-reset-race-reuse.pcap", 0): ("aborted", "server", "starttls-refused", None, 11, None, "server"),
 }

@@ -1599,6 +1599,12 @@ def judge(t: Transcript) -> dict[str, Any]:
         outcome = "plaintext" if mail_after else "aborted"
         text = " / ".join(_lines_text(st_reply.event))[:120]
         next_step = None if mail_after else _client_left(f, f.pos(st_reply))
+        gone = None if next_step is None else _server_left(f, f.pos(st_reply))
+        if gone is not None:
+            # the server ended the connection after its answer: the client had no next step
+            next_step = None
+        then = ("" if gone is None else
+                f"; then it {'reset' if gone.event.reset else 'closed'} the connection")
         if not mail_after and next_step is not None:
             v.set("incomplete", "unknown", "incomplete", _frame(st_reply),
                   f"the server answered STARTTLS with {st_code} {text}; {next_step}")
@@ -1606,11 +1612,11 @@ def judge(t: Transcript) -> dict[str, Any]:
             v.set(outcome, "middlebox", "starttls-masked", _frame(st_item),
                   f"the client's STARTTLS reached the server as {st_item.event.raw_verb} (a "
                   f"firewall's ESMTP inspection masks commands it does not allow) and the server "
-                  f"answered {st_code} ({text})", st_item)
+                  f"answered {st_code} ({text}){then}", st_item)
         elif offered == "masked" or (st_code == 500 and "#5.5.1" in text):
             v.set(outcome, "middlebox", "starttls-masked", _frame(st_reply),
                   f"STARTTLS answered {st_code} ({text}) after a masked offer: the ESMTP "
-                  "inspection of a firewall refuses the command")
+                  "inspection of a firewall refuses the command" + then)
         elif st_reply.event.out_of_step:
             meant = st_reply.event.server_answers
             sent_for = _verb(meant) if meant is not None else "the greeting"
@@ -1624,11 +1630,11 @@ def judge(t: Transcript) -> dict[str, Any]:
                              "came one reply late")
             v.set(outcome, "server", "starttls-refused", _frame(st_reply),
                   f"the client read {st_code} ({text}) as the answer to STARTTLS; the server sent "
-                  f"it {sent_as}: the replies are one behind, {own_text}", st_reply)
+                  f"it {sent_as}: the replies are one behind, {own_text}{then}", st_reply)
             v.case = "stray-answer"
         else:
             v.set(outcome, "server", "starttls-refused", _frame(st_reply),
-                  f"the server answered STARTTLS with {st_code} {text}")
+                  f"the server answered STARTTLS with {st_code} {text}{then}")
         decided = True
     if not decided and st_item is not None and st_reply is None:
         end = f.ends.get(_SERVER)
@@ -1892,6 +1898,18 @@ def _judge_give_up(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None,
     ends = [e for e in f.ends.values() if not e.event.truncated]
     if ends and f.quit is None:
         v.by_reset(min(ends, key=f.pos), "before any mail transaction")
+
+
+def _server_left(f: _Facts, after: int) -> Item | None:
+    """The server's own end (its FIN or RST, not the capture's) after position ``after``, with
+    no hole in its direction between and none in the client's after ``after``: from there the
+    server took no further command and the client sent none the capture lost, so the
+    conversation ended whatever the client would have done next. None otherwise."""
+    end = f.ends.get(_SERVER)
+    if (end is None or end.event.truncated or f.pos(end) < after
+            or f.gap_between(after, 1 << 60, _CLIENT) is not None):
+        return None
+    return end if f.gap_between(after, f.pos(end), _SERVER) is None else None
 
 
 def _client_left(f: _Facts, after: int) -> str | None:

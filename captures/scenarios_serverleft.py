@@ -1,0 +1,49 @@
+"""The server answers STARTTLS with a refusal and then ends the connection itself (its FIN or
+RST right after the reply; nothing of the client follows in the capture).
+
+The client had no next step: the refusal ended the conversation (``aborted``, the server's,
+``starttls-refused``), where before the capture was read as ending "before the client's next
+step" (``incomplete``). A ``421`` always closes (RFC 5321 3.8); a server that closes after a
+``454`` is rarer. Control: a hole in the server's direction between its reply and its FIN (what
+the server said there is not known: ``incomplete``).
+"""
+from __future__ import annotations
+
+from generate import STARTTLS, Capture, Conv, Expect, opening
+
+R421 = b"421 4.3.2 Service shutting down\r\n"
+R454 = b"454 4.7.0 TLS not available due to local problem\r\n"
+
+
+def refused_then(cport: int, reply: bytes, end: str, *, lost_after: bytes | None = None) -> Conv:
+    """STARTTLS answered ``reply``; then the server's ``end`` ("rst" or "fin") 5 ms later, the
+    capture ending there (the client's answer to it, if any, not captured). ``lost_after``: one
+    more server segment between, not in the capture."""
+    conv = opening(Conv(cport=cport, close=None))
+    conv.c(STARTTLS, tag="starttls")
+    conv.s(reply, tag="starttls_reply")
+    if lost_after is not None:
+        conv.s(lost_after, lost=[0], acked=False)
+    return conv.rst("S", delay_ms=5) if end == "rst" else conv.fin("S", delay_ms=5, acked=False)
+
+
+def scenarios() -> list[Capture]:
+    return [
+        Capture("starttls-421-server-resets.pcap",
+                "STARTTLS answered '421 4.3.2 Service shutting down', then the server resets the "
+                "connection; the capture ends there: the server refused and ended the conversation",
+                [(refused_then(47801, R421, "rst"),
+                  Expect("aborted", "server", "starttls-refused", "valid", True, 421))]),
+        Capture("starttls-454-server-closes.pcap",
+                "STARTTLS answered 454, then the server closes its direction (FIN); the capture ends "
+                "before anything more of the client: the client had no next step",
+                [(refused_then(47802, R454, "fin"),
+                  Expect("aborted", "server", "starttls-refused", "valid", True, 454))]),
+        Capture("starttls-454-server-closes-after-hole.pcap",
+                "control: as starttls-454-server-closes.pcap, but a segment of the server between its "
+                "454 and its FIN is not in the capture (its FIN's sequence number lies past it): what "
+                "the server said there is unknown",
+                [(refused_then(47803, R454, "fin", lost_after=b"250 2.0.0 Ok\r\n"),
+                  Expect("incomplete", "unknown", "incomplete", "valid", True, 454,
+                         [("tcp-gap", "capture", "label:fin:S")]))]),
+    ]
