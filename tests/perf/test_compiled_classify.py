@@ -31,7 +31,7 @@ from pcapsmtp.engine import accel
 from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
 from pcapsmtp.tcp.config import ReassemblyConfig, ReassemblyStats
 from pcapsmtp.tcp.detect import HEAD_BYTES, may_matter
-from pcapsmtp.tcp.streams import (B1, CLOSED, ENDED, FEED, HAS1, M40, SKIPPED, ST,
+from pcapsmtp.tcp.streams import (B1, CLOSED, ENDED, FEED, HAS0, HAS1, M40, SKIPPED, ST,
                                   StreamTable, int_key)
 
 try:
@@ -239,6 +239,25 @@ def test_the_property_reaches_every_case() -> None:
     assert c.classify(k3, 0, 7, SYN, b"", 0, 0, 7, 3 * SEC, 0) == SKIPPED
     assert c.classify(k, 0, 7, SYN, b"", 0, 0, 8, 3 * SEC, 0) == FEED     # full
     assert c.classify(k2, 0, 8, ACK, b"EHLO x", 0, 6, 9, 3 * SEC, 0) == FEED  # content
+
+
+def test_a_closed_conversation_s_late_segments() -> None:
+    """A closed entry (the reassembler's, after a candidate ended) on an SMTP port, a late
+    segment with bytes that could start SMTP: counted as after the close and skipped by both,
+    unless the 4-tuple is watched (then fed)."""
+    for watched in (False, True):
+        tables = [_table(8, SEC, may_matter, frozenset({25}), 0) for _ in range(2)]
+        k, d = int_key(HOSTS[2], 40000, HOSTS[1], 25)
+        for t in tables:
+            t.young[k] = CLOSED | HAS0 | HAS1 | (7 << B1) | ENDED
+            if watched:
+                t.watched[k] = MARK
+        got = [tables[0].classify(k, d, 8, ACK | PSH, b"EHLO x\r\n", 0, 8, 10, SEC, 1),
+               hotloop_c.TableClassifier(tables[1]).classify(k, d, 8, ACK | PSH,
+                                                             b"EHLO x\r\n", 0, 8, 10, SEC, 1)]
+        assert got == [FEED if watched else SKIPPED] * 2
+        assert _state(tables[0]) == _state(tables[1])
+        assert tables[1].stats.after_close_segments == (0 if watched else 1)
 
 
 HEAD_ALPHABET = b"2204155EHLOehlo CONNECTconnect\x05\x01\x10\x11\x00\r\n\t-xX"
