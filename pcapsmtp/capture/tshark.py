@@ -180,19 +180,28 @@ class TsharkSource:
                                     stderr=errors)
             assert proc.stdout is not None
             finished = False
+            bad: bytes | None = None
             try:
                 for line in proc.stdout:
                     if line.startswith(b'{"index"'):     # EK's bulk-index line before each packet
                         continue
-                    layers = json.loads(line).get("layers")
+                    try:
+                        doc = json.loads(line)
+                    except ValueError:     # a line cut short (tshark killed while writing it)
+                        bad = line[:60]
+                        break
+                    layers = doc.get("layers") if isinstance(doc, dict) else None
                     if layers is not None:
                         yield layers
                 finished = True
             finally:
                 if not finished and proc.poll() is None:
                     proc.kill()                # the reader stopped early: tshark is not needed
-                proc.stdout.close()
+                proc.stdout.close()            # (after a bad line: tshark ends at its next write)
                 code = proc.wait()
+            if bad is not None and code == 0:
+                raise CaptureError(self.path, None, f"tshark wrote a line that is not EK JSON: "
+                                                    f"{bad!r}")
             if code != 0:
                 errors.seek(0)
                 lines = [ln.strip() for ln in errors.read().decode("utf-8", "replace").splitlines()]

@@ -310,3 +310,34 @@ def test_custom_block_counts_as_a_frame(tmp_path: Path) -> None:
                      + ng_epb("<", 0, 2, pkt))
     assert [s.frame for s in TsharkSource(str(path)).segments()] == [1, 3]
     assert [s.frame for s in plain_segments(str(path))] == [1, 3]
+
+
+@pytest.mark.parametrize("status", [0, 2])
+def test_a_line_cut_short_is_one_capture_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              status: int) -> None:
+    """A process in tshark's place that writes one packet, then half a line (as a tshark killed
+    while writing would): the packet is yielded, then one CaptureError, never a traceback; with
+    an error status, its last error line is the message."""
+    import sys
+
+    from pcapsmtp.capture.tshark import TsharkSource
+
+    real = CORPUS.parent.parent / "captures" / "seed-vlan.pcap"
+    first = next(iter(_layers_of(real)))
+    script = tmp_path / "fake_tshark.py"
+    script.write_text(
+        "import json, sys\n"
+        f"print(json.dumps({{'index': {{}}}}))\nprint(json.dumps({{'layers': {first!r}}}))\n"
+        "sys.stdout.write('{\"layers\": {\"frame_nu'); sys.stdout.flush()\n"
+        f"sys.stderr.write('tshark: disk on fire\\n'); sys.exit({status})\n")
+    monkeypatch.setattr(TsharkSource, "command", lambda self: [sys.executable, str(script)])
+    got, err = _collect(TsharkSource(str(real)).segments())
+    assert list(got) == [1]
+    assert err is not None and err.startswith(str(real))
+    assert ("disk on fire" in err) if status else ("not EK JSON" in err and "frame_nu" in err), err
+
+
+def _layers_of(path: Path) -> list[dict[str, object]]:
+    from pcapsmtp.capture.tshark import TsharkSource
+
+    return list(TsharkSource(str(path))._layers())
