@@ -19,6 +19,8 @@ from pcapsmtp.engine.flowid import community_id
 from pcapsmtp.render.wireshark import conversation_filter, frames_filter
 from pcapsmtp.analysis.summary import Summary
 from pcapsmtp.analysis.verdict import Item, Overlap, ResetTtl, Transcript, WentOn, judge
+from pcapsmtp.model import CLIENT as _CLIENT
+from pcapsmtp.model import SERVER as _SERVER
 from pcapsmtp.model import SMTP_PORTS, Side, TcpSegment
 from pcapsmtp.smtp.events import Command, ImplicitTls, MessageBody, Reply, StreamEnded
 from pcapsmtp.smtp.events import StreamGap as SmtpStreamGap
@@ -83,9 +85,6 @@ def _key_event(ev: Any) -> bool:
 
 
 _NO_INDEX = FrameIndex()
-#: (globals: ``Side.CLIENT`` is a lookup through Python 3.11's ``EnumType.__getattr__``)
-_CLIENT = Side.CLIENT
-_SERVER = Side.SERVER
 _KEY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "STARTTLS", "AUTH", "MAIL"})
 #: commands no other line protocol on a 220-greeting port (FTP, ...) uses
 _SMTP_ONLY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "STARTTLS", "BDAT"})

@@ -35,6 +35,8 @@ import re
 from collections import deque
 from dataclasses import dataclass, replace
 
+from pcapsmtp.model import CLIENT as _CLIENT
+from pcapsmtp.model import SERVER as _SERVER
 from pcapsmtp.model import Side, Span
 from pcapsmtp.smtp.events import (
     EOM_VERB, GAVE_UP_NS, SASL_VERB, Anomaly, AnomalyCode, AuthExchange, Command, Event, ImplicitTls,
@@ -51,9 +53,6 @@ _VERB = re.compile(rb"[A-Za-z]{3,12}(?=[ \r\n]|$)")
 _SMTP_COMMAND_START = re.compile(rb"(?i)(EHLO|HELO|LHLO|MAIL|RCPT|DATA|RSET|NOOP|QUIT|AUTH|VRFY|"
                                  rb"EXPN|HELP|STARTTLS|BDAT)\b")
 _REPLY_START = re.compile(rb"[2-5][0-9][0-9](?:[ -]|\r?\n)")
-#: the sides as module constants: a lookup of ``Side.CLIENT`` goes through Python 3.11's
-#: ``EnumType.__getattr__`` hook, about ten times the cost of a global, several times per line
-_CLIENT, _SERVER = Side.CLIENT, Side.SERVER
 _EOM = EOM_VERB    # the pseudo-command that the reply after a message body answers
 _SASL = SASL_VERB  # the pseudo-command answered after a SASL line
 
