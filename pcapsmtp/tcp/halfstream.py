@@ -190,7 +190,7 @@ class HalfStream:
             return
         off = self.next_off + k
         ooo = self.ooo
-        if off - (ooo[-1][1] if ooo else self.next_off) > 1:    # past what is buffered too
+        if not ooo or off - ooo[-1][1] > 1:     # past what is buffered too (k > 1 past the next)
             ooo.append((off, off, b"", frame, ts))
 
     def reset_past(self, seq: int, ttl: int) -> bool:
@@ -202,11 +202,16 @@ class HalfStream:
         capture). Bytes buffered below it count as not delivered: a hole before them may still
         be filled. The reassembler holds such a reset as long as a segment acknowledging bytes
         not delivered (a data segment reordered behind it still comes first)."""
+        return self._reset_gap(seq, ttl) > 0
+
+    def _reset_gap(self, seq: int, ttl: int) -> int:
+        """How many bytes a reset at ``seq`` proves sent and not delivered (``reset_past``), or 0."""
         if (self.base is None or self.ended or self.fin_off is not None
                 or not (self.syn_seen or self.captured or self.next_off or self.ooo)
                 or (ttl and self.ttl_n and not self.ttl_lo <= ttl <= self.ttl_hi)):
-            return False
-        return 1 < (seq - self.next_seq) & _MASK < _SENT_SANE
+            return 0
+        k = (seq - self.next_seq) & _MASK
+        return k if 1 < k < _SENT_SANE else 0
 
     def catch_up(self, strict: bool, frame: int, ts: int, out: list[FlowEvent]) -> None:
         """Declare as gaps the holes below what the peer acknowledged (``ack_seq``) and deliver
@@ -441,8 +446,7 @@ class HalfStream:
             out.append(StreamEnd(self.stream, self.side, False, False, self.fin_frame,
                                  self.fin_ts))
 
-    def reset(self, frame: int, ts: int, out: list[FlowEvent], ttl: int = 0,
-              seq: int | None = None) -> None:
+    def reset(self, frame: int, ts: int, out: list[FlowEvent], ttl: int, seq: int) -> None:
         """A RST from this side (its TTL or hop limit ``ttl``, 0: unknown; its sequence number
         ``seq``): deliver what is buffered (holes become gaps) and end. A reset whose sequence
         number lies past what was delivered (more than one past: an uncaptured FIN's, and
@@ -463,10 +467,11 @@ class HalfStream:
             if self.next_off < self.fin_off:
                 self._gap(self.next_off, self.fin_off - self.next_off, frame, ts, out)
                 self._advance(self.fin_off)
-        elif seq is not None and self.reset_past(seq, ttl):
-            k = (seq - self.next_seq) & _MASK
-            self._gap(self.next_off, k, frame, ts, out)
-            self._advance(self.next_off + k)
+        else:
+            k = self._reset_gap(seq, ttl)
+            if k:
+                self._gap(self.next_off, k, frame, ts, out)
+                self._advance(self.next_off + k)
         self.ended = True
         self._release()
         n = self.ttl_n
@@ -490,11 +495,10 @@ class HalfStream:
             if acked is not None and acked - self.next_off > 1:
                 limit = acked
         if limit is not None and limit > self.next_off:
-            if limit == self.fin_off:   # at the FIN, the side's first segment past the hole
-                self._gap(self.next_off, limit - self.next_off, self.fin_frame, self.fin_ts, out)
-            else:
-                self._gap(self.next_off, limit - self.next_off, self.last_frame, self.last_ts,
-                          out)
+            # at the FIN, the side's first segment past the hole; else its last segment
+            at = ((self.fin_frame, self.fin_ts) if limit == self.fin_off
+                  else (self.last_frame, self.last_ts))
+            self._gap(self.next_off, limit - self.next_off, at[0], at[1], out)
             self._advance(limit)
         self.ended = True
         self._release()
