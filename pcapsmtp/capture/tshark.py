@@ -197,7 +197,7 @@ class TsharkSource:
             finally:
                 if not finished and proc.poll() is None:
                     proc.kill()                # the reader stopped early: tshark is not needed
-                proc.stdout.close()            # (after a bad line: tshark ends at its next write)
+                proc.stdout.close()            # (after a bad line, a tshark still running is killed)
                 code = proc.wait()
             if bad is not None and code == 0:
                 raise CaptureError(self.path, None, f"tshark wrote a line that is not EK JSON: "

@@ -84,7 +84,12 @@ def classify_start(head: bytes, final: bool = False) -> int:
 
 def may_matter(head: bytes) -> bool:
     """False when a direction whose first payload bytes are ``head`` cannot be SMTP or a proxy
-    handshake (however many bytes follow)."""
+    handshake (however many bytes follow).
+
+    The compiled file loop has a C twin of this rule (``engine/hotloop_c.pyx``, ``_may_matter``:
+    the server starts, the client verbs, their ends and the proxy handshakes written out as
+    bytes): a change here goes there too; ``tests/perf/test_compiled_classify.py`` compares the
+    two on every prefix it draws."""
     return classify_start(head) != START_OTHER
 
 
