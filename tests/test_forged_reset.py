@@ -37,6 +37,7 @@ from pcapsmtp.engine.fileloop import FusedLoop
 from pcapsmtp.model import TcpSegment
 from pcapsmtp.tcp.events import StreamEnd
 from pcapsmtp.tcp.reassembler import TcpReassembler
+from tsharkfilter import tshark_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -222,15 +223,11 @@ def test_the_verdict(name: str, stream: int) -> None:
     assert f"frame {rst}" in conv["detail"] and f"{word} {ttl}" in conv["detail"]
 
 
-def _tshark_fields(path: Path) -> list[list[str]]:
-    out = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-E", "separator=/t", "-e", "frame.number",
-                          "-e", "tcp.stream", "-e", "tcp.srcport", "-e", "tcp.flags.syn", "-e", "tcp.flags.reset",
-                          "-e", "ip.ttl", "-e", "ipv6.hlim"],
-                         capture_output=True, text=True, check=True, timeout=60).stdout
-    return [line.split("\t") for line in out.splitlines()]
+def _tshark_fields(path: Path) -> list[tuple[str, ...]]:
+    return tshark_fields(path, "tcp", "frame.number", "tcp.stream", "tcp.srcport", "tcp.flags.syn",
+                         "tcp.flags.reset", "ip.ttl", "ipv6.hlim")
 
 
-@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
 @pytest.mark.parametrize("name", sorted({n for n, _ in VERDICTS}))
 def test_tshark_shows_the_resets_and_the_ttls(name: str) -> None:
     """The reset frames and TTLs, and the TTLs of the segments of the side whose address each

@@ -12,8 +12,6 @@ frames, the sequence numbers cross-checked with tshark).
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from pcapsmtp.model import Side, TcpSegment
 from pcapsmtp.tcp.config import ReassemblyConfig
 from pcapsmtp.tcp.events import FlowClosed, FlowOpened, SentAfterReset, StreamEnd, StreamGap
 from pcapsmtp.tcp.reassembler import TcpReassembler
+from tsharkfilter import tshark_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"
@@ -320,16 +319,11 @@ def test_ttl_and_race_together() -> None:
                                    f"the server went on sending after it (frame {len(d.segs)})")
 
 
-def _tshark(path: Path) -> list[list[str]]:
-    out = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-E", "separator=/t",
-                          "-e", "frame.number", "-e", "tcp.stream", "-e", "tcp.srcport",
-                          "-e", "tcp.flags.reset", "-e", "tcp.flags.syn", "-e", "tcp.seq_raw",
-                          "-e", "tcp.len"],
-                         capture_output=True, text=True, check=True, timeout=60).stdout
-    return [line.split("\t") for line in out.splitlines()]
+def _tshark(path: Path) -> list[tuple[str, ...]]:
+    return tshark_fields(path, "tcp", "frame.number", "tcp.stream", "tcp.srcport", "tcp.flags.reset",
+                         "tcp.flags.syn", "tcp.seq_raw", "tcp.len")
 
 
-@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
 @pytest.mark.parametrize("name", sorted({n for n, _ in VERDICTS}))
 def test_tshark_shows_the_side_going_on(name: str) -> None:
     """tshark's first reset of each stream is ours, and of the segments of its side after it that
