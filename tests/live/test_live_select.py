@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.live, pytest.mark.netns]
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from vethns import relay_capture, replay_link, sniff_replay  # noqa: E402
+from vethns import analyze_offline, relay_capture, replay_link, sniff_replay  # noqa: E402
 
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
@@ -55,13 +55,6 @@ def _packets(pcap: Path) -> int:
     return len(r.stdout.splitlines())
 
 
-def _analyze(pcap: Path, *args: str) -> tuple[list[dict[str, Any]], int]:
-    r = subprocess.run([sys.executable, "-m", "pcapsmtp", "analyze", "--format", "json", *args,
-                        str(pcap)], capture_output=True, text=True, timeout=300, env=ENV)
-    assert r.returncode in (0, 1), r.stderr
-    return [json.loads(x) for x in r.stdout.splitlines()], r.returncode
-
-
 def _replay(veth: tuple[str, str], pcap: Path, out: Path, *live_args: str) -> tuple[int, str]:
     """Replay ``pcap`` while ``pcapsmtp live`` sniffs with ``live_args``; its stdout goes to ``out``.
     Returns (exit status, stderr). At 4000 packets/s: the rate test_live_loss.py shows live
@@ -76,7 +69,7 @@ def _key(c: dict[str, Any]) -> tuple[Any, ...]:
 
 def test_outcome_and_server_selection_json(veth: tuple[str, str], relay_pcap: Path,
                                            tmp_path: Path) -> None:
-    offline, _ = _analyze(relay_pcap)
+    offline, _ = analyze_offline(relay_pcap)
     assert len(offline) >= 8
     net = ipaddress.ip_network("198.51.100.0/25")
     want = [c for c in offline if c["outcome"] in ("plaintext", "aborted")
@@ -110,10 +103,10 @@ def test_outcome_and_server_selection_json(veth: tuple[str, str], relay_pcap: Pa
     # mail in the clear among the selected: exit status 1 (docs/output.md)
     assert any(c["outcome"] == "plaintext" for c in want) and rc == 1
     # the file written is the whole capture, not the selection
-    whole, _ = _analyze(written)
+    whole, _ = analyze_offline(written)
     assert sorted(map(_key, whole)) == sorted(map(_key, offline))
     # and analyze selects the same conversations from it
-    same, arc = _analyze(written, "--outcome", "plaintext", "--outcome", "aborted",
+    same, arc = analyze_offline(written, "--outcome", "plaintext", "--outcome", "aborted",
                          "--server", str(net))
     assert sorted(map(_key, same)) == sorted(map(_key, want)) and arc == rc
 
@@ -121,7 +114,7 @@ def test_outcome_and_server_selection_json(veth: tuple[str, str], relay_pcap: Pa
 def test_selection_of_sound_conversations_exits_0_table(veth: tuple[str, str],
                                                         relay_pcap: Path,
                                                         tmp_path: Path) -> None:
-    offline, whole_rc = _analyze(relay_pcap)
+    offline, whole_rc = analyze_offline(relay_pcap)
     # TLS conversations whose only findings are about the certificate: no exit-1 material
     want = [c for c in offline if c["outcome"] == "tls"]
     assert want and all(f["code"] == "tls-certificate" for c in want for f in c["findings"])
@@ -163,7 +156,7 @@ def test_server_address_and_port_selection(veth: tuple[str, str], relay_pcap: Pa
                                            tmp_path: Path) -> None:
     """``--server [IPv6]:PORT`` and ``--server IPv4:PORT`` (OR): the port must match too; an
     IPv4 server given with a port it was not reached on selects nothing of it."""
-    offline, _ = _analyze(relay_pcap)
+    offline, _ = analyze_offline(relay_pcap)
     v6 = next(c["server"] for c in offline if ":" in c["server"]["ip"])
     v4 = next(c["server"] for c in offline if "." in c["server"]["ip"])
     other_port = 2525 if v4["port"] != 2525 else 587
@@ -193,7 +186,7 @@ def test_selection_with_rotated_files(veth: tuple[str, str], big_relay_pcap: Pat
     naming the rotated file that holds its first frame (``file``, ``first_frame``), as
     ``analyze --rotated`` with the same selection reads the files written; the summary counts
     the selection, and ``capture.files`` lists every file."""
-    offline, _ = _analyze(big_relay_pcap)
+    offline, _ = analyze_offline(big_relay_pcap)
     want = [c for c in offline if c["outcome"] in ("plaintext", "aborted")]
     assert 0 < len(want) < len(offline)
     written = tmp_path / "rot.pcapng"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,22 +19,9 @@ pytestmark = [pytest.mark.live, pytest.mark.netns]
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from vethns import replay_link, sniff_replay  # noqa: E402
+from vethns import analyze_offline, replay_link, sniff_replay, verdict_key  # noqa: E402
 
-ENV = dict(os.environ, PYTHONPATH=str(REPO))
 TUNNEL_FILTER = "proto 4 or proto 41 or proto 47 or udp port 4789 or udp port 6081"
-
-
-def _analyze(pcap: Path) -> list[dict[str, object]]:
-    r = subprocess.run([sys.executable, "-m", "pcapsmtp", "analyze", "--format", "json", str(pcap)],
-                       capture_output=True, text=True, timeout=120, env=ENV)
-    assert r.returncode in (0, 1), r.stderr
-    return [json.loads(x) for x in r.stdout.splitlines()]
-
-
-def _key(c: dict[str, object]) -> tuple[object, ...]:
-    return (c["client"], c["server"], c["outcome"], c["caused_by"], c["reason"], c["evidence_frame"],
-            [(f["code"], f["frame"]) for f in c["findings"]])  # type: ignore[attr-defined]
 
 
 def _live(pcap: Path, args: tuple[str, ...], out: Path) -> tuple[list[dict[str, object]], dict[str, object], str]:
@@ -53,12 +39,12 @@ def _live(pcap: Path, args: tuple[str, ...], out: Path) -> tuple[list[dict[str, 
                                   "seed-vxlan-fragments.pcap", "seed-vxlan6-fragments.pcap"])
 def test_live_unwraps_a_mirror_session(name: str, tmp_path: Path) -> None:
     pcap = REPO / "captures" / name
-    offline = _analyze(pcap)
+    offline, _ = analyze_offline(pcap)
     assert len(offline) == 1
     got, summary, err = _live(pcap, ("--tunnels",), tmp_path / "live.jsonl")
     assert TUNNEL_FILTER in err.splitlines()[0] and "tcp port 25" in err.splitlines()[0]
     assert summary["capture"]["dropped_by_kernel"] == 0  # type: ignore[index]
-    assert [_key(c) for c in got] == [_key(c) for c in offline], err
+    assert [verdict_key(c) for c in got] == [verdict_key(c) for c in offline], err
     assert got[0]["client"] == {"ip": "192.0.2.10", "port": got[0]["client"]["port"]}  # type: ignore[index]
 
 
@@ -72,4 +58,4 @@ def test_without_tunnels_the_default_filter_lets_none_through_and_f_gets_them_ad
     got, summary, err = _live(pcap, ("-f", "udp port 9", "--tunnels"), tmp_path / "f.jsonl")
     assert err.splitlines()[0].endswith(f"filter: (udp port 9) or {TUNNEL_FILTER} or (ip[6:2] & 0x1fff != 0) "
                                         f"or (ip6 and ip6[6] == 44)")
-    assert [_key(c) for c in got] == [_key(c) for c in _analyze(pcap)]
+    assert [verdict_key(c) for c in got] == [verdict_key(c) for c in analyze_offline(pcap)[0]]

@@ -10,6 +10,7 @@ metadata first, then the data).
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -21,14 +22,11 @@ pytestmark = [pytest.mark.live, pytest.mark.netns]
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from test_live_tunnels import _analyze, _key  # noqa: E402
-from vethns import replay_link, sniff_replay  # noqa: E402
+from vethns import analyze_offline, replay_link, sniff_replay, verdict_key  # noqa: E402
 
 
 def _live(pcap: Path, args: tuple[str, ...], out: Path) -> tuple[list[dict[str, object]], str]:
     """(conversations, stderr) of ``pcapsmtp live ARGS`` while ``pcap`` is replayed."""
-    import json
-
     tag = f"{os.getpid() % 100000}"
     with replay_link((f"pcs-vcap-{tag}", f"pcs-vrep-{tag}"), ("pcsv0", "pcsv1")) as link:
         _, err = sniff_replay(link, ("pcsv0", "pcsv1"), pcap, out, (*args, "--format", "json"),
@@ -40,11 +38,11 @@ def _live(pcap: Path, args: tuple[str, ...], out: Path) -> tuple[list[dict[str, 
 @pytest.mark.parametrize("name", ["seed-vlan.pcap", "seed-qinq.pcap"])
 def test_the_default_filter_takes_tagged_frames(name: str, tmp_path: Path) -> None:
     pcap = REPO / "captures" / name
-    offline = _analyze(pcap)
+    offline, _ = analyze_offline(pcap)
     assert len(offline) == 1
     got, err = _live(pcap, (), tmp_path / "live.jsonl")
     assert "vlan and (tcp port 25 " in err.splitlines()[0], err
-    assert [_key(c) for c in got] == [_key(c) for c in offline], err
+    assert [verdict_key(c) for c in got] == [verdict_key(c) for c in offline], err
 
 
 def test_a_plain_port_filter_misses_the_inner_tag(tmp_path: Path) -> None:

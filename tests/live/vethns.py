@@ -1,9 +1,11 @@
 """Network namespaces joined by a veth pair, for the live tests that need a real Ethernet link
-(test_netns.py, test_live_loss.py, test_live_select.py), and the relay capture the replay tests
-send across it."""
+(test_netns.py, test_live_loss.py, test_live_select.py, test_live_tunnels.py, test_live_vlan.py),
+the relay capture the replay tests send across it, and ``analyze``'s verdicts on a file: what
+``live`` must print for the same packets."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -128,6 +131,22 @@ def sniff_replay(link: tuple[str, str], devs: tuple[str, str], pcap: Path, out: 
                 live.kill()
                 live.wait(10)
     return live.returncode, first + err
+
+
+def analyze_offline(pcap: Path, *args: str) -> tuple[list[dict[str, Any]], int]:
+    """``pcapsmtp analyze --format json ARGS pcap``: (its conversations, its exit status)."""
+    repo = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-m", "pcapsmtp", "analyze", "--format", "json", *args, str(pcap)],
+                       capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(repo)))
+    assert r.returncode in (0, 1), r.stderr
+    return [json.loads(x) for x in r.stdout.splitlines()], r.returncode
+
+
+def verdict_key(c: dict[str, Any]) -> tuple[Any, ...]:
+    """What a live run must agree on with ``analyze``: the ends, the verdict, the evidence frame
+    and every finding's code and frame."""
+    return (c["client"], c["server"], c["outcome"], c["caused_by"], c["reason"], c["evidence_frame"],
+            [(f["code"], f["frame"]) for f in c["findings"]])
 
 
 def relay_capture(directory: Path, packets: int, seed: int) -> Path:
