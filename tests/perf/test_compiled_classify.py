@@ -217,9 +217,70 @@ def test_same_decisions_and_table_as_the_reference(ops: list[tuple[Any, ...]], m
         assert _state(ctab) == _state(ref)
 
 
+#: what the property must reach, read off the reference table after a run and its decisions
+#: (``"full"``: a new 4-tuple fed because the table held ``max_tracked`` entries)
+_CASES = {
+    "a new conversation": lambda t, d: t.stats.flows_seen >= 2,
+    "a reused 4-tuple": lambda t, d: t.stats.reused >= 1,
+    "a decision by content": lambda t, d: FEED in d and not t.ports,
+    "a closed entry": lambda t, d: t.pending_closes >= 1 or t.stats.forgotten >= 1,
+    "a forgotten entry": lambda t, d: t.stats.forgotten >= 1,
+    "a full table": lambda t, d: "full" in d,
+}
+
+
+def _reference_run(ops: list[tuple[Any, ...]], max_tracked: int, grace: int | None,
+                   ports: frozenset[int]) -> tuple[StreamTable, list[Any]]:
+    """``ops`` on the reference table (``may_matter``, the property's clock and frames): the
+    table after them and every decision."""
+    t = _table(max_tracked, grace, may_matter, ports, 0)
+    ts, frame, decisions = 1_700_000_000 * SEC, 1, []
+    for op in ops:
+        key, d = int_key(*TUPLES[op[1]][:2], *TUPLES[op[1]][2:])
+        if op[0] != "seg":
+            _apply(t, op, key)
+            continue
+        _kind, _t, flags, seq, ack, payload, dt = op
+        ts += dt
+        frame += 1
+        new = key not in t.young and key not in t.old and key not in t.watched
+        got = t.classify(key, d, seq, flags, payload, 0, len(payload), frame, ts, ack)
+        full = new and got == FEED and len(t.young) + len(t.old) >= max_tracked
+        decisions.append("full" if full else got)
+    return t, decisions
+
+
 def test_the_property_reaches_every_case() -> None:
-    """The sequences above do make new conversations, reuse a 4-tuple, decide by content,
-    close, forget and evict (a property that never got there would prove nothing)."""
+    """The property's own strategies (``_ops`` and its table sizes, graces and ports) make new
+    conversations, reuse a 4-tuple, decide by content, close, forget and find the table full:
+    300 of their examples (a fixed seed, so a failure repeats), run on the reference table,
+    reach every case of ``_CASES`` (a property that never got there would prove nothing
+    about it)."""
+    from hypothesis import Phase
+    from hypothesis import seed as fixed_seed
+
+    reached: set[str] = set()
+
+    @fixed_seed(20261205)
+    @settings(max_examples=300, deadline=None, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(ops=_ops(), max_tracked=st.sampled_from([1, 2, 3, 5, 1000]),
+           grace=st.sampled_from([None, 0, SEC // 10, 2 * SEC, 60 * SEC]),
+           ports=st.sampled_from([frozenset({25, 587}), frozenset({80}), frozenset()]))
+    def run(ops: list[tuple[Any, ...]], max_tracked: int, grace: int | None,
+            ports: frozenset[int]) -> None:
+        t, decisions = _reference_run(ops, max_tracked, grace, ports)
+        reached.update(case for case, hit in _CASES.items() if hit(t, decisions))
+
+    run()
+    assert sorted(set(_CASES) - reached) == []
+
+
+def test_a_hand_written_walk_through_every_case() -> None:
+    """The compiled classifier on one hand-written sequence, with the decisions and table
+    changes a reader can check by eye: a new conversation ignored by its content, a reused
+    4-tuple, a reset's pending close, a closed entry forgotten past its grace, a full table
+    and a decision by content."""
     t = _table(2, SEC, may_matter, frozenset({25}), 0)
     c = hotloop_c.TableClassifier(t)
     k, _ = int_key(HOSTS[0], 40000, HOSTS[1], 80)
