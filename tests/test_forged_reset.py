@@ -35,7 +35,7 @@ from pcapsmtp.engine import accel
 from pcapsmtp.engine.analyzer import AnalysisConfig, Analyzer, analyze_file
 from pcapsmtp.engine.fileloop import FusedLoop
 from pcapsmtp.model import TcpSegment
-from pcapsmtp.tcp.events import StreamEnd
+from pcapsmtp.tcp.events import StreamData, StreamEnd, StreamGap
 from pcapsmtp.tcp.reassembler import TcpReassembler
 from tsharkfilter import tshark_fields
 
@@ -272,11 +272,14 @@ def test_explain_shows_the_evidence() -> None:
 _CIP, _SIP = "192.0.2.10", "198.51.100.25"
 
 
-def _segments(server_ttls: list[int], rst_ttl: int, synack_ttl: int) -> list[TcpSegment]:
+def _segments(server_ttls: list[int], rst_ttl: int, synack_ttl: int, ready: str = "") -> list[TcpSegment]:
     """Captured at the client: handshake (the SYN-ACK at ``synack_ttl``), then the server's
     banner, EHLO reply and the ACK of STARTTLS one after the other at ``server_ttls`` (the
     banner and the EHLO reply first; more server segments are ACKs of STARTTLS), and the server's
-    reset at ``rst_ttl`` instead of the answer to STARTTLS."""
+    reset at ``rst_ttl`` instead of the answer to STARTTLS. With ``ready``, the server answered
+    STARTTLS (``220 go``, at ``server_ttls[0]``) before the reset, whose sequence number lies past
+    that answer: ``"lost"``, the capture does not hold the answer; ``"late"``, it holds it right
+    after the reset (reordered on the way to the capture)."""
     cisn, sisn = 1000, 5000
     segs: list[TcpSegment] = []
     ts = 1_767_261_600 * 10**9
@@ -304,8 +307,16 @@ def _segments(server_ttls: list[int], rst_ttl: int, synack_ttl: int) -> list[Tcp
     c += len(starttls)
     for ttl in server_ttls[2:]:
         seg(False, s, c, 0x10, ttl=ttl)
-    seg(False, s, c, 0x14, ttl=rst_ttl)
+    if not ready:
+        seg(False, s, c, 0x14, ttl=rst_ttl)
+        return segs
+    seg(False, s + len(_READY), c, 0x14, ttl=rst_ttl)
+    if ready == "late":
+        seg(False, s, c, 0x18, _READY, server_ttls[0])
     return segs
+
+
+_READY = b"220 go\r\n"
 
 
 _TTL = st.integers(min_value=1, max_value=255)
@@ -331,3 +342,70 @@ def test_the_rule_over_any_ttls(server_ttls: list[int], rst_ttl: int, synack_ttl
     assert len(server_ttls) >= RESET_TTL_SEGMENTS
     assert (conv["caused_by"], conv.get("case")) == (("middlebox", "reset-forged") if forged else ("server", None))
 
+
+
+# ---- the TCP layer reads a reset by the same rule: one it takes for the side's own proves the bytes
+# before its sequence number sent (a gap where the capture lost them, a wait where they come late);
+# one the verdict takes for a box's proves nothing (HalfStream.reset_past, reset_ttl_foreign)
+
+def _judged(segs: list[TcpSegment]) -> tuple[list[Any], dict[str, Any]]:
+    reasm = TcpReassembler()
+    events = [ev for s in segs for ev in reasm.feed(s)] + reasm.finish()
+    an = Analyzer()
+    (conv,) = [conv for s in segs for conv in an.feed(s)] + an.finish()
+    return events, conv
+
+
+#: (the reset's TTL, the answer to STARTTLS lost or late) -> outcome, caused_by, reason, case,
+#: evidence frame, findings (code, frame); the server's segments come with TTL 52 (frames 4, 6, 8),
+#: the reset is frame 9, the late answer frame 10
+ONE_HOP: dict[tuple[int, str], tuple[str, str, str, str | None, int, list[tuple[str, int]]]] = {
+    # within a hop: the server's own reset; the answer before it was lost (a gap at the reset)...
+    (53, "lost"): ("incomplete", "unknown", "incomplete", None, 7, [("tcp-gap", 9)]),
+    (51, "lost"): ("incomplete", "unknown", "incomplete", None, 7, [("tcp-gap", 9)]),
+    # ... or is read before the reset, which then ends the TLS handshake
+    (53, "late"): ("aborted", "server", "tls-handshake-failed", None, 9, []),
+    (51, "late"): ("aborted", "server", "tls-handshake-failed", None, 9, []),
+    # two hops out: a box's reset, instead of the answer (which comes after the close)
+    (54, "lost"): ("aborted", "middlebox", "starttls-refused", "reset-forged", 9, [("reset-forged", 9)]),
+    (50, "late"): ("aborted", "middlebox", "starttls-refused", "reset-forged", 9, [("reset-forged", 9)]),
+}
+
+
+@pytest.mark.parametrize("rst_ttl,ready", sorted(ONE_HOP))
+def test_a_reset_within_the_slack_is_the_sides_own_for_the_tcp_layer_too(rst_ttl: int, ready: str) -> None:
+    segs = _segments([52, 52, 52], rst_ttl, 60, ready)
+    assert [s.frame for s in segs if s.flags & 0x04] == [9]
+    events, conv = _judged(segs)
+    outcome, caused_by, reason, case, evidence, findings = ONE_HOP[(rst_ttl, ready)]
+    assert (conv["outcome"], conv["caused_by"], conv["reason"], conv.get("case"), conv["evidence_frame"]) == (
+        outcome, caused_by, reason, case, evidence)
+    assert [(f["code"], f["frame"]) for f in conv["findings"]] == findings
+    gaps = [(ev.side, ev.length, ev.frame) for ev in events if isinstance(ev, StreamGap)]
+    own = case is None
+    assert gaps == ([("server", len(_READY), 9)] if own and ready == "lost" else [])
+    read = [ev.frame for ev in events if isinstance(ev, StreamData) and ev.data == _READY]
+    assert read == ([10] if own and ready == "late" else [])
+
+
+#: the reset's TTL: any, or a few hops from the lowest or the highest of its side's
+_RST_TTL = st.one_of(st.tuples(st.just("any"), st.integers(min_value=0, max_value=255)),
+                     st.tuples(st.sampled_from(["lo", "hi"]), st.integers(min_value=-3, max_value=3)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_TTL, min_size=2, max_size=6), _RST_TTL, st.sampled_from(["lost", "late"]))
+def test_the_tcp_layer_and_the_verdict_agree_over_any_ttls(server_ttls: list[int], rst: tuple[str, int],
+                                                          ready: str) -> None:
+    """The reset the verdict blames on a box is the one the TCP layer reads no bytes in, and the
+    other way round."""
+    how, v = rst
+    rst_ttl = v if how == "any" else min(255, max(1, (min if how == "lo" else max)(server_ttls) + v))
+    segs = _segments(server_ttls, rst_ttl, 60, ready)
+    events, conv = _judged(segs)
+    lo, hi = min(server_ttls), max(server_ttls)
+    forged = rst_ttl != 0 and not lo - RESET_TTL_SLACK <= rst_ttl <= hi + RESET_TTL_SLACK
+    assert (conv.get("case") == "reset-forged") is forged
+    proved = [ev for ev in events if isinstance(ev, StreamGap)] if ready == "lost" else [
+        ev for ev in events if isinstance(ev, StreamData) and ev.data == _READY]
+    assert len(proved) == (0 if forged else 1)

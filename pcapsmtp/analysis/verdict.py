@@ -26,6 +26,7 @@ from pcapsmtp.smtp.tls import (
     cert_matches_host,
     looks_like_encrypted_alert, version_name,
 )
+from pcapsmtp.tcp.halfstream import RESET_TTL_SEGMENTS, RESET_TTL_SLACK, reset_ttl_foreign
 
 __all__ = ["Transcript", "Item", "Overlap", "ResetTtl", "WentOn", "judge", "RESET_TTL_SLACK", "RESET_TTL_SEGMENTS"]
 
@@ -909,22 +910,14 @@ def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item
     return True
 
 
-#: how many hops a reset's TTL (hop limit) may lie outside the range of its side's other
-#: segments and still be that side's own: a route that changes by a hop during the
-#: conversation (a reset further out was sent by something else on the path)
-RESET_TTL_SLACK = 1
-#: how many segments of the side after the handshake must carry a TTL for its range to count: one
-#: (a host sends them all with one value; a count of more would turn on how the side's bytes were
-#: cut into segments, not on what they show); a reset before any stays the side's
-RESET_TTL_SEGMENTS = 1
-
-
 def _forged_reset(f: _Facts, v: _Verdict) -> None:
     """The verdict rests on a side's reset (``_Verdict.by_reset``): the side's stack did not send
     it when
 
     - its TTL (hop limit) is known and lies more than ``RESET_TTL_SLACK`` outside the range of
-      the side's own segments after the handshake (at least ``RESET_TTL_SEGMENTS`` of them): a
+      the side's own segments after the handshake (at least ``RESET_TTL_SEGMENTS`` of them;
+      ``tcp.halfstream.reset_ttl_foreign``, the rule by which the TCP layer reads no bytes
+      sent in such a reset, ``HalfStream.reset_past``): a
       host sends every packet of a connection with one initial TTL over one path, so they arrive
       with one value, and a box elsewhere on the path (an IPS or DPI box, a firewall) that forges
       a reset with the side's address gives it its own (Weaver, Sommer, Paxson, NDSS 2009);
@@ -944,9 +937,9 @@ def _forged_reset(f: _Facts, v: _Verdict) -> None:
         return
     word = "hop limit" if ":" in f.t.client.ip else "TTL"
     ttl_msg = ttl_detail = ""
-    if r.ttl and r.side_ttl is not None and r.segments >= RESET_TTL_SEGMENTS:
+    if r.side_ttl is not None:
         lo, hi = r.side_ttl
-        if not lo - RESET_TTL_SLACK <= r.ttl <= hi + RESET_TTL_SLACK:
+        if reset_ttl_foreign(r.ttl, lo, hi, r.segments):
             own = f"{word} {lo}" if lo == hi else f"{word}s {lo} to {hi}"
             assert r.frames is not None
             first, last = r.frames

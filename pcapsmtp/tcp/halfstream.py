@@ -37,7 +37,8 @@ Policy:
   acknowledging bytes not delivered, then declares what is still missing at its frame
   (``reset``). Neither counts one past the next byte (the ACK or reset after an uncaptured FIN,
   as for an acknowledgement), at or before it (keep-alives, window probes), beyond
-  ``_SENT_SANE`` (garbage), nor a reset whose TTL lies outside the side's range (forged);
+  ``_SENT_SANE`` (garbage), nor a reset whose TTL lies more than a hop outside the side's
+  range (forged: ``reset_ttl_foreign``, the rule the verdict's ``reset-forged`` uses too);
 - a side whose start TCP does not tell (no SYN, no ``start_at``: a late start) starts at the
   lowest sequence number of its first segments, whatever order they arrive in: its bytes are
   buffered, not delivered, while it is *soft*, and a segment before them (up to 64 KiB) moves
@@ -64,7 +65,7 @@ from pcapsmtp.tcp.seq import SEQ_HALF as _HALF
 from pcapsmtp.tcp.seq import SEQ_MASK as _MASK
 from pcapsmtp.tcp.seq import SEQ_MOD as _MOD
 
-__all__ = ["HalfStream"]
+__all__ = ["HalfStream", "RESET_TTL_SEGMENTS", "RESET_TTL_SLACK", "reset_ttl_foreign"]
 
 _key0 = itemgetter(0)
 #: an acknowledgement further than this beyond the delivered data is taken for garbage
@@ -72,6 +73,28 @@ _ACK_SANE = 1 << 30
 #: a side's own sequence number (a pure ACK, a reset) further than this past its next byte is
 #: taken for garbage, not for bytes it sent (more than a scaled TCP window in flight)
 _SENT_SANE = 1 << 24
+
+#: how many hops a reset's TTL (hop limit) may lie outside the range of its side's other
+#: segments and still be that side's own: a route that changes by a hop during the
+#: conversation (a reset further out was sent by something else on the path)
+RESET_TTL_SLACK = 1
+#: how many segments of the side after the handshake must carry a TTL for its range to count: one
+#: (a host sends them all with one value; a count of more would turn on how the side's bytes were
+#: cut into segments, not on what they show); a reset before any stays the side's
+RESET_TTL_SEGMENTS = 1
+
+
+def reset_ttl_foreign(ttl: int, lo: int, hi: int, segments: int) -> bool:
+    """Whether a reset with TTL (hop limit) ``ttl`` was not sent by the stack of the side whose
+    address it carries, by its TTL: ``ttl`` is known (not 0), the side's own segments after the
+    handshake (``HalfStream.note_ttl``: not its SYN or SYN-ACK, nor a pure ACK before the other
+    side's first byte) carried one, ``segments`` of them (at least ``RESET_TTL_SEGMENTS``), in
+    ``lo..hi``, and ``ttl`` lies more than ``RESET_TTL_SLACK`` hops outside that range. The one
+    rule for the TCP layer (such a reset proves no bytes sent, ``HalfStream.reset_past``) and
+    for the verdict (the reset is a box's, ``reset-forged``)."""
+    return (ttl != 0 and segments >= RESET_TTL_SEGMENTS
+            and not lo - RESET_TTL_SLACK <= ttl <= hi + RESET_TTL_SLACK)
+
 
 # A buffered piece: (offset, end, data or None for known-missing bytes, frame, ts_ns)
 _Piece = tuple[int, int, "bytes | None", int, int]
@@ -154,7 +177,8 @@ class HalfStream:
 
     def note_ttl(self, ttl: int, frame: int) -> None:
         """A segment of this side after the handshake (not a SYN, not a reset) came with TTL or
-        hop limit ``ttl`` (not 0): the range a reset of this side's own stack lies in."""
+        hop limit ``ttl`` (not 0): the range a reset of this side's own stack lies in, give or
+        take ``RESET_TTL_SLACK`` (``reset_ttl_foreign``)."""
         if self.ttl_n:
             if ttl < self.ttl_lo:
                 self.ttl_lo = ttl
@@ -197,18 +221,19 @@ class HalfStream:
         """Whether a reset of this side at ``seq`` with TTL ``ttl`` proves bytes sent that were
         not delivered: it lies more than one past the next byte (one past: an uncaptured
         FIN's), within ``_SENT_SANE``, the side ended neither by FIN nor otherwise, a segment of
-        its own is in the capture, and its TTL lies in the range of the side's other segments
-        (a reset forged by a box on the path knows no more of the side's stack than the
-        capture). Bytes buffered below it count as not delivered: a hole before them may still
-        be filled. The reassembler holds such a reset as long as a segment acknowledging bytes
-        not delivered (a data segment reordered behind it still comes first)."""
+        its own is in the capture, and its TTL is not foreign to the side's other segments
+        (``reset_ttl_foreign``: within a hop of their range; a reset forged by a box on the
+        path knows no more of the side's stack than the capture). Bytes buffered below it count
+        as not delivered: a hole before them may still be filled. The reassembler holds such a
+        reset as long as a segment acknowledging bytes not delivered (a data segment reordered
+        behind it still comes first)."""
         return self._reset_gap(seq, ttl) > 0
 
     def _reset_gap(self, seq: int, ttl: int) -> int:
         """How many bytes a reset at ``seq`` proves sent and not delivered (``reset_past``), or 0."""
         if (self.base is None or self.ended or self.fin_off is not None
                 or not (self.syn_seen or self.captured or self.next_off or self.ooo)
-                or (ttl and self.ttl_n and not self.ttl_lo <= ttl <= self.ttl_hi)):
+                or reset_ttl_foreign(ttl, self.ttl_lo, self.ttl_hi, self.ttl_n)):
             return 0
         k = (seq - self.next_seq) & _MASK
         return k if 1 < k < _SENT_SANE else 0
@@ -451,8 +476,8 @@ class HalfStream:
         ``seq``): deliver what is buffered (holes become gaps) and end. A reset whose sequence
         number lies past what was delivered (more than one past: an uncaptured FIN's, and
         within ``_SENT_SANE``) proves the bytes between sent: a gap at the reset's frame,
-        unless its TTL is outside the range of the side's other segments (a reset forged by a
-        box on the path knows no more of the side's stack than the capture). The
+        unless its TTL is foreign to the side's other segments (``reset_ttl_foreign``: a reset
+        forged by a box on the path knows no more of the side's stack than the capture). The
         ``StreamEnd`` carries the reset's TTL and the range of this side's other segments
         (``note_ttl``)."""
         self.soft = False

@@ -8,7 +8,8 @@ buffer bound), at the proof's frame, and a data segment that arrives later (reor
 still fills it. A reset past its side's bytes waits for them as a segment acknowledging bytes not
 delivered, then declares what is still missing at its own frame. One past the next byte (the ACK
 or reset after an uncaptured FIN), at or before it (keep-alives, window probes), too far past
-(garbage) or a reset with a foreign TTL (forged by a box) prove nothing."""
+(garbage) or a reset with a foreign TTL (more than a hop outside its side's: forged by a box)
+prove nothing."""
 from __future__ import annotations
 
 import os
@@ -256,19 +257,23 @@ def test_reset_one_past_is_an_uncaptured_fin() -> None:
 
 
 def test_reset_with_a_foreign_ttl_proves_nothing() -> None:
-    """A reset with the server's addresses and a TTL none of its segments came with: a box on
-    the path forged it; its sequence number says nothing of what the server sent."""
+    """A reset with the server's addresses and a TTL more than a hop away from those its segments
+    came with: a box on the path forged it; its sequence number says nothing of what the server
+    sent. Within a hop (a route that changed) it is the server's own, as for the verdict
+    (``reset_ttl_foreign``)."""
     c = Conv()
     segs = opening(c)
     for s in segs:
         s.ttl = 52 if s.src == c.sip else 64
     rst = c.s(S_AFTER, flags=R, ack=C_HELLO)
-    rst.ttl = 250
-    _, ev = run(segs + [rst])
-    assert gaps(ev) == []
-    rst.ttl = 52
-    _, ev = run(segs + [rst])
-    assert gaps(ev) == [(S, S_READY - 1, RD, 9)]
+    for ttl in (250, 54, 50):
+        rst.ttl = ttl
+        _, ev = run(segs + [rst])
+        assert gaps(ev) == [], ttl
+    for ttl in (52, 53, 51, 0):
+        rst.ttl = ttl
+        _, ev = run(segs + [rst])
+        assert gaps(ev) == [(S, S_READY - 1, RD, 9)], ttl
 
 
 def test_reset_overtaking_its_sides_data_waits_for_it() -> None:
