@@ -6,6 +6,11 @@ The client had no next step: the refusal ended the conversation (``aborted``, th
 step" (``incomplete``). A ``421`` always closes (RFC 5321 3.8); a server that closes after a
 ``454`` is rarer. Control: a hole in the server's direction between its reply and its FIN (what
 the server said there is not known: ``incomplete``).
+
+The server's end is what the verdict rests on, so a reset there is checked as every reset a verdict
+rests on (docs/output.md, "Forged resets"): after the server's 421 (at the server's TTL, 52) a reset
+with the server's address but TTL 250 (a box with initial TTL 255 five hops from the client) was not
+sent by the server's stack: ``middlebox``, finding and case ``reset-forged`` at the reset.
 """
 from __future__ import annotations
 
@@ -15,16 +20,18 @@ R421 = b"421 4.3.2 Service shutting down\r\n"
 R454 = b"454 4.7.0 TLS not available due to local problem\r\n"
 
 
-def refused_then(cport: int, reply: bytes, end: str, *, lost_after: bytes | None = None) -> Conv:
+def refused_then(cport: int, reply: bytes, end: str, *, lost_after: bytes | None = None,
+                 ttl: int | None = None) -> Conv:
     """STARTTLS answered ``reply``; then the server's ``end`` ("rst" or "fin") 5 ms later, the
     capture ending there (the client's answer to it, if any, not captured). ``lost_after``: one
-    more server segment between, not in the capture."""
+    more server segment between, not in the capture. ``ttl``: the reset's TTL (None: the
+    server's own)."""
     conv = opening(Conv(cport=cport, close=None))
     conv.c(STARTTLS, tag="starttls")
     conv.s(reply, tag="starttls_reply")
     if lost_after is not None:
         conv.s(lost_after, lost=[0], acked=False)
-    return conv.rst("S", delay_ms=5) if end == "rst" else conv.fin("S", delay_ms=5, acked=False)
+    return conv.rst("S", ttl=ttl, delay_ms=5) if end == "rst" else conv.fin("S", delay_ms=5, acked=False)
 
 
 def scenarios() -> list[Capture]:
@@ -46,4 +53,11 @@ def scenarios() -> list[Capture]:
                 [(refused_then(47803, R454, "fin", lost_after=b"250 2.0.0 Ok\r\n"),
                   Expect("incomplete", "unknown", "incomplete", "valid", True, 454,
                          [("tcp-gap", "capture", "label:fin:S")]))]),
+        Capture("starttls-421-forged-reset.pcap",
+                "as starttls-421-server-resets.pcap, but the reset after the 421 comes with TTL 250 where "
+                "every segment of the server came with 52: the server's stack did not send it, a box on "
+                "the path forged it",
+                [(refused_then(47804, R421, "rst", ttl=250),
+                  Expect("aborted", "middlebox", "starttls-refused", "valid", True, 421,
+                         [("reset-forged", "middlebox", "label:rst")]))]),
     ]

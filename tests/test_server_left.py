@@ -2,11 +2,14 @@
 (captures/scenarios_serverleft.py, and the two reordered captures where the reset overtook the
 refusal): the client had no next step, so the verdict is the server's refusal
 (``aborted``/``server``/``starttls-refused``), not a capture that ends "before the client's next
-step". A hole in the server's direction between its reply and its end leaves it ``incomplete``.
+step". A hole in the server's direction between its reply and its end leaves it ``incomplete``. The
+verdict rests on the server's end, so a reset there that the server's stack did not send (its TTL
+outside the server's) is a box's: ``middlebox``, case ``reset-forged``, evidence the reset.
 
 Cross-checked against tshark: the reply's frame carries the code in the server's payload, the
 server's RST or FIN comes right after it (or overtook it, in the reordered control), and tshark
-sees the control's hole too (``tcp.analysis.lost_segment`` at the FIN).
+sees the control's hole too (``tcp.analysis.lost_segment`` at the FIN), and the forged reset's TTL
+(``ip.ttl``) against the server's other segments.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from tsharkfilter import frames_matching, tshark_fields
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 SERVER = "tcp.srcport == 25"
 
-#: capture -> (outcome, caused_by, reason, reply code, evidence frame, message ending)
+#: capture -> (outcome, caused_by, reason, reply code, the reply's frame, message ending); the
+#: evidence frame is the reply's, or the forged reset's
 VERDICTS: dict[str, tuple[str, str, str, int, int, str]] = {
     "starttls-421-server-resets.pcap": ("aborted", "server", "starttls-refused", 421, 12,
                                         "421 4.3.2 Service shutting down; then it reset the connection"),
@@ -31,7 +35,11 @@ VERDICTS: dict[str, tuple[str, str, str, int, int, str]] = {
                                                    "the capture ends before the client's next step"),
     "lost-segment-reset-overtakes.pcap": ("aborted", "server", "starttls-refused", 454, 12,
                                           "local problem; then it reset the connection"),
+    "starttls-421-forged-reset.pcap": ("aborted", "middlebox", "starttls-refused", 421, 12,
+                                       "its TTL 250 is not the TTL 52 of the server's own segments"),
 }
+#: the captures whose reset a box forged -> (the reset's frame, its TTL, the server's TTL)
+FORGED = {"starttls-421-forged-reset.pcap": (14, 250, 52)}
 
 
 def _conv(name: str, stream: int = 0) -> dict[str, Any]:
@@ -44,10 +52,17 @@ def test_verdict(name: str) -> None:
     conv = _conv(name)
     assert (conv["outcome"], conv["caused_by"], conv["reason"]) == (outcome, by, reason)
     assert conv["starttls"]["reply_code"] == code
-    assert conv["evidence_frame"] == frame
     assert conv["detail"].endswith(ending), conv["detail"]
     gaps = [f["frame"] for f in conv["findings"] if f["code"] == "tcp-gap"]
     assert gaps == ([14] if outcome == "incomplete" else [])
+    forged = [f["frame"] for f in conv["findings"] if f["code"] == "reset-forged"]
+    if name in FORGED:
+        reset = FORGED[name][0]
+        assert (conv["evidence_frame"], conv.get("case"), forged) == (reset, "reset-forged", [reset])
+        assert f"after the {code} the client read as the answer to STARTTLS (frame {frame}:" in conv["detail"]
+    else:
+        assert conv["evidence_frame"] == frame
+        assert forged == [] and conv.get("case") != "reset-forged"
 
 
 @pytest.mark.parametrize("name", sorted(VERDICTS))
@@ -63,3 +78,12 @@ def test_the_reply_is_what_tshark_reads_before_the_servers_end(name: str) -> Non
     # the control's hole: tshark too sees a server segment missing before the FIN
     lost = frames_matching(path, f"{SERVER} && tcp.analysis.lost_segment")
     assert (lost == [end]) == (outcome == "incomplete"), (lost, data)
+    # the reset's TTL against the server's segments after the handshake (the SYN-ACK aside)
+    rows = tshark_fields(path, f"{SERVER} && tcp.flags.syn == 0", "frame.number", "ip.ttl")
+    ttls = {int(n): int(ttl) for n, ttl in rows}
+    if name in FORGED:
+        reset, ttl, own = FORGED[name]
+        assert end == reset and ttls.pop(reset) == ttl
+        assert set(ttls.values()) == {own}
+    else:
+        assert len(set(ttls.values())) == 1

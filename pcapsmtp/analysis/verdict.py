@@ -1167,9 +1167,23 @@ def _starttls_hole_answered(f: _Facts, v: _Verdict, hole: Item, ehlo_reply: Item
           f"server acknowledged them: they reached it; {_seconds(reply.ts_ns - ehlo_reply.ts_ns)} after the "
           f"EHLO reply it answered {ev.code} (frame {_frame(reply)}: {_show_line(ev.lines[0], 80)}) and {how} "
           f"the connection (frame {_frame(end)})", reply)
-    v.by_reset(end, "instead of the server's answer to STARTTLS")
+    _left_after_refusal(v, end, reply)
     v.extra["starttls_reply_code"] = ev.code
     return hole
+
+
+def _left_after_refusal(v: _Verdict, end: Item | None, reply: Item) -> None:
+    """The server's refusal of STARTTLS (``reply``, what the client read as its answer) was
+    followed by the server's own end, ``end`` (``_server_left``; None: the verdict does not rest
+    on one): the conversation is over because of that end, so when it is a reset, the verdict
+    rests on it (``_Verdict.by_reset``) and a reset the server's stack did not send is the box's
+    (``_forged_reset``). Every path that reads a refusal and then the server's end goes through
+    here."""
+    if end is None:
+        return
+    ev = reply.event
+    v.by_reset(end, f"after the {ev.code} the client read as the answer to STARTTLS (frame "
+                    f"{_frame(reply)}: {_show_line(ev.lines[0], 80)})")
 
 
 def _seconds(ns: int) -> str:
@@ -1622,9 +1636,11 @@ def judge(t: Transcript) -> dict[str, Any]:
                   f"the client read {st_code} ({text}) as the answer to STARTTLS; the server sent "
                   f"it {sent_as}: the replies are one behind, {own_text}{then}", st_reply)
             v.case = "stray-answer"
+            _left_after_refusal(v, gone, st_reply)
         else:
             v.set(outcome, "server", "starttls-refused", _frame(st_reply),
                   f"the server answered STARTTLS with {st_code} {text}{then}")
+            _left_after_refusal(v, gone, st_reply)
         decided = True
     if not decided and st_item is not None and st_reply is None:
         end = f.ends.get(_SERVER)
