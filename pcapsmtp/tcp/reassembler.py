@@ -1313,13 +1313,22 @@ class TcpReassembler:
                     or flow.held_bytes > self.config.max_ooo_bytes):
                 self._release(flow, seg.ts_ns, out)
             return
-        if held and flags & _RST and not all(_past_reset(hs, seg) for _, hs, _ in held):
-            # a reset with nothing of its side held ends the conversation: what the other
-            # side's held segments acknowledge and is still missing is lost (unless they all
-            # wait for bytes past the reset: those come after it, ``_close``)
-            self._release(flow, seg.ts_ns, out, force=True)
-            if self._flows.get(flow.info.stream) is not flow:
-                return
+        if held and flags & _RST:
+            # a reset with nothing of its side held ends the conversation: the other side's
+            # held segments that acknowledge bytes past it come after it (``_close`` leaves them
+            # after the close, as here whatever else was held); what the others acknowledge and
+            # is still missing is lost
+            past = [h for h in held if _past_reset(h[1], seg)]
+            if past:
+                held[:] = [h for h in held if not _past_reset(h[1], seg)]
+                for hd, hs, _ in past:
+                    flow.nheld[hd] -= 1
+                    flow.held_bytes -= len(hs.payload)
+                    self.stats.after_close_segments += 1
+            if held:
+                self._release(flow, seg.ts_ns, out, force=True)
+                if self._flows.get(flow.info.stream) is not flow:
+                    return
         self._process(flow, d, seg, out)
         if flow.held:
             self._release(flow, seg.ts_ns, out)
