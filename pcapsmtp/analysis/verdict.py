@@ -314,6 +314,29 @@ class _Facts:
         return None
 
 
+def _unprompted_ehlo_reply(f: _Facts) -> Item | None:
+    """The EHLO reply of a capture that holds only the server's direction (one-sided: no byte,
+    FIN or RST of the client), where no command pairs it: the server's first reply after its
+    whole greeting answers the client's first command (RFC 5321 4.1.4: the greeting, EHLO or
+    HELO, comes first), and a positive reply of two lines or more is an EHLO reply (a HELO
+    reply has one line). None when the client's direction is there, the greeting is not whole,
+    a hole of the server's direction lies before that reply, or it is not such a reply."""
+    t = f.t
+    if t.client_bytes or f.present(_CLIENT) or f.greeting is None or not f.greeting_whole:
+        return None
+    g = f.pos(f.greeting)
+    for i in range(g + 1, len(t.items)):
+        it = t.items[i]
+        ev = it.event
+        if type(ev) is not Reply:
+            continue
+        if (ev.code is not None and 200 <= ev.code < 300 and len(ev.lines) >= 2 and not ev.damaged
+                and f.gap_between(g, i, _SERVER) is None):
+            return it
+        return None
+    return None
+
+
 class _Verdict:
     def __init__(self) -> None:
         self.outcome = "incomplete"
@@ -1421,7 +1444,7 @@ def judge(t: Transcript) -> dict[str, Any]:
     ehlo_item = next((h for h in f.hellos if h.event.verb in ("EHLO", "LHLO")
                       and (clear is None or f.pos(h) < f.pos(clear))), None)
     first_hello = f.hellos[0] if f.hellos else None
-    ehlo_reply = f.reply_to(ehlo_item)
+    ehlo_reply = f.reply_to(ehlo_item) if ehlo_item is not None else _unprompted_ehlo_reply(f)
     chk: EhloCheck | None = None
     offered = "unknown"
     strays: list[Item] = []
@@ -1444,6 +1467,14 @@ def judge(t: Transcript) -> dict[str, Any]:
                 and check_ehlo(real.event.lines).offered == "valid":
             offered = chk.offered = "misplaced"
             chk.starttls_where = "shifted"
+    if ehlo_item is None and ehlo_reply is not None and chk is not None and offered == "valid":
+        # one-sided (the server's direction only): a 220 right after the EHLO reply that offered
+        # STARTTLS answers STARTTLS (no other command gets 220 there)
+        nxt = next((it for it in t.items[f.pos(ehlo_reply) + 1:] if type(it.event) is Reply), None)
+        if (nxt is not None and nxt.event.code == 220 and not nxt.event.damaged
+                and f.gap_between(f.pos(ehlo_reply), f.pos(nxt), _SERVER) is None):
+            v.extra["starttls_reply_code"] = 220
+            v.extra["starttls_requested"] = True
     ehlo_refused = (ehlo_reply is not None and ehlo_reply.event.code is not None
                     and ehlo_reply.event.code >= 400)
     # A refused EHLO sent no extension list: whether STARTTLS would have been offered is not
@@ -1693,7 +1724,8 @@ def judge(t: Transcript) -> dict[str, Any]:
                       "frame": _frame(hello_item)} if hello_ev is not None else None),
         "ehlo_reply": ({"code": ehlo_reply.event.code, "frames": list(_frames_of(ehlo_reply, strays)),
                         "lines": ehlo_lines} if ehlo_reply is not None else None),
-        "starttls": {"offered": offered, "requested": st_item is not None or starttls_hole is not None,
+        "starttls": {"offered": offered, "requested": (st_item is not None or starttls_hole is not None
+                                                       or v.extra.get("starttls_requested", False)),
                      "reply_code": st_code if st_code is not None else v.extra.get("starttls_reply_code"),
                      "frame": None if st_item is not None and st_item.event.inferred
                      else _frame(st_item)},
@@ -1737,6 +1769,24 @@ def judge(t: Transcript) -> dict[str, Any]:
     return conv
 
 
+#: what an EHLO reply shows of STARTTLS (``EhloCheck.offered``), for a one-sided capture's detail
+_OFFER_WORDS = {
+    "valid": "offers STARTTLS",
+    "misplaced": "puts STARTTLS where a client that follows RFC 5321 does not read it",
+    "masked": "shows STARTTLS masked (a box on the path overwrote it)",
+    "absent": "does not offer STARTTLS",
+}
+
+
+def _unprompted_offer(chk: EhloCheck | None, ehlo_item: Item | None, ehlo_reply: Item | None) -> str:
+    """For a capture of the server's direction only: what its EHLO reply (``_unprompted_ehlo_reply``)
+    shows, as the end of the detail; "" when no such reply was read."""
+    if chk is None or ehlo_item is not None or ehlo_reply is None:
+        return ""
+    return (f"; the server's reply after its greeting (frame {_frame(ehlo_reply)}) is an EHLO reply "
+            f"that {_OFFER_WORDS.get(chk.offered, chk.offered)}, but what the client did is not in the capture")
+
+
 def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None,
                      ehlo_item: Item | None, ehlo_reply: Item | None, first_hello: Item | None,
                      ehlo_refused: bool, greeting_ev: Reply | None) -> None:
@@ -1777,7 +1827,7 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
                f"{_frame(gap)} is not in the capture whole" if gap is not None and gap.event.cut else
                "bytes of the decisive exchange were lost" if gap is not None else
                "the capture does not show the greeting and the EHLO exchange" if started_late else
-               "only one direction was captured")
+               "only one direction was captured" + _unprompted_offer(chk, ehlo_item, ehlo_reply))
         v.set("incomplete", "unknown", "incomplete", _frame(gap) or t.first_frame, why)
         return
     hello = first_hello.event if first_hello is not None else None

@@ -1,0 +1,67 @@
+"""Captures of the server's direction only (asymmetric routing, a one-way tap, a `src port 25`
+filter): what the server's EHLO reply shows.
+
+Without the client's direction no command pairs the server's replies, and what the client did
+is not in the capture: the verdict stays ``incomplete`` (docs/output.md, ``one-sided``). But
+the server's first reply after its greeting answered the client's first command (its EHLO or
+HELO), and a positive reply of two lines or more is an EHLO reply: its STARTTLS offer
+(``starttls.offered``), its findings (a misplaced offer is the server's defect whoever the
+client was) and the clients' prediction are read as in a whole capture. Controls: a one-line
+250 (a HELO reply, or an EHLO reply without extensions: ``unknown``), and a hole in the
+server's direction before the reply (what the client read first is not known).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from generate import (
+    BANNER, EHLO, EHLO_NO_TLS, EHLO_OK, SEED_BANNER, SEED_REPLY, Capture, Conv, Expect, mail_in_clear, opening,
+    starttls_ok,
+)
+
+ONE_SIDED = ("one-sided", "capture", "first_frame")
+
+
+def server_only(cport: int) -> Conv:
+    return Conv(cport=cport, only_side="S")
+
+
+def unread(cport: int, reply: bytes | list[bytes], **reply_kw: Any) -> Conv:
+    """A server-only opening whose reply after the greeting is not read as an EHLO reply (no
+    ``ehlo_reply`` tag), then a mail transaction."""
+    conv = server_only(cport).s(BANNER, tag="banner").c(EHLO, tag="greeting")
+    return mail_in_clear(conv.s(reply, **reply_kw))
+
+
+def scenarios() -> list[Capture]:
+    misplaced = mail_in_clear(opening(server_only(47901), SEED_REPLY, banner=SEED_BANNER))
+    valid = starttls_ok(opening(server_only(47902)), "one-sided valid")
+    absent = mail_in_clear(opening(server_only(47903), EHLO_NO_TLS))
+    helo = unread(47904, b"250 mx.example.com\r\n")
+    split = EHLO_OK.split(b"250-STARTTLS\r\n")
+    hole = unread(47905, [split[0], b"250-STARTTLS\r\n" + split[1]], lost=[0])
+    return [
+        Capture("one-sided-server-misplaced.pcap",
+                "seed-starttls-first-line.pcap with only the server->client packets: its EHLO reply puts "
+                "STARTTLS on the first line (the server's defect); what the client did is not in the capture",
+                [(misplaced, Expect("incomplete", "unknown", "incomplete", "misplaced", False, None,
+                                    [ONE_SIDED, ("ehlo-keyword-as-domain", "server", "ehlo_reply")]))]),
+        Capture("one-sided-server-valid.pcap",
+                "STARTTLS offered, accepted (the 220 after the EHLO reply answers it) and TLS set up, with only "
+                "the server->client packets: the offer is valid and STARTTLS was requested; the client's side "
+                "of it is not in the capture",
+                [(valid, Expect("incomplete", "unknown", "incomplete", "valid", True, 220, [ONE_SIDED]))]),
+        Capture("one-sided-server-absent.pcap",
+                "an EHLO reply without STARTTLS and a mail transaction, with only the server->client "
+                "packets: STARTTLS is not offered",
+                [(absent, Expect("incomplete", "unknown", "incomplete", "absent", False, None, [ONE_SIDED]))]),
+        Capture("one-sided-server-one-line.pcap",
+                "control: with only the server->client packets, the reply after the greeting is one line "
+                "('250 mx.example.com'): a HELO reply as well as an EHLO reply, so the offer is unknown",
+                [(helo, Expect("incomplete", "unknown", "incomplete", "unknown", False, None, [ONE_SIDED]))]),
+        Capture("one-sided-server-hole.pcap",
+                "control: with only the server->client packets, the first segment of the EHLO reply is not "
+                "in the capture: what came first after the greeting is unknown, so the offer is too",
+                [(hole, Expect("incomplete", "unknown", "incomplete", "unknown", False, None,
+                               [ONE_SIDED, ("tcp-gap", "capture", "lost_segment:S")]))]),
+    ]
