@@ -1787,6 +1787,17 @@ def _unprompted_offer(chk: EhloCheck | None, ehlo_item: Item | None, ehlo_reply:
             f"that {_OFFER_WORDS.get(chk.offered, chk.offered)}, but what the client did is not in the capture")
 
 
+def _unanswered_clear(f: _Facts, clear: Item | None) -> str:
+    """For a capture of the client's direction only: what it sent in the clear (``_Facts.clear``),
+    as the end of the detail; "" when the server's direction is there or nothing was."""
+    if clear is None or f.present(_SERVER):
+        return ""
+    verb = clear.event.verb
+    what = {"MAIL": "MAIL FROM", "AUTH": "AUTH (its credentials)"}.get(verb, verb)
+    return (f"; the client sent {what} in the clear (frame {_frame(clear)}), but the server's replies, "
+            "which would tell why, are not in the capture")
+
+
 def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None,
                      ehlo_item: Item | None, ehlo_reply: Item | None, first_hello: Item | None,
                      ehlo_refused: bool, greeting_ev: Reply | None) -> None:
@@ -1826,8 +1837,11 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
         why = (f"the capture's snap length{_snap(t)} cut the decisive exchange: frame "
                f"{_frame(gap)} is not in the capture whole" if gap is not None and gap.event.cut else
                "bytes of the decisive exchange were lost" if gap is not None else
-               "the capture does not show the greeting and the EHLO exchange" if started_late else
-               "only one direction was captured" + _unprompted_offer(chk, ehlo_item, ehlo_reply))
+               # (a one-sided capture from the SYN on shows no greeting because it lacks the
+               # server's direction, not because it started late)
+               "only one direction was captured" + _unprompted_offer(chk, ehlo_item, ehlo_reply)
+               + _unanswered_clear(f, clear) if one_sided and not t.midstream else
+               "the capture does not show the greeting and the EHLO exchange")
         v.set("incomplete", "unknown", "incomplete", _frame(gap) or t.first_frame, why)
         return
     hello = first_hello.event if first_hello is not None else None

@@ -1,4 +1,4 @@
-"""Captures of the server's direction only (captures/scenarios_oneside.py): the verdict stays
+"""Captures of one direction only. The server's (captures/scenarios_oneside.py): the verdict stays
 ``incomplete`` (what the client did is not in the capture), but the server's first reply after
 its greeting, a positive reply of two lines or more, is read as its EHLO reply: the STARTTLS
 offer, the findings on it and a 220 right after it (STARTTLS answered).
@@ -7,6 +7,9 @@ Cross-checked against tshark, which dissects the server's replies without the cl
 commands too: the EHLO reply's frames are those of tshark's second SMTP response (up to the
 frame of its last line), the misplaced keyword stands on the line tshark shows first, the 220
 is tshark's third response, and tshark sees the control's hole (``tcp.analysis.lost_segment``).
+
+The client's (captures/one-sided-client.pcap): ``incomplete`` too, and the detail names what the
+client sent in the clear, at the frame of tshark's ``MAIL`` request.
 """
 from __future__ import annotations
 
@@ -108,3 +111,16 @@ def test_no_ehlo_reply_is_named_when_the_reply_may_be_another(name: str) -> None
     else:
         assert findings == [("one-sided", "capture", 1)]
         assert conv["detail"] == "only one direction was captured"
+
+
+def test_a_client_only_capture_names_what_the_client_sent_in_the_clear() -> None:
+    name = "one-sided-client.pcap"
+    conv = _conv(name)
+    ((mail,),) = tshark_fields(CAPTURES / name, 'smtp.req.command == "MAIL"', "frame.number")
+    assert frames_matching(CAPTURES / name, "tcp.srcport == 25") == []
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["starttls"] == {"offered": "unknown", "requested": False, "reply_code": None, "frame": None}
+    assert conv["mail"] is True and conv["ehlo_reply"] is None
+    assert conv["detail"] == (f"only one direction was captured; the client sent MAIL FROM in the clear (frame "
+                              f"{mail}), but the server's replies, which would tell why, are not in the capture")
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [("one-sided", "capture", 1)]
