@@ -722,8 +722,7 @@ class TcpReassembler:
                     w = self._watch.get(key)
                     if w is not None:
                         if seg.ts_ns > w.deadline:
-                            del self._watch[key]
-                            w.events(out)
+                            self._end_watch(key, seg.ts_ns, out)
                         elif d == w.d:
                             w.check(seg)
             elif flags & _FIN_RST:
@@ -763,10 +762,9 @@ class TcpReassembler:
         inserted). First forgets the closed entries past their grace, then evicts an
         old-generation entry if the table is still full."""
         table = self.table
-        if self._watch:
-            w = self._watch.pop(key, None)
-            if w is not None:
-                w.events(out)   # the 4-tuple's closed entry was forgotten: its watch ends too
+        if self._watch and key in self._watch:
+            # the 4-tuple's closed entry was forgotten: its watch ends too
+            self._end_watch(key, seg.ts_ns, out)
         table.creation_time(seg.ts_ns)
         victim = table.make_room()
         if victim is not None and not isinstance(victim, int) and victim.state == _PENDING:
@@ -781,9 +779,8 @@ class TcpReassembler:
         """A SYN with a new ISN took the 4-tuple: the old conversation ends (its flow closes
         "reused"), a new one starts. Returns the new packed entry (the caller stores it)."""
         self.stats.reused += 1
-        w = self._watch.pop(key, None) if self._watch else None
-        if w is not None:
-            w.events(out)       # the old conversation's watch ends with it
+        if self._watch and key in self._watch:
+            self._end_watch(key, seg.ts_ns, out)    # the old conversation's watch ends with it
         if conv is not None and conv.state == _PENDING:
             self._pending.pop(key, None)
         if conv is not None and conv.flow is not None:
@@ -1498,10 +1495,22 @@ class TcpReassembler:
         for d, s, _ in held:
             if d == rd:     # (its segments held behind the reset came after it)
                 w.check(s)
-        old = self._watch.pop(conv.key, None)
-        if old is not None:
-            old.events(out)
+        if conv.key in self._watch:
+            self._end_watch(conv.key, ts, out)
         self._watch[conv.key] = w
+
+    def _end_watch(self, key: _Key, now: int, out: list[FlowEvent]) -> None:
+        """A segment at capture time ``now`` ends the watch of 4-tuple ``key`` (a segment after
+        its time, a new SYN, the 4-tuple's closed entry forgotten, a reset closing another
+        conversation on it that is watched in turn): first every watch whose time
+        was up by ``now`` ends, in the order of their resets, as a sweep would have ended them
+        (``_watch_until``: its events do not come before those of watches that expired
+        earlier), then this one if it is still on (its time not up, or a watch before it in the
+        order of the resets still on: capture time out of order)."""
+        self._watch_until(now, out)
+        w = self._watch.pop(key, None)
+        if w is not None:
+            w.events(out)
 
     def _watch_until(self, now: int, out: list[FlowEvent]) -> None:
         """End the watches whose time is up by ``now`` (in the order of their resets)."""
