@@ -211,6 +211,7 @@ def scenarios() -> list[Capture]:
                 "is read and no byte is lost; the verdict is the one of the same packets in capture order "
                 "(the server refused and reset: starttls-refused)",
                 [(reset_overtakes(47708),
-                  Expect("aborted", "server", "starttls-refused", "valid", True, 454))]),
+                  Expect("aborted", "server", "starttls-refused", "valid", True, 454,
+                         [("server-closed", "server", "label:rst")]))]),
     ]
 

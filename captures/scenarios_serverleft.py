@@ -2,10 +2,10 @@
 RST right after the reply; nothing of the client follows in the capture).
 
 The client had no next step: the refusal ended the conversation (``aborted``, the server's,
-``starttls-refused``), where before the capture was read as ending "before the client's next
-step" (``incomplete``). A ``421`` always closes (RFC 5321 3.8); a server that closes after a
-``454`` is rarer. Control: a hole in the server's direction between its reply and its FIN (what
-the server said there is not known: ``incomplete``).
+``starttls-refused``, case and finding ``server-closed`` at the server's end), where before the
+capture was read as ending "before the client's next step" (``incomplete``). A ``421`` always closes
+(RFC 5321 3.8); a server that closes after a ``454`` is rarer. Control: a hole in the server's
+direction between its reply and its FIN (what the server said there is not known: ``incomplete``).
 
 The server's end is what the verdict rests on, so a reset there is checked as every reset a verdict
 rests on (docs/output.md, "Forged resets"): after the server's 421 (at the server's TTL, 52) a reset
@@ -40,12 +40,14 @@ def scenarios() -> list[Capture]:
                 "STARTTLS answered '421 4.3.2 Service shutting down', then the server resets the "
                 "connection; the capture ends there: the server refused and ended the conversation",
                 [(refused_then(47801, R421, "rst"),
-                  Expect("aborted", "server", "starttls-refused", "valid", True, 421))]),
+                  Expect("aborted", "server", "starttls-refused", "valid", True, 421,
+                         [("server-closed", "server", "label:rst")]))]),
         Capture("starttls-454-server-closes.pcap",
                 "STARTTLS answered 454, then the server closes its direction (FIN); the capture ends "
                 "before anything more of the client: the client had no next step",
                 [(refused_then(47802, R454, "fin"),
-                  Expect("aborted", "server", "starttls-refused", "valid", True, 454))]),
+                  Expect("aborted", "server", "starttls-refused", "valid", True, 454,
+                         [("server-closed", "server", "label:fin:S")]))]),
         Capture("starttls-454-server-closes-after-hole.pcap",
                 "control: as starttls-454-server-closes.pcap, but a segment of the server between its "
                 "454 and its FIN is not in the capture (its FIN's sequence number lies past it): what "

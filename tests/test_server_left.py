@@ -38,6 +38,9 @@ VERDICTS: dict[str, tuple[str, str, str, int, int, str]] = {
     "starttls-421-forged-reset.pcap": ("aborted", "middlebox", "starttls-refused", 421, 12,
                                        "its TTL 250 is not the TTL 52 of the server's own segments"),
 }
+#: the frame of the server's own end (its RST or FIN), where the ``server-closed`` finding is
+SERVER_END = {"starttls-421-server-resets.pcap": 14, "starttls-454-server-closes.pcap": 14,
+              "lost-segment-reset-overtakes.pcap": 11}
 #: the captures whose reset a box forged -> (the reset's frame, its TTL, the server's TTL)
 FORGED = {"starttls-421-forged-reset.pcap": (14, 250, 52)}
 
@@ -56,13 +59,22 @@ def test_verdict(name: str) -> None:
     gaps = [f["frame"] for f in conv["findings"] if f["code"] == "tcp-gap"]
     assert gaps == ([14] if outcome == "incomplete" else [])
     forged = [f["frame"] for f in conv["findings"] if f["code"] == "reset-forged"]
+    closed = [(f["frame"], f["rfc"]) for f in conv["findings"] if f["code"] == "server-closed"]
     if name in FORGED:
         reset = FORGED[name][0]
         assert (conv["evidence_frame"], conv.get("case"), forged) == (reset, "reset-forged", [reset])
         assert f"after the {code} the client read as the answer to STARTTLS (frame {frame}:" in conv["detail"]
+        assert closed == []         # the server did not close: a box reset
     else:
         assert conv["evidence_frame"] == frame
         assert forged == [] and conv.get("case") != "reset-forged"
+    if outcome == "aborted" and name not in FORGED:
+        # case server-closed, its finding at the server's end; RFC 5321 3.8 broken only after a code
+        # that announces no close (a 421 announces it)
+        assert conv.get("case") == "server-closed"
+        assert closed == [(SERVER_END[name], "" if code == 421 else "RFC 5321 3.8")]
+    elif name not in FORGED:
+        assert conv.get("case") is None and closed == []
 
 
 @pytest.mark.parametrize("name", sorted(VERDICTS))
@@ -72,6 +84,7 @@ def test_the_reply_is_what_tshark_reads_before_the_servers_end(name: str) -> Non
     ((payload,),) = tshark_fields(path, f"frame.number == {frame} && {SERVER}", "tcp.payload")
     assert bytes.fromhex(payload.replace(":", "")).startswith(f"{code} ".encode())
     (end,) = frames_matching(path, f"{SERVER} && (tcp.flags.reset == 1 || tcp.flags.fin == 1)")
+    assert SERVER_END.get(name, end) == end
     data = frames_matching(path, f"{SERVER} && tcp.len > 0")
     # in capture order the server's end follows its reply, or overtook it (the reordered control)
     assert end == frame + 2 or (name == "lost-segment-reset-overtakes.pcap" and end < frame)

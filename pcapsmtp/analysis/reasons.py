@@ -153,6 +153,21 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "it) to send exactly one reply per command: the reply the `reply-out-of-step` finding "
         "points at ended early or came twice. Whether TLS itself works shows in the server's own "
         "answer to STARTTLS, which the verdict's detail names (a 220 there: it does).", "server"),
+    ("starttls-refused", "server-closed"): ReasonCase(
+        "the server refused STARTTLS and closed the connection", "server-closed",
+        "The server answered STARTTLS with an error and then closed (or reset) the connection "
+        "itself. A 421 says exactly that: the server is closing the transmission channel (RFC "
+        "5321 3.8), as a server does that is shutting down, overloaded or refusing this client; "
+        "after another code (454, a 5xx) RFC 5321 3.8 does not let a server close, but this one "
+        "did. RFC 3207 lets a client whose STARTTLS got an error go on without TLS or give up; "
+        "here the server left it neither on this connection, so its only way on is a new "
+        "connection: whether it tried again, and in plaintext, is another conversation (a "
+        "`tls-fallback` verdict there when it skipped STARTTLS).",
+        "Ask the receiving server's admin why it refuses STARTTLS and then ends the session (the "
+        "detail names the reply): a 421 comes from a server that is shutting down, or that "
+        "refuses sessions (a connection or rate limit, a policy on the sending host); another "
+        "code followed by a close is often a TLS setup that fails (certificate, key, TLS library) "
+        "in a server process that then exits.", "server"),
     ("starttls-refused", "no-answer"): ReasonCase(
         "STARTTLS never answered", "no-answer",
         "The server (or a firewall, IPS or DPI box in front of it that swallows the command) sent "
@@ -409,6 +424,13 @@ FINDINGS: dict[str, FindingInfo] = {
         "went unanswered, and how long the client waited), and the network team whether a "
         "firewall, IPS or DPI box in front of the server drops the command or the TLS records: "
         "capture in front of the server too and run `pcapsmtp diff`."),
+    "server-closed": FindingInfo(
+        "server", "RFC 5321 3.8", "the server closed the connection right after refusing STARTTLS",
+        _ASK_SERVER + "say why it refuses STARTTLS and ends the session: after a 421 the close is "
+        "what the reply announced (shutting down, a connection or rate limit, a policy on the "
+        "sending host); after another code (454, a 5xx) it should keep the connection open for "
+        "the client's next command (RFC 5321 3.8), and a server process that fails its TLS setup "
+        "and exits is the usual cause."),
     "reset-forged": FindingInfo(
         "middlebox", "", "a reset the side whose address it carries did not send",
         "Ask the network team which firewall, IPS or DPI box on the path resets the connection (an "

@@ -351,6 +351,8 @@ class _Verdict:
         self.case = ""      # a case of the reason with its own explanation (REASON_CASES)
         #: the reset the verdict rests on, and what it ended ("before the ServerHello, ...")
         self.reset: tuple[Item, str] | None = None
+        #: case ``server-closed``: the server's refusal of STARTTLS and its own end right after
+        self.closed: tuple[Item, Item] | None = None
 
     def set(self, outcome: str, caused_by: str, reason: str, evidence: int | None,
             detail: str = "", item: Item | None = None) -> None:
@@ -360,6 +362,7 @@ class _Verdict:
         self.evidence_at = _at(item)
         self.case = ""
         self.reset = None
+        self.closed = None
 
     def by_reset(self, end: Item, what: str) -> None:
         """The verdict just set rests on ``end``, a side's end: when it is a reset, the side
@@ -1190,23 +1193,53 @@ def _starttls_hole_answered(f: _Facts, v: _Verdict, hole: Item, ehlo_reply: Item
           f"server acknowledged them: they reached it; {_seconds(reply.ts_ns - ehlo_reply.ts_ns)} after the "
           f"EHLO reply it answered {ev.code} (frame {_frame(reply)}: {_show_line(ev.lines[0], 80)}) and {how} "
           f"the connection (frame {_frame(end)})", reply)
-    _left_after_refusal(v, end, reply)
+    _left_after_refusal(v, end, reply, closed=True)
     v.extra["starttls_reply_code"] = ev.code
     return hole
 
 
-def _left_after_refusal(v: _Verdict, end: Item | None, reply: Item) -> None:
+def _left_after_refusal(v: _Verdict, end: Item | None, reply: Item, *, closed: bool = False) -> None:
     """The server's refusal of STARTTLS (``reply``, what the client read as its answer) was
     followed by the server's own end, ``end`` (``_server_left``; None: the verdict does not rest
     on one): the conversation is over because of that end, so when it is a reset, the verdict
     rests on it (``_Verdict.by_reset``) and a reset the server's stack did not send is the box's
     (``_forged_reset``). Every path that reads a refusal and then the server's end goes through
-    here."""
+    here. ``closed``: the refusal is the server's own answer (not a stray line the client read
+    as one, whose case is ``stray-answer``): the verdict names case ``server-closed``, whose
+    finding ``_server_closed`` writes once ``_forged_reset`` has kept the end the server's."""
     if end is None:
         return
     ev = reply.event
     v.by_reset(end, f"after the {ev.code} the client read as the answer to STARTTLS (frame "
                     f"{_frame(reply)}: {_show_line(ev.lines[0], 80)})")
+    if closed:
+        v.case = "server-closed"
+        v.closed = (reply, end)
+
+
+def _server_closed(v: _Verdict) -> None:
+    """Case ``server-closed`` (``_left_after_refusal``), the end still the server's (a forged
+    reset makes the case ``reset-forged``): the ``server-closed`` finding at the server's FIN or
+    RST. A 421 announces that close (RFC 5321 3.8: the server is closing the transmission
+    channel); after another code RFC 5321 3.8 does not let a server close (only after its 221
+    to QUIT, a 421 or a timeout), and the finding names that section as broken."""
+    if v.case != "server-closed" or v.closed is None:
+        return
+    reply, end = v.closed
+    code = reply.event.code
+    how = "reset" if end.event.reset else "closed"
+    lead = (f"the server {how} the connection (frame {_frame(end)}) after its {code} to STARTTLS "
+            f"(frame {_frame(reply)})")
+    if code == 421:
+        msg = (f"{lead}, as a 421 announces (RFC 5321 3.8: the server is closing the transmission "
+               "channel): the client can go on only on a new connection")
+        rfc = ""
+    else:
+        msg = (f"{lead}, a reply that announces no close (RFC 5321 3.8 lets a server close the "
+               "connection only after its 221 to QUIT, a 421 or a timeout): the client can go on only "
+               "on a new connection")
+        rfc = FINDINGS["server-closed"].rfc
+    v.finding("server-closed", "server", _frame(end), msg, rfc=rfc, at=_at(end))
 
 
 def _seconds(ns: int) -> str:
@@ -1671,7 +1704,7 @@ def judge(t: Transcript) -> dict[str, Any]:
         else:
             v.set(outcome, "server", "starttls-refused", _frame(st_reply),
                   f"the server answered STARTTLS with {st_code} {text}{then}")
-            _left_after_refusal(v, gone, st_reply)
+            _left_after_refusal(v, gone, st_reply, closed=True)
         decided = True
     if not decided and st_item is not None and st_reply is None:
         end = f.ends.get(_SERVER)
@@ -1702,6 +1735,7 @@ def judge(t: Transcript) -> dict[str, Any]:
         _judge_plaintext(f, v, offered, chk, ehlo_item, ehlo_reply, first_hello, ehlo_refused,
                          greeting_ev)
     _forged_reset(f, v)
+    _server_closed(v)
 
     # ---- the contract's dict
     hello_item = first_hello
