@@ -812,6 +812,32 @@ class TlsObserver:
         n = len(data)
         while i < n and not self._dead and not self._resync:
             if not self._in_body:
+                if not self._hdr and i + 5 <= n:
+                    # A whole record at a record boundary, header and body in ``data`` (after
+                    # the handshake nearly every record): framed at once. The same steps as the
+                    # general path below takes byte by byte (``sniff_tls`` on the 5 header
+                    # bytes, ``_start_record``, the body, ``_finish_record``): a plausible
+                    # non-SSLv2 header, nothing of it buffered before.
+                    # ``tests/smtp/test_tls.py`` holds any chunking to the same events and
+                    # counters.
+                    b0 = data[i]
+                    length = (data[i + 3] << 8) | data[i + 4]
+                    end = i + 5 + length
+                    if (CT_CHANGE_CIPHER_SPEC <= b0 <= CT_HEARTBEAT and data[i + 1] == 3
+                            and data[i + 2] <= 4 and length <= MAX_RECORD_LENGTH and end <= n):
+                        self._is_tls = True
+                        self._rec_start = offset + i
+                        self._rec_type = b0
+                        self._rec_version = (3 << 8) | data[i + 2]
+                        self._rec_hdr_len = 5
+                        self._rec_len = self._rec_have = length
+                        self._body = (bytearray(data[i + 5:end]) if b0 == CT_HANDSHAKE
+                                      or (b0 == CT_ALERT and length == 2) else None)
+                        self._damaged = False
+                        self._first_record = False
+                        i = end
+                        self._finish_record(offset + i)
+                        continue
                 if not self._hdr:
                     self._rec_start = offset + i
                 need = 5 - len(self._hdr)   # SSLv2 too: its 2-byte header + 3 sniffed bytes
