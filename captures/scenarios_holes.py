@@ -12,7 +12,7 @@ no ClientHello comes. The client reads that 421, or the close, and closes too: i
 bytes it sent and the box dropped, is what shows the hole, and the server's segments (its 421,
 its FIN, its duplicate ACK of the client's FIN) acknowledge nothing of them. The server gave up
 waiting for those bytes (their place shows they answer its last reply, the 220, or the
-connection's start), ten seconds or more after they were due (verdict.GAVE_UP_PROOF_NS): they never arrived (case
+connection's start), ten seconds or more after they were due (verdict.SLOWEST_PEER_NS): they never arrived (case
 ``command-lost`` / ``hello-lost``, ``caused_by`` middlebox). The same on the client's side for the
 server's answer to the ClientHello (``answer-lost``).
 

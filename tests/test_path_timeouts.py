@@ -293,12 +293,12 @@ def test_the_servers_fin_alone_after_a_long_wait_blames_nobody(tmp_path: Path) -
 def test_the_servers_giving_up_proves_the_drop_only_after_a_wait_no_working_client_needs(
         tmp_path: Path, wait_s: float, lost: bool) -> None:
     """pathhole-starttls-postfix421.pcap with the 421, and all after it, moved to ``wait_s`` after the EHLO reply:
-    sooner than verdict.GAVE_UP_PROOF_NS (10 s) a client merely slow to send STARTTLS, its bytes lost by the
+    sooner than verdict.SLOWEST_PEER_NS (10 s) a client merely slow to send STARTTLS, its bytes lost by the
     capture, may have crossed the 421 (incomplete); later it would have been broken itself (command-lost)."""
     from scapy.utils import rdpcap, wrpcap
 
-    from pcapsmtp.analysis.verdict import GAVE_UP_PROOF_NS
-    assert GAVE_UP_PROOF_NS == 10_000_000_000
+    from pcapsmtp.analysis.verdict import SLOWEST_PEER_NS
+    assert SLOWEST_PEER_NS == 10_000_000_000
     name = "pathhole-starttls-postfix421.pcap"
     ((ehlo_reply,),) = tshark_fields(CAPTURES / name, 'smtp.rsp.parameter contains "STARTTLS"', "frame.number")
     ((reply,),) = tshark_fields(CAPTURES / name, "smtp.response.code == 421", "frame.number")

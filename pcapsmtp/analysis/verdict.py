@@ -17,7 +17,7 @@ from pcapsmtp.model import CLIENT as _CLIENT
 from pcapsmtp.model import SERVER as _SERVER
 from pcapsmtp.model import Endpoint, Side
 from pcapsmtp.smtp.events import (
-    EOM_VERB, GAVE_UP_NS, SASL_VERB, Anomaly, AnomalyCode, Command, ImplicitTls, PlaintextAfterStartTls, Reply,
+    EOM_VERB, SASL_VERB, WAITED_NS, Anomaly, AnomalyCode, Command, ImplicitTls, PlaintextAfterStartTls, Reply,
     StreamEnded, StreamGap, TlsInProgress,
 )
 from pcapsmtp.smtp.tls import (
@@ -540,7 +540,7 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         # client since its ClientHello, the server since its 220.
         since = (ts["client_hello"] if ev.side is _CLIENT and ts["client_hello"] is not None
                  else f.t.items[after] if after >= 0 else None)
-        waited = since is not None and it.ts_ns - since.ts_ns >= GAVE_UP_NS
+        waited = since is not None and it.ts_ns - since.ts_ns >= WAITED_NS
         if lost is not None and (not other_tls or not before and (waited or lost.event.acked)
                                  or ev.side is _CLIENT and ts["server_hello"] is not None):
             # Bytes of the other side were lost (proved only later, e.g. by its FIN) and none of
@@ -579,7 +579,7 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             v.by_reset(it, "after the 220, before the client's ClientHello")
             return True
         if (ts["client_hello"] is None and ev.side is _SERVER and not implicit and after >= 0
-                and it.ts_ns - f.t.items[after].ts_ns >= GAVE_UP_NS
+                and it.ts_ns - f.t.items[after].ts_ns >= WAITED_NS
                 and not _data_between(f, _CLIENT, after, 1 << 60)):
             _server_gave_up_on_clienthello(f, v, after, it)
             return True
@@ -661,7 +661,7 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     if (ch is None or ender.event.side is not _CLIENT or ts["server_hello"] is not None
             or not _server_silent(f, ch, ender)):
         return False
-    if ender.ts_ns - ch.ts_ns < GAVE_UP_NS:
+    if ender.ts_ns - ch.ts_ns < WAITED_NS:
         span = ch.event.span
         never = _unreceived(f, _CLIENT, span.start, span.end, ch.ts_ns + HOLE_PROOF_NS)
         if never is None:
@@ -761,15 +761,22 @@ def _unreceived(f: _Facts, sender: Side, start: int, end: int, since_ns: int | N
 
 #: how long after the sender's segment that follows a hole a segment of the receiver must be
 #: captured for its acknowledgement to show that the hole's bytes never arrived: sooner they may
-#: still have been on their way (a segment sent after them can overtake them on the path)
-HOLE_PROOF_NS = GAVE_UP_NS
-#: how long a receiver must have waited for bytes due at once (STARTTLS after a valid offer, the
-#: ClientHello after the 220, the server's answer to it) before its giving up, with its
+#: still have been on their way (a segment sent after them can overtake them on the path). A
+#: question about the path's reordering, not about how long a side waited (``WAITED_NS``), though
+#: the value is the same
+HOLE_PROOF_NS = 1_000_000_000
+#: Could bytes missing from the capture have come from a slow peer? How long a receiver must have
+#: waited for bytes due at once (STARTTLS after a valid offer, the ClientHello after the 220, the
+#: server's answer to it), which the capture lost, before its giving up, with its
 #: acknowledgements still before them, shows they never arrived (``_gave_up_waiting``): a sender
 #: that is merely slow (a loaded TLS stack, a client that takes its time) sends within seconds, and
 #: its bytes, lost by the capture, may have crossed the receiver's act; one silent for longer would
-#: have been broken itself (RFC 5321 4.5.3.2 gives a peer minutes; Postfix and Exim wait 300 s)
-GAVE_UP_PROOF_NS = 10 * GAVE_UP_NS
+#: have been broken itself (RFC 5321 4.5.3.2 gives a peer minutes; Postfix and Exim wait 300 s).
+#: An upper bound on a working peer's delay, whose bytes the capture does not show; not derived
+#: from ``WAITED_NS`` (1 s), which asks only whether the side that acted had waited rather than
+#: sent in one flight (the act and what it waited for both in the capture), a lower bound a round
+#: trip sets. Every other "a second or more" of the verdict is that question.
+SLOWEST_PEER_NS = 10_000_000_000
 
 
 def _hole_unreceived(f: _Facts, hole: Item, due: tuple[int, int] | None = None) -> _Unreceived | None:
@@ -782,7 +789,7 @@ def _hole_unreceived(f: _Facts, hole: Item, due: tuple[int, int] | None = None) 
     sender's answer to what the receiver sent at ``due`` (its position and capture time: the
     reply that offered STARTTLS, the 220, the ClientHello, an SMTPS connection's start), when
     the receiver ended the conversation while it waited for them (``_gave_up_waiting``: its
-    timeout reply, its close, ``GAVE_UP_PROOF_NS`` or more after ``due``) and its acknowledgements
+    timeout reply, its close, ``SLOWEST_PEER_NS`` or more after ``due``) and its acknowledgements
     never covered them. None when the capture cannot tell: bytes cut by the snap length, a hole
     the receiver acknowledged (the capture's own loss), or no segment of the receiver that late
     (the capture ends first, or it is one-sided)."""
@@ -808,7 +815,7 @@ def _gave_up_waiting(f: _Facts, hole: Item, due_pos: int, due_ns: int) -> Item |
     ClientHello after the 220 or at an SMTPS connection's start, the server's answer to the
     ClientHello), and the last bytes it sent (nothing of it after them but its close: what shows
     the hole is its reaction to the receiver's act); the receiver's first act after ``due_pos``,
-    ``GAVE_UP_PROOF_NS`` or more later, is its
+    ``SLOWEST_PEER_NS`` or more later, is its
     close, or a reply no command awaited before its close (RFC 5321 3.8: a server sends 421 on
     its own when its command or TLS timeout expires, or when it shuts down), and it sent nothing
     else: no command, no TLS. Its segments then carry its acknowledgement of what it got: one
@@ -843,7 +850,7 @@ def _gave_up_waiting(f: _Facts, hole: Item, due_pos: int, due_ns: int) -> Item |
             return None         # a command, TLS, a reply the client read as an answer
     # (a reply no command read may be held until the client's next move: the first act by frame)
     act = min(acts, key=lambda it: (_frame(it) or 0, f.pos(it)))
-    return act if act.ts_ns - due_ns >= GAVE_UP_PROOF_NS else None
+    return act if act.ts_ns - due_ns >= SLOWEST_PEER_NS else None
 
 
 def _hole_sent_by(f: _Facts, hole: Item) -> tuple[int, int | None]:
@@ -916,7 +923,7 @@ def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item
     client and not the server, caused it. Returns True when it set that verdict."""
     sh = ts["server_hello"]
     if (sh is None or ender.event.side is not _CLIENT or f.pos(sh) > f.pos(ender)
-            or ender.ts_ns - sh.ts_ns < GAVE_UP_NS
+            or ender.ts_ns - sh.ts_ns < WAITED_NS
             or any(x.event.side is _CLIENT and f.pos(x) > f.pos(sh) for x in f.tls)):
         return False
     # the server's answer: its TLS records from the ServerHello to the client's end
@@ -1049,7 +1056,7 @@ def _answer_hole_lost(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
     if ch is None or end is None or end.event.truncated or ts["server_hello"] is not None:
         return False
     hole = f.gap_between(f.pos(ch), 1 << 60, _SERVER)
-    if (hole is None or hole.event.length <= _ALERT_RECORD or end.ts_ns - ch.ts_ns < GAVE_UP_NS
+    if (hole is None or hole.event.length <= _ALERT_RECORD or end.ts_ns - ch.ts_ns < WAITED_NS
             or _data_between(f, _SERVER, f.pos(ch), f.pos(hole))
             or any(x.event.side is _CLIENT and f.pos(x) > f.pos(ch) for x in f.tls)):
         return False
@@ -1081,7 +1088,7 @@ def _smtps_hello_hole_lost(f: _Facts, v: _Verdict) -> bool:
     capture that holds the connection's start, with no byte of the server (and none lost), holds
     that ClientHello, or its first part. When the server never acknowledged those bytes
     (``_hole_unreceived``: a segment of the server a second or more after the client's next one,
-    or the server's close ``GAVE_UP_PROOF_NS`` or more after the connection's start, its handshake timeout,
+    or the server's close ``SLOWEST_PEER_NS`` or more after the connection's start, its handshake timeout,
     still acknowledging nothing of them), the ClientHello never reached the server, wherever the
     capture was taken: the path dropped it (``tls-handshake-failed``, case ``hello-lost``), not
     the server, whose silence and close are what an SMTPS server does without one. Returns True
@@ -1120,7 +1127,7 @@ def _starttls_hole_lost(f: _Facts, v: _Verdict, offered: str, ehlo_reply: Item |
     EHLO reply (it had sent STARTTLS when the reply came, and gave up waiting), a segment of the
     server a second or more after the client's still before the hole. Or the server gave up
     waiting first (``_gave_up_waiting``): its command timeout's 421 (Postfix's ``timeout
-    exceeded``, Exim's ``SMTP command timeout``), or its close, ``GAVE_UP_PROOF_NS`` or more after the EHLO
+    exceeded``, Exim's ``SMTP command timeout``), or its close, ``SLOWEST_PEER_NS`` or more after the EHLO
     reply, acknowledging nothing of the hole: that reply answers no command, the client's next
     move answers it. A reply to anything sent after the hole would show its bytes were read.
     When the server did acknowledge the hole (only the capture lost it) and answered it with
@@ -1140,7 +1147,7 @@ def _starttls_hole_lost(f: _Facts, v: _Verdict, offered: str, ehlo_reply: Item |
         return None
     if hole.event.acked:
         return _starttls_hole_answered(f, v, hole, ehlo_reply, clear)
-    if step.ts_ns - ehlo_reply.ts_ns < GAVE_UP_NS:
+    if step.ts_ns - ehlo_reply.ts_ns < WAITED_NS:
         return None
     lost = _hole_unreceived(f, hole, (at, ehlo_reply.ts_ns))
     if lost is None or lost.gave_up is None and _data_between(f, _SERVER, at, 1 << 60):
@@ -1259,7 +1266,7 @@ def _next_client_step(f: _Facts, after: Item) -> Item | None:
 
 def _starttls_unanswered(f: _Facts, v: _Verdict, st_item: Item, step: Item, clear: Item | None) -> None:
     """STARTTLS got no answer and the client made the next move (a command, its close or its
-    reset) with nothing of the server in between. After ``GAVE_UP_NS`` or more that is a client
+    reset) with nothing of the server in between. After ``WAITED_NS`` or more that is a client
     that gave up waiting: the server (or a firewall or DPI box in front of it that swallows
     STARTTLS) caused it. Sooner, the client did not wait for an answer at all."""
     ev = step.event
@@ -1270,7 +1277,7 @@ def _starttls_unanswered(f: _Facts, v: _Verdict, st_item: Item, step: Item, clea
     else:
         what = f"{'reset' if ev.reset else 'closed'} the connection (frame {_frame(step)})"
     waited = step.ts_ns - st_item.ts_ns
-    if waited < GAVE_UP_NS:
+    if waited < WAITED_NS:
         v.set("aborted", "none", "no-mail-transaction", None,
               f"{waited / 1e6:.0f} ms after STARTTLS the client {what}, without waiting for the "
               "answer; the conversation ended without a mail transaction")

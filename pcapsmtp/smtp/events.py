@@ -13,17 +13,22 @@ from pcapsmtp.model import Side, Span, frozen
 
 __all__ = ["Event", "ReplyLine", "Command", "Reply", "MessageBody", "AuthExchange",
            "PlaintextAfterStartTls", "StreamGap", "StreamEnded", "Anomaly", "AnomalyCode",
-           "ImplicitTls", "TlsInProgress", "EOM_VERB", "SASL_VERB", "GAVE_UP_NS"]
+           "ImplicitTls", "TlsInProgress", "EOM_VERB", "SASL_VERB", "WAITED_NS"]
 
 #: verb of the pseudo-command the reply after a message body (DATA content) answers
 EOM_VERB = "*EOM"
 #: verb of the pseudo-command the reply after a SASL response line answers
 SASL_VERB = "*SASL"
-#: how long a client waited, at least, for an answer before the bytes it sends next (or its
-#: close) count as giving up rather than as part of the same flight: real clients wait seconds
-#: to minutes (RFC 5321 4.5.3.2 suggests minutes), while a flight sent without waiting (pipelined
-#: or injected commands) leaves within a round trip
-GAVE_UP_NS = 1_000_000_000
+#: Did the side that acted wait? An act (bytes, a close, a reset) of a side this long or longer
+#: after what it was waiting for (its STARTTLS, its 220, its ClientHello...) is the side giving up
+#: waiting, not part of the flight it sent without waiting: real peers wait seconds to minutes
+#: (RFC 5321 4.5.3.2 suggests minutes), while a flight sent without waiting (pipelined or injected
+#: commands, a close right after the last bytes) leaves within a round trip. Both the awaited
+#: step and the act are in the capture, and the question is about the actor's own timing, so the
+#: bound is a round trip's: a lower bound on a deliberate wait. Not the same question as
+#: ``analysis.verdict.SLOWEST_PEER_NS`` (10 s): whether bytes missing from the capture could
+#: still have come from a slow peer, which needs an upper bound on a working peer's delay.
+WAITED_NS = 1_000_000_000
 
 
 class AnomalyCode(StrEnum):

@@ -39,7 +39,7 @@ from pcapsmtp.model import CLIENT as _CLIENT
 from pcapsmtp.model import SERVER as _SERVER
 from pcapsmtp.model import Side, Span
 from pcapsmtp.smtp.events import (
-    EOM_VERB, GAVE_UP_NS, SASL_VERB, Anomaly, AnomalyCode, AuthExchange, Command, Event, ImplicitTls,
+    EOM_VERB, SASL_VERB, WAITED_NS, Anomaly, AnomalyCode, AuthExchange, Command, Event, ImplicitTls,
     MessageBody, PlaintextAfterStartTls, Reply, ReplyLine, StreamEnded, StreamGap,
     TlsInProgress,
 )
@@ -731,12 +731,12 @@ class SmtpSession:
 
     def _gave_up_on_starttls(self, data: bytes, ts_ns: int) -> bool:
         """The client's first bytes after STARTTLS, no answer seen: plaintext sent at least
-        ``GAVE_UP_NS`` after the command is no injection in its flight but what the client did
+        ``WAITED_NS`` after the command is no injection in its flight but what the client did
         once it stopped waiting (swaks --tls-optional goes on with MAIL FROM, others send QUIT):
         commands again. STARTTLS stays unanswered (a late answer would still pair with it)."""
         cmd = self._hold_for
         if (cmd is None or cmd.verb != "STARTTLS" or not ts_ns or not cmd.ts_ns
-                or ts_ns - cmd.ts_ns < GAVE_UP_NS or sniff_tls(data[:5]) is not False):
+                or ts_ns - cmd.ts_ns < WAITED_NS or sniff_tls(data[:5]) is not False):
             return False
         self._hold_for = None
         return True
@@ -981,7 +981,7 @@ class SmtpSession:
         # its timeout's 421, RFC 5321 3.8.)
         if (st.side is _SERVER and not self._client_spoke_after_220 and not self._decrypted
                 and self._starttls_accepted
-                and not (self._ready_ns and self._ts - self._ready_ns >= GAVE_UP_NS)):
+                and not (self._ready_ns and self._ts - self._ready_ns >= WAITED_NS)):
             del held[:cut]
             st.lines.start = start + cut
             if not self._injection_reported:

@@ -884,12 +884,12 @@ def test_plaintext_after_a_wait_for_starttls_is_commands_sooner_an_injection(wai
     """A client that sent plaintext a second or more after an unanswered STARTTLS gave up waiting
     (swaks --tls-optional goes on with MAIL FROM, others QUIT): its bytes are commands. Sooner,
     they belong to the STARTTLS flight: a command injection, never commands."""
-    from pcapsmtp.smtp.events import GAVE_UP_NS
+    from pcapsmtp.smtp.events import WAITED_NS
     evs = _after_unanswered_starttls(later, wait_ns)
     verbs = [e.verb for e in evs if isinstance(e, Command)]
     injections = [e for e in evs if isinstance(e, Anomaly) and e.code is AnomalyCode.STARTTLS_COMMAND_INJECTION]
     sent = [ln.split(b" ")[0].rstrip(b"\r\n").decode() for ln in later.splitlines()]
-    if wait_ns >= GAVE_UP_NS:
+    if wait_ns >= WAITED_NS:
         assert verbs == ["EHLO", "STARTTLS", *sent] and not injections
         assert all(e.ts_ns == 1_000_000_000 + wait_ns for e in evs if isinstance(e, Command) and e.verb in sent)
     else:
@@ -913,7 +913,7 @@ def test_server_plaintext_after_its_220_is_an_injection_only_in_its_flight(wait_
     after the 220 it rode the 220's flight (a response injection); later it is a server that gave up
     waiting for the ClientHello (Exim's command timeout sends its 421 in plaintext): plaintext
     after STARTTLS, never an injection."""
-    from pcapsmtp.smtp.events import GAVE_UP_NS
+    from pcapsmtp.smtp.events import WAITED_NS
     s = SmtpSession()
     t = 1_000_000_000
     evs: list[Event] = []
@@ -927,7 +927,7 @@ def test_server_plaintext_after_its_220_is_an_injection_only_in_its_flight(wait_
     evs += s.receive_eof(Side.SERVER, ts_ns=t + 5_000_000 + wait_ns)
     injections = [e for e in evs if isinstance(e, Anomaly) and e.code is AnomalyCode.STARTTLS_RESPONSE_INJECTION]
     plain = [e for e in evs if isinstance(e, PlaintextAfterStartTls)]
-    if wait_ns >= GAVE_UP_NS:
+    if wait_ns >= WAITED_NS:
         assert not injections and [(p.side, p.smtp_like) for p in plain] == [(Side.SERVER, True)]
         assert plain[0].preview.startswith("421 mx.example.net: SMTP command timeout")
     else:
