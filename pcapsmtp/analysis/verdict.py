@@ -290,8 +290,13 @@ class _Facts:
         """The side's packets are in the capture: it sent bytes, or a FIN or RST (a side that
         only closed was there; only a side with no packet at all is missing)."""
         sent = self.t.client_bytes if side is _CLIENT else self.t.server_bytes
+        return bool(sent) or self.own_end(side) is not None
+
+    def own_end(self, side: Side) -> Item | None:
+        """The side's own end, its FIN or RST; None when the capture shows none (the end of the
+        capture, a ``StreamEnded`` that is ``truncated``, is the capture's, not the side's)."""
         end = self.ends.get(side)
-        return bool(sent) or (end is not None and not end.event.truncated)
+        return end if end is not None and not end.event.truncated else None
 
     def pos(self, it: Item | None) -> int:
         return self.index.get(id(it.event), 1 << 60) if it is not None else 1 << 60
@@ -607,8 +612,8 @@ def _server_gave_up_on_clienthello(f: _Facts, v: _Verdict, after: int, end: Item
     ``incomplete``. Either way not the server's: it waited."""
     waited = _seconds(end.ts_ns - f.t.items[after].ts_ns)
     how = "reset" if end.event.reset else "closed"
-    client_end = f.ends.get(_CLIENT)
-    if client_end is None or client_end.event.truncated:
+    client_end = f.own_end(_CLIENT)
+    if client_end is None:
         v.set("incomplete", "unknown", "incomplete", _frame(end),
               f"the server {how} the connection {waited} after its 220 with nothing of the client since "
               "(its TLS handshake timeout): whether the client never sent its ClientHello or the path "
@@ -825,8 +830,8 @@ def _gave_up_waiting(f: _Facts, hole: Item, due_pos: int, due_ns: int) -> Item |
     sooner)."""
     sender = hole.event.side
     receiver = _SERVER if sender is _CLIENT else _CLIENT
-    end = f.ends.get(receiver)
-    if end is None or end.event.truncated or f.pos(end) <= due_pos:
+    end = f.own_end(receiver)
+    if end is None or f.pos(end) <= due_pos:
         return None
     # The hole must be the last of the sender's bytes (only its close, or nothing, after it): more
     # of its flight after the hole (a path MTU black hole's small last segment) shows when it sent
@@ -1052,8 +1057,8 @@ def _answer_hole_lost(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
     ClientHello and closed or reset a second or more after it, the answer never reached the
     client, wherever the capture was taken: the path dropped it (case ``answer-lost``).
     Returns True when it set that verdict."""
-    ch, end = ts["client_hello"], f.ends.get(_CLIENT)
-    if ch is None or end is None or end.event.truncated or ts["server_hello"] is not None:
+    ch, end = ts["client_hello"], f.own_end(_CLIENT)
+    if ch is None or end is None or ts["server_hello"] is not None:
         return False
     hole = f.gap_between(f.pos(ch), 1 << 60, _SERVER)
     if (hole is None or hole.event.length <= _ALERT_RECORD or end.ts_ns - ch.ts_ns < WAITED_NS
@@ -1181,8 +1186,8 @@ def _starttls_hole_answered(f: _Facts, v: _Verdict, hole: Item, ehlo_reply: Item
     would depend on what the hole held, a STARTTLS a box masked for one): ``starttls-refused``,
     the server's."""
     at = f.pos(ehlo_reply)
-    end = f.ends.get(_SERVER)
-    if end is None or end.event.truncated or clear is not None:
+    end = f.own_end(_SERVER)
+    if end is None or clear is not None:
         return None
     replies = [it for it in f.t.items[at + 1:]
                if getattr(it.event, "side", None) is _SERVER
@@ -1257,8 +1262,8 @@ def _next_client_step(f: _Facts, after: Item) -> Item | None:
     """What the client did first after ``after``: a command, or its close or reset."""
     pos = f.pos(after)
     cmd = next((it for it in f.commands if f.pos(it) > pos), None)
-    end = f.ends.get(_CLIENT)
-    if end is None or end.event.truncated or f.pos(end) < pos:
+    end = f.own_end(_CLIENT)
+    if end is None or f.pos(end) < pos:
         end = None
     steps = [x for x in (cmd, end) if x is not None]
     return min(steps, key=f.pos) if steps else None
@@ -1673,16 +1678,15 @@ def judge(t: Transcript) -> dict[str, Any]:
         mail_after = clear is not None and f.pos(clear) > f.pos(st_reply)
         outcome = "plaintext" if mail_after else "aborted"
         text = " / ".join(_lines_text(st_reply.event))[:120]
-        next_step = None if mail_after else _client_left(f, f.pos(st_reply))
-        gone = None if next_step is None else _server_left(f, f.pos(st_reply))
-        if gone is not None:
-            # the server ended the connection after its answer: the client had no next step
-            next_step = None
+        at = f.pos(st_reply)
+        left = None if mail_after else _client_left(f, at)
+        # the server ended the connection after its answer: the client had no next step
+        gone = None if mail_after or left is not None else _server_left(f, at)
         then = ("" if gone is None else
                 f"; then it {'reset' if gone.event.reset else 'closed'} the connection")
-        if not mail_after and next_step is not None:
+        if not mail_after and left is None and gone is None:
             v.set("incomplete", "unknown", "incomplete", _frame(st_reply),
-                  f"the server answered STARTTLS with {st_code} {text}; {next_step}")
+                  f"the server answered STARTTLS with {st_code} {text}; {_client_step_unseen(f, at)}")
         elif masked_cmd:
             v.set(outcome, "middlebox", "starttls-masked", _frame(st_item),
                   f"the client's STARTTLS reached the server as {st_item.event.raw_verb} (a "
@@ -1714,9 +1718,7 @@ def judge(t: Transcript) -> dict[str, Any]:
             _left_after_refusal(v, gone, st_reply, closed=True)
         decided = True
     if not decided and st_item is not None and st_reply is None:
-        end = f.ends.get(_SERVER)
-        if end is not None and end.event.truncated:
-            end = None
+        end = f.own_end(_SERVER)
         step = None if masked_cmd else _next_client_step(f, st_item)
         if (step is not None and (end is None or f.pos(step) < f.pos(end))
                 and f.gap_before(f.pos(step)) is None and _server_silent(f, st_item, step)):
@@ -1865,11 +1867,10 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
     if f.greeting is None and server_silent and f.present(_SERVER) and not t.midstream:
         started_late = False  # the server closed or reset without a greeting: nothing is missing
     one_sided = not (f.present(_CLIENT) and f.present(_SERVER))
-    server_end, client_end = f.ends.get(_SERVER), f.ends.get(_CLIENT)
+    server_end, client_end = f.own_end(_SERVER), f.own_end(_CLIENT)
     if (f.greeting is None and server_silent and clear is None and not t.midstream and gap is None
-            and server_end is not None and not server_end.event.truncated
-            and (client_end is None or client_end.event.truncated
-                 or f.pos(server_end) < f.pos(client_end))):
+            and server_end is not None
+            and (client_end is None or f.pos(server_end) < f.pos(client_end))):
         how = "reset" if server_end.event.reset else "closed"
         v.set("aborted", "server", "greeting-refused", _frame(server_end),
               f"the server {how} the connection without a greeting", server_end)
@@ -1894,9 +1895,8 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
     if clear is None:
         # No mail and no credentials went anywhere. Did the client leave (QUIT, FIN, RST), or
         # does the capture end before its next step?
-        left = f.quit is not None or any(
-            end is not None and not end.event.truncated
-            for end in (f.ends.get(_CLIENT), f.ends.get(_SERVER)))
+        left = (f.quit is not None or f.own_end(_CLIENT) is not None
+                or f.own_end(_SERVER) is not None)
         if not left:
             v.set("incomplete", "unknown", "incomplete", _frame(ehlo_reply) or t.first_frame,
                   "the capture ends before the client's next step")
@@ -2006,37 +2006,50 @@ def _judge_give_up(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None,
         return
     v.set("aborted", "none", "no-mail-transaction", None,
           "the conversation ended without a mail transaction")
-    ends = [e for e in f.ends.values() if not e.event.truncated]
+    ends = [e for e in (f.own_end(_CLIENT), f.own_end(_SERVER)) if e is not None]
     if ends and f.quit is None:
         v.by_reset(min(ends, key=f.pos), "before any mail transaction")
 
 
 def _server_left(f: _Facts, after: int) -> Item | None:
-    """The server's own end (its FIN or RST, not the capture's) after position ``after``, with
-    no hole in its direction between and none in the client's after ``after``: from there the
-    server took no further command and the client sent none the capture lost, so the
-    conversation ended whatever the client would have done next. None otherwise."""
-    end = f.ends.get(_SERVER)
-    if (end is None or end.event.truncated or f.pos(end) < after
+    """The server's leaving after position ``after``: its own end (its FIN or RST, not the
+    capture's), with no hole in its direction between and none in the client's after ``after``:
+    from there the server took no further command and the client sent none the capture lost, so
+    the conversation ended whatever the client would have done next. None otherwise (the same
+    convention as ``_client_left``)."""
+    end = f.own_end(_SERVER)
+    if (end is None or f.pos(end) < after
             or f.gap_between(after, 1 << 60, _CLIENT) is not None):
         return None
     return end if f.gap_between(after, f.pos(end), _SERVER) is None else None
 
 
-def _client_left(f: _Facts, after: int) -> str | None:
-    """None when the capture shows the client leaving after position ``after`` without mail
-    (QUIT, or its FIN or RST with no hole in its direction since); otherwise why the capture
-    cannot tell that no mail followed."""
-    hole = f.gap_between(after, 1 << 60, _CLIENT)
+def _client_left(f: _Facts, after: int) -> Item | None:
+    """The client's leaving after position ``after`` without mail: its QUIT after it, or else
+    its own end (its FIN or RST, not the capture's; one before ``after`` too: a client that
+    closed its direction sends nothing more), with no hole in its direction between. None
+    otherwise (the same convention as ``_server_left``; ``_client_step_unseen`` says why)."""
+    left = _client_leaving(f, after)
+    if left is None or f.gap_between(after, f.pos(left), _CLIENT) is not None:
+        return None
+    return left
+
+
+def _client_leaving(f: _Facts, after: int) -> Item | None:
+    """The client's QUIT after position ``after``, or else its own end."""
     quit_ = next((it for it in f.commands if it.event.verb == "QUIT" and f.pos(it) > after), None)
-    end = f.ends.get(_CLIENT)
-    left = quit_ or (end if end is not None and not end.event.truncated else None)
-    if left is None:
+    return quit_ or f.own_end(_CLIENT)
+
+
+def _client_step_unseen(f: _Facts, after: int) -> str:
+    """Why ``_client_left`` found no leaving after ``after``, so the capture cannot tell that no
+    mail followed: the capture ends before the client's next step, or bytes the client sent
+    before it are lost."""
+    left = _client_leaving(f, after)
+    hole = None if left is None else f.gap_between(after, f.pos(left), _CLIENT)
+    if hole is None:
         return "the capture ends before the client's next step"
-    if hole is not None and f.pos(hole) < f.pos(left):
-        return (f"bytes the client sent next {_went(hole, f.t)}: whether mail "
-                "followed cannot be told")
-    return None
+    return f"bytes the client sent next {_went(hole, f.t)}: whether mail followed cannot be told"
 
 
 def _judge_in_progress(f: _Facts, v: _Verdict) -> None:
