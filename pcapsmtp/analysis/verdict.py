@@ -583,7 +583,8 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             v.set("aborted", "client", "tls-not-started", _frame(it), msg)
             v.by_reset(it, "after the 220, before the client's ClientHello")
             return True
-        if (ts["client_hello"] is None and ev.side is _SERVER and not implicit and after >= 0
+        # (not implicit: ``after`` is the 220's position, never -1)
+        if (ts["client_hello"] is None and ev.side is _SERVER and not implicit
                 and it.ts_ns - f.t.items[after].ts_ns >= WAITED_NS
                 and not _data_between(f, _CLIENT, after, 1 << 60)):
             _server_gave_up_on_clienthello(f, v, after, it)
@@ -784,7 +785,7 @@ HOLE_PROOF_NS = 1_000_000_000
 SLOWEST_PEER_NS = 10_000_000_000
 
 
-def _hole_unreceived(f: _Facts, hole: Item, due: tuple[int, int] | None = None) -> _Unreceived | None:
+def _hole_unreceived(f: _Facts, hole: Item, due: tuple[int, int]) -> _Unreceived | None:
     """Did the bytes of ``hole`` (a ``StreamGap``: they are not in the capture) never reach the
     receiver? Wherever the capture was taken, bytes the receiver never acknowledged, while a
     segment of its own captured ``HOLE_PROOF_NS`` or more after the sender's segment that
@@ -802,7 +803,7 @@ def _hole_unreceived(f: _Facts, hole: Item, due: tuple[int, int] | None = None) 
     if ev.cut or ev.acked:
         return None
     lost = _unreceived(f, ev.side, ev.span.start, ev.span.end, _hole_sent_by(f, hole)[0] + HOLE_PROOF_NS)
-    if lost is not None or due is None:
+    if lost is not None:
         return lost
     act = _gave_up_waiting(f, hole, *due)
     if act is None:
@@ -1035,12 +1036,15 @@ def _hello_hole_lost(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int) -> 
     those bytes (``_hole_unreceived``), the ClientHello never reached the server, wherever the
     capture was taken: the path dropped it (case ``hello-lost``), whoever closed afterwards.
     (A client that sent something else than TLS there is not told apart: its bytes are not in
-    the capture; nor did they arrive.) Returns True when it set that verdict."""
+    the capture; nor did they arrive.) Returns True when it set that verdict. Only after a
+    STARTTLS (``_handshake_failure`` calls it when not ``implicit``), so ``after`` is a position,
+    never the -1 of an SMTPS connection (``_smtps_hello_hole_lost``)."""
+    assert after >= 0
     hole = f.gap_between(after, 1 << 60, _CLIENT)
     if (hole is None or ts["server_hello"] is not None
             or _data_between(f, _CLIENT, after, f.pos(hole))):
         return False
-    lost = _hole_unreceived(f, hole, (after, f.t.items[after].ts_ns) if after >= 0 else None)
+    lost = _hole_unreceived(f, hole, (after, f.t.items[after].ts_ns))
     if lost is None:
         return False
     _hello_lost(v, hole, f"the client's {hole.event.length} bytes after the 220, where its ClientHello "
