@@ -160,7 +160,7 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "5321 3.8), as a server does that is shutting down, overloaded or refusing this client; "
         "after another code (454, a 5xx) RFC 5321 3.8 does not let a server close, but this one "
         "did. RFC 3207 lets a client whose STARTTLS got an error go on without TLS or give up; "
-        "here the server left it neither on this connection, so its only way on is a new "
+        "here the server's close left it no way on over this connection, only a new "
         "connection: whether it tried again, and in plaintext, is another conversation (a "
         "`tls-fallback` verdict there when it skipped STARTTLS).",
         "Ask the receiving server's admin why it refuses STARTTLS and then ends the session (the "
