@@ -514,24 +514,25 @@ def _collector_for_the_run() -> Iterator[None]:
 
     A conversation's objects (segments' events, replies, transcript items) live for the
     conversation, a few hundred milliseconds of capture time: with the default threshold
-    (a young collection every 700 net allocations) most of them survive one or two young
-    collections and are traversed again in the middle generation before they die, and the
+    (a young collection every 700 net allocations) most of them survive a young collection
+    and one or two of the middle generation, traversed each time, before they die, and the
     objects of the imports (about 18,000) are traversed by every collection of the oldest
     one. The analysis makes almost no cyclic garbage (a few hundred objects on the benchmark
     files), so a young collection every ``RUN_GC_THRESHOLD`` net allocations frees the same
     objects, later, at a small fraction of the cost, and the objects alive before the run are
     frozen (``gc.freeze``) for it: about 3 % of the instructions on the relay benchmark file
-    (docs/performance.md). Nothing is changed when the collector is off, a threshold is
-    already higher, or the caller froze objects itself."""
+    (docs/performance.md). Nothing is changed when the collector is off or a threshold is
+    already higher; when the caller froze objects itself, nothing is frozen or unfrozen (the
+    threshold is still raised)."""
     old = gc.get_threshold()
     if not gc.isenabled() or old[0] == 0 or old[0] >= RUN_GC_THRESHOLD:
         yield
         return
     freeze = gc.get_freeze_count() == 0
-    if freeze:
-        gc.freeze()
-    gc.set_threshold(RUN_GC_THRESHOLD, *old[1:])
     try:
+        if freeze:
+            gc.freeze()
+        gc.set_threshold(RUN_GC_THRESHOLD, *old[1:])
         yield
     finally:
         gc.set_threshold(*old)

@@ -218,11 +218,12 @@ def test_same_decisions_and_table_as_the_reference(ops: list[tuple[Any, ...]], m
 
 
 #: what the property must reach, read off the reference table after a run and its decisions
-#: (``"full"``: a new 4-tuple fed because the table held ``max_tracked`` entries)
+#: (``"content"``: fed for its first bytes; ``"full"``: a new 4-tuple fed because the table held
+#: ``max_tracked`` entries)
 _CASES = {
     "a new conversation": lambda t, d: t.stats.flows_seen >= 2,
     "a reused 4-tuple": lambda t, d: t.stats.reused >= 1,
-    "a decision by content": lambda t, d: FEED in d and not t.ports,
+    "a decision by content": lambda t, d: "content" in d,
     "a closed entry": lambda t, d: t.pending_closes >= 1 or t.stats.forgotten >= 1,
     "a forgotten entry": lambda t, d: t.stats.forgotten >= 1,
     "a full table": lambda t, d: "full" in d,
@@ -245,8 +246,12 @@ def _reference_run(ops: list[tuple[Any, ...]], max_tracked: int, grace: int | No
         frame += 1
         new = key not in t.young and key not in t.old and key not in t.watched
         got = t.classify(key, d, seq, flags, payload, 0, len(payload), frame, ts, ack)
-        full = new and got == FEED and len(t.young) + len(t.old) >= max_tracked
-        decisions.append("full" if full else got)
+        # fed for its first bytes (the port test comes first, the table's state after)
+        port = ((key >> 16) & 0xFFFF) in ports or (key & 0xFFFF) in ports
+        content = got == FEED and not port and bool(payload) and may_matter(payload[:HEAD_BYTES])
+        full = (new and got == FEED and not port and not content
+                and len(t.young) + len(t.old) >= max_tracked)
+        decisions.append("content" if content else "full" if full else got)
     return t, decisions
 
 
