@@ -7,8 +7,9 @@ the server's first reply after its greeting answered the client's first command 
 HELO), and a positive reply of two lines or more is an EHLO reply: its STARTTLS offer
 (``starttls.offered``), its findings (a misplaced offer is the server's defect whoever the
 client was) and the clients' prediction are read as in a whole capture. Controls: a one-line
-250 (a HELO reply, or an EHLO reply without extensions: ``unknown``), and a hole in the
-server's direction before the reply (what the client read first is not known).
+250 (a HELO reply, or an EHLO reply without extensions: ``unknown``), a hole in the server's
+direction before the reply (what the client read first is not known), and a two-line 220 (a
+proxy's second banner: 250 is EHLO's only success).
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def scenarios() -> list[Capture]:
     helo = unread(47904, b"250 mx.example.com\r\n")
     split = EHLO_OK.split(b"250-STARTTLS\r\n")
     hole = unread(47905, [split[0], b"250-STARTTLS\r\n" + split[1]], lost=[0])
+    banner2 = unread(47906, b"220-relay.example.net ESMTP\r\n220 mx.example.com ready\r\n")
     return [
         Capture("one-sided-server-misplaced.pcap",
                 "seed-starttls-first-line.pcap with only the server->client packets: its EHLO reply puts "
@@ -64,4 +66,9 @@ def scenarios() -> list[Capture]:
                 "in the capture: what came first after the greeting is unknown, so the offer is too",
                 [(hole, Expect("incomplete", "unknown", "incomplete", "unknown", False, None,
                                [ONE_SIDED, ("tcp-gap", "capture", "lost_segment:S")]))]),
+        Capture("one-sided-server-second-banner.pcap",
+                "control: with only the server->client packets, the reply after the greeting is a 220 of "
+                "two lines (a proxy's second banner), not an EHLO reply (250 is EHLO's only success): the "
+                "offer is unknown",
+                [(banner2, Expect("incomplete", "unknown", "incomplete", "unknown", False, None, [ONE_SIDED]))]),
     ]

@@ -21,17 +21,28 @@ R454 = b"454 4.7.0 TLS not available due to local problem\r\n"
 
 
 def refused_then(cport: int, reply: bytes, end: str, *, lost_after: bytes | None = None,
-                 ttl: int | None = None) -> Conv:
+                 ttl: int | None = None, delay_ms: float = 5.0) -> Conv:
     """STARTTLS answered ``reply``; then the server's ``end`` ("rst" or "fin") 5 ms later, the
     capture ending there (the client's answer to it, if any, not captured). ``lost_after``: one
     more server segment between, not in the capture. ``ttl``: the reset's TTL (None: the
-    server's own)."""
+    server's own). ``delay_ms``: how long after the reply the server ends."""
     conv = opening(Conv(cport=cport, close=None))
     conv.c(STARTTLS, tag="starttls")
     conv.s(reply, tag="starttls_reply")
     if lost_after is not None:
         conv.s(lost_after, lost=[0], acked=False)
-    return conv.rst("S", ttl=ttl, delay_ms=5) if end == "rst" else conv.fin("S", delay_ms=5, acked=False)
+    return (conv.rst("S", ttl=ttl, delay_ms=delay_ms) if end == "rst"
+            else conv.fin("S", delay_ms=delay_ms, acked=False))
+
+
+def refused_then_client_quits(cport: int) -> Conv:
+    """STARTTLS answered 421, the server's FIN 5 ms later; then the client, which had not read
+    it yet, sends QUIT and closes (its FIN answers the server's)."""
+    conv = opening(Conv(cport=cport, close=("fin", "C")))
+    conv.c(STARTTLS, tag="starttls")
+    conv.s(R421, tag="starttls_reply")
+    conv.fin("S", delay_ms=5, acked=False)
+    return conv.c(b"QUIT\r\n", tag="quit", delay_ms=1)
 
 
 def scenarios() -> list[Capture]:
@@ -62,4 +73,16 @@ def scenarios() -> list[Capture]:
                 [(refused_then(47804, R421, "rst", ttl=250),
                   Expect("aborted", "middlebox", "starttls-refused", "valid", True, 421,
                          [("reset-forged", "middlebox", "label:rst")]))]),
+        Capture("starttls-454-server-closes-late.pcap",
+                "STARTTLS answered 454; the client sends nothing more and the server closes 300 s later "
+                "(its idle timeout, which RFC 5321 4.5.3.2 allows): the server refused, but did not close "
+                "at once (no case server-closed)",
+                [(refused_then(47805, R454, "fin", delay_ms=300_000.0),
+                  Expect("aborted", "server", "starttls-refused", "valid", True, 454))]),
+        Capture("starttls-421-server-closes-client-quits.pcap",
+                "STARTTLS answered 421 and the server closes at once; the client's QUIT and FIN come after "
+                "the server's FIN: the server ended the conversation first (case server-closed)",
+                [(refused_then_client_quits(47806),
+                  Expect("aborted", "server", "starttls-refused", "valid", True, 421,
+                         [("server-closed", "server", "label:fin:S")]))]),
     ]

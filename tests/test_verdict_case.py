@@ -26,7 +26,6 @@ CASES = {
     ("pairing-go-starttls-stray.pcap", 0): ("starttls-refused", "stray-answer"),
     ("starttls-421-server-resets.pcap", 0): ("starttls-refused", "server-closed"),
     ("starttls-454-server-closes.pcap", 0): ("starttls-refused", "server-closed"),
-    ("pathhole-starttls-421-acked.pcap", 0): ("starttls-refused", "server-closed"),
     ("tcp-reset-race-controls.pcap", 1): ("starttls-refused", "server-closed"),
     ("starttls-421-forged-reset.pcap", 0): ("starttls-refused", "reset-forged"),
     ("hang-tls-stall.pcap", 0): ("tls-handshake-failed", "server-silent"),

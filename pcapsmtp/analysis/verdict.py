@@ -323,11 +323,12 @@ def _unprompted_ehlo_reply(f: _Facts) -> Item | None:
     """The EHLO reply of a capture that holds only the server's direction (one-sided: no byte,
     FIN or RST of the client), where no command pairs it: the server's first reply after its
     whole greeting answers the client's first command (RFC 5321 4.1.4: the greeting, EHLO or
-    HELO, comes first), and a positive reply of two lines or more is an EHLO reply (a HELO
-    reply has one line). None when the client's direction is there, the greeting is not whole,
-    a hole of the server's direction lies before that reply, or it is not such a reply."""
+    HELO, comes first), and a 250 of two lines or more is an EHLO reply (a HELO reply has one
+    line; 250 is EHLO's only success, RFC 5321 4.3.2: a second 220 is a proxy's banner). None
+    when the client's direction is there, the greeting is not whole, a hole of the server's
+    direction lies before that reply, or it is not such a reply."""
     t = f.t
-    if t.client_bytes or f.present(_CLIENT) or f.greeting is None or not f.greeting_whole:
+    if f.present(_CLIENT) or f.greeting is None or not f.greeting_whole:
         return None
     g = f.pos(f.greeting)
     for i in range(g + 1, len(t.items)):
@@ -335,7 +336,7 @@ def _unprompted_ehlo_reply(f: _Facts) -> Item | None:
         ev = it.event
         if type(ev) is not Reply:
             continue
-        if (ev.code is not None and 200 <= ev.code < 300 and len(ev.lines) >= 2 and not ev.damaged
+        if (ev.code == 250 and len(ev.lines) >= 2 and not ev.damaged
                 and f.gap_between(g, i, _SERVER) is None):
             return it
         return None
@@ -583,7 +584,8 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             v.set("aborted", "client", "tls-not-started", _frame(it), msg)
             v.by_reset(it, "after the 220, before the client's ClientHello")
             return True
-        # (not implicit: ``after`` is the 220's position, never -1)
+        # (not implicit: ``after`` is the 220's position, or STARTTLS's when the 220 is not in
+        # the capture; never -1)
         if (ts["client_hello"] is None and ev.side is _SERVER and not implicit
                 and it.ts_ns - f.t.items[after].ts_ns >= WAITED_NS
                 and not _data_between(f, _CLIENT, after, 1 << 60)):
@@ -781,7 +783,8 @@ HOLE_PROOF_NS = 1_000_000_000
 #: An upper bound on a working peer's delay, whose bytes the capture does not show; not derived
 #: from ``WAITED_NS`` (1 s), which asks only whether the side that acted had waited rather than
 #: sent in one flight (the act and what it waited for both in the capture), a lower bound a round
-#: trip sets. Every other "a second or more" of the verdict is that question.
+#: trip sets. Every other "a second or more" of the verdict is that question, except
+#: ``HOLE_PROOF_NS`` (the path's reordering).
 SLOWEST_PEER_NS = 10_000_000_000
 
 
@@ -1209,26 +1212,36 @@ def _starttls_hole_answered(f: _Facts, v: _Verdict, hole: Item, ehlo_reply: Item
           f"server acknowledged them: they reached it; {_seconds(reply.ts_ns - ehlo_reply.ts_ns)} after the "
           f"EHLO reply it answered {ev.code} (frame {_frame(reply)}: {_show_line(ev.lines[0], 80)}) and {how} "
           f"the connection (frame {_frame(end)})", reply)
-    _left_after_refusal(v, end, reply, closed=True)
+    _left_after_refusal(f, v, end, reply, asked_ns=ehlo_reply.ts_ns)
     v.extra["starttls_reply_code"] = ev.code
     return hole
 
 
-def _left_after_refusal(v: _Verdict, end: Item | None, reply: Item, *, closed: bool = False) -> None:
+def _left_after_refusal(f: _Facts, v: _Verdict, end: Item | None, reply: Item, *,
+                        asked_ns: int | None = None) -> None:
     """The server's refusal of STARTTLS (``reply``, what the client read as its answer) was
-    followed by the server's own end, ``end`` (``_server_left``; None: the verdict does not rest
-    on one): the conversation is over because of that end, so when it is a reset, the verdict
-    rests on it (``_Verdict.by_reset``) and a reset the server's stack did not send is the box's
-    (``_forged_reset``). Every path that reads a refusal and then the server's end goes through
-    here. ``closed``: the refusal is the server's own answer (not a stray line the client read
-    as one, whose case is ``stray-answer``): the verdict names case ``server-closed``, whose
-    finding ``_server_closed`` writes once ``_forged_reset`` has kept the end the server's."""
+    followed by the server's own end, ``end`` (``_server_left``, or ``_Facts.own_end`` after an
+    answered hole; None: the verdict does not rest on one): the conversation is over because of
+    that end, so when it is a reset, the verdict rests on it (``_Verdict.by_reset``) and a reset
+    the server's stack did not send is the box's (``_forged_reset``). The paths that read the
+    server's own refusal, a stray line the client read as one, or an answered hole, and then the
+    server's end, go through here (the masked ones blame the box already).
+
+    ``asked_ns``: the refusal is the server's own answer to the command sent then (not a stray
+    line the client read as one, whose case is ``stray-answer``). When it came within
+    ``SLOWEST_PEER_NS`` of the command (not a command timeout's 421) and the server's end right
+    after it (within ``WAITED_NS``, nothing of the server between: not the close of a timeout
+    after the client went idle), the server refused and closed at once: case ``server-closed``,
+    whose finding ``_server_closed`` writes once ``_forged_reset`` has kept the end the
+    server's."""
     if end is None:
         return
     ev = reply.event
     v.by_reset(end, f"after the {ev.code} the client read as the answer to STARTTLS (frame "
                     f"{_frame(reply)}: {_show_line(ev.lines[0], 80)})")
-    if closed:
+    if (asked_ns is not None and reply.ts_ns - asked_ns < SLOWEST_PEER_NS
+            and end.ts_ns - reply.ts_ns < WAITED_NS
+            and not _data_between(f, _SERVER, f.pos(reply), f.pos(end))):
         v.case = "server-closed"
         v.closed = (reply, end)
 
@@ -1684,8 +1697,13 @@ def judge(t: Transcript) -> dict[str, Any]:
         text = " / ".join(_lines_text(st_reply.event))[:120]
         at = f.pos(st_reply)
         left = None if mail_after else _client_left(f, at)
-        # the server ended the connection after its answer: the client had no next step
-        gone = None if mail_after or left is not None else _server_left(f, at)
+        # the server ended the connection after its answer, before any leaving of the client (a
+        # client's FIN or QUIT after it answers that end): the client had no next step
+        gone = None if mail_after else _server_left(f, at)
+        if gone is not None and left is not None and f.pos(left) < f.pos(gone):
+            gone = None
+        if gone is not None:
+            left = None
         then = ("" if gone is None else
                 f"; then it {'reset' if gone.event.reset else 'closed'} the connection")
         if not mail_after and left is None and gone is None:
@@ -1715,11 +1733,11 @@ def judge(t: Transcript) -> dict[str, Any]:
                   f"the client read {st_code} ({text}) as the answer to STARTTLS; the server sent "
                   f"it {sent_as}: the replies are one behind, {own_text}{then}", st_reply)
             v.case = "stray-answer"
-            _left_after_refusal(v, gone, st_reply)
+            _left_after_refusal(f, v, gone, st_reply)
         else:
             v.set(outcome, "server", "starttls-refused", _frame(st_reply),
                   f"the server answered STARTTLS with {st_code} {text}{then}")
-            _left_after_refusal(v, gone, st_reply, closed=True)
+            _left_after_refusal(f, v, gone, st_reply, asked_ns=st_item.ts_ns)
         decided = True
     if not decided and st_item is not None and st_reply is None:
         end = f.own_end(_SERVER)
@@ -1831,7 +1849,7 @@ def _unprompted_offer(chk: EhloCheck | None, ehlo_item: Item | None, ehlo_reply:
     if chk is None or ehlo_item is not None or ehlo_reply is None:
         return ""
     return (f"; the server's reply after its greeting (frame {_frame(ehlo_reply)}) is an EHLO reply "
-            f"that {_OFFER_WORDS.get(chk.offered, chk.offered)}, but what the client did is not in the capture")
+            f"that {_OFFER_WORDS[chk.offered]}, but what the client did is not in the capture")
 
 
 def _unanswered_clear(f: _Facts, clear: Item | None) -> str:
