@@ -325,10 +325,12 @@ def _unprompted_ehlo_reply(f: _Facts) -> Item | None:
     whole greeting answers the client's first command (RFC 5321 4.1.4: the greeting, EHLO or
     HELO, comes first), and a 250 of two lines or more is an EHLO reply (a HELO reply has one
     line; 250 is EHLO's only success, RFC 5321 4.3.2: a second 220 is a proxy's banner). None
-    when the client's direction is there, the greeting is not whole, a hole of the server's
+    when the client's direction is there, the greeting is not a whole 220 (a capture that
+    starts later takes the first reply it holds for the greeting), a hole of the server's
     direction lies before that reply, or it is not such a reply."""
     t = f.t
-    if f.present(_CLIENT) or f.greeting is None or not f.greeting_whole:
+    if (f.present(_CLIENT) or f.greeting is None or f.greeting.event.code != 220
+            or not f.greeting_whole):
         return None
     g = f.pos(f.greeting)
     for i in range(g + 1, len(t.items)):
