@@ -8,15 +8,16 @@ HELO), and a positive reply of two lines or more is an EHLO reply: its STARTTLS 
 (``starttls.offered``), its findings (a misplaced offer is the server's defect whoever the
 client was) and the clients' prediction are read as in a whole capture. Controls: a one-line
 250 (a HELO reply, or an EHLO reply without extensions: ``unknown``), a hole in the server's
-direction before the reply (what the client read first is not known), and a two-line 220 (a
-proxy's second banner: 250 is EHLO's only success).
+direction before the reply (what the client read first is not known), a two-line 220 (a
+proxy's second banner: 250 is EHLO's only success), and a reply that ends early with STARTTLS
+in the next one (its rest and another command's answer look alike without the client's side).
 """
 from __future__ import annotations
 
 from typing import Any
 
 from generate import (
-    BANNER, EHLO, EHLO_NO_TLS, EHLO_OK, SEED_BANNER, SEED_REPLY, Capture, Conv, Expect, mail_in_clear, opening,
+    BANNER, EHLO, EHLO_NO_TLS, EHLO_OK, lines, SEED_BANNER, SEED_REPLY, Capture, Conv, Expect, mail_in_clear, opening,
     starttls_ok,
 )
 
@@ -42,6 +43,8 @@ def scenarios() -> list[Capture]:
     split = EHLO_OK.split(b"250-STARTTLS\r\n")
     hole = unread(47905, [split[0], b"250-STARTTLS\r\n" + split[1]], lost=[0])
     banner2 = unread(47906, b"220-relay.example.net ESMTP\r\n220 mx.example.com ready\r\n")
+    early = unread(47907, [lines("250-mx.example.com", "250-PIPELINING", "250 SIZE 10240000"),
+                           lines("250-STARTTLS", "250-ENHANCEDSTATUSCODES", "250 8BITMIME")])
     return [
         Capture("one-sided-server-misplaced.pcap",
                 "seed-starttls-first-line.pcap with only the server->client packets: its EHLO reply puts "
@@ -71,4 +74,10 @@ def scenarios() -> list[Capture]:
                 "two lines (a proxy's second banner), not an EHLO reply (250 is EHLO's only success): the "
                 "offer is unknown",
                 [(banner2, Expect("incomplete", "unknown", "incomplete", "unknown", False, None, [ONE_SIDED]))]),
+        Capture("one-sided-server-early-end.pcap",
+                "control: pairing-postfix-pipelining.pcap's server with only the server->client packets: the "
+                "reply after the greeting ends early ('250 SIZE'), STARTTLS follows in the next reply; "
+                "without the client's commands that rest and an answer to another command look alike, so "
+                "the offer is unknown (not absent; misplaced in the whole capture)",
+                [(early, Expect("incomplete", "unknown", "incomplete", "unknown", False, None, [ONE_SIDED]))]),
     ]

@@ -96,11 +96,11 @@ def test_the_220_after_the_offer_is_the_answer_to_starttls() -> None:
 
 
 @pytest.mark.parametrize("name", ["one-sided-server-one-line.pcap", "one-sided-server-hole.pcap",
-                                  "one-sided-server-second-banner.pcap"])
+                                  "one-sided-server-second-banner.pcap", "one-sided-server-early-end.pcap"])
 def test_no_ehlo_reply_is_named_when_the_reply_may_be_another(name: str) -> None:
     """A one-line 250 may answer HELO; after a hole of the server's direction, the first reply
-    after the greeting is not known; a 220 of two lines is no EHLO reply: the offer stays
-    unknown."""
+    after the greeting is not known; a 220 of two lines is no EHLO reply; a reply without
+    STARTTLS followed by one with it may have ended early: the offer stays unknown."""
     conv = _conv(name)
     assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
     assert conv["starttls"]["offered"] == "unknown" and conv["ehlo_reply"] is None

@@ -327,7 +327,10 @@ def _unprompted_ehlo_reply(f: _Facts) -> Item | None:
     line; 250 is EHLO's only success, RFC 5321 4.3.2: a second 220 is a proxy's banner). None
     when the client's direction is there, the greeting is not a whole 220 (a capture that
     starts later takes the first reply it holds for the greeting), a hole of the server's
-    direction lies before that reply, or it is not such a reply."""
+    direction lies before that reply, or it is not such a reply; None too when the reply has no
+    STARTTLS line but a later reply of the server has one: the rest of a reply that ended early
+    (a ``misplaced`` offer in a whole capture) and the answer to another command look alike
+    without the client's commands, so where the offer stood is not known."""
     t = f.t
     if (f.present(_CLIENT) or f.greeting is None or f.greeting.event.code != 220
             or not f.greeting_whole):
@@ -340,9 +343,18 @@ def _unprompted_ehlo_reply(f: _Facts) -> Item | None:
             continue
         if (ev.code == 250 and len(ev.lines) >= 2 and not ev.damaged
                 and f.gap_between(g, i, _SERVER) is None):
+            if not _names_starttls(ev) and any(
+                    type(later.event) is Reply and _names_starttls(later.event)
+                    for later in t.items[i + 1:]):
+                return None
             return it
         return None
     return None
+
+
+def _names_starttls(reply: Reply) -> bool:
+    """A line of ``reply`` starts with the word STARTTLS (any case)."""
+    return any(ln.text.split(" ", 1)[0].upper() == "STARTTLS" for ln in reply.lines)
 
 
 class _Verdict:
