@@ -11,14 +11,21 @@ client was) and the clients' prediction are read as in a whole capture. Controls
 direction before the reply (what the client read first is not known), a two-line 220 (a
 proxy's second banner: 250 is EHLO's only success), and a reply that ends early with STARTTLS
 in the next one (its rest and another command's answer look alike without the client's side).
+
+Captures of the client's direction only on the SMTPS port 465 (a ``dst port 465`` filter): the
+client's ClientHello, then its alert (in clear, or TLS 1.3's encrypted one, a record of alert
+size) and its close. Whether the server answered with a certificate the client refused, with
+plaintext SMTP, or not at all is not in the capture: ``incomplete``, the detail naming what the
+client did and the frames (not ``aborted``/``client``: that it ended the handshake says nothing of
+why).
 """
 from __future__ import annotations
 
 from typing import Any
 
 from generate import (
-    BANNER, EHLO, EHLO_NO_TLS, EHLO_OK, lines, SEED_BANNER, SEED_REPLY, Capture, Conv, Expect, mail_in_clear, opening,
-    starttls_ok,
+    BANNER, EHLO, EHLO_NO_TLS, EHLO_OK, lines, SEED_BANNER, SEED_REPLY, Capture, Conv, Expect, alert, client_hello,
+    det, mail_in_clear, opening, record, server_flight_tls12, starttls_ok,
 )
 
 ONE_SIDED = ("one-sided", "capture", "first_frame")
@@ -33,6 +40,23 @@ def unread(cport: int, reply: bytes | list[bytes], **reply_kw: Any) -> Conv:
     ``ehlo_reply`` tag), then a mail transaction."""
     conv = server_only(cport).s(BANNER, tag="banner").c(EHLO, tag="greeting")
     return mail_in_clear(conv.s(reply, **reply_kw))
+
+
+def client_only_465(cport: int, label: str, *, tls13: bool) -> Conv:
+    """SMTPS, captured in the client's direction only: its ClientHello, the server's answer (not
+    in the capture), the client's alert and its close. TLS 1.2: the server's flight with its
+    certificate, the client's unknown_ca alert in clear; TLS 1.3: the ServerHello and the
+    encrypted flight, the client's CCS and a 19-byte encrypted record (an alert by its size)."""
+    conv = Conv(cport=cport, sport=465, close=("fin", "C"), only_side="C")
+    conv.c(client_hello(label, "mx.example.com", tls13=tls13), tag="client_hello")
+    if tls13:
+        conv.s(record(22, det(label + " server hello", 118)) + record(20, b"\x01")
+               + record(23, det(label + " server flight", 900)), tag="server_hello")
+        conv.c(record(20, b"\x01") + record(23, det(label + " client alert", 19)), marks={"alert": 6})
+    else:
+        conv.s(server_flight_tls12(label, "mx.example.com")[0], tag="server_hello")
+        conv.c(alert(48), tag="alert")
+    return conv
 
 
 def scenarios() -> list[Capture]:
@@ -80,4 +104,18 @@ def scenarios() -> list[Capture]:
                 "without the client's commands that rest and an answer to another command look alike, so "
                 "the offer is unknown (not absent; misplaced in the whole capture)",
                 [(early, Expect("incomplete", "unknown", "incomplete", "unknown", False, None, [ONE_SIDED]))]),
+        Capture("one-sided-client-465-alert.pcap",
+                "port 465 with only the client->server packets: the client's ClientHello, its fatal alert "
+                "unknown_ca in clear and its close; the server's answer (its certificate) is not in the "
+                "capture, so why the client refused it cannot be told",
+                [(client_only_465(47908, "one-sided 465 tls12", tls13=False),
+                  Expect("incomplete", "unknown", "incomplete", "unknown", False, None,
+                         [ONE_SIDED, ("tls-alert", "client", "alert")]))]),
+        Capture("one-sided-client-465-tls13.pcap",
+                "port 465 with only the client->server packets, TLS 1.3: the client's ClientHello, then its "
+                "CCS and a 19-byte encrypted record (an alert by its size) and its close; the server's "
+                "answer is not in the capture",
+                [(client_only_465(47909, "one-sided 465 tls13", tls13=True),
+                  Expect("incomplete", "unknown", "incomplete", "unknown", False, None,
+                         [ONE_SIDED, ("tls-alert", "client", "alert")]))]),
     ]

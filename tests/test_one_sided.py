@@ -9,10 +9,16 @@ frame of its last line), the misplaced keyword stands on the line tshark shows f
 is tshark's third response, and tshark sees the control's hole (``tcp.analysis.lost_segment``).
 
 The client's (captures/one-sided-client.pcap): ``incomplete`` too, and the detail names what the
-client sent in the clear, at the frame of tshark's ``MAIL`` request.
+client sent in the clear, at the frame of tshark's ``MAIL`` request. On port 465
+(captures/one-sided-client-465-*.pcap, and client-only cuts of the two-direction SMTPS captures
+made here with ``tshark -w``): a ClientHello, then the client's alert, close or reset, is
+``incomplete``, not ``aborted``/``client``: the server's answer that it ended on is not in the
+capture. The frames are tshark's ClientHello, alert record and the client's FIN or RST.
 """
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +132,70 @@ def test_a_client_only_capture_names_what_the_client_sent_in_the_clear() -> None
     assert conv["detail"] == (f"only one direction was captured; the client sent MAIL FROM in the clear (frame "
                               f"{mail}), but the server's replies, which would tell why, are not in the capture")
     assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [("one-sided", "capture", 1)]
+
+
+def _hello_end_detail(path: Path, then: str) -> str:
+    ((hello,),) = tshark_fields(path, "tls.handshake.type == 1", "frame.number")
+    ((end, reset),) = tshark_fields(path, "tcp.flags.fin == 1 || tcp.flags.reset == 1", "frame.number",
+                                    "tcp.flags.reset")
+    how = "reset" if reset in ("1", "True") else "closed"
+    return (f"only one direction was captured; the client sent a ClientHello (frame {hello}), then {then}"
+            f"{how} the connection (frame {end}), but the server's side of the handshake, which would tell "
+            "why, is not in the capture")
+
+
+@pytest.mark.parametrize("name, alert_filter, alert_words", [
+    ("one-sided-client-465-alert.pcap", "tls.alert_message.desc == 48", "the fatal TLS alert unknown_ca (48)"),
+    ("one-sided-client-465-tls13.pcap", "tls.record.content_type == 23 && tls.record.length == 19",
+     "an encrypted alert"),
+])
+def test_a_client_only_smtps_handshake_is_incomplete(name: str, alert_filter: str, alert_words: str) -> None:
+    """Only the client's direction on port 465: its ClientHello, its alert (in clear, or TLS 1.3's
+    record of alert size) and its close. The server's answer, a certificate the client refused or
+    plaintext SMTP or nothing, is not in the capture: no blame, the detail says what the client did."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert frames_matching(path, "tcp.srcport == 465") == []
+    (alert,) = frames_matching(path, alert_filter)
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["detail"] == _hello_end_detail(path, f"{alert_words} (frame {alert}), then ")
+    assert conv["evidence_frame"] == 1
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("one-sided", "capture", 1), ("tls-alert", "client", alert)]
+    assert conv["tls"]["alert"]["frame"] == alert and conv["tls"]["server_hello_frame"] is None
+
+
+#: two-direction SMTPS captures whose client-only cut (``dst port 465``) the sweep read as
+#: ``aborted``/``client``: the server answered in plaintext, sent nothing the client got, or its
+#: bytes were lost; the client's ClientHello and close or reset is all the cut shows
+SMTPS_WHOLE = ["implicit-tls-after-banner.pcap", "implicit-tls-mismatch.pcap", "lost-server-direction-465.pcap",
+               "pathhole-smtps-answer-lost.pcap"]
+
+
+@pytest.mark.parametrize("name", SMTPS_WHOLE)
+def test_a_client_only_cut_of_an_smtps_capture_is_incomplete(name: str, tmp_path: Path) -> None:
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    cut = tmp_path / "client-only.pcap"
+    subprocess.run(["tshark", "-n", "-r", str(CAPTURES / name), "-Y", "tcp.dstport == 465", "-w", str(cut)],
+                   check=True, capture_output=True, timeout=120)
+    whole = _conv(name)
+    (conv,) = analyze_path(str(cut))
+    assert whole["caused_by"] != "client"
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["detail"] == _hello_end_detail(cut, "")
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [("one-sided", "capture", 1)]
+
+
+def test_the_server_direction_lost_on_the_path_is_no_one_sided_capture() -> None:
+    """lost-server-direction-465.pcap holds the server's acknowledgement and FIN (its bytes lost:
+    tshark flags ``lost_segment`` on the server's FIN): its holes speak, not the one-sided reading."""
+    name = "lost-server-direction-465.pcap"
+    conv = _conv(name)
+    server = frames_matching(CAPTURES / name, "tcp.srcport == 465 && tcp.flags.syn == 0")
+    (fin,) = frames_matching(CAPTURES / name, "tcp.srcport == 465 && tcp.flags.fin == 1")
+    assert server and fin in frames_matching(CAPTURES / name, "tcp.analysis.lost_segment")
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["detail"].startswith("bytes of the server direction were lost")
+    assert [f["code"] for f in conv["findings"]] == ["tcp-gap", "tcp-gap"]
+    assert conv["findings"][-1]["frame"] == fin

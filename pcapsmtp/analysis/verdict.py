@@ -490,6 +490,8 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
                        implicit: bool) -> bool:
     """Attribute a TLS handshake that did not complete. Returns False if the capture cannot
     tell; True when it set the verdict (incomplete when a hole hides the cause)."""
+    if _one_sided_handshake(f, v, ts):
+        return True
     alert = ts["alert"]
     # Who closed or reset first, before the handshake completed.
     ends = sorted((f.pos(it), it) for it in f.ends.values()
@@ -616,6 +618,53 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         v.by_reset(it, f"{stage}, before the handshake completed")
         return True
     return False
+
+
+def _absent(f: _Facts, side: Side) -> bool:
+    """Not a packet of ``side`` is in the capture: no byte, FIN or RST (``_Facts.present``), and
+    no segment at all, not even an acknowledgement (its last segment's time is unknown). A
+    side whose bytes were lost on the path still has segments (its acknowledgements, its FIN),
+    and its holes speak for it; only a capture of one direction has none."""
+    last = f.t.server_last_ns if side is _SERVER else f.t.client_last_ns
+    return not f.present(side) and last is None
+
+
+def _one_sided_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
+    """A handshake that did not complete in a capture of one direction only (``_absent``: the
+    other side has no segment in it; on port 465 a ``dst port 465`` filter, a one-way tap, or
+    asymmetric routing): what the captured side did is there (its hello, its alert, its close or
+    reset), but not what it answered (the other side's hello, certificate, alert, or nothing
+    at all), so whose fault it was cannot be told (primer section 4): ``incomplete``, the detail
+    saying what the captured side did, in the style of ``_unanswered_clear``. False when both
+    directions are in the capture, or the captured side neither alerted nor ended (the callers'
+    own ``incomplete`` says the capture ends first)."""
+    if _absent(f, _SERVER) and f.present(_CLIENT):
+        side, other, hello, hello_name = _CLIENT, _SERVER, ts["client_hello"], "ClientHello"
+    elif _absent(f, _CLIENT) and f.present(_SERVER):
+        side, other, hello, hello_name = _SERVER, _CLIENT, ts["server_hello"], "ServerHello"
+    else:
+        return False
+    alert = ts["alert"] if ts["alert"] is not None and ts["alert"].event.side is side else None
+    end = f.own_end(side)
+    if alert is None and end is None:
+        return False
+    steps = [f"sent a {hello_name} (frame {_frame(hello)})"] if hello is not None else []
+    if alert is not None:
+        ev = alert.event
+        name = ("an encrypted alert" if ev.encrypted else
+                f"the fatal TLS alert {ev.name} ({ev.description})")
+        # (what it sent, not why: a finding of its side, the verdict no blame)
+        v.finding("tls-alert", str(side), _frame(alert),
+                  f"the {side} sent {name}"
+                  + (" (a record of alert size)" if ev.encrypted else "") + " during the handshake",
+                  at=_at(alert))
+        steps.append(f"{'sent ' if not steps else ''}{name} (frame {_frame(alert)})")
+    if end is not None:
+        steps.append(f"{'reset' if end.event.reset else 'closed'} the connection (frame {_frame(end)})")
+    v.set("incomplete", "unknown", "incomplete", f.t.first_frame,
+          f"only one direction was captured; the {side} {', then '.join(steps)}, but the {other}'s "
+          "side of the handshake, which would tell why, is not in the capture")
+    return True
 
 
 def _server_gave_up_on_clienthello(f: _Facts, v: _Verdict, after: int, end: Item) -> None:
