@@ -143,6 +143,36 @@ def reset_overtakes(cport: int) -> Conv:
     return conv.rst("S", delay_ms=0.1)
 
 
+class StaleReset(Conv):
+    """A conversation whose reset (label ``rst``) carries a sequence number ``back`` bytes before
+    its side's next byte (the end of the segment of that side a box on the path saw last) and an
+    acknowledgement ``ack_back`` bytes before the other side's next byte."""
+
+    def __init__(self, *, back: int, ack_back: int = 0, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.back, self.ack_back = back, ack_back
+
+    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
+        pkts, marks = super().emit(conv_index, t_start_ns)
+        i = next(k for k, p in enumerate(pkts) if p.label == "rst")
+        p = pkts[i]
+        pkts[i] = replace(p, seq=(p.seq - self.back) % (1 << 32), ack=(p.ack - self.ack_back) % (1 << 32))
+        return pkts, marks
+
+
+def reset_past_acked_beyond(cport: int, *, acks_quit: bool = False) -> Conv:
+    """Captured at the client (the server's segments at TTL 52): banner, EHLO; the server's EHLO
+    reply (its head, then its tail with the STARTTLS line) not in the capture; the client's QUIT
+    acknowledges all of it; then a reset with the server's address at TTL 53 (one hop off: the
+    server's own by its TTL) whose sequence number is the end of the reply's head, acknowledging
+    the client's bytes up to the EHLO (``acks_quit``: up to the QUIT)."""
+    conv = StaleReset(back=len(EHLO_TAIL), ack_back=0 if acks_quit else len(QUIT), cport=cport, close=None)
+    conv.s(BANNER, tag="banner").c(EHLO, tag="greeting")
+    conv.s([EHLO_HEAD, EHLO_TAIL], tag="ehlo_reply", lost=[0, 1], acked=False)
+    conv.c(QUIT, tag="quit", acked=False)
+    return conv.rst("S", ttl=53, delay_ms=0.5)
+
+
 def scenarios() -> list[Capture]:
     # (the ClientHello the server's ACK acknowledges is a hole of the client's too, reported as a
     # hole at the end of a side: at the client's last segment, its STARTTLS)
@@ -189,6 +219,24 @@ def scenarios() -> list[Capture]:
                 [(ready_blackholed(47710, server_closes=False),
                   Expect("incomplete", "unknown", "incomplete", "valid", True, None,
                          [("tcp-gap", "capture", "lost_segment:S")]))]),
+        Capture("lost-segment-reset-past-acked-beyond.pcap",
+                "captured at the client: the server's EHLO reply is missing, in two segments; the client's "
+                "QUIT acknowledges all of it, then comes a reset with the server's address one hop off its "
+                "TTL (53 where its segments came with 52: its own), its sequence number at the end of the "
+                "reply's first segment: it proves those bytes sent (a gap at the reset), and the QUIT, "
+                "acknowledging bytes past the reset, comes after it in causal order (bytes sent after the "
+                "reset, or never): it is not read, and proves no loss past the reset",
+                [(reset_past_acked_beyond(47711),
+                  Expect("incomplete", "unknown", "incomplete", "unknown", False, None,
+                         [("tcp-gap", "capture", "label:rst")]))]),
+        Capture("lost-segment-reset-past-acks-quit.pcap",
+                "as lost-segment-reset-past-acked-beyond.pcap, but the reset acknowledges the client's QUIT: "
+                "it was sent after the QUIT arrived, which contradicts the QUIT's acknowledgement past it; "
+                "capture order decides: the QUIT is read, its acknowledgement proves the whole reply lost "
+                "(a gap at the QUIT, tshark's ACKed segment that wasn't captured)",
+                [(reset_past_acked_beyond(47712, acks_quit=True),
+                  Expect("incomplete", "unknown", "incomplete", "unknown", False, None,
+                         [("tcp-gap", "capture", "quit")]))]),
         # controls
         Capture("lost-segment-keepalive.pcap",
                 "control: the server sends a keep-alive (0 bytes at its next sequence number minus one) "

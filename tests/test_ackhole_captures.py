@@ -40,14 +40,19 @@ VERDICTS: dict[str, tuple[str, str, str, int | None, list[int]]] = {
     "lost-segment-ready-blackholed-cut.pcap": ("incomplete", "unknown", "incomplete", None, [13]),
     "lost-segment-ehlo-tail-lost.pcap": ("incomplete", "unknown", "incomplete", None, [6, 9]),
     "lost-segment-reset-past.pcap": ("incomplete", "unknown", "incomplete", None, [12]),
+    "lost-segment-reset-past-acked-beyond.pcap": ("incomplete", "unknown", "incomplete", None, [9]),
+    "lost-segment-reset-past-acks-quit.pcap": ("incomplete", "unknown", "incomplete", None, [8]),
     "lost-segment-keepalive.pcap": ("tls", "none", "tls-established", 220, []),
     "lost-segment-window-probe.pcap": ("tls", "none", "tls-established", 220, []),
     "lost-segment-reordered.pcap": ("tls", "none", "tls-established", 220, []),
     "lost-segment-reset-overtakes.pcap": ("aborted", "server", "starttls-refused", 454, []),
 }
 
+#: a reset whose sequence number lies short of what the client's QUIT acknowledged (the
+#: server's gaps proven by the client's acknowledgement or the reset, not by lost_segment)
+STALE_RESET = ["lost-segment-reset-past-acked-beyond.pcap", "lost-segment-reset-past-acks-quit.pcap"]
 #: captures whose server gaps tshark flags the same way (and one more found elsewhere)
-CROSS = sorted(VERDICTS) + ["hang-starttls-answer-lost.pcap"]
+CROSS = sorted(set(VERDICTS) - set(STALE_RESET)) + ["hang-starttls-answer-lost.pcap"]
 #: frames tshark flags lost_segment where nothing is lost (see the module docstring)
 TSHARK_ONLY = {"lost-segment-reordered.pcap": 1}
 
@@ -97,3 +102,26 @@ def test_reordered_data_is_what_tshark_calls_a_retransmission() -> None:
     assert ooo > flagged
     assert _conv("lost-segment-reordered.pcap")["starttls"]["reply_code"] == 220
     assert _server_gaps(path)[0] == []
+
+
+@pytest.mark.parametrize("name", STALE_RESET)
+def test_a_reset_short_of_the_acknowledgement(name: str) -> None:
+    """The client's QUIT acknowledges the whole EHLO reply the capture lost (tshark: "ACKed
+    segment that wasn't captured" at the QUIT), the server's reset that follows lies at the end
+    of the reply's first segment. Where the reset acknowledges the client's bytes only up to the
+    EHLO, the QUIT comes after it in causal order (it acknowledges bytes past the reset): it is
+    not read, and the one gap is the bytes the reset proves, at the reset. Where the reset
+    acknowledges the QUIT too, it came after the QUIT: the QUIT is read, and its acknowledgement
+    proves the whole reply lost, at tshark's frame."""
+    path = CAPTURES / name
+    gaps, by_frame = _server_gaps(path)
+    (acked,) = frames_matching(path, "tcp.analysis.ack_lost_segment")
+    (rst,) = frames_matching(path, f"tcp.flags.reset == 1 && {FROM_SERVER}")
+    (quit_,) = [f for f, s in by_frame.items() if s.payload == b"QUIT\r\n"]
+    assert acked == quit_ < rst
+    head = len(b"250-mx.example.com\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n")
+    tail = len(b"250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
+    if name.endswith("acked-beyond.pcap"):
+        assert [(g.frame, g.length) for g in gaps] == [(rst, head)]
+    else:
+        assert [(g.frame, g.length) for g in gaps] == [(acked, head + tail)]

@@ -372,6 +372,20 @@ def _past_reset(s: TcpSegment, rst: TcpSegment) -> bool:
     return bool(s.flags & _ACK) and 0 < ((s.ack - rst.seq) & _MASK) < _ACK_SANE
 
 
+def _after_reset(s: TcpSegment, rst: TcpSegment, nxt: int) -> bool:
+    """Whether ``s``, of the other side than ``rst``'s, comes after that reset in causal order:
+    it acknowledges bytes past it (``_past_reset``), and the reset does not acknowledge bytes
+    ``s`` carries that were not delivered (``nxt``: that side's next sequence number to deliver):
+    such a reset was sent after ``s`` arrived, whatever the capture order, and ``s`` is read
+    before it (the two contradict each other; the reset's acknowledgement of bytes the capture
+    holds is the evidence kept)."""
+    if not _past_reset(s, rst):
+        return False
+    n = len(s.payload) + s.missing
+    return not (n and rst.flags & _ACK and 0 < ((rst.ack - s.seq) & _MASK) < _ACK_SANE
+                and 0 < ((s.seq + n - nxt) & _MASK) < _ACK_SANE)
+
+
 def _carrier(held: list[tuple[int, TcpSegment, int]], d: int, nxt: int, ack: int) -> int | None:
     """The index of a held segment of the other direction than ``d`` that carries that
     direction's sequence space from ``nxt`` (its next byte to deliver) on, when held segments
@@ -1296,6 +1310,17 @@ class TcpReassembler:
         if wait or flow.nheld[d] and not _sent_before(held, d, seg):
             # (each direction keeps its order: a segment behind its side's held ones waits too,
             # unless its sequence numbers say it was sent before them)
+            if flow.nheld[1 - d]:
+                if flags & _RST:
+                    # a reset that waits ends the conversation when it goes: the other side's
+                    # held segments past it come after it, whatever goes before it
+                    self._take_past_reset(flow, d, seg)
+                elif flags & _ACK and any(hd != d and hs.flags & _RST
+                                          and _after_reset(seg, hs, flow.halves[d].next_seq)
+                                          for hd, hs, _ in held):
+                    # past a reset of the other side that waits: after the close it comes to
+                    self.stats.after_close_segments += 1
+                    return
             if wait and flow.nheld[d] and _sent_before(held, d, seg):
                 # it waits itself, but was sent before its side's held segments: it goes
                 # before them (a reset waiting for its side's bytes must not wait behind it)
@@ -1315,13 +1340,7 @@ class TcpReassembler:
             # held segments that acknowledge bytes past it come after it (``_close`` leaves them
             # after the close, as here whatever else was held); what the others acknowledge and
             # is still missing is lost
-            past = [h for h in held if _past_reset(h[1], seg)]
-            if past:
-                held[:] = [h for h in held if not _past_reset(h[1], seg)]
-                for hd, hs, _ in past:
-                    flow.nheld[hd] -= 1
-                    flow.held_bytes -= len(hs.payload)
-                    self.stats.after_close_segments += 1
+            self._take_past_reset(flow, d, seg)
             if held:
                 self._release(flow, seg.ts_ns, out, force=True)
                 if self._flows.get(flow.info.stream) is not flow:
@@ -1329,6 +1348,25 @@ class TcpReassembler:
         self._process(flow, d, seg, out)
         if flow.held:
             self._release(flow, seg.ts_ns, out)
+
+    def _take_past_reset(self, flow: Flow, d: int, rst: TcpSegment) -> None:
+        """Take the held segments of the other side than reset ``rst`` (direction ``d``) that
+        come after it (``_after_reset``: they acknowledge bytes past it) out of the hold: the
+        reset ends the conversation when it is processed (now, or once its own wait is over),
+        so they are after the close, and what they acknowledge is no loss. The reset's own
+        side's held segments stay: they are before it or after it by their place."""
+        held = flow.held
+        nxt = flow.halves[1 - d].next_seq
+        keep = []
+        for h in held:
+            if h[0] != d and _after_reset(h[1], rst, nxt):
+                flow.nheld[h[0]] -= 1
+                flow.held_bytes -= len(h[1].payload)
+                self.stats.after_close_segments += 1
+            else:
+                keep.append(h)
+        if len(keep) != len(held):
+            held[:] = keep
 
     def _release(self, flow: Flow, now: int, out: list[FlowEvent], force: bool = False) -> None:
         """Process the held segments whose wait is over, each direction in its capture order

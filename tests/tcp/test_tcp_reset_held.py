@@ -8,6 +8,7 @@ below the reset, read before it with the gap its acknowledgement proves), as ``_
 with what it finds held."""
 from __future__ import annotations
 
+import pytest
 from _stream_events import events
 from _tcp_builder import Conv, R, feed_all
 from pcapsmtp.model import Side
@@ -25,22 +26,28 @@ B, E = len(BANNER), len(EHLO)
 RST_AT = 1 + B + 20
 
 
-def _run(noop_acks: int) -> tuple[TcpReassembler, list[FlowEvent]]:
+def _run(noop_acks: int, rst_ttl: int = 250, quit_after: bool = False,
+         ) -> tuple[TcpReassembler, list[FlowEvent]]:
     """Banner, EHLO; the client's NOOP acknowledging ``noop_acks`` bytes of the server after the
     banner, its QUIT acknowledging 40 (past the reset), then a reset with the server's address
-    and a TTL none of the server's segments came with (a box's: it proves no bytes of the server
-    and waits for none), without ACK (it waits for nothing of the client either)."""
+    without ACK (it waits for nothing of the client). Its TTL ``rst_ttl``: by default one none
+    of the server's segments (52) came with (a box's: it proves no bytes of the server and waits
+    for none); within a hop of 52 the server's own, which proves the 20 bytes before it sent
+    and waits for them (``HalfStream.reset_past``). ``quit_after``: the QUIT is captured after
+    the reset (the reset is frame 7 then, the QUIT 8)."""
     c = Conv()
     segs = c.handshake() + [
         c.s(1, BANNER, ack=1),                                  # 4
         c.c(1, EHLO, ack=1 + B),                                # 5
         c.c(1 + E, NOOP, ack=1 + B + noop_acks),                # 6
-        c.c(1 + E + len(NOOP), QUIT, ack=1 + B + 40),           # 7: past the reset
-        c.s(RST_AT, flags=R),                                   # 8
     ]
+    last = [lambda: c.c(1 + E + len(NOOP), QUIT, ack=1 + B + 40),   # 7: past the reset
+            lambda: c.s(RST_AT, flags=R)]                       # 8
+    segs += [make() for make in (last[::-1] if quit_after else last)]
     for s in segs:
         s.ttl = 52 if s.src == c.sip else 64
-    segs[-1].ttl = 250
+        if s.flags & R:
+            s.ttl = rst_ttl
     r = TcpReassembler(ReassemblyConfig(reset_watch_ns=0))
     return r, feed_all(r, segs)
 
@@ -71,3 +78,60 @@ def test_held_with_one_below_the_reset_it_is_after_the_close_too() -> None:
         ("data", S, 0, B, 4), ("data", C, 0, E, 5), ("gap", S, B, 5, 6),
         ("data", C, E, len(NOOP), 6), ("end", S, 0, 1, 8), ("end", C, 0, 0, 6)]
     assert isinstance(ev[-1], FlowClosed)
+
+
+@pytest.mark.parametrize("rst_ttl", [52, 53])
+@pytest.mark.parametrize("quit_after", [False, True])
+def test_a_held_reset_leaves_the_segment_past_it_after_the_close(rst_ttl: int,
+                                                                 quit_after: bool) -> None:
+    """The reset is the server's own (its TTL, or one hop off it: ``reset_ttl_foreign``'s
+    slack) and lies 20 bytes past the server's last byte read: it waits for them itself
+    (``reset_past``). The QUIT, acknowledging 40 bytes of the server, comes after it in causal
+    order whether captured before it or after it: it is after the close, not read as the
+    conversation's, and declares no gap of 40 bytes reaching past the reset; the reset declares
+    the 20 bytes it proves, at its own frame."""
+    r, ev = _run(0, rst_ttl, quit_after)
+    rst = 7 if quit_after else 8
+    assert r.stats.after_close_segments == 1
+    assert events(ev) == [
+        ("data", S, 0, B, 4), ("data", C, 0, E, 5), ("data", C, E, len(NOOP), 6),
+        ("gap", S, B, 20, rst), ("end", S, 0, 1, rst), ("end", C, 0, 0, 6)]
+    assert isinstance(ev[-1], FlowClosed)
+
+
+@pytest.mark.parametrize("rst_ttl", [52, 53])
+def test_a_held_reset_reads_the_segment_below_it_first(rst_ttl: int) -> None:
+    """The NOOP acknowledges 5 bytes not in the capture (below the reset): read first, its gap
+    at its frame; the reset then proves the 15 bytes between them and its own sequence number;
+    the QUIT past it is after the close."""
+    r, ev = _run(5, rst_ttl)
+    assert r.stats.after_close_segments == 1
+    assert events(ev) == [
+        ("data", S, 0, B, 4), ("data", C, 0, E, 5), ("gap", S, B, 5, 6),
+        ("data", C, E, len(NOOP), 6), ("gap", S, B + 5, 15, 8), ("end", S, 0, 1, 8),
+        ("end", C, 0, 0, 6)]
+
+
+@pytest.mark.parametrize("quit_after", [False, True])
+def test_a_reset_that_acknowledges_the_segment_past_it_comes_after_it(quit_after: bool) -> None:
+    """The reset, the server's own by its TTL, acknowledges the QUIT: it was sent after the QUIT
+    arrived, which contradicts the QUIT's acknowledgement past it. Capture order does not decide
+    between them here: the QUIT is read either way (the reset's acknowledgement of its bytes is
+    evidence of its own), and its acknowledgement proves the 40 bytes lost; the reset, short of
+    them, proves nothing more."""
+    c = Conv()
+    segs = c.handshake() + [c.s(1, BANNER, ack=1), c.c(1, EHLO, ack=1 + B),
+                            c.c(1 + E, NOOP, ack=1 + B)]
+    last = [lambda: c.c(1 + E + len(NOOP), QUIT, ack=1 + B + 40),
+            lambda: c.s(RST_AT, flags=R, ack=1 + E + len(NOOP) + len(QUIT))]
+    segs += [make() for make in (last[::-1] if quit_after else last)]
+    for s in segs:
+        s.ttl = 52 if s.src == c.sip else 64
+    r = TcpReassembler(ReassemblyConfig(reset_watch_ns=0))
+    ev = feed_all(r, segs)
+    quit_, rst = (8, 7) if quit_after else (7, 8)
+    assert r.stats.after_close_segments == 0
+    assert events(ev) == [
+        ("data", S, 0, B, 4), ("data", C, 0, E, 5), ("data", C, E, len(NOOP), 6),
+        ("gap", S, B, 40, quit_), ("data", C, E + len(NOOP), len(QUIT), quit_),
+        ("end", S, 0, 1, rst), ("end", C, 0, 0, quit_)]

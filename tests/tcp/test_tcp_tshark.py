@@ -178,7 +178,9 @@ def _after_reset(events: list[FlowEvent], segs: list[TcpSegment]) -> dict[tuple[
     reset ended, each side's bytes that its segments captured after the reset and not delivered
     by us (causal order may put some before it) add in sequence
     (up to a new SYN on the 4-tuple: a new conversation), which tshark's follow shows and ours
-    does not (a side going on after its reset: ``SentAfterReset``)."""
+    does not (a side going on after its reset: ``SentAfterReset``); so do the other side's bytes
+    captured before the reset that we did not deliver because they acknowledge bytes past the
+    reset's sequence number (after it in causal order: ``TcpReassembler._take_past_reset``)."""
     resets: dict[int, int] = {}
     delivered: set[tuple[int, int]] = set()     # (stream, frame): bytes we delivered
     for e in events:
@@ -191,6 +193,7 @@ def _after_reset(events: list[FlowEvent], segs: list[TcpSegment]) -> dict[tuple[
         if not isinstance(e, FlowOpened) or e.flow.stream not in resets:
             continue
         info, rst = e.flow, resets[e.flow.stream]
+        rseg = next(x for x in segs if x.frame == rst)
         tup = {(info.client.ip, info.client.port, info.server.ip, info.server.port): Side.CLIENT,
                (info.server.ip, info.server.port, info.client.ip, info.client.port): Side.SERVER}
         end: dict[Side, int] = {}
@@ -201,12 +204,15 @@ def _after_reset(events: list[FlowEvent], segs: list[TcpSegment]) -> dict[tuple[
             if x.frame > rst and x.flags & 0x02:
                 break
             n = len(x.payload) + (x.flags & 0x03 and 1)
-            if x.frame < rst or (info.stream, x.frame) in delivered:
+            late = bool(x.frame < rst and x.payload and (info.stream, x.frame) not in delivered
+                        and (x.src, x.sport) != (rseg.src, rseg.sport) and x.flags & 0x10
+                        and 0 < (x.ack - rseg.seq) & 0xFFFFFFFF < 1 << 30)
+            if not late and (x.frame < rst or (info.stream, x.frame) in delivered):
                 # (a segment after the reset in the capture may come before it in causal order)
                 e2 = (x.seq + n) & 0xFFFFFFFF
                 if side not in end or 0 < (e2 - end[side]) & 0xFFFFFFFF < 1 << 31:
                     end[side] = e2
-            elif x.frame > rst and x.payload and end.get(side) == x.seq:
+            elif (late or x.frame > rst) and x.payload and end.get(side) == x.seq:
                 extra[(info.stream, side)] = extra.get((info.stream, side), b"") + x.payload
                 end[side] = (x.seq + len(x.payload)) & 0xFFFFFFFF
     return extra
