@@ -13,5 +13,94 @@ Layers, left to right (dependencies only point rightwards, through ``pipeline``)
 """
 from __future__ import annotations
 
+import importlib
+import importlib.machinery
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = ["__version__", "COMPILED_CORE", "compiled_core"]
+
+# Core modules that setup.py also compiles with Cython, from this same source, under the same
+# name (issue 15): where the build worked, ``streams.cpython-311-x86_64-linux-gnu.so`` sits beside
+# ``streams.py`` and Python imports it first. The ``.py`` is the reference and what runs without
+# a compiler; both give the same output (tests/perf/test_compiled_equivalence.py).
+COMPILED_CORE = (
+    "pcapsmtp.tcp.streams",
+    "pcapsmtp.tcp.halfstream",
+    "pcapsmtp.tcp.reassembler",
+    "pcapsmtp.smtp.tls",
+    "pcapsmtp.smtp.session",
+)
+
+# An extension is "older than its source" when its .py was written more than this after it: an
+# edit or a checkout after the build. The margin is for installers that write the .py and the
+# extension one after the other, in either order.
+_STALE_AFTER_S = 2.0
+
+
+def _no_extensions() -> bool:
+    return os.environ.get("PCAPSMTP_NO_EXTENSIONS", "") not in ("", "0")
+
+
+def _why_pure(spec: importlib.machinery.ModuleSpec) -> tuple[str, str]:
+    """For a core module's spec: ("", "") to import it as found, else (the .py to import
+    instead, why)."""
+    if not isinstance(spec.loader, importlib.machinery.ExtensionFileLoader) or not spec.origin:
+        return "", ""
+    source = os.path.join(os.path.dirname(spec.origin), spec.name.rpartition(".")[2] + ".py")
+    try:
+        stale = os.stat(source).st_mtime > os.stat(spec.origin).st_mtime + _STALE_AFTER_S
+    except OSError:
+        return "", ""                       # no .py beside it: the extension is all there is
+    if _no_extensions():
+        return source, "PCAPSMTP_NO_EXTENSIONS is set"
+    if stale:
+        return source, "the extension is older than its .py: rebuild it"
+    return "", ""
+
+
+class _CoreFinder:
+    """Imports a compiled core module's ``.py`` instead of its extension when
+    ``PCAPSMTP_NO_EXTENSIONS`` is set (anything but "" or "0") or the extension was built
+    before the source's last change. Finds only the modules of ``COMPILED_CORE``."""
+
+    @staticmethod
+    def find_spec(name: str, path: Sequence[str] | None = None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if name not in COMPILED_CORE:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None:
+            return None
+        source, _why = _why_pure(spec)
+        return importlib.util.spec_from_file_location(name, source) if source else spec
+
+
+def compiled_core() -> dict[str, str]:
+    """Each module of ``COMPILED_CORE``: "" when this process runs (or would import) its
+    compiled extension, else why it runs the pure Python. Does not import the modules."""
+    out = {}
+    for name in COMPILED_CORE:
+        mod = sys.modules.get(name)
+        if mod is not None and isinstance(getattr(mod.__spec__, "loader", None),
+                                          importlib.machinery.ExtensionFileLoader):
+            out[name] = ""
+            continue
+        if _no_extensions():
+            out[name] = "PCAPSMTP_NO_EXTENSIONS is set"
+            continue
+        package = importlib.import_module(name.rpartition(".")[0])
+        built = importlib.machinery.PathFinder.find_spec(name, package.__path__)
+        if built is None or not isinstance(built.loader, importlib.machinery.ExtensionFileLoader):
+            out[name] = "not built"
+        else:
+            out[name] = _why_pure(built)[1] or ("" if mod is None else "imported before it was built")
+    return out
+
+
+if not any(f is _CoreFinder for f in sys.meta_path):
+    sys.meta_path.insert(0, _CoreFinder)

@@ -33,8 +33,8 @@
 #   tcpreplay                   replays a relay's traffic into a veth pair (live loss tests)
 #   chromium fonts-liberation   the headless browser of the HTML report tests (Playwright drives
 #                               it); the fonts are only a Recommends of chromium
-#   gcc python3-dev             to build the optional compiled file loop (pip builds it in place;
-#                               without them pcapsmtp installs and runs its pure-Python loop)
+#   gcc python3-dev             to build the optional compiled file loop and core modules (pip
+#                               builds them in place; without them pcapsmtp runs its pure Python)
 #   git                         the docs and install tests list the repository's files with
 #                               `git ls-files` (a minimal Debian 12 has no git)
 # Exim (exim4-daemon-light) is downloaded and unpacked into tests/realclients/.exim, never
@@ -108,9 +108,9 @@ fi
 venv_py=$PWD/.venv/bin/python
 echo "tests/run.sh: pip install -e '.[test]' into .venv"
 "$venv_py" -m pip install -q --disable-pip-version-check -e '.[test]'
-# the compiled file loop must have been built in place when a compiler is there: its equality
-# test with the pure-Python loop (tests/perf/test_compiled_equivalence.py) then fails instead of
-# skipping, and the rest of the suite runs on the compiled path
+# the compiled file loop and core modules must have been built in place when a compiler is there:
+# their equality test with the pure Python (tests/perf/test_compiled_equivalence.py) then fails
+# instead of skipping, and the rest of the suite runs on the compiled path
 if command -v gcc >/dev/null 2>&1; then
     export PCAPSMTP_REQUIRE_EXTENSIONS=1
 fi

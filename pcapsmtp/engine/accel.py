@@ -12,6 +12,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from pcapsmtp import compiled_core
+
 __all__ = ["hot_loop", "compiled", "describe", "select"]
 
 _chosen: tuple[Callable[..., None], str] | None = None
@@ -50,9 +52,19 @@ def compiled() -> bool:
 
 
 def describe() -> str:
-    """One line for ``--version``."""
+    """One line for ``--version``: the file loop, then the compiled core modules
+    (``pcapsmtp.COMPILED_CORE``)."""
     why = _choose()[1]
-    return "file loop: compiled (Cython)" if not why else f"file loop: pure Python ({why})"
+    loop = "file loop: compiled (Cython)" if not why else f"file loop: pure Python ({why})"
+    core = compiled_core()
+    done = [name.removeprefix("pcapsmtp.") for name, why in core.items() if not why]
+    pure: dict[str, list[str]] = {}
+    for name, why in core.items():
+        if why:
+            pure.setdefault(why, []).append(name.removeprefix("pcapsmtp."))
+    parts = [f"compiled (Cython): {' '.join(done)}"] if done else []
+    parts += [f"pure Python ({why}): {' '.join(names)}" for why, names in pure.items()]
+    return f"{loop}; core modules {'; '.join(parts)}"
 
 
 def select(use_compiled: bool | None) -> None:
