@@ -1,13 +1,16 @@
-"""Installing pcapsmtp: the compiled file loop is optional.
+"""Installing pcapsmtp: the compiled file loop and the compiled core modules are optional.
 
 A copy of the repository (its tracked files, no built extension) is installed into a fresh
 virtual environment (system site packages visible, so no network is needed: setuptools,
 Cython and the runtime dependencies come from the machine; no build isolation):
 
 - with the C compiler replaced by /bin/false the install still succeeds, with a warning, and
-  ``pcapsmtp --version`` says the pure-Python loop runs; ``analyze`` works;
-- with the compiler, ``pip install -e .`` builds the extension in place (what tests/run.sh does)
-  and ``--version`` says the compiled loop runs, unless PCAPSMTP_NO_EXTENSIONS=1.
+  ``pcapsmtp --version`` says the pure-Python loop and core run; ``analyze`` works;
+- with the compiler, ``pip install -e .`` builds the extensions in place (what tests/run.sh does)
+  and ``--version`` says the compiled loop and core run, unless PCAPSMTP_NO_EXTENSIONS=1; a core
+  module edited after the build runs from its .py (the extension is older than its source);
+- with the compiler, ``pip install .`` (the README's install) installs the extensions beside the
+  .py files and runs them (the .py written after the extension does not make it look stale).
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ import venv
 from pathlib import Path
 
 import pytest
+
+from pcapsmtp import COMPILED_CORE
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTURE = next(iter(sorted((REPO / "captures").glob("*.pcap"))))
@@ -66,6 +71,9 @@ def _pip(py: Path, *args: str, env: dict[str, str], cwd: Path) -> subprocess.Com
                           capture_output=True, text=True, timeout=600)
 
 
+_CORES = " ".join(n.removeprefix("pcapsmtp.") for n in COMPILED_CORE)
+
+
 def _version(py: Path, cwd: Path, **extra: str) -> str:
     return subprocess.run([str(py), "-m", "pcapsmtp", "--version"], cwd=cwd, env=_env(**extra),
                           capture_output=True, text=True, check=True).stdout
@@ -80,7 +88,9 @@ def test_install_without_a_compiler_falls_back(tmp_path: Path) -> None:
                            "pcapsmtp.__file__))"], cwd=tmp_path, env=_env(), capture_output=True,
                           text=True, check=True).stdout.strip()
     assert str(tmp_path / "venv") in site and not list(Path(site).rglob("*.so"))
-    assert "pure Python (the compiled extension is not built)" in _version(py, tmp_path)
+    v = " ".join(_version(py, tmp_path).split())
+    assert "file loop: pure Python (the compiled extension is not built)" in v
+    assert f"core modules pure Python (not built): {_CORES}" in v, v
     out = subprocess.run([str(py), "-m", "pcapsmtp", "analyze", "--format", "json",
                           str(CAPTURE)], cwd=tmp_path, env=_env(), capture_output=True)
     assert out.returncode in (0, 1) and out.stdout.startswith(b"{"), out.stderr
@@ -92,6 +102,37 @@ def test_editable_install_builds_in_place(tmp_path: Path) -> None:
     r = _pip(py, "-e", str(src), env=_env(), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert list((src / "pcapsmtp" / "engine").glob("hotloop_c*.so")), r.stderr
-    assert "file loop: compiled" in _version(py, tmp_path)
-    assert "pure Python (PCAPSMTP_NO_EXTENSIONS is set)" in _version(
-        py, tmp_path, PCAPSMTP_NO_EXTENSIONS="1")
+    for name in COMPILED_CORE:
+        assert list((src / Path(*name.split("."))).parent.glob(name.rpartition(".")[2] + ".*.so")), name
+    v = " ".join(_version(py, tmp_path).split())
+    assert "file loop: compiled" in v and f"core modules compiled (Cython): {_CORES})" in v, v
+    v = " ".join(_version(py, tmp_path, PCAPSMTP_NO_EXTENSIONS="1").split())
+    assert "file loop: pure Python (PCAPSMTP_NO_EXTENSIONS is set)" in v, v
+    assert f"core modules pure Python (PCAPSMTP_NO_EXTENSIONS is set): {_CORES})" in v, v
+    # an edit after the build: that module runs from its .py until it is rebuilt
+    edited = src / Path(*COMPILED_CORE[0].split(".")).with_suffix(".py")
+    built = next(edited.parent.glob(edited.stem + ".*.so"))
+    later = built.stat().st_mtime + 60          # (the copy kept the checkout's older mtimes)
+    os.utime(edited, (later, later))
+    v = " ".join(_version(py, tmp_path).split())
+    assert f"pure Python (the extension is older than its .py: rebuild it): {_CORES.split()[0]}" in v, v
+    probe = subprocess.run([str(py), "-c", f"import {COMPILED_CORE[0]} as m, {COMPILED_CORE[1]} as n; "
+                            "print(m.__file__, n.__file__)"], cwd=tmp_path, env=_env(),
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert probe[0] == str(edited) and probe[1].endswith(".so"), probe
+
+
+def test_install_builds_and_runs_the_extensions(tmp_path: Path) -> None:
+    src = _copy_repo(tmp_path / "src")
+    py = _venv(tmp_path / "venv")
+    r = _pip(py, str(src), env=_env(), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    v = " ".join(_version(py, tmp_path).split())
+    assert "file loop: compiled" in v and f"core modules compiled (Cython): {_CORES})" in v, v
+    out = subprocess.run([str(py), "-m", "pcapsmtp", "analyze", "--format", "json",
+                          str(CAPTURE)], cwd=tmp_path, env=_env(), capture_output=True)
+    pure = subprocess.run([str(py), "-m", "pcapsmtp", "analyze", "--format", "json",
+                           str(CAPTURE)], cwd=tmp_path, env=_env(PCAPSMTP_NO_EXTENSIONS="1"),
+                          capture_output=True)
+    assert out.returncode in (0, 1) and out.stdout.startswith(b"{"), out.stderr
+    assert out.stdout == pure.stdout

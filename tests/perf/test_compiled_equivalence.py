@@ -1,11 +1,18 @@
-"""The compiled file loop (pcapsmtp/engine/hotloop_c.pyx) gives exactly what its pure-Python twin
-(pcapsmtp/engine/hotloop.py) gives: the same conversations (JSON, byte for byte), summary,
-notes and error, on every capture of the repository and of the corpus, on generated files
-(mixed traffic with IPv6, pcap and pcapng, small tables), on damaged and gzip-compressed
-files, and through the command line.
+"""The compiled path gives exactly what the pure-Python one gives: the same conversations (JSON,
+byte for byte), summary, notes and error, on every capture of the repository and of the corpus,
+on generated files (mixed traffic with IPv6, pcap and pcapng, small tables), on damaged and
+gzip-compressed files, and through the command line.
 
-Without the extension built these tests skip, unless PCAPSMTP_REQUIRE_EXTENSIONS=1 (what
-tests/run.sh sets, so CI fails when its build did not produce the extension)."""
+Two things are compiled (issue 15, setup.py): the file loop (pcapsmtp/engine/hotloop_c.pyx,
+whose pure-Python twin is pcapsmtp/engine/hotloop.py), which ``accel.select`` switches in this
+process; and the core modules of ``pcapsmtp.COMPILED_CORE``, compiled from their own .py, which
+replace it at import and cannot be switched in a process. So ``_same`` compares, in this
+process, the two file loops (over the compiled core, where it is built), and where the core is
+compiled, everything compiled here with everything pure in another process started with
+PCAPSMTP_NO_EXTENSIONS=1 (tests/perf/_pure_outputs.py): one such process for all captures.
+
+Without the extensions built these tests skip, unless PCAPSMTP_REQUIRE_EXTENSIONS=1 (what
+tests/run.sh sets, so CI fails when its build did not produce them)."""
 from __future__ import annotations
 
 import gzip
@@ -19,11 +26,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _pure_outputs import output
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import pcapsmtp
 from pcapsmtp.engine import accel
-from pcapsmtp.engine.analyzer import AnalysisConfig, FileResult, analyze_file
+from pcapsmtp.engine.analyzer import analyze_file
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "tests" / "corpus"
@@ -34,9 +43,16 @@ try:
 except ImportError:
     BUILT = False
 
-if not BUILT and os.environ.get("PCAPSMTP_REQUIRE_EXTENSIONS", "") not in ("", "0"):
-    raise RuntimeError("PCAPSMTP_REQUIRE_EXTENSIONS is set but pcapsmtp.engine.hotloop_c is not "
-                       "built (pip install -e . should build it in place)")
+# the core modules this process runs compiled (all or none: the extensions are built together)
+CORE = {name: why for name, why in pcapsmtp.compiled_core().items()}
+CORE_COMPILED = not any(CORE.values())
+
+if os.environ.get("PCAPSMTP_REQUIRE_EXTENSIONS", "") not in ("", "0"):
+    if not BUILT:
+        raise RuntimeError("PCAPSMTP_REQUIRE_EXTENSIONS is set but pcapsmtp.engine.hotloop_c is "
+                           "not built (pip install -e . should build it in place)")
+    if not CORE_COMPILED and "PCAPSMTP_NO_EXTENSIONS is set" not in CORE.values():
+        raise RuntimeError(f"PCAPSMTP_REQUIRE_EXTENSIONS is set but core modules run pure: {CORE}")
 pytestmark = pytest.mark.skipif(not BUILT, reason="compiled file loop not built")
 
 
@@ -62,45 +78,70 @@ def _restore() -> Iterator[None]:
     accel.select(None)
 
 
-def _dump(res: FileResult) -> str:
-    return json.dumps({"conversations": res.conversations, "summary": res.summary,
-                       "notes": res.notes, "error": None if res.error is None else str(res.error)},
-                      default=repr)
-
-
-def _run(path: str, compiled: bool, config: AnalysisConfig | None = None,
-         stream: bool = False) -> str:
+def _run(path: str, compiled: bool, config: str = "default", stream: bool = False) -> str:
     accel.select(compiled)
     assert accel.compiled() is compiled
-    if not stream:
-        return _dump(analyze_file(path, config))
-    got: list[dict] = []
-    res = analyze_file(path, config, emit=got.append)
-    res.conversations = got
-    return _dump(res)
+    return output(path, config, stream)
 
 
-def _same(path: str, config: AnalysisConfig | None = None) -> None:
-    pure = _run(path, False, config)
-    assert _run(path, True, config) == pure
+def _pure_outputs(jobs: list[tuple[str, str, bool]]) -> list[str]:
+    """The jobs' outputs with nothing compiled, from a process with PCAPSMTP_NO_EXTENSIONS=1."""
+    env = dict(os.environ, PCAPSMTP_NO_EXTENSIONS="1", PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("_pure_outputs.py"))],
+                          input=json.dumps(jobs), env=env, capture_output=True, text=True,
+                          check=False, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout)
+    assert len(got) == len(jobs)
+    return got
+
+
+def _same(path: str, config: str = "default", pure: str | None = None) -> None:
+    """Both file loops in this process give the same, streaming or not; and where the core is
+    compiled here, the same as ``pure``, everything pure from another process (when given)."""
+    here = _run(path, False, config)
+    assert _run(path, True, config) == here
     assert _run(path, True, config, stream=True) == _run(path, False, config, stream=True)
+    if pure is not None and CORE_COMPILED:
+        assert here == pure, "compiled core and pure-Python core differ"
+
+
+def _same_all(jobs: list[tuple[str, str]]) -> None:
+    """``_same`` for each (path, config), the pure side in one other process."""
+    pures = _pure_outputs([(p, c, False) for p, c in jobs]) if CORE_COMPILED else [None] * len(jobs)
+    for (path, config), pure in zip(jobs, pures):
+        _same(path, config, pure)
+
+
+@pytest.fixture(scope="module")
+def pure_captures() -> dict[str, str]:
+    """Every capture's output with nothing compiled (one process for all of them)."""
+    if not CORE_COMPILED:
+        return {}
+    return dict(zip(map(str, CAPTURES), _pure_outputs([(str(p), "default", False) for p in CAPTURES])))
 
 
 def test_there_are_captures() -> None:
     assert len(CAPTURES) >= 100
 
 
+def test_core_modules_are_compiled_or_all_pure() -> None:
+    """The process runs every core module compiled or none, and the pure side of this test
+    really is the .py source."""
+    assert len(set(CORE.values())) == 1, CORE
+    for name in pcapsmtp.COMPILED_CORE:
+        __import__(name)
+        assert sys.modules[name].__file__.endswith(".py") is not CORE_COMPILED, (name, CORE)
+
+
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: str(p.relative_to(REPO)))
-def test_capture(path: Path) -> None:
-    _same(str(path))
+def test_capture(path: Path, pure_captures: dict[str, str]) -> None:
+    _same(str(path), pure=pure_captures.get(str(path)))
 
 
 def test_other_settings() -> None:
-    configs = [AnalysisConfig(ports=frozenset({80, 443})), AnalysisConfig(detect_by_content=False),
-               AnalysisConfig(max_tracked=3, max_flows=2)]
-    for path in CAPTURES[:: max(1, len(CAPTURES) // 30)]:
-        for cfg in configs:
-            _same(str(path), cfg)
+    _same_all([(str(path), cfg) for path in CAPTURES[:: max(1, len(CAPTURES) // 30)]
+               for cfg in ("ports", "no-content", "tiny-tables")])
 
 
 def _generated(tmp_path: Path, packets: int, seed: int, *extra: str) -> Path:
@@ -123,33 +164,41 @@ def test_generated_files(tmp_path: Path) -> None:
     """Mixed traffic (IPv4 and IPv6, reordering, duplicates, split replies), as pcap, pcapng,
     gzip and cut short; and with tables small enough to evict."""
     src = _generated(tmp_path, 30000, 7)
-    _same(str(src))
-    _same(str(src), AnalysisConfig(max_tracked=500, max_flows=20, idle_timeout_ns=50_000_000))
+    jobs = [(str(src), "default"), (str(src), "evicting")]
     ng = tmp_path / "gen.pcapng"
     _to_pcapng(src, ng)
-    _same(str(ng))
+    jobs.append((str(ng), "default"))
     gz = tmp_path / "gen.pcap.gz"
     data = src.read_bytes()
     gz.write_bytes(gzip.compress(data))
-    _same(str(gz))
+    jobs.append((str(gz), "default"))
     for cut in (len(data) // 2 + 5, len(data) - 3):
         p = tmp_path / f"cut{cut}.pcap"
         p.write_bytes(data[:cut])
-        _same(str(p))
-    allsmtp = _generated(tmp_path, 20000, 3, "--all-smtp")
-    _same(str(allsmtp))
+        jobs.append((str(p), "default"))
+    jobs.append((str(_generated(tmp_path, 20000, 3, "--all-smtp")), "default"))
+    jobs.append((str(_generated(tmp_path, 20000, 4, "--relay")), "default"))
+    _same_all(jobs)
 
 
 def test_command_line_output_is_byte_identical(tmp_path: Path) -> None:
-    """``analyze --format json`` through the command line, once with the extension and once
-    with PCAPSMTP_NO_EXTENSIONS=1; ``--version`` says which loop ran."""
+    """``analyze --format json`` through the command line, once with the extensions and once
+    with PCAPSMTP_NO_EXTENSIONS=1; ``--version`` says which loop ran and which core modules
+    are compiled."""
     src = _generated(tmp_path, 20000, 9)
     outs = {}
     for flag in ("0", "1"):
         env = dict(os.environ, PCAPSMTP_NO_EXTENSIONS=flag, PYTHONPATH=str(REPO))
         v = subprocess.run([sys.executable, "-m", "pcapsmtp", "--version"], env=env,
                            capture_output=True, text=True, check=True).stdout
-        assert ("compiled" in v) == (flag == "0") and ("pure Python" in v) == (flag == "1"), v
+        v = " ".join(v.split())
+        assert v.startswith("pcapsmtp ") and (
+            "file loop: compiled" in v) == (flag == "0") and ("file loop: pure Python" in v) == (flag == "1"), v
+        cores = " ".join(n.removeprefix("pcapsmtp.") for n in pcapsmtp.COMPILED_CORE)
+        if flag == "1":
+            assert f"core modules pure Python (PCAPSMTP_NO_EXTENSIONS is set): {cores}" in v, v
+        elif CORE_COMPILED:
+            assert f"core modules compiled (Cython): {cores})" in v, v
         r = subprocess.run([sys.executable, "-m", "pcapsmtp", "analyze", "--format", "json",
                             str(src)], env=env, capture_output=True)
         assert r.returncode in (0, 1), r.stderr
@@ -216,13 +265,15 @@ def test_damaged_record_headers(tmp_path: Path) -> None:
     struct.pack_into("<I", bad, mid + 8, 262145)
     cases = {"caplen": bytes(bad), "in-header": bytes(data[:mid + 7]),
              "in-body": bytes(data[:mid + 16 + 20])}
+    jobs = []
     for name, blob in cases.items():
         p = tmp_path / f"damaged-{name}.pcap"
         p.write_bytes(blob)
         got = json.loads(_run(str(p), True))
         assert got["error"] and f"{p}" in got["error"], (name, got["error"])
         assert got["conversations"], name
-        _same(str(p))
+        jobs.append((str(p), "default"))
+    _same_all(jobs)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,0 +1,88 @@
+"""Which file a compiled core module is imported from (pcapsmtp/__init__.py, issue 15): its
+extension where one was built, its .py when PCAPSMTP_NO_EXTENSIONS is set or the extension is
+older than the .py (an edit or a checkout after the build). Fake extensions in a temporary
+directory: no build needed."""
+from __future__ import annotations
+
+import importlib.machinery
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pcapsmtp
+from pcapsmtp import _why_pure
+
+REPO = Path(__file__).resolve().parents[2]
+SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
+
+
+def _spec(tmp_path: Path, py_age: float | None, so_age: float = 100.0) -> importlib.machinery.ModuleSpec:
+    """A spec for pcapsmtp.fake's extension, so_age seconds old, beside a .py py_age seconds
+    old (None: no .py)."""
+    so = tmp_path / f"fake{SUFFIX}"
+    so.write_bytes(b"")
+    now = so.stat().st_mtime
+    os.utime(so, (now - so_age, now - so_age))
+    if py_age is not None:
+        py = tmp_path / "fake.py"
+        py.write_text("")
+        os.utime(py, (now - py_age, now - py_age))
+    return importlib.machinery.ModuleSpec(
+        "pcapsmtp.fake", importlib.machinery.ExtensionFileLoader("pcapsmtp.fake", str(so)),
+        origin=str(so))
+
+
+@pytest.fixture(autouse=True)
+def _switch_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PCAPSMTP_NO_EXTENSIONS", raising=False)
+
+
+def test_a_fresh_extension_is_imported(tmp_path: Path) -> None:
+    assert _why_pure(_spec(tmp_path, py_age=200)) == ("", "")
+    # written one after the other by an installer, in either order
+    assert _why_pure(_spec(tmp_path, py_age=99)) == ("", "")
+
+
+def test_an_extension_older_than_its_source_is_not(tmp_path: Path) -> None:
+    assert _why_pure(_spec(tmp_path, py_age=10)) == (
+        str(tmp_path / "fake.py"), "the extension is older than its .py: rebuild it")
+
+
+@pytest.mark.parametrize("value,pure", [("1", True), ("yes", True), ("0", False), ("", False)])
+def test_the_switch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, pure: bool) -> None:
+    monkeypatch.setenv("PCAPSMTP_NO_EXTENSIONS", value)
+    got = _why_pure(_spec(tmp_path, py_age=200))
+    assert got == ((str(tmp_path / "fake.py"), "PCAPSMTP_NO_EXTENSIONS is set") if pure else ("", ""))
+
+
+def test_an_extension_without_source_is_all_there_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PCAPSMTP_NO_EXTENSIONS", "1")
+    assert _why_pure(_spec(tmp_path, py_age=None)) == ("", "")
+
+
+def test_a_source_module_is_left_alone(tmp_path: Path) -> None:
+    py = tmp_path / "fake.py"
+    py.write_text("")
+    spec = importlib.machinery.ModuleSpec(
+        "pcapsmtp.fake", importlib.machinery.SourceFileLoader("pcapsmtp.fake", str(py)), origin=str(py))
+    assert _why_pure(spec) == ("", "")
+
+
+def test_with_the_switch_every_core_module_is_its_py() -> None:
+    code = ("import sys, pcapsmtp\n"
+            "for n in pcapsmtp.COMPILED_CORE: __import__(n)\n"
+            "print(all(sys.modules[n].__file__.endswith('.py') for n in pcapsmtp.COMPILED_CORE),"
+            " set(pcapsmtp.compiled_core().values()))\n")
+    env = dict(os.environ, PCAPSMTP_NO_EXTENSIONS="1", PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, cwd=REPO).stdout.strip()
+    assert out == "True {'PCAPSMTP_NO_EXTENSIONS is set'}", out
+
+
+def test_only_core_modules_are_redirected() -> None:
+    assert pcapsmtp._CoreFinder.find_spec("pcapsmtp.engine.hotloop_c") is None
+    assert pcapsmtp._CoreFinder.find_spec("json") is None
+    assert all(n.startswith("pcapsmtp.") for n in pcapsmtp.COMPILED_CORE)
