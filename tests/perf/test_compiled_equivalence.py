@@ -128,7 +128,8 @@ def test_there_are_captures() -> None:
 def test_core_modules_are_compiled_or_all_pure() -> None:
     """The process runs every core module compiled or none, and the pure side of this test
     really is the .py source."""
-    assert len(set(CORE.values())) == 1, CORE
+    assert len(set(CORE.values())) == 1, (
+        f"core modules partly compiled: {CORE}; rebuild: python3 setup.py build_ext --inplace")
     for name in pcapsmtp.COMPILED_CORE:
         __import__(name)
         assert sys.modules[name].__file__.endswith(".py") is not CORE_COMPILED, (name, CORE)
