@@ -35,7 +35,9 @@ class OptionalBuildExt(build_ext):
     def finalize_options(self) -> None:
         super().finalize_options()
         if self.parallel is None:
-            self.parallel = os.cpu_count() or 1
+            # the cores this process may use (a container's CPU set), not the machine's
+            self.parallel = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+                else (os.cpu_count() or 1)
 
     def run(self) -> None:
         try:

@@ -48,12 +48,14 @@ def _copy_repo(dst: Path) -> Path:
 
 
 def _venv(where: Path) -> Path:
-    """A venv that sees the machine's packages (setuptools, Cython, the runtime dependencies),
-    with its own pip and ``wheel`` (what pip needs to build without isolation)."""
+    """A venv that sees the machine's packages (setuptools, the runtime dependencies), with its
+    own pip, ``wheel`` and Cython 3: what pip needs to build without isolation (the base
+    interpreter's packages are the system's, not the test run's venv's, and Debian 12's
+    python3-cython is 0.29, older than pyproject.toml's ``Cython>=3.0``)."""
     venv.EnvBuilder(system_site_packages=True, with_pip=True).create(where)
     py = where / "bin" / "python"
     r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                        "wheel"], env=_env(), capture_output=True, text=True, timeout=300)
+                        "wheel", "Cython>=3.0"], env=_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     return py
 
