@@ -18,14 +18,20 @@ size) and its close. Whether the server answered with a certificate the client r
 plaintext SMTP, or not at all is not in the capture: ``incomplete``, the detail naming what the
 client did and the frames (not ``aborted``/``client``: that it ended the handshake says nothing of
 why).
+
+Captures of the server's direction only where STARTTLS was answered 220 and the handshake began:
+the server's bytes after the 220 are TLS (the session reads them so only when nothing of the
+client is in the capture), so its certificate is read as in a whole capture, with its findings
+(TLS 1.2); TLS 1.3 shows the ServerHello only. The verdict stays ``incomplete``.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from generate import (
-    BANNER, EHLO, EHLO_NO_TLS, EHLO_OK, lines, SEED_BANNER, SEED_REPLY, Capture, Conv, Expect, alert, client_hello,
-    det, mail_in_clear, opening, record, server_flight_tls12, starttls_ok,
+    BANNER, EHLO, EHLO_NO_TLS, EHLO_OK, READY, STARTTLS, lines, SEED_BANNER, SEED_REPLY, Capture, Conv, Expect,
+    alert, client_hello, det, ext, handshake, mail_in_clear, opening, record, server_flight_tls12, starttls_ok, u8,
+    u16, x25519_pub,
 )
 
 ONE_SIDED = ("one-sided", "capture", "first_frame")
@@ -59,6 +65,28 @@ def client_only_465(cport: int, label: str, *, tls13: bool) -> Conv:
     return conv
 
 
+def server_flight_tls13(label: str) -> bytes:
+    """A TLS 1.3 ServerHello (supported_versions 0x0304), the compatibility CCS and the encrypted
+    flight (EncryptedExtensions, Certificate, CertificateVerify, Finished: outer type 23)."""
+    exts = ext(43, u16(0x0304)) + ext(51, u16(0x001D) + u16(32) + x25519_pub(label + " server share"))
+    sh = record(22, handshake(2, u16(0x0303) + det(label + " server random", 32) + u8(32)
+                              + det(label + " session id", 32) + u16(0x1301) + u8(0) + u16(len(exts)) + exts))
+    enc = b"".join(record(23, det(f"{label} server enc {k}", n)) for k, n in enumerate([27, 700, 89, 53]))
+    return sh + record(20, b"\x01") + enc
+
+
+def server_only_handshake(cport: int, label: str, flight: bytes, client_end: bytes,
+                          cert_at: int | None = None) -> Conv:
+    """A server-only capture: a valid offer, STARTTLS answered 220, the server's TLS flight, and
+    (not captured) the client's refusal; the server closes."""
+    conv = opening(server_only(cport))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(label, "mx.example.com", tls13=True), tag="client_hello")
+    conv.s(flight, tag="server_hello", marks={"certificate": cert_at} if cert_at is not None else None)
+    conv.c(client_end)
+    return conv
+
+
 def scenarios() -> list[Capture]:
     misplaced = mail_in_clear(opening(server_only(47901), SEED_REPLY, banner=SEED_BANNER))
     valid = starttls_ok(opening(server_only(47902)), "one-sided valid")
@@ -67,6 +95,7 @@ def scenarios() -> list[Capture]:
     split = EHLO_OK.split(b"250-STARTTLS\r\n")
     hole = unread(47905, [split[0], b"250-STARTTLS\r\n" + split[1]], lost=[0])
     banner2 = unread(47906, b"220-relay.example.net ESMTP\r\n220 mx.example.com ready\r\n")
+    tls12_cert = server_flight_tls12("one-sided tls12 cert", "mail.example.net")
     early = unread(47907, [lines("250-mx.example.com", "250-PIPELINING", "250 SIZE 10240000"),
                            lines("250-STARTTLS", "250-ENHANCEDSTATUSCODES", "250 8BITMIME")])
     return [
@@ -118,4 +147,18 @@ def scenarios() -> list[Capture]:
                 [(client_only_465(47909, "one-sided 465 tls13", tls13=True),
                   Expect("incomplete", "unknown", "incomplete", "unknown", False, None,
                          [ONE_SIDED, ("tls-alert", "client", "alert")]))]),
+        Capture("one-sided-server-tls12-cert.pcap",
+                "STARTTLS answered 220, then a TLS 1.2 handshake, with only the server->client packets: the "
+                "server's certificate names mail.example.net, not mx.example.com (its banner's name); the "
+                "client's refusal is not in the capture",
+                [(server_only_handshake(47910, "one-sided tls12 cert", tls12_cert[0], alert(42),
+                                        cert_at=tls12_cert[1]),
+                  Expect("incomplete", "unknown", "incomplete", "valid", True, 220,
+                         [ONE_SIDED, ("tls-certificate", "server", "certificate")]))]),
+        Capture("one-sided-server-tls13.pcap",
+                "STARTTLS answered 220, then a TLS 1.3 handshake, with only the server->client packets: the "
+                "ServerHello is in clear, the certificate encrypted",
+                [(server_only_handshake(47911, "one-sided tls13", server_flight_tls13("one-sided tls13"),
+                                        record(20, b"\x01") + record(23, det("one-sided tls13 alert", 19))),
+                  Expect("incomplete", "unknown", "incomplete", "valid", True, 220, [ONE_SIDED]))]),
     ]

@@ -14,6 +14,12 @@ client sent in the clear, at the frame of tshark's ``MAIL`` request. On port 465
 made here with ``tshark -w``): a ClientHello, then the client's alert, close or reset, is
 ``incomplete``, not ``aborted``/``client``: the server's answer that it ended on is not in the
 capture. The frames are tshark's ClientHello, alert record and the client's FIN or RST.
+
+The server's with STARTTLS answered 220 and a handshake begun
+(captures/one-sided-server-tls12-cert.pcap, -tls13.pcap): the server's bytes after the 220 are
+TLS, so its certificate and its findings are read as in a whole capture (TLS 1.2), or only the
+ServerHello (TLS 1.3); cross-checked with tshark decoding the port as TLS (``-d``), as it cannot
+know that STARTTLS was sent.
 """
 from __future__ import annotations
 
@@ -71,9 +77,16 @@ def test_the_reply_after_the_greeting_is_read_as_the_ehlo_reply(name: str) -> No
     assert conv["greeting"] is None
     frames = _ehlo_reply_frames(name)
     assert conv["ehlo_reply"]["frames"] == frames
+    tls = ""
+    if name == "one-sided-server-valid.pcap":
+        # (STARTTLS answered and the handshake went on: the server's TLS after the 220)
+        ((hello,),) = _as_tls(CAPTURES / name, "tls.handshake.type == 2", "frame.number")
+        ((cert,),) = _as_tls(CAPTURES / name, "tls.handshake.type == 11", "frame.number")
+        tls = (f"; after its 220 (frame {_ready_frame(name)}) the server sent a ServerHello (frame {hello}, "
+               f"TLS 1.2) and its certificate (frame {cert})")
     assert conv["detail"] == (f"only one direction was captured; the server's reply after its greeting "
                               f"(frame {frames[0]}) is an EHLO reply that {words}, but what the client did "
-                              "is not in the capture")
+                              "is not in the capture" + tls)
     assert conv["evidence_frame"] == conv["first_frame"] == 1
     assert "clients" in conv
     findings = [(f["code"], f["side"], f["frame"]) for f in conv["findings"]]
@@ -199,3 +212,66 @@ def test_the_server_direction_lost_on_the_path_is_no_one_sided_capture() -> None
     assert conv["detail"].startswith("bytes of the server direction were lost")
     assert [f["code"] for f in conv["findings"]] == ["tcp-gap", "tcp-gap"]
     assert conv["findings"][-1]["frame"] == fin
+
+
+def _as_tls(path: Path, display_filter: str, *fields: str) -> list[list[str]]:
+    """tshark's fields with the SMTP port decoded as TLS (without the client's STARTTLS, tshark
+    dissects the server's TLS as SMTP text)."""
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    args = ["tshark", "-n", "-r", str(path), "-d", "tcp.port==25,tls", "-Y", display_filter, "-T", "fields"]
+    for f in fields:
+        args += ["-e", f]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120, check=True)
+    return [line.split("\t") for line in proc.stdout.splitlines()]
+
+
+def _ready_frame(name: str) -> int:
+    """The frame of the 220 after the EHLO reply (tshark's third response)."""
+    frame, lines = _responses(name)[2]
+    assert lines[0].startswith("220 ")
+    return frame
+
+
+def test_a_server_only_tls12_certificate_is_read_with_its_findings() -> None:
+    name = "one-sided-server-tls12-cert.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    ((hello, version),) = _as_tls(path, "tls.handshake.type == 2", "frame.number", "tls.handshake.version")
+    ((cert, names),) = _as_tls(path, "tls.handshake.type == 11", "frame.number", "x509ce.dNSName")
+    assert version == "0x0303" and names.split(",")[0] == "mail.example.net"
+    assert frames_matching(path, "tcp.dstport == 25") == []
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["starttls"] == {"offered": "valid", "requested": True, "reply_code": 220, "frame": None}
+    assert conv["detail"] == (
+        f"only one direction was captured; the server's reply after its greeting (frame "
+        f"{_ehlo_reply_frames(name)[0]}) is an EHLO reply that offers STARTTLS, but what the client did is not "
+        f"in the capture; after its 220 (frame {_ready_frame(name)}) the server sent a ServerHello (frame "
+        f"{hello}, TLS 1.2) and its certificate (frame {cert})")
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("one-sided", "capture", 1), ("tls-certificate", "server", int(cert))]
+    assert conv["findings"][1]["message"] == (
+        "the server's certificate does not name mx.example.com (it names mail.example.net) "
+        "(certificate-host-mismatch)")
+    assert conv["tls"]["server_hello_frame"] == int(hello) and conv["tls"]["version"] == "TLS 1.2"
+    assert conv["tls"]["client_hello_frame"] is None and conv["tls"]["established"] is False
+    assert conv["certificate"]["sans"] == ["mail.example.net"]
+    assert conv["certificate"]["problems"] == ["certificate-host-mismatch"]
+
+
+def test_a_server_only_tls13_handshake_shows_only_the_serverhello() -> None:
+    name = "one-sided-server-tls13.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    ((hello, version),) = _as_tls(path, "tls.handshake.type == 2", "frame.number",
+                                  "tls.handshake.extensions.supported_version")
+    assert version == "0x0304"
+    assert _as_tls(path, "tls.handshake.type == 11", "frame.number") == []
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["starttls"] == {"offered": "valid", "requested": True, "reply_code": 220, "frame": None}
+    assert conv["detail"].endswith(
+        f"; after its 220 (frame {_ready_frame(name)}) the server sent a ServerHello (frame {hello}, TLS 1.3); "
+        "TLS 1.3 encrypts the rest of its handshake, its certificate too")
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [("one-sided", "capture", 1)]
+    assert conv["tls"]["server_hello_frame"] == int(hello) and conv["tls"]["version"] == "TLS 1.3"
+    assert "certificate" not in conv

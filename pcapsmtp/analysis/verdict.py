@@ -352,6 +352,49 @@ def _unprompted_ehlo_reply(f: _Facts) -> Item | None:
     return None
 
 
+def _unprompted_tls(f: _Facts) -> Item | None:
+    """The 220 that the server's TLS follows in a capture of its direction only (``_absent``
+    client: the session read the server's bytes after a 220 that followed its greeting as TLS,
+    ``SmtpSession._tls_after_lone_220``): the 220 answered a STARTTLS that is not in the
+    capture. None otherwise."""
+    if not f.tls or f.implicit is not None or f.in_progress or not _absent(f, _CLIENT):
+        return None
+    first = f.tls_pos[0]
+    for it in reversed(f.t.items[:first]):
+        ev = it.event
+        if type(ev) is Reply:
+            return it if ev.code == 220 and not ev.greeting and not ev.damaged else None
+        if getattr(ev, "side", None) is _SERVER and type(ev) is not Anomaly:
+            return None
+    return None
+
+
+def _unprompted_tls_words(f: _Facts) -> str:
+    """For a capture of the server's direction only: what its TLS after the 220
+    (``_unprompted_tls``) shows, as the end of the detail; "" when there is none."""
+    ready = _unprompted_tls(f)
+    if ready is None:
+        return ""
+    ts = _tls_summary(f, f.pos(ready))
+    shown = []
+    if ts["server_hello"] is not None:
+        version = version_name(ts["version"]) if ts["version"] else None
+        shown.append(f"a ServerHello (frame {_frame(ts['server_hello'])}"
+                     + (f", {version}" if version else "") + ")")
+    if ts["certificate"] is not None:
+        shown.append(f"its certificate (frame {_frame(ts['certificate'])})")
+    alert = ts["alert"]
+    if alert is not None and not alert.event.encrypted:
+        # (an encrypted one may be a close_notify after a handshake that went on: not named)
+        shown.append(f"the fatal TLS alert {alert.event.name} ({alert.event.description}) "
+                     f"(frame {_frame(alert)})")
+    what = (", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else
+            shown[0] if shown else "TLS records")
+    hidden = ("; TLS 1.3 encrypts the rest of its handshake, its certificate too"
+              if ts["version"] == 0x0304 else "")
+    return f"; after its 220 (frame {_frame(ready)}) the server sent {what}{hidden}"
+
+
 def _names_starttls(reply: Reply) -> bool:
     """A line of ``reply`` starts with the word STARTTLS (any case)."""
     return any(ln.text.split(" ", 1)[0].upper() == "STARTTLS" for ln in reply.lines)
@@ -1600,6 +1643,12 @@ def judge(t: Transcript) -> dict[str, Any]:
                 and f.gap_between(f.pos(ehlo_reply), f.pos(nxt), _SERVER) is None):
             v.extra["starttls_reply_code"] = 220
             v.extra["starttls_requested"] = True
+    # one-sided too: TLS of the server right after a 220 (the session read it as TLS) shows the
+    # 220 answered STARTTLS, whatever the reply before it was
+    ready = _unprompted_tls(f)
+    if ready is not None:
+        v.extra["starttls_reply_code"] = 220
+        v.extra["starttls_requested"] = True
     ehlo_refused = (ehlo_reply is not None and ehlo_reply.event.code is not None
                     and ehlo_reply.event.code >= 400)
     # A refused EHLO sent no extension list: whether STARTTLS would have been offered is not
@@ -1828,6 +1877,10 @@ def judge(t: Transcript) -> dict[str, Any]:
     if not decided:
         _judge_plaintext(f, v, offered, chk, ehlo_item, ehlo_reply, first_hello, ehlo_refused,
                          greeting_ev)
+    if ready is not None and "tls" not in v.extra:
+        ready_ts = _tls_summary(f, f.pos(ready))
+        _check_certificates(f, v, ready_ts, names)
+        _attach_tls(v, ready_ts)
     _forged_reset(f, v)
     _server_closed(v)
 
@@ -1967,7 +2020,7 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
                # (a one-sided capture from the SYN on shows no greeting because it lacks the
                # server's direction, not because it started late)
                "only one direction was captured" + _unprompted_offer(chk, ehlo_item, ehlo_reply)
-               + _unanswered_clear(f, clear) if one_sided and not t.midstream else
+               + _unanswered_clear(f, clear) + _unprompted_tls_words(f) if one_sided and not t.midstream else
                "the capture does not show the greeting and the EHLO exchange")
         v.set("incomplete", "unknown", "incomplete", _frame(gap) or t.first_frame, why)
         return

@@ -152,6 +152,10 @@ class SmtpSession:
         self._hole_cmd_server_at = 0
         self._lost = False              # bytes of either side lost in a hole so far
         self._starttls_sent = False     # the client sent STARTTLS (a visible command)
+        #: the server's last reply was a 220 after its greeting and nothing of the client (a
+        #: byte, a hole, its end) has come: a capture of the server's direction only, where a
+        #: TLS record next answers the STARTTLS that is not in it (``_tls_after_lone_220``)
+        self._lone_220 = False
         if late_start:
             self._greeted = True            # the greeting, if any, was before the capture
             self._c.after_gap = self._s.after_gap = True   # may start inside a line
@@ -214,6 +218,7 @@ class SmtpSession:
         start = st.lines.start + len(st.lines)
         gap = StreamGap(side=side, span=Span(side, start, start + length), length=length, cut=cut, acked=acked)
         self._lost = True
+        self._lone_220 = False      # what came right after the 220 is in the hole
         self._emit(gap)
         if side is _SERVER and length < _SHORTEST_REPLY:
             self._short_holes.append(gap)
@@ -415,6 +420,16 @@ class SmtpSession:
     def _drain(self, st: _SideState) -> None:
         while True:
             mode = st.mode
+            if self._lone_220 and mode is _Mode.LINES and st.side is _SERVER and not self._reply_lines:
+                head = (sniff_tls(bytes(st.lines.buf[:5])) if st.lines.buf[:1] in _HANDSHAKE_ANSWER
+                        else False)
+                if head is None:
+                    return      # wait for a record header's 5 bytes
+                if head and self._client_unseen():
+                    self._tls_after_lone_220()
+                    continue
+                if st.lines.buf[:1]:
+                    self._lone_220 = False   # the server's next bytes after the 220 are no TLS
             if (mode is _Mode.LINES and st.side is _SERVER and not self._reply_lines
                     and self._hold_for is not None and self._hold_for.verb == "STARTTLS"
                     and st.lines.buf[:1] in _HANDSHAKE_ANSWER and sniff_tls(bytes(st.lines.buf[:5]))):
@@ -715,6 +730,23 @@ class SmtpSession:
             if not c.ended:
                 self._drain(c)
 
+    def _client_unseen(self) -> bool:
+        """Nothing of the client has come: no byte, no hole, no end (``receive_eof``)."""
+        c = self._c
+        return not c.first_seen and not c.ended and not self._commands_seen
+
+    def _tls_after_lone_220(self) -> None:
+        """A TLS handshake record (or an alert refusing the ClientHello) right after a 220 that
+        followed the greeting, with nothing of the client in the capture (its direction is not
+        in it): the 220 answers a STARTTLS the capture does not show (RFC 3207 4: after it the
+        next bytes are TLS), so the server's bytes from here are TLS (its ServerHello, its
+        certificate in TLS 1.2), not reply lines. Never where the client's direction is there:
+        its STARTTLS decides (``_release_hold``); nor in a late start (``_late_first_bytes``)."""
+        self._lone_220 = False
+        self._flush_unclaimed()     # (no command of the client will read them: before the TLS)
+        self._s.mode = _Mode.TLS
+        self._s.tls = TlsObserver(_SERVER)
+
     def _release_hold_unanswered(self) -> None:
         """Too many bytes held and still no reply: assume the usual next step (body, TLS)."""
         st = self._c
@@ -871,6 +903,8 @@ class SmtpSession:
             answers = self._pending.popleft()
         gap_unmatched = self._server_gap_unmatched
         self._server_gap_unmatched = False
+        self._lone_220 = (not greeting and last.code == 220 and not damaged and not self._late
+                          and self._client_unseen())
         reply = Reply(side=_SERVER, span=span, code=last.code, lines=lines, answers=answers,
                       greeting=greeting, damaged=damaged, server_answers=server_answers,
                       stray=stray, lost_command=for_lost, ts_ns=self._ts)

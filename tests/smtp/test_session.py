@@ -22,7 +22,7 @@ from builders import (  # noqa: E402
 from pcapsmtp.model import Side, Span  # noqa: E402
 from pcapsmtp.smtp.events import (  # noqa: E402
     Anomaly, AnomalyCode, AuthExchange, Command, Event, ImplicitTls, MessageBody,
-    PlaintextAfterStartTls, Reply, StreamEnded, StreamGap,
+    PlaintextAfterStartTls, Reply, StreamEnded, StreamGap, TlsInProgress,
 )
 from pcapsmtp.smtp.session import SessionConfig, SmtpSession  # noqa: E402
 from pcapsmtp.smtp.tls import TlsClientHello, TlsEvent, TlsServerHello  # noqa: E402
@@ -932,3 +932,51 @@ def test_server_plaintext_after_its_220_is_an_injection_only_in_its_flight(wait_
         assert plain[0].preview.startswith("421 mx.example.net: SMTP command timeout")
     else:
         assert len(injections) == 1 and not plain
+
+
+_ONE_SIDED_SERVER = [b"220 mx.example.org ESMTP\r\n", b"250-mx.example.org\r\n250 STARTTLS\r\n",
+                     b"220 2.0.0 Ready to start TLS\r\n"]
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 3, 7])
+def test_a_server_only_capture_reads_tls_after_a_220(chunk: int | None) -> None:
+    """Nothing of the client at all (a capture of the server's direction only): a TLS record
+    right after a 220 that followed the greeting answers a STARTTLS the capture does not show,
+    so the server's next bytes are TLS (its ServerHello), not reply lines; the replies before
+    it come out first, unpaired."""
+    data = b"".join(_ONE_SIDED_SERVER) + server_hello() + app_data()
+    s = SmtpSession()
+    evs: list[Event] = []
+    step = chunk or len(data)
+    for i in range(0, len(data), step):
+        evs += s.receive(Side.SERVER, data[i:i + step])
+    evs += s.receive_eof(Side.SERVER)
+    replies = [e.code for e in evs if isinstance(e, Reply)]
+    assert replies == [220, 250, 220]
+    hello = next(i for i, e in enumerate(evs) if isinstance(e, TlsServerHello))
+    assert max(i for i, e in enumerate(evs) if isinstance(e, Reply)) < hello
+    assert evs[hello].span.start == sum(len(x) for x in _ONE_SIDED_SERVER)
+
+
+@pytest.mark.parametrize("case", ["client-seen", "greeting-only", "not-tls", "late"])
+def test_no_tls_is_sniffed_after_a_220_unless_only_the_server_is_there(case: str) -> None:
+    """The client's direction decides when it is there (its STARTTLS, ``_release_hold``): a
+    client byte, even an unanswered one, stops the sniffing; so do a 220 that is the greeting,
+    bytes after the 220 that are no TLS record, and a late start (its own rule)."""
+    s = SmtpSession(late_start=case == "late")
+    evs: list[Event] = []
+    if case == "client-seen":
+        evs += s.receive(Side.SERVER, _ONE_SIDED_SERVER[0])
+        evs += s.receive(Side.CLIENT, b"NOOP\r\n")
+        evs += s.receive(Side.SERVER, b"220 2.0.0 Ok\r\n" + server_hello())
+    elif case == "greeting-only":
+        evs += s.receive(Side.SERVER, _ONE_SIDED_SERVER[0] + server_hello())
+    elif case == "not-tls":
+        evs += s.receive(Side.SERVER, b"".join(_ONE_SIDED_SERVER) + b"250 2.0.0 Ok\r\n" + server_hello())
+    else:
+        evs += s.receive(Side.SERVER, b"250 mx.example.org\r\n220 2.0.0 Ready\r\n" + server_hello())
+    evs += s.receive_eof(Side.SERVER)
+    assert not any(isinstance(e, TlsServerHello) for e in evs) or case == "late"
+    if case == "late":
+        # (a late start reads a record where a line begins as TLS in progress, as before)
+        assert any(isinstance(e, TlsInProgress) for e in evs)
