@@ -65,6 +65,19 @@ def client_only_465(cport: int, label: str, *, tls13: bool) -> Conv:
     return conv
 
 
+def client_only_465_reset(cport: int, label: str, *, ttl: int | None, goes_on: bool) -> Conv:
+    """SMTPS in the client's direction only: its ClientHello, then half a second later a reset
+    with its address, at TTL ``ttl`` (None: the client's own), and when ``goes_on`` the client's
+    FIN after it (a stack that reset the connection sends nothing more on it): a box on the path
+    forged the reset, positive evidence in the captured direction."""
+    conv = Conv(cport=cport, sport=465, close=None, only_side="C")
+    conv.c(client_hello(label, "mx.example.com", tls13=False), tag="client_hello")
+    conv.rst("C", ttl=ttl, delay_ms=500)
+    if goes_on:
+        conv.fin("C", delay_ms=100, acked=False)
+    return conv
+
+
 def server_flight_tls13(label: str) -> bytes:
     """A TLS 1.3 ServerHello (supported_versions 0x0304), the compatibility CCS and the encrypted
     flight (EncryptedExtensions, Certificate, CertificateVerify, Finished: outer type 23)."""
@@ -147,6 +160,20 @@ def scenarios() -> list[Capture]:
                 [(client_only_465(47909, "one-sided 465 tls13", tls13=True),
                   Expect("incomplete", "unknown", "incomplete", "unknown", False, None,
                          [ONE_SIDED, ("tls-alert", "client", "alert")]))]),
+        Capture("one-sided-client-465-forged-rst.pcap",
+                "port 465 with only the client->server packets: the client's ClientHello, then a reset with "
+                "its address at TTL 250 where its own segments came with 64: a box on the path forged it "
+                "(in the captured direction), so the box is blamed as in a whole capture",
+                [(client_only_465_reset(47912, "one-sided 465 forged", ttl=250, goes_on=False),
+                  Expect("aborted", "middlebox", "tls-handshake-failed", "unknown", False, None,
+                         [ONE_SIDED, ("reset-forged", "middlebox", "label:rst")]))]),
+        Capture("one-sided-client-465-forged-rst-goes-on.pcap",
+                "port 465 with only the client->server packets: the client's ClientHello, a reset with its "
+                "address and TTL, then the client's FIN: it went on after the reset, so its stack did not "
+                "send it; a box on the path forged it",
+                [(client_only_465_reset(47913, "one-sided 465 goes on", ttl=None, goes_on=True),
+                  Expect("aborted", "middlebox", "tls-handshake-failed", "unknown", False, None,
+                         [ONE_SIDED, ("reset-forged", "middlebox", "label:rst")]))]),
         Capture("one-sided-server-tls12-cert.pcap",
                 "STARTTLS answered 220, then a TLS 1.2 handshake, with only the server->client packets: the "
                 "server's certificate names mail.example.net, not mx.example.com (its banner's name); the "

@@ -147,12 +147,15 @@ def test_a_client_only_capture_names_what_the_client_sent_in_the_clear() -> None
     assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [("one-sided", "capture", 1)]
 
 
-def _hello_end_detail(path: Path, then: str) -> str:
+NO_SERVER = "no packet of the server is in the capture (a capture of one direction, or a tap that lost them all)"
+
+
+def _hello_end_detail(path: Path, then: str, start: str = NO_SERVER) -> str:
     ((hello,),) = tshark_fields(path, "tls.handshake.type == 1", "frame.number")
     ((end, reset),) = tshark_fields(path, "tcp.flags.fin == 1 || tcp.flags.reset == 1", "frame.number",
                                     "tcp.flags.reset")
     how = "reset" if reset in ("1", "True") else "closed"
-    return (f"only one direction was captured; the client sent a ClientHello (frame {hello}), then {then}"
+    return (f"{start}; the client sent a ClientHello (frame {hello}), then {then}"
             f"{how} the connection (frame {end}), but the server's side of the handshake, which would tell "
             "why, is not in the capture")
 
@@ -187,17 +190,86 @@ SMTPS_WHOLE = ["implicit-tls-after-banner.pcap", "implicit-tls-mismatch.pcap", "
 
 @pytest.mark.parametrize("name", SMTPS_WHOLE)
 def test_a_client_only_cut_of_an_smtps_capture_is_incomplete(name: str, tmp_path: Path) -> None:
-    if shutil.which("tshark") is None:
-        pytest.skip("tshark is not installed")
-    cut = tmp_path / "client-only.pcap"
-    subprocess.run(["tshark", "-n", "-r", str(CAPTURES / name), "-Y", "tcp.dstport == 465", "-w", str(cut)],
-                   check=True, capture_output=True, timeout=120)
+    cut = _cut(name, tmp_path, "tcp.dstport == 465")
     whole = _conv(name)
     (conv,) = analyze_path(str(cut))
     assert whole["caused_by"] != "client"
     assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
     assert conv["detail"] == _hello_end_detail(cut, "")
     assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [("one-sided", "capture", 1)]
+
+
+def _cut(name: str, tmp_path: Path, display_filter: str) -> Path:
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    cut = tmp_path / "cut.pcap"
+    subprocess.run(["tshark", "-n", "-r", str(CAPTURES / name), "-Y", display_filter, "-w", str(cut)],
+                   check=True, capture_output=True, timeout=120)
+    return cut
+
+
+def test_a_client_only_cut_with_the_servers_syn_ack_says_so(tmp_path: Path) -> None:
+    """The server's SYN-ACK kept in a client-only cut (it opens the flow, no segment of it): the
+    detail does not say no packet of the server is in the capture, but none after its SYN-ACK."""
+    cut = _cut("pathhole-smtps-answer-lost.pcap", tmp_path,
+               "tcp.dstport == 465 || (tcp.flags.syn == 1 && tcp.flags.ack == 1)")
+    (synack,) = frames_matching(cut, "tcp.srcport == 465")
+    assert frames_matching(cut, "tcp.srcport == 465 && tcp.flags.syn == 1 && tcp.flags.ack == 1") == [synack]
+    (conv,) = analyze_path(str(cut))
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["detail"] == _hello_end_detail(
+        cut, "", "no packet of the server after its SYN-ACK is in the capture")
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [("one-sided", "capture", 1)]
+
+
+def test_a_client_only_cut_of_a_successful_smtps_session_is_no_handshake_failure(tmp_path: Path) -> None:
+    """implicit-tls-465.pcap cut to the client's direction: its ChangeCipherSpec and Finished, six
+    application-data records, then its close_notify (an encrypted alert, in TLS 1.2 a record of
+    26 bytes; in TLS 1.3 it would be 19, an alert by size): no ``tls-alert`` "during the
+    handshake", the detail says the client finished its side and sent data (a TLS 1.2 client does
+    so only after the server's Finished). Still ``incomplete``: the server's side is not there."""
+    name = "implicit-tls-465.pcap"
+    assert _conv(name)["outcome"] == "tls"
+    cut = _cut(name, tmp_path, "tcp.dstport == 465")
+    assert frames_matching(cut, "tcp.srcport == 465") == []
+    ((hello,),) = tshark_fields(cut, "tls.handshake.type == 1", "frame.number")
+    (fin,) = frames_matching(cut, "tls.record.content_type == 20")
+    data = frames_matching(cut, "tls.record.content_type == 23")
+    (close,) = frames_matching(cut, "tls.record.content_type == 21")
+    (end,) = frames_matching(cut, "tcp.flags.fin == 1")
+    assert len(data) == 6 and fin < data[0] and data[-1] < close < end
+    (conv,) = analyze_path(str(cut))
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["detail"] == (
+        f"{NO_SERVER}; the client sent a ClientHello (frame {hello}), then finished its side of the "
+        f"handshake (frame {fin}) and sent 6 encrypted records after it (frames {data[0]} to {data[-1]}), "
+        f"then an encrypted alert (frame {close}), then closed the connection (frame {end}); a client sends "
+        "application data only after the server's Finished, so TLS appears established, but the "
+        "server's side of it is not in the capture")
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [("one-sided", "capture", 1)]
+
+
+@pytest.mark.parametrize("name, why", [
+    ("one-sided-client-465-forged-rst.pcap", "its TTL 250 is not the TTL 64 of the client's own segments"),
+    ("one-sided-client-465-forged-rst-goes-on.pcap", "the client went on sending after it (frame {fin})"),
+])
+def test_a_forged_reset_in_a_client_only_capture_is_still_the_boxs(name: str, why: str) -> None:
+    """A reset with the client's address that its stack did not send (its TTL, or the client's
+    FIN after it) is in the captured direction: positive evidence of a box, judged as in a whole
+    capture (``reset-forged``), never read as the client's own reset."""
+    path = CAPTURES / name
+    assert frames_matching(path, "tcp.srcport == 465") == []
+    (rst,) = frames_matching(path, "tcp.flags.reset == 1")
+    fins = frames_matching(path, "tcp.flags.fin == 1")
+    conv = _conv(name)
+    assert (conv["outcome"], conv["caused_by"], conv["reason"], conv.get("case")) == (
+        "aborted", "middlebox", "tls-handshake-failed", "reset-forged")
+    assert conv["evidence_frame"] == rst
+    assert conv["detail"] == (
+        "a box on the path reset the connection before the ServerHello, before the handshake completed: "
+        f"the reset (frame {rst}) carries the client's address, but " + why.format(fin=fins[0] if fins else 0))
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("one-sided", "capture", 1), ("reset-forged", "middlebox", rst)]
 
 
 def test_the_server_direction_lost_on_the_path_is_no_one_sided_capture() -> None:

@@ -664,12 +664,56 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
 
 
 def _absent(f: _Facts, side: Side) -> bool:
-    """Not a packet of ``side`` is in the capture: no byte, FIN or RST (``_Facts.present``), and
-    no segment at all, not even an acknowledgement (its last segment's time is unknown). A
-    side whose bytes were lost on the path still has segments (its acknowledgements, its FIN),
-    and its holes speak for it; only a capture of one direction has none."""
+    """Not a packet of ``side`` after the TCP handshake is in the capture: no byte, FIN or RST
+    (``_Facts.present``), and no segment at all, not even an acknowledgement (its last segment's
+    time is unknown). Its SYN or SYN-ACK may be there (``Transcript.handshake_seen``: they open
+    the flow and are no segment of it): ``_one_sided_detail`` says which. A side whose bytes were
+    lost on the path still has segments (its acknowledgements, its FIN), and its holes speak for
+    it; only a capture of one direction, or a tap that lost all of the side's packets after its
+    handshake, has none."""
     last = f.t.server_last_ns if side is _SERVER else f.t.client_last_ns
     return not f.present(side) and last is None
+
+
+def _one_sided_detail(f: _Facts, other: Side) -> str:
+    """The start of a one-sided detail: what of ``other`` (``_absent``) the capture lacks, in
+    words true whether it holds one direction only or a tap lost the other side's packets, and
+    whether or not the other side's part of the TCP handshake (its SYN-ACK or SYN) is in it."""
+    if f.t.handshake_seen:
+        first = "SYN-ACK" if other is _SERVER else "SYN"
+        return f"no packet of the {other} after its {first} is in the capture"
+    return (f"no packet of the {other} is in the capture (a capture of one direction, or a tap that "
+            "lost them all)")
+
+
+def _reset_not_own(f: _Facts, side: Side) -> bool:
+    """Did ``side``'s stack not send its reset, by the rules of ``_forged_reset`` (its TTL is
+    foreign to the side's own segments, or the side went on sending after it)?"""
+    r = f.t.resets.get(side)
+    if r is None:
+        return False
+    if r.went_on is not None:
+        return True
+    return r.side_ttl is not None and reset_ttl_foreign(r.ttl, r.side_ttl[0], r.side_ttl[1], r.segments)
+
+
+def _side_finished(f: _Facts, ts: dict[str, Any], side: Side, before: int) -> tuple[Item, list[Item]] | None:
+    """The ``side``'s Finished and the encrypted records it sent after it, before position
+    ``before``, when it sent application data after its Finished: TLS 1.2, its ChangeCipherSpec,
+    its Finished (an encrypted handshake record) and application data; TLS 1.3 (every record
+    after the ClientHello of outer type 23, its first the Finished), two or more. A TLS 1.2
+    client sends application data only after the server's Finished, a TLS 1.3 client only after
+    the server's flight: the handshake completed as far as one direction shows. None when not."""
+    recs = [it for it in ts["data"][side] if f.pos(it) < before]
+    fin = next((it for it in recs if isinstance(it.event, TlsEncryptedHandshake)), None)
+    app = [it for it in recs if isinstance(it.event, TlsApplicationData)
+           and not looks_like_encrypted_alert(it.event.length)]
+    if fin is not None and ts["ccs"][side] is not None:
+        after = [it for it in app if f.pos(it) > f.pos(fin)]
+        return (fin, after) if after else None
+    if fin is None and len(app) >= 2:
+        return app[0], app[1:]
+    return None
 
 
 def _one_sided_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
@@ -680,7 +724,14 @@ def _one_sided_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
     at all), so whose fault it was cannot be told (primer section 4): ``incomplete``, the detail
     saying what the captured side did, in the style of ``_unanswered_clear``. False when both
     directions are in the capture, or the captured side neither alerted nor ended (the callers'
-    own ``incomplete`` says the capture ends first)."""
+    own ``incomplete`` says the capture ends first), or what ended it is a reset the side's stack
+    did not send (``_reset_not_own``): that reset is in the captured direction, positive evidence
+    of a box on the path, judged as in a whole capture (``_forged_reset``).
+
+    A client that finished its side of the handshake and sent application data after it had the
+    server's Finished (or flight): TLS appears established, and an alert after that data (a
+    close_notify) did not end a handshake. The verdict stays ``incomplete`` (the server's side,
+    and so ``established``, is not in the capture); no ``tls-alert`` finding."""
     if _absent(f, _SERVER) and f.present(_CLIENT):
         side, other, hello, hello_name = _CLIENT, _SERVER, ts["client_hello"], "ClientHello"
     elif _absent(f, _CLIENT) and f.present(_SERVER):
@@ -691,22 +742,47 @@ def _one_sided_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
     end = f.own_end(side)
     if alert is None and end is None:
         return False
+    foreign = end is not None and end.event.reset and _reset_not_own(f, side)
+    if foreign and alert is None:
+        return False
     steps = [f"sent a {hello_name} (frame {_frame(hello)})"] if hello is not None else []
+    done = _side_finished(f, ts, side, f.pos(alert) if alert is not None else f.pos(end)) \
+        if side is _CLIENT else None
+    established = ""
+    if done is not None:
+        fin, app = done
+        n = len(app)
+        where = (f"frame {_frame(app[0])}" if n == 1 else
+                 f"frames {_frame(app[0])} to {_frame(app[-1])}")
+        steps.append(f"finished its side of the handshake (frame {_frame(fin)}) and sent {n} "
+                     f"encrypted record{'s' if n != 1 else ''} after it ({where})")
+        established = ("; a client sends application data only after the server's Finished, so "
+                       "TLS appears established, but the server's side of it is not in the capture")
     if alert is not None:
         ev = alert.event
         name = ("an encrypted alert" if ev.encrypted else
                 f"the fatal TLS alert {ev.name} ({ev.description})")
-        # (what it sent, not why: a finding of its side, the verdict no blame)
-        v.finding("tls-alert", str(side), _frame(alert),
-                  f"the {side} sent {name}"
-                  + (" (a record of alert size)" if ev.encrypted else "") + " during the handshake",
-                  at=_at(alert))
+        if done is None:
+            # (what it sent, not why: a finding of its side, the verdict no blame)
+            v.finding("tls-alert", str(side), _frame(alert),
+                      f"the {side} sent {name}"
+                      + (" (a record of alert size)" if ev.encrypted else "") + " during the handshake",
+                      at=_at(alert))
         steps.append(f"{'sent ' if not steps else ''}{name} (frame {_frame(alert)})")
     if end is not None:
-        steps.append(f"{'reset' if end.event.reset else 'closed'} the connection (frame {_frame(end)})")
-    v.set("incomplete", "unknown", "incomplete", f.t.first_frame,
-          f"only one direction was captured; the {side} {', then '.join(steps)}, but the {other}'s "
-          "side of the handshake, which would tell why, is not in the capture")
+        if not foreign:
+            steps.append(f"{'reset' if end.event.reset else 'closed'} the connection (frame {_frame(end)})")
+    detail = f"{_one_sided_detail(f, other)}; the {side} {', then '.join(steps)}"
+    if foreign:
+        # (after its alert, which ended the handshake: the box's reset decides nothing here)
+        detail += (f", then a reset with the {side}'s address that its stack did not send came "
+                   f"(frame {_frame(end)})")
+    if done is not None:
+        detail += established
+    else:
+        detail += (f", but the {other}'s side of the handshake, which would tell why, is not in the "
+                   "capture")
+    v.set("incomplete", "unknown", "incomplete", f.t.first_frame, detail)
     return True
 
 
