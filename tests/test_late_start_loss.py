@@ -128,15 +128,7 @@ def _forgery_unseen(cut: dict[str, Any], full: dict[str, Any], gone: Callable[[i
 
 
 #: captures whose late starts are known to give another verdict, and why (strict)
-LATE_START_FAILURES: dict[str, str] = {
-    "captures/order-close-reset-before-clienthello.pcap": (
-        "two taps merged with the client's 20 ms late, cut after the handshake: the client's "
-        "start is not known until its first bytes, so the server's EHLO reply, which "
-        "acknowledges the EHLO and comes before it, cannot wait for it (no sequence number to "
-        "wait for); the session pairs the 220 to STARTTLS with the EHLO and reads "
-        "aborted/server/starttls-refused instead of tls-handshake-failed (same side; a late "
-        "start with a skew, not the reset's wait: the code before it reads the same)"),
-}
+LATE_START_FAILURES: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("path", PATHS, ids=IDS)

@@ -526,11 +526,6 @@ ORDERINGS: dict[str, Callable[[], list[T.Step]]] = {
 
 #: verdicts that still depend on how the bytes arrive, with the reason (strict: a fix shows)
 ORDERING_FAILURES: dict[str, str] = {
-    "captures/latestart-banner-acked-swapped.pcap": (
-        "swap-directions puts the client's EHLO, which acknowledges the whole banner, before any "
-        "byte of the server; the server's start is unknown (no SYN-ACK, no handshake ACK), so "
-        "nothing says the EHLO acknowledges bytes not seen yet (the causal order needs the "
-        "other side's start): it is delivered before the banner, which is then read as its reply"),
     "captures/jitter-answer-hole-one-tap.pcap": (
         "swap-directions moves the server's segment after the hole, 3 s after the ClientHello, ahead of "
         "the client's ClientHello within its window, and the ClientHello takes its time: the client's "

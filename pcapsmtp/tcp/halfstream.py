@@ -48,7 +48,13 @@ Policy:
   that acknowledges bytes not delivered yet); this side settles it at its own FIN or RST, at
   ``late_segments`` segments or ``late_bytes`` bytes buffered, at a segment
   ``late_window_ns`` of capture time after its first one (``tick`` in live capture), when
-  the other side's acknowledgement declares a hole (``catch_up``), and at the end.
+  the other side's acknowledgement declares a hole (``catch_up``), and at the end. Until its
+  first byte, its pure ACKs tell its next byte (``hint``), which the reassembler's causal wait
+  reads where ``next_seq`` is not known yet;
+- a side the capture holds no segment of claims no hole (a capture of the other direction
+  only looks so) until its first segment comes: then the holes the peer's acknowledgements
+  proved before it, as far as that segment's sequence number reaches, are declared at their
+  frames (``seen``).
 """
 from __future__ import annotations
 
@@ -96,6 +102,9 @@ def reset_ttl_foreign(ttl: int, lo: int, hi: int, segments: int) -> bool:
             and not lo - RESET_TTL_SLACK <= ttl <= hi + RESET_TTL_SLACK)
 
 
+#: how many of the peer's acknowledgements a side not in the capture yet keeps (``unproven``)
+_UNPROVEN = 16
+
 # A buffered piece: (offset, end, data or None for known-missing bytes, frame, ts_ns)
 _Piece = tuple[int, int, "bytes | None", int, int]
 
@@ -108,7 +117,7 @@ class HalfStream:
                  "fin_ts", "ended", "ack_seq", "last_frame", "last_ts", "syn_seen", "captured", "soft",
                  "soft_segs", "soft_ts", "soft_fixed", "late_segments", "late_bytes",
                  "late_window_ns", "resent_end", "ttl_lo", "ttl_hi", "ttl_n", "ttl_first",
-                 "ttl_last")
+                 "ttl_last", "hint", "unproven")
 
     def __init__(self, stream: int, side: Side, stats: ReassemblyStats, max_ooo: int,
                  retain: int, late_segments: int = 64, late_bytes: int = 4096,
@@ -156,6 +165,14 @@ class HalfStream:
         self.ttl_n = 0
         self.ttl_first = 0
         self.ttl_last = 0
+        #: while no byte, SYN or FIN of this side told where it starts (``base`` None): the
+        #: furthest sequence number of its pure ACKs, its next byte when each was sent
+        #: (``note_ack``), else None
+        self.hint: int | None = None
+        #: while no segment of this side is in the capture: the peer's acknowledgements that
+        #: would have declared holes (ack, strict, frame, ts), the first ``_UNPROVEN`` of them
+        #: (``catch_up``; declared in hindsight at its first segment, ``seen``)
+        self.unproven: list[tuple[int, bool, int, int]] = []
 
     # -- sequence space -------------------------------------------------------------------
     def _off(self, seq: int) -> int:
@@ -189,6 +206,20 @@ class HalfStream:
             self.ttl_first = frame
         self.ttl_n += 1
         self.ttl_last = frame
+
+    def note_ack(self, seq: int) -> None:
+        """A pure ACK of this side at ``seq`` (no payload, SYN, FIN or RST) while its start is
+        not known: its next byte then (``hint``). Only the reassembler's causal wait reads it
+        (what the other side's acknowledgement lies ahead of); it is no start (a keep-alive's
+        sequence number is one before the next byte)."""
+        h = self.hint
+        if h is None or 0 < ((seq - h) & _MASK) < _HALF:
+            self.hint = seq & _MASK
+
+    def next_known(self) -> int | None:
+        """The sequence number of this side's next byte to deliver, or, its start not known, its
+        next byte as its pure ACKs said (``hint``), or None."""
+        return self.next_seq if self.base is not None else self.hint
 
     def start_at(self, seq: int) -> None:
         """Offset 0 is the byte at ``seq`` (a stream that starts inside the conversation, e.g.
@@ -238,6 +269,24 @@ class HalfStream:
         k = (seq - self.next_seq) & _MASK
         return k if 1 < k < _SENT_SANE else 0
 
+    def seen(self, seq: int, out: list[FlowEvent]) -> None:
+        """The first segment of this side in the capture, at sequence number ``seq`` (before
+        the reassembler reads it): the peer's acknowledgements before it that ``seq`` reaches
+        declare the holes they would have declared had the side been in the capture
+        (``catch_up`` at their frames), in hindsight: the capture is of both directions, and
+        the side's own segment lies past those bytes (its stack sent them before it). Bytes
+        past ``seq`` may still come (a SYN-ACK or early bytes of a direction captured late,
+        two taps merged whose clocks differ): their acknowledgements prove nothing yet."""
+        self.captured = True
+        rec, self.unproven = self.unproven, []
+        cur = self.ack_seq
+        for a, strict, frame, ts in rec:
+            if ((seq - a) & _MASK) >= _ACK_SANE:
+                break                   # (the acknowledgements only grow)
+            self.ack_seq = a
+            self.catch_up(strict, frame, ts, out)
+        self.ack_seq = cur
+
     def catch_up(self, strict: bool, frame: int, ts: int, out: list[FlowEvent]) -> None:
         """Declare as gaps the holes below what the peer acknowledged (``ack_seq``) and deliver
         the buffered data that becomes contiguous. ``frame``/``ts`` name the segment that proved
@@ -249,9 +298,15 @@ class HalfStream:
         if self.soft:
             self.settle(out)
         a = self.ack_seq
-        if (a is None or self.base is None or self.ended
-                or not (self.syn_seen or self.last_frame or self.captured)):
-            return      # (a side the capture holds no segment of claims no hole: one-sided)
+        if a is None or self.base is None or self.ended:
+            return
+        if not (self.syn_seen or self.last_frame or self.captured):
+            # a side the capture holds no segment of claims no hole (one-sided) until its first
+            # segment comes (``seen``)
+            u = self.unproven
+            if len(u) < _UNPROVEN and (not u or u[-1][0] != a or strict and not u[-1][1]):
+                u.append((a, strict, frame, ts))
+            return
         k = (a - self.next_seq) & _MASK
         if k == 0 or k >= _ACK_SANE:
             return                  # nothing new, an old ACK, or garbage

@@ -269,7 +269,7 @@ class Flow:
     light-entry direction ``d``; ``sides[d]`` its Side."""
 
     __slots__ = ("info", "conv", "halves", "sides", "last_ts", "last_frame", "held", "count",
-                 "held_bytes", "nheld", "data_ack", "data_end")
+                 "held_bytes", "nheld", "data_ack", "data_end", "first_for", "blind")
 
     def __init__(self, info: FlowInfo, conv: _Conv, halves: tuple[HalfStream, HalfStream],
                  sides: tuple[Side, Side]) -> None:
@@ -291,6 +291,11 @@ class Flow:
         #: reset without ACK of the other side answers, ``_unanswered``)
         self.data_ack: list[int | None] = [None, None]
         self.data_end: list[int | None] = [None, None]
+        #: the held segment (direction, segment) that waits for the other side's first segment
+        #: (nothing of that side in the capture yet: ``_unseen``), else None
+        self.first_for: tuple[int, TcpSegment] | None = None
+        #: such a wait ran out (a capture of one direction): no segment waits for that again
+        self.blind = False
 
 
 #: how far from where a side's (and its peer's) stream stood at its reset a later segment's
@@ -483,10 +488,24 @@ def _waits(flow: Flow, d: int, s: TcpSegment) -> bool:
     if s.flags & _RST and flow.halves[d].reset_past(s.seq, s.ttl):
         return True
     if s.flags & _ACK:
+        first = flow.first_for
+        if first is not None and first[1] is s:
+            return True
         peer = flow.halves[1 - d]
-        return 0 < ((s.ack - peer.next_seq) & _MASK) < _ACK_SANE and peer.base is not None \
-            and not peer.ended
+        nxt = peer.next_known()
+        return nxt is not None and 0 < ((s.ack - nxt) & _MASK) < _ACK_SANE and not peer.ended
     return bool(s.flags & _RST) and _unanswered(flow, d, s.seq)
+
+
+def _unseen(h: HalfStream) -> bool:
+    """Whether nothing of side ``h`` is in the capture so far (no SYN, byte, FIN, RST or pure
+    ACK, neither before the conversation was known to be SMTP): a segment of the other side
+    with ACK then waits for its first segment (``TcpReassembler._flow_segment``), which says
+    which of the two came first (a capture that starts late, or two taps merged whose clocks
+    differ, can show a segment before the bytes of the other side it acknowledges: nothing
+    else tells where that side's bytes start)."""
+    return (h.base is None and h.hint is None and not h.captured and not h.syn_seen
+            and not h.last_frame)
 
 
 def _awaited(held: list[tuple[int, TcpSegment, int]], halves: tuple[HalfStream, HalfStream],
@@ -496,7 +515,8 @@ def _awaited(held: list[tuple[int, TcpSegment, int]], halves: tuple[HalfStream, 
     for a reset without ACK, the segment it answers (``_answers``); None when what it waits
     for is held nowhere."""
     if s.flags & _ACK:
-        return _carrier(held, d, halves[1 - d].next_seq, s.ack)
+        nxt = halves[1 - d].next_known()
+        return None if nxt is None else _carrier(held, d, nxt, s.ack)
     seq, acked = s.seq, halves[1 - d].ack_seq
     return next((j for j, (hd, hs, _) in enumerate(held) if _answers(seq, acked, d, hd, hs)), None)
 
@@ -659,6 +679,14 @@ class TcpReassembler:
             for flow in [f for f in self._flows.values() if f.held]:
                 if self._flows.get(flow.info.stream) is flow:
                     self._release(flow, now_ns, out)
+                    # (what went may have made a side soft whose first segment waited as long)
+                    if self._flows.get(flow.info.stream) is flow and any(
+                            h.soft and h.soft_ts <= late for h in flow.halves):
+                        for h in flow.halves:
+                            if h.soft and h.soft_ts <= late:
+                                h.settle(out)
+                        if flow.held:
+                            self._release(flow, now_ns, out)
         return out
 
     def number(self, seg: TcpSegment) -> int:
@@ -1256,6 +1284,11 @@ class TcpReassembler:
         # a segment of each direction before this one (a pure ACK, say) puts it in the capture
         h0.captured = conv.base0 is not None
         h1.captured = conv.base1 is not None
+        # (its next byte as its first segment said, for the causal wait: ``HalfStream.hint``)
+        if h0.base is None and conv.base0 is not None:
+            h0.note_ack(conv.base0 + 1)
+        if h1.base is None and conv.base1 is not None:
+            h1.note_ack(conv.base1 + 1)
         flow = Flow(info, conv, (h0, h1), sides)
         conv.flow = flow
         conv.state = _FLOW
@@ -1291,11 +1324,34 @@ class TcpReassembler:
                 self._release(flow, seg.ts_ns, out)
                 if self._flows.get(flow.info.stream) is not flow:
                     return
+        first = flow.first_for
+        if first is not None and first[0] != d:
+            # the first segment of a side a segment of the other waits for (``_unseen``): it
+            # goes before that one when that one acknowledges bytes from its sequence number
+            # on (it was acknowledged, or was sent before bytes that were), unless it
+            # acknowledges bytes of that one itself (the two contradict each other: capture
+            # order); else after it
+            flow.first_for = None
+            h = first[1]
+            hn = len(h.payload) + h.missing
+            if not (0 < ((h.ack - seg.seq) & _MASK) < _ACK_SANE) or (
+                    hn and flags & _ACK and 0 < ((seg.ack - h.seq) & _MASK) < _ACK_SANE):
+                self._release(flow, seg.ts_ns, out)
+                if self._flows.get(flow.info.stream) is not flow:
+                    return
         held = flow.held
         if flags & _ACK:
             # ahead of the other side: wait for its bytes
-            wait = 0 < ((seg.ack - peer.next_seq) & _MASK) < _ACK_SANE and peer.base is not None \
-                and not peer.ended
+            nxt = peer.next_seq if peer.base is not None else peer.hint     # (next_known)
+            if nxt is not None:
+                wait = 0 < ((seg.ack - nxt) & _MASK) < _ACK_SANE and not peer.ended
+            else:
+                # nothing of the other side in the capture yet: the first segment of this side
+                # with ACK waits for the other's first one (``_unseen``)
+                wait = (flow.first_for is None and not flow.blind and not flow.nheld[1 - d]
+                        and _unseen(peer))
+                if wait:
+                    flow.first_for = (d, seg)
         else:
             # a reset without ACK before the segment it answers: wait for it (one held
             # already is in the capture: the reset follows it, as below)
@@ -1406,9 +1462,14 @@ class TcpReassembler:
                         flow.held_bytes -= len(s.payload)
                         self._process(flow, d, s, out, gaps=False)
                         continue
+                first = flow.first_for
                 if not (force or flow.count - c > cfg.causal_window_segments
                         or now - s.ts_ns > cfg.causal_window_ns
-                        or flow.held_bytes > cfg.max_ooo_bytes):
+                        or flow.held_bytes > cfg.max_ooo_bytes
+                        or first is not None and first[1] is s
+                        and now - s.ts_ns >= cfg.causal_window_ns):
+                    # (the wait for an unseen side's first segment ends at the window, as a
+                    # side's soft start does, HalfStream.settle: the two are one wait)
                     return
                 # the wait is over: first the oldest head that waits for nothing held (bytes
                 # lost: its acknowledgement declares the gap); a head that waits for bytes
@@ -1417,6 +1478,12 @@ class TcpReassembler:
                 d, s, c = held.pop(k)
                 nheld[d] -= 1
                 flow.held_bytes -= len(s.payload)
+                first = flow.first_for
+                if first is not None and first[1] is s:
+                    # nothing of the other side came within the window (a capture of one
+                    # direction): no segment waits for its first one again
+                    flow.first_for = None
+                    flow.blind = True
             self._process(flow, d, s, out)
 
     def _process(self, flow: Flow, d: int, seg: TcpSegment, out: list[FlowEvent],
@@ -1424,6 +1491,8 @@ class TcpReassembler:
         ts = seg.ts_ns
         flags = seg.flags
         half = flow.halves[d]
+        if half.unproven:
+            half.seen(seg.seq, out)     # its first segment: holes proven before it, in hindsight
         if flags & _RST:
             if flags & _ACK:
                 # The peer's bytes an RST acknowledges were received: a hole there is a
@@ -1475,6 +1544,8 @@ class TcpReassembler:
             if seg.frame >= half.last_frame:  # (a data segment sent before it may have passed it)
                 half.last_frame = seg.frame
                 half.last_ts = ts
+            if half.base is None and not flags & (_SYN | _FIN):
+                half.note_ack(seq)          # its next byte, for the causal wait
             if seq != half.next_seq and not flags & (_SYN | _FIN):
                 # a pure ACK (not a keep-alive) past the side's next byte: its stack had sent
                 # the bytes between (HalfStream.sent)

@@ -114,3 +114,29 @@ def test_acked_is_whether_a_captured_ack_covers_the_hole(sizes: list[int], data:
     for side, goff, length, _frame, acked, cause in got:
         assert (side, cause) == (Side.CLIENT, GapCause.LOST)
         assert acked is (goff + length <= acked_to), (goff, length, acked_to)
+
+
+def test_holes_proven_before_the_sides_first_segment_are_declared_at_their_frames() -> None:
+    """The SYN-ACK and every byte of the server lost (the client's handshake ACK tells where the
+    server starts): the client's ACKs prove the greeting and the EHLO reply lost while nothing of
+    the server is in the capture, which a capture of the client's direction alone looks like
+    too. The server's first segment, a pure ACK, shows the capture is of both directions: the
+    holes are then declared where the ACKs proved them, as with the SYN-ACK in the capture."""
+    g, r = len(GREETING), len(R1)
+
+    def run(synack: bool) -> list[tuple[Side, int, int, int, bool, GapCause]]:
+        c = Conv()
+        segs = c.handshake()                                          # 1-3
+        segs += [c.c(1, ack=1 + g),                                   # 4: ACK of the greeting
+                 c.c(1, EHLO, ack=1 + g),                             # 5
+                 c.c(1 + len(EHLO), ack=1 + g + r),                   # 6: ACK of the reply
+                 c.s(1 + g + r, ack=1 + len(EHLO)),                   # 7: the server's ACK
+                 c.c(1 + len(EHLO), F, ack=1 + g + r),                # 8
+                 c.s(1 + g + r, F, ack=2 + len(EHLO))]                # 9
+        if not synack:
+            del segs[1]
+        return gaps(feed_all(TcpReassembler(), segs))
+
+    want = [(Side.SERVER, 0, g, 5, True, GapCause.LOST), (Side.SERVER, g, r, 7, True, GapCause.LOST)]
+    assert run(True) == want
+    assert run(False) == want

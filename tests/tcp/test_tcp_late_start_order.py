@@ -169,12 +169,16 @@ def test_a_segment_far_before_the_lowest_is_not_moved_to() -> None:
 
 def test_the_start_moves_no_more_past_the_bound() -> None:
     """Past ``detect_segments`` segments (or ``detect_bytes`` bytes) buffered, a soft side
-    settles: a segment before it that comes later is older, dropped."""
+    settles: a segment before it that comes later is older, dropped. (The client's pure ACK
+    comes first: with nothing of the client in the capture the server's first segment would wait
+    for the client's first one, and the ones after it behind it, none buffered, ``_unseen``.)"""
     c = Conv()
+    client = c.c(1, ack=1)
     pieces = [c.s(1 + k, GREETING[k:k + 1], ack=1) for k in range(3, G)]
     late = c.s(1, GREETING[:3], ack=1)
     for bound, want in ((len(pieces) + 1, GREETING), (len(pieces), GREETING[3:])):
-        ev = feed_all(TcpReassembler(ReassemblyConfig(detect_segments=bound)), pieces + [late])
+        ev = feed_all(TcpReassembler(ReassemblyConfig(detect_segments=bound)),
+                      [client] + pieces + [late])
         assert side_bytes(ev, Side.SERVER) == want, bound
 
 
@@ -284,3 +288,63 @@ def test_a_held_banner_waits_no_longer_than_the_causal_window() -> None:
         ev = feed_all(TcpReassembler(), [syn, banner, c.c(1, ack=1), c.c(1, EHLO, ack=1 + G)])
         assert _info(ev).server_start == start, delay
         assert side_bytes(ev, Side.SERVER) == GREETING
+
+
+# ------------------------------------------------------------------ a side not seen yet
+
+def _order(ev: list[FlowEvent]) -> list[tuple[Side, int, int]]:
+    return [(e.side, e.offset, len(e.data)) for e in ev if isinstance(e, StreamData)]
+
+
+C_, S_ = Side.CLIENT, Side.SERVER
+
+
+def test_a_segment_before_any_of_the_other_side_waits_for_its_first_one() -> None:
+    """SYN, no SYN-ACK: the client's EHLO, acknowledging the whole greeting, comes before any
+    segment of the server (two taps merged, the client's ahead). No sequence number of the
+    server says the EHLO acknowledges bytes not seen: it waits for the server's first segment,
+    whose bytes it acknowledges, so the greeting (its tail first) is read before it."""
+    c = Conv()
+    segs = [c.c(0, flags=S), c.c(1, EHLO, ack=1 + G), c.s(11, GREETING[10:], ack=1),
+            c.s(1, GREETING[:10], ack=1), c.s(1 + G, REPLY, ack=1 + E)]
+    ev = feed_all(TcpReassembler(), segs)
+    assert _order(ev) == [(S_, 0, 10), (S_, 10, G - 10), (C_, 0, E), (S_, G, len(REPLY))]
+
+
+def test_the_first_segment_of_the_other_side_past_it_goes_after_it() -> None:
+    """The same EHLO, and the server's first segment is its reply (the greeting lost): the
+    EHLO, which acknowledges none of its bytes, goes first, at once."""
+    c = Conv()
+    segs = [c.c(0, flags=S), c.c(1, EHLO, ack=1 + G), c.s(1 + G, REPLY, ack=1 + E)]
+    r = TcpReassembler()
+    out = [e for s in segs[:2] for e in r.feed(s)]
+    assert _order(out) == []
+    out += r.feed(segs[2])
+    assert _order(out)[0] == (C_, 0, E)
+
+
+def test_a_capture_of_one_direction_waits_once() -> None:
+    """Nothing of the server ever comes (a capture of the client's direction): the first
+    segment waits the causal window (here 1 ns: the second segment is held behind it, then both
+    go), then no segment waits for the server again."""
+    c = Conv()
+    lines = [b"EHLO a\r\n", b"MAIL FROM:<a@b>\r\n", b"QUIT\r\n"]
+    segs, off = [c.c(0, flags=S)], 1
+    for line in lines:
+        segs.append(c.c(off, line, ack=1))
+        off += len(line)
+    r = TcpReassembler(ReassemblyConfig(causal_window_ns=1))
+    ev = feed_all(r, segs)
+    assert side_bytes(ev, Side.CLIENT) == b"".join(lines)
+    assert r.stats.causal_held == 2
+
+
+def test_a_pure_ack_tells_where_a_late_side_stands() -> None:
+    """A late start (no SYN): the client's pure ACK, then the server's reply to the EHLO before
+    the EHLO (two taps merged): the pure ACK's sequence number is the client's next byte, so
+    the reply acknowledges bytes of the client not seen yet and waits for them."""
+    c = Conv()
+    segs = [c.s(1, GREETING, ack=1), c.c(1, ack=1 + G), c.s(1 + G, REPLY, ack=1 + E),
+            c.c(1, EHLO, ack=1 + G)]
+    ev = feed_all(TcpReassembler(), segs)
+    assert _order(ev) == [(S_, 0, G), (C_, 0, E), (S_, G, len(REPLY))]
