@@ -52,5 +52,23 @@ def command_masked(quit: bool) -> Capture:
                     findings=[("starttls-masked", "middlebox", "starttls")]))])
 
 
+def command_masked_forged_reset() -> Capture:
+    """As ``command_masked``, but after the server's 502 a reset with the server's address ends the
+    connection at TTL 250 where the server's segments come with 52: the box reset it too. The
+    masked command already blames the box; the reset is reported (``reset-forged``), and the
+    detail does not say the server reset the connection."""
+    c = Conv(cport=40704, close=None)
+    c.s(BANNER, tag="banner").c(EHLO, tag="greeting").s(EHLO_OK, tag="ehlo_reply")
+    c.c(MASKED_CMD, tag="starttls").s(UNRECOGNIZED, tag="starttls_reply")
+    c.rst("S", ttl=250, delay_ms=5)
+    return Capture(
+        "firewall-command-masked-reset-forged.pcap",
+        "as firewall-command-masked.pcap, but after the server's 502 a reset with the server's address and "
+        "TTL 250 (the server's segments: 52) ends the connection: the box forged it",
+        [(c, Expect("aborted", "middlebox", "starttls-masked", "valid", True, 502,
+                    findings=[("starttls-masked", "middlebox", "starttls"),
+                              ("reset-forged", "middlebox", "label:rst")]))])
+
+
 def scenarios() -> list[Capture]:
-    return [masked_banner_helo(), command_masked(False), command_masked(True)]
+    return [masked_banner_helo(), command_masked(False), command_masked(True), command_masked_forged_reset()]

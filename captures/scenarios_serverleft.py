@@ -7,10 +7,13 @@ capture was read as ending "before the client's next step" (``incomplete``). A `
 (RFC 5321 3.8); a server that closes after a ``454`` is rarer. Control: a hole in the server's
 direction between its reply and its FIN (what the server said there is not known: ``incomplete``).
 
-The server's end is what the verdict rests on, so a reset there is checked as every reset a verdict
-rests on (docs/output.md, "Forged resets"): after the server's 421 (at the server's TTL, 52) a reset
-with the server's address but TTL 250 (a box with initial TTL 255 five hops from the client) was not
-sent by the server's stack: ``middlebox``, finding and case ``reset-forged`` at the reset.
+A reset after the refusal is checked as every reset (docs/output.md, "Forged resets"), but the
+verdict does not rest on it: the refusal alone ruled TLS out (a client whose STARTTLS got anything
+but 220 cannot start TLS on that connection, and a 421 closes it anyway, RFC 5321 3.8). After the
+server's 421 (at the server's TTL, 52) a reset with the server's address but TTL 250 (a box with
+initial TTL 255 five hops from the client) was not sent by the server's stack: still the server's
+``starttls-refused``, evidence the 421, no case (the server did not close: no ``server-closed``),
+and a ``reset-forged`` finding at the reset.
 """
 from __future__ import annotations
 
@@ -21,14 +24,15 @@ R454 = b"454 4.7.0 TLS not available due to local problem\r\n"
 
 
 def refused_then(cport: int, reply: bytes, end: str, *, lost_after: bytes | None = None,
-                 ttl: int | None = None, delay_ms: float = 5.0) -> Conv:
+                 ttl: int | None = None, delay_ms: float = 5.0, reply_lost: bool = False) -> Conv:
     """STARTTLS answered ``reply``; then the server's ``end`` ("rst" or "fin") 5 ms later, the
     capture ending there (the client's answer to it, if any, not captured). ``lost_after``: one
     more server segment between, not in the capture. ``ttl``: the reset's TTL (None: the
-    server's own). ``delay_ms``: how long after the reply the server ends."""
+    server's own). ``delay_ms``: how long after the reply the server ends. ``reply_lost``: the
+    reply is not in the capture (the client's ACK of it is)."""
     conv = opening(Conv(cport=cport, close=None))
     conv.c(STARTTLS, tag="starttls")
-    conv.s(reply, tag="starttls_reply")
+    conv.s(reply, tag="starttls_reply", lost=[0] if reply_lost else [])
     if lost_after is not None:
         conv.s(lost_after, lost=[0], acked=False)
     return (conv.rst("S", ttl=ttl, delay_ms=delay_ms) if end == "rst"
@@ -69,10 +73,17 @@ def scenarios() -> list[Capture]:
         Capture("starttls-421-forged-reset.pcap",
                 "as starttls-421-server-resets.pcap, but the reset after the 421 comes with TTL 250 where "
                 "every segment of the server came with 52: the server's stack did not send it, a box on "
-                "the path forged it",
+                "the path forged it; the server's 421 had already refused STARTTLS, so the verdict stays "
+                "the server's refusal, the forged reset a finding",
                 [(refused_then(47804, R421, "rst", ttl=250),
-                  Expect("aborted", "middlebox", "starttls-refused", "valid", True, 421,
+                  Expect("aborted", "server", "starttls-refused", "valid", True, 421,
                          [("reset-forged", "middlebox", "label:rst")]))]),
+        Capture("starttls-421-lost-forged-reset.pcap",
+                "control: as starttls-421-forged-reset.pcap, but the capture lost the 421 (the client's "
+                "ACK after it acknowledges its 33 bytes): the forged reset is not 'instead of the "
+                "answer', the answer is missing from the capture",
+                [(refused_then(47807, R421, "rst", ttl=250, reply_lost=True),
+                  Expect("incomplete", "unknown", "incomplete", "valid", True, None))]),
         Capture("starttls-454-server-closes-late.pcap",
                 "STARTTLS answered 454; the client sends nothing more and the server closes 300 s later "
                 "(its idle timeout, which RFC 5321 4.5.3.2 allows): the server refused, but did not close "

@@ -223,6 +223,47 @@ def test_the_verdict(name: str, stream: int) -> None:
     assert f"frame {rst}" in conv["detail"] and f"{word} {ttl}" in conv["detail"]
 
 
+#: a forged reset right after a refusal of STARTTLS: the verdict is the refusal's (the server's own
+#: 421, or a masked command's 502, the box's), the reset a finding -> outcome, caused_by, reason,
+#: evidence frame, the refusal's frame and code, the reset's frame, its TTL, the server's TTL
+AFTER_REFUSAL: dict[str, tuple[str, str, str, int, int, int, int, int, int]] = {
+    "starttls-421-forged-reset.pcap": ("aborted", "server", "starttls-refused", 12, 12, 421, 14, 250, 52),
+    "firewall-command-masked-reset-forged.pcap": ("aborted", "middlebox", "starttls-masked", 10, 12, 502, 14,
+                                                  250, 52),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AFTER_REFUSAL))
+def test_a_forged_reset_after_a_refusal_is_a_finding(name: str) -> None:
+    """The refusal ruled TLS out before the reset came: the verdict does not rest on the reset (no case,
+    the evidence stays), the ``reset-forged`` finding names it, and the detail does not say the server reset
+    the connection. Cross-checked with tshark: the reply's code at its frame, the reset's TTL against the
+    server's other segments."""
+    outcome, by, reason, evidence, reply, code, rst, ttl, own = AFTER_REFUSAL[name]
+    conv = _conv(name, 0)
+    assert (conv["outcome"], conv["caused_by"], conv["reason"], conv.get("case"), conv["evidence_frame"]) == (
+        outcome, by, reason, None, evidence)
+    forged = [f for f in conv["findings"] if f["code"] == "reset-forged"]
+    assert [(f["side"], f["frame"]) for f in forged] == [("middlebox", rst)]
+    assert f"came with TTL {ttl}, while the server's 5 segments after the handshake came with TTL {own}" \
+        in forged[0]["message"]
+    assert forged[0]["message"].endswith(
+        f"it came after the {code} the client read as the answer to STARTTLS (frame {reply}), which had already "
+        "ruled TLS out on this connection: the verdict rests on that answer, not on the reset")
+    assert "then it reset the connection" not in conv["detail"]
+    assert conv["detail"].endswith(
+        f"; then a reset with the server's address that the server's stack did not send ended the connection "
+        f"(frame {rst}: its TTL {ttl} is not the TTL {own} of the server's own segments)")
+    assert not any(f["code"] == "server-closed" for f in conv["findings"])
+    path = CAPTURES / name
+    ((payload,),) = tshark_fields(path, f"frame.number == {reply}", "tcp.payload")
+    assert bytes.fromhex(payload.replace(":", "")).startswith(f"{code} ".encode())
+    rows = tshark_fields(path, "tcp.srcport == 25 && tcp.flags.syn == 0", "frame.number", "tcp.flags.reset",
+                         "ip.ttl")
+    assert [(int(n), int(t)) for n, r, t in rows if r in ("1", "True")] == [(rst, ttl)]
+    assert {int(t) for n, r, t in rows if r not in ("1", "True")} == {own}
+
+
 def _tshark_fields(path: Path) -> list[tuple[str, ...]]:
     return tshark_fields(path, "tcp", "frame.number", "tcp.stream", "tcp.srcport", "tcp.flags.syn",
                          "tcp.flags.reset", "ip.ttl", "ipv6.hlim")

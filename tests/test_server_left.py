@@ -3,8 +3,9 @@
 refusal): the client had no next step, so the verdict is the server's refusal
 (``aborted``/``server``/``starttls-refused``), not a capture that ends "before the client's next
 step". A hole in the server's direction between its reply and its end leaves it ``incomplete``. The
-verdict rests on the server's end, so a reset there that the server's stack did not send (its TTL
-outside the server's) is a box's: ``middlebox``, case ``reset-forged``, evidence the reset.
+refusal alone ruled TLS out, so a reset after it that the server's stack did not send (its TTL
+outside the server's) blames no one: still the server's refusal, evidence the reply, no case (the
+server did not close), and a ``reset-forged`` finding at the reset.
 
 Cross-checked against tshark: the reply's frame carries the code in the server's payload, the
 server's RST or FIN comes right after it (or overtook it, in the reordered control), and tshark
@@ -35,8 +36,10 @@ VERDICTS: dict[str, tuple[str, str, str, int, int, str]] = {
                                                    "the capture ends before the client's next step"),
     "lost-segment-reset-overtakes.pcap": ("aborted", "server", "starttls-refused", 454, 12,
                                           "local problem; then it reset the connection"),
-    "starttls-421-forged-reset.pcap": ("aborted", "middlebox", "starttls-refused", 421, 12,
-                                       "its TTL 250 is not the TTL 52 of the server's own segments"),
+    "starttls-421-forged-reset.pcap": ("aborted", "server", "starttls-refused", 421, 12,
+                                       "Service shutting down; then a reset with the server's address that "
+                                       "the server's stack did not send ended the connection (frame 14: its "
+                                       "TTL 250 is not the TTL 52 of the server's own segments)"),
     "starttls-454-server-closes-late.pcap": ("aborted", "server", "starttls-refused", 454, 12,
                                              "local problem; then it closed the connection"),
     "starttls-421-server-closes-client-quits.pcap": ("aborted", "server", "starttls-refused", 421, 12,
@@ -67,14 +70,20 @@ def test_verdict(name: str) -> None:
     assert gaps == ([14] if outcome == "incomplete" else [])
     forged = [f["frame"] for f in conv["findings"] if f["code"] == "reset-forged"]
     closed = [(f["frame"], f["rfc"]) for f in conv["findings"] if f["code"] == "server-closed"]
+    # the verdict rests on the refusal, even when a box forged the reset after it
+    assert conv["evidence_frame"] == frame
+    assert conv.get("case") != "reset-forged"
     if name in FORGED:
-        reset = FORGED[name][0]
-        assert (conv["evidence_frame"], conv.get("case"), forged) == (reset, "reset-forged", [reset])
-        assert f"after the {code} the client read as the answer to STARTTLS (frame {frame}:" in conv["detail"]
-        assert closed == []         # the server did not close: a box reset
+        reset, ttl, own = FORGED[name]
+        (msg,) = [f["message"] for f in conv["findings"] if f["code"] == "reset-forged"]
+        assert forged == [reset]
+        assert f"came with TTL {ttl}, while the server's 5 segments after the handshake came with TTL {own}" in msg
+        assert msg.endswith(f"it came after the {code} the client read as the answer to STARTTLS (frame {frame}), "
+                            "which had already ruled TLS out on this connection: the verdict rests on that "
+                            "answer, not on the reset")
+        assert closed == [] and conv.get("case") is None     # the server did not close: a box reset
     else:
-        assert conv["evidence_frame"] == frame
-        assert forged == [] and conv.get("case") != "reset-forged"
+        assert forged == []
     if outcome == "aborted" and name not in FORGED and name not in LATE:
         # case server-closed, its finding at the server's end; RFC 5321 3.8 broken only after a code
         # that announces no close (a 421 announces it)
@@ -107,3 +116,24 @@ def test_the_reply_is_what_tshark_reads_before_the_servers_end(name: str) -> Non
         assert set(ttls.values()) == {own}
     else:
         assert len(set(ttls.values())) == 1
+
+
+def test_a_forged_reset_after_a_refusal_the_capture_lost_is_no_answer() -> None:
+    """The control of the forged reset: the capture lost the 421 (the client's ACK, frame 12, acknowledges
+    its 33 bytes; tshark flags it ``tcp.analysis.ack_lost_segment``), and the box's reset (TTL 250) follows.
+    The reset does not come "instead of the answer" (the box's reset says nothing of the server's sequence
+    numbers, so no hole shows at it): the answer is missing from the capture, ``incomplete``, not a box that
+    reset the connection before the server answered."""
+    name = "starttls-421-lost-forged-reset.pcap"
+    conv = _conv(name)
+    assert (conv["outcome"], conv["caused_by"], conv["reason"], conv.get("case")) == (
+        "incomplete", "unknown", "incomplete", None)
+    assert (conv["evidence_frame"], conv["starttls"]["frame"], conv["starttls"]["reply_code"]) == (10, 10, None)
+    assert conv["findings"] == []
+    assert conv["detail"] == ("the capture does not show the answer to STARTTLS: the client acknowledged 33 bytes "
+                              "of the server that the capture does not hold (its answer may be among them)")
+    path = CAPTURES / name
+    assert frames_matching(path, "tcp.analysis.ack_lost_segment") == [12]
+    assert frames_matching(path, f"{SERVER} && tcp.len > 0") == [4, 8]
+    rows = tshark_fields(path, f"{SERVER} && tcp.flags.reset == 1", "frame.number", "ip.ttl")
+    assert rows == [("13", "250")]

@@ -283,8 +283,7 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "(an old OpenSSL or SChannel, or a configuration pinned to an old version).", "client"),
     ("starttls-refused", "reset-forged"): ReasonCase(
         "a box on the path reset the connection at STARTTLS", "reset-forged",
-        "Instead of the server's answer to STARTTLS, or right after a refusal that ended the "
-        "conversation, the client got a reset with the server's "
+        "Instead of the server's answer to STARTTLS, the client got a reset with the server's "
         "address, but not from the server: its TTL (hop limit) is not the one every other segment "
         "of the server came with, so a box at another distance, or with another initial TTL, "
         "sent it, or the server went on sending after it, which a stack that reset the connection "
@@ -292,8 +291,7 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "client the server refused TLS; opportunistic MTAs then retry in plaintext.",
         "Ask the network team which firewall, IPS or DPI box on the path resets connections at "
         "STARTTLS (an ESMTP inspection or an IPS signature with a reset action), and to let "
-        "STARTTLS through; the server's admin has nothing to fix for the reset (a refusal the "
-        "server sent before it, which the detail names, is theirs to look at). Capturing in front of the server "
+        "STARTTLS through; the server's admin has nothing to fix. Capturing in front of the server "
         "too and running `pcapsmtp diff` shows that the server never sent that reset.", "middlebox"),
     ("tls-handshake-failed", "reset-forged"): ReasonCase(
         "a box on the path reset the TLS handshake", "reset-forged",

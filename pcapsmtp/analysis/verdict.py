@@ -819,6 +819,21 @@ def _server_stream_known(f: _Facts, before: Item) -> bool:
                                     for it in f.t.items[:f.pos(before)])
 
 
+def _server_bytes_unseen(f: _Facts) -> int:
+    """How many bytes of the server past the last one the capture holds (or lost in a hole) the
+    client acknowledged (its highest ACK, ``Transcript.server_acked``): the server sent them,
+    the capture lost them at the end of its direction, where no later segment of the server
+    shows the hole (a reset a box forged proves nothing of the server's sequence numbers). 0
+    when none, or one only (the server's FIN, whose acknowledgement counts one more, when the
+    capture lost it)."""
+    acked = f.t.server_acked
+    if acked is None:
+        return 0
+    held = f.t.server_bytes + sum(it.event.length for _, it in f.all_gaps if it.event.side is _SERVER)
+    unseen = acked - held
+    return unseen if unseen > 1 else 0
+
+
 def _server_silent(f: _Facts, asked: Item, until: Item) -> bool:
     """No byte of the server between ``asked`` and ``until`` in the capture, and none lost after
     ``asked`` (a hole of its direction anywhere later: the client's ACKs or the server's FIN
@@ -1134,9 +1149,18 @@ def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item
     return True
 
 
-def _forged_reset(f: _Facts, v: _Verdict) -> None:
-    """The verdict rests on a side's reset (``_Verdict.by_reset``): the side's stack did not send
-    it when
+@dataclass(frozen=True, slots=True)
+class _Forgery:
+    """Why a side's reset was not sent by the side's stack (``_reset_forgery``)."""
+
+    reset: ResetTtl
+    side: Side
+    why: str        #: the evidence, for the ``reset-forged`` finding
+    detail: str     #: the same in short, for a verdict's detail
+
+
+def _reset_forgery(f: _Facts, end: Item) -> _Forgery | None:
+    """The evidence that ``end``, a side's reset, was not sent by the side's stack, or None:
 
     - its TTL (hop limit) is known and lies more than ``RESET_TTL_SLACK`` outside the range of
       the side's own segments after the handshake (at least ``RESET_TTL_SEGMENTS`` of them;
@@ -1148,17 +1172,13 @@ def _forged_reset(f: _Facts, v: _Verdict) -> None:
     - or the side went on sending after it (``ResetTtl.went_on``, the TCP layer's
       ``SentAfterReset``): a stack that resets a connection sends nothing more on it, while the
       real end behind a forged reset goes on (its reply or retransmission racing the reset, its
-      acknowledgements, its FIN), also when the box copied the side's TTL.
-
-    The box is blamed for what the reset ended (``reset-forged``, case ``reset-forged`` where the
-    reason has it); the reason and the outcome stay."""
-    if v.reset is None:
-        return
-    end, what = v.reset
+      acknowledgements, its FIN), also when the box copied the side's TTL."""
+    if not (isinstance(end.event, StreamEnded) and end.event.reset):
+        return None
     side = end.event.side
     r = f.t.resets.get(side)
     if r is None:
-        return
+        return None
     word = "hop limit" if ":" in f.t.client.ip else "TTL"
     ttl_msg = ttl_detail = ""
     if r.side_ttl is not None:
@@ -1182,20 +1202,42 @@ def _forged_reset(f: _Facts, v: _Verdict) -> None:
                     "does not do")
         went_detail = f"the {side} went on sending after it (frame {went.first})"
     if not ttl_msg and not went_msg:
-        return
+        return None
     if ttl_msg and went_msg:
         why, detail = f"{ttl_msg}, and {went_msg}", f"{ttl_detail}, and {went_detail}"
     elif ttl_msg:
         why, detail = ttl_msg, ttl_detail
     else:
         why, detail = went_msg, went_detail
-    msg = (f"the reset (frame {r.frame}) carries the {side}'s address but {why}: the {side}'s stack "
-           "did not send it; a box on the path (a firewall, IPS or DPI box) forged it")
-    v.finding("reset-forged", "middlebox", r.frame, msg, at=_at(end))
+    return _Forgery(r, side, why, detail)
+
+
+def _forged_finding(v: _Verdict, end: Item, forgery: _Forgery, tail: str = "") -> None:
+    """The ``reset-forged`` finding at the reset ``forgery`` is about (``end``); ``tail``: more
+    of what it means for the verdict."""
+    r, side = forgery.reset, forgery.side
+    v.finding("reset-forged", "middlebox", r.frame,
+              f"the reset (frame {r.frame}) carries the {side}'s address but {forgery.why}: the {side}'s "
+              f"stack did not send it; a box on the path (a firewall, IPS or DPI box) forged it{tail}",
+              at=_at(end))
+
+
+def _forged_reset(f: _Facts, v: _Verdict) -> None:
+    """The verdict rests on a side's reset (``_Verdict.by_reset``) that the side's stack did not
+    send (``_reset_forgery``): the box is blamed for what the reset ended (``reset-forged``, case
+    ``reset-forged`` where the reason has it); the reason and the outcome stay."""
+    if v.reset is None:
+        return
+    end, what = v.reset
+    forgery = _reset_forgery(f, end)
+    if forgery is None:
+        return
+    r, side = forgery.reset, forgery.side
+    _forged_finding(v, end, forgery)
     v.caused_by = "middlebox"
     v.evidence, v.evidence_at = r.frame, _at(end)
     v.detail = (f"a box on the path reset the connection {what}: the reset (frame {r.frame}) carries "
-                f"the {side}'s address, but {detail}")
+                f"the {side}'s address, but {forgery.detail}")
     if (v.reason, "reset-forged") in REASON_CASES:
         v.case = "reset-forged"
 
@@ -1387,40 +1429,61 @@ def _starttls_hole_answered(f: _Facts, v: _Verdict, hole: Item, ehlo_reply: Item
     ev = reply.event
     if not isinstance(ev, Reply) or not ev.lost_command or ev.code != 421:
         return None
-    how = "reset" if end.event.reset else "closed"
+    then = (f"; then {_server_end_words(f, end)}" if _reset_forgery(f, end) is not None
+            else f" and {'reset' if end.event.reset else 'closed'} the connection (frame {_frame(end)})")
     v.set("aborted", "server", "starttls-refused", _frame(reply),
           f"the client's next {hole.event.length} bytes after the EHLO reply that offered STARTTLS (its "
           f"length, with its CRLF) are missing from the capture before frame {_frame(hole)}, but the "
           f"server acknowledged them: they reached it; {_seconds(reply.ts_ns - ehlo_reply.ts_ns)} after the "
-          f"EHLO reply it answered {ev.code} (frame {_frame(reply)}: {_show_line(ev.lines[0], 80)}) and {how} "
-          f"the connection (frame {_frame(end)})", reply)
+          f"EHLO reply it answered {ev.code} (frame {_frame(reply)}: {_show_line(ev.lines[0], 80)}){then}",
+          reply)
     _left_after_refusal(f, v, end, reply, asked_ns=ehlo_reply.ts_ns)
     v.extra["starttls_reply_code"] = ev.code
     return hole
 
 
+def _server_end_words(f: _Facts, end: Item) -> str:
+    """The server's end after its refusal of STARTTLS, as a clause of a verdict's detail: "it
+    reset the connection", "it closed the connection", or, for a reset its stack did not send
+    (``_reset_forgery``), that a box's reset ended it, with the reset's frame and the evidence
+    (never that the server reset it)."""
+    forgery = _reset_forgery(f, end)
+    if forgery is not None:
+        return (f"a reset with the server's address that the server's stack did not send ended the "
+                f"connection (frame {forgery.reset.frame}: {forgery.detail})")
+    return f"it {'reset' if end.event.reset else 'closed'} the connection"
+
+
 def _left_after_refusal(f: _Facts, v: _Verdict, end: Item | None, reply: Item, *,
                         asked_ns: int | None = None) -> None:
-    """The server's refusal of STARTTLS (``reply``, what the client read as its answer) was
-    followed by the server's own end, ``end`` (``_server_left``, or ``_Facts.own_end`` after an
-    answered hole; None: the verdict does not rest on one): the conversation is over because of
-    that end, so when it is a reset, the verdict rests on it (``_Verdict.by_reset``) and a reset
-    the server's stack did not send is the box's (``_forged_reset``). The paths that read the
-    server's own refusal, a stray line the client read as one, or an answered hole, and then the
-    server's end, go through here (the masked ones blame the box already).
+    """The refusal of STARTTLS (``reply``, what the client read as its answer: the server's own
+    refusal, a stray line, a 421 after an answered hole, or a masked command's refusal) was
+    followed by the server's end, ``end`` (``_server_left``, or ``_Facts.own_end`` after an
+    answered hole; None: the verdict does not rest on one). The refusal alone ruled TLS out: a
+    client whose STARTTLS got anything but 220 cannot start TLS on this connection (RFC 3207 4:
+    it may go on without TLS or leave), whatever comes after it, and after a 421 the server is
+    closing the channel anyway (RFC 5321 3.8). So the verdict rests on the refusal, never on
+    that end (no ``_Verdict.by_reset``): a reset there that the server's stack did not send
+    (``_reset_forgery``) is reported, a ``reset-forged`` finding at it, but blames no one for
+    STARTTLS (a box that forged the refusal too is caught by the refusal's own TTL,
+    ``_injected_refusal``); the masked paths go through here too, for that finding.
 
     ``asked_ns``: the refusal is the server's own answer to the command sent then (not a stray
     line the client read as one, whose case is ``stray-answer``). When it came within
-    ``SLOWEST_PEER_NS`` of the command (not a command timeout's 421) and the server's end right
-    after it (within ``WAITED_NS``, nothing of the server between: not the close of a timeout
-    after the client went idle), the server refused and closed at once: case ``server-closed``,
-    whose finding ``_server_closed`` writes once ``_forged_reset`` has kept the end the
-    server's."""
+    ``SLOWEST_PEER_NS`` of the command (not a command timeout's 421) and the server's own end
+    (not a forged reset) right after it (within ``WAITED_NS``, nothing of the server between:
+    not the close of a timeout after the client went idle), the server refused and closed at
+    once: case ``server-closed``, whose finding ``_server_closed`` writes."""
     if end is None:
         return
     ev = reply.event
-    v.by_reset(end, f"after the {ev.code} the client read as the answer to STARTTLS (frame "
-                    f"{_frame(reply)}: {_show_line(ev.lines[0], 80)})")
+    forgery = _reset_forgery(f, end)
+    if forgery is not None:
+        _forged_finding(v, end, forgery,
+                        f"; it came after the {ev.code} the client read as the answer to STARTTLS (frame "
+                        f"{_frame(reply)}), which had already ruled TLS out on this connection: the "
+                        "verdict rests on that answer, not on the reset")
+        return
     if (asked_ns is not None and reply.ts_ns - asked_ns < SLOWEST_PEER_NS
             and end.ts_ns - reply.ts_ns < WAITED_NS
             and not _data_between(f, _SERVER, f.pos(reply), f.pos(end))):
@@ -1429,11 +1492,11 @@ def _left_after_refusal(f: _Facts, v: _Verdict, end: Item | None, reply: Item, *
 
 
 def _server_closed(v: _Verdict) -> None:
-    """Case ``server-closed`` (``_left_after_refusal``), the end still the server's (a forged
-    reset makes the case ``reset-forged``): the ``server-closed`` finding at the server's FIN or
-    RST. A 421 announces that close (RFC 5321 3.8: the server is closing the transmission
-    channel); after another code RFC 5321 3.8 does not let a server close (only after its 221
-    to QUIT, a 421 or a timeout), and the finding names that section as broken."""
+    """Case ``server-closed`` (``_left_after_refusal``: the server's own end, not a forged
+    reset): the ``server-closed`` finding at the server's FIN or RST. A 421 announces that
+    close (RFC 5321 3.8: the server is closing the transmission channel); after another code
+    RFC 5321 3.8 does not let a server close (only after its 221 to QUIT, a 421 or a timeout),
+    and the finding names that section as broken."""
     if v.case != "server-closed" or v.closed is None:
         return
     reply, end = v.closed
@@ -1892,8 +1955,7 @@ def judge(t: Transcript) -> dict[str, Any]:
             gone = None
         if gone is not None:
             left = None
-        then = ("" if gone is None else
-                f"; then it {'reset' if gone.event.reset else 'closed'} the connection")
+        then = "" if gone is None else f"; then {_server_end_words(f, gone)}"
         if not mail_after and left is None and gone is None:
             v.set("incomplete", "unknown", "incomplete", _frame(st_reply),
                   f"the server answered STARTTLS with {st_code} {text}; {_client_step_unseen(f, at)}")
@@ -1902,10 +1964,12 @@ def judge(t: Transcript) -> dict[str, Any]:
                   f"the client's STARTTLS reached the server as {st_item.event.raw_verb} (a "
                   f"firewall's ESMTP inspection masks commands it does not allow) and the server "
                   f"answered {st_code} ({text}){then}", st_item)
+            _left_after_refusal(f, v, gone, st_reply)
         elif offered == "masked" or (st_code == 500 and "#5.5.1" in text):
             v.set(outcome, "middlebox", "starttls-masked", _frame(st_reply),
                   f"STARTTLS answered {st_code} ({text}) after a masked offer: the ESMTP "
                   "inspection of a firewall refuses the command" + then)
+            _left_after_refusal(f, v, gone, st_reply)
         elif st_reply.event.out_of_step:
             meant = st_reply.event.server_answers
             sent_for = _verb(meant) if meant is not None else "the greeting"
@@ -1934,16 +1998,19 @@ def judge(t: Transcript) -> dict[str, Any]:
                 and f.gap_before(f.pos(step)) is None and _server_silent(f, st_item, step)):
             _starttls_unanswered(f, v, st_item, step, clear)
         elif (end is not None and f.gap_before(f.pos(end)) is None
-              and _server_stream_known(f, st_item)):
+              and _server_stream_known(f, st_item) and not _server_bytes_unseen(f)):
             v.set("aborted", "server", "starttls-refused", _frame(end),
                   "the server closed the connection instead of answering STARTTLS")
             v.by_reset(end, "instead of the server's answer to STARTTLS")
         else:
             hole = f.gap_between(f.pos(st_item), 1 << 60, _SERVER)
+            unseen = _server_bytes_unseen(f)
             v.set("incomplete", "unknown", "incomplete", _frame(st_item),
                   "the capture does not show the answer to STARTTLS"
                   + (f": bytes of the server {_went(hole, t)}"
-                     if hole is not None and hole.event.cut else ""))
+                     if hole is not None and hole.event.cut else
+                     f": the client acknowledged {unseen} bytes of the server that the capture does not "
+                     "hold (its answer may be among them)" if unseen else ""))
         decided = True
 
     starttls_hole = None
