@@ -537,8 +537,8 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         return True
     alert = ts["alert"]
     # Who closed or reset first, before the handshake completed.
-    ends = sorted((f.pos(it), it) for it in f.ends.values()
-                  if f.pos(it) > after and not it.event.truncated)
+    ends = sorted((f.pos(it), it) for it in (f.own_end(_CLIENT), f.own_end(_SERVER))
+                  if it is not None and f.pos(it) > after)
     if alert is not None and ends and ends[0][0] < f.pos(alert) \
             and ends[0][1].event.side is not alert.event.side:
         # The other side closed first: the alert answers the close (OpenSSL's decode_error
@@ -1947,7 +1947,7 @@ def judge(t: Transcript) -> dict[str, Any]:
         outcome = "plaintext" if mail_after else "aborted"
         text = " / ".join(_lines_text(st_reply.event))[:120]
         at = f.pos(st_reply)
-        left = None if mail_after else _client_left(f, at)
+        left, unseen = (None, None) if mail_after else _client_left(f, at)
         # the server ended the connection after its answer, before any leaving of the client (a
         # client's FIN or QUIT after it answers that end): the client had no next step
         gone = None if mail_after else _server_left(f, at)
@@ -1958,7 +1958,7 @@ def judge(t: Transcript) -> dict[str, Any]:
         then = "" if gone is None else f"; then {_server_end_words(f, gone)}"
         if not mail_after and left is None and gone is None:
             v.set("incomplete", "unknown", "incomplete", _frame(st_reply),
-                  f"the server answered STARTTLS with {st_code} {text}; {_client_step_unseen(f, at)}")
+                  f"the server answered STARTTLS with {st_code} {text}; {_client_step_unseen(f, unseen)}")
         elif masked_cmd:
             v.set(outcome, "middlebox", "starttls-masked", _frame(st_item),
                   f"the client's STARTTLS reached the server as {st_item.event.raw_verb} (a "
@@ -2004,13 +2004,13 @@ def judge(t: Transcript) -> dict[str, Any]:
             v.by_reset(end, "instead of the server's answer to STARTTLS")
         else:
             hole = f.gap_between(f.pos(st_item), 1 << 60, _SERVER)
-            unseen = _server_bytes_unseen(f)
+            lacking = _server_bytes_unseen(f)
             v.set("incomplete", "unknown", "incomplete", _frame(st_item),
                   "the capture does not show the answer to STARTTLS"
                   + (f": bytes of the server {_went(hole, t)}"
                      if hole is not None and hole.event.cut else
-                     f": the client acknowledged {unseen} bytes of the server that the capture does not "
-                     "hold (its answer may be among them)" if unseen else ""))
+                     f": the client acknowledged {lacking} bytes of the server that the capture does not "
+                     "hold (its answer may be among them)" if lacking else ""))
         decided = True
 
     starttls_hole = None
@@ -2305,29 +2305,23 @@ def _server_left(f: _Facts, after: int) -> Item | None:
     return end if f.gap_between(after, f.pos(end), _SERVER) is None else None
 
 
-def _client_left(f: _Facts, after: int) -> Item | None:
+def _client_left(f: _Facts, after: int) -> tuple[Item | None, Item | None]:
     """The client's leaving after position ``after`` without mail: its QUIT after it, or else
     its own end (its FIN or RST, not the capture's; one before ``after`` too: a client that
-    closed its direction sends nothing more), with no hole in its direction between. None
-    otherwise (the same convention as ``_server_left``; ``_client_step_unseen`` says why)."""
-    left = _client_leaving(f, after)
-    if left is None or f.gap_between(after, f.pos(left), _CLIENT) is not None:
-        return None
-    return left
-
-
-def _client_leaving(f: _Facts, after: int) -> Item | None:
-    """The client's QUIT after position ``after``, or else its own end."""
+    closed its direction sends nothing more), with no hole in its direction between; and, when
+    there is such a hole, that hole instead (the leaving then does not count: what the client
+    sent before it is lost). (None, None): no leaving in the capture (the same convention as
+    ``_server_left``; ``_client_step_unseen`` says why, from the hole)."""
     quit_ = next((it for it in f.commands if it.event.verb == "QUIT" and f.pos(it) > after), None)
-    return quit_ or f.own_end(_CLIENT)
-
-
-def _client_step_unseen(f: _Facts, after: int) -> str:
-    """Why ``_client_left`` found no leaving after ``after``, so the capture cannot tell that no
-    mail followed: the capture ends before the client's next step, or bytes the client sent
-    before it are lost."""
-    left = _client_leaving(f, after)
+    left = quit_ or f.own_end(_CLIENT)
     hole = None if left is None else f.gap_between(after, f.pos(left), _CLIENT)
+    return (left, None) if hole is None else (None, hole)
+
+
+def _client_step_unseen(f: _Facts, hole: Item | None) -> str:
+    """Why ``_client_left`` found no leaving, so the capture cannot tell that no mail followed:
+    the capture ends before the client's next step (``hole`` None), or bytes the client sent
+    before it are lost (``hole``, the hole ``_client_left`` found before its leaving)."""
     if hole is None:
         return "the capture ends before the client's next step"
     return f"bytes the client sent next {_went(hole, f.t)}: whether mail followed cannot be told"
