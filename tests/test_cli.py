@@ -122,6 +122,20 @@ def test_tlsrpt_report_counts_failures() -> None:
     assert det["sending-mta-ip"] == "192.0.2.10" and det["receiving-ip"] == "198.51.100.25"
 
 
+def test_tlsrpt_leaves_out_an_incomplete_conversation() -> None:
+    """A capture of the server's direction only with a certificate for another name: the
+    certificate is checked and reported, but the session's result is unknown (incomplete), so
+    TLS-RPT counts it neither as a success nor as a failure."""
+    cap = str(CAPTURES / "one-sided-server-tls12-cert.pcap")
+    (conv,) = jsonl(run("analyze", "--format", "json", cap).stdout)
+    assert conv["outcome"] == "incomplete" and "tlsrpt_result" not in conv
+    assert "tls-certificate" in {f["code"] for f in conv["findings"]}
+    (pol,) = json.loads(run("analyze", "--format", "tlsrpt", cap).stdout)["policies"]
+    assert pol["summary"] == {"total-successful-session-count": 0,
+                              "total-failure-session-count": 0}
+    assert pol["failure-details"] == []
+
+
 def test_check_ehlo_on_a_pasted_reply() -> None:
     pasted = b"<-  250-STARTTLS\n<-  250-mail.domain1.com\n<-  250 SIZE 30000000\n"
     p = run("check-ehlo", stdin=pasted)

@@ -2071,7 +2071,9 @@ def judge(t: Transcript) -> dict[str, Any]:
     if v.extra.get("certificate"):
         conv["certificate"] = v.extra["certificate"]
     res = v.extra.get("tlsrpt_result") or TLSRPT_RESULT.get(v.reason)
-    if res and v.outcome != "tls":
+    # (RFC 8460 counts sessions that failed: an incomplete one's result is not known, whatever
+    # its certificate shows, which ``certificate`` and the findings still report)
+    if res and v.outcome not in ("tls", "incomplete"):
         conv["tlsrpt_result"] = res
     if v.case:
         conv["case"] = v.case
