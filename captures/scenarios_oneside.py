@@ -65,6 +65,17 @@ def client_only_465(cport: int, label: str, *, tls13: bool) -> Conv:
     return conv
 
 
+def client_only_465_alert_reset(cport: int, label: str) -> Conv:
+    """SMTPS in the client's direction only: its ClientHello, its fatal alert unknown_ca, then a
+    reset with its address at TTL 250 (its own segments: 64): the alert ended the handshake,
+    the box's reset came after it."""
+    conv = Conv(cport=cport, sport=465, close=None, only_side="C")
+    conv.c(client_hello(label, "mx.example.com", tls13=False), tag="client_hello")
+    conv.c(alert(48), tag="alert", delay_ms=200)
+    conv.rst("C", ttl=250, delay_ms=100)
+    return conv
+
+
 def client_only_465_reset(cport: int, label: str, *, ttl: int | None, goes_on: bool) -> Conv:
     """SMTPS in the client's direction only: its ClientHello, then half a second later a reset
     with its address, at TTL ``ttl`` (None: the client's own), and when ``goes_on`` the client's
@@ -174,6 +185,13 @@ def scenarios() -> list[Capture]:
                 [(client_only_465_reset(47913, "one-sided 465 goes on", ttl=None, goes_on=True),
                   Expect("aborted", "middlebox", "tls-handshake-failed", "unknown", False, None,
                          [ONE_SIDED, ("reset-forged", "middlebox", "label:rst")]))]),
+        Capture("one-sided-client-465-alert-forged-rst.pcap",
+                "port 465 with only the client->server packets: the client's ClientHello, its fatal alert "
+                "unknown_ca, then a reset with its address at TTL 250 (its own segments: 64): the alert ended "
+                "the handshake (why is in the server's answer, not captured), the reset is not the client's",
+                [(client_only_465_alert_reset(47914, "one-sided 465 alert forged"),
+                  Expect("incomplete", "unknown", "incomplete", "unknown", False, None,
+                         [ONE_SIDED, ("tls-alert", "client", "alert")]))]),
         Capture("one-sided-server-tls12-cert.pcap",
                 "STARTTLS answered 220, then a TLS 1.2 handshake, with only the server->client packets: the "
                 "server's certificate names mail.example.net, not mx.example.com (its banner's name); the "

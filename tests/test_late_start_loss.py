@@ -145,7 +145,15 @@ def test_late_start_never_blames_a_new_side(path: Path, request: pytest.FixtureR
 
 
 #: captures whose one-segment losses are known to blame wrongly, and why (strict)
-ONE_LOSS_FAILURES: dict[str, str] = {}
+ONE_LOSS_FAILURES: dict[str, str] = {
+    "captures/one-sided-client-465-alert-forged-rst.pcap": (
+        "without the client's alert (frame 4) the forged reset after it ends the handshake and the "
+        "box is blamed (aborted/middlebox), where the full capture is incomplete: the reset's sequence "
+        "number is 7 bytes past the client's last captured byte, so bytes of the client (its alert) "
+        "are missing before it, but the TCP layer declares no hole at a reset it reads no bytes from "
+        "(a foreign TTL) and the verdict has no offset of the reset to compare (the forged-reset "
+        "path, not the one-sided one: a two-direction capture is likely the same, not checked)"),
+}
 
 
 def _known_failure(request: pytest.FixtureRequest, path: Path, failures: dict[str, str]) -> None:

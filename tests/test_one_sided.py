@@ -272,6 +272,27 @@ def test_a_forged_reset_in_a_client_only_capture_is_still_the_boxs(name: str, wh
         ("one-sided", "capture", 1), ("reset-forged", "middlebox", rst)]
 
 
+def test_a_forged_reset_after_the_clients_alert_is_not_called_its_own() -> None:
+    """The client's alert ended the handshake (why is in the server's answer, not captured):
+    ``incomplete`` as without the reset, and the reset that came after it at TTL 250 (the client's
+    segments: 64) is not called the client's."""
+    name = "one-sided-client-465-alert-forged-rst.pcap"
+    path = CAPTURES / name
+    assert frames_matching(path, "tcp.srcport == 465") == []
+    (alert,) = frames_matching(path, "tls.alert_message.desc == 48")
+    (rst,) = frames_matching(path, "tcp.flags.reset == 1 && ip.ttl == 250")
+    assert set(frames_matching(path, "ip.ttl == 64")) == set(range(1, rst))
+    ((hello,),) = tshark_fields(path, "tls.handshake.type == 1", "frame.number")
+    conv = _conv(name)
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["detail"] == (
+        f"{NO_SERVER}; the client sent a ClientHello (frame {hello}), then the fatal TLS alert unknown_ca "
+        f"(48) (frame {alert}), then came a reset with the client's address (frame {rst}) that its stack "
+        "did not send, but the server's side of the handshake, which would tell why, is not in the capture")
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("one-sided", "capture", 1), ("tls-alert", "client", alert)]
+
+
 def test_the_server_direction_lost_on_the_path_is_no_one_sided_capture() -> None:
     """lost-server-direction-465.pcap holds the server's acknowledgement and FIN (its bytes lost:
     tshark flags ``lost_segment`` on the server's FIN): its holes speak, not the one-sided reading."""

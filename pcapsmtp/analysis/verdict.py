@@ -775,8 +775,8 @@ def _one_sided_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
     detail = f"{_one_sided_detail(f, other)}; the {side} {', then '.join(steps)}"
     if foreign:
         # (after its alert, which ended the handshake: the box's reset decides nothing here)
-        detail += (f", then a reset with the {side}'s address that its stack did not send came "
-                   f"(frame {_frame(end)})")
+        detail += (f", then came a reset with the {side}'s address (frame {_frame(end)}) that its "
+                   "stack did not send")
     if done is not None:
         detail += established
     else:
