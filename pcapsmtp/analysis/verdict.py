@@ -686,17 +686,6 @@ def _one_sided_detail(f: _Facts, other: Side) -> str:
             "lost them all)")
 
 
-def _reset_not_own(f: _Facts, side: Side) -> bool:
-    """Did ``side``'s stack not send its reset, by the rules of ``_forged_reset`` (its TTL is
-    foreign to the side's own segments, or the side went on sending after it)?"""
-    r = f.t.resets.get(side)
-    if r is None:
-        return False
-    if r.went_on is not None:
-        return True
-    return r.side_ttl is not None and reset_ttl_foreign(r.ttl, r.side_ttl[0], r.side_ttl[1], r.segments)
-
-
 def _side_finished(f: _Facts, ts: dict[str, Any], side: Side, before: int) -> tuple[Item, list[Item]] | None:
     """The ``side``'s Finished and the encrypted records it sent after it, before position
     ``before``, when it sent application data after its Finished: TLS 1.2, its ChangeCipherSpec,
@@ -725,7 +714,7 @@ def _one_sided_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
     saying what the captured side did, in the style of ``_unanswered_clear``. False when both
     directions are in the capture, or the captured side neither alerted nor ended (the callers'
     own ``incomplete`` says the capture ends first), or what ended it is a reset the side's stack
-    did not send (``_reset_not_own``): that reset is in the captured direction, positive evidence
+    did not send (``_reset_forgery``): that reset is in the captured direction, positive evidence
     of a box on the path, judged as in a whole capture (``_forged_reset``).
 
     A client that finished its side of the handshake and sent application data after it had the
@@ -742,7 +731,7 @@ def _one_sided_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
     end = f.own_end(side)
     if alert is None and end is None:
         return False
-    foreign = end is not None and end.event.reset and _reset_not_own(f, side)
+    foreign = end is not None and _reset_forgery(f, end) is not None
     if foreign and alert is None:
         return False
     steps = [f"sent a {hello_name} (frame {_frame(hello)})"] if hello is not None else []
