@@ -386,9 +386,14 @@ def _after_reset(s: TcpSegment, rst: TcpSegment, nxt: int) -> bool:
     holds is the evidence kept)."""
     if not _past_reset(s, rst):
         return False
-    n = len(s.payload) + s.missing
-    return not (n and rst.flags & _ACK and 0 < ((rst.ack - s.seq) & _MASK) < _ACK_SANE
-                and 0 < ((s.seq + n - nxt) & _MASK) < _ACK_SANE)
+    # what ``s`` takes of its side's sequence space: its bytes, the missing ones, its FIN
+    n = len(s.payload) + s.missing + (1 if s.flags & _FIN else 0)
+    if not n or not rst.flags & _ACK or not 0 < ((s.seq + n - nxt) & _MASK) < _ACK_SANE:
+        return True
+    # the reset must acknowledge some of what ``s`` brings that was not delivered: from its first
+    # byte, or from ``nxt`` when ``s`` begins with bytes already delivered (a retransmission)
+    first = s.seq if ((s.seq - nxt) & _MASK) < _ACK_SANE else nxt
+    return not 0 < ((rst.ack - first) & _MASK) < _ACK_SANE
 
 
 def _carrier(held: list[tuple[int, TcpSegment, int]], d: int, nxt: int, ack: int) -> int | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from _stream_events import events
-from _tcp_builder import Conv, R, feed_all
+from _tcp_builder import Conv, F, R, feed_all
 from pcapsmtp.model import Side
 from pcapsmtp.tcp.events import FlowClosed, FlowEvent
 from pcapsmtp.tcp.reassembler import ReassemblyConfig, TcpReassembler
@@ -135,3 +135,26 @@ def test_a_reset_that_acknowledges_the_segment_past_it_comes_after_it(quit_after
         ("data", S, 0, B, 4), ("data", C, 0, E, 5), ("data", C, E, len(NOOP), 6),
         ("gap", S, B, 40, quit_), ("data", C, E + len(NOOP), len(QUIT), quit_),
         ("end", S, 0, 1, rst), ("end", C, 0, 0, quit_)]
+
+
+@pytest.mark.parametrize("fin_after", [False, True])
+def test_a_reset_that_acknowledges_a_bare_fin_past_it_comes_after_it(fin_after: bool) -> None:
+    """The same with a bare FIN in place of the QUIT: the FIN takes one sequence number, which
+    the reset acknowledges, so the reset was sent after the FIN arrived and the FIN is read (the
+    client's end at its own frame), not left after the close as a segment past the reset."""
+    c = Conv()
+    o = 1 + E + len(NOOP)
+    segs = c.handshake() + [c.s(1, BANNER, ack=1), c.c(1, EHLO, ack=1 + B),
+                            c.c(1 + E, NOOP, ack=1 + B)]
+    last = [lambda: c.c(o, b"", flags=F, ack=1 + B + 40),
+            lambda: c.s(RST_AT, flags=R, ack=o + 1)]
+    segs += [make() for make in (last[::-1] if fin_after else last)]
+    for s in segs:
+        s.ttl = 52 if s.src == c.sip else 64
+    r = TcpReassembler(ReassemblyConfig(reset_watch_ns=0))
+    ev = feed_all(r, segs)
+    fin, rst = (8, 7) if fin_after else (7, 8)
+    assert r.stats.after_close_segments == 0
+    assert events(ev) == [
+        ("data", S, 0, B, 4), ("data", C, 0, E, 5), ("data", C, E, len(NOOP), 6),
+        ("end", C, 0, 0, fin), ("gap", S, B, 20, rst), ("end", S, 0, 1, rst)]
