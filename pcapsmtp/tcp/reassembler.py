@@ -485,6 +485,32 @@ def _sent_before(held: list[tuple[int, TcpSegment, int]], d: int, seg: TcpSegmen
     return all(((hs.seq - end) & _MASK) < _ACK_SANE for hd, hs, _ in held if hd == d)
 
 
+def _before_own_end(held: list[tuple[int, TcpSegment, int]], d: int, seg: TcpSegment) -> int | None:
+    """Where data segment ``seg`` of direction ``d``, which must wait behind its side's held
+    segments (``_sent_before`` is false: some were sent before it), goes in the hold when a
+    reset or FIN of its side held after those was sent after it: before that end (the first
+    of the trailing run of its side's held segments whose sequence numbers are at or past its
+    bytes' end), so the end does not close the conversation ahead of bytes sent before it (a
+    reset that overtook its side's last reply on the way to the capture, while the hold waits
+    for the other side). None: it goes last."""
+    if seg.flags & (_SYN | _FIN | _RST):
+        return None
+    n = len(seg.payload) + seg.missing
+    if not n:
+        return None
+    end = (seg.seq + n) & _MASK
+    pos = None
+    for j in range(len(held) - 1, -1, -1):
+        hd, hs, _ = held[j]
+        if hd != d:
+            continue
+        if ((hs.seq - end) & _MASK) >= _ACK_SANE:
+            break
+        if hs.flags & (_FIN | _RST):
+            pos = j
+    return pos
+
+
 def _waits(flow: Flow, d: int, s: TcpSegment) -> bool:
     """Whether held segment ``s`` of direction ``d`` still waits: for bytes of the other side
     it acknowledges and that were not delivered, or (a reset without ACK) for the segment it
@@ -1386,6 +1412,9 @@ class TcpReassembler:
                 # it waits itself, but was sent before its side's held segments: it goes
                 # before them (a reset waiting for its side's bytes must not wait behind it)
                 held.insert(next(j for j, h in enumerate(held) if h[0] == d), (d, seg, flow.count))
+            elif flow.nheld[d] and (pos := _before_own_end(held, d, seg)) is not None:
+                # sent before its side's held reset or FIN: it goes before that end
+                held.insert(pos, (d, seg, flow.count))
             else:
                 held.append((d, seg, flow.count))
             flow.nheld[d] += 1

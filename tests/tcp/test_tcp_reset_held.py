@@ -158,3 +158,25 @@ def test_a_reset_that_acknowledges_a_bare_fin_past_it_comes_after_it(fin_after: 
     assert events(ev) == [
         ("data", S, 0, B, 4), ("data", C, 0, E, 5), ("data", C, E, len(NOOP), 6),
         ("end", C, 0, 0, fin), ("gap", S, B, 20, rst), ("end", S, 0, 1, rst)]
+
+
+def test_a_reset_that_overtook_its_sides_reply_in_a_one_sided_capture_comes_after_it() -> None:
+    """The server's direction only, without the handshake: the first segment waits for the
+    client's, which never comes, and the server's later segments queue behind it in capture
+    order. Its reset overtook its last reply (the 454, sequence numbers below the reset's) on
+    the way to the capture: the reply is read before the reset, not lost in a gap at the reset
+    and left after the close."""
+    c = Conv()
+    reply = b"250-mx\r\n250 STARTTLS\r\n"
+    refusal = b"454 4.7.0 TLS not available\r\n"
+    o = 1 + B + len(reply)
+    segs = [c.s(1, BANNER, ack=1), c.s(1 + B, b"", ack=1 + E),       # 1, 2
+            c.s(1 + B, reply, ack=1 + E),                             # 3
+            c.s(o + len(refusal), flags=R, ack=1 + E + 10),           # 4: past the 454
+            c.s(o, refusal, ack=1 + E + 10)]                          # 5
+    r = TcpReassembler(ReassemblyConfig(reset_watch_ns=0))
+    ev = feed_all(r, segs)
+    assert r.stats.after_close_segments == 0
+    assert [e for e in events(ev) if e[0] != "end"] == [
+        ("data", S, 0, B, 1), ("data", S, B, len(reply), 3), ("data", S, B + len(reply), len(refusal), 5)]
+    assert ("end", S, 0, 1, 4) in events(ev)
