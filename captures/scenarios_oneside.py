@@ -191,7 +191,8 @@ def scenarios() -> list[Capture]:
                 "the handshake (why is in the server's answer, not captured), the reset is not the client's",
                 [(client_only_465_alert_reset(47914, "one-sided 465 alert forged"),
                   Expect("incomplete", "unknown", "incomplete", "unknown", False, None,
-                         [ONE_SIDED, ("tls-alert", "client", "alert")]))]),
+                         [ONE_SIDED, ("tls-alert", "client", "alert"),
+                          ("reset-forged", "middlebox", "label:rst")]))]),
         Capture("one-sided-server-tls12-cert.pcap",
                 "STARTTLS answered 220, then a TLS 1.2 handshake, with only the server->client packets: the "
                 "server's certificate names mail.example.net, not mx.example.com (its banner's name); the "

@@ -41,6 +41,8 @@ def examples() -> tuple[dict[str, str], dict[str, str]]:
     exp = json.loads((ROOT / "captures" / "expected.json").read_text())
     by_reason: dict[str, str] = {}
     by_finding: dict[str, str] = {}
+    caused: dict[str, str] = {}
+    named: dict[str, str] = {}     # a capture named for the finding: made to show it
     for name, cap in sorted(exp.items()):
         for conv in cap["conversations"]:
             if conv["reason"] in GIVE_UP_REASONS and conv["outcome"] == "aborted":
@@ -53,7 +55,16 @@ def examples() -> tuple[dict[str, str], dict[str, str]]:
                         and any(f["code"] == info.finding for f in conv["findings"])):
                     by_reason.setdefault(f"case:{reason}:{case}", f"captures/{name} (stream {conv['stream']})")
             for f in conv["findings"]:
-                by_finding.setdefault(f["code"], f"captures/{name} (frame {f['frame']})")
+                # (a conversation whose verdict the finding's side caused shows it best: the
+                # finding is then the verdict's evidence, not a note beside another cause)
+                example = f"captures/{name} (frame {f['frame']})"
+                if f["code"] in name:
+                    named.setdefault(f["code"], example)
+                if conv["caused_by"] == f["side"]:
+                    caused.setdefault(f["code"], example)
+                by_finding.setdefault(f["code"], example)
+    by_finding.update(caused)
+    by_finding.update(named)
     # Reasons only the two-vantage diff gives (starttls-stripped): an example from captures/pairs/.
     pairs = json.loads((ROOT / "captures" / "pairs" / "expected.json").read_text())
     for _name, sc in sorted(pairs.items()):

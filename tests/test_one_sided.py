@@ -275,7 +275,8 @@ def test_a_forged_reset_in_a_client_only_capture_is_still_the_boxs(name: str, wh
 def test_a_forged_reset_after_the_clients_alert_is_not_called_its_own() -> None:
     """The client's alert ended the handshake (why is in the server's answer, not captured):
     ``incomplete`` as without the reset, and the reset that came after it at TTL 250 (the client's
-    segments: 64) is not called the client's."""
+    segments: 64) is not called the client's: a ``reset-forged`` finding names it, as every forged
+    reset, without taking the verdict."""
     name = "one-sided-client-465-alert-forged-rst.pcap"
     path = CAPTURES / name
     assert frames_matching(path, "tcp.srcport == 465") == []
@@ -290,7 +291,9 @@ def test_a_forged_reset_after_the_clients_alert_is_not_called_its_own() -> None:
         f"(48) (frame {alert}), then came a reset with the client's address (frame {rst}) that its stack "
         "did not send, but the server's side of the handshake, which would tell why, is not in the capture")
     assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
-        ("one-sided", "capture", 1), ("tls-alert", "client", alert)]
+        ("one-sided", "capture", 1), ("tls-alert", "client", alert), ("reset-forged", "middlebox", rst)]
+    assert conv["findings"][-1]["message"].endswith(
+        "it came after the client's alert, which had already ended the handshake")
 
 
 def test_the_server_direction_lost_on_the_path_is_no_one_sided_capture() -> None:

@@ -731,7 +731,8 @@ def _one_sided_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
     end = f.own_end(side)
     if alert is None and end is None:
         return False
-    foreign = end is not None and _reset_forgery(f, end) is not None
+    forgery = _reset_forgery(f, end) if end is not None else None
+    foreign = forgery is not None
     if foreign and alert is None:
         return False
     steps = [f"sent a {hello_name} (frame {_frame(hello)})"] if hello is not None else []
@@ -762,8 +763,11 @@ def _one_sided_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
         if not foreign:
             steps.append(f"{'reset' if end.event.reset else 'closed'} the connection (frame {_frame(end)})")
     detail = f"{_one_sided_detail(f, other)}; the {side} {', then '.join(steps)}"
-    if foreign:
-        # (after its alert, which ended the handshake: the box's reset decides nothing here)
+    if forgery is not None and end is not None:
+        # (after its alert, which ended the handshake: the box's reset decides nothing here, but
+        # it is reported as every forged reset is)
+        _forged_finding(v, end, forgery, f"; it came after the {side}'s alert, which had already "
+                        "ended the handshake")
         detail += (f", then came a reset with the {side}'s address (frame {_frame(end)}) that its "
                    "stack did not send")
     if done is not None:
