@@ -469,6 +469,16 @@ def _answers(seq: int, acked: int | None, d: int, hd: int, hs: TcpSegment) -> bo
     return acked is None or 0 < ((end - acked) & _MASK) < _ACK_SANE
 
 
+def _data_end(seg: TcpSegment) -> int | None:
+    """The sequence number after a data segment's bytes (the captured and the missing ones);
+    None for a SYN, FIN or reset, which keep their place in the hold, and for a segment without
+    bytes."""
+    if seg.flags & (_SYN | _FIN | _RST):
+        return None
+    n = len(seg.payload) + seg.missing
+    return (seg.seq + n) & _MASK if n else None
+
+
 def _sent_before(held: list[tuple[int, TcpSegment, int]], d: int, seg: TcpSegment) -> bool:
     """Whether data segment ``seg`` of direction ``d``, captured after held segments of its own
     direction, was sent before all of them: its bytes end at or below each one's sequence
@@ -476,12 +486,9 @@ def _sent_before(held: list[tuple[int, TcpSegment, int]], d: int, seg: TcpSegmen
     to the capture (a network path, a tap aggregating links): it need not wait behind them,
     and when it acknowledges nothing not delivered it declares no gap. A SYN, FIN or reset
     keeps its place."""
-    if seg.flags & (_SYN | _FIN | _RST):
+    end = _data_end(seg)
+    if end is None:
         return False
-    n = len(seg.payload) + seg.missing
-    if not n:
-        return False
-    end = (seg.seq + n) & _MASK
     return all(((hs.seq - end) & _MASK) < _ACK_SANE for hd, hs, _ in held if hd == d)
 
 
@@ -493,12 +500,9 @@ def _before_own_end(held: list[tuple[int, TcpSegment, int]], d: int, seg: TcpSeg
     bytes' end), so the end does not close the conversation ahead of bytes sent before it (a
     reset that overtook its side's last reply on the way to the capture, while the hold waits
     for the other side). None: it goes last."""
-    if seg.flags & (_SYN | _FIN | _RST):
+    end = _data_end(seg)
+    if end is None:
         return None
-    n = len(seg.payload) + seg.missing
-    if not n:
-        return None
-    end = (seg.seq + n) & _MASK
     pos = None
     for j in range(len(held) - 1, -1, -1):
         hd, hs, _ = held[j]
