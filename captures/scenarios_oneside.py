@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from generate import (
-    BANNER, EHLO, EHLO_NO_TLS, EHLO_OK, READY, STARTTLS, lines, SEED_BANNER, SEED_REPLY, Capture, Conv, Expect,
+    BANNER, EHLO, EHLO_NO_TLS, EHLO_OK, READY, STARTTLS, lines, SEED_BANNER, SEED_REPLY, Capture, Conv, Expect, Pkt,
     alert, client_hello, det, ext, handshake, mail_in_clear, opening, record, server_flight_tls12, starttls_ok, u8,
     u16, x25519_pub,
 )
@@ -108,6 +108,38 @@ def server_only_handshake(cport: int, label: str, flight: bytes, client_end: byt
     conv.c(client_hello(label, "mx.example.com", tls13=True), tag="client_hello")
     conv.s(flight, tag="server_hello", marks={"certificate": cert_at} if cert_at is not None else None)
     conv.c(client_end)
+    return conv
+
+
+class LateClientTap(Conv):
+    """A conversation whose client direction the capture holds only from the client step tagged
+    ``from_tag`` on (a tap of the client's leg that started late): the server's packets are all
+    there, the client's before that step are not (its SYN and its bytes the server acknowledged
+    before: holes)."""
+
+    def __init__(self, from_tag: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.from_tag = from_tag
+
+    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
+        pkts, marks = super().emit(conv_index, t_start_ns)
+        side, start = marks[self.from_tag]
+        assert side == "C"
+        first = next(i for i, p in enumerate(pkts) if p.side == "C" and p.off == start)
+        return [p for i, p in enumerate(pkts) if p.side == "S" or i >= first], marks
+
+
+def server_tls_client_later(cport: int, label: str) -> Conv:
+    """STARTTLS answered 220 and the server's TLS 1.2 flight, where the client's packets are in
+    the capture only from its fatal alert on (after the server's flight): when the server's TLS
+    came, nothing of the client had."""
+    # (the EHLO reply untagged as such: its command is in a hole, so it is not read as one)
+    conv = LateClientTap("client_alert", cport=cport).s(BANNER, tag="banner").c(EHLO, tag="greeting")
+    conv.s(EHLO_OK, tag="reply_after_greeting")
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(label, "mx.example.com", tls13=False), tag="client_hello")
+    conv.s(server_flight_tls12(label, "mx.example.com")[0], tag="server_hello")
+    conv.c(alert(42), tag="client_alert")
     return conv
 
 
@@ -207,4 +239,14 @@ def scenarios() -> list[Capture]:
                 [(server_only_handshake(47911, "one-sided tls13", server_flight_tls13("one-sided tls13"),
                                         record(20, b"\x01") + record(23, det("one-sided tls13 alert", 19))),
                   Expect("incomplete", "unknown", "incomplete", "valid", True, 220, [ONE_SIDED]))]),
+        Capture("server-tls-client-tap-later.pcap",
+                "STARTTLS answered 220 and the server's TLS 1.2 flight, with the client's packets only from "
+                "its alert on (its tap started late): when the server's TLS came nothing of the client was in "
+                "the capture, so it is read as TLS (the 220 answers STARTTLS) as in a capture of the server's "
+                "direction; the client's bytes the server acknowledged before (EHLO, STARTTLS, ClientHello) "
+                "are holes, so the verdict is incomplete, and no one-sided finding",
+                [(server_tls_client_later(47915, "client tap later"),
+                  Expect("incomplete", "unknown", "incomplete", "unknown", True, 220,
+                         [("tcp-gap", "capture", "reply_after_greeting"), ("tcp-gap", "capture", "starttls_reply"),
+                          ("tcp-gap", "capture", "server_hello")]))]),
     ]

@@ -371,3 +371,49 @@ def test_a_server_only_tls13_handshake_shows_only_the_serverhello() -> None:
     assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [("one-sided", "capture", 1)]
     assert conv["tls"]["server_hello_frame"] == int(hello) and conv["tls"]["version"] == "TLS 1.3"
     assert "certificate" not in conv
+
+
+def test_server_tls_before_any_client_packet_is_read_as_in_a_server_only_capture() -> None:
+    """The client's packets only from its alert on (a tap of its leg that started late): when the
+    server's flight came nothing of the client was in the capture, so the session read it as TLS
+    after the 220 and marked the 220 (``Reply.tls_follows``); the verdict reads that mark, so the
+    JSON shows what ``explain`` shows: the ServerHello, STARTTLS answered. The client's direction
+    is in the capture after all: no ``one-sided`` finding; the bytes of the client the server
+    acknowledged before its first packet are holes (at the server's segments that acknowledged
+    them) and the verdict is incomplete by them."""
+    name = "server-tls-client-tap-later.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    ((hello, version),) = _as_tls(path, "tls.handshake.type == 2", "frame.number", "tls.handshake.version")
+    ((cert,),) = _as_tls(path, "tls.handshake.type == 11", "frame.number")
+    assert version == "0x0303"
+    ready = _ready_frame(name)
+    # the server's data segments acknowledge 25, 10 and 166 bytes of the client (EHLO, STARTTLS,
+    # ClientHello) that the capture does not hold: its first packet's sequence number is past them
+    acks = tshark_fields(path, "tcp.srcport == 25 && tcp.len > 0", "frame.number", "tcp.ack_raw")
+    ((first_client, seq),) = tshark_fields(path, "tcp.dstport == 25 && tcp.len > 0", "frame.number",
+                                           "tcp.seq_raw")
+    rises = [(int(f), int(b) - int(a)) for (_, a), (f, b) in zip(acks, acks[1:]) if int(b) != int(a)]
+    assert rises == [(4, 25), (ready, 10), (int(hello), 166)]
+    assert int(seq) == int(acks[-1][1]) and first_client > hello
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["starttls"] == {"offered": "unknown", "requested": True, "reply_code": 220, "frame": None}
+    assert conv["tls"]["server_hello_frame"] == int(hello) and conv["tls"]["version"] == "TLS 1.2"
+    assert conv["certificate"]["sans"] == ["mx.example.com"]
+    assert conv["detail"] == (f"bytes of the decisive exchange were lost; after its 220 (frame {ready}) the server "
+                              f"sent a ServerHello (frame {hello}, TLS 1.2) and its certificate (frame {cert})")
+    assert conv["evidence_frame"] == 4
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("tcp-gap", "capture", 4), ("tcp-gap", "capture", ready), ("tcp-gap", "capture", int(hello))]
+
+
+def test_explain_shows_as_tls_what_the_verdict_reads_as_tls(capsys: pytest.CaptureFixture[str]) -> None:
+    """``explain`` prints the session's events: the server's TLS records after the 220 appear as
+    TLS exactly where the verdict reads them (its ServerHello frame in ``tls``)."""
+    from pcapsmtp.commands.main import main
+    for name in ("server-tls-client-tap-later.pcap", "one-sided-server-tls12-cert.pcap"):
+        main(["explain", str(CAPTURES / name)])
+        out = capsys.readouterr().out
+        frame = _conv(name)["tls"]["server_hello_frame"]
+        assert frame is not None
+        assert [ln.split()[0] for ln in out.splitlines() if "[TLS ServerHello:" in ln] == [str(frame)]

@@ -183,6 +183,9 @@ class _Facts:
         self.auth_item: Item | None = None           # first AUTH (in the clear when a Command)
         self.quit: Item | None = None
         self.commands: list[Item] = []
+        #: the 220 the session read the server's TLS after, with nothing of the client before it
+        #: (``Reply.tls_follows``)
+        self.ready: Item | None = None
         meant: dict[int, Item] = {}                  # id(command) -> the reply the server meant
         harmless: set[int] = set()                   # id(hole) of the holes found harmless
         self.meant = meant
@@ -210,6 +213,8 @@ class _Facts:
                         self.delivered = True
                 if ev.harmless_hole is not None:
                     harmless.add(id(ev.harmless_hole))
+                if ev.tls_follows and self.ready is None:
+                    self.ready = it
                 srv = ev.server_answers
                 if srv is not None and not ev.stray:
                     meant.setdefault(id(srv), it)
@@ -353,24 +358,17 @@ def _unprompted_ehlo_reply(f: _Facts) -> Item | None:
 
 
 def _unprompted_tls(f: _Facts) -> Item | None:
-    """The 220 that the server's TLS follows in a capture of its direction only (``_absent``
-    client: the session read the server's bytes after a 220 that followed its greeting as TLS,
-    ``SmtpSession._tls_after_lone_220``): the 220 answered a STARTTLS that is not in the
-    capture. None otherwise."""
-    if not f.tls or f.implicit is not None or f.in_progress or not _absent(f, _CLIENT):
-        return None
-    first = f.tls_pos[0]
-    for it in reversed(f.t.items[:first]):
-        ev = it.event
-        if type(ev) is Reply:
-            return it if ev.code == 220 and not ev.greeting and not ev.damaged else None
-        if getattr(ev, "side", None) is _SERVER and type(ev) is not Anomaly:
-            return None
-    return None
+    """The 220 that the server's TLS follows with nothing of the client before it: the session
+    read the server's bytes after a 220 that followed its greeting as TLS and marked the 220
+    (``Reply.tls_follows``, ``SmtpSession._tls_after_lone_220``), so it answered a STARTTLS that
+    is not in the capture. The session's decision, not made again here: what ``explain`` shows
+    as TLS is what the verdict reads, also when the client's packets come later in the capture
+    (its bytes the server acknowledged before them are then holes). None otherwise."""
+    return f.ready
 
 
 def _unprompted_tls_words(f: _Facts) -> str:
-    """For a capture of the server's direction only: what its TLS after the 220
+    """What the server's TLS after a 220 that nothing of the client came before
     (``_unprompted_tls``) shows, as the end of the detail; "" when there is none."""
     ready = _unprompted_tls(f)
     if ready is None:
@@ -2158,8 +2156,11 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
                # (a one-sided capture from the SYN on shows no greeting because it lacks the
                # server's direction, not because it started late)
                "only one direction was captured" + _unprompted_offer(chk, ehlo_item, ehlo_reply)
-               + _unanswered_clear(f, clear) + _unprompted_tls_words(f) if one_sided and not t.midstream else
+               + _unanswered_clear(f, clear) if one_sided and not t.midstream else
                "the capture does not show the greeting and the EHLO exchange")
+        # (the server's TLS after a 220 that nothing of the client came before: also when the
+        # client's packets come later, their holes saying why the verdict is incomplete)
+        why += _unprompted_tls_words(f)
         v.set("incomplete", "unknown", "incomplete", _frame(gap) or t.first_frame, why)
         return
     hello = first_hello.event if first_hello is not None else None

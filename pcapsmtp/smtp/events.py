@@ -115,6 +115,12 @@ class Reply(Event):
     #: the server began it (the client had sent none since the hole, or sent its next one
     #: after the reply began); ``answers`` and ``server_answers`` are then None
     lost_command: bool = False
+    #: a 220 after the greeting that the server's TLS follows with nothing of the client in the
+    #: capture before it (a capture of the server's direction, or one whose client packets come
+    #: only later): the session read the server's next bytes as TLS, so this 220 answers a
+    #: STARTTLS the capture does not show. The session's decision, which the verdict reads
+    #: (``SmtpSession._tls_after_lone_220``)
+    tls_follows: bool = False
 
     @property
     def out_of_step(self) -> bool:

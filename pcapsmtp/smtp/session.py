@@ -152,9 +152,10 @@ class SmtpSession:
         self._hole_cmd_server_at = 0
         self._lost = False              # bytes of either side lost in a hole so far
         self._starttls_sent = False     # the client sent STARTTLS (a visible command)
-        #: the server's last reply was a 220 after its greeting and nothing of the client (a
-        #: byte, a hole, its end) has come: a capture of the server's direction only, where a
-        #: TLS record next answers the STARTTLS that is not in it (``_tls_after_lone_220``)
+        #: the server's last reply was a 220 after its greeting, waiting in the client's buffer,
+        #: and nothing of the client (a byte, a hole, its end) has come: a capture of the
+        #: server's direction (or one whose client packets come only later), where a TLS record
+        #: next answers the STARTTLS that is not in it (``_tls_after_lone_220``)
         self._lone_220 = False
         if late_start:
             self._greeted = True            # the greeting, if any, was before the capture
@@ -738,12 +739,22 @@ class SmtpSession:
     def _tls_after_lone_220(self) -> None:
         """A TLS handshake record (or an alert refusing the ClientHello) right after a 220 that
         followed the greeting, with nothing of the client in the capture (its direction is not
-        in it): the 220 answers a STARTTLS the capture does not show (RFC 3207 4: after it the
-        next bytes are TLS), so the server's bytes from here are TLS (its ServerHello, its
-        certificate in TLS 1.2), not reply lines. Never where the client's direction is there:
-        its STARTTLS decides (``_release_hold``); nor in a late start (``_late_first_bytes``)."""
+        in it so far): the 220 answers a STARTTLS the capture does not show (RFC 3207 4: after it
+        the next bytes are TLS), so the server's bytes from here are TLS (its ServerHello, its
+        certificate in TLS 1.2), not reply lines, and the 220 says so (``Reply.tls_follows``):
+        the verdict reads that mark, never deciding again, so what ``explain`` shows as TLS is
+        what the verdict uses. Client packets that come later (a late client tap, two taps
+        merged with the client's stamped later) do not undo it: the server did answer 220 and
+        start TLS; the client's bytes it acknowledged before them are holes. Never where the
+        client's direction came first: its STARTTLS decides (``_release_hold``); nor in a late
+        start (``_late_first_bytes``)."""
         self._lone_220 = False
-        self._flush_unclaimed()     # (no command of the client will read them: before the TLS)
+        # The 220 waits last in the client's buffer (``_finish_reply``): it goes out marked, the
+        # session's decision that the verdict reads (``Reply.tls_follows``), with the replies
+        # before it (no command of the client will read them: before the TLS).
+        if self._unclaimed:
+            self._unclaimed[-1] = replace(self._unclaimed[-1], tls_follows=True)
+        self._flush_unclaimed()
         self._s.mode = _Mode.TLS
         self._s.tls = TlsObserver(_SERVER)
 
@@ -903,8 +914,11 @@ class SmtpSession:
             answers = self._pending.popleft()
         gap_unmatched = self._server_gap_unmatched
         self._server_gap_unmatched = False
-        self._lone_220 = (not greeting and last.code == 220 and not damaged and not self._late
-                          and self._client_unseen())
+        # (a candidate only while it waits for the client's next command, below: one that goes
+        # out at once, unpaired after a hole of the server, can no longer carry the mark)
+        lone = (not greeting and last.code == 220 and not damaged and not self._late
+                and self._client_unseen())
+        self._lone_220 = False
         reply = Reply(side=_SERVER, span=span, code=last.code, lines=lines, answers=answers,
                       greeting=greeting, damaged=damaged, server_answers=server_answers,
                       stray=stray, lost_command=for_lost, ts_ns=self._ts)
@@ -944,6 +958,7 @@ class SmtpSession:
                               "command", once=True)
                 self._flush_unclaimed()
             self._unclaimed.append(reply)   # in the client's buffer until its next command
+            self._lone_220 = lone
             return
         self._emit(reply)
         self._client_reads(reply)
