@@ -22,7 +22,10 @@ why).
 Captures of the server's direction only where STARTTLS was answered 220 and the handshake began:
 the server's bytes after the 220 are TLS (the session reads them so only when nothing of the
 client is in the capture), so its certificate is read as in a whole capture, with its findings
-(TLS 1.2); TLS 1.3 shows the ServerHello only. The verdict stays ``incomplete``.
+(TLS 1.2); TLS 1.3 shows the ServerHello only; the server's fatal alert there is its ``tls-alert``
+finding. The verdict stays ``incomplete``. The same reading when the client's packets come only
+after the server's TLS (a late client tap): no one-sided capture, its holes make it ``incomplete``.
+A client whose only packets are acknowledgements was captured: no ``one-sided`` finding.
 """
 from __future__ import annotations
 
@@ -143,6 +146,16 @@ def server_tls_client_later(cport: int, label: str) -> Conv:
     return conv
 
 
+def server_only_alert(cport: int, label: str) -> Conv:
+    """A server-only capture: a valid offer, STARTTLS answered 220, and the server's fatal alert
+    handshake_failure answering the client's ClientHello (not captured); the server closes."""
+    conv = opening(server_only(cport))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(label, "mx.example.com", tls13=False), tag="client_hello")
+    conv.s(alert(40), tag="server_alert")
+    return conv
+
+
 def scenarios() -> list[Capture]:
     misplaced = mail_in_clear(opening(server_only(47901), SEED_REPLY, banner=SEED_BANNER))
     valid = starttls_ok(opening(server_only(47902)), "one-sided valid")
@@ -239,6 +252,19 @@ def scenarios() -> list[Capture]:
                 [(server_only_handshake(47911, "one-sided tls13", server_flight_tls13("one-sided tls13"),
                                         record(20, b"\x01") + record(23, det("one-sided tls13 alert", 19))),
                   Expect("incomplete", "unknown", "incomplete", "valid", True, 220, [ONE_SIDED]))]),
+        Capture("one-sided-server-alert.pcap",
+                "STARTTLS answered 220, then the server's fatal alert handshake_failure, with only the "
+                "server->client packets: the alert is the server's tls-alert finding as in a whole capture; "
+                "why it refused (the client's ClientHello) is not in the capture, so no one is blamed",
+                [(server_only_alert(47917, "one-sided server alert"),
+                  Expect("incomplete", "unknown", "incomplete", "valid", True, 220,
+                         [ONE_SIDED, ("tls-alert", "server", "server_alert")]))]),
+        Capture("silent-client-acks-only.pcap",
+                "control: the server's banner and the client's acknowledgement of it, then the capture "
+                "ends: the client's direction is in the capture (its acknowledgements), it sent nothing "
+                "else; no one-sided capture, the capture ends before the client's next step",
+                [(Conv(cport=47918, close=None).s(BANNER, tag="banner"),
+                  Expect("incomplete", "unknown", "incomplete", "unknown"))]),
         Capture("server-tls-client-tap-later.pcap",
                 "STARTTLS answered 220 and the server's TLS 1.2 flight, with the client's packets only from "
                 "its alert on (its tap started late): when the server's TLS came nothing of the client was in "

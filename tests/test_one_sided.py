@@ -44,6 +44,18 @@ READ = {
 }
 
 
+#: what a capture without any packet of a side says of it, in the one-sided finding and the detail:
+#: one direction captured and a tap that lost all of that side's packets look alike
+NO_SERVER = "no packet of the server is in the capture (a capture of one direction, or a tap that lost them all)"
+NO_CLIENT = "no packet of the client is in the capture (a capture of one direction, or a tap that lost them all)"
+
+
+def _one_sided_finding(conv: dict[str, Any], words: str) -> None:
+    """The first finding is ``one-sided`` at the first frame, in the detail's words."""
+    first = conv["findings"][0]
+    assert (first["code"], first["side"], first["frame"], first["message"]) == ("one-sided", "capture", 1, words)
+
+
 def _conv(name: str) -> dict[str, Any]:
     (conv,) = analyze_path(str(CAPTURES / name))
     return conv
@@ -84,13 +96,14 @@ def test_the_reply_after_the_greeting_is_read_as_the_ehlo_reply(name: str) -> No
         ((cert,),) = _as_tls(CAPTURES / name, "tls.handshake.type == 11", "frame.number")
         tls = (f"; after its 220 (frame {_ready_frame(name)}) the server sent a ServerHello (frame {hello}, "
                f"TLS 1.2) and its certificate (frame {cert})")
-    assert conv["detail"] == (f"only one direction was captured; the server's reply after its greeting "
+    assert conv["detail"] == (f"{NO_CLIENT}; the server's reply after its greeting "
                               f"(frame {frames[0]}) is an EHLO reply that {words}, but what the client did "
                               "is not in the capture" + tls)
     assert conv["evidence_frame"] == conv["first_frame"] == 1
     assert "clients" in conv
     findings = [(f["code"], f["side"], f["frame"]) for f in conv["findings"]]
     assert findings[0] == ("one-sided", "capture", 1)
+    _one_sided_finding(conv, NO_CLIENT)
     # only the server's packets: tshark sees none to the server's port
     assert frames_matching(CAPTURES / name, "tcp.dstport == 25") == []
 
@@ -131,7 +144,7 @@ def test_no_ehlo_reply_is_named_when_the_reply_may_be_another(name: str) -> None
         assert conv["detail"] == "bytes of the decisive exchange were lost"
     else:
         assert findings == [("one-sided", "capture", 1)]
-        assert conv["detail"] == "only one direction was captured"
+        assert conv["detail"] == NO_CLIENT
 
 
 def test_a_client_only_capture_names_what_the_client_sent_in_the_clear() -> None:
@@ -142,12 +155,10 @@ def test_a_client_only_capture_names_what_the_client_sent_in_the_clear() -> None
     assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
     assert conv["starttls"] == {"offered": "unknown", "requested": False, "reply_code": None, "frame": None}
     assert conv["mail"] is True and conv["ehlo_reply"] is None
-    assert conv["detail"] == (f"only one direction was captured; the client sent MAIL FROM in the clear (frame "
+    assert conv["detail"] == (f"{NO_SERVER}; the client sent MAIL FROM in the clear (frame "
                               f"{mail}), but the server's replies, which would tell why, are not in the capture")
     assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [("one-sided", "capture", 1)]
-
-
-NO_SERVER = "no packet of the server is in the capture (a capture of one direction, or a tap that lost them all)"
+    _one_sided_finding(conv, NO_SERVER)
 
 
 def _hello_end_detail(path: Path, then: str, start: str = NO_SERVER) -> str:
@@ -175,6 +186,7 @@ def test_a_client_only_smtps_handshake_is_incomplete(name: str, alert_filter: st
     (alert,) = frames_matching(path, alert_filter)
     assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
     assert conv["detail"] == _hello_end_detail(path, f"{alert_words} (frame {alert}), then ")
+    _one_sided_finding(conv, NO_SERVER)
     assert conv["evidence_frame"] == 1
     assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
         ("one-sided", "capture", 1), ("tls-alert", "client", alert)]
@@ -220,6 +232,8 @@ def test_a_client_only_cut_with_the_servers_syn_ack_says_so(tmp_path: Path) -> N
     assert conv["detail"] == _hello_end_detail(
         cut, "", "no packet of the server after its SYN-ACK is in the capture")
     assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [("one-sided", "capture", 1)]
+    # (the finding in the detail's words: not "only the client's direction was captured")
+    _one_sided_finding(conv, "no packet of the server after its SYN-ACK is in the capture")
 
 
 def test_a_client_only_cut_of_a_successful_smtps_session_is_no_handshake_failure(tmp_path: Path) -> None:
@@ -340,7 +354,7 @@ def test_a_server_only_tls12_certificate_is_read_with_its_findings() -> None:
     assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
     assert conv["starttls"] == {"offered": "valid", "requested": True, "reply_code": 220, "frame": None}
     assert conv["detail"] == (
-        f"only one direction was captured; the server's reply after its greeting (frame "
+        f"{NO_CLIENT}; the server's reply after its greeting (frame "
         f"{_ehlo_reply_frames(name)[0]}) is an EHLO reply that offers STARTTLS, but what the client did is not "
         f"in the capture; after its 220 (frame {_ready_frame(name)}) the server sent a ServerHello (frame "
         f"{hello}, TLS 1.2) and its certificate (frame {cert})")
@@ -417,3 +431,44 @@ def test_explain_shows_as_tls_what_the_verdict_reads_as_tls(capsys: pytest.Captu
         frame = _conv(name)["tls"]["server_hello_frame"]
         assert frame is not None
         assert [ln.split()[0] for ln in out.splitlines() if "[TLS ServerHello:" in ln] == [str(frame)]
+
+
+def test_a_server_only_alert_after_the_220_is_the_servers_tls_alert_finding() -> None:
+    """The server's fatal alert answering the ClientHello (not captured) after its 220: the
+    ``tls-alert`` finding of the server, in the words of a two-direction capture, at tshark's alert
+    frame; why it refused is in the ClientHello, so the verdict blames no one."""
+    name = "one-sided-server-alert.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    ((alert, desc),) = _as_tls(path, "tls.alert_message", "frame.number", "tls.alert_message.desc")
+    assert desc == "40"
+    assert frames_matching(path, "tcp.dstport == 25") == []
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["starttls"] == {"offered": "valid", "requested": True, "reply_code": 220, "frame": None}
+    assert conv["detail"] == (
+        f"{NO_CLIENT}; the server's reply after its greeting (frame {_ehlo_reply_frames(name)[0]}) is an EHLO "
+        f"reply that offers STARTTLS, but what the client did is not in the capture; after its 220 (frame "
+        f"{_ready_frame(name)}) the server sent the fatal TLS alert handshake_failure (40) (frame {alert})")
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("one-sided", "capture", 1), ("tls-alert", "server", int(alert))]
+    assert conv["findings"][1]["message"] == (
+        "the server sent the fatal TLS alert handshake_failure (40) during the handshake")
+    assert conv["tls"]["alert"]["frame"] == int(alert) and conv["tls"]["alert"]["side"] == "server"
+    assert "tlsrpt_result" not in conv
+    assert conv["evidence_frame"] == 1
+
+
+def test_a_client_that_only_acknowledged_is_no_one_sided_capture() -> None:
+    """The server's banner, the client's acknowledgement of it, then the end of the capture: the
+    client's direction is there (tshark: its segments, none with payload), it sent nothing else.
+    No ``one-sided`` finding, and the detail does not say one direction was captured."""
+    name = "silent-client-acks-only.pcap"
+    path = CAPTURES / name
+    client = frames_matching(path, "tcp.dstport == 25")
+    assert client and frames_matching(path, "tcp.dstport == 25 && tcp.len > 0") == []
+    assert frames_matching(path, "tcp.dstport == 25 && (tcp.flags.fin == 1 || tcp.flags.reset == 1)") == []
+    conv = _conv(name)
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["detail"] == "the capture ends before the client's next step"
+    assert conv["evidence_frame"] == 1
+    assert conv["findings"] == []

@@ -381,9 +381,8 @@ def _unprompted_tls_words(f: _Facts) -> str:
                      + (f", {version}" if version else "") + ")")
     if ts["certificate"] is not None:
         shown.append(f"its certificate (frame {_frame(ts['certificate'])})")
-    alert = ts["alert"]
-    if alert is not None and not alert.event.encrypted:
-        # (an encrypted one may be a close_notify after a handshake that went on: not named)
+    alert = _server_alert(ts)
+    if alert is not None:
         shown.append(f"the fatal TLS alert {alert.event.name} ({alert.event.description}) "
                      f"(frame {_frame(alert)})")
     what = (", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else
@@ -391,6 +390,16 @@ def _unprompted_tls_words(f: _Facts) -> str:
     hidden = ("; TLS 1.3 encrypts the rest of its handshake, its certificate too"
               if ts["version"] == 0x0304 else "")
     return f"; after its 220 (frame {_frame(ready)}) the server sent {what}{hidden}"
+
+
+def _server_alert(ts: dict[str, Any]) -> Item | None:
+    """The server's fatal alert in clear among the TLS records of ``_tls_summary`` after its
+    220 (``_unprompted_tls``); None when there is none (an encrypted one may be a close_notify
+    after a handshake that went on: not named)."""
+    alert = ts["alert"]
+    if alert is None or alert.event.encrypted or alert.event.side is not _SERVER:
+        return None
+    return alert
 
 
 def _names_starttls(reply: Reply) -> bool:
@@ -671,6 +680,18 @@ def _absent(f: _Facts, side: Side) -> bool:
     handshake, has none."""
     last = f.t.server_last_ns if side is _SERVER else f.t.client_last_ns
     return not f.present(side) and last is None
+
+
+def _one_sided(f: _Facts) -> Side | None:
+    """The side of which the capture holds no packet (``_absent``) while it holds bytes of the
+    other: a capture of one direction (or a tap that lost all of the side's packets); None when
+    not. A side whose acknowledgements are in the capture was captured, even when it sent nothing
+    else (a client that never spoke after the greeting): no one-sided capture."""
+    t = f.t
+    if bool(t.client_bytes) == bool(t.server_bytes):
+        return None
+    other = _SERVER if t.client_bytes else _CLIENT
+    return other if _absent(f, other) else None
 
 
 def _one_sided_detail(f: _Facts, other: Side) -> str:
@@ -1681,11 +1702,10 @@ def judge(t: Transcript) -> dict[str, Any]:
     if t.midstream and t.side_evidence != "syn":
         v.finding("midstream", "capture", t.first_frame,
                   "the capture starts in the middle of this conversation (no SYN)")
-    if not (f.present(_CLIENT) and f.present(_SERVER)):
-        if t.client_bytes or t.server_bytes:
-            only = "client" if t.client_bytes else "server"
-            v.finding("one-sided", "capture", t.first_frame,
-                      f"only the {only}'s direction was captured")
+    uncaptured = _one_sided(f)
+    if uncaptured is not None:
+        # (the words of the one-sided details: no more than the capture shows)
+        v.finding("one-sided", "capture", t.first_frame, _one_sided_detail(f, uncaptured))
     cut = [it for _, it in f.all_gaps if it.event.cut]
     if cut:
         _cut_finding(v, t, cut)
@@ -2015,6 +2035,14 @@ def judge(t: Transcript) -> dict[str, Any]:
         ready_ts = _tls_summary(f, f.pos(ready))
         _check_certificates(f, v, ready_ts, names)
         _attach_tls(v, ready_ts)
+        alert = _server_alert(ready_ts)
+        if alert is not None:
+            # (what the server sent, as in a capture of both directions; why, the ClientHello it
+            # answered would tell, and it is not in the capture: the verdict blames no one)
+            ev = alert.event
+            v.finding("tls-alert", "server", _frame(alert),
+                      f"the server sent the fatal TLS alert {ev.name} ({ev.description}) during the "
+                      "handshake", at=_at(alert))
     _forged_reset(f, v)
     _server_closed(v)
 
@@ -2140,7 +2168,8 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
     server_silent = not t.server_bytes and f.gap_between(-1, end_pos, _SERVER) is None
     if f.greeting is None and server_silent and f.present(_SERVER) and not t.midstream:
         started_late = False  # the server closed or reset without a greeting: nothing is missing
-    one_sided = not (f.present(_CLIENT) and f.present(_SERVER))
+    unseen = _one_sided(f)
+    one_sided = unseen is not None
     server_end, client_end = f.own_end(_SERVER), f.own_end(_CLIENT)
     if (f.greeting is None and server_silent and clear is None and not t.midstream and gap is None
             and server_end is not None
@@ -2155,8 +2184,8 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
                "bytes of the decisive exchange were lost" if gap is not None else
                # (a one-sided capture from the SYN on shows no greeting because it lacks the
                # server's direction, not because it started late)
-               "only one direction was captured" + _unprompted_offer(chk, ehlo_item, ehlo_reply)
-               + _unanswered_clear(f, clear) if one_sided and not t.midstream else
+               _one_sided_detail(f, unseen) + _unprompted_offer(chk, ehlo_item, ehlo_reply)
+               + _unanswered_clear(f, clear) if unseen is not None and not t.midstream else
                "the capture does not show the greeting and the EHLO exchange")
         # (the server's TLS after a 220 that nothing of the client came before: also when the
         # client's packets come later, their holes saying why the verdict is incomplete)
