@@ -156,6 +156,27 @@ def server_only_alert(cport: int, label: str) -> Conv:
     return conv
 
 
+def client_only_starttls(cport: int, label: str) -> Conv:
+    """Port 25 in the client's direction only: EHLO, STARTTLS, its ClientHello after the 220 (not
+    in the capture), the server's flight (not either), the client's fatal alert unknown_ca and its
+    close."""
+    conv = opening(Conv(cport=cport, close=("fin", "C"), only_side="C"))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(label, "mx.example.com", tls13=False), tag="client_hello")
+    conv.s(server_flight_tls12(label, "mx.example.com")[0], tag="server_hello")
+    conv.c(alert(48), tag="alert")
+    return conv
+
+
+def client_only_starttls_plaintext(cport: int) -> Conv:
+    """Port 25 in the client's direction only: EHLO, STARTTLS, and 2 s later QUIT in plaintext
+    (what the server answered, if anything, is not in the capture)."""
+    conv = opening(Conv(cport=cport, close=("fin", "C"), only_side="C"))
+    conv.c(STARTTLS, tag="starttls")
+    conv.c(b"QUIT\r\n", tag="quit", delay_ms=2000)
+    return conv
+
+
 def scenarios() -> list[Capture]:
     misplaced = mail_in_clear(opening(server_only(47901), SEED_REPLY, banner=SEED_BANNER))
     valid = starttls_ok(opening(server_only(47902)), "one-sided valid")
@@ -265,6 +286,19 @@ def scenarios() -> list[Capture]:
                 "else; no one-sided capture, the capture ends before the client's next step",
                 [(Conv(cport=47918, close=None).s(BANNER, tag="banner"),
                   Expect("incomplete", "unknown", "incomplete", "unknown"))]),
+        Capture("one-sided-client-starttls-alert.pcap",
+                "port 25 with only the client->server packets: EHLO, STARTTLS, then a TLS ClientHello (the "
+                "client read a 220 that is not in the capture), its fatal alert unknown_ca and its close: the "
+                "client's bytes after STARTTLS are read as TLS (its ClientHello's SNI, its alert); why it "
+                "refused is in the server's answer, not in the capture",
+                [(client_only_starttls(47919, "one-sided client starttls"),
+                  Expect("incomplete", "unknown", "incomplete", "unknown", True, None,
+                         [ONE_SIDED, ("tls-alert", "client", "alert")]))]),
+        Capture("one-sided-client-starttls-plaintext.pcap",
+                "control: port 25 with only the client->server packets: EHLO, STARTTLS and 2 s later QUIT: no "
+                "TLS record after STARTTLS, the client's bytes stay plaintext (QUIT a command)",
+                [(client_only_starttls_plaintext(47920),
+                  Expect("incomplete", "unknown", "incomplete", "unknown", True, None, [ONE_SIDED]))]),
         Capture("server-tls-client-tap-later.pcap",
                 "STARTTLS answered 220 and the server's TLS 1.2 flight, with the client's packets only from "
                 "its alert on (its tap started late): when the server's TLS came nothing of the client was in "

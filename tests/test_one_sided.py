@@ -23,6 +23,7 @@ know that STARTTLS was sent.
 """
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from pcapsmtp.commands.main import main
 from pcapsmtp.engine.analyzer import analyze_path
 from tsharkfilter import frames_matching, tshark_fields
 
@@ -424,7 +426,6 @@ def test_server_tls_before_any_client_packet_is_read_as_in_a_server_only_capture
 def test_explain_shows_as_tls_what_the_verdict_reads_as_tls(capsys: pytest.CaptureFixture[str]) -> None:
     """``explain`` prints the session's events: the server's TLS records after the 220 appear as
     TLS exactly where the verdict reads them (its ServerHello frame in ``tls``)."""
-    from pcapsmtp.commands.main import main
     for name in ("server-tls-client-tap-later.pcap", "one-sided-server-tls12-cert.pcap"):
         main(["explain", str(CAPTURES / name)])
         out = capsys.readouterr().out
@@ -472,3 +473,57 @@ def test_a_client_that_only_acknowledged_is_no_one_sided_capture() -> None:
     assert conv["detail"] == "the capture ends before the client's next step"
     assert conv["evidence_frame"] == 1
     assert conv["findings"] == []
+
+
+def test_a_client_only_starttls_handshake_reads_the_clienthello() -> None:
+    """Port 25 in the client's direction only: after its STARTTLS the client sent a TLS
+    ClientHello (it read a 220 the capture does not show), its alert and its close. Its bytes
+    after STARTTLS are TLS: the ClientHello's frame and SNI, the alert, cross-checked with tshark
+    decoding the port as TLS (without the 220 it dissects them as SMTP text). Still incomplete:
+    the server's answer, which would tell why the client refused it, is not in the capture."""
+    name = "one-sided-client-starttls-alert.pcap"
+    path = CAPTURES / name
+    assert frames_matching(path, "tcp.srcport == 25") == []
+    ((starttls,),) = tshark_fields(path, 'smtp.command_line contains "STARTTLS"', "frame.number")
+    ((hello, sni, version),) = _as_tls(path, "tls.handshake.type == 1", "frame.number",
+                                       "tls.handshake.extensions_server_name", "tls.handshake.version")
+    ((alert, desc),) = _as_tls(path, "tls.alert_message", "frame.number", "tls.alert_message.desc")
+    ((fin,),) = tshark_fields(path, "tcp.flags.fin == 1", "frame.number")
+    assert (sni, version, desc) == ("mx.example.com", "0x0303", "48")
+    conv = _conv(name)
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["starttls"] == {"offered": "unknown", "requested": True, "reply_code": None, "frame": int(starttls)}
+    assert conv["tls"] == {"client_hello_frame": int(hello), "server_hello_frame": None,
+                           "alert": {"side": "client", "level": 2, "description": 48, "name": "unknown_ca",
+                                     "encrypted": False, "frame": int(alert)},
+                           "established": False, "version": None, "sni": "mx.example.com"}
+    assert conv["detail"] == (
+        f"{NO_SERVER}; the client sent STARTTLS (frame {starttls}), then a ClientHello (frame {hello}), then "
+        f"the fatal TLS alert unknown_ca (48) (frame {alert}), then closed the connection (frame {fin}), but "
+        "the server's side of the handshake, which would tell why, is not in the capture")
+    assert conv["evidence_frame"] == 1
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("one-sided", "capture", 1), ("tls-alert", "client", int(alert))]
+    _one_sided_finding(conv, NO_SERVER)
+
+
+def test_plaintext_after_a_client_only_starttls_stays_plaintext() -> None:
+    """Control: the client's bytes after STARTTLS are no TLS record (QUIT, 2 s later): they stay
+    commands, no TLS is read, and the verdict says the capture does not show the answer."""
+    name = "one-sided-client-starttls-plaintext.pcap"
+    path = CAPTURES / name
+    assert frames_matching(path, "tcp.srcport == 25") == []
+    ((starttls,),) = tshark_fields(path, 'smtp.command_line contains "STARTTLS"', "frame.number")
+    ((quit_,),) = tshark_fields(path, 'smtp.req.command == "QUIT"', "frame.number")
+    assert _as_tls(path, "tls.record", "frame.number") == []
+    conv = _conv(name)
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["starttls"] == {"offered": "unknown", "requested": True, "reply_code": None, "frame": int(starttls)}
+    assert conv["tls"] == {"client_hello_frame": None, "server_hello_frame": None, "alert": None,
+                           "established": False}
+    assert conv["detail"].startswith("the capture does not show the answer to STARTTLS")
+    assert conv["evidence_frame"] == int(starttls)
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [("one-sided", "capture", 1)]
+    out = io.StringIO()
+    main(["explain", str(path)], out=out)
+    assert f"{int(quit_):>3}  C: QUIT" in out.getvalue().splitlines()

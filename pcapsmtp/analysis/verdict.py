@@ -755,6 +755,12 @@ def _one_sided_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
     if foreign and alert is None:
         return False
     steps = [f"sent a {hello_name} (frame {_frame(hello)})"] if hello is not None else []
+    st = f.starttls
+    if (side is _CLIENT and hello is not None and st is not None and not st.event.inferred
+            and f.pos(st) < f.pos(hello)):
+        # (port 25: the ClientHello after its STARTTLS, which the session read as TLS with
+        # nothing of the server in the capture, SmtpSession._client_tls_unanswered)
+        steps = [f"sent STARTTLS (frame {_frame(st)})", f"a ClientHello (frame {_frame(hello)})"]
     done = _side_finished(f, ts, side, f.pos(alert) if alert is not None else f.pos(end)) \
         if side is _CLIENT else None
     established = ""
@@ -796,6 +802,20 @@ def _one_sided_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
                    "capture")
     v.set("incomplete", "unknown", "incomplete", f.t.first_frame, detail)
     return True
+
+
+def _one_sided_hello(f: _Facts, ts: dict[str, Any], st_item: Item) -> str | None:
+    """The detail of a capture of the client's direction only (``_absent`` server) whose
+    ClientHello after STARTTLS (read as TLS, ``SmtpSession._client_tls_unanswered``) is the
+    client's last step in it: no alert, no close (``_one_sided_handshake`` takes those). None
+    when not such a capture."""
+    hello = ts["client_hello"]
+    if (hello is None or st_item.event.inferred or not _absent(f, _SERVER) or not f.present(_CLIENT)
+            or ts["data"][_CLIENT]):
+        return None
+    return (f"{_one_sided_detail(f, _SERVER)}; the client sent STARTTLS (frame {_frame(st_item)}), then a "
+            f"ClientHello (frame {_frame(hello)}), and nothing of it after that is in the capture; the "
+            "server's side of the handshake, which would tell what became of it, is not in the capture either")
 
 
 def _server_gave_up_on_clienthello(f: _Facts, v: _Verdict, after: int, end: Item) -> None:
@@ -1939,6 +1959,9 @@ def judge(t: Transcript) -> dict[str, Any]:
                   "the client did not start the TLS handshake after the 220")
             decided = True
         elif _handshake_failure(f, v, ts, after, False):
+            decided = True
+        elif (hello_only := _one_sided_hello(f, ts, st_item)) is not None:
+            v.set("incomplete", "unknown", "incomplete", t.first_frame, hello_only)
             decided = True
         else:
             v.set("incomplete", "unknown", "incomplete", _frame(st_reply),

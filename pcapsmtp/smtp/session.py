@@ -462,6 +462,14 @@ class SmtpSession:
                 if not self._bdat(st):
                     return
             elif mode is _Mode.HOLD:
+                if (self._hold_for is not None and self._hold_for.verb == "STARTTLS"
+                        and st.lines.buf[:1] == b"\x16" and self._server_unseen()):
+                    head = sniff_tls(bytes(st.lines.buf[:5]))
+                    if head is None:
+                        return      # wait for a record header's 5 bytes
+                    if head:
+                        self._client_tls_unanswered()
+                        continue
                 if len(st.lines) > self.config.max_held_bytes:
                     self._release_hold_unanswered()
                     continue
@@ -757,6 +765,22 @@ class SmtpSession:
         self._flush_unclaimed()
         self._s.mode = _Mode.TLS
         self._s.tls = TlsObserver(_SERVER)
+
+    def _server_unseen(self) -> bool:
+        """Nothing of the server has come: no byte, no hole, no end."""
+        srv = self._s
+        return not srv.first_seen and not srv.ended
+
+    def _client_tls_unanswered(self) -> None:
+        """A TLS handshake record (its ClientHello) right after the client's STARTTLS, with
+        nothing of the server in the capture so far (a capture of the client's direction, or one
+        whose server packets come only later): the client read a 220 the capture does not show
+        (a client sends its ClientHello only after one, RFC 3207 4), so its bytes from here are
+        TLS (its ClientHello's SNI and versions, its alert), not held plaintext. STARTTLS stays
+        without a reply (none is in the capture; a 220 that comes later still answers it). Bytes
+        after STARTTLS that are no TLS record stay held, as plaintext to judge."""
+        self._hold_for = None
+        self._c.mode = _Mode.TLS_EXPECTED
 
     def _release_hold_unanswered(self) -> None:
         """Too many bytes held and still no reply: assume the usual next step (body, TLS)."""
