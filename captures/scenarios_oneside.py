@@ -177,6 +177,19 @@ def client_only_starttls_plaintext(cport: int) -> Conv:
     return conv
 
 
+def two_banners_tls(cport: int, label: str, only_side: str | None) -> Conv:
+    """A proxy's banner, the client's STARTTLS right after it (no EHLO), the server's 220 to it,
+    the ClientHello and the server's TLS 1.2 flight; the client's alert and close. Captured in the
+    server's direction only (``only_side="S"``) the server sent two 220s, then TLS."""
+    conv = Conv(cport=cport, close=("fin", "C"), only_side=only_side)
+    conv.s(b"220 relay.example.net ESMTP proxy\r\n", tag="banner")
+    conv.c(STARTTLS, tag="starttls").s(b"220 2.0.0 mx.example.com ready\r\n", tag="starttls_reply")
+    conv.c(client_hello(label, "mx.example.com", tls13=False), tag="client_hello")
+    conv.s(server_flight_tls12(label, "mx.example.com")[0], tag="server_hello")
+    conv.c(alert(48), tag="alert")
+    return conv
+
+
 def scenarios() -> list[Capture]:
     misplaced = mail_in_clear(opening(server_only(47901), SEED_REPLY, banner=SEED_BANNER))
     valid = starttls_ok(opening(server_only(47902)), "one-sided valid")
@@ -299,6 +312,19 @@ def scenarios() -> list[Capture]:
                 "TLS record after STARTTLS, the client's bytes stay plaintext (QUIT a command)",
                 [(client_only_starttls_plaintext(47920),
                   Expect("incomplete", "unknown", "incomplete", "unknown", True, None, [ONE_SIDED]))]),
+        Capture("one-sided-server-two-220.pcap",
+                "only the server->client packets: a 220 banner, a second 220, then the server's TLS: a server "
+                "starts TLS only after its 220 to STARTTLS, so the second 220 answered STARTTLS (requested), as "
+                "the two-direction capture of the same conversation (server-two-220-whole) reads it",
+                [(two_banners_tls(47923, "two 220", "S"),
+                  Expect("incomplete", "unknown", "incomplete", "unknown", True, 220,
+                         [ONE_SIDED, ("tls-certificate", "server", "server_hello")]))]),
+        Capture("server-two-220-whole.pcap",
+                "one-sided-server-two-220.pcap with both directions: the client's STARTTLS right after the "
+                "banner gets the second 220, then its ClientHello, the server's flight and the client's alert",
+                [(two_banners_tls(47923, "two 220", None),
+                  Expect("aborted", "client", "tls-handshake-failed", "unknown", True, 220,
+                         [("tls-certificate", "server", "server_hello"), ("tls-alert", "client", "alert")]))]),
         Capture("server-tls-client-tap-later.pcap",
                 "STARTTLS answered 220 and the server's TLS 1.2 flight, with the client's packets only from "
                 "its alert on (its tap started late): when the server's TLS came nothing of the client was in "

@@ -527,3 +527,36 @@ def test_plaintext_after_a_client_only_starttls_stays_plaintext() -> None:
     out = io.StringIO()
     main(["explain", str(path)], out=out)
     assert f"{int(quit_):>3}  C: QUIT" in out.getvalue().splitlines()
+
+
+def test_the_220_the_servers_tls_follows_answered_starttls_even_after_another_220() -> None:
+    """Two 220s, then the server's TLS, in the server's direction only: a server starts TLS only
+    after its 220 to STARTTLS (RFC 3207 4), so the 220 right before its TLS answered STARTTLS,
+    whatever came before it (a second banner would be followed by the client's STARTTLS and its
+    220 before any TLS). The capture of both directions of the same conversation reads the same
+    220 as the answer to STARTTLS, and the same certificate."""
+    name, whole = "one-sided-server-two-220.pcap", "server-two-220-whole.pcap"
+    path = CAPTURES / name
+    assert frames_matching(path, "tcp.dstport == 25") == []
+    ((hello,),) = _as_tls(path, "tls.handshake.type == 2", "frame.number")
+    # (tshark takes the TLS for more SMTP text: the responses before it are the two 220s)
+    responses = [(frame, lines) for frame, lines in _responses(name) if frame < int(hello)]
+    assert [lines[0].split(" ", 1)[0] for _, lines in responses] == ["220", "220"]
+    ready = responses[1][0]
+    ((cert,),) = _as_tls(path, "tls.handshake.type == 11", "frame.number")
+    conv = _conv(name)
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["starttls"] == {"offered": "unknown", "requested": True, "reply_code": 220, "frame": None}
+    assert conv["detail"] == (f"{NO_CLIENT}; after its 220 (frame {ready}) the server sent a ServerHello (frame "
+                              f"{hello}, TLS 1.2) and its certificate (frame {cert})")
+    assert conv["evidence_frame"] == 1
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("one-sided", "capture", 1), ("tls-certificate", "server", int(cert))]
+    both = _conv(whole)
+    ((st_frame,),) = tshark_fields(CAPTURES / whole, 'smtp.command_line contains "STARTTLS"', "frame.number")
+    ((both_ready,),) = tshark_fields(CAPTURES / whole, 'smtp.response.code == 220 && frame.number > '
+                                     + st_frame, "frame.number")
+    assert both["starttls"] == {"offered": "unknown", "requested": True, "reply_code": 220, "frame": int(st_frame)}
+    assert int(both_ready) > int(st_frame)
+    assert both["certificate"] == conv["certificate"]
+    assert [f["code"] for f in both["findings"]][:1] == ["tls-certificate"]
