@@ -50,26 +50,67 @@ class FrameIndex:
         return tuple(sorted(set(self.frames[i:j])))
 
 
+#: How ``make_item`` treats an event, by its class (the first of the ``isinstance`` tests it
+#: passes, in the order ``make_item`` made them one by one): filled on first sight, so an event
+#: costs one dictionary look-up instead of up to four ``isinstance`` calls.
+_BODY, _REPLY, _GAP, _END, _OTHER = range(5)
+_KINDS: dict[type, int] = {}
+
+
+def _kind_of(cls: type) -> int:
+    kind = next((k for base, k in ((MessageBody, _BODY), (Reply, _REPLY), (StreamGap, _GAP),
+                                   (StreamEnded, _END)) if issubclass(cls, base)), _OTHER)
+    _KINDS[cls] = kind
+    return kind
+
+
 def make_item(ev: Any, idx: FrameIndex, ts_default: int) -> Item:
     """``ev`` with its frames: every frame of a reply (and each line's first frame), the
     frame after a hole for a gap, the last frame of a side for its end, no frame for a body
     (its frames are not kept)."""
-    if isinstance(ev, MessageBody):
+    cls = ev.__class__
+    kind = _KINDS.get(cls)
+    if kind is None:
+        kind = _kind_of(cls)
+    if kind == _BODY:
         return Item(ev, (), ev.ts_ns)
     sp = ev.span
-    if isinstance(ev, Reply):
+    start = sp.start
+    end = sp.end
+    if kind == _OTHER and end > start or kind == _REPLY:
+        # ``idx.covering(start, end)`` written out (once per event): most events, and most
+        # replies, came in one segment
+        offs = idx.offs
+        frames: tuple[int, ...]
+        if not offs:
+            frames = ()
+            one = None
+        else:
+            i = bisect_right(offs, start) - 1
+            if i < 0:
+                i = 0
+            j = bisect_right(offs, end - 1 if end - 1 > start else start)
+            if j == i + 1:
+                one = idx.frames[i]
+                frames = (one,)
+            else:
+                one = None
+                frames = tuple(sorted(set(idx.frames[i:j])))
+        if kind == _OTHER:
+            return Item(ev, frames, getattr(ev, "ts_ns", 0) or ts_default)
         lf = {}
         for ln in ev.lines[:64]:
-            fr = idx.at(ln.span.start)
+            ls = ln.span.start
+            # a line that starts within the reply's one segment was carried by it
+            # (``idx.at(ls)``, as a line elsewhere asks)
+            fr = one if one is not None and start <= ls < end else idx.at(ls)
             if fr:
-                lf[ln.span.start] = fr
-        return Item(ev, idx.covering(sp.start, sp.end), ev.ts_ns, lf)
-    if isinstance(ev, StreamGap):
-        fr = idx.at(sp.end)
-    elif isinstance(ev, StreamEnded):
+                lf[ls] = fr
+        return Item(ev, frames, ev.ts_ns, lf)
+    if kind == _GAP:
+        fr = idx.at(end)
+    elif kind == _END:
         fr = idx.frames[-1] if idx.frames else None
-    elif sp.end > sp.start:
-        return Item(ev, idx.covering(sp.start, sp.end), getattr(ev, "ts_ns", 0) or ts_default)
     else:
-        fr = idx.at(sp.start)
+        fr = idx.at(start)
     return Item(ev, (fr,) if fr else (), getattr(ev, "ts_ns", 0) or ts_default)

@@ -24,7 +24,7 @@ from pcapsmtp.analysis.verdict import Item, Overlap, ResetTtl, Transcript, WentO
 from pcapsmtp.model import CLIENT as _CLIENT
 from pcapsmtp.model import SERVER as _SERVER
 from pcapsmtp.model import SMTP_PORTS, Side, TcpSegment
-from pcapsmtp.smtp.events import Command, ImplicitTls, MessageBody, Reply, StreamEnded
+from pcapsmtp.smtp.events import Command, ImplicitTls, Reply, StreamEnded
 from pcapsmtp.smtp.events import StreamGap as SmtpStreamGap
 from pcapsmtp.smtp.session import SessionConfig, SmtpSession
 from pcapsmtp.smtp.tls import TlsAlert, TlsApplicationData
@@ -86,7 +86,6 @@ def _key_event(ev: Any) -> bool:
     return isinstance(ev, Command) and ev.verb in _KEY_VERBS
 
 
-_NO_INDEX = FrameIndex()
 _KEY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "STARTTLS", "AUTH", "MAIL"})
 #: commands no other line protocol on a 220-greeting port (FTP, ...) uses
 _SMTP_ONLY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "STARTTLS", "BDAT"})
@@ -165,24 +164,33 @@ class Analyzer:
     def _route(self, events: Iterable[Any]) -> list[dict[str, Any]]:
         done: list[dict[str, Any]] = []
         convs = self._convs
+        early = self.config.early
         for ev in events:
-            if isinstance(ev, StreamData):
+            if ev.__class__ is StreamData:
                 c = convs.get(ev.stream)
                 if c is None:
                     continue
-                idx = c.index[ev.side]
-                idx.add(ev.offset, ev.frame)
+                side = ev.side
+                idx = c.index[side]
+                # (``idx.add(ev.offset, ev.frame)`` written out: once per segment)
+                frame = ev.frame
+                offs = idx.offs
+                frames = idx.frames
+                if not (frames and frames[-1] == frame and offs[-1] <= ev.offset):
+                    offs.append(ev.offset)
+                    frames.append(frame)
                 t = c.transcript
-                if ev.side is _CLIENT:
-                    t.client_bytes += len(ev.data)
+                data = ev.data
+                if side is _CLIENT:
+                    t.client_bytes += len(data)
                 else:
-                    t.server_bytes += len(ev.data)
-                t.last_ts_ns = ev.ts_ns
-                evs = c.session.receive(ev.side, ev.data, ev.ts_ns)
+                    t.server_bytes += len(data)
+                t.last_ts_ns = ts = ev.ts_ns
+                evs = c.session.receive(side, data, ts)
                 if evs:
                     self._record(c, evs)
-                if len(idx.offs) > 256:
-                    idx.trim(c.session.low_water(ev.side))
+                if len(offs) > 256:
+                    idx.trim(c.session.low_water(side))
             elif isinstance(ev, FlowOpened):
                 convs[ev.flow.stream] = _Conv(ev.flow, self.file, self.config)
                 continue
@@ -242,7 +250,7 @@ class Analyzer:
                 continue
             else:
                 continue
-            if self.config.early and not c.emitted and self._decided(c) and self._is_smtp(c):
+            if early and not c.emitted and self._decided(c) and self._is_smtp(c):
                 done.append(self._conclude(c))
         return done
 
@@ -252,12 +260,18 @@ class Analyzer:
         t = c.transcript
         items = t.items
         bound = self.config.max_events
+        index = c.index
+        ts = t.last_ts_ns
+        if len(items) + len(evs) <= bound:
+            # the common case: under the bound, every event is kept
+            for ev in evs:
+                items.append(make_item(ev, index[ev.span.side], ts))
+            return
         for ev in evs:
             if len(items) >= bound and not (len(items) < 2 * bound and _key_event(ev)):
                 t.dropped_events += 1
                 continue
-            items.append(make_item(ev, c.index[ev.span.side] if not isinstance(ev, MessageBody)
-                                   else _NO_INDEX, t.last_ts_ns))
+            items.append(make_item(ev, index[ev.span.side], ts))
 
     def _is_smtp(self, c: _Conv) -> bool:
         """A conversation found by its content (not by port) must show SMTP itself: a 220
