@@ -1528,69 +1528,75 @@ class TcpReassembler:
                  gaps: bool = True) -> None:
         ts = seg.ts_ns
         flags = seg.flags
-        half = flow.halves[d]
+        # (the two halves and the segment's fields read once: each attribute read of these
+        # objects is a generic look-up, also compiled)
+        halves = flow.halves
+        half = halves[d]
+        peer = halves[1 - d]
+        frame = seg.frame
         if half.unproven:
             half.seen(seg.seq, out)     # its first segment: holes proven before it, in hindsight
         if flags & _RST:
             if flags & _ACK:
                 # The peer's bytes an RST acknowledges were received: a hole there is a
                 # capture loss, declared before the reset (the last byte may be a FIN).
-                peer = flow.halves[1 - d]
                 a = peer.ack_seq
                 if a is None or ((seg.ack - a) & _MASK) < _HALF:
                     peer.ack_seq = a = seg.ack
                 if peer.base is not None:
                     k = (a - peer.next_seq) & _MASK
                     if 0 < k < _ACK_SANE:
-                        peer.catch_up(k > 1, seg.frame, ts, out)
-            half.reset(seg.frame, ts, out, seg.ttl, seg.seq)
+                        peer.catch_up(k > 1, frame, ts, out)
+            half.reset(frame, ts, out, seg.ttl, seg.seq)
             self._close(flow, "closed", ts, out, (d, seg))
             return
         seq = seg.seq
         payload = seg.payload
         missing = seg.missing
-        if seg.ttl and not flags & _SYN and (payload or missing or flags & _FIN
-                                             or flow.halves[1 - d].next_off):
+        ttl = seg.ttl
+        if ttl and not flags & _SYN and (payload or missing or flags & _FIN or peer.next_off):
             # the TTL a reset of this side's own stack would carry (not the handshake's: a SYN
             # proxy answers it with its own, nor a pure ACK before the other side's first byte)
-            half.note_ttl(seg.ttl, seg.frame)
+            half.note_ttl(ttl, frame)
         if missing:
             self.stats.snaplen_cut_segments += 1
         if flags & _ACK:
-            peer = flow.halves[1 - d]
+            ack = seg.ack
             a = peer.ack_seq
-            if a is None or ((seg.ack - a) & _MASK) < _HALF:
-                peer.ack_seq = a = seg.ack
+            if a is None or ((ack - a) & _MASK) < _HALF:
+                peer.ack_seq = a = ack
             if payload or missing:
-                da = flow.data_ack[d]
-                if da is None or ((seg.ack - da) & _MASK) < _HALF:
-                    flow.data_ack[d] = seg.ack
+                data_ack = flow.data_ack
+                da = data_ack[d]
+                if da is None or ((ack - da) & _MASK) < _HALF:
+                    data_ack[d] = ack
                 end = (seq + (flags & _SYN) // _SYN + len(payload) + missing) & _MASK
-                de = flow.data_end[d]
+                data_end = flow.data_end
+                de = data_end[d]
                 if de is None or ((end - de) & _MASK) < _HALF:
-                    flow.data_end[d] = end
+                    data_end[d] = end
             # the peer's bytes this ACK covers were received: a hole there is a capture loss,
             # declared now, before this segment's own bytes (capture order between the sides)
             if 0 < ((a - peer.next_seq) & _MASK) < _ACK_SANE and peer.base is not None and gaps:
-                peer.catch_up(bool(payload or missing), seg.frame, ts, out)
+                peer.catch_up(bool(payload or missing), frame, ts, out)
         if flags & _SYN:
             half.syn(seq)
             seq = (seq + 1) & _MASK
         if payload or missing:
-            half.data(seq, payload, missing, seg.frame, ts, out)
+            half.data(seq, payload, missing, frame, ts, out)
         else:
-            if seg.frame >= half.last_frame:  # (a data segment sent before it may have passed it)
-                half.last_frame = seg.frame
+            if frame >= half.last_frame:  # (a data segment sent before it may have passed it)
+                half.last_frame = frame
                 half.last_ts = ts
             if half.base is None and not flags & (_SYN | _FIN):
                 half.note_ack(seq)          # its next byte, for the causal wait
             if seq != half.next_seq and not flags & (_SYN | _FIN):
                 # a pure ACK (not a keep-alive) past the side's next byte: its stack had sent
                 # the bytes between (HalfStream.sent)
-                half.sent(seq, seg.frame, ts)
+                half.sent(seq, frame, ts)
         if flags & _FIN:
-            half.fin((seq + len(payload) + missing) & _MASK, seg.frame, ts, out)
-        other = flow.halves[1 - d]
+            half.fin((seq + len(payload) + missing) & _MASK, frame, ts, out)
+        other = peer
         if (half.ended or half.fin_off is not None) and (other.ended or other.fin_off is not None):
             # both sides sent FIN: holes left now are gaps (no retransmission expected)
             self._close(flow, "closed", ts, out)
