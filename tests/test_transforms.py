@@ -30,7 +30,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import transforms as T  # noqa: E402
 
-from pcapsmtp.engine.analyzer import analyze_file  # noqa: E402
+from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "tests" / "corpus"
@@ -670,4 +670,61 @@ def test_two_skewed_taps_keep_every_verdict(tmp_path: Path, capture: str,
     for ns in (-SKEW_NS, SKEW_NS):
         failures += _moved(reference, T.apply(cap, T.skew_client(ns)), tmp_path / f"skew{ns}.pcap",
                            "skew", exact)
+    assert not failures, f"{_short(capture)}:\n" + "\n".join(failures)
+
+
+# ============================================================================== one direction
+
+def _gap_frames(convs: list[dict[str, Any]]) -> list[int]:
+    return [f["frame"] for c in convs for f in c["findings"] if f["code"] == "tcp-gap"]
+
+
+def _one_direction_allowed(side: str, conv: dict[str, Any]) -> bool:
+    """What one direction alone may prove (docs/output.md, "Captures of one direction"): nobody
+    is to blame, except for the server's own refusing greeting (seen whole in its direction)
+    and a reset that the captured side's stack did not send (its TTL, or the side went on)."""
+    verdict = (conv["outcome"], conv["caused_by"], conv["reason"])
+    if verdict == ("incomplete", "unknown", "incomplete"):
+        return True
+    if side == "server" and verdict == ("aborted", "server", "greeting-refused"):
+        return True
+    return conv["caused_by"] == "middlebox" and any(
+        f["code"] == "reset-forged" for f in conv["findings"])
+
+
+def _sending(cut: T.Capture, reference: list[dict[str, Any]]) -> list[int]:
+    """The client ports of the conversations of ``reference`` that a one-direction ``cut``
+    must still find: those whose captured side sent payload (a connection without payload is
+    an attempt, docs/output.md ``summary.no_payload_attempts``, unless a hole shows lost bytes)."""
+    sent = {s.sport if s.dport in cut.ports else s.dport for s in cut.frames
+            if isinstance(s, T.Seg) and s.payload}
+    return sorted({r["ports"][0] for r in reference if r["ports"][0] in sent})
+
+
+@pytest.mark.parametrize("capture", EVERY_CAPTURE, ids=_short)
+def test_every_capture_cut_to_one_direction_blames_nobody(tmp_path: Path, capture: str) -> None:
+    """Every capture cut to what the client sent, then to what the server sent (a one-way tap,
+    asymmetric routing, a ``src port 25`` filter), analysed with ``--port`` for the ports of the
+    conversations found by content: each conversation is still found (``_sending``),
+    nobody is blamed beyond what that direction proves, and the cut declares no ``tcp-gap`` where the
+    whole capture has none (a hole is a missing byte of a captured side, never the other
+    side's absence)."""
+    cap, reference = _reference(capture, tmp_path)
+    whole = _analyze(tmp_path / "identity.pcap")
+    failures = []
+    for side in ("client", "server"):
+        cut = T.apply(cap, T.one_direction(side))
+        res = analyze_file(str(T.save(cut, tmp_path / f"{side}.pcap")),
+                           AnalysisConfig(ports=frozenset(cut.ports)))
+        assert res.error is None, res.error
+        got = _by_ports(res.conversations)
+        found = {c["client"]["port"] for c in got}
+        if not set(_sending(cut, reference)) <= found <= {r["ports"][0] for r in reference}:
+            failures.append(f"{side} only: conversations {[r['ports'] for r in reference]} became "
+                            f"{[(c['client']['port'], c['server']['port']) for c in got]}")
+            continue
+        failures += [f"{side} only: {c['client']['port']}: {c['outcome']}/{c['caused_by']}/"
+                     f"{c['reason']}: {c['detail']}" for c in got if not _one_direction_allowed(side, c)]
+        if _gap_frames(got) and not _gap_frames(whole):
+            failures.append(f"{side} only: tcp-gap at frames {_gap_frames(got)}, none in the whole capture")
     assert not failures, f"{_short(capture)}:\n" + "\n".join(failures)

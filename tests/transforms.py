@@ -45,7 +45,7 @@ __all__ = [
     "load", "save", "transform", "apply",
     "identity", "resegment", "reorder", "swap_directions", "skew_client", "jitter", "duplicate",
     "partial_overlap",
-    "drop_segment", "with_ports",
+    "drop_segment", "with_ports", "one_direction",
     "shift_seq", "vlan", "qinq", "sll2", "ethernet", "to_ipv6", "to_pcapng", "gzip",
     "ehlo_reply_line", "message_body", "conversations", "data_segments",
     "FIN", "SYN", "RST", "PSH", "ACK",
@@ -638,6 +638,25 @@ def with_ports(ports: Iterable[int]) -> Step:
     """Also treat these ports as SMTP ports (for conversations pcapsmtp finds by content)."""
     extra = frozenset(ports)
     return lambda cap: dataclasses.replace(cap, ports=cap.ports | extra)
+
+
+def one_direction(side: str) -> Step:
+    """Keep only what ``side`` ("client" or "server") of each SMTP conversation sent: a one-way
+    tap, asymmetric routing, a ``src port 25`` filter. Frames of other conversations stay."""
+    if side not in ("client", "server"):
+        raise ValueError(side)
+
+    def step(cap: Capture) -> Capture:
+        convs = conversations(cap)
+        kept = []
+        for f in cap.frames:
+            if isinstance(f, Seg) and _is_smtp(f, cap.ports):
+                client, _server = convs[_conv_key(f)]
+                if ((f.src, f.sport) == client) != (side == "client"):
+                    continue
+            kept.append(f)
+        return cap.with_frames(kept, f"one_direction({side})")
+    return step
 
 
 def _close_index(frames: list[Frame]) -> dict[frozenset[_EndPt], int]:
