@@ -6,7 +6,8 @@ and sandboxes.
 - a side that sent only FIN or RST was there (not ``one-sided``): a client that closes before
   the banner left without mail; a server that closes without a greeting refused the client;
 - a TCP connection that never carries a byte of payload (a half-open or connect scan) is no
-  SMTP conversation: it is counted in the summary, not reported;
+  SMTP conversation: it is counted in the summary, not reported, unless the server accepted it
+  and ended it first (a refusal without a greeting, whether or not the client says QUIT);
 - a hole that cannot change the verdict (1 byte between the banner and a complete EHLO reply)
   does not make it ``incomplete``;
 - the legacy ``AUTH=LOGIN PLAIN`` keyword form is an informational note, not a violation.
@@ -117,6 +118,20 @@ def scenarios() -> list[Capture]:
     add(Capture("wild-server-closes-without-greeting.pcap",
                 "the server closes right after the handshake without a greeting; the client sends QUIT: "
                 "the server sent only a FIN (not one-sided) and refused the client",
+                [(c, Expect("aborted", "server", "greeting-refused", "unknown"))]))
+
+    # The same server refusal, and the client says nothing at all (Postfix and Exim close when the
+    # server closes before its greeting; they send no QUIT): no payload either way, yet the
+    # server accepted the connection and ended it first, so it is a conversation, not a probe.
+    c = CloseFirst(cport=45010, close=("fin", "S"))
+    add(Capture("wild-server-closes-without-greeting-silent-client.pcap",
+                "the server closes right after the handshake without a greeting; the client closes too "
+                "without a word (no payload either way): the server refused the client",
+                [(c, Expect("aborted", "server", "greeting-refused", "unknown"))]))
+    c = CloseFirst(cport=45011, close=("rst", "S"))
+    add(Capture("wild-server-resets-without-greeting.pcap",
+                "the server resets the connection right after the handshake, before any byte either way: "
+                "the server refused the client",
                 [(c, Expect("aborted", "server", "greeting-refused", "unknown"))]))
 
     # Half-open (SYN scan) and connect-and-reset probes next to one real conversation: only the

@@ -36,6 +36,10 @@ CASES: dict[str, tuple[str, str, str, str | None]] = {
     "wild-client-closes-before-banner.pcap": ("aborted", "none", "no-mail-transaction", None),
     "wild-server-closes-without-greeting.pcap": ("aborted", "server", "greeting-refused",
                                                  "tcp.srcport == 25 && tcp.flags.fin == 1"),
+    "wild-server-closes-without-greeting-silent-client.pcap": (
+        "aborted", "server", "greeting-refused", "tcp.srcport == 25 && tcp.flags.fin == 1"),
+    "wild-server-resets-without-greeting.pcap": ("aborted", "server", "greeting-refused",
+                                                 "tcp.srcport == 25 && tcp.flags.reset == 1"),
     "wild-harmless-hole.pcap": ("plaintext", "client", "client-did-not-request", 'smtp.req.command == "MAIL"'),
     "wild-auth-equals-legacy.pcap": ("plaintext", "client", "client-did-not-request",
                                      'smtp.req.command == "MAIL"'),

@@ -91,10 +91,24 @@ _KEY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "STARTTLS", "AUTH", "MAIL"})
 _SMTP_ONLY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "STARTTLS", "BDAT"})
 
 
-def _no_payload(t: Transcript) -> bool:
-    """The connection never carried a byte of payload either way (nor lost any in a hole)."""
-    return not t.client_bytes and not t.server_bytes and not any(
-        isinstance(it.event, SmtpStreamGap) for it in t.items)
+def _attempt_only(t: Transcript) -> bool:
+    """The connection never carried a byte of payload either way (nor lost any in a hole), and
+    is not a server's refusal: a connection the server accepted (its SYN-ACK to the client's
+    SYN captured) and then closed or reset first, before the client's end and before the
+    capture's, is the server closing without a greeting (``greeting-refused``) whether or not
+    the client said QUIT, and Postfix or Exim clients do not. (A scan's half-open connection
+    ends with the scanner's reset, a flood's with none: both stay attempts.)"""
+    if t.client_bytes or t.server_bytes:
+        return False
+    first_end = None
+    for it in t.items:
+        ev = it.event
+        if isinstance(ev, SmtpStreamGap):
+            return False
+        if first_end is None and isinstance(ev, StreamEnded):
+            first_end = ev
+    return not (t.handshake_seen and not t.midstream and first_end is not None
+                and first_end.side is _SERVER and not first_end.truncated)
 
 
 class Analyzer:
@@ -241,7 +255,7 @@ class Analyzer:
                 c.transcript.server_last_ns = ev.server_last_ns
                 c.transcript.client_last_ns = ev.client_last_ns
                 c.transcript.client_resent = ev.client_resent
-                if _no_payload(c.transcript):
+                if _attempt_only(c.transcript):
                     # A scan or probe (SYN answered by RST, connect and close): no SMTP
                     # conversation, only a connection attempt, counted in the summary.
                     self._summary.add_attempt()

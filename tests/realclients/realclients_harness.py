@@ -105,6 +105,9 @@ class Behaviour:
     on_starttls: str = "tls"
     #: when set, only the first ``fail_first`` STARTTLS get ``on_starttls``; later ones get ``tls``
     fail_first: int | None = None
+    #: greet | close | rst: ``close`` and ``rst`` end the accepted connection before the banner
+    #: (a server dropping a blocklisted or rate-limited client without a greeting)
+    on_connect: str = "greet"
 
 
 class ByteServer:
@@ -172,6 +175,11 @@ class ByteServer:
     async def _dialogue(self, rec: ConnRecord, reader: asyncio.StreamReader,
                         writer: asyncio.StreamWriter) -> None:
         b = self.behaviour
+        if b.on_connect == "rst":
+            _reset(writer)
+            return
+        if b.on_connect == "close":
+            return                      # ``_handle`` closes: a FIN before any byte
         writer.write(BANNER)
         await writer.drain()
         in_tls = False

@@ -412,3 +412,22 @@ def test_exim_against_a_server_that_hangs_or_resets(exim: Path, mode: str, cert:
     assert not d.conns[1].starttls and d.conns[1].mail, d.describe()
     check_plaintext_retry(d.wire, convs[0], convs[1])
     assert any(" => " in ln and " X=" not in ln for ln in d.deliveries), d.describe()
+
+
+# ------------------------------------------- (7) the server drops Exim before its greeting
+
+@pytest.mark.parametrize("mode", ["close", "rst"])
+def test_exim_against_a_server_that_refuses_without_greeting(exim: Path, mode: str,
+                                                             cert: tuple[Path, Path],
+                                                             tmp_path: Path) -> None:
+    """The server closes or resets the accepted connection before its banner: Exim defers
+    ("Remote host closed connection in response to initial connection", or a reset) without a
+    byte sent, no QUIT. No payload either way, yet each attempt is the server's refusal, at its
+    FIN or RST as tshark numbers it, not a connection attempt left uncounted."""
+    d = exim_deliver(exim, h.Behaviour(on_connect=mode), cert, tmp_path)
+    assert d.conns and not any(c.commands for c in d.conns), d.describe()
+    assert not any(" => " in ln for ln in d.deliveries), d.describe()
+    assert len(d.convs) == len(d.conns), d.describe()
+    for conv in d.convs:
+        assert verdict(conv) == ("aborted", "server", "greeting-refused"), d.describe()
+        assert conv["evidence_frame"] == d.wire.server_close_frames(conv["stream"])[0], d.describe()

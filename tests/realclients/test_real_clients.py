@@ -236,6 +236,26 @@ def test_starttls_refused(name: str, code: str, runner: Callable[[str], Runner],
     assert verdict(conv) == ("plaintext" if plaintext else "aborted", "server", "starttls-refused"), describe(d)
 
 
+# -------------------------------------------------- (2b) the server drops the client unheard
+
+@pytest.mark.parametrize("mode", ["close", "rst"])
+@pytest.mark.parametrize("name", CLIENTS)
+def test_server_refuses_without_greeting(name: str, mode: str, runner: Callable[[str], Runner],
+                                         cert: tuple[Path, Path], tmp_path: Path) -> None:
+    """The server accepts the connection and closes or resets it before its banner (a
+    blocklisted or rate-limited client): no client gets a greeting to answer, most say nothing
+    at all, so the capture may hold no payload either way. It is still the server's refusal,
+    at the server's FIN or RST (tshark's frame), never a connection attempt left uncounted."""
+    d = deliver(runner(name), h.Behaviour(on_connect=mode), cert, tmp_path)
+    assert d.conns and not any(c.commands for c in d.conns), describe(d)
+    assert d.run.returncode != 0, describe(d)
+    assert d.convs and len(d.convs) == len(d.conns), describe(d)   # a client may try again
+    wire = h.tshark_wire(tmp_path / "capture.pcap", d.port)
+    for conv in d.convs:
+        assert verdict(conv) == ("aborted", "server", "greeting-refused"), describe(d)
+        assert conv["evidence_frame"] == wire.server_close_frames(conv["stream"])[0], describe(d)
+
+
 # ------------------------------------------------------------------ (3) failed TLS handshakes
 
 @pytest.mark.parametrize("mode", ["close", "alert"])
@@ -529,6 +549,25 @@ def test_postfix_refused_starttls_goes_on_in_plaintext(postfix_rig: PostfixRig, 
     wire.check_dialogue_frames(conv)
     assert conv["starttls"]["frame"] == wire.frames(s, command="STAR")[0]
     assert conv["evidence_frame"] == wire.frames(s, response=code)[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["close", "rst"])
+def test_postfix_against_a_server_that_refuses_without_greeting(postfix_rig: PostfixRig, mode: str) -> None:
+    """The server drops Postfix before its banner: Postfix logs "lost connection with ... while
+    receiving the initial server greeting" (or "Connection reset by peer") and defers, having
+    sent nothing, not even QUIT. No payload either way, yet each attempt is the server's
+    refusal, at its FIN or RST as tshark numbers it."""
+    name = f"nogreeting-{mode}"
+    conns, convs, statuses = postfix_deliver(postfix_rig, h.Behaviour(on_connect=mode), name,
+                                             want="status=deferred")
+    assert any("status=deferred" in st for st in statuses), statuses
+    assert conns and not any(c.commands for c in conns), [c.commands for c in conns]
+    assert len(convs) == len(conns), (statuses, convs)
+    wire = h.tshark_wire(postfix_rig.tmp / f"{name}.pcap", postfix_rig.server.port)
+    for conv in convs:
+        assert verdict(conv) == ("aborted", "server", "greeting-refused"), conv
+        assert conv["evidence_frame"] == wire.server_close_frames(conv["stream"])[0]
 
 
 @pytest.fixture(scope="module")

@@ -282,3 +282,21 @@ def test_sendmail_against_a_server_that_hangs_or_resets(sendmail: Path, mode: st
         assert "stat=Deferred: 454 4.7.0 TLS handshake failed." in d.deliveries[0], d.describe()
     if mode != "rst":
         assert d.run.seconds >= HANG_WAIT - 0.1, d.describe()      # it waited its timeout
+
+
+# ---------------------------------------- (7) the server drops Sendmail before its greeting
+
+@pytest.mark.parametrize("mode", ["close", "rst"])
+def test_sendmail_against_a_server_that_refuses_without_greeting(sendmail: Path, mode: str,
+                                                                 cert: tuple[Path, Path],
+                                                                 tmp_path: Path) -> None:
+    """The server closes or resets the accepted connection before its banner: Sendmail queues
+    the message without a byte sent, no QUIT. Each attempt is the server's refusal, at its FIN
+    or RST as tshark numbers it."""
+    d, _queued = sendmail_deliver(sendmail, h.Behaviour(on_connect=mode), cert, tmp_path)
+    assert d.conns and not any(c.commands for c in d.conns), d.describe()
+    assert not [ln for ln in d.deliveries if "stat=Sent" in ln], d.describe()
+    assert len(d.convs) == len(d.conns), d.describe()
+    for conv in d.convs:
+        assert verdict(conv) == ("aborted", "server", "greeting-refused"), d.describe()
+        assert conv["evidence_frame"] == d.wire.server_close_frames(conv["stream"])[0], d.describe()
