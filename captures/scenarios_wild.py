@@ -40,9 +40,12 @@ class SynRst(Conv):
 
 
 class CloseFirst(Conv):
-    """A conversation whose ``close`` side sends its FIN or RST right after the handshake,
-    before any payload of the other side (the scanner that connects and leaves before the
-    banner, the server that drops a client without a greeting)."""
+    """A conversation whose ``close`` side sends its FIN or RST right after the handshake
+    (``wait_ms`` after it: 2 ms), before any payload of the other side (the scanner that
+    connects and leaves before the banner, the server that drops a client without a greeting,
+    the client that gives up waiting for a greeting that never comes)."""
+
+    wait_ms: float = 2.0
 
     def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
         pkts, marks = super().emit(conv_index, t_start_ns)
@@ -52,7 +55,7 @@ class CloseFirst(Conv):
                  and ("F" in p.flags or "R" in p.flags))
         fin = pkts.pop(k)
         fin.ack = pkts[1].seq + 1 if closer == "C" else pkts[0].seq + 1
-        fin.ts_ns = pkts[2].ts_ns + 2_000_000
+        fin.ts_ns = pkts[2].ts_ns + int(self.wait_ms * 1_000_000)
         pkts.insert(3, fin)
         if "F" in fin.flags:
             # the closer's later segments (ACKs, and data such a side may still send) follow its FIN
@@ -133,6 +136,32 @@ def scenarios() -> list[Capture]:
                 "the server resets the connection right after the handshake, before any byte either way: "
                 "the server refused the client",
                 [(c, Expect("aborted", "server", "greeting-refused", "unknown"))]))
+
+    # A server that accepts and never greets (too loaded, a load balancer whose back end never
+    # takes the connection, a tarpit): Postfix gives up after smtp_helo_timeout (300 s) and
+    # closes without a word; another client sends QUIT after half a minute. The server's
+    # silence, as long as the client waited GREETING_WAIT_NS (30 s) or more: a server may delay
+    # its greeting on purpose by seconds, so a client that gave up after 5 s left on its own.
+    c = CloseFirst(cport=45012, close=("fin", "C"))
+    c.wait_ms = 300_000.0
+    add(Capture("wild-server-silent-greeting-timeout.pcap",
+                "the server accepts the connection and sends nothing; after 300 s the client closes "
+                "without a word: the server never greeted",
+                [(c, Expect("aborted", "server", "greeting-refused", "unknown",
+                            findings=[("no-answer", "server", "label:fin:C")]))]))
+    c = Conv(cport=45013, close=("fin", "C")).c(b"QUIT\r\n", tag="quit", delay_ms=31_000.0)
+    add(Capture("wild-server-silent-greeting-quit.pcap",
+                "the server accepts the connection and sends nothing; after 31 s the client sends QUIT, "
+                "unanswered, and closes: the server never greeted",
+                [(c, Expect("aborted", "server", "greeting-refused", "unknown",
+                            findings=[("no-answer", "server", "quit")]))]))
+    c = CloseFirst(cport=45014, close=("fin", "C"))
+    c.wait_ms = 5_000.0
+    add(Capture("wild-client-impatient-greeting.pcap",
+                "the server sends nothing for 5 s, then the client closes without a word: servers "
+                "delay their greeting on purpose that long, so this is a connection attempt without "
+                "payload (counted, not judged), not the server's silence",
+                [(c, Expect("none", "none", "no-payload", "unknown"))]))
 
     # Half-open (SYN scan) and connect-and-reset probes next to one real conversation: only the
     # conversation is SMTP; the probes are counted as attempts without payload.

@@ -40,6 +40,10 @@ CASES: dict[str, tuple[str, str, str, str | None]] = {
         "aborted", "server", "greeting-refused", "tcp.srcport == 25 && tcp.flags.fin == 1"),
     "wild-server-resets-without-greeting.pcap": ("aborted", "server", "greeting-refused",
                                                  "tcp.srcport == 25 && tcp.flags.reset == 1"),
+    "wild-server-silent-greeting-timeout.pcap": ("aborted", "server", "greeting-refused",
+                                                 "tcp.dstport == 25 && tcp.flags.fin == 1"),
+    "wild-server-silent-greeting-quit.pcap": ("aborted", "server", "greeting-refused",
+                                              'smtp.req.command == "QUIT"'),
     "wild-harmless-hole.pcap": ("plaintext", "client", "client-did-not-request", 'smtp.req.command == "MAIL"'),
     "wild-auth-equals-legacy.pcap": ("plaintext", "client", "client-did-not-request",
                                      'smtp.req.command == "MAIL"'),
@@ -48,7 +52,7 @@ CASES: dict[str, tuple[str, str, str, str | None]] = {
 
 def test_every_generated_giveup_and_wild_capture_is_covered() -> None:
     names = {n for n in EXPECTED if n.startswith(("giveup-", "wild-"))}
-    assert names == set(CASES) | {"wild-scan-probes.pcap"}
+    assert names == set(CASES) | {"wild-scan-probes.pcap", "wild-client-impatient-greeting.pcap"}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -105,6 +109,29 @@ def test_no_payload_attempts_are_counted_not_reported() -> None:
     # Two files: the merged summary adds the counts.
     merged = _cli("analyze", "--format", "json", "--summary", path, path).stdout.splitlines()
     assert json.loads(merged[-1])["summary"]["no_payload_attempts"] == 4
+
+
+@pytest.mark.parametrize("name", ["wild-server-silent-greeting-timeout.pcap",
+                                  "wild-server-silent-greeting-quit.pcap"])
+def test_a_greeting_never_sent_is_the_servers_no_answer(name: str) -> None:
+    """The client gave up 30 s or more after the connection opened, nothing of the server since:
+    case ``no-answer``, its finding at the client's giving up (the evidence frame), the wait in
+    the words."""
+    (conv,) = analyze_path(str(CAPTURES / name))
+    assert conv["case"] == "no-answer"
+    (finding,) = conv["findings"]
+    assert (finding["code"], finding["side"], finding["frame"]) == ("no-answer", "server", conv["evidence_frame"])
+    waited = "300 s" if "timeout" in name else "31 s"
+    assert f"nothing of it for {waited} after it accepted the connection" in conv["detail"]
+    assert conv["explanation"]["client_does"].startswith("The server accepted the TCP connection")
+
+
+def test_a_client_that_did_not_wait_for_the_greeting_is_an_attempt() -> None:
+    """5 s without a greeting, then the client's close without a byte: servers delay their
+    greeting on purpose that long (GREETING_WAIT_NS), so it is counted, not judged."""
+    res = analyze_file(str(CAPTURES / "wild-client-impatient-greeting.pcap"))
+    assert res.conversations == [] and res.summary["no_payload_attempts"] == 1
+    assert EXPECTED["wild-client-impatient-greeting.pcap"]["no_payload_streams"] == [0]
 
 
 def test_exit_status_of_a_give_up_is_1_and_of_a_probe_after_a_valid_offer_0() -> None:

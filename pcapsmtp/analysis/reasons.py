@@ -114,7 +114,7 @@ REASONS: dict[str, ReasonInfo] = {
     "greeting-refused": ReasonInfo(
         "aborted", "server", "server refused the connection in its greeting",
         "The server's first reply was a refusal (554/421), or it closed or reset the connection "
-        "without a greeting; no mail could be sent.",
+        "without a greeting, or never sent one until the client gave up; no mail could be sent.",
         "Ask the receiving server's admin why the sender is refused."),
     "no-mail-transaction": ReasonInfo(
         "aborted", "none", "conversation ended without mail",
@@ -178,6 +178,17 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "Ask the receiving server's admin why STARTTLS hangs (a TLS setup that blocks, a server "
         "under load), and the network team whether a box in front of it drops the command: "
         "capture in front of the server too and run `pcapsmtp diff`.", "server"),
+    ("greeting-refused", "no-answer"): ReasonCase(
+        "the server never sent its greeting", "no-answer",
+        "The server accepted the TCP connection and then sent nothing, no 220 and no close, "
+        "until the client gave up waiting half a minute or more (Postfix 'timed out while "
+        "receiving the initial server greeting' after smtp_helo_timeout, 300 s): a server too "
+        "loaded to start a session, a proxy or load balancer in front of it that accepts "
+        "connections its back end never takes, or a tarpit. No mail could be sent.",
+        "Ask the receiving server's admin why it accepts connections without greeting them "
+        "(its process limits, a hung SMTP service, a deliberate delay longer than clients "
+        "wait), and whoever runs a load balancer or firewall in front of it whether that "
+        "accepts on the server's behalf.", "server"),
     ("tls-handshake-failed", "server-silent"): ReasonCase(
         "the server never answered the ClientHello", "no-answer",
         "The server answered STARTTLS with 220, the client sent its ClientHello, and nothing came "
@@ -418,10 +429,11 @@ FINDINGS: dict[str, FindingInfo] = {
         "session first)."),
     "no-answer": FindingInfo(
         "server", "RFC 5321 4.5.3.2", "no answer until the client gave up waiting",
-        _ASK_SERVER + "find out why STARTTLS or the TLS handshake hangs (the finding names which "
-        "went unanswered, and how long the client waited), and the network team whether a "
-        "firewall, IPS or DPI box in front of the server drops the command or the TLS records: "
-        "capture in front of the server too and run `pcapsmtp diff`."),
+        _ASK_SERVER + "find out why its greeting, STARTTLS or the TLS handshake hangs (the "
+        "finding names which went unanswered, and how long the client waited), and the network "
+        "team whether a firewall, IPS or DPI box in front of the server drops the command or the "
+        "TLS records (or, for a greeting, accepts connections on the server's behalf): capture in "
+        "front of the server too and run `pcapsmtp diff`."),
     "server-closed": FindingInfo(
         "server", "RFC 5321 3.8", "the server closed the connection right after refusing STARTTLS",
         _ASK_SERVER + "say why it refuses STARTTLS and ends the session: after a 421 the close is "

@@ -28,7 +28,8 @@ from pcapsmtp.smtp.tls import (
 )
 from pcapsmtp.tcp.halfstream import RESET_TTL_SEGMENTS, RESET_TTL_SLACK, reset_ttl_foreign
 
-__all__ = ["Transcript", "Item", "Overlap", "ResetTtl", "WentOn", "judge", "RESET_TTL_SLACK", "RESET_TTL_SEGMENTS"]
+__all__ = ["Transcript", "Item", "Overlap", "ResetTtl", "WentOn", "judge", "RESET_TTL_SLACK", "RESET_TTL_SEGMENTS",
+           "GREETING_WAIT_NS", "greeting_unanswered"]
 
 
 
@@ -930,6 +931,25 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     return True
 
 
+def greeting_unanswered(t: Transcript) -> Item | None:
+    """The client's giving up on a greeting that never came: its first command or its own end
+    (FIN or RST), ``GREETING_WAIT_NS`` or more after the connection opened, when both SYNs are
+    in the capture from the start and nothing of the server came before it (no byte, no hole of
+    its direction, no end of its own). None otherwise. (The analyzer asks it too: such a
+    connection may carry no payload at all.)"""
+    if not t.handshake_seen or t.midstream:
+        return None
+    for it in t.items:
+        ev = it.event
+        side = getattr(ev, "side", None)
+        if side is _SERVER or isinstance(ev, StreamGap):
+            return None
+        if side is _CLIENT and (isinstance(ev, Command) or
+                                (isinstance(ev, StreamEnded) and not ev.truncated)):
+            return it if it.ts_ns - t.first_ts_ns >= GREETING_WAIT_NS else None
+    return None
+
+
 def _unanswered(v: _Verdict, it: Item, code: str, side: str, outcome: str, reason: str, case: str,
                 msg: str) -> None:
     """The verdict of a client that gave up waiting: one finding (``code``) at ``it``, what went
@@ -1015,6 +1035,14 @@ HOLE_PROOF_NS = 1_000_000_000
 #: trip sets. Every other "a second or more" of the verdict is that question, except
 #: ``HOLE_PROOF_NS`` (the path's reordering).
 SLOWEST_PEER_NS = 10_000_000_000
+#: How long a client must have waited for the server's greeting, with nothing of the server since
+#: it accepted the connection, for its giving up to show a server that never sent one rather than
+#: an impatient client (``greeting_unanswered``). Servers delay the 220 on purpose by seconds
+#: (Sendmail's greet_pause, an Exim connect ACL ``delay``) to catch clients that talk first, and
+#: RFC 5321 4.5.3.2.1 asks a client to wait five minutes for it (Postfix's smtp_helo_timeout and
+#: Exim's default are 300 s); Nodemailer's greetingTimeout, the shortest default among the
+#: clients of docs/realclients.md, is 30 s. Less, and the client's own hurry may be why.
+GREETING_WAIT_NS = 30_000_000_000
 
 
 def _hole_unreceived(f: _Facts, hole: Item, due: tuple[int, int]) -> _Unreceived | None:
@@ -2200,6 +2228,16 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
         how = "reset" if server_end.event.reset else "closed"
         v.set("aborted", "server", "greeting-refused", _frame(server_end),
               f"the server {how} the connection without a greeting", server_end)
+        return
+    gave_up = greeting_unanswered(t) if f.greeting is None and clear is None and gap is None else None
+    if gave_up is not None:
+        waited = (gave_up.ts_ns - t.first_ts_ns) / 1e9
+        act = ("reset the connection" if isinstance(gave_up.event, StreamEnded) and gave_up.event.reset
+               else "closed the connection" if isinstance(gave_up.event, StreamEnded)
+               else f"sent {gave_up.event.verb}")
+        _unanswered(v, gave_up, "no-answer", "server", "aborted", "greeting-refused", "no-answer",
+                    f"the server sent no greeting: nothing of it for {waited:.0f} s after it "
+                    f"accepted the connection, until the client gave up waiting and {act}")
         return
     if gap is not None or started_late or one_sided:
         why = (f"the capture's snap length{_snap(t)} cut the decisive exchange: frame "

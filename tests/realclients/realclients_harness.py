@@ -105,8 +105,9 @@ class Behaviour:
     on_starttls: str = "tls"
     #: when set, only the first ``fail_first`` STARTTLS get ``on_starttls``; later ones get ``tls``
     fail_first: int | None = None
-    #: greet | close | rst: ``close`` and ``rst`` end the accepted connection before the banner
-    #: (a server dropping a blocklisted or rate-limited client without a greeting)
+    #: greet | close | rst | silent: ``close`` and ``rst`` end the accepted connection before
+    #: the banner (a server dropping a blocklisted or rate-limited client without a greeting);
+    #: ``silent`` never sends it, reading and dropping whatever comes until the client leaves
     on_connect: str = "greet"
 
 
@@ -180,6 +181,9 @@ class ByteServer:
             return
         if b.on_connect == "close":
             return                      # ``_handle`` closes: a FIN before any byte
+        if b.on_connect == "silent":
+            await _drain_until_eof(reader)
+            return
         writer.write(BANNER)
         await writer.drain()
         in_tls = False

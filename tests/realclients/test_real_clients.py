@@ -471,15 +471,15 @@ def postfix_rig(cert: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactor
         pf.remove()
 
 
-def postfix_deliver(rig: PostfixRig, behaviour: h.Behaviour, name: str,
-                    want: str = "") -> tuple[list[h.ConnRecord], list[dict[str, Any]], list[str]]:
+def postfix_deliver(rig: PostfixRig, behaviour: h.Behaviour, name: str, want: str = "",
+                    timeout: float = 30) -> tuple[list[h.ConnRecord], list[dict[str, Any]], list[str]]:
     rig.postfix.purge()
     rig.server.reset(behaviour)
     pcap = rig.tmp / f"{name}.pcap"
     before = len(rig.postfix.statuses())
     with h.Tcpdump(pcap, rig.server.port):
         rig.postfix.submit()
-        statuses = rig.postfix.wait_status(before, want)
+        statuses = rig.postfix.wait_status(before, want, timeout)
     rig.postfix.purge()
     return list(rig.server.conns), analyze(pcap, rig.server.port), statuses
 
@@ -568,6 +568,44 @@ def test_postfix_against_a_server_that_refuses_without_greeting(postfix_rig: Pos
     for conv in convs:
         assert verdict(conv) == ("aborted", "server", "greeting-refused"), conv
         assert conv["evidence_frame"] == wire.server_close_frames(conv["stream"])[0]
+
+
+#: Postfix's smtp_helo_timeout for the silent-greeting test: just over GREETING_WAIT_NS (30 s),
+#: the shortest wait the verdict takes for the server's silence (Postfix's default is 300 s)
+POSTFIX_HELO_WAIT = 32
+
+
+@pytest.mark.slow
+def test_postfix_against_a_server_that_never_greets(postfix_rig: PostfixRig) -> None:
+    """The server accepts and never sends its banner: Postfix waits smtp_helo_timeout (here
+    32 s), logs "timed out while receiving the initial server greeting", closes without a byte
+    sent and defers. The server's silence: ``greeting-refused``, case ``no-answer``, the finding
+    and the evidence at Postfix's FIN as tshark numbers it."""
+    import subprocess
+    d = str(postfix_rig.postfix.dir)
+
+    def set_and_reload(*args: str) -> None:
+        subprocess.run(["postconf", "-c", d, *args], check=True, capture_output=True, timeout=30)
+        subprocess.run(["postfix", "-c", d, "reload"], check=True, capture_output=True, timeout=30)
+        time.sleep(0.5)
+    set_and_reload("-e", f"smtp_helo_timeout={POSTFIX_HELO_WAIT}s")
+    try:
+        conns, convs, statuses = postfix_deliver(postfix_rig, h.Behaviour(on_connect="silent"),
+                                                 "nogreeting-silent", want="status=deferred",
+                                                 timeout=POSTFIX_HELO_WAIT + 30)
+    finally:
+        set_and_reload("-X", "smtp_helo_timeout")
+    assert any("initial server greeting" in st for st in statuses), statuses
+    assert conns and not any(c.commands for c in conns), [c.commands for c in conns]
+    assert len(convs) == len(conns), (statuses, convs)
+    wire = h.tshark_wire(postfix_rig.tmp / "nogreeting-silent.pcap", postfix_rig.server.port)
+    for conv in convs:
+        assert verdict(conv) == ("aborted", "server", "greeting-refused"), conv
+        assert conv["case"] == "no-answer", conv
+        client_fin = [r.frame for r in wire.rows if r.stream == conv["stream"] and r.fin_or_rst
+                      and r.src_port != wire.port]
+        assert conv["evidence_frame"] == client_fin[0], (client_fin, conv)
+        assert [(f["code"], f["frame"]) for f in conv["findings"]] == [("no-answer", client_fin[0])]
 
 
 @pytest.fixture(scope="module")
