@@ -163,6 +163,32 @@ def scenarios() -> list[Capture]:
                 "payload (counted, not judged), not the server's silence",
                 [(c, Expect("none", "none", "no-payload", "unknown"))]))
 
+    # A box that resets the connection in the server's name right after the handshake, with the
+    # server's TTL: the real server's banner comes after "its" reset (the client's stack answers
+    # it with a reset). Not the server's refusal: the box's (reset-forged).
+    c = Conv(cport=45015, close=None).rst("S", delay_ms=2.0)
+    c.s(BANNER, acked=False, delay_ms=0.3).rst("C", label="answer", delay_ms=0.05)
+    add(Capture("wild-forged-reset-before-greeting.pcap",
+                "a reset with the server's address right after the handshake, then the server's real "
+                "banner at the reset's sequence number: a box on the path forged the reset",
+                [(c, Expect("aborted", "middlebox", "greeting-refused", "unknown",
+                            findings=[("reset-forged", "middlebox", "label:rst")]))]))
+
+    # SMTPS (465): the client speaks first (its ClientHello) and the server greets nobody. A server
+    # that closes an accepted connection before any byte, or a client that waits 60 s without
+    # sending its ClientHello (Postfix pointed at 465 without smtp_tls_wrappermode, waiting for a
+    # greeting), is no refusal of the server: both stay attempts without payload.
+    srv_close = CloseFirst(cport=45016, sport=465, close=("fin", "S"))
+    srv_close.wait_ms = 10_000.0
+    cli_wait = CloseFirst(cport=45017, sport=465, close=("fin", "C"))
+    cli_wait.wait_ms = 60_000.0
+    add(Capture("wild-smtps-no-payload.pcap",
+                "port 465, no byte either way: the server closes 10 s after the handshake (no "
+                "ClientHello came), then another client closes after waiting 60 s for a greeting an "
+                "SMTPS server never sends: attempts, not refusals",
+                [(srv_close, Expect("none", "none", "no-payload", "unknown")),
+                 (cli_wait, Expect("none", "none", "no-payload", "unknown"))]))
+
     # Half-open (SYN scan) and connect-and-reset probes next to one real conversation: only the
     # conversation is SMTP; the probes are counted as attempts without payload.
     syn_scan = SynRst(cport=45006)

@@ -44,6 +44,8 @@ CASES: dict[str, tuple[str, str, str, str | None]] = {
                                                  "tcp.dstport == 25 && tcp.flags.fin == 1"),
     "wild-server-silent-greeting-quit.pcap": ("aborted", "server", "greeting-refused",
                                               'smtp.req.command == "QUIT"'),
+    "wild-forged-reset-before-greeting.pcap": ("aborted", "middlebox", "greeting-refused",
+                                               "tcp.srcport == 25 && tcp.flags.reset == 1"),
     "wild-harmless-hole.pcap": ("plaintext", "client", "client-did-not-request", 'smtp.req.command == "MAIL"'),
     "wild-auth-equals-legacy.pcap": ("plaintext", "client", "client-did-not-request",
                                      'smtp.req.command == "MAIL"'),
@@ -52,7 +54,8 @@ CASES: dict[str, tuple[str, str, str, str | None]] = {
 
 def test_every_generated_giveup_and_wild_capture_is_covered() -> None:
     names = {n for n in EXPECTED if n.startswith(("giveup-", "wild-"))}
-    assert names == set(CASES) | {"wild-scan-probes.pcap", "wild-client-impatient-greeting.pcap"}
+    assert names == set(CASES) | {"wild-scan-probes.pcap", "wild-client-impatient-greeting.pcap",
+                                  "wild-smtps-no-payload.pcap"}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -122,7 +125,7 @@ def test_a_greeting_never_sent_is_the_servers_no_answer(name: str) -> None:
     (finding,) = conv["findings"]
     assert (finding["code"], finding["side"], finding["frame"]) == ("no-answer", "server", conv["evidence_frame"])
     waited = "300 s" if "timeout" in name else "31 s"
-    assert f"nothing of it for {waited} after it accepted the connection" in conv["detail"]
+    assert f"nothing of it but its SYN-ACK for {waited} after the client's SYN" in conv["detail"]
     assert conv["explanation"]["client_does"].startswith("The server accepted the TCP connection")
 
 
@@ -132,6 +135,36 @@ def test_a_client_that_did_not_wait_for_the_greeting_is_an_attempt() -> None:
     res = analyze_file(str(CAPTURES / "wild-client-impatient-greeting.pcap"))
     assert res.conversations == [] and res.summary["no_payload_attempts"] == 1
     assert EXPECTED["wild-client-impatient-greeting.pcap"]["no_payload_streams"] == [0]
+
+
+def test_no_greeting_is_due_on_an_smtps_port() -> None:
+    """Port 465: the server closing before any byte (no ClientHello came) and a client leaving
+    after 60 s without its ClientHello are attempts, not the server's refusal."""
+    res = analyze_file(str(CAPTURES / "wild-smtps-no-payload.pcap"))
+    assert res.conversations == [] and res.summary["no_payload_attempts"] == 2
+    assert EXPECTED["wild-smtps-no-payload.pcap"]["no_payload_streams"] == [0, 1]
+
+
+def test_a_forged_reset_before_the_greeting_is_the_boxs() -> None:
+    """The server's real banner after a reset with its address: the box's reset, not the
+    server's refusal (finding ``reset-forged`` at the reset, the evidence frame)."""
+    (conv,) = analyze_path(str(CAPTURES / "wild-forged-reset-before-greeting.pcap"))
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("reset-forged", "middlebox", conv["evidence_frame"])]
+    assert "a box on the path reset the connection before the server's greeting" in conv["detail"]
+    assert "server went on sending after it" in conv["detail"]
+
+
+@pytest.mark.parametrize(("name", "status"), [
+    ("greeting-refused.pcap", 0), ("wild-server-closes-without-greeting-silent-client.pcap", 0),
+    ("wild-server-resets-without-greeting.pcap", 0),
+    ("wild-server-silent-greeting-timeout.pcap", 1), ("wild-server-silent-greeting-quit.pcap", 1),
+    ("wild-forged-reset-before-greeting.pcap", 1), ("wild-client-impatient-greeting.pcap", 0)])
+def test_exit_status_of_a_refused_greeting(name: str, status: int) -> None:
+    """docs/output.md, ``greeting-refused``: a refusal or a close exits 0 (nothing went in the
+    clear, no RFC broken); the server's silence (its ``no-answer`` finding) and a box's forged
+    reset (``reset-forged``) are findings against a side and exit 1."""
+    assert _cli("analyze", str(CAPTURES / name)).returncode == status
 
 
 def test_exit_status_of_a_give_up_is_1_and_of_a_probe_after_a_valid_offer_0() -> None:

@@ -679,15 +679,16 @@ def _gap_frames(convs: list[dict[str, Any]]) -> list[int]:
     return [f["frame"] for c in convs for f in c["findings"] if f["code"] == "tcp-gap"]
 
 
-def _one_direction_allowed(side: str, conv: dict[str, Any]) -> bool:
-    """What one direction alone may prove (docs/output.md, "Captures of one direction"): nobody
-    is to blame, except for the server's own refusing greeting (seen whole in its direction)
-    and a reset that the captured side's stack did not send (its TTL, or the side went on)."""
+def _one_direction_allowed(side: str, conv: dict[str, Any], whole: dict[str, Any] | None) -> bool:
+    """What one direction alone may prove (docs/output.md, "Values": a capture of one
+    direction): nobody is to blame, except for the server's own refusing greeting (seen whole
+    in its direction, and so judged in the whole capture, ``whole``) and a reset that the
+    captured side's stack did not send (its TTL, or the side went on)."""
     verdict = (conv["outcome"], conv["caused_by"], conv["reason"])
     if verdict == ("incomplete", "unknown", "incomplete"):
         return True
     if side == "server" and verdict == ("aborted", "server", "greeting-refused"):
-        return True
+        return whole is not None and whole["reason"] == "greeting-refused"
     return conv["caused_by"] == "middlebox" and any(
         f["code"] == "reset-forged" for f in conv["findings"])
 
@@ -723,8 +724,10 @@ def test_every_capture_cut_to_one_direction_blames_nobody(tmp_path: Path, captur
             failures.append(f"{side} only: conversations {[r['ports'] for r in reference]} became "
                             f"{[(c['client']['port'], c['server']['port']) for c in got]}")
             continue
+        by_port = {c["client"]["port"]: c for c in whole}
         failures += [f"{side} only: {c['client']['port']}: {c['outcome']}/{c['caused_by']}/"
-                     f"{c['reason']}: {c['detail']}" for c in got if not _one_direction_allowed(side, c)]
+                     f"{c['reason']}: {c['detail']}" for c in got
+                     if not _one_direction_allowed(side, c, by_port.get(c["client"]["port"]))]
         if _gap_frames(got) and not _gap_frames(whole):
             failures.append(f"{side} only: tcp-gap at frames {_gap_frames(got)}, none in the whole capture")
     assert not failures, f"{_short(capture)}:\n" + "\n".join(failures)

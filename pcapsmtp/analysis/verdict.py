@@ -29,7 +29,7 @@ from pcapsmtp.smtp.tls import (
 from pcapsmtp.tcp.halfstream import RESET_TTL_SEGMENTS, RESET_TTL_SLACK, reset_ttl_foreign
 
 __all__ = ["Transcript", "Item", "Overlap", "ResetTtl", "WentOn", "judge", "RESET_TTL_SLACK", "RESET_TTL_SEGMENTS",
-           "GREETING_WAIT_NS", "greeting_unanswered"]
+           "GREETING_WAIT_NS", "IMPLICIT_TLS_PORTS", "greeting_unanswered"]
 
 
 
@@ -933,12 +933,13 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
 
 def greeting_unanswered(t: Transcript) -> Item | None:
     """The client's giving up on a greeting that never came: its first command or its own end
-    (FIN or RST), ``GREETING_WAIT_NS`` or more after the connection opened, when both SYNs are
-    in the capture from the start and nothing of the server came before it (no byte, no hole of
-    its direction, no end of its own). None otherwise. (The analyzer asks it too: such a
+    (FIN or RST), ``GREETING_WAIT_NS`` or more after its first SYN (the capture keeps no time of
+    the SYN-ACK), when both SYNs are in the capture from the start, the port is not an
+    implicit-TLS one, and nothing of the server came before it (no byte, no hole of its
+    direction, no end of its own). None otherwise. (The analyzer asks it too: such a
     connection may carry no payload at all.)"""
-    if not t.handshake_seen or t.midstream:
-        return None
+    if not t.handshake_seen or t.midstream or t.server.port in IMPLICIT_TLS_PORTS:
+        return None     # (on an implicit-TLS port the client speaks first: no greeting is due)
     for it in t.items:
         ev = it.event
         side = getattr(ev, "side", None)
@@ -2228,6 +2229,7 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
         how = "reset" if server_end.event.reset else "closed"
         v.set("aborted", "server", "greeting-refused", _frame(server_end),
               f"the server {how} the connection without a greeting", server_end)
+        v.by_reset(server_end, "before the server's greeting")
         return
     gave_up = greeting_unanswered(t) if f.greeting is None and clear is None and gap is None else None
     if gave_up is not None:
@@ -2236,8 +2238,8 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
                else "closed the connection" if isinstance(gave_up.event, StreamEnded)
                else f"sent {gave_up.event.verb}")
         _unanswered(v, gave_up, "no-answer", "server", "aborted", "greeting-refused", "no-answer",
-                    f"the server sent no greeting: nothing of it for {waited:.0f} s after it "
-                    f"accepted the connection, until the client gave up waiting and {act}")
+                    f"the server sent no greeting: nothing of it but its SYN-ACK for {waited:.0f} s "
+                    f"after the client's SYN, until the client gave up waiting and {act}")
         return
     if gap is not None or started_late or one_sided:
         why = (f"the capture's snap length{_snap(t)} cut the decisive exchange: frame "

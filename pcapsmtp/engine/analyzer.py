@@ -21,7 +21,7 @@ from pcapsmtp.engine.flowid import community_id
 from pcapsmtp.render.wireshark import conversation_filter, frames_filter
 from pcapsmtp.analysis.summary import Summary
 from pcapsmtp.analysis.verdict import (
-    Item, Overlap, ResetTtl, Transcript, WentOn, greeting_unanswered, judge)
+    IMPLICIT_TLS_PORTS, Item, Overlap, ResetTtl, Transcript, WentOn, greeting_unanswered, judge)
 from pcapsmtp.model import CLIENT as _CLIENT
 from pcapsmtp.model import SERVER as _SERVER
 from pcapsmtp.model import SMTP_PORTS, Side, TcpSegment
@@ -97,7 +97,8 @@ def _attempt_only(t: Transcript) -> bool:
     is not a server's refusal: a connection the server accepted (its SYN-ACK to the client's
     SYN captured) and then closed or reset first, before the client's end and before the
     capture's, is the server closing without a greeting (``greeting-refused``) whether or not
-    the client said QUIT, and Postfix or Exim clients do not; so is one the client closed only
+    the client said QUIT, and Postfix or Exim clients do not (except on an implicit-TLS port,
+    where the server waits for the client's ClientHello and may close when none comes); so is one the client closed only
     after waiting long for a greeting that never came (``greeting_unanswered``: the server's
     silence, not a probe's quick close). (A scan's half-open connection ends with the scanner's
     reset, a flood's with none: both stay attempts.)"""
@@ -111,7 +112,8 @@ def _attempt_only(t: Transcript) -> bool:
         if first_end is None and isinstance(ev, StreamEnded):
             first_end = ev
     if (t.handshake_seen and not t.midstream and first_end is not None
-            and first_end.side is _SERVER and not first_end.truncated):
+            and first_end.side is _SERVER and not first_end.truncated
+            and t.server.port not in IMPLICIT_TLS_PORTS):
         return False
     return greeting_unanswered(t) is None
 
