@@ -613,6 +613,19 @@ SKEW_FAILURES: dict[str, str] = {
         "and the TCP layer's FlowClosed carries the acknowledgements of the reset's time "
         "(Reassembler._close), so nothing shows the server's answer was sent: the reset reads as "
         "one instead of the answer (middlebox), where the capture in order reads incomplete"),
+    "captures/wild-server-closes-without-greeting-silent-client.pcap": (
+        "no payload either way: who ended first and whether both SYNs came are read in capture "
+        "order (engine/analyzer.py _attempt_only); the client's tap behind puts the server's "
+        "SYN-ACK and FIN before the client's SYN (the flow opens at that FIN without it), ahead "
+        "puts the client's FIN, which acknowledges the server's, first: an attempt either way"),
+    "captures/wild-server-resets-without-greeting.pcap": (
+        "no payload either way: the client's tap behind puts the server's SYN-ACK and reset before "
+        "the client's SYN, and the flow opens at the reset without it (handshake not seen): an "
+        "attempt (engine/analyzer.py _attempt_only reads capture order)"),
+    "captures/wild-forged-reset-before-greeting.pcap": (
+        "the reset comes before any payload the TCP layer delivers (the server's banner after it "
+        "is not read): as for wild-server-resets-without-greeting.pcap, the skewed handshake "
+        "leaves an attempt"),
     "captures/recut-content-10025-no-synack.pcap": (
         "the client's tap behind, no SYN-ACK, SMTP found by content on port 10025: the "
         "server's second banner segment (its first bytes come late) is the conversation's "
@@ -695,10 +708,18 @@ def _one_direction_allowed(side: str, conv: dict[str, Any], whole: dict[str, Any
 
 def _sending(cut: T.Capture, reference: list[dict[str, Any]]) -> list[int]:
     """The client ports of the conversations of ``reference`` that a one-direction ``cut``
-    must still find: those whose captured side sent payload (a connection without payload is
-    an attempt, docs/output.md ``summary.no_payload_attempts``, unless a hole shows lost bytes)."""
-    sent = {s.sport if s.dport in cut.ports else s.dport for s in cut.frames
-            if isinstance(s, T.Seg) and s.payload}
+    must still find: those whose captured side sent payload before its reset (a connection
+    without payload is an attempt, docs/output.md ``summary.no_payload_attempts``, unless a hole
+    shows lost bytes)."""
+    sent, reset = set(), set()
+    for s in cut.frames:
+        if not isinstance(s, T.Seg):
+            continue
+        client_port = s.sport if s.dport in cut.ports else s.dport
+        if s.flags & T.RST:
+            reset.add(client_port)
+        elif s.payload and client_port not in reset:     # (bytes after a reset are not read)
+            sent.add(client_port)
     return sorted({r["ports"][0] for r in reference if r["ports"][0] in sent})
 
 
