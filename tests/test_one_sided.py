@@ -560,3 +560,27 @@ def test_the_220_the_servers_tls_follows_answered_starttls_even_after_another_22
     assert int(both_ready) > int(st_frame)
     assert both["certificate"] == conv["certificate"]
     assert [f["code"] for f in both["findings"]][:1] == ["tls-certificate"]
+
+
+def test_a_clienthello_read_before_the_server_showed_up_is_no_220(tmp_path: Path) -> None:
+    """The client-only STARTTLS capture with the server's FIN after all (a tap that lost the
+    server's packets but its last one): the ClientHello was read as TLS while nothing of the
+    server had come (SmtpSession._client_tls_unanswered), but the server is in the capture, so
+    its answer to STARTTLS is what the capture lacks (every byte of it a hole), and the client's
+    alert is no refusal the verdict may rest on: incomplete, at STARTTLS, no tls-alert blame
+    (the review of 9cf64c4 found aborted/client/tls-handshake-failed)."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import transforms as T
+    cap = T.load(CAPTURES / "one-sided-client-starttls-alert.pcap")
+    last = [s for s in cap.frames if isinstance(s, T.Seg)][-1]
+    fin = T.Seg(last.ts_ns + 1_000_000, last.dst, last.src, last.dport, last.sport, last.ack,
+                (last.seq + len(last.payload) + 1) % (1 << 32), T.FIN | T.ACK, ttl=52)
+    path = T.save(cap.with_frames([*cap.frames, fin]), tmp_path / "with-server-fin.pcap")
+    (conv,) = analyze_path(str(path))
+    ((starttls,),) = tshark_fields(path, 'smtp.command_line contains "STARTTLS"', "frame.number")
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["evidence_frame"] == int(starttls)
+    assert conv["detail"].startswith("the capture does not show the answer to STARTTLS")
+    assert not any(f["code"] in ("tls-alert", "one-sided") for f in conv["findings"])
+    assert {f["code"] for f in conv["findings"]} == {"tcp-gap"}

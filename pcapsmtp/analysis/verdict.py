@@ -805,6 +805,11 @@ def _one_sided_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
     return True
 
 
+def _server_before(t: Transcript, pos: int) -> bool:
+    """Something of the server (a byte, a hole, its end) came before position ``pos``."""
+    return any(getattr(it.event, "side", None) is _SERVER for it in t.items[:pos])
+
+
 def _one_sided_hello(f: _Facts, ts: dict[str, Any], st_item: Item) -> str | None:
     """The detail of a capture of the client's direction only (``_absent`` server) whose
     ClientHello after STARTTLS (read as TLS, ``SmtpSession._client_tls_unanswered``) is the
@@ -1919,9 +1924,14 @@ def judge(t: Transcript) -> dict[str, Any]:
         _judge_in_progress(f, v)
         decided = True
     # A 220 lost in a hole still shows in what follows: TLS records after STARTTLS.
+    # (A ClientHello the session read with nothing of the server before it, in a capture of
+    # the client's direction, SmtpSession._client_tls_unanswered, shows no 220 when the
+    # server's packets do come later: then the server's answer is what the capture lacks.)
     tls_after_starttls = st_item is not None and st_reply is None and any(
-        isinstance(it.event, (TlsClientHello, TlsServerHello)) and f.pos(it) > f.pos(st_item)
-        for it in f.tls)
+        isinstance(it.event, TlsServerHello) or (
+            isinstance(it.event, TlsClientHello)
+            and (_absent(f, _SERVER) or _server_before(t, f.pos(it))))
+        for it in f.tls if f.pos(it) > f.pos(st_item))
     st_unclear = st_reply is not None and (
         st_code is None or st_reply.event.damaged
         or f.gap_between(-1, f.pos(st_reply), _SERVER) is not None)
