@@ -584,3 +584,24 @@ def test_a_clienthello_read_before_the_server_showed_up_is_no_220(tmp_path: Path
     assert conv["detail"].startswith("the capture does not show the answer to STARTTLS")
     assert not any(f["code"] in ("tls-alert", "one-sided") for f in conv["findings"])
     assert {f["code"] for f in conv["findings"]} == {"tcp-gap"}
+
+
+def test_live_reads_a_side_seen_by_its_acks_as_offline(tmp_path: Path) -> None:
+    """A client's direction plus the server's pure acknowledgements (its data lost by the tap):
+    the server was captured, so no ``one-sided`` finding, in live mode's early verdict (judged
+    at MAIL, before the flow's close says which sides sent segments) as offline (the review of
+    d1440be found the early verdict still one-sided)."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import transforms as T
+    from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
+    cap = T.load(CAPTURES / "client-did-not-request.pcap")
+    (client, _server), = T.conversations(cap).values()
+    kept = [s for s in cap.frames if isinstance(s, T.Seg) and (
+        (s.src, s.sport) == client or not (s.payload or s.flags & (T.SYN | T.FIN | T.RST)))]
+    path = T.save(cap.with_frames(kept), tmp_path / "client-plus-server-acks.pcap")
+    offline = analyze_file(str(path)).conversations
+    early = analyze_file(str(path), AnalysisConfig(early=True), fast=False).conversations
+    for (conv,) in (offline, early):
+        assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+        assert "one-sided" not in [f["code"] for f in conv["findings"]], conv["findings"]

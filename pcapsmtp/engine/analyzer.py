@@ -272,7 +272,14 @@ class Analyzer:
             else:
                 continue
             if early and not c.emitted and self._decided(c) and self._is_smtp(c):
-                done.append(self._conclude(c))
+                # Judged before its FlowClosed: which sides sent segments so far, as the close
+                # will say, so that a side seen only by its acknowledgements is not taken for
+                # absent. A flow already closed (its FlowClosed later in these events, or held
+                # by a reset watch) is judged at that close, with what it carries.
+                last = self.reassembler.last_segment_times(c.info.stream)
+                if last is not None:
+                    c.transcript.client_last_ns, c.transcript.server_last_ns = last
+                    done.append(self._conclude(c))
         return done
 
     def _record(self, c: _Conv, evs: list[Any]) -> None:

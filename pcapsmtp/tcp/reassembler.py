@@ -603,6 +603,18 @@ class TcpReassembler:
         """Candidate flows open now (<= max_flows)."""
         return len(self._flows)
 
+    def last_segment_times(self, stream: int) -> tuple[int | None, int | None] | None:
+        """For a flow still open: the capture time of the client's and of the server's last
+        segment so far (None for a side with none since the flow opened), what its
+        ``FlowClosed`` will carry; None when ``stream`` has no open flow. (An early verdict, in
+        live mode, is judged before that close.)"""
+        flow = self._flows.get(stream)
+        if flow is None:
+            return None
+        h0, h1 = flow.halves
+        client, server = (h0, h1) if flow.sides[0] is Side.CLIENT else (h1, h0)
+        return client.last_ts or None, server.last_ts or None
+
     def stream_of(self, src: str, sport: int, dst: str, dport: int) -> int | None:
         """The tcp.stream index the 4-tuple maps to now (None if unknown or evicted)."""
         key: _Key = _key(src, sport, dst, dport)[0]
