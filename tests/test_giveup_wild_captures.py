@@ -125,7 +125,7 @@ def test_a_greeting_never_sent_is_the_servers_no_answer(name: str) -> None:
     (finding,) = conv["findings"]
     assert (finding["code"], finding["side"], finding["frame"]) == ("no-answer", "server", conv["evidence_frame"])
     waited = "300 s" if "timeout" in name else "31 s"
-    assert f"nothing of it but its SYN-ACK for {waited} after the client's SYN" in conv["detail"]
+    assert f"no byte of it for {waited} from the conversation's first frame (1)" in conv["detail"]
     assert conv["explanation"]["client_does"].startswith("The server accepted the TCP connection")
 
 

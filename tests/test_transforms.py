@@ -613,15 +613,11 @@ SKEW_FAILURES: dict[str, str] = {
         "and the TCP layer's FlowClosed carries the acknowledgements of the reset's time "
         "(Reassembler._close), so nothing shows the server's answer was sent: the reset reads as "
         "one instead of the answer (middlebox), where the capture in order reads incomplete"),
-    "captures/wild-server-closes-without-greeting-silent-client.pcap": (
-        "no payload either way: who ended first and whether both SYNs came are read in capture "
-        "order (engine/analyzer.py _attempt_only); the client's tap behind puts the server's "
-        "SYN-ACK and FIN before the client's SYN (the flow opens at that FIN without it), ahead "
-        "puts the client's FIN, which acknowledges the server's, first: an attempt either way"),
     "captures/wild-server-resets-without-greeting.pcap": (
         "no payload either way: the client's tap behind puts the server's SYN-ACK and reset before "
-        "the client's SYN, and the flow opens at the reset without it (handshake not seen): an "
-        "attempt (engine/analyzer.py _attempt_only reads capture order)"),
+        "the client's SYN; the flow opens at the reset with nothing of the client and ends with "
+        "it (the client sends nothing after a reset), so no segment of the client is in the flow "
+        "(engine/analyzer.py _attempt_only, analysis/verdict.py both_sides_seen): an attempt"),
     "captures/wild-forged-reset-before-greeting.pcap": (
         "the reset comes before any payload the TCP layer delivers (the server's banner after it "
         "is not read): as for wild-server-resets-without-greeting.pcap, the skewed handshake "

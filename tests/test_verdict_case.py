@@ -20,6 +20,8 @@ CAPTURES = ROOT / "captures"
 
 #: (capture, stream) -> (reason, case): every case of REASON_CASES, each at least twice
 CASES = {
+    ("wild-server-silent-greeting-timeout.pcap", 0): ("greeting-refused", "no-answer"),
+    ("wild-server-silent-greeting-quit.pcap", 0): ("greeting-refused", "no-answer"),
     ("hang-starttls-silent.pcap", 0): ("starttls-refused", "no-answer"),
     ("hang-starttls-silent-quit.pcap", 0): ("starttls-refused", "no-answer"),
     ("pairing-postfix-starttls-stray.pcap", 0): ("starttls-refused", "stray-answer"),

@@ -29,7 +29,7 @@ from pcapsmtp.smtp.tls import (
 from pcapsmtp.tcp.halfstream import RESET_TTL_SEGMENTS, RESET_TTL_SLACK, reset_ttl_foreign
 
 __all__ = ["Transcript", "Item", "Overlap", "ResetTtl", "WentOn", "judge", "RESET_TTL_SLACK", "RESET_TTL_SEGMENTS",
-           "GREETING_WAIT_NS", "IMPLICIT_TLS_PORTS", "greeting_unanswered"]
+           "GREETING_WAIT_NS", "IMPLICIT_TLS_PORTS", "both_sides_seen", "greeting_unanswered"]
 
 
 
@@ -95,6 +95,9 @@ class Transcript:
     midstream: bool = False     #: a late start: TCP does not tell where both streams start
     side_evidence: str = "syn"
     handshake_seen: bool = True
+    #: a segment of each direction was in the capture when the conversation was decided
+    #: (``FlowInfo.both_directions``)
+    both_directions: bool = True
     items: list[Item] = field(default_factory=list)
     dropped_events: int = 0
     client_bytes: int = 0
@@ -936,14 +939,23 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     return True
 
 
+def both_sides_seen(t: Transcript) -> bool:
+    """A segment of each side is in the capture: when the conversation was decided
+    (``Transcript.both_directions``), or since (each side's last segment time, known once it
+    closed)."""
+    return t.both_directions or (t.client_last_ns is not None and t.server_last_ns is not None)
+
+
 def greeting_unanswered(t: Transcript) -> Item | None:
     """The client's giving up on a greeting that never came: its first command or its own end
-    (FIN or RST), ``GREETING_WAIT_NS`` or more after its first SYN (the capture keeps no time of
-    the SYN-ACK), when both SYNs are in the capture from the start, the port is not an
+    (FIN or RST), ``GREETING_WAIT_NS`` or more after the conversation's first frame (the
+    client's first SYN; the capture keeps no time of the SYN-ACK), when TCP tells where both
+    streams start (not ``midstream``: a SYN or SYN-ACK lost alone does not matter) and a
+    segment of each side was captured (``both_sides_seen``), the port is not an
     implicit-TLS one, and nothing of the server came before it (no byte, no hole of its
     direction, no end of its own). None otherwise. (The analyzer asks it too: such a
     connection may carry no payload at all.)"""
-    if not t.handshake_seen or t.midstream or t.server.port in IMPLICIT_TLS_PORTS:
+    if not both_sides_seen(t) or t.midstream or t.server.port in IMPLICIT_TLS_PORTS:
         return None     # (on an implicit-TLS port the client speaks first: no greeting is due)
     for it in t.items:
         ev = it.event
@@ -1923,12 +1935,13 @@ def judge(t: Transcript) -> dict[str, Any]:
     if not decided and len(f.in_progress) == 2 and st_item is None:
         _judge_in_progress(f, v)
         decided = True
-    # A 220 lost in a hole still shows in what follows: TLS records after STARTTLS.
-    # (A ClientHello the session read with nothing of the server before it, in a capture of
-    # the client's direction, SmtpSession._client_tls_unanswered, shows no 220 when the
-    # server's packets do come later: then the server's answer is what the capture lacks.)
+    # A 220 lost in a hole still shows in what follows: TLS records after STARTTLS, the
+    # server's any. (A ClientHello the session read with nothing of the server before it, in a
+    # capture of the client's direction, SmtpSession._client_tls_unanswered, shows no 220 when
+    # the server's packets do come later, none of them TLS: then the server's answer is what
+    # the capture lacks.)
     tls_after_starttls = st_item is not None and st_reply is None and any(
-        isinstance(it.event, TlsServerHello) or (
+        getattr(it.event, "side", None) is _SERVER or (
             isinstance(it.event, TlsClientHello)
             and (_absent(f, _SERVER) or _server_before(t, f.pos(it))))
         for it in f.tls if f.pos(it) > f.pos(st_item))
@@ -2248,8 +2261,9 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
                else "closed the connection" if isinstance(gave_up.event, StreamEnded)
                else f"sent {gave_up.event.verb}")
         _unanswered(v, gave_up, "no-answer", "server", "aborted", "greeting-refused", "no-answer",
-                    f"the server sent no greeting: nothing of it but its SYN-ACK for {waited:.0f} s "
-                    f"after the client's SYN, until the client gave up waiting and {act}")
+                    f"the server sent no greeting: no byte of it for {waited:.0f} s from the "
+                    f"conversation's first frame ({t.first_frame}), until the client gave up "
+                    f"waiting and {act}")
         return
     if gap is not None or started_late or one_sided:
         why = (f"the capture's snap length{_snap(t)} cut the decisive exchange: frame "

@@ -21,7 +21,8 @@ from pcapsmtp.engine.flowid import community_id
 from pcapsmtp.render.wireshark import conversation_filter, frames_filter
 from pcapsmtp.analysis.summary import Summary
 from pcapsmtp.analysis.verdict import (
-    IMPLICIT_TLS_PORTS, Item, Overlap, ResetTtl, Transcript, WentOn, greeting_unanswered, judge)
+    IMPLICIT_TLS_PORTS, Item, Overlap, ResetTtl, Transcript, WentOn, both_sides_seen,
+    greeting_unanswered, judge)
 from pcapsmtp.model import CLIENT as _CLIENT
 from pcapsmtp.model import SERVER as _SERVER
 from pcapsmtp.model import SMTP_PORTS, Side, TcpSegment
@@ -72,6 +73,7 @@ class _Conv:
             file=file, stream=info.stream, client=info.client, server=info.server,
             first_frame=info.first_frame, first_ts_ns=info.first_ts_ns, midstream=info.midstream,
             side_evidence=info.side_evidence, handshake_seen=info.handshake_seen,
+            both_directions=info.both_directions,
             last_ts_ns=info.first_ts_ns)
         self.emitted = False
 
@@ -94,14 +96,15 @@ _SMTP_ONLY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "S
 
 def _attempt_only(t: Transcript) -> bool:
     """The connection never carried a byte of payload either way (nor lost any in a hole), and
-    is not a server's refusal: a connection the server accepted (its SYN-ACK to the client's
-    SYN captured) and then closed or reset first, before the client's end and before the
-    capture's, is the server closing without a greeting (``greeting-refused``) whether or not
-    the client said QUIT, and Postfix or Exim clients do not (except on an implicit-TLS port,
-    where the server waits for the client's ClientHello and may close when none comes); so is one the client closed only
+    is not a server's refusal. A connection the server accepted (TCP tells where both streams
+    start, from the SYN, the SYN-ACK or the handshake ACK, and both sides were captured) and
+    then closed or reset first, before the client's end and before the capture's, is the
+    server closing without a greeting (``greeting-refused``), whether or not the client said
+    QUIT (Postfix and Exim do not), except on an implicit-TLS port, where the server waits for
+    the client's ClientHello and may close when none comes. So is one the client closed only
     after waiting long for a greeting that never came (``greeting_unanswered``: the server's
-    silence, not a probe's quick close). (A scan's half-open connection ends with the scanner's
-    reset, a flood's with none: both stay attempts.)"""
+    silence, not a probe's quick close). A scan's half-open connection ends with the
+    scanner's reset, a flood's with none: both stay attempts."""
     if t.client_bytes or t.server_bytes:
         return False
     first_end = None
@@ -111,7 +114,7 @@ def _attempt_only(t: Transcript) -> bool:
             return False
         if first_end is None and isinstance(ev, StreamEnded):
             first_end = ev
-    if (t.handshake_seen and not t.midstream and first_end is not None
+    if (both_sides_seen(t) and not t.midstream and first_end is not None
             and first_end.side is _SERVER and not first_end.truncated
             and t.server.port not in IMPLICIT_TLS_PORTS):
         return False

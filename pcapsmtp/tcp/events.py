@@ -36,6 +36,9 @@ class FlowInfo:
     server). Bytes before a known start do not exist; a side whose first captured byte is
     after it has a hole at its start (a ``StreamGap`` at offset 0), except a side the capture
     holds no segment of (a one-sided capture), which claims no hole. None: unknown."""
+    both_directions: bool = True
+    """A segment of each direction (any: SYN, SYN-ACK, a pure ACK, a FIN) was captured by the
+    time the reassembler decided the conversation; False when one direction had none by then."""
 
 
 @frozen

@@ -1301,7 +1301,8 @@ class TcpReassembler:
                         midstream=tunnel is None and (client_start is None
                                                       or server_start is None),
                         handshake_seen=client_syn is not None and server_syn is not None,
-                        client_start=client_start, server_start=server_start)
+                        client_start=client_start, server_start=server_start,
+                        both_directions=conv.base0 is not None and conv.base1 is not None)
         cfg = self.config
         sides = (Side.CLIENT, Side.SERVER) if cdir == 0 else (Side.SERVER, Side.CLIENT)
         h0 = HalfStream(conv.stream, sides[0], self.stats, cfg.max_ooo_bytes, cfg.retain_bytes,
