@@ -570,6 +570,15 @@ def test_postfix_against_a_server_that_refuses_without_greeting(postfix_rig: Pos
         assert conv["evidence_frame"] == wire.server_close_frames(conv["stream"])[0]
 
 
+def postconf_and_reload(rig: PostfixRig, *args: str) -> None:
+    """``postconf -c DIR args`` on the throwaway Postfix, then a reload (a setting for a test)."""
+    import subprocess
+    d = str(rig.postfix.dir)
+    subprocess.run(["postconf", "-c", d, *args], check=True, capture_output=True, timeout=30)
+    subprocess.run(["postfix", "-c", d, "reload"], check=True, capture_output=True, timeout=30)
+    time.sleep(0.5)
+
+
 #: Postfix's smtp_helo_timeout for the silent-greeting test: just over GREETING_WAIT_NS (30 s),
 #: the shortest wait the verdict takes for the server's silence (Postfix's default is 300 s)
 POSTFIX_HELO_WAIT = 32
@@ -581,20 +590,13 @@ def test_postfix_against_a_server_that_never_greets(postfix_rig: PostfixRig) -> 
     32 s), logs "timed out while receiving the initial server greeting", closes without a byte
     sent and defers. The server's silence: ``greeting-refused``, case ``no-answer``, the finding
     and the evidence at Postfix's FIN as tshark numbers it."""
-    import subprocess
-    d = str(postfix_rig.postfix.dir)
-
-    def set_and_reload(*args: str) -> None:
-        subprocess.run(["postconf", "-c", d, *args], check=True, capture_output=True, timeout=30)
-        subprocess.run(["postfix", "-c", d, "reload"], check=True, capture_output=True, timeout=30)
-        time.sleep(0.5)
-    set_and_reload("-e", f"smtp_helo_timeout={POSTFIX_HELO_WAIT}s")
+    postconf_and_reload(postfix_rig, "-e", f"smtp_helo_timeout={POSTFIX_HELO_WAIT}s")
     try:
         conns, convs, statuses = postfix_deliver(postfix_rig, h.Behaviour(on_connect="silent"),
                                                  "nogreeting-silent", want="status=deferred",
                                                  timeout=POSTFIX_HELO_WAIT + 30)
     finally:
-        set_and_reload("-X", "smtp_helo_timeout")
+        postconf_and_reload(postfix_rig, "-X", "smtp_helo_timeout")
     assert any("initial server greeting" in st for st in statuses), statuses
     assert conns and not any(c.commands for c in conns), [c.commands for c in conns]
     assert len(convs) == len(conns), (statuses, convs)
@@ -613,18 +615,11 @@ def postfix_short_starttls_timeout(postfix_rig: PostfixRig) -> Iterator[float]:
     """``smtp_starttls_timeout`` (default 300 s: the wait for the answer to STARTTLS and for each
     step of the TLS handshake) set to HANG_WAIT for the hang tests (the module's last), then back
     to its default."""
-    d = str(postfix_rig.postfix.dir)
-
-    def set_and_reload(*args: str) -> None:
-        import subprocess
-        subprocess.run(["postconf", "-c", d, *args], check=True, capture_output=True, timeout=30)
-        subprocess.run(["postfix", "-c", d, "reload"], check=True, capture_output=True, timeout=30)
-        time.sleep(0.5)
-    set_and_reload("-e", f"smtp_starttls_timeout={HANG_WAIT:g}s")
+    postconf_and_reload(postfix_rig, "-e", f"smtp_starttls_timeout={HANG_WAIT:g}s")
     try:
         yield HANG_WAIT
     finally:
-        set_and_reload("-X", "smtp_starttls_timeout")
+        postconf_and_reload(postfix_rig, "-X", "smtp_starttls_timeout")
 
 
 @pytest.mark.slow
