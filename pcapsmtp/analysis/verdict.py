@@ -856,8 +856,7 @@ def _server_stream_known(f: _Facts, before: Item) -> bool:
     connection's start, or bytes of the server came earlier? In a capture that starts later,
     with nothing of the server before ``before``, a lost answer leaves no hole: the server's
     next segment (its FIN) just starts its stream there."""
-    return not f.t.midstream or any(getattr(it.event, "side", None) is _SERVER
-                                    for it in f.t.items[:f.pos(before)])
+    return not f.t.midstream or _server_before(f.t, f.pos(before))
 
 
 def _server_bytes_unseen(f: _Facts) -> int:
