@@ -617,7 +617,7 @@ SKEW_FAILURES: dict[str, str] = {
         "no payload either way: the client's tap behind puts the server's SYN-ACK and reset before "
         "the client's SYN; the flow opens at the reset with nothing of the client and ends with "
         "it (the client sends nothing after a reset), so no segment of the client is in the flow "
-        "(engine/analyzer.py _attempt_only, analysis/verdict.py both_sides_seen): an attempt"),
+        "(analysis/verdict.py judged_without_payload, both_sides_seen): an attempt"),
     "captures/wild-forged-reset-before-greeting.pcap": (
         "the reset comes before any payload the TCP layer delivers (the server's banner after it "
         "is not read): as for wild-server-resets-without-greeting.pcap, the skewed handshake "

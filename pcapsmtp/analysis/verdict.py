@@ -29,7 +29,8 @@ from pcapsmtp.smtp.tls import (
 from pcapsmtp.tcp.halfstream import RESET_TTL_SEGMENTS, RESET_TTL_SLACK, reset_ttl_foreign
 
 __all__ = ["Transcript", "Item", "Overlap", "ResetTtl", "WentOn", "judge", "RESET_TTL_SLACK", "RESET_TTL_SEGMENTS",
-           "GREETING_WAIT_NS", "IMPLICIT_TLS_PORTS", "both_sides_seen", "greeting_unanswered"]
+           "GREETING_WAIT_NS", "IMPLICIT_TLS_PORTS", "both_sides_seen", "greeting_unanswered",
+           "judged_without_payload"]
 
 
 
@@ -943,6 +944,25 @@ def both_sides_seen(t: Transcript) -> bool:
     (``Transcript.both_directions``), or since (each side's last segment time, known once it
     closed)."""
     return t.both_directions or (t.client_last_ns is not None and t.server_last_ns is not None)
+
+
+def judged_without_payload(t: Transcript) -> bool:
+    """Is a connection that carried no byte either way (and lost none in a hole) a conversation
+    the verdict judges, not a connection attempt (the analyzer counts those)? It is when the
+    server refused the client unheard: it accepted the connection (TCP tells where both
+    streams start, from the SYN, the SYN-ACK or the handshake ACK, and both sides were
+    captured) and then closed or reset it first, before the client's end and before the
+    capture's (``greeting-refused``; Postfix and Exim send nothing, not even QUIT, when
+    dropped so), except on an implicit-TLS port, where the server waits for the client's
+    ClientHello and may close when none comes; or when it never greeted a client that waited
+    long for it (``greeting_unanswered``). A scan's half-open connection ends with the
+    scanner's reset, a flood's with none, a probe closes at once: attempts."""
+    first_end = next((it.event for it in t.items if isinstance(it.event, StreamEnded)), None)
+    if (both_sides_seen(t) and not t.midstream and first_end is not None
+            and first_end.side is _SERVER and not first_end.truncated
+            and t.server.port not in IMPLICIT_TLS_PORTS):
+        return True
+    return greeting_unanswered(t) is not None
 
 
 def greeting_unanswered(t: Transcript) -> Item | None:

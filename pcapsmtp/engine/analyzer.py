@@ -21,8 +21,7 @@ from pcapsmtp.engine.flowid import community_id
 from pcapsmtp.render.wireshark import conversation_filter, frames_filter
 from pcapsmtp.analysis.summary import Summary
 from pcapsmtp.analysis.verdict import (
-    IMPLICIT_TLS_PORTS, Item, Overlap, ResetTtl, Transcript, WentOn, both_sides_seen,
-    greeting_unanswered, judge)
+    Item, Overlap, ResetTtl, Transcript, WentOn, judge, judged_without_payload)
 from pcapsmtp.model import CLIENT as _CLIENT
 from pcapsmtp.model import SERVER as _SERVER
 from pcapsmtp.model import SMTP_PORTS, Side, TcpSegment
@@ -96,29 +95,11 @@ _SMTP_ONLY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "S
 
 def _attempt_only(t: Transcript) -> bool:
     """The connection never carried a byte of payload either way (nor lost any in a hole), and
-    is not a server's refusal. A connection the server accepted (TCP tells where both streams
-    start, from the SYN, the SYN-ACK or the handshake ACK, and both sides were captured) and
-    then closed or reset first, before the client's end and before the capture's, is the
-    server closing without a greeting (``greeting-refused``), whether or not the client said
-    QUIT (Postfix and Exim do not), except on an implicit-TLS port, where the server waits for
-    the client's ClientHello and may close when none comes. So is one the client closed only
-    after waiting long for a greeting that never came (``greeting_unanswered``: the server's
-    silence, not a probe's quick close). A scan's half-open connection ends with the
-    scanner's reset, a flood's with none: both stay attempts."""
-    if t.client_bytes or t.server_bytes:
+    the verdict has nothing to judge in it (``judged_without_payload``: a server's refusal
+    without a greeting is judged): a scan or a probe, counted in the summary."""
+    if t.client_bytes or t.server_bytes or any(isinstance(it.event, SmtpStreamGap) for it in t.items):
         return False
-    first_end = None
-    for it in t.items:
-        ev = it.event
-        if isinstance(ev, SmtpStreamGap):
-            return False
-        if first_end is None and isinstance(ev, StreamEnded):
-            first_end = ev
-    if (both_sides_seen(t) and not t.midstream and first_end is not None
-            and first_end.side is _SERVER and not first_end.truncated
-            and t.server.port not in IMPLICIT_TLS_PORTS):
-        return False
-    return greeting_unanswered(t) is None
+    return not judged_without_payload(t)
 
 
 class Analyzer:
