@@ -308,17 +308,21 @@ class Analyzer:
             "SMTP" in greeting or "MAIL" in greeting)
 
     def _decided(self, c: _Conv) -> bool:
-        """Live mode: is the verdict already settled (TLS up, refusal seen, mail in clear)?"""
+        """Live mode: is the verdict already settled: TLS up (the client's application data), or
+        the server's answer to the client's MAIL or QUIT read (no STARTTLS, or STARTTLS refused
+        or unanswered, then mail in the clear or the client leaving)?"""
         items = c.transcript.items
         if not items:
             return False
         ev = items[-1].event
-        if isinstance(ev, Reply) and len(items) > 1 and ev.answers is items[-2].event:
-            # a reply that waited in the client's buffer, read by the command just sent
-            ev = items[-2].event
-        # A refused STARTTLS is settled by the client's next step: MAIL (plaintext) or QUIT.
-        if isinstance(ev, Command) and ev.verb in ("MAIL", "QUIT"):
-            return True
+        # A refused STARTTLS is settled by the client's next step, MAIL (plaintext) or QUIT,
+        # once the server has answered it: until then the server's stream may still show a
+        # hole before that answer (its answer to STARTTLS lost by the capture, which only its
+        # later bytes reveal) or the end of a reply the client did not wait for (a MAIL sent
+        # while the EHLO reply was still coming), and the verdict offline reads from them.
+        if isinstance(ev, Reply):
+            asked = ev.answers
+            return isinstance(asked, Command) and asked.verb in ("MAIL", "QUIT")
         if isinstance(ev, TlsApplicationData) and ev.side is Side.CLIENT:
             conv = judge(c.transcript)
             return conv["reason"] in ("tls-established", "implicit-tls", "tls-start-not-captured")
