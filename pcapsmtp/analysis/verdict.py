@@ -29,7 +29,7 @@ from pcapsmtp.smtp.tls import (
 from pcapsmtp.tcp.halfstream import RESET_TTL_SEGMENTS, RESET_TTL_SLACK, reset_ttl_foreign
 
 __all__ = ["Transcript", "Item", "Overlap", "ResetTtl", "WentOn", "judge", "RESET_TTL_SLACK", "RESET_TTL_SEGMENTS",
-           "GREETING_WAIT_NS", "IMPLICIT_TLS_PORTS", "both_sides_seen", "greeting_unanswered",
+           "GREETING_WAIT_NS", "IMPLICIT_TLS_PORTS", "both_sides_seen", "greeting_unanswered", "server_ended_first",
            "judged_without_payload"]
 
 
@@ -957,12 +957,24 @@ def judged_without_payload(t: Transcript) -> bool:
     ClientHello and may close when none comes; or when it never greeted a client that waited
     long for it (``greeting_unanswered``). A scan's half-open connection ends with the
     scanner's reset, a flood's with none, a probe closes at once: attempts."""
-    first_end = next((it.event for it in t.items if isinstance(it.event, StreamEnded)), None)
-    if (both_sides_seen(t) and not t.midstream and first_end is not None
-            and first_end.side is _SERVER and not first_end.truncated
+    if (both_sides_seen(t) and not t.midstream and server_ended_first(t) is not None
             and t.server.port not in IMPLICIT_TLS_PORTS):
         return True
     return greeting_unanswered(t) is not None
+
+
+def server_ended_first(t: Transcript) -> Item | None:
+    """The server's own end (its FIN or RST) when it is the conversation's first end, before
+    any of the client and before the capture's; None otherwise. With no greeting and no byte
+    of the server, it is the refusal of ``greeting-refused`` (``_judge_plaintext``), and it
+    makes a connection without payload one the verdict judges (``judged_without_payload``):
+    both ask this one function, so that a connection is never judged a refusal by one and
+    not by the other."""
+    for it in t.items:
+        ev = it.event
+        if isinstance(ev, StreamEnded):
+            return it if ev.side is _SERVER and not ev.truncated else None
+    return None
 
 
 def greeting_unanswered(t: Transcript) -> Item | None:
@@ -2264,10 +2276,9 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
         started_late = False  # the server closed or reset without a greeting: nothing is missing
     unseen = _one_sided(f)
     one_sided = unseen is not None
-    server_end, client_end = f.own_end(_SERVER), f.own_end(_CLIENT)
+    server_end = server_ended_first(t)
     if (f.greeting is None and server_silent and clear is None and not t.midstream and gap is None
-            and server_end is not None
-            and (client_end is None or f.pos(server_end) < f.pos(client_end))):
+            and server_end is not None):
         how = "reset" if server_end.event.reset else "closed"
         v.set("aborted", "server", "greeting-refused", _frame(server_end),
               f"the server {how} the connection without a greeting", server_end)
