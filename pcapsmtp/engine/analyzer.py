@@ -309,8 +309,8 @@ class Analyzer:
 
     def _decided(self, c: _Conv) -> bool:
         """Live mode: is the verdict already settled: TLS up (the client's application data), or
-        the server's answer to the client's MAIL or QUIT read (no STARTTLS, or STARTTLS refused
-        or unanswered, then mail in the clear or the client leaving)?"""
+        the server's acceptance of the client's MAIL or its answer to QUIT read (no STARTTLS, or
+        STARTTLS refused or unanswered, then mail in the clear or the client leaving)?"""
         items = c.transcript.items
         if not items:
             return False
@@ -320,9 +320,12 @@ class Analyzer:
         # hole before that answer (its answer to STARTTLS lost by the capture, which only its
         # later bytes reveal) or the end of a reply the client did not wait for (a MAIL sent
         # while the EHLO reply was still coming), and the verdict offline reads from them.
+        # MAIL only when accepted: a server that refuses mail before STARTTLS ("530 Must issue
+        # a STARTTLS command first") may see the client ask for TLS next.
         if isinstance(ev, Reply):
             asked = ev.answers
-            return isinstance(asked, Command) and asked.verb in ("MAIL", "QUIT")
+            return isinstance(asked, Command) and (
+                asked.verb == "QUIT" or asked.verb == "MAIL" and ev.code is not None and 200 <= ev.code < 300)
         if isinstance(ev, TlsApplicationData) and ev.side is Side.CLIENT:
             conv = judge(c.transcript)
             return conv["reason"] in ("tls-established", "implicit-tls", "tls-start-not-captured")
