@@ -176,7 +176,7 @@ def _event_lines(it: Item, out: list[ExchangeLine]) -> None:
     elif isinstance(ev, TlsInProgress):
         out.append(ExchangeLine(fr, "C" if ev.side.value == "client" else "S",
                                 "[TLS from here: a TLS record where a line would begin, after "
-                                "bytes lost before the answer to STARTTLS]" if ev.after_hole else
+                                "bytes lost in a hole]" if ev.after_hole else
                                 "[TLS already under way: the capture starts inside it, how TLS "
                                 "began is not in the capture]", [], ev.span.start))
     elif isinstance(ev, PlaintextAfterStartTls):
