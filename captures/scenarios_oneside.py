@@ -26,6 +26,20 @@ client is in the capture), so its certificate is read as in a whole capture, wit
 finding. The verdict stays ``incomplete``. The same reading when the client's packets come only
 after the server's TLS (a late client tap): no one-sided capture, its holes make it ``incomplete``.
 A client whose only packets are acknowledgements was captured: no ``one-sided`` finding.
+The client's fatal alert after its holes, a record that starts cleanly, is read too (its
+``tls-alert`` finding; still ``incomplete`` by the holes, its ClientHello among them). The tap of
+the client's leg may start one packet earlier, with the client's acknowledgement of the 220 or
+with its ClientHello, before the server's TLS: its ClientHello as its first bytes shows it read
+the 220, so the TLS is read as TLS too, and the holes before it as in a capture that lost them in
+its middle (the 220 answers the STARTTLS lost in them): the handshake after the 220 is whole, and
+the client's alert ended it.
+
+Captures of the client's direction only on port 25 after STARTTLS: its ClientHello is TLS also
+when the server's SYN-ACK is in the capture (the client's acknowledgements then prove the server's
+bytes lost: holes, its answer to STARTTLS among them; the detail says no packet of the server
+after its SYN-ACK is there), when it rides in the segment of STARTTLS (sent without waiting for a
+220), and when its head is lost in a hole (the bytes after the hole are the rest of the TLS the
+client started, never plaintext injected after STARTTLS).
 """
 from __future__ import annotations
 
@@ -143,6 +157,80 @@ def server_tls_client_later(cport: int, label: str) -> Conv:
     conv.c(client_hello(label, "mx.example.com", tls13=False), tag="client_hello")
     conv.s(server_flight_tls12(label, "mx.example.com")[0], tag="server_hello")
     conv.c(alert(42), tag="client_alert")
+    return conv
+
+
+class TapFrom(Conv):
+    """A conversation whose client direction the capture holds only from the client packet that
+    ``first`` picks (given the packets and the marks) on: the server's packets are all there."""
+
+    def __init__(self, first: Any, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.first = first
+
+    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
+        pkts, marks = super().emit(conv_index, t_start_ns)
+        first = self.first(pkts, marks)
+        return [p for i, p in enumerate(pkts) if p.side == "S" or i >= first], marks
+
+
+def _ack_of(tag: str) -> Any:
+    """The client's first packet after the server's step ``tag`` (its acknowledgement of it)."""
+    def first(pkts: list[Pkt], marks: dict[str, tuple[str, int]]) -> int:
+        side, start = marks[tag]
+        i = next(i for i, p in enumerate(pkts) if p.side == side and p.off == start)
+        return next(j for j in range(i, len(pkts)) if pkts[j].side == "C")
+    return first
+
+
+def _bytes_of(tag: str) -> Any:
+    """The client's packet carrying the first byte of its step ``tag``."""
+    def first(pkts: list[Pkt], marks: dict[str, tuple[str, int]]) -> int:
+        side, start = marks[tag]
+        return next(i for i, p in enumerate(pkts) if p.side == "C" and p.off == start)
+    return first
+
+
+def server_tls_client_from(cport: int, label: str, first: Any) -> Conv:
+    """server_tls_client_later's conversation with the client's packets in the capture from an
+    earlier packet on (``first``: its acknowledgement of the 220, or its ClientHello), before the
+    server's TLS."""
+    conv = TapFrom(first, cport=cport).s(BANNER, tag="banner").c(EHLO, tag="greeting")
+    conv.s(EHLO_OK, tag="reply_after_greeting")
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(label, "mx.example.com", tls13=False), tag="client_hello")
+    conv.s(server_flight_tls12(label, "mx.example.com")[0], tag="server_hello")
+    conv.c(alert(42), tag="client_alert")
+    return conv
+
+
+class ClientAndSynAck(Conv):
+    """A capture of the client's direction that holds the server's SYN-ACK too (a filter or tap
+    that let the handshake through, or lost every later packet of the server)."""
+
+    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
+        pkts, marks = super().emit(conv_index, t_start_ns)
+        return [p for p in pkts if p.side == "C" or p.flags == "SA"], marks
+
+
+def client_starttls_variant(conv: Conv, label: str, *, one_segment: bool = False,
+                            hello_head_lost: bool = False) -> Conv:
+    """client_only_starttls's dialogue on ``conv``: STARTTLS and its ClientHello in one segment
+    (``one_segment``, the 220 after both), or the ClientHello in two segments of which the first
+    is not captured (``hello_head_lost``)."""
+    conv = opening(conv)
+    hello = client_hello(label, "mx.example.com", tls13=False)
+    if one_segment:
+        conv.c(STARTTLS + hello, tag="starttls", marks={"client_hello": len(STARTTLS)})
+        conv.s(READY, tag="starttls_reply")
+    else:
+        conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+        if hello_head_lost:
+            conv.c([hello[:60], hello[60:]], tag="client_hello", lost=[0], marks={"after_hole": 60})
+        else:
+            conv.c(hello, tag="client_hello")
+    conv.s(server_flight_tls12(label, "mx.example.com")[0], tag="server_hello")
+    conv.c(alert(48), tag="alert")
     return conv
 
 
@@ -334,5 +422,49 @@ def scenarios() -> list[Capture]:
                 [(server_tls_client_later(47915, "client tap later"),
                   Expect("incomplete", "unknown", "incomplete", "unknown", True, 220,
                          [("tcp-gap", "capture", "reply_after_greeting"), ("tcp-gap", "capture", "starttls_reply"),
-                          ("tcp-gap", "capture", "server_hello")]))]),
+                          ("tcp-gap", "capture", "server_hello"), ("tls-alert", "client", "client_alert")]))]),
+        Capture("server-tls-client-tap-ack.pcap",
+                "server-tls-client-tap-later.pcap with the client's packets from its acknowledgement of the 220 "
+                "on (before the server's TLS): its ClientHello as its first bytes shows it read the 220, so the "
+                "TLS after the 220 is read as TLS as when the tap starts later; its EHLO and STARTTLS are holes "
+                "the 220 answers the STARTTLS of (as in a capture that lost them in its middle), and the "
+                "handshake after the 220 is whole: the client's fatal alert bad_certificate ended it",
+                [(server_tls_client_from(47924, "client tap ack", _ack_of("starttls_reply")),
+                  Expect("aborted", "client", "tls-handshake-failed", "unknown", True, 220,
+                         [("tcp-gap", "capture", "reply_after_greeting"), ("tcp-gap", "capture", "starttls_reply"),
+                          ("tls-alert", "client", "client_alert")]))]),
+        Capture("server-tls-client-tap-hello.pcap",
+                "server-tls-client-tap-later.pcap with the client's packets from its ClientHello on (before the "
+                "server's TLS): the same reading as server-tls-client-tap-ack.pcap",
+                [(server_tls_client_from(47925, "client tap hello", _bytes_of("client_hello")),
+                  Expect("aborted", "client", "tls-handshake-failed", "unknown", True, 220,
+                         [("tcp-gap", "capture", "reply_after_greeting"), ("tcp-gap", "capture", "starttls_reply"),
+                          ("tls-alert", "client", "client_alert")]))]),
+        Capture("one-sided-client-starttls-synack.pcap",
+                "one-sided-client-starttls-alert.pcap with the server's SYN-ACK kept: the client's "
+                "acknowledgements prove the server's bytes lost (holes, its answer to STARTTLS among them); "
+                "the client's bytes after STARTTLS are read as TLS all the same, and the detail begins with "
+                "'no packet of the server after its SYN-ACK is in the capture'",
+                [(client_starttls_variant(ClientAndSynAck(cport=47926, close=("fin", "C")),
+                                          "one-sided client synack"),
+                  Expect("incomplete", "unknown", "incomplete", "unknown", True, None,
+                         [ONE_SIDED, ("tcp-gap", "capture", "greeting"), ("tcp-gap", "capture", "starttls"),
+                          ("tcp-gap", "capture", "client_hello"), ("tcp-gap", "capture", "alert"),
+                          ("tls-alert", "client", "alert")]))]),
+        Capture("one-sided-client-starttls-one-segment.pcap",
+                "port 25 with only the client->server packets: STARTTLS and the ClientHello in one segment (the "
+                "client did not wait for the 220), its fatal alert and its close: the ClientHello is read as TLS",
+                [(client_starttls_variant(Conv(cport=47927, close=("fin", "C"), only_side="C"),
+                                          "one-sided client one segment", one_segment=True),
+                  Expect("incomplete", "unknown", "incomplete", "unknown", True, None,
+                         [ONE_SIDED, ("tls-alert", "client", "alert")]))]),
+        Capture("one-sided-client-starttls-hello-hole.pcap",
+                "port 25 with only the client->server packets: STARTTLS, then a ClientHello whose first segment is "
+                "not in the capture, its fatal alert and its close: the bytes after the hole are the rest of the "
+                "TLS the client started (its alert read once the record framing is found again), no "
+                "starttls-command-injection",
+                [(client_starttls_variant(Conv(cport=47928, close=("fin", "C"), only_side="C"),
+                                          "one-sided client hello hole", hello_head_lost=True),
+                  Expect("incomplete", "unknown", "incomplete", "unknown", True, None,
+                         [ONE_SIDED, ("tcp-gap", "capture", "after_hole"), ("tls-alert", "client", "alert")]))]),
     ]

@@ -389,49 +389,94 @@ def test_a_server_only_tls13_handshake_shows_only_the_serverhello() -> None:
     assert "certificate" not in conv
 
 
-def test_server_tls_before_any_client_packet_is_read_as_in_a_server_only_capture() -> None:
-    """The client's packets only from its alert on (a tap of its leg that started late): when the
-    server's flight came nothing of the client was in the capture, so the session read it as TLS
-    after the 220 and marked the 220 (``Reply.tls_follows``); the verdict reads that mark, so the
-    JSON shows what ``explain`` shows: the ServerHello, STARTTLS answered. The client's direction
-    is in the capture after all: no ``one-sided`` finding; the bytes of the client the server
-    acknowledged before its first packet are holes (at the server's segments that acknowledged
-    them) and the verdict is incomplete by them."""
-    name = "server-tls-client-tap-later.pcap"
+#: a late tap of the client's leg: the capture -> the client's first packet in it
+LATE_TAPS = {"server-tls-client-tap-later.pcap": "its fatal alert, after the server's TLS",
+             "server-tls-client-tap-ack.pcap": "its acknowledgement of the 220",
+             "server-tls-client-tap-hello.pcap": "its ClientHello"}
+
+
+@pytest.mark.parametrize("name", sorted(LATE_TAPS))
+def test_a_late_client_tap_reads_the_tls_after_the_220_whichever_packet_it_starts_with(name: str) -> None:
+    """The client's packets only from a later point on (a tap of its leg that started late); the
+    bytes of the client the server acknowledged before its first packet are holes (at the server's
+    segments that acknowledged them, as tshark's ``tcp.ack_raw`` shows) and its direction is in
+    the capture: no ``one-sided`` finding. The TLS after the 220 is read as TLS whichever packet
+    the tap starts with (the review found the server's records printed as garbage lines when it
+    starts one packet earlier than the server's flight):
+
+    - from its alert, after the server's flight: when the flight came nothing of the client was
+      in the capture, so the session read it as TLS after the 220 and marked the 220
+      (``Reply.tls_follows``); the client's ClientHello is in a hole, so the verdict is
+      incomplete by the holes, the detail naming what the server sent and the client's alert,
+      a record that starts cleanly after its holes (read: its ``tls-alert`` finding);
+    - from its acknowledgement of the 220 or from its ClientHello: its ClientHello as its first
+      bytes shows it read the 220, and the holes before it are read as in a capture that lost
+      them in its middle (the 220 answers the STARTTLS lost there, inferred): the handshake
+      after the 220 is whole, and the client's fatal alert bad_certificate ended it, as the
+      capture without the server's banner already read it."""
     path = CAPTURES / name
     conv = _conv(name)
     ((hello, version),) = _as_tls(path, "tls.handshake.type == 2", "frame.number", "tls.handshake.version")
     ((cert,),) = _as_tls(path, "tls.handshake.type == 11", "frame.number")
-    assert version == "0x0303"
+    client_hello = [int(f) for (f,) in _as_tls(path, "tls.handshake.type == 1", "frame.number")]
+    ((alert, desc),) = _as_tls(path, "tls.alert_message", "frame.number", "tls.alert_message.desc")
+    assert version == "0x0303" and desc == "42"
     ready = _ready_frame(name)
     # the server's data segments acknowledge 25, 10 and 166 bytes of the client (EHLO, STARTTLS,
-    # ClientHello) that the capture does not hold: its first packet's sequence number is past them
+    # ClientHello); the capture holds the client's from its first packet's sequence number on
     acks = tshark_fields(path, "tcp.srcport == 25 && tcp.len > 0", "frame.number", "tcp.ack_raw")
-    ((first_client, seq),) = tshark_fields(path, "tcp.dstport == 25 && tcp.len > 0", "frame.number",
-                                           "tcp.seq_raw")
+    client = tshark_fields(path, "tcp.dstport == 25", "frame.number", "tcp.seq_raw", "tcp.len")
+    first_client, seq = int(client[0][0]), int(client[0][1])
     rises = [(int(f), int(b) - int(a)) for (_, a), (f, b) in zip(acks, acks[1:]) if int(b) != int(a)]
     assert rises == [(4, 25), (ready, 10), (int(hello), 166)]
-    assert int(seq) == int(acks[-1][1]) and first_client > hello
-    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    # the holes: the bytes acknowledged below the client's first sequence number in the capture
+    holes = [int(f) for (_, a), (f, b) in zip(acks, acks[1:]) if int(a) < int(b) <= seq]
+    gaps = [("tcp-gap", "capture", f) for f in holes]
+    assert first_client > ready
+    assert frames_matching(path, "tcp.flags.syn == 1 && tcp.flags.ack == 0") == []
+    tls = {"client_hello_frame": client_hello[0] if client_hello else None, "server_hello_frame": int(hello),
+           "alert": {"side": "client", "level": 2, "description": 42, "name": "bad_certificate",
+                     "encrypted": False, "frame": int(alert)},
+           "established": False, "version": "TLS 1.2", "sni": "mx.example.com" if client_hello else None}
+    assert conv["tls"] == tls
     assert conv["starttls"] == {"offered": "unknown", "requested": True, "reply_code": 220, "frame": None}
-    assert conv["tls"]["server_hello_frame"] == int(hello) and conv["tls"]["version"] == "TLS 1.2"
     assert conv["certificate"]["sans"] == ["mx.example.com"]
-    assert conv["detail"] == (f"bytes of the decisive exchange were lost; after its 220 (frame {ready}) the server "
-                              f"sent a ServerHello (frame {hello}, TLS 1.2) and its certificate (frame {cert})")
-    assert conv["evidence_frame"] == 4
+    if name == "server-tls-client-tap-later.pcap":
+        assert first_client > int(hello) and client_hello == [] and holes == [4, ready, int(hello)]
+        assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+        assert conv["detail"] == (
+            f"bytes of the decisive exchange were lost; after its 220 (frame {ready}) the server sent a "
+            f"ServerHello (frame {hello}, TLS 1.2) and its certificate (frame {cert}); the client sent the "
+            f"fatal TLS alert bad_certificate (42) (frame {alert})")
+        assert conv["evidence_frame"] == 4
+    else:
+        # (its acknowledgement of the 220 carries no byte: its ClientHello is its first payload)
+        assert first_client < int(hello) and holes == [4, ready]
+        assert client_hello == [next(int(f) for f, _, n in client if n != "0")]
+        assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("aborted", "client", "tls-handshake-failed")
+        assert conv["detail"] == "the client sent the fatal TLS alert bad_certificate (42) during the handshake"
+        assert conv["evidence_frame"] == int(alert)
     assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
-        ("tcp-gap", "capture", 4), ("tcp-gap", "capture", ready), ("tcp-gap", "capture", int(hello))]
+        *gaps, ("tls-alert", "client", int(alert))]
+    assert conv["findings"][-1]["message"] == (
+        "the client sent the fatal TLS alert bad_certificate (42) during the handshake")
 
 
 def test_explain_shows_as_tls_what_the_verdict_reads_as_tls(capsys: pytest.CaptureFixture[str]) -> None:
     """``explain`` prints the session's events: the server's TLS records after the 220 appear as
     TLS exactly where the verdict reads them (its ServerHello frame in ``tls``)."""
-    for name in ("server-tls-client-tap-later.pcap", "one-sided-server-tls12-cert.pcap"):
+    for name in (*sorted(LATE_TAPS), "one-sided-server-tls12-cert.pcap"):
         main(["explain", str(CAPTURES / name)])
         out = capsys.readouterr().out
-        frame = _conv(name)["tls"]["server_hello_frame"]
+        tls = _conv(name)["tls"]
+        frame = tls["server_hello_frame"]
         assert frame is not None
         assert [ln.split()[0] for ln in out.splitlines() if "[TLS ServerHello:" in ln] == [str(frame)]
+        # (no record of the server's flight printed as a garbage line: they start \x16 or \x0c)
+        assert not [ln for ln in out.splitlines() if "S: \\x" in ln], out
+        if tls["alert"] is not None:
+            assert [ln.split()[0] for ln in out.splitlines() if "[TLS alert: fatal bad_certificate (42)]" in ln] == [
+                str(tls["alert"]["frame"])]
 
 
 def test_a_server_only_alert_after_the_220_is_the_servers_tls_alert_finding() -> None:
@@ -605,3 +650,104 @@ def test_live_reads_a_side_seen_by_its_acks_as_offline(tmp_path: Path) -> None:
     for (conv,) in (offline, early):
         assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
         assert "one-sided" not in [f["code"] for f in conv["findings"]], conv["findings"]
+
+
+def _client_only_starttls_detail(path: Path, then: str, start: str = NO_SERVER) -> str:
+    """The detail of a client-only STARTTLS handshake that ended with the client's alert and
+    close: STARTTLS, ``then`` (what came after it before the alert), the alert, the FIN."""
+    ((starttls,),) = tshark_fields(path, 'tcp.payload contains "STARTTLS"', "frame.number")
+    ((alert, desc),) = _as_tls(path, "tls.alert_message", "frame.number", "tls.alert_message.desc")
+    ((fin,),) = tshark_fields(path, "tcp.flags.fin == 1", "frame.number")
+    assert desc == "48"
+    return (f"{start}; the client sent STARTTLS (frame {starttls}), then {then}, then the fatal TLS alert "
+            f"unknown_ca (48) (frame {alert}), then closed the connection (frame {fin}), but the server's side "
+            "of the handshake, which would tell why, is not in the capture")
+
+
+def test_a_client_only_starttls_capture_with_the_servers_syn_ack() -> None:
+    """one-sided-client-starttls-alert's conversation with the server's SYN-ACK kept: TCP then
+    knows where the server's stream starts, and the client's acknowledgements prove its bytes
+    lost (holes: the banner, the EHLO reply, the answer to STARTTLS, the server's flight, at the
+    client's data segments whose acknowledgement rises, as tshark's ``tcp.ack_raw`` shows). The
+    server's answer to STARTTLS is in a hole, so the client's ClientHello after STARTTLS is read as
+    TLS as when nothing of the server is in the capture (the review found it held as plaintext,
+    the detail "the capture does not show the answer to STARTTLS"), and the detail begins with the
+    words the contract gives a capture that holds the server's SYN-ACK: for an admin the remedy
+    is the same as for a capture of one direction (capture the server's), and the SYN-ACK says the
+    tap saw the server's handshake but nothing after it."""
+    name = "one-sided-client-starttls-synack.pcap"
+    path = CAPTURES / name
+    (synack,) = frames_matching(path, "tcp.srcport == 25")
+    assert frames_matching(path, "tcp.flags.syn == 1 && tcp.flags.ack == 1") == [synack]
+    ((hello, sni),) = _as_tls(path, "tls.handshake.type == 1", "frame.number",
+                              "tls.handshake.extensions_server_name")
+    ((alert,),) = _as_tls(path, "tls.alert_message", "frame.number")
+    data = tshark_fields(path, "tcp.dstport == 25 && tcp.len > 0", "frame.number", "tcp.ack_raw")
+    ((_, start),) = tshark_fields(path, "tcp.flags.syn == 1 && tcp.flags.ack == 1", "frame.number", "tcp.seq_raw")
+    base, holes = int(start) + 1, []
+    for frame, ack in data:
+        if int(ack) > base:
+            holes.append((int(frame), int(ack) - base))
+            base = int(ack)
+    assert [n for _, n in holes] == [34, 122, 30, 913]
+    conv = _conv(name)
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["starttls"]["requested"] is True and conv["starttls"]["reply_code"] is None
+    assert conv["tls"] == {"client_hello_frame": int(hello), "server_hello_frame": None,
+                           "alert": {"side": "client", "level": 2, "description": 48, "name": "unknown_ca",
+                                     "encrypted": False, "frame": int(alert)},
+                           "established": False, "version": None, "sni": sni}
+    words = "no packet of the server after its SYN-ACK is in the capture"
+    assert conv["detail"] == _client_only_starttls_detail(path, f"a ClientHello (frame {hello})", words)
+    assert conv["evidence_frame"] == 1
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("one-sided", "capture", 1), *[("tcp-gap", "capture", f) for f, _ in holes],
+        ("tls-alert", "client", int(alert))]
+    _one_sided_finding(conv, words)
+
+
+def test_a_clienthello_in_the_segment_of_starttls_is_read_as_tls() -> None:
+    """STARTTLS and the ClientHello in one segment (a client that did not wait for the 220), in
+    the client's direction only: the ClientHello is read as TLS as when it comes after a 220 the
+    capture does not show (the contract says a client sends one only to start the TLS its
+    STARTTLS asked for, after a 220 or in the same segment without waiting: not "only after a
+    220"). tshark, decoding the port as TLS, finds the ClientHello in the frame of STARTTLS."""
+    name = "one-sided-client-starttls-one-segment.pcap"
+    path = CAPTURES / name
+    assert frames_matching(path, "tcp.srcport == 25") == []
+    ((starttls, payload),) = tshark_fields(path, 'tcp.payload contains "STARTTLS"', "frame.number", "tcp.payload")
+    assert bytes.fromhex(payload.replace(":", "")).startswith(b"STARTTLS\r\n\x16\x03")
+    conv = _conv(name)
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["starttls"] == {"offered": "unknown", "requested": True, "reply_code": None, "frame": int(starttls)}
+    assert conv["tls"]["client_hello_frame"] == int(starttls) and conv["tls"]["sni"] == "mx.example.com"
+    assert conv["detail"] == _client_only_starttls_detail(path, f"a ClientHello (frame {starttls})")
+    ((alert,),) = _as_tls(path, "tls.alert_message", "frame.number")
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("one-sided", "capture", 1), ("tls-alert", "client", int(alert))]
+
+
+def test_bytes_after_a_hole_that_followed_starttls_are_no_injection() -> None:
+    """The client's direction only: STARTTLS, then a ClientHello whose first segment is not in the
+    capture (tshark: ``lost_segment`` on the next), its alert and its close. The bytes after the
+    hole are the rest of the TLS the client started (the hole took the ClientHello's head), never
+    plaintext injected after STARTTLS (the review found a false ``starttls-command-injection``):
+    read as TLS once the record framing is found again (the alert, as tshark decodes it)."""
+    name = "one-sided-client-starttls-hello-hole.pcap"
+    path = CAPTURES / name
+    assert frames_matching(path, "tcp.srcport == 25") == []
+    (lost,) = frames_matching(path, "tcp.analysis.lost_segment")
+    ((alert,),) = _as_tls(path, "tls.alert_message", "frame.number")
+    assert _as_tls(path, "tls.handshake.type == 1", "frame.number") == []
+    conv = _conv(name)
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
+    assert conv["tls"]["client_hello_frame"] is None and conv["tls"]["alert"]["frame"] == int(alert)
+    assert conv["detail"] == _client_only_starttls_detail(
+        path, f"TLS whose first bytes the capture lost (frame {lost})")
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("one-sided", "capture", 1), ("tcp-gap", "capture", lost), ("tls-alert", "client", int(alert))]
+    out = io.StringIO()
+    main(["explain", str(path)], out=out)
+    assert "starttls-command-injection" not in out.getvalue()
+    assert [ln.split()[0] for ln in out.getvalue().splitlines()
+            if ln.split("   <---")[0].endswith("C: [TLS alert: fatal unknown_ca (48)]")] == [alert]

@@ -394,7 +394,28 @@ def _unprompted_tls_words(f: _Facts) -> str:
             shown[0] if shown else "TLS records")
     hidden = ("; TLS 1.3 encrypts the rest of its handshake, its certificate too"
               if ts["version"] == 0x0304 else "")
-    return f"; after its 220 (frame {_frame(ready)}) the server sent {what}{hidden}"
+    # the client's side of it, when its packets are in the capture (a tap of its leg that
+    # started late: from its acknowledgement of the 220, its ClientHello or a later record)
+    client = []
+    if ts["client_hello"] is not None:
+        client.append(f"a ClientHello (frame {_frame(ts['client_hello'])})")
+    alert = _client_alert(ts)
+    if alert is not None:
+        client.append(f"the fatal TLS alert {alert.event.name} ({alert.event.description}) "
+                      f"(frame {_frame(alert)})")
+    theirs = ("; the client sent " + " and ".join(client)) if client else ""
+    return f"; after its 220 (frame {_frame(ready)}) the server sent {what}{hidden}{theirs}"
+
+
+def _client_alert(ts: dict[str, Any]) -> Item | None:
+    """The client's fatal alert in clear among the TLS records of ``_tls_summary`` after the
+    server's 220 (``_unprompted_tls``), read where its packets come only later (a record that
+    starts cleanly after its holes); None when there is none (an encrypted one may be a
+    close_notify: not named)."""
+    alert = ts["alert"]
+    if alert is None or alert.event.encrypted or alert.event.side is not _CLIENT:
+        return None
+    return alert
 
 
 def _server_alert(ts: dict[str, Any]) -> Item | None:
@@ -761,11 +782,17 @@ def _one_sided_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
         return False
     steps = [f"sent a {hello_name} (frame {_frame(hello)})"] if hello is not None else []
     st = f.starttls
-    if (side is _CLIENT and hello is not None and st is not None and not st.event.inferred
-            and f.pos(st) < f.pos(hello)):
-        # (port 25: the ClientHello after its STARTTLS, which the session read as TLS with
-        # nothing of the server in the capture, SmtpSession._client_tls_unanswered)
-        steps = [f"sent STARTTLS (frame {_frame(st)})", f"a ClientHello (frame {_frame(hello)})"]
+    first_tls = next((it for it in f.tls if it.event.side is side), None)
+    if (side is _CLIENT and first_tls is not None and st is not None and not st.event.inferred
+            and f.pos(st) < f.pos(first_tls)):
+        # (port 25: the ClientHello after its STARTTLS, which the session read as TLS with the
+        # server's answer not in the capture, SmtpSession._client_tls_unanswered; or, its head
+        # lost in a hole, the records after it)
+        lost = f.gap_between(f.pos(st), f.pos(first_tls), _CLIENT) if hello is None else None
+        steps = [f"sent STARTTLS (frame {_frame(st)})",
+                 f"a ClientHello (frame {_frame(hello)})" if hello is not None else
+                 f"TLS whose first bytes the capture lost (frame {_frame(lost)})" if lost is not None
+                 else "TLS"]
     done = _side_finished(f, ts, side, f.pos(alert) if alert is not None else f.pos(end)) \
         if side is _CLIENT else None
     established = ""
@@ -1967,14 +1994,12 @@ def judge(t: Transcript) -> dict[str, Any]:
         _judge_in_progress(f, v)
         decided = True
     # A 220 lost in a hole still shows in what follows: TLS records after STARTTLS, the
-    # server's any. (A ClientHello the session read with nothing of the server before it, in a
-    # capture of the client's direction, SmtpSession._client_tls_unanswered, shows no 220 when
-    # the server's packets do come later, none of them TLS: then the server's answer is what
-    # the capture lacks.)
+    # server's any. (The client's TLS the session read with the server's answer not in the
+    # capture, SmtpSession._client_tls_unanswered: its ClientHello, or the records after a
+    # hole that took its head, shows no 220 when the server's packets do come later, none of
+    # them TLS: then the server's answer is what the capture lacks.)
     tls_after_starttls = st_item is not None and st_reply is None and any(
-        getattr(it.event, "side", None) is _SERVER or (
-            isinstance(it.event, TlsClientHello)
-            and (_absent(f, _SERVER) or _server_before(t, f.pos(it))))
+        it.event.side is _SERVER or _absent(f, _SERVER) or _server_before(t, f.pos(it))
         for it in f.tls if f.pos(it) > f.pos(st_item))
     st_unclear = st_reply is not None and (
         st_code is None or st_reply.event.damaged
@@ -2141,13 +2166,14 @@ def judge(t: Transcript) -> dict[str, Any]:
         ready_ts = _tls_summary(f, f.pos(ready))
         _check_certificates(f, v, ready_ts, names)
         _attach_tls(v, ready_ts)
-        alert = _server_alert(ready_ts)
+        alert = _server_alert(ready_ts) or _client_alert(ready_ts)
         if alert is not None:
-            # (what the server sent, as in a capture of both directions; why, the ClientHello it
-            # answered would tell, and it is not in the capture: the verdict blames no one)
+            # (what the side sent, as in a capture of both directions; why, the ClientHello or
+            # the exchange before it would tell, and they are not all in the capture: the
+            # verdict blames no one)
             ev = alert.event
-            v.finding("tls-alert", "server", _frame(alert),
-                      f"the server sent the fatal TLS alert {ev.name} ({ev.description}) during the "
+            v.finding("tls-alert", str(ev.side), _frame(alert),
+                      f"the {ev.side} sent the fatal TLS alert {ev.name} ({ev.description}) during the "
                       "handshake", at=_at(alert))
     _forged_reset(f, v)
     _server_closed(v)

@@ -115,11 +115,12 @@ class Reply(Event):
     #: the server began it (the client had sent none since the hole, or sent its next one
     #: after the reply began); ``answers`` and ``server_answers`` are then None
     lost_command: bool = False
-    #: a 220 after the greeting that the server's TLS follows with nothing of the client in the
-    #: capture before it (a capture of the server's direction, or one whose client packets come
-    #: only later): the session read the server's next bytes as TLS, so this 220 answers a
-    #: STARTTLS the capture does not show. The session's decision, which the verdict reads
-    #: (``SmtpSession._tls_after_lone_220``)
+    #: a 220 after the greeting that TLS follows with nothing of the client in the capture
+    #: before it but holes (a capture of the server's direction, or one whose client packets come
+    #: only later): the session read the server's next bytes, or the client's first bytes (its
+    #: ClientHello), as TLS, so this 220 answers a STARTTLS the capture does not show. The
+    #: session's decision, which the verdict reads (``SmtpSession._tls_after_lone_220``,
+    #: ``SmtpSession._client_tls_after_lone_220``)
     tls_follows: bool = False
 
     @property
@@ -157,7 +158,9 @@ class TlsInProgress(Event):
 
     ``after_hole``: not the capture's start but a hole before it: the client sent STARTTLS,
     bytes were lost before its answer (so which reply the client read as that answer is a
-    guess), and this side's next bytes are a TLS record where a line would begin."""
+    guess), and this side's next bytes are a TLS record where a line would begin; or a record
+    that starts cleanly (a header of a known type and version) right where a line would begin
+    after a hole of this side: the TLS began in the hole."""
 
     after_hole: bool = False
 

@@ -27,7 +27,16 @@ How the sides are followed:
   first reply seen answers a command before the capture. Each side's first bytes are TLS
   (``TlsInProgress``, then the TLS records), or SMTP text from the first line that looks
   like a reply or a command. The same holds after a hole: binary bytes never become a
-  banner, a reply or a command.
+  banner, a reply or a command, and a TLS record that starts cleanly where a line would begin
+  after a hole is TLS from there on.
+- What shows that a 220 answered STARTTLS and TLS began, when the capture lacks a side's part
+  of it: the server's TLS right after a 220 that followed its greeting, or the client's
+  ClientHello as its first bytes, with nothing of the client before but holes (a capture of the
+  server's direction, a tap of the client's leg that started late); the client's ClientHello
+  after its STARTTLS with the server's answer not in the capture (a capture of the client's
+  direction, with or without the server's SYN-ACK); after a hole of the client's bytes that
+  followed STARTTLS, bytes that are no text (the rest of the TLS it started, never plaintext
+  injected after STARTTLS).
 """
 from __future__ import annotations
 
@@ -157,6 +166,16 @@ class SmtpSession:
         #: server's direction (or one whose client packets come only later), where a TLS record
         #: next answers the STARTTLS that is not in it (``_tls_after_lone_220``)
         self._lone_220 = False
+        #: a byte of the client has come (its holes are no bytes: a capture whose client packets
+        #: start late declares the client's bytes the server acknowledged before them as holes
+        #: at its first segment, after the server's replies that acknowledged them)
+        self._client_bytes = False
+        #: bytes of the client after its STARTTLS were lost in a hole while it awaited the
+        #: answer: what follows may be the rest of the TLS it started (``_tls_after_hold_hole``)
+        self._hold_hole = False
+        #: bytes of the server after the client's STARTTLS were lost in a hole, and no byte of
+        #: the server came after it: its answer, if any, is in the hole (``_answer_unseen``)
+        self._answer_in_hole = False
         if late_start:
             self._greeted = True            # the greeting, if any, was before the capture
             self._c.after_gap = self._s.after_gap = True   # may start inside a line
@@ -171,6 +190,10 @@ class SmtpSession:
         if not data:
             return out
         st = self._c if side is _CLIENT else self._s
+        if side is _CLIENT:
+            self._client_bytes = True
+        else:
+            self._answer_in_hole = False
         if st.ended or st.mode is _Mode.STOPPED:
             if not st.ended:
                 st.lines.start += len(data)
@@ -200,7 +223,9 @@ class SmtpSession:
                 if head is None:
                     return out  # too few bytes to tell TLS from a command yet
                 st.first_seen = True
-                if head:
+                if head and not self._lone_220:
+                    # (a TLS record after a 220 that followed the greeting is the TLS that 220
+                    # let the client start, not SMTPS: ``_drain`` reads it so)
                     self._implicit_tls(st)
                     return out
             st.first_seen = True
@@ -219,7 +244,13 @@ class SmtpSession:
         start = st.lines.start + len(st.lines)
         gap = StreamGap(side=side, span=Span(side, start, start + length), length=length, cut=cut, acked=acked)
         self._lost = True
-        self._lone_220 = False      # what came right after the 220 is in the hole
+        if side is _SERVER:
+            self._lone_220 = False  # what came right after the 220 is in the hole
+            if self._hold_for is not None and self._hold_for.verb == "STARTTLS":
+                self._answer_in_hole = True
+        # (a hole of the client's leaves the 220 waiting: it cannot hide what the server sent
+        # after it, and a capture whose client packets start late declares the client's bytes
+        # the server had acknowledged as holes only at the client's first segment)
         self._emit(gap)
         if side is _SERVER and length < _SHORTEST_REPLY:
             self._short_holes.append(gap)
@@ -244,6 +275,8 @@ class SmtpSession:
         if st.mode is _Mode.HOLD:
             # The held bytes and the hole: the pending reply decides nothing reliable now.
             st.lines.skip(length)
+            if self._hold_for is not None and self._hold_for.verb == "STARTTLS":
+                self._hold_hole = True
             return out
         if st.mode is _Mode.TLS_EXPECTED:
             # TLS was due: what follows the hole is TLS whose record framing must be found
@@ -426,25 +459,40 @@ class SmtpSession:
                         else False)
                 if head is None:
                     return      # wait for a record header's 5 bytes
-                if head and self._client_unseen():
+                if head and self._client_silent():
                     self._tls_after_lone_220()
                     continue
                 if st.lines.buf[:1]:
                     self._lone_220 = False   # the server's next bytes after the 220 are no TLS
+            if self._lone_220 and mode is _Mode.LINES and st.side is _CLIENT:
+                # the client's first bytes in the capture (after holes only, if any) while the
+                # 220 waits unread: its ClientHello shows it read that 220 and started TLS
+                head = sniff_tls(bytes(st.lines.buf[:5])) if st.lines.buf[:1] == b"\x16" else False
+                if head is None:
+                    return      # wait for a record header's 5 bytes
+                if head:
+                    self._client_tls_after_lone_220()
+                    continue
+                if st.lines.buf[:1]:
+                    self._lone_220 = False   # the client's first bytes are no TLS
             if (mode is _Mode.LINES and st.side is _SERVER and not self._reply_lines
                     and self._hold_for is not None and self._hold_for.verb == "STARTTLS"
                     and st.lines.buf[:1] in _HANDSHAKE_ANSWER and sniff_tls(bytes(st.lines.buf[:5]))):
                 self._tls_without_220()
                 continue
-            if mode is _Mode.LINES and (self._late or (self._lost and self._starttls_sent)) \
+            if mode is _Mode.LINES and (self._late or (self._lost and self._starttls_sent)
+                                        or st.after_gap) \
                     and st.lines.buf[:1] and 20 <= st.lines.buf[0] <= 24:
                 head = sniff_tls(bytes(st.lines.buf[:5]))
                 if head is None:
                     return      # wait for a record header's 5 bytes
-                if head:
+                if head and (self._late or (self._lost and self._starttls_sent)
+                             or _clean_record(st.lines.buf)):
                     # A late start, or a STARTTLS after bytes were lost (which reply the
-                    # client read as its answer is then a guess): a TLS record where a line
-                    # begins is TLS from here, never lines.
+                    # client read as its answer is then a guess), or a record that starts
+                    # cleanly after a hole of this side (a header of a known type and version:
+                    # the TLS that began in the hole): a TLS record where a line begins is TLS
+                    # from here, never lines.
                     self._tls_in_progress(st, framed=True, after_hole=not self._late)
                     return
             if mode is _Mode.LINES or mode is _Mode.SASL:
@@ -463,10 +511,15 @@ class SmtpSession:
                     return
             elif mode is _Mode.HOLD:
                 if (self._hold_for is not None and self._hold_for.verb == "STARTTLS"
-                        and st.lines.buf[:1] == b"\x16" and self._server_unseen()):
-                    head = sniff_tls(bytes(st.lines.buf[:5]))
+                        and st.lines.buf[:1] and self._answer_unseen()):
+                    if self._hold_hole:
+                        # bytes after a hole that followed STARTTLS: the rest of the TLS the
+                        # client started (its ClientHello's head in the hole), unless text
+                        head = _tls_after_hold_hole(bytes(st.lines.buf[:64]), at_end=False)
+                    else:
+                        head = sniff_tls(bytes(st.lines.buf[:5])) if st.lines.buf[:1] == b"\x16" else False
                     if head is None:
-                        return      # wait for a record header's 5 bytes
+                        return      # wait for a record header's 5 bytes (or a line)
                     if head:
                         self._client_tls_unanswered()
                         continue
@@ -548,6 +601,8 @@ class SmtpSession:
         if verb == "DATA" or verb == "STARTTLS":
             st.mode = _Mode.HOLD
             self._hold_for = cmd
+            self._hold_hole = False
+            self._answer_in_hole = False
             if verb == "STARTTLS":
                 self._starttls_sent = True
         elif verb == "BDAT":
@@ -693,7 +748,15 @@ class SmtpSession:
                 self._starttls_accepted = True
                 data, start = st.lines.take_rest()
                 st.mode = _Mode.TLS_EXPECTED
-                if data:
+                if self._hold_hole and _tls_after_hold_hole(data, at_end=True) is not False:
+                    # bytes after STARTTLS were lost in a hole: what follows it is the rest of
+                    # the TLS the client started, never plaintext injected before the 220
+                    self._hold_hole = False
+                    self._tls_after_hole(st)
+                    if data:
+                        st.lines.push(data)
+                        st.lines.start = start
+                elif data:
                     # (a reply the client had in its buffer before it sent STARTTLS was read
                     # before its next bytes: those cannot be injected ahead of the 220)
                     if sniff_tls(data) is False and drain:
@@ -744,6 +807,14 @@ class SmtpSession:
         c = self._c
         return not c.first_seen and not c.ended and not self._commands_seen
 
+    def _client_silent(self) -> bool:
+        """Nothing of the client has come but holes: no byte, no end. The holes of a client
+        whose packets the capture holds only from a later point on (a tap of its leg that
+        started late) are its bytes the server had read: they come out at its first segment,
+        after the server's replies that acknowledged them (``HalfStream.seen``), and cannot
+        hide what the server sent after its 220."""
+        return not self._client_bytes and not self._c.ended and not self._commands_seen
+
     def _tls_after_lone_220(self) -> None:
         """A TLS handshake record (or an alert refusing the ClientHello) right after a 220 that
         followed the greeting, with nothing of the client in the capture (its direction is not
@@ -766,21 +837,98 @@ class SmtpSession:
         self._s.mode = _Mode.TLS
         self._s.tls = TlsObserver(_SERVER)
 
+    def _client_tls_after_lone_220(self) -> None:
+        """The client's first bytes in the capture (after holes only, if any) are a TLS
+        handshake record (its ClientHello) while the server's 220 after its greeting waits
+        unread (``_lone_220``): the client read that 220 as the answer to its STARTTLS and
+        started TLS (RFC 3207 4: a 220 after the greeting answers only STARTTLS). The client's
+        bytes from here are TLS and the server's next bytes must be (``_tls_expected``): a tap of
+        the client's leg that starts with its acknowledgement of the 220 or with its ClientHello
+        reads the same TLS as one that starts after the server's answer.
+
+        With holes of the client before (``_client_hole``: the bytes the server read before its
+        replies, declared only at the client's first segment, ``HalfStream.seen``, so after the
+        replies that acknowledged them), the replies waiting are read as if the holes had come
+        in capture order (``_finish_reply``): each answers a command lost in them
+        (``Reply.lost_command``), the 220 the client's STARTTLS lost in them
+        (``_starttls_lost_in_hole``, inferred), and the handshake that follows is judged as
+        after any STARTTLS whose command a hole took. Without holes (nothing of the client before
+        its ClientHello) the 220 is marked as ``_tls_after_lone_220`` marks it
+        (``Reply.tls_follows``)."""
+        c = self._c
+        if not self._client_hole:
+            ready_ns = self._unclaimed[-1].ts_ns if self._unclaimed else self._ts
+            self._tls_after_lone_220()
+            self._starttls_accepted = True
+            self._s.mode = _Mode.TLS_EXPECTED
+            self._ready_ns = ready_ns
+            self._client_spoke_after_220 = True
+            c.mode = _Mode.TLS
+            c.tls = TlsObserver(_CLIENT)
+            c.after_gap = False
+            return
+        self._lone_220 = False
+        waiting = list(self._unclaimed)
+        self._unclaimed.clear()
+        ready = waiting.pop()
+        for held in waiting:
+            lost = replace(held, lost_command=True, stray=False, server_answers=None)
+            self._anomaly(_SERVER, lost.span, AnomalyCode.REPLY_WITHOUT_COMMAND,
+                          f"reply {lost.code} answers a command lost in a hole of the client's bytes")
+            self._emit(lost)
+        c.after_gap = False
+        self._starttls_lost_in_hole()
+        cmd = self._pending.popleft()
+        self._srv_pending.popleft()
+        self._srv_last = cmd
+        self._client_hole = False
+        reply = replace(ready, answers=cmd, server_answers=cmd, stray=False)
+        self._server_after_220()
+        self._ready_ns = ready.ts_ns
+        self._emit(reply)
+        self._client_reads(reply, drain=False)
+
     def _server_unseen(self) -> bool:
         """Nothing of the server has come: no byte, no hole, no end."""
         srv = self._s
         return not srv.first_seen and not srv.ended
 
+    def _answer_unseen(self) -> bool:
+        """The server's answer to the client's STARTTLS is not in the capture so far: nothing of
+        the server has come (``_server_unseen``), or only a hole of its bytes after the
+        STARTTLS with no byte of the server after it (a capture of the client's direction that
+        holds the server's SYN-ACK: the client's acknowledgements prove the server's bytes
+        lost, its answer among them)."""
+        return self._server_unseen() or (self._answer_in_hole and not self._s.ended)
+
     def _client_tls_unanswered(self) -> None:
-        """A TLS handshake record (its ClientHello) right after the client's STARTTLS, with
-        nothing of the server in the capture so far (a capture of the client's direction, or one
-        whose server packets come only later): the client read a 220 the capture does not show
-        (a client sends its ClientHello only after one, RFC 3207 4), so its bytes from here are
-        TLS (its ClientHello's SNI and versions, its alert), not held plaintext. STARTTLS stays
-        without a reply (none is in the capture; a 220 that comes later still answers it). Bytes
-        after STARTTLS that are no TLS record stay held, as plaintext to judge."""
-        self._hold_for = None
-        self._c.mode = _Mode.TLS_EXPECTED
+        """A TLS handshake record (its ClientHello) right after the client's STARTTLS, with the
+        server's answer not in the capture so far (``_answer_unseen``: a capture of the client's
+        direction, with or without the server's SYN-ACK, or one whose server packets come only
+        later): a client sends a ClientHello only to start the TLS its STARTTLS asked for (after
+        a 220 the capture does not show, or in the same segment as STARTTLS, without waiting
+        for one), so its bytes from here are TLS (its ClientHello's SNI and versions, its alert),
+        not held plaintext. After a hole that followed STARTTLS (``_hold_hole``) the bytes are
+        TLS whose record framing must be found again (the ClientHello's head is in the hole),
+        unless they are text. STARTTLS stays without a reply (none is in the capture; a 220 that
+        comes later still answers it, and the server's TLS after a hole of its answer is read as
+        after a 220 lost in a hole, ``_tls_without_220``). Bytes after STARTTLS that are no TLS
+        record stay held, as plaintext to judge."""
+        if self._server_unseen():
+            self._hold_for = None
+        c = self._c
+        if self._hold_hole:
+            self._hold_hole = False
+            self._tls_after_hole(c)
+        else:
+            c.mode = _Mode.TLS_EXPECTED
+
+    def _tls_after_hole(self, c: _SideState) -> None:
+        """The client's bytes from here are TLS whose record framing must be found again:
+        bytes of it after its STARTTLS were lost in a hole, the start of its TLS among them."""
+        self._client_spoke_after_220 = True
+        c.mode = _Mode.TLS
+        c.tls = TlsObserver(_CLIENT, framed=False)
 
     def _release_hold_unanswered(self) -> None:
         """Too many bytes held and still no reply: assume the usual next step (body, TLS)."""
@@ -803,13 +951,16 @@ class SmtpSession:
         commands again. STARTTLS stays unanswered (a late answer would still pair with it)."""
         cmd = self._hold_for
         if (cmd is None or cmd.verb != "STARTTLS" or not ts_ns or not cmd.ts_ns
-                or ts_ns - cmd.ts_ns < WAITED_NS or sniff_tls(data[:5]) is not False):
+                or ts_ns - cmd.ts_ns < WAITED_NS or sniff_tls(data[:5]) is not False
+                or (self._hold_hole and _tls_after_hold_hole(data, at_end=False) is not False)):
             return False
         self._hold_for = None
         return True
 
     def _held_without_reply(self, data: bytes, start: int) -> None:
         cmd = self._hold_for
+        if self._hold_hole and _tls_after_hold_hole(data, at_end=True) is not False:
+            return      # after a hole: the rest of the TLS the client started, not plaintext
         if cmd is not None and cmd.verb == "STARTTLS" and sniff_tls(data) is False:
             self._anomaly(_CLIENT, Span(_CLIENT, start, start + len(data)),
                           AnomalyCode.STARTTLS_COMMAND_INJECTION,
@@ -1117,6 +1268,35 @@ def _is_text(content: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _clean_record(buf: bytes | bytearray) -> bool:
+    """``buf`` starts with a TLS record header of a known content type (ChangeCipherSpec,
+    Alert, Handshake, ApplicationData) and record version (SSL 3.0 to TLS 1.3), of a length a
+    record can have: where a line would begin after a hole, such a record starts TLS that
+    began in the hole (binary of no record stays skipped)."""
+    if len(buf) < 5:
+        return False
+    length = (buf[3] << 8) | buf[4]
+    return 20 <= buf[0] <= 23 and buf[1] == 3 and buf[2] <= 4 and 0 < length <= 16384 + 2048
+
+
+def _tls_after_hold_hole(data: bytes, *, at_end: bool) -> bool | None:
+    """The client's bytes after a hole that followed its STARTTLS (``_hold_hole``): can they
+    be the TLS it started, the rest of a record whose head is in the hole? True when they start
+    a TLS record, or their first line (64 bytes at most) is no text; False when it is text (a
+    command line: plaintext, judged as such); None while too few bytes are there to tell
+    (``at_end``: decide on what is there)."""
+    if not data:
+        return None
+    head = sniff_tls(data[:5])
+    if head:
+        return True
+    nl = data.find(b"\n", 0, 64)
+    if nl < 0 and len(data) < 64 and not at_end:
+        return None
+    first = data[:nl + 1] if nl >= 0 else data[:64]
+    return not _is_text(_lstrip_continuation(first).rstrip(b"\r\n"))
 
 
 def _lstrip_continuation(data: bytes) -> bytes:
