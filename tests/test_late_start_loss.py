@@ -144,8 +144,19 @@ def test_late_start_never_blames_a_new_side(path: Path, request: pytest.FixtureR
     assert not case.bad, "\n".join(case.bad[:20])
 
 
+#: why a client's fatal alert lost before a server's FIN that came first blames the server
+_ALERT_LOST = (
+        "without the client's fatal alert (its only segment after the server's flight) the server's FIN, "
+        "which came first, ends the handshake and the server is blamed (aborted/server), where the full capture "
+        "blames the client's alert: the server's FIN acknowledges the lost alert, but the TCP layer declares "
+        "the hole only at the client's FIN (a pure ACK or a FIN may acknowledge an uncaptured FIN), after the "
+        "server's, so _hole_hides sees no hole before the close. Not of the late tap: the same conversation "
+        "captured whole, its alert lost, reads aborted/server too")
+
 #: captures whose one-segment losses are known to blame wrongly, and why (strict)
 ONE_LOSS_FAILURES: dict[str, str] = {
+    "captures/server-tls-client-tap-ack.pcap": _ALERT_LOST,
+    "captures/server-tls-client-tap-hello.pcap": _ALERT_LOST,
     "captures/one-sided-client-465-alert-forged-rst.pcap": (
         "without the client's alert (frame 4) the forged reset after it ends the handshake and the "
         "box is blamed (aborted/middlebox), where the full capture is incomplete: the reset's sequence "
@@ -177,7 +188,10 @@ def test_one_lost_segment_never_blames_another_side(path: Path, request: pytest.
 
 
 #: captures whose two-segment losses are known to blame wrongly, and why (strict)
-TWO_LOSS_FAILURES: dict[str, str] = {}
+TWO_LOSS_FAILURES: dict[str, str] = {
+    "captures/server-tls-client-tap-ack.pcap": _ALERT_LOST,
+    "captures/server-tls-client-tap-hello.pcap": _ALERT_LOST,
+}
 
 
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
@@ -205,12 +219,21 @@ def test_two_lost_segments_never_blame_another_side(path: Path, request: pytest.
 LATE_LOSS_SAMPLE = int(os.environ.get("CUT_LATE_LOSS_SAMPLE", "20"))
 
 
+#: captures whose late start with a lost segment is known to blame wrongly, and why (strict)
+LATE_LOSS_FAILURES: dict[str, str] = {
+    "captures/server-tls-client-tap-ack.pcap": _ALERT_LOST,
+    "captures/server-tls-client-tap-hello.pcap": _ALERT_LOST,
+}
+
+
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
-def test_late_start_with_a_lost_segment_never_blames_another_side(path: Path) -> None:
+def test_late_start_with_a_lost_segment_never_blames_another_side(path: Path,
+                                                                   request: pytest.FixtureRequest) -> None:
     """The two together: the capture starts at the first SYN-ACK (the SYN before it not
     captured) and loses one data segment after it (found: a client whose only segment, the
     ClientHello, was lost after such a start had a hole nobody declared, and the conversation
     read as one the client left without mail, where the full capture blames the server)."""
+    _known_failure(request, path, LATE_LOSS_FAILURES)
     case = _Case(path)
     k = next((s.frame for s in case.cap.segments if s.flags & 0x12 == 0x12), None)
     if k is None:
