@@ -29,8 +29,10 @@ are buffered per side, application data is never kept):
   (a size heuristic: 2 bytes of application data look the same). It still counts as an
   application-data record.
 - A side is "encrypted" after its own ChangeCipherSpec (TLS <= 1.2) or after it sent a TLS 1.3
-  ServerHello; its later type-22 records are :class:`TlsEncryptedHandshake`. Exception: a clear
-  ClientHello after a compatibility ChangeCipherSpec (TLS 1.3 HelloRetryRequest flow) is parsed.
+  ServerHello; its later type-22 records are :class:`TlsEncryptedHandshake`. Exceptions, in the
+  TLS 1.3 HelloRetryRequest flow: a clear ClientHello after the client's compatibility
+  ChangeCipherSpec, and the clear ServerHello after the server's HelloRetryRequest and its
+  compatibility ChangeCipherSpec, are parsed.
 
 Limits and end states (documented choices):
 
@@ -579,6 +581,7 @@ class TlsObserver:
         self._hs_resync = False
         self._encrypted = False
         self._sent_ccs = False
+        self._sent_hrr = False      # this side sent a HelloRetryRequest (and no ServerHello since)
         self._offered_tls13 = False
         self._tls12_evidence = False
         self._server_tls13 = False
@@ -945,8 +948,11 @@ class TlsObserver:
 
     def _handshake_record(self, body: bytes, span: Span, length: int, damaged: bool) -> None:
         if self._encrypted:
-            # A clear ClientHello after a TLS 1.3 compatibility CCS (HelloRetryRequest flow).
-            if (len(body) >= 6 and body[0] == 1 and not self._hs
+            # A clear ClientHello after a TLS 1.3 compatibility CCS (HelloRetryRequest flow), or
+            # the server's clear ServerHello after its HelloRetryRequest and the compatibility
+            # CCS it sends right after it (RFC 8446 D.4; OpenSSL does).
+            if (len(body) >= 6 and (body[0] == 1 or body[0] == 2 and self._sent_hrr)
+                    and not self._hs
                     and int.from_bytes(body[1:4], "big") == len(body) - 4 and body[4] == 3):
                 pass
             else:
@@ -1012,10 +1018,12 @@ class TlsObserver:
             except _Short as exc:
                 error = f"malformed ServerHello: {exc}"
             if random == HRR_RANDOM:
+                self._sent_hrr = True
                 self._emit(TlsHelloRetryRequest, span, record_version=self._rec_version,
                            selected_version=fields["selected_version"],
                            cipher_suite=fields["cipher_suite"])
                 return
+            self._sent_hrr = False
             self._emit(TlsServerHello, span, record_version=self._rec_version, error=error,
                        **fields)
             self._suite = int(fields["cipher_suite"])  # type: ignore[call-overload]
