@@ -581,6 +581,18 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
                   f"the {ev.side} sent the fatal TLS alert {ev.name} ({ev.description}) after the "
                   f"{ends[0][1].event.side} had closed the connection", at=_at(alert))
         alert = None
+    answered = _plaintext_answer(f, ts, after, implicit)
+    if alert is not None and answered is not None and f.pos(answered) < f.pos(alert) \
+            and alert.event.side is _CLIENT:
+        # The server answered the ClientHello in plaintext first: the client's alert answers
+        # those bytes, which are no TLS record (OpenSSL's protocol_version, "wrong version
+        # number"); the plaintext ended the handshake, as when the client just closes.
+        ev = alert.event
+        v.finding("tls-alert", str(ev.side), _frame(alert),
+                  f"the client sent the fatal TLS alert {ev.name} ({ev.description}) after the "
+                  f"server had answered its ClientHello in plaintext (frame {_frame(answered)})",
+                  at=_at(alert))
+        alert = None
     if alert is not None:
         ev = alert.event
         side = str(ev.side)
@@ -601,23 +613,20 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             v.set("aborted", side, "tls-handshake-failed", _frame(alert), msg, alert)
         return True
     # Plaintext where the TLS answer should be.
-    for it in f.after_tls:
-        ev = it.event
-        if f.pos(it) < after:
-            continue
-        if ev.side is _SERVER and (ts["client_hello"] is not None or implicit):
-            if _hole_hides(f, v, after, it):
-                return True
-            msg = ("the server answered the ClientHello in plaintext: it does not speak TLS on "
-                   "this connection")
-            if implicit:
-                v.finding("implicit-tls-plaintext-reply", "server", _frame(it),
-                          "the client opened with a TLS ClientHello, the server answered in "
-                          f"plaintext SMTP: {ev.preview!r}")
-                v.set("aborted", "server", "implicit-tls-mismatch", _frame(it), msg)
-            else:
-                v.set("aborted", "server", "tls-handshake-failed", _frame(it), msg)
+    if answered is not None:
+        it, ev = answered, answered.event
+        if _hole_hides(f, v, after, it):
             return True
+        msg = ("the server answered the ClientHello in plaintext: it does not speak TLS on "
+               "this connection")
+        if implicit:
+            v.finding("implicit-tls-plaintext-reply", "server", _frame(it),
+                      "the client opened with a TLS ClientHello, the server answered in "
+                      f"plaintext SMTP: {ev.preview!r}")
+            v.set("aborted", "server", "implicit-tls-mismatch", _frame(it), msg)
+        else:
+            v.set("aborted", "server", "tls-handshake-failed", _frame(it), msg)
+        return True
     if ends:
         _, it = ends[0]
         # A hole the receiver never got hides nothing it could have answered: the bytes of the
@@ -694,6 +703,15 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         v.by_reset(it, f"{stage}, before the handshake completed")
         return True
     return False
+
+
+def _plaintext_answer(f: _Facts, ts: dict[str, Any], after: int, implicit: bool) -> Item | None:
+    """The server's plaintext where its TLS answer to the ClientHello belongs (a server, or a
+    proxy in front of it, that does not speak TLS on this connection), or None."""
+    if ts["client_hello"] is None and not implicit:
+        return None
+    return next((it for it in f.after_tls
+                 if f.pos(it) >= after and it.event.side is _SERVER), None)
 
 
 def _absent(f: _Facts, side: Side) -> bool:
