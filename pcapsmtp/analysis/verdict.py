@@ -714,6 +714,18 @@ def _plaintext_answer(f: _Facts, ts: dict[str, Any], after: int, implicit: bool)
                  if f.pos(it) >= after and it.event.side is _SERVER), None)
 
 
+def _tls_read_as_reply(f: _Facts, after: int) -> Item | None:
+    """The server's first reply after position ``after`` when it is a TLS record (an alert or a
+    handshake record: content type 21 or 22, major version 3) that the session, reading the
+    client's plaintext after the 220 as a decrypted dialogue, took for a reply line; None when
+    the server's next reply is text."""
+    it = next((x for x in f.t.items[after + 1:] if type(x.event) is Reply), None)
+    if it is None or not it.event.lines:
+        return None
+    raw = it.event.lines[0].raw
+    return it if raw[:1] in (b"\x15", b"\x16") and raw[1:2] == b"\x03" else None
+
+
 def _absent(f: _Facts, side: Side) -> bool:
     """Not a packet of ``side`` after the TCP handshake is in the capture: no byte, FIN or RST
     (``_Facts.present``), and no segment at all, not even an acknowledgement (its last segment's
@@ -2043,6 +2055,14 @@ def judge(t: Transcript) -> dict[str, Any]:
                           and it.event.smtp_like and f.pos(it) > after), None)
         garbage = next((it for it in f.after_tls if it.event.side is _CLIENT
                         and not it.event.smtp_like and f.pos(it) > after), None)
+        answer_tls = next((it for it in f.tls if it.event.side is _SERVER and f.pos(it) > after), None)
+        if decrypted is not None and answer_tls is None:
+            answer_tls = _tls_read_as_reply(f, f.pos(decrypted))
+        if decrypted is not None and answer_tls is not None and garbage is None:
+            # The server answered in TLS (an alert, a handshake record): nothing in front of it
+            # read the client's SMTP as decrypted text; the client went on in plaintext where
+            # its ClientHello belonged (a client that does not really speak TLS).
+            garbage, decrypted = decrypted, None
         if ts["established"]:
             if st_reply is not None and st_item.event.inferred:
                 # The client's STARTTLS is not in the capture: say what is.
@@ -2078,9 +2098,15 @@ def judge(t: Transcript) -> dict[str, Any]:
             _offered_again(f, v, after)
             decided = True
         elif garbage is not None:
-            v.finding("plaintext-after-starttls", "client", _frame(garbage),
-                      f"after the 220 the client sent bytes that are neither TLS nor SMTP: "
-                      f"{garbage.event.preview[:40]!r}")
+            if garbage.event.smtp_like:
+                v.finding("plaintext-after-starttls", "client", _frame(garbage),
+                          f"after the 220 the client went on in plaintext SMTP "
+                          f"({garbage.event.preview[:40]!r}) and the server answered in TLS "
+                          f"(frame {_frame(answer_tls)}): the client did not start TLS")
+            else:
+                v.finding("plaintext-after-starttls", "client", _frame(garbage),
+                          f"after the 220 the client sent bytes that are neither TLS nor SMTP: "
+                          f"{garbage.event.preview[:40]!r}")
             v.set("aborted", "client", "tls-not-started", _frame(garbage),
                   "the client did not start the TLS handshake after the 220")
             decided = True
