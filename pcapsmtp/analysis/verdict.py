@@ -1921,7 +1921,8 @@ def judge(t: Transcript) -> dict[str, Any]:
     offered = "unknown"
     strays: list[Item] = []
     if ehlo_reply is not None and ehlo_reply.event.code is not None and 200 <= ehlo_reply.event.code < 300 \
-            and not ehlo_reply.event.damaged and f.gap_before(f.pos(ehlo_reply) + 1) is None:
+            and not ehlo_reply.event.damaged and f.gap_before(f.pos(ehlo_reply) + 1) is None \
+            and not _unended(ehlo_reply):
         strays = f.stray_after.get(id(ehlo_reply.event), [])
         stray = tuple(ln for it in strays for ln in it.event.lines)
         chk = check_ehlo(ehlo_reply.event.lines, stray)
@@ -2400,7 +2401,7 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
                   f"the client greeted with HELO (frame {_frame(first_hello)}), which cannot "
                   "negotiate STARTTLS" + _GIVE_UP, f.greeting)
             return
-        _judge_give_up(f, v, offered, chk, ehlo_reply, ehlo_refused)
+        _judge_give_up(f, v, offered, chk, ehlo_item, ehlo_reply, ehlo_refused)
         return
     frame = _frame(clear)
     what = ("" if clear is not f.auth_item else
@@ -2484,15 +2485,32 @@ _GIVE_UP = ("; the client then left without a mail transaction, as a client that
 
 
 def _judge_give_up(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None,
-                   ehlo_reply: Item | None, ehlo_refused: bool) -> None:
+                   ehlo_item: Item | None, ehlo_reply: Item | None, ehlo_refused: bool) -> None:
     """The client left without mail or credentials. After a defective EHLO exchange (EHLO
     refused, STARTTLS not offered, misplaced or masked) that defect is why: a client that
     requires TLS gives up exactly there. After a valid offer (or none asked for) the client
     simply had nothing to send: a probe, a monitoring check, a sender that changed its mind."""
+    ended = _server_ended_ehlo(f, ehlo_item, ehlo_reply)
+    if ended is not None:
+        how = "reset" if ended.event.reset else "closed"
+        if ehlo_reply is None:
+            what = f"the server {how} the connection instead of answering EHLO"
+        else:
+            what = (f"the server {how} the connection in the middle of its EHLO reply (frame "
+                    f"{_frame(ehlo_reply)}), before its last line: a client reads the extension "
+                    "list only once the reply ends")
+        v.set("aborted", "server", "ehlo-rejected", _frame(ended),
+              what + ", so STARTTLS could not be negotiated", ended)
+        v.by_reset(ended, "instead of the answer to EHLO")
+        return
     if ehlo_refused and ehlo_reply is not None:
+        end = _server_left(f, f.pos(ehlo_reply))
+        tail = _GIVE_UP
+        if end is not None and not _client_left_before(f, end):
+            tail = f"; then the server {'reset' if end.event.reset else 'closed'} the connection"
         v.set("aborted", "server", "ehlo-rejected", _frame(ehlo_reply),
               f"the server refused EHLO with {ehlo_reply.event.code}, so STARTTLS could not be "
-              "negotiated" + _GIVE_UP, ehlo_reply)
+              "negotiated" + tail, ehlo_reply)
         return
     if chk is not None and offered in ("misplaced", "masked", "absent"):
         _set_defect(v, "aborted", offered, chk, ehlo_reply, _GIVE_UP)
@@ -2502,6 +2520,35 @@ def _judge_give_up(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None,
     ends = [e for e in (f.own_end(_CLIENT), f.own_end(_SERVER)) if e is not None]
     if ends and f.quit is None:
         v.by_reset(min(ends, key=f.pos), "before any mail transaction")
+
+
+def _unended(reply: Item) -> bool:
+    """A reply whose last line continues (``250-``): the server's stream ended before the reply
+    did (its close, or the capture's end), so no client read it as a reply, nor its lines."""
+    lines = reply.event.lines
+    return bool(lines) and lines[-1].continued and not reply.event.damaged
+
+
+def _client_left_before(f: _Facts, end: Item) -> bool:
+    """The client left (its QUIT, FIN or RST) before the server's ``end``."""
+    return any(it is not None and f.pos(it) < f.pos(end) for it in (f.quit, f.own_end(_CLIENT)))
+
+
+def _server_ended_ehlo(f: _Facts, ehlo_item: Item | None, ehlo_reply: Item | None) -> Item | None:
+    """The server's own close or reset that ended the EHLO exchange: instead of any reply to
+    EHLO, or in the middle of the reply (its last line never came), before the client left and
+    with no hole in either direction since EHLO. None otherwise."""
+    if ehlo_item is None or (ehlo_reply is not None and not _unended(ehlo_reply)):
+        return None
+    end = _server_left(f, f.pos(ehlo_item))
+    if end is None or _client_left_before(f, end) or f.gap_between(f.pos(ehlo_item), f.pos(end)) is not None:
+        return None
+    if ehlo_reply is None and any(type(it.event) is Reply and f.pos(it) > f.pos(ehlo_item)
+                                  for it in f.t.items[:f.pos(end)]):
+        return None
+    if end.event.reset and _reset_forgery(f, end) is not None:
+        return None      # a box's reset: the server refused nothing (no-mail-transaction, reset-forged)
+    return end
 
 
 def _server_left(f: _Facts, after: int) -> Item | None:
