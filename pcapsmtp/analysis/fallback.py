@@ -40,6 +40,16 @@ class FallbackTracker:
             while len(self._last) > self.max_pairs:
                 self._last.popitem(last=False)
             return
+        if conv["outcome"] == "tls":
+            # TLS worked between the two hosts after the failure: a plaintext conversation
+            # that starts once this one is over is no retry after that failure (a retry comes
+            # at once, or from a client that remembers the failure and no longer asks). One
+            # that starts sooner may still be (a parallel delivery succeeded meanwhile).
+            prev = self._last.get(key)
+            if prev is not None and (conv.get("started_ns") or 0) >= prev["ended_ns"]:
+                ended = conv.get("ended_ns") or 0
+                prev["tls_since_ns"] = min(prev.get("tls_since_ns", ended), ended)
+            return
         if conv["outcome"] != "plaintext":
             return
         prev = self._last.get(key)
@@ -47,6 +57,8 @@ class FallbackTracker:
             return
         started = conv.get("started_ns") or 0
         if started - prev["ended_ns"] > self.window_ns or prev["stream"] == conv["stream"]:
+            return
+        if started >= prev.get("tls_since_ns", started + 1):
             return
         if prev["reason"] == "incomplete":
             if reason in SKIPPED:
