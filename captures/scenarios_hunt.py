@@ -1,0 +1,148 @@
+"""Misbehaving servers and clients around STARTTLS that no capture pinned before (the fifteenth
+session's hunt): each one a verdict that was wrong.
+
+- ``hunt-hello-answered-plaintext.pcap``: the server (or a proxy in front of it that passed
+  STARTTLS and its 220 through) answers the ClientHello with a plaintext SMTP line; the client's
+  TLS stack sends a fatal ``protocol_version`` ("wrong version number") and closes (OpenSSL 3.0,
+  GnuTLS and Go close without an alert there: tests/realclients/test_hunt_real.py). The alert
+  answers the server's plaintext: the server ended the handshake (was: the client, for its alert).
+- ``hunt-hrr-established.pcap``: a TLS 1.3 handshake with a HelloRetryRequest (the client's key
+  share is not one the server accepts), as OpenSSL servers send it in middlebox compatibility
+  mode: HelloRetryRequest and a ChangeCipherSpec, the client's ChangeCipherSpec and second
+  ClientHello, then the ServerHello in clear and the encrypted flight. Completed (was: the
+  ServerHello read as encrypted after the server's ChangeCipherSpec, and the session blamed for a
+  close "before the ServerHello").
+- ``hunt-client-plaintext-after-220.pcap``: after the 220 the client goes on with ``EHLO`` in
+  plaintext (a client that does not really speak TLS) and the server answers with a TLS alert: the
+  client did not start TLS (was: a decrypted capture, ``tls``).
+- ``hunt-ehlo-reset-mid-reply.pcap`` and ``hunt-ehlo-closed-unanswered.pcap``: the server resets
+  the connection in the middle of its EHLO reply, or closes it instead of answering EHLO: no
+  extension list ever reached the client, so STARTTLS could not be negotiated, the server's doing
+  (``ehlo-rejected``; was: a well-formed reply without STARTTLS, or the client leaving without mail).
+- ``hunt-ehlo-421-server-closes.pcap``: EHLO refused with 421 and the server closes: the detail
+  says the server closed (was: the client left, as a client that requires TLS does).
+- ``hunt-fallback-after-success.pcap``: a failed handshake, a successful STARTTLS between the same
+  hosts, then a plaintext conversation: no retry after the failure (the client showed it starts
+  TLS there), so the client's ``client-did-not-request`` (was: ``tls-fallback`` blaming the server).
+"""
+from __future__ import annotations
+
+from generate import (
+    ALERT_SERVER_EXPECT, BANNER, DID_NOT_REQUEST, EHLO, EHLO_NO_TLS, EHLO_OK, MAIL_STEPS, QUIT_STEPS, READY,
+    STARTTLS, TLS_OK, Capture, Conv, Expect, alert, client_hello, det, did_not_request_conv, ext, handshake,
+    opening, record, starttls_ok, tls_alert_server_conv, u8, u16, x25519_pub,
+)
+
+#: RFC 8446 4.1.3: the random of a HelloRetryRequest
+HRR_RANDOM = bytes.fromhex("CF21AD74E59A6111BE1D8C021E65B891C2A211167ABB8C5E079E09E2C8A8339C")
+CCS = record(20, b"\x01")
+
+
+def hello_answered_plaintext() -> Capture:
+    c = opening(Conv(cport=43101, close=("fin", "C")))
+    c.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    c.c(client_hello("hunt plaintext", "mx.example.com", tls13=True), tag="client_hello")
+    c.s(b"500 5.5.2 Error: bad syntax\r\n", tag="plaintext")
+    c.c(alert(70), tag="alert")
+    return Capture(
+        "hunt-hello-answered-plaintext.pcap",
+        "STARTTLS, 220, ClientHello; the server answers the ClientHello with a plaintext '500 5.5.2 Error: bad "
+        "syntax' (it does not speak TLS there), the client sends a fatal protocol_version alert and closes: the "
+        "server ended the handshake",
+        [(c, Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                    findings=[("tls-alert", "client", "alert")]))])
+
+
+def _hrr(label: str) -> bytes:
+    exts = ext(43, u16(0x0304)) + ext(51, u16(0x0017))          # supported_versions, key_share: secp256r1
+    return record(22, handshake(2, u16(0x0303) + HRR_RANDOM + u8(32) + det(label + " session id", 32)
+                                + u16(0x1302) + u8(0) + u16(len(exts)) + exts))
+
+
+def _server_hello13(label: str) -> bytes:
+    share = x25519_pub(label + " server share")
+    exts = ext(43, u16(0x0304)) + ext(51, u16(0x0017) + u16(len(share)) + share)
+    return record(22, handshake(2, u16(0x0303) + det(label + " server random", 32) + u8(32)
+                                + det(label + " session id", 32) + u16(0x1302) + u8(0) + u16(len(exts)) + exts))
+
+
+def hrr_established() -> Capture:
+    label = "hunt hrr"
+    c = opening(Conv(cport=43102))
+    c.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    c.c(client_hello(label, "mx.example.com", tls13=True), tag="client_hello")
+    c.s(_hrr(label) + CCS, tag="hrr")
+    c.c(CCS + client_hello(label + " 2", "mx.example.com", tls13=True), tag="client_hello2")
+    flight = b"".join(record(23, det(f"{label} server enc {k}", n)) for k, n in enumerate([23, 700, 95, 69]))
+    c.s(_server_hello13(label) + flight, tag="server_hello")
+    c.c(record(23, det(label + " client finished", 69)))
+    for k, (side, text) in enumerate([("S", det(label + " tickets", 233))] + [("C", EHLO), ("S", EHLO_NO_TLS)]
+                                     + MAIL_STEPS + QUIT_STEPS):
+        c.step(side, record(23, det(f"{label} data {k}", len(text) + 17)))
+    return Capture(
+        "hunt-hrr-established.pcap",
+        "TLS 1.3 with a HelloRetryRequest, as an OpenSSL server sends it (HelloRetryRequest and a compatibility "
+        "ChangeCipherSpec; the client's ChangeCipherSpec and second ClientHello; the ServerHello in clear and "
+        "the encrypted flight); the handshake completes and the mail goes inside TLS",
+        [(c, Expect("tls", "none", "tls-established", "valid", True, 220))])
+
+
+def client_plaintext_after_220() -> Capture:
+    c = opening(Conv(cport=43103, close=("fin", "S")))
+    c.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    c.c(EHLO, tag="plaintext").s(alert(70), tag="alert")
+    return Capture(
+        "hunt-client-plaintext-after-220.pcap",
+        "STARTTLS answered 220; the client goes on with EHLO in plaintext instead of a ClientHello, and the "
+        "server answers with a fatal protocol_version alert and closes: the client did not start TLS",
+        [(c, Expect("aborted", "client", "tls-not-started", "valid", True, 220,
+                    findings=[("plaintext-after-starttls", "client", "plaintext")]))])
+
+
+def ehlo_reset_mid_reply() -> Capture:
+    c = Conv(cport=43104, close=None)
+    c.s(BANNER, tag="banner").c(EHLO, tag="greeting")
+    c.s(EHLO_OK[:EHLO_OK.index(b"250-STARTTLS") + 8], tag="ehlo_reply")
+    c.rst("S", delay_ms=2)
+    return Capture(
+        "hunt-ehlo-reset-mid-reply.pcap",
+        "the server resets the connection in the middle of its EHLO reply, right after the first 8 bytes of its "
+        "'250-STARTTLS' line: the reply never ended, no client read its extension list",
+        [(c, Expect("aborted", "server", "ehlo-rejected", "unknown"))])
+
+
+def ehlo_closed_unanswered() -> Capture:
+    c = Conv(cport=43105, close=None)
+    c.s(BANNER, tag="banner").c(EHLO, tag="greeting")
+    c.fin("S", delay_ms=3, acked=False).fin("C", delay_ms=1)
+    return Capture(
+        "hunt-ehlo-closed-unanswered.pcap",
+        "the server closes the connection instead of answering EHLO (a crashed or overloaded smtpd); the "
+        "client closes too",
+        [(c, Expect("aborted", "server", "ehlo-rejected", "unknown"))])
+
+
+def ehlo_421_server_closes() -> Capture:
+    c = Conv(cport=43106, close=("fin", "S"))
+    c.s(BANNER, tag="banner").c(EHLO, tag="greeting")
+    c.s(b"421 4.7.0 mx.example.com Error: too many connections\r\n", tag="ehlo_reply")
+    return Capture(
+        "hunt-ehlo-421-server-closes.pcap",
+        "EHLO answered 421 and the server closes the connection (RFC 5321 3.8)",
+        [(c, Expect("aborted", "server", "ehlo-rejected", "unknown"))])
+
+
+def fallback_after_success() -> Capture:
+    ok = starttls_ok(opening(Conv(cport=43108, isn=(0x43108000, 0x81034000), start_offset_ms=1000)), "hunt ok")
+    later = did_not_request_conv(cport=43109, isn=(0x43109000, 0x91034000), start_offset_ms=1000)
+    return Capture(
+        "hunt-fallback-after-success.pcap",
+        "stream 0 as tls-alert-server.pcap; 1 s later stream 1 between the same hosts: STARTTLS and TLS 1.2 "
+        "complete; 1 s after it stream 2: valid offer, no STARTTLS, mail in clear (no retry after stream 0's "
+        "failure: the client's choice)",
+        [(tls_alert_server_conv(cport=43107), ALERT_SERVER_EXPECT), (ok, TLS_OK), (later, DID_NOT_REQUEST)])
+
+
+def scenarios() -> list[Capture]:
+    return [hello_answered_plaintext(), hrr_established(), client_plaintext_after_220(), ehlo_reset_mid_reply(),
+            ehlo_closed_unanswered(), ehlo_421_server_closes(), fallback_after_success()]

@@ -1,0 +1,120 @@
+"""Real clients against two servers no other real-client test had (the fifteenth session's hunt).
+
+- A server whose TLS 1.3 accepts only the P-256 group (``SSLContext.set_ecdh_curve``): OpenSSL
+  clients (CPython smtplib, curl) send an X25519 key share first, so the server answers their
+  ClientHello with a HelloRetryRequest and, in middlebox compatibility mode, a ChangeCipherSpec
+  right after it; the second ClientHello, the ServerHello and the rest follow and the mail goes
+  inside TLS. pcapsmtp read the ServerHello after that ChangeCipherSpec as encrypted and blamed
+  the client for a handshake "that did not complete" (``tls-handshake-failed``): it is
+  ``tls-established``, with the ServerHello at tshark's frame (the second ServerHello-type message,
+  not the HelloRetryRequest).
+- A server (or a proxy in front of it) that answers 220 to STARTTLS and then answers the
+  ClientHello with a plaintext SMTP line: OpenSSL 3 ("wrong version number") closes without an
+  alert; the server ended the handshake, at that line (tshark's frame of the server's payload).
+
+Marked ``live`` (tcpdump on lo, root), like every real-client test.
+"""
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+import realclients_harness as h
+from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
+from pcapsmtp.model import SMTP_PORTS
+
+pytestmark = pytest.mark.live
+
+HRR_RANDOM = "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c"
+
+
+def _analyze(pcap: Path, port: int) -> list[dict]:
+    res = analyze_file(str(pcap), AnalysisConfig(ports=SMTP_PORTS | {port}))
+    assert res.error is None, res.error
+    return res.conversations
+
+
+def test_hello_retry_request_then_tls(cert: tuple[Path, Path], tmp_path: Path) -> None:
+    from tsharkfilter import tshark_fields
+    srv = h.ByteServer(h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls="tls"), *cert)
+    srv.ctx.set_ecdh_curve("prime256v1")        # TLS 1.3 groups: P-256 only
+    srv.start()
+    pcap = tmp_path / "capture.pcap"
+    try:
+        with h.Tcpdump(pcap, srv.port):
+            runs = [h.run_smtplib(srv.port, cert[0], tmp_path, wait=10, limit=20)]
+            if shutil.which("curl"):
+                runs.append(h.run_curl(srv.port, cert[0], tmp_path, wait=10, limit=20))
+    finally:
+        srv.stop()
+    why = f"{[(r.client, r.returncode, r.output[-300:]) for r in runs]}"
+    assert all(r.returncode == 0 for r in runs), why
+    assert len(srv.conns) == len(runs) and all(c.tls and c.mail_in_tls for c in srv.conns), why
+    convs = _analyze(pcap, srv.port)
+    rows = tshark_fields(pcap, f"tcp.port == {srv.port} && tls.handshake.type == 2", "tcp.stream",
+                         "frame.number", "tls.handshake.random")
+    assert len(convs) == len(runs)
+    for conv in convs:
+        hellos = [(int(n), r.replace(":", "") == HRR_RANDOM) for s, n, r in rows if int(s) == conv["stream"]]
+        assert [hrr for _, hrr in hellos] == [True, False], hellos        # the server did retry
+        assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("tls", "none", "tls-established"), conv
+        assert conv["tls"]["established"] is True and conv["tls"]["version"] == "TLS 1.3"
+        assert conv["tls"]["server_hello_frame"] == hellos[1][0]
+
+
+def _plaintext_after_220_server() -> tuple[socket.socket, int]:
+    """STARTTLS answered 220, then the ClientHello answered with '500 5.5.2 Error: bad syntax';
+    the server then reads until the client leaves."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+
+    def serve() -> None:
+        try:
+            s, _ = ls.accept()
+        except OSError:
+            return
+        with s, s.makefile("rb") as f:
+            s.sendall(h.BANNER)
+            for line in f:
+                verb = line.split(b" ", 1)[0].strip().upper()
+                if verb == b"EHLO":
+                    s.sendall(h.SHAPES["C1"])
+                elif verb == b"STARTTLS":
+                    s.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                    s.recv(5)
+                    s.sendall(b"500 5.5.2 Error: bad syntax\r\n")
+                    s.settimeout(10)
+                    try:
+                        while s.recv(4096):
+                            pass
+                    except OSError:
+                        pass
+                    return
+                else:
+                    s.sendall(b"502 5.5.2 Error: command not recognized\r\n")
+    threading.Thread(target=serve, daemon=True).start()
+    return ls, ls.getsockname()[1]
+
+
+def test_clienthello_answered_in_plaintext(cert: tuple[Path, Path], tmp_path: Path) -> None:
+    from tsharkfilter import frames_matching
+    ls, port = _plaintext_after_220_server()
+    pcap = tmp_path / "capture.pcap"
+    try:
+        with h.Tcpdump(pcap, port):
+            run = h.run_smtplib(port, cert[0], tmp_path, wait=5, limit=15)
+    finally:
+        ls.close()
+    assert run.returncode != 0 and "WRONG_VERSION_NUMBER" in run.output, run.output[-500:]
+    (conv,) = _analyze(pcap, port)
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("aborted", "server", "tls-handshake-failed")
+    assert conv["detail"].startswith("the server answered the ClientHello in plaintext")
+    (hello,) = frames_matching(pcap, "tls.handshake.type == 1")
+    assert conv["tls"]["client_hello_frame"] == hello
+    after = frames_matching(pcap, f"tcp.srcport == {port} && tcp.len > 0 && frame.number > {hello}")
+    assert conv["evidence_frame"] == after[0]

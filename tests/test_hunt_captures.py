@@ -1,0 +1,186 @@
+"""Verdicts that were wrong on misbehaving peers nobody had captured (captures/scenarios_hunt.py).
+
+Each capture is checked for its verdict, its evidence frame and its findings, and the frames are
+cross-checked with tshark's reading of the same file: the bytes the verdict rests on (a plaintext
+line where TLS belonged, a TLS alert, a reset, a FIN) are where tshark sees them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pcapsmtp.analysis.fallback import FallbackTracker
+from pcapsmtp.engine.analyzer import analyze_path
+from pcapsmtp.model import Side
+from pcapsmtp.smtp.tls import TlsChangeCipherSpec, TlsEncryptedHandshake, TlsHelloRetryRequest, TlsObserver, \
+    TlsServerHello
+from tsharkfilter import frames_matching, tshark_fields
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+SERVER = "tcp.srcport == 25"
+CLIENT = "tcp.dstport == 25"
+HRR_RANDOM = "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c"
+
+
+def _convs(name: str) -> list[dict[str, Any]]:
+    return list(analyze_path(str(CAPTURES / name)))
+
+
+def _verdict(conv: dict[str, Any]) -> tuple[str, str, str]:
+    return conv["outcome"], conv["caused_by"], conv["reason"]
+
+
+def _findings(conv: dict[str, Any]) -> list[tuple[str, str, int | None]]:
+    return [(f["code"], f["side"], f["frame"]) for f in conv["findings"]]
+
+
+def _payload(path: Path, frame: int) -> bytes:
+    ((hexed,),) = tshark_fields(path, f"frame.number == {frame}", "tcp.payload")
+    return bytes.fromhex(hexed.replace(":", ""))
+
+
+def test_clienthello_answered_in_plaintext_is_the_servers_failure() -> None:
+    """The server answers the ClientHello with '500 ...' in plaintext; the client's protocol_version
+    alert comes after it and answers it: the server ended the handshake, at its plaintext line. The
+    alert is still reported (the client's, at its frame), and is ``tls.alert``."""
+    path = CAPTURES / "hunt-hello-answered-plaintext.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed")
+    assert conv["evidence_frame"] == 16
+    assert conv["detail"] == ("the server answered the ClientHello in plaintext: it does not speak TLS on this "
+                              "connection")
+    assert _findings(conv) == [("tls-alert", "client", 18)]
+    assert "after the server had answered its ClientHello in plaintext (frame 16)" in conv["findings"][0]["message"]
+    assert conv["tls"]["alert"]["description"] == 70 and conv["tls"]["alert"]["frame"] == 18
+    assert (conv["starttls"]["reply_code"], conv["tls"]["client_hello_frame"]) == (220, 14)
+    # tshark: the ClientHello in frame 14, the server's next payload is the plaintext line in 16,
+    # the client's fatal alert (protocol_version) in 18
+    assert frames_matching(path, "tls.handshake.type == 1") == [14]
+    assert frames_matching(path, f"{SERVER} && tcp.len > 0 && frame.number > 14")[0] == 16
+    assert _payload(path, 16).startswith(b"500 5.5.2 ")
+    assert _payload(path, 18) == bytes.fromhex("150303000202") + bytes([70])
+
+
+def test_hello_retry_request_then_completed_handshake_is_tls() -> None:
+    """TLS 1.3 with a HelloRetryRequest and the server's compatibility ChangeCipherSpec right after
+    it: the ServerHello that follows the second ClientHello is in clear and is the ServerHello."""
+    path = CAPTURES / "hunt-hrr-established.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == ("tls", "none", "tls-established")
+    assert conv["findings"] == []
+    assert conv["tls"]["established"] is True and conv["tls"]["version"] == "TLS 1.3"
+    assert conv["detail"] == "STARTTLS answered 220 and the TLS handshake completed (TLS 1.3)"
+    # tshark: two ServerHello-type messages, the first with the HelloRetryRequest random
+    rows = tshark_fields(path, "tls.handshake.type == 2", "frame.number", "tls.handshake.random")
+    assert [(int(n), r.replace(":", "") == HRR_RANDOM) for n, r in rows] == [(16, True), (20, False)]
+    assert conv["tls"]["server_hello_frame"] == 20
+    assert frames_matching(path, "tls.handshake.type == 1") == [14, 18]
+    assert conv["tls"]["client_hello_frame"] == 14
+    # the evidence: the client's first encrypted record after the ServerHello (its Finished)
+    first = frames_matching(path, f"{CLIENT} && tls.record.opaque_type == 23")[0]
+    assert conv["evidence_frame"] == first == 22
+
+
+def test_observer_reads_the_serverhello_after_hrr_and_ccs() -> None:
+    """The TLS observer alone: HelloRetryRequest + ChangeCipherSpec, then a clear ServerHello (which
+    switches the side to encrypted) and an encrypted handshake record."""
+    import importlib.util
+    import sys
+    spec = importlib.util.spec_from_file_location("scenarios_hunt", CAPTURES / "scenarios_hunt.py")
+    assert spec is not None and spec.loader is not None
+    sys.path.insert(0, str(CAPTURES))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    obs = TlsObserver(Side.SERVER)
+    data = mod._hrr("unit") + mod.CCS
+    events = obs.feed(data, 0)
+    sh = mod._server_hello13("unit") + bytes.fromhex("1603030005") + b"\x08\x00\x00\x01\x00"
+    events += obs.feed(sh, len(data))
+    kinds = [type(e) for e in events]
+    assert kinds == [TlsHelloRetryRequest, TlsChangeCipherSpec, TlsServerHello, TlsEncryptedHandshake], kinds
+    assert events[2].selected_version == 0x0304
+
+
+def test_client_plaintext_after_220_answered_in_tls_is_not_a_decrypted_capture() -> None:
+    """The client sends EHLO in plaintext after the 220 and the server answers with a TLS alert: no
+    TLS terminator read that EHLO (the server still expected TLS). The client did not start TLS."""
+    path = CAPTURES / "hunt-client-plaintext-after-220.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == ("aborted", "client", "tls-not-started")
+    assert conv["evidence_frame"] == 14
+    assert _findings(conv) == [("plaintext-after-starttls", "client", 14)]
+    assert "the server answered in TLS (frame 16)" in conv["findings"][0]["message"]
+    assert _payload(path, 14) == b"EHLO client.example.org\r\n"
+    assert _payload(path, 16) == bytes.fromhex("15030300020246")
+    assert frames_matching(path, f"{SERVER} && tcp.flags.fin == 1") == [18]
+
+
+@pytest.mark.parametrize("name, end, flag, words", [
+    ("hunt-ehlo-reset-mid-reply.pcap", 10, "reset",
+     "the server reset the connection in the middle of its EHLO reply (frame 8), before its last line"),
+    ("hunt-ehlo-closed-unanswered.pcap", 8, "fin", "the server closed the connection instead of answering EHLO"),
+])
+def test_server_that_ends_the_ehlo_exchange_refused_ehlo(name: str, end: int, flag: str, words: str) -> None:
+    """No extension list ever reached the client: the offer is unknown, and the server, which ended
+    the connection before its reply ended, is blamed (``ehlo-rejected``), at its RST or FIN."""
+    path = CAPTURES / name
+    (conv,) = _convs(name)
+    assert _verdict(conv) == ("aborted", "server", "ehlo-rejected")
+    assert conv["starttls"]["offered"] == "unknown" and conv["findings"] == []
+    assert conv["evidence_frame"] == end and conv.get("case") is None
+    assert conv["detail"] == words + (", so STARTTLS could not be negotiated" if flag == "fin" else
+                                      ": a client reads the extension list only once the reply ends, so STARTTLS "
+                                      "could not be negotiated")
+    assert "clients" not in conv or not conv["clients"].get("see_starttls")
+    assert frames_matching(path, f"{SERVER} && tcp.flags.{flag} == 1")[0] == end
+    payloads = [_payload(path, n) for n in frames_matching(path, f"{SERVER} && tcp.len > 0")]
+    assert payloads[0].startswith(b"220 ")
+    if flag == "reset":
+        (reply,) = payloads[1:]
+        assert reply.endswith(b"250-STARTTLS"[:8]) and b"\r\n250 " not in reply
+    else:
+        assert payloads[1:] == []
+
+
+def test_ehlo_421_then_the_servers_close_says_the_server_closed() -> None:
+    path = CAPTURES / "hunt-ehlo-421-server-closes.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == ("aborted", "server", "ehlo-rejected") and conv["evidence_frame"] == 8
+    assert conv["detail"] == ("the server refused EHLO with 421, so STARTTLS could not be negotiated; then the "
+                              "server closed the connection")
+    assert _payload(path, 8).startswith(b"421 ")
+    assert frames_matching(path, "tcp.flags.fin == 1")[0] == frames_matching(path, f"{SERVER} && tcp.flags.fin == 1")[0]
+
+
+def test_plaintext_after_a_later_success_is_no_fallback() -> None:
+    convs = _convs("hunt-fallback-after-success.pcap")
+    assert [_verdict(c) for c in convs] == [("aborted", "server", "tls-handshake-failed"),
+                                            ("tls", "none", "tls-established"),
+                                            ("plaintext", "client", "client-did-not-request")]
+    assert "fallback_of" not in convs[2] and convs[2]["detail"] == ("STARTTLS was validly offered; the client "
+                                                                    "went on in plaintext")
+
+
+def _conv(stream: int, outcome: str, reason: str, started: int, ended: int) -> dict[str, Any]:
+    return {"client": {"ip": "192.0.2.10"}, "server": {"ip": "198.51.100.25"}, "stream": stream,
+            "outcome": outcome, "caused_by": {"tls": "none", "plaintext": "client"}.get(outcome, "server"),
+            "reason": reason, "starttls": {"requested": reason != "client-did-not-request"}, "findings": [],
+            "started_ns": started, "ended_ns": ended, "file": "f", "evidence_frame": 1, "detail": ""}
+
+
+@pytest.mark.parametrize("tls_start, tls_end, retry_start, fallback", [
+    (2, 9, 10, False),    # a success over before the plaintext conversation began: no retry
+    (2, 9, 5, True),      # the retry began while a parallel delivery succeeded: still the retry
+    (0, 9, 10, True),     # the success began before the failure ended: it says nothing of after
+])
+def test_fallback_tracker_and_a_success_between(tls_start: int, tls_end: int, retry_start: int,
+                                                fallback: bool) -> None:
+    tr = FallbackTracker(window_ns=10**12)
+    tr.observe(_conv(0, "aborted", "tls-handshake-failed", 0, 1))
+    tr.observe(_conv(1, "tls", "tls-established", tls_start, tls_end))
+    later = _conv(2, "plaintext", "client-did-not-request", retry_start, retry_start + 1)
+    tr.observe(later)
+    assert (later["reason"] == "tls-fallback") is fallback
+    assert later["caused_by"] == ("server" if fallback else "client")
