@@ -21,6 +21,9 @@ session's hunt): each one a verdict that was wrong.
   (``ehlo-rejected``; was: a well-formed reply without STARTTLS, or the client leaving without mail).
 - ``hunt-ehlo-421-server-closes.pcap``: EHLO refused with 421 and the server closes: the detail
   says the server closed (was: the client left, as a client that requires TLS does).
+- ``hunt-tls-client-on-587.pcap`` and ``hunt-tls-client-on-25.pcap``: a client set to implicit
+  TLS ("SSL/TLS") against a STARTTLS port; the server's plaintext greeting is right there, so the
+  mismatch is the client's (was: the server's, as on the SMTPS port 465).
 - ``hunt-fallback-after-success.pcap``: a failed handshake, a successful STARTTLS between the same
   hosts, then a plaintext conversation: no retry after the failure (the client showed it starts
   TLS there), so the client's ``client-did-not-request`` (was: ``tls-fallback`` blaming the server).
@@ -143,6 +146,22 @@ def fallback_after_success() -> Capture:
         [(tls_alert_server_conv(cport=43107), ALERT_SERVER_EXPECT), (ok, TLS_OK), (later, DID_NOT_REQUEST)])
 
 
+def tls_client_on_starttls_port(sport: int, cport: int) -> Capture:
+    """A client set to implicit TLS ("SSL/TLS") against a STARTTLS port: its ClientHello goes out
+    right after the TCP handshake and crosses the server's plaintext banner; its TLS library gives
+    up on the banner ("wrong version number") and closes, then the server closes."""
+    c = Conv(cport=cport, sport=sport, close=("fin", "C"))
+    c.c(client_hello(f"hunt tls on {sport}", "mx.example.com"), tag="client_hello", delay_ms=1)
+    c.s(BANNER, tag="banner", delay_ms=0.2)
+    return Capture(
+        f"hunt-tls-client-on-{sport}.pcap",
+        f"port {sport} (STARTTLS): the client opens with a TLS ClientHello (implicit TLS), the server greets in "
+        "plaintext, as it should there; the client closes: the client's mistake",
+        [(c, Expect("aborted", "client", "implicit-tls-mismatch", "unknown",
+                    findings=[("implicit-tls-on-starttls-port", "client", "client_hello")]))])
+
+
 def scenarios() -> list[Capture]:
     return [hello_answered_plaintext(), hrr_established(), client_plaintext_after_220(), ehlo_reset_mid_reply(),
-            ehlo_closed_unanswered(), ehlo_421_server_closes(), fallback_after_success()]
+            ehlo_closed_unanswered(), ehlo_421_server_closes(), fallback_after_success(),
+            tls_client_on_starttls_port(587, 43110), tls_client_on_starttls_port(25, 43111)]

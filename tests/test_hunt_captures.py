@@ -184,3 +184,30 @@ def test_fallback_tracker_and_a_success_between(tls_start: int, tls_end: int, re
     tr.observe(later)
     assert (later["reason"] == "tls-fallback") is fallback
     assert later["caused_by"] == ("server" if fallback else "client")
+
+
+@pytest.mark.parametrize("port", [587, 25])
+def test_tls_client_on_a_starttls_port_is_the_clients_mistake(port: int) -> None:
+    """The client opens with a ClientHello on a port where SMTP starts with the server's plaintext
+    greeting: the greeting is right there, the client is misconfigured (was: the server's
+    ``implicit-tls-plaintext-reply``, as on port 465). tshark: the client's first payload is a TLS
+    handshake record holding a ClientHello (tshark dissects the port as SMTP, so by its bytes), the
+    server's first payload the 220 banner."""
+    path = CAPTURES / f"hunt-tls-client-on-{port}.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == ("aborted", "client", "implicit-tls-mismatch") and conv["case"] == "client-tls-port"
+    assert conv["evidence_frame"] == conv["tls"]["client_hello_frame"] == 4
+    assert _findings(conv) == [("implicit-tls-on-starttls-port", "client", 4)]
+    assert conv["detail"].startswith(f"the client spoke TLS from its first byte on port {port}, where SMTP starts "
+                                     "in plaintext")
+    hello = frames_matching(path, f"tcp.dstport == {port} && tcp.len > 0")
+    assert hello[0] == 4 and _payload(path, 4)[:1] == b"\x16" and _payload(path, 4)[5:6] == b"\x01"
+    (banner, *_) = frames_matching(path, f"tcp.srcport == {port} && tcp.len > 0")
+    assert banner == 6 and _payload(path, 6).startswith(b"220 mx.example.com")
+
+
+def test_the_smtps_port_keeps_blaming_the_server() -> None:
+    """The control: the same mismatch on port 465 is the server's (it must speak TLS there)."""
+    (conv,) = _convs("implicit-tls-mismatch.pcap")
+    assert _verdict(conv) == ("aborted", "server", "implicit-tls-mismatch") and "case" not in conv
+    assert [f["code"] for f in conv["findings"]] == ["implicit-tls-plaintext-reply"]

@@ -153,6 +153,14 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "it) to send exactly one reply per command: the reply the `reply-out-of-step` finding "
         "points at ended early or came twice. Whether TLS itself works shows in the server's own "
         "answer to STARTTLS, which the verdict's detail names (a 220 there: it does).", "server"),
+    ("implicit-tls-mismatch", "client-tls-port"): ReasonCase(
+        "a TLS client on a STARTTLS port", "implicit-tls-on-starttls-port",
+        "The client opened with a TLS ClientHello on port 25, 587 or 2525, where SMTP starts with "
+        "the server's plaintext greeting and TLS comes with STARTTLS: the server greeted in "
+        "plaintext, as it should there, and the client's TLS library gave up (\"wrong version "
+        "number\"). Mail clients and scripts set to \"SSL/TLS\" with port 587 do this.",
+        "Configure the client for STARTTLS on this port, or for implicit TLS on port 465 (RFC "
+        "8314 3.3); nothing to change on the server.", "client"),
     ("starttls-refused", "server-closed"): ReasonCase(
         "the server refused STARTTLS and closed the connection", "server-closed",
         "The server answered STARTTLS with an error and then closed (or reset) the connection "
@@ -468,6 +476,11 @@ FINDINGS: dict[str, FindingInfo] = {
         "Readable SMTP: the capture point sees a decrypted side; capture in front of the TLS "
         "terminator to see the handshake. Bytes that are neither TLS nor SMTP: ask the side that "
         "sent them (the verdict names it) why it did not start TLS."),
+    "implicit-tls-on-starttls-port": FindingInfo(
+        "client", "RFC 8314 3.3", "ClientHello on a STARTTLS port",
+        "Configure the client for STARTTLS on port 25 or 587 (often called \"STARTTLS\" or "
+        "\"TLS\" in its settings), or for implicit TLS (\"SSL/TLS\") on port 465: the server's "
+        "plaintext greeting is right on this port."),
     "implicit-tls-plaintext-reply": FindingInfo(
         "server", "RFC 8314 3.3", "ClientHello answered in plaintext",
         "Point the client at the server's SMTPS port (465), or configure it for STARTTLS on "

@@ -619,7 +619,17 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             return True
         msg = ("the server answered the ClientHello in plaintext: it does not speak TLS on "
                "this connection")
-        if implicit:
+        if implicit and f.t.server.port in STARTTLS_PORTS:
+            # (a plaintext answer is right on a STARTTLS port: the TLS client is misconfigured)
+            v.finding("implicit-tls-on-starttls-port", "client", _frame(f.implicit),
+                      f"the client opened with a TLS ClientHello on port {f.t.server.port}, a STARTTLS "
+                      f"port; the server answered in plaintext SMTP: {ev.preview!r}", at=_at(f.implicit))
+            v.set("aborted", "client", "implicit-tls-mismatch", _frame(f.implicit),
+                  f"the client spoke TLS from its first byte on port {f.t.server.port}, where SMTP "
+                  "starts in plaintext and TLS with STARTTLS (implicit TLS is port 465, RFC 8314 "
+                  "3.3); the server's plaintext answer is right there", f.implicit)
+            v.case = "client-tls-port"
+        elif implicit:
             v.finding("implicit-tls-plaintext-reply", "server", _frame(it),
                       "the client opened with a TLS ClientHello, the server answered in "
                       f"plaintext SMTP: {ev.preview!r}")
@@ -1481,6 +1491,9 @@ def _answer_hole_lost(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
 #: the ports of implicit TLS, where the client speaks first, with its ClientHello, and the server
 #: waits for it (RFC 8314 3.3: 465, SMTP submission over TLS; MTAs relay there too)
 IMPLICIT_TLS_PORTS = frozenset({465})
+#: the ports where SMTP starts in plaintext and TLS comes with STARTTLS (25: relay, 587:
+#: submission, RFC 6409; 2525: the usual alternative to 25): a plaintext greeting is right there
+STARTTLS_PORTS = frozenset({25, 587, 2525})
 
 
 def _smtps_hello_hole_lost(f: _Facts, v: _Verdict) -> bool:
@@ -1990,7 +2003,22 @@ def judge(t: Transcript) -> dict[str, Any]:
     if implicit:
         ts = _tls_summary(f, 0)
         server_tls = any(it.event.side is _SERVER for it in f.tls)
-        if f.greeting is not None and f.greeting_whole and ts["server_hello"] is None:
+        if f.greeting is not None and f.greeting_whole and ts["server_hello"] is None \
+                and t.server.port in STARTTLS_PORTS:
+            # A plaintext greeting is right where SMTP starts in plaintext (25, 587, 2525: STARTTLS
+            # there); the client that opened with a ClientHello is misconfigured (an "SSL/TLS"
+            # setting with port 587, say): its doing, not the server's.
+            port = t.server.port
+            msg = (f"the client spoke TLS from its first byte on port {port}, where SMTP starts in "
+                   "plaintext and TLS with STARTTLS (implicit TLS is port 465, RFC 8314 3.3); the "
+                   "server's plaintext greeting is right there")
+            v.finding("implicit-tls-on-starttls-port", "client", _frame(f.implicit),
+                      f"the client opened with a TLS ClientHello on port {port}, a STARTTLS port; the "
+                      f"server greeted in plaintext SMTP: {' '.join(_lines_text(f.greeting.event))[:80]!r}",
+                      at=_at(f.implicit))
+            v.set("aborted", "client", "implicit-tls-mismatch", _frame(f.implicit), msg, f.implicit)
+            v.case = "client-tls-port"
+        elif f.greeting is not None and f.greeting_whole and ts["server_hello"] is None:
             # The server spoke plaintext SMTP (before or after the ClientHello): SMTPS client,
             # plaintext server.
             v.finding("implicit-tls-plaintext-reply", "server", _frame(f.greeting),

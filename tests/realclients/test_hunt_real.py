@@ -118,3 +118,65 @@ def test_clienthello_answered_in_plaintext(cert: tuple[Path, Path], tmp_path: Pa
     assert conv["tls"]["client_hello_frame"] == hello
     after = frames_matching(pcap, f"tcp.srcport == {port} && tcp.len > 0 && frame.number > {hello}")
     assert conv["evidence_frame"] == after[0]
+
+
+
+SMTPS_SCRIPT = r"""
+import smtplib, ssl, sys
+try:
+    smtplib.SMTP_SSL(sys.argv[1], 587, timeout=5, context=ssl.create_default_context()).quit()
+except (ssl.SSLError, OSError, smtplib.SMTPException) as exc:
+    print("error:", exc)
+    sys.exit(1)
+"""
+#: a loopback address of its own, so that port 587 is free there whatever listens on 127.0.0.1
+SUBMISSION_HOST = "127.0.0.87"
+
+
+def test_tls_client_on_port_587_is_the_clients_mistake(tmp_path: Path) -> None:
+    """CPython's ``SMTP_SSL`` (implicit TLS) pointed at port 587, as a client set to "SSL/TLS" with
+    the submission port is: its ClientHello meets the server's plaintext banner, which is right on
+    a STARTTLS port. The client's mistake (``implicit-tls-mismatch``, case ``client-tls-port``, at
+    tshark's ClientHello), never the server's."""
+    import sys
+    from tsharkfilter import frames_matching
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        ls.bind((SUBMISSION_HOST, 587))
+    except OSError as exc:
+        ls.close()
+        pytest.skip(f"cannot listen on {SUBMISSION_HOST}:587: {exc}")
+    ls.listen(2)
+
+    def serve() -> None:
+        try:
+            s, _ = ls.accept()
+        except OSError:
+            return
+        with s:
+            s.sendall(h.BANNER)
+            s.settimeout(10)
+            try:
+                while s.recv(4096):
+                    pass
+            except OSError:
+                pass
+    threading.Thread(target=serve, daemon=True).start()
+    pcap = tmp_path / "capture.pcap"
+    try:
+        with h.Tcpdump(pcap, 587):
+            run = h._run("python-smtplib-ssl", [sys.executable, "-c", SMTPS_SCRIPT, SUBMISSION_HOST], timeout=15)
+    finally:
+        ls.close()
+    assert run.returncode == 1 and "WRONG_VERSION_NUMBER" in run.output, run.output[-500:]
+    convs = [c for c in _analyze(pcap, 587) if c["server"]["ip"] == SUBMISSION_HOST]
+    (conv,) = convs
+    # (tshark dissects port 587 as SMTP: the ClientHello is the client's first payload, a handshake
+    # record whose first message is of type 1)
+    (hello,) = frames_matching(pcap, "tcp.dstport == 587 && tcp.payload[0] == 0x16 && tcp.payload[5] == 0x01")
+    assert (conv["outcome"], conv["caused_by"], conv["reason"], conv.get("case")) == (
+        "aborted", "client", "implicit-tls-mismatch", "client-tls-port"), conv["detail"]
+    assert conv["evidence_frame"] == conv["tls"]["client_hello_frame"] == hello
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
+        ("implicit-tls-on-starttls-port", "client", hello)]
