@@ -58,6 +58,8 @@ CASES = {
     ("tls-client-old-version.pcap", 0): ("tls-handshake-failed", "client-old-tls"),
     ("tls-late-alert-answers-starttls.pcap", 0): ("tls-handshake-failed", "client-old-tls"),
     ("tcp-reset-forged-starttls.pcap", 0): ("starttls-refused", "reset-forged"),
+    ("hunt-tls-client-on-587.pcap", 0): ("implicit-tls-mismatch", "client-tls-port"),
+    ("hunt-tls-client-on-25.pcap", 0): ("implicit-tls-mismatch", "client-tls-port"),
     ("tcp-reset-forged-starttls-ipv6.pcap", 0): ("starttls-refused", "reset-forged"),
     ("tcp-reset-forged-hello.pcap", 0): ("tls-handshake-failed", "reset-forged"),
     ("tcp-reset-forged-hello-ipv6.pcap", 0): ("tls-handshake-failed", "reset-forged"),
