@@ -288,6 +288,19 @@ class _Facts:
         if self.auth_item is not None and (self.clear is None
                                            or self.pos(self.auth_item) < self.pos(self.clear)):
             self.clear = self.auth_item
+        # A STARTTLS refused (503 before EHLO, a 454 the client tried again after) and a later
+        # one before anything went in the clear, answered 220 or with no answer in the capture
+        # (a hole may hold its 220): the later one is the request the verdict judges (TLS may
+        # well have followed it); the refusal decided nothing.
+        first = self.starttls
+        first_reply = self.reply_to(first)
+        if first is not None and (first_reply is None or first_reply.event.code != 220):
+            for it in self.commands:
+                if (it.event.verb == "STARTTLS" and self.pos(it) > self.pos(first)
+                        and self.pos(it) < self.pos(self.clear)
+                        and ((r := self.reply_to(it)) is None or r.event.code == 220)):
+                    self.starttls = it
+                    break
 
     @property
     def greeting_whole(self) -> bool:
