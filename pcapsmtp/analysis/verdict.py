@@ -1943,6 +1943,14 @@ def judge(t: Transcript) -> dict[str, Any]:
                       and (clear is None or f.pos(h) < f.pos(clear))), None)
     first_hello = f.hellos[0] if f.hellos else None
     ehlo_reply = f.reply_to(ehlo_item) if ehlo_item is not None else _unprompted_ehlo_reply(f)
+    if ehlo_reply is not None and (ehlo_reply.event.code or 0) >= 400:
+        # EHLO refused (a 4xx the client answered with EHLO again, say), then a later EHLO before
+        # anything went in the clear got an extension list: that list is what the client saw.
+        again = next((h for h in f.hellos if h.event.verb in ("EHLO", "LHLO") and f.pos(h) > f.pos(ehlo_item)
+                      and f.pos(h) < f.pos(clear)
+                      and (r := f.reply_to(h)) is not None and 200 <= (r.event.code or 0) < 300), None)
+        if again is not None:
+            ehlo_item, ehlo_reply = again, f.reply_to(again)
     chk: EhloCheck | None = None
     offered = "unknown"
     strays: list[Item] = []
