@@ -2108,6 +2108,23 @@ def judge(t: Transcript) -> dict[str, Any]:
         answer_tls = next((it for it in f.tls if it.event.side is _SERVER and f.pos(it) > after), None)
         if decrypted is not None and answer_tls is None:
             answer_tls = _tls_read_as_reply(f, f.pos(decrypted))
+        answer_words = f"the server answered in TLS (frame {_frame(answer_tls)})"
+        if decrypted is not None and answer_tls is None:
+            # Behind a TLS terminator the server answers the client's readable commands readably.
+            # A server that closed instead, with no readable reply since the 220 and nothing of
+            # its direction lost, was still waiting for a ClientHello (OpenSSL sends no alert for
+            # a first record that is no TLS: "wrong version number").
+            end = f.own_end(_SERVER)
+            if (end is not None and f.pos(end) > f.pos(decrypted) and f.pos(f.own_end(_CLIENT)) > f.pos(end)
+                    and f.gap_between(after, f.pos(end), _SERVER) is None
+                    and not any(type(x.event) is Reply and x.event.side is _SERVER
+                                for x in f.t.items[after + 1:f.pos(end)])):
+                answer_tls = end
+                how = "reset" if end.event.reset else "closed"
+                answer_words = (f"the server {how} the connection without a readable answer (frame "
+                                f"{_frame(end)}), as a TLS server does")
+        lost_answer = (f.gap_between(f.pos(decrypted), 1 << 60, _SERVER)
+                       if decrypted is not None and answer_tls is None else None)
         if decrypted is not None and answer_tls is not None and garbage is None:
             # The server answered in TLS (an alert, a handshake record): nothing in front of it
             # read the client's SMTP as decrypted text; the client went on in plaintext where
@@ -2139,6 +2156,19 @@ def judge(t: Transcript) -> dict[str, Any]:
                   "replies before the 220 to STARTTLS are not all in the capture (a hole or a "
                   "late start): which reply the client read as its answer is unsure")
             decided = True
+        elif decrypted is not None and not any(
+                type(x.event) is Reply for x in f.t.items[f.pos(decrypted):f.pos(lost_answer)]):
+            # No readable answer of the server to the client's plaintext in the capture (it ends
+            # first, or bytes of the server were lost before one): a TLS server's answer (the
+            # client did not start TLS) and a readable reply (a capture behind a TLS terminator)
+            # look alike until it comes.
+            why = (f"bytes of the server {_went(lost_answer, t)}" if lost_answer is not None
+                   else "the capture ends")
+            v.set("incomplete", "unknown", "incomplete", _frame(lost_answer) or _frame(decrypted),
+                  f"after the 220 the client went on in plaintext SMTP and {why} before any readable "
+                  "answer of the server: whether it answered in TLS (the client did not start TLS) or "
+                  "readably (a capture behind a TLS terminator) cannot be told")
+            decided = True
         elif decrypted is not None:
             v.finding("plaintext-after-starttls", "capture", _frame(decrypted),
                       "after the 220 the client goes on in readable SMTP: this capture was "
@@ -2151,8 +2181,8 @@ def judge(t: Transcript) -> dict[str, Any]:
             if garbage.event.smtp_like:
                 v.finding("plaintext-after-starttls", "client", _frame(garbage),
                           f"after the 220 the client went on in plaintext SMTP "
-                          f"({garbage.event.preview[:40]!r}) and the server answered in TLS "
-                          f"(frame {_frame(answer_tls)}): the client did not start TLS")
+                          f"({garbage.event.preview[:40]!r}) and {answer_words}: the client did not "
+                          "start TLS")
             else:
                 v.finding("plaintext-after-starttls", "client", _frame(garbage),
                           f"after the 220 the client sent bytes that are neither TLS nor SMTP: "
