@@ -703,6 +703,24 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         side = str(ev.side)
         how = "reset" if ev.reset else "closed"
         stage = ("before the ServerHello" if ts["server_hello"] is None else "after the ServerHello")
+        injected = (_injected(f, after, it) if ev.side is _CLIENT and not implicit
+                    and ts["server_hello"] is None else None)
+        if injected is not None:
+            # The server's plaintext right after its 220 is what the client met first: a client
+            # that guards against response injection refuses it (curl: "Weird server reply",
+            # msmtp: "command STARTTLS failed") and leaves; one that does not reads those bytes
+            # as the server's first TLS record and fails. Either way the server broke the start.
+            if ts["client_hello"] is None:
+                tail = (f"the client then {how} the connection without starting TLS, as a client that "
+                        "refuses bytes pipelined after the 220 does (curl, msmtp)")
+            else:
+                tail = (f"the client's TLS read those bytes as the server's first record and the client "
+                        f"{how} the connection before any ServerHello")
+            v.set("aborted", "server", "tls-not-started" if ts["client_hello"] is None else
+                  "tls-handshake-failed", _frame(injected),
+                  f"the server sent plaintext after its 220 (frame {_frame(injected)}), where only TLS "
+                  f"may follow (RFC 3207 4.2); {tail}", injected)
+            return True
         if ts["client_hello"] is None and ev.side is _CLIENT and not implicit:
             msg = f"the client {how} the connection after the 220 without starting TLS"
             v.set("aborted", "client", "tls-not-started", _frame(it), msg)
@@ -747,6 +765,33 @@ def _tls_read_as_reply(f: _Facts, after: int) -> Item | None:
         return None
     raw = it.event.lines[0].raw
     return it if raw[:1] in (b"\x15", b"\x16") and raw[1:2] == b"\x03" else None
+
+
+def _injected(f: _Facts, after: int, end: Item) -> Item | None:
+    """The server's plaintext right after its 220 to STARTTLS (the session's response-injection
+    anomaly), between the 220 (position ``after``) and the client's ``end``, with no hole of the
+    server's before it; None otherwise."""
+    for it in f.anomalies:
+        if (it.event.code is AnomalyCode.STARTTLS_RESPONSE_INJECTION and after < f.pos(it) < f.pos(end)
+                and f.gap_between(after, f.pos(it), _SERVER) is None):
+            return it
+    # (after a hole where STARTTLS went, the session reads a second line as a reply of its own:
+    # the same plaintext, sooner than a second after the 220, as the anomaly's rule has it)
+    ready = f.t.items[after] if after >= 0 else None
+    if ready is not None and type(ready.event) is Reply and ready.event.code == 220:
+        # ... or the 220 itself came right after another 220 of the server (a 220 sent twice, the
+        # first read as the answer to a STARTTLS lost in a hole): the same repeated answer
+        prev = next((x for x in reversed(f.t.items[:after]) if type(x.event) is Reply
+                     or type(x.event) is Command and not x.event.inferred), None)
+        if (prev is not None and type(prev.event) is Reply and prev.event.code == 220 and not prev.event.greeting
+                and ready.ts_ns - prev.ts_ns < WAITED_NS):
+            return ready
+    for it in f.t.items[after + 1:f.pos(end)]:
+        if (type(it.event) is Reply and ready is not None and type(ready.event) is Reply
+                and it.ts_ns - ready.ts_ns < WAITED_NS
+                and f.gap_between(after, f.pos(it), _SERVER) is None):
+            return it
+    return None
 
 
 def _absent(f: _Facts, side: Side) -> bool:
