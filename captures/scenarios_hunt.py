@@ -24,6 +24,17 @@ session's hunt): each one a verdict that was wrong.
 - ``hunt-tls-client-on-587.pcap`` and ``hunt-tls-client-on-25.pcap``: a client set to implicit
   TLS ("SSL/TLS") against a STARTTLS port; the server's plaintext greeting is right there, so the
   mismatch is the client's (was: the server's, as on the SMTPS port 465).
+- ``hunt-starttls-before-ehlo.pcap`` and ``hunt-starttls-again-after-454.pcap``: a STARTTLS refused
+  (503 before EHLO; 454), then another answered 220 and TLS with the mail inside: ``tls`` (was: the
+  first refusal, ``starttls-refused``).
+- ``hunt-client-quit-after-220.pcap``: after the 220 the client sends QUIT in plaintext and the server
+  closes without a readable answer (OpenSSL sends no alert for a first record that is no TLS): the
+  client did not start TLS (was: a decrypted capture, ``tls``).
+- ``hunt-ehlo-again-after-4xx.pcap``: EHLO answered 451, EHLO again with a valid offer, mail in clear:
+  the client's choice (was: ``ehlo-rejected``, "the HELO fallback has no extensions").
+- ``hunt-double-220-client-refuses.pcap`` and ``hunt-double-220-hello-closed.pcap``: STARTTLS answered
+  with the 220 twice; the client refuses the pipelined line (curl, msmtp) or its TLS chokes on it:
+  the server's plaintext after its 220 broke the start (was: the client, for closing).
 - ``hunt-fallback-after-success.pcap``: a failed handshake, a successful STARTTLS between the same
   hosts, then a plaintext conversation: no retry after the failure (the client showed it starts
   TLS there), so the client's ``client-did-not-request`` (was: ``tls-fallback`` blaming the server).
@@ -33,7 +44,7 @@ from __future__ import annotations
 from generate import (
     ALERT_SERVER_EXPECT, BANNER, DID_NOT_REQUEST, EHLO, EHLO_NO_TLS, EHLO_OK, MAIL_STEPS, QUIT_STEPS, READY,
     STARTTLS, TLS_OK, Capture, Conv, Expect, alert, client_hello, det, did_not_request_conv, ext, handshake,
-    opening, record, starttls_ok, tls_alert_server_conv, u8, u16, x25519_pub,
+    mail_in_clear, opening, record, starttls_ok, tls_alert_server_conv, u8, u16, x25519_pub,
 )
 
 #: RFC 8446 4.1.3: the random of a HelloRetryRequest
@@ -161,7 +172,74 @@ def tls_client_on_starttls_port(sport: int, cport: int) -> Capture:
                     findings=[("implicit-tls-on-starttls-port", "client", "client_hello")]))])
 
 
+def starttls_again_then_tls(first_before_ehlo: bool) -> Capture:
+    """A STARTTLS refused, then another answered 220 and TLS with the mail inside: the refusal
+    decided nothing (the later request is the one judged)."""
+    if first_before_ehlo:
+        c = Conv(cport=43112)
+        c.s(BANNER, tag="banner").c(STARTTLS).s(b"503 5.5.1 Error: send HELO/EHLO first\r\n")
+        c.c(EHLO, tag="greeting").s(EHLO_OK, tag="ehlo_reply")
+        name, what = ("hunt-starttls-before-ehlo.pcap", "the client sends STARTTLS before EHLO and gets 503 (send "
+                      "HELO/EHLO first); then EHLO, a valid offer")
+    else:
+        c = opening(Conv(cport=43113))
+        c.c(STARTTLS).s(b"454 4.7.0 TLS not available due to local problem\r\n")
+        name, what = ("hunt-starttls-again-after-454.pcap", "STARTTLS answered 454; the client asks again")
+    starttls_ok(c, name)
+    return Capture(name, f"{what}, STARTTLS answered 220, TLS 1.2 completes and the mail goes inside TLS",
+                   [(c, Expect("tls", "none", "tls-established", "valid", True, 220))])
+
+
+def client_quit_after_220() -> Capture:
+    """After the 220 the client sends QUIT in plaintext; the server (OpenSSL: no alert for a first
+    record that is no TLS) closes without a readable answer."""
+    c = opening(Conv(cport=43114, close=("fin", "S")))
+    c.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    c.c(b"QUIT\r\n", tag="plaintext")
+    return Capture(
+        "hunt-client-quit-after-220.pcap",
+        "STARTTLS answered 220; the client sends QUIT in plaintext instead of a ClientHello and the server closes "
+        "without a readable answer (a TLS server that read no TLS record): the client did not start TLS",
+        [(c, Expect("aborted", "client", "tls-not-started", "valid", True, 220,
+                    findings=[("plaintext-after-starttls", "client", "plaintext")]))])
+
+
+def ehlo_again_after_4xx() -> Capture:
+    """EHLO answered 451; the client sends EHLO again and gets a valid offer, then sends the mail in
+    clear: the offer it ignored is the second reply's."""
+    c = Conv(cport=43115)
+    c.s(BANNER, tag="banner").c(EHLO, tag="greeting").s(b"451 4.3.0 Temporary lookup failure, try again\r\n")
+    c.c(EHLO).s(EHLO_OK, tag="ehlo_reply")          # (the reply the client saw an extension list in)
+    return Capture(
+        "hunt-ehlo-again-after-4xx.pcap",
+        "EHLO answered 451; the client sends EHLO again, the reply offers STARTTLS validly, and the client sends "
+        "the mail in clear: the client's choice",
+        [(mail_in_clear(c), Expect("plaintext", "client", "client-did-not-request", "valid"))])
+
+
+def double_220(hello: bool) -> Capture:
+    """The server answers STARTTLS with its 220 twice in one segment (a proxy that repeats it): the
+    second one is plaintext after the 220. curl ("Weird server reply") and msmtp refuse it and
+    close without a ClientHello; a client whose TLS reads those bytes as the server's first record
+    sends its ClientHello and closes."""
+    c = opening(Conv(cport=43116 + hello, close=("fin", "C")))
+    c.c(STARTTLS, tag="starttls").s(READY + READY, tag="starttls_reply")
+    if hello:
+        c.c(client_hello("hunt double 220", "mx.example.com"), tag="client_hello")
+        name, what, reason = ("hunt-double-220-hello-closed.pcap", "the client sends its ClientHello and closes "
+                              "before any ServerHello", "tls-handshake-failed")
+    else:
+        name, what, reason = ("hunt-double-220-client-refuses.pcap", "the client closes without a ClientHello, as "
+                              "curl and msmtp do", "tls-not-started")
+    return Capture(name, f"STARTTLS answered '220 2.0.0 Ready to start TLS' twice in one segment; {what}: the "
+                         "server's plaintext after its 220 broke the start of TLS",
+                   [(c, Expect("aborted", "server", reason, "valid", True, 220,
+                               findings=[("starttls-response-injection", "server", "starttls_reply")]))])
+
+
 def scenarios() -> list[Capture]:
     return [hello_answered_plaintext(), hrr_established(), client_plaintext_after_220(), ehlo_reset_mid_reply(),
             ehlo_closed_unanswered(), ehlo_421_server_closes(), fallback_after_success(),
-            tls_client_on_starttls_port(587, 43110), tls_client_on_starttls_port(25, 43111)]
+            tls_client_on_starttls_port(587, 43110), tls_client_on_starttls_port(25, 43111),
+            starttls_again_then_tls(True), starttls_again_then_tls(False), client_quit_after_220(),
+            ehlo_again_after_4xx(), double_220(False), double_220(True)]

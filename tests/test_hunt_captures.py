@@ -211,3 +211,77 @@ def test_the_smtps_port_keeps_blaming_the_server() -> None:
     (conv,) = _convs("implicit-tls-mismatch.pcap")
     assert _verdict(conv) == ("aborted", "server", "implicit-tls-mismatch") and "case" not in conv
     assert [f["code"] for f in conv["findings"]] == ["implicit-tls-plaintext-reply"]
+
+
+@pytest.mark.parametrize("name, refused, starttls", [
+    ("hunt-starttls-before-ehlo.pcap", (8, b"503 5.5.1 "), 14),
+    ("hunt-starttls-again-after-454.pcap", (12, b"454 4.7.0 "), 14),
+])
+def test_a_refused_starttls_then_one_answered_220_is_tls(name: str, refused: tuple[int, bytes], starttls: int) -> None:
+    """A STARTTLS refused (before EHLO: 503; a 454 the client asked again after), then another
+    answered 220 and TLS with the mail inside: the later request is the one judged (was: the first
+    refusal, ``aborted``/``server``/``starttls-refused``)."""
+    path = CAPTURES / name
+    (conv,) = _convs(name)
+    assert _verdict(conv) == ("tls", "none", "tls-established") and conv["findings"] == []
+    assert conv["starttls"] == {"offered": "valid", "requested": True, "reply_code": 220, "frame": starttls}
+    assert conv["tls"]["established"] is True
+    # tshark: two STARTTLS commands, the first answered by the refusal, the second by 220
+    assert frames_matching(path, 'smtp.req.command == "STARTTLS" || smtp.req.command == "STAR"')[-1] == starttls
+    frame, code = refused
+    assert _payload(path, frame).startswith(code)
+    assert _payload(path, starttls + 2).startswith(b"220 2.0.0 Ready")
+    assert frames_matching(path, "tls.handshake.type == 1") == [starttls + 4]
+
+
+def test_client_quit_after_220_and_a_silent_close_is_not_a_decrypted_capture() -> None:
+    """The client sends QUIT in plaintext after the 220; the server (a TLS server that read no TLS
+    record: OpenSSL sends no alert then) closes with no readable answer. Behind a TLS terminator it
+    would have answered readably: the client did not start TLS (was: ``tls-decrypted``, exit 0)."""
+    path = CAPTURES / "hunt-client-quit-after-220.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == ("aborted", "client", "tls-not-started") and conv["evidence_frame"] == 14
+    assert _findings(conv) == [("plaintext-after-starttls", "client", 14)]
+    assert ("and the server closed the connection without a readable answer (frame 16), as a TLS server does"
+            in conv["findings"][0]["message"])
+    assert _payload(path, 14) == b"QUIT\r\n"
+    fins = frames_matching(path, "tcp.flags.fin == 1")
+    assert fins[0] == 16 == frames_matching(path, f"{SERVER} && tcp.flags.fin == 1")[0]
+    assert frames_matching(path, f"{SERVER} && tcp.len > 0 && frame.number > 14") == []
+
+
+def test_ehlo_again_after_a_4xx_offers_starttls() -> None:
+    """EHLO answered 451, EHLO again answered with a valid offer, mail in clear: the client saw the
+    offer and skipped it (was: ``ehlo-rejected``, the server's, "the HELO fallback has no
+    extensions"). ``ehlo_reply`` is the reply that carried the extension list."""
+    path = CAPTURES / "hunt-ehlo-again-after-4xx.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == ("plaintext", "client", "client-did-not-request")
+    assert conv["greeting"]["frame"] == 6 and conv["ehlo_reply"]["frames"] == [12]
+    assert conv["starttls"]["offered"] == "valid" and conv["findings"] == []
+    assert frames_matching(path, 'smtp.req.command == "EHLO"') == [6, 10]
+    assert [int(c) for (c,) in tshark_fields(path, f"{SERVER} && smtp.response.code", "smtp.response.code")][:3] \
+        == [220, 451, 250]
+
+
+@pytest.mark.parametrize("name, reason, words", [
+    ("hunt-double-220-client-refuses.pcap", "tls-not-started",
+     "the client then closed the connection without starting TLS, as a client that refuses bytes pipelined "
+     "after the 220 does (curl, msmtp)"),
+    ("hunt-double-220-hello-closed.pcap", "tls-handshake-failed",
+     "the client's TLS read those bytes as the server's first record and the client closed the connection "
+     "before any ServerHello"),
+])
+def test_plaintext_after_the_220_that_broke_the_start_is_the_servers(name: str, reason: str, words: str) -> None:
+    """The 220 sent twice (a second line of plaintext after the 220, RFC 3207 4.2): a client that
+    refuses it, or whose TLS chokes on it, is not to blame (was: ``client``, "closed ... without
+    starting TLS" / "before the ServerHello")."""
+    path = CAPTURES / name
+    (conv,) = _convs(name)
+    assert _verdict(conv) == ("aborted", "server", reason) and conv["evidence_frame"] == 12
+    assert _findings(conv) == [("starttls-response-injection", "server", 12)]
+    assert conv["detail"] == ("the server sent plaintext after its 220 (frame 12), where only TLS may follow (RFC "
+                              "3207 4.2); " + words)
+    assert _payload(path, 12) == b"220 2.0.0 Ready to start TLS\r\n" * 2
+    assert frames_matching(path, f"{SERVER} && tcp.len > 0 && frame.number > 12") == []
+    assert frames_matching(path, "tls.handshake.type == 1") == ([14] if "hello" in name else [])

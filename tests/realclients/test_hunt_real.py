@@ -180,3 +180,100 @@ def test_tls_client_on_port_587_is_the_clients_mistake(tmp_path: Path) -> None:
     assert conv["evidence_frame"] == conv["tls"]["client_hello_frame"] == hello
     assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [
         ("implicit-tls-on-starttls-port", "client", hello)]
+
+
+def test_plaintext_after_220_against_a_real_tls_server(cert: tuple[Path, Path], tmp_path: Path) -> None:
+    """The harness's server starts TLS for real (CPython's ssl, OpenSSL) after its 220; a scripted
+    client sends QUIT in plaintext instead of a ClientHello. OpenSSL reads no TLS record ("wrong
+    version number"), sends no alert and the server closes: the client did not start TLS, never a
+    capture behind a TLS terminator (``tls-decrypted``)."""
+    srv = h.ByteServer(h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls="tls"), *cert).start()
+    pcap = tmp_path / "capture.pcap"
+    try:
+        with h.Tcpdump(pcap, srv.port):
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s, s.makefile("rb") as f:
+                f.readline()
+                s.sendall(b"EHLO client.example.org\r\n")
+                while f.readline()[3:4] == b"-":
+                    pass
+                s.sendall(b"STARTTLS\r\n")
+                assert f.readline().startswith(b"220 ")
+                s.sendall(b"QUIT\r\n")
+                assert s.recv(100) == b""          # the server closed without a byte
+    finally:
+        srv.stop()
+    assert "WRONG_VERSION_NUMBER" in srv.conns[0].tls_error, srv.conns[0].tls_error
+    (conv,) = _analyze(pcap, srv.port)
+    assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("aborted", "client", "tls-not-started"), conv
+    from tsharkfilter import frames_matching
+    (quit_,) = frames_matching(pcap, f"tcp.dstport == {srv.port} && tcp.payload == 51:55:49:54:0d:0a")
+    (fin,) = frames_matching(pcap, f"tcp.srcport == {srv.port} && tcp.flags.fin == 1")
+    assert conv["evidence_frame"] == quit_ and fin > quit_
+    assert [(f["code"], f["side"], f["frame"]) for f in conv["findings"]] == [("plaintext-after-starttls", "client",
+                                                                             quit_)]
+
+
+def _double_220_server() -> tuple[socket.socket, int]:
+    """STARTTLS answered '220 ...' twice in one write (a proxy that repeats the answer); then the
+    server reads until the client leaves. Serves any number of connections."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(8)
+
+    def one(s: socket.socket) -> None:
+        with s, s.makefile("rb") as f:
+            s.sendall(h.BANNER)
+            for line in f:
+                verb = line.split(b" ", 1)[0].strip().upper()
+                if verb == b"EHLO":
+                    s.sendall(h.SHAPES["C1"])
+                elif verb == b"STARTTLS":
+                    s.sendall(b"220 2.0.0 Ready to start TLS\r\n" * 2)
+                    s.settimeout(10)
+                    try:
+                        while s.recv(4096):
+                            pass
+                    except OSError:
+                        pass
+                    return
+                else:
+                    s.sendall(b"502 5.5.2 Error: command not recognized\r\n")
+
+    def serve() -> None:
+        while True:
+            try:
+                s, _ = ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=one, args=(s,), daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
+    return ls, ls.getsockname()[1]
+
+
+def test_clients_that_refuse_a_reply_pipelined_after_the_220(cert: tuple[Path, Path], tmp_path: Path) -> None:
+    """curl ("Weird server reply") and msmtp ("command STARTTLS failed") refuse the second 220, a
+    reply pipelined after the 220 (the STARTTLS response-injection guard), and close without a
+    ClientHello: the server's doing (``tls-not-started``, ``server``), at tshark's frame of the
+    two 220s, never the client that guarded itself."""
+    from tsharkfilter import frames_matching
+    runs = [(n, r) for n, r in (("curl", h.run_curl), ("msmtp", h.run_msmtp)) if shutil.which(n)]
+    if not runs:
+        pytest.skip("neither curl nor msmtp is installed (apt-get install curl msmtp)")
+    ls, port = _double_220_server()
+    pcap = tmp_path / "capture.pcap"
+    try:
+        with h.Tcpdump(pcap, port):
+            done = [run(port, cert[0], tmp_path, wait=5, limit=15) for _, run in runs]
+    finally:
+        ls.close()
+    assert all(r.returncode != 0 for r in done), [(r.client, r.output[-300:]) for r in done]
+    convs = _analyze(pcap, port)
+    assert len(convs) == len(runs)
+    for conv in convs:
+        assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("aborted", "server", "tls-not-started"), conv
+        (both,) = frames_matching(pcap, f"tcp.stream == {conv['stream']} && tcp.srcport == {port} && "
+                                        "tcp.payload contains \"TLS\\x0d\\x0a220 \"")
+        assert conv["evidence_frame"] == both
+        assert [(f["code"], f["frame"]) for f in conv["findings"]] == [("starttls-response-injection", both)]
+        assert frames_matching(pcap, f"tcp.stream == {conv['stream']} && tcp.dstport == {port} && "
+                                     "tcp.payload[0] == 0x16") == []        # no ClientHello
