@@ -385,6 +385,10 @@ class Capture:
     #: and the records are written in timestamp order (each tap keeps its own order), as
     #: ``mergecap`` merges them
     client_skew_ms: float = 0.0
+    #: conversations that overlap in time (a later one's negative ``start_offset_ms`` starts it
+    #: before the one before it ended), the records written in timestamp order, as a capture of
+    #: a busy relay has them
+    merged: bool = False
     #: the IPv4 TTL (IPv6 hop limit) of the client's and the server's packets as captured (a
     #: packet's own ``ttl`` overrides it)
     ttl: tuple[int, int] = (64, 52)
@@ -687,7 +691,7 @@ def render(cap: Capture) -> tuple[bytes, dict[str, Any]]:
             off[st.side] += len(st.data)
         tag_ranges.append(ranges)
         t = (ps[-1].ts_ns if ps else t) + 1_000_000
-    if cap.client_skew_ms:
+    if cap.client_skew_ms or cap.merged:
         skew = int(cap.client_skew_ms * 1_000_000)
         pkts = sorted((dataclasses.replace(p, ts_ns=p.ts_ns + skew) if p.side == "C" else p
                        for p in pkts), key=lambda p: p.ts_ns)

@@ -237,8 +237,44 @@ def double_220(hello: bool) -> Capture:
                                findings=[("starttls-response-injection", "server", "starttls_reply")]))])
 
 
+def server_timeout_before_hello(with_alert: bool) -> Capture:
+    """The server's "421 timeout exceeded" 12 s after its 220 to STARTTLS, while it waited for
+    the client's TLS; the client's ClientHello crosses it (and, with ``with_alert``, the client's
+    TLS answers those plaintext bytes with protocol_version). The server stopped waiting for TLS
+    before the ClientHello came: the plaintext answers no ClientHello (found in review: the
+    detail said "answered the ClientHello in plaintext")."""
+    c = opening(Conv(cport=43118 + with_alert, close=("fin", "S")))
+    c.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    c.s(b"421 4.4.2 mx.example.com Error: timeout exceeded\r\n", tag="plaintext", delay_ms=12000)
+    c.c(client_hello("hunt late hello", "mx.example.com"), tag="client_hello", delay_ms=0.3)
+    findings = []
+    if with_alert:
+        c.c(alert(70), tag="alert", delay_ms=0.2)
+        findings = [("tls-alert", "client", "alert")]
+    name = "hunt-server-timeout-before-hello" + ("-alert" if with_alert else "") + ".pcap"
+    return Capture(name, "STARTTLS, 220; 12 s later the server sends '421 4.4.2 ... timeout exceeded' in "
+                         "plaintext and closes; the client's ClientHello crosses it" +
+                   (" and its protocol_version alert answers those bytes" if with_alert else "") +
+                   ": the server stopped waiting for TLS",
+                   [(c, Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                               findings=findings))])
+
+
+def ehlo_never_received() -> Capture:
+    """The client's EHLO never reaches the server (a box drops it: the client sends it four times
+    and nothing comes back); the server closes at its idle timeout 300 s later, acknowledging
+    nothing of it. Its close answers no EHLO: no ehlo-rejected (found in review)."""
+    c = Conv(cport=43120, close=None)
+    c.s(BANNER, tag="banner").c(EHLO, tag="greeting", resend_ms=(200, 600, 1400))
+    c.fin("S", delay_ms=300000, acked=False).fin("C", delay_ms=1)
+    return Capture("hunt-ehlo-never-received.pcap",
+                   "the banner; the client's EHLO, sent four times, never acknowledged; the server closes 300 s "
+                   "later (its idle timeout) and the client closes: the server refused no EHLO",
+                   [(c, Expect("aborted", "none", "no-mail-transaction", "unknown"))])
+
+
 def scenarios() -> list[Capture]:
-    return [hello_answered_plaintext(), hrr_established(), client_plaintext_after_220(), ehlo_reset_mid_reply(),
+    return [server_timeout_before_hello(False), server_timeout_before_hello(True), ehlo_never_received(), hello_answered_plaintext(), hrr_established(), client_plaintext_after_220(), ehlo_reset_mid_reply(),
             ehlo_closed_unanswered(), ehlo_421_server_closes(), fallback_after_success(),
             tls_client_on_starttls_port(587, 43110), tls_client_on_starttls_port(25, 43111),
             starttls_again_then_tls(True), starttls_again_then_tls(False), client_quit_after_220(),

@@ -49,11 +49,16 @@ def examples() -> tuple[dict[str, str], dict[str, str]]:
                 by_reason.setdefault("give-up:" + conv["reason"],
                                      f"captures/{name} (stream {conv['stream']})")
                 continue
-            by_reason.setdefault(conv["reason"], f"captures/{name} (stream {conv['stream']})")
+            here = f"captures/{name} (stream {conv['stream']})"
+            in_case = False
             for (reason, case), info in REASON_CASES.items():
                 if (conv["reason"] == reason and conv["caused_by"] == info.caused_by
                         and any(f["code"] == info.finding for f in conv["findings"])):
-                    by_reason.setdefault(f"case:{reason}:{case}", f"captures/{name} (stream {conv['stream']})")
+                    by_reason.setdefault(f"case:{reason}:{case}", here)
+                    in_case = True
+            # (the reason's own row shows a conversation of no case: a case's blame and remedy
+            # may differ from the reason's, as implicit-tls-mismatch's client-tls-port)
+            by_reason.setdefault(conv["reason"] if not in_case else "any-case:" + conv["reason"], here)
             for f in conv["findings"]:
                 # (a conversation whose verdict the finding's side caused shows it best: the
                 # finding is then the verdict's evidence, not a note beside another cause)
@@ -65,6 +70,8 @@ def examples() -> tuple[dict[str, str], dict[str, str]]:
                 by_finding.setdefault(f["code"], example)
     by_finding.update(caused)
     by_finding.update(named)
+    for key in [k for k in by_reason if k.startswith("any-case:")]:
+        by_reason.setdefault(key[len("any-case:"):], by_reason.pop(key))
     # Reasons only the two-vantage diff gives (starttls-stripped): an example from captures/pairs/.
     pairs = json.loads((ROOT / "captures" / "pairs" / "expected.json").read_text())
     for _name, sc in sorted(pairs.items()):

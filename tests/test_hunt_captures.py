@@ -285,3 +285,39 @@ def test_plaintext_after_the_220_that_broke_the_start_is_the_servers(name: str, 
     assert _payload(path, 12) == b"220 2.0.0 Ready to start TLS\r\n" * 2
     assert frames_matching(path, f"{SERVER} && tcp.len > 0 && frame.number > 12") == []
     assert frames_matching(path, "tls.handshake.type == 1") == ([14] if "hello" in name else [])
+
+
+@pytest.mark.parametrize("alert", [False, True])
+def test_server_plaintext_before_the_clienthello_is_its_timeout(alert: bool) -> None:
+    """The server's '421 ... timeout exceeded' 12 s after its 220 came before the ClientHello
+    (tshark: the 421 in frame 14, the ClientHello in 16): the server stopped waiting for TLS, and
+    the detail says so, not that it answered the ClientHello. With the client's protocol_version
+    alert after it (frame 18) the alert answers those bytes and stays the client's finding."""
+    path = CAPTURES / ("hunt-server-timeout-before-hello" + ("-alert" if alert else "") + ".pcap")
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed")
+    assert conv["evidence_frame"] == 14
+    assert conv["detail"] == ("the server sent plaintext 12.0 s after its 220 to STARTTLS, before the client's "
+                              "ClientHello (frame 16) came: '421 4.4.2 mx.example.com Error: timeout exceeded'; it "
+                              "stopped waiting for TLS and the ClientHello crossed it")
+    assert _findings(conv) == ([("tls-alert", "client", 18)] if alert else [])
+    if alert:
+        assert "after the server had sent plaintext where TLS was due (frame 14)" in conv["findings"][0]["message"]
+        assert frames_matching(path, "tls.alert_message.desc == 70") == [18]
+    assert frames_matching(path, "tls.handshake.type == 1") == [16]
+    assert _payload(path, 14).startswith(b"421 4.4.2")
+
+
+def test_a_close_after_an_ehlo_the_server_never_got_refuses_nothing() -> None:
+    """The client's EHLO (frame 6) is sent four times and never acknowledged; the server's FIN 300 s
+    later acknowledges none of it (nor does its last ACK): its close is an idle timeout (or a box
+    dropped the command), not a refused EHLO."""
+    path = CAPTURES / "hunt-ehlo-never-received.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == ("aborted", "none", "no-mail-transaction")
+    assert conv["starttls"]["offered"] == "unknown"
+    assert _findings(conv) == []
+    # tshark: the EHLO and its three retransmissions; the server's FIN acknowledges none of it
+    assert frames_matching(path, "tcp.analysis.retransmission") == [7, 8, 9]
+    ((ack,),) = tshark_fields(path, f"{SERVER} && tcp.flags.fin == 1", "tcp.ack")
+    assert int(ack) == 1

@@ -189,6 +189,11 @@ def test_one_lost_segment_never_blames_another_side(path: Path, request: pytest.
 
 #: captures whose two-segment losses are known to blame wrongly, and why (strict)
 TWO_LOSS_FAILURES: dict[str, str] = {
+    "captures/live-mail-refused-then-starttls.pcap": (
+        "without the server's 530 to the MAIL FROM (frame 12) and the STARTTLS after it (frame 14), "
+        "the MAIL FROM in the clear has no answer and no STARTTLS follows it: the client going on in "
+        "plaintext after a valid offer (client-did-not-request), though the TLS after the holes shows "
+        "the server refused that MAIL (the whole capture: tls)"),
     "captures/server-tls-client-tap-ack.pcap": _ALERT_LOST,
     "captures/server-tls-client-tap-hello.pcap": _ALERT_LOST,
 }
@@ -268,8 +273,20 @@ def _loss_proven_later(full: dict[str, Any], k: int) -> bool:
         for f in full["findings"]))
 
 
+#: captures whose early end is known to blame wrongly, and why (strict)
+EARLY_END_FAILURES: dict[str, str] = {
+    "captures/live-mail-refused-then-starttls.pcap": (
+        "the capture ends right after the client's MAIL FROM in the clear (frame 10 or its ACK), "
+        "before the server's 530 'Must issue a STARTTLS command first' and the STARTTLS the client "
+        "sends next: a MAIL in the clear after a valid offer is the client going on in plaintext "
+        "(client-did-not-request), the reading every capture that stops there gets; the whole "
+        "capture shows the server refused it and TLS followed"),
+}
+
+
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
-def test_early_end_blames_only_what_it_saw(path: Path) -> None:
+def test_early_end_blames_only_what_it_saw(path: Path, request: pytest.FixtureRequest) -> None:
+    _known_failure(request, path, EARLY_END_FAILURES)
     case = _Case(path)
     # a capture without SMTP (a negative control) still holds: no cut may invent a blame
     frames = sorted({s.frame for s in case.cap.segments})

@@ -35,6 +35,7 @@ class FallbackTracker:
         if reason in FAILURES or _unsure_attempt(conv):
             self._last[key] = {"stream": conv["stream"], "caused_by": conv["caused_by"],
                                "reason": reason, "ended_ns": conv.get("ended_ns") or 0,
+                               "port": conv["server"].get("port"),
                                "file": conv.get("file"), "frame": conv.get("evidence_frame")}
             self._last.move_to_end(key)
             while len(self._last) > self.max_pairs:
@@ -45,8 +46,13 @@ class FallbackTracker:
             # that starts once this one is over is no retry after that failure (a retry comes
             # at once, or from a client that remembers the failure and no longer asks). One
             # that starts sooner may still be (a parallel delivery succeeded meanwhile).
+            if conv.get("_open_at_end"):
+                return      # still open when the capture ended: its end is not known
             prev = self._last.get(key)
-            if prev is not None and (conv.get("started_ns") or 0) >= prev["ended_ns"]:
+            if (prev is not None and (conv.get("started_ns") or 0) >= prev["ended_ns"]
+                    and conv["server"].get("port") == prev.get("port")):
+                # (on the failure's port: TLS on another service of the server, 465 or 587,
+                # says nothing of the port-25 retry)
                 ended = conv.get("ended_ns") or 0
                 prev["tls_since_ns"] = min(prev.get("tls_since_ns", ended), ended)
             return

@@ -275,8 +275,12 @@ class _Facts:
         self.gaps = [(i, it) for i, it in self.gaps if id(it.event) not in harmless]
         # A mail transaction in the clear: MAIL, BDAT (its chunk follows the command), or DATA
         # answered 354 (some clients send DATA without MAIL; a refused DATA carried nothing).
+        # Not a MAIL the server refused with 530, "Must issue a STARTTLS command first" (RFC
+        # 3207 4): no mail went, and the client's next step (STARTTLS, or leaving) decides.
         for it in self.commands:
             verb = it.event.verb
+            if verb == "MAIL" and (r := self.replies.get(id(it.event))) is not None and r.event.code == 530:
+                continue
             if verb in ("MAIL", "BDAT") or verb == "DATA" and (
                     (r := self.replies.get(id(it.event))) is not None and r.event.code == 354):
                 self.transaction = it
@@ -601,9 +605,12 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         # those bytes, which are no TLS record (OpenSSL's protocol_version, "wrong version
         # number"); the plaintext ended the handshake, as when the client just closes.
         ev = alert.event
+        what = ("answered its ClientHello in plaintext"
+                if ts["client_hello"] is None or f.pos(answered) > f.pos(ts["client_hello"])
+                else "sent plaintext where TLS was due")
         v.finding("tls-alert", str(ev.side), _frame(alert),
                   f"the client sent the fatal TLS alert {ev.name} ({ev.description}) after the "
-                  f"server had answered its ClientHello in plaintext (frame {_frame(answered)})",
+                  f"server had {what} (frame {_frame(answered)})",
                   at=_at(alert))
         alert = None
     if alert is not None:
@@ -648,6 +655,14 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
                       f"plaintext SMTP: {ev.preview!r}")
             v.set("aborted", "server", "implicit-tls-mismatch", _frame(it), msg)
         else:
+            ch = ts["client_hello"]
+            if ch is not None and f.pos(it) < f.pos(ch):
+                # (sent before the ClientHello: the server gave up on TLS first, a "421
+                # timeout" while it waited; the ClientHello crossed it)
+                msg = (f"the server sent plaintext {_seconds(it.ts_ns - f.t.items[after].ts_ns)} after "
+                       f"its 220 to STARTTLS, before the client's ClientHello (frame {_frame(ch)}) came: "
+                       f"{ev.preview.rstrip()[:80]!r}; it stopped waiting for TLS and the "
+                       "ClientHello crossed it") if after >= 0 else msg
             v.set("aborted", "server", "tls-handshake-failed", _frame(it), msg)
         return True
     if ends:
@@ -2666,6 +2681,11 @@ def _server_ended_ehlo(f: _Facts, ehlo_item: Item | None, ehlo_reply: Item | Non
         return None
     end = _server_left(f, f.pos(ehlo_item))
     if end is None or _client_left_before(f, end) or f.gap_between(f.pos(ehlo_item), f.pos(end)) is not None:
+        return None
+    if ehlo_reply is None and _not_received(f, ehlo_item) is not None:
+        # the server never got the EHLO (its acknowledgements stop before it, or the client
+        # sent it again and nothing came back): its close answers nothing (an idle timeout, a
+        # box that drops the command), it refused no EHLO
         return None
     if ehlo_reply is None and any(type(it.event) is Reply and f.pos(it) > f.pos(ehlo_item)
                                   for it in f.t.items[:f.pos(end)]):

@@ -62,7 +62,7 @@ class AnalysisConfig:
 
 
 class _Conv:
-    __slots__ = ("info", "session", "index", "transcript", "emitted")
+    __slots__ = ("info", "session", "index", "transcript", "emitted", "open_tls")
 
     def __init__(self, info: FlowInfo, file: str, cfg: AnalysisConfig) -> None:
         self.info = info
@@ -75,6 +75,9 @@ class _Conv:
             both_directions=info.both_directions,
             last_ts_ns=info.first_ts_ns)
         self.emitted = False
+        #: live mode: the verdict of a TLS conversation judged before its flow closed, whose end
+        #: the plaintext-retry rule still needs (``FallbackTracker.observe``, at its close)
+        self.open_tls: dict[str, Any] | None = None
 
 
 def _key_event(ev: Any) -> bool:
@@ -240,6 +243,12 @@ class Analyzer:
                 if c is None:
                     continue
                 if c.emitted:
+                    if c.open_tls is not None:
+                        # (its end is known now: the plaintext-retry rule reads it)
+                        done_tls = dict(c.open_tls, ended_ns=c.transcript.last_ts_ns)
+                        if ev.reason == "end":
+                            done_tls["_open_at_end"] = True
+                        self._fallback.observe(done_tls)
                     continue
                 c.transcript.server_acked = ev.server_acked
                 c.transcript.client_acked = ev.client_acked
@@ -251,7 +260,7 @@ class Analyzer:
                     # conversation, only a connection attempt, counted in the summary.
                     self._summary.add_attempt()
                 elif self._is_smtp(c):
-                    done.append(self._conclude(c))
+                    done.append(self._conclude(c, open_at_end=ev.reason == "end"))
                 continue
             else:
                 continue
@@ -263,7 +272,7 @@ class Analyzer:
                 last = self.reassembler.last_segment_times(c.info.stream)
                 if last is not None:
                     c.transcript.client_last_ns, c.transcript.server_last_ns = last
-                    done.append(self._conclude(c))
+                    done.append(self._conclude(c, closed=False))
         return done
 
     def _record(self, c: _Conv, evs: list[Any]) -> None:
@@ -331,9 +340,16 @@ class Analyzer:
             return conv["reason"] in ("tls-established", "implicit-tls", "tls-start-not-captured")
         return False
 
-    def _conclude(self, c: _Conv) -> dict[str, Any]:
+    def _conclude(self, c: _Conv, *, closed: bool = True, open_at_end: bool = False) -> dict[str, Any]:
+        """The verdict of ``c``; ``closed`` False when live mode judges it before its flow
+        closed (its end not known yet), ``open_at_end`` when the capture ended with it open
+        (its end, and ``ended_ns``, are the capture's)."""
         c.emitted = True
         conv = judge(c.transcript)
+        if open_at_end and conv["outcome"] == "tls":
+            # (for the plaintext-retry rule: a TLS delivery the capture ends inside cancels no
+            # earlier failure; analysis/fallback.py; not in the output: a private key)
+            conv["_open_at_end"] = True
         if c.transcript.dropped_events:
             conv["findings"].append({
                 "code": "limit-reached", "side": "capture", "frame": None, "rfc": "",
@@ -357,7 +373,15 @@ class Analyzer:
             conv.pop("_evidence_at", None)
             conv.pop("_masked_banner_helo", None)   # (read above, and by explain, which keeps them)
         if self.config.early:
-            self.post(conv)
+            if not closed and conv["outcome"] == "tls":
+                # a TLS conversation's end decides whether a later plaintext one is a retry
+                # (analysis/fallback.py): the tracker hears of it when its flow closes
+                c.open_tls = {k: conv[k] for k in ("client", "server", "reason", "outcome", "stream",
+                                                    "started_ns", "file", "findings", "starttls")
+                              if k in conv}
+                self._summary.add(conv)
+            else:
+                self.post(conv)
         return conv
 
     def post(self, conv: dict[str, Any]) -> None:
