@@ -274,7 +274,8 @@ def ehlo_never_received() -> Capture:
 
 
 def scenarios() -> list[Capture]:
-    return [server_timeout_before_hello(False), server_timeout_before_hello(True), ehlo_never_received(), hello_answered_plaintext(), hrr_established(), client_plaintext_after_220(), ehlo_reset_mid_reply(),
+    return [server_timeout_before_hello(False), server_timeout_before_hello(True), ehlo_never_received(),
+            hello_answered_plaintext(), hrr_established(), client_plaintext_after_220(), ehlo_reset_mid_reply(),
             ehlo_closed_unanswered(), ehlo_421_server_closes(), fallback_after_success(),
             tls_client_on_starttls_port(587, 43110), tls_client_on_starttls_port(25, 43111),
             starttls_again_then_tls(True), starttls_again_then_tls(False), client_quit_after_220(),
