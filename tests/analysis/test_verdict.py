@@ -297,10 +297,17 @@ def test_tls_not_started_client_sends_garbage() -> None:
 
 
 def test_implicit_tls_mismatch() -> None:
+    # on the SMTPS port the server's plaintext greeting is its mistake (RFC 8314 3.3)
     d = Dialogue().c(client_hello()).s("220 mx.example.com ESMTP").close()  # 1, 2, 3, 4
-    conv = J(d)
+    conv = J(d, server=Endpoint("198.51.100.25", 465))
     assert verdict(conv) == ("aborted", "server", "implicit-tls-mismatch", 2)
     assert findings(conv) == [("implicit-tls-plaintext-reply", "server", 2)]
+    # on port 25 (SMTP starts in plaintext there) the client's ClientHello is (case client-tls-port)
+    d = Dialogue().c(client_hello()).s("220 mx.example.com ESMTP").close()
+    conv = J(d)
+    assert verdict(conv) == ("aborted", "client", "implicit-tls-mismatch", 1)
+    assert conv["case"] == "client-tls-port"
+    assert findings(conv) == [("implicit-tls-on-starttls-port", "client", 1)]
 
 
 def test_greeting_refused() -> None:

@@ -37,9 +37,9 @@ def _seen_during_run(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
     seen: list[tuple[Any, ...]] = []
     orig = analyzer_mod.Analyzer._conclude
 
-    def conclude(self: Any, c: Any) -> Any:
+    def conclude(self: Any, c: Any, **kw: Any) -> Any:
         seen.append((gc.get_threshold(), gc.get_freeze_count()))
-        return orig(self, c)
+        return orig(self, c, **kw)
 
     monkeypatch.setattr(analyzer_mod.Analyzer, "_conclude", conclude)
     return seen
