@@ -19,6 +19,7 @@ from __future__ import annotations
 import shutil
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -66,18 +67,15 @@ def test_hello_retry_request_then_tls(cert: tuple[Path, Path], tmp_path: Path) -
         assert conv["tls"]["server_hello_frame"] == hellos[1][0]
 
 
-def _plaintext_after_220_server() -> tuple[socket.socket, int]:
-    """STARTTLS answered 220, then the ClientHello answered with '500 5.5.2 Error: bad syntax';
-    the server then reads until the client leaves."""
+def _starttls_server(on_starttls: Callable[[socket.socket], None]) -> tuple[socket.socket, int]:
+    """A line server on 127.0.0.1 for any number of connections: the banner, the C1 EHLO reply,
+    502 to anything else, and ``on_starttls`` for STARTTLS; after it the server reads until the
+    client leaves (10 s at most) and closes."""
     ls = socket.socket()
     ls.bind(("127.0.0.1", 0))
-    ls.listen(4)
+    ls.listen(8)
 
-    def serve() -> None:
-        try:
-            s, _ = ls.accept()
-        except OSError:
-            return
+    def one(s: socket.socket) -> None:
         with s, s.makefile("rb") as f:
             s.sendall(h.BANNER)
             for line in f:
@@ -85,9 +83,7 @@ def _plaintext_after_220_server() -> tuple[socket.socket, int]:
                 if verb == b"EHLO":
                     s.sendall(h.SHAPES["C1"])
                 elif verb == b"STARTTLS":
-                    s.sendall(b"220 2.0.0 Ready to start TLS\r\n")
-                    s.recv(5)
-                    s.sendall(b"500 5.5.2 Error: bad syntax\r\n")
+                    on_starttls(s)
                     s.settimeout(10)
                     try:
                         while s.recv(4096):
@@ -97,8 +93,27 @@ def _plaintext_after_220_server() -> tuple[socket.socket, int]:
                     return
                 else:
                     s.sendall(b"502 5.5.2 Error: command not recognized\r\n")
+
+    def serve() -> None:
+        while True:
+            try:
+                s, _ = ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=one, args=(s,), daemon=True).start()
     threading.Thread(target=serve, daemon=True).start()
     return ls, ls.getsockname()[1]
+
+
+def _answer_hello_in_plaintext(s: socket.socket) -> None:
+    s.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+    s.recv(5)
+    s.sendall(b"500 5.5.2 Error: bad syntax\r\n")
+
+
+def _plaintext_after_220_server() -> tuple[socket.socket, int]:
+    """STARTTLS answered 220, then the ClientHello answered with '500 5.5.2 Error: bad syntax'."""
+    return _starttls_server(_answer_hello_in_plaintext)
 
 
 def test_clienthello_answered_in_plaintext(cert: tuple[Path, Path], tmp_path: Path) -> None:
@@ -214,40 +229,8 @@ def test_plaintext_after_220_against_a_real_tls_server(cert: tuple[Path, Path], 
 
 
 def _double_220_server() -> tuple[socket.socket, int]:
-    """STARTTLS answered '220 ...' twice in one write (a proxy that repeats the answer); then the
-    server reads until the client leaves. Serves any number of connections."""
-    ls = socket.socket()
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(8)
-
-    def one(s: socket.socket) -> None:
-        with s, s.makefile("rb") as f:
-            s.sendall(h.BANNER)
-            for line in f:
-                verb = line.split(b" ", 1)[0].strip().upper()
-                if verb == b"EHLO":
-                    s.sendall(h.SHAPES["C1"])
-                elif verb == b"STARTTLS":
-                    s.sendall(b"220 2.0.0 Ready to start TLS\r\n" * 2)
-                    s.settimeout(10)
-                    try:
-                        while s.recv(4096):
-                            pass
-                    except OSError:
-                        pass
-                    return
-                else:
-                    s.sendall(b"502 5.5.2 Error: command not recognized\r\n")
-
-    def serve() -> None:
-        while True:
-            try:
-                s, _ = ls.accept()
-            except OSError:
-                return
-            threading.Thread(target=one, args=(s,), daemon=True).start()
-    threading.Thread(target=serve, daemon=True).start()
-    return ls, ls.getsockname()[1]
+    """STARTTLS answered '220 ...' twice in one write (a proxy that repeats the answer)."""
+    return _starttls_server(lambda s: s.sendall(b"220 2.0.0 Ready to start TLS\r\n" * 2))
 
 
 def test_clients_that_refuse_a_reply_pipelined_after_the_220(cert: tuple[Path, Path], tmp_path: Path) -> None:
