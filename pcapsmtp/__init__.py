@@ -63,10 +63,41 @@ def _why_pure(spec: importlib.machinery.ModuleSpec) -> tuple[str, str]:
     return "", ""
 
 
+# A compiled core module whose ``.pxd`` cimports an extension type of another core module reads
+# that type's C fields directly: it runs only beside that module's extension. When that module
+# runs its .py (the switch, or its extension older than its source), so does this one (a typed
+# read of the pure-Python class's object would read the wrong memory).
+_NEEDS = {"pcapsmtp.tcp.reassembler": "pcapsmtp.tcp.halfstream"}
+
+
+def _pure_source(name: str, spec: importlib.machinery.ModuleSpec) -> tuple[str, str]:
+    """``_why_pure`` for core module ``name``, with the rule of ``_NEEDS``."""
+    source, why = _why_pure(spec)
+    need = _NEEDS.get(name)
+    if source or need is None or not spec.origin \
+            or not isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
+        return source, why
+    mod = sys.modules.get(need)
+    if mod is not None:
+        need_pure = not isinstance(getattr(mod.__spec__, "loader", None),
+                                   importlib.machinery.ExtensionFileLoader)
+    else:
+        package = importlib.import_module(need.rpartition(".")[0])
+        found = importlib.machinery.PathFinder.find_spec(need, package.__path__)
+        need_pure = (found is None
+                     or not isinstance(found.loader, importlib.machinery.ExtensionFileLoader)
+                     or bool(_pure_source(need, found)[0]))
+    source = os.path.join(os.path.dirname(spec.origin), name.rpartition(".")[2] + ".py")
+    if not need_pure or not os.path.exists(source):
+        return "", ""
+    return source, f"{need.removeprefix('pcapsmtp.')} runs its .py"
+
+
 class _CoreFinder:
     """Imports a compiled core module's ``.py`` instead of its extension when
-    ``PCAPSMTP_NO_EXTENSIONS`` is set (anything but "" or "0") or the extension was built
-    before the source's last change. Finds only the modules of ``COMPILED_CORE``."""
+    ``PCAPSMTP_NO_EXTENSIONS`` is set (anything but "" or "0"), the extension was built
+    before the source's last change, or a module it needs (``_NEEDS``) runs its ``.py``. Finds
+    only the modules of ``COMPILED_CORE``."""
 
     @staticmethod
     def find_spec(name: str, path: Sequence[str] | None = None,
@@ -76,7 +107,7 @@ class _CoreFinder:
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None:
             return None
-        source, _why = _why_pure(spec)
+        source, _why = _pure_source(name, spec)
         return importlib.util.spec_from_file_location(name, source) if source else spec
 
 
@@ -98,7 +129,7 @@ def compiled_core() -> dict[str, str]:
         if built is None or not isinstance(built.loader, importlib.machinery.ExtensionFileLoader):
             out[name] = "not built"
         else:
-            out[name] = _why_pure(built)[1] or ("" if mod is None else "imported before it was built")
+            out[name] = _pure_source(name, built)[1] or ("" if mod is None else "imported before it was built")
     return out
 
 

@@ -16,6 +16,7 @@ import pcapsmtp
 from pcapsmtp import _why_pure
 
 REPO = Path(__file__).resolve().parents[2]
+CAPTURE = REPO / "captures" / "client-did-not-request.pcap"
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 
 
@@ -86,3 +87,25 @@ def test_only_core_modules_are_redirected() -> None:
     assert pcapsmtp._CoreFinder.find_spec("pcapsmtp.engine.hotloop_c") is None
     assert pcapsmtp._CoreFinder.find_spec("json") is None
     assert all(n.startswith("pcapsmtp.") for n in pcapsmtp.COMPILED_CORE)
+
+
+def test_a_module_that_reads_another_extension_type_runs_its_py_beside_that_ones_py() -> None:
+    """The compiled reassembler reads the compiled HalfStream's C fields (reassembler.pxd
+    cimports halfstream.pxd): with halfstream imported from its .py (as when its extension is
+    older than its source), the reassembler is imported from its .py too, and says why."""
+    need = pcapsmtp._NEEDS["pcapsmtp.tcp.reassembler"]
+    assert need == "pcapsmtp.tcp.halfstream"
+    code = ("import importlib.util, sys, pcapsmtp, pcapsmtp.tcp\n"
+            "n = 'pcapsmtp.tcp.halfstream'\n"
+            "spec = importlib.util.spec_from_file_location(n, pcapsmtp.tcp.__path__[0] + '/halfstream.py')\n"
+            "m = importlib.util.module_from_spec(spec); sys.modules[n] = m; spec.loader.exec_module(m)\n"
+            "import pcapsmtp.tcp.reassembler as r\n"
+            "print(r.__file__.endswith('.py'), pcapsmtp.compiled_core()['pcapsmtp.tcp.reassembler'])\n"
+            "from pcapsmtp.engine.analyzer import analyze_file\n"
+            f"print(len(analyze_file({str(CAPTURE)!r}).conversations) > 0)\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, cwd=REPO).stdout.split("\n")
+    built = pcapsmtp.compiled_core()["pcapsmtp.tcp.reassembler"] != "not built"
+    assert out[0] == ("True tcp.halfstream runs its .py" if built else "True not built"), out
+    assert out[1] == "True", out
