@@ -7,6 +7,8 @@ Built with Cython (a build requirement only, see pyproject.toml) when a C compil
 - the core modules in ``COMPILED_CORE`` (pcapsmtp/__init__.py), compiled from their own ``.py``
   source as it is, under the same module name: the extension sits beside the ``.py`` and is
   imported in its place. The ``.py`` stays the reference, and the one read without the build.
+  An augmenting ``.pxd`` beside a module (Cython's pure-Python mode) makes some of its classes
+  extension types whose attributes are C fields; the ``.py`` does not change.
 
 All of it is optional: when Cython is missing, the compiler is missing or a build fails for any
 other reason, the install goes on without that extension (with a warning) and pcapsmtp runs the
