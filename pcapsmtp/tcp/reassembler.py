@@ -469,6 +469,33 @@ def _answers(seq: int, acked: int | None, d: int, hd: int, hs: TcpSegment) -> bo
     return acked is None or 0 < ((end - acked) & _MASK) < _ACK_SANE
 
 
+def _answered(held: list[tuple[int, TcpSegment, int]], seq: int, acked: int | None, d: int) -> bool:
+    """Whether a held segment is the one a reset without ACK of direction ``d`` at ``seq``
+    answers (``_answers``; ``acked``: how far the other side's bytes were acknowledged)."""
+    for hd, hs, _ in held:
+        if _answers(seq, acked, d, hd, hs):
+            return True
+    return False
+
+
+def _after_held_reset(held: list[tuple[int, TcpSegment, int]], d: int, seg: TcpSegment,
+                      nxt: int) -> bool:
+    """Whether segment ``seg`` of direction ``d`` comes after a held reset of the other side
+    (``_after_reset``; ``nxt``: the next byte of ``d`` to deliver)."""
+    for hd, hs, _ in held:
+        if hd != d and hs.flags & _RST and _after_reset(seg, hs, nxt):
+            return True
+    return False
+
+
+def _first_of(held: list[tuple[int, TcpSegment, int]], d: int) -> int:
+    """The position of the first held segment of direction ``d`` (one is held)."""
+    for j, h in enumerate(held):
+        if h[0] == d:
+            return j
+    raise ValueError(d)
+
+
 def _data_end(seg: TcpSegment) -> int | None:
     """The sequence number after a data segment's bytes (the captured and the missing ones);
     None for a SYN, FIN or reset, which keep their place in the hold, and for a segment without
@@ -1403,8 +1430,8 @@ class TcpReassembler:
         else:
             # a reset without ACK before the segment it answers: wait for it (one held
             # already is in the capture: the reset follows it, as below)
-            wait = bool(flags & _RST) and _unanswered(flow, d, seg.seq) and not any(
-                _answers(seg.seq, peer.ack_seq, d, hd, hs) for hd, hs, _ in held)
+            wait = bool(flags & _RST) and _unanswered(flow, d, seg.seq) and not _answered(
+                held, seg.seq, peer.ack_seq, d)
         if flags & _RST and not wait and flow.halves[d].reset_past(seg.seq, seg.ttl):
             # a reset past its side's bytes: those may be late (a data segment of its side sent
             # before it, reordered behind it on the way to the capture): it waits for them as
@@ -1419,16 +1446,14 @@ class TcpReassembler:
                     # a reset that waits ends the conversation when it goes: the other side's
                     # held segments past it come after it, whatever goes before it
                     self._take_past_reset(flow, d, seg)
-                elif flags & _ACK and any(hd != d and hs.flags & _RST
-                                          and _after_reset(seg, hs, flow.halves[d].next_seq)
-                                          for hd, hs, _ in held):
+                elif flags & _ACK and _after_held_reset(held, d, seg, flow.halves[d].next_seq):
                     # past a reset of the other side that waits: after the close it comes to
                     self.stats.after_close_segments += 1
                     return
             if wait and flow.nheld[d] and _sent_before(held, d, seg):
                 # it waits itself, but was sent before its side's held segments: it goes
                 # before them (a reset waiting for its side's bytes must not wait behind it)
-                held.insert(next(j for j, h in enumerate(held) if h[0] == d), (d, seg, flow.count))
+                held.insert(_first_of(held, d), (d, seg, flow.count))
             elif flow.nheld[d] and (pos := _before_own_end(held, d, seg)) is not None:
                 # sent before its side's held reset or FIN: it goes before that end
                 held.insert(pos, (d, seg, flow.count))

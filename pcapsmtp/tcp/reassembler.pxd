@@ -1,0 +1,33 @@
+# Augmenting declarations for the compiled build of reassembler.py (Cython, pure-Python mode;
+# setup.py). The .py stays the reference and what runs without the build: this file makes
+# ``Flow`` and ``TcpReassembler`` extension types whose attributes are fields of their C
+# structs, and types the locals of the two methods every segment of a candidate goes through,
+# so that they read the flow's and the two HalfStreams' fields directly (halfstream.pxd)
+# instead of through a generic attribute look-up of about 200 instructions each
+# (docs/performance.md, "Fifteenth session"). Values stay the Python objects the .py stores.
+# Because of the cimport, the compiled reassembler runs only beside the compiled halfstream
+# (pcapsmtp/__init__.py, ``_NEEDS``). (A cpdef method holds no generator expression: Cython
+# does not compile closures inside one.)
+
+cimport cython
+from pcapsmtp.tcp.halfstream cimport HalfStream
+
+cdef class Flow:
+    cdef public object info, conv
+    cdef public tuple halves
+    cdef public object sides, last_ts, last_frame
+    cdef public list held
+    cdef public object count, held_bytes
+    cdef public list nheld, data_ack, data_end
+    cdef public object first_for
+    cdef public bint blind
+
+cdef class TcpReassembler:
+    cdef public object config, stats, table, _flows, _pending, _ports, countdown, _last_ts
+    cdef public object _partition, _watch
+
+    @cython.locals(peer=HalfStream, held=list)
+    cpdef _flow_segment(self, Flow flow, d, seg, list out)
+
+    @cython.locals(halves=tuple, half=HalfStream, peer=HalfStream, other=HalfStream)
+    cpdef _process(self, Flow flow, d, seg, list out, gaps=*)
