@@ -45,6 +45,85 @@ cdef extern from "Python.h":
                                  int is_signed)
     unsigned long long PyLong_AsUnsignedLongLongMask(object o) except? <unsigned long long>-1
 
+# A ``KeyedSegment`` is built by storing its 14 fields straight into its slots (their offsets
+# read once from the class's member descriptors), as ``object.__new__`` and its ``__init__``
+# would: calling the class costs a Python call and a generic attribute store per field (about
+# 2,500 instructions a segment, docs/performance.md). Where the offsets cannot be read (not a
+# slotted Python class), the class is called.
+cdef extern from *:
+    """
+    #include <structmember.h>
+    static Py_ssize_t pcapsmtp_slot_offset(PyObject *descr) {
+        PyMemberDef *m;
+        if (Py_TYPE(descr) != &PyMemberDescr_Type) return -1;
+        m = ((PyMemberDescrObject *)descr)->d_member;
+        if (m->type != T_OBJECT_EX || (m->flags & READONLY)) return -1;
+        return m->offset;
+    }
+    static PyObject *pcapsmtp_new_slotted(PyObject *type, const Py_ssize_t *offs,
+                                          PyObject *const *vals, int n) {
+        PyObject *o = ((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 0);
+        int i;
+        if (o == NULL) return NULL;
+        for (i = 0; i < n; i++) {
+            Py_INCREF(vals[i]);
+            *(PyObject **)((char *)o + offs[i]) = vals[i];
+        }
+        return o;
+    }
+    """
+    Py_ssize_t pcapsmtp_slot_offset(object descr)
+    object pcapsmtp_new_slotted(object type, const Py_ssize_t* offs, PyObject** vals, int n)
+
+# the order of KeyedSegment.__init__'s arguments
+_KS_FIELDS = ("frame", "ts_ns", "src", "sport", "dst", "dport", "seq", "ack", "flags", "payload",
+              "missing", "key", "d", "ttl")
+cdef Py_ssize_t KS_OFF[14]
+cdef bint KS_DIRECT = (set(_KS_FIELDS) == set(KeyedSegment.__slots__) | set(KeyedSegment.__mro__[1].__slots__)
+                       and len(KeyedSegment.__mro__) == 3 and KeyedSegment.__mro__[2] is object
+                       and "__init__" in KeyedSegment.__dict__)
+for _i, _name in enumerate(_KS_FIELDS):
+    KS_OFF[_i] = pcapsmtp_slot_offset(getattr(KeyedSegment, _name))
+    if KS_OFF[_i] < 0:
+        KS_DIRECT = 0
+
+
+cdef object _keyed_segment(object frame, object ts_ns, object src, object sport, object dst,
+                           object dport, object seq, object ack, object flags, object payload,
+                           object missing, object key, object d, object ttl):
+    """``KeyedSegment(frame, ..., key, d, ttl)``."""
+    cdef PyObject* vals[14]
+    if not KS_DIRECT:
+        return KeyedSegment(frame, ts_ns, src, sport, dst, dport, seq, ack, flags, payload,
+                            missing, key, d, ttl)
+    vals[0] = <PyObject*>frame
+    vals[1] = <PyObject*>ts_ns
+    vals[2] = <PyObject*>src
+    vals[3] = <PyObject*>sport
+    vals[4] = <PyObject*>dst
+    vals[5] = <PyObject*>dport
+    vals[6] = <PyObject*>seq
+    vals[7] = <PyObject*>ack
+    vals[8] = <PyObject*>flags
+    vals[9] = <PyObject*>payload
+    vals[10] = <PyObject*>missing
+    vals[11] = <PyObject*>key
+    vals[12] = <PyObject*>d
+    vals[13] = <PyObject*>ttl
+    return pcapsmtp_new_slotted(KeyedSegment, KS_OFF, vals, 14)
+
+
+#: whether the loop stores a ``KeyedSegment``'s fields into its slots (else it calls the class)
+DIRECT_SEGMENTS = bool(KS_DIRECT)
+
+
+def keyed_segment(frame, ts_ns, src, sport, dst, dport, seq, ack, flags, payload, missing, key,
+                  d, ttl):
+    """``KeyedSegment(...)`` as the loop builds it (tests/perf/test_compiled_segment.py)."""
+    return _keyed_segment(frame, ts_ns, src, sport, dst, dport, seq, ack, flags, payload, missing,
+                          key, d, ttl)
+
+
 cdef unsigned long long K_MASK = KNOWN_MASK
 cdef unsigned long long K_IGNORED = KNOWN_IGNORED
 cdef unsigned long long K_UNDECIDED = KNOWN_UNDECIDED
@@ -655,7 +734,7 @@ cdef class _Loop:
                 # the reassembler must see it (with the TTL, IPv4, or the hop limit, IPv6,
                 # just before the addresses)
                 pair = self.addresses(PyBytes_FromStringAndSize(<const char*>p + a0, a1 - a0))
-                seg = KeyedSegment(
+                seg = _keyed_segment(
                     number, ts_ns, pair[0], sport, pair[1], dport, seq, ack, flags,
                     PyBytes_FromStringAndSize(<const char*>p + pstart, ip_end - pstart), 0,
                     key, d, p[a0 - 4] if a1 - a0 == 8 else p[a0 - 1])
