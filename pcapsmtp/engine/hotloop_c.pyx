@@ -19,7 +19,9 @@ how the work is done:
   (``tests/perf/test_compiled_classify.py`` drives both with the same random segments); the
   table's own ``ended`` and ``creation_time`` are called as ``classify`` calls them. What the
   words cannot hold (a timestamp or stream counter past 63 bits) goes to
-  ``StreamTable.classify`` itself.
+  ``StreamTable.classify`` itself;
+- a segment the reassembler must see is built by storing its fields into ``KeyedSegment``'s
+  slots (``_keyed_segment``), not by calling the class.
 
 Everything else (the decoder for other frames, the reassembler, the SMTP analysis) is the same
 Python code for both loops.
