@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from generate import (
     ALERT_SERVER_EXPECT,
+    DID_NOT_REQUEST,
+    MAIL_STEPS,
     TLS_OK,
     Capture,
     Conv,
+    QUIT_STEPS,
+    STARTTLS,
     Expect,
     app_data,
     did_not_request_conv,
@@ -52,4 +56,25 @@ def scenarios() -> list[Capture]:
                 [(tls_alert_server_conv(cport=45261, isn=(0x45261000, 0x95261000)), ALERT_SERVER_EXPECT),
                  (tls_open, TLS_OK),
                  (retry, Expect("plaintext", "server", "tls-fallback", "valid"))], merged=True))
+
+    # The other order: a plaintext conversation that began first but is settled last (its
+    # MAIL FROM 5 s after its EHLO), and a conversation between the same hosts that began
+    # 0.5 s later and failed (STARTTLS refused, QUIT) before it. Live mode hears of the failure
+    # first; the plaintext conversation, begun before it, is no retry after it.
+    slow = opening(Conv(cport=45264, isn=(0x45264000, 0x95264000)))
+    slow.c(b"MAIL FROM:<alice@client.example.org>\r\n", delay_ms=5000)
+    slow.s(b"250 2.1.0 Ok\r\n")
+    for side, data in MAIL_STEPS[2:]:
+        slow.step(side, data)
+    slow.extend(QUIT_STEPS)
+    refused = opening(Conv(cport=45265, isn=(0x45265000, 0x95265000), start_offset_ms=-5000))
+    refused.c(STARTTLS, tag="starttls").s(b"454 4.7.0 TLS not available due to temporary reason\r\n",
+                                          tag="starttls_reply").extend(QUIT_STEPS)
+    add(Capture("live-plaintext-settled-after-a-later-failure.pcap",
+                "stream 0: valid offer, no STARTTLS, its MAIL FROM 5 s after the EHLO reply, mail in the "
+                "clear; stream 1, between the same hosts, begins 0.5 s after stream 0 and ends first: "
+                "STARTTLS answered 454, QUIT. Stream 0 began before the failure: no retry after it",
+                [(slow, DID_NOT_REQUEST),
+                 (refused, Expect("aborted", "server", "starttls-refused", "valid", True, 454))],
+                merged=True))
     return caps

@@ -36,6 +36,7 @@ class FallbackTracker:
             self._last[key] = {"stream": conv["stream"], "caused_by": conv["caused_by"],
                                "reason": reason, "ended_ns": conv.get("ended_ns") or 0,
                                "port": conv["server"].get("port"),
+                               "started_ns": conv.get("started_ns") or 0,
                                "file": conv.get("file"), "frame": conv.get("evidence_frame")}
             self._last.move_to_end(key)
             while len(self._last) > self.max_pairs:
@@ -63,6 +64,10 @@ class FallbackTracker:
             return
         started = conv.get("started_ns") or 0
         if started - prev["ended_ns"] > self.window_ns or prev["stream"] == conv["stream"]:
+            return
+        if started < prev["started_ns"]:
+            # begun before the failed conversation began: no retry after it (live mode hears
+            # of conversations in the order they are decided, not the order they began)
             return
         if started >= prev.get("tls_since_ns", started + 1):
             return
