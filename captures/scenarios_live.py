@@ -14,9 +14,12 @@ from generate import (
     Capture,
     Conv,
     QUIT_STEPS,
+    READY,
     STARTTLS,
     Expect,
+    alert,
     app_data,
+    client_hello,
     did_not_request_conv,
     opening,
     starttls_ok,
@@ -77,4 +80,18 @@ def scenarios() -> list[Capture]:
                 [(slow, DID_NOT_REQUEST),
                  (refused, Expect("aborted", "server", "starttls-refused", "valid", True, 454))],
                 merged=True))
+
+    # A failed handshake that the client ends with a reset, and its plaintext retry 0.5 s later.
+    # Live mode judges a conversation that ended with a reset only when the watch for the
+    # resetting side's later segments ends (3 s: docs/live.md); the retry, settled before that,
+    # waits for it and is printed as the tls-fallback the whole capture shows.
+    failed = opening(Conv(cport=45266, isn=(0x45266000, 0x95266000), close=("rst", "C")))
+    failed.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    failed.c(client_hello("live reset", "mx.example.com"), tag="client_hello")
+    failed.s(alert(40), tag="alert")
+    retry = did_not_request_conv(cport=45267, isn=(0x45267000, 0x95267000), start_offset_ms=500)
+    add(Capture("live-retry-before-the-failure-is-judged.pcap",
+                "stream 0: the server's handshake_failure alert, the client resets; stream 1, 0.5 s later: "
+                "valid offer, no STARTTLS, mail in the clear (the retry)",
+                [(failed, ALERT_SERVER_EXPECT), (retry, Expect("plaintext", "server", "tls-fallback", "valid"))]))
     return caps

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator
 
 from pcapsmtp.analysis.clients import predict, predict_banner
-from pcapsmtp.analysis.fallback import FallbackTracker
+from pcapsmtp.analysis.fallback import SKIPPED, FallbackTracker
 from pcapsmtp.analysis.frames import FrameIndex, make_item
 from pcapsmtp.analysis.loss import Loss, apply_losses
 from pcapsmtp.engine.flowid import community_id
@@ -117,6 +117,9 @@ class Analyzer:
             closed_grace_ns=cfg.closed_grace_ns, partition=cfg.partition))
         self._convs: dict[int, _Conv] = {}
         self._fallback = FallbackTracker(cfg.fallback_window_ns)
+        #: live mode: settled plaintext conversations that may be the retry after an earlier
+        #: conversation between the same hosts not judged yet (``_waits``), in order
+        self._held: list[tuple[_Conv, dict[str, Any]]] = []
         self._summary = Summary()
         self.packets = 0
         #: what the capture lost (live: the kernel's drop counters), newest last, bounded
@@ -260,7 +263,7 @@ class Analyzer:
                     # conversation, only a connection attempt, counted in the summary.
                     self._summary.add_attempt()
                 elif self._is_smtp(c):
-                    done.append(self._conclude(c, open_at_end=ev.reason == "end"))
+                    self._emit(self._conclude(c, open_at_end=ev.reason == "end"), c, done)
                 continue
             else:
                 continue
@@ -272,8 +275,44 @@ class Analyzer:
                 last = self.reassembler.last_segment_times(c.info.stream)
                 if last is not None:
                     c.transcript.client_last_ns, c.transcript.server_last_ns = last
-                    done.append(self._conclude(c, closed=False))
+                    self._emit(self._conclude(c, closed=False), c, done)
         return done
+
+    def _emit(self, conv: dict[str, Any], c: _Conv, done: list[dict[str, Any]]) -> None:
+        """Hand out a verdict. Live mode posts it (the retry rule, the summary) as it is settled,
+        except a plaintext conversation whose client skipped STARTTLS while an earlier
+        conversation between the same hosts is still to be judged: that one's failure would
+        make it a tls-fallback, as the whole capture reads it, so it waits for it. Each verdict
+        handed out may release those waiting."""
+        if not self.config.early:
+            done.append(conv)
+            return
+        if self._waits(c, conv):
+            self._held.append((c, conv))
+            return
+        self._post_now(c, conv)
+        done.append(conv)
+        while self._held:
+            ready = [(h, v) for h, v in self._held if not self._waits(h, v)]
+            if not ready:
+                break
+            for h, v in ready:
+                self._held.remove((h, v))
+                self._post_now(h, v)
+                done.append(v)
+
+    def _post_now(self, c: _Conv, conv: dict[str, Any]) -> None:
+        if c.open_tls is not None:
+            self._summary.add(conv)     # (the retry rule hears of it at its close)
+        else:
+            self.post(conv)
+
+    def _waits(self, c: _Conv, conv: dict[str, Any]) -> bool:
+        if conv["outcome"] != "plaintext" or conv["reason"] not in SKIPPED:
+            return False
+        ci, si, t0 = c.info.client.ip, c.info.server.ip, c.info.first_ts_ns
+        return any(o is not c and not o.emitted and o.info.client.ip == ci and o.info.server.ip == si
+                   and o.info.first_ts_ns < t0 for o in self._convs.values())
 
     def _record(self, c: _Conv, evs: list[Any]) -> None:
         if not evs:
@@ -379,9 +418,6 @@ class Analyzer:
                 c.open_tls = {k: conv[k] for k in ("client", "server", "reason", "outcome", "stream",
                                                     "started_ns", "file", "findings", "starttls")
                               if k in conv}
-                self._summary.add(conv)
-            else:
-                self.post(conv)
         return conv
 
     def post(self, conv: dict[str, Any]) -> None:
@@ -689,7 +725,8 @@ def _analyze_files(paths: list[str], config: AnalysisConfig | None = None, *,
         emitter.finish(done)
     else:
         done.sort(key=lambda c: (c["first_frame"], c["stream"]))
-        if post:
+        if post and not an.config.early:
+            # (live mode's analyzer posted each verdict as it was settled: Analyzer._emit)
             for conv in done:
                 an.post(conv)
             if rotated:
