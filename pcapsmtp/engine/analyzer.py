@@ -276,6 +276,8 @@ class Analyzer:
                 if last is not None:
                     c.transcript.client_last_ns, c.transcript.server_last_ns = last
                     self._emit(self._conclude(c, closed=False), c, done)
+        if self._held:
+            self._release(done)
         return done
 
     def _emit(self, conv: dict[str, Any], c: _Conv, done: list[dict[str, Any]]) -> None:
@@ -292,6 +294,11 @@ class Analyzer:
             return
         self._post_now(c, conv)
         done.append(conv)
+        self._release(done)
+
+    def _release(self, done: list[dict[str, Any]]) -> None:
+        """Hand out the held verdicts nothing earlier waits for any more (a verdict handed out,
+        or a conversation forgotten unjudged: an attempt, not SMTP)."""
         while self._held:
             ready = [(h, v) for h, v in self._held if not self._waits(h, v)]
             if not ready:
