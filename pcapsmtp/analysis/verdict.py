@@ -403,10 +403,9 @@ def _unprompted_tls_words(f: _Facts) -> str:
                      + (f", {version}" if version else "") + ")")
     if ts["certificate"] is not None:
         shown.append(f"its certificate (frame {_frame(ts['certificate'])})")
-    alert = _server_alert(ts)
+    alert = _clear_alert(ts, _SERVER)
     if alert is not None:
-        shown.append(f"the fatal TLS alert {alert.event.name} ({alert.event.description}) "
-                     f"(frame {_frame(alert)})")
+        shown.append(_alert_words(alert))
     what = (", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else
             shown[0] if shown else "TLS records")
     hidden = ("; TLS 1.3 encrypts the rest of its handshake, its certificate too"
@@ -416,31 +415,25 @@ def _unprompted_tls_words(f: _Facts) -> str:
     client = []
     if ts["client_hello"] is not None:
         client.append(f"a ClientHello (frame {_frame(ts['client_hello'])})")
-    alert = _client_alert(ts)
+    alert = _clear_alert(ts, _CLIENT)
     if alert is not None:
-        client.append(f"the fatal TLS alert {alert.event.name} ({alert.event.description}) "
-                      f"(frame {_frame(alert)})")
+        client.append(_alert_words(alert))
     theirs = ("; the client sent " + " and ".join(client)) if client else ""
     return f"; after its 220 (frame {_frame(ready)}) the server sent {what}{hidden}{theirs}"
 
 
-def _client_alert(ts: dict[str, Any]) -> Item | None:
-    """The client's fatal alert in clear among the TLS records of ``_tls_summary`` after the
-    server's 220 (``_unprompted_tls``), read where its packets come only later (a record that
-    starts cleanly after its holes); None when there is none (an encrypted one may be a
-    close_notify: not named)."""
-    alert = ts["alert"]
-    if alert is None or alert.event.encrypted or alert.event.side is not _CLIENT:
-        return None
-    return alert
+def _alert_words(alert: Item) -> str:
+    """A clear fatal alert as a detail names it, with its frame."""
+    return f"the fatal TLS alert {alert.event.name} ({alert.event.description}) (frame {_frame(alert)})"
 
 
-def _server_alert(ts: dict[str, Any]) -> Item | None:
-    """The server's fatal alert in clear among the TLS records of ``_tls_summary`` after its
-    220 (``_unprompted_tls``); None when there is none (an encrypted one may be a close_notify
-    after a handshake that went on: not named)."""
+def _clear_alert(ts: dict[str, Any], side: Side) -> Item | None:
+    """``side``'s fatal alert in clear among the TLS records of ``_tls_summary`` after the
+    server's 220 (``_unprompted_tls``; the client's is read where its packets come only later,
+    a record that starts cleanly after its holes); None when there is none (an encrypted one
+    may be a close_notify after a handshake that went on: not named)."""
     alert = ts["alert"]
-    if alert is None or alert.event.encrypted or alert.event.side is not _SERVER:
+    if alert is None or alert.event.encrypted or alert.event.side is not side:
         return None
     return alert
 
@@ -2350,7 +2343,7 @@ def judge(t: Transcript) -> dict[str, Any]:
         ready_ts = _tls_summary(f, f.pos(ready))
         _check_certificates(f, v, ready_ts, names)
         _attach_tls(v, ready_ts)
-        alert = _server_alert(ready_ts) or _client_alert(ready_ts)
+        alert = _clear_alert(ready_ts, _SERVER) or _clear_alert(ready_ts, _CLIENT)
         if alert is not None:
             # (what the side sent, as in a capture of both directions; why, the ClientHello or
             # the exchange before it would tell, and they are not all in the capture: the
