@@ -151,7 +151,14 @@ def server_tls_client_later(cport: int, label: str) -> Conv:
     the capture only from its fatal alert on (after the server's flight): when the server's TLS
     came, nothing of the client had."""
     # (the EHLO reply untagged as such: its command is in a hole, so it is not read as one)
-    conv = LateClientTap("client_alert", cport=cport).s(BANNER, tag="banner").c(EHLO, tag="greeting")
+    return _tls_refused_by_client(LateClientTap("client_alert", cport=cport), label)
+
+
+def _tls_refused_by_client(conv: Conv, label: str) -> Conv:
+    """The dialogue of the late-client-tap captures: STARTTLS answered 220, the server's TLS 1.2
+    flight, the client's fatal bad_certificate alert (the EHLO reply untagged as such: in the
+    tap's cuts its command is in a hole, so it is not read as one)."""
+    conv.s(BANNER, tag="banner").c(EHLO, tag="greeting")
     conv.s(EHLO_OK, tag="reply_after_greeting")
     conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
     conv.c(client_hello(label, "mx.example.com", tls13=False), tag="client_hello")
@@ -195,13 +202,7 @@ def server_tls_client_from(cport: int, label: str, first: Any) -> Conv:
     """server_tls_client_later's conversation with the client's packets in the capture from an
     earlier packet on (``first``: its acknowledgement of the 220, or its ClientHello), before the
     server's TLS."""
-    conv = TapFrom(first, cport=cport).s(BANNER, tag="banner").c(EHLO, tag="greeting")
-    conv.s(EHLO_OK, tag="reply_after_greeting")
-    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
-    conv.c(client_hello(label, "mx.example.com", tls13=False), tag="client_hello")
-    conv.s(server_flight_tls12(label, "mx.example.com")[0], tag="server_hello")
-    conv.c(alert(42), tag="client_alert")
-    return conv
+    return _tls_refused_by_client(TapFrom(first, cport=cport), label)
 
 
 class ClientAndSynAck(Conv):

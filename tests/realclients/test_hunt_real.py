@@ -67,6 +67,16 @@ def test_hello_retry_request_then_tls(cert: tuple[Path, Path], tmp_path: Path) -
         assert conv["tls"]["server_hello_frame"] == hellos[1][0]
 
 
+def _drain(s: socket.socket) -> None:
+    """Read until the client leaves (10 s at most)."""
+    s.settimeout(10)
+    try:
+        while s.recv(4096):
+            pass
+    except OSError:
+        pass
+
+
 def _starttls_server(on_starttls: Callable[[socket.socket], None]) -> tuple[socket.socket, int]:
     """A line server on 127.0.0.1 for any number of connections: the banner, the C1 EHLO reply,
     502 to anything else, and ``on_starttls`` for STARTTLS; after it the server reads until the
@@ -84,12 +94,7 @@ def _starttls_server(on_starttls: Callable[[socket.socket], None]) -> tuple[sock
                     s.sendall(h.SHAPES["C1"])
                 elif verb == b"STARTTLS":
                     on_starttls(s)
-                    s.settimeout(10)
-                    try:
-                        while s.recv(4096):
-                            pass
-                    except OSError:
-                        pass
+                    _drain(s)
                     return
                 else:
                     s.sendall(b"502 5.5.2 Error: command not recognized\r\n")
@@ -171,12 +176,7 @@ def test_tls_client_on_port_587_is_the_clients_mistake(tmp_path: Path) -> None:
             return
         with s:
             s.sendall(h.BANNER)
-            s.settimeout(10)
-            try:
-                while s.recv(4096):
-                    pass
-            except OSError:
-                pass
+            _drain(s)
     threading.Thread(target=serve, daemon=True).start()
     pcap = tmp_path / "capture.pcap"
     try:
