@@ -508,7 +508,7 @@ def _tls_summary(f: _Facts, after: int) -> dict[str, Any]:
                            "ccs": {_CLIENT: None, _SERVER: None},
                            "data": {_CLIENT: [], _SERVER: []},
                            "certificate": None, "version": None, "sni": None, "not_tls": None,
-                           "key_exchange": None}
+                           "key_exchange": None, "finished_unanswered": None}
     data, ccs = out["data"], out["ccs"]
     # (``f.tls`` is in capture order: the records from ``after`` on are a tail of it; the
     # record classes tested are disjoint, the most frequent first)
@@ -533,11 +533,11 @@ def _tls_summary(f: _Facts, after: int) -> dict[str, Any]:
         elif isinstance(ev, TlsNotTls) and out["not_tls"] is None:
             out["not_tls"] = it
     # (the verdict and the "tls" object both ask: decided once)
-    out["established"] = _established(out)
+    out["established"] = _established(out, f)
     return out
 
 
-def _established(ts: dict[str, Any]) -> bool:
+def _established(ts: dict[str, Any], f: _Facts) -> bool:
     """Do the records of ``_tls_summary`` show an established session (``ts["established"]``)?"""
     sh = ts["server_hello"]
     if sh is None:
@@ -553,7 +553,17 @@ def _established(ts: dict[str, Any]) -> bool:
             and not looks_like_encrypted_alert(it.event.length)]
     if ts["version"] == 0x0304:
         # TLS 1.3: every record after the ServerHello is type 23; the client's first one is
-        # its Finished (53/69 bytes), so it needs a second.
+        # its Finished (53/69 bytes), so it needs a second. The client's Finished ends the
+        # handshake for the client, not for the server, which checks it (and the client's
+        # certificate, when it asked for one) only then: a session it accepted shows a record of
+        # the server after the client's first (its tickets, its EHLO reply). The server's whole
+        # flight came before the client's Finished; a server that refused the client's side
+        # sends nothing after it but an encrypted alert and its close (OpenSSL's
+        # certificate_required to a client without a certificate), while the client, done with
+        # its handshake, already sent its EHLO.
+        if capp and sdata and f.pos(sdata[-1]) < f.pos(capp[0]):
+            ts["finished_unanswered"] = capp[0]
+            return False
         return len(capp) >= 2 and bool(sdata)
     return (ts["ccs"][_CLIENT] is not None and ts["ccs"][_SERVER] is not None
             and bool(capp) and bool(sdata))
@@ -610,7 +620,13 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         ev = alert.event
         side = str(ev.side)
         name = ev.name if not ev.encrypted else "an encrypted alert"
-        if ev.encrypted:
+        done = ts["finished_unanswered"]
+        if ev.encrypted and ev.side is _SERVER and done is not None and f.pos(alert) > f.pos(done):
+            msg = (f"the server answered the client's Finished (frame {_frame(done)}) with {name} (a "
+                   f"{getattr(ev, 'content_type', 21)}-type record of alert size) and closed: it refused "
+                   "the client's side of the TLS 1.3 handshake, typically the client's certificate (none "
+                   "sent, or not trusted)")
+        elif ev.encrypted:
             msg = (f"the {side} answered the handshake with {name} (a {getattr(ev, 'content_type', 21)}"
                    f"-type record of alert size) and closed: it refused the handshake, typically "
                    "the certificate")
@@ -710,7 +726,12 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             return True
         side = str(ev.side)
         how = "reset" if ev.reset else "closed"
-        stage = ("before the ServerHello" if ts["server_hello"] is None else "after the ServerHello")
+        done = ts["finished_unanswered"]
+        if done is not None and (ev.side is not _SERVER or f.pos(it) < f.pos(done)):
+            done = None
+        stage = ("before the ServerHello" if ts["server_hello"] is None else
+                 f"after the client's Finished (frame {_frame(done)}) without answering it"
+                 if done is not None else "after the ServerHello")
         injected = (_injected(f, after, it) if ev.side is _CLIENT and not implicit
                     and ts["server_hello"] is None else None)
         if injected is not None:
@@ -748,6 +769,9 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         if _outdated_tls(f, v, ts, after, it):
             return True
         msg = f"the {side} {how} the connection {stage}, before the handshake completed"
+        if done is not None:
+            msg += (": in TLS 1.3 a server checks the client's Finished (and the client's certificate, "
+                    "when it asked for one) only then, and refused it")
         v.set("aborted", side, "tls-handshake-failed", _frame(it), msg)
         v.by_reset(it, f"{stage}, before the handshake completed")
         return True

@@ -1,0 +1,139 @@
+"""Misbehaving servers and clients around STARTTLS that no capture pinned before (the sixteenth
+session's hunt): each one a verdict that was wrong, or a behaviour worth keeping read right.
+
+- ``hunt2-tls13-client-cert-required.pcap``: a TLS 1.3 server that requires a client certificate
+  (Postfix ``smtpd_tls_req_ccert``, an Exchange receive connector with certificate
+  authentication, a relay with mutual TLS) and a client that has none. TLS 1.3 encrypts the
+  CertificateRequest; the client answers with an empty Certificate and its Finished and, done
+  with its handshake, sends its EHLO at once. The server checks the client's side only then: it
+  sends an encrypted alert (certificate_required, a 19-byte record) and closes. The server ended
+  the handshake (was: ``tls-established``, for the client's records after its Finished).
+- ``hunt2-tls13-server-closes-after-finished.pcap``: the same without the alert, as CPython's
+  asyncio server closes (tests/realclients/test_hunt2_real.py): the server closes after the
+  client's Finished and resets the client's EHLO (was: ``tls-established``).
+- ``hunt2-tls13-client-cert-fallback.pcap``: that failure, then the client's plaintext retry to
+  the same server (Postfix at ``may``, Exim's ``tls_tempfail_tryclear``): ``tls-fallback``
+  caused by the server (was: ``tls`` and the retry ``client-did-not-request``).
+- ``hunt2-tls13-resumed.pcap`` and ``hunt2-tls12-resumed.pcap`` (read right, kept): resumed
+  sessions as Postfix's session cache gives them, TLS 1.3 PSK (no certificate, a short
+  encrypted flight) and a TLS 1.2 abbreviated handshake (the server's ChangeCipherSpec and
+  Finished before the client's): established.
+"""
+from __future__ import annotations
+
+from generate import (
+    EHLO, EHLO_NO_TLS, MAIL_STEPS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, app_data, client_hello,
+    det, did_not_request_conv, ext, handshake, opening, record, u8, u16,
+)
+from scenarios_hunt import CCS, _server_hello13
+
+CERT_FAILED = Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220)
+
+
+def _enc(label: str, n: int) -> bytes:
+    return record(23, det(label, n))
+
+
+def _client_cert_refused(conv: Conv, label: str, *, alert: bool) -> Conv:
+    """STARTTLS, 220, a TLS 1.3 handshake whose server asked (encrypted) for a client certificate:
+    the client's empty Certificate and Finished, its EHLO right after, then the server's encrypted
+    alert and its close, or (``alert=False``) its close at once, which the client's EHLO crosses
+    (the server resets it)."""
+    opening(conv)
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(label, "mx.example.com", tls13=True), tag="client_hello")
+    # EncryptedExtensions, CertificateRequest, Certificate, CertificateVerify, Finished
+    flight = b"".join(_enc(f"{label} server {k}", n) for k, n in enumerate([23, 62, 800, 95, 69]))
+    conv.s(_server_hello13(label) + CCS + flight, tag="server_hello")
+    # an empty Certificate (8 bytes + inner type + tag) and a SHA-384 Finished
+    conv.c(CCS + _enc(label + " client certificate", 25) + _enc(label + " client finished", 69),
+           tag="client_finished")
+    if alert:
+        conv.c(_enc(label + " ehlo", len(EHLO) + 17), tag="client_ehlo", delay_ms=0.3)
+        conv.s(_enc(label + " alert certificate_required", 19), tag="alert", delay_ms=0.4)
+    else:
+        # the server's FIN comes first, the client's EHLO crosses it and is reset
+        conv.fin("S", delay_ms=0.3, acked=False)
+        conv.c(_enc(label + " ehlo", len(EHLO) + 17), tag="client_ehlo", delay_ms=0.01, acked=False)
+        conv.rst("S", delay_ms=0.02)
+    return conv
+
+
+def client_cert_required() -> Capture:
+    c = _client_cert_refused(Conv(cport=45101, close=("fin", "S")), "hunt2 ccert", alert=True)
+    return Capture(
+        "hunt2-tls13-client-cert-required.pcap",
+        "STARTTLS, 220, TLS 1.3; the server asks for a client certificate, the client has none: its empty "
+        "Certificate and Finished, its EHLO; the server answers with an encrypted alert and closes: the server "
+        "ended the handshake",
+        [(c, Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                    findings=[("tls-alert", "server", "alert")]))])
+
+
+def server_closes_after_finished() -> Capture:
+    c = _client_cert_refused(Conv(cport=45102, close=None), "hunt2 close", alert=False)
+    return Capture(
+        "hunt2-tls13-server-closes-after-finished.pcap",
+        "STARTTLS, 220, TLS 1.3; the client's Certificate and Finished, then its EHLO; the server closes without "
+        "an alert (CPython's asyncio server refusing a client without a certificate) and resets the EHLO: the "
+        "server ended the handshake",
+        [(c, CERT_FAILED)])
+
+
+def client_cert_fallback() -> Capture:
+    failed = _client_cert_refused(Conv(cport=45103, close=("fin", "S")), "hunt2 retry", alert=True)
+    retry = did_not_request_conv(cport=45104, isn=(0x45104000, 0x91045000), start_offset_ms=50)
+    return Capture(
+        "hunt2-tls13-client-cert-fallback.pcap",
+        "hunt2-tls13-client-cert-required.pcap's failure, then 50 ms later the client's retry to the same server: "
+        "valid offer, no STARTTLS, mail in clear (Postfix at may, Exim's tls_tempfail_tryclear)",
+        [(failed, Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                         findings=[("tls-alert", "server", "alert")])),
+         (retry, Expect("plaintext", "server", "tls-fallback", "valid"))])
+
+
+def _inside(conv: Conv, label: str, overhead: int) -> Conv:
+    for k, (side, text) in enumerate([("C", EHLO), ("S", EHLO_NO_TLS)] + MAIL_STEPS + QUIT_STEPS):
+        conv.step(side, record(23, det(f"{label} data {k}", len(text) + overhead)))
+    return conv
+
+
+def tls13_resumed() -> Capture:
+    label = "hunt2 psk"
+    c = opening(Conv(cport=45105))
+    c.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    c.c(client_hello(label, "mx.example.com", tls13=True), tag="client_hello")
+    # a PSK handshake: EncryptedExtensions and Finished only, no certificate
+    c.s(_server_hello13(label) + CCS + _enc(label + " ee", 23) + _enc(label + " finished", 53), tag="server_hello")
+    c.c(CCS + _enc(label + " client finished", 53))
+    _inside(c, label, 17)
+    return Capture(
+        "hunt2-tls13-resumed.pcap",
+        "STARTTLS, 220, a resumed TLS 1.3 session (PSK: the server's flight is EncryptedExtensions and Finished, "
+        "no certificate); the mail goes inside TLS",
+        [(c, Expect("tls", "none", "tls-established", "valid", True, 220))])
+
+
+def tls12_resumed() -> Capture:
+    label = "hunt2 abbreviated"
+    c = opening(Conv(cport=45106))
+    c.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    c.c(client_hello(label, "mx.example.com"), tag="client_hello")
+    exts = ext(0xFF01, u8(0)) + ext(23, b"")
+    sh = record(22, handshake(2, u16(0x0303) + det(label + " server random", 32) + u8(32)
+                              + det(label + " session", 32) + u16(0xC02B) + u8(0) + u16(len(exts)) + exts))
+    # the abbreviated handshake: the server's ChangeCipherSpec and Finished come first
+    c.s(sh + CCS + record(22, det(label + " server finished", 40)), tag="server_hello")
+    c.c(CCS + record(22, det(label + " client finished", 40)))
+    for k, (side, text) in enumerate([("C", EHLO), ("S", EHLO_NO_TLS)] + MAIL_STEPS + QUIT_STEPS):
+        c.step(side, app_data(f"{label} data {k}", len(text)))
+    return Capture(
+        "hunt2-tls12-resumed.pcap",
+        "STARTTLS, 220, a resumed TLS 1.2 session (the abbreviated handshake: ServerHello, the server's "
+        "ChangeCipherSpec and Finished, then the client's); the mail goes inside TLS",
+        [(c, Expect("tls", "none", "tls-established", "valid", True, 220))])
+
+
+def scenarios() -> list[Capture]:
+    return [client_cert_required(), server_closes_after_finished(), client_cert_fallback(), tls13_resumed(),
+            tls12_resumed()]

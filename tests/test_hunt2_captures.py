@@ -1,0 +1,115 @@
+"""Verdicts that were wrong on misbehaving peers nobody had captured (captures/scenarios_hunt2.py).
+
+Each capture is checked for its verdict, its evidence frame and its findings, and the frames are
+cross-checked with tshark's reading of the same file: the records and lines the verdict rests on
+(the client's Finished, the server's encrypted alert, its FIN) are where tshark
+sees them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pcapsmtp.engine.analyzer import analyze_path
+from tsharkfilter import frames_matching, tshark_fields
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+SERVER = "tcp.srcport == 25"
+CLIENT = "tcp.dstport == 25"
+
+
+def _convs(name: str) -> list[dict[str, Any]]:
+    return list(analyze_path(str(CAPTURES / name)))
+
+
+def _verdict(conv: dict[str, Any]) -> tuple[str, str, str]:
+    return conv["outcome"], conv["caused_by"], conv["reason"]
+
+
+def _findings(conv: dict[str, Any]) -> list[tuple[str, str, int | None]]:
+    return [(f["code"], f["side"], f["frame"]) for f in conv["findings"]]
+
+
+def _tls13_frames(path: Path, stream: int = 0) -> tuple[int, list[int], list[int]]:
+    """tshark's ServerHello frame, and the frames of the client's and of the server's encrypted
+    records (TLS 1.3's outer type 23) of one stream."""
+    (sh,) = frames_matching(path, f"tcp.stream == {stream} && tls.handshake.type == 2")
+    client = frames_matching(path, f"tcp.stream == {stream} && {CLIENT} && tls.record.opaque_type == 23")
+    server = frames_matching(path, f"tcp.stream == {stream} && {SERVER} && tls.record.opaque_type == 23")
+    return sh, client, server
+
+
+def test_tls13_server_that_refuses_the_client_certificate_ended_the_handshake() -> None:
+    """TLS 1.3: the server's CertificateRequest is encrypted; the client answers with an empty
+    Certificate and its Finished and, done, sends its EHLO. The server answers with an encrypted
+    alert (19 bytes) and closes: not established, the server ended it at that alert."""
+    path = CAPTURES / "hunt2-tls13-client-cert-required.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed")
+    assert conv.get("case") is None
+    sh, client, server = _tls13_frames(path)
+    # tshark: the server's flight in the ServerHello's frame, the client's Certificate and Finished
+    # in 18, its EHLO in 20, the server's 19-byte record in 22, its FIN after it
+    assert (sh, client, server) == (16, [18, 20], [16, 22])
+    ((length,),) = tshark_fields(path, "frame.number == 22", "tls.record.length")
+    assert int(length) == 19
+    assert frames_matching(path, f"{SERVER} && tcp.flags.fin == 1")[0] > 22
+    assert conv["evidence_frame"] == 22
+    assert _findings(conv) == [("tls-alert", "server", 22)]
+    assert conv["tls"]["established"] is False
+    assert conv["tls"]["alert"]["side"] == "server" and conv["tls"]["alert"]["encrypted"] is True
+    assert conv["detail"].startswith("the server answered the client's Finished (frame 18) with an encrypted alert")
+    assert "typically the client's certificate" in conv["detail"]
+    assert conv["tlsrpt_result"] == "validation-failure"
+
+
+def test_tls13_server_that_closes_after_the_clients_finished_ended_the_handshake() -> None:
+    """The same without an alert (CPython's asyncio server): the server's FIN after the client's
+    Finished, the client's EHLO crossing it, the server's reset. Not established: the server
+    never answered the client's Finished."""
+    path = CAPTURES / "hunt2-tls13-server-closes-after-finished.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed")
+    sh, client, server = _tls13_frames(path)
+    assert (sh, client, server) == (16, [18, 21], [16])
+    assert frames_matching(path, f"{SERVER} && tcp.flags.fin == 1") == [20]
+    assert frames_matching(path, f"{SERVER} && tcp.flags.reset == 1") == [22]
+    assert conv["evidence_frame"] == 20
+    assert _findings(conv) == []
+    assert conv["tls"]["established"] is False and conv["tls"]["alert"] is None
+    assert conv["detail"] == (
+        "the server closed the connection after the client's Finished (frame 18) without answering it, "
+        "before the handshake completed: in TLS 1.3 a server checks the client's Finished (and the "
+        "client's certificate, when it asked for one) only then, and refused it")
+
+
+def test_plaintext_retry_after_a_refused_client_certificate_is_a_fallback() -> None:
+    """Postfix at ``may`` (Exim's ``tls_tempfail_tryclear``) retries in plaintext after the failed
+    handshake: the retry is the server's ``tls-fallback``, not the client's choice."""
+    path = CAPTURES / "hunt2-tls13-client-cert-fallback.pcap"
+    failed, retry = _convs(path.name)
+    assert _verdict(failed) == ("aborted", "server", "tls-handshake-failed")
+    assert failed["evidence_frame"] == 22 and _findings(failed) == [("tls-alert", "server", 22)]
+    assert _verdict(retry) == ("plaintext", "server", "tls-fallback")
+    assert retry["fallback_of"]["stream"] == 0 and retry["fallback_of"]["reason"] == "tls-handshake-failed"
+    assert retry["fallback_of"]["previous_reason"] == "client-did-not-request"
+    # tshark: the retry's MAIL FROM, in clear, is its evidence
+    (mail,) = frames_matching(path, "tcp.stream == 1 && smtp.req.command == \"MAIL\"")
+    assert retry["evidence_frame"] == mail
+
+
+@pytest.mark.parametrize("name, version", [("hunt2-tls13-resumed.pcap", "TLS 1.3"),
+                                           ("hunt2-tls12-resumed.pcap", "TLS 1.2")])
+def test_resumed_sessions_are_established(name: str, version: str) -> None:
+    """A resumed session (TLS 1.3 PSK without a certificate; the TLS 1.2 abbreviated handshake
+    with the server's ChangeCipherSpec and Finished first) is established like a full one."""
+    path = CAPTURES / name
+    (conv,) = _convs(name)
+    assert _verdict(conv) == ("tls", "none", "tls-established")
+    assert conv["tls"]["established"] is True and conv["tls"]["version"] == version
+    assert conv["findings"] == [] and "certificate" not in conv
+    assert frames_matching(path, "tls.handshake.type == 11") == []      # no certificate in clear
+    (sh,) = frames_matching(path, "tls.handshake.type == 2")
+    assert conv["tls"]["server_hello_frame"] == sh == 16
