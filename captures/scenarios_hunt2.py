@@ -18,12 +18,15 @@ session's hunt): each one a verdict that was wrong, or a behaviour worth keeping
   sessions as Postfix's session cache gives them, TLS 1.3 PSK (no certificate, a short
   encrypted flight) and a TLS 1.2 abbreviated handshake (the server's ChangeCipherSpec and
   Finished before the client's): established.
+- ``hunt2-ehlo-starttls-trailing-space.pcap``: the EHLO reply's last line is ``250 STARTTLS ``
+  with a space after the keyword: OpenSMTPD, swaks and Haraka compare the whole line and do not
+  see it; an ``ehlo-bad-keyword`` finding (was: nothing, exit status 0).
 """
 from __future__ import annotations
 
 from generate import (
     EHLO, EHLO_NO_TLS, MAIL_STEPS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, app_data, client_hello,
-    det, did_not_request_conv, ext, handshake, opening, record, u8, u16,
+    det, did_not_request_conv, ext, handshake, lines, mail_in_clear, opening, record, u8, u16,
 )
 from scenarios_hunt import CCS, _server_hello13
 
@@ -134,6 +137,17 @@ def tls12_resumed() -> Capture:
         [(c, Expect("tls", "none", "tls-established", "valid", True, 220))])
 
 
+def trailing_space() -> Capture:
+    reply = lines("250-mx.example.com", "250-PIPELINING", "250-SIZE 10240000", "250-8BITMIME", "250 STARTTLS ")
+    c = mail_in_clear(opening(Conv(cport=45107), reply))
+    return Capture(
+        "hunt2-ehlo-starttls-trailing-space.pcap",
+        "EHLO reply's last line '250 STARTTLS ' (a space after the keyword: OpenSMTPD, swaks and Haraka miss it); "
+        "the client does not request it, mail in clear",
+        [(c, Expect("plaintext", "client", "client-did-not-request", "valid",
+                    findings=[("ehlo-bad-keyword", "server", "ehlo_reply")]))])
+
+
 def scenarios() -> list[Capture]:
     return [client_cert_required(), server_closes_after_finished(), client_cert_fallback(), tls13_resumed(),
-            tls12_resumed()]
+            tls12_resumed(), trailing_space()]

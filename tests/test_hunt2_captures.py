@@ -2,7 +2,7 @@
 
 Each capture is checked for its verdict, its evidence frame and its findings, and the frames are
 cross-checked with tshark's reading of the same file: the records and lines the verdict rests on
-(the client's Finished, the server's encrypted alert, its FIN) are where tshark
+(the client's Finished, the server's encrypted alert, its FIN, an EHLO reply line) are where tshark
 sees them.
 """
 from __future__ import annotations
@@ -113,3 +113,17 @@ def test_resumed_sessions_are_established(name: str, version: str) -> None:
     assert frames_matching(path, "tls.handshake.type == 11") == []      # no certificate in clear
     (sh,) = frames_matching(path, "tls.handshake.type == 2")
     assert conv["tls"]["server_hello_frame"] == sh == 16
+
+
+def test_starttls_with_a_trailing_space_is_a_bad_keyword_line() -> None:
+    """``250 STARTTLS `` is no ehlo-line (a space comes only before a parameter): most clients see
+    the offer (valid), OpenSMTPD, swaks and Haraka do not; the server's line gets a finding."""
+    path = CAPTURES / "hunt2-ehlo-starttls-trailing-space.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == ("plaintext", "client", "client-did-not-request")
+    assert conv["starttls"]["offered"] == "valid"
+    assert _findings(conv) == [("ehlo-bad-keyword", "server", 8)]
+    assert "ends in white space after STARTTLS" in conv["findings"][0]["message"]
+    assert conv["clients"]["downgrade"] == ["opensmtpd", "swaks", "haraka"]
+    rows = tshark_fields(path, f"{SERVER} && smtp.response.code == 250 && frame.number == 8", "smtp.rsp.parameter")
+    assert rows and rows[0][0].split(",")[-1] == "STARTTLS "

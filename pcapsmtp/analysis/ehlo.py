@@ -147,6 +147,13 @@ def check_ehlo(lines: tuple[ReplyLine, ...], stray: tuple[ReplyLine, ...] = ()) 
             continue
         if word.upper() == "STARTTLS":
             chk.keywords.append(word)
+            if ln.text.strip() == word and ln.text != ln.text.rstrip():
+                # `250 STARTTLS ` (the grammar allows a space only before a parameter): OpenSMTPD,
+                # swaks and Haraka compare the whole rest of the line with the keyword
+                chk.findings.append(LineFinding(
+                    "ehlo-bad-keyword", Side.SERVER, ln, RFC_EHLO,
+                    f"EHLO reply line {i + 1} ends in white space after STARTTLS; OpenSMTPD, swaks and "
+                    "Haraka compare the whole line with the keyword and then do not see it"))
             if ln.text.strip() != word:
                 chk.findings.append(LineFinding(
                     "ehlo-starttls-parameter", Side.SERVER, ln, "RFC 3207 4",
