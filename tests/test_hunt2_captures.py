@@ -32,13 +32,16 @@ def _findings(conv: dict[str, Any]) -> list[tuple[str, str, int | None]]:
     return [(f["code"], f["side"], f["frame"]) for f in conv["findings"]]
 
 
-def _tls13_frames(path: Path, stream: int = 0) -> tuple[int, list[int], list[int]]:
-    """tshark's ServerHello frame, and the frames of the client's and of the server's encrypted
-    records (TLS 1.3's outer type 23) of one stream."""
-    (sh,) = frames_matching(path, f"tcp.stream == {stream} && tls.handshake.type == 2")
-    client = frames_matching(path, f"tcp.stream == {stream} && {CLIENT} && tls.record.opaque_type == 23")
-    server = frames_matching(path, f"tcp.stream == {stream} && {SERVER} && tls.record.opaque_type == 23")
-    return sh, client, server
+def _tls13_frames(path: Path, stream: int = 0) -> tuple[int, list[int], list[int], dict[int, tuple[str, str]]]:
+    """From one tshark run over one stream: the ServerHello's frame, the frames of the client's and
+    of the server's encrypted records (TLS 1.3's outer type 23), and each frame's TCP flags and
+    record lengths."""
+    rows = tshark_fields(path, f"tcp.stream == {stream}", "frame.number", "tcp.srcport", "tcp.flags.str",
+                         "tls.handshake.type", "tls.record.opaque_type", "tls.record.length")
+    (sh,) = [int(n) for n, _, _, hs, _, _ in rows if "2" in hs.split(",")]
+    client = [int(n) for n, port, _, _, op, _ in rows if port != "25" and "23" in op.split(",")]
+    server = [int(n) for n, port, _, _, op, _ in rows if port == "25" and "23" in op.split(",")]
+    return sh, client, server, {int(n): (flags, length) for n, _, flags, _, _, length in rows}
 
 
 def test_tls13_server_that_refuses_the_client_certificate_ended_the_handshake() -> None:
@@ -49,13 +52,12 @@ def test_tls13_server_that_refuses_the_client_certificate_ended_the_handshake() 
     (conv,) = _convs(path.name)
     assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed")
     assert conv.get("case") is None
-    sh, client, server = _tls13_frames(path)
+    sh, client, server, flags = _tls13_frames(path)
     # tshark: the server's flight in the ServerHello's frame, the client's Certificate and Finished
     # in 18, its EHLO in 20, the server's 19-byte record in 22, its FIN after it
     assert (sh, client, server) == (16, [18, 20], [16, 22])
-    ((length,),) = tshark_fields(path, "frame.number == 22", "tls.record.length")
-    assert int(length) == 19
-    assert frames_matching(path, f"{SERVER} && tcp.flags.fin == 1")[0] > 22
+    assert flags[22][1] == "19" and "F" in flags[24][0]
+    assert conv["tls"]["alert"]["frame"] == 22
     assert conv["evidence_frame"] == 22
     assert _findings(conv) == [("tls-alert", "server", 22)]
     assert conv["tls"]["established"] is False
@@ -72,10 +74,10 @@ def test_tls13_server_that_closes_after_the_clients_finished_ended_the_handshake
     path = CAPTURES / "hunt2-tls13-server-closes-after-finished.pcap"
     (conv,) = _convs(path.name)
     assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed")
-    sh, client, server = _tls13_frames(path)
+    sh, client, server, flags = _tls13_frames(path)
     assert (sh, client, server) == (16, [18, 21], [16])
-    assert frames_matching(path, f"{SERVER} && tcp.flags.fin == 1") == [20]
-    assert frames_matching(path, f"{SERVER} && tcp.flags.reset == 1") == [22]
+    assert [n for n, (f, _) in flags.items() if "F" in f] == [20]
+    assert [n for n, (f, _) in flags.items() if "R" in f] == [22]
     assert conv["evidence_frame"] == 20
     assert _findings(conv) == []
     assert conv["tls"]["established"] is False and conv["tls"]["alert"] is None
@@ -110,8 +112,10 @@ def test_resumed_sessions_are_established(name: str, version: str) -> None:
     assert _verdict(conv) == ("tls", "none", "tls-established")
     assert conv["tls"]["established"] is True and conv["tls"]["version"] == version
     assert conv["findings"] == [] and "certificate" not in conv
-    assert frames_matching(path, "tls.handshake.type == 11") == []      # no certificate in clear
-    (sh,) = frames_matching(path, "tls.handshake.type == 2")
+    types = {int(n): hs.split(",") for n, hs in tshark_fields(path, "tls.handshake.type", "frame.number",
+                                                                 "tls.handshake.type")}
+    assert not any("11" in hs for hs in types.values())                  # no certificate in clear
+    (sh,) = [n for n, hs in types.items() if "2" in hs]
     assert conv["tls"]["server_hello_frame"] == sh == 16
 
 

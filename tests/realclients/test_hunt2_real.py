@@ -60,3 +60,33 @@ def test_tls13_server_requiring_a_client_certificate_ended_the_handshake(cert: t
         assert fin > finished and later == [], (finished, fin, later)
         assert conv["evidence_frame"] == fin, conv
         assert f"after the client's Finished (frame {finished}) without answering it" in conv["detail"], conv
+
+
+def test_starttls_with_a_trailing_space_is_missed_by_swaks_alone(cert: tuple[Path, Path], tmp_path: Path) -> None:
+    """``250 STARTTLS `` (a space after the keyword): swaks compares the whole rest of the line with
+    the keyword and stays in plaintext, curl takes the prefix and starts TLS; pcapsmtp reports the
+    server's line (``ehlo-bad-keyword``) and predicts exactly that."""
+    if shutil.which("swaks") is None or shutil.which("curl") is None:
+        pytest.skip("swaks and curl are needed (apt-get install swaks curl)")
+    srv = h.ByteServer(h.Behaviour(ehlo=b"250-mx.example.com\r\n250-8BITMIME\r\n250 STARTTLS \r\n"), *cert)
+    srv.start()
+    pcap = tmp_path / "capture.pcap"
+    try:
+        with h.Tcpdump(pcap, srv.port):
+            runs = [h.run_swaks(srv.port, cert[0], tmp_path, wait=10, limit=20),
+                    h.run_curl(srv.port, cert[0], tmp_path, wait=10, limit=20)]
+    finally:
+        srv.stop()
+    why = f"{[(r.client, r.returncode, r.output[-300:]) for r in runs]} {srv.conns}"
+    assert all(r.returncode == 0 for r in runs), why
+    assert [c.starttls for c in srv.conns] == [False, True], why
+    res = analyze_file(str(pcap), AnalysisConfig(ports=SMTP_PORTS | {srv.port}))
+    assert res.error is None, res.error
+    swaks, curl = res.conversations
+    assert (swaks["outcome"], swaks["reason"]) == ("plaintext", "client-did-not-request"), swaks
+    assert (curl["outcome"], curl["reason"]) == ("tls", "tls-established"), curl
+    for conv in (swaks, curl):
+        assert conv["starttls"]["offered"] == "valid"
+        reply_frame = conv["ehlo_reply"]["frames"][0]
+        assert [(f["code"], f["frame"]) for f in conv["findings"]] == [("ehlo-bad-keyword", reply_frame)]
+        assert "swaks" in conv["clients"]["downgrade"] and "curl" in conv["clients"]["see_starttls"]
