@@ -21,12 +21,19 @@ session's hunt): each one a verdict that was wrong, or a behaviour worth keeping
 - ``hunt2-ehlo-starttls-trailing-space.pcap``: the EHLO reply's last line is ``250 STARTTLS ``
   with a space after the keyword: OpenSMTPD, swaks and Haraka compare the whole line and do not
   see it; an ``ehlo-bad-keyword`` finding (was: nothing, exit status 0).
+- ``hunt2-tls12-server-silent-after-finished.pcap`` and
+  ``hunt2-tls13-server-silent-after-finished.pcap``: the client's side of the handshake is done
+  (TLS 1.2: its ChangeCipherSpec and Finished; TLS 1.3: its Finished and its EHLO) and the server,
+  which acknowledged it, sends nothing for 30 s until the client closes: the server never answered
+  (``server-silent``; was: the client, for closing "after the ServerHello", and in TLS 1.3
+  ``tls-established``).
 """
 from __future__ import annotations
 
 from generate import (
     EHLO, EHLO_NO_TLS, MAIL_STEPS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, app_data, client_hello,
-    det, did_not_request_conv, ext, handshake, lines, mail_in_clear, opening, record, u8, u16,
+    client_finish_tls12, det, did_not_request_conv, ext, handshake, lines, mail_in_clear, opening, record,
+    server_flight_tls12, u8, u16,
 )
 from scenarios_hunt import CCS, _server_hello13
 
@@ -148,6 +155,30 @@ def trailing_space() -> Capture:
                     findings=[("ehlo-bad-keyword", "server", "ehlo_reply")]))])
 
 
+def server_silent_after_finished(tls13: bool) -> Capture:
+    v = "13" if tls13 else "12"
+    label = f"hunt2 silent {v}"
+    c = opening(Conv(cport=45111 if tls13 else 45112, close=("fin", "C")))
+    c.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    c.c(client_hello(label, "mx.example.com", tls13=tls13), tag="client_hello")
+    if tls13:
+        flight = b"".join(_enc(f"{label} server {k}", n) for k, n in enumerate([23, 800, 95, 69]))
+        c.s(_server_hello13(label) + CCS + flight, tag="server_hello")
+        c.c(CCS + _enc(label + " client finished", 69), tag="client_finished")
+        c.c(_enc(label + " ehlo", len(EHLO) + 17), delay_ms=0.3)
+    else:
+        c.s(server_flight_tls12(label, "mx.example.com")[0], tag="server_hello")
+        c.c(client_finish_tls12(label), tag="client_finished")
+    c.fin("C", delay_ms=30000)
+    return Capture(
+        f"hunt2-tls{v}-server-silent-after-finished.pcap",
+        f"STARTTLS, 220, TLS 1.{v[1]}: the client's side of the handshake is done (its Finished"
+        + (" and its EHLO" if tls13 else "") + "), the server acknowledges it and sends nothing for 30 s; the "
+        "client closes: the server never answered",
+        [(c, Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                    findings=[("no-answer", "server", "client_finished")]))])
+
+
 def scenarios() -> list[Capture]:
     return [client_cert_required(), server_closes_after_finished(), client_cert_fallback(), tls13_resumed(),
-            tls12_resumed(), trailing_space()]
+            tls12_resumed(), trailing_space(), server_silent_after_finished(False), server_silent_after_finished(True)]

@@ -131,3 +131,27 @@ def test_starttls_with_a_trailing_space_is_a_bad_keyword_line() -> None:
     assert conv["clients"]["downgrade"] == ["opensmtpd", "swaks", "haraka"]
     rows = tshark_fields(path, f"{SERVER} && smtp.response.code == 250 && frame.number == 8", "smtp.rsp.parameter")
     assert rows and rows[0][0].split(",")[-1] == "STARTTLS "
+
+
+@pytest.mark.parametrize("name, fin", [("hunt2-tls12-server-silent-after-finished.pcap", 20),
+                                       ("hunt2-tls13-server-silent-after-finished.pcap", 22)])
+def test_server_silent_after_the_clients_finished_is_the_servers(name: str, fin: int) -> None:
+    """The client's side of the handshake is done and acknowledged (frame 19); the server sends
+    nothing for 30 s until the client closes: the server never answered (``server-silent``), not
+    the client for closing."""
+    path = CAPTURES / name
+    (conv,) = _convs(name)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed")
+    assert conv["case"] == "server-silent" and conv["evidence_frame"] == 18
+    assert _findings(conv) == [("no-answer", "server", 18)]
+    assert conv["tls"]["established"] is False
+    rows = tshark_fields(path, "tcp.stream == 0 && frame.number >= 18", "frame.number", "tcp.srcport",
+                         "tcp.flags.str", "tcp.len", "frame.time_relative")
+    server = [(int(n), flags, int(ln)) for n, port, flags, ln, _ in rows if port == "25"]
+    # tshark: after the client's Finished (18) the server sends only ACKs (19 acknowledges it)
+    # until its FIN after the client's (frame ``fin``) 30 s later
+    assert server[0][:2] == (19, "·······A····") and all(ln == 0 for _, _, ln in server)
+    times = {int(n): float(t) for n, _, _, _, t in rows}
+    assert "F" in dict((int(n), f) for n, _, f, _, _ in rows)[fin] and times[fin] - times[18] >= 30
+    assert conv["detail"] == ("the server sent nothing for 30.0 s after the client's Finished (frame 18), which it "
+                              f"had acknowledged: the client gave up waiting and closed the connection (frame {fin})")

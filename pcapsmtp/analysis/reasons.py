@@ -201,11 +201,14 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "the server never answered the ClientHello", "no-answer",
         "The server answered STARTTLS with 220, the client sent its ClientHello, and nothing came "
         "back (no ServerHello, no alert, no close) until the client gave up waiting (it closed, "
-        "reset, or sent an alert of its own): "
+        "reset, or sent an alert of its own); or, later in the handshake, nothing came back after "
+        "the client's Finished, which the server acknowledged (a server stuck checking the "
+        "client's certificate, say): "
         "a server whose TLS stack hangs, or a firewall, IPS or DPI box in front of it that lets "
         "SMTP through and black-holes TLS. Opportunistic MTAs (Postfix, Exim, OpenSMTPD) then "
         "retry the server in plaintext.",
-        "Ask the receiving server's admin whether its TLS library hangs on this ClientHello, and "
+        "Ask the receiving server's admin whether its TLS library hangs on this ClientHello (or "
+        "on the client's Finished), and "
         "the network team whether a box in front of it drops TLS after STARTTLS (an IPS or DPI "
         "policy, an MTU problem that drops the larger TLS packets): capture in front of the "
         "server too and run `pcapsmtp diff`.", "server"),

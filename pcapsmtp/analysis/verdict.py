@@ -764,6 +764,8 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             return True
         if _gave_up_on_clienthello(f, v, ts, it, f"{how} the connection (frame {_frame(it)})"):
             return True
+        if _gave_up_after_finished(f, v, ts, it, f"{how} the connection (frame {_frame(it)})"):
+            return True
         if _answer_not_received(f, v, ts, it, f"{how} the connection (frame {_frame(it)})"):
             return True
         if _outdated_tls(f, v, ts, after, it):
@@ -1093,6 +1095,27 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     msg = (f"the server sent nothing for {_seconds(ender.ts_ns - ch.ts_ns)} after the ClientHello: "
            f"the client gave up waiting and {what}")
     _unanswered(v, ch, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent", msg)
+    return True
+
+
+def _gave_up_after_finished(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
+    """The client ended the handshake (``ender``: its close or reset; ``what`` says which) a second
+    or more after its side of the handshake was done (its ChangeCipherSpec and Finished in TLS 1.2,
+    its Finished in TLS 1.3), which the server acknowledged, with no byte of the server since: the
+    server never answered it (a server stuck checking the client, a box in front of it), as after
+    a ClientHello never answered (``_gave_up_on_clienthello``). Returns True when it set a verdict."""
+    if ender.event.side is not _CLIENT or ts["server_hello"] is None:
+        return False
+    done = (ts["finished_unanswered"] if ts["version"] == 0x0304 else
+            ts["ccs"][_CLIENT] if ts["ccs"][_SERVER] is None else None)
+    if done is None or ender.ts_ns - done.ts_ns < WAITED_NS or not _server_silent(f, done, ender):
+        return False
+    acked = f.t.client_acked
+    if acked is None or acked < done.event.span.end:
+        return False
+    msg = (f"the server sent nothing for {_seconds(ender.ts_ns - done.ts_ns)} after the client's Finished "
+           f"(frame {_frame(done)}), which it had acknowledged: the client gave up waiting and {what}")
+    _unanswered(v, done, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent", msg)
     return True
 
 
