@@ -27,12 +27,19 @@ session's hunt): each one a verdict that was wrong, or a behaviour worth keeping
   which acknowledged it, sends nothing for 30 s until the client closes: the server never answered
   (``server-silent``; was: the client, for closing "after the ServerHello", and in TLS 1.3
   ``tls-established``).
+- ``hunt2-tls13-reset-forged-after-finished.pcap``: TLS 1.3; after the client's Finished and its
+  EHLO a reset with the server's address but another TTL (a DPI box or IPS that lets the
+  handshake through and kills the session) ends the connection: the box's doing, case
+  ``reset-forged`` (was: ``tls-established``, for the client's records after its Finished).
+- ``hunt2-pipelined-ehlo-starttls.pcap`` (read right, kept): the client pipelines EHLO and
+  STARTTLS in one segment (RFC 2920 wants STARTTLS, like EHLO, last in a group: a client that
+  does not wait for the extension list), the server answers both in one segment, TLS 1.2 follows.
 """
 from __future__ import annotations
 
 from generate import (
-    EHLO, EHLO_NO_TLS, MAIL_STEPS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, app_data, client_hello,
-    client_finish_tls12, det, did_not_request_conv, ext, handshake, lines, mail_in_clear, opening, record,
+    BANNER, EHLO, EHLO_NO_TLS, EHLO_OK, MAIL_STEPS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, app_data,
+    client_hello, client_finish_tls12, det, did_not_request_conv, ext, handshake, lines, mail_in_clear, opening, record,
     server_flight_tls12, u8, u16,
 )
 from scenarios_hunt import CCS, _server_hello13
@@ -179,6 +186,42 @@ def server_silent_after_finished(tls13: bool) -> Capture:
                     findings=[("no-answer", "server", "client_finished")]))])
 
 
+def reset_forged_after_finished() -> Capture:
+    label = "hunt2 forged"
+    c = opening(Conv(cport=45113, close=None, isn=(0x45113000, 0x81045113)))
+    c.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    c.c(client_hello(label, "mx.example.com", tls13=True), tag="client_hello")
+    flight = b"".join(_enc(f"{label} server {k}", n) for k, n in enumerate([23, 800, 95, 69]))
+    c.s(_server_hello13(label) + CCS + flight, tag="server_hello")
+    c.c(CCS + _enc(label + " client finished", 69), tag="client_finished")
+    c.c(_enc(label + " ehlo", len(EHLO) + 17), delay_ms=0.3, acked=False)
+    c.rst("S", ttl=250, label="forged", delay_ms=0.5)
+    return Capture(
+        "hunt2-tls13-reset-forged-after-finished.pcap",
+        "STARTTLS, 220, TLS 1.3: the client's Finished and its EHLO, then a reset with the server's address and "
+        "TTL 250 (the server's segments: 52): a box on the path ended it",
+        [(c, Expect("aborted", "middlebox", "tls-handshake-failed", "valid", True, 220,
+                    findings=[("reset-forged", "middlebox", "label:forged")]))])
+
+
+def pipelined_ehlo_starttls() -> Capture:
+    label = "hunt2 pipelined"
+    c = Conv(cport=45114)
+    c.s(BANNER, tag="banner").c(EHLO + STARTTLS, tag="greeting", marks={"starttls": STARTTLS})
+    c.s(EHLO_OK + READY, tag="ehlo_reply", marks={"starttls_reply": READY})
+    c.c(client_hello(label, "mx.example.com"), tag="client_hello")
+    c.s(server_flight_tls12(label, "mx.example.com")[0], tag="server_hello")
+    c.c(client_finish_tls12(label)).s(CCS + record(22, det(label + " server finished", 40)))
+    for k, (side, text) in enumerate([("C", EHLO), ("S", EHLO_NO_TLS)] + MAIL_STEPS + QUIT_STEPS):
+        c.step(side, app_data(f"{label} data {k}", len(text)))
+    return Capture(
+        "hunt2-pipelined-ehlo-starttls.pcap",
+        "EHLO and STARTTLS pipelined in one segment; the EHLO reply (valid offer) and the 220 in one segment; "
+        "TLS 1.2 with the mail inside",
+        [(c, Expect("tls", "none", "tls-established", "valid", True, 220))])
+
+
 def scenarios() -> list[Capture]:
     return [client_cert_required(), server_closes_after_finished(), client_cert_fallback(), tls13_resumed(),
-            tls12_resumed(), trailing_space(), server_silent_after_finished(False), server_silent_after_finished(True)]
+            tls12_resumed(), trailing_space(), server_silent_after_finished(False), server_silent_after_finished(True),
+            reset_forged_after_finished(), pipelined_ehlo_starttls()]

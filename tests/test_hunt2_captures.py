@@ -155,3 +155,31 @@ def test_server_silent_after_the_clients_finished_is_the_servers(name: str, fin:
     assert "F" in dict((int(n), f) for n, _, f, _, _ in rows)[fin] and times[fin] - times[18] >= 30
     assert conv["detail"] == ("the server sent nothing for 30.0 s after the client's Finished (frame 18), which it "
                               f"had acknowledged: the client gave up waiting and closed the connection (frame {fin})")
+
+
+def test_reset_forged_after_the_clients_finished_is_the_boxs() -> None:
+    """TLS 1.3: after the client's Finished and its EHLO, a reset with the server's address and a
+    TTL none of the server's segments has: a box ended the session (was: tls-established)."""
+    path = CAPTURES / "hunt2-tls13-reset-forged-after-finished.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-handshake-failed")
+    assert conv["case"] == "reset-forged" and conv["evidence_frame"] == 21
+    assert _findings(conv) == [("reset-forged", "middlebox", 21)]
+    rows = tshark_fields(path, "tcp.srcport == 25", "frame.number", "tcp.flags.str", "ip.ttl")
+    assert {int(n): int(ttl) for n, flags, ttl in rows if "R" in flags} == {21: 250}
+    assert {int(ttl) for _, flags, ttl in rows if "R" not in flags} == {52}
+    assert conv["detail"].startswith("a box on the path reset the connection after the client's Finished (frame 18)")
+
+
+def test_pipelined_ehlo_and_starttls_then_tls() -> None:
+    """EHLO and STARTTLS in one segment, the EHLO reply and the 220 in one segment: the offer is
+    read from that reply and the STARTTLS it carried is answered by the 220 after it."""
+    path = CAPTURES / "hunt2-pipelined-ehlo-starttls.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == ("tls", "none", "tls-established")
+    assert conv["greeting"]["frame"] == conv["starttls"]["frame"] == 6
+    assert conv["ehlo_reply"]["frames"] == [8] and conv["starttls"]["reply_code"] == 220
+    # tshark: both commands in frame 6, both replies (250 and 220) in frame 8
+    rows = {int(n): (cmd, code) for n, cmd, code in tshark_fields(
+        path, "smtp", "frame.number", "smtp.req.command", "smtp.response.code")}
+    assert rows[6][0].split(",") == ["EHLO", "STAR"] and rows[8][1].split(",") == ["250", "220"]
