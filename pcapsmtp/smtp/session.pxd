@@ -1,0 +1,37 @@
+# Augmenting declarations for the compiled build of session.py (Cython, pure-Python mode;
+# setup.py). The .py stays the reference and what runs without the build: this file only makes
+# ``SmtpSession`` (one per conversation) and its per-side ``_SideState`` extension types whose
+# attributes are fields of their C structs, so that their methods read and write ``self.x``
+# directly instead of through a generic attribute look-up (about 200 instructions each,
+# docs/performance.md, "Fifteenth session"). Every attribute keeps the Python value the .py
+# stores (offsets, counters and timestamps stay Python ints, None where the .py allows it);
+# only flags the source only ever sets to True or False (or to a bool it computed) are C ints
+# (``bint``: read back as True or False). ``public``: the analyzer and the tests read them as
+# before. A new attribute in the .py must be declared here (an undeclared one is an
+# AttributeError in the compiled build: tests/perf/test_compiled_equivalence.py).
+
+cdef class _SideState:
+    cdef public object side, lines, mode, tls
+    cdef public object body_start, body_octets, body_tail, bdat_left
+    cdef public bint ended, first_seen, after_gap, small_gap, body_hole
+
+cdef class SmtpSession:
+    cdef public object config
+    cdef public _SideState _c, _s
+    cdef public object _pending, _srv_pending, _unclaimed, _srv_last
+    cdef public bint _srv_in_data
+    cdef public list _reply_lines
+    cdef public bint _reply_damaged, _greeted
+    cdef public object _hold_for
+    cdef public bint _starttls_accepted, _client_spoke_after_220
+    cdef public object _ready_ns
+    cdef public bint _decrypted
+    cdef public object _ts
+    cdef public list _out
+    cdef public set _warned
+    cdef public bint _injection_reported, _auth_open, _server_gap_unmatched
+    cdef public list _short_holes
+    cdef public object _commands_seen, _reply_began_at, _late
+    cdef public bint _client_hole
+    cdef public object _hole_cmd, _hole_cmd_server_at
+    cdef public bint _lost, _starttls_sent, _lone_220, _client_bytes, _hold_hole, _answer_in_hole

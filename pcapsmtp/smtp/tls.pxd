@@ -1,0 +1,31 @@
+# Augmenting declarations for the compiled build of tls.py (Cython, pure-Python mode; setup.py).
+# The .py stays the reference and what runs without the build: this file only makes
+# ``TlsObserver`` (one per side of a conversation that speaks TLS) and the parsers' ``_Reader``
+# extension types whose attributes are fields of their C structs, so that their methods read
+# and write ``self.x`` directly instead of through a generic attribute look-up (about 200
+# instructions each, docs/performance.md, "Fifteenth session"). Every attribute keeps the
+# Python value the .py stores (counters and offsets stay Python ints, None where the .py
+# allows it); only flags the source only ever sets to True or False are C ints (``bint``: read
+# back as True or False). ``public``: the session, the tests and the verdict read them as before.
+
+cdef class _Reader:
+    cdef public object buf, pos, end
+
+cdef class TlsObserver:
+    cdef public object side, records, bytes, app_data_records, app_data_bytes
+    cdef public object _max_events, _max_app_events, _emitted, _app_events
+    cdef public bint _muted
+    cdef public object _pos, _frame
+    cdef public list _out
+    cdef public bint _dead, _ended
+    cdef public object _is_tls
+    cdef public object _hdr, _rec_start, _rec_type, _rec_version, _rec_len, _rec_have
+    cdef public object _rec_hdr_len, _body
+    cdef public bint _in_body, _damaged, _first_record
+    cdef public object _nt_buf, _nt_start
+    cdef public bint _resync
+    cdef public object _rbuf, _rstart, _rscan
+    cdef public object _hs, _hs_start
+    cdef public bint _hs_dead, _hs_resync, _encrypted, _sent_ccs, _sent_hrr
+    cdef public bint _offered_tls13, _tls12_evidence, _server_tls13
+    cdef public object _suite
