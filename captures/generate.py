@@ -33,7 +33,9 @@ Frame conventions (used for every number in expected.json):
 - a ``tcp-gap`` is reported at the frame carrying the first byte after the hole, or at the side's first
   segment past it when that comes earlier (a pure ACK or FIN whose sequence number lies past the hole: ref
   ``lost_segment:S``, the frame tshark flags ``tcp.analysis.lost_segment``; ``lost_segment:S:2`` the
-  second); frames cut by the snap
+  second), or at the other side's FIN that acknowledges more than one byte past it when that comes
+  earlier still (the close does not overtake bytes it acknowledges, as a reset does not: ref
+  ``label:fin:C`` or ``label:fin:S``); frames cut by the snap
   length give one ``capture-truncated`` per conversation, at its first cut frame (ref ``first_cut``).
 """
 from __future__ import annotations

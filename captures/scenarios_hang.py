@@ -121,11 +121,11 @@ def scenarios() -> list[Capture]:
     c.c(STARTTLS, tag="starttls").s(b"454 4.7.0 TLS not available due to temporary reason\r\n", lost=[0])
     c.fin("C", tag="client_fin", delay_ms=WAIT_MS)
     add(Capture("hang-starttls-answer-lost.pcap",
-                "STARTTLS answered 454, but that segment is not in the capture; 5 s later the client closes, "
-                "then the server (whose ACK of the client's FIN, and its own FIN, prove the lost bytes): the "
-                "answer may be in the hole, nobody is blamed for a silence the capture cannot show",
+                "STARTTLS answered 454, but that segment is not in the capture; 5 s later the client closes "
+                "(its FIN acknowledges the lost bytes: the hole is declared there, before the close), then the "
+                "server: the answer may be in the hole, nobody is blamed for a silence the capture cannot show",
                 [(c, Expect("incomplete", "unknown", "incomplete", "valid", True, None,
-                            [("tcp-gap", "capture", "lost_segment:S")]))]))
+                            [("tcp-gap", "capture", "label:fin:C")]))]))
     add(Capture("hang-starttls-silent-one-sided.pcap",
                 "hang-starttls-silent.pcap with only the client->server packets (asymmetric routing, a "
                 "one-way tap): the server's answer is not in the capture, which shows no silence",

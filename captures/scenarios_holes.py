@@ -237,7 +237,7 @@ def scenarios() -> list[Capture]:
                 "(only the capture lost it): what it did with it may be in the hole's shadow: incomplete",
                 [(hello_timeout_conv(47513, dropped=False),
                   Expect("incomplete", "unknown", "incomplete", "valid", True, 220,
-                         [("tcp-gap", "capture", "label:fin:C")]))]),
+                         [("tcp-gap", "capture", "label:fin:S")]))]),
         Capture("pathhole-hello-client-silent.pcap",
                 "control: as pathhole-hello-postfix-timeout.pcap, but nothing is lost: the client sends nothing "
                 "after the 220, Postfix closes 300 s later and the client's FIN shows no hole: the client never "
@@ -249,5 +249,5 @@ def scenarios() -> list[Capture]:
                 "capture lost it) and closed 300 s later: incomplete",
                 [(smtps_hello_conv(47514, dropped=False),
                   Expect("incomplete", "unknown", "incomplete", "unknown", False, None,
-                         [("tcp-gap", "capture", "label:fin:C")]))]),
+                         [("tcp-gap", "capture", "label:fin:S")]))]),
     ]

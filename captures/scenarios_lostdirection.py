@@ -35,7 +35,7 @@ def implicit_server_lost() -> Capture:
         "and so who ended the handshake, is not in the capture",
         [(c, Expect("incomplete", "unknown", "incomplete", "unknown",
                     findings=[("tcp-gap", "capture", "client_hello"),
-                              ("tcp-gap", "capture", "label:fin:S")]))])
+                              ("tcp-gap", "capture", "label:fin:C")]))])
 
 
 def scenarios() -> list[Capture]:

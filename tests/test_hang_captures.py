@@ -147,17 +147,18 @@ def test_a_clients_alert_at_the_end_of_its_wait_is_still_the_servers_silence() -
 
 
 def test_no_silence_where_the_capture_cannot_show_one() -> None:
-    """The server's answer lost from the capture (a hole its ACK of the client's close and its
-    FIN prove: the gap at the first, tshark's lost_segment), or the server's direction not
+    """The server's answer lost from the capture (a hole the client's FIN acknowledges, and the
+    server's ACK of it and its FIN prove: the gap at the client's FIN, which comes first and must
+    not overtake the bytes, before tshark's lost_segment), or the server's direction not
     captured at all: no server is blamed for a silence, the conversation is incomplete, as it
     was before the no-answer rule."""
     name = "hang-starttls-answer-lost.pcap"
     (conv,) = _convs(name)
-    (server_fin,) = frames_matching(CAPTURES / name, "tcp.flags.fin == 1 && tcp.srcport == 25")
+    (client_fin,) = frames_matching(CAPTURES / name, "tcp.flags.fin == 1 && tcp.dstport == 25")
     (lost,) = frames_matching(CAPTURES / name, "tcp.analysis.lost_segment && tcp.srcport == 25")
-    assert lost < server_fin
+    assert client_fin < lost
     assert _verdict(conv) == ("incomplete", "unknown", "incomplete")
-    assert [(f["code"], f["frame"]) for f in conv["findings"]] == [("tcp-gap", lost)]
+    assert [(f["code"], f["frame"]) for f in conv["findings"]] == [("tcp-gap", client_fin)]
     for name in ("hang-starttls-silent-one-sided.pcap", "hang-tls-stall-one-sided.pcap"):
         (conv,) = _convs(name)
         assert _verdict(conv) == ("incomplete", "unknown", "incomplete"), name

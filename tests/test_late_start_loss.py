@@ -144,19 +144,8 @@ def test_late_start_never_blames_a_new_side(path: Path, request: pytest.FixtureR
     assert not case.bad, "\n".join(case.bad[:20])
 
 
-#: why a client's fatal alert lost before a server's FIN that came first blames the server
-_ALERT_LOST = (
-        "without the client's fatal alert (its only segment after the server's flight) the server's FIN, "
-        "which came first, ends the handshake and the server is blamed (aborted/server), where the full capture "
-        "blames the client's alert: the server's FIN acknowledges the lost alert, but the TCP layer declares "
-        "the hole only at the client's FIN (a pure ACK or a FIN may acknowledge an uncaptured FIN), after the "
-        "server's, so _hole_hides sees no hole before the close. Not of the late tap: the same conversation "
-        "captured whole, its alert lost, reads aborted/server too")
-
 #: captures whose one-segment losses are known to blame wrongly, and why (strict)
 ONE_LOSS_FAILURES: dict[str, str] = {
-    "captures/server-tls-client-tap-ack.pcap": _ALERT_LOST,
-    "captures/server-tls-client-tap-hello.pcap": _ALERT_LOST,
     "captures/one-sided-client-465-alert-forged-rst.pcap": (
         "without the client's alert (frame 4) the forged reset after it ends the handshake and the "
         "box is blamed (aborted/middlebox), where the full capture is incomplete: the reset's sequence "
@@ -194,8 +183,6 @@ TWO_LOSS_FAILURES: dict[str, str] = {
         "the MAIL FROM in the clear has no answer and no STARTTLS follows it: the client going on in "
         "plaintext after a valid offer (client-did-not-request), though the TLS after the holes shows "
         "the server refused that MAIL (the whole capture: tls)"),
-    "captures/server-tls-client-tap-ack.pcap": _ALERT_LOST,
-    "captures/server-tls-client-tap-hello.pcap": _ALERT_LOST,
 }
 
 
@@ -225,10 +212,7 @@ LATE_LOSS_SAMPLE = int(os.environ.get("CUT_LATE_LOSS_SAMPLE", "20"))
 
 
 #: captures whose late start with a lost segment is known to blame wrongly, and why (strict)
-LATE_LOSS_FAILURES: dict[str, str] = {
-    "captures/server-tls-client-tap-ack.pcap": _ALERT_LOST,
-    "captures/server-tls-client-tap-hello.pcap": _ALERT_LOST,
-}
+LATE_LOSS_FAILURES: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("path", PATHS, ids=IDS)

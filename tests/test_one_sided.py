@@ -314,7 +314,9 @@ def test_a_forged_reset_after_the_clients_alert_is_not_called_its_own() -> None:
 
 def test_the_server_direction_lost_on_the_path_is_no_one_sided_capture() -> None:
     """lost-server-direction-465.pcap holds the server's acknowledgement and FIN (its bytes lost:
-    tshark flags ``lost_segment`` on the server's FIN): its holes speak, not the one-sided reading."""
+    tshark flags ``lost_segment`` on the server's FIN): its holes speak, not the one-sided reading.
+    The last hole is declared at the client's FIN, which acknowledges it and comes first (the
+    close does not overtake bytes it acknowledges)."""
     name = "lost-server-direction-465.pcap"
     conv = _conv(name)
     server = frames_matching(CAPTURES / name, "tcp.srcport == 465 && tcp.flags.syn == 0")
@@ -323,7 +325,8 @@ def test_the_server_direction_lost_on_the_path_is_no_one_sided_capture() -> None
     assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("incomplete", "unknown", "incomplete")
     assert conv["detail"].startswith("bytes of the server direction were lost")
     assert [f["code"] for f in conv["findings"]] == ["tcp-gap", "tcp-gap"]
-    assert conv["findings"][-1]["frame"] == fin
+    (client_fin,) = frames_matching(CAPTURES / name, "tcp.dstport == 465 && tcp.flags.fin == 1")
+    assert conv["findings"][-1]["frame"] == client_fin < fin
 
 
 def _as_tls(path: Path, display_filter: str, *fields: str) -> list[list[str]]:

@@ -151,8 +151,12 @@ def test_a_clienthello_the_server_acknowledged_stays_incomplete() -> None:
                                     "tcp.seq_raw")
     acks = [int(a) for (a,) in tshark_fields(CAPTURES / name, FROM_SERVER, "tcp.ack_raw")]
     assert max(acks) > int(seq)           # the server acknowledged the hole and the client's FIN after it
+    # the hole at the server's FIN, which acknowledges it and comes before the client's (tshark's
+    # lost_segment): the close does not overtake the bytes it acknowledges
+    (server_fin,) = frames_matching(CAPTURES / name, f"tcp.flags.fin == 1 && ({FROM_SERVER})")
+    assert server_fin < int(after)
     assert _verdict(conv) == ("incomplete", "unknown", "incomplete", None)
-    assert _frames(conv) == [("tcp-gap", "capture", int(after))]
+    assert _frames(conv) == [("tcp-gap", "capture", server_fin)]
 
 
 def test_a_server_answer_dropped_until_the_clients_timeout_is_answer_lost() -> None:
@@ -226,8 +230,10 @@ def test_an_smtps_clienthello_the_server_acknowledged_stays_incomplete() -> None
     (conv,) = analyze_path(str(CAPTURES / name))
     ((after,),) = tshark_fields(CAPTURES / name, f"tcp.analysis.lost_segment && ({TO_SERVER})", "frame.number")
     assert frames_matching(CAPTURES / name, f"tcp.analysis.ack_lost_segment && ({FROM_SERVER})")
+    (server_fin,) = frames_matching(CAPTURES / name, f"tcp.flags.fin == 1 && ({FROM_SERVER})")
+    assert server_fin < int(after)      # (the hole at the server's FIN, as above)
     assert _verdict(conv) == ("incomplete", "unknown", "incomplete", None)
-    assert _frames(conv) == [("tcp-gap", "capture", int(after))]
+    assert _frames(conv) == [("tcp-gap", "capture", server_fin)]
 
 
 def test_an_smtps_port_is_what_makes_a_silent_server_wait_for_the_client(tmp_path: Path) -> None:

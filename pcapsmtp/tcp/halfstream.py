@@ -24,8 +24,9 @@ Policy:
   reassembler calls it only once the acknowledging segment's causal wait is over (the bytes
   did not arrive late within the window, see ``TcpReassembler._flow_segment``). The last
   acknowledged byte may be a FIN rather than data: while nothing proves otherwise (buffered
-  data beyond it, the FIN itself, or the peer sending payload of its own) that last hole
-  waits;
+  data beyond it, the FIN itself, the peer sending payload of its own, or the peer's FIN
+  acknowledging more than one byte past the data: a close does not overtake what it
+  acknowledges, as a reset does not) that last hole waits;
 - a hole the side's own later sequence number lies past is a gap too (tshark's
   ``tcp.analysis.lost_segment``, "previous segment not captured"): its stack had sent the bytes
   between. A pure ACK (``sent``: the reassembler's one comparison with ``next_seq``, made only
@@ -287,14 +288,17 @@ class HalfStream:
             self.catch_up(strict, frame, ts, out)
         self.ack_seq = cur
 
-    def catch_up(self, strict: bool, frame: int, ts: int, out: list[FlowEvent]) -> None:
+    def catch_up(self, strict: bool, frame: int, ts: int, out: list[FlowEvent],
+                 spare: int = 0) -> None:
         """Declare as gaps the holes below what the peer acknowledged (``ack_seq``) and deliver
         the buffered data that becomes contiguous. ``frame``/``ts`` name the segment that proved
         the loss; a hole followed by buffered bytes is reported at their frame instead.
 
         Without data known beyond the acknowledged range and without the FIN, the last
         acknowledged byte could be an uncaptured FIN: then the hole waits unless ``strict``
-        (the peer is sending payload now, which must not overtake this side's bytes)."""
+        (the peer is sending payload, or closing, now, which must not overtake this side's
+        bytes); ``spare`` 1: the last byte acknowledged is this side's FIN, which the reassembler
+        holds (it comes later in causal order): only the bytes before it are declared."""
         if self.soft:
             self.settle(out)
         a = self.ack_seq
@@ -326,8 +330,10 @@ class HalfStream:
             elif fin_off is not None and limit >= fin_off:
                 # the hole ends at the FIN: reported at the FIN's frame, the one after it
                 end, gframe, gts = limit, self.fin_frame, self.fin_ts
-            elif strict or fin_off is not None:
+            elif fin_off is not None or strict and not spare:
                 end, gframe, gts = limit, frame, ts
+            elif strict and limit - spare > nxt:
+                end, gframe, gts = limit - spare, frame, ts
             else:
                 return
             self.stats.acked_gap_bytes += end - nxt

@@ -488,6 +488,18 @@ def _after_held_reset(held: list[tuple[int, TcpSegment, int]], d: int, seg: TcpS
     return False
 
 
+def _fin_held(held: list[tuple[int, TcpSegment, int]], d: int, ack: int) -> int:
+    """1 when a FIN of direction ``d`` that ``ack`` acknowledges (the FIN's own sequence number
+    is the last one acknowledged) waits in ``held``: the last byte ``ack`` covers is that FIN,
+    not data; else 0."""
+    for h in held:
+        s = h[1]
+        if h[0] == d and s.flags & _FIN and (
+                (s.seq + len(s.payload) + s.missing + 1 - ack) & _MASK) == 0:
+            return 1
+    return 0
+
+
 def _first_of(held: list[tuple[int, TcpSegment, int]], d: int) -> int:
     """The position of the first held segment of direction ``d`` (one is held)."""
     for j, h in enumerate(held):
@@ -1614,9 +1626,20 @@ class TcpReassembler:
                 if de is None or ((end - de) & _MASK) < _HALF:
                     data_end[d] = end
             # the peer's bytes this ACK covers were received: a hole there is a capture loss,
-            # declared now, before this segment's own bytes (capture order between the sides)
-            if 0 < ((a - peer.next_seq) & _MASK) < _ACK_SANE and peer.base is not None and gaps:
-                peer.catch_up(bool(payload or missing), frame, ts, out)
+            # declared now, before this segment's own bytes (capture order between the sides);
+            # before its FIN too, as before a reset, when it acknowledges more than one byte past
+            # them: the close must not overtake them (one byte past: most likely the peer's FIN
+            # the capture lacks, which waits as after an ACK; more: the last one counts as a byte,
+            # as at the end, HalfStream.flush, unless the peer's FIN it is waits held)
+            if peer.base is not None and gaps:
+                k = (a - peer.next_seq) & _MASK
+                if 0 < k < _ACK_SANE:
+                    if payload or missing:
+                        peer.catch_up(True, frame, ts, out)
+                    elif flags & _FIN and k > 1:
+                        peer.catch_up(True, frame, ts, out, _fin_held(flow.held, 1 - d, a))
+                    else:
+                        peer.catch_up(False, frame, ts, out)
         if flags & _SYN:
             half.syn(seq)
             seq = (seq + 1) & _MASK

@@ -141,7 +141,9 @@ def test_a_reset_that_acknowledges_the_segment_past_it_comes_after_it(quit_after
 def test_a_reset_that_acknowledges_a_bare_fin_past_it_comes_after_it(fin_after: bool) -> None:
     """The same with a bare FIN in place of the QUIT: the FIN takes one sequence number, which
     the reset acknowledges, so the reset was sent after the FIN arrived and the FIN is read (the
-    client's end at its own frame), not left after the close as a segment past the reset."""
+    client's end at its own frame), not left after the close as a segment past the reset. As the
+    QUIT, the FIN acknowledges the 40 bytes lost (more than one byte past: not only a FIN of the
+    server's): they are declared at it, before the client's end."""
     c = Conv()
     o = 1 + E + len(NOOP)
     segs = c.handshake() + [c.s(1, BANNER, ack=1), c.c(1, EHLO, ack=1 + B),
@@ -157,7 +159,7 @@ def test_a_reset_that_acknowledges_a_bare_fin_past_it_comes_after_it(fin_after: 
     assert r.stats.after_close_segments == 0
     assert events(ev) == [
         ("data", S, 0, B, 4), ("data", C, 0, E, 5), ("data", C, E, len(NOOP), 6),
-        ("end", C, 0, 0, fin), ("gap", S, B, 20, rst), ("end", S, 0, 1, rst)]
+        ("gap", S, B, 40, fin), ("end", C, 0, 0, fin), ("end", S, 0, 1, rst)]
 
 
 def test_a_reset_that_overtook_its_sides_reply_in_a_one_sided_capture_comes_after_it() -> None:
