@@ -176,8 +176,11 @@ _TOTALS: dict[str, list[int]] = {"syn": [0, 0], "synack": [0, 0]}
 HANDSHAKE_LOSS_FAILURES: dict[tuple[str, str], str] = {
     ("captures/one-sided-client-starttls-synack.pcap", "synack"):
         "the SYN-ACK is the server's only packet: with it the client's acknowledgements prove the "
-        "server's bytes lost (tcp-gap findings); without it nothing of the server is in the capture, "
-        "and a side with no segment claims no hole (HalfStream.catch_up, one-sided); same verdict",
+        "server's bytes lost from a direction the capture holds (tcp-gap findings); without it the "
+        "capture is, packet for packet, a capture of the client's direction only (a filter, a one-way "
+        "tap), where a side the capture never held claims no hole (HalfStream.catch_up; the "
+        "one-direction rule of test_transforms.py): which of the two it was cannot be told from the "
+        "packets. Same verdict (incomplete, one-sided); only the tcp-gap findings go",
 }
 
 
