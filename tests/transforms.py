@@ -22,8 +22,10 @@ default); other traffic passes unchanged. Checksums (IPv4, TCP) are recomputed o
 timestamps are made monotonic (non-decreasing) on writing, in capture order.
 
 Saving writes Ethernet frames (MAC addresses derived from the IP addresses) unless a link
-step chose 802.1Q/QinQ tags or Linux cooked v2 (linktype 276); pcap with microsecond
-timestamps unless ``to_pcapng()``; gzip-compressed if ``gzip()``.
+step chose 802.1Q/QinQ tags, Linux cooked v1 or v2 (linktypes 113, 276), raw IP (101), BSD
+loopback (0, host order; 108, network order); pcap with microsecond timestamps unless
+``nanosecond()`` or ``to_pcapng()`` (``two_interfaces()``: every other frame on a second
+interface, Ethernet, the first one of the capture's link type); gzip-compressed if ``gzip()``.
 """
 from __future__ import annotations
 
@@ -46,7 +48,8 @@ __all__ = [
     "identity", "resegment", "reorder", "swap_directions", "skew_client", "jitter", "duplicate",
     "partial_overlap",
     "drop_segment", "with_ports", "one_direction",
-    "shift_seq", "vlan", "qinq", "sll2", "ethernet", "to_ipv6", "to_pcapng", "gzip",
+    "shift_seq", "vlan", "qinq", "sll2", "sll", "raw_ip", "null", "loop", "ethernet", "to_ipv6",
+    "to_pcapng", "nanosecond", "two_interfaces", "gzip", "second_tap", "merged_with",
     "ehlo_reply_line", "message_body", "conversations", "data_segments",
     "FIN", "SYN", "RST", "PSH", "ACK",
 ]
@@ -100,10 +103,10 @@ Frame = Union[Seg, RawL3]
 class Capture:
     frames: tuple[Frame, ...]
     ports: frozenset[int] = DEFAULT_PORTS
-    link: str = "ether"                    #: "ether" or "sll2"
+    link: str = "ether"                    #: "ether", "sll", "sll2", "raw", "null" or "loop"
     vlan_ids: tuple[int, ...] = ()         #: outermost first
     qinq: bool = False                     #: outermost tag uses 802.1ad (0x88a8)
-    fmt: str = "pcap"                      #: "pcap" or "pcapng"
+    fmt: str = "pcap"                      #: "pcap", "pcap-ns", "pcapng" or "pcapng-2if"
     compress: bool = False
     notes: tuple[str, ...] = ()            #: what the steps did (for test messages)
 
@@ -223,7 +226,7 @@ def _seg_from_tcp(ts_ns: int, src: str, dst: str, tcp: bytes, *, ttl: int) -> Se
 
 def save(cap: Capture, path: str | Path) -> Path:
     """Write ``cap`` as its link/format/compression settings say; returns the path."""
-    linktype = 276 if cap.link == "sll2" else 1
+    linktype = _LINKTYPES[cap.link]
     records: list[tuple[int, bytes]] = []
     last = 0
     ip_id = 0
@@ -237,11 +240,17 @@ def save(cap: Capture, path: str | Path) -> Path:
         else:
             l3 = fr.data
             src, dst = _raw_addrs(l3)
-        records.append((ts, _link_header(cap, l3, src, dst) + l3))
+        if cap.fmt == "pcapng-2if" and len(records) % 2:
+            # every other frame on the second interface, Ethernet
+            records.append((ts, _link_header(dataclasses.replace(cap, link="ether"), l3, src, dst) + l3))
+        else:
+            records.append((ts, _link_header(cap, l3, src, dst) + l3))
     if cap.fmt == "pcapng":
         data = _pcapng(records, linktype)
+    elif cap.fmt == "pcapng-2if":
+        data = _pcapng(records, linktype, second=1)
     else:
-        data = _pcap(records, linktype)
+        data = _pcap(records, linktype, nano=cap.fmt == "pcap-ns")
     if cap.compress:
         data = _gzip.compress(data, mtime=0)
     out = Path(path)
@@ -259,8 +268,23 @@ def _mac(ip: str) -> bytes:
     return b"\x02" + hashlib.sha1(ip.encode()).digest()[:5]
 
 
+#: the pcap linktype of each ``Capture.link``
+_LINKTYPES = {"ether": 1, "sll": 113, "sll2": 276, "raw": 101, "null": 0, "loop": 108}
+
+
 def _link_header(cap: Capture, l3: bytes, src: str, dst: str) -> bytes:
     ethertype = 0x86DD if l3[0] >> 4 == 6 else 0x0800
+    if cap.link == "raw":
+        return b""
+    if cap.link in ("null", "loop"):
+        # the address family: AF_INET 2; AF_INET6 30 (macOS, host order: little-endian here),
+        # 24 (OpenBSD, network order)
+        if cap.link == "null":
+            return struct.pack("<I", 2 if ethertype == 0x0800 else 30)
+        return struct.pack("!I", 2 if ethertype == 0x0800 else 24)
+    if cap.link == "sll":
+        # packet type (0 to us, 4 outgoing), ARPHRD_ETHER, address length, address, protocol
+        return struct.pack("!HHH8sH", 4 if src < dst else 0, 1, 6, _mac(src) + b"\0\0", ethertype)
     if cap.link == "sll2":
         # protocol, reserved, ifindex, ARPHRD_ETHER, packet type (0 host / 4 outgoing), addr len, addr
         pkttype = 4 if src < dst else 0
@@ -294,11 +318,11 @@ def _build_ip_tcp(s: Seg, ip_id: int) -> bytes:
     return hdr + tcp
 
 
-def _pcap(records: list[tuple[int, bytes]], linktype: int) -> bytes:
-    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype)]
+def _pcap(records: list[tuple[int, bytes]], linktype: int, nano: bool = False) -> bytes:
+    out = [struct.pack("<IHHiIII", 0xA1B23C4D if nano else 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype)]
     for ts, data in records:
-        us = ts // 1000
-        out.append(struct.pack("<IIII", us // 1_000_000, us % 1_000_000, len(data), len(data)))
+        sec, frac = divmod(ts, 10**9) if nano else divmod(ts // 1000, 1_000_000)
+        out.append(struct.pack("<IIII", sec, frac, len(data), len(data)))
         out.append(data)
     return b"".join(out)
 
@@ -309,14 +333,20 @@ def _pcapng_block(btype: int, body: bytes) -> bytes:
     return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
 
 
-def _pcapng(records: list[tuple[int, bytes]], linktype: int) -> bytes:
+def _pcapng(records: list[tuple[int, bytes]], linktype: int, second: int = 0) -> bytes:
+    """One interface of ``linktype``; with ``second`` a second one, Ethernet, microsecond
+    timestamps (the default resolution), carrying every other record."""
     shb = _pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
     # if_tsresol = 9 (nanoseconds), then opt_endofopt
     idb_opts = struct.pack("<HHB3x", 9, 1, 9) + struct.pack("<HH", 0, 0)
     idb = _pcapng_block(1, struct.pack("<HHI", linktype, 0, 0) + idb_opts)
     out = [shb, idb]
-    for ts, data in records:
-        out.append(_pcapng_block(6, struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF,
+    if second:
+        out.append(_pcapng_block(1, struct.pack("<HHI", 1, 0, 0)))
+    for i, (ts, data) in enumerate(records):
+        iface = i % 2 if second else 0
+        t = ts // 1000 if iface else ts
+        out.append(_pcapng_block(6, struct.pack("<IIIII", iface, t >> 32, t & 0xFFFFFFFF,
                                                 len(data), len(data)) + data))
     return b"".join(out)
 
@@ -825,8 +855,84 @@ def sll2() -> Step:
                                            notes=cap.notes + ("sll2",))
 
 
+def _link(name: str) -> Step:
+    return lambda cap: dataclasses.replace(cap, link=name, vlan_ids=(), qinq=False,
+                                           notes=cap.notes + (name,))
+
+
+def sll() -> Step:
+    """Linux cooked capture v1 (linktype 113): ``tcpdump -i any`` before libpcap 1.10."""
+    return _link("sll")
+
+
+def raw_ip() -> Step:
+    """Raw IP (linktype 101): no link header (a tun device, ``-i any`` of some systems)."""
+    return _link("raw")
+
+
+def null() -> Step:
+    """BSD loopback (linktype 0): a 4-byte address family in host order (macOS ``lo0``)."""
+    return _link("null")
+
+
+def loop() -> Step:
+    """OpenBSD loopback (linktype 108): the 4-byte address family in network order."""
+    return _link("loop")
+
+
 def to_pcapng() -> Step:
     return lambda cap: dataclasses.replace(cap, fmt="pcapng", notes=cap.notes + ("pcapng",))
+
+
+def nanosecond() -> Step:
+    """pcap with nanosecond timestamps (magic 0xa1b23c4d)."""
+    return lambda cap: dataclasses.replace(cap, fmt="pcap-ns", notes=cap.notes + ("pcap-ns",))
+
+
+def two_interfaces() -> Step:
+    """pcapng with two interfaces (``dumpcap -i eth0 -i any``): every other frame on the second
+    one, Ethernet with microsecond timestamps, the others on the first, of the capture's link
+    type with nanosecond ones."""
+    return lambda cap: dataclasses.replace(cap, fmt="pcapng-2if", notes=cap.notes + ("pcapng-2if",))
+
+
+def second_tap(lag_ns: int = 300_000, hops: int = 3) -> Step:
+    """The same conversations captured at a second tap too, merged by time (a capture on the
+    client's host and one on the server's, ``mergecap``): every TCP segment of an SMTP
+    conversation twice, the second copy ``lag_ns`` later with a TTL (hop limit) ``hops``
+    lower, as further along the path. Other frames once."""
+    def step(cap: Capture) -> Capture:
+        out: list[Frame] = []
+        for f in cap.frames:
+            out.append(f)
+            if isinstance(f, Seg) and _is_smtp(f, cap.ports):
+                out.append(replace(f, ts_ns=f.ts_ns + lag_ns, ttl=max(1, f.ttl - hops)))
+        out.sort(key=lambda f: f.ts_ns)
+        return cap.with_frames(out, f"second_tap({lag_ns} ns, -{hops} hops)")
+    return step
+
+
+def merged_with(other: Capture, net: str = "10.") -> Step:
+    """Another capture merged in by time (``mergecap``), its clock moved so that it starts 1 ms
+    after this one, its IPv4 addresses moved to ``net`` (a.b.c.d becomes 10.b.c.d: its hosts
+    are others) and its ports added to this one's."""
+    def move(a: str) -> str:
+        return net + a.split(".", 1)[1] if "." in a else a
+
+    def step(cap: Capture) -> Capture:
+        if not other.frames or not cap.frames:
+            return cap
+        shift = cap.frames[0].ts_ns + 1_000_000 - other.frames[0].ts_ns
+        frames = list(cap.frames)
+        for f in other.frames:
+            if isinstance(f, Seg):
+                frames.append(replace(f, ts_ns=f.ts_ns + shift, src=move(f.src), dst=move(f.dst)))
+            else:
+                frames.append(replace(f, ts_ns=f.ts_ns + shift))
+        frames.sort(key=lambda f: f.ts_ns)
+        out = cap.with_frames(frames, f"merged_with({len(other.frames)} frames)")
+        return dataclasses.replace(out, ports=cap.ports | other.ports)
+    return step
 
 
 def gzip() -> Step:
