@@ -32,6 +32,7 @@ COMPILED_CORE = (
     "pcapsmtp.tcp.streams",
     "pcapsmtp.tcp.halfstream",
     "pcapsmtp.tcp.reassembler",
+    "pcapsmtp.smtp.lines",
     "pcapsmtp.smtp.tls",
     "pcapsmtp.smtp.session",
 )
@@ -67,7 +68,8 @@ def _why_pure(spec: importlib.machinery.ModuleSpec) -> tuple[str, str]:
 # that type's C fields directly: it runs only beside that module's extension. When that module
 # runs its .py (the switch, or its extension older than its source), so does this one (a typed
 # read of the pure-Python class's object would read the wrong memory).
-_NEEDS = {"pcapsmtp.tcp.reassembler": "pcapsmtp.tcp.halfstream"}
+_NEEDS = {"pcapsmtp.tcp.reassembler": "pcapsmtp.tcp.halfstream",
+          "pcapsmtp.smtp.session": "pcapsmtp.smtp.lines"}
 
 
 def _pure_source(name: str, spec: importlib.machinery.ModuleSpec) -> tuple[str, str]:

@@ -3,15 +3,24 @@
 # ``SmtpSession`` (one per conversation) and its per-side ``_SideState`` extension types whose
 # attributes are fields of their C structs, so that their methods read and write ``self.x``
 # directly instead of through a generic attribute look-up (about 200 instructions each,
-# docs/performance.md, "Fifteenth session"). Every attribute keeps the Python value the .py
-# stores (offsets, counters and timestamps stay Python ints, None where the .py allows it);
-# only flags the source only ever sets to True or False (or to a bool it computed) are C ints
-# (``bint``: read back as True or False). ``public``: the analyzer and the tests read them as
-# before. A new attribute in the .py must be declared here (an undeclared one is an
-# AttributeError in the compiled build: tests/perf/test_compiled_equivalence.py).
+# docs/performance.md, "Fifteenth session" and "Sixteenth session"), and makes the methods every
+# segment and line goes through ``cpdef`` with the side's state (and its ``LineBuffer`` and
+# ``Line``, lines.pxd) typed. Every attribute keeps the Python value the .py stores (offsets,
+# counters and timestamps stay Python ints, None where the .py allows it); only flags the source
+# only ever sets to True or False (or to a bool it computed) are C ints (``bint``: read back as
+# True or False). ``public``: the analyzer and the tests read them as before. A new attribute
+# in the .py must be declared here (an undeclared one is an AttributeError in the compiled
+# build: tests/perf/test_compiled_equivalence.py). Because of the cimport, the compiled session
+# runs only beside the compiled lines (pcapsmtp/__init__.py, ``_NEEDS``). (A cpdef method holds
+# no generator expression or other closure: Cython does not compile one inside it.)
+
+cimport cython
+from pcapsmtp.smtp.lines cimport Line, LineBuffer
 
 cdef class _SideState:
-    cdef public object side, lines, mode, tls
+    cdef public object side
+    cdef public LineBuffer lines
+    cdef public object mode, tls
     cdef public object body_start, body_octets, body_tail, bdat_left
     cdef public bint ended, first_seen, after_gap, small_gap, body_hole
 
@@ -35,3 +44,16 @@ cdef class SmtpSession:
     cdef public bint _client_hole
     cdef public object _hole_cmd, _hole_cmd_server_at
     cdef public bint _lost, _starttls_sent, _lone_220, _client_bytes, _hold_hole, _answer_in_hole
+
+    @cython.locals(st=_SideState)
+    cpdef list receive(self, side, data, ts_ns=*)
+    cpdef _emit(self, ev)
+    cpdef _emit_all(self, evs)
+    cpdef _drain(self, _SideState st)
+    cpdef _client_line(self, _SideState st, Line line)
+    cpdef _server_line(self, _SideState st, Line line)
+    cpdef _push_pending(self, cmd)
+    cpdef _srv_push(self, cmd)
+    cpdef _claim(self)
+    cpdef _body_data(self, _SideState st, data, start)
+    cpdef _client_reads(self, reply, drain=*)

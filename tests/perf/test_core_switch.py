@@ -89,23 +89,29 @@ def test_only_core_modules_are_redirected() -> None:
     assert all(n.startswith("pcapsmtp.") for n in pcapsmtp.COMPILED_CORE)
 
 
-def test_a_module_that_reads_another_extension_type_runs_its_py_beside_that_ones_py() -> None:
-    """The compiled reassembler reads the compiled HalfStream's C fields (reassembler.pxd
-    cimports halfstream.pxd): with halfstream imported from its .py (as when its extension is
-    older than its source), the reassembler is imported from its .py too, and says why."""
-    need = pcapsmtp._NEEDS["pcapsmtp.tcp.reassembler"]
-    assert need == "pcapsmtp.tcp.halfstream"
-    code = ("import importlib.util, sys, pcapsmtp, pcapsmtp.tcp\n"
-            "n = 'pcapsmtp.tcp.halfstream'\n"
-            "spec = importlib.util.spec_from_file_location(n, pcapsmtp.tcp.__path__[0] + '/halfstream.py')\n"
+@pytest.mark.parametrize("name", sorted(pcapsmtp._NEEDS))
+def test_a_module_that_reads_another_extension_type_runs_its_py_beside_that_ones_py(name: str) -> None:
+    """A compiled core module whose .pxd cimports another's extension type reads its C fields
+    (the reassembler HalfStream's, reassembler.pxd cimports halfstream.pxd; the session
+    LineBuffer's and Line's, session.pxd cimports lines.pxd): with that module imported from its
+    .py (as when its extension is older than its source), this one is imported from its .py
+    too, and says why."""
+    need = pcapsmtp._NEEDS[name]
+    assert need in pcapsmtp.COMPILED_CORE and name in pcapsmtp.COMPILED_CORE
+    # (loaded before its package is imported: smtp/__init__.py imports the session at once)
+    path = "/".join(need.split(".")[1:]) + ".py"
+    code = ("import importlib.util, sys, pcapsmtp\n"
+            f"n = {need!r}\n"
+            f"spec = importlib.util.spec_from_file_location(n, pcapsmtp.__path__[0] + '/{path}')\n"
             "m = importlib.util.module_from_spec(spec); sys.modules[n] = m; spec.loader.exec_module(m)\n"
-            "import pcapsmtp.tcp.reassembler as r\n"
-            "print(r.__file__.endswith('.py'), pcapsmtp.compiled_core()['pcapsmtp.tcp.reassembler'])\n"
+            f"import {name} as r\n"
+            f"print(r.__file__.endswith('.py'), pcapsmtp.compiled_core()[{name!r}])\n"
             "from pcapsmtp.engine.analyzer import analyze_file\n"
             f"print(len(analyze_file({str(CAPTURE)!r}).conversations) > 0)\n")
     env = dict(os.environ, PYTHONPATH=str(REPO))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True, cwd=REPO).stdout.split("\n")
-    built = pcapsmtp.compiled_core()["pcapsmtp.tcp.reassembler"] != "not built"
-    assert out[0] == ("True tcp.halfstream runs its .py" if built else "True not built"), out
+    built = pcapsmtp.compiled_core()[name] != "not built"
+    short = need.removeprefix("pcapsmtp.")
+    assert out[0] == (f"True {short} runs its .py" if built else "True not built"), out
     assert out[1] == "True", out

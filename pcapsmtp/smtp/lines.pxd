@@ -1,0 +1,17 @@
+# Augmenting declarations for the compiled build of lines.py (Cython, pure-Python mode;
+# setup.py). The .py stays the reference and what runs without the build: this file only makes
+# ``Line`` and ``LineBuffer`` extension types whose attributes are fields of their C structs,
+# read directly by their own methods and by the compiled session (session.pxd cimports them, so
+# the compiled session runs only beside the compiled lines: pcapsmtp/__init__.py, ``_NEEDS``).
+# Every attribute keeps the Python value the .py stores; only ``_skipping``, which the source
+# only ever sets to True or False, is a C int (``bint``).
+
+cdef class Line:
+    cdef public object raw, start, end, bare_lf, truncated, eol
+
+cdef class LineBuffer:
+    cdef public bytearray buf
+    cdef public object start, max_line, _scan
+    cdef public bint _skipping
+    cdef public object _skip_start, _skip_head, _skip_last
+
