@@ -608,11 +608,6 @@ SKEW_FAILURES: dict[str, str] = {
         "conversation's SYN-ACK and banner, 1 ms after the old one closed, before the old "
         "conversation's last client FIN: a SYN-ACK with a new ISN starts a conversation only "
         "once the old one ended, so they are read as the old conversation's"),
-    "captures/starttls-421-lost-forged-reset.pcap": (
-        "the client's tap behind: its ACK of the 421 the capture lost comes after the box's reset, "
-        "and the TCP layer's FlowClosed carries the acknowledgements of the reset's time "
-        "(Reassembler._close), so nothing shows the server's answer was sent: the reset reads as "
-        "one instead of the answer (middlebox), where the capture in order reads incomplete"),
     "captures/wild-server-resets-without-greeting.pcap": (
         "no payload either way: the client's tap behind puts the server's SYN-ACK and reset before "
         "the client's SYN; the flow opens at the reset with nothing of the client and ends with "

@@ -52,6 +52,7 @@ each side's stream then starts (offset 0) at its first byte after the proxy hand
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections import OrderedDict
 
@@ -308,7 +309,7 @@ class _ResetWatch:
     while the resetting side's later segments are checked (``_went_on``), until ``deadline``."""
 
     __slots__ = ("stream", "d", "side", "first_frame", "reset_frame", "deadline", "closed",
-                 "rst_seq", "rst_ack", "own", "peer", "kind", "frame", "ts", "last", "n")
+                 "rst_seq", "rst_ack", "own", "own_off", "peer", "kind", "frame", "ts", "last", "n")
 
     def __init__(self, flow: Flow, d: int, rst: TcpSegment, deadline: int,
                  closed: FlowClosed) -> None:
@@ -324,6 +325,7 @@ class _ResetWatch:
         self.rst_ack = rst.ack if rst.flags & _ACK else None
         h, p = flow.halves[d], flow.halves[1 - d]
         self.own = h.next_seq if h.base is not None else None
+        self.own_off = h.next_off
         self.peer = p.next_seq if p.base is not None else None
         self.kind = ""
         self.frame = self.ts = self.last = self.n = 0
@@ -336,6 +338,30 @@ class _ResetWatch:
                 self.kind, self.frame, self.ts = kind, seg.frame, seg.ts_ns
             self.n += 1
             self.last = seg.frame
+
+    def acked(self, seg: TcpSegment) -> None:
+        """A segment of the other side after the reset, in capture order. The other side sends
+        nothing once a reset reached it: this one was sent before (two taps merged, their
+        clocks apart, put it after the reset), and what it acknowledges of the resetting side's
+        bytes, up to the reset's sequence number (past it: bytes sent after the reset, or
+        never, ``_past_reset``), had arrived: the ``FlowClosed`` says so, as had it come before
+        the reset (the bytes the capture lacks were sent; the verdict reads the acknowledgement,
+        ``server_acked``/``client_acked``)."""
+        own = self.own
+        if own is None or seg.flags & (_SYN | _RST) or not seg.flags & _ACK:
+            return
+        k = (seg.ack - own) & _MASK
+        if not 0 < k < _ACK_SANE or ((self.rst_seq - seg.ack) & _MASK) >= _ACK_SANE:
+            return          # nothing new, or past the reset
+        if self.peer is not None and not _near(seg.seq, self.peer):
+            return          # not this connection's sequence space
+        c = self.closed
+        off = self.own_off + k
+        if self.side is Side.SERVER:
+            if c.server_acked is None or off > c.server_acked:
+                self.closed = dataclasses.replace(c, server_acked=off, client_last_ns=seg.ts_ns)
+        elif c.client_acked is None or off > c.client_acked:
+            self.closed = dataclasses.replace(c, client_acked=off, server_last_ns=seg.ts_ns)
 
     def events(self, out: list[FlowEvent]) -> None:
         if self.n:
@@ -853,6 +879,8 @@ class TcpReassembler:
                             self._end_watch(key, seg.ts_ns, out)
                         elif d == w.d:
                             w.check(seg)
+                        else:
+                            w.acked(seg)
             elif flags & _FIN_RST:
                 v |= _ENDED if flags & _RST else (_FIN0 if d == 0 else _FIN1)
             if v != v0:
