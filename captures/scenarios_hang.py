@@ -12,6 +12,9 @@ What admins meet most often, in the three shapes the real-client tests drive
   not the client that sent the close.
 - 220, then a reset once the ClientHello arrives: the server (``tls-handshake-failed``, at the
   RST).
+- EHLO never answered, or its reply stopped before its last line, until the client gave up: the
+  server (``ehlo-rejected``, case ``no-answer``, finding ``no-answer`` at the EHLO): a client
+  reads the extension list only once the reply ends.
 A later plaintext retry by the same client (Postfix does it after a failed handshake) is
 ``tls-fallback``, blamed on the server like the failure. Against each: a client that closes
 without waiting (5 ms) is no timeout, and the server is not blamed for it.
@@ -19,7 +22,8 @@ without waiting (5 ms) is no timeout, and the server is not blamed for it.
 from __future__ import annotations
 
 from generate import (
-    READY, STARTTLS, Capture, Conv, Expect, alert, client_hello, did_not_request_conv, opening,
+    BANNER, EHLO, READY, STARTTLS, Capture, Conv, Expect, alert, client_hello, did_not_request_conv, lines,
+    opening,
 )
 
 #: how long the clients of these captures wait before they give up (the real clients' tests use
@@ -136,6 +140,34 @@ def scenarios() -> list[Capture]:
                 "capture either",
                 [(stall_conv(47033, only_side="C"), Expect("incomplete", "unknown", "incomplete", "unknown",
                                                             True, None, [("one-sided", "capture", "first_frame")]))]))
+
+    # The EHLO reply that never comes, or never ends (a server whose reply waits on a DNS lookup
+    # or a policy service): a client reads the extension list only once the reply ends
+    c = Conv(cport=47041, close=("fin", "C"))
+    c.s(BANNER, tag="banner").c(EHLO, tag="greeting")
+    c.fin("C", tag="client_fin", delay_ms=WAIT_MS)
+    add(Capture("hang-ehlo-silent.pcap",
+                "the banner, EHLO, then nothing from the server; 5 s later the client closes (Postfix 'timed "
+                "out while sending EHLO'): the server's, at the EHLO",
+                [(c, Expect("aborted", "server", "ehlo-rejected", "unknown", False, None,
+                            [("no-answer", "server", "greeting")]))]))
+    c = Conv(cport=47042, close=("fin", "S"))
+    c.s(BANNER, tag="banner").c(EHLO, tag="greeting")
+    c.s(lines("250-mx.example.com", "250-PIPELINING"), tag="ehlo_reply")
+    c.c(b"QUIT\r\n", tag="quit", delay_ms=WAIT_MS)
+    add(Capture("hang-ehlo-stall-quit.pcap",
+                "the banner, EHLO, the first two lines of the EHLO reply (not its last), then nothing; 5 s "
+                "later the client sends QUIT and the server closes: the server's, at the EHLO",
+                [(c, Expect("aborted", "server", "ehlo-rejected", "unknown", False, None,
+                            [("no-answer", "server", "greeting")]))]))
+    c = Conv(cport=47043, close=("fin", "C"))
+    c.s(BANNER, tag="banner").c(EHLO, tag="greeting")
+    c.s(lines("250-mx.example.com"), tag="ehlo_reply")
+    c.fin("C", tag="client_fin", delay_ms=5)
+    add(Capture("hang-ehlo-no-wait.pcap",
+                "the banner, EHLO, the EHLO reply's first line, and the client closes 5 ms later without "
+                "waiting for the rest (a probe): nobody is blamed",
+                [(c, Expect("aborted", "none", "no-mail-transaction", "unknown", False, None))]))
 
     add(Capture("hang-tls-rst.pcap",
                 "STARTTLS, 220, the ClientHello, and the server resets the connection, with its own TTL, and "

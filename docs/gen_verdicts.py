@@ -45,10 +45,6 @@ def examples() -> tuple[dict[str, str], dict[str, str]]:
     named: dict[str, str] = {}     # a capture named for the finding: made to show it
     for name, cap in sorted(exp.items()):
         for conv in cap["conversations"]:
-            if conv["reason"] in GIVE_UP_REASONS and conv["outcome"] == "aborted":
-                by_reason.setdefault("give-up:" + conv["reason"],
-                                     f"captures/{name} (stream {conv['stream']})")
-                continue
             here = f"captures/{name} (stream {conv['stream']})"
             in_case = False
             for (reason, case), info in REASON_CASES.items():
@@ -56,6 +52,12 @@ def examples() -> tuple[dict[str, str], dict[str, str]]:
                         and any(f["code"] == info.finding for f in conv["findings"])):
                     by_reason.setdefault(f"case:{reason}:{case}", here)
                     in_case = True
+            if conv["reason"] in GIVE_UP_REASONS and conv["outcome"] == "aborted":
+                # (a case's conversation, an EHLO never answered, shows no client giving up
+                # after a defect of the offer)
+                if not in_case:
+                    by_reason.setdefault("give-up:" + conv["reason"], here)
+                continue
             # (the reason's own row shows a conversation of no case: a case's blame and remedy
             # may differ from the reason's, as implicit-tls-mismatch's client-tls-port)
             by_reason.setdefault(conv["reason"] if not in_case else "any-case:" + conv["reason"], here)

@@ -164,3 +164,31 @@ def test_no_silence_where_the_capture_cannot_show_one() -> None:
         assert _verdict(conv) == ("incomplete", "unknown", "incomplete"), name
         assert [f["code"] for f in conv["findings"]] == ["one-sided"], name
         assert frames_matching(CAPTURES / name, "tcp.srcport == 25") == [], name
+
+
+EHLO_CMD = 'smtp.req.command == "EHLO"'
+
+
+def test_ehlo_never_answered_is_the_servers_doing() -> None:
+    """No reply to EHLO (Postfix 'timed out while sending EHLO'), or a reply that stops before its
+    last line: the client cannot see STARTTLS; the server's, at the EHLO."""
+    for name, first, act in (("hang-ehlo-silent.pcap", "the server sent no reply to EHLO", "closed the connection"),
+                             ("hang-ehlo-stall-quit.pcap", None, "sent QUIT")):
+        (conv,) = _convs(name)
+        (ehlo,) = frames_matching(CAPTURES / name, EHLO_CMD)
+        assert _verdict(conv) == ("aborted", "server", "ehlo-rejected"), name
+        assert conv["case"] == "no-answer" and conv["starttls"]["offered"] == "unknown"
+        finding = _no_answer(conv, ehlo, "ehlo-rejected", "no-answer")
+        if first is None:
+            (reply,) = frames_matching(CAPTURES / name, "smtp.response.code == 250")
+            first = f"the server began its EHLO reply (frame {reply}) and never sent its last line"
+        step = frames_matching(CAPTURES / name, 'smtp.req.command == "QUIT"' if "QUIT" in act else CLIENT_FIN)[0]
+        assert finding["message"] == conv["detail"] == (
+            f"{first}: 5.0 s after the EHLO the client gave up waiting and {act} (frame {step}); a client "
+            "reads the extension list only once the reply ends, so STARTTLS could not be negotiated")
+
+
+def test_a_client_that_does_not_wait_for_the_ehlo_reply_is_no_timeout() -> None:
+    (conv,) = _convs("hang-ehlo-no-wait.pcap")
+    assert _verdict(conv) == ("aborted", "none", "no-mail-transaction")
+    assert conv["findings"] == [] and "case" not in conv

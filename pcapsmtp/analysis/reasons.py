@@ -186,6 +186,17 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "Ask the receiving server's admin why STARTTLS hangs (a TLS setup that blocks, a server "
         "under load), and the network team whether a box in front of it drops the command: "
         "capture in front of the server too and run `pcapsmtp diff`.", "server"),
+    ("ehlo-rejected", "no-answer"): ReasonCase(
+        "EHLO never answered", "no-answer",
+        "The server (or a box in front of it) sent no answer to EHLO, or stopped in the middle "
+        "of it, until the client gave up waiting (Postfix 'timed out while sending EHLO' after "
+        "smtp_helo_timeout, 300 s; Exim's command timeout): a client reads the extension list "
+        "only once the reply ends, so it never saw STARTTLS. No mail was sent on this "
+        "connection; an MTA retries later.",
+        "Ask the receiving server's admin why its EHLO reply hangs (a DNS lookup of the client "
+        "that blocks, a policy service or milter that does not answer, a server under load), "
+        "and the network team whether a box in front of the server holds the reply: capture in "
+        "front of the server too and run `pcapsmtp diff`.", "server"),
     ("greeting-refused", "no-answer"): ReasonCase(
         "the server never sent its greeting", "no-answer",
         "The server accepted the TCP connection and then sent nothing, no 220 and no close, "
@@ -440,7 +451,7 @@ FINDINGS: dict[str, FindingInfo] = {
         "session first)."),
     "no-answer": FindingInfo(
         "server", "RFC 5321 4.5.3.2", "no answer until the client gave up waiting",
-        _ASK_SERVER + "find out why its greeting, STARTTLS or the TLS handshake hangs (the "
+        _ASK_SERVER + "find out why its greeting, its EHLO reply, STARTTLS or the TLS handshake hangs (the "
         "finding names which went unanswered, and how long the client waited), and the network "
         "team whether a firewall, IPS or DPI box in front of the server drops the command or the "
         "TLS records (or, for a greeting, accepts connections on the server's behalf): capture in "

@@ -2682,6 +2682,8 @@ def _judge_give_up(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None,
               what + ", so STARTTLS could not be negotiated", ended)
         v.by_reset(ended, "instead of the answer to EHLO")
         return
+    if _ehlo_unanswered(f, v, ehlo_item, ehlo_reply):
+        return
     if ehlo_refused and ehlo_reply is not None:
         end = _server_left(f, f.pos(ehlo_reply))
         tail = _GIVE_UP
@@ -2711,6 +2713,37 @@ def _unended(reply: Item) -> bool:
 def _client_left_before(f: _Facts, end: Item) -> bool:
     """The client left (its QUIT, FIN or RST) before the server's ``end``."""
     return any(it is not None and f.pos(it) < f.pos(end) for it in (f.quit, f.own_end(_CLIENT)))
+
+
+def _ehlo_unanswered(f: _Facts, v: _Verdict, ehlo_item: Item | None, ehlo_reply: Item | None) -> bool:
+    """The client gave up waiting for the answer to EHLO: none came, or the server stopped in the
+    middle of it (its last line never came), and the client's next step (QUIT or another
+    command, its close or reset) came ``WAITED_NS`` or more after the EHLO (after the part of
+    the reply that came), with nothing of the server between and no hole: the server (or a box
+    in front of it) caused it, as a STARTTLS never answered (Postfix "timed out while sending
+    EHLO", Exim's command timeout). Not when the EHLO never reached the server (its close then
+    answers nothing); sooner than a second, the client did not wait. Sets the verdict (True)."""
+    if ehlo_item is None or (ehlo_reply is not None and not _unended(ehlo_reply)):
+        return False
+    # (an unended reply is an item only once the server's stream ends, after the client's step:
+    # the wait counts from the EHLO, and its frames tell whether part of it came before the step)
+    step = _next_client_step(f, ehlo_item)
+    end = f.own_end(_SERVER)
+    if (step is None or (end is not None and f.pos(end) < f.pos(step))
+            or f.gap_before(f.pos(step)) is not None or not _server_silent(f, ehlo_item, step)
+            or step.ts_ns - ehlo_item.ts_ns < WAITED_NS or _not_received(f, ehlo_item) is not None):
+        return False
+    ev = step.event
+    act = (f"sent {_verb(ev)}" if isinstance(ev, Command) else
+           f"{'reset' if ev.reset else 'closed'} the connection")
+    part = ehlo_reply is not None and (_frame(ehlo_reply) or 0) < (_frame(step) or 0)
+    what = (f"the server began its EHLO reply (frame {_frame(ehlo_reply)}) and never sent its last "
+            "line" if part else "the server sent no reply to EHLO")
+    _unanswered(v, ehlo_item, "no-answer", "server", "aborted", "ehlo-rejected", "no-answer",
+                f"{what}: {_seconds(step.ts_ns - ehlo_item.ts_ns)} after the EHLO the client gave "
+                f"up waiting and {act} (frame {_frame(step)}); a client reads the extension list "
+                "only once the reply ends, so STARTTLS could not be negotiated")
+    return True
 
 
 def _server_ended_ehlo(f: _Facts, ehlo_item: Item | None, ehlo_reply: Item | None) -> Item | None:

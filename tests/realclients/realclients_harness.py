@@ -109,6 +109,10 @@ class Behaviour:
     #: the banner (a server dropping a blocklisted or rate-limited client without a greeting);
     #: ``silent`` never sends it, reading and dropping whatever comes until the client leaves
     on_connect: str = "greet"
+    #: reply | silent | stall: ``silent`` never answers EHLO, ``stall`` sends the EHLO reply's
+    #: first two lines (not its last) and no more; both then read and drop whatever comes until
+    #: the client leaves (a server whose EHLO reply hangs on a DNS lookup or a policy service)
+    on_ehlo: str = "reply"
 
 
 class ByteServer:
@@ -194,6 +198,12 @@ class ByteServer:
             text = line.decode("latin-1").rstrip("\r\n")
             rec.commands.append(text)
             verb = text.split(" ", 1)[0].upper()
+            if verb == "EHLO" and b.on_ehlo != "reply" and not in_tls:
+                if b.on_ehlo == "stall":
+                    writer.write(b"".join(b.ehlo.splitlines(keepends=True)[:2]))
+                    await writer.drain()
+                await _drain_until_eof(reader)
+                return
             if verb == "EHLO":
                 writer.write(AFTER_TLS_EHLO if in_tls else b.ehlo)
             elif verb == "HELO":

@@ -610,6 +610,37 @@ def test_postfix_against_a_server_that_never_greets(postfix_rig: PostfixRig) -> 
         assert [(f["code"], f["frame"]) for f in conv["findings"]] == [("no-answer", client_fin[0])]
 
 
+#: Postfix's smtp_helo_timeout for the EHLO-hang test (its default is 300 s): the verdict takes
+#: a second or more of the server's silence after EHLO as the client's giving up
+POSTFIX_EHLO_WAIT = 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["silent", "stall"])
+def test_postfix_against_a_server_whose_ehlo_reply_hangs(postfix_rig: PostfixRig, mode: str) -> None:
+    """The server greets and then never answers EHLO (``silent``), or sends the first two lines
+    of its reply and never its last (``stall``): Postfix waits smtp_helo_timeout (here 3 s),
+    logs the timeout, closes and defers. The server's: ``ehlo-rejected``, case ``no-answer``,
+    the finding and the evidence at the EHLO as tshark numbers it."""
+    postconf_and_reload(postfix_rig, "-e", f"smtp_helo_timeout={POSTFIX_EHLO_WAIT}s")
+    try:
+        conns, convs, statuses = postfix_deliver(postfix_rig, h.Behaviour(on_ehlo=mode),
+                                                 f"ehlo-{mode}", want="status=deferred",
+                                                 timeout=POSTFIX_EHLO_WAIT + 30)
+    finally:
+        postconf_and_reload(postfix_rig, "-X", "smtp_helo_timeout")
+    assert any("timed out" in st for st in statuses), statuses
+    assert conns and all(c.commands and c.commands[0].startswith("EHLO") for c in conns), \
+        [c.commands for c in conns]
+    assert len(convs) == len(conns), (statuses, convs)
+    wire = h.tshark_wire(postfix_rig.tmp / f"ehlo-{mode}.pcap", postfix_rig.server.port)
+    for conv in convs:
+        assert (verdict(conv), conv.get("case")) == (("aborted", "server", "ehlo-rejected"), "no-answer"), conv
+        (ehlo,) = wire.frames(conv["stream"], command="EHLO")
+        assert conv["evidence_frame"] == ehlo and conv["starttls"]["offered"] == "unknown", conv
+        assert [(f["code"], f["frame"]) for f in conv["findings"]] == [("no-answer", ehlo)]
+
+
 @pytest.fixture(scope="module")
 def postfix_short_starttls_timeout(postfix_rig: PostfixRig) -> Iterator[float]:
     """``smtp_starttls_timeout`` (default 300 s: the wait for the answer to STARTTLS and for each
