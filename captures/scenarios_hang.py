@@ -160,6 +160,20 @@ def scenarios() -> list[Capture]:
                 "later the client sends QUIT and the server closes: the server's, at the EHLO",
                 [(c, Expect("aborted", "server", "ehlo-rejected", "unknown", False, None,
                             [("no-answer", "server", "greeting")]))]))
+    c = Conv(cport=47044, close=("fin", "S"))
+    c.s(BANNER, tag="banner").c(EHLO, tag="greeting")
+    c.c(b"QUIT\r\n", tag="quit", delay_ms=WAIT_MS).s(b"221 2.0.0 Bye\r\n", tag="bye")
+    add(Capture("hang-ehlo-silent-quit-221.pcap",
+                "the banner, EHLO, then nothing; 5 s later the client sends QUIT, which the server answers "
+                "221 and closes: the 221 answers the QUIT (221 answers nothing else), not the EHLO",
+                [(c, Expect("aborted", "server", "ehlo-rejected", "unknown", False, None,
+                            [("no-answer", "server", "greeting")]))]))
+    c = opening(Conv(cport=47045, close=("fin", "S")))
+    c.c(STARTTLS, tag="starttls").c(b"QUIT\r\n", tag="quit", delay_ms=2000).s(b"221 2.0.0 Bye\r\n")
+    add(Capture("hang-starttls-silent-quit-221.pcap",
+                "STARTTLS never answered; 2 s later the client sends QUIT, answered 221 (a box that swallowed "
+                "STARTTLS, a server that ignores it): the 221 answers the QUIT, STARTTLS got no answer",
+                [(c, SILENT)]))
     c = Conv(cport=47043, close=("fin", "C"))
     c.s(BANNER, tag="banner").c(EHLO, tag="greeting")
     c.s(lines("250-mx.example.com"), tag="ehlo_reply")

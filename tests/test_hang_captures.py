@@ -192,3 +192,17 @@ def test_a_client_that_does_not_wait_for_the_ehlo_reply_is_no_timeout() -> None:
     (conv,) = _convs("hang-ehlo-no-wait.pcap")
     assert _verdict(conv) == ("aborted", "none", "no-mail-transaction")
     assert conv["findings"] == [] and "case" not in conv
+
+
+def test_the_221_to_quit_is_no_answer_to_the_command_before_it() -> None:
+    """The client gave up waiting and sent QUIT, which the server answered 221: the 221 answers
+    the QUIT, and what the client waited for (EHLO, STARTTLS) still got no answer."""
+    for name, asked, reason in (("hang-ehlo-silent-quit-221.pcap", EHLO_CMD, "ehlo-rejected"),
+                                ("hang-starttls-silent-quit-221.pcap", STARTTLS, "starttls-refused")):
+        (conv,) = _convs(name)
+        (frame,) = frames_matching(CAPTURES / name, asked)
+        (quit_,) = frames_matching(CAPTURES / name, 'smtp.req.command == "QUIT"')
+        assert _verdict(conv) == ("aborted", "server", reason), name
+        assert conv["case"] == "no-answer" and conv["starttls"]["reply_code"] is None
+        finding = _no_answer(conv, frame, reason, "no-answer")
+        assert f"gave up waiting and sent QUIT (frame {quit_})" in finding["message"]

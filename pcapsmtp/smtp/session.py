@@ -1067,11 +1067,15 @@ class SmtpSession:
                 self._srv_pending[0], span.start)):
             pass    # the server's answer to a command lost in the hole (none of those seen)
         elif self._srv_pending:
-            if self._server_gap_unmatched and len(self._srv_pending) > 1:
+            if len(self._srv_pending) > 1:
                 # Replies were lost in a hole: a code that only one pending command can get
                 # (220 STARTTLS, 354 DATA, 221 QUIT, 334 AUTH) shows which one this answers;
-                # the commands before it lost their replies.
-                want = _ONLY_ANSWERS.get(last.code or 0)
+                # the commands before it lost their replies. Without a hole, a 221 or a 354
+                # with its command pending behind others answers that command too: the server
+                # never answered the ones before it (a client that gave up waiting for the
+                # answer to EHLO or STARTTLS sends QUIT, and the server's 221 answers the QUIT;
+                # the client reads it so, its own wait for the other answer over).
+                want = (_ONLY_ANSWERS if self._server_gap_unmatched else _LATER_ONLY).get(last.code or 0)
                 if want is not None:
                     idx = next((i for i, c in enumerate(self._srv_pending) if c.verb == want), 0)
                     for _ in range(idx):
@@ -1249,6 +1253,9 @@ class SmtpSession:
 _HANDSHAKE_ANSWER = (b"\x15", b"\x16")
 #: reply codes that only one command can get (to re-pair replies after a hole)
 _ONLY_ANSWERS = {220: "STARTTLS", 354: "DATA", 221: "QUIT", 334: "AUTH"}
+#: the codes of ``_ONLY_ANSWERS`` that pair past unanswered commands with no hole (a 220 after
+#: the greeting is read by the hole and lone-220 rules instead)
+_LATER_ONLY = {354: "DATA", 221: "QUIT"}
 
 _BARE_VERBS = frozenset({b"QUIT", b"RSET", b"NOOP", b"DATA", b"HELP", b"STARTTLS", b"EHLO",
                          b"HELO", b"TURN", b"ETRN"})

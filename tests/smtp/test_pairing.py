@@ -202,3 +202,35 @@ def test_data_is_a_message_only_if_the_client_read_354(strays: int, data_code: i
         assert len(bodies) == 1 and cmds == ["EHLO", "MAIL", "RCPT", "DATA"]
     else:
         assert bodies == [] and cmds == ["EHLO", "MAIL", "RCPT", "DATA", "QUIT"]
+
+
+def test_a_221_or_354_answers_its_own_command_past_unanswered_ones() -> None:
+    """A client that gave up waiting for the answer to EHLO or STARTTLS sends QUIT: the server's
+    221 answers the QUIT (221 answers nothing else, RFC 5321 4.3.2), for the client and the server
+    alike; the command before it got no reply. A server that answers only DATA of a pipelined
+    MAIL, RCPT, DATA does the same with its 354. A 250 still answers the oldest command."""
+    for waited, code in ((b"EHLO c\r\n", b"221 bye\r\n"), (b"STARTTLS\r\n", b"221 bye\r\n"),
+                         (b"EHLO c\r\n", b"250 mx\r\n")):
+        s = SmtpSession()
+        evs = []
+        flights = [(S, b"220 mx ESMTP\r\n")]
+        if waited != b"EHLO c\r\n":
+            flights += [(C, b"EHLO c\r\n"), (S, b"250-mx\r\n250 STARTTLS\r\n")]
+        flights += [(C, waited), (C, b"QUIT\r\n"), (S, code)]
+        for k, (side, data) in enumerate(flights):
+            # (QUIT two seconds after the command it stopped waiting for)
+            evs += s.receive(side, data, ts_ns=k * 2_000_000_000)
+        evs += s.receive_eof(S) + s.receive_eof(C)
+        last = [e for e in evs if isinstance(e, Reply)][-1]
+        want = "QUIT" if code.startswith(b"221") else waited.split()[0].decode()
+        assert (last.answers.verb, last.server_answers.verb) == (want, want), (waited, code)
+    s = SmtpSession()
+    evs = []
+    for side, data in [(S, b"220 mx ESMTP\r\n"), (C, b"EHLO c\r\n"), (S, b"250-mx\r\n250 PIPELINING\r\n"),
+                       (C, b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"), (S, b"354 go\r\n"),
+                       (C, b"Subject: x\r\n\r\nhi\r\n.\r\n"), (S, b"250 queued\r\n")]:
+        evs += s.receive(side, data)
+    evs += s.receive_eof(S) + s.receive_eof(C)
+    pairs = [(r.code, r.answers.verb if r.answers else None) for r in evs if isinstance(r, Reply) and not r.greeting]
+    assert pairs == [(250, "EHLO"), (354, "DATA"), (250, "*EOM")]
+    assert any(type(e).__name__ == "MessageBody" for e in evs)
