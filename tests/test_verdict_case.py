@@ -22,7 +22,11 @@ CAPTURES = ROOT / "captures"
 CASES = {
     ("wild-server-silent-greeting-timeout.pcap", 0): ("greeting-refused", "no-answer"),
     ("wild-server-silent-greeting-quit.pcap", 0): ("greeting-refused", "no-answer"),
+    ("hang-ehlo-silent.pcap", 0): ("ehlo-rejected", "no-answer"),
+    ("hang-ehlo-stall-quit.pcap", 0): ("ehlo-rejected", "no-answer"),
+    ("hang-ehlo-silent-quit-221.pcap", 0): ("ehlo-rejected", "no-answer"),
     ("hang-starttls-silent.pcap", 0): ("starttls-refused", "no-answer"),
+    ("hang-starttls-silent-quit-221.pcap", 0): ("starttls-refused", "no-answer"),
     ("hang-starttls-silent-quit.pcap", 0): ("starttls-refused", "no-answer"),
     ("pairing-postfix-starttls-stray.pcap", 0): ("starttls-refused", "stray-answer"),
     ("pairing-go-starttls-stray.pcap", 0): ("starttls-refused", "stray-answer"),
