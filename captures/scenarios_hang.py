@@ -174,6 +174,14 @@ def scenarios() -> list[Capture]:
                 "STARTTLS never answered; 2 s later the client sends QUIT, answered 221 (a box that swallowed "
                 "STARTTLS, a server that ignores it): the 221 answers the QUIT, STARTTLS got no answer",
                 [(c, SILENT)]))
+    c = Conv(cport=47046, close=("fin", "C"))
+    c.s(b"220-mx.example.com ESMTP\r\n", tag="banner").c(EHLO, tag="greeting", delay_ms=50)
+    c.fin("C", tag="client_fin", delay_ms=WAIT_MS)
+    add(Capture("hang-ehlo-before-greeting.pcap",
+                "the first line of a multi-line greeting (Postfix postscreen's '220-', which waits to see "
+                "whether the client talks first), then the client's EHLO before the greeting's last line; 5 s "
+                "later the client closes: no EHLO was owed an answer, nobody is blamed",
+                [(c, Expect("aborted", "none", "no-mail-transaction", "unknown", False, None))]))
     c = Conv(cport=47043, close=("fin", "C"))
     c.s(BANNER, tag="banner").c(EHLO, tag="greeting")
     c.s(lines("250-mx.example.com"), tag="ehlo_reply")

@@ -2721,9 +2721,15 @@ def _ehlo_unanswered(f: _Facts, v: _Verdict, ehlo_item: Item | None, ehlo_reply:
     command, its close or reset) came ``WAITED_NS`` or more after the EHLO (after the part of
     the reply that came), with nothing of the server between and no hole: the server (or a box
     in front of it) caused it, as a STARTTLS never answered (Postfix "timed out while sending
-    EHLO", Exim's command timeout). Not when the EHLO never reached the server (its close then
-    answers nothing); sooner than a second, the client did not wait. Sets the verdict (True)."""
+    EHLO", Exim's command timeout). Only after the server's whole greeting (a 2xx); not when
+    the EHLO never reached the server (its close then answers nothing); sooner than a second,
+    the client did not wait. Sets the verdict (True)."""
     if ehlo_item is None or (ehlo_reply is not None and not _unended(ehlo_reply)):
+        return False
+    if (f.greeting is None or not f.greeting_whole or f.pos(f.greeting) > f.pos(ehlo_item)
+            or not 200 <= (f.greeting.event.code or 0) < 300):
+        # EHLO before the server's whole greeting (a client that talks first, a server that
+        # delays its greeting on purpose, postscreen's "220-"): the server owed no reply yet
         return False
     # (an unended reply is an item only once the server's stream ends, after the client's step:
     # the wait counts from the EHLO, and its frames tell whether part of it came before the step)
