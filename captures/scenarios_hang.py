@@ -22,9 +22,10 @@ without waiting (5 ms) is no timeout, and the server is not blamed for it.
 from __future__ import annotations
 
 from generate import (
-    BANNER, EHLO, READY, STARTTLS, Capture, Conv, Expect, alert, client_hello, did_not_request_conv, lines,
-    opening,
+    BANNER, EHLO, READY, STARTTLS, Capture, Conv, Expect, alert, client_finish_tls12, client_hello, det,
+    did_not_request_conv, lines, opening, record, server_finish_tls12, server_flight_tls12,
 )
+from scenarios_hunt import CCS, _server_hello13
 
 #: how long the clients of these captures wait before they give up (the real clients' tests use
 #: 2 s; Postfix's smtp_starttls_timeout is 300 s by default)
@@ -63,6 +64,40 @@ def rst_conv(cport: int) -> Conv:
 def retry(cport: int) -> Conv:
     """The same client, 1 s later, skips the offered STARTTLS and sends the mail in clear."""
     return did_not_request_conv(cport=cport, isn=(0x0BADCAFE, 0x0DEFACED + cport), start_offset_ms=1000)
+
+
+def late_answer(what: str) -> Capture:
+    """The client waits 30 s for the server's next TLS step, gives up and closes; 100 ms later the
+    server's step comes (a server stuck on a CRL or OCSP fetch, an overloaded TLS stack): too late
+    to answer anything the client waited for. ``what``: ``hello`` (the ServerHello), ``tls12``
+    (the server's ChangeCipherSpec and Finished after the client's) or ``tls13`` (the server's
+    ticket after the client's Finished and EHLO)."""
+    label = f"hang late {what}"
+    c = opening(Conv(cport={"hello": 47051, "tls12": 47052, "tls13": 47053}[what], close=("fin", "S")))
+    c.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    c.c(client_hello(label, "mx.example.com", tls13=what == "tls13"), tag="client_hello")
+    if what == "hello":
+        c.fin("C", delay_ms=30000).s(server_flight_tls12(label, "mx.example.com")[0], delay_ms=100)
+        waited = "client_hello"
+    elif what == "tls12":
+        c.s(server_flight_tls12(label, "mx.example.com")[0], tag="server_hello")
+        c.c(client_finish_tls12(label), tag="client_finished")
+        c.fin("C", delay_ms=30000).s(server_finish_tls12(label), delay_ms=100)
+        waited = "client_finished"
+    else:
+        flight = b"".join(record(23, det(f"{label} server {k}", n)) for k, n in enumerate([23, 800, 95, 69]))
+        c.s(_server_hello13(label) + CCS + flight, tag="server_hello")
+        c.c(CCS + record(23, det(label + " client finished", 53)), tag="client_finished")
+        c.c(record(23, det(label + " ehlo", len(EHLO) + 17)), delay_ms=0.3)
+        c.fin("C", delay_ms=30000).s(record(23, det(label + " ticket", 200)), delay_ms=100)
+        waited = "client_finished"
+    step = {"hello": "the ServerHello", "tls12": "the server's ChangeCipherSpec and Finished",
+            "tls13": "the server's first record after the client's Finished (a ticket)"}[what]
+    return Capture(f"hang-tls-late-{what}.pcap",
+                   f"STARTTLS, 220, the handshake; the client waits 30 s for the server's next step and closes; "
+                   f"{step} comes 100 ms after the client's FIN: the server never answered in time",
+                   [(c, Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                               [("no-answer", "server", waited)]))])
 
 
 def scenarios() -> list[Capture]:
@@ -190,6 +225,8 @@ def scenarios() -> list[Capture]:
                 "the banner, EHLO, the EHLO reply's first line, and the client closes 5 ms later without "
                 "waiting for the rest (a probe): nobody is blamed",
                 [(c, Expect("aborted", "none", "no-mail-transaction", "unknown", False, None))]))
+    for what in ("hello", "tls12", "tls13"):
+        add(late_answer(what))
 
     add(Capture("hang-tls-rst.pcap",
                 "STARTTLS, 220, the ClientHello, and the server resets the connection, with its own TTL, and "

@@ -209,3 +209,20 @@ def test_the_221_to_quit_is_no_answer_to_the_command_before_it() -> None:
         assert conv["case"] == "no-answer" and conv["starttls"]["reply_code"] is None
         finding = _no_answer(conv, frame, reason, "no-answer")
         assert f"gave up waiting and sent QUIT (frame {quit_})" in finding["message"]
+def test_a_server_step_after_the_client_gave_up_answers_nothing() -> None:
+    """The client waited 30 s for the ServerHello, or (its side of the handshake done) for the
+    server's Finished (TLS 1.2) or first record after its Finished (TLS 1.3), and closed; the
+    server's step came 100 ms after that close: too late to count. The server never answered in
+    time (case server-silent, at the ClientHello or the client's Finished), not the client that
+    closed 'after the ServerHello', and no TLS 1.3 session was established."""
+    for what, asked in (("hello", "tls.handshake.type == 1"),
+                        ("tls12", "tls.record.content_type == 20 && tcp.dstport == 25"),
+                        ("tls13", "tls.record.content_type == 20 && tcp.dstport == 25")):
+        name = f"hang-tls-late-{what}.pcap"
+        (conv,) = _convs(name)
+        (frame,) = frames_matching(CAPTURES / name, asked)
+        (fin,) = frames_matching(CAPTURES / name, CLIENT_FIN)
+        assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed"), name
+        assert conv["case"] == "server-silent" and conv["tls"]["established"] is False, name
+        finding = _no_answer(conv, frame, "tls-handshake-failed", "server-silent")
+        assert finding["message"].endswith(f"the client gave up waiting and closed the connection (frame {fin})")

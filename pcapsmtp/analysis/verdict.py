@@ -561,6 +561,12 @@ def _established(ts: dict[str, Any], f: _Facts) -> bool:
         # sends nothing after it but an encrypted alert and its close (OpenSSL's
         # certificate_required to a client without a certificate), while the client, done with
         # its handshake, already sent its EHLO.
+        cend = f.own_end(_CLIENT)
+        if (capp and cend is not None and f.pos(cend) > f.pos(capp[0])
+                and cend.ts_ns - capp[0].ts_ns >= WAITED_NS):
+            # (the server's records after the close of a client that had waited a second or
+            # more since its Finished answered nothing it still waited for)
+            sdata = [it for it in sdata if f.pos(it) < f.pos(cend)]
         if capp and sdata and f.pos(sdata[-1]) < f.pos(capp[0]):
             ts["finished_unanswered"] = capp[0]
             return False
@@ -1063,7 +1069,10 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     but nothing of the server's comes that late, which of the two it was cannot be told:
     incomplete. Returns True when it set a verdict."""
     ch = ts["client_hello"]
-    if (ch is None or ender.event.side is not _CLIENT or ts["server_hello"] is not None
+    sh = ts["server_hello"]
+    # (a ServerHello after the client's end came too late to count: it answered nothing the
+    # client still waited for)
+    if (ch is None or ender.event.side is not _CLIENT or (sh is not None and f.pos(sh) < f.pos(ender))
             or not _server_silent(f, ch, ender)):
         return False
     if ender.ts_ns - ch.ts_ns < WAITED_NS:
@@ -1106,8 +1115,10 @@ def _gave_up_after_finished(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     a ClientHello never answered (``_gave_up_on_clienthello``). Returns True when it set a verdict."""
     if ender.event.side is not _CLIENT or ts["server_hello"] is None:
         return False
+    sccs = ts["ccs"][_SERVER]
+    # (the server's ChangeCipherSpec after the client's end came too late to count)
     done = (ts["finished_unanswered"] if ts["version"] == 0x0304 else
-            ts["ccs"][_CLIENT] if ts["ccs"][_SERVER] is None else None)
+            ts["ccs"][_CLIENT] if sccs is None or f.pos(sccs) > f.pos(ender) else None)
     if done is None or ender.ts_ns - done.ts_ns < WAITED_NS or not _server_silent(f, done, ender):
         return False
     acked = f.t.client_acked
