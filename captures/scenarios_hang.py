@@ -209,6 +209,13 @@ def scenarios() -> list[Capture]:
                 "STARTTLS never answered; 2 s later the client sends QUIT, answered 221 (a box that swallowed "
                 "STARTTLS, a server that ignores it): the 221 answers the QUIT, STARTTLS got no answer",
                 [(c, SILENT)]))
+    c = opening(Conv(cport=47047, close=("fin", "S")))
+    c.c(STARTTLS, tag="starttls").c(b"QUIT\r\n", tag="quit", delay_ms=2000)
+    c.s(READY, delay_ms=100).s(b"221 2.0.0 Bye\r\n")
+    add(Capture("hang-starttls-late-220.pcap",
+                "STARTTLS; 2 s later the client gives up and sends QUIT; 100 ms after it the server's 220 comes, "
+                "then its 221: the 220 came too late to be read as the answer, STARTTLS went unanswered",
+                [(c, SILENT)]))
     c = Conv(cport=47046, close=("fin", "C"))
     c.s(b"220-mx.example.com ESMTP\r\n", tag="banner").c(EHLO, tag="greeting", delay_ms=50)
     c.fin("C", tag="client_fin", delay_ms=WAIT_MS)

@@ -226,3 +226,17 @@ def test_a_server_step_after_the_client_gave_up_answers_nothing() -> None:
         assert conv["case"] == "server-silent" and conv["tls"]["established"] is False, name
         finding = _no_answer(conv, frame, "tls-handshake-failed", "server-silent")
         assert finding["message"].endswith(f"the client gave up waiting and closed the connection (frame {fin})")
+
+
+def test_an_answer_after_the_client_gave_up_is_none() -> None:
+    """STARTTLS, the client's QUIT two seconds later, then the server's 220 and 221: the client
+    read no answer to STARTTLS (it had stopped waiting), so no TLS was due; the server's."""
+    name = "hang-starttls-late-220.pcap"
+    (conv,) = _convs(name)
+    (starttls,) = frames_matching(CAPTURES / name, STARTTLS)
+    (quit_,) = frames_matching(CAPTURES / name, 'smtp.req.command == "QUIT"')
+    assert _verdict(conv) == ("aborted", "server", "starttls-refused") and conv["case"] == "no-answer"
+    assert conv["starttls"]["reply_code"] is None and conv["tls"]["client_hello_frame"] is None
+    finding = _no_answer(conv, starttls, "starttls-refused", "no-answer")
+    assert finding["message"] == (f"the server sent nothing for 2.0 s after STARTTLS: the client gave up "
+                                  f"waiting and sent QUIT (frame {quit_})")

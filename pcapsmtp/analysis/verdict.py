@@ -1823,6 +1823,17 @@ def _seconds(ns: int) -> str:
     return f"{ns / 1e9:.1f} s"
 
 
+def _too_late(f: _Facts, asked: Item, reply: Item) -> bool:
+    """The answer to ``asked`` (STARTTLS) came only after the client had given up waiting for it:
+    its next command or its close, a second or more after ``asked`` with nothing of the server
+    between, came first. The client read no answer (the one that came answers nothing it still
+    waited for: a 220 then is no invitation to TLS it took up), as a server's TLS step after the
+    client's close counts for nothing."""
+    step = _next_client_step(f, asked)
+    return (step is not None and f.pos(step) < f.pos(reply) and step.ts_ns - asked.ts_ns >= WAITED_NS
+            and _server_silent(f, asked, step))
+
+
 def _next_client_step(f: _Facts, after: Item) -> Item | None:
     """What the client did first after ``after``: a command, or its close or reset."""
     pos = f.pos(after)
@@ -2112,6 +2123,8 @@ def judge(t: Transcript) -> dict[str, Any]:
         st_item = f.masked_command
         masked_cmd = True
     st_reply = f.reply_to(st_item)
+    if st_item is not None and st_reply is not None and not masked_cmd and _too_late(f, st_item, st_reply):
+        st_reply = None
     st_code = st_reply.event.code if st_reply is not None else None
     if st_item is not None:
         if st_item.event.argument:
