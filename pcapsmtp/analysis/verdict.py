@@ -575,6 +575,15 @@ def _established(ts: dict[str, Any], f: _Facts) -> bool:
             and bool(capp) and bool(sdata))
 
 
+def _client_side_done(f: _Facts, ts: dict[str, Any], before: Item) -> bool:
+    """The client's side of the handshake was done before ``before``: its ChangeCipherSpec and
+    Finished (TLS 1.2), or its Finished, its first record after the ServerHello (TLS 1.3)."""
+    if ts["version"] == 0x0304:
+        return any(f.pos(it) < f.pos(before) for it in ts["data"][_CLIENT])
+    ccs = ts["ccs"][_CLIENT]
+    return ccs is not None and f.pos(ccs) < f.pos(before)
+
+
 def _hole_hides(f: _Facts, v: _Verdict, after: int, it: Item) -> bool:
     """Evidence before blame: a hole in either direction between the start of TLS and the
     event that would decide who ended the handshake could hide what really ended it (an
@@ -632,6 +641,14 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
                    f"{getattr(ev, 'content_type', 21)}-type record of alert size) and closed: it refused "
                    "the client's side of the TLS 1.3 handshake, typically the client's certificate (none "
                    "sent, or not trusted)")
+        elif ev.encrypted and ev.side is _CLIENT and _client_side_done(f, ts, alert):
+            # (a GnuTLS client, Exim's or msmtp's, checks the server's certificate only after
+            # the handshake; a probe sends its close_notify there: the packets look the same)
+            msg = (f"the client completed its side of the handshake, then sent {name} (a "
+                   f"{getattr(ev, 'content_type', 21)}-type record of alert size) and closed without a "
+                   "command: it refused the server's certificate after the handshake (GnuTLS clients such "
+                   "as Exim and msmtp check it only then), or it was a probe that wanted only the "
+                   "handshake (openssl s_client, a monitoring check)")
         elif ev.encrypted:
             msg = (f"the {side} answered the handshake with {name} (a {getattr(ev, 'content_type', 21)}"
                    f"-type record of alert size) and closed: it refused the handshake, typically "
