@@ -183,6 +183,13 @@ TWO_LOSS_FAILURES: dict[str, str] = {
         "the MAIL FROM in the clear has no answer and no STARTTLS follows it: the client going on in "
         "plaintext after a valid offer (client-did-not-request), though the TLS after the holes shows "
         "the server refused that MAIL (the whole capture: tls)"),
+    "captures/hang-tls-late-hello.pcap": (
+        "without the banner (frame 4) and the EHLO reply (frame 8) the session does not read the "
+        "client's ClientHello after the 220 (the 220 to STARTTLS is taken for the greeting), so the "
+        "client's close after it reads tls-not-started (client) and the server's ServerHello after "
+        "that close makes it no silence; the whole capture: the server never answered in time. "
+        "Older than this capture: hang-tls-stall.pcap cut the same way loses its ClientHello too and "
+        "reads incomplete only because no ServerHello follows"),
 }
 
 

@@ -2862,6 +2862,11 @@ def _judge_in_progress(f: _Facts, v: _Verdict) -> None:
                 and not looks_like_encrypted_alert(it.event.length)]
         sapp = [it for it in ts["data"][_SERVER]
                 if not looks_like_encrypted_alert(it.event.length)]
+        cend = f.own_end(_CLIENT)
+        if capp and cend is not None and cend.ts_ns - capp[-1].ts_ns >= WAITED_NS:
+            # (the server's records after the close of a client that had waited a second or
+            # more since its last one answered nothing it still waited for, as in _established)
+            sapp = [it for it in sapp if f.pos(it) < f.pos(cend)]
         clear_alert = ts["alert"] is not None and not ts["alert"].event.encrypted
         # Two client records beyond alert size: a TLS 1.3 client's Finished alone (then a
         # close) is a refused handshake, not a session.
