@@ -566,7 +566,7 @@ def _established(ts: dict[str, Any], f: _Facts) -> bool:
                 and cend.ts_ns - capp[0].ts_ns >= WAITED_NS):
             # (the server's records after the close of a client that had waited a second or
             # more since its Finished answered nothing it still waited for)
-            sdata = [it for it in sdata if f.pos(it) < f.pos(cend)]
+            sdata = [it for it in sdata if not _after(f, it, cend)]
         if capp and sdata and f.pos(sdata[-1]) < f.pos(capp[0]):
             ts["finished_unanswered"] = capp[0]
             return False
@@ -1089,7 +1089,7 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     sh = ts["server_hello"]
     # (a ServerHello after the client's end came too late to count: it answered nothing the
     # client still waited for)
-    if (ch is None or ender.event.side is not _CLIENT or (sh is not None and f.pos(sh) < f.pos(ender))
+    if (ch is None or ender.event.side is not _CLIENT or (sh is not None and not _after(f, sh, ender))
             or not _server_silent(f, ch, ender)):
         return False
     if ender.ts_ns - ch.ts_ns < WAITED_NS:
@@ -1135,7 +1135,7 @@ def _gave_up_after_finished(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     sccs = ts["ccs"][_SERVER]
     # (the server's ChangeCipherSpec after the client's end came too late to count)
     done = (ts["finished_unanswered"] if ts["version"] == 0x0304 else
-            ts["ccs"][_CLIENT] if sccs is None or f.pos(sccs) > f.pos(ender) else None)
+            ts["ccs"][_CLIENT] if sccs is None or _after(f, sccs, ender) else None)
     if done is None or ender.ts_ns - done.ts_ns < WAITED_NS or not _server_silent(f, done, ender):
         return False
     acked = f.t.client_acked
@@ -1847,8 +1847,15 @@ def _too_late(f: _Facts, asked: Item, reply: Item) -> bool:
     waited for: a 220 then is no invitation to TLS it took up), as a server's TLS step after the
     client's close counts for nothing."""
     step = _next_client_step(f, asked)
-    return (step is not None and f.pos(step) < f.pos(reply) and step.ts_ns - asked.ts_ns >= WAITED_NS
+    return (step is not None and _after(f, reply, step) and step.ts_ns - asked.ts_ns >= WAITED_NS
             and _server_silent(f, asked, step))
+
+
+def _after(f: _Facts, it: Item, end: Item) -> bool:
+    """``it`` came after ``end``, in the capture's order and by its clock both (a merged capture
+    may file a frame before one it came after: then which came first is not known, and the
+    rules that ask count ``it`` as it stands)."""
+    return f.pos(it) > f.pos(end) and it.ts_ns > end.ts_ns
 
 
 def _next_client_step(f: _Facts, after: Item) -> Item | None:
@@ -2866,7 +2873,7 @@ def _judge_in_progress(f: _Facts, v: _Verdict) -> None:
         if capp and cend is not None and cend.ts_ns - capp[-1].ts_ns >= WAITED_NS:
             # (the server's records after the close of a client that had waited a second or
             # more since its last one answered nothing it still waited for, as in _established)
-            sapp = [it for it in sapp if f.pos(it) < f.pos(cend)]
+            sapp = [it for it in sapp if not _after(f, it, cend)]
         clear_alert = ts["alert"] is not None and not ts["alert"].event.encrypted
         # Two client records beyond alert size: a TLS 1.3 client's Finished alone (then a
         # close) is a refused handshake, not a session.
