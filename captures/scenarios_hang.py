@@ -35,8 +35,16 @@ SILENT = Expect("aborted", "server", "starttls-refused", "valid", True, None,
                 [("no-answer", "server", "starttls")])
 STALL = Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
                [("no-answer", "server", "client_hello")])
+#: an EHLO never answered, or whose reply never ended, until the client gave up
+EHLO_SILENT = Expect("aborted", "server", "ehlo-rejected", "unknown", False, None,
+                     [("no-answer", "server", "greeting")])
 RST = Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220)
 FALLBACK = Expect("plaintext", "server", "tls-fallback", "valid")
+
+
+def ehlo_sent(cport: int, close: tuple[str, str]) -> Conv:
+    """The banner and the client's EHLO, nothing of the server after it yet."""
+    return Conv(cport=cport, close=close).s(BANNER, tag="banner").c(EHLO, tag="greeting")
 
 
 def silent_conv(cport: int, wait_ms: float = WAIT_MS, only_side: str | None = None) -> Conv:
@@ -178,31 +186,24 @@ def scenarios() -> list[Capture]:
 
     # The EHLO reply that never comes, or never ends (a server whose reply waits on a DNS lookup
     # or a policy service): a client reads the extension list only once the reply ends
-    c = Conv(cport=47041, close=("fin", "C"))
-    c.s(BANNER, tag="banner").c(EHLO, tag="greeting")
-    c.fin("C", tag="client_fin", delay_ms=WAIT_MS)
+    c = ehlo_sent(47041, ("fin", "C")).fin("C", tag="client_fin", delay_ms=WAIT_MS)
     add(Capture("hang-ehlo-silent.pcap",
                 "the banner, EHLO, then nothing from the server; 5 s later the client closes (Postfix 'timed "
                 "out while sending EHLO'): the server's, at the EHLO",
-                [(c, Expect("aborted", "server", "ehlo-rejected", "unknown", False, None,
-                            [("no-answer", "server", "greeting")]))]))
-    c = Conv(cport=47042, close=("fin", "S"))
-    c.s(BANNER, tag="banner").c(EHLO, tag="greeting")
+                [(c, EHLO_SILENT)]))
+    c = ehlo_sent(47042, ("fin", "S"))
     c.s(lines("250-mx.example.com", "250-PIPELINING"), tag="ehlo_reply")
     c.c(b"QUIT\r\n", tag="quit", delay_ms=WAIT_MS)
     add(Capture("hang-ehlo-stall-quit.pcap",
                 "the banner, EHLO, the first two lines of the EHLO reply (not its last), then nothing; 5 s "
                 "later the client sends QUIT and the server closes: the server's, at the EHLO",
-                [(c, Expect("aborted", "server", "ehlo-rejected", "unknown", False, None,
-                            [("no-answer", "server", "greeting")]))]))
-    c = Conv(cport=47044, close=("fin", "S"))
-    c.s(BANNER, tag="banner").c(EHLO, tag="greeting")
+                [(c, EHLO_SILENT)]))
+    c = ehlo_sent(47044, ("fin", "S"))
     c.c(b"QUIT\r\n", tag="quit", delay_ms=WAIT_MS).s(b"221 2.0.0 Bye\r\n", tag="bye")
     add(Capture("hang-ehlo-silent-quit-221.pcap",
                 "the banner, EHLO, then nothing; 5 s later the client sends QUIT, which the server answers "
                 "221 and closes: the 221 answers the QUIT (221 answers nothing else), not the EHLO",
-                [(c, Expect("aborted", "server", "ehlo-rejected", "unknown", False, None,
-                            [("no-answer", "server", "greeting")]))]))
+                [(c, EHLO_SILENT)]))
     c = opening(Conv(cport=47045, close=("fin", "S")))
     c.c(STARTTLS, tag="starttls").c(b"QUIT\r\n", tag="quit", delay_ms=2000).s(b"221 2.0.0 Bye\r\n")
     add(Capture("hang-starttls-silent-quit-221.pcap",
@@ -224,8 +225,7 @@ def scenarios() -> list[Capture]:
                 "whether the client talks first), then the client's EHLO before the greeting's last line; 5 s "
                 "later the client closes: no EHLO was owed an answer, nobody is blamed",
                 [(c, Expect("aborted", "none", "no-mail-transaction", "unknown", False, None))]))
-    c = Conv(cport=47043, close=("fin", "C"))
-    c.s(BANNER, tag="banner").c(EHLO, tag="greeting")
+    c = ehlo_sent(47043, ("fin", "C"))
     c.s(lines("250-mx.example.com"), tag="ehlo_reply")
     c.fin("C", tag="client_fin", delay_ms=5)
     add(Capture("hang-ehlo-no-wait.pcap",
