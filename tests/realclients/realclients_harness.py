@@ -841,6 +841,20 @@ def run_phpmailer(port: int, ca: Path | None, tmp: Path, wait: float = 20, limit
                               MAIL_FROM, RCPT_TO, str(max(1, round(wait)))], timeout=limit)
 
 
+def smtplib_and_curl(srv: ByteServer, ca: Path, tmp: Path) -> tuple[Path, list[ClientRun]]:
+    """Python's smtplib, then curl when installed, against ``srv`` (started) under tcpdump, each
+    waiting 10 s at most; stops ``srv``. The capture and the runs."""
+    pcap = tmp / "capture.pcap"
+    try:
+        with Tcpdump(pcap, srv.port):
+            runs = [run_smtplib(srv.port, ca, tmp, wait=10, limit=20)]
+            if shutil.which("curl"):
+                runs.append(run_curl(srv.port, ca, tmp, wait=10, limit=20))
+    finally:
+        srv.stop()
+    return pcap, runs
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -31,14 +31,7 @@ def test_tls13_server_requiring_a_client_certificate_ended_the_handshake(cert: t
     srv.ctx.verify_mode = ssl.CERT_REQUIRED
     srv.ctx.load_verify_locations(str(cert[0]))
     srv.start()
-    pcap = tmp_path / "capture.pcap"
-    try:
-        with h.Tcpdump(pcap, srv.port):
-            runs = [h.run_smtplib(srv.port, cert[0], tmp_path, wait=10, limit=20)]
-            if shutil.which("curl"):
-                runs.append(h.run_curl(srv.port, cert[0], tmp_path, wait=10, limit=20))
-    finally:
-        srv.stop()
+    pcap, runs = h.smtplib_and_curl(srv, cert[0], tmp_path)
     why = f"{[(r.client, r.returncode, r.output[-300:]) for r in runs]} {srv.conns}"
     assert all(r.returncode != 0 for r in runs), why
     assert len(srv.conns) == len(runs) and all(c.starttls and not c.tls and not c.mail for c in srv.conns), why

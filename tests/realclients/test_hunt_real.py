@@ -44,14 +44,7 @@ def test_hello_retry_request_then_tls(cert: tuple[Path, Path], tmp_path: Path) -
     srv = h.ByteServer(h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls="tls"), *cert)
     srv.ctx.set_ecdh_curve("prime256v1")        # TLS 1.3 groups: P-256 only
     srv.start()
-    pcap = tmp_path / "capture.pcap"
-    try:
-        with h.Tcpdump(pcap, srv.port):
-            runs = [h.run_smtplib(srv.port, cert[0], tmp_path, wait=10, limit=20)]
-            if shutil.which("curl"):
-                runs.append(h.run_curl(srv.port, cert[0], tmp_path, wait=10, limit=20))
-    finally:
-        srv.stop()
+    pcap, runs = h.smtplib_and_curl(srv, cert[0], tmp_path)
     why = f"{[(r.client, r.returncode, r.output[-300:]) for r in runs]}"
     assert all(r.returncode == 0 for r in runs), why
     assert len(srv.conns) == len(runs) and all(c.tls and c.mail_in_tls for c in srv.conns), why
