@@ -34,13 +34,22 @@ session's hunt): each one a verdict that was wrong, or a behaviour worth keeping
 - ``hunt2-pipelined-ehlo-starttls.pcap`` (read right, kept): the client pipelines EHLO and
   STARTTLS in one segment (RFC 2920 wants STARTTLS, like EHLO, last in a group: a client that
   does not wait for the extension list), the server answers both in one segment, TLS 1.2 follows.
+- ``hunt2-auth-plain-before-starttls.pcap``: a submission client sends ``AUTH PLAIN`` with its
+  credentials (the initial response) before STARTTLS; the server answers 538 (RFC 4954:
+  encryption required), the client then does STARTTLS and sends the mail inside TLS. The
+  credentials crossed in the clear: ``plaintext``, ``client-did-not-request`` (was: ``tls``).
+  ``hunt2-auth-login-refused-then-starttls.pcap`` (read right, kept): ``AUTH LOGIN`` without an
+  initial response refused with 530 carries no credentials; TLS follows: ``tls``.
+- ``hunt2-mail-in-clear-then-starttls.pcap``: a message delivered in the clear, then STARTTLS and
+  a second message inside TLS on the same connection: the first went in the clear
+  (``plaintext``; was: ``tls``).
 """
 from __future__ import annotations
 
 from generate import (
     BANNER, EHLO, EHLO_NO_TLS, EHLO_OK, MAIL_STEPS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, app_data,
     client_hello, client_finish_tls12, det, did_not_request_conv, ext, handshake, lines, mail_in_clear, opening, record,
-    server_flight_tls12, u8, u16,
+    server_flight_tls12, starttls_ok, u8, u16,
 )
 from scenarios_hunt import CCS, _server_hello13
 
@@ -221,7 +230,43 @@ def pipelined_ehlo_starttls() -> Capture:
         [(c, Expect("tls", "none", "tls-established", "valid", True, 220))])
 
 
+AUTH_REPLY = lines("250-mx.example.com", "250-PIPELINING", "250-AUTH PLAIN LOGIN", "250-STARTTLS", "250 8BITMIME")
+
+
+def auth_before_starttls(initial: bool) -> Capture:
+    c = opening(Conv(cport=45108 if initial else 45109), AUTH_REPLY)
+    if initial:
+        c.c(b"AUTH PLAIN AGFsaWNlAGNvcnJlY3QgaG9yc2U=\r\n", tag="auth")
+        c.s(b"538 5.7.11 Encryption required for requested authentication mechanism\r\n")
+    else:
+        c.c(b"AUTH LOGIN\r\n", tag="auth").s(b"530 5.7.0 Must issue a STARTTLS command first\r\n")
+    starttls_ok(c, f"hunt2 auth {initial}")
+    if initial:
+        return Capture(
+            "hunt2-auth-plain-before-starttls.pcap",
+            "valid offer; AUTH PLAIN with its initial response (credentials) in the clear, 538; then STARTTLS, 220, "
+            "TLS 1.2 with the mail inside: the credentials crossed unprotected",
+            [(c, Expect("plaintext", "client", "client-did-not-request", "valid", True, 220))])
+    return Capture(
+        "hunt2-auth-login-refused-then-starttls.pcap",
+        "valid offer; AUTH LOGIN without an initial response, refused with 530 (no credentials sent); then "
+        "STARTTLS, 220, TLS 1.2 with the mail inside",
+        [(c, Expect("tls", "none", "tls-established", "valid", True, 220))])
+
+
+def mail_in_clear_then_starttls() -> Capture:
+    c = opening(Conv(cport=45110))
+    mail_in_clear(c, quit=False, first_tag="mail")
+    starttls_ok(c, "hunt2 mail first")
+    return Capture(
+        "hunt2-mail-in-clear-then-starttls.pcap",
+        "valid offer; a message in the clear (MAIL, RCPT, DATA, 250), then STARTTLS, 220, TLS 1.2 with a second "
+        "message inside: the first went in the clear",
+        [(c, Expect("plaintext", "client", "client-did-not-request", "valid", True, 220))])
+
+
 def scenarios() -> list[Capture]:
     return [client_cert_required(), server_closes_after_finished(), client_cert_fallback(), tls13_resumed(),
             tls12_resumed(), trailing_space(), server_silent_after_finished(False), server_silent_after_finished(True),
-            reset_forged_after_finished(), pipelined_ehlo_starttls()]
+            reset_forged_after_finished(), pipelined_ehlo_starttls(), auth_before_starttls(True),
+            auth_before_starttls(False), mail_in_clear_then_starttls()]

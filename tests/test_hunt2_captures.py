@@ -183,3 +183,31 @@ def test_pipelined_ehlo_and_starttls_then_tls() -> None:
     rows = {int(n): (cmd, code) for n, cmd, code in tshark_fields(
         path, "smtp", "frame.number", "smtp.req.command", "smtp.response.code")}
     assert rows[6][0].split(",") == ["EHLO", "STAR"] and rows[8][1].split(",") == ["250", "220"]
+@pytest.mark.parametrize("name, clear_verb, starttls", [
+    ("hunt2-auth-plain-before-starttls.pcap", "AUTH", 14),
+    ("hunt2-mail-in-clear-then-starttls.pcap", "MAIL", 26),
+])
+def test_what_went_in_the_clear_before_a_successful_starttls_is_plaintext(name: str, clear_verb: str,
+                                                                         starttls: int) -> None:
+    """Credentials (AUTH PLAIN's initial response) or a message sent before the client asked for
+    STARTTLS crossed unprotected, whatever TLS did afterwards: plaintext, the client's; the TLS
+    that followed is still reported."""
+    path = CAPTURES / name
+    (conv,) = _convs(name)
+    assert _verdict(conv) == ("plaintext", "client", "client-did-not-request")
+    rows = tshark_fields(path, "smtp.req.command", "frame.number", "smtp.req.command")
+    commands = {cmd: int(n) for n, cmd in reversed(rows)}          # each command's first frame
+    assert conv["evidence_frame"] == commands[clear_verb] == 10
+    assert conv["starttls"]["frame"] == starttls and conv["starttls"]["reply_code"] == 220
+    assert conv["tls"]["established"] is True
+    assert conv["detail"].endswith(f"the client sent STARTTLS only after that (frame {starttls}), and STARTTLS "
+                                   "answered 220 and the TLS handshake completed (TLS 1.2)")
+    assert conv["auth"] is (clear_verb == "AUTH") and conv["mail"] is (clear_verb == "MAIL")
+
+
+def test_auth_refused_without_credentials_then_tls_is_tls() -> None:
+    """``AUTH LOGIN`` without an initial response, refused with 530 before any challenge: no
+    credentials crossed; the STARTTLS and TLS that follow protect the mail."""
+    (conv,) = _convs("hunt2-auth-login-refused-then-starttls.pcap")
+    assert _verdict(conv) == ("tls", "none", "tls-established")
+    assert conv["auth"] is True and conv["findings"] == []

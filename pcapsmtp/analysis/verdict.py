@@ -2434,6 +2434,17 @@ def judge(t: Transcript) -> dict[str, Any]:
     if not decided:
         _judge_plaintext(f, v, offered, chk, ehlo_item, ehlo_reply, first_hello, ehlo_refused,
                          greeting_ev)
+    early = _clear_before(f, st_item)
+    if decided and early is not None and v.outcome in ("tls", "aborted"):
+        # A mail transaction or credentials went in the clear before the client asked for
+        # STARTTLS on this connection: whatever TLS did after it, they crossed unprotected (the
+        # contract's plaintext); the client went on in plaintext as it would without STARTTLS.
+        then = v.detail
+        _judge_plaintext(f, v, offered, chk, ehlo_item, ehlo_reply, first_hello, ehlo_refused,
+                         greeting_ev)
+        if v.outcome == "plaintext":
+            v.detail += (f"; the client sent STARTTLS only after that (frame {_frame(st_item)}), and "
+                         + (then if then[1:2].isupper() else then[:1].lower() + then[1:]))
     if ready is not None and "tls" not in v.extra:
         ready_ts = _tls_summary(f, f.pos(ready))
         _check_certificates(f, v, ready_ts, names)
@@ -2678,6 +2689,24 @@ def _offered_again(f: _Facts, v: _Verdict, after: int) -> None:
                       f"({_show_line(line)}), which a server must not do once TLS is under way: a "
                       "client may send STARTTLS a second time inside TLS", at=("server", line.span.start))
         return
+
+
+def _clear_before(f: _Facts, st_item: Item | None) -> Item | None:
+    """What went in the clear before the client's STARTTLS (``_Facts.clear``: a mail transaction,
+    or an AUTH whose credentials crossed: an initial response, or a 334 challenge the client then
+    answered; an AUTH refused at once carried none), or None."""
+    clear = f.clear
+    if st_item is None or clear is None or f.pos(clear) > f.pos(st_item):
+        return None
+    if clear is f.auth_item:
+        # (the session keeps only the mechanism: an initial response shows in the line's length,
+        # beyond "AUTH", the mechanism and the line end; " =" is an empty one)
+        ev = clear.event
+        beyond = ev.octets - len("AUTH ") - len(ev.argument) - (1 if ev.bare_lf else 2)
+        reply = f.reply_to(clear)
+        if beyond <= 2 and (reply is None or reply.event.code != 334):
+            return None
+    return clear
 
 
 def _mechanism(it: Item) -> str:
