@@ -2706,6 +2706,10 @@ def _clear_before(f: _Facts, st_item: Item | None) -> Item | None:
         reply = f.reply_to(clear)
         if beyond <= 2 and (reply is None or reply.event.code != 334):
             return None
+    elif f.reply_to(clear) is None:
+        # (a MAIL whose answer the capture lost may have been refused, 530 "Must issue a
+        # STARTTLS command first": no mail went, and the TLS after it is the verdict)
+        return None
     return clear
 
 
