@@ -2799,8 +2799,8 @@ def _client_left_before(f: _Facts, end: Item) -> bool:
 def _ehlo_unanswered(f: _Facts, v: _Verdict, ehlo_item: Item | None, ehlo_reply: Item | None) -> bool:
     """The client gave up waiting for the answer to EHLO: none came, or the server stopped in the
     middle of it (its last line never came), and the client's next step (QUIT or another
-    command, its close or reset) came ``WAITED_NS`` or more after the EHLO (after the part of
-    the reply that came), with nothing of the server between and no hole: the server (or a box
+    command, its close or reset) came ``WAITED_NS`` or more after the EHLO, with nothing of the
+    server between and no hole: the server (or a box
     in front of it) caused it, as a STARTTLS never answered (Postfix "timed out while sending
     EHLO", Exim's command timeout). Only after the server's whole greeting (a 2xx); not when
     the EHLO never reached the server (its close then answers nothing); sooner than a second,
