@@ -561,8 +561,12 @@ def _established(ts: dict[str, Any], f: _Facts) -> bool:
         # sends nothing after it but an encrypted alert and its close (OpenSSL's
         # certificate_required to a client without a certificate), while the client, done with
         # its handshake, already sent its EHLO.
-        if capp:
-            sdata = _in_time(f, sdata, capp[0])
+        cend = f.own_end(_CLIENT)
+        if (capp and cend is not None and f.pos(cend) > f.pos(capp[0])
+                and cend.ts_ns - capp[0].ts_ns >= WAITED_NS):
+            # (the server's records after the close of a client that had waited a second or
+            # more since its Finished answered nothing it still waited for)
+            sdata = [it for it in sdata if not _after(f, it, cend)]
         if capp and sdata and f.pos(sdata[-1]) < f.pos(capp[0]):
             ts["finished_unanswered"] = capp[0]
             return False
@@ -1847,16 +1851,6 @@ def _too_late(f: _Facts, asked: Item, reply: Item) -> bool:
             and _server_silent(f, asked, step))
 
 
-def _in_time(f: _Facts, records: list[Item], since: Item) -> list[Item]:
-    """The server's ``records`` without those that came after the client's close, when the client
-    closed a second or more after ``since`` (its Finished, its last record): it had given up
-    waiting, and what came after answered nothing it still waited for."""
-    end = f.own_end(_CLIENT)
-    if end is None or f.pos(end) < f.pos(since) or end.ts_ns - since.ts_ns < WAITED_NS:
-        return records
-    return [it for it in records if not _after(f, it, end)]
-
-
 def _after(f: _Facts, it: Item, end: Item) -> bool:
     """``it`` came after ``end``, in the capture's order and by its clock both (a merged capture
     may file a frame before one it came after: then which came first is not known, and the
@@ -2908,8 +2902,11 @@ def _judge_in_progress(f: _Facts, v: _Verdict) -> None:
                 and not looks_like_encrypted_alert(it.event.length)]
         sapp = [it for it in ts["data"][_SERVER]
                 if not looks_like_encrypted_alert(it.event.length)]
-        if capp:
-            sapp = _in_time(f, sapp, capp[-1])
+        cend = f.own_end(_CLIENT)
+        if capp and cend is not None and cend.ts_ns - capp[-1].ts_ns >= WAITED_NS:
+            # (the server's records after the close of a client that had waited a second or
+            # more since its last one answered nothing it still waited for, as in _established)
+            sapp = [it for it in sapp if not _after(f, it, cend)]
         clear_alert = ts["alert"] is not None and not ts["alert"].event.encrypted
         # Two client records beyond alert size: a TLS 1.3 client's Finished alone (then a
         # close) is a refused handshake, not a session.
