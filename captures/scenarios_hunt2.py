@@ -11,6 +11,8 @@ session's hunt): each one a verdict that was wrong, or a behaviour worth keeping
 - ``hunt2-tls13-server-closes-after-finished.pcap``: the same without the alert, as CPython's
   asyncio server closes (tests/realclients/test_hunt2_real.py): the server closes after the
   client's Finished and resets the client's EHLO (was: ``tls-established``).
+- ``hunt2-tls13-server-resets-after-finished.pcap``: the other ending of that race: the client's
+  EHLO reached the server before its close, unread, so the server's close is a reset alone.
 - ``hunt2-tls13-client-cert-fallback.pcap``: that failure, then the client's plaintext retry to
   the same server (Postfix at ``may``, Exim's ``tls_tempfail_tryclear``): ``tls-fallback``
   caused by the server (was: ``tls`` and the retry ``client-did-not-request``).
@@ -65,15 +67,7 @@ def _client_cert_refused(conv: Conv, label: str, *, alert: bool) -> Conv:
     the client's empty Certificate and Finished, its EHLO right after, then the server's encrypted
     alert and its close, or (``alert=False``) its close at once, which the client's EHLO crosses
     (the server resets it)."""
-    opening(conv)
-    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
-    conv.c(client_hello(label, "mx.example.com", tls13=True), tag="client_hello")
-    # EncryptedExtensions, CertificateRequest, Certificate, CertificateVerify, Finished
-    flight = b"".join(_enc(f"{label} server {k}", n) for k, n in enumerate([23, 62, 800, 95, 69]))
-    conv.s(_server_hello13(label) + CCS + flight, tag="server_hello")
-    # an empty Certificate (8 bytes + inner type + tag) and a SHA-384 Finished
-    conv.c(CCS + _enc(label + " client certificate", 25) + _enc(label + " client finished", 69),
-           tag="client_finished")
+    _tls13_certificate_flight(opening(conv), label)
     if alert:
         conv.c(_enc(label + " ehlo", len(EHLO) + 17), tag="client_ehlo", delay_ms=0.3)
         conv.s(_enc(label + " alert certificate_required", 19), tag="alert", delay_ms=0.4)
@@ -83,6 +77,19 @@ def _client_cert_refused(conv: Conv, label: str, *, alert: bool) -> Conv:
         conv.c(_enc(label + " ehlo", len(EHLO) + 17), tag="client_ehlo", delay_ms=0.01, acked=False)
         conv.rst("S", delay_ms=0.02)
     return conv
+
+
+def _tls13_certificate_flight(conv: Conv, label: str) -> Conv:
+    """STARTTLS, 220, a TLS 1.3 ClientHello, the server's flight with an (encrypted)
+    CertificateRequest, the client's empty Certificate and its Finished."""
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(label, "mx.example.com", tls13=True), tag="client_hello")
+    # EncryptedExtensions, CertificateRequest, Certificate, CertificateVerify, Finished
+    flight = b"".join(_enc(f"{label} server {k}", n) for k, n in enumerate([23, 62, 800, 95, 69]))
+    conv.s(_server_hello13(label) + CCS + flight, tag="server_hello")
+    # an empty Certificate (8 bytes + inner type + tag) and a SHA-384 Finished
+    return conv.c(CCS + _enc(label + " client certificate", 25) + _enc(label + " client finished", 69),
+                  tag="client_finished")
 
 
 def client_cert_required() -> Capture:
@@ -103,6 +110,21 @@ def server_closes_after_finished() -> Capture:
         "STARTTLS, 220, TLS 1.3; the client's Certificate and Finished, then its EHLO; the server closes without "
         "an alert (CPython's asyncio server refusing a client without a certificate) and resets the EHLO: the "
         "server ended the handshake",
+        [(c, CERT_FAILED)])
+
+
+def server_resets_after_finished() -> Capture:
+    """The race of the real test's other ending: the client's EHLO reached the server's socket
+    before the server closed, unread (OpenSSL had stopped at the Finished), so the close is a RST
+    (RFC 1122 4.2.2.13) with the server's own TTL, and no FIN."""
+    label = "hunt2 reset"
+    c = _tls13_certificate_flight(opening(Conv(cport=45114, close=None, isn=(0x45114000, 0x81045114))), label)
+    c.c(_enc(label + " ehlo", len(EHLO) + 17), tag="client_ehlo", delay_ms=0.01)
+    c.rst("S", delay_ms=0.3)
+    return Capture(
+        "hunt2-tls13-server-resets-after-finished.pcap",
+        "STARTTLS, 220, TLS 1.3; the client's Certificate and Finished, then its EHLO, which the server acknowledged; "
+        "the server resets (its own TTL) without answering the Finished: the server ended the handshake",
         [(c, CERT_FAILED)])
 
 
@@ -266,7 +288,8 @@ def mail_in_clear_then_starttls() -> Capture:
 
 
 def scenarios() -> list[Capture]:
-    return [client_cert_required(), server_closes_after_finished(), client_cert_fallback(), tls13_resumed(),
+    return [client_cert_required(), server_closes_after_finished(), server_resets_after_finished(),
+            client_cert_fallback(), tls13_resumed(),
             tls12_resumed(), trailing_space(), server_silent_after_finished(False), server_silent_after_finished(True),
             reset_forged_after_finished(), pipelined_ehlo_starttls(), auth_before_starttls(True),
             auth_before_starttls(False), mail_in_clear_then_starttls()]

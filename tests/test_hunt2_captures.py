@@ -87,6 +87,22 @@ def test_tls13_server_that_closes_after_the_clients_finished_ended_the_handshake
         "client's certificate, when it asked for one) only then, and refused it")
 
 
+def test_tls13_server_that_resets_after_the_clients_finished_ended_the_handshake() -> None:
+    """The other ending of that race (the real test met both): the client's EHLO reached the
+    server before its close, unread, so the close is the server's reset alone (its own TTL)."""
+    path = CAPTURES / "hunt2-tls13-server-resets-after-finished.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed")
+    sh, client, server, flags = _tls13_frames(path)
+    assert (sh, client, server) == (16, [18, 20], [16])
+    assert [n for n, (f, _) in flags.items() if "F" in f] == []
+    assert [n for n, (f, _) in flags.items() if "R" in f] == [22]
+    assert conv["evidence_frame"] == 22 and _findings(conv) == []
+    assert conv["tls"]["established"] is False and conv["tls"]["alert"] is None
+    assert conv["detail"].startswith(
+        "the server reset the connection after the client's Finished (frame 18) without answering it")
+
+
 def test_plaintext_retry_after_a_refused_client_certificate_is_a_fallback() -> None:
     """Postfix at ``may`` (Exim's ``tls_tempfail_tryclear``) retries in plaintext after the failed
     handshake: the retry is the server's ``tls-fallback``, not the client's choice."""
