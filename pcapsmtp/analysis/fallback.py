@@ -1,6 +1,6 @@
-"""``tls-fallback``: a later conversation between the same client and server whose client
-skips an offered STARTTLS (or greets with HELO) after a failed handshake or a refusal
-(Postfix, Exim and OpenSMTPD retry like this). Where the server offered nothing, the client
+"""``tls-fallback``: a later conversation between the same client and server, to the same
+server port, whose client skips an offered STARTTLS (or greets with HELO) after a failed
+handshake or a refusal (Postfix, Exim and OpenSMTPD retry like this). Where the server offered nothing, the client
 chose nothing: that verdict stands and its ``detail`` names the earlier failure."""
 from __future__ import annotations
 
@@ -21,21 +21,23 @@ SKIPPED = frozenset({"client-did-not-request", "client-used-helo"})
 
 
 class FallbackTracker:
-    """Remembers the last TLS failure per (client IP, server IP), bounded, within a window of
-    capture time; ``observe`` rewrites a later plaintext conversation's verdict in place."""
+    """Remembers the last TLS failure per (client IP, server IP, server port), bounded, within a
+    window of capture time; ``observe`` rewrites a later plaintext conversation's verdict in
+    place. A retry comes to the port that failed (Postfix, Exim and OpenSMTPD retry the same MX
+    host's SMTP port): a plaintext conversation to another service of the server (587 after a
+    failure on 25, 25 after one on 465) is another client's or another program's choice."""
 
     def __init__(self, window_ns: int, max_pairs: int = 65536) -> None:
         self.window_ns = window_ns
         self.max_pairs = max_pairs
-        self._last: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._last: OrderedDict[tuple[str, str, int | None], dict[str, Any]] = OrderedDict()
 
     def observe(self, conv: dict[str, Any]) -> None:
-        key = (conv["client"]["ip"], conv["server"]["ip"])
+        key = (conv["client"]["ip"], conv["server"]["ip"], conv["server"].get("port"))
         reason = conv["reason"]
         if reason in FAILURES or _unsure_attempt(conv):
             self._last[key] = {"stream": conv["stream"], "caused_by": conv["caused_by"],
                                "reason": reason, "ended_ns": conv.get("ended_ns") or 0,
-                               "port": conv["server"].get("port"),
                                "started_ns": conv.get("started_ns") or 0,
                                "file": conv.get("file"), "frame": conv.get("evidence_frame")}
             self._last.move_to_end(key)
@@ -50,10 +52,9 @@ class FallbackTracker:
             if conv.get("_open_at_end"):
                 return      # still open when the capture ended: its end is not known
             prev = self._last.get(key)
-            if (prev is not None and (conv.get("started_ns") or 0) >= prev["ended_ns"]
-                    and conv["server"].get("port") == prev.get("port")):
-                # (on the failure's port: TLS on another service of the server, 465 or 587,
-                # says nothing of the port-25 retry)
+            if prev is not None and (conv.get("started_ns") or 0) >= prev["ended_ns"]:
+                # (keyed by the failure's port: TLS on another service of the server, 465 or
+                # 587, says nothing of the port-25 retry)
                 ended = conv.get("ended_ns") or 0
                 prev["tls_since_ns"] = min(prev.get("tls_since_ns", ended), ended)
             return

@@ -18,8 +18,8 @@ SECOND = 10**9
 
 
 def conv(stream: int, outcome: str, caused_by: str, reason: str, t: int,
-         client: str = "192.0.2.10", server: str = "198.51.100.25") -> dict[str, Any]:
-    return {"file": "f.pcap", "stream": stream, "client": {"ip": client}, "server": {"ip": server},
+         client: str = "192.0.2.10", server: str = "198.51.100.25", port: int = 25) -> dict[str, Any]:
+    return {"file": "f.pcap", "stream": stream, "client": {"ip": client}, "server": {"ip": server, "port": port},
             "outcome": outcome, "caused_by": caused_by, "reason": reason, "detail": "why",
             "started_ns": t * SECOND, "ended_ns": t * SECOND + SECOND, "evidence_frame": 7 + stream}
 
@@ -65,6 +65,20 @@ def test_outside_the_window_other_hosts_or_without_a_failure_nothing_changes() -
     tls = conv(3, "tls", "none", "tls-established", t=6)
     tr.observe(tls)
     assert (tls["outcome"], tls["caused_by"], tls["reason"]) == ("tls", "none", "tls-established")
+
+
+def test_a_retry_comes_to_the_port_that_failed() -> None:
+    """A failure on the submission port (a mail program's, 587) and a plaintext delivery to the
+    server's port 25 (the host's MTA): not a retry; a failure on 465 neither. The same port is."""
+    tr = FallbackTracker(window_ns=900 * SECOND)
+    tr.observe(conv(0, "aborted", "server", "tls-handshake-failed", t=0, port=587))
+    tr.observe(conv(1, "aborted", "client", "tls-not-started", t=1, port=465))
+    other = conv(2, "plaintext", "client", "client-did-not-request", t=5)
+    tr.observe(other)
+    assert (other["reason"], other["detail"]) == ("client-did-not-request", "why")
+    same = conv(3, "plaintext", "client", "client-did-not-request", t=6, port=587)
+    tr.observe(same)
+    assert (same["caused_by"], same["reason"], same["fallback_of"]["stream"]) == ("server", "tls-fallback", 0)
 
 
 @pytest.mark.parametrize("name", ["tls-fallback.pcap", "fallback-helo.pcap", "fallback-server-offered-nothing.pcap"])
