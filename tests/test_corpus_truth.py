@@ -544,8 +544,9 @@ WILD_VERDICTS: dict[str, tuple[str, str, str, str, str]] = {
         "plaintext", "server", "starttls-not-offered", "absent",
         "AUTH NTLM in the clear after an EHLO reply without STARTTLS, no mail: credentials count"),
     "arkime__arkime/tests__pcap__socks5-smtp-503.pcap#0": (
-        "plaintext", "client", "client-did-not-request", "valid",
-        "AUTH in the clear although STARTTLS was offered, then no mail (503)"),
+        "aborted", "none", "no-mail-transaction", "valid",
+        "AUTH LOGIN twice in the clear although STARTTLS was offered (no initial response, no 334: no "
+        "credentials crossed), refused with 503, then the client's reset: no mail"),
     "OISF__suricata-verify/tests__smtp-long-command__input.pcap#0": (
         "plaintext", "client", "client-did-not-request", "valid",
         "AUTH in the clear although STARTTLS was offered"),

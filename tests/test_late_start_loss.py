@@ -278,11 +278,6 @@ def _loss_proven_later(full: dict[str, Any], k: int) -> bool:
 
 #: captures whose early end is known to blame wrongly, and why (strict)
 EARLY_END_FAILURES: dict[str, str] = {
-    "captures/hunt2-auth-login-refused-then-starttls.pcap": (
-        "the capture ends right after the client's AUTH LOGIN (frame 10, no initial response) or before the "
-        "server's 530 is followed by STARTTLS: the plaintext reading counts any AUTH in the clear as "
-        "credentials crossing (client-did-not-request), though AUTH LOGIN carries none until the client "
-        "answers a 334; the whole capture shows the refusal and TLS after it (tls)"),
     "captures/live-mail-refused-then-starttls.pcap": (
         "the capture ends right after the client's MAIL FROM in the clear (frame 10 or its ACK), "
         "before the server's 530 'Must issue a STARTTLS command first' and the STARTTLS the client "

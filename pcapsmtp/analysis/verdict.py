@@ -17,8 +17,8 @@ from pcapsmtp.model import CLIENT as _CLIENT
 from pcapsmtp.model import SERVER as _SERVER
 from pcapsmtp.model import Endpoint, Side
 from pcapsmtp.smtp.events import (
-    EOM_VERB, SASL_VERB, WAITED_NS, Anomaly, AnomalyCode, Command, ImplicitTls, PlaintextAfterStartTls, Reply,
-    StreamEnded, StreamGap, TlsInProgress,
+    EOM_VERB, SASL_VERB, WAITED_NS, Anomaly, AnomalyCode, AuthExchange, Command, ImplicitTls, PlaintextAfterStartTls,
+    Reply, StreamEnded, StreamGap, TlsInProgress,
 )
 from pcapsmtp.smtp.tls import (
     TlsAlert, TlsApplicationData, TlsCertificate, TlsChangeCipherSpec, TlsClientHello,
@@ -122,6 +122,29 @@ class Transcript:
     client_resent: int = 0
     #: each side's reset, with its TTL and its side's (the first reset of the side)
     resets: dict[Side, ResetTtl] = field(default_factory=dict)
+
+
+def _credentials(items: list[Item]) -> Item | None:
+    """The first AUTH whose credentials crossed: with an initial response, or followed by a
+    client line of its SASL exchange (``AuthExchange``: answering a 334, or sent without waiting
+    for one) before the client's next command. An AUTH alone (``AUTH LOGIN`` refused at once, or
+    the capture ending before the client's answer) carried none."""
+    auth = None
+    for it in items:
+        ev = it.event
+        if isinstance(ev, AuthExchange):
+            if auth is not None:
+                return auth
+        elif isinstance(ev, Command) and ev.verb != SASL_VERB:
+            auth = None
+            if ev.verb == "AUTH":
+                # (the session keeps only the mechanism: an initial response shows in the
+                # line's length, beyond "AUTH", the mechanism and the line end; " =" is an
+                # empty one)
+                if ev.octets - len("AUTH ") - len(ev.argument) - (1 if ev.bare_lf else 2) > 2:
+                    return it
+                auth = it
+    return None
 
 
 def _frame(item: Item | None) -> int | None:
@@ -287,11 +310,11 @@ class _Facts:
                 break
         #: The first event that put something worth protecting on the wire in the clear: a
         #: mail transaction (MAIL, or DATA/BDAT, which some clients send without MAIL) or an
-        #: AUTH (credentials), whichever came first.
+        #: AUTH whose credentials crossed (``_credentials``), whichever came first.
         self.clear: Item | None = self.transaction
-        if self.auth_item is not None and (self.clear is None
-                                           or self.pos(self.auth_item) < self.pos(self.clear)):
-            self.clear = self.auth_item
+        creds = _credentials(t.items)
+        if creds is not None and (self.clear is None or self.pos(creds) < self.pos(self.clear)):
+            self.clear = creds
         # A STARTTLS refused (503 before EHLO, a 454 the client tried again after) and a later
         # one before anything went in the clear, answered 220 or with no answer in the capture
         # (a hole may hold its 220): the later one is the request the verdict judges (TLS may
@@ -2642,7 +2665,7 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
         _judge_give_up(f, v, offered, chk, ehlo_item, ehlo_reply, ehlo_refused)
         return
     frame = _frame(clear)
-    what = ("" if clear is not f.auth_item else
+    what = ("" if clear.event.verb != "AUTH" else
             f"; the client sent AUTH {_mechanism(clear)} in the clear (frame {frame}): its "
             "credentials crossed unprotected")
     if ehlo_refused:
@@ -2698,14 +2721,8 @@ def _clear_before(f: _Facts, st_item: Item | None) -> Item | None:
     clear = f.clear
     if st_item is None or clear is None or f.pos(clear) > f.pos(st_item):
         return None
-    if clear is f.auth_item:
-        # (the session keeps only the mechanism: an initial response shows in the line's length,
-        # beyond "AUTH", the mechanism and the line end; " =" is an empty one)
-        ev = clear.event
-        beyond = ev.octets - len("AUTH ") - len(ev.argument) - (1 if ev.bare_lf else 2)
-        reply = f.reply_to(clear)
-        if beyond <= 2 and (reply is None or reply.event.code != 334):
-            return None
+    if clear.event.verb == "AUTH":
+        pass        # (``_credentials``: its credentials crossed)
     elif f.reply_to(clear) is None:
         # (a MAIL whose answer the capture lost may have been refused, 530 "Must issue a
         # STARTTLS command first": no mail went, and the TLS after it is the verdict)
