@@ -81,6 +81,20 @@ def test_a_retry_comes_to_the_port_that_failed() -> None:
     assert (same["caused_by"], same["reason"], same["fallback_of"]["stream"]) == ("server", "tls-fallback", 0)
 
 
+def test_an_unsure_attempt_makes_unsure_only_a_retry_to_its_port() -> None:
+    """An attempt on 587 the capture cannot judge (it asked for STARTTLS; how that ended is not
+    in the capture): a plaintext conversation to 25 keeps its reading, one to 587 may be the
+    retry and reads ``incomplete``."""
+    for port, want in ((25, "client-did-not-request"), (587, "incomplete")):
+        tr = FallbackTracker(window_ns=900 * SECOND)
+        unsure = conv(0, "incomplete", "unknown", "incomplete", t=0, port=587)
+        unsure.update(starttls={"requested": True}, findings=[])
+        tr.observe(unsure)
+        later = conv(1, "plaintext", "client", "client-did-not-request", t=5, port=port)
+        tr.observe(later)
+        assert later["reason"] == want, port
+
+
 @pytest.mark.parametrize("name", ["tls-fallback.pcap", "fallback-helo.pcap", "fallback-server-offered-nothing.pcap"])
 def test_generated_fallback_captures(name: str) -> None:
     got = analyze_path(str(CAPTURES / name))
