@@ -42,6 +42,8 @@ session's hunt): each one a verdict that was wrong, or a behaviour worth keeping
   credentials crossed in the clear: ``plaintext``, ``client-did-not-request`` (was: ``tls``).
   ``hunt2-auth-login-refused-then-starttls.pcap`` (read right, kept): ``AUTH LOGIN`` without an
   initial response refused with 530 carries no credentials; TLS follows: ``tls``.
+- ``hunt2-auth-line-lost-then-starttls.pcap``: AUTH PLAIN, 334, the client's SASL line lost by
+  the capture, 235, then STARTTLS: the 235 shows the credentials crossed (``plaintext``).
 - ``hunt2-mail-in-clear-then-starttls.pcap``: a message delivered in the clear, then STARTTLS and
   a second message inside TLS on the same connection: the first went in the clear
   (``plaintext``; was: ``tls``).
@@ -276,6 +278,24 @@ def auth_before_starttls(initial: bool) -> Capture:
         [(c, Expect("tls", "none", "tls-established", "valid", True, 220))])
 
 
+def auth_line_lost_then_starttls() -> Capture:
+    """AUTH PLAIN without an initial response, the server's 334, the client's SASL line, which
+    the server acknowledged and the capture lost, the server's 235; then STARTTLS and TLS. The
+    235 after the 334 shows the credentials crossed (RFC 4954 6), though their line is not in
+    the capture."""
+    c = opening(Conv(cport=45115, isn=(0x45115000, 0x81045115)), AUTH_REPLY)
+    c.c(b"AUTH PLAIN\r\n", tag="auth").s(b"334 \r\n")
+    c.c(b"AGFsaWNlAGNvcnJlY3QgaG9yc2U=\r\n", lost=[0])
+    c.s(b"235 2.7.0 Authentication successful\r\n", tag="accepted")
+    starttls_ok(c, "hunt2 auth line lost")
+    return Capture(
+        "hunt2-auth-line-lost-then-starttls.pcap",
+        "valid offer; AUTH PLAIN, 334, the client's SASL line lost by the capture (acknowledged), 235; then "
+        "STARTTLS, 220, TLS 1.2 with the mail inside: the 235 shows the credentials crossed in the clear",
+        [(c, Expect("plaintext", "client", "client-did-not-request", "valid", True, 220,
+                    findings=[("tcp-gap", "capture", "accepted")]))])
+
+
 def mail_in_clear_then_starttls() -> Capture:
     c = opening(Conv(cport=45110))
     mail_in_clear(c, quit=False, first_tag="mail")
@@ -292,4 +312,4 @@ def scenarios() -> list[Capture]:
             client_cert_fallback(), tls13_resumed(),
             tls12_resumed(), trailing_space(), server_silent_after_finished(False), server_silent_after_finished(True),
             reset_forged_after_finished(), pipelined_ehlo_starttls(), auth_before_starttls(True),
-            auth_before_starttls(False), mail_in_clear_then_starttls()]
+            auth_before_starttls(False), mail_in_clear_then_starttls(), auth_line_lost_then_starttls()]

@@ -227,3 +227,26 @@ def test_auth_refused_without_credentials_then_tls_is_tls() -> None:
     (conv,) = _convs("hunt2-auth-login-refused-then-starttls.pcap")
     assert _verdict(conv) == ("tls", "none", "tls-established")
     assert conv["auth"] is True and conv["findings"] == []
+
+
+def test_a_235_after_the_334_shows_the_credentials_crossed_though_their_line_was_lost() -> None:
+    """AUTH PLAIN, 334, the client's SASL line lost by the capture (the server acknowledged it),
+    235, then STARTTLS and TLS: the server's 235 answers credentials the client sent in the clear
+    (RFC 4954 6), so the conversation is plaintext at the AUTH; without the 235 (a cut right
+    after the 334) it would not be."""
+    path = CAPTURES / "hunt2-auth-line-lost-then-starttls.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == ("plaintext", "client", "client-did-not-request")
+    auth = frames_matching(path, "smtp.req.command == \"AUTH\"")
+    accepted = frames_matching(path, "smtp.response.code == 235")
+    assert (auth, accepted) == ([10], [15])
+    assert conv["evidence_frame"] == 10
+    assert _findings(conv) == [("tcp-gap", "capture", 15)]
+    assert "the client sent AUTH PLAIN in the clear (frame 10): its credentials crossed unprotected" in conv["detail"]
+    assert conv["detail"].endswith("the client sent STARTTLS only after that (frame 17), and STARTTLS answered 220 "
+                                   "and the TLS handshake completed (TLS 1.2)")
+    # the session ends the SASL exchange at the 235 that answers the lost line: the client's
+    # next line is its STARTTLS, not another SASL line (it read as one, and TLS was never seen)
+    (starttls,) = frames_matching(path, "tcp.dstport == 25 && tcp.payload contains \"STARTTLS\"")
+    assert conv["starttls"]["requested"] is True and conv["starttls"]["frame"] == starttls == 17
+    assert conv["tls"]["established"] is True

@@ -127,13 +127,23 @@ class Transcript:
 def _credentials(items: list[Item]) -> Item | None:
     """The first AUTH whose credentials crossed: with an initial response, or followed by a
     client line of its SASL exchange (``AuthExchange``: answering a 334, or sent without waiting
-    for one) before the client's next command. An AUTH alone (``AUTH LOGIN`` refused at once, or
-    the capture ending before the client's answer) carried none."""
+    for one) before the client's next command, or by the server's verdict on them (235 accepted;
+    535 refused, after its 334: RFC 4954 6), which shows the client answered though the capture
+    lost that line. An AUTH alone (``AUTH LOGIN`` refused at once, or the capture ending before
+    the client's answer) carried none."""
     auth = None
+    asked = False
     for it in items:
         ev = it.event
         if isinstance(ev, AuthExchange):
             if auth is not None:
+                return auth
+        elif isinstance(ev, Reply) and auth is not None and ev.side is _SERVER:
+            if ev.code == 334:
+                asked = True
+            elif ev.code == 235 or asked and ev.code == 535:
+                # (a 535 straight after the AUTH can refuse the mechanism, as Postfix's "no
+                # mechanism available" does: only after the 334 is it the credentials')
                 return auth
         elif isinstance(ev, Command) and ev.verb != SASL_VERB:
             auth = None
@@ -144,6 +154,7 @@ def _credentials(items: list[Item]) -> Item | None:
                 if ev.octets - len("AUTH ") - len(ev.argument) - (1 if ev.bare_lf else 2) > 2:
                     return it
                 auth = it
+                asked = False
     return None
 
 

@@ -1116,6 +1116,8 @@ class SmtpSession:
             self._emit(reply)
             return
         if answers is None:
+            if for_lost or self._client_hole:
+                self._sasl_lost(last.code)
             if for_lost:
                 self._anomaly(_SERVER, span, AnomalyCode.REPLY_WITHOUT_COMMAND,
                               f"reply {last.code} answers a command lost in a hole of the "
@@ -1160,6 +1162,14 @@ class SmtpSession:
         """``cmd`` is the client's first command after a hole and the reply at server offset
         ``start`` began before it."""
         return cmd is self._hole_cmd and start < self._hole_cmd_server_at
+
+    def _sasl_lost(self, code: int | None) -> None:
+        """A final reply (not 334) during a SASL exchange that answers a client line lost in a
+        hole: the server's verdict on it (235, 535). The exchange is over, and the client's next
+        line is a command, not another SASL line."""
+        if code != 334 and (self._c.mode is _Mode.SASL or self._auth_open):
+            self._c.mode = _Mode.LINES
+            self._auth_open = False
 
     def _client_reads(self, reply: Reply, drain: bool = True) -> None:
         """The client acts on ``reply`` as the answer to ``reply.answers``."""
