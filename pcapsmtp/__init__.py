@@ -33,6 +33,7 @@ COMPILED_CORE = (
     "pcapsmtp.tcp.halfstream",
     "pcapsmtp.tcp.reassembler",
     "pcapsmtp.smtp.lines",
+    "pcapsmtp.smtp.events",
     "pcapsmtp.smtp.tls",
     "pcapsmtp.smtp.session",
 )

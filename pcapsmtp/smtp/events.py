@@ -1,15 +1,20 @@
 """Everything the SMTP core observes, as data.
 
 Each event carries the ``side`` that sent the bytes and the ``span`` of those bytes in that
-side's reassembled stream; the pipeline maps spans to frame numbers. Events are frozen
-(``model.frozen``: the type checker rejects any assignment to a field) and never hold message
-bodies or credentials.
+side's reassembled stream; the pipeline maps spans to frame numbers. Events are values: equal
+and hashable by value, never changed once made (a changed event is a ``dataclasses.replace``),
+and never hold message bodies or credentials. They are plain ``@dataclass(kw_only=True,
+unsafe_hash=True)`` classes, not ``model.frozen``, because that is the form Cython compiles: in
+the compiled build (``events.pxd``) each is an extension type whose ``__init__``, equality, hash
+and repr are C and whose fields refuse assignment; here, the reference, a dataclass without
+slots (an assignment is not refused at run time, as with ``model.frozen``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
-from pcapsmtp.model import Side, Span, frozen
+from pcapsmtp.model import Side, Span
 
 __all__ = ["Event", "ReplyLine", "Command", "Reply", "MessageBody", "AuthExchange",
            "PlaintextAfterStartTls", "StreamGap", "StreamEnded", "Anomaly", "AnomalyCode",
@@ -46,14 +51,14 @@ class AnomalyCode(StrEnum):
     NUL_BYTE = "nul_byte"                        #: a NUL in a command or reply line
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Event:
     side: Side
     span: Span
     ts_ns: int = 0
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class ReplyLine:
     """One server line as sent: its own code and separator are kept, not normalised."""
 
@@ -71,7 +76,7 @@ class ReplyLine:
         return self.sep == "-"
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Command(Event):
     """A client command line outside DATA/BDAT content and outside an AUTH exchange."""
 
@@ -85,7 +90,7 @@ class Command(Event):
     inferred: bool = False
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Reply(Event):
     """A complete server reply (one or more lines), matched to the command it answers.
 
@@ -129,7 +134,7 @@ class Reply(Event):
         return not self.greeting and self.answers is not self.server_answers
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class MessageBody(Event):
     """DATA or BDAT content: only its size is kept."""
 
@@ -138,19 +143,19 @@ class MessageBody(Event):
     complete: bool = True
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class AuthExchange(Event):
     """Client lines of a SASL exchange. Their content is credentials and is never kept."""
 
     lines: int
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class ImplicitTls(Event):
     """The client's first bytes are a TLS record: TLS from the first byte (SMTPS)."""
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class TlsInProgress(Event):
     """The capture starts inside TLS on this side: its first captured bytes are TLS (or
     binary that is not SMTP), and how TLS began (STARTTLS or TLS from the first byte) is not
@@ -165,7 +170,7 @@ class TlsInProgress(Event):
     after_hole: bool = False
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class PlaintextAfterStartTls(Event):
     """Bytes that are not TLS where TLS was expected (after a 220 to STARTTLS)."""
 
@@ -173,7 +178,7 @@ class PlaintextAfterStartTls(Event):
     smtp_like: bool         #: the bytes read as an SMTP command (client) or reply (server)
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class StreamGap(Event):
     """``length`` bytes of this side were never captured. ``cut``: they were on the wire in a
     frame the capture's snap length cut (its tail), not lost with a whole packet. ``acked``: the
@@ -185,13 +190,13 @@ class StreamGap(Event):
     acked: bool = False
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class StreamEnded(Event):
     reset: bool = False
     truncated: bool = False  #: the capture (or flow tracking) ended, no FIN or RST seen
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class Anomaly(Event):
     code: AnomalyCode
     detail: str = ""
