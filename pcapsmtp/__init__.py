@@ -36,6 +36,7 @@ COMPILED_CORE = (
     "pcapsmtp.smtp.events",
     "pcapsmtp.smtp.tls",
     "pcapsmtp.smtp.session",
+    "pcapsmtp.model",
 )
 
 # An extension is "older than its source" when its .py was written more than this after it: an

@@ -71,9 +71,15 @@ class Endpoint:
         return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
 
 
-@frozen
+@dataclass(unsafe_hash=True)
 class Span:
-    """A half-open byte range ``[start, end)`` in one side's reassembled stream."""
+    """A half-open byte range ``[start, end)`` in one side's reassembled stream.
+
+    ``@dataclass(unsafe_hash=True)``, not ``frozen``: the form Cython compiles (model.pxd makes it
+    an extension type whose ``__init__``, equality, hash and repr are C and whose fields refuse
+    assignment); here, the reference, a slotted dataclass whose fields no code assigns."""
+
+    __slots__ = ("side", "start", "end")
 
     side: Side
     start: int
