@@ -32,6 +32,7 @@ COMPILED_CORE = (
     "pcapsmtp.tcp.streams",
     "pcapsmtp.tcp.halfstream",
     "pcapsmtp.tcp.reassembler",
+    "pcapsmtp.tcp.events",
     "pcapsmtp.smtp.lines",
     "pcapsmtp.smtp.events",
     "pcapsmtp.smtp.tls",

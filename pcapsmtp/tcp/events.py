@@ -1,11 +1,17 @@
 """What the reassembler tells the pipeline. All events carry the conversation's ``stream``
-(Wireshark's ``tcp.stream`` index), and are returned in capture order."""
+(Wireshark's ``tcp.stream`` index), and are returned in capture order.
+
+The events are values, never changed once made; they are plain ``@dataclass(unsafe_hash=True)``
+classes, not ``model.frozen``, because that is the form Cython compiles: in the compiled build
+(``events.pxd``) each is an extension type whose ``__init__``, equality, hash and repr are C and
+whose fields refuse assignment; here, the reference, a dataclass (slotted where it has no
+defaults: ``__slots__`` cannot hold a field whose default is a class attribute)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pcapsmtp.model import Endpoint, Side, frozen
+from pcapsmtp.model import Endpoint, Side
 
 __all__ = ["GapCause", "FlowInfo", "FlowOpened", "StreamData", "StreamGap", "OverlapConflict", "StreamEnd",
            "SentAfterReset", "FlowClosed", "FlowEvent"]
@@ -41,16 +47,18 @@ class FlowInfo:
     time the reassembler decided the conversation; False when one direction had none by then."""
 
 
-@frozen
+@dataclass(unsafe_hash=True)
 class FlowOpened:
+    __slots__ = ("flow",)
     flow: FlowInfo
 
 
-@frozen
+@dataclass(unsafe_hash=True)
 class StreamData:
     """New in-order bytes of one side. ``offset`` counts from 0 at the side's first payload
     byte (the byte after the SYN when the SYN was seen). ``frame`` carried these bytes."""
 
+    __slots__ = ("stream", "side", "offset", "data", "frame", "ts_ns")
     stream: int
     side: Side
     offset: int
@@ -69,7 +77,7 @@ class GapCause(StrEnum):
     kept of it (its snap length); the TCP segment is known, only its tail was not stored."""
 
 
-@frozen
+@dataclass(unsafe_hash=True)
 class StreamGap:
     """``length`` bytes at ``offset`` were never captured. ``frame`` is the frame whose
     bytes follow the hole (or the last frame of the side when the gap is at the end); for a
@@ -92,11 +100,12 @@ class StreamGap:
     declared as its frame comes, before any ACK of it."""
 
 
-@frozen
+@dataclass(unsafe_hash=True)
 class OverlapConflict:
     """A later copy of ``length`` bytes at ``offset`` differs from what was already
     delivered. The first copy (``first_frame``) wins; ``second_frame`` carried the other."""
 
+    __slots__ = ("stream", "side", "offset", "length", "first_frame", "second_frame", "ts_ns")
     stream: int
     side: Side
     offset: int
@@ -106,7 +115,7 @@ class OverlapConflict:
     ts_ns: int
 
 
-@frozen
+@dataclass(unsafe_hash=True)
 class StreamEnd:
     """One side ended: FIN (``reset`` False) or RST (``reset`` True), or the capture/flow
     ended without either (``truncated`` True, ``frame`` is the side's last frame or 0).
@@ -136,7 +145,7 @@ class StreamEnd:
     """The first and the last of those segments' frames."""
 
 
-@frozen
+@dataclass(unsafe_hash=True)
 class SentAfterReset:
     """The side whose reset ended the conversation (its ``StreamEnd``, frame ``reset_frame``)
     went on sending on it afterwards: segments of that side captured after the reset, within
@@ -159,6 +168,7 @@ class SentAfterReset:
     without ACK. Emitted once, when the watch ends (its time is up, a SYN reuses the 4-tuple,
     or the capture ends), just before the conversation's ``FlowClosed``."""
 
+    __slots__ = ("stream", "side", "reset_frame", "kind", "frame", "ts_ns", "last_frame", "segments")
     stream: int
     side: Side
     reset_frame: int
@@ -170,7 +180,7 @@ class SentAfterReset:
     segments: int               #: how many there were
 
 
-@frozen
+@dataclass(unsafe_hash=True)
 class FlowClosed:
     """The reassembler forgets the conversation: ``reason`` is "closed" (both sides ended; after
     a reset this comes when the watch for the resetting side's later segments ends,
