@@ -19,7 +19,8 @@ steps, and ``transform(src, dst, *steps)`` loads, applies and saves::
 
 TCP steps touch only conversations with a port in ``Capture.ports`` (25, 465, 587, 2525 by
 default); other traffic passes unchanged. Checksums (IPv4, TCP) are recomputed on writing;
-timestamps are made monotonic (non-decreasing) on writing, in capture order.
+timestamps are made monotonic (non-decreasing) on writing, in capture order (except after
+``clock_step``, whose backward step is the point).
 
 Saving writes Ethernet frames (MAC addresses derived from the IP addresses) unless a link
 step chose 802.1Q/QinQ tags, Linux cooked v1 or v2 (linktypes 113, 276), raw IP (101), BSD
@@ -45,7 +46,8 @@ from generate_hostile import ip_checksum as _checksum  # noqa: E402  (the one RF
 __all__ = [
     "Seg", "RawL3", "Frame", "Capture", "SegmentView", "Step",
     "load", "save", "transform", "apply",
-    "identity", "resegment", "reorder", "swap_directions", "skew_client", "jitter", "duplicate",
+    "identity", "resegment", "reorder", "swap_directions", "skew_client", "jitter", "clock_step",
+    "longest_pause", "duplicate",
     "partial_overlap",
     "drop_segment", "with_ports", "one_direction",
     "shift_seq", "vlan", "qinq", "sll2", "sll", "raw_ip", "null", "loop", "ethernet", "to_ipv6",
@@ -109,6 +111,8 @@ class Capture:
     fmt: str = "pcap"                      #: "pcap", "pcap-ns", "pcapng" or "pcapng-2if"
     compress: bool = False
     notes: tuple[str, ...] = ()            #: what the steps did (for test messages)
+    #: saving makes the timestamps non-decreasing (False after ``clock_step``: its times are kept)
+    monotonic: bool = True
 
     def with_frames(self, frames: Iterable[Frame], note: str | None = None) -> Capture:
         notes = self.notes + ((note,) if note else ())
@@ -231,7 +235,7 @@ def save(cap: Capture, path: str | Path) -> Path:
     last = 0
     ip_id = 0
     for fr in cap.frames:
-        ts = max(fr.ts_ns, last)
+        ts = max(fr.ts_ns, last) if cap.monotonic else fr.ts_ns
         last = ts
         if isinstance(fr, Seg):
             ip_id = (ip_id + 1) & 0xFFFF
@@ -661,6 +665,44 @@ def jitter(max_ns: int, seed: int = 0) -> Step:
             out.append(f)
         out.sort(key=lambda f: f.ts_ns)
         return cap.with_frames(out, f"jitter({max_ns} ns, seed {seed})")
+    return step
+
+
+def longest_pause(cap: Capture) -> int | None:
+    """The index of the frame after the longest pause between two consecutive segments of one
+    SMTP conversation (where the waits a verdict rests on lie), or None when no conversation has
+    two segments."""
+    last: dict[frozenset[_EndPt], int] = {}
+    best, at = -1, None
+    for i, f in enumerate(cap.frames):
+        if not isinstance(f, Seg) or not _is_smtp(f, cap.ports):
+            continue
+        key = _conv_key(f)
+        if key in last and f.ts_ns - last[key] > best:
+            best, at = f.ts_ns - last[key], i
+        last[key] = f.ts_ns
+    return at
+
+
+def clock_step(back_ns: int = 3600 * 10**9, at: int | None = None, *, behind: bool = False) -> Step:
+    """The capturing host's clock stepped back ``back_ns`` mid-capture (NTP stepping it back, a
+    virtual machine's clock set after a pause), or a file made of two hosts' captures put one
+    after the other: every frame from index ``at`` on (None: ``longest_pause``, the frame after
+    the longest pause of an SMTP conversation) is stamped ``back_ns`` earlier, in the same order;
+    with ``behind``, that much before the latest frame before it (the clock went back by the
+    pause before the frame and ``back_ns`` more: a step back shorter than the pause it falls in
+    leaves the file's times going forward, no capture can show it). Saving keeps these times
+    (``Capture.monotonic`` False): the file's clock goes back at that frame."""
+    def step(cap: Capture) -> Capture:
+        k = longest_pause(cap) if at is None else at
+        if k is None:
+            return dataclasses.replace(cap, monotonic=False, notes=cap.notes + ("clock_step(none)",))
+        back = back_ns
+        if behind and k:
+            back += cap.frames[k].ts_ns - max(f.ts_ns for f in cap.frames[:k])
+        frames = list(cap.frames[:k]) + [replace(f, ts_ns=f.ts_ns - back) for f in cap.frames[k:]]
+        out = cap.with_frames(frames, f"clock_step({back} ns back at frame {k + 1})")
+        return dataclasses.replace(out, monotonic=False)
     return step
 
 
