@@ -547,6 +547,12 @@ FINDINGS: dict[str, FindingInfo] = {
         "Usually nothing: the verdict rests on what was kept. A line, a reply or a run of "
         "pipelined commands that long is odd in itself: look at it in Wireshark at the "
         "finding's frame."),
+    "clock-step": FindingInfo(
+        "capture", "", "the capture's clock stepped back in the middle of the conversation",
+        "Capture on a host whose clock NTP slews rather than steps (chrony `makestep` only at boot, "
+        "ntpd `-x`), and merge the captures of two hosts with `mergecap` (by time) rather than "
+        "putting them one after the other; a verdict that turns on a duration across the step "
+        "stays `incomplete`."),
     "capture-loss": FindingInfo(
         "capture", "", "the capture dropped packets while the conversation was open",
         "Give `pcapsmtp live` a bigger receive buffer (`-B KIB`), a narrower filter, or a less "

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator
 
 from pcapsmtp.analysis.clients import predict, predict_banner
+from pcapsmtp.analysis.clock import CaptureClock, any_reading, judge_clocked
 from pcapsmtp.analysis.fallback import SKIPPED, FallbackTracker
 from pcapsmtp.analysis.frames import FrameIndex, make_item
 from pcapsmtp.analysis.loss import Loss, apply_losses
@@ -64,16 +65,16 @@ class AnalysisConfig:
 class _Conv:
     __slots__ = ("info", "session", "index", "transcript", "emitted", "open_tls")
 
-    def __init__(self, info: FlowInfo, file: str, cfg: AnalysisConfig) -> None:
+    def __init__(self, info: FlowInfo, file: str, cfg: AnalysisConfig, first_ts_ns: int) -> None:
         self.info = info
         self.session = SmtpSession(cfg.session, late_start=info.midstream)
         self.index = {_CLIENT: FrameIndex(), _SERVER: FrameIndex()}
         self.transcript = Transcript(
             file=file, stream=info.stream, client=info.client, server=info.server,
-            first_frame=info.first_frame, first_ts_ns=info.first_ts_ns, midstream=info.midstream,
+            first_frame=info.first_frame, first_ts_ns=first_ts_ns, midstream=info.midstream,
             side_evidence=info.side_evidence, handshake_seen=info.handshake_seen,
             both_directions=info.both_directions,
-            last_ts_ns=info.first_ts_ns)
+            last_ts_ns=first_ts_ns)
         self.emitted = False
         #: live mode: the verdict of a TLS conversation judged before its flow closed, whose end
         #: the plaintext-retry rule still needs (``FallbackTracker.observe``, at its close)
@@ -96,12 +97,15 @@ _KEY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "STARTTLS", "AUTH", "MAIL"})
 _SMTP_ONLY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "STARTTLS", "BDAT"})
 
 
-def _attempt_only(t: Transcript) -> bool:
+def _attempt_only(t: Transcript, clock: CaptureClock) -> bool:
     """The connection never carried a byte of payload either way (nor lost any in a hole), and
     the verdict has nothing to judge in it (``judged_without_payload``: a server's refusal
-    without a greeting is judged): a scan or a probe, counted in the summary."""
+    without a greeting is judged, under any pause at a backward step of the capture's clock):
+    a scan or a probe, counted in the summary."""
     if t.client_bytes or t.server_bytes or any(isinstance(it.event, SmtpStreamGap) for it in t.items):
         return False
+    if clock.steps:
+        return not any_reading(t, clock.within(t), judged_without_payload)
     return not judged_without_payload(t)
 
 
@@ -127,11 +131,20 @@ class Analyzer:
         #: the capture's snap length as its frames show it: the captured length of the first
         #: frame found cut (``saw_cut``, called by the decoder); 0 while none was
         self.snaplen = 0
+        #: the capture's timestamps made continuous across a clock that steps back
+        #: (``analysis.clock``): the TCP layer keeps the captured times, the SMTP core and the
+        #: verdicts read the continuous ones, the output the captured ones
+        self.clock = CaptureClock()
 
     # ------------------------------------------------------------------ feeding
 
     def feed(self, seg: TcpSegment) -> list[dict[str, Any]]:
         self.packets += 1
+        clock = self.clock
+        if clock.latest is None or seg.ts_ns + clock.offset < clock.latest:
+            clock.see(seg.frame, seg.ts_ns)     # (the rare case: time did not go forward)
+        else:
+            clock.latest = seg.ts_ns + clock.offset
         events = self.reassembler.feed(seg)
         if not events:
             return []
@@ -155,7 +168,8 @@ class Analyzer:
         """The capture lost ``dropped`` packets between these capture times (live mode):
         conversations open then get a ``capture-loss`` finding and are not blamed on bytes
         after it (``analysis.loss``)."""
-        self.losses.append(Loss(after_ns, until_ns, dropped))
+        off = self.clock.offset
+        self.losses.append(Loss(after_ns + off, until_ns + off, dropped))
         if len(self.losses) > 4096:          # merge the oldest half into one window
             old = self.losses[:2048]
             self.losses[:2048] = [Loss(old[0].after_ns, old[-1].until_ns,
@@ -176,6 +190,8 @@ class Analyzer:
         done: list[dict[str, Any]] = []
         convs = self._convs
         early = self.config.early
+        clock = self.clock
+        stepped = bool(clock.steps)
         for ev in events:
             if ev.__class__ is StreamData:
                 c = convs.get(ev.stream)
@@ -196,14 +212,19 @@ class Analyzer:
                     t.client_bytes += len(data)
                 else:
                     t.server_bytes += len(data)
-                t.last_ts_ns = ts = ev.ts_ns
+                ts = ev.ts_ns
+                if stepped:
+                    ts = clock.at(frame, ts)
+                t.last_ts_ns = ts
                 evs = c.session.receive(side, data, ts)
                 if evs:
                     self._record(c, evs)
                 if len(offs) > 256:
                     idx.trim(c.session.low_water(side))
             elif isinstance(ev, FlowOpened):
-                convs[ev.flow.stream] = _Conv(ev.flow, self.file, self.config)
+                info = ev.flow
+                convs[info.stream] = _Conv(info, self.file, self.config,
+                                           clock.at(info.first_frame, info.first_ts_ns))
                 continue
             elif isinstance(ev, StreamGap):
                 c = convs.get(ev.stream)
@@ -213,25 +234,27 @@ class Analyzer:
                 cut = ev.cause is GapCause.SNAPLEN
                 if cut and not c.transcript.snaplen:
                     c.transcript.snaplen = self.snaplen
-                self._record(c, c.session.receive_gap(ev.side, ev.length, ev.ts_ns, cut, ev.acked))
+                ts = clock.at(ev.frame, ev.ts_ns) if stepped else ev.ts_ns
+                self._record(c, c.session.receive_gap(ev.side, ev.length, ts, cut, ev.acked))
             elif isinstance(ev, StreamEnd):
                 c = convs.get(ev.stream)
                 if c is None:
                     continue
+                ts = clock.at(ev.frame, ev.ts_ns) if stepped and ev.frame else ev.ts_ns
                 if ev.frame:
-                    c.transcript.last_ts_ns = max(c.transcript.last_ts_ns, ev.ts_ns)
+                    c.transcript.last_ts_ns = max(c.transcript.last_ts_ns, ts)
                     c.index[ev.side].add(1 << 62, ev.frame)
                 if ev.reset:
                     c.transcript.resets.setdefault(ev.side, ResetTtl(
                         ev.frame, ev.ttl, ev.side_ttl, ev.side_ttl_segments, ev.side_ttl_frames))
                 self._record(c, c.session.receive_eof(ev.side, reset=ev.reset,
-                                                      truncated=ev.truncated, ts_ns=ev.ts_ns))
+                                                      truncated=ev.truncated, ts_ns=ts))
             elif isinstance(ev, OverlapConflict):
                 c = convs.get(ev.stream)
                 if c is None:
                     continue
                 ov = Overlap(ev.side, ev.offset, ev.length, ev.first_frame, ev.second_frame)
-                c.transcript.items.append(Item(ov, (ev.second_frame,), ev.ts_ns))
+                c.transcript.items.append(Item(ov, (ev.second_frame,), clock.at(ev.second_frame, ev.ts_ns)))
             elif isinstance(ev, SentAfterReset):
                 c = convs.get(ev.stream)
                 if c is None:
@@ -257,8 +280,10 @@ class Analyzer:
                 c.transcript.client_acked = ev.client_acked
                 c.transcript.server_last_ns = ev.server_last_ns
                 c.transcript.client_last_ns = ev.client_last_ns
+                if stepped:
+                    self._continuous_ends(c.transcript)
                 c.transcript.client_resent = ev.client_resent
-                if _attempt_only(c.transcript):
+                if _attempt_only(c.transcript, clock):
                     # A scan or probe (SYN answered by RST, connect and close): no SMTP
                     # conversation, only a connection attempt, counted in the summary.
                     self._summary.add_attempt()
@@ -275,6 +300,8 @@ class Analyzer:
                 last = self.reassembler.last_segment_times(c.info.stream)
                 if last is not None:
                     c.transcript.client_last_ns, c.transcript.server_last_ns = last
+                    if stepped:
+                        self._continuous_ends(c.transcript)
                     self._emit(self._conclude(c, closed=False), c, done)
         if self._held:
             self._release(done)
@@ -382,7 +409,7 @@ class Analyzer:
             return isinstance(asked, Command) and (
                 asked.verb == "QUIT" or asked.verb == "MAIL" and ev.code is not None and 200 <= ev.code < 300)
         if isinstance(ev, TlsApplicationData) and ev.side is Side.CLIENT:
-            conv = judge(c.transcript)
+            conv = self._judge(c.transcript)
             return conv["reason"] in ("tls-established", "implicit-tls", "tls-start-not-captured")
         return False
 
@@ -391,7 +418,7 @@ class Analyzer:
         closed (its end not known yet), ``open_at_end`` when the capture ended with it open
         (its end, and ``ended_ns``, are the capture's)."""
         c.emitted = True
-        conv = judge(c.transcript)
+        conv = self._judge(c.transcript)
         if open_at_end and conv["outcome"] == "tls":
             # (for the plaintext-retry rule: a TLS delivery the capture ends inside cancels no
             # earlier failure; analysis/fallback.py; not in the output: a private key)
@@ -429,9 +456,38 @@ class Analyzer:
 
     def post(self, conv: dict[str, Any]) -> None:
         """Cross-conversation steps, in order of first frame (offline) or of decision (live):
-        the plaintext retry after a failure, and the per-server summary."""
+        the plaintext retry after a failure, and the per-server summary. They read the
+        conversation's times on the continuous timeline (``analysis.clock``); the output then
+        gets the captured ones back."""
         self._fallback.observe(conv)
         self._summary.add(conv)
+        captured = conv.pop("_captured_ns", None)
+        if captured is not None:
+            conv["started_ns"], conv["ended_ns"] = captured
+
+    def _judge(self, t: Transcript) -> dict[str, Any]:
+        """``judge(t)``; across a backward step of the capture's clock, ``judge_clocked``."""
+        clock = self.clock
+        if not clock.steps:
+            return judge(t)
+        conv = judge_clocked(t, clock.within(t))
+        # (the times the capture shows: continuous ones moved forward after each step)
+        started, ended = conv.get("started_ns"), conv.get("ended_ns")
+        if started is not None and ended is not None:
+            conv["_captured_ns"] = (started - clock.offset_before(started),
+                                    ended - clock.offset_before(ended))
+        return conv
+
+    def _continuous_ends(self, t: Transcript) -> None:
+        """Each side's last segment time on the continuous timeline (its frame is not known)."""
+        low = {_CLIENT: t.first_ts_ns, _SERVER: t.first_ts_ns}
+        for it in t.items:
+            if it.ts_ns and it.frames:
+                side = getattr(it.event, "side", None)
+                if side in low:
+                    low[side] = max(low[side], it.ts_ns)
+        t.client_last_ns = self.clock.last_of(t.client_last_ns, low[_CLIENT])
+        t.server_last_ns = self.clock.last_of(t.server_last_ns, low[_SERVER])
 
 
 # The same server sends the same EHLO reply to every client: predict once per distinct reply.

@@ -1,0 +1,95 @@
+"""A capture clock that steps back mid-capture (``pcapsmtp.analysis.clock``, docs/output.md "A clock
+that steps back"): the generated captures ``captures/wallclock-step-*.pcap`` (captures/scenarios_clock.py),
+each stepping back an hour at one frame, read exactly; tshark sees the same frames go back in time."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pcapsmtp.analysis.clock import STEP_PAUSE_NS, CaptureClock
+from pcapsmtp.engine.analyzer import analyze_file
+
+REPO = Path(__file__).resolve().parents[1]
+SILENT = REPO / "captures" / "wallclock-step-starttls-silent.pcap"
+PLAIN = REPO / "captures" / "wallclock-step-plaintext.pcap"
+FALLBACK = REPO / "captures" / "wallclock-step-fallback.pcap"
+T0 = 1767261600 * 10**9           # the generated captures' first frame, 2026-01-01T10:00:00Z
+
+
+def _convs(path: Path) -> list[dict[str, Any]]:
+    res = analyze_file(str(path))
+    assert res.error is None, res.error
+    return res.conversations
+
+
+def _verdict(c: dict[str, Any]) -> tuple[Any, ...]:
+    return (c["outcome"], c["caused_by"], c["reason"], c.get("case"), c["evidence_frame"],
+            [(f["code"], f["side"], f["frame"]) for f in c["findings"]])
+
+
+def test_a_wait_across_the_step_is_not_measured() -> None:
+    """STARTTLS (frame 10) never answered; the client's FIN (frame 12) 5 s later, stamped 3595 s
+    before it. Read as stamped the client did not wait (nobody to blame); with a pause of a second
+    or more at the step the server never answered: the verdict turns on the pause, so it is
+    incomplete, and the server's ``no-answer`` (a duration across the step) is not kept."""
+    (c,) = _convs(SILENT)
+    assert _verdict(c) == ("incomplete", "unknown", "incomplete", None, 12,
+                           [("clock-step", "capture", 12)])
+    assert c["detail"] == (
+        "the capture's clock went back 3595 s at frame 12: how long a side waited across it is not "
+        "known, and the verdict turns on it: it reads as starttls-refused (server) with a pause of 1 s, "
+        "12 s, 45 s or 3600 s, as no-mail-transaction (none) with no pause at the step; no side is blamed")
+    assert c["findings"][0]["message"].startswith("the capture's clock went back 3595 s at frame 12, ")
+    assert (c["starttls"]["requested"], c["starttls"]["reply_code"], c["starttls"]["frame"]) == (True, None, 10)
+    assert "tlsrpt_result" not in c and "case" not in c
+    # the times as the file stamps them: the end before the start
+    assert c["started_ns"] == T0 and c["ended_ns"] < c["started_ns"]
+
+
+def test_a_verdict_that_measures_no_duration_stands() -> None:
+    """The mail in the clear after a valid offer (MAIL FROM at frame 10, where the clock goes back
+    an hour) is the client's, whatever the pause."""
+    (c,) = _convs(PLAIN)
+    assert _verdict(c) == ("plaintext", "client", "client-did-not-request", None, 10,
+                           [("clock-step", "capture", 10)])
+    assert c["detail"] == "STARTTLS was validly offered; the client went on in plaintext"
+
+
+def test_the_retry_after_the_step_is_still_a_fallback() -> None:
+    """STARTTLS refused (frame 12), the QUIT (frame 14) stamped an hour earlier, and the retry 1 s
+    later: on the continuous timeline it comes after the failure (``tls-fallback``, the server's),
+    though its stamped start is an hour before the failure's."""
+    first, retry = _convs(FALLBACK)
+    assert _verdict(first) == ("aborted", "server", "starttls-refused", None, 12,
+                               [("clock-step", "capture", 14)])
+    assert _verdict(retry) == ("plaintext", "server", "tls-fallback", None, 30, [])
+    assert retry["fallback_of"] == {"stream": 0, "reason": "starttls-refused", "frame": 12,
+                                    "previous_reason": "client-did-not-request"}
+    assert retry["started_ns"] < first["started_ns"] == T0
+
+
+def test_the_clock_tolerates_reordering_and_moves_past_a_step() -> None:
+    clock = CaptureClock()
+    for frame, ts in ((1, 10_000_000_000), (2, 10_500_000_000), (3, 10_450_000_000)):
+        clock.see(frame, ts)            # 50 ms back: a reordering, no step
+    assert clock.steps == [] and clock.at(3, 10_450_000_000) == 10_450_000_000
+    clock.see(4, 7_000_000_000)         # 3.5 s back: a step
+    (step,) = clock.steps
+    assert (step.frame, step.back_ns) == (4, 3_500_000_000)
+    # from frame 4 on, times run on from the latest with the step's own pause
+    assert clock.at(4, 7_000_000_000) == 10_500_000_000 + STEP_PAUSE_NS
+    assert clock.at(3, 10_450_000_000) == 10_450_000_000
+    assert clock.offset_before(clock.at(5, 7_200_000_000)) == 3_500_000_000 + STEP_PAUSE_NS
+
+
+@pytest.mark.tshark
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+@pytest.mark.parametrize("path, frame", [(SILENT, 12), (PLAIN, 10), (FALLBACK, 14)])
+def test_tshark_sees_the_clock_go_back_at_the_same_frame(path: Path, frame: int) -> None:
+    out = subprocess.run(["tshark", "-r", str(path), "-Y", "frame.time_delta < 0", "-T", "fields",
+                          "-e", "frame.number"], capture_output=True, text=True, check=True).stdout
+    assert [int(x) for x in out.split()] == [frame]
