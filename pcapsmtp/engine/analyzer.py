@@ -140,11 +140,15 @@ class Analyzer:
 
     def feed(self, seg: TcpSegment) -> list[dict[str, Any]]:
         self.packets += 1
-        clock = self.clock
-        if clock.latest is None or seg.ts_ns + clock.offset < clock.latest:
-            clock.see(seg.frame, seg.ts_ns)     # (the rare case: time did not go forward)
-        else:
-            clock.latest = seg.ts_ns + clock.offset
+        # The capture's clock, read on the SMTP ports: the segments every loop feeds (the fused
+        # loop feeds only those the TCP layer must see, the general path all of them).
+        ports = self.config.ports
+        if seg.dport in ports or seg.sport in ports:
+            clock = self.clock
+            if clock.latest is None or seg.ts_ns + clock.offset < clock.latest:
+                clock.see(seg.frame, seg.ts_ns)     # (the rare case: time did not go forward)
+            else:
+                clock.latest = seg.ts_ns + clock.offset
         events = self.reassembler.feed(seg)
         if not events:
             return []
@@ -240,7 +244,9 @@ class Analyzer:
                 c = convs.get(ev.stream)
                 if c is None:
                     continue
-                ts = clock.at(ev.frame, ev.ts_ns) if stepped and ev.frame else ev.ts_ns
+                # (an end without a frame, the capture's end or an idle close: the latest time)
+                ts = ev.ts_ns if not stepped else (clock.at(ev.frame, ev.ts_ns) if ev.frame
+                                                   else ev.ts_ns + clock.offset)
                 if ev.frame:
                     c.transcript.last_ts_ns = max(c.transcript.last_ts_ns, ts)
                     c.index[ev.side].add(1 << 62, ev.frame)
