@@ -559,8 +559,11 @@ def test_every_capture_keeps_its_verdicts_however_the_bytes_arrive(
 
 def _reference(capture: str, tmp_path: Path) -> tuple[T.Capture, list[dict[str, Any]]]:
     """``capture`` loaded (with the ports of the conversations found by content) and the
-    verdicts of the capture as this module writes it back unchanged."""
-    base = _load(capture)
+    verdicts of the capture as this module writes it back unchanged: its timestamps made
+    non-decreasing (``T.monotonic``, as saving makes them; the time steps sort by time, which
+    would move what follows a backward step of the clock, ``captures/wallclock-step-*.pcap``, an
+    hour ahead of what came before it)."""
+    base = T.apply(_load(capture), T.monotonic())
     found = _analyze(T.save(base, tmp_path / "identity.pcap"))
     cap = T.apply(base, T.with_ports({c["server"]["port"] for c in found}))
     return cap, [_verdict(c) for c in found]

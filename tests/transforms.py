@@ -47,7 +47,7 @@ __all__ = [
     "Seg", "RawL3", "Frame", "Capture", "SegmentView", "Step",
     "load", "save", "transform", "apply",
     "identity", "resegment", "reorder", "swap_directions", "skew_client", "jitter", "clock_step",
-    "longest_pause", "duplicate",
+    "longest_pause", "monotonic", "duplicate",
     "partial_overlap",
     "drop_segment", "with_ports", "one_direction",
     "shift_seq", "vlan", "qinq", "sll2", "sll", "raw_ip", "null", "loop", "ethernet", "to_ipv6",
@@ -665,6 +665,23 @@ def jitter(max_ns: int, seed: int = 0) -> Step:
             out.append(f)
         out.sort(key=lambda f: f.ts_ns)
         return cap.with_frames(out, f"jitter({max_ns} ns, seed {seed})")
+    return step
+
+
+def monotonic() -> Step:
+    """The timestamps made non-decreasing in capture order, as saving makes them (a frame
+    stamped before the one before it takes its time): the capture the time steps (``jitter``,
+    ``skew_client``) can sort by time without moving what came after a backward step of the clock
+    (``clock_step``) an hour ahead of what came before it."""
+    def step(cap: Capture) -> Capture:
+        out: list[Frame] = []
+        last = 0
+        for f in cap.frames:
+            if f.ts_ns < last:
+                f = replace(f, ts_ns=last)
+            last = f.ts_ns
+            out.append(f)
+        return dataclasses.replace(cap.with_frames(out), monotonic=True)
     return step
 
 
