@@ -93,3 +93,69 @@ def test_tshark_sees_the_clock_go_back_at_the_same_frame(path: Path, frame: int)
     out = subprocess.run(["tshark", "-r", str(path), "-Y", "frame.time_delta < 0", "-T", "fields",
                           "-e", "frame.number"], capture_output=True, text=True, check=True).stdout
     assert [int(x) for x in out.split()] == [frame]
+
+
+def test_one_direction_behind_the_other_is_no_step() -> None:
+    """A file written as read from two interfaces files one direction's segments behind the
+    other's, each direction's times going forward: the file's clock goes back, no clock stepped.
+    Less than ``STEP_UNCONFIRMED_NS`` back is a step only when the segment's own direction went
+    back too."""
+    client, server = ("192.0.2.10", 40000, "198.51.100.25", 25), ("198.51.100.25", 25, "192.0.2.10", 40000)
+    clock = CaptureClock()
+    for frame, key, ts in ((1, client, 10_000_000_000), (2, client, 11_000_000_000),
+                           (3, server, 10_650_000_000), (4, server, 10_700_000_000),   # 0.35 s behind
+                           (5, client, 11_100_000_000), (6, server, 9_600_000_000 + 1_500_000_000)):
+        clock.see(frame, ts, clock.own.get(key))
+        clock.saw(key, ts)
+    assert clock.steps == []
+    clock.see(7, 10_500_000_000, clock.own.get(client))     # the client's own time went back 0.6 s
+    clock.saw(client, 10_500_000_000)
+    assert [(s.frame, s.back_ns) for s in clock.steps] == [(7, 600_000_000)]
+    fresh = CaptureClock()
+    fresh.see(1, 10_000_000_000)
+    fresh.see(2, 7_900_000_000)             # 2.1 s back, a direction never seen: a step by itself
+    assert [(s.frame, s.back_ns) for s in fresh.steps] == [(2, 2_100_000_000)]
+
+
+@pytest.mark.parametrize("side, delay_ns", [("S", 350_000_000), ("S", 1_500_000_000), ("C", 800_000_000)])
+def test_a_file_written_as_read_from_two_interfaces_keeps_its_verdicts(side: str, delay_ns: int,
+                                                                      tmp_path: Path) -> None:
+    """The review's case: hunt-fallback-after-success (a failure, a TLS success, a plaintext
+    conversation after it) with one direction filed late. Read as a clock step, the times after
+    it moved forward an hour or more, the success's end fell after the plaintext conversation's
+    start and the latter read as the failure's retry (tls-fallback, the server's)."""
+    import transforms as T
+    src = REPO / "captures" / "hunt-fallback-after-success.pcap"
+    out = T.transform(src, tmp_path / "late.pcap", T.written_late(side, delay_ns))
+    got, want = _convs(out), _convs(src)
+    assert [_verdict(c)[:4] for c in got] == [_verdict(c)[:4] for c in want]
+    assert not any(f["code"] == "clock-step" for c in got for f in c["findings"])
+    # (the output's times are the file's stamps: a conversation starts at its first frame filed)
+    assert all(abs(c["started_ns"] - w["started_ns"]) <= delay_ns for c, w in zip(got, want))
+
+
+def test_a_verdict_given_early_keeps_the_stamped_times(tmp_path: Path) -> None:
+    """Live mode gives a TLS conversation's verdict before its close (``early``); across a step
+    its ``started_ns`` and ``ended_ns`` are the file's stamps, as offline (they were the
+    continuous ones, an hour and a second later)."""
+    import cuts
+    import transforms as T
+    from pcapsmtp.engine.analyzer import AnalysisConfig, Analyzer
+    src = REPO / "captures" / "hunt2-auth-login-refused-then-starttls.pcap"
+    path = T.transform(src, tmp_path / "step.pcap", T.clock_step(3600 * 10**9, at=4))
+    segments = cuts.load(path).segments
+    times = {}
+    for early in (False, True):
+        an = Analyzer(AnalysisConfig(early=early), file=str(path))
+        done = [c for seg in segments for c in an.feed(seg)] + an.finish()
+        if not early:
+            for c in done:
+                an.post(c)
+        (conv,) = done
+        assert conv["reason"] == "tls-established" and "_captured_ns" not in conv
+        times[early] = conv["started_ns"], conv["ended_ns"]
+    # (stamped an hour back from frame 5 on, the end is before the start; live's end is where it
+    # gave the verdict, before the close)
+    for started, ended in times.values():
+        assert started == segments[0].ts_ns and ended < started - 3590 * 10**9
+        assert any(s.ts_ns == ended for s in segments)

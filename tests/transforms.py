@@ -46,7 +46,7 @@ from generate_hostile import ip_checksum as _checksum  # noqa: E402  (the one RF
 __all__ = [
     "Seg", "RawL3", "Frame", "Capture", "SegmentView", "Step",
     "load", "save", "transform", "apply",
-    "identity", "resegment", "reorder", "swap_directions", "skew_client", "jitter", "clock_step",
+    "identity", "resegment", "reorder", "swap_directions", "skew_client", "jitter", "clock_step", "written_late",
     "longest_pause", "monotonic", "duplicate",
     "partial_overlap",
     "drop_segment", "with_ports", "one_direction",
@@ -719,6 +719,30 @@ def clock_step(back_ns: int = 3600 * 10**9, at: int | None = None, *, behind: bo
             back += cap.frames[k].ts_ns - max(f.ts_ns for f in cap.frames[:k])
         frames = list(cap.frames[:k]) + [replace(f, ts_ns=f.ts_ns - back) for f in cap.frames[k:]]
         out = cap.with_frames(frames, f"clock_step({back} ns back at frame {k + 1})")
+        return dataclasses.replace(out, monotonic=False)
+    return step
+
+
+def written_late(side: str, delay_ns: int) -> Step:
+    """A file written as read from two interfaces, one per direction (dumpcap ``-i a -i b``, or
+    files merged without sorting): the segments of every SMTP conversation's ``side`` ("C" or
+    "S") are filed ``delay_ns`` later than they were stamped (a buffer flushed late), their
+    stamps kept, so each direction's times go forward and the file's go back where the two
+    interleave. Saving keeps these times (``Capture.monotonic`` False)."""
+    assert side in ("C", "S")
+
+    def step(cap: Capture) -> Capture:
+        convs = conversations(cap)
+        keyed = []
+        for i, f in enumerate(cap.frames):
+            k = f.ts_ns
+            if isinstance(f, Seg) and _is_smtp(f, cap.ports):
+                conv = convs.get(_conv_key(f))
+                if conv is not None and ((f.src, f.sport) == conv[1]) == (side == "S"):
+                    k += delay_ns
+            keyed.append((k, i, f))
+        keyed.sort(key=lambda x: (x[0], x[1]))
+        out = cap.with_frames([f for _, _, f in keyed], f"written_late({side}, {delay_ns} ns)")
         return dataclasses.replace(out, monotonic=False)
     return step
 

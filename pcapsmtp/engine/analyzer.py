@@ -145,10 +145,13 @@ class Analyzer:
         ports = self.config.ports
         if seg.dport in ports or seg.sport in ports:
             clock = self.clock
+            key = (seg.src, seg.sport, seg.dst, seg.dport)
             if clock.latest is None or seg.ts_ns + clock.offset < clock.latest:
-                clock.see(seg.frame, seg.ts_ns)     # (the rare case: time did not go forward)
+                # (the rare case: time did not go forward)
+                clock.see(seg.frame, seg.ts_ns, clock.own.get(key))
             else:
                 clock.latest = seg.ts_ns + clock.offset
+            clock.saw(key, seg.ts_ns)
         events = self.reassembler.feed(seg)
         if not events:
             return []
@@ -344,6 +347,7 @@ class Analyzer:
     def _post_now(self, c: _Conv, conv: dict[str, Any]) -> None:
         if c.open_tls is not None:
             self._summary.add(conv)     # (the retry rule hears of it at its close)
+            _captured_times(conv)
         else:
             self.post(conv)
 
@@ -467,9 +471,7 @@ class Analyzer:
         gets the captured ones back."""
         self._fallback.observe(conv)
         self._summary.add(conv)
-        captured = conv.pop("_captured_ns", None)
-        if captured is not None:
-            conv["started_ns"], conv["ended_ns"] = captured
+        _captured_times(conv)
 
     def _judge(self, t: Transcript) -> dict[str, Any]:
         """``judge(t)``; across a backward step of the capture's clock, ``judge_clocked``."""
@@ -494,6 +496,14 @@ class Analyzer:
                     low[side] = max(low[side], it.ts_ns)
         t.client_last_ns = self.clock.last_of(t.client_last_ns, low[_CLIENT])
         t.server_last_ns = self.clock.last_of(t.server_last_ns, low[_SERVER])
+
+
+def _captured_times(conv: dict[str, Any]) -> None:
+    """The output's ``started_ns`` and ``ended_ns``: the times the capture stamps, put back once
+    the cross-conversation steps have read the continuous ones (``Analyzer._judge``)."""
+    captured = conv.pop("_captured_ns", None)
+    if captured is not None:
+        conv["started_ns"], conv["ended_ns"] = captured
 
 
 # The same server sends the same EHLO reply to every client: predict once per distinct reply.
