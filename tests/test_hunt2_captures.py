@@ -250,3 +250,27 @@ def test_a_235_after_the_334_shows_the_credentials_crossed_though_their_line_was
     (starttls,) = frames_matching(path, "tcp.dstport == 25 && tcp.payload contains \"STARTTLS\"")
     assert conv["starttls"]["requested"] is True and conv["starttls"]["frame"] == starttls == 17
     assert conv["tls"]["established"] is True
+
+
+def test_client_flight_that_never_arrives_is_the_paths() -> None:
+    """TLS 1.2 with a client certificate: the client's flight (two segments) never reaches the
+    server, whose acknowledgements stay before it; the client resends it and gives up: the path
+    dropped it (``request-not-received``), not the client."""
+    path = CAPTURES / "pathhole-client-flight-tls12.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-handshake-failed")
+    assert conv.get("case") is None and conv["evidence_frame"] == 19
+    assert _findings(conv) == [("request-not-received", "middlebox", 19)]
+    rows = tshark_fields(path, "tcp.stream == 0 && frame.number > 16", "frame.number", "tcp.srcport", "tcp.len",
+                         "tcp.ack", "tcp.analysis.retransmission", "tcp.payload", "tcp.seq")
+    client = [(int(n), int(ln), bool(rtx)) for n, port, ln, _, rtx, _, _ in rows if port != "25" and int(ln)]
+    # tshark: the flight in 18 and 19 (the ChangeCipherSpec in 19), sent again three times
+    assert client == [(18, 1460, False), (19, 148, False)] + [(n, ln, True) for n, ln in
+                                                              [(20, 1460), (21, 148), (22, 1460), (23, 148),
+                                                               (24, 1460), (25, 148)]]
+    assert "140303000101" in next(p for n, _, _, _, _, p, _ in rows if n == "19").replace(":", "")
+    # the server's acknowledgements after it never pass the flight's start
+    server_acks = {int(ack) for _, port, _, ack, _, _, _ in rows if port == "25"}
+    assert server_acks == {next(int(seq) for n, _, _, _, _, _, seq in rows if n == "18")}
+    assert ("never reached the server: the server's acknowledgements after it never covered a byte of it"
+            in conv["detail"])

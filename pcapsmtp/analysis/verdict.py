@@ -1174,7 +1174,17 @@ def _gave_up_after_finished(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
         return False
     acked = f.t.client_acked
     if acked is None or acked < done.event.span.end:
-        return False
+        lost = _not_received(f, done)
+        if lost is None:
+            return False
+        # (a client certificate chain makes this flight large: a path MTU black hole drops it,
+        # as it drops a large ClientHello)
+        msg = (f"the client's Finished (frame {_frame(done)}) never reached the server: {lost}; "
+               f"{_seconds(ender.ts_ns - done.ts_ns)} after it the client gave up waiting and {what} (a "
+               "path MTU black hole, a box that drops the client's TLS)")
+        v.finding("request-not-received", "middlebox", _frame(done), msg, at=_at(done))
+        v.set("aborted", "middlebox", "tls-handshake-failed", _frame(done), msg, done)
+        return True
     msg = (f"the server sent nothing for {_seconds(ender.ts_ns - done.ts_ns)} after the client's Finished "
            f"(frame {_frame(done)}), which it had acknowledged: the client gave up waiting and {what}")
     _unanswered(v, done, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent", msg)
