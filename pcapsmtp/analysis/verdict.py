@@ -631,6 +631,19 @@ def _hole_hides(f: _Facts, v: _Verdict, after: int, it: Item) -> bool:
     return True
 
 
+def _held_behind_hole(f: _Facts, end: Item, other: Item) -> bool:
+    """``end`` (a side's FIN or RST, read after ``other``, the other side's) may have come first:
+    it is before ``other`` in the capture's frames or by its clock, and a hole of its own side's
+    bytes lies between the two as read. A side's close is read only after its bytes before it,
+    and a hole nobody acknowledged is declared only when the flow closes, so the close of a side
+    whose bytes the capture (or the path) lost is read after the other side's later close. (Taken
+    as the first, the close has that hole before it: what ended the handshake is then not known,
+    unless the acknowledgements show the server never received the client's side of it.)"""
+    return (f.gap_between(f.pos(other), f.pos(end), end.event.side) is not None
+            and (end.ts_ns < other.ts_ns
+                 or (bool(end.frames) and bool(other.frames) and end.frames[0] < other.frames[0])))
+
+
 def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
                        implicit: bool) -> bool:
     """Attribute a TLS handshake that did not complete. Returns False if the capture cannot
@@ -641,6 +654,8 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
     # Who closed or reset first, before the handshake completed.
     ends = sorted((f.pos(it), it) for it in (f.own_end(_CLIENT), f.own_end(_SERVER))
                   if it is not None and f.pos(it) > after)
+    if len(ends) == 2 and _held_behind_hole(f, ends[1][1], ends[0][1]):
+        ends.reverse()
     if alert is not None and ends and ends[0][0] < f.pos(alert) \
             and ends[0][1].event.side is not alert.event.side:
         # The other side closed first: the alert answers the close (OpenSSL's decode_error
@@ -736,6 +751,11 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         # A hole the receiver never got hides nothing it could have answered: the bytes of the
         # client's ClientHello, or of the server's answer, lost on the path.
         if (not implicit and _hello_hole_lost(f, v, ts, after)) or _answer_hole_lost(f, v, ts):
+            return True
+        # ... nor does one of the client's when the server never received its side of the
+        # handshake (its certificate flight lost on the path)
+        if _gave_up_after_finished(f, v, ts, it, f"{'reset' if it.event.reset else 'closed'} the connection "
+                                   f"(frame {_frame(it)})", lost_only=True):
             return True
         if _hole_hides(f, v, after, it):
             return True
@@ -1158,19 +1178,28 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     return True
 
 
-def _gave_up_after_finished(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
+def _gave_up_after_finished(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str,
+                            lost_only: bool = False) -> bool:
     """The client ended the handshake (``ender``: its close or reset; ``what`` says which) a second
     or more after its side of the handshake was done (its ChangeCipherSpec and Finished in TLS 1.2,
     its Finished in TLS 1.3), which the server acknowledged, with no byte of the server since: the
     server never answered it (a server stuck checking the client, a box in front of it), as after
-    a ClientHello never answered (``_gave_up_on_clienthello``). Returns True when it set a verdict."""
-    if ender.event.side is not _CLIENT or ts["server_hello"] is None:
+    a ClientHello never answered (``_gave_up_on_clienthello``). When the server's acknowledgements
+    never covered that Finished (the client sent it again, or a segment of the server a second or
+    more later shows it), it never arrived: the path's, also when the server's close is read
+    first (its handshake timeout, waiting for the flight that never came; or the client's close
+    read late, after a hole of its bytes nobody acknowledged, which is declared when the flow
+    closes: the acknowledgements decide, not the order of the closes); ``lost_only``: that case
+    alone (asked before the holes are: bytes the server never received hide nothing it could have
+    answered). Returns True when it set a verdict."""
+    if ts["server_hello"] is None:
         return False
     sccs = ts["ccs"][_SERVER]
     # (the server's ChangeCipherSpec after the client's end came too late to count)
     done = (ts["finished_unanswered"] if ts["version"] == 0x0304 else
             ts["ccs"][_CLIENT] if sccs is None or _after(f, sccs, ender) else None)
-    if done is None or ender.ts_ns - done.ts_ns < WAITED_NS or not _server_silent(f, done, ender):
+    if (done is None or (_frame(done) or 0) > (_frame(ender) or 0) or ender.ts_ns - done.ts_ns < WAITED_NS
+            or not _server_silent(f, done, ender)):
         return False
     acked = f.t.client_acked
     if acked is None or acked < done.event.span.end:
@@ -1179,12 +1208,16 @@ def _gave_up_after_finished(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
             return False
         # (a client certificate chain makes this flight large: a path MTU black hole drops it,
         # as it drops a large ClientHello)
+        gave_up = (f"the client gave up waiting and {what}" if ender.event.side is _CLIENT
+                   else f"the server {what}, never having acknowledged it")
         msg = (f"the client's Finished (frame {_frame(done)}) never reached the server: {lost}; "
-               f"{_seconds(ender.ts_ns - done.ts_ns)} after it the client gave up waiting and {what} (a "
-               "path MTU black hole, a box that drops the client's TLS)")
+               f"{_seconds(ender.ts_ns - done.ts_ns)} after it {gave_up} (a path MTU black hole, a box "
+               "that drops the client's TLS)")
         v.finding("request-not-received", "middlebox", _frame(done), msg, at=_at(done))
         v.set("aborted", "middlebox", "tls-handshake-failed", _frame(done), msg, done)
         return True
+    if lost_only or ender.event.side is not _CLIENT:
+        return False
     msg = (f"the server sent nothing for {_seconds(ender.ts_ns - done.ts_ns)} after the client's Finished "
            f"(frame {_frame(done)}), which it had acknowledged: the client gave up waiting and {what}")
     _unanswered(v, done, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent", msg)
