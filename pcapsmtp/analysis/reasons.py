@@ -422,6 +422,11 @@ FINDINGS: dict[str, FindingInfo] = {
         "If the server answered 220, the offer was probably removed on the way: capture in front "
         "of the server too and run `pcapsmtp diff`. Otherwise ask the sending side's admin why it "
         "sends STARTTLS to a server that does not offer it."),
+    "starttls-reply-not-220": FindingInfo(
+        "server", "RFC 3207 4", "STARTTLS answered with a 2xx code other than 220",
+        _ASK_SERVER + "answer STARTTLS with `220` (`220 2.0.0 Ready to start TLS`): Postfix, Exim "
+        "and Mutt start TLS on any 2xx answer, but clients that want 220 (CPython's smtplib, curl) "
+        "read another code as a refusal and stay in plaintext or give up."),
     "starttls-masked": FindingInfo(
         "middlebox", "RFC 3207 4", "STARTTLS keyword masked by a middlebox",
         "Ask the network team to turn off the STARTTLS masking of its ESMTP inspection (Cisco "
