@@ -9,14 +9,27 @@ session's hunt): each one a verdict that was wrong.
   for closing "after the ServerHello". The server's acknowledgements show it never received the
   flight, whatever the hole held: the path's, as in the whole capture (``middlebox``,
   ``request-not-received`` at the ChangeCipherSpec the capture does hold).
+- ``hunt3-starttls-250-then-tls.pcap``: STARTTLS answered ``250`` instead of ``220``; the client
+  (Postfix, Exim and Mutt start TLS on any 2xx) sends its ClientHello and TLS 1.2 completes, the
+  mail inside. ``tls`` with a ``starttls-reply-not-220`` finding (was: ``starttls-refused``,
+  "then it closed").
+- ``hunt3-starttls-250-hello-answered-plaintext.pcap``: the same 250, the client's ClientHello,
+  and the server answers it in plaintext (a server that answers every command 250 and speaks no
+  TLS): the TLS rules judge it, the server's (``tls-handshake-failed``).
+- ``hunt3-starttls-250-client-quits.pcap``: the same 250, and the client reads it as a refusal
+  (CPython's smtplib raises, the program sends QUIT): ``starttls-refused``, the server's, with
+  the finding.
 """
 from __future__ import annotations
 
 from generate import (
-    READY, STARTTLS, Capture, Conv, Expect, client_finish_tls12, client_hello, det, handshake, opening, record,
-    server_flight_tls12, u24,
+    EHLO_OK, MAIL_STEPS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, client_finish_tls12,
+    client_hello, det, handshake, opening, record, server_flight_tls12, tls12_session, u24,
 )
 from scenarios_hunt import CCS
+
+#: a 2xx answer to STARTTLS that is not 220 (RFC 3207 4)
+GO_AHEAD_250 = b"250 2.0.0 Ready to start TLS\r\n"
 
 
 def client_flight_head_lost() -> Capture:
@@ -41,6 +54,38 @@ def client_flight_head_lost() -> Capture:
                               ("tcp-gap", "capture", "after_hole")]))])
 
 
+def starttls_250(how: str) -> Capture:
+    """STARTTLS answered 250; ``how`` the client goes on: ``tls`` (a ClientHello, TLS 1.2, the
+    mail inside), ``plaintext-answer`` (a ClientHello the server answers in plaintext, then the
+    client's close) or ``quit`` (QUIT: a client that wants 220)."""
+    port = {"tls": 46302, "plaintext-answer": 46303, "quit": 46304}[how]
+    close = ("fin", "S") if how != "plaintext-answer" else ("fin", "C")
+    c = opening(Conv(cport=port, close=close))
+    c.c(STARTTLS, tag="starttls").s(GO_AHEAD_250, tag="starttls_reply")
+    not_220 = ("starttls-reply-not-220", "server", "starttls_reply")
+    if how == "tls":
+        tls12_session(c, "hunt3 250", "mx.example.com", "mx.example.com",
+                      [("C", b"EHLO client.example.org\r\n"), ("S", EHLO_OK)] + MAIL_STEPS + QUIT_STEPS)
+        return Capture("hunt3-starttls-250-then-tls.pcap",
+                       "valid offer; STARTTLS answered 250 (RFC 3207 4 gives 220); the client starts TLS all "
+                       "the same, TLS 1.2 completes with the mail inside",
+                       [(c, Expect("tls", "none", "tls-established", "valid", True, 250, findings=[not_220]))])
+    if how == "plaintext-answer":
+        c.c(client_hello("hunt3 250 plain", "mx.example.com"), tag="client_hello")
+        c.s(b"500 5.5.2 Error: command not recognized\r\n", tag="plaintext")
+        c.fin("C", delay_ms=5.0)
+        return Capture("hunt3-starttls-250-hello-answered-plaintext.pcap",
+                       "valid offer; STARTTLS answered 250; the client's ClientHello, answered in plaintext "
+                       "(a server that answers every command 250 and speaks no TLS); the client closes",
+                       [(c, Expect("aborted", "server", "tls-handshake-failed", "valid", True, 250,
+                                   findings=[not_220]))])
+    c.extend(QUIT_STEPS)
+    return Capture("hunt3-starttls-250-client-quits.pcap",
+                   "valid offer; STARTTLS answered 250; the client wants 220 (CPython's smtplib raises) and "
+                   "sends QUIT",
+                   [(c, Expect("aborted", "server", "starttls-refused", "valid", True, 250, findings=[not_220]))])
+
+
 
 def scenarios() -> list[Capture]:
-    return [client_flight_head_lost()]
+    return [client_flight_head_lost(), starttls_250("tls"), starttls_250("plaintext-answer"), starttls_250("quit")]

@@ -1,13 +1,17 @@
 """Verdicts that were wrong on misbehaving peers nobody had captured (captures/scenarios_hunt3.py).
 
 Each capture is checked for its verdict, its evidence frame and its findings, and the frames are
-cross-checked with tshark's reading of the same file.
+cross-checked with tshark's reading of the same file (decoding the client's bytes after a 250 to
+STARTTLS as TLS where tshark's SMTP dissector, which switches to TLS only after a 220, would not).
 """
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 
 import cuts
 from pcapsmtp.engine.analyzer import analyze_path
@@ -27,6 +31,17 @@ def _verdict(conv: dict[str, Any]) -> tuple[str, str, str, str | None, int | Non
 
 def _findings(conv: dict[str, Any]) -> list[tuple[str, str, int | None]]:
     return [(f["code"], f["side"], f["frame"]) for f in conv["findings"]]
+
+
+def _tls_handshakes(path: Path, port: int) -> dict[int, str]:
+    """frame -> ``tls.handshake.type`` with the conversation's port decoded as TLS throughout."""
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    proc = subprocess.run(["tshark", "-n", "-r", str(path), "-d", f"tcp.port=={port},tls", "-Y",
+                           "tls.handshake.type", "-T", "fields", "-e", "frame.number", "-e",
+                           "tls.handshake.type"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return {int(n): types for n, types in (line.split("\t") for line in proc.stdout.splitlines())}
 
 
 def test_client_flight_whose_head_the_capture_lost_too_is_the_paths() -> None:
@@ -59,3 +74,45 @@ def test_client_flight_whose_head_the_capture_lost_too_is_the_paths() -> None:
     assert _verdict(cut) == ("aborted", "middlebox", "tls-handshake-failed", None, 19)
     (cut,) = cuts.analyze(cuts.without(whole, 19), whole.name)
     assert _verdict(cut) == ("incomplete", "unknown", "incomplete", None, 26)
+
+
+def test_starttls_answered_250_then_tls_is_tls_with_the_servers_finding() -> None:
+    """STARTTLS answered 250 (RFC 3207 4 gives 220), the client's ClientHello, a completed TLS
+    1.2 handshake with the mail inside: ``tls`` (was ``starttls-refused``)."""
+    path = CAPTURES / "hunt3-starttls-250-then-tls.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("tls", "none", "tls-established", None, 18)
+    assert conv["starttls"] == {"offered": "valid", "requested": True, "reply_code": 250, "frame": 10}
+    assert conv["tls"]["client_hello_frame"] == 14 and conv["tls"]["server_hello_frame"] == 16
+    assert conv["tls"]["established"] is True and conv["mail"] is False
+    assert _findings(conv) == [("starttls-reply-not-220", "server", 12)]
+    assert conv["findings"][0]["rfc"] == "RFC 3207 4"
+    assert conv["detail"] == "STARTTLS answered 250 and the TLS handshake completed (TLS 1.2)"
+    rows = {int(n): (cmd, code) for n, cmd, code in tshark_fields(
+        path, "smtp.req.command || smtp.response.code", "frame.number", "smtp.req.command", "smtp.response.code")}
+    assert rows[10][0] == "STAR" and rows[12][1] == "250"   # (tshark names a command by its first 4 letters)
+    hs = _tls_handshakes(path, 46302)
+    assert hs[14] == "1" and hs[16].split(",")[0] == "2" and hs[18] == "16"
+
+
+def test_starttls_answered_250_then_a_plaintext_answer_to_the_clienthello_is_the_servers() -> None:
+    path = CAPTURES / "hunt3-starttls-250-hello-answered-plaintext.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", None, 16)
+    assert conv["starttls"]["reply_code"] == 250 and conv["tls"]["client_hello_frame"] == 14
+    assert _findings(conv) == [("starttls-reply-not-220", "server", 12)]
+    assert _tls_handshakes(path, 46303) == {14: "1"}
+    assert frames_matching(path, "smtp.response.code == 500") == [16]
+
+
+def test_starttls_answered_250_and_the_client_quits_is_a_refusal() -> None:
+    """A client that wants 220 (CPython's smtplib raises) reads 250 as a refusal and quits."""
+    path = CAPTURES / "hunt3-starttls-250-client-quits.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "server", "starttls-refused", None, 12)
+    assert conv["starttls"]["reply_code"] == 250 and conv["tls"]["client_hello_frame"] is None
+    assert _findings(conv) == [("starttls-reply-not-220", "server", 12)]
+    assert "the client read it as a refusal" in conv["findings"][0]["message"]
+    assert frames_matching(path, "smtp.response.code == 250 && tcp.srcport == 25") == [8, 12]
+    assert frames_matching(path, 'smtp.req.command == "QUIT"') == [14]
+

@@ -631,6 +631,14 @@ def _hole_hides(f: _Facts, v: _Verdict, after: int, it: Item) -> bool:
     return True
 
 
+def _tls_after_2xx(f: _Facts, st_reply: Item) -> bool:
+    """STARTTLS was answered with a 2xx that is not 220 and the client's next step was a TLS
+    ClientHello: the session read it as the start of TLS (``SmtpSession._tls_after_2xx``:
+    Postfix, Exim and Mutt start TLS on any 2xx answer), so the TLS rules judge what follows."""
+    nxt = next((it for it in f.t.items[f.pos(st_reply) + 1:] if it.event.side is _CLIENT), None)
+    return nxt is not None and type(nxt.event) is TlsClientHello
+
+
 def _held_behind_hole(f: _Facts, end: Item, other: Item) -> bool:
     """``end`` (a side's FIN or RST, read after ``other``, the other side's) may have come first:
     it is before ``other`` in the capture's frames or by its clock, and a hole of its own side's
@@ -2240,6 +2248,21 @@ def judge(t: Transcript) -> dict[str, Any]:
         elif offered == "absent" and not ehlo_refused and chk is not None:
             v.finding("starttls-not-advertised-but-used", "client", _frame(st_item),
                       "the client sent STARTTLS although the EHLO reply did not offer it")
+    st_2xx_tls = False
+    if (st_reply is not None and st_code is not None and 200 <= st_code < 300 and st_code != 220
+            and not st_reply.event.out_of_step):
+        # (a stray line the client read as the answer is the reply framing's defect: case
+        # stray-answer; the server's own answer to STARTTLS came later)
+        st_2xx_tls = _tls_after_2xx(f, st_reply)
+        text = " / ".join(_lines_text(st_reply.event))[:80]
+        v.finding("starttls-reply-not-220", "server", _frame(st_reply),
+                  f"the server answered STARTTLS with {st_code} ({text}), where RFC 3207 4 gives 220: "
+                  + ("the client took it as the go-ahead and started TLS (Postfix, Exim and Mutt start TLS "
+                     "on any 2xx), a client that wants 220 (CPython's smtplib, curl) reads it as a refusal"
+                     if st_2xx_tls else
+                     "the client read it as a refusal and did not start TLS, as a client that wants 220 "
+                     "(CPython's smtplib, curl) does (Postfix, Exim and Mutt start TLS on any 2xx)"),
+                  at=_at(st_reply))
     names = [greeting_ev.lines[0].text.split(" ", 1)[0] if greeting_ev and greeting_ev.lines else "",
              chk.domain if chk else ""]
 
@@ -2323,7 +2346,7 @@ def judge(t: Transcript) -> dict[str, Any]:
                    and (it.event.damaged or (it.event.answers is None and not it.event.greeting))
                    for it in t.items))
 
-    if not decided and st_item is not None and (st_code == 220 or tls_after_starttls):
+    if not decided and st_item is not None and (st_code == 220 or tls_after_starttls or st_2xx_tls):
         after = f.pos(st_reply) if st_reply is not None else f.pos(st_item)
         ts = _tls_summary(f, after)
         decrypted = next((it for it in f.after_tls if it.event.side is _CLIENT
@@ -2363,7 +2386,7 @@ def judge(t: Transcript) -> dict[str, Any]:
                        + (f" (bytes of the client were lost, frame {_frame(hole)})" if hole else "")
                        + ", but the server answered 220 and the TLS handshake completed")
             elif st_reply is not None:
-                how = "STARTTLS answered 220 and the TLS handshake completed"
+                how = f"STARTTLS answered {st_code} and the TLS handshake completed"
             else:
                 # The 220 itself is not in the capture: say what is.
                 hole = f.gap_between(f.pos(st_item), 1 << 60, _SERVER)

@@ -166,6 +166,10 @@ class SmtpSession:
         #: server's direction (or one whose client packets come only later), where a TLS record
         #: next answers the STARTTLS that is not in it (``_tls_after_lone_220``)
         self._lone_220 = False
+        #: STARTTLS was answered with a 2xx that is not 220 and the client's next bytes are still
+        #: to come: a TLS record there shows it took that answer as the go-ahead (Postfix, Exim
+        #: and Mutt start TLS on any 2xx; RFC 3207 4 gives 220), anything else as a refusal
+        self._starttls_2xx = False
         #: a byte of the client has come (its holes are no bytes: a capture whose client packets
         #: start late declares the client's bytes the server acknowledged before them as holes
         #: at its first segment, after the server's replies that acknowledged them)
@@ -290,6 +294,7 @@ class SmtpSession:
             return out
         if side is _CLIENT:
             self._client_hole = True    # commands may be lost in it
+            self._starttls_2xx = False  # its next bytes after the 2xx are in the hole
         # Reply or command lines: the partial line is lost; resynchronise at the next line.
         # A server hole between two replies (no line begun, no reply open) shorter than the
         # shortest reply ("250\n") cannot have held one: if a reply line starts right after
@@ -475,6 +480,15 @@ class SmtpSession:
                     continue
                 if st.lines.buf[:1]:
                     self._lone_220 = False   # the client's first bytes are no TLS
+            if self._starttls_2xx and mode is _Mode.LINES and st.side is _CLIENT:
+                head = sniff_tls(bytes(st.lines.buf[:5])) if st.lines.buf[:1] else False
+                if head is None:
+                    return      # wait for a record header's 5 bytes
+                if st.lines.buf[:1]:
+                    self._starttls_2xx = False
+                if head:
+                    self._tls_after_2xx()
+                    continue
             if (mode is _Mode.LINES and st.side is _SERVER and not self._reply_lines
                     and self._hold_for is not None and self._hold_for.verb == "STARTTLS"
                     and st.lines.buf[:1] in _HANDSHAKE_ANSWER and sniff_tls(bytes(st.lines.buf[:5]))):
@@ -769,9 +783,22 @@ class SmtpSession:
                         st.lines.start = start
             else:
                 st.mode = _Mode.LINES
+                # (``_drain`` reads the client's next bytes: TLS there starts TLS)
+                self._starttls_2xx = code is not None and 200 <= code < 300
         if st.ended or not drain:
             return
         self._drain(st)
+
+    def _tls_after_2xx(self) -> None:
+        """The client's first bytes after a 2xx answer to STARTTLS that is not 220 are a TLS
+        record: it took that answer as the go-ahead and started TLS (Postfix, Exim and Mutt
+        start TLS on any 2xx answer; RFC 3207 4 gives 220, and clients that want exactly 220,
+        CPython's smtplib, curl, read any other code as a refusal). Both sides go on as after a
+        220: the client's bytes are TLS, and the server's from here on must be (the TLS rules
+        judge what it sent)."""
+        self._starttls_accepted = True
+        self._server_after_220()
+        self._c.mode = _Mode.TLS_EXPECTED
 
     def _starttls_lost_in_hole(self) -> None:
         """A 220 after the greeting answers only STARTTLS (RFC 3207 4, RFC 5321 4.2.3): with
