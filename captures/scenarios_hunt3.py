@@ -19,17 +19,27 @@ session's hunt): each one a verdict that was wrong.
 - ``hunt3-starttls-250-client-quits.pcap``: the same 250, and the client reads it as a refusal
   (CPython's smtplib raises, the program sends QUIT): ``starttls-refused``, the server's, with
   the finding.
+- ``hunt3-ehlo-silent-then-helo.pcap`` and ``hunt3-ehlo-silent-then-helo-quit.pcap``: EHLO never
+  answered; after its timeout the client sends HELO on the same connection (PHPMailer's
+  ``hello()`` does: its read gives up after ``Timelimit``, 300 s by default, and it falls back to
+  HELO; Postfix, Exim and Sendmail close instead), the server answers the HELO with one line,
+  then mail in the clear (or QUIT). The 250 answers the HELO, the EHLO got no answer: the
+  server's ``ehlo-rejected``, case ``no-answer`` (was: the 250 read as the EHLO reply,
+  ``starttls-not-offered``).
 """
 from __future__ import annotations
 
 from generate import (
     EHLO_OK, MAIL_STEPS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, client_finish_tls12,
-    client_hello, det, handshake, opening, record, server_flight_tls12, tls12_session, u24,
+    client_hello, det, handshake, mail_in_clear, opening, record, server_flight_tls12, tls12_session, u24,
 )
+from scenarios_hang import EHLO_SILENT, WAIT_MS, ehlo_sent
 from scenarios_hunt import CCS
 
 #: a 2xx answer to STARTTLS that is not 220 (RFC 3207 4)
 GO_AHEAD_250 = b"250 2.0.0 Ready to start TLS\r\n"
+HELO = b"HELO client.example.org\r\n"
+HELO_REPLY = b"250 mx.example.com\r\n"
 
 
 def client_flight_head_lost() -> Capture:
@@ -86,6 +96,23 @@ def starttls_250(how: str) -> Capture:
                    [(c, Expect("aborted", "server", "starttls-refused", "valid", True, 250, findings=[not_220]))])
 
 
+def ehlo_silent_then_helo(mail: bool) -> Capture:
+    c = ehlo_sent(46305 if mail else 46306, ("fin", "S"))
+    c.c(HELO, tag="helo", delay_ms=WAIT_MS).s(HELO_REPLY, tag="helo_reply")
+    if mail:
+        mail_in_clear(c)
+    else:
+        c.extend(QUIT_STEPS)
+    name = "hunt3-ehlo-silent-then-helo" + ("" if mail else "-quit") + ".pcap"
+    what = "mail in the clear" if mail else "QUIT"
+    expect = (Expect("plaintext", "server", "ehlo-rejected", "unknown", False, None, EHLO_SILENT.findings)
+              if mail else EHLO_SILENT)
+    return Capture(name,
+                   f"banner, EHLO, no answer; {WAIT_MS / 1000:.0f} s later the client falls back to HELO, answered "
+                   f"with one line 250; {what}",
+                   [(c, expect)])
+
 
 def scenarios() -> list[Capture]:
-    return [client_flight_head_lost(), starttls_250("tls"), starttls_250("plaintext-answer"), starttls_250("quit")]
+    return [client_flight_head_lost(), starttls_250("tls"), starttls_250("plaintext-answer"), starttls_250("quit"),
+            ehlo_silent_then_helo(True), ehlo_silent_then_helo(False)]

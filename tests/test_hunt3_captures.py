@@ -116,3 +116,25 @@ def test_starttls_answered_250_and_the_client_quits_is_a_refusal() -> None:
     assert frames_matching(path, "smtp.response.code == 250 && tcp.srcport == 25") == [8, 12]
     assert frames_matching(path, 'smtp.req.command == "QUIT"') == [14]
 
+
+@pytest.mark.parametrize("name, outcome", [("hunt3-ehlo-silent-then-helo.pcap", "plaintext"),
+                                           ("hunt3-ehlo-silent-then-helo-quit.pcap", "aborted")])
+def test_helo_after_an_unanswered_ehlo_gets_the_one_line_250(name: str, outcome: str) -> None:
+    """EHLO never answered; 5 s later the client falls back to HELO (PHPMailer's ``hello()``),
+    answered with one line: the 250 answers the HELO, the EHLO got nothing (was: the 250 read as
+    an EHLO reply without extensions, ``starttls-not-offered``)."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == (outcome, "server", "ehlo-rejected", "no-answer", 6)
+    assert _findings(conv) == [("no-answer", "server", 6)]
+    assert conv["ehlo_reply"] is None and conv["starttls"]["offered"] == "unknown"
+    assert conv["greeting"] == {"command": "EHLO", "argument": "client.example.org", "frame": 6}
+    assert conv["detail"].startswith("the server sent no reply to EHLO: 5.0 s after the EHLO the client gave up "
+                                     "waiting and sent HELO (frame 8)")
+    assert conv["mail"] is (outcome == "plaintext")
+    # tshark: EHLO in 6, HELO in 8 five seconds later, the one-line 250 in 10, nothing between
+    rows = tshark_fields(path, "smtp", "frame.number", "frame.time_relative", "smtp.req.command",
+                         "smtp.response.code")
+    assert [(int(n), cmd, code) for n, _, cmd, code in rows[:4]] == [
+        (4, "", "220"), (6, "EHLO", ""), (8, "HELO", ""), (10, "", "250")]
+    assert float(rows[2][1]) - float(rows[1][1]) == pytest.approx(5.001)

@@ -1,6 +1,6 @@
 """The session's reading of two client behaviours the seventeenth session's hunt pinned
 (captures/scenarios_hunt3.py has them as captures): TLS started after a 2xx answer to STARTTLS
-that is not 220."""
+that is not 220, and a HELO sent after the client gave up waiting for the EHLO reply."""
 from __future__ import annotations
 
 import sys
@@ -63,3 +63,16 @@ def test_a_clienthello_after_a_4xx_answer_is_no_tls() -> None:
                                      (C, client_hello(), SEC // 10)])
     assert not [ev for ev in events if isinstance(ev, TlsClientHello)]
 
+
+@pytest.mark.parametrize("wait, reply, pairs", [
+    # the client gave up on the EHLO: the one-line 250 answers its HELO, the EHLO none
+    (SEC, b"250 mx.example.com\r\n", [(250, "HELO", "HELO")]),
+    # sooner than a second: no giving up shown, the reply answers the EHLO (the HELO waits)
+    (SEC // 2, b"250 mx.example.com\r\n", [(250, "EHLO", "EHLO")]),
+    # a reply of several lines is a late EHLO reply, in the order it came
+    (SEC, b"250-mx.example.com\r\n250 STARTTLS\r\n", [(250, "EHLO", "EHLO")]),
+])
+def test_helo_after_an_unanswered_ehlo(wait: int, reply: bytes, pairs: list[tuple[int, str, str]]) -> None:
+    events = _run(OPENING + [(C, b"HELO client.example.org\r\n", SEC // 100 + wait),
+                             (S, reply, SEC // 100 + wait + SEC // 100)])
+    assert _pairs(events) == pairs

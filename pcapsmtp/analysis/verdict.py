@@ -2750,6 +2750,9 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
               f"the server refused EHLO with {ehlo_reply.event.code if ehlo_reply else '?'}; "
               "the HELO fallback has no extensions" + what)
         return
+    if _ehlo_unanswered(f, v, ehlo_item, ehlo_reply, "plaintext",
+                        f"; the client then went on in the clear (frame {frame})" + what):
+        return
     if masked_helo:
         v.set("plaintext", "middlebox", "starttls-masked", _frame(f.greeting),
               f"the banner was masked with asterisks (Cisco ESMTP inspection, mask-banner); a client "
@@ -2890,7 +2893,8 @@ def _client_left_before(f: _Facts, end: Item) -> bool:
     return any(it is not None and f.pos(it) < f.pos(end) for it in (f.quit, f.own_end(_CLIENT)))
 
 
-def _ehlo_unanswered(f: _Facts, v: _Verdict, ehlo_item: Item | None, ehlo_reply: Item | None) -> bool:
+def _ehlo_unanswered(f: _Facts, v: _Verdict, ehlo_item: Item | None, ehlo_reply: Item | None,
+                     outcome: str = "aborted", tail: str = "") -> bool:
     """The client gave up waiting for the answer to EHLO: none came, or the server stopped in the
     middle of it (its last line never came), and the client's next step (QUIT or another
     command, its close or reset) came ``WAITED_NS`` or more after the EHLO, with nothing of the
@@ -2898,7 +2902,8 @@ def _ehlo_unanswered(f: _Facts, v: _Verdict, ehlo_item: Item | None, ehlo_reply:
     in front of it) caused it, as a STARTTLS never answered (Postfix "timed out while sending
     EHLO", Exim's command timeout). Only after the server's whole greeting (a 2xx); not when
     the EHLO never reached the server (its close then answers nothing); sooner than a second,
-    the client did not wait. Sets the verdict (True)."""
+    the client did not wait. ``outcome``: ``plaintext`` when the client went on in the clear after
+    it (a HELO fallback, PHPMailer's), ``tail`` ends the detail. Sets the verdict (True)."""
     if ehlo_item is None or (ehlo_reply is not None and not _unended(ehlo_reply)):
         return False
     if (f.greeting is None or not f.greeting_whole or f.pos(f.greeting) > f.pos(ehlo_item)
@@ -2920,10 +2925,10 @@ def _ehlo_unanswered(f: _Facts, v: _Verdict, ehlo_item: Item | None, ehlo_reply:
     part = ehlo_reply is not None and (_frame(ehlo_reply) or 0) < (_frame(step) or 0)
     what = (f"the server began its EHLO reply (frame {_frame(ehlo_reply)}) and never sent its last "
             "line" if part else "the server sent no reply to EHLO")
-    _unanswered(v, ehlo_item, "no-answer", "server", "aborted", "ehlo-rejected", "no-answer",
+    _unanswered(v, ehlo_item, "no-answer", "server", outcome, "ehlo-rejected", "no-answer",
                 f"{what}: {_seconds(step.ts_ns - ehlo_item.ts_ns)} after the EHLO the client gave "
                 f"up waiting and {act} (frame {_frame(step)}); a client reads the extension list "
-                "only once the reply ends, so STARTTLS could not be negotiated")
+                "only once the reply ends, so STARTTLS could not be negotiated" + tail)
     return True
 
 

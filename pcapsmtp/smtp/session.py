@@ -1103,6 +1103,8 @@ class SmtpSession:
                 # answer to EHLO or STARTTLS sends QUIT, and the server's 221 answers the QUIT;
                 # the client reads it so, its own wait for the other answer over).
                 want = (_ONLY_ANSWERS if self._server_gap_unmatched else _LATER_ONLY).get(last.code or 0)
+                if want is None and self._helo_after_ehlo_timeout(lines):
+                    want = "HELO"
                 if want is not None:
                     idx = next((i for i, c in enumerate(self._srv_pending) if c.verb == want), 0)
                     for _ in range(idx):
@@ -1170,6 +1172,19 @@ class SmtpSession:
             return
         self._emit(reply)
         self._client_reads(reply)
+
+    def _helo_after_ehlo_timeout(self, lines: tuple[ReplyLine, ...]) -> bool:
+        """A one-line 250 that began after a HELO the client sent a second or more after an
+        EHLO still unanswered, nothing of the server between: the client gave up waiting for the
+        EHLO reply and fell back to HELO (PHPMailer: its read gives up after ``Timelimit`` and
+        ``hello()`` then sends HELO on the same connection), so the reply answers the HELO, for
+        the client and the server alike (a HELO reply is one line; a late EHLO reply of several
+        lines, the extension list, keeps the order it came in). The EHLO got no reply."""
+        p = self._srv_pending
+        if (len(lines) != 1 or lines[0].code != 250 or len(p) != 2 or p[0].verb != "EHLO"
+                or p[1].verb != "HELO" or self._reply_began_at != self._commands_seen):
+            return False
+        return bool(p[0].ts_ns) and p[1].ts_ns - p[0].ts_ns >= WAITED_NS
 
     def _answers_lost(self, start: int) -> bool:
         """Does the reply that begins at server offset ``start`` answer a command lost in a
