@@ -48,7 +48,7 @@ session's hunt): each one a verdict that was wrong, or a behaviour worth keeping
   a second message inside TLS on the same connection: the first went in the clear
   (``plaintext``; was: ``tls``).
 - ``pathhole-client-flight-tls12.pcap``: TLS 1.2 with a client certificate: the client's
-  flight (a 1.5 KB Certificate, ClientKeyExchange, ChangeCipherSpec, Finished) never reaches the
+  flight (a 1.8 KB Certificate, ClientKeyExchange, ChangeCipherSpec, Finished) never reaches the
   server (a path MTU black hole): the server's acknowledgements stay before it, the client sends
   it again three times and gives up 30 s later. The path's doing (``middlebox``, finding
   ``request-not-received``; was: the client, for closing "after the ServerHello").
@@ -57,8 +57,8 @@ from __future__ import annotations
 
 from generate import (
     BANNER, EHLO, EHLO_NO_TLS, EHLO_OK, MAIL_STEPS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, app_data,
-    client_hello, client_finish_tls12, det, did_not_request_conv, ext, handshake, lines, mail_in_clear, opening, record,
-    server_flight_tls12, starttls_ok, u8, u16, u24,
+    certificate, client_hello, client_finish_tls12, det, did_not_request_conv, ext, handshake, lines, mail_in_clear,
+    opening, record, server_flight_tls12, starttls_ok, u8, u16, u24,
 )
 from scenarios_hunt import CCS, _server_hello13
 
@@ -312,19 +312,27 @@ def mail_in_clear_then_starttls() -> Capture:
         [(c, Expect("plaintext", "client", "client-did-not-request", "valid", True, 220))])
 
 
+def client_certificate_flight(label: str) -> bytes:
+    """A TLS 1.2 client's flight after the ServerHello with a client certificate chain of five
+    (a leaf and four CAs: 1.8 KB, more than one full-size segment): Certificate,
+    ClientKeyExchange, ChangeCipherSpec, Finished."""
+    certs = [certificate(f"{label} client {k}") for k in range(5)]
+    chain = b"".join(u24(len(cert)) + cert for cert in certs)
+    return record(22, handshake(11, u24(len(chain)) + chain)) + client_finish_tls12(label)
+
+
 def client_flight_blackholed() -> Capture:
     label = "hunt2 blackhole"
     c = opening(Conv(cport=45115, close=("fin", "C")))
     c.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
     c.c(client_hello(label, "mx.example.com"), tag="client_hello")
     c.s(server_flight_tls12(label, "mx.example.com")[0], tag="server_hello")
-    chain = det(label + " client chain", 1500)
-    flight = record(22, handshake(11, u24(len(chain) + 3) + u24(len(chain)) + chain)) + client_finish_tls12(label)
-    c.c(flight, tag="client_flight", marks={"client_ccs": CCS}, resend_ms=(1000, 3000, 7000))
+    c.c(client_certificate_flight(label), tag="client_flight", marks={"client_ccs": CCS},
+        resend_ms=(1000, 3000, 7000))
     c.fin("C", delay_ms=30000)
     return Capture(
         "pathhole-client-flight-tls12.pcap",
-        "STARTTLS, 220, TLS 1.2: the client's flight with a 1.5 KB client certificate never reaches the server "
+        "STARTTLS, 220, TLS 1.2: the client's flight with a 1.8 KB client certificate chain never reaches the server "
         "(its acknowledgements stay before it); the client resends it at 1, 3 and 7 s and closes 30 s later",
         [(c, Expect("aborted", "middlebox", "tls-handshake-failed", "valid", True, 220,
                     findings=[("request-not-received", "middlebox", "client_ccs")]))])

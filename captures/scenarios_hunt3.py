@@ -30,11 +30,12 @@ session's hunt): each one a verdict that was wrong.
 from __future__ import annotations
 
 from generate import (
-    EHLO_OK, MAIL_STEPS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, client_finish_tls12,
-    client_hello, det, handshake, mail_in_clear, opening, record, server_flight_tls12, tls12_session, u24,
+    EHLO_OK, MAIL_STEPS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, client_hello, mail_in_clear, opening,
+    server_flight_tls12, tls12_session,
 )
 from scenarios_hang import EHLO_SILENT, WAIT_MS, ehlo_sent
 from scenarios_hunt import CCS
+from scenarios_hunt2 import client_certificate_flight
 
 #: a 2xx answer to STARTTLS that is not 220 (RFC 3207 4)
 GO_AHEAD_250 = b"250 2.0.0 Ready to start TLS\r\n"
@@ -48,8 +49,7 @@ def client_flight_head_lost() -> Capture:
     c.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
     c.c(client_hello(label, "mx.example.com"), tag="client_hello")
     c.s(server_flight_tls12(label, "mx.example.com")[0], tag="server_hello")
-    chain = det(label + " client chain", 1500)
-    flight = record(22, handshake(11, u24(len(chain) + 3) + u24(len(chain)) + chain)) + client_finish_tls12(label)
+    flight = client_certificate_flight(label)
     # the flight as the path MTU cuts it: 1460 bytes, then the rest (with the ChangeCipherSpec);
     # the first is missing from the capture as well, every copy of it
     c.c([flight[:1460], flight[1460:]], tag="client_flight", lost=[0],

@@ -265,9 +265,9 @@ def test_client_flight_that_never_arrives_is_the_paths() -> None:
                          "tcp.ack", "tcp.analysis.retransmission", "tcp.payload", "tcp.seq")
     client = [(int(n), int(ln), bool(rtx)) for n, port, ln, _, rtx, _, _ in rows if port != "25" and int(ln)]
     # tshark: the flight in 18 and 19 (the ChangeCipherSpec in 19), sent again three times
-    assert client == [(18, 1460, False), (19, 148, False)] + [(n, ln, True) for n, ln in
-                                                              [(20, 1460), (21, 148), (22, 1460), (23, 148),
-                                                               (24, 1460), (25, 148)]]
+    assert client == [(18, 1460, False), (19, 445, False)] + [(n, ln, True) for n, ln in
+                                                              [(20, 1460), (21, 445), (22, 1460), (23, 445),
+                                                               (24, 1460), (25, 445)]]
     assert "140303000101" in next(p for n, _, _, _, _, p, _ in rows if n == "19").replace(":", "")
     # the server's acknowledgements after it never pass the flight's start
     server_acks = {int(ack) for _, port, _, ack, _, _, _ in rows if port == "25"}

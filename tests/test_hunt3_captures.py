@@ -56,11 +56,11 @@ def test_client_flight_whose_head_the_capture_lost_too_is_the_paths() -> None:
     assert _findings(conv) == [("request-not-received", "middlebox", 18), ("tcp-gap", "capture", 18)]
     assert conv["detail"].endswith("37.0 s after it the client gave up waiting and closed the connection (frame 22) "
                                    "(a path MTU black hole, a box that drops the client's TLS)")
-    # tshark: the flight's second segment (148 bytes, with the ChangeCipherSpec) in 18 after the
+    # tshark: the flight's second segment (445 bytes, with the ChangeCipherSpec) in 18 after the
     # hole, its resent copies, the client's FIN before the server's, whose acknowledgements stay
     # at the flight's start
     assert frames_matching(path, "tcp.analysis.lost_segment") == [18]
-    assert frames_matching(path, "tcp.srcport == 46301 && tcp.len == 148") == [18, 19, 20, 21]
+    assert frames_matching(path, "tcp.srcport == 46301 && tcp.len == 445") == [18, 19, 20, 21]
     assert frames_matching(path, "tcp.flags.fin == 1") == [22, 24]
     assert frames_matching(path, "tcp.flags.fin == 1 && tcp.srcport == 46301") == [22]
     assert "140303000101" in tshark_fields(path, "frame.number == 18", "tcp.payload")[0][0].replace(":", "")
