@@ -639,19 +639,6 @@ def _tls_after_2xx(f: _Facts, st_reply: Item) -> bool:
     return nxt is not None and type(nxt.event) is TlsClientHello
 
 
-def _held_behind_hole(f: _Facts, end: Item, other: Item) -> bool:
-    """``end`` (a side's FIN or RST, read after ``other``, the other side's) may have come first:
-    it is before ``other`` in the capture's frames or by its clock, and a hole of its own side's
-    bytes lies between the two as read. A side's close is read only after its bytes before it,
-    and a hole nobody acknowledged is declared only when the flow closes, so the close of a side
-    whose bytes the capture (or the path) lost is read after the other side's later close. (Taken
-    as the first, the close has that hole before it: what ended the handshake is then not known,
-    unless the acknowledgements show the server never received the client's side of it.)"""
-    return (f.gap_between(f.pos(other), f.pos(end), end.event.side) is not None
-            and (end.ts_ns < other.ts_ns
-                 or (bool(end.frames) and bool(other.frames) and end.frames[0] < other.frames[0])))
-
-
 def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
                        implicit: bool) -> bool:
     """Attribute a TLS handshake that did not complete. Returns False if the capture cannot
@@ -662,8 +649,6 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
     # Who closed or reset first, before the handshake completed.
     ends = sorted((f.pos(it), it) for it in (f.own_end(_CLIENT), f.own_end(_SERVER))
                   if it is not None and f.pos(it) > after)
-    if len(ends) == 2 and _held_behind_hole(f, ends[1][1], ends[0][1]):
-        ends.reverse()
     if alert is not None and ends and ends[0][0] < f.pos(alert) \
             and ends[0][1].event.side is not alert.event.side:
         # The other side closed first: the alert answers the close (OpenSSL's decode_error
@@ -780,8 +765,20 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         since = (ts["client_hello"] if ev.side is _CLIENT and ts["client_hello"] is not None
                  else f.t.items[after] if after >= 0 else None)
         waited = since is not None and it.ts_ns - since.ts_ns >= WAITED_NS
+        # (the server closed a second or more after its ServerHello and bytes of the client's
+        # answer to it were lost, none of its records after the ServerHello before the hole: what
+        # the client's flight held, an alert among what it may be, and whether the server had it,
+        # the capture cannot tell; the client's own close is read only after that hole, which is
+        # declared when the flow closes, so it may well have come first)
+        sh = ts["server_hello"]
+        flight_hole = (lost is not None and ev.side is _SERVER and sh is not None
+                       and ts["client_hello"] is not None
+                       and lost.event.span.start >= ts["client_hello"].event.span.end
+                       and it.ts_ns - sh.ts_ns >= WAITED_NS
+                       and not any(f.pos(x) > f.pos(sh) and x.event.span.end <= lost.event.span.start
+                                   for x in other_tls))
         if lost is not None and (not other_tls or not before and (waited or lost.event.acked)
-                                 or ev.side is _CLIENT and ts["server_hello"] is not None):
+                                 or ev.side is _CLIENT and ts["server_hello"] is not None or flight_hole):
             # Bytes of the other side were lost (proved only later, e.g. by its FIN) and none of
             # its TLS is in the capture: its answer, which may be what ended the handshake, is
             # among them. So too when its TLS is in the capture only after the hole (read once
@@ -803,6 +800,9 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
                 msg = (f"bytes of the {other} direction {_went(lost, f.t)} before any of its TLS in "
                        f"the capture: what its TLS began with, and whether the {ev.side} had it when "
                        f"it {how} the connection, cannot be told")
+            elif flight_hole:
+                msg = (f"bytes of the client's answer to the ServerHello {_went(lost, f.t)}: what they "
+                       f"held, and whether the server had them when it {how} the connection, cannot be told")
             else:
                 msg = (f"bytes of the server's answer to the ClientHello {_went(lost, f.t)}: whether "
                        f"they held an alert, or reached the client before it {how} the connection, "
@@ -1199,13 +1199,19 @@ def _gave_up_after_finished(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     read late, after a hole of its bytes nobody acknowledged, which is declared when the flow
     closes: the acknowledgements decide, not the order of the closes); ``lost_only``: that case
     alone (asked before the holes are: bytes the server never received hide nothing it could have
-    answered). Returns True when it set a verdict."""
+    answered), read from the client's first record after the ServerHello when its Finished is
+    not in the capture (in a hole of the flight). Returns True when it set a verdict."""
     if ts["server_hello"] is None:
         return False
     sccs = ts["ccs"][_SERVER]
     # (the server's ChangeCipherSpec after the client's end came too late to count)
     done = (ts["finished_unanswered"] if ts["version"] == 0x0304 else
             ts["ccs"][_CLIENT] if sccs is None or _after(f, sccs, ender) else None)
+    what_done = "Finished"
+    if done is None and lost_only and (sccs is None or _after(f, sccs, ender)):
+        sh = f.pos(ts["server_hello"])
+        done = next((x for x in f.tls if x.event.side is _CLIENT and f.pos(x) > sh), None)
+        what_done = "flight after the ServerHello"
     if (done is None or (_frame(done) or 0) > (_frame(ender) or 0) or ender.ts_ns - done.ts_ns < WAITED_NS
             or not _server_silent(f, done, ender)):
         return False
@@ -1218,7 +1224,7 @@ def _gave_up_after_finished(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
         # as it drops a large ClientHello)
         gave_up = (f"the client gave up waiting and {what}" if ender.event.side is _CLIENT
                    else f"the server {what}, never having acknowledged it")
-        msg = (f"the client's Finished (frame {_frame(done)}) never reached the server: {lost}; "
+        msg = (f"the client's {what_done} (frame {_frame(done)}) never reached the server: {lost}; "
                f"{_seconds(ender.ts_ns - done.ts_ns)} after it {gave_up} (a path MTU black hole, a box "
                "that drops the client's TLS)")
         v.finding("request-not-received", "middlebox", _frame(done), msg, at=_at(done))
@@ -2248,26 +2254,37 @@ def judge(t: Transcript) -> dict[str, Any]:
         elif offered == "absent" and not ehlo_refused and chk is not None:
             v.finding("starttls-not-advertised-but-used", "client", _frame(st_item),
                       "the client sent STARTTLS although the EHLO reply did not offer it")
-    st_2xx_tls = False
+    st_2xx_tls = decided_2xx = False
     if (st_reply is not None and st_code is not None and 200 <= st_code < 300 and st_code != 220
             and not st_reply.event.out_of_step):
         # (a stray line the client read as the answer is the reply framing's defect: case
         # stray-answer; the server's own answer to STARTTLS came later)
         st_2xx_tls = _tls_after_2xx(f, st_reply)
+        # (after lost bytes the session reads no TLS start from the pairing, a guess: TLS of the
+        # client after the reply then leaves open which reply it read)
+        st_2xx_unsure = not st_2xx_tls and any(
+            it.event.side is _CLIENT and f.pos(it) > f.pos(st_reply) for it in [*f.tls, *f.in_progress.values()])
         text = " / ".join(_lines_text(st_reply.event))[:80]
         v.finding("starttls-reply-not-220", "server", _frame(st_reply),
                   f"the server answered STARTTLS with {st_code} ({text}), where RFC 3207 4 gives 220: "
                   + ("the client took it as the go-ahead and started TLS (Postfix, Exim and Mutt start TLS "
                      "on any 2xx), a client that wants 220 (CPython's smtplib, curl) reads it as a refusal"
                      if st_2xx_tls else
+                     "Postfix, Exim and Mutt start TLS on any 2xx, a client that wants 220 (CPython's smtplib, "
+                     "curl) reads it as a refusal" if st_2xx_unsure else
                      "the client read it as a refusal and did not start TLS, as a client that wants 220 "
                      "(CPython's smtplib, curl) does (Postfix, Exim and Mutt start TLS on any 2xx)"),
                   at=_at(st_reply))
+        if st_2xx_unsure:
+            v.set("incomplete", "unknown", "incomplete", _frame(st_reply),
+                  f"the server answered STARTTLS with {st_code} and the client sent TLS after it, but bytes "
+                  "were lost before: whether the client read that answer as the go-ahead cannot be told")
+            decided_2xx = True
     names = [greeting_ev.lines[0].text.split(" ", 1)[0] if greeting_ev and greeting_ev.lines else "",
              chk.domain if chk else ""]
 
     # ---- deciding
-    decided = False
+    decided = decided_2xx
     implicit = f.implicit is not None
     if implicit:
         ts = _tls_summary(f, 0)

@@ -783,8 +783,10 @@ class SmtpSession:
                         st.lines.start = start
             else:
                 st.mode = _Mode.LINES
-                # (``_drain`` reads the client's next bytes: TLS there starts TLS)
-                self._starttls_2xx = code is not None and 200 <= code < 300
+                # (``_drain`` reads the client's next bytes: TLS there starts TLS; not after bytes
+                # were lost, where which reply the client read is a guess and TLS where a line
+                # would begin is TLS in progress)
+                self._starttls_2xx = code is not None and 200 <= code < 300 and not self._lost
         if st.ended or not drain:
             return
         self._drain(st)
