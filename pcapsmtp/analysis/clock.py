@@ -6,10 +6,9 @@ of the file. Read as they are, a 5 s wait across the step is -3595 s: a client t
 wait", a server that "answered at once".
 
 ``CaptureClock`` watches the capture's timestamps in capture order (the segments of the SMTP
-conversations the analyzer reads). A timestamp more than ``STEP_UNCONFIRMED_NS`` behind the
-latest one, or more than ``STEP_TOLERANCE_NS`` behind it and behind the latest one of its own
-direction (a file written as read from two interfaces puts one direction's segments behind the
-other's, each going forward), is a *step* (``ClockStep``): from its frame on, the analysis moves every time
+conversations the analyzer reads). A timestamp more than ``STEP_NS`` behind the
+latest one (more than a file written as read from two interfaces puts one direction behind the
+other) is a *step* (``ClockStep``): from its frame on, the analysis moves every time
 forward by how far the clock went back, so the capture's times run on without a gap at the
 step (a *continuous* timeline). A duration across the step is then at least what the
 continuous timeline says (the real pause at the step, ``g`` below, is unknown and not
@@ -32,22 +31,19 @@ from pcapsmtp.analysis.reasons import REASONS
 from pcapsmtp.analysis.verdict import Item, Transcript, judge
 from pcapsmtp.smtp.events import WAITED_NS
 
-__all__ = ["STEP_TOLERANCE_NS", "STEP_PAUSE_NS", "ClockStep", "CaptureClock", "judge_clocked",
+__all__ = ["STEP_NS", "STEP_PAUSE_NS", "ClockStep", "CaptureClock", "judge_clocked",
            "any_reading", "PAUSES_NS"]
 
-#: How far a timestamp may fall behind the latest one without being a step of the clock: the
-#: reordering a capture of one clock shows (a multi-queue NIC, ``-i any``: microseconds to a few
-#: milliseconds), well below the second the waiting rules measure.
-STEP_TOLERANCE_NS = 100_000_000
-
-#: How far a timestamp must fall behind the latest one to be a step by that alone. Less is a step
-#: only when the segment's own direction (its addresses and ports) also went back by more than
-#: ``STEP_TOLERANCE_NS``: a file written as read from two interfaces (dumpcap ``-i a -i b``, one
-#: tap per direction) or merged without sorting files each interface's packets in blocks, so one
-#: direction's segments fall behind the other's by up to a buffer's flush (hundreds of
-#: milliseconds, a second) while each direction's own times go forward; a stepped clock takes
-#: every direction back.
-STEP_UNCONFIRMED_NS = 2_000_000_000
+#: How far a timestamp must fall behind the latest one to be a step. A file written as read
+#: from two interfaces (dumpcap ``-i a -i b``, one tap per direction) or merged without sorting
+#: files each interface's packets in blocks, so one direction's segments fall behind the other's
+#: by up to a buffer's flush (hundreds of milliseconds, a second) while each direction's own
+#: times go forward: no step; nor is the reordering of one clock (a multi-queue NIC, ``-i any``:
+#: microseconds to milliseconds). A step of the clock shorter than this is read as stamped (it
+#: shortens the durations across it by less than this). It is not confirmed later by a direction
+#: seen before either: a connection opened between the step and that confirmation runs on the
+#: new clock, and the offset put on its later segments would be a pause it never had.
+STEP_NS = 2_000_000_000
 
 #: The pause the continuous timeline puts at a step: the least the rules call waiting
 #: (``WAITED_NS``), so the SMTP core reads what came after the step as coming after a wait (the
@@ -60,9 +56,6 @@ STEP_PAUSE_NS = WAITED_NS
 #: own (whose verdict is the one given), none, then past each duration the rules measure (ten
 #: seconds, thirty), and an hour.
 PAUSES_NS = (STEP_PAUSE_NS, 0, 12_000_000_000, 45_000_000_000, 3600_000_000_000)
-
-#: directions whose latest time ``CaptureClock.own`` keeps
-_MAX_DIRECTIONS = 65536
 
 #: steps kept per capture (a file whose clock jumps back and forth at every packet is garbage
 #: for timing: past this bound later steps are merged into the last one)
@@ -83,7 +76,7 @@ class ClockStep:
 class CaptureClock:
     """The capture's timestamps, in capture order, made continuous across backward steps."""
 
-    __slots__ = ("steps", "_frames", "_offsets", "offset", "latest", "own")
+    __slots__ = ("steps", "_frames", "_offsets", "offset", "latest")
 
     def __init__(self) -> None:
         self.steps: list[ClockStep] = []
@@ -91,20 +84,14 @@ class CaptureClock:
         self._offsets: list[int] = []      #: the offset from each step's frame on
         self.offset = 0                    #: the offset of the latest frame
         self.latest: int | None = None     #: the latest continuous time seen
-        #: the latest continuous time of each direction (source and destination address and
-        #: port), bounded by ``_MAX_DIRECTIONS`` (emptied when full: a direction not seen since
-        #: confirms no step of less than ``STEP_UNCONFIRMED_NS``)
-        self.own: dict[tuple[str, int, str, int], int] = {}
 
-    def see(self, frame: int, ts_ns: int, own: int | None = None) -> None:
-        """A segment of ``frame`` stamped ``ts_ns`` (capture order); ``own``: the latest
-        continuous time of the segment's direction before it (None: not seen)."""
+    def see(self, frame: int, ts_ns: int) -> None:
+        """A segment of ``frame`` stamped ``ts_ns`` (capture order)."""
         t = ts_ns + self.offset
         latest = self.latest
         if latest is None or t > latest:
             self.latest = t
-        elif t < latest - STEP_TOLERANCE_NS and (t < latest - STEP_UNCONFIRMED_NS
-                                                 or own is not None and t < own - STEP_TOLERANCE_NS):
+        elif t < latest - STEP_NS:
             back = latest - t
             # (the frames from the step on come ``STEP_PAUSE_NS`` after every frame before it)
             self.offset += back + STEP_PAUSE_NS
@@ -117,13 +104,6 @@ class CaptureClock:
                 last = self.steps[-1]
                 self.steps[-1] = replace(last, back_ns=last.back_ns + back)
                 self._offsets[-1] = self.offset
-
-    def saw(self, key: tuple[str, int, str, int], ts_ns: int) -> None:
-        """The latest time of direction ``key`` is now its segment's stamped ``ts_ns``."""
-        own = self.own
-        if len(own) >= _MAX_DIRECTIONS and key not in own:
-            own.clear()
-        own[key] = ts_ns + self.offset
 
     def at(self, frame: int, ts_ns: int) -> int:
         """The continuous time of a segment of ``frame`` stamped ``ts_ns``."""

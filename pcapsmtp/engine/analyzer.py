@@ -145,13 +145,10 @@ class Analyzer:
         ports = self.config.ports
         if seg.dport in ports or seg.sport in ports:
             clock = self.clock
-            key = (seg.src, seg.sport, seg.dst, seg.dport)
             if clock.latest is None or seg.ts_ns + clock.offset < clock.latest:
-                # (the rare case: time did not go forward)
-                clock.see(seg.frame, seg.ts_ns, clock.own.get(key))
+                clock.see(seg.frame, seg.ts_ns)     # (the rare case: time did not go forward)
             else:
                 clock.latest = seg.ts_ns + clock.offset
-            clock.saw(key, seg.ts_ns)
         events = self.reassembler.feed(seg)
         if not events:
             return []
