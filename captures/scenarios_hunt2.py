@@ -44,6 +44,8 @@ session's hunt): each one a verdict that was wrong, or a behaviour worth keeping
   initial response refused with 530 carries no credentials; TLS follows: ``tls``.
 - ``hunt2-auth-line-lost-then-starttls.pcap``: AUTH PLAIN, 334, the client's SASL line lost by
   the capture, 235, then STARTTLS: the 235 shows the credentials crossed (``plaintext``).
+- ``hunt2-auth-external-then-starttls.pcap`` (read right since 17th session's review): ``AUTH
+  EXTERNAL =`` accepted before STARTTLS sends no secret: ``tls``.
 - ``hunt2-mail-in-clear-then-starttls.pcap``: a message delivered in the clear, then STARTTLS and
   a second message inside TLS on the same connection: the first went in the clear
   (``plaintext``; was: ``tls``).
@@ -301,6 +303,19 @@ def auth_line_lost_then_starttls() -> Capture:
                     findings=[("tcp-gap", "capture", "accepted")]))])
 
 
+def auth_external_then_starttls() -> Capture:
+    """``AUTH EXTERNAL =`` accepted with 235, then STARTTLS and TLS: EXTERNAL sends no secret
+    (RFC 4422 appendix A), so no credentials crossed in the clear."""
+    c = opening(Conv(cport=45116, isn=(0x45116000, 0x81045116)), AUTH_REPLY)
+    c.c(b"AUTH EXTERNAL =\r\n", tag="auth").s(b"235 2.7.0 Authentication successful\r\n")
+    starttls_ok(c, "hunt2 auth external")
+    return Capture(
+        "hunt2-auth-external-then-starttls.pcap",
+        "valid offer; AUTH EXTERNAL with an empty initial response, 235; then STARTTLS, 220, TLS 1.2 with the mail "
+        "inside: EXTERNAL carries no secret",
+        [(c, Expect("tls", "none", "tls-established", "valid", True, 220))])
+
+
 def mail_in_clear_then_starttls() -> Capture:
     c = opening(Conv(cport=45110))
     mail_in_clear(c, quit=False, first_tag="mail")
@@ -344,4 +359,4 @@ def scenarios() -> list[Capture]:
             tls12_resumed(), trailing_space(), server_silent_after_finished(False), server_silent_after_finished(True),
             reset_forged_after_finished(), pipelined_ehlo_starttls(), auth_before_starttls(True),
             auth_before_starttls(False), mail_in_clear_then_starttls(), auth_line_lost_then_starttls(),
-            client_flight_blackholed()]
+            client_flight_blackholed(), auth_external_then_starttls()]

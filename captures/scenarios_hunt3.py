@@ -30,7 +30,8 @@ session's hunt): each one a verdict that was wrong.
 from __future__ import annotations
 
 from generate import (
-    EHLO_OK, MAIL_STEPS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, client_hello, mail_in_clear, opening,
+    EHLO_OK, MAIL_STEPS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, alert, client_hello, mail_in_clear,
+    opening,
     server_flight_tls12, tls12_session,
 )
 from scenarios_hang import EHLO_SILENT, WAIT_MS, ehlo_sent
@@ -67,9 +68,10 @@ def client_flight_head_lost() -> Capture:
 def starttls_250(how: str) -> Capture:
     """STARTTLS answered 250; ``how`` the client goes on: ``tls`` (a ClientHello, TLS 1.2, the
     mail inside), ``plaintext-answer`` (a ClientHello the server answers in plaintext, then the
-    client's close) or ``quit`` (QUIT: a client that wants 220)."""
-    port = {"tls": 46302, "plaintext-answer": 46303, "quit": 46304}[how]
-    close = ("fin", "S") if how != "plaintext-answer" else ("fin", "C")
+    client's close), ``quit`` (QUIT: a client that wants 220) or ``alert`` (a TLS alert record
+    instead of a ClientHello, then its close)."""
+    port = {"tls": 46302, "plaintext-answer": 46303, "quit": 46304, "alert": 46307}[how]
+    close = ("fin", "S") if how not in ("plaintext-answer", "alert") else ("fin", "C")
     c = opening(Conv(cport=port, close=close))
     c.c(STARTTLS, tag="starttls").s(GO_AHEAD_250, tag="starttls_reply")
     not_220 = ("starttls-reply-not-220", "server", "starttls_reply")
@@ -89,6 +91,15 @@ def starttls_250(how: str) -> Capture:
                        "(a server that answers every command 250 and speaks no TLS); the client closes",
                        [(c, Expect("aborted", "server", "tls-handshake-failed", "valid", True, 250,
                                    findings=[not_220]))])
+    if how == "alert":
+        # no hole anywhere: the client's TLS is no ClientHello, so the session starts no TLS;
+        # nothing says bytes were lost
+        c.c(alert(40), tag="alert")
+        c.fin("C", delay_ms=5.0)
+        return Capture("hunt3-starttls-250-then-alert.pcap",
+                       "valid offer; STARTTLS answered 250; the client answers with a fatal TLS alert record "
+                       "(handshake_failure) instead of a ClientHello and closes",
+                       [(c, Expect("aborted", "server", "starttls-refused", "valid", True, 250, findings=[not_220]))])
     c.extend(QUIT_STEPS)
     return Capture("hunt3-starttls-250-client-quits.pcap",
                    "valid offer; STARTTLS answered 250; the client wants 220 (CPython's smtplib raises) and "
@@ -115,4 +126,4 @@ def ehlo_silent_then_helo(mail: bool) -> Capture:
 
 def scenarios() -> list[Capture]:
     return [client_flight_head_lost(), starttls_250("tls"), starttls_250("plaintext-answer"), starttls_250("quit"),
-            ehlo_silent_then_helo(True), ehlo_silent_then_helo(False)]
+            starttls_250("alert"), ehlo_silent_then_helo(True), ehlo_silent_then_helo(False)]

@@ -274,3 +274,13 @@ def test_client_flight_that_never_arrives_is_the_paths() -> None:
     assert server_acks == {next(int(seq) for n, _, _, _, _, _, seq in rows if n == "18")}
     assert ("never reached the server: the server's acknowledgements after it never covered a byte of it"
             in conv["detail"])
+
+
+def test_auth_external_before_starttls_sends_no_credentials() -> None:
+    """``AUTH EXTERNAL =`` and its 235 before STARTTLS: EXTERNAL sends no secret, so the TLS that
+    follows is the verdict (it read plaintext, "its credentials crossed unprotected")."""
+    path = CAPTURES / "hunt2-auth-external-then-starttls.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == ("tls", "none", "tls-established")
+    assert frames_matching(path, "smtp.req.command == \"AUTH\"") == [10] and conv["auth"] is True
+    assert conv["findings"] == [] and conv["tls"]["established"] is True

@@ -140,3 +140,15 @@ def test_helo_after_an_unanswered_ehlo_gets_the_one_line_250(name: str, outcome:
     assert [(int(n), cmd, code) for n, _, cmd, code in rows[:4]] == [
         (4, "", "220"), (6, "EHLO", ""), (8, "HELO", ""), (10, "", "250")]
     assert float(rows[2][1]) - float(rows[1][1]) == pytest.approx(5.001)
+
+
+def test_starttls_answered_250_then_a_tls_alert_claims_no_lost_bytes() -> None:
+    """The client's first TLS after the 250 is an alert, not a ClientHello, and nothing was lost:
+    the session starts no TLS, the client read a refusal; the verdict said "bytes were lost
+    before" (incomplete), a guess kept for captures with a hole."""
+    path = CAPTURES / "hunt3-starttls-250-then-alert.pcap"
+    conv = _conv(path.name)
+    (reply,) = frames_matching(path, "smtp.response.code == 250 && tcp.srcport == 25 && frame.number > 8")
+    assert _verdict(conv) == ("aborted", "server", "starttls-refused", None, reply)
+    assert _findings(conv) == [("starttls-reply-not-220", "server", reply)]
+    assert "lost" not in conv["detail"] and not any(f["code"] == "tcp-gap" for f in conv["findings"])

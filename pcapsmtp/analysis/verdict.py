@@ -124,13 +124,19 @@ class Transcript:
     resets: dict[Side, ResetTtl] = field(default_factory=dict)
 
 
+#: SASL mechanisms that send no secret: EXTERNAL (the identity comes from outside SASL, a TLS
+#: client certificate; RFC 4422 appendix A) and ANONYMOUS (a trace string; RFC 4505)
+_NO_SECRET = frozenset({"EXTERNAL", "ANONYMOUS"})
+
+
 def _credentials(items: list[Item]) -> Item | None:
     """The first AUTH whose credentials crossed: with an initial response, or followed by a
     client line of its SASL exchange (``AuthExchange``: answering a 334, or sent without waiting
     for one) before the client's next command, or by the server's verdict on them (235 accepted;
     535 refused, after its 334: RFC 4954 6), which shows the client answered though the capture
     lost that line. An AUTH alone (``AUTH LOGIN`` refused at once, or the capture ending before
-    the client's answer) carried none."""
+    the client's answer) carried none, nor does a mechanism that sends no secret
+    (``_NO_SECRET``)."""
     auth = None
     asked = False
     for it in items:
@@ -147,7 +153,7 @@ def _credentials(items: list[Item]) -> Item | None:
                 return auth
         elif isinstance(ev, Command) and ev.verb != SASL_VERB:
             auth = None
-            if ev.verb == "AUTH":
+            if ev.verb == "AUTH" and ev.argument.upper() not in _NO_SECRET:
                 # (the session keeps only the mechanism: an initial response shows in the
                 # line's length, beyond "AUTH", the mechanism and the line end; " =" is an
                 # empty one)
@@ -2263,6 +2269,7 @@ def judge(t: Transcript) -> dict[str, Any]:
         # (after lost bytes the session reads no TLS start from the pairing, a guess: TLS of the
         # client after the reply then leaves open which reply it read)
         st_2xx_unsure = not st_2xx_tls and any(
+            isinstance(it.event, StreamGap) for it in f.t.items) and any(
             it.event.side is _CLIENT and f.pos(it) > f.pos(st_reply) for it in [*f.tls, *f.in_progress.values()])
         text = " / ".join(_lines_text(st_reply.event))[:80]
         v.finding("starttls-reply-not-220", "server", _frame(st_reply),
