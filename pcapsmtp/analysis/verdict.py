@@ -2825,11 +2825,10 @@ def _clear_before(f: _Facts, st_item: Item | None) -> Item | None:
     clear = f.clear
     if st_item is None or clear is None or f.pos(clear) > f.pos(st_item):
         return None
-    if clear.event.verb == "AUTH":
-        pass        # (``_credentials``: its credentials crossed)
-    elif f.reply_to(clear) is None:
-        # (a MAIL whose answer the capture lost may have been refused, 530 "Must issue a
-        # STARTTLS command first": no mail went, and the TLS after it is the verdict)
+    if clear.event.verb != "AUTH" and f.reply_to(clear) is None:
+        # (an AUTH is here only when its credentials crossed, ``_credentials``; a MAIL whose
+        # answer the capture lost may have been refused, 530 "Must issue a STARTTLS command
+        # first": no mail went, and the TLS after it is the verdict)
         return None
     return clear
 
