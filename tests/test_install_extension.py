@@ -18,7 +18,8 @@ interpreter's default ``-O3 -g``): these tests check what an install builds, whe
 that it runs, not how fast; the suite itself runs on tests/run.sh's optimised build. ``pip install
 .`` then reuses that compilation the way a second ``pip install .`` in one checkout reuses the
 first's: the built extensions sit in the build directory setuptools' ``build_ext`` writes to,
-newer than their sources, so it skips them ("up-to-date") and the wheel carries them.
+newer than their sources, so it skips them ("up-to-date") and the wheel carries them; all but one
+(``_COMPILED_BY_PIP``), which ``pip install .`` compiles from the checkout itself.
 """
 from __future__ import annotations
 
@@ -91,6 +92,9 @@ def _version(py: Path, cwd: Path, **extra: str) -> str:
 
 # the compiled builds of this file: unoptimised (see the module's docstring)
 _QUICK_BUILD = {"CFLAGS": "-O0 -g0"}
+#: the extension ``pip install .`` compiles itself in test_install_builds_and_runs_the_extensions
+#: (the smallest: the others come from the editable install's build)
+_COMPILED_BY_PIP = "pcapsmtp.model"
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +177,12 @@ def test_install_builds_and_runs_the_extensions(editable: tuple[Path, Path, subp
         [str(py), "-c", "from setuptools.dist import Distribution; b = Distribution().get_command_obj('build'); "
          "b.ensure_finalized(); print(b.build_platlib)"],
         cwd=src, env=_env(), capture_output=True, text=True, check=True).stdout.strip())
-    for so in _built_extensions(built_src).values():
+    # one extension left to compile: pip install . must build it from the checkout (setup.py's
+    # optional build turns a failed compile into a warning, so only its .so in site-packages,
+    # asserted below, shows that an install from a clean checkout compiles)
+    for name, so in _built_extensions(built_src).items():
+        if name == _COMPILED_BY_PIP:
+            continue
         target = src / build_lib / so.relative_to(built_src)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(so, target)                 # written now: newer than its sources
