@@ -120,6 +120,8 @@ class Transcript:
     client_last_ns: int | None = None
     #: the end offset of the furthest bytes the client sent again (TCP retransmission); 0: none
     client_resent: int = 0
+    #: the same for the server's bytes
+    server_resent: int = 0
     #: each side's reset, with its TTL and its side's (the first reset of the side)
     resets: dict[Side, ResetTtl] = field(default_factory=dict)
 
