@@ -289,6 +289,7 @@ class Analyzer:
                 if stepped:
                     self._continuous_ends(c.transcript)
                 c.transcript.client_resent = ev.client_resent
+                c.transcript.server_resent = ev.server_resent
                 if _attempt_only(c.transcript, clock):
                     # A scan or probe (SYN answered by RST, connect and close): no SMTP
                     # conversation, only a connection attempt, counted in the summary.
