@@ -758,6 +758,11 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         if _gave_up_after_finished(f, v, ts, it, f"{'reset' if it.event.reset else 'closed'} the connection "
                                    f"(frame {_frame(it)})", lost_only=True):
             return True
+        # ... nor one of the server's when the client never received its answer to the
+        # ClientHello (the server's flight lost on the path, its handshake timeout ending it first)
+        if it.event.side is _SERVER and _answer_not_received(
+                f, v, ts, it, f"{'reset' if it.event.reset else 'closed'} the connection (frame {_frame(it)})"):
+            return True
         if _hole_hides(f, v, after, it):
             return True
         ev = it.event
@@ -1367,8 +1372,8 @@ def _unreceived(f: _Facts, sender: Side, start: int, end: int, since_ns: int | N
         return None
     if acked is not None and (since_ns is None or last is not None and last > since_ns):
         return _Unreceived(max(0, acked - start), end - start)
-    if resend and sender is _CLIENT and t.client_resent > start:
-        return _Unreceived(0, end - start, resent=True)
+    if resend and (t.client_resent if sender is _CLIENT else t.server_resent) > start:
+        return _Unreceived(0 if acked is None else max(0, acked - start), end - start, resent=True)
     return None
 
 
@@ -1536,30 +1541,57 @@ def _hole_words(f: _Facts, hole: Item, lost: _Unreceived, due: str) -> str:
             f"{lost.covered('them', 'their')}")
 
 
+def _client_silent(f: _Facts, asked: Item, until: Item) -> bool:
+    """No byte of the client between ``asked`` and ``until`` in the capture, and none lost after
+    ``asked`` (``_server_silent``'s mirror: a hole of its direction may hold its answer)."""
+    if not f.present(_CLIENT) or f.gap_between(f.pos(asked), 1 << 62, _CLIENT) is not None:
+        return False
+    return not any(getattr(it.event, "side", None) is _CLIENT and not isinstance(it.event, StreamEnded)
+                   for it in f.t.items[f.pos(asked) + 1:f.pos(until)])
+
+
 def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
     """The client ended the handshake (``ender``: its close or reset; ``what`` says which) a
     second or more after the server's answer to its ClientHello, sending nothing of TLS since,
     and its acknowledgements never covered that answer (none of it, or only its first small
     segments: a path MTU black hole drops the full-size ones): the answer never arrived whole
     at the client (a path MTU black hole, a box that drops the server's TLS). The path, not the
-    client and not the server, caused it. Returns True when it set that verdict."""
+    client and not the server, caused it. So too when the server ended it first (its handshake
+    timeout, a second or more after its answer, the client silent since): a segment of the client
+    captured a second or more after the answer's last record (its close, later) still stays
+    before it, or the server sent it again (a TCP retransmission: no acknowledgement came back),
+    so the client never had what it should have answered. Returns True when it set that verdict."""
     sh = ts["server_hello"]
-    if (sh is None or ender.event.side is not _CLIENT or f.pos(sh) > f.pos(ender)
+    if (sh is None or f.pos(sh) > f.pos(ender)
             or ender.ts_ns - sh.ts_ns < WAITED_NS
-            or any(x.event.side is _CLIENT and f.pos(x) > f.pos(sh) for x in f.tls)):
+            or any(x.event.side is _CLIENT and f.pos(x) > f.pos(sh) for x in f.tls)
+            or ender.event.side is _SERVER and not _client_silent(f, sh, ender)):
         return False
     # the server's answer: its TLS records from the ServerHello to the client's end
     answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(sh) <= f.pos(x) < f.pos(ender)]
     start, end = sh.event.span.start, max(x.event.span.end for x in answer)
-    # (the client's end is a segment of its own after the answer: None, no other one needed)
-    lost = _unreceived(f, _SERVER, start, end, None)
+    if ender.event.side is _CLIENT:
+        # (the client's end is a segment of its own after the answer: None, no other one needed)
+        lost = _unreceived(f, _SERVER, start, end, None)
+    else:
+        lost = _unreceived(f, _SERVER, start, end, max(x.ts_ns for x in answer) + HOLE_PROOF_NS, resend=True)
     if lost is None:
         return False        # the client got all of it (or nothing tells): it ended the handshake itself
     got = ("never acknowledged a byte of that answer" if not lost.got else
            f"acknowledged only {lost.got} of its {lost.total} bytes")
-    msg = (f"the server answered the ClientHello (frame {_frame(sh)}), but the client {got}: "
-           f"{_seconds(ender.ts_ns - sh.ts_ns)} later it {what}; the answer was lost on the path "
-           "(a path MTU black hole, a box that drops the server's TLS)")
+    if ender.event.side is _CLIENT:
+        msg = (f"the server answered the ClientHello (frame {_frame(sh)}), but the client {got}: "
+               f"{_seconds(ender.ts_ns - sh.ts_ns)} later it {what}; the answer was lost on the path "
+               "(a path MTU black hole, a box that drops the server's TLS)")
+    else:
+        shown = ("the server sent it again (a TCP retransmission) and no segment of the client came back"
+                 if lost.resent and not lost.got else
+                 f"the server sent it again (a TCP retransmission), the client having {got}"
+                 if lost.resent else f"the client {got}")
+        msg = (f"the server answered the ClientHello (frame {_frame(sh)}), but {shown}: "
+               f"{_seconds(ender.ts_ns - sh.ts_ns)} later the server {what}, never having had the client's "
+               "next step; the answer was lost on the path (a path MTU black hole, a box that drops the "
+               "server's TLS)")
     _unanswered(v, sh, "answer-not-received", "middlebox", "aborted", "tls-handshake-failed",
                 "answer-lost", msg)
     return True

@@ -1,0 +1,68 @@
+"""Misbehaving paths and peers around STARTTLS whose verdicts were wrong (the eighteenth
+session's hunt).
+
+- ``pathhole-answer-server-closes.pcap``: captured at the server; its answer to the ClientHello
+  (ServerHello, Certificate, ServerKeyExchange, ServerHelloDone in one full-size segment) is
+  resent at 1 and 3 s and never acknowledged (a path MTU black hole); 60 s after it the server's
+  handshake timeout closes the connection, and the client, whose own timeout is longer, closes
+  5 s after that. The server was blamed, "closed the connection after the ServerHello": the
+  client's acknowledgements show it never had the answer, so the path caused it, as when the
+  client gives up first (``path-answer-lost.pcap``): ``middlebox``, case ``answer-lost``,
+  finding ``answer-not-received`` at the ServerHello.
+- ``pathhole-answer-partly-server-closes.pcap``: the same with the ServerHello in a small
+  segment of its own that gets through (the client acknowledges it), the rest black-holed.
+- ``pathhole-answer-server-closes-end.pcap``: the same as the first, the capture ending with the
+  server's FIN: no segment of the client after the answer, only the server's retransmissions,
+  show it was never acknowledged.
+"""
+from __future__ import annotations
+
+from generate import (
+    READY, STARTTLS, Capture, Conv, Expect, client_hello, opening, server_flight_tls12,
+)
+from scenarios_path import RESEND_MS
+
+#: the server's TLS handshake timeout (it closes this long after its answer to the ClientHello)
+SERVER_TLS_TIMEOUT_MS = 60000.0
+
+
+def answer_lost_server_closes(cport: int, *, hello_through: bool = False, client_close: bool = True) -> Conv:
+    """STARTTLS, 220, the ClientHello and the server's flight, resent and never acknowledged
+    (with ``hello_through`` its ServerHello record goes first in a small segment of its own and
+    gets through); the server closes ``SERVER_TLS_TIMEOUT_MS`` later, its FIN never acknowledged
+    (the client's TCP holds it behind the bytes it lacks), and the client closes 5 s after
+    (``client_close``; else the capture ends with the server's FIN)."""
+    conv = opening(Conv(cport=cport, close=None))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(f"hunt4 {cport}", "mx.example.com"), tag="client_hello")
+    flight, hello_len = server_flight_tls12(f"hunt4 {cport}", "mx.example.com")
+    if hello_through:
+        conv.s(flight[:hello_len], tag="flight")
+        conv.s(flight[hello_len:], tag="flight_rest", resend_ms=RESEND_MS, delay_ms=0.1)
+    else:
+        conv.s(flight, tag="flight", resend_ms=RESEND_MS)
+    conv.fin("S", tag="server_fin", delay_ms=SERVER_TLS_TIMEOUT_MS - RESEND_MS[-1], acked=False)
+    if client_close:
+        conv.fin("C", tag="client_fin", delay_ms=5000.0)
+    return conv
+
+
+def scenarios() -> list[Capture]:
+    lost = Expect("aborted", "middlebox", "tls-handshake-failed", "valid", True, 220,
+                  [("answer-not-received", "middlebox", "flight")])
+    return [
+        Capture("pathhole-answer-server-closes.pcap",
+                "captured at the server: its ServerHello and certificate are resent at 1 and 3 s and never "
+                "acknowledged (a path MTU black hole); 60 s after them the server's handshake timeout closes the "
+                "connection, the client 5 s later (its ACK still before the flight)",
+                [(answer_lost_server_closes(48401), lost)]),
+        Capture("pathhole-answer-partly-server-closes.pcap",
+                "as pathhole-answer-server-closes.pcap, but the ServerHello goes in a small segment of its own "
+                "and gets through (the client acknowledges it); the full-size rest is resent and never "
+                "acknowledged",
+                [(answer_lost_server_closes(48402, hello_through=True), lost)]),
+        Capture("pathhole-answer-server-closes-end.pcap",
+                "as pathhole-answer-server-closes.pcap, the capture ending with the server's FIN: only the "
+                "server's retransmissions show the flight was never acknowledged",
+                [(answer_lost_server_closes(48403, client_close=False), lost)]),
+    ]

@@ -1,0 +1,77 @@
+"""Verdicts that were wrong on misbehaving paths and peers (captures/scenarios_hunt4.py).
+
+Each capture is checked for its verdict, its evidence frame and its findings, and the frames the
+verdict rests on are cross-checked with tshark's reading of the same file.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pcapsmtp.engine.analyzer import analyze_path
+from tsharkfilter import frames_matching, tshark_fields
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+
+
+def _conv(name: str) -> dict[str, Any]:
+    (conv,) = analyze_path(str(CAPTURES / name))
+    return conv
+
+
+def _verdict(conv: dict[str, Any]) -> tuple[str, str, str, str | None, int | None]:
+    return conv["outcome"], conv["caused_by"], conv["reason"], conv.get("case"), conv["evidence_frame"]
+
+
+def _findings(conv: dict[str, Any]) -> list[tuple[str, str, int | None]]:
+    return [(f["code"], f["side"], f["frame"]) for f in conv["findings"]]
+
+
+@pytest.mark.parametrize("name, port, flight, copies, fins, shown", [
+    ("pathhole-answer-server-closes.pcap", 48401, 16, [16, 17, 18], [19, 20],
+     "but the client never acknowledged a byte of that answer: 60.0 s later the server closed the connection "
+     "(frame 19)"),
+    ("pathhole-answer-partly-server-closes.pcap", 48402, 16, [18, 19, 20], [21, 22],
+     "but the client acknowledged only 96 of its 913 bytes: 60.0 s later the server closed the connection "
+     "(frame 21)"),
+    ("pathhole-answer-server-closes-end.pcap", 48403, 16, [16, 17, 18], [19],
+     "but the server sent it again (a TCP retransmission) and no segment of the client came back: 60.0 s later "
+     "the server closed the connection (frame 19)"),
+])
+def test_server_answer_lost_on_the_path_server_closing_first_is_the_paths(
+        name: str, port: int, flight: int, copies: list[int], fins: list[int], shown: str) -> None:
+    """The server's answer to the ClientHello, resent and never acknowledged by the client (a
+    path MTU black hole), then the server's handshake timeout closing first: the client never had
+    what it should have answered, so neither side ended the handshake; the path did (the server
+    was blamed, "closed the connection after the ServerHello"). The same verdict as when the
+    client gives up first (path-answer-lost.pcap)."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-handshake-failed", "answer-lost", flight)
+    assert _findings(conv) == [("answer-not-received", "middlebox", flight)]
+    assert (conv["starttls"]["requested"], conv["starttls"]["reply_code"]) == (True, 220)
+    assert conv["tls"]["server_hello_frame"] == flight
+    assert shown in conv["detail"]
+    assert conv["detail"].endswith("never having had the client's next step; the answer was lost on the path (a "
+                                   "path MTU black hole, a box that drops the server's TLS)")
+    # tshark: the ServerHello in the flight's frame, the full-size segment and its two
+    # retransmissions, the server's FIN first, and every acknowledgement of the client after the
+    # ClientHello short of the full-size segment's end
+    assert frames_matching(path, "tls.handshake.type == 2") == [flight]
+    big = f"tcp.srcport == 25 && tcp.len > 500 && frame.number >= {flight}"
+    assert frames_matching(path, big) == copies
+    assert frames_matching(path, f"({big}) && tcp.analysis.retransmission") == copies[1:]
+    assert frames_matching(path, "tcp.flags.fin == 1") == fins
+    assert frames_matching(path, "tcp.flags.fin == 1 && tcp.srcport == 25") == fins[:1]
+    ((seq, length),) = tshark_fields(path, f"frame.number == {copies[0]}", "tcp.seq", "tcp.len")
+    acks = {int(a) for (a,) in tshark_fields(path, f"tcp.srcport == {port} && frame.number >= 14", "tcp.ack")}
+    assert acks and max(acks) <= int(seq) < int(seq) + int(length)
+
+
+def test_server_answer_lost_client_closing_first_reads_the_same() -> None:
+    """The existing mirror: the client giving up first on the same black-holed answer."""
+    assert _verdict(_conv("path-answer-lost.pcap")) == ("aborted", "middlebox", "tls-handshake-failed",
+                                                       "answer-lost", 16)
+
