@@ -14,12 +14,22 @@ session's hunt).
 - ``pathhole-answer-server-closes-end.pcap``: the same as the first, the capture ending with the
   server's FIN: no segment of the client after the answer, only the server's retransmissions,
   show it was never acknowledged.
+- ``hunt4-auth-cancel-then-starttls.pcap``: a valid offer; ``AUTH LOGIN``, the server's 334, and
+  the client cancels with ``*`` (RFC 4954 4: the server refuses it with 501); then STARTTLS and
+  TLS 1.2 with the mail inside. No credentials crossed (``*`` is no base64 of anything): ``tls``
+  (was: ``plaintext``, "credentials crossed in the clear").
+- ``hunt4-not-offered-auth-refused.pcap``: an EHLO reply without STARTTLS (nor AUTH); the client
+  sends ``AUTH LOGIN``, refused 503, then QUIT: the server's ``starttls-not-offered``, and the
+  detail says the client tried AUTH in the clear (it said the client left "as a client that
+  requires TLS does", which never sends AUTH without TLS).
 """
 from __future__ import annotations
 
 from generate import (
-    READY, STARTTLS, Capture, Conv, Expect, client_hello, opening, server_flight_tls12,
+    EHLO_NO_TLS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, client_hello, opening,
+    server_flight_tls12, starttls_ok,
 )
+from scenarios_hunt2 import AUTH_REPLY
 from scenarios_path import RESEND_MS
 
 #: the server's TLS handshake timeout (it closes this long after its answer to the ClientHello)
@@ -47,6 +57,26 @@ def answer_lost_server_closes(cport: int, *, hello_through: bool = False, client
     return conv
 
 
+def auth_cancel_then_starttls() -> Capture:
+    c = opening(Conv(cport=48404), AUTH_REPLY)
+    c.c(b"AUTH LOGIN\r\n", tag="auth").s(b"334 VXNlcm5hbWU6\r\n")
+    c.c(b"*\r\n", tag="cancel").s(b"501 5.7.0 Authentication aborted\r\n", tag="aborted")
+    starttls_ok(c, "hunt4 auth cancel")
+    return Capture("hunt4-auth-cancel-then-starttls.pcap",
+                   "valid offer; AUTH LOGIN, 334, the client cancels with '*' (RFC 4954 4), 501; then STARTTLS, "
+                   "220, TLS 1.2 with the mail inside: no credentials crossed",
+                   [(c, Expect("tls", "none", "tls-established", "valid", True, 220))])
+
+
+def not_offered_auth_refused() -> Capture:
+    c = opening(Conv(cport=48405), EHLO_NO_TLS)
+    c.c(b"AUTH LOGIN\r\n", tag="auth").s(b"503 5.5.1 Error: authentication not enabled\r\n", tag="refused")
+    c.extend(QUIT_STEPS)
+    return Capture("hunt4-not-offered-auth-refused.pcap",
+                   "an EHLO reply without STARTTLS or AUTH; the client sends AUTH LOGIN, refused 503, then QUIT",
+                   [(c, Expect("aborted", "server", "starttls-not-offered", "absent"))])
+
+
 def scenarios() -> list[Capture]:
     lost = Expect("aborted", "middlebox", "tls-handshake-failed", "valid", True, 220,
                   [("answer-not-received", "middlebox", "flight")])
@@ -65,4 +95,5 @@ def scenarios() -> list[Capture]:
                 "as pathhole-answer-server-closes.pcap, the capture ending with the server's FIN: only the "
                 "server's retransmissions show the flight was never acknowledged",
                 [(answer_lost_server_closes(48403, client_close=False), lost)]),
+        auth_cancel_then_starttls(), not_offered_auth_refused(),
     ]

@@ -75,3 +75,38 @@ def test_server_answer_lost_client_closing_first_reads_the_same() -> None:
     assert _verdict(_conv("path-answer-lost.pcap")) == ("aborted", "middlebox", "tls-handshake-failed",
                                                        "answer-lost", 16)
 
+
+def test_sasl_cancel_carries_no_credentials() -> None:
+    """AUTH LOGIN, the server's 334, the client's "*" (RFC 4954 4: it cancels the exchange, the
+    server refuses it with 501), then STARTTLS and TLS with the mail inside: no credentials
+    crossed, "*" being no base64 of anything (it read plaintext, "its credentials crossed
+    unprotected")."""
+    path = CAPTURES / "hunt4-auth-cancel-then-starttls.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("tls", "none", "tls-established", None, 26)
+    assert _findings(conv) == []
+    assert conv["auth"] is True
+    assert (conv["starttls"]["frame"], conv["starttls"]["reply_code"]) == (18, 220)
+    # tshark: AUTH in 10, its 334 in 12, the client's one-character line in 14, the 501 in 16
+    assert frames_matching(path, 'smtp.req.command == "AUTH"') == [10]
+    assert frames_matching(path, "smtp.response.code == 334") == [12]
+    assert frames_matching(path, "tcp.srcport == 48404 && tcp.len == 3") == [14]
+    assert [p.replace(":", "") for (p,) in tshark_fields(path, "frame.number == 14", "tcp.payload")] == ["2a0d0a"]
+    assert frames_matching(path, "smtp.response.code == 501") == [16]
+
+
+def test_not_offered_auth_refused_says_the_client_tried_auth() -> None:
+    """No STARTTLS offered; the client's AUTH LOGIN refused 503, then QUIT: the server's
+    starttls-not-offered, and the detail names the AUTH tried in the clear (it said the client
+    left "as a client that requires TLS does", which sends no AUTH without TLS)."""
+    path = CAPTURES / "hunt4-not-offered-auth-refused.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "server", "starttls-not-offered", None, 8)
+    assert _findings(conv) == []
+    assert conv["detail"] == ("the EHLO reply is well formed and does not offer STARTTLS; the client then sent AUTH "
+                              "LOGIN in the clear (frame 10), answered 503 (frame 12), no credentials crossing, and "
+                              "left without a mail transaction")
+    assert frames_matching(path, 'smtp.req.command == "AUTH"') == [10]
+    assert frames_matching(path, "smtp.response.code == 503") == [12]
+    assert frames_matching(path, 'smtp.req.command == "QUIT"') == [14]
+

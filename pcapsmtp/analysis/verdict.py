@@ -131,6 +131,11 @@ class Transcript:
 _NO_SECRET = frozenset({"EXTERNAL", "ANONYMOUS"})
 
 
+#: the longest client line of a SASL exchange (its line end included) that can carry nothing:
+#: "*" (the client cancels, RFC 4954 4) or an empty line; base64 of one byte is four characters
+_NO_SASL_SECRET_OCTETS = 4
+
+
 def _credentials(items: list[Item]) -> Item | None:
     """The first AUTH whose credentials crossed: with an initial response, or followed by a
     client line of its SASL exchange (``AuthExchange``: answering a 334, or sent without waiting
@@ -144,7 +149,10 @@ def _credentials(items: list[Item]) -> Item | None:
     for it in items:
         ev = it.event
         if isinstance(ev, AuthExchange):
-            if auth is not None:
+            # (a line of fewer than four characters holds no base64 of anything: the client's
+            # "*" cancels the exchange, RFC 4954 4, and the server refuses it with 501; an
+            # empty line is an empty response)
+            if auth is not None and ev.span.end - ev.span.start > _NO_SASL_SECRET_OCTETS:
                 return auth
         elif isinstance(ev, Reply) and auth is not None and ev.side is _SERVER:
             if ev.code == 334:
@@ -2898,6 +2906,21 @@ _GIVE_UP = ("; the client then left without a mail transaction, as a client that
             "(msmtp tls on, dma, s-nail smtp-use-starttls, an MTA with a TLS-required policy) does")
 
 
+def _give_up_tail(f: _Facts) -> str:
+    """How the client left after a defective EHLO exchange: as a client that requires TLS does
+    (``_GIVE_UP``), unless it tried AUTH in the clear first (none of its credentials crossed, or
+    the conversation would be plaintext), which such a client never does without TLS."""
+    auth = next((it for it in f.t.items if isinstance(it.event, Command) and it.event.side is _CLIENT
+                 and it.event.verb == "AUTH"), None)
+    if auth is None:
+        return _GIVE_UP
+    reply = next((it for it in f.t.items if isinstance(it.event, Reply) and it.event.answers is auth.event), None)
+    answered = "" if reply is None else f", answered {reply.event.code} (frame {_frame(reply)})"
+    mech = auth.event.argument.split(" ")[0].upper()
+    return (f"; the client then sent AUTH {mech} in the clear (frame {_frame(auth)}){answered}, no credentials "
+            "crossing, and left without a mail transaction")
+
+
 def _judge_give_up(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None,
                    ehlo_item: Item | None, ehlo_reply: Item | None, ehlo_refused: bool) -> None:
     """The client left without mail or credentials. After a defective EHLO exchange (EHLO
@@ -2921,7 +2944,7 @@ def _judge_give_up(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None,
         return
     if ehlo_refused and ehlo_reply is not None:
         end = _server_left(f, f.pos(ehlo_reply))
-        tail = _GIVE_UP
+        tail = _give_up_tail(f)
         if end is not None and not _client_left_before(f, end):
             tail = f"; then the server {'reset' if end.event.reset else 'closed'} the connection"
         v.set("aborted", "server", "ehlo-rejected", _frame(ehlo_reply),
@@ -2929,7 +2952,7 @@ def _judge_give_up(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None,
               "negotiated" + tail, ehlo_reply)
         return
     if chk is not None and offered in ("misplaced", "masked", "absent"):
-        _set_defect(v, "aborted", offered, chk, ehlo_reply, _GIVE_UP)
+        _set_defect(v, "aborted", offered, chk, ehlo_reply, _give_up_tail(f))
         return
     v.set("aborted", "none", "no-mail-transaction", None,
           "the conversation ended without a mail transaction")
