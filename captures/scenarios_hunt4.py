@@ -22,14 +22,23 @@ session's hunt).
   sends ``AUTH LOGIN``, refused 503, then QUIT: the server's ``starttls-not-offered``, and the
   detail says the client tried AUTH in the clear (it said the client left "as a client that
   requires TLS does", which never sends AUTH without TLS).
+- ``hunt4-ehlo-late-then-helo.pcap`` and ``hunt4-ehlo-late-then-helo-quit.pcap``: EHLO, no
+  answer for 5 s, the client falls back to HELO (PHPMailer), and then a slow server answers
+  both, in order: a one-line 250 to the EHLO (no extensions) and a one-line 250 to the HELO;
+  then mail in the clear (or QUIT). The first 250 was given to the HELO (``ehlo-rejected``,
+  "no reply to EHLO") and the second read as a ``reply-out-of-step``; the session now waits
+  for the next step before pairing such a 250, and a second reply pairs both in order: the
+  EHLO reply offers no STARTTLS, the server's ``starttls-not-offered``.
 """
 from __future__ import annotations
 
 from generate import (
-    EHLO_NO_TLS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, client_hello, opening,
+    EHLO_NO_TLS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, client_hello, mail_in_clear, opening,
     server_flight_tls12, starttls_ok,
 )
+from scenarios_hang import WAIT_MS, ehlo_sent
 from scenarios_hunt2 import AUTH_REPLY
+from scenarios_hunt3 import HELO, HELO_REPLY
 from scenarios_path import RESEND_MS
 
 #: the server's TLS handshake timeout (it closes this long after its answer to the ClientHello)
@@ -77,6 +86,24 @@ def not_offered_auth_refused() -> Capture:
                    [(c, Expect("aborted", "server", "starttls-not-offered", "absent"))])
 
 
+def ehlo_late_then_helo(mail: bool) -> Capture:
+    c = ehlo_sent(48406 if mail else 48407, ("fin", "S"))
+    c.c(HELO, tag="helo", delay_ms=WAIT_MS)
+    # (the server, slow, answers the EHLO 0.5 s after the HELO, then the HELO)
+    c.s(b"250 mx.example.com\r\n", tag="ehlo_reply", delay_ms=500.0).s(HELO_REPLY, tag="helo_reply", delay_ms=0.2)
+    if mail:
+        mail_in_clear(c)
+    else:
+        c.extend(QUIT_STEPS)
+    name = "hunt4-ehlo-late-then-helo" + ("" if mail else "-quit") + ".pcap"
+    what = "mail in the clear" if mail else "QUIT"
+    return Capture(name,
+                   f"banner, EHLO, no answer; {WAIT_MS / 1000:.0f} s later the client falls back to HELO; the slow "
+                   f"server then answers both in order, a one-line 250 each (the EHLO reply without extensions); "
+                   f"{what}",
+                   [(c, Expect("plaintext" if mail else "aborted", "server", "starttls-not-offered", "absent"))])
+
+
 def scenarios() -> list[Capture]:
     lost = Expect("aborted", "middlebox", "tls-handshake-failed", "valid", True, 220,
                   [("answer-not-received", "middlebox", "flight")])
@@ -95,5 +122,5 @@ def scenarios() -> list[Capture]:
                 "as pathhole-answer-server-closes.pcap, the capture ending with the server's FIN: only the "
                 "server's retransmissions show the flight was never acknowledged",
                 [(answer_lost_server_closes(48403, client_close=False), lost)]),
-        auth_cancel_then_starttls(), not_offered_auth_refused(),
+        auth_cancel_then_starttls(), not_offered_auth_refused(), ehlo_late_then_helo(True), ehlo_late_then_helo(False),
     ]

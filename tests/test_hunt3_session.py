@@ -73,6 +73,9 @@ def test_a_clienthello_after_a_4xx_answer_is_no_tls() -> None:
     (SEC, b"250-mx.example.com\r\n250 STARTTLS\r\n", [(250, "EHLO", "EHLO")]),
 ])
 def test_helo_after_an_unanswered_ehlo(wait: int, reply: bytes, pairs: list[tuple[int, str, str]]) -> None:
+    # (the client's next command shows no second reply came: a one-line 250 waits for the next
+    # step, test_hunt4_session.py)
     events = _run(OPENING + [(C, b"HELO client.example.org\r\n", SEC // 100 + wait),
-                             (S, reply, SEC // 100 + wait + SEC // 100)])
+                             (S, reply, SEC // 100 + wait + SEC // 100),
+                             (C, b"MAIL FROM:<a@example.org>\r\n", SEC // 100 + wait + SEC // 50)])
     assert _pairs(events) == pairs

@@ -110,3 +110,27 @@ def test_not_offered_auth_refused_says_the_client_tried_auth() -> None:
     assert frames_matching(path, "smtp.response.code == 503") == [12]
     assert frames_matching(path, 'smtp.req.command == "QUIT"') == [14]
 
+
+@pytest.mark.parametrize("name, port, outcome", [
+    ("hunt4-ehlo-late-then-helo.pcap", 48406, "plaintext"),
+    ("hunt4-ehlo-late-then-helo-quit.pcap", 48407, "aborted"),
+])
+def test_a_late_ehlo_reply_then_the_helo_reply_pair_in_order(name: str, port: int, outcome: str) -> None:
+    """EHLO unanswered for 5 s, the client's HELO (PHPMailer's fallback), then the slow server's
+    two one-line 250s: the first answers the EHLO (an EHLO reply without extensions), the second
+    the HELO (the first was given to the HELO, "no reply to EHLO", and the second read as a
+    reply-out-of-step)."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == (outcome, "server", "starttls-not-offered", None, 10)
+    assert _findings(conv) == []
+    assert conv["greeting"] == {"command": "EHLO", "argument": "client.example.org", "frame": 6}
+    assert conv["ehlo_reply"] == {"code": 250, "frames": [10], "lines": ["mx.example.com"]}
+    assert conv["starttls"]["offered"] == "absent"
+    assert conv["mail"] is (outcome == "plaintext")
+    # tshark: EHLO in 6, HELO 5 s later in 8, the two 250s in 10 and 12
+    assert frames_matching(path, 'smtp.req.command == "EHLO"') == [6]
+    assert frames_matching(path, 'smtp.req.command == "HELO"') == [8]
+    assert frames_matching(path, "smtp.response.code == 250 && frame.number <= 12") == [10, 12]
+    ((ehlo_t,), (helo_t,)) = tshark_fields(path, "frame.number == 6 || frame.number == 8", "frame.time_relative")
+    assert float(helo_t) - float(ehlo_t) >= 1.0

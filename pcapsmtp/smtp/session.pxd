@@ -27,7 +27,7 @@ cdef class _SideState:
 cdef class SmtpSession:
     cdef public object config
     cdef public _SideState _c, _s
-    cdef public object _pending, _srv_pending, _unclaimed, _srv_last
+    cdef public object _pending, _srv_pending, _unclaimed, _srv_last, _helo_held
     cdef public bint _srv_in_data
     cdef public list _reply_lines
     cdef public bint _reply_damaged, _greeted

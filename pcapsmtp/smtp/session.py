@@ -132,6 +132,9 @@ class SmtpSession:
         self._pending: deque[Command] = deque()       # the client's unanswered commands
         self._srv_pending: deque[Command] = deque()   # the server's unanswered commands
         self._unclaimed: deque[Reply] = deque()       # replies in the client's buffer, no command yet
+        #: a one-line 250 after a HELO that followed an unanswered EHLO by a second or more,
+        #: waiting for what comes next (``_helo_after_ehlo_timeout``): (lines, damaged, ts)
+        self._helo_held: tuple | None = None  # type: ignore[type-arg]
         self._srv_last: Command | None = None         # the command the server answered last
         self._srv_in_data = False                     # the server reads the client's lines as content
         self._reply_lines: list[ReplyLine] = []
@@ -193,6 +196,8 @@ class SmtpSession:
         self._ts = ts_ns
         if not data:
             return out
+        if self._helo_held is not None and side is _CLIENT:
+            self._settle_helo(in_order=False)
         st = self._c if side is _CLIENT else self._s
         if side is _CLIENT:
             self._client_bytes = True
@@ -244,6 +249,8 @@ class SmtpSession:
         out: list[Event] = []
         self._out = out
         self._ts = ts_ns
+        if self._helo_held is not None:
+            self._settle_helo(in_order=False)
         st = self._c if side is _CLIENT else self._s
         start = st.lines.start + len(st.lines)
         gap = StreamGap(side=side, span=Span(side, start, start + length), length=length, cut=cut, acked=acked)
@@ -320,6 +327,8 @@ class SmtpSession:
         out: list[Event] = []
         self._out = out
         self._ts = ts_ns
+        if self._helo_held is not None and (side is _CLIENT or not self._reply_lines):
+            self._settle_helo(in_order=False)
         st = self._c if side is _CLIENT else self._s
         if st.ended:
             return out
@@ -365,6 +374,8 @@ class SmtpSession:
             low = min(low, self._reply_lines[0].span.start)
         if side is _SERVER and self._unclaimed:
             low = min(low, self._unclaimed[0].span.start)
+        if side is _SERVER and self._helo_held is not None:
+            low = min(low, self._helo_held[0][0].span.start)
         return low
 
     @property
@@ -1071,7 +1082,32 @@ class SmtpSession:
         self._reply_damaged = False
         if not lines:
             return
-        last = last or lines[-1]
+        if self._helo_held is not None:
+            # a second reply before anything else: the server answered the EHLO late, then
+            # the HELO, in the order the commands came
+            self._settle_helo(in_order=True)
+        elif (self._greeted and not damaged and not self._answers_lost(lines[0].span.start)
+              and self._helo_after_ehlo_timeout(lines)):
+            # whom it answers, the EHLO (late) or the HELO, the next step shows
+            self._helo_held = (lines, damaged, self._ts)
+            return
+        self._pair_reply(lines, last or lines[-1], damaged, False)
+
+    def _settle_helo(self, in_order: bool) -> None:
+        """Pair the one-line 250 held by ``_finish_reply`` (``_helo_after_ehlo_timeout``): with
+        the EHLO when a second reply came after it before anything else (``in_order``: a slow
+        server answering both commands in turn), else with the HELO (the EHLO got none)."""
+        lines, damaged, ts = self._helo_held  # type: ignore[misc]
+        self._helo_held = None
+        now = self._ts
+        self._ts = ts
+        self._pair_reply(lines, lines[-1], damaged, not in_order)
+        self._ts = now
+
+    def _pair_reply(self, lines: tuple[ReplyLine, ...], last: ReplyLine, damaged: bool,
+                    helo_fallback: bool) -> None:
+        """Pair a whole reply with the command it answers, for the client and for the server
+        (``helo_fallback``: the HELO after an unanswered EHLO, which then got no reply)."""
         span = Span(_SERVER, lines[0].span.start, last.span.end)
         if self._c.mode is _Mode.BODY and self._c.body_hole and self._greeted:
             self._body_ended_in_hole()
@@ -1105,7 +1141,7 @@ class SmtpSession:
                 # answer to EHLO or STARTTLS sends QUIT, and the server's 221 answers the QUIT;
                 # the client reads it so, its own wait for the other answer over).
                 want = (_ONLY_ANSWERS if self._server_gap_unmatched else _LATER_ONLY).get(last.code or 0)
-                if want is None and self._helo_after_ehlo_timeout(lines):
+                if want is None and helo_fallback:
                     want = "HELO"
                 if want is not None:
                     idx = next((i for i, c in enumerate(self._srv_pending) if c.verb == want), 0)
@@ -1181,7 +1217,9 @@ class SmtpSession:
         EHLO reply and fell back to HELO (PHPMailer: its read gives up after ``Timelimit`` and
         ``hello()`` then sends HELO on the same connection), so the reply answers the HELO, for
         the client and the server alike (a HELO reply is one line; a late EHLO reply of several
-        lines, the extension list, keeps the order it came in). The EHLO got no reply."""
+        lines, the extension list, keeps the order it came in), and the EHLO got no reply;
+        unless a second reply follows it before anything else (``_settle_helo``): a slow server
+        answered the EHLO late (a one-line EHLO reply, no extensions), then the HELO."""
         p = self._srv_pending
         if (len(lines) != 1 or lines[0].code != 250 or len(p) != 2 or p[0].verb != "EHLO"
                 or p[1].verb != "HELO" or self._reply_began_at != self._commands_seen):
