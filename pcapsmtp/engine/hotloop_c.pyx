@@ -29,7 +29,8 @@ Python code for both loops.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.dict cimport PyDict_GetItem
-from cpython.long cimport PyLong_CheckExact, PyLong_FromLongLong, PyLong_FromUnsignedLongLong
+from cpython.long cimport (
+    PyLong_CheckExact, PyLong_FromLongLong, PyLong_FromUnsignedLong, PyLong_FromUnsignedLongLong)
 from cpython.object cimport PyObject
 from libc.string cimport memcmp, memcpy, memset
 
@@ -383,6 +384,17 @@ def head_may_matter(bytes head):
     return bool(_may_matter(<const unsigned char*>PyBytes_AS_STRING(head), len(head)))
 
 
+cdef inline object _int_or(object v, u64 c):
+    """``v``, or when it is None the int ``c`` (a timestamp of the pcap walk, made an int only
+    where one is handed on)."""
+    return v if v is not None else PyLong_FromUnsignedLongLong(c)
+
+
+cdef inline object _lint_or(object v, long long c):
+    """``v``, or when it is None the int ``c`` (a frame number of the pcap walk)."""
+    return v if v is not None else PyLong_FromLongLong(c)
+
+
 cdef class TableClassifier:
     """``StreamTable.classify`` (tcp/streams.py, the readable reference) done in C on the
     packed entries, for one table: the same decision and the same changes to the table, its
@@ -418,16 +430,18 @@ cdef class TableClassifier:
         tests."""
         b = bytes(buf)
         cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(b)
-        return self.run(key, d, seq, flags, p + pstart, pend - pstart, b, pstart, frame,
-                        ts_ns, ack, (key & 0xFFFFFFFF) >> 16, key & 0xFFFF)
+        return self.run(key, d, seq, flags, p + pstart, pend - pstart, b, pstart, frame, 0,
+                        ts_ns, 0, ack, (key & 0xFFFFFFFF) >> 16, key & 0xFFFF)
 
     cdef int run(self, object key, int d, unsigned int seq, unsigned int flags,
                  const unsigned char* pay, Py_ssize_t plen, object buf, Py_ssize_t pstart,
-                 object frame, object ts_ns, unsigned int ack, unsigned int port_a,
-                 unsigned int port_b) except -1:
+                 object frame, long long frame_c, object ts_ns, u64 ts_c, unsigned int ack,
+                 unsigned int port_a, unsigned int port_b) except -1:
         """1 (``SKIPPED``) or 0 (``FEED``), as ``StreamTable.classify`` for the segment whose
         payload ``pay[:plen]`` is ``buf[pstart:pstart + plen]``; ``port_a``/``port_b``: its
-        two ports."""
+        two ports. The frame number and the timestamp come as ints (``frame``, ``ts_ns``) or,
+        when those are None, as ``frame_c`` and ``ts_c`` (the pcap walk's), made ints only
+        where they are handed on: most segments need neither."""
         cdef PyObject* pv
         cdef u64 lo, m, bits, has
         cdef u64 w[NW]
@@ -456,7 +470,7 @@ cdef class TableClassifier:
                         e = v | bits
                         young[key] = e
                         if PyLong_AsUnsignedLongLongMask(e) & K_ENDED == K_ENDED:
-                            table.ended(key, e, ts_ns)
+                            table.ended(key, e, _int_or(ts_ns, ts_c))
                 return 1
             if m == K_UNDECIDED and plen == 0 and not flags & 0x05:
                 return 1
@@ -479,10 +493,15 @@ cdef class TableClassifier:
                 elif cs(PyBytes_FromStringAndSize(<const char*>pay, hlen)):
                     return 0
         # what the words cannot hold goes to the Python code (nothing has changed yet)
-        tsl = PyLong_AsLongLongAndOverflow(ts_ns, &overflow)
+        if ts_ns is not None:
+            tsl = PyLong_AsLongLongAndOverflow(ts_ns, &overflow)
+        elif ts_c > <u64>0x7FFFFFFFFFFFFFFF:
+            overflow = 1
+        else:
+            tsl = <long long>ts_c
         if overflow:
-            return self.classify_py(key, d, seq, flags, buf, pstart, pstart + plen, frame,
-                                    ts_ns, ack)
+            return self.classify_py(key, d, seq, flags, buf, pstart, pstart + plen,
+                                    _lint_or(frame, frame_c), _int_or(ts_ns, ts_c), ack)
         if v is None:
             if PyDict_Contains(table.old, key):
                 return 0
@@ -490,20 +509,20 @@ cdef class TableClassifier:
             if watched and PyDict_Contains(watched, key):
                 return 0
             if not self._stream_fits():
-                return self.classify_py(key, d, seq, flags, buf, pstart, pstart + plen, frame,
-                                        ts_ns, ack)
-            table.creation_time(ts_ns)
+                return self.classify_py(key, d, seq, flags, buf, pstart, pstart + plen,
+                                        _lint_or(frame, frame_c), _int_or(ts_ns, ts_c), ack)
+            table.creation_time(_int_or(ts_ns, ts_c))
             if len(young) + len(table.old) >= table.max_tracked:
                 return 0
-            self._new_stream(w, frame, tsl)
+            self._new_stream(w, frame, frame_c, tsl)
             new = 1
         else:
             watched = table.watched
             if watched and PyDict_Contains(watched, key):
                 return 0
             if _from_int(v, w):
-                return self.classify_py(key, d, seq, flags, buf, pstart, pstart + plen, frame,
-                                        ts_ns, ack)
+                return self.classify_py(key, d, seq, flags, buf, pstart, pstart + plen,
+                                        _lint_or(frame, frame_c), _int_or(ts_ns, ts_c), ack)
             new = 0
         memcpy(w0, w, sizeof(w))
         if d == 0:
@@ -528,10 +547,10 @@ cdef class TableClassifier:
                          or w[0] & C_ST == C_CLOSED)):
                 if not self._stream_fits():     # (nothing has changed yet)
                     return self.classify_py(key, d, seq, flags, buf, pstart, pstart + plen,
-                                            frame, ts_ns, ack)
+                                            _lint_or(frame, frame_c), _int_or(ts_ns, ts_c), ack)
                 self.stats.reused += 1
                 young.pop(key, None)
-                self._new_stream(w, frame, tsl)
+                self._new_stream(w, frame, frame_c, tsl)
                 w[0] |= has
                 _or(w, sh, seq)
         else:
@@ -566,7 +585,7 @@ cdef class TableClassifier:
             e = _to_int(w)
             young[key] = e
             if w[0] & K_ENDED == K_ENDED:
-                table.ended(key, e, ts_ns)
+                table.ended(key, e, _int_or(ts_ns, ts_c))
         return 1
 
     cdef bint _stream_fits(self) except -1:
@@ -576,8 +595,9 @@ cdef class TableClassifier:
         return (PyLong_CheckExact(ns) and PyLong_AsLongLongAndOverflow(ns, &overflow) >= 0
                 and not overflow)
 
-    cdef int _new_stream(self, u64* w, object frame, long long ts) except -1:
-        """``StreamTable.new_stream`` (the next index, counted in ``flows_seen``) into ``w``."""
+    cdef int _new_stream(self, u64* w, object frame, long long frame_c, long long ts) except -1:
+        """``StreamTable.new_stream`` (the next index, counted in ``flows_seen``) into ``w``
+        (the frame number ``frame``, or ``frame_c`` when it is None)."""
         cdef int i
         table = self.table
         stream = table.next_stream
@@ -585,7 +605,8 @@ cdef class TableClassifier:
         self.stats.flows_seen += 1
         memset(w, 0, NW * sizeof(u64))
         _or(w, P_S, <u64>stream)
-        _or(w, P_F, PyLong_AsUnsignedLongLongMask(frame) & C_M48)
+        _or(w, P_F, (PyLong_AsUnsignedLongLongMask(frame) if frame is not None else <u64>frame_c)
+            & C_M48)
         # ts << T_SHIFT, signed: the sign fills the words above
         w[P_T >> 6] |= (<u64>ts) << (P_T & 63)
         w[(P_T >> 6) + 1] |= <u64>(ts >> (64 - (P_T & 63)))
@@ -652,7 +673,10 @@ cdef class _Loop:
     """The loop's state: one record at a time (``record``), whoever walks the records."""
     cdef object an, an_feed, reasm, table, dec, decode_raw, addresses, addrs, done
     cdef TableClassifier tc
-    cdef object check, last_ts, number
+    cdef object check, last_ts
+    cdef u64 last_ts_c
+    cdef bint has_last_ts
+    cdef long long number
     cdef Py_ssize_t skipped, fast_frames, fast_tcp
     cdef long cd
 
@@ -670,15 +694,20 @@ cdef class _Loop:
         self.check = fl.check
         self.number = fl.frame_base
         self.last_ts = None
+        self.last_ts_c = 0
+        self.has_last_ts = 0
         self.skipped = 0
         self.fast_frames = 0
         self.fast_tcp = 0
         self.cd = self.reasm.countdown
 
-    cdef int record(self, object number, object ts_ns, object lt, object buf,
+    cdef int record(self, long long number, object ts_ns, u64 ts_c, object lt, object buf,
                     const unsigned char* p, Py_ssize_t hend, Py_ssize_t end,
-                    object wirelen) except -1:
-        """One record: ``p`` is ``buf``'s bytes, the record ``p[hend:end]``."""
+                    object wirelen, unsigned int wirelen_c) except -1:
+        """One record: ``p`` is ``buf``'s bytes, the record ``p[hend:end]``. The timestamp and
+        the wire length come as ints (``ts_ns``, ``wirelen``) or, when those are None, as
+        ``ts_c`` and ``wirelen_c`` (the pcap walk's: made ints only for what is handed on, as
+        the frame number, since most records need none of them)."""
         cdef const unsigned char* q
         cdef Py_ssize_t ip_end, pstart, a0 = 0, a1 = 0, t = 0
         cdef unsigned int et, tot, ff, sport = 0, dport = 0, doff, flags = 0, plen
@@ -729,22 +758,26 @@ cdef class _Loop:
                 self.cd -= 1
                 if self.cd > 0:
                     if self.tc.run(key, d, seq, flags, p + pstart, ip_end - pstart, buf, pstart,
-                                   number, ts_ns, ack, sport, dport):
+                                   None, number, ts_ns, ts_c, ack, sport, dport):
                         self.skipped += 1
                         self.last_ts = ts_ns
+                        self.last_ts_c = ts_c
+                        self.has_last_ts = 1
                         return 0
                 # the reassembler must see it (with the TTL, IPv4, or the hop limit, IPv6,
                 # just before the addresses)
                 pair = self.addresses(PyBytes_FromStringAndSize(<const char*>p + a0, a1 - a0))
                 seg = _keyed_segment(
-                    number, ts_ns, pair[0], sport, pair[1], dport, seq, ack, flags,
+                    PyLong_FromLongLong(number), _int_or(ts_ns, ts_c), pair[0], sport, pair[1],
+                    dport, seq, ack, flags,
                     PyBytes_FromStringAndSize(<const char*>p + pstart, ip_end - pstart), 0,
                     key, d, p[a0 - 4] if a1 - a0 == 8 else p[a0 - 1])
         if not ok:
             # everything else: the general decoder
             seg2 = self.decode_raw(lt, PyBytes_FromStringAndSize(<const char*>p + hend,
                                                                  end - hend),
-                                   wirelen, number, ts_ns)
+                                   wirelen if wirelen is not None else PyLong_FromUnsignedLong(wirelen_c),
+                                   PyLong_FromLongLong(number), _int_or(ts_ns, ts_c))
             if seg2 is None:
                 return 0
             self.cd -= 1
@@ -754,6 +787,7 @@ cdef class _Loop:
             self.reasm.skipped(self.skipped, None)
             self.skipped = 0
         self.last_ts = None
+        self.has_last_ts = 0
         self.reasm.countdown = self.cd + 1        # feed counts it
         r = self.an_feed(seg)
         self.cd = self.reasm.countdown
@@ -767,7 +801,8 @@ cdef class _Loop:
         """Hand the counts kept here to their owners (also after an error)."""
         fl.frames = self.number
         self.an.packets += self.skipped
-        self.reasm.skipped(self.skipped, self.last_ts)
+        self.reasm.skipped(self.skipped, _int_or(self.last_ts, self.last_ts_c)
+                           if self.has_last_ts else None)
         self.dec.count(self.fast_frames, self.fast_tcp)
         self.reasm.countdown = self.cd
 
@@ -823,8 +858,7 @@ cdef int _walk_pcap(_Loop st, pcap, progress) except -1:
         ts = sec * 1000000000 + frac * mult
         if progress is not None and not number & 0xFFFF:
             progress(number, base + pos)
-        st.record(PyLong_FromLongLong(number), PyLong_FromUnsignedLongLong(ts), lt, buf, p,
-                  hend, end, wirelen)
+        st.record(number, None, ts, lt, buf, p, hend, end, None, wirelen)
         pos = end
 
 
@@ -841,6 +875,6 @@ def loop(fl, views, progress=None):
             for number, ts_ns, lt, buf, hend, end, wirelen, off in views:
                 if progress is not None and not number & 0xFFFF:
                     progress(number, off)
-                st.record(number, ts_ns, lt, buf, _bytes_of(buf), hend, end, wirelen)
+                st.record(number, ts_ns, 0, lt, buf, _bytes_of(buf), hend, end, wirelen, 0)
     finally:
         st.finish(fl)
