@@ -21,15 +21,16 @@ from pcapsmtp.analysis.loss import Loss, apply_losses
 from pcapsmtp.engine.flowid import community_id
 from pcapsmtp.render.wireshark import conversation_filter, frames_filter
 from pcapsmtp.analysis.summary import Summary
+from pcapsmtp.analysis.transcript import INERT, EventBound, apply_limit, settled
 from pcapsmtp.analysis.verdict import (
     Item, Overlap, ResetTtl, Transcript, WentOn, judge, judged_without_payload)
 from pcapsmtp.model import CLIENT as _CLIENT
 from pcapsmtp.model import SERVER as _SERVER
 from pcapsmtp.model import SMTP_PORTS, Side, TcpSegment
-from pcapsmtp.smtp.events import Command, ImplicitTls, Reply, StreamEnded
+from pcapsmtp.smtp.events import Command, ImplicitTls, Reply
 from pcapsmtp.smtp.events import StreamGap as SmtpStreamGap
 from pcapsmtp.smtp.session import SessionConfig, SmtpSession
-from pcapsmtp.smtp.tls import TlsAlert, TlsApplicationData
+from pcapsmtp.smtp.tls import TlsApplicationData
 from pcapsmtp.tcp.config import ReassemblyConfig
 from pcapsmtp.tcp.events import (
     FlowClosed, FlowInfo, FlowOpened, GapCause, OverlapConflict, SentAfterReset, StreamData,
@@ -48,7 +49,9 @@ class AnalysisConfig:
     ports: frozenset[int] = SMTP_PORTS
     detect_by_content: bool = True
     fallback_window_ns: int = _FIFTEEN_MINUTES
-    max_events: int = 2000            #: events kept per conversation (the rest are counted)
+    #: events kept per conversation; past it, up to twice as many that a verdict may turn on
+    #: (``analysis.transcript``), the rest counted
+    max_events: int = 2000
     max_flows: int = 100_000
     max_tracked: int = ReassemblyConfig.max_tracked   #: light entries for stream numbering
     #: closed conversations leave the numbering table after this much capture time (None: never)
@@ -63,7 +66,7 @@ class AnalysisConfig:
 
 
 class _Conv:
-    __slots__ = ("info", "session", "index", "transcript", "emitted", "open_tls")
+    __slots__ = ("info", "session", "index", "transcript", "emitted", "open_tls", "bound")
 
     def __init__(self, info: FlowInfo, file: str, cfg: AnalysisConfig, first_ts_ns: int) -> None:
         self.info = info
@@ -79,20 +82,10 @@ class _Conv:
         #: live mode: the verdict of a TLS conversation judged before its flow closed, whose end
         #: the plaintext-retry rule still needs (``FallbackTracker.observe``, at its close)
         self.open_tls: dict[str, Any] | None = None
+        #: what is kept past the per-conversation bound (``analysis.transcript``; None under it)
+        self.bound: EventBound | None = None
 
 
-def _key_event(ev: Any) -> bool:
-    """Past the per-conversation bound, only what a verdict may still turn on is kept (up to
-    twice the bound): the end of each side, TLS alerts, and replies to the greeting, EHLO/HELO,
-    STARTTLS, AUTH and MAIL."""
-    if isinstance(ev, (StreamEnded, TlsAlert)):
-        return True
-    if isinstance(ev, Reply):
-        return ev.greeting or (ev.answers is not None and ev.answers.verb in _KEY_VERBS)
-    return isinstance(ev, Command) and ev.verb in _KEY_VERBS
-
-
-_KEY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "STARTTLS", "AUTH", "MAIL"})
 #: commands no other line protocol on a 220-greeting port (FTP, ...) uses
 _SMTP_ONLY_VERBS = frozenset({"EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "STARTTLS", "BDAT"})
 
@@ -260,7 +253,11 @@ class Analyzer:
                 if c is None:
                     continue
                 ov = Overlap(ev.side, ev.offset, ev.length, ev.first_frame, ev.second_frame)
-                c.transcript.items.append(Item(ov, (ev.second_frame,), clock.at(ev.second_frame, ev.ts_ns)))
+                item = Item(ov, (ev.second_frame,), clock.at(ev.second_frame, ev.ts_ns))
+                if len(c.transcript.items) < self.config.max_events:
+                    c.transcript.items.append(item)
+                else:
+                    self._bounded(c, ov, item.ts_ns, item)
             elif isinstance(ev, SentAfterReset):
                 c = convs.get(ev.stream)
                 if c is None:
@@ -370,10 +367,39 @@ class Analyzer:
                 items.append(make_item(ev, index[ev.span.side], ts))
             return
         for ev in evs:
-            if len(items) >= bound and not (len(items) < 2 * bound and _key_event(ev)):
-                t.dropped_events += 1
-                continue
-            items.append(make_item(ev, index[ev.span.side], ts))
+            if len(items) < bound:
+                items.append(make_item(ev, index[ev.span.side], ts))
+            else:
+                self._bounded(c, ev, ts)
+
+    def _bounded(self, c: _Conv, ev: Any, ts: int, ready: Item | None = None) -> None:
+        """Past the per-conversation bound: keep ``item`` (of ``ev``) or count it
+        (``analysis.transcript``: what a verdict may still turn on is kept up to twice the
+        bound, what it cannot is dropped, and the first event that may decide it dropped past
+        twice the bound, unless the verdict was settled before it, leaves it incomplete).
+        ``ready``: the item, when it is not one of the SMTP core's events."""
+        t = c.transcript
+
+        def item() -> Item:
+            return ready if ready is not None else make_item(ev, c.index[ev.span.side], ts)
+
+        b = c.bound
+        if b is None:
+            b = c.bound = EventBound(self.config.max_events, t.items)
+        kind = b.classify(ev)
+        if b.keep(kind, len(t.items)):
+            t.items.append(item())
+            return
+        t.dropped_events += 1
+        if t.dropped_events == 1:
+            frames = item().frames
+            b.dropped_frame = frames[0] if frames else None
+        if kind is not INERT and b.lost is None and not b.settled:
+            if settled(t, self._judge):
+                b.settled = True
+            else:
+                frames = item().frames
+                b.lost, b.lost_frame = ev, frames[0] if frames else None
 
     def _is_smtp(self, c: _Conv) -> bool:
         """A conversation found by its content (not by port) must show SMTP itself: a 220
@@ -431,11 +457,7 @@ class Analyzer:
             # (for the plaintext-retry rule: a TLS delivery the capture ends inside cancels no
             # earlier failure; analysis/fallback.py; not in the output: a private key)
             conv["_open_at_end"] = True
-        if c.transcript.dropped_events:
-            conv["findings"].append({
-                "code": "limit-reached", "side": "capture", "frame": None, "rfc": "",
-                "message": f"{c.transcript.dropped_events} later events of this conversation were "
-                           "not kept (per-conversation bound)"})
+        apply_limit(conv, c.transcript, c.bound)
         if self.losses:
             apply_losses(conv, c.transcript, self.losses)
         raw = conv.pop("_raw_ehlo_reply", b"")

@@ -1,0 +1,167 @@
+"""Long conversations past the bound on events kept per conversation (``AnalysisConfig.max_events``,
+2000; ``pcapsmtp/analysis/transcript.py``) (the eighteenth session's bounds helper).
+
+Past the bound:
+
+- ``limit-noops-then-tls.pcap``: 1100 NOOPs, each answered, then STARTTLS and a TLS 1.2 handshake with
+  the mail inside. The handshake's events were not kept past the bound, so it read
+  ``aborted/client/tls-handshake-failed`` (the client's close_notify, kept as an alert, taken for its
+  refusal); ``tls`` now, with ``limit-reached`` at the first event not kept (the reply to the 999th NOOP:
+  the banner, EHLO and its reply are the first three events).
+- ``limit-rsets-then-hello-unanswered.pcap``: 1100 RSETs, STARTTLS, 220, the ClientHello, and nothing
+  from the server until the client closes 5 s later: the server's ``tls-handshake-failed``
+  (``no-answer`` at the ClientHello), which the dropped ClientHello hid.
+- ``limit-pipelined-noops-then-tls.pcap``: a pipelining client sends 5000 NOOP and RSET in groups of
+  100, each group answered in one segment, then STARTTLS and TLS: ``tls``. Far past twice the bound:
+  those commands and their replies are no event a verdict turns on.
+- ``limit-pipelined-rcpts-delivered.pcap``: a valid offer the client skips; it pipelines MAIL, 1500
+  RCPTs (in groups of 100) and DATA, the message goes and is accepted: ``client-did-not-request`` as
+  before, and ``delivered`` true (the answer to the end of data was not kept).
+- ``limit-mail-530-then-tls.pcap``: a client whose MAIL the server refuses 530 (STARTTLS first), 2100
+  times, then STARTTLS and TLS. Past twice the bound the MAILs and their refusals, which a verdict
+  may turn on, are no longer kept, nor the STARTTLS (``starttls.requested`` reads false, as kept):
+  ``incomplete``, ``limit-reached`` at the first one dropped (the 530 to the 1999th MAIL).
+- ``limit-many-messages-in-clear.pcap``: 600 messages in the clear on one connection after a
+  skipped offer (MAIL, RCPT, DATA pipelined; the content; its 250), then QUIT. Past twice the
+  bound, but the server had accepted a MAIL in the clear before: the verdict was settled and
+  stands (``client-did-not-request``).
+"""
+from __future__ import annotations
+
+from generate import READY, STARTTLS, Capture, Conv, Expect, client_hello, opening, starttls_ok
+from scenarios_hang import WAIT_MS
+
+#: the bound of ``AnalysisConfig.max_events``, and the events before the first NOOP (the banner,
+#: EHLO and its reply)
+MAX_EVENTS = 2000
+OPENING_EVENTS = 3
+OK = b"250 2.0.0 Ok\r\n"
+MAIL = b"MAIL FROM:<alice@example.org>\r\n"
+RCPT = b"RCPT TO:<bob@example.com>\r\n"
+BODY = b"Subject: test\r\n\r\nThis line travels in the clear.\r\n.\r\n"
+
+
+def _first_dropped() -> int:
+    """The command (from 0) whose reply is the first event not kept, in a run of commands each
+    answered before the next: the command before it is the bound's last event."""
+    return (MAX_EVENTS - OPENING_EVENTS) // 2
+
+
+def _group_at_bound(group: int) -> int:
+    """The group (from 0) of ``group`` pipelined commands, then their ``group`` replies, during
+    whose replies the bound is reached."""
+    return (MAX_EVENTS - OPENING_EVENTS) // (2 * group)
+
+
+def one_by_one(conv: Conv, command: bytes, reply: bytes, n: int, *, tag_at: int | None = None) -> Conv:
+    """``n`` times ``command`` and its ``reply``, one segment each (no pure ACKs: a reply or the next
+    command acknowledges); ``tag_at``: the reply of that command is tagged ``first_dropped``."""
+    for k in range(n):
+        conv.c(command, acked=False)
+        conv.s(reply, acked=False, tag="first_dropped" if k == tag_at else None)
+    return conv
+
+
+def noops_then_tls() -> Capture:
+    c = one_by_one(opening(Conv(cport=48001)), b"NOOP\r\n", OK, 1100, tag_at=_first_dropped())
+    starttls_ok(c, "bounds noops")
+    return Capture(
+        "limit-noops-then-tls.pcap",
+        "1100 NOOPs, each answered, then STARTTLS and a TLS 1.2 handshake with the mail inside: past the "
+        "bound on events kept per conversation, the TLS events are still kept",
+        [(c, Expect("tls", "none", "tls-established", "valid", True, 220,
+                    findings=[("limit-reached", "capture", "first_dropped")]))])
+
+
+def rsets_then_hello_unanswered() -> Capture:
+    c = opening(Conv(cport=48002, close=("fin", "C")))
+    one_by_one(c, b"RSET\r\n", OK, 1100, tag_at=_first_dropped())
+    c.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    c.c(client_hello("bounds rsets", "mx.example.com"), tag="client_hello")
+    c.fin("C", tag="client_fin", delay_ms=WAIT_MS)
+    return Capture(
+        "limit-rsets-then-hello-unanswered.pcap",
+        "1100 RSETs, each answered, STARTTLS, 220, the ClientHello, then nothing from the server; 5 s later "
+        "the client closes: the server's silence, past the bound",
+        [(c, Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                    findings=[("limit-reached", "capture", "first_dropped"),
+                              ("no-answer", "server", "client_hello")]))])
+
+
+def pipelined_noops_then_tls() -> Capture:
+    c = opening(Conv(cport=48003))
+    group = 100
+    for g in range(5000 // group):
+        cmds = b"".join(b"NOOP\r\n" if k % 2 else b"RSET\r\n" for k in range(group))
+        c.c(cmds, acked=False)
+        # (one segment: 100 replies of 14 bytes fit the MSS; the first event not kept is a reply
+        # of the group during which the bound is reached)
+        c.s(OK * group, acked=False, tag="first_dropped" if g == _group_at_bound(group) else None)
+    starttls_ok(c, "bounds pipelined")
+    return Capture(
+        "limit-pipelined-noops-then-tls.pcap",
+        "a pipelining client: 5000 NOOP and RSET in groups of 100, each group answered in one segment, "
+        "then STARTTLS and TLS 1.2 with the mail inside: far past twice the bound, nothing a verdict "
+        "turns on was dropped",
+        [(c, Expect("tls", "none", "tls-established", "valid", True, 220,
+                    findings=[("limit-reached", "capture", "first_dropped")]))])
+
+
+def pipelined_rcpts_delivered() -> Capture:
+    c = opening(Conv(cport=48004, close=("fin", "S")))
+    group = 100
+    for g in range(1500 // group):
+        c.c((MAIL + RCPT * (group - 1)) if g == 0 else RCPT * group, acked=False)
+        c.s(OK * group, acked=False, tag="first_dropped" if g == _group_at_bound(group) else None)
+    c.c(RCPT + b"DATA\r\n", acked=False)
+    c.s(OK + b"354 End data with <CR><LF>.<CR><LF>\r\n", acked=False)
+    c.c(BODY, acked=False).s(b"250 2.0.0 Ok: queued as 4F2A1C3B\r\n", acked=False)
+    c.c(b"QUIT\r\n", acked=False).s(b"221 2.0.0 Bye\r\n", acked=False)
+    return Capture(
+        "limit-pipelined-rcpts-delivered.pcap",
+        "a valid offer the client skips: MAIL, 1500 RCPTs and DATA pipelined in groups of 100, the message "
+        "accepted, QUIT: client-did-not-request, delivered",
+        [(c, Expect("plaintext", "client", "client-did-not-request", "valid",
+                    findings=[("limit-reached", "capture", "first_dropped")]))])
+
+
+def mail_530_then_tls() -> Capture:
+    c = opening(Conv(cport=48005))
+    refused = b"530 5.7.0 Must issue a STARTTLS command first\r\n"
+    # (kept: 2000 events, then the MAILs and 530s up to twice the bound: the 1999th MAIL is the
+    # 4000th event, its 530 the first dropped)
+    one_by_one(c, MAIL, refused, 2100, tag_at=(2 * MAX_EVENTS - OPENING_EVENTS) // 2)
+    starttls_ok(c, "bounds 530")
+    return Capture(
+        "limit-mail-530-then-tls.pcap",
+        "2100 MAILs refused 530 (STARTTLS first), then STARTTLS and TLS: past twice the bound the MAILs and "
+        "their refusals, events a verdict may turn on, are no longer kept: incomplete",
+        [(c, Expect("incomplete", "unknown", "incomplete", "valid", False, None,
+                    findings=[("limit-reached", "capture", "first_dropped")]))])
+
+
+def many_messages_in_clear() -> Capture:
+    c = opening(Conv(cport=48006, close=("fin", "S")))
+    # Eight events a message (MAIL, RCPT, DATA, their three replies, the content and the answer
+    # to its end): the bound is reached in the 250th message, and the first event not kept is the
+    # reply to the next message's RCPT (no verdict reads it; that message's MAIL, RCPT and DATA
+    # are kept: the RCPT as the command right after MAIL)
+    first = (MAX_EVENTS - OPENING_EVENTS) // 8 + 1
+    for m in range(600):
+        c.c(MAIL + RCPT + b"DATA\r\n", acked=False)
+        c.s(OK + OK + b"354 End data with <CR><LF>.<CR><LF>\r\n", acked=False,
+            tag="first_dropped" if m == first else None)
+        c.c(BODY, acked=False).s(b"250 2.0.0 Ok: queued\r\n", acked=False)
+    c.c(b"QUIT\r\n", acked=False).s(b"221 2.0.0 Bye\r\n", acked=False)
+    return Capture(
+        "limit-many-messages-in-clear.pcap",
+        "600 messages in the clear on one connection after a skipped offer, then QUIT: past twice the bound, "
+        "but settled by the first MAIL the server accepted",
+        [(c, Expect("plaintext", "client", "client-did-not-request", "valid",
+                    findings=[("limit-reached", "capture", "first_dropped")]))])
+
+
+def scenarios() -> list[Capture]:
+    return [noops_then_tls(), rsets_then_hello_unanswered(), pipelined_noops_then_tls(),
+            pipelined_rcpts_delivered(), mail_530_then_tls(), many_messages_in_clear()]
+
