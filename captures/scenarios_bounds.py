@@ -1,5 +1,6 @@
 """Long conversations past the bound on events kept per conversation (``AnalysisConfig.max_events``,
-2000; ``pcapsmtp/analysis/transcript.py``) (the eighteenth session's bounds helper).
+2000; ``pcapsmtp/analysis/transcript.py``), and behaviours tested one way only before (the eighteenth
+session's bounds helper).
 
 Past the bound:
 
@@ -25,11 +26,35 @@ Past the bound:
   skipped offer (MAIL, RCPT, DATA pipelined; the content; its 250), then QUIT. Past twice the
   bound, but the server had accepted a MAIL in the clear before: the verdict was settled and
   stands (``client-did-not-request``).
+
+Behaviours that were tested one way only:
+
+- ``retry-port-587-then-25-and-587.pcap``: the plaintext-retry rule (``tls-fallback``,
+  pcapsmtp/analysis/fallback.py) is keyed by client, server and server port. A host whose TLS
+  fails on the submission port 587 (the server's fatal alert), then delivers in the clear to port 25
+  of the same server 2 s later, keeps that conversation's own verdict (``client-did-not-request``:
+  another service, another program's choice); 2 s after that it comes back to 587 in the clear, and
+  that is the failure's ``tls-fallback``.
+- ``retry-port-unsure-587-and-25.pcap``: the unsure-retry rule: STARTTLS on port 25, 220, the
+  ClientHello, and the server's answer lost from the capture (the client acknowledged it), then the
+  client's fatal alert: ``incomplete``, and how the attempt ended is not known. A plaintext
+  conversation to port 587 after it keeps its own verdict; one to port 25 may be the retry after a
+  failure the capture does not show: ``incomplete`` too.
+- ``silent-ehlo-then-mail.pcap``: EHLO never answered; 2 s later the client sends MAIL in the
+  clear (it gave up waiting), nothing answers, and it closes 5 s later: the server's ``ehlo-rejected``
+  (case ``no-answer``), ``plaintext`` (the MAIL crossed in the clear).
+- ``silent-ehlo-mail-no-wait.pcap``: the same, the MAIL 100 ms after the EHLO (the client did
+  not wait for the EHLO reply: no giving up) and the close 5 s after it: ``incomplete``, "the EHLO
+  reply is not in the capture" (pinned as it reads; the server's direction is in the capture and
+  shows 5 s of silence after the EHLO: reported to the lead rather than changed here).
 """
 from __future__ import annotations
 
-from generate import READY, STARTTLS, Capture, Conv, Expect, client_hello, opening, starttls_ok
-from scenarios_hang import WAIT_MS
+from generate import (
+    MAIL_STEPS, READY, STARTTLS, Capture, Conv, Expect, alert, client_hello, did_not_request_conv, opening,
+    server_flight_tls12, starttls_ok, tls_alert_server_conv,
+)
+from scenarios_hang import EHLO_SILENT, WAIT_MS, ehlo_sent
 
 #: the bound of ``AnalysisConfig.max_events``, and the events before the first NOOP (the banner,
 #: EHLO and its reply)
@@ -161,7 +186,66 @@ def many_messages_in_clear() -> Capture:
                     findings=[("limit-reached", "capture", "first_dropped")]))])
 
 
+def fallback_by_port() -> Capture:
+    failed = tls_alert_server_conv(cport=48101, sport=587)
+    other = did_not_request_conv(cport=48102, start_offset_ms=2000, isn=(0x0BADCAFE, 0x0DEFACED + 48102))
+    again = did_not_request_conv(cport=48103, sport=587, start_offset_ms=2000,
+                                 isn=(0x0BADCAFE, 0x0DEFACED + 48103))
+    return Capture(
+        "retry-port-587-then-25-and-587.pcap",
+        "stream 0: TLS on port 587 fails (the server's handshake_failure alert); 2 s later stream 1 to port 25 "
+        "of the same server skips the offered STARTTLS (another service: its own verdict); 2 s later stream 2 "
+        "to port 587 does the same (the retry: tls-fallback)",
+        [(failed, Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                         [("tls-alert", "server", "alert")])),
+         (other, Expect("plaintext", "client", "client-did-not-request", "valid")),
+         (again, Expect("plaintext", "server", "tls-fallback", "valid"))])
+
+
+def unsure_by_port() -> Capture:
+    label = "bounds unsure"
+    unsure = opening(Conv(cport=48111, close=("fin", "C")))
+    unsure.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    unsure.c(client_hello(label, "mx.example.com"), tag="client_hello")
+    # the server's flight, missing from the capture (the client's next segment acknowledges it)
+    unsure.s(server_flight_tls12(label, "mx.example.com")[0], lost=[0], tag="server_hello")
+    unsure.c(alert(42), tag="alert")
+    other = did_not_request_conv(cport=48112, sport=587, start_offset_ms=2000,
+                                 isn=(0x0BADCAFE, 0x0DEFACED + 48112))
+    again = did_not_request_conv(cport=48113, start_offset_ms=2000, isn=(0x0BADCAFE, 0x0DEFACED + 48113))
+    return Capture(
+        "retry-port-unsure-587-and-25.pcap",
+        "stream 0: STARTTLS on port 25, 220, the ClientHello, the server's answer lost from the capture, the "
+        "client's fatal alert: incomplete; 2 s later stream 1 to port 587 skips the offered STARTTLS (its own "
+        "verdict); 2 s later stream 2 to port 25 does the same (maybe the retry after a failure the capture "
+        "does not show: incomplete)",
+        [(unsure, Expect("incomplete", "unknown", "incomplete", "valid", True, 220,
+                         [("tcp-gap", "capture", "alert"), ("tls-alert", "client", "alert")])),
+         (other, Expect("plaintext", "client", "client-did-not-request", "valid")),
+         (again, Expect("incomplete", "unknown", "incomplete", "valid"))])
+
+
+def ehlo_silent_then_mail(wait_ms: float) -> Capture:
+    waited = wait_ms >= 1000
+    c = ehlo_sent(48121 if waited else 48122, ("fin", "C"))
+    c.c(MAIL_STEPS[0][1], tag="mail", delay_ms=wait_ms)
+    c.fin("C", tag="client_fin", delay_ms=WAIT_MS)
+    if waited:
+        return Capture(
+            "silent-ehlo-then-mail.pcap",
+            "the banner, EHLO, then nothing from the server; 2 s later the client sends MAIL in the clear (it gave "
+            "up waiting), nothing answers, and 5 s later it closes: the server's, at the EHLO; plaintext",
+            [(c, Expect("plaintext", "server", "ehlo-rejected", "unknown", False, None,
+                        EHLO_SILENT.findings))])
+    return Capture(
+        "silent-ehlo-mail-no-wait.pcap",
+        "the banner, EHLO, and 100 ms later MAIL (the client did not wait for the EHLO reply), then nothing from "
+        "the server; 5 s later the client closes",
+        [(c, Expect("incomplete", "unknown", "incomplete", "unknown", False, None))])
+
+
 def scenarios() -> list[Capture]:
     return [noops_then_tls(), rsets_then_hello_unanswered(), pipelined_noops_then_tls(),
-            pipelined_rcpts_delivered(), mail_530_then_tls(), many_messages_in_clear()]
+            pipelined_rcpts_delivered(), mail_530_then_tls(), many_messages_in_clear(),
+            fallback_by_port(), unsure_by_port(), ehlo_silent_then_mail(2000), ehlo_silent_then_mail(100)]
 

@@ -144,6 +144,14 @@ LATE_START_FAILURES: dict[str, str] = {
         "conversation too long to keep whole'); a late start drops enough of the 2100 refused MAILs "
         "to stay under it, and reads the TLS that followed (tls/none, the conversation's truth): a "
         "surer verdict from fewer events, not a blame the evidence lacks"),
+    "captures/retry-port-unsure-587-and-25.pcap": (
+        "the plaintext retry to port 25 (stream 2) is incomplete after stream 0's attempt the capture "
+        "cannot judge (the unsure-retry rule, analysis/fallback.py); a late start after stream 0's "
+        "STARTTLS leaves stream 0 a late-started conversation that asked for nothing as captured "
+        "(the rule counts a request or a hole, not a late start), or no conversation at all, and "
+        "stream 2 then reads alone, client-did-not-request (the client's): the unsure rule has no "
+        "twin of the tls-fallback allowance _alone here, and does not read a late start as a loss "
+        "that may hide a STARTTLS (reported, not changed)"),
 }
 
 
