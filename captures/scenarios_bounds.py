@@ -47,11 +47,16 @@ Behaviours that were tested one way only:
   not wait for the EHLO reply: no giving up) and the close 5 s after it: ``incomplete``, "the EHLO
   reply is not in the capture" (pinned as it reads; the server's direction is in the capture and
   shows 5 s of silence after the EHLO: reported to the lead rather than changed here).
+- ``wild-server-silent-talked-first.pcap``: the server accepts the connection and sends nothing; the
+  client sends EHLO at once (it talks first), then waits and closes 40 s later: the server never
+  greeted (``greeting-refused``, case ``no-answer`` at the close), as when the client waits without a
+  word (``wild-server-silent-greeting-timeout.pcap``). The EHLO sent before any greeting was taken for
+  the client's giving up, sooner than 30 s: ``no-mail-transaction``.
 """
 from __future__ import annotations
 
 from generate import (
-    MAIL_STEPS, READY, STARTTLS, Capture, Conv, Expect, alert, client_hello, did_not_request_conv, opening,
+    EHLO, MAIL_STEPS, READY, STARTTLS, Capture, Conv, Expect, alert, client_hello, did_not_request_conv, opening,
     server_flight_tls12, starttls_ok, tls_alert_server_conv,
 )
 from scenarios_hang import EHLO_SILENT, WAIT_MS, ehlo_sent
@@ -244,8 +249,21 @@ def ehlo_silent_then_mail(wait_ms: float) -> Capture:
         [(c, Expect("incomplete", "unknown", "incomplete", "unknown", False, None))])
 
 
+def talked_first_then_silence() -> Capture:
+    c = Conv(cport=48131, close=("fin", "C"))
+    c.c(EHLO, tag="greeting")
+    c.fin("C", tag="client_fin", delay_ms=40_000)
+    return Capture(
+        "wild-server-silent-talked-first.pcap",
+        "the server accepts the connection and sends nothing; the client sends EHLO at once, then waits and "
+        "closes 40 s later: the server never greeted",
+        [(c, Expect("aborted", "server", "greeting-refused", "unknown", False, None,
+                    [("no-answer", "server", "label:fin:C")]))])
+
+
 def scenarios() -> list[Capture]:
     return [noops_then_tls(), rsets_then_hello_unanswered(), pipelined_noops_then_tls(),
             pipelined_rcpts_delivered(), mail_530_then_tls(), many_messages_in_clear(),
-            fallback_by_port(), unsure_by_port(), ehlo_silent_then_mail(2000), ehlo_silent_then_mail(100)]
+            fallback_by_port(), unsure_by_port(), ehlo_silent_then_mail(2000), ehlo_silent_then_mail(100),
+            talked_first_then_silence()]
 

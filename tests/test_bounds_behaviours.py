@@ -122,3 +122,21 @@ def test_ehlo_never_answered_then_mail_without_a_wait_reads_incomplete() -> None
     (fin,) = frames_matching(path, "tcp.flags.fin == 1 && tcp.dstport == 25")
     assert 0.1 <= _time(path, 8) - _time(path, 6) < 0.11
     assert _time(path, fin) - _time(path, 8) >= 5.0
+
+
+def test_a_client_that_talked_first_then_waited_shows_a_server_that_never_greeted() -> None:
+    """The server accepts the connection and sends nothing; the client's EHLO at once, then 40 s
+    of waiting and its close: the server never greeted, as when the client waits without a word
+    (the EHLO was taken for the client's giving up, 11 ms after the SYN: no-mail-transaction)."""
+    path = CAPTURES / "wild-server-silent-talked-first.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == (25, "aborted", "server", "greeting-refused", "no-answer", 6)
+    assert _findings(conv) == [("no-answer", "server", 6)]
+    assert conv["detail"] == ("the server sent no greeting: no byte of it for 40 s from the conversation's first "
+                              "frame (1), until the client gave up waiting and closed the connection; the client "
+                              "had sent EHLO (frame 4) before any greeting")
+    assert conv["greeting"] == {"command": "EHLO", "argument": "client.example.org", "frame": 4}
+    assert frames_matching(path, "tcp.srcport == 25 && tcp.len > 0") == []
+    assert frames_matching(path, 'smtp.req.command == "EHLO"') == [4]
+    assert frames_matching(path, "tcp.flags.fin == 1") == [6, 8]
+    assert 40.0 <= _time(path, 6) - _time(path, 1) < 40.1

@@ -1299,8 +1299,9 @@ def server_ended_first(t: Transcript) -> Item | None:
 
 def greeting_unanswered(t: Transcript) -> Item | None:
     """The client's giving up on a greeting that never came: its first command or its own end
-    (FIN or RST), ``GREETING_WAIT_NS`` or more after the conversation's first frame (the
-    client's first SYN; the capture keeps no time of the SYN-ACK), when TCP tells where both
+    (FIN or RST) ``GREETING_WAIT_NS`` or more after the conversation's first frame (the
+    client's first SYN; the capture keeps no time of the SYN-ACK; a command sooner, from a
+    client that talks first, is no giving up when the client then goes on waiting), when TCP tells where both
     streams start (not ``midstream``: a SYN or SYN-ACK lost alone does not matter) and a
     segment of each side was captured (``both_sides_seen``), the port is not an
     implicit-TLS one, and nothing of the server came before it (no byte, no hole of its
@@ -1315,7 +1316,10 @@ def greeting_unanswered(t: Transcript) -> Item | None:
             return None
         if side is _CLIENT and (isinstance(ev, Command) or
                                 (isinstance(ev, StreamEnded) and not ev.truncated)):
-            return it if it.ts_ns - t.first_ts_ns >= GREETING_WAIT_NS else None
+            if it.ts_ns - t.first_ts_ns >= GREETING_WAIT_NS:
+                return it
+            if isinstance(ev, StreamEnded):
+                return None
     return None
 
 
@@ -2765,10 +2769,13 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
         act = ("reset the connection" if isinstance(gave_up.event, StreamEnded) and gave_up.event.reset
                else "closed the connection" if isinstance(gave_up.event, StreamEnded)
                else f"sent {gave_up.event.verb}")
+        first = f.commands[0] if f.commands else None
+        early = (f"; the client had sent {first.event.verb} (frame {_frame(first)}) before any greeting"
+                 if first is not None and first is not gave_up else "")
         _unanswered(v, gave_up, "no-answer", "server", "aborted", "greeting-refused", "no-answer",
                     f"the server sent no greeting: no byte of it for {waited:.0f} s from the "
                     f"conversation's first frame ({t.first_frame}), until the client gave up "
-                    f"waiting and {act}")
+                    f"waiting and {act}{early}")
         return
     if gap is not None or started_late or one_sided:
         why = (f"the capture's snap length{_snap(t)} cut the decisive exchange: frame "
