@@ -133,3 +133,35 @@ def test_a_million_lines_the_verdict_may_turn_on_do_not_grow_memory(tmp_path: Pa
     (conv,) = res["convs"]
     assert _key(conv)[:3] == ("incomplete", "unknown", "incomplete") and _bound_reached(conv)
     assert res["maxrss_kb"] - base["maxrss_kb"] < 40 * 1024, (base["maxrss_kb"], res["maxrss_kb"])
+
+
+def test_a_retry_after_an_attempt_the_bound_left_incomplete_blames_nobody(tmp_path: Path) -> None:
+    """Stream 0: 30 MAILs refused 530, then STARTTLS, 220, the ClientHello and the server's
+    alert; stream 1, 2 s later: the same client skips the offered STARTTLS. With a bound of 20
+    events stream 0's STARTTLS is past twice the bound (incomplete, and as kept it asked for
+    nothing): its failure may be in what was not kept, so stream 1 may be the plaintext retry
+    after it, and blames nobody (it read client-did-not-request); with the default bound stream 0
+    is the server's failure and stream 1 its tls-fallback."""
+    import generate
+    from generate import Capture, Conv, Expect, did_not_request_conv, opening
+
+    c = opening(Conv(cport=48201, close=("fin", "S")))
+    for _ in range(30):
+        c.c(b"MAIL FROM:<a@example.org>\r\n", acked=False)
+        c.s(b"530 5.7.0 Must issue a STARTTLS command first\r\n", acked=False)
+    c.c(generate.STARTTLS).s(generate.READY)
+    c.c(generate.client_hello("bounds retry", "mx.example.com")).s(generate.alert(40))
+    retry = did_not_request_conv(cport=48202, start_offset_ms=2000, isn=(0x0BADCAFE, 0x0DEFACED))
+    unused = Expect("aborted", "server", "tls-handshake-failed", "valid")
+    data, _ = generate.render(Capture("retry.pcap", "", [(c, unused), (retry, unused)]))
+    p = tmp_path / "retry.pcap"
+    p.write_bytes(data)
+    whole = sorted(analyze_path(str(p)), key=lambda conv: conv["stream"])
+    assert [_key(conv) for conv in whole] == [("aborted", "server", "tls-handshake-failed", None),
+                                             ("plaintext", "server", "tls-fallback", None)]
+    first, second = sorted(analyze_path(str(p), AnalysisConfig(max_events=20)), key=lambda conv: conv["stream"])
+    assert _key(first) == ("incomplete", "unknown", "incomplete", None) and _bound_reached(first)
+    assert first["starttls"]["requested"] is False
+    assert not _bound_reached(second)
+    assert _key(second) == ("incomplete", "unknown", "incomplete", None)
+    assert second["detail"].endswith("(alone it reads as client-did-not-request)")

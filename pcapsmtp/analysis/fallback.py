@@ -96,9 +96,10 @@ class FallbackTracker:
 def _unsure_attempt(conv: dict[str, Any]) -> bool:
     """A conversation whose TLS attempt, if any, the capture cannot judge: it asked for
     STARTTLS and the capture does not show how that ended, or a hole (or packets the capture
-    dropped, live) left it incomplete: they may hide a STARTTLS and its failure."""
+    dropped, live, or events past the per-conversation bound: ``analysis.transcript``) left it
+    incomplete: they may hide a STARTTLS and its failure."""
     return conv["reason"] == "incomplete" and (
-        bool(conv["starttls"].get("requested"))
+        bool(conv["starttls"].get("requested")) or conv.get("_limit_lost") is not None
         or any(f["code"] in ("tcp-gap", "capture-truncated", "capture-loss")
                for f in conv["findings"]))
 

@@ -180,5 +180,8 @@ def apply_limit(conv: dict[str, Any], t: Transcript, b: EventBound | None) -> No
     conv.pop("case", None)
     conv.pop("tlsrpt_result", None)
     conv.pop("_evidence_at", None)
+    # (for the plaintext-retry rule: the events not kept may hide a STARTTLS and its failure,
+    # analysis/fallback.py; not in the output: a private key)
+    conv["_limit_lost"] = frame
     info = REASONS["incomplete"]
     conv["explanation"] = {"client_does": info.client_does, "ask": info.remedy}
