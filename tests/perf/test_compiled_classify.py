@@ -356,6 +356,34 @@ def test_content_test_matches_detect(head: bytes) -> None:
     assert hotloop_c.head_may_matter(head) == may_matter(head)
 
 
+_ADDR4 = st.sampled_from([0, 1, 0x00FFFFFF, 0x03FFFFFF, 0x04000000, 0x7F000001, 0xC0000201,
+                          0xFFFFFFFF]) | st.integers(0, 0xFFFFFFFF)
+_PORT = st.sampled_from([0, 1, 25, 80, 0xFFFF]) | st.integers(0, 0xFFFF)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(src=_ADDR4, dst=_ADDR4, sport=_PORT, dport=_PORT)
+def test_ipv4_key_is_int_key(src: int, dst: int, sport: int, dport: int) -> None:
+    """The compiled loop's table key of an IPv4 segment (its digits written directly) is the
+    int ``int_key`` makes, in value and in every other respect an int shows (the keys of the
+    same conversation from either path must meet in the table's dictionaries)."""
+    got, d = hotloop_c.table_key(_frame(src, sport, dst, dport, 1, 0, 0x10, b""))
+    want, wd = int_key(src, sport, dst, dport)
+    assert (got, d) == (want, wd) and type(got) is int
+    assert hash(got) == hash(want) and got.bit_length() == want.bit_length() and repr(got) == repr(want)
+    assert {want: 1}.get(got) == 1 and got & 0xFFFF == want & 0xFFFF and got >> 64 == want >> 64
+
+
+@settings(max_examples=500, deadline=None)
+@given(src=st.integers(0, (1 << 128) - 1), dst=st.integers(0, (1 << 128) - 1), sport=_PORT,
+       dport=_PORT)
+def test_ipv6_key_is_int_key(src: int, dst: int, sport: int, dport: int) -> None:
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 5 << 4, 0x10, 65535, 0, 0)
+    ip = struct.pack("!IHBB", 6 << 28, len(tcp), 6, 64) + src.to_bytes(16, "big") + dst.to_bytes(16, "big")
+    got = hotloop_c.table_key(b"\x02" * 6 + b"\x04" * 6 + b"\x86\xdd" + ip + tcp)
+    assert got == int_key(src, sport, dst, dport, v6=True)
+
+
 # ------------------------------------------------------------------------- the whole loop
 
 def _frame(src: int, sport: int, dst: int, dport: int, seq: int, ack: int, flags: int,
