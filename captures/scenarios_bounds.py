@@ -44,14 +44,18 @@ Behaviours that were tested one way only:
   clear (it gave up waiting), nothing answers, and it closes 5 s later: the server's ``ehlo-rejected``
   (case ``no-answer``), ``plaintext`` (the MAIL crossed in the clear).
 - ``silent-ehlo-mail-no-wait.pcap``: the same, the MAIL 100 ms after the EHLO (the client did
-  not wait for the EHLO reply: no giving up) and the close 5 s after it: ``incomplete``, "the EHLO
-  reply is not in the capture" (pinned as it reads; the server's direction is in the capture and
-  shows 5 s of silence after the EHLO: reported to the lead rather than changed here).
+  not wait for the EHLO reply: no giving up) and the close 5 s after it: ``incomplete``, the detail
+  saying that the client did not wait for the extension list, which the server had not sent.
 - ``wild-server-silent-talked-first.pcap``: the server accepts the connection and sends nothing; the
   client sends EHLO at once (it talks first), then waits and closes 40 s later: the server never
   greeted (``greeting-refused``, case ``no-answer`` at the close), as when the client waits without a
   word (``wild-server-silent-greeting-timeout.pcap``). The EHLO sent before any greeting was taken for
   the client's giving up, sooner than 30 s: ``no-mail-transaction``.
+- ``wild-server-silent-talked-first-mail.pcap``: the same with the client's MAIL in the clear 5 s
+  after its EHLO (no greeting, no reply): the server never greeted (``greeting-refused``, case
+  ``no-answer`` at the close, 40 s after the connection opened), ``plaintext`` (the MAIL crossed in
+  the clear). Was ``incomplete``, "the EHLO reply is not in the capture": the greeting rule was
+  asked only of a client that sent nothing in the clear.
 """
 from __future__ import annotations
 
@@ -261,9 +265,22 @@ def talked_first_then_silence() -> Capture:
                     [("no-answer", "server", "label:fin:C")]))])
 
 
+def talked_first_mail_then_silence() -> Capture:
+    c = Conv(cport=48132, close=("fin", "C"))
+    c.c(EHLO, tag="greeting")
+    c.c(MAIL_STEPS[0][1], tag="mail", delay_ms=5_000)
+    c.fin("C", tag="client_fin", delay_ms=35_000)
+    return Capture(
+        "wild-server-silent-talked-first-mail.pcap",
+        "the server accepts the connection and sends nothing; the client sends EHLO at once, MAIL in the clear 5 s "
+        "later, then waits and closes 40 s after the connection opened: the server never greeted; plaintext",
+        [(c, Expect("plaintext", "server", "greeting-refused", "unknown", False, None,
+                    [("no-answer", "server", "label:fin:C")]))])
+
+
 def scenarios() -> list[Capture]:
     return [noops_then_tls(), rsets_then_hello_unanswered(), pipelined_noops_then_tls(),
             pipelined_rcpts_delivered(), mail_530_then_tls(), many_messages_in_clear(),
             fallback_by_port(), unsure_by_port(), ehlo_silent_then_mail(2000), ehlo_silent_then_mail(100),
-            talked_first_then_silence()]
+            talked_first_then_silence(), talked_first_mail_then_silence()]
 

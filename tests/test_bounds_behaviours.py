@@ -108,20 +108,43 @@ def test_ehlo_never_answered_then_mail_after_a_wait_is_the_servers() -> None:
 
 def test_ehlo_never_answered_then_mail_without_a_wait_reads_incomplete() -> None:
     """The same with the MAIL 100 ms after the EHLO: the client did not wait, so its MAIL is no
-    giving up, and the verdict reads "the EHLO reply is not in the capture" (incomplete), though
-    the server's direction is in the capture and silent for the 5 s until the client's close.
-    Pinned as it reads (and reported): the EHLO rule measures the wait to the client's next step
-    only, the MAIL here, not to the close that ended it."""
+    giving up: incomplete, the detail saying that the client did not wait for the extension list
+    and the server had not sent it (the server's direction is in the capture and silent for the
+    5 s until the client's close; it said "the EHLO reply is not in the capture", which it is not
+    for want of a capture). The EHLO rule measures the wait to the client's next step only, the
+    MAIL here, not to the close that ended it."""
     path = CAPTURES / "silent-ehlo-mail-no-wait.pcap"
     (conv,) = _convs(path.name)
     assert _verdict(conv) == (25, "incomplete", "unknown", "incomplete", None, 8)
-    assert conv["detail"] == "the EHLO reply is not in the capture"
+    assert conv["detail"] == ("the client sent MAIL (frame 8) 0.1 s after its EHLO (frame 6), before the server had "
+                              "answered it: the client did not wait for the extension list, and the server had not "
+                              "sent it")
     assert _findings(conv) == []
     assert frames_matching(path, 'smtp.req.command == "MAIL"') == [8]
     assert frames_matching(path, "tcp.srcport == 25 && tcp.len > 0") == [4]
     (fin,) = frames_matching(path, "tcp.flags.fin == 1 && tcp.dstport == 25")
     assert 0.1 <= _time(path, 8) - _time(path, 6) < 0.11
     assert _time(path, fin) - _time(path, 8) >= 5.0
+
+
+def test_a_client_that_talked_first_and_sent_mail_then_waited_shows_a_server_that_never_greeted() -> None:
+    """The same with the client's MAIL in the clear 5 s after its EHLO, no reply to either, and
+    its close 40 s after the SYN: the server never greeted, and the MAIL crossed in the clear
+    (plaintext). It read incomplete, "the EHLO reply is not in the capture": the greeting rule was
+    asked only of a client that had sent nothing in the clear."""
+    path = CAPTURES / "wild-server-silent-talked-first-mail.pcap"
+    (conv,) = _convs(path.name)
+    assert _verdict(conv) == (25, "plaintext", "server", "greeting-refused", "no-answer", 8)
+    assert _findings(conv) == [("no-answer", "server", 8)]
+    assert conv["detail"] == ("the server sent no greeting: no byte of it for 40 s from the conversation's first "
+                              "frame (1), until the client gave up waiting and closed the connection; the client "
+                              "had sent EHLO (frame 4) before any greeting; the client sent MAIL in the clear "
+                              "(frame 6) with no greeting")
+    assert frames_matching(path, "tcp.srcport == 25 && tcp.len > 0") == []
+    assert frames_matching(path, 'smtp.req.command == "MAIL"') == [6]
+    (fin,) = frames_matching(path, "tcp.flags.fin == 1 && tcp.dstport == 25")
+    assert fin == 8
+    assert 40.0 <= _time(path, fin) - _time(path, 1) < 40.1
 
 
 def test_a_client_that_talked_first_then_waited_shows_a_server_that_never_greeted() -> None:

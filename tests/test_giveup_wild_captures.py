@@ -46,6 +46,8 @@ CASES: dict[str, tuple[str, str, str, str | None]] = {
                                               'smtp.req.command == "QUIT"'),
     "wild-server-silent-talked-first.pcap": ("aborted", "server", "greeting-refused",
                                              "tcp.dstport == 25 && tcp.flags.fin == 1"),
+    "wild-server-silent-talked-first-mail.pcap": ("plaintext", "server", "greeting-refused",
+                                                  "tcp.dstport == 25 && tcp.flags.fin == 1"),
     "wild-forged-reset-before-greeting.pcap": ("aborted", "middlebox", "greeting-refused",
                                                "tcp.srcport == 25 && tcp.flags.reset == 1"),
     "wild-harmless-hole.pcap": ("plaintext", "client", "client-did-not-request", 'smtp.req.command == "MAIL"'),

@@ -2763,7 +2763,9 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
               f"the server {how} the connection without a greeting", server_end)
         v.by_reset(server_end, "before the server's greeting")
         return
-    gave_up = greeting_unanswered(t) if f.greeting is None and clear is None and gap is None else None
+    # (also when the client went on in the clear before any greeting: a client that talks
+    # first and then waits, sending MAIL as it goes, gave up on the greeting all the same)
+    gave_up = greeting_unanswered(t) if f.greeting is None and gap is None else None
     if gave_up is not None:
         waited = (gave_up.ts_ns - t.first_ts_ns) / 1e9
         act = ("reset the connection" if isinstance(gave_up.event, StreamEnded) and gave_up.event.reset
@@ -2772,10 +2774,14 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
         first = f.commands[0] if f.commands else None
         early = (f"; the client had sent {first.event.verb} (frame {_frame(first)}) before any greeting"
                  if first is not None and first is not gave_up else "")
-        _unanswered(v, gave_up, "no-answer", "server", "aborted", "greeting-refused", "no-answer",
+        sent = ("" if clear is None else
+                f"; the client sent {_verb(clear.event)} in the clear (frame {_frame(clear)}) with "
+                "no greeting")
+        _unanswered(v, gave_up, "no-answer", "server", "aborted" if clear is None else "plaintext",
+                    "greeting-refused", "no-answer",
                     f"the server sent no greeting: no byte of it for {waited:.0f} s from the "
                     f"conversation's first frame ({t.first_frame}), until the client gave up "
-                    f"waiting and {act}{early}")
+                    f"waiting and {act}{early}{sent}")
         return
     if gap is not None or started_late or one_sided:
         why = (f"the capture's snap length{_snap(t)} cut the decisive exchange: frame "
@@ -2844,7 +2850,25 @@ def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None
         assert chk is not None
         _set_defect(v, "plaintext", offered, chk, ehlo_reply, what)
     else:
-        v.set("incomplete", "unknown", "incomplete", frame, "the EHLO reply is not in the capture")
+        v.set("incomplete", "unknown", "incomplete", frame, _no_ehlo_reply_words(f, ehlo_item, clear))
+
+
+def _no_ehlo_reply_words(f: _Facts, ehlo_item: Item | None, clear: Item) -> str:
+    """Why no EHLO reply decides a conversation that went on in the clear (``clear``): the
+    capture lacks it, or the client did not wait for one the server had not sent (the server's
+    direction whole and silent from the EHLO to the client's next step, sooner than the wait
+    ``_ehlo_unanswered`` takes for giving up)."""
+    if ehlo_item is None:
+        return "the capture shows no EHLO or HELO before the client went on in the clear"
+    step = _next_client_step(f, ehlo_item)
+    if (step is not None and isinstance(step.event, Command) and f.present(_SERVER)
+            and f.gap_before(f.pos(step)) is None and _server_silent(f, ehlo_item, step)):
+        return (f"the client sent {_verb(step.event)} (frame {_frame(step)}) "
+                f"{_seconds(step.ts_ns - ehlo_item.ts_ns)} after its EHLO (frame {_frame(ehlo_item)}), "
+                "before the server had answered it"
+                + ("" if step is clear else f", and went on in the clear (frame {_frame(clear)})")
+                + ": the client did not wait for the extension list, and the server had not sent it")
+    return "the EHLO reply is not in the capture"
 
 
 def _offered_again(f: _Facts, v: _Verdict, after: int) -> None:
