@@ -29,6 +29,14 @@ session's hunt).
   "no reply to EHLO") and the second read as a ``reply-out-of-step``; the session now waits
   for the next step before pairing such a 250, and a second reply pairs both in order: the
   EHLO reply offers no STARTTLS, the server's ``starttls-not-offered``.
+- ``pathhole-ready-server-closes.pcap``, ``pathhole-ready-client-closes.pcap`` and
+  ``pathhole-ready-client-quits.pcap``: captured at the server; its 220 to STARTTLS is resent at
+  1 and 3 s and never acknowledged (a box on the path drops it); then the server's TLS handshake
+  timeout closes first (300 s), or the client gives up 5 s after the last copy and closes, or
+  sends QUIT in plaintext. The client was blamed (``tls-not-started``: "closed after the 220
+  without starting TLS", "did not start the TLS handshake after the 220"): it never had the 220,
+  so the path caused it: ``middlebox``, ``tls-not-started``, finding ``answer-not-received`` at
+  the 220.
 """
 from __future__ import annotations
 
@@ -104,9 +112,28 @@ def ehlo_late_then_helo(mail: bool) -> Capture:
                    [(c, Expect("plaintext" if mail else "aborted", "server", "starttls-not-offered", "absent"))])
 
 
+def ready_lost(cport: int, how: str) -> Conv:
+    """STARTTLS, the server's 220 resent and never acknowledged; ``how`` it ends: ``server``
+    (its TLS handshake timeout closes 300 s later, the client 10 s after), ``close`` (the client
+    gives up 5 s after the last copy and closes) or ``quit`` (it sends QUIT in plaintext, which
+    the server, in TLS, cannot read: it closes)."""
+    conv = opening(Conv(cport=cport, close=("fin", "S") if how == "quit" else None))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply", resend_ms=RESEND_MS)
+    if how == "server":
+        conv.fin("S", tag="server_fin", delay_ms=300000.0 - RESEND_MS[-1], acked=False)
+        conv.fin("C", tag="client_fin", delay_ms=10000.0)
+    elif how == "close":
+        conv.fin("C", tag="client_fin", delay_ms=5000.0)
+    else:
+        conv.c(b"QUIT\r\n", tag="quit", delay_ms=5000.0)
+    return conv
+
+
 def scenarios() -> list[Capture]:
     lost = Expect("aborted", "middlebox", "tls-handshake-failed", "valid", True, 220,
                   [("answer-not-received", "middlebox", "flight")])
+    ready = Expect("aborted", "middlebox", "tls-not-started", "valid", True, 220,
+                   [("answer-not-received", "middlebox", "starttls_reply")])
     return [
         Capture("pathhole-answer-server-closes.pcap",
                 "captured at the server: its ServerHello and certificate are resent at 1 and 3 s and never "
@@ -123,4 +150,16 @@ def scenarios() -> list[Capture]:
                 "server's retransmissions show the flight was never acknowledged",
                 [(answer_lost_server_closes(48403, client_close=False), lost)]),
         auth_cancel_then_starttls(), not_offered_auth_refused(), ehlo_late_then_helo(True), ehlo_late_then_helo(False),
+        Capture("pathhole-ready-server-closes.pcap",
+                "captured at the server: its 220 to STARTTLS is resent at 1 and 3 s and never acknowledged (a box "
+                "drops it); 300 s after it the server's TLS handshake timeout closes the connection, the client "
+                "10 s later",
+                [(ready_lost(48408, "server"), ready)]),
+        Capture("pathhole-ready-client-closes.pcap",
+                "as pathhole-ready-server-closes.pcap, but the client gives up 5 s after the last copy and closes",
+                [(ready_lost(48409, "close"), ready)]),
+        Capture("pathhole-ready-client-quits.pcap",
+                "as pathhole-ready-server-closes.pcap, but the client gives up 5 s after the last copy and sends "
+                "QUIT in plaintext; the server, in TLS, closes",
+                [(ready_lost(48410, "quit"), ready)]),
     ]

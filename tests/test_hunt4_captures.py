@@ -134,3 +134,32 @@ def test_a_late_ehlo_reply_then_the_helo_reply_pair_in_order(name: str, port: in
     assert frames_matching(path, "smtp.response.code == 250 && frame.number <= 12") == [10, 12]
     ((ehlo_t,), (helo_t,)) = tshark_fields(path, "frame.number == 6 || frame.number == 8", "frame.time_relative")
     assert float(helo_t) - float(ehlo_t) >= 1.0
+
+
+@pytest.mark.parametrize("name, port, shown", [
+    ("pathhole-ready-server-closes.pcap", 48408,
+     "300.0 s after it the server closed the connection (frame 15), its TLS handshake timeout, never having had a "
+     "ClientHello"),
+    ("pathhole-ready-client-closes.pcap", 48409, "8.0 s after it the client gave up waiting and closed the "
+     "connection (frame 15)"),
+    ("pathhole-ready-client-quits.pcap", 48410, "8.0 s after it the client gave up waiting and went on in "
+     "plaintext SMTP ('QUIT\\r\\n', frame 15)"),
+])
+def test_a_220_the_client_never_acknowledged_is_the_paths(name: str, port: int, shown: str) -> None:
+    """The server's 220 to STARTTLS, resent and never acknowledged: whoever ended the
+    conversation, the client never knew it could start TLS (it was blamed, tls-not-started)."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-not-started", None, 12)
+    assert _findings(conv) == [("answer-not-received", "middlebox", 12)]
+    assert (conv["starttls"]["frame"], conv["starttls"]["reply_code"]) == (10, 220)
+    assert conv["detail"] == ("the server's 220 to STARTTLS (frame 12) never reached the client: the client's "
+                              f"acknowledgements after it never covered a byte of it; {shown}: the answer was lost "
+                              "on the path (a box that drops it), so the client never knew it could start TLS")
+    # tshark: the 220 in 12 and its two retransmissions, every acknowledgement of the client
+    # after it still at the 220's first byte
+    assert frames_matching(path, "smtp.response.code == 220 && frame.number > 4") == [12]
+    assert frames_matching(path, "tcp.srcport == 25 && tcp.analysis.retransmission") == [13, 14]
+    ((seq,),) = tshark_fields(path, "frame.number == 12", "tcp.seq")
+    acks = {int(a) for (a,) in tshark_fields(path, f"tcp.srcport == {port} && frame.number > 12", "tcp.ack")}
+    assert acks == {int(seq)}

@@ -857,6 +857,9 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
                   f"may follow (RFC 3207 4.2); {tail}", injected)
             return True
         if ts["client_hello"] is None and ev.side is _CLIENT and not implicit:
+            if _ready_not_received(f, v, after, it, f"the client gave up waiting and {how} the connection "
+                                   f"(frame {_frame(it)})"):
+                return True
             msg = f"the client {how} the connection after the 220 without starting TLS"
             v.set("aborted", "client", "tls-not-started", _frame(it), msg)
             v.by_reset(it, "after the 220, before the client's ClientHello")
@@ -1104,6 +1107,9 @@ def _server_gave_up_on_clienthello(f: _Facts, v: _Verdict, after: int, end: Item
     ``incomplete``. Either way not the server's: it waited."""
     waited = _seconds(end.ts_ns - f.t.items[after].ts_ns)
     how = "reset" if end.event.reset else "closed"
+    if _ready_not_received(f, v, after, end, f"the server {how} the connection (frame {_frame(end)}), its TLS "
+                           "handshake timeout, never having had a ClientHello"):
+        return
     client_end = f.own_end(_CLIENT)
     if client_end is None:
         v.set("incomplete", "unknown", "incomplete", _frame(end),
@@ -1606,6 +1612,33 @@ def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item
                "server's TLS)")
     _unanswered(v, sh, "answer-not-received", "middlebox", "aborted", "tls-handshake-failed",
                 "answer-lost", msg)
+    return True
+
+
+def _ready_not_received(f: _Facts, v: _Verdict, after: int, ender: Item, what: str) -> bool:
+    """The server's 2xx to STARTTLS (at position ``after``) never reached the client: a segment
+    of the client captured a second or more after it acknowledges the server's stream only up to
+    before it (or into it), or the server sent it again (a TCP retransmission) with no segment of
+    the client after it; and the conversation ended (``ender``: the server's close after its TLS
+    handshake timeout, the client's close, or its plaintext once it gave up waiting; ``what``
+    says which) a second or more after it. The client never knew it could start TLS: the path
+    dropped the answer (a box that drops it), not the client. Returns True when it set that
+    verdict (``middlebox``, ``tls-not-started``, finding ``answer-not-received`` at the reply)."""
+    ready = f.t.items[after] if after >= 0 else None
+    if (ready is None or not isinstance(ready.event, Reply) or ready.event.side is not _SERVER
+            or ender.ts_ns - ready.ts_ns < WAITED_NS):
+        return False
+    span = ready.event.span
+    lost = _unreceived(f, _SERVER, span.start, span.end, ready.ts_ns + HOLE_PROOF_NS, resend=True)
+    if lost is None:
+        return False
+    shown = ("the server sent it again (a TCP retransmission) and no segment of the client came back"
+             if lost.resent and not lost.got else f"the client's acknowledgements after it {lost.covered()}")
+    msg = (f"the server's {ready.event.code} to STARTTLS (frame {_frame(ready)}) never reached the client: "
+           f"{shown}; {_seconds(ender.ts_ns - ready.ts_ns)} after it {what}: the answer was lost on the path "
+           "(a box that drops it), so the client never knew it could start TLS")
+    v.finding("answer-not-received", "middlebox", _frame(ready), msg, at=_at(ready))
+    v.set("aborted", "middlebox", "tls-not-started", _frame(ready), msg, ready)
     return True
 
 
@@ -2423,6 +2456,8 @@ def judge(t: Transcript) -> dict[str, Any]:
                           and it.event.smtp_like and f.pos(it) > after), None)
         garbage = next((it for it in f.after_tls if it.event.side is _CLIENT
                         and not it.event.smtp_like and f.pos(it) > after), None)
+        # (the client's first plaintext SMTP after the 220, however the server's answer to it reads)
+        plain = decrypted
         answer_tls = next((it for it in f.tls if it.event.side is _SERVER and f.pos(it) > after), None)
         if decrypted is not None and answer_tls is None:
             answer_tls = _tls_read_as_reply(f, f.pos(decrypted))
@@ -2473,6 +2508,11 @@ def judge(t: Transcript) -> dict[str, Any]:
             v.set("incomplete", "unknown", "incomplete", _frame(st_reply),
                   "replies before the 220 to STARTTLS are not all in the capture (a hole or a "
                   "late start): which reply the client read as its answer is unsure")
+            decided = True
+        elif plain is not None and _ready_not_received(
+                f, v, after, plain, f"the client gave up waiting and went on in plaintext SMTP "
+                f"({plain.event.preview[:40]!r}, frame {_frame(plain)})"):
+            # (the client never had the 220: its plaintext is what it sends when no answer came)
             decided = True
         elif decrypted is not None and not any(
                 type(x.event) is Reply for x in f.t.items[f.pos(decrypted):f.pos(lost_answer)]):
