@@ -29,6 +29,11 @@ session's hunt).
   "no reply to EHLO") and the second read as a ``reply-out-of-step``; the session now waits
   for the next step before pairing such a 250, and a second reply pairs both in order: the
   EHLO reply offers no STARTTLS, the server's ``starttls-not-offered``.
+- ``hunt4-helo-250-then-idle-421.pcap``: the same fallback, the one-line 250 answering the HELO,
+  then nothing of the client; 300 s later the server's idle timeout says 421 and closes. That
+  421 answers nothing (a server sends it unasked, RFC 5321 3.8): the 250 answers the HELO and
+  the EHLO got no reply, the server's ``ehlo-rejected``, case ``no-answer`` (a second reply is
+  taken for the HELO's only within a second of the 250 and when it is not a 421).
 - ``pathhole-ready-server-closes.pcap``, ``pathhole-ready-client-closes.pcap`` and
   ``pathhole-ready-client-quits.pcap``: captured at the server; its 220 to STARTTLS is resent at
   1 and 3 s and never acknowledged (a box on the path drops it); then the server's TLS handshake
@@ -44,7 +49,7 @@ from generate import (
     EHLO_NO_TLS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, client_hello, mail_in_clear, opening,
     server_flight_tls12, starttls_ok,
 )
-from scenarios_hang import WAIT_MS, ehlo_sent
+from scenarios_hang import EHLO_SILENT, WAIT_MS, ehlo_sent
 from scenarios_hunt2 import AUTH_REPLY
 from scenarios_hunt3 import HELO, HELO_REPLY
 from scenarios_path import RESEND_MS
@@ -112,6 +117,18 @@ def ehlo_late_then_helo(mail: bool) -> Capture:
                    [(c, Expect("plaintext" if mail else "aborted", "server", "starttls-not-offered", "absent"))])
 
 
+def helo_then_idle_421() -> Capture:
+    c = ehlo_sent(48411, ("fin", "S"))
+    c.c(HELO, tag="helo", delay_ms=WAIT_MS).s(HELO_REPLY, tag="helo_reply")
+    # (the client sends nothing more; the server's idle timeout, 300 s later, says 421 and closes)
+    c.s(b"421 4.4.2 mx.example.com Error: timeout exceeded\r\n", tag="idle_421", delay_ms=300000.0)
+    return Capture("hunt4-helo-250-then-idle-421.pcap",
+                   f"banner, EHLO, no answer; {WAIT_MS / 1000:.0f} s later the client falls back to HELO, answered "
+                   "with one line 250; the client then sends nothing, and 300 s later the server's idle timeout "
+                   "says 421 and closes: the 421 answers nothing, the 250 the HELO",
+                   [(c, EHLO_SILENT)])
+
+
 def ready_lost(cport: int, how: str) -> Conv:
     """STARTTLS, the server's 220 resent and never acknowledged; ``how`` it ends: ``server``
     (its TLS handshake timeout closes 300 s later, the client 10 s after), ``close`` (the client
@@ -150,6 +167,7 @@ def scenarios() -> list[Capture]:
                 "server's retransmissions show the flight was never acknowledged",
                 [(answer_lost_server_closes(48403, client_close=False), lost)]),
         auth_cancel_then_starttls(), not_offered_auth_refused(), ehlo_late_then_helo(True), ehlo_late_then_helo(False),
+        helo_then_idle_421(),
         Capture("pathhole-ready-server-closes.pcap",
                 "captured at the server: its 220 to STARTTLS is resent at 1 and 3 s and never acknowledged (a box "
                 "drops it); 300 s after it the server's TLS handshake timeout closes the connection, the client "

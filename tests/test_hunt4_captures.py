@@ -136,6 +136,25 @@ def test_a_late_ehlo_reply_then_the_helo_reply_pair_in_order(name: str, port: in
     assert float(helo_t) - float(ehlo_t) >= 1.0
 
 
+def test_an_idle_timeout_421_after_the_helo_reply_answers_nothing() -> None:
+    """The same fallback, the HELO answered with one line 250 at once, then nothing of the client
+    until the server's idle timeout, 300 s later, says 421 and closes: the 421 answers nothing (a
+    server sends it unasked), so the 250 is the HELO's and the EHLO got no reply (the 421 was taken
+    for the HELO's reply, the 250 for a late EHLO reply without STARTTLS: starttls-not-offered)."""
+    path = CAPTURES / "hunt4-helo-250-then-idle-421.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "server", "ehlo-rejected", "no-answer", 6)
+    assert _findings(conv) == [("no-answer", "server", 6)]
+    assert conv["ehlo_reply"] is None
+    assert frames_matching(path, 'smtp.req.command == "EHLO"') == [6]
+    assert frames_matching(path, 'smtp.req.command == "HELO"') == [8]
+    assert frames_matching(path, "smtp.response.code == 250") == [10]
+    (idle,) = frames_matching(path, "smtp.response.code == 421")
+    ((reply_t,), (idle_t,)) = tshark_fields(path, f"frame.number == 10 || frame.number == {idle}",
+                                            "frame.time_relative")
+    assert float(idle_t) - float(reply_t) >= 300.0
+
+
 @pytest.mark.parametrize("name, port, shown", [
     ("pathhole-ready-server-closes.pcap", 48408,
      "300.0 s after it the server closed the connection (frame 15), its TLS handshake timeout, never having had a "
@@ -150,8 +169,11 @@ def test_a_220_the_client_never_acknowledged_is_the_paths(name: str, port: int, 
     conversation, the client never knew it could start TLS (it was blamed, tls-not-started)."""
     path = CAPTURES / name
     conv = _conv(name)
-    assert _verdict(conv) == ("aborted", "middlebox", "tls-not-started", None, 12)
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-not-started", "answer-lost", 12)
     assert _findings(conv) == [("answer-not-received", "middlebox", 12)]
+    # (its own explanation: the generic one asks "the side that broke off", whom this clears)
+    assert conv["findings"][0]["rfc"] == "RFC 9293 3.4"
+    assert conv["explanation"]["ask"].startswith("Ask the network team"), conv["explanation"]
     assert (conv["starttls"]["frame"], conv["starttls"]["reply_code"]) == (10, 220)
     assert conv["detail"] == ("the server's 220 to STARTTLS (frame 12) never reached the client: the client's "
                               f"acknowledgements after it never covered a byte of it; {shown}: the answer was lost "

@@ -350,6 +350,20 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "STARTTLS and resets it (an SNI or TLS policy with a reset action), and to let it through; "
         "the sending side has nothing to fix. Capturing on the client's side of the box too and "
         "running `pcapsmtp diff` shows the reset the client never sent.", "middlebox"),
+    ("tls-not-started", "answer-lost"): ReasonCase(
+        "the server's 220 to STARTTLS never reached the client", "answer-not-received",
+        "The server answered STARTTLS with 220 (in a capture taken on the server's side of the "
+        "path), but the client never acknowledged it: its ACKs stayed before the 220, or the server "
+        "sent it again with nothing of the client coming back. The client never learnt it could "
+        "start TLS: it waited for an answer until it gave up (it closed, or went on in plaintext "
+        "with QUIT), or the server's TLS handshake timeout, waiting for a ClientHello that could not "
+        "come, closed first. Neither end broke off the handshake: a firewall, IPS or DPI box on the "
+        "path dropped the server's answer (some ESMTP inspections drop what follows STARTTLS). "
+        "Opportunistic MTAs then retry the server in plaintext.",
+        "Ask the network team which firewall, IPS or DPI box on the path drops the server's answer to "
+        "STARTTLS (an ESMTP inspection policy), and to let it through; neither end's admin has "
+        "anything to fix. Capturing on the client's side too and running `pcapsmtp diff` shows "
+        "where the 220 vanishes.", "middlebox"),
     ("no-mail-transaction", "reset-forged"): ReasonCase(
         "a box on the path reset the connection before any mail", "reset-forged",
         "The conversation ended in a reset with the address of one side, but not from that side: "

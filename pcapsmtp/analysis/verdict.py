@@ -1637,8 +1637,10 @@ def _ready_not_received(f: _Facts, v: _Verdict, after: int, ender: Item, what: s
     msg = (f"the server's {ready.event.code} to STARTTLS (frame {_frame(ready)}) never reached the client: "
            f"{shown}; {_seconds(ender.ts_ns - ready.ts_ns)} after it {what}: the answer was lost on the path "
            "(a box that drops it), so the client never knew it could start TLS")
-    v.finding("answer-not-received", "middlebox", _frame(ready), msg, at=_at(ready))
+    # (no path MTU black hole drops a 220: the finding's RFC is TCP's acknowledgement, not 1191)
+    v.finding("answer-not-received", "middlebox", _frame(ready), msg, rfc="RFC 9293 3.4", at=_at(ready))
     v.set("aborted", "middlebox", "tls-not-started", _frame(ready), msg, ready)
+    v.case = "answer-lost"
     return True
 
 

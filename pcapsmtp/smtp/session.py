@@ -1083,9 +1083,11 @@ class SmtpSession:
         if not lines:
             return
         if self._helo_held is not None:
-            # a second reply before anything else: the server answered the EHLO late, then
-            # the HELO, in the order the commands came
-            self._settle_helo(in_order=True)
+            # a second reply before anything else, right after the first and not a 421 (which a
+            # server sends unasked, RFC 5321 3.8: its idle timeout): the server answered the
+            # EHLO late, then the HELO, in the order the commands came
+            self._settle_helo(in_order=lines[0].code != 421
+                              and self._ts - self._helo_held[2] < WAITED_NS)  # type: ignore[index]
         elif (self._greeted and not damaged and not self._answers_lost(lines[0].span.start)
               and self._helo_after_ehlo_timeout(lines)):
             # whom it answers, the EHLO (late) or the HELO, the next step shows
@@ -1218,8 +1220,9 @@ class SmtpSession:
         ``hello()`` then sends HELO on the same connection), so the reply answers the HELO, for
         the client and the server alike (a HELO reply is one line; a late EHLO reply of several
         lines, the extension list, keeps the order it came in), and the EHLO got no reply;
-        unless a second reply follows it before anything else (``_settle_helo``): a slow server
-        answered the EHLO late (a one-line EHLO reply, no extensions), then the HELO."""
+        unless a second reply follows it before anything else, within a second and not a 421
+        (``_settle_helo``): a slow server answered the EHLO late (a one-line EHLO reply, no
+        extensions), then the HELO."""
         p = self._srv_pending
         if (len(lines) != 1 or lines[0].code != 250 or len(p) != 2 or p[0].verb != "EHLO"
                 or p[1].verb != "HELO" or self._reply_began_at != self._commands_seen):
