@@ -4,8 +4,6 @@ bound, a conversation's verdict is the one it has with every event kept, or ``in
 """
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -104,23 +102,7 @@ def test_kept_events_stay_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert seen == [2 * 500 + 2]     # (and each side's end, always kept)
 
 
-_MEASURE = r"""
-import io, json, resource, sys
-from pcapsmtp.commands.main import main
-out = io.StringIO()
-rc = main(["analyze", "--format", "json", "-q", sys.argv[1]], out=out, err=sys.stderr)
-print(json.dumps({"rc": rc, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "out": out.getvalue()}))
-"""
-
-
-def _measure(path: Path) -> dict[str, Any]:
-    r = subprocess.run([sys.executable, "-c", _MEASURE, str(path)], capture_output=True, cwd=REPO,
-                       timeout=600)
-    assert r.returncode == 0, r.stderr.decode()[-2000:]
-    res = json.loads(r.stdout)
-    res["convs"] = [json.loads(x) for x in res.pop("out").splitlines()]
-    return res
+from capturecheck import measure as _measure  # noqa: E402
 
 
 def test_a_million_lines_the_verdict_may_turn_on_do_not_grow_memory(tmp_path: Path) -> None:

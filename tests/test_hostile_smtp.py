@@ -140,26 +140,7 @@ def test_broken_file_other_formats_still_one_error_line(fmt: str, tmp_path: Path
 
 # ----------------------------------------------------------------------------- bounded resources
 
-_MEASURE = r"""
-import io, json, resource, sys, time
-from pcapsmtp.commands.main import main
-t = time.perf_counter()
-out = io.StringIO()
-rc = main(["analyze", "--format", "json", "-q", sys.argv[1]], out=out, err=sys.stderr)
-dt = time.perf_counter() - t
-print(json.dumps({"rc": rc, "seconds": dt, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "out": out.getvalue()}))
-"""
-
-
-def _measure(path: Path) -> dict[str, Any]:
-    """Analyse ``path`` in a fresh interpreter; its time and peak RSS, and the conversations."""
-    r = subprocess.run([sys.executable, "-c", _MEASURE, str(path)], capture_output=True, cwd=REPO,
-                       timeout=600)
-    assert r.returncode == 0, r.stderr.decode()[-2000:]
-    res = json.loads(r.stdout)
-    res["convs"] = [json.loads(x) for x in res.pop("out").splitlines()]
-    return res
+from capturecheck import measure as _measure  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -5,28 +5,15 @@ verdict rests on are cross-checked with tshark's reading of the same file.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from pcapsmtp.engine.analyzer import analyze_path
 from tsharkfilter import frames_matching, tshark_fields
 
-CAPTURES = Path(__file__).resolve().parents[1] / "captures"
-
-
-def _conv(name: str) -> dict[str, Any]:
-    (conv,) = analyze_path(str(CAPTURES / name))
-    return conv
-
-
-def _verdict(conv: dict[str, Any]) -> tuple[str, str, str, str | None, int | None]:
-    return conv["outcome"], conv["caused_by"], conv["reason"], conv.get("case"), conv["evidence_frame"]
-
-
-def _findings(conv: dict[str, Any]) -> list[tuple[str, str, int | None]]:
-    return [(f["code"], f["side"], f["frame"]) for f in conv["findings"]]
+from capturecheck import CAPTURES
+from capturecheck import findings_of as _findings
+from capturecheck import one_conv as _conv
+from capturecheck import verdict_of as _verdict
 
 
 @pytest.mark.parametrize("name, port, flight, copies, fins, shown", [
