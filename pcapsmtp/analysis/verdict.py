@@ -1152,14 +1152,16 @@ def _server_silent(f: _Facts, asked: Item, until: Item) -> bool:
     may prove it only after ``until``, and the bytes lost may be the answer); its close or reset
     does not count. A capture without the server's direction (one-sided: no byte, FIN or RST of
     it) shows no silence, only that nothing of it was captured."""
-    if not f.present(_SERVER) or f.gap_between(f.pos(asked), 1 << 62, _SERVER) is not None:
+    return _silent(f, _SERVER, asked, until) and _server_stream_known(f, asked)
+
+
+def _silent(f: _Facts, side: Side, asked: Item, until: Item) -> bool:
+    """No byte of ``side`` between ``asked`` and ``until`` in the capture (its close or reset
+    does not count), none lost after ``asked``, and ``side``'s direction in the capture."""
+    if not f.present(side) or f.gap_between(f.pos(asked), 1 << 62, side) is not None:
         return False
-    if not _server_stream_known(f, asked):
-        return False
-    for it in f.t.items[f.pos(asked) + 1:f.pos(until)]:
-        if getattr(it.event, "side", None) is _SERVER and not isinstance(it.event, StreamEnded):
-            return False
-    return True
+    return not any(getattr(it.event, "side", None) is side and not isinstance(it.event, StreamEnded)
+                   for it in f.t.items[f.pos(asked) + 1:f.pos(until)])
 
 
 def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
@@ -1559,15 +1561,6 @@ def _hole_words(f: _Facts, hole: Item, lost: _Unreceived, due: str) -> str:
             f"{lost.covered('them', 'their')}")
 
 
-def _client_silent(f: _Facts, asked: Item, until: Item) -> bool:
-    """No byte of the client between ``asked`` and ``until`` in the capture, and none lost after
-    ``asked`` (``_server_silent``'s mirror: a hole of its direction may hold its answer)."""
-    if not f.present(_CLIENT) or f.gap_between(f.pos(asked), 1 << 62, _CLIENT) is not None:
-        return False
-    return not any(getattr(it.event, "side", None) is _CLIENT and not isinstance(it.event, StreamEnded)
-                   for it in f.t.items[f.pos(asked) + 1:f.pos(until)])
-
-
 def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
     """The client ended the handshake (``ender``: its close or reset; ``what`` says which) a
     second or more after the server's answer to its ClientHello, sending nothing of TLS since,
@@ -1583,7 +1576,7 @@ def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item
     if (sh is None or f.pos(sh) > f.pos(ender)
             or ender.ts_ns - sh.ts_ns < WAITED_NS
             or any(x.event.side is _CLIENT and f.pos(x) > f.pos(sh) for x in f.tls)
-            or ender.event.side is _SERVER and not _client_silent(f, sh, ender)):
+            or ender.event.side is _SERVER and not _silent(f, _CLIENT, sh, ender)):
         return False
     # the server's answer: its TLS records from the ServerHello to the client's end
     answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(sh) <= f.pos(x) < f.pos(ender)]
