@@ -37,7 +37,7 @@ from pcapsmtp.smtp.events import (
 from pcapsmtp.smtp.tls import TlsApplicationData, TlsEvent
 
 __all__ = ["BOUNDED", "BOUNDED_SLACK", "DECIDING", "INERT", "INERT_VERBS", "EventBound", "apply_limit",
-           "settled"]
+           "settled", "settles", "TLS_REASONS"]
 
 #: commands no verdict reads (a mail transaction is MAIL, DATA or BDAT; RCPT adds nothing to it)
 INERT_VERBS = frozenset({"NOOP", "RSET", "RCPT", "VRFY", "EXPN", "HELP"})
@@ -48,29 +48,42 @@ BOUNDED_SLACK = 256
 _DECIDING_ANOMALIES = frozenset({AnomalyCode.STARTTLS_COMMAND_INJECTION,
                                  AnomalyCode.STARTTLS_RESPONSE_INJECTION})
 #: reasons of a TLS verdict that the client's application data settles
-_TLS_REASONS = frozenset({"tls-established", "implicit-tls", "tls-start-not-captured"})
+TLS_REASONS = frozenset({"tls-established", "implicit-tls", "tls-start-not-captured"})
 
 _BOUNDED = (TlsEvent, StreamEnded, ImplicitTls, TlsInProgress)
 
 
+def settles(ev: object) -> bool | None:
+    """Does ``ev`` settle the verdict, so that nothing after it can change it? The one rule of
+    live mode's early verdicts (``Analyzer._decided``) and of the event bound (``settled``):
+    True for the server's answer to QUIT (the client left) or its acceptance of a MAIL in the
+    clear (plaintext, whatever follows); None for the client's application data, which settles
+    it only when the verdict reads an established handshake (``TLS_REASONS``: the caller
+    judges); False for anything else. MAIL only when accepted: a server that refuses mail
+    before STARTTLS ("530 Must issue a STARTTLS command first") may see the client ask for
+    TLS next."""
+    if isinstance(ev, Reply):
+        asked = ev.answers
+        return isinstance(asked, Command) and (
+            asked.verb == "QUIT"
+            or asked.verb == "MAIL" and ev.code is not None and 200 <= ev.code < 300)
+    if isinstance(ev, TlsApplicationData) and ev.side is _CLIENT:
+        return None
+    return False
+
+
 def settled(t: Transcript, judge: Callable[[Transcript], dict[str, Any]]) -> bool:
-    """Nothing that comes after the kept events can change the verdict (the rule by which
-    live mode hands a verdict out before the conversation ends, ``Analyzer._decided``): the
-    server accepted a MAIL in the clear (plaintext, whatever follows), answered QUIT (the
-    client left), or the client sent application data after a TLS handshake the verdict
-    reads as established."""
+    """Nothing that comes after the kept events can change the verdict: one of them settles it
+    (``settles``), or the client sent application data and the verdict reads an established
+    handshake."""
     app_data = False
     for it in t.items:
-        ev = it.event
-        if isinstance(ev, Reply):
-            asked = ev.answers
-            if isinstance(asked, Command) and (
-                    asked.verb == "QUIT"
-                    or asked.verb == "MAIL" and ev.code is not None and 200 <= ev.code < 300):
-                return True
-        elif isinstance(ev, TlsApplicationData) and ev.side is _CLIENT:
+        s = settles(it.event)
+        if s:
+            return True
+        if s is None:
             app_data = True
-    return app_data and judge(t)["reason"] in _TLS_REASONS
+    return app_data and judge(t)["reason"] in TLS_REASONS
 
 
 #: the classes of ``EventBound.classify``

@@ -21,16 +21,15 @@ from pcapsmtp.analysis.loss import Loss, apply_losses
 from pcapsmtp.engine.flowid import community_id
 from pcapsmtp.render.wireshark import conversation_filter, frames_filter
 from pcapsmtp.analysis.summary import Summary
-from pcapsmtp.analysis.transcript import INERT, EventBound, apply_limit, settled
+from pcapsmtp.analysis.transcript import INERT, TLS_REASONS, EventBound, apply_limit, settled, settles
 from pcapsmtp.analysis.verdict import (
     Item, Overlap, ResetTtl, Transcript, WentOn, judge, judged_without_payload)
 from pcapsmtp.model import CLIENT as _CLIENT
 from pcapsmtp.model import SERVER as _SERVER
-from pcapsmtp.model import SMTP_PORTS, Side, TcpSegment
+from pcapsmtp.model import SMTP_PORTS, TcpSegment
 from pcapsmtp.smtp.events import Command, ImplicitTls, Reply
 from pcapsmtp.smtp.events import StreamGap as SmtpStreamGap
 from pcapsmtp.smtp.session import SessionConfig, SmtpSession
-from pcapsmtp.smtp.tls import TlsApplicationData
 from pcapsmtp.tcp.config import ReassemblyConfig
 from pcapsmtp.tcp.events import (
     FlowClosed, FlowInfo, FlowOpened, GapCause, OverlapConflict, SentAfterReset, StreamData,
@@ -436,16 +435,10 @@ class Analyzer:
         # hole before that answer (its answer to STARTTLS lost by the capture, which only its
         # later bytes reveal) or the end of a reply the client did not wait for (a MAIL sent
         # while the EHLO reply was still coming), and the verdict offline reads from them.
-        # MAIL only when accepted: a server that refuses mail before STARTTLS ("530 Must issue
-        # a STARTTLS command first") may see the client ask for TLS next.
-        if isinstance(ev, Reply):
-            asked = ev.answers
-            return isinstance(asked, Command) and (
-                asked.verb == "QUIT" or asked.verb == "MAIL" and ev.code is not None and 200 <= ev.code < 300)
-        if isinstance(ev, TlsApplicationData) and ev.side is Side.CLIENT:
-            conv = self._judge(c.transcript)
-            return conv["reason"] in ("tls-established", "implicit-tls", "tls-start-not-captured")
-        return False
+        s = settles(ev)
+        if s is not None:
+            return s
+        return self._judge(c.transcript)["reason"] in TLS_REASONS
 
     def _conclude(self, c: _Conv, *, closed: bool = True, open_at_end: bool = False) -> dict[str, Any]:
         """The verdict of ``c``; ``closed`` False when live mode judges it before its flow
