@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pcapsmtp.engine.analyzer import analyze_file, analyze_path
+from tsharkfilter import frames_matching
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTURES = REPO / "captures"
@@ -203,3 +204,12 @@ def test_legacy_keyword_capture_exit_status_comes_from_the_plaintext_mail_only()
     assert conv["findings"][0]["frame"] == EXPECTED["wild-auth-equals-legacy.pcap"]["conversations"][0][
         "findings"][0]["frame"]
     assert not violations(conv)
+
+
+def test_a_helo_fallback_after_a_refused_ehlo_is_named_in_the_detail() -> None:
+    """EHLO refused 500, the client's HELO, then QUIT: the detail names the fallback instead of
+    saying the client left "as a client that requires TLS does" (such a client sends no HELO)."""
+    (conv,) = analyze_path(str(CAPTURES / "giveup-ehlo-rejected-helo-quit.pcap"))
+    assert conv["detail"] == ("the server refused EHLO with 500, so STARTTLS could not be negotiated; the client "
+                              "then fell back to HELO (frame 10) and left without a mail transaction")
+    assert frames_matching(CAPTURES / "giveup-ehlo-rejected-helo-quit.pcap", 'smtp.req.command == "HELO"') == [10]

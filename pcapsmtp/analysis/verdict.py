@@ -2974,17 +2974,24 @@ _GIVE_UP = ("; the client then left without a mail transaction, as a client that
 
 def _give_up_tail(f: _Facts) -> str:
     """How the client left after a defective EHLO exchange: as a client that requires TLS does
-    (``_GIVE_UP``), unless it tried AUTH in the clear first (none of its credentials crossed, or
-    the conversation would be plaintext), which such a client never does without TLS."""
-    auth = next((it for it in f.t.items if isinstance(it.event, Command) and it.event.side is _CLIENT
-                 and it.event.verb == "AUTH"), None)
-    if auth is None:
+    (``_GIVE_UP``), unless it fell back to HELO (which cannot negotiate STARTTLS: such a client
+    gave up on TLS, not on the mail) or tried AUTH in the clear first (none of its credentials
+    crossed, or the conversation would be plaintext), which a client that requires TLS never
+    does."""
+    mine = [it for it in f.t.items if isinstance(it.event, Command) and it.event.side is _CLIENT]
+    helo = next((it for it in mine if it.event.verb == "HELO"), None)
+    auth = next((it for it in mine if it.event.verb == "AUTH"), None)
+    if helo is None and auth is None:
         return _GIVE_UP
-    reply = next((it for it in f.t.items if isinstance(it.event, Reply) and it.event.answers is auth.event), None)
-    answered = "" if reply is None else f", answered {reply.event.code} (frame {_frame(reply)})"
-    mech = auth.event.argument.split(" ")[0].upper()
-    return (f"; the client then sent AUTH {mech} in the clear (frame {_frame(auth)}){answered}, no credentials "
-            "crossing, and left without a mail transaction")
+    tail = "; the client then" + (f" fell back to HELO (frame {_frame(helo)})" if helo is not None else "")
+    if auth is not None:
+        tail += "," if helo is not None else ""
+        reply = next((it for it in f.t.items if isinstance(it.event, Reply) and it.event.answers is auth.event),
+                     None)
+        answered = "" if reply is None else f", answered {reply.event.code} (frame {_frame(reply)})"
+        mech = auth.event.argument.split(" ")[0].upper()
+        tail += f" sent AUTH {mech} in the clear (frame {_frame(auth)}){answered}, no credentials crossing,"
+    return tail + " and left without a mail transaction"
 
 
 def _judge_give_up(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None,
