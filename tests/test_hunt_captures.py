@@ -198,6 +198,9 @@ def test_tls_client_on_a_starttls_port_is_the_clients_mistake(port: int) -> None
     assert _verdict(conv) == ("aborted", "client", "implicit-tls-mismatch") and conv["case"] == "client-tls-port"
     assert conv["evidence_frame"] == conv["tls"]["client_hello_frame"] == 4
     assert _findings(conv) == [("implicit-tls-on-starttls-port", "client", 4)]
+    # the receiving server answered right: no RFC 8460 failure to report against it (was
+    # validation-failure)
+    assert "tlsrpt_result" not in conv
     assert conv["detail"].startswith(f"the client spoke TLS from its first byte on port {port}, where SMTP starts "
                                      "in plaintext")
     hello = frames_matching(path, f"tcp.dstport == {port} && tcp.len > 0")
@@ -211,6 +214,7 @@ def test_the_smtps_port_keeps_blaming_the_server() -> None:
     (conv,) = _convs("implicit-tls-mismatch.pcap")
     assert _verdict(conv) == ("aborted", "server", "implicit-tls-mismatch") and "case" not in conv
     assert [f["code"] for f in conv["findings"]] == ["implicit-tls-plaintext-reply"]
+    assert conv["tlsrpt_result"] == "validation-failure"
 
 
 @pytest.mark.parametrize("name, refused, starttls", [

@@ -2711,8 +2711,11 @@ def judge(t: Transcript) -> dict[str, Any]:
         conv["certificate"] = v.extra["certificate"]
     res = v.extra.get("tlsrpt_result") or TLSRPT_RESULT.get(v.reason)
     # (RFC 8460 counts sessions that failed: an incomplete one's result is not known, whatever
-    # its certificate shows, which ``certificate`` and the findings still report)
-    if res and v.outcome not in ("tls", "incomplete"):
+    # its certificate shows, which ``certificate`` and the findings still report. A client set
+    # to implicit TLS on a STARTTLS port never tried the receiving server's STARTTLS: like a
+    # client that did not ask for it, its session is no failure of the receiver's TLS, and a
+    # report would hold it against a server that answered right)
+    if res and v.outcome not in ("tls", "incomplete") and v.case != "client-tls-port":
         conv["tlsrpt_result"] = res
     if v.case:
         conv["case"] = v.case
