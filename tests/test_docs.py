@@ -67,6 +67,22 @@ def test_every_reason_case_is_documented_with_an_example() -> None:
         assert f"case:{reason}:{case}" in _gen().examples()[0], (reason, case)
 
 
+def test_every_case_example_reads_as_that_case() -> None:
+    """docs/gen_verdicts.py picks a case's example from the generators' truth by reason, blame
+    and finding (the truth names no case): the conversation it picks must read as that case when
+    analyzed, or the reference would show another case's capture as the example."""
+    from pcapsmtp.engine.analyzer import analyze_path
+    examples = _gen().examples()[0]
+    for key, where in examples.items():
+        if not key.startswith("case:"):
+            continue
+        _, reason, case = key.split(":")
+        m = re.fullmatch(r"(captures/\S+) \(stream (\d+)\)", where)
+        assert m is not None, where
+        (conv,) = [c for c in analyze_path(str(ROOT / m.group(1))) if c["stream"] == int(m.group(2))]
+        assert (conv["reason"], conv.get("case")) == (reason, case), where
+
+
 def test_readme_names_the_two_quick_start_commands() -> None:
     """The quick start works on a fresh Debian: a virtual environment (Debian's Python refuses a
     bare ``pip install``), the main job on a shipped capture, and the test script CI runs."""
