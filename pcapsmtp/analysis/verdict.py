@@ -611,18 +611,24 @@ def _established(ts: dict[str, Any], f: _Facts) -> bool:
         # sends nothing after it but an encrypted alert and its close (OpenSSL's
         # certificate_required to a client without a certificate), while the client, done with
         # its handshake, already sent its EHLO.
-        cend = f.own_end(_CLIENT)
-        if (capp and cend is not None and f.pos(cend) > f.pos(capp[0])
-                and cend.ts_ns - capp[0].ts_ns >= WAITED_NS):
-            # (the server's records after the close of a client that had waited a second or
-            # more since its Finished answered nothing it still waited for)
-            sdata = [it for it in sdata if not _after(f, it, cend)]
+        if capp:
+            sdata = _before_client_gave_up(f, sdata, capp[0])
         if capp and sdata and f.pos(sdata[-1]) < f.pos(capp[0]):
             ts["finished_unanswered"] = capp[0]
             return False
         return len(capp) >= 2 and bool(sdata)
     return (ts["ccs"][_CLIENT] is not None and ts["ccs"][_SERVER] is not None
             and bool(capp) and bool(sdata))
+
+
+def _before_client_gave_up(f: _Facts, records: list[Item], since: Item) -> list[Item]:
+    """The server's ``records`` that may answer the client's record ``since``: without those
+    after the close of a client that had waited a second or more since it (they answered
+    nothing it still waited for)."""
+    cend = f.own_end(_CLIENT)
+    if cend is not None and f.pos(cend) > f.pos(since) and cend.ts_ns - since.ts_ns >= WAITED_NS:
+        return [it for it in records if not _after(f, it, cend)]
+    return records
 
 
 def _client_side_done(f: _Facts, ts: dict[str, Any], before: Item) -> bool:
@@ -3157,11 +3163,8 @@ def _judge_in_progress(f: _Facts, v: _Verdict) -> None:
                 and not looks_like_encrypted_alert(it.event.length)]
         sapp = [it for it in ts["data"][_SERVER]
                 if not looks_like_encrypted_alert(it.event.length)]
-        cend = f.own_end(_CLIENT)
-        if capp and cend is not None and cend.ts_ns - capp[-1].ts_ns >= WAITED_NS:
-            # (the server's records after the close of a client that had waited a second or
-            # more since its last one answered nothing it still waited for, as in _established)
-            sapp = [it for it in sapp if not _after(f, it, cend)]
+        if capp:
+            sapp = _before_client_gave_up(f, sapp, capp[-1])
         clear_alert = ts["alert"] is not None and not ts["alert"].event.encrypted
         # Two client records beyond alert size: a TLS 1.3 client's Finished alone (then a
         # close) is a refused handshake, not a session.
