@@ -29,3 +29,57 @@ cdef class TlsObserver:
     cdef public bint _hs_dead, _hs_resync, _encrypted, _sent_ccs, _sent_hrr
     cdef public bint _offered_tls13, _tls12_evidence, _server_tls13
     cdef public object _suite
+
+# The TLS events, as the SMTP events (``events.pxd``): extension types whose ``@dataclass`` is
+# Cython's (``__init__``, equality, hash and repr compiled; the same signatures and results as
+# the standard library's), every field ``readonly`` and holding the Python value the .py stores.
+# Building one costs a C call instead of an interpreted ``__init__``, and importing the module no
+# longer generates and compiles their 60 methods from source (docs/performance.md, "Nineteenth
+# session"). A field added in the .py must be declared here (the compiled class has no
+# ``__dict__``).
+
+cdef class TlsEvent:
+    cdef readonly object side, span, frame
+
+cdef class TlsClientHello(TlsEvent):
+    cdef readonly object record_version, legacy_version, supported_versions, sni, cipher_suites
+    cdef readonly object alpn, sslv2, error
+
+cdef class TlsServerHello(TlsEvent):
+    cdef readonly object record_version, legacy_version, selected_version, cipher_suite, error
+
+cdef class TlsHelloRetryRequest(TlsEvent):
+    cdef readonly object record_version, selected_version, cipher_suite
+
+cdef class TlsCertificate(TlsEvent):
+    cdef readonly object certificates, error
+
+cdef class TlsAlert(TlsEvent):
+    cdef readonly object level, description, name, encrypted, content_type
+
+cdef class TlsChangeCipherSpec(TlsEvent):
+    pass
+
+cdef class TlsApplicationData(TlsEvent):
+    cdef readonly object length
+
+cdef class TlsHandshakeOther(TlsEvent):
+    cdef readonly object handshake_type, name
+
+cdef class TlsServerKeyExchange(TlsHandshakeOther):
+    cdef readonly object dh_bits, curve
+
+cdef class TlsEncryptedHandshake(TlsEvent):
+    cdef readonly object length
+
+cdef class TlsNotTls(TlsEvent):
+    cdef readonly object preview
+
+cdef class TlsTruncated(TlsEvent):
+    cdef readonly object what, content_type, expected, received
+
+cdef class TlsStopped(TlsEvent):
+    cdef readonly object reason, detail
+
+cdef class TlsResynchronised(TlsEvent):
+    cdef readonly object skipped

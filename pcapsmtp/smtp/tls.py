@@ -58,9 +58,10 @@ Limits and end states (documented choices):
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
-from pcapsmtp.model import Side, Span, frozen
+from pcapsmtp.model import Side, Span
 from pcapsmtp.smtp.certificates import (
     CertInfo, cert_expired, cert_matches_host, cert_not_yet_valid, parse_certificate,
     parse_certificate_cached,
@@ -222,8 +223,13 @@ def sniff_tls(data: bytes | bytearray | memoryview) -> bool | None:
 # --------------------------------------------------------------------------------------------
 # Events
 # --------------------------------------------------------------------------------------------
+# Values, as the SMTP events are (``smtp.events``): plain ``@dataclass(kw_only=True,
+# unsafe_hash=True)`` classes, not ``model.frozen``, because that is the form Cython compiles
+# (``tls.pxd``: extension types whose ``__init__``, equality, hash and repr are C and whose
+# fields refuse assignment); here, the reference, dataclasses without slots (nothing assigns a
+# field: an assignment is not refused at run time, as with ``model.frozen``).
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class TlsEvent:
     """Base of every event. ``span`` covers the record(s) that carried it in ``side``'s stream;
     ``frame`` is the frame of the feed that completed it (None if the caller gave none)."""
@@ -233,7 +239,7 @@ class TlsEvent:
     frame: int | None = None
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class TlsClientHello(TlsEvent):
     record_version: int
     legacy_version: int
@@ -249,7 +255,7 @@ class TlsClientHello(TlsEvent):
         return max(self.supported_versions) if self.supported_versions else self.legacy_version
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class TlsServerHello(TlsEvent):
     record_version: int
     legacy_version: int
@@ -258,7 +264,7 @@ class TlsServerHello(TlsEvent):
     error: str | None = None
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class TlsHelloRetryRequest(TlsEvent):
     """A ServerHello whose random is the HelloRetryRequest magic (TLS 1.3)."""
 
@@ -267,7 +273,7 @@ class TlsHelloRetryRequest(TlsEvent):
     cipher_suite: int
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class TlsCertificate(TlsEvent):
     """A clear Certificate message (TLS <= 1.2), leaf first."""
 
@@ -275,7 +281,7 @@ class TlsCertificate(TlsEvent):
     error: str | None = None              #: the message itself was malformed or cut at 16 certs
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class TlsAlert(TlsEvent):
     """``encrypted``: level and description are -1 and ``name`` is ``"encrypted"``.
     ``content_type`` 23 means inferred from a TLS 1.3 record's size (see module doc)."""
@@ -291,23 +297,23 @@ class TlsAlert(TlsEvent):
         return self.level == 2
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class TlsChangeCipherSpec(TlsEvent):
     pass
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class TlsApplicationData(TlsEvent):
     length: int                           #: record body length (ciphertext)
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class TlsHandshakeOther(TlsEvent):
     handshake_type: int
     name: str
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class TlsServerKeyExchange(TlsHandshakeOther):
     """A clear ServerKeyExchange (TLS <= 1.2): the server's ephemeral key-exchange group.
     ``dh_bits`` is the size of a finite-field (DHE, DH_anon) prime, ``curve`` the named group of
@@ -317,17 +323,17 @@ class TlsServerKeyExchange(TlsHandshakeOther):
     curve: int = 0
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class TlsEncryptedHandshake(TlsEvent):
     length: int
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class TlsNotTls(TlsEvent):
     preview: bytes                        #: up to 64 bytes from the position that is not TLS
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class TlsTruncated(TlsEvent):
     """At end(): ``what`` = "record" (``content_type`` -1 if the header itself was cut) or
     "handshake" (a message whose records ended early); ``expected`` -1 when unknown."""
@@ -338,7 +344,7 @@ class TlsTruncated(TlsEvent):
     received: int
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class TlsStopped(TlsEvent):
     """Parsing stopped: ``reason`` is "event_limit", "handshake_too_large" or "gap"."""
 
@@ -346,7 +352,7 @@ class TlsStopped(TlsEvent):
     detail: str = ""
 
 
-@frozen(kw_only=True)
+@dataclass(kw_only=True, unsafe_hash=True)
 class TlsResynchronised(TlsEvent):
     """After a gap that lost the record framing, framing was found again; ``span`` covers the
     ``skipped`` bytes (empty when the bytes after the gap began with a record)."""
