@@ -4,10 +4,14 @@ when a C compiler is there) or its pure-Python twin (``engine/hotloop.py``).
 The compiled loop is optional: an install without a compiler, or a build that failed, has
 only the pure-Python one, and gives the same results, more slowly. ``PCAPSMTP_NO_EXTENSIONS``
 set to anything but "" or "0" forces the pure-Python loop (as aiohttp, yarl and multidict
-do). ``pcapsmtp --version`` says which one is active (``describe``).
+do). ``pcapsmtp --version`` says which one is active (``describe``). The compiled loop reads the
+compiled ``tcp.streams`` table's C fields (``StreamTable``, tcp/streams.pxd): where that module
+runs its ``.py`` (its extension older than its source, or not built) the pure-Python loop runs.
 """
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import os
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +27,15 @@ def _disabled() -> bool:
     return os.environ.get("PCAPSMTP_NO_EXTENSIONS", "") not in ("", "0")
 
 
+def _table_pure() -> str:
+    """Why the compiled loop cannot run beside this process's ``tcp.streams`` ("" if it can):
+    it reads the compiled table's fields."""
+    from pcapsmtp.tcp import streams
+    loader = getattr(streams.__spec__, "loader", None)
+    return "" if isinstance(loader, importlib.machinery.ExtensionFileLoader) else \
+        "tcp.streams runs its .py"
+
+
 def _choose() -> tuple[Callable[..., None], str]:
     global _chosen
     if _chosen is None:
@@ -30,6 +43,9 @@ def _choose() -> tuple[Callable[..., None], str]:
         why = "PCAPSMTP_NO_EXTENSIONS is set"
         fn: Any = hotloop.loop
         if not _disabled():
+            why = (_table_pure() if importlib.util.find_spec("pcapsmtp.engine.hotloop_c")
+                   else "the compiled extension is not built")
+        if not why:
             try:
                 from pcapsmtp.engine import hotloop_c  # type: ignore[attr-defined]
             except ImportError:
@@ -77,6 +93,8 @@ def select(use_compiled: bool | None) -> None:
         return
     from pcapsmtp.engine import hotloop
     if use_compiled:
+        if _table_pure():
+            raise ImportError("the compiled file loop needs the compiled tcp.streams")
         from pcapsmtp.engine import hotloop_c  # type: ignore[attr-defined]
         _chosen = (hotloop_c.loop, "")
     else:

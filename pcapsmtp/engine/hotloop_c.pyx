@@ -42,6 +42,10 @@ from pcapsmtp.tcp.streams import (
     AK, AK_SHIFT, AKD, B0, B1, CLOSED, ENDED, F_SHIFT, FIN0, FIN1, HAS0, HAS1, IGNORED,
     KEEP_IGNORED, KNOWN_CLOSED, KNOWN_IGNORED, KNOWN_MASK, KNOWN_UNDECIDED, M40, M48, S_SHIFT,
     SA0, SA1, ST, SYN0, SYN1, T_SHIFT, UNDECIDED, KeyedSegment)
+# The table an extension type (tcp/streams.pxd): its two generations and the watched 4-tuples
+# are read as C fields, not through a generic attribute look-up per segment. So this loop runs
+# only beside the compiled tcp.streams (engine.accel).
+from pcapsmtp.tcp.streams cimport StreamTable
 
 cdef extern from "Python.h":
     object _PyLong_FromByteArray(const unsigned char* data, size_t n, int little_endian,
@@ -463,11 +467,12 @@ cdef class TableClassifier:
     its words, a stream index past its field) it hands to ``StreamTable.classify`` itself.
     ``could_start`` when it is ``tcp.detect.may_matter`` is read in C (``_may_matter``),
     any other one is called. The table's ``ports`` are read once."""
-    cdef object table, stats, classify_py
+    cdef StreamTable table
+    cdef object stats, classify_py
     cdef unsigned char portbits[8192]
     cdef bint ports_any           # ports not all small ints: ask the set
 
-    def __cinit__(self, table):
+    def __cinit__(self, StreamTable table):
         self.table = table
         self.stats = table.stats
         self.classify_py = table.classify
@@ -511,8 +516,8 @@ cdef class TableClassifier:
         cdef long long tsl
         cdef unsigned int base
         cdef Py_ssize_t hlen
-        table = self.table
-        young = table.young
+        cdef StreamTable table = self.table
+        cdef dict young = table.young
         pv = PyDict_GetItem(young, key)
         if pv is NULL:
             v = None
@@ -659,7 +664,7 @@ cdef class TableClassifier:
         """``StreamTable.new_stream`` (the next index, counted in ``flows_seen``) into ``w``
         (the frame number ``frame``, or ``frame_c`` when it is None)."""
         cdef int i
-        table = self.table
+        cdef StreamTable table = self.table
         stream = table.next_stream
         table.next_stream = stream + 1
         self.stats.flows_seen += 1

@@ -115,3 +115,23 @@ def test_a_module_that_reads_another_extension_type_runs_its_py_beside_that_ones
     short = need.removeprefix("pcapsmtp.")
     assert out[0] == (f"True {short} runs its .py" if built else "True not built"), out
     assert out[1] == "True", out
+
+
+def test_the_compiled_file_loop_runs_only_beside_the_compiled_table() -> None:
+    """The compiled file loop reads the compiled ``StreamTable``'s C fields (hotloop_c.pyx
+    cimports tcp/streams.pxd): with ``tcp.streams`` imported from its .py (as when its extension
+    is older than its source), the pure-Python file loop runs, ``--version`` says why, and the
+    analysis gives its answer."""
+    code = ("import importlib.util, sys, pcapsmtp\n"
+            "n = 'pcapsmtp.tcp.streams'\n"
+            "spec = importlib.util.spec_from_file_location(n, pcapsmtp.__path__[0] + '/tcp/streams.py')\n"
+            "m = importlib.util.module_from_spec(spec); sys.modules[n] = m; spec.loader.exec_module(m)\n"
+            "from pcapsmtp.engine import accel\n"
+            "print(accel.compiled(), accel.describe().split(';')[0])\n"
+            "from pcapsmtp.engine.analyzer import analyze_file\n"
+            f"print(len(analyze_file({str(CAPTURE)!r}).conversations) > 0)\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, cwd=REPO).stdout.split("\n")
+    assert out[0] == "False file loop: pure Python (tcp.streams runs its .py)", out
+    assert out[1] == "True", out
