@@ -16,6 +16,7 @@ the files and follows the same streams), so that a verdict that changes is pcaps
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import shutil
@@ -23,7 +24,7 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -563,10 +564,33 @@ def _reference(capture: str, tmp_path: Path) -> tuple[T.Capture, list[dict[str, 
     non-decreasing (``T.monotonic``, as saving makes them; the time steps sort by time, which
     would move what follows a backward step of the clock, ``captures/wallclock-step-*.pcap``, an
     hour ahead of what came before it)."""
-    base = T.apply(_load(capture), T.monotonic())
-    found = _analyze(T.save(base, tmp_path / "identity.pcap"))
-    cap = T.apply(base, T.with_ports({c["server"]["port"] for c in found}))
+    cap, found = _identity(capture, tmp_path)
     return cap, [_verdict(c) for c in found]
+
+
+#: capture -> (``_reference``'s capture, the conversations of it written back unchanged), dropped
+#: with the module (``_forget_identities``)
+_IDENTITY: dict[str, tuple[T.Capture, tuple[dict[str, Any], ...]]] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _forget_identities() -> Iterator[None]:
+    yield
+    _IDENTITY.clear()
+
+
+def _identity(capture: str, tmp_path: Path) -> tuple[T.Capture, list[dict[str, Any]]]:
+    """The capture of ``_reference`` and the conversations of it as written back unchanged
+    (``identity.pcap`` in ``tmp_path`` the first time): four sweeps below start from it, so it
+    is loaded, written and analysed once per capture (the capture is immutable; each caller
+    gets its own copy of the conversations)."""
+    if capture not in _IDENTITY:
+        base = T.apply(_load(capture), T.monotonic())
+        found = _analyze(T.save(base, tmp_path / "identity.pcap"))
+        cap = T.apply(base, T.with_ports({c["server"]["port"] for c in found}))
+        _IDENTITY[capture] = (cap, tuple(found))
+    cap, found = _IDENTITY[capture]
+    return cap, copy.deepcopy(list(found))
 
 
 def _moved(reference: list[dict[str, Any]], out: T.Capture, path: Path, name: str,
@@ -725,8 +749,8 @@ def test_every_capture_cut_to_one_direction_blames_nobody(tmp_path: Path, captur
     nobody is blamed beyond what that direction proves, and the cut declares no ``tcp-gap`` where the
     whole capture has none (a hole is a missing byte of a captured side, never the other
     side's absence)."""
-    cap, reference = _reference(capture, tmp_path)
-    whole = _analyze(tmp_path / "identity.pcap")
+    cap, whole = _identity(capture, tmp_path)
+    reference = [_verdict(c) for c in whole]
     failures = []
     for side in ("client", "server"):
         cut = T.apply(cap, T.one_direction(side))

@@ -127,7 +127,32 @@ ConvKey = tuple[_EndPt, _EndPt]            #: (client, server)
 
 # ============================================================================== reading
 
+#: the repository, whose shipped captures ``load`` reads once per session
+_REPO = Path(__file__).resolve().parents[1]
+#: (resolved path, SHA-256 of its bytes, ports) -> the capture read from it
+_LOADED: dict[tuple[str, str, frozenset[int]], Capture] = {}
+
+
 def load(path: str | Path, *, ports: Iterable[int] = DEFAULT_PORTS) -> Capture:
+    """Read a pcap/pcapng (gzip too) into a :class:`Capture` (see ``_read``).
+
+    A file of the repository (a shipped capture: many sweeps read each one, and scapy takes
+    half a second for one of thousands of frames) is read once per session for the same bytes
+    and ports: the :class:`Capture` is immutable (frozen, its frames a tuple of frozen frames),
+    so the sweeps can share it; a changed file has another hash and is read again. Files
+    elsewhere (the tests' own, in temporary folders) are read every time."""
+    where = Path(path).resolve()
+    ports = frozenset(ports)
+    if not where.is_relative_to(_REPO):
+        return _read(where, ports)
+    key = (str(where), hashlib.sha256(where.read_bytes()).hexdigest(), ports)
+    cap = _LOADED.get(key)
+    if cap is None:
+        cap = _LOADED[key] = _read(where, ports)
+    return cap
+
+
+def _read(path: Path, ports: frozenset[int]) -> Capture:
     """Read a pcap/pcapng (gzip too) into a :class:`Capture`.
 
     scapy reads the frames of the link types it knows (Ethernet, Linux cooked, raw IP, ...):
@@ -201,7 +226,7 @@ def load(path: str | Path, *, ports: Iterable[int] = DEFAULT_PORTS) -> Capture:
                               ttl=seg.ttl))
         elif raw_l3 is not None and not fragment:
             frames.append(raw_l3)
-    return Capture(frames=tuple(frames), ports=frozenset(ports))
+    return Capture(frames=tuple(frames), ports=ports)
 
 
 def _ip6_headers(raw: bytes) -> list[int]:
