@@ -33,11 +33,12 @@ the few captures of megabytes, down to ``MIN_SAMPLE``), so the run stays bounded
 """
 from __future__ import annotations
 
+import copy
 import os
 import random
 import re
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -63,13 +64,33 @@ def _frames(cap: cuts.Loaded, candidates: list[int], salt: str) -> list[int]:
     return sorted(rng.sample(candidates, n))
 
 
+#: path -> (the capture, its full verdicts, the stream of each frame): read and analysed once for
+#: the five sweeps of a capture (each runs over every capture before the next starts), dropped
+#: with the module (``_forget_wholes``)
+_WHOLE: dict[Path, tuple[cuts.Loaded, list[dict[str, Any]], dict[int, int]]] = {}
+
+
+def _whole(path: Path) -> tuple[cuts.Loaded, list[dict[str, Any]], dict[int, int]]:
+    """The capture, its full verdicts and the stream of each frame (``_Case`` copies the
+    verdicts; the segments are only read: every cut of a sweep shares them already)."""
+    if path not in _WHOLE:
+        cap = cuts.load(path)
+        _WHOLE[path] = (cap, cuts.analyze(cap.segments, cap.name), cuts.stream_of_frames(cap.segments))
+    return _WHOLE[path]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _forget_wholes() -> Iterator[None]:
+    yield
+    _WHOLE.clear()
+
+
 class _Case:
     """A capture, its full verdicts, and the check of one cut."""
 
     def __init__(self, path: Path) -> None:
-        self.cap = cuts.load(path)
-        self.full = cuts.analyze(self.cap.segments, self.cap.name)
-        self.streams = cuts.stream_of_frames(self.cap.segments)
+        self.cap, full, self.streams = _whole(path)
+        self.full = copy.deepcopy(full)
         self.bad: list[str] = []
 
     def each(self, k: int, segments: list[Any]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
