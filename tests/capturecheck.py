@@ -1,11 +1,14 @@
 """Helpers the capture tests share: one conversation of a generated capture and the facts its
-verdict is checked by, and a run of ``pcapsmtp analyze`` in a fresh interpreter (its time and
-peak resident size, for the tests of bounded resources)."""
+verdict is checked by, a run of ``pcapsmtp analyze`` in a fresh interpreter (its time and
+peak resident size, for the tests of bounded resources), and tshark's fields of every frame of
+a shipped capture, read once per session for the sweeps that check them."""
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +55,40 @@ def measure(path: Path) -> dict[str, Any]:
     res = json.loads(r.stdout)
     res["convs"] = [json.loads(x) for x in res.pop("out").splitlines()]
     return res
+
+
+#: the fields of every frame that ``tshark_frames`` reads: frame number, TCP stream, the
+#: severities of tshark's expert infos (``tests/test_captures_expected.py``: no errors) and the
+#: protocol stack (``tests/tcp/test_tcp_tshark.py``: frames with a stream that are not TCP are ICMP)
+TSHARK_FIELDS = ("frame.number", "tcp.stream", "_ws.expert.severity", "frame.protocols")
+
+
+@dataclass(frozen=True)
+class TsharkFrames:
+    """One ``tshark -T fields`` read of a capture."""
+
+    returncode: int
+    stderr: str
+    #: one row per frame: the values of ``TSHARK_FIELDS`` (several occurrences joined by ",")
+    rows: tuple[tuple[str, ...], ...]
+
+
+#: (resolved path, SHA-256 of its bytes) -> tshark's read of the file
+_TSHARK: dict[tuple[str, str], TsharkFrames] = {}
+
+
+def tshark_frames(path: Path) -> TsharkFrames:
+    """``TSHARK_FIELDS`` of every frame of ``path`` as tshark dissects it (no name resolution).
+    Two sweeps run tshark over every shipped capture for these fields, and tshark takes a fifth
+    of a second to start: the read of the same bytes is made once per session (the result is
+    immutable) and a changed file is read again."""
+    where = path.resolve()
+    key = (str(where), hashlib.sha256(where.read_bytes()).hexdigest())
+    got = _TSHARK.get(key)
+    if got is None:
+        fields = [a for f in TSHARK_FIELDS for a in ("-e", f)]
+        proc = subprocess.run(["tshark", "-n", "-r", str(where), "-T", "fields", "-E", "occurrence=a",
+                               "-E", "aggregator=,", *fields], capture_output=True, text=True, timeout=300)
+        rows = tuple(tuple(ln.split("\t")) for ln in proc.stdout.splitlines())
+        got = _TSHARK[key] = TsharkFrames(proc.returncode, proc.stderr, rows)
+    return got

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from capturecheck import TSHARK_FIELDS, tshark_frames
+
 REPO = Path(__file__).resolve().parents[1]
 CAPTURES = REPO / "captures"
 EXPECTED: dict[str, Any] = json.loads((CAPTURES / "expected.json").read_text())
@@ -80,16 +82,16 @@ _EXPERT_ERROR = 0x00800000   # Wireshark's PI_ERROR severity (malformed packets 
 def test_tshark_reads_capture(name: str) -> None:
     if shutil.which("tshark") is None:
         pytest.skip("tshark is not installed")
-    proc = _tshark("-n", "-r", str(CAPTURES / name), "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,",
-                   "-e", "frame.number", "-e", "tcp.stream", "-e", "_ws.expert.severity")
-    complaints = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith(_BENIGN_STDERR)]
-    assert proc.returncode == 0 and not complaints, proc.stderr
-    rows = [ln.split("\t") for ln in proc.stdout.splitlines()]
+    read = tshark_frames(CAPTURES / name)
+    complaints = [ln for ln in read.stderr.splitlines() if ln.strip() and not ln.startswith(_BENIGN_STDERR)]
+    assert read.returncode == 0 and not complaints, read.stderr
+    rows = [dict(zip(TSHARK_FIELDS, r)) for r in read.rows]
     assert len(rows) == EXPECTED[name]["frame_count"]
-    streams = sorted({int(r[1]) for r in rows if r[1]})
+    streams = sorted({int(r["tcp.stream"]) for r in rows if r["tcp.stream"]})
     assert streams == sorted([c["stream"] for c in EXPECTED[name]["conversations"]]
                              + EXPECTED[name].get("no_payload_streams", []))
-    errors = [r[0] for r in rows if any(int(v) >= _EXPERT_ERROR for v in r[2].split(",") if v)]
+    errors = [r["frame.number"] for r in rows
+              if any(int(v) >= _EXPERT_ERROR for v in r["_ws.expert.severity"].split(",") if v)]
     assert errors == [], f"tshark reports errors (malformed?) in frames {errors}"
 
 

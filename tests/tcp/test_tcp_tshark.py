@@ -6,11 +6,11 @@ from __future__ import annotations
 import dataclasses
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from capturecheck import TSHARK_FIELDS, tshark_frames
 from _tcp_corpus import (FALLBACK_LIMITS, REPO, capture_files, segments, tshark_follow,
                          using_fallback)
 from pcapsmtp.model import Side, TcpSegment
@@ -66,14 +66,13 @@ def _until_tls(b: bytes) -> bytes:
 
 
 def _tshark_frames(path: Path) -> dict[int, tuple[int, str]]:
-    res = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "frame.number",
-                          "-e", "tcp.stream", "-e", "frame.protocols"],
-                         capture_output=True, text=True, timeout=300)
+    """frame.number -> (tcp.stream, frame.protocols) per tshark, for the frames with a stream
+    (the first value when a frame has several)."""
     out: dict[int, tuple[int, str]] = {}
-    for line in res.stdout.splitlines():
-        parts = line.split("\t")
-        if len(parts) == 3 and parts[1]:
-            out[int(parts[0])] = (int(parts[1].split(",")[0]), parts[2])
+    for row in tshark_frames(path).rows:
+        f = dict(zip(TSHARK_FIELDS, row))
+        if f.get("tcp.stream"):
+            out[int(f["frame.number"])] = (int(f["tcp.stream"].split(",")[0]), f["frame.protocols"])
     return out
 
 
