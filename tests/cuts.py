@@ -17,6 +17,7 @@ Tests only: nothing in ``pcapsmtp`` imports this.
 """
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,52 @@ def analyze(segments: Iterable[TcpSegment], file: str = "",
     for conv in done:
         an.post(conv)
     return done
+
+
+def position_kind(cap: Loaded) -> dict[int, tuple[object, ...]]:
+    """frame -> the kind of position its data segment holds in its direction's bytes: the sender,
+    whether it starts a line (the sender's previous segment in the capture ended one), what it
+    starts with (the first word of the line: a command or a reply code; "cont" inside a line),
+    whether it ends a line, and how many lines it ends (0, 1, more); or, for a segment that
+    starts a TLS record, the record's content type. A capture past the event bound repeats a
+    handful of kinds thousands of times."""
+    ended: dict[tuple[str, int], bool] = {}
+    kinds: dict[int, tuple[object, ...]] = {}
+    for s in cap.segments:
+        if not s.payload:
+            continue
+        who = (s.src, s.sport)
+        data = bytes(s.payload)
+        if data[:1] in (b"\x14", b"\x15", b"\x16", b"\x17") and data[1:2] == b"\x03":
+            kinds[s.frame] = (who, "tls", data[0])       # a TLS record: no lines in it
+            ended[who] = True
+            continue
+        at_start = ended.get(who, True)
+        if not at_start:
+            head = "cont"
+        else:
+            head = data.split(b"\n", 1)[0].split(b" ", 1)[0][:12].rstrip(b"\r").upper().decode("latin-1")
+            head = head[:3] if head[:3].isdigit() else head
+        lines = data.count(b"\n")
+        kinds[s.frame] = (who, at_start, head, data.endswith(b"\n"), min(lines, 2))
+        ended[who] = data.endswith(b"\n")
+    return kinds
+
+
+def sample_positions(cap: Loaded, frames: Sequence[int], n: int, seed: str) -> list[int]:
+    """At least ``n`` of ``frames`` (data frames), the same every run (``seed``), covering every
+    kind of position (``position_kind``): the first and the last frame of each kind, then a
+    fixed-seed random fill up to ``n``."""
+    kinds = position_kind(cap)
+    first: dict[tuple[object, ...], int] = {}
+    last: dict[tuple[object, ...], int] = {}
+    for f in frames:
+        first.setdefault(kinds[f], f)
+        last[kinds[f]] = f
+    chosen = set(first.values()) | set(last.values())
+    rest = sorted(set(frames) - chosen)
+    chosen.update(random.Random(seed).sample(rest, max(0, min(len(rest), n - len(chosen)))))
+    return sorted(chosen)
 
 
 def start_at(cap: Loaded, k: int) -> list[TcpSegment]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import random
 import re
 from pathlib import Path
 from typing import Any
@@ -164,18 +163,24 @@ def _check(lines: list[ExchangeLine], what: str) -> None:
             assert _stops(listed[k - 1], ln), (what, ln.text, listed[k - 1].text)
 
 
-#: a capture with more data frames than this is cut at ``SAMPLE`` of them (the same every run):
-#: the captures past the per-conversation event bound (limit-*.pcap, thousands of frames) would
-#: make the cut of every frame quadratic (each cut is a whole analysis)
+#: a capture with more data frames than ``EXHAUSTIVE``, or whose data frames times its payload
+#: bytes pass ``BUDGET``, is cut at a sample of them (the same every run) that holds every kind
+#: of position (``cuts.sample_positions``: each kind's first and last frame, then others up to
+#: ``SAMPLE``): the captures past the per-conversation event bound (limit-*.pcap, thousands of
+#: frames, or a hundred segments of a hundred pipelined commands each) would make the cut of
+#: every frame quadratic (each cut is a whole analysis of them). The budget leaves every other
+#: capture exhaustive (the largest, seed-vxlan-fragments.pcap: 28 data frames, 9 kB)
 EXHAUSTIVE = 500
-SAMPLE = 60
+BUDGET = 2 << 20
+SAMPLE = 30
 
 
 def _cut_frames(cap: cuts.Loaded, name: str) -> list[int]:
     frames = cap.data_frames()
-    if len(frames) <= EXHAUSTIVE:
+    size = sum(len(s.payload) for s in cap.segments)
+    if len(frames) <= EXHAUSTIVE and len(frames) * size <= BUDGET:
         return frames
-    return sorted(random.Random(name).sample(frames, SAMPLE))
+    return cuts.sample_positions(cap, frames, SAMPLE, name)
 
 
 @pytest.mark.parametrize("name", NAMES)
