@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from capturecheck import MAX_FOLLOW, take_follow
 from pcapsmtp.model import TcpSegment
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,18 +138,24 @@ def tshark_streams(path: Path) -> dict[int, int]:
 
 
 def tshark_follow(path: Path, streams: list[int]) -> dict[int, dict[str, bytes]]:
-    """tcp.stream -> {"ip:port" of each node: the bytes it sent}, from ``follow,tcp,raw``."""
+    """tcp.stream -> {"ip:port" of each node: the bytes it sent}, from ``follow,tcp,raw``
+    (up to ``MAX_FOLLOW`` streams: the output of the session's one tshark read of the capture,
+    ``capturecheck.take_follow``, else tshark runs of that many each)."""
     result: dict[int, dict[str, bytes]] = {}
-    for i in range(0, len(streams), 50):
-        chunk = streams[i:i + 50]
-        args = ["tshark", "-r", str(path), "-q"]
-        for s in chunk:
-            args += ["-z", f"follow,tcp,raw,{s}"]
-        res = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    if len(streams) <= MAX_FOLLOW:
+        outputs = [take_follow(path, streams)]
+    else:
+        outputs = []
+        for i in range(0, len(streams), MAX_FOLLOW):
+            args = ["tshark", "-r", str(path), "-q"]
+            for s in streams[i:i + MAX_FOLLOW]:
+                args += ["-z", f"follow,tcp,raw,{s}"]
+            outputs.append(subprocess.run(args, capture_output=True, text=True, timeout=300).stdout)
+    for out in outputs:
         cur: int | None = None
         nodes: list[str] = []
         data: dict[str, bytearray] = {}
-        for line in res.stdout.splitlines():
+        for line in out.splitlines():
             if line.startswith("Filter: tcp.stream eq "):
                 cur = int(line.rsplit(" ", 1)[1])
                 nodes = []

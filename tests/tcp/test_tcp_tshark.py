@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from capturecheck import TSHARK_FIELDS, tshark_frames
+from capturecheck import MAX_FOLLOW, TSHARK_FIELDS, tshark_frames
 from _tcp_corpus import (FALLBACK_LIMITS, REPO, capture_files, segments, tshark_follow,
                          using_fallback)
 from pcapsmtp.model import Side, TcpSegment
@@ -65,11 +65,12 @@ def _until_tls(b: bytes) -> bytes:
     return b if m is None else b[:m.start()]
 
 
-def _tshark_frames(path: Path) -> dict[int, tuple[int, str]]:
+def _tshark_frames(path: Path, follow: list[int]) -> dict[int, tuple[int, str]]:
     """frame.number -> (tcp.stream, frame.protocols) per tshark, for the frames with a stream
-    (the first value when a frame has several)."""
+    (the first value when a frame has several). The same tshark run follows the streams
+    ``follow`` (our flows) for ``test_flow_bytes_equal_tshark_follow`` (``tshark_follow``)."""
     out: dict[int, tuple[int, str]] = {}
-    for row in tshark_frames(path).rows:
+    for row in tshark_frames(path, follow if len(follow) <= MAX_FOLLOW else ()).rows:
         f = dict(zip(TSHARK_FIELDS, row))
         if f.get("tcp.stream"):
             out[int(f["frame.number"])] = (int(f["tcp.stream"].split(",")[0]), f["frame.protocols"])
@@ -87,13 +88,14 @@ def _xfail(request: pytest.FixtureRequest, table: dict[str, str], path: Path) ->
 @pytest.mark.parametrize("path", FILES, ids=_id)
 def test_stream_numbers_equal_tshark(path: Path, request: pytest.FixtureRequest) -> None:
     _xfail(request, EXPECTED_NUMBERING_FAILURES, path)
-    theirs = _tshark_frames(path)
     r = TcpReassembler()
     ours: dict[int, int | None] = {}
+    events: list[FlowEvent] = []
     for seg in segments(path):
-        r.feed(seg)
+        events += r.feed(seg)
         ours[seg.frame] = r.stream_of(seg.src, seg.sport, seg.dst, seg.dport)
-    r.finish()
+    events += r.finish()
+    theirs = _tshark_frames(path, sorted({e.flow.stream for e in events if isinstance(e, FlowOpened)}))
     wrong = [(f, s, theirs.get(f, (None, ""))[0]) for f, s in ours.items()
              if s != theirs.get(f, (None, ""))[0]]
     assert not wrong[:20], f"(frame, ours, tshark): {wrong[:20]}"
