@@ -48,8 +48,8 @@ def _choose() -> tuple[Callable[..., None], str]:
         if not why:
             try:
                 from pcapsmtp.engine import hotloop_c  # type: ignore[attr-defined]
-            except ImportError:
-                why = "the compiled extension is not built"
+            except ImportError as exc:
+                why = f"the compiled extension cannot run here: {exc}"
             else:
                 fn = hotloop_c.loop
                 why = ""

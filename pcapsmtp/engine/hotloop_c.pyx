@@ -44,8 +44,11 @@ from pcapsmtp.tcp.streams import (
     SA0, SA1, ST, SYN0, SYN1, T_SHIFT, UNDECIDED, KeyedSegment)
 # The table an extension type (tcp/streams.pxd): its two generations and the watched 4-tuples
 # are read as C fields, not through a generic attribute look-up per segment. So this loop runs
-# only beside the compiled tcp.streams (engine.accel).
+# only beside the compiled tcp.streams (engine.accel), and refuses to load beside another
+# StreamTable (``_table_is_ours``).
 from pcapsmtp.tcp.streams cimport StreamTable
+from pcapsmtp.tcp import streams as _py_streams
+from pcapsmtp.tcp.config import ReassemblyConfig, ReassemblyStats
 
 cdef extern from "Python.h":
     object _PyLong_FromByteArray(const unsigned char* data, size_t n, int little_endian,
@@ -457,6 +460,23 @@ cdef inline object _int_or(object v, u64 c):
 cdef inline object _lint_or(object v, long long c):
     """``v``, or when it is None the int ``c`` (a frame number of the pcap walk)."""
     return v if v is not None else PyLong_FromLongLong(c)
+
+
+cdef bint _table_is_ours() except -1:
+    """Whether this process's ``StreamTable`` has the C layout tcp/streams.pxd declares (its
+    extension built from it): its ``.py``, or an extension built before the ``.pxd``, make
+    instances of the same size whose fields lie elsewhere, which Cython's import of the type
+    does not tell. A table's C fields, read as this module reads them, must be its attributes."""
+    stats = ReassemblyStats()
+    t = _py_streams.StreamTable(ReassemblyConfig(), stats, None)
+    cdef StreamTable c = <StreamTable>t
+    return (<object>c.young is t.young and <object>c.old is t.old
+            and <object>c.watched is t.watched and c.stats is stats)
+
+
+if not _table_is_ours():
+    raise ImportError("the compiled file loop reads the C fields of tcp/streams.pxd's StreamTable, "
+                      "and pcapsmtp.tcp.streams is not the extension built from it")
 
 
 cdef class TableClassifier:

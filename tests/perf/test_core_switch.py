@@ -121,7 +121,7 @@ def test_the_compiled_file_loop_runs_only_beside_the_compiled_table() -> None:
     """The compiled file loop reads the compiled ``StreamTable``'s C fields (hotloop_c.pyx
     cimports tcp/streams.pxd): with ``tcp.streams`` imported from its .py (as when its extension
     is older than its source), the pure-Python file loop runs, ``--version`` says why, and the
-    analysis gives its answer."""
+    analysis gives its answer; imported anyway, the compiled loop refuses to load."""
     code = ("import importlib.util, sys, pcapsmtp\n"
             "n = 'pcapsmtp.tcp.streams'\n"
             "spec = importlib.util.spec_from_file_location(n, pcapsmtp.__path__[0] + '/tcp/streams.py')\n"
@@ -129,9 +129,19 @@ def test_the_compiled_file_loop_runs_only_beside_the_compiled_table() -> None:
             "from pcapsmtp.engine import accel\n"
             "print(accel.compiled(), accel.describe().split(';')[0])\n"
             "from pcapsmtp.engine.analyzer import analyze_file\n"
-            f"print(len(analyze_file({str(CAPTURE)!r}).conversations) > 0)\n")
+            f"print(len(analyze_file({str(CAPTURE)!r}).conversations) > 0)\n"
+            "try:\n"
+            "    from pcapsmtp.engine import hotloop_c\n"
+            "except ImportError as e:\n"
+            "    print('ImportError', 'not the extension built from it' in str(e))\n"
+            "else:\n"
+            "    print('imported')\n")
     env = dict(os.environ, PYTHONPATH=str(REPO))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True, cwd=REPO).stdout.split("\n")
     assert out[0] == "False file loop: pure Python (tcp.streams runs its .py)", out
     assert out[1] == "True", out
+    # imported directly, the compiled loop refuses a table of another layout (this one's
+    # instances are the same size as the extension's, which Cython's type import accepts)
+    if pcapsmtp.compiled_core()["pcapsmtp.tcp.streams"] != "not built":
+        assert out[2] == "ImportError True", out
