@@ -133,7 +133,7 @@ LINE_HARAKA = r"(?P<code>[2-5][0-9]{2})(?P<sep>[ -])#?(?:[0-9]\.[0-9]\.[0-9]\s)?
 LINE_LETTRE = r"(?P<code>[2-5][0-5][0-9])(?:(?P<sep>[ -])(?P<text>.*))?"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
 class ClientRule:
     """How one client decides, from the EHLO reply bytes, that STARTTLS is offered."""
 
@@ -460,7 +460,7 @@ def client(name: str) -> ClientRule:
 # The interpreter
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class _Line:
     number: int           # 1-based among the input's lines
     raw: bytes            # the line as the client holds it (terminator removed)

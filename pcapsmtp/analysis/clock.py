@@ -62,7 +62,7 @@ PAUSES_NS = (STEP_PAUSE_NS, 0, 12_000_000_000, 45_000_000_000, 3600_000_000_000)
 _MAX_STEPS = 4096
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class ClockStep:
     """The capture's clock went back at ``frame``: its time is ``back_ns`` before the latest
     time before it. ``at_ns``: the continuous time of the step (frames from ``frame`` on are at

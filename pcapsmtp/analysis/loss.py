@@ -21,7 +21,7 @@ from pcapsmtp.analysis.verdict import Transcript
 __all__ = ["Loss", "BLAMED", "apply_losses"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Loss:
     after_ns: int       #: the packets were lost after this capture time ...
     until_ns: int       #: ... and at or before this one

@@ -12,7 +12,7 @@ __all__ = ["ReasonInfo", "ReasonCase", "FindingInfo", "REASONS", "REASON_CASES",
            "GIVE_UP_REASONS"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class ReasonInfo:
     outcome: str        #: the usual outcome
     caused_by: str      #: the usual side (tls-handshake-failed and tls-fallback vary)
@@ -128,7 +128,7 @@ REASONS: dict[str, ReasonInfo] = {
         "Capture again from the start of the connection (`tcpdump -s 0`), in both directions."),
 }
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class ReasonCase:
     """A case of a reason whose cause, and so whose remedy, differs from the reason's usual
     one: the verdict names it, and the conversation's ``explanation`` is the case's."""
