@@ -23,7 +23,7 @@ __all__ = ["Col", "Layout", "output_width", "layout", "render_rows", "fit_table"
 GAP = 2  # spaces between two columns
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Col:
     header: str
     drop: int = 0       #: 0: always shown; otherwise the higher, the earlier it is left out
@@ -31,7 +31,7 @@ class Col:
     right: bool = False  #: right-aligned (numbers)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Layout:
     keep: tuple[int, ...]     #: indexes of the columns shown, in order
     widths: tuple[int, ...]   #: their widths
