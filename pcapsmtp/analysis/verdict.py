@@ -118,7 +118,8 @@ class Transcript:
     #: the same for the client's last segment (its acknowledgements until then are in
     #: ``server_acked``)
     client_last_ns: int | None = None
-    #: the end offset of the furthest bytes the client sent again (TCP retransmission); 0: none
+    #: the end offset of the furthest bytes the client sent again (TCP retransmission, not the
+    #: capture's copy of a packet: ``tcp.halfstream.RESEND_MIN_NS``); 0: none
     client_resent: int = 0
     #: the same for the server's bytes
     server_resent: int = 0

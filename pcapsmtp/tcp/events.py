@@ -192,7 +192,8 @@ class FlowClosed:
     sense. ``client_last_ns`` / ``server_last_ns``: the capture time of that side's last
     segment (an acknowledgement after a time proves what had arrived by then), None when the
     capture holds none. ``client_resent`` / ``server_resent``: the end offset of the furthest
-    bytes that side sent again after they had been delivered (a TCP retransmission), 0 when
+    bytes that side sent again after they had been delivered (a TCP retransmission: at least
+    ``halfstream.RESEND_MIN_NS`` after them, not the capture's copy of the same packet), 0 when
     none."""
 
     stream: int

@@ -12,6 +12,11 @@ Policy:
 - overlaps: the first copy wins. Where a later copy disagrees on the overlapping bytes an
   ``OverlapConflict`` names both frames. Delivered bytes are compared against a bounded
   history (``retain_bytes``);
+- a copy of delivered bytes is a retransmission of the side's (``resent_end``, which the
+  verdict reads as the sender's having had no acknowledgement) only ``RESEND_MIN_NS`` or more
+  after they were first captured: sooner it is the capture's duplicate of one packet (a SPAN
+  port, two interfaces merged). ``retransmitted_bytes`` counts every copy, as tshark's
+  ``tcp.analysis.retransmission`` flags one;
 - keep-alives (0 or 1 byte at next-1) are neither data nor conflicts;
 - bytes past the FIN, or after the side ended, are ignored (counted);
 - ``missing`` bytes (snaplen cut) become a ``StreamGap`` at their offset with cause
@@ -72,7 +77,7 @@ from pcapsmtp.tcp.seq import SEQ_HALF as _HALF
 from pcapsmtp.tcp.seq import SEQ_MASK as _MASK
 from pcapsmtp.tcp.seq import SEQ_MOD as _MOD
 
-__all__ = ["HalfStream", "RESET_TTL_SEGMENTS", "RESET_TTL_SLACK", "reset_ttl_foreign"]
+__all__ = ["HalfStream", "RESEND_MIN_NS", "RESET_TTL_SEGMENTS", "RESET_TTL_SLACK", "reset_ttl_foreign"]
 
 _key0 = itemgetter(0)
 #: an acknowledgement further than this beyond the delivered data is taken for garbage
@@ -101,6 +106,25 @@ def reset_ttl_foreign(ttl: int, lo: int, hi: int, segments: int) -> bool:
     for the verdict (the reset is a box's, ``reset-forged``)."""
     return (ttl != 0 and segments >= RESET_TTL_SEGMENTS
             and not lo - RESET_TTL_SLACK <= ttl <= hi + RESET_TTL_SLACK)
+
+
+#: how long after bytes were first captured a copy of them must come to be read as the sender's
+#: TCP retransmission (``resent_end``): sooner it is a copy of the same packet, which a SPAN port
+#: or a capture merged from two interfaces (or two taps) writes twice, microseconds apart, and
+#: which shows nothing of the sender's acknowledgements. No stack resends that soon without
+#: having been told of a loss: Linux's tail-loss probe fires at max(2 * SRTT, 10 ms) (RFC 8985
+#: 7.2 with the kernel's 10 ms floor), its retransmission timeout at 200 ms at the least (RFC
+#: 6298 asks 1 s), Windows' at 300 ms. A fast retransmit (after three duplicate ACKs) can come
+#: sooner on a LAN, but only once the receiver's acknowledgements came back, which the verdict's
+#: rules read themselves (a resend is their proof only when nothing of the receiver came).
+RESEND_MIN_NS = 10_000_000
+
+def _resent(first: int | None, ts: int) -> bool:
+    """Whether bytes captured at ``first`` (``HalfStream._compare_old``), captured again at
+    ``ts``, were sent again by the side's TCP: ``RESEND_MIN_NS`` or more later (sooner: a copy of
+    the same packet, a SPAN port's or two merged interfaces'). Without the time (no history kept,
+    ``retain`` 0) it counts, as every copy did before the time was kept."""
+    return first is None or ts - first >= RESEND_MIN_NS
 
 
 #: how many of the peer's acknowledgements a side not in the capture yet keeps (``unproven``)
@@ -133,7 +157,9 @@ class HalfStream:
         self.next_seq = 0                  #: (base + next_off) mod 2**32
         self.ooo: list[_Piece] = []
         self.ooo_bytes = 0
-        self.history: deque[tuple[int, bytes, int]] = deque()
+        #: the delivered bytes last captured (offset, bytes, frame, capture time), ``retain``
+        #: bytes of them and at least the last segment's
+        self.history: deque[tuple[int, bytes, int, int]] = deque()
         self.history_bytes = 0
         self.fin_off: int | None = None
         self.fin_frame = 0
@@ -142,8 +168,9 @@ class HalfStream:
         self.ack_seq: int | None = None    #: highest sequence number the peer acknowledged
         self.last_frame = 0
         self.last_ts = 0
-        #: the end offset of the furthest bytes this side sent again after they were
-        #: delivered (a TCP retransmission: no acknowledgement had come back in time); 0: none
+        #: the end offset of the furthest bytes this side sent again ``RESEND_MIN_NS`` or more
+        #: after they were first captured (a TCP retransmission: no acknowledgement had come back
+        #: in time; a copy sooner is the capture's duplicate, ``_resent``); 0: none
         self.resent_end = 0
         self.syn_seen = False
         #: a segment of this side is in the capture, also one the reassembler saw before this
@@ -406,22 +433,22 @@ class HalfStream:
             if total <= 1 and off == nxt - 1:
                 self.stats.keepalives += 1
                 return
-            self._compare_old(off, payload, frame, ts, out)
+            first = self._compare_old(off, payload, frame, ts, out)
             self.stats.retransmitted_bytes += total
-            if end > self.resent_end:
+            if end > self.resent_end and _resent(first, ts):
                 self.resent_end = end
             return
         if off < nxt:
             k = nxt - off
             if k <= n:
-                self._compare_old(off, payload[:k], frame, ts, out)
+                first = self._compare_old(off, payload[:k], frame, ts, out)
                 payload = payload[k:]
             else:
-                self._compare_old(off, payload, frame, ts, out)
+                first = self._compare_old(off, payload, frame, ts, out)
                 missing -= k - n
                 payload = b""
             self.stats.retransmitted_bytes += k
-            if nxt > self.resent_end:
+            if nxt > self.resent_end and _resent(first, ts):
                 self.resent_end = nxt
             off = nxt
             n = len(payload)
@@ -625,7 +652,7 @@ class HalfStream:
             out.append(StreamData(self.stream, self.side, off, payload, frame, ts))
             if self.retain:
                 h = self.history
-                h.append((off, payload, frame))
+                h.append((off, payload, frame, ts))
                 self.history_bytes += n
                 while self.history_bytes - len(h[0][1]) >= self.retain:
                     self.history_bytes -= len(h.popleft()[1])
@@ -637,23 +664,35 @@ class HalfStream:
             self._check_fin(out)
 
     def _compare_old(self, off: int, payload: bytes, frame: int, ts: int,
-                     out: list[FlowEvent]) -> None:
-        """Compare a retransmitted copy with the delivered bytes still in the history."""
+                     out: list[FlowEvent]) -> int | None:
+        """Compare a retransmitted copy with the delivered bytes still in the history. Returns
+        when the latest of the delivered bytes it overlaps were captured; without one in the
+        history (they are older, or it carries no captured byte), the capture time of the oldest
+        kept, which they were captured no later than; None with no history (``retain`` 0)."""
         n = len(payload)
+        h = self.history
+        if not h:
+            return None
+        first = h[0][3]
         if not n:
-            return
+            return first
         end = off + n
-        for hoff, hdata, hframe in reversed(self.history):
+        found = -1
+        for hoff, hdata, hframe, hts in reversed(h):
             hend = hoff + len(hdata)
             if hend <= off:
                 break
             if hoff >= end:
                 continue
+            if hts > found:
+                found = hts
             s = max(off, hoff)
             e = min(end, hend)
             if payload[s - off:e - off] != hdata[s - hoff:e - hoff]:
                 self.stats.conflicts += 1
                 out.append(OverlapConflict(self.stream, self.side, s, e - s, hframe, frame, ts))
+        return found if found >= 0 else first
+
 
     def _insert(self, s: int, e: int, data: bytes | None, frame: int, ts: int,
                 out: list[FlowEvent]) -> None:

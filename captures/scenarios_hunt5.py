@@ -1,0 +1,94 @@
+"""Misbehaving paths and captures around STARTTLS whose verdicts were wrong (the nineteenth
+session's hunt).
+
+- ``span-copy-ready-server-closes.pcap``: captured where a SPAN port (or a capture merged from
+  two interfaces) writes the server's 220 to STARTTLS twice, the copy with the same timestamp; the
+  client's acknowledgement of it is not in the capture, and the capture ends with the server's
+  FIN 300 s later (its TLS handshake timeout). The copy was read as the server's retransmission
+  (no acknowledgement had come back to it), so the 220 as lost on the path (``middlebox``,
+  ``answer-lost``); nothing shows a resend, nor anything of the client after the 220:
+  ``incomplete``.
+- ``span-resent-20ms-ready-server-closes.pcap``: the same with the second copy 20 ms after the
+  first (a tail-loss probe's time; Linux resends no sooner than 10 ms): the server's
+  retransmission, nothing of the client after it: the 220 never reached the client, as in
+  ``pathhole-ready-server-closes.pcap`` (``middlebox``, ``answer-lost``).
+- ``span-copy-starttls-client-closes.pcap`` and ``span-resent-20ms-starttls-client-closes.pcap``:
+  the mirror on the client's side: its STARTTLS written twice (the same timestamp, or 20 ms
+  later), no segment of the server after it, the client closing 10 s later. The copy was read as
+  the client's retransmission, "STARTTLS never reached the server" (``middlebox``,
+  ``command-lost``); nothing shows it did not arrive, so the server that sent nothing is blamed,
+  as when the capture holds one copy (``no-answer``). The resend 20 ms later still reads
+  ``command-lost``.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from generate import READY, STARTTLS, Capture, Conv, Expect, Pkt, opening
+
+
+class CopyConv(Conv):
+    """A conversation in which the first segment of some steps is written twice (``copies``:
+    step tag -> how long after the segment its copy is stamped, in ms; 0: the same timestamp),
+    as a SPAN port or two merged interfaces write one packet twice (or, later, as the sender's
+    TCP resends it), the copy labelled ``copy:<tag>``."""
+
+    def __init__(self, *, copies: dict[str, float], **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.copies = copies
+
+    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
+        pkts, marks = super().emit(conv_index, t_start_ns)
+        for tag, lag_ms in self.copies.items():
+            side, off = marks[tag]
+            orig = next(p for p in pkts if p.side == side and p.off == off and p.payload)
+            copy = dataclasses.replace(orig, ts_ns=orig.ts_ns + int(lag_ms * 1_000_000), label=f"copy:{tag}")
+            at = max(i for i, p in enumerate(pkts) if p.ts_ns <= copy.ts_ns) + 1
+            pkts.insert(at, copy)
+        return pkts, marks
+
+
+def ready_copied(cport: int, lag_ms: float) -> Conv:
+    """STARTTLS, the server's 220 (its copy ``lag_ms`` later), no acknowledgement of the client's
+    in the capture; the server's FIN 300 s later (its TLS handshake timeout), nothing after it."""
+    conv = opening(CopyConv(cport=cport, close=None, copies={"starttls_reply": lag_ms}))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply", acked=False)
+    conv.fin("S", tag="server_fin", delay_ms=300000.0, acked=False)
+    return conv
+
+
+def starttls_copied(cport: int, lag_ms: float) -> Conv:
+    """STARTTLS (its copy ``lag_ms`` later), nothing of the server after it; the client gives up
+    10 s later and closes, nothing after its FIN."""
+    conv = opening(CopyConv(cport=cport, close=None, copies={"starttls": lag_ms}))
+    conv.c(STARTTLS, tag="starttls", acked=False)
+    conv.fin("C", tag="client_fin", delay_ms=10000.0, acked=False)
+    return conv
+
+
+def scenarios() -> list[Capture]:
+    return [
+        Capture("span-copy-ready-server-closes.pcap",
+                "the server's 220 to STARTTLS written twice with one timestamp (a SPAN port's copy), the client's "
+                "ACK of it not captured; the capture ends with the server's FIN 300 s later: nothing shows a resend",
+                [(ready_copied(48501, 0.0),
+                  Expect("incomplete", "unknown", "incomplete", "valid", True, 220))]),
+        Capture("span-resent-20ms-ready-server-closes.pcap",
+                "as span-copy-ready-server-closes.pcap, the second copy 20 ms after the first: the server's TCP "
+                "resent it, no segment of the client came back",
+                [(ready_copied(48502, 20.0),
+                  Expect("aborted", "middlebox", "tls-not-started", "valid", True, 220,
+                         [("answer-not-received", "middlebox", "starttls_reply")]))]),
+        Capture("span-copy-starttls-client-closes.pcap",
+                "the client's STARTTLS written twice with one timestamp (a SPAN port's copy), nothing of the server "
+                "after it; the client closes 10 s later: nothing shows a resend",
+                [(starttls_copied(48503, 0.0),
+                  Expect("aborted", "server", "starttls-refused", "valid", True,
+                         findings=[("no-answer", "server", "starttls")]))]),
+        Capture("span-resent-20ms-starttls-client-closes.pcap",
+                "as span-copy-starttls-client-closes.pcap, the second copy 20 ms after the first: the client's "
+                "TCP resent it, no segment of the server came back",
+                [(starttls_copied(48504, 20.0),
+                  Expect("aborted", "middlebox", "starttls-refused", "valid", True,
+                         findings=[("request-not-received", "middlebox", "starttls")]))]),
+    ]

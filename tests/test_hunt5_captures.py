@@ -1,0 +1,111 @@
+"""Verdicts that were wrong on misbehaving paths and captures (captures/scenarios_hunt5.py).
+
+Each capture is checked for its verdict, its evidence frame and its findings, and the frames the
+verdict rests on are cross-checked with tshark's reading of the same file.
+"""
+from __future__ import annotations
+
+import pytest
+
+from tsharkfilter import frames_matching, tshark_fields
+
+from capturecheck import CAPTURES
+from capturecheck import findings_of as _findings
+from capturecheck import one_conv as _conv
+from capturecheck import verdict_of as _verdict
+from pcapsmtp.tcp.halfstream import RESEND_MIN_NS
+
+
+def _times(path: object, frames: list[int]) -> list[float]:
+    flt = " || ".join(f"frame.number == {n}" for n in frames)
+    return [float(t) for (t,) in tshark_fields(path, flt, "frame.time_relative")]
+
+
+def test_a_copy_of_the_220_with_its_timestamp_is_no_resend() -> None:
+    """The server's 220 to STARTTLS written twice with one timestamp (a SPAN port, two merged
+    interfaces), the client's ACK not captured, the capture ending at the server's FIN 300 s
+    later: the copy shows nothing of the server's acknowledgements, so nothing shows the 220 lost
+    (it read middlebox, answer-lost, "the server sent it again")."""
+    path = CAPTURES / "span-copy-ready-server-closes.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("incomplete", "unknown", "incomplete", None, 14)
+    assert _findings(conv) == []
+    assert (conv["starttls"]["frame"], conv["starttls"]["reply_code"]) == (10, 220)
+    assert "cannot be told" in conv["detail"]
+    # tshark: the 220 in 12, its copy in 13 (tshark flags it a retransmission) at the same time,
+    # the server's FIN in 14 and nothing of the client after the STARTTLS
+    assert frames_matching(path, "smtp.response.code == 220 && frame.number > 4") == [12]
+    assert frames_matching(path, "tcp.srcport == 25 && tcp.len == 30") == [12, 13]
+    assert frames_matching(path, "tcp.analysis.retransmission") == [13]
+    assert _times(path, [12, 13]) == [_times(path, [12])[0]] * 2
+    assert frames_matching(path, "tcp.flags.fin == 1") == [14]
+    assert frames_matching(path, "tcp.srcport == 48501 && frame.number > 10") == []
+
+
+def test_the_220_resent_20ms_later_is_still_lost_on_the_path() -> None:
+    """The same with the copy 20 ms later (a tail-loss probe's time): the server's TCP resent it
+    and nothing of the client came back: middlebox, answer-lost, as pathhole-ready-server-closes."""
+    path = CAPTURES / "span-resent-20ms-ready-server-closes.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-not-started", "answer-lost", 12)
+    assert _findings(conv) == [("answer-not-received", "middlebox", 12)]
+    assert conv["detail"].startswith(
+        "the server's 220 to STARTTLS (frame 12) never reached the client: the server sent it again (a TCP "
+        "retransmission) and no segment of the client came back; 300.0 s after it the server closed the connection "
+        "(frame 14)")
+    assert frames_matching(path, "tcp.analysis.retransmission") == [13]
+    t12, t13 = _times(path, [12, 13])
+    assert t13 - t12 == pytest.approx(0.020) and (t13 - t12) * 1e9 >= RESEND_MIN_NS
+    assert frames_matching(path, "tcp.srcport == 48502 && frame.number > 10") == []
+
+
+def test_a_copy_of_starttls_with_its_timestamp_is_no_resend() -> None:
+    """The client's STARTTLS written twice with one timestamp, nothing of the server after it,
+    the client closing 10 s later: as with one copy, the server sent nothing (it read
+    middlebox, command-lost, "the client sent it again")."""
+    path = CAPTURES / "span-copy-starttls-client-closes.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "server", "starttls-refused", "no-answer", 10)
+    assert _findings(conv) == [("no-answer", "server", 10)]
+    assert conv["detail"] == ("the server sent nothing for 10.0 s after STARTTLS: the client gave up waiting and "
+                              "closed the connection (frame 12)")
+    assert frames_matching(path, 'tcp.dstport == 25 && tcp.payload contains "STARTTLS"') == [10, 11]
+    assert frames_matching(path, "tcp.dstport == 25 && tcp.len == 10") == [10, 11]
+    assert frames_matching(path, "tcp.analysis.retransmission") == [11]
+    assert _times(path, [10, 11]) == [_times(path, [10])[0]] * 2
+    assert frames_matching(path, "tcp.srcport == 25 && frame.number > 10") == []
+
+
+def test_starttls_resent_20ms_later_is_still_lost_on_the_path() -> None:
+    path = CAPTURES / "span-resent-20ms-starttls-client-closes.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "middlebox", "starttls-refused", "command-lost", 10)
+    assert _findings(conv) == [("request-not-received", "middlebox", 10)]
+    assert "the client sent it again (a TCP retransmission) and no segment of the server came back" in conv["detail"]
+    t10, t11 = _times(path, [10, 11])
+    assert t11 - t10 == pytest.approx(0.020)
+
+
+@pytest.mark.parametrize("lag_ns, resent", [(0, 0), (50_000, 0), (RESEND_MIN_NS - 1, 0), (RESEND_MIN_NS, 30),
+                                             (200_000_000, 30)])
+def test_halfstream_counts_a_resend_only_some_time_after_the_bytes(lag_ns: int, resent: int) -> None:
+    """The model under the verdicts: a copy of delivered bytes raises ``resent_end`` (what the
+    verdict reads as the sender's retransmission) only ``RESEND_MIN_NS`` or more after they were
+    first captured; ``retransmitted_bytes`` counts every copy, as tshark flags each."""
+    from pcapsmtp.model import Side
+    from pcapsmtp.tcp.config import ReassemblyStats
+    from pcapsmtp.tcp.halfstream import HalfStream
+
+    stats = ReassemblyStats()
+    h = HalfStream(0, Side.SERVER, stats, 1 << 20, 16 * 1024)
+    h.syn(1000)
+    out: list[object] = []
+    h.data(1001, b"220 ready\r\n", 0, 5, 1_000_000_000, out)          # type: ignore[arg-type]
+    h.data(1012, b"x" * 19, 0, 6, 1_000_000_000, out)                  # type: ignore[arg-type]
+    h.data(1001, b"220 ready\r\n" + b"x" * 19, 0, 7, 1_000_000_000 + lag_ns, out)  # type: ignore[arg-type]
+    assert h.resent_end == resent
+    assert stats.retransmitted_bytes == 30
+    # a partial copy (old bytes and new ones) reads the same way for its old part
+    h.data(1021, b"x" * 10 + b"new", 0, 8, 1_000_000_000 + lag_ns, out)  # type: ignore[arg-type]
+    assert h.resent_end == resent
+    assert h.next_off == 33
