@@ -19,12 +19,28 @@ session's hunt).
   ``command-lost``); nothing shows it did not arrive, so the server that sent nothing is blamed,
   as when the capture holds one copy (``no-answer``). The resend 20 ms later still reads
   ``command-lost``.
+- ``pathhole-ehlo-reply-lost-server-closes.pcap``, ``pathhole-ehlo-reply-lost-server-421.pcap`` and
+  ``pathhole-ehlo-reply-lost-server-closes-end.pcap``: captured at the server; its EHLO reply is
+  resent at 1 and 3 s and never acknowledged (a box drops it); 10 s after it the server's command
+  timeout (Postfix's smtpd_timeout under stress) ends the session: its FIN (the client's 5 s
+  later, its ACK still before the reply), its 421 and FIN, or its FIN with the capture ending
+  there (only the retransmissions show it); or (``-client-quits``) the client gives up first and
+  sends QUIT. It read ``no-mail-transaction``, blaming nobody: the
+  client never saw the extension list, so the path caused it, as for the 220 to STARTTLS
+  (``pathhole-ready-*``): ``middlebox``, ``ehlo-rejected`` (an EHLO whose reply never came, as
+  when none was sent), case ``answer-lost``, finding ``answer-not-received`` at the reply.
 """
 from __future__ import annotations
 
 import dataclasses
 
-from generate import READY, STARTTLS, Capture, Conv, Expect, Pkt, opening
+from generate import BANNER, EHLO, EHLO_OK, READY, STARTTLS, Capture, Conv, Expect, Pkt, opening
+from scenarios_path import RESEND_MS
+
+#: the server's command timeout under stress (Postfix's smtpd_timeout = ${stress?10}{300}s): it
+#: closes this long after its EHLO reply when no command came
+SERVER_COMMAND_TIMEOUT_MS = 10000.0
+TIMEOUT_421 = b"421 4.4.2 mx.example.com Error: timeout exceeded\r\n"
 
 
 class CopyConv(Conv):
@@ -66,8 +82,52 @@ def starttls_copied(cport: int, lag_ms: float) -> Conv:
     return conv
 
 
+def ehlo_reply_lost(cport: int, how: str) -> Conv:
+    """Banner, EHLO, the EHLO reply resent at 1 and 3 s and never acknowledged (a box drops it);
+    the server's command timeout ``SERVER_COMMAND_TIMEOUT_MS`` after it ends the session: its FIN
+    (``how`` "close", "421": its 421 first) and the client's close 5 s later, or the capture ending
+    with the server's FIN ("end"); or the client gives up first and sends QUIT ("quit")."""
+    conv = Conv(cport=cport, close=None)
+    conv.s(BANNER, tag="banner").c(EHLO, tag="greeting").s(EHLO_OK, tag="ehlo_reply", resend_ms=RESEND_MS)
+    wait = SERVER_COMMAND_TIMEOUT_MS - RESEND_MS[-1]
+    if how == "quit":
+        # (the client gives up 5 s after the last copy; its QUIT reaches the server, whose 221 and
+        # FIN the box drops too)
+        conv.c(b"QUIT\r\n", tag="quit", delay_ms=5000.0)
+        conv.s(b"221 2.0.0 Bye\r\n", tag="bye", acked=False)
+        conv.fin("S", tag="server_fin", delay_ms=0.1, acked=False)
+        conv.fin("C", tag="client_fin", delay_ms=1000.0)
+        return conv
+    if how == "421":
+        conv.s(TIMEOUT_421, tag="timeout_421", delay_ms=wait, acked=False)
+        conv.fin("S", tag="server_fin", delay_ms=0.1, acked=False)
+    else:
+        conv.fin("S", tag="server_fin", delay_ms=wait, acked=False)
+    if how != "end":
+        conv.fin("C", tag="client_fin", delay_ms=5000.0)
+    return conv
+
+
 def scenarios() -> list[Capture]:
+    ehlo_lost = Expect("aborted", "middlebox", "ehlo-rejected", "valid",
+                       findings=[("answer-not-received", "middlebox", "ehlo_reply")])
     return [
+        Capture("pathhole-ehlo-reply-lost-server-closes.pcap",
+                "captured at the server: its EHLO reply is resent at 1 and 3 s and never acknowledged (a box drops "
+                "it); 10 s after it the server's command timeout closes the connection, the client 5 s later (its "
+                "ACK still before the reply)",
+                [(ehlo_reply_lost(48505, "close"), ehlo_lost)]),
+        Capture("pathhole-ehlo-reply-lost-server-421.pcap",
+                "as pathhole-ehlo-reply-lost-server-closes.pcap, the server's timeout sending 421 before its FIN",
+                [(ehlo_reply_lost(48506, "421"), ehlo_lost)]),
+        Capture("pathhole-ehlo-reply-lost-server-closes-end.pcap",
+                "as pathhole-ehlo-reply-lost-server-closes.pcap, the capture ending with the server's FIN: only the "
+                "server's retransmissions show the reply was never acknowledged",
+                [(ehlo_reply_lost(48507, "end"), ehlo_lost)]),
+        Capture("pathhole-ehlo-reply-lost-client-quits.pcap",
+                "as pathhole-ehlo-reply-lost-server-closes.pcap, but the client gives up first, 5 s after the last "
+                "copy, and sends QUIT; the server's 221 and FIN are dropped too",
+                [(ehlo_reply_lost(48510, "quit"), ehlo_lost)]),
         Capture("span-copy-ready-server-closes.pcap",
                 "the server's 220 to STARTTLS written twice with one timestamp (a SPAN port's copy), the client's "
                 "ACK of it not captured; the capture ends with the server's FIN 300 s later: nothing shows a resend",

@@ -109,3 +109,60 @@ def test_halfstream_counts_a_resend_only_some_time_after_the_bytes(lag_ns: int, 
     h.data(1021, b"x" * 10 + b"new", 0, 8, 1_000_000_000 + lag_ns, out)  # type: ignore[arg-type]
     assert h.resent_end == resent
     assert h.next_off == 33
+
+
+@pytest.mark.parametrize("name, port, client_fin, shown", [
+    ("pathhole-ehlo-reply-lost-server-closes.pcap", 48505, 12,
+     "the client's acknowledgements after it never covered a byte of it; 10.0 s after it the server closed the "
+     "connection (frame 11)"),
+    ("pathhole-ehlo-reply-lost-server-421.pcap", 48506, 13,
+     "the client's acknowledgements after it never covered a byte of it; 10.0 s after it the server sent 421 "
+     "(frame 11) and closed the connection (frame 12)"),
+    ("pathhole-ehlo-reply-lost-server-closes-end.pcap", 48507, None,
+     "the server sent it again (a TCP retransmission) and no segment of the client came back; 10.0 s after it "
+     "the server closed the connection (frame 11)"),
+])
+def test_an_ehlo_reply_lost_on_the_path_is_the_paths(name: str, port: int, client_fin: int | None,
+                                                     shown: str) -> None:
+    """The server's EHLO reply, resent and never acknowledged, then the server's command timeout
+    ending the session: the client never saw the extension list (it read no-mail-transaction,
+    blaming nobody)."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == ("aborted", "middlebox", "ehlo-rejected", "answer-lost", 8)
+    assert _findings(conv) == [("answer-not-received", "middlebox", 8)]
+    assert conv["findings"][0]["rfc"] == "RFC 9293 3.4"
+    assert conv["explanation"]["ask"].startswith("Ask the network team"), conv["explanation"]
+    assert conv["ehlo_reply"]["frames"] == [8]
+    assert conv["detail"] == (f"the server's EHLO reply (frame 8) never reached the client: {shown}, its command "
+                              "timeout, never having had a command: the answer was lost on the path (a box that "
+                              "drops it), so the client never saw its extension list, nor STARTTLS in it")
+    # tshark: the reply in 8 and its two retransmissions, the server's FIN, and every
+    # acknowledgement of the client after the EHLO still at the reply's first byte
+    assert frames_matching(path, "smtp.response.code == 250") == [8]
+    assert frames_matching(path, "tcp.srcport == 25 && tcp.analysis.retransmission") == [9, 10]
+    server_fin = 12 if "421" in name else 11
+    fins = frames_matching(path, "tcp.flags.fin == 1")
+    assert fins == ([server_fin] if client_fin is None else [server_fin, client_fin])
+    if "421" in name:
+        assert frames_matching(path, "smtp.response.code == 421") == [11]
+    ((seq,),) = tshark_fields(path, "frame.number == 8", "tcp.seq")
+    acks = {int(a) for (a,) in tshark_fields(path, f"tcp.srcport == {port} && frame.number > 8", "tcp.ack")}
+    assert acks == (set() if client_fin is None else {int(seq)})
+
+
+def test_an_ehlo_reply_lost_on_the_path_the_client_quitting_first_is_the_paths() -> None:
+    """The same reply lost, the client giving up first with QUIT (the server's 221 and FIN lost
+    too): the same verdict (it read no-mail-transaction)."""
+    path = CAPTURES / "pathhole-ehlo-reply-lost-client-quits.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "middlebox", "ehlo-rejected", "answer-lost", 8)
+    assert _findings(conv) == [("answer-not-received", "middlebox", 8)]
+    assert conv["detail"] == ("the server's EHLO reply (frame 8) never reached the client: the client's "
+                              "acknowledgements after it never covered a byte of it; 8.0 s after it the client gave "
+                              "up waiting and sent QUIT (frame 11): the answer was lost on the path (a box that drops "
+                              "it), so the client never saw its extension list, nor STARTTLS in it")
+    assert frames_matching(path, 'smtp.req.command == "QUIT"') == [11]
+    ((seq,),) = tshark_fields(path, "frame.number == 8", "tcp.seq")
+    acks = {int(a) for (a,) in tshark_fields(path, "tcp.srcport == 48510 && frame.number > 8", "tcp.ack")}
+    assert acks == {int(seq)}

@@ -197,6 +197,21 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "that blocks, a policy service or milter that does not answer, a server under load), "
         "and the network team whether a box in front of the server holds the reply: capture in "
         "front of the server too and run `pcapsmtp diff`.", "server"),
+    ("ehlo-rejected", "answer-lost"): ReasonCase(
+        "the EHLO reply never reached the client", "answer-not-received",
+        "The server answered EHLO (in a capture taken on the server's side of the path), but the "
+        "client never acknowledged the reply: its ACKs stayed before it, or the server sent it "
+        "again with nothing of the client coming back. The client never saw the extension list, "
+        "nor STARTTLS in it: it waited until it gave up (it closed, or sent QUIT), or the server's "
+        "command timeout, waiting for a command that could not come, ended the session first "
+        "(Postfix's '421 4.4.2 ... Error: timeout exceeded' after smtpd_timeout, 300 s, or 10 s "
+        "under stress). Neither end broke off: a firewall, IPS or DPI box on the path dropped the "
+        "server's reply (an ESMTP inspection that holds or drops what it cannot parse). No mail "
+        "was sent on this connection; an MTA retries later.",
+        "Ask the network team which firewall, IPS or DPI box on the path drops the server's EHLO "
+        "reply (an ESMTP inspection policy), and to let it through; neither end's admin has "
+        "anything to fix. Capturing on the client's side too and running `pcapsmtp diff` shows "
+        "where the reply vanishes.", "middlebox"),
     ("greeting-refused", "no-answer"): ReasonCase(
         "the server never sent its greeting", "no-answer",
         "The server accepted the TCP connection and then sent nothing, no 220 and no close, "

@@ -1616,32 +1616,92 @@ def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item
 
 
 def _ready_not_received(f: _Facts, v: _Verdict, after: int, ender: Item, what: str) -> bool:
-    """The server's 2xx to STARTTLS (at position ``after``) never reached the client: a segment
-    of the client captured a second or more after it acknowledges the server's stream only up to
-    before it (or into it), or the server sent it again (a TCP retransmission) with no segment of
-    the client after it; and the conversation ended (``ender``: the server's close after its TLS
+    """The server's 2xx to STARTTLS (at position ``after``) never reached the client
+    (``_reply_not_received``); the conversation ended (``ender``: the server's close after its TLS
     handshake timeout, the client's close, or its plaintext once it gave up waiting; ``what``
     says which) a second or more after it. The client never knew it could start TLS: the path
     dropped the answer (a box that drops it), not the client. Returns True when it set that
     verdict (``middlebox``, ``tls-not-started``, finding ``answer-not-received`` at the reply)."""
     ready = f.t.items[after] if after >= 0 else None
-    if (ready is None or not isinstance(ready.event, Reply) or ready.event.side is not _SERVER
-            or ender.ts_ns - ready.ts_ns < WAITED_NS):
+    if ready is None or not isinstance(ready.event, Reply) or ready.event.side is not _SERVER:
         return False
-    span = ready.event.span
-    lost = _unreceived(f, _SERVER, span.start, span.end, ready.ts_ns + HOLE_PROOF_NS, resend=True)
+    return _reply_not_received(f, v, ready, ender, what, f"{ready.event.code} to STARTTLS", "tls-not-started",
+                               "so the client never knew it could start TLS")
+
+
+def _reply_not_received(f: _Facts, v: _Verdict, reply: Item, ender: Item, what: str, name: str, reason: str,
+                        tail: str) -> bool:
+    """The server's ``reply`` (``name`` says which: "220 to STARTTLS", "EHLO reply") never reached the
+    client: a segment of the client captured a second or more after it acknowledges the server's
+    stream only up to before it (or into it), or the server sent it again (a TCP retransmission)
+    with no segment of the client after it; and the conversation ended (``ender``; ``what`` says
+    how) a second or more after it. The path dropped the reply (a box that drops it), not the
+    client that never answered it nor the server that gave up waiting: ``middlebox``, ``reason``,
+    case ``answer-lost``, finding ``answer-not-received`` at the reply (its RFC TCP's
+    acknowledgement: no path MTU black hole drops a reply this small); ``tail`` ends the detail.
+    Returns True when it set that verdict."""
+    if ender.ts_ns - reply.ts_ns < WAITED_NS:
+        return False
+    span = reply.event.span
+    lost = _unreceived(f, _SERVER, span.start, span.end, reply.ts_ns + HOLE_PROOF_NS, resend=True)
     if lost is None:
         return False
     shown = ("the server sent it again (a TCP retransmission) and no segment of the client came back"
              if lost.resent and not lost.got else f"the client's acknowledgements after it {lost.covered()}")
-    msg = (f"the server's {ready.event.code} to STARTTLS (frame {_frame(ready)}) never reached the client: "
-           f"{shown}; {_seconds(ender.ts_ns - ready.ts_ns)} after it {what}: the answer was lost on the path "
-           "(a box that drops it), so the client never knew it could start TLS")
-    # (no path MTU black hole drops a 220: the finding's RFC is TCP's acknowledgement, not 1191)
-    v.finding("answer-not-received", "middlebox", _frame(ready), msg, rfc="RFC 9293 3.4", at=_at(ready))
-    v.set("aborted", "middlebox", "tls-not-started", _frame(ready), msg, ready)
+    msg = (f"the server's {name} (frame {_frame(reply)}) never reached the client: "
+           f"{shown}; {_seconds(ender.ts_ns - reply.ts_ns)} after it {what}: the answer was lost on the path "
+           f"(a box that drops it), {tail}")
+    v.finding("answer-not-received", "middlebox", _frame(reply), msg, rfc="RFC 9293 3.4", at=_at(reply))
+    v.set("aborted", "middlebox", reason, _frame(reply), msg, reply)
     v.case = "answer-lost"
     return True
+
+
+def _ehlo_reply_not_received(f: _Facts, v: _Verdict, ehlo_item: Item | None, ehlo_reply: Item | None) -> bool:
+    """The server's whole EHLO reply never reached the client (``_reply_not_received``), and the
+    conversation ended a second or more after it with nothing of the client between but its
+    close or QUIT: the server's command timeout closing first (Postfix's smtpd_timeout, 300 s, or
+    10 s under stress; with or without its 421, which the client never had either: TCP delivers in
+    order), or the client giving up on the reply. Neither the server, which answered, nor the
+    client, which never had the extension list, ended it: ``middlebox``, ``ehlo-rejected`` (an EHLO
+    whose reply never came, as when none was sent), case ``answer-lost``. Returns True when it set
+    that verdict."""
+    if (ehlo_item is None or ehlo_reply is None or _unended(ehlo_reply) or ehlo_reply.event.side is not _SERVER
+            or f.reply_to(ehlo_item) is not ehlo_reply or f.gap_between(f.pos(ehlo_item), 1 << 62) is not None):
+        return False
+    ender: Item | None = None
+    for it in f.t.items[f.pos(ehlo_reply) + 1:]:
+        ev = it.event
+        side = getattr(ev, "side", None)
+        if isinstance(ev, StreamEnded) and not ev.truncated and side is not None:
+            ender = it
+            break
+        if side is _CLIENT and isinstance(ev, Command) and ev.verb == "QUIT":
+            ender = it
+            break
+        if isinstance(ev, Anomaly):
+            continue
+        if side is _CLIENT or side is _SERVER and not (isinstance(ev, Reply) and ev.answers is None
+                                                       and not ev.greeting):
+            return False        # a command (the client had the reply), a reply that answers one
+    if ender is None:
+        return False
+    ev = ender.event
+    if isinstance(ev, Command):
+        what = f"the client gave up waiting and sent QUIT (frame {_frame(ender)})"
+    elif ev.side is _CLIENT:
+        what = (f"the client gave up waiting and {'reset' if ev.reset else 'closed'} the connection "
+                f"(frame {_frame(ender)})")
+    else:
+        # (its timeout reply, which the session may read only once the server's stream ended)
+        said = next((it for it in f.t.items[f.pos(ehlo_reply) + 1:]
+                     if isinstance(it.event, Reply) and it.event.side is _SERVER and it.event.answers is None
+                     and (_frame(it) or 0) < (_frame(ender) or 0)), None)
+        sent = "" if said is None else f"sent {said.event.code} (frame {_frame(said)}) and "
+        what = (f"the server {sent}{'reset' if ev.reset else 'closed'} the connection (frame {_frame(ender)}), its "
+                "command timeout, never having had a command")
+    return _reply_not_received(f, v, ehlo_reply, ender, what, "EHLO reply", "ehlo-rejected",
+                               "so the client never saw its extension list, nor STARTTLS in it")
 
 
 @dataclass(frozen=True, slots=True)
@@ -3024,6 +3084,8 @@ def _judge_give_up(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None,
         v.by_reset(ended, "instead of the answer to EHLO")
         return
     if _ehlo_unanswered(f, v, ehlo_item, ehlo_reply):
+        return
+    if _ehlo_reply_not_received(f, v, ehlo_item, ehlo_reply):
         return
     if ehlo_refused and ehlo_reply is not None:
         end = _server_left(f, f.pos(ehlo_reply))
