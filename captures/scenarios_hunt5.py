@@ -29,12 +29,22 @@ session's hunt).
   client never saw the extension list, so the path caused it, as for the 220 to STARTTLS
   (``pathhole-ready-*``): ``middlebox``, ``ehlo-rejected`` (an EHLO whose reply never came, as
   when none was sent), case ``answer-lost``, finding ``answer-not-received`` at the reply.
+- ``hunt5-client-hangs-after-answer.pcap``: STARTTLS, 220, the ClientHello and the server's
+  answer (ServerHello to ServerHelloDone), which the client acknowledges whole and never answers;
+  60 s later the server's handshake timeout closes, the client 5 s after. The server was blamed
+  ("closed the connection after the ServerHello"): the client had everything and went silent,
+  the mirror of ``server-silent``, as after the 220 (the client's ``tls-not-started``):
+  ``client``, ``tls-handshake-failed``. ``hunt5-client-hangs-after-answer-end.pcap``: the same,
+  the capture ending with the server's FIN: the client's next segment, whose sequence number
+  would show an answer the path dropped, is not in it: ``incomplete``.
 """
 from __future__ import annotations
 
 import dataclasses
 
-from generate import BANNER, EHLO, EHLO_OK, READY, STARTTLS, Capture, Conv, Expect, Pkt, opening
+from generate import (
+    BANNER, EHLO, EHLO_OK, READY, STARTTLS, Capture, Conv, Expect, Pkt, client_hello, opening, server_flight_tls12,
+)
 from scenarios_path import RESEND_MS
 
 #: the server's command timeout under stress (Postfix's smtpd_timeout = ${stress?10}{300}s): it
@@ -108,10 +118,41 @@ def ehlo_reply_lost(cport: int, how: str) -> Conv:
     return conv
 
 
+#: the server's TLS handshake timeout (it closes this long after its answer to the ClientHello)
+SERVER_TLS_TIMEOUT_MS = 60000.0
+
+
+def client_hangs_after_answer(cport: int, client_close: bool) -> Conv:
+    """STARTTLS, 220, the ClientHello and the server's answer (ServerHello to ServerHelloDone),
+    which the client acknowledges whole and then answers with nothing; the server's handshake
+    timeout closes ``SERVER_TLS_TIMEOUT_MS`` later, and the client closes 5 s after
+    (``client_close``; else the capture ends with the server's FIN)."""
+    conv = opening(Conv(cport=cport, close=None))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(f"hunt5 {cport}", "mx.example.com"), tag="client_hello")
+    flight, _hello_len = server_flight_tls12(f"hunt5 {cport}", "mx.example.com")
+    conv.s(flight, tag="flight")
+    conv.fin("S", tag="server_fin", delay_ms=SERVER_TLS_TIMEOUT_MS, acked=False)
+    if client_close:
+        conv.fin("C", tag="client_fin", delay_ms=5000.0)
+    return conv
+
+
 def scenarios() -> list[Capture]:
     ehlo_lost = Expect("aborted", "middlebox", "ehlo-rejected", "valid",
                        findings=[("answer-not-received", "middlebox", "ehlo_reply")])
     return [
+        Capture("hunt5-client-hangs-after-answer.pcap",
+                "STARTTLS, 220, ClientHello; the client acknowledges the server's whole answer (ServerHello to "
+                "ServerHelloDone) and sends nothing; 60 s later the server's handshake timeout closes, the client "
+                "closes 5 s after",
+                [(client_hangs_after_answer(48508, True),
+                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220))]),
+        Capture("hunt5-client-hangs-after-answer-end.pcap",
+                "as hunt5-client-hangs-after-answer.pcap, the capture ending with the server's FIN: whether the "
+                "client answered and the path dropped it cannot be told",
+                [(client_hangs_after_answer(48509, False),
+                  Expect("incomplete", "unknown", "incomplete", "valid", True, 220))]),
         Capture("pathhole-ehlo-reply-lost-server-closes.pcap",
                 "captured at the server: its EHLO reply is resent at 1 and 3 s and never acknowledged (a box drops "
                 "it); 10 s after it the server's command timeout closes the connection, the client 5 s later (its "

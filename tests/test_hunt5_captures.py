@@ -166,3 +166,39 @@ def test_an_ehlo_reply_lost_on_the_path_the_client_quitting_first_is_the_paths()
     ((seq,),) = tshark_fields(path, "frame.number == 8", "tcp.seq")
     acks = {int(a) for (a,) in tshark_fields(path, "tcp.srcport == 48510 && frame.number > 8", "tcp.ack")}
     assert acks == {int(seq)}
+
+
+def test_a_client_that_had_the_whole_answer_and_hung_is_the_clients() -> None:
+    """The client acknowledges the server's whole answer to its ClientHello and sends nothing;
+    the server's handshake timeout closes 60 s later, the client 5 s after: the client hung (the
+    server was blamed, "closed the connection after the ServerHello")."""
+    path = CAPTURES / "hunt5-client-hangs-after-answer.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 18)
+    assert _findings(conv) == []
+    assert conv["tls"]["server_hello_frame"] == 16
+    assert conv["detail"] == ("the client acknowledged the server's whole answer to its ClientHello (frame 16) and "
+                              "sent nothing for 60.0 s: the server gave up waiting for the client's side of the "
+                              "handshake and closed the connection (frame 18), and the client closed without having "
+                              "sent it (frame 19)")
+    # tshark: the ServerHello flight in 16, the client's ACK of all of it in 17, the server's FIN
+    # 60 s later in 18, the client's in 19 and nothing of the client's TLS after the ClientHello
+    assert frames_matching(path, "tls.handshake.type == 2") == [16]
+    assert frames_matching(path, "tls.handshake.type == 14") == [16]
+    ((seq, length),) = tshark_fields(path, "frame.number == 16", "tcp.seq", "tcp.len")
+    ((ack,),) = tshark_fields(path, "frame.number == 17", "tcp.ack")
+    assert int(ack) == int(seq) + int(length)
+    assert frames_matching(path, "tcp.flags.fin == 1") == [18, 19]
+    assert frames_matching(path, "tcp.srcport == 48508 && tls") == [14]
+    t16, t18 = _times(path, [16, 18])
+    assert t18 - t16 == pytest.approx(60.0, abs=0.01)
+
+
+def test_a_client_that_had_the_whole_answer_the_capture_ending_at_the_servers_close_is_incomplete() -> None:
+    path = CAPTURES / "hunt5-client-hangs-after-answer-end.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("incomplete", "unknown", "incomplete", None, 18)
+    assert _findings(conv) == []
+    assert "cannot be told, the capture ends before the client's next segment" in conv["detail"]
+    assert frames_matching(path, "tcp.flags.fin == 1") == [18]
+    assert frames_matching(path, "frame.number > 18") == []

@@ -886,6 +886,8 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             return True
         if _outdated_tls(f, v, ts, after, it):
             return True
+        if _server_gave_up_on_client_flight(f, v, ts, it):
+            return True
         msg = f"the {side} {how} the connection {stage}, before the handshake completed"
         if done is not None:
             msg += (": in TLS 1.3 a server checks the client's Finished (and the client's certificate, "
@@ -1128,6 +1130,47 @@ def _server_gave_up_on_clienthello(f: _Facts, v: _Verdict, after: int, end: Item
           f"the client sent nothing for {waited} after the 220: the server gave up waiting for its "
           f"ClientHello and {how} the connection (frame {_frame(end)}), and the client closed without "
           f"having sent a byte (frame {_frame(client_end)})", end)
+
+
+def _server_gave_up_on_client_flight(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Item) -> bool:
+    """The server closed or reset the connection (``end``) a second or more after the last record
+    of its answer to the ClientHello (ServerHello onwards), which the client's acknowledgements
+    covered whole, with nothing of the client since (no TLS, no byte, no hole): its TLS handshake
+    timeout, waiting for a client that had all it needed to answer and never did. The mirror of a
+    server that never answered the ClientHello (``server-silent``) and of a client silent after
+    the 220 (``_server_gave_up_on_clienthello``): when the client's own close follows, the client's
+    (``tls-handshake-failed``); when the capture ends first, the client's next segment, whose
+    sequence number would show an answer the path dropped, is not in it: ``incomplete``. Not the
+    server's: it waited. Returns True when it set a verdict."""
+    sh = ts["server_hello"]
+    if (sh is None or end.event.side is not _SERVER or f.pos(sh) > f.pos(end)
+            or any(x.event.side is _CLIENT and f.pos(x) > f.pos(sh) for x in f.tls)
+            or not _silent(f, _CLIENT, sh, end)
+            or end.event.reset and _reset_forgery(f, end) is not None):
+        return False
+    answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(sh) <= f.pos(x) < f.pos(end)]
+    last = max(answer, key=lambda x: x.ts_ns)
+    acked = f.t.server_acked
+    if end.ts_ns - last.ts_ns < WAITED_NS or acked is None or acked < max(x.event.span.end for x in answer):
+        return False
+    waited = _seconds(end.ts_ns - last.ts_ns)
+    how = "reset" if end.event.reset else "closed"
+    frames = (f"frame {_frame(sh)}" if _frame(sh) == _frame(last) else
+              f"frames {_frame(sh)} to {_frame(last)}")
+    client_end = f.own_end(_CLIENT)
+    if client_end is None or f.pos(client_end) < f.pos(end):
+        v.set("incomplete", "unknown", "incomplete", _frame(end),
+              f"the server {how} the connection {waited} after its answer to the ClientHello ({frames}), which "
+              "the client acknowledged whole, with nothing of the client since (its TLS handshake timeout): "
+              "whether the client never answered or the path dropped its answer cannot be told, the capture "
+              "ends before the client's next segment", end)
+        return True
+    v.set("aborted", "client", "tls-handshake-failed", _frame(end),
+          f"the client acknowledged the server's whole answer to its ClientHello ({frames}) and sent nothing "
+          f"for {waited}: the server gave up waiting for the client's side of the handshake and {how} the "
+          f"connection (frame {_frame(end)}), and the client closed without having sent it (frame "
+          f"{_frame(client_end)})", end)
+    return True
 
 
 def _server_stream_known(f: _Facts, before: Item) -> bool:
