@@ -37,6 +37,15 @@ session's hunt).
   ``client``, ``tls-handshake-failed``. ``hunt5-client-hangs-after-answer-end.pcap``: the same,
   the capture ending with the server's FIN: the client's next segment, whose sequence number
   would show an answer the path dropped, is not in it: ``incomplete``.
+- ``pathhole-answer-partly-client-side.pcap``: ``pathhole-answer-partly-server-closes.pcap``
+  captured at the client: the ServerHello, alone in a small segment, arrives; the rest of the
+  answer is missing (black-holed, its retransmissions too); the server's FIN 60 s later, past the
+  missing bytes, and the client's 5 s after, still acknowledging only the ServerHello. It read
+  ``incomplete`` ("whether they held an alert, or reached the client ... cannot be told") while
+  the server's side reads the path's: the client's acknowledgements a second or more after the
+  server's FIN never covered the missing bytes, so they never arrived: ``middlebox``, case
+  ``answer-lost``, finding ``answer-not-received`` at the frame after the hole (the server's FIN),
+  as for a whole answer missing (``pathhole-answer-lost.pcap``).
 """
 from __future__ import annotations
 
@@ -138,10 +147,35 @@ def client_hangs_after_answer(cport: int, client_close: bool) -> Conv:
     return conv
 
 
+def answer_partly_lost_client_side(cport: int) -> Conv:
+    """pathhole-answer-partly-server-closes.pcap captured at the client: the ServerHello in a small
+    segment of its own gets through, the full-size rest of the flight is dropped on the path (its
+    retransmissions too: none is in the capture); the server's handshake timeout closes
+    ``SERVER_TLS_TIMEOUT_MS`` later (its FIN, past the missing bytes, gets through), and the client,
+    its ACK still at the end of the ServerHello, closes 5 s after."""
+    conv = opening(Conv(cport=cport, close=None))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(f"hunt5 {cport}", "mx.example.com"), tag="client_hello")
+    flight, hello_len = server_flight_tls12(f"hunt5 {cport}", "mx.example.com")
+    conv.s(flight[:hello_len], tag="flight")
+    conv.s(flight[hello_len:], tag="flight_rest", lost={0}, resend_ms=(), delay_ms=0.1)
+    conv.fin("S", tag="server_fin", delay_ms=SERVER_TLS_TIMEOUT_MS, acked=False)
+    conv.fin("C", tag="client_fin", delay_ms=5000.0)
+    return conv
+
+
 def scenarios() -> list[Capture]:
     ehlo_lost = Expect("aborted", "middlebox", "ehlo-rejected", "valid",
                        findings=[("answer-not-received", "middlebox", "ehlo_reply")])
     return [
+        Capture("pathhole-answer-partly-client-side.pcap",
+                "pathhole-answer-partly-server-closes.pcap captured at the client: the ServerHello alone arrives, "
+                "the rest of the server's answer is missing (dropped on the path); 60 s later the server's FIN, "
+                "past the missing bytes, and the client's 5 s after, its ACK still at the ServerHello's end",
+                [(answer_partly_lost_client_side(48511),
+                  Expect("aborted", "middlebox", "tls-handshake-failed", "valid", True, 220,
+                         [("answer-not-received", "middlebox", "label:fin:S"),
+                          ("tcp-gap", "capture", "label:fin:S")]))]),
         Capture("hunt5-client-hangs-after-answer.pcap",
                 "STARTTLS, 220, ClientHello; the client acknowledges the server's whole answer (ServerHello to "
                 "ServerHelloDone) and sends nothing; 60 s later the server's handshake timeout closes, the client "

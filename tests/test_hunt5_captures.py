@@ -202,3 +202,33 @@ def test_a_client_that_had_the_whole_answer_the_capture_ending_at_the_servers_cl
     assert "cannot be told, the capture ends before the client's next segment" in conv["detail"]
     assert frames_matching(path, "tcp.flags.fin == 1") == [18]
     assert frames_matching(path, "frame.number > 18") == []
+
+
+def test_the_client_side_of_a_partly_lost_answer_reads_as_the_server_side() -> None:
+    """pathhole-answer-partly-server-closes.pcap captured at the client: the ServerHello arrives,
+    the rest of the answer is missing, the server's FIN 60 s later, the client's FIN 5 s after still
+    acknowledging only the ServerHello: the path's, as the server's side reads it (it read
+    incomplete, "whether they held an alert, or reached the client ... cannot be told")."""
+    path = CAPTURES / "pathhole-answer-partly-client-side.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-handshake-failed", "answer-lost", 18)
+    assert _findings(conv) == [("answer-not-received", "middlebox", 18), ("tcp-gap", "capture", 18)]
+    assert conv["tls"]["server_hello_frame"] == 16
+    assert conv["detail"] == ("the server's answer to the ClientHello never reached the client whole: its first 96 "
+                              "bytes (the ServerHello, frame 16) did, but the server's 817 bytes after them are "
+                              "missing from the capture before frame 18, and the client's acknowledgements up to its "
+                              "last segment (5.0 s after frame 18) never covered a byte of them; 65.0 s after its "
+                              "ClientHello the client closed the connection (frame 19) (a path MTU black hole, a box "
+                              "that drops the server's TLS)")
+    server_side = _conv("pathhole-answer-partly-server-closes.pcap")
+    assert _verdict(server_side)[:4] == _verdict(conv)[:4]
+    # tshark: the ServerHello alone in 16, the server's FIN in 18 past missing bytes, the client's
+    # acknowledgements after 16 all at the ServerHello's end
+    assert frames_matching(path, "tls.handshake.type == 2") == [16]
+    assert frames_matching(path, "tls.handshake.type == 11") == []
+    assert frames_matching(path, "tcp.analysis.lost_segment") == [18]
+    ((seq, length),) = tshark_fields(path, "frame.number == 16", "tcp.seq", "tcp.len")
+    acks = {int(a) for (a,) in tshark_fields(path, "tcp.srcport == 48511 && frame.number > 16", "tcp.ack")}
+    assert acks == {int(seq) + int(length)}
+    ((fin_seq,),) = tshark_fields(path, "frame.number == 18", "tcp.seq")
+    assert int(fin_seq) - (int(seq) + int(length)) == 817

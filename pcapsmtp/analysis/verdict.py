@@ -1884,15 +1884,30 @@ def _answer_hole_lost(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
     it), longer than one alert record (a refusal alone), holds its ServerHello. When the client
     never acknowledged those bytes (``_hole_unreceived``), sent nothing of TLS after its
     ClientHello and closed or reset a second or more after it, the answer never reached the
-    client, wherever the capture was taken: the path dropped it (case ``answer-lost``).
+    client, wherever the capture was taken: the path dropped it (case ``answer-lost``). So too for
+    the rest of that answer when its first records arrived (the ServerHello in a small segment of
+    its own, the full-size ones after it black-holed: the client's side of
+    ``pathhole-answer-partly-server-closes.pcap``): a hole right after them, nothing of the server
+    captured between the ClientHello and the hole but those records, and none after it.
     Returns True when it set that verdict."""
-    ch, end = ts["client_hello"], f.own_end(_CLIENT)
-    if ch is None or end is None or ts["server_hello"] is not None:
+    ch, end, sh = ts["client_hello"], f.own_end(_CLIENT), ts["server_hello"]
+    if ch is None or end is None:
         return False
     hole = f.gap_between(f.pos(ch), 1 << 60, _SERVER)
     if (hole is None or hole.event.length <= _ALERT_RECORD or end.ts_ns - ch.ts_ns < WAITED_NS
-            or _data_between(f, _SERVER, f.pos(ch), f.pos(hole))
             or any(x.event.side is _CLIENT and f.pos(x) > f.pos(ch) for x in f.tls)):
+        return False
+    got: list[Item] = []
+    if sh is not None:
+        # (the answer's first records before the hole, their bytes right up to it; none after it)
+        got = [x for x in f.tls if x.event.side is _SERVER and f.pos(x) > f.pos(ch)]
+        if (not got or got[0] is not sh or f.pos(got[-1]) > f.pos(hole)
+                or got[-1].event.span.end != hole.event.span.start
+                or any(getattr(it.event, "side", None) is _SERVER and it not in got
+                       and not isinstance(it.event, (StreamGap, StreamEnded, Anomaly))
+                       for it in f.t.items[f.pos(ch) + 1:f.pos(hole)])):
+            return False
+    elif _data_between(f, _SERVER, f.pos(ch), f.pos(hole)):
         return False
     lost = _hole_unreceived(f, hole, (f.pos(ch), ch.ts_ns))
     if lost is None:
@@ -1901,10 +1916,14 @@ def _answer_hole_lost(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
     then = ("" if lost.gave_up is not None else
             f"; {_seconds(end.ts_ns - ch.ts_ns)} after its ClientHello the client {how} the connection "
             f"(frame {_frame(end)})")
-    msg = (f"the server's answer to the ClientHello never reached the client: the server's "
-           f"{hole.event.length} bytes after it are missing from the capture before frame "
-           f"{_frame(hole)}, and {_hole_words(f, hole, lost, 'its ClientHello')}{then} (a path MTU black "
-           "hole, a box that drops the server's TLS)")
+    what = ("the server's answer to the ClientHello never reached the client: the server's "
+            f"{hole.event.length} bytes after it" if not got else
+            "the server's answer to the ClientHello never reached the client whole: its first "
+            f"{hole.event.span.start - sh.event.span.start} bytes (the ServerHello, frame {_frame(sh)}) did, but "
+            f"the server's {hole.event.length} bytes after them")
+    msg = (f"{what} are missing from the capture before frame {_frame(hole)}, and "
+           f"{_hole_words(f, hole, lost, 'its ClientHello')}{then} (a path MTU black hole, a box that drops the "
+           "server's TLS)")
     _unanswered(v, hole, "answer-not-received", "middlebox", "aborted", "tls-handshake-failed",
                 "answer-lost", msg)
     return True
