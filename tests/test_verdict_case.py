@@ -71,6 +71,10 @@ CASES = {
     ("tcp-reset-forged-hello-server-side-ipv6.pcap", 0): ("tls-not-started", "reset-forged"),
     ("pathhole-ready-server-closes.pcap", 0): ("tls-not-started", "answer-lost"),
     ("pathhole-ready-client-quits.pcap", 0): ("tls-not-started", "answer-lost"),
+    ("span-resent-20ms-ready-server-closes.pcap", 0): ("tls-not-started", "answer-lost"),
+    ("pathhole-ehlo-reply-lost-server-421.pcap", 0): ("ehlo-rejected", "answer-lost"),
+    ("pathhole-ehlo-reply-lost-client-quits.pcap", 0): ("ehlo-rejected", "answer-lost"),
+    ("pathhole-answer-partly-client-side.pcap", 0): ("tls-handshake-failed", "answer-lost"),
     ("tcp-reset-forged-starttls-server-side.pcap", 0): ("no-mail-transaction", "reset-forged"),
     ("tcp-reset-forged-ehlo.pcap", 0): ("no-mail-transaction", "reset-forged"),
 }
