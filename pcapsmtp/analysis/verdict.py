@@ -8,6 +8,7 @@ pure function: no I/O, and nothing here knows how the frames were captured.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1621,7 +1622,8 @@ def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item
     timeout, a second or more after its answer, the client silent since): a segment of the client
     captured a second or more after the answer's last record (its close, later) still stays
     before it, or the server sent it again (a TCP retransmission: no acknowledgement came back),
-    so the client never had what it should have answered. Returns True when it set that verdict."""
+    so the client never had what it should have answered (``_lost_answer``). Returns True when it
+    set that verdict."""
     sh = ts["server_hello"]
     if (sh is None or f.pos(sh) > f.pos(ender)
             or ender.ts_ns - sh.ts_ns < WAITED_NS
@@ -1631,31 +1633,27 @@ def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item
     # the server's answer: its TLS records from the ServerHello to the client's end
     answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(sh) <= f.pos(x) < f.pos(ender)]
     start, end = sh.event.span.start, max(x.event.span.end for x in answer)
-    if ender.event.side is _CLIENT:
-        # (the client's end is a segment of its own after the answer: None, no other one needed)
-        lost = _unreceived(f, _SERVER, start, end, None)
-    else:
-        lost = _unreceived(f, _SERVER, start, end, max(x.ts_ns for x in answer) + HOLE_PROOF_NS, resend=True)
-    if lost is None:
-        return False        # the client got all of it (or nothing tells): it ended the handshake itself
-    got = ("never acknowledged a byte of that answer" if not lost.got else
-           f"acknowledged only {lost.got} of its {lost.total} bytes")
-    if ender.event.side is _CLIENT:
-        msg = (f"the server answered the ClientHello (frame {_frame(sh)}), but the client {got}: "
-               f"{_seconds(ender.ts_ns - sh.ts_ns)} later it {what}; the answer was lost on the path "
-               "(a path MTU black hole, a box that drops the server's TLS)")
-    else:
+    # (the client's end is a segment of its own after the answer: None, no other one needed; and
+    # then no resend counts, the client's own segment telling what it had)
+    since = None if ender.event.side is _CLIENT else max(x.ts_ns for x in answer) + HOLE_PROOF_NS
+
+    def words(lost: _Unreceived) -> str:
+        got = ("never acknowledged a byte of that answer" if not lost.got else
+               f"acknowledged only {lost.got} of its {lost.total} bytes")
+        if ender.event.side is _CLIENT:
+            return (f"the server answered the ClientHello (frame {_frame(sh)}), but the client {got}: "
+                    f"{_seconds(ender.ts_ns - sh.ts_ns)} later it {what}; the answer was lost on the path "
+                    "(a path MTU black hole, a box that drops the server's TLS)")
         shown = ("the server sent it again (a TCP retransmission) and no segment of the client came back"
                  if lost.resent and not lost.got else
                  f"the server sent it again (a TCP retransmission), the client having {got}"
                  if lost.resent else f"the client {got}")
-        msg = (f"the server answered the ClientHello (frame {_frame(sh)}), but {shown}: "
-               f"{_seconds(ender.ts_ns - sh.ts_ns)} later the server {what}, never having had the client's "
-               "next step; the answer was lost on the path (a path MTU black hole, a box that drops the "
-               "server's TLS)")
-    _unanswered(v, sh, "answer-not-received", "middlebox", "aborted", "tls-handshake-failed",
-                "answer-lost", msg)
-    return True
+        return (f"the server answered the ClientHello (frame {_frame(sh)}), but {shown}: "
+                f"{_seconds(ender.ts_ns - sh.ts_ns)} later the server {what}, never having had the client's "
+                "next step; the answer was lost on the path (a path MTU black hole, a box that drops the "
+                "server's TLS)")
+    # (the client got all of it, or nothing tells: it ended the handshake itself)
+    return _lost_answer(f, v, sh, start, end, since, "tls-handshake-failed", None, words)
 
 
 def _ready_not_received(f: _Facts, v: _Verdict, after: int, ender: Item, what: str) -> bool:
@@ -1679,23 +1677,39 @@ def _reply_not_received(f: _Facts, v: _Verdict, reply: Item, ender: Item, what: 
     stream only up to before it (or into it), or the server sent it again (a TCP retransmission)
     with no segment of the client after it; and the conversation ended (``ender``; ``what`` says
     how) a second or more after it. The path dropped the reply (a box that drops it), not the
-    client that never answered it nor the server that gave up waiting: ``middlebox``, ``reason``,
-    case ``answer-lost``, finding ``answer-not-received`` at the reply (its RFC TCP's
-    acknowledgement: no path MTU black hole drops a reply this small); ``tail`` ends the detail.
-    Returns True when it set that verdict."""
+    client that never answered it nor the server that gave up waiting (``_lost_answer``, with
+    ``reason``; the finding's RFC TCP's acknowledgement: no path MTU black hole drops a reply
+    this small); ``tail`` ends the detail. Returns True when it set that verdict."""
     if ender.ts_ns - reply.ts_ns < WAITED_NS:
         return False
     span = reply.event.span
-    lost = _unreceived(f, _SERVER, span.start, span.end, reply.ts_ns + HOLE_PROOF_NS, resend=True)
+
+    def words(lost: _Unreceived) -> str:
+        shown = ("the server sent it again (a TCP retransmission) and no segment of the client came back"
+                 if lost.resent and not lost.got else f"the client's acknowledgements after it {lost.covered()}")
+        return (f"the server's {name} (frame {_frame(reply)}) never reached the client: "
+                f"{shown}; {_seconds(ender.ts_ns - reply.ts_ns)} after it {what}: the answer was lost on the path "
+                f"(a box that drops it), {tail}")
+    return _lost_answer(f, v, reply, span.start, span.end, reply.ts_ns + HOLE_PROOF_NS, reason, "RFC 9293 3.4",
+                        words)
+
+
+def _lost_answer(f: _Facts, v: _Verdict, answer: Item, start: int, end: int, since_ns: int | None, reason: str,
+                 rfc: str | None, words: Callable[[_Unreceived], str]) -> bool:
+    """The one verdict of a server's answer that never reached the client (the answer to the
+    ClientHello, the 220 to STARTTLS, the EHLO reply), at ``answer``, its bytes ``start``..``end``
+    of the server's stream: ``_unreceived`` shows it from the client's acknowledgements after
+    ``since_ns``, or, with ``since_ns``, from the server's retransmission with nothing of the client
+    after (None: the caller knows a segment of the client came after them, its end). Then the path
+    dropped it: ``middlebox``, ``reason``, case ``answer-lost``, finding ``answer-not-received`` at
+    ``answer`` (its ``rfc``; None: the finding's own), ``words`` telling how from what
+    ``_unreceived`` found. Returns True when it set that verdict."""
+    lost = _unreceived(f, _SERVER, start, end, since_ns, resend=since_ns is not None)
     if lost is None:
         return False
-    shown = ("the server sent it again (a TCP retransmission) and no segment of the client came back"
-             if lost.resent and not lost.got else f"the client's acknowledgements after it {lost.covered()}")
-    msg = (f"the server's {name} (frame {_frame(reply)}) never reached the client: "
-           f"{shown}; {_seconds(ender.ts_ns - reply.ts_ns)} after it {what}: the answer was lost on the path "
-           f"(a box that drops it), {tail}")
-    v.finding("answer-not-received", "middlebox", _frame(reply), msg, rfc="RFC 9293 3.4", at=_at(reply))
-    v.set("aborted", "middlebox", reason, _frame(reply), msg, reply)
+    msg = words(lost)
+    v.finding("answer-not-received", "middlebox", _frame(answer), msg, rfc=rfc, at=_at(answer))
+    v.set("aborted", "middlebox", reason, _frame(answer), msg, answer)
     v.case = "answer-lost"
     return True
 
