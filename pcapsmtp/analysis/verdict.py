@@ -1568,13 +1568,15 @@ def _hole_sent_by(f: _Facts, hole: Item) -> tuple[int, int | None]:
 
 def _not_received(f: _Facts, asked: Item) -> str | None:
     """Whether the client's bytes of ``asked`` (its STARTTLS or its ClientHello) never reached
-    the server, and how that shows (``_unreceived``: a segment of the server captured after
-    them acknowledges the client's stream only up to before them or into them, or none came
-    back while the client sent them again). None when the capture does not show it: their
+    the server, and how that shows (``_unreceived``: a segment of the server captured
+    ``HOLE_PROOF_NS`` or more after them acknowledges the client's stream only up to before them
+    or into them, or none came back that late while the client sent them again; sooner, the
+    server's segment may have crossed them, and two taps merged with clocks apart may file it
+    after them though the server sent it before). None when the capture does not show it: their
     acknowledgement covers them (they arrived: the server kept silent), or the server sent
     nothing after them and the client did not resend them (nothing tells)."""
     span = asked.event.span
-    lost = _unreceived(f, _CLIENT, span.start, span.end, asked.ts_ns, resend=True)
+    lost = _unreceived(f, _CLIENT, span.start, span.end, asked.ts_ns + HOLE_PROOF_NS, resend=True)
     if lost is None:
         return None
     if lost.resent:
