@@ -37,6 +37,10 @@ session's hunt).
   ``client``, ``tls-handshake-failed``. ``hunt5-client-hangs-after-answer-end.pcap``: the same,
   the capture ending with the server's FIN: the client's next segment, whose sequence number
   would show an answer the path dropped, is not in it: ``incomplete``.
+  ``hunt5-client-hangs-after-answer-tls13.pcap``: the same in TLS 1.3 (the flight ends with the
+  server's Finished): the client's (case ``client-silent``). ``hunt5-server-stalls-mid-answer.pcap``:
+  the server's answer stops before its ServerHelloDone: the client rightly waits, the server is
+  to blame as before (the review of the first version of this rule found it blamed the client).
 - ``pathhole-answer-partly-client-side.pcap``: ``pathhole-answer-partly-server-closes.pcap``
   captured at the client: the ServerHello, alone in a small segment, arrives; the rest of the
   answer is missing (black-holed, its retransmissions too); the server's FIN 60 s later, past the
@@ -54,6 +58,7 @@ import dataclasses
 from generate import (
     BANNER, EHLO, EHLO_OK, READY, STARTTLS, Capture, Conv, Expect, Pkt, client_hello, opening, server_flight_tls12,
 )
+from scenarios_oneside import server_flight_tls13
 from scenarios_path import RESEND_MS
 
 #: the server's command timeout under stress (Postfix's smtpd_timeout = ${stress?10}{300}s): it
@@ -131,15 +136,23 @@ def ehlo_reply_lost(cport: int, how: str) -> Conv:
 SERVER_TLS_TIMEOUT_MS = 60000.0
 
 
-def client_hangs_after_answer(cport: int, client_close: bool) -> Conv:
+def client_hangs_after_answer(cport: int, client_close: bool, flight_kind: str = "tls12") -> Conv:
     """STARTTLS, 220, the ClientHello and the server's answer (ServerHello to ServerHelloDone),
     which the client acknowledges whole and then answers with nothing; the server's handshake
     timeout closes ``SERVER_TLS_TIMEOUT_MS`` later, and the client closes 5 s after
-    (``client_close``; else the capture ends with the server's FIN)."""
+    (``client_close``; else the capture ends with the server's FIN). ``flight_kind``: "tls12"
+    (the whole TLS 1.2 answer), "tls12-no-done" (its ServerHelloDone never sent: a server
+    stalled in the middle of its answer, the client rightly waiting) or "tls13" (a TLS 1.3
+    answer to its Finished)."""
     conv = opening(Conv(cport=cport, close=None))
     conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
-    conv.c(client_hello(f"hunt5 {cport}", "mx.example.com"), tag="client_hello")
-    flight, _hello_len = server_flight_tls12(f"hunt5 {cport}", "mx.example.com")
+    conv.c(client_hello(f"hunt5 {cport}", "mx.example.com", tls13=flight_kind == "tls13"), tag="client_hello")
+    if flight_kind == "tls13":
+        flight = server_flight_tls13(f"hunt5 {cport}")
+    else:
+        flight, _hello_len = server_flight_tls12(f"hunt5 {cport}", "mx.example.com")
+        if flight_kind == "tls12-no-done":
+            flight = flight[:-9]        # (the ServerHelloDone record: 5 + 4 bytes)
     conv.s(flight, tag="flight")
     conv.fin("S", tag="server_fin", delay_ms=SERVER_TLS_TIMEOUT_MS, acked=False)
     if client_close:
@@ -181,7 +194,20 @@ def scenarios() -> list[Capture]:
                 "ServerHelloDone) and sends nothing; 60 s later the server's handshake timeout closes, the client "
                 "closes 5 s after",
                 [(client_hangs_after_answer(48508, True),
-                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220))]),
+                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
+                         [("client-silent", "client", "flight")]))]),
+        Capture("hunt5-client-hangs-after-answer-tls13.pcap",
+                "as hunt5-client-hangs-after-answer.pcap in TLS 1.3: the server's flight ends with its "
+                "Finished (a 53-byte record), which the client acknowledges and never answers",
+                [(client_hangs_after_answer(48514, True, "tls13"),
+                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
+                         [("client-silent", "client", "flight")]))]),
+        Capture("hunt5-server-stalls-mid-answer.pcap",
+                "as hunt5-client-hangs-after-answer.pcap, the server's answer stopping before its "
+                "ServerHelloDone (a server stalled signing or fetching): the client rightly waits, "
+                "the server's timeout closes: the server's",
+                [(client_hangs_after_answer(48515, True, "tls12-no-done"),
+                  Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220))]),
         Capture("hunt5-client-hangs-after-answer-end.pcap",
                 "as hunt5-client-hangs-after-answer.pcap, the capture ending with the server's FIN: whether the "
                 "client answered and the path dropped it cannot be told",

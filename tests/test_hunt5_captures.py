@@ -174,13 +174,18 @@ def test_a_client_that_had_the_whole_answer_and_hung_is_the_clients() -> None:
     server was blamed, "closed the connection after the ServerHello")."""
     path = CAPTURES / "hunt5-client-hangs-after-answer.pcap"
     conv = _conv(path.name)
-    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 18)
-    assert _findings(conv) == []
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", "client-silent", 18)
+    assert _findings(conv) == [("client-silent", "client", 16)]
     assert conv["tls"]["server_hello_frame"] == 16
     assert conv["detail"] == ("the client acknowledged the server's whole answer to its ClientHello (frame 16) and "
                               "sent nothing for 60.0 s: the server gave up waiting for the client's side of the "
-                              "handshake and closed the connection (frame 18), and the client closed without having "
-                              "sent it (frame 19)")
+                              "handshake and closed the connection (frame 18); the client then closed its side "
+                              "without having sent anything (frame 19)")
+    # the case's own explanation sends the admin to the client's side (the reason's says "ask the
+    # side that ended the handshake", the server), and no RFC 8460 failure is held against the
+    # receiving server, which answered right
+    assert conv["explanation"]["ask"].startswith("Ask the sending side's admin")
+    assert "tlsrpt_result" not in conv
     # tshark: the ServerHello flight in 16, the client's ACK of all of it in 17, the server's FIN
     # 60 s later in 18, the client's in 19 and nothing of the client's TLS after the ClientHello
     assert frames_matching(path, "tls.handshake.type == 2") == [16]
@@ -192,6 +197,40 @@ def test_a_client_that_had_the_whole_answer_and_hung_is_the_clients() -> None:
     assert frames_matching(path, "tcp.srcport == 48508 && tls") == [14]
     t16, t18 = _times(path, [16, 18])
     assert t18 - t16 == pytest.approx(60.0, abs=0.01)
+
+
+def test_a_tls13_client_that_had_the_servers_finished_and_hung_is_the_clients() -> None:
+    """The same in TLS 1.3: the server's encrypted flight ends with a 53-byte record (its Finished
+    under a SHA-256 suite), which the client acknowledges and never answers."""
+    path = CAPTURES / "hunt5-client-hangs-after-answer-tls13.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", "client-silent", 18)
+    assert _findings(conv) == [("client-silent", "client", 16)]
+    assert conv["tls"]["version"] == "TLS 1.3"
+    # tshark: the ServerHello, the CCS and four encrypted records, the last of 53 bytes, in 16
+    ((types, lengths),) = tshark_fields(path, "frame.number == 16", "tls.record.content_type",
+                                        "tls.record.length")
+    assert lengths.split(",")[-1] == "53" and types.split(",")[:2] == ["22", "20"]
+    ((seq, length),) = tshark_fields(path, "frame.number == 16", "tcp.seq", "tcp.len")
+    ((ack,),) = tshark_fields(path, "frame.number == 17", "tcp.ack")
+    assert int(ack) == int(seq) + int(length)
+    assert frames_matching(path, "tcp.srcport == 48514 && tls") == [14]
+
+
+def test_a_server_stalled_in_the_middle_of_its_answer_is_still_the_servers() -> None:
+    """The server's answer stops before its ServerHelloDone (a slow signature or OCSP fetch): the
+    client acknowledged all of it and rightly waits for the rest (RFC 5246 7.3: it sends its key
+    exchange only after the ServerHelloDone); the server's timeout closes: the server's, as before
+    the rule for a hung client (its first version blamed the client here)."""
+    path = CAPTURES / "hunt5-server-stalls-mid-answer.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", None, 18)
+    assert _findings(conv) == []
+    assert frames_matching(path, "tls.handshake.type == 12") == [16]
+    assert frames_matching(path, "tls.handshake.type == 14") == []
+    ((seq, length),) = tshark_fields(path, "frame.number == 16", "tcp.seq", "tcp.len")
+    ((ack,),) = tshark_fields(path, "frame.number == 17", "tcp.ack")
+    assert int(ack) == int(seq) + int(length)
 
 
 def test_a_client_that_had_the_whole_answer_the_capture_ending_at_the_servers_close_is_incomplete() -> None:

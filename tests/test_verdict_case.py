@@ -75,6 +75,8 @@ CASES = {
     ("pathhole-ehlo-reply-lost-server-421.pcap", 0): ("ehlo-rejected", "answer-lost"),
     ("pathhole-ehlo-reply-lost-client-quits.pcap", 0): ("ehlo-rejected", "answer-lost"),
     ("pathhole-answer-partly-client-side.pcap", 0): ("tls-handshake-failed", "answer-lost"),
+    ("hunt5-client-hangs-after-answer.pcap", 0): ("tls-handshake-failed", "client-silent"),
+    ("hunt5-client-hangs-after-answer-tls13.pcap", 0): ("tls-handshake-failed", "client-silent"),
     ("tcp-reset-forged-starttls-server-side.pcap", 0): ("no-mail-transaction", "reset-forged"),
     ("tcp-reset-forged-ehlo.pcap", 0): ("no-mail-transaction", "reset-forged"),
 }

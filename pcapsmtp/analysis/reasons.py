@@ -9,7 +9,7 @@ from typing import NamedTuple
 BLAMED = frozenset({"client", "server", "middlebox"})
 
 __all__ = ["ReasonInfo", "ReasonCase", "FindingInfo", "REASONS", "REASON_CASES", "FINDINGS", "TLSRPT_RESULT",
-           "GIVE_UP_REASONS"]
+           "TLSRPT_CASE_RESULT", "GIVE_UP_REASONS"]
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
@@ -238,6 +238,17 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "the network team whether a box in front of it drops TLS after STARTTLS (an IPS or DPI "
         "policy, an MTU problem that drops the larger TLS packets): capture in front of the "
         "server too and run `pcapsmtp diff`.", "server"),
+    ("tls-handshake-failed", "client-silent"): ReasonCase(
+        "the client never answered the server's whole answer", "client-silent",
+        "The server answered the ClientHello whole (ServerHello to ServerHelloDone, or to its "
+        "Finished in TLS 1.3), the client's TCP acknowledged every byte of it, and the client "
+        "sent nothing more until the server's handshake timeout closed the connection: a client "
+        "whose TLS library or certificate check hangs (a CRL or OCSP fetch that a firewall drops, "
+        "a hardware key that does not answer) or that ran out of a resource. The receiving "
+        "server waited as it should. Opportunistic MTAs then retry in plaintext.",
+        "Ask the sending side's admin why its TLS client stalls after the server's answer: its "
+        "logs at that time (a certificate check, a CRL or OCSP fetch, a hardware key), and "
+        "whether the same happens with another server.", "client"),
     ("starttls-refused", "command-lost"): ReasonCase(
         "STARTTLS never reached the server", "request-not-received",
         "The client sent STARTTLS and waited; the server's acknowledgements after it never "
@@ -483,6 +494,11 @@ FINDINGS: dict[str, FindingInfo] = {
         "too big' through, or clamp the TCP MSS): the finding names what the server never "
         "acknowledged and how long the client waited (or the server, when its timeout ended the "
         "session first)."),
+    "client-silent": FindingInfo(
+        "client", "RFC 8446 2", "the client never answered the server's whole TLS answer",
+        "Ask the sending side's admin why its TLS client stalled after the server's answer (the "
+        "finding names the answer's last record, which the client's TCP acknowledged, and how long "
+        "it stayed silent); the receiving server is not the cause."),
     "no-answer": FindingInfo(
         "server", "RFC 5321 4.5.3.2", "no answer until the client gave up waiting",
         _ASK_SERVER + "find out why its greeting, its EHLO reply, STARTTLS or the TLS handshake hangs (the "
@@ -597,6 +613,16 @@ FINDINGS: dict[str, FindingInfo] = {
 #: s-nail ``smtp-use-starttls``, an MTA with a TLS-required policy, Cisco ESA "TLS Required")
 #: gives up on: the outcome is then ``aborted`` with the same blame and reason.
 GIVE_UP_REASONS = ("starttls-not-offered", "starttls-misplaced", "starttls-masked", "ehlo-rejected")
+
+#: (reason, case) -> RFC 8460 result type, where it differs from the reason's (None: none; a
+#: session that never tried the receiving server's STARTTLS or stalled on the sender's side is
+#: no failure of the receiver's TLS, and a report would hold it against a server that answered
+#: right; an offer of STARTTLS the path lost is no server without STARTTLS)
+TLSRPT_CASE_RESULT: dict[tuple[str, str], str | None] = {
+    ("implicit-tls-mismatch", "client-tls-port"): None,
+    ("tls-handshake-failed", "client-silent"): None,
+    ("ehlo-rejected", "answer-lost"): "validation-failure",
+}
 
 #: reason -> RFC 8460 result type, where one applies.
 TLSRPT_RESULT: dict[str, str] = {

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pcapsmtp.analysis.ehlo import EhloCheck, check_ehlo, is_masked_banner
-from pcapsmtp.analysis.reasons import FINDINGS, REASON_CASES, REASONS, TLSRPT_RESULT
+from pcapsmtp.analysis.reasons import FINDINGS, REASON_CASES, REASONS, TLSRPT_CASE_RESULT, TLSRPT_RESULT
 from pcapsmtp.model import CLIENT as _CLIENT
 from pcapsmtp.model import SERVER as _SERVER
 from pcapsmtp.model import Endpoint, Side
@@ -23,7 +23,8 @@ from pcapsmtp.smtp.events import (
 )
 from pcapsmtp.smtp.tls import (
     TlsAlert, TlsApplicationData, TlsCertificate, TlsChangeCipherSpec, TlsClientHello,
-    TlsEncryptedHandshake, TlsEvent, TlsNotTls, TlsServerHello, TlsServerKeyExchange, cert_expired,
+    TlsEncryptedHandshake, TlsEvent, TlsHandshakeOther, TlsNotTls, TlsServerHello, TlsServerKeyExchange,
+    cert_expired,
     cert_matches_host,
     looks_like_encrypted_alert, version_name,
 )
@@ -1142,7 +1143,13 @@ def _server_gave_up_on_client_flight(f: _Facts, v: _Verdict, ts: dict[str, Any],
     the 220 (``_server_gave_up_on_clienthello``): when the client's own close follows, the client's
     (``tls-handshake-failed``); when the capture ends first, the client's next segment, whose
     sequence number would show an answer the path dropped, is not in it: ``incomplete``. Not the
-    server's: it waited. Returns True when it set a verdict."""
+    server's: it waited. Only when the answer was whole (``_answer_whole``): a server stalled in
+    the middle of it is still the server's. When the capture holds the client's acknowledgement
+    of the answer only in its late close, its stack still had the answer before then (it
+    acknowledges nothing it did not receive), and a stack acknowledges within a delayed-ACK
+    timeout (at most 500 ms, RFC 1122 4.2.3.2) while a server's TCP resends what stays
+    unacknowledged: with no resend of the answer in the capture, the client had it long before
+    the server's timeout. Returns True when it set a verdict."""
     sh = ts["server_hello"]
     if (sh is None or end.event.side is not _SERVER or f.pos(sh) > f.pos(end)
             or any(x.event.side is _CLIENT and f.pos(x) > f.pos(sh) for x in f.tls)
@@ -1152,7 +1159,8 @@ def _server_gave_up_on_client_flight(f: _Facts, v: _Verdict, ts: dict[str, Any],
     answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(sh) <= f.pos(x) < f.pos(end)]
     last = max(answer, key=lambda x: x.ts_ns)
     acked = f.t.server_acked
-    if end.ts_ns - last.ts_ns < WAITED_NS or acked is None or acked < max(x.event.span.end for x in answer):
+    if (end.ts_ns - last.ts_ns < WAITED_NS or acked is None or acked < max(x.event.span.end for x in answer)
+            or f.t.server_resent > answer[0].event.span.start or not _answer_whole(ts["version"], answer)):
         return False
     waited = _seconds(end.ts_ns - last.ts_ns)
     how = "reset" if end.event.reset else "closed"
@@ -1166,12 +1174,35 @@ def _server_gave_up_on_client_flight(f: _Facts, v: _Verdict, ts: dict[str, Any],
               "whether the client never answered or the path dropped its answer cannot be told, the capture "
               "ends before the client's next segment", end)
         return True
-    v.set("aborted", "client", "tls-handshake-failed", _frame(end),
-          f"the client acknowledged the server's whole answer to its ClientHello ({frames}) and sent nothing "
-          f"for {waited}: the server gave up waiting for the client's side of the handshake and {how} the "
-          f"connection (frame {_frame(end)}), and the client closed without having sent it (frame "
-          f"{_frame(client_end)})", end)
+    msg = (f"the client acknowledged the server's whole answer to its ClientHello ({frames}) and sent nothing "
+           f"for {waited}: the server gave up waiting for the client's side of the handshake and {how} the "
+           f"connection (frame {_frame(end)}); the client then "
+           f"{'reset the connection' if client_end.event.reset else 'closed its side'} without having sent "
+           f"anything (frame {_frame(client_end)})")
+    v.finding("client-silent", "client", _frame(last), msg, at=_at(last))
+    v.set("aborted", "client", "tls-handshake-failed", _frame(end), msg, end)
+    v.case = "client-silent"
     return True
+
+
+def _answer_whole(version: int | None, answer: list[Item]) -> bool:
+    """Does the server's ``answer`` to the ClientHello (its records from the ServerHello on) end
+    where the client has all it needs to go on? TLS 1.2 and before: a ServerHelloDone (RFC 5246
+    7.3: only then does the client send its key exchange), or, resuming a session, the server's
+    ChangeCipherSpec and its encrypted Finished. TLS 1.3: the server's Finished ends its flight
+    (RFC 8446 2), encrypted like the rest of it; its record is 53 bytes (SHA-256 suites) or 69
+    (SHA-384) with the AEAD's 16-byte tag, so the flight's last record must be one of those (a
+    server that packs its whole flight into one record, whose end cannot be told, does not
+    count). A server stalled in the middle of its answer (a slow signature for its
+    CertificateVerify, an OCSP fetch) leaves the client waiting, rightly."""
+    if version == 0x0304:
+        enc = [x for x in answer if isinstance(x.event, TlsApplicationData)]
+        return bool(enc) and enc[-1].event.length in (53, 69)
+    if any(isinstance(x.event, TlsHandshakeOther) and x.event.handshake_type == 14 for x in answer):
+        return True
+    # (``answer`` is in capture order)
+    ccs = next((i for i, x in enumerate(answer) if isinstance(x.event, TlsChangeCipherSpec)), None)
+    return ccs is not None and any(isinstance(x.event, TlsEncryptedHandshake) for x in answer[ccs + 1:])
 
 
 def _server_stream_known(f: _Facts, before: Item) -> bool:
@@ -2854,13 +2885,13 @@ def judge(t: Transcript) -> dict[str, Any]:
     }
     if v.extra.get("certificate"):
         conv["certificate"] = v.extra["certificate"]
-    res = v.extra.get("tlsrpt_result") or TLSRPT_RESULT.get(v.reason)
+    res = v.extra.get("tlsrpt_result") or (
+        TLSRPT_CASE_RESULT[(v.reason, v.case)] if (v.reason, v.case) in TLSRPT_CASE_RESULT
+        else TLSRPT_RESULT.get(v.reason))
     # (RFC 8460 counts sessions that failed: an incomplete one's result is not known, whatever
-    # its certificate shows, which ``certificate`` and the findings still report. A client set
-    # to implicit TLS on a STARTTLS port never tried the receiving server's STARTTLS: like a
-    # client that did not ask for it, its session is no failure of the receiver's TLS, and a
-    # report would hold it against a server that answered right)
-    if res and v.outcome not in ("tls", "incomplete") and v.case != "client-tls-port":
+    # its certificate shows, which ``certificate`` and the findings still report; some cases
+    # have their own result or none, ``TLSRPT_CASE_RESULT``)
+    if res and v.outcome not in ("tls", "incomplete"):
         conv["tlsrpt_result"] = res
     if v.case:
         conv["case"] = v.case

@@ -110,13 +110,18 @@ def reset_ttl_foreign(ttl: int, lo: int, hi: int, segments: int) -> bool:
 
 #: how long after bytes were first captured a copy of them must come to be read as the sender's
 #: TCP retransmission (``resent_end``): sooner it is a copy of the same packet, which a SPAN port
-#: or a capture merged from two interfaces (or two taps) writes twice, microseconds apart, and
-#: which shows nothing of the sender's acknowledgements. No stack resends that soon without
-#: having been told of a loss: Linux's tail-loss probe fires at max(2 * SRTT, 10 ms) (RFC 8985
-#: 7.2 with the kernel's 10 ms floor), its retransmission timeout at 200 ms at the least (RFC
-#: 6298 asks 1 s), Windows' at 300 ms. A fast retransmit (after three duplicate ACKs) can come
-#: sooner on a LAN, but only once the receiver's acknowledgements came back, which the verdict's
-#: rules read themselves (a resend is their proof only when nothing of the receiver came).
+#: or a capture merged from two interfaces of one host writes twice (microseconds apart), and
+#: which shows nothing of the sender's acknowledgements. A stack resends a lone segment in flight
+#: (a command, a 220, a short reply: what the verdict's rules read) no sooner than about 200 ms:
+#: Linux's tail-loss probe waits 2 * SRTT plus its minimum RTO (200 ms) then (RFC 8985 7.2; with
+#: two or more segments in flight only 2 * SRTT plus a few ms, since Linux 4.13, so on a LAN a
+#: real probe of a large TLS flight may come sooner than this and is then read as a copy: the
+#: later retransmissions still count), its retransmission timeout after 200 ms at the least
+#: (RFC 6298 asks 1 s), Windows' after 300 ms. A fast retransmit (after three duplicate ACKs) can
+#: come sooner, but only once the receiver's acknowledgements came back, which the verdict's rules
+#: read themselves (a resend is their proof only when nothing of the receiver came). Not covered:
+#: two taps on different hosts merged, where the same packet is captured once per tap, the
+#: copies apart by the path's delay and the clocks' skew, which can pass 10 ms.
 RESEND_MIN_NS = 10_000_000
 
 def _resent(first: int | None, ts: int) -> bool:
