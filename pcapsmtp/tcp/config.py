@@ -8,7 +8,7 @@ from pcapsmtp.model import SMTP_PORTS
 __all__ = ["ReassemblyConfig", "ReassemblyStats"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class ReassemblyConfig:
     smtp_ports: frozenset[int] = SMTP_PORTS
     """A conversation with one of these ports on either side is an SMTP candidate."""
