@@ -56,7 +56,8 @@ from __future__ import annotations
 import dataclasses
 
 from generate import (
-    BANNER, EHLO, EHLO_OK, READY, STARTTLS, Capture, Conv, Expect, Pkt, client_hello, opening, server_flight_tls12,
+    BANNER, EHLO, EHLO_OK, READY, STARTTLS, Capture, Conv, Expect, Pkt, client_hello, det, did_not_request_conv,
+    opening, record, server_flight_tls12,
 )
 from scenarios_oneside import server_flight_tls13
 from scenarios_path import RESEND_MS
@@ -146,9 +147,12 @@ def client_hangs_after_answer(cport: int, client_close: bool, flight_kind: str =
     answer to its Finished)."""
     conv = opening(Conv(cport=cport, close=None))
     conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
-    conv.c(client_hello(f"hunt5 {cport}", "mx.example.com", tls13=flight_kind == "tls13"), tag="client_hello")
-    if flight_kind == "tls13":
+    conv.c(client_hello(f"hunt5 {cport}", "mx.example.com", tls13=flight_kind.startswith("tls13")),
+           tag="client_hello")
+    if flight_kind.startswith("tls13"):
         flight = server_flight_tls13(f"hunt5 {cport}")
+        if flight_kind == "tls13-ticket":
+            flight += record(23, det(f"hunt5 {cport} ticket", 200))   # (a NewSessionTicket after the Finished)
     else:
         flight, _hello_len = server_flight_tls12(f"hunt5 {cport}", "mx.example.com")
         if flight_kind == "tls12-no-done":
@@ -202,6 +206,15 @@ def scenarios() -> list[Capture]:
                 [(client_hangs_after_answer(48514, True, "tls13"),
                   Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
                          [("client-silent", "client", "flight")]))]),
+        Capture("hunt5-client-hangs-after-ticket-then-retry.pcap",
+                "as hunt5-client-hangs-after-answer-tls13.pcap, the server sending a session ticket right after "
+                "its Finished (as Go's crypto/tls does); 70 s after it began, the client comes back on another "
+                "port and delivers in plaintext without STARTTLS (the retry of an opportunistic MTA)",
+                [(client_hangs_after_answer(48516, True, "tls13-ticket"),
+                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
+                         [("client-silent", "client", "flight")])),
+                 (did_not_request_conv(cport=48517, isn=(0x22334455, 0x66778899), start_offset_ms=70000),
+                  Expect("plaintext", "client", "tls-fallback", "valid"))]),
         Capture("hunt5-server-stalls-mid-answer.pcap",
                 "as hunt5-client-hangs-after-answer.pcap, the server's answer stopping before its "
                 "ServerHelloDone (a server stalled signing or fetching): the client rightly waits, "

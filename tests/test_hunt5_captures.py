@@ -13,6 +13,7 @@ from capturecheck import CAPTURES
 from capturecheck import findings_of as _findings
 from capturecheck import one_conv as _conv
 from capturecheck import verdict_of as _verdict
+from pcapsmtp.engine.analyzer import analyze_path
 from pcapsmtp.tcp.halfstream import RESEND_MIN_NS
 
 
@@ -271,3 +272,24 @@ def test_the_client_side_of_a_partly_lost_answer_reads_as_the_server_side() -> N
     assert acks == {int(seq) + int(length)}
     ((fin_seq,),) = tshark_fields(path, "frame.number == 18", "tcp.seq")
     assert int(fin_seq) - (int(seq) + int(length)) == 817
+
+
+def test_a_ticket_after_the_finished_keeps_the_answer_whole_and_its_retry_reports_no_tlsrpt_failure() -> None:
+    """The TLS 1.3 hung client, the server sending a session ticket right after its Finished (Go's
+    crypto/tls): the Finished-sized record is not the last one, the answer is still whole (the
+    first version took only the last record and blamed the server). The client's plaintext retry
+    70 s later is its tls-fallback, with no RFC 8460 failure either: the failure it retries after
+    was none of the receiving server's TLS (it read validation-failure)."""
+    path = CAPTURES / "hunt5-client-hangs-after-ticket-then-retry.pcap"
+    first, retry = (c for c in analyze_path(str(path)))
+    assert (first["outcome"], first["caused_by"], first["reason"], first.get("case")) == (
+        "aborted", "client", "tls-handshake-failed", "client-silent")
+    assert "tlsrpt_result" not in first
+    assert (retry["outcome"], retry["caused_by"], retry["reason"]) == ("plaintext", "client", "tls-fallback")
+    assert retry["fallback_of"]["stream"] == first["stream"]
+    assert "tlsrpt_result" not in retry
+    # tshark: the server's records in frame 16 end with the 53-byte Finished and a 200-byte ticket
+    ((lengths,),) = tshark_fields(path, "frame.number == 16", "tls.record.length")
+    assert lengths.split(",")[-2:] == ["53", "200"]
+    assert frames_matching(path, "tcp.srcport == 48516 && tls") == [14]
+    assert frames_matching(path, 'smtp.req.command == "STARTTLS" && tcp.srcport == 48517') == []

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from pcapsmtp.analysis.reasons import REASONS, TLSRPT_RESULT
+from pcapsmtp.analysis.reasons import REASONS, TLSRPT_CASE_RESULT, TLSRPT_RESULT
 
 __all__ = ["FallbackTracker", "FAILURES", "SKIPPED"]
 
@@ -39,7 +39,8 @@ class FallbackTracker:
             self._last[key] = {"stream": conv["stream"], "caused_by": conv["caused_by"],
                                "reason": reason, "ended_ns": conv.get("ended_ns") or 0,
                                "started_ns": conv.get("started_ns") or 0,
-                               "file": conv.get("file"), "frame": conv.get("evidence_frame")}
+                               "file": conv.get("file"), "frame": conv.get("evidence_frame"),
+                               "case": conv.get("case")}
             self._last.move_to_end(key)
             while len(self._last) > self.max_pairs:
                 self._last.popitem(last=False)
@@ -88,7 +89,10 @@ class FallbackTracker:
         conv["caused_by"] = prev["caused_by"]
         info = REASONS["tls-fallback"]
         conv["explanation"] = {"client_does": info.client_does, "ask": info.remedy}
-        conv["tlsrpt_result"] = TLSRPT_RESULT["tls-fallback"]
+        # (no RFC 8460 failure when the earlier one was none of the receiving server's TLS:
+        # a client that stalled after its whole answer, TLSRPT_CASE_RESULT)
+        if TLSRPT_CASE_RESULT.get((prev["reason"], prev["case"]), "") is not None:
+            conv["tlsrpt_result"] = TLSRPT_RESULT["tls-fallback"]
         conv["detail"] = (f"the sender came back without STARTTLS after the {prev['reason']} of "
                           f"stream {prev['stream']} (this conversation alone reads as {reason})")
 

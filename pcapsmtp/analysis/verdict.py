@@ -1146,10 +1146,9 @@ def _server_gave_up_on_client_flight(f: _Facts, v: _Verdict, ts: dict[str, Any],
     server's: it waited. Only when the answer was whole (``_answer_whole``): a server stalled in
     the middle of it is still the server's. When the capture holds the client's acknowledgement
     of the answer only in its late close, its stack still had the answer before then (it
-    acknowledges nothing it did not receive), and a stack acknowledges within a delayed-ACK
-    timeout (at most 500 ms, RFC 1122 4.2.3.2) while a server's TCP resends what stays
-    unacknowledged: with no resend of the answer in the capture, the client had it long before
-    the server's timeout. Returns True when it set a verdict."""
+    acknowledges nothing it did not receive, and within a delayed-ACK timeout, at most 500 ms,
+    RFC 1122 4.2.3.2); a resend of the answer by the server (the client's first acknowledgement
+    lost on the way) changes nothing of that. Returns True when it set a verdict."""
     sh = ts["server_hello"]
     if (sh is None or end.event.side is not _SERVER or f.pos(sh) > f.pos(end)
             or any(x.event.side is _CLIENT and f.pos(x) > f.pos(sh) for x in f.tls)
@@ -1160,7 +1159,7 @@ def _server_gave_up_on_client_flight(f: _Facts, v: _Verdict, ts: dict[str, Any],
     last = max(answer, key=lambda x: x.ts_ns)
     acked = f.t.server_acked
     if (end.ts_ns - last.ts_ns < WAITED_NS or acked is None or acked < max(x.event.span.end for x in answer)
-            or f.t.server_resent > answer[0].event.span.start or not _answer_whole(ts["version"], answer)):
+            or not _answer_whole(ts["version"], answer)):
         return False
     waited = _seconds(end.ts_ns - last.ts_ns)
     how = "reset" if end.event.reset else "closed"
@@ -1191,13 +1190,16 @@ def _answer_whole(version: int | None, answer: list[Item]) -> bool:
     7.3: only then does the client send its key exchange), or, resuming a session, the server's
     ChangeCipherSpec and its encrypted Finished. TLS 1.3: the server's Finished ends its flight
     (RFC 8446 2), encrypted like the rest of it; its record is 53 bytes (SHA-256 suites) or 69
-    (SHA-384) with the AEAD's 16-byte tag, so the flight's last record must be one of those (a
-    server that packs its whole flight into one record, whose end cannot be told, does not
-    count). A server stalled in the middle of its answer (a slow signature for its
-    CertificateVerify, an OCSP fetch) leaves the client waiting, rightly."""
+    (SHA-384) with the AEAD's 16-byte tag, so a record of those sizes after the first encrypted
+    one (the EncryptedExtensions) must be among them (a server that packs its whole flight into
+    one record, whose end cannot be told, does not count). A server stalled in the middle of its
+    answer (a slow signature for its CertificateVerify, an OCSP fetch) leaves the client waiting,
+    rightly."""
     if version == 0x0304:
+        # (not the first encrypted record, the EncryptedExtensions, which may have that size
+        # too; the server's session tickets may follow its Finished, as Go's crypto/tls sends)
         enc = [x for x in answer if isinstance(x.event, TlsApplicationData)]
-        return bool(enc) and enc[-1].event.length in (53, 69)
+        return any(x.event.length in (53, 69) for x in enc[1:])
     if any(isinstance(x.event, TlsHandshakeOther) and x.event.handshake_type == 14 for x in answer):
         return True
     # (``answer`` is in capture order)
@@ -2885,9 +2887,8 @@ def judge(t: Transcript) -> dict[str, Any]:
     }
     if v.extra.get("certificate"):
         conv["certificate"] = v.extra["certificate"]
-    res = v.extra.get("tlsrpt_result") or (
-        TLSRPT_CASE_RESULT[(v.reason, v.case)] if (v.reason, v.case) in TLSRPT_CASE_RESULT
-        else TLSRPT_RESULT.get(v.reason))
+    res = (TLSRPT_CASE_RESULT[(v.reason, v.case)] if (v.reason, v.case) in TLSRPT_CASE_RESULT
+           else v.extra.get("tlsrpt_result") or TLSRPT_RESULT.get(v.reason))
     # (RFC 8460 counts sessions that failed: an incomplete one's result is not known, whatever
     # its certificate shows, which ``certificate`` and the findings still report; some cases
     # have their own result or none, ``TLSRPT_CASE_RESULT``)
