@@ -298,11 +298,18 @@ class Analyzer:
             if early and not c.emitted and self._decided(c) and self._is_smtp(c):
                 # Judged before its FlowClosed: which sides sent segments so far, as the close
                 # will say, so that a side seen only by its acknowledgements is not taken for
-                # absent. A flow already closed (its FlowClosed later in these events, or held
-                # by a reset watch) is judged at that close, with what it carries.
+                # absent, and their acknowledgements so far. A flow already closed (its
+                # FlowClosed later in these events, or held by a reset watch) is judged at that
+                # close, with what it carries.
                 last = self.reassembler.last_segment_times(c.info.stream)
+                acks = self.reassembler.acks_so_far(c.info.stream)
                 if last is not None:
                     c.transcript.client_last_ns, c.transcript.server_last_ns = last
+                    if acks is not None:
+                        # (and how far each side acknowledged the other and resent, so far, as
+                        # the close will say: the rules of answers lost on the path read them)
+                        t = c.transcript
+                        t.client_acked, t.server_acked, t.client_resent, t.server_resent = acks
                     if stepped:
                         self._continuous_ends(c.transcript)
                     self._emit(self._conclude(c, closed=False), c, done)

@@ -680,6 +680,19 @@ class TcpReassembler:
         client, server = (h0, h1) if flow.sides[0] is Side.CLIENT else (h1, h0)
         return client.last_ts or None, server.last_ts or None
 
+    def acks_so_far(self, stream: int) -> tuple[int | None, int | None, int, int] | None:
+        """For a flow still open: how far the server acknowledged the client's stream and the
+        client the server's, and the end of each side's bytes it sent again (a TCP
+        retransmission), so far: what its ``FlowClosed`` will carry as ``client_acked``,
+        ``server_acked``, ``client_resent`` and ``server_resent``; None when ``stream`` has no
+        open flow. (An early verdict, in live mode, is judged before that close.)"""
+        flow = self._flows.get(stream)
+        if flow is None:
+            return None
+        h0, h1 = flow.halves
+        client, server = (h0, h1) if flow.sides[0] is Side.CLIENT else (h1, h0)
+        return client.acked_offset(), server.acked_offset(), client.resent_end, server.resent_end
+
     def stream_of(self, src: str, sport: int, dst: str, dport: int) -> int | None:
         """The tcp.stream index the 4-tuple maps to now (None if unknown or evicted)."""
         key: _Key = _key(src, sport, dst, dport)[0]
