@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ def _conv(name: str) -> dict[str, Any]:
 
 
 def _explain(name: str) -> str:
-    proc = subprocess.run(["python3", "-m", "pcapsmtp", "explain", str(CAPTURES / name)],
+    proc = subprocess.run([sys.executable, "-m", "pcapsmtp", "explain", str(CAPTURES / name)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode in (0, 1), proc.stderr
     return proc.stdout
