@@ -47,7 +47,7 @@
 # tests that need such a machine tool (or root itself) are skipped, each with its reason.
 #
 # Time on a 2-core machine: apt about 3-5 minutes on a fresh machine, the venv about 1 minute,
-# the suite about 25 minutes. Each phase prints how long it took.
+# the suite about 20 minutes. Each phase prints how long it took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
