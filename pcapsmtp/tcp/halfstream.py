@@ -124,6 +124,7 @@ def reset_ttl_foreign(ttl: int, lo: int, hi: int, segments: int) -> bool:
 #: copies apart by the path's delay and the clocks' skew, which can pass 10 ms.
 RESEND_MIN_NS = 10_000_000
 
+
 def _resent(first: int | None, ts: int) -> bool:
     """Whether bytes captured at ``first`` (``HalfStream._compare_old``), captured again at
     ``ts``, were sent again by the side's TCP: ``RESEND_MIN_NS`` or more later (sooner: a copy of
