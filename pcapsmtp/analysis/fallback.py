@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from pcapsmtp.analysis.reasons import REASONS, TLSRPT_CASE_RESULT, TLSRPT_RESULT
+from pcapsmtp.analysis.reasons import REASONS, TLSRPT_RESULT, tlsrpt_result
 
 __all__ = ["FallbackTracker", "FAILURES", "SKIPPED"]
 
@@ -91,7 +91,7 @@ class FallbackTracker:
         conv["explanation"] = {"client_does": info.client_does, "ask": info.remedy}
         # (no RFC 8460 failure when the earlier one was none of the receiving server's TLS:
         # a client that stalled after its whole answer, TLSRPT_CASE_RESULT)
-        if TLSRPT_CASE_RESULT.get((prev["reason"], prev["case"]), "") is not None:
+        if tlsrpt_result(prev["reason"], prev["case"]) is not None:
             conv["tlsrpt_result"] = TLSRPT_RESULT["tls-fallback"]
         conv["detail"] = (f"the sender came back without STARTTLS after the {prev['reason']} of "
                           f"stream {prev['stream']} (this conversation alone reads as {reason})")

@@ -9,7 +9,7 @@ from typing import NamedTuple
 BLAMED = frozenset({"client", "server", "middlebox"})
 
 __all__ = ["ReasonInfo", "ReasonCase", "FindingInfo", "REASONS", "REASON_CASES", "FINDINGS", "TLSRPT_RESULT",
-           "TLSRPT_CASE_RESULT", "GIVE_UP_REASONS"]
+           "TLSRPT_CASE_RESULT", "GIVE_UP_REASONS", "tlsrpt_result"]
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
@@ -637,3 +637,13 @@ TLSRPT_RESULT: dict[str, str] = {
     "tls-fallback": "validation-failure",
     "implicit-tls-mismatch": "validation-failure",
 }
+
+
+def tlsrpt_result(reason: str, case: str | None, specific: str | None = None) -> str | None:
+    """The RFC 8460 result type of a verdict: its case's own (``TLSRPT_CASE_RESULT``, None
+    included), else ``specific`` (what the verdict found, a certificate's fault), else its
+    reason's (``TLSRPT_RESULT``); None when no failure of the receiving server's TLS is to be
+    reported."""
+    if case is not None and (reason, case) in TLSRPT_CASE_RESULT:
+        return TLSRPT_CASE_RESULT[(reason, case)]
+    return specific or TLSRPT_RESULT.get(reason)

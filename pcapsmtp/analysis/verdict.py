@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pcapsmtp.analysis.ehlo import EhloCheck, check_ehlo, is_masked_banner
-from pcapsmtp.analysis.reasons import FINDINGS, REASON_CASES, REASONS, TLSRPT_CASE_RESULT, TLSRPT_RESULT
+from pcapsmtp.analysis.reasons import FINDINGS, REASON_CASES, REASONS, tlsrpt_result
 from pcapsmtp.model import CLIENT as _CLIENT
 from pcapsmtp.model import SERVER as _SERVER
 from pcapsmtp.model import Endpoint, Side
@@ -2887,8 +2887,7 @@ def judge(t: Transcript) -> dict[str, Any]:
     }
     if v.extra.get("certificate"):
         conv["certificate"] = v.extra["certificate"]
-    res = (TLSRPT_CASE_RESULT[(v.reason, v.case)] if (v.reason, v.case) in TLSRPT_CASE_RESULT
-           else v.extra.get("tlsrpt_result") or TLSRPT_RESULT.get(v.reason))
+    res = tlsrpt_result(v.reason, v.case, v.extra.get("tlsrpt_result"))
     # (RFC 8460 counts sessions that failed: an incomplete one's result is not known, whatever
     # its certificate shows, which ``certificate`` and the findings still report; some cases
     # have their own result or none, ``TLSRPT_CASE_RESULT``)
