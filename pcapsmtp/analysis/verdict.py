@@ -1178,9 +1178,7 @@ def _server_gave_up_on_client_flight(f: _Facts, v: _Verdict, ts: dict[str, Any],
            f"connection (frame {_frame(end)}); the client then "
            f"{'reset the connection' if client_end.event.reset else 'closed its side'} without having sent "
            f"anything (frame {_frame(client_end)})")
-    v.finding("client-silent", "client", _frame(last), msg, at=_at(last))
-    v.set("aborted", "client", "tls-handshake-failed", _frame(end), msg, end)
-    v.case = "client-silent"
+    _unanswered(v, last, "client-silent", "client", "aborted", "tls-handshake-failed", "client-silent", msg, end)
     return True
 
 
@@ -1416,11 +1414,14 @@ def greeting_unanswered(t: Transcript) -> Item | None:
 
 
 def _unanswered(v: _Verdict, it: Item, code: str, side: str, outcome: str, reason: str, case: str,
-                msg: str) -> None:
-    """The verdict of a client that gave up waiting: one finding (``code``) at ``it``, what went
-    unanswered or undelivered, and the verdict resting on it, with its ``case``."""
+                msg: str, evidence: Item | None = None) -> None:
+    """The verdict of a side that gave up waiting: one finding (``code``) at ``it``, what went
+    unanswered or undelivered, and the verdict, with its ``case``, resting on it, or on
+    ``evidence`` when given (the act that ended the wait, when the finding names what went
+    unanswered: the server's close after the answer its client never answered)."""
     v.finding(code, side, _frame(it), msg, at=_at(it))
-    v.set(outcome, side, reason, _frame(it), msg, it)
+    ev = it if evidence is None else evidence
+    v.set(outcome, side, reason, _frame(ev), msg, ev)
     v.case = case
 
 
