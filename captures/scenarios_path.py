@@ -109,5 +109,6 @@ def scenarios() -> list[Capture]:
                 "the same flight, delivered: the client acknowledges it, sends nothing and closes 3 s "
                 "later: the client ended the handshake",
                 [(answer_lost_conv(47304, resend=False),
-                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220))]),
+                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
+                         [("client-silent", "client", "flight")]))]),
     ]

@@ -59,7 +59,8 @@ def test_the_retry_in_plaintext_follows_the_path_failure() -> None:
 
 def test_a_delivered_answer_makes_the_client_the_one_that_ended_it() -> None:
     """The control: the same flight acknowledged by the client (its ACK and its FIN cover the
-    answer), then the client's close: the client ended the handshake."""
+    answer), then the client's close 3 s later, no alert: the client ended the handshake, having
+    stalled with the whole answer (``client-silent``, its finding at the answer)."""
     name = "path-answer-received.pcap"
     (conv,) = analyze_path(str(CAPTURES / name))
     (sh,) = frames_matching(CAPTURES / name, SERVER_HELLO)
@@ -69,7 +70,8 @@ def test_a_delivered_answer_makes_the_client_the_one_that_ended_it() -> None:
     ((sh_seq,),) = tshark_fields(CAPTURES / name, f"frame.number == {sh}", "tcp.seq_raw")
     assert int(fin_ack) > int(sh_seq)
     assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed")
-    assert conv["evidence_frame"] == fin and conv["findings"] == []
+    assert conv["evidence_frame"] == fin and conv.get("case") == "client-silent"
+    assert [(x["code"], x["side"], x["frame"]) for x in conv["findings"]] == [("client-silent", "client", sh)]
 
 
 def test_a_black_hole_for_full_size_segments_only() -> None:

@@ -77,6 +77,8 @@ CASES = {
     ("pathhole-answer-partly-client-side.pcap", 0): ("tls-handshake-failed", "answer-lost"),
     ("hunt5-client-hangs-after-answer.pcap", 0): ("tls-handshake-failed", "client-silent"),
     ("hunt5-client-hangs-after-answer-tls13.pcap", 0): ("tls-handshake-failed", "client-silent"),
+    ("hunt6-client-silent-after-hrr.pcap", 0): ("tls-handshake-failed", "client-silent"),
+    ("hunt6-server-stalls-mid-answer-tls13-client-resets.pcap", 0): ("tls-handshake-failed", "server-silent"),
     ("tcp-reset-forged-starttls-server-side.pcap", 0): ("no-mail-transaction", "reset-forged"),
     ("tcp-reset-forged-ehlo.pcap", 0): ("no-mail-transaction", "reset-forged"),
 }

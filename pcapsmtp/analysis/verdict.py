@@ -23,8 +23,8 @@ from pcapsmtp.smtp.events import (
 )
 from pcapsmtp.smtp.tls import (
     TlsAlert, TlsApplicationData, TlsCertificate, TlsChangeCipherSpec, TlsClientHello,
-    TlsEncryptedHandshake, TlsEvent, TlsHandshakeOther, TlsNotTls, TlsServerHello, TlsServerKeyExchange,
-    cert_expired,
+    TlsEncryptedHandshake, TlsEvent, TlsHandshakeOther, TlsHelloRetryRequest, TlsNotTls, TlsServerHello,
+    TlsServerKeyExchange, cert_expired,
     cert_matches_host,
     looks_like_encrypted_alert, version_name,
 )
@@ -561,7 +561,7 @@ def _tls_summary(f: _Facts, after: int) -> dict[str, Any]:
                            "ccs": {_CLIENT: None, _SERVER: None},
                            "data": {_CLIENT: [], _SERVER: []},
                            "certificate": None, "version": None, "sni": None, "not_tls": None,
-                           "key_exchange": None, "finished_unanswered": None}
+                           "key_exchange": None, "finished_unanswered": None, "hello_retry": None}
     data, ccs = out["data"], out["ccs"]
     # (``f.tls`` is in capture order: the records from ``after`` on are a tail of it; the
     # record classes tested are disjoint, the most frequent first)
@@ -585,6 +585,8 @@ def _tls_summary(f: _Facts, after: int) -> dict[str, Any]:
             out["key_exchange"] = it
         elif isinstance(ev, TlsNotTls) and out["not_tls"] is None:
             out["not_tls"] = it
+        elif isinstance(ev, TlsHelloRetryRequest) and out["hello_retry"] is None:
+            out["hello_retry"] = it
     # (the verdict and the "tls" object both ask: decided once)
     out["established"] = _established(out, f)
     return out
@@ -703,7 +705,15 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         side = str(ev.side)
         name = ev.name if not ev.encrypted else "an encrypted alert"
         done = ts["finished_unanswered"]
-        if ev.encrypted and ev.side is _SERVER and done is not None and f.pos(alert) > f.pos(done):
+        stalled = _answer_stalled(f, ts, alert)
+        if stalled is not None:
+            last = stalled[-1]
+            sent = (f"{name} (a record of alert size)" if ev.encrypted else
+                    f"the fatal TLS alert {name} ({ev.description})")
+            msg = (f"the client sent {sent} "
+                   f"{_seconds(alert.ts_ns - last.ts_ns)} after the server's last record (frame {_frame(last)}), "
+                   "having waited for the rest of its answer")
+        elif ev.encrypted and ev.side is _SERVER and done is not None and f.pos(alert) > f.pos(done):
             msg = (f"the server answered the client's Finished (frame {_frame(done)}) with {name} (a "
                    f"{getattr(ev, 'content_type', 21)}-type record of alert size) and closed: it refused "
                    "the client's side of the TLS 1.3 handshake, typically the client's certificate (none "
@@ -727,6 +737,9 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             return True
         if not ev.encrypted and _gave_up_on_clienthello(
                 f, v, ts, alert, f"sent the fatal TLS alert {name} ({ev.description}) (frame {_frame(alert)})"):
+            return True
+        if stalled is not None and _gave_up_mid_answer(
+                f, v, ts, alert, f"sent {sent} (frame {_frame(alert)})"):
             return True
         if not _hole_hides(f, v, after, alert):
             v.set("aborted", side, "tls-handshake-failed", _frame(alert), msg, alert)
@@ -844,7 +857,10 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         done = ts["finished_unanswered"]
         if done is not None and (ev.side is not _SERVER or f.pos(it) < f.pos(done)):
             done = None
-        stage = ("before the ServerHello" if ts["server_hello"] is None else
+        hrr = ts["hello_retry"]
+        stage = (f"after the HelloRetryRequest (frame {_frame(hrr)}), before the ServerHello"
+                 if ts["server_hello"] is None and hrr is not None and f.pos(hrr) < f.pos(it) else
+                 "before the ServerHello" if ts["server_hello"] is None else
                  f"after the client's Finished (frame {_frame(done)}) without answering it"
                  if done is not None else "after the ServerHello")
         injected = (_injected(f, after, it) if ev.side is _CLIENT and not implicit
@@ -887,6 +903,10 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         if _answer_not_received(f, v, ts, it, f"{how} the connection (frame {_frame(it)})"):
             return True
         if _outdated_tls(f, v, ts, after, it):
+            return True
+        if _gave_up_mid_answer(f, v, ts, it, f"{how} the connection (frame {_frame(it)})"):
+            return True
+        if _client_hung_after_answer(f, v, ts, it):
             return True
         if _server_gave_up_on_client_flight(f, v, ts, it):
             return True
@@ -1148,38 +1168,139 @@ def _server_gave_up_on_client_flight(f: _Facts, v: _Verdict, ts: dict[str, Any],
     of the answer only in its late close, its stack still had the answer before then (it
     acknowledges nothing it did not receive, and within a delayed-ACK timeout, at most 500 ms,
     RFC 1122 4.2.3.2); a resend of the answer by the server (the client's first acknowledgement
-    lost on the way) changes nothing of that. Returns True when it set a verdict."""
-    sh = ts["server_hello"]
-    if (sh is None or end.event.side is not _SERVER or f.pos(sh) > f.pos(end)
-            or any(x.event.side is _CLIENT and f.pos(x) > f.pos(sh) for x in f.tls)
-            or not _silent(f, _CLIENT, sh, end)
-            or end.event.reset and _reset_forgery(f, end) is not None):
+    lost on the way) changes nothing of that. A HelloRetryRequest is a whole answer too: the
+    client owes its second ClientHello (``_acked_answer``). Returns True when it set a verdict."""
+    if end.event.side is not _SERVER or end.event.reset and _reset_forgery(f, end) is not None:
         return False
-    answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(sh) <= f.pos(x) < f.pos(end)]
-    last = max(answer, key=lambda x: x.ts_ns)
-    acked = f.t.server_acked
-    if (end.ts_ns - last.ts_ns < WAITED_NS or acked is None or acked < max(x.event.span.end for x in answer)
-            or not _answer_whole(ts["version"], answer)):
+    answer = _acked_answer(f, ts, end)
+    if answer is None or any(x.event.side is _CLIENT and f.pos(x) > f.pos(answer[0]) for x in f.tls):
+        return False
+    last = answer[-1]
+    if end.ts_ns - last.ts_ns < WAITED_NS or not _answer_whole(ts["version"], answer):
         return False
     waited = _seconds(end.ts_ns - last.ts_ns)
     how = "reset" if end.event.reset else "closed"
-    frames = (f"frame {_frame(sh)}" if _frame(sh) == _frame(last) else
-              f"frames {_frame(sh)} to {_frame(last)}")
     client_end = f.own_end(_CLIENT)
     if client_end is None or f.pos(client_end) < f.pos(end):
         v.set("incomplete", "unknown", "incomplete", _frame(end),
-              f"the server {how} the connection {waited} after its answer to the ClientHello ({frames}), which "
+              f"the server {how} the connection {waited} after {_answer_words(answer)}, which "
               "the client acknowledged whole, with nothing of the client since (its TLS handshake timeout): "
               "whether the client never answered or the path dropped its answer cannot be told, the capture "
               "ends before the client's next segment", end)
         return True
-    msg = (f"the client acknowledged the server's whole answer to its ClientHello ({frames}) and sent nothing "
-           f"for {waited}: the server gave up waiting for the client's side of the handshake and {how} the "
+    msg = (f"the client acknowledged {_answer_words(answer, True)} and sent nothing "
+           f"for {waited}: the server gave up waiting for the client's {_next_flight(answer)} and {how} the "
            f"connection (frame {_frame(end)}); the client then "
            f"{'reset the connection' if client_end.event.reset else 'closed its side'} without having sent "
            f"anything (frame {_frame(client_end)})")
     _unanswered(v, last, "client-silent", "client", "aborted", "tls-handshake-failed", "client-silent", msg, end)
     return True
+
+
+def _client_hung_after_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Item) -> bool:
+    """The client closed or reset the connection (``end``, before any end of the server's) a second
+    or more after the last record of the server's whole answer to its ClientHello
+    (``_answer_whole``), which its TCP acknowledged, having sent nothing since: no TLS record, so
+    no alert either. A client that refuses the certificate says so with an alert (encrypted in TLS
+    1.3), as OpenSSL, GnuTLS, Go and Java do, and at once: the alert rules judge it. One that goes silent
+    for a second or more and then leaves without a word had all it needed and stalled (a
+    certificate check or CRL fetch that hangs, until its own timeout): ``client-silent``, as when
+    the server's handshake timeout ends the wait (``_server_gave_up_on_client_flight``), with no
+    RFC 8460 result (nothing says the receiving server's TLS failed). Sooner, the client decided
+    at once (the general rule: its close ended the handshake). Returns True when it set a
+    verdict."""
+    if end.event.side is not _CLIENT or end.event.reset and _reset_forgery(f, end) is not None:
+        return False
+    answer = _acked_answer(f, ts, end)
+    if answer is None:
+        return False
+    last = answer[-1]
+    if (end.ts_ns - last.ts_ns < WAITED_NS or not _answer_whole(ts["version"], answer)
+            or not _server_silent(f, last, end)):
+        return False
+    how = "reset" if end.event.reset else "closed"
+    check = "" if type(answer[0].event) is TlsHelloRetryRequest else " (its certificate check, say)"
+    msg = (f"the client acknowledged {_answer_words(answer, True)} and sent nothing for "
+           f"{_seconds(end.ts_ns - last.ts_ns)}, no {_next_flight(answer)} and no alert: then it {how} the "
+           f"connection (frame {_frame(end)}) without a word, as a client whose TLS stalled{check} until its "
+           "own timeout does")
+    _unanswered(v, last, "client-silent", "client", "aborted", "tls-handshake-failed", "client-silent", msg, end)
+    return True
+
+
+def _gave_up_mid_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
+    """The client ended the handshake (``ender``: its close, reset or alert; ``what`` says which) a
+    second or more after the last record of an answer to its ClientHello that stopped short of
+    whole (``_answer_whole``: no ServerHelloDone; in TLS 1.3 no Finished), which its TCP
+    acknowledged, with nothing of the server since and nothing of the client before ``ender``:
+    the client waited for the rest (RFC 5246 7.3, RFC 8446 2: it has nothing to send before it)
+    until its own timeout, and the server that stalled in the middle of its answer (a slow
+    signature, an OCSP fetch, a hung TLS stack) caused it, as when the server's own handshake
+    timeout closes first, and as a server that never answered the ClientHello
+    (``server-silent``). Returns True when it set the verdict."""
+    answer = _answer_stalled(f, ts, ender)
+    if answer is None:
+        return False
+    last = answer[-1]
+    short = "its ServerHelloDone" if ts["version"] != 0x0304 else "its Finished"
+    frames = f"frame {_frame(last)}" if _frame(answer[0]) == _frame(last) else \
+        f"frames {_frame(answer[0])} to {_frame(last)}"
+    msg = (f"the server's answer to the ClientHello stopped short of {short} ({frames}, which the client "
+           f"acknowledged) and the server sent nothing more for {_seconds(ender.ts_ns - last.ts_ns)}: the client "
+           f"gave up waiting for the rest and {what}")
+    _unanswered(v, last, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent", msg)
+    return True
+
+
+def _answer_stalled(f: _Facts, ts: dict[str, Any], ender: Item) -> list[Item] | None:
+    """The server's answer to the ClientHello (``_acked_answer``) when it stopped short of whole
+    and the client ended the handshake (``ender``: its close, reset or alert) a second or more
+    after its last record, nothing of the server's since (``_gave_up_mid_answer``); None when
+    not."""
+    if ender.event.side is not _CLIENT or (type(ender.event) is StreamEnded and ender.event.reset
+                                           and _reset_forgery(f, ender) is not None):
+        return None
+    answer = _acked_answer(f, ts, ender)
+    if answer is None:
+        return None
+    last = answer[-1]
+    if (ender.ts_ns - last.ts_ns < WAITED_NS or _answer_whole(ts["version"], answer)
+            or not _server_silent(f, last, ender)):
+        return None
+    return answer
+
+
+def _acked_answer(f: _Facts, ts: dict[str, Any], end: Item) -> list[Item] | None:
+    """The server's answer to the ClientHello before ``end``, its TLS records (in capture order)
+    from its ServerHello on, or from its HelloRetryRequest when no ServerHello came (the answer
+    that asks for a second ClientHello), when the client's TCP acknowledged every byte of it and
+    the client sent nothing after the answer began before ``end`` (no TLS record, no byte), and
+    neither direction lost anything in a hole since (a hole in the answer may hide its end);
+    None otherwise."""
+    first = ts["server_hello"] if ts["server_hello"] is not None else ts["hello_retry"]
+    if (first is None or f.pos(first) > f.pos(end) or not _silent(f, _CLIENT, first, end)
+            or f.gap_between(f.pos(first), 1 << 62, _SERVER) is not None):
+        return None
+    answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(first) <= f.pos(x) < f.pos(end)]
+    acked = f.t.server_acked
+    if acked is None or acked < max(x.event.span.end for x in answer):
+        return None
+    return answer
+
+
+def _answer_words(answer: list[Item], whole: bool = False) -> str:
+    """The server's ``answer`` (``_acked_answer``) in a message: its HelloRetryRequest, or its
+    (``whole``) answer to the ClientHello, and its frames."""
+    first, last = answer[0], answer[-1]
+    frames = f"frame {_frame(first)}" if _frame(first) == _frame(last) else f"frames {_frame(first)} to {_frame(last)}"
+    if type(first.event) is TlsHelloRetryRequest:
+        return f"the server's HelloRetryRequest ({frames}), which asked for a second ClientHello,"
+    return f"the server's {'whole ' if whole else ''}answer to its ClientHello ({frames})"
+
+
+def _next_flight(answer: list[Item]) -> str:
+    """What the client owed after the server's ``answer`` (``_acked_answer``)."""
+    return "second ClientHello" if type(answer[0].event) is TlsHelloRetryRequest else "side of the handshake"
 
 
 def _answer_whole(version: int | None, answer: list[Item]) -> bool:
@@ -1193,6 +1314,8 @@ def _answer_whole(version: int | None, answer: list[Item]) -> bool:
     one record, whose end cannot be told, does not count). A server stalled in the middle of its
     answer (a slow signature for its CertificateVerify, an OCSP fetch) leaves the client waiting,
     rightly."""
+    if type(answer[0].event) is TlsHelloRetryRequest:
+        return True     # (RFC 8446 4.1.4: the client answers it with a second ClientHello)
     if version == 0x0304:
         # (not the first encrypted record, the EncryptedExtensions, which may have that size
         # too; the server's session tickets may follow its Finished, as Go's crypto/tls sends)

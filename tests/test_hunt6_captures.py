@@ -1,0 +1,186 @@
+"""Whose timer fires first around the server's answer to the ClientHello
+(captures/scenarios_hunt6.py).
+
+Each capture is checked for its verdict, its evidence frame and its findings, and the frames the
+verdict rests on are cross-checked with tshark's reading of the same file.
+"""
+from __future__ import annotations
+
+import pytest
+
+from tsharkfilter import frames_matching, tshark_fields
+
+from capturecheck import CAPTURES
+from capturecheck import findings_of as _findings
+from capturecheck import one_conv as _conv
+from capturecheck import verdict_of as _verdict
+
+#: RFC 8446 4.1.3: the random of a HelloRetryRequest, as tshark prints it
+HRR_RANDOM = "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c"
+
+
+def _times(path: object, frames: list[int]) -> list[float]:
+    flt = " || ".join(f"frame.number == {n}" for n in frames)
+    return [float(t) for (t,) in tshark_fields(path, flt, "frame.time_relative")]
+
+
+def _acked_whole(path: object, data: int, ack: int) -> None:
+    """tshark: the client's segment ``ack`` acknowledges every byte of the server's ``data``."""
+    ((seq, length),) = tshark_fields(path, f"frame.number == {data}", "tcp.seq", "tcp.len")
+    ((got,),) = tshark_fields(path, f"frame.number == {ack}", "tcp.ack")
+    assert int(got) == int(seq) + int(length)
+
+
+@pytest.mark.parametrize("name, port, short, how, waited", [
+    ("hunt6-server-stalls-mid-answer-client-closes.pcap", 48601, "its ServerHelloDone", "closed", "30.0 s"),
+    ("hunt6-server-stalls-mid-answer-tls13-client-resets.pcap", 48602, "its Finished", "reset", "300.0 s"),
+])
+def test_a_server_stalled_mid_answer_is_the_servers_when_the_clients_timer_fires_first(
+        name: str, port: int, short: str, how: str, waited: str) -> None:
+    """The server's answer stops short of whole (no ServerHelloDone; TLS 1.3 without its Finished),
+    the client acknowledges all of it and waits; its own timeout closes or resets first. It read
+    the client's ("closed the connection after the ServerHello"), while the server's timeout
+    closing first reads the server's: the client waited for the rest, so the server's
+    (server-silent, as a ClientHello never answered)."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", "server-silent", 16)
+    assert _findings(conv) == [("no-answer", "server", 16)]
+    assert conv["detail"] == (f"the server's answer to the ClientHello stopped short of {short} (frame 16, which the "
+                              f"client acknowledged) and the server sent nothing more for {waited}: the client gave up "
+                              f"waiting for the rest and {how} the connection (frame 18)")
+    assert conv["explanation"]["ask"].startswith("Ask the receiving server's admin")
+    # tshark: the answer in 16, all of it acknowledged in 17, the client's end in 18 and nothing
+    # of the client's TLS after its ClientHello
+    assert frames_matching(path, "tls.handshake.type == 2") == [16]
+    _acked_whole(path, 16, 17)
+    flag = "tcp.flags.reset == 1" if how == "reset" else "tcp.flags.fin == 1"
+    assert frames_matching(path, flag) == [18]
+    assert frames_matching(path, f"tcp.srcport == {port} && tls") == [14]
+    t16, t18 = _times(path, [16, 18])
+    assert t18 - t16 == pytest.approx(float(waited.split()[0]), abs=0.01)
+    if "tls13" in name:
+        ((lengths,),) = tshark_fields(path, "frame.number == 16", "tls.record.length")
+        assert lengths == "122,1,27,700,89"      # (no 53-byte Finished)
+    else:
+        assert frames_matching(path, "tls.handshake.type == 12") == [16]
+        assert frames_matching(path, "tls.handshake.type == 14") == []
+
+
+def test_a_server_stalled_mid_answer_and_the_clients_timeout_alert() -> None:
+    """The same stall, the client's timeout sending a fatal internal_error alert before it closes:
+    the alert is the client's finding, the stall that caused it the server's (it read the
+    client's, "sent the fatal TLS alert internal_error during the handshake")."""
+    path = CAPTURES / "hunt6-server-stalls-mid-answer-client-alert.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", "server-silent", 16)
+    assert _findings(conv) == [("no-answer", "server", 16), ("tls-alert", "client", 18)]
+    assert conv["detail"].endswith("the client gave up waiting for the rest and sent the fatal TLS alert "
+                                   "internal_error (80) (frame 18)")
+    assert conv["findings"][1]["message"] == ("the client sent the fatal TLS alert internal_error (80) 30.0 s after "
+                                              "the server's last record (frame 16), having waited for the rest of its "
+                                              "answer")
+    assert frames_matching(path, "tls.alert_message.desc == 80") == [18]
+    assert frames_matching(path, "tls.handshake.type == 14") == []
+    _acked_whole(path, 16, 17)
+
+
+@pytest.mark.parametrize("name, port, how, waited", [
+    ("hunt6-client-hangs-after-answer-client-closes.pcap", 48604, "closed", "30.0 s"),
+    ("hunt6-client-hangs-after-answer-tls13-client-resets.pcap", 48605, "reset", "300.0 s"),
+])
+def test_a_client_that_had_the_whole_answer_and_timed_out_itself_is_client_silent(
+        name: str, port: int, how: str, waited: str) -> None:
+    """The mirror: the server's whole answer acknowledged, the client silent (no flight, no
+    alert) until its own timeout closes or resets, before the server's. It read the client's
+    with no case and an RFC 8460 validation-failure: the client stalled, nothing says the
+    receiving server's TLS failed (client-silent, as when the server's timeout closes first)."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", "client-silent", 18)
+    assert _findings(conv) == [("client-silent", "client", 16)]
+    assert conv["detail"] == (f"the client acknowledged the server's whole answer to its ClientHello (frame 16) and "
+                              f"sent nothing for {waited}, no side of the handshake and no alert: then it {how} the "
+                              "connection (frame 18) without a word, as a client whose TLS stalled (its certificate "
+                              "check, say) until its own timeout does")
+    assert "tlsrpt_result" not in conv
+    assert conv["explanation"]["ask"].startswith("Ask the sending side's admin")
+    _acked_whole(path, 16, 17)
+    assert frames_matching(path, f"tcp.srcport == {port} && tls") == [14]
+    assert frames_matching(path, "tcp.flags.fin == 1 || tcp.flags.reset == 1") == [18]
+    t16, t18 = _times(path, [16, 18])
+    assert t18 - t16 == pytest.approx(float(waited.split()[0]), abs=0.01)
+    if "tls13" in name:
+        ((lengths,),) = tshark_fields(path, "frame.number == 16", "tls.record.length")
+        assert lengths.split(",")[-1] == "53"
+    else:
+        assert frames_matching(path, "tls.handshake.type == 14") == [16]
+
+
+def test_a_client_that_closes_at_once_after_the_answer_is_still_the_one_that_ended_it() -> None:
+    """The control: the client closes 5 ms after the whole answer, without an alert: it decided at
+    once (no stall to speak of): the client's, with no case, as before."""
+    path = CAPTURES / "hunt6-client-closes-at-once-after-answer.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 18)
+    assert _findings(conv) == []
+    assert conv["detail"] == "the client closed the connection after the ServerHello, before the handshake completed"
+    t16, t18 = _times(path, [16, 18])
+    assert t18 - t16 == pytest.approx(0.006, abs=0.001)
+    _acked_whole(path, 16, 17)
+
+
+def test_a_client_silent_after_a_hello_retry_request_is_the_clients() -> None:
+    """The server answers the ClientHello with a HelloRetryRequest (and the compatibility
+    ChangeCipherSpec), the client acknowledges it and never sends its second ClientHello; the
+    server's handshake timeout closes 60 s later, the client 5 s after. It read the server's
+    ("closed the connection before the ServerHello"): the model did not see the
+    HelloRetryRequest."""
+    path = CAPTURES / "hunt6-client-silent-after-hrr.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", "client-silent", 18)
+    assert _findings(conv) == [("client-silent", "client", 16)]
+    assert conv["detail"] == ("the client acknowledged the server's HelloRetryRequest (frame 16), which asked for a "
+                              "second ClientHello, and sent nothing for 60.0 s: the server gave up waiting for the "
+                              "client's second ClientHello and closed the connection (frame 18); the client then "
+                              "closed its side without having sent anything (frame 19)")
+    assert "tlsrpt_result" not in conv
+    # tshark: one ServerHello-type message in 16, with the HelloRetryRequest's random, and the
+    # CCS; the client's ACK of all of it in 17; the FINs in 18 and 19; one ClientHello
+    assert frames_matching(path, "tls.handshake.type == 2") == [16]
+    ((rnd, types),) = tshark_fields(path, "frame.number == 16", "tls.handshake.random", "tls.record.content_type")
+    assert rnd == HRR_RANDOM and types == "22,20"
+    _acked_whole(path, 16, 17)
+    assert frames_matching(path, "tcp.flags.fin == 1") == [18, 19]
+    assert frames_matching(path, "tls.handshake.type == 1") == [14]
+    t16, t18 = _times(path, [16, 18])
+    assert t18 - t16 == pytest.approx(60.0, abs=0.01)
+
+
+def test_a_client_silent_after_a_hello_retry_request_its_own_timeout_first() -> None:
+    path = CAPTURES / "hunt6-client-silent-after-hrr-client-closes.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", "client-silent", 18)
+    assert _findings(conv) == [("client-silent", "client", 16)]
+    assert conv["detail"] == ("the client acknowledged the server's HelloRetryRequest (frame 16), which asked for a "
+                              "second ClientHello, and sent nothing for 30.0 s, no second ClientHello and no alert: "
+                              "then it closed the connection (frame 18) without a word, as a client whose TLS stalled "
+                              "until its own timeout does")
+    ((rnd,),) = tshark_fields(path, "frame.number == 16", "tls.handshake.random")
+    assert rnd == HRR_RANDOM
+    assert frames_matching(path, "tcp.flags.fin == 1") == [18]
+    _acked_whole(path, 16, 17)
+
+
+def test_a_server_that_closes_right_after_its_hello_retry_request_is_the_servers() -> None:
+    """The mirror: the server closes 10 ms after its HelloRetryRequest, before the client could
+    answer: the server's, as before; the detail names the HelloRetryRequest."""
+    path = CAPTURES / "hunt6-server-closes-after-hrr.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", None, 18)
+    assert _findings(conv) == []
+    assert conv["detail"] == ("the server closed the connection after the HelloRetryRequest (frame 16), before the "
+                              "ServerHello, before the handshake completed")
+    t16, t18 = _times(path, [16, 18])
+    assert t18 - t16 == pytest.approx(0.010, abs=0.001)
+    assert frames_matching(path, "tcp.flags.fin == 1") == [18, 19]
