@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import sys
+from pcapsmtp.commands.main import leave, main
 
-from pcapsmtp.commands.main import main
-
-sys.exit(main())
+leave(main())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence, TextIO
+from typing import NoReturn, Sequence, TextIO
 
 from pcapsmtp import __version__
 from pcapsmtp.commands import analyze, annotate, check_ehlo, diff, explain, live, report
@@ -19,7 +19,11 @@ from pcapsmtp.commands.common import err_line
 from pcapsmtp.commands.status import lost_tls, violations
 from pcapsmtp.errors import BackendUnavailable, CaptureError, PcapSmtpError, UsageError
 
-__all__ = ["main", "lost_tls", "violations"]
+__all__ = ["main", "leave", "lost_tls", "violations"]
+
+#: whether the command ``main`` ran last lets ``leave`` skip the last cyclic collections
+#: (``_may_skip_collection``)
+_skip_collection = False
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +52,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
     if args.command is None:
         ap.print_help(err)
         return 2
+    global _skip_collection
+    _skip_collection = _may_skip_collection(args)
     try:
         if args.command in ("live", "diff"):
             return int(args.func(args))
@@ -61,6 +67,28 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
         return 0
     except KeyboardInterrupt:
         return 130
+
+
+def _may_skip_collection(args: argparse.Namespace) -> bool:
+    """Whether the interpreter's last collections of cyclic garbage may be skipped after this
+    command: ``analyze`` writes only to standard output and error, which the interpreter
+    flushes at its end whatever the collector does; its captures it only reads."""
+    return args.command == "analyze"
+
+
+def leave(status: int) -> NoReturn:
+    """End ``python -m pcapsmtp`` with ``status``, as ``sys.exit`` does. After ``analyze``
+    (``_may_skip_collection``) every object is moved to the collector's permanent generation
+    first (``gc.freeze``), so the interpreter's finalisation does not search the whole heap for
+    cycles once more (about 1.7 % of a run's instructions: 39 M of the relay cut's 2.25 G,
+    docs/performance.md); a cycle left at the end is then not freed, which a process about to
+    end does not need. Everything else of a normal end is unchanged: standard output and error
+    flushed (a ``BrokenPipeError`` reported as before), the ``atexit`` functions run, threads
+    waited for, modules cleared. ``main()`` called in-process is not concerned."""
+    if _skip_collection:
+        import gc
+        gc.freeze()
+    sys.exit(status)
 
 
 def _quiet_pipe() -> None:
