@@ -18,10 +18,12 @@ import importlib.machinery
 import importlib.util
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
+from typing import TypeVar
 
 __version__ = "0.1.0"
+_T = TypeVar("_T")
 __all__ = ["__version__", "COMPILED_CORE", "compiled_core"]
 
 # Core modules that setup.py also compiles with Cython, from this same source, under the same
@@ -98,6 +100,46 @@ def _pure_source(name: str, spec: importlib.machinery.ModuleSpec) -> tuple[str, 
     return source, f"{need.removeprefix('pcapsmtp.')} runs its .py"
 
 
+#: ``inspect.getfullargspec`` of the callables a compiled module's dataclasses hand it
+#: (``_ArgspecOnce``), computed once per process
+_ARGSPECS: dict[object, object] = {}
+
+
+class _ArgspecOnce(importlib.machinery.ExtensionFileLoader):
+    """Loads a compiled core module with ``inspect.getfullargspec`` answered once per callable.
+    Cython's dataclasses (the events' ``@dataclass`` in a ``.pxd``) build each field by asking
+    ``inspect.getfullargspec(dataclasses.field)`` which arguments this Python's ``field`` and
+    ``_DataclassParams`` take (its ``__Pyx_DataclassesCallHelper``): 242 times at every start
+    for the same two callables, 44 M instructions, as much as a sixth of a one-conversation
+    run. The answer cannot change while the module runs its initialisation, so the loader
+    memoises it for that time and puts the standard library's function back after."""
+
+    def _memoised(self, run: Callable[[], _T]) -> _T:
+        import inspect
+        original = inspect.getfullargspec
+
+        def once(func: object) -> inspect.FullArgSpec:
+            try:
+                return _ARGSPECS[func]          # type: ignore[return-value]
+            except KeyError:
+                spec = _ARGSPECS[func] = original(func)
+                return spec
+            except TypeError:                   # an unhashable callable: not remembered
+                return original(func)
+
+        inspect.getfullargspec = once
+        try:
+            return run()
+        finally:
+            inspect.getfullargspec = original
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        return self._memoised(lambda: super(_ArgspecOnce, self).create_module(spec))
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._memoised(lambda: super(_ArgspecOnce, self).exec_module(module))
+
+
 class _CoreFinder:
     """Imports a compiled core module's ``.py`` instead of its extension when
     ``PCAPSMTP_NO_EXTENSIONS`` is set (anything but "" or "0"), the extension was built
@@ -113,7 +155,11 @@ class _CoreFinder:
         if spec is None:
             return None
         source, _why = _pure_source(name, spec)
-        return importlib.util.spec_from_file_location(name, source) if source else spec
+        if source:
+            return importlib.util.spec_from_file_location(name, source)
+        if type(spec.loader) is importlib.machinery.ExtensionFileLoader and spec.origin:
+            spec.loader = _ArgspecOnce(name, spec.origin)
+        return spec
 
 
 def compiled_core() -> dict[str, str]:
