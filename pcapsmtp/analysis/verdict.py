@@ -26,7 +26,7 @@ from pcapsmtp.smtp.tls import (
     TlsEncryptedHandshake, TlsEvent, TlsHandshakeOther, TlsHelloRetryRequest, TlsNotTls, TlsServerHello,
     TlsServerKeyExchange, cert_expired,
     cert_matches_host,
-    looks_like_encrypted_alert, version_name,
+    looks_like_encrypted_alert, looks_like_finished, version_name,
 )
 from pcapsmtp.tcp.halfstream import RESET_TTL_SEGMENTS, RESET_TTL_SLACK, reset_ttl_foreign
 
@@ -608,7 +608,7 @@ def _established(ts: dict[str, Any], f: _Facts) -> bool:
             and not looks_like_encrypted_alert(it.event.length)]
     if ts["version"] == 0x0304:
         # TLS 1.3: every record after the ServerHello is type 23; the client's first one is
-        # its Finished (53/69 bytes), so it needs a second. The client's Finished ends the
+        # its Finished (53/69 bytes, ``looks_like_finished``), so it needs a second. The client's Finished ends the
         # handshake for the client, not for the server, which checks it (and the client's
         # certificate, when it asked for one) only then: a session it accepted shows a record of
         # the server after the client's first (its tickets, its EHLO reply). The server's whole
@@ -1309,18 +1309,18 @@ def _answer_whole(version: int | None, answer: list[Item]) -> bool:
     7.3: only then does the client send its key exchange), or, resuming a session, the server's
     ChangeCipherSpec and its encrypted Finished. TLS 1.3: the server's Finished ends its flight
     (RFC 8446 2), encrypted like the rest of it; its record is 53 bytes (SHA-256 suites) or 69
-    (SHA-384) with the AEAD's 16-byte tag, so a record of those sizes after the first encrypted
-    one (the EncryptedExtensions) must be among them (a server that packs its whole flight into
-    one record, whose end cannot be told, does not count). A server stalled in the middle of its
-    answer (a slow signature for its CertificateVerify, an OCSP fetch) leaves the client waiting,
-    rightly."""
+    (SHA-384) with the AEAD's 16-byte tag (``looks_like_finished``), so a record of those sizes
+    after the first encrypted one (the EncryptedExtensions) must be among them (a server that
+    packs its whole flight into one record, whose end cannot be told, does not count). A server
+    stalled in the middle of its answer (a slow signature for its CertificateVerify, an OCSP
+    fetch) leaves the client waiting, rightly. A HelloRetryRequest is whole by itself."""
     if type(answer[0].event) is TlsHelloRetryRequest:
         return True     # (RFC 8446 4.1.4: the client answers it with a second ClientHello)
     if version == 0x0304:
         # (not the first encrypted record, the EncryptedExtensions, which may have that size
         # too; the server's session tickets may follow its Finished, as Go's crypto/tls sends)
         enc = [x for x in answer if isinstance(x.event, TlsApplicationData)]
-        return any(x.event.length in (53, 69) for x in enc[1:])
+        return any(looks_like_finished(x.event.length) for x in enc[1:])
     if any(isinstance(x.event, TlsHandshakeOther) and x.event.handshake_type == 14 for x in answer):
         return True
     # (``answer`` is in capture order)

@@ -70,7 +70,7 @@ from pcapsmtp.smtp.certificates import (
 __all__ = [
     "ALERT_NAMES", "HANDSHAKE_NAMES", "VERSION_NAMES", "CONTENT_TYPE_NAMES", "MAX_RECORD_LENGTH",
     "MAX_HANDSHAKE_BUFFER", "sniff_tls", "version_name", "alert_name", "handshake_name",
-    "tls13_encrypted_alert_length", "looks_like_encrypted_alert", "is_grease",
+    "tls13_encrypted_alert_length", "looks_like_encrypted_alert", "looks_like_finished", "is_grease",
     "CertInfo", "parse_certificate", "cert_matches_host", "cert_expired", "cert_not_yet_valid",
     "TlsEvent", "TlsClientHello", "TlsServerHello", "TlsHelloRetryRequest", "TlsCertificate",
     "TlsAlert", "TlsChangeCipherSpec", "TlsApplicationData", "TlsHandshakeOther", "TlsServerKeyExchange",
@@ -186,6 +186,18 @@ def looks_like_encrypted_alert(length: int) -> bool:
     """True when a TLS 1.3 outer type-23 record of ``length`` bytes has the size of an
     encrypted alert."""
     return length in _ENCRYPTED_ALERT_LENGTHS
+
+
+#: the sizes of a TLS 1.3 record carrying the Finished alone (RFC 8446 4.4.4): its 4-byte message
+#: header and verify_data, as long as the suite's hash (32 bytes for SHA-256 suites, 48 for
+#: SHA-384), the inner content type (1 byte) and the AEAD's 16-byte tag: 53 and 69
+_FINISHED_LENGTHS = (4 + 32 + 1 + 16, 4 + 48 + 1 + 16)
+
+
+def looks_like_finished(length: int) -> bool:
+    """True when a TLS 1.3 outer type-23 record of ``length`` bytes has the size of an
+    encrypted Finished alone (53 bytes under SHA-256 suites, 69 under SHA-384)."""
+    return length in _FINISHED_LENGTHS
 
 
 def sniff_tls(data: bytes | bytearray | memoryview) -> bool | None:

@@ -23,7 +23,7 @@ from pcapsmtp.smtp.tls import (  # noqa: E402
     TlsCertificate, TlsClientHello, TlsEncryptedHandshake, TlsEvent,
     TlsHandshakeOther, TlsHelloRetryRequest, TlsNotTls, TlsObserver, TlsResynchronised,
     TlsServerHello, TlsServerKeyExchange, TlsStopped, TlsTruncated, cert_expired, cert_matches_host, cert_not_yet_valid,
-    looks_like_encrypted_alert, parse_certificate, sniff_tls, tls13_encrypted_alert_length,
+    looks_like_encrypted_alert, looks_like_finished, parse_certificate, sniff_tls, tls13_encrypted_alert_length,
     version_name,
 )
 
@@ -103,6 +103,9 @@ def test_names() -> None:
     assert tls13_encrypted_alert_length() == 19 and tls13_encrypted_alert_length(8) == 11
     assert looks_like_encrypted_alert(19) and looks_like_encrypted_alert(11)
     assert not looks_like_encrypted_alert(20) and not looks_like_encrypted_alert(2)
+    # (a TLS 1.3 Finished alone: 4 + 32 or 48 bytes of verify_data + 1 + a 16-byte tag)
+    assert looks_like_finished(53) and looks_like_finished(69)
+    assert not looks_like_finished(19) and not looks_like_finished(52) and not looks_like_finished(70)
 
 
 @pytest.mark.parametrize(("data", "expected"), [
