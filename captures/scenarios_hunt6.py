@@ -29,6 +29,11 @@ hunt).
   ``...-client-closes.pcap``: the client's own timeout closes 30 s after the HelloRetryRequest:
   the same. ``hunt6-server-closes-after-hrr.pcap``: the mirror, the server closing 10 ms after
   its HelloRetryRequest, before the client could answer: the server's, as before.
+  ``hunt6-server-silent-after-second-hello.pcap``: the client answers the HelloRetryRequest at
+  once with its second ClientHello, which the server acknowledges and never answers; the client's
+  timeout closes 30 s later. It read the client's ("after the HelloRetryRequest, before the
+  ServerHello"): the ClientHello waited on was taken to be the first. The server's
+  (``server-silent``, finding ``no-answer`` at the second ClientHello).
 """
 from __future__ import annotations
 
@@ -71,6 +76,11 @@ def answered(cport: int, kind: str, end: str) -> Conv:
     conv.c(client_hello(f"hunt6 {cport}", "mx.example.com", tls13=kind != "tls12" and kind != "tls12-no-done"),
            tag="client_hello")
     conv.s(_answer(cport, kind), tag="flight")
+    if end.startswith("second-hello"):
+        # (the client answers the HelloRetryRequest at once: its compatibility ChangeCipherSpec
+        # and second ClientHello, which the server acknowledges and never answers)
+        conv.c(CCS + client_hello(f"hunt6 {cport} 2", "mx.example.com", tls13=True), tag="client_hello2")
+        end = end[len("second-hello-"):]
     wait = 300000.0 if end.endswith("-300") else CLIENT_TLS_TIMEOUT_MS
     if end.startswith("client-fin"):
         conv.fin("C", tag="client_fin", delay_ms=wait)
@@ -135,6 +145,13 @@ def scenarios() -> list[Capture]:
                 "as hunt6-client-silent-after-hrr.pcap, the client's own timeout closing 30 s after the "
                 "HelloRetryRequest: the client's",
                 [(answered(48608, "hrr", "client-fin"), hung)]),
+        Capture("hunt6-server-silent-after-second-hello.pcap",
+                "STARTTLS, 220, ClientHello, the server's HelloRetryRequest; the client's second ClientHello "
+                "at once, which the server acknowledges and never answers; 30 s later the client's timeout "
+                "closes: the server's, as a ClientHello never answered",
+                [(answered(48610, "hrr", "second-hello-client-fin"),
+                  Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                         [("no-answer", "server", "client_hello2")]))]),
         Capture("hunt6-server-closes-after-hrr.pcap",
                 "the mirror: the server closes 10 ms after its HelloRetryRequest, before the client could "
                 "answer: the server's",

@@ -184,3 +184,28 @@ def test_a_server_that_closes_right_after_its_hello_retry_request_is_the_servers
     t16, t18 = _times(path, [16, 18])
     assert t18 - t16 == pytest.approx(0.010, abs=0.001)
     assert frames_matching(path, "tcp.flags.fin == 1") == [18, 19]
+
+
+def test_a_second_client_hello_never_answered_is_the_servers() -> None:
+    """After the server's HelloRetryRequest the client sends its second ClientHello at once; the
+    server acknowledges it and never answers; the client's timeout closes 30 s later. It read the
+    client's ("closed the connection after the HelloRetryRequest, before the ServerHello"): the
+    ClientHello waited on was taken to be the first, which the HelloRetryRequest had answered.
+    The server's, as a ClientHello never answered (server-silent, at the second ClientHello)."""
+    path = CAPTURES / "hunt6-server-silent-after-second-hello.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", "server-silent", 18)
+    assert _findings(conv) == [("no-answer", "server", 18)]
+    assert conv["detail"] == ("the server sent nothing for 30.0 s after the client's second ClientHello, which "
+                              "answered the server's HelloRetryRequest (frame 16): the client gave up waiting and "
+                              "closed the connection (frame 20)")
+    # tshark: the ClientHellos in 14 and 18, the HelloRetryRequest in 16, the server's ACK of the
+    # second ClientHello in 19, the client's FIN in 20 and nothing of the server's TLS after 16
+    assert frames_matching(path, "tls.handshake.type == 1") == [14, 18]
+    ((rnd,),) = tshark_fields(path, "frame.number == 16", "tls.handshake.random")
+    assert rnd == HRR_RANDOM
+    _acked_whole(path, 18, 19)
+    assert frames_matching(path, "tcp.srcport == 25 && tls") == [16]
+    assert frames_matching(path, "tcp.flags.fin == 1") == [20]
+    t18, t20 = _times(path, [18, 20])
+    assert t20 - t18 == pytest.approx(30.0, abs=0.01)

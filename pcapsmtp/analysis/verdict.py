@@ -1380,8 +1380,9 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     long the client had waited, the server would not have got it: the path caused it, as when
     the bytes are a hole (``_hello_hole_lost``); and when the server had not acknowledged it
     but nothing of the server's comes that late, which of the two it was cannot be told:
-    incomplete. Returns True when it set a verdict."""
-    ch = ts["client_hello"]
+    incomplete. After a HelloRetryRequest, the ClientHello waited on is the second one, which
+    answered it (``_hello_owed``). Returns True when it set a verdict."""
+    ch = _hello_owed(f, ts)
     sh = ts["server_hello"]
     # (a ServerHello after the client's end came too late to count: it answered nothing the
     # client still waited for)
@@ -1414,10 +1415,23 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
         _hello_lost(v, ch, f"{lost}; {_seconds(ender.ts_ns - ch.ts_ns)} after it the client gave up "
                            f"waiting and {what}")
         return True
-    msg = (f"the server sent nothing for {_seconds(ender.ts_ns - ch.ts_ns)} after the ClientHello: "
+    hello = ("the ClientHello" if ch is ts["client_hello"] else
+             f"the client's second ClientHello, which answered the server's HelloRetryRequest (frame "
+             f"{_frame(ts['hello_retry'])})")
+    msg = (f"the server sent nothing for {_seconds(ender.ts_ns - ch.ts_ns)} after {hello}: "
            f"the client gave up waiting and {what}")
     _unanswered(v, ch, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent", msg)
     return True
+
+
+def _hello_owed(f: _Facts, ts: dict[str, Any]) -> Item | None:
+    """The ClientHello the server owes an answer: the client's first, or, after the server's
+    HelloRetryRequest, the second one the client answered it with (RFC 8446 4.1.4), when it sent
+    one."""
+    ch, hrr = ts["client_hello"], ts["hello_retry"]
+    if ch is None or hrr is None:
+        return ch
+    return next((x for x in f.tls if type(x.event) is TlsClientHello and f.pos(x) > f.pos(hrr)), ch)
 
 
 def _gave_up_after_finished(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str,
