@@ -600,7 +600,7 @@ class SmtpSession:
                                        raw_verb="", ts_ns=self._ts))
             self._claim()
             return
-        if b"\x00" in content:
+        if 0 in content:   # a NUL byte (``_server_line``)
             self._anomaly(_CLIENT, span, AnomalyCode.NUL_BYTE, once=True)
         if line.bare_lf:
             self._anomaly(_CLIENT, span, AnomalyCode.BARE_LF, "command line ended in bare LF",
@@ -1047,7 +1047,8 @@ class SmtpSession:
         if line.bare_lf:
             self._anomaly(_SERVER, span, AnomalyCode.BARE_LF, "reply line ended in bare LF",
                           once=True)
-        if b"\x00" in content:
+        if 0 in content:   # (a NUL byte: an int is looked for with memchr; ``b"\x00" in``
+            # first fails to read the bytes as an int, an exception raised and cleared per line)
             self._anomaly(_SERVER, span, AnomalyCode.NUL_BYTE, once=True)
         rl = ReplyLine(code=code, sep=sep, text=decode_text(text), raw=line.raw, span=span,
                        bare_lf=line.bare_lf, octets=line.end - line.start, truncated=line.truncated)

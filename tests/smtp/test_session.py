@@ -286,6 +286,19 @@ def test_bare_lf_flagged_on_line_and_reported_per_side() -> None:
     assert _of(events, Command)[0].bare_lf
 
 
+def test_nul_byte_reported_once_per_side_at_its_line() -> None:
+    """A NUL byte in a command or reply line gives that side's anomaly, at the first such line
+    only; lines without one (and other control bytes) give none."""
+    d = (Dialogue().s("220 mx").c(b"EHLO m\x01e\r\n").s("250 mx").c(b"MAIL FROM:<a\x00b>\r\n")
+         .s(b"250 o\x00k\r\n").c(b"RCPT TO:<\x00>\r\n").s(b"250 \x00\r\n"))
+    events = d.events()
+    nul = [a for a in _of(events, Anomaly) if a.code is AnomalyCode.NUL_BYTE]
+    assert [a.side for a in nul] == [C, S]
+    mail = _of(events, Command)[1]
+    ok = _of(events, Reply)[2]
+    assert (nul[0].span, nul[1].span) == (mail.span, ok.lines[0].span)
+
+
 def test_over_long_reply_line_is_cut_flagged_and_damages_the_reply() -> None:
     cfg = SessionConfig(max_line_length=64)
     long_line = "250-" + "Y" * 300
