@@ -34,11 +34,16 @@ hunt).
   timeout closes 30 s later. It read the client's ("after the HelloRetryRequest, before the
   ServerHello"): the ClientHello waited on was taken to be the first. The server's
   (``server-silent``, finding ``no-answer`` at the second ClientHello).
+- ``hunt6-one-record-flight-client-closes.pcap``: TLS 1.3, the server's encrypted flight packed
+  into one record (BoringSSL), acknowledged; the client's timeout closes 30 s later. Whether the
+  record held the whole flight or only its start cannot be told (its size depends on a
+  certificate chain the capture cannot read): neither the stalled-server nor the hung-client
+  rule claims it (the client's, by the general rule, as before).
 """
 from __future__ import annotations
 
 from generate import (
-    READY, STARTTLS, Capture, Conv, Expect, alert, client_hello, opening, server_flight_tls12,
+    READY, STARTTLS, Capture, Conv, Expect, alert, client_hello, det, opening, record, server_flight_tls12,
 )
 from scenarios_hunt import CCS, _hrr
 from scenarios_oneside import server_flight_tls13
@@ -57,6 +62,11 @@ def _answer(cport: int, kind: str) -> bytes:
     label = f"hunt6 {cport}"
     if kind == "hrr":
         return _hrr(label) + CCS
+    if kind == "tls13-one-record":
+        # (BoringSSL: the ServerHello, the compatibility CCS and the whole encrypted flight packed
+        # into one record: EncryptedExtensions, Certificate, CertificateVerify and Finished)
+        flight = server_flight_tls13(label)
+        return flight[:5 + 122 + 6] + record(23, det(f"{label} server flight", 27 + 700 + 89 + 53 - 3 * 17))
     if kind.startswith("tls13"):
         flight = server_flight_tls13(label)
         return flight[:-(5 + 53)] if kind == "tls13-no-finished" else flight
@@ -145,6 +155,13 @@ def scenarios() -> list[Capture]:
                 "as hunt6-client-silent-after-hrr.pcap, the client's own timeout closing 30 s after the "
                 "HelloRetryRequest: the client's",
                 [(answered(48608, "hrr", "client-fin"), hung)]),
+        Capture("hunt6-one-record-flight-client-closes.pcap",
+                "TLS 1.3, the server's encrypted flight packed into one record (as BoringSSL sends it), which the "
+                "client acknowledges; 30 s later the client's timeout closes: whether the record held the whole "
+                "flight (a hung client) or its start (a stalled server) cannot be told, so neither rule claims it "
+                "(the general rule: the client ended the handshake)",
+                [(answered(48611, "tls13-one-record", "client-fin"),
+                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220))]),
         Capture("hunt6-server-silent-after-second-hello.pcap",
                 "STARTTLS, 220, ClientHello, the server's HelloRetryRequest; the client's second ClientHello "
                 "at once, which the server acknowledges and never answers; 30 s later the client's timeout "

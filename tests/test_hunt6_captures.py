@@ -209,3 +209,22 @@ def test_a_second_client_hello_never_answered_is_the_servers() -> None:
     assert frames_matching(path, "tcp.flags.fin == 1") == [20]
     t18, t20 = _times(path, [18, 20])
     assert t20 - t18 == pytest.approx(30.0, abs=0.01)
+
+
+def test_a_flight_packed_into_one_record_is_claimed_by_neither_rule() -> None:
+    """TLS 1.3, the server's encrypted flight packed into one record (BoringSSL), acknowledged,
+    the client's timeout closing 30 s later: the record may hold the whole flight (the client
+    hung) or only its start (the server stalled), its size depending on a certificate chain the
+    capture cannot read, so neither server-silent nor client-silent is claimed: the general rule
+    (the client ended the handshake), as before these rules."""
+    path = CAPTURES / "hunt6-one-record-flight-client-closes.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 18)
+    assert _findings(conv) == []
+    assert conv["detail"] == "the client closed the connection after the ServerHello, before the handshake completed"
+    # tshark: the ServerHello, the CCS and one encrypted record of 818 bytes in 16, acknowledged
+    # whole in 17, the client's FIN 30 s later
+    ((types, lengths),) = tshark_fields(path, "frame.number == 16", "tls.record.content_type", "tls.record.length")
+    assert (types, lengths) == ("22,20", "122,1,818")      # (tshark names no type for the encrypted record)
+    _acked_whole(path, 16, 17)
+    assert frames_matching(path, "tcp.flags.fin == 1") == [18]

@@ -1264,7 +1264,7 @@ def _answer_stalled(f: _Facts, ts: dict[str, Any], ender: Item) -> list[Item] | 
     if answer is None:
         return None
     last = answer[-1]
-    if (ender.ts_ns - last.ts_ns < WAITED_NS or _answer_whole(ts["version"], answer)
+    if (ender.ts_ns - last.ts_ns < WAITED_NS or not _answer_short(ts["version"], answer)
             or not _server_silent(f, last, ender)):
         return None
     return answer
@@ -1326,6 +1326,20 @@ def _answer_whole(version: int | None, answer: list[Item]) -> bool:
     # (``answer`` is in capture order)
     ccs = next((i for i, x in enumerate(answer) if isinstance(x.event, TlsChangeCipherSpec)), None)
     return ccs is not None and any(isinstance(x.event, TlsEncryptedHandshake) for x in answer[ccs + 1:])
+
+
+def _answer_short(version: int | None, answer: list[Item]) -> bool:
+    """Does the server's ``answer`` to the ClientHello (``_answer_whole``'s) stop short of whole,
+    as far as the capture shows? TLS 1.2: whenever it is not whole (its handshake messages are in
+    clear). TLS 1.3: when it is not whole and its encrypted part is not one record alone: a
+    server that packs its whole encrypted flight into one record (BoringSSL) sends it only once
+    its Finished is in it, and that record cannot be told from the first of a flight that
+    stalled after it (an EncryptedExtensions with a certificate chain of unknown size)."""
+    if _answer_whole(version, answer):
+        return False
+    if version == 0x0304:
+        return sum(1 for x in answer if isinstance(x.event, TlsApplicationData)) != 1
+    return True
 
 
 def _server_stream_known(f: _Facts, before: Item) -> bool:
