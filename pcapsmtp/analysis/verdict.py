@@ -1231,7 +1231,8 @@ def _client_hung_after_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], end: I
 def _gave_up_mid_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
     """The client ended the handshake (``ender``: its close, reset or alert; ``what`` says which) a
     second or more after the last record of an answer to its ClientHello that stopped short of
-    whole (``_answer_whole``: no ServerHelloDone; in TLS 1.3 no Finished), which its TCP
+    whole (``_answer_short``: no ServerHelloDone; in TLS 1.3 no Finished among records not packed
+    into one), which its TCP
     acknowledged, with nothing of the server since and nothing of the client before ``ender``:
     the client waited for the rest (RFC 5246 7.3, RFC 8446 2: it has nothing to send before it)
     until its own timeout, and the server that stalled in the middle of its answer (a slow
