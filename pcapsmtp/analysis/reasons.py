@@ -229,7 +229,9 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "back (no ServerHello, no alert, no close) until the client gave up waiting (it closed, "
         "reset, or sent an alert of its own); or, later in the handshake, nothing came back after "
         "the client's Finished, which the server acknowledged (a server stuck checking the "
-        "client's certificate, say): "
+        "client's certificate, say); or the server stopped in the middle of its answer (no "
+        "ServerHelloDone; in TLS 1.3 no Finished), the client having acknowledged what came, "
+        "or never answered the second ClientHello its own HelloRetryRequest asked for: "
         "a server whose TLS stack hangs, or a firewall, IPS or DPI box in front of it that lets "
         "SMTP through and black-holes TLS. Opportunistic MTAs (Postfix, Exim, OpenSMTPD) then "
         "retry the server in plaintext.",
@@ -241,8 +243,10 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
     ("tls-handshake-failed", "client-silent"): ReasonCase(
         "the client never answered the server's whole answer", "client-silent",
         "The server answered the ClientHello whole (ServerHello to ServerHelloDone, or to its "
-        "Finished in TLS 1.3), the client's TCP acknowledged every byte of it, and the client "
-        "sent nothing more until the server's handshake timeout closed the connection: a client "
+        "Finished in TLS 1.3; or a HelloRetryRequest, which asks for a second ClientHello), the "
+        "client's TCP acknowledged every byte of it, and the client sent nothing more, no alert "
+        "either, until the server's handshake timeout closed the connection or, a second or more "
+        "after the answer, the client closed or reset it itself: a client "
         "whose TLS library or certificate check hangs (a CRL or OCSP fetch that a firewall drops, "
         "a hardware key that does not answer) or that ran out of a resource. The receiving "
         "server waited as it should. Opportunistic MTAs then retry in plaintext.",
