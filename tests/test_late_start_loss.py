@@ -159,14 +159,6 @@ def _forgery_unseen(cut: dict[str, Any], full: dict[str, Any], gone: Callable[[i
 
 #: captures whose late starts are known to give another verdict, and why (strict)
 LATE_START_FAILURES: dict[str, str] = {
-    "captures/span-resent-20ms-starttls-client-closes.pcap": (
-        "the client's STARTTLS resent 20 ms later, nothing of the server after it: the path's "
-        "(command-lost) on the whole capture; a late start after the SYN (at frame 7 or 8) reads "
-        "the server's no-answer: the client's stream start is then unknown, its bytes wait in the "
-        "soft buffer (HalfStream.soft), where the resent copy merges as an overlap and is not "
-        "counted as a retransmission (resent_end), so the late cut looks like a capture of one "
-        "copy (span-copy-starttls-client-closes.pcap, the server's). The soft buffer would have to "
-        "keep each piece's first capture time, as the delivered history does (reported, not changed)"),
     "captures/limit-mail-530-then-tls.pcap": (
         "the whole capture is incomplete because it passed twice the per-conversation event bound "
         "before its STARTTLS (a verdict that may rest on events not kept, docs/output.md 'A "

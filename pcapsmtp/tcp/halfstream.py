@@ -12,11 +12,13 @@ Policy:
 - overlaps: the first copy wins. Where a later copy disagrees on the overlapping bytes an
   ``OverlapConflict`` names both frames. Delivered bytes are compared against a bounded
   history (``retain_bytes``);
-- a copy of delivered bytes is a retransmission of the side's (``resent_end``, which the
-  verdict reads as the sender's having had no acknowledgement) only ``RESEND_MIN_NS`` or more
-  after they were first captured: sooner it is the capture's duplicate of one packet (a SPAN
-  port, two interfaces merged). ``retransmitted_bytes`` counts every copy, as tshark's
-  ``tcp.analysis.retransmission`` flags one;
+- a copy of delivered bytes, or of bytes buffered (out of order, or in a late start's soft
+  buffer: each piece keeps the capture time of its first copy), is a retransmission of the
+  side's (``resent_end``, which the verdict reads as the sender's having had no
+  acknowledgement) only ``RESEND_MIN_NS`` or more after they were first captured: sooner it is
+  the capture's duplicate of one packet (a SPAN port, two interfaces merged).
+  ``retransmitted_bytes`` counts every copy, as tshark's ``tcp.analysis.retransmission`` flags
+  one;
 - keep-alives (0 or 1 byte at next-1) are neither data nor conflicts;
 - bytes past the FIN, or after the side ended, are ignored (counted);
 - ``missing`` bytes (snaplen cut) become a ``StreamGap`` at their offset with cause
@@ -176,7 +178,8 @@ class HalfStream:
         self.last_ts = 0
         #: the end offset of the furthest bytes this side sent again ``RESEND_MIN_NS`` or more
         #: after they were first captured (a TCP retransmission: no acknowledgement had come back
-        #: in time; a copy sooner is the capture's duplicate, ``_resent``); 0: none
+        #: in time; a copy sooner is the capture's duplicate, ``_resent``), delivered or buffered
+        #: (``_insert``); 0: none
         self.resent_end = 0
         self.syn_seen = False
         #: a segment of this side is in the capture, also one the reassembler saw before this
@@ -504,6 +507,8 @@ class HalfStream:
             else:
                 self._set_base(seq)
                 self.ooo = [(o + back, e + back, d, f, t) for o, e, d, f, t in self.ooo]
+                if self.resent_end:
+                    self.resent_end += back
         off = self._off(seq)
         conflicts = self.stats.conflicts
         if n:
@@ -720,12 +725,17 @@ class HalfStream:
                                 frame, ts))
                     cur = p[0]
                 oe = min(e, p[1])
-                if data is not None and p[2] is not None and oe > cur:
-                    if data[cur - s:oe - s] != p[2][cur - p[0]:oe - p[0]]:
-                        self.stats.conflicts += 1
-                        out.append(OverlapConflict(self.stream, self.side, cur, oe - cur, p[3],
-                                                   frame, ts))
-                self.stats.retransmitted_bytes += max(0, oe - cur)
+                if oe > cur:
+                    if data is not None and p[2] is not None:
+                        if data[cur - s:oe - s] != p[2][cur - p[0]:oe - p[0]]:
+                            self.stats.conflicts += 1
+                            out.append(OverlapConflict(self.stream, self.side, cur, oe - cur, p[3],
+                                                       frame, ts))
+                    self.stats.retransmitted_bytes += oe - cur
+                    # the piece keeps its first capture time: the copy rule, as for delivered
+                    # bytes (``_resent``)
+                    if oe > self.resent_end and ts - p[4] >= RESEND_MIN_NS:
+                        self.resent_end = oe
                 cur = oe
                 i += 1
             else:
