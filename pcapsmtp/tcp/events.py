@@ -194,7 +194,11 @@ class FlowClosed:
     capture holds none. ``client_resent`` / ``server_resent``: the end offset of the furthest
     bytes that side sent again after they had been delivered (a TCP retransmission: at least
     ``halfstream.RESEND_MIN_NS`` after them, not the capture's copy of the same packet), 0 when
-    none."""
+    none. ``client_acked_ns`` / ``server_acked_ns``: the capture time of the other side's segment
+    at which its acknowledgement of that side's stream last advanced (over that side's captured
+    FIN alone does not count), None when none: the bytes it covers had reached the other side by
+    then, and not much before (a stack acknowledges within its delayed-ACK timeout, at most
+    500 ms)."""
 
     stream: int
     reason: str
@@ -205,6 +209,8 @@ class FlowClosed:
     server_last_ns: int | None = None
     client_resent: int = 0
     server_resent: int = 0
+    client_acked_ns: int | None = None
+    server_acked_ns: int | None = None
 
 
 FlowEvent = (FlowOpened | StreamData | StreamGap | OverlapConflict | StreamEnd | SentAfterReset

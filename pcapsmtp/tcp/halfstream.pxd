@@ -13,9 +13,9 @@ cdef class HalfStream:
     cdef public object base, next_off, next_seq
     cdef public list ooo
     cdef public object ooo_bytes, history, history_bytes
-    cdef public object fin_off, fin_frame, fin_ts
+    cdef public object fin_off, fin_frame, fin_ts, fin_seq
     cdef public bint ended
-    cdef public object ack_seq, last_frame, last_ts
+    cdef public object ack_seq, acked_ts, last_frame, last_ts
     cdef public bint syn_seen, captured, soft
     cdef public object soft_segs, soft_ts
     cdef public bint soft_fixed

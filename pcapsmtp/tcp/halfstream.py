@@ -147,7 +147,8 @@ class HalfStream:
 
     __slots__ = ("stream", "side", "stats", "max_ooo", "retain", "base", "next_off", "next_seq",
                  "ooo", "ooo_bytes", "history", "history_bytes", "fin_off", "fin_frame",
-                 "fin_ts", "ended", "ack_seq", "last_frame", "last_ts", "syn_seen", "captured", "soft",
+                 "fin_ts", "fin_seq", "ended", "ack_seq", "acked_ts", "last_frame", "last_ts",
+                 "syn_seen", "captured", "soft",
                  "soft_segs", "soft_ts", "soft_fixed", "late_segments", "late_bytes",
                  "late_window_ns", "resent_end", "ttl_lo", "ttl_hi", "ttl_n", "ttl_first",
                  "ttl_last", "hint", "unproven")
@@ -172,8 +173,15 @@ class HalfStream:
         self.fin_off: int | None = None
         self.fin_frame = 0
         self.fin_ts = 0
+        self.fin_seq = 0                   #: the FIN's sequence number (``fin``), with ``fin_off``
         self.ended = False
         self.ack_seq: int | None = None    #: highest sequence number the peer acknowledged
+        #: the capture time of the peer's segment whose acknowledgement last advanced
+        #: (``ack_seq``), except from this side's captured FIN (``fin_seq``) to one past it (an
+        #: advance over the FIN alone); 0: none. By when this side's bytes had arrived: a stack
+        #: acknowledges within its delayed-ACK timeout (at most 500 ms, RFC 1122 4.2.3.2).
+        #: The reassembler sets it
+        self.acked_ts = 0
         self.last_frame = 0
         self.last_ts = 0
         #: the end offset of the furthest bytes this side sent again ``RESEND_MIN_NS`` or more
@@ -546,6 +554,7 @@ class HalfStream:
             if off < self.next_off:
                 off = self.next_off       # a FIN below what we delivered: end here
             self.fin_off = off
+            self.fin_seq = seq_after
             self.fin_frame = frame
             self.fin_ts = ts
             # anything buffered beyond the FIN is not data

@@ -1632,7 +1632,9 @@ class TcpReassembler:
                 # The peer's bytes an RST acknowledges were received: a hole there is a
                 # capture loss, declared before the reset (the last byte may be a FIN).
                 a = peer.ack_seq
-                if a is None or ((seg.ack - a) & _MASK) < _HALF:
+                if a is None or 0 < ((seg.ack - a) & _MASK) < _HALF:
+                    if peer.fin_off is None or a != peer.fin_seq:
+                        peer.acked_ts = ts
                     peer.ack_seq = a = seg.ack
                 if peer.base is not None:
                     k = (a - peer.next_seq) & _MASK
@@ -1654,7 +1656,11 @@ class TcpReassembler:
         if flags & _ACK:
             ack = seg.ack
             a = peer.ack_seq
-            if a is None or ((ack - a) & _MASK) < _HALF:
+            if a is None or 0 < ((ack - a) & _MASK) < _HALF:
+                # (when it advanced: what the peer's bytes had arrived by; not an advance from
+                # the peer's FIN, over the FIN alone: HalfStream.acked_ts)
+                if peer.fin_off is None or a != peer.fin_seq:
+                    peer.acked_ts = ts
                 peer.ack_seq = a = ack
             if payload or missing:
                 data_ack = flow.data_ack
@@ -1741,7 +1747,8 @@ class TcpReassembler:
             self.stats.idle_closed += 1
         closed = FlowClosed(flow.info.stream, reason, ts, first.acked_offset(), second.acked_offset(),
                             first.last_ts or None, second.last_ts or None,
-                            first.resent_end, second.resent_end)
+                            first.resent_end, second.resent_end,
+                            first.acked_ts or None, second.acked_ts or None)
         if reset is None or self.config.reset_watch_ns <= 0:
             out.append(closed)
             return

@@ -1,0 +1,84 @@
+"""When each side's acknowledgement of the other last advanced (``FlowClosed.client_acked_ns`` /
+``server_acked_ns``, ``HalfStream.acked_ts``): the capture time by which the bytes it covers had
+reached the acknowledging side. The verdict reads it to tell a client that had the server's TLS
+answer long before the server gave up from one whose acknowledgement of it comes only with its
+own late close (analysis/verdict.py, ``_server_gave_up_on_client_flight``).
+
+- a duplicate acknowledgement (the same value again) does not move it;
+- an advance over the side's captured FIN alone (the ACK of a FIN after all its bytes were
+  acknowledged) does not move it: the bytes had arrived before;
+- an advance over bytes and the FIN at once does (the late close that first acknowledges them);
+- a reset's acknowledgement counts as any other.
+"""
+from __future__ import annotations
+
+from _tcp_builder import F, R, S, Conv, feed_all
+from pcapsmtp.tcp.events import FlowClosed, FlowEvent
+from pcapsmtp.tcp.reassembler import ReassemblyConfig, TcpReassembler
+
+GREETING = b"220 mx.example.org ESMTP\r\n"
+EHLO = b"EHLO client.example\r\n"
+G, E = len(GREETING), len(EHLO)
+
+
+def _closed(ev: list[FlowEvent]) -> FlowClosed:
+    (closed,) = [e for e in ev if isinstance(e, FlowClosed)]
+    return closed
+
+
+def test_the_ack_of_the_fin_alone_keeps_the_time_of_the_bytes() -> None:
+    c = Conv()
+    segs = c.handshake() + [
+        c.s(1, GREETING, ack=1),
+        ack_greeting := c.c(1, ack=1 + G),
+        c.c(1, ack=1 + G),                        # a duplicate ACK: no advance
+        c.s(1 + G, flags=F, ack=1),
+        c.c(1, flags=F, ack=2 + G),               # over the server's FIN alone
+        c.s(2 + G, ack=2),
+    ]
+    closed = _closed(feed_all(TcpReassembler(), segs))
+    assert (closed.server_acked, closed.server_acked_ns) == (G + 1, ack_greeting.ts_ns)
+
+
+def test_bytes_first_acknowledged_with_the_fin_take_the_fins_time() -> None:
+    """The client's first acknowledgement of the greeting comes with its FIN, after the server's
+    FIN: it advances over bytes, not over the FIN alone."""
+    c = Conv()
+    segs = c.handshake() + [
+        c.s(1, GREETING, ack=1),
+        c.s(1 + G, flags=F, ack=1),
+        late := c.c(1, flags=F, ack=2 + G),
+        c.s(2 + G, ack=2),
+    ]
+    closed = _closed(feed_all(TcpReassembler(), segs))
+    assert (closed.server_acked, closed.server_acked_ns) == (G + 1, late.ts_ns)
+
+
+def test_the_later_of_two_advances_counts() -> None:
+    c = Conv()
+    reply = b"250 ok\r\n"
+    segs = c.handshake() + [
+        c.s(1, GREETING, ack=1),
+        c.c(1, EHLO, ack=1 + G),
+        c.s(1 + G, reply, ack=1 + E),
+        second := c.c(1 + E, ack=1 + G + len(reply)),
+    ]
+    closed = _closed(feed_all(TcpReassembler(), segs))
+    assert (closed.server_acked, closed.server_acked_ns) == (G + len(reply), second.ts_ns)
+
+
+def test_a_resets_acknowledgement_counts() -> None:
+    c = Conv()
+    segs = c.handshake() + [
+        c.s(1, GREETING, ack=1),
+        rst := c.c(1, flags=R, ack=1 + G),
+    ]
+    closed = _closed(feed_all(TcpReassembler(ReassemblyConfig(reset_watch_ns=0)), segs))
+    assert (closed.server_acked, closed.server_acked_ns) == (G, rst.ts_ns)
+
+
+def test_no_acknowledgement_no_time() -> None:
+    c = Conv()
+    segs = [c.c(0, flags=S), c.c(1, EHLO)]
+    closed = _closed(feed_all(TcpReassembler(ReassemblyConfig(detect_by_content=True)), segs))
+    assert closed.client_acked_ns is None and closed.server_acked_ns is None
