@@ -1220,7 +1220,11 @@ def _client_hung_after_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], end: I
         return False
     how = "reset" if end.event.reset else "closed"
     check = "" if type(answer[0].event) is TlsHelloRetryRequest else " (its certificate check, say)"
-    msg = (f"the client acknowledged {_answer_words(answer, True)} and sent nothing for "
+    # (``_client_waited``: a TLS 1.3 client's compatibility ChangeCipherSpec may have come)
+    ccs = next((x for x in f.tls if type(x.event) is TlsChangeCipherSpec and x.event.side is _CLIENT
+                and f.pos(last) < f.pos(x) < f.pos(end)), None)
+    but = "" if ccs is None else f" but its compatibility ChangeCipherSpec (frame {_frame(ccs)})"
+    msg = (f"the client acknowledged {_answer_words(answer, True)} and sent nothing{but} for "
            f"{_seconds(end.ts_ns - last.ts_ns)}, no {_next_flight(answer)} and no alert: then it {how} the "
            f"connection (frame {_frame(end)}) without a word, as a client whose TLS stalled{check} until its "
            "own timeout does")
@@ -1238,11 +1242,18 @@ def _gave_up_mid_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item,
     until its own timeout, and the server that stalled in the middle of its answer (a slow
     signature, an OCSP fetch, a hung TLS stack) caused it, as when the server's own handshake
     timeout closes first, and as a server that never answered the ClientHello
-    (``server-silent``). Returns True when it set the verdict."""
+    (``server-silent``). A client that gave up on TLS by speaking SMTP in the clear before it
+    closed (PHPMailer's QUIT) still waited (``_client_waited``): the detail names what it sent.
+    Returns True when it set the verdict."""
     answer = _answer_stalled(f, ts, ender)
     if answer is None:
         return False
     last = answer[-1]
+    clear = next((x for x in f.t.items[f.pos(last) + 1:f.pos(ender)]
+                  if type(x.event) is TlsNotTls and x.event.side is _CLIENT), None)
+    if clear is not None:
+        said = clear.event.preview.decode("latin-1").rstrip()[:40]
+        what = f"sent {said!r} in the clear (frame {_frame(clear)}), then {what}"
     short = "its ServerHelloDone" if ts["version"] != 0x0304 else "its Finished"
     frames = f"frame {_frame(last)}" if _frame(answer[0]) == _frame(last) else \
         f"frames {_frame(answer[0])} to {_frame(last)}"
@@ -1261,7 +1272,7 @@ def _answer_stalled(f: _Facts, ts: dict[str, Any], ender: Item) -> list[Item] | 
     if ender.event.side is not _CLIENT or (type(ender.event) is StreamEnded and ender.event.reset
                                            and _reset_forgery(f, ender) is not None):
         return None
-    answer = _acked_answer(f, ts, ender)
+    answer = _acked_answer(f, ts, ender, plaintext=True)
     if answer is None:
         return None
     last = answer[-1]
@@ -1271,15 +1282,15 @@ def _answer_stalled(f: _Facts, ts: dict[str, Any], ender: Item) -> list[Item] | 
     return answer
 
 
-def _acked_answer(f: _Facts, ts: dict[str, Any], end: Item) -> list[Item] | None:
+def _acked_answer(f: _Facts, ts: dict[str, Any], end: Item, plaintext: bool = False) -> list[Item] | None:
     """The server's answer to the ClientHello before ``end``, its TLS records (in capture order)
     from its ServerHello on, or from its HelloRetryRequest when no ServerHello came (the answer
     that asks for a second ClientHello), when the client's TCP acknowledged every byte of it and
-    the client sent nothing after the answer began before ``end`` (no TLS record, no byte), and
-    neither direction lost anything in a hole since (a hole in the answer may hide its end);
-    None otherwise."""
+    the client sent nothing of its handshake after the answer began before ``end``
+    (``_client_waited``; ``plaintext``: bytes that are no TLS allowed), and neither direction
+    lost anything in a hole since (a hole in the answer may hide its end); None otherwise."""
     first = ts["server_hello"] if ts["server_hello"] is not None else ts["hello_retry"]
-    if (first is None or f.pos(first) > f.pos(end) or not _silent(f, _CLIENT, first, end)
+    if (first is None or f.pos(first) > f.pos(end) or not _client_waited(f, ts, first, end, plaintext)
             or f.gap_between(f.pos(first), 1 << 62, _SERVER) is not None):
         return None
     answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(first) <= f.pos(x) < f.pos(end)]
@@ -1287,6 +1298,26 @@ def _acked_answer(f: _Facts, ts: dict[str, Any], end: Item) -> list[Item] | None
     if acked is None or acked < max(x.event.span.end for x in answer):
         return None
     return answer
+
+
+def _client_waited(f: _Facts, ts: dict[str, Any], first: Item, end: Item, plaintext: bool) -> bool:
+    """As ``_silent`` for the client from ``first`` (the server's answer) to ``end``, but a TLS
+    1.3 ChangeCipherSpec of the client does not count: middlebox compatibility's dummy record
+    (RFC 8446 D.4) carries nothing of the handshake, and GnuTLS sends it as soon as the
+    ServerHello comes, before the rest of the answer; nor, with ``plaintext``, bytes that are no
+    TLS: a client that gave up waiting and spoke SMTP in the clear (PHPMailer sends QUIT after
+    its handshake timeout, then closes). Their time is not known here (the TLS observer reports
+    them once it has its preview, at the stream's end at the latest); ``end`` is after them."""
+    if not f.present(_CLIENT) or f.gap_between(f.pos(first), 1 << 62, _CLIENT) is not None:
+        return False
+    for it in f.t.items[f.pos(first) + 1:f.pos(end)]:
+        ev = it.event
+        if getattr(ev, "side", None) is not _CLIENT or isinstance(ev, StreamEnded):
+            continue
+        if type(ev) is TlsChangeCipherSpec and ts["version"] == 0x0304 or plaintext and type(ev) is TlsNotTls:
+            continue
+        return False
+    return True
 
 
 def _answer_words(answer: list[Item], whole: bool = False) -> str:
