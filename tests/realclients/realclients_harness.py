@@ -3,8 +3,9 @@
 - :class:`ByteServer`: an asyncio SMTP server on 127.0.0.1 (its own thread and loop) that answers
   EHLO with exactly the bytes it is given (shapes C1..C10 of clients.md, or a reply without
   STARTTLS) and STARTTLS with one of: a real TLS upgrade (``tls``), ``454``, ``502`` (offered
-  but not implemented), 220 then an immediate close (``close``), or 220 then a fatal TLS alert
-  after the ClientHello (``alert``).
+  but not implemented), 220 then an immediate close (``close``), 220 then a fatal TLS alert
+  after the ClientHello (``alert``), or 220 then a real TLS server's answer to the ClientHello
+  cut short and nothing more (``midanswer``, :func:`cut_short`).
   Every connection is recorded (:class:`ConnRecord`): STARTTLS received, TLS established, mail
   accepted.
 - :func:`make_cert`: a self-signed certificate for 127.0.0.1 / localhost, made with
@@ -65,8 +66,11 @@ FATAL_ALERT = b"\x15\x03\x03\x00\x02\x02\x28"
 #: ``silent`` never answers STARTTLS and keeps the connection open until the client leaves;
 #: ``stall`` answers 220, reads the ClientHello and then sends nothing until the client leaves;
 #: ``rst`` answers 220, reads the first bytes of the ClientHello and resets the connection (a
-#: close with SO_LINGER 0: a real RST on the wire).
-STARTTLS_MODES = ("tls", "454", "502", "close", "alert", "silent", "stall", "rst")
+#: close with SO_LINGER 0: a real RST on the wire); ``midanswer`` answers 220, runs its TLS
+#: server (:attr:`ByteServer.ctx`) on the ClientHello, sends that answer without its last
+#: message (:func:`cut_short`: a server stalled in the middle of its answer, on a slow signature
+#: or an OCSP fetch) and then nothing until the client leaves.
+STARTTLS_MODES = ("tls", "454", "502", "close", "alert", "silent", "stall", "rst", "midanswer")
 #: how long a hanging server (``silent``, ``stall``) waits for the client to leave before it
 #: closes on its own (a client that never times out would otherwise hold the thread)
 HANG_LIMIT = 60.0
@@ -101,7 +105,7 @@ class ConnRecord:
 @dataclass
 class Behaviour:
     ehlo: bytes = SHAPES["C1"]
-    #: tls | 454 | 502 | close | alert | silent | stall | rst (:data:`STARTTLS_MODES`)
+    #: tls | 454 | 502 | close | alert | silent | stall | rst | midanswer (:data:`STARTTLS_MODES`)
     on_starttls: str = "tls"
     #: when set, only the first ``fail_first`` STARTTLS get ``on_starttls``; later ones get ``tls``
     fail_first: int | None = None
@@ -238,6 +242,15 @@ class ByteServer:
                     await asyncio.wait_for(reader.read(5), 10)  # the ClientHello's record header
                     _reset(writer)
                     return
+                elif mode == "midanswer":
+                    writer.write(b"220 2.0.0 Ready to start TLS\r\n")
+                    await writer.drain()
+                    flight = await _first_flight(self.ctx, reader)
+                    if flight:
+                        writer.write(cut_short(flight))
+                        await writer.drain()
+                    await _drain_until_eof(reader)   # whatever the client sends as it gives up
+                    return
                 elif mode == "alert":
                     writer.write(b"220 2.0.0 Ready to start TLS\r\n")
                     await writer.drain()
@@ -291,6 +304,64 @@ async def _drain_until_eof(reader: asyncio.StreamReader) -> None:
                 return
         except TimeoutError:
             return
+
+
+async def _first_flight(ctx: ssl.SSLContext, reader: asyncio.StreamReader) -> bytes:
+    """The answer of ``ctx``'s TLS server (OpenSSL over a :class:`ssl.MemoryBIO`) to the
+    client's ClientHello, read from ``reader``: its whole first flight, as it would have sent it;
+    empty when the client leaves first or the server refuses the ClientHello."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_side=True)
+    while True:
+        data = await asyncio.wait_for(reader.read(65536), 10)
+        if not data:
+            return b""
+        incoming.write(data)
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLError:
+            return b""
+        if outgoing.pending:
+            return outgoing.read()
+
+
+def _records(data: bytes) -> list[tuple[int, bytes, bytes]]:
+    """TLS records of ``data``: (content type, the 5-byte header, the body)."""
+    out, i = [], 0
+    while i + 5 <= len(data):
+        n = struct.unpack("!H", data[i + 3:i + 5])[0]
+        out.append((data[i], data[i:i + 5], data[i + 5:i + 5 + n]))
+        i += 5 + n
+    return out
+
+
+def cut_short(flight: bytes) -> bytes:
+    """A server's first TLS flight (:func:`_first_flight`) without its last message, the one the
+    client waits for before it answers: TLS 1.3 (encrypted records after the ServerHello and the
+    ChangeCipherSpec) its last encrypted record, the Finished (OpenSSL sends EncryptedExtensions,
+    Certificate, CertificateVerify and Finished each in a record of its own); TLS 1.2 and before
+    its ServerHelloDone, every other handshake message re-framed in a record of its own (they
+    are in clear, and a server may pack several in one record)."""
+    recs = _records(flight)
+    enc = [i for i, (t, _, _) in enumerate(recs) if t == 23]
+    if enc:
+        assert len(enc) >= 2, f"a TLS 1.3 flight of {len(enc)} encrypted record(s)"
+        return b"".join(hdr + body for i, (_, hdr, body) in enumerate(recs) if i != enc[-1])
+    assert all(t == 22 for t, _, _ in recs), [t for t, _, _ in recs]
+    hs, version = b"".join(body for _, _, body in recs), recs[0][1][1:3]
+    out, i, done = b"", 0, False
+    while i + 4 <= len(hs):
+        n = int.from_bytes(hs[i + 1:i + 4], "big")
+        msg = hs[i:i + 4 + n]
+        if hs[i] == 14:             # ServerHelloDone
+            done = True
+        else:
+            out += b"\x16" + version + struct.pack("!H", len(msg)) + msg
+        i += 4 + n
+    assert done, "a TLS 1.2 flight without its ServerHelloDone"
+    return out
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
