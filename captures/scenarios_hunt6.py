@@ -67,10 +67,20 @@ def _answer(cport: int, kind: str) -> bytes:
         # into one record: EncryptedExtensions, Certificate, CertificateVerify and Finished)
         flight = server_flight_tls13(label)
         return flight[:5 + 122 + 6] + record(23, det(f"{label} server flight", 27 + 700 + 89 + 53 - 3 * 17))
+    if kind == "tls13-two-records":
+        # (the EncryptedExtensions alone, then Certificate, CertificateVerify and Finished packed
+        # into one record: whether that record ends the flight cannot be told either)
+        flight = server_flight_tls13(label)
+        return (flight[:5 + 122 + 6] + record(23, det(f"{label} extensions", 27))
+                + record(23, det(f"{label} server flight", 700 + 89 + 53 - 2 * 17)))
     if kind.startswith("tls13"):
         flight = server_flight_tls13(label)
         return flight[:-(5 + 53)] if kind == "tls13-no-finished" else flight
-    flight, _hello_len = server_flight_tls12(label, "mx.example.com")
+    flight, hello_len = server_flight_tls12(label, "mx.example.com")
+    if kind == "tls12-certificate-only":
+        # (the ServerHello and the Certificate: the records before the ServerKeyExchange)
+        cert_len = int.from_bytes(flight[hello_len + 3:hello_len + 5], "big")
+        return flight[:hello_len + 5 + cert_len]
     return flight[:-9] if kind == "tls12-no-done" else flight   # (the ServerHelloDone record: 5 + 4 bytes)
 
 
@@ -83,9 +93,16 @@ def answered(cport: int, kind: str, end: str) -> Conv:
     or "server-at-once" (the server closes 10 ms later)."""
     conv = opening(Conv(cport=cport, close=None))
     conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
-    conv.c(client_hello(f"hunt6 {cport}", "mx.example.com", tls13=kind != "tls12" and kind != "tls12-no-done"),
+    conv.c(client_hello(f"hunt6 {cport}", "mx.example.com", tls13=not kind.startswith("tls12")),
            tag="client_hello")
-    conv.s(_answer(cport, kind), tag="flight")
+    if kind.endswith("-gnutls"):
+        # (GnuTLS sends its compatibility ChangeCipherSpec as soon as it has read the
+        # ServerHello, before the rest of the server's flight when that comes later: RFC 8446 D.4)
+        answer = _answer(cport, kind.removesuffix("-gnutls"))
+        conv.s(answer[:5 + 122 + 6], tag="server_hello").c(CCS, tag="client_ccs")
+        conv.s(answer[5 + 122 + 6:], tag="flight")
+    else:
+        conv.s(_answer(cport, kind), tag="flight")
     if end.startswith("second-hello"):
         # (the client answers the HelloRetryRequest at once: its compatibility ChangeCipherSpec
         # and second ClientHello, which the server acknowledges and never answers)
@@ -98,6 +115,9 @@ def answered(cport: int, kind: str, end: str) -> Conv:
         conv.rst("C", delay_ms=wait)
     elif end == "client-alert":
         conv.c(alert(80), tag="alert", delay_ms=wait)
+        conv.fin("C", tag="client_fin", delay_ms=0.1)
+    elif end == "client-bad-certificate":
+        conv.c(alert(42), tag="alert", delay_ms=1500.0)
         conv.fin("C", tag="client_fin", delay_ms=0.1)
     elif end == "client-at-once":
         conv.fin("C", tag="client_fin", delay_ms=5.0)
@@ -162,6 +182,31 @@ def scenarios() -> list[Capture]:
                 "(the general rule: the client ended the handshake)",
                 [(answered(48611, "tls13-one-record", "client-fin"),
                   Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220))]),
+        Capture("hunt6-two-record-flight-client-closes.pcap",
+                "as hunt6-one-record-flight-client-closes.pcap, the EncryptedExtensions in a record of their own "
+                "and the rest of the flight packed into a second: whether that one ends the flight cannot be told "
+                "either (the general rule: the client's)",
+                [(answered(48612, "tls13-two-records", "client-fin"),
+                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220))]),
+        Capture("hunt6-client-refuses-certificate-mid-answer.pcap",
+                "TLS 1.2: the server's ServerHello and Certificate, which the client acknowledges; 1.5 s later "
+                "(a slow revocation check) the client sends bad_certificate(42) and closes, before the "
+                "ServerKeyExchange came: the client refused the certificate as soon as it had it, its decision, "
+                "no stall of the server's",
+                [(answered(48613, "tls12-certificate-only", "client-bad-certificate"),
+                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
+                         [("tls-alert", "client", "alert")]))]),
+        Capture("hunt6-server-stalls-mid-answer-gnutls-client.pcap",
+                "as hunt6-server-stalls-mid-answer-tls13-client-resets.pcap, the ServerHello in a segment of its "
+                "own and a GnuTLS client, which sends its compatibility ChangeCipherSpec right after it, before "
+                "the rest of the flight, and closes 30 s later: the CCS is no answer of the client's, the stall "
+                "the server's",
+                [(answered(48614, "tls13-no-finished-gnutls", "client-fin"), stalled)]),
+        Capture("hunt6-client-silent-after-answer-gnutls-client.pcap",
+                "as hunt6-client-hangs-after-answer-tls13-client-resets.pcap with a GnuTLS client's early "
+                "ChangeCipherSpec and nothing more: 60 s after the whole answer the server's handshake timeout "
+                "closes, the client 5 s after: client-silent",
+                [(answered(48615, "tls13-gnutls", "server-fin"), hung)]),
         Capture("hunt6-server-silent-after-second-hello.pcap",
                 "STARTTLS, 220, ClientHello, the server's HelloRetryRequest; the client's second ClientHello "
                 "at once, which the server acknowledges and never answers; 30 s later the client's timeout "

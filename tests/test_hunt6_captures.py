@@ -228,3 +228,75 @@ def test_a_flight_packed_into_one_record_is_claimed_by_neither_rule() -> None:
     assert (types, lengths) == ("22,20", "122,1,818")      # (tshark names no type for the encrypted record)
     _acked_whole(path, 16, 17)
     assert frames_matching(path, "tcp.flags.fin == 1") == [18]
+
+
+def test_a_two_record_tls13_flight_is_claimed_by_neither_rule() -> None:
+    """The EncryptedExtensions in a record of their own, the Certificate, CertificateVerify and
+    Finished packed into a second (no record of a Finished's size), the client closing 30 s later:
+    whether the second record ends the flight cannot be told, so neither the stalled-server nor the
+    hung-client rule claims it (found by the review: it read server-silent, "stopped short of its
+    Finished", blaming the server for what may be a client that hung)."""
+    path = CAPTURES / "hunt6-two-record-flight-client-closes.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 18)
+    assert _findings(conv) == []
+    assert conv["detail"] == "the client closed the connection after the ServerHello, before the handshake completed"
+    ((lengths,),) = tshark_fields(path, "frame.number == 16", "tls.record.length")
+    assert lengths == "122,1,27,808"
+    _acked_whole(path, 16, 17)
+    t16, t18 = _times(path, [16, 18])
+    assert t18 - t16 == pytest.approx(30.0, abs=0.01)
+
+
+def test_a_certificate_alert_before_the_server_hello_done_is_the_clients_decision() -> None:
+    """TLS 1.2: the ServerHello and Certificate, acknowledged; 1.5 s later (a slow revocation
+    check) the client sends bad_certificate and closes, before the ServerKeyExchange came. The
+    client checks the certificate as soon as it has it (OpenSSL, Go): its refusal, not a stall of
+    the server's (found by the review: it read server-silent, "having waited for the rest")."""
+    path = CAPTURES / "hunt6-client-refuses-certificate-mid-answer.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 18)
+    assert _findings(conv) == [("tls-alert", "client", 18)]
+    assert conv["detail"] == "the client sent the fatal TLS alert bad_certificate (42) during the handshake"
+    assert frames_matching(path, "tls.handshake.type == 11") == [16]
+    assert frames_matching(path, "tls.handshake.type == 12 || tls.handshake.type == 14") == []
+    assert frames_matching(path, "tls.alert_message.desc == 42") == [18]
+    _acked_whole(path, 16, 17)
+    t16, t18 = _times(path, [16, 18])
+    assert t18 - t16 == pytest.approx(1.5, abs=0.01)
+
+
+@pytest.mark.parametrize("name, verdict, finding, detail, end", [
+    ("hunt6-server-stalls-mid-answer-gnutls-client.pcap",
+     ("aborted", "server", "tls-handshake-failed", "server-silent", 20), ("no-answer", "server", 20),
+     "the server's answer to the ClientHello stopped short of its Finished (frames 16 to 20, which the client "
+     "acknowledged) and the server sent nothing more for 30.0 s: the client gave up waiting for the rest and "
+     "closed the connection (frame 22)", [22]),
+    ("hunt6-client-silent-after-answer-gnutls-client.pcap",
+     ("aborted", "client", "tls-handshake-failed", "client-silent", 22), ("client-silent", "client", 20),
+     "the client acknowledged the server's whole answer to its ClientHello (frames 16 to 20) and sent nothing but "
+     "its compatibility ChangeCipherSpec (frame 18) for 60.0 s: the server gave up waiting for the client's side of "
+     "the handshake and closed the connection (frame 22); the client then closed its side without having sent "
+     "anything (frame 23)", [22, 23]),
+])
+def test_a_gnutls_clients_early_change_cipher_spec_is_no_answer(
+        name: str, verdict: tuple[object, ...], finding: tuple[str, str, int], detail: str, end: list[int]) -> None:
+    """GnuTLS sends its compatibility ChangeCipherSpec as soon as it has read the ServerHello,
+    before the rest of the server's flight when that comes in a later segment (RFC 8446 D.4): that
+    record is no step of the client's handshake, so the stalled-server rule and the hung-client
+    rule (here on the server's timeout) still judge (found by the review: both read the client's or
+    the server's with no case)."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == verdict
+    assert _findings(conv) == [finding]
+    assert conv["detail"] == detail
+    # tshark: the ServerHello in 16, the client's only TLS after its ClientHello a CCS in 18, the
+    # rest of the flight in 20, acknowledged whole in 21, then the FINs
+    assert frames_matching(path, "tls.handshake.type == 2") == [16]
+    assert frames_matching(path, "tcp.dstport == 25 && tls") == [14, 18]
+    assert frames_matching(path, "tls.record.content_type == 20 && tcp.dstport == 25") == [18]
+    _acked_whole(path, 20, 21)
+    assert frames_matching(path, "tcp.flags.fin == 1") == end
+    t20, t22 = _times(path, [20, 22])
+    assert t22 - t20 == pytest.approx(30.0 if len(end) == 1 else 60.0, abs=0.01)

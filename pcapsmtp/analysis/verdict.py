@@ -1173,7 +1173,7 @@ def _server_gave_up_on_client_flight(f: _Facts, v: _Verdict, ts: dict[str, Any],
     if end.event.side is not _SERVER or end.event.reset and _reset_forgery(f, end) is not None:
         return False
     answer = _acked_answer(f, ts, end)
-    if answer is None or any(x.event.side is _CLIENT and f.pos(x) > f.pos(answer[0]) for x in f.tls):
+    if answer is None:
         return False
     last = answer[-1]
     if end.ts_ns - last.ts_ns < WAITED_NS or not _answer_whole(ts["version"], answer):
@@ -1188,13 +1188,22 @@ def _server_gave_up_on_client_flight(f: _Facts, v: _Verdict, ts: dict[str, Any],
               "whether the client never answered or the path dropped its answer cannot be told, the capture "
               "ends before the client's next segment", end)
         return True
-    msg = (f"the client acknowledged {_answer_words(answer, True)} and sent nothing "
+    msg = (f"the client acknowledged {_answer_words(answer, True)} and sent nothing{_but_ccs(f, answer, end)} "
            f"for {waited}: the server gave up waiting for the client's {_next_flight(answer)} and {how} the "
            f"connection (frame {_frame(end)}); the client then "
            f"{'reset the connection' if client_end.event.reset else 'closed its side'} without having sent "
            f"anything (frame {_frame(client_end)})")
     _unanswered(v, last, "client-silent", "client", "aborted", "tls-handshake-failed", "client-silent", msg, end)
     return True
+
+
+def _but_ccs(f: _Facts, answer: list[Item], end: Item) -> str:
+    """" but its compatibility ChangeCipherSpec (frame N)" when the client sent that TLS 1.3
+    record between the server's ``answer`` and ``end`` (``_client_waited`` lets it pass);
+    "" otherwise."""
+    ccs = next((x for x in f.tls if type(x.event) is TlsChangeCipherSpec and x.event.side is _CLIENT
+                and f.pos(answer[0]) < f.pos(x) < f.pos(end)), None)
+    return "" if ccs is None else f" but its compatibility ChangeCipherSpec (frame {_frame(ccs)})"
 
 
 def _client_hung_after_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Item) -> bool:
@@ -1220,11 +1229,7 @@ def _client_hung_after_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], end: I
         return False
     how = "reset" if end.event.reset else "closed"
     check = "" if type(answer[0].event) is TlsHelloRetryRequest else " (its certificate check, say)"
-    # (``_client_waited``: a TLS 1.3 client's compatibility ChangeCipherSpec may have come)
-    ccs = next((x for x in f.tls if type(x.event) is TlsChangeCipherSpec and x.event.side is _CLIENT
-                and f.pos(last) < f.pos(x) < f.pos(end)), None)
-    but = "" if ccs is None else f" but its compatibility ChangeCipherSpec (frame {_frame(ccs)})"
-    msg = (f"the client acknowledged {_answer_words(answer, True)} and sent nothing{but} for "
+    msg = (f"the client acknowledged {_answer_words(answer, True)} and sent nothing{_but_ccs(f, answer, end)} for "
            f"{_seconds(end.ts_ns - last.ts_ns)}, no {_next_flight(answer)} and no alert: then it {how} the "
            f"connection (frame {_frame(end)}) without a word, as a client whose TLS stalled{check} until its "
            "own timeout does")
@@ -1254,7 +1259,9 @@ def _gave_up_mid_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item,
     if clear is not None:
         said = clear.event.preview.decode("latin-1").rstrip()[:40]
         what = f"sent {said!r} in the clear (frame {_frame(clear)}), then {what}"
-    short = "its ServerHelloDone" if ts["version"] != 0x0304 else "its Finished"
+    # (a resumption's answer, ServerHello and ChangeCipherSpec, stops short of its Finished)
+    short = ("its Finished" if ts["version"] == 0x0304
+             or any(isinstance(x.event, TlsChangeCipherSpec) for x in answer) else "its ServerHelloDone")
     frames = f"frame {_frame(last)}" if _frame(answer[0]) == _frame(last) else \
         f"frames {_frame(answer[0])} to {_frame(last)}"
     msg = (f"the server's answer to the ClientHello stopped short of {short} ({frames}, which the client "
@@ -1264,14 +1271,24 @@ def _gave_up_mid_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item,
     return True
 
 
+#: the alerts a client sends when it gives up waiting rather than refusing something it got
+#: (RFC 8446 6.1, 6.2; RFC 5246 7.2): close_notify, internal_error (a timeout inside the TLS
+#: library), user_canceled. A certificate alert (bad_certificate, unknown_ca...) before the
+#: ServerHelloDone is the client's decision on the Certificate message, which OpenSSL and Go
+#: check as soon as it arrives, a slow revocation or AIA fetch making it late
+_GAVE_UP_ALERTS = frozenset({0, 80, 90})
+
+
 def _answer_stalled(f: _Facts, ts: dict[str, Any], ender: Item) -> list[Item] | None:
     """The server's answer to the ClientHello (``_acked_answer``) when it stopped short of whole
     and the client ended the handshake (``ender``: its close, reset or alert) a second or more
     after its last record, nothing of the server's since (``_gave_up_mid_answer``); None when
     not."""
-    if ender.event.side is not _CLIENT or (type(ender.event) is StreamEnded and ender.event.reset
-                                           and _reset_forgery(f, ender) is not None):
+    ev = ender.event
+    if ev.side is not _CLIENT or (type(ev) is StreamEnded and ev.reset and _reset_forgery(f, ender) is not None):
         return None
+    if type(ev) is TlsAlert and not ev.encrypted and ev.description not in _GAVE_UP_ALERTS:
+        return None     # (a decision on what came: a certificate it refused, a parameter)
     answer = _acked_answer(f, ts, ender, plaintext=True)
     if answer is None:
         return None
@@ -1363,14 +1380,19 @@ def _answer_whole(version: int | None, answer: list[Item]) -> bool:
 def _answer_short(version: int | None, answer: list[Item]) -> bool:
     """Does the server's ``answer`` to the ClientHello (``_answer_whole``'s) stop short of whole,
     as far as the capture shows? TLS 1.2: whenever it is not whole (its handshake messages are in
-    clear). TLS 1.3: when it is not whole and its encrypted part is not one record alone: a
-    server that packs its whole encrypted flight into one record (BoringSSL) sends it only once
-    its Finished is in it, and that record cannot be told from the first of a flight that
-    stalled after it (an EncryptedExtensions with a certificate chain of unknown size)."""
+    clear). TLS 1.3, whose flight is encrypted, only on positive evidence: no encrypted record
+    after the ServerHello at all, or three or more, none of a Finished's size (a stack that
+    writes one handshake message per record, as OpenSSL and GnuTLS do, shows its Finished as the
+    fourth: EncryptedExtensions, Certificate, CertificateVerify, Finished). One or two records
+    cannot be told: a server that packs its whole encrypted flight into one record (BoringSSL),
+    or its certificate, CertificateVerify and Finished into one after the EncryptedExtensions,
+    sends its Finished in a record of another size, as does one that pads its records (RFC 8446
+    5.4); those are left to the general rule."""
     if _answer_whole(version, answer):
         return False
     if version == 0x0304:
-        return sum(1 for x in answer if isinstance(x.event, TlsApplicationData)) != 1
+        records = sum(1 for x in answer if isinstance(x.event, TlsApplicationData))
+        return records == 0 or records >= 3
     return True
 
 

@@ -191,12 +191,16 @@ def looks_like_encrypted_alert(length: int) -> bool:
 #: the sizes of a TLS 1.3 record carrying the Finished alone (RFC 8446 4.4.4): its 4-byte message
 #: header and verify_data, as long as the suite's hash (32 bytes for SHA-256 suites, 48 for
 #: SHA-384), the inner content type (1 byte) and the AEAD's 16-byte tag: 53 and 69
-_FINISHED_LENGTHS = (4 + 32 + 1 + 16, 4 + 48 + 1 + 16)
+#: (the handshake header, the verify data of a SHA-256 or SHA-384 suite, the inner content
+#: type, the AEAD's tag: 16 bytes, or 8 for TLS_AES_128_CCM_8_SHA256, RFC 8446 B.4)
+_FINISHED_LENGTHS = (4 + 32 + 1 + 16, 4 + 48 + 1 + 16, 4 + 32 + 1 + 8)
 
 
 def looks_like_finished(length: int) -> bool:
     """True when a TLS 1.3 outer type-23 record of ``length`` bytes has the size of an
-    encrypted Finished alone (53 bytes under SHA-256 suites, 69 under SHA-384)."""
+    encrypted Finished alone (53 bytes under SHA-256 suites, 69 under SHA-384, 45 under
+    TLS_AES_128_CCM_8_SHA256, whose tag is 8 bytes). A Finished padded (RFC 8446 5.4) or packed
+    with other messages into one record has another size."""
     return length in _FINISHED_LENGTHS
 
 

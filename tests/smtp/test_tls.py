@@ -105,7 +105,9 @@ def test_names() -> None:
     assert not looks_like_encrypted_alert(20) and not looks_like_encrypted_alert(2)
     # (a TLS 1.3 Finished alone: 4 + 32 or 48 bytes of verify_data + 1 + a 16-byte tag)
     assert looks_like_finished(53) and looks_like_finished(69)
+    assert looks_like_finished(45)     # (TLS_AES_128_CCM_8_SHA256: an 8-byte tag)
     assert not looks_like_finished(19) and not looks_like_finished(52) and not looks_like_finished(70)
+    assert not looks_like_finished(44) and not looks_like_finished(46)
 
 
 @pytest.mark.parametrize(("data", "expected"), [
