@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from pcapsmtp.commands.main import leave, main
+from pcapsmtp.commands.main import run
 
-leave(main())
+run()

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pcapsmtp.commands.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,3 +85,21 @@ def test_the_last_collection_is_skipped_after_analyze_only() -> None:
                         + "\nm.leave(1)"], cwd=ROOT, capture_output=True, text=True, timeout=60,
                        env=ENV)
     assert (p.returncode, p.stderr) == (1, "freed")
+
+
+
+def test_the_console_script_ends_through_leave_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The installed ``pcapsmtp`` script (setup.cfg's entry point) is ``run``, as ``python -m
+    pcapsmtp`` is: ``main`` on the command line, its status handed to ``leave``."""
+    from importlib.metadata import entry_points
+
+    import pcapsmtp.commands.main as m
+
+    (ep,) = entry_points(group="console_scripts", name="pcapsmtp")
+    assert ep.value == "pcapsmtp.commands.main:run"
+    left: list[int] = []
+    monkeypatch.setattr(m, "leave", left.append)
+    monkeypatch.setattr(sys, "argv", ["pcapsmtp", "analyze", "--format", "json",
+                                      str(CAPTURES / "client-did-not-request.pcap")])
+    ep.load()()
+    assert left == [1] and m._skip_collection

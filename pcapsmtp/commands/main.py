@@ -19,7 +19,7 @@ from pcapsmtp.commands.common import err_line
 from pcapsmtp.commands.status import lost_tls, violations
 from pcapsmtp.errors import BackendUnavailable, CaptureError, PcapSmtpError, UsageError
 
-__all__ = ["main", "leave", "lost_tls", "violations"]
+__all__ = ["main", "leave", "run", "lost_tls", "violations"]
 
 #: whether the command ``main`` ran last lets ``leave`` skip the last cyclic collections
 #: (``_may_skip_collection``)
@@ -89,6 +89,12 @@ def leave(status: int) -> NoReturn:
         import gc
         gc.freeze()
     sys.exit(status)
+
+
+def run() -> NoReturn:
+    """The ``pcapsmtp`` console script and ``python -m pcapsmtp``: ``main`` on the command line,
+    ended by ``leave``."""
+    leave(main())
 
 
 def _quiet_pipe() -> None:
