@@ -125,6 +125,12 @@ class Transcript:
     client_resent: int = 0
     #: the same for the server's bytes
     server_resent: int = 0
+    #: the capture time at which the client's acknowledgement of the server's stream last
+    #: advanced (``tcp.events.FlowClosed.server_acked_ns``: the server's bytes it covers had
+    #: reached the client by then); None when unknown
+    server_acked_ns: int | None = None
+    #: the same for the server's acknowledgement of the client's stream
+    client_acked_ns: int | None = None
     #: each side's reset, with its TTL and its side's (the first reset of the side)
     resets: dict[Side, ResetTtl] = field(default_factory=dict)
 
@@ -1164,12 +1170,17 @@ def _server_gave_up_on_client_flight(f: _Facts, v: _Verdict, ts: dict[str, Any],
     (``tls-handshake-failed``); when the capture ends first, the client's next segment, whose
     sequence number would show an answer the path dropped, is not in it: ``incomplete``. Not the
     server's: it waited. Only when the answer was whole (``_answer_whole``): a server stalled in
-    the middle of it is still the server's. When the capture holds the client's acknowledgement
-    of the answer only in its late close, its stack still had the answer before then (it
-    acknowledges nothing it did not receive, and within a delayed-ACK timeout, at most 500 ms,
-    RFC 1122 4.2.3.2); a resend of the answer by the server (the client's first acknowledgement
-    lost on the way) changes nothing of that. A HelloRetryRequest is a whole answer too: the
-    client owes its second ClientHello (``_acked_answer``). Returns True when it set a verdict."""
+    the middle of it is still the server's. The client is blamed only when its TCP acknowledged
+    the whole answer before its own close (``Transcript.server_acked_ns``: when its
+    acknowledgement last advanced), not only with it: a stack acknowledges nothing it did not
+    receive, and within its delayed-ACK timeout (at most 500 ms, RFC 1122 4.2.3.2). An
+    acknowledgement riding on the client's close after the server's (its earlier ones lost, or
+    the answer late on the path) does not show the client had the answer while the server
+    waited: ``incomplete``. (Not compared with the server's close: the two times are of two
+    directions, which two merged taps stamp with their clocks' skew, tests/transforms.py
+    swap_directions; so a pure ACK of the answer shortly after the server's close still counts.) A
+    HelloRetryRequest is a whole answer too: the client owes its second ClientHello
+    (``_acked_answer``). Returns True when it set a verdict."""
     if end.event.side is not _SERVER or end.event.reset and _reset_forgery(f, end) is not None:
         return False
     answer = _acked_answer(f, ts, end)
@@ -1188,7 +1199,18 @@ def _server_gave_up_on_client_flight(f: _Facts, v: _Verdict, ts: dict[str, Any],
               "whether the client never answered or the path dropped its answer cannot be told, the capture "
               "ends before the client's next segment", end)
         return True
-    msg = (f"the client acknowledged {_answer_words(answer, True)} and sent nothing{_but_ccs(f, answer, end)} "
+    acked_ns = f.t.server_acked_ns
+    if acked_ns is None or acked_ns >= client_end.ts_ns:
+        when = f"only with its own close (frame {_frame(client_end)}), after the server's (frame {_frame(end)})"
+        v.set("incomplete", "unknown", "incomplete", _frame(end),
+              f"the server {how} the connection {waited} after {_answer_words(answer)}, with nothing of the "
+              f"client since (its TLS handshake timeout), but the client's TCP acknowledged all of it {when}: "
+              "whether the answer had reached the client while the server waited cannot be told (a stack "
+              "acknowledges within 500 ms of receiving)", end)
+        return True
+    late = (f" (its TCP acknowledged it {_seconds(acked_ns - last.ts_ns)} after it)"
+            if acked_ns - last.ts_ns >= WAITED_NS else "")
+    msg = (f"the client acknowledged {_answer_words(answer, True)}{late} and sent nothing{_but_ccs(f, answer, end)} "
            f"for {waited}: the server gave up waiting for the client's {_next_flight(answer)} and {how} the "
            f"connection (frame {_frame(end)}); the client then "
            f"{'reset the connection' if client_end.event.reset else 'closed its side'} without having sent "

@@ -286,6 +286,8 @@ class Analyzer:
                     self._continuous_ends(c.transcript)
                 c.transcript.client_resent = ev.client_resent
                 c.transcript.server_resent = ev.server_resent
+                c.transcript.client_acked_ns = ev.client_acked_ns
+                c.transcript.server_acked_ns = ev.server_acked_ns
                 if _attempt_only(c.transcript, clock):
                     # A scan or probe (SYN answered by RST, connect and close): no SMTP
                     # conversation, only a connection attempt, counted in the summary.

@@ -1,0 +1,84 @@
+"""When the client acknowledged the server's answer to its ClientHello (the twentieth session).
+
+The rule for a client that had the server's whole answer and hung (``_server_gave_up_on_client_flight``
+in analysis/verdict.py; ``hunt5-client-hangs-after-answer*.pcap``) read only how far the client's
+acknowledgements reached by the end of the capture. A client whose acknowledgement of the answer
+comes only with its own close, after the server's handshake timeout closed, was blamed as one
+that had the answer all along; but nothing shows it had the answer before the server gave up (a
+stack acknowledges within its delayed-ACK timeout, at most 500 ms: the answer may have reached
+it late, or its earlier acknowledgements may be missing). The TCP layer now tells when each
+side's acknowledgement last advanced (``FlowClosed.server_acked_ns``), and the client is blamed
+only when it acknowledged the whole answer before its own close, not only with it (an ACK's time
+is not compared with the server's close: two directions, which merged taps stamp with their
+clocks' skew).
+
+- ``acktime-answer-acked-at-client-close.pcap``: STARTTLS, 220, ClientHello, the server's whole
+  answer (ServerHello to ServerHelloDone) with no acknowledgement of the client's; the server's
+  FIN 60 s later, the client's FIN 5 s after, acknowledging the answer (and the server's FIN)
+  for the first time: ``incomplete`` (it was the client's, ``client-silent``).
+- ``acktime-answer-acked-2s-before-server-close.pcap``: the same, that ACK 2 s before the
+  server's FIN (58 s after the answer): the client had the whole answer and sat on it: the
+  client's (``client-silent``).
+"""
+from __future__ import annotations
+
+from generate import READY, STARTTLS, Capture, Conv, Expect, Pkt, client_hello, opening, server_flight_tls12
+
+#: the server's TLS handshake timeout (it closes this long after its answer to the ClientHello)
+SERVER_TLS_TIMEOUT_MS = 60000.0
+
+
+class LateAckConv(Conv):
+    """A conversation whose step ``tag`` (the server's answer), which the client does not
+    acknowledge at once, is acknowledged by a pure ACK of the client ``ack_after_ms`` after it
+    (None: only by the client's FIN), labelled ``late-ack``."""
+
+    def __init__(self, *, tag: str, ack_after_ms: float | None, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.tag, self.ack_after_ms = tag, ack_after_ms
+
+    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
+        pkts, marks = super().emit(conv_index, t_start_ns)
+        if self.ack_after_ms is None:
+            return pkts, marks
+        side, off = marks[self.tag]
+        answer = [p for p in pkts if p.side == side and p.payload and p.off is not None and p.off >= off]
+        last = answer[-1]
+        client_fin = next(p for p in pkts if p.side == "C" and "F" in p.flags)
+        ack = Pkt(last.ts_ns + int(self.ack_after_ms * 1_000_000), conv_index, "C", "A", client_fin.seq,
+                  (last.seq + len(last.payload)) % (1 << 32), label="late-ack")
+        at = max(i for i, p in enumerate(pkts) if p.ts_ns <= ack.ts_ns) + 1
+        pkts.insert(at, ack)
+        return pkts, marks
+
+
+def answer_acked_late(cport: int, ack_after_ms: float | None) -> Conv:
+    """STARTTLS, 220, the ClientHello and the server's whole TLS 1.2 answer, not acknowledged at
+    once; the client's first acknowledgement of it ``ack_after_ms`` after it (None: only with its
+    FIN); the server's handshake timeout closes ``SERVER_TLS_TIMEOUT_MS`` after the answer, the
+    client 5 s after that, having sent nothing."""
+    conv = opening(LateAckConv(cport=cport, close=None, tag="flight", ack_after_ms=ack_after_ms))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(f"acktime {cport}", "mx.example.com"), tag="client_hello")
+    flight, _hello_len = server_flight_tls12(f"acktime {cport}", "mx.example.com")
+    conv.s(flight, tag="flight", acked=False)
+    conv.fin("S", tag="server_fin", delay_ms=SERVER_TLS_TIMEOUT_MS, acked=False)
+    conv.fin("C", tag="client_fin", delay_ms=5000.0)
+    return conv
+
+
+def scenarios() -> list[Capture]:
+    unsure = Expect("incomplete", "unknown", "incomplete", "valid", True, 220)
+    return [
+        Capture("acktime-answer-acked-at-client-close.pcap",
+                "STARTTLS, 220, ClientHello; the server's whole answer (ServerHello to ServerHelloDone), which "
+                "no ACK of the client's follows; the server's handshake timeout closes 60 s later, the client's "
+                "FIN 5 s after acknowledges the answer for the first time",
+                [(answer_acked_late(48601, None), unsure)]),
+        Capture("acktime-answer-acked-2s-before-server-close.pcap",
+                "as acktime-answer-acked-at-client-close.pcap, the client's first ACK of the answer 2 s before "
+                "the server's FIN: it had the whole answer and sent nothing",
+                [(answer_acked_late(48603, SERVER_TLS_TIMEOUT_MS - 2000.0),
+                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
+                         [("client-silent", "client", "flight")]))]),
+    ]
