@@ -278,16 +278,9 @@ class Analyzer:
                             done_tls["_open_at_end"] = True
                         self._fallback.observe(done_tls)
                     continue
-                c.transcript.server_acked = ev.server_acked
-                c.transcript.client_acked = ev.client_acked
-                c.transcript.server_last_ns = ev.server_last_ns
-                c.transcript.client_last_ns = ev.client_last_ns
+                _carry(c.transcript, ev)
                 if stepped:
                     self._continuous_ends(c.transcript)
-                c.transcript.client_resent = ev.client_resent
-                c.transcript.server_resent = ev.server_resent
-                c.transcript.client_acked_ns = ev.client_acked_ns
-                c.transcript.server_acked_ns = ev.server_acked_ns
                 if _attempt_only(c.transcript, clock):
                     # A scan or probe (SYN answered by RST, connect and close): no SMTP
                     # conversation, only a connection attempt, counted in the summary.
@@ -303,15 +296,11 @@ class Analyzer:
                 # absent, and their acknowledgements so far. A flow already closed (its
                 # FlowClosed later in these events, or held by a reset watch) is judged at that
                 # close, with what it carries.
-                last = self.reassembler.last_segment_times(c.info.stream)
-                acks = self.reassembler.acks_so_far(c.info.stream)
-                if last is not None:
-                    c.transcript.client_last_ns, c.transcript.server_last_ns = last
-                    if acks is not None:
-                        # (and how far each side acknowledged the other and resent, so far, as
-                        # the close will say: the rules of answers lost on the path read them)
-                        t = c.transcript
-                        t.client_acked, t.server_acked, t.client_resent, t.server_resent = acks
+                # (and how far each side acknowledged the other, when, and resent, so far, as the
+                # close will say: the rules of answers lost on the path read them)
+                so_far = self.reassembler.so_far(c.info.stream)
+                if so_far is not None:
+                    _carry(c.transcript, so_far)
                     if stepped:
                         self._continuous_ends(c.transcript)
                     self._emit(self._conclude(c, closed=False), c, done)
@@ -518,6 +507,17 @@ class Analyzer:
                     low[side] = max(low[side], it.ts_ns)
         t.client_last_ns = self.clock.last_of(t.client_last_ns, low[_CLIENT])
         t.server_last_ns = self.clock.last_of(t.server_last_ns, low[_SERVER])
+
+
+def _carry(t: Transcript, ev: FlowClosed) -> None:
+    """What a conversation's ``FlowClosed`` tells its transcript (at the close, or what it would
+    tell so far, ``TcpReassembler.so_far``, for an early verdict): each side's last segment time,
+    how far each side acknowledged the other and when that last advanced, and how far each side
+    sent bytes again."""
+    t.client_last_ns, t.server_last_ns = ev.client_last_ns, ev.server_last_ns
+    t.client_acked, t.server_acked = ev.client_acked, ev.server_acked
+    t.client_acked_ns, t.server_acked_ns = ev.client_acked_ns, ev.server_acked_ns
+    t.client_resent, t.server_resent = ev.client_resent, ev.server_resent
 
 
 def _captured_times(conv: dict[str, Any]) -> None:

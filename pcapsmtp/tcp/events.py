@@ -186,7 +186,8 @@ class FlowClosed:
     a reset this comes when the watch for the resetting side's later segments ends,
     ``SentAfterReset``, with the values of the reset's time),
     "idle" (idle timeout in capture time), "evicted" (flow table full), "reused" (a new SYN
-    took the 4-tuple) or "end" (end of capture). ``client_acked`` / ``server_acked``: the
+    took the 4-tuple) or "end" (end of capture); "open" only from ``TcpReassembler.so_far``
+    (never emitted: what the close would carry so far). ``client_acked`` / ``server_acked``: the
     offset in the client's / server's stream up to which the other side acknowledged it (the
     highest ACK captured), None when no ACK of the other side was captured or it made no
     sense. ``client_last_ns`` / ``server_last_ns``: the capture time of that side's last

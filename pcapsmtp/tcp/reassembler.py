@@ -624,6 +624,18 @@ def _awaited(held: list[tuple[int, TcpSegment, int]], halves: tuple[HalfStream, 
 _key = text_key
 
 
+def _flow_closed(flow: Flow, reason: str, ts: int) -> FlowClosed:
+    """The ``FlowClosed`` of ``flow`` as its two sides stand now: at its close
+    (``TcpReassembler._close``), or while it is open (``TcpReassembler.so_far``, the same
+    values)."""
+    h0, h1 = flow.halves
+    client, server = (h0, h1) if flow.sides[0] is Side.CLIENT else (h1, h0)
+    return FlowClosed(flow.info.stream, reason, ts, client.acked_offset(), server.acked_offset(),
+                      client.last_ts or None, server.last_ts or None,
+                      client.resent_end, server.resent_end,
+                      client.acked_ts or None, server.acked_ts or None)
+
+
 class TcpReassembler:
     """Feed TcpSegments in capture order; get FlowEvents in capture order.
 
@@ -668,30 +680,16 @@ class TcpReassembler:
         """Candidate flows open now (<= max_flows)."""
         return len(self._flows)
 
-    def last_segment_times(self, stream: int) -> tuple[int | None, int | None] | None:
-        """For a flow still open: the capture time of the client's and of the server's last
-        segment so far (None for a side with none since the flow opened), what its
-        ``FlowClosed`` will carry; None when ``stream`` has no open flow. (An early verdict, in
-        live mode, is judged before that close.)"""
+    def so_far(self, stream: int) -> FlowClosed | None:
+        """For a flow still open: the ``FlowClosed`` its close would carry now (``reason``
+        "open", ``ts_ns`` the time of its last segment): each side's last segment time, how far
+        each side acknowledged the other and when that last advanced, and how far each side
+        sent bytes again; None when ``stream`` has no open flow. (An early verdict, in live mode,
+        is judged before that close.)"""
         flow = self._flows.get(stream)
         if flow is None:
             return None
-        h0, h1 = flow.halves
-        client, server = (h0, h1) if flow.sides[0] is Side.CLIENT else (h1, h0)
-        return client.last_ts or None, server.last_ts or None
-
-    def acks_so_far(self, stream: int) -> tuple[int | None, int | None, int, int] | None:
-        """For a flow still open: how far the server acknowledged the client's stream and the
-        client the server's, and the end of each side's bytes it sent again (a TCP
-        retransmission), so far: what its ``FlowClosed`` will carry as ``client_acked``,
-        ``server_acked``, ``client_resent`` and ``server_resent``; None when ``stream`` has no
-        open flow. (An early verdict, in live mode, is judged before that close.)"""
-        flow = self._flows.get(stream)
-        if flow is None:
-            return None
-        h0, h1 = flow.halves
-        client, server = (h0, h1) if flow.sides[0] is Side.CLIENT else (h1, h0)
-        return client.acked_offset(), server.acked_offset(), client.resent_end, server.resent_end
+        return _flow_closed(flow, "open", flow.last_ts)
 
     def stream_of(self, src: str, sport: int, dst: str, dport: int) -> int | None:
         """The tcp.stream index the 4-tuple maps to now (None if unknown or evicted)."""
@@ -1745,10 +1743,7 @@ class TcpReassembler:
             self._set(conv.key, conv, conv.packed(_CLOSED))     # compact again
         if reason == "idle":
             self.stats.idle_closed += 1
-        closed = FlowClosed(flow.info.stream, reason, ts, first.acked_offset(), second.acked_offset(),
-                            first.last_ts or None, second.last_ts or None,
-                            first.resent_end, second.resent_end,
-                            first.acked_ts or None, second.acked_ts or None)
+        closed = _flow_closed(flow, reason, ts)
         if reset is None or self.config.reset_watch_ns <= 0:
             out.append(closed)
             return

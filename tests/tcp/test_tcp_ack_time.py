@@ -82,3 +82,32 @@ def test_no_acknowledgement_no_time() -> None:
     segs = [c.c(0, flags=S), c.c(1, EHLO)]
     closed = _closed(feed_all(TcpReassembler(ReassemblyConfig(detect_by_content=True)), segs))
     assert closed.client_acked_ns is None and closed.server_acked_ns is None
+
+
+def test_so_far_is_what_the_close_will_carry() -> None:
+    """``TcpReassembler.so_far``, which live mode's early verdict reads before the close: the
+    values the flow's ``FlowClosed`` carries (an end of capture with nothing more), None for a
+    flow not open."""
+    c = Conv()
+    reply = b"250 ok\r\n"
+    segs = c.handshake() + [
+        c.s(1, GREETING, ack=1),
+        c.c(1, EHLO, ack=1 + G),
+        c.s(1 + G, reply, ack=1 + E),
+        c.c(1 + E, ack=1 + G + len(reply)),
+    ]
+    r = TcpReassembler()
+    for s in segs:
+        r.feed(s)
+    now = r.so_far(0)
+    assert now is not None and now.reason == "open" and now.ts_ns == segs[-1].ts_ns
+    assert (now.client_acked, now.server_acked) == (E, G + len(reply))
+    assert (now.client_acked_ns, now.server_acked_ns) == (segs[5].ts_ns, segs[6].ts_ns)
+    assert (now.client_last_ns, now.server_last_ns) == (segs[6].ts_ns, segs[5].ts_ns)
+    assert r.so_far(1) is None
+    closed = _closed(r.finish())
+    assert closed.reason == "end"
+    fields = ("client_acked", "server_acked", "client_last_ns", "server_last_ns", "client_resent",
+              "server_resent", "client_acked_ns", "server_acked_ns")
+    assert [getattr(closed, k) for k in fields] == [getattr(now, k) for k in fields]
+    assert r.so_far(0) is None
