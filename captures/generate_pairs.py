@@ -518,15 +518,16 @@ def tls_box_scenarios() -> list[Scenario]:
     sc.append(Scenario(
         "dpi-drop-answer", "the box passes the ClientHello but drops the server's answer (ServerHello, "
         "Certificate, ServerKeyExchange, ServerHelloDone): outside the client waits 5 s and closes (alone: "
-        "the server never answered), inside the server answered and the client closed (alone: the client "
-        "ended the handshake). NAT of both ends",
+        "the server never answered), inside the server answered, the box acknowledged it for the client, and "
+        "the client closed 5 s later without a word (alone: the client stalled after the whole answer, "
+        "client-silent). NAT of both ends",
         [Placed("delivery", o, CLIENT, PUBLIC_MX, t(0.0)), *d_out],
         [Placed("delivery", i, BOX_INSIDE, SERVER, t(0.003)), *d_in],
         [PairTruth("delivery", "delivery", False, "middlebox", "tls-handshake-failed", "tls-handshake-failed",
                    "tls-handshake-failed", [
                        Diff("server->client", "removed", None, text, outside_ref=("S", "FIN"),
                             inside_ref=("S", rec)) for text, rec in zip(fl_texts, recs)],
-                   outside_case="server-silent")]))
+                   outside_case="server-silent", inside_case="client-silent")]))
 
     # 12 -- the box resets the connection itself (an IPS in bridge mode: the same addresses on both sides):
     # outside a RST "from the server" 5 ms after the ClientHello; inside the ClientHello arrived, the server
