@@ -230,6 +230,13 @@ TWO_LOSS_FAILURES: dict[str, str] = {
         "the MAIL FROM in the clear has no answer and no STARTTLS follows it: the client going on in "
         "plaintext after a valid offer (client-did-not-request), though the TLS after the holes shows "
         "the server refused that MAIL (the whole capture: tls)"),
+    "captures/real20-stall-client-quit-in-clear.pcap": (
+        "without the server's 220 to STARTTLS (frame 12) and the client's ClientHello (frame 14) the session "
+        "has no 220 and no ClientHello, so the client's QUIT in the clear (frame 18) after the server's TLS "
+        "answer reads as a client that did not start TLS after the 220 (tls-not-started, client); the whole "
+        "capture: the server stalled in the middle of its answer and the client gave up (server-silent). The "
+        "session would have to take the server's TLS records after a hole where the 220 and the ClientHello go "
+        "as the handshake begun, as for hang-tls-late-hello (found by the tcp helper, not changed)"),
     "captures/hang-tls-late-hello.pcap": (
         "without the banner (frame 4) and the EHLO reply (frame 8) the session does not read the "
         "client's ClientHello after the 220 (the 220 to STARTTLS is taken for the greeting), so the "
@@ -324,6 +331,10 @@ EARLY_END_FAILURES: dict[str, str] = {
         "A server's close after an answer no captured ACK covers, with no retransmission of it, tells no more "
         "than the full capture: incomplete would be the reading (the path may have dropped the answer, or the "
         "capture the client's ACKs), a rule of the verdict's hunt rules (reported, not changed)"),
+    "captures/acktime-first-ack-covers-server-fin.pcap": (
+        "as acktime-answer-acked-at-client-close.pcap: the capture ends with the server's FIN (frame 17), "
+        "before the client's ACK of it, its first acknowledgement of the answer; the general rule blames the "
+        "server where the full capture is incomplete (reported, not changed)"),
     "captures/live-mail-refused-then-starttls.pcap": (
         "the capture ends right after the client's MAIL FROM in the clear (frame 10 or its ACK), "
         "before the server's 530 'Must issue a STARTTLS command first' and the STARTTLS the client "
