@@ -52,17 +52,18 @@ class LateAckConv(Conv):
         return pkts, marks
 
 
-def answer_acked_late(cport: int, ack_after_ms: float | None) -> Conv:
+def answer_acked_late(cport: int, ack_after_ms: float | None, fin_acked: bool = False) -> Conv:
     """STARTTLS, 220, the ClientHello and the server's whole TLS 1.2 answer, not acknowledged at
     once; the client's first acknowledgement of it ``ack_after_ms`` after it (None: only with its
     FIN); the server's handshake timeout closes ``SERVER_TLS_TIMEOUT_MS`` after the answer, the
-    client 5 s after that, having sent nothing."""
+    client 5 s after that, having sent nothing (``fin_acked``: the client's stack acknowledges the
+    server's FIN at once, an ACK that covers the answer too)."""
     conv = opening(LateAckConv(cport=cport, close=None, tag="flight", ack_after_ms=ack_after_ms))
     conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
     conv.c(client_hello(f"acktime {cport}", "mx.example.com"), tag="client_hello")
     flight, _hello_len = server_flight_tls12(f"acktime {cport}", "mx.example.com")
     conv.s(flight, tag="flight", acked=False)
-    conv.fin("S", tag="server_fin", delay_ms=SERVER_TLS_TIMEOUT_MS, acked=False)
+    conv.fin("S", tag="server_fin", delay_ms=SERVER_TLS_TIMEOUT_MS, acked=fin_acked)
     conv.fin("C", tag="client_fin", delay_ms=5000.0)
     return conv
 
@@ -75,6 +76,11 @@ def scenarios() -> list[Capture]:
                 "no ACK of the client's follows; the server's handshake timeout closes 60 s later, the client's "
                 "FIN 5 s after acknowledges the answer for the first time",
                 [(answer_acked_late(48601, None), unsure)]),
+        Capture("acktime-first-ack-covers-server-fin.pcap",
+                "as acktime-answer-acked-at-client-close.pcap, the client's stack acknowledging the server's FIN "
+                "at once: that ACK, the first to cover the answer, was sent after the FIN arrived, so nothing shows "
+                "the client had the answer while the server waited",
+                [(answer_acked_late(48604, None, fin_acked=True), unsure)]),
         Capture("acktime-answer-acked-2s-before-server-close.pcap",
                 "as acktime-answer-acked-at-client-close.pcap, the client's first ACK of the answer 2 s before "
                 "the server's FIN: it had the whole answer and sent nothing",

@@ -102,7 +102,8 @@ def answered(cport: int, kind: str, end: str) -> Conv:
         conv.s(answer[:5 + 122 + 6], tag="server_hello").c(CCS, tag="client_ccs")
         conv.s(answer[5 + 122 + 6:], tag="flight")
     else:
-        conv.s(_answer(cport, kind), tag="flight")
+        # ("ack-with-client-fin": the client's first acknowledgement of the answer is its FIN)
+        conv.s(_answer(cport, kind), tag="flight", acked=end != "ack-with-client-fin")
     if end.startswith("second-hello"):
         # (the client answers the HelloRetryRequest at once: its compatibility ChangeCipherSpec
         # and second ClientHello, which the server acknowledges and never answers)
@@ -116,9 +117,18 @@ def answered(cport: int, kind: str, end: str) -> Conv:
     elif end == "client-alert":
         conv.c(alert(80), tag="alert", delay_ms=wait)
         conv.fin("C", tag="client_fin", delay_ms=0.1)
+    elif end == "client-user-canceled":
+        # (Java's JSSE ending a handshake: warning user_canceled, then close_notify)
+        conv.c(alert(90, level=1) + alert(0, level=1), tag="alert", delay_ms=wait)
+        conv.fin("C", tag="client_fin", delay_ms=0.1)
+    elif end == "ccs-client-fin":
+        conv.c(CCS, tag="client_ccs", delay_ms=1.0)
+        conv.fin("C", tag="client_fin", delay_ms=wait)
     elif end == "client-bad-certificate":
         conv.c(alert(42), tag="alert", delay_ms=1500.0)
         conv.fin("C", tag="client_fin", delay_ms=0.1)
+    elif end == "ack-with-client-fin":
+        conv.fin("C", tag="client_fin", delay_ms=1205.0)
     elif end == "client-at-once":
         conv.fin("C", tag="client_fin", delay_ms=5.0)
     elif end == "server-fin":
@@ -196,6 +206,22 @@ def scenarios() -> list[Capture]:
                 [(answered(48613, "tls12-certificate-only", "client-bad-certificate"),
                   Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
                          [("tls-alert", "client", "alert")]))]),
+        Capture("hunt6-client-closes-at-once-after-late-answer.pcap",
+                "a capture on the server's side of a long path (1.2 s round trip): the client's FIN 1.2 s after "
+                "the server's whole answer is its first acknowledgement of it: the client closed as soon as it had "
+                "the answer, no stall (the general rule: the client's, no case)",
+                [(answered(48616, "tls12", "ack-with-client-fin"),
+                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220))]),
+        Capture("hunt6-server-stalls-mid-answer-client-user-canceled.pcap",
+                "as hunt6-server-stalls-mid-answer-client-closes.pcap, the client's timeout sending the warning "
+                "alerts user_canceled(90) and close_notify(0) before it closes, as Java's JSSE does: giving up, "
+                "the stall the server's",
+                [(answered(48617, "tls12-no-done", "client-user-canceled"), stalled)]),
+        Capture("hunt6-client-silent-after-hrr-with-ccs.pcap",
+                "as hunt6-client-silent-after-hrr-client-closes.pcap, the client sending its compatibility "
+                "ChangeCipherSpec right after the HelloRetryRequest and nothing more: no second ClientHello, the "
+                "client's, client-silent",
+                [(answered(48618, "hrr", "ccs-client-fin"), hung)]),
         Capture("hunt6-server-stalls-mid-answer-gnutls-client.pcap",
                 "as hunt6-server-stalls-mid-answer-tls13-client-resets.pcap, the ServerHello in a segment of its "
                 "own and a GnuTLS client, which sends its compatibility ChangeCipherSpec right after it, before "

@@ -54,6 +54,28 @@ def test_a_client_whose_first_ack_of_the_answer_rides_on_its_late_close_is_not_b
     assert t18 - t17 == pytest.approx(5.0, abs=0.01)
 
 
+def test_a_client_whose_first_ack_of_the_answer_also_acks_the_servers_fin_is_not_blamed() -> None:
+    """The usual stack's shape: no ACK of the answer until the client acknowledges the server's
+    FIN at once, an ACK covering the answer and the FIN, sent only once the FIN had arrived; the
+    client's own FIN 5 s later. Nothing shows the client had the answer while the server waited
+    (found by the review: client-silent, "its TCP acknowledged it 60.0 s after it")."""
+    path = CAPTURES / "acktime-first-ack-covers-server-fin.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("incomplete", "unknown", "incomplete", None, 17)
+    assert _findings(conv) == []
+    assert conv["detail"] == (
+        "the server closed the connection 60.0 s after the server's answer to its ClientHello (frame 16), with "
+        "nothing of the client since (its TLS handshake timeout), but the client's TCP acknowledged all of it "
+        "only with its acknowledgement of the server's close (frame 17): whether the answer had reached the client "
+        "while the server waited cannot be told (a stack acknowledges within 500 ms of receiving)")
+    # tshark: the server's FIN in 17, the client's first ACK of the answer in 18 also acknowledges
+    # that FIN (its ACK is one past the answer), the client's FIN in 19
+    assert frames_matching(path, "tcp.flags.fin == 1") == [17, 19]
+    assert _client_acks_of_answer(path, 48604) == [18, 19]
+    ((ack,),) = tshark_fields(path, "frame.number == 18", "tcp.ack")
+    assert int(ack) == _answer_end(path) + 1
+
+
 def test_an_ack_of_the_answer_seconds_before_the_servers_close_is_the_clients() -> None:
     """The client's first ACK of the answer 2 s before the server's FIN (58 s after the answer):
     it had the whole answer and sent nothing: the client's, as when it acknowledges at once

@@ -300,3 +300,58 @@ def test_a_gnutls_clients_early_change_cipher_spec_is_no_answer(
     assert frames_matching(path, "tcp.flags.fin == 1") == end
     t20, t22 = _times(path, [20, 22])
     assert t22 - t20 == pytest.approx(30.0 if len(end) == 1 else 60.0, abs=0.01)
+
+
+def test_a_client_whose_first_ack_of_the_answer_is_its_close_did_not_wait() -> None:
+    """Seen from the server's side of a long path (1.2 s round trip): the client's FIN 1.2 s after
+    the server's whole answer is its first acknowledgement of it, so the client closed as soon as
+    the answer reached it. The wait counts from the client's acknowledgement (both of the client's
+    direction), not from the server's record: the client's by the general rule, no client-silent
+    (found by the review: it read client-silent, "sent nothing for 1.2 s", with no TLS-RPT
+    result)."""
+    path = CAPTURES / "hunt6-client-closes-at-once-after-late-answer.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 17)
+    assert _findings(conv) == []
+    assert conv["tlsrpt_result"] == "validation-failure"
+    # tshark: the answer in 16, no segment of the client between, its FIN in 17 acknowledging it
+    assert frames_matching(path, "tcp.flags.fin == 1") == [17]
+    _acked_whole(path, 16, 17)
+    t16, t17 = _times(path, [16, 17])
+    assert t17 - t16 == pytest.approx(1.205, abs=0.001)
+
+
+def test_a_clients_warning_alerts_of_giving_up_count_as_giving_up() -> None:
+    """The stalled answer, the client's timeout sending the warning alerts user_canceled and
+    close_notify before its close, as Java's JSSE does: the client gave up waiting, the stall is
+    the server's (found by the review: warning alerts are not the verdict's alerts, and the
+    record read as the client's answer: "closed the connection after the ServerHello")."""
+    path = CAPTURES / "hunt6-server-stalls-mid-answer-client-user-canceled.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", "server-silent", 16)
+    assert _findings(conv) == [("no-answer", "server", 16)]
+    assert conv["detail"].endswith("the client gave up waiting for the rest and closed the connection (frame 20)")
+    # tshark: both warning alerts (level 1) in 18, no ServerHelloDone, the client's FIN in 20
+    ((levels, descs),) = tshark_fields(path, "frame.number == 18", "tls.alert_message.level",
+                                       "tls.alert_message.desc")
+    assert (levels, descs) == ("1,1", "90,0")
+    assert frames_matching(path, "tls.handshake.type == 14") == []
+    assert frames_matching(path, "tcp.flags.fin == 1") == [20]
+    _acked_whole(path, 16, 17)
+
+
+def test_a_client_ccs_after_a_hello_retry_request_is_no_second_client_hello() -> None:
+    """After the HelloRetryRequest the client sends its compatibility ChangeCipherSpec and nothing
+    more until its timeout closes: the CCS is no answer (a TLS 1.3 record the ServerHello's
+    version cannot vouch for here: no ServerHello came), so client-silent (found by the review:
+    the client's with no case)."""
+    path = CAPTURES / "hunt6-client-silent-after-hrr-with-ccs.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", "client-silent", 20)
+    assert _findings(conv) == [("client-silent", "client", 16)]
+    assert "sent nothing but its compatibility ChangeCipherSpec (frame 18) for 30.0 s" in conv["detail"]
+    ((rnd,),) = tshark_fields(path, "frame.number == 16", "tls.handshake.random")
+    assert rnd == HRR_RANDOM
+    assert frames_matching(path, "tcp.dstport == 25 && tls") == [14, 18]
+    assert frames_matching(path, "tls.record.content_type == 20 && tcp.dstport == 25") == [18]
+    assert frames_matching(path, "tcp.flags.fin == 1") == [20]

@@ -131,6 +131,9 @@ class Transcript:
     server_acked_ns: int | None = None
     #: the same for the server's acknowledgement of the client's stream
     client_acked_ns: int | None = None
+    #: the client's acknowledgement that last advanced (``server_acked_ns``) also covered the
+    #: server's captured FIN (``tcp.events.FlowClosed.server_acked_fin``): sent after the FIN
+    server_acked_fin: bool = False
     #: each side's reset, with its TTL and its side's (the first reset of the side)
     resets: dict[Side, ResetTtl] = field(default_factory=dict)
 
@@ -1184,7 +1187,10 @@ def _server_gave_up_on_client_flight(f: _Facts, v: _Verdict, ts: dict[str, Any],
     if end.event.side is not _SERVER or end.event.reset and _reset_forgery(f, end) is not None:
         return False
     answer = _acked_answer(f, ts, end)
-    if answer is None:
+    # (``_acked_answer`` looks up to the server's close; a TLS record of the client after it, its
+    # flight or an alert, is no hang either: the general rule judges it)
+    if answer is None or any(x.event.side is _CLIENT and f.pos(x) > f.pos(answer[0])
+                             and not (_tls13(ts) and type(x.event) is TlsChangeCipherSpec) for x in f.tls):
         return False
     last = answer[-1]
     if end.ts_ns - last.ts_ns < WAITED_NS or not _answer_whole(ts["version"], answer):
@@ -1200,8 +1206,13 @@ def _server_gave_up_on_client_flight(f: _Facts, v: _Verdict, ts: dict[str, Any],
               "ends before the client's next segment", end)
         return True
     acked_ns = f.t.server_acked_ns
-    if acked_ns is None or acked_ns >= client_end.ts_ns:
-        when = f"only with its own close (frame {_frame(client_end)}), after the server's (frame {_frame(end)})"
+    if acked_ns is None or acked_ns >= client_end.ts_ns or f.t.server_acked_fin:
+        # (an acknowledgement of the answer that also covered the server's FIN was sent only
+        # once the FIN had arrived, as the usual stack acknowledges a FIN at once: a fact of
+        # sequence numbers, not of the two directions' capture times, which merged taps skew)
+        when = (f"only with its own close (frame {_frame(client_end)}), after the server's (frame {_frame(end)})"
+                if acked_ns is None or acked_ns >= client_end.ts_ns else
+                f"only with its acknowledgement of the server's close (frame {_frame(end)})")
         v.set("incomplete", "unknown", "incomplete", _frame(end),
               f"the server {how} the connection {waited} after {_answer_words(answer)}, with nothing of the "
               f"client since (its TLS handshake timeout), but the client's TCP acknowledged all of it {when}: "
@@ -1246,17 +1257,35 @@ def _client_hung_after_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], end: I
     if answer is None:
         return False
     last = answer[-1]
-    if (end.ts_ns - last.ts_ns < WAITED_NS or not _answer_whole(ts["version"], answer)
+    since = _had_answer_ns(f, last, end)
+    if (end.ts_ns - since < WAITED_NS or not _answer_whole(ts["version"], answer)
             or not _server_silent(f, last, end)):
         return False
     how = "reset" if end.event.reset else "closed"
     check = "" if type(answer[0].event) is TlsHelloRetryRequest else " (its certificate check, say)"
     msg = (f"the client acknowledged {_answer_words(answer, True)} and sent nothing{_but_ccs(f, answer, end)} for "
-           f"{_seconds(end.ts_ns - last.ts_ns)}, no {_next_flight(answer)} and no alert: then it {how} the "
+           f"{_seconds(end.ts_ns - since)}, no {_next_flight(answer)} and no alert: then it {how} the "
            f"connection (frame {_frame(end)}) without a word, as a client whose TLS stalled{check} until its "
            "own timeout does")
     _unanswered(v, last, "client-silent", "client", "aborted", "tls-handshake-failed", "client-silent", msg, end)
     return True
+
+
+def _had_answer_ns(f: _Facts, last: Item, end: Item) -> int:
+    """Since when the client is known to have had the server's answer ending with ``last``, for
+    the wait up to its own ``end`` (its close, reset or alert): the capture time its TCP
+    acknowledgement last advanced (``Transcript.server_acked_ns``; a stack acknowledges within
+    500 ms of receiving, RFC 1122 4.2.3.2), not before ``last`` was captured. An answer that
+    reached the client late (a long path seen from the server's side, a resend of a lost copy)
+    shows so: the client that closed at once after its acknowledgement did not wait. When that
+    acknowledgement rode on ``end`` itself, since ``end`` (no wait shown); when it advanced only
+    after ``end`` (over the server's later bytes: when the answer's was is not known) or is
+    unknown, since ``last``. Both times are of the client's direction, so merged taps' skew
+    does not enter."""
+    acked = f.t.server_acked_ns
+    if acked is None or acked > end.ts_ns:
+        return last.ts_ns
+    return max(last.ts_ns, acked)
 
 
 def _gave_up_mid_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
@@ -1315,7 +1344,7 @@ def _answer_stalled(f: _Facts, ts: dict[str, Any], ender: Item) -> list[Item] | 
     if answer is None:
         return None
     last = answer[-1]
-    if (ender.ts_ns - last.ts_ns < WAITED_NS or not _answer_short(ts["version"], answer)
+    if (ender.ts_ns - _had_answer_ns(f, last, ender) < WAITED_NS or not _answer_short(ts["version"], answer)
             or not _server_silent(f, last, ender)):
         return None
     return answer
@@ -1345,18 +1374,28 @@ def _client_waited(f: _Facts, ts: dict[str, Any], first: Item, end: Item, plaint
     (RFC 8446 D.4) carries nothing of the handshake, and GnuTLS sends it as soon as the
     ServerHello comes, before the rest of the answer; nor, with ``plaintext``, bytes that are no
     TLS: a client that gave up waiting and spoke SMTP in the clear (PHPMailer sends QUIT after
-    its handshake timeout, then closes). Their time is not known here (the TLS observer reports
-    them once it has its preview, at the stream's end at the latest); ``end`` is after them."""
+    its handshake timeout, then closes), or a cleartext alert of giving up (``_GAVE_UP_ALERTS``:
+    Java sends user_canceled and close_notify, warnings the verdict's alert rules never see).
+    The plaintext's time is not known here (the TLS observer reports it once it has its
+    preview, at the stream's end at the latest); ``end`` is after it."""
     if not f.present(_CLIENT) or f.gap_between(f.pos(first), 1 << 62, _CLIENT) is not None:
         return False
     for it in f.t.items[f.pos(first) + 1:f.pos(end)]:
         ev = it.event
         if getattr(ev, "side", None) is not _CLIENT or isinstance(ev, StreamEnded):
             continue
-        if type(ev) is TlsChangeCipherSpec and ts["version"] == 0x0304 or plaintext and type(ev) is TlsNotTls:
+        if type(ev) is TlsChangeCipherSpec and _tls13(ts) or plaintext and type(ev) is TlsNotTls:
             continue
+        if plaintext and type(ev) is TlsAlert and not ev.encrypted and ev.description in _GAVE_UP_ALERTS:
+            continue    # (a warning alert of a client that gives up, as Java's user_canceled, close_notify)
         return False
     return True
+
+
+def _tls13(ts: dict[str, Any]) -> bool:
+    """Is the handshake TLS 1.3: its ServerHello says so, or the server sent a HelloRetryRequest
+    (only TLS 1.3 has one; ``ts["version"]`` comes from a ServerHello)?"""
+    return ts["version"] == 0x0304 or ts["hello_retry"] is not None
 
 
 def _answer_words(answer: list[Item], whole: bool = False) -> str:
@@ -1391,7 +1430,8 @@ def _answer_whole(version: int | None, answer: list[Item]) -> bool:
         # (not the first encrypted record, the EncryptedExtensions, which may have that size
         # too; the server's session tickets may follow its Finished, as Go's crypto/tls sends)
         enc = [x for x in answer if isinstance(x.event, TlsApplicationData)]
-        return any(looks_like_finished(x.event.length) for x in enc[1:])
+        suite = answer[0].event.cipher_suite if type(answer[0].event) is TlsServerHello else None
+        return any(looks_like_finished(x.event.length, suite) for x in enc[1:])
     if any(isinstance(x.event, TlsHandshakeOther) and x.event.handshake_type == 14 for x in answer):
         return True
     # (``answer`` is in capture order)

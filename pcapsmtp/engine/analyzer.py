@@ -517,6 +517,7 @@ def _carry(t: Transcript, ev: FlowClosed) -> None:
     t.client_last_ns, t.server_last_ns = ev.client_last_ns, ev.server_last_ns
     t.client_acked, t.server_acked = ev.client_acked, ev.server_acked
     t.client_acked_ns, t.server_acked_ns = ev.client_acked_ns, ev.server_acked_ns
+    t.server_acked_fin = ev.server_acked_fin
     t.client_resent, t.server_resent = ev.client_resent, ev.server_resent
 
 

@@ -194,14 +194,19 @@ def looks_like_encrypted_alert(length: int) -> bool:
 #: (the handshake header, the verify data of a SHA-256 or SHA-384 suite, the inner content
 #: type, the AEAD's tag: 16 bytes, or 8 for TLS_AES_128_CCM_8_SHA256, RFC 8446 B.4)
 _FINISHED_LENGTHS = (4 + 32 + 1 + 16, 4 + 48 + 1 + 16, 4 + 32 + 1 + 8)
+#: the Finished record's size under the suites where it is not 53 bytes
+_FINISHED_LENGTH_OF_SUITE = {0x1302: 4 + 48 + 1 + 16, 0x1305: 4 + 32 + 1 + 8}
 
 
-def looks_like_finished(length: int) -> bool:
+def looks_like_finished(length: int, suite: int | None = None) -> bool:
     """True when a TLS 1.3 outer type-23 record of ``length`` bytes has the size of an
-    encrypted Finished alone (53 bytes under SHA-256 suites, 69 under SHA-384, 45 under
-    TLS_AES_128_CCM_8_SHA256, whose tag is 8 bytes). A Finished padded (RFC 8446 5.4) or packed
-    with other messages into one record has another size."""
-    return length in _FINISHED_LENGTHS
+    encrypted Finished alone under the ServerHello's cipher ``suite`` (53 bytes under the
+    SHA-256 suites, 69 under TLS_AES_256_GCM_SHA384, 45 under TLS_AES_128_CCM_8_SHA256, whose
+    tag is 8 bytes); any of those when the suite is not known. A Finished padded (RFC 8446 5.4)
+    or packed with other messages into one record has another size."""
+    if suite is None:
+        return length in _FINISHED_LENGTHS
+    return length == _FINISHED_LENGTH_OF_SUITE.get(suite, 4 + 32 + 1 + 16)
 
 
 def sniff_tls(data: bytes | bytearray | memoryview) -> bool | None:

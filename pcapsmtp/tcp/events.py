@@ -193,13 +193,16 @@ class FlowClosed:
     sense. ``client_last_ns`` / ``server_last_ns``: the capture time of that side's last
     segment (an acknowledgement after a time proves what had arrived by then), None when the
     capture holds none. ``client_resent`` / ``server_resent``: the end offset of the furthest
-    bytes that side sent again after they had been delivered (a TCP retransmission: at least
-    ``halfstream.RESEND_MIN_NS`` after them, not the capture's copy of the same packet), 0 when
-    none. ``client_acked_ns`` / ``server_acked_ns``: the capture time of the other side's segment
+    bytes that side sent again, delivered or still buffered (a TCP retransmission: at least
+    ``halfstream.RESEND_MIN_NS`` after the piece it overlaps, not the capture's copy of the same
+    packet), 0 when none. ``client_acked_ns`` / ``server_acked_ns``: the capture time of the other side's segment
     at which its acknowledgement of that side's stream last advanced (over that side's captured
-    FIN alone does not count), None when none: the bytes it covers had reached the other side by
+    FIN alone does not count; the first acknowledgement captured sets it, even one that covers
+    no byte yet), None when no acknowledgement was captured: the bytes it covers had reached the other side by
     then, and not much before (a stack acknowledges within its delayed-ACK timeout, at most
-    500 ms)."""
+    500 ms). ``client_acked_fin`` / ``server_acked_fin``: that last advance also covered that
+    side's captured FIN (the acknowledgement was sent only once the FIN had arrived: a time
+    after it whatever the clocks of the taps say)."""
 
     stream: int
     reason: str
@@ -212,6 +215,8 @@ class FlowClosed:
     server_resent: int = 0
     client_acked_ns: int | None = None
     server_acked_ns: int | None = None
+    client_acked_fin: bool = False
+    server_acked_fin: bool = False
 
 
 FlowEvent = (FlowOpened | StreamData | StreamGap | OverlapConflict | StreamEnd | SentAfterReset

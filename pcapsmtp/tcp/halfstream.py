@@ -147,7 +147,7 @@ class HalfStream:
 
     __slots__ = ("stream", "side", "stats", "max_ooo", "retain", "base", "next_off", "next_seq",
                  "ooo", "ooo_bytes", "history", "history_bytes", "fin_off", "fin_frame",
-                 "fin_ts", "fin_seq", "ended", "ack_seq", "acked_ts", "last_frame", "last_ts",
+                 "fin_ts", "fin_seq", "ended", "ack_seq", "acked_ts", "acked_fin", "last_frame", "last_ts",
                  "syn_seen", "captured", "soft",
                  "soft_segs", "soft_ts", "soft_fixed", "late_segments", "late_bytes",
                  "late_window_ns", "resent_end", "ttl_lo", "ttl_hi", "ttl_n", "ttl_first",
@@ -182,6 +182,9 @@ class HalfStream:
         #: acknowledges within its delayed-ACK timeout (at most 500 ms, RFC 1122 4.2.3.2).
         #: The reassembler sets it
         self.acked_ts = 0
+        #: that advance also covered this side's captured FIN (it was sent after the FIN
+        #: arrived). The reassembler sets it
+        self.acked_fin = False
         self.last_frame = 0
         self.last_ts = 0
         #: the end offset of the furthest bytes this side sent again ``RESEND_MIN_NS`` or more

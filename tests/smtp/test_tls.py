@@ -108,6 +108,10 @@ def test_names() -> None:
     assert looks_like_finished(45)     # (TLS_AES_128_CCM_8_SHA256: an 8-byte tag)
     assert not looks_like_finished(19) and not looks_like_finished(52) and not looks_like_finished(70)
     assert not looks_like_finished(44) and not looks_like_finished(46)
+    # (the ServerHello's suite decides: 45 only under TLS_AES_128_CCM_8_SHA256, 69 under SHA-384)
+    assert looks_like_finished(53, 0x1301) and looks_like_finished(53, 0x1303) and looks_like_finished(53, 0x1304)
+    assert not looks_like_finished(45, 0x1301) and looks_like_finished(45, 0x1305)
+    assert looks_like_finished(69, 0x1302) and not looks_like_finished(53, 0x1302)
 
 
 @pytest.mark.parametrize(("data", "expected"), [
