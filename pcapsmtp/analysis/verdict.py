@@ -1179,10 +1179,12 @@ def _server_gave_up_on_client_flight(f: _Facts, v: _Verdict, ts: dict[str, Any],
     receive, and within its delayed-ACK timeout (at most 500 ms, RFC 1122 4.2.3.2). An
     acknowledgement riding on the client's close after the server's (its earlier ones lost, or
     the answer late on the path) does not show the client had the answer while the server
-    waited: ``incomplete``. (Not compared with the server's close: the two times are of two
-    directions, which two merged taps stamp with their clocks' skew, tests/transforms.py
-    swap_directions; so a pure ACK of the answer shortly after the server's close still counts.) A
-    HelloRetryRequest is a whole answer too: the client owes its second ClientHello
+    waited: ``incomplete``; so too when the acknowledgement that first covered the answer also
+    covered the server's FIN (``Transcript.server_acked_fin``: it was sent only once the FIN had
+    arrived, as a stack acknowledges a FIN at once). Its time is not compared with the server's
+    close: the two are of two directions, which two merged taps stamp with their clocks' skew
+    (tests/transforms.py swap_directions, skew_client); the FIN it covers is a fact of sequence
+    numbers. A HelloRetryRequest is a whole answer too: the client owes its second ClientHello
     (``_acked_answer``). Returns True when it set a verdict."""
     if end.event.side is not _SERVER or end.event.reset and _reset_forgery(f, end) is not None:
         return False
@@ -1291,11 +1293,12 @@ def _had_answer_ns(f: _Facts, last: Item, end: Item) -> int:
 def _gave_up_mid_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
     """The client ended the handshake (``ender``: its close, reset or alert; ``what`` says which) a
     second or more after the last record of an answer to its ClientHello that stopped short of
-    whole (``_answer_short``: no ServerHelloDone; in TLS 1.3 no Finished among records not packed
-    into one), which its TCP
-    acknowledged, with nothing of the server since and nothing of the client before ``ender``:
-    the client waited for the rest (RFC 5246 7.3, RFC 8446 2: it has nothing to send before it)
-    until its own timeout, and the server that stalled in the middle of its answer (a slow
+    whole (``_answer_short``: no ServerHelloDone; in TLS 1.3 no encrypted record at all, or three
+    or more with none of a Finished's size), which its TCP acknowledged (the wait counted from
+    that acknowledgement, ``_had_answer_ns``), with nothing of the server since and nothing of
+    the client before ``ender``: the client waited for the rest (RFC 5246 7.3, RFC 8446 2: it
+    has nothing to send before it) until its own timeout, and the server that stalled in the
+    middle of its answer (a slow
     signature, an OCSP fetch, a hung TLS stack) caused it, as when the server's own handshake
     timeout closes first, and as a server that never answered the ClientHello
     (``server-silent``). A client that gave up on TLS by speaking SMTP in the clear before it
@@ -1418,9 +1421,10 @@ def _answer_whole(version: int | None, answer: list[Item]) -> bool:
     where the client has all it needs to go on? TLS 1.2 and before: a ServerHelloDone (RFC 5246
     7.3: only then does the client send its key exchange), or, resuming a session, the server's
     ChangeCipherSpec and its encrypted Finished. TLS 1.3: the server's Finished ends its flight
-    (RFC 8446 2), encrypted like the rest of it; its record is 53 bytes (SHA-256 suites) or 69
-    (SHA-384) with the AEAD's 16-byte tag (``looks_like_finished``), so a record of those sizes
-    after the first encrypted one (the EncryptedExtensions) must be among them (a server that
+    (RFC 8446 2), encrypted like the rest of it; its record's size follows from the ServerHello's
+    suite (``looks_like_finished``: 53 bytes, 69 under TLS_AES_256_GCM_SHA384, 45 under
+    TLS_AES_128_CCM_8_SHA256), so a record of that size after the first encrypted one (the
+    EncryptedExtensions) must be among them (a server that
     packs its whole flight into one record, whose end cannot be told, does not count). A server
     stalled in the middle of its answer (a slow signature for its CertificateVerify, an OCSP
     fetch) leaves the client waiting, rightly. A HelloRetryRequest is whole by itself."""
