@@ -30,7 +30,6 @@ import os
 import shutil
 import ssl
 import subprocess
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -41,7 +40,8 @@ import pytest
 import realclients_harness as h
 from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
 from pcapsmtp.model import SMTP_PORTS
-from test_real_clients import CLIENTS, HANDSHAKE_NOT_TIMED, HANG_LIMIT, HANG_WAIT, STALL_KILL, client_runner, verdict
+from test_real_clients import (CLIENTS, HANDSHAKE_NOT_TIMED, HANG_LIMIT, STALL_KILL, client_runner, run_side_by_side,
+                               verdict)
 
 pytestmark = pytest.mark.live
 
@@ -83,28 +83,9 @@ def mid_runs(cert: tuple[Path, Path], go_binary: Path | None, node_prefix: Path 
             srv.ctx.minimum_version = srv.ctx.maximum_version = VERSIONS[version]
             servers[n] = srv.start()
         ports = [servers[n].port for n in names]
-        pcap = tmp / "capture.pcap"
-        runs: dict[str, h.ClientRun] = {}
-
-        def one(name: str) -> None:
-            (tmp / name).mkdir()
-            run = runners[name]
-            assert not isinstance(run, str)
-            limit = STALL_KILL if name in HANDSHAKE_NOT_TIMED else HANG_LIMIT
-            runs[name] = run(servers[name].port, cert[0], tmp / name, wait=HANG_WAIT, limit=limit)
-        try:
-            with h.Tcpdump(pcap, ports[0], tuple(ports[1:])):
-                threads = [threading.Thread(target=one, args=(n,)) for n in names]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
-        finally:
-            for srv in servers.values():
-                srv.stop()
-        res = analyze_file(str(pcap), AnalysisConfig(ports=SMTP_PORTS | set(ports)))
-        assert res.error is None, res.error
-        wire = h.tshark_wire(pcap, ports[0], tuple(ports[1:]))
+        runs, res, wire, pcap = run_side_by_side(
+            tmp, cert[0], names, runners, servers,
+            lambda n: STALL_KILL if n in HANDSHAKE_NOT_TIMED else HANG_LIMIT)
         cut = _cut_before_kills(pcap, wire, [servers[n].port for n in names if runs[n].killed], ports)
         for n in names:
             port = servers[n].port

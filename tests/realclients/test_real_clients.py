@@ -317,6 +317,38 @@ STALL_KILL = 3 * HANG_WAIT
 AFTER_NO_ANSWER = {"swaks": ["MAIL", "QUIT"], "phpmailer": ["QUIT"]}
 
 
+def run_side_by_side(tmp: Path, ca: Path, names: list[str], runners: dict[str, Any], servers: dict[str, Any],
+                     limit: Callable[[str], float]) -> tuple[dict[str, h.ClientRun], Any, h.Wire, Path]:
+    """Every client of ``names`` (trusting ``ca``) against its own server of ``servers``, all at the same time under
+    one tcpdump (a hang then costs the longest client's wait, not the sum), each killed after
+    ``limit(name)`` seconds; then one analysis and one tshark pass over the shared capture. The
+    servers are stopped whatever happens. Returns each client's run, the analysis, tshark's view
+    and the capture's path."""
+    import threading
+    ports = [servers[n].port for n in names]
+    pcap = tmp / "capture.pcap"
+    runs: dict[str, h.ClientRun] = {}
+
+    def one(name: str) -> None:
+        (tmp / name).mkdir()
+        run = runners[name]
+        assert not isinstance(run, str)
+        runs[name] = run(servers[name].port, ca, tmp / name, wait=HANG_WAIT, limit=limit(name))
+    try:
+        with h.Tcpdump(pcap, ports[0], tuple(ports[1:])):
+            threads = [threading.Thread(target=one, args=(n,)) for n in names]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    res = analyze_file(str(pcap), AnalysisConfig(ports=SMTP_PORTS | set(ports)))
+    assert res.error is None, res.error
+    return runs, res, h.tshark_wire(pcap, ports[0], tuple(ports[1:])), pcap
+
+
 @dataclass
 class HangRun:
     """One client's run against one hanging server, in a capture shared by every client."""
@@ -334,7 +366,6 @@ def hang_runs(cert: tuple[Path, Path], go_binary: Path | None, node_prefix: Path
     under one tcpdump (a hang then costs the longest client's wait, not the sum), one analysis
     and one tshark pass. A client that cannot run here maps to its skip reason."""
     import os
-    import threading
     from dataclasses import replace
     done: dict[str, dict[str, HangRun | str]] = {}
 
@@ -349,29 +380,9 @@ def hang_runs(cert: tuple[Path, Path], go_binary: Path | None, node_prefix: Path
         names = [n for n in CLIENTS if n not in out]
         servers = {n: h.ByteServer(h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls=mode), *cert).start()
                    for n in names}
-        ports = [servers[n].port for n in names]
-        pcap = tmp / "capture.pcap"
-        runs: dict[str, h.ClientRun] = {}
-
-        def one(name: str) -> None:
-            (tmp / name).mkdir()
-            run = runners[name]
-            assert not isinstance(run, str)
-            limit = STALL_KILL if mode == "stall" and name in HANDSHAKE_NOT_TIMED else HANG_LIMIT
-            runs[name] = run(servers[name].port, cert[0], tmp / name, wait=HANG_WAIT, limit=limit)
-        try:
-            with h.Tcpdump(pcap, ports[0], tuple(ports[1:])):
-                threads = [threading.Thread(target=one, args=(n,)) for n in names]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
-        finally:
-            for srv in servers.values():
-                srv.stop()
-        res = analyze_file(str(pcap), AnalysisConfig(ports=SMTP_PORTS | set(ports)))
-        assert res.error is None, res.error
-        wire = h.tshark_wire(pcap, ports[0], tuple(ports[1:]))
+        runs, res, wire, _ = run_side_by_side(
+            tmp, cert[0], names, runners, servers,
+            lambda n: STALL_KILL if mode == "stall" and n in HANDSHAKE_NOT_TIMED else HANG_LIMIT)
         for n in names:
             port = servers[n].port
             out[n] = HangRun(runs[n], list(servers[n].conns),
