@@ -322,19 +322,6 @@ def _loss_proven_later(full: dict[str, Any], k: int) -> bool:
 
 #: captures whose early end is known to blame wrongly, and why (strict)
 EARLY_END_FAILURES: dict[str, str] = {
-    "captures/acktime-answer-acked-at-client-close.pcap": (
-        "the capture ends with the server's FIN (frame 17), 60 s after its whole TLS answer, before the "
-        "client's FIN, its only acknowledgement of the answer: nothing of the client acknowledged the answer "
-        "(analysis/verdict.py _acked_answer is None), so the general rule for a side that closes during the "
-        "handshake blames the server (closed after the ServerHello), where the full capture, whose client "
-        "acknowledged the answer only after the server's close, is incomplete (_server_gave_up_on_client_flight). "
-        "A server's close after an answer no captured ACK covers, with no retransmission of it, tells no more "
-        "than the full capture: incomplete would be the reading (the path may have dropped the answer, or the "
-        "capture the client's ACKs), a rule of the verdict's hunt rules (reported, not changed)"),
-    "captures/acktime-first-ack-covers-server-fin.pcap": (
-        "as acktime-answer-acked-at-client-close.pcap: the capture ends with the server's FIN (frame 17), "
-        "before the client's ACK of it, its first acknowledgement of the answer; the general rule blames the "
-        "server where the full capture is incomplete (reported, not changed)"),
     "captures/live-mail-refused-then-starttls.pcap": (
         "the capture ends right after the client's MAIL FROM in the clear (frame 10 or its ACK), "
         "before the server's 530 'Must issue a STARTTLS command first' and the STARTTLS the client "

@@ -1188,17 +1188,18 @@ def _server_gave_up_on_client_flight(f: _Facts, v: _Verdict, ts: dict[str, Any],
     (``_acked_answer``). Returns True when it set a verdict."""
     if end.event.side is not _SERVER or end.event.reset and _reset_forgery(f, end) is not None:
         return False
-    answer = _acked_answer(f, ts, end)
-    # (``_acked_answer`` looks up to the server's close; a TLS record of the client after it, its
-    # flight or an alert, is no hang either: the general rule judges it)
-    if answer is None or any(x.event.side is _CLIENT and f.pos(x) > f.pos(answer[0])
-                             and not (_tls13(ts) and type(x.event) is TlsChangeCipherSpec) for x in f.tls):
+    # (the client silent to the capture's end: a TLS record of the client after the server's
+    # close, its flight or an alert, is no hang either, the general rule judges it)
+    answer = _answer_waited_on(f, ts, end, until_end=True)
+    if answer is None:
         return False
     last = answer[-1]
     if end.ts_ns - last.ts_ns < WAITED_NS or not _answer_whole(ts["version"], answer):
         return False
     waited = _seconds(end.ts_ns - last.ts_ns)
     how = "reset" if end.event.reset else "closed"
+    if not _answer_acked(f, answer):
+        return _answer_unacked_unresent(f, v, answer, end, waited, how)
     client_end = f.own_end(_CLIENT)
     if client_end is None or f.pos(client_end) < f.pos(end):
         v.set("incomplete", "unknown", "incomplete", _frame(end),
@@ -1354,25 +1355,71 @@ def _answer_stalled(f: _Facts, ts: dict[str, Any], ender: Item) -> list[Item] | 
 
 
 def _acked_answer(f: _Facts, ts: dict[str, Any], end: Item, plaintext: bool = False) -> list[Item] | None:
+    """The server's answer to the ClientHello the client waited on before ``end``
+    (``_answer_waited_on``) when the client's TCP acknowledged every byte of it
+    (``_answer_acked``); None otherwise."""
+    answer = _answer_waited_on(f, ts, end, plaintext)
+    return answer if answer is not None and _answer_acked(f, answer) else None
+
+
+def _answer_waited_on(f: _Facts, ts: dict[str, Any], end: Item, plaintext: bool = False,
+                      until_end: bool = False) -> list[Item] | None:
     """The server's answer to the ClientHello before ``end``, its TLS records (in capture order)
     from its ServerHello on, or from its HelloRetryRequest when no ServerHello came (the answer
-    that asks for a second ClientHello), when the client's TCP acknowledged every byte of it and
-    the client sent nothing of its handshake after the answer began before ``end``
-    (``_client_waited``; ``plaintext``: bytes that are no TLS allowed), and neither direction
-    lost anything in a hole since (a hole in the answer may hide its end); None otherwise."""
+    that asks for a second ClientHello), when the client sent nothing of its handshake after the
+    answer began before ``end`` (``_client_waited``; ``plaintext``: bytes that are no TLS allowed;
+    ``until_end``: nor after ``end``, to the capture's end), and neither direction lost anything
+    in a hole since (a hole in the answer may hide its end); None otherwise."""
     first = ts["server_hello"] if ts["server_hello"] is not None else ts["hello_retry"]
-    if (first is None or f.pos(first) > f.pos(end) or not _client_waited(f, ts, first, end, plaintext)
+    if (first is None or f.pos(first) > f.pos(end)
+            or not _client_waited(f, ts, first, None if until_end else end, plaintext)
             or f.gap_between(f.pos(first), 1 << 62, _SERVER) is not None):
         return None
-    answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(first) <= f.pos(x) < f.pos(end)]
+    return [x for x in f.tls if x.event.side is _SERVER and f.pos(first) <= f.pos(x) < f.pos(end)]
+
+
+def _answer_acked(f: _Facts, answer: list[Item]) -> bool:
+    """Did the client's TCP acknowledge every byte of the server's ``answer`` (its highest
+    acknowledgement in the capture, ``Transcript.server_acked``)?"""
     acked = f.t.server_acked
-    if acked is None or acked < max(x.event.span.end for x in answer):
-        return None
-    return answer
+    return acked is not None and acked >= max(x.event.span.end for x in answer)
 
 
-def _client_waited(f: _Facts, ts: dict[str, Any], first: Item, end: Item, plaintext: bool) -> bool:
-    """As ``_silent`` for the client from ``first`` (the server's answer) to ``end``, but a TLS
+def _answer_unacked_unresent(f: _Facts, v: _Verdict, answer: list[Item], end: Item, waited: str,
+                             how: str) -> bool:
+    """The server closed or reset the connection (``end``, ``waited`` after the last record of its
+    whole ``answer`` to the ClientHello, the client silent since: ``_server_gave_up_on_client_flight``)
+    while no acknowledgement of the client's in the capture covers that answer whole, and the
+    server never sent any of it again. A TCP stack sends again what stays unacknowledged once its
+    retransmission timeout expires (RFC 6298: a second at first, doubling each time), so a sender
+    that waited that long and never resent it had acknowledgements the capture lacks, or the
+    capture lacks its resends as well: either way the capture lost packets where the answer's fate
+    shows. Whether the answer reached the client (a client that had it and never answered) or the
+    path dropped it (a client that never had it) cannot be told, and nothing shows the server
+    failed (it waited with its answer whole): ``incomplete``, as the capture that goes on to the
+    client's acknowledgement at its own close reads. A later segment of the client that stays
+    short of the answer, or the server's resend, shows the answer lost on the path
+    (``_answer_not_received``, asked first); here neither is in the capture. Returns True when it
+    set the verdict (False: the server did send part of it again, for the other rules)."""
+    start = answer[0].event.span.start
+    if f.t.server_resent > start:
+        return False
+    acked = f.t.server_acked
+    lost = _Unreceived(0 if acked is None else max(0, acked - start),
+                       max(x.event.span.end for x in answer) - start)
+    v.set("incomplete", "unknown", "incomplete", _frame(end),
+          f"the server {how} the connection {waited} after {_answer_words(answer, True).rstrip(',')}, with nothing of "
+          f"the client since (its TLS handshake timeout), but the client's acknowledgements in the capture "
+          f"{lost.covered()} and the server never sent it again: a TCP stack sends again what stays "
+          "unacknowledged past its retransmission timeout (RFC 6298), so acknowledgements the capture lacks "
+          "had reached the server, or the capture lacks its resends as well; whether the answer reached the "
+          "client (which then never answered) or the path dropped it cannot be told", end)
+    return True
+
+
+def _client_waited(f: _Facts, ts: dict[str, Any], first: Item, end: Item | None, plaintext: bool) -> bool:
+    """As ``_silent`` for the client from ``first`` (the server's answer) to ``end`` (None: to the
+    capture's end), but a TLS
     1.3 ChangeCipherSpec of the client does not count: middlebox compatibility's dummy record
     (RFC 8446 D.4) carries nothing of the handshake, and GnuTLS sends it as soon as the
     ServerHello comes, before the rest of the answer; nor, with ``plaintext``, bytes that are no
@@ -1383,7 +1430,7 @@ def _client_waited(f: _Facts, ts: dict[str, Any], first: Item, end: Item, plaint
     preview, at the stream's end at the latest); ``end`` is after it."""
     if not f.present(_CLIENT) or f.gap_between(f.pos(first), 1 << 62, _CLIENT) is not None:
         return False
-    for it in f.t.items[f.pos(first) + 1:f.pos(end)]:
+    for it in f.t.items[f.pos(first) + 1:f.pos(end) if end is not None else None]:
         ev = it.event
         if getattr(ev, "side", None) is not _CLIENT or isinstance(ev, StreamEnded):
             continue

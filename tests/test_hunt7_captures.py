@@ -1,0 +1,158 @@
+"""What a capture that lost packets can still say about the server's answer to the ClientHello
+(captures/scenarios_hunt7.py).
+
+Each capture is checked for its verdict, its evidence frame and its findings, and the frames the
+verdict rests on are cross-checked with tshark's reading of the same file.
+"""
+from __future__ import annotations
+
+import pytest
+
+from tsharkfilter import frames_matching, tshark_fields
+
+from capturecheck import CAPTURES
+from capturecheck import findings_of as _findings
+from capturecheck import one_conv as _conv
+from capturecheck import verdict_of as _verdict
+
+
+def _times(path: object, frames: list[int]) -> list[float]:
+    flt = " || ".join(f"frame.number == {n}" for n in frames)
+    return [float(t) for (t,) in tshark_fields(path, flt, "frame.time_relative")]
+
+
+def _client_acks(path: object, port: int) -> list[int]:
+    """tshark's tcp.ack of every segment of the client (source port ``port``)."""
+    return [int(a) for (a,) in tshark_fields(path, f"tcp.srcport == {port}", "tcp.ack")]
+
+
+def _end_of(path: object, frame: int) -> int:
+    """tshark's relative sequence number after the bytes of ``frame``."""
+    ((seq, length),) = tshark_fields(path, f"frame.number == {frame}", "tcp.seq", "tcp.len")
+    return int(seq) + int(length)
+
+
+def _unacked_detail(how: str, answer: str, covered: str) -> str:
+    return (f"the server {how} the connection 60.0 s after {answer}, with nothing of the client since (its TLS "
+            f"handshake timeout), but the client's acknowledgements in the capture {covered} and the server never "
+            "sent it again: a TCP stack sends again what stays unacknowledged past its retransmission timeout "
+            "(RFC 6298), so acknowledgements the capture lacks had reached the server, or the capture lacks its "
+            "resends as well; whether the answer reached the client (which then never answered) or the path "
+            "dropped it cannot be told")
+
+
+@pytest.mark.parametrize("name, port, how, answer, flag, end", [
+    ("hunt7-unacked-answer-capture-ends-at-server-fin.pcap", 48701, "closed",
+     "the server's whole answer to its ClientHello (frame 16)", "tcp.flags.fin == 1", 17),
+    ("hunt7-unacked-answer-tls13-server-resets.pcap", 48702, "reset",
+     "the server's whole answer to its ClientHello (frame 16)", "tcp.flags.reset == 1", 17),
+    ("hunt7-unacked-hrr-capture-ends-at-server-fin.pcap", 48703, "closed",
+     "the server's HelloRetryRequest (frame 16), which asked for a second ClientHello", "tcp.flags.fin == 1", 17),
+])
+def test_a_servers_close_after_an_answer_no_captured_ack_covers_and_it_never_resent_is_incomplete(
+        name: str, port: int, how: str, answer: str, flag: str, end: int) -> None:
+    """The server's whole answer (TLS 1.2 to its ServerHelloDone, TLS 1.3 to its Finished, a
+    HelloRetryRequest), no ACK of the client's after it, no retransmission of it; the server's
+    handshake timeout closes or resets 60 s later and the capture ends there. It read the
+    server's ("closed the connection after the ServerHello"): a stack that never resent its
+    answer for 60 s had acknowledgements the capture lacks (or the capture lacks its resends):
+    incomplete, as the capture that goes on to the client's late acknowledgement reads."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == ("incomplete", "unknown", "incomplete", None, end)
+    assert _findings(conv) == []
+    assert conv["detail"] == _unacked_detail(how, answer, "never covered a byte of it")
+    # tshark: the answer in 16, the server's end in 17 and the last frame, 60 s later; no segment of
+    # the client's after its ClientHello (14), none of whose ACKs reaches into the answer; no
+    # retransmission anywhere
+    hello = "tls.handshake.type == 2" if "hrr" not in name else "tls.handshake.random == " \
+        "cf:21:ad:74:e5:9a:61:11:be:1d:8c:02:1e:65:b8:91:c2:a2:11:16:7a:bb:8c:5e:07:9e:09:e2:c8:a8:33:9c"
+    assert frames_matching(path, hello) == [16]
+    assert frames_matching(path, flag) == [17]
+    assert frames_matching(path, "frame")[-1] == 17
+    assert max(int(n) for (n,) in tshark_fields(path, f"tcp.srcport == {port}", "frame.number")) == 14
+    ((start,),) = tshark_fields(path, "frame.number == 16", "tcp.seq")
+    assert max(_client_acks(path, port)) <= int(start)
+    assert frames_matching(path, "tcp.analysis.retransmission") == []
+    t16, t17 = _times(path, [16, 17])
+    assert t17 - t16 == pytest.approx(60.0, abs=0.01)
+    if "tls13" in name:
+        ((lengths,),) = tshark_fields(path, "frame.number == 16", "tls.record.length")
+        assert lengths.endswith(",53")      # (the Finished: the flight is whole)
+    elif "hrr" not in name:
+        assert frames_matching(path, "tls.handshake.type == 14") == [16]
+
+
+def test_a_half_acknowledged_answer_is_incomplete_too() -> None:
+    """The client's ACK covers the ServerHello and the Certificate (their own segment), not the
+    ServerKeyExchange and the ServerHelloDone; no resend; the server's FIN 60 s later ends the
+    capture: the rest of the client's ACKs are missing the same way."""
+    name = "hunt7-half-acked-answer-capture-ends-at-server-fin.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == ("incomplete", "unknown", "incomplete", None, 19)
+    assert _findings(conv) == []
+    assert conv["detail"] == _unacked_detail("closed", "the server's whole answer to its ClientHello (frames 16 to 18)",
+                                             "covered only its first 791 of 913 bytes")
+    # tshark: ServerHello and Certificate in 16, acknowledged whole in 17; the ServerHelloDone in
+    # 18, never acknowledged; the FIN in 19, 60 s after it
+    assert frames_matching(path, "tls.handshake.type == 11") == [16]
+    assert frames_matching(path, "tls.handshake.type == 14") == [18]
+    assert max(_client_acks(path, 48704)) == _end_of(path, 16)
+    ((start,),) = tshark_fields(path, "frame.number == 16", "tcp.seq")
+    assert _end_of(path, 16) - int(start) == 791 and _end_of(path, 18) - int(start) == 913
+    assert frames_matching(path, "tcp.flags.fin == 1") == [19]
+    assert frames_matching(path, "tcp.analysis.retransmission") == []
+    t18, t19 = _times(path, [18, 19])
+    assert t19 - t18 == pytest.approx(60.0, abs=0.01)
+
+
+def test_a_late_start_reads_the_same() -> None:
+    """The capture joins at the client's STARTTLS (no SYN, no greeting, no EHLO reply): the same
+    reading, with the late start's finding."""
+    name = "hunt7-unacked-answer-late-start.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == ("incomplete", "unknown", "incomplete", None, 8)
+    assert _findings(conv) == [("midstream", "capture", 1)]
+    assert conv["starttls"]["offered"] == "unknown"
+    assert conv["detail"] == _unacked_detail("closed", "the server's whole answer to its ClientHello (frame 7)",
+                                             "never covered a byte of it")
+    assert frames_matching(path, "tcp.flags.syn == 1") == []
+    assert frames_matching(path, "smtp.req.command") == [1]
+    assert frames_matching(path, "tls.handshake.type == 14") == [7]
+    assert frames_matching(path, "tcp.flags.fin == 1") == [8]
+    ((start,),) = tshark_fields(path, "frame.number == 7", "tcp.seq")
+    assert max(_client_acks(path, 48705)) <= int(start)
+
+
+def test_the_controls_read_as_before() -> None:
+    """The same shape read otherwise when the capture says more: the server's resends, with no
+    ACK ever, show the path dropped the answer (middlebox, answer-lost); an answer stopped before
+    its ServerHelloDone is the server's stall whatever became of the ACKs; a close 10 ms after the
+    answer is the server's, no wait."""
+    name = "hunt7-unacked-answer-resent-capture-ends-at-server-fin.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-handshake-failed", "answer-lost", 16)
+    assert _findings(conv) == [("answer-not-received", "middlebox", 16)]
+    assert frames_matching(path, "tcp.analysis.retransmission") == [17, 18, 19, 20]
+    assert frames_matching(path, "tcp.flags.fin == 1") == [21]
+    assert max(_client_acks(path, 48706)) <= _end_of(path, 15)
+
+    name = "hunt7-unacked-partial-answer-capture-ends-at-server-fin.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", None, 17)
+    assert conv["detail"] == "the server closed the connection after the ServerHello, before the handshake completed"
+    assert frames_matching(path, "tls.handshake.type == 12") == [16]
+    assert frames_matching(path, "tls.handshake.type == 14") == []
+    assert frames_matching(path, "tcp.flags.fin == 1") == [17]
+
+    name = "hunt7-unacked-answer-server-closes-at-once.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", None, 17)
+    t16, t17 = _times(path, [16, 17])
+    assert t17 - t16 == pytest.approx(0.01, abs=0.001)
+    assert frames_matching(path, "tls.handshake.type == 14") == [16]
