@@ -129,8 +129,6 @@ class Transcript:
     #: advanced (``tcp.events.FlowClosed.server_acked_ns``: the server's bytes it covers had
     #: reached the client by then); None when unknown
     server_acked_ns: int | None = None
-    #: the same for the server's acknowledgement of the client's stream
-    client_acked_ns: int | None = None
     #: the client's acknowledgement that last advanced (``server_acked_ns``) also covered the
     #: server's captured FIN (``tcp.events.FlowClosed.server_acked_fin``): sent after the FIN
     server_acked_fin: bool = False

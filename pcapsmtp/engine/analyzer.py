@@ -512,12 +512,11 @@ class Analyzer:
 def _carry(t: Transcript, ev: FlowClosed) -> None:
     """What a conversation's ``FlowClosed`` tells its transcript (at the close, or what it would
     tell so far, ``TcpReassembler.so_far``, for an early verdict): each side's last segment time,
-    how far each side acknowledged the other and when that last advanced, and how far each side
-    sent bytes again."""
+    how far each side acknowledged the other and when the client's acknowledgement last advanced,
+    and how far each side sent bytes again."""
     t.client_last_ns, t.server_last_ns = ev.client_last_ns, ev.server_last_ns
     t.client_acked, t.server_acked = ev.client_acked, ev.server_acked
-    t.client_acked_ns, t.server_acked_ns = ev.client_acked_ns, ev.server_acked_ns
-    t.server_acked_fin = ev.server_acked_fin
+    t.server_acked_ns, t.server_acked_fin = ev.server_acked_ns, ev.server_acked_fin
     t.client_resent, t.server_resent = ev.client_resent, ev.server_resent
 
 

@@ -29,5 +29,5 @@ cdef class SentAfterReset:
 
 cdef class FlowClosed:
     cdef readonly object stream, reason, ts_ns, client_acked, server_acked, client_last_ns
-    cdef readonly object server_last_ns, client_resent, server_resent, client_acked_ns, server_acked_ns
-    cdef readonly object client_acked_fin, server_acked_fin
+    cdef readonly object server_last_ns, client_resent, server_resent, server_acked_ns
+    cdef readonly object server_acked_fin

@@ -195,14 +195,15 @@ class FlowClosed:
     capture holds none. ``client_resent`` / ``server_resent``: the end offset of the furthest
     bytes that side sent again, delivered or still buffered (a TCP retransmission: at least
     ``halfstream.RESEND_MIN_NS`` after the piece it overlaps, not the capture's copy of the same
-    packet), 0 when none. ``client_acked_ns`` / ``server_acked_ns``: the capture time of the other side's segment
-    at which its acknowledgement of that side's stream last advanced (over that side's captured
+    packet), 0 when none. ``server_acked_ns``: the capture time of the client's segment at
+    which its acknowledgement of the server's stream last advanced (over the server's captured
     FIN alone does not count; the first acknowledgement captured sets it, even one that covers
-    no byte yet), None when no acknowledgement was captured: the bytes it covers had reached the other side by
-    then, and not much before (a stack acknowledges within its delayed-ACK timeout, at most
-    500 ms). ``client_acked_fin`` / ``server_acked_fin``: that last advance also covered that
-    side's captured FIN (the acknowledgement was sent only once the FIN had arrived: a time
-    after it whatever the clocks of the taps say)."""
+    no byte yet), None when no acknowledgement was captured: the bytes it covers had reached the
+    client by then, and not much before (a stack acknowledges within its delayed-ACK timeout, at
+    most 500 ms). ``server_acked_fin``: that last advance also covered the server's captured FIN
+    (the acknowledgement was sent only once the FIN had arrived: a time after it whatever the
+    clocks of the taps say). The same for the server's acknowledgement of the client's stream
+    is not kept: nothing reads it (``halfstream.HalfStream.ack_timed``)."""
 
     stream: int
     reason: str
@@ -213,9 +214,7 @@ class FlowClosed:
     server_last_ns: int | None = None
     client_resent: int = 0
     server_resent: int = 0
-    client_acked_ns: int | None = None
     server_acked_ns: int | None = None
-    client_acked_fin: bool = False
     server_acked_fin: bool = False
 
 

@@ -4,7 +4,7 @@
 # methods read and write ``self.x`` directly instead of through a generic attribute look-up
 # (about 200 instructions each, docs/performance.md, "Fifteenth session"). Every attribute
 # keeps the Python value the .py stores (offsets and sequence numbers stay Python ints, None
-# where the .py allows it); only the five flags, which the source only ever sets to True or
+# where the .py allows it); only the six flags, which the source only ever sets to True or
 # False, are C ints (``bint``: read back as True or False). ``public``: the reassembler and
 # the tests read and set them as before.
 
@@ -16,6 +16,7 @@ cdef class HalfStream:
     cdef public object fin_off, fin_frame, fin_ts, fin_seq
     cdef public bint ended
     cdef public object ack_seq, acked_ts, acked_fin, last_frame, last_ts
+    cdef public bint ack_timed
     cdef public bint syn_seen, captured, soft
     cdef public object soft_segs, soft_ts
     cdef public bint soft_fixed

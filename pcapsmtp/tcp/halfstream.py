@@ -147,7 +147,8 @@ class HalfStream:
 
     __slots__ = ("stream", "side", "stats", "max_ooo", "retain", "base", "next_off", "next_seq",
                  "ooo", "ooo_bytes", "history", "history_bytes", "fin_off", "fin_frame",
-                 "fin_ts", "fin_seq", "ended", "ack_seq", "acked_ts", "acked_fin", "last_frame", "last_ts",
+                 "fin_ts", "fin_seq", "ended", "ack_seq", "ack_timed", "acked_ts", "acked_fin", "last_frame",
+                 "last_ts",
                  "syn_seen", "captured", "soft",
                  "soft_segs", "soft_ts", "soft_fixed", "late_segments", "late_bytes",
                  "late_window_ns", "resent_end", "ttl_lo", "ttl_hi", "ttl_n", "ttl_first",
@@ -176,14 +177,19 @@ class HalfStream:
         self.fin_seq = 0                   #: the FIN's sequence number (``fin``), with ``fin_off``
         self.ended = False
         self.ack_seq: int | None = None    #: highest sequence number the peer acknowledged
+        #: the reassembler keeps ``acked_ts`` and ``acked_fin`` for this side: the server's only
+        #: (the verdict reads when the client's acknowledgement of the server's bytes last
+        #: advanced, ``FlowClosed.server_acked_ns``; nothing reads the server's of the client's,
+        #: the side of most acknowledgements in a mail's transfer)
+        self.ack_timed = side is Side.SERVER
         #: the capture time of the peer's segment whose acknowledgement last advanced
         #: (``ack_seq``), except from this side's captured FIN (``fin_seq``) to one past it (an
         #: advance over the FIN alone); 0: none. By when this side's bytes had arrived: a stack
         #: acknowledges within its delayed-ACK timeout (at most 500 ms, RFC 1122 4.2.3.2).
-        #: The reassembler sets it
+        #: The reassembler sets it, when ``ack_timed``
         self.acked_ts = 0
         #: that advance also covered this side's captured FIN (it was sent after the FIN
-        #: arrived). The reassembler sets it
+        #: arrived). The reassembler sets it, when ``ack_timed``
         self.acked_fin = False
         self.last_frame = 0
         self.last_ts = 0

@@ -632,8 +632,8 @@ def _flow_closed(flow: Flow, reason: str, ts: int) -> FlowClosed:
     client, server = (h0, h1) if flow.sides[0] is Side.CLIENT else (h1, h0)
     return FlowClosed(flow.info.stream, reason, ts, client.acked_offset(), server.acked_offset(),
                       client.last_ts or None, server.last_ts or None,
-                      client.resent_end, server.resent_end,
-                      client.acked_ts or None, server.acked_ts or None, client.acked_fin, server.acked_fin)
+                      client.resent_end, server.resent_end, server.acked_ts or None,
+                      server.acked_fin)
 
 
 class TcpReassembler:
@@ -1631,7 +1631,7 @@ class TcpReassembler:
                 # capture loss, declared before the reset (the last byte may be a FIN).
                 a = peer.ack_seq
                 if a is None or 0 < ((seg.ack - a) & _MASK) < _HALF:
-                    if peer.fin_off is None or a != peer.fin_seq:
+                    if peer.ack_timed and (peer.fin_off is None or a != peer.fin_seq):
                         peer.acked_ts = ts
                         peer.acked_fin = peer.fin_off is not None and 0 < ((seg.ack - peer.fin_seq) & _MASK) < _HALF
                     peer.ack_seq = a = seg.ack
@@ -1657,8 +1657,9 @@ class TcpReassembler:
             a = peer.ack_seq
             if a is None or 0 < ((ack - a) & _MASK) < _HALF:
                 # (when it advanced: what the peer's bytes had arrived by; not an advance from
-                # the peer's FIN, over the FIN alone: HalfStream.acked_ts)
-                if peer.fin_off is None or a != peer.fin_seq:
+                # the peer's FIN, over the FIN alone: HalfStream.acked_ts; only of the server's
+                # bytes, HalfStream.ack_timed)
+                if peer.ack_timed and (peer.fin_off is None or a != peer.fin_seq):
                     peer.acked_ts = ts
                     peer.acked_fin = peer.fin_off is not None and 0 < ((ack - peer.fin_seq) & _MASK) < _HALF
                 peer.ack_seq = a = ack

@@ -1,14 +1,17 @@
-"""When each side's acknowledgement of the other last advanced (``FlowClosed.client_acked_ns`` /
-``server_acked_ns``, ``HalfStream.acked_ts``): the capture time by which the bytes it covers had
-reached the acknowledging side. The verdict reads it to tell a client that had the server's TLS
-answer long before the server gave up from one whose acknowledgement of it comes only with its
-own late close (analysis/verdict.py, ``_server_gave_up_on_client_flight``).
+"""When the client's acknowledgement of the server's stream last advanced
+(``FlowClosed.server_acked_ns``, ``HalfStream.acked_ts``): the capture time by which the bytes it
+covers had reached the client. Only the server's half keeps it (``HalfStream.ack_timed``): the
+server's acknowledgements of the client's bytes never move it. The verdict reads it to tell a
+client that had the server's TLS answer long before the server gave up from one whose
+acknowledgement of it comes only with its own late close (analysis/verdict.py,
+``_server_gave_up_on_client_flight``).
 
 - a duplicate acknowledgement (the same value again) does not move it;
 - an advance over the side's captured FIN alone (the ACK of a FIN after all its bytes were
   acknowledged) does not move it: the bytes had arrived before;
 - an advance over bytes and the FIN at once does (the late close that first acknowledges them);
-- a reset's acknowledgement counts as any other.
+- a reset's acknowledgement counts as any other;
+- the server's acknowledgements (of the client's bytes and FIN) do not move it.
 """
 from __future__ import annotations
 
@@ -77,11 +80,48 @@ def test_a_resets_acknowledgement_counts() -> None:
     assert (closed.server_acked, closed.server_acked_ns) == (G, rst.ts_ns)
 
 
+def test_the_servers_acknowledgements_do_not_move_it() -> None:
+    """The server acknowledges the client's EHLO and FIN after the client's last advance (and the
+    client's own FIN repeats its acknowledgement): the time stays the client's ACK of the 250,
+    and that advance did not cover the server's FIN."""
+    c = Conv()
+    reply = b"250 ok\r\n"
+    segs = c.handshake() + [
+        c.s(1, GREETING, ack=1),
+        c.c(1, EHLO, ack=1 + G),
+        c.s(1 + G, reply, ack=1 + E),
+        acked := c.c(1 + E, ack=1 + G + len(reply)),
+        c.c(1 + E, flags=F, ack=1 + G + len(reply)),
+        c.s(1 + G + len(reply), ack=2 + E),       # the server's ACK of the client's FIN
+        c.s(1 + G + len(reply), flags=F, ack=2 + E),
+    ]
+    closed = _closed(feed_all(TcpReassembler(), segs))
+    assert (closed.client_acked, closed.server_acked) == (E + 1, G + len(reply))
+    assert (closed.server_acked_ns, closed.server_acked_fin) == (acked.ts_ns, False)
+
+
+def test_an_advance_over_bytes_and_the_fin_says_so() -> None:
+    """``server_acked_fin``: the client's first acknowledgement of the 250 also covers the
+    server's FIN captured before it."""
+    c = Conv()
+    reply = b"250 ok\r\n"
+    segs = c.handshake() + [
+        c.s(1, GREETING, ack=1),
+        c.c(1, EHLO, ack=1 + G),
+        c.s(1 + G, reply, ack=1 + E),
+        c.s(1 + G + len(reply), flags=F, ack=1 + E),
+        late := c.c(1 + E, flags=F, ack=2 + G + len(reply)),
+        c.s(2 + G + len(reply), ack=2 + E),
+    ]
+    closed = _closed(feed_all(TcpReassembler(), segs))
+    assert (closed.server_acked_ns, closed.server_acked_fin) == (late.ts_ns, True)
+
+
 def test_no_acknowledgement_no_time() -> None:
     c = Conv()
     segs = [c.c(0, flags=S), c.c(1, EHLO)]
     closed = _closed(feed_all(TcpReassembler(ReassemblyConfig(detect_by_content=True)), segs))
-    assert closed.client_acked_ns is None and closed.server_acked_ns is None
+    assert closed.server_acked_ns is None
 
 
 def test_so_far_is_what_the_close_will_carry() -> None:
@@ -102,12 +142,12 @@ def test_so_far_is_what_the_close_will_carry() -> None:
     now = r.so_far(0)
     assert now is not None and now.reason == "open" and now.ts_ns == segs[-1].ts_ns
     assert (now.client_acked, now.server_acked) == (E, G + len(reply))
-    assert (now.client_acked_ns, now.server_acked_ns) == (segs[5].ts_ns, segs[6].ts_ns)
+    assert now.server_acked_ns == segs[6].ts_ns
     assert (now.client_last_ns, now.server_last_ns) == (segs[6].ts_ns, segs[5].ts_ns)
     assert r.so_far(1) is None
     closed = _closed(r.finish())
     assert closed.reason == "end"
     fields = ("client_acked", "server_acked", "client_last_ns", "server_last_ns", "client_resent",
-              "server_resent", "client_acked_ns", "server_acked_ns")
+              "server_resent", "server_acked_ns", "server_acked_fin")
     assert [getattr(closed, k) for k in fields] == [getattr(now, k) for k in fields]
     assert r.so_far(0) is None
