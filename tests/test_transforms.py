@@ -533,6 +533,12 @@ ORDERING_FAILURES: dict[str, str] = {
         "FIN then comes 3 ms after its ClientHello, a client that did not wait (aborted/client; right "
         "for the capture so rewritten: how long the client waited is a time, and the rewrite moves it "
         "by 3 s)"),
+    "captures/clockack-step-after-answer-acked.pcap": (
+        "the reference makes the client's FIN, stamped an hour back, as late as the server's FIN 60 s after "
+        "the answer; swap-directions then moves that FIN ahead of the client's ACK of the answer, which "
+        "takes the FIN's time: the client's TCP acknowledged the answer only after the server's close, and "
+        "whether it had the answer while the server waited cannot be told (incomplete; right for the capture "
+        "so rewritten: a 60 s tap skew)"),
 }
 # (captures/pathhole-hello-fin.pcap was here: swap-directions moves the client's FIN past the hole
 # as late as the server's last segment, so no segment of the server a second later shows the

@@ -132,6 +132,10 @@ class Transcript:
     #: the client's acknowledgement that last advanced (``server_acked_ns``) also covered the
     #: server's captured FIN (``tcp.events.FlowClosed.server_acked_fin``): sent after the FIN
     server_acked_fin: bool = False
+    #: the frame of that acknowledgement (``server_acked_ns``), 0 when unknown: the analyzer maps
+    #: its time onto the continuous timeline of a capture clock that steps back
+    #: (``analysis.clock``), as every other time here
+    server_acked_frame: int = 0
     #: each side's reset, with its TTL and its side's (the first reset of the side)
     resets: dict[Side, ResetTtl] = field(default_factory=dict)
 

@@ -498,7 +498,8 @@ class Analyzer:
         return conv
 
     def _continuous_ends(self, t: Transcript) -> None:
-        """Each side's last segment time on the continuous timeline (its frame is not known)."""
+        """Each side's last segment time on the continuous timeline (its frame is not known), and
+        the time of the client's acknowledgement that last advanced (its frame is)."""
         low = {_CLIENT: t.first_ts_ns, _SERVER: t.first_ts_ns}
         for it in t.items:
             if it.ts_ns and it.frames:
@@ -507,6 +508,8 @@ class Analyzer:
                     low[side] = max(low[side], it.ts_ns)
         t.client_last_ns = self.clock.last_of(t.client_last_ns, low[_CLIENT])
         t.server_last_ns = self.clock.last_of(t.server_last_ns, low[_SERVER])
+        if t.server_acked_ns is not None and t.server_acked_frame:
+            t.server_acked_ns = self.clock.at(t.server_acked_frame, t.server_acked_ns)
 
 
 def _carry(t: Transcript, ev: FlowClosed) -> None:
@@ -517,6 +520,7 @@ def _carry(t: Transcript, ev: FlowClosed) -> None:
     t.client_last_ns, t.server_last_ns = ev.client_last_ns, ev.server_last_ns
     t.client_acked, t.server_acked = ev.client_acked, ev.server_acked
     t.server_acked_ns, t.server_acked_fin = ev.server_acked_ns, ev.server_acked_fin
+    t.server_acked_frame = ev.server_acked_frame
     t.client_resent, t.server_resent = ev.client_resent, ev.server_resent
 
 

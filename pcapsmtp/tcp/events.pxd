@@ -30,4 +30,4 @@ cdef class SentAfterReset:
 cdef class FlowClosed:
     cdef readonly object stream, reason, ts_ns, client_acked, server_acked, client_last_ns
     cdef readonly object server_last_ns, client_resent, server_resent, server_acked_ns
-    cdef readonly object server_acked_fin
+    cdef readonly object server_acked_fin, server_acked_frame

@@ -202,8 +202,10 @@ class FlowClosed:
     client by then, and not much before (a stack acknowledges within its delayed-ACK timeout, at
     most 500 ms). ``server_acked_fin``: that last advance also covered the server's captured FIN
     (the acknowledgement was sent only once the FIN had arrived: a time after it whatever the
-    clocks of the taps say). The same for the server's acknowledgement of the client's stream
-    is not kept: nothing reads it (``halfstream.HalfStream.ack_timed``)."""
+    clocks of the taps say). ``server_acked_frame``: the frame of that segment (its time on a
+    capture clock that steps back, ``analysis.clock``), 0 with ``server_acked_ns`` None. The same
+    for the server's acknowledgement of the client's stream is not kept: nothing reads it
+    (``halfstream.HalfStream.ack_timed``)."""
 
     stream: int
     reason: str
@@ -216,6 +218,7 @@ class FlowClosed:
     server_resent: int = 0
     server_acked_ns: int | None = None
     server_acked_fin: bool = False
+    server_acked_frame: int = 0
 
 
 FlowEvent = (FlowOpened | StreamData | StreamGap | OverlapConflict | StreamEnd | SentAfterReset

@@ -15,7 +15,7 @@ cdef class HalfStream:
     cdef public object ooo_bytes, history, history_bytes
     cdef public object fin_off, fin_frame, fin_ts, fin_seq
     cdef public bint ended
-    cdef public object ack_seq, acked_ts, acked_fin, last_frame, last_ts
+    cdef public object ack_seq, acked_ts, acked_frame, acked_fin, last_frame, last_ts
     cdef public bint ack_timed
     cdef public bint syn_seen, captured, soft
     cdef public object soft_segs, soft_ts

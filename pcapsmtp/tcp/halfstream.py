@@ -147,8 +147,8 @@ class HalfStream:
 
     __slots__ = ("stream", "side", "stats", "max_ooo", "retain", "base", "next_off", "next_seq",
                  "ooo", "ooo_bytes", "history", "history_bytes", "fin_off", "fin_frame",
-                 "fin_ts", "fin_seq", "ended", "ack_seq", "ack_timed", "acked_ts", "acked_fin", "last_frame",
-                 "last_ts",
+                 "fin_ts", "fin_seq", "ended", "ack_seq", "ack_timed", "acked_ts", "acked_frame", "acked_fin",
+                 "last_frame", "last_ts",
                  "syn_seen", "captured", "soft",
                  "soft_segs", "soft_ts", "soft_fixed", "late_segments", "late_bytes",
                  "late_window_ns", "resent_end", "ttl_lo", "ttl_hi", "ttl_n", "ttl_first",
@@ -188,6 +188,9 @@ class HalfStream:
         #: acknowledges within its delayed-ACK timeout (at most 500 ms, RFC 1122 4.2.3.2).
         #: The reassembler sets it, when ``ack_timed``
         self.acked_ts = 0
+        #: the frame of that segment (for the continuous time of a capture whose clock steps
+        #: back, ``analysis.clock``); 0: none. The reassembler sets it, with ``acked_ts``
+        self.acked_frame = 0
         #: that advance also covered this side's captured FIN (it was sent after the FIN
         #: arrived). The reassembler sets it, when ``ack_timed``
         self.acked_fin = False

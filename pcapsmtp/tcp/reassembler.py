@@ -633,7 +633,7 @@ def _flow_closed(flow: Flow, reason: str, ts: int) -> FlowClosed:
     return FlowClosed(flow.info.stream, reason, ts, client.acked_offset(), server.acked_offset(),
                       client.last_ts or None, server.last_ts or None,
                       client.resent_end, server.resent_end, server.acked_ts or None,
-                      server.acked_fin)
+                      server.acked_fin, server.acked_frame)
 
 
 class TcpReassembler:
@@ -1633,6 +1633,7 @@ class TcpReassembler:
                 if a is None or 0 < ((seg.ack - a) & _MASK) < _HALF:
                     if peer.ack_timed and (peer.fin_off is None or a != peer.fin_seq):
                         peer.acked_ts = ts
+                        peer.acked_frame = frame
                         peer.acked_fin = peer.fin_off is not None and 0 < ((seg.ack - peer.fin_seq) & _MASK) < _HALF
                     peer.ack_seq = a = seg.ack
                 if peer.base is not None:
@@ -1661,6 +1662,7 @@ class TcpReassembler:
                 # bytes, HalfStream.ack_timed)
                 if peer.ack_timed and (peer.fin_off is None or a != peer.fin_seq):
                     peer.acked_ts = ts
+                    peer.acked_frame = frame
                     peer.acked_fin = peer.fin_off is not None and 0 < ((ack - peer.fin_seq) & _MASK) < _HALF
                 peer.ack_seq = a = ack
             if payload or missing:

@@ -68,6 +68,8 @@ def test_the_later_of_two_advances_counts() -> None:
     ]
     closed = _closed(feed_all(TcpReassembler(), segs))
     assert (closed.server_acked, closed.server_acked_ns) == (G + len(reply), second.ts_ns)
+    # (and its frame: the analyzer maps the time across a capture clock's steps by it)
+    assert closed.server_acked_frame == second.frame
 
 
 def test_a_resets_acknowledgement_counts() -> None:
@@ -77,7 +79,8 @@ def test_a_resets_acknowledgement_counts() -> None:
         rst := c.c(1, flags=R, ack=1 + G),
     ]
     closed = _closed(feed_all(TcpReassembler(ReassemblyConfig(reset_watch_ns=0)), segs))
-    assert (closed.server_acked, closed.server_acked_ns) == (G, rst.ts_ns)
+    assert (closed.server_acked, closed.server_acked_ns, closed.server_acked_frame) == \
+        (G, rst.ts_ns, rst.frame)
 
 
 def test_the_servers_acknowledgements_do_not_move_it() -> None:
@@ -121,7 +124,7 @@ def test_no_acknowledgement_no_time() -> None:
     c = Conv()
     segs = [c.c(0, flags=S), c.c(1, EHLO)]
     closed = _closed(feed_all(TcpReassembler(ReassemblyConfig(detect_by_content=True)), segs))
-    assert closed.server_acked_ns is None
+    assert (closed.server_acked_ns, closed.server_acked_frame) == (None, 0)
 
 
 def test_so_far_is_what_the_close_will_carry() -> None:
@@ -148,6 +151,6 @@ def test_so_far_is_what_the_close_will_carry() -> None:
     closed = _closed(r.finish())
     assert closed.reason == "end"
     fields = ("client_acked", "server_acked", "client_last_ns", "server_last_ns", "client_resent",
-              "server_resent", "server_acked_ns", "server_acked_fin")
+              "server_resent", "server_acked_ns", "server_acked_fin", "server_acked_frame")
     assert [getattr(closed, k) for k in fields] == [getattr(now, k) for k in fields]
     assert r.so_far(0) is None

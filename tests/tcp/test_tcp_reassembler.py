@@ -58,7 +58,8 @@ def test_clean_dialogue() -> None:
     at = {sg.frame: sg.ts_ns for sg in segs}
     assert ev[-1] == FlowClosed(0, "closed", ev[-1].ts_ns, client_acked=len(EHLO) + 1,
                                 server_acked=len(GREETING) + 8, client_last_ns=last[Side.CLIENT],
-                                server_last_ns=last[Side.SERVER], server_acked_ns=at[7])
+                                server_last_ns=last[Side.SERVER], server_acked_ns=at[7],
+                                server_acked_frame=7)
     assert not of(ev, StreamGap) and not of(ev, OverlapConflict)
     first = of(ev, StreamData)[0]
     assert (first.side, first.offset, first.frame) == (Side.SERVER, 0, 4)
