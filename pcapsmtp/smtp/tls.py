@@ -40,9 +40,12 @@ Limits and end states (documented choices):
   only counted (``app_data_records``, ``app_data_bytes``).
 - At most ``max_events`` events per observer; the last slot holds
   ``TlsStopped(reason="event_limit")``; framing and counters go on silently after it.
-- Bytes that are not a TLS record: :class:`TlsNotTls` with up to 64 bytes of preview. To give the
-  same events whatever the fragmentation, the event is emitted once 64 bytes are there, or at
-  :meth:`TlsObserver.gap`/:meth:`TlsObserver.end`; :attr:`TlsObserver.is_tls` turns False at once.
+- Bytes that are not a TLS record: :class:`TlsNotTls` with a preview of their first line (up to
+  and including its LF), at most 64 bytes. To give the same events whatever the fragmentation, the
+  event is emitted once that line is whole or 64 bytes are there, or at
+  :meth:`TlsObserver.gap`/:meth:`TlsObserver.end`: a plaintext command comes with the segment
+  that carried it (the verdict reads when a client gave up on TLS and spoke in the clear, PHPMailer's
+  QUIT), not at the stream's end; :attr:`TlsObserver.is_tls` turns False at once.
   After it the side is no longer parsed (``bytes`` still counts).
 - A handshake message over 64 KiB: ``TlsStopped(reason="handshake_too_large")``; records are
   still framed and counted, handshake messages are no longer read.
@@ -351,7 +354,10 @@ class TlsEncryptedHandshake(TlsEvent):
 
 @dataclass(kw_only=True, unsafe_hash=True)
 class TlsNotTls(TlsEvent):
-    preview: bytes                        #: up to 64 bytes from the position that is not TLS
+    """Bytes that are no TLS record where one was due; emitted once ``preview`` is whole (the
+    module's docstring), so its item's time is that of the segment that completed its first line."""
+
+    preview: bytes      #: from the position that is not TLS: its first line (LF included), at most 64 bytes
 
 
 @dataclass(kw_only=True, unsafe_hash=True)
@@ -658,8 +664,7 @@ class TlsObserver:
         self._frame = frame
         if self._nt_buf is not None:        # collecting the preview of a not-TLS position
             self._nt_buf += data[:_PREVIEW - len(self._nt_buf)]
-            if len(self._nt_buf) >= _PREVIEW:
-                self._flush_not_tls()
+            self._not_tls_more()
         elif not self._dead:
             try:
                 self._consume(data, offset)
@@ -745,7 +750,22 @@ class TlsObserver:
         self._dead = True
         self._nt_start = start
         self._nt_buf = bytearray(first[:_PREVIEW])
-        if len(self._nt_buf) >= _PREVIEW:
+        self._not_tls_more()
+
+    def _not_tls_more(self) -> None:
+        """The preview of a not-TLS position is whole once it holds its first line (up to and
+        including the first LF) or ``_PREVIEW`` bytes: emit it then, so that the event comes with
+        the segment that completed it (a client's plaintext command, sent in one segment: the
+        time of its first byte), not at the stream's end. The preview depends only on the bytes,
+        never on how they were split into segments."""
+        buf = self._nt_buf
+        if buf is None:
+            return
+        nl = buf.find(b"\n")
+        if nl >= 0:
+            del buf[nl + 1:]
+            self._flush_not_tls()
+        elif len(buf) >= _PREVIEW:
             self._flush_not_tls()
 
     def _do_gap(self, length: int) -> None:

@@ -267,18 +267,41 @@ def test_plaintext_is_not_tls_and_stops_the_side() -> None:
     text = b"EHLO client.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n"
     obs = TlsObserver(C)
     first = obs.feed(text[:10], 100)
-    assert first == [] and obs.is_tls is False          # known at once, event waits for 64 bytes
+    assert first == [] and obs.is_tls is False          # known at once, event waits for its first line
     second = obs.feed(text[10:], 110)
-    assert second == [TlsNotTls(side=C, span=Span(C, 100, 164), preview=text[:64])]
+    assert second == [TlsNotTls(side=C, span=Span(C, 100, 121), preview=b"EHLO client.example\r\n")]
     assert obs.feed(rec(23, b"x" * 10), 100 + len(text)) == [] and obs.end() == []
     assert obs.bytes == len(text) + 15 and obs.records == 0
 
 
-def test_short_plaintext_reported_at_end_and_same_for_one_byte_feeds() -> None:
+def test_a_plaintext_line_is_reported_with_the_segment_that_ends_it_whatever_the_split() -> None:
+    """The event comes once the first line is whole (its LF), not at the stream's end: a client's
+    QUIT in the clear in the middle of the handshake comes when the client sent it (the verdict
+    times its giving up by it); its preview depends on the bytes alone."""
     data = b"250 ok\r\n"
-    bulk, _ = observe(S, data)
-    single, _ = observe(S, data, chunks=[1] * len(data))
+    obs = TlsObserver(S)
+    assert obs.feed(data, 0) == [TlsNotTls(side=S, span=Span(S, 0, 8), preview=data)]
+    assert obs.end() == []
+    bulk, _ = observe(S, data + b"more text\r\n")
+    single, _ = observe(S, data + b"more text\r\n", chunks=[1] * (len(data) + 11))
     assert bulk == single == [TlsNotTls(side=S, span=Span(S, 0, 8), preview=data)]
+    obs = TlsObserver(C)
+    good = rec(22, client_hello())
+    assert kinds(obs.feed(good, 0)) == ["TlsClientHello"]
+    assert obs.feed(b"QU", len(good)) == []
+    assert obs.feed(b"IT\r\n", len(good) + 2) == [TlsNotTls(side=C, span=Span(C, len(good), len(good) + 6),
+                                                            preview=b"QUIT\r\n")]
+
+
+def test_plaintext_without_a_line_end_is_reported_at_64_bytes_or_at_the_end() -> None:
+    junk = bytes(range(0x30, 0x30 + 70))       # (no LF)
+    obs = TlsObserver(C)
+    assert obs.feed(junk[:40], 0) == []
+    assert obs.feed(junk[40:], 40) == [TlsNotTls(side=C, span=Span(C, 0, 64), preview=junk[:64])]
+    short = b"\x00\x01 no line end"
+    bulk, _ = observe(S, short)
+    single, _ = observe(S, short, chunks=[1] * len(short))
+    assert bulk == single == [TlsNotTls(side=S, span=Span(S, 0, len(short)), preview=short)]
 
 
 def test_plaintext_after_a_record() -> None:
