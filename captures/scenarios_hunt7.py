@@ -25,10 +25,29 @@ covers, the server never having sent it again:
   of the client's ACKs, the server's); ``hunt7-unacked-answer-server-closes-at-once.pcap`` (the
   server closes 10 ms after its whole answer, before any answer of the client's could come: the
   server's).
+
+A client that speaks plaintext in the middle of the handshake (``TlsNotTls``, now timed by the
+segment that carried its first line, not by the stream's end):
+
+- ``hunt7-stall-client-quit-in-clear-at-once.pcap``: TLS 1.2, the server's answer stopping before
+  its ServerHelloDone, acknowledged at once; 5 ms later the client sends QUIT in the clear and
+  closes 1.5 s after. It read the server's (``server-silent``: the wait was counted to the close):
+  the client gave up on TLS at once, without waiting for the rest, its own decision (``client``,
+  ``tls-handshake-failed``, no case, at the QUIT). ``...-tls13.pcap``: the same in TLS 1.3.
+  ``hunt7-whole-answer-client-quit-in-clear-at-once.pcap``: the whole answer, QUIT 5 ms after it:
+  the client's, the detail naming the QUIT (it read "closed the connection after the
+  ServerHello").
+- ``hunt7-stall-client-quit-in-clear-after-late-ack.pcap``: a capture on the server's side of a
+  long path: the client's ACK of the partial answer comes 1.195 s after it, its QUIT 5 ms after
+  that ACK (1.2 s after the answer by the capture's clock): the client had the answer 5 ms when it
+  gave up, the client's.
+- ``hunt7-stall-client-quit-in-clear-after-1-2-s.pcap``: the control, the QUIT 1.2 s after the
+  acknowledged partial answer, the close 1.5 s after it: the client waited, the server's
+  (``server-silent``), as ``real20-stall-client-quit-in-clear.pcap`` after 30 s.
 """
 from __future__ import annotations
 
-from generate import READY, STARTTLS, Capture, Conv, Expect, client_hello, opening
+from generate import MOD, READY, STARTTLS, Capture, Conv, Expect, Pkt, client_hello, opening
 from scenarios_hunt6 import _answer
 from scenarios_latestart import LateConv
 
@@ -69,7 +88,47 @@ def unacked(cport: int, kind: str, *, end: str = "fin", wait_ms: float = SERVER_
     return conv
 
 
+class AckedLate(Conv):
+    """A conversation whose server step tagged ``tag``, not acknowledged at once, is acknowledged
+    by a pure ACK of the client ``ack_after_ms`` after its last segment (labelled ``late-ack``):
+    a capture on the server's side of a long path."""
+
+    def __init__(self, *, tag: str, ack_after_ms: float, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.tag, self.ack_after_ms = tag, ack_after_ms
+
+    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
+        pkts, marks = super().emit(conv_index, t_start_ns)
+        side, off = marks[self.tag]
+        last = [p for p in pkts if p.side == side and p.payload and p.off is not None and p.off >= off][-1]
+        ts = last.ts_ns + int(self.ack_after_ms * 1_000_000)
+        prev = [p for p in pkts if p.side == "C" and p.ts_ns <= ts][-1]
+        ack = Pkt(ts, conv_index, "C", "A", (prev.seq + len(prev.payload)) % MOD,
+                  (last.seq + len(last.payload)) % MOD, label="late-ack")
+        at = max(i for i, p in enumerate(pkts) if p.ts_ns <= ts) + 1
+        pkts.insert(at, ack)
+        return pkts, marks
+
+
+def quit_in_clear(cport: int, kind: str, quit_after_ms: float, *, ack_after_ms: float | None = None) -> Conv:
+    """STARTTLS, 220, the ClientHello and the server's answer (``scenarios_hunt6._answer``'s
+    ``kind``), acknowledged at once (``ack_after_ms``: only that long after it, a long path); the
+    client's QUIT in the clear ``quit_after_ms`` after the answer and its close 1.5 s after that,
+    the server silent (PHPMailer giving up on TLS)."""
+    conv: Conv = (AckedLate(tag="flight", ack_after_ms=ack_after_ms, cport=cport, close=None)
+                  if ack_after_ms is not None else Conv(cport=cport, close=None))
+    opening(conv)
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(f"hunt6 {cport}", "mx.example.com", tls13=not kind.startswith("tls12")),
+           tag="client_hello")
+    conv.s(_answer(cport, kind), tag="flight", acked=ack_after_ms is None)
+    conv.c(b"QUIT\r\n", tag="quit", delay_ms=quit_after_ms, acked=False)
+    conv.fin("C", tag="client_fin", delay_ms=1500.0, acked=False)
+    return conv
+
+
 def scenarios() -> list[Capture]:
+    gave_up = Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220)
     unsure = Expect("incomplete", "unknown", "incomplete", "valid", True, 220)
     server = Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220)
     return [
@@ -112,4 +171,26 @@ def scenarios() -> list[Capture]:
                 "the control: the server closes 10 ms after its whole answer, no ACK of the client's, where the "
                 "capture ends: no wait, the server ended the handshake (the server's, as before)",
                 [(unacked(48708, "tls12", wait_ms=10.0), server)]),
+        Capture("hunt7-stall-client-quit-in-clear-at-once.pcap",
+                "TLS 1.2, the server's answer without its ServerHelloDone, acknowledged; 5 ms later the client sends "
+                "QUIT in the clear and closes 1.5 s after: it gave up on TLS at once, the client's",
+                [(quit_in_clear(48711, "tls12-no-done", 5.0), gave_up)]),
+        Capture("hunt7-stall-client-quit-in-clear-at-once-tls13.pcap",
+                "as hunt7-stall-client-quit-in-clear-at-once.pcap in TLS 1.3 (the encrypted flight without its "
+                "Finished): the client's",
+                [(quit_in_clear(48712, "tls13-no-finished", 5.0), gave_up)]),
+        Capture("hunt7-whole-answer-client-quit-in-clear-at-once.pcap",
+                "TLS 1.2, the server's whole answer (to its ServerHelloDone), acknowledged; 5 ms later the client "
+                "sends QUIT in the clear and closes 1.5 s after: the client's",
+                [(quit_in_clear(48713, "tls12", 5.0), gave_up)]),
+        Capture("hunt7-stall-client-quit-in-clear-after-late-ack.pcap",
+                "as hunt7-stall-client-quit-in-clear-at-once.pcap on the server's side of a long path: the client's "
+                "ACK of the answer 1.195 s after it, its QUIT 5 ms after that ACK: the client's",
+                [(quit_in_clear(48714, "tls12-no-done", 1200.0, ack_after_ms=1195.0), gave_up)]),
+        Capture("hunt7-stall-client-quit-in-clear-after-1-2-s.pcap",
+                "the control: the QUIT 1.2 s after the acknowledged partial answer, the close 1.5 s after it: the "
+                "client waited for the rest, the server's (server-silent)",
+                [(quit_in_clear(48715, "tls12-no-done", 1200.0),
+                  Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                         [("no-answer", "server", "flight")]))]),
     ]

@@ -156,3 +156,74 @@ def test_the_controls_read_as_before() -> None:
     t16, t17 = _times(path, [16, 17])
     assert t17 - t16 == pytest.approx(0.01, abs=0.001)
     assert frames_matching(path, "tls.handshake.type == 14") == [16]
+
+
+def _quit_detail(ms: int, rest: str, tail: str, acked: str = "") -> str:
+    return (f"the client sent 'QUIT' in the clear (frame 18) {ms} ms after the server's last record (frame 16{acked}), "
+            f"in the middle of the TLS handshake{rest}, then closed the connection (frame 19): it gave up on TLS at "
+            f"once{tail}")
+
+
+@pytest.mark.parametrize("name, port, rest, tail, quit_at, acked", [
+    ("hunt7-stall-client-quit-in-clear-at-once.pcap", 48711,
+     ", before the rest of the server's answer to its ClientHello (no ServerHelloDone so far) could come",
+     ", without waiting for the rest", 0.006, ""),
+    ("hunt7-stall-client-quit-in-clear-at-once-tls13.pcap", 48712,
+     ", before the rest of the server's answer to its ClientHello (no Finished so far) could come",
+     ", without waiting for the rest", 0.006, ""),
+    ("hunt7-whole-answer-client-quit-in-clear-at-once.pcap", 48713,
+     ", with the server's whole answer to its ClientHello in hand", "", 0.006, ""),
+    ("hunt7-stall-client-quit-in-clear-after-late-ack.pcap", 48714,
+     ", before the rest of the server's answer to its ClientHello (no ServerHelloDone so far) could come",
+     ", without waiting for the rest", 1.2, "; 5 ms after the client's TCP acknowledged it"),
+])
+def test_a_client_that_speaks_plaintext_at_once_in_the_handshake_gave_up_itself(
+        name: str, port: int, rest: str, tail: str, quit_at: float, acked: str) -> None:
+    """QUIT in the clear 5 ms after the client had the server's answer (its ACK), the close 1.5 s
+    later. With the answer stopped short of whole it read the server's (server-silent: the wait
+    was counted to the close, the plaintext's time not known): the client did not wait for the
+    rest, its own decision, at its QUIT. With the answer whole it read "closed the connection
+    after the ServerHello", the QUIT unnamed. On a long path (the ACK 1.195 s after the answer)
+    the QUIT 1.2 s after the answer by the capture's clock is still at once."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 18)
+    assert _findings(conv) == []
+    assert conv["detail"] == _quit_detail(round(quit_at * 1000), rest, tail, acked)
+    # tshark: the answer in 16, the client's ACK of all of it in 17, QUIT in 18 (no TLS), the
+    # client's FIN in 19, 1.5 s later; the server sends nothing after 16
+    assert frames_matching(path, "tls.handshake.type == 2") == [16]
+    ((seq, length),) = tshark_fields(path, "frame.number == 16", "tcp.seq", "tcp.len")
+    ((ack,),) = tshark_fields(path, "frame.number == 17", "tcp.ack")
+    assert int(ack) == int(seq) + int(length)
+    assert frames_matching(path, f'tcp.srcport == {port} && tcp.payload contains "QUIT"') == [18]
+    assert frames_matching(path, f"tcp.srcport == {port} && tls") == [14]
+    assert frames_matching(path, "tcp.flags.fin == 1") == [19]
+    assert max(int(n) for (n,) in tshark_fields(path, "tcp.srcport == 25 && tcp.len > 0", "frame.number")) == 16
+    t16, t17, t18, t19 = _times(path, [16, 17, 18, 19])
+    assert t18 - t16 == pytest.approx(quit_at, abs=0.001)
+    assert t18 - t17 == pytest.approx(0.005, abs=0.0005)
+    assert t19 - t18 == pytest.approx(1.5, abs=0.001)
+    if "whole" in name:
+        assert frames_matching(path, "tls.handshake.type == 14") == [16]
+    elif "tls13" not in name:
+        assert frames_matching(path, "tls.handshake.type == 12") == [16]
+        assert frames_matching(path, "tls.handshake.type == 14") == []
+
+
+def test_a_client_that_waited_before_its_plaintext_still_waited_for_a_stalled_server() -> None:
+    """The control: QUIT in the clear 1.2 s after the acknowledged partial answer (a second or
+    more), the close 1.5 s after: the server's stall, as real20-stall-client-quit-in-clear.pcap
+    after 30 s."""
+    name = "hunt7-stall-client-quit-in-clear-after-1-2-s.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", "server-silent", 16)
+    assert _findings(conv) == [("no-answer", "server", 16)]
+    assert conv["detail"] == ("the server's answer to the ClientHello stopped short of its ServerHelloDone (frame 16, "
+                              "which the client acknowledged) and the server sent nothing more for 2.7 s: the client "
+                              "gave up waiting for the rest and sent 'QUIT' in the clear (frame 18), then closed the "
+                              "connection (frame 19)")
+    assert frames_matching(path, 'tcp.srcport == 48715 && tcp.payload contains "QUIT"') == [18]
+    t16, t18 = _times(path, [16, 18])
+    assert t18 - t16 == pytest.approx(1.201, abs=0.001)

@@ -244,6 +244,15 @@ TWO_LOSS_FAILURES: dict[str, str] = {
         "that close makes it no silence; the whole capture: the server never answered in time. "
         "Older than this capture: hang-tls-stall.pcap cut the same way loses its ClientHello too and "
         "reads incomplete only because no ServerHello follows"),
+    **{f"captures/hunt7-{name}.pcap": (
+        "as real20-stall-client-quit-in-clear.pcap, the same root: without the server's 220 to STARTTLS (frame 12) "
+        "and the client's ClientHello (frame 14) the client's QUIT in the clear (frame 18) after the server's TLS "
+        "answer reads tls-not-started (client), where the whole capture reads the plaintext in the middle of the "
+        "handshake (the client's at once, or the server's stall when it came a second or more later); the "
+        "session's reading of TLS after such a hole, not the verdict's (reported, not changed)")
+       for name in ("stall-client-quit-in-clear-at-once", "stall-client-quit-in-clear-at-once-tls13",
+                    "whole-answer-client-quit-in-clear-at-once", "stall-client-quit-in-clear-after-late-ack",
+                    "stall-client-quit-in-clear-after-1-2-s")},
 }
 
 

@@ -921,6 +921,8 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             return True
         if _server_gave_up_on_client_flight(f, v, ts, it):
             return True
+        if _spoke_clear_at_once(f, v, ts, it, f"{how} the connection (frame {_frame(it)})"):
+            return True
         msg = f"the {side} {how} the connection {stage}, before the handshake completed"
         if done is not None:
             msg += (": in TLS 1.3 a server checks the client's Finished (and the client's certificate, "
@@ -1350,10 +1352,70 @@ def _answer_stalled(f: _Facts, ts: dict[str, Any], ender: Item) -> list[Item] | 
     if answer is None:
         return None
     last = answer[-1]
-    if (ender.ts_ns - _had_answer_ns(f, last, ender) < WAITED_NS or not _answer_short(ts["version"], answer)
+    # (the wait ends at the client's first act of giving up: plaintext 5 ms after the answer,
+    # then a close 1.5 s later, did not wait for the rest)
+    act = _gave_up_at(f, last, ender)
+    if (act.ts_ns - _had_answer_ns(f, last, act) < WAITED_NS or not _answer_short(ts["version"], answer)
             or not _server_silent(f, last, ender)):
         return None
     return answer
+
+
+def _gave_up_at(f: _Facts, last: Item, ender: Item) -> Item:
+    """The client's first act of giving up on TLS after the server's record ``last``, up to
+    ``ender`` (its close, reset or alert): its plaintext (``TlsNotTls``, PHPMailer's QUIT, timed by
+    the segment that carried its first line: ``smtp.tls``), or a cleartext alert of giving up
+    (``_GAVE_UP_ALERTS``), the two ``_client_waited`` lets pass; ``ender`` when it sent neither."""
+    for it in f.t.items[f.pos(last) + 1:f.pos(ender)]:
+        ev = it.event
+        if getattr(ev, "side", None) is _CLIENT and (
+                type(ev) is TlsNotTls
+                or type(ev) is TlsAlert and not ev.encrypted and ev.description in _GAVE_UP_ALERTS):
+            return it
+    return ender
+
+
+def _spoke_clear_at_once(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Item, what: str) -> bool:
+    """The client ended the handshake (``end``: its close or reset; ``what`` says which) after
+    sending plaintext (``TlsNotTls``) in the middle of it, less than a second after the server's
+    last record before it (counted from the client's acknowledgement of that record when later,
+    ``_had_answer_ns``), with no hole since the ServerHello (or HelloRetryRequest): it gave up on
+    TLS at once, without waiting for the rest of an answer that had stopped short of whole (a
+    stalled server, ``_gave_up_mid_answer``, needs the client to have waited a second or more),
+    or with the whole answer in hand: the client's own decision, ``tls-handshake-failed`` at its
+    plaintext. Returns True when it set the verdict."""
+    first = ts["server_hello"] if ts["server_hello"] is not None else ts["hello_retry"]
+    if (end.event.side is not _CLIENT or first is None or f.pos(first) > f.pos(end)
+            or end.event.reset and _reset_forgery(f, end) is not None
+            or f.gap_between(f.pos(first), f.pos(end)) is not None):
+        return False
+    clear = next((x for x in f.t.items[f.pos(first) + 1:f.pos(end)]
+                  if type(x.event) is TlsNotTls and x.event.side is _CLIENT), None)
+    if clear is None:
+        return False
+    answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(first) <= f.pos(x) < f.pos(clear)]
+    last = answer[-1]
+    had = _had_answer_ns(f, last, clear)
+    if clear.ts_ns - had >= WAITED_NS:
+        return False
+    said = clear.event.preview.decode("latin-1").rstrip()[:40]
+    # (a second or more by the capture's clock, less since the client had it: a late answer)
+    acked = (f"; {(clear.ts_ns - had) / 1e6:.0f} ms after the client's TCP acknowledged it"
+             if clear.ts_ns - last.ts_ns >= WAITED_NS else "")
+    if _answer_short(ts["version"], answer):
+        missing = ("Finished" if ts["version"] == 0x0304
+                   or any(isinstance(x.event, TlsChangeCipherSpec) for x in answer) else "ServerHelloDone")
+        rest = (f", before the rest of the server's answer to its ClientHello (no {missing} so far) could come",
+                ", without waiting for the rest")
+    elif _answer_whole(ts["version"], answer):
+        rest = (", with the server's whole answer to its ClientHello in hand", "")
+    else:
+        rest = ("", "")
+    msg = (f"the client sent {said!r} in the clear (frame {_frame(clear)}) "
+           f"{max(0, clear.ts_ns - last.ts_ns) / 1e6:.0f} ms after the server's last record (frame {_frame(last)}"
+           f"{acked}), in the middle of the TLS handshake{rest[0]}, then {what}: it gave up on TLS at once{rest[1]}")
+    v.set("aborted", "client", "tls-handshake-failed", _frame(clear), msg, clear)
+    return True
 
 
 def _acked_answer(f: _Facts, ts: dict[str, Any], end: Item, plaintext: bool = False) -> list[Item] | None:
