@@ -8,8 +8,32 @@
 # allows it); only flags the source only ever sets to True or False are C ints (``bint``: read
 # back as True or False). ``public``: the session, the tests and the verdict read them as before.
 
+cimport cython
+
+# The parsers' reader (``_parse_client_hello`` and the others): its position and end are C
+# integers and its methods ``cpdef`` with C-integer sizes, so that a parser whose readers are
+# typed (below) reads each field with a C call, not a method look-up, a Python call and Python
+# int arithmetic (docs/performance.md, "Twenty-first session"); from Python they read and
+# behave as the .py's (offsets as ints, the same ``_Short`` and its text).
 cdef class _Reader:
-    cdef public object buf, pos, end
+    cdef public object buf
+    cdef public Py_ssize_t pos, end
+    cpdef Py_ssize_t left(self)
+    cpdef object take(self, Py_ssize_t n)
+    cpdef object uint(self, Py_ssize_t n)
+    cpdef _Reader sub(self, Py_ssize_t len_bytes)
+    cpdef skip(self, Py_ssize_t len_bytes)
+    cpdef Py_ssize_t _vector(self, Py_ssize_t len_bytes)
+
+@cython.locals(exts=_Reader)
+cpdef list _extensions(_Reader r, object wanted)
+
+@cython.locals(r=_Reader, suites=_Reader, ext=_Reader, names=_Reader, name=_Reader,
+               protos=_Reader, p=_Reader, versions=_Reader, k=Py_ssize_t, n=Py_ssize_t)
+cpdef _parse_client_hello(object body, dict fields)
+
+@cython.locals(r=_Reader, ext=_Reader)
+cpdef object _parse_server_hello(object body, dict fields)
 
 cdef class TlsObserver:
     cdef public object side, records, bytes, app_data_records, app_data_bytes

@@ -418,7 +418,14 @@ class _Reader:
         if n < 0 or pos + n > self.end:
             raise _Short(f"need {n} bytes, {self.end - pos} left")
         self.pos = pos + n
-        return int.from_bytes(self.buf[pos:pos + n], "big")
+        buf = self.buf
+        # (the one- and two-byte fields, most of them, from the bytes themselves: no slice
+        # made and no ``int.from_bytes`` looked up and called)
+        if n == 2:
+            return buf[pos] << 8 | buf[pos + 1]
+        if n == 1:
+            return buf[pos]
+        return int.from_bytes(buf[pos:pos + n], "big")
 
     def sub(self, len_bytes: int) -> _Reader:
         start = self._vector(len_bytes)
@@ -466,9 +473,13 @@ def _parse_client_hello(body: bytes, fields: dict[str, object]) -> None:
     suites = r.sub(2)
     raw = suites.take(suites.left())
     # each 2-byte suite that is not GREASE (``is_grease``: both bytes equal, their low nibble
-    # 0xA), read from the bytes at once; a stray odd byte at the end is not a suite
-    fields["cipher_suites"] = sum(1 for k in range(0, len(raw) - 1, 2)
-                                  if raw[k] != raw[k + 1] or raw[k] & 0x0F != 0x0A)
+    # 0xA), read from the bytes at once; a stray odd byte at the end is not a suite (a loop, not
+    # a generator: the compiled build makes this function a C one, which holds no closure)
+    n = 0
+    for k in range(0, len(raw) - 1, 2):
+        if raw[k] != raw[k + 1] or raw[k] & 0x0F != 0x0A:
+            n += 1
+    fields["cipher_suites"] = n
     r.skip(1)                              # compression methods
     for etype, ext in _extensions(r, _CLIENT_HELLO_EXTENSIONS):
         if etype == _EXT_SERVER_NAME and fields["sni"] is None:
