@@ -56,3 +56,17 @@ def test_jsonl_leaves_out_internal_keys_and_keeps_the_dict() -> None:
     assert text.render_jsonl(conv) == '{"stream": 1, "outcome": "tls", "Zed": 2}'
     assert "_line_marks" in conv
     assert text.render_jsonl({"stream": 1, "reason": "r\u00e9"}) == '{"stream": 1, "reason": "r\\u00e9"}'
+
+
+def test_jsonl_strings_memo_is_used_bounded_and_gives_the_reference(monkeypatch: Any) -> None:
+    # CPython's C encoder is there: each line is encoded by it, with the strings' JSON looked
+    # up in a bounded memo (emptied when full, long strings not kept)
+    assert text._LINE is not None
+    monkeypatch.setattr(text, "_MEMO_MAX", 3)
+    long = "x\u00e9" * (text._MEMO_CHARS + 1)
+    convs = [{"stream": i, "reason": f"r{i % 5}\n", "detail": long, "e": ["\u2028", None, True]}
+             for i in range(20)]
+    for conv in convs:
+        assert text.render_jsonl(conv) == _reference(conv)
+    memo = text._LINE.encoder.__self__
+    assert 0 < len(memo) <= 3 and long not in memo

@@ -46,12 +46,58 @@ _JSONL = json.JSONEncoder(ensure_ascii=True, separators=(", ", ": "), default=st
                           check_circular=False)
 
 
+class _EncodedStrings(dict):  # type: ignore[type-arg]
+    """The JSON text (``json.encoder.encode_basestring_ascii``) of the strings encoded so far,
+    each key and string value of a line looked up here by the encoder (``_LINE``): most of a
+    line's strings are the same from one conversation to the next (every key, the outcome and
+    reason, the explanation's texts, the client names), so each is escaped once, not once per
+    line. Bounded: emptied when full, and a long string is escaped but not kept."""
+
+    __slots__ = ()
+
+    def __missing__(self, s: str) -> str:
+        text = _encode_ascii(s)
+        if len(s) <= _MEMO_CHARS:
+            if len(self) >= _MEMO_MAX:
+                self.clear()
+            self[s] = text
+        return text
+
+
+_MEMO_MAX = 4096
+_MEMO_CHARS = 512
+_encode_ascii = json.encoder.encode_basestring_ascii
+
+
+def _line_encoder() -> Any:
+    """The C encoder ``_JSONL.encode`` makes for each line, made once, with the strings' JSON
+    looked up in ``_EncodedStrings`` (a C call per string, no Python one: the dictionary's
+    ``__getitem__``); None where the C encoder is missing or takes other arguments (the line is
+    then ``_JSONL.encode``'s, which gives the same text)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    try:
+        enc = make(None, _JSONL.default, _EncodedStrings().__getitem__, None,
+                   _JSONL.key_separator, _JSONL.item_separator, False, False, True)
+        return enc if "".join(enc({"a": ["b", 1, None]}, 0)) == _JSONL.encode({"a": ["b", 1, None]}) \
+            else None
+    except TypeError:
+        return None
+
+
+_LINE = _line_encoder()
+
+
 def render_jsonl(conv: dict[str, Any]) -> str:
     """One JSON object on one line (non-ASCII escaped, so no control character survives)."""
     # No key that sorts at or after "a" starts with "_": when none sorts before (every key of
     # the contract starts with a small letter), there is no internal key to leave out and the
     # dict is encoded as it is, without a copy.
-    return _JSONL.encode(conv if min(conv, default="a") >= "a" else json_ready(conv))
+    obj = conv if min(conv, default="a") >= "a" else json_ready(conv)
+    if _LINE is None:
+        return _JSONL.encode(obj)
+    return "".join(_LINE(obj, 0))
 
 
 TABLE_HEADERS = ["stream", "client", "server", "server name", "STARTTLS offered", "requested",
