@@ -40,6 +40,10 @@ COMPILED_CORE = (
     "pcapsmtp.smtp.tls",
     "pcapsmtp.smtp.session",
     "pcapsmtp.model",
+    # (no .pxd: compiled as the Python they are, for the interpreter's work they save on the
+    # per-segment routing and the per-event items; docs/performance.md, "Twenty-first session")
+    "pcapsmtp.analysis.frames",
+    "pcapsmtp.engine.analyzer",
 )
 
 # An extension is "older than its source" when its .py was written more than this after it: an
