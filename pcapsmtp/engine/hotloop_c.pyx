@@ -754,9 +754,16 @@ cdef inline void _note_start(u64* w, int d, unsigned int flags, unsigned int seq
     _or(w, P_AKS, ack)
 
 
+#: address pairs the loop remembers (``_Loop.pairs``), emptied when full
+cdef Py_ssize_t _PAIRS_MAX = 4096
+
+
 cdef class _Loop:
     """The loop's state: one record at a time (``record``), whoever walks the records."""
     cdef object an, an_feed, reasm, table, dec, decode_raw, addresses, addrs, done
+    #: raw address bytes -> the decoder's (source, destination) text pair, asked of the decoder
+    #: (``Decoder.addresses``, interpreted) once per pair of hosts, not once per segment fed
+    cdef dict pairs
     cdef TableClassifier tc
     cdef object check, last_ts
     cdef u64 last_ts_c
@@ -774,6 +781,7 @@ cdef class _Loop:
         self.dec = fl.dec
         self.decode_raw = self.dec.decode_raw
         self.addresses = self.dec.addresses
+        self.pairs = {}
         self.addrs = fl.addrs
         self.done = fl.done
         self.check = fl.check
@@ -851,7 +859,13 @@ cdef class _Loop:
                         return 0
                 # the reassembler must see it (with the TTL, IPv4, or the hop limit, IPv6,
                 # just before the addresses)
-                pair = self.addresses(PyBytes_FromStringAndSize(<const char*>p + a0, a1 - a0))
+                araw = PyBytes_FromStringAndSize(<const char*>p + a0, a1 - a0)
+                pair = self.pairs.get(araw)
+                if pair is None:
+                    pair = self.addresses(araw)
+                    if len(self.pairs) >= _PAIRS_MAX:
+                        self.pairs.clear()
+                    self.pairs[araw] = pair
                 seg = _keyed_segment(
                     PyLong_FromLongLong(number), _int_or(ts_ns, ts_c), pair[0], sport, pair[1],
                     dport, seq, ack, flags,
