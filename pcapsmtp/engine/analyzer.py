@@ -137,10 +137,14 @@ class Analyzer:
         ports = self.config.ports
         if seg.dport in ports or seg.sport in ports:
             clock = self.clock
-            if clock.latest is None or seg.ts_ns + clock.offset < clock.latest:
-                clock.see(seg.frame, seg.ts_ns)     # (the rare case: time did not go forward)
+            # (each attribute read once: the compiled build reads each through a generic look-up)
+            ts = seg.ts_ns
+            t = ts + clock.offset
+            latest = clock.latest
+            if latest is None or t < latest:
+                clock.see(seg.frame, ts)            # (the rare case: time did not go forward)
             else:
-                clock.latest = seg.ts_ns + clock.offset
+                clock.latest = t
         events = self.reassembler.feed(seg)
         if not events:
             return []
