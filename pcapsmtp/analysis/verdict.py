@@ -749,8 +749,8 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         if not ev.encrypted and _gave_up_on_clienthello(
                 f, v, ts, alert, f"sent the fatal TLS alert {name} ({ev.description}) (frame {_frame(alert)})"):
             return True
-        if stalled is not None and _gave_up_mid_answer(
-                f, v, ts, alert, f"sent {sent} (frame {_frame(alert)})"):
+        if stalled is not None:
+            _gave_up_mid_answer(f, v, ts, stalled, alert, f"sent {sent} (frame {_frame(alert)})")
             return True
         if not _hole_hides(f, v, after, alert):
             v.set("aborted", side, "tls-handshake-failed", _frame(alert), msg, alert)
@@ -915,7 +915,9 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             return True
         if _outdated_tls(f, v, ts, after, it):
             return True
-        if _gave_up_mid_answer(f, v, ts, it, f"{how} the connection (frame {_frame(it)})"):
+        stalled = _answer_stalled(f, ts, it)
+        if stalled is not None:
+            _gave_up_mid_answer(f, v, ts, stalled, it, f"{how} the connection (frame {_frame(it)})")
             return True
         if _client_hung_after_answer(f, v, ts, it):
             return True
@@ -1212,11 +1214,9 @@ def _server_gave_up_on_client_flight(f: _Facts, v: _Verdict, ts: dict[str, Any],
               "whether the client never answered or the path dropped its answer cannot be told, the capture "
               "ends before the client's next segment", end)
         return True
-    acked_ns = f.t.server_acked_ns
-    if acked_ns is None or acked_ns >= client_end.ts_ns or f.t.server_acked_fin:
-        # (an acknowledgement of the answer that also covered the server's FIN was sent only
-        # once the FIN had arrived, as the usual stack acknowledges a FIN at once: a fact of
-        # sequence numbers, not of the two directions' capture times, which merged taps skew)
+    since = _had_answer_ns(f, last, client_end)
+    if since is None:
+        acked_ns = f.t.server_acked_ns
         when = (f"only with its own close (frame {_frame(client_end)}), after the server's (frame {_frame(end)})"
                 if acked_ns is None or acked_ns >= client_end.ts_ns else
                 f"only with its acknowledgement of the server's close (frame {_frame(end)})")
@@ -1226,8 +1226,8 @@ def _server_gave_up_on_client_flight(f: _Facts, v: _Verdict, ts: dict[str, Any],
               "whether the answer had reached the client while the server waited cannot be told (a stack "
               "acknowledges within 500 ms of receiving)", end)
         return True
-    late = (f" (its TCP acknowledged it {_seconds(acked_ns - last.ts_ns)} after it)"
-            if acked_ns - last.ts_ns >= WAITED_NS else "")
+    late = (f" (its TCP acknowledged it {_seconds(since - last.ts_ns)} after it)"
+            if since - last.ts_ns >= WAITED_NS else "")
     msg = (f"the client acknowledged {_answer_words(answer, True)}{late} and sent nothing{_but_ccs(f, answer, end)} "
            f"for {waited}: the server gave up waiting for the client's {_next_flight(answer)} and {how} the "
            f"connection (frame {_frame(end)}); the client then "
@@ -1265,7 +1265,7 @@ def _client_hung_after_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], end: I
         return False
     last = answer[-1]
     since = _had_answer_ns(f, last, end)
-    if (end.ts_ns - since < WAITED_NS or not _answer_whole(ts["version"], answer)
+    if (since is None or end.ts_ns - since < WAITED_NS or not _answer_whole(ts["version"], answer)
             or not _server_silent(f, last, end)):
         return False
     how = "reset" if end.event.reset else "closed"
@@ -1278,40 +1278,59 @@ def _client_hung_after_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], end: I
     return True
 
 
-def _had_answer_ns(f: _Facts, last: Item, end: Item) -> int:
-    """Since when the client is known to have had the server's answer ending with ``last``, for
-    the wait up to its own ``end`` (its close, reset or alert): the capture time its TCP
-    acknowledgement last advanced (``Transcript.server_acked_ns``; a stack acknowledges within
-    500 ms of receiving, RFC 1122 4.2.3.2), not before ``last`` was captured. An answer that
-    reached the client late (a long path seen from the server's side, a resend of a lost copy)
-    shows so: the client that closed at once after its acknowledgement did not wait. When that
-    acknowledgement rode on ``end`` itself, since ``end`` (no wait shown); when it advanced only
-    after ``end`` (over the server's later bytes: when the answer's was is not known) or is
-    unknown, since ``last``. Both times are of the client's direction, so merged taps' skew
-    does not enter."""
+def _had_answer_ns(f: _Facts, last: Item, before: Item) -> int | None:
+    """Since when the client is shown to have had the server's answer ending with ``last``, before
+    ``before``, an act of the client's (its close, reset, alert or plaintext); None when the capture
+    does not show it had it before then. The one reading of the client's acknowledgement time
+    (``Transcript.server_acked_ns``, when it last advanced; a stack acknowledges within 500 ms of
+    receiving, RFC 1122 4.2.3.2) for the rules that measure a client's wait (``_client_hung_after_answer``,
+    ``_answer_stalled``, ``_spoke_clear_at_once``) and the one that asks whether the client had the
+    answer while the server waited (``_server_gave_up_on_client_flight``, ``before`` the client's
+    close after the server's):
+
+    - that time, not before ``last`` was captured: an answer that reached the client late (a long
+      path seen from the server's side, a resend of a lost copy) shows so, and a client that acted
+      at once after its acknowledgement did not wait; when the acknowledgement rode on ``before``
+      itself, since ``before`` (no wait);
+    - when it advanced only after ``before`` while the server was still open then, since ``last``:
+      it covered the server's later bytes (the rest of a stalled answer after the client's close),
+      the answer's own acknowledgement came earlier, when is not known;
+    - not shown (None) when no acknowledgement time is known, or the server had closed before
+      ``before`` and the acknowledgement came with ``before`` or after it (nothing of the server's
+      but its FIN, which alone does not advance it, came since: it is the one that covered the
+      answer), or it also covered that FIN (sent only once the FIN had arrived, as the usual stack
+      acknowledges a FIN at once: a fact of sequence numbers, not of the two directions' capture
+      times, which merged taps skew).
+
+    The acknowledgement's time is compared only with the client's own acts (one direction, so
+    merged taps' skew does not enter)."""
     acked = f.t.server_acked_ns
-    if acked is None or acked > end.ts_ns:
+    if acked is None:
+        return None
+    server_end = f.own_end(_SERVER)
+    if server_end is not None and f.pos(server_end) < f.pos(before) and (
+            f.t.server_acked_fin or acked >= before.ts_ns):
+        return None
+    if acked > before.ts_ns:
         return last.ts_ns
     return max(last.ts_ns, acked)
 
 
-def _gave_up_mid_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
-    """The client ended the handshake (``ender``: its close, reset or alert; ``what`` says which) a
-    second or more after the last record of an answer to its ClientHello that stopped short of
-    whole (``_answer_short``: no ServerHelloDone; in TLS 1.3 no encrypted record at all, or three
-    or more with none of a Finished's size), which its TCP acknowledged (the wait counted from
-    that acknowledgement, ``_had_answer_ns``), with nothing of the server since and nothing of
-    the client before ``ender``: the client waited for the rest (RFC 5246 7.3, RFC 8446 2: it
-    has nothing to send before it) until its own timeout, and the server that stalled in the
-    middle of its answer (a slow
-    signature, an OCSP fetch, a hung TLS stack) caused it, as when the server's own handshake
-    timeout closes first, and as a server that never answered the ClientHello
-    (``server-silent``). A client that gave up on TLS by speaking SMTP in the clear before it
-    closed (PHPMailer's QUIT) still waited (``_client_waited``): the detail names what it sent.
-    Returns True when it set the verdict."""
-    answer = _answer_stalled(f, ts, ender)
-    if answer is None:
-        return False
+def _gave_up_mid_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], answer: list[Item], ender: Item,
+                        what: str) -> None:
+    """The verdict of a client that ended the handshake (``ender``: its close, reset or alert;
+    ``what`` says which) a second or more after the last record of an ``answer`` to its
+    ClientHello that stopped short of whole (``_answer_stalled``, which the caller asked: no
+    ServerHelloDone; in TLS 1.3 no encrypted record at all, or three or more with none of a
+    Finished's size), which its TCP acknowledged (the wait counted from that acknowledgement,
+    ``_had_answer_ns``), with nothing of the server since and nothing of the client before
+    ``ender``: the client waited for the rest (RFC 5246 7.3, RFC 8446 2: it has nothing to send
+    before it) until its own timeout, and the server that stalled in the middle of its answer (a
+    slow signature, an OCSP fetch, a hung TLS stack) caused it, as when the server's own handshake
+    timeout closes first, and as a server that never answered the ClientHello (``server-silent``).
+    A client that gave up on TLS by speaking SMTP in the clear before it closed (PHPMailer's QUIT)
+    still waited when that plaintext came a second or more after it had the answer
+    (``_gave_up_at``): the detail names what it sent."""
     last = answer[-1]
     clear = next((x for x in f.t.items[f.pos(last) + 1:f.pos(ender)]
                   if type(x.event) is TlsNotTls and x.event.side is _CLIENT), None)
@@ -1327,7 +1346,6 @@ def _gave_up_mid_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item,
            f"acknowledged) and the server sent nothing more for {_seconds(ender.ts_ns - last.ts_ns)}: the client "
            f"gave up waiting for the rest and {what}")
     _unanswered(v, last, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent", msg)
-    return True
 
 
 #: the alerts a client sends when it gives up waiting rather than refusing something it got
@@ -1355,7 +1373,8 @@ def _answer_stalled(f: _Facts, ts: dict[str, Any], ender: Item) -> list[Item] | 
     # (the wait ends at the client's first act of giving up: plaintext 5 ms after the answer,
     # then a close 1.5 s later, did not wait for the rest)
     act = _gave_up_at(f, last, ender)
-    if (act.ts_ns - _had_answer_ns(f, last, act) < WAITED_NS or not _answer_short(ts["version"], answer)
+    had = _had_answer_ns(f, last, act)
+    if (had is None or act.ts_ns - had < WAITED_NS or not _answer_short(ts["version"], answer)
             or not _server_silent(f, last, ender)):
         return None
     return answer
@@ -1395,7 +1414,10 @@ def _spoke_clear_at_once(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Item, 
         return False
     answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(first) <= f.pos(x) < f.pos(clear)]
     last = answer[-1]
+    # (no acknowledgement time shown: the answer's own time, the earliest the client can have had it)
     had = _had_answer_ns(f, last, clear)
+    if had is None:
+        had = last.ts_ns
     if clear.ts_ns - had >= WAITED_NS:
         return False
     said = clear.event.preview.decode("latin-1").rstrip()[:40]
