@@ -44,10 +44,20 @@ segment that carried its first line, not by the stream's end):
 - ``hunt7-stall-client-quit-in-clear-after-1-2-s.pcap``: the control, the QUIT 1.2 s after the
   acknowledged partial answer, the close 1.5 s after it: the client waited, the server's
   (``server-silent``), as ``real20-stall-client-quit-in-clear.pcap`` after 30 s.
+
+The wording of a TLS 1.2 client's lone ChangeCipherSpec:
+
+- ``hunt7-lone-ccs-before-server-hello-done.pcap``: TLS 1.2, the server's answer stopping before its
+  ServerHelloDone, acknowledged; the client sends a ChangeCipherSpec alone 2 ms later (no key
+  exchange, no Finished), which the server acknowledges; 30 s later the client closes. The verdict
+  stays (``server``, ``server-silent``, finding ``no-answer`` at the ChangeCipherSpec); its detail
+  said "after the client's Finished", a record the client never sent: it names the lone
+  ChangeCipherSpec, sent before the server's ServerHelloDone.
 """
 from __future__ import annotations
 
 from generate import MOD, READY, STARTTLS, Capture, Conv, Expect, Pkt, client_hello, opening
+from scenarios_hunt import CCS
 from scenarios_hunt6 import _answer
 from scenarios_latestart import LateConv
 
@@ -127,6 +137,19 @@ def quit_in_clear(cport: int, kind: str, quit_after_ms: float, *, ack_after_ms: 
     return conv
 
 
+def lone_ccs(cport: int) -> Conv:
+    """STARTTLS, 220, the ClientHello, the server's TLS 1.2 answer without its ServerHelloDone
+    (acknowledged), the client's ChangeCipherSpec alone 2 ms later (acknowledged), its close 30 s
+    after."""
+    conv = opening(Conv(cport=cport, close=None))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(f"hunt6 {cport}", "mx.example.com"), tag="client_hello")
+    conv.s(_answer(cport, "tls12-no-done"), tag="flight")
+    conv.c(CCS, tag="ccs", delay_ms=2.0)
+    conv.fin("C", tag="client_fin", delay_ms=30000.0, acked=False)
+    return conv
+
+
 def scenarios() -> list[Capture]:
     gave_up = Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220)
     unsure = Expect("incomplete", "unknown", "incomplete", "valid", True, 220)
@@ -193,4 +216,10 @@ def scenarios() -> list[Capture]:
                 [(quit_in_clear(48715, "tls12-no-done", 1200.0),
                   Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
                          [("no-answer", "server", "flight")]))]),
+        Capture("hunt7-lone-ccs-before-server-hello-done.pcap",
+                "TLS 1.2, the server's answer without its ServerHelloDone, acknowledged; the client's ChangeCipherSpec "
+                "alone 2 ms later, acknowledged; its close 30 s after: server-silent at the ChangeCipherSpec, the "
+                "detail naming it (not a Finished)",
+                [(lone_ccs(48716), Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                                          [("no-answer", "server", "ccs")]))]),
     ]

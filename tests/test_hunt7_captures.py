@@ -227,3 +227,34 @@ def test_a_client_that_waited_before_its_plaintext_still_waited_for_a_stalled_se
     assert frames_matching(path, 'tcp.srcport == 48715 && tcp.payload contains "QUIT"') == [18]
     t16, t18 = _times(path, [16, 18])
     assert t18 - t16 == pytest.approx(1.201, abs=0.001)
+
+
+def test_a_lone_change_cipher_spec_is_named_as_what_it_is() -> None:
+    """TLS 1.2: the client's ChangeCipherSpec alone (no key exchange, no Finished), before the
+    server's ServerHelloDone, acknowledged; the client's close 30 s later. The verdict stays the
+    server's (server-silent); its detail said "after the client's Finished (frame 18)", a record the
+    client never sent."""
+    name = "hunt7-lone-ccs-before-server-hello-done.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", "server-silent", 18)
+    assert _findings(conv) == [("no-answer", "server", 18)]
+    assert conv["detail"] == ("the server sent nothing for 30.0 s after the client's ChangeCipherSpec (frame 18), a "
+                              "lone record (no Finished after it, sent before the server's ServerHelloDone), which it "
+                              "had acknowledged: the client gave up waiting and closed the connection (frame 20)")
+    assert "Finished (frame" not in conv["findings"][0]["message"]
+    # tshark: the answer in 16 without a ServerHelloDone, the client's CCS in 18 and no other TLS
+    # record of the client after its ClientHello, the server's ACK of it in 19, the FIN in 20
+    assert frames_matching(path, "tls.handshake.type == 12") == [16]
+    assert frames_matching(path, "tls.handshake.type == 14") == []
+    assert frames_matching(path, "tcp.srcport == 48716 && tls") == [14, 18]
+    assert frames_matching(path, "tls.record.content_type == 20") == [18]
+    assert _end_of(path, 18) == _client_acks_of(path, 19)
+    assert frames_matching(path, "tcp.flags.fin == 1") == [20]
+    t18, t20 = _times(path, [18, 20])
+    assert t20 - t18 == pytest.approx(30.0, abs=0.01)
+
+
+def _client_acks_of(path: object, frame: int) -> int:
+    ((ack,),) = tshark_fields(path, f"frame.number == {frame}", "tcp.ack")
+    return int(ack)

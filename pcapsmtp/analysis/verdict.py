@@ -1730,6 +1730,18 @@ def _gave_up_after_finished(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     if (done is None or (_frame(done) or 0) > (_frame(ender) or 0) or ender.ts_ns - done.ts_ns < WAITED_NS
             or not _server_silent(f, done, ender)):
         return False
+    done_words = f"the client's {what_done} (frame {_frame(done)})"
+    if (what_done == "Finished" and type(done.event) is TlsChangeCipherSpec
+            and not any(type(x.event) is TlsEncryptedHandshake and x.event.side is _CLIENT
+                        and f.pos(x) > f.pos(done) for x in f.tls)):
+        # (TLS 1.2: the client's ChangeCipherSpec stands for its Finished, which follows it; a
+        # ChangeCipherSpec alone is no Finished, and one before the ServerHelloDone comes before
+        # the client could have its key exchange)
+        shd = any(isinstance(x.event, TlsHandshakeOther) and x.event.handshake_type == 14
+                  and x.event.side is _SERVER and f.pos(x) < f.pos(done) for x in f.tls)
+        early = "" if shd else ", sent before the server's ServerHelloDone"
+        done_words = (f"the client's ChangeCipherSpec (frame {_frame(done)}), a lone record (no Finished after "
+                      f"it{early})")
     acked = f.t.client_acked
     if acked is None or acked < done.event.span.end:
         lost = _not_received(f, done)
@@ -1739,7 +1751,7 @@ def _gave_up_after_finished(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
         # as it drops a large ClientHello)
         gave_up = (f"the client gave up waiting and {what}" if ender.event.side is _CLIENT
                    else f"the server {what}, never having acknowledged it")
-        msg = (f"the client's {what_done} (frame {_frame(done)}) never reached the server: {lost}; "
+        msg = (f"{done_words} never reached the server: {lost}; "
                f"{_seconds(ender.ts_ns - done.ts_ns)} after it {gave_up} (a path MTU black hole, a box "
                "that drops the client's TLS)")
         v.finding("request-not-received", "middlebox", _frame(done), msg, at=_at(done))
@@ -1747,8 +1759,8 @@ def _gave_up_after_finished(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
         return True
     if lost_only or ender.event.side is not _CLIENT:
         return False
-    msg = (f"the server sent nothing for {_seconds(ender.ts_ns - done.ts_ns)} after the client's Finished "
-           f"(frame {_frame(done)}), which it had acknowledged: the client gave up waiting and {what}")
+    msg = (f"the server sent nothing for {_seconds(ender.ts_ns - done.ts_ns)} after {done_words}, which it had "
+           f"acknowledged: the client gave up waiting and {what}")
     _unanswered(v, done, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent", msg)
     return True
 
