@@ -230,29 +230,6 @@ TWO_LOSS_FAILURES: dict[str, str] = {
         "the MAIL FROM in the clear has no answer and no STARTTLS follows it: the client going on in "
         "plaintext after a valid offer (client-did-not-request), though the TLS after the holes shows "
         "the server refused that MAIL (the whole capture: tls)"),
-    "captures/real20-stall-client-quit-in-clear.pcap": (
-        "without the server's 220 to STARTTLS (frame 12) and the client's ClientHello (frame 14) the session "
-        "has no 220 and no ClientHello, so the client's QUIT in the clear (frame 18) after the server's TLS "
-        "answer reads as a client that did not start TLS after the 220 (tls-not-started, client); the whole "
-        "capture: the server stalled in the middle of its answer and the client gave up (server-silent). The "
-        "session would have to take the server's TLS records after a hole where the 220 and the ClientHello go "
-        "as the handshake begun, as for hang-tls-late-hello (found by the tcp helper, not changed)"),
-    "captures/hang-tls-late-hello.pcap": (
-        "without the banner (frame 4) and the EHLO reply (frame 8) the session does not read the "
-        "client's ClientHello after the 220 (the 220 to STARTTLS is taken for the greeting), so the "
-        "client's close after it reads tls-not-started (client) and the server's ServerHello after "
-        "that close makes it no silence; the whole capture: the server never answered in time. "
-        "Older than this capture: hang-tls-stall.pcap cut the same way loses its ClientHello too and "
-        "reads incomplete only because no ServerHello follows"),
-    **{f"captures/hunt7-{name}.pcap": (
-        "as real20-stall-client-quit-in-clear.pcap, the same root: without the server's 220 to STARTTLS (frame 12) "
-        "and the client's ClientHello (frame 14) the client's QUIT in the clear (frame 18) after the server's TLS "
-        "answer reads tls-not-started (client), where the whole capture reads the plaintext in the middle of the "
-        "handshake (the client's at once, or the server's stall when it came a second or more later); the "
-        "session's reading of TLS after such a hole, not the verdict's (reported, not changed)")
-       for name in ("stall-client-quit-in-clear-at-once", "stall-client-quit-in-clear-at-once-tls13",
-                    "whole-answer-client-quit-in-clear-at-once", "stall-client-quit-in-clear-after-late-ack",
-                    "stall-client-quit-in-clear-after-1-2-s")},
 }
 
 

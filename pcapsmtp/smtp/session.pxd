@@ -40,10 +40,11 @@ cdef class SmtpSession:
     cdef public set _warned
     cdef public bint _injection_reported, _auth_open, _server_gap_unmatched
     cdef public list _short_holes
-    cdef public object _commands_seen, _reply_began_at, _late
+    cdef public object _commands_seen, _first_command_ns, _reply_began_at, _late
     cdef public bint _client_hole
     cdef public object _hole_cmd, _hole_cmd_server_at
     cdef public bint _lost, _starttls_sent, _lone_220, _client_bytes, _hold_hole, _answer_in_hole, _starttls_2xx
+    cdef public bint _greeting_in_hole
 
     @cython.locals(st=_SideState)
     cpdef list receive(self, side, data, ts_ns=*)

@@ -36,7 +36,11 @@ How the sides are followed:
   after its STARTTLS with the server's answer not in the capture (a capture of the client's
   direction, with or without the server's SYN-ACK); after a hole of the client's bytes that
   followed STARTTLS, bytes that are no text (the rest of the TLS it started, never plaintext
-  injected after STARTTLS).
+  injected after STARTTLS); with the server's 220 lost in a hole too, the server's TLS after it
+  (``_tls_without_220``) leaves the client's bytes after its hole the TLS it may have begun
+  there, not bytes owed after a 220. A 220 after the client's EHLO and STARTTLS is no greeting
+  when the server's first bytes were lost in a hole the client acknowledged before its first
+  command: the greeting was in it (``_greeting_in_hole``).
 """
 from __future__ import annotations
 
@@ -155,6 +159,7 @@ class SmtpSession:
         #: tells whether they were harmless (``_judge_holes``)
         self._short_holes: list[StreamGap] = []
         self._commands_seen = 0
+        self._first_command_ns = 0      # when the client's first command came (0: none yet)
         self._reply_began_at = 0
         self._late = late_start
         self._client_hole = False       # client bytes lost since its last command
@@ -183,6 +188,15 @@ class SmtpSession:
         #: bytes of the server after the client's STARTTLS were lost in a hole, and no byte of
         #: the server came after it: its answer, if any, is in the hole (``_answer_unseen``)
         self._answer_in_hole = False
+        #: the server's first bytes (from the start of its stream) were lost in a hole that the
+        #: client acknowledged before its first command, or with it: the client had them before
+        #: it spoke, and the server's first bytes are its greeting (RFC 5321 3.1), which a client
+        #: waits for to the end before its first command (4.3.1). A reply that begins after that
+        #: command is no greeting (``_pair_reply``). (A hole is declared at the acknowledgement
+        #: that proves it, or, when the server's first segment in the capture comes after the
+        #: client's command, a SYN-ACK lost, in hindsight with that acknowledgement's time:
+        #: ``HalfStream.seen``; both times are of the client's direction.)
+        self._greeting_in_hole = False
         if late_start:
             self._greeted = True            # the greeting, if any, was before the capture
             self._c.after_gap = self._s.after_gap = True   # may start inside a line
@@ -257,6 +271,9 @@ class SmtpSession:
         self._lost = True
         if side is _SERVER:
             self._lone_220 = False  # what came right after the 220 is in the hole
+            if (not start and not self._greeted and not self._late
+                    and (not self._commands_seen or ts_ns and ts_ns <= self._first_command_ns)):
+                self._greeting_in_hole = True
             if self._hold_for is not None and self._hold_for.verb == "STARTTLS":
                 self._answer_in_hole = True
         # (a hole of the client's leaves the 220 waiting: it cannot hide what the server sent
@@ -617,6 +634,8 @@ class SmtpSession:
         cmd = Command(side=_CLIENT, span=span, verb=verb, argument=argument, raw_verb=raw_verb_s,
                       bare_lf=line.bare_lf, octets=line.end - line.start, ts_ns=self._ts)
         self._emit(cmd)
+        if not self._commands_seen:
+            self._first_command_ns = self._ts
         self._commands_seen += 1
         if self._client_hole:
             srv = self._s.lines
@@ -830,7 +849,13 @@ class SmtpSession:
 
     def _tls_without_220(self) -> None:
         """The server speaks TLS while STARTTLS awaits its reply: the 220 was lost in a hole.
-        Both sides go on as after a 220 (STARTTLS stays without a reply)."""
+        Both sides go on as after a 220 (STARTTLS stays without a reply). When bytes of the
+        client after its STARTTLS were lost in a hole too (``_hold_hole``), its TLS may have
+        begun in that hole (a ServerHello answers only a ClientHello; an alert may answer one
+        too): its bytes from there are read as after a 220 in the capture with that hole
+        (``_release_hold``), the TLS it started, whose record framing must be found again,
+        unless those held after the hole are text; never as bytes owed after the 220 (its
+        plaintext after the server's answer is no proof that it did not start TLS)."""
         self._starttls_accepted = True
         self._s.mode = _Mode.TLS
         self._s.tls = TlsObserver(_SERVER)
@@ -838,7 +863,11 @@ class SmtpSession:
         c = self._c
         self._hold_for = None
         if c.mode is _Mode.HOLD:
-            c.mode = _Mode.TLS_EXPECTED
+            if self._hold_hole and _tls_after_hold_hole(bytes(c.lines.buf), at_end=True) is not False:
+                self._hold_hole = False
+                self._tls_after_hole(c)
+            else:
+                c.mode = _Mode.TLS_EXPECTED
             if not c.ended:
                 self._drain(c)
 
@@ -1115,10 +1144,13 @@ class SmtpSession:
         if self._c.mode is _Mode.BODY and self._c.body_hole and self._greeted:
             self._body_ended_in_hole()
         # The first reply is the greeting, unless the capture started late and the client's
-        # command came first (then it is that command's answer).
+        # command came first (then it is that command's answer), or the greeting was lost in a
+        # hole the client had acknowledged before that command (``_greeting_in_hole``: a 220
+        # after the client's EHLO and STARTTLS then answers the STARTTLS).
         greeting = not self._greeted and (
             not self._pending or (last.code in (220, 421, 554)
-                                  and self._pending[0].verb != "STARTTLS"))
+                                  and self._pending[0].verb != "STARTTLS"
+                                  and not self._greeting_in_hole))
         if not self._greeted and not greeting:
             self._greeted = True
         if (not greeting and last.code == 220 and self._client_hole and not self._pending
