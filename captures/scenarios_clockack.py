@@ -21,6 +21,12 @@ as every other time (``Analyzer._continuous_ends``, ``FlowClosed.server_acked_fr
   an hour at the client's FIN 5 s after: the acknowledgement, before the step, came long before
   the client's close under any pause at the step: ``client-silent``, with the ``clock-step``
   finding (the time before a step is the one captured).
+- ``clockack-step-at-late-ack.pcap``: STARTTLS, 220, ClientHello, the server's whole answer, which
+  the client acknowledges 1.2 s later, where the capture's clock steps back an hour; the client
+  closes 5 ms after: the acknowledgement moves with its frame in every reading of the pause at the
+  step (``analysis.clock``), as the close after it does: the general rule (the client's, no case),
+  with the ``clock-step`` finding (was: ``incomplete``, the readings with another pause kept the
+  acknowledgement's time and read ``client-silent``; found by the review).
 """
 from __future__ import annotations
 
@@ -56,6 +62,18 @@ class LateAckConv(Conv):
         return pkts, marks
 
 
+class StepAtLateAck(LateAckConv):
+    """As ``LateAckConv``, the capture's clock stepping back ``BACK_MS`` at the late ACK (it and
+    every packet after it stamped that much earlier)."""
+
+    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
+        pkts, marks = super().emit(conv_index, t_start_ns)
+        at = next(i for i, p in enumerate(pkts) if p.label == "late-ack")
+        for p in pkts[at:]:
+            p.ts_ns -= BACK_MS * 1_000_000
+        return pkts, marks
+
+
 def _hello(conv: Conv, cport: int) -> Conv:
     conv = opening(conv)
     conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
@@ -69,6 +87,16 @@ def late_answer_after_step(cport: int) -> Conv:
     the one before it ended, as stamped (the capture's clock stepped back between the two)."""
     conv = _hello(LateAckConv(cport=cport, close=None, tag="flight", ack_after_ms=1200.0,
                               start_offset_ms=-BACK_MS), cport)
+    flight, _hello_len = server_flight_tls12(f"clockack {cport}", "mx.example.com")
+    conv.s(flight, tag="flight", acked=False)
+    conv.fin("C", tag="client_fin", delay_ms=1205.0)
+    return conv
+
+
+def late_ack_at_step(cport: int) -> Conv:
+    """STARTTLS, 220, ClientHello and the server's whole TLS 1.2 answer, which the client
+    acknowledges 1.2 s later, stamped an hour back (the clock steps there), and closes 5 ms after."""
+    conv = _hello(StepAtLateAck(cport=cport, close=None, tag="flight", ack_after_ms=1200.0), cport)
     flight, _hello_len = server_flight_tls12(f"clockack {cport}", "mx.example.com")
     conv.s(flight, tag="flight", acked=False)
     conv.fin("C", tag="client_fin", delay_ms=1205.0)
@@ -104,4 +132,11 @@ def scenarios() -> list[Capture]:
                 [(step_at_client_close(48703),
                   Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
                          [("client-silent", "client", "flight"), ("clock-step", "capture", "label:fin:C")]))]),
+        Capture("clockack-step-at-late-ack.pcap",
+                "STARTTLS, 220, ClientHello, the server's whole answer, acknowledged 1.2 s later where the capture's "
+                "clock steps back an hour; the client closes 5 ms after: it closed as soon as it had the answer under "
+                "every pause at the step (the general rule, no case, the clock-step finding)",
+                [(late_ack_at_step(48704),
+                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
+                         [("clock-step", "capture", "label:late-ack")]))]),
     ]

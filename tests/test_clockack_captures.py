@@ -82,3 +82,25 @@ def test_an_acknowledgement_before_the_step_keeps_its_time() -> None:
     assert t17 - t16 == pytest.approx(0.001, abs=0.0001)
     assert t18 - t16 == pytest.approx(60.0, abs=0.01)
     assert t18 - t19 == pytest.approx(3600.0 - 5.0, abs=0.01)
+
+
+def test_an_acknowledgement_at_the_step_moves_with_its_frame_in_every_reading() -> None:
+    """The answer acknowledged 1.2 s after it, where the capture's clock steps back an hour, the
+    client's FIN 5 ms later: every reading of the pause at the step moves the acknowledgement with
+    its frame, as it moves the close, so every one reads the client closing as soon as it had the
+    answer (the general rule, no case), with the clock-step finding at the acknowledgement (found by
+    the review: the readings with another pause than the default kept the acknowledgement's time,
+    read client-silent, and the verdict was incomplete)."""
+    path = CAPTURES / "clockack-step-at-late-ack.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 18)
+    assert _findings(conv) == [("clock-step", "capture", 17)]
+    assert conv["detail"] == ("the client closed the connection after the ServerHello, before the handshake "
+                              "completed")
+    # tshark: the answer in 16, the client's first ACK of it in 17 stamped an hour (less 1.2 s)
+    # before it, the client's FIN in 18, 5 ms after the ACK
+    assert _client_acks_of_answer(path, 48704, 16) == [17, 18]
+    assert frames_matching(path, "tcp.flags.fin == 1") == [18]
+    t16, t17, t18 = _times(path, [16, 17, 18])
+    assert t16 - t17 == pytest.approx(3600.0 - 1.2, abs=0.001)
+    assert t18 - t17 == pytest.approx(0.005, abs=0.0001)

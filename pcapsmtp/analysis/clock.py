@@ -139,7 +139,7 @@ class CaptureClock:
 def _shifted(t: Transcript, steps: list[ClockStep], pause: int) -> Transcript:
     """``t`` with a pause of ``pause`` at each of ``steps`` instead of ``STEP_PAUSE_NS``: the
     continuous time of the frames after a step moved by the difference (an item without frames
-    by its time)."""
+    by its time; the client's last acknowledgement, ``server_acked_ns``, by its frame)."""
     if pause == STEP_PAUSE_NS:
         return t
     pause -= STEP_PAUSE_NS
@@ -151,13 +151,19 @@ def _shifted(t: Transcript, steps: list[ClockStep], pause: int) -> Transcript:
             return ts
         return ts + pause * bisect_right(ats, ts)
 
+    acked = t.server_acked_ns
+    if acked:
+        # (the client's acknowledgement moves with its own frame, as an item does)
+        acked += pause * (bisect_right(frames, t.server_acked_frame) if t.server_acked_frame
+                          else bisect_right(ats, acked))
     items = []
     for it in t.items:
         n = bisect_right(frames, it.frames[0]) if it.frames else bisect_right(ats, it.ts_ns)
         items.append(Item(it.event, it.frames, it.ts_ns + pause * n if it.ts_ns else 0,
                           it.line_frames) if n else it)
     return replace(t, items=items, last_ts_ns=move(t.last_ts_ns) or 0,
-                   server_last_ns=move(t.server_last_ns), client_last_ns=move(t.client_last_ns))
+                   server_last_ns=move(t.server_last_ns), client_last_ns=move(t.client_last_ns),
+                   server_acked_ns=acked)
 
 
 def _key(conv: dict[str, Any]) -> tuple[Any, ...]:
