@@ -539,6 +539,11 @@ ORDERING_FAILURES: dict[str, str] = {
         "takes the FIN's time: the client's TCP acknowledged the answer only after the server's close, and "
         "whether it had the answer while the server waited cannot be told (incomplete; right for the capture "
         "so rewritten: a 60 s tap skew)"),
+    "captures/hunt8-client-quit-in-clear-after-hello-at-once-long-path.pcap": (
+        "swap-directions moves the server's late ACK of the ClientHello (1.195 s after it) ahead of the client's "
+        "QUIT in the clear 5 ms after it, and the QUIT takes the ACK's time: the plaintext then comes 1.195 s after "
+        "the ClientHello, a client that waited a second or more (server-silent; right for the capture so rewritten: "
+        "how long the client waited is a time, and the rewrite moves it by 1.19 s)"),
 }
 # (captures/pathhole-hello-fin.pcap was here: swap-directions moves the client's FIN past the hole
 # as late as the server's last segment, so no segment of the server a second later shows the

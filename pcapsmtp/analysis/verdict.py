@@ -1335,8 +1335,7 @@ def _gave_up_mid_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], answer: list
     clear = next((x for x in f.t.items[f.pos(last) + 1:f.pos(ender)]
                   if type(x.event) is TlsNotTls and x.event.side is _CLIENT), None)
     if clear is not None:
-        said = clear.event.preview.decode("latin-1").rstrip()[:40]
-        what = f"sent {said!r} in the clear (frame {_frame(clear)}), then {what}"
+        what = f"sent {_clear_words(clear)} in the clear (frame {_frame(clear)}), then {what}"
     # (a resumption's answer, ServerHello and ChangeCipherSpec, stops short of its Finished)
     short = ("its Finished" if ts["version"] == 0x0304
              or any(isinstance(x.event, TlsChangeCipherSpec) for x in answer) else "its ServerHelloDone")
@@ -1380,8 +1379,14 @@ def _answer_stalled(f: _Facts, ts: dict[str, Any], ender: Item) -> list[Item] | 
     return answer
 
 
+def _clear_words(it: Item) -> str:
+    """The start of the client's plaintext ``it`` (a ``TlsNotTls``), quoted, for a detail."""
+    return repr(it.event.preview.decode("latin-1").rstrip()[:40])
+
+
 def _gave_up_at(f: _Facts, last: Item, ender: Item) -> Item:
-    """The client's first act of giving up on TLS after the server's record ``last``, up to
+    """The client's first act of giving up on TLS after ``last`` (the server's last record, or the
+    client's ClientHello never answered), up to
     ``ender`` (its close, reset or alert): its plaintext (``TlsNotTls``, PHPMailer's QUIT, timed by
     the segment that carried its first line: ``smtp.tls``), or a cleartext alert of giving up
     (``_GAVE_UP_ALERTS``), the two ``_client_waited`` lets pass; ``ender`` when it sent neither."""
@@ -1420,7 +1425,7 @@ def _spoke_clear_at_once(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Item, 
         had = last.ts_ns
     if clear.ts_ns - had >= WAITED_NS:
         return False
-    said = clear.event.preview.decode("latin-1").rstrip()[:40]
+    said = _clear_words(clear)
     # (a second or more by the capture's clock, less since the client had it: a late answer)
     acked = (f"; {(clear.ts_ns - had) / 1e6:.0f} ms after the client's TCP acknowledged it"
              if clear.ts_ns - last.ts_ns >= WAITED_NS else "")
@@ -1433,7 +1438,7 @@ def _spoke_clear_at_once(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Item, 
         rest = (", with the server's whole answer to its ClientHello in hand", "")
     else:
         rest = ("", "")
-    msg = (f"the client sent {said!r} in the clear (frame {_frame(clear)}) "
+    msg = (f"the client sent {said} in the clear (frame {_frame(clear)}) "
            f"{max(0, clear.ts_ns - last.ts_ns) / 1e6:.0f} ms after the server's last record (frame {_frame(last)}"
            f"{acked}), in the middle of the TLS handshake{rest[0]}, then {what}: it gave up on TLS at once{rest[1]}")
     v.set("aborted", "client", "tls-handshake-failed", _frame(clear), msg, clear)
@@ -1648,7 +1653,11 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     the bytes are a hole (``_hello_hole_lost``); and when the server had not acknowledged it
     but nothing of the server's comes that late, which of the two it was cannot be told:
     incomplete. After a HelloRetryRequest, the ClientHello waited on is the second one, which
-    answered it (``_hello_owed``). Returns True when it set a verdict."""
+    answered it (``_hello_owed``). The wait ends at the client's first act of giving up
+    (``_gave_up_at``): SMTP in the clear before the close (PHPMailer's QUIT) a second or more
+    after the ClientHello is that giving up, named in the detail; sooner, the client gave up on
+    TLS at once, before any answer could come: the client's, at its plaintext, as
+    ``_spoke_clear_at_once`` after an answer. Returns True when it set a verdict."""
     ch = _hello_owed(f, ts)
     sh = ts["server_hello"]
     # (a ServerHello after the client's end came too late to count: it answered nothing the
@@ -1656,6 +1665,20 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     if (ch is None or ender.event.side is not _CLIENT or (sh is not None and not _after(f, sh, ender))
             or not _server_silent(f, ch, ender)):
         return False
+    # (the wait ends at the client's first act of giving up: QUIT in the clear 5 ms after the
+    # ClientHello, then a close 30 s later, did not wait for an answer)
+    act = _gave_up_at(f, ch, ender)
+    if act is not ender:
+        said = f"sent {_clear_words(act)} in the clear (frame {_frame(act)})"
+        if act.ts_ns - ch.ts_ns < WAITED_NS:
+            # (whatever became of the ClientHello: no server answers within a few milliseconds,
+            # and a client that gave up that soon never meant to wait)
+            v.set("aborted", "client", "tls-handshake-failed", _frame(act),
+                  f"the client {said} {max(0, act.ts_ns - ch.ts_ns) / 1e6:.0f} ms after its ClientHello (frame "
+                  f"{_frame(ch)}), before any answer of the server's, then {what}: it gave up on TLS at once, "
+                  "without waiting for the server's answer", act)
+            return True
+        what = f"{said} {_seconds(act.ts_ns - ch.ts_ns)} after it, then {what}"
     if ender.ts_ns - ch.ts_ns < WAITED_NS:
         span = ch.event.span
         never = _unreceived(f, _CLIENT, span.start, span.end, ch.ts_ns + HOLE_PROOF_NS)
