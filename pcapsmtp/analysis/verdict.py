@@ -1303,7 +1303,8 @@ def _had_answer_ns(f: _Facts, last: Item, before: Item) -> int | None:
       times, which merged taps skew).
 
     The acknowledgement's time is compared only with the client's own acts (one direction, so
-    merged taps' skew does not enter)."""
+    merged taps' skew does not enter); when it covers ``last`` it is returned as it is, not raised to
+    ``last``'s stamp, which is the server's direction."""
     acked = f.t.server_acked_ns
     if acked is None:
         return None
@@ -1313,6 +1314,10 @@ def _had_answer_ns(f: _Facts, last: Item, before: Item) -> int | None:
         return None
     if acked > before.ts_ns:
         return last.ts_ns
+    if f.t.server_acked is not None and f.t.server_acked >= last.event.span.end:
+        # (it covers ``last``: sent after ``last`` arrived, on the client's clock as ``before``
+        # is; where merged taps put it before ``last``'s stamp, the server's tap runs ahead)
+        return acked
     return max(last.ts_ns, acked)
 
 
@@ -1407,7 +1412,9 @@ def _spoke_clear_at_once(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Item, 
     TLS at once, without waiting for the rest of an answer that had stopped short of whole (a
     stalled server, ``_gave_up_mid_answer``, needs the client to have waited a second or more),
     or with the whole answer in hand: the client's own decision, ``tls-handshake-failed`` at its
-    plaintext. Returns True when it set the verdict."""
+    plaintext. Only when the client's acknowledgement last advanced by its plaintext: one that
+    advanced later (with its close) leaves the plaintext maybe sent before the answer arrived
+    (crossing it). Returns True when it set the verdict."""
     first = ts["server_hello"] if ts["server_hello"] is not None else ts["hello_retry"]
     if (end.event.side is not _CLIENT or first is None or f.pos(first) > f.pos(end)
             or end.event.reset and _reset_forgery(f, end) is not None
@@ -1419,6 +1426,11 @@ def _spoke_clear_at_once(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Item, 
         return False
     answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(first) <= f.pos(x) < f.pos(clear)]
     last = answer[-1]
+    acked_ns = f.t.server_acked_ns
+    if acked_ns is None or acked_ns > clear.ts_ns:
+        # (the client's acknowledgement last advanced after its plaintext: the plaintext may have
+        # crossed the answer on the way, sent before any of it arrived; the other rules judge it)
+        return False
     # (no acknowledgement time shown: the answer's own time, the earliest the client can have had it)
     had = _had_answer_ns(f, last, clear)
     if had is None:
@@ -2089,9 +2101,10 @@ def _hole_words(f: _Facts, hole: Item, lost: _Unreceived, due: str) -> str:
 
 def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
     """The client ended the handshake (``ender``: its close or reset; ``what`` says which) a
-    second or more after the server's answer to its ClientHello, sending nothing of TLS since,
-    and its acknowledgements never covered that answer (none of it, or only its first small
-    segments: a path MTU black hole drops the full-size ones): the answer never arrived whole
+    second or more after the server's answer to its ClientHello, sending nothing of TLS since (its
+    plaintext, PHPMailer's QUIT once it gave up, is none), and its acknowledgements never covered
+    that answer (none of it, or only its first small segments: a path MTU black hole drops the
+    full-size ones): the answer never arrived whole
     at the client (a path MTU black hole, a box that drops the server's TLS). The path, not the
     client and not the server, caused it. So too when the server ended it first (its handshake
     timeout, a second or more after its answer, the client silent since): a segment of the client
@@ -2102,7 +2115,8 @@ def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item
     sh = ts["server_hello"]
     if (sh is None or f.pos(sh) > f.pos(ender)
             or ender.ts_ns - sh.ts_ns < WAITED_NS
-            or any(x.event.side is _CLIENT and f.pos(x) > f.pos(sh) for x in f.tls)
+            or any(x.event.side is _CLIENT and f.pos(x) > f.pos(sh) and type(x.event) is not TlsNotTls
+                   for x in f.tls)
             or ender.event.side is _SERVER and not _silent(f, _CLIENT, sh, ender)):
         return False
     # the server's answer: its TLS records from the ServerHello to the client's end

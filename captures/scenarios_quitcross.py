@@ -1,0 +1,97 @@
+"""A client's plaintext in the middle of the TLS handshake, where the capture's two directions do
+not tell the order on one clock (the twenty-first session's review of ``_spoke_clear_at_once``
+and ``_answer_not_received``, analysis/verdict.py).
+
+- ``quitcross-stall-quit-1-2-s-client-tap-behind.pcap``: the server's TLS 1.2 answer stops before
+  its ServerHelloDone, acknowledged at once; the client's QUIT in the clear 1.2 s later and its
+  close 1.5 s after (PHPMailer giving up), captured by merged taps whose client side runs 300 ms
+  behind. The client's wait is counted from its own acknowledgement (its clock, as its QUIT's), not
+  from the server's record as the server's tap stamped it: the client waited, the server's
+  (``server-silent``), as without the skew (``hunt7-stall-client-quit-in-clear-after-1-2-s.pcap``).
+  It read the client's ("901 ms after"), the two taps' clocks compared.
+- ``quitcross-late-answer-crossed-quit.pcap``: the server answers the ClientHello 30 s late with its
+  whole TLS 1.2 flight; the client's QUIT in the clear 5 ms after, whose ACK is from before the
+  answer (sent before any of it arrived: it crossed the answer), its close 1.5 s later. The rule for
+  plaintext sent at once after the answer does not apply (the client's acknowledgement advanced
+  only with its close, after the QUIT): the general rule reads it, without the detail's claim that
+  the client had the whole answer in hand.
+- ``quitcross-answer-lost-quit-after-30s.pcap``: the server's whole answer is resent three times
+  and never acknowledged (the path dropped it); 30 s after it the client sends QUIT in the clear and
+  closes 1.5 s later. The plaintext is no TLS of the client's: the answer never reached the client,
+  the path's (``middlebox``, case ``answer-lost``), as when the client closes without a QUIT. It
+  read the client's ("closed the connection after the ServerHello").
+"""
+from __future__ import annotations
+
+from generate import READY, STARTTLS, Capture, Conv, Expect, Pkt, client_hello, opening
+from scenarios_hunt6 import _answer
+from scenarios_hunt7 import quit_in_clear
+
+
+class CrossedQuit(Conv):
+    """A conversation whose client segment carrying ``QUIT`` acknowledges only what came before
+    the server's step ``tag``: it was sent before any of that step arrived."""
+
+    def __init__(self, *, tag: str, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.tag = tag
+
+    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
+        pkts, marks = super().emit(conv_index, t_start_ns)
+        side, off = marks[self.tag]
+        first = next(p for p in pkts if p.side == side and p.payload and p.off is not None and p.off >= off)
+        quit_seg = next(p for p in pkts if p.side == "C" and p.payload == b"QUIT\r\n")
+        quit_seg.ack = first.seq
+        return pkts, marks
+
+
+def _hello(conv: Conv, cport: int) -> Conv:
+    opening(conv)
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(f"quitcross {cport}", "mx.example.com", tls13=False), tag="client_hello")
+    return conv
+
+
+def late_answer_crossed_quit(cport: int) -> Conv:
+    """The whole TLS 1.2 answer 30 s after the ClientHello, the client's QUIT 5 ms after it
+    carrying an ACK from before it, the client's close 1.5 s later."""
+    conv = _hello(CrossedQuit(tag="flight", cport=cport, close=None), cport)
+    conv.s(_answer(cport, "tls12"), tag="flight", delay_ms=30000.0, acked=False)
+    conv.c(b"QUIT\r\n", tag="quit", delay_ms=5.0, acked=False)
+    conv.fin("C", tag="client_fin", delay_ms=1500.0, acked=False)
+    return conv
+
+
+def answer_lost_quit(cport: int) -> Conv:
+    """The whole TLS 1.2 answer, resent 1, 3 and 7 s after it and never acknowledged; the client's
+    QUIT in the clear 30 s after it, its close 1.5 s later, each acknowledged by the server (whose
+    sequence number then shows the bytes it had sent)."""
+    conv = _hello(Conv(cport=cport, close=None), cport)
+    conv.s(_answer(cport, "tls12"), tag="flight", resend_ms=(1000.0, 3000.0, 7000.0))
+    conv.c(b"QUIT\r\n", tag="quit", delay_ms=30000.0)
+    conv.fin("C", tag="client_fin", delay_ms=1500.0)
+    return conv
+
+
+def scenarios() -> list[Capture]:
+    return [
+        Capture("quitcross-stall-quit-1-2-s-client-tap-behind.pcap",
+                "the server's answer stops before its ServerHelloDone, acknowledged; the client's QUIT in the clear "
+                "1.2 s later, its close 1.5 s after; merged taps, the client's 300 ms behind: the client waited, "
+                "the server's (server-silent)",
+                [(quit_in_clear(48801, "tls12-no-done", 1200.0),
+                  Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                         [("no-answer", "server", "flight")]))],
+                client_skew_ms=-300),
+        Capture("quitcross-late-answer-crossed-quit.pcap",
+                "the server's whole answer 30 s after the ClientHello; the client's QUIT 5 ms after it, sent before "
+                "the answer arrived (its ACK is from before it), its close 1.5 s later: the general rule",
+                [(late_answer_crossed_quit(48802),
+                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220))]),
+        Capture("quitcross-answer-lost-quit-after-30s.pcap",
+                "the server's whole answer resent three times, never acknowledged; the client's QUIT in the clear "
+                "30 s later, its close 1.5 s after: the path dropped the answer (answer-lost)",
+                [(answer_lost_quit(48803),
+                  Expect("aborted", "middlebox", "tls-handshake-failed", "valid", True, 220,
+                         [("answer-not-received", "middlebox", "flight")]))]),
+    ]

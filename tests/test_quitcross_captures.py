@@ -1,0 +1,89 @@
+"""captures/scenarios_quitcross.py: a client's plaintext in the middle of the TLS handshake where
+the two directions' times do not tell the order on one clock (analysis/verdict.py,
+``_had_answer_ns``, ``_spoke_clear_at_once``, ``_answer_not_received``). Frames cross-checked with
+tshark."""
+from __future__ import annotations
+
+import pytest
+
+from tsharkfilter import frames_matching, tshark_fields
+
+from capturecheck import CAPTURES
+from capturecheck import findings_of as _findings
+from capturecheck import one_conv as _conv
+from capturecheck import verdict_of as _verdict
+
+
+def _times(path: object, frames: list[int]) -> list[float]:
+    flt = " || ".join(f"frame.number == {n}" for n in frames)
+    return [float(t) for (t,) in tshark_fields(path, flt, "frame.time_relative")]
+
+
+def _quit_frames(path: object) -> list[int]:
+    return frames_matching(path, 'tcp.payload == "QUIT\\r\\n"')
+
+
+def test_a_client_tap_behind_does_not_shorten_the_clients_wait() -> None:
+    """The QUIT 1.2 s after the client acknowledged the partial answer, on merged taps whose client
+    side runs 300 ms behind: the wait is counted from the client's acknowledgement, on its own
+    clock, so the client waited and the server that stalled is blamed (found by the review: the
+    server's stamp of its record against the client's QUIT read "901 ms after", the client's)."""
+    path = CAPTURES / "quitcross-stall-quit-1-2-s-client-tap-behind.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", "server-silent", 17)
+    assert _findings(conv) == [("no-answer", "server", 17)]
+    # tshark (which takes the skewed server segments for spurious retransmissions and does not
+    # dissect their TLS, so the record is matched by its bytes): the server's partial answer in 17
+    # (a handshake record opening with a ServerHello, no ServerHelloDone anywhere), the QUIT in 18
+    # only 0.9 s after it by the merged stamps, the client's ACK of the answer on it
+    assert frames_matching(path, "tcp.payload[0] == 0x16 && tcp.payload[5] == 0x02") == [17]
+    assert frames_matching(path, "tcp.payload contains 0e:00:00:00") == []
+    assert _quit_frames(path) == [18]
+    t17, t18 = _times(path, [17, 18])
+    assert t18 - t17 == pytest.approx(0.901, abs=0.001)
+    ((seq, length),) = tshark_fields(path, "frame.number == 17", "tcp.seq", "tcp.len")
+    ((ack,),) = tshark_fields(path, "frame.number == 18", "tcp.ack")
+    assert int(ack) == int(seq) + int(length)
+
+
+def test_a_quit_that_crossed_a_late_answer_is_not_read_as_sent_with_it_in_hand() -> None:
+    """The whole answer 30 s after the ClientHello, the client's QUIT 5 ms after it acknowledging
+    none of it (sent before it arrived): no claim that the client had the answer in hand, the
+    general rule's reading (found by the review: "with the server's whole answer to its
+    ClientHello in hand")."""
+    path = CAPTURES / "quitcross-late-answer-crossed-quit.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 18)
+    assert _findings(conv) == []
+    assert conv["detail"] == ("the client closed the connection after the ServerHello, before the handshake "
+                              "completed")
+    # tshark: the answer in 16, 30 s after the ClientHello (14); the QUIT in 17 acknowledges only
+    # up to the answer's first byte; the FIN in 18 acknowledges the answer
+    assert frames_matching(path, "tls.handshake.type == 14") == [16]
+    assert _quit_frames(path) == [17]
+    t14, t16 = _times(path, [14, 16])
+    assert t16 - t14 == pytest.approx(30.0, abs=0.01)
+    ((seq, length),) = tshark_fields(path, "frame.number == 16", "tcp.seq", "tcp.len")
+    acks = {int(n): int(a) for n, a in tshark_fields(path, "frame.number == 17 || frame.number == 18",
+                                                      "frame.number", "tcp.ack")}
+    assert acks == {17: int(seq), 18: int(seq) + int(length)}
+
+
+def test_a_quit_in_the_clear_does_not_hide_an_answer_the_path_dropped() -> None:
+    """The whole answer resent three times and never acknowledged; the client's QUIT in the clear
+    30 s later: the plaintext is no TLS of the client's, the path dropped the answer (found by the
+    review: the QUIT counted as the client's answer, "closed the connection after the
+    ServerHello")."""
+    path = CAPTURES / "quitcross-answer-lost-quit-after-30s.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-handshake-failed", "answer-lost", 16)
+    assert _findings(conv) == [("answer-not-received", "middlebox", 16)]
+    # tshark: the answer in 16, resent in 17-19; the client's QUIT in 20 and its FIN in 22
+    # acknowledge none of it, the server's ACKs of them (21, 23) carry the sequence number after it
+    assert frames_matching(path, "tcp.analysis.retransmission") == [17, 18, 19]
+    assert _quit_frames(path) == [20]
+    ((seq, length),) = tshark_fields(path, "frame.number == 16", "tcp.seq", "tcp.len")
+    assert [int(a) for (a,) in tshark_fields(path, "tcp.srcport == 48803 && frame.number >= 20", "tcp.ack")] == [
+        int(seq), int(seq)]
+    assert [int(s) for (s,) in tshark_fields(path, "tcp.srcport == 25 && frame.number > 20", "tcp.seq")] == [
+        int(seq) + int(length)] * 2
