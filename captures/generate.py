@@ -347,6 +347,32 @@ class Conv:
         return pkts, marks
 
 
+class LateAck(Conv):
+    """A conversation whose step tagged ``tag``, not acknowledged at once (``acked=False``), is
+    acknowledged by a pure ACK of the other side ``ack_after_ms`` after one of its segments
+    (``segment``: -1 its last, 0 its first), labelled ``late-ack``: a capture on the sender's side
+    of a long path. ``ack_after_ms`` None: no such ACK (the conversation as ``Conv`` builds it)."""
+
+    def __init__(self, *, tag: str, ack_after_ms: float | None, segment: int = -1, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.tag, self.ack_after_ms, self.segment = tag, ack_after_ms, segment
+
+    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
+        pkts, marks = super().emit(conv_index, t_start_ns)
+        if self.ack_after_ms is None:
+            return pkts, marks
+        side, off = marks[self.tag]
+        by = "S" if side == "C" else "C"
+        acked = [p for p in pkts if p.side == side and p.payload and p.off is not None and p.off >= off][self.segment]
+        ts = acked.ts_ns + int(self.ack_after_ms * 1_000_000)
+        prev = [p for p in pkts if p.side == by and p.ts_ns <= ts][-1]
+        ack = Pkt(ts, conv_index, by, "A", (prev.seq + len(prev.payload)) % MOD,
+                  (acked.seq + len(acked.payload)) % MOD, label="late-ack")
+        at = max(i for i, p in enumerate(pkts) if p.ts_ns <= ts) + 1
+        pkts.insert(at, ack)
+        return pkts, marks
+
+
 # --------------------------------------------------------------------------------------------------
 # Ground truth
 # --------------------------------------------------------------------------------------------------

@@ -22,34 +22,10 @@ clocks' skew).
 """
 from __future__ import annotations
 
-from generate import READY, STARTTLS, Capture, Conv, Expect, Pkt, client_hello, opening, server_flight_tls12
+from generate import READY, STARTTLS, Capture, Conv, Expect, LateAck, client_hello, opening, server_flight_tls12
 
 #: the server's TLS handshake timeout (it closes this long after its answer to the ClientHello)
 SERVER_TLS_TIMEOUT_MS = 60000.0
-
-
-class LateAckConv(Conv):
-    """A conversation whose step ``tag`` (the server's answer), which the client does not
-    acknowledge at once, is acknowledged by a pure ACK of the client ``ack_after_ms`` after it
-    (None: only by the client's FIN), labelled ``late-ack``."""
-
-    def __init__(self, *, tag: str, ack_after_ms: float | None, **kw: object) -> None:
-        super().__init__(**kw)  # type: ignore[arg-type]
-        self.tag, self.ack_after_ms = tag, ack_after_ms
-
-    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
-        pkts, marks = super().emit(conv_index, t_start_ns)
-        if self.ack_after_ms is None:
-            return pkts, marks
-        side, off = marks[self.tag]
-        answer = [p for p in pkts if p.side == side and p.payload and p.off is not None and p.off >= off]
-        last = answer[-1]
-        client_fin = next(p for p in pkts if p.side == "C" and "F" in p.flags)
-        ack = Pkt(last.ts_ns + int(self.ack_after_ms * 1_000_000), conv_index, "C", "A", client_fin.seq,
-                  (last.seq + len(last.payload)) % (1 << 32), label="late-ack")
-        at = max(i for i, p in enumerate(pkts) if p.ts_ns <= ack.ts_ns) + 1
-        pkts.insert(at, ack)
-        return pkts, marks
 
 
 def answer_acked_late(cport: int, ack_after_ms: float | None, fin_acked: bool = False) -> Conv:
@@ -58,7 +34,7 @@ def answer_acked_late(cport: int, ack_after_ms: float | None, fin_acked: bool = 
     FIN); the server's handshake timeout closes ``SERVER_TLS_TIMEOUT_MS`` after the answer, the
     client 5 s after that, having sent nothing (``fin_acked``: the client's stack acknowledges the
     server's FIN at once, an ACK that covers the answer too)."""
-    conv = opening(LateAckConv(cport=cport, close=None, tag="flight", ack_after_ms=ack_after_ms))
+    conv = opening(LateAck(cport=cport, close=None, tag="flight", ack_after_ms=ack_after_ms))
     conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
     conv.c(client_hello(f"acktime {cport}", "mx.example.com"), tag="client_hello")
     flight, _hello_len = server_flight_tls12(f"acktime {cport}", "mx.example.com")

@@ -30,7 +30,7 @@ as every other time (``Analyzer._continuous_ends``, ``FlowClosed.server_acked_fr
 """
 from __future__ import annotations
 
-from generate import (READY, STARTTLS, Capture, Conv, Expect, Pkt, client_hello, mail_in_clear, opening,
+from generate import (READY, STARTTLS, Capture, Conv, Expect, LateAck, Pkt, client_hello, mail_in_clear, opening,
                       server_flight_tls12)
 
 #: how far the capture's clock steps back: an hour, as NTP (or a merge of two hosts' files) does
@@ -39,31 +39,8 @@ BACK_MS = 3_600_000
 SERVER_TLS_TIMEOUT_MS = 60000.0
 
 
-class LateAckConv(Conv):
-    """A conversation whose step ``tag`` (the server's answer), which the client does not
-    acknowledge at once, is acknowledged by a pure ACK of the client ``ack_after_ms`` after it,
-    labelled ``late-ack`` (its times go forward: no step inside it)."""
-
-    def __init__(self, *, tag: str, ack_after_ms: float, **kw: object) -> None:
-        super().__init__(**kw)  # type: ignore[arg-type]
-        self.tag, self.ack_after_ms = tag, ack_after_ms
-
-    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
-        pkts, marks = super().emit(conv_index, t_start_ns)
-        side, off = marks[self.tag]
-        answer = [p for p in pkts if p.side == side and p.payload and p.off is not None and p.off >= off]
-        last = answer[-1]
-        client_fin = next(p for p in pkts if p.side == "C" and "F" in p.flags)
-        ack = Pkt(last.ts_ns + int(self.ack_after_ms * 1_000_000), conv_index, "C", "A", client_fin.seq,
-                  (last.seq + len(last.payload)) % (1 << 32), label="late-ack")
-        assert ack.ts_ns < client_fin.ts_ns
-        at = max(i for i, p in enumerate(pkts) if p.ts_ns <= ack.ts_ns) + 1
-        pkts.insert(at, ack)
-        return pkts, marks
-
-
-class StepAtLateAck(LateAckConv):
-    """As ``LateAckConv``, the capture's clock stepping back ``BACK_MS`` at the late ACK (it and
+class StepAtLateAck(LateAck):
+    """As ``LateAck``, the capture's clock stepping back ``BACK_MS`` at the late ACK (it and
     every packet after it stamped that much earlier)."""
 
     def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
@@ -85,7 +62,7 @@ def late_answer_after_step(cport: int) -> Conv:
     """STARTTLS, 220, ClientHello and the server's whole TLS 1.2 answer, which the client
     acknowledges 1.2 s later and closes 5 ms after that; the conversation starts an hour before
     the one before it ended, as stamped (the capture's clock stepped back between the two)."""
-    conv = _hello(LateAckConv(cport=cport, close=None, tag="flight", ack_after_ms=1200.0,
+    conv = _hello(LateAck(cport=cport, close=None, tag="flight", ack_after_ms=1200.0,
                               start_offset_ms=-BACK_MS), cport)
     flight, _hello_len = server_flight_tls12(f"clockack {cport}", "mx.example.com")
     conv.s(flight, tag="flight", acked=False)

@@ -56,7 +56,7 @@ The wording of a TLS 1.2 client's lone ChangeCipherSpec:
 """
 from __future__ import annotations
 
-from generate import MOD, READY, STARTTLS, Capture, Conv, Expect, Pkt, client_hello, opening
+from generate import READY, STARTTLS, Capture, Conv, Expect, LateAck, client_hello, opening
 from scenarios_hunt import CCS
 from scenarios_hunt6 import _answer
 from scenarios_latestart import LateConv
@@ -98,34 +98,12 @@ def unacked(cport: int, kind: str, *, end: str = "fin", wait_ms: float = SERVER_
     return conv
 
 
-class AckedLate(Conv):
-    """A conversation whose server step tagged ``tag``, not acknowledged at once, is acknowledged
-    by a pure ACK of the client ``ack_after_ms`` after its last segment (labelled ``late-ack``):
-    a capture on the server's side of a long path."""
-
-    def __init__(self, *, tag: str, ack_after_ms: float, **kw: object) -> None:
-        super().__init__(**kw)  # type: ignore[arg-type]
-        self.tag, self.ack_after_ms = tag, ack_after_ms
-
-    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
-        pkts, marks = super().emit(conv_index, t_start_ns)
-        side, off = marks[self.tag]
-        last = [p for p in pkts if p.side == side and p.payload and p.off is not None and p.off >= off][-1]
-        ts = last.ts_ns + int(self.ack_after_ms * 1_000_000)
-        prev = [p for p in pkts if p.side == "C" and p.ts_ns <= ts][-1]
-        ack = Pkt(ts, conv_index, "C", "A", (prev.seq + len(prev.payload)) % MOD,
-                  (last.seq + len(last.payload)) % MOD, label="late-ack")
-        at = max(i for i, p in enumerate(pkts) if p.ts_ns <= ts) + 1
-        pkts.insert(at, ack)
-        return pkts, marks
-
-
 def quit_in_clear(cport: int, kind: str, quit_after_ms: float, *, ack_after_ms: float | None = None) -> Conv:
     """STARTTLS, 220, the ClientHello and the server's answer (``scenarios_hunt6._answer``'s
     ``kind``), acknowledged at once (``ack_after_ms``: only that long after it, a long path); the
     client's QUIT in the clear ``quit_after_ms`` after the answer and its close 1.5 s after that,
     the server silent (PHPMailer giving up on TLS)."""
-    conv: Conv = (AckedLate(tag="flight", ack_after_ms=ack_after_ms, cport=cport, close=None)
+    conv: Conv = (LateAck(tag="flight", ack_after_ms=ack_after_ms, cport=cport, close=None)
                   if ack_after_ms is not None else Conv(cport=cport, close=None))
     opening(conv)
     conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")

@@ -22,36 +22,14 @@ was counted to the client's close.
 """
 from __future__ import annotations
 
-from generate import MOD, READY, STARTTLS, Capture, Conv, Expect, Pkt, client_hello, opening
-
-
-class ServerAckedLate(Conv):
-    """A conversation whose client step tagged ``tag``, not acknowledged at once, is acknowledged
-    by a pure ACK of the server ``ack_after_ms`` after its last segment (labelled ``late-ack``): a
-    capture on the client's side of a long path."""
-
-    def __init__(self, *, tag: str, ack_after_ms: float, **kw: object) -> None:
-        super().__init__(**kw)  # type: ignore[arg-type]
-        self.tag, self.ack_after_ms = tag, ack_after_ms
-
-    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
-        pkts, marks = super().emit(conv_index, t_start_ns)
-        side, off = marks[self.tag]
-        last = [p for p in pkts if p.side == side and p.payload and p.off is not None and p.off >= off][0]
-        ts = last.ts_ns + int(self.ack_after_ms * 1_000_000)
-        prev = [p for p in pkts if p.side == "S" and p.ts_ns <= ts][-1]
-        ack = Pkt(ts, conv_index, "S", "A", (prev.seq + len(prev.payload)) % MOD,
-                  (last.seq + len(last.payload)) % MOD, label="late-ack")
-        at = max(i for i, p in enumerate(pkts) if p.ts_ns <= ts) + 1
-        pkts.insert(at, ack)
-        return pkts, marks
+from generate import READY, STARTTLS, Capture, Conv, Expect, LateAck, client_hello, opening
 
 
 def quit_after_hello(cport: int, quit_after_ms: float, *, ack_after_ms: float | None = None) -> Conv:
     """STARTTLS, 220, the client's TLS 1.3 ClientHello, acknowledged by the server at once
     (``ack_after_ms``: only that long after it, a long path), no answer; the client's QUIT in the
     clear ``quit_after_ms`` after the ClientHello and its close 30 s after that, the server silent."""
-    conv: Conv = (ServerAckedLate(tag="client_hello", ack_after_ms=ack_after_ms, cport=cport, close=None)
+    conv: Conv = (LateAck(tag="client_hello", ack_after_ms=ack_after_ms, segment=0, cport=cport, close=None)
                   if ack_after_ms is not None else Conv(cport=cport, close=None))
     opening(conv)
     conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
