@@ -231,3 +231,97 @@ def test_the_late_hello_without_the_banner_and_the_ehlo_reply_is_the_servers() -
     assert frames_matching(path, "tcp.flags.fin == 1 && tcp.srcport == 47051") == [16]
     assert frames_matching(path, "tls.handshake.type == 2") == [18]
     assert _verdict(_conv(path.name)) == ("aborted", "server", "tls-handshake-failed", "server-silent", 14)
+
+
+# ---------------------------------------------- the review of 39bb5a2 (captures/scenarios_holehello2.py)
+
+def test_a_220_after_the_greetings_first_line_lost_and_a_pregreeting_ehlo_is_the_greeting() -> None:
+    """Postfix postscreen's pregreet trap: its 220- line lost (acknowledged before the EHLO), the
+    client's EHLO before the final 220 line: a 220 answers only STARTTLS, none is pending, so it is
+    the greeting's end, and the 250 after it answers the EHLO."""
+    s = SmtpSession()
+    evs = s.receive_gap(S, 26, 90) + s.receive(C, b"EHLO me\r\n", 100)
+    evs += s.receive(S, b"220 mx ready\r\n", 6100) + s.receive(S, b"250-mx\r\n250 STARTTLS\r\n", 6101)
+    evs += s.receive(C, b"STARTTLS\r\n", 6102) + s.receive(S, READY, 6103)
+    assert _replies(evs) == [(220, True, None), (250, False, "EHLO"), (220, False, "STARTTLS")]
+    # (a 421 or 554 there may answer the EHLO: its reading is left as it was)
+    s = SmtpSession()
+    evs = s.receive_gap(S, 26, 90) + s.receive(C, b"EHLO me\r\n", 100) + s.receive(S, b"554 no\r\n", 6100)
+    assert _replies(evs) == [(554, False, "EHLO")]
+
+
+def test_a_client_hole_too_short_for_a_client_hello_leaves_its_plaintext_judged() -> None:
+    """STARTTLS; the 220 and 27 client bytes lost (a ClientHello record takes at least 50), the
+    server's alert: the client's RCPT TO after it is plaintext where TLS was due. With a hole as
+    long as the shortest ClientHello record, it may be the TLS the client began (the control)."""
+    from pcapsmtp.smtp.session import _MIN_CLIENT_HELLO_RECORD
+    assert _MIN_CLIENT_HELLO_RECORD == 50
+    assert len(client_hello()) >= _MIN_CLIENT_HELLO_RECORD
+    for lost, judged in ((27, True), (_MIN_CLIENT_HELLO_RECORD - 1, True), (_MIN_CLIENT_HELLO_RECORD, False)):
+        s = SmtpSession()
+        evs = _after_starttls(s)
+        evs += s.receive_gap(S, len(READY)) + s.receive_gap(C, lost)
+        evs += s.receive(S, alert(10)) + s.receive(C, b"RCPT TO:<b@example.net>\r\n")
+        plain = [e.preview for e in evs if isinstance(e, PlaintextAfterStartTls)]
+        assert plain == (["RCPT TO:<b@example.net>\r\n"] if judged else []), lost
+
+
+def test_a_pregreeting_client_after_the_greetings_first_line_lost_is_tls() -> None:
+    """holehello2-pregreet-first-line-lost.pcap: was incomplete after 39bb5a2 (the final greeting
+    line read as the EHLO's answer, a spurious reply-out-of-step at the EHLO reply in 9)."""
+    path = CAPTURES / "holehello2-pregreet-first-line-lost.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("tls", "none", "tls-established", None, 19)
+    assert _findings(conv) == [("tcp-gap", "capture", 5)]
+    assert conv["detail"] == "STARTTLS answered 220 and the TLS handshake completed (TLS 1.2)"
+    assert conv["banner"] == "220 mx.example.com ready"
+    assert conv["ehlo_reply"]["code"] == 250 and conv["ehlo_reply"]["frames"] == [9]
+    assert conv["starttls"] == {"offered": "unknown", "requested": True, "reply_code": 220, "frame": 11}
+    # tshark: the client's ACK in 4 acknowledges the 220- line the capture lacks, before its EHLO
+    # in 5; the final 220 line in 7 (6 s later), the EHLO reply in 9, STARTTLS in 11, its 220 in
+    # 13, the ClientHello in 15, the ServerHello in 17, the client's Finished flight in 19
+    assert frames_matching(path, "tcp.analysis.ack_lost_segment") == [4, 8]
+    assert frames_matching(path, 'smtp.req.command == "EHLO"') == [5]
+    assert frames_matching(path, "smtp.response.code") == [7, 9, 13]
+    ((t5,),) = tshark_fields(path, "frame.number == 5", "frame.time_relative")
+    ((t7, code, text),) = tshark_fields(path, "frame.number == 7", "frame.time_relative", "smtp.response.code",
+                                        "smtp.rsp.parameter")
+    assert (code, text) == ("220", "mx.example.com ready") and float(t7) - float(t5) >= 6.0
+    assert frames_matching(path, STARTTLS) == [11]
+    assert frames_matching(path, "tls.handshake.type == 1") == [15]
+    assert frames_matching(path, "tls.handshake.type == 2") == [17]
+    assert frames_matching(path, "tls.handshake.type == 16") == [19]
+
+
+def test_a_short_client_hole_then_plaintext_after_the_alert_is_the_clients() -> None:
+    """holehello2-short-hole-rcpt-after-alert.pcap: was incomplete after 39bb5a2 (the 27-byte hole
+    taken for the ClientHello the alert answered)."""
+    path = CAPTURES / "holehello2-short-hole-rcpt-after-alert.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "client", "tls-not-started", None, 18)
+    assert _findings(conv) == [("tcp-gap", "capture", 13), ("tcp-gap", "capture", 14),
+                               ("plaintext-after-starttls", "client", 18)]
+    assert conv["detail"] == "the client did not start the TLS handshake after the 220"
+    _lost_220_and_hello(path)
+    # the server's ACK in 13 acknowledges 27 client bytes past the client's last (STARTTLS in 10)
+    ((seq, length),) = tshark_fields(path, "frame.number == 10", "tcp.seq", "tcp.len")
+    ((ack,),) = tshark_fields(path, "frame.number == 13", "tcp.ack")
+    assert int(ack) - int(seq) - int(length) == 27
+    # the alert (fatal unexpected_message) in 14, the server's FIN in 16, the RCPT TO in the clear in 18
+    assert _payload_head(path, 14, 7) == bytes([0x15, 3, 3, 0, 2, 2, 10])
+    assert frames_matching(path, "tcp.flags.fin == 1 && tcp.srcport == 25") == [16]
+    assert frames_matching(path, 'smtp.req.command == "RCPT"') == [18]
+
+
+def test_in_a_late_start_a_first_220_after_the_ehlo_is_the_greetings_end() -> None:
+    """A capture that begins inside the pregreet wait (after the 220- line): the first reply, a
+    220 after the client's EHLO, answers nothing pending and is the greeting's last line; a 220
+    after a captured STARTTLS still answers it."""
+    s = SmtpSession(late_start=True)
+    evs = s.receive(C, b"EHLO me\r\n", 100) + s.receive(S, b"220 mx ready\r\n", 6100)
+    evs += s.receive(S, b"250-mx\r\n250 STARTTLS\r\n", 6101) + s.receive(C, b"STARTTLS\r\n", 6102)
+    evs += s.receive(S, READY, 6103)
+    assert _replies(evs) == [(220, True, None), (250, False, "EHLO"), (220, False, "STARTTLS")]
+    s = SmtpSession(late_start=True)
+    evs = s.receive(C, b"STARTTLS\r\n", 100) + s.receive(S, READY, 101)
+    assert _replies(evs) == [(220, False, "STARTTLS")]

@@ -24,7 +24,9 @@ How the sides are followed:
   (``Reply.lost_command``; no visible command reads it), and the next command gets the reply
   after it.
 - A conversation whose start is not in the capture (``late_start``) has no greeting: the
-  first reply seen answers a command before the capture. Each side's first bytes are TLS
+  first reply seen answers a command before the capture (unless it is a 220 after the
+  client's captured commands, none a STARTTLS: a 220 answers no other, and that one is the
+  last line of a greeting the client did not wait for). Each side's first bytes are TLS
   (``TlsInProgress``, then the TLS records), or SMTP text from the first line that looks
   like a reply or a command. The same holds after a hole: binary bytes never become a
   banner, a reply or a command, and a TLS record that starts cleanly where a line would begin
@@ -100,6 +102,13 @@ def decode_text(raw: bytes) -> str:
 
 #: the shortest possible reply: a code and a bare LF
 _SHORTEST_REPLY = len(b"250\n")
+
+#: the fewest bytes a TLS record carrying a ClientHello takes: a record header (5), a
+#: handshake header (4), client_version (2), random (32), an empty session id (1), one cipher
+#: suite (2 + 2) and the null compression method alone (1 + 1); extensions may be absent
+#: (RFC 5246 7.4.1.2). Client bytes lost after STARTTLS that are fewer, with none of them
+#: after the hole, cannot hold the ClientHello a server's TLS answers (``_tls_without_220``).
+_MIN_CLIENT_HELLO_RECORD = 5 + 4 + 2 + 32 + 1 + 2 + 2 + 1 + 1
 
 
 class _SideState:
@@ -185,6 +194,7 @@ class SmtpSession:
         #: bytes of the client after its STARTTLS were lost in a hole while it awaited the
         #: answer: what follows may be the rest of the TLS it started (``_tls_after_hold_hole``)
         self._hold_hole = False
+        self._hold_lost = 0     # client bytes lost in holes since its last command (``_hold_hole``)
         #: bytes of the server after the client's STARTTLS were lost in a hole, and no byte of
         #: the server came after it: its answer, if any, is in the hole (``_answer_unseen``)
         self._answer_in_hole = False
@@ -197,6 +207,7 @@ class SmtpSession:
         #: client's command, a SYN-ACK lost, in hindsight with that acknowledgement's time:
         #: ``HalfStream.seen``; both times are of the client's direction.)
         self._greeting_in_hole = False
+        self._replied = False   # a whole reply of the server's was paired (``_pair_reply``)
         if late_start:
             self._greeted = True            # the greeting, if any, was before the capture
             self._c.after_gap = self._s.after_gap = True   # may start inside a line
@@ -305,6 +316,7 @@ class SmtpSession:
             st.lines.skip(length)
             if self._hold_for is not None and self._hold_for.verb == "STARTTLS":
                 self._hold_hole = True
+                self._hold_lost += length
             return out
         if st.mode is _Mode.TLS_EXPECTED:
             # TLS was due: what follows the hole is TLS whose record framing must be found
@@ -646,6 +658,7 @@ class SmtpSession:
             st.mode = _Mode.HOLD
             self._hold_for = cmd
             self._hold_hole = False
+            self._hold_lost = 0
             self._answer_in_hole = False
             if verb == "STARTTLS":
                 self._starttls_sent = True
@@ -847,6 +860,10 @@ class SmtpSession:
         st.mode = _Mode.HOLD
         self._hold_for = cmd
 
+    def _starttls_pending(self) -> bool:
+        """A STARTTLS of the client awaits its reply."""
+        return any(c.verb == "STARTTLS" for c in self._pending)
+
     def _tls_without_220(self) -> None:
         """The server speaks TLS while STARTTLS awaits its reply: the 220 was lost in a hole.
         Both sides go on as after a 220 (STARTTLS stays without a reply). When bytes of the
@@ -855,7 +872,10 @@ class SmtpSession:
         too): its bytes from there are read as after a 220 in the capture with that hole
         (``_release_hold``), the TLS it started, whose record framing must be found again,
         unless those held after the hole are text; never as bytes owed after the 220 (its
-        plaintext after the server's answer is no proof that it did not start TLS)."""
+        plaintext after the server's answer is no proof that it did not start TLS). Not when
+        the client's bytes since STARTTLS, lost and held, are too few for a ClientHello
+        (``_MIN_CLIENT_HELLO_RECORD``): the server's TLS answers none of them, and they are
+        what the client sent in the clear."""
         self._starttls_accepted = True
         self._s.mode = _Mode.TLS
         self._s.tls = TlsObserver(_SERVER)
@@ -863,7 +883,9 @@ class SmtpSession:
         c = self._c
         self._hold_for = None
         if c.mode is _Mode.HOLD:
-            if self._hold_hole and _tls_after_hold_hole(bytes(c.lines.buf), at_end=True) is not False:
+            held = bytes(c.lines.buf)
+            if (self._hold_hole and self._hold_lost + len(held) >= _MIN_CLIENT_HELLO_RECORD
+                    and _tls_after_hold_hole(held, at_end=True) is not False):
                 self._hold_hole = False
                 self._tls_after_hole(c)
             else:
@@ -1146,11 +1168,22 @@ class SmtpSession:
         # The first reply is the greeting, unless the capture started late and the client's
         # command came first (then it is that command's answer), or the greeting was lost in a
         # hole the client had acknowledged before that command (``_greeting_in_hole``: a 220
-        # after the client's EHLO and STARTTLS then answers the STARTTLS).
+        # after the client's EHLO and STARTTLS then answers the STARTTLS). A 220 answers only
+        # STARTTLS (RFC 3207 4): with none pending it is still the greeting, its last line after
+        # its first ones were lost (a client that spoke before the greeting's end, as one
+        # caught in Postfix postscreen's pregreet trap, did not wait for it).
         greeting = not self._greeted and (
             not self._pending or (last.code in (220, 421, 554)
                                   and self._pending[0].verb != "STARTTLS"
-                                  and not self._greeting_in_hole))
+                                  and not (self._greeting_in_hole
+                                           and (last.code != 220 or self._starttls_pending()))))
+        # (in a late start the greeting counts as seen, but the capture may begin inside it: the
+        # first reply, a 220 after the client's first captured commands, none a STARTTLS, is
+        # its last line, for a 220 answers none of them)
+        if (self._late and not self._replied and last.code == 220 and self._pending
+                and not self._starttls_pending()):
+            greeting = True
+        self._replied = True
         if not self._greeted and not greeting:
             self._greeted = True
         if (not greeting and last.code == 220 and self._client_hole and not self._pending
