@@ -20,6 +20,22 @@ and ``_answer_not_received``, analysis/verdict.py).
   closes 1.5 s later. The plaintext is no TLS of the client's: the answer never reached the client,
   the path's (``middlebox``, case ``answer-lost``), as when the client closes without a QUIT. It
   read the client's ("closed the connection after the ServerHello").
+- ``quitcross-answer-lost-quit-at-once.pcap``: the same lost answer, but the client's QUIT in the
+  clear 5 ms after its first copy, its close 30 s later: the client gave up at once, before the
+  answer could reach it (the client's, at the QUIT, the detail saying its TCP had not acknowledged
+  the answer), as a QUIT 5 ms after a ClientHello never answered (``hunt8``). It read the path's
+  once the plaintext stopped counting as the client's answer (found by the second review).
+- ``quitcross-hello-resent-quit-after-last-resend.pcap``: the ClientHello resent 1 and 3 s after it,
+  never acknowledged, the client's QUIT in the clear 5 ms after the last copy and its close 30 s
+  later: the path's (``hello-lost``); the detail gives the QUIT's time once, not the close's too
+  (it said "33.0 s after it the client gave up waiting and sent 'QUIT' ... 3.0 s after it").
+- ``quitcross-quit-before-answer.pcap``: the client's QUIT in the clear 5 ms after its ClientHello,
+  the server's whole answer 40 ms later (acknowledged), the client's close 30 s after: the client
+  gave up on TLS at once, before any answer; the answer that came after the QUIT changes nothing of
+  that (the client's, at the QUIT). It read ``client-silent`` ("sent nothing ... without a word"),
+  the rule for plaintext soon after a ClientHello stopping at the ServerHello before the close;
+  merged taps a few milliseconds apart put a QUIT sent just after the answer arrived before it the
+  same way (found by the second review and the skew sweep).
 """
 from __future__ import annotations
 
@@ -42,6 +58,26 @@ class CrossedQuit(Conv):
         first = next(p for p in pkts if p.side == side and p.payload and p.off is not None and p.off >= off)
         quit_seg = next(p for p in pkts if p.side == "C" and p.payload == b"QUIT\r\n")
         quit_seg.ack = first.seq
+        return pkts, marks
+
+
+class QuitAtOnce(Conv):
+    """A conversation whose client ``QUIT`` is sent ``quit_ms`` after the first copy of the server's
+    step ``tag`` (before that step's resends), the server's ACK of it 1 ms later."""
+
+    def __init__(self, *, tag: str, quit_ms: float, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.tag, self.quit_ms = tag, quit_ms
+
+    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
+        pkts, marks = super().emit(conv_index, t_start_ns)
+        side, off = marks[self.tag]
+        first = next(p for p in pkts if p.side == side and p.payload and p.off is not None and p.off >= off)
+        at = next(i for i, p in enumerate(pkts) if p.side == "C" and p.payload == b"QUIT\r\n")
+        pkts[at].ts_ns = first.ts_ns + int(self.quit_ms * 1_000_000)
+        assert pkts[at + 1].side == "S" and not pkts[at + 1].payload
+        pkts[at + 1].ts_ns = pkts[at].ts_ns + 1_000_000
+        pkts.sort(key=lambda p: p.ts_ns)
         return pkts, marks
 
 
@@ -73,6 +109,38 @@ def answer_lost_quit(cport: int) -> Conv:
     return conv
 
 
+def answer_lost_quit_at_once(cport: int) -> Conv:
+    """The whole TLS 1.2 answer, resent 1, 3 and 7 s after it and never acknowledged; the client's
+    QUIT in the clear 5 ms after its first copy, the client's close 30 s after the QUIT's place in
+    the steps (each acknowledged by the server)."""
+    conv = _hello(QuitAtOnce(tag="flight", quit_ms=5.0, cport=cport, close=None), cport)
+    conv.s(_answer(cport, "tls12"), tag="flight", resend_ms=(1000.0, 3000.0, 7000.0))
+    conv.c(b"QUIT\r\n", tag="quit")
+    conv.fin("C", tag="client_fin", delay_ms=30000.0)
+    return conv
+
+
+def hello_resent_quit(cport: int) -> Conv:
+    """The ClientHello resent 1 and 3 s after it, never acknowledged; the client's QUIT in the clear
+    5 ms after the last copy, its close 30 s later."""
+    conv = opening(Conv(cport=cport, close=None))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(f"quitcross {cport}", "mx.example.com"), tag="client_hello", resend_ms=(1000.0, 3000.0))
+    conv.c(b"QUIT\r\n", tag="quit", delay_ms=5.0, acked=False)
+    conv.fin("C", tag="client_fin", delay_ms=30000.0, acked=False)
+    return conv
+
+
+def quit_before_answer(cport: int) -> Conv:
+    """The client's QUIT in the clear 5 ms after its ClientHello, the server's whole TLS 1.2 answer
+    40 ms after the QUIT, the client's close 30 s later."""
+    conv = _hello(Conv(cport=cport, close=None), cport)
+    conv.c(b"QUIT\r\n", tag="quit", delay_ms=5.0)
+    conv.s(_answer(cport, "tls12"), tag="flight", delay_ms=40.0)
+    conv.fin("C", tag="client_fin", delay_ms=30000.0)
+    return conv
+
+
 def scenarios() -> list[Capture]:
     return [
         Capture("quitcross-stall-quit-1-2-s-client-tap-behind.pcap",
@@ -94,4 +162,20 @@ def scenarios() -> list[Capture]:
                 [(answer_lost_quit(48803),
                   Expect("aborted", "middlebox", "tls-handshake-failed", "valid", True, 220,
                          [("answer-not-received", "middlebox", "flight")]))]),
+        Capture("quitcross-answer-lost-quit-at-once.pcap",
+                "the server's whole answer resent three times, never acknowledged; the client's QUIT in the clear "
+                "5 ms after its first copy, its close 30 s later: the client gave up at once (the client's)",
+                [(answer_lost_quit_at_once(48804),
+                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220))]),
+        Capture("quitcross-hello-resent-quit-after-last-resend.pcap",
+                "the ClientHello resent twice, never acknowledged; the client's QUIT in the clear 5 ms after the last "
+                "copy, its close 30 s later: the path dropped the ClientHello (hello-lost)",
+                [(hello_resent_quit(48805),
+                  Expect("aborted", "middlebox", "tls-handshake-failed", "valid", True, 220,
+                         [("request-not-received", "middlebox", "client_hello")]))]),
+        Capture("quitcross-quit-before-answer.pcap",
+                "the client's QUIT in the clear 5 ms after its ClientHello, the server's whole answer 40 ms later, "
+                "the client's close 30 s after: the client gave up at once (the client's, at the QUIT)",
+                [(quit_before_answer(48806),
+                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220))]),
     ]

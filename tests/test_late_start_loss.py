@@ -225,6 +225,19 @@ def test_one_lost_segment_never_blames_another_side(path: Path, request: pytest.
 
 #: captures whose two-segment losses are known to blame wrongly, and why (strict)
 TWO_LOSS_FAILURES: dict[str, str] = {
+    "captures/quitcross-quit-before-answer.pcap": (
+        "without the server's 220 to STARTTLS (frame 12) and the client's ClientHello (frame 14) the client's "
+        "QUIT in the clear (frame 16) is the plaintext a client sends when it does not start TLS after a 220 "
+        "(tls-not-started, the client's, as the whole capture's side) where the whole capture reads the client "
+        "giving up 6 ms after its ClientHello (tls-handshake-failed): the session takes the server's TLS after "
+        "such a hole as the handshake begun only when no plaintext of the client's comes before it; a ServerHello, "
+        "which answers only a ClientHello, could prove the hole held one (reported by the second review, e6)"),
+    "captures/quitcross-answer-lost-quit-at-once.pcap": (
+        "without the server's answer (frame 16, with its three resends) and the client's QUIT in the clear "
+        "(frame 17), the only evidence that the client gave up 5 ms after the answer's first copy is gone: what "
+        "stays is a client that acknowledged nothing of 913 bytes the server sent (its later ACK shows them) "
+        "and closed 37 s later, the path's (answer-lost), which is what the whole capture would read had the "
+        "client waited; the 6 bytes the client's FIN shows lost after its ClientHello could be anything"),
     "captures/live-mail-refused-then-starttls.pcap": (
         "without the server's 530 to the MAIL FROM (frame 12) and the STARTTLS after it (frame 14), "
         "the MAIL FROM in the clear has no answer and no STARTTLS follows it: the client going on in "

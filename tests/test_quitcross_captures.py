@@ -87,3 +87,73 @@ def test_a_quit_in_the_clear_does_not_hide_an_answer_the_path_dropped() -> None:
         int(seq), int(seq)]
     assert [int(s) for (s,) in tshark_fields(path, "tcp.srcport == 25 && frame.number > 20", "tcp.seq")] == [
         int(seq) + int(length)] * 2
+
+
+def test_a_quit_at_once_after_an_answer_the_path_dropped_is_the_clients() -> None:
+    """The answer resent three times and never acknowledged, the client's QUIT 5 ms after its first
+    copy: the client gave up at once, before the answer could reach it, as after a ClientHello
+    never answered (hunt8); the detail does not say it had the answer in hand (found by the second
+    review: the path's, once the plaintext stopped counting as the client's answer)."""
+    path = CAPTURES / "quitcross-answer-lost-quit-at-once.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 17)
+    assert _findings(conv) == []
+    assert conv["detail"] == (
+        "the client sent 'QUIT' in the clear (frame 17) 5 ms after the server's last record (frame 16), in the "
+        "middle of the TLS handshake, before its TCP acknowledged the server's whole answer to its ClientHello, "
+        "then closed the connection (frame 22): it gave up on TLS at once")
+    # tshark: the answer in 16, resent in 19-21; the QUIT in 17, 5 ms after the first copy,
+    # acknowledging none of it; the client's FIN in 22
+    assert frames_matching(path, "tcp.analysis.retransmission") == [19, 20, 21]
+    assert _quit_frames(path) == [17]
+    t16, t17 = _times(path, [16, 17])
+    assert t17 - t16 == pytest.approx(0.005, abs=0.0001)
+    ((seq,),) = tshark_fields(path, "frame.number == 16", "tcp.seq")
+    assert [int(a) for (a,) in tshark_fields(path, "tcp.srcport == 48804 && frame.number >= 17", "tcp.ack")] == [
+        int(seq), int(seq)]
+
+
+def test_a_quit_after_a_lost_clienthello_is_timed_once_in_the_detail() -> None:
+    """The ClientHello resent twice and never acknowledged, the client's QUIT 5 ms after the last
+    copy, its close 30 s later: the path's (hello-lost), the detail giving the QUIT's time once
+    (found by the second review: "33.0 s after it the client gave up waiting and sent 'QUIT' ...
+    3.0 s after it")."""
+    path = CAPTURES / "quitcross-hello-resent-quit-after-last-resend.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-handshake-failed", "hello-lost", 14)
+    assert _findings(conv) == [("request-not-received", "middlebox", 14)]
+    assert conv["detail"] == (
+        "the ClientHello never reached the server: the client sent it again (a TCP retransmission) and no "
+        "segment of the server came back; the client gave up waiting and sent 'QUIT' in the clear (frame 17) "
+        "3.0 s after it, then closed the connection (frame 18) (a path MTU black hole, a box that drops the "
+        "client's TLS)")
+    # tshark: the ClientHello in 14, resent in 15 and 16; the QUIT in 17, 3.005 s after it
+    assert frames_matching(path, "tls.handshake.type == 1") == [14]
+    assert frames_matching(path, "tcp.analysis.retransmission") == [15, 16]
+    assert _quit_frames(path) == [17]
+    t14, t17 = _times(path, [14, 17])
+    assert t17 - t14 == pytest.approx(3.005, abs=0.0001)
+
+
+def test_a_quit_before_the_answer_is_giving_up_at_once_whatever_came_after() -> None:
+    """The client's QUIT 6 ms after its ClientHello, the server's whole answer 40 ms after it,
+    the close 30 s later: the client gave up at once, before any answer (found by the second
+    review: client-silent, "without a word", the rule for plaintext soon after a ClientHello
+    stopping at the ServerHello before the close)."""
+    path = CAPTURES / "quitcross-quit-before-answer.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 16)
+    assert _findings(conv) == []
+    assert conv["detail"] == (
+        "the client sent 'QUIT' in the clear (frame 16) 6 ms after its ClientHello (frame 14), before any answer "
+        "of the server's, then closed the connection (frame 20): it gave up on TLS at once, without waiting for "
+        "the server's answer")
+    # tshark: the ClientHello in 14, the QUIT in 16, the server's answer in 18, 41 ms after the
+    # QUIT, the client's FIN in 20, 30 s after the answer
+    assert frames_matching(path, "tls.handshake.type == 1") == [14]
+    assert _quit_frames(path) == [16]
+    assert frames_matching(path, "tls.handshake.type == 2") == [18]
+    assert frames_matching(path, "tcp.flags.fin == 1") == [20]
+    t14, t16, t18 = _times(path, [14, 16, 18])
+    assert t16 - t14 == pytest.approx(0.006, abs=0.0001)
+    assert t18 - t16 == pytest.approx(0.041, abs=0.0001)

@@ -1389,6 +1389,15 @@ def _clear_words(it: Item) -> str:
     return repr(it.event.preview.decode("latin-1").rstrip()[:40])
 
 
+def _gave_up_words(act: Item) -> str:
+    """What the client did to give up (``_gave_up_at``'s ``act``), for a detail: its plaintext,
+    quoted, or its cleartext alert of giving up, named."""
+    ev = act.event
+    if type(ev) is TlsNotTls:
+        return f"sent {_clear_words(act)} in the clear (frame {_frame(act)})"
+    return f"sent the TLS alert {ev.name} ({ev.description}) (frame {_frame(act)})"
+
+
 def _gave_up_at(f: _Facts, last: Item, ender: Item) -> Item:
     """The client's first act of giving up on TLS after ``last`` (the server's last record, or the
     client's ClientHello never answered), up to
@@ -1446,8 +1455,10 @@ def _spoke_clear_at_once(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Item, 
                    or any(isinstance(x.event, TlsChangeCipherSpec) for x in answer) else "ServerHelloDone")
         rest = (f", before the rest of the server's answer to its ClientHello (no {missing} so far) could come",
                 ", without waiting for the rest")
-    elif _answer_whole(ts["version"], answer):
+    elif _answer_whole(ts["version"], answer) and (f.t.server_acked or 0) >= max(x.event.span.end for x in answer):
         rest = (", with the server's whole answer to its ClientHello in hand", "")
+    elif _answer_whole(ts["version"], answer):
+        rest = (", before its TCP acknowledged the server's whole answer to its ClientHello", "")
     else:
         rest = ("", "")
     msg = (f"the client sent {said} in the clear (frame {_frame(clear)}) "
@@ -1672,24 +1683,28 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
     ``_spoke_clear_at_once`` after an answer. Returns True when it set a verdict."""
     ch = _hello_owed(f, ts)
     sh = ts["server_hello"]
-    # (a ServerHello after the client's end came too late to count: it answered nothing the
-    # client still waited for)
-    if (ch is None or ender.event.side is not _CLIENT or (sh is not None and not _after(f, sh, ender))
-            or not _server_silent(f, ch, ender)):
+    if ch is None or ender.event.side is not _CLIENT:
         return False
     # (the wait ends at the client's first act of giving up: QUIT in the clear 5 ms after the
     # ClientHello, then a close 30 s later, did not wait for an answer)
     act = _gave_up_at(f, ch, ender)
+    said = _gave_up_words(act) if act is not ender else ""
+    if (act is not ender and act.ts_ns - ch.ts_ns < WAITED_NS and (sh is None or f.pos(act) < f.pos(sh))
+            and _server_silent(f, ch, act)):
+        # (whatever became of the ClientHello: no server answers within a few milliseconds, and a
+        # client that gave up that soon never meant to wait; an answer that came after the
+        # plaintext, before the close, changes nothing of that, and merged taps a few milliseconds
+        # apart can put the plaintext before an answer that came first)
+        v.set("aborted", "client", "tls-handshake-failed", _frame(act),
+              f"the client {said} {max(0, act.ts_ns - ch.ts_ns) / 1e6:.0f} ms after its ClientHello (frame "
+              f"{_frame(ch)}), before any answer of the server's, then {what}: it gave up on TLS at once, "
+              "without waiting for the server's answer", act)
+        return True
+    # (a ServerHello after the client's end came too late to count: it answered nothing the
+    # client still waited for)
+    if (sh is not None and not _after(f, sh, ender)) or not _server_silent(f, ch, ender):
+        return False
     if act is not ender:
-        said = f"sent {_clear_words(act)} in the clear (frame {_frame(act)})"
-        if act.ts_ns - ch.ts_ns < WAITED_NS:
-            # (whatever became of the ClientHello: no server answers within a few milliseconds,
-            # and a client that gave up that soon never meant to wait)
-            v.set("aborted", "client", "tls-handshake-failed", _frame(act),
-                  f"the client {said} {max(0, act.ts_ns - ch.ts_ns) / 1e6:.0f} ms after its ClientHello (frame "
-                  f"{_frame(ch)}), before any answer of the server's, then {what}: it gave up on TLS at once, "
-                  "without waiting for the server's answer", act)
-            return True
         what = f"{said} {_seconds(act.ts_ns - ch.ts_ns)} after it, then {what}"
     if ender.ts_ns - ch.ts_ns < WAITED_NS:
         span = ch.event.span
@@ -1714,8 +1729,9 @@ def _gave_up_on_clienthello(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: I
         return True
     lost = _not_received(f, ch)
     if lost is not None:
-        _hello_lost(v, ch, f"{lost}; {_seconds(ender.ts_ns - ch.ts_ns)} after it the client gave up "
-                           f"waiting and {what}")
+        # (the plaintext's time is in ``what`` already when the client gave up by sending it)
+        when = "" if act is not ender else f"{_seconds(ender.ts_ns - ch.ts_ns)} after it "
+        _hello_lost(v, ch, f"{lost}; {when}the client gave up waiting and {what}")
         return True
     hello = ("the ClientHello" if ch is ts["client_hello"] else
              f"the client's second ClientHello, which answered the server's HelloRetryRequest (frame "
@@ -2102,7 +2118,9 @@ def _hole_words(f: _Facts, hole: Item, lost: _Unreceived, due: str) -> str:
 def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item, what: str) -> bool:
     """The client ended the handshake (``ender``: its close or reset; ``what`` says which) a
     second or more after the server's answer to its ClientHello, sending nothing of TLS since (its
-    plaintext, PHPMailer's QUIT once it gave up, is none), and its acknowledgements never covered
+    plaintext a second or more after the answer, PHPMailer's QUIT once it gave up, is none; sooner,
+    the client gave up at once, before the answer could reach it, ``_spoke_clear_at_once``), and
+    its acknowledgements never covered
     that answer (none of it, or only its first small segments: a path MTU black hole drops the
     full-size ones): the answer never arrived whole
     at the client (a path MTU black hole, a box that drops the server's TLS). The path, not the
@@ -2115,8 +2133,8 @@ def _answer_not_received(f: _Facts, v: _Verdict, ts: dict[str, Any], ender: Item
     sh = ts["server_hello"]
     if (sh is None or f.pos(sh) > f.pos(ender)
             or ender.ts_ns - sh.ts_ns < WAITED_NS
-            or any(x.event.side is _CLIENT and f.pos(x) > f.pos(sh) and type(x.event) is not TlsNotTls
-                   for x in f.tls)
+            or any(x.event.side is _CLIENT and f.pos(x) > f.pos(sh)
+                   and (type(x.event) is not TlsNotTls or x.ts_ns - sh.ts_ns < WAITED_NS) for x in f.tls)
             or ender.event.side is _SERVER and not _silent(f, _CLIENT, sh, ender)):
         return False
     # the server's answer: its TLS records from the ServerHello to the client's end
