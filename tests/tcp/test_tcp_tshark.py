@@ -60,6 +60,17 @@ def _id(p: Path) -> str:
         return p.name
 
 
+def _merged_holes(b: bytes) -> bytes:
+    """``b`` with each run of adjacent hole markers as one marker of their summed size: tshark's
+    follow marks the bytes missing between two it has as one hole, where the TCP layer declares
+    two when a segment of that side without payload (a pure ACK) shows a sequence number inside
+    them (hole-hello-greeting-lost-tls.pcap: the greeting and the EHLO reply, 34 and 122 bytes)."""
+    def one(m: re.Match[bytes]) -> bytes:
+        total = sum(int(n) for n in re.findall(rb"\[(\d+) bytes missing", m.group(0)))
+        return b"[%d bytes missing in capture file]\x00" % total
+    return re.sub(rb"(?:\[\d+ bytes missing in capture file\]\x00){2,}", one, b)
+
+
 def _until_tls(b: bytes) -> bytes:
     m = TLS_RECORD.search(b)
     return b if m is None else b[:m.start()]
@@ -259,7 +270,7 @@ def test_flow_bytes_equal_tshark_follow(path: Path, request: pytest.FixtureReque
             full = {Side.CLIENT: full[Side.CLIENT][cstart:], Side.SERVER: full[Side.SERVER][sstart:]}
             tunnels.append(stream)
         for side in (Side.CLIENT, Side.SERVER):
-            ours = _until_tls(bytes(data[(stream, side)]))
+            ours = _merged_holes(_until_tls(bytes(data[(stream, side)])))
             theirs = _until_tls(full[side])
             if not theirs and not MISSING.sub(b"", ours):
                 continue            # nothing of this side captured: holes only
