@@ -683,6 +683,8 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
     tell; True when it set the verdict (incomplete when a hole hides the cause)."""
     if _one_sided_handshake(f, v, ts):
         return True
+    if _server_met_clear(f, v, ts, after, implicit):
+        return True
     alert = ts["alert"]
     # Who closed or reset first, before the handshake completed.
     ends = sorted((f.pos(it), it) for it in (f.own_end(_CLIENT), f.own_end(_SERVER))
@@ -932,6 +934,116 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
         v.set("aborted", side, "tls-handshake-failed", _frame(it), msg)
         v.by_reset(it, f"{stage}, before the handshake completed")
         return True
+    return False
+
+
+def _reaction_words(it: Item) -> str:
+    """The server's act that ended the connection after the client's plaintext (``_server_met_clear``),
+    for a detail: its alert, named, its close or its reset, with its frame."""
+    ev = it.event
+    if type(ev) is TlsAlert:
+        what = ("an encrypted alert (a record of alert size)" if ev.encrypted
+                else f"the fatal TLS alert {ev.name} ({ev.description})")
+        return f"{what} (frame {_frame(it)})"
+    return f"{'reset' if ev.reset else 'closed'} the connection (frame {_frame(it)})"
+
+
+def _server_met_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, implicit: bool) -> bool:
+    """The client sent plaintext (``TlsNotTls``: PHPMailer's QUIT, SMTP in the clear) after its
+    ClientHello, in the middle of the handshake, and the server's alert, close or reset came only
+    after it, the client's own end (if any) later still: the server answered bytes that are no TLS
+    record (OpenSSL: "wrong version number", an unexpected_message or decode_error alert; or just a
+    close or reset), and the plaintext, the client giving up on TLS, is what ended the handshake. So
+    the wait that counts is the client's, up to its plaintext, as when the client closes after it
+    (``_gave_up_on_clienthello``, ``_gave_up_mid_answer``, ``_spoke_clear_at_once``,
+    ``_client_hung_after_answer``):
+
+    - less than a second after the ClientHello with no answer of the server's yet, or after the
+      server's last record before it (from the client's acknowledgement of it when later,
+      ``_had_answer_ns``): the client gave up on TLS at once, its own decision (``client``, at its
+      plaintext);
+    - a second or more after the ClientHello, no byte of the server's since: the server never
+      answered (``server-silent``, ``_gave_up_on_clienthello``);
+    - a second or more after an answer that stopped short of whole (``_answer_short``): the server
+      stalled in the middle of it (``server-silent``);
+    - a second or more after the whole answer (``_answer_whole``): the client had all it needed and
+      did not go on (``client-silent``).
+
+    The server's reaction is a finding only when it is an alert (``tls-alert``, naming the plaintext
+    it answered). Left to the other rules (False): a hole in either direction since the ClientHello
+    (what the server reacted to, or what the client had, cannot be told), a reset that a box on the
+    path forged, the server's plaintext where its TLS answer belongs, and an answer whose end the
+    capture cannot tell (a TLS 1.3 flight in one or two records) a second or more before the
+    plaintext. Returns True when it set the verdict."""
+    ch = _hello_owed(f, ts)
+    if ch is None or f.pos(ch) <= after:
+        return False
+    enders = [it for it in (f.own_end(_CLIENT), f.own_end(_SERVER), ts["alert"])
+              if it is not None and f.pos(it) > f.pos(ch)]
+    if not enders:
+        return False
+    react = min(enders, key=f.pos)
+    ev = react.event
+    if ev.side is not _SERVER or type(ev) is StreamEnded and ev.reset and _reset_forgery(f, react) is not None:
+        return False
+    clear = next((x for x in f.t.items[f.pos(ch) + 1:f.pos(react)]
+                  if type(x.event) is TlsNotTls and x.event.side is _CLIENT), None)
+    if clear is None or f.gap_between(f.pos(ch), f.pos(react)) is not None:
+        return False
+    if _plaintext_answer(f, ts, after, implicit) is not None:
+        return False
+    answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(ch) < f.pos(x) < f.pos(clear)]
+    if any(type(x.event) is TlsNotTls for x in answer):
+        return False
+    said = _clear_words(clear)
+    tail = (f"; the server then {'sent ' if type(ev) is TlsAlert else ''}{_reaction_words(react)}, "
+            "answering those bytes, which are no TLS record")
+
+    def reacted() -> bool:
+        if type(ev) is TlsAlert:
+            v.finding("tls-alert", "server", _frame(react),
+                      f"the server sent {_reaction_words(react)} after the client had sent {said} in the clear "
+                      f"(frame {_frame(clear)}) in the middle of the handshake", at=_at(react))
+        return True
+
+    if not answer:
+        waited_ns = clear.ts_ns - ch.ts_ns
+        if waited_ns < WAITED_NS:
+            v.set("aborted", "client", "tls-handshake-failed", _frame(clear),
+                  f"the client sent {said} in the clear (frame {_frame(clear)}) {max(0, waited_ns) / 1e6:.0f} ms "
+                  f"after its ClientHello (frame {_frame(ch)}), before any answer of the server's: it gave up "
+                  f"on TLS at once, without waiting for the server's answer{tail}", clear)
+            return reacted()
+        return (_gave_up_on_clienthello(f, v, ts, clear, f"sent {said} in the clear (frame {_frame(clear)}){tail}")
+                and reacted())
+    last = answer[-1]
+    had = _had_answer_ns(f, last, clear)
+    if had is None:
+        had = last.ts_ns
+    waited_ns = clear.ts_ns - had
+    frames = (f"frame {_frame(last)}" if _frame(answer[0]) == _frame(last)
+              else f"frames {_frame(answer[0])} to {_frame(last)}")
+    if waited_ns < WAITED_NS:
+        v.set("aborted", "client", "tls-handshake-failed", _frame(clear),
+              f"the client sent {said} in the clear (frame {_frame(clear)}) "
+              f"{max(0, clear.ts_ns - last.ts_ns) / 1e6:.0f} ms after the server's last record (frame "
+              f"{_frame(last)}), in the middle of the TLS handshake: it gave up on TLS at once{tail}", clear)
+        return reacted()
+    if _answer_short(ts["version"], answer):
+        short = ("its Finished" if ts["version"] == 0x0304
+                 or any(isinstance(x.event, TlsChangeCipherSpec) for x in answer) else "its ServerHelloDone")
+        msg = (f"the server's answer to the ClientHello stopped short of {short} ({frames}) and the server sent "
+               f"nothing more for {_seconds(waited_ns)}: the client gave up waiting for the rest and sent {said} "
+               f"in the clear (frame {_frame(clear)}){tail}")
+        _unanswered(v, last, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent", msg)
+        return reacted()
+    if _answer_whole(ts["version"], answer):
+        msg = (f"the client had {_answer_words(answer, True)} and sent nothing for {_seconds(waited_ns)}, no "
+               f"{_next_flight(answer)} and no alert: then it sent {said} in the clear (frame {_frame(clear)}), "
+               f"giving up on TLS{tail}")
+        _unanswered(v, last, "client-silent", "client", "aborted", "tls-handshake-failed", "client-silent", msg,
+                    clear)
+        return reacted()
     return False
 
 

@@ -1,0 +1,123 @@
+"""The server's answer to a client's plaintext in the middle of the TLS handshake (the
+twenty-second session's hunt).
+
+A client that gives up on TLS by speaking SMTP in the clear after its ClientHello (PHPMailer's
+QUIT after its handshake timeout, or at once) sends bytes that are no TLS record; the server's TLS
+stack answers them with an alert (OpenSSL: "wrong version number", unexpected_message; in TLS 1.3,
+past its ServerHello, an encrypted alert), or just closes or resets. That answer came after the
+plaintext, which ended the handshake: it read the server's (its alert, close or reset "during the
+handshake"). Now the wait that counts is the client's, up to its plaintext, as when the client
+closes after it:
+
+- ``hunt10-quit-at-once-tls12-server-alert.pcap``: TLS 1.2, the server's whole answer, the client's
+  QUIT in the clear 5 ms after it, the server's unexpected_message alert 1 ms after the QUIT, then
+  both close: the client gave up on TLS at once (``client``, no case, at the QUIT).
+  ``...-tls13-server-encrypted-alert.pcap`` the same in TLS 1.3 (a 19-byte encrypted alert);
+  ``...-tls12-server-fin.pcap`` the server closing instead; ``...-tls13-server-rst.pcap``
+  resetting.
+- ``hunt10-quit-after-hello-at-once-server-alert.pcap``: no answer yet, QUIT 5 ms after the
+  ClientHello, the server's cleartext alert: the client's, at once.
+- Controls: ``hunt10-quit-after-hello-1-2-s-server-rst.pcap`` (QUIT 1.2 s after the unanswered
+  ClientHello, the server's reset after it: the server never answered, ``server-silent``);
+  ``hunt10-stall-quit-1-2-s-server-alert.pcap`` (TLS 1.2, the answer stopping before its
+  ServerHelloDone, QUIT 1.2 s later, the server's alert: the server stalled, ``server-silent``);
+  ``hunt10-whole-answer-quit-1-2-s-tls13-server-fin.pcap`` (TLS 1.3, the whole answer, QUIT 1.2 s
+  later, the server's close: the client had all it needed and did not go on, ``client-silent``);
+  ``hunt10-server-alert-before-quit.pcap`` (the server's alert 2 ms after its answer, the client's
+  QUIT 5 ms after that: the alert came first, the server's, as before).
+"""
+from __future__ import annotations
+
+from generate import READY, STARTTLS, Capture, Conv, Expect, alert, client_hello, det, opening, record
+from scenarios_hunt6 import _answer
+
+#: unexpected_message: OpenSSL's answer to a record whose header is no TLS
+UNEXPECTED_MESSAGE = 10
+
+
+def quit_then(cport: int, kind: str | None, quit_after_ms: float, react: str, *, react_first: bool = False) -> Conv:
+    """STARTTLS, 220, the client's ClientHello (TLS 1.3 unless ``kind`` starts with "tls12"), the
+    server's answer to it (``scenarios_hunt6._answer``'s ``kind``; None: no answer), all
+    acknowledged at once; the client's QUIT in the clear ``quit_after_ms`` after the answer (after
+    the ClientHello when none), and 1 ms after it the server's ``react``: "alert" (cleartext
+    unexpected_message before a ServerHello or in TLS 1.2, a 19-byte encrypted record in TLS 1.3
+    after one) and its close 0.1 ms later, "fin" or "rst"; the client closes 1 ms after the
+    server's close (nothing after a reset). ``react_first``: the server's alert (and close) comes
+    2 ms after its answer, the QUIT ``quit_after_ms`` after that."""
+    conv = Conv(cport=cport, close=None)
+    opening(conv)
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    tls13 = kind is None or not kind.startswith("tls12")
+    conv.c(client_hello(f"hunt10 {cport}", "mx.example.com", tls13=tls13), tag="client_hello")
+    if kind is not None:
+        conv.s(_answer(cport, kind), tag="flight")
+    encrypted = tls13 and kind is not None
+    warn = record(23, det(f"hunt10 {cport} alert", 19)) if encrypted else alert(UNEXPECTED_MESSAGE)
+    if react_first:
+        conv.s(warn, tag="alert", delay_ms=2.0)
+        conv.c(b"QUIT\r\n", tag="quit", delay_ms=quit_after_ms)
+        conv.fin("S", tag="server_fin", delay_ms=0.5)
+        conv.fin("C", tag="client_fin", delay_ms=1.0)
+        return conv
+    conv.c(b"QUIT\r\n", tag="quit", delay_ms=quit_after_ms)
+    if react == "alert":
+        conv.s(warn, tag="alert", delay_ms=1.0)
+        conv.fin("S", tag="server_fin", delay_ms=0.1)
+    elif react == "fin":
+        conv.fin("S", tag="server_fin", delay_ms=1.0)
+    else:
+        conv.rst("S", delay_ms=1.0)
+        return conv
+    conv.fin("C", tag="client_fin", delay_ms=1.0)
+    return conv
+
+
+def scenarios() -> list[Capture]:
+    at_once = Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220)
+    at_once_alert = Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
+                           [("tls-alert", "server", "alert")])
+    return [
+        Capture("hunt10-quit-at-once-tls12-server-alert.pcap",
+                "TLS 1.2, the server's whole answer, QUIT in the clear 5 ms after it, the server's unexpected_message "
+                "alert 1 ms after the QUIT: the client gave up on TLS at once, the client's",
+                [(quit_then(49101, "tls12", 5.0, "alert"), at_once_alert)]),
+        Capture("hunt10-quit-at-once-tls13-server-encrypted-alert.pcap",
+                "as hunt10-quit-at-once-tls12-server-alert.pcap in TLS 1.3, the server's alert encrypted (19 bytes): "
+                "the client's",
+                [(quit_then(49102, "tls13", 5.0, "alert"), at_once_alert)]),
+        Capture("hunt10-quit-at-once-tls12-server-fin.pcap",
+                "as hunt10-quit-at-once-tls12-server-alert.pcap, the server closing 1 ms after the QUIT: the client's",
+                [(quit_then(49103, "tls12", 5.0, "fin"), at_once)]),
+        Capture("hunt10-quit-at-once-tls13-server-rst.pcap",
+                "TLS 1.3, the server's whole answer, QUIT in the clear 5 ms after it, the server's reset 1 ms after "
+                "the QUIT: the client's",
+                [(quit_then(49104, "tls13", 5.0, "rst"), at_once)]),
+        Capture("hunt10-quit-after-hello-at-once-server-alert.pcap",
+                "no answer yet: QUIT in the clear 5 ms after the ClientHello, the server's cleartext "
+                "unexpected_message alert 1 ms after it: the client's",
+                [(quit_then(49105, None, 5.0, "alert"), at_once_alert)]),
+        Capture("hunt10-quit-after-hello-1-2-s-server-rst.pcap",
+                "the control: QUIT 1.2 s after the unanswered ClientHello, the server's reset 1 ms after it: the "
+                "server never answered (server-silent)",
+                [(quit_then(49106, None, 1200.0, "rst"),
+                  Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                         [("no-answer", "server", "client_hello")]))]),
+        Capture("hunt10-stall-quit-1-2-s-server-alert.pcap",
+                "the control: TLS 1.2, the answer stopping before its ServerHelloDone, QUIT 1.2 s later, the "
+                "server's alert 1 ms after it: the server stalled (server-silent)",
+                [(quit_then(49107, "tls12-no-done", 1200.0, "alert"),
+                  Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                         [("no-answer", "server", "flight"), ("tls-alert", "server", "alert")]))]),
+        Capture("hunt10-whole-answer-quit-1-2-s-tls13-server-fin.pcap",
+                "the control: TLS 1.3, the whole answer, QUIT 1.2 s later, the server's close 1 ms after it: the "
+                "client had all it needed and did not go on (client-silent)",
+                [(quit_then(49108, "tls13", 1200.0, "fin"),
+                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
+                         [("client-silent", "client", "flight")]))]),
+        Capture("hunt10-server-alert-before-quit.pcap",
+                "the control: TLS 1.2, the server's alert 2 ms after its whole answer, the client's QUIT 5 ms after "
+                "the alert: the alert came first, the server's",
+                [(quit_then(49109, "tls12", 5.0, "alert", react_first=True),
+                  Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                         [("tls-alert", "server", "alert")]))]),
+    ]

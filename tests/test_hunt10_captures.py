@@ -1,0 +1,180 @@
+"""The server's answer to a client's plaintext in the middle of the TLS handshake
+(captures/scenarios_hunt10.py).
+
+Each capture is checked for its verdict, its evidence frame, its findings and its detail, and the
+frames the verdict rests on are cross-checked with tshark's reading of the same file.
+"""
+from __future__ import annotations
+
+import pytest
+
+from tsharkfilter import frames_matching, tshark_fields
+
+from capturecheck import CAPTURES
+from capturecheck import findings_of as _findings
+from capturecheck import one_conv as _conv
+from capturecheck import verdict_of as _verdict
+
+
+def _times(path: object, frames: list[int]) -> list[float]:
+    """tshark's time of each of ``frames``, in the order given."""
+    flt = " || ".join(f"frame.number == {n}" for n in frames)
+    at = {int(n): float(t) for n, t in tshark_fields(path, flt, "frame.number", "frame.time_relative")}
+    return [at[n] for n in frames]
+
+
+def _quit(path: object, port: int) -> int:
+    """tshark: the one frame of the client's that carries QUIT, no TLS record in it."""
+    (frame,) = frames_matching(path, f'tcp.srcport == {port} && tcp.payload contains "QUIT"')
+    assert frames_matching(path, f"frame.number == {frame} && tls") == []
+    return frame
+
+
+def _server_end(path: object) -> tuple[int, str]:
+    """tshark: the server's first frame that ends the handshake after its 220: its alert record, or
+    else its FIN or RST, and which it is."""
+    alerts = frames_matching(path, "tcp.srcport == 25 && tls.record.content_type == 21")
+    # (tshark names a TLS 1.3 record's outer type 23 opaque_type once it has seen the ServerHello)
+    enc = [int(n) for n, ln in tshark_fields(path, "tcp.srcport == 25 && tls.record.opaque_type == 23",
+                                                "frame.number", "tls.record.length") if ln == "19"]
+    ends = frames_matching(path, "tcp.srcport == 25 && (tcp.flags.fin == 1 || tcp.flags.reset == 1)")
+    first = min(alerts + enc + ends)
+    kind = ("alert" if first in alerts else "encrypted" if first in enc else
+            "rst" if frames_matching(path, f"frame.number == {first} && tcp.flags.reset == 1") else "fin")
+    return first, kind
+
+
+REACTIONS = {
+    "alert": "sent the fatal TLS alert unexpected_message (10) (frame {f})",
+    "encrypted": "sent an encrypted alert (a record of alert size) (frame {f})",
+    "fin": "closed the connection (frame {f})",
+    "rst": "reset the connection (frame {f})",
+}
+
+
+def _tail(kind: str, frame: int) -> str:
+    return f"; the server then {REACTIONS[kind].format(f=frame)}, answering those bytes, which are no TLS record"
+
+
+@pytest.mark.parametrize("name, port, kind, version", [
+    ("hunt10-quit-at-once-tls12-server-alert.pcap", 49101, "alert", "1.2"),
+    ("hunt10-quit-at-once-tls13-server-encrypted-alert.pcap", 49102, "encrypted", "1.3"),
+    ("hunt10-quit-at-once-tls12-server-fin.pcap", 49103, "fin", "1.2"),
+    ("hunt10-quit-at-once-tls13-server-rst.pcap", 49104, "rst", "1.3"),
+])
+def test_the_servers_answer_to_plaintext_at_once_after_its_answer_is_the_clients(
+        name: str, port: int, kind: str, version: str) -> None:
+    """QUIT in the clear 5 ms after the server's whole answer, the server's alert, close or reset
+    1 ms after the server's ACK of the QUIT. It read the server's (its alert or close "during the handshake"): the
+    server answered bytes that are no TLS record; the client gave up on TLS at once, at its QUIT."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    quit_frame = _quit(path, port)
+    end, seen = _server_end(path)
+    assert seen == kind
+    assert frames_matching(path, "tls.handshake.type == 1") == [14]
+    assert frames_matching(path, "tls.handshake.type == 2") == [16]
+    ((ver,),) = tshark_fields(path, "frame.number == 16", "tls.handshake.version")
+    assert version == "1.2" and int(ver, 16) == 0x0303 or version == "1.3"
+    assert quit_frame == 18 and end == 20
+    t16, t18, t20 = _times(path, [16, 18, 20])
+    assert t18 - t16 == pytest.approx(0.006, abs=0.0005)
+    assert t20 - t18 == pytest.approx(0.002, abs=0.0005)   # (1 ms after the server's ACK of the QUIT)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 18)
+    alert_finding = [("tls-alert", "server", 20)] if kind in ("alert", "encrypted") else []
+    assert _findings(conv) == alert_finding
+    assert conv["detail"] == (
+        "the client sent 'QUIT' in the clear (frame 18) 6 ms after the server's last record (frame 16), in the "
+        "middle of the TLS handshake: it gave up on TLS at once" + _tail(kind, 20))
+    if alert_finding:
+        (finding,) = conv["findings"]
+        assert finding["message"] == (
+            f"the server sent {REACTIONS[kind].format(f=20).removeprefix('sent ')} after the client had sent "
+            "'QUIT' in the clear (frame 18) in the middle of the handshake")
+
+
+def test_the_servers_alert_at_once_after_plaintext_before_any_answer_is_the_clients() -> None:
+    """No answer yet: QUIT 5 ms after the ClientHello, the server's cleartext alert 1 ms after it:
+    the client gave up on TLS at once (it read the server's alert)."""
+    name = "hunt10-quit-after-hello-at-once-server-alert.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _quit(path, 49105) == 16
+    assert _server_end(path) == (18, "alert")
+    assert frames_matching(path, "tls.handshake.type == 2") == []
+    ((desc,),) = tshark_fields(path, "frame.number == 18", "tls.alert_message.desc")
+    assert desc == "10"
+    t14, t16 = _times(path, [14, 16])
+    assert t16 - t14 == pytest.approx(0.006, abs=0.0005)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 16)
+    assert _findings(conv) == [("tls-alert", "server", 18)]
+    assert conv["detail"] == (
+        "the client sent 'QUIT' in the clear (frame 16) 6 ms after its ClientHello (frame 14), before any answer "
+        "of the server's: it gave up on TLS at once, without waiting for the server's answer" + _tail("alert", 18))
+
+
+def test_plaintext_a_second_after_an_unanswered_hello_is_still_the_servers_silence() -> None:
+    """The control: QUIT 1.2 s after the ClientHello, never answered, the server's reset after it:
+    the server never answered (server-silent), the reset named as its answer to the QUIT."""
+    name = "hunt10-quit-after-hello-1-2-s-server-rst.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _quit(path, 49106) == 16
+    assert _server_end(path) == (18, "rst")
+    assert max(int(n) for (n,) in tshark_fields(path, "tcp.srcport == 25 && tcp.len > 0", "frame.number")) == 12
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", "server-silent", 14)
+    assert _findings(conv) == [("no-answer", "server", 14)]
+    assert conv["detail"] == (
+        "the server sent nothing for 1.2 s after the ClientHello: the client gave up waiting and sent 'QUIT' in the "
+        "clear (frame 16)" + _tail("rst", 18))
+
+
+def test_plaintext_a_second_after_a_stalled_answer_is_still_the_servers_stall() -> None:
+    """The control: TLS 1.2, the answer without its ServerHelloDone, QUIT 1.2 s later, the server's
+    alert after it: the server stalled in the middle of its answer (server-silent)."""
+    name = "hunt10-stall-quit-1-2-s-server-alert.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _quit(path, 49107) == 18
+    assert _server_end(path) == (20, "alert")
+    assert frames_matching(path, "tls.handshake.type == 14") == []
+    assert frames_matching(path, "tls.handshake.type == 12") == [16]
+    t16, t18 = _times(path, [16, 18])
+    assert t18 - t16 == pytest.approx(1.2, abs=0.002)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", "server-silent", 16)
+    assert _findings(conv) == [("no-answer", "server", 16), ("tls-alert", "server", 20)]
+    assert conv["detail"] == (
+        "the server's answer to the ClientHello stopped short of its ServerHelloDone (frame 16) and the server sent "
+        "nothing more for 1.2 s: the client gave up waiting for the rest and sent 'QUIT' in the clear (frame 18)"
+        + _tail("alert", 20))
+
+
+def test_plaintext_a_second_after_the_whole_answer_is_the_clients_silence() -> None:
+    """The control: TLS 1.3, the whole answer (its 53-byte Finished), QUIT 1.2 s later, the
+    server's close 1 ms after it: the client had all it needed and did not go on (client-silent)."""
+    name = "hunt10-whole-answer-quit-1-2-s-tls13-server-fin.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _quit(path, 49108) == 18
+    assert _server_end(path) == (20, "fin")
+    ((lengths,),) = tshark_fields(path, "frame.number == 16", "tls.record.length")
+    assert lengths.split(",")[-1] == "53"
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", "client-silent", 18)
+    assert _findings(conv) == [("client-silent", "client", 16)]
+    assert conv["detail"] == (
+        "the client had the server's whole answer to its ClientHello (frame 16) and sent nothing for 1.2 s, no side "
+        "of the handshake and no alert: then it sent 'QUIT' in the clear (frame 18), giving up on TLS"
+        + _tail("fin", 20))
+
+
+def test_the_servers_alert_before_the_plaintext_stays_the_servers() -> None:
+    """The control: the server's alert 2 ms after its whole answer, the client's QUIT 5 ms after the
+    alert: the alert ended the handshake first, the server's, as before."""
+    name = "hunt10-server-alert-before-quit.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _quit(path, 49109) == 20
+    assert _server_end(path) == (18, "alert")
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", None, 18)
+    assert _findings(conv) == [("tls-alert", "server", 18)]
+    assert conv["detail"] == "the server sent the fatal TLS alert unexpected_message (10) during the handshake"
