@@ -25,6 +25,15 @@ closes after it:
   later, the server's close: the client had all it needed and did not go on, ``client-silent``);
   ``hunt10-server-alert-before-quit.pcap`` (the server's alert 2 ms after its answer, the client's
   QUIT 5 ms after that: the alert came first, the server's, as before).
+
+A 421 the server sends on its own right after its EHLO reply (shutting down, refusing the
+session), which the client's STARTTLS crosses: the client reads it as the answer to STARTTLS. It
+read as a stray line of the EHLO reply (case ``stray-answer``, "the replies are one behind", the
+remedy one reply per command); a 421 is a reply of its own, announcing the close (RFC 5321 3.8):
+
+- ``hunt10-421-crosses-starttls.pcap``: the 421 0.5 ms after the EHLO reply, the STARTTLS 0.1 ms
+  after it, the server's close 1 ms later: the server's, case ``server-closed`` (finding at its
+  FIN), as ``hunt10-421-answers-starttls.pcap``, the control, where the 421 answers STARTTLS.
 """
 from __future__ import annotations
 
@@ -68,6 +77,22 @@ def quit_then(cport: int, kind: str | None, quit_after_ms: float, react: str, *,
     else:
         conv.rst("S", delay_ms=1.0)
         return conv
+    conv.fin("C", tag="client_fin", delay_ms=1.0)
+    return conv
+
+
+def shutdown_421(cport: int, *, crossing: bool) -> Conv:
+    """The EHLO reply offering STARTTLS; ``crossing``: the server's 421 0.5 ms after it, the
+    client's STARTTLS 0.1 ms after the 421 (sent before it arrived); else the STARTTLS, answered
+    421. The server closes 1 ms later, the client 1 ms after that."""
+    conv = opening(Conv(cport=cport, close=None))
+    shutdown = b"421 4.3.2 Service shutting down, closing transmission channel\r\n"
+    if crossing:
+        conv.s(shutdown, tag="shutdown", delay_ms=0.5, acked=False)
+        conv.c(STARTTLS, tag="starttls", delay_ms=0.1)
+    else:
+        conv.c(STARTTLS, tag="starttls").s(shutdown, tag="shutdown")
+    conv.fin("S", tag="server_fin", delay_ms=1.0)
     conv.fin("C", tag="client_fin", delay_ms=1.0)
     return conv
 
@@ -120,4 +145,15 @@ def scenarios() -> list[Capture]:
                 [(quit_then(49109, "tls12", 5.0, "alert", react_first=True),
                   Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
                          [("tls-alert", "server", "alert")]))]),
+        Capture("hunt10-421-crosses-starttls.pcap",
+                "the server's 421 0.5 ms after its EHLO reply, the client's STARTTLS crossing it, the server's close "
+                "1 ms later: a server closing the session, the server's (server-closed), no stray line",
+                [(shutdown_421(49111, crossing=True),
+                  Expect("aborted", "server", "starttls-refused", "valid", True, 421,
+                         [("server-closed", "server", "label:fin:S")]))]),
+        Capture("hunt10-421-answers-starttls.pcap",
+                "the control: STARTTLS answered 421, the server's close 1 ms later: the server's (server-closed)",
+                [(shutdown_421(49112, crossing=False),
+                  Expect("aborted", "server", "starttls-refused", "valid", True, 421,
+                         [("server-closed", "server", "label:fin:S")]))]),
     ]

@@ -178,3 +178,35 @@ def test_the_servers_alert_before_the_plaintext_stays_the_servers() -> None:
     assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", None, 18)
     assert _findings(conv) == [("tls-alert", "server", 18)]
     assert conv["detail"] == "the server sent the fatal TLS alert unexpected_message (10) during the handshake"
+
+
+@pytest.mark.parametrize("name, port, reply, starttls, fin", [
+    ("hunt10-421-crosses-starttls.pcap", 49111, 10, 11, 13),
+    ("hunt10-421-answers-starttls.pcap", 49112, 12, 10, 14),
+])
+def test_a_421_the_starttls_crossed_is_the_servers_close_not_a_stray_line(
+        name: str, port: int, reply: int, starttls: int, fin: int) -> None:
+    """The server's 421 0.5 ms after its EHLO reply, the client's STARTTLS crossing it, the server's
+    close 1 ms later. It read as a stray line of the EHLO reply (case stray-answer: "the replies are
+    one behind", the remedy one reply per command): a 421 is a reply of its own (RFC 5321 3.8), the
+    server closing the session; the server's, case server-closed, as when the 421 answers STARTTLS
+    (the control)."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert frames_matching(path, "smtp.response.code == 421") == [reply]
+    assert frames_matching(path, f'tcp.srcport == {port} && tcp.payload contains "STARTTLS"') == [starttls]
+    assert frames_matching(path, "tcp.srcport == 25 && tcp.flags.fin == 1") == [fin]
+    assert frames_matching(path, "tls") == []
+    ehlo_reply = max(int(n) for (n,) in tshark_fields(path, "smtp.response.code == 250", "frame.number"))
+    t_ehlo, t_st = _times(path, [ehlo_reply, starttls])
+    assert t_st - t_ehlo < 0.02      # (not a command timeout's 421 after a client that idled)
+    assert _verdict(conv) == ("aborted", "server", "starttls-refused", "server-closed", reply)
+    assert _findings(conv) == [("server-closed", "server", fin)]
+    text = "421 4.3.2 Service shutting down, closing transmission channel"
+    if reply < starttls:
+        assert conv["detail"] == (
+            f"the server sent 421 (4.3.2 Service shutting down, closing transmission channel) on its own after its "
+            f"EHLO reply, before the client's STARTTLS (frame {starttls}) could be answered: a server closing the "
+            "session (RFC 5321 3.8), which the client read as the answer to STARTTLS; then it closed the connection")
+    else:
+        assert conv["detail"] == f"the server answered STARTTLS with {text}; then it closed the connection"

@@ -3351,6 +3351,17 @@ def judge(t: Transcript) -> dict[str, Any]:
                   f"STARTTLS answered {st_code} ({text}) after a masked offer: the ESMTP "
                   "inspection of a firewall refuses the command" + then)
             _left_after_refusal(f, v, gone, st_reply)
+        elif (st_reply.event.out_of_step and st_reply.event.stray and st_code == 421
+              and ehlo_reply is not None and st_item.ts_ns - ehlo_reply.ts_ns < SLOWEST_PEER_NS):
+            # A 421 is a reply of its own, not more of the EHLO reply (RFC 5321 3.8: a server
+            # that shuts down, or refuses the session, sends it whatever the command and closes),
+            # which the client's STARTTLS crossed; not the command timeout of a client that idled
+            # (its STARTTLS that long after the EHLO reply: the general rule below)
+            v.set(outcome, "server", "starttls-refused", _frame(st_reply),
+                  f"the server sent {st_code} ({text}) on its own after its EHLO reply, before the client's "
+                  f"STARTTLS (frame {_frame(st_item)}) could be answered: a server closing the session (RFC 5321 "
+                  f"3.8), which the client read as the answer to STARTTLS{then}", st_reply)
+            _left_after_refusal(f, v, gone, st_reply, asked_ns=st_item.ts_ns)
         elif st_reply.event.out_of_step:
             meant = st_reply.event.server_answers
             sent_for = _verb(meant) if meant is not None else "the greeting"
