@@ -232,13 +232,6 @@ TWO_LOSS_FAILURES: dict[str, str] = {
         "reads it giving up 6 ms after its ClientHello (tls-handshake-failed); the server's cleartext alert after "
         "the QUIT answers the QUIT, no ClientHello, so it cannot prove the hole held one (the session's known hole "
         "reading, e6)"),
-    "captures/quitcross-quit-before-answer.pcap": (
-        "without the server's 220 to STARTTLS (frame 12) and the client's ClientHello (frame 14) the client's "
-        "QUIT in the clear (frame 16) is the plaintext a client sends when it does not start TLS after a 220 "
-        "(tls-not-started, the client's, as the whole capture's side) where the whole capture reads the client "
-        "giving up 6 ms after its ClientHello (tls-handshake-failed): the session takes the server's TLS after "
-        "such a hole as the handshake begun only when no plaintext of the client's comes before it; a ServerHello, "
-        "which answers only a ClientHello, could prove the hole held one (reported by the second review, e6)"),
     "captures/quitcross-answer-lost-quit-at-once.pcap": (
         "without the server's answer (frame 16, with its three resends) and the client's QUIT in the clear "
         "(frame 17), the only evidence that the client gave up 5 ms after the answer's first copy is gone: what "

@@ -40,7 +40,8 @@ How the sides are followed:
   followed STARTTLS, bytes that are no text (the rest of the TLS it started, never plaintext
   injected after STARTTLS); with the server's 220 lost in a hole too, the server's TLS after it
   (``_tls_without_220``) leaves the client's bytes after its hole the TLS it may have begun
-  there, not bytes owed after a 220. A 220 after the client's EHLO and STARTTLS is no greeting
+  there, not bytes owed after a 220 (text included, when that TLS is a ServerHello: it
+  answers only a ClientHello). A 220 after the client's EHLO and STARTTLS is no greeting
   when the server's first bytes were lost in a hole the client acknowledged before its first
   command: the greeting was in it (``_greeting_in_hole``).
 """
@@ -532,6 +533,8 @@ class SmtpSession:
             if (mode is _Mode.LINES and st.side is _SERVER and not self._reply_lines
                     and self._hold_for is not None and self._hold_for.verb == "STARTTLS"
                     and st.lines.buf[:1] in _HANDSHAKE_ANSWER and sniff_tls(bytes(st.lines.buf[:5]))):
+                if self._hold_hole and len(st.lines) < 6 and st.lines.buf[:1] == b"\x16":
+                    return      # wait for the handshake message's type (``_answers_hello``)
                 self._tls_without_220()
                 continue
             if mode is _Mode.LINES and (self._late or (self._lost and self._starttls_sent)
@@ -872,7 +875,11 @@ class SmtpSession:
         too): its bytes from there are read as after a 220 in the capture with that hole
         (``_release_hold``), the TLS it started, whose record framing must be found again,
         unless those held after the hole are text; never as bytes owed after the 220 (its
-        plaintext after the server's answer is no proof that it did not start TLS). Not when
+        plaintext after the server's answer is no proof that it did not start TLS). Text held
+        after the hole is the client's TLS too when the server's answer is a ServerHello
+        (``_answers_hello``): the server read a ClientHello, so the hole held it, and the text
+        came after it (a client giving up on the handshake in the clear); an alert proves no
+        ClientHello (a server's TLS refuses plaintext after its 220 with one too). Not when
         the client's bytes since STARTTLS, lost and held, are too few for a ClientHello
         (``_MIN_CLIENT_HELLO_RECORD``): the server's TLS answers none of them, and they are
         what the client sent in the clear."""
@@ -885,7 +892,8 @@ class SmtpSession:
         if c.mode is _Mode.HOLD:
             held = bytes(c.lines.buf)
             if (self._hold_hole and self._hold_lost + len(held) >= _MIN_CLIENT_HELLO_RECORD
-                    and _tls_after_hold_hole(held, at_end=True) is not False):
+                    and (_answers_hello(self._s.lines.buf)
+                         or _tls_after_hold_hole(held, at_end=True) is not False)):
                 self._hold_hole = False
                 self._tls_after_hole(c)
             else:
@@ -1465,6 +1473,12 @@ def _tls_after_hold_hole(data: bytes, *, at_end: bool) -> bool | None:
         return None
     first = data[:nl + 1] if nl >= 0 else data[:64]
     return not _is_text(_lstrip_continuation(first).rstrip(b"\r\n"))
+
+
+def _answers_hello(buf: bytes | bytearray) -> bool:
+    """``buf`` starts with a handshake record whose first message is a ServerHello (type 2; a
+    HelloRetryRequest is one too): the server answers with it only a ClientHello it read."""
+    return buf[:1] == b"\x16" and buf[5:6] == b"\x02"
 
 
 def _lstrip_continuation(data: bytes) -> bytes:
