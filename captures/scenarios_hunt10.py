@@ -34,6 +34,12 @@ remedy one reply per command); a 421 is a reply of its own, announcing the close
 - ``hunt10-421-crosses-starttls.pcap``: the 421 0.5 ms after the EHLO reply, the STARTTLS 0.1 ms
   after it, the server's close 1 ms later: the server's, case ``server-closed`` (finding at its
   FIN), as ``hunt10-421-answers-starttls.pcap``, the control, where the 421 answers STARTTLS.
+
+A server that resets the connection instead of answering STARTTLS:
+
+- ``hunt10-server-resets-instead-of-starttls-answer.pcap``: the server's reset 2 ms after STARTTLS:
+  the server's (``starttls-refused``, at the reset); the detail said it "closed" the connection.
+  ``hunt10-server-closes-instead-of-starttls-answer.pcap``: the control, its FIN.
 """
 from __future__ import annotations
 
@@ -97,6 +103,19 @@ def shutdown_421(cport: int, *, crossing: bool) -> Conv:
     return conv
 
 
+def dropped_starttls(cport: int, how: str) -> Conv:
+    """The EHLO reply offering STARTTLS, the client's STARTTLS, and 2 ms later the server's reset
+    (``how`` "rst") or its close ("fin", the client closing 1 ms after it)."""
+    conv = opening(Conv(cport=cport, close=None))
+    conv.c(STARTTLS, tag="starttls")
+    if how == "rst":
+        conv.rst("S", delay_ms=2.0)
+    else:
+        conv.fin("S", tag="server_fin", delay_ms=2.0)
+        conv.fin("C", tag="client_fin", delay_ms=1.0)
+    return conv
+
+
 def scenarios() -> list[Capture]:
     at_once = Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220)
     at_once_alert = Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
@@ -156,4 +175,11 @@ def scenarios() -> list[Capture]:
                 [(shutdown_421(49112, crossing=False),
                   Expect("aborted", "server", "starttls-refused", "valid", True, 421,
                          [("server-closed", "server", "label:fin:S")]))]),
+        Capture("hunt10-server-resets-instead-of-starttls-answer.pcap",
+                "the server resets the connection 2 ms after STARTTLS, without answering it: the server's",
+                [(dropped_starttls(49113, "rst"), Expect("aborted", "server", "starttls-refused", "valid", True))]),
+        Capture("hunt10-server-closes-instead-of-starttls-answer.pcap",
+                "the control: the server closes the connection 2 ms after STARTTLS, without answering it: the "
+                "server's",
+                [(dropped_starttls(49114, "fin"), Expect("aborted", "server", "starttls-refused", "valid", True))]),
     ]

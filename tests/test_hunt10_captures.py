@@ -210,3 +210,21 @@ def test_a_421_the_starttls_crossed_is_the_servers_close_not_a_stray_line(
             "session (RFC 5321 3.8), which the client read as the answer to STARTTLS; then it closed the connection")
     else:
         assert conv["detail"] == f"the server answered STARTTLS with {text}; then it closed the connection"
+
+
+@pytest.mark.parametrize("name, port, flag, how", [
+    ("hunt10-server-resets-instead-of-starttls-answer.pcap", 49113, "reset", "reset"),
+    ("hunt10-server-closes-instead-of-starttls-answer.pcap", 49114, "fin", "closed"),
+])
+def test_a_server_that_resets_instead_of_answering_starttls_is_said_to_reset(
+        name: str, port: int, flag: str, how: str) -> None:
+    """The server's reset 2 ms after STARTTLS, no answer: the server's (starttls-refused, at the
+    reset), and the detail says it reset the connection (it said "closed"); the control, its FIN."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert frames_matching(path, f'tcp.srcport == {port} && tcp.payload contains "STARTTLS"') == [10]
+    assert frames_matching(path, f"tcp.srcport == 25 && tcp.flags.{flag} == 1") == [12]
+    assert max(int(n) for (n,) in tshark_fields(path, "tcp.srcport == 25 && tcp.len > 0", "frame.number")) == 8
+    assert _verdict(conv) == ("aborted", "server", "starttls-refused", None, 12)
+    assert _findings(conv) == []
+    assert conv["detail"] == f"the server {how} the connection instead of answering STARTTLS"

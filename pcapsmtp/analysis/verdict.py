@@ -3392,7 +3392,7 @@ def judge(t: Transcript) -> dict[str, Any]:
         elif (end is not None and f.gap_before(f.pos(end)) is None
               and _server_stream_known(f, st_item) and not _server_bytes_unseen(f)):
             v.set("aborted", "server", "starttls-refused", _frame(end),
-                  "the server closed the connection instead of answering STARTTLS")
+                  f"the server {'reset' if end.event.reset else 'closed'} the connection instead of answering STARTTLS")
             v.by_reset(end, "instead of the server's answer to STARTTLS")
         else:
             hole = f.gap_between(f.pos(st_item), 1 << 60, _SERVER)
