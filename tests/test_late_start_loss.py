@@ -226,12 +226,12 @@ def test_one_lost_segment_never_blames_another_side(path: Path, request: pytest.
 #: captures whose two-segment losses are known to blame wrongly, and why (strict)
 TWO_LOSS_FAILURES: dict[str, str] = {
     "captures/hunt10-quit-after-hello-at-once-server-alert.pcap": (
-        "as captures/quitcross-quit-before-answer.pcap: without the server's 220 to STARTTLS (frame 12) and the "
-        "client's ClientHello (frame 14) the client's QUIT in the clear (frame 16) reads as a client that did not "
-        "start TLS after a 220 (tls-not-started, the client's, as the whole capture's side) where the whole capture "
-        "reads it giving up 6 ms after its ClientHello (tls-handshake-failed); the server's cleartext alert after "
-        "the QUIT answers the QUIT, no ClientHello, so it cannot prove the hole held one (the session's known hole "
-        "reading, e6)"),
+        "without the server's 220 to STARTTLS (frame 12) and the client's ClientHello (frame 14) the client's QUIT in "
+        "the clear (frame 16) reads as a client that did not start TLS after a 220 (tls-not-started, the client's, "
+        "as the whole capture's side) where the whole capture reads it giving up 6 ms after its ClientHello "
+        "(tls-handshake-failed): the server's cleartext alert after the QUIT does not prove a ClientHello in the "
+        "hole (a server refuses plaintext after its 220 with one too), unlike a ServerHello "
+        "(holes3-quit-before-alert-220-hello-lost, scenarios_holes3.py)"),
     "captures/quitcross-answer-lost-quit-at-once.pcap": (
         "without the server's answer (frame 16, with its three resends) and the client's QUIT in the clear "
         "(frame 17), the only evidence that the client gave up 5 ms after the answer's first copy is gone: what "
