@@ -70,3 +70,47 @@ def test_jsonl_strings_memo_is_used_bounded_and_gives_the_reference(monkeypatch:
         assert text.render_jsonl(conv) == _reference(conv)
     memo = text._LINE.encoder.__self__
     assert 0 < len(memo) <= 3 and long not in memo
+
+
+_REAL_MAKE = json.encoder.c_make_encoder
+
+
+def _other_order(markers: Any, default: Any, encoder: Any, indent: Any, key_sep: str,
+                 item_sep: str, sort_keys: bool, skipkeys: bool, allow_nan: bool) -> Any:
+    # a C encoder whose last three arguments come in another order (allow_nan first): ours
+    # lands False there, so NaN raises ValueError; the old one-case check ({"a": ["b", 1, None]})
+    # did not see it
+    return _REAL_MAKE(markers, default, encoder, indent, key_sep, item_sep, sort_keys, allow_nan,
+                      skipkeys)
+
+
+def _own_strings(markers: Any, default: Any, encoder: Any, indent: Any, key_sep: str,
+                 item_sep: str, sort_keys: bool, skipkeys: bool, allow_nan: bool) -> Any:
+    # a C encoder that escapes strings itself, without ensure_ascii (the string-encoder argument
+    # not where we put it): "b" comes out alike, a non-ASCII, a control character does not
+    return _REAL_MAKE(markers, default, json.encoder.encode_basestring, indent, key_sep, item_sep,
+                      sort_keys, skipkeys, allow_nan)
+
+
+def _own_floats(markers: Any, default: Any, encoder: Any, indent: Any, key_sep: str,
+                item_sep: str, sort_keys: bool, skipkeys: bool, allow_nan: bool) -> Any:
+    # a C encoder that writes floats otherwise (an exponent without its sign)
+    real = _REAL_MAKE(markers, default, encoder, indent, key_sep, item_sep, sort_keys, skipkeys,
+                      allow_nan)
+    return lambda o, level: ["".join(real(o, level)).replace("e+", "e")]
+
+
+def test_line_encoder_is_checked_on_escapes_floats_and_nan(monkeypatch: Any) -> None:
+    # the C encoder made once is used only when it encodes a string that needs escaping, floats
+    # and NaN as the json module does; otherwise each line is _JSONL.encode's
+    # (each fake stands for another Python's c_make_encoder, called in CPython 3.11's order;
+    # the json module itself would call it in its own order, so it is not patched there)
+    assert text._line_encoder() is not None
+    assert text._line_encoder(_REAL_MAKE) is not None
+    for fake in (_other_order, _own_strings, _own_floats):
+        assert text._line_encoder(fake) is None, fake.__name__
+    conv = {"stream": 1, "reason": "r\u00e9\x01\"", "ratio": -1.5e300, "gap": float("nan")}
+    monkeypatch.setattr(text, "_LINE", text._line_encoder(_own_floats))
+    assert text.render_jsonl(conv) == _reference(conv)
+    monkeypatch.setattr(json.encoder, "c_make_encoder", None)
+    assert text._line_encoder() is None

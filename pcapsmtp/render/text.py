@@ -69,21 +69,36 @@ _MEMO_CHARS = 512
 _encode_ascii = json.encoder.encode_basestring_ascii
 
 
-def _line_encoder() -> Any:
+#: What the made encoder must encode as ``_JSONL.encode`` does before it is used: a string with
+#: a control character, a quote, a backslash, non-ASCII (BMP and astral) and a line separator,
+#: floats (NaN and the infinities included), ints, booleans, None and nesting. A Python whose
+#: ``c_make_encoder`` takes its arguments in another order (``allow_nan`` or the string encoder
+#: in another place, say) or formats floats otherwise fails it, and the lines are then
+#: ``_JSONL.encode``'s.
+_CHECK_SAMPLE: dict[str, Any] = {
+    "a": ["b", 1, None], "s": "q\"\\\x01\t\x7f\u00e9\u2028\U0001f600 end", "f": [0.1, -1.5e300, 2.0],
+    "n": float("nan"), "i": [float("inf"), float("-inf")], "t": [True, False], "\u00e9\n": {}}
+
+
+def _line_encoder(make: Any = None) -> Any:
     """The C encoder ``_JSONL.encode`` makes for each line, made once, with the strings' JSON
     looked up in ``_EncodedStrings`` (a C call per string, no Python one: the dictionary's
-    ``__getitem__``); None where the C encoder is missing or takes other arguments (the line is
-    then ``_JSONL.encode``'s, which gives the same text)."""
-    make = getattr(json.encoder, "c_make_encoder", None)
+    ``__getitem__``); None where the C encoder is missing, takes other arguments or encodes
+    ``_CHECK_SAMPLE`` otherwise than the ``json`` module (the line is then ``_JSONL.encode``'s,
+    which gives the same text). ``make`` stands for ``json.encoder.c_make_encoder`` (tests)."""
+    if make is None:
+        make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
         return None
     try:
+        # CPython 3.11's order: markers, default, encoder, indent, key_separator,
+        # item_separator, sort_keys, skipkeys, allow_nan
         enc = make(None, _JSONL.default, _EncodedStrings().__getitem__, None,
                    _JSONL.key_separator, _JSONL.item_separator, False, False, True)
-        return enc if "".join(enc({"a": ["b", 1, None]}, 0)) == _JSONL.encode({"a": ["b", 1, None]}) \
-            else None
-    except TypeError:
+        got = "".join(enc(_CHECK_SAMPLE, 0))
+    except (TypeError, ValueError):
         return None
+    return enc if got == _JSONL.encode(_CHECK_SAMPLE) else None
 
 
 _LINE = _line_encoder()
