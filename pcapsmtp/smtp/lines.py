@@ -57,6 +57,10 @@ class LineBuffer:
 
     def next_line(self) -> Line | None:
         buf = self.buf
+        if not buf:
+            # (the usual call after a segment's last line: nothing to search, and nothing to
+            # change, since every path that empties the buffer leaves ``_scan`` at 0)
+            return None
         if self._skipping:
             i = buf.find(b"\n")
             if i < 0:
@@ -87,8 +91,13 @@ class LineBuffer:
                 self._scan = len(buf)
             return None
         self._scan = 0
-        raw = bytes(buf[:i + 1])
-        del buf[:i + 1]
+        if i + 1 == len(buf):
+            # the whole buffer is the line (a segment of one command or reply line): one copy
+            raw = bytes(buf)
+            buf.clear()
+        else:
+            raw = bytes(buf[:i + 1])
+            del buf[:i + 1]
         start = self.start
         self.start = start + i + 1
         bare_lf = i == 0 or raw[i - 1] != 0x0D
