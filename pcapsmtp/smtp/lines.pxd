@@ -6,6 +6,8 @@
 # Every attribute keeps the Python value the .py stores; only ``_skipping``, which the source
 # only ever sets to True or False, is a C int (``bint``).
 
+cimport cython
+
 cdef class Line:
     cdef public object raw, start, end, bare_lf, truncated, eol
 
@@ -15,3 +17,8 @@ cdef class LineBuffer:
     cdef public bint _skipping
     cdef public object _skip_start, _skip_head, _skip_last
 
+    # Called once per line and once more per segment by the compiled session (which cimports
+    # this type): ``cpdef``, a C call through the type's table, not a method look-up and a
+    # Python call. ``i`` is the LF's index (``bytearray.find``'s result, -1 or an index).
+    @cython.locals(i=Py_ssize_t)
+    cpdef Line next_line(self)
