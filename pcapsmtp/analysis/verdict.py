@@ -47,7 +47,9 @@ class Overlap:
     second_frame: int
 
 
-@dataclass(frozen=True, slots=True)
+# (no generated __eq__, __hash__ or __repr__: nothing compares, hashes or prints one, only
+# its fields are read; each generated method costs its compilation at every start)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class WentOn:
     """The side went on sending on the connection after its reset (the TCP layer's
     ``SentAfterReset``): segments its stack cannot have sent had it sent the reset. ``kind``:
@@ -60,7 +62,9 @@ class WentOn:
     segments: int
 
 
-@dataclass(frozen=True, slots=True)
+# (no generated __eq__, __hash__ or __repr__: nothing compares, hashes or prints one, only
+# its fields are read; each generated method costs its compilation at every start)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class ResetTtl:
     """A side's reset and what tells whether that side's own stack sent it (the TCP layer's
     ``StreamEnd`` and ``SentAfterReset``): its TTL (IPv4) or hop limit (IPv6), 0 when not known,
@@ -2012,7 +2016,9 @@ def _hello_lost(v: _Verdict, it: Item, why: str) -> None:
                 "hole, a box that drops the client's TLS)")
 
 
-@dataclass(frozen=True, slots=True)
+# (no generated __eq__, __hash__ or __repr__: nothing compares, hashes or prints one, only
+# its fields are read; each generated method costs its compilation at every start)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class _Unreceived:
     """Bytes of one side that never reached the other whole (``_unreceived``): the receiver
     acknowledged only the first ``got`` of ``total``; ``resent``: what shows it is the sender's
@@ -2380,7 +2386,9 @@ def _ehlo_reply_not_received(f: _Facts, v: _Verdict, ehlo_item: Item | None, ehl
                                "so the client never saw its extension list, nor STARTTLS in it")
 
 
-@dataclass(frozen=True, slots=True)
+# (no generated __eq__, __hash__ or __repr__: nothing compares, hashes or prints one, only
+# its fields are read; each generated method costs its compilation at every start)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class _Forgery:
     """Why a side's reset was not sent by the side's stack (``_reset_forgery``)."""
 
