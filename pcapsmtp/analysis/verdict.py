@@ -2094,6 +2094,12 @@ SLOWEST_PEER_NS = 10_000_000_000
 #: Exim's default are 300 s); Nodemailer's greetingTimeout, the shortest default among the
 #: clients of docs/realclients.md, is 30 s. Less, and the client's own hurry may be why.
 GREETING_WAIT_NS = 30_000_000_000
+#: How long RFC 5321 4.5.3.2.7 asks a server to wait for the client's next command before its
+#: command timeout ends the session (its 421, RFC 5321 3.8, and its close): at least 5 minutes
+#: (Postfix's smtpd_timeout and Exim's default are 300 s; Postfix cuts it to 10 s under stress,
+#: its own choice). A server that gave up sooner on a client that had sent nothing since its reply
+#: did not wait as it should; a client that idled that long let the session time out.
+COMMAND_WAIT_NS = 300_000_000_000
 
 
 def _hole_unreceived(f: _Facts, hole: Item, due: tuple[int, int]) -> _Unreceived | None:
@@ -3360,13 +3366,32 @@ def judge(t: Transcript) -> dict[str, Any]:
                   "inspection of a firewall refuses the command" + then)
             _left_after_refusal(f, v, gone, st_reply)
         elif (st_reply.event.out_of_step and st_reply.event.stray and st_code == 421
-              and ehlo_reply is not None and st_item.ts_ns - ehlo_reply.ts_ns < SLOWEST_PEER_NS):
+              and ehlo_reply is not None and not mail_after
+              and st_reply.ts_ns - ehlo_reply.ts_ns >= COMMAND_WAIT_NS):
+            # The server's command timeout after a client that idled as long as RFC 5321
+            # 4.5.3.2.7 lets a server wait, whose STARTTLS crossed its 421: the server timed out
+            # as allowed and the conversation reads as it would without that STARTTLS
+            v.set("aborted", "none", "no-mail-transaction", None,
+                  f"the client sent nothing for {_seconds(st_reply.ts_ns - ehlo_reply.ts_ns)} after the EHLO reply "
+                  f"(frame {_frame(ehlo_reply)}), until the server's command timeout ended the session with "
+                  f"{st_code} ({text}) (frame {_frame(st_reply)}), as RFC 5321 4.5.3.2.7 allows after 5 minutes; "
+                  f"the client's STARTTLS (frame {_frame(st_item)}) crossed it{then}; the conversation ended "
+                  "without a mail transaction")
+            if gone is not None:
+                v.by_reset(gone, "before any mail transaction")
+        elif (st_reply.event.out_of_step and st_reply.event.stray and st_code == 421
+              and ehlo_reply is not None):
             # A 421 is a reply of its own, not more of the EHLO reply (RFC 5321 3.8: a server
             # that shuts down, or refuses the session, sends it whatever the command and closes),
-            # which the client's STARTTLS crossed; not the command timeout of a client that idled
-            # (its STARTTLS that long after the EHLO reply: the general rule below)
+            # which the client's STARTTLS crossed; a command timeout's 421 too when the server
+            # waited less than RFC 5321 4.5.3.2.7 asks (the rule above: 5 minutes or more)
+            waited = st_reply.ts_ns - ehlo_reply.ts_ns
+            when = ("" if waited < WAITED_NS else
+                    f" {_seconds(waited)} after its EHLO reply, sooner than the 5 minutes RFC 5321 4.5.3.2.7 asks a "
+                    "server to wait for the next command,")
             v.set(outcome, "server", "starttls-refused", _frame(st_reply),
-                  f"the server sent {st_code} ({text}) on its own after its EHLO reply, before the client's "
+                  f"the server sent {st_code} ({text}) on its own"
+                  f"{when or ' after its EHLO reply,'} before the client's "
                   f"STARTTLS (frame {_frame(st_item)}) could be answered: a server closing the session (RFC 5321 "
                   f"3.8), which the client read as the answer to STARTTLS{then}", st_reply)
             _left_after_refusal(f, v, gone, st_reply, asked_ns=st_item.ts_ns)

@@ -1,0 +1,65 @@
+"""A client that idles after the EHLO reply, whose STARTTLS then crosses the server's command
+timeout 421 (the twenty-second session's second hunt).
+
+RFC 5321 4.5.3.2.7: a server SHOULD wait at least 5 minutes for the next command before it gives
+up (Postfix's smtpd_timeout and Exim's default are 300 s). Its 421 "timeout exceeded" that the
+client's STARTTLS crossed read as a stray line of the EHLO reply (case ``stray-answer``, the
+server's: "the replies are one behind"), though it is a reply of its own (RFC 5321 3.8) and the
+client had idled. Now the client's idle decides: sooner than those 5 minutes the server did not
+wait as long as it should (``server-closed``, as for the 421 of a server shutting down,
+captures/scenarios_hunt10.py), 5 minutes or more it timed out as allowed and the conversation reads
+as the same capture without STARTTLS (``no-mail-transaction``):
+
+- ``hunt11-idle-30-s-421-crosses-starttls.pcap``: the 421 30 s after the EHLO reply, the client's
+  STARTTLS 0.1 ms after it (crossing it), the server's close 1 ms later: the server's
+  (``server-closed``). ``...-299-s-...`` the same one second short of 5 minutes.
+- ``hunt11-idle-300-s-421-crosses-starttls.pcap``: 300 s: the server timed out as allowed, the
+  client idled (``no-mail-transaction``); ``...-600-s-...`` the same after 10 minutes.
+- ``hunt11-idle-300-s-421-no-starttls.pcap``: the control, no STARTTLS: the client sent nothing,
+  the 421 and the close end it (``no-mail-transaction``).
+"""
+from __future__ import annotations
+
+from generate import STARTTLS, Capture, Conv, Expect, opening
+
+TIMEOUT = b"421 4.4.2 mx.example timeout exceeded\r\n"
+
+
+def idle_421(cport: int, idle_s: float, *, starttls: bool = True) -> Conv:
+    """The EHLO reply offering STARTTLS, the server's command timeout 421 ``idle_s`` after it, the
+    client's STARTTLS 0.1 ms after the 421 (sent before it arrived; none when not ``starttls``), the
+    server's close 1 ms later, the client's 1 ms after that."""
+    conv = opening(Conv(cport=cport, close=None))
+    conv.s(TIMEOUT, tag="timeout", delay_ms=idle_s * 1000.0, acked=False)
+    if starttls:
+        conv.c(STARTTLS, tag="starttls", delay_ms=0.1)
+    conv.fin("S", tag="server_fin", delay_ms=1.0)
+    conv.fin("C", tag="client_fin", delay_ms=1.0)
+    return conv
+
+
+def scenarios() -> list[Capture]:
+    impatient = Expect("aborted", "server", "starttls-refused", "valid", True, 421,
+                       [("server-closed", "server", "label:fin:S")])
+    idled = Expect("aborted", "none", "no-mail-transaction", "valid", True, 421)
+    return [
+        Capture("hunt11-idle-30-s-421-crosses-starttls.pcap",
+                "the server's timeout 421 30 s after its EHLO reply, the client's STARTTLS crossing it, the server's "
+                "close 1 ms later: the server did not wait the 5 minutes RFC 5321 4.5.3.2.7 asks (server-closed)",
+                [(idle_421(49121, 30.0), impatient)]),
+        Capture("hunt11-idle-299-s-421-crosses-starttls.pcap",
+                "as hunt11-idle-30-s-421-crosses-starttls.pcap, 299 s after the EHLO reply: the server's "
+                "(server-closed)",
+                [(idle_421(49122, 299.0), impatient)]),
+        Capture("hunt11-idle-300-s-421-crosses-starttls.pcap",
+                "as hunt11-idle-30-s-421-crosses-starttls.pcap, 300 s after the EHLO reply: the server timed out as "
+                "allowed, the client idled (no-mail-transaction)",
+                [(idle_421(49123, 300.0), idled)]),
+        Capture("hunt11-idle-600-s-421-crosses-starttls.pcap",
+                "as hunt11-idle-300-s-421-crosses-starttls.pcap, 600 s after the EHLO reply (no-mail-transaction)",
+                [(idle_421(49124, 600.0), idled)]),
+        Capture("hunt11-idle-300-s-421-no-starttls.pcap",
+                "the control: the timeout 421 300 s after the EHLO reply, no STARTTLS, the server's close 1 ms "
+                "later (no-mail-transaction)",
+                [(idle_421(49125, 300.0, starttls=False), Expect("aborted", "none", "no-mail-transaction", "valid"))]),
+    ]
