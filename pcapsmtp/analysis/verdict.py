@@ -3371,14 +3371,7 @@ def judge(t: Transcript) -> dict[str, Any]:
             # The server's command timeout after a client that idled as long as RFC 5321
             # 4.5.3.2.7 lets a server wait, whose STARTTLS crossed its 421: the server timed out
             # as allowed and the conversation reads as it would without that STARTTLS
-            v.set("aborted", "none", "no-mail-transaction", None,
-                  f"the client sent nothing for {_seconds(st_reply.ts_ns - ehlo_reply.ts_ns)} after the EHLO reply "
-                  f"(frame {_frame(ehlo_reply)}), until the server's command timeout ended the session with "
-                  f"{st_code} ({text}) (frame {_frame(st_reply)}), as RFC 5321 4.5.3.2.7 allows after 5 minutes; "
-                  f"the client's STARTTLS (frame {_frame(st_item)}) crossed it{then}; the conversation ended "
-                  "without a mail transaction")
-            if gone is not None:
-                v.by_reset(gone, "before any mail transaction")
+            _idled_into_timeout(f, v, ehlo_reply, st_reply, st_item, gone)
         elif (st_reply.event.out_of_step and st_reply.event.stray and st_code == 421
               and ehlo_reply is not None):
             # A 421 is a reply of its own, not more of the EHLO reply (RFC 5321 3.8: a server
@@ -3419,7 +3412,18 @@ def judge(t: Transcript) -> dict[str, Any]:
     if not decided and st_item is not None and st_reply is None:
         end = f.own_end(_SERVER)
         step = None if masked_cmd else _next_client_step(f, st_item)
-        if (step is not None and (end is None or f.pos(step) < f.pos(end))
+        crossed = _timeout_crossed(f, st_item)
+        if crossed is not None and crossed[0] is None:
+            # (the capture starts after the server's last reply before its 421)
+            v.set("incomplete", "unknown", "incomplete", _frame(crossed[1]),
+                  f"the server sent {crossed[1].event.code} (frame {_frame(crossed[1])}) on its own before the "
+                  f"client's STARTTLS (frame {_frame(st_item)}), which crossed it, but the capture starts too late "
+                  "to show how long the server had waited for a command (RFC 5321 4.5.3.2.7: a command timeout "
+                  "after 5 minutes or more is allowed)")
+        elif crossed is not None and crossed[0] is not None and crossed[1].ts_ns - crossed[0].ts_ns >= COMMAND_WAIT_NS:
+            # (a capture that starts after the EHLO: the 421 answers no command it holds)
+            _idled_into_timeout(f, v, crossed[0], crossed[1], st_item, _server_left(f, f.pos(crossed[1])))
+        elif (step is not None and (end is None or f.pos(step) < f.pos(end))
                 and f.gap_before(f.pos(step)) is None and _server_silent(f, st_item, step)):
             _starttls_unanswered(f, v, st_item, step, clear)
         elif (end is not None and f.gap_before(f.pos(end)) is None
@@ -3914,6 +3918,49 @@ def _server_ended_ehlo(f: _Facts, ehlo_item: Item | None, ehlo_reply: Item | Non
     if end.event.reset and _reset_forgery(f, end) is not None:
         return None      # a box's reset: the server refused nothing (no-mail-transaction, reset-forged)
     return end
+
+
+def _timeout_crossed(f: _Facts, st_item: Item) -> tuple[Item | None, Item] | None:
+    """The server's 421 sent on its own right before the client's STARTTLS, which crossed it,
+    as read when no command of the capture is its cue (a capture that starts after the EHLO),
+    and the server's reply before it, since which neither side sent a command or lost bytes:
+    (that reply, the 421); (None, the 421) when the capture holds no reply before it (it starts
+    later). None otherwise."""
+    timeout = None
+    for it in reversed(f.t.items[:f.pos(st_item)]):
+        ev = it.event
+        if isinstance(ev, (StreamGap, Command)):
+            return None
+        if isinstance(ev, Reply) and ev.side is _SERVER:
+            if timeout is not None:
+                return it, timeout
+            if ev.code != 421 or ev.answers is not None or ev.greeting:
+                return None
+            timeout = it
+    return None if timeout is None else (None, timeout)
+
+
+def _idled_into_timeout(f: _Facts, v: _Verdict, ehlo_reply: Item, timeout: Item, st_item: Item,
+                        gone: Item | None) -> None:
+    """The server's command timeout 421 (``timeout``) came ``COMMAND_WAIT_NS`` or more after
+    its EHLO reply (``ehlo_reply``; in a capture that starts after the EHLO, its reply before
+    the 421), as long as RFC 5321 4.5.3.2.7 asks a server to wait for the next command,
+    and the client's STARTTLS crossed it: the server timed out as allowed after a client that
+    idled, and the conversation reads as it would without that STARTTLS (no mail transaction,
+    no side blamed). ``gone``: the server's end after the 421, if the conversation ended so."""
+    ev = timeout.event
+    text = " / ".join(_lines_text(ev))[:120]
+    then = "" if gone is None else f"; then {_server_end_words(f, gone)}"
+    since = "the EHLO reply" if ehlo_reply.event.answers is not None else "the server's reply"
+    v.set("aborted", "none", "no-mail-transaction", None,
+          f"the client sent nothing for {_seconds(timeout.ts_ns - ehlo_reply.ts_ns)} after "
+          f"{since} "
+          f"(frame {_frame(ehlo_reply)}), until the server's command timeout ended the session with "
+          f"{ev.code} ({text}) (frame {_frame(timeout)}), as RFC 5321 4.5.3.2.7 allows after 5 minutes; "
+          f"the client's STARTTLS (frame {_frame(st_item)}) crossed it{then}; the conversation ended "
+          "without a mail transaction")
+    if gone is not None:
+        v.by_reset(gone, "before any mail transaction")
 
 
 def _server_left(f: _Facts, after: int) -> Item | None:
