@@ -17,10 +17,18 @@ as the same capture without STARTTLS (``no-mail-transaction``):
   client idled (``no-mail-transaction``); ``...-600-s-...`` the same after 10 minutes.
 - ``hunt11-idle-300-s-421-no-starttls.pcap``: the control, no STARTTLS: the client sent nothing,
   the 421 and the close end it (``no-mail-transaction``).
+
+A client's QUIT in the clear 5 ms after the server's whole TLS 1.2 answer, which the server answers
+in the clear (221) before its close: the client gave up on TLS at once (the client's, as
+captures/scenarios_hunt10.py), and the detail named only the server's close, "answering those
+bytes, which are no TLS record", not its 221 (it read them as SMTP):
+
+- ``hunt11-quit-at-once-server-221-then-fin.pcap``.
 """
 from __future__ import annotations
 
-from generate import STARTTLS, Capture, Conv, Expect, opening
+from generate import READY, STARTTLS, Capture, Conv, Expect, client_hello, opening
+from scenarios_hunt6 import _answer
 
 TIMEOUT = b"421 4.4.2 mx.example timeout exceeded\r\n"
 
@@ -34,6 +42,21 @@ def idle_421(cport: int, idle_s: float, *, starttls: bool = True) -> Conv:
     if starttls:
         conv.c(STARTTLS, tag="starttls", delay_ms=0.1)
     conv.fin("S", tag="server_fin", delay_ms=1.0)
+    conv.fin("C", tag="client_fin", delay_ms=1.0)
+    return conv
+
+
+def quit_answered_221(cport: int) -> Conv:
+    """STARTTLS, 220, the client's TLS 1.2 ClientHello, the server's whole answer; the client's QUIT
+    in the clear 5 ms after it, the server's 221 1 ms after the QUIT, its close 0.1 ms later, the
+    client's close 1 ms after that."""
+    conv = opening(Conv(cport=cport, close=None))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(f"hunt11 {cport}", "mx.example.com", tls13=False), tag="client_hello")
+    conv.s(_answer(cport, "tls12"), tag="flight")
+    conv.c(b"QUIT\r\n", tag="quit", delay_ms=5.0)
+    conv.s(b"221 2.0.0 Bye\r\n", tag="bye", delay_ms=1.0)
+    conv.fin("S", tag="server_fin", delay_ms=0.1)
     conv.fin("C", tag="client_fin", delay_ms=1.0)
     return conv
 
@@ -62,4 +85,9 @@ def scenarios() -> list[Capture]:
                 "the control: the timeout 421 300 s after the EHLO reply, no STARTTLS, the server's close 1 ms "
                 "later (no-mail-transaction)",
                 [(idle_421(49125, 300.0, starttls=False), Expect("aborted", "none", "no-mail-transaction", "valid"))]),
+        Capture("hunt11-quit-at-once-server-221-then-fin.pcap",
+                "TLS 1.2, the server's whole answer, QUIT in the clear 5 ms after it, the server's 221 1 ms after "
+                "the QUIT and its close: the client gave up on TLS at once, the client's",
+                [(quit_answered_221(49126),
+                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220))]),
     ]

@@ -98,3 +98,25 @@ def test_the_timeout_421_without_starttls_is_no_mail_transaction() -> None:
     assert _findings(conv) == []
     assert conv["starttls"]["requested"] is False
     assert conv["detail"] == "the conversation ended without a mail transaction"
+
+
+def test_the_servers_221_to_a_quit_at_once_is_named_in_the_detail() -> None:
+    """TLS 1.2, the server's whole answer, QUIT in the clear 5 ms after it, the server's 221 1 ms
+    after the QUIT, then its close: the client gave up on TLS at once (the client's, as
+    hunt10-quit-at-once-tls12-server-fin.pcap). The detail named only the close, "answering those
+    bytes, which are no TLS record", where the server answered them in the clear, as SMTP."""
+    name = "hunt11-quit-at-once-server-221-then-fin.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    (quit_frame,) = frames_matching(path, 'tcp.srcport == 49126 && tcp.payload contains "QUIT"')
+    (bye,) = frames_matching(path, 'tcp.srcport == 25 && tcp.payload contains "221 2.0.0 Bye"')
+    (fin,) = frames_matching(path, "tcp.srcport == 25 && tcp.flags.fin == 1")
+    assert frames_matching(path, "tls.handshake.type == 14") == [16]
+    assert (quit_frame, bye, fin) == (18, 20, 22)
+    assert frames_matching(path, f"frame.number == {bye} && tls") == []
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, quit_frame)
+    assert _findings(conv) == []
+    assert conv["detail"] == (
+        "the client sent 'QUIT' in the clear (frame 18) 6 ms after the server's last record (frame 16), in the "
+        "middle of the TLS handshake: it gave up on TLS at once; the server then answered 'QUIT' in the clear "
+        "with '221 2.0.0 Bye' (frame 20), and closed the connection (frame 22)")

@@ -1000,8 +1000,13 @@ def _server_met_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, im
     if any(type(x.event) is TlsNotTls for x in answer):
         return False
     said = _clear_words(clear)
+    # the server's own plaintext between (its 221 to the QUIT: it read those bytes as SMTP)
+    spoke = next((x for x in f.t.items[f.pos(clear) + 1:f.pos(react)]
+                  if type(x.event) is TlsNotTls and x.event.side is _SERVER), None)
     tail = (f"; the server then {'sent ' if type(ev) is TlsAlert else ''}{_reaction_words(react)}, "
-            "answering those bytes, which are no TLS record")
+            "answering those bytes, which are no TLS record" if spoke is None else
+            f"; the server then answered {said} in the clear with {_clear_words(spoke)} (frame {_frame(spoke)}), and "
+            f"{'sent ' if type(ev) is TlsAlert else ''}{_reaction_words(react)}")
 
     def reacted() -> bool:
         if type(ev) is TlsAlert:
