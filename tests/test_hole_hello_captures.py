@@ -244,10 +244,14 @@ def test_a_220_after_the_greetings_first_line_lost_and_a_pregreeting_ehlo_is_the
     evs += s.receive(S, b"220 mx ready\r\n", 6100) + s.receive(S, b"250-mx\r\n250 STARTTLS\r\n", 6101)
     evs += s.receive(C, b"STARTTLS\r\n", 6102) + s.receive(S, READY, 6103)
     assert _replies(evs) == [(220, True, None), (250, False, "EHLO"), (220, False, "STARTTLS")]
-    # (a 421 or 554 there may answer the EHLO: its reading is left as it was)
+    # (a 421 there may answer the EHLO, as it answers any command; a 554 is no answer to EHLO, RFC
+    # 5321 4.3.2, and ends the greeting too: tests/test_holes3_captures.py)
+    s = SmtpSession()
+    evs = s.receive_gap(S, 26, 90) + s.receive(C, b"EHLO me\r\n", 100) + s.receive(S, b"421 no\r\n", 6100)
+    assert _replies(evs) == [(421, False, "EHLO")]
     s = SmtpSession()
     evs = s.receive_gap(S, 26, 90) + s.receive(C, b"EHLO me\r\n", 100) + s.receive(S, b"554 no\r\n", 6100)
-    assert _replies(evs) == [(554, False, "EHLO")]
+    assert _replies(evs) == [(554, True, None)]
 
 
 def test_a_client_hole_too_short_for_a_client_hello_leaves_its_plaintext_judged() -> None:

@@ -12,7 +12,7 @@ from capturecheck import CAPTURES
 from capturecheck import findings_of as _findings
 from capturecheck import one_conv as _conv
 from capturecheck import verdict_of as _verdict
-from pcapsmtp.smtp.events import PlaintextAfterStartTls
+from pcapsmtp.smtp.events import PlaintextAfterStartTls, Reply
 from pcapsmtp.smtp.session import SmtpSession
 
 UNSURE = ("incomplete", "unknown", "incomplete", None)
@@ -121,3 +121,112 @@ def test_the_serverhello_read_whatever_its_segments() -> None:
         evs += s.receive(S, hello[k:k + 1])
     assert not any(isinstance(e, PlaintextAfterStartTls) for e in evs)
     assert any(type(e).__name__ == "TlsServerHello" for e in evs)
+
+
+# ------------------------------------- a late start's first reply begun before the first command
+
+def _replies(evs: list[Any]) -> list[tuple[int | None, bool, str | None]]:
+    return [(e.code, e.greeting, e.answers.verb if e.answers else None) for e in evs if isinstance(e, Reply)]
+
+
+def test_a_late_starts_first_reply_begun_before_the_ehlo_is_the_greeting() -> None:
+    """A late start inside postscreen's pregreet wait: the greeting's 220- line, the client's EHLO,
+    the 554 that ends the greeting: one reply (the code mismatch inside it flagged), the greeting,
+    not the EHLO's answer (was: the 220- line a reply of its own, the 554 the EHLO's answer)."""
+    s = SmtpSession(late_start=True)
+    evs = s.receive(S, b"220-mx ESMTP\r\n") + s.receive(C, b"EHLO me\r\n") + s.receive(S, b"554 go away\r\n")
+    assert _replies(evs) == [(554, True, None)]
+    for code in (b"421", b"554"):
+        s = SmtpSession(late_start=True)
+        evs = s.receive(S, code + b"-mx\r\n") + s.receive(C, b"EHLO me\r\n") + s.receive(S, code + b" bye\r\n")
+        assert _replies(evs) == [(int(code), True, None)], code
+
+
+def test_a_late_starts_reply_begun_after_the_ehlo_still_answers_it() -> None:
+    """Controls: the reply's first line after the EHLO, or a whole reply before it: the 554 answers
+    the EHLO, as before."""
+    s = SmtpSession(late_start=True)
+    evs = s.receive(C, b"EHLO me\r\n") + s.receive(S, b"554 go away\r\n")
+    assert _replies(evs) == [(554, False, "EHLO")]
+    s = SmtpSession(late_start=True)
+    evs = s.receive(S, b"220 mx ESMTP\r\n") + s.receive(C, b"EHLO me\r\n") + s.receive(S, b"554 go away\r\n")
+    assert _replies(evs)[-1] == (554, False, "EHLO")
+
+
+def test_a_reply_splits_at_another_code_only_after_a_hole_inside_it() -> None:
+    """A hole after a reply's first line, then a line of another code: that line starts the next
+    reply (the first lost its end), as before; a hole before the reply's first line took nothing
+    after it: another code is one reply."""
+    s = SmtpSession()
+    evs = s.receive(S, b"220 mx\r\n") + s.receive(C, b"EHLO me\r\n") + s.receive(S, b"250-mx\r\n")
+    evs += s.receive_gap(S, 30) + s.receive(S, b"554 no\r\n")
+    assert [(e.code, len(e.lines)) for e in evs if isinstance(e, Reply)][:2] == [(220, 1), (250, 1)]
+    s = SmtpSession()
+    evs = s.receive(S, b"220 mx\r\n") + s.receive(C, b"EHLO me\r\n") + s.receive_gap(S, 30)
+    evs += s.receive(S, b"250-mx\r\n554 no\r\n")
+    assert [(e.code, len(e.lines)) for e in evs if isinstance(e, Reply)] == [(220, 1), (554, 2)]
+
+
+def test_the_pregreet_554_is_the_greeting() -> None:
+    """The whole capture: greeting-refused at the 220- line; tshark: the 220- line in 4, the EHLO in
+    6, the 554 in 8."""
+    path = CAPTURES / "holes3-pregreet-554.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "server", "greeting-refused", None, 4)
+    assert _findings(conv) == []
+    assert conv["detail"] == "the server's greeting refused the connection (554)"
+    assert frames_matching(path, "smtp.response.code == 220") == [4]
+    assert frames_matching(path, "smtp.response.code == 554") == [8]
+    assert frames_matching(path, 'smtp.req.command == "EHLO"') == [6]
+    ((cont,),) = tshark_fields(path, "frame.number == 4", "smtp.response.code")
+    assert _payload_head(path, 4, 4) == b"220-" and cont == "220"
+
+
+def test_the_pregreet_554_started_late_is_still_the_greeting() -> None:
+    """The capture started at the client's handshake ACK (3) or at the 220- line (4): the same
+    verdict as the whole capture (was ehlo-rejected: the 554 read as the EHLO's answer)."""
+    cap = cuts.load(CAPTURES / "holes3-pregreet-554.pcap")
+    for k in (3, 4):
+        (conv,) = cuts.analyze(cuts.start_at(cap, k))
+        assert _verdict(conv) == ("aborted", "server", "greeting-refused", None, 4), k
+        assert [f["code"] for f in conv["findings"]] == ["midstream"], k
+
+
+def test_the_ehlo_refused_with_554_stays_the_ehlos() -> None:
+    """Control: after the whole greeting the 554 answers the EHLO, whole or started at the greeting."""
+    path = CAPTURES / "holes3-ehlo-refused-554.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "server", "ehlo-rejected", None, 8)
+    assert frames_matching(path, "smtp.response.code == 554") == [8]
+    assert frames_matching(path, 'smtp.req.command == "EHLO"') == [6]
+    (cut,) = cuts.analyze(cuts.start_at(cuts.load(path), 4))
+    assert (cut["outcome"], cut["reason"]) == ("incomplete", "incomplete")
+
+
+def test_the_pregreet_554_after_a_lost_220_line_is_the_greeting() -> None:
+    """The 220- line lost (the client's ACK in 4 covers it, before its EHLO in 5): the 554 after
+    the EHLO is the greeting's last line, not the EHLO's answer (RFC 5321 4.3.2: 554 is no answer
+    to EHLO). The verdict stays unsure: a hole before the greeting could hide what the server said
+    first (analysis/verdict.py, greeting_whole)."""
+    s = SmtpSession()
+    evs = s.receive_gap(S, 26) + s.receive(C, b"EHLO me\r\n") + s.receive(S, b"554 go away\r\n")
+    assert _replies(evs) == [(554, True, None)]
+    for code in (b"421", b"250"):   # controls: answers to any command, or to EHLO
+        s = SmtpSession()
+        evs = s.receive_gap(S, 26) + s.receive(C, b"EHLO me\r\n") + s.receive(S, code + b" x\r\n")
+        assert _replies(evs) == [(int(code), False, "EHLO")], code
+    path = CAPTURES / "holes3-pregreet-554-first-line-lost.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == (*UNSURE, 5)
+    assert _findings(conv) == [("tcp-gap", "capture", 5)]
+    assert frames_matching(path, "tcp.analysis.ack_lost_segment")[:1] == [4]
+    assert frames_matching(path, 'smtp.req.command == "EHLO"') == [5]
+    assert frames_matching(path, "smtp.response.code == 554") == [7]
+
+
+def test_a_late_starts_reply_begun_before_a_command_other_than_a_hello_is_no_greeting() -> None:
+    """Control: a reply begun before a pipelined RCPT the capture starts with answers a command
+    before the capture (nothing but the greeting comes before a hello, and this is no hello)."""
+    s = SmtpSession(late_start=True)
+    evs = s.receive(S, b"554-no\r\n") + s.receive(C, b"RCPT TO:<a@b>\r\n") + s.receive(S, b"554 no\r\n")
+    assert not any(r[1] for r in _replies(evs))

@@ -30,7 +30,7 @@ cdef class SmtpSession:
     cdef public object _pending, _srv_pending, _unclaimed, _srv_last, _helo_held
     cdef public bint _srv_in_data
     cdef public list _reply_lines
-    cdef public bint _reply_damaged, _greeted
+    cdef public bint _reply_damaged, _reply_hole, _greeted
     cdef public object _hold_for
     cdef public bint _starttls_accepted, _client_spoke_after_220
     cdef public object _ready_ns

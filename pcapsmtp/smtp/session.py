@@ -26,7 +26,9 @@ How the sides are followed:
 - A conversation whose start is not in the capture (``late_start``) has no greeting: the
   first reply seen answers a command before the capture (unless it is a 220 after the
   client's captured commands, none a STARTTLS: a 220 answers no other, and that one is the
-  last line of a greeting the client did not wait for). Each side's first bytes are TLS
+  last line of a greeting the client did not wait for; or its first line, of a greeting's
+  code, came before the client's first captured command: the server answers only what it
+  has read, and that reply is the greeting the client did not wait for). Each side's first bytes are TLS
   (``TlsInProgress``, then the TLS records), or SMTP text from the first line that looks
   like a reply or a command. The same holds after a hole: binary bytes never become a
   banner, a reply or a command, and a TLS record that starts cleanly where a line would begin
@@ -153,6 +155,7 @@ class SmtpSession:
         self._srv_in_data = False                     # the server reads the client's lines as content
         self._reply_lines: list[ReplyLine] = []
         self._reply_damaged = False
+        self._reply_hole = False    # the open reply lost bytes in a hole after its first line
         self._greeted = False
         self._hold_for: Command | None = None
         self._starttls_accepted = False
@@ -349,6 +352,7 @@ class SmtpSession:
             # The open reply lost its middle or its end. What follows the hole continues it
             # unless the client has sent a command since (then it answers that command).
             self._reply_damaged = True
+            self._reply_hole = True
         return out
 
     def receive_eof(self, side: Side, *, reset: bool = False, truncated: bool = False,
@@ -1116,10 +1120,12 @@ class SmtpSession:
             if code is not None and first is not None and code != first:
                 self._anomaly(_SERVER, span, AnomalyCode.REPLY_CODE_MISMATCH,
                               f"line with code {code} inside a {first} reply")
-        if (self._reply_lines and self._reply_damaged and code is not None
+        if (self._reply_lines and self._reply_hole and code is not None
                 and self._reply_lines[0].code is not None and code != self._reply_lines[0].code):
-            # A reply damaged by a hole, then a line with another code: that line starts the
-            # next reply (the damaged one lost its end).
+            # A reply that lost bytes in a hole after its first line, then a line with another
+            # code: that line starts the next reply (the damaged one lost its end). (A reply
+            # whose head went in a hole, or before a late start, lost nothing after its first
+            # line: another code there is the server's own mismatch, one reply, as with the head.)
             self._finish_reply()
         if not self._reply_lines:
             self._reply_began_at = self._commands_seen
@@ -1140,6 +1146,7 @@ class SmtpSession:
         self._reply_lines = []
         damaged = self._reply_damaged
         self._reply_damaged = False
+        self._reply_hole = False
         if not lines:
             return
         if self._helo_held is not None:
@@ -1179,17 +1186,27 @@ class SmtpSession:
         # after the client's EHLO and STARTTLS then answers the STARTTLS). A 220 answers only
         # STARTTLS (RFC 3207 4): with none pending it is still the greeting, its last line after
         # its first ones were lost (a client that spoke before the greeting's end, as one
-        # caught in Postfix postscreen's pregreet trap, did not wait for it).
+        # caught in Postfix postscreen's pregreet trap, did not wait for it). So is a 554 after
+        # the client's hello: RFC 5321 4.3.2 gives 554 to the connection's opening, never to
+        # EHLO or HELO (504, 550, 502; and 421, which answers any command and stays its answer).
         greeting = not self._greeted and (
             not self._pending or (last.code in (220, 421, 554)
                                   and self._pending[0].verb != "STARTTLS"
                                   and not (self._greeting_in_hole
-                                           and (last.code != 220 or self._starttls_pending()))))
+                                           and (self._starttls_pending() or not (
+                                               last.code == 220 or (last.code == 554 and self._pending[0].verb
+                                                                    in _HELLO_VERBS))))))
         # (in a late start the greeting counts as seen, but the capture may begin inside it: the
         # first reply, a 220 after the client's first captured commands, none a STARTTLS, is
-        # its last line, for a 220 answers none of them)
-        if (self._late and not self._replied and last.code == 220 and self._pending
-                and not self._starttls_pending()):
+        # its last line, for a 220 answers none of them; so is the first reply whose first line,
+        # of a greeting's code, came before the client's first captured command, its hello,
+        # whatever its last line's: the server answers only what it has read, nothing comes
+        # before a hello but the greeting, and a client that did not wait for the greeting's
+        # end, as one caught in postscreen's pregreet trap, gets its 554 or 421 there)
+        if self._late and not self._replied and self._pending and (
+                (last.code == 220 and not self._starttls_pending())
+                or (not self._reply_began_at and lines[0].code in (220, 421, 554)
+                    and self._pending[0].verb in _HELLO_VERBS)):
             greeting = True
         self._replied = True
         if not self._greeted and not greeting:
@@ -1420,6 +1437,8 @@ class SmtpSession:
 #: the first byte of a TLS record that answers a ClientHello: a handshake record (ServerHello)
 #: or an alert refusing it
 _HANDSHAKE_ANSWER = (b"\x15", b"\x16")
+#: the commands that open a session (RFC 5321 4.1.1.1, RFC 2033 4.1)
+_HELLO_VERBS = ("EHLO", "HELO", "LHLO")
 #: reply codes that only one command can get (to re-pair replies after a hole)
 _ONLY_ANSWERS = {220: "STARTTLS", 354: "DATA", 221: "QUIT", 334: "AUTH"}
 #: the codes of ``_ONLY_ANSWERS`` that pair past unanswered commands with no hole (a 220 after
