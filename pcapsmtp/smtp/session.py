@@ -196,9 +196,10 @@ class SmtpSession:
         #: at its first segment, after the server's replies that acknowledged them)
         self._client_bytes = False
         #: bytes of the client after its STARTTLS were lost in a hole while it awaited the
-        #: answer: what follows may be the rest of the TLS it started (``_tls_after_hold_hole``)
-        self._hold_hole = False
-        self._hold_lost = 0     # client bytes lost in holes since its last command (``_hold_hole``)
+        #: answer: what follows may be the rest of the TLS it started (``_tls_after_hold_hole``);
+        #: how many (``_tls_without_220``), 0 once what follows was read as that TLS, or with no
+        #: such hole (the TCP layer declares no empty hole)
+        self._hold_lost = 0
         #: bytes of the server after the client's STARTTLS were lost in a hole, and no byte of
         #: the server came after it: its answer, if any, is in the hole (``_answer_unseen``)
         self._answer_in_hole = False
@@ -319,7 +320,6 @@ class SmtpSession:
             # The held bytes and the hole: the pending reply decides nothing reliable now.
             st.lines.skip(length)
             if self._hold_for is not None and self._hold_for.verb == "STARTTLS":
-                self._hold_hole = True
                 self._hold_lost += length
             return out
         if st.mode is _Mode.TLS_EXPECTED:
@@ -537,7 +537,7 @@ class SmtpSession:
             if (mode is _Mode.LINES and st.side is _SERVER and not self._reply_lines
                     and self._hold_for is not None and self._hold_for.verb == "STARTTLS"
                     and st.lines.buf[:1] in _HANDSHAKE_ANSWER and sniff_tls(bytes(st.lines.buf[:5]))):
-                if self._hold_hole and len(st.lines) < 6 and st.lines.buf[:1] == b"\x16":
+                if self._hold_lost and len(st.lines) < 6 and st.lines.buf[:1] == b"\x16":
                     return      # wait for the handshake message's type (``_answers_hello``)
                 self._tls_without_220()
                 continue
@@ -573,7 +573,7 @@ class SmtpSession:
             elif mode is _Mode.HOLD:
                 if (self._hold_for is not None and self._hold_for.verb == "STARTTLS"
                         and st.lines.buf[:1] and self._answer_unseen()):
-                    if self._hold_hole:
+                    if self._hold_lost:
                         # bytes after a hole that followed STARTTLS: the rest of the TLS the
                         # client started (its ClientHello's head in the hole), unless text
                         head = _tls_after_hold_hole(bytes(st.lines.buf[:64]), at_end=False)
@@ -664,7 +664,6 @@ class SmtpSession:
         if verb == "DATA" or verb == "STARTTLS":
             st.mode = _Mode.HOLD
             self._hold_for = cmd
-            self._hold_hole = False
             self._hold_lost = 0
             self._answer_in_hole = False
             if verb == "STARTTLS":
@@ -812,10 +811,10 @@ class SmtpSession:
                 self._starttls_accepted = True
                 data, start = st.lines.take_rest()
                 st.mode = _Mode.TLS_EXPECTED
-                if self._hold_hole and _tls_after_hold_hole(data, at_end=True) is not False:
+                if self._hold_lost and _tls_after_hold_hole(data, at_end=True) is not False:
                     # bytes after STARTTLS were lost in a hole: what follows it is the rest of
                     # the TLS the client started, never plaintext injected before the 220
-                    self._hold_hole = False
+                    self._hold_lost = 0
                     self._tls_after_hole(st)
                     if data:
                         st.lines.push(data)
@@ -874,7 +873,7 @@ class SmtpSession:
     def _tls_without_220(self) -> None:
         """The server speaks TLS while STARTTLS awaits its reply: the 220 was lost in a hole.
         Both sides go on as after a 220 (STARTTLS stays without a reply). When bytes of the
-        client after its STARTTLS were lost in a hole too (``_hold_hole``), its TLS may have
+        client after its STARTTLS were lost in a hole too (``_hold_lost``), its TLS may have
         begun in that hole (a ServerHello answers only a ClientHello; an alert may answer one
         too): its bytes from there are read as after a 220 in the capture with that hole
         (``_release_hold``), the TLS it started, whose record framing must be found again,
@@ -895,10 +894,10 @@ class SmtpSession:
         self._hold_for = None
         if c.mode is _Mode.HOLD:
             held = bytes(c.lines.buf)
-            if (self._hold_hole and self._hold_lost + len(held) >= _MIN_CLIENT_HELLO_RECORD
+            if (self._hold_lost and self._hold_lost + len(held) >= _MIN_CLIENT_HELLO_RECORD
                     and (_answers_hello(self._s.lines.buf)
                          or _tls_after_hold_hole(held, at_end=True) is not False)):
-                self._hold_hole = False
+                self._hold_lost = 0
                 self._tls_after_hole(c)
             else:
                 c.mode = _Mode.TLS_EXPECTED
@@ -1011,7 +1010,7 @@ class SmtpSession:
         later): a client sends a ClientHello only to start the TLS its STARTTLS asked for (after
         a 220 the capture does not show, or in the same segment as STARTTLS, without waiting
         for one), so its bytes from here are TLS (its ClientHello's SNI and versions, its alert),
-        not held plaintext. After a hole that followed STARTTLS (``_hold_hole``) the bytes are
+        not held plaintext. After a hole that followed STARTTLS (``_hold_lost``) the bytes are
         TLS whose record framing must be found again (the ClientHello's head is in the hole),
         unless they are text. STARTTLS stays without a reply (none is in the capture; a 220 that
         comes later still answers it, and the server's TLS after a hole of its answer is read as
@@ -1020,8 +1019,8 @@ class SmtpSession:
         if self._server_unseen():
             self._hold_for = None
         c = self._c
-        if self._hold_hole:
-            self._hold_hole = False
+        if self._hold_lost:
+            self._hold_lost = 0
             self._tls_after_hole(c)
         else:
             c.mode = _Mode.TLS_EXPECTED
@@ -1055,14 +1054,14 @@ class SmtpSession:
         cmd = self._hold_for
         if (cmd is None or cmd.verb != "STARTTLS" or not ts_ns or not cmd.ts_ns
                 or ts_ns - cmd.ts_ns < WAITED_NS or sniff_tls(data[:5]) is not False
-                or (self._hold_hole and _tls_after_hold_hole(data, at_end=False) is not False)):
+                or (self._hold_lost and _tls_after_hold_hole(data, at_end=False) is not False)):
             return False
         self._hold_for = None
         return True
 
     def _held_without_reply(self, data: bytes, start: int) -> None:
         cmd = self._hold_for
-        if self._hold_hole and _tls_after_hold_hole(data, at_end=True) is not False:
+        if self._hold_lost and _tls_after_hold_hole(data, at_end=True) is not False:
             return      # after a hole: the rest of the TLS the client started, not plaintext
         if cmd is not None and cmd.verb == "STARTTLS" and sniff_tls(data) is False:
             self._anomaly(_CLIENT, Span(_CLIENT, start, start + len(data)),
@@ -1477,7 +1476,7 @@ def _clean_record(buf: bytes | bytearray) -> bool:
 
 
 def _tls_after_hold_hole(data: bytes, *, at_end: bool) -> bool | None:
-    """The client's bytes after a hole that followed its STARTTLS (``_hold_hole``): can they
+    """The client's bytes after a hole that followed its STARTTLS (``_hold_lost``): can they
     be the TLS it started, the rest of a record whose head is in the hole? True when they start
     a TLS record, or their first line (64 bytes at most) is no text; False when it is text (a
     command line: plaintext, judged as such); None while too few bytes are there to tell
