@@ -1523,8 +1523,9 @@ def _gave_up_at(f: _Facts, last: Item, ender: Item) -> Item:
     """The client's first act of giving up on TLS after ``last`` (the server's last record, or the
     client's ClientHello never answered), up to
     ``ender`` (its close, reset or alert): its plaintext (``TlsNotTls``, PHPMailer's QUIT, timed by
-    the segment that carried its first line: ``smtp.tls``), or a cleartext alert of giving up
-    (``_GAVE_UP_ALERTS``), the two ``_client_waited`` lets pass; ``ender`` when it sent neither."""
+    the segment that carried its first byte, with or without a line end: ``smtp.tls``), or a
+    cleartext alert of giving up (``_GAVE_UP_ALERTS``), the two ``_client_waited`` lets pass;
+    ``ender`` when it sent neither."""
     for it in f.t.items[f.pos(last) + 1:f.pos(ender)]:
         ev = it.event
         if getattr(ev, "side", None) is _CLIENT and (

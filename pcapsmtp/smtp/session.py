@@ -248,7 +248,8 @@ class SmtpSession:
                     if self._body_data(st, data, start):
                         self._drain(st)         # the lines after the end-of-data marker
                 elif st.tls is not None:
-                    self._emit_all(st.tls.feed(data, start))
+                    # (the segment's time stamps plaintext whose first byte it carries, ``TlsNotTls``)
+                    self._emit_all(st.tls.feed(data, start, ts_ns=ts_ns))
                 return out
         if mode is _Mode.HOLD and not len(st.lines) and self._gave_up_on_starttls(data, ts_ns):
             st.mode = _Mode.LINES
@@ -594,7 +595,7 @@ class SmtpSession:
             elif mode is _Mode.TLS:
                 data, start = st.lines.take_rest()
                 if data and st.tls is not None:
-                    self._emit_all(st.tls.feed(data, start))
+                    self._emit_all(st.tls.feed(data, start, ts_ns=self._ts))
                 return
             else:  # STOPPED
                 st.lines.take_rest()

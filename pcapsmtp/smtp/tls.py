@@ -41,12 +41,14 @@ Limits and end states (documented choices):
 - At most ``max_events`` events per observer; the last slot holds
   ``TlsStopped(reason="event_limit")``; framing and counters go on silently after it.
 - Bytes that are not a TLS record: :class:`TlsNotTls` with a preview of their first line (up to
-  and including its LF), at most 64 bytes. To give the same events whatever the fragmentation, the
+  and including its LF), at most 64 bytes. To give the same preview whatever the fragmentation, the
   event is emitted once that line is whole or 64 bytes are there, or at
-  :meth:`TlsObserver.gap`/:meth:`TlsObserver.end`: a plaintext command comes with the segment
-  that carried it (the verdict reads when a client gave up on TLS and spoke in the clear, PHPMailer's
-  QUIT), not at the stream's end; :attr:`TlsObserver.is_tls` turns False at once.
-  After it the side is no longer parsed (``bytes`` still counts).
+  :meth:`TlsObserver.gap`/:meth:`TlsObserver.end`; :attr:`TlsObserver.is_tls` turns False at once.
+  Its ``ts_ns`` and ``frame`` are those given to the feed that carried its first byte (the first
+  byte of the record header that proved not TLS), whenever the event comes: the verdict reads when a
+  client gave up on TLS and spoke in the clear (PHPMailer's QUIT), and a ``QUIT`` without its
+  CRLF, or bytes with no LF, are emitted only at the stream's end, which is not when they were
+  sent. After it the side is no longer parsed (``bytes`` still counts).
 - A handshake message over 64 KiB: ``TlsStopped(reason="handshake_too_large")``; records are
   still framed and counted, handshake messages are no longer read.
 - Gaps: inside a record's body the framing survives (the record is reported if its content was
@@ -57,7 +59,8 @@ Limits and end states (documented choices):
 - At :meth:`TlsObserver.end` an incomplete record or handshake message gives one
   :class:`TlsTruncated` each (``what`` = ``"record"`` or ``"handshake"``).
 - Every event's ``frame`` is the ``frame`` given to the feed that completed it (None if none was
-  given); it is the only field that depends on how the bytes were chunked.
+  given), but :class:`TlsNotTls`'s (above); it and ``TlsNotTls.ts_ns`` are the only fields that
+  depend on how the bytes were chunked.
 """
 from __future__ import annotations
 
@@ -355,9 +358,12 @@ class TlsEncryptedHandshake(TlsEvent):
 @dataclass(kw_only=True, unsafe_hash=True)
 class TlsNotTls(TlsEvent):
     """Bytes that are no TLS record where one was due; emitted once ``preview`` is whole (the
-    module's docstring), so its item's time is that of the segment that completed its first line."""
+    module's docstring), but stamped with the segment that carried its first byte: ``frame`` and
+    ``ts_ns`` are those given to that feed, so its item's time is when the bytes were sent, also when
+    they have no line end and the event comes only at the stream's end."""
 
     preview: bytes      #: from the position that is not TLS: its first line (LF included), at most 64 bytes
+    ts_ns: int = 0      #: the ``ts_ns`` given to the feed that carried its first byte (0: none given)
 
 
 @dataclass(kw_only=True, unsafe_hash=True)
@@ -594,6 +600,11 @@ class TlsObserver:
         self._muted = False
         self._pos: int | None = None        # next expected stream offset
         self._frame: int | None = None
+        self._ts = 0                        # the ``ts_ns`` of the current feed
+        # the frame and time of the feed that carried the first byte of the record header being
+        # read (slow path): a header that proves not TLS stamps its ``TlsNotTls`` with them
+        self._hdr_frame: int | None = None
+        self._hdr_ts = 0
         self._out: list[TlsEvent] = []
         self._dead = False                  # not TLS / unrecoverable / ended: count bytes only
         self._ended = False
@@ -613,6 +624,8 @@ class TlsObserver:
         # not-TLS preview collection
         self._nt_buf: bytearray | None = None
         self._nt_start = 0
+        self._nt_frame: int | None = None   # the frame and time of the feed of its first byte
+        self._nt_ts = 0
         # resynchronisation after a gap
         self._resync = False
         self._rbuf = bytearray()
@@ -655,7 +668,9 @@ class TlsObserver:
         return self._server_tls13 or (self._offered_tls13 and not self._tls12_evidence)
 
     def feed(self, data: bytes | bytearray | memoryview, offset: int,
-             frame: int | None = None) -> list[TlsEvent]:
+             frame: int | None = None, ts_ns: int = 0) -> list[TlsEvent]:
+        """``data`` at ``offset`` of the side's stream, carried by ``frame`` captured at ``ts_ns``
+        (both optional: they only stamp the events)."""
         self._out = []
         data = bytes(data)
         if not data or self._ended:
@@ -673,6 +688,7 @@ class TlsObserver:
         self.bytes += len(data)
         self._pos = offset + len(data)
         self._frame = frame
+        self._ts = ts_ns
         if self._nt_buf is not None:        # collecting the preview of a not-TLS position
             self._nt_buf += data[:_PREVIEW - len(self._nt_buf)]
             self._not_tls_more()
@@ -752,22 +768,26 @@ class TlsObserver:
     def _flush_not_tls(self) -> None:
         if self._nt_buf is not None:
             preview = bytes(self._nt_buf)
+            # (stamped with the feed of its first byte, not the one that completed it: ``_emit``
+            # gives every event the current feed's frame)
+            frame, self._frame = self._frame, self._nt_frame
             self._emit(TlsNotTls, Span(self.side, self._nt_start, self._nt_start + len(preview)),
-                       preview=preview)
+                       preview=preview, ts_ns=self._nt_ts)
+            self._frame = frame
             self._nt_buf = None
 
     def _not_tls(self, start: int, first: bytes) -> None:
         self._is_tls = False
         self._dead = True
         self._nt_start = start
+        self._nt_frame, self._nt_ts = self._hdr_frame, self._hdr_ts
         self._nt_buf = bytearray(first[:_PREVIEW])
         self._not_tls_more()
 
     def _not_tls_more(self) -> None:
         """The preview of a not-TLS position is whole once it holds its first line (up to and
-        including the first LF) or ``_PREVIEW`` bytes: emit it then, so that the event comes with
-        the segment that completed it (a client's plaintext command, sent in one segment: the
-        time of its first byte), not at the stream's end. The preview depends only on the bytes,
+        including the first LF) or ``_PREVIEW`` bytes: emit it then (stamped with the feed of its
+        first byte, ``_not_tls``), not at the stream's end. The preview depends only on the bytes,
         never on how they were split into segments."""
         buf = self._nt_buf
         if buf is None:
@@ -901,6 +921,7 @@ class TlsObserver:
                         continue
                 if not self._hdr:
                     self._rec_start = offset + i
+                    self._hdr_frame, self._hdr_ts = self._frame, self._ts
                 need = 5 - len(self._hdr)   # SSLv2 too: its 2-byte header + 3 sniffed bytes
                 chunk = data[i:i + need]
                 self._hdr += chunk

@@ -304,6 +304,47 @@ def test_plaintext_without_a_line_end_is_reported_at_64_bytes_or_at_the_end() ->
     assert bulk == single == [TlsNotTls(side=S, span=Span(S, 0, len(short)), preview=short)]
 
 
+def test_plaintext_is_stamped_with_the_feed_of_its_first_byte_whenever_it_is_emitted() -> None:
+    """``TlsNotTls``'s ``ts_ns`` and ``frame`` are those of the feed that carried its first byte
+    (the first byte of the header that proved not TLS), also when its line ends only later or never
+    (emitted at the stream's end): a client's ``QUIT`` without its CRLF was sent when its segment
+    was, not at the close. Other events keep the feed that completed them."""
+    good = rec(22, client_hello())
+    obs = TlsObserver(C)
+    (hello,) = obs.feed(good, 0, frame=14, ts_ns=1_000)
+    assert hello.frame == 14 and not hasattr(hello, "ts_ns")
+    assert obs.feed(b"QUIT", len(good), frame=16, ts_ns=6_000) == []
+    assert obs.end() == [TlsNotTls(side=C, span=Span(C, len(good), len(good) + 4), frame=16, preview=b"QUIT",
+                                   ts_ns=6_000)]
+    # the line ends in a later feed: the first byte's feed still
+    obs = TlsObserver(C)
+    obs.feed(good, 0, frame=14, ts_ns=1_000)
+    assert obs.feed(b"QU", len(good), frame=16, ts_ns=6_000) == []
+    assert obs.feed(b"IT\r\n", len(good) + 2, frame=17, ts_ns=20_000_000) == [
+        TlsNotTls(side=C, span=Span(C, len(good), len(good) + 6), frame=16, preview=b"QUIT\r\n", ts_ns=6_000)]
+    # a header begun in one feed and proved not TLS in the next (an SSLv2 header after the first
+    # record): the feed of the header's first byte
+    sslv2 = bytes.fromhex("802e0103010015")
+    obs = TlsObserver(C)
+    obs.feed(good, 0, frame=14, ts_ns=1_000)
+    assert obs.feed(sslv2[:2], len(good), frame=16, ts_ns=6_000) == []
+    assert obs.feed(sslv2[2:], len(good) + 2, frame=17, ts_ns=9_000) == []
+    (nt,) = obs.gap(10)
+    assert (nt.frame, nt.ts_ns, nt.preview, nt.span) == (16, 6_000, sslv2, Span(C, len(good), len(good) + 7))
+    # any chunking gives the same preview and span; the time is the first byte's feed's
+    data = good + b"QUIT"
+    for cut in range(len(good) + 1, len(data)):
+        obs = TlsObserver(C)
+        events = obs.feed(data[:cut], 0, frame=1, ts_ns=10) + obs.feed(data[cut:], cut, frame=2, ts_ns=20)
+        events += obs.end()
+        assert [(type(e).__name__, e.frame) for e in events] == [("TlsClientHello", 1), ("TlsNotTls", 1)]
+        assert events[1].ts_ns == 10 and events[1].preview == b"QUIT"
+    obs = TlsObserver(C)
+    events = obs.feed(data[:len(good)], 0, frame=1, ts_ns=10) + obs.feed(data[len(good):], len(good), frame=2,
+                                                                         ts_ns=20) + obs.end()
+    assert (events[1].frame, events[1].ts_ns) == (2, 20)
+
+
 def test_plaintext_after_a_record() -> None:
     good = rec(22, client_hello())
     events, obs = observe(C, good + b"QUIT\r\n")
