@@ -1435,7 +1435,7 @@ def _had_answer_ns(f: _Facts, last: Item, before: Item) -> int | None:
         return None
     if acked > before.ts_ns:
         return last.ts_ns
-    if f.t.server_acked is not None and f.t.server_acked >= last.event.span.end:
+    if _answer_acked(f, [last]):
         # (it covers ``last``: sent after ``last`` arrived, on the client's clock as ``before``
         # is; where merged taps put it before ``last``'s stamp, the server's tap runs ahead)
         return acked
@@ -1577,7 +1577,7 @@ def _spoke_clear_at_once(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Item, 
                    or any(isinstance(x.event, TlsChangeCipherSpec) for x in answer) else "ServerHelloDone")
         rest = (f", before the rest of the server's answer to its ClientHello (no {missing} so far) could come",
                 ", without waiting for the rest")
-    elif _answer_whole(ts["version"], answer) and (f.t.server_acked or 0) >= max(x.event.span.end for x in answer):
+    elif _answer_whole(ts["version"], answer) and _answer_acked(f, answer):
         rest = (", with the server's whole answer to its ClientHello in hand", "")
     elif _answer_whole(ts["version"], answer):
         rest = (", before its TCP acknowledged the server's whole answer to its ClientHello", "")
