@@ -29,10 +29,25 @@ carried its first byte, whatever follows.
   (``hunt7-stall-client-quit-in-clear-at-once.pcap`` without the CRLF). It read the server's
   (``server-silent``, the QUIT dated at the close, 1.5 s after the answer): the client gave up at
   once, the client's, at the QUIT.
+
+A QUIT 5 ms after a partial answer whose rest came 100 ms later, the client's acknowledgement of
+that rest advancing after the QUIT (``_spoke_clear_at_once`` reads the client's acknowledgement as
+last advanced, ``Transcript.server_acked_ns``, and leaves a plaintext it cannot place before the
+answer to the general rule):
+
+- ``hunt9-quit-crossed-answer-rest-after-it.pcap``: the QUIT's own segment acknowledges nothing of
+  the answer (it was sent before any of it arrived: it crossed it); the general rule, the client's
+  (``closed the connection after the ServerHello``), at its close.
+- ``hunt9-quit-after-answer-rest-after-it.pcap``: the QUIT's own segment acknowledges the partial
+  answer whole (sent after it arrived: it did not cross it). The client gave up on TLS at once,
+  before the rest could come: ``_spoke_clear_at_once``'s reading (the detail naming the QUIT, the
+  evidence frame the QUIT) needs the acknowledgement the QUIT's segment carried, which the
+  analysis is not given (``tcp.events.StreamData`` carries no ACK): it reads as the crossing one
+  (tests/test_hunt9_captures.py holds the wanted reading as a strict xfail).
 """
 from __future__ import annotations
 
-from generate import READY, STARTTLS, Capture, Conv, Expect, client_hello, opening
+from generate import READY, STARTTLS, Capture, Conv, Expect, Pkt, client_hello, opening
 from scenarios_hunt6 import _answer
 
 #: bytes that are neither TLS nor a line: an SSLv2 record header (after a ClientHello, where only
@@ -69,6 +84,41 @@ def plain_after_partial_answer(cport: int, plain: bytes, after_ms: float) -> Con
     return conv
 
 
+class QuitAcks(Conv):
+    """A conversation whose client segment carrying ``QUIT\r\n`` acknowledges the server's stream
+    only up to before its step ``tag`` when ``crossed`` (sent before any of it arrived), as
+    ``Conv`` writes it otherwise (all the server sent before it)."""
+
+    def __init__(self, *, tag: str, crossed: bool, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.tag, self.crossed = tag, crossed
+
+    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
+        pkts, marks = super().emit(conv_index, t_start_ns)
+        if self.crossed:
+            side, off = marks[self.tag]
+            first = next(p for p in pkts if p.side == side and p.payload and p.off is not None and p.off >= off)
+            next(p for p in pkts if p.side == "C" and p.payload == b"QUIT\r\n").ack = first.seq
+        return pkts, marks
+
+
+def quit_then_rest(cport: int, *, crossed: bool) -> Conv:
+    """STARTTLS, 220, the client's TLS 1.2 ClientHello, the server's answer without its
+    ServerHelloDone (no pure ACK of it); the client's QUIT in the clear 5 ms after it, whose
+    acknowledgement covers that partial answer (``crossed``: none of it); the ServerHelloDone 100 ms
+    after the QUIT, which the client's pure ACK covers with the rest; the client's close 1.5 s
+    after that."""
+    conv = opening(QuitAcks(tag="flight", crossed=crossed, cport=cport, close=None))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(f"hunt9 {cport}", "mx.example.com"), tag="client_hello")
+    whole = _answer(cport, "tls12")
+    conv.s(whole[:-9], tag="flight", acked=False)      # (the ServerHelloDone record: 5 + 4 bytes)
+    conv.c(b"QUIT\r\n", tag="plain", delay_ms=5.0, acked=False)
+    conv.s(whole[-9:], tag="done", delay_ms=100.0)
+    conv.fin("C", tag="client_fin", delay_ms=1500.0, acked=False)
+    return conv
+
+
 def scenarios() -> list[Capture]:
     gave_up = Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220)
     silent = Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
@@ -101,4 +151,14 @@ def scenarios() -> list[Capture]:
                 "QUIT with no CRLF and closes 1.5 s after: it gave up on TLS at once, the client's (it read "
                 "server-silent)",
                 [(plain_after_partial_answer(48906, b"QUIT", 5.0), gave_up)]),
+        Capture("hunt9-quit-crossed-answer-rest-after-it.pcap",
+                "TLS 1.2, the server's answer without its ServerHelloDone; the client's QUIT 5 ms later acknowledging "
+                "none of it (it crossed it), the ServerHelloDone 100 ms after the QUIT, acknowledged, the close "
+                "1.5 s after: the general rule, the client's at its close",
+                [(quit_then_rest(48907, crossed=True), gave_up)]),
+        Capture("hunt9-quit-after-answer-rest-after-it.pcap",
+                "TLS 1.2, the server's answer without its ServerHelloDone; the client's QUIT 5 ms later acknowledging "
+                "all of it, the ServerHelloDone 100 ms after the QUIT, acknowledged, the close 1.5 s after: the "
+                "client gave up at once (the client's)",
+                [(quit_then_rest(48908, crossed=False), gave_up)]),
     ]
