@@ -43,7 +43,8 @@ A server that resets the connection instead of answering STARTTLS:
 """
 from __future__ import annotations
 
-from generate import READY, STARTTLS, Capture, Conv, Expect, alert, client_hello, det, opening, record
+from generate import (READY, STARTTLS, Capture, Conv, Expect, alert, client_finish_tls12, client_hello, det, opening,
+                      record)
 from scenarios_hunt6 import _answer
 
 #: unexpected_message: OpenSSL's answer to a record whose header is no TLS
@@ -83,6 +84,36 @@ def quit_then(cport: int, kind: str | None, quit_after_ms: float, react: str, *,
     else:
         conv.rst("S", delay_ms=1.0)
         return conv
+    conv.fin("C", tag="client_fin", delay_ms=1.0)
+    return conv
+
+
+def quit_later(cport: int, react: str, *, answer_lost: bool = False, finished: bool = False) -> Conv:
+    """TLS 1.2: STARTTLS, 220, the client's ClientHello, the server's whole answer. ``answer_lost``: a
+    black hole on the path drops it (the server sends it again 300 ms later, the client never
+    acknowledges it), the client's QUIT in the clear 1.2 s after the resend; ``finished``: the
+    client's ChangeCipherSpec and Finished, which the server acknowledges and never answers, the
+    QUIT 1.2 s after them. Then ``react``: "alert" (the server's cleartext unexpected_message 1 ms
+    after the QUIT, its close 0.1 ms later) or "fin" (its close 1 ms after the QUIT), the client
+    closing 1 ms after the server; "client": the client closes 1 ms after its QUIT, the server 1 ms
+    later (the control: no reaction of the server's to the QUIT)."""
+    conv = Conv(cport=cport, close=None)
+    opening(conv)
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(f"hunt10 {cport}", "mx.example.com", tls13=False), tag="client_hello")
+    conv.s(_answer(cport, "tls12"), tag="flight", resend_ms=(300.0,) if answer_lost else None)
+    if finished:
+        conv.c(client_finish_tls12(f"hunt10 {cport}"), tag="client_finished")
+    conv.c(b"QUIT\r\n", tag="quit", delay_ms=1200.0)
+    if react == "client":
+        conv.fin("C", tag="client_fin", delay_ms=1.0)
+        conv.fin("S", tag="server_fin", delay_ms=1.0)
+        return conv
+    if react == "alert":
+        conv.s(alert(UNEXPECTED_MESSAGE), tag="alert", delay_ms=1.0)
+        conv.fin("S", tag="server_fin", delay_ms=0.1)
+    else:
+        conv.fin("S", tag="server_fin", delay_ms=1.0)
     conv.fin("C", tag="client_fin", delay_ms=1.0)
     return conv
 
@@ -164,6 +195,29 @@ def scenarios() -> list[Capture]:
                 [(quit_then(49109, "tls12", 5.0, "alert", react_first=True),
                   Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
                          [("tls-alert", "server", "alert")]))]),
+        *[Capture(f"hunt10-answer-lost-quit-1-2-s-{react}.pcap",
+                  f"TLS 1.2, the server's whole answer dropped on the path (resent 300 ms later, never acknowledged), "
+                  f"QUIT 1.2 s after the resend, {how}: the client never had the answer, the path's (answer-lost)",
+                  [(quit_later(port, react, answer_lost=True),
+                    Expect("aborted", "middlebox", "tls-handshake-failed", "valid", True, 220,
+                           [("answer-not-received", "middlebox", "flight")]
+                           + ([("tls-alert", "server", "alert")] if react == "alert" else [])))])
+          for port, react, how in [
+              (49115, "alert", "the server's unexpected_message alert 1 ms after it"),
+              (49116, "fin", "the server's close 1 ms after it"),
+              (49117, "client", "the control: the client closing 1 ms after it")]],
+        *[Capture(f"hunt10-client-finished-quit-1-2-s-{react}.pcap",
+                  f"TLS 1.2, the whole answer, the client's ChangeCipherSpec and Finished, acknowledged and never "
+                  f"answered, QUIT 1.2 s after them, {how}: the server never answered the client's Finished "
+                  "(server-silent)",
+                  [(quit_later(port, react, finished=True),
+                    Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                           [("no-answer", "server", "client_finished")]
+                           + ([("tls-alert", "server", "alert")] if react == "alert" else [])))])
+          for port, react, how in [
+              (49118, "alert", "the server's unexpected_message alert 1 ms after it"),
+              (49119, "fin", "the server's close 1 ms after it"),
+              (49120, "client", "the control: the client closing 1 ms after it")]],
         Capture("hunt10-421-crosses-starttls.pcap",
                 "the server's 421 0.5 ms after its EHLO reply, the client's STARTTLS crossing it, the server's close "
                 "1 ms later: a server closing the session, the server's (server-closed), no stray line",

@@ -228,3 +228,76 @@ def test_a_server_that_resets_instead_of_answering_starttls_is_said_to_reset(
     assert _verdict(conv) == ("aborted", "server", "starttls-refused", None, 12)
     assert _findings(conv) == []
     assert conv["detail"] == f"the server {how} the connection instead of answering STARTTLS"
+
+
+@pytest.mark.parametrize("name, port, react", [
+    ("hunt10-answer-lost-quit-1-2-s-alert.pcap", 49115, "alert"),
+    ("hunt10-answer-lost-quit-1-2-s-fin.pcap", 49116, "fin"),
+    ("hunt10-answer-lost-quit-1-2-s-client.pcap", 49117, "client"),
+])
+def test_plaintext_after_an_answer_the_client_never_had_leaves_the_loss_the_paths(
+        name: str, port: int, react: str) -> None:
+    """TLS 1.2, the server's whole answer dropped on the path (the server resends it 300 ms later;
+    the client's ACKs never cover a byte of it), QUIT 1.2 s after the resend, then the server's
+    alert or close. It read client-silent ("the client had the server's whole answer"): the QUIT is
+    no answer of the client's to bytes it never had, the loss is the path's, as when the client
+    closes itself (the control)."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _quit(path, port) == 18
+    assert frames_matching(path, "tls.handshake.type == 2") == [16]
+    assert frames_matching(path, "tcp.analysis.retransmission") == [17]
+    (answer_end,) = {int(s) + int(n) for s, n in tshark_fields(path, "frame.number == 16", "tcp.seq", "tcp.len")}
+    client_acks = {int(a) for (a,) in tshark_fields(path, f"tcp.srcport == {port} && frame.number > 16", "tcp.ack")}
+    assert client_acks and max(client_acks) < answer_end - 900
+    t16, t17, t18 = _times(path, [16, 17, 18])
+    assert t17 - t16 == pytest.approx(0.3, abs=0.0005) and t18 - t17 == pytest.approx(1.2, abs=0.0005)
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-handshake-failed", "answer-lost", 16)
+    head = ("the server answered the ClientHello (frame 16), but the client never acknowledged a byte of that "
+            "answer: 1.5 s later it ")
+    lost = "; the answer was lost on the path (a path MTU black hole, a box that drops the server's TLS)"
+    if react == "client":
+        assert frames_matching(path, f"tcp.srcport == {port} && tcp.flags.fin == 1") == [20]
+        assert _findings(conv) == [("answer-not-received", "middlebox", 16)]
+        assert conv["detail"] == head + "closed the connection (frame 20)" + lost
+        return
+    assert _server_end(path) == (20, react)
+    assert _findings(conv) == ([("answer-not-received", "middlebox", 16)]
+                               + ([("tls-alert", "server", 20)] if react == "alert" else []))
+    assert conv["detail"] == head + "sent 'QUIT' in the clear (frame 18)" + _tail(react, 20) + lost
+
+
+@pytest.mark.parametrize("name, port, react", [
+    ("hunt10-client-finished-quit-1-2-s-alert.pcap", 49118, "alert"),
+    ("hunt10-client-finished-quit-1-2-s-fin.pcap", 49119, "fin"),
+    ("hunt10-client-finished-quit-1-2-s-client.pcap", 49120, "client"),
+])
+def test_plaintext_after_the_clients_unanswered_finished_is_the_servers_silence(
+        name: str, port: int, react: str) -> None:
+    """TLS 1.2, the whole answer, the client's ChangeCipherSpec and Finished, which the server
+    acknowledged and never answered, QUIT 1.2 s later, then the server's alert or close. It read
+    client-silent ("no side of the handshake", the client's Finished in the capture): the server
+    never answered the client's Finished (server-silent), as when the client closes itself (the
+    control)."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _quit(path, port) == 20
+    assert frames_matching(path, "tls.handshake.type == 14") == [16]
+    assert frames_matching(path, "tls.record.content_type == 20") == [18]
+    assert frames_matching(path, "tcp.srcport == 25 && tcp.ack == 295 && tcp.len == 0") == [19]
+    assert max(int(n) for (n,) in tshark_fields(path, "tcp.srcport == 25 && tcp.len > 0 && tls.handshake",
+                                                  "frame.number")) == 16
+    t18, t20 = _times(path, [18, 20])
+    assert t20 - t18 == pytest.approx(1.201, abs=0.0005)    # (1.2 s after the server's ACK of the Finished)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", "server-silent", 18)
+    head = ("the server sent nothing for 1.2 s after the client's Finished (frame 18), which it had acknowledged: "
+            "the client gave up waiting and ")
+    if react == "client":
+        assert frames_matching(path, f"tcp.srcport == {port} && tcp.flags.fin == 1") == [22]
+        assert _findings(conv) == [("no-answer", "server", 18)]
+        assert conv["detail"] == head + "closed the connection (frame 22)"
+        return
+    assert _server_end(path) == (22, react)
+    assert _findings(conv) == ([("no-answer", "server", 18)]
+                               + ([("tls-alert", "server", 22)] if react == "alert" else []))
+    assert conv["detail"] == head + "sent 'QUIT' in the clear (frame 20)" + _tail(react, 22)

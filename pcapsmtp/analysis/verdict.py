@@ -1015,6 +1015,16 @@ def _server_met_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, im
                       f"(frame {_frame(clear)}) in the middle of the handshake", at=_at(react))
         return True
 
+    sh = ts["server_hello"]
+    if sh is not None and any(
+            x.event.side is _CLIENT and f.pos(sh) < f.pos(x) < f.pos(clear) and type(x.event) is not TlsNotTls
+            and not (ts["version"] == 0x0304 and type(x.event) is TlsChangeCipherSpec) for x in f.tls):
+        # (the client went on with its side of the handshake before its plaintext: whether the
+        # server answered that is the Finished rules' question, the plaintext the client's giving up
+        # on that answer; a TLS 1.3 compatibility ChangeCipherSpec alone is no step of the handshake)
+        return (_gave_up_after_finished(f, v, ts, clear, f"sent {said} in the clear (frame {_frame(clear)}){tail}")
+                and reacted())
+
     if not answer:
         waited_ns = clear.ts_ns - ch.ts_ns
         if waited_ns < WAITED_NS:
@@ -1037,6 +1047,10 @@ def _server_met_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, im
               f"the client sent {said} in the clear (frame {_frame(clear)}) "
               f"{max(0, clear.ts_ns - last.ts_ns) / 1e6:.0f} ms after the server's last record (frame "
               f"{_frame(last)}), in the middle of the TLS handshake: it gave up on TLS at once{tail}", clear)
+        return reacted()
+    # (a second or more after the answer, which the client's acknowledgements never covered: it never
+    # had it, the path lost it, as when the client closes instead; its later plaintext is no answer)
+    if _answer_not_received(f, v, ts, clear, f"sent {said} in the clear (frame {_frame(clear)}){tail}"):
         return reacted()
     if _answer_short(ts["version"], answer):
         short = ("its Finished" if ts["version"] == 0x0304
