@@ -27,6 +27,11 @@ Captures (each missing segment's receiver acknowledges it: the holes are declare
   was ``tls-not-started``, the client's, where the whole capture reads the client giving up at once).
 - ``holes3-quit-before-alert-220-hello-lost.pcap`` (control): the same, the server answering with a
   fatal alert instead of a ServerHello: ``tls-not-started``, the client's, as before.
+- ``holes3-quit-before-header-220-hello-lost.pcap``: the same with only the first 5 bytes of the
+  server's answer captured (its record header alone in a segment, the rest lost): ``incomplete``,
+  and no ``starttls-command-injection`` (the session waited for the sixth byte, the handshake
+  message's type, which never came, and read the header as a reply line: the QUIT came out as a
+  command injected after STARTTLS).
 - ``holes3-pregreet-554.pcap``: the pregreet trap whole: ``greeting-refused``; its late starts at
   the client's handshake ACK and at the ``220-`` line the same (were ``ehlo-rejected``).
 - ``holes3-pregreet-554-first-line-lost.pcap``: the same with the ``220-`` line lost: ``incomplete``
@@ -55,7 +60,11 @@ def quit_before_answer(cport: int, *, answer: str) -> Conv:
     conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply", lost=[0])
     conv.c(client_hello(f"holes3 {cport}", "mx.example.com"), tag="client_hello", lost=[0])
     conv.c(QUIT, tag="quit", delay_ms=5.0)
-    conv.s(_answer(cport, "tls12") if answer == "hello" else alert(40), tag="answer", delay_ms=40.0)
+    if answer == "header":      # the ServerHello's record header alone, the rest of the flight lost
+        flight = _answer(cport, "tls12")
+        conv.s([flight[:5], flight[5:]], tag="answer", delay_ms=40.0, lost=[1])
+    else:
+        conv.s(_answer(cport, "tls12") if answer == "hello" else alert(40), tag="answer", delay_ms=40.0)
     return conv.fin("C", tag="client_fin", delay_ms=30000.0)
 
 
@@ -90,6 +99,13 @@ def scenarios() -> list[Capture]:
                 [(quit_before_answer(49002, answer="alert"),
                   Expect("aborted", "client", "tls-not-started", "valid", True, None,
                          gaps + [("plaintext-after-starttls", "client", "quit")]))]),
+        Capture("holes3-quit-before-header-220-hello-lost.pcap",
+                "the same with only the 5-byte record header of the server's answer captured, the rest of its flight "
+                "lost: that record is the server's TLS all the same (the QUIT is no command injected after "
+                "STARTTLS), and who ended the handshake the capture cannot tell",
+                [(quit_before_answer(49003, answer="header"),
+                  Expect("incomplete", "unknown", "incomplete", "valid", True, None,
+                         gaps + [("tcp-gap", "capture", "label:fin:C")]))]),
         Capture("holes3-pregreet-554.pcap",
                 "Postfix postscreen's pregreet trap: the greeting's 220- line, the client's EHLO before its end, the "
                 "server's 554 6 s later, the greeting's last line (its late starts from the 220- line on: the same)",

@@ -12,7 +12,7 @@ from capturecheck import CAPTURES
 from capturecheck import findings_of as _findings
 from capturecheck import one_conv as _conv
 from capturecheck import verdict_of as _verdict
-from pcapsmtp.smtp.events import PlaintextAfterStartTls, Reply
+from pcapsmtp.smtp.events import Anomaly, PlaintextAfterStartTls, Reply
 from pcapsmtp.smtp.session import SmtpSession
 
 UNSURE = ("incomplete", "unknown", "incomplete", None)
@@ -121,6 +121,37 @@ def test_the_serverhello_read_whatever_its_segments() -> None:
         evs += s.receive(S, hello[k:k + 1])
     assert not any(isinstance(e, PlaintextAfterStartTls) for e in evs)
     assert any(type(e).__name__ == "TlsServerHello" for e in evs)
+
+
+def test_a_lone_record_header_of_the_server_is_its_tls_when_nothing_follows() -> None:
+    """The ServerHello's record header alone, then a hole or the server's end (the message type
+    never comes): that record is the server's TLS, read as before the type decided anything
+    (the QUIT plaintext owed after the 220); never a reply line, which left the QUIT out as a
+    command injected after STARTTLS."""
+    for end in ("gap", "eof"):
+        s = SmtpSession()
+        evs = s.receive(S, b"220 mx ESMTP\r\n") + s.receive(C, b"EHLO me\r\n")
+        evs += s.receive(S, b"250-mx\r\n250 STARTTLS\r\n") + s.receive(C, b"STARTTLS\r\n")
+        evs += s.receive_gap(S, len(READY)) + s.receive_gap(C, 166) + s.receive(C, b"QUIT\r\n")
+        evs += s.receive(S, server_hello()[:5])
+        evs += s.receive_gap(S, 80) if end == "gap" else s.receive_eof(S)
+        evs += s.receive_eof(C)
+        assert [e.preview for e in evs if isinstance(e, PlaintextAfterStartTls)] == ["QUIT\r\n"], end
+        assert not [e for e in evs if isinstance(e, Anomaly)], end
+
+
+def test_quit_before_a_lone_header_with_the_rest_lost_is_unsure_and_no_injection() -> None:
+    """The capture with only the answer's record header (frame 16, its 5 bytes): unsure, and no
+    starttls-command-injection finding for the client's QUIT."""
+    path = CAPTURES / "holes3-quit-before-header-220-hello-lost.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == (*UNSURE, 10)
+    assert conv["detail"] == "the capture does not show the answer to STARTTLS"
+    assert _findings(conv) == [("tcp-gap", "capture", 13), ("tcp-gap", "capture", 14), ("tcp-gap", "capture", 18)]
+    assert frames_matching(path, "tcp.analysis.lost_segment") == [13, 14, 19]
+    assert frames_matching(path, 'smtp.req.command == "QUIT"') == [14]
+    head = _payload_head(path, 16, 6)   # the record header alone in its segment
+    assert head[:3] == b"\x16\x03\x03" and len(head) == 5
 
 
 # ------------------------------------- a late start's first reply begun before the first command

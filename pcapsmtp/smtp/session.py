@@ -282,6 +282,8 @@ class SmtpSession:
         self._ts = ts_ns
         if self._helo_held is not None:
             self._settle_helo(in_order=False)
+        if side is _SERVER:
+            self._lone_header_settled()
         st = self._c if side is _CLIENT else self._s
         start = st.lines.start + len(st.lines)
         gap = StreamGap(side=side, span=Span(side, start, start + length), length=length, cut=cut, acked=acked)
@@ -367,6 +369,8 @@ class SmtpSession:
         st = self._c if side is _CLIENT else self._s
         if st.ended:
             return out
+        if side is _SERVER:
+            self._lone_header_settled()
         if st.mode in (_Mode.LINES, _Mode.SASL):
             line = st.lines.flush()
             if line is not None and line.raw.strip():
@@ -539,7 +543,8 @@ class SmtpSession:
                     and self._hold_for is not None and self._hold_for.verb == "STARTTLS"
                     and st.lines.buf[:1] in _HANDSHAKE_ANSWER and sniff_tls(bytes(st.lines.buf[:5]))):
                 if self._hold_lost and len(st.lines) < 6 and st.lines.buf[:1] == b"\x16":
-                    return      # wait for the handshake message's type (``_answers_hello``)
+                    return      # wait for the handshake message's type (``_answers_hello``,
+                    #             ``_lone_header_settled`` if it never comes)
                 self._tls_without_220()
                 continue
             if mode is _Mode.LINES and (self._late or (self._lost and self._starttls_sent)
@@ -904,6 +909,21 @@ class SmtpSession:
                 c.mode = _Mode.TLS_EXPECTED
             if not c.ended:
                 self._drain(c)
+
+    def _lone_header_settled(self) -> None:
+        """The server's bytes end (a hole or its end) while ``_drain`` waits for the sixth byte
+        of its TLS after a lost 220 (a handshake record header arrived alone): that record is
+        the server's TLS all the same, as it was read before the message type decided what the
+        client's held text is (``_tls_without_220``, which then reads the text as after a 220);
+        never a reply line, which would leave the client's held text out as commands injected
+        after STARTTLS."""
+        s = self._s
+        if (s.mode is _Mode.LINES and not self._reply_lines and self._hold_lost
+                and self._hold_for is not None and self._hold_for.verb == "STARTTLS"
+                and 5 <= len(s.lines) < 6 and s.lines.buf[:1] == b"\x16"
+                and sniff_tls(bytes(s.lines.buf[:5]))):
+            self._tls_without_220()
+            self._drain(s)
 
     def _client_unseen(self) -> bool:
         """Nothing of the client has come: no byte, no hole, no end (``receive_eof``)."""
