@@ -43,8 +43,8 @@ A server that resets the connection instead of answering STARTTLS:
 """
 from __future__ import annotations
 
-from generate import (READY, STARTTLS, Capture, Conv, Expect, alert, client_finish_tls12, client_hello, det, opening,
-                      record)
+from generate import (READY, STARTTLS, Capture, Conv, Expect, LateAck, alert, client_finish_tls12, client_hello, det,
+                      opening, record)
 from scenarios_hunt6 import _answer
 
 #: unexpected_message: OpenSSL's answer to a record whose header is no TLS
@@ -76,6 +76,10 @@ def quit_then(cport: int, kind: str | None, quit_after_ms: float, react: str, *,
         conv.fin("C", tag="client_fin", delay_ms=1.0)
         return conv
     conv.c(b"QUIT\r\n", tag="quit", delay_ms=quit_after_ms)
+    if react == "client":
+        conv.fin("C", tag="client_fin", delay_ms=1.0)
+        conv.fin("S", tag="server_fin", delay_ms=1.0)
+        return conv
     if react == "alert":
         conv.s(warn, tag="alert", delay_ms=1.0)
         conv.fin("S", tag="server_fin", delay_ms=0.1)
@@ -114,6 +118,21 @@ def quit_later(cport: int, react: str, *, answer_lost: bool = False, finished: b
         conv.fin("S", tag="server_fin", delay_ms=0.1)
     else:
         conv.fin("S", tag="server_fin", delay_ms=1.0)
+    conv.fin("C", tag="client_fin", delay_ms=1.0)
+    return conv
+
+
+def late_ack_quit(cport: int) -> Conv:
+    """A long path seen from the server's side: TLS 1.2, the answer without its ServerHelloDone, the
+    client's pure ACK of it 300 ms later (``LateAck``), its QUIT in the clear 1.1 s after the answer
+    (800 ms after that ACK), the server's close 1 ms after the QUIT, the client's 1 ms later."""
+    conv = LateAck(tag="flight", ack_after_ms=300.0, segment=0, cport=cport, close=None)
+    opening(conv)
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(f"hunt10 {cport}", "mx.example.com", tls13=False), tag="client_hello")
+    conv.s(_answer(cport, "tls12-no-done"), tag="flight", acked=False)
+    conv.c(b"QUIT\r\n", tag="quit", delay_ms=1100.0)
+    conv.fin("S", tag="server_fin", delay_ms=1.0)
     conv.fin("C", tag="client_fin", delay_ms=1.0)
     return conv
 
@@ -218,6 +237,23 @@ def scenarios() -> list[Capture]:
               (49118, "alert", "the server's unexpected_message alert 1 ms after it"),
               (49119, "fin", "the server's close 1 ms after it"),
               (49120, "client", "the control: the client closing 1 ms after it")]],
+        *[Capture(f"hunt10-{kind}-quit-1-2-s-{react}.pcap",
+                  f"TLS 1.3, the server's answer in {kind.removeprefix('tls13-').replace('-', ' ')} (whole or short "
+                  f"cannot be told), QUIT 1.2 s later, {how}: the plaintext ended the handshake, the client's, no "
+                  "case, and no certificate refusal",
+                  [(quit_then(port, kind, 1200.0, react),
+                    Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
+                           [("tls-alert", "server", "alert")] if react == "alert" else []))])
+          for port, kind, react, how in [
+              (49141, "tls13-one-record", "alert", "the server's encrypted alert 1 ms after it"),
+              (49142, "tls13-one-record", "fin", "the server's close 1 ms after it"),
+              (49143, "tls13-two-records", "rst", "the server's reset 1 ms after it"),
+              (49144, "tls13-one-record", "client", "the control: the client closing 1 ms after it")]],
+        Capture("hunt10-late-ack-quit-0-8-s-server-fin.pcap",
+                "a long path seen from the server's side: TLS 1.2, the answer without its ServerHelloDone acknowledged "
+                "300 ms later, QUIT 1.1 s after the answer (800 ms after the ACK), the server's close: the client gave "
+                "up at once, and the detail says the 800 ms the decision used",
+                [(late_ack_quit(49147), Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220))]),
         Capture("hunt10-421-crosses-starttls.pcap",
                 "the server's 421 0.5 ms after its EHLO reply, the client's STARTTLS crossing it, the server's close "
                 "1 ms later: a server closing the session, the server's (server-closed), no stray line",

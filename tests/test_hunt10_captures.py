@@ -6,6 +6,10 @@ frames the verdict rests on are cross-checked with tshark's reading of the same 
 """
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+
 import pytest
 
 from tsharkfilter import frames_matching, tshark_fields
@@ -203,6 +207,23 @@ def test_a_421_the_starttls_crossed_is_the_servers_close_not_a_stray_line(
     assert _verdict(conv) == ("aborted", "server", "starttls-refused", "server-closed", reply)
     assert _findings(conv) == [("server-closed", "server", fin)]
     text = "421 4.3.2 Service shutting down, closing transmission channel"
+    (finding,) = conv["findings"]
+    if reply < starttls:
+        # explain and the finding say what the verdict says: the 421 was sent on its own, no rest of
+        # the EHLO reply and no answer to STARTTLS
+        assert finding["message"] == (
+            f"the server closed the connection (frame {fin}) after its 421 (frame {reply}), sent on its own, as a "
+            "421 announces (RFC 5321 3.8: the server is closing the transmission channel): the client can go on "
+            "only on a new connection")
+        shown = subprocess.run([sys.executable, "-m", "pcapsmtp", "explain", str(path)], capture_output=True,
+                               text=True, timeout=120)
+        (row,) = [ln for ln in shown.stdout.splitlines() if re.match(rf"\s+{reply}\s+S: 421 ", ln)]
+        assert row.endswith("pairing: the client reads this as the answer to STARTTLS; it is a 421 the server sent "
+                            "on its own after its reply to EHLO, closing the session (RFC 5321 3.8)")
+        assert "rest of the server's reply" not in shown.stdout
+    else:
+        assert finding["message"].startswith(
+            f"the server closed the connection (frame {fin}) after its 421 to STARTTLS (frame {reply}), ")
     if reply < starttls:
         assert conv["detail"] == (
             f"the server sent 421 (4.3.2 Service shutting down, closing transmission channel) on its own after its "
@@ -301,3 +322,65 @@ def test_plaintext_after_the_clients_unanswered_finished_is_the_servers_silence(
     assert _findings(conv) == ([("no-answer", "server", 18)]
                                + ([("tls-alert", "server", 22)] if react == "alert" else []))
     assert conv["detail"] == head + "sent 'QUIT' in the clear (frame 20)" + _tail(react, 22)
+
+
+@pytest.mark.parametrize("name, port, records, react", [
+    ("hunt10-tls13-one-record-quit-1-2-s-alert.pcap", 49141, 1, "encrypted"),
+    ("hunt10-tls13-one-record-quit-1-2-s-fin.pcap", 49142, 1, "fin"),
+    ("hunt10-tls13-two-records-quit-1-2-s-rst.pcap", 49143, 2, "rst"),
+    ("hunt10-tls13-one-record-quit-1-2-s-client.pcap", 49144, 1, "client"),
+])
+def test_plaintext_after_a_tls13_answer_of_unknown_end_is_the_clients_and_no_certificate_refusal(
+        name: str, port: int, records: int, react: str) -> None:
+    """TLS 1.3, the server's answer in one record (BoringSSL) or two, whose end (whole or short) the
+    capture cannot tell, QUIT 1.2 s later, then the server's encrypted alert, close or reset. It
+    read the server's ("refused the handshake, typically the certificate", "closed after the
+    ServerHello") and never named the QUIT: the plaintext ended the handshake, the client's without
+    a case, as when the client closes itself (the control), and the server refused nothing."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _quit(path, port) == 18
+    assert frames_matching(path, "tls.handshake.type == 2") == [16]
+    (answer_end,) = {int(q) + int(n) for q, n in tshark_fields(path, "frame.number == 16", "tcp.seq", "tcp.len")}
+    assert frames_matching(
+        path, f"tcp.srcport == {port} && tcp.len == 0 && tcp.flags.fin == 0 && tcp.ack == {answer_end}") == [17]
+    # (tshark names a TLS 1.3 record's outer type 23 opaque_type once it has seen the ServerHello)
+    ((types,),) = tshark_fields(path, "frame.number == 16", "tls.record.opaque_type")
+    assert types.split(",").count("23") == records
+    t16, t18 = _times(path, [16, 18])
+    assert t18 - t16 == pytest.approx(1.201, abs=0.0005)
+    if react == "client":
+        assert frames_matching(path, f"tcp.srcport == {port} && tcp.flags.fin == 1") == [20]
+        assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 20)
+        assert conv["detail"] == ("the client closed the connection after the ServerHello, before the handshake "
+                                  "completed")
+        return
+    assert _server_end(path) == (20, react)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 18)
+    assert _findings(conv) == ([("tls-alert", "server", 20)] if react == "encrypted" else [])
+    assert conv["detail"] == (
+        "the client sent 'QUIT' in the clear (frame 18) 1.2 s after the server's last record (frame 16), giving up "
+        "on TLS in the middle of the handshake; whether the server's answer was whole by then (a TLS 1.3 flight in "
+        f"{records} encrypted record{'s' if records > 1 else ''}, which may hold all of it or stop short) cannot be "
+        "told" + _tail(react, 20))
+    assert "certificate" not in conv["detail"]
+
+
+def test_the_at_once_detail_names_the_wait_the_decision_used() -> None:
+    """A long path seen from the server's side: the client's ACK of the answer (no ServerHelloDone)
+    300 ms after it, its QUIT 1.1 s after the answer, the server's close. The decision counts the
+    wait from the ACK (800 ms: at once) and the detail printed only the 1100 ms since the record."""
+    name = "hunt10-late-ack-quit-0-8-s-server-fin.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _quit(path, 49147) == 18
+    assert _server_end(path) == (20, "fin")
+    assert frames_matching(path, "tls.handshake.type == 14") == []
+    (ack,) = frames_matching(path, "tcp.srcport == 49147 && tcp.len == 0 && tcp.ack > 1000")[:1]
+    t16, t_ack, t18 = _times(path, [16, ack, 18])
+    assert (t_ack - t16, t18 - t_ack) == (pytest.approx(0.3, abs=0.0005), pytest.approx(0.8, abs=0.0005))
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 18)
+    assert conv["detail"] == (
+        "the client sent 'QUIT' in the clear (frame 18) 1100 ms after the server's last record (frame 16; 800 ms "
+        "after the client had it, from its TCP's acknowledgements), in the middle of the TLS handshake: it gave up "
+        "on TLS at once" + _tail("fin", 20))

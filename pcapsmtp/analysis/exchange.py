@@ -278,7 +278,11 @@ def _pairing_note(ev: Reply) -> str:
         return ("pairing: the server began it before the client's next command, after bytes of "
                 "the client were lost: it answers a command lost there; no command of the client "
                 "in the capture read it")
-    meant = (f"the rest of the server's reply to {_name(ev.server_answers)}" if ev.stray
+    # (a 421 is a reply of its own, sent at any time by a server closing the session, RFC 5321 3.8:
+    # never the rest of the reply before it, which the verdict says too)
+    meant = (f"a 421 the server sent on its own after its reply to {_name(ev.server_answers)}, closing the "
+             "session (RFC 5321 3.8)" if ev.stray and ev.code == 421
+             else f"the rest of the server's reply to {_name(ev.server_answers)}" if ev.stray
              else f"the server's answer to {_name(ev.server_answers)}")
     if ev.answers is None:
         return f"pairing: {meant}; no command of the client read it"

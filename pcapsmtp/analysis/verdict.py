@@ -971,14 +971,20 @@ def _server_met_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, im
     - a second or more after an answer that stopped short of whole (``_answer_short``): the server
       stalled in the middle of it (``server-silent``);
     - a second or more after the whole answer (``_answer_whole``): the client had all it needed and
-      did not go on (``client-silent``).
+      did not go on (``client-silent``);
+    - a second or more after an answer the client's acknowledgements never covered: the path lost it
+      (``_answer_not_received``, the plaintext no answer of the client's);
+    - after the client's own records of the handshake since the ServerHello (its Finished; a TLS 1.3
+      compatibility ChangeCipherSpec alone is none): whether the server answered those
+      (``_gave_up_after_finished``), else the other rules;
+    - a second or more after a TLS 1.3 answer in one or two encrypted records, whole or short cannot
+      be told: the plaintext ended the handshake, the client's, no case, as when it closes instead.
 
     The server's reaction is a finding only when it is an alert (``tls-alert``, naming the plaintext
     it answered). Left to the other rules (False): a hole in either direction since the ClientHello
     (what the server reacted to, or what the client had, cannot be told), a reset that a box on the
-    path forged, the server's plaintext where its TLS answer belongs, and an answer whose end the
-    capture cannot tell (a TLS 1.3 flight in one or two records) a second or more before the
-    plaintext. Returns True when it set the verdict."""
+    path forged, and the server's plaintext where its TLS answer belongs. Returns True when it set
+    the verdict."""
     ch = _hello_owed(f, ts)
     if ch is None or f.pos(ch) <= after:
         return False
@@ -1042,11 +1048,15 @@ def _server_met_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, im
     waited_ns = clear.ts_ns - had
     frames = (f"frame {_frame(last)}" if _frame(answer[0]) == _frame(last)
               else f"frames {_frame(answer[0])} to {_frame(last)}")
+    # (a second or more by the capture's clock, less since the client had it: a late answer; the
+    # wait the decision used is then said, as ``_spoke_clear_at_once`` says it)
+    acked = (f"; {max(0, waited_ns) / 1e6:.0f} ms after the client had it, from its TCP's acknowledgements"
+             if (clear.ts_ns - last.ts_ns >= WAITED_NS) != (waited_ns >= WAITED_NS) else "")
     if waited_ns < WAITED_NS:
         v.set("aborted", "client", "tls-handshake-failed", _frame(clear),
               f"the client sent {said} in the clear (frame {_frame(clear)}) "
               f"{max(0, clear.ts_ns - last.ts_ns) / 1e6:.0f} ms after the server's last record (frame "
-              f"{_frame(last)}), in the middle of the TLS handshake: it gave up on TLS at once{tail}", clear)
+              f"{_frame(last)}{acked}), in the middle of the TLS handshake: it gave up on TLS at once{tail}", clear)
         return reacted()
     # (a second or more after the answer, which the client's acknowledgements never covered: it never
     # had it, the path lost it, as when the client closes instead; its later plaintext is no answer)
@@ -1067,7 +1077,16 @@ def _server_met_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, im
         _unanswered(v, last, "client-silent", "client", "aborted", "tls-handshake-failed", "client-silent", msg,
                     clear)
         return reacted()
-    return False
+    # (a TLS 1.3 flight in one or two encrypted records: whether it was whole, the client hung, or short,
+    # the server stalled, cannot be told; the plaintext ended the handshake, the client's, no case, as
+    # when the client closes instead, and the server's reaction refused nothing)
+    n = sum(1 for x in answer if isinstance(x.event, TlsApplicationData))
+    v.set("aborted", "client", "tls-handshake-failed", _frame(clear),
+          f"the client sent {said} in the clear (frame {_frame(clear)}) {_seconds(clear.ts_ns - last.ts_ns)} after "
+          f"the server's last record ({frames}{acked}), giving up on TLS in the middle of the handshake; whether "
+          f"the server's answer was whole by then (a TLS 1.3 flight in {n} encrypted record{'s' if n > 1 else ''}, "
+          f"which may hold all of it or stop short) cannot be told{tail}", clear)
+    return reacted()
 
 
 def _plaintext_answer(f: _Facts, ts: dict[str, Any], after: int, implicit: bool) -> Item | None:
@@ -2789,7 +2808,10 @@ def _server_closed(v: _Verdict) -> None:
     reply, end = v.closed
     code = reply.event.code
     how = "reset" if end.event.reset else "closed"
-    lead = (f"the server {how} the connection (frame {_frame(end)}) after its {code} to STARTTLS "
+    # (a 421 sent on its own, which the client's STARTTLS crossed, answered no STARTTLS)
+    lead = (f"the server {how} the connection (frame {_frame(end)}) after its {code} (frame {_frame(reply)}), "
+            "sent on its own" if reply.event.stray else
+            f"the server {how} the connection (frame {_frame(end)}) after its {code} to STARTTLS "
             f"(frame {_frame(reply)})")
     if code == 421:
         msg = (f"{lead}, as a 421 announces (RFC 5321 3.8: the server is closing the transmission "
