@@ -28,10 +28,11 @@ Captures (each missing segment's receiver acknowledges it: the holes are declare
 - ``holes3-quit-before-alert-220-hello-lost.pcap`` (control): the same, the server answering with a
   fatal alert instead of a ServerHello: ``tls-not-started``, the client's, as before.
 - ``holes3-quit-before-header-220-hello-lost.pcap``: the same with only the first 5 bytes of the
-  server's answer captured (its record header alone in a segment, the rest lost): ``incomplete``,
-  and no ``starttls-command-injection`` (the session waited for the sixth byte, the handshake
-  message's type, which never came, and read the header as a reply line: the QUIT came out as a
-  command injected after STARTTLS).
+  server's answer captured (its record header alone in a segment, the rest lost): ``incomplete``
+  as with the whole ServerHello, and no ``starttls-command-injection`` (the session waited for the
+  sixth byte, the handshake message's type, which never came, and read the header as a reply line:
+  the QUIT came out as a command injected after STARTTLS). A server's TLS begins with a handshake
+  record only as its ServerHello, so the header alone answers the lost ClientHello.
 - ``holes3-pregreet-554.pcap``: the pregreet trap whole: ``greeting-refused``; its late starts at
   the client's handshake ACK and at the ``220-`` line the same (were ``ehlo-rejected``).
 - ``holes3-pregreet-554-first-line-lost.pcap``: the same with the ``220-`` line lost: ``incomplete``

@@ -124,29 +124,35 @@ def test_the_serverhello_read_whatever_its_segments() -> None:
 
 
 def test_a_lone_record_header_of_the_server_is_its_tls_when_nothing_follows() -> None:
-    """The ServerHello's record header alone, then a hole or the server's end (the message type
-    never comes): that record is the server's TLS, read as before the type decided anything
-    (the QUIT plaintext owed after the 220); never a reply line, which left the QUIT out as a
-    command injected after STARTTLS."""
-    for end in ("gap", "eof"):
-        s = SmtpSession()
-        evs = s.receive(S, b"220 mx ESMTP\r\n") + s.receive(C, b"EHLO me\r\n")
-        evs += s.receive(S, b"250-mx\r\n250 STARTTLS\r\n") + s.receive(C, b"STARTTLS\r\n")
-        evs += s.receive_gap(S, len(READY)) + s.receive_gap(C, 166) + s.receive(C, b"QUIT\r\n")
-        evs += s.receive(S, server_hello()[:5])
-        evs += s.receive_gap(S, 80) if end == "gap" else s.receive_eof(S)
-        evs += s.receive_eof(C)
-        assert [e.preview for e in evs if isinstance(e, PlaintextAfterStartTls)] == ["QUIT\r\n"], end
-        assert not [e for e in evs if isinstance(e, Anomaly)], end
+    """The ServerHello's record header (or its first bytes) alone, then a hole of the server's, its
+    end, or the client's end first (the capture's end, the client's FIN): the message type never
+    comes. A server's TLS begins with a handshake record only as its ServerHello: the held QUIT is
+    the client's TLS after its hole, as after a whole ServerHello; never a reply line, which left
+    the QUIT out as a command injected after STARTTLS, nor plaintext owed after the 220."""
+    for end in ("gap", "eof", "client-eof"):
+        for k in (1, 3, 5):
+            s = SmtpSession()
+            evs = s.receive(S, b"220 mx ESMTP\r\n") + s.receive(C, b"EHLO me\r\n")
+            evs += s.receive(S, b"250-mx\r\n250 STARTTLS\r\n") + s.receive(C, b"STARTTLS\r\n")
+            evs += s.receive_gap(S, len(READY)) + s.receive_gap(C, 166) + s.receive(C, b"QUIT\r\n")
+            evs += s.receive(S, server_hello()[:k])
+            if end == "gap":
+                evs += s.receive_gap(S, 80) + s.receive_eof(C)
+            elif end == "eof":
+                evs += s.receive_eof(S) + s.receive_eof(C)
+            else:
+                evs += s.receive_eof(C, truncated=True) + s.receive_eof(S, truncated=True)
+            assert not [e for e in evs if isinstance(e, (PlaintextAfterStartTls, Anomaly))], (end, k)
 
 
 def test_quit_before_a_lone_header_with_the_rest_lost_is_unsure_and_no_injection() -> None:
-    """The capture with only the answer's record header (frame 16, its 5 bytes): unsure, and no
-    starttls-command-injection finding for the client's QUIT."""
+    """The capture with only the answer's record header (frame 16, its 5 bytes): unsure as with the
+    whole ServerHello, and no starttls-command-injection finding for the client's QUIT."""
     path = CAPTURES / "holes3-quit-before-header-220-hello-lost.pcap"
     conv = _conv(path.name)
-    assert _verdict(conv) == (*UNSURE, 10)
-    assert conv["detail"] == "the capture does not show the answer to STARTTLS"
+    assert _verdict(conv) == (*UNSURE, 13)
+    assert conv["detail"] == ("bytes of the server direction were lost (frame 13) during the TLS handshake, "
+                              "before what ended it: who ended it cannot be told")
     assert _findings(conv) == [("tcp-gap", "capture", 13), ("tcp-gap", "capture", 14), ("tcp-gap", "capture", 18)]
     assert frames_matching(path, "tcp.analysis.lost_segment") == [13, 14, 19]
     assert frames_matching(path, 'smtp.req.command == "QUIT"') == [14]

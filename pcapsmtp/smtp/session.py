@@ -369,8 +369,7 @@ class SmtpSession:
         st = self._c if side is _CLIENT else self._s
         if st.ended:
             return out
-        if side is _SERVER:
-            self._lone_header_settled()
+        self._lone_header_settled()
         if st.mode in (_Mode.LINES, _Mode.SASL):
             line = st.lines.flush()
             if line is not None and line.raw.strip():
@@ -876,7 +875,7 @@ class SmtpSession:
         """A STARTTLS of the client awaits its reply."""
         return any(c.verb == "STARTTLS" for c in self._pending)
 
-    def _tls_without_220(self) -> None:
+    def _tls_without_220(self, hello: bool = False) -> None:
         """The server speaks TLS while STARTTLS awaits its reply: the 220 was lost in a hole.
         Both sides go on as after a 220 (STARTTLS stays without a reply). When bytes of the
         client after its STARTTLS were lost in a hole too (``_hold_lost``), its TLS may have
@@ -886,7 +885,8 @@ class SmtpSession:
         unless those held after the hole are text; never as bytes owed after the 220 (its
         plaintext after the server's answer is no proof that it did not start TLS). Text held
         after the hole is the client's TLS too when the server's answer is a ServerHello
-        (``_answers_hello``): the server read a ClientHello, so the hole held it, and the text
+        (``_answers_hello``, or ``hello`` when its record header came alone and nothing after it,
+        ``_lone_header_settled``): the server read a ClientHello, so the hole held it, and the text
         came after it (a client giving up on the handshake in the clear); an alert proves no
         ClientHello (a server's TLS refuses plaintext after its 220 with one too). Not when
         the client's bytes since STARTTLS, lost and held, are too few for a ClientHello
@@ -901,7 +901,7 @@ class SmtpSession:
         if c.mode is _Mode.HOLD:
             held = bytes(c.lines.buf)
             if (self._hold_lost and self._hold_lost + len(held) >= _MIN_CLIENT_HELLO_RECORD
-                    and (_answers_hello(self._s.lines.buf)
+                    and (hello or _answers_hello(self._s.lines.buf)
                          or _tls_after_hold_hole(held, at_end=True) is not False)):
                 self._hold_lost = 0
                 self._tls_after_hole(c)
@@ -911,18 +911,21 @@ class SmtpSession:
                 self._drain(c)
 
     def _lone_header_settled(self) -> None:
-        """The server's bytes end (a hole or its end) while ``_drain`` waits for the sixth byte
-        of its TLS after a lost 220 (a handshake record header arrived alone): that record is
-        the server's TLS all the same, as it was read before the message type decided what the
-        client's held text is (``_tls_without_220``, which then reads the text as after a 220);
-        never a reply line, which would leave the client's held text out as commands injected
-        after STARTTLS."""
+        """The server's bytes stop (a hole of its own, an end of either side) while ``_drain``
+        waits for the sixth byte of its TLS after a lost 220 (a handshake record header, or its
+        head, came alone): that record is the server's TLS all the same, and it answers a
+        ClientHello, as a server's TLS begins with a handshake record only as its ServerHello
+        (the sixth byte, the message's type, only confirms it: ``_answers_hello``). So the
+        client's bytes since its hole are its TLS (``_tls_without_220``); never a reply line,
+        which left the client's held QUIT out as a command injected after STARTTLS, nor
+        plaintext owed after the 220."""
         s = self._s
+        buf = s.lines.buf
         if (s.mode is _Mode.LINES and not self._reply_lines and self._hold_lost
                 and self._hold_for is not None and self._hold_for.verb == "STARTTLS"
-                and 5 <= len(s.lines) < 6 and s.lines.buf[:1] == b"\x16"
-                and sniff_tls(bytes(s.lines.buf[:5]))):
-            self._tls_without_220()
+                and 0 < len(s.lines) < 6 and buf[:1] == b"\x16"
+                and sniff_tls(bytes(buf[:5])) is not False):
+            self._tls_without_220(hello=True)
             self._drain(s)
 
     def _client_unseen(self) -> bool:
