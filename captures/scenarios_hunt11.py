@@ -33,11 +33,16 @@ from scenarios_hunt6 import _answer
 TIMEOUT = b"421 4.4.2 mx.example timeout exceeded\r\n"
 
 
-def idle_421(cport: int, idle_s: float, *, starttls: bool = True) -> Conv:
-    """The EHLO reply offering STARTTLS, the server's command timeout 421 ``idle_s`` after it, the
-    client's STARTTLS 0.1 ms after the 421 (sent before it arrived; none when not ``starttls``), the
-    server's close 1 ms later, the client's 1 ms after that."""
+def idle_421(cport: int, idle_s: float, *, starttls: bool = True, noop_s: float | None = None) -> Conv:
+    """The EHLO reply offering STARTTLS (then, with ``noop_s``, the client's NOOP that long after
+    it and its 250 1 ms later, which starts the server's wait again), the server's command timeout
+    421 ``idle_s`` after its last reply, the client's STARTTLS 0.1 ms after the 421 (sent before it
+    arrived; none when not ``starttls``), the server's close 1 ms later, the client's 1 ms after
+    that."""
     conv = opening(Conv(cport=cport, close=None))
+    if noop_s is not None:
+        conv.c(b"NOOP\r\n", tag="noop", delay_ms=noop_s * 1000.0).s(b"250 2.0.0 Ok\r\n", tag="noop_reply",
+                                                                     delay_ms=1.0)
     conv.s(TIMEOUT, tag="timeout", delay_ms=idle_s * 1000.0, acked=False)
     if starttls:
         conv.c(STARTTLS, tag="starttls", delay_ms=0.1)
@@ -85,6 +90,16 @@ def scenarios() -> list[Capture]:
                 "the control: the timeout 421 300 s after the EHLO reply, no STARTTLS, the server's close 1 ms "
                 "later (no-mail-transaction)",
                 [(idle_421(49125, 300.0, starttls=False), Expect("aborted", "none", "no-mail-transaction", "valid"))]),
+        Capture("hunt11-noop-200-s-idle-150-s-421-crosses-starttls.pcap",
+                "the client's NOOP 200 s after the EHLO reply, answered; the server's timeout 421 150 s after that "
+                "250, the client's STARTTLS crossing it: the wait counts from the server's last reply, so the server "
+                "did not wait the 5 minutes (server-closed), though 350 s passed since the EHLO reply",
+                [(idle_421(49127, 150.0, noop_s=200.0), impatient)]),
+        Capture("hunt11-noop-10-s-idle-301-s-421-crosses-starttls.pcap",
+                "the client's NOOP 10 s after the EHLO reply, answered; the timeout 421 301 s after that 250, "
+                "STARTTLS crossing it: the server timed out as allowed (no-mail-transaction), the wait named from "
+                "the reply to NOOP",
+                [(idle_421(49128, 301.0, noop_s=10.0), idled)]),
         Capture("hunt11-quit-at-once-server-221-then-fin.pcap",
                 "TLS 1.2, the server's whole answer, QUIT in the clear 5 ms after it, the server's 221 1 ms after "
                 "the QUIT and its close: the client gave up on TLS at once, the client's",

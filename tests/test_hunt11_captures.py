@@ -6,6 +6,7 @@ frames and times the verdict rests on are cross-checked with tshark's reading of
 """
 from __future__ import annotations
 
+import cuts
 import pytest
 
 from tsharkfilter import frames_matching, tshark_fields
@@ -56,7 +57,8 @@ def test_a_timeout_421_sooner_than_5_minutes_that_starttls_crossed_is_the_server
     assert _findings(conv) == [("server-closed", "server", fin)]
     assert conv["starttls"]["reply_code"] == 421
     assert conv["detail"] == (
-        f"the server sent 421 ({TEXT}) on its own {idle:.1f} s after its EHLO reply, sooner than the 5 minutes "
+        f"the server sent 421 ({TEXT}) on its own {idle:.1f} s after its EHLO reply (frame {ehlo_reply}), sooner "
+        "than the 5 minutes "
         f"RFC 5321 4.5.3.2.7 asks a server to wait for the next command, before the client's STARTTLS (frame "
         f"{starttls}) could be answered: a server closing the session (RFC 5321 3.8), which the client read as "
         "the answer to STARTTLS; then it closed the connection")
@@ -84,6 +86,54 @@ def test_a_timeout_421_after_5_minutes_that_starttls_crossed_is_the_clients_idli
         f"command timeout ended the session with 421 ({TEXT}) (frame {reply}), as RFC 5321 4.5.3.2.7 allows "
         f"after 5 minutes; the client's STARTTLS (frame {starttls}) crossed it; then it closed the connection; "
         "the conversation ended without a mail transaction")
+
+
+def _noop_frames(path: object, port: int) -> tuple[int, int, int, int, int]:
+    """tshark: the client's NOOP, the server's 250 to it (its last 250), the 421, the client's
+    STARTTLS and the server's FIN."""
+    (noop,) = frames_matching(path, 'smtp.req.command == "NOOP"')
+    ehlo_or_noop, reply, starttls, fin = _frames(path, port)
+    assert starttls is not None
+    return noop, ehlo_or_noop, reply, starttls, fin
+
+
+def test_the_wait_before_a_timeout_421_counts_from_the_servers_last_reply() -> None:
+    """The client's NOOP 200 s after the EHLO reply, the server's 250 to it, the timeout 421 150 s
+    after that 250, STARTTLS crossing it: the NOOP started the server's wait again (RFC 5321
+    4.5.3.2.7 times the wait for the next command), so the server waited 150 s, not 350 s: the
+    server's, server-closed (it read no-mail-transaction, timed from the EHLO reply)."""
+    name = "hunt11-noop-200-s-idle-150-s-421-crosses-starttls.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    noop, noop_reply, reply, starttls, fin = _noop_frames(path, 49127)
+    assert (noop, noop_reply, reply, starttls, fin) == (10, 12, 14, 15, 17)
+    assert _idle(path, noop_reply, reply) == pytest.approx(150.0, abs=0.002)
+    assert _verdict(conv) == ("aborted", "server", "starttls-refused", "server-closed", reply)
+    assert _findings(conv) == [("server-closed", "server", fin)]
+    assert conv["detail"] == (
+        f"the server sent 421 ({TEXT}) on its own 150.0 s after its reply to NOOP (frame {noop_reply}), sooner "
+        "than the 5 minutes RFC 5321 4.5.3.2.7 asks a server to wait for the next command, before the client's "
+        f"STARTTLS (frame {starttls}) could be answered: a server closing the session (RFC 5321 3.8), which the "
+        "client read as the answer to STARTTLS; then it closed the connection")
+
+
+def test_a_timeout_421_five_minutes_after_a_noops_reply_is_the_clients_idling() -> None:
+    """The NOOP 10 s after the EHLO reply, the 421 301 s after its 250: the server waited as
+    allowed; the detail times the wait from the reply to NOOP (it said 311 s after the EHLO
+    reply)."""
+    name = "hunt11-noop-10-s-idle-301-s-421-crosses-starttls.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    noop, noop_reply, reply, starttls, fin = _noop_frames(path, 49128)
+    assert (noop, noop_reply, reply, starttls, fin) == (10, 12, 14, 15, 17)
+    assert _idle(path, noop_reply, reply) == pytest.approx(301.0, abs=0.002)
+    assert _verdict(conv) == ("aborted", "none", "no-mail-transaction", None, None)
+    assert _findings(conv) == []
+    assert conv["detail"] == (
+        f"the client sent nothing for 301.0 s after the server's reply to NOOP (frame {noop_reply}), until the "
+        f"server's command timeout ended the session with 421 ({TEXT}) (frame {reply}), as RFC 5321 4.5.3.2.7 "
+        f"allows after 5 minutes; the client's STARTTLS (frame {starttls}) crossed it; then it closed the "
+        "connection; the conversation ended without a mail transaction")
 
 
 def test_the_timeout_421_without_starttls_is_no_mail_transaction() -> None:
@@ -120,3 +170,20 @@ def test_the_servers_221_to_a_quit_at_once_is_named_in_the_detail() -> None:
         "the client sent 'QUIT' in the clear (frame 18) 6 ms after the server's last record (frame 16), in the "
         "middle of the TLS handshake: it gave up on TLS at once; the server then answered 'QUIT' in the clear "
         "with '221 2.0.0 Bye' (frame 20), and closed the connection (frame 22)")
+
+
+@pytest.mark.parametrize("name, start, verdict", [
+    ("hunt11-idle-30-s-421-crosses-starttls.pcap", 7, ("aborted", "server", "starttls-refused", "server-closed", 10)),
+    ("hunt11-idle-30-s-421-crosses-starttls.pcap", 8, ("aborted", "server", "starttls-refused", "server-closed", 10)),
+    ("hunt11-noop-200-s-idle-150-s-421-crosses-starttls.pcap", 11,
+     ("aborted", "server", "starttls-refused", "server-closed", 14)),
+    ("hunt11-noop-10-s-idle-301-s-421-crosses-starttls.pcap", 9,
+     ("aborted", "none", "no-mail-transaction", None, None)),
+])
+def test_a_late_start_after_the_ehlo_reads_the_timeout_as_the_whole_capture(
+        name: str, start: int, verdict: tuple[object, ...]) -> None:
+    """The capture from frame ``start`` on (after the EHLO, the NOOP kept or not): the 421 pairs with
+    STARTTLS or with no command, and the wait still counts from the server's last reply the capture
+    holds, as in the whole capture (a late start under 5 minutes read the generic close)."""
+    (conv,) = cuts.analyze(cuts.start_at(cuts.load(CAPTURES / name), start))
+    assert _verdict(conv) == verdict

@@ -3408,27 +3408,19 @@ def judge(t: Transcript) -> dict[str, Any]:
                   "inspection of a firewall refuses the command" + then)
             _left_after_refusal(f, v, gone, st_reply)
         elif (st_reply.event.out_of_step and st_reply.event.stray and st_code == 421
-              and ehlo_reply is not None and not mail_after
-              and st_reply.ts_ns - ehlo_reply.ts_ns >= COMMAND_WAIT_NS):
+              and (since := _reply_before(f, st_reply) or ehlo_reply) is not None and not mail_after
+              and st_reply.ts_ns - since.ts_ns >= COMMAND_WAIT_NS):
             # The server's command timeout after a client that idled as long as RFC 5321
             # 4.5.3.2.7 lets a server wait, whose STARTTLS crossed its 421: the server timed out
             # as allowed and the conversation reads as it would without that STARTTLS
-            _idled_into_timeout(f, v, ehlo_reply, st_reply, st_item, gone)
+            _idled_into_timeout(f, v, since, st_reply, st_item, gone)
         elif (st_reply.event.out_of_step and st_reply.event.stray and st_code == 421
-              and ehlo_reply is not None):
+              and (since := _reply_before(f, st_reply) or ehlo_reply) is not None):
             # A 421 is a reply of its own, not more of the EHLO reply (RFC 5321 3.8: a server
             # that shuts down, or refuses the session, sends it whatever the command and closes),
             # which the client's STARTTLS crossed; a command timeout's 421 too when the server
             # waited less than RFC 5321 4.5.3.2.7 asks (the rule above: 5 minutes or more)
-            waited = st_reply.ts_ns - ehlo_reply.ts_ns
-            when = ("" if waited < WAITED_NS else
-                    f" {_seconds(waited)} after its EHLO reply, sooner than the 5 minutes RFC 5321 4.5.3.2.7 asks a "
-                    "server to wait for the next command,")
-            v.set(outcome, "server", "starttls-refused", _frame(st_reply),
-                  f"the server sent {st_code} ({text}) on its own"
-                  f"{when or ' after its EHLO reply,'} before the client's "
-                  f"STARTTLS (frame {_frame(st_item)}) could be answered: a server closing the session (RFC 5321 "
-                  f"3.8), which the client read as the answer to STARTTLS{then}", st_reply)
+            _closed_too_soon(f, v, outcome, since, st_reply, st_item, then)
             _left_after_refusal(f, v, gone, st_reply, asked_ns=st_item.ts_ns)
         elif st_reply.event.out_of_step:
             meant = st_reply.event.server_answers
@@ -3465,6 +3457,12 @@ def judge(t: Transcript) -> dict[str, Any]:
         elif crossed is not None and crossed[0] is not None and crossed[1].ts_ns - crossed[0].ts_ns >= COMMAND_WAIT_NS:
             # (a capture that starts after the EHLO: the 421 answers no command it holds)
             _idled_into_timeout(f, v, crossed[0], crossed[1], st_item, _server_left(f, f.pos(crossed[1])))
+        elif crossed is not None and crossed[0] is not None:
+            # (the same, the server having waited less than 5 minutes: as the whole capture reads)
+            gone = _server_left(f, f.pos(crossed[1]))
+            _closed_too_soon(f, v, "aborted", crossed[0], crossed[1], st_item,
+                             "" if gone is None else f"; then {_server_end_words(f, gone)}")
+            _left_after_refusal(f, v, gone, crossed[1], asked_ns=st_item.ts_ns)
         elif (step is not None and (end is None or f.pos(step) < f.pos(end))
                 and f.gap_before(f.pos(step)) is None and _server_silent(f, st_item, step)):
             _starttls_unanswered(f, v, st_item, step, clear)
@@ -3982,22 +3980,63 @@ def _timeout_crossed(f: _Facts, st_item: Item) -> tuple[Item | None, Item] | Non
     return None if timeout is None else (None, timeout)
 
 
-def _idled_into_timeout(f: _Facts, v: _Verdict, ehlo_reply: Item, timeout: Item, st_item: Item,
+def _reply_before(f: _Facts, it: Item) -> Item | None:
+    """The server's last reply before ``it`` (its 421), with no hole of the server's between
+    them: from that reply on the server waited for the client's next command (RFC 5321
+    4.5.3.2.7 times that wait). None when the capture holds none, or a hole may hide a later one."""
+    for x in reversed(f.t.items[:f.pos(it)]):
+        ev = x.event
+        if type(ev) is StreamGap and ev.side is _SERVER:
+            return None
+        if type(ev) is Reply and ev.side is _SERVER:
+            return x
+    return None
+
+
+def _since_words(reply: Item) -> str:
+    """``reply`` named as the server's last reply before its 421: its reply to EHLO, to NOOP..."""
+    cmd = reply.event.answers
+    if cmd is not None and cmd.verb == "EHLO":
+        return "its EHLO reply"
+    return f"its reply to {_verb(cmd)}" if cmd is not None else "its last reply"
+
+
+def _closed_too_soon(f: _Facts, v: _Verdict, outcome: str, since: Item, timeout: Item, st_item: Item,
+                     then: str) -> None:
+    """The server's 421 (``timeout``) sent on its own, less than the 5 minutes RFC 5321
+    4.5.3.2.7 asks a server to wait for a command after its last reply (``since``), which the
+    client's STARTTLS crossed: a server closing the session (RFC 5321 3.8), the server's
+    (``server-closed``); at once after that reply (under a second), no wait is named."""
+    ev = timeout.event
+    text = " / ".join(_lines_text(ev))[:120]
+    waited = timeout.ts_ns - since.ts_ns
+    when = (f" after {_since_words(since)}," if waited < WAITED_NS else
+            f" {_seconds(waited)} after {_since_words(since)} (frame {_frame(since)}), sooner than the 5 minutes "
+            "RFC 5321 4.5.3.2.7 asks a server to wait for the next command,")
+    v.set(outcome, "server", "starttls-refused", _frame(timeout),
+          f"the server sent {ev.code} ({text}) on its own{when} before the client's "
+          f"STARTTLS (frame {_frame(st_item)}) could be answered: a server closing the session (RFC 5321 "
+          f"3.8), which the client read as the answer to STARTTLS{then}", timeout)
+
+
+def _idled_into_timeout(f: _Facts, v: _Verdict, since: Item, timeout: Item, st_item: Item,
                         gone: Item | None) -> None:
     """The server's command timeout 421 (``timeout``) came ``COMMAND_WAIT_NS`` or more after
-    its EHLO reply (``ehlo_reply``; in a capture that starts after the EHLO, its reply before
-    the 421), as long as RFC 5321 4.5.3.2.7 asks a server to wait for the next command,
+    its last reply before it (``since``: its EHLO reply, or a later one such as its reply to a
+    NOOP, which started the wait again), as long as RFC 5321 4.5.3.2.7 asks a server to wait for the next command,
     and the client's STARTTLS crossed it: the server timed out as allowed after a client that
     idled, and the conversation reads as it would without that STARTTLS (no mail transaction,
     no side blamed). ``gone``: the server's end after the 421, if the conversation ended so."""
     ev = timeout.event
     text = " / ".join(_lines_text(ev))[:120]
     then = "" if gone is None else f"; then {_server_end_words(f, gone)}"
-    since = "the EHLO reply" if ehlo_reply.event.answers is not None else "the server's reply"
+    cmd = since.event.answers
+    words = ("the EHLO reply" if cmd is not None and cmd.verb == "EHLO" else
+             f"the server's reply to {_verb(cmd)}" if cmd is not None else "the server's reply")
     v.set("aborted", "none", "no-mail-transaction", None,
-          f"the client sent nothing for {_seconds(timeout.ts_ns - ehlo_reply.ts_ns)} after "
-          f"{since} "
-          f"(frame {_frame(ehlo_reply)}), until the server's command timeout ended the session with "
+          f"the client sent nothing for {_seconds(timeout.ts_ns - since.ts_ns)} after "
+          f"{words} "
+          f"(frame {_frame(since)}), until the server's command timeout ended the session with "
           f"{ev.code} ({text}) (frame {_frame(timeout)}), as RFC 5321 4.5.3.2.7 allows after 5 minutes; "
           f"the client's STARTTLS (frame {_frame(st_item)}) crossed it{then}; the conversation ended "
           "without a mail transaction")
