@@ -79,6 +79,10 @@ def scenarios() -> list[Capture]:
                 "as hunt11-idle-30-s-421-crosses-starttls.pcap, 299 s after the EHLO reply: the server's "
                 "(server-closed)",
                 [(idle_421(49122, 299.0), impatient)]),
+        Capture("hunt11-idle-299-97-s-421-crosses-starttls.pcap",
+                "as hunt11-idle-30-s-421-crosses-starttls.pcap, 299.97 s after the EHLO reply: the server's "
+                "(server-closed), the wait said rounded down (299.9 s, not 300.0 s 'sooner than the 5 minutes')",
+                [(idle_421(49129, 299.97), impatient)]),
         Capture("hunt11-idle-300-s-421-crosses-starttls.pcap",
                 "as hunt11-idle-30-s-421-crosses-starttls.pcap, 300 s after the EHLO reply: the server timed out as "
                 "allowed, the client idled (no-mail-transaction)",

@@ -40,6 +40,7 @@ def _idle(path: object, ehlo_reply: int, reply: int) -> float:
 @pytest.mark.parametrize("name, port, idle", [
     ("hunt11-idle-30-s-421-crosses-starttls.pcap", 49121, 30.0),
     ("hunt11-idle-299-s-421-crosses-starttls.pcap", 49122, 299.0),
+    ("hunt11-idle-299-97-s-421-crosses-starttls.pcap", 49129, 299.97),
 ])
 def test_a_timeout_421_sooner_than_5_minutes_that_starttls_crossed_is_the_servers_close(
         name: str, port: int, idle: float) -> None:
@@ -57,7 +58,8 @@ def test_a_timeout_421_sooner_than_5_minutes_that_starttls_crossed_is_the_server
     assert _findings(conv) == [("server-closed", "server", fin)]
     assert conv["starttls"]["reply_code"] == 421
     assert conv["detail"] == (
-        f"the server sent 421 ({TEXT}) on its own {idle:.1f} s after its EHLO reply (frame {ehlo_reply}), sooner "
+        f"the server sent 421 ({TEXT}) on its own {int(idle * 10) / 10:.1f} s after its EHLO reply (frame "
+        f"{ehlo_reply}), sooner "
         "than the 5 minutes "
         f"RFC 5321 4.5.3.2.7 asks a server to wait for the next command, before the client's STARTTLS (frame "
         f"{starttls}) could be answered: a server closing the session (RFC 5321 3.8), which the client read as "

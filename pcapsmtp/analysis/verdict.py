@@ -4009,9 +4009,10 @@ def _closed_too_soon(f: _Facts, v: _Verdict, outcome: str, since: Item, timeout:
     (``server-closed``); at once after that reply (under a second), no wait is named."""
     ev = timeout.event
     text = " / ".join(_lines_text(ev))[:120]
-    waited = timeout.ts_ns - since.ts_ns
+    waited = timeout.ts_ns - since.ts_ns     # (said rounded down: 299.97 s is no "300.0 s, sooner")
     when = (f" after {_since_words(since)}," if waited < WAITED_NS else
-            f" {_seconds(waited)} after {_since_words(since)} (frame {_frame(since)}), sooner than the 5 minutes "
+            f" {waited // 100_000_000 / 10:.1f} s after {_since_words(since)} (frame {_frame(since)}), sooner than "
+            "the 5 minutes "
             "RFC 5321 4.5.3.2.7 asks a server to wait for the next command,")
     v.set(outcome, "server", "starttls-refused", _frame(timeout),
           f"the server sent {ev.code} ({text}) on its own{when} before the client's "
