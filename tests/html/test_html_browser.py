@@ -34,6 +34,9 @@ sys.path.insert(0, str(CAPTURES))
 import html_browser  # noqa: E402
 import scenarios_html  # noqa: E402
 
+#: the list's rows per page (report.js ``PAGE``)
+PAGE = 500
+
 why_not = html_browser.available()
 pytestmark = pytest.mark.skipif(why_not is not None, reason=why_not or "")
 
@@ -173,12 +176,24 @@ def test_rotated_ladder_names_the_file_of_every_frame(browser: html_browser.Brow
     _clean(o, path)
 
 
+def _show_all(page: Any, n: int) -> None:
+    """The repository's captures hold more conversations than one page of the list (500): the
+    first page, then every row through the pager's "show all"."""
+    if n <= PAGE:
+        assert page.locator("#p-all").count() == 0
+        return
+    assert page.locator("tr.conv").count() == PAGE
+    assert page.text_content("#p-where") == f" rows 1\u2013{PAGE} of {n} (page 1 of {-(-n // PAGE)}) "
+    page.click("#p-all")
+
+
 def test_every_conversation_listed_and_drawn(browser: html_browser.Browser, tmp_path: Path) -> None:
     files = _captures()
     path = _report(tmp_path, *files)
     convs = [c for f in files for c in analyze_file(str(f), AnalysisConfig(keep_exchange=True)).conversations]
     o = browser.open(path)
     page = o.page
+    _show_all(page, len(convs))
     assert page.locator("tr.conv").count() == len(convs) >= 60
     assert page.get_attribute("#f-count", "data-shown") == str(len(convs))
     # open them all (the page's own click handler), then compare every ladder with the data
@@ -211,6 +226,7 @@ def test_filters(browser: html_browser.Browser, tmp_path: Path) -> None:
     convs = [c for f in files for c in analyze_file(str(f), AnalysisConfig()).conversations]
     o = browser.open(path)
     page = o.page
+    _show_all(page, len(convs))
 
     def shown() -> int:
         n = page.locator("tr.conv:visible").count()
