@@ -122,6 +122,30 @@ def quit_later(cport: int, react: str, *, answer_lost: bool = False, finished: b
     return conv
 
 
+def quit_then_rest(cport: int, react: str) -> Conv:
+    """TLS 1.3, the server's answer stopping after its Certificate (the ServerHello, then the
+    EncryptedExtensions and the Certificate in two encrypted records: whole or short cannot be
+    told from them), the client's QUIT in the clear 1.2 s later, then the rest of the answer (the
+    CertificateVerify and the Finished) 1 ms after it and the server's ``react`` ("fin", or "alert":
+    a 19-byte encrypted record before its close), the client's close 1 ms after."""
+    conv = Conv(cport=cport, close=None)
+    opening(conv)
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(f"hunt10 {cport}", "mx.example.com", tls13=True), tag="client_hello")
+    hello = _answer(cport, "tls13-no-finished")
+    head = hello[:5 + int.from_bytes(hello[3:5], "big")]          # the ServerHello record
+    conv.s(head + record(23, det(f"hunt10 {cport} ee", 27)) + record(23, det(f"hunt10 {cport} cert", 700)),
+           tag="flight")
+    conv.c(b"QUIT\r\n", tag="quit", delay_ms=1200.0)
+    conv.s(record(23, det(f"hunt10 {cport} cv", 89)) + record(23, det(f"hunt10 {cport} fin", 53)), tag="rest",
+           delay_ms=1.0)
+    if react == "alert":
+        conv.s(record(23, det(f"hunt10 {cport} alert", 19)), tag="alert", delay_ms=1.0)
+    conv.fin("S", tag="server_fin", delay_ms=1.0)
+    conv.fin("C", tag="client_fin", delay_ms=1.0)
+    return conv
+
+
 def late_ack_quit(cport: int) -> Conv:
     """A long path seen from the server's side: TLS 1.2, the answer without its ServerHelloDone, the
     client's pure ACK of it 300 ms later (``LateAck``), its QUIT in the clear 1.1 s after the answer
@@ -249,6 +273,16 @@ def scenarios() -> list[Capture]:
               (49142, "tls13-one-record", "fin", "the server's close 1 ms after it"),
               (49143, "tls13-two-records", "rst", "the server's reset 1 ms after it"),
               (49144, "tls13-one-record", "client", "the control: the client closing 1 ms after it")]],
+        *[Capture(f"hunt10-tls13-quit-1-2-s-then-rest-{react}.pcap",
+                  "TLS 1.3, the server's answer in three records up to its Certificate (whole or short cannot be told "
+                  "from them), QUIT 1.2 s later, then the rest of the answer (CertificateVerify, Finished) and "
+                  f"{how}: the answer was short when the client gave up, the server stalled (server-silent)",
+                  [(quit_then_rest(port, react),
+                    Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                           [("no-answer", "server", "flight")]
+                           + ([("tls-alert", "server", "alert")] if react == "alert" else [])))])
+          for port, react, how in [(49148, "fin", "the server's close"),
+                                   (49149, "alert", "the server's encrypted alert and close")]],
         Capture("hunt10-late-ack-quit-0-8-s-server-fin.pcap",
                 "a long path seen from the server's side: TLS 1.2, the answer without its ServerHelloDone acknowledged "
                 "300 ms later, QUIT 1.1 s after the answer (800 ms after the ACK), the server's close: the client gave "

@@ -51,6 +51,19 @@ def idle_421(cport: int, idle_s: float, *, starttls: bool = True, noop_s: float 
     return conv
 
 
+def greeting_then_421(cport: int, idle_s: float) -> Conv:
+    """The server's greeting, no EHLO, the server's command timeout 421 ``idle_s`` after the
+    greeting, the client's STARTTLS 0.1 ms after it, the server's close 1 ms later, the client's 1 ms
+    after that."""
+    conv = Conv(cport=cport, close=None)
+    conv.s(b"220 mx.example.com ESMTP\r\n", tag="banner")
+    conv.s(TIMEOUT, tag="timeout", delay_ms=idle_s * 1000.0, acked=False)
+    conv.c(STARTTLS, tag="starttls", delay_ms=0.1)
+    conv.fin("S", tag="server_fin", delay_ms=1.0)
+    conv.fin("C", tag="client_fin", delay_ms=1.0)
+    return conv
+
+
 def quit_answered_221(cport: int) -> Conv:
     """STARTTLS, 220, the client's TLS 1.2 ClientHello, the server's whole answer; the client's QUIT
     in the clear 5 ms after it, the server's 221 1 ms after the QUIT, its close 0.1 ms later, the
@@ -104,6 +117,12 @@ def scenarios() -> list[Capture]:
                 "STARTTLS crossing it: the server timed out as allowed (no-mail-transaction), the wait named from "
                 "the reply to NOOP",
                 [(idle_421(49128, 301.0, noop_s=10.0), idled)]),
+        Capture("hunt11-greeting-then-421-150-s-crosses-starttls.pcap",
+                "the greeting, no EHLO, the timeout 421 150 s after it, STARTTLS crossing it: the server's "
+                "(server-closed), the wait named from the greeting",
+                [(greeting_then_421(49130, 150.0),
+                  Expect("aborted", "server", "starttls-refused", "unknown", True, 421,
+                         [("server-closed", "server", "label:fin:S")]))]),
         Capture("hunt11-quit-at-once-server-221-then-fin.pcap",
                 "TLS 1.2, the server's whole answer, QUIT in the clear 5 ms after it, the server's 221 1 ms after "
                 "the QUIT and its close: the client gave up on TLS at once, the client's",

@@ -384,3 +384,33 @@ def test_the_at_once_detail_names_the_wait_the_decision_used() -> None:
         "the client sent 'QUIT' in the clear (frame 18) 1100 ms after the server's last record (frame 16; 800 ms "
         "after the client had it, from its TCP's acknowledgements), in the middle of the TLS handshake: it gave up "
         "on TLS at once" + _tail("fin", 20))
+
+
+@pytest.mark.parametrize("name, port, react", [
+    ("hunt10-tls13-quit-1-2-s-then-rest-fin.pcap", 49148, "fin"),
+    ("hunt10-tls13-quit-1-2-s-then-rest-alert.pcap", 49149, "encrypted"),
+])
+def test_plaintext_before_the_rest_of_a_tls13_answer_is_the_servers_stall(name: str, port: int, react: str) -> None:
+    """TLS 1.3, the server's answer up to its Certificate (the ServerHello and two encrypted records,
+    whole or short cannot be told from them), QUIT 1.2 s later, then the rest of the answer (two
+    records) and the server's close or encrypted alert. It read the client's ("cannot be told",
+    the third review): the rest coming after the QUIT shows the answer was short when the client
+    gave up, the server's stall (server-silent, no-answer at the answer)."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _quit(path, port) == 18
+    assert frames_matching(path, "tls.handshake.type == 2") == [16]
+    ((types,),) = tshark_fields(path, "frame.number == 16", "tls.record.opaque_type")
+    assert types.split(",").count("23") == 2
+    ((rest,),) = tshark_fields(path, "frame.number == 20 && tcp.srcport == 25", "tls.record.opaque_type")
+    assert rest.split(",") == ["23", "23"]
+    t16, t18, t20 = _times(path, [16, 18, 20])
+    assert t18 - t16 == pytest.approx(1.201, abs=0.0005) and t20 > t18
+    assert _server_end(path) == (22, react)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", "server-silent", 16)
+    assert _findings(conv) == ([("no-answer", "server", 16)]
+                               + ([("tls-alert", "server", 22)] if react == "encrypted" else []))
+    assert conv["detail"] == (
+        "the server's answer to the ClientHello (frame 16) stopped short and the server sent nothing more for "
+        "1.2 s: the client gave up waiting for the rest and sent 'QUIT' in the clear (frame 18), and more of the "
+        "answer came only after it (frame 20)" + _tail(react, 22))

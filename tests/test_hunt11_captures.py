@@ -189,3 +189,22 @@ def test_a_late_start_after_the_ehlo_reads_the_timeout_as_the_whole_capture(
     holds, as in the whole capture (a late start under 5 minutes read the generic close)."""
     (conv,) = cuts.analyze(cuts.start_at(cuts.load(CAPTURES / name), start))
     assert _verdict(conv) == verdict
+
+
+def test_a_timeout_421_after_the_greeting_is_timed_from_the_greeting() -> None:
+    """No EHLO: the 421 150 s after the greeting, STARTTLS crossing it: server-closed, and the detail
+    names the greeting (it said "its last reply")."""
+    name = "hunt11-greeting-then-421-150-s-crosses-starttls.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    (greeting,) = frames_matching(path, "smtp.response.code == 220")
+    (reply,) = frames_matching(path, "smtp.response.code == 421")
+    (starttls,) = frames_matching(path, 'tcp.srcport == 49130 && tcp.payload contains "STARTTLS"')
+    assert (greeting, reply, starttls) == (4, 6, 7)
+    assert _idle(path, greeting, reply) == pytest.approx(150.0, abs=0.002)
+    assert _verdict(conv) == ("aborted", "server", "starttls-refused", "server-closed", reply)
+    assert conv["detail"] == (
+        f"the server sent 421 ({TEXT}) on its own 150.0 s after its greeting (frame {greeting}), sooner than the 5 "
+        "minutes RFC 5321 4.5.3.2.7 asks a server to wait for the next command, before the client's STARTTLS "
+        f"(frame {starttls}) could be answered: a server closing the session (RFC 5321 3.8), which the client read "
+        "as the answer to STARTTLS; then it closed the connection")

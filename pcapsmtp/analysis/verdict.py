@@ -1077,6 +1077,16 @@ def _server_met_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, im
         _unanswered(v, last, "client-silent", "client", "aborted", "tls-handshake-failed", "client-silent", msg,
                     clear)
         return reacted()
+    more = next((x for x in f.tls if x.event.side is _SERVER and f.pos(clear) < f.pos(x) < f.pos(react)
+                 and type(x.event) is not TlsAlert and type(x.event) is not TlsNotTls), None)
+    if more is not None:
+        # (the server's answer went on after the plaintext, before its reaction: it was short when the
+        # client gave up, the server stalled, whatever the records before it could tell)
+        msg = (f"the server's answer to the ClientHello ({frames}) stopped short and the server sent nothing more "
+               f"for {_seconds(waited_ns)}: the client gave up waiting for the rest and sent {said} in the clear "
+               f"(frame {_frame(clear)}), and more of the answer came only after it (frame {_frame(more)}){tail}")
+        _unanswered(v, last, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent", msg)
+        return reacted()
     # (a TLS 1.3 flight in one or two encrypted records: whether it was whole, the client hung, or short,
     # the server stalled, cannot be told; the plaintext ended the handshake, the client's, no case, as
     # when the client closes instead, and the server's reaction refused nothing)
@@ -3996,6 +4006,8 @@ def _reply_before(f: _Facts, it: Item) -> Item | None:
 def _since_words(reply: Item) -> str:
     """``reply`` named as the server's last reply before its 421: its reply to EHLO, to NOOP..."""
     cmd = reply.event.answers
+    if reply.event.greeting:
+        return "its greeting"
     if cmd is not None and cmd.verb == "EHLO":
         return "its EHLO reply"
     return f"its reply to {_verb(cmd)}" if cmd is not None else "its last reply"
@@ -4032,7 +4044,8 @@ def _idled_into_timeout(f: _Facts, v: _Verdict, since: Item, timeout: Item, st_i
     text = " / ".join(_lines_text(ev))[:120]
     then = "" if gone is None else f"; then {_server_end_words(f, gone)}"
     cmd = since.event.answers
-    words = ("the EHLO reply" if cmd is not None and cmd.verb == "EHLO" else
+    words = ("the server's greeting" if since.event.greeting else
+             "the EHLO reply" if cmd is not None and cmd.verb == "EHLO" else
              f"the server's reply to {_verb(cmd)}" if cmd is not None else "the server's reply")
     v.set("aborted", "none", "no-mail-transaction", None,
           f"the client sent nothing for {_seconds(timeout.ts_ns - since.ts_ns)} after "
