@@ -122,6 +122,23 @@ def quit_later(cport: int, react: str, *, answer_lost: bool = False, finished: b
     return conv
 
 
+def quit_then_record(cport: int, length: int) -> Conv:
+    """TLS 1.3, the server's answer in one encrypted record after its ServerHello (whole or short
+    cannot be told), the client's QUIT in the clear 1.2 s later, then one more encrypted record of
+    ``length`` bytes 1 ms after it (a late session ticket; 35: an alert padded past the size told
+    as one) and the server's close, the client's 1 ms after."""
+    conv = Conv(cport=cport, close=None)
+    opening(conv)
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(client_hello(f"hunt10 {cport}", "mx.example.com", tls13=True), tag="client_hello")
+    conv.s(_answer(cport, "tls13-one-record"), tag="flight")
+    conv.c(b"QUIT\r\n", tag="quit", delay_ms=1200.0)
+    conv.s(record(23, det(f"hunt10 {cport} late", length)), tag="rest", delay_ms=1.0)
+    conv.fin("S", tag="server_fin", delay_ms=1.0)
+    conv.fin("C", tag="client_fin", delay_ms=1.0)
+    return conv
+
+
 def quit_then_rest(cport: int, react: str) -> Conv:
     """TLS 1.3, the server's answer stopping after its Certificate (the ServerHello, then the
     EncryptedExtensions and the Certificate in two encrypted records: whole or short cannot be
@@ -283,6 +300,14 @@ def scenarios() -> list[Capture]:
                            + ([("tls-alert", "server", "alert")] if react == "alert" else [])))])
           for port, react, how in [(49148, "fin", "the server's close"),
                                    (49149, "alert", "the server's encrypted alert and close")]],
+        *[Capture(f"hunt10-tls13-one-record-quit-1-2-s-then-{length}-byte-record.pcap",
+                  "TLS 1.3, the server's answer in one record (whole or short cannot be told), QUIT 1.2 s later, then "
+                  f"one more record of {length} bytes ({what}) and the server's close: it ends no flight, so whether "
+                  "the answer was whole still cannot be told: the client's, no case",
+                  [(quit_then_record(port, length), Expect("aborted", "client", "tls-handshake-failed", "valid", True,
+                                                           220))])
+          for port, length, what in [(49150, 250, "a late session ticket"),
+                                     (49151, 35, "an alert padded past the size told as one")]],
         Capture("hunt10-late-ack-quit-0-8-s-server-fin.pcap",
                 "a long path seen from the server's side: TLS 1.2, the answer without its ServerHelloDone acknowledged "
                 "300 ms later, QUIT 1.1 s after the answer (800 ms after the ACK), the server's close: the client gave "

@@ -414,3 +414,24 @@ def test_plaintext_before_the_rest_of_a_tls13_answer_is_the_servers_stall(name: 
         "the server's answer to the ClientHello (frame 16) stopped short and the server sent nothing more for "
         "1.2 s: the client gave up waiting for the rest and sent 'QUIT' in the clear (frame 18), and more of the "
         "answer came only after it (frame 20)" + _tail(react, 22))
+
+
+@pytest.mark.parametrize("name, port, length", [
+    ("hunt10-tls13-one-record-quit-1-2-s-then-250-byte-record.pcap", 49150, 250),
+    ("hunt10-tls13-one-record-quit-1-2-s-then-35-byte-record.pcap", 49151, 35),
+])
+def test_a_record_after_the_plaintext_that_ends_no_flight_tells_nothing(name: str, port: int, length: int) -> None:
+    """The controls (the fourth review): a TLS 1.3 answer in one record, QUIT 1.2 s later, then one
+    more record (a late session ticket; an alert padded past the size told as one) and the close:
+    no Finished among them, so the answer's end still cannot be told: the client's, no case."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _quit(path, port) == 18
+    ((lengths,),) = tshark_fields(path, "frame.number == 20 && tcp.srcport == 25", "tls.record.length")
+    assert lengths == str(length)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 18)
+    assert _findings(conv) == []
+    assert conv["detail"] == (
+        "the client sent 'QUIT' in the clear (frame 18) 1.2 s after the server's last record (frame 16), giving up "
+        "on TLS in the middle of the handshake; whether the server's answer was whole by then (a TLS 1.3 flight in "
+        "1 encrypted record, which may hold all of it or stop short) cannot be told" + _tail("fin", 22))

@@ -1077,11 +1077,13 @@ def _server_met_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, im
         _unanswered(v, last, "client-silent", "client", "aborted", "tls-handshake-failed", "client-silent", msg,
                     clear)
         return reacted()
-    more = next((x for x in f.tls if x.event.side is _SERVER and f.pos(clear) < f.pos(x) < f.pos(react)
-                 and type(x.event) is not TlsAlert and type(x.event) is not TlsNotTls), None)
+    rest = [x for x in f.tls if x.event.side is _SERVER and f.pos(clear) < f.pos(x) < f.pos(react)
+            and type(x.event) is not TlsAlert and type(x.event) is not TlsNotTls]
+    more = rest[0] if rest and _answer_whole(ts["version"], answer + rest) else None
     if more is not None:
-        # (the server's answer went on after the plaintext, before its reaction: it was short when the
-        # client gave up, the server stalled, whatever the records before it could tell)
+        # (the server's answer went on after the plaintext, before its reaction, up to its Finished: it
+        # was short when the client gave up, the server stalled; records that end no flight, a late
+        # session ticket or an alert of a size not told as one, show nothing of the kind)
         msg = (f"the server's answer to the ClientHello ({frames}) stopped short and the server sent nothing more "
                f"for {_seconds(waited_ns)}: the client gave up waiting for the rest and sent {said} in the clear "
                f"(frame {_frame(clear)}), and more of the answer came only after it (frame {_frame(more)}){tail}")
