@@ -3420,6 +3420,9 @@ def judge(t: Transcript) -> dict[str, Any]:
                   "inspection of a firewall refuses the command" + then)
             _left_after_refusal(f, v, gone, st_reply)
         elif (st_reply.event.out_of_step and st_reply.event.stray and st_code == 421
+              and f.t.dropped_events and (_reply_before(f, st_reply) or ehlo_reply) is not None):
+            _wait_not_kept(v, st_reply, st_item)
+        elif (st_reply.event.out_of_step and st_reply.event.stray and st_code == 421
               and (since := _reply_before(f, st_reply) or ehlo_reply) is not None and not mail_after
               and st_reply.ts_ns - since.ts_ns >= COMMAND_WAIT_NS):
             # The server's command timeout after a client that idled as long as RFC 5321
@@ -3466,6 +3469,8 @@ def judge(t: Transcript) -> dict[str, Any]:
                   f"client's STARTTLS (frame {_frame(st_item)}), which crossed it, but the capture starts too late "
                   "to show how long the server had waited for a command (RFC 5321 4.5.3.2.7: a command timeout "
                   "after 5 minutes or more is allowed)")
+        elif crossed is not None and crossed[0] is not None and f.t.dropped_events:
+            _wait_not_kept(v, crossed[1], st_item)
         elif crossed is not None and crossed[0] is not None and crossed[1].ts_ns - crossed[0].ts_ns >= COMMAND_WAIT_NS:
             # (a capture that starts after the EHLO: the 421 answers no command it holds)
             _idled_into_timeout(f, v, crossed[0], crossed[1], st_item, _server_left(f, f.pos(crossed[1])))
@@ -4003,6 +4008,17 @@ def _reply_before(f: _Facts, it: Item) -> Item | None:
         if type(ev) is Reply and ev.side is _SERVER:
             return x
     return None
+
+
+def _wait_not_kept(v: _Verdict, timeout: Item, st_item: Item) -> None:
+    """The server's 421 on its own, crossed by STARTTLS, in a conversation that passed the bound
+    on events kept (``analysis.transcript``): the server's replies to NOOP, RSET... are not kept
+    past it, and each starts the server's wait for a command again, so how long it waited before
+    its 421 cannot be told (RFC 5321 4.5.3.2.7): ``incomplete``."""
+    v.set("incomplete", "unknown", "incomplete", _frame(timeout),
+          f"the server sent {timeout.event.code} (frame {_frame(timeout)}) on its own before the client's STARTTLS "
+          f"(frame {_frame(st_item)}), which crossed it, but the conversation passed the bound on events kept, so "
+          "how long the server had waited for a command (RFC 5321 4.5.3.2.7: 5 minutes) cannot be told")
 
 
 def _since_words(reply: Item) -> str:
