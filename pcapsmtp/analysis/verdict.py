@@ -978,7 +978,10 @@ def _server_met_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, im
       compatibility ChangeCipherSpec alone is none): whether the server answered those
       (``_gave_up_after_finished``), else the other rules;
     - a second or more after a TLS 1.3 answer in one or two encrypted records, whole or short cannot
-      be told: the plaintext ended the handshake, the client's, no case, as when it closes instead.
+      be told: the plaintext ended the handshake, the client's, no case, as when it closes instead;
+      unless more of the server's answer came after the plaintext, before its reaction, and made the
+      flight whole (its Finished among it, ``_answer_whole``): it was short when the client gave up,
+      the server stalled (``server-silent``).
 
     The server's reaction is a finding only when it is an alert (``tls-alert``, naming the plaintext
     it answered). Left to the other rules (False): a hole in either direction since the ClientHello
