@@ -130,6 +130,9 @@ class ReassemblyStats:
     """Payload bytes at or past a side's FIN, or after the side ended; ignored."""
     after_close_segments: int = 0
     """Segments of a candidate conversation that arrived after its flow was closed."""
+    ignored_resets: int = 0
+    """Resets of a followed conversation far outside the receiver's window (a stack drops
+    them, RFC 5961 3.2): the conversation went on."""
     gaps: int = 0
     """StreamGap events."""
     gap_bytes: int = 0

@@ -458,6 +458,23 @@ def _carrier(held: list[tuple[int, TcpSegment, int]], d: int, nxt: int, ack: int
     return first
 
 
+#: how far from its side's next byte a reset's sequence number lies outside any window the
+#: receiver could have (as HalfStream's ``_SENT_SANE``: more than a scaled TCP window in flight)
+_RESET_FAR = 1 << 24
+
+
+def _reset_out_of_window(half: HalfStream, seq: int) -> bool:
+    """Whether a reset of ``half``'s side at ``seq`` lies far outside the receiver's window: at
+    least ``_RESET_FAR`` past the side's next byte or behind it. A stack drops such a reset
+    without a word (RFC 9293 3.10.7.4, RFC 5961 3.2: only a reset in the window counts) and the
+    conversation goes on: a blind injection's wrong guess, a NAT's or balancer's reset for an
+    older connection on the 4-tuple. It neither ends the conversation nor proves bytes sent."""
+    if half.base is None or half.ended:
+        return False
+    k = (seq - half.next_seq) & _MASK
+    return _RESET_FAR <= k <= _MASK + 1 - _RESET_FAR
+
+
 def _unanswered(flow: Flow, d: int, seq: int) -> bool:
     """Whether a reset without ACK of direction ``d`` at ``seq`` answers a segment of the other
     side not read yet. A socket that was closed (its FIN sent) answers a segment bringing data
@@ -1437,6 +1454,9 @@ class TcpReassembler:
         flow.last_ts = seg.ts_ns
         flow.last_frame = seg.frame
         flags = seg.flags
+        if flags & _RST and _reset_out_of_window(flow.halves[d], seg.seq):
+            self.stats.ignored_resets += 1
+            return          # dropped by the receiver's stack: the conversation goes on
         peer = flow.halves[1 - d]
         if peer.soft and (seg.payload or seg.missing or flags & _FIN_RST):
             # the other side's start was the lowest of its segments seen so far (a late

@@ -1,0 +1,149 @@
+"""Resets that the stacks ignore: a reset whose sequence number is not acceptable (the twenty-third
+session's hunt).
+
+A TCP stack accepts a reset only when its sequence number lies in its receive window (RFC 793
+3.4, RFC 9293 3.10.7.4); since RFC 5961 3.2 (Linux, FreeBSD, Windows) only a reset at exactly the
+next expected byte ends the connection, one elsewhere in the window is answered by a "challenge
+ACK" (the receiver's pure ACK at its own next byte, which the real peer, had it sent the reset,
+would answer with a reset at that byte), and one outside the window is dropped without a word.
+Blind reset injection (an attacker or a DPI box guessing sequence numbers; censors send several
+resets at several guesses), a NAT or load balancer that resets a 4-tuple it keeps for an older
+connection, and resets crossing a reordered path all put such resets in captures, and the
+conversation goes on after them as if they had not come: Wireshark flags the segments after them
+only as retransmissions of the jump.
+
+pcapsmtp ended the conversation at any reset: the mail sent in the clear after it was not read
+(``mail`` false: "a box on the path reset the connection before any mail transaction"), a TLS
+session established after it read as aborted at the reset. Captured at the client (the client's
+packets at TTL 64, the server's at 52):
+
+- ``hunt14-reset-far-past-then-tls.pcap``: after the EHLO reply, a reset with the server's address
+  and TTL, its sequence number 2^30 past the server's next byte (far outside any window); the
+  client's STARTTLS, the 220, the TLS 1.2 session and the mail in it go on: ``tls``.
+- ``hunt14-reset-far-past-then-plaintext.pcap``: the same reset, then the client skips the offer
+  and sends the mail in the clear: ``plaintext``, the client's (``client-did-not-request``).
+- ``hunt14-reset-far-past-foreign-ttl-then-plaintext.pcap``: as the last one, the reset at TTL 250
+  (a box on the path; the rule that reads it as forged, ``reset-forged``, must not end the
+  conversation either): ``plaintext``, the client's.
+- ``hunt14-reset-far-behind-then-tls.pcap``: after the 220, a reset with the client's address and
+  TTL 2^30 behind the client's next byte; the ClientHello and the session go on: ``tls``.
+- ``hunt14-reset-in-window-challenge-ack-then-tls.pcap``: after the EHLO reply, a reset with the
+  server's address 1000 bytes past its next byte (in the window, not at it), the client's
+  challenge ACK 0.1 ms later, then STARTTLS and the session: ``tls`` (RFC 5961 3.2).
+
+Controls: ``hunt14-reset-exact-after-ehlo-reply.pcap``, the server's own reset at its next byte
+after the EHLO reply and nothing more (the connection ended there: ``aborted``,
+``no-mail-transaction``); ``hunt14-reset-far-past-then-client-close.pcap``, the far reset and then
+only the client's close 2 s later (the reset did not end the connection, the client's close did,
+before any mail: ``aborted``, ``no-mail-transaction``, as the same capture without the reset).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from generate import (
+    EHLO, EHLO_NO_TLS, MAIL_STEPS, MOD, QUIT_STEPS, READY, STARTTLS, TLS_OK, Capture, Conv, Expect, Pkt,
+    mail_in_clear, opening, tls12_session,
+)
+
+#: how far a far reset lies from its side's next byte (beyond any window: RFC 7323 caps one at 2^30)
+FAR = 1 << 30
+
+
+class OffReset(Conv):
+    """A conversation whose reset labelled ``off`` carries the sequence number ``shift`` past (or,
+    negative, behind) its side's next byte; with ``challenge``, the other side's pure ACK at its
+    own next byte follows it 0.1 ms later (RFC 5961 3.2's challenge ACK)."""
+
+    def __init__(self, *, shift: int, challenge: bool = False, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.shift, self.challenge = shift, challenge
+
+    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
+        pkts, marks = super().emit(conv_index, t_start_ns)
+        out: list[Pkt] = []
+        for p in pkts:
+            if p.label != "off":
+                out.append(p)
+                continue
+            out.append(Pkt(**{**p.__dict__, "seq": (p.seq + self.shift) % MOD}))
+            if self.challenge:
+                other = "S" if p.side == "C" else "C"
+                # the other side's next byte is what the reset acknowledged, its acknowledgement
+                # the reset's own (unshifted) sequence number
+                out.append(Pkt(p.ts_ns + 100_000, conv_index, other, "A", p.ack, p.seq, label="challenge-ack"))
+        return out, marks
+
+
+def tls_after(conv: Conv, label: str) -> Conv:
+    """The TLS 1.2 session after the 220: EHLO, the mail and QUIT inside it."""
+    return tls12_session(conv, label, "mx.example.com", "mx.example.com",
+                         [("C", EHLO), ("S", EHLO_NO_TLS)] + MAIL_STEPS + QUIT_STEPS)
+
+
+def reset_after_ehlo_reply(cport: int, shift: int, *, tls: bool, ttl: int | None = None,
+                           challenge: bool = False) -> Conv:
+    """The EHLO reply offering STARTTLS, the client's ACK, a reset with the server's address
+    0.3 ms later ``shift`` from the server's next byte (TTL ``ttl``, None: the server's), then
+    STARTTLS and the TLS session (``tls``) or the mail in the clear."""
+    conv = opening(OffReset(cport=cport, shift=shift, challenge=challenge))
+    conv.rst("S", ttl=ttl, label="off", delay_ms=0.3)
+    if not tls:
+        return mail_in_clear(conv, first_tag="mail")
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    return tls_after(conv, f"hunt14 {cport}")
+
+
+def reset_after_ready(cport: int, shift: int) -> Conv:
+    """STARTTLS, its 220, a reset with the client's address 0.3 ms later ``shift`` from the
+    client's next byte, then the ClientHello and the session."""
+    conv = opening(OffReset(cport=cport, shift=shift))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.rst("C", label="off", delay_ms=0.3)
+    return tls_after(conv, f"hunt14 {cport}")
+
+
+def reset_then_close(cport: int, shift: int) -> Conv:
+    """The EHLO reply, a reset with the server's address ``shift`` from its next byte, nothing
+    more but the client's close 2 s later (``shift`` 0: the server's own reset, nothing after)."""
+    conv = opening(OffReset(cport=cport, shift=shift, close=None))
+    conv.rst("S", label="off", delay_ms=0.3)
+    if shift:
+        conv.fin("C", tag="client_fin", delay_ms=2000.0, acked=False)
+    return conv
+
+
+def scenarios() -> list[Capture]:
+    plaintext = Expect("plaintext", "client", "client-did-not-request", "valid")
+    return [
+        Capture("hunt14-reset-far-past-then-tls.pcap",
+                "a reset with the server's address and TTL after the EHLO reply, its sequence number 2^30 past "
+                "the server's next byte: outside any window, dropped by the client's stack (RFC 5961 3.2); "
+                "STARTTLS, the TLS session and the mail in it go on (tls)",
+                [(reset_after_ehlo_reply(49401, FAR, tls=True), TLS_OK)]),
+        Capture("hunt14-reset-far-past-then-plaintext.pcap",
+                "the same reset, then the client skips the offer and sends the mail in the clear: the client's "
+                "(client-did-not-request)",
+                [(reset_after_ehlo_reply(49402, FAR, tls=False), plaintext)]),
+        Capture("hunt14-reset-far-past-foreign-ttl-then-plaintext.pcap",
+                "as hunt14-reset-far-past-then-plaintext.pcap, the reset at TTL 250 (a box on the path): still "
+                "outside the window, dropped; the mail in the clear is the client's (client-did-not-request)",
+                [(reset_after_ehlo_reply(49403, FAR, tls=False, ttl=250), plaintext)]),
+        Capture("hunt14-reset-far-behind-then-tls.pcap",
+                "after the 220 a reset with the client's address and TTL 2^30 behind the client's next byte: "
+                "dropped by the server's stack; the ClientHello and the session go on (tls)",
+                [(reset_after_ready(49404, -FAR), TLS_OK)]),
+        Capture("hunt14-reset-in-window-challenge-ack-then-tls.pcap",
+                "after the EHLO reply a reset with the server's address 1000 bytes past its next byte (in the "
+                "window, not at it), the client's challenge ACK 0.1 ms later (RFC 5961 3.2), then STARTTLS and "
+                "the session (tls)",
+                [(reset_after_ehlo_reply(49405, 1000, tls=True, challenge=True), TLS_OK)]),
+        Capture("hunt14-reset-far-past-then-client-close.pcap",
+                "the control: the far reset after the EHLO reply, then only the client's close 2 s later: the "
+                "client left before any mail (aborted, no-mail-transaction)",
+                [(reset_then_close(49407, FAR), Expect("aborted", "none", "no-mail-transaction", "valid"))]),
+        Capture("hunt14-reset-exact-after-ehlo-reply.pcap",
+                "the control: the server's own reset at its next byte after the EHLO reply, nothing after "
+                "(aborted, no-mail-transaction: the connection ended before any mail)",
+                [(reset_then_close(49406, 0), Expect("aborted", "none", "no-mail-transaction", "valid"))]),
+    ]
