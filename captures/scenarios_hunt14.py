@@ -1,4 +1,4 @@
-"""Resets that the stacks ignore: a reset whose sequence number is not acceptable (the twenty-third
+"""Resets that the stacks ignore, and a post-quantum ClientHello split in two segments (the twenty-third
 session's hunt).
 
 A TCP stack accepts a reset only when its sequence number lies in its receive window (RFC 793
@@ -33,6 +33,18 @@ packets at TTL 64, the server's at 52):
   0.1 ms later, then STARTTLS and the session: ``tls`` (RFC 5961 3.2). It still reads
   ``incomplete`` (the reset taken for the server's bytes sent and lost): a strict xfail.
 
+A ClientHello with a post-quantum key share (X25519MLKEM768, 1216 bytes, as Chrome, Firefox,
+Go 1.24 and OpenSSL 3.5 send by default) is 1851 bytes here: two TCP segments. A box that reads only
+the first (a DPI box that expects the ClientHello in one packet, the "tldr.fail" breakage) or a
+path that drops the second leaves the server with half a record; the client's capture shows the
+server's ACK of the first segment and the second resent until the client gives up. Controls that
+read right (the box's, ``hello-lost``, as a black hole of the whole ClientHello):
+
+- ``hunt14-pq-hello-second-segment-lost-close.pcap``: the client closes 10 s after its last resend;
+  ``...-quit.pcap``: it sends QUIT in the clear and closes.
+- ``hunt14-pq-hello-split-tls12.pcap``: the same ClientHello whole, answered by a TLS 1.2 server:
+  ``tls`` (the record put together from its two segments).
+
 Controls: ``hunt14-reset-exact-after-ehlo-reply.pcap``, the server's own reset at its next byte
 after the EHLO reply and nothing more (the connection ended there: ``aborted``,
 ``no-mail-transaction``); ``hunt14-reset-far-past-then-client-close.pcap``, the far reset and then
@@ -44,8 +56,9 @@ from __future__ import annotations
 from typing import Any
 
 from generate import (
-    EHLO, EHLO_NO_TLS, MAIL_STEPS, MOD, QUIT_STEPS, READY, STARTTLS, TLS_OK, Capture, Conv, Expect, Pkt,
-    mail_in_clear, opening, tls12_session,
+    EHLO, EHLO_NO_TLS, MAIL_STEPS, MOD, MSS, QUIT_STEPS, READY, STARTTLS, TLS_OK, Capture, Conv, Expect, Pkt,
+    app_data, client_finish_tls12, close_notify, det, ext, handshake, mail_in_clear, opening, record,
+    server_finish_tls12, server_flight_tls12, tls12_session, u8, u16, x25519_pub,
 )
 
 #: how far a far reset lies from its side's next byte (beyond any window: RFC 7323 caps one at 2^30)
@@ -125,8 +138,59 @@ def in_window_capture() -> Capture:
                    [(reset_after_ehlo_reply(49405, 1000, tls=True, challenge=True), TLS_OK)])
 
 
+def pq_client_hello(label: str, sni: str) -> bytes:
+    """A TLS 1.3 ClientHello offering X25519MLKEM768 (0x11EC, a 1216-byte share) and X25519, with a
+    400-byte padding extension: 1851 bytes, more than one segment."""
+    suites = [0x1301, 0x1302, 0x1303, 0xC02B, 0xC02F, 0xC02C, 0xC030, 0xCCA9, 0xCCA8]
+    name = sni.encode()
+    exts = ext(0, u16(len(name) + 3) + u8(0) + u16(len(name)) + name)
+    exts += ext(10, u16(6) + u16(0x11EC) + u16(0x001D) + u16(0x0017))
+    exts += ext(11, u8(1) + u8(0))
+    algs = [0x0807, 0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501]
+    exts += ext(13, u16(2 * len(algs)) + b"".join(u16(a) for a in algs))
+    exts += ext(23, b"") + ext(0xFF01, u8(0))
+    exts += ext(43, u8(4) + u16(0x0304) + u16(0x0303)) + ext(45, u8(1) + u8(1))
+    shares = (u16(0x11EC) + u16(1216) + det(label + " mlkem share", 1216)
+              + u16(0x001D) + u16(32) + x25519_pub(label + " client share"))
+    exts += ext(51, u16(len(shares)) + shares) + ext(21, bytes(400))
+    body = (u16(0x0303) + det(label + " client random", 32) + u8(32) + det(label + " session id", 32)
+            + u16(2 * len(suites)) + b"".join(u16(x) for x in suites) + u8(1) + u8(0) + u16(len(exts)) + exts)
+    return record(22, handshake(1, body), version=0x0301)
+
+
+def pq_hello_second_lost(cport: int, *, quit: bool) -> Conv:
+    """STARTTLS, 220, the post-quantum ClientHello's first segment (acknowledged), its second
+    0.05 ms later never acknowledged, resent 0.2, 0.6, 1.4, 3 and 6.2 s after it (a box drops
+    it); 10 s after the last resend the client closes (``quit``: sends QUIT in the clear first)."""
+    hello = pq_client_hello(f"hunt14 {cport}", "mx.example.com")
+    conv = opening(Conv(cport=cport, close=None))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(hello[:MSS], tag="client_hello")
+    conv.c(hello[MSS:], tag="hello_rest", delay_ms=0.05, resend_ms=(200.0, 600.0, 1400.0, 3000.0, 6200.0))
+    if quit:
+        conv.c(b"QUIT\r\n", tag="quit", delay_ms=10000.0, acked=False)
+    conv.fin("C", tag="client_fin", delay_ms=1.0 if quit else 10000.0, acked=False)
+    return conv
+
+
+def pq_hello_split_tls12(cport: int) -> Conv:
+    """The post-quantum ClientHello whole (two segments), a TLS 1.2 server's answer, both
+    Finished, EHLO and QUIT inside, the close_notify both ways."""
+    label = f"hunt14 {cport}"
+    conv = opening(Conv(cport=cport))
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply")
+    conv.c(pq_client_hello(label, "mx.example.com"), tag="client_hello")
+    conv.s(server_flight_tls12(label, "mx.example.com")[0], tag="server_hello")
+    conv.c(client_finish_tls12(label)).s(server_finish_tls12(label))
+    for k, (side, text) in enumerate([("C", EHLO), ("S", EHLO_NO_TLS)] + QUIT_STEPS):
+        conv.step(side, app_data(f"{label} appdata {k}", len(text)))
+    return conv.c(close_notify(label + " client close")).s(close_notify(label + " server close"))
+
+
 def scenarios() -> list[Capture]:
     plaintext = Expect("plaintext", "client", "client-did-not-request", "valid")
+    lost = Expect("aborted", "middlebox", "tls-handshake-failed", "valid", True, 220,
+                  [("request-not-received", "middlebox", "client_hello")])
     return [
         Capture("hunt14-reset-far-past-then-tls.pcap",
                 "a reset with the server's address and TTL after the EHLO reply, its sequence number 2^30 past "
@@ -149,6 +213,17 @@ def scenarios() -> list[Capture]:
                 "the control: the far reset after the EHLO reply, then only the client's close 2 s later: the "
                 "client left before any mail (aborted, no-mail-transaction)",
                 [(reset_then_close(49407, FAR), Expect("aborted", "none", "no-mail-transaction", "valid"))]),
+        Capture("hunt14-pq-hello-second-segment-lost-close.pcap",
+                "a post-quantum ClientHello in two segments, the second never acknowledged (resent five times: a "
+                "box drops it), the client's close 10 s after the last resend: the box's (hello-lost)",
+                [(pq_hello_second_lost(49411, quit=False), lost)]),
+        Capture("hunt14-pq-hello-second-segment-lost-quit.pcap",
+                "as hunt14-pq-hello-second-segment-lost-close.pcap, the client sending QUIT in the clear before "
+                "its close: the box's (hello-lost)",
+                [(pq_hello_second_lost(49412, quit=True), lost)]),
+        Capture("hunt14-pq-hello-split-tls12.pcap",
+                "the post-quantum ClientHello whole in two segments, a TLS 1.2 server's answer, the session: tls",
+                [(pq_hello_split_tls12(49413), TLS_OK)]),
         Capture("hunt14-reset-exact-after-ehlo-reply.pcap",
                 "the control: the server's own reset at its next byte after the EHLO reply, nothing after "
                 "(aborted, no-mail-transaction: the connection ended before any mail)",

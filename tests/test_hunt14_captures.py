@@ -185,3 +185,50 @@ def test_a_far_reset_followed_only_by_the_clients_close_ends_at_the_close() -> N
     assert _findings(conv) == []
     assert conv["ended_ns"] == pytest.approx(float(fin_epoch) * 1e9, abs=1e3)
     assert _ignored(name) == 1
+
+
+@pytest.mark.parametrize("name, quit", [
+    ("hunt14-pq-hello-second-segment-lost-close.pcap", False),
+    ("hunt14-pq-hello-second-segment-lost-quit.pcap", True),
+])
+def test_a_post_quantum_client_hello_whose_second_segment_is_dropped_is_the_boxs(name: str, quit: bool) -> None:
+    """A 1851-byte ClientHello (an X25519MLKEM768 key share): the server acknowledged its first
+    segment, never its second, which the client resent five times before it gave up: a box that
+    drops the rest of a split ClientHello (or a path that loses it). The control reads right: the
+    box's, hello-lost, at the ClientHello's first segment."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    ((first, first_seq, first_len),) = _tshark(path, "tcp.srcport != 25 && tcp.len == 1460",
+                                               "frame.number", "tcp.seq_raw", "tcp.len")
+    acks = [int(a) for (a,) in _tshark(path, "tcp.srcport == 25", "tcp.ack_raw")]
+    rest_seq = int(first_seq) + int(first_len)
+    assert max(acks) == rest_seq                 # the first segment acknowledged, nothing past it
+    rest = _frames(path, f"tcp.srcport != 25 && tcp.seq_raw == {rest_seq} && tcp.len == 391")
+    assert len(rest) == 6                        # sent, then resent five times
+    (record_len,) = {int(n) for (n,) in _tshark(path, "tls.handshake.type == 1", "tls.record.length")}
+    assert record_len == 1851 - 5
+    assert _frames(path, "tls.handshake.extensions_key_share_group == 0x11ec")
+    (fin,) = _frames(path, "tcp.flags.fin == 1")
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-handshake-failed", "hello-lost", int(first))
+    assert _findings(conv) == [("request-not-received", "middlebox", int(first))]
+    assert conv["tls"]["client_hello_frame"] == int(first)
+    assert conv["detail"].startswith("the ClientHello never reached the server: the client sent it again")
+    assert conv["detail"].endswith(f"(frame {fin}) (a path MTU black hole, a box that drops the client's TLS)")
+    if quit:
+        (q,) = _frames(path, 'tcp.payload == "QUIT\\r\\n"')
+        assert f"sent 'QUIT' in the clear (frame {q})" in conv["detail"]
+
+
+def test_a_post_quantum_client_hello_in_two_segments_answered_reads_tls() -> None:
+    """The control: the same 1851-byte ClientHello whole in two segments, a TLS 1.2 server's
+    answer and the session: tls, the ClientHello at its first segment."""
+    name = "hunt14-pq-hello-split-tls12.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    ((first,),) = _tshark(path, "tcp.srcport != 25 && tcp.len == 1460", "frame.number")
+    (finished,) = _frames(path, "tls.handshake.type == 16")
+    assert _frames(path, "tls.handshake.type == 2")
+    assert _verdict(conv) == ("tls", "none", "tls-established", None, finished)
+    assert _findings(conv) == []
+    assert conv["tls"]["client_hello_frame"] == int(first)
+    assert conv["tls"]["established"] is True
