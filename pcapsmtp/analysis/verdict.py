@@ -931,6 +931,8 @@ def _handshake_failure(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int,
             return True
         if _spoke_clear_at_once(f, v, ts, it, f"{how} the connection (frame {_frame(it)})"):
             return True
+        if _client_end_after_clear(f, v, ts, it):
+            return True
         msg = f"the {side} {how} the connection {stage}, before the handshake completed"
         if done is not None:
             msg += (": in TLS 1.3 a server checks the client's Finished (and the client's certificate, "
@@ -1102,6 +1104,142 @@ def _server_met_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, im
           f"the server's answer was whole by then (a TLS 1.3 flight in {n} encrypted record{'s' if n > 1 else ''}, "
           f"which may hold all of it or stop short) cannot be told{tail}", clear)
     return reacted()
+
+
+def _rest_after(f: _Facts, ts: dict[str, Any], answer: list[Item], act: Item) -> Item | None:
+    """The first of the server's records after the client's act of giving up (``act``: its
+    plaintext or its close) and before the server's own end (its alert, close or reset) when,
+    added to ``answer`` (its records before ``act``), they make the flight whole (its Finished
+    among them, ``_answer_whole``): the answer was short when the client gave up. Records that end
+    no flight (a late session ticket, an alert of a size not told as one) show nothing of the kind:
+    None."""
+    stop = f.own_end(_SERVER)
+    rest = []
+    for x in f.tls:
+        ev = x.event
+        if ev.side is not _SERVER or f.pos(x) <= f.pos(act):
+            continue
+        if type(ev) is TlsAlert or stop is not None and f.pos(x) > f.pos(stop):
+            break
+        if type(ev) is not TlsNotTls:
+            rest.append(x)
+    return rest[0] if rest and _answer_whole(ts["version"], answer + rest) else None
+
+
+def _client_end_after_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Item) -> bool:
+    """The client closed or reset the connection (``end``) in the middle of the handshake, before
+    any alert, close or reset of the server's, and the rules that judge a client's close
+    (``_gave_up_on_clienthello``, ``_answer_stalled``, ``_client_hung_after_answer``,
+    ``_spoke_clear_at_once``...) left it to the generic one: the same evidence reads as when the
+    server's end comes first (``_server_met_clear``), since which side sends the first FIN once the
+    client gave up on TLS changes neither how long the client had waited nor what it had by then.
+    The client gave up at its plaintext (``TlsNotTls``: PHPMailer's QUIT, Go net/smtp's or
+    Nodemailer's QUIT once their TLS timeout expired), or at ``end`` when it sent none; the answer
+    it had is the server's records before that act:
+
+    - plaintext less than a second after the server's last record before it (from the client's
+      acknowledgement of it when later, ``_had_answer_ns``), or after the ClientHello with no
+      answer yet: it gave up on TLS at once, its own decision (``client``, at its plaintext), also
+      when more of the server's answer came after the plaintext and the client's acknowledgement
+      advanced with it (which ``_spoke_clear_at_once`` leaves alone);
+    - plaintext a second or more after a ClientHello with no answer before it: the server never
+      answered (``_gave_up_on_clienthello`` with the plaintext as the end of the wait: a ServerHello
+      after it came too late);
+    - a second or more after an answer the client's acknowledgements never covered: the path's
+      (``_answer_not_received``);
+    - a second or more after an answer short of whole (``_answer_short``): the server stalled
+      (``server-silent``), also when the rest of it came after the plaintext, before the close
+      (``_answer_stalled`` measures the answer up to the close);
+    - a second or more after the whole answer (``_answer_whole``): the client had all it needed and
+      did not go on (``client-silent``);
+    - a TLS 1.3 answer in one or two encrypted records (whole or short cannot be told) a second or
+      more before the act: more of it after the act, before the server's own end, that makes the
+      flight whole (``_rest_after``) shows it short when the client gave up, the server stalled
+      (``server-silent``), with or without plaintext; else the plaintext ended the handshake, the
+      client's, no case, at the plaintext (without plaintext the generic rule reads the same, at
+      the close).
+
+    Without plaintext only that last ``server-silent`` reading applies (the other rules read a bare
+    close). Not after the client's own records of the handshake since the ServerHello (the
+    Finished rules), nor when a hole since the ClientHello hides what either side had, nor for a
+    reset a box forged. Returns True when it set the verdict."""
+    ev = end.event
+    ch = _hello_owed(f, ts)
+    if (ev.side is not _CLIENT or ch is None or f.pos(ch) > f.pos(end)
+            or type(ev) is StreamEnded and ev.reset and _reset_forgery(f, end) is not None
+            or f.gap_between(f.pos(ch), f.pos(end)) is not None):
+        return False
+    server_end, alert = f.own_end(_SERVER), ts["alert"]
+    if any(x is not None and f.pos(x) < f.pos(end) for x in (server_end, alert)):
+        return False
+    clear = next((x for x in f.t.items[f.pos(ch) + 1:f.pos(end)]
+                  if type(x.event) is TlsNotTls and x.event.side is _CLIENT), None)
+    act = end if clear is None else clear
+    answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(ch) < f.pos(x) < f.pos(act)]
+    sh = ts["server_hello"]
+    if any(type(x.event) is TlsNotTls for x in answer) or sh is not None and any(
+            x.event.side is _CLIENT and f.pos(sh) < f.pos(x) < f.pos(act) and type(x.event) is not TlsNotTls
+            and not (ts["version"] == 0x0304 and type(x.event) is TlsChangeCipherSpec) for x in f.tls):
+        return False
+    closed = f"{'reset' if ev.reset else 'closed'} the connection (frame {_frame(end)})"
+    said = "" if clear is None else _clear_words(clear)
+    gave = closed if clear is None else f"sent {said} in the clear (frame {_frame(clear)}), then {closed}"
+    if not answer:
+        # (sooner than a second after the ClientHello, the client gave up at once: the rules of a
+        # client's close read it, ``_gave_up_on_clienthello``)
+        if clear is None or clear.ts_ns - ch.ts_ns < WAITED_NS:
+            return False
+        return _gave_up_on_clienthello(f, v, ts, clear, gave)
+    last = answer[-1]
+    had = _had_answer_ns(f, last, act)
+    if had is None:
+        had = last.ts_ns
+    waited_ns = act.ts_ns - had
+    frames = (f"frame {_frame(last)}" if _frame(answer[0]) == _frame(last)
+              else f"frames {_frame(answer[0])} to {_frame(last)}")
+    # (a second or more by the capture's clock, less since the client had it: a late answer; the
+    # wait the decision used is then said, as ``_spoke_clear_at_once`` says it)
+    acked = (f"; {max(0, waited_ns) / 1e6:.0f} ms after the client had it, from its TCP's acknowledgements"
+             if (act.ts_ns - last.ts_ns >= WAITED_NS) != (waited_ns >= WAITED_NS) else "")
+    if waited_ns < WAITED_NS:
+        # (at once: ``_spoke_clear_at_once`` reads plaintext sent at once, and leaves to the generic
+        # rule one the client's acknowledgement cannot place after the answer, which it may have
+        # crossed; a close without plaintext at once is the generic rule's too)
+        return False
+    if _answer_not_received(f, v, ts, act, gave):
+        return True
+    version = ts["version"]
+    short, whole = _answer_short(version, answer), _answer_whole(version, answer)
+    if clear is not None and short:
+        stop = ("its Finished" if version == 0x0304
+                or any(isinstance(x.event, TlsChangeCipherSpec) for x in answer) else "its ServerHelloDone")
+        msg = (f"the server's answer to the ClientHello stopped short of {stop} ({frames}{acked}) and the server "
+               f"sent nothing more for {_seconds(waited_ns)}: the client gave up waiting for the rest and {gave}")
+        _unanswered(v, last, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent", msg)
+        return True
+    if clear is not None and whole:
+        msg = (f"the client had {_answer_words(answer, True)}{acked} and sent nothing for {_seconds(waited_ns)}, no "
+               f"{_next_flight(answer)} and no alert: then it sent {said} in the clear (frame {_frame(clear)}), "
+               f"giving up on TLS, and {closed}")
+        _unanswered(v, last, "client-silent", "client", "aborted", "tls-handshake-failed", "client-silent", msg,
+                    clear)
+        return True
+    more = None if short or whole else _rest_after(f, ts, answer, act)
+    if more is not None:
+        msg = (f"the server's answer to the ClientHello ({frames}{acked}) stopped short and the server sent nothing "
+               f"more for {_seconds(waited_ns)}: the client gave up waiting for the rest and {gave}, and more of "
+               f"the answer came only after it (frame {_frame(more)})")
+        _unanswered(v, last, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent", msg)
+        return True
+    if clear is None or short or whole:
+        return False
+    n = sum(1 for x in answer if isinstance(x.event, TlsApplicationData))
+    v.set("aborted", "client", "tls-handshake-failed", _frame(clear),
+          f"the client sent {said} in the clear (frame {_frame(clear)}) {_seconds(clear.ts_ns - last.ts_ns)} after "
+          f"the server's last record ({frames}{acked}), giving up on TLS in the middle of the handshake, then "
+          f"{closed}; whether the server's answer was whole by then (a TLS 1.3 flight in {n} encrypted "
+          f"record{'s' if n > 1 else ''}, which may hold all of it or stop short) cannot be told", clear)
+    return True
 
 
 def _plaintext_answer(f: _Facts, ts: dict[str, Any], after: int, implicit: bool) -> Item | None:
