@@ -23,6 +23,7 @@ cdef class _SideState:
     cdef public object mode, tls
     cdef public object body_start, body_octets, body_tail, bdat_left
     cdef public bint ended, first_seen, after_gap, small_gap, body_hole
+    cdef public object held_ns
 
 cdef class SmtpSession:
     cdef public object config

@@ -117,7 +117,7 @@ _MIN_CLIENT_HELLO_RECORD = 5 + 4 + 2 + 32 + 1 + 2 + 2 + 1 + 1
 class _SideState:
     __slots__ = ("side", "lines", "mode", "tls", "body_start", "body_octets",
                  "body_tail", "bdat_left", "ended", "first_seen",
-                 "after_gap", "small_gap", "body_hole")
+                 "after_gap", "small_gap", "body_hole", "held_ns")
 
     def __init__(self, side: Side, max_line: int) -> None:
         self.side = side
@@ -133,6 +133,9 @@ class _SideState:
         self.after_gap = False
         self.small_gap = False   #: the hole fell between replies and cannot hold one
         self.body_hole = False   #: message content was lost: its end-of-data marker may be in it
+        #: where TLS is due (``_Mode.TLS_EXPECTED``): the capture time of the segment that carried
+        #: the first byte held (0: none known), which stamps its ``PlaintextAfterStartTls``
+        self.held_ns = 0
 
 
 class SmtpSession:
@@ -253,6 +256,8 @@ class SmtpSession:
                 return out
         if mode is _Mode.HOLD and not len(st.lines) and self._gave_up_on_starttls(data, ts_ns):
             st.mode = _Mode.LINES
+        elif mode is _Mode.TLS_EXPECTED and not len(st.lines):
+            st.held_ns = ts_ns      # (the first byte where TLS is due: ``_not_tls``'s time)
         st.lines.push(data)
         if not st.first_seen and self._late:
             if not self._late_first_bytes(st):
@@ -333,6 +338,7 @@ class SmtpSession:
             st.lines.take_rest()
             st.lines.skip(length)
             st.mode = _Mode.TLS
+            st.held_ns = 0
             st.tls = TlsObserver(side, framed=False)
             return out
         if side is _CLIENT:
@@ -1405,6 +1411,7 @@ class SmtpSession:
         if verdict:
             st.mode = _Mode.TLS
             st.tls = TlsObserver(st.side)
+            st.held_ns = 0
             return True
         # Judge a whole line (or 64 bytes), whatever the segmentation.
         held = st.lines.buf
@@ -1421,6 +1428,7 @@ class SmtpSession:
                 and not (self._ready_ns and self._ts - self._ready_ns >= WAITED_NS)):
             del held[:cut]
             st.lines.start = start + cut
+            st.held_ns = self._ts       # (what follows came with the segment that ended that line)
             if not self._injection_reported:
                 self._injection_reported = True
                 self._anomaly(_SERVER, Span(_SERVER, start, start + cut),
@@ -1432,14 +1440,22 @@ class SmtpSession:
         return True
 
     def _not_tls(self, st: _SideState, data: bytes, start: int) -> None:
+        """Bytes that are no TLS where TLS is due (``data``, their first line or 64 bytes, at
+        ``start``): a ``PlaintextAfterStartTls`` stamped with the segment that carried their first
+        byte (``_SideState.held_ns``), not the one that completed the line: a ``QUIT`` without its
+        CRLF is judged only at the stream's end, and the verdict reads when the client sent it (as
+        ``TlsNotTls`` once TLS began, ``smtp.tls``); the current segment's time when that is not
+        known (bytes held before TLS was due)."""
         side = st.side
         if side is _CLIENT:
             self._client_spoke_after_220 = True
             smtp_like = _SMTP_COMMAND_START.match(data) is not None
         else:
             smtp_like = _REPLY_START.match(data) is not None
+        held_ns, st.held_ns = st.held_ns, 0
         self._emit(PlaintextAfterStartTls(side=side, span=Span(side, start, start + len(data)),
-                                          preview=decode_text(_preview(data)), smtp_like=smtp_like))
+                                          preview=decode_text(_preview(data)), smtp_like=smtp_like,
+                                          ts_ns=held_ns or self._ts))
         if smtp_like and (side is _CLIENT or self._decrypted or not self._starttls_accepted):
             # A capture taken behind a TLS terminator (or an implicit-TLS port answered in
             # plaintext): the dialogue goes on readable. Parse it as SMTP again.
