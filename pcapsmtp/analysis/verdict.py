@@ -1111,15 +1111,17 @@ def _rest_after(f: _Facts, ts: dict[str, Any], answer: list[Item], act: Item) ->
     plaintext or its close) and before the server's own end (its alert, close or reset) when,
     added to ``answer`` (its records before ``act``), they make the flight whole (its Finished
     among them, ``_answer_whole``): the answer was short when the client gave up. Records that end
-    no flight (a late session ticket, an alert of a size not told as one) show nothing of the kind:
-    None."""
+    no flight (a late session ticket, an alert of a size not told as one) show nothing of the kind,
+    nor do records read after a hole of the server's bytes (what it held, and where the records
+    framed again began, cannot be told): None."""
     stop = f.own_end(_SERVER)
     rest = []
     for x in f.tls:
         ev = x.event
         if ev.side is not _SERVER or f.pos(x) <= f.pos(act):
             continue
-        if type(ev) is TlsAlert or stop is not None and f.pos(x) > f.pos(stop):
+        if (type(ev) is TlsAlert or stop is not None and f.pos(x) > f.pos(stop)
+                or f.gap_between(f.pos(act), f.pos(x), _SERVER) is not None):
             break
         if type(ev) is not TlsNotTls:
             rest.append(x)
