@@ -1146,7 +1146,8 @@ def _client_end_after_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Ite
       advanced with it (which ``_spoke_clear_at_once`` leaves alone);
     - plaintext a second or more after a ClientHello with no answer before it: the server never
       answered (``_gave_up_on_clienthello`` with the plaintext as the end of the wait: a ServerHello
-      after it came too late);
+      after it came too late; filed after it by its sequence numbers, also when a skewed tap's
+      clock stamps it earlier);
     - a second or more after an answer the client's acknowledgements never covered: the path's
       (``_answer_not_received``);
     - a second or more after an answer short of whole (``_answer_short``): the server stalled
@@ -1191,7 +1192,20 @@ def _client_end_after_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Ite
         # client's close read it, ``_gave_up_on_clienthello``)
         if clear is None or clear.ts_ns - ch.ts_ns < WAITED_NS:
             return False
-        return _gave_up_on_clienthello(f, v, ts, clear, gave)
+        if _gave_up_on_clienthello(f, v, ts, clear, gave):
+            return True
+        # (it asks the clocks too, and a tap whose clock runs behind stamps a ServerHello that
+        # acknowledged the plaintext, and so came after it, before it: the order of the bytes, the
+        # answer filed after the plaintext, decides here, as it does where the server ends first)
+        if not _server_silent(f, ch, clear) or _not_received(f, ch) is not None:
+            return False
+        hello = ("the ClientHello" if ch is ts["client_hello"] else
+                 f"the client's second ClientHello, which answered the server's HelloRetryRequest (frame "
+                 f"{_frame(ts['hello_retry'])})")
+        _unanswered(v, ch, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent",
+                    f"the server sent nothing for {_seconds(clear.ts_ns - ch.ts_ns)} after {hello}: the client gave "
+                    f"up waiting and {gave}")
+        return True
     last = answer[-1]
     had = _had_answer_ns(f, last, act)
     if had is None:
