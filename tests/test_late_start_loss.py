@@ -321,6 +321,11 @@ def _loss_proven_later(full: dict[str, Any], k: int) -> bool:
 
 #: captures whose early end is known to blame wrongly, and why (strict)
 EARLY_END_FAILURES: dict[str, str] = {
+    "captures/hunt13-tls13-stall-fin-1-2-s-then-rest.pcap": (
+        "the capture ends at the client's FIN (frame 18), 1.2 s after a TLS 1.3 answer in two encrypted records "
+        "whose end cannot be told: the client closed after the ServerHello (aborted/client), the reading every "
+        "capture that stops there gets; the whole capture shows the rest of the answer, up to its Finished, "
+        "coming only after that close: it was short when the client gave up, the server stalled (server-silent)"),
     "captures/live-mail-refused-then-starttls.pcap": (
         "the capture ends right after the client's MAIL FROM in the clear (frame 10 or its ACK), "
         "before the server's 530 'Must issue a STARTTLS command first' and the STARTTLS the client "
