@@ -62,7 +62,7 @@ from pcapsmtp.smtp.events import (
     TlsInProgress,
 )
 from pcapsmtp.smtp.lines import Line, LineBuffer
-from pcapsmtp.smtp.tls import TlsObserver, sniff_tls
+from pcapsmtp.smtp.tls import HANDSHAKE_NAMES, TlsObserver, sniff_tls
 
 __all__ = ["SmtpSession", "SessionConfig", "decode_text"]
 
@@ -206,6 +206,10 @@ class SmtpSession:
         #: bytes of the server after the client's STARTTLS were lost in a hole, and no byte of
         #: the server came after it: its answer, if any, is in the hole (``_answer_unseen``)
         self._answer_in_hole = False
+        #: that hole came before any byte the client sent after its STARTTLS (none held, none
+        #: lost): the answer may be in it and the client may have read it, so what the client
+        #: holds is not proven sent "before any reply" (``_held_without_reply``)
+        self._hold_after_hole = False
         #: the server's first bytes (from the start of its stream) were lost in a hole that the
         #: client acknowledged before its first command, or with it: the client had them before
         #: it spoke, and the server's first bytes are its greeting (RFC 5321 3.1), which a client
@@ -300,6 +304,8 @@ class SmtpSession:
                 self._greeting_in_hole = True
             if self._hold_for is not None and self._hold_for.verb == "STARTTLS":
                 self._answer_in_hole = True
+                if not len(self._c.lines) and not self._hold_lost:
+                    self._hold_after_hole = True
         # (a hole of the client's leaves the 220 waiting: it cannot hide what the server sent
         # after it, and a capture whose client packets start late declares the client's bytes
         # the server had acknowledged as holes only at the client's first segment)
@@ -544,16 +550,22 @@ class SmtpSession:
                 if head:
                     self._tls_after_2xx()
                     continue
+            not_tls = False
             if (mode is _Mode.LINES and st.side is _SERVER and not self._reply_lines
                     and self._hold_for is not None and self._hold_for.verb == "STARTTLS"
                     and st.lines.buf[:1] in _HANDSHAKE_ANSWER and sniff_tls(bytes(st.lines.buf[:5]))):
-                if self._hold_lost and len(st.lines) < 6 and st.lines.buf[:1] == b"\x16":
+                if st.lines.buf[:1] == b"\x16" and len(st.lines) < 6:
                     return      # wait for the handshake message's type (``_answers_hello``,
                     #             ``_lone_header_settled`` if it never comes)
-                self._tls_without_220()
-                continue
-            if mode is _Mode.LINES and (self._late or (self._lost and self._starttls_sent)
-                                        or st.after_gap) \
+                if st.lines.buf[:1] == b"\x15" or st.lines.buf[5] in HANDSHAKE_NAMES:
+                    self._tls_without_220()
+                    continue
+                # a handshake record header whose message is of no handshake type: the
+                # server's first bytes after STARTTLS are no TLS (its first record is a
+                # handshake message in the clear, or an alert), whatever their first byte
+                not_tls = True
+            if mode is _Mode.LINES and not not_tls and (self._late or (self._lost and self._starttls_sent)
+                                                        or st.after_gap) \
                     and st.lines.buf[:1] and 20 <= st.lines.buf[0] <= 24:
                 head = sniff_tls(bytes(st.lines.buf[:5]))
                 if head is None:
@@ -677,6 +689,7 @@ class SmtpSession:
             self._hold_for = cmd
             self._hold_lost = 0
             self._answer_in_hole = False
+            self._hold_after_hole = False
             if verb == "STARTTLS":
                 self._starttls_sent = True
         elif verb == "BDAT":
@@ -927,9 +940,10 @@ class SmtpSession:
         plaintext owed after the 220."""
         s = self._s
         buf = s.lines.buf
-        if (s.mode is _Mode.LINES and not self._reply_lines and self._hold_lost
+        if (s.mode is _Mode.LINES and not self._reply_lines
                 and self._hold_for is not None and self._hold_for.verb == "STARTTLS"
                 and 0 < len(s.lines) < 6 and buf[:1] == b"\x16"
+                and (self._hold_lost or len(s.lines) == 5)
                 and sniff_tls(bytes(buf[:5])) is not False):
             self._tls_without_220(hello=True)
             self._drain(s)
@@ -1093,6 +1107,9 @@ class SmtpSession:
         cmd = self._hold_for
         if self._hold_lost and _tls_after_hold_hole(data, at_end=True) is not False:
             return      # after a hole: the rest of the TLS the client started, not plaintext
+        if self._hold_after_hole:
+            return      # after a hole of the server's that may hold its answer, which the
+            #             client may have read: not proven sent before any reply
         if cmd is not None and cmd.verb == "STARTTLS" and sniff_tls(data) is False:
             self._anomaly(_CLIENT, Span(_CLIENT, start, start + len(data)),
                           AnomalyCode.STARTTLS_COMMAND_INJECTION,
