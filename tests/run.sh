@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # tests/run.sh: install what the test suite needs, then run the whole suite.
 # Usage: bash tests/run.sh [pytest arguments]        (.ci/run calls it with none)
+#        bash tests/run.sh tests/test_cli.py         one file (or tests of one file): serially
+#        PCAPSMTP_TEST_WORKERS=1 bash tests/run.sh   the whole suite serially
+# The suite runs in parallel with pytest-xdist, one worker process per core (see the pytest step
+# at the end for what runs serially and why the tests may run side by side).
 #
 # As root on a fresh Debian 12 (or Ubuntu) machine it installs, through apt, whichever of these
 # packages is missing (with --no-install-recommends, so every recommend the tests need is listed):
@@ -41,13 +45,14 @@
 # installed: it conflicts with postfix (see the Exim step below). So is Sendmail (sendmail-bin,
 # sendmail-base, sendmail-cf) into tests/realclients/.sendmail (see the Sendmail step).
 # Then, in the virtual environment .venv/ at the repository root (created if absent, ignored by
-# git), pcapsmtp itself (editable) with the `test` extra of setup.cfg: pytest, hypothesis,
+# git), pcapsmtp itself (editable) with the `test` extra of setup.cfg: pytest, pytest-xdist, hypothesis,
 # aiosmtpd, atheris, ruff, mypy, types-tabulate and what other tests declare there.
 # Without root nothing is installed through apt: the script names what is missing, and only the
 # tests that need such a machine tool (or root itself) are skipped, each with its reason.
 #
 # Time on a 2-core machine: apt about 3-5 minutes on a fresh machine, the venv about 1 minute,
-# the suite about 20 minutes. Each phase prints how long it took.
+# the suite about 12 minutes in parallel on the 2 cores (serially it took 1286 s for 20,172 tests
+# in the last CI run). Each phase prints how long it took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -254,8 +259,45 @@ fi
 
 # ----------------------------------------------------------------------------------------- pytest
 phase "pytest"
+# In parallel (pytest-xdist, from the `test` extra) on every core the machine gives this process
+# (nproc; PCAPSMTP_TEST_WORKERS=N overrides it, 1 runs serially), each worker a process of its
+# own, the tests split between the workers and a worker that runs out taking half of what
+# another has left (--dist worksteal). Dealing out whole files (--dist loadfile) would do nearly as well today (a
+# run's test times dealt out by file: 3385 s, where worksteal took 3357 s for 6515 s of test time
+# on a loaded 2-core machine: both workers busy to the end), but its balance rests on the
+# largest file (tests/tcp/test_tcp_tshark.py, 12% of the suite) staying small beside the rest,
+# and the sweeps over every capture grow each session. The tests are safe to run side by side:
+# ports from the kernel, temporary paths of their own, network namespaces named after the
+# worker's pid; a one-time build the workers share is made once, under a lock, and the two tests
+# that would see each other's packets on lo's SMTP ports take a lock of the run
+# (tests/runshared.py). Serial when
+# the arguments name one test file (or tests in one file): starting the workers and collecting
+# the suite in each costs more than it saves there. Arguments that choose themselves (-n,
+# --numprocesses, -p no:xdist) are passed on untouched.
+workers=${PCAPSMTP_TEST_WORKERS:-$(nproc 2>/dev/null || echo 1)}
+parallel=1
+files=()
+for arg in "$@"; do
+    case $arg in
+        -n | -n* | --numprocesses | --numprocesses=* | no:xdist) parallel=0 ;;
+    esac
+    target=${arg%%::*}
+    if [ -d "$target" ]; then
+        files+=("$target/" "$target//")        # a folder: more than one file
+    elif [[ $target == *.py ]] && [ -f "$target" ]; then
+        files+=("$target")
+    fi
+done
+if [ ${#files[@]} -gt 0 ] && [ "$(printf '%s\n' "${files[@]}" | sort -u | wc -l)" -eq 1 ]; then
+    parallel=0
+fi
+xdist=()
+if [ "$parallel" -eq 1 ] && [ "$workers" -gt 1 ]; then
+    xdist=(-n "$workers" --dist worksteal)
+    echo "tests/run.sh: pytest on $workers workers (pytest-xdist)"
+fi
 rc=0
-"$venv_py" -m pytest -q --durations=15 "$@" || rc=$?
+"$venv_py" -m pytest -q --durations=15 ${xdist[@]+"${xdist[@]}"} "$@" || rc=$?
 phase ""
 if [ "$rc" -eq 5 ]; then
     echo "tests/run.sh: pytest collected no tests (exit 5): nothing was checked" >&2

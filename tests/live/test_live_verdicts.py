@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from runshared import LO_SMTP_PORTS, run_lock
 
 pytestmark = pytest.mark.live
 
@@ -194,8 +195,8 @@ def test_table_format_streams_rows_and_a_summary(smtp_servers: Any, smtp_clients
     assert "dropped by the kernel" in text
 
 
-def test_count_and_duration_end_the_capture(smtp_servers: Any, smtp_clients: Any,
-                                            start_live: Any) -> None:
+def test_count_and_duration_end_the_capture(smtp_servers: Any, smtp_clients: Any, start_live: Any,
+                                            tmp_path_factory: pytest.TempPathFactory) -> None:
     live = start_live("-i", "lo", "--format", "json", "-c", "5",
                       *[f"--port={p}" for p in smtp_servers.ports.values()])
     live.wait_ready()
@@ -204,13 +205,16 @@ def test_count_and_duration_end_the_capture(smtp_servers: Any, smtp_clients: Any
     live.stop()
     assert live.summary()["capture"]["received"] == 5
 
-    t0 = time.monotonic()
-    live = start_live("-i", "lo", "--format", "json", "--duration", "1.5")
-    live.wait_ready()
-    assert live.proc.wait(timeout=20) == 0
-    live.stop()
-    assert 1.0 <= time.monotonic() - t0 < 15
-    assert live.summary()["capture"]["received"] == 0
+    # nothing on lo's SMTP ports meanwhile: a test of another pytest-xdist worker may put some
+    # there (tests/realclients/test_hunt_real.py's port 587) and holds the same lock while it does
+    with run_lock(tmp_path_factory, LO_SMTP_PORTS):
+        t0 = time.monotonic()
+        live = start_live("-i", "lo", "--format", "json", "--duration", "1.5")
+        live.wait_ready()
+        assert live.proc.wait(timeout=20) == 0
+        live.stop()
+        assert 1.0 <= time.monotonic() - t0 < 15
+        assert live.summary()["capture"]["received"] == 0
 
 
 def test_sigpipe_ends_quietly(smtp_servers: Any, smtp_clients: Any, live_argv: list[str],

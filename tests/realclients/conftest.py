@@ -18,6 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import realclients_harness as h  # noqa: E402
+from runshared import built_once  # noqa: E402  (tests/: realclients_harness puts it on the path)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,7 +42,8 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="session")
 def go_binary(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
-    return h.build_go(tmp_path_factory.mktemp("realclients-go"))
+    """The Go client, compiled once per run (with pytest-xdist, once for every worker)."""
+    return built_once(tmp_path_factory, "realclients-go", h.build_go)
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ import pytest
 import realclients_harness as h
 from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
 from pcapsmtp.model import SMTP_PORTS
+from runshared import LO_SMTP_PORTS, run_lock
 
 pytestmark = pytest.mark.live
 
@@ -146,7 +147,8 @@ except (ssl.SSLError, OSError, smtplib.SMTPException) as exc:
 SUBMISSION_HOST = "127.0.0.87"
 
 
-def test_tls_client_on_port_587_is_the_clients_mistake(tmp_path: Path) -> None:
+def test_tls_client_on_port_587_is_the_clients_mistake(tmp_path: Path,
+                                                       tmp_path_factory: pytest.TempPathFactory) -> None:
     """CPython's ``SMTP_SSL`` (implicit TLS) pointed at port 587, as a client set to "SSL/TLS" with
     the submission port is: its ClientHello meets the server's plaintext banner, which is right on
     a STARTTLS port. The client's mistake (``implicit-tls-mismatch``, case ``client-tls-port``, at
@@ -173,7 +175,8 @@ def test_tls_client_on_port_587_is_the_clients_mistake(tmp_path: Path) -> None:
     threading.Thread(target=serve, daemon=True).start()
     pcap = tmp_path / "capture.pcap"
     try:
-        with h.Tcpdump(pcap, 587):
+        # port 587 on lo: no test of another pytest-xdist worker counts on its quiet meanwhile
+        with run_lock(tmp_path_factory, LO_SMTP_PORTS), h.Tcpdump(pcap, 587):
             run = h._run("python-smtplib-ssl", [sys.executable, "-c", SMTPS_SCRIPT, SUBMISSION_HOST], timeout=15)
     finally:
         ls.close()
