@@ -10,6 +10,21 @@
   server's that may hold its answer (the client acknowledged it before sending them) are not
   proven sent before any reply.
 
+- A greeting that refused the session (421 or 554, RFC 5321 3.1 and 4.2), then, with no command
+  served, the server's timeout 421 crossed by the client's STARTTLS: the verdict read the second
+  421 as the answer the client got to STARTTLS (``starttls-refused``, case ``server-closed``, or
+  past 5 minutes ``no-mail-transaction``), as after a 220 greeting. The greeting already refused
+  the session: ``greeting-refused`` at the greeting, as a lone 421 or 554 greeting reads.
+
+- Postfix answers HELO or EHLO with 554 under ``smtpd_delay_reject = no`` ("Client host
+  rejected" at the hello), against the session's premise that 554 answers only the opening (RFC
+  5321 4.3.2): with the whole greeting in the capture (no hole before the 554), or a late start
+  after it, that 554 stays the hello's answer, ``ehlo-rejected``. With the greeting's start lost in
+  a hole the client acknowledged before its hello, such a 554 and postscreen's pregreet 554 after a
+  lost ``220-`` line cannot be told apart (the capture's sweeps showed it: a whole ``220`` greeting
+  lost before the EHLO's 554 read as the pregreet), so the verdict stays ``incomplete`` there
+  (holes3-pregreet-554-first-line-lost.pcap).
+
 Captures (each missing segment's receiver acknowledges it: the holes are declared):
 
 - ``holes4-quit-before-0x16-bad-version-220-hello-lost.pcap``,
@@ -19,6 +34,14 @@ Captures (each missing segment's receiver acknowledges it: the holes are declare
   version 3.9; a length over 2^14 + 2048; a valid header whose message type is 99): ``incomplete``
   (the answer to STARTTLS is not in the capture), no ``starttls-command-injection`` (the last was
   ``tls-not-started``, the client's: "the server answered in TLS").
+- ``holes4-greeting-421-then-421-150-s-crosses-starttls.pcap``: a 421 greeting, the server's timeout
+  421 150 s later, the client's STARTTLS crossing it: ``greeting-refused`` (was ``starttls-refused``,
+  case ``server-closed``).
+- ``holes4-greeting-554-then-421-400-s-crosses-starttls.pcap``: the same with a 554 greeting and the
+  421 400 s later: ``greeting-refused`` (was ``no-mail-transaction``).
+- ``holes4-hello-refused-554-delay-reject.pcap``: the whole greeting, the client's EHLO and then its
+  HELO refused with Postfix's 554 under ``smtpd_delay_reject = no``, QUIT and 221: ``ehlo-rejected``
+  (each 554 the hello's answer, no greeting line).
 - ``holes4-injection-then-0x16-garbage-220-lost.pcap`` (control): STARTTLS and QUIT in one segment,
   the 220 lost, then the same bad-version bytes: the QUIT was sent before any reply, a command
   injected after STARTTLS as before.
@@ -28,6 +51,11 @@ from __future__ import annotations
 from generate import READY, STARTTLS, Capture, Conv, Expect, client_hello, det, opening
 
 QUIT = b"QUIT\r\n"
+TIMEOUT = b"421 4.4.2 mx.example timeout exceeded\r\n"
+REFUSED_421 = b"421 4.3.2 mx.example.com Service not available, closing transmission channel\r\n"
+REFUSED_554 = b"554 5.7.1 mx.example.com No SMTP service here\r\n"
+#: Postfix's answer to a hello under smtpd_delay_reject = no, from a client its restrictions refuse
+HELO_REFUSED = b"554 5.7.1 <client.example.org[192.0.2.10]>: Client host rejected: Access denied\r\n"
 
 #: 40 bytes that begin like a handshake record and are none (each fails one test of a record)
 NOT_TLS = {
@@ -58,6 +86,29 @@ def injection_then_garbage(cport: int) -> Conv:
     return conv.fin("C", tag="client_fin", delay_ms=30000.0)
 
 
+def refused_then_421(cport: int, greeting: bytes, idle_s: float) -> Conv:
+    """hunt11's greeting_then_421 with a greeting that refused the session: the server's timeout 421
+    ``idle_s`` after it, the client's STARTTLS 0.1 ms after the 421 (sent before it arrived), the
+    server's close 1 ms later, the client's 1 ms after that."""
+    conv = Conv(cport=cport, close=None)
+    conv.s(greeting, tag="banner")
+    conv.s(TIMEOUT, tag="timeout", delay_ms=idle_s * 1000.0, acked=False)
+    conv.c(STARTTLS, tag="starttls", delay_ms=0.1)
+    conv.fin("S", tag="server_fin", delay_ms=1.0)
+    conv.fin("C", tag="client_fin", delay_ms=1.0)
+    return conv
+
+
+def hello_refused(cport: int) -> Conv:
+    """The greeting, the client's EHLO refused with 554 (Postfix, smtpd_delay_reject = no), its HELO
+    refused the same, QUIT and 221."""
+    conv = Conv(cport=cport, close=("fin", "S"))
+    conv.s(b"220 mx.example.com ESMTP Postfix\r\n", tag="banner").c(b"EHLO client.example.org\r\n", tag="greeting")
+    conv.s(HELO_REFUSED, tag="ehlo_reply", delay_ms=2.0).c(b"HELO client.example.org\r\n", tag="helo")
+    conv.s(HELO_REFUSED, tag="helo_reply", delay_ms=2.0).c(QUIT, tag="quit")
+    return conv.s(b"221 2.0.0 Bye\r\n")
+
+
 def scenarios() -> list[Capture]:
     gaps = [("tcp-gap", "capture", "lost_segment:S"), ("tcp-gap", "capture", "quit")]
     unsure = Expect("incomplete", "unknown", "incomplete", "valid", True, None, gaps)
@@ -78,4 +129,20 @@ def scenarios() -> list[Capture]:
         [(injection_then_garbage(49204),
           Expect("incomplete", "unknown", "incomplete", "valid", True, None,
                  [("tcp-gap", "capture", "answer"), ("starttls-command-injection", "client", "quit")]))]))
+    caps += [
+        Capture("holes4-greeting-421-then-421-150-s-crosses-starttls.pcap",
+                "a 421 greeting, the server's timeout 421 150 s later, the client's STARTTLS crossing it: the greeting "
+                "refused the session, as a lone 421 greeting does",
+                [(refused_then_421(49211, REFUSED_421, 150.0),
+                  Expect("aborted", "server", "greeting-refused", "unknown", True, 421))]),
+        Capture("holes4-greeting-554-then-421-400-s-crosses-starttls.pcap",
+                "a 554 greeting, the server's timeout 421 400 s later, the client's STARTTLS crossing it: the greeting "
+                "refused the session, as a lone 554 greeting does",
+                [(refused_then_421(49212, REFUSED_554, 400.0),
+                  Expect("aborted", "server", "greeting-refused", "unknown", True, 421))]),
+        Capture("holes4-hello-refused-554-delay-reject.pcap",
+                "the whole greeting, the client's EHLO and then its HELO refused with 554 (Postfix, smtpd_delay_reject "
+                "= no), QUIT and 221: each 554 the hello's answer, no greeting line",
+                [(hello_refused(49222), Expect("aborted", "server", "ehlo-rejected", "unknown"))]),
+    ]
     return caps

@@ -10,7 +10,7 @@ from capturecheck import CAPTURES
 from capturecheck import findings_of as _findings
 from capturecheck import one_conv as _conv
 from capturecheck import verdict_of as _verdict
-from pcapsmtp.smtp.events import Anomaly, Event, PlaintextAfterStartTls
+from pcapsmtp.smtp.events import Anomaly, Event, PlaintextAfterStartTls, Reply
 from pcapsmtp.smtp.session import SmtpSession
 
 READY = b"220 2.0.0 Ready to start TLS\r\n"
@@ -134,3 +134,69 @@ def test_quit_with_starttls_then_0x16_garbage_stays_an_injection() -> None:
     assert frames_matching(path, "tcp.analysis.lost_segment") == [13]
     assert frames_matching(path, "tls") == []
 
+
+# ------------------------------------------------- 3: a greeting that refused, then another 421
+
+@pytest.mark.parametrize(("code", "idle", "name"), [
+    (421, 150.0, "holes4-greeting-421-then-421-150-s-crosses-starttls.pcap"),
+    (554, 400.0, "holes4-greeting-554-then-421-400-s-crosses-starttls.pcap")])
+def test_a_refusing_greeting_then_a_timeout_421_crossed_by_starttls_is_greeting_refused(
+        code: int, idle: float, name: str) -> None:
+    """The greeting (frame 4) refused the session; the server's timeout 421 (6) that the client's
+    STARTTLS (7) crossed answered nothing the verdict rests on: greeting-refused at the greeting, as
+    a lone refusing greeting reads (was starttls-refused, case server-closed, at 150 s;
+    no-mail-transaction past 5 minutes)."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == ("aborted", "server", "greeting-refused", None, 4)
+    assert _findings(conv) == []
+    assert conv["detail"] == (f"the server's greeting refused the connection ({code}); the client still sent "
+                              "STARTTLS (frame 7)")
+    assert frames_matching(path, f"smtp.response.code == {code}")[:1] == [4]
+    assert frames_matching(path, "smtp.response.code == 421")[-1:] == [6]
+    assert frames_matching(path, STARTTLS) == [7]
+    assert frames_matching(path, "tcp.flags.fin == 1 && tcp.srcport == 25") == [9]
+    ((t4,), (t6,)) = tshark_fields(path, "frame.number == 4 || frame.number == 6", "frame.time_epoch")
+    assert abs(float(t6) - float(t4) - idle) < 0.01
+
+
+# ------------------------------- 4: Postfix's 554 to a hello (smtpd_delay_reject = no) is no greeting
+
+HOST_REJECTED = b"554 5.7.1 <c.example>: Client host rejected: Access denied\r\n"
+
+
+def _replies(evs: list[Event]) -> list[tuple[int | None, bool, str | None]]:
+    return [(e.code, e.greeting, e.answers.verb if e.answers else None) for e in evs if isinstance(e, Reply)]
+
+
+def test_a_554_to_a_hello_with_no_greeting_hole_before_it_is_the_hellos_answer() -> None:
+    """Postfix answers EHLO and HELO with 554 under smtpd_delay_reject = no: with the greeting in the
+    capture (whole, of several lines, or followed by a hole), or a late start after it, that 554 is
+    the hello's answer, never a greeting line."""
+    s = SmtpSession()
+    evs = s.receive(S, b"220 mx ESMTP\r\n", 1) + s.receive(C, b"EHLO c\r\n", 2) + s.receive(S, HOST_REJECTED, 3)
+    evs += s.receive(C, b"HELO c\r\n", 4) + s.receive(S, HOST_REJECTED, 5)
+    assert _replies(evs) == [(220, True, None), (554, False, "EHLO"), (554, False, "HELO")]
+    s = SmtpSession()
+    evs = s.receive(S, b"220-mx ESMTP\r\n220 hi\r\n", 1) + s.receive(C, b"HELO c\r\n", 2)
+    assert _replies(evs + s.receive(S, HOST_REJECTED, 3)) == [(220, True, None), (554, False, "HELO")]
+    s = SmtpSession()
+    evs = s.receive(S, b"220 mx ESMTP\r\n", 1) + s.receive_gap(S, 20, ts_ns=2) + s.receive(C, b"EHLO c\r\n", 3)
+    assert _replies(evs + s.receive(S, HOST_REJECTED, 4)) == [(220, True, None), (554, False, "EHLO")]
+    s = SmtpSession(late_start=True)
+    assert _replies(s.receive(C, b"EHLO c\r\n", 2) + s.receive(S, HOST_REJECTED, 3)) == [(554, False, "EHLO")]
+
+
+def test_postfix_554_to_ehlo_and_helo_under_delay_reject_no_stays_the_hellos() -> None:
+    """The whole greeting (4), the EHLO (6) refused with 554 (8), the HELO (10) refused the same (12),
+    QUIT and 221: ehlo-rejected at the EHLO's 554, no greeting line."""
+    path = CAPTURES / "holes4-hello-refused-554-delay-reject.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "server", "ehlo-rejected", None, 8)
+    assert _findings(conv) == []
+    assert conv["detail"] == ("the server refused EHLO with 554, so STARTTLS could not be negotiated; the client "
+                              "then fell back to HELO (frame 10) and left without a mail transaction")
+    assert frames_matching(path, "smtp.response.code == 220") == [4]
+    assert frames_matching(path, "smtp.response.code == 554") == [8, 12]
+    assert frames_matching(path, 'smtp.req.command == "EHLO"') == [6]
+    assert frames_matching(path, 'smtp.req.command == "HELO"') == [10]

@@ -159,6 +159,19 @@ def _forgery_unseen(cut: dict[str, Any], full: dict[str, Any], gone: Callable[[i
 
 #: captures whose late starts are known to give another verdict, and why (strict)
 LATE_START_FAILURES: dict[str, str] = {
+    "captures/holes4-greeting-421-then-421-150-s-crosses-starttls.pcap": (
+        "a late start at the client's handshake ACK (frame 3) reads the refusing greeting (frame 4) as a reply to a "
+        "command before the capture ('its last reply'), not the greeting (a late start counts the greeting as seen "
+        "and reads a first reply as one only when a hello awaits it, SmtpSession._pair_reply), and judges the timeout "
+        "421 crossed by STARTTLS as before scenarios_holes4 (starttls-refused, case server-closed, the server's) "
+        "where the whole capture reads greeting-refused: "
+        "the server's refusal either way; reported, not changed"),
+    "captures/holes4-greeting-554-then-421-400-s-crosses-starttls.pcap": (
+        "a late start at the client's handshake ACK (frame 3) reads the refusing greeting (frame 4) as a reply to a "
+        "command before the capture ('its last reply'), not the greeting (a late start counts the greeting as seen "
+        "and reads a first reply as one only when a hello awaits it, SmtpSession._pair_reply), and judges the timeout "
+        "421 crossed by STARTTLS as before scenarios_holes4 (no-mail-transaction, none: a timeout after 5 minutes) "
+        "where the whole capture reads greeting-refused, the server's; reported, not changed"),
     "captures/holes4-injection-then-0x16-garbage-220-lost.pcap": (
         "a late start at the client's ACK of the EHLO reply (frame 9) reads aborted/client/tls-not-started "
         "('the client closed the connection after the 220 without starting TLS') where the whole capture, "

@@ -3431,6 +3431,13 @@ def judge(t: Transcript) -> dict[str, Any]:
                    and (it.event.damaged or (it.event.answers is None and not it.event.greeting))
                    for it in t.items))
 
+    if not decided and not implicit and f.clear is None and _refused_in_greeting(f, st_item):
+        # (before the reply to STARTTLS is read: whatever it was, a 421 the server sent on its own
+        # or none at all, the session was refused before the client asked)
+        _judge_plaintext(f, v, offered, chk, ehlo_item, ehlo_reply, first_hello, ehlo_refused,
+                         greeting_ev)
+        v.detail += f"; the client still sent STARTTLS (frame {_frame(st_item)})"
+        decided = True
     if not decided and st_item is not None and (st_code == 220 or tls_after_starttls or st_2xx_tls):
         after = f.pos(st_reply) if st_reply is not None else f.pos(st_item)
         ts = _tls_summary(f, after)
@@ -3786,6 +3793,19 @@ def _unanswered_clear(f: _Facts, clear: Item | None) -> str:
     what = {"MAIL": "MAIL FROM", "AUTH": "AUTH (its credentials)"}.get(verb, verb)
     return (f"; the client sent {what} in the clear (frame {_frame(clear)}), but the server's replies, "
             "which would tell why, are not in the capture")
+
+
+def _refused_in_greeting(f: _Facts, st_item: Item | None) -> bool:
+    """The whole greeting, before the client's STARTTLS (``st_item``), refused the session (421
+    or 554: RFC 5321 3.1, 4.2.2 and 4.3.2), and no reply of the server since accepted anything
+    (no 2xx): the server served no command, so a later 421 (its timeout, crossed by STARTTLS) or
+    none answered nothing the verdict rests on; the greeting decides, as a lone one does."""
+    g = f.greeting
+    if (g is None or st_item is None or g.event.code not in (421, 554) or not f.greeting_whole
+            or f.pos(g) > f.pos(st_item)):
+        return False
+    return not any(type(it.event) is Reply and it.event.code is not None and 200 <= it.event.code < 300
+                   and f.pos(it) > f.pos(g) for it in f.t.items)
 
 
 def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None,

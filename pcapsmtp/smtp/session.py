@@ -1233,8 +1233,13 @@ class SmtpSession:
         # STARTTLS (RFC 3207 4): with none pending it is still the greeting, its last line after
         # its first ones were lost (a client that spoke before the greeting's end, as one
         # caught in Postfix postscreen's pregreet trap, did not wait for it). So is a 554 after
-        # the client's hello: RFC 5321 4.3.2 gives 554 to the connection's opening, never to
-        # EHLO or HELO (504, 550, 502; and 421, which answers any command and stays its answer).
+        # the client's hello: RFC 5321 4.3.2 gives 554 to the connection's opening, not to EHLO
+        # or HELO (504, 550, 502; and 421, which answers any command and stays its answer).
+        # Postfix does answer a hello with 554 under smtpd_delay_reject = no ("Client host
+        # rejected"): only a greeting not yet seen makes the 554 its line (the greeting whole in
+        # the capture, or a late start after it, leaves it the hello's answer); with the
+        # greeting's start in a hole the client acknowledged before its hello, a whole greeting
+        # lost and that 554 cannot be told from postscreen's, whose reading this keeps.
         greeting = not self._greeted and (
             not self._pending or (last.code in (220, 421, 554)
                                   and self._pending[0].verb != "STARTTLS"
