@@ -8,3 +8,8 @@
 
 cdef class Span:
     cdef readonly object side, start, end
+
+# ``Item`` (one per event, the verdict's observation): the same, its fields ``public`` (the
+# dataclass is not frozen), equality by value and no hash, as the standard library's.
+cdef class Item:
+    cdef public object event, frames, ts_ns, line_frames

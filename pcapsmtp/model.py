@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import IntFlag, StrEnum
 from typing import Any, TypeVar, dataclass_transform, overload
 
-__all__ = ["Side", "CLIENT", "SERVER", "Endpoint", "Span", "TcpFlags", "TcpSegment", "SMTP_PORTS"]
+__all__ = ["Side", "CLIENT", "SERVER", "Endpoint", "Span", "Item", "TcpFlags", "TcpSegment", "SMTP_PORTS"]
 
 #: Ports on which a TCP conversation is treated as SMTP without looking at its content.
 SMTP_PORTS: frozenset[int] = frozenset({25, 465, 587, 2525})
@@ -84,6 +84,25 @@ class Span:
     side: Side
     start: int
     end: int
+
+
+@dataclass
+class Item:
+    """One observation of a conversation: an SMTP/TLS event or an overlap, with the frames that
+    carried it (made by ``analysis.frames.make_item``, read by the verdict).
+
+    Here rather than in ``analysis.verdict``, which reads it, because it is made for every event
+    (tens of thousands per capture) and this module is compiled: model.pxd makes it an extension
+    type whose ``__init__``, equality and repr are C (docs/performance.md, "Twenty-third
+    session"). ``@dataclass`` (``eq``, no hash, not frozen), as before: the verdict sorts
+    ``(position, item)`` pairs, and two equal items at one position are compared by value, not
+    by identity (which would go on to ``<``, a ``TypeError``). Without ``slots``, the form Cython
+    compiles (the compiled class has no ``__dict__``); its fields stay assignable."""
+
+    event: Any
+    frames: tuple[int, ...]
+    ts_ns: int
+    line_frames: dict[int, int] | None = None   #: for replies: line start offset -> frame
 
 
 class TcpFlags(IntFlag):

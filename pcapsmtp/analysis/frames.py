@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Any
 
-from pcapsmtp.analysis.verdict import Item
+from pcapsmtp.model import Item
 from pcapsmtp.smtp.events import MessageBody, Reply, StreamEnded, StreamGap
 
 __all__ = ["FrameIndex", "make_item"]

@@ -16,7 +16,7 @@ from pcapsmtp.analysis.ehlo import EhloCheck, check_ehlo, is_masked_banner
 from pcapsmtp.analysis.reasons import FINDINGS, REASON_CASES, REASONS, tlsrpt_result
 from pcapsmtp.model import CLIENT as _CLIENT
 from pcapsmtp.model import SERVER as _SERVER
-from pcapsmtp.model import Endpoint, Side
+from pcapsmtp.model import Endpoint, Item, Side
 from pcapsmtp.smtp.events import (
     EOM_VERB, SASL_VERB, WAITED_NS, Anomaly, AnomalyCode, AuthExchange, Command, ImplicitTls, PlaintextAfterStartTls,
     Reply, StreamEnded, StreamGap, TlsInProgress,
@@ -79,16 +79,6 @@ class ResetTtl:
     segments: int
     frames: tuple[int, int] | None
     went_on: WentOn | None = None
-
-
-@dataclass(slots=True)
-class Item:
-    """One observation: an SMTP/TLS event or an overlap, with the frames that carried it."""
-
-    event: Any
-    frames: tuple[int, ...]
-    ts_ns: int
-    line_frames: dict[int, int] | None = None   #: for replies: line start offset -> frame
 
 
 @dataclass(slots=True)
