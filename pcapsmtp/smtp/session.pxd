@@ -60,3 +60,10 @@ cdef class SmtpSession:
     cpdef _claim(self)
     cpdef _body_data(self, _SideState st, data, start)
     cpdef _client_reads(self, reply, drain=*)
+    # once per reply: called through the type's table, the flags C ints (each only ever True or
+    # False in the .py), the lines a tuple (docs/performance.md, "Twenty-third session")
+    @cython.locals(lines=tuple, damaged=bint)
+    cpdef _finish_reply(self, last=*)
+    @cython.locals(greeting=bint, stray=bint, for_lost=bint, gap_unmatched=bint, lone=bint,
+                   idx=Py_ssize_t, i=Py_ssize_t)
+    cpdef _pair_reply(self, tuple lines, last, bint damaged, bint helo_fallback)

@@ -1288,7 +1288,11 @@ class SmtpSession:
                 if want is None and helo_fallback:
                     want = "HELO"
                 if want is not None:
-                    idx = next((i for i, c in enumerate(self._srv_pending) if c.verb == want), 0)
+                    idx = 0     # (a loop, not next() of a generator: cpdef, session.pxd)
+                    for i, c in enumerate(self._srv_pending):
+                        if c.verb == want:
+                            idx = i
+                            break
                     for _ in range(idx):
                         lost = self._srv_pending.popleft()
                         if self._pending and self._pending[0] is lost and not self._unclaimed:
