@@ -216,7 +216,7 @@ class Analyzer:
                 if stepped:
                     ts = clock.at(frame, ts)
                 t.last_ts_ns = ts
-                evs = c.session.receive(side, data, ts)
+                evs = c.session.receive(side, data, ts, ev.ack, ev.ack_age)
                 if evs:
                     self._record(c, evs)
                 if len(offs) > 256:

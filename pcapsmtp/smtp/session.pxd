@@ -49,7 +49,7 @@ cdef class SmtpSession:
     cdef public object _hold_lost
 
     @cython.locals(st=_SideState)
-    cpdef list receive(self, side, data, ts_ns=*)
+    cpdef list receive(self, side, data, ts_ns=*, ack=*, ack_age=*)
     cpdef _emit(self, ev)
     cpdef _emit_all(self, evs)
     cpdef _drain(self, _SideState st)

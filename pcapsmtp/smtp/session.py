@@ -226,8 +226,13 @@ class SmtpSession:
 
     # ------------------------------------------------------------------ public API
 
-    def receive(self, side: Side, data: bytes, ts_ns: int = 0) -> list[Event]:
-        """Feed in-order bytes of ``side``; returns the events they completed."""
+    def receive(self, side: Side, data: bytes, ts_ns: int = 0, ack: int = -1,
+                ack_age: int = -1) -> list[Event]:
+        """Feed in-order bytes of ``side``; returns the events they completed. ``ts_ns``: the
+        capture time of the segment that carried them; ``ack``: its acknowledgement, an offset in
+        the other side's stream, and ``ack_age``, how long before ``ts_ns`` it was reached
+        (``tcp.events.StreamData``, -1: not known), which only a ``TlsNotTls`` whose first byte
+        these bytes carry, in a side already speaking TLS, keeps (``TlsObserver.feed``)."""
         out: list[Event] = []
         self._out = out
         self._ts = ts_ns
@@ -255,8 +260,9 @@ class SmtpSession:
                     if self._body_data(st, data, start):
                         self._drain(st)         # the lines after the end-of-data marker
                 elif st.tls is not None:
-                    # (the segment's time stamps plaintext whose first byte it carries, ``TlsNotTls``)
-                    self._emit_all(st.tls.feed(data, start, ts_ns=ts_ns))
+                    # (the segment's time and acknowledgement stamp plaintext whose first byte it
+                    # carries, ``TlsNotTls``)
+                    self._emit_all(st.tls.feed(data, start, ts_ns=ts_ns, ack=ack, ack_age=ack_age))
                 return out
         if mode is _Mode.HOLD and not len(st.lines) and self._gave_up_on_starttls(data, ts_ns):
             st.mode = _Mode.LINES

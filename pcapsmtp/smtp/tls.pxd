@@ -39,14 +39,14 @@ cdef class TlsObserver:
     cdef public object side, records, bytes, app_data_records, app_data_bytes
     cdef public object _max_events, _max_app_events, _emitted, _app_events
     cdef public bint _muted
-    cdef public object _pos, _frame, _ts, _hdr_frame, _hdr_ts
+    cdef public object _pos, _frame, _ts, _ack, _ack_age, _hdr_frame, _hdr_ts, _hdr_ack, _hdr_ack_age
     cdef public list _out
     cdef public bint _dead, _ended
     cdef public object _is_tls
     cdef public object _hdr, _rec_start, _rec_type, _rec_version, _rec_len, _rec_have
     cdef public object _rec_hdr_len, _body
     cdef public bint _in_body, _damaged, _first_record
-    cdef public object _nt_buf, _nt_start, _nt_frame, _nt_ts
+    cdef public object _nt_buf, _nt_start, _nt_frame, _nt_ts, _nt_ack, _nt_ack_age
     cdef public bint _resync
     cdef public object _rbuf, _rstart, _rscan
     cdef public object _hs, _hs_start
@@ -97,7 +97,7 @@ cdef class TlsEncryptedHandshake(TlsEvent):
     cdef readonly object length
 
 cdef class TlsNotTls(TlsEvent):
-    cdef readonly object preview, ts_ns
+    cdef readonly object preview, ts_ns, ack, ack_age
 
 cdef class TlsTruncated(TlsEvent):
     cdef readonly object what, content_type, expected, received

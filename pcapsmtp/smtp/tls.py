@@ -44,7 +44,7 @@ Limits and end states (documented choices):
   and including its LF), at most 64 bytes. To give the same preview whatever the fragmentation, the
   event is emitted once that line is whole or 64 bytes are there, or at
   :meth:`TlsObserver.gap`/:meth:`TlsObserver.end`; :attr:`TlsObserver.is_tls` turns False at once.
-  Its ``ts_ns`` and ``frame`` are those given to the feed that carried its first byte (the first
+  Its ``ts_ns``, ``ack``, ``ack_age`` and ``frame`` are those given to the feed that carried its first byte (the first
   byte of the record header that proved not TLS), whenever the event comes: the verdict reads when a
   client gave up on TLS and spoke in the clear (PHPMailer's QUIT), and a ``QUIT`` without its
   CRLF, or bytes with no LF, are emitted only at the stream's end, which is not when they were
@@ -59,8 +59,8 @@ Limits and end states (documented choices):
 - At :meth:`TlsObserver.end` an incomplete record or handshake message gives one
   :class:`TlsTruncated` each (``what`` = ``"record"`` or ``"handshake"``).
 - Every event's ``frame`` is the ``frame`` given to the feed that completed it (None if none was
-  given), but :class:`TlsNotTls`'s (above); it and ``TlsNotTls.ts_ns`` are the only fields that
-  depend on how the bytes were chunked.
+  given), but :class:`TlsNotTls`'s (above); it, ``TlsNotTls.ts_ns``, ``ack`` and ``ack_age`` are
+  the only fields that depend on how the bytes were chunked.
 """
 from __future__ import annotations
 
@@ -364,6 +364,15 @@ class TlsNotTls(TlsEvent):
 
     preview: bytes      #: from the position that is not TLS: its first line (LF included), at most 64 bytes
     ts_ns: int = 0      #: the ``ts_ns`` given to the feed that carried its first byte (0: none given)
+    ack: int = -1
+    """The ``ack`` given to the feed that carried its first byte: the acknowledgement number the
+    segment that carried it carried, as an offset in the other side's stream
+    (``tcp.events.StreamData.ack``), what of the other side's bytes this side had received when it
+    sent these; -1: not known (none given)."""
+    ack_age: int = -1
+    """The ``ack_age`` given to that feed: how long before ``ts_ns`` this side's acknowledgement
+    first reached ``ack`` (``tcp.events.StreamData.ack_age``, on the same clock as ``ts_ns``); -1:
+    not known."""
 
 
 @dataclass(kw_only=True, unsafe_hash=True)
@@ -601,10 +610,14 @@ class TlsObserver:
         self._pos: int | None = None        # next expected stream offset
         self._frame: int | None = None
         self._ts = 0                        # the ``ts_ns`` of the current feed
+        self._ack = -1                      # the ``ack`` and ``ack_age`` of the current feed
+        self._ack_age = -1
         # the frame and time of the feed that carried the first byte of the record header being
         # read (slow path): a header that proves not TLS stamps its ``TlsNotTls`` with them
         self._hdr_frame: int | None = None
         self._hdr_ts = 0
+        self._hdr_ack = -1
+        self._hdr_ack_age = -1
         self._out: list[TlsEvent] = []
         self._dead = False                  # not TLS / unrecoverable / ended: count bytes only
         self._ended = False
@@ -626,6 +639,8 @@ class TlsObserver:
         self._nt_start = 0
         self._nt_frame: int | None = None   # the frame and time of the feed of its first byte
         self._nt_ts = 0
+        self._nt_ack = -1
+        self._nt_ack_age = -1
         # resynchronisation after a gap
         self._resync = False
         self._rbuf = bytearray()
@@ -668,9 +683,12 @@ class TlsObserver:
         return self._server_tls13 or (self._offered_tls13 and not self._tls12_evidence)
 
     def feed(self, data: bytes | bytearray | memoryview, offset: int,
-             frame: int | None = None, ts_ns: int = 0) -> list[TlsEvent]:
+             frame: int | None = None, ts_ns: int = 0, ack: int = -1,
+             ack_age: int = -1) -> list[TlsEvent]:
         """``data`` at ``offset`` of the side's stream, carried by ``frame`` captured at ``ts_ns``
-        (both optional: they only stamp the events)."""
+        whose acknowledgement was ``ack`` (an offset in the other side's stream), reached
+        ``ack_age`` before ``ts_ns`` (-1: not known; all optional: they only stamp the events,
+        ``ack`` and ``ack_age`` only a ``TlsNotTls``)."""
         self._out = []
         data = bytes(data)
         if not data or self._ended:
@@ -689,6 +707,8 @@ class TlsObserver:
         self._pos = offset + len(data)
         self._frame = frame
         self._ts = ts_ns
+        self._ack = ack
+        self._ack_age = ack_age
         if self._nt_buf is not None:        # collecting the preview of a not-TLS position
             self._nt_buf += data[:_PREVIEW - len(self._nt_buf)]
             self._not_tls_more()
@@ -772,7 +792,7 @@ class TlsObserver:
             # gives every event the current feed's frame)
             frame, self._frame = self._frame, self._nt_frame
             self._emit(TlsNotTls, Span(self.side, self._nt_start, self._nt_start + len(preview)),
-                       preview=preview, ts_ns=self._nt_ts)
+                       preview=preview, ts_ns=self._nt_ts, ack=self._nt_ack, ack_age=self._nt_ack_age)
             self._frame = frame
             self._nt_buf = None
 
@@ -781,6 +801,7 @@ class TlsObserver:
         self._dead = True
         self._nt_start = start
         self._nt_frame, self._nt_ts = self._hdr_frame, self._hdr_ts
+        self._nt_ack, self._nt_ack_age = self._hdr_ack, self._hdr_ack_age
         self._nt_buf = bytearray(first[:_PREVIEW])
         self._not_tls_more()
 
@@ -922,6 +943,7 @@ class TlsObserver:
                 if not self._hdr:
                     self._rec_start = offset + i
                     self._hdr_frame, self._hdr_ts = self._frame, self._ts
+                    self._hdr_ack, self._hdr_ack_age = self._ack, self._ack_age
                 need = 5 - len(self._hdr)   # SSLv2 too: its 2-byte header + 3 sniffed bytes
                 chunk = data[i:i + need]
                 self._hdr += chunk

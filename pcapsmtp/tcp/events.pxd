@@ -12,7 +12,7 @@ cdef class FlowOpened:
     cdef readonly object flow
 
 cdef class StreamData:
-    cdef readonly object stream, side, offset, data, frame, ts_ns
+    cdef readonly object stream, side, offset, data, frame, ts_ns, ack, ack_age
 
 cdef class StreamGap:
     cdef readonly object stream, side, offset, length, frame, ts_ns, cause, acked

@@ -58,13 +58,32 @@ class StreamData:
     """New in-order bytes of one side. ``offset`` counts from 0 at the side's first payload
     byte (the byte after the SYN when the SYN was seen). ``frame`` carried these bytes."""
 
-    __slots__ = ("stream", "side", "offset", "data", "frame", "ts_ns")
+    __slots__ = ("stream", "side", "offset", "data", "frame", "ts_ns", "ack", "ack_age")
     stream: int
     side: Side
     offset: int
     data: bytes
     frame: int
     ts_ns: int
+    ack: int
+    """The acknowledgement number the segment of ``frame`` carried, as an offset in the other
+    side's stream (counted as that side's ``offset``): how much of the other side's bytes this
+    side had received when it sent these bytes. Bytes delivered later from the out-of-order
+    buffer keep the acknowledgement of the segment that carried them (each ``StreamData`` is the
+    bytes of one segment; its acknowledgement is what its sender had then, whenever the capture
+    completes the stream before them). -1 when not known: the segment carried no ACK flag, the
+    other side's start was not known when it was read (its SYN not seen and not told by an
+    acknowledgement, or a late start's side whose start may still move back), or its
+    acknowledgement lies below that start or beyond any sane distance (garbage)."""
+    ack_age: int
+    """How long before ``ts_ns`` (nanoseconds, two times of this side's own segments: one tap's
+    clock) this side's acknowledgement of the other's stream first reached ``ack``: 0 when this
+    segment advanced it; when an earlier segment (a pure ACK) did, this segment's time less that
+    one's, so ``ts_ns - ack_age`` is when the sender had the other side's bytes up to ``ack``, by
+    its own acknowledgement (``FlowClosed.server_acked_ns``'s rule: not an advance over the other
+    side's FIN alone). Kept for the client's segments only (what the verdict reads of a client's
+    plaintext in the middle of a TLS handshake); -1 when not known: the server's segments, ``ack``
+    -1, or a segment whose acknowledgement lies below the highest one captured (reordered)."""
 
 
 class GapCause(StrEnum):

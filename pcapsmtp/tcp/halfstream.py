@@ -138,8 +138,10 @@ def _resent(first: int | None, ts: int) -> bool:
 #: how many of the peer's acknowledgements a side not in the capture yet keeps (``unproven``)
 _UNPROVEN = 16
 
-# A buffered piece: (offset, end, data or None for known-missing bytes, frame, ts_ns)
-_Piece = tuple[int, int, "bytes | None", int, int]
+# A buffered piece: (offset, end, data or None for known-missing bytes, frame, ts_ns, ack: the
+# acknowledgement the segment of ``frame`` carried, an offset in the other side's stream, -1 when
+# not known, ``StreamData.ack``; age: ``StreamData.ack_age``)
+_Piece = tuple[int, int, "bytes | None", int, int, int, int]
 
 
 class HalfStream:
@@ -303,7 +305,7 @@ class HalfStream:
         off = self.next_off + k
         ooo = self.ooo
         if not ooo or off - ooo[-1][1] > 1:     # past what is buffered too (k > 1 past the next)
-            ooo.append((off, off, b"", frame, ts))
+            ooo.append((off, off, b"", frame, ts, -1, -1))
 
     def reset_past(self, seq: int, ttl: int) -> bool:
         """Whether a reset of this side at ``seq`` with TTL ``ttl`` proves bytes sent that were
@@ -415,8 +417,11 @@ class HalfStream:
 
     # -- data -------------------------------------------------------------------------------
     def data(self, seq: int, payload: bytes, missing: int, frame: int, ts: int,
-             out: list[FlowEvent]) -> None:
-        """Payload bytes of this side at ``seq`` (``missing`` uncaptured bytes follow)."""
+             out: list[FlowEvent], ack: int = -1, age: int = -1) -> None:
+        """Payload bytes of this side at ``seq`` (``missing`` uncaptured bytes follow); ``ack``:
+        the acknowledgement the segment carried, an offset in the other side's stream, -1 when not
+        known, and ``age``, how long before it that acknowledgement was reached (the
+        reassembler's, ``StreamData.ack`` and ``ack_age``): stored with the bytes, nothing more."""
         n = len(payload)
         total = n + missing
         self.last_frame = frame
@@ -427,7 +432,7 @@ class HalfStream:
             self.soft_ts = ts
         if self.soft:
             if ts - self.soft_ts < self.late_window_ns:
-                self._soft_data(seq, payload, missing, frame, ts, out)
+                self._soft_data(seq, payload, missing, frame, ts, out, ack, age)
                 return
             self.settle(out)
         if self.ended:
@@ -456,7 +461,7 @@ class HalfStream:
             end = fin_off
         # fast path: the next bytes, nothing waiting
         if off == nxt and not self.ooo:
-            self._deliver(off, payload, missing, frame, ts, out)
+            self._deliver(off, payload, missing, frame, ts, out, ack, age)
             return
         if end <= nxt:
             if total <= 1 and off == nxt - 1:
@@ -482,12 +487,12 @@ class HalfStream:
             off = nxt
             n = len(payload)
         if off == nxt and not self.ooo:
-            self._deliver(off, payload, missing, frame, ts, out)
+            self._deliver(off, payload, missing, frame, ts, out, ack, age)
             return
         if n:
-            self._insert(off, off + n, payload, frame, ts, out)
+            self._insert(off, off + n, payload, frame, ts, out, ack, age)
         if missing:
-            self._insert(off + n, off + n + missing, None, frame, ts, out)
+            self._insert(off + n, off + n + missing, None, frame, ts, out, ack, age)
         self._drain(out)
         if self.ack_seq is not None and self.ooo:
             self.catch_up(False, frame, ts, out)      # bytes the peer already acknowledged
@@ -500,7 +505,7 @@ class HalfStream:
             self._drain(out)
 
     def _soft_data(self, seq: int, payload: bytes, missing: int, frame: int, ts: int,
-                   out: list[FlowEvent]) -> None:
+                   out: list[FlowEvent], ack: int = -1, age: int = -1) -> None:
         """Bytes of a side whose start is not known yet (``soft``): buffered. A segment before
         the lowest so far (up to 64 KiB before) moves the start back to its sequence number:
         its bytes came late (a hole it leaves before the lowest waits as any hole does; an
@@ -526,15 +531,15 @@ class HalfStream:
                 n = len(payload)
             else:
                 self._set_base(seq)
-                self.ooo = [(o + back, e + back, d, f, t) for o, e, d, f, t in self.ooo]
+                self.ooo = [(o + back, e + back, d, f, t, a, g) for o, e, d, f, t, a, g in self.ooo]
                 if self.resent_end:
                     self.resent_end += back
         off = self._off(seq)
         conflicts = self.stats.conflicts
         if n:
-            self._insert(off, off + n, payload, frame, ts, out)
+            self._insert(off, off + n, payload, frame, ts, out, ack, age)
         if missing:
-            self._insert(off + n, off + n + missing, None, frame, ts, out)
+            self._insert(off + n, off + n + missing, None, frame, ts, out, ack, age)
         if self.stats.conflicts != conflicts:
             self.soft_fixed = True
         self.soft_segs += 1
@@ -575,7 +580,7 @@ class HalfStream:
                 self.ooo_bytes -= p[1] - p[0]
                 if p[0] < off:
                     self.ooo.append((p[0], off, None if p[2] is None else p[2][:off - p[0]],
-                                     p[3], p[4]))
+                                     p[3], p[4], p[5], p[6]))
                     self.ooo_bytes += off - p[0]
                     self.stats.after_fin_bytes += p[1] - off
                 else:
@@ -678,10 +683,10 @@ class HalfStream:
                              acked is not None and acked >= off + length))
 
     def _deliver(self, off: int, payload: bytes, missing: int, frame: int, ts: int,
-                 out: list[FlowEvent]) -> None:
+                 out: list[FlowEvent], ack: int, age: int) -> None:
         n = len(payload)
         if n:
-            out.append(StreamData(self.stream, self.side, off, payload, frame, ts))
+            out.append(StreamData(self.stream, self.side, off, payload, frame, ts, ack, age))
             if self.retain:
                 h = self.history
                 h.append((off, payload, frame, ts))
@@ -727,7 +732,7 @@ class HalfStream:
 
 
     def _insert(self, s: int, e: int, data: bytes | None, frame: int, ts: int,
-                out: list[FlowEvent]) -> None:
+                out: list[FlowEvent], ack: int, age: int) -> None:
         """Buffer ``[s, e)`` except where earlier pieces already cover it (first copy wins)."""
         ooo = self.ooo
         i = bisect_right(ooo, s, key=_key0)
@@ -743,7 +748,7 @@ class HalfStream:
                     continue
                 if p[0] > cur:
                     new.append((cur, p[0], None if data is None else data[cur - s:p[0] - s],
-                                frame, ts))
+                                frame, ts, ack, age))
                     cur = p[0]
                 oe = min(e, p[1])
                 if oe > cur:
@@ -761,9 +766,9 @@ class HalfStream:
                 i += 1
             else:
                 if cur == s:
-                    new.append((s, e, data, frame, ts))
+                    new.append((s, e, data, frame, ts, ack, age))
                 else:
-                    new.append((cur, e, None if data is None else data[cur - s:], frame, ts))
+                    new.append((cur, e, None if data is None else data[cur - s:], frame, ts, ack, age))
                 cur = e
         for p in new:
             j = bisect_right(ooo, p[0], key=_key0)
@@ -786,7 +791,7 @@ class HalfStream:
                 data = p[2]
                 if p[0] < self.next_off:
                     data = data[self.next_off - p[0]:]
-                self._deliver(self.next_off, data, 0, p[3], p[4], out)
+                self._deliver(self.next_off, data, 0, p[3], p[4], out, p[5], p[6])
 
     def _flush_buffer(self, out: list[FlowEvent]) -> None:
         """Deliver everything buffered, declaring each hole before it a gap."""

@@ -1673,6 +1673,11 @@ class TcpReassembler:
             half.note_ttl(ttl, frame)
         if missing:
             self.stats.snaplen_cut_segments += 1
+        #: the acknowledgement this segment carried, as an offset in the peer's stream
+        #: (``StreamData.ack``): -1 without ACK, with the peer's start not known or still able
+        #: to move back (a late start's soft side), or beyond any sane distance; and how long
+        #: before this segment it was reached (``StreamData.ack_age``, the client's only)
+        aoff = age = -1
         if flags & _ACK:
             ack = seg.ack
             a = peer.ack_seq
@@ -1695,6 +1700,14 @@ class TcpReassembler:
                 de = data_end[d]
                 if de is None or ((end - de) & _MASK) < _HALF:
                     data_end[d] = end
+                if peer.base is not None and not peer.soft:
+                    k = (ack - peer.next_seq) & _MASK
+                    if k < _ACK_SANE:
+                        aoff = peer.next_off + k
+                    elif k >= _HALF and peer.next_off + k - _MASK > 0:
+                        aoff = peer.next_off + k - _MASK - 1    # (an old one: below what was delivered)
+                    if aoff >= 0 and ack == a and peer.acked_ts:
+                        age = ts - peer.acked_ts    # (0: this segment advanced it; the server's: -1)
             # the peer's bytes this ACK covers were received: a hole there is a capture loss,
             # declared now, before this segment's own bytes (capture order between the sides);
             # before its FIN too, as before a reset, when it acknowledges more than one byte past
@@ -1714,7 +1727,7 @@ class TcpReassembler:
             half.syn(seq)
             seq = (seq + 1) & _MASK
         if payload or missing:
-            half.data(seq, payload, missing, frame, ts, out)
+            half.data(seq, payload, missing, frame, ts, out, aoff, age)
         else:
             if frame >= half.last_frame:  # (a data segment sent before it may have passed it)
                 half.last_frame = frame
