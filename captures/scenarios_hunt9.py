@@ -41,9 +41,8 @@ answer to the general rule):
 - ``hunt9-quit-after-answer-rest-after-it.pcap``: the QUIT's own segment acknowledges the partial
   answer whole (sent after it arrived: it did not cross it). The client gave up on TLS at once,
   before the rest could come: ``_spoke_clear_at_once``'s reading (the detail naming the QUIT, the
-  evidence frame the QUIT) needs the acknowledgement the QUIT's segment carried, which the
-  analysis is not given (``tcp.events.StreamData`` carries no ACK): it reads as the crossing one
-  (tests/test_hunt9_captures.py holds the wanted reading as a strict xfail).
+  evidence frame the QUIT), from the acknowledgement the QUIT's segment carried
+  (``tcp.events.StreamData.ack``, since the twenty-third session; it read as the crossing one).
 """
 from __future__ import annotations
 

@@ -180,8 +180,8 @@ def test_a_quit_that_crossed_the_answer_is_left_to_the_general_rule() -> None:
 
 def test_a_quit_sent_after_the_partial_answer_arrived_keeps_the_clients_blame() -> None:
     """As the crossing capture, but the QUIT's own ACK covers the partial answer whole (sent after
-    it arrived): the client's, as when it crossed (what the strict xfail below wants changes only
-    the detail and the evidence frame)."""
+    it arrived): the client's, as when it crossed (the test below holds the detail and the evidence
+    frame, which differ)."""
     name = "hunt9-quit-after-answer-rest-after-it.pcap"
     path = CAPTURES / name
     ack = _rest_after_quit(path, 48908)
@@ -192,15 +192,12 @@ def test_a_quit_sent_after_the_partial_answer_arrived_keeps_the_clients_blame() 
     assert _findings(conv) == []
 
 
-@pytest.mark.xfail(strict=True, reason="deciding that the QUIT did not cross the answer needs the ACK its own "
-                   "segment carried, which the TCP layer does not pass on (tcp.events.StreamData has no ack): "
-                   "the capture reads as the crossing one, at the close with the generic detail")
 def test_a_quit_sent_after_the_partial_answer_arrived_is_the_clients_giving_up_at_once() -> None:
     """The QUIT's own ACK covers the partial answer whole (sent after it arrived): the client gave
     up on TLS at once, before the rest could come, the client's at its QUIT with
-    ``_spoke_clear_at_once``'s detail. Today: the same blame, the generic detail and the close as
-    the evidence frame (the client's acknowledgement last advanced after the QUIT, with the
-    ServerHelloDone, and the QUIT's own is not known)."""
+    ``_spoke_clear_at_once``'s detail. The client's acknowledgement last advanced after the QUIT,
+    with the ServerHelloDone; the QUIT's own (``tcp.events.StreamData.ack``,
+    ``smtp.tls.TlsNotTls.ack``) tells it had the answer then."""
     conv = _conv("hunt9-quit-after-answer-rest-after-it.pcap")
     assert conv["detail"] == (
         "the client sent 'QUIT' in the clear (frame 17) 5 ms after the server's last record (frame 16), in the middle "

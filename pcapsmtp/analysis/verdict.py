@@ -1026,12 +1026,22 @@ def _server_met_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, im
         return (_gave_up_after_finished(f, v, ts, clear, f"sent {said} in the clear (frame {_frame(clear)}){tail}")
                 and reacted())
 
+    # (what of the answer the client had when it sent the plaintext, by its own segment's
+    # acknowledgement, ``_plaintext_had``: the records after it crossed the plaintext on the way)
+    crossed: list[Item] = []
+    if answer and _plaintext_had(clear, answer[-1]) == -1:
+        k = sum(1 for x in answer if _plaintext_had(clear, x) != -1)
+        if k or clear.ts_ns - ch.ts_ns < WAITED_NS:
+            answer, crossed = answer[:k], answer[k:]
     if not answer:
         waited_ns = clear.ts_ns - ch.ts_ns
+        before = ("before any answer of the server's" if not crossed else
+                  f"before any answer of the server's had reached it (its segment acknowledged none of "
+                  f"{_frames_words(crossed)}, which crossed it)")
         if waited_ns < WAITED_NS:
             v.set("aborted", "client", "tls-handshake-failed", _frame(clear),
                   f"the client sent {said} in the clear (frame {_frame(clear)}) {max(0, waited_ns) / 1e6:.0f} ms "
-                  f"after its ClientHello (frame {_frame(ch)}), before any answer of the server's: it gave up "
+                  f"after its ClientHello (frame {_frame(ch)}), {before}: it gave up "
                   f"on TLS at once, without waiting for the server's answer{tail}", clear)
             return reacted()
         return (_gave_up_on_clienthello(f, v, ts, clear, f"sent {said} in the clear (frame {_frame(clear)}){tail}")
@@ -1046,7 +1056,8 @@ def _server_met_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, im
     # (a second or more by the capture's clock, less since the client had it: a late answer; the
     # wait the decision used is then said, as ``_spoke_clear_at_once`` says it)
     acked = (f"; {max(0, waited_ns) / 1e6:.0f} ms after the client had it, from its TCP's acknowledgements"
-             if (clear.ts_ns - last.ts_ns >= WAITED_NS) != (waited_ns >= WAITED_NS) else "")
+             if (clear.ts_ns - last.ts_ns >= WAITED_NS) != (waited_ns >= WAITED_NS) or clear.ts_ns < last.ts_ns
+             else "")
     if waited_ns < WAITED_NS:
         v.set("aborted", "client", "tls-handshake-failed", _frame(clear),
               f"the client sent {said} in the clear (frame {_frame(clear)}) "
@@ -1072,8 +1083,8 @@ def _server_met_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, im
         _unanswered(v, last, "client-silent", "client", "aborted", "tls-handshake-failed", "client-silent", msg,
                     clear)
         return reacted()
-    rest = [x for x in f.tls if x.event.side is _SERVER and f.pos(clear) < f.pos(x) < f.pos(react)
-            and type(x.event) is not TlsAlert and type(x.event) is not TlsNotTls]
+    rest = crossed + [x for x in f.tls if x.event.side is _SERVER and f.pos(clear) < f.pos(x) < f.pos(react)
+                      and type(x.event) is not TlsAlert and type(x.event) is not TlsNotTls]
     more = rest[0] if rest and _answer_whole(ts["version"], answer + rest) else None
     if more is not None:
         # (the server's answer went on after the plaintext, before its reaction, up to its Finished: it
@@ -1081,7 +1092,8 @@ def _server_met_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, im
         # session ticket or an alert of a size not told as one, show nothing of the kind)
         msg = (f"the server's answer to the ClientHello ({frames}) stopped short and the server sent nothing more "
                f"for {_seconds(waited_ns)}: the client gave up waiting for the rest and sent {said} in the clear "
-               f"(frame {_frame(clear)}), and more of the answer came only after it (frame {_frame(more)}){tail}")
+               f"(frame {_frame(clear)}), and more of the answer came only after it (frame {_frame(more)}"
+               f"{', which its segment did not acknowledge: it crossed it' if more in crossed else ''}){tail}")
         _unanswered(v, last, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent", msg)
         return reacted()
     # (a TLS 1.3 flight in one or two encrypted records: whether it was whole, the client hung, or short,
@@ -1246,6 +1258,12 @@ def _client_end_after_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Ite
           f"{closed}; whether the server's answer was whole by then (a TLS 1.3 flight in {n} encrypted "
           f"record{'s' if n > 1 else ''}, which may hold all of it or stop short) cannot be told", clear)
     return True
+
+
+def _frames_words(items: list[Item]) -> str:
+    """``frame N`` or ``frames N to M`` of ``items``, for a detail."""
+    first, last = _frame(items[0]), _frame(items[-1])
+    return f"frame {first}" if first == last else f"frames {first} to {last}"
 
 
 def _plaintext_answer(f: _Facts, ts: dict[str, Any], after: int, implicit: bool) -> Item | None:
@@ -1617,7 +1635,15 @@ def _had_answer_ns(f: _Facts, last: Item, before: Item) -> int | None:
 
     The acknowledgement's time is compared only with the client's own acts (one direction, so
     merged taps' skew does not enter); when it covers ``last`` it is returned as it is, not raised to
-    ``last``'s stamp, which is the server's direction."""
+    ``last``'s stamp, which is the server's direction.
+
+    When ``before`` is the client's plaintext whose segment's own acknowledgement is known
+    (``TlsNotTls.ack``, ``_plaintext_had``), that decides first, on the client's clock alone:
+    it covers ``last`` and tells since when (``TlsNotTls.ack_age``), that time; it does not cover
+    ``last``, None (the plaintext was sent before ``last`` arrived: it crossed it)."""
+    had = _plaintext_had(before, last)
+    if had is not None:
+        return had if had >= 0 else None
     acked = f.t.server_acked_ns
     if acked is None:
         return None
@@ -1632,6 +1658,27 @@ def _had_answer_ns(f: _Facts, last: Item, before: Item) -> int | None:
         # is; where merged taps put it before ``last``'s stamp, the server's tap runs ahead)
         return acked
     return max(last.ts_ns, acked)
+
+
+def _plaintext_had(clear: Item, last: Item) -> int | None:
+    """By the acknowledgement the segment of the client's plaintext ``clear`` (a ``TlsNotTls``)
+    carried itself (``TlsNotTls.ack``, an offset in the server's stream): since when the client had
+    the server's record ``last`` when it sent that plaintext, on its own tap's clock (the time its
+    acknowledgement first reached that far, ``ts_ns - ack_age``: that segment's own time when it
+    advanced it, an earlier pure ACK's otherwise); -1 when it did not have it (the acknowledgement
+    stops short of ``last``'s end: the plaintext was sent before ``last`` arrived, it crossed it);
+    None when not known (no acknowledgement given, its time not known, or ``clear`` no plaintext
+    of the client's), where the rules read the client's acknowledgement as last advanced instead
+    (``Transcript.server_acked_ns``). Unlike that one, which a later acknowledgement (of the
+    server's alert to the plaintext, of the rest of the answer) moves past the plaintext, this is
+    what the client had at the plaintext, and its time is of the client's own segments only:
+    merged taps' skew and the path's length do not enter."""
+    ev = clear.event
+    if type(ev) is not TlsNotTls or ev.side is not _CLIENT or ev.ack < 0:
+        return None
+    if ev.ack < last.event.span.end:
+        return -1
+    return clear.ts_ns - ev.ack_age if ev.ack_age >= 0 else None
 
 
 def _gave_up_mid_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], answer: list[Item], ender: Item,
@@ -1735,9 +1782,12 @@ def _spoke_clear_at_once(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Item, 
     TLS at once, without waiting for the rest of an answer that had stopped short of whole (a
     stalled server, ``_gave_up_mid_answer``, needs the client to have waited a second or more),
     or with the whole answer in hand: the client's own decision, ``tls-handshake-failed`` at its
-    plaintext. Only when the client's acknowledgement last advanced by its plaintext: one that
+    plaintext. Only when the plaintext's own segment acknowledged that last record
+    (``_plaintext_had``: the client had it then, and since when, on its own clock); where that is
+    not known, only when the client's acknowledgement last advanced by its plaintext: one that
     advanced later (with its close) leaves the plaintext maybe sent before the answer arrived
-    (crossing it). Returns True when it set the verdict."""
+    (crossing it). A plaintext whose segment acknowledged less crossed the answer: the other rules
+    judge it. Returns True when it set the verdict."""
     first = ts["server_hello"] if ts["server_hello"] is not None else ts["hello_retry"]
     if (end.event.side is not _CLIENT or first is None or f.pos(first) > f.pos(end)
             or end.event.reset and _reset_forgery(f, end) is not None
@@ -1750,10 +1800,14 @@ def _spoke_clear_at_once(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Item, 
     answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(first) <= f.pos(x) < f.pos(clear)]
     last = answer[-1]
     acked_ns = f.t.server_acked_ns
-    if acked_ns is None or acked_ns > clear.ts_ns:
-        # (the client's acknowledgement last advanced after its plaintext: the plaintext may have
-        # crossed the answer on the way, sent before any of it arrived; the other rules judge it)
+    own = _plaintext_had(clear, last)
+    if own is None and (acked_ns is None or acked_ns > clear.ts_ns):
+        # (the client's acknowledgement last advanced after its plaintext, and the plaintext's own is
+        # not known: the plaintext may have crossed the answer on the way, sent before any of it
+        # arrived; the other rules judge it)
         return False
+    if own is not None and own < 0:
+        return False    # (its own segment did not acknowledge the answer: it crossed it)
     # (no acknowledgement time shown: the answer's own time, the earliest the client can have had it)
     had = _had_answer_ns(f, last, clear)
     if had is None:
@@ -1761,9 +1815,10 @@ def _spoke_clear_at_once(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Item, 
     if clear.ts_ns - had >= WAITED_NS:
         return False
     said = _clear_words(clear)
-    # (a second or more by the capture's clock, less since the client had it: a late answer)
+    # (a second or more by the capture's clock, less since the client had it: a late answer; or the
+    # plaintext stamped before the record, two taps' clocks apart)
     acked = (f"; {(clear.ts_ns - had) / 1e6:.0f} ms after the client's TCP acknowledged it"
-             if clear.ts_ns - last.ts_ns >= WAITED_NS else "")
+             if clear.ts_ns - last.ts_ns >= WAITED_NS or clear.ts_ns < last.ts_ns else "")
     if _answer_short(ts["version"], answer):
         missing = ("Finished" if ts["version"] == 0x0304
                    or any(isinstance(x.event, TlsChangeCipherSpec) for x in answer) else "ServerHelloDone")
