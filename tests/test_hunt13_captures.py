@@ -241,10 +241,11 @@ def test_a_quit_at_once_after_the_hello_is_the_clients_whoever_closes_first() ->
 
 def test_a_quit_at_once_after_a_partial_answer_is_the_clients_whoever_closes_first() -> None:
     """The control: TLS 1.2, the answer without its ServerHelloDone, QUIT 5 ms later, the
-    ServerHelloDone 1 ms after the QUIT: the client's either way. Client first, the general rule
-    at the close: the client's acknowledgement advanced only after the QUIT (with the
-    ServerHelloDone), and the analysis is not given the ACK the QUIT's own segment carried, so the
-    QUIT may have crossed the answer (``hunt9-quit-crossed-answer-rest-after-it.pcap``)."""
+    ServerHelloDone 1 ms after the QUIT: the client's either way, at the QUIT. Client first: the
+    client's acknowledgement advanced only after the QUIT (with the ServerHelloDone), but the ACK
+    the QUIT's own segment carried covers the partial answer (``tcp.events.StreamData.ack``): it
+    did not cross it, the client gave up at once (``_spoke_clear_at_once``; before that ACK was
+    read, the general rule at the close, frame 22)."""
     frames = {}
     for first, port in (("client", 49379), ("server", 49380)):
         name = f"hunt13-tls12-stall-quit-at-once-then-rest-{first}-fin.pcap"
@@ -256,7 +257,7 @@ def test_a_quit_at_once_after_a_partial_answer_is_the_clients_whoever_closes_fir
         assert _verdict(conv)[:4] == ("aborted", "client", "tls-handshake-failed", None)
         assert _findings(conv) == []
         frames[first] = conv["evidence_frame"]
-    assert frames == {"client": 22, "server": 18}
+    assert frames == {"client": 18, "server": 18}
 
 
 def _plaintext_after_220(path: object, port: int) -> tuple[int, float]:
