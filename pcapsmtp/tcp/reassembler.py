@@ -475,6 +475,44 @@ def _reset_out_of_window(half: HalfStream, seq: int) -> bool:
     return _RESET_FAR <= k <= _MASK + 1 - _RESET_FAR
 
 
+def _reset_dropped(flow: Flow, d: int, seg: TcpSegment) -> int:
+    """The place in the hold of a reset that segment ``seg`` (direction ``d``) shows the
+    conversation went on after, or -1. A reset in the receiver's window but past its side's
+    next byte waits as one proving bytes sent (``HalfStream.reset_past``); a stack of RFC 5961
+    3.2 (Linux, FreeBSD, Windows) takes a reset only at exactly that byte, answers one elsewhere
+    in the window with a challenge ACK and drops it, and the conversation goes on. What shows
+    it, while the reset waits: bytes of its side past the reset's sequence number (or a segment
+    of its side that begins past it: its stack sent more than the reset's end), a segment of its
+    side acknowledging more of the other side than the reset did (a stack's acknowledgements
+    only grow: it was sent after the reset, its stack alive), an acknowledgement of the other
+    side past the reset's sequence number (the receiver had more), or the other side's
+    challenge ACK (a pure ACK repeating its acknowledgement of the side's next byte: the stack
+    did not take the reset there). Nothing of these (the capture ends, or only the other side's
+    close comes) leaves the reset to end the conversation when its wait is over, as before.
+    Called only while something is held: no work on the common path."""
+    held = flow.held
+    for i in range(len(held)):
+        hd, hs, _ = held[i]
+        if not hs.flags & _RST:
+            continue
+        half = flow.halves[hd]
+        x = hs.seq
+        if hd == d:
+            n = len(seg.payload) + seg.missing
+            if not 0 < ((seg.seq + n - x) & _MASK) < _ACK_SANE and not (
+                    seg.flags & hs.flags & _ACK and 0 < ((seg.ack - hs.ack) & _MASK) < _ACK_SANE):
+                continue
+        elif not seg.flags & _ACK:
+            continue
+        elif not 0 < ((seg.ack - x) & _MASK) < _ACK_SANE and (
+                seg.payload or seg.missing or seg.flags & _SYN_FIN_RST
+                or seg.ack != half.next_seq or half.ack_seq != seg.ack):
+            continue
+        if half.reset_past(x, hs.ttl):
+            return i
+    return -1
+
+
 def _unanswered(flow: Flow, d: int, seq: int) -> bool:
     """Whether a reset without ACK of direction ``d`` at ``seq`` answers a segment of the other
     side not read yet. A socket that was closed (its FIN sent) answers a segment bringing data
@@ -1457,6 +1495,18 @@ class TcpReassembler:
         if flags & _RST and _reset_out_of_window(flow.halves[d], seg.seq):
             self.stats.ignored_resets += 1
             return          # dropped by the receiver's stack: the conversation goes on
+        if flow.held:
+            i = _reset_dropped(flow, d, seg)
+            if i >= 0:
+                # a held reset in the window but not at its side's next byte that the
+                # conversation went on after: the receiver's stack dropped it (``_reset_dropped``)
+                hd, hs, _ = flow.held.pop(i)
+                flow.nheld[hd] -= 1
+                self.stats.ignored_resets += 1
+                if flow.held:
+                    self._release(flow, seg.ts_ns, out)
+                    if self._flows.get(flow.info.stream) is not flow:
+                        return
         peer = flow.halves[1 - d]
         if peer.soft and (seg.payload or seg.missing or flags & _FIN_RST):
             # the other side's start was the lowest of its segments seen so far (a late
