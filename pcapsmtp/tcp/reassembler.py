@@ -484,12 +484,13 @@ def _reset_dropped(flow: Flow, d: int, seg: TcpSegment) -> int:
     it, while the reset waits: bytes of its side past the reset's sequence number (or a segment
     of its side that begins past it: its stack sent more than the reset's end), a segment of its
     side acknowledging more of the other side than the reset did (a stack's acknowledgements
-    only grow: it was sent after the reset, its stack alive), an acknowledgement of the other
-    side past the reset's sequence number (the receiver had more), or the other side's
+    only grow: it was sent after the reset, its stack alive), or the other side's
     challenge ACK (a pure ACK repeating its acknowledgement of the side's next byte: the stack
     did not take the reset there). Nothing of these (the capture ends, or only the other side's
     close comes) leaves the reset to end the conversation when its wait is over, as before.
-    Called only while something is held: no work on the common path."""
+    (The other side's acknowledgement past the reset's sequence number is no sign: it comes
+    after the close, ``_after_reset``, two taps merged.) Called only while something is held:
+    no work on the common path."""
     held = flow.held
     for i in range(len(held)):
         hd, hs, _ = held[i]
@@ -504,8 +505,7 @@ def _reset_dropped(flow: Flow, d: int, seg: TcpSegment) -> int:
                 continue
         elif not seg.flags & _ACK:
             continue
-        elif not 0 < ((seg.ack - x) & _MASK) < _ACK_SANE and (
-                seg.payload or seg.missing or seg.flags & _SYN_FIN_RST
+        elif (seg.payload or seg.missing or seg.flags & _SYN_FIN_RST
                 or seg.ack != half.next_seq or half.ack_seq != seg.ack):
             continue
         if half.reset_past(x, hs.ttl):
