@@ -39,6 +39,9 @@ Captures (each missing segment's receiver acknowledges it: the holes are declare
   case ``server-closed``).
 - ``holes4-greeting-554-then-421-400-s-crosses-starttls.pcap``: the same with a 554 greeting and the
   421 400 s later: ``greeting-refused`` (was ``no-mail-transaction``).
+- ``holes4-greeting-554-starttls-554-quit-221.pcap``: a 554 greeting, STARTTLS at once answered
+  554, the client's QUIT and the server's 221 (what Postfix's client does after a refusal):
+  ``greeting-refused``; the 221 answers QUIT and accepts nothing (it read ``starttls-refused``).
 - ``holes4-hello-refused-554-delay-reject.pcap``: the whole greeting, the client's EHLO and then its
   HELO refused with Postfix's 554 under ``smtpd_delay_reject = no``, QUIT and 221: ``ehlo-rejected``
   (each 554 the hello's answer, no greeting line).
@@ -109,6 +112,21 @@ def hello_refused(cport: int) -> Conv:
     return conv.s(b"221 2.0.0 Bye\r\n")
 
 
+def refused_starttls_quit(cport: int) -> Conv:
+    """A 554 greeting, the client's STARTTLS at once, answered 554 (a server that refuses every
+    command after a refusing greeting, RFC 5321 3.1), the client's QUIT, the server's 221 and close:
+    the 221 answers the QUIT, it accepts nothing."""
+    conv = Conv(cport=cport, close=None)
+    conv.s(REFUSED_554, tag="banner")
+    conv.c(STARTTLS, tag="starttls", delay_ms=2.0)
+    conv.s(b"554 5.5.1 Error: no SMTP service here\r\n", tag="starttls_reply", delay_ms=1.0)
+    conv.c(QUIT, tag="quit", delay_ms=1.0)
+    conv.s(b"221 2.0.0 Bye\r\n", tag="bye", delay_ms=1.0)
+    conv.fin("S", tag="server_fin", delay_ms=1.0)
+    conv.fin("C", tag="client_fin", delay_ms=1.0)
+    return conv
+
+
 def scenarios() -> list[Capture]:
     gaps = [("tcp-gap", "capture", "lost_segment:S"), ("tcp-gap", "capture", "quit")]
     unsure = Expect("incomplete", "unknown", "incomplete", "valid", True, None, gaps)
@@ -140,6 +158,11 @@ def scenarios() -> list[Capture]:
                 "refused the session, as a lone 554 greeting does",
                 [(refused_then_421(49212, REFUSED_554, 400.0),
                   Expect("aborted", "server", "greeting-refused", "unknown", True, 421))]),
+        Capture("holes4-greeting-554-starttls-554-quit-221.pcap",
+                "a 554 greeting, the client's STARTTLS refused with 554, its QUIT answered 221: the greeting refused "
+                "the session; the 221 to QUIT accepts nothing",
+                [(refused_starttls_quit(49213),
+                  Expect("aborted", "server", "greeting-refused", "unknown", True, 554))]),
         Capture("holes4-hello-refused-554-delay-reject.pcap",
                 "the whole greeting, the client's EHLO and then its HELO refused with 554 (Postfix, smtpd_delay_reject "
                 "= no), QUIT and 221: each 554 the hello's answer, no greeting line",

@@ -160,6 +160,22 @@ def test_a_refusing_greeting_then_a_timeout_421_crossed_by_starttls_is_greeting_
     assert abs(float(t6) - float(t4) - idle) < 0.01
 
 
+def test_a_221_to_quit_after_a_refusing_greeting_accepts_nothing() -> None:
+    """A 554 greeting (frame 4), STARTTLS (6) answered 554 (8), QUIT (10) answered 221 (12): the
+    221 answers the QUIT a client sends after a refusal and accepts nothing, so the greeting
+    decides (it read starttls-refused, the 221 taken for a reply that accepted a command)."""
+    path = CAPTURES / "holes4-greeting-554-starttls-554-quit-221.pcap"
+    conv = _conv(path.name)
+    assert _verdict(conv) == ("aborted", "server", "greeting-refused", None, 4)
+    assert _findings(conv) == []
+    assert conv["detail"] == ("the server's greeting refused the connection (554); the client still sent "
+                              "STARTTLS (frame 6)")
+    assert frames_matching(path, "smtp.response.code == 554") == [4, 8]
+    assert frames_matching(path, STARTTLS) == [6]
+    assert frames_matching(path, 'smtp.req.command == "QUIT"') == [10]
+    assert frames_matching(path, "smtp.response.code == 221") == [12]
+
+
 # ------------------------------- 4: Postfix's 554 to a hello (smtpd_delay_reject = no) is no greeting
 
 HOST_REJECTED = b"554 5.7.1 <c.example>: Client host rejected: Access denied\r\n"

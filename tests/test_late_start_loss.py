@@ -172,6 +172,11 @@ LATE_START_FAILURES: dict[str, str] = {
         "and reads a first reply as one only when a hello awaits it, SmtpSession._pair_reply), and judges the timeout "
         "421 crossed by STARTTLS as before scenarios_holes4 (no-mail-transaction, none: a timeout after 5 minutes) "
         "where the whole capture reads greeting-refused, the server's; reported, not changed"),
+    "captures/holes4-greeting-554-starttls-554-quit-221.pcap": (
+        "a late start at the client's handshake ACK (frame 3) or at the greeting (frame 4) reads the refusing "
+        "greeting as a reply to a command before the capture (a late start counts the greeting as seen, "
+        "SmtpSession._pair_reply), so STARTTLS's own 554 decides (starttls-refused) where the whole capture reads "
+        "greeting-refused: the server's refusal either way; reported, not changed"),
     "captures/holes4-injection-then-0x16-garbage-220-lost.pcap": (
         "a late start at the client's ACK of the EHLO reply (frame 9) reads aborted/client/tls-not-started "
         "('the client closed the connection after the 220 without starting TLS') where the whole capture, "

@@ -3844,13 +3844,15 @@ def _refused_in_greeting(f: _Facts, st_item: Item | None) -> bool:
     """The whole greeting, before the client's STARTTLS (``st_item``), refused the session (421
     or 554: RFC 5321 3.1, 4.2.2 and 4.3.2), and no reply of the server since accepted anything
     (no 2xx): the server served no command, so a later 421 (its timeout, crossed by STARTTLS) or
-    none answered nothing the verdict rests on; the greeting decides, as a lone one does."""
+    none answered nothing the verdict rests on; the greeting decides, as a lone one does. A 221
+    (RFC 5321 4.2.2: closing, the answer to QUIT, which clients such as Postfix send after a
+    refusal) accepts nothing."""
     g = f.greeting
     if (g is None or st_item is None or g.event.code not in (421, 554) or not f.greeting_whole
             or f.pos(g) > f.pos(st_item)):
         return False
     return not any(type(it.event) is Reply and it.event.code is not None and 200 <= it.event.code < 300
-                   and f.pos(it) > f.pos(g) for it in f.t.items)
+                   and it.event.code != 221 and f.pos(it) > f.pos(g) for it in f.t.items)
 
 
 def _judge_plaintext(f: _Facts, v: _Verdict, offered: str, chk: EhloCheck | None,
