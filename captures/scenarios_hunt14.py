@@ -236,6 +236,16 @@ def scenarios() -> list[Capture]:
                 "conversation, the bytes before it lost by the capture (incomplete)",
                 [(reset_then_close(49409, 1000), Expect("incomplete", "unknown", "incomplete", "valid",
                                                           findings=[("tcp-gap", "capture", "label:off")]))]),
+        Capture("hunt14-reset-behind-ack-then-plaintext.pcap",
+                "after the EHLO reply and the client's ACK of it a reset with the server's address and TTL 1000 "
+                "bytes behind the server's next byte, behind what the client acknowledged: never in the client's "
+                "window (RFC 9293 3.10.7.4), dropped; the mail in the clear is the client's (client-did-not-request)",
+                [(reset_after_ehlo_reply(49414, -1000, tls=False), plaintext)]),
+        Capture("hunt14-reset-behind-ack-client-then-tls.pcap",
+                "after the 220 (acknowledging STARTTLS) a reset with the client's address and TTL 1000 bytes "
+                "behind the client's next byte, behind what the server acknowledged: dropped by the server's "
+                "stack; the ClientHello and the session go on (tls)",
+                [(reset_after_ready(49415, -1000), TLS_OK)]),
         Capture("hunt14-reset-exact-after-ehlo-reply.pcap",
                 "the control: the server's own reset at its next byte after the EHLO reply, nothing after "
                 "(aborted, no-mail-transaction: the connection ended before any mail)",

@@ -253,3 +253,40 @@ def test_a_post_quantum_client_hello_in_two_segments_answered_reads_tls() -> Non
     assert _findings(conv) == []
     assert conv["tls"]["client_hello_frame"] == int(first)
     assert conv["tls"]["established"] is True
+
+
+@pytest.mark.parametrize("name, shift, sport", [
+    ("hunt14-reset-behind-ack-then-plaintext.pcap", -1000, "25"),
+    ("hunt14-reset-behind-ack-client-then-tls.pcap", -1000, None),
+])
+def test_a_reset_behind_what_the_receiver_acknowledged_does_not_end_the_conversation(
+        name: str, shift: int, sport: str | None) -> None:
+    """A reset near its side's next byte but behind what the other side had acknowledged of it
+    (1000 bytes behind the server's after the client's ACK of the EHLO reply, or the
+    client's after the 220 acknowledged STARTTLS): the receiver's RCV.NXT is at least its highest
+    ACK, so the sequence number is never in its window (RFC 9293 3.10.7.4) and the stack drops
+    the reset. The conversation went on. It read as a box's reset before any mail (reset-forged,
+    the mail in the clear not read) or before the ClientHello."""
+    path = CAPTURES / name
+    conv = _conv(name)
+    rst, off, by = _reset(path)
+    assert off == shift
+    assert by == (sport or str(conv["client"]["port"]))
+    ((rst_seq,),) = _tshark(path, "tcp.flags.reset == 1", "tcp.seq_raw")
+    # the receiver's last acknowledgement before the reset lies past the reset's sequence number
+    acks = _tshark(path, f"frame.number < {rst} && tcp.srcport != {by} && tcp.flags.ack == 1", "tcp.ack_raw")
+    assert 0 < (int(acks[-1][0]) - int(rst_seq)) % (1 << 32) <= -shift
+    assert _findings(conv) == []
+    assert _ignored(name) == 1
+    if sport == "25":
+        (mail,) = _frames(path, 'smtp.req.command == "MAIL"')
+        assert rst < mail
+        assert _verdict(conv) == ("plaintext", "client", "client-did-not-request", None, mail)
+        assert conv["mail"] is True
+        assert conv["detail"] == "STARTTLS was validly offered; the client went on in plaintext"
+    else:
+        (hello,) = _frames(path, "tls.handshake.type == 1")
+        (finished,) = _frames(path, "tls.handshake.type == 16")
+        assert rst < hello < finished
+        assert _verdict(conv) == ("tls", "none", "tls-established", None, finished)
+        assert conv["tls"]["client_hello_frame"] == hello

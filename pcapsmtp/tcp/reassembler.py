@@ -465,14 +465,22 @@ _RESET_FAR = 1 << 24
 
 def _reset_out_of_window(half: HalfStream, seq: int) -> bool:
     """Whether a reset of ``half``'s side at ``seq`` lies far outside the receiver's window: at
-    least ``_RESET_FAR`` past the side's next byte or behind it. A stack drops such a reset
+    least ``_RESET_FAR`` past the side's next byte or behind it, or behind the receiver's
+    highest acknowledgement of the side (its ``ack_seq``). A stack drops such a reset
     without a word (RFC 9293 3.10.7.4, RFC 5961 3.2: only a reset in the window counts) and the
     conversation goes on: a blind injection's wrong guess, a NAT's or balancer's reset for an
     older connection on the 4-tuple. It neither ends the conversation nor proves bytes sent."""
     if half.base is None or half.ended:
         return False
     k = (seq - half.next_seq) & _MASK
-    return _RESET_FAR <= k <= _MASK + 1 - _RESET_FAR
+    if _RESET_FAR <= k <= _MASK + 1 - _RESET_FAR:
+        return True
+    # behind what the receiver acknowledged of the side: its RCV.NXT is at least its highest
+    # ACK, so a sequence number below it is never in its window and the stack drops the reset
+    # (RFC 9293 3.10.7.4, RFC 5961 3.2), however near. Not behind the captured next byte alone:
+    # from the receiver's ACK on, bytes in flight it had not acknowledged may be in its window.
+    a = half.ack_seq
+    return a is not None and 0 < ((a - seq) & _MASK) < _RESET_FAR
 
 
 def _reset_dropped(flow: Flow, d: int, seg: TcpSegment) -> int:
