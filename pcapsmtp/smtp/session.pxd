@@ -45,7 +45,7 @@ cdef class SmtpSession:
     cdef public bint _client_hole
     cdef public object _hole_cmd, _hole_cmd_server_at
     cdef public bint _lost, _starttls_sent, _lone_220, _client_bytes, _answer_in_hole, _starttls_2xx
-    cdef public bint _greeting_in_hole, _replied, _hold_after_hole
+    cdef public bint _greeting_in_hole, _replied, _hold_after_hole, _held_text
     cdef public object _hold_lost
 
     @cython.locals(st=_SideState)

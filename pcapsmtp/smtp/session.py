@@ -220,6 +220,10 @@ class SmtpSession:
         #: ``HalfStream.seen``; both times are of the client's direction.)
         self._greeting_in_hole = False
         self._replied = False   # a whole reply of the server's was paired (``_pair_reply``)
+        #: a side may hold bytes proven not TLS where TLS was due, their line not whole yet (its
+        #: ``PlaintextAfterStartTls`` or ``TlsNotTls`` waits for the line end): anything of the
+        #: other side emits it first (``_flush_text``), so that the events keep arrival order
+        self._held_text = False
         if late_start:
             self._greeted = True            # the greeting, if any, was before the capture
             self._c.after_gap = self._s.after_gap = True   # may start inside a line
@@ -238,9 +242,11 @@ class SmtpSession:
         self._ts = ts_ns
         if not data:
             return out
+        st = self._c if side is _CLIENT else self._s
+        if self._held_text:
+            self._flush_text(st)
         if self._helo_held is not None and side is _CLIENT:
             self._settle_helo(in_order=False)
-        st = self._c if side is _CLIENT else self._s
         if side is _CLIENT:
             self._client_bytes = True
         else:
@@ -263,6 +269,8 @@ class SmtpSession:
                     # (the segment's time and acknowledgement stamp plaintext whose first byte it
                     # carries, ``TlsNotTls``)
                     self._emit_all(st.tls.feed(data, start, ts_ns=ts_ns, ack=ack, ack_age=ack_age))
+                    if st.tls.text_pending:
+                        self._held_text = True
                 return out
         if mode is _Mode.HOLD and not len(st.lines) and self._gave_up_on_starttls(data, ts_ns):
             st.mode = _Mode.LINES
@@ -295,11 +303,13 @@ class SmtpSession:
         out: list[Event] = []
         self._out = out
         self._ts = ts_ns
+        st = self._c if side is _CLIENT else self._s
+        if self._held_text:
+            self._flush_text(None)      # (this side's text ends at its hole too)
         if self._helo_held is not None:
             self._settle_helo(in_order=False)
         if side is _SERVER:
             self._lone_header_settled()
-        st = self._c if side is _CLIENT else self._s
         start = st.lines.start + len(st.lines)
         gap = StreamGap(side=side, span=Span(side, start, start + length), length=length, cut=cut, acked=acked)
         self._lost = True
@@ -382,9 +392,11 @@ class SmtpSession:
         out: list[Event] = []
         self._out = out
         self._ts = ts_ns
+        st = self._c if side is _CLIENT else self._s
+        if self._held_text:
+            self._flush_text(st)        # (this side's own text: below, before its end)
         if self._helo_held is not None and (side is _CLIENT or not self._reply_lines):
             self._settle_helo(in_order=False)
-        st = self._c if side is _CLIENT else self._s
         if st.ended:
             return out
         self._lone_header_settled()
@@ -624,6 +636,8 @@ class SmtpSession:
                 data, start = st.lines.take_rest()
                 if data and st.tls is not None:
                     self._emit_all(st.tls.feed(data, start, ts_ns=self._ts))
+                    if st.tls.text_pending:
+                        self._held_text = True
                 return
             else:  # STOPPED
                 st.lines.take_rest()
@@ -1431,7 +1445,9 @@ class SmtpSession:
 
     # --- after STARTTLS ---------------------------------------------------------
 
-    def _tls_expected(self, st: _SideState) -> bool:
+    def _tls_expected(self, st: _SideState, whole: bool = False) -> bool:
+        """Judge the bytes held where TLS is due (``whole``: what is held is the whole text,
+        ``_flush_text``)."""
         buf = bytes(st.lines.buf[:5])
         if not buf:
             return False
@@ -1447,8 +1463,9 @@ class SmtpSession:
             return True
         # Judge a whole line (or 64 bytes), whatever the segmentation.
         held = st.lines.buf
-        cut = held.find(b"\n", 0, 64) + 1 or (64 if len(held) >= 64 else 0)
+        cut = held.find(b"\n", 0, 64) + 1 or (64 if len(held) >= 64 else (len(held) if whole else 0))
         if not cut:
+            self._held_text = True      # (``_flush_text`` if something else comes first)
             return False
         first = bytes(held[:cut])
         start = st.lines.start
@@ -1470,6 +1487,36 @@ class SmtpSession:
             return True
         self._not_tls(st, first, start)
         return True
+
+    def _flush_text(self, keep: _SideState | None) -> None:
+        """Something of the conversation comes that is not more bytes of ``keep`` (None: of no
+        side): emit the not-TLS text the other side holds now, with the bytes it has (at least
+        one, proven not TLS), so that the events are in the order their bytes came (the verdict
+        reads that order: a client's ``QUIT`` without its CRLF in the TLS handshake comes before
+        the server's close, not at the client's end). The rest of that line, if it comes later,
+        belongs to the same text only if nothing came between: after a flush a client's SMTP
+        command goes on as lines (the command is read whole at its line end), any other text
+        stops the side as before, and once TLS began (``TlsObserver.flush_text``) the rest is
+        only counted."""
+        held = False
+        for st in (self._c, self._s):
+            if st.ended:
+                continue
+            if st.mode is _Mode.TLS:
+                tls = st.tls
+                if tls is None or not tls.text_pending:
+                    continue
+                if st is keep:
+                    held = True
+                else:
+                    self._emit_all(tls.flush_text())
+            elif st.mode is _Mode.TLS_EXPECTED and len(st.lines) \
+                    and sniff_tls(bytes(st.lines.buf[:5])) is False:
+                if st is keep:
+                    held = True
+                elif self._tls_expected(st, whole=True):
+                    self._drain(st)
+        self._held_text = held
 
     def _not_tls(self, st: _SideState, data: bytes, start: int) -> None:
         """Bytes that are no TLS where TLS is due (``data``, their first line or 64 bytes, at

@@ -43,12 +43,15 @@ Limits and end states (documented choices):
 - Bytes that are not a TLS record: :class:`TlsNotTls` with a preview of their first line (up to
   and including its LF), at most 64 bytes. To give the same preview whatever the fragmentation, the
   event is emitted once that line is whole or 64 bytes are there, or at
-  :meth:`TlsObserver.gap`/:meth:`TlsObserver.end`; :attr:`TlsObserver.is_tls` turns False at once.
+  :meth:`TlsObserver.gap`/:meth:`TlsObserver.end`, or when the session has something else of the
+  conversation to emit first (:meth:`TlsObserver.flush_text`: the other side's bytes or close), so
+  that the events stay in arrival order: then the preview holds the bytes come so far, and the rest
+  of the line belongs to no text; :attr:`TlsObserver.is_tls` turns False at once.
   Its ``ts_ns``, ``ack``, ``ack_age`` and ``frame`` are those given to the feed that carried its first byte (the first
   byte of the record header that proved not TLS), whenever the event comes: the verdict reads when a
   client gave up on TLS and spoke in the clear (PHPMailer's QUIT), and a ``QUIT`` without its
-  CRLF, or bytes with no LF, are emitted only at the stream's end, which is not when they were
-  sent. After it the side is no longer parsed (``bytes`` still counts).
+  CRLF, or bytes with no LF, are emitted only at the stream's end or at the other side's next
+  bytes, which is not when they were sent. After it the side is no longer parsed (``bytes`` still counts).
 - A handshake message over 64 KiB: ``TlsStopped(reason="handshake_too_large")``; records are
   still framed and counted, handshake messages are no longer read.
 - Gaps: inside a record's body the framing survives (the record is reported if its content was
@@ -360,7 +363,8 @@ class TlsNotTls(TlsEvent):
     """Bytes that are no TLS record where one was due; emitted once ``preview`` is whole (the
     module's docstring), but stamped with the segment that carried its first byte: ``frame`` and
     ``ts_ns`` are those given to that feed, so its item's time is when the bytes were sent, also when
-    they have no line end and the event comes only at the stream's end."""
+    they have no line end and the event comes only at the stream's end (or, when something of the
+    other side comes first, then, with the bytes come so far: ``TlsObserver.flush_text``)."""
 
     preview: bytes      #: from the position that is not TLS: its first line (LF included), at most 64 bytes
     ts_ns: int = 0      #: the ``ts_ns`` given to the feed that carried its first byte (0: none given)
@@ -719,6 +723,22 @@ class TlsObserver:
                 self._emit(TlsStopped, Span(self.side, offset, offset + len(data)),
                            reason="internal_error", detail=f"{type(exc).__name__}: {exc}")
                 self._dead = True
+        return self._take()
+
+    @property
+    def text_pending(self) -> bool:
+        """Bytes proven not TLS are held for the :class:`TlsNotTls` preview, its line not whole
+        yet (``flush_text``)."""
+        return self._nt_buf is not None
+
+    def flush_text(self) -> list[TlsEvent]:
+        """Something else of the conversation comes now (the other side's bytes or close): emit
+        the pending :class:`TlsNotTls` with the bytes it has (at least one), so that the events
+        stay in the order of their bytes' arrival (a ``QUIT`` without its CRLF before the
+        server's close). The rest of that line, if it comes later, belongs to no text: the side
+        is not TLS, its bytes are only counted."""
+        self._out = []
+        self._flush_not_tls()
         return self._take()
 
     def gap(self, length: int) -> list[TlsEvent]:
