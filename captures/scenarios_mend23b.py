@@ -74,7 +74,8 @@ def scenarios() -> list[Capture]:
                   [("client-silent", "client", "flight")])
     stalled = Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
                      [("no-answer", "server", "flight")])
-    not_started = Expect("aborted", "client", "tls-not-started", "valid", True, 220)
+    not_started = Expect("aborted", "client", "tls-not-started", "valid", True, 220,
+                         [("plaintext-after-starttls", "client", "plain")])
     return [
         *[Capture(f"mend23b-no-answer-quit-{crlf}-at-once-{first}-fin.pcap",
                   f"TLS 1.3 ClientHello, no answer, QUIT {text} 5 ms later, the {first}'s close 10 s later: the "
