@@ -7,6 +7,7 @@ pure function: no I/O, and nothing here knows how the frames were captured.
 """
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -997,17 +998,14 @@ def _server_met_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, im
         return False
     if _plaintext_answer(f, ts, after, implicit) is not None:
         return False
-    answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(ch) < f.pos(x) < f.pos(clear)]
-    if any(type(x.event) is TlsNotTls for x in answer):
+    if any(x.event.side is _SERVER and type(x.event) is TlsNotTls and f.pos(ch) < f.pos(x) < f.pos(clear)
+           for x in f.tls):
         return False
     said = _clear_words(clear)
-    # the server's own plaintext between (its 221 to the QUIT: it read those bytes as SMTP)
-    spoke = next((x for x in f.t.items[f.pos(clear) + 1:f.pos(react)]
-                  if type(x.event) is TlsNotTls and x.event.side is _SERVER), None)
-    tail = (f"; the server then {'sent ' if type(ev) is TlsAlert else ''}{_reaction_words(react)}, "
-            "answering those bytes, which are no TLS record" if spoke is None else
-            f"; the server then answered {said} in the clear with {_clear_words(spoke)} (frame {_frame(spoke)}), and "
-            f"{'sent ' if type(ev) is TlsAlert else ''}{_reaction_words(react)}")
+    sent = "sent " if type(ev) is TlsAlert else ""
+    spoke = _server_spoke(f, clear, react)
+    tail = (f"; the server then {sent}{_reaction_words(react)}, answering those bytes, which are no TLS record"
+            if spoke is None else f"; the server then {_spoke_words(said, spoke)}, and {sent}{_reaction_words(react)}")
 
     def reacted() -> bool:
         if type(ev) is TlsAlert:
@@ -1016,108 +1014,178 @@ def _server_met_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, im
                       f"(frame {_frame(clear)}) in the middle of the handshake", at=_at(react))
         return True
 
-    sh = ts["server_hello"]
-    if sh is not None and any(
-            x.event.side is _CLIENT and f.pos(sh) < f.pos(x) < f.pos(clear) and type(x.event) is not TlsNotTls
-            and not (ts["version"] == 0x0304 and type(x.event) is TlsChangeCipherSpec) for x in f.tls):
+    if _client_stepped(f, ts, clear):
         # (the client went on with its side of the handshake before its plaintext: whether the
         # server answered that is the Finished rules' question, the plaintext the client's giving up
         # on that answer; a TLS 1.3 compatibility ChangeCipherSpec alone is no step of the handshake)
         return (_gave_up_after_finished(f, v, ts, clear, f"sent {said} in the clear (frame {_frame(clear)}){tail}")
                 and reacted())
+    return _gave_up_mid_handshake(f, v, ts, ch, clear, clear, tail, True) and reacted()
 
+
+def _server_spoke(f: _Facts, clear: Item, end: Item) -> Item | None:
+    """The server's own bytes that are no TLS record after the client's plaintext ``clear`` and
+    before ``end`` (its 221 to the QUIT: it read those bytes as SMTP), if any."""
+    return next((x for x in f.t.items[f.pos(clear) + 1:f.pos(end)]
+                 if type(x.event) is TlsNotTls and x.event.side is _SERVER), None)
+
+
+_REPLY_START = re.compile(rb"[2-5]\d\d(?:[ -]|\r?\n)")
+
+
+def _spoke_words(said: str, spoke: Item) -> str:
+    """What the server's bytes after the client's plaintext were (``_server_spoke``): an answer in
+    the clear when they start with an SMTP reply code, else bytes that are no SMTP reply (binary
+    bytes are no answer to the plaintext, whatever they are)."""
+    if _REPLY_START.match(bytes(spoke.event.preview)):
+        return f"answered {said} in the clear with {_clear_words(spoke)} (frame {_frame(spoke)})"
+    return f"sent bytes that are no SMTP reply ({_clear_words(spoke)}) (frame {_frame(spoke)})"
+
+
+def _client_stepped(f: _Facts, ts: dict[str, Any], act: Item) -> bool:
+    """The client sent records of its side of the handshake since the ServerHello and before
+    ``act`` (its Finished; a TLS 1.3 compatibility ChangeCipherSpec alone is none)."""
+    sh = ts["server_hello"]
+    return sh is not None and any(
+        x.event.side is _CLIENT and f.pos(sh) < f.pos(x) < f.pos(act) and type(x.event) is not TlsNotTls
+        and not (ts["version"] == 0x0304 and type(x.event) is TlsChangeCipherSpec) for x in f.tls)
+
+
+def _gave_up_mid_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any], ch: Item, clear: Item | None, act: Item,
+                           tail: str, at_once: bool) -> bool:
+    """The rules shared by ``_server_met_clear`` and ``_client_end_after_clear``: the client gave up
+    on the handshake at ``act`` (its plaintext ``clear``, or its close when it sent none) after its
+    ClientHello ``ch``; ``tail`` says what followed the plaintext (the server's reaction, or the
+    client's close), and ``at_once`` whether a plaintext less than a second after what it had is
+    judged here (the client's, where the server ends first) or left to the rules of a client's
+    close (False). Which side ends first once the client gave up on TLS changes neither how long
+    the client had waited nor what it had by then, so both read the same evidence the same way.
+    Returns True when it set the verdict."""
+    said = "" if clear is None else _clear_words(clear)
+    gave = tail.removeprefix(", then ") if clear is None else f"sent {said} in the clear (frame {_frame(clear)}){tail}"
+    answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(ch) < f.pos(x) < f.pos(act)]
+    if any(type(x.event) is TlsNotTls for x in answer):
+        return False
     # (what of the answer the client had when it sent the plaintext, by its own segment's
     # acknowledgement, ``_plaintext_had``: the records after it crossed the plaintext on the way)
     crossed: list[Item] = []
-    if answer and _plaintext_had(clear, answer[-1]) == -1:
+    if clear is not None and answer and _plaintext_had(clear, answer[-1]) == -1:
         k = sum(1 for x in answer if _plaintext_had(clear, x) != -1)
         if k or clear.ts_ns - ch.ts_ns < WAITED_NS:
             answer, crossed = answer[:k], answer[k:]
     if not answer:
+        if clear is None:
+            return False
         waited_ns = clear.ts_ns - ch.ts_ns
-        before = ("before any answer of the server's" if not crossed else
-                  f"before any answer of the server's had reached it (its segment acknowledged none of "
-                  f"{_frames_words(crossed)}, which crossed it)")
         if waited_ns < WAITED_NS:
+            if not at_once:
+                # (the rules of a client's close read it, ``_gave_up_on_clienthello``)
+                return False
+            before = ("before any answer of the server's" if not crossed else
+                      f"before any answer of the server's had reached it (its segment acknowledged none of "
+                      f"{_frames_words(crossed)}, which crossed it)")
             v.set("aborted", "client", "tls-handshake-failed", _frame(clear),
                   f"the client sent {said} in the clear (frame {_frame(clear)}) {max(0, waited_ns) / 1e6:.0f} ms "
                   f"after its ClientHello (frame {_frame(ch)}), {before}: it gave up "
                   f"on TLS at once, without waiting for the server's answer{tail}", clear)
-            return reacted()
-        return (_gave_up_on_clienthello(f, v, ts, clear, f"sent {said} in the clear (frame {_frame(clear)}){tail}")
-                and reacted())
+            return True
+        if _gave_up_on_clienthello(f, v, ts, clear, gave):
+            return True
+        # (it asks the clocks too, and a tap whose clock runs behind stamps a ServerHello that
+        # acknowledged the plaintext, and so came after it, before it: the order of the bytes, the
+        # answer filed after the plaintext, decides here)
+        if not _server_silent(f, ch, clear) or _not_received(f, ch) is not None:
+            return False
+        hello = ("the ClientHello" if ch is ts["client_hello"] else
+                 f"the client's second ClientHello, which answered the server's HelloRetryRequest (frame "
+                 f"{_frame(ts['hello_retry'])})")
+        _unanswered(v, ch, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent",
+                    f"the server sent nothing for {_seconds(clear.ts_ns - ch.ts_ns)} after {hello}: the client gave "
+                    f"up waiting and {gave}")
+        return True
     last = answer[-1]
-    had = _had_answer_ns(f, last, clear)
+    had = _had_answer_ns(f, last, act)
     if had is None:
         had = last.ts_ns
-    waited_ns = clear.ts_ns - had
+    waited_ns = act.ts_ns - had
     frames = (f"frame {_frame(last)}" if _frame(answer[0]) == _frame(last)
               else f"frames {_frame(answer[0])} to {_frame(last)}")
     # (a second or more by the capture's clock, less since the client had it: a late answer; the
     # wait the decision used is then said, as ``_spoke_clear_at_once`` says it)
+    late = (act.ts_ns - last.ts_ns >= WAITED_NS) != (waited_ns >= WAITED_NS) or act.ts_ns < last.ts_ns
     acked = (f"; {max(0, waited_ns) / 1e6:.0f} ms after the client had it, from its TCP's acknowledgements"
-             if (clear.ts_ns - last.ts_ns >= WAITED_NS) != (waited_ns >= WAITED_NS) or clear.ts_ns < last.ts_ns
-             else "")
+             if late else "")
     if waited_ns < WAITED_NS:
+        if not at_once or clear is None:
+            # (``_spoke_clear_at_once`` reads plaintext sent at once, and leaves to the generic rule
+            # one the client's acknowledgement cannot place after the answer, which it may have
+            # crossed; a close without plaintext at once is the generic rule's too)
+            return False
         v.set("aborted", "client", "tls-handshake-failed", _frame(clear),
               f"the client sent {said} in the clear (frame {_frame(clear)}) "
               f"{max(0, clear.ts_ns - last.ts_ns) / 1e6:.0f} ms after the server's last record (frame "
               f"{_frame(last)}{acked}), in the middle of the TLS handshake: it gave up on TLS at once{tail}", clear)
-        return reacted()
+        return True
     # (a second or more after the answer, which the client's acknowledgements never covered: it never
-    # had it, the path lost it, as when the client closes instead; its later plaintext is no answer)
-    if _answer_not_received(f, v, ts, clear, f"sent {said} in the clear (frame {_frame(clear)}){tail}"):
-        return reacted()
-    if _answer_short(ts["version"], answer):
-        short = ("its Finished" if ts["version"] == 0x0304
-                 or any(isinstance(x.event, TlsChangeCipherSpec) for x in answer) else "its ServerHelloDone")
-        msg = (f"the server's answer to the ClientHello stopped short of {short} ({frames}) and the server sent "
-               f"nothing more for {_seconds(waited_ns)}: the client gave up waiting for the rest and sent {said} "
-               f"in the clear (frame {_frame(clear)}){tail}")
+    # had it, the path lost it; its later plaintext is no answer)
+    if _answer_not_received(f, v, ts, act, gave):
+        return True
+    version = ts["version"]
+    short, whole = _answer_short(version, answer), _answer_whole(version, answer)
+    shown = "" if at_once else acked
+    if clear is not None and short:
+        stop = ("its Finished" if version == 0x0304
+                or any(isinstance(x.event, TlsChangeCipherSpec) for x in answer) else "its ServerHelloDone")
+        msg = (f"the server's answer to the ClientHello stopped short of {stop} ({frames}{shown}) and the server "
+               f"sent nothing more for {_seconds(waited_ns)}: the client gave up waiting for the rest and {gave}")
         _unanswered(v, last, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent", msg)
-        return reacted()
-    if _answer_whole(ts["version"], answer):
-        msg = (f"the client had {_answer_words(answer, True)} and sent nothing for {_seconds(waited_ns)}, no "
+        return True
+    if clear is not None and whole:
+        since = " after it had it, from its TCP's acknowledgements" if late else ""
+        msg = (f"the client had {_answer_words(answer, True)} and sent nothing for {_seconds(waited_ns)}{since}, no "
                f"{_next_flight(answer)} and no alert: then it sent {said} in the clear (frame {_frame(clear)}), "
-               f"giving up on TLS{tail}")
+               f"giving up on TLS{tail if at_once else tail.replace(', then ', ', and ', 1)}")
         _unanswered(v, last, "client-silent", "client", "aborted", "tls-handshake-failed", "client-silent", msg,
                     clear)
-        return reacted()
-    rest = crossed + [x for x in f.tls if x.event.side is _SERVER and f.pos(clear) < f.pos(x) < f.pos(react)
-                      and type(x.event) is not TlsAlert and type(x.event) is not TlsNotTls]
-    more = rest[0] if rest and _answer_whole(ts["version"], answer + rest) else None
+        return True
+    more = None if short or whole else _rest_after(f, ts, answer, act, crossed)
     if more is not None:
-        # (the server's answer went on after the plaintext, before its reaction, up to its Finished: it
-        # was short when the client gave up, the server stalled; records that end no flight, a late
-        # session ticket or an alert of a size not told as one, show nothing of the kind)
-        msg = (f"the server's answer to the ClientHello ({frames}) stopped short and the server sent nothing more "
-               f"for {_seconds(waited_ns)}: the client gave up waiting for the rest and sent {said} in the clear "
-               f"(frame {_frame(clear)}), and more of the answer came only after it (frame {_frame(more)}"
-               f"{', which its segment did not acknowledge: it crossed it' if more in crossed else ''}){tail}")
+        # (the server's answer went on after the client gave up, up to its Finished: it was short
+        # then, the server stalled)
+        msg = (f"the server's answer to the ClientHello ({frames}{shown}) stopped short and the server sent nothing "
+               f"more for {_seconds(waited_ns)}: the client gave up waiting for the rest and "
+               f"{f'sent {said} in the clear (frame {_frame(clear)})' if at_once else gave}, and more of "
+               f"the answer came only after it (frame {_frame(more)}"
+               f"{', which its segment did not acknowledge: it crossed it' if more in crossed else ''})"
+               f"{tail if at_once else ''}")
         _unanswered(v, last, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent", msg)
-        return reacted()
+        return True
+    if clear is None or short or whole:
+        return False
     # (a TLS 1.3 flight in one or two encrypted records: whether it was whole, the client hung, or short,
-    # the server stalled, cannot be told; the plaintext ended the handshake, the client's, no case, as
-    # when the client closes instead, and the server's reaction refused nothing)
+    # the server stalled, cannot be told; the plaintext ended the handshake, the client's, no case)
     n = sum(1 for x in answer if isinstance(x.event, TlsApplicationData))
     v.set("aborted", "client", "tls-handshake-failed", _frame(clear),
           f"the client sent {said} in the clear (frame {_frame(clear)}) {_seconds(clear.ts_ns - last.ts_ns)} after "
-          f"the server's last record ({frames}{acked}), giving up on TLS in the middle of the handshake; whether "
-          f"the server's answer was whole by then (a TLS 1.3 flight in {n} encrypted record{'s' if n > 1 else ''}, "
-          f"which may hold all of it or stop short) cannot be told{tail}", clear)
-    return reacted()
+          f"the server's last record ({frames}{acked}), giving up on TLS in the middle of the handshake"
+          f"{'' if at_once else tail}; whether the server's answer was whole by then (a TLS 1.3 flight in {n} "
+          f"encrypted record{'s' if n > 1 else ''}, which may hold all of it or stop short) cannot be told"
+          f"{tail if at_once else ''}", clear)
+    return True
 
 
-def _rest_after(f: _Facts, ts: dict[str, Any], answer: list[Item], act: Item) -> Item | None:
+def _rest_after(f: _Facts, ts: dict[str, Any], answer: list[Item], act: Item,
+                crossed: list[Item] | None = None) -> Item | None:
     """The first of the server's records after the client's act of giving up (``act``: its
-    plaintext or its close) and before the server's own end (its alert, close or reset) when,
+    plaintext or its close; ``crossed``: records before it that its segment did not acknowledge,
+    which crossed it) and before the server's own end (its alert, close or reset) when,
     added to ``answer`` (its records before ``act``), they make the flight whole (its Finished
     among them, ``_answer_whole``): the answer was short when the client gave up. Records that end
     no flight (a late session ticket, an alert of a size not told as one) show nothing of the kind,
     nor do records read after a hole of the server's bytes (what it held, and where the records
     framed again began, cannot be told): None."""
     stop = f.own_end(_SERVER)
-    rest = []
+    rest = list(crossed or ())
     for x in f.tls:
         ev = x.event
         if ev.side is not _SERVER or f.pos(x) <= f.pos(act):
@@ -1179,85 +1247,13 @@ def _client_end_after_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Ite
         return False
     clear = next((x for x in f.t.items[f.pos(ch) + 1:f.pos(end)]
                   if type(x.event) is TlsNotTls and x.event.side is _CLIENT), None)
-    act = end if clear is None else clear
-    answer = [x for x in f.tls if x.event.side is _SERVER and f.pos(ch) < f.pos(x) < f.pos(act)]
-    sh = ts["server_hello"]
-    if any(type(x.event) is TlsNotTls for x in answer) or sh is not None and any(
-            x.event.side is _CLIENT and f.pos(sh) < f.pos(x) < f.pos(act) and type(x.event) is not TlsNotTls
-            and not (ts["version"] == 0x0304 and type(x.event) is TlsChangeCipherSpec) for x in f.tls):
+    if _client_stepped(f, ts, end if clear is None else clear):
         return False
     closed = f"{'reset' if ev.reset else 'closed'} the connection (frame {_frame(end)})"
-    said = "" if clear is None else _clear_words(clear)
-    gave = closed if clear is None else f"sent {said} in the clear (frame {_frame(clear)}), then {closed}"
-    if not answer:
-        # (sooner than a second after the ClientHello, the client gave up at once: the rules of a
-        # client's close read it, ``_gave_up_on_clienthello``)
-        if clear is None or clear.ts_ns - ch.ts_ns < WAITED_NS:
-            return False
-        if _gave_up_on_clienthello(f, v, ts, clear, gave):
-            return True
-        # (it asks the clocks too, and a tap whose clock runs behind stamps a ServerHello that
-        # acknowledged the plaintext, and so came after it, before it: the order of the bytes, the
-        # answer filed after the plaintext, decides here, as it does where the server ends first)
-        if not _server_silent(f, ch, clear) or _not_received(f, ch) is not None:
-            return False
-        hello = ("the ClientHello" if ch is ts["client_hello"] else
-                 f"the client's second ClientHello, which answered the server's HelloRetryRequest (frame "
-                 f"{_frame(ts['hello_retry'])})")
-        _unanswered(v, ch, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent",
-                    f"the server sent nothing for {_seconds(clear.ts_ns - ch.ts_ns)} after {hello}: the client gave "
-                    f"up waiting and {gave}")
-        return True
-    last = answer[-1]
-    had = _had_answer_ns(f, last, act)
-    if had is None:
-        had = last.ts_ns
-    waited_ns = act.ts_ns - had
-    frames = (f"frame {_frame(last)}" if _frame(answer[0]) == _frame(last)
-              else f"frames {_frame(answer[0])} to {_frame(last)}")
-    # (a second or more by the capture's clock, less since the client had it: a late answer; the
-    # wait the decision used is then said, as ``_spoke_clear_at_once`` says it)
-    acked = (f"; {max(0, waited_ns) / 1e6:.0f} ms after the client had it, from its TCP's acknowledgements"
-             if (act.ts_ns - last.ts_ns >= WAITED_NS) != (waited_ns >= WAITED_NS) else "")
-    if waited_ns < WAITED_NS:
-        # (at once: ``_spoke_clear_at_once`` reads plaintext sent at once, and leaves to the generic
-        # rule one the client's acknowledgement cannot place after the answer, which it may have
-        # crossed; a close without plaintext at once is the generic rule's too)
-        return False
-    if _answer_not_received(f, v, ts, act, gave):
-        return True
-    version = ts["version"]
-    short, whole = _answer_short(version, answer), _answer_whole(version, answer)
-    if clear is not None and short:
-        stop = ("its Finished" if version == 0x0304
-                or any(isinstance(x.event, TlsChangeCipherSpec) for x in answer) else "its ServerHelloDone")
-        msg = (f"the server's answer to the ClientHello stopped short of {stop} ({frames}{acked}) and the server "
-               f"sent nothing more for {_seconds(waited_ns)}: the client gave up waiting for the rest and {gave}")
-        _unanswered(v, last, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent", msg)
-        return True
-    if clear is not None and whole:
-        msg = (f"the client had {_answer_words(answer, True)}{acked} and sent nothing for {_seconds(waited_ns)}, no "
-               f"{_next_flight(answer)} and no alert: then it sent {said} in the clear (frame {_frame(clear)}), "
-               f"giving up on TLS, and {closed}")
-        _unanswered(v, last, "client-silent", "client", "aborted", "tls-handshake-failed", "client-silent", msg,
-                    clear)
-        return True
-    more = None if short or whole else _rest_after(f, ts, answer, act)
-    if more is not None:
-        msg = (f"the server's answer to the ClientHello ({frames}{acked}) stopped short and the server sent nothing "
-               f"more for {_seconds(waited_ns)}: the client gave up waiting for the rest and {gave}, and more of "
-               f"the answer came only after it (frame {_frame(more)})")
-        _unanswered(v, last, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent", msg)
-        return True
-    if clear is None or short or whole:
-        return False
-    n = sum(1 for x in answer if isinstance(x.event, TlsApplicationData))
-    v.set("aborted", "client", "tls-handshake-failed", _frame(clear),
-          f"the client sent {said} in the clear (frame {_frame(clear)}) {_seconds(clear.ts_ns - last.ts_ns)} after "
-          f"the server's last record ({frames}{acked}), giving up on TLS in the middle of the handshake, then "
-          f"{closed}; whether the server's answer was whole by then (a TLS 1.3 flight in {n} encrypted "
-          f"record{'s' if n > 1 else ''}, which may hold all of it or stop short) cannot be told", clear)
-    return True
+    spoke = None if clear is None else _server_spoke(f, clear, end)
+    tail = (f", then {closed}" if clear is None or spoke is None else
+            f"; the server then {_spoke_words(_clear_words(clear), spoke)}, and the client {closed}")
+    return _gave_up_mid_handshake(f, v, ts, ch, clear, end if clear is None else clear, tail, False)
 
 
 def _frames_words(items: list[Item]) -> str:
