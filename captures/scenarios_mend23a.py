@@ -18,7 +18,7 @@ def _quit_then(cport: int, server_bytes: bytes, first: str) -> Conv:
     opening(conv)
     conv.c(STARTTLS).s(READY)
     conv.c(client_hello(f"mend23a {cport}", "mx.example.com", tls13=False))
-    conv.s(_flight(cport, "tls12"))
+    conv.s(_flight(cport, "tls12"), tag="flight")
     conv.c(b"QUIT\r\n", delay_ms=1200.0)
     conv.s(server_bytes, delay_ms=1.0)
     f, o = ("C", "S") if first == "client" else ("S", "C")
@@ -28,7 +28,8 @@ def _quit_then(cport: int, server_bytes: bytes, first: str) -> Conv:
 
 
 def scenarios() -> list[Capture]:
-    hung = Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220)
+    hung = Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
+                  findings=[("client-silent", "client", "flight")])
     return [
         Capture("mend23a-tls12-whole-quit-221-client-fin.pcap",
                 "the whole TLS 1.2 answer, the client's QUIT 1.2 s later, the server's 221 in the clear, the "
