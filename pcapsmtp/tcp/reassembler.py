@@ -270,7 +270,7 @@ class Flow:
     light-entry direction ``d``; ``sides[d]`` its Side."""
 
     __slots__ = ("info", "conv", "halves", "sides", "last_ts", "last_frame", "held", "count",
-                 "held_bytes", "nheld", "data_ack", "data_end", "first_for", "blind")
+                 "held_bytes", "nheld", "data_ack", "data_end", "first_for", "blind", "rst_held")
 
     def __init__(self, info: FlowInfo, conv: _Conv, halves: tuple[HalfStream, HalfStream],
                  sides: tuple[Side, Side]) -> None:
@@ -297,6 +297,9 @@ class Flow:
         self.first_for: tuple[int, TcpSegment] | None = None
         #: such a wait ran out (a capture of one direction): no segment waits for that again
         self.blind = False
+        #: a reset may be in ``held`` (set when one is held, cleared by ``_reset_dropped`` when it
+        #: finds none): the scan for a held reset the conversation went on after runs only then
+        self.rst_held = False
 
 
 #: how far from where a side's (and its peer's) stream stood at its reset a later segment's
@@ -497,13 +500,16 @@ def _reset_dropped(flow: Flow, d: int, seg: TcpSegment) -> int:
     did not take the reset there). Nothing of these (the capture ends, or only the other side's
     close comes) leaves the reset to end the conversation when its wait is over, as before.
     (The other side's acknowledgement past the reset's sequence number is no sign: it comes
-    after the close, ``_after_reset``, two taps merged.) Called only while something is held:
-    no work on the common path."""
+    after the close, ``_after_reset``, two taps merged.) Called only while a reset may be held
+    (``Flow.rst_held``, cleared here when none is): no work on the common path, nor for the
+    segments held behind a late acknowledgement (merged taps), which hold no reset."""
     held = flow.held
+    seen = False
     for i in range(len(held)):
         hd, hs, _ = held[i]
         if not hs.flags & _RST:
             continue
+        seen = True
         half = flow.halves[hd]
         x = hs.seq
         if hd == d:
@@ -518,6 +524,8 @@ def _reset_dropped(flow: Flow, d: int, seg: TcpSegment) -> int:
             continue
         if half.reset_past(x, hs.ttl):
             return i
+    if not seen:
+        flow.rst_held = False
     return -1
 
 
@@ -1503,7 +1511,7 @@ class TcpReassembler:
         if flags & _RST and _reset_out_of_window(flow.halves[d], seg.seq):
             self.stats.ignored_resets += 1
             return          # dropped by the receiver's stack: the conversation goes on
-        if flow.held:
+        if flow.rst_held and flow.held:
             i = _reset_dropped(flow, d, seg)
             if i >= 0:
                 # a held reset in the window but not at its side's next byte that the
@@ -1590,6 +1598,8 @@ class TcpReassembler:
                 held.append((d, seg, flow.count))
             flow.nheld[d] += 1
             flow.held_bytes += len(seg.payload)
+            if flags & _RST:
+                flow.rst_held = True
             self.stats.causal_held += 1
             if flow.count - held[0][2] > self.config.causal_window_segments or (
                     seg.ts_ns - held[0][1].ts_ns > self.config.causal_window_ns
