@@ -131,9 +131,8 @@ class ReassemblyStats:
     after_close_segments: int = 0
     """Segments of a candidate conversation that arrived after its flow was closed."""
     ignored_resets: int = 0
-    """Resets of a followed conversation far outside the receiver's window, or in it but past
-    their side's next byte with the conversation going on after them (a stack drops them,
-    RFC 5961 3.2): the conversation went on."""
+    """Resets of a followed conversation far outside the receiver's window (a stack drops
+    them, RFC 5961 3.2): the conversation went on."""
     gaps: int = 0
     """StreamGap events."""
     gap_bytes: int = 0

@@ -270,7 +270,7 @@ class Flow:
     light-entry direction ``d``; ``sides[d]`` its Side."""
 
     __slots__ = ("info", "conv", "halves", "sides", "last_ts", "last_frame", "held", "count",
-                 "held_bytes", "nheld", "data_ack", "data_end", "first_for", "blind", "rst_held")
+                 "held_bytes", "nheld", "data_ack", "data_end", "first_for", "blind")
 
     def __init__(self, info: FlowInfo, conv: _Conv, halves: tuple[HalfStream, HalfStream],
                  sides: tuple[Side, Side]) -> None:
@@ -297,9 +297,6 @@ class Flow:
         self.first_for: tuple[int, TcpSegment] | None = None
         #: such a wait ran out (a capture of one direction): no segment waits for that again
         self.blind = False
-        #: a reset may be in ``held`` (set when one is held, cleared by ``_reset_dropped`` when it
-        #: finds none): the scan for a held reset the conversation went on after runs only then
-        self.rst_held = False
 
 
 #: how far from where a side's (and its peer's) stream stood at its reset a later segment's
@@ -484,49 +481,6 @@ def _reset_out_of_window(half: HalfStream, seq: int) -> bool:
     # from the receiver's ACK on, bytes in flight it had not acknowledged may be in its window.
     a = half.ack_seq
     return a is not None and 0 < ((a - seq) & _MASK) < _RESET_FAR
-
-
-def _reset_dropped(flow: Flow, d: int, seg: TcpSegment) -> int:
-    """The place in the hold of a reset that segment ``seg`` (direction ``d``) shows the
-    conversation went on after, or -1. A reset in the receiver's window but past its side's
-    next byte waits as one proving bytes sent (``HalfStream.reset_past``); a stack of RFC 5961
-    3.2 (Linux, FreeBSD, Windows) takes a reset only at exactly that byte, answers one elsewhere
-    in the window with a challenge ACK and drops it, and the conversation goes on. What shows
-    it, while the reset waits: bytes of its side past the reset's sequence number (or a segment
-    of its side that begins past it: its stack sent more than the reset's end), a segment of its
-    side acknowledging more of the other side than the reset did (a stack's acknowledgements
-    only grow: it was sent after the reset, its stack alive), or the other side's
-    challenge ACK (a pure ACK repeating its acknowledgement of the side's next byte: the stack
-    did not take the reset there). Nothing of these (the capture ends, or only the other side's
-    close comes) leaves the reset to end the conversation when its wait is over, as before.
-    (The other side's acknowledgement past the reset's sequence number is no sign: it comes
-    after the close, ``_after_reset``, two taps merged.) Called only while a reset may be held
-    (``Flow.rst_held``, cleared here when none is): no work on the common path, nor for the
-    segments held behind a late acknowledgement (merged taps), which hold no reset."""
-    held = flow.held
-    seen = False
-    for i in range(len(held)):
-        hd, hs, _ = held[i]
-        if not hs.flags & _RST:
-            continue
-        seen = True
-        half = flow.halves[hd]
-        x = hs.seq
-        if hd == d:
-            n = len(seg.payload) + seg.missing
-            if not 0 < ((seg.seq + n - x) & _MASK) < _ACK_SANE and not (
-                    seg.flags & hs.flags & _ACK and 0 < ((seg.ack - hs.ack) & _MASK) < _ACK_SANE):
-                continue
-        elif not seg.flags & _ACK:
-            continue
-        elif (seg.payload or seg.missing or seg.flags & _SYN_FIN_RST
-                or seg.ack != half.next_seq or half.ack_seq != seg.ack):
-            continue
-        if half.reset_past(x, hs.ttl):
-            return i
-    if not seen:
-        flow.rst_held = False
-    return -1
 
 
 def _unanswered(flow: Flow, d: int, seq: int) -> bool:
@@ -1511,18 +1465,6 @@ class TcpReassembler:
         if flags & _RST and _reset_out_of_window(flow.halves[d], seg.seq):
             self.stats.ignored_resets += 1
             return          # dropped by the receiver's stack: the conversation goes on
-        if flow.rst_held and flow.held:
-            i = _reset_dropped(flow, d, seg)
-            if i >= 0:
-                # a held reset in the window but not at its side's next byte that the
-                # conversation went on after: the receiver's stack dropped it (``_reset_dropped``)
-                hd, hs, _ = flow.held.pop(i)
-                flow.nheld[hd] -= 1
-                self.stats.ignored_resets += 1
-                if flow.held:
-                    self._release(flow, seg.ts_ns, out)
-                    if self._flows.get(flow.info.stream) is not flow:
-                        return
         peer = flow.halves[1 - d]
         if peer.soft and (seg.payload or seg.missing or flags & _FIN_RST):
             # the other side's start was the lowest of its segments seen so far (a late
@@ -1598,8 +1540,6 @@ class TcpReassembler:
                 held.append((d, seg, flow.count))
             flow.nheld[d] += 1
             flow.held_bytes += len(seg.payload)
-            if flags & _RST:
-                flow.rst_held = True
             self.stats.causal_held += 1
             if flow.count - held[0][2] > self.config.causal_window_segments or (
                     seg.ts_ns - held[0][1].ts_ns > self.config.causal_window_ns
