@@ -1674,6 +1674,12 @@ def _plaintext_had(clear: Item, last: Item) -> int | None:
         return None
     if ev.ack < last.event.span.end:
         return -1
+    if ev.ack_age == 0 and clear.ts_ns - last.ts_ns >= WAITED_NS:
+        # (the plaintext's own segment was the first to acknowledge ``last``, a second or more
+        # after it: a stack acknowledges within 500 ms (RFC 9293 3.8.6.3), so the client's own
+        # acknowledgement is missing from the capture (lost, or reordered after the plaintext):
+        # when the client had it is not known)
+        return None
     return clear.ts_ns - ev.ack_age if ev.ack_age >= 0 else None
 
 
