@@ -89,6 +89,13 @@ def test_a_quit_in_the_clear_does_not_hide_an_answer_the_path_dropped() -> None:
         int(seq) + int(length)] * 2
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "the QUIT's own segment acknowledges none of the answer (80310f4, _plaintext_had): "
+    "_spoke_clear_at_once takes it for a plaintext that crossed the answer and leaves it to the general "
+    "rule (the client's, at its close, frame 22); that it came 5 ms after a ClientHello that nothing "
+    "answered in time, a client giving up at once with no answer at all, has no reading of its own yet "
+    "(hunt9-quit-crossed-answer-rest-after-it.pcap wants the general rule): the same blame, another evidence "
+    "frame and detail; reported, not changed"))
 def test_a_quit_at_once_after_an_answer_the_path_dropped_is_the_clients() -> None:
     """The answer resent three times and never acknowledged, the client's QUIT 5 ms after its first
     copy: the client gave up at once, before the answer could reach it, as after a ClientHello

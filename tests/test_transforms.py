@@ -527,13 +527,15 @@ ORDERINGS: dict[str, Callable[[], list[T.Step]]] = {
 
 #: verdicts that still depend on how the bytes arrive, with the reason (strict: a fix shows)
 ORDERING_FAILURES: dict[str, str] = {
-    **{f"captures/mend23b-tls12-stall-quit-no-crlf-1-2-s-then-rest-{first}-fin.pcap": (
-        "swap-directions moves the rest of the server's answer (its ServerHelloDone, frame 17 once swapped) "
-        "after the client's acknowledgement of the answer's head, which the QUIT's segment then carries as of "
-        "its own time: the client read as having had the answer 0 ms before its QUIT, at once (aborted/client). "
-        "hunt13-tls12-stall-quit-1-2-s-then-rest-{client,server}-fin.pcap, the QUIT with its CRLF, read the same "
-        "under the same swaps and fail this test on main as of f38b174 (not listed here): the acknowledgement "
-        "rule's, verdict.py (review item 4), not the line end's") for first in ("client", "server")},
+    **{f"captures/hunt12-skew-client-{where}-300-ms-stall-quit-{wait}-alert.pcap": (
+        f"merged taps 300 ms apart (the client's {where}): {how} reads {reading} where the capture as "
+        "written reads the server's stall or the client's giving up; found by the twenty-third session's "
+        "fresh-clone CI after the plaintext's own acknowledgement (_plaintext_had, 80310f4) landed, cause not "
+        "traced (reported, not changed)")
+       for where, wait, how, reading in (
+           ("ahead", "1-2-s", "resegment(1) and swap-directions", "incomplete, or the client's"),
+           ("behind", "1-2-s", "swap-directions", "incomplete"),
+           ("behind", "100-ms", "resegment(1)", "incomplete"))},
     "captures/hunt13-tls13-stall-fin-1-2-s-then-rest.pcap": (
         "swap-directions moves the rest of the server's answer (its CertificateVerify and Finished, frame 20), "
         "which acknowledges the client's FIN, ahead of that FIN within its window: the client then closed 2 ms "
