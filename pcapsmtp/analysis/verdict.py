@@ -1108,8 +1108,7 @@ def _gave_up_mid_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any], ch: Item,
     if had is None:
         had = last.ts_ns
     waited_ns = act.ts_ns - had
-    frames = (f"frame {_frame(last)}" if _frame(answer[0]) == _frame(last)
-              else f"frames {_frame(answer[0])} to {_frame(last)}")
+    frames = _frames_words(answer)
     # (a second or more by the capture's clock, less since the client had it: a late answer; the
     # wait the decision used is then said, as ``_spoke_clear_at_once`` says it)
     late = (act.ts_ns - last.ts_ns >= WAITED_NS) != (waited_ns >= WAITED_NS) or act.ts_ns < last.ts_ns
@@ -1706,8 +1705,7 @@ def _gave_up_mid_answer(f: _Facts, v: _Verdict, ts: dict[str, Any], answer: list
     # (a resumption's answer, ServerHello and ChangeCipherSpec, stops short of its Finished)
     short = ("its Finished" if ts["version"] == 0x0304
              or any(isinstance(x.event, TlsChangeCipherSpec) for x in answer) else "its ServerHelloDone")
-    frames = f"frame {_frame(last)}" if _frame(answer[0]) == _frame(last) else \
-        f"frames {_frame(answer[0])} to {_frame(last)}"
+    frames = _frames_words(answer)
     msg = (f"the server's answer to the ClientHello stopped short of {short} ({frames}, which the client "
            f"acknowledged) and the server sent nothing more for {_seconds(ender.ts_ns - last.ts_ns)}: the client "
            f"gave up waiting for the rest and {what}")
@@ -1936,8 +1934,8 @@ def _tls13(ts: dict[str, Any]) -> bool:
 def _answer_words(answer: list[Item], whole: bool = False) -> str:
     """The server's ``answer`` (``_acked_answer``) in a message: its HelloRetryRequest, or its
     (``whole``) answer to the ClientHello, and its frames."""
-    first, last = answer[0], answer[-1]
-    frames = f"frame {_frame(first)}" if _frame(first) == _frame(last) else f"frames {_frame(first)} to {_frame(last)}"
+    first = answer[0]
+    frames = _frames_words(answer)
     if type(first.event) is TlsHelloRetryRequest:
         return f"the server's HelloRetryRequest ({frames}), which asked for a second ClientHello,"
     return f"the server's {'whole ' if whole else ''}answer to its ClientHello ({frames})"
