@@ -131,8 +131,9 @@ class ReassemblyStats:
     after_close_segments: int = 0
     """Segments of a candidate conversation that arrived after its flow was closed."""
     ignored_resets: int = 0
-    """Resets of a followed conversation far outside the receiver's window (a stack drops
-    them, RFC 5961 3.2): the conversation went on."""
+    """Resets of a followed conversation outside any window the receiver could have: 2^24 or
+    more from their side's next byte, or behind the receiver's highest acknowledgement of that
+    side (a stack drops them, RFC 9293 3.10.7.4, RFC 5961 3.2): the conversation went on."""
     gaps: int = 0
     """StreamGap events."""
     gap_bytes: int = 0
