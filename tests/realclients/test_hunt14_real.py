@@ -19,6 +19,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -27,6 +28,9 @@ import pytest
 import realclients_harness as h
 from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
 from pcapsmtp.model import SMTP_PORTS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "captures"))
+from generate_hostile import ip_checksum as _checksum  # noqa: E402  (the one RFC 1071 sum)
 
 pytestmark = pytest.mark.live
 
@@ -57,15 +61,6 @@ def _syn_ack(pcap: Path, sport: int, cport: int) -> tuple[int, int] | None:
         if (src, dst) == (sport, cport) and tcp[13] & 0x12 == 0x12:
             return seq, (ack - 1) & MASK
     return None
-
-
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def inject_reset(sport: int, cport: int, seq: int, ack: int) -> None:
