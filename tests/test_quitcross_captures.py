@@ -89,26 +89,29 @@ def test_a_quit_in_the_clear_does_not_hide_an_answer_the_path_dropped() -> None:
         int(seq) + int(length)] * 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the QUIT's own segment acknowledges none of the answer (80310f4, _plaintext_had): "
-    "_spoke_clear_at_once takes it for a plaintext that crossed the answer and leaves it to the general "
-    "rule (the client's, at its close, frame 22); that it came 5 ms after a ClientHello that nothing "
-    "answered in time, a client giving up at once with no answer at all, has no reading of its own yet "
-    "(hunt9-quit-crossed-answer-rest-after-it.pcap wants the general rule): the same blame, another evidence "
-    "frame and detail; reported, not changed"))
 def test_a_quit_at_once_after_an_answer_the_path_dropped_is_the_clients() -> None:
     """The answer resent three times and never acknowledged, the client's QUIT 5 ms after its first
     copy: the client gave up at once, before the answer could reach it, as after a ClientHello
     never answered (hunt8); the detail does not say it had the answer in hand (found by the second
-    review: the path's, once the plaintext stopped counting as the client's answer)."""
+    review: the path's, once the plaintext stopped counting as the client's answer). The QUIT's own
+    segment acknowledges none of the answer (it crossed it, ``_plaintext_had``), 16 ms after the
+    ClientHello, and no later segment of the client's acknowledges any of it (``_never_had``): the
+    client gave up with no answer at all, at its QUIT, not at its close 37 s later (the general rule
+    read it so, "closed the connection after the ServerHello", a ServerHello the client never had;
+    hunt9-quit-crossed-answer-rest-after-it.pcap, whose client acknowledged the answer after its
+    QUIT and closed with it in hand, keeps the general rule)."""
     path = CAPTURES / "quitcross-answer-lost-quit-at-once.pcap"
     conv = _conv(path.name)
     assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 17)
     assert _findings(conv) == []
     assert conv["detail"] == (
-        "the client sent 'QUIT' in the clear (frame 17) 5 ms after the server's last record (frame 16), in the "
-        "middle of the TLS handshake, before its TCP acknowledged the server's whole answer to its ClientHello, "
-        "then closed the connection (frame 22): it gave up on TLS at once")
+        "the client sent 'QUIT' in the clear (frame 17) 16 ms after its ClientHello (frame 14), before any answer "
+        "of the server's had reached it (its segment acknowledged none of frame 16, which crossed it, nor did any "
+        "later one): it gave up on TLS at once, without waiting for the server's answer, then closed the "
+        "connection (frame 22)")
+    assert frames_matching(path, "tls.handshake.type == 1") == [14]
+    t14, t17 = _times(path, [14, 17])
+    assert t17 - t14 == pytest.approx(0.016, abs=0.0001)
     # tshark: the answer in 16, resent in 19-21; the QUIT in 17, 5 ms after the first copy,
     # acknowledging none of it; the client's FIN in 22
     assert frames_matching(path, "tcp.analysis.retransmission") == [19, 20, 21]

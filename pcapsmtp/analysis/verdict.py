@@ -1078,12 +1078,16 @@ def _gave_up_mid_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any], ch: Item,
             return False
         waited_ns = clear.ts_ns - ch.ts_ns
         if waited_ns < WAITED_NS:
-            if not at_once:
-                # (the rules of a client's close read it, ``_gave_up_on_clienthello``)
+            never = not at_once and _never_had(f, crossed)
+            if not at_once and not never:
+                # (the rules of a client's close read it, ``_gave_up_on_clienthello``; and an answer
+                # that crossed the plaintext and reached the client before its close, its
+                # acknowledgements covering it, leaves the close with that answer in hand to the
+                # general rule)
                 return False
             before = ("before any answer of the server's" if not crossed else
                       f"before any answer of the server's had reached it (its segment acknowledged none of "
-                      f"{_frames_words(crossed)}, which crossed it)")
+                      f"{_frames_words(crossed)}, which crossed it{', nor did any later one' if never else ''})")
             v.set("aborted", "client", "tls-handshake-failed", _frame(clear),
                   f"the client sent {said} in the clear (frame {_frame(clear)}) {max(0, waited_ns) / 1e6:.0f} ms "
                   f"after its ClientHello (frame {_frame(ch)}), {before}: it gave up "
@@ -1173,6 +1177,19 @@ def _gave_up_mid_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any], ch: Item,
     return True
 
 
+def _never_had(f: _Facts, crossed: list[Item]) -> bool:
+    """The server's records ``crossed`` (its answer to the ClientHello, none of which the segment of
+    the client's plaintext acknowledged: they crossed it) were never acknowledged by the client at
+    all: its highest acknowledgement in the capture (``Transcript.server_acked``, up to its close)
+    stops at or before their first byte. The client then gave up with no answer at all, its
+    plaintext its only act on the handshake, whatever became of the answer afterwards (the path
+    lost it, ``quitcross-answer-lost-quit-at-once.pcap``); an answer it acknowledged after its
+    plaintext reached it before its close, which then came with that answer in hand
+    (``hunt9-quit-crossed-answer-rest-after-it.pcap``)."""
+    acked = f.t.server_acked
+    return bool(crossed) and acked is not None and acked <= crossed[0].event.span.start
+
+
 def _rest_after(f: _Facts, ts: dict[str, Any], answer: list[Item], act: Item,
                 crossed: list[Item] | None = None) -> Item | None:
     """The first of the server's records after the client's act of giving up (``act``: its
@@ -1212,7 +1229,11 @@ def _client_end_after_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Ite
       acknowledgement of it when later, ``_had_answer_ns``), or after the ClientHello with no
       answer yet: it gave up on TLS at once, its own decision (``client``, at its plaintext), also
       when more of the server's answer came after the plaintext and the client's acknowledgement
-      advanced with it (which ``_spoke_clear_at_once`` leaves alone);
+      advanced with it (which ``_spoke_clear_at_once`` leaves alone); so too plaintext less than a
+      second after the ClientHello whose segment acknowledged none of the answer (it crossed it) when
+      no later segment of the client's acknowledged any of it either (``_never_had``: it gave up with no
+      answer at all; one that acknowledged the answer before its close closed with it in hand, the
+      general rule's);
     - plaintext a second or more after a ClientHello with no answer before it: the server never
       answered (``_gave_up_on_clienthello`` with the plaintext as the end of the wait: a ServerHello
       after it came too late; filed after it by its sequence numbers, also when a skewed tap's
