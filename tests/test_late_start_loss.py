@@ -268,12 +268,6 @@ TWO_LOSS_FAILURES: dict[str, str] = {
         "(tls-handshake-failed): the server's cleartext alert after the QUIT does not prove a ClientHello in the "
         "hole (a server refuses plaintext after its 220 with one too), unlike a ServerHello "
         "(holes3-quit-before-alert-220-hello-lost, scenarios_holes3.py)"),
-    "captures/quitcross-answer-lost-quit-at-once.pcap": (
-        "without the server's answer (frame 16, with its three resends) and the client's QUIT in the clear "
-        "(frame 17), the only evidence that the client gave up 5 ms after the answer's first copy is gone: what "
-        "stays is a client that acknowledged nothing of 913 bytes the server sent (its later ACK shows them) "
-        "and closed 37 s later, the path's (answer-lost), which is what the whole capture would read had the "
-        "client waited; the 6 bytes the client's FIN shows lost after its ClientHello could be anything"),
     "captures/live-mail-refused-then-starttls.pcap": (
         "without the server's 530 to the MAIL FROM (frame 12) and the STARTTLS after it (frame 14), "
         "the MAIL FROM in the clear has no answer and no STARTTLS follows it: the client going on in "

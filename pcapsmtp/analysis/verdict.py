@@ -2804,7 +2804,10 @@ def _answer_hole_lost(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
     server's direction right there (nothing of the server captured between the ClientHello and
     it), longer than one alert record (a refusal alone), holds its ServerHello. When the client
     never acknowledged those bytes (``_hole_unreceived``), sent nothing of TLS after its
-    ClientHello and closed or reset a second or more after it, the answer never reached the
+    ClientHello (nor bytes the capture lost before its end: its QUIT at once, or a record of its
+    TLS, cannot be told from what it sent later; ``quitcross-answer-lost-quit-at-once.pcap``
+    without its answer and its QUIT) and closed or reset a second or more after it, the answer
+    never reached the
     client, wherever the capture was taken: the path dropped it (case ``answer-lost``). So too for
     the rest of that answer when its first records arrived (the ServerHello in a small segment of
     its own, the full-size ones after it black-holed: the client's side of
@@ -2816,7 +2819,8 @@ def _answer_hole_lost(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
         return False
     hole = f.gap_between(f.pos(ch), 1 << 60, _SERVER)
     if (hole is None or hole.event.length <= _ALERT_RECORD or end.ts_ns - ch.ts_ns < WAITED_NS
-            or any(x.event.side is _CLIENT and f.pos(x) > f.pos(ch) for x in f.tls)):
+            or any(x.event.side is _CLIENT and f.pos(x) > f.pos(ch) for x in f.tls)
+            or f.gap_between(f.pos(ch), f.pos(end), _CLIENT) is not None):
         return False
     got: list[Item] = []
     if sh is not None:
