@@ -13,8 +13,10 @@ and ``_answer_not_received``, analysis/verdict.py).
   whole TLS 1.2 flight; the client's QUIT in the clear 5 ms after, whose ACK is from before the
   answer (sent before any of it arrived: it crossed the answer), its close 1.5 s later. The rule for
   plaintext sent at once after the answer does not apply (the client's acknowledgement advanced
-  only with its close, after the QUIT): the general rule reads it, without the detail's claim that
-  the client had the whole answer in hand.
+  only with its close, after the QUIT), and the QUIT's own segment shows the client had nothing of
+  the server's 30 s after its ClientHello, the answer acknowledged by its close (it crossed the
+  QUIT, it was not lost): the server's (``server-silent``), as a QUIT filed before the answer reads
+  (the twenty-fourth session; the general rule read it, the client's at its close).
 - ``quitcross-answer-lost-quit-after-30s.pcap``: the server's whole answer is resent three times
   and never acknowledged (the path dropped it); 30 s after it the client sends QUIT in the clear and
   closes 1.5 s later. The plaintext is no TLS of the client's: the answer never reached the client,
@@ -153,9 +155,11 @@ def scenarios() -> list[Capture]:
                 client_skew_ms=-300),
         Capture("quitcross-late-answer-crossed-quit.pcap",
                 "the server's whole answer 30 s after the ClientHello; the client's QUIT 5 ms after it, sent before "
-                "the answer arrived (its ACK is from before it), its close 1.5 s later: the general rule",
+                "the answer arrived (its ACK is from before it), its close 1.5 s later: the client waited 30 s for an "
+                "answer that crossed its QUIT (server-silent)",
                 [(late_answer_crossed_quit(48802),
-                  Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220))]),
+                  Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                         [("no-answer", "server", "client_hello")]))]),
         Capture("quitcross-answer-lost-quit-after-30s.pcap",
                 "the server's whole answer resent three times, never acknowledged; the client's QUIT in the clear "
                 "30 s later, its close 1.5 s after: the path dropped the answer (answer-lost)",

@@ -48,15 +48,22 @@ def test_a_client_tap_behind_does_not_shorten_the_clients_wait() -> None:
 
 def test_a_quit_that_crossed_a_late_answer_is_not_read_as_sent_with_it_in_hand() -> None:
     """The whole answer 30 s after the ClientHello, the client's QUIT 5 ms after it acknowledging
-    none of it (sent before it arrived): no claim that the client had the answer in hand, the
-    general rule's reading (found by the review: "with the server's whole answer to its
-    ClientHello in hand")."""
+    none of it (sent before it arrived): no claim that the client had the answer in hand (found by
+    the review: "with the server's whole answer to its ClientHello in hand"). The QUIT's own
+    segment shows the client had nothing of the server's 30 s after its ClientHello, and its close
+    acknowledged the whole answer (it crossed the QUIT, it was not lost): the client gave up waiting
+    on a server that had sent nothing, the server's (server-silent), as a QUIT filed before the
+    answer reads (the client's tap 25 ms behind, which the skew sweep found); it read the general
+    rule's, the client's at its close, keeping the crossed answer as what the client had."""
     path = CAPTURES / "quitcross-late-answer-crossed-quit.pcap"
     conv = _conv(path.name)
-    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 18)
-    assert _findings(conv) == []
-    assert conv["detail"] == ("the client closed the connection after the ServerHello, before the handshake "
-                              "completed")
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", "server-silent", 14)
+    assert _findings(conv) == [("no-answer", "server", 14)]
+    assert conv["detail"] == (
+        "the server sent nothing for 30.0 s after the ClientHello: the client gave up waiting and sent 'QUIT' in the "
+        "clear (frame 17), then closed the connection (frame 18); the server's answer (frame 16) crossed the "
+        "plaintext, whose segment acknowledged none of it")
+    assert frames_matching(path, "tls.handshake.type == 1") == [14]
     # tshark: the answer in 16, 30 s after the ClientHello (14); the QUIT in 17 acknowledges only
     # up to the answer's first byte; the FIN in 18 acknowledges the answer
     assert frames_matching(path, "tls.handshake.type == 14") == [16]

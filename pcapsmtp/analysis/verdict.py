@@ -1071,7 +1071,9 @@ def _gave_up_mid_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any], ch: Item,
     crossed: list[Item] = []
     if clear is not None and answer and _plaintext_had(clear, answer[-1]) == -1:
         k = sum(1 for x in answer if _plaintext_had(clear, x) != -1)
-        if k or clear.ts_ns - ch.ts_ns < WAITED_NS:
+        # (none of it, a second or more after the ClientHello: crossed, or lost on the path, which
+        # the answer-lost rules read; crossed when the client acknowledged it all after the plaintext)
+        if k or clear.ts_ns - ch.ts_ns < WAITED_NS or _answer_acked(f, answer):
             answer, crossed = answer[:k], answer[k:]
     if not answer:
         if clear is None:
@@ -1098,14 +1100,19 @@ def _gave_up_mid_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any], ch: Item,
         # (it asks the clocks too, and a tap whose clock runs behind stamps a ServerHello that
         # acknowledged the plaintext, and so came after it, before it: the order of the bytes, the
         # answer filed after the plaintext, decides here)
-        if not _server_silent(f, ch, clear) or _not_received(f, ch) is not None:
+        # (an answer that crossed the plaintext came after the client gave up: the silence that
+        # counts ends where it begins)
+        if not _server_silent(f, ch, crossed[0] if crossed else clear) or _not_received(f, ch) is not None:
             return False
         hello = ("the ClientHello" if ch is ts["client_hello"] else
                  f"the client's second ClientHello, which answered the server's HelloRetryRequest (frame "
                  f"{_frame(ts['hello_retry'])})")
+        crossing = ("" if not crossed else
+                    f"; the server's answer ({_frames_words(crossed)}) crossed the plaintext, whose segment "
+                    "acknowledged none of it")
         _unanswered(v, ch, "no-answer", "server", "aborted", "tls-handshake-failed", "server-silent",
                     f"the server sent nothing for {_seconds(clear.ts_ns - ch.ts_ns)} after {hello}: the client gave "
-                    f"up waiting and {gave}")
+                    f"up waiting and {gave}{crossing}")
         return True
     last = answer[-1]
     had = _had_answer_ns(f, last, act)
@@ -1237,7 +1244,8 @@ def _client_end_after_clear(f: _Facts, v: _Verdict, ts: dict[str, Any], end: Ite
     - plaintext a second or more after a ClientHello with no answer before it: the server never
       answered (``_gave_up_on_clienthello`` with the plaintext as the end of the wait: a ServerHello
       after it came too late; filed after it by its sequence numbers, also when a skewed tap's
-      clock stamps it earlier);
+      clock stamps it earlier; filed before it, when the plaintext's own segment acknowledged none
+      of it and the client's later acknowledgements covered it all: it crossed the plaintext);
     - a second or more after an answer the client's acknowledgements never covered: the path's
       (``_answer_not_received``);
     - a second or more after an answer short of whole (``_answer_short``): the server stalled
