@@ -146,3 +146,37 @@ def test_key_reduces_lines_as_first_written(lines: list[tuple[str, str, str, str
     else:
         assert _prediction_key(raw) == b"250-d.example" + first[-2 if crlf else -1:] + \
             _reference_rest(rest, crlf)
+
+
+def _regex_key(raw: bytes) -> bytes:
+    """The key as two substitutions over the whole rest of the reply computed it before the
+    line-by-line reduction (``_plain_line``, ``_one_copy_of_runs``): the reference."""
+    from pcapsmtp.engine.analyzer import _PLAIN_TEXT
+    nl = raw.find(b"\n")
+    if nl < 0 or len(raw[:nl + 1]) < 5 or raw[3:4] not in (b"-", b" ") \
+            or raw.count(b"\r") != raw.count(b"\r\n"):
+        return _prediction_key(raw)          # (line one alone: unchanged code)
+    first, rest = raw[:nl + 1], raw[nl + 1:]
+    rest = _PLAIN_TEXT.sub(b"K", rest)
+    if first.endswith(b"\r\n"):
+        rest = re.sub(rb"(?:^|(?<=\r\n))([0-9]{3}[- ]K\r\n)\1+", lambda m: m.group(1), rest)
+    return _prediction_key(first) + rest
+
+
+@settings(max_examples=3000, deadline=None)
+@given(rest=st.lists(st.tuples(st.one_of(st.sampled_from(LINES + ["250-K", "250 K", "251-K", ""]),
+                                         PRINTABLE_LINE),
+                               st.integers(min_value=1, max_value=3),
+                               st.sampled_from(["\r\n", "\n"])), max_size=8),
+       tail=st.sampled_from(["", "250 SIZE", "250-K\r", "x"]),
+       first=st.sampled_from(["250-mx.example.com Hello c.example", "250 mx.example.com",
+                              "250-STARTTLS", "250-mx.example.com STARTTLS"]),
+       eol=st.sampled_from(["\r\n", "\n"]))
+def test_line_by_line_key_is_the_regex_key(rest: list[tuple[str, int, str]], tail: str,
+                                           first: str, eol: str) -> None:
+    """The key, reduced line by line with its lines looked up, is byte for byte the one two
+    regex substitutions over the whole reply gave (runs, lines without their end, repeats)."""
+    raw = (first + eol + "".join((line + end) * times for line, times, end in rest)
+           + tail).encode()
+    assert _prediction_key(raw) == _regex_key(raw)
+    assert _prediction_key(raw) == _regex_key(raw)       # (the second time from the memo)

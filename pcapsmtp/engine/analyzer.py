@@ -6,7 +6,6 @@ feeds it packet by packet); ``analyze_file`` runs it over a file.
 from __future__ import annotations
 
 import gc
-import operator
 import re
 from contextlib import contextmanager
 from functools import lru_cache
@@ -566,15 +565,60 @@ def _prediction_key(raw: bytes) -> bytes:
             word = b"d.example"
         first = first[:4] + word + (b" x" if more else b"") + end
     if rest:
-        # (a literal replacement and a C callable: no Python call per line)
-        rest = _PLAIN_TEXT.sub(b"K", rest)
-        if end == b"\r\n":
-            rest = _REPEATED_LINE.sub(_first_copy, rest)
+        # Line by line (``_PLAIN_TEXT`` never reaches past a line's LF), each line's reduction
+        # looked up (``_plain_line``): servers send the same keyword lines to every client, in
+        # whatever order, and a regex over the whole reply cost more than all the rest of it.
+        lines = rest.split(b"\n")
+        last = lines.pop()              # (after the last LF: b"" or a line without its end)
+        if lines:
+            memo = _PLAIN_LINES
+            red = []
+            for ln in lines:
+                r = memo.get(ln)
+                if r is None:
+                    r = _plain_line(ln)
+                red.append(r)
+            if end == b"\r\n":
+                red = _one_copy_of_runs(red)
+            rest = b"\n".join(red) + b"\n" + last
     return first + rest
 
 
-#: the first of a run of equal lines (``_REPEATED_LINE``'s group), as a C callable
-_first_copy = operator.itemgetter(1)
+#: ``_plain_line``'s results, by line (bounded: emptied when full; long lines not kept)
+_PLAIN_LINES: dict[bytes, bytes] = {}
+
+
+def _plain_line(ln: bytes) -> bytes:
+    """``ln`` (a line of the reply after line one, without its LF) with ``_PLAIN_TEXT``'s
+    reduction, kept in ``_PLAIN_LINES``."""
+    r = _PLAIN_TEXT.sub(b"K", ln + b"\n")[:-1]
+    if len(ln) <= 256:
+        if len(_PLAIN_LINES) >= 4096:
+            _PLAIN_LINES.clear()
+        _PLAIN_LINES[ln] = r
+    return r
+
+
+def _one_copy_of_runs(red: list[bytes]) -> list[bytes]:
+    """The reduced lines (each ended by an LF, not included) with each run of identical
+    ``_K_LINE``s that starts the reply's rest or follows a line ended by CRLF kept once
+    (the run as it was: the line before a later run is the last copy of an earlier one).
+    Line by line, what ``re.sub(rb"(?:^|(?<=\\r\\n))([0-9]{3}[- ]K\\r\\n)\\1+", rb"\\1", rest)``
+    does (tests/test_prediction_key.py compares them)."""
+    out = []
+    n = len(red)
+    i = 0
+    while i < n:
+        r = red[i]
+        out.append(r)
+        j = i + 1
+        if j < n and red[j] == r and (i == 0 or red[i - 1].endswith(b"\r")) \
+                and _K_LINE.fullmatch(r):
+            j += 1
+            while j < n and red[j] == r:
+                j += 1
+        i = j
+    return out
 
 
 #: A keyword line as servers write it ("250-SIZE 52428800"), or a server name where a
@@ -591,7 +635,8 @@ _PLAIN_TEXT = re.compile(rb"(?<=^[0-9]{3}[- ])(?![\x20-\x7e]*?(?i:STARTTLS))"
 #: as a keyword (a keyword has no dot) and nothing a malformed-line check could trip on.
 _PLAIN_DOMAIN = re.compile(rb"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\.?|\[[0-9A-Fa-f:.]+\]|"
                            rb"\[IPv6:[0-9A-Fa-f:.]+\]")
-#: A run of identical reduced keyword lines ending in CRLF, after a line ending in CRLF: every
+#: A reduced keyword line ending in CRLF (without its LF). A run of identical ones, after a
+#: line ending in CRLF, is kept once (``_one_copy_of_runs``): every
 #: rule reads each copy as a line of its own (CRLF ends a line for all of them; a copy after a
 #: bare LF would be part of the line before for a CRLF-only client) and treats a line equal to
 #: the one before it as it treated that one: kept again (only its line number differs, which
@@ -599,7 +644,7 @@ _PLAIN_DOMAIN = re.compile(rb"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\.?|\[[0-9A-Fa-f:
 #: decided. So one copy predicts the same. Servers differ mostly in how many extensions they
 #: list: without this, each count before and after STARTTLS was its own cache entry (282
 #: entries for the 4,015 conversations of the relay benchmark file, 6 with it).
-_REPEATED_LINE = re.compile(rb"(?:^|(?<=\r\n))([0-9]{3}[- ]K\r\n)\1+")
+_K_LINE = re.compile(rb"[0-9]{3}[- ]K\r")
 
 
 def _add_references(conv: dict[str, Any]) -> None:
