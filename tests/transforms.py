@@ -613,11 +613,13 @@ def swap_directions(window: int = 3) -> Step:
     direction that preceded it by at most ``window`` frames (a server reply before the command
     it answers, a client command before the reply it follows), each direction keeping its own
     order (each tap's). Left to right, each segment other than a SYN or RST jumps ahead of the
-    nearest earlier segment of the other direction within the window, if no segment of its own
-    direction is in between (the frames in between move back by one); a moved frame is not
-    moved again. Each frame keeps its timestamp; saving makes them non-decreasing, so the frames
-    that fall behind take the time of the one that jumped ahead (as when one tap's clock runs
-    ahead of the other's: the early segment is at most that skew early)."""
+    nearest earlier segment of its conversation within the window if that one is of the other
+    direction, no SYN or RST, and not moved already (the frames in between, of other
+    conversations or not TCP, move back by one, keeping their order). So a segment never passes
+    one of its own direction, moved or not, and a moved frame is not moved again. Each frame
+    keeps its timestamp; saving makes them non-decreasing, so the frames that fall behind take
+    the time of the one that jumped ahead (as when one tap's clock runs ahead of the other's:
+    the early segment is at most that skew early)."""
     if window < 1:
         raise ValueError("window must be >= 1")
 
@@ -632,10 +634,10 @@ def swap_directions(window: int = 3) -> Step:
                 continue
             for j in range(i - 1, max(-1, i - 1 - window), -1):
                 a = frames[j]
-                if fixed[j] or not isinstance(a, Seg) or _conv_key(a) != _conv_key(b):
-                    continue
-                if _direction(a) == _direction(b) or a.flags & (SYN | RST):
-                    break           # each tap keeps its own direction's order
+                if not isinstance(a, Seg) or _conv_key(a) != _conv_key(b):
+                    continue        # another conversation's frame (moved or not) just moves back
+                if fixed[j] or _direction(a) == _direction(b) or a.flags & (SYN | RST):
+                    break           # each tap keeps its own direction's order; a moved frame stays
                 frames[j:i + 1] = [b] + frames[j:i]
                 fixed[j:i + 1] = [True] * (i + 1 - j)
                 swaps += 1
