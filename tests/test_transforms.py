@@ -626,62 +626,48 @@ ORDERINGS: dict[str, Callable[[], list[T.Step]]] = {
 
 #: verdicts that still depend on how the bytes arrive, with the reason (strict: a fix shows)
 ORDERING_FAILURES: dict[str, str] = {
-    # (traced by the twenty-fourth session; none is a gap of the verdict: a bound of the TCP layer, the swap
-    # step not keeping each direction's order, and a rewrite that moves the client's wait)
+    # (traced by the twenty-fourth session; none is a gap of the verdict: a bound of the TCP layer, and rewrites
+    # that move the client's wait)
     "captures/hunt12-skew-client-ahead-300-ms-stall-quit-1-2-s-alert.pcap": (
         "resegment(1): the server's tap 300 ms ahead puts over 1024 one-byte segments of the server (its EHLO reply, "
         "220 and answer) after its first segment waiting for bytes of the client's, before the client's first segment; "
         "the reassembler's causal_window_segments (1024, pcapsmtp/tcp/config.py), counted in segments, ends the wait "
         "and declares the client's EHLO and ClientHello lost: incomplete (with the bound at 100,000 it reads the "
         "server's stall, checked). swap-directions: the server's alert (1.277 s) jumps ahead of the client's ACK of "
-        "the answer (0.377 s), which takes its time, and the server's FIN jumps ahead of the ClientHello over its "
-        "own alert (swap_directions skips a frame it moved already without checking its direction, so a direction's "
-        "order is not kept as its docstring says): the client's own acknowledgement of the answer then comes 0.3 s "
-        "before its QUIT, on the client's clock a client that gave up at once (the client's; right for the capture "
-        "so rewritten: the client's wait is a time, and the rewrite moves it by 0.9 s, as with the step fixed)"),
-    "captures/hunt12-skew-client-behind-300-ms-stall-quit-1-2-s-alert.pcap": (
-        "swap-directions moves the server's FIN ahead of its own alert (swap_directions skips a frame it moved "
-        "already without checking its direction, so the FIN jumps over that frame of its own direction): the TCP "
-        "layer declares the alert's bytes, which the FIN lies past, lost at the FIN (the alert two frames later comes "
-        "after it): bytes of the server lost in the handshake, incomplete; with the step keeping each direction's "
-        "order, as its docstring says, the verdict stays (checked)"),
+        "the answer (0.377 s), which takes its time (the step keeps each direction's order): the client's own "
+        "acknowledgement of the answer then comes 0.3 s before its QUIT, on the client's clock a client that gave up "
+        "at once (the client's; right for the capture so rewritten: the client's wait is a time, and the rewrite "
+        "moves it by 0.9 s)"),
     "captures/hunt12-skew-client-behind-300-ms-stall-quit-100-ms-alert.pcap": (
         "resegment(1): the client's tap 300 ms behind files its QUIT, which acknowledges the server's answer, before "
         "the server's segments; over 1024 one-byte segments of the server (banner, EHLO reply, 220, answer) come "
         "after it before the answer's end, and the reassembler's causal_window_segments (1024, "
         "pcapsmtp/tcp/config.py), counted in segments, ends its wait and declares the rest of the answer lost: "
         "incomplete (with the bound at 100,000 it reads the client giving up at once, checked)"),
-    "captures/hunt13-tls13-stall-fin-1-2-s-then-rest.pcap": (
-        "swap-directions moves the rest of the server's answer (its CertificateVerify and Finished, frame 20), "
-        "which acknowledges the client's FIN, ahead of that FIN within its window: the client then closed 2 ms "
-        "after the whole answer, at once (aborted/client; right for the capture so rewritten: the FIN carries no "
-        "byte, and the order its acknowledgement proves is not what the analysis orders the two directions by, "
-        "where the QUIT of hunt13-tls13-stall-quit-1-2-s-then-rest-client-fin.pcap is)"),
-    "captures/jitter-answer-hole-one-tap.pcap": (
-        "swap-directions moves the server's segment after the hole, 3 s after the ClientHello, ahead of "
-        "the client's ClientHello within its window, and the ClientHello takes its time: the client's "
-        "FIN then comes 3 ms after its ClientHello, a client that did not wait (aborted/client; right "
-        "for the capture so rewritten: how long the client waited is a time, and the rewrite moves it "
-        "by 3 s)"),
-    "captures/clockack-step-after-answer-acked.pcap": (
-        "the reference makes the client's FIN, stamped an hour back, as late as the server's FIN 60 s after "
-        "the answer; swap-directions then moves that FIN ahead of the client's ACK of the answer, which "
-        "takes the FIN's time: the client's TCP acknowledged the answer only after the server's close, and "
-        "whether it had the answer while the server waited cannot be told (incomplete; right for the capture "
-        "so rewritten: a 60 s tap skew)"),
-    "captures/quitcross-late-answer-crossed-quit.pcap": (
-        "swap-directions moves the server's answer, 30 s after the ClientHello, ahead of the client's ClientHello, "
-        "which takes the answer's time: the QUIT, whose segment acknowledged none of the answer, then comes 5 ms "
-        "after the ClientHello, and the client acknowledged the answer before its close, a client that gave up at "
-        "once and closed with the answer in hand, the general rule's (aborted/client, as "
-        "hunt9-quit-crossed-answer-rest-after-it.pcap; right for the capture so rewritten: how long the client "
-        "waited is a time, and the rewrite moves it by 30 s); as written the client waited 30 s with nothing "
-        "(server-silent)"),
     "captures/hunt8-client-quit-in-clear-after-hello-at-once-long-path.pcap": (
         "swap-directions moves the server's late ACK of the ClientHello (1.195 s after it) ahead of the client's "
         "QUIT in the clear 5 ms after it, and the QUIT takes the ACK's time: the plaintext then comes 1.195 s after "
         "the ClientHello, a client that waited a second or more (server-silent; right for the capture so rewritten: "
         "how long the client waited is a time, and the rewrite moves it by 1.19 s)"),
+    # (these three came with swap_directions keeping each direction's order: its swaps now pair other frames)
+    "captures/hunt6-server-closes-after-hrr.pcap": (
+        "swap-directions moves the client's FIN (5.0 s after the HelloRetryRequest) ahead of the server's FIN "
+        "(11 ms after it), which takes the client's FIN's time: the server then waited 5.0 s after its "
+        "HelloRetryRequest, which the client acknowledged, for a second ClientHello that never came, and the "
+        "client's FIN acknowledges the server's (client-silent, aborted/client; right for the capture so "
+        "rewritten: how long the server waited is a time, and the rewrite moves its close by 5 s)"),
+    "captures/pathhole-answer-lost.pcap": (
+        "swap-directions moves the client's FIN (3 s after its ClientHello) ahead of the server's segment after the "
+        "853-byte hole (11 ms after it), which takes the FIN's time: the only sign that the server sent its answer "
+        "then comes with the client's close, and whether the client had it when it closed cannot be told "
+        "(incomplete, as jitter-answer-hole-one-tap.pcap, whose segment after the hole is that late as written; "
+        "right for the capture so rewritten: when the server answered is a time, and the rewrite moves it by 3 s)"),
+    "captures/pathhole-smtps-answer-lost.pcap": (
+        "swap-directions moves the client's FIN (60 s after its ClientHello) ahead of the server's segment after the "
+        "853-byte hole (11 ms after it), which takes the FIN's time: the only sign that the server sent its answer "
+        "then comes with the client's close, and whether the client had it when it closed cannot be told "
+        "(incomplete, as jitter-answer-hole-one-tap.pcap; right for the capture so rewritten: when the server "
+        "answered is a time, and the rewrite moves it by 60 s)"),
 }
 # (captures/pathhole-hello-fin.pcap was here: swap-directions moves the client's FIN past the hole
 # as late as the server's last segment, so no segment of the server a second later shows the
