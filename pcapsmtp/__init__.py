@@ -78,7 +78,8 @@ def _why_pure(spec: importlib.machinery.ModuleSpec) -> tuple[str, str]:
 # runs its .py (the switch, or its extension older than its source), so does this one (a typed
 # read of the pure-Python class's object would read the wrong memory).
 _NEEDS = {"pcapsmtp.tcp.reassembler": "pcapsmtp.tcp.halfstream",
-          "pcapsmtp.smtp.session": "pcapsmtp.smtp.lines"}
+          "pcapsmtp.smtp.session": "pcapsmtp.smtp.lines",
+          "pcapsmtp.analysis.frames": "pcapsmtp.model"}
 
 
 def _pure_source(name: str, spec: importlib.machinery.ModuleSpec) -> tuple[str, str]:
