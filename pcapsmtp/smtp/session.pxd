@@ -17,6 +17,10 @@
 cimport cython
 from pcapsmtp.smtp.lines cimport Line, LineBuffer
 
+# The side's modes (``_SideState.mode``): C globals holding the .py's strings, so that
+# ``st.mode is _LINES`` is a pointer comparison, not a look-up of the module's dictionary.
+cdef object _LINES, _HOLD, _BODY, _BDAT, _SASL_LINE, _TLS_EXPECTED, _TLS, _STOPPED
+
 cdef class _SideState:
     cdef public object side
     cdef public LineBuffer lines

@@ -83,19 +83,20 @@ class SessionConfig:
     max_held_bytes: int = 65536      #: client bytes held while a DATA/STARTTLS reply is due
 
 
-class _Mode:
-    """What a side's next bytes are. Plain constants, compared by identity, not an ``Enum``:
-    in Python 3.11 every lookup of an enum member (``EnumType.__getattr__``) costs about five
-    times a class attribute's, and the session reads the mode several times per line."""
-
-    LINES = "lines"            # command lines (client) or reply lines (server)
-    HOLD = "hold"              # client: waiting for the reply to DATA or STARTTLS
-    BODY = "body"              # client: DATA content
-    BDAT = "bdat"              # client: a BDAT chunk
-    SASL = "sasl"              # client: next line is a SASL response
-    TLS_EXPECTED = "tls-expected"
-    TLS = "tls"
-    STOPPED = "stopped"
+# What a side's next bytes are (``_SideState.mode``). Plain string constants of the module,
+# compared by identity, not an ``Enum`` nor a class's attributes: in Python 3.11 every lookup of
+# an enum member (``EnumType.__getattr__``) costs about five times a class attribute's, and a
+# class attribute (``type_getattro``) several times a module global's, and the session reads the
+# mode several times per segment and per line (the compiled build reads them as C globals:
+# session.pxd).
+_LINES = "lines"                # command lines (client) or reply lines (server)
+_HOLD = "hold"                  # client: waiting for the reply to DATA or STARTTLS
+_BODY = "body"                  # client: DATA content
+_BDAT = "bdat"                  # client: a BDAT chunk
+_SASL_LINE = "sasl"             # client: next line is a SASL response
+_TLS_EXPECTED = "tls-expected"  # TLS is due (after a 220 to STARTTLS): not judged yet
+_TLS = "tls"                    # TLS records (``_SideState.tls``)
+_STOPPED = "stopped"            # nothing more is read (bytes counted only)
 
 
 def decode_text(raw: bytes) -> str:
@@ -122,7 +123,7 @@ class _SideState:
     def __init__(self, side: Side, max_line: int) -> None:
         self.side = side
         self.lines = LineBuffer(max_line)
-        self.mode = _Mode.LINES
+        self.mode = _LINES
         self.tls: TlsObserver | None = None
         self.body_start = 0
         self.body_octets = 0
@@ -133,7 +134,7 @@ class _SideState:
         self.after_gap = False
         self.small_gap = False   #: the hole fell between replies and cannot hold one
         self.body_hole = False   #: message content was lost: its end-of-data marker may be in it
-        #: where TLS is due (``_Mode.TLS_EXPECTED``): the capture time of the segment that carried
+        #: where TLS is due (``_TLS_EXPECTED``): the capture time of the segment that carried
         #: the first byte held (0: none known), which stamps its ``PlaintextAfterStartTls``
         self.held_ns = 0
 
@@ -251,18 +252,18 @@ class SmtpSession:
             self._client_bytes = True
         else:
             self._answer_in_hole = False
-        if st.ended or st.mode is _Mode.STOPPED:
+        if st.ended or st.mode is _STOPPED:
             if not st.ended:
                 st.lines.start += len(data)
             return out
         mode = st.mode
-        if (mode is _Mode.TLS or mode is _Mode.BODY) and st.first_seen:
+        if (mode is _TLS or mode is _BODY) and st.first_seen:
             # TLS records or message content: straight to the observer or the end-of-data
             # search, as ``_drain`` would hand them, without the round trip through the line
             # buffer (nothing is buffered in these modes between two calls)
             start = st.lines.advance(len(data))
             if start is not None:
-                if mode is _Mode.BODY:
+                if mode is _BODY:
                     if self._body_data(st, data, start):
                         self._drain(st)         # the lines after the end-of-data marker
                 elif st.tls is not None:
@@ -272,9 +273,9 @@ class SmtpSession:
                     if st.tls.text_pending:
                         self._held_text = True
                 return out
-        if mode is _Mode.HOLD and not len(st.lines) and self._gave_up_on_starttls(data, ts_ns):
-            st.mode = _Mode.LINES
-        elif mode is _Mode.TLS_EXPECTED and not len(st.lines):
+        if mode is _HOLD and not len(st.lines) and self._gave_up_on_starttls(data, ts_ns):
+            st.mode = _LINES
+        elif mode is _TLS_EXPECTED and not len(st.lines):
             st.held_ns = ts_ns      # (the first byte where TLS is due: ``_not_tls``'s time)
         st.lines.push(data)
         if not st.first_seen and self._late:
@@ -329,37 +330,37 @@ class SmtpSession:
         if side is _SERVER and length < _SHORTEST_REPLY:
             self._short_holes.append(gap)
         st.first_seen = True
-        if st.mode is _Mode.TLS and st.tls is not None:
+        if st.mode is _TLS and st.tls is not None:
             self._emit_all(st.tls.gap(length))
             st.lines.skip(length)
             return out
-        if st.mode is _Mode.BODY:
+        if st.mode is _BODY:
             st.body_octets += len(st.lines) + length
             st.body_tail = b""
             st.lines.skip(length)
             st.body_hole = True
             return out
-        if st.mode is _Mode.BDAT:
+        if st.mode is _BDAT:
             used = min(length, st.bdat_left)
             st.bdat_left -= used
             st.lines.skip(length)
             if st.bdat_left == 0:
-                st.mode = _Mode.LINES
+                st.mode = _LINES
             return out
-        if st.mode is _Mode.HOLD:
+        if st.mode is _HOLD:
             # The held bytes and the hole: the pending reply decides nothing reliable now.
             st.lines.skip(length)
             if self._hold_for is not None and self._hold_for.verb == "STARTTLS":
                 self._hold_lost += length
             return out
-        if st.mode is _Mode.TLS_EXPECTED:
+        if st.mode is _TLS_EXPECTED:
             # TLS was due: what follows the hole is TLS whose record framing must be found
             # again, never plaintext to judge.
             if side is _CLIENT:
                 self._client_spoke_after_220 = True
             st.lines.take_rest()
             st.lines.skip(length)
-            st.mode = _Mode.TLS
+            st.mode = _TLS
             st.held_ns = 0
             st.tls = TlsObserver(side, framed=False)
             return out
@@ -400,27 +401,27 @@ class SmtpSession:
         if st.ended:
             return out
         self._lone_header_settled()
-        if st.mode in (_Mode.LINES, _Mode.SASL):
+        if st.mode in (_LINES, _SASL_LINE):
             line = st.lines.flush()
             if line is not None and line.raw.strip():
                 self._line(st, line)
-        elif st.mode is _Mode.BODY:
+        elif st.mode is _BODY:
             rest, _ = st.lines.take_rest()
             self._emit(MessageBody(side=side, span=Span(side, st.body_start,
                                                         st.body_start + st.body_octets + len(rest)),
                                    octets=st.body_octets + len(rest), complete=False))
-        elif st.mode is _Mode.HOLD:
+        elif st.mode is _HOLD:
             data, start = st.lines.take_rest()
             if data:
                 self._held_without_reply(data, start)
-        elif st.mode is _Mode.TLS and st.tls is not None:
+        elif st.mode is _TLS and st.tls is not None:
             self._emit_all(st.tls.end())
-        elif st.mode is _Mode.TLS_EXPECTED and len(st.lines):
+        elif st.mode is _TLS_EXPECTED and len(st.lines):
             pending = st.lines.buf
             if sniff_tls(bytes(pending[:5])) is False:
                 self._not_tls(st, bytes(pending[:pending.find(b"\n", 0, 64) + 1 or 64]),
                               st.lines.start)
-                if _mode_of(st) is _Mode.LINES:
+                if _mode_of(st) is _LINES:
                     self._drain(st)
                     line = st.lines.flush()
                     if line is not None and line.raw.strip():
@@ -518,7 +519,7 @@ class SmtpSession:
     def _tls_in_progress(self, st: _SideState, *, framed: bool, after_hole: bool = False) -> None:
         """A late side whose bytes are TLS (or binary): TLS from here on, start unknown
         (``after_hole``: unsure after a hole, see ``TlsInProgress``)."""
-        st.mode = _Mode.TLS
+        st.mode = _TLS
         st.tls = TlsObserver(st.side, framed=framed)
         start = st.lines.start
         self._emit(TlsInProgress(side=st.side, span=Span(st.side, start, start),
@@ -527,18 +528,18 @@ class SmtpSession:
 
     def _implicit_tls(self, st: _SideState) -> None:
         """SMTPS: a TLS record as the client's first bytes."""
-        st.mode = _Mode.TLS
+        st.mode = _TLS
         st.tls = TlsObserver(_CLIENT)
         start = st.lines.start
         self._emit(ImplicitTls(side=_CLIENT, span=Span(_CLIENT, start, start)))
-        if self._s.mode is _Mode.LINES and not self._greeted and not self._reply_lines:
-            self._s.mode = _Mode.TLS_EXPECTED
+        if self._s.mode is _LINES and not self._greeted and not self._reply_lines:
+            self._s.mode = _TLS_EXPECTED
         self._drain(st)
 
     def _drain(self, st: _SideState) -> None:
         while True:
             mode = st.mode
-            if self._lone_220 and mode is _Mode.LINES and st.side is _SERVER and not self._reply_lines:
+            if self._lone_220 and mode is _LINES and st.side is _SERVER and not self._reply_lines:
                 head = (sniff_tls(bytes(st.lines.buf[:5])) if st.lines.buf[:1] in _HANDSHAKE_ANSWER
                         else False)
                 if head is None:
@@ -548,7 +549,7 @@ class SmtpSession:
                     continue
                 if st.lines.buf[:1]:
                     self._lone_220 = False   # the server's next bytes after the 220 are no TLS
-            if self._lone_220 and mode is _Mode.LINES and st.side is _CLIENT:
+            if self._lone_220 and mode is _LINES and st.side is _CLIENT:
                 # the client's first bytes in the capture (after holes only, if any) while the
                 # 220 waits unread: its ClientHello shows it read that 220 and started TLS
                 head = sniff_tls(bytes(st.lines.buf[:5])) if st.lines.buf[:1] == b"\x16" else False
@@ -559,7 +560,7 @@ class SmtpSession:
                     continue
                 if st.lines.buf[:1]:
                     self._lone_220 = False   # the client's first bytes are no TLS
-            if self._starttls_2xx and mode is _Mode.LINES and st.side is _CLIENT:
+            if self._starttls_2xx and mode is _LINES and st.side is _CLIENT:
                 head = sniff_tls(bytes(st.lines.buf[:5])) if st.lines.buf[:1] else False
                 if head is None:
                     return      # wait for a record header's 5 bytes
@@ -569,7 +570,7 @@ class SmtpSession:
                     self._tls_after_2xx()
                     continue
             not_tls = False
-            if (mode is _Mode.LINES and st.side is _SERVER and not self._reply_lines
+            if (mode is _LINES and st.side is _SERVER and not self._reply_lines
                     and self._hold_for is not None and self._hold_for.verb == "STARTTLS"
                     and st.lines.buf[:1] in _HANDSHAKE_ANSWER and sniff_tls(bytes(st.lines.buf[:5]))):
                 if st.lines.buf[:1] == b"\x16" and len(st.lines) < 6:
@@ -582,7 +583,7 @@ class SmtpSession:
                 # server's first bytes after STARTTLS are no TLS (its first record is a
                 # handshake message in the clear, or an alert), whatever their first byte
                 not_tls = True
-            if mode is _Mode.LINES and not not_tls and (self._late or (self._lost and self._starttls_sent)
+            if mode is _LINES and not not_tls and (self._late or (self._lost and self._starttls_sent)
                                                         or st.after_gap) \
                     and st.lines.buf[:1] and 20 <= st.lines.buf[0] <= 24:
                 head = sniff_tls(bytes(st.lines.buf[:5]))
@@ -597,7 +598,7 @@ class SmtpSession:
                     # from here, never lines.
                     self._tls_in_progress(st, framed=True, after_hole=not self._late)
                     return
-            if mode is _Mode.LINES or mode is _Mode.SASL:
+            if mode is _LINES or mode is _SASL_LINE:
                 line = st.lines.next_line()
                 if line is None:
                     return
@@ -605,13 +606,13 @@ class SmtpSession:
                     self._client_line(st, line)
                 else:
                     self._server_line(st, line)
-            elif mode is _Mode.BODY:
+            elif mode is _BODY:
                 if not self._body(st):
                     return
-            elif mode is _Mode.BDAT:
+            elif mode is _BDAT:
                 if not self._bdat(st):
                     return
-            elif mode is _Mode.HOLD:
+            elif mode is _HOLD:
                 if (self._hold_for is not None and self._hold_for.verb == "STARTTLS"
                         and st.lines.buf[:1] and self._answer_unseen()):
                     if self._hold_lost:
@@ -629,10 +630,10 @@ class SmtpSession:
                     self._release_hold_unanswered()
                     continue
                 return
-            elif mode is _Mode.TLS_EXPECTED:
+            elif mode is _TLS_EXPECTED:
                 if not self._tls_expected(st):
                     return
-            elif mode is _Mode.TLS:
+            elif mode is _TLS:
                 data, start = st.lines.take_rest()
                 if data and st.tls is not None:
                     self._emit_all(st.tls.feed(data, start, ts_ns=self._ts))
@@ -656,8 +657,8 @@ class SmtpSession:
         if line.truncated:
             self._anomaly(_CLIENT, span, AnomalyCode.LINE_TOO_LONG,
                           f"command line of {line.end - line.start} octets")
-        if st.mode is _Mode.SASL:
-            st.mode = _Mode.LINES
+        if st.mode is _SASL_LINE:
+            st.mode = _LINES
             self._emit(AuthExchange(side=_CLIENT, span=span, lines=1))
             self._push_pending(Command(side=_CLIENT, span=span, verb=_SASL, argument="",
                                        raw_verb="", ts_ns=self._ts))
@@ -705,7 +706,7 @@ class SmtpSession:
         self._client_hole = False
         self._push_pending(cmd)
         if verb == "DATA" or verb == "STARTTLS":
-            st.mode = _Mode.HOLD
+            st.mode = _HOLD
             self._hold_for = cmd
             self._hold_lost = 0
             self._answer_in_hole = False
@@ -716,7 +717,7 @@ class SmtpSession:
             parts = argument.split()
             size = int(parts[0]) if parts and parts[0].isdigit() else -1
             if size > 0:
-                st.mode = _Mode.BDAT
+                st.mode = _BDAT
                 st.bdat_left = size
                 st.body_start = st.lines.start
                 st.body_octets = 0
@@ -778,7 +779,7 @@ class SmtpSession:
                                octets=st.body_octets, complete=False))
         self._push_pending(Command(side=_CLIENT, span=Span(_CLIENT, end, end), verb=_EOM,
                                    argument="", raw_verb=".", ts_ns=self._ts))
-        st.mode = _Mode.LINES
+        st.mode = _LINES
         st.body_tail = b""
         st.body_hole = False
         self._client_hole = True
@@ -806,7 +807,7 @@ class SmtpSession:
                                octets=st.body_octets))
         self._push_pending(Command(side=_CLIENT, span=Span(_CLIENT, end - 3, end), verb=_EOM,
                                    argument="", raw_verb=".", ts_ns=self._ts))
-        st.mode = _Mode.LINES
+        st.mode = _LINES
         self._claim()
         st.body_tail = b""
         rest = data[used:]
@@ -826,7 +827,7 @@ class SmtpSession:
             self._emit(MessageBody(side=_CLIENT,
                                    span=Span(_CLIENT, st.body_start, start + used),
                                    octets=st.body_octets, bdat=True))
-            st.mode = _Mode.LINES
+            st.mode = _LINES
         rest = data[used:]
         st.lines.start = start + used
         if rest:
@@ -838,23 +839,23 @@ class SmtpSession:
         st = self._c
         cmd = self._hold_for
         self._hold_for = None
-        if st.mode is not _Mode.HOLD or cmd is None:
+        if st.mode is not _HOLD or cmd is None:
             return
         code = reply.code
         if cmd.verb == "DATA":
             if code == 354:
-                st.mode = _Mode.BODY
+                st.mode = _BODY
                 st.body_start = st.lines.start
                 st.body_octets = 0
                 st.body_hole = False
                 st.body_tail = b"\n"  # the first line may already be the lone dot
             else:
-                st.mode = _Mode.LINES
+                st.mode = _LINES
         else:  # STARTTLS
             if code == 220:
                 self._starttls_accepted = True
                 data, start = st.lines.take_rest()
-                st.mode = _Mode.TLS_EXPECTED
+                st.mode = _TLS_EXPECTED
                 if self._hold_lost and _tls_after_hold_hole(data, at_end=True) is not False:
                     # bytes after STARTTLS were lost in a hole: what follows it is the rest of
                     # the TLS the client started, never plaintext injected before the 220
@@ -875,7 +876,7 @@ class SmtpSession:
                         st.lines.push(data)
                         st.lines.start = start
             else:
-                st.mode = _Mode.LINES
+                st.mode = _LINES
                 # (``_drain`` reads the client's next bytes: TLS there starts TLS; not after bytes
                 # were lost, where which reply the client read is a guess and TLS where a line
                 # would begin is TLS in progress)
@@ -893,7 +894,7 @@ class SmtpSession:
         judge what it sent)."""
         self._starttls_accepted = True
         self._server_after_220()
-        self._c.mode = _Mode.TLS_EXPECTED
+        self._c.mode = _TLS_EXPECTED
 
     def _starttls_lost_in_hole(self) -> None:
         """A 220 after the greeting answers only STARTTLS (RFC 3207 4, RFC 5321 4.2.3): with
@@ -907,7 +908,7 @@ class SmtpSession:
                       argument="", raw_verb="STARTTLS", inferred=True, ts_ns=self._ts)
         self._emit(cmd)
         self._push_pending(cmd)
-        st.mode = _Mode.HOLD
+        st.mode = _HOLD
         self._hold_for = cmd
 
     def _starttls_pending(self) -> bool:
@@ -932,12 +933,12 @@ class SmtpSession:
         (``_MIN_CLIENT_HELLO_RECORD``): the server's TLS answers none of them, and they are
         what the client sent in the clear."""
         self._starttls_accepted = True
-        self._s.mode = _Mode.TLS
+        self._s.mode = _TLS
         self._s.tls = TlsObserver(_SERVER)
         self._client_spoke_after_220 = True
         c = self._c
         self._hold_for = None
-        if c.mode is _Mode.HOLD:
+        if c.mode is _HOLD:
             held = bytes(c.lines.buf)
             if (self._hold_lost and self._hold_lost + len(held) >= _MIN_CLIENT_HELLO_RECORD
                     and (hello or _answers_hello(self._s.lines.buf)
@@ -945,7 +946,7 @@ class SmtpSession:
                 self._hold_lost = 0
                 self._tls_after_hole(c)
             else:
-                c.mode = _Mode.TLS_EXPECTED
+                c.mode = _TLS_EXPECTED
             if not c.ended:
                 self._drain(c)
 
@@ -960,7 +961,7 @@ class SmtpSession:
         plaintext owed after the 220."""
         s = self._s
         buf = s.lines.buf
-        if (s.mode is _Mode.LINES and not self._reply_lines
+        if (s.mode is _LINES and not self._reply_lines
                 and self._hold_for is not None and self._hold_for.verb == "STARTTLS"
                 and 0 < len(s.lines) < 6 and buf[:1] == b"\x16"
                 and (self._hold_lost or len(s.lines) == 5)
@@ -1000,7 +1001,7 @@ class SmtpSession:
         if self._unclaimed:
             self._unclaimed[-1] = replace(self._unclaimed[-1], tls_follows=True)
         self._flush_unclaimed()
-        self._s.mode = _Mode.TLS
+        self._s.mode = _TLS
         self._s.tls = TlsObserver(_SERVER)
 
     def _client_tls_after_lone_220(self) -> None:
@@ -1026,10 +1027,10 @@ class SmtpSession:
             ready_ns = self._unclaimed[-1].ts_ns if self._unclaimed else self._ts
             self._tls_after_lone_220()
             self._starttls_accepted = True
-            self._s.mode = _Mode.TLS_EXPECTED
+            self._s.mode = _TLS_EXPECTED
             self._ready_ns = ready_ns
             self._client_spoke_after_220 = True
-            c.mode = _Mode.TLS
+            c.mode = _TLS
             c.tls = TlsObserver(_CLIENT)
             c.after_gap = False
             return
@@ -1087,13 +1088,13 @@ class SmtpSession:
             self._hold_lost = 0
             self._tls_after_hole(c)
         else:
-            c.mode = _Mode.TLS_EXPECTED
+            c.mode = _TLS_EXPECTED
 
     def _tls_after_hole(self, c: _SideState) -> None:
         """The client's bytes from here are TLS whose record framing must be found again:
         bytes of it after its STARTTLS were lost in a hole, the start of its TLS among them."""
         self._client_spoke_after_220 = True
-        c.mode = _Mode.TLS
+        c.mode = _TLS
         c.tls = TlsObserver(_CLIENT, framed=False)
 
     def _release_hold_unanswered(self) -> None:
@@ -1102,13 +1103,13 @@ class SmtpSession:
         cmd = self._hold_for
         self._hold_for = None
         if cmd is not None and cmd.verb == "DATA":
-            st.mode = _Mode.BODY
+            st.mode = _BODY
             st.body_start = st.lines.start
             st.body_octets = 0
             st.body_hole = False
             st.body_tail = b"\n"
         else:
-            st.mode = _Mode.TLS_EXPECTED
+            st.mode = _TLS_EXPECTED
 
     def _gave_up_on_starttls(self, data: bytes, ts_ns: int) -> bool:
         """The client's first bytes after STARTTLS, no answer seen: plaintext sent at least
@@ -1244,7 +1245,7 @@ class SmtpSession:
         """Pair a whole reply with the command it answers, for the client and for the server
         (``helo_fallback``: the HELO after an unanswered EHLO, which then got no reply)."""
         span = Span(_SERVER, lines[0].span.start, last.span.end)
-        if self._c.mode is _Mode.BODY and self._c.body_hole and self._greeted:
+        if self._c.mode is _BODY and self._c.body_hole and self._greeted:
             self._body_ended_in_hole()
         # The first reply is the greeting, unless the capture started late and the client's
         # command came first (then it is that command's answer), or the greeting was lost in a
@@ -1283,7 +1284,7 @@ class SmtpSession:
         if not self._greeted and not greeting:
             self._greeted = True
         if (not greeting and last.code == 220 and self._client_hole and not self._pending
-                and not self._unclaimed and self._c.mode is _Mode.LINES
+                and not self._unclaimed and self._c.mode is _LINES
                 and not self._starttls_accepted):
             self._starttls_lost_in_hole()
         answers: Command | None = None
@@ -1418,8 +1419,8 @@ class SmtpSession:
         """A final reply (not 334) during a SASL exchange that answers a client line lost in a
         hole: the server's verdict on it (235, 535). The exchange is over, and the client's next
         line is a command, not another SASL line."""
-        if code != 334 and (self._c.mode is _Mode.SASL or self._auth_open):
-            self._c.mode = _Mode.LINES
+        if code != 334 and (self._c.mode is _SASL_LINE or self._auth_open):
+            self._c.mode = _LINES
             self._auth_open = False
 
     def _client_reads(self, reply: Reply, drain: bool = True) -> None:
@@ -1430,7 +1431,7 @@ class SmtpSession:
         verb = answers.verb
         if verb == "AUTH" or verb == _SASL:
             if reply.code == 334:
-                self._c.mode = _Mode.SASL
+                self._c.mode = _SASL_LINE
             else:
                 self._auth_open = False
         elif answers is self._hold_for:
@@ -1439,7 +1440,7 @@ class SmtpSession:
     def _server_after_220(self) -> None:
         """The server's bytes after its 220 must be TLS; ``_tls_expected`` judges them (those
         sent before any client byte are response injection)."""
-        self._s.mode = _Mode.TLS_EXPECTED
+        self._s.mode = _TLS_EXPECTED
         self._client_spoke_after_220 = False
         self._ready_ns = self._ts
 
@@ -1457,7 +1458,7 @@ class SmtpSession:
         if verdict is None:
             return False
         if verdict:
-            st.mode = _Mode.TLS
+            st.mode = _TLS
             st.tls = TlsObserver(st.side)
             st.held_ns = 0
             return True
@@ -1502,7 +1503,7 @@ class SmtpSession:
         for st in (self._c, self._s):
             if st.ended:
                 continue
-            if st.mode is _Mode.TLS:
+            if st.mode is _TLS:
                 tls = st.tls
                 if tls is None or not tls.text_pending:
                     continue
@@ -1510,7 +1511,7 @@ class SmtpSession:
                     held = True
                 else:
                     self._emit_all(tls.flush_text())
-            elif st.mode is _Mode.TLS_EXPECTED and len(st.lines) \
+            elif st.mode is _TLS_EXPECTED and len(st.lines) \
                     and sniff_tls(bytes(st.lines.buf[:5])) is False:
                 if st is keep:
                     held = True
@@ -1544,11 +1545,11 @@ class SmtpSession:
                 self._srv_pending.clear()
                 self._srv_in_data = False
                 self._flush_unclaimed()
-                if self._s.mode is _Mode.TLS_EXPECTED:
-                    self._s.mode = _Mode.LINES
-            st.mode = _Mode.LINES
+                if self._s.mode is _TLS_EXPECTED:
+                    self._s.mode = _LINES
+            st.mode = _LINES
         else:
-            st.mode = _Mode.STOPPED
+            st.mode = _STOPPED
             st.lines.take_rest()
 
 
