@@ -54,6 +54,23 @@ cdef class TlsObserver:
     cdef public bint _offered_tls13, _tls12_evidence, _server_tls13
     cdef public object _suite
 
+    # The record and handshake layers' steps, run for every record: ``cpdef``, so that the
+    # observer's own calls go through the type's table, not a method look-up and a Python call
+    # each (docs/performance.md, "Twenty-fourth session"); ``_consume``'s positions in the bytes
+    # of one feed are C integers (a feed is at most a segment's bytes).
+    cpdef list _take(self)
+    cpdef _emit(self, ev)
+    cpdef _flush_not_tls(self)
+    cpdef _not_tls(self, start, first)
+    cpdef _not_tls_more(self)
+    @cython.locals(i=Py_ssize_t, n=Py_ssize_t, b0=Py_ssize_t, length=Py_ssize_t, end=Py_ssize_t,
+                   need=Py_ssize_t, take=Py_ssize_t)
+    cpdef _consume(self, bytes data, offset)
+    cpdef _start_record(self)
+    cpdef _finish_record(self, end)
+    cpdef _handshake_record(self, body, span, length, damaged)
+    cpdef _message(self, mtype, body, span)
+
 # The TLS events, as the SMTP events (``events.pxd``): extension types whose ``@dataclass`` is
 # Cython's (``__init__``, equality, hash and repr compiled; the same signatures and results as
 # the standard library's), every field ``readonly`` and holding the Python value the .py stores.

@@ -720,8 +720,9 @@ class TlsObserver:
             try:
                 self._consume(data, offset)
             except Exception as exc:  # noqa: BLE001 - bad traffic never raises
-                self._emit(TlsStopped, Span(self.side, offset, offset + len(data)),
-                           reason="internal_error", detail=f"{type(exc).__name__}: {exc}")
+                self._emit(TlsStopped(side=self.side, span=Span(self.side, offset, offset + len(data)),
+                                      frame=self._frame, reason="internal_error",
+                                      detail=f"{type(exc).__name__}: {exc}"))
                 self._dead = True
         return self._take()
 
@@ -757,23 +758,26 @@ class TlsObserver:
         if self._dead:
             return self._take()
         if self._resync and self._rbuf and not self._resync_at_end():
-            self._emit(TlsStopped, Span(self.side, self._rstart, pos), reason="gap",
-                       detail="no record framing found after the gap")
+            self._emit(TlsStopped(side=self.side, span=Span(self.side, self._rstart, pos), frame=self._frame,
+                                  reason="gap", detail="no record framing found after the gap"))
             self._dead = True
         self._flush_not_tls()               # resynchronising may have met non-TLS bytes
         if self._dead or self._resync:
             return self._finish_end()
         if self._in_body:
-            self._emit(TlsTruncated, Span(self.side, self._rec_start, pos), what="record",
-                       content_type=self._rec_type, expected=self._rec_hdr_len + self._rec_len,
-                       received=self._rec_hdr_len + self._rec_have)
+            self._emit(TlsTruncated(side=self.side, span=Span(self.side, self._rec_start, pos),
+                                    frame=self._frame, what="record", content_type=self._rec_type,
+                                    expected=self._rec_hdr_len + self._rec_len,
+                                    received=self._rec_hdr_len + self._rec_have))
         elif self._hdr:
-            self._emit(TlsTruncated, Span(self.side, self._rec_start, pos), what="record",
-                       content_type=self._hdr[0], expected=-1, received=len(self._hdr))
+            self._emit(TlsTruncated(side=self.side, span=Span(self.side, self._rec_start, pos),
+                                    frame=self._frame, what="record", content_type=self._hdr[0], expected=-1,
+                                    received=len(self._hdr)))
         if self._hs and not self._hs_dead:
             expected = 4 + int.from_bytes(self._hs[1:4], "big") if len(self._hs) >= 4 else -1
-            self._emit(TlsTruncated, Span(self.side, self._hs_start, pos), what="handshake",
-                       content_type=self._hs[0], expected=expected, received=len(self._hs))
+            self._emit(TlsTruncated(side=self.side, span=Span(self.side, self._hs_start, pos),
+                                    frame=self._frame, what="handshake", content_type=self._hs[0],
+                                    expected=expected, received=len(self._hs)))
         return self._finish_end()
 
     def _finish_end(self) -> list[TlsEvent]:
@@ -788,17 +792,21 @@ class TlsObserver:
         out, self._out = self._out, []
         return out
 
-    def _emit(self, cls: type[TlsEvent], span: Span, **kw: object) -> None:
+    def _emit(self, ev: TlsEvent) -> None:
+        """Out with ``ev`` (made by the caller, stamped with the current feed's frame: a
+        ``TlsNotTls`` with the frame of its first byte's), unless the event limit is reached:
+        then the last slot holds ``TlsStopped(reason="event_limit")`` at ``ev``'s span and frame,
+        and nothing more comes out."""
         if self._muted:
             return
-        if self._emitted >= self._max_events - 1 and cls is not TlsStopped:
-            self._out.append(TlsStopped(side=self.side, span=span, frame=self._frame,
+        if self._emitted >= self._max_events - 1 and ev.__class__ is not TlsStopped:
+            self._out.append(TlsStopped(side=self.side, span=ev.span, frame=ev.frame,
                                         reason="event_limit",
                                         detail=f"{self._max_events} events per side"))
             self._emitted += 1
             self._muted = True
             return
-        self._out.append(cls(side=self.side, span=span, frame=self._frame, **kw))
+        self._out.append(ev)
         self._emitted += 1
         if self._emitted >= self._max_events:
             self._muted = True
@@ -808,12 +816,11 @@ class TlsObserver:
     def _flush_not_tls(self) -> None:
         if self._nt_buf is not None:
             preview = bytes(self._nt_buf)
-            # (stamped with the feed of its first byte, not the one that completed it: ``_emit``
-            # gives every event the current feed's frame)
-            frame, self._frame = self._frame, self._nt_frame
-            self._emit(TlsNotTls, Span(self.side, self._nt_start, self._nt_start + len(preview)),
-                       preview=preview, ts_ns=self._nt_ts, ack=self._nt_ack, ack_age=self._nt_ack_age)
-            self._frame = frame
+            # (stamped with the feed of its first byte, not the one that completed it)
+            self._emit(TlsNotTls(side=self.side,
+                                 span=Span(self.side, self._nt_start, self._nt_start + len(preview)),
+                                 frame=self._nt_frame, preview=preview, ts_ns=self._nt_ts, ack=self._nt_ack,
+                                 ack_age=self._nt_ack_age))
             self._nt_buf = None
 
     def _not_tls(self, start: int, first: bytes) -> None:
@@ -884,8 +891,9 @@ class TlsObserver:
             p += 1
         self._rscan = p
         if n > _RESYNC_WINDOW:
-            self._emit(TlsStopped, Span(self.side, self._rstart, self._rstart + n), reason="gap",
-                       detail=f"no record framing in {n} bytes after the gap")
+            self._emit(TlsStopped(side=self.side, span=Span(self.side, self._rstart, self._rstart + n),
+                                  frame=self._frame, reason="gap",
+                                  detail=f"no record framing in {n} bytes after the gap"))
             self._resync = False
             self._dead = True
             buf.clear()
@@ -897,7 +905,8 @@ class TlsObserver:
         rest = bytes(buf[p:])
         start = self._rstart
         buf.clear()
-        self._emit(TlsResynchronised, Span(self.side, start, start + p), skipped=p)
+        self._emit(TlsResynchronised(side=self.side, span=Span(self.side, start, start + p),
+                                     frame=self._frame, skipped=p))
         self._consume(rest, start + p)
 
     def _resync_at_end(self) -> bool:
@@ -1029,22 +1038,22 @@ class TlsObserver:
             self.app_data_records += 1
             self.app_data_bytes += length
             if looks_like_encrypted_alert(length) and self.tls13:
-                self._emit(TlsAlert, span, level=-1, description=-1, name="encrypted",
-                           encrypted=True, content_type=CT_APPLICATION_DATA)
+                self._emit(TlsAlert(side=self.side, span=span, frame=self._frame, level=-1, description=-1,
+                                    name="encrypted", encrypted=True, content_type=CT_APPLICATION_DATA))
             elif self._app_events < self._max_app_events:
                 self._app_events += 1
-                self._emit(TlsApplicationData, span, length=length)
+                self._emit(TlsApplicationData(side=self.side, span=span, frame=self._frame, length=length))
         elif ctype == CT_CHANGE_CIPHER_SPEC:
             self._sent_ccs = True
             self._encrypted = True
-            self._emit(TlsChangeCipherSpec, span)
+            self._emit(TlsChangeCipherSpec(side=self.side, span=span, frame=self._frame))
         elif ctype == CT_ALERT:
             if length == 2 and body is not None and not damaged:
-                self._emit(TlsAlert, span, level=body[0], description=body[1],
-                           name=alert_name(body[1]), encrypted=False)
+                self._emit(TlsAlert(side=self.side, span=span, frame=self._frame, level=body[0],
+                                    description=body[1], name=alert_name(body[1]), encrypted=False))
             elif length != 2:
-                self._emit(TlsAlert, span, level=-1, description=-1, name="encrypted",
-                           encrypted=True)
+                self._emit(TlsAlert(side=self.side, span=span, frame=self._frame, level=-1, description=-1,
+                                    name="encrypted", encrypted=True))
         elif ctype == CT_HANDSHAKE:
             self._handshake_record(bytes(body or b""), span, length, damaged)
         # heartbeat (24): counted only
@@ -1062,8 +1071,9 @@ class TlsObserver:
             fields["cipher_suites"] = spec_len // 3
         except _Short as exc:
             error = f"malformed SSLv2 ClientHello: {exc}"
-        self._emit(TlsClientHello, span, record_version=0x0002, supported_versions=(), sni=None,
-                   alpn=(), sslv2=True, error=error, **fields)
+        self._emit(TlsClientHello(side=self.side, span=span, frame=self._frame, record_version=0x0002,
+                                  supported_versions=(), sni=None, alpn=(), sslv2=True, error=error,
+                                  **fields))  # type: ignore[arg-type]
 
     # ---------------------------------------------------------------- handshake layer
 
@@ -1079,7 +1089,7 @@ class TlsObserver:
             else:
                 if self._sent_ccs:
                     self._tls12_evidence = True
-                self._emit(TlsEncryptedHandshake, span, length=length)
+                self._emit(TlsEncryptedHandshake(side=self.side, span=span, frame=self._frame, length=length))
                 return
         if self._hs_dead:
             return
@@ -1094,9 +1104,9 @@ class TlsObserver:
         while len(self._hs) >= 4:
             mlen = int.from_bytes(self._hs[1:4], "big")
             if 4 + mlen > MAX_HANDSHAKE_BUFFER:
-                self._emit(TlsStopped, Span(self.side, self._hs_start, span.end),
-                           reason="handshake_too_large",
-                           detail=f"{handshake_name(self._hs[0])} of {mlen} bytes")
+                self._emit(TlsStopped(side=self.side, span=Span(self.side, self._hs_start, span.end),
+                                      frame=self._frame, reason="handshake_too_large",
+                                      detail=f"{handshake_name(self._hs[0])} of {mlen} bytes"))
                 self._hs_dead = True
                 self._hs.clear()
                 return
@@ -1128,8 +1138,9 @@ class TlsObserver:
             versions = fields["supported_versions"]
             if isinstance(versions, tuple) and 0x0304 in versions:
                 self._offered_tls13 = True
-            self._emit(TlsClientHello, span, record_version=self._rec_version, error=error,
-                       **fields)
+            self._emit(TlsClientHello(side=self.side, span=span, frame=self._frame,
+                                      record_version=self._rec_version, error=error,
+                                      **fields))  # type: ignore[arg-type]
         elif mtype == 2:
             fields = {"legacy_version": 0, "selected_version": 0, "cipher_suite": 0}
             error = None
@@ -1140,13 +1151,15 @@ class TlsObserver:
                 error = f"malformed ServerHello: {exc}"
             if random == HRR_RANDOM:
                 self._sent_hrr = True
-                self._emit(TlsHelloRetryRequest, span, record_version=self._rec_version,
-                           selected_version=fields["selected_version"],
-                           cipher_suite=fields["cipher_suite"])
+                self._emit(TlsHelloRetryRequest(side=self.side, span=span, frame=self._frame,
+                                                record_version=self._rec_version,
+                                                selected_version=fields["selected_version"],  # type: ignore[arg-type]
+                                                cipher_suite=fields["cipher_suite"]))  # type: ignore[arg-type]
                 return
             self._sent_hrr = False
-            self._emit(TlsServerHello, span, record_version=self._rec_version, error=error,
-                       **fields)
+            self._emit(TlsServerHello(side=self.side, span=span, frame=self._frame,
+                                      record_version=self._rec_version, error=error,
+                                      **fields))  # type: ignore[arg-type]
             self._suite = int(fields["cipher_suite"])  # type: ignore[call-overload]
             if fields["selected_version"] == 0x0304 and error is None:
                 self._server_tls13 = True
@@ -1154,15 +1167,18 @@ class TlsObserver:
         elif mtype == 11:
             self._tls12_evidence = True
             certs, error = _parse_certificates(body)
-            self._emit(TlsCertificate, span, certificates=certs, error=error)
+            self._emit(TlsCertificate(side=self.side, span=span, frame=self._frame, certificates=certs,
+                                      error=error))
         elif mtype == 12:
             try:
                 dh_bits, curve = _parse_server_key_exchange(body, self._suite)
             except _Short:
                 dh_bits = curve = 0
-            self._emit(TlsServerKeyExchange, span, handshake_type=mtype, name=handshake_name(mtype),
-                       dh_bits=dh_bits, curve=curve)
+            self._emit(TlsServerKeyExchange(side=self.side, span=span, frame=self._frame,
+                                            handshake_type=mtype, name=handshake_name(mtype), dh_bits=dh_bits,
+                                            curve=curve))
         else:
             if mtype in (15, 16):
                 self._tls12_evidence = True
-            self._emit(TlsHandshakeOther, span, handshake_type=mtype, name=handshake_name(mtype))
+            self._emit(TlsHandshakeOther(side=self.side, span=span, frame=self._frame, handshake_type=mtype,
+                                         name=handshake_name(mtype)))
