@@ -15,7 +15,7 @@ from pcapsmtp.tcp.halfstream cimport HalfStream
 # The TCP flag bits the per-segment methods test, C ints (small: where a Python int is needed
 # it is the interpreter's cached one), so that ``flags & _ACK`` with ``flags`` typed below is
 # a C operation, not a Python one of about 70 instructions.
-cdef int _FIN, _SYN, _RST, _ACK, _FIN_RST
+cdef int _FIN, _SYN, _RST, _ACK, _FIN_RST, _SYNACK, _SYN_FIN_RST
 
 cdef class Flow:
     cdef public object info, conv
@@ -31,11 +31,16 @@ cdef class TcpReassembler:
     cdef public object config, stats, table, _flows, _pending, _ports, countdown, _last_ts
     cdef public object _partition, _watch
 
+    # Every segment fed goes through it: the young generation's look-up a dict's (not a method
+    # look-up and a Python call), the direction and the flags C ints.
+    @cython.locals(young=dict, d=int, flags=int)
+    cpdef _segment(self, seg, list out)
+
     # (``d`` a C int: the direction, 0 or 1, as every caller passes it; ``flags`` the segment's
     # flag byte and ``ttl`` its TTL or hop limit, 0 to 255)
     @cython.locals(peer=HalfStream, held=list, flags=int)
     cpdef _flow_segment(self, Flow flow, int d, seg, list out)
 
     @cython.locals(halves=tuple, half=HalfStream, peer=HalfStream, other=HalfStream, flags=int,
-                   ttl=int)
+                   ttl=int, data_ack=list, data_end=list)
     cpdef _process(self, Flow flow, int d, seg, list out, gaps=*)

@@ -879,11 +879,12 @@ class TcpReassembler:
                 key = (dst, src, dport << 16 | sport)
                 d = 1
         table = self.table
-        v = table.young.get(key)
+        young = table.young
+        v = young.get(key)
         if v is None:
             v = table.old.pop(key, None)
             if v is None:
-                v = self._new_entry(key, seg, out)
+                v = self._new_entry(key, seg, out)     # (may turn the young generation old)
             table.young[key] = v
         flags = seg.flags
         if v.__class__ is int:
