@@ -878,10 +878,10 @@ class TcpReassembler:
             else:
                 key = (dst, src, dport << 16 | sport)
                 d = 1
-        table = self.table
-        young = table.young
+        young = self.table.young
         v = young.get(key)
         if v is None:
+            table = self.table
             v = table.old.pop(key, None)
             if v is None:
                 v = self._new_entry(key, seg, out)     # (may turn the young generation old)
@@ -921,6 +921,7 @@ class TcpReassembler:
             elif flags & _FIN_RST:
                 v |= _ENDED if flags & _RST else (_FIN0 if d == 0 else _FIN1)
             if v != v0:
+                table = self.table
                 table.young[key] = v
                 if v & _ENDED == _ENDED:
                     table.ended(key, v, seg.ts_ns)
