@@ -54,3 +54,30 @@ def test_the_capture_with_its_quit_still_reads_the_client_giving_up_at_once() ->
     conv = _conv("quitcross-answer-lost-quit-at-once.pcap")
     assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 17)
     assert _findings(conv) == []
+
+
+def test_an_answer_resent_after_the_quit_is_not_the_servers_silence() -> None:
+    """The server's answer 200 ms after the ClientHello (frame 16), its first copy lost on the path
+    and sent again (frame 18, tshark's retransmission) after the client's QUIT in the clear (frame 17,
+    1.1 s after the ClientHello, acknowledging none of the answer); the client's close (frame 20)
+    acknowledges it whole. The answer crossed the QUIT because its first copy was lost, not because
+    the server was silent (``verdict._answer_came_late``): the general rule, the client's, at its
+    close. It read server-silent ("the server sent nothing for 1.1 s") before the session's review."""
+    name = "merged24-answer-resent-after-quit.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", None, 20)
+    assert _findings(conv) == []
+    assert conv["detail"] == "the client closed the connection after the ServerHello, before the handshake completed"
+    assert conv["tls"]["client_hello_frame"] == 14
+    assert conv["tls"]["server_hello_frame"] == 16
+    # tshark: the ClientHello in 14, the answer in 16 (200 ms later) and again in 18; the QUIT in 17
+    # acknowledges the server's stream short of the answer, the client's FIN in 20 past it
+    assert frames_matching(path, "tls.handshake.type == 1") == [14]
+    assert frames_matching(path, "tcp.analysis.retransmission") == [18]
+    ((t14,),) = tshark_fields(path, "frame.number == 14", "frame.time_relative")
+    ((seq16, t16),) = tshark_fields(path, "frame.number == 16", "tcp.seq", "frame.time_relative")
+    assert 0.19 < float(t16) - float(t14) < 0.21
+    ((ack17,),) = tshark_fields(path, "frame.number == 17", "tcp.ack")
+    ((ack20,),) = tshark_fields(path, "frame.number == 20 && tcp.flags.fin == 1", "tcp.ack")
+    assert int(ack17) <= int(seq16) < int(seq16) + 913 <= int(ack20)

@@ -1072,8 +1072,8 @@ def _gave_up_mid_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any], ch: Item,
     if clear is not None and answer and _plaintext_had(clear, answer[-1]) == -1:
         k = sum(1 for x in answer if _plaintext_had(clear, x) != -1)
         # (none of it, a second or more after the ClientHello: crossed, or lost on the path, which
-        # the answer-lost rules read; crossed when the client acknowledged it all after the plaintext)
-        if k or clear.ts_ns - ch.ts_ns < WAITED_NS or _answer_acked(f, answer):
+        # the answer-lost rules read; crossed when it came late, ``_answer_came_late``)
+        if k or clear.ts_ns - ch.ts_ns < WAITED_NS or _answer_came_late(f, ch, answer):
             answer, crossed = answer[:k], answer[k:]
     if not answer:
         if clear is None:
@@ -1888,6 +1888,19 @@ def _answer_waited_on(f: _Facts, ts: dict[str, Any], end: Item, plaintext: bool 
             or f.gap_between(f.pos(first), 1 << 62, _SERVER) is not None):
         return None
     return [x for x in f.tls if x.event.side is _SERVER and f.pos(first) <= f.pos(x) < f.pos(end)]
+
+
+def _answer_came_late(f: _Facts, ch: Item, answer: list[Item]) -> bool:
+    """The server's ``answer`` to the ClientHello ``ch``, none of which the segment of the client's
+    plaintext a second or more after ``ch`` acknowledged, crossed that plaintext because the server
+    sent it late, not because the path lost it: its first record comes a second or more after the
+    ClientHello, the server never sent any of it again, and the client's acknowledgements covered
+    it whole afterwards (``quitcross-late-answer-crossed-quit.pcap``, the answer 30 s late). An
+    answer sent at once whose first copy the path lost, resent after the plaintext, looks the same
+    at the client; so does one sent at once on a path slower than a second: neither is the server's
+    silence."""
+    return (answer[0].ts_ns - ch.ts_ns >= WAITED_NS and f.t.server_resent <= answer[0].event.span.start
+            and _answer_acked(f, answer))
 
 
 def _answer_acked(f: _Facts, answer: list[Item]) -> bool:

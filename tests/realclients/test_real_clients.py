@@ -697,7 +697,9 @@ def test_postfix_against_a_server_that_hangs_or_resets(postfix_rig: PostfixRig, 
     # when it retries in plaintext at once: it does so when the message waited minimal_backoff_time
     # before its first attempt, counted in whole seconds (PREACTIVE_DELAY in smtp_connect.c), so a
     # message that crosses a second boundary on its way to the active queue takes the second path
-    (queue_id,) = {m.group(1) for st in statuses if (m := re.search(r"\]: ([0-9A-F]+): to=", st))}
+    queue_ids = {m.group(1) for st in statuses if (m := re.search(r"\]: ([0-9A-Za-z]+): to=", st))}
+    assert len(queue_ids) == 1, statuses
+    (queue_id,) = queue_ids
     assert any(f"{queue_id}: " in ln and "Cannot start TLS: handshake failure" in ln
                for ln in log.splitlines()), log[-3000:]
     if mode == "stall":
