@@ -668,6 +668,13 @@ ORDERING_FAILURES: dict[str, str] = {
         "then comes with the client's close, and whether the client had it when it closed cannot be told "
         "(incomplete, as jitter-answer-hole-one-tap.pcap; right for the capture so rewritten: when the server "
         "answered is a time, and the rewrite moves it by 60 s)"),
+    "captures/merged24-answer-resent-after-quit.pcap": (
+        "swap-directions moves the client's QUIT (1.1 s after its ClientHello) ahead of the first copy of the "
+        "server's answer (200 ms after the ClientHello), which takes the QUIT's time: the rewritten file shows "
+        "no answer before the QUIT, the server silent for 1.1 s, its answer after the plaintext (server-silent, "
+        "_gave_up_on_clienthello with the plaintext as the end of the wait) where the capture as written reads "
+        "the client's at its close; right for the capture so rewritten: when the server answered is a time, and "
+        "the rewrite moves it by 900 ms)"),
 }
 # (captures/pathhole-hello-fin.pcap was here: swap-directions moves the client's FIN past the hole
 # as late as the server's last segment, so no segment of the server a second later shows the
