@@ -329,6 +329,19 @@ def test_swap_directions_jumps_once_and_never_over_a_moved_frame() -> None:
     assert T.apply(cap, T.swap_directions(1)).frames == cap.frames       # the other conversation's is in between
 
 
+def test_swap_directions_keeps_segments_further_apart_than_the_skew_bound() -> None:
+    """With ``max_skew_ns``, a segment jumps ahead of one of the other direction at most that much
+    earlier, not of one further back in time (the client's FIN 5 s after the server's last segment
+    stays after it); without the bound it jumps whatever the time between them."""
+    server, fin = _seg(0, 0, True), _seg(5_000_000_000, 0, False, T.FIN | T.ACK)
+    cap = T.Capture(frames=(server, fin))
+    assert T.apply(cap, T.swap_directions(3, max_skew_ns=100_000_000)).frames == (server, fin)
+    assert T.apply(cap, T.swap_directions(3)).frames == (fin, server)
+    near = _seg(100_000_000, 0, False)
+    cap = T.Capture(frames=(server, near))
+    assert T.apply(cap, T.swap_directions(3, max_skew_ns=100_000_000)).frames == (near, server)
+
+
 #: the flags of a generated segment: mostly data or a bare ACK (a SYN or RST stops every jump near it)
 _SWAP_FLAGS = [T.ACK, T.ACK, T.ACK | T.PSH, T.ACK | T.PSH, T.ACK, T.ACK, T.FIN | T.ACK, T.SYN, T.SYN | T.ACK, T.RST]
 
@@ -615,67 +628,44 @@ def _every_capture() -> list[str]:
 
 EVERY_CAPTURE = _every_capture()
 
+#: how far apart in time two segments of a conversation may be for the ordering sweep's
+#: ``swap_directions`` to put the later one first: what two taps' clocks may disagree by when merged
+#: (four times the skew sweep's ``SKEW_NS``). A swap of segments a second apart is no merge of taps
+#: whose clocks agree that well, and as the frames that fall behind take the time of the one that
+#: jumped, it moves a time the verdict reads (how long a side waited) by that second; a constant skew
+#: of any size is the skew sweep's (``skew_client``), which moves every segment of a direction alike.
+SWAP_SKEW_NS = 100_000_000
+
 #: issue 13's "done means": how the bytes may arrive, each applied alone to every capture
 ORDERINGS: dict[str, Callable[[], list[T.Step]]] = {
     "resegment-1": lambda: [T.resegment(1, max_bytes=CUT)],
     "reorder": lambda: [T.resegment(5, max_bytes=CUT), T.reorder()],
-    "swap-directions": lambda: [T.swap_directions(3)],
+    "swap-directions": lambda: [T.swap_directions(3, max_skew_ns=SWAP_SKEW_NS)],
     "duplicate": lambda: [T.duplicate(2)],
 }
 
 
 #: verdicts that still depend on how the bytes arrive, with the reason (strict: a fix shows)
 ORDERING_FAILURES: dict[str, str] = {
-    # (traced by the twenty-fourth session; none is a gap of the verdict: a bound of the TCP layer, and rewrites
-    # that move the client's wait)
+    # (traced by the twenty-fourth session; none is a gap of the verdict: a bound of the TCP layer)
     "captures/hunt12-skew-client-ahead-300-ms-stall-quit-1-2-s-alert.pcap": (
         "resegment(1): the server's tap 300 ms ahead puts over 1024 one-byte segments of the server (its EHLO reply, "
         "220 and answer) after its first segment waiting for bytes of the client's, before the client's first segment; "
         "the reassembler's causal_window_segments (1024, pcapsmtp/tcp/config.py), counted in segments, ends the wait "
         "and declares the client's EHLO and ClientHello lost: incomplete (with the bound at 100,000 it reads the "
-        "server's stall, checked). swap-directions: the server's alert (1.277 s) jumps ahead of the client's ACK of "
-        "the answer (0.377 s), which takes its time (the step keeps each direction's order): the client's own "
-        "acknowledgement of the answer then comes 0.3 s before its QUIT, on the client's clock a client that gave up "
-        "at once (the client's; right for the capture so rewritten: the client's wait is a time, and the rewrite "
-        "moves it by 0.9 s)"),
+        "server's stall, checked)"),
     "captures/hunt12-skew-client-behind-300-ms-stall-quit-100-ms-alert.pcap": (
         "resegment(1): the client's tap 300 ms behind files its QUIT, which acknowledges the server's answer, before "
         "the server's segments; over 1024 one-byte segments of the server (banner, EHLO reply, 220, answer) come "
         "after it before the answer's end, and the reassembler's causal_window_segments (1024, "
         "pcapsmtp/tcp/config.py), counted in segments, ends its wait and declares the rest of the answer lost: "
         "incomplete (with the bound at 100,000 it reads the client giving up at once, checked)"),
-    "captures/hunt8-client-quit-in-clear-after-hello-at-once-long-path.pcap": (
-        "swap-directions moves the server's late ACK of the ClientHello (1.195 s after it) ahead of the client's "
-        "QUIT in the clear 5 ms after it, and the QUIT takes the ACK's time: the plaintext then comes 1.195 s after "
-        "the ClientHello, a client that waited a second or more (server-silent; right for the capture so rewritten: "
-        "how long the client waited is a time, and the rewrite moves it by 1.19 s)"),
-    # (these three came with swap_directions keeping each direction's order: its swaps now pair other frames)
-    "captures/hunt6-server-closes-after-hrr.pcap": (
-        "swap-directions moves the client's FIN (5.0 s after the HelloRetryRequest) ahead of the server's FIN "
-        "(11 ms after it), which takes the client's FIN's time: the server then waited 5.0 s after its "
-        "HelloRetryRequest, which the client acknowledged, for a second ClientHello that never came, and the "
-        "client's FIN acknowledges the server's (client-silent, aborted/client; right for the capture so "
-        "rewritten: how long the server waited is a time, and the rewrite moves its close by 5 s)"),
-    "captures/pathhole-answer-lost.pcap": (
-        "swap-directions moves the client's FIN (3 s after its ClientHello) ahead of the server's segment after the "
-        "853-byte hole (11 ms after it), which takes the FIN's time: the only sign that the server sent its answer "
-        "then comes with the client's close, and whether the client had it when it closed cannot be told "
-        "(incomplete, as jitter-answer-hole-one-tap.pcap, whose segment after the hole is that late as written; "
-        "right for the capture so rewritten: when the server answered is a time, and the rewrite moves it by 3 s)"),
-    "captures/pathhole-smtps-answer-lost.pcap": (
-        "swap-directions moves the client's FIN (60 s after its ClientHello) ahead of the server's segment after the "
-        "853-byte hole (11 ms after it), which takes the FIN's time: the only sign that the server sent its answer "
-        "then comes with the client's close, and whether the client had it when it closed cannot be told "
-        "(incomplete, as jitter-answer-hole-one-tap.pcap; right for the capture so rewritten: when the server "
-        "answered is a time, and the rewrite moves it by 60 s)"),
-    "captures/merged24-answer-resent-after-quit.pcap": (
-        "swap-directions moves the client's QUIT (1.1 s after its ClientHello) ahead of the first copy of the "
-        "server's answer (200 ms after the ClientHello), which takes the QUIT's time: the rewritten file shows "
-        "no answer before the QUIT, the server silent for 1.1 s, its answer after the plaintext (server-silent, "
-        "_gave_up_on_clienthello with the plaintext as the end of the wait) where the capture as written reads "
-        "the client's at its close; right for the capture so rewritten: when the server answered is a time, and "
-        "the rewrite moves it by 900 ms)"),
 }
+# (hunt8-client-quit-in-clear-after-hello-at-once-long-path, hunt6-server-closes-after-hrr, pathhole-answer-lost,
+# pathhole-smtps-answer-lost, merged24-answer-resent-after-quit and hunt12-skew-client-ahead's swap were here:
+# swap-directions moved a segment ahead of one 0.9 s to 60 s earlier, and the frames that fell behind took its
+# time, so the rewritten file showed a side waiting that much longer or shorter; SWAP_SKEW_NS now keeps a swap
+# to segments that two taps' clocks can put in either order)
 # (captures/pathhole-hello-fin.pcap was here: swap-directions moves the client's FIN past the hole
 # as late as the server's last segment, so no segment of the server a second later shows the
 # ClientHello never arrived; the server's FIN still closes the connection 10 s after its 220 without

@@ -607,7 +607,7 @@ def reorder(pairs: int | Iterable[int] | None = None) -> Step:
     return step
 
 
-def swap_directions(window: int = 3) -> Step:
+def swap_directions(window: int = 3, max_skew_ns: int | None = None) -> Step:
     """What a capture merged from two taps (or taken with ``-i any`` on a multi-queue NIC) shows:
     a segment of one direction of an SMTP conversation comes before a segment of the other
     direction that preceded it by at most ``window`` frames (a server reply before the command
@@ -619,7 +619,9 @@ def swap_directions(window: int = 3) -> Step:
     one of its own direction, moved or not, and a moved frame is not moved again. Each frame
     keeps its timestamp; saving makes them non-decreasing, so the frames that fall behind take
     the time of the one that jumped ahead (as when one tap's clock runs ahead of the other's:
-    the early segment is at most that skew early)."""
+    the early segment is at most that skew early). With ``max_skew_ns``, a segment does not
+    jump ahead of one more than that much earlier: further apart than two taps' clocks disagree,
+    the two cannot come in the other order, and the swap would move a time by that much."""
     if window < 1:
         raise ValueError("window must be >= 1")
 
@@ -638,6 +640,8 @@ def swap_directions(window: int = 3) -> Step:
                     continue        # another conversation's frame (moved or not) just moves back
                 if fixed[j] or _direction(a) == _direction(b) or a.flags & (SYN | RST):
                     break           # each tap keeps its own direction's order; a moved frame stays
+                if max_skew_ns is not None and b.ts_ns - a.ts_ns > max_skew_ns:
+                    break           # further apart than two taps' clocks can disagree
                 frames[j:i + 1] = [b] + frames[j:i]
                 fixed[j:i + 1] = [True] * (i + 1 - j)
                 swaps += 1
