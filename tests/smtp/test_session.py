@@ -664,7 +664,7 @@ def test_property_rechunking_random_dialogues(flights: list[tuple[Side, bytes]],
 
 def _huge_ehlo(lines: int, block: int = 1000) -> tuple[float, SmtpSession, list[Any], int]:
     s = SmtpSession()
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     s.receive(S, b"220 mx\r\n")
     s.receive(C, b"EHLO me\r\n")
     flight = b"250-KEYWORD PARAM\r\n" * block
@@ -674,13 +674,16 @@ def _huge_ehlo(lines: int, block: int = 1000) -> tuple[float, SmtpSession, list[
         events += s.receive(S, flight)
         peak = max(peak, len(s._s.lines), len(s._reply_lines))  # noqa: SLF001
     events += s.receive(S, b"250 LAST\r\n")
-    return time.perf_counter() - t0, s, events, peak
+    return time.process_time() - t0, s, events, peak
 
 
 def test_huge_ehlo_reply_linear_time_bounded_memory() -> None:
     cfg = SessionConfig()
-    small_t, *_ = _huge_ehlo(25_000)
+    # CPU time, the best of three runs of each size: a loaded machine (other test workers, a busy
+    # CI host) stretches single wall-clock runs by more than the margin between linear and quadratic
+    small_t = min(_huge_ehlo(25_000)[0] for _ in range(3))
     big_t, s, events, peak = _huge_ehlo(200_000)
+    big_t = min([big_t] + [_huge_ehlo(200_000)[0] for _ in range(2)])
     replies = _of(events, Reply)
     assert len(replies) == 1
     (reply,) = replies
