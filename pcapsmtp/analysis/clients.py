@@ -47,6 +47,7 @@ class LineEnding(StrEnum):
     LF_DROP_CR = "lf-drop-cr"  #: at LF; every CR anywhere in the line is dropped (swaks)
     LF_OR_CR = "lf-or-cr"    #: at LF, CRLF or a lone CR (Java LineInputStream)
     CRLF = "crlf"            #: only at CRLF; a bare LF is line content (lettre)
+    LF_KEEP_CR = "lf-keep-cr"  #: at LF; a CR before it stays in the line (curl counts it)
 
 
 class Malformed(StrEnum):
@@ -131,6 +132,14 @@ LINE_GO = r"(?P<code>[1-9][0-9]{2})(?P<sep>[ -])(?P<text>.*)"
 LINE_OPENSMTPD = r"(?P<code>[2-5][0-9]{2})(?:(?P<sep>.)(?P<text>.*))?"
 LINE_HARAKA = r"(?P<code>[2-5][0-9]{2})(?P<sep>[ -])#?(?:[0-9]\.[0-9]\.[0-9]\s)?(?P<text>[^\r\n]*)(?:[\r\n].*)?"
 LINE_LETTRE = r"(?P<code>[2-5][0-5][0-9])(?:(?P<sep>[ -])(?P<text>.*))?"
+#: curl's ``smtp_endofresp`` on the line with its CR (``lf-keep-cr``): three digits, then SP or
+#: ``-`` and text (a CR before the LF is not text), or, when the line with its LF is 5 bytes
+#: long, any fourth byte: the reply's end (``250\r\n``, "servers that only send the response
+#: code"; so too ``250-\n``); shorter lines, and ``250\n``, are no reply line
+LINE_CURL = r"(?P<code>[0-9]{3})(?:(?P<sep>[ -])(?P<text>.+?)\r?|.)"
+#: CPython smtplib's ``getreply``: a three-digit code (``int(line[:3])``), then anything; only a
+#: ``-`` as byte 3 continues the reply, and the text starts after byte 4 (``250X`` ends it)
+LINE_SMTPLIB = r"(?P<code>[0-9]{3})(?:(?P<sep>.)(?P<text>.*))?"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)
@@ -180,6 +189,10 @@ class ClientRule:
     the same as after a failed handshake (``fallback_after_handshake_failure``): OpenSMTPD
     reconnects in plaintext after a reset, a close or an alert, but defers after a timeout."""
     notes: tuple[tuple[Note, str], ...] = ()
+    helo_after_unended_reply: bool = False
+    """True: when the reply never ends (no line ends it), the client's read times out, it counts
+    EHLO as failed and greets again with HELO, which has no extensions: ``N`` (it goes on in
+    plaintext), not ``X`` (swaks, observed 20240103.0)."""
     masked_banner_helo: str = ""
     """Non-empty: after a banner masked with asterisks (Cisco mask-banner) the client takes the
     server for a PIX firewall and greets with HELO, not EHLO; the text says where that is set."""
@@ -264,7 +277,7 @@ CLIENTS: tuple[ClientRule, ...] = (
     ClientRule(
         name="python-smtplib", title="CPython smtplib", version="3.11.7 / main",
         source="Lib/smtplib.py:380-427 (getreply), 445-494 (ehlo; del resp[0] L466, regex L485), 496",
-        confidence=_T, line_ending=LineEnding.LF, line_re=LINE_DEFAULT,
+        confidence=_T, line_ending=LineEnding.LF, line_re=LINE_SMTPLIB,
         malformed=Malformed.EHLO_FAILS, mixed_codes=MixedCodes.IGNORE, status_from=StatusFrom.LAST,
         single_line_keywords=True, scan_first_line=False, match=Match.TOKEN,
         token_end=r"[^A-Za-z0-9\-]", case_fold=True, trim_leading=True, trim_trailing=True,
@@ -344,8 +357,9 @@ CLIENTS: tuple[ClientRule, ...] = (
     ClientRule(
         name="swaks", title="swaks", version="20240103.0",
         source="RELEASE/swaks:1202-1233 (do_smtp_helo, regex L1220), 1457-1535 (recv_line), "
-               "1549-1620 (transact)",
-        confidence=_T, line_ending=LineEnding.LF_DROP_CR, line_re=LINE_DEFAULT,
+               "1549-1620 (transact: reads until a line /^\\d\\d\\d /; a timeout fails EHLO, then HELO, "
+               "observed on 20201014.0)",
+        confidence=_T, line_ending=LineEnding.LF_DROP_CR, line_re=LINE_SEP_REQUIRED,
         malformed=Malformed.CONTINUE, mixed_codes=MixedCodes.IGNORE, status_from=StatusFrom.FIRST,
         single_line_keywords=True, scan_first_line=True, match=Match.EXACT, case_fold=False,
         trim_leading=False, trim_trailing=False,
@@ -354,12 +368,13 @@ CLIENTS: tuple[ClientRule, ...] = (
                                                          "--tls-optional-strict: error)",
         after_starttls_timeout=AfterTimeout.SAME_CONNECTION,
         after_handshake_timeout=AfterTimeout.NO_TIMEOUT,
+        helo_after_unended_reply=True,
     ),
     ClientRule(
         name="curl", title="curl / libcurl smtp", version="8.22.0-DEV (5c61e168698a)",
-        source="lib/smtp.c:493-534 (smtp_endofresp), 1200-1290 (smtp_state_ehlo_resp, STARTTLS "
-               "1224-1226); lib/pingpong.c:~289",
-        confidence=_T, line_ending=LineEnding.LF, line_re=LINE_SEP_REQUIRED, malformed=Malformed.SKIP,
+        source="lib/smtp.c:493-534 (smtp_endofresp: line[3] == ' ' || len == 5, len with CR and LF), "
+               "1200-1290 (smtp_state_ehlo_resp, STARTTLS 1224-1226); lib/pingpong.c:~289",
+        confidence=_T, line_ending=LineEnding.LF_KEEP_CR, line_re=LINE_CURL, malformed=Malformed.SKIP,
         mixed_codes=MixedCodes.IGNORE, status_from=StatusFrom.LAST, single_line_keywords=True,
         scan_first_line=True, match=Match.PREFIX, case_fold=True, trim_leading=False,
         trim_trailing=False,
@@ -369,9 +384,9 @@ CLIENTS: tuple[ClientRule, ...] = (
     ),
     ClientRule(
         name="curl-7.88", title="curl / libcurl smtp 7.88 (Debian 12)", version="7.88.1 (observed)",
-        source="lib/smtp.c:493-534 (smtp_endofresp), 1200-1290 (smtp_state_ehlo_resp, STARTTLS "
-               "1224-1226); lib/pingpong.c:~289",
-        confidence=Confidence.OBS, line_ending=LineEnding.LF, line_re=LINE_SEP_REQUIRED, malformed=Malformed.SKIP,
+        source="lib/smtp.c:493-534 (smtp_endofresp: line[3] == ' ' || len == 5, len with CR and LF), "
+               "1200-1290 (smtp_state_ehlo_resp, STARTTLS 1224-1226); lib/pingpong.c:~289",
+        confidence=Confidence.OBS, line_ending=LineEnding.LF_KEEP_CR, line_re=LINE_CURL, malformed=Malformed.SKIP,
         mixed_codes=MixedCodes.IGNORE, status_from=StatusFrom.LAST, single_line_keywords=True,
         scan_first_line=True, match=Match.PREFIX, case_fold=False, trim_leading=False,
         trim_trailing=False,
@@ -494,6 +509,8 @@ def _split(rule: ClientRule, reply: bytes) -> tuple[list[bytes], bytes]:
         return lines, reply[start:]
     parts = reply.split(b"\n")
     done = parts[:-1]
+    if rule.line_ending is LineEnding.LF_KEEP_CR:
+        return done, parts[-1]
     if rule.line_ending is LineEnding.LF_DROP_CR:
         done = [p.replace(b"\r", b"") for p in done]
     else:
@@ -546,6 +563,9 @@ def _decide(rule: ClientRule, reply: bytes) -> tuple[str, str]:
     if end_index is None:
         if rule.line_ending is LineEnding.CRLF and b"\n" in reply:
             return "X", "a line ends without CRLF: the parser waits for CRLF, then fails (incomplete response)"
+        if rule.helo_after_unended_reply:
+            return "N", ("the reply never ends: the client's read times out, EHLO counts as failed and "
+                         "HELO, which has no extensions, follows")
         return "X", "the reply never ends: the client waits for more, then times out"
     stray_bytes = b"\n".join([*lines[end_index + 1:], rest])
     cell, why = _scan(rule, got, stray_bytes, end_index + 1)

@@ -117,12 +117,47 @@ def test_keyword_with_trailing_spaces() -> None:
 
 
 def test_single_continuation_line_never_ends() -> None:
-    # '250-STARTTLS' alone: a 1-line reply that announces more lines; every client keeps waiting
-    assert set(row(reply("250-STARTTLS")).values()) == {"X"}
+    # '250-STARTTLS' alone: a 1-line reply that announces more lines; every client keeps waiting,
+    # and every one but swaks fails when its read times out; swaks then counts EHLO as failed and
+    # greets with HELO (observed on 20201014.0, tests/realclients/test_hunt25_real.py)
+    got = row(reply("250-STARTTLS"))
+    assert {n for n, c in got.items() if c != "X"} == {"swaks"} and got["swaks"] == "N"
+    assert "HELO" in explain(client("swaks"), reply("250-STARTTLS"))[1]
 
 
 def test_unterminated_last_line_is_not_a_line_yet() -> None:
-    assert set(row(b"250-mx.example.com\r\n250 STARTTLS").values()) == {"X"}
+    got = row(b"250-mx.example.com\r\n250 STARTTLS")
+    assert {n for n, c in got.items() if c != "X"} == {"swaks"} and got["swaks"] == "N"
+
+
+# A last line that is the code alone or the code and one other byte (the twenty-fifth session's
+# hunt, each cell observed on the real client: tests/realclients/test_hunt25_real.py).
+BARE_CODE = reply("250-mx.example.com", "250-STARTTLS", "250")
+CODE_AND_BYTE = reply("250-mx.example.com", "250-STARTTLS", "250X")
+BARE_CODE_LF = reply("250-mx.example.com", "250-STARTTLS", "250", eol=b"\n")
+
+
+@pytest.mark.parametrize(("data", "smtplib", "swaks", "curl"), [
+    # smtplib ends the reply at any byte 3 other than '-' (or none); curl ends it at a line of 5
+    # bytes with its LF (``250\r\n``), not at ``250X\r\n`` nor ``250\n``; swaks only at a line
+    # ``DDD `` and, when none comes, falls back to HELO after its timeout
+    (BARE_CODE, "Y", "N", "Y"),
+    (CODE_AND_BYTE, "Y", "N", "X"),
+    (BARE_CODE_LF, "Y", "N", "X"),
+])
+def test_a_last_line_without_separator(data: bytes, smtplib: str, swaks: str, curl: str) -> None:
+    got = row(data)
+    assert (got["python-smtplib"], got["swaks"], got["curl"], got["curl-7.88"]) == (smtplib, swaks, curl, curl)
+
+
+def test_curl_ends_a_reply_at_a_five_byte_line_only() -> None:
+    # curl's smtp_endofresp: ``line[3] == ' ' || len == 5`` (len counts the CR and the LF)
+    ends = reply("250 mx.example.com", "250-STARTTLS", "250 SIZE 1")
+    assert explain(client("curl"), reply("250") + b"250 STARTTLS\r\n")[0] == "N"    # ended at line 1
+    assert explain(client("curl"), b"250-\n250 STARTTLS\n")[0] == "N"              # 5 bytes: ended
+    assert explain(client("curl"), b"250-\r\n250 STARTTLS\r\n")[0] == "Y"        # 6 bytes: goes on
+    assert explain(client("curl"), ends)[0] == "N"
+    assert explain(client("curl"), reply("250-mx.example.com", "250-STARTTLS", "250 "))[0] == "Y"
 
 
 def test_single_line_reply_then_stray_starttls_is_never_seen() -> None:
