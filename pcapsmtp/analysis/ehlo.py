@@ -114,6 +114,17 @@ def check_ehlo(lines: tuple[ReplyLine, ...], stray: tuple[ReplyLine, ...] = ()) 
                 f"EHLO reply line is {ln.octets} octets, over the 512 a client must accept"))
             break
     for i, ln in enumerate(lines[1:], start=1):
+        if ln.sep != "-" and ln.sep != " " and ln.code == code:
+            # `250` alone or `250X`: a reply line may end so (RFC 5321 4.2), an EHLO reply's may
+            # not (its last line is the code, SP and a keyword); clients read it apart
+            # (tests/realclients/test_hunt25_real.py): swaks reads on until a line `250 ` and,
+            # when none comes, counts EHLO as failed after its timeout and greets with HELO;
+            # Go fails on it, msmtp too; curl ends the reply at `250` with CRLF only
+            chk.findings.append(LineFinding(
+                "ehlo-bad-keyword", Side.SERVER, ln, RFC_EHLO,
+                f"EHLO reply line {i + 1} has no space or '-' after its code and no keyword "
+                f"({ln.raw[:12].decode('latin-1')!r}); swaks then waits for the reply's end and falls back "
+                "to HELO, Go and msmtp fail on it"))
         if ln.code == code and _PLAIN_KEYWORD.match(ln.text):
             chk.keywords.append(ln.text.strip())
             continue
