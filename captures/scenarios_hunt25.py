@@ -38,6 +38,23 @@ support TLS 1.3, so the server is within the rules and the client's offer caused
   server that accepts only TLS 1.3 and sends ``protocol_version``: the server's (it breaks RFC
   9325's MUST).
 
+A server that sends its TLS handshake flight (ServerHello, Certificate, ServerKeyExchange,
+ServerHelloDone) in the same segment as its 220 to STARTTLS, before any ClientHello (a server or
+proxy that starts its TLS at once): nothing the client sent is answered by those bytes. Observed:
+CPython smtplib's line reader takes them into its buffer with the 220, sends its ClientHello and
+waits for an answer until its timeout; curl reads them as a reply pipelined after the 220
+("Weird server reply") and closes. pcapsmtp reads the flight as the answer and blames the client
+for closing "after the ServerHello" (smtplib) or "after the 220 without starting TLS" (curl); the
+server's bytes broke the start, as plaintext after the 220 does (``starttls-response-injection``).
+The order of the server's first record and the client's ClientHello is the session's and the
+verdict's (smtp/session.py, analysis/verdict.py): strict xfails, not shipped (the capture sweeps
+would trip on their misreading):
+
+- ``hunt25-flight-with-220-hello-then-close.pcap`` (``flight_with_220(hello=True)``): the
+  ClientHello after it, the client's close 5 s later: the server's.
+- ``hunt25-flight-with-220-close.pcap`` (``flight_with_220(hello=False)``): the client's close at
+  once, no ClientHello: the server's.
+
 A server that sends a warning-level ``unrecognized_name`` alert before its ServerHello (OpenSSL's
 servername callback answering ``SSL_TLSEXT_ERR_ALERT_WARNING``; Apache httpd with no matching
 ServerName did so), then completes the handshake:
@@ -158,6 +175,22 @@ def sni_warning_then_tls() -> Capture:
         "STARTTLS, 220, a ClientHello for a name the server does not know; the server's warning "
         "unrecognized_name alert, then its TLS 1.2 flight; the handshake completes and the mail goes inside TLS",
         [(c, Expect("tls", "none", "tls-established", "valid", True, 220))])
+
+
+def flight_with_220(*, hello: bool) -> Capture:
+    label = "hunt25 early flight"
+    c = opening(Conv(cport=46107 if hello else 46108, close=None))
+    flight, _ = server_flight_tls12(label, "mx.example.com")
+    c.c(STARTTLS, tag="starttls").s(READY + flight, tag="starttls_reply")
+    if hello:
+        c.c(client_hello(label, "mx.example.com"), tag="client_hello")
+    c.fin("C", delay_ms=5000 if hello else 0.3).fin("S", delay_ms=0.2)
+    what = "the ClientHello after it, the client's close 5 s later" if hello else "the client's close at once"
+    return Capture(
+        f"hunt25-flight-with-220-{'hello-then-close' if hello else 'close'}.pcap",
+        f"STARTTLS answered 220 and, in the same segment, the server's TLS 1.2 flight; {what}: the server's "
+        "bytes before any ClientHello broke the start",
+        [(c, Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220))])
 
 
 def scenarios() -> list[Capture]:
