@@ -55,6 +55,19 @@ would trip on their misreading):
 - ``hunt25-flight-with-220-close.pcap`` (``flight_with_220(hello=False)``): the client's close at
   once, no ClientHello: the server's.
 
+A second EHLO on the same connection, before STARTTLS or any mail, whose reply differs from the
+first (RFC 5321 4.1.4: EHLO again resets the session; the client acts on the last list it got):
+the first reply without STARTTLS, the second with it. The verdict reads the first EHLO before the
+first mail transaction (analysis/verdict.py, "the EHLO exchange"; it moves on to a later one only
+after a refused EHLO): strict xfails, not shipped:
+
+- ``hunt25-second-ehlo-offers-client-skips.pcap`` (``second_ehlo_offers(starttls=False)``): the
+  mail in the clear after the second reply: the client skipped a valid offer
+  (``client-did-not-request``); it reads ``starttls-not-offered``, the server's.
+- ``hunt25-second-ehlo-offers-then-tls.pcap`` (``second_ehlo_offers(starttls=True)``): STARTTLS
+  after the second reply and TLS: ``tls``, right, but with a ``starttls-not-advertised-but-used``
+  finding of the client (the first reply "did not offer it").
+
 A server that sends a warning-level ``unrecognized_name`` alert before its ServerHello (OpenSSL's
 servername callback answering ``SSL_TLSEXT_ERR_ALERT_WARNING``; Apache httpd with no matching
 ServerName did so), then completes the handshake:
@@ -65,7 +78,7 @@ ServerName did so), then completes the handshake:
 from __future__ import annotations
 
 from generate import (
-    EHLO, EHLO_NO_TLS, MAIL_STEPS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, alert,
+    EHLO, EHLO_NO_TLS, EHLO_OK, MAIL_STEPS, QUIT_STEPS, READY, STARTTLS, Capture, Conv, Expect, alert,
     app_data, client_finish_tls12, client_hello, det, ext, handshake, lines, mail_in_clear, opening,
     record, server_finish_tls12, server_flight_tls12, starttls_ok, u8, u16, x25519_pub,
 )
@@ -191,6 +204,22 @@ def flight_with_220(*, hello: bool) -> Capture:
         f"STARTTLS answered 220 and, in the same segment, the server's TLS 1.2 flight; {what}: the server's "
         "bytes before any ClientHello broke the start",
         [(c, Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220))])
+
+
+def second_ehlo_offers(*, starttls: bool) -> Capture:
+    c = opening(Conv(cport=46109 if starttls else 46110), EHLO_NO_TLS)
+    c.c(EHLO, tag="second_ehlo").s(EHLO_OK, tag="second_reply")
+    if starttls:
+        starttls_ok(c, "hunt25 second ehlo")
+        expect = Expect("tls", "none", "tls-established", "valid", True, 220)
+    else:
+        mail_in_clear(c, first_tag="mail")
+        expect = Expect("plaintext", "client", "client-did-not-request", "valid")
+    return Capture(
+        f"hunt25-second-ehlo-offers-{'then-tls' if starttls else 'client-skips'}.pcap",
+        "EHLO answered without STARTTLS, EHLO again answered with it, then "
+        + ("STARTTLS and the mail inside TLS" if starttls else "the mail in the clear"),
+        [(c, expect)])
 
 
 def scenarios() -> list[Capture]:

@@ -24,7 +24,7 @@ from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
 
 sys.path.insert(0, str(CAPTURES))
 from generate import render  # noqa: E402
-from scenarios_hunt25 import client_tls13_only, flight_with_220  # noqa: E402
+from scenarios_hunt25 import client_tls13_only, flight_with_220, second_ehlo_offers  # noqa: E402
 
 
 def _tshark(path: Path, flt: str, *fields: str) -> list[tuple[str, ...]]:
@@ -195,3 +195,46 @@ def test_the_flight_with_the_220_reads_the_clients_today(hello: bool, today: tup
     path.write_bytes(render(cap)[0])
     (conv,) = analyze_file(str(path), AnalysisConfig()).conversations
     assert _verdict(conv)[:3] == today
+
+
+def _second_ehlo(starttls: bool, tmp_path: Path) -> tuple[Path, dict[str, object]]:
+    cap = second_ehlo_offers(starttls=starttls)
+    path = tmp_path / cap.name
+    path.write_bytes(render(cap)[0])
+    (conv,) = analyze_file(str(path), AnalysisConfig()).conversations
+    ehlos = _frames(path, 'smtp.req.command == "EHLO" && tcp.dstport == 25')
+    assert len(ehlos) == 2          # (with STARTTLS, a third inside TLS, which tshark does not read)
+    return path, conv
+
+
+_SECOND_EHLO = ("the verdict reads the first EHLO before the first mail transaction (analysis/verdict.py, "
+                "'the EHLO exchange': it moves to a later EHLO only after a refused one), though a second "
+                "EHLO before STARTTLS or any mail resets the session (RFC 5321 4.1.4) and its reply is the "
+                "list the client acted on; verdict.py is another helper's today: reported")
+
+
+@pytest.mark.xfail(strict=True, reason="the mail in the clear after a second EHLO reply that offers "
+                   "STARTTLS reads starttls-not-offered (the first reply's), not client-did-not-request; "
+                   + _SECOND_EHLO)
+def test_mail_in_the_clear_after_a_second_ehlo_that_offers_starttls_is_the_clients(tmp_path: Path) -> None:
+    path, conv = _second_ehlo(False, tmp_path)
+    (mail,) = _frames(path, 'smtp.req.command == "MAIL"')
+    assert _verdict(conv) == ("plaintext", "client", "client-did-not-request", None, mail)
+
+
+@pytest.mark.xfail(strict=True, reason="STARTTLS after a second EHLO reply that offers it gets a "
+                   "starttls-not-advertised-but-used finding of the client (the first reply's); " + _SECOND_EHLO)
+def test_starttls_after_a_second_ehlo_that_offers_it_has_no_finding(tmp_path: Path) -> None:
+    path, conv = _second_ehlo(True, tmp_path)
+    assert _verdict(conv)[:3] == ("tls", "none", "tls-established")
+    assert _findings(conv) == []
+
+
+def test_the_second_ehlo_captures_read_the_first_reply_today(tmp_path: Path) -> None:
+    """What the two xfails above read now."""
+    path, conv = _second_ehlo(False, tmp_path)
+    assert _verdict(conv)[:3] == ("plaintext", "server", "starttls-not-offered")
+    path, conv = _second_ehlo(True, tmp_path)
+    (starttls,) = _frames(path, 'smtp.req.command == "STAR"')
+    assert _verdict(conv)[:3] == ("tls", "none", "tls-established")
+    assert _findings(conv) == [("starttls-not-advertised-but-used", "client", starttls)]
