@@ -223,7 +223,6 @@ def second_ehlo_offers(*, starttls: bool) -> Capture:
 
 
 def scenarios() -> list[Capture]:
-    # (``client_tls13_only`` is not shipped: the capture sweeps would trip on its misreading;
-    # tests/test_hunt25_captures.py writes it to a temporary folder)
-    return [code_alone_helo(), code_alone_tls(), code_and_byte_helo(), server_tls13_only(), sni_warning_then_tls()]
+    return [code_alone_helo(), code_alone_tls(), code_and_byte_helo(), client_tls13_only(), server_tls13_only(),
+            sni_warning_then_tls()]
 

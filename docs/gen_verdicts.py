@@ -46,12 +46,16 @@ def examples() -> tuple[dict[str, str], dict[str, str]]:
     for name, cap in sorted(exp.items()):
         for conv in cap["conversations"]:
             here = f"captures/{name} (stream {conv['stream']})"
-            in_case = False
-            for (reason, case), info in REASON_CASES.items():
-                if (conv["reason"] == reason and conv["caused_by"] == info.caused_by
-                        and any(f["code"] == info.finding for f in conv["findings"])):
-                    by_reason.setdefault(f"case:{reason}:{case}", here)
-                    in_case = True
+            cases = [(reason, case) for (reason, case), info in REASON_CASES.items()
+                     if conv["reason"] == reason and conv["caused_by"] == info.caused_by
+                     and any(f["code"] == info.finding for f in conv["findings"])]
+            in_case = bool(cases)
+            # (the truth names no case: of the cases a conversation fits, a capture named for one
+            # shows that one, not another of the same reason, blame and finding, such as
+            # client-tls13-only beside client-old-tls)
+            named_case = [rc for rc in cases if rc[1] in name]
+            for reason, case in named_case or cases:
+                by_reason.setdefault(f"case:{reason}:{case}", here)
             if conv["reason"] in GIVE_UP_REASONS and conv["outcome"] == "aborted":
                 # (a case's conversation, an EHLO never answered, shows no client giving up
                 # after a defect of the offer)

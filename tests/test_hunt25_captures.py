@@ -24,7 +24,7 @@ from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
 
 sys.path.insert(0, str(CAPTURES))
 from generate import render  # noqa: E402
-from scenarios_hunt25 import client_tls13_only, flight_with_220, second_ehlo_offers  # noqa: E402
+from scenarios_hunt25 import flight_with_220, second_ehlo_offers  # noqa: E402
 
 
 def _tshark(path: Path, flt: str, *fields: str) -> list[tuple[str, ...]]:
@@ -112,20 +112,13 @@ def test_a_tls12_client_refused_by_a_tls13_only_server_is_the_servers() -> None:
     assert _findings(conv) == [("tls-alert", "server", int(alert))]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a ClientHello offering TLS 1.3 alone (supported_versions 0x0304 only) refused by a TLS 1.2 "
-    "server with protocol_version reads the server's (the alert's sender), but TLS 1.2 is a MUST "
-    "(RFC 9325 3.1.1) and the client's offer left it out: the client's, tls-version-mismatch at the "
-    "ClientHello. The cause is analysis/verdict.py _outdated_tls, whose client branch takes only "
-    "an offer whose newest version is older than TLS 1.2 (ClientHello.max_version < 0x0303); it "
-    "needs the offer's oldest version too (smtpholes owns verdict.py today): reported"))
-def test_a_tls13_only_client_refused_by_a_tls12_server_is_the_clients(tmp_path: Path) -> None:
-    cap = client_tls13_only()
-    path = tmp_path / cap.name
-    path.write_bytes(render(cap)[0])
-    res = analyze_file(str(path), AnalysisConfig())
-    assert res.error is None
-    (conv,) = res.conversations
+def test_a_tls13_only_client_refused_by_a_tls12_server_is_the_clients() -> None:
+    """A ClientHello offering TLS 1.3 alone (supported_versions 0x0304 only) refused by a TLS 1.2
+    server with protocol_version: TLS 1.2 is a MUST (RFC 9325 3.1.1) and the client's offer left it
+    out, so the client's, tls-version-mismatch at the ClientHello (it read the alert's sender's)."""
+    name = "hunt25-client-tls13-only-server-protocol-version.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
     ((hello, versions),) = _tshark(path, "tls.handshake.type == 1", "frame.number",
                                     "tls.handshake.extensions.supported_version")
     assert versions == "0x0304"
@@ -133,18 +126,7 @@ def test_a_tls13_only_client_refused_by_a_tls12_server_is_the_clients(tmp_path: 
     assert desc == "70"
     assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", "client-tls13-only", int(hello))
     assert _findings(conv) == [("tls-version-mismatch", "client", int(hello)), ("tls-alert", "server", int(alert))]
-
-
-def test_the_tls13_only_client_capture_reads_the_servers_today(tmp_path: Path) -> None:
-    """What the xfail above reads now (so that a change of it is seen either way)."""
-    cap = client_tls13_only()
-    path = tmp_path / cap.name
-    path.write_bytes(render(cap)[0])
-    res = analyze_file(str(path), AnalysisConfig())
-    (conv,) = res.conversations
-    (alert,) = _frames(path, "tls.alert_message.desc == 70")
-    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", None, alert)
-    assert "protocol_version" in conv["detail"]
+    assert "offered only TLS 1.3, leaving out TLS 1.2" in conv["detail"]
 
 
 def test_a_warning_unrecognized_name_before_the_server_hello_does_not_end_the_handshake() -> None:

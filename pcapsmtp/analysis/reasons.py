@@ -344,6 +344,16 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "sent the alert or the close, but the client's offer caused it.",
         "Ask the sending side's admin to enable TLS 1.2 and TLS 1.3 in its MTA or TLS library "
         "(an old OpenSSL or SChannel, or a configuration pinned to an old version).", "client"),
+    ("tls-handshake-failed", "client-tls13-only"): ReasonCase(
+        "the client offered TLS 1.3 alone and the server refused it", "tls-version-mismatch",
+        "The client's ClientHello listed only TLS 1.3 in its supported versions, leaving out TLS "
+        "1.2, which RFC 9325 (BCP 195) requires every implementation to support (TLS 1.3 is "
+        "recommended, not required), and the server, whose newest version is older than TLS 1.3, "
+        "refused the ClientHello: the server sent the alert or the close, but the client's offer "
+        "caused it. A server on TLS 1.2 is compliant; receiving MTAs on older TLS libraries still are.",
+        "Ask the sending side's admin to allow TLS 1.2 as well (a minimum protocol version set to "
+        "TLS 1.3 in the MTA or TLS library, such as Postfix's smtp_tls_protocols or OpenSSL's "
+        "MinProtocol): opportunistic SMTP must reach servers that do not have TLS 1.3 yet.", "client"),
     ("starttls-refused", "reset-forged"): ReasonCase(
         "a box on the path reset the connection at STARTTLS", "reset-forged",
         "Instead of the server's answer to STARTTLS, the client got a reset with the server's "
@@ -562,7 +572,8 @@ FINDINGS: dict[str, FindingInfo] = {
     "tls-version-mismatch": FindingInfo(
         "server", "RFC 8996", "no TLS version both sides accept",
         "Enable TLS 1.2 and TLS 1.3 on the side the finding names: RFC 8996 deprecates TLS 1.0 "
-        "and 1.1, and current TLS libraries refuse them by default."),
+        "and 1.1, current TLS libraries refuse them by default, and RFC 9325 requires TLS 1.2 "
+        "(a client that offers TLS 1.3 alone leaves it out)."),
     "tls-weak-dh": FindingInfo(
         "server", "RFC 7919", "Diffie-Hellman group the client refuses (under 2048 bits)",
         _ASK_SERVER + "use Diffie-Hellman parameters of 2048 bits or more (the RFC 7919 groups), or "

@@ -3172,6 +3172,10 @@ def _outdated_tls(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, ender:
       at its default security level refuses both, so the server is at fault.
     - The client offered nothing newer than TLS 1.1 and the server ended the handshake before
       choosing (a protocol_version alert, or a close): the client is at fault.
+    - The client's ``supported_versions`` left TLS 1.2 out (TLS 1.3 alone) and the server ended
+      the handshake before choosing: the client is at fault too, as RFC 9325 3.1.1 requires
+      every implementation to support TLS 1.2 and only recommends TLS 1.3 (a server whose newest
+      version is TLS 1.2 is compliant; what older versions it has the capture cannot tell).
     - A server that refuses a ClientHello offering TLS 1.2 or later stays at fault, as the
       alert says (this rule does not apply).
 
@@ -3208,12 +3212,20 @@ def _outdated_tls(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, ender:
     if sh is None and ev.side is _SERVER and offered is not None and 0 < offered < _TLS12:
         msg = (f"the client offered nothing newer than {version_name(offered)}, which RFC 8996 "
                "deprecates, and the server refused it")
-        v.finding("tls-version-mismatch", "client", _frame(ch), msg, at=_at(ch))
-        if not _hole_hides(f, v, after, ender):
-            v.set("aborted", "client", "tls-handshake-failed", _frame(ch), msg, ch)
-            v.case = "client-old-tls"
-        return True
-    return False
+        case = "client-old-tls"
+    elif (sh is None and ev.side is _SERVER and offered is not None
+          and ch.event.supported_versions and min(ch.event.supported_versions) > _TLS12):
+        names = ", ".join(version_name(x) for x in sorted(ch.event.supported_versions))
+        msg = (f"the client offered only {names}, leaving out TLS 1.2, which RFC 9325 requires every "
+               "implementation to support, and the server refused it")
+        case = "client-tls13-only"
+    else:
+        return False
+    v.finding("tls-version-mismatch", "client", _frame(ch), msg, at=_at(ch))
+    if not _hole_hides(f, v, after, ender):
+        v.set("aborted", "client", "tls-handshake-failed", _frame(ch), msg, ch)
+        v.case = case
+    return True
 
 
 def _check_certificates(f: _Facts, v: _Verdict, ts: dict[str, Any], names: list[str]) -> None:
