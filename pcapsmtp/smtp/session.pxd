@@ -21,6 +21,11 @@ from pcapsmtp.smtp.lines cimport Line, LineBuffer
 # ``st.mode is _LINES`` is a pointer comparison, not a look-up of the module's dictionary.
 cdef object _LINES, _HOLD, _BODY, _BDAT, _SASL_LINE, _TLS_EXPECTED, _TLS, _STOPPED
 
+# Once per reply line and twice per command: a C call, and ``raw.decode`` on a ``bytes`` Cython
+# calls as the C decoder (every caller passes ``bytes``: a line's content or a slice of it, and
+# ``_preview``'s copy), not a module-global look-up, a Python call and a method call.
+cpdef str decode_text(bytes raw)
+
 cdef class _SideState:
     cdef public object side
     cdef public LineBuffer lines
@@ -58,6 +63,9 @@ cdef class SmtpSession:
     cpdef _emit_all(self, evs)
     cpdef _drain(self, _SideState st)
     cpdef _client_line(self, _SideState st, Line line)
+    # (``content`` is a line's ``bytes``: its code's digits read as C integers, its text decoded
+    # from offset ``at`` without a copy)
+    @cython.locals(content=bytes, at=Py_ssize_t)
     cpdef _server_line(self, _SideState st, Line line)
     cpdef _push_pending(self, cmd)
     cpdef _srv_push(self, cmd)

@@ -1159,14 +1159,18 @@ class SmtpSession:
             return  # stray empty line between replies
         code: int | None = None
         sep = ""
-        text = content
-        if len(content) >= 3 and content[:3].isdigit():
-            code = int(content[:3])
+        at = 0      # where the text after the code and separator begins in ``content``
+        # (the code's three ASCII digits read as bytes, as ``content[:3].isdigit()`` and
+        # ``int(content[:3])`` would: compiled, C comparisons and arithmetic, not two slices, a
+        # method call and a parse per line)
+        if (len(content) >= 3 and 0x30 <= content[0] <= 0x39 and 0x30 <= content[1] <= 0x39
+                and 0x30 <= content[2] <= 0x39):
+            code = (content[0] - 0x30) * 100 + (content[1] - 0x30) * 10 + content[2] - 0x30
             if len(content) > 3:
                 sep = chr(content[3])
-                text = content[4:]
+                at = 4
             else:
-                text = b""
+                at = 3
         if code is None or (sep not in ("-", " ", "")):
             self._anomaly(_SERVER, span, AnomalyCode.MALFORMED_REPLY_LINE,
                           repr(_preview(content)))
@@ -1180,8 +1184,11 @@ class SmtpSession:
         if 0 in content:   # (a NUL byte: an int is looked for with memchr; ``b"\x00" in``
             # first fails to read the bytes as an int, an exception raised and cleared per line)
             self._anomaly(_SERVER, span, AnomalyCode.NUL_BYTE, once=True)
-        rl = ReplyLine(code=code, sep=sep, text=decode_text(text), raw=line.raw, span=span,
-                       bare_lf=line.bare_lf, octets=line.end - line.start, truncated=line.truncated)
+        # (``decode_text(content[at:])`` written out: compiled, the text is decoded from its
+        # offset in ``content``, not copied out of it first)
+        rl = ReplyLine(code=code, sep=sep, text=content[at:].decode("utf-8", "backslashreplace"),
+                       raw=line.raw, span=span, bare_lf=line.bare_lf, octets=line.end - line.start,
+                       truncated=line.truncated)
         if self._reply_lines:
             first = self._reply_lines[0].code
             if code is not None and first is not None and code != first:
