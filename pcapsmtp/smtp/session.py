@@ -532,8 +532,17 @@ class SmtpSession:
         st.tls = TlsObserver(_CLIENT)
         start = st.lines.start
         self._emit(ImplicitTls(side=_CLIENT, span=Span(_CLIENT, start, start)))
-        if self._s.mode is _LINES and not self._greeted and not self._reply_lines:
-            self._s.mode = _TLS_EXPECTED
+        srv = self._s
+        if srv.mode is _LINES and not self._greeted and not self._reply_lines:
+            srv.mode = _TLS_EXPECTED
+            # (bytes the server sent before the client's first record, no line end yet, came
+            # before it: judged now, whole, as ``_flush_text`` judges them when something else
+            # comes, so that their event precedes the client's whatever the segmentation; left
+            # to the server's next bytes, they followed every event of a ClientHello that came
+            # in one segment and preceded the rest of one that came in several)
+            if len(srv.lines) and sniff_tls(bytes(srv.lines.buf[:5])) is False \
+                    and self._tls_expected(srv, whole=True):
+                self._drain(srv)
         self._drain(st)
 
     def _drain(self, st: _SideState) -> None:

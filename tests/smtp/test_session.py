@@ -658,6 +658,22 @@ def test_property_rechunking_random_dialogues(flights: list[tuple[Side, bytes]],
     assert normalise(d.events(sizes)) == normalise(d.events())
 
 
+@pytest.mark.parametrize("sizes", [[1], [2], [5], [7, 3]])
+def test_server_text_before_an_implicit_tls_client_hello_keeps_its_place(sizes: list[int]) -> None:
+    """The example the property above found: 600 bytes of the server without a line end, then the
+    client's first bytes a ClientHello (SMTPS) and a line after it. The server's bytes came first:
+    judged where TLS is due as soon as the ClientHello begins, their event comes before the
+    ClientHello's, fed whole or a few bytes at a time (fed whole, it used to come only at the
+    server's end, after the client's ``TlsNotTls``)."""
+    d = Dialogue().s(b"5" * 600).c(CH + b"220 mx ESMTP\r\n")
+    d.eof(C, truncated=True).eof(S, truncated=True)
+    whole = normalise(d.events())
+    assert [type(e).__name__ for e in whole[:4]] == ["ImplicitTls", "PlaintextAfterStartTls", "TlsClientHello",
+                                                      "TlsNotTls"]
+    assert whole[1].side is S and whole[1].span.start == 0
+    assert normalise(d.events(sizes)) == whole
+
+
 # ------------------------------------------------------------------------------------------
 # Linear time, bounded memory
 # ------------------------------------------------------------------------------------------
