@@ -268,11 +268,6 @@ TWO_LOSS_FAILURES: dict[str, str] = {
         "(tls-handshake-failed): the server's cleartext alert after the QUIT does not prove a ClientHello in the "
         "hole (a server refuses plaintext after its 220 with one too), unlike a ServerHello "
         "(holes3-quit-before-alert-220-hello-lost, scenarios_holes3.py)"),
-    "captures/live-mail-refused-then-starttls.pcap": (
-        "without the server's 530 to the MAIL FROM (frame 12) and the STARTTLS after it (frame 14), "
-        "the MAIL FROM in the clear has no answer and no STARTTLS follows it: the client going on in "
-        "plaintext after a valid offer (client-did-not-request), though the TLS after the holes shows "
-        "the server refused that MAIL (the whole capture: tls)"),
 }
 
 
@@ -356,6 +351,11 @@ EARLY_END_FAILURES: dict[str, str] = {
         "whose end cannot be told: the client closed after the ServerHello (aborted/client), the reading every "
         "capture that stops there gets; the whole capture shows the rest of the answer, up to its Finished, "
         "coming only after that close: it was short when the client gave up, the server stalled (server-silent)"),
+    "captures/smtp25-mail-530-starttls-lost-then-tls.pcap": (
+        "as live-mail-refused-then-starttls.pcap: the capture ends after the client's MAIL FROM in the clear "
+        "(frame 10) and before the 220 (frame 14), the 530 and the STARTTLS between them lost: a MAIL in the "
+        "clear after a valid offer is the client going on in plaintext (client-did-not-request), the reading "
+        "every capture that stops there gets; the whole capture's 220 and TLS show the client asked"),
     "captures/live-mail-refused-then-starttls.pcap": (
         "the capture ends right after the client's MAIL FROM in the clear (frame 10 or its ACK), "
         "before the server's 530 'Must issue a STARTTLS command first' and the STARTTLS the client "

@@ -52,7 +52,7 @@ cdef class SmtpSession:
     cdef public list _short_holes
     cdef public object _commands_seen, _first_command_ns, _reply_began_at, _late
     cdef public bint _client_hole
-    cdef public object _hole_cmd, _hole_cmd_server_at
+    cdef public object _hole_cmd, _hole_cmd_server_at, _client_hole_bytes
     cdef public bint _lost, _starttls_sent, _lone_220, _client_bytes, _answer_in_hole, _starttls_2xx
     cdef public bint _greeting_in_hole, _replied, _hold_after_hole, _held_text
     cdef public object _hold_lost

@@ -114,6 +114,10 @@ _SHORTEST_REPLY = len(b"250\n")
 #: after the hole, cannot hold the ClientHello a server's TLS answers (``_tls_without_220``).
 _MIN_CLIENT_HELLO_RECORD = 5 + 4 + 2 + 32 + 1 + 2 + 2 + 1 + 1
 
+#: the fewest bytes a STARTTLS command takes ("STARTTLS" and a bare LF): a hole of the client's
+#: with fewer cannot hold one (``_replies_lost_with_starttls``)
+_MIN_STARTTLS_LINE = len(b"STARTTLS\n")
+
 
 class _SideState:
     __slots__ = ("side", "lines", "mode", "tls", "body_start", "body_octets",
@@ -180,6 +184,7 @@ class SmtpSession:
         self._reply_began_at = 0
         self._late = late_start
         self._client_hole = False       # client bytes lost since its last command
+        self._client_hole_bytes = 0     # how many (in holes declared while reading lines)
         #: the client's first visible command after a hole, and how many server bytes had been
         #: seen when it came: a reply that began before it cannot answer it (``_answers_lost``)
         self._hole_cmd: Command | None = None
@@ -366,6 +371,7 @@ class SmtpSession:
             return out
         if side is _CLIENT:
             self._client_hole = True    # commands may be lost in it
+            self._client_hole_bytes += length
             self._starttls_2xx = False  # its next bytes after the 2xx are in the hole
         # Reply or command lines: the partial line is lost; resynchronise at the next line.
         # A server hole between two replies (no line begun, no reply open) shorter than the
@@ -713,6 +719,7 @@ class SmtpSession:
             srv = self._s.lines
             self._hole_cmd, self._hole_cmd_server_at = cmd, srv.start + len(srv)
         self._client_hole = False
+        self._client_hole_bytes = 0
         self._push_pending(cmd)
         if verb == "DATA" or verb == "STARTTLS":
             st.mode = _HOLD
@@ -919,6 +926,19 @@ class SmtpSession:
         self._push_pending(cmd)
         st.mode = _HOLD
         self._hold_for = cmd
+
+    def _replies_lost_with_starttls(self) -> bool:
+        """A 220 after the greeting comes while the client's commands before its last hole
+        await replies, none of them a STARTTLS: the server lost bytes in a hole since its last
+        reply (``_server_gap_unmatched``, too many for nothing but the bytes between two
+        replies) and the client lost at least a STARTTLS line's worth since its last command
+        (``_client_hole_bytes``). A 220 answers only STARTTLS (RFC 3207 4), the server answers
+        in order, and its replies to the commands pending were in its hole: the STARTTLS was in
+        the client's (as with nothing pending, ``_starttls_lost_in_hole``), and the 220 answers
+        it, not the MAIL a server refused before it (a 530 "Must issue a STARTTLS command
+        first" lost, then the client's STARTTLS)."""
+        return (self._server_gap_unmatched and self._client_hole_bytes >= _MIN_STARTTLS_LINE
+                and not self._starttls_pending())
 
     def _starttls_pending(self) -> bool:
         """A STARTTLS of the client awaits its reply."""
@@ -1299,7 +1319,8 @@ class SmtpSession:
         self._replied = True
         if not self._greeted and not greeting:
             self._greeted = True
-        if (not greeting and last.code == 220 and self._client_hole and not self._pending
+        if (not greeting and last.code == 220 and self._client_hole
+                and (not self._pending or self._replies_lost_with_starttls())
                 and not self._unclaimed and self._c.mode is _LINES
                 and not self._starttls_accepted):
             self._starttls_lost_in_hole()
