@@ -1,5 +1,7 @@
-"""captures/scenarios_smtp25.py: a 220 after holes that hid the client's STARTTLS (smtp/session.py
-``_replies_lost_with_starttls``). Frames cross-checked with tshark."""
+"""captures/scenarios_smtp25.py: a 220 after holes that hid the client's STARTTLS, and the detail of a
+client that gave up while the server's answer was still in flight (smtp/session.py
+``_replies_lost_with_starttls``, analysis/verdict.py ``_gave_up_mid_handshake``). Frames
+cross-checked with tshark."""
 from __future__ import annotations
 
 from tsharkfilter import frames_matching, tshark_fields
@@ -99,3 +101,41 @@ def test_no_server_hole_infers_no_starttls() -> None:
     s.receive_gap(CLIENT, 10, 6)
     evs = s.receive(SERVER, b"220 2.0.0 Ready to start TLS\r\n", 7)
     assert [e for e in evs if type(e) is Command] == []
+
+
+# --- (2) the answer in flight when the client gave up ---------------------------------------------
+
+def test_a_quit_that_acknowledged_none_of_the_answer_says_the_answer_was_in_flight() -> None:
+    """The server's whole TLS 1.2 answer (frame 16) 200 ms after the ClientHello (frame 14), the
+    client's QUIT in the clear (frame 17) 1.2 s after it, acknowledging none of it (the client's ACK of
+    the answer, frame 18, comes 1.5 s after it: a path slower than a second). The client's, case
+    client-silent, as before; the detail no longer says the client had the whole answer."""
+    name = "smtp25-answer-in-flight-quit-1-2-s.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", "client-silent", 17)
+    assert _findings(conv) == [("client-silent", "client", 16)]
+    detail = conv["detail"]
+    assert "the client had" not in detail
+    assert detail.startswith("the server's whole answer to its ClientHello (frame 16) came 201 ms after it (frame 14)")
+    assert "sent nothing for 1.2 s after that answer" in detail
+    assert "'QUIT' in the clear (frame 17), whose segment acknowledged none of the answer" in detail
+    assert "still in flight to the client" in detail
+    assert "1.4 s after its ClientHello" in detail
+    assert detail.endswith("and closed the connection (frame 19)")
+    assert conv["findings"][0]["message"] == detail
+    # tshark: the ClientHello in 14, the answer in 16 (913 bytes, 200 ms later); the QUIT in 17, 1.2 s
+    # after it, acknowledging up to the answer's first byte; the client's ACK of it whole in 18, 1.5 s
+    # after it; its FIN in 19
+    assert frames_matching(path, "tls.handshake.type == 1") == [14]
+    assert frames_matching(path, "tls.handshake.type == 2") == [16]
+    ((seq16, len16, t16),) = tshark_fields(path, "frame.number == 16", "tcp.seq", "tcp.len", "frame.time_relative")
+    ((ack17, t17),) = tshark_fields(path, "frame.number == 17", "tcp.ack", "frame.time_relative")
+    ((ack18, t18),) = tshark_fields(path, "frame.number == 18", "tcp.ack", "frame.time_relative")
+    ((t14,),) = tshark_fields(path, "frame.number == 14", "frame.time_relative")
+    assert int(ack17) == int(seq16) and int(ack18) == int(seq16) + int(len16) == int(seq16) + 913
+    assert abs(float(t16) - float(t14) - 0.201) < 1e-6
+    assert abs(float(t17) - float(t16) - 1.2) < 1e-6
+    assert abs(float(t18) - float(t16) - 1.5) < 1e-6
+    assert frames_matching(path, 'smtp.req.command == "QUIT"') == [17]
+    assert frames_matching(path, "tcp.flags.fin == 1") == [19]

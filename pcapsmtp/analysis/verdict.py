@@ -1152,9 +1152,22 @@ def _gave_up_mid_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any], ch: Item,
         return True
     if clear is not None and whole:
         since = " after it had it, from its TCP's acknowledgements" if late else ""
-        msg = (f"the client had {_answer_words(answer, True)} and sent nothing for {_seconds(waited_ns)}{since}, no "
-               f"{_next_flight(answer)} and no alert: then it sent {said} in the clear (frame {_frame(clear)}), "
-               f"giving up on TLS{tail if at_once else tail.replace(', then ', ', and ', 1)}")
+        ended = tail if at_once else tail.replace(', then ', ', and ', 1)
+        if _plaintext_had(clear, last) == -1:
+            # (the plaintext's own segment, a second or more after the answer, acknowledged none of
+            # it: the answer was still on its way to the client on a path slower than a second; the
+            # client gave up all the same a second or more after the server answered, its own
+            # decision, but it did not have that answer, by its own acknowledgement)
+            msg = (f"{_answer_words(answer, True)} came {max(0, answer[0].ts_ns - ch.ts_ns) / 1e6:.0f} ms after it "
+                   f"(frame {_frame(ch)}), and the client sent nothing for {_seconds(waited_ns)} after that answer, no "
+                   f"{_next_flight(answer)} and no alert: then it sent {said} in the clear (frame {_frame(clear)}), "
+                   f"whose segment acknowledged none of the answer: it was still in flight to the client, which had "
+                   f"not acknowledged any of it, when the client gave up on TLS, {_seconds(clear.ts_ns - ch.ts_ns)} "
+                   f"after its ClientHello{ended}")
+        else:
+            msg = (f"the client had {_answer_words(answer, True)} and sent nothing for {_seconds(waited_ns)}{since}, "
+                   f"no {_next_flight(answer)} and no alert: then it sent {said} in the clear (frame {_frame(clear)}), "
+                   f"giving up on TLS{ended}")
         _unanswered(v, last, "client-silent", "client", "aborted", "tls-handshake-failed", "client-silent", msg,
                     clear)
         return True
