@@ -160,23 +160,44 @@ def _forgery_unseen(cut: dict[str, Any], full: dict[str, Any], gone: Callable[[i
 #: captures whose late starts are known to give another verdict, and why (strict)
 LATE_START_FAILURES: dict[str, str] = {
     "captures/holes4-greeting-421-then-421-150-s-crosses-starttls.pcap": (
-        "a late start at the client's handshake ACK (frame 3) reads the refusing greeting (frame 4) as a reply to a "
-        "command before the capture ('its last reply'), not the greeting (a late start counts the greeting as seen "
-        "and reads a first reply as one only when a hello awaits it, SmtpSession._pair_reply), and judges the timeout "
-        "421 crossed by STARTTLS as before scenarios_holes4 (starttls-refused, case server-closed, the server's) "
-        "where the whole capture reads greeting-refused: "
-        "the server's refusal either way; reported, not changed"),
+        "a late start at the client's handshake ACK (frame 3) or at the greeting (frame 4) reads the refusing "
+        "greeting as a reply to a command before the capture (a late start counts the greeting as seen, "
+        "SmtpSession._pair_reply). Nothing in such a cut shows the reply is the conversation's first: a client's "
+        "pure ACK looks the same anywhere, and the twenty-fifth session's trial (a 421 or 554 with nothing of the "
+        "client before it, within a second of the cut's first segment, read as the greeting) blamed wrongly "
+        "elsewhere: pathhole-starttls-421-soon.pcap started at the client's ACK of the EHLO reply (frame 9), then "
+        "the server's 421 500 ms later, whole capture incomplete, read greeting-refused (the server's); "
+        "hunt10-421-crosses-starttls.pcap from its frame 9 read greeting-refused for a 421 the whole capture reads as "
+        "crossed by STARTTLS (starttls-refused); a start at the reply itself cannot be told "
+        "from hunt11-idle-300-s-421-no-starttls.pcap started at its timeout 421 (frame 10). Left as is "
+        "(here: starttls-refused, case server-closed, the server's, where the whole capture reads "
+        "greeting-refused: the server's refusal either way)"),
     "captures/holes4-greeting-554-then-421-400-s-crosses-starttls.pcap": (
-        "a late start at the client's handshake ACK (frame 3) reads the refusing greeting (frame 4) as a reply to a "
-        "command before the capture ('its last reply'), not the greeting (a late start counts the greeting as seen "
-        "and reads a first reply as one only when a hello awaits it, SmtpSession._pair_reply), and judges the timeout "
-        "421 crossed by STARTTLS as before scenarios_holes4 (no-mail-transaction, none: a timeout after 5 minutes) "
-        "where the whole capture reads greeting-refused, the server's; reported, not changed"),
+        "a late start at the client's handshake ACK (frame 3) or at the greeting (frame 4) reads the refusing "
+        "greeting as a reply to a command before the capture (a late start counts the greeting as seen, "
+        "SmtpSession._pair_reply). Nothing in such a cut shows the reply is the conversation's first: a client's "
+        "pure ACK looks the same anywhere, and the twenty-fifth session's trial (a 421 or 554 with nothing of the "
+        "client before it, within a second of the cut's first segment, read as the greeting) blamed wrongly "
+        "elsewhere: pathhole-starttls-421-soon.pcap started at the client's ACK of the EHLO reply (frame 9), then "
+        "the server's 421 500 ms later, whole capture incomplete, read greeting-refused (the server's); "
+        "hunt10-421-crosses-starttls.pcap from its frame 9 read greeting-refused for a 421 the whole capture reads as "
+        "crossed by STARTTLS (starttls-refused); a start at the reply itself cannot be told "
+        "from hunt11-idle-300-s-421-no-starttls.pcap started at its timeout 421 (frame 10). Left as is "
+        "(here: no-mail-transaction, none, a timeout after 5 minutes, where the whole capture reads "
+        "greeting-refused, the server's)"),
     "captures/holes4-greeting-554-starttls-554-quit-221.pcap": (
         "a late start at the client's handshake ACK (frame 3) or at the greeting (frame 4) reads the refusing "
         "greeting as a reply to a command before the capture (a late start counts the greeting as seen, "
-        "SmtpSession._pair_reply), so STARTTLS's own 554 decides (starttls-refused) where the whole capture reads "
-        "greeting-refused: the server's refusal either way; reported, not changed"),
+        "SmtpSession._pair_reply). Nothing in such a cut shows the reply is the conversation's first: a client's "
+        "pure ACK looks the same anywhere, and the twenty-fifth session's trial (a 421 or 554 with nothing of the "
+        "client before it, within a second of the cut's first segment, read as the greeting) blamed wrongly "
+        "elsewhere: pathhole-starttls-421-soon.pcap started at the client's ACK of the EHLO reply (frame 9), then "
+        "the server's 421 500 ms later, whole capture incomplete, read greeting-refused (the server's); "
+        "hunt10-421-crosses-starttls.pcap from its frame 9 read greeting-refused for a 421 the whole capture reads as "
+        "crossed by STARTTLS (starttls-refused); a start at the reply itself cannot be told "
+        "from hunt11-idle-300-s-421-no-starttls.pcap started at its timeout 421 (frame 10). Left as is "
+        "(here: STARTTLS's own 554 decides, starttls-refused, where the whole capture reads greeting-refused: "
+        "the server's refusal either way)"),
     "captures/holes4-injection-then-0x16-garbage-220-lost.pcap": (
         "a late start at the client's ACK of the EHLO reply (frame 9) reads aborted/client/tls-not-started "
         "('the client closed the connection after the 220 without starting TLS') where the whole capture, "
