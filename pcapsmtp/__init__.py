@@ -77,32 +77,41 @@ def _why_pure(spec: importlib.machinery.ModuleSpec) -> tuple[str, str]:
 # that type's C fields directly: it runs only beside that module's extension. When that module
 # runs its .py (the switch, or its extension older than its source), so does this one (a typed
 # read of the pure-Python class's object would read the wrong memory).
-_NEEDS = {"pcapsmtp.tcp.reassembler": "pcapsmtp.tcp.halfstream",
-          "pcapsmtp.smtp.session": "pcapsmtp.smtp.lines",
-          "pcapsmtp.analysis.frames": "pcapsmtp.model"}
+# (A module may need several: the compiled analyzer cimports the TCP events, the frame index and
+# the session.)
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "pcapsmtp.tcp.reassembler": ("pcapsmtp.tcp.halfstream",),
+    "pcapsmtp.smtp.session": ("pcapsmtp.smtp.lines",),
+    "pcapsmtp.analysis.frames": ("pcapsmtp.model",),
+    "pcapsmtp.engine.analyzer": ("pcapsmtp.tcp.events", "pcapsmtp.analysis.frames",
+                                 "pcapsmtp.smtp.session"),
+}
 
 
 def _pure_source(name: str, spec: importlib.machinery.ModuleSpec) -> tuple[str, str]:
     """``_why_pure`` for core module ``name``, with the rule of ``_NEEDS``."""
     source, why = _why_pure(spec)
-    need = _NEEDS.get(name)
-    if source or need is None or not spec.origin \
+    needs = _NEEDS.get(name, ())
+    if source or not needs or not spec.origin \
             or not isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
         return source, why
-    mod = sys.modules.get(need)
-    if mod is not None:
-        need_pure = not isinstance(getattr(mod.__spec__, "loader", None),
-                                   importlib.machinery.ExtensionFileLoader)
-    else:
-        package = importlib.import_module(need.rpartition(".")[0])
-        found = importlib.machinery.PathFinder.find_spec(need, package.__path__)
-        need_pure = (found is None
-                     or not isinstance(found.loader, importlib.machinery.ExtensionFileLoader)
-                     or bool(_pure_source(need, found)[0]))
-    source = os.path.join(os.path.dirname(spec.origin), name.rpartition(".")[2] + ".py")
-    if not need_pure or not os.path.exists(source):
-        return "", ""
-    return source, f"{need.removeprefix('pcapsmtp.')} runs its .py"
+    for need in needs:
+        mod = sys.modules.get(need)
+        if mod is not None:
+            need_pure = not isinstance(getattr(mod.__spec__, "loader", None),
+                                       importlib.machinery.ExtensionFileLoader)
+        else:
+            package = importlib.import_module(need.rpartition(".")[0])
+            found = importlib.machinery.PathFinder.find_spec(need, package.__path__)
+            need_pure = (found is None
+                         or not isinstance(found.loader, importlib.machinery.ExtensionFileLoader)
+                         or bool(_pure_source(need, found)[0]))
+        if need_pure:
+            source = os.path.join(os.path.dirname(spec.origin), name.rpartition(".")[2] + ".py")
+            if not os.path.exists(source):
+                return "", ""
+            return source, f"{need.removeprefix('pcapsmtp.')} runs its .py"
+    return "", ""
 
 
 #: ``inspect.getfullargspec`` of the callables a compiled module's dataclasses hand it

@@ -196,30 +196,7 @@ class Analyzer:
                 c = convs.get(ev.stream)
                 if c is None:
                     continue
-                side = ev.side
-                idx = c.index[side]
-                # (``idx.add(ev.offset, ev.frame)`` written out: once per segment)
-                frame = ev.frame
-                offs = idx.offs
-                frames = idx.frames
-                if not (frames and frames[-1] == frame and offs[-1] <= ev.offset):
-                    offs.append(ev.offset)
-                    frames.append(frame)
-                t = c.transcript
-                data = ev.data
-                if side is _CLIENT:
-                    t.client_bytes += len(data)
-                else:
-                    t.server_bytes += len(data)
-                ts = ev.ts_ns
-                if stepped:
-                    ts = clock.at(frame, ts)
-                t.last_ts_ns = ts
-                evs = c.session.receive(side, data, ts, ev.ack, ev.ack_age)
-                if evs:
-                    self._record(c, evs)
-                if len(offs) > 256:
-                    idx.trim(c.session.low_water(side))
+                _data(self, c, ev, clock, stepped)
             elif isinstance(ev, FlowOpened):
                 info = ev.flow
                 convs[info.stream] = _Conv(info, self.file, self.config,
@@ -513,6 +490,40 @@ class Analyzer:
         t.server_last_ns = self.clock.last_of(t.server_last_ns, low[_SERVER])
         if t.server_acked_ns is not None and t.server_acked_frame:
             t.server_acked_ns = self.clock.at(t.server_acked_frame, t.server_acked_ns)
+
+
+def _data(self: Analyzer, c: _Conv, ev: StreamData, clock: CaptureClock, stepped: bool) -> None:
+    """``Analyzer._route``'s work for a ``StreamData`` of a conversation followed (once per
+    segment with new bytes): its frame indexed, the transcript's byte count and time moved on,
+    the bytes to the session and its events recorded. Part of ``_route``, out of the class so
+    that the compiled build types its locals (analyzer.pxd: the event's, the conversation's, the
+    index's and the session's fields read as C fields, ``receive`` a C call)."""
+    side = ev.side
+    idx = c.index[side]
+    # (``idx.add(ev.offset, ev.frame)`` written out: once per segment)
+    frame = ev.frame
+    offset = ev.offset
+    offs = idx.offs
+    frames = idx.frames
+    if not (frames and frames[-1] == frame and offs[-1] <= offset):
+        offs.append(offset)
+        frames.append(frame)
+    t = c.transcript
+    data = ev.data
+    if side is _CLIENT:
+        t.client_bytes += len(data)
+    else:
+        t.server_bytes += len(data)
+    ts = ev.ts_ns
+    if stepped:
+        ts = clock.at(frame, ts)
+    t.last_ts_ns = ts
+    session = c.session
+    evs = session.receive(side, data, ts, ev.ack, ev.ack_age)
+    if evs:
+        self._record(c, evs)
+    if len(offs) > 256:
+        idx.trim(session.low_water(side))
 
 
 def _carry(t: Transcript, ev: FlowClosed) -> None:

@@ -1,0 +1,25 @@
+# Augmenting declarations for the compiled build of analyzer.py (Cython, pure-Python mode;
+# setup.py). The .py stays the reference and what runs without the build: this file only makes
+# ``_Conv`` (one per conversation) an extension type whose attributes are fields of its C struct,
+# and types the locals of ``_data``, ``_route``'s work for each segment with new bytes (75 k on
+# the relay benchmark file): the ``StreamData`` (tcp/events.pxd), the conversation, its
+# ``FrameIndex`` (analysis/frames.pxd) and its ``SmtpSession`` (smtp/session.pxd) read as C
+# fields, and ``SmtpSession.receive`` called through the type's table, not a generic look-up and
+# a Python call each (docs/performance.md, "Twenty-fifth session"). Every attribute keeps the
+# Python value the .py stores. Because of the cimports, the compiled analyzer runs only beside
+# the compiled tcp.events, analysis.frames and smtp.session (pcapsmtp/__init__.py, ``_NEEDS``).
+# A new attribute of ``_Conv`` in the .py must be declared here (the compiled class has no
+# ``__dict__``).
+
+cimport cython
+from pcapsmtp.tcp.events cimport StreamData
+from pcapsmtp.analysis.frames cimport FrameIndex
+from pcapsmtp.smtp.session cimport SmtpSession
+
+cdef class _Conv:
+    cdef public object info
+    cdef public SmtpSession session
+    cdef public object index, transcript, emitted, open_tls, bound
+
+@cython.locals(idx=FrameIndex, offs=list, frames=list, session=SmtpSession)
+cpdef _data(self, _Conv c, StreamData ev, clock, stepped)
