@@ -348,7 +348,8 @@ class _Facts:
         #: mail transaction (MAIL, or DATA/BDAT, which some clients send without MAIL) or an
         #: AUTH whose credentials crossed (``_credentials``), whichever came first.
         self.clear: Item | None = self.transaction
-        creds = _credentials(t.items)
+        # (only an AUTH command's credentials cross: without one, no second pass over the items)
+        creds = _credentials(t.items) if self.auth_item is not None else None
         if creds is not None and (self.clear is None or self.pos(creds) < self.pos(self.clear)):
             self.clear = creds
         # A STARTTLS refused (503 before EHLO, a 454 the client tried again after) and a later
