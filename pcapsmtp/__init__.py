@@ -83,7 +83,8 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "pcapsmtp.tcp.reassembler": ("pcapsmtp.tcp.halfstream",),
     "pcapsmtp.smtp.session": ("pcapsmtp.smtp.lines",),
     "pcapsmtp.analysis.frames": ("pcapsmtp.model",),
-    "pcapsmtp.engine.analyzer": ("pcapsmtp.tcp.events", "pcapsmtp.analysis.frames",
+    # (in order: the first that runs its .py is the one named; model before frames, which needs it)
+    "pcapsmtp.engine.analyzer": ("pcapsmtp.tcp.events", "pcapsmtp.model", "pcapsmtp.analysis.frames",
                                  "pcapsmtp.smtp.session"),
 }
 

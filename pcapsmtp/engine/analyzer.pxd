@@ -5,9 +5,11 @@
 # the relay benchmark file): the ``StreamData`` (tcp/events.pxd), the conversation, its
 # ``FrameIndex`` (analysis/frames.pxd) and its ``SmtpSession`` (smtp/session.pxd) read as C
 # fields, and ``SmtpSession.receive`` called through the type's table, not a generic look-up and
-# a Python call each (docs/performance.md, "Twenty-fifth session"). Every attribute keeps the
+# a Python call each (docs/performance.md, "Twenty-fifth session"); and of ``_record_events``,
+# which makes the session's events transcript items (each event's ``Span``, model.pxd, read as C
+# fields). Every attribute keeps the
 # Python value the .py stores. Because of the cimports, the compiled analyzer runs only beside
-# the compiled tcp.events, analysis.frames and smtp.session (pcapsmtp/__init__.py, ``_NEEDS``).
+# the compiled tcp.events, model, analysis.frames and smtp.session (pcapsmtp/__init__.py, ``_NEEDS``).
 # A new attribute of ``_Conv`` in the .py must be declared here (the compiled class has no
 # ``__dict__``).
 
@@ -15,6 +17,7 @@ cimport cython
 from pcapsmtp.tcp.events cimport StreamData
 from pcapsmtp.analysis.frames cimport FrameIndex
 from pcapsmtp.smtp.session cimport SmtpSession
+from pcapsmtp.model cimport Span
 
 cdef class _Conv:
     cdef public object info
@@ -23,3 +26,6 @@ cdef class _Conv:
 
 @cython.locals(idx=FrameIndex, offs=list, frames=list, session=SmtpSession)
 cpdef _data(self, _Conv c, StreamData ev, clock, stepped)
+
+@cython.locals(items=list, index=dict, sp=Span)
+cpdef _record_events(self, _Conv c, list evs)

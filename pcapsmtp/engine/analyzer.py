@@ -331,23 +331,8 @@ class Analyzer:
                    and o.info.first_ts_ns < t0 for o in self._convs.values())
 
     def _record(self, c: _Conv, evs: list[Any]) -> None:
-        if not evs:
-            return
-        t = c.transcript
-        items = t.items
-        bound = self.config.max_events
-        index = c.index
-        ts = t.last_ts_ns
-        if len(items) + len(evs) <= bound:
-            # the common case: under the bound, every event is kept
-            for ev in evs:
-                items.append(make_item(ev, index[ev.span.side], ts))
-            return
-        for ev in evs:
-            if len(items) < bound:
-                items.append(make_item(ev, index[ev.span.side], ts))
-            else:
-                self._bounded(c, ev, ts)
+        if evs:
+            _record_events(self, c, evs)
 
     def _bounded(self, c: _Conv, ev: Any, ts: int, ready: Item | None = None) -> None:
         """Past the per-conversation bound: keep ``item`` (of ``ev``) or count it
@@ -521,9 +506,33 @@ def _data(self: Analyzer, c: _Conv, ev: StreamData, clock: CaptureClock, stepped
     session = c.session
     evs = session.receive(side, data, ts, ev.ack, ev.ack_age)
     if evs:
-        self._record(c, evs)
+        _record_events(self, c, evs)
     if len(offs) > 256:
         idx.trim(session.low_water(side))
+
+
+def _record_events(self: Analyzer, c: _Conv, evs: list[Any]) -> None:
+    """``Analyzer._record``: the session's events ``evs`` (not empty) as ``c``'s transcript items,
+    each with its frames (``make_item``), past the per-conversation bound through
+    ``Analyzer._bounded``. Out of the class so that the compiled build types its locals
+    (analyzer.pxd: the conversation's fields and each event's ``Span`` read as C fields)."""
+    t = c.transcript
+    items = t.items
+    bound = self.config.max_events
+    index = c.index
+    ts = t.last_ts_ns
+    if len(items) + len(evs) <= bound:
+        # the common case: under the bound, every event is kept
+        for ev in evs:
+            sp = ev.span
+            items.append(make_item(ev, index[sp.side], ts))
+        return
+    for ev in evs:
+        if len(items) < bound:
+            sp = ev.span
+            items.append(make_item(ev, index[sp.side], ts))
+        else:
+            self._bounded(c, ev, ts)
 
 
 def _carry(t: Transcript, ev: FlowClosed) -> None:
