@@ -129,15 +129,13 @@ def test_tshark_reads_the_segments_after_the_far_reset_as_retransmissions() -> N
     assert flagged == server_data and len(flagged) >= 5
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a reset in the window but not at the next byte (1000 past) is taken as the side's bytes sent "
-    "and lost (HalfStream.reset_past: a capture loss) and ends the conversation; the receiver's "
-    "challenge ACK right after it (RFC 5961 3.2: a pure ACK at the reset's acknowledgement, "
-    "acknowledging the side's real next byte) and the side's next bytes at that next byte, not past "
-    "the reset's, show the stack dropped it: reads incomplete (tcp-gap at the reset) instead of tls. "
-    "Telling it needs the reassembler to hold the reset until the next segments say (not a small "
-    "function): reported"))
 def test_a_reset_in_the_window_answered_by_a_challenge_ack_does_not_end_the_conversation(tmp_path: Path) -> None:
+    """A reset 1000 bytes past the server's next byte (in the window, not at it), the client's
+    challenge ACK right after it (RFC 5961 3.2: a pure ACK acknowledging only the server's real
+    next byte), then the server's next bytes at that byte: the client's stack dropped the reset
+    and the conversation went on to TLS. It read ``incomplete`` (a 1000-byte ``tcp-gap`` at the
+    reset, ``HalfStream.reset_past``); the reset now waits, and the challenge ACK drops it
+    (``ignored_resets``)."""
     cap = in_window_capture()
     path = tmp_path / cap.name
     path.write_bytes(render(cap)[0])
@@ -151,6 +149,7 @@ def test_a_reset_in_the_window_answered_by_a_challenge_ack_does_not_end_the_conv
     assert challenge < finished
     assert _verdict(conv) == ("tls", "none", "tls-established", None, finished)
     assert _findings(conv) == []
+    assert res.summary["reassembly"]["ignored_resets"] == 1
 
 
 def test_the_servers_own_reset_at_its_next_byte_still_ends_the_conversation() -> None:

@@ -483,6 +483,54 @@ def _reset_out_of_window(half: HalfStream, seq: int) -> bool:
     return a is not None and 0 < ((a - seq) & _MASK) < _RESET_FAR
 
 
+def _drops(flow: Flow, d: int, rst: TcpSegment, sd: int, seg: TcpSegment) -> bool:
+    """Whether segment ``seg`` of direction ``sd``, captured after reset ``rst`` of direction
+    ``d``, shows that reset was not taken. The reset waits for bytes of its side
+    (``HalfStream.reset_past``: past its next byte, in the window). A stack that follows RFC 5961
+    3.2 (Linux since 3.6, FreeBSD, Windows) ends the connection only for a reset at exactly its
+    next expected byte; one elsewhere in its window it drops, answering with a *challenge ACK*.
+    What shows the reset was not at that byte, so dropped:
+
+    - ``seg`` is the receiver's challenge ACK: a pure ACK that acknowledges nothing new of the
+      reset's side (the highest acknowledgement of it so far, or its next byte when none was
+      read: the receiver's RCV.NXT), which lies before the reset's sequence number (a stack that
+      took the reset sends nothing more). An ACK of the receiver sent before the reset reached
+      it, crossing it, looks the same when it is a duplicate too (a window update): the capture
+      cannot tell;
+    - ``seg`` brings bytes of the reset's side at that side's next byte (what was delivered, not
+      past a hole) and acknowledges more of the other side than the reset did: its stack sent
+      them after the reset (a stack acknowledges no less later; one that resets sends nothing
+      more), so those bytes, which lie before the reset's sequence number, had not reached the
+      receiver when the reset did, and its next expected byte was not the reset's (bytes of the
+      side after the reset that start past its next byte prove nothing: the hole before them
+      may be bytes sent before the reset, as a box's reset at the right byte leaves it)."""
+    if seg.flags & (_SYN_FIN_RST | _ACK) != _ACK:
+        return False
+    half = flow.halves[d]
+    n = len(seg.payload) + seg.missing
+    if sd == d:
+        if not n or half.base is None or seg.seq != half.next_seq or not rst.flags & _ACK \
+                or not 0 < ((seg.ack - rst.ack) & _MASK) < _ACK_SANE:
+            return False
+    else:
+        a = half.ack_seq
+        ack = seg.ack
+        if n or half.base is None or ack != (half.next_seq if a is None else a) \
+                or not 0 < ((rst.seq - ack) & _MASK) < _RESET_FAR:
+            return False
+    return half.reset_past(rst.seq, rst.ttl)
+
+
+def _dropped_reset(flow: Flow, d: int, seg: TcpSegment) -> int:
+    """The index in the hold of a reset that ``seg`` of direction ``d``, captured after it,
+    shows was not taken (``_drops``), or -1."""
+    for j, h in enumerate(flow.held):
+        s = h[1]
+        if s.flags & _RST and _drops(flow, h[0], s, d, seg):
+            return j
+    return -1
+
+
 def _unanswered(flow: Flow, d: int, seq: int) -> bool:
     """Whether a reset without ACK of direction ``d`` at ``seq`` answers a segment of the other
     side not read yet. A socket that was closed (its FIN sent) answers a segment bringing data
@@ -1467,6 +1515,18 @@ class TcpReassembler:
         if flags & _RST and _reset_out_of_window(flow.halves[d], seg.seq):
             self.stats.ignored_resets += 1
             return          # dropped by the receiver's stack: the conversation goes on
+        if flow.held and flags & (_SYN_FIN_RST | _ACK) == _ACK:
+            j = _dropped_reset(flow, d, seg)
+            if j >= 0:
+                # a reset past its side's bytes that its side's next bytes sent after it or the
+                # receiver's challenge ACK show was dropped (RFC 5961 3.2): it ends nothing and
+                # proves no bytes sent; the segments held behind it go on, before this one
+                e = flow.held.pop(j)[0]
+                flow.nheld[e] -= 1
+                self.stats.ignored_resets += 1
+                self._release(flow, seg.ts_ns, out)
+                if self._flows.get(flow.info.stream) is not flow:
+                    return
         peer = flow.halves[1 - d]
         if peer.soft and (seg.payload or seg.missing or flags & _FIN_RST):
             # the other side's start was the lowest of its segments seen so far (a late
@@ -1656,6 +1716,13 @@ class TcpReassembler:
         if half.unproven:
             half.seen(seg.seq, out)     # its first segment: holes proven before it, in hindsight
         if flags & _RST:
+            if flow.held:
+                for h in flow.held:
+                    if _drops(flow, d, seg, h[0], h[1]):
+                        # its wait is over, and a segment captured after it (held behind it)
+                        # shows it was dropped (RFC 5961 3.2): it ends nothing
+                        self.stats.ignored_resets += 1
+                        return
             if flags & _ACK:
                 # The peer's bytes an RST acknowledges were received: a hole there is a
                 # capture loss, declared before the reset (the last byte may be a FIN).

@@ -8,7 +8,8 @@ SYN-ACK in tcpdump's file), as a blind injection or a NAT's reset of an older co
 the conversation goes on: Python's smtplib and curl deliver, in TLS after STARTTLS, or in the clear
 when the server does not offer it. pcapsmtp ended the conversation at the reset (``aborted``); now
 it reads the conversation that went on. A reset 1000 bytes past the next byte (in the window, not
-at it) gets Linux's challenge ACK and is dropped too: still misread (strict xfail, reported).
+at it) gets Linux's challenge ACK and is dropped too: pcapsmtp read the server's bytes lost there
+(``incomplete``); the challenge ACK now drops it (the twenty-fifth session).
 
 Marked ``live`` (tcpdump on lo, root), like every real-client test. Ports come from the kernel.
 """
@@ -174,16 +175,29 @@ def test_a_real_plaintext_delivery_after_a_reset_far_outside_the_window_reads_pl
     assert stats["ignored_resets"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a reset 1000 bytes past the server's next byte (in the window, not at it) that Linux answers "
-    "with a challenge ACK and drops (RFC 5961 3.2) is read as the server's bytes sent and lost "
-    "(HalfStream.reset_past) and ends the conversation (incomplete) though the client delivered "
-    "in TLS; telling it needs the reassembler to hold the reset for the next segments: reported"))
 def test_a_real_tls_delivery_after_an_in_window_reset_reads_tls(cert: tuple[Path, Path], tmp_path: Path) -> None:
+    """The reset 1000 bytes past the server's next byte (in the window, not at it): Linux answers
+    it with a challenge ACK (a pure ACK at the client's next byte acknowledging only the server's
+    real next byte, RFC 5961 3.2) and drops it; the client delivers in TLS. pcapsmtp read the
+    server's bytes sent and lost (``incomplete``); the challenge ACK now drops the reset."""
     pcap, port, srv, run = _deliver(tmp_path, cert, h.Behaviour(ehlo=h.SHAPES["C1"], on_starttls="tls"), 1000,
                                     "python-smtplib")
     assert run.returncode == 0, run.output
     assert srv.conns[0].tls and srv.conns[0].mail_in_tls, srv.conns
-    convs, _ = _analyze(pcap, port)
+    ((cport, seq),) = srv.injected
+    ((rst, rst_seq),) = _resets(pcap, port)
+    assert rst_seq == seq
+    # the kernel's challenge ACK: the client's next segment, a pure ACK, a duplicate of its last
+    p = subprocess.run(["tshark", "-n", "-r", str(pcap), "-Y", f"frame.number > {rst} && tcp.srcport == {cport}",
+                        "-T", "fields", "-e", "frame.number", "-e", "tcp.len",
+                        "-e", "tcp.analysis.duplicate_ack_frame"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    challenge, n, dup_of = p.stdout.splitlines()[0].split("\t")
+    assert n == "0" and int(dup_of) < rst < int(challenge)
+    convs, stats = _analyze(pcap, port)
     (conv,) = convs
     assert (conv["outcome"], conv["caused_by"], conv["reason"]) == ("tls", "none", "tls-established")
+    assert conv["tls"]["client_hello_frame"] > rst
+    assert conv["findings"] == []
+    assert stats["ignored_resets"] == 1
