@@ -25,7 +25,7 @@ cdef class Flow:
     cdef public object count, held_bytes
     cdef public list nheld, data_ack, data_end
     cdef public object first_for
-    cdef public bint blind
+    cdef public bint blind, rst_held
 
 cdef class TcpReassembler:
     cdef public object config, stats, table, _flows, _pending, _ports, countdown, _last_ts

@@ -270,7 +270,7 @@ class Flow:
     light-entry direction ``d``; ``sides[d]`` its Side."""
 
     __slots__ = ("info", "conv", "halves", "sides", "last_ts", "last_frame", "held", "count",
-                 "held_bytes", "nheld", "data_ack", "data_end", "first_for", "blind")
+                 "held_bytes", "nheld", "data_ack", "data_end", "first_for", "blind", "rst_held")
 
     def __init__(self, info: FlowInfo, conv: _Conv, halves: tuple[HalfStream, HalfStream],
                  sides: tuple[Side, Side]) -> None:
@@ -297,6 +297,9 @@ class Flow:
         self.first_for: tuple[int, TcpSegment] | None = None
         #: such a wait ran out (a capture of one direction): no segment waits for that again
         self.blind = False
+        #: a reset was held (``held``) at some point: later segments are checked for what shows
+        #: it dropped (``_dropped_reset``; not cleared, a flow rarely holds one)
+        self.rst_held = False
 
 
 #: how far from where a side's (and its peer's) stream stood at its reset a later segment's
@@ -1515,7 +1518,7 @@ class TcpReassembler:
         if flags & _RST and _reset_out_of_window(flow.halves[d], seg.seq):
             self.stats.ignored_resets += 1
             return          # dropped by the receiver's stack: the conversation goes on
-        if flow.held and flags & (_SYN_FIN_RST | _ACK) == _ACK:
+        if flow.rst_held and flow.held and flags & (_SYN_FIN_RST | _ACK) == _ACK:
             j = _dropped_reset(flow, d, seg)
             if j >= 0:
                 # a reset past its side's bytes that its side's next bytes sent after it or the
@@ -1582,6 +1585,8 @@ class TcpReassembler:
         if wait or flow.nheld[d] and not _sent_before(held, d, seg):
             # (each direction keeps its order: a segment behind its side's held ones waits too,
             # unless its sequence numbers say it was sent before them)
+            if flags & _RST:
+                flow.rst_held = True
             if flow.nheld[1 - d]:
                 if flags & _RST:
                     # a reset that waits ends the conversation when it goes: the other side's
@@ -1718,7 +1723,7 @@ class TcpReassembler:
         if flags & _RST:
             if flow.held:
                 for h in flow.held:
-                    if _drops(flow, d, seg, h[0], h[1]):
+                    if h[1].frame > frame and _drops(flow, d, seg, h[0], h[1]):
                         # its wait is over, and a segment captured after it (held behind it)
                         # shows it was dropped (RFC 5961 3.2): it ends nothing
                         self.stats.ignored_resets += 1
