@@ -9,8 +9,6 @@ frames are cross-checked with tshark.
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,21 +19,11 @@ from capturecheck import findings_of as _findings
 from capturecheck import one_conv as _conv
 from capturecheck import verdict_of as _verdict
 from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
+from tsharkfilter import tshark_fields as _tshark
 
 sys.path.insert(0, str(CAPTURES))
 from generate import render  # noqa: E402
 from scenarios_hunt25 import flight_with_220, second_ehlo_offers  # noqa: E402
-
-
-def _tshark(path: Path, flt: str, *fields: str) -> list[tuple[str, ...]]:
-    if shutil.which("tshark") is None:
-        pytest.skip("tshark is not installed")
-    args = ["tshark", "-n", "-r", str(path), "-Y", flt, "-T", "fields"]
-    for f in fields:
-        args += ["-e", f]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return [tuple(line.split("\t")) for line in proc.stdout.splitlines()]
 
 
 def _frames(path: Path, flt: str) -> list[int]:
