@@ -85,7 +85,7 @@ def test_starttls_after_a_reply_whose_last_line_is_the_code_alone_is_tls_with_th
 
 
 def test_a_tls12_client_refused_by_a_tls13_only_server_is_the_servers() -> None:
-    """The mirror of the strict xfail below, read right: a client whose newest version is TLS 1.2
+    """The mirror of the TLS 1.3-only client below, read right: a client whose newest version is TLS 1.2
     (RFC 9325 3.1.1: a MUST) refused with protocol_version by a server that accepts only TLS 1.3."""
     name = "hunt25-client-tls12-server-tls13-only-protocol-version.pcap"
     path = CAPTURES / name
@@ -115,6 +115,23 @@ def test_a_tls13_only_client_refused_by_a_tls12_server_is_the_clients() -> None:
     assert _verdict(conv) == ("aborted", "client", "tls-handshake-failed", "client-tls13-only", int(hello))
     assert _findings(conv) == [("tls-version-mismatch", "client", int(hello)), ("tls-alert", "server", int(alert))]
     assert "offered only TLS 1.3, leaving out TLS 1.2" in conv["detail"]
+
+
+@pytest.mark.parametrize("desc", [40, 80, 112], ids=["handshake_failure", "internal_error", "unrecognized_name"])
+def test_a_tls13_only_client_refused_for_another_reason_is_the_servers(desc: int, tmp_path: Path) -> None:
+    """The same capture with the server's fatal alert rewritten to another description (no shared
+    cipher, an internal error, a refused name): the server's own reason, not the offer's, so the
+    alert's sender as before client-tls13-only (the session's review)."""
+    data = (CAPTURES / "hunt25-client-tls13-only-server-protocol-version.pcap").read_bytes()
+    record = b"\x15\x03\x03\x00\x02\x02\x46"
+    assert data.count(record) == 1
+    path = tmp_path / "rewritten.pcap"
+    path.write_bytes(data.replace(record, record[:-1] + bytes([desc])))
+    (alert,) = _frames(path, f"tls.alert_message.desc == {desc}")
+    res = analyze_file(str(path), AnalysisConfig())
+    (conv,) = res.conversations
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", None, alert)
+    assert "tls-version-mismatch" not in [f[0] for f in _findings(conv)]
 
 
 def test_a_warning_unrecognized_name_before_the_server_hello_does_not_end_the_handshake() -> None:

@@ -349,8 +349,9 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
         "The client's ClientHello listed only TLS 1.3 in its supported versions, leaving out TLS "
         "1.2, which RFC 9325 (BCP 195) requires every implementation to support (TLS 1.3 is "
         "recommended, not required), and the server, whose newest version is older than TLS 1.3, "
-        "refused the ClientHello: the server sent the alert or the close, but the client's offer "
-        "caused it. A server on TLS 1.2 is compliant; receiving MTAs on older TLS libraries still are.",
+        "refused the ClientHello with a protocol_version alert: the server sent the alert, but the "
+        "client's offer caused it. A server on TLS 1.2 is compliant; receiving MTAs on older TLS "
+        "libraries still are.",
         "Ask the sending side's admin to allow TLS 1.2 as well (a minimum protocol version set to "
         "TLS 1.3 in the MTA or TLS library, such as Postfix's smtp_tls_protocols or OpenSSL's "
         "MinProtocol): opportunistic SMTP must reach servers that do not have TLS 1.3 yet.", "client"),

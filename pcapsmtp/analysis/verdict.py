@@ -3167,6 +3167,7 @@ def _starttls_unanswered(f: _Facts, v: _Verdict, st_item: Item, step: Item, clea
 
 #: TLS 1.2: RFC 8996 deprecates every version before it (TLS 1.0 and 1.1, SSL 3.0 before them)
 _TLS12 = 0x0303
+_PROTOCOL_VERSION = 70      #: the alert of a server that shares no version with the offer (RFC 8446 6.2)
 #: the smallest finite-field Diffie-Hellman group current TLS libraries accept by default
 #: (OpenSSL 3 at security level 2, as Debian 12 and RHEL 9 ship it; RFC 7919's smallest group)
 _MIN_DH_BITS = 2048
@@ -3186,8 +3187,10 @@ def _outdated_tls(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, ender:
       at its default security level refuses both, so the server is at fault.
     - The client offered nothing newer than TLS 1.1 and the server ended the handshake before
       choosing (a protocol_version alert, or a close): the client is at fault.
-    - The client's ``supported_versions`` left TLS 1.2 out (TLS 1.3 alone) and the server ended
-      the handshake before choosing: the client is at fault too, as RFC 9325 3.1.1 requires
+    - The client's ``supported_versions`` left TLS 1.2 out (TLS 1.3 alone) and the server refused
+      it with a fatal protocol_version before choosing: the client is at fault too (any other alert,
+      or a close, is the server's own reason: no shared cipher, an internal error, its load), as
+      RFC 9325 3.1.1 requires
       every implementation to support TLS 1.2 and only recommends TLS 1.3 (a server whose newest
       version is TLS 1.2 is compliant; what older versions it has the capture cannot tell).
     - A server that refuses a ClientHello offering TLS 1.2 or later stays at fault, as the
@@ -3228,6 +3231,7 @@ def _outdated_tls(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, ender:
                "deprecates, and the server refused it")
         case = "client-old-tls"
     elif (sh is None and ev.side is _SERVER and offered is not None
+          and isinstance(ev, TlsAlert) and ev.description == _PROTOCOL_VERSION
           and ch.event.supported_versions and min(ch.event.supported_versions) > _TLS12):
         names = ", ".join(version_name(x) for x in sorted(ch.event.supported_versions))
         msg = (f"the client offered only {names}, leaving out TLS 1.2, which RFC 9325 requires every "

@@ -10,8 +10,8 @@ captures/scenarios_hunt25.py has the generated twins).
   the server's line.
 - A client that offers only TLS 1.3 (smtplib with ``minimum_version = TLSv1_3``, ``curl
   --tlsv1.3``) against an OpenSSL server whose newest version is TLS 1.2: the server sends a fatal
-  protocol_version. pcapsmtp blames the server (the alert's sender); by RFC 9325 3.1.1 (TLS 1.2 is
-  a MUST) the client's offer caused it: a strict xfail (the cause is in analysis/verdict.py). The
+  protocol_version. pcapsmtp blamed the server (the alert's sender); by RFC 9325 3.1.1 (TLS 1.2 is
+  a MUST) the client's offer caused it, and it now reads so (case client-tls13-only). The
   mirror, a client whose newest version is TLS 1.2 against a TLS 1.3-only server, reads the
   server's, right.
 
@@ -244,12 +244,6 @@ def test_a_tls12_client_refused_by_a_tls13_only_server_is_the_servers(cert: tupl
         assert ("tls-alert", "server", alert) in [(f["code"], f["side"], f["frame"]) for f in conv["findings"]]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a ClientHello offering TLS 1.3 alone refused with protocol_version by an OpenSSL server whose "
-    "newest version is TLS 1.2 reads the server's; TLS 1.2 is a MUST (RFC 9325 3.1.1) and the "
-    "client's offer left it out: the client's, tls-version-mismatch at the ClientHello. The cause "
-    "is analysis/verdict.py _outdated_tls (only offers older than TLS 1.2 are the client's): "
-    "reported, see tests/test_hunt25_captures.py"))
 def test_a_tls13_only_client_refused_by_a_tls12_server_is_the_clients(cert: tuple[Path, Path],
                                                                      tmp_path: Path) -> None:
     pcap, port, runs = _versions_refused(cert, tmp_path, server_max12=True)
