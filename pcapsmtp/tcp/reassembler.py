@@ -1524,8 +1524,9 @@ class TcpReassembler:
                 # a reset past its side's bytes that its side's next bytes sent after it or the
                 # receiver's challenge ACK show was dropped (RFC 5961 3.2): it ends nothing and
                 # proves no bytes sent; the segments held behind it go on, before this one
-                e = flow.held.pop(j)[0]
+                e, dropped = flow.held.pop(j)[:2]
                 flow.nheld[e] -= 1
+                flow.held_bytes -= len(dropped.payload)     # (a reset may carry text)
                 self.stats.ignored_resets += 1
                 self._release(flow, seg.ts_ns, out)
                 if self._flows.get(flow.info.stream) is not flow:
