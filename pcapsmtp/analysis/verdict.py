@@ -3188,11 +3188,11 @@ def _outdated_tls(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, ender:
     - The client offered nothing newer than TLS 1.1 and the server ended the handshake before
       choosing (a protocol_version alert, or a close): the client is at fault.
     - The client's ``supported_versions`` left TLS 1.2 out (TLS 1.3 alone) and the server refused
-      it with a fatal protocol_version before choosing: the client is at fault too (any other alert,
-      or a close, is the server's own reason: no shared cipher, an internal error, its load), as
-      RFC 9325 3.1.1 requires
-      every implementation to support TLS 1.2 and only recommends TLS 1.3 (a server whose newest
-      version is TLS 1.2 is compliant; what older versions it has the capture cannot tell).
+      it with a fatal protocol_version before choosing: the client is at fault too, as RFC 9325
+      3.1.1 requires every implementation to support TLS 1.2 and only recommends TLS 1.3 (a server
+      whose newest version is TLS 1.2 is compliant; what older versions it has the capture cannot
+      tell). Any other alert, or a close, is the server's own reason (no shared cipher, an
+      internal error, its load): this rule does not apply.
     - A server that refuses a ClientHello offering TLS 1.2 or later stays at fault, as the
       alert says (this rule does not apply).
 
