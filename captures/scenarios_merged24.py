@@ -24,7 +24,7 @@ from typing import Any
 
 from generate import Capture, Conv, Expect
 from scenarios_hunt6 import _answer
-from scenarios_quitcross import QuitAtOnce, _hello
+from scenarios_quitcross import QuitAtOnce, _hello, quit_acks_before
 
 
 def answer_and_quit_lost(cport: int) -> Conv:
@@ -43,12 +43,11 @@ class QuitBeforeResend(Conv):
 
     def emit(self, ci: int, t0: int) -> tuple[list[Any], dict[str, Any]]:
         pkts, marks = super().emit(ci, t0)
+        quit_ = quit_acks_before(pkts, marks, "flight")
         ans = [p for p in pkts if p.side == "S" and p.payload and p.off is not None
                and p.off >= marks["flight"][1]]
         end = max(p.seq + len(p.payload) for p in ans) & 0xFFFFFFFF
-        quit_ = next(p for p in pkts if p.side == "C" and p.payload == b"QUIT\r\n")
         quit_.ts_ns = ans[0].ts_ns + 900_000_000
-        quit_.ack = ans[0].seq
         for p in pkts:
             if p.side == "C" and p.ts_ns > ans[-1].ts_ns and p is not quit_:
                 p.ack = end

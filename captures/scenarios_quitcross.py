@@ -46,6 +46,16 @@ from scenarios_hunt6 import _answer
 from scenarios_hunt7 import quit_in_clear
 
 
+def quit_acks_before(pkts: list[Pkt], marks: dict[str, tuple[str, int]], tag: str) -> Pkt:
+    """Make the client segment carrying ``QUIT`` acknowledge only what came before the step ``tag``
+    (it was sent before any of that step arrived); return that QUIT segment."""
+    side, off = marks[tag]
+    first = next(p for p in pkts if p.side == side and p.payload and p.off is not None and p.off >= off)
+    quit_seg = next(p for p in pkts if p.side == "C" and p.payload == b"QUIT\r\n")
+    quit_seg.ack = first.seq
+    return quit_seg
+
+
 class CrossedQuit(Conv):
     """A conversation whose client segment carrying ``QUIT`` acknowledges only what came before
     the server's step ``tag``: it was sent before any of that step arrived."""
@@ -56,10 +66,7 @@ class CrossedQuit(Conv):
 
     def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
         pkts, marks = super().emit(conv_index, t_start_ns)
-        side, off = marks[self.tag]
-        first = next(p for p in pkts if p.side == side and p.payload and p.off is not None and p.off >= off)
-        quit_seg = next(p for p in pkts if p.side == "C" and p.payload == b"QUIT\r\n")
-        quit_seg.ack = first.seq
+        quit_acks_before(pkts, marks, self.tag)
         return pkts, marks
 
 

@@ -27,6 +27,7 @@ from generate import (
     client_hello, opening, tls12_session,
 )
 from scenarios_hunt6 import _answer
+from scenarios_quitcross import quit_acks_before
 
 MAIL = b"MAIL FROM:<alice@client.example.org>\r\n"
 MUST_STARTTLS = b"530 5.7.0 Must issue a STARTTLS command first\r\n"
@@ -50,10 +51,7 @@ class QuitWithAnswerInFlight(LateAck):
 
     def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
         pkts, marks = super().emit(conv_index, t_start_ns)
-        side, off = marks[self.tag]
-        first = next(p for p in pkts if p.side == side and p.payload and p.off is not None and p.off >= off)
-        quit_seg = next(p for p in pkts if p.side == "C" and p.payload == b"QUIT\r\n")
-        quit_seg.ack = first.seq
+        quit_acks_before(pkts, marks, self.tag)
         return pkts, marks
 
 
