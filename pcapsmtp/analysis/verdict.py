@@ -406,6 +406,50 @@ class _Facts:
         return None
 
 
+def _acted_ehlo(f: _Facts) -> Item | None:
+    """The EHLO (or LHLO) whose reply the client acted on: of those before its STARTTLS (the one
+    the verdict judges, or the command a firewall masked) and before anything went in the clear
+    (a later EHLO cannot change how that mail travelled, and the one inside TLS lists what TLS
+    offers), the last that got a positive reply. EHLO again resets the session (RFC 5321 4.1.4)
+    and the client knows the extensions of the last list it got (a refused EHLO leaves the
+    server's state as it was, and sends no list); the first EHLO when none got one (refused,
+    unanswered, or the reply not in the capture). None when the client sent no EHLO before them."""
+    st = f.starttls
+    if st is None and f.masked_command is not None and len(f.masked_command.event.raw_verb) == 8:
+        st = f.masked_command
+    cutoff = min(f.pos(st), f.pos(f.clear))
+    ehlos = [h for h in f.hellos if h.event.verb in ("EHLO", "LHLO") and f.pos(h) < cutoff]
+    for h in reversed(ehlos):
+        r = f.reply_to(h)
+        if r is not None and 200 <= (r.event.code or 0) < 300:
+            return h
+    return ehlos[0] if ehlos else None
+
+
+#: the reasons that rest on what the EHLO reply offered (``_earlier_ehlo_words``)
+_OFFER_REASONS = frozenset({"client-did-not-request", "starttls-not-offered", "starttls-misplaced", "starttls-masked"})
+
+
+def _earlier_ehlo_words(f: _Facts, ehlo_item: Item | None, offered: str) -> str:
+    """When the EHLO the verdict reads (``_acted_ehlo``) is not the client's first and the last
+    positive reply before it offered STARTTLS otherwise: that earlier offer, for the detail (the
+    server offered, then withdrew it, or the other way round); "" otherwise."""
+    at = next((i for i, h in enumerate(f.hellos) if h is ehlo_item), 0)
+    for h in reversed(f.hellos[:at]):
+        r = f.reply_to(h)
+        if h.event.verb not in ("EHLO", "LHLO") or r is None or not 200 <= (r.event.code or 0) < 300:
+            continue
+        if r.event.damaged:
+            return ""
+        before = check_ehlo(r.event.lines).offered
+        if before == offered:
+            return ""
+        return (f"; an earlier EHLO reply (frame {_frame(r)}) {_OFFER_WORDS[before]}, but the client sent EHLO "
+                f"again (frame {_frame(ehlo_item)}), which resets the session (RFC 5321 4.1.4): the last list "
+                "is the one it acted on")
+    return ""
+
+
 def _unprompted_ehlo_reply(f: _Facts) -> Item | None:
     """The EHLO reply of a capture that holds only the server's direction (one-sided: no byte,
     FIN or RST of the client), where no command pairs it: the server's first reply after its
@@ -3361,21 +3405,10 @@ def judge(t: Transcript) -> dict[str, Any]:
                   at=("server", first_line.span.start))
 
     # ---- the EHLO exchange
-    # The EHLO that matters is the first one before the first mail transaction: a later EHLO
-    # cannot change how that mail travelled.
     clear = f.clear
-    ehlo_item = next((h for h in f.hellos if h.event.verb in ("EHLO", "LHLO")
-                      and (clear is None or f.pos(h) < f.pos(clear))), None)
+    ehlo_item = _acted_ehlo(f)
     first_hello = f.hellos[0] if f.hellos else None
     ehlo_reply = f.reply_to(ehlo_item) if ehlo_item is not None else _unprompted_ehlo_reply(f)
-    if ehlo_reply is not None and (ehlo_reply.event.code or 0) >= 400:
-        # EHLO refused (a 4xx the client answered with EHLO again, say), then a later EHLO before
-        # anything went in the clear got an extension list: that list is what the client saw.
-        again = next((h for h in f.hellos if h.event.verb in ("EHLO", "LHLO") and f.pos(h) > f.pos(ehlo_item)
-                      and f.pos(h) < f.pos(clear)
-                      and (r := f.reply_to(h)) is not None and 200 <= (r.event.code or 0) < 300), None)
-        if again is not None:
-            ehlo_item, ehlo_reply = again, f.reply_to(again)
     chk: EhloCheck | None = None
     offered = "unknown"
     strays: list[Item] = []
@@ -3815,6 +3848,8 @@ def judge(t: Transcript) -> dict[str, Any]:
             v.finding("tls-alert", str(ev.side), _frame(alert),
                       f"the {ev.side} sent the fatal TLS alert {ev.name} ({ev.description}) during the "
                       "handshake", at=_at(alert))
+    if v.reason in _OFFER_REASONS:
+        v.detail += _earlier_ehlo_words(f, ehlo_item, offered)
     _forged_reset(f, v)
     _server_closed(v)
 
