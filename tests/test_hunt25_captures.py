@@ -147,17 +147,13 @@ def test_a_warning_unrecognized_name_before_the_server_hello_does_not_end_the_ha
     assert _findings(conv) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the server's TLS flight in the 220's own segment, before any ClientHello, is read as the "
-    "answer to the ClientHello that follows (the client then blamed for closing 'after the "
-    "ServerHello', or 'after the 220 without starting TLS' when it sends none), though no byte "
-    "of the client's TLS was there to answer: the server broke the start, as with plaintext "
-    "after its 220 (starttls-response-injection). The order of the server's first record and the "
-    "ClientHello is smtp/session.py's (the anomaly) and analysis/verdict.py's (the blame), both "
-    "other helpers' today: reported"))
 @pytest.mark.parametrize("hello", [True, False], ids=["hello-then-close", "close"])
 def test_a_server_flight_sent_with_the_220_before_any_client_hello_is_the_servers(
         hello: bool, tmp_path: Path) -> None:
+    """The server's TLS flight in the 220's own segment, before any ClientHello, answers nothing
+    the client sent: the server's (it read the client's, the flight taken for the answer to the
+    ClientHello, or "closed after the 220 without starting TLS"); captures/scenarios_smtp26.py
+    ships the same two, tests/test_smtp26.py."""
     cap = flight_with_220(hello=hello)
     path = tmp_path / cap.name
     path.write_bytes(render(cap)[0])
@@ -166,22 +162,9 @@ def test_a_server_flight_sent_with_the_220_before_any_client_hello_is_the_server
     (conv,) = res.conversations
     (ready,) = _frames(path, "smtp.response.code == 220 && tcp.srcport == 25 && frame.number > 6")
     assert _frames(path, "tls.handshake.type == 1") == ([ready + 2] if hello else [])
-    assert _verdict(conv)[:3] == ("aborted", "server", "tls-handshake-failed")
-    assert conv["evidence_frame"] == ready
-
-
-@pytest.mark.parametrize("hello, today", [
-    (True, ("aborted", "client", "tls-handshake-failed")),
-    (False, ("aborted", "client", "tls-not-started")),
-], ids=["hello-then-close", "close"])
-def test_the_flight_with_the_220_reads_the_clients_today(hello: bool, today: tuple[str, str, str],
-                                                         tmp_path: Path) -> None:
-    """What the xfail above reads now (so that a change of it is seen either way)."""
-    cap = flight_with_220(hello=hello)
-    path = tmp_path / cap.name
-    path.write_bytes(render(cap)[0])
-    (conv,) = analyze_file(str(path), AnalysisConfig()).conversations
-    assert _verdict(conv)[:3] == today
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", None, ready)
+    assert _findings(conv) == [("starttls-response-injection", "server", ready)]
+    assert conv["tls"]["server_hello_frame"] == ready
 
 
 def _second_ehlo(starttls: bool, tmp_path: Path) -> tuple[Path, dict[str, object]]:
@@ -194,34 +177,17 @@ def _second_ehlo(starttls: bool, tmp_path: Path) -> tuple[Path, dict[str, object
     return path, conv
 
 
-_SECOND_EHLO = ("the verdict reads the first EHLO before the first mail transaction (analysis/verdict.py, "
-                "'the EHLO exchange': it moves to a later EHLO only after a refused one), though a second "
-                "EHLO before STARTTLS or any mail resets the session (RFC 5321 4.1.4) and its reply is the "
-                "list the client acted on; verdict.py is another helper's today: reported")
-
-
-@pytest.mark.xfail(strict=True, reason="the mail in the clear after a second EHLO reply that offers "
-                   "STARTTLS reads starttls-not-offered (the first reply's), not client-did-not-request; "
-                   + _SECOND_EHLO)
 def test_mail_in_the_clear_after_a_second_ehlo_that_offers_starttls_is_the_clients(tmp_path: Path) -> None:
+    """A second EHLO resets the session (RFC 5321 4.1.4): its reply is the list the client acted on
+    (it read the first reply's starttls-not-offered)."""
     path, conv = _second_ehlo(False, tmp_path)
     (mail,) = _frames(path, 'smtp.req.command == "MAIL"')
     assert _verdict(conv) == ("plaintext", "client", "client-did-not-request", None, mail)
+    assert conv["ehlo_reply"]["frames"] == [_frames(path, "smtp.response.code == 250 && frame.number > 10")[0]]
 
 
-@pytest.mark.xfail(strict=True, reason="STARTTLS after a second EHLO reply that offers it gets a "
-                   "starttls-not-advertised-but-used finding of the client (the first reply's); " + _SECOND_EHLO)
 def test_starttls_after_a_second_ehlo_that_offers_it_has_no_finding(tmp_path: Path) -> None:
+    """(It had a starttls-not-advertised-but-used finding of the client: the first reply's.)"""
     path, conv = _second_ehlo(True, tmp_path)
     assert _verdict(conv)[:3] == ("tls", "none", "tls-established")
     assert _findings(conv) == []
-
-
-def test_the_second_ehlo_captures_read_the_first_reply_today(tmp_path: Path) -> None:
-    """What the two xfails above read now."""
-    path, conv = _second_ehlo(False, tmp_path)
-    assert _verdict(conv)[:3] == ("plaintext", "server", "starttls-not-offered")
-    path, conv = _second_ehlo(True, tmp_path)
-    (starttls,) = _frames(path, 'smtp.req.command == "STAR"')
-    assert _verdict(conv)[:3] == ("tls", "none", "tls-established")
-    assert _findings(conv) == [("starttls-not-advertised-but-used", "client", starttls)]

@@ -1396,6 +1396,67 @@ def _injected(f: _Facts, after: int, end: Item) -> Item | None:
     return None
 
 
+def _early_flight(f: _Facts, after: int) -> Item | None:
+    """The server's first TLS record after its 220 (position ``after``) when the session found it
+    came before any byte of the client since that 220 (its response-injection anomaly right
+    before it, at the record's first byte: a handshake flight written with the 220), or None."""
+    for it in f.anomalies:
+        ev = it.event
+        if ev.code is AnomalyCode.STARTTLS_RESPONSE_INJECTION and f.pos(it) > after:
+            first = next((x for x in f.tls if x.event.side is _SERVER and f.pos(x) > f.pos(it)), None)
+            if first is not None and first.event.span.start == ev.span.start:
+                return first
+            return None
+    return None
+
+
+def _flight_broke_start(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, early: Item) -> bool:
+    """The server sent TLS records after its 220 before any byte of the client (``_early_flight``:
+    its ServerHello, certificate and ServerHelloDone in the 220's own segment, a server or proxy
+    that starts its TLS at once), and the handshake ended (a close, a reset or a fatal alert of
+    either side) without completing, with no hole since the 220: those records answer no
+    ClientHello (a TLS server speaks only after it, RFC 8446 2, RFC 5246 7.3) and the client met
+    them where the answer to its own ClientHello belongs, or as bytes pipelined after the 220
+    (curl: "Weird server reply"; CPython's smtplib drops them with its line buffer, sends its
+    ClientHello and waits for an answer until its timeout). The server broke the start, as with
+    plaintext there (``_injected``): ``server``, evidence frame the first record. False (the
+    other rules read it) when the capture ends first, or bytes were lost before that end."""
+    ends = [it for it in (f.own_end(_CLIENT), f.own_end(_SERVER), ts["alert"])
+            if it is not None and f.pos(it) > f.pos(early)]
+    if not ends:
+        return False
+    end = min(ends, key=f.pos)
+    if f.gap_between(after, f.pos(end)) is not None:
+        return False
+    hello = ts["client_hello"]
+    alert = ts["alert"]
+    if alert is not None and f.pos(alert) > f.pos(early):
+        what = ("an encrypted alert" if alert.event.encrypted
+                else f"the fatal TLS alert {alert.event.name} ({alert.event.description})")
+        v.finding("tls-alert", str(alert.event.side), _frame(alert),
+                  f"the {alert.event.side} sent {what} after the server's TLS records that answered no "
+                  f"ClientHello (frame {_frame(early)})", at=_at(alert))
+    ev = end.event
+    if type(ev) is TlsAlert:
+        what = ("an encrypted alert" if ev.encrypted else f"the fatal TLS alert {ev.name} ({ev.description})")
+        act = f"the {ev.side} sent {what} (frame {_frame(end)})"
+    else:
+        act = f"the {ev.side} {'reset' if ev.reset else 'closed'} the connection (frame {_frame(end)})"
+    if hello is not None and f.pos(hello) < f.pos(end):
+        waited = end.ts_ns - hello.ts_ns
+        tail = (f"the client's ClientHello came after them (frame {_frame(hello)}) and got no answer of its "
+                f"own; {act}" + (f" {_seconds(waited)} after it" if waited >= WAITED_NS else ""))
+    elif ev.side is _CLIENT:
+        tail = (f"then {act} without starting TLS, as a client that refuses bytes pipelined after the 220 "
+                "does (curl: \"Weird server reply\")")
+    else:
+        tail = f"then {act} before any ClientHello"
+    v.set("aborted", "server", "tls-handshake-failed", _frame(early),
+          f"the server sent TLS records after its 220 (frame {_frame(early)}), before any byte of the "
+          f"client: they answer no ClientHello (a TLS server speaks only after it); {tail}", early)
+    return True
+
+
 def _absent(f: _Facts, side: Side) -> bool:
     """Not a packet of ``side`` after the TCP handshake is in the capture: no byte, FIN or RST
     (``_Facts.present``), and no segment at all, not even an acknowledgement (its last segment's
@@ -3380,6 +3441,8 @@ def judge(t: Transcript) -> dict[str, Any]:
                       "(CVE-2011-0411 class)")
         elif ev.code is AnomalyCode.STARTTLS_RESPONSE_INJECTION:
             v.finding("starttls-response-injection", "server", _frame(it),
+                      f"{ev.detail}: a client reads those records as the answer to its own ClientHello, "
+                      "which they are not" if _early_flight(f, f.pos(it) - 1) is not None else
                       f"{ev.detail}: a vulnerable client reads it as a reply inside TLS")
         elif ev.code in (AnomalyCode.TOO_MANY_PENDING, AnomalyCode.TOO_MANY_REPLY_LINES):
             v.finding("limit-reached", "capture", _frame(it), ev.detail)
@@ -3677,6 +3740,8 @@ def judge(t: Transcript) -> dict[str, Any]:
             v.set("tls", "none", "tls-decrypted", _frame(decrypted),
                   "the conversation continues readable after the 220: a decrypted capture")
             _offered_again(f, v, after)
+            decided = True
+        elif (early := _early_flight(f, after)) is not None and _flight_broke_start(f, v, ts, after, early):
             decided = True
         elif garbage is not None:
             if garbage.event.smtp_like:

@@ -174,6 +174,8 @@ class SmtpSession:
         self._out: list[Event] = []
         self._warned: set[tuple[Side, AnomalyCode]] = set()
         self._injection_reported = False
+        #: the acknowledgement of the segment whose bytes are being read (``receive``'s ``ack``)
+        self._seg_ack = -1
         self._auth_open = False
         self._server_gap_unmatched = False
         #: server holes shorter than any reply whose next reply is not out yet: that reply
@@ -282,6 +284,7 @@ class SmtpSession:
             st.mode = _LINES
         elif mode is _TLS_EXPECTED and not len(st.lines):
             st.held_ns = ts_ns      # (the first byte where TLS is due: ``_not_tls``'s time)
+        self._seg_ack = ack
         st.lines.push(data)
         if not st.first_seen and self._late:
             if not self._late_first_bytes(st):
@@ -1495,6 +1498,22 @@ class SmtpSession:
         if verdict is None:
             return False
         if verdict:
+            if (st.side is _SERVER and not self._client_spoke_after_220 and not self._decrypted
+                    and self._starttls_accepted and not self._injection_reported
+                    and self._seg_ack <= self._c.lines.start + len(self._c.lines)):
+                # The server's TLS before any byte of the client after the 220 (its handshake
+                # flight written with the 220, a server or proxy that starts TLS at once), from a
+                # segment that acknowledges none: a TLS server speaks only after the ClientHello
+                # (RFC 8446 2, RFC 5246 7.3), so these records answer nothing the client sent,
+                # and a client meets bytes after the 220 that are not the answer to its TLS, as
+                # with plaintext there. Read as TLS all the same (what they are), and reported.
+                self._injection_reported = True
+                start = st.lines.start
+                name = _RECORD_NAMES.get(buf[0], "TLS")
+                self._anomaly(_SERVER, Span(_SERVER, start, start + 5),
+                              AnomalyCode.STARTTLS_RESPONSE_INJECTION,
+                              f"server sent a TLS {name} record after its 220, before any client byte "
+                              "(no ClientHello to answer)")
             st.mode = _TLS
             st.tls = TlsObserver(st.side)
             st.held_ns = 0
@@ -1590,6 +1609,8 @@ class SmtpSession:
             st.lines.take_rest()
 
 
+#: a TLS record's content type, named (``_tls_expected``'s anomaly)
+_RECORD_NAMES = {20: "ChangeCipherSpec", 21: "alert", 22: "handshake", 23: "application data", 24: "heartbeat"}
 #: the first byte of a TLS record that answers a ClientHello: a handshake record (ServerHello)
 #: or an alert refusing it
 _HANDSHAKE_ANSWER = (b"\x15", b"\x16")

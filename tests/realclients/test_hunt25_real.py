@@ -14,6 +14,12 @@ captures/scenarios_hunt25.py has the generated twins).
   a MUST) the client's offer caused it, and it now reads so (case client-tls13-only). The
   mirror, a client whose newest version is TLS 1.2 against a TLS 1.3-only server, reads the
   server's, right.
+- A server that writes its TLS flight (ServerHello to ServerHelloDone) in the same write as its
+  ``220 Ready to start TLS``, before any ClientHello: smtplib drops the records with its line buffer,
+  sends its ClientHello and times out; curl reads them as a reply pipelined after the 220 ("Weird
+  server reply") and closes. pcapsmtp blamed the client (the flight read as the answer to its
+  ClientHello, or "closed after the 220 without starting TLS"); the server's bytes answer no
+  ClientHello, and it now reads the server's (captures/scenarios_smtp26.py has the twins).
 
 Marked ``live`` (tcpdump on lo, root), like every real-client test.
 """
@@ -300,12 +306,6 @@ class _EarlyFlightServer(_OpenSslServer):
                 conn.sendall(b"502 5.5.2 Error: command not recognized\r\n")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the server's TLS flight in the 220's own write, before any ClientHello, is read as the "
-    "answer to the client's ClientHello (smtplib: 'closed the connection after the ServerHello') "
-    "or the client is blamed for not starting TLS (curl: 'Weird server reply'); the server's "
-    "bytes broke the start. The cause is smtp/session.py and analysis/verdict.py (other helpers' "
-    "today): reported, see tests/test_hunt25_captures.py"))
 def test_a_tls_flight_sent_with_the_220_is_the_servers(cert: tuple[Path, Path], tmp_path: Path) -> None:
     if shutil.which("curl") is None:
         pytest.skip("curl is needed (apt-get install curl)")
@@ -330,3 +330,5 @@ def test_a_tls_flight_sent_with_the_220_is_the_servers(cert: tuple[Path, Path], 
         (ready,) = [f for f in wire.frames(conv["stream"], response=220) if f > wire.ehlo_reply_frame(conv["stream"])]
         assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed"), conv
         assert conv["evidence_frame"] == ready, conv
+        assert ("starttls-response-injection", "server", ready) in [(f["code"], f["side"], f["frame"])
+                                                                   for f in conv["findings"]], conv
