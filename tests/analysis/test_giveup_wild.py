@@ -132,12 +132,21 @@ def test_auth_after_refused_starttls_is_plaintext() -> None:
     assert verdict(conv) == ("plaintext", "server", "starttls-refused", 5)
 
 
-def test_auth_inside_tls_is_not_in_the_clear() -> None:
-    """The EHLO that decides is the one before what went in the clear: an AUTH on a second
-    EHLO's reply (a later one) does not move it."""
-    d = hello(*NO_TLS).c("EHLO client.example.org").s(*OK_TLS).c("AUTH PLAIN AGFsaWNl").s("235 ok")
+def test_an_ehlo_after_what_went_in_the_clear_does_not_move_the_verdict() -> None:
+    """The EHLO that decides is one before what went in the clear: a second EHLO after the AUTH
+    whose reply offers STARTTLS does not move it."""
+    d = hello(*NO_TLS).c("AUTH PLAIN AGFsaWNl").s("235 ok").c("EHLO client.example.org").s(*OK_TLS)
     conv = J(leave(d, "quit"))
     assert verdict(conv) == ("plaintext", "server", "starttls-not-offered", 3)
+
+
+def test_auth_after_a_second_ehlo_that_offers_starttls_is_the_clients() -> None:
+    """A second EHLO before the AUTH resets the session (RFC 5321 4.1.4): its reply, which offers
+    STARTTLS, is the list the client acted on (this read starttls-not-offered, the first reply's,
+    until the twenty-sixth session; tests/test_smtp26.py has the capture)."""
+    d = hello(*NO_TLS).c("EHLO client.example.org").s(*OK_TLS).c("AUTH PLAIN AGFsaWNl").s("235 ok")
+    conv = J(leave(d, "quit"))
+    assert verdict(conv) == ("plaintext", "client", "client-did-not-request", 6)
 
 
 def test_data_without_mail_answered_354_is_a_transaction_a_refused_one_is_not() -> None:
