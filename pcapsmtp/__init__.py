@@ -44,6 +44,9 @@ COMPILED_CORE = (
     # per-segment routing and the per-event items; docs/performance.md, "Twenty-first session")
     "pcapsmtp.analysis.frames",
     "pcapsmtp.engine.analyzer",
+    # (the verdict, once per conversation, the largest interpreted part left: compiled as the
+    # Python it is; docs/performance.md, "Twenty-sixth session")
+    "pcapsmtp.analysis.verdict",
 )
 
 # An extension is "older than its source" when its .py was written more than this after it: an
