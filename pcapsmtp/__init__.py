@@ -46,6 +46,7 @@ COMPILED_CORE = (
     "pcapsmtp.engine.analyzer",
     # (the verdict, once per conversation, the largest interpreted part left: compiled as the
     # Python it is; docs/performance.md, "Twenty-sixth session")
+    "pcapsmtp.analysis.ehlo",
     "pcapsmtp.analysis.verdict",
 )
 
