@@ -84,7 +84,9 @@ def _why_pure(spec: importlib.machinery.ModuleSpec) -> tuple[str, str]:
 # (A module may need several: the compiled analyzer cimports the TCP events, the frame index and
 # the session.)
 _NEEDS: dict[str, tuple[str, ...]] = {
-    "pcapsmtp.tcp.reassembler": ("pcapsmtp.tcp.halfstream",),
+    # (the segment: model's TcpSegment, streams' KeyedSegment)
+    "pcapsmtp.tcp.streams": ("pcapsmtp.model",),
+    "pcapsmtp.tcp.reassembler": ("pcapsmtp.tcp.halfstream", "pcapsmtp.model", "pcapsmtp.tcp.streams"),
     "pcapsmtp.smtp.session": ("pcapsmtp.smtp.lines",),
     "pcapsmtp.analysis.frames": ("pcapsmtp.model",),
     # (in order: the first that runs its .py is the one named; model before frames, which needs it)

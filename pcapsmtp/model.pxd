@@ -13,3 +13,12 @@ cdef class Span:
 # dataclass is not frozen), equality by value and no hash, as the standard library's.
 cdef class Item:
     cdef public object event, frames, ts_ns, line_frames
+
+# ``TcpSegment`` (one per TCP packet the reassembler is fed): an extension type whose fields are
+# C struct fields, so that the compiled reassembler and analyzer, which type their segment
+# (tcp/reassembler.pxd, engine/analyzer.pxd), read them directly instead of through a generic
+# attribute look-up of about 150 instructions each, and the compiled file loop fills them in C
+# (engine/hotloop_c.pyx). The fields keep the Python values the .py stores; ``public``: the
+# capture layer, the tests and every Python caller read and set them as before.
+cdef class TcpSegment:
+    cdef public object frame, ts_ns, src, sport, dst, dport, seq, ack, flags, payload, missing, ttl

@@ -20,8 +20,8 @@ how the work is done:
   table's own ``ended`` and ``creation_time`` are called as ``classify`` calls them. What the
   words cannot hold (a timestamp or stream counter past 63 bits) goes to
   ``StreamTable.classify`` itself;
-- a segment the reassembler must see is built by storing its fields into ``KeyedSegment``'s
-  slots (``_keyed_segment``), not by calling the class.
+- a segment the reassembler must see is built by ``KeyedSegment.__new__`` and C stores into its
+  fields (``_keyed_segment``; an extension type, tcp/streams.pxd), not by calling the class.
 
 Everything else (the decoder for other frames, the reassembler, the SMTP analysis) is the same
 Python code for both loops.
@@ -41,12 +41,15 @@ from pcapsmtp.tcp.detect import HEAD_BYTES, may_matter
 from pcapsmtp.tcp.streams import (
     AK, AK_SHIFT, AKD, B0, B1, CLOSED, ENDED, F_SHIFT, FIN0, FIN1, HAS0, HAS1, IGNORED,
     KEEP_IGNORED, KNOWN_CLOSED, KNOWN_IGNORED, KNOWN_MASK, KNOWN_UNDECIDED, M40, M48, S_SHIFT,
-    SA0, SA1, ST, SYN0, SYN1, T_SHIFT, UNDECIDED, KeyedSegment)
+    SA0, SA1, ST, SYN0, SYN1, T_SHIFT, UNDECIDED)
 # The table an extension type (tcp/streams.pxd): its two generations and the watched 4-tuples
 # are read as C fields, not through a generic attribute look-up per segment. So this loop runs
 # only beside the compiled tcp.streams (engine.accel), and refuses to load beside another
 # StreamTable (``_table_is_ours``).
 from pcapsmtp.tcp.streams cimport StreamTable
+# A segment the reassembler must see is a ``KeyedSegment``, an extension type too
+# (tcp/streams.pxd): made here by ``__new__`` and C field stores (``_keyed_segment``).
+from pcapsmtp.tcp.streams cimport KeyedSegment
 from pcapsmtp.tcp import streams as _py_streams
 from pcapsmtp.tcp.config import ReassemblyConfig, ReassemblyStats
 
@@ -55,76 +58,28 @@ cdef extern from "Python.h":
                                  int is_signed)
     unsigned long long PyLong_AsUnsignedLongLongMask(object o) except? <unsigned long long>-1
 
-# A ``KeyedSegment`` is built by storing its 14 fields straight into its slots (their offsets
-# read once from the class's member descriptors), as ``object.__new__`` and its ``__init__``
-# would: calling the class costs a Python call and a generic attribute store per field (about
-# 2,500 instructions a segment, docs/performance.md). Where the offsets cannot be read (not a
-# slotted Python class), the class is called.
-cdef extern from *:
-    """
-    #include <structmember.h>
-    static Py_ssize_t pcapsmtp_slot_offset(PyObject *descr) {
-        PyMemberDef *m;
-        if (Py_TYPE(descr) != &PyMemberDescr_Type) return -1;
-        m = ((PyMemberDescrObject *)descr)->d_member;
-        if (m->type != T_OBJECT_EX || (m->flags & READONLY)) return -1;
-        return m->offset;
-    }
-    static PyObject *pcapsmtp_new_slotted(PyObject *type, const Py_ssize_t *offs,
-                                          PyObject *const *vals, int n) {
-        PyObject *o = ((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 0);
-        int i;
-        if (o == NULL) return NULL;
-        for (i = 0; i < n; i++) {
-            Py_INCREF(vals[i]);
-            *(PyObject **)((char *)o + offs[i]) = vals[i];
-        }
-        return o;
-    }
-    """
-    Py_ssize_t pcapsmtp_slot_offset(object descr)
-    object pcapsmtp_new_slotted(object type, const Py_ssize_t* offs, PyObject** vals, int n)
-
-# the order of KeyedSegment.__init__'s arguments
-_KS_FIELDS = ("frame", "ts_ns", "src", "sport", "dst", "dport", "seq", "ack", "flags", "payload",
-              "missing", "key", "d", "ttl")
-cdef Py_ssize_t KS_OFF[14]
-cdef bint KS_DIRECT = (set(_KS_FIELDS) == set(KeyedSegment.__slots__) | set(KeyedSegment.__mro__[1].__slots__)
-                       and len(KeyedSegment.__mro__) == 3 and KeyedSegment.__mro__[2] is object
-                       and "__init__" in KeyedSegment.__dict__)
-for _i, _name in enumerate(_KS_FIELDS):
-    KS_OFF[_i] = pcapsmtp_slot_offset(getattr(KeyedSegment, _name))
-    if KS_OFF[_i] < 0:
-        KS_DIRECT = 0
-
-
 cdef object _keyed_segment(object frame, object ts_ns, object src, object sport, object dst,
                            object dport, object seq, object ack, object flags, object payload,
                            object missing, object key, object d, object ttl):
-    """``KeyedSegment(frame, ..., key, d, ttl)``."""
-    cdef PyObject* vals[14]
-    if not KS_DIRECT:
-        return KeyedSegment(frame, ts_ns, src, sport, dst, dport, seq, ack, flags, payload,
-                            missing, key, d, ttl)
-    vals[0] = <PyObject*>frame
-    vals[1] = <PyObject*>ts_ns
-    vals[2] = <PyObject*>src
-    vals[3] = <PyObject*>sport
-    vals[4] = <PyObject*>dst
-    vals[5] = <PyObject*>dport
-    vals[6] = <PyObject*>seq
-    vals[7] = <PyObject*>ack
-    vals[8] = <PyObject*>flags
-    vals[9] = <PyObject*>payload
-    vals[10] = <PyObject*>missing
-    vals[11] = <PyObject*>key
-    vals[12] = <PyObject*>d
-    vals[13] = <PyObject*>ttl
-    return pcapsmtp_new_slotted(KeyedSegment, KS_OFF, vals, 14)
-
-
-#: whether the loop stores a ``KeyedSegment``'s fields into its slots (else it calls the class)
-DIRECT_SEGMENTS = bool(KS_DIRECT)
+    """``KeyedSegment(frame, ..., key, d, ttl)``: made by its type's ``__new__`` (no
+    ``__init__``: no Python call, no argument parsing) and its fields stored as C fields
+    (tcp/streams.pxd, model.pxd), as its ``__init__`` stores them."""
+    cdef KeyedSegment s = KeyedSegment.__new__(KeyedSegment)
+    s.frame = frame
+    s.ts_ns = ts_ns
+    s.src = src
+    s.sport = sport
+    s.dst = dst
+    s.dport = dport
+    s.seq = seq
+    s.ack = ack
+    s.flags = flags
+    s.payload = payload
+    s.missing = missing
+    s.ttl = ttl
+    s.key = key
+    s.d = d
+    return s
 
 
 def keyed_segment(frame, ts_ns, src, sport, dst, dport, seq, ack, flags, payload, missing, key,

@@ -11,6 +11,12 @@
 
 cimport cython
 from pcapsmtp.tcp.halfstream cimport HalfStream
+# The segment an extension type (model.pxd, tcp/streams.pxd): its fields read as C fields where
+# it is typed below. So the compiled reassembler runs only beside the compiled model and streams
+# (``_NEEDS``). (Cimported under other names: the module's ``TcpSegment`` and ``KeyedSegment``,
+# which it re-exports, stay the Python names it imports.)
+from pcapsmtp.model cimport TcpSegment as _Seg
+from pcapsmtp.tcp.streams cimport KeyedSegment as _KSeg, StreamTable as _Table
 
 # The TCP flag bits the per-segment methods test, C ints (small: where a Python int is needed
 # it is the interpreter's cached one), so that ``flags & _ACK`` with ``flags`` typed below is
@@ -28,19 +34,24 @@ cdef class Flow:
     cdef public bint blind, rst_held
 
 cdef class TcpReassembler:
-    cdef public object config, stats, table, _flows, _pending, _ports, countdown, _last_ts
+    cdef public object config, stats, _flows, _pending, _ports, countdown, _last_ts
+    # (its two generations read as C fields by ``_segment``)
+    cdef public _Table table
     cdef public object _partition, _watch
 
     # Every segment fed goes through it: the young generation's look-up a dict's (not a method
     # look-up and a Python call), the direction and the flags C ints.
-    @cython.locals(young=dict, d=int, flags=int)
-    cpdef _segment(self, seg, list out)
+    @cython.locals(young=dict, d=int, flags=int, ks=_KSeg, table=_Table)
+    cpdef _segment(self, _Seg seg, list out)
+
+    # Every segment fed: its time read as a C field.
+    cpdef list feed(self, _Seg seg)
 
     # (``d`` a C int: the direction, 0 or 1, as every caller passes it; ``flags`` the segment's
     # flag byte and ``ttl`` its TTL or hop limit, 0 to 255)
-    @cython.locals(peer=HalfStream, held=list, flags=int)
-    cpdef _flow_segment(self, Flow flow, int d, seg, list out)
+    @cython.locals(peer=HalfStream, held=list, flags=int, h=_Seg)
+    cpdef _flow_segment(self, Flow flow, int d, _Seg seg, list out)
 
     @cython.locals(halves=tuple, half=HalfStream, peer=HalfStream, other=HalfStream, flags=int,
                    ttl=int, data_ack=list, data_end=list)
-    cpdef _process(self, Flow flow, int d, seg, list out, gaps=*)
+    cpdef _process(self, Flow flow, int d, _Seg seg, list out, gaps=*)

@@ -916,8 +916,9 @@ class TcpReassembler:
     def _segment(self, seg: TcpSegment, out: list[FlowEvent]) -> None:
         key: _Key
         if seg.__class__ is KeyedSegment:
-            key = seg.key      # type: ignore[attr-defined]
-            d = seg.d          # type: ignore[attr-defined]
+            ks: KeyedSegment = seg      # type: ignore[assignment]
+            key = ks.key
+            d = ks.d
         else:
             src = seg.src
             sport = seg.sport

@@ -14,3 +14,14 @@ cdef class StreamTable:
     cdef public dict young, old, watched
     cdef public object stats, max_tracked, next_stream, ports, could_start, grace
     cdef public object _closed, _closed_cap, newest, _stamp, _quantum
+
+# ``KeyedSegment`` (every segment the compiled file loop hands the reassembler): an extension
+# type, a subclass of the compiled ``TcpSegment`` (model.pxd) with its key and direction as C
+# struct fields too; the compiled loop makes it with ``__new__`` and stores its fields in C, and
+# the compiled reassembler reads them so (docs/performance.md, "Twenty-sixth session"). Because
+# of the cimport, the compiled streams runs only beside the compiled model
+# (pcapsmtp/__init__.py, ``_NEEDS``).
+from pcapsmtp.model cimport TcpSegment
+
+cdef class KeyedSegment(TcpSegment):
+    cdef public object d, key

@@ -1,9 +1,11 @@
-"""The compiled file loop builds each ``KeyedSegment`` by storing its fields straight into the
-class's slots (engine/hotloop_c.pyx, ``_keyed_segment``): the object must be the one the class
-builds, field for field, and behave as one (equality, repr, no other attribute, collected)."""
+"""The compiled file loop builds each ``KeyedSegment`` by its type's ``__new__`` and C stores into
+its fields (engine/hotloop_c.pyx, ``_keyed_segment``; an extension type, tcp/streams.pxd): the
+object must be the one the class builds, field for field, and behave as one (equality, repr, no
+other attribute, collected)."""
 from __future__ import annotations
 
 import gc
+import importlib.machinery
 import sys
 import weakref
 
@@ -23,9 +25,13 @@ def _args(i: int) -> tuple[object, ...]:
             2**32 - 1 - i, 0x18, bytes([i % 256]) * (i % 5), i % 3, (1 << 100) + i, i & 1, 64)
 
 
-def test_the_loop_stores_the_fields_itself() -> None:
-    # (else it calls the class, which is slower and needs no test)
-    assert hotloop_c.DIRECT_SEGMENTS
+def test_the_loop_runs_beside_the_compiled_segment_types() -> None:
+    # it stores the C fields of tcp.streams' and model's extension types: it loads only where
+    # both run compiled (engine.accel, pcapsmtp._NEEDS), never beside their .py classes
+    from pcapsmtp import model
+    from pcapsmtp.tcp import streams
+    for mod in (model, streams):
+        assert isinstance(mod.__spec__.loader, importlib.machinery.ExtensionFileLoader), mod
 
 
 @pytest.mark.parametrize("i", [0, 1, 7, 300])
