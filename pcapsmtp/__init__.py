@@ -91,7 +91,7 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "pcapsmtp.analysis.frames": ("pcapsmtp.model",),
     # (in order: the first that runs its .py is the one named; model before frames, which needs it)
     "pcapsmtp.engine.analyzer": ("pcapsmtp.tcp.events", "pcapsmtp.model", "pcapsmtp.analysis.frames",
-                                 "pcapsmtp.smtp.session"),
+                                 "pcapsmtp.smtp.session", "pcapsmtp.tcp.reassembler"),
 }
 
 

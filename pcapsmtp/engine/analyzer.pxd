@@ -7,9 +7,10 @@
 # fields, and ``SmtpSession.receive`` called through the type's table, not a generic look-up and
 # a Python call each (docs/performance.md, "Twenty-fifth session"); and of ``_record_events``,
 # which makes the session's events transcript items (each event's ``Span``, model.pxd, read as C
-# fields). Every attribute keeps the
-# Python value the .py stores. Because of the cimports, the compiled analyzer runs only beside
-# the compiled tcp.events, model, analysis.frames and smtp.session (pcapsmtp/__init__.py, ``_NEEDS``).
+# fields); and of ``_feed``, ``Analyzer.feed`` (the segment and the reassembler typed). Every
+# attribute keeps the Python value the .py stores. Because of the cimports, the compiled analyzer
+# runs only beside the compiled tcp.events, model, analysis.frames, smtp.session and
+# tcp.reassembler (pcapsmtp/__init__.py, ``_NEEDS``).
 # A new attribute of ``_Conv`` in the .py must be declared here (the compiled class has no
 # ``__dict__``).
 
@@ -18,6 +19,9 @@ from pcapsmtp.tcp.events cimport StreamData
 from pcapsmtp.analysis.frames cimport FrameIndex
 from pcapsmtp.smtp.session cimport SmtpSession
 from pcapsmtp.model cimport Span
+# (under other names: the module's Python names stay the ones it imports)
+from pcapsmtp.model cimport TcpSegment as _Seg
+from pcapsmtp.tcp.reassembler cimport TcpReassembler as _Reasm
 
 cdef class _Conv:
     cdef public object info
@@ -29,3 +33,8 @@ cpdef _data(self, _Conv c, StreamData ev, clock, stepped)
 
 @cython.locals(items=list, index=dict, sp=Span)
 cpdef _record_events(self, _Conv c, list evs)
+
+# ``Analyzer.feed`` (every segment fed): the segment's fields read as C fields (model.pxd), the
+# reassembler's ``feed`` a C call (tcp/reassembler.pxd).
+@cython.locals(reasm=_Reasm)
+cpdef _feed(self, _Seg seg)

@@ -100,6 +100,32 @@ def _attempt_only(t: Transcript, clock: CaptureClock) -> bool:
     return not judged_without_payload(t)
 
 
+def _feed(self: Analyzer, seg: TcpSegment) -> list[dict[str, Any]]:
+    """``Analyzer.feed`` (the method is this function, ``feed = _feed``): a module function so
+    that the compiled build types its segment and reassembler (engine/analyzer.pxd) and reads
+    the segment's fields as C fields and calls ``TcpReassembler.feed`` in C, for every segment
+    fed."""
+    self.packets += 1
+    # The capture's clock, read on the SMTP ports: the segments every loop feeds (the fused
+    # loop feeds only those the TCP layer must see, the general path all of them).
+    ports = self.config.ports
+    if seg.dport in ports or seg.sport in ports:
+        clock = self.clock
+        # (each attribute read once: the compiled build reads each through a generic look-up)
+        ts = seg.ts_ns
+        t = ts + clock.offset
+        latest = clock.latest
+        if latest is None or t < latest:
+            clock.see(seg.frame, ts)            # (the rare case: time did not go forward)
+        else:
+            clock.latest = t
+    reasm = self.reassembler
+    events = reasm.feed(seg)
+    if not events:
+        return []
+    return self._route(events)
+
+
 class Analyzer:
     """Feed TCP segments in capture order; get the conversations' verdicts (contract dicts)."""
 
@@ -129,25 +155,7 @@ class Analyzer:
 
     # ------------------------------------------------------------------ feeding
 
-    def feed(self, seg: TcpSegment) -> list[dict[str, Any]]:
-        self.packets += 1
-        # The capture's clock, read on the SMTP ports: the segments every loop feeds (the fused
-        # loop feeds only those the TCP layer must see, the general path all of them).
-        ports = self.config.ports
-        if seg.dport in ports or seg.sport in ports:
-            clock = self.clock
-            # (each attribute read once: the compiled build reads each through a generic look-up)
-            ts = seg.ts_ns
-            t = ts + clock.offset
-            latest = clock.latest
-            if latest is None or t < latest:
-                clock.see(seg.frame, ts)            # (the rare case: time did not go forward)
-            else:
-                clock.latest = t
-        events = self.reassembler.feed(seg)
-        if not events:
-            return []
-        return self._route(events)
+    feed = _feed
 
     def tick(self, now_ns: int) -> list[dict[str, Any]]:
         """Close flows idle since before ``now_ns - idle_timeout`` (live mode)."""
