@@ -15,25 +15,33 @@ cimport cython
 # typed (below) reads each field with a C call, not a method look-up, a Python call and Python
 # int arithmetic (docs/performance.md, "Twenty-first session"); from Python they read and
 # behave as the .py's (offsets as ints, the same ``_Short`` and its text).
+# ``buf`` is ``bytes`` (every parser is given a message's ``bytes``), so that ``uint`` and
+# ``take`` index and slice it in C, not through the generic item and slice protocol.
 cdef class _Reader:
-    cdef public object buf
+    cdef public bytes buf
     cdef public Py_ssize_t pos, end
     cpdef Py_ssize_t left(self)
     cpdef object take(self, Py_ssize_t n)
+    @cython.locals(pos=Py_ssize_t, buf=bytes)
     cpdef object uint(self, Py_ssize_t n)
+    @cython.locals(start=Py_ssize_t, r=_Reader)
     cpdef _Reader sub(self, Py_ssize_t len_bytes)
     cpdef skip(self, Py_ssize_t len_bytes)
+    @cython.locals(n=Py_ssize_t, start=Py_ssize_t)
     cpdef Py_ssize_t _vector(self, Py_ssize_t len_bytes)
 
 @cython.locals(exts=_Reader)
 cpdef list _extensions(_Reader r, object wanted)
 
 @cython.locals(r=_Reader, suites=_Reader, ext=_Reader, names=_Reader, name=_Reader,
-               protos=_Reader, p=_Reader, versions=_Reader, k=Py_ssize_t, n=Py_ssize_t)
+               protos=_Reader, p=_Reader, versions=_Reader, k=Py_ssize_t, n=Py_ssize_t, raw=bytes)
 cpdef _parse_client_hello(object body, dict fields)
 
 @cython.locals(r=_Reader, ext=_Reader)
 cpdef object _parse_server_hello(object body, dict fields)
+
+# once per application-data record: a C call
+cpdef bint looks_like_encrypted_alert(length)
 
 cdef class TlsObserver:
     cdef public object side, records, bytes, app_data_records, app_data_bytes

@@ -448,7 +448,12 @@ class _Reader:
 
     def sub(self, len_bytes: int) -> _Reader:
         start = self._vector(len_bytes)
-        return _Reader(self.buf, start, self.pos)
+        # (made without ``__init__``: the compiled build then calls no Python constructor)
+        r = _Reader.__new__(_Reader)
+        r.buf = self.buf
+        r.pos = start
+        r.end = self.pos
+        return r
 
     def skip(self, len_bytes: int) -> None:
         """Pass over a vector (as ``sub``, without a reader of it)."""
@@ -694,7 +699,8 @@ class TlsObserver:
         ``ack_age`` before ``ts_ns`` (-1: not known; all optional: they only stamp the events,
         ``ack`` and ``ack_age`` only a ``TlsNotTls``)."""
         self._out = []
-        data = bytes(data)
+        if type(data) is not bytes:     # (``bytes`` from the session: no copy, no call)
+            data = bytes(data)
         if not data or self._ended:
             return []
         if self._pos is None:
