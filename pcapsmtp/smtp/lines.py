@@ -91,19 +91,29 @@ class LineBuffer:
                 self._scan = len(buf)
             return None
         self._scan = 0
+        # (``b"" + ...``, not ``bytes(...)``: the same ``bytes``, made by the concatenation's
+        # C function, not through a call of the type)
         if i + 1 == len(buf):
             # the whole buffer is the line (a segment of one command or reply line): one copy
-            raw = bytes(buf)
+            raw = b"" + buf
             buf.clear()
         else:
-            raw = bytes(buf[:i + 1])
+            raw = b"" + buf[:i + 1]
             del buf[:i + 1]
         start = self.start
         self.start = start + i + 1
         bare_lf = i == 0 or raw[i - 1] != 0x0D
         if len(raw) > self.max_line:
             return Line(raw[:self.max_line], start, self.start, bare_lf, True, True)
-        return Line(raw, start, self.start, bare_lf, False, True)
+        # (the usual line, made without ``__init__``: the compiled build calls no constructor)
+        line = Line.__new__(Line)
+        line.raw = raw
+        line.start = start
+        line.end = self.start
+        line.bare_lf = bare_lf
+        line.truncated = False
+        line.eol = True
+        return line
 
     def take_rest(self) -> tuple[bytes, int]:
         """Remove and return everything buffered (for a switch to body, TLS or a flush)."""
