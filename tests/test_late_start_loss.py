@@ -271,17 +271,6 @@ def test_one_lost_segment_never_blames_another_side(path: Path, request: pytest.
 
 #: captures whose two-segment losses are known to blame wrongly, and why (strict)
 TWO_LOSS_FAILURES: dict[str, str] = {
-    "captures/hunt12-skew-client-behind-300-ms-stall-quit-100-ms-alert.pcap": (
-        "without frames 8 and 19 (the client's ClientHello and the server's 220 to STARTTLS), on taps 300 ms apart "
-        "(the client's first): the client's QUIT (frame 10) waits for the server's bytes it acknowledges, the "
-        "server's answer (frame 21) for the lost ClientHello it acknowledges; both heads wait for bytes held "
-        "nowhere, and the older, the QUIT, goes first and declares lost every server byte it acknowledged, the "
-        "answer held behind it included (934 bytes: the 220 and the answer; tcp/reassembler.py _release). Without "
-        "the answer the verdict reads plaintext after a 220 (tls-not-started, the client's) where the whole capture "
-        "reads the client giving up at once in the handshake; the same cut with the taps in order reads incomplete, "
-        "the ServerHello showing a ClientHello in the hole (as holes3-quit-before-answer-220-hello-lost.pcap): a "
-        "cause in the TCP layer, whose release should declare only the bytes held nowhere (the 220) and deliver the "
-        "answer (traced by the twenty-fourth session, reported)"),
     "captures/hunt10-quit-after-hello-at-once-server-alert.pcap": (
         "without the server's 220 to STARTTLS (frame 12) and the client's ClientHello (frame 14) the client's QUIT in "
         "the clear (frame 16) reads as a client that did not start TLS after a 220 (tls-not-started, the client's, "

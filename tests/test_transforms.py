@@ -647,20 +647,9 @@ ORDERINGS: dict[str, Callable[[], list[T.Step]]] = {
 
 #: verdicts that still depend on how the bytes arrive, with the reason (strict: a fix shows)
 ORDERING_FAILURES: dict[str, str] = {
-    # (traced by the twenty-fourth session; none is a gap of the verdict: a bound of the TCP layer)
-    "captures/hunt12-skew-client-ahead-300-ms-stall-quit-1-2-s-alert.pcap": (
-        "resegment(1): the server's tap 300 ms ahead puts over 1024 one-byte segments of the server (its EHLO reply, "
-        "220 and answer) after its first segment waiting for bytes of the client's, before the client's first segment; "
-        "the reassembler's causal_window_segments (1024, pcapsmtp/tcp/config.py), counted in segments, ends the wait "
-        "and declares the client's EHLO and ClientHello lost: incomplete (with the bound at 100,000 it reads the "
-        "server's stall, checked)"),
-    "captures/hunt12-skew-client-behind-300-ms-stall-quit-100-ms-alert.pcap": (
-        "resegment(1): the client's tap 300 ms behind files its QUIT, which acknowledges the server's answer, before "
-        "the server's segments; over 1024 one-byte segments of the server (banner, EHLO reply, 220, answer) come "
-        "after it before the answer's end, and the reassembler's causal_window_segments (1024, "
-        "pcapsmtp/tcp/config.py), counted in segments, ends its wait and declares the rest of the answer lost: "
-        "incomplete (with the bound at 100,000 it reads the client giving up at once, checked)"),
 }
+# (the two hunt12-skew captures' resegment(1) causes were here: causal_window_segments ended a wait after 1024
+# one-byte segments passed; the hold is now bounded by the segments held, max_held_segments, tcp/config.py)
 # (hunt8-client-quit-in-clear-after-hello-at-once-long-path, hunt6-server-closes-after-hrr, pathhole-answer-lost,
 # pathhole-smtps-answer-lost, merged24-answer-resent-after-quit and hunt12-skew-client-ahead's swap were here:
 # swap-directions moved a segment ahead of one 0.9 s to 60 s earlier, and the frames that fell behind took its

@@ -30,10 +30,17 @@ class ReassemblyConfig:
     from two taps, ``-i any`` on a multi-queue NIC) until a segment of the conversation comes
     this much capture time later ... (also how long a late start's first bytes, and a
     conversation held for its handshake ACK, wait at most)"""
-    causal_window_segments: int = 1024
-    """... or this many segments of the conversation later, or the segments waiting hold more
-    than ``max_ooo_bytes`` of payload (whichever comes first); the bytes still missing then
-    are a gap (lost by the capture). The conversation's end releases them too."""
+    max_held_segments: int = 4096
+    """... or the segments waiting (those that wait and the later ones of their side behind
+    them, both sides together) are more than this many, or hold more than ``max_ooo_bytes`` of
+    payload (whichever comes first); the bytes still missing then are a gap (lost by the
+    capture). The conversation's end releases them too. A bound of what is held, not of the
+    segments that pass meanwhile: those cost nothing to hold, and a capture of one-byte
+    segments crosses over a thousand of them in the 300 ms two taps can be apart. It bounds
+    the memory of the hold (about 250 bytes per segment besides its payload: 1 MiB at the
+    bound) and its time: a segment that comes while segments wait costs O(segments held),
+    every one of them once the bound is reached. A conversation held for its handshake ACK
+    holds as many at most (``_Pending``)."""
     tunnel_limit: int = 4096
     """Bytes per side watched for a proxy handshake (HTTP CONNECT, SOCKS5) on other ports
     before giving up on finding SMTP inside."""

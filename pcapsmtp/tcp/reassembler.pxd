@@ -28,7 +28,7 @@ cdef class Flow:
     cdef public tuple halves
     cdef public object sides, last_ts, last_frame
     cdef public list held
-    cdef public object count, held_bytes
+    cdef public object held_bytes
     cdef public list nheld, data_ack, data_end
     cdef public object first_for
     cdef public bint blind, rst_held

@@ -269,8 +269,8 @@ class Flow:
     """An SMTP candidate conversation being reassembled. ``halves[d]`` is the HalfStream of
     light-entry direction ``d``; ``sides[d]`` its Side."""
 
-    __slots__ = ("info", "conv", "halves", "sides", "last_ts", "last_frame", "held", "count",
-                 "held_bytes", "nheld", "data_ack", "data_end", "first_for", "blind", "rst_held")
+    __slots__ = ("info", "conv", "halves", "sides", "last_ts", "last_frame", "held", "held_bytes",
+                 "nheld", "data_ack", "data_end", "first_for", "blind", "rst_held")
 
     def __init__(self, info: FlowInfo, conv: _Conv, halves: tuple[HalfStream, HalfStream],
                  sides: tuple[Side, Side]) -> None:
@@ -282,9 +282,8 @@ class Flow:
         self.last_frame = info.first_frame
         #: segments waiting for the other side's bytes they acknowledge (causal order), and
         #: behind them the later segments of their own direction (each direction keeps its
-        #: order): (direction, segment, ``count`` when held), in capture order
-        self.held: list[tuple[int, TcpSegment, int]] = []
-        self.count = 0                  #: segments of the flow so far
+        #: order): (direction, segment), in capture order
+        self.held: list[tuple[int, TcpSegment]] = []
         self.held_bytes = 0             #: payload bytes in ``held``
         self.nheld = [0, 0]             #: segments of each direction in ``held``
         #: of each direction's segments with payload processed so far, the highest
@@ -425,7 +424,7 @@ def _after_reset(s: TcpSegment, rst: TcpSegment, nxt: int) -> bool:
     return not 0 < ((rst.ack - first) & _MASK) < _ACK_SANE
 
 
-def _carrier(held: list[tuple[int, TcpSegment, int]], d: int, nxt: int, ack: int) -> int | None:
+def _carrier(held: list[tuple[int, TcpSegment]], d: int, nxt: int, ack: int) -> int | None:
     """The index of a held segment of the other direction than ``d`` that carries that
     direction's sequence space from ``nxt`` (its next byte to deliver) on, when held segments
     of that direction together carry it up to ``ack`` (the bytes a segment of ``d``
@@ -434,8 +433,25 @@ def _carrier(held: list[tuple[int, TcpSegment, int]], d: int, nxt: int, ack: int
     want = (ack - nxt) & _MASK
     if not 0 < want < _HALF:
         return None
+    # first, without building or sorting anything: whether a held segment carries ``nxt`` and
+    # the held segments reach ``ack`` at all (most often not: the bytes are held nowhere, and
+    # this runs for each head each time a release finds the wait over)
+    carried = False
+    reach = 0
+    for pd, ps in held:
+        if pd != d:
+            lo = (ps.seq - nxt) & _MASK
+            if lo >= _HALF:
+                lo -= 1 << 32
+            hi = lo + len(ps.payload) + ps.missing + (ps.flags & _FIN) + ((ps.flags & _SYN) >> 1)
+            if lo <= 0 < hi:
+                carried = True
+            if hi > reach:
+                reach = hi
+    if not carried or reach < want:
+        return None
     spans = []
-    for i, (pd, ps, _) in enumerate(held):
+    for i, (pd, ps) in enumerate(held):
         if pd != d:
             lo = (ps.seq - nxt) & _MASK
             end = ps.seq + len(ps.payload) + ps.missing + (ps.flags & _FIN) + (
@@ -459,6 +475,47 @@ def _carrier(held: list[tuple[int, TcpSegment, int]], d: int, nxt: int, ack: int
             first = who
         pos = reach
     return first
+
+
+
+def _first_held(held: list[tuple[int, TcpSegment]], d: int, nxt: int,
+                ack: int) -> tuple[int, int]:
+    """Where the bytes of the other direction than ``d`` that a segment of ``d`` acknowledging
+    up to ``ack`` waits for (from ``nxt``, that direction's next byte to deliver) begin to be
+    held: ``(n, i)``, the bytes from ``nxt`` before the first one a held segment of that
+    direction carries (0: one carries ``nxt`` itself) and that segment's index; ``(ack - nxt,
+    -1)`` when no held segment carries any of them (they are held nowhere: lost). Offsets are
+    taken relative to ``nxt`` (signed, within 2**31), as in ``_carrier``."""
+    want = (ack - nxt) & _MASK
+    if not 0 < want < _HALF:
+        return 0, -1
+    first, who = want, -1
+    for i, (pd, ps) in enumerate(held):
+        if pd != d:
+            n = len(ps.payload) + ps.missing + (ps.flags & _FIN) + ((ps.flags & _SYN) >> 1)
+            if not n:
+                continue                # (a pure ACK carries no byte)
+            lo = (ps.seq - nxt) & _MASK
+            if lo >= _HALF:
+                if lo - (1 << 32) + n > 0:
+                    return 0, i         # it begins before ``nxt`` and carries it
+            elif lo < first:
+                first, who = lo, i
+                if not lo:
+                    break
+    return first, who
+
+
+def _lose_before(peer: HalfStream, seq: int, frame: int, ts: int, out: list[FlowEvent]) -> None:
+    """Declare lost ``peer``'s bytes from its next one up to ``seq`` (a waiting segment of the
+    other side acknowledges them, and the bytes from ``seq`` on are held: they come later, in
+    their side's order), at ``frame``/``ts`` (the held segment after the hole, as a hole before
+    buffered bytes is reported at their frame): ``HalfStream.catch_up`` up to ``seq`` alone,
+    the side's highest acknowledgement left as it was."""
+    a = peer.ack_seq
+    peer.ack_seq = seq
+    peer.catch_up(True, frame, ts, out)
+    peer.ack_seq = a
 
 
 #: how far from its side's next byte a reset's sequence number lies outside any window the
@@ -571,26 +628,26 @@ def _answers(seq: int, acked: int | None, d: int, hd: int, hs: TcpSegment) -> bo
     return acked is None or 0 < ((end - acked) & _MASK) < _ACK_SANE
 
 
-def _answered(held: list[tuple[int, TcpSegment, int]], seq: int, acked: int | None, d: int) -> bool:
+def _answered(held: list[tuple[int, TcpSegment]], seq: int, acked: int | None, d: int) -> bool:
     """Whether a held segment is the one a reset without ACK of direction ``d`` at ``seq``
     answers (``_answers``; ``acked``: how far the other side's bytes were acknowledged)."""
-    for hd, hs, _ in held:
+    for hd, hs in held:
         if _answers(seq, acked, d, hd, hs):
             return True
     return False
 
 
-def _after_held_reset(held: list[tuple[int, TcpSegment, int]], d: int, seg: TcpSegment,
+def _after_held_reset(held: list[tuple[int, TcpSegment]], d: int, seg: TcpSegment,
                       nxt: int) -> bool:
     """Whether segment ``seg`` of direction ``d`` comes after a held reset of the other side
     (``_after_reset``; ``nxt``: the next byte of ``d`` to deliver)."""
-    for hd, hs, _ in held:
+    for hd, hs in held:
         if hd != d and hs.flags & _RST and _after_reset(seg, hs, nxt):
             return True
     return False
 
 
-def _fin_held(held: list[tuple[int, TcpSegment, int]], d: int, ack: int) -> int:
+def _fin_held(held: list[tuple[int, TcpSegment]], d: int, ack: int) -> int:
     """1 when a FIN of direction ``d`` that ``ack`` acknowledges (the FIN's own sequence number
     is the last one acknowledged) waits in ``held``: the last byte ``ack`` covers is that FIN,
     not data; else 0."""
@@ -602,7 +659,7 @@ def _fin_held(held: list[tuple[int, TcpSegment, int]], d: int, ack: int) -> int:
     return 0
 
 
-def _first_of(held: list[tuple[int, TcpSegment, int]], d: int) -> int:
+def _first_of(held: list[tuple[int, TcpSegment]], d: int) -> int:
     """The position of the first held segment of direction ``d`` (one is held)."""
     for j, h in enumerate(held):
         if h[0] == d:
@@ -620,7 +677,7 @@ def _data_end(seg: TcpSegment) -> int | None:
     return (seg.seq + n) & _MASK if n else None
 
 
-def _sent_before(held: list[tuple[int, TcpSegment, int]], d: int, seg: TcpSegment) -> bool:
+def _sent_before(held: list[tuple[int, TcpSegment]], d: int, seg: TcpSegment) -> bool:
     """Whether data segment ``seg`` of direction ``d``, captured after held segments of its own
     direction, was sent before all of them: its bytes end at or below each one's sequence
     number (a pure ACK or data sent after those bytes). Its direction was reordered on the way
@@ -630,10 +687,10 @@ def _sent_before(held: list[tuple[int, TcpSegment, int]], d: int, seg: TcpSegmen
     end = _data_end(seg)
     if end is None:
         return False
-    return all(((hs.seq - end) & _MASK) < _ACK_SANE for hd, hs, _ in held if hd == d)
+    return all(((hs.seq - end) & _MASK) < _ACK_SANE for hd, hs in held if hd == d)
 
 
-def _before_own_end(held: list[tuple[int, TcpSegment, int]], d: int, seg: TcpSegment) -> int | None:
+def _before_own_end(held: list[tuple[int, TcpSegment]], d: int, seg: TcpSegment) -> int | None:
     """Where data segment ``seg`` of direction ``d``, which must wait behind its side's held
     segments (``_sent_before`` is false: some were sent before it), goes in the hold when a
     reset or FIN of its side held after those was sent after it: before that end (the first
@@ -646,7 +703,7 @@ def _before_own_end(held: list[tuple[int, TcpSegment, int]], d: int, seg: TcpSeg
         return None
     pos = None
     for j in range(len(held) - 1, -1, -1):
-        hd, hs, _ = held[j]
+        hd, hs = held[j]
         if hd != d:
             continue
         if ((hs.seq - end) & _MASK) >= _ACK_SANE:
@@ -684,7 +741,7 @@ def _unseen(h: HalfStream) -> bool:
             and not h.last_frame)
 
 
-def _awaited(held: list[tuple[int, TcpSegment, int]], halves: tuple[HalfStream, HalfStream],
+def _awaited(held: list[tuple[int, TcpSegment]], halves: tuple[HalfStream, HalfStream],
              d: int, s: TcpSegment) -> int | None:
     """The index of a held segment of the other direction that held segment ``s`` (direction
     ``d``, waiting) waits for: one that carries the bytes it acknowledges (``_carrier``), or,
@@ -694,7 +751,7 @@ def _awaited(held: list[tuple[int, TcpSegment, int]], halves: tuple[HalfStream, 
         nxt = halves[1 - d].next_known()
         return None if nxt is None else _carrier(held, d, nxt, s.ack)
     seq, acked = s.seq, halves[1 - d].ack_seq
-    return next((j for j, (hd, hs, _) in enumerate(held) if _answers(seq, acked, d, hd, hs)), None)
+    return next((j for j, (hd, hs) in enumerate(held) if _answers(seq, acked, d, hd, hs)), None)
 
 
 _key = text_key
@@ -1285,7 +1342,7 @@ class TcpReassembler:
             # causal wait, bounded in segments as a flow's (``_flow_segment``; a first flight
             # cut in 1-byte segments), in bytes by a quarter of its (a one-sided capture holds
             # every conversation that long)
-            full = (len(p.segs) >= cfg.causal_window_segments
+            full = (len(p.segs) >= cfg.max_held_segments
                     or p.nbytes >= cfg.max_ooo_bytes // 4)
         else:
             full = len(p.segs) >= cfg.detect_segments or p.nbytes >= cfg.detect_bytes
@@ -1508,11 +1565,11 @@ class TcpReassembler:
         """A segment of a candidate, in causal order between the two directions: a segment
         that acknowledges bytes of the other side not seen yet waits for them (they are late:
         captures merged from two taps, ``-i any`` on a multi-queue NIC), at most
-        ``causal_window_ns`` of capture time, ``causal_window_segments`` segments of the flow
-        or ``max_ooo_bytes`` held; then the bytes still missing are a gap. The later segments
+        ``causal_window_ns`` of capture time, or until the segments held are more than
+        ``max_held_segments`` or hold more than ``max_ooo_bytes``; then the bytes still missing
+        are a gap. The later segments
         of its side wait behind it (``_release``: each direction keeps its order)."""
         self._flows.move_to_end(flow.info.stream)
-        flow.count += 1
         flow.last_ts = seg.ts_ns
         flow.last_frame = seg.frame
         flags = seg.flags
@@ -1601,16 +1658,16 @@ class TcpReassembler:
             if wait and flow.nheld[d] and _sent_before(held, d, seg):
                 # it waits itself, but was sent before its side's held segments: it goes
                 # before them (a reset waiting for its side's bytes must not wait behind it)
-                held.insert(_first_of(held, d), (d, seg, flow.count))
+                held.insert(_first_of(held, d), (d, seg))
             elif flow.nheld[d] and (pos := _before_own_end(held, d, seg)) is not None:
                 # sent before its side's held reset or FIN: it goes before that end
-                held.insert(pos, (d, seg, flow.count))
+                held.insert(pos, (d, seg))
             else:
-                held.append((d, seg, flow.count))
+                held.append((d, seg))
             flow.nheld[d] += 1
             flow.held_bytes += len(seg.payload)
             self.stats.causal_held += 1
-            if flow.count - held[0][2] > self.config.causal_window_segments or (
+            if len(held) > self.config.max_held_segments or (
                     seg.ts_ns - held[0][1].ts_ns > self.config.causal_window_ns
                     or flow.held_bytes > self.config.max_ooo_bytes):
                 self._release(flow, seg.ts_ns, out)
@@ -1655,8 +1712,14 @@ class TcpReassembler:
         direction, its *head*, may go); the oldest head past the window (every one with
         ``force``) goes anyway: what it acknowledges and is still missing is a gap.
 
-        O(len(held)) per segment processed (finding the heads; ``_carrier`` on the two heads
-        only when the wait is over), held segments bounded by ``causal_window_segments``."""
+        Declared lost are only the bytes held nowhere: a head whose acknowledged bytes begin
+        with a hole before bytes held behind the other head declares that hole alone
+        (``_first_held``, ``_lose_before``) and waits on for the held bytes, and of two heads
+        whose wait is over the one whose bytes are held nowhere goes first.
+
+        O(len(held)) per segment processed (finding the heads, and when two heads wait past the
+        window ``_awaited`` and ``_first_held`` on them), held segments bounded by
+        ``max_held_segments``."""
         held = flow.held
         halves = flow.halves
         nheld = flow.nheld
@@ -1666,7 +1729,7 @@ class TcpReassembler:
             heads = (0,) if not nheld[1 - d0] else (
                 0, next(j for j, h in enumerate(held) if h[0] != d0))
             for i in heads:
-                d, s, _ = held[i]
+                d, s = held[i]
                 if not _waits(flow, d, s):
                     del held[i]
                     nheld[d] -= 1
@@ -1674,20 +1737,25 @@ class TcpReassembler:
                     self.stats.causal_late += 1
                     break
             else:
-                d, s, c = held[0]
-                if len(heads) == 2 and _awaited(held, halves, d, s) is not None:
-                    hd, hs, _ = held[heads[1]]
-                    if _awaited(held, halves, hd, hs) is not None:
-                        # the two heads each wait for bytes held behind the other (FINs that
-                        # cross, each acknowledging the other): capture order breaks the tie,
-                        # and its acknowledgement declares no gap (the bytes are there)
-                        del held[0]
-                        nheld[d] -= 1
-                        flow.held_bytes -= len(s.payload)
-                        self._process(flow, d, s, out, gaps=False)
-                        continue
+                d, s = held[0]
+                aw0 = aw1 = None
+                if len(heads) == 2:
+                    aw0 = _awaited(held, halves, d, s)
+                    if aw0 is not None:
+                        hd, hs = held[heads[1]]
+                        aw1 = _awaited(held, halves, hd, hs)
+                        if aw1 is not None:
+                            # the two heads each wait for bytes held behind the other (FINs
+                            # that cross, each acknowledging the other): capture order breaks
+                            # the tie, and its acknowledgement declares no gap (the bytes are
+                            # there)
+                            del held[0]
+                            nheld[d] -= 1
+                            flow.held_bytes -= len(s.payload)
+                            self._process(flow, d, s, out, gaps=False)
+                            continue
                 first = flow.first_for
-                if not (force or flow.count - c > cfg.causal_window_segments
+                if not (force or len(held) > cfg.max_held_segments
                         or now - s.ts_ns > cfg.causal_window_ns
                         or flow.held_bytes > cfg.max_ooo_bytes
                         or first is not None and first[1] is s
@@ -1695,11 +1763,53 @@ class TcpReassembler:
                     # (the wait for an unseen side's first segment ends at the window, as a
                     # side's soft start does, HalfStream.settle: the two are one wait)
                     return
-                # the wait is over: first the oldest head that waits for nothing held (bytes
-                # lost: its acknowledgement declares the gap); a head that waits for bytes
-                # held behind the other head then follows them instead of declaring them lost
-                k = next((i for i in heads if _awaited(held, halves, held[i][0], held[i][1]) is None), 0)
-                d, s, c = held.pop(k)
+                # the wait is over: only the bytes held nowhere are lost (one head: nothing of
+                # the other side is held, its acknowledgement declares the gap)
+                k = 0
+                if len(heads) == 2:
+                    k = lost = part = -1
+                    for i in heads:
+                        hd, hs = held[i]
+                        if i == 0 and aw0 is not None or i and aw1 is not None:
+                            continue        # every byte it waits for is held
+                        peer = halves[1 - hd]
+                        nxt = peer.next_known() if hs.flags & _ACK else None
+                        if nxt is not None:
+                            n, j = _first_held(held, hd, nxt, hs.ack)
+                            if j >= 0 and n and peer.base is not None and not peer.soft:
+                                # its bytes begin with a hole before bytes held (behind the
+                                # other head): that hole alone is lost, and it waits on for
+                                # the held ones
+                                was = peer.next_seq
+                                js = held[j][1]
+                                _lose_before(peer, (nxt + n) & _MASK, js.frame, js.ts_ns, out)
+                                if peer.next_seq != was:
+                                    k = i
+                                    break
+                            if j >= 0:
+                                if n or i == 0 or aw0 is not None or _carrier(
+                                        held, hd, nxt, hs.ack) is None:
+                                    if part < 0:
+                                        part = i    # some of its bytes held, not all
+                                continue
+                        elif (i == 0 or aw0 is not None
+                              or _awaited(held, halves, hd, hs) is None):
+                            if lost < 0:
+                                lost = i
+                            continue
+                        else:
+                            continue                # (a reset: what it answers is held)
+                        if lost < 0:
+                            lost = i                # none of them held
+                    if k >= 0:
+                        continue
+                    # then the oldest head that waits only for bytes held nowhere (its
+                    # acknowledgement declares them lost), else the oldest whose bytes begin
+                    # with bytes held behind the other head and go on past a hole; a head whose
+                    # bytes are all held behind the other head follows them instead of
+                    # declaring them lost
+                    k = lost if lost >= 0 else part if part >= 0 else 0
+                d, s = held.pop(k)
                 nheld[d] -= 1
                 flow.held_bytes -= len(s.payload)
                 first = flow.first_for
@@ -1836,13 +1946,13 @@ class TcpReassembler:
         (``_ResetWatch``)."""
         if self._flows.pop(flow.info.stream, None) is None:
             return
-        held: list[tuple[int, TcpSegment, int]] = []
+        held: list[tuple[int, TcpSegment]] = []
         if flow.held:           # what they acknowledge and is still missing is lost
             held = flow.held[:]
             flow.held.clear()   # (emptied in place: a ``_release`` under way stops with it)
             flow.held_bytes = 0
             flow.nheld = [0, 0]
-            for d, s, _ in held:
+            for d, s in held:
                 if reset is not None and (d == reset[0] or _past_reset(s, reset[1])):
                     # after the reset: its side's later segments (each direction keeps its
                     # order), the other side's that wait for its bytes past the reset
@@ -1871,7 +1981,7 @@ class TcpReassembler:
             return
         rd, rst = reset
         w = _ResetWatch(flow, rd, rst, ts + self.config.reset_watch_ns, closed)
-        for d, s, _ in held:
+        for d, s in held:
             if d == rd:     # (its segments held behind the reset came after it)
                 w.check(s)
         if conv.key in self._watch:
