@@ -1,8 +1,8 @@
 """A hole the peer has acknowledged is a gap (Zeek's "ACK above hole"), declared before the
 peer's bytes that acknowledge it: the two directions come out in causal order. The bytes may
 only be late (captures merged from two taps, ``-i any`` on a multi-queue NIC): the
-acknowledging segment waits for them, up to ``causal_window_segments`` segments of the
-conversation or ``causal_window_ns`` of capture time, or the end of the capture; bytes that
+acknowledging segment waits for them, up to ``causal_window_ns`` of capture time, while the
+segments held are no more than ``max_held_segments``, or the end of the capture; bytes that
 arrive within the window are no gap at all."""
 from __future__ import annotations
 
@@ -294,15 +294,15 @@ def _lost_r2(c: Conv) -> list[TcpSegment]:
                             c.c(9, MAIL, ack=1 + a + b + len(R3))]            # 7: waits
 
 
-def test_the_window_in_segments_bounds_the_wait() -> None:
+def test_the_segments_held_bound_the_wait() -> None:
     c = Conv()
     end = 1 + len(R1) + len(R2) + len(R3)
     segs = _lost_r2(c) + [c.c(9 + len(MAIL), ack=end) for _ in range(3)]     # 8, 9, 10
-    r = TcpReassembler(ReassemblyConfig(causal_window_segments=2))
+    r = TcpReassembler(ReassemblyConfig(max_held_segments=2))
     chunks = per_segment(r, segs)
     got = [i for i, ch in enumerate(chunks) if any(isinstance(e, StreamGap) for e in ch)]
-    assert got == [9]           # frame 10: the third segment after MAIL's (window 2)
-    assert [where(e) for e in chunks[9][:3]] == [
+    assert got == [8]           # frame 9: the third segment held (MAIL's, 8 and 9; bound 2)
+    assert [where(e) for e in chunks[8][:3]] == [
         ("gap", Side.SERVER, len(R1), 6), ("data", Side.SERVER, len(R1) + len(R2), 6),
         ("data", Side.CLIENT, 8, 7)]
 
