@@ -506,12 +506,24 @@ def _first_held(held: list[tuple[int, TcpSegment]], d: int, nxt: int,
     return first, who
 
 
+def _first_past(held: list[tuple[int, TcpSegment]], d: int, nxt: int) -> TcpSegment:
+    """The first captured of the held segments of the other direction than ``d`` whose sequence
+    number lies past ``nxt`` (that direction's next byte; one is held): where a hole before them
+    is reported, as a hole is at its side's first segment past it (a pure ACK or FIN) when that
+    comes before the bytes after it."""
+    first: TcpSegment | None = None
+    for hd, hs in held:
+        if hd != d and 0 < ((hs.seq - nxt) & _MASK) < _HALF and (first is None or hs.frame < first.frame):
+            first = hs
+    assert first is not None
+    return first
+
+
 def _lose_before(peer: HalfStream, seq: int, frame: int, ts: int, out: list[FlowEvent]) -> None:
     """Declare lost ``peer``'s bytes from its next one up to ``seq`` (a waiting segment of the
     other side acknowledges them, and the bytes from ``seq`` on are held: they come later, in
-    their side's order), at ``frame``/``ts`` (the held segment after the hole, as a hole before
-    buffered bytes is reported at their frame): ``HalfStream.catch_up`` up to ``seq`` alone,
-    the side's highest acknowledgement left as it was."""
+    their side's order), at ``frame``/``ts`` (``_first_past``): ``HalfStream.catch_up`` up to
+    ``seq`` alone, the side's highest acknowledgement left as it was."""
     a = peer.ack_seq
     peer.ack_seq = seq
     peer.catch_up(True, frame, ts, out)
@@ -1781,7 +1793,7 @@ class TcpReassembler:
                                 # other head): that hole alone is lost, and it waits on for
                                 # the held ones
                                 was = peer.next_seq
-                                js = held[j][1]
+                                js = _first_past(held, hd, nxt)
                                 _lose_before(peer, (nxt + n) & _MASK, js.frame, js.ts_ns, out)
                                 if peer.next_seq != was:
                                     k = i
