@@ -14,8 +14,9 @@ unexpected_message alert).
   every server byte up to the QUIT's acknowledgement, the server's answer held behind the server's
   head included (934 bytes): the verdict read plaintext after a 220 (``tls-not-started``, the
   client's) from a capture that shows a ServerHello answering a ClientHello in the hole. Now only
-  the bytes held nowhere are lost (the 220, 30 bytes, then the ClientHello) and the answer is
-  delivered in order: ``incomplete``, as the same capture with the taps in order reads.
+  the bytes held nowhere are lost (the 220, 30 bytes, at the server's first segment past it, then
+  the ClientHello) and the answer is delivered in order: ``incomplete``, as the same capture with
+  the taps in order reads.
 - ``release25-in-order-220-and-hello-lost.pcap`` (control): the same conversation on one clock:
   ``incomplete``, as before.
 - ``release25-one-byte-skew-behind-quit-100-ms.pcap``: every segment carries one byte, the client's
@@ -84,10 +85,12 @@ def quit_after_answer(cport: int, quit_after_ms: float, *, lost: bool = False, o
 
 
 def scenarios() -> list[Capture]:
-    # (one tcp-gap: the server's 220 lost, reported at the answer, the first byte after it; the
-    # ClientHello's hole is the handshake's, no finding of its own)
+    # (the 220's hole at the server's first segment past it, its pure ACK of the ClientHello; the
+    # ClientHello's at the server's answer, the segment whose acknowledgement declares it: before
+    # the client's first segment past it, its pure ACK, is processed)
     holes = Expect("incomplete", "unknown", "incomplete", "valid", True, None,
-                   [("tcp-gap", "capture", "flight"), ("tls-alert", "server", "alert")])
+                   [("tcp-gap", "capture", "lost_segment:S"), ("tcp-gap", "capture", "flight"),
+                    ("tls-alert", "server", "alert")])
     at_once = Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
                      [("tls-alert", "server", "alert")])
     stalled = Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
