@@ -25,58 +25,29 @@ unexpected_message alert).
   that came after it (1024), whatever was held: it ended before the answer's last bytes, which
   were declared lost (86 bytes, the end of the answer's last record, which the verdict reads short
   either way). The bound is now on the segments held (a few of the client's here): no gap.
-- ``release25-one-byte-skew-ahead-stall-1-2-s.pcap``: the server's EHLO reply (a long one), 220
-  and answer in one-byte segments (the answer's last record whole), the client's tap 300 ms ahead:
-  the server's first segment waits for the client's EHLO, and the server's 1000-odd one-byte
-  segments wait behind it. Past 1024 the client's EHLO was declared lost (25 bytes; the verdict
-  does not rest on it); the 1000-odd held segments are now within ``max_held_segments``: no gap.
-
-The two one-byte captures read as in whole segments, before as now (the client gave up at once;
-the server stalled): ``tests/test_release25.py`` checks the gaps the reassembler declares in them.
+The one-byte capture reads as in whole segments, before as now (the client gave up at once):
+``tests/test_release25.py`` checks the gaps the reassembler declares in it. (The other way round,
+the client's tap ahead, is ``hunt12-skew-client-ahead-300-ms-stall-quit-1-2-s-alert.pcap`` cut in
+one-byte segments by the ordering sweep, ``tests/test_transforms.py``, which reads its stall now.)
 """
 from __future__ import annotations
 
-from generate import READY, STARTTLS, Capture, Conv, Expect, alert, client_hello, lines, opening
+from generate import READY, STARTTLS, Capture, Conv, Expect, alert, client_hello, opening
 from scenarios_hunt6 import _answer
 from scenarios_hunt12 import UNEXPECTED_MESSAGE, CrossingQuit
 
 
-def _last_record(flight: bytes) -> int:
-    """The offset of the last TLS record of ``flight`` (5-byte headers, each with its length)."""
-    off = last = 0
-    while off < len(flight):
-        last = off
-        off += 5 + int.from_bytes(flight[off + 3:off + 5], "big")
-    return last
-
-
-#: a Postfix EHLO reply with the AUTH, DSN and other lines of a submission server (252 bytes)
-EHLO_LONG = lines("250-mx.example.com", "250-PIPELINING", "250-SIZE 10240000", "250-VRFY", "250-ETRN",
-                  "250-STARTTLS", "250-AUTH PLAIN LOGIN", "250-ENHANCEDSTATUSCODES",
-                  "250-8BITMIME", "250-DSN", "250-SMTPUTF8", "250-CHUNKING", "250 DELIVERBY 300")
-
-
-def quit_after_answer(cport: int, quit_after_ms: float, *, lost: bool = False, one_byte: bool = False,
-                      cut: bool = False) -> Conv:
+def quit_after_answer(cport: int, quit_after_ms: float, *, lost: bool = False, one_byte: bool = False) -> Conv:
     """``scenarios_hunt12.stall_quit`` with the server's alert; ``lost``: the capture lost the
     server's 220 to STARTTLS and the client's ClientHello; ``one_byte``: every segment carries one
-    byte (the client's pure ACK then acknowledges the answer's last byte); ``cut``: the server's
-    EHLO reply (a long one), 220 and answer in one-byte segments but the answer's last record, whole
-    (its frame is then the frame of its first byte)."""
-    conv = CrossingQuit(tag="flight", ack_after_ms=1.0, segment=-1 if one_byte or cut else 0, crossed=False,
+    byte (the client's pure ACK then acknowledges the answer's last byte)."""
+    conv = CrossingQuit(tag="flight", ack_after_ms=1.0, segment=-1 if one_byte else 0, crossed=False,
                         cport=cport, close=None, one_byte=one_byte)
-    if cut:
-        opening(conv, EHLO_LONG, split=1)
-    else:
-        opening(conv)
-    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply", lost=[0] if lost else (),
-                                       split=1 if cut else None)
+    opening(conv)
+    conv.c(STARTTLS, tag="starttls").s(READY, tag="starttls_reply", lost=[0] if lost else ())
     conv.c(client_hello(f"release25 {cport}", "mx.example.com", tls13=False), tag="client_hello",
            lost=[0] if lost else ())
-    flight = _answer(cport, "tls12-no-done")
-    last = _last_record(flight)
-    conv.s(flight, tag="flight", marks={"last_record": last}, acked=False,
-           split=[1] * last + [len(flight) - last] if cut else None)
+    conv.s(_answer(cport, "tls12-no-done"), tag="flight", acked=False)
     conv.c(b"QUIT\r\n", tag="quit", delay_ms=quit_after_ms, acked=False)
     conv.s(alert(UNEXPECTED_MESSAGE), tag="alert", delay_ms=1.0)
     conv.fin("S", tag="server_fin", delay_ms=0.1)
@@ -93,8 +64,6 @@ def scenarios() -> list[Capture]:
                     ("tls-alert", "server", "alert")])
     at_once = Expect("aborted", "client", "tls-handshake-failed", "valid", True, 220,
                      [("tls-alert", "server", "alert")])
-    stalled = Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
-                     [("no-answer", "server", "last_record"), ("tls-alert", "server", "alert")])
     return [
         Capture("release25-skew-behind-220-and-hello-lost.pcap",
                 "two taps merged, the client's clock 300 ms behind; the server's 220 to STARTTLS and the client's "
@@ -110,9 +79,4 @@ def scenarios() -> list[Capture]:
                 "answer it acknowledges, waits for over a thousand one-byte segments of the server: the client gave "
                 "up at once, the client's",
                 [(quit_after_answer(49253, 100.0, one_byte=True), at_once)], client_skew_ms=-300.0),
-        Capture("release25-one-byte-skew-ahead-stall-1-2-s.pcap",
-                "the server's EHLO reply, 220 and answer in one-byte segments (the answer's last record whole), the "
-                "client's clock 300 ms ahead: over a thousand one-byte segments of the server wait behind its first "
-                "one for the client's EHLO: the server stalled",
-                [(quit_after_answer(49254, 1200.0, cut=True), stalled)], client_skew_ms=300.0),
     ]

@@ -35,6 +35,7 @@ from pcapsmtp.tcp.reassembler import TcpReassembler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tcp"))
 from _tcp_builder import Conv  # noqa: E402
+import transforms as T  # noqa: E402
 
 N = int(os.environ.get("TCP_PROPERTY_EXAMPLES", "150"))
 
@@ -147,19 +148,24 @@ def test_a_wait_outlives_the_segments_that_pass_unheld() -> None:
     assert len(last) == 1 and last[0] - 207 > 1024
 
 
-def test_a_wait_holds_over_a_thousand_one_byte_segments() -> None:
-    """The server's EHLO reply, 220 and answer in one-byte segments, the client's tap 300 ms ahead:
-    the server's first segment waits for the client's EHLO, and over a thousand one-byte segments
-    of the server wait behind it. Past 1024 the EHLO was declared lost (25 bytes); they are now
-    within max_held_segments: no gap, and the server stalled, as in whole segments."""
-    name = "release25-one-byte-skew-ahead-stall-1-2-s.pcap"
-    path = CAPTURES / name
-    conv = _conv(name)
-    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", "server-silent", 1033)
-    assert _findings(conv) == [("no-answer", "server", 1033), ("tls-alert", "server", 1042)]
-    events, most = _events(cuts.load(path).segments)
+def test_a_wait_holds_over_a_thousand_one_byte_segments(tmp_path: Path) -> None:
+    """hunt12-skew-client-ahead-300-ms-stall-quit-1-2-s-alert.pcap cut in one-byte segments (the
+    ordering sweep's resegment(1)): the client's tap 300 ms ahead, the server's first segment waits
+    for the client's EHLO and the server's EHLO reply, 220 and answer (1000-odd one-byte segments)
+    wait behind it. Past 1024 the client's EHLO and ClientHello were declared lost (incomplete);
+    they are now within max_held_segments: no gap, and the server stalled, as in whole segments."""
+    cap = T.apply(T.load(CAPTURES / "hunt12-skew-client-ahead-300-ms-stall-quit-1-2-s-alert.pcap"),
+                  T.resegment(1, max_bytes=4096))
+    path = T.save(cap, tmp_path / "resegment-1.pcap")
+    loaded = cuts.load(path)
+    events, most = _events(loaded.segments)
     assert _gaps(events) == []
     assert 1024 < most <= ReassemblyConfig().max_held_segments
+    (conv,) = cuts.analyze(loaded.segments, "resegment-1.pcap")
+    assert (conv["outcome"], conv["caused_by"], conv["reason"], conv.get("case")) == (
+        "aborted", "server", "tls-handshake-failed", "server-silent")
+    # tshark: every byte in its own segment, none lost
+    assert frames_matching(path, "tcp.len > 1") == []
     assert frames_matching(path, "tcp.analysis.lost_segment") == []
 
 
