@@ -1788,10 +1788,11 @@ class TcpReassembler:
                         nxt = peer.next_known() if hs.flags & _ACK else None
                         if nxt is not None:
                             n, j = _first_held(held, hd, nxt, hs.ack)
-                            if j >= 0 and n and peer.base is not None and not peer.soft:
+                            if j >= 0 and n and lost < 0 and peer.base is not None and not peer.soft:
                                 # its bytes begin with a hole before bytes held (behind the
                                 # other head): that hole alone is lost, and it waits on for
-                                # the held ones
+                                # the held ones (not before an older head whose bytes are held
+                                # nowhere: that one goes first, its hole came first)
                                 was = peer.next_seq
                                 js = _first_past(held, hd, nxt)
                                 _lose_before(peer, (nxt + n) & _MASK, js.frame, js.ts_ns, out)
