@@ -506,17 +506,43 @@ def _first_held(held: list[tuple[int, TcpSegment]], d: int, nxt: int,
     return first, who
 
 
-def _first_past(held: list[tuple[int, TcpSegment]], d: int, nxt: int) -> TcpSegment:
+def _first_past(held: list[tuple[int, TcpSegment]], d: int, nxt: int) -> TcpSegment | None:
     """The first captured of the held segments of the other direction than ``d`` whose sequence
-    number lies past ``nxt`` (that direction's next byte; one is held): where a hole before them
+    number lies past ``nxt`` (that direction's next byte), or None: where a hole before them
     is reported, as a hole is at its side's first segment past it (a pure ACK or FIN) when that
     comes before the bytes after it."""
     first: TcpSegment | None = None
     for hd, hs in held:
         if hd != d and 0 < ((hs.seq - nxt) & _MASK) < _HALF and (first is None or hs.frame < first.frame):
             first = hs
-    assert first is not None
     return first
+
+
+def _hole_frame(held: list[tuple[int, TcpSegment]], d: int, peer: HalfStream, nxt: int) -> int | None:
+    """The frame of the first segment captured past the hole of ``peer`` (the other side than
+    ``d``) from ``nxt``, its next byte, on: the first of its side's held segments past it
+    (``_first_past``) or of its bytes buffered past it (the frame the hole is reported at when
+    declared, ``HalfStream.catch_up``); tshark's ``lost_segment``. None: nothing of that side
+    was captured past it."""
+    js = _first_past(held, d, nxt)
+    f = None if js is None else js.frame
+    ooo = peer.ooo
+    if ooo and (f is None or ooo[0][3] < f):
+        f = ooo[0][3]
+    return f
+
+
+def _acked_first(halves: tuple[HalfStream, HalfStream], x: int) -> bool:
+    """Whether the hole of side ``x`` from its next byte on came before any hole of the other
+    side from that side's next byte: some of it is acknowledged (``ack_seq``) by segments of
+    the other side processed while none of that side's had gone past its next byte (nothing
+    buffered, no FIN): the other side had those bytes before it sent the bytes of its own
+    hole."""
+    hx = halves[x]
+    hy = halves[1 - x]
+    a = hx.ack_seq
+    return (a is not None and hx.base is not None and 0 < ((a - hx.next_seq) & _MASK) < _ACK_SANE
+            and not hy.ooo and hy.fin_off is None)
 
 
 def _lose_before(peer: HalfStream, seq: int, frame: int, ts: int, out: list[FlowEvent]) -> None:
@@ -1780,6 +1806,8 @@ class TcpReassembler:
                 k = 0
                 if len(heads) == 2:
                     k = lost = part = -1
+                    lost_nxt: int | None = None
+                    cut: list[tuple[int, int, int]] = []
                     for i in heads:
                         hd, hs = held[i]
                         if i == 0 and aw0 is not None or i and aw1 is not None:
@@ -1788,17 +1816,8 @@ class TcpReassembler:
                         nxt = peer.next_known() if hs.flags & _ACK else None
                         if nxt is not None:
                             n, j = _first_held(held, hd, nxt, hs.ack)
-                            if j >= 0 and n and lost < 0 and peer.base is not None and not peer.soft:
-                                # its bytes begin with a hole before bytes held (behind the
-                                # other head): that hole alone is lost, and it waits on for
-                                # the held ones (not before an older head whose bytes are held
-                                # nowhere: that one goes first, its hole came first)
-                                was = peer.next_seq
-                                js = _first_past(held, hd, nxt)
-                                _lose_before(peer, (nxt + n) & _MASK, js.frame, js.ts_ns, out)
-                                if peer.next_seq != was:
-                                    k = i
-                                    break
+                            if j >= 0 and n and peer.base is not None and not peer.soft:
+                                cut.append((i, n, nxt))     # a hole before bytes held
                             if j >= 0:
                                 if n or i == 0 or aw0 is not None or _carrier(
                                         held, hd, nxt, hs.ack) is None:
@@ -1814,6 +1833,36 @@ class TcpReassembler:
                             continue                # (a reset: what it answers is held)
                         if lost < 0:
                             lost = i                # none of them held
+                            lost_nxt = nxt
+                    if cut and lost >= 0:
+                        # one head's bytes begin with a hole before bytes held (behind the
+                        # other head), the other's are held nowhere: the holes go in the order
+                        # they came, the one acknowledged from before the other
+                        # (``_acked_first``), else the one that showed first in the capture
+                        # (its first segment captured past it, tshark's lost_segment; the
+                        # held-nowhere one's by its acknowledgement when none was)
+                        i, n, nxt = cut[0]
+                        hd, hs = held[lost]
+                        first_l = _acked_first(halves, 1 - hd)
+                        if first_l == _acked_first(halves, hd):
+                            lf = _hole_frame(held, hd, halves[1 - hd], lost_nxt) if (
+                                lost_nxt is not None) else None
+                            hf = _hole_frame(held, held[i][0], halves[hd], nxt)
+                            first_l = hf is not None and (lf if lf is not None else hs.frame) < hf
+                        if first_l:
+                            cut.clear()     # it goes first (below)
+                    for i, n, nxt in cut:
+                        # its bytes begin with a hole before bytes held: that hole alone is
+                        # lost, and it waits on for the held ones
+                        hd = held[i][0]
+                        peer = halves[1 - hd]
+                        was = peer.next_seq
+                        js = _first_past(held, hd, nxt)
+                        assert js is not None       # (bytes held past the hole)
+                        _lose_before(peer, (nxt + n) & _MASK, js.frame, js.ts_ns, out)
+                        if peer.next_seq != was:
+                            k = i
+                            break
                     if k >= 0:
                         continue
                     # then the oldest head that waits only for bytes held nowhere (its
