@@ -270,7 +270,7 @@ class Flow:
     light-entry direction ``d``; ``sides[d]`` its Side."""
 
     __slots__ = ("info", "conv", "halves", "sides", "last_ts", "last_frame", "held", "held_bytes",
-                 "nheld", "data_ack", "data_end", "first_for", "blind", "rst_held")
+                 "nheld", "data_ack", "data_end", "first_for", "blind", "rst_held", "held_end")
 
     def __init__(self, info: FlowInfo, conv: _Conv, halves: tuple[HalfStream, HalfStream],
                  sides: tuple[Side, Side]) -> None:
@@ -299,6 +299,10 @@ class Flow:
         #: a reset was held (``held``) at some point: later segments are checked for what shows
         #: it dropped (``_dropped_reset``; not cleared, a flow rarely holds one)
         self.rst_held = False
+        #: of each direction's held segments, a sequence number no segment ends past (the
+        #: highest end of those held since the direction last held none: ``_release`` skips
+        #: looking for bytes held past a side's next byte when none can be)
+        self.held_end: list[int] = [0, 0]
 
 
 #: how far from where a side's (and its peer's) stream stood at its reset a later segment's
@@ -424,15 +428,16 @@ def _after_reset(s: TcpSegment, rst: TcpSegment, nxt: int) -> bool:
     return not 0 < ((rst.ack - first) & _MASK) < _ACK_SANE
 
 
-def _carrier(held: list[tuple[int, TcpSegment]], d: int, nxt: int, ack: int) -> int | None:
+def _carrier(held: list[tuple[int, TcpSegment]], d: int, nxt: int, ack: int,
+             end: int | None = None) -> int | None:
     """The index of a held segment of the other direction than ``d`` that carries that
     direction's sequence space from ``nxt`` (its next byte to deliver) on, when held segments
     of that direction together carry it up to ``ack`` (the bytes a segment of ``d``
     acknowledges are in the capture, held themselves, perhaps in several segments), else
     None. Offsets are taken relative to ``nxt`` (signed, within 2**31)."""
     want = (ack - nxt) & _MASK
-    if not 0 < want < _HALF:
-        return None
+    if not 0 < want < _HALF or end is not None and not want <= ((end - nxt) & _MASK) < _HALF:
+        return None     # (``end``: no held segment of that direction ends past it, Flow.held_end)
     # first, without building or sorting anything: whether a held segment carries ``nxt`` and
     # the held segments reach ``ack`` at all (most often not: the bytes are held nowhere, and
     # this runs for each head each time a release finds the wait over)
@@ -780,14 +785,14 @@ def _unseen(h: HalfStream) -> bool:
 
 
 def _awaited(held: list[tuple[int, TcpSegment]], halves: tuple[HalfStream, HalfStream],
-             d: int, s: TcpSegment) -> int | None:
+             d: int, s: TcpSegment, end: int | None = None) -> int | None:
     """The index of a held segment of the other direction that held segment ``s`` (direction
     ``d``, waiting) waits for: one that carries the bytes it acknowledges (``_carrier``), or,
     for a reset without ACK, the segment it answers (``_answers``); None when what it waits
-    for is held nowhere."""
+    for is held nowhere. ``end``: ``Flow.held_end`` of the other direction, when known."""
     if s.flags & _ACK:
         nxt = halves[1 - d].next_known()
-        return None if nxt is None else _carrier(held, d, nxt, s.ack)
+        return None if nxt is None else _carrier(held, d, nxt, s.ack, end)
     seq, acked = s.seq, halves[1 - d].ack_seq
     return next((j for j, (hd, hs) in enumerate(held) if _answers(seq, acked, d, hd, hs)), None)
 
@@ -1689,7 +1694,7 @@ class TcpReassembler:
                     # a reset that waits ends the conversation when it goes: the other side's
                     # held segments past it come after it, whatever goes before it
                     self._take_past_reset(flow, d, seg)
-                elif flags & _ACK and _after_held_reset(held, d, seg, flow.halves[d].next_seq):
+                elif flags & _ACK and flow.rst_held and _after_held_reset(held, d, seg, flow.halves[d].next_seq):
                     # past a reset of the other side that waits: after the close it comes to
                     self.stats.after_close_segments += 1
                     return
@@ -1705,6 +1710,9 @@ class TcpReassembler:
             flow.nheld[d] += 1
             flow.held_bytes += len(seg.payload)
             self.stats.causal_held += 1
+            end = (seg.seq + len(seg.payload) + seg.missing + (flags & _FIN) + ((flags & _SYN) >> 1)) & _MASK
+            if flow.nheld[d] == 1 or ((end - flow.held_end[d]) & _MASK) < _HALF:
+                flow.held_end[d] = end
             if len(held) > self.config.max_held_segments or (
                     seg.ts_ns - held[0][1].ts_ns > self.config.causal_window_ns
                     or flow.held_bytes > self.config.max_ooo_bytes):
@@ -1764,8 +1772,15 @@ class TcpReassembler:
         cfg = self.config
         while held:
             d0 = held[0][0]
-            heads = (0,) if not nheld[1 - d0] else (
-                0, next(j for j, h in enumerate(held) if h[0] != d0))
+            if nheld[1 - d0]:
+                # the other direction's head: the first segment not of ``d0`` (a plain loop, not
+                # a generator: it runs for every segment a flood of held segments brings)
+                j1 = 1
+                while held[j1][0] == d0:
+                    j1 += 1
+                heads: tuple[int, ...] = (0, j1)
+            else:
+                heads = (0,)
             for i in heads:
                 d, s = held[i]
                 if not _waits(flow, d, s):
@@ -1778,10 +1793,10 @@ class TcpReassembler:
                 d, s = held[0]
                 aw0 = aw1 = None
                 if len(heads) == 2:
-                    aw0 = _awaited(held, halves, d, s)
+                    aw0 = _awaited(held, halves, d, s, flow.held_end[1 - d])
                     if aw0 is not None:
                         hd, hs = held[heads[1]]
-                        aw1 = _awaited(held, halves, hd, hs)
+                        aw1 = _awaited(held, halves, hd, hs, flow.held_end[1 - hd])
                         if aw1 is not None:
                             # the two heads each wait for bytes held behind the other (FINs
                             # that cross, each acknowledging the other): capture order breaks
@@ -1815,17 +1830,20 @@ class TcpReassembler:
                         peer = halves[1 - hd]
                         nxt = peer.next_known() if hs.flags & _ACK else None
                         if nxt is not None:
-                            n, j = _first_held(held, hd, nxt, hs.ack)
+                            if 0 < ((flow.held_end[1 - hd] - nxt) & _MASK) < _HALF:
+                                n, j = _first_held(held, hd, nxt, hs.ack)
+                            else:
+                                j = -1      # nothing of the other side held ends past ``nxt``
                             if j >= 0 and n and peer.base is not None and not peer.soft:
                                 cut.append((i, n, nxt))     # a hole before bytes held
                             if j >= 0:
                                 if n or i == 0 or aw0 is not None or _carrier(
-                                        held, hd, nxt, hs.ack) is None:
+                                        held, hd, nxt, hs.ack, flow.held_end[1 - hd]) is None:
                                     if part < 0:
                                         part = i    # some of its bytes held, not all
                                 continue
                         elif (i == 0 or aw0 is not None
-                              or _awaited(held, halves, hd, hs) is None):
+                              or _awaited(held, halves, hd, hs, flow.held_end[1 - hd]) is None):
                             if lost < 0:
                                 lost = i
                             continue
