@@ -751,13 +751,6 @@ SKEW_FAILURES: dict[str, str] = {
     "captures/hostile/line-2mb-no-crlf.pcap": (
         "the client's tap ahead: its 2 MB line waits for the server's banner it acknowledges, "
         "over max_ooo_bytes (a bound on what a conversation may hold)"),
-    "captures/smtp25-mail-530-starttls-lost-then-tls.pcap": (
-        "the client's tap behind: its ClientHello, stamped before the server's 220, acknowledges the 220 and "
-        "the 530 before it, which the capture lost; the TCP layer's release declares every server byte it "
-        "acknowledged lost (77 bytes, the 220 with the 530: tcp/reassembler.py _release, as for "
-        "hunt12-skew-client-behind-300-ms-stall-quit-100-ms-alert.pcap in test_late_start_loss.py), so the "
-        "session sees TLS after holes of both sides with no 220 (tls/none, tls-start-not-captured, STARTTLS "
-        "not known requested) where the capture in order reads tls-established: no blame either way"),
     "captures/skew-port-reuse.pcap": (
         "already merged with the client's tap 3 ms ahead; 25 ms more the other way puts the new "
         "conversation's SYN-ACK and banner, 1 ms after the old one closed, before the old "
