@@ -236,24 +236,22 @@ def test_late_start_never_blames_a_new_side(path: Path, request: pytest.FixtureR
     assert not case.bad, "\n".join(case.bad[:20])
 
 
+def _release25_answer(frame: int) -> str:
+    """Why a release25 capture with the 220 and the ClientHello lost fails without its answer too."""
+    return (
+        f"without the server's answer (frame {frame}), on top of the 220 to STARTTLS and the ClientHello the "
+        "capture lost, the client's QUIT in the clear and the server's cleartext alert after it read as a "
+        "client that did not start TLS after a 220 (tls-not-started, the client's), as "
+        "holes3-quit-before-alert-220-hello-lost.pcap, the capture so cut, reads by design, where the whole "
+        "capture reads incomplete (its ServerHello answers a ClientHello in the hole): the alert does not "
+        "prove a ClientHello there, a ServerHello does (as "
+        "hunt10-quit-after-hello-at-once-server-alert.pcap's two-loss entry; scenarios_release25.py)")
+
+
 #: captures whose one-segment losses are known to blame wrongly, and why (strict)
 ONE_LOSS_FAILURES: dict[str, str] = {
-    "captures/release25-in-order-220-and-hello-lost.pcap": (
-        "without the server's answer (frame 14), on top of the 220 to STARTTLS and the ClientHello the "
-        "capture lost, the client's QUIT in the clear and the server's cleartext alert after it read as a "
-        "client that did not start TLS after a 220 (tls-not-started, the client's), as "
-        "holes3-quit-before-alert-220-hello-lost.pcap, the capture so cut, reads by design, where the whole "
-        "capture reads incomplete (its ServerHello answers a ClientHello in the hole): the alert does not "
-        "prove a ClientHello there, a ServerHello does (as "
-        "hunt10-quit-after-hello-at-once-server-alert.pcap's two-loss entry; scenarios_release25.py)"),
-    "captures/release25-skew-behind-220-and-hello-lost.pcap": (
-        "without the server's answer (frame 19), on top of the 220 to STARTTLS and the ClientHello the "
-        "capture lost, the client's QUIT in the clear and the server's cleartext alert after it read as a "
-        "client that did not start TLS after a 220 (tls-not-started, the client's), as "
-        "holes3-quit-before-alert-220-hello-lost.pcap, the capture so cut, reads by design, where the whole "
-        "capture reads incomplete (its ServerHello answers a ClientHello in the hole): the alert does not "
-        "prove a ClientHello there, a ServerHello does (as "
-        "hunt10-quit-after-hello-at-once-server-alert.pcap's two-loss entry; scenarios_release25.py)"),
+    "captures/release25-in-order-220-and-hello-lost.pcap": _release25_answer(14),
+    "captures/release25-skew-behind-220-and-hello-lost.pcap": _release25_answer(19),
     "captures/one-sided-client-465-alert-forged-rst.pcap": (
         "without the client's alert (frame 4) the forged reset after it ends the handshake and the "
         "box is blamed (aborted/middlebox), where the full capture is incomplete: the reset's sequence "
