@@ -21,6 +21,16 @@ after the ServerHello"), or "the client closed the connection after the 220 with
   the 220, the client's ClientHello, then its fatal decrypt_error (the ServerKeyExchange was signed
   over another ClientHello's random) and its close: the server's all the same, the client's alert a
   finding.
+- ``smtp26-flight-with-220-forged-reset.pcap`` (the review's case): the flight in the 220's segment,
+  the client's ClientHello, then a reset with the server's address but TTL 128 (the server's own
+  segments carry 52): a box on the path ended it, ``middlebox``, case ``reset-forged`` (the early
+  flight's rule had read "the server reset the connection", the server's, and lost the finding),
+  the response injection still a finding of the server.
+- ``smtp26-flight-with-220-then-answer-client-alert.pcap`` (the review's case): the flight in the
+  220's segment, the client's ClientHello, the server's flight again (an answer to it, behind the
+  bytes the client already read as the answer), the client's fatal decrypt_error: the server's;
+  the detail says the records after the ClientHello came behind the early ones (it said the
+  ClientHello "got no answer of its own").
 
 A second EHLO before STARTTLS or any mail (RFC 5321 4.1.4: EHLO again resets the session, and the
 client acts on the list of the last reply it got). The verdict read the first EHLO before the first
@@ -57,6 +67,30 @@ def flight_with_220(cport: int, *, hello: bool) -> Conv:
     if hello:
         c.c(client_hello(label, "mx.example.com"), tag="client_hello")
     return c.fin("C", delay_ms=5000 if hello else 0.3).fin("S", delay_ms=0.2)
+
+
+def flight_with_220_forged_reset(cport: int) -> Conv:
+    """The flight in the 220's segment, the client's ClientHello, then 200 ms later a reset with
+    the server's address and a TTL its own segments do not have (a box on the path)."""
+    label = f"smtp26 early flight {cport}"
+    c = opening(Conv(cport=cport, close=None))
+    flight, _ = server_flight_tls12(label, "mx.example.com")
+    c.c(STARTTLS, tag="starttls").s(READY + flight, tag="starttls_reply")
+    c.c(client_hello(label, "mx.example.com"), tag="client_hello")
+    return c.rst("S", ttl=128, delay_ms=200)
+
+
+def flight_with_220_then_answer(cport: int) -> Conv:
+    """The flight in the 220's segment, the client's ClientHello, the server's flight again 20 ms
+    later, the client's fatal decrypt_error 30 ms after that and both closes."""
+    label = f"smtp26 early flight {cport}"
+    c = opening(Conv(cport=cport, close=None))
+    flight, _ = server_flight_tls12(label, "mx.example.com")
+    c.c(STARTTLS, tag="starttls").s(READY + flight, tag="starttls_reply")
+    c.c(client_hello(label, "mx.example.com"), tag="client_hello")
+    c.s(flight, tag="answer", delay_ms=20)
+    c.c(alert(51), tag="alert", delay_ms=30)
+    return c.fin("C", delay_ms=0.2).fin("S", delay_ms=0.2)
 
 
 def flight_after_220_alert(cport: int) -> Conv:
@@ -104,6 +138,18 @@ def scenarios() -> list[Capture]:
                 [(flight_after_220_alert(49603),
                   Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
                          [(INJECTED, "server", "flight"), ("tls-alert", "client", "alert")]))]),
+        Capture("smtp26-flight-with-220-forged-reset.pcap",
+                "STARTTLS answered 220 and, in the same segment, the server's TLS 1.2 flight; the client's "
+                "ClientHello, then a reset with the server's address and another TTL: a box on the path",
+                [(flight_with_220_forged_reset(49608),
+                  Expect("aborted", "middlebox", "tls-handshake-failed", "valid", True, 220,
+                         [(INJECTED, "server", "starttls_reply"), ("reset-forged", "middlebox", "label:rst")]))]),
+        Capture("smtp26-flight-with-220-then-answer-client-alert.pcap",
+                "STARTTLS answered 220 and, in the same segment, the server's TLS 1.2 flight; the client's "
+                "ClientHello, the flight again after it, the client's fatal decrypt_error: the server's",
+                [(flight_with_220_then_answer(49609),
+                  Expect("aborted", "server", "tls-handshake-failed", "valid", True, 220,
+                         [(INJECTED, "server", "starttls_reply"), ("tls-alert", "client", "alert")]))]),
         Capture("smtp26-second-ehlo-offers-client-skips.pcap",
                 "EHLO answered without STARTTLS, EHLO again answered with it, then the mail in the clear: the "
                 "client skipped the offer of the list it acted on",

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from builders import Dialogue
 from capturecheck import CAPTURES
 from capturecheck import findings_of as _findings
 from capturecheck import one_conv as _conv
 from capturecheck import verdict_of as _verdict
+from pcapsmtp.analysis.verdict import judge
 from pcapsmtp.model import CLIENT, SERVER
 from pcapsmtp.smtp.events import Anomaly, AnomalyCode
 from pcapsmtp.smtp.session import SmtpSession
 from tsharkfilter import frames_matching, tshark_fields
 
 READY = b"220 2.0.0 Ready to start TLS\r\n"
+INJECTED = "starttls-response-injection"
 
 
 def _ints(path: Path, flt: str, *fields: str) -> list[tuple[int, ...]]:
@@ -115,6 +118,47 @@ def test_a_flight_of_its_own_after_the_220_then_the_clients_alert_is_the_servers
     assert conv["tls"]["alert"]["side"] == "client" and conv["tls"]["alert"]["frame"] == alert
 
 
+def test_a_forged_reset_after_the_early_flight_is_the_boxs() -> None:
+    """The flight in the 220's segment, the ClientHello, then a reset with the server's address
+    whose TTL (tshark's ip.ttl) is not the server's: a box on the path ended it (case
+    reset-forged), the early flight still the server's finding (the review found the early flight's
+    rule read "the server reset the connection" and dropped the reset-forged finding)."""
+    name = "smtp26-flight-with-220-forged-reset.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    ready = _flight_in_220_segment(path)
+    (hello,) = frames_matching(path, "tls.handshake.type == 1")
+    ((rst, ttl),) = _ints(path, "tcp.flags.reset == 1", "frame.number", "ip.ttl")
+    own = {t for (t,) in _ints(path, "tcp.srcport == 25 && tcp.flags.reset == 0", "ip.ttl")}
+    assert ready < hello < rst and own == {52} and ttl == 128
+    assert frames_matching(path, f"frame.number == {rst} && tcp.srcport == 25") == [rst]
+    assert _verdict(conv) == ("aborted", "middlebox", "tls-handshake-failed", "reset-forged", rst)
+    assert _findings(conv) == [(INJECTED, "server", ready), ("reset-forged", "middlebox", rst)]
+    assert conv["detail"].startswith("a box on the path reset the connection after the server's TLS records "
+                                     "that answered no ClientHello")
+
+
+def test_the_servers_answer_after_the_early_flight_is_named_behind_it() -> None:
+    """The flight in the 220's segment, the ClientHello, the flight again after it (tshark: two
+    ServerHellos, the second after the ClientHello), the client's fatal decrypt_error: the
+    server's, and the detail says the records after the ClientHello came behind the early ones
+    (the review's finding: it said the ClientHello "got no answer of its own")."""
+    name = "smtp26-flight-with-220-then-answer-client-alert.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    ready = _flight_in_220_segment(path)
+    (hello,) = frames_matching(path, "tls.handshake.type == 1")
+    server_hellos = frames_matching(path, "tls.handshake.type == 2")
+    ((alert, level, desc),) = _ints(path, "tls.alert_message", "frame.number", "tls.alert_message.level",
+                                    "tls.alert_message.desc")
+    answer = server_hellos[-1]
+    assert ready < hello < answer < alert and (level, desc) == (2, 51)
+    assert _verdict(conv) == ("aborted", "server", "tls-handshake-failed", None, ready)
+    assert _findings(conv) == [(INJECTED, "server", ready), ("tls-alert", "client", alert)]
+    assert (f"the client's ClientHello came after them (frame {hello}) and the server's records after it "
+            f"(frame {answer}) came behind those the client had already") in conv["detail"]
+
+
 def test_the_session_reads_the_servers_tls_after_the_clients_hello_as_the_answer() -> None:
     """The control: the ClientHello first, then the server's flight (from a segment that acknowledges
     it), no anomaly; the same flight before any client byte, from a segment that acknowledges only the
@@ -139,6 +183,29 @@ def test_the_session_reads_the_servers_tls_after_the_clients_hello_as_the_answer
     start = len(b"220 mx ESMTP\r\n250-mx\r\n250 STARTTLS\r\n") + len(READY)
     assert (early.span.start, early.span.end) == (start, start + 5)
     assert run("SC", after + len(hello)) == []
+
+
+
+def test_a_starttls_lost_in_a_hole_with_more_bytes_proves_no_early_flight() -> None:
+    """The review's case: the client's STARTTLS and ClientHello sent together and both lost by the
+    capture (one hole), the server's 220 and flight acknowledging all of it: the flight may answer
+    the ClientHello in the hole, no anomaly. A hole of a STARTTLS line alone, the flight from a
+    segment that acknowledges only it: the anomaly; an acknowledgement not known: none."""
+    hello = b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00"
+    flight = b"\x16\x03\x03\x00\x06\x02\x00\x00\x02\x03\x03"
+
+    def run(lost: int, ack: int) -> list[Anomaly]:
+        s = SmtpSession()
+        evs = s.receive(SERVER, b"220 mx ESMTP\r\n") + s.receive(CLIENT, b"EHLO c\r\n")
+        evs += s.receive(SERVER, b"250-mx\r\n250 STARTTLS\r\n") + s.receive_gap(CLIENT, lost)
+        evs += s.receive(SERVER, READY + flight, ack=ack)
+        return [e for e in evs if isinstance(e, Anomaly)]
+
+    ehlo, starttls = len(b"EHLO c\r\n"), len(b"STARTTLS\r\n")
+    assert run(starttls + len(hello), ehlo + starttls + len(hello)) == []
+    (early,) = run(starttls, ehlo + starttls)
+    assert early.code is AnomalyCode.STARTTLS_RESPONSE_INJECTION and early.side is SERVER
+    assert run(starttls, -1) == []
 
 
 # --- (B) a second EHLO before STARTTLS or any mail ----------------------------------------------------
@@ -220,3 +287,19 @@ def test_a_refused_second_ehlo_leaves_the_first_list() -> None:
     assert _verdict(conv) == ("plaintext", "client", "client-did-not-request", None, mail)
     assert conv["ehlo_reply"]["frames"] == [8]
     assert conv["detail"] == "STARTTLS was validly offered; the client went on in plaintext"
+
+
+def test_an_lhlo_sent_again_is_named_lhlo_in_the_detail() -> None:
+    """LMTP's LHLO twice, the first reply without STARTTLS, the second with it, the mail in the
+    clear: the detail names the LHLO (it said "EHLO", the review's finding)."""
+    no_tls = ("250-mx.example.com", "250-PIPELINING", "250 8BITMIME")
+    ok_tls = ("250-mx.example.com", "250-PIPELINING", "250 STARTTLS")
+    d = (Dialogue().s("220 mx.example.com LMTP").c("LHLO client.example.org").s(*no_tls)
+         .c("LHLO client.example.org").s(*ok_tls).c("MAIL FROM:<a@b>").s("250 ok")
+         .c("QUIT").s("221 bye").close())
+    conv = judge(d.transcript())
+    assert (conv["outcome"], conv["caused_by"], conv["reason"], conv["evidence_frame"]) == (
+        "plaintext", "client", "client-did-not-request", 6)
+    assert conv["detail"].endswith(
+        "an earlier LHLO reply (frame 3) does not offer STARTTLS, but the client sent LHLO again (frame 4), "
+        "which resets the session (RFC 5321 4.1.4): the last list is the one it acted on")

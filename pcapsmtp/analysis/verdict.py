@@ -444,9 +444,10 @@ def _earlier_ehlo_words(f: _Facts, ehlo_item: Item | None, offered: str) -> str:
         before = check_ehlo(r.event.lines).offered
         if before == offered:
             return ""
-        return (f"; an earlier EHLO reply (frame {_frame(r)}) {_OFFER_WORDS[before]}, but the client sent EHLO "
-                f"again (frame {_frame(ehlo_item)}), which resets the session (RFC 5321 4.1.4): the last list "
-                "is the one it acted on")
+        again = ehlo_item.event.verb if ehlo_item is not None else "EHLO"
+        return (f"; an earlier {h.event.verb} reply (frame {_frame(r)}) {_OFFER_WORDS[before]}, but the client "
+                f"sent {again} again (frame {_frame(ehlo_item)}), which resets the session (RFC 5321 4.1.4): the "
+                "last list is the one it acted on")
     return ""
 
 
@@ -1444,8 +1445,11 @@ def _flight_broke_start(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, 
         act = f"the {ev.side} {'reset' if ev.reset else 'closed'} the connection (frame {_frame(end)})"
     if hello is not None and f.pos(hello) < f.pos(end):
         waited = end.ts_ns - hello.ts_ns
-        tail = (f"the client's ClientHello came after them (frame {_frame(hello)}) and got no answer of its "
-                f"own; {act}" + (f" {_seconds(waited)} after it" if waited >= WAITED_NS else ""))
+        later = next((x for x in f.tls if x.event.side is _SERVER and f.pos(hello) < f.pos(x) < f.pos(end)), None)
+        got = ("got no answer of its own" if later is None else
+               f"the server's records after it (frame {_frame(later)}) came behind those the client had already")
+        tail = (f"the client's ClientHello came after them (frame {_frame(hello)}) and {got}; {act}"
+                + (f" {_seconds(waited)} after it" if waited >= WAITED_NS else ""))
     elif ev.side is _CLIENT:
         tail = (f"then {act} without starting TLS, as a client that refuses bytes pipelined after the 220 "
                 "does (curl: \"Weird server reply\")")
@@ -1454,6 +1458,8 @@ def _flight_broke_start(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, 
     v.set("aborted", "server", "tls-handshake-failed", _frame(early),
           f"the server sent TLS records after its 220 (frame {_frame(early)}), before any byte of the "
           f"client: they answer no ClientHello (a TLS server speaks only after it); {tail}", early)
+    # a reset its side's stack did not send is the box's (_forged_reset), as wherever a reset ends it
+    v.by_reset(end, "after the server's TLS records that answered no ClientHello, before the handshake completed")
     return True
 
 

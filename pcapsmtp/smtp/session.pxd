@@ -55,7 +55,7 @@ cdef class SmtpSession:
     cdef public object _hole_cmd, _hole_cmd_server_at, _client_hole_bytes
     cdef public bint _lost, _starttls_sent, _lone_220, _client_bytes, _answer_in_hole, _starttls_2xx
     cdef public bint _greeting_in_hole, _replied, _hold_after_hole, _held_text
-    cdef public object _hold_lost, _seg_ack
+    cdef public object _hold_lost, _seg_ack, _starttls_end, _client_last_hole
 
     @cython.locals(st=_SideState)
     cpdef list receive(self, side, data, ts_ns=*, ack=*, ack_age=*)

@@ -117,6 +117,8 @@ _MIN_CLIENT_HELLO_RECORD = 5 + 4 + 2 + 32 + 1 + 2 + 2 + 1 + 1
 #: the fewest bytes a STARTTLS command takes ("STARTTLS" and a bare LF): a hole of the client's
 #: with fewer cannot hold one (``_replies_lost_with_starttls``)
 _MIN_STARTTLS_LINE = len(b"STARTTLS\n")
+#: the longest a STARTTLS line without trailing spaces can be
+_MAX_STARTTLS_LINE = len(b"STARTTLS\r\n")
 
 
 class _SideState:
@@ -176,6 +178,10 @@ class SmtpSession:
         self._injection_reported = False
         #: the acknowledgement of the segment whose bytes are being read (``receive``'s ``ack``)
         self._seg_ack = -1
+        #: where the client's STARTTLS that the 220 answers ends in its stream (-1: not known, as
+        #: for one inferred in a hole that could hold more than it: its ClientHello may follow)
+        self._starttls_end = -1
+        self._client_last_hole = 0      # the length of the client's last hole
         self._auth_open = False
         self._server_gap_unmatched = False
         #: server holes shorter than any reply whose next reply is not out yet: that reply
@@ -375,6 +381,7 @@ class SmtpSession:
         if side is _CLIENT:
             self._client_hole = True    # commands may be lost in it
             self._client_hole_bytes += length
+            self._client_last_hole = length
             self._starttls_2xx = False  # its next bytes after the 2xx are in the hole
         # Reply or command lines: the partial line is lost; resynchronise at the next line.
         # A server hole between two replies (no line begun, no reply open) shorter than the
@@ -912,7 +919,7 @@ class SmtpSession:
         220: the client's bytes are TLS, and the server's from here on must be (the TLS rules
         judge what it sent)."""
         self._starttls_accepted = True
-        self._server_after_220()
+        self._server_after_220(None)
         self._c.mode = _TLS_EXPECTED
 
     def _starttls_lost_in_hole(self) -> None:
@@ -1082,7 +1089,7 @@ class SmtpSession:
         self._srv_last = cmd
         self._client_hole = False
         reply = replace(ready, answers=cmd, server_answers=cmd, stray=False)
-        self._server_after_220()
+        self._server_after_220(cmd)
         self._ready_ns = ready.ts_ns
         self._emit(reply)
         self._client_reads(reply, drain=False)
@@ -1379,7 +1386,7 @@ class SmtpSession:
                       stray=stray, lost_command=for_lost, ts_ns=self._ts)
         if (server_answers is not None and not stray and server_answers.verb == "STARTTLS"
                 and reply.code == 220):
-            self._server_after_220()   # the server speaks TLS next, whatever the client read
+            self._server_after_220(server_answers)   # the server speaks TLS next, whatever the client read
         elif (server_answers is not None and not stray and server_answers.verb == "DATA"
               and reply.code == 354):
             # The server reads what follows DATA as content, whatever the client meant.
@@ -1477,12 +1484,20 @@ class SmtpSession:
         elif answers is self._hold_for:
             self._release_hold(reply, drain)
 
-    def _server_after_220(self) -> None:
-        """The server's bytes after its 220 must be TLS; ``_tls_expected`` judges them (those
-        sent before any client byte are response injection)."""
+    def _server_after_220(self, starttls: Command | None) -> None:
+        """The server's bytes after its 220 (to ``starttls``; None: a 2xx the client's TLS took
+        for it) must be TLS; ``_tls_expected`` judges them (those sent before any client byte
+        are response injection)."""
         self._s.mode = _TLS_EXPECTED
         self._client_spoke_after_220 = False
         self._ready_ns = self._ts
+        end = -1
+        if starttls is not None:
+            # (one inferred in a hole ends where the hole does, when the hole held nothing else:
+            # no more bytes than a STARTTLS line; holes before it, an EHLO lost, held no TLS)
+            if not starttls.inferred or self._client_last_hole <= _MAX_STARTTLS_LINE:
+                end = starttls.span.end
+        self._starttls_end = end
 
     # --- after STARTTLS ---------------------------------------------------------
 
@@ -1500,10 +1515,12 @@ class SmtpSession:
         if verdict:
             if (st.side is _SERVER and not self._client_spoke_after_220 and not self._decrypted
                     and self._starttls_accepted and not self._injection_reported
-                    and self._seg_ack <= self._c.lines.start + len(self._c.lines)):
+                    and 0 <= self._seg_ack <= self._starttls_end):
                 # The server's TLS before any byte of the client after the 220 (its handshake
                 # flight written with the 220, a server or proxy that starts TLS at once), from a
-                # segment that acknowledges none: a TLS server speaks only after the ClientHello
+                # segment that acknowledges nothing of the client after its STARTTLS (not a
+                # ClientHello the capture lost, sent with the STARTTLS or after it, nor bytes of a
+                # hole that held the STARTTLS and could hold more): a TLS server speaks only after the ClientHello
                 # (RFC 8446 2, RFC 5246 7.3), so these records answer nothing the client sent,
                 # and a client meets bytes after the 220 that are not the answer to its TLS, as
                 # with plaintext there. Read as TLS all the same (what they are), and reported.
