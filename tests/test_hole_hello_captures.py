@@ -127,12 +127,15 @@ def _lost_220_and_hello(path: object) -> None:
 
 def test_a_stalled_answer_after_the_220_and_the_hello_lost_is_unsure() -> None:
     """real20-stall-client-quit-in-clear.pcap without the 220 and the ClientHello: was
-    tls-not-started, the client's (its QUIT in the clear read as plaintext owed after the 220)."""
+    tls-not-started, the client's (its QUIT in the clear read as plaintext owed after the 220).
+    The evidence is the first of the two holes, the 220's (the server's, at 13): the client's ACK
+    of it in 12 lies at the sequence number its lost ClientHello begins at, so the reassembler
+    declares it first (the twenty-sixth session's release; it was the ClientHello's, 14)."""
     path = CAPTURES / "hole-hello-stall-quit-in-clear.pcap"
     conv = _conv(path.name)
-    assert _verdict(conv) == (*UNSURE, 14)
+    assert _verdict(conv) == (*UNSURE, 13)
     assert _findings(conv) == [("tcp-gap", "capture", 13), ("tcp-gap", "capture", 14)]
-    assert conv["detail"] == ("bytes of the client direction were lost (frame 14) during the TLS handshake, "
+    assert conv["detail"] == ("bytes of the server direction were lost (frame 13) during the TLS handshake, "
                               "before what ended it: who ended it cannot be told")
     _lost_220_and_hello(path)
     # the answer: a handshake record whose first message is a ServerHello (type 2); the QUIT in 16
@@ -144,10 +147,10 @@ def test_a_stalled_answer_after_the_220_and_the_hello_lost_is_unsure() -> None:
 def test_an_alert_after_the_220_and_the_hello_lost_is_unsure() -> None:
     """The server's fatal handshake_failure alert after the two holes, the client's QUIT in the
     clear: what the alert answered (a ClientHello or plaintext) is in the hole. Was
-    tls-not-started, the client's."""
+    tls-not-started, the client's. The evidence the 220's hole, the first (as above)."""
     path = CAPTURES / "hole-hello-alert-then-quit.pcap"
     conv = _conv(path.name)
-    assert _verdict(conv) == (*UNSURE, 14)
+    assert _verdict(conv) == (*UNSURE, 13)
     assert _findings(conv) == [("tcp-gap", "capture", 13), ("tcp-gap", "capture", 14),
                                ("tls-alert", "server", 14)]
     _lost_220_and_hello(path)
@@ -193,9 +196,10 @@ def _cut(name: str, *frames: int) -> dict[str, Any]:
 def test_the_stall_without_the_220_and_the_hello_is_unsure() -> None:
     """real20-stall-client-quit-in-clear.pcap without the 220 (12) and the ClientHello (14): was
     tls-not-started, the client's; the whole capture reads server-silent (the server's answer
-    stopped short), which the lost ClientHello leaves unsure."""
+    stopped short), which the lost ClientHello leaves unsure; the evidence the 220's hole, the
+    first (as above)."""
     conv = _cut("real20-stall-client-quit-in-clear.pcap", 12, 14)
-    assert _verdict(conv) == (*UNSURE, 16)
+    assert _verdict(conv) == (*UNSURE, 15)
     assert _findings(conv) == [("tcp-gap", "capture", 15), ("tcp-gap", "capture", 16)]
     path = CAPTURES / "real20-stall-client-quit-in-clear.pcap"
     # tshark on the whole capture: the 220 in 12, the ClientHello in 14, the answer in 16 (its
