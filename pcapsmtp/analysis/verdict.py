@@ -4317,6 +4317,40 @@ def _unended(reply: Item) -> bool:
     return bool(lines) and lines[-1].continued and not reply.event.damaged
 
 
+def _bare_last_line(reply: Item) -> Any:
+    """The last line of a multi-line reply when it has no SP (nor ``-``) after its code (``250``
+    alone, ``250X``): the session ends the reply there (RFC 5321 4.2 lets a reply line end so)
+    and ``check_ehlo`` names it (``ehlo-bad-keyword``), but an EHLO reply's last line is the code,
+    SP and a keyword (RFC 5321 4.1.1.1): a client that follows that grammar (swaks, Go, msmtp)
+    reads on for the last line. None otherwise (and for a reply ``_unended`` or damaged)."""
+    lines = reply.event.lines
+    if len(lines) < 2 or reply.event.damaged:
+        return None
+    last = lines[-1]
+    return last if last.sep not in (" ", "-") and last.code == lines[0].code else None
+
+
+def _bare_end_waited(f: _Facts, ehlo_item: Item | None, ehlo_reply: Item | None) -> Item | None:
+    """The client did not take the EHLO reply's bare last line (``_bare_last_line``) for its end:
+    its next step (HELO, QUIT or another command but STARTTLS, which shows it read the list, its
+    close or reset) came ``WAITED_NS`` or more after the reply, with nothing of the server between,
+    no hole, and the reply acknowledged by nothing that says it never reached the client (no
+    retransmission of it waited on). That step, or None: a client that acted sooner (curl's
+    STARTTLS after ``250``, smtplib) took the line for the end, and the reading stays the offer's."""
+    if ehlo_item is None or ehlo_reply is None or _bare_last_line(ehlo_reply) is None \
+            or f.reply_to(ehlo_item) is not ehlo_reply:
+        return None
+    step = _next_client_step(f, ehlo_reply)
+    end = f.own_end(_SERVER)
+    if (step is None or (end is not None and f.pos(end) < f.pos(step))
+            or (isinstance(step.event, Command) and step.event.verb == "STARTTLS")
+            or f.gap_between(f.pos(ehlo_item), f.pos(step)) is not None
+            or not _server_silent(f, ehlo_reply, step)
+            or step.ts_ns - ehlo_reply.ts_ns < WAITED_NS):
+        return None
+    return step
+
+
 def _client_left_before(f: _Facts, end: Item) -> bool:
     """The client left (its QUIT, FIN or RST) before the server's ``end``."""
     return any(it is not None and f.pos(it) < f.pos(end) for it in (f.quit, f.own_end(_CLIENT)))
@@ -4333,8 +4367,10 @@ def _ehlo_unanswered(f: _Facts, v: _Verdict, ehlo_item: Item | None, ehlo_reply:
     the EHLO never reached the server (its close then answers nothing); sooner than a second,
     the client did not wait. ``outcome``: ``plaintext`` when the client went on in the clear after
     it (a HELO fallback, PHPMailer's), ``tail`` ends the detail. Sets the verdict (True)."""
-    if ehlo_item is None or (ehlo_reply is not None and not _unended(ehlo_reply)):
+    if ehlo_item is None:
         return False
+    if ehlo_reply is not None and not _unended(ehlo_reply):
+        return _bare_end_unanswered(f, v, ehlo_item, ehlo_reply, outcome, tail)
     if (f.greeting is None or not f.greeting_whole or f.pos(f.greeting) > f.pos(ehlo_item)
             or not 200 <= (f.greeting.event.code or 0) < 300):
         # EHLO before the server's whole greeting (a client that talks first, a server that
@@ -4358,6 +4394,31 @@ def _ehlo_unanswered(f: _Facts, v: _Verdict, ehlo_item: Item | None, ehlo_reply:
                 f"{what}: {_seconds(step.ts_ns - ehlo_item.ts_ns)} after the EHLO the client gave "
                 f"up waiting and {act} (frame {_frame(step)}); a client reads the extension list "
                 "only once the reply ends, so STARTTLS could not be negotiated" + tail)
+    return True
+
+
+def _bare_end_unanswered(f: _Facts, v: _Verdict, ehlo_item: Item, ehlo_reply: Item, outcome: str,
+                         tail: str) -> bool:
+    """``_ehlo_unanswered`` for a reply whose last line has no SP after its code: the client
+    waited on past it (``_bare_end_waited``), so for it the server never ended its reply, and
+    the server's line caused what followed (same reason and case; no ``no-answer`` finding: the
+    ``ehlo-bad-keyword`` finding at that line names the cause, and is the evidence frame)."""
+    step = _bare_end_waited(f, ehlo_item, ehlo_reply)
+    if step is None:
+        return False
+    last = _bare_last_line(ehlo_reply)
+    frame = _frame_of_line(ehlo_reply, None, last)
+    ev = step.event
+    act = (f"sent {_verb(ev)}" if isinstance(ev, Command) else
+           f"{'reset' if ev.reset else 'closed'} the connection")
+    msg = (f"the server's EHLO reply (frame {_frame(ehlo_reply)}) ended in a line with no space after "
+           f"its code ({last.raw[:12].decode('latin-1')!r}), not the code, SP and a keyword an EHLO "
+           f"reply's last line is (RFC 5321 4.1.1.1): the client read on for the reply's end; "
+           f"{_seconds(step.ts_ns - ehlo_reply.ts_ns)} after it the client gave up waiting and {act} "
+           f"(frame {_frame(step)}); a client reads the extension list only once the reply ends, so "
+           "STARTTLS could not be negotiated" + tail)
+    v.set(outcome, "server", "ehlo-rejected", frame, msg, ehlo_reply)
+    v.case = "no-answer"
     return True
 
 
