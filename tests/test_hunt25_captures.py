@@ -44,21 +44,29 @@ def _ehlo_reply_frame(path: Path) -> int:
     ("hunt25-ehlo-last-line-code-alone-helo.pcap", b"250\r\n"),
     ("hunt25-ehlo-last-line-code-and-byte-helo.pcap", b"250X\r\n"),
 ])
-def test_helo_after_a_reply_whose_last_line_has_no_keyword_is_plaintext_with_the_servers_finding(
+def test_helo_after_a_reply_whose_last_line_has_no_keyword_is_plaintext_and_the_servers(
         name: str, last: bytes) -> None:
     """swaks's HELO 20 s after the reply (its read never saw the reply end), the mail in the clear:
-    the offer itself is valid (the client's), and the server's line is named."""
+    the client waited on past the line, so the server's line caused it (``ehlo-rejected``, case
+    ``no-answer``, evidence the reply; it read ``client-did-not-request`` until the twenty-sixth
+    session); the offer itself stays valid, and the server's line is named."""
     path = CAPTURES / name
     conv = _conv(name)
     (mail,) = _frames(path, 'smtp.req.command == "MAIL"')
     (helo,) = _frames(path, 'smtp.req.command == "HELO"')
     reply = _ehlo_reply_frame(path)
     assert reply < helo < mail
-    assert _verdict(conv) == ("plaintext", "client", "client-did-not-request", None, mail)
+    ((t_reply,),) = _tshark(path, f"frame.number == {reply}", "frame.time_epoch")
+    ((t_helo,),) = _tshark(path, f"frame.number == {helo}", "frame.time_epoch")
+    assert float(t_helo) - float(t_reply) >= 1.0
+    assert _verdict(conv) == ("plaintext", "server", "ehlo-rejected", "no-answer", reply)
     assert conv["starttls"]["offered"] == "valid"
     assert _findings(conv) == [("ehlo-bad-keyword", "server", reply)]
     (finding,) = conv["findings"]
-    assert repr(last.decode())[1:-1] in finding["message"] and "HELO" in finding["message"]
+    escaped = repr(last.decode())[1:-1]
+    assert escaped in finding["message"] and "HELO" in finding["message"]
+    assert escaped in conv["detail"] and f"sent HELO (frame {helo})" in conv["detail"]
+    assert f"went on in the clear (frame {mail})" in conv["detail"]
     # the client prediction: swaks downgrades (HELO after its timeout), Go and msmtp fail; curl
     # ends the reply at "250" with CRLF (sees STARTTLS) and waits on "250X" (fails); smtplib ends it
     # at either

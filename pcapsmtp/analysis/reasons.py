@@ -189,7 +189,9 @@ REASON_CASES: dict[tuple[str, str], ReasonCase] = {
     ("ehlo-rejected", "no-answer"): ReasonCase(
         "EHLO never answered", "no-answer",
         "The server (or a box in front of it) sent no answer to EHLO, or stopped in the middle "
-        "of it, until the client gave up waiting (Postfix 'timed out while sending EHLO' after "
+        "of it (or ended it with a line with no space after its code, '250' alone or '250X', which "
+        "a client that follows the EHLO grammar does not take for the end), until the client gave "
+        "up waiting (Postfix 'timed out while sending EHLO' after "
         "smtp_helo_timeout, 300 s; Exim's command timeout): a client reads the extension list "
         "only once the reply ends, so it never saw STARTTLS. No mail was sent on this "
         "connection; an MTA retries later.",
