@@ -4333,9 +4333,9 @@ def _bare_last_line(reply: Item) -> Any:
 def _bare_end_waited(f: _Facts, ehlo_item: Item | None, ehlo_reply: Item | None) -> Item | None:
     """The client did not take the EHLO reply's bare last line (``_bare_last_line``) for its end:
     its next step (HELO, QUIT or another command but STARTTLS, which shows it read the list, its
-    close or reset) came ``WAITED_NS`` or more after the reply, with nothing of the server between,
-    no hole, and the reply acknowledged by nothing that says it never reached the client (no
-    retransmission of it waited on). That step, or None: a client that acted sooner (curl's
+    close or reset) came ``WAITED_NS`` or more after the reply, with nothing of the server between
+    and no hole before it (a hole of the server's found later counts only when no reply of the
+    server after the step comes before it). That step, or None: a client that acted sooner (curl's
     STARTTLS after ``250``, smtplib) took the line for the end, and the reading stays the offer's."""
     if ehlo_item is None or ehlo_reply is None or _bare_last_line(ehlo_reply) is None \
             or f.reply_to(ehlo_item) is not ehlo_reply:
@@ -4345,8 +4345,15 @@ def _bare_end_waited(f: _Facts, ehlo_item: Item | None, ehlo_reply: Item | None)
     if (step is None or (end is not None and f.pos(end) < f.pos(step))
             or (isinstance(step.event, Command) and step.event.verb == "STARTTLS")
             or f.gap_between(f.pos(ehlo_item), f.pos(step)) is not None
-            or not _server_silent(f, ehlo_reply, step)
-            or step.ts_ns - ehlo_reply.ts_ns < WAITED_NS):
+            or not f.present(_SERVER) or step.ts_ns - ehlo_reply.ts_ns < WAITED_NS
+            or any(getattr(it.event, "side", None) is _SERVER and not isinstance(it.event, StreamEnded)
+                   for it in f.t.items[f.pos(ehlo_reply) + 1:f.pos(step)])):
+        return None
+    gap = f.gap_between(f.pos(ehlo_reply), 1 << 62, _SERVER)
+    if gap is not None and not any(type(it.event) is Reply and it.event.side is _SERVER
+                                   and f.pos(step) < f.pos(it) < f.pos(gap) for it in f.t.items):
+        # server bytes lost before any reply of its after the step: they may end the EHLO reply
+        # (a hole after such a reply lies later in the server's stream, past the EHLO reply's end)
         return None
     return step
 
