@@ -236,10 +236,11 @@ def test_late_start_never_blames_a_new_side(path: Path, request: pytest.FixtureR
     assert not case.bad, "\n".join(case.bad[:20])
 
 
-def _release25_answer(frame: int) -> str:
-    """Why a release25 capture with the 220 and the ClientHello lost fails without its answer too."""
+def _release25_answer(frame: int, more: str = "") -> str:
+    """Why a release25 capture with the 220 and the ClientHello lost fails without its answer too
+    (``more``: what else the cut lost)."""
     return (
-        f"without the server's answer (frame {frame}), on top of the 220 to STARTTLS and the ClientHello the "
+        f"without the server's answer (frame {frame}){more}, on top of the 220 to STARTTLS and the ClientHello the "
         "capture lost, the client's QUIT in the clear and the server's cleartext alert after it read as a "
         "client that did not start TLS after a 220 (tls-not-started, the client's), as "
         "holes3-quit-before-alert-220-hello-lost.pcap, the capture so cut, reads by design, where the whole "
@@ -285,22 +286,8 @@ def test_one_lost_segment_never_blames_another_side(path: Path, request: pytest.
 
 #: captures whose two-segment losses are known to blame wrongly, and why (strict)
 TWO_LOSS_FAILURES: dict[str, str] = {
-    "captures/release25-in-order-220-and-hello-lost.pcap": (
-        "without the server's answer (frame 14) and another data segment, on top of the 220 to STARTTLS and "
-        "the ClientHello the capture lost, the client's QUIT in the clear and the server's cleartext alert "
-        "after it read as a client that did not start TLS after a 220 (tls-not-started, the client's), as "
-        "holes3-quit-before-alert-220-hello-lost.pcap, the capture so cut, reads by design, where the whole "
-        "capture reads incomplete (its ServerHello answers a ClientHello in the hole): the alert does not "
-        "prove a ClientHello there, a ServerHello does (as "
-        "hunt10-quit-after-hello-at-once-server-alert.pcap's two-loss entry; scenarios_release25.py)"),
-    "captures/release25-skew-behind-220-and-hello-lost.pcap": (
-        "without the server's answer (frame 19) and another data segment, on top of the 220 to STARTTLS and "
-        "the ClientHello the capture lost, the client's QUIT in the clear and the server's cleartext alert "
-        "after it read as a client that did not start TLS after a 220 (tls-not-started, the client's), as "
-        "holes3-quit-before-alert-220-hello-lost.pcap, the capture so cut, reads by design, where the whole "
-        "capture reads incomplete (its ServerHello answers a ClientHello in the hole): the alert does not "
-        "prove a ClientHello there, a ServerHello does (as "
-        "hunt10-quit-after-hello-at-once-server-alert.pcap's two-loss entry; scenarios_release25.py)"),
+    "captures/release25-in-order-220-and-hello-lost.pcap": _release25_answer(14, " and another data segment"),
+    "captures/release25-skew-behind-220-and-hello-lost.pcap": _release25_answer(19, " and another data segment"),
     "captures/hunt10-quit-after-hello-at-once-server-alert.pcap": (
         "without the server's 220 to STARTTLS (frame 12) and the client's ClientHello (frame 14) the client's QUIT in "
         "the clear (frame 16) reads as a client that did not start TLS after a 220 (tls-not-started, the client's, "
