@@ -532,6 +532,11 @@ def _alert_words(alert: Item) -> str:
     return f"the fatal TLS alert {alert.event.name} ({alert.event.description}) (frame {_frame(alert)})"
 
 
+def _alert_named(ev: TlsAlert) -> str:
+    """An alert as a detail names it: "an encrypted alert", or the clear one's name and number."""
+    return "an encrypted alert" if ev.encrypted else f"the fatal TLS alert {ev.name} ({ev.description})"
+
+
 def _clear_alert(ts: dict[str, Any], side: Side) -> Item | None:
     """``side``'s fatal alert in clear among the TLS records of ``_tls_summary`` after the
     server's 220 (``_unprompted_tls``; the client's is read where its packets come only later,
@@ -1432,15 +1437,12 @@ def _flight_broke_start(f: _Facts, v: _Verdict, ts: dict[str, Any], after: int, 
     hello = ts["client_hello"]
     alert = ts["alert"]
     if alert is not None and f.pos(alert) > f.pos(early):
-        what = ("an encrypted alert" if alert.event.encrypted
-                else f"the fatal TLS alert {alert.event.name} ({alert.event.description})")
         v.finding("tls-alert", str(alert.event.side), _frame(alert),
-                  f"the {alert.event.side} sent {what} after the server's TLS records that answered no "
-                  f"ClientHello (frame {_frame(early)})", at=_at(alert))
+                  f"the {alert.event.side} sent {_alert_named(alert.event)} after the server's TLS records that "
+                  f"answered no ClientHello (frame {_frame(early)})", at=_at(alert))
     ev = end.event
     if type(ev) is TlsAlert:
-        what = ("an encrypted alert" if ev.encrypted else f"the fatal TLS alert {ev.name} ({ev.description})")
-        act = f"the {ev.side} sent {what} (frame {_frame(end)})"
+        act = f"the {ev.side} sent {_alert_named(ev)} (frame {_frame(end)})"
     else:
         act = f"the {ev.side} {'reset' if ev.reset else 'closed'} the connection (frame {_frame(end)})"
     if hello is not None and f.pos(hello) < f.pos(end):
@@ -1574,8 +1576,7 @@ def _one_sided_handshake(f: _Facts, v: _Verdict, ts: dict[str, Any]) -> bool:
                        "TLS appears established, but the server's side of it is not in the capture")
     if alert is not None:
         ev = alert.event
-        name = ("an encrypted alert" if ev.encrypted else
-                f"the fatal TLS alert {ev.name} ({ev.description})")
+        name = _alert_named(ev)
         if done is None:
             # (what it sent, not why: a finding of its side, the verdict no blame)
             v.finding("tls-alert", str(side), _frame(alert),
