@@ -214,7 +214,9 @@ def check_ehlo(lines: tuple[ReplyLine, ...], stray: tuple[ReplyLine, ...] = ()) 
         chk.offered = "misplaced"
         chk.starttls_line = starttls_elsewhere
     if chk.masked_keywords and chk.offered != "masked":
-        ln = next(x for x in lines if _first_word(x.text) in chk.masked_keywords)
+        for ln in lines:    # (the first line of one: the masked keywords are words of these lines)
+            if _first_word(ln.text) in chk.masked_keywords:
+                break
         chk.findings.append(LineFinding(
             "ehlo-masked-keyword", "middlebox", ln, RFC_EHLO,
             f"masked keyword(s) {', '.join(chk.masked_keywords[:4])}: a middlebox rewrites this "
