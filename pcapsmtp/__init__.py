@@ -90,6 +90,7 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "pcapsmtp.smtp.session": ("pcapsmtp.smtp.lines",),
     "pcapsmtp.analysis.frames": ("pcapsmtp.model",),
     "pcapsmtp.analysis.ehlo": ("pcapsmtp.smtp.events",),
+    "pcapsmtp.analysis.verdict": ("pcapsmtp.model",),
     # (in order: the first that runs its .py is the one named; model before frames, which needs it)
     "pcapsmtp.engine.analyzer": ("pcapsmtp.tcp.events", "pcapsmtp.model", "pcapsmtp.analysis.frames",
                                  "pcapsmtp.smtp.session", "pcapsmtp.tcp.reassembler"),

@@ -14,7 +14,15 @@
 # nested function, lambda or generator expression: Cython refuses them in a ``cpdef`` function)
 # and without keyword-only arguments are here; the argument names and defaults (``=*``) must
 # match the .py's. Changing such a function's arguments, or adding a generator expression to
-# it, means changing or removing its line here (the build says which).
+# it, means changing or removing its line here (the build says which). A function's locals may
+# be typed too (``@cython.locals`` above its line): such a local must only ever hold that type
+# in the .py (or None, where the type is a class).
+
+cimport cython
+# (the transcript's items, ``model.Item``: their ``event`` a C read in ``_scan``; the compiled
+# verdict runs only beside the compiled model, pcapsmtp/__init__.py, ``_NEEDS``. Named ``_Item``
+# here: the .py's ``Item`` stays a module attribute, which analysis/clock.py imports.)
+from pcapsmtp.model cimport Item as _Item
 
 cdef class _Facts:
     cdef public object t, greeting, out_of_step, masked_command, delivered, starttls, mail
@@ -30,6 +38,10 @@ cdef class _Facts:
     cpdef gap_before(self, pos)
     cpdef gap_between(self, lo, hi, side=*)
 
+# ``_Facts``'s pass over the items (once per event): the item typed, the index a C integer, the
+# class-to-kind table a ``dict`` (its ``get`` a C call)
+@cython.locals(it=_Item, i=Py_ssize_t, kinds=dict, meant=dict)
+cpdef _scan(_Facts f, items, set harmless)
 cpdef _unprompted_tls(_Facts f)
 cpdef _unprompted_tls_words(_Facts f)
 cpdef _tls_summary(_Facts f, after)

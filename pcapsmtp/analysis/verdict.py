@@ -219,6 +219,84 @@ def _kind_of(cls: type) -> str:
     return kind
 
 
+def _scan(f: _Facts, items: list[Item], harmless: set[int]) -> None:
+    """``_Facts``'s one pass over the items: each event filed under its kind, and the id of each
+    hole a reply found harmless added to ``harmless``. (A module function, not part of
+    ``__init__``: the compiled build types its locals, the items among them, verdict.pxd.)"""
+    index = f.index
+    tls, tls_pos = f.tls, f.tls_pos
+    kinds = _KINDS
+    replies = f.replies
+    meant = f.meant
+    for i, it in enumerate(items):
+        ev = it.event
+        index[id(ev)] = i
+        kind = kinds.get(type(ev)) or _kind_of(type(ev))
+        if kind is _K_TLS:
+            # first: after STARTTLS, TLS records are most of a conversation's events
+            tls.append(it)
+            tls_pos.append(i)
+        elif kind is _K_REPLY:
+            if ev.greeting and f.greeting is None:
+                f.greeting = it
+            answers = ev.answers
+            if answers is not None:
+                replies.setdefault(id(answers), it)
+                verb = answers.verb
+                if (verb == EOM_VERB or (verb == "BDAT" and "LAST" in answers.argument.upper())) \
+                        and 200 <= (ev.code or 0) < 300:
+                    f.delivered = True
+            if ev.harmless_hole is not None:
+                harmless.add(id(ev.harmless_hole))
+            if ev.tls_follows and f.ready is None:
+                f.ready = it
+            srv = ev.server_answers
+            if srv is not None and not ev.stray:
+                meant.setdefault(id(srv), it)
+            elif ev.stray:
+                # The rest of a reply that ended early: with the reply it continues. (Not a
+                # 421: a server sends it on its own, when its timeout expires or it shuts
+                # down, RFC 5321 3.8; it is a reply of its own, not more of the last one.)
+                head = meant.get(id(srv)) if srv is not None else f.greeting
+                if head is not None and ev.code != 421:
+                    f.stray_after.setdefault(id(head.event), []).append(it)
+                # (a 421 may come at any time before the server closes; a "command" of
+                # binary junk says nothing of how a client pairs replies)
+                if (f.out_of_step is None and ev.answers is not None
+                        and ev.code != 421 and (ev.answers.verb.isascii()
+                                                and ev.answers.verb.lstrip("*").isalpha())):
+                    f.out_of_step = it
+        elif kind is _K_COMMAND:
+            f.commands.append(it)
+            if (f.masked_command is None and len(ev.raw_verb) >= 4
+                    and not ev.raw_verb.strip("X")):     # (X only)
+                f.masked_command = it
+            if ev.verb in ("EHLO", "HELO", "LHLO"):
+                f.hellos.append(it)
+            elif ev.verb == "STARTTLS" and f.starttls is None:
+                f.starttls = it
+            elif ev.verb == "MAIL" and f.mail is None:
+                f.mail = it
+            elif ev.verb == "AUTH" and f.auth_item is None:
+                f.auth_item = it
+            elif ev.verb == "QUIT" and f.quit is None:
+                f.quit = it
+        elif kind is _K_GAP:
+            f.gaps.append((i, it))
+        elif kind is _K_OVERLAP:
+            f.overlaps.append(it)
+        elif kind is _K_ANOMALY:
+            f.anomalies.append(it)
+        elif kind is _K_AFTER_TLS:
+            f.after_tls.append(it)
+        elif kind is _K_END:
+            f.ends.setdefault(ev.side, it)
+        elif kind is _K_IMPLICIT:
+            f.implicit = it
+        elif kind is _K_IN_PROGRESS:
+            f.in_progress.setdefault(ev.side, it)
+
+
 class _Facts:
     """What judge() extracts from the transcript in one pass."""
 
@@ -253,77 +331,7 @@ class _Facts:
         meant: dict[int, Item] = {}                  # id(command) -> the reply the server meant
         harmless: set[int] = set()                   # id(hole) of the holes found harmless
         self.meant = meant
-        index = self.index
-        tls, tls_pos = self.tls, self.tls_pos
-        kinds = _KINDS
-        replies = self.replies
-        for i, it in enumerate(t.items):
-            ev = it.event
-            index[id(ev)] = i
-            kind = kinds.get(type(ev)) or _kind_of(type(ev))
-            if kind is _K_TLS:
-                # first: after STARTTLS, TLS records are most of a conversation's events
-                tls.append(it)
-                tls_pos.append(i)
-            elif kind is _K_REPLY:
-                if ev.greeting and self.greeting is None:
-                    self.greeting = it
-                answers = ev.answers
-                if answers is not None:
-                    replies.setdefault(id(answers), it)
-                    verb = answers.verb
-                    if (verb == EOM_VERB or (verb == "BDAT" and "LAST" in answers.argument.upper())) \
-                            and 200 <= (ev.code or 0) < 300:
-                        self.delivered = True
-                if ev.harmless_hole is not None:
-                    harmless.add(id(ev.harmless_hole))
-                if ev.tls_follows and self.ready is None:
-                    self.ready = it
-                srv = ev.server_answers
-                if srv is not None and not ev.stray:
-                    meant.setdefault(id(srv), it)
-                elif ev.stray:
-                    # The rest of a reply that ended early: with the reply it continues. (Not a
-                    # 421: a server sends it on its own, when its timeout expires or it shuts
-                    # down, RFC 5321 3.8; it is a reply of its own, not more of the last one.)
-                    head = meant.get(id(srv)) if srv is not None else self.greeting
-                    if head is not None and ev.code != 421:
-                        self.stray_after.setdefault(id(head.event), []).append(it)
-                    # (a 421 may come at any time before the server closes; a "command" of
-                    # binary junk says nothing of how a client pairs replies)
-                    if (self.out_of_step is None and ev.answers is not None
-                            and ev.code != 421 and (ev.answers.verb.isascii()
-                                                    and ev.answers.verb.lstrip("*").isalpha())):
-                        self.out_of_step = it
-            elif kind is _K_COMMAND:
-                self.commands.append(it)
-                if (self.masked_command is None and len(ev.raw_verb) >= 4
-                        and not ev.raw_verb.strip("X")):     # (X only)
-                    self.masked_command = it
-                if ev.verb in ("EHLO", "HELO", "LHLO"):
-                    self.hellos.append(it)
-                elif ev.verb == "STARTTLS" and self.starttls is None:
-                    self.starttls = it
-                elif ev.verb == "MAIL" and self.mail is None:
-                    self.mail = it
-                elif ev.verb == "AUTH" and self.auth_item is None:
-                    self.auth_item = it
-                elif ev.verb == "QUIT" and self.quit is None:
-                    self.quit = it
-            elif kind is _K_GAP:
-                self.gaps.append((i, it))
-            elif kind is _K_OVERLAP:
-                self.overlaps.append(it)
-            elif kind is _K_ANOMALY:
-                self.anomalies.append(it)
-            elif kind is _K_AFTER_TLS:
-                self.after_tls.append(it)
-            elif kind is _K_END:
-                self.ends.setdefault(ev.side, it)
-            elif kind is _K_IMPLICIT:
-                self.implicit = it
-            elif kind is _K_IN_PROGRESS:
-                self.in_progress.setdefault(ev.side, it)
+        _scan(self, t.items, harmless)
 
         # A hole the session found harmless (``Reply.harmless_hole``: it fell between two
         # replies and held nothing the client read) is reported, but it spoils no verdict.
