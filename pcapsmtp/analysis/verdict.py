@@ -459,6 +459,43 @@ def _earlier_ehlo_words(f: _Facts, ehlo_item: Item | None, offered: str) -> str:
     return ""
 
 
+def _earlier_ehlo_replies(f: _Facts, ehlo_item: Item | None) -> list[tuple[Item, list[Item]]]:
+    """The positive replies, whole and undamaged, to the EHLOs (LHLOs) the client sent before the
+    one it acted on (``_acted_ehlo``), in order, each with the stray replies after it (a premature
+    end): the lists a later EHLO replaced (RFC 5321 4.1.4), read as the acted one is read (no hole
+    before the reply's end, not cut off by the end of the stream). Empty when there is none."""
+    if ehlo_item is None:
+        return []
+    out: list[tuple[Item, list[Item]]] = []
+    for h in f.hellos:
+        if h is ehlo_item:
+            return out
+        r = f.reply_to(h)
+        if (h.event.verb in ("EHLO", "LHLO") and r is not None and r.event.code is not None
+                and 200 <= r.event.code < 300 and not r.event.damaged
+                and f.gap_before(f.pos(r) + 1) is None and not _unended(r)):
+            out.append((r, f.stray_after.get(id(r.event), [])))
+    return out
+
+
+def _earlier_ehlo_findings(f: _Facts, v: _Verdict, ehlo_item: Item | None, ehlo_reply: Item | None) -> None:
+    """The findings of the EHLO replies before the one the client acted on, each at its own frame:
+    a defect of the server that a later EHLO hid is still the server's to fix. The message says
+    which reply it was (its own words read as those of the acted reply, ``ehlo_reply``, the one
+    the verdict reads). Added after the acted reply's: at a frame both replies share, a finding of
+    the same code is the acted reply's."""
+    if ehlo_item is None or ehlo_reply is None:
+        return
+    verb = ehlo_item.event.verb
+    for reply, strays in _earlier_ehlo_replies(f, ehlo_item):
+        stray = tuple(ln for it in strays for ln in it.event.lines)
+        for lf in check_ehlo(reply.event.lines, stray).findings:
+            v.finding(lf.code, str(lf.side), _frame_of_line(reply, strays, lf.line),
+                      f"{lf.message} (in an earlier {verb} reply: the client sent {verb} again and acted "
+                      f"on the reply in frame {_frame(ehlo_reply)})", lf.rfc, lf.confidence,
+                      at=("server", lf.line.span.start))
+
+
 def _unprompted_ehlo_reply(f: _Facts) -> Item | None:
     """The EHLO reply of a capture that holds only the server's direction (one-sided: no byte,
     FIN or RST of the client), where no command pairs it: the server's first reply after its
@@ -3501,6 +3538,7 @@ def judge(t: Transcript) -> dict[str, Any]:
             frame = _frame_of_line(ehlo_reply, strays, lf.line)
             v.finding(lf.code, str(lf.side), frame, lf.message, lf.rfc, lf.confidence,
                       at=("server", lf.line.span.start))
+    _earlier_ehlo_findings(f, v, ehlo_item, ehlo_reply)
     if chk is not None and ehlo_item is not None and ehlo_reply is not None \
             and ehlo_reply.event.out_of_step and offered != "valid":
         # The client read another reply as the answer to EHLO (a stray line before it): the
