@@ -7,6 +7,7 @@ line has no SP after its code (net/textproto ``ReadResponse`` reads on). Frames 
 with tshark."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from builders import Dialogue
@@ -14,11 +15,16 @@ from capturecheck import CAPTURES
 from capturecheck import findings_of as _findings
 from capturecheck import one_conv as _conv
 from capturecheck import verdict_of as _verdict
-from pcapsmtp.analysis.clients import CLIENTS
+from pcapsmtp.analysis.clients import CLIENTS, client, explain, matrix, predict, sees_starttls
 from pcapsmtp.analysis.verdict import judge
+from pcapsmtp.engine import analyzer
 from tsharkfilter import frames_matching, tshark_fields
 
+EHLO_OK = (b"250-mx.example.com\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-STARTTLS\r\n"
+           b"250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
+EHLO_NO_TLS = EHLO_OK.replace(b"250-STARTTLS\r\n", b"")
 NAMES = [r.name for r in CLIENTS]
+ALL_BUT_MAILKIT = [n for n in NAMES if n != "mailkit"]
 
 
 def _ehlo_frames(path: Path) -> tuple[list[int], list[int]]:
@@ -112,3 +118,88 @@ def test_a_reply_after_starttls_or_the_mail_adds_no_finding() -> None:
          .c("QUIT").s("221 bye").close())
     conv = judge(d.transcript())
     assert (conv["reason"], conv["findings"], conv["ehlo_reply"]["frames"]) == ("starttls-not-offered", [], [3])
+
+
+# --- the prediction: MailKit keeps an earlier offer -----------------------------------------------
+
+def test_three_ehlos_the_first_offering_mailkit_alone_keeps_the_offer() -> None:
+    """Offer, then two replies without it, the mail in the clear: the server's (the last list);
+    MailKit's ``UpdateCapabilities`` keeps the STARTTLS flag of the first reply, so it alone would
+    still send STARTTLS. It was listed with the clients that downgrade."""
+    name = "ehlo27-third-ehlo-withdraws-starttls.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    ehlos, replies = _ehlo_frames(path)
+    assert len(ehlos) == 3
+    assert ["STARTTLS" in _parameters(path, r) for r in replies] == [True, False, False]
+    (mail,) = frames_matching(path, 'smtp.req.command == "MAIL"')
+    assert replies[2] < mail
+    assert _verdict(conv) == ("plaintext", "server", "starttls-not-offered", None, replies[2])
+    assert _findings(conv) == []
+    assert conv["starttls"]["offered"] == "absent" and conv["ehlo_reply"]["frames"] == [replies[2]]
+    assert conv["clients"] == {"see_starttls": ["mailkit"], "downgrade": ALL_BUT_MAILKIT, "error": []}
+
+
+def test_an_earlier_offer_mailkit_did_not_see_is_no_flag_to_keep() -> None:
+    """The first reply offers ``STARTTLS 1`` (MailKit compares the whole line: not the keyword), the
+    second none: MailKit downgrades with the others; the parameter is the first reply's finding."""
+    name = "ehlo27-second-ehlo-withdraws-unseen-offer.pcap"
+    path = CAPTURES / name
+    conv = _conv(name)
+    _, (first, second) = _ehlo_frames(path)
+    assert "STARTTLS 1" in _parameters(path, first) and not any("STARTTLS" in p for p in _parameters(path, second))
+    assert _verdict(conv) == ("plaintext", "server", "starttls-not-offered", None, second)
+    assert _findings(conv) == [("ehlo-starttls-parameter", "server", first)]
+    assert conv["clients"] == {"see_starttls": [], "downgrade": NAMES, "error": []}
+    assert conv["detail"] == (
+        f"the EHLO reply is well formed and does not offer STARTTLS; an earlier EHLO reply (frame {first}) offers "
+        "STARTTLS, but the client sent EHLO again (frame 10), which resets the session (RFC 5321 4.1.4): the last "
+        "list is the one it acted on")
+
+
+def test_the_smtp26_second_ehlo_captures_predict_mailkit_from_the_earlier_list() -> None:
+    """smtp26: the first reply offers, the second withdraws it: MailKit sees STARTTLS (it was in
+    ``downgrade``); the mirror (the second offers) and the refused second EHLO: every client."""
+    drops = _conv("smtp26-second-ehlo-drops-starttls.pcap")
+    assert drops["clients"] == {"see_starttls": ["mailkit"], "downgrade": ALL_BUT_MAILKIT, "error": []}
+    for name in ("smtp26-second-ehlo-offers-client-skips.pcap", "smtp26-second-ehlo-offers-then-tls.pcap",
+                 "smtp26-second-ehlo-refused-client-skips.pcap"):
+        assert _conv(name)["clients"] == {"see_starttls": NAMES, "downgrade": [], "error": []}, name
+
+
+def test_the_prediction_memo_is_keyed_on_the_earlier_replies_too() -> None:
+    """Two conversations with the same last reply (no STARTTLS), one with an earlier reply that
+    offered it, in one process in both orders: the memo (``_predict``) gives each its own answer."""
+    withdrawn = "smtp26-second-ehlo-drops-starttls.pcap"
+    single = "starttls-not-offered.pcap"
+    for order in ((withdrawn, single), (single, withdrawn)):
+        analyzer._predict.cache_clear()
+        got = {name: _conv(name)["clients"]["see_starttls"] for name in order}
+        assert got == {withdrawn: ["mailkit"], single: []}, order
+        assert _conv(single)["ehlo_reply"]["lines"] == _conv(withdrawn)["ehlo_reply"]["lines"]
+
+
+def test_the_kept_offer_is_the_rules_attribute_not_a_name() -> None:
+    """``starttls_kept_across_ehlo`` decides: MailKit has it; another rule given it keeps an earlier
+    offer too, and MailKit without it reads the last list alone. An error on the last reply stands
+    (the client fails before STARTTLS), and an earlier offer never takes a ``Y`` away."""
+    mailkit = client("mailkit")
+    assert mailkit.starttls_kept_across_ehlo and not any(r.starttls_kept_across_ehlo for r in CLIENTS
+                                                         if r is not mailkit)
+    assert sees_starttls(mailkit, EHLO_NO_TLS, (EHLO_OK,)) == "Y"
+    assert sees_starttls(mailkit, EHLO_NO_TLS) == "N"
+    assert sees_starttls(mailkit, EHLO_NO_TLS, (EHLO_NO_TLS, EHLO_NO_TLS)) == "N"
+    assert sees_starttls(dataclasses.replace(mailkit, starttls_kept_across_ehlo=""), EHLO_NO_TLS, (EHLO_OK,)) == "N"
+    postfix = dataclasses.replace(client("postfix"), starttls_kept_across_ehlo="as a test")
+    assert sees_starttls(postfix, EHLO_NO_TLS, (EHLO_OK,)) == "Y"
+    assert sees_starttls(client("postfix"), EHLO_NO_TLS, (EHLO_OK,)) == "N"
+    mixed = b"250-mx.example.com\r\n251-PIPELINING\r\n250 8BITMIME\r\n"   # MailKit: protocol error
+    assert sees_starttls(mailkit, mixed, (EHLO_OK,)) == "X"
+    assert sees_starttls(mailkit, EHLO_OK, (EHLO_NO_TLS,)) == "Y"
+    cell, why = explain(mailkit, EHLO_NO_TLS, (EHLO_NO_TLS, EHLO_OK))
+    assert (cell, why) == ("Y", "the last EHLO reply: no STARTTLS in the reply; but an earlier one offered it "
+                                "(line 4: 'STARTTLS' is STARTTLS), and that flag outlives a later EHLO "
+                                "(UpdateCapabilities (SmtpClient.cs:890-935) clears every capability except "
+                                "StartTLS before it reads a reply's lines)")
+    assert [c for c in matrix(EHLO_NO_TLS, (EHLO_OK,)) if c[1] == "Y"] == [("mailkit", cell, why)]
+    assert predict(EHLO_NO_TLS, (EHLO_OK,))["see_starttls"] == ["mailkit"]

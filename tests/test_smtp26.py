@@ -258,7 +258,7 @@ def test_starttls_after_a_second_reply_that_offers_it_has_no_finding() -> None:
 def test_the_mail_in_the_clear_after_a_second_reply_without_starttls_is_the_servers() -> None:
     """The mirror: the first reply offers STARTTLS, the second does not (the server withdrew it):
     the server's. It read client-did-not-request, the client's. (MailKit keeps a STARTTLS flag of an
-    earlier EHLO through a later one, docs clients.md; the prediction reads the last list only.)"""
+    earlier EHLO through a later one, docs clients.md: the prediction's, tests/test_ehlo27.py.)"""
     name = "smtp26-second-ehlo-drops-starttls.pcap"
     path = CAPTURES / name
     conv = _conv(name)

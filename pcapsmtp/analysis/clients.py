@@ -193,6 +193,10 @@ class ClientRule:
     """True: when the reply never ends (no line ends it), the client's read times out, it counts
     EHLO as failed and greets again with HELO, which has no extensions: ``N`` (it goes on in
     plaintext), not ``X`` (swaks, observed 20240103.0)."""
+    starttls_kept_across_ehlo: str = ""
+    """Non-empty: the client keeps the STARTTLS flag of an earlier EHLO reply on the session when
+    a later EHLO's reply lacks it (the other extensions go), so it still sends STARTTLS; the text
+    says where that is read. Empty: the last reply alone decides (RFC 5321 4.1.4)."""
     masked_banner_helo: str = ""
     """Non-empty: after a banner masked with asterisks (Cisco mask-banner) the client takes the
     server for a PIX firewall and greets with HELO, not EHLO; the text says where that is set."""
@@ -324,6 +328,8 @@ CLIENTS: tuple[ClientRule, ...] = (
         fallback_after_handshake_failure=False, fallback_setting="none",
         plaintext_after_454=_ERR,
         opportunistic_setting="SecureSocketOptions.Auto / StartTlsWhenAvailable (port 25/587)",
+        starttls_kept_across_ehlo="UpdateCapabilities (SmtpClient.cs:890-935) clears every capability "
+                                  "except StartTLS before it reads a reply's lines",
     ),
     ClientRule(
         name="nodemailer", title="Nodemailer smtp-connection", version="9.0.5",
@@ -687,30 +693,49 @@ def _regex_miss(rule: ClientRule, line: _Line) -> str:
     return "STARTTLS is not in the position or shape the regex requires"
 
 
-def sees_starttls(rule: ClientRule, reply: bytes) -> str:
+def _decide_session(rule: ClientRule, reply: bytes, earlier: tuple[bytes, ...]) -> tuple[str, str]:
+    """``_decide`` on the reply the client acted on, then, for a client that keeps an earlier
+    reply's STARTTLS (``starttls_kept_across_ehlo``), ``"Y"`` instead of ``"N"`` when one of the
+    ``earlier`` positive replies of the session (EHLO sent again) gives it ``"Y"``. An error
+    (``"X"``) on the last reply stands: the client does not get as far as STARTTLS."""
+    cell, why = _decide(rule, reply)
+    if cell == "N" and rule.starttls_kept_across_ehlo:
+        for raw in earlier:
+            seen, how = _decide(rule, raw)
+            if seen == "Y":
+                return "Y", (f"the last EHLO reply: {why}; but an earlier one offered it ({how}), and "
+                             f"that flag outlives a later EHLO ({rule.starttls_kept_across_ehlo})")
+    return cell, why
+
+
+def sees_starttls(rule: ClientRule, reply: bytes, earlier: tuple[bytes, ...] = ()) -> str:
     """``"Y"``, ``"N"`` or ``"X"``: what ``rule``'s client makes of the EHLO reply bytes.
 
     ``reply`` starts at the reply's first byte and runs up to where the client would send its next
-    command; anything after the reply's end (stray lines) is ignored.
+    command; anything after the reply's end (stray lines) is ignored. ``earlier``: the positive
+    replies to the EHLOs of the same session before the one that got ``reply``, oldest first
+    (only a rule with ``starttls_kept_across_ehlo`` reads them).
     """
-    return _decide(rule, reply)[0]
+    return _decide_session(rule, reply, earlier)[0]
 
 
-def explain(rule: ClientRule, reply: bytes) -> tuple[str, str]:
+def explain(rule: ClientRule, reply: bytes, earlier: tuple[bytes, ...] = ()) -> tuple[str, str]:
     """The cell and a one-line reason for it."""
-    return _decide(rule, reply)
+    return _decide_session(rule, reply, earlier)
 
 
-def matrix(reply: bytes) -> list[tuple[str, str, str]]:
-    """``(client name, Y/N/X, one-line why)`` for every rule in :data:`CLIENTS`, in order."""
-    return [(rule.name, *_decide(rule, reply)) for rule in CLIENTS]
+def matrix(reply: bytes, earlier: tuple[bytes, ...] = ()) -> list[tuple[str, str, str]]:
+    """``(client name, Y/N/X, one-line why)`` for every rule in :data:`CLIENTS`, in order;
+    ``earlier`` as for :func:`sees_starttls`."""
+    return [(rule.name, *_decide_session(rule, reply, earlier)) for rule in CLIENTS]
 
 
-def predict(reply: bytes) -> dict[str, list[str]]:
-    """Client names grouped: ``see_starttls`` (Y), ``downgrade`` (N), ``error`` (X)."""
+def predict(reply: bytes, earlier: tuple[bytes, ...] = ()) -> dict[str, list[str]]:
+    """Client names grouped: ``see_starttls`` (Y), ``downgrade`` (N), ``error`` (X); ``earlier``
+    as for :func:`sees_starttls`."""
     out: dict[str, list[str]] = {"see_starttls": [], "downgrade": [], "error": []}
     key = {"Y": "see_starttls", "N": "downgrade", "X": "error"}
-    for name, cell, _why in matrix(reply):
+    for name, cell, _why in matrix(reply, earlier):
         out[key[cell]].append(name)
     return out
 

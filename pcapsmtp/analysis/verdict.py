@@ -4032,6 +4032,10 @@ def judge(t: Transcript) -> dict[str, Any]:
         for it in strays:
             raw_reply += b"".join([ln.raw for ln in it.event.lines])
     conv["_raw_ehlo_reply"] = raw_reply
+    # (and the lists an EHLO sent again replaced, oldest first: a client may keep an offer of one)
+    conv["_raw_earlier_ehlo_replies"] = tuple(
+        b"".join([ln.raw for it in (reply, *strays_of) for ln in it.event.lines])
+        for reply, strays_of in _earlier_ehlo_replies(f, ehlo_item)) if raw_reply else ()
     conv["_masked_banner_helo"] = (ehlo_reply is None and hello_ev is not None and hello_ev.verb == "HELO"
                                    and greeting_ev is not None and bool(greeting_ev.lines)
                                    and is_masked_banner(greeting_ev.lines[0].text))

@@ -425,8 +425,12 @@ class Analyzer:
         if self.losses:
             apply_losses(conv, c.transcript, self.losses)
         raw = conv.pop("_raw_ehlo_reply", b"")
+        # (the lists of EHLOs sent before the acted one: a client may keep an offer of one, so
+        # they are part of the memo's key)
+        earlier = conv.pop("_raw_earlier_ehlo_replies", ())
         if raw:
-            conv["clients"] = {k: list(v) for k, v in _predict(_prediction_key(raw)).items()}
+            conv["clients"] = {k: list(v) for k, v in _predict(
+                _prediction_key(raw), tuple([_prediction_key(e) for e in earlier])).items()}
         elif conv.get("_masked_banner_helo"):
             conv["clients"] = predict_banner()
         _add_references(conv)
