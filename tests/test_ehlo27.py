@@ -16,6 +16,7 @@ from capturecheck import findings_of as _findings
 from capturecheck import one_conv as _conv
 from capturecheck import verdict_of as _verdict
 from pcapsmtp.analysis.clients import CLIENTS, client, explain, matrix, predict, sees_starttls
+from pcapsmtp.analysis.ehlo import check_ehlo
 from pcapsmtp.analysis.verdict import judge
 from pcapsmtp.engine import analyzer
 from tsharkfilter import frames_matching, tshark_fields
@@ -203,3 +204,24 @@ def test_the_kept_offer_is_the_rules_attribute_not_a_name() -> None:
                                 "StartTLS before it reads a reply's lines)")
     assert [c for c in matrix(EHLO_NO_TLS, (EHLO_OK,)) if c[1] == "Y"] == [("mailkit", cell, why)]
     assert predict(EHLO_NO_TLS, (EHLO_OK,))["see_starttls"] == ["mailkit"]
+
+
+# --- Go and a last line without SP ------------------------------------------------------------------
+
+def test_go_reads_on_after_a_last_line_without_sp() -> None:
+    """Go's net/textproto ``ReadResponse``: a continuation line that fails ``parseCodeLine`` (under 4
+    bytes, ``250``, or byte 4 neither SP nor '-', ``250X``) is appended and ``continued`` stays
+    true, so Go reads on: it waits after such a last line (``X``: no mail once its read ends),
+    and a later ``250 `` line ends the reply, the bare line kept as a keyword of its own."""
+    go = client("go-net-smtp")
+    for last in (b"250\r\n", b"250X\r\n"):
+        reply = b"250-mx.example.com\r\n250-STARTTLS\r\n" + last
+        assert explain(go, reply) == ("X", "the reply never ends: the client waits for more, then times out")
+        assert explain(go, reply + b"250 8BITMIME\r\n") == ("Y", "line 2: 'STARTTLS' is STARTTLS")
+    # (on line one a line that does not parse fails the read at once: EHLO fails, HELO follows)
+    assert sees_starttls(go, b"250\r\n250 STARTTLS\r\n") == "N"
+    # the server's finding on such a line says so (it said "Go and msmtp fail on it")
+    (finding,) = check_ehlo(Dialogue().s("250-mx.example.com", "250-STARTTLS", "250").transcript()
+                            .items[0].event.lines).findings
+    assert finding.message.endswith("swaks then waits for the reply's end and falls back to HELO, Go reads on "
+                                    "for it and fails when none comes, msmtp fails on it")

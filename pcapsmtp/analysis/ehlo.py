@@ -119,12 +119,14 @@ def check_ehlo(lines: tuple[ReplyLine, ...], stray: tuple[ReplyLine, ...] = ()) 
             # not (its last line is the code, SP and a keyword); clients read it apart
             # (tests/realclients/test_hunt25_real.py): swaks reads on until a line `250 ` and,
             # when none comes, counts EHLO as failed after its timeout and greets with HELO;
-            # Go fails on it, msmtp too; curl ends the reply at `250` with CRLF only
+            # Go reads on too (net/textproto ReadResponse appends a line that does not parse and
+            # reads the next) and fails when its read ends; msmtp fails on it at once; curl ends
+            # the reply at `250` with CRLF only
             chk.findings.append(LineFinding(
                 "ehlo-bad-keyword", Side.SERVER, ln, RFC_EHLO,
                 f"EHLO reply line {i + 1} has no space or '-' after its code and no keyword "
                 f"({ln.raw[:12].decode('latin-1')!r}); swaks then waits for the reply's end and falls back "
-                "to HELO, Go and msmtp fail on it"))
+                "to HELO, Go reads on for it and fails when none comes, msmtp fails on it"))
         if ln.code == code and _PLAIN_KEYWORD.match(ln.text):
             chk.keywords.append(ln.text.strip())
             continue
