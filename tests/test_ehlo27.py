@@ -53,7 +53,7 @@ def test_starttls_on_line_one_of_a_first_reply_is_a_finding_though_the_second_wa
     """The first reply's STARTTLS on line one (the domain's place) is the server's defect; the client
     sent EHLO again, got a valid offer and started TLS: ``tls``, the finding at the first reply's
     frame. It had no finding (only the acted reply was checked)."""
-    name = "ehlo27-first-reply-starttls-on-line-one-then-tls.pcap"
+    name = "reehlo27-first-reply-starttls-on-line-one-then-tls.pcap"
     path = CAPTURES / name
     conv = _conv(name)
     ehlos, (first, second) = _ehlo_frames(path)
@@ -76,7 +76,7 @@ def test_the_same_defect_in_both_replies_is_a_finding_at_each() -> None:
     ``ehlo-bad-keyword`` at each reply's frame, in frame order; the acted reply's message is the one
     a single EHLO gets, the earlier one's names the reply acted on. The other way round for the
     prediction: an earlier reply without STARTTLS takes no offer away, every client sees it."""
-    name = "ehlo27-both-replies-bad-keyword-then-tls.pcap"
+    name = "reehlo27-both-replies-bad-keyword-then-tls.pcap"
     path = CAPTURES / name
     conv = _conv(name)
     _, (first, second) = _ehlo_frames(path)
@@ -127,7 +127,7 @@ def test_three_ehlos_the_first_offering_mailkit_alone_keeps_the_offer() -> None:
     """Offer, then two replies without it, the mail in the clear: the server's (the last list);
     MailKit's ``UpdateCapabilities`` keeps the STARTTLS flag of the first reply, so it alone would
     still send STARTTLS. It was listed with the clients that downgrade."""
-    name = "ehlo27-third-ehlo-withdraws-starttls.pcap"
+    name = "reehlo27-third-ehlo-withdraws-starttls.pcap"
     path = CAPTURES / name
     conv = _conv(name)
     ehlos, replies = _ehlo_frames(path)
@@ -144,7 +144,7 @@ def test_three_ehlos_the_first_offering_mailkit_alone_keeps_the_offer() -> None:
 def test_an_earlier_offer_mailkit_did_not_see_is_no_flag_to_keep() -> None:
     """The first reply offers ``STARTTLS 1`` (MailKit compares the whole line: not the keyword), the
     second none: MailKit downgrades with the others; the parameter is the first reply's finding."""
-    name = "ehlo27-second-ehlo-withdraws-unseen-offer.pcap"
+    name = "reehlo27-second-ehlo-withdraws-unseen-offer.pcap"
     path = CAPTURES / name
     conv = _conv(name)
     _, (first, second) = _ehlo_frames(path)
