@@ -5,7 +5,7 @@ captures of the twenty-fifth session's hunt are ``hunt25-ehlo-last-line-*``, cap
 The session ends the reply at such a line (RFC 5321 4.2 lets a reply line end so) and the server
 gets an ``ehlo-bad-keyword`` finding for it, but an EHLO reply's last line is ``"250" SP ehlo-line``
 (RFC 5321 4.1.1.1): a client that follows that grammar reads on for the reply's end (swaks until
-its timeout, then HELO; Go and msmtp, then QUIT or their close). When the client's next step came a
+its timeout, then HELO; Go until its read times out, then QUIT or its close; msmtp fails at once). When the client's next step came a
 second or more after that line, nothing of the server between, the client did not take the line
 for the end and the server's line caused what followed: ``ehlo-rejected``, the server's, case
 ``no-answer``, the evidence frame the line (``plaintext`` when the client falls back to HELO and
@@ -64,7 +64,7 @@ def scenarios() -> list[Capture]:
                          [("C", EHLO), ("S", EHLO_NO_TLS), *MAIL_STEPS, *QUIT_STEPS])
     return [
         Capture("lastline26-ehlo-last-line-code-alone-quit.pcap",
-                "EHLO reply ending in a line '250' (the code alone); 15 s later QUIT (Go, msmtp after their "
+                "EHLO reply ending in a line '250' (the code alone); 15 s later QUIT (Go after its read "
                 "timeout), 221 and the server's close: the server's line",
                 [(_quit(49650, CODE_ALONE, 15_000), waited)]),
         Capture("lastline26-ehlo-last-line-code-and-byte-close.pcap",
