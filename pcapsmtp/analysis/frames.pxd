@@ -21,5 +21,10 @@ cdef class FrameIndex:
     @cython.locals(offs=list, i=Py_ssize_t, j=Py_ssize_t)
     cpdef covering(self, start, end)
 
-@cython.locals(sp=Span, offs=list, i=Py_ssize_t, j=Py_ssize_t, lf=dict)
+# (``_KINDS`` and the kinds C globals: the look-up a C call on the dictionary, the comparisons of
+# a kind C ones, not a module-dictionary look-up and a method call each)
+cdef dict _KINDS
+cdef int _BODY, _REPLY, _GAP, _END, _OTHER
+
+@cython.locals(sp=Span, offs=list, n=Py_ssize_t, i=Py_ssize_t, j=Py_ssize_t, lf=dict)
 cpdef make_item(ev, FrameIndex idx, ts_default)

@@ -68,7 +68,7 @@ def make_item(ev: Any, idx: FrameIndex, ts_default: int) -> Item:
     """``ev`` with its frames: every frame of a reply (and each line's first frame), the
     frame after a hole for a gap, the last frame of a side for its end, no frame for a body
     (its frames are not kept)."""
-    cls = ev.__class__
+    cls = type(ev)
     kind = _KINDS.get(cls)
     if kind is None:
         kind = _kind_of(cls)
@@ -86,10 +86,18 @@ def make_item(ev: Any, idx: FrameIndex, ts_default: int) -> Item:
             frames = ()
             one = None
         else:
-            i = bisect_right(offs, start) - 1
-            if i < 0:
-                i = 0
-            j = bisect_right(offs, end - 1 if end - 1 > start else start)
+            n = len(offs)
+            if offs[n - 1] <= start:
+                # the usual case (about 19 events in 20): the event starts in the side's last
+                # segment indexed so far, so no later one carried any of it (the two
+                # ``bisect_right`` below would give ``n``: i = n - 1, j = n)
+                i = n - 1
+                j = n
+            else:
+                i = bisect_right(offs, start) - 1
+                if i < 0:
+                    i = 0
+                j = bisect_right(offs, end - 1 if end - 1 > start else start)
             if j == i + 1:
                 one = idx.frames[i]
                 frames = (one,)
