@@ -16,7 +16,7 @@
 
 cimport cython
 from pcapsmtp.tcp.events cimport StreamData
-from pcapsmtp.analysis.frames cimport FrameIndex
+from pcapsmtp.analysis.frames cimport FrameIndex, make_item
 from pcapsmtp.smtp.session cimport SmtpSession
 from pcapsmtp.model cimport Span
 # (under other names: the module's Python names stay the ones it imports)
@@ -26,10 +26,11 @@ from pcapsmtp.tcp.reassembler cimport TcpReassembler as _Reasm
 cdef class _Conv:
     cdef public object info
     cdef public SmtpSession session
-    cdef public object index, transcript, emitted, open_tls, bound
+    cdef public dict index
+    cdef public object transcript, emitted, open_tls, bound
 
-@cython.locals(idx=FrameIndex, offs=list, frames=list, session=SmtpSession)
-cpdef _data(self, _Conv c, StreamData ev, clock, stepped)
+@cython.locals(c=_Conv, idx=FrameIndex, offs=list, frames=list, session=SmtpSession)
+cpdef _Conv _data(self, dict convs, StreamData ev, clock, stepped)
 
 @cython.locals(items=list, index=dict, sp=Span)
 cpdef _record_events(self, _Conv c, list evs)
@@ -38,3 +39,14 @@ cpdef _record_events(self, _Conv c, list evs)
 # reassembler's ``feed`` a C call (tcp/reassembler.pxd).
 @cython.locals(reasm=_Reasm)
 cpdef _feed(self, _Seg seg)
+
+# ``_prediction_key`` (once per conversation with an EHLO reply) and its two helpers: the reply's
+# lines a typed list, each line's reduction looked up in the memo by a C call on the dictionary,
+# the bytes compared and sliced in C, the helpers C calls (every caller passes ``bytes``: the
+# verdict's joined reply lines).
+@cython.locals(nl=Py_ssize_t, first=bytes, rest=bytes, end=bytes, lines=list, last=bytes,
+               memo=dict, red=list, ln=bytes, r=bytes)
+cpdef _prediction_key(bytes raw)
+cpdef bytes _plain_line(bytes ln)
+@cython.locals(out=list, n=Py_ssize_t, i=Py_ssize_t, j=Py_ssize_t, r=bytes)
+cpdef list _one_copy_of_runs(list red)

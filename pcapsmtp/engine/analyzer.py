@@ -200,11 +200,10 @@ class Analyzer:
         clock = self.clock
         stepped = bool(clock.steps)
         for ev in events:
-            if ev.__class__ is StreamData:
-                c = convs.get(ev.stream)
+            if type(ev) is StreamData:
+                c = _data(self, convs, ev, clock, stepped)
                 if c is None:
                     continue
-                _data(self, c, ev, clock, stepped)
             elif isinstance(ev, FlowOpened):
                 info = ev.flow
                 convs[info.stream] = _Conv(info, self.file, self.config,
@@ -489,12 +488,17 @@ class Analyzer:
             t.server_acked_ns = self.clock.at(t.server_acked_frame, t.server_acked_ns)
 
 
-def _data(self: Analyzer, c: _Conv, ev: StreamData, clock: CaptureClock, stepped: bool) -> None:
-    """``Analyzer._route``'s work for a ``StreamData`` of a conversation followed (once per
-    segment with new bytes): its frame indexed, the transcript's byte count and time moved on,
-    the bytes to the session and its events recorded. Part of ``_route``, out of the class so
-    that the compiled build types its locals (analyzer.pxd: the event's, the conversation's, the
-    index's and the session's fields read as C fields, ``receive`` a C call)."""
+def _data(self: Analyzer, convs: dict[int, _Conv], ev: StreamData, clock: CaptureClock,
+          stepped: bool) -> _Conv | None:
+    """``Analyzer._route``'s work for a ``StreamData`` (once per segment with new bytes): for a
+    conversation followed (in ``convs``, returned; None if not), its frame indexed, the
+    transcript's byte count and time moved on, the bytes to the session and its events recorded.
+    Part of ``_route``, out of the class so that the compiled build types its locals
+    (analyzer.pxd: the conversations' dictionary, the event's, the conversation's, the index's and
+    the session's fields read as C fields, ``receive`` a C call)."""
+    c = convs.get(ev.stream)
+    if c is None:
+        return None
     side = ev.side
     idx = c.index[side]
     # (``idx.add(ev.offset, ev.frame)`` written out: once per segment)
@@ -521,6 +525,7 @@ def _data(self: Analyzer, c: _Conv, ev: StreamData, clock: CaptureClock, stepped
         _record_events(self, c, evs)
     if len(offs) > 256:
         idx.trim(session.low_water(side))
+    return c
 
 
 def _record_events(self: Analyzer, c: _Conv, evs: list[Any]) -> None:
