@@ -50,3 +50,9 @@ cpdef _prediction_key(bytes raw)
 cpdef bytes _plain_line(bytes ln)
 @cython.locals(out=list, n=Py_ssize_t, i=Py_ssize_t, j=Py_ssize_t, r=bytes)
 cpdef list _one_copy_of_runs(list red)
+
+# ``Analyzer._route`` (once per segment that gave events, called in C by ``_feed``): the
+# conversations' dictionary read and written by C calls, each conversation's fields read as C
+# fields.
+@cython.locals(done=list, convs=dict, c=_Conv)
+cpdef list _route(self, events)

@@ -123,7 +123,115 @@ def _feed(self: Analyzer, seg: TcpSegment) -> list[dict[str, Any]]:
     events = reasm.feed(seg)
     if not events:
         return []
-    return self._route(events)
+    return _route(self, events)
+
+
+def _route(self: Analyzer, events: Iterable[Any]) -> list[dict[str, Any]]:
+    """``Analyzer._route`` (the method is this function, ``_route = _route``): the TCP layer's
+    events to the conversations, and the verdicts of those that ended. A module function so
+    that the compiled build types its locals (engine/analyzer.pxd: the conversations'
+    dictionary, the conversation's fields read as C fields) and ``_feed`` calls it in C, once
+    per segment that gave events."""
+    done: list[dict[str, Any]] = []
+    convs = self._convs
+    early = self.config.early
+    clock = self.clock
+    stepped = bool(clock.steps)
+    for ev in events:
+        if type(ev) is StreamData:
+            c = _data(self, convs, ev, clock, stepped)
+            if c is None:
+                continue
+        elif isinstance(ev, FlowOpened):
+            info = ev.flow
+            convs[info.stream] = _Conv(info, self.file, self.config,
+                                       clock.at(info.first_frame, info.first_ts_ns))
+            continue
+        elif isinstance(ev, StreamGap):
+            c = convs.get(ev.stream)
+            if c is None:
+                continue
+            c.index[ev.side].add(ev.offset + ev.length, ev.frame)
+            cut = ev.cause is GapCause.SNAPLEN
+            if cut and not c.transcript.snaplen:
+                c.transcript.snaplen = self.snaplen
+            ts = clock.at(ev.frame, ev.ts_ns) if stepped else ev.ts_ns
+            self._record(c, c.session.receive_gap(ev.side, ev.length, ts, cut, ev.acked))
+        elif isinstance(ev, StreamEnd):
+            c = convs.get(ev.stream)
+            if c is None:
+                continue
+            # (an end without a frame, the capture's end or an idle close: the latest time)
+            ts = ev.ts_ns if not stepped else (clock.at(ev.frame, ev.ts_ns) if ev.frame
+                                               else ev.ts_ns + clock.offset)
+            if ev.frame:
+                c.transcript.last_ts_ns = max(c.transcript.last_ts_ns, ts)
+                c.index[ev.side].add(1 << 62, ev.frame)
+            if ev.reset:
+                c.transcript.resets.setdefault(ev.side, ResetTtl(
+                    ev.frame, ev.ttl, ev.side_ttl, ev.side_ttl_segments, ev.side_ttl_frames))
+            self._record(c, c.session.receive_eof(ev.side, reset=ev.reset,
+                                                  truncated=ev.truncated, ts_ns=ts))
+        elif isinstance(ev, OverlapConflict):
+            c = convs.get(ev.stream)
+            if c is None:
+                continue
+            ov = Overlap(ev.side, ev.offset, ev.length, ev.first_frame, ev.second_frame)
+            item = Item(ov, (ev.second_frame,), clock.at(ev.second_frame, ev.ts_ns))
+            if len(c.transcript.items) < self.config.max_events:
+                c.transcript.items.append(item)
+            else:
+                self._bounded(c, ov, item.ts_ns, item)
+        elif isinstance(ev, SentAfterReset):
+            c = convs.get(ev.stream)
+            if c is None:
+                continue
+            r = c.transcript.resets.get(ev.side)
+            if r is not None and r.frame == ev.reset_frame:
+                c.transcript.resets[ev.side] = replace(r, went_on=WentOn(
+                    ev.kind, ev.frame, ev.last_frame, ev.segments))
+            continue
+        elif isinstance(ev, FlowClosed):
+            c = convs.pop(ev.stream, None)
+            if c is None:
+                continue
+            if c.emitted:
+                if c.open_tls is not None:
+                    # (its end is known now: the plaintext-retry rule reads it)
+                    done_tls = dict(c.open_tls, ended_ns=c.transcript.last_ts_ns)
+                    if ev.reason == "end":
+                        done_tls["_open_at_end"] = True
+                    self._fallback.observe(done_tls)
+                continue
+            _carry(c.transcript, ev)
+            if stepped:
+                self._continuous_ends(c.transcript)
+            if _attempt_only(c.transcript, clock):
+                # A scan or probe (SYN answered by RST, connect and close): no SMTP
+                # conversation, only a connection attempt, counted in the summary.
+                self._summary.add_attempt()
+            elif self._is_smtp(c):
+                self._emit(self._conclude(c, open_at_end=ev.reason == "end"), c, done)
+            continue
+        else:
+            continue
+        if early and not c.emitted and self._decided(c) and self._is_smtp(c):
+            # Judged before its FlowClosed: which sides sent segments so far, as the close
+            # will say, so that a side seen only by its acknowledgements is not taken for
+            # absent, and their acknowledgements so far. A flow already closed (its
+            # FlowClosed later in these events, or held by a reset watch) is judged at that
+            # close, with what it carries.
+            # (and how far each side acknowledged the other, when, and resent, so far, as the
+            # close will say: the rules of answers lost on the path read them)
+            so_far = self.reassembler.so_far(c.info.stream)
+            if so_far is not None:
+                _carry(c.transcript, so_far)
+                if stepped:
+                    self._continuous_ends(c.transcript)
+                self._emit(self._conclude(c, closed=False), c, done)
+    if self._held:
+        self._release(done)
+    return done
 
 
 class Analyzer:
@@ -193,107 +301,7 @@ class Analyzer:
 
     # ------------------------------------------------------------------ routing
 
-    def _route(self, events: Iterable[Any]) -> list[dict[str, Any]]:
-        done: list[dict[str, Any]] = []
-        convs = self._convs
-        early = self.config.early
-        clock = self.clock
-        stepped = bool(clock.steps)
-        for ev in events:
-            if type(ev) is StreamData:
-                c = _data(self, convs, ev, clock, stepped)
-                if c is None:
-                    continue
-            elif isinstance(ev, FlowOpened):
-                info = ev.flow
-                convs[info.stream] = _Conv(info, self.file, self.config,
-                                           clock.at(info.first_frame, info.first_ts_ns))
-                continue
-            elif isinstance(ev, StreamGap):
-                c = convs.get(ev.stream)
-                if c is None:
-                    continue
-                c.index[ev.side].add(ev.offset + ev.length, ev.frame)
-                cut = ev.cause is GapCause.SNAPLEN
-                if cut and not c.transcript.snaplen:
-                    c.transcript.snaplen = self.snaplen
-                ts = clock.at(ev.frame, ev.ts_ns) if stepped else ev.ts_ns
-                self._record(c, c.session.receive_gap(ev.side, ev.length, ts, cut, ev.acked))
-            elif isinstance(ev, StreamEnd):
-                c = convs.get(ev.stream)
-                if c is None:
-                    continue
-                # (an end without a frame, the capture's end or an idle close: the latest time)
-                ts = ev.ts_ns if not stepped else (clock.at(ev.frame, ev.ts_ns) if ev.frame
-                                                   else ev.ts_ns + clock.offset)
-                if ev.frame:
-                    c.transcript.last_ts_ns = max(c.transcript.last_ts_ns, ts)
-                    c.index[ev.side].add(1 << 62, ev.frame)
-                if ev.reset:
-                    c.transcript.resets.setdefault(ev.side, ResetTtl(
-                        ev.frame, ev.ttl, ev.side_ttl, ev.side_ttl_segments, ev.side_ttl_frames))
-                self._record(c, c.session.receive_eof(ev.side, reset=ev.reset,
-                                                      truncated=ev.truncated, ts_ns=ts))
-            elif isinstance(ev, OverlapConflict):
-                c = convs.get(ev.stream)
-                if c is None:
-                    continue
-                ov = Overlap(ev.side, ev.offset, ev.length, ev.first_frame, ev.second_frame)
-                item = Item(ov, (ev.second_frame,), clock.at(ev.second_frame, ev.ts_ns))
-                if len(c.transcript.items) < self.config.max_events:
-                    c.transcript.items.append(item)
-                else:
-                    self._bounded(c, ov, item.ts_ns, item)
-            elif isinstance(ev, SentAfterReset):
-                c = convs.get(ev.stream)
-                if c is None:
-                    continue
-                r = c.transcript.resets.get(ev.side)
-                if r is not None and r.frame == ev.reset_frame:
-                    c.transcript.resets[ev.side] = replace(r, went_on=WentOn(
-                        ev.kind, ev.frame, ev.last_frame, ev.segments))
-                continue
-            elif isinstance(ev, FlowClosed):
-                c = convs.pop(ev.stream, None)
-                if c is None:
-                    continue
-                if c.emitted:
-                    if c.open_tls is not None:
-                        # (its end is known now: the plaintext-retry rule reads it)
-                        done_tls = dict(c.open_tls, ended_ns=c.transcript.last_ts_ns)
-                        if ev.reason == "end":
-                            done_tls["_open_at_end"] = True
-                        self._fallback.observe(done_tls)
-                    continue
-                _carry(c.transcript, ev)
-                if stepped:
-                    self._continuous_ends(c.transcript)
-                if _attempt_only(c.transcript, clock):
-                    # A scan or probe (SYN answered by RST, connect and close): no SMTP
-                    # conversation, only a connection attempt, counted in the summary.
-                    self._summary.add_attempt()
-                elif self._is_smtp(c):
-                    self._emit(self._conclude(c, open_at_end=ev.reason == "end"), c, done)
-                continue
-            else:
-                continue
-            if early and not c.emitted and self._decided(c) and self._is_smtp(c):
-                # Judged before its FlowClosed: which sides sent segments so far, as the close
-                # will say, so that a side seen only by its acknowledgements is not taken for
-                # absent, and their acknowledgements so far. A flow already closed (its
-                # FlowClosed later in these events, or held by a reset watch) is judged at that
-                # close, with what it carries.
-                # (and how far each side acknowledged the other, when, and resent, so far, as the
-                # close will say: the rules of answers lost on the path read them)
-                so_far = self.reassembler.so_far(c.info.stream)
-                if so_far is not None:
-                    _carry(c.transcript, so_far)
-                    if stepped:
-                        self._continuous_ends(c.transcript)
-                    self._emit(self._conclude(c, closed=False), c, done)
-        if self._held:
-            self._release(done)
-        return done
+    _route = _route
 
     def _emit(self, conv: dict[str, Any], c: _Conv, done: list[dict[str, Any]]) -> None:
         """Hand out a verdict. Live mode posts it (the retry rule, the summary) as it is settled,
