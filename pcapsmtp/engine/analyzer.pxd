@@ -29,16 +29,24 @@ cdef class _Conv:
     cdef public dict index
     cdef public object transcript, emitted, open_tls, bound
 
+# ``Analyzer``'s base: what ``_feed``, ``_route`` and ``_record_events`` read for every segment
+# or event, C fields of the analyzer (the Python subclass keeps its other attributes in its
+# ``__dict__``); those functions type their analyzer as it.
+cdef class _HotState:
+    cdef public object packets, config, clock, reassembler
+    cdef public dict _convs
+    cdef public list _held
+
 @cython.locals(c=_Conv, idx=FrameIndex, offs=list, frames=list, session=SmtpSession)
-cpdef _Conv _data(self, dict convs, StreamData ev, clock, stepped)
+cpdef _Conv _data(_HotState self, dict convs, StreamData ev, clock, stepped)
 
 @cython.locals(items=list, index=dict, sp=Span)
-cpdef _record_events(self, _Conv c, list evs)
+cpdef _record_events(_HotState self, _Conv c, list evs)
 
 # ``Analyzer.feed`` (every segment fed): the segment's fields read as C fields (model.pxd), the
 # reassembler's ``feed`` a C call (tcp/reassembler.pxd).
 @cython.locals(reasm=_Reasm)
-cpdef _feed(self, _Seg seg)
+cpdef _feed(_HotState self, _Seg seg)
 
 # ``_prediction_key`` (once per conversation with an EHLO reply) and its two helpers: the reply's
 # lines a typed list, each line's reduction looked up in the memo by a C call on the dictionary,
@@ -55,4 +63,4 @@ cpdef list _one_copy_of_runs(list red)
 # conversations' dictionary read and written by C calls, each conversation's fields read as C
 # fields.
 @cython.locals(done=list, convs=dict, c=_Conv)
-cpdef list _route(self, events)
+cpdef list _route(_HotState self, events)

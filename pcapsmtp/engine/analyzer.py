@@ -100,6 +100,17 @@ def _attempt_only(t: Transcript, clock: CaptureClock) -> bool:
     return not judged_without_payload(t)
 
 
+class _HotState:
+    """The base of ``Analyzer``: the attributes ``_feed`` and ``_route`` read or set for every
+    segment (the packet count, the configuration, the clock, the reassembler, the conversations
+    and the live mode's held verdicts). The compiled build makes it an extension type whose
+    slots are C fields (engine/analyzer.pxd) and types the analyzer those functions take as it,
+    so that each is a C read, not a generic look-up in the instance's dictionary; ``Analyzer``
+    stays a Python class (its other attributes, and methods the tests replace)."""
+
+    __slots__ = ("packets", "config", "clock", "reassembler", "_convs", "_held")
+
+
 def _feed(self: Analyzer, seg: TcpSegment) -> list[dict[str, Any]]:
     """``Analyzer.feed`` (the method is this function, ``feed = _feed``): a module function so
     that the compiled build types its segment and reassembler (engine/analyzer.pxd) and reads
@@ -234,7 +245,7 @@ def _route(self: Analyzer, events: Iterable[Any]) -> list[dict[str, Any]]:
     return done
 
 
-class Analyzer:
+class Analyzer(_HotState):
     """Feed TCP segments in capture order; get the conversations' verdicts (contract dicts)."""
 
     def __init__(self, config: AnalysisConfig | None = None, *, file: str = "") -> None:
