@@ -33,7 +33,7 @@ cdef class _Conv:
 # or event, C fields of the analyzer (the Python subclass keeps its other attributes in its
 # ``__dict__``); those functions type their analyzer as it.
 cdef class _HotState:
-    cdef public object packets, config, clock, reassembler
+    cdef public object packets, config, clock, reassembler, _ports, _early, _max_events
     cdef public dict _convs
     cdef public list _held
 

@@ -103,12 +103,15 @@ def _attempt_only(t: Transcript, clock: CaptureClock) -> bool:
 class _HotState:
     """The base of ``Analyzer``: the attributes ``_feed`` and ``_route`` read or set for every
     segment (the packet count, the configuration, the clock, the reassembler, the conversations
-    and the live mode's held verdicts). The compiled build makes it an extension type whose
-    slots are C fields (engine/analyzer.pxd) and types the analyzer those functions take as it,
-    so that each is a C read, not a generic look-up in the instance's dictionary; ``Analyzer``
-    stays a Python class (its other attributes, and methods the tests replace)."""
+    and the live mode's held verdicts), and the three settings of the (frozen) configuration
+    they read, copied once (``_ports``, ``_early``, ``_max_events``). The compiled build makes it
+    an extension type whose slots are C fields (engine/analyzer.pxd) and types the analyzer those
+    functions take as it, so that each is a C read, not a generic look-up in the instance's
+    dictionary (or the configuration's); ``Analyzer`` stays a Python class (its other
+    attributes, and methods the tests replace)."""
 
-    __slots__ = ("packets", "config", "clock", "reassembler", "_convs", "_held")
+    __slots__ = ("packets", "config", "clock", "reassembler", "_convs", "_held", "_ports", "_early",
+                 "_max_events")
 
 
 def _feed(self: Analyzer, seg: TcpSegment) -> list[dict[str, Any]]:
@@ -119,7 +122,7 @@ def _feed(self: Analyzer, seg: TcpSegment) -> list[dict[str, Any]]:
     self.packets += 1
     # The capture's clock, read on the SMTP ports: the segments every loop feeds (the fused
     # loop feeds only those the TCP layer must see, the general path all of them).
-    ports = self.config.ports
+    ports = self._ports
     if seg.dport in ports or seg.sport in ports:
         clock = self.clock
         # (each attribute read once: the compiled build reads each through a generic look-up)
@@ -145,7 +148,7 @@ def _route(self: Analyzer, events: Iterable[Any]) -> list[dict[str, Any]]:
     per segment that gave events."""
     done: list[dict[str, Any]] = []
     convs = self._convs
-    early = self.config.early
+    early = self._early
     clock = self.clock
     stepped = bool(clock.steps)
     for ev in events:
@@ -255,6 +258,10 @@ class Analyzer(_HotState):
             smtp_ports=cfg.ports, detect_by_content=cfg.detect_by_content, max_flows=cfg.max_flows,
             max_tracked=cfg.max_tracked, idle_timeout_ns=cfg.idle_timeout_ns,
             closed_grace_ns=cfg.closed_grace_ns, partition=cfg.partition))
+        # (the settings read for every segment or event: ``_HotState``)
+        self._ports = cfg.ports
+        self._early = cfg.early
+        self._max_events = cfg.max_events
         self._convs: dict[int, _Conv] = {}
         self._fallback = FallbackTracker(cfg.fallback_window_ns)
         #: live mode: settled plaintext conversations that may be the retry after an earlier
@@ -554,7 +561,7 @@ def _record_events(self: Analyzer, c: _Conv, evs: list[Any]) -> None:
     (analyzer.pxd: the conversation's fields and each event's ``Span`` read as C fields)."""
     t = c.transcript
     items = t.items
-    bound = self.config.max_events
+    bound = self._max_events
     index = c.index
     ts = t.last_ts_ns
     if len(items) + len(evs) <= bound:
