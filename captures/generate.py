@@ -135,6 +135,7 @@ class Pkt:
     captured: bool = True
     syn_options: bool = False
     ttl: int | None = None          # the IPv4 TTL / IPv6 hop limit (None: the capture's for the side)
+    window: int | None = None       # the TCP window field (None: the side's usual one)
 
 
 class Conv:
@@ -436,7 +437,7 @@ def _tcp(p: Pkt, ports: tuple[int, int]) -> Packet:
     cport, sport = ports
     src, dst = (cport, sport) if p.side == "C" else (sport, cport)
     opts = [("MSS", MSS), ("SAckOK", b""), ("NOP", None), ("WScale", 7)] if p.syn_options else []
-    win = 64240 if p.syn_options else (502 if p.side == "C" else 509)
+    win = 64240 if p.syn_options else p.window if p.window is not None else (502 if p.side == "C" else 509)
     seg = TCP(sport=src, dport=dst, seq=p.seq, ack=p.ack, flags=p.flags, window=win, options=opts)
     if p.payload:
         seg = seg / Raw(p.payload)
