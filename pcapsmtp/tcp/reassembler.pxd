@@ -32,6 +32,7 @@ cdef class Flow:
     cdef public list nheld, data_ack, data_end
     cdef public object first_for
     cdef public bint blind, rst_held
+    cdef public list challenged
     cdef public list held_end
 
 cdef class TcpReassembler:

@@ -270,7 +270,8 @@ class Flow:
     light-entry direction ``d``; ``sides[d]`` its Side."""
 
     __slots__ = ("info", "conv", "halves", "sides", "last_ts", "last_frame", "held", "held_bytes",
-                 "nheld", "data_ack", "data_end", "first_for", "blind", "rst_held", "held_end")
+                 "nheld", "data_ack", "data_end", "first_for", "blind", "rst_held", "held_end",
+                 "challenged")
 
     def __init__(self, info: FlowInfo, conv: _Conv, halves: tuple[HalfStream, HalfStream],
                  sides: tuple[Side, Side]) -> None:
@@ -299,6 +300,11 @@ class Flow:
         #: a reset was held (``held``) at some point: later segments are checked for what shows
         #: it dropped (``_dropped_reset``; not cleared, a flow rarely holds one)
         self.rst_held = False
+        #: resets (direction, reset) that only a pure ACK of the receiver answered (``_drops``:
+        #: a challenge ACK, or an ACK that crossed the reset), taken out of the hold as dropped;
+        #: dropped only once the conversation goes on (bytes of either side after them), taken
+        #: when it ends first (``TcpReassembler._take_challenged``)
+        self.challenged: list[tuple[int, TcpSegment]] = []
         #: of each direction's held segments, a sequence number no segment ends past (the
         #: highest end of those held since the direction last held none: ``_release`` skips
         #: looking for bytes held past a side's next byte when none can be)
@@ -598,8 +604,11 @@ def _drops(flow: Flow, d: int, rst: TcpSegment, sd: int, seg: TcpSegment) -> boo
       reset's side (the highest acknowledgement of it so far, or its next byte when none was
       read: the receiver's RCV.NXT), which lies before the reset's sequence number (a stack that
       took the reset sends nothing more). An ACK of the receiver sent before the reset reached
-      it, crossing it, looks the same when it is a duplicate too (a window update): the capture
-      cannot tell;
+      it, crossing it, looks the same when it is a duplicate too (a window update: the window
+      field is all that differs): such a drop holds only once the conversation goes on
+      (``Flow.challenged``: bytes of either side after it; a stack that took the reset sends
+      none, nor does the other side's once the reset reached it), and when it ends first the
+      reset is taken (``TcpReassembler._take_challenged``);
     - ``seg`` brings bytes of the reset's side at that side's next byte (what was delivered, not
       past a hole) and acknowledges more of the other side than the reset did: its stack sent
       them after the reset (a stack acknowledges no less later; one that resets sends nothing
@@ -1628,7 +1637,11 @@ class TcpReassembler:
                 e, dropped = flow.held.pop(j)[:2]
                 flow.nheld[e] -= 1
                 flow.held_bytes -= len(dropped.payload)     # (a reset may carry text)
-                self.stats.ignored_resets += 1
+                if e != d:
+                    # the receiver's pure ACK alone: dropped once the conversation goes on
+                    flow.challenged.append((e, dropped))
+                else:
+                    self.stats.ignored_resets += 1
                 self._release(flow, seg.ts_ns, out)
                 if self._flows.get(flow.info.stream) is not flow:
                     return
@@ -1912,30 +1925,37 @@ class TcpReassembler:
         frame = seg.frame
         if half.unproven:
             half.seen(seg.seq, out)     # its first segment: holes proven before it, in hindsight
+        if flow.rst_held and flow.challenged:
+            # a reset that only the receiver's pure ACK answered (``Flow.challenged``): bytes of
+            # either side show the conversation went on, it was dropped; a FIN or a reset
+            # without them that it ended first: it was taken, this segment comes after its close
+            if seg.payload or seg.missing:
+                self.stats.ignored_resets += len(flow.challenged)
+                flow.challenged = []
+            elif flags & _FIN_RST:
+                self._take_challenged(flow, out)
+                if self._flows.get(flow.info.stream) is not flow:
+                    self.stats.after_close_segments += 1
+                    w = self._watch.get(flow.conv.key)
+                    if w is not None:
+                        if d == w.d:
+                            w.check(seg)
+                        else:
+                            w.acked(seg)
+                    return
         if flags & _RST:
             if flow.held:
                 for h in flow.held:
                     if h[1].frame > frame and _drops(flow, d, seg, h[0], h[1]):
                         # its wait is over, and a segment captured after it (held behind it)
-                        # shows it was dropped (RFC 5961 3.2): it ends nothing
-                        self.stats.ignored_resets += 1
+                        # shows it was dropped (RFC 5961 3.2): it ends nothing (the receiver's
+                        # pure ACK alone: once the conversation goes on, ``Flow.challenged``)
+                        if h[0] != d:
+                            flow.challenged.append((d, seg))
+                        else:
+                            self.stats.ignored_resets += 1
                         return
-            if flags & _ACK:
-                # The peer's bytes an RST acknowledges were received: a hole there is a
-                # capture loss, declared before the reset (the last byte may be a FIN).
-                a = peer.ack_seq
-                if a is None or 0 < ((seg.ack - a) & _MASK) < _HALF:
-                    if peer.ack_timed and (peer.fin_off is None or a != peer.fin_seq):
-                        peer.acked_ts = ts
-                        peer.acked_frame = frame
-                        peer.acked_fin = peer.fin_off is not None and 0 < ((seg.ack - peer.fin_seq) & _MASK) < _HALF
-                    peer.ack_seq = a = seg.ack
-                if peer.base is not None:
-                    k = (a - peer.next_seq) & _MASK
-                    if 0 < k < _ACK_SANE:
-                        peer.catch_up(k > 1, frame, ts, out)
-            half.reset(frame, ts, out, seg.ttl, seg.seq)
-            self._close(flow, "closed", ts, out, (d, seg))
+            self._reset_close(flow, d, seg, out)
             return
         seq = seg.seq
         payload = seg.payload
@@ -2019,11 +2039,57 @@ class TcpReassembler:
             # both sides sent FIN: holes left now are gaps (no retransmission expected)
             self._close(flow, "closed", ts, out)
 
+    def _reset_close(self, flow: Flow, d: int, seg: TcpSegment, out: list[FlowEvent]) -> None:
+        """Reset ``seg`` of direction ``d`` (taken: neither out of the window nor shown dropped)
+        ends the conversation: what it acknowledges of the other side was received, the bytes
+        of its side before it that the capture lacks were sent (``HalfStream.reset``)."""
+        half = flow.halves[d]
+        peer = flow.halves[1 - d]
+        ts = seg.ts_ns
+        frame = seg.frame
+        if seg.flags & _ACK:
+            # The peer's bytes an RST acknowledges were received: a hole there is a
+            # capture loss, declared before the reset (the last byte may be a FIN).
+            a = peer.ack_seq
+            if a is None or 0 < ((seg.ack - a) & _MASK) < _HALF:
+                if peer.ack_timed and (peer.fin_off is None or a != peer.fin_seq):
+                    peer.acked_ts = ts
+                    peer.acked_frame = frame
+                    peer.acked_fin = peer.fin_off is not None and 0 < ((seg.ack - peer.fin_seq) & _MASK) < _HALF
+                peer.ack_seq = a = seg.ack
+            if peer.base is not None:
+                k = (a - peer.next_seq) & _MASK
+                if 0 < k < _ACK_SANE:
+                    peer.catch_up(k > 1, frame, ts, out)
+        half.reset(frame, ts, out, seg.ttl, seg.seq)
+        self._close(flow, "closed", ts, out, (d, seg))
+
+    def _take_challenged(self, flow: Flow, out: list[FlowEvent]) -> None:
+        """The conversation ends (a FIN or a reset without bytes, the end of the capture, the
+        flow's idle close or eviction) before any bytes of either side came after the resets
+        that only the receiver's pure ACK answered (``Flow.challenged``): that ACK may have
+        crossed the reset (a window update sent before it arrived) as well as answered it, and
+        a reset taken is followed by nothing else. The first is read as taken, where it came
+        (RFC 5961 3.2 or not, a reset at the receiver's next byte ends the connection): its
+        side's bytes before it that the capture lacks were sent, and it closes the
+        conversation; the later ones come after that close."""
+        (d, rst), *rest = flow.challenged
+        flow.challenged = []
+        self.stats.after_close_segments += len(rest)
+        half = flow.halves[d]
+        if half.unproven:
+            half.seen(rst.seq, out)
+        self._reset_close(flow, d, rst, out)
+
     def _close(self, flow: Flow, reason: str, ts: int, out: list[FlowEvent],
                reset: tuple[int, TcpSegment] | None = None) -> None:
         """Flush both sides and forget the flow. ``reset``: the reset (its direction) that
         closes it: its ``FlowClosed`` waits while that side's later segments are watched
-        (``_ResetWatch``)."""
+        (``_ResetWatch``). A reset that only the receiver's pure ACK answered, with nothing
+        after it to show it dropped, closes it first (``_take_challenged``)."""
+        if flow.challenged and reset is None and self._flows.get(flow.info.stream) is flow:
+            self._take_challenged(flow, out)
+            return
         if self._flows.pop(flow.info.stream, None) is None:
             return
         held: list[tuple[int, TcpSegment]] = []
