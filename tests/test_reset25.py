@@ -7,7 +7,9 @@ of the receiver after it that acknowledges nothing new of that side, before the 
 number, is the challenge ACK a stack that follows RFC 5961 sends for a reset in its window but not
 at its next byte, which it drops: the conversation goes on, and the reset counts in
 ``ignored_resets``. So do the side's bytes at its next byte that acknowledge more than the reset
-did (sent after it). Without either the reset reads as before.
+did (sent after it). Without either the reset reads as before. (The challenge ACK alone, which a
+window update that crossed the reset is not told from, drops it only once the conversation goes
+on: here the session does; tests/test_tcp27.py has it end there.)
 
 Each capture is checked for its verdict, evidence frame, findings and counter; the frames are
 cross-checked with tshark: the reset (its sequence number against the side's next segment's, its
