@@ -57,3 +57,8 @@ cdef class TcpReassembler:
     @cython.locals(halves=tuple, half=HalfStream, peer=HalfStream, other=HalfStream, flags=int,
                    ttl=int, data_ack=list, data_end=list)
     cpdef _process(self, Flow flow, int d, _Seg seg, list out, gaps=*)
+
+    # (a reset that ends the conversation: the two halves' fields C reads, as in ``_process``,
+    # whose code this was)
+    @cython.locals(half=HalfStream, peer=HalfStream)
+    cpdef _reset_close(self, Flow flow, int d, _Seg seg, list out)
