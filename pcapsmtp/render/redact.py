@@ -110,6 +110,10 @@ class Redactor:
         raw = out.get("_raw_ehlo_reply_kept")
         if isinstance(raw, (bytes, bytearray)) and raw:
             out["_raw_ehlo_reply_kept"] = self._redact_bytes(bytes(raw), names, ip_map)
+        earlier = out.get("_raw_earlier_ehlo_replies_kept")
+        if earlier:
+            out["_raw_earlier_ehlo_replies_kept"] = tuple(self._redact_bytes(bytes(e), names, ip_map)
+                                                          for e in earlier)
         return out
 
     def redact_summary(self, summary: dict[str, Any]) -> dict[str, Any]:
@@ -214,8 +218,17 @@ class Redactor:
         return obj
 
     def _redact_bytes(self, raw: bytes, names: dict[str, str], ip_map: dict[str, str]) -> bytes:
+        """A kept EHLO reply's bytes with names (and IPs if asked) replaced, line by line, each
+        line's reply code left as it is: ``250-mx.example.com`` is a domain-shaped word to the
+        domain pattern (``250-mx`` is a valid label), and the clients' table read from the
+        redacted bytes must see the code the server sent."""
         sub = self._substituter(names, ip_map)
-        return sub(raw.decode("latin-1"), True).encode("latin-1", "replace")
+        out = []
+        for line in raw.decode("latin-1").splitlines(keepends=True):
+            m = _REPLY_CODE.match(line)
+            head = m.group(0) if m else ""
+            out.append(head + sub(line[len(head):], True))
+        return "".join(out).encode("latin-1", "replace")
 
 
 def _is_ip(text: str) -> bool:
