@@ -67,7 +67,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for i, conv in enumerate(convs):
         raw = conv.get("_raw_ehlo_reply_kept")
         if raw:
-            conv["_clients_matrix"] = matrix(raw)
+            conv["_clients_matrix"] = matrix(raw, tuple(conv.get("_raw_earlier_ehlo_replies_kept") or ()))
         elif conv.get("_masked_banner_helo"):
             conv["_clients_matrix"] = banner_matrix()
         if i:

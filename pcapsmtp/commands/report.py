@@ -71,13 +71,14 @@ def write_html(path: str, html: str, out: TextIO) -> None:
 def add_clients_matrix(convs: list[dict[str, Any]]) -> None:
     """The known-clients table of each conversation's EHLO reply (cached: many are alike)."""
     from pcapsmtp.analysis.clients import matrix
-    cache: dict[bytes, list[tuple[str, str, str]]] = {}
+    cache: dict[tuple[bytes, tuple[bytes, ...]], list[tuple[str, str, str]]] = {}
     for conv in convs:
         raw = conv.get("_raw_ehlo_reply_kept")
         if raw:
-            key = bytes(raw)
+            # (the replies of EHLOs sent before the acted one too: a client may keep an offer)
+            key = (bytes(raw), tuple(bytes(e) for e in conv.get("_raw_earlier_ehlo_replies_kept") or ()))
             if key not in cache:
-                cache[key] = matrix(key)
+                cache[key] = matrix(*key)
             conv["_clients_matrix"] = cache[key]
 
 

@@ -464,6 +464,7 @@ class Analyzer(_HotState):
             from pcapsmtp.analysis.exchange import build_exchange
             conv["_exchange"] = build_exchange(c.transcript, conv)
             conv["_raw_ehlo_reply_kept"] = raw
+            conv["_raw_earlier_ehlo_replies_kept"] = earlier
         else:
             conv.pop("_line_marks", None)
             conv.pop("_evidence_at", None)
