@@ -4,13 +4,13 @@ captures of the twenty-fifth session's hunt are ``hunt25-ehlo-last-line-*``, cap
 
 The session ends the reply at such a line (RFC 5321 4.2 lets a reply line end so) and the server
 gets an ``ehlo-bad-keyword`` finding for it, but an EHLO reply's last line is ``"250" SP ehlo-line``
-(RFC 5321 4.1.1.1): a client that follows that grammar reads on for the reply's end (swaks until
-its timeout, then HELO; Go until its read times out, then QUIT or its close; msmtp fails at once). When the client's next step came a
-second or more after that line, nothing of the server between, the client did not take the line
-for the end and the server's line caused what followed: ``ehlo-rejected``, the server's, case
-``no-answer``, the evidence frame the line (``plaintext`` when the client falls back to HELO and
-sends its mail in the clear). They read ``no-mail-transaction`` (``none``), or
-``client-did-not-request`` for swaks's HELO:
+(RFC 5321 4.1.1.1): a client that follows that grammar reads on for the reply's end (swaks until its
+timeout, then HELO; Go until its read times out, then QUIT or its close; msmtp fails at once). When
+the client's next step came a second or more after that line, nothing of the server between, the
+client did not take the line for the end and the server's line caused what followed:
+``ehlo-rejected``, the server's, case ``no-answer``, the evidence frame the line (``plaintext`` when
+the client falls back to HELO and sends its mail in the clear). They read ``no-mail-transaction``
+(``none``), or ``client-did-not-request`` for swaks's HELO:
 
 - ``lastline26-ehlo-last-line-code-alone-quit.pcap``: ``250`` as the last line; 15 s later QUIT,
   221 and the server's close: ``aborted``, the server's.
