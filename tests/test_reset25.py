@@ -20,28 +20,16 @@ reset's sequence number for the next byte, flags ``tcp.analysis.retransmission``
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from capturecheck import CAPTURES
 from capturecheck import findings_of as _findings
+from tsharkfilter import tshark_fields as _tshark
 from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
 
 
-def _tshark(path: Path, flt: str, *fields: str, analysis: bool = True) -> list[tuple[str, ...]]:
-    if shutil.which("tshark") is None:
-        pytest.skip("tshark is not installed")
-    args = ["tshark", "-n", "-r", str(path), "-Y", flt, "-T", "fields"]
-    if not analysis:
-        args[4:4] = ["-o", "tcp.analyze_sequence_numbers:FALSE"]
-    for f in fields:
-        args += ["-e", f]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return [tuple(line.split("\t")) for line in proc.stdout.splitlines()]
 
 
 def _analyze(name: str) -> tuple[dict, dict]:

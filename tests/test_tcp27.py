@@ -17,8 +17,6 @@ its previous ACK's; tshark ``tcp.analysis.window_update`` when the window change
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import pytest
 
 from capturecheck import CAPTURES
 from capturecheck import findings_of as _findings
+from tsharkfilter import tshark_fields as _tshark
 from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
 from pcapsmtp.model import Side, TcpFlags, TcpSegment
 from pcapsmtp.tcp.events import FlowClosed, StreamData, StreamEnd, StreamGap
@@ -38,19 +37,6 @@ from scenarios_tcp27 import late_capture  # noqa: E402
 _MOD = 1 << 32
 
 
-def _tshark(path: Path, flt: str, *fields: str, analysis: bool = True) -> list[tuple[str, ...]]:
-    if shutil.which("tshark") is None:
-        pytest.skip("tshark is not installed")
-    args = ["tshark", "-n", "-r", str(path), "-Y", flt, "-T", "fields"]
-    if not analysis:
-        # (the bytes after the reset are behind its sequence number: with the analysis on tshark
-        # takes them for retransmissions and does not hand them to the TLS dissector)
-        args[4:4] = ["-o", "tcp.analyze_sequence_numbers:FALSE"]
-    for f in fields:
-        args += ["-e", f]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return [tuple(line.split("\t")) for line in proc.stdout.splitlines()]
 
 
 def _analyze(name: str, folder: Path = CAPTURES) -> tuple[dict, dict]:

@@ -19,11 +19,15 @@ def frames_matching(path: Path, display_filter: str) -> list[int]:
     return [int(x) for x in proc.stdout.split()]
 
 
-def tshark_fields(path: Path, display_filter: str, *fields: str) -> list[tuple[str, ...]]:
-    """The values of ``fields`` (as tshark prints them) for every frame ``display_filter`` keeps."""
+def tshark_fields(path: Path, display_filter: str, *fields: str, analysis: bool = True) -> list[tuple[str, ...]]:
+    """The values of ``fields`` (as tshark prints them) for every frame ``display_filter`` keeps.
+    ``analysis=False``: tshark's TCP sequence analysis off (bytes behind a reset's sequence number
+    are then handed to the dissectors, not taken for retransmissions)."""
     if shutil.which("tshark") is None:
         pytest.skip("tshark is not installed")
     args = ["tshark", "-n", "-r", str(path), "-Y", display_filter, "-T", "fields"]
+    if not analysis:
+        args[4:4] = ["-o", "tcp.analyze_sequence_numbers:FALSE"]
     for f in fields:
         args += ["-e", f]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
