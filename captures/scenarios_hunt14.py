@@ -83,11 +83,13 @@ class OffReset(Conv):
                 continue
             out.append(Pkt(**{**p.__dict__, "seq": (p.seq + self.shift) % MOD}))
             if self.challenge:
-                other = "S" if p.side == "C" else "C"
-                # the other side's next byte is what the reset acknowledged, its acknowledgement
-                # the reset's own (unshifted) sequence number
-                out.append(Pkt(p.ts_ns + 100_000, conv_index, other, "A", p.ack, p.seq, label="challenge-ack"))
+                out.append(self.answer(p, conv_index, "S" if p.side == "C" else "C"))
         return out, marks
+
+    def answer(self, p: Pkt, conv_index: int, other: str) -> Pkt:
+        """The other side's pure ACK after the reset ``p``: its next byte is what the reset
+        acknowledged, its acknowledgement the reset's own (unshifted) sequence number."""
+        return Pkt(p.ts_ns + 100_000, conv_index, other, "A", p.ack, p.seq, label="challenge-ack")
 
 
 def tls_after(conv: Conv, label: str) -> Conv:

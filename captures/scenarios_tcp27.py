@@ -49,8 +49,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from generate import MOD, READY, STARTTLS, TLS_OK, Capture, Conv, Expect, Pkt, opening
-from scenarios_hunt14 import tls_after
+from generate import READY, STARTTLS, TLS_OK, Capture, Expect, Pkt, opening
+from scenarios_hunt14 import OffReset, tls_after
 
 #: how far past its side's next byte (in the capture) the reset lies: the bytes the tap lost
 LOST = 1000
@@ -59,31 +59,22 @@ LOST = 1000
 WINDOW_UPDATE = {"C": 1002, "S": 1009}
 
 
-class AnsweredReset(Conv):
+class AnsweredReset(OffReset):
     """A conversation whose reset labelled ``off`` carries the sequence number ``LOST`` past its
-    side's next byte, followed ``after_us`` later by the other side's pure ACK at its own next
-    byte acknowledging the reset side's next byte (what it had): with ``window_update``, a
-    window update that crossed the reset (another window), else a challenge ACK (RFC 5961 3.2)."""
+    side's next byte, followed by the other side's pure ACK at its own next byte acknowledging
+    the reset side's next byte (what it had): with ``window_update``, 50 us later, a window
+    update that crossed the reset (another window), else 0.1 ms later a challenge ACK (RFC 5961
+    3.2; ``scenarios_hunt14.OffReset``'s)."""
 
     def __init__(self, *, window_update: bool, **kw: Any) -> None:
-        super().__init__(**kw)
+        super().__init__(shift=LOST, challenge=True, **kw)
         self.window_update = window_update
 
-    def emit(self, conv_index: int, t_start_ns: int) -> tuple[list[Pkt], dict[str, tuple[str, int]]]:
-        pkts, marks = super().emit(conv_index, t_start_ns)
-        out: list[Pkt] = []
-        for p in pkts:
-            if p.label != "off":
-                out.append(p)
-                continue
-            out.append(Pkt(**{**p.__dict__, "seq": (p.seq + LOST) % MOD}))
-            other = "S" if p.side == "C" else "C"
-            if self.window_update:
-                out.append(Pkt(p.ts_ns + 50_000, conv_index, other, "A", p.ack, p.seq, label="window-update",
-                               window=WINDOW_UPDATE[other]))
-            else:
-                out.append(Pkt(p.ts_ns + 100_000, conv_index, other, "A", p.ack, p.seq, label="challenge-ack"))
-        return out, marks
+    def answer(self, p: Pkt, conv_index: int, other: str) -> Pkt:
+        if self.window_update:
+            return Pkt(p.ts_ns + 50_000, conv_index, other, "A", p.ack, p.seq, label="window-update",
+                       window=WINDOW_UPDATE[other])
+        return super().answer(p, conv_index, other)
 
 
 #: the reading of a reset with nothing after it: its side's bytes before it missing
