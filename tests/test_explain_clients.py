@@ -93,3 +93,29 @@ def test_report_reads_the_earlier_reply_for_mailkit(tmp_path: Path) -> None:
     text = html.read_text()
     assert re.search(r'\["mailkit","Y","the last EHLO reply: no STARTTLS', text)
     assert re.search(r'\["postfix","N",', text)
+
+
+def test_explain_marks_each_replys_finding_on_its_own_line() -> None:
+    """Both EHLO replies have the same defect (``#PIPELINING``, ``ehlo-bad-keyword``): explain puts
+    each finding under its own reply's line (both went under the first reply's line: the exchange
+    took the first line marked with the code, whatever its frame)."""
+    path = CAPTURES / "reehlo27-both-replies-bad-keyword-then-tls.pcap"
+    marked = [line for line in _explain(path).splitlines() if "<--- ehlo-bad-keyword" in line]
+    assert len(marked) == 2
+    first, second = marked
+    assert first.split()[0] == "8" and "#PIPELINING" in first and "in an earlier EHLO reply" in first
+    assert second.split()[0] == "12" and "#PIPELINING" in second and "earlier" not in second
+
+
+def test_mailkit_keeps_no_offer_past_an_earlier_reply_it_fails_on() -> None:
+    """MailKit keeps an earlier reply's STARTTLS, but not past a reply it throws on (a line with
+    another code: ``SmtpProtocolException``): it would not have sent the later EHLO."""
+    from pcapsmtp.analysis.clients import client, explain
+    offers = b"250-mx.example.com\r\n250-STARTTLS\r\n250 8BITMIME\r\n"
+    mixed = b"250-mx.example.com\r\n251-PIPELINING\r\n250 8BITMIME\r\n"
+    last = b"250-mx.example.com\r\n250 8BITMIME\r\n"
+    mk = client("mailkit")
+    assert explain(mk, mixed)[0] == "X"
+    assert explain(mk, last, (offers,))[0] == "Y"
+    assert explain(mk, last, (offers, mixed))[0] == "N"
+    assert explain(mk, last, (mixed, offers))[0] == "N"

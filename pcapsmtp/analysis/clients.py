@@ -696,12 +696,17 @@ def _regex_miss(rule: ClientRule, line: _Line) -> str:
 def _decide_session(rule: ClientRule, reply: bytes, earlier: tuple[bytes, ...]) -> tuple[str, str]:
     """``_decide`` on the reply the client acted on, then, for a client that keeps an earlier
     reply's STARTTLS (``starttls_kept_across_ehlo``), ``"Y"`` instead of ``"N"`` when one of the
-    ``earlier`` positive replies of the session (EHLO sent again) gives it ``"Y"``. An error
-    (``"X"``) on the last reply stands: the client does not get as far as STARTTLS."""
+    ``earlier`` positive replies of the session (EHLO sent again) gives it ``"Y"`` and none gives
+    it ``"X"`` (it would have failed there). An error (``"X"``) on the last reply stands: the
+    client does not get as far as STARTTLS."""
     cell, why = _decide(rule, reply)
     if cell == "N" and rule.starttls_kept_across_ehlo:
-        for raw in earlier:
-            seen, how = _decide(rule, raw)
+        cells = [_decide(rule, raw) for raw in earlier]
+        if any(seen == "X" for seen, _how in cells):
+            # the client fails on one of them (the prediction reads one session): it would
+            # not have got as far as a later list, and no flag of it is claimed
+            return cell, why
+        for seen, how in cells:
             if seen == "Y":
                 return "Y", (f"the last EHLO reply: {why}; but an earlier one offered it ({how}), and "
                              f"that flag outlives a later EHLO ({rule.starttls_kept_across_ehlo})")

@@ -111,8 +111,12 @@ def build_exchange(t: Transcript, conv: dict[str, Any]) -> list[ExchangeLine]:
         if frame is None:
             continue
         code = text.split(":", 1)[0]
-        target = next((ln for ln in out if ln.offset is not None
+        # the line the finding marked, in its own frame first: two replies may have a finding of
+        # the same code (an EHLO sent again), each marked on its own line
+        target = next((ln for ln in out if ln.offset is not None and ln.frame == frame
                        and code in line_marks.get((_SIDE[ln.side], ln.offset), ())), None)
+        target = target or next((ln for ln in out if ln.offset is not None
+                                 and code in line_marks.get((_SIDE[ln.side], ln.offset), ())), None)
         target = target or next((ln for ln in out if ln.frame == frame and (not side or ln.side == side)), None)
         target = target or next((ln for ln in out if ln.frame == frame), None)
         if target is not None and text not in target.marks:

@@ -634,6 +634,10 @@ class _Verdict:
 
     def finding(self, code: str, side: str, frame: int | None, message: str, rfc: str | None = None,
                 confidence: str | None = None, at: tuple[str, int] | None = None) -> None:
+        if any(x["code"] == code and x["frame"] == frame for x in self.findings):
+            # (one finding of a code a frame: a second is dropped, and so is its line's mark, or
+            # the first one's message would land on the second's line, earlier in the dialogue)
+            return
         if at is not None:
             self.marks.setdefault(at, []).append(code)
         f: dict[str, Any] = {"code": code, "side": str(side), "frame": frame,
@@ -641,8 +645,7 @@ class _Verdict:
                              "message": message}
         if confidence and confidence != "high":
             f["confidence"] = confidence
-        if not any(x["code"] == code and x["frame"] == frame for x in self.findings):
-            self.findings.append(f)
+        self.findings.append(f)
 
 
 def _at(item: Item | None) -> tuple[str, int] | None:
