@@ -11,10 +11,13 @@ bytes before it sent and lost by the capture) followed by such a window update r
 ``tcp-gap`` for the bytes lost, the reset not read as the end of the conversation.
 
 Now a reset that only such a pure ACK answers is dropped only once the conversation goes on: a
-later segment with bytes, of either side. If it ends there (nothing but pure ACKs after it, up to
-the end of the capture or a FIN or reset of either side), whether the reset was dropped is not told,
-and it reads as a reset with nothing after it does (the side's bytes before it missing: a
-``tcp-gap`` at the reset, the conversation ended there). Captured on a tap between the two hosts
+later segment of the receiver (any: bytes, its FIN, its reset, a keep-alive; a stack that took the
+reset sends nothing more), bytes of the reset's side, or a segment of the reset's side before the
+reset's sequence number (a reset at its side's next byte leaves nothing before it to send). If it
+ends there (nothing after the pure ACK up to the end of the capture, or only a FIN or reset of the
+reset's side at or past it), whether the reset was dropped is not told, and it reads as a reset
+with nothing after it does (the side's bytes before it missing: a ``tcp-gap`` at the reset, the
+conversation ended there). Captured on a tap between the two hosts
 (the client's packets at TTL 64, the server's at 52):
 
 - ``tcp27-server-reset-window-update-crossed.pcap``: after the EHLO reply, a reset of the server
@@ -32,8 +35,9 @@ and it reads as a reset with nothing after it does (the side's bytes before it m
   and nothing after it: the same packets but for the window field, which the TCP layer does not
   read, read the same.
 - ``tcp27-server-reset-challenge-ack-then-client-fin.pcap``: the challenge ACK, then only the
-  client's FIN 2 s later (no bytes): the conversation did not go on, read as the first (the FIN
-  after the reset's close).
+  client's FIN 2 s later (no bytes): the client's stack still had the connection, so the reset was
+  dropped: ``aborted``, ``no-mail-transaction`` (the client left before any mail), as before this
+  rule.
 
 Controls, read as before (the conversation goes on: the reset was dropped): the reset25 captures
 with a challenge ACK and the session right after it; and ``late_capture`` (not shipped: built by
@@ -133,8 +137,10 @@ def scenarios() -> list[Capture]:
                 [(server_reset(49703, window_update=False), RESET_TAKEN)]),
         Capture("tcp27-server-reset-challenge-ack-then-client-fin.pcap",
                 "the server's reset 1000 bytes past its next byte, the client's challenge ACK, then only the "
-                "client's FIN 2 s later: the conversation did not go on (incomplete, tcp-gap at the reset)",
-                [(challenge_then_client_fin(49704), RESET_TAKEN)]),
+                "client's FIN 2 s later: a stack that took the reset sends nothing more, so the client's FIN shows "
+                "its connection still open, the reset dropped; the client left before any mail (aborted, "
+                "no-mail-transaction)",
+                [(challenge_then_client_fin(49704), Expect("aborted", "none", "no-mail-transaction", "valid"))]),
     ]
 
 

@@ -58,7 +58,7 @@ cdef class TcpReassembler:
                    ttl=int, data_ack=list, data_end=list)
     cpdef _process(self, Flow flow, int d, _Seg seg, list out, gaps=*)
 
-    # (a reset that ends the conversation: the two halves' fields C reads, as in ``_process``,
-    # whose code this was)
+    # (a reset that ends its side: the two halves' fields C reads, as in ``_process``, whose
+    # code this was)
     @cython.locals(half=HalfStream, peer=HalfStream)
-    cpdef _reset_close(self, Flow flow, int d, _Seg seg, list out)
+    cpdef _reset_ends(self, Flow flow, int d, _Seg seg, list out)

@@ -300,11 +300,12 @@ class Flow:
         #: a reset was held (``held``) at some point: later segments are checked for what shows
         #: it dropped (``_dropped_reset``; not cleared, a flow rarely holds one)
         self.rst_held = False
-        #: resets (direction, reset) that only a pure ACK of the receiver answered (``_drops``:
-        #: a challenge ACK, or an ACK that crossed the reset), taken out of the hold as dropped;
-        #: dropped only once the conversation goes on (bytes of either side after them), taken
-        #: when it ends first (``TcpReassembler._take_challenged``)
-        self.challenged: list[tuple[int, TcpSegment]] = []
+        #: resets (direction, reset, frame of the pure ACK) that only a pure ACK of the receiver
+        #: answered (``_drops``: a challenge ACK, or an ACK that crossed the reset), taken out of
+        #: the hold as dropped; dropped only once the conversation goes on (a later segment of
+        #: the receiver, bytes of the reset's side, or a segment of it before the reset's
+        #: sequence number), taken when it ends first (``TcpReassembler._take_challenged``)
+        self.challenged: list[tuple[int, TcpSegment, int]] = []
         #: of each direction's held segments, a sequence number no segment ends past (the
         #: highest end of those held since the direction last held none: ``_release`` skips
         #: looking for bytes held past a side's next byte when none can be)
@@ -606,9 +607,11 @@ def _drops(flow: Flow, d: int, rst: TcpSegment, sd: int, seg: TcpSegment) -> boo
       took the reset sends nothing more). An ACK of the receiver sent before the reset reached
       it, crossing it, looks the same when it is a duplicate too (a window update: the window
       field is all that differs): such a drop holds only once the conversation goes on
-      (``Flow.challenged``: bytes of either side after it; a stack that took the reset sends
-      none, nor does the other side's once the reset reached it), and when it ends first the
-      reset is taken (``TcpReassembler._take_challenged``);
+      (``Flow.challenged``: any later segment of the receiver, its FIN, reset or keep-alive
+      included, since a stack that took the reset sends nothing more; bytes of the reset's side,
+      or a segment of it before the reset's sequence number, since a reset at its side's next
+      byte leaves its stack nothing to send), and when it ends first (nothing more, or only the
+      reset's side at or past the reset) the reset is taken (``TcpReassembler._take_challenged``);
     - ``seg`` brings bytes of the reset's side at that side's next byte (what was delivered, not
       past a hole) and acknowledges more of the other side than the reset did: its stack sent
       them after the reset (a stack acknowledges no less later; one that resets sends nothing
@@ -1639,7 +1642,7 @@ class TcpReassembler:
                 flow.held_bytes -= len(dropped.payload)     # (a reset may carry text)
                 if e != d:
                     # the receiver's pure ACK alone: dropped once the conversation goes on
-                    flow.challenged.append((e, dropped))
+                    flow.challenged.append((e, dropped, seg.frame))
                 else:
                     self.stats.ignored_resets += 1
                 self._release(flow, seg.ts_ns, out)
@@ -1926,14 +1929,20 @@ class TcpReassembler:
         if half.unproven:
             half.seen(seg.seq, out)     # its first segment: holes proven before it, in hindsight
         if flow.rst_held and flow.challenged:
-            # a reset that only the receiver's pure ACK answered (``Flow.challenged``): bytes of
-            # either side show the conversation went on, it was dropped; a FIN or a reset
-            # without them that it ended first: it was taken, this segment comes after its close
-            if seg.payload or seg.missing:
+            # a reset that only the receiver's pure ACK answered (``Flow.challenged``): a later
+            # segment of the receiver (a stack that took the reset sends nothing more: not its
+            # FIN, reset or keep-alive either), bytes of the reset's side or a segment of it
+            # before the reset's sequence number show the conversation went on, it was dropped;
+            # a FIN or a reset of the reset's side at or past it, without bytes: it ended first,
+            # the reset was taken and this segment comes after its close
+            e, rst, answered = flow.challenged[0]
+            if (d != e and frame > answered) or (d == e and (
+                    ((seg.seq - rst.seq) & _MASK) >= _HALF
+                    or (not flags & _RST and (seg.payload or seg.missing)))):
                 self.stats.ignored_resets += len(flow.challenged)
                 flow.challenged = []
-            elif flags & _FIN_RST:
-                self._take_challenged(flow, out)
+            elif d == e and flags & _FIN_RST:
+                self._take_challenged(flow, out, "closed", ts)
                 if self._flows.get(flow.info.stream) is not flow:
                     self.stats.after_close_segments += 1
                     w = self._watch.get(flow.conv.key)
@@ -1951,7 +1960,7 @@ class TcpReassembler:
                         # shows it was dropped (RFC 5961 3.2): it ends nothing (the receiver's
                         # pure ACK alone: once the conversation goes on, ``Flow.challenged``)
                         if h[0] != d:
-                            flow.challenged.append((d, seg))
+                            flow.challenged.append((d, seg, h[1].frame))
                         else:
                             self.stats.ignored_resets += 1
                         return
@@ -2041,8 +2050,14 @@ class TcpReassembler:
 
     def _reset_close(self, flow: Flow, d: int, seg: TcpSegment, out: list[FlowEvent]) -> None:
         """Reset ``seg`` of direction ``d`` (taken: neither out of the window nor shown dropped)
-        ends the conversation: what it acknowledges of the other side was received, the bytes
-        of its side before it that the capture lacks were sent (``HalfStream.reset``)."""
+        ends the conversation (``_reset_ends``), which it closes."""
+        self._reset_ends(flow, d, seg, out)
+        self._close(flow, "closed", seg.ts_ns, out, (d, seg))
+
+    def _reset_ends(self, flow: Flow, d: int, seg: TcpSegment, out: list[FlowEvent]) -> None:
+        """Reset ``seg`` of direction ``d`` ends its side: what it acknowledges of the other side
+        was received, the bytes of its side before it that the capture lacks were sent
+        (``HalfStream.reset``)."""
         half = flow.halves[d]
         peer = flow.halves[1 - d]
         ts = seg.ts_ns
@@ -2062,24 +2077,30 @@ class TcpReassembler:
                 if 0 < k < _ACK_SANE:
                     peer.catch_up(k > 1, frame, ts, out)
         half.reset(frame, ts, out, seg.ttl, seg.seq)
-        self._close(flow, "closed", ts, out, (d, seg))
 
-    def _take_challenged(self, flow: Flow, out: list[FlowEvent]) -> None:
-        """The conversation ends (a FIN or a reset without bytes, the end of the capture, the
-        flow's idle close or eviction) before any bytes of either side came after the resets
-        that only the receiver's pure ACK answered (``Flow.challenged``): that ACK may have
-        crossed the reset (a window update sent before it arrived) as well as answered it, and
-        a reset taken is followed by nothing else. The first is read as taken, where it came
+    def _take_challenged(self, flow: Flow, out: list[FlowEvent], reason: str, ts: int) -> None:
+        """The conversation ends (a FIN or a reset of the reset's side at or past it, the end of
+        the capture, the flow's idle close, eviction or reuse) before anything showed the resets
+        that only the receiver's pure ACK answered (``Flow.challenged``) dropped: that ACK may
+        have crossed the reset (a window update sent before it arrived) as well as answered it,
+        and a reset taken is followed by nothing else. The first is read as taken, where it came
         (RFC 5961 3.2 or not, a reset at the receiver's next byte ends the connection): its
         side's bytes before it that the capture lacks were sent, and it closes the
-        conversation; the later ones come after that close."""
-        (d, rst), *rest = flow.challenged
+        conversation; the later ones come after that close. ``reason``: why the flow ends
+        (``_close``'s): at the end of the capture too the reset closes it; idle, evicted or
+        reused, the flow closes for that, at ``ts``, with no watch of the reset's side (a later
+        segment of its key is another conversation's, or none comes)."""
+        (d, rst, _answered), *rest = flow.challenged
         flow.challenged = []
         self.stats.after_close_segments += len(rest)
         half = flow.halves[d]
         if half.unproven:
             half.seen(rst.seq, out)
-        self._reset_close(flow, d, rst, out)
+        self._reset_ends(flow, d, rst, out)
+        if reason == "closed" or reason == "end":
+            self._close(flow, "closed", rst.ts_ns, out, (d, rst))
+        else:
+            self._close(flow, reason, ts, out)
 
     def _close(self, flow: Flow, reason: str, ts: int, out: list[FlowEvent],
                reset: tuple[int, TcpSegment] | None = None) -> None:
@@ -2088,7 +2109,7 @@ class TcpReassembler:
         (``_ResetWatch``). A reset that only the receiver's pure ACK answered, with nothing
         after it to show it dropped, closes it first (``_take_challenged``)."""
         if flow.challenged and reset is None and self._flows.get(flow.info.stream) is flow:
-            self._take_challenged(flow, out)
+            self._take_challenged(flow, out, reason, ts)
             return
         if self._flows.pop(flow.info.stream, None) is None:
             return
