@@ -770,6 +770,24 @@ SKEW_FAILURES: dict[str, str] = {
         "server's second banner segment (its first bytes come late) is the conversation's "
         "first segment, is decidedly not a start, and the conversation is taken for one that "
         "is not SMTP before anything of the client says otherwise"),
+    "captures/tcp27-server-reset-challenge-ack-then-client-fin.pcap": (
+        "the client's tap behind puts its challenge ACK 25 ms before the server's reset: the "
+        "reset is held and no pure ACK after it shows it dropped; the client's FIN 2 s later "
+        "shows the drop only to a reset that a pure ACK answered (Flow.challenged), not to a "
+        "held one (_dropped_reset reads pure ACKs), so the reset is taken: incomplete, a "
+        "tcp-gap at it (tcp/reassembler.py; the same on 0b05240 for a challenge ACK followed "
+        "by STARTTLS 3 s later, tests/test_tcp27.py's late_capture)"),
+}
+
+#: captures whose one-direction cut still declares what the whole capture does not, with the
+#: reason (strict)
+ONE_DIRECTION_FAILURES: dict[str, str] = {
+    "captures/tcp27-server-reset-challenge-ack-then-client-fin.pcap": (
+        "the server's direction alone: its reset 1000 bytes past its next byte and nothing of the "
+        "client, so nothing shows the reset dropped (the client's challenge ACK and FIN are cut "
+        "away) and it is taken with its side's bytes before it missing: a tcp-gap the whole "
+        "capture does not have (a reset past a one-way tap's next byte is not told from lost "
+        "bytes; the same on 0b05240 for tests/test_tcp27.py's late_capture)"),
 }
 
 
@@ -863,13 +881,16 @@ def _sending(cut: T.Capture, reference: list[dict[str, Any]]) -> list[int]:
 
 
 @pytest.mark.parametrize("capture", EVERY_CAPTURE, ids=_short)
-def test_every_capture_cut_to_one_direction_blames_nobody(tmp_path: Path, capture: str) -> None:
+def test_every_capture_cut_to_one_direction_blames_nobody(tmp_path: Path, capture: str,
+                                                         request: pytest.FixtureRequest) -> None:
     """Every capture cut to what the client sent, then to what the server sent (a one-way tap,
     asymmetric routing, a ``src port 25`` filter), analysed with ``--port`` for the ports of the
     conversations found by content: each conversation is still found (``_sending``),
     nobody is blamed beyond what that direction proves, and the cut declares no ``tcp-gap`` where the
     whole capture has none (a hole is a missing byte of a captured side, never the other
     side's absence)."""
+    if capture in ONE_DIRECTION_FAILURES:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=ONE_DIRECTION_FAILURES[capture]))
     cap, whole = _identity(capture, tmp_path)
     reference = [_verdict(c) for c in whole]
     failures = []
