@@ -27,10 +27,12 @@ from capturecheck import findings_of as _findings
 from tsharkfilter import tshark_fields as _tshark
 from pcapsmtp.engine.analyzer import AnalysisConfig, analyze_file
 from pcapsmtp.model import Side, TcpFlags, TcpSegment
-from pcapsmtp.tcp.events import FlowClosed, StreamData, StreamEnd, StreamGap
+from pcapsmtp.tcp.events import FlowClosed
 from pcapsmtp.tcp.reassembler import ReassemblyConfig, TcpReassembler
 
 sys.path.insert(0, str(CAPTURES))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tcp"))
+from _stream_events import events  # noqa: E402
 from generate import render  # noqa: E402
 from scenarios_tcp27 import late_capture  # noqa: E402
 
@@ -215,15 +217,7 @@ def _reassemble(after: str) -> tuple[TcpReassembler, list[tuple[str, Side, int, 
         out.extend(r.feed(s))
     out.extend(r.finish())
     (closed,) = [e for e in out if isinstance(e, FlowClosed)]
-    kept = []
-    for ev in out:
-        if isinstance(ev, StreamData):
-            kept.append(("data", ev.side, ev.offset, len(ev.data), ev.frame))
-        elif isinstance(ev, StreamGap):
-            kept.append(("gap", ev.side, ev.offset, ev.length, ev.frame))
-        elif isinstance(ev, StreamEnd):
-            kept.append(("end", ev.side, 0, int(ev.reset), ev.frame))
-    return r, kept, closed.reason
+    return r, events(out), closed.reason
 
 
 @pytest.mark.parametrize("after", ["", "server-fin"])
